@@ -1,0 +1,8 @@
+//! One component per file, each with its `Props` beside it.
+
+pub mod app;
+pub mod histogram;
+pub mod notices;
+pub mod params_panel;
+pub mod tensor_page;
+pub mod value_table;

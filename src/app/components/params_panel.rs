@@ -1,0 +1,77 @@
+//! α, β, scale and zero point, each with its formula and the values substituted.
+
+use yew::prelude::*;
+
+use crate::quant::{Method, QParams, RangeGuard};
+
+#[derive(Properties, PartialEq)]
+pub struct ParamsPanelProps {
+    pub params: QParams,
+    pub guard: RangeGuard,
+    pub method: Method,
+}
+
+/// A number as Rust prints an f32 (shortest text that reads back the same).
+pub fn num(v: f32) -> String {
+    format!("{v}")
+}
+
+/// A number ready to substitute after a minus sign or a division: negatives in parentheses.
+fn sub(v: f32) -> String {
+    if v < 0.0 {
+        format!("({v})")
+    } else {
+        num(v)
+    }
+}
+
+#[function_component(ParamsPanel)]
+pub fn params_panel(props: &ParamsPanelProps) -> Html {
+    let p = &props.params;
+    let (a, b, aq, bq) = (p.alpha, p.beta, p.grid_min, p.grid_max);
+    let method_note = match props.method {
+        Method::Normal => "normal: [αq, βq] = [qmin, qmax], so the whole range [α, β] fits the integers.",
+        Method::Clip => "clip: [αq, βq] is twice as wide as [qmin, qmax], so the step s is halved and values in the outer part of [α, β] saturate at qmin or qmax.",
+    };
+    let row = |name: &str, tip: &str, formula: String, value: String, id: &str| {
+        html! {
+            <tr title={tip.to_string()}>
+                <th scope="row">{ name.to_string() }</th>
+                <td class="formula">{ formula }</td>
+                <td class="value" data-testid={id.to_string()}>{ value }</td>
+            </tr>
+        }
+    };
+    html! {
+        <section class="params" aria-label="Quantization parameters">
+            <h2>{"Scale and zero point"}</h2>
+            <p class="hint">{ method_note }</p>
+            if let RangeGuard::Widened { from_alpha, from_beta } = props.guard {
+                <p class="warning" role="status" data-testid="guard-notice">{ format!(
+                    "All values are equal ({from_alpha} … {from_beta}): a range of zero width would give s = 0. \
+                     The range is widened to include 0, to [{a}, {b}], so the constant is still exact."
+                ) }</p>
+            }
+            <table>
+                <tbody>
+                    { row("α, β", "The float range that is mapped onto the integer grid: here the tensor's min and max.",
+                        "min(r), max(r)".into(), format!("{}, {}", num(a), num(b)), "alpha-beta") }
+                    { row("αq, βq", "The integer range that [α, β] is mapped onto.",
+                        format!("{} method", props.method.name()), format!("{aq}, {bq}"), "grid-range") }
+                    { row("scale s", "The float value of one integer step.",
+                        format!("s = (β − α) / (βq − αq) = ({} − {}) / ({} − {})", num(b), sub(a), bq, sub(aq as f32)),
+                        num(p.scale), "scale") }
+                    { row("zero point Z", "The integer that stands for the float 0.",
+                        format!("Z = round(αq − α / s) = round({} − {} / {})", aq, sub(a), num(p.scale)),
+                        p.zero_point.to_string(), "zero-point") }
+                    { row("q", "Each value's integer: divide by the step, shift by Z, round, then clamp to the integer type.",
+                        format!("q = clamp(round(r / s + Z), {}, {})", p.qmin, p.qmax),
+                        format!("[{}, {}]", p.qmin, p.qmax), "clamp-range") }
+                    { row("r'", "The dequantized value: what the integer stands for.",
+                        format!("r' = (q − Z) · s = (q − {}) · {}", sub(p.zero_point as f32), num(p.scale)),
+                        String::new(), "dequant-formula") }
+                </tbody>
+            </table>
+        </section>
+    }
+}

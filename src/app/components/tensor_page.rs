@@ -1,0 +1,201 @@
+//! The Tensor page: type or paste numbers, choose the method and bits, and
+//! see the scale, zero point, every value's integer and error, and the
+//! histogram with the quantization grid. It updates as the user types.
+
+use std::rc::Rc;
+
+use gloo::events::EventListener;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use yew::prelude::*;
+
+use super::histogram::Histogram;
+use super::notices::Notices;
+use super::params_panel::ParamsPanel;
+use super::value_table::ValueTable;
+use crate::app::state::{TensorAction, TensorState};
+use crate::app::url;
+use crate::metrics::error_metrics;
+use crate::parse::parse_numbers;
+use crate::quant::scheme::{MAX_BITS, MIN_BITS};
+use crate::quant::{quantize_tensor, Method, QParams, RangeGuard, Scheme};
+use crate::share::TensorSettings;
+
+/// Everything the page shows, derived from the settings.
+#[derive(PartialEq)]
+struct Derived {
+    x: Rc<Vec<f32>>,
+    q: Rc<Vec<i32>>,
+    dequant: Rc<Vec<f32>>,
+    params: QParams,
+    guard: RangeGuard,
+    mse: f64,
+    max_abs: f64,
+}
+
+fn derive(s: &TensorSettings) -> Result<Derived, String> {
+    let parsed = parse_numbers(&s.text).map_err(|e| e.to_string())?;
+    let r = quantize_tensor(&parsed.values, &Scheme::lab(s.method, s.bits)).map_err(|e| e.to_string())?;
+    let m = error_metrics(&parsed.values, &r.dequant);
+    Ok(Derived {
+        x: Rc::new(parsed.values),
+        q: Rc::new(r.q),
+        dequant: Rc::new(r.dequant),
+        params: r.params,
+        guard: r.guard,
+        mse: m.mse,
+        max_abs: m.max_abs,
+    })
+}
+
+#[function_component(TensorPage)]
+pub fn tensor_page() -> Html {
+    let state = use_reducer_eq(|| TensorState::from_hash(&url::read_hash()));
+    let settings = state.settings.clone();
+
+    // The URL follows the settings.
+    use_effect_with(settings.clone(), |s| url::replace_hash(&s.to_hash()));
+    // A hash edited by hand in the address bar is read back.
+    {
+        let dispatch = state.dispatcher();
+        use_effect_with((), move |_| {
+            let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
+                dispatch.dispatch(TensorAction::FromHash(url::read_hash()));
+            });
+            move || drop(listener)
+        });
+    }
+
+    let derived = use_memo(settings.clone(), derive);
+    let copy_status = use_state(|| None::<String>);
+
+    let on_text = {
+        let d = state.dispatcher();
+        Callback::from(move |e: InputEvent| {
+            let v = e.target_unchecked_into::<HtmlTextAreaElement>().value();
+            d.dispatch(TensorAction::SetText(v));
+        })
+    };
+    let on_method = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let v = e.target_unchecked_into::<HtmlSelectElement>().value();
+            if let Some(m) = Method::from_name(&v) {
+                d.dispatch(TensorAction::SetMethod(m));
+            }
+        })
+    };
+    let on_bits = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let v = e.target_unchecked_into::<HtmlSelectElement>().value();
+            if let Ok(b) = v.parse::<u8>() {
+                d.dispatch(TensorAction::SetBits(b));
+            }
+        })
+    };
+    let example = |m: Method| {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::LabExample(m)))
+    };
+    let on_dismiss = {
+        let d = state.dispatcher();
+        Callback::from(move |_| d.dispatch(TensorAction::DismissNotices))
+    };
+    let link = url::link_for(&settings.to_hash());
+    let on_copy = {
+        let (link, status) = (link.clone(), copy_status.clone());
+        Callback::from(move |_: MouseEvent| copy_to_clipboard(&link, status.clone()))
+    };
+    let on_focus_link = Callback::from(|e: FocusEvent| e.target_unchecked_into::<HtmlInputElement>().select());
+
+    html! {
+        <div class="tensor-page">
+            <Notices notices={state.notices.clone()} {on_dismiss} />
+            <section class="inputs" aria-label="Tensor and settings">
+                <h2>{"Tensor"}</h2>
+                <div class="examples">
+                    <button onclick={example(Method::Normal)} data-testid="example-normal"
+                        title="The handout's first tensor, quantized with the normal method">{"Lab example: normal"}</button>
+                    <button onclick={example(Method::Clip)} data-testid="example-clip"
+                        title="The handout's second tensor, quantized with the clip method">{"Lab example: clip"}</button>
+                </div>
+                <label for="tensor-text">{"Values (separated by commas, spaces or new lines)"}</label>
+                <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
+                    value={settings.text.clone()} oninput={on_text} />
+                <div class="settings">
+                    <label title="normal maps [min, max] onto [−128, 127]; clip computes s and Z for [−256, 255], so the outer values saturate">
+                        {"Method "}
+                        <select data-testid="method" onchange={on_method}>
+                            { for Method::ALL.iter().map(|m| html! {
+                                <option value={m.name()} selected={*m == settings.method}>{ m.name() }</option>
+                            }) }
+                        </select>
+                    </label>
+                    <label title="Integer width: q lies in [−2^(bits−1), 2^(bits−1) − 1]">
+                        {"Bits "}
+                        <select data-testid="bits" onchange={on_bits}>
+                            { for (MIN_BITS..=MAX_BITS).map(|b| html! {
+                                <option value={b.to_string()} selected={b == settings.bits}>{ b }</option>
+                            }) }
+                        </select>
+                    </label>
+                </div>
+                <div class="share">
+                    <button onclick={on_copy} data-testid="copy-link"
+                        title="Copy a link that opens this page with the same tensor and settings">{"Copy link"}</button>
+                    <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link"
+                        onfocus={on_focus_link} />
+                    if let Some(s) = &*copy_status { <span class="copy-status" role="status">{ s.clone() }</span> }
+                </div>
+            </section>
+            { match &*derived {
+                Err(message) => html! {
+                    <p class="error" role="alert" data-testid="input-error">{ message.clone() }</p>
+                },
+                Ok(d) => html! {
+                    <>
+                        <ParamsPanel params={d.params} guard={d.guard} method={settings.method} />
+                        <section class="metrics" aria-label="Error">
+                            <h2>{"Error"}</h2>
+                            <dl>
+                                <dt title="Mean squared error: (1/n) Σ (r' − r)²">{"MSE"}</dt>
+                                <dd data-testid="mse">{ format!("{:.6e}", d.mse) }</dd>
+                                <dt title="The largest |r' − r| over all values">{"max abs error"}</dt>
+                                <dd data-testid="max-abs">{ format!("{:.6}", d.max_abs) }</dd>
+                                <dt title="Half a step: the largest rounding error of a value inside the clamp limits">{"s / 2"}</dt>
+                                <dd>{ format!("{:.6}", d.params.scale / 2.0) }</dd>
+                            </dl>
+                        </section>
+                        <Histogram values={d.x.clone()} params={d.params} />
+                        <ValueTable x={d.x.clone()} q={d.q.clone()} dequant={d.dequant.clone()}
+                            qmin={d.params.qmin} qmax={d.params.qmax} />
+                    </>
+                },
+            } }
+        </div>
+    }
+}
+
+/// Writes `text` with the async Clipboard API (called through JS reflection:
+/// web-sys keeps it behind an unstable flag) and reports the outcome.
+fn copy_to_clipboard(text: &str, status: UseStateHandle<Option<String>>) {
+    let navigator = gloo::utils::window().navigator();
+    let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into()).ok().filter(|c| !c.is_undefined());
+    let write = clipboard.as_ref().and_then(|c| js_sys::Reflect::get(c, &"writeText".into()).ok());
+    let promise = match (clipboard, write.and_then(|f| f.dyn_into::<js_sys::Function>().ok())) {
+        (Some(c), Some(f)) => f.call1(&c, &text.into()).ok().and_then(|p| p.dyn_into::<js_sys::Promise>().ok()),
+        _ => None,
+    };
+    let Some(promise) = promise else {
+        status.set(Some("This browser cannot copy for us: select the link and press Ctrl+C.".into()));
+        return;
+    };
+    yew::platform::spawn_local(async move {
+        let message = match wasm_bindgen_futures::JsFuture::from(promise).await {
+            Ok(_) => "Link copied.",
+            Err(_) => "Copying was blocked: select the link and press Ctrl+C.",
+        };
+        status.set(Some(message.into()));
+    });
+}

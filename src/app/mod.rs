@@ -1,0 +1,21 @@
+//! The Yew web app (wasm32 only).
+//!
+//! - [`state`]: the one place that owns the page state (a reducer).
+//! - [`url`]: the one place that reads and writes the browser's URL hash
+//!   (the format itself is [`crate::share`]).
+//! - [`panic`]: the banner that replaces a blank page if the app ever panics.
+//! - [`chart`]: plotters-canvas drawing, with a colour-blind-safe palette.
+//! - [`components`]: one component per file.
+
+pub mod chart;
+pub mod components;
+pub mod panic;
+pub mod state;
+pub mod url;
+
+/// Entry point: installs the panic banner, then mounts the app on `#app`.
+pub fn start() {
+    panic::install();
+    let root = gloo::utils::document().get_element_by_id("app").expect("index.html has a #app element");
+    yew::Renderer::<components::app::App>::with_root(root).render();
+}

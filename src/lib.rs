@@ -1,0 +1,19 @@
+//! qplay: a quantization playground.
+//!
+//! The numeric core (everything outside `app`) imports no web crate, so
+//! `cargo test` runs it natively and `wasm-bindgen-test` runs the very same
+//! code in the browser, where the simd128 kernels execute.
+//!
+//! - [`quant`]: affine quantization (scheme, parameters, kernels).
+//! - [`metrics`]: error metrics between a tensor and its reconstruction.
+//! - [`parse`]: reading numbers typed or pasted by a user.
+//! - [`share`]: the settings that live in a share link, and their URL form.
+
+pub mod examples;
+pub mod metrics;
+pub mod parse;
+pub mod quant;
+pub mod share;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;

@@ -1,0 +1,15 @@
+//! The `qplay` binary: the Yew app when built for wasm32 (trunk), the
+//! command-line tool when built natively.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    qplay::app::start();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    std::process::exit(cli::run(std::env::args().skip(1).collect()));
+}

@@ -1,0 +1,168 @@
+// End-to-end tests of the Tensor page against the release build, in headless Chromium.
+// Every test fails on any console error, page error or panic banner.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, openPage, screenshot } from './harness.mjs';
+
+// The lab handout's examples (shared REFERENCE.md).
+const NORMAL = {
+  x: [0.6004, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111, 0.7827, -1.1217],
+  q: [62, -116, 127, 106, -39, -127, 82, -128],
+  deq: [0.5979, -1.0147, 1.1868, 0.9966, -0.3171, -1.1143, 0.7791, -1.1234],
+};
+const CLIP = {
+  x: [1.4243, -0.7382, -1.0199, 0.6312, -0.4644, -1.2151, 1.1037, 0.2785],
+  q: [127, -128, -128, 101, -111, -128, 127, 33],
+  deq: [0.7644, -0.5527, -0.5527, 0.6301, -0.4649, -0.5527, 0.7644, 0.2789],
+};
+
+let server, url, browser;
+before(async () => {
+  ({ server, url } = await serveDist());
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** The rendered value table as { fp32, q, deq } columns of numbers. */
+async function readTable(page) {
+  await page.waitForSelector('[data-testid=value-table] tbody tr');
+  return page.$$eval('[data-testid=value-table] tbody tr', (rows) => {
+    const col = (cls) => rows.map((r) => Number(r.querySelector(`td.${cls}`).textContent));
+    return { fp32: col('fp32'), q: col('int'), deq: col('deq') };
+  });
+}
+
+function assertGolden(table, golden) {
+  assert.deepEqual(table.fp32, golden.x);
+  assert.deepEqual(table.q, golden.q, 'integers exactly as in the handout');
+  table.deq.forEach((d, i) => assert.ok(Math.abs(d - golden.deq[i]) <= 1e-4, `r'[${i}] = ${d}, handout ${golden.deq[i]}`));
+}
+
+async function assertHealthy(page, errors) {
+  assert.equal(await page.isVisible('#panic-banner'), false, 'the panic banner is hidden');
+  assert.deepEqual(errors, [], 'no console errors');
+}
+
+test('a share link with the clip example renders the golden numbers, and editing updates them', async () => {
+  const link = `${url}#/tensor?method=clip&bits=8&x=${CLIP.x.join(',')}`;
+  const { page, errors } = await openPage(browser, link);
+  assertGolden(await readTable(page), CLIP);
+  assert.equal(await page.textContent('[data-testid=zero-point]'), '-21');
+  assert.equal(await page.textContent('[data-testid=grid-range]'), '-256, 255');
+  assert.equal(await page.$eval('[data-testid=method]', (s) => s.value), 'clip');
+  await page.waitForFunction(() => {
+    const c = document.querySelector('[data-testid=histogram]');
+    // The chart has drawn something other than white.
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 200 && d[i + 2] > 150) return true;
+    return false;
+  });
+  await screenshot(page, 'tensor-clip.png');
+
+  // Edit the tensor: the numbers follow as the user types.
+  const mseBefore = await page.textContent('[data-testid=mse]');
+  await page.fill('[data-testid=tensor-text]', '0.5, -0.25, 1, 2, -2');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=value-table] tbody tr').length === 5);
+  const edited = await readTable(page);
+  assert.deepEqual(edited.fp32, [0.5, -0.25, 1, 2, -2]);
+  // clip: s = 4 / 511, Z = round(−256 + 2 / s) = 0 → q(0.5) = round(63.875) = 64 → clamp, q(2) = 127.
+  assert.deepEqual(edited.q, [64, -32, 127, 127, -128]);
+  assert.notEqual(await page.textContent('[data-testid=mse]'), mseBefore);
+  // The URL follows, so the link reproduces the edited view.
+  assert.match(await page.evaluate(() => location.hash), /x=0\.5%2C-0\.25%2C1%2C2%2C-2/);
+  await assertHealthy(page, errors);
+});
+
+test('the lab example buttons give the handout numbers; method and bits change the result', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await page.click('[data-testid=example-clip]');
+  assertGolden(await readTable(page), CLIP);
+  await page.click('[data-testid=example-normal]');
+  assertGolden(await readTable(page), NORMAL);
+  assert.equal(await page.textContent('[data-testid=zero-point]'), '-4');
+  await screenshot(page, 'tensor-normal.png');
+
+  await page.selectOption('[data-testid=bits]', '4');
+  await page.waitForFunction(() => document.querySelector('[data-testid=grid-range]').textContent === '-8, 7');
+  const t4 = await readTable(page);
+  assert.ok(t4.q.every((q) => q >= -8 && q <= 7), `4-bit integers ${t4.q}`);
+  assert.match(await page.evaluate(() => location.hash), /bits=4/);
+  await page.selectOption('[data-testid=method]', 'clip');
+  await page.waitForFunction(() => document.querySelector('[data-testid=grid-range]').textContent === '-16, 15');
+  await assertHealthy(page, errors);
+});
+
+test('bad input shows a clear message and the page stays usable', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  const cases = [
+    ['', /no numbers yet/],
+    ['1, 2, abc', /value #3 "abc" is not a number/],
+    ['1, NaN, 3', /value #2 is NaN/],
+    ['inf, 1', /value #1 is inf/],
+  ];
+  for (const [text, message] of cases) {
+    await page.fill('[data-testid=tensor-text]', text);
+    await page.waitForSelector('[data-testid=input-error]');
+    assert.match(await page.textContent('[data-testid=input-error]'), message);
+    assert.equal(await page.$('[data-testid=value-table]'), null, 'no stale table under an error');
+  }
+  // A constant tensor: the scale guard explains itself, and the constant stays exact.
+  await page.fill('[data-testid=tensor-text]', '2, 2, 2');
+  await page.waitForSelector('[data-testid=guard-notice]');
+  assert.match(await page.textContent('[data-testid=guard-notice]'), /All values are equal/);
+  const t = await readTable(page);
+  t.deq.forEach((d) => assert.ok(Math.abs(d - 2) < 1e-6));
+  // Back to valid input: everything works again.
+  await page.fill('[data-testid=tensor-text]', NORMAL.x.join(', '));
+  assertGolden(await readTable(page), NORMAL);
+  await assertHealthy(page, errors);
+});
+
+test('a hand-edited or malformed link falls back to defaults with a notice, never a panic', async () => {
+  const links = [
+    ['#/tensor?method=banana&bits=99&x=1,2,zz&color=red', /Ignored method "banana"[\s\S]*Ignored bits "99"[\s\S]*Ignored the tensor[\s\S]*unknown key "color"/],
+    ['#/nowhere?%%%&bits=&=', /Unknown page/],
+    ['#/tensor?bits=-1&method=', /Ignored bits "-1"/],
+  ];
+  for (const [hash, notice] of links) {
+    const { page, errors } = await openPage(browser, url + hash);
+    await page.waitForSelector('[data-testid=link-notice]');
+    assert.match(await page.textContent('[data-testid=link-notice]'), notice);
+    // The defaults: the lab's normal example at 8 bits.
+    assertGolden(await readTable(page), NORMAL);
+    await assertHealthy(page, errors);
+    await page.close();
+  }
+  // Editing the hash in the address bar of an open page is read back too.
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  await page.evaluate((x) => { location.hash = `#/tensor?method=clip&bits=8&x=${x}`; }, CLIP.x.join(','));
+  await page.waitForFunction(() => document.querySelector('[data-testid=zero-point]').textContent === '-21');
+  assertGolden(await readTable(page), CLIP);
+  await assertHealthy(page, errors);
+});
+
+test('Copy link puts a link that reproduces the view on the clipboard', async () => {
+  const context = await browser.newContext();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url.slice(0, -1) });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.click('[data-testid=example-clip]');
+  await page.click('[data-testid=copy-link]');
+  await page.waitForSelector('.copy-status');
+  assert.equal(await page.textContent('.copy-status'), 'Link copied.');
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(copied, await page.inputValue('[data-testid=share-link]'));
+  const second = await context.newPage();
+  await second.goto(copied);
+  assertGolden(await readTable(second), CLIP);
+  assert.deepEqual(errors, []);
+  await context.close();
+});

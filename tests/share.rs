@@ -1,0 +1,81 @@
+//! Share links and text parsing: a link always reads back to the same
+//! settings, and a hand-edited one never fails, only notices.
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use qplay::examples::LAB_CLIP;
+use qplay::parse::{parse_numbers, ParseError};
+use qplay::quant::Method;
+use qplay::share::{TensorSettings, MAX_LINK_VALUES};
+
+macro_rules! both {
+    ($($name:ident $body:block)*) => {$(
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() $body
+    )*};
+}
+
+both! {
+    settings_round_trip_through_the_hash {
+        let s = TensorSettings { method: Method::Clip, bits: 5, text: "1.4243, -0.7382\n3e-3".into() };
+        let hash = s.to_hash();
+        assert_eq!(hash, "#/tensor?method=clip&bits=5&x=1.4243%2C-0.7382%2C0.003");
+        let (back, notices) = TensorSettings::from_hash(&hash);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((back.method, back.bits), (Method::Clip, 5));
+        assert_eq!(parse_numbers(&back.text).unwrap().values, vec![1.4243, -0.7382, 0.003]);
+    }
+
+    empty_hash_gives_defaults_silently {
+        for h in ["", "#", "#/", "#/tensor"] {
+            let (s, notices) = TensorSettings::from_hash(h);
+            assert_eq!(s, TensorSettings::default());
+            assert!(notices.is_empty(), "{h}: {notices:?}");
+        }
+    }
+
+    bad_values_are_ignored_with_a_notice_each {
+        let (s, notices) = TensorSettings::from_hash("#/tensor?method=CLIP&bits=0&x=1,nan&zz=1&bits=17&method=clip");
+        assert_eq!(s.method, Method::Clip, "a later valid value still applies");
+        assert_eq!(s.bits, 8);
+        assert_eq!(s.text, TensorSettings::default().text);
+        assert_eq!(notices.len(), 5, "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("unknown key \"zz\"")));
+        assert!(notices.iter().any(|n| n.contains("value #2 is nan")));
+    }
+
+    hostile_hashes_never_panic {
+        let long = format!("#/tensor?x={}", "9,".repeat(20_000));
+        let huge_tensor = format!("#/tensor?x={}", vec!["1"; MAX_LINK_VALUES + 1].join(","));
+        for h in ["#%", "#?&&==&", "#/tensor?x=%FF%FE", "#/tensor?bits=99999999999999999999", &long, &huge_tensor,
+                  "#/tensor?x=1e39", "#/tensor?<script>=alert(1)"] {
+            let (s, notices) = TensorSettings::from_hash(h);
+            assert!(!notices.is_empty(), "{h} should give a notice");
+            assert_eq!(s.bits, 8);
+        }
+    }
+
+    large_tensors_stay_out_of_the_link {
+        let text = vec!["0.5"; MAX_LINK_VALUES + 1].join(" ");
+        let s = TensorSettings { text, ..TensorSettings::default() };
+        assert!(!s.to_hash().contains("x="));
+    }
+
+    parse_accepts_the_usual_separators_and_printed_tensors {
+        let p = parse_numbers("tensor([ 1.4243, -0.7382, -1.0199,  0.6312, -0.4644, -1.2151,  1.1037,  0.2785])").unwrap();
+        assert_eq!(p.values, LAB_CLIP.to_vec());
+        assert_eq!(parse_numbers("1 2;3\t4").unwrap().values, vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(parse_numbers("[[1, 2, 3],\n [4, 5, 6]]").unwrap().shape, vec![2, 3]);
+        assert_eq!(parse_numbers("1 2\n3").unwrap().shape, vec![3]);
+    }
+
+    parse_errors_name_the_value {
+        assert_eq!(parse_numbers("  \n ,, "), Err(ParseError::Empty));
+        assert_eq!(parse_numbers("1, x2"), Err(ParseError::NotANumber { index: 2, token: "x2".into() }));
+        assert_eq!(parse_numbers("1 -inf"), Err(ParseError::NonFinite { index: 2, token: "-inf".into() }));
+        assert!(matches!(parse_numbers("1e39"), Err(ParseError::NonFinite { index: 1, .. })), "f32 overflow is Inf");
+        assert_eq!(parse_numbers("NaN").unwrap_err().to_string(), "value #1 is NaN: only finite numbers can be quantized");
+    }
+}
