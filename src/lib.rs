@@ -9,6 +9,7 @@
 //! - [`parse`]: reading numbers typed or pasted by a user.
 //! - [`share`]: the settings that live in a share link, and their URL form.
 
+pub mod bench;
 pub mod examples;
 pub mod metrics;
 pub mod parse;

@@ -1,0 +1,108 @@
+//! Benchmarks that run the same way natively, under Node and in the browser.
+//!
+//! The caller passes a clock (seconds, monotonic), so this module needs no
+//! platform crate: natively it is `Instant`, in wasm `performance.now()`.
+//! Each case is timed over `REPEATS` trials; a trial runs the kernel enough
+//! times to last at least `MIN_TRIAL_S`; the reported figure is the median.
+//! Output is one parseable line per case (see [`BenchLine::to_line`]).
+
+use crate::quant::kernels::{self, Kernels};
+use crate::quant::{QParams, Rounding, Scheme};
+
+pub const REPEATS: usize = 11;
+pub const MIN_TRIAL_S: f64 = 0.02;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchLine {
+    pub suite: &'static str,
+    pub case: String,
+    pub kernel: &'static str,
+    /// Work items per call (elements, or operations for GEMM).
+    pub n: usize,
+    /// Median seconds per call.
+    pub median_s: f64,
+    /// n / median_s in `unit`.
+    pub rate: f64,
+    pub unit: &'static str,
+}
+
+impl BenchLine {
+    /// `bench suite=quant case=quantize kernel=simd128 n=65536 median_us=12.3 rate=5.3e9 unit=elem/s`
+    pub fn to_line(&self) -> String {
+        format!(
+            "bench suite={} case={} kernel={} n={} median_us={:.3} rate={:.4e} unit={}",
+            self.suite,
+            self.case,
+            self.kernel,
+            self.n,
+            self.median_s * 1e6,
+            self.rate,
+            self.unit
+        )
+    }
+}
+
+/// Median seconds per call of `f`, measured with `clock`.
+pub fn time_median(clock: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
+    // Calibrate the number of calls per trial.
+    let mut calls = 1usize;
+    loop {
+        let t0 = clock();
+        for _ in 0..calls {
+            f();
+        }
+        let dt = clock() - t0;
+        if dt >= MIN_TRIAL_S || calls >= 1 << 24 {
+            break;
+        }
+        calls = (calls * 2).max((calls as f64 * MIN_TRIAL_S / dt.max(1e-9)) as usize / 2);
+    }
+    let mut trials: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let t0 = clock();
+            for _ in 0..calls {
+                f();
+            }
+            (clock() - t0) / calls as f64
+        })
+        .collect();
+    trials.sort_by(f64::total_cmp);
+    trials[REPEATS / 2]
+}
+
+/// Quantize / dequantize / fake-quant throughput (elements per second) for every
+/// kernel set in this build, on `n` values at 8 bits, round half to even.
+pub fn quant_kernels(clock: &dyn Fn() -> f64, n: usize) -> Vec<BenchLine> {
+    let x: Vec<f32> = (0..n).map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 6.0).collect();
+    let scheme = Scheme::lab(crate::quant::Method::Normal, 8);
+    let (p, _) = QParams::from_range(-3.0, 3.0, &scheme).expect("a valid range");
+    let mut q = vec![0i32; n];
+    let mut out = vec![0f32; n];
+    let mut lines = Vec::new();
+    for k in kernels::all() {
+        let Kernels { name, quantize, dequantize, fake_quant } = k;
+        let r = Rounding::HalfEven;
+        let cases: [(&str, f64); 3] = [
+            ("quantize", time_median(clock, || quantize(&x, &p, r, 0, &mut q))),
+            ("dequantize", time_median(clock, || dequantize(&q, &p, &mut out))),
+            ("fake_quant", time_median(clock, || fake_quant(&x, &p, r, 0, &mut out))),
+        ];
+        for (case, s) in cases {
+            lines.push(BenchLine { suite: "quant", case: case.into(), kernel: name, n, median_s: s, rate: n as f64 / s, unit: "elem/s" });
+        }
+    }
+    std::hint::black_box((&q, &out));
+    lines
+}
+
+/// `ratio suite=quant case=quantize simd128/scalar=5.21` for each case that
+/// has both a scalar and a simd128 line.
+pub fn ratios(lines: &[BenchLine]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in lines.iter().filter(|l| l.kernel == "simd128") {
+        if let Some(s) = lines.iter().find(|s| s.kernel == "scalar" && s.suite == l.suite && s.case == l.case) {
+            out.push(format!("ratio suite={} case={} simd128/scalar={:.2}", l.suite, l.case, l.rate / s.rate));
+        }
+    }
+    out
+}
