@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod examples;
+pub mod formats;
 pub mod metrics;
 pub mod parse;
 pub mod quant;

@@ -1,0 +1,143 @@
+//! NumPy `.npy` files: any float dtype (f2, f4, f8), the integer dtypes and
+//! bool, either byte order, C or Fortran order, any shape. Values become f32
+//! (f8 and 64-bit integers are rounded to the nearest f32).
+
+use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
+
+use super::{FormatError, Tensor};
+
+/// Largest `.npy` accepted: 256 MiB.
+pub const MAX_NPY_BYTES: usize = 256 << 20;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+fn malformed(e: impl std::fmt::Display) -> FormatError {
+    FormatError::Malformed { format: ".npy", message: e.to_string() }
+}
+
+/// Reads a `.npy` file from its bytes.
+pub fn read_npy(bytes: &[u8]) -> Result<Tensor, FormatError> {
+    if bytes.len() > MAX_NPY_BYTES {
+        return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_NPY_BYTES });
+    }
+    if !bytes.starts_with(MAGIC) {
+        return Err(FormatError::BadMagic { format: ".npy" });
+    }
+    let npy = NpyFile::new(bytes).map_err(malformed)?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;
+    let DType::Plain(ts) = npy.dtype() else {
+        return Err(FormatError::UnsupportedDtype { dtype: format!("{:?}", npy.dtype()) });
+    };
+    let item = ts.num_bytes().unwrap_or(0);
+    let supported = matches!(
+        (ts.type_char(), item),
+        (TypeChar::Float, 2 | 4 | 8) | (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) | (TypeChar::Bool, 1)
+    );
+    if !supported {
+        return Err(FormatError::UnsupportedDtype { dtype: ts.to_string() });
+    }
+    // The header's shape must match the body before anything is allocated.
+    let body = bytes.len().saturating_sub(header_len(bytes)?);
+    if count.checked_mul(item).is_none_or(|need| need > body) {
+        return Err(FormatError::ShapeMismatch { expected: count, found: body / item.max(1) });
+    }
+    let order = npy.order();
+    let values: Vec<f32> = match (ts.type_char(), item) {
+        (TypeChar::Float, 2) => convert(npy.into_vec::<half::f16>(), |v| v.to_f32())?,
+        (TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(malformed)?,
+        (TypeChar::Float, 8) => convert(npy.into_vec::<f64>(), |v| v as f32)?,
+        (TypeChar::Int, 1) => convert(npy.into_vec::<i8>(), |v| v as f32)?,
+        (TypeChar::Int, 2) => convert(npy.into_vec::<i16>(), |v| v as f32)?,
+        (TypeChar::Int, 4) => convert(npy.into_vec::<i32>(), |v| v as f32)?,
+        (TypeChar::Int, _) => convert(npy.into_vec::<i64>(), |v| v as f32)?,
+        (TypeChar::Uint, 1) => convert(npy.into_vec::<u8>(), |v| v as f32)?,
+        (TypeChar::Uint, 2) => convert(npy.into_vec::<u16>(), |v| v as f32)?,
+        (TypeChar::Uint, 4) => convert(npy.into_vec::<u32>(), |v| v as f32)?,
+        (TypeChar::Uint, _) => convert(npy.into_vec::<u64>(), |v| v as f32)?,
+        _ => convert(npy.into_vec::<bool>(), |v| v as u8 as f32)?,
+    };
+    if values.len() != count {
+        return Err(FormatError::ShapeMismatch { expected: count, found: values.len() });
+    }
+    let values = match order {
+        Order::C => values,
+        Order::Fortran => fortran_to_c(&values, &shape),
+    };
+    Ok(Tensor { shape, values })
+}
+
+fn convert<T>(v: std::io::Result<Vec<T>>, f: impl Fn(T) -> f32) -> Result<Vec<f32>, FormatError> {
+    Ok(v.map_err(malformed)?.into_iter().map(f).collect())
+}
+
+/// Bytes taken by the magic, version and header of a `.npy` file.
+fn header_len(bytes: &[u8]) -> Result<usize, FormatError> {
+    let short = || malformed("the header is truncated");
+    match bytes.get(6).ok_or_else(short)? {
+        1 => Ok(10 + u16::from_le_bytes([*bytes.get(8).ok_or_else(short)?, *bytes.get(9).ok_or_else(short)?]) as usize),
+        2 | 3 => {
+            let b = bytes.get(8..12).ok_or_else(short)?;
+            Ok(12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        }
+        v => Err(malformed(format!("unknown format version {v}"))),
+    }
+}
+
+/// Reorders column-major (Fortran) data into row-major (C) order.
+/// Element (i0, …, ik) sits at Σ i_j · Π_{l<j} d_l in Fortran order.
+fn fortran_to_c(values: &[f32], shape: &[usize]) -> Vec<f32> {
+    let mut fstrides = vec![1usize; shape.len()];
+    for j in 1..shape.len() {
+        fstrides[j] = fstrides[j - 1] * shape[j - 1];
+    }
+    let mut out = Vec::with_capacity(values.len());
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..values.len() {
+        out.push(values[index.iter().zip(&fstrides).map(|(i, s)| i * s).sum::<usize>()]);
+        // Advance the C-order multi-index (last axis fastest).
+        for j in (0..shape.len()).rev() {
+            index[j] += 1;
+            if index[j] < shape[j] {
+                break;
+            }
+            index[j] = 0;
+        }
+    }
+    out
+}
+
+/// Writes f32 values with `shape` as a little-endian `<f4` C-order `.npy`.
+pub fn write_npy_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
+    write_with(values, shape)
+}
+
+/// Writes integers with `shape` in the narrowest dtype that holds [lo, hi]:
+/// i1/u1 for 8 bits and less, i2/u2 up to 16 bits, i4 otherwise.
+pub fn write_npy_int(values: &[i32], shape: &[usize], lo: i32, hi: i32) -> Vec<u8> {
+    if lo >= i8::MIN as i32 && hi <= i8::MAX as i32 {
+        write_with(&values.iter().map(|&v| v as i8).collect::<Vec<_>>(), shape)
+    } else if lo >= 0 && hi <= u8::MAX as i32 {
+        write_with(&values.iter().map(|&v| v as u8).collect::<Vec<_>>(), shape)
+    } else if lo >= i16::MIN as i32 && hi <= i16::MAX as i32 {
+        write_with(&values.iter().map(|&v| v as i16).collect::<Vec<_>>(), shape)
+    } else if lo >= 0 && hi <= u16::MAX as i32 {
+        write_with(&values.iter().map(|&v| v as u16).collect::<Vec<_>>(), shape)
+    } else {
+        write_with(values, shape)
+    }
+}
+
+fn write_with<T: npyz::AutoSerialize + Copy>(values: &[T], shape: &[usize]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut buf)
+        .begin_nd()
+        .expect("writing to a Vec cannot fail");
+    w.extend(values.iter().copied()).expect("writing to a Vec cannot fail");
+    w.finish().expect("the shape matches the values");
+    buf
+}
