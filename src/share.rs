@@ -2,13 +2,15 @@
 //! link, its default, and how it is read back.
 //!
 //! The hash looks like `#/tensor?method=clip&bits=8&x=1.4243,-0.7382`.
-//! Reading never fails: a key that is unknown, or a value that is invalid,
-//! is skipped (its default stays) and a notice says so.
+//! [`TENSOR_FIELDS`] is the table of keys (as in TensorFlow Playground's
+//! `state.ts`): each entry writes its setting (or nothing, when it is at its
+//! default) and reads it back. Reading never fails: a key that is unknown, or
+//! a value that is invalid, is skipped (its default stays) and a notice says so.
 
 use crate::examples::LAB_NORMAL;
 use crate::parse::{format_numbers, parse_numbers};
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
-use crate::quant::Method;
+use crate::quant::{Method, Rounding, Scheme};
 
 /// Tensors up to this many values travel in the link; larger ones are left out with a notice.
 pub const MAX_LINK_VALUES: usize = 256;
@@ -21,30 +23,168 @@ pub const MAX_HASH_LEN: usize = 16 * 1024;
 pub struct TensorSettings {
     pub method: Method,
     pub bits: u8,
+    pub signed: bool,
+    pub symmetric: bool,
+    pub narrow_range: bool,
+    /// The rounding mode (a stochastic mode's own seed is ignored: `seed` is used).
+    pub rounding: Rounding,
+    /// The seed of everything random on the page.
+    pub seed: u64,
+    /// A float range [α, β] set by hand (the range sliders), instead of the data's.
+    pub range: Option<(f32, f32)>,
     /// The tensor as the user typed it.
     pub text: String,
 }
 
 impl Default for TensorSettings {
     fn default() -> Self {
-        TensorSettings { method: Method::Normal, bits: 8, text: format_numbers(&LAB_NORMAL) }
+        TensorSettings {
+            method: Method::Normal,
+            bits: 8,
+            signed: true,
+            symmetric: false,
+            narrow_range: false,
+            rounding: Rounding::HalfEven,
+            seed: 0,
+            range: None,
+            text: format_numbers(&LAB_NORMAL),
+        }
     }
 }
 
-/// The settings table: each key of the link, in the order it is written.
-pub const TENSOR_KEYS: [&str; 3] = ["method", "bits", "x"];
+impl TensorSettings {
+    /// The quantization scheme these settings describe.
+    pub fn scheme(&self) -> Scheme {
+        Scheme {
+            bits: self.bits,
+            signed: self.signed,
+            symmetric: self.symmetric,
+            narrow_range: self.narrow_range,
+            method: self.method,
+            rounding: match self.rounding {
+                Rounding::Stochastic { .. } => Rounding::Stochastic { seed: self.seed },
+                r => r,
+            },
+        }
+    }
+}
+
+/// One row of the settings table.
+pub struct Field {
+    pub key: &'static str,
+    /// What the value means, for the README and for notices.
+    pub help: &'static str,
+    /// The value to write, or `None` to leave the key out (it is at its default).
+    pub write: fn(&TensorSettings) -> Option<String>,
+    /// Reads the value into the settings, or says why it cannot.
+    pub read: fn(&mut TensorSettings, &str) -> Result<(), String>,
+}
+
+fn flag(v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err("use 1 or 0".into()),
+    }
+}
+
+fn finite(v: &str) -> Result<f32, String> {
+    v.trim().parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(|| "use a finite number".to_string())
+}
+
+/// The Tensor page's keys, in the order they are written.
+pub const TENSOR_FIELDS: &[Field] = &[
+    Field {
+        key: "method",
+        help: "normal or clip",
+        write: |s| Some(s.method.name().into()),
+        read: |s, v| Method::from_name(v).map(|m| s.method = m).ok_or_else(|| "use normal or clip".into()),
+    },
+    Field {
+        key: "bits",
+        help: "1 to 16",
+        write: |s| Some(s.bits.to_string()),
+        read: |s, v| match v.parse::<u8>() {
+            Ok(b) if (MIN_BITS..=MAX_BITS).contains(&b) => Ok(s.bits = b),
+            _ => Err(format!("use a whole number from {MIN_BITS} to {MAX_BITS}")),
+        },
+    },
+    Field {
+        key: "signed",
+        help: "1 signed (default), 0 unsigned",
+        write: |s| (!s.signed).then(|| "0".into()),
+        read: |s, v| flag(v).map(|b| s.signed = b),
+    },
+    Field {
+        key: "sym",
+        help: "1 symmetric, 0 asymmetric (default)",
+        write: |s| s.symmetric.then(|| "1".into()),
+        read: |s, v| flag(v).map(|b| s.symmetric = b),
+    },
+    Field {
+        key: "narrow",
+        help: "1 narrow range (drops the lowest level), 0 full range (default)",
+        write: |s| s.narrow_range.then(|| "1".into()),
+        read: |s, v| flag(v).map(|b| s.narrow_range = b),
+    },
+    Field {
+        key: "round",
+        help: "half_even (default), half_away, floor, stochastic",
+        write: |s| (s.rounding != Rounding::HalfEven).then(|| s.rounding.name().into()),
+        read: |s, v| {
+            s.rounding = match v {
+                "half_even" => Rounding::HalfEven,
+                "half_away" => Rounding::HalfAway,
+                "floor" => Rounding::Floor,
+                "stochastic" => Rounding::Stochastic { seed: 0 },
+                _ => return Err("use half_even, half_away, floor or stochastic".into()),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "seed",
+        help: "the seed of everything random (stochastic rounding, generated tensors); default 0",
+        write: |s| (s.seed != 0).then(|| s.seed.to_string()),
+        read: |s, v| v.parse().map(|seed| s.seed = seed).map_err(|_| "use a whole number".to_string()),
+    },
+    Field {
+        key: "range",
+        help: "α,β: a float range set by hand instead of the data's min and max",
+        write: |s| s.range.map(|(a, b)| format!("{a},{b}")),
+        read: |s, v| {
+            let (a, b) = v.split_once(',').ok_or("use two numbers α,β")?;
+            let (a, b) = (finite(a)?, finite(b)?);
+            if a > b {
+                return Err("α must not exceed β".into());
+            }
+            s.range = Some((a, b));
+            Ok(())
+        },
+    },
+    Field {
+        key: "x",
+        help: "the tensor, comma separated (at most 256 values)",
+        write: |s| {
+            let p = parse_numbers(&s.text).ok()?;
+            (p.values.len() <= MAX_LINK_VALUES)
+                .then(|| p.values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","))
+        },
+        read: |s, v| match parse_numbers(v) {
+            Ok(p) if p.values.len() <= MAX_LINK_VALUES => Ok(s.text = format_numbers(&p.values)),
+            Ok(_) => Err(format!("a link holds at most {MAX_LINK_VALUES} values")),
+            Err(e) => Err(e.to_string()),
+        },
+    },
+];
 
 impl TensorSettings {
-    /// The hash for these settings, starting with `#`. The tensor goes in
-    /// only when it parses and has at most [`MAX_LINK_VALUES`] values.
+    /// The hash for these settings, starting with `#`.
     pub fn to_hash(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("method", self.method.name());
-        query.append_pair("bits", &self.bits.to_string());
-        if let Ok(parsed) = parse_numbers(&self.text) {
-            if parsed.values.len() <= MAX_LINK_VALUES {
-                let x: Vec<String> = parsed.values.iter().map(|v| v.to_string()).collect();
-                query.append_pair("x", &x.join(","));
+        for f in TENSOR_FIELDS {
+            if let Some(v) = (f.write)(self) {
+                query.append_pair(f.key, &v);
             }
         }
         format!("#/tensor?{}", query.finish())
@@ -68,24 +208,14 @@ impl TensorSettings {
             notices.push(format!("Unknown page \"{}\" in the link; showing the Tensor page.", clip(path)));
         }
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            match key.as_ref() {
-                "method" => match Method::from_name(&value) {
-                    Some(m) => s.method = m,
-                    None => notices.push(format!("Ignored method \"{}\": use normal or clip.", clip(&value))),
-                },
-                "bits" => match value.parse::<u8>() {
-                    Ok(b) if (MIN_BITS..=MAX_BITS).contains(&b) => s.bits = b,
-                    _ => notices.push(format!(
-                        "Ignored bits \"{}\": use a whole number from {MIN_BITS} to {MAX_BITS}.",
-                        clip(&value)
-                    )),
-                },
-                "x" => match parse_numbers(&value) {
-                    Ok(p) if p.values.len() <= MAX_LINK_VALUES => s.text = format_numbers(&p.values),
-                    Ok(_) => notices.push(format!("Ignored the tensor: a link holds at most {MAX_LINK_VALUES} values.")),
-                    Err(e) => notices.push(format!("Ignored the tensor in the link: {e}.")),
-                },
-                other => notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(other))),
+            match TENSOR_FIELDS.iter().find(|f| f.key == key) {
+                None => notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(&key))),
+                Some(f) => {
+                    if let Err(why) = (f.read)(&mut s, &value) {
+                        let what = if f.key == "x" { "the tensor".to_string() } else { format!("{} \"{}\"", f.key, clip(&value)) };
+                        notices.push(format!("Ignored {what} in the link: {why}."));
+                    }
+                }
             }
         }
         (s, notices)

@@ -6,7 +6,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use qplay::examples::LAB_CLIP;
 use qplay::parse::{parse_numbers, ParseError};
-use qplay::quant::Method;
+use qplay::quant::{Method, Rounding};
 use qplay::share::{TensorSettings, MAX_LINK_VALUES};
 
 macro_rules! both {
@@ -19,13 +19,35 @@ macro_rules! both {
 
 both! {
     settings_round_trip_through_the_hash {
-        let s = TensorSettings { method: Method::Clip, bits: 5, text: "1.4243, -0.7382\n3e-3".into() };
+        let s = TensorSettings { method: Method::Clip, bits: 5, text: "1.4243, -0.7382\n3e-3".into(), ..Default::default() };
         let hash = s.to_hash();
         assert_eq!(hash, "#/tensor?method=clip&bits=5&x=1.4243%2C-0.7382%2C0.003");
         let (back, notices) = TensorSettings::from_hash(&hash);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!((back.method, back.bits), (Method::Clip, 5));
         assert_eq!(parse_numbers(&back.text).unwrap().values, vec![1.4243, -0.7382, 0.003]);
+    }
+
+    every_setting_round_trips {
+        let s = TensorSettings {
+            method: Method::Clip,
+            bits: 16,
+            signed: false,
+            symmetric: true,
+            narrow_range: true,
+            rounding: Rounding::Stochastic { seed: 0 },
+            seed: 42,
+            range: Some((-0.5, 2.25)),
+            text: "1, 2, 3".into(),
+        };
+        let hash = s.to_hash();
+        assert_eq!(hash, "#/tensor?method=clip&bits=16&signed=0&sym=1&narrow=1&round=stochastic&seed=42&range=-0.5%2C2.25&x=1%2C2%2C3");
+        let (back, notices) = TensorSettings::from_hash(&hash);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, s);
+        assert_eq!(back.scheme().rounding, Rounding::Stochastic { seed: 42 });
+        // Defaults are left out of the link.
+        assert_eq!(TensorSettings::default().to_hash().matches('&').count(), 2);
     }
 
     empty_hash_gives_defaults_silently {
@@ -50,7 +72,8 @@ both! {
         let long = format!("#/tensor?x={}", "9,".repeat(20_000));
         let huge_tensor = format!("#/tensor?x={}", vec!["1"; MAX_LINK_VALUES + 1].join(","));
         for h in ["#%", "#?&&==&", "#/tensor?x=%FF%FE", "#/tensor?bits=99999999999999999999", &long, &huge_tensor,
-                  "#/tensor?x=1e39", "#/tensor?<script>=alert(1)"] {
+                  "#/tensor?x=1e39", "#/tensor?<script>=alert(1)", "#/tensor?range=2,1", "#/tensor?range=nan,1",
+                  "#/tensor?sym=yes", "#/tensor?round=up", "#/tensor?seed=-1"] {
             let (s, notices) = TensorSettings::from_hash(h);
             assert!(!notices.is_empty(), "{h} should give a notice");
             assert_eq!(s.bits, 8);

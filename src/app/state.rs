@@ -20,13 +20,19 @@ pub struct TensorState {
 
 pub enum TensorAction {
     SetText(String),
-    SetMethod(Method),
-    SetBits(u8),
+    /// Any other change to the settings (a control's edit), applied here.
+    Edit(Rc<dyn Fn(&mut TensorSettings)>),
     /// One of the lab handout's examples: its values and its method.
     LabExample(Method),
     /// Settings read from a hash (page load, or the user edited the address).
     FromHash(String),
     DismissNotices,
+}
+
+impl TensorAction {
+    pub fn edit(f: impl Fn(&mut TensorSettings) + 'static) -> TensorAction {
+        TensorAction::Edit(Rc::new(f))
+    }
 }
 
 impl TensorState {
@@ -43,11 +49,10 @@ impl Reducible for TensorState {
         let mut next = (*self).clone();
         match action {
             TensorAction::SetText(text) => next.settings.text = text,
-            TensorAction::SetMethod(m) => next.settings.method = m,
-            TensorAction::SetBits(b) => next.settings.bits = b,
+            TensorAction::Edit(edit) => edit(&mut next.settings),
             TensorAction::LabExample(m) => {
                 let values = if m == Method::Clip { LAB_CLIP } else { LAB_NORMAL };
-                next.settings = TensorSettings { method: m, bits: 8, text: format_numbers(&values) };
+                next.settings = TensorSettings { method: m, text: format_numbers(&values), ..TensorSettings::default() };
             }
             TensorAction::FromHash(hash) => {
                 // The hash we wrote ourselves reads back to the same settings: keep the text as typed.

@@ -166,3 +166,46 @@ test('Copy link puts a link that reproduces the view on the clipboard', async ()
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('scheme controls and range sliders change the maths as their labels say, and go into the link', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  // Symmetric, signed: Z = 0, s = max|x| / 127.5.
+  await page.check('[data-testid=symmetric]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=zero-point]').textContent === '0');
+  const s = Number(await page.textContent('[data-testid=scale]'));
+  assert.ok(Math.abs(s - 1.1885 / 127.5) < 1e-7, `symmetric scale ${s}`);
+  // Unsigned: [0, 255], Z = 128 when symmetric.
+  await page.uncheck('[data-testid=signed]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=clamp-range]').textContent === '[0, 255]');
+  assert.equal(await page.textContent('[data-testid=zero-point]'), '128');
+  // Narrow range drops the lowest level.
+  await page.check('[data-testid=signed]');
+  await page.check('[data-testid=narrow]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=clamp-range]').textContent === '[-127, 127]');
+  // Stochastic rounding shows a seed; the seed goes into the link.
+  await page.selectOption('[data-testid=rounding]', 'stochastic');
+  await page.fill('[data-testid=seed]', '7');
+  await page.press('[data-testid=seed]', 'Enter');
+  await page.waitForFunction(() => /round=stochastic/.test(location.hash) && /seed=7/.test(location.hash));
+  assert.match(await page.evaluate(() => location.hash), /sym=1&narrow=1/);
+
+  // The α slider sets the range by hand: α changes, the link carries it, and reset restores the data's range.
+  await page.uncheck('[data-testid=symmetric]');
+  await page.selectOption('[data-testid=rounding]', 'half_even');
+  await page.$eval('[data-testid=alpha-slider]', (el) => {
+    el.value = '-0.5';
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  await page.waitForFunction(() => /range=/.test(location.hash));
+  const ab = await page.textContent('[data-testid=alpha-beta]');
+  // The slider snaps to its step ((max − min) / 1000 ≈ 0.005 here).
+  assert.ok(Math.abs(Number(ab.split(',')[0]) + 0.5) <= 0.005, `α set by the slider: ${ab}`);
+  const clamped = (await readTable(page)).q.filter((q) => q === -127).length;
+  assert.ok(clamped >= 3, 'values below α saturate at qmin');
+  await page.click('[data-testid=range-reset]');
+  await page.waitForFunction(() => !/range=/.test(location.hash));
+  assert.equal(await page.textContent('[data-testid=alpha-beta]'), '-1.1217, 1.1885');
+  await screenshot(page, 'tensor-controls.png');
+  await assertHealthy(page, errors);
+});

@@ -4,5 +4,7 @@ pub mod app;
 pub mod histogram;
 pub mod notices;
 pub mod params_panel;
+pub mod range_sliders;
+pub mod scheme_controls;
 pub mod tensor_page;
 pub mod value_table;

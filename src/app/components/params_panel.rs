@@ -9,6 +9,9 @@ pub struct ParamsPanelProps {
     pub params: QParams,
     pub guard: RangeGuard,
     pub method: Method,
+    pub symmetric: bool,
+    /// The range was set by hand (sliders or link), not taken from the data.
+    pub manual: bool,
 }
 
 /// A number as Rust prints an f32 (shortest text that reads back the same).
@@ -54,16 +57,27 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
             }
             <table>
                 <tbody>
-                    { row("α, β", "The float range that is mapped onto the integer grid: here the tensor's min and max.",
-                        "min(r), max(r)".into(), format!("{}, {}", num(a), num(b)), "alpha-beta") }
+                    { row("α, β", "The float range that is mapped onto the integer grid.",
+                        if props.manual { "set by hand".into() } else { "min(r), max(r)".into() },
+                        format!("{}, {}", num(a), num(b)), "alpha-beta") }
                     { row("αq, βq", "The integer range that [α, β] is mapped onto.",
                         format!("{} method", props.method.name()), format!("{aq}, {bq}"), "grid-range") }
-                    { row("scale s", "The float value of one integer step.",
-                        format!("s = (β − α) / (βq − αq) = ({} − {}) / ({} − {})", num(b), sub(a), bq, sub(aq as f32)),
-                        num(p.scale), "scale") }
-                    { row("zero point Z", "The integer that stands for the float 0.",
-                        format!("Z = round(αq − α / s) = round({} − {} / {})", aq, sub(a), num(p.scale)),
-                        p.zero_point.to_string(), "zero-point") }
+                    if props.symmetric {
+                        { row("scale s", "The float value of one integer step. Symmetric: the grid is centred on 0.",
+                            format!("s = max(|α|, |β|) / ((βq − αq) / 2) = {} / (({} − {}) / 2)",
+                                num(a.abs().max(b.abs())), bq, sub(aq as f32)),
+                            num(p.scale), "scale") }
+                        { row("zero point Z", "The integer that stands for the float 0: the middle of [qmin, qmax].",
+                            format!("Z = ⌊(qmin + qmax + 1) / 2⌋ = ⌊({} + {} + 1) / 2⌋", p.qmin, p.qmax),
+                            p.zero_point.to_string(), "zero-point") }
+                    } else {
+                        { row("scale s", "The float value of one integer step.",
+                            format!("s = (β − α) / (βq − αq) = ({} − {}) / ({} − {})", num(b), sub(a), bq, sub(aq as f32)),
+                            num(p.scale), "scale") }
+                        { row("zero point Z", "The integer that stands for the float 0.",
+                            format!("Z = round(αq − α / s) = round({} − {} / {})", aq, sub(a), num(p.scale)),
+                            p.zero_point.to_string(), "zero-point") }
+                    }
                     { row("q", "Each value's integer: divide by the step, shift by Z, round, then clamp to the integer type.",
                         format!("q = clamp(round(r / s + Z), {}, {})", p.qmin, p.qmax),
                         format!("[{}, {}]", p.qmin, p.qmax), "clamp-range") }

@@ -6,19 +6,20 @@ use std::rc::Rc;
 
 use gloo::events::EventListener;
 use wasm_bindgen::JsCast;
-use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 use super::histogram::Histogram;
 use super::notices::Notices;
 use super::params_panel::ParamsPanel;
+use super::range_sliders::RangeSliders;
+use super::scheme_controls::SchemeControls;
 use super::value_table::ValueTable;
 use crate::app::state::{TensorAction, TensorState};
 use crate::app::url;
 use crate::metrics::error_metrics;
 use crate::parse::parse_numbers;
-use crate::quant::scheme::{MAX_BITS, MIN_BITS};
-use crate::quant::{quantize_tensor, Method, QParams, RangeGuard, Scheme};
+use crate::quant::{min_max, quantize_with_range, Method, QParams, RangeGuard};
 use crate::share::TensorSettings;
 
 /// Everything the page shows, derived from the settings.
@@ -29,13 +30,17 @@ struct Derived {
     dequant: Rc<Vec<f32>>,
     params: QParams,
     guard: RangeGuard,
+    data_min: f32,
+    data_max: f32,
     mse: f64,
     max_abs: f64,
 }
 
 fn derive(s: &TensorSettings) -> Result<Derived, String> {
     let parsed = parse_numbers(&s.text).map_err(|e| e.to_string())?;
-    let r = quantize_tensor(&parsed.values, &Scheme::lab(s.method, s.bits)).map_err(|e| e.to_string())?;
+    let (data_min, data_max) = min_max(&parsed.values).map_err(|e| e.to_string())?;
+    let (alpha, beta) = s.range.unwrap_or((data_min, data_max));
+    let r = quantize_with_range(&parsed.values, alpha, beta, &s.scheme()).map_err(|e| e.to_string())?;
     let m = error_metrics(&parsed.values, &r.dequant);
     Ok(Derived {
         x: Rc::new(parsed.values),
@@ -43,6 +48,8 @@ fn derive(s: &TensorSettings) -> Result<Derived, String> {
         dequant: Rc::new(r.dequant),
         params: r.params,
         guard: r.guard,
+        data_min,
+        data_max,
         mse: m.mse,
         max_abs: m.max_abs,
     })
@@ -76,23 +83,9 @@ pub fn tensor_page() -> Html {
             d.dispatch(TensorAction::SetText(v));
         })
     };
-    let on_method = {
+    let on_action = {
         let d = state.dispatcher();
-        Callback::from(move |e: Event| {
-            let v = e.target_unchecked_into::<HtmlSelectElement>().value();
-            if let Some(m) = Method::from_name(&v) {
-                d.dispatch(TensorAction::SetMethod(m));
-            }
-        })
-    };
-    let on_bits = {
-        let d = state.dispatcher();
-        Callback::from(move |e: Event| {
-            let v = e.target_unchecked_into::<HtmlSelectElement>().value();
-            if let Ok(b) = v.parse::<u8>() {
-                d.dispatch(TensorAction::SetBits(b));
-            }
-        })
+        Callback::from(move |a: TensorAction| d.dispatch(a))
     };
     let example = |m: Method| {
         let d = state.dispatcher();
@@ -123,24 +116,7 @@ pub fn tensor_page() -> Html {
                 <label for="tensor-text">{"Values (separated by commas, spaces or new lines)"}</label>
                 <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
                     value={settings.text.clone()} oninput={on_text} />
-                <div class="settings">
-                    <label title="normal maps [min, max] onto [−128, 127]; clip computes s and Z for [−256, 255], so the outer values saturate">
-                        {"Method "}
-                        <select data-testid="method" onchange={on_method}>
-                            { for Method::ALL.iter().map(|m| html! {
-                                <option value={m.name()} selected={*m == settings.method}>{ m.name() }</option>
-                            }) }
-                        </select>
-                    </label>
-                    <label title="Integer width: q lies in [−2^(bits−1), 2^(bits−1) − 1]">
-                        {"Bits "}
-                        <select data-testid="bits" onchange={on_bits}>
-                            { for (MIN_BITS..=MAX_BITS).map(|b| html! {
-                                <option value={b.to_string()} selected={b == settings.bits}>{ b }</option>
-                            }) }
-                        </select>
-                    </label>
-                </div>
+                <SchemeControls settings={settings.clone()} on_action={on_action.clone()} />
                 <div class="share">
                     <button onclick={on_copy} data-testid="copy-link"
                         title="Copy a link that opens this page with the same tensor and settings">{"Copy link"}</button>
@@ -155,7 +131,13 @@ pub fn tensor_page() -> Html {
                 },
                 Ok(d) => html! {
                     <>
-                        <ParamsPanel params={d.params} guard={d.guard} method={settings.method} />
+                        <section class="range" aria-label="Float range">
+                            <h2>{"Float range [α, β]"}</h2>
+                            <RangeSliders data_min={d.data_min} data_max={d.data_max} alpha={d.params.alpha}
+                                beta={d.params.beta} manual={settings.range.is_some()} on_action={on_action.clone()} />
+                        </section>
+                        <ParamsPanel params={d.params} guard={d.guard} method={settings.method}
+                            symmetric={settings.symmetric} manual={settings.range.is_some()} />
                         <section class="metrics" aria-label="Error">
                             <h2>{"Error"}</h2>
                             <dl>
