@@ -15,6 +15,7 @@ pub mod formats;
 pub mod metrics;
 pub mod parse;
 pub mod quant;
+pub mod runtime;
 pub mod share;
 
 #[cfg(target_arch = "wasm32")]
