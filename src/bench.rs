@@ -106,3 +106,33 @@ pub fn ratios(lines: &[BenchLine]) -> Vec<String> {
     }
     out
 }
+
+/// The GEMM shapes of the runtime benchmark: (M, K, N).
+pub const GEMM_SHAPES: [(usize, usize, usize); 4] = [(1, 784, 128), (16, 784, 128), (64, 784, 128), (256, 512, 512)];
+
+/// int8 GEMM throughput in GOPS = 2·M·K·N / t, for every implementation in this build.
+pub fn gemm_i8(clock: &dyn Fn() -> f64) -> Vec<BenchLine> {
+    use crate::runtime::gemm_i8::{all, PackedW};
+    let mut lines = Vec::new();
+    for (m, k, n) in GEMM_SHAPES {
+        let a: Vec<i8> = (0..m * k).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as i8).collect();
+        let w: Vec<i8> = (0..n * k).map(|i| (i.wrapping_mul(40_503) >> 3) as i8).collect();
+        let packed = PackedW::pack(&w, n, k);
+        let mut c = vec![0i32; m * n];
+        for g in all() {
+            let s = time_median(clock, || (g.run)(&a, m, &packed, &mut c));
+            let ops = 2 * m * k * n;
+            lines.push(BenchLine {
+                suite: "gemm_i8",
+                case: format!("{m}x{k}x{n}"),
+                kernel: g.name,
+                n: ops,
+                median_s: s,
+                rate: ops as f64 / s / 1e9,
+                unit: "GOPS",
+            });
+        }
+        std::hint::black_box(&c);
+    }
+    lines
+}

@@ -23,7 +23,8 @@ fn main() {
 }
 
 fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
-    let lines = qplay::bench::quant_kernels(clock, N);
+    let mut lines = qplay::bench::quant_kernels(clock, N);
+    lines.extend(qplay::bench::gemm_i8(clock));
     for l in &lines {
         print(&l.to_line());
     }

@@ -1,5 +1,7 @@
 //! The model runtime: integer kernels with TensorFlow Lite's reference semantics.
 //!
 //! - [`requant`]: fixed-point multiplier and shift, and the requantization of an int32 accumulator.
+//! - [`gemm_i8`]: int8 × int8 → int32 GEMM, scalar reference and simd128 on packed weights.
 
 pub mod requant;
+pub mod gemm_i8;
