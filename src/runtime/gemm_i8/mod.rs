@@ -65,22 +65,6 @@ impl PackedW {
     }
 }
 
-/// Activations [M, K] widened to i16 with K padded to even: one u32 per k pair,
-/// ready for a 32-bit splat.
-pub fn pack_a(a: &[i8], m: usize, k: usize, out: &mut Vec<u32>) {
-    assert_eq!(a.len(), m * k, "pack_a: a is not [M, K]");
-    let k_pairs = k.div_ceil(2);
-    out.clear();
-    out.reserve(m * k_pairs);
-    for row in a.chunks_exact(k.max(1)).take(m) {
-        for j in 0..k_pairs {
-            let lo = row[2 * j] as i16 as u16 as u32;
-            let hi = row.get(2 * j + 1).map_or(0, |&v| v as i16 as u16 as u32);
-            out.push(lo | (hi << 16));
-        }
-    }
-}
-
 /// One GEMM implementation: c [M, N] = a [M, K] · wᵀ.
 #[derive(Clone, Copy)]
 pub struct GemmI8 {

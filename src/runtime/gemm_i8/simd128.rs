@@ -9,16 +9,54 @@
 
 use core::arch::wasm32::*;
 
-use super::{pack_a, PackedW, PANEL};
+use std::cell::RefCell;
+
+use super::{PackedW, PANEL};
 
 const ROWS: usize = 4;
+
+thread_local! {
+    /// The widened activations, reused between calls so that a GEMM allocates nothing.
+    static A16: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
+}
+
+/// a [M, K] i8 → [M, 2·⌈K/2⌉] i16, 16 values per widening step; consecutive
+/// i16 pairs are then the u32 that `v128.load32_splat` broadcasts.
+fn widen_a(a: &[i8], m: usize, k: usize, out: &mut Vec<i16>) {
+    let k2 = k.div_ceil(2) * 2;
+    out.clear();
+    out.resize(m * k2, 0);
+    for (row, dst) in a.chunks_exact(k.max(1)).take(m).zip(out.chunks_exact_mut(k2.max(1))) {
+        let n16 = k / 16 * 16;
+        for i in (0..n16).step_by(16) {
+            // SAFETY: i + 16 ≤ k ≤ row.len() and ≤ dst.len().
+            unsafe {
+                let v = v128_load(row.as_ptr().add(i) as *const v128);
+                v128_store(dst.as_mut_ptr().add(i) as *mut v128, i16x8_extend_low_i8x16(v));
+                v128_store(dst.as_mut_ptr().add(i + 8) as *mut v128, i16x8_extend_high_i8x16(v));
+            }
+        }
+        for i in n16..k {
+            dst[i] = row[i] as i16;
+        }
+    }
+}
 
 pub fn gemm(a: &[i8], m: usize, w: &PackedW, c: &mut [i32]) {
     let (n, k) = (w.n, w.k);
     assert!(a.len() == m * k && c.len() == m * n, "gemm: shapes");
-    let mut ap = Vec::new();
-    pack_a(a, m, k, &mut ap);
+    A16.with_borrow_mut(|a16| {
+        widen_a(a, m, k, a16);
+        gemm_widened(a16, m, w, c)
+    })
+}
+
+fn gemm_widened(a16: &[i16], m: usize, w: &PackedW, c: &mut [i32]) {
+    let n = w.n;
     let kp = w.k_pairs;
+    // SAFETY of the cast: a16 holds M · 2·kp i16 = M · kp u32, 2-byte aligned,
+    // and `tile` reads them with unaligned-tolerant `v128.load32_splat`.
+    let ap = unsafe { core::slice::from_raw_parts(a16.as_ptr() as *const u32, m * kp) };
     let mut row = 0;
     while row < m {
         let rows = (m - row).min(ROWS);
