@@ -136,3 +136,45 @@ pub fn gemm_i8(clock: &dyn Fn() -> f64) -> Vec<BenchLine> {
     }
     lines
 }
+
+/// f32 GEMM throughput in GOPS = 2·M·K·N / t, for every implementation in this build.
+pub fn gemm_f32(clock: &dyn Fn() -> f64) -> Vec<BenchLine> {
+    use crate::runtime::gemm_f32::{all, PackedWf32};
+    let mut lines = Vec::new();
+    for (m, k, n) in GEMM_SHAPES {
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+        let packed = PackedWf32::pack(&w, n, k);
+        let mut c = vec![0f32; m * n];
+        for g in all() {
+            let s = time_median(clock, || (g.run)(&a, m, &packed, &mut c));
+            let ops = 2 * m * k * n;
+            lines.push(BenchLine {
+                suite: "gemm_f32",
+                case: format!("{m}x{k}x{n}"),
+                kernel: g.name,
+                n: ops,
+                median_s: s,
+                rate: ops as f64 / s / 1e9,
+                unit: "GOPS",
+            });
+        }
+        std::hint::black_box(&c);
+    }
+    lines
+}
+
+/// `ratio suite=gemm case=16x784x128 int8/f32=2.61` for each shape measured in both suites (SIMD kernels).
+pub fn int8_vs_f32(lines: &[BenchLine]) -> Vec<String> {
+    let best = |suite: &str, case: &str| {
+        lines.iter().filter(|l| l.suite == suite && l.case == case).map(|l| l.rate).fold(0.0, f64::max)
+    };
+    GEMM_SHAPES
+        .iter()
+        .map(|(m, k, n)| format!("{m}x{k}x{n}"))
+        .filter_map(|case| {
+            let (i8r, f32r) = (best("gemm_i8", &case), best("gemm_f32", &case));
+            (i8r > 0.0 && f32r > 0.0).then(|| format!("ratio suite=gemm case={case} int8/f32={:.2}", i8r / f32r))
+        })
+        .collect()
+}

@@ -25,10 +25,11 @@ fn main() {
 fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     let mut lines = qplay::bench::quant_kernels(clock, N);
     lines.extend(qplay::bench::gemm_i8(clock));
+    lines.extend(qplay::bench::gemm_f32(clock));
     for l in &lines {
         print(&l.to_line());
     }
-    for r in qplay::bench::ratios(&lines) {
+    for r in qplay::bench::ratios(&lines).into_iter().chain(qplay::bench::int8_vs_f32(&lines)) {
         print(&r);
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`requant`]: fixed-point multiplier and shift, and the requantization of an int32 accumulator.
 //! - [`gemm_i8`]: int8 × int8 → int32 GEMM, scalar reference and simd128 on packed weights.
+//! - [`gemm_f32`]: the f32 GEMM, the FP32 baseline.
 
 pub mod requant;
 pub mod gemm_i8;
+pub mod gemm_f32;

@@ -1,0 +1,65 @@
+//! f32 matrix multiply, the FP32 baseline that int8 is measured against.
+//!
+//! ```text
+//! c[m, n] = Σ_k a[m, k] · w[n, k]          a: [M, K], w: [N, K] (a Linear weight), c: [M, N]
+//! ```
+//!
+//! Both implementations add the products in increasing k, one multiply and
+//! one add at a time (no fused multiply-add, no reassociation), so the SIMD
+//! kernel gives the same bits as the scalar reference; the equivalence test
+//! still states a tolerance (0) rather than assuming it.
+
+pub mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
+
+/// Output columns per packed panel.
+pub const PANEL: usize = 8;
+
+/// Weights [N, K] packed in panels of 8 columns: for each k, the 8 values
+/// `w[n0, k] … w[n7, k]`; N is padded to a multiple of 8 with zeros.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedWf32 {
+    pub n: usize,
+    pub k: usize,
+    pub panels: usize,
+    pub data: Vec<f32>,
+}
+
+impl PackedWf32 {
+    pub fn pack(w: &[f32], n: usize, k: usize) -> PackedWf32 {
+        assert_eq!(w.len(), n * k, "PackedWf32::pack: w is not [N, K]");
+        let panels = n.div_ceil(PANEL);
+        let mut data = vec![0f32; panels * k * PANEL];
+        for col in 0..n {
+            let (p, c) = (col / PANEL, col % PANEL);
+            for kk in 0..k {
+                data[(p * k + kk) * PANEL + c] = w[col * k + kk];
+            }
+        }
+        PackedWf32 { n, k, panels, data }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct GemmF32 {
+    pub name: &'static str,
+    pub run: fn(a: &[f32], m: usize, w: &PackedWf32, c: &mut [f32]),
+}
+
+pub const SCALAR: GemmF32 = GemmF32 { name: "scalar", run: scalar::gemm_packed };
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub const SIMD128: GemmF32 = GemmF32 { name: "simd128", run: simd128::gemm };
+
+pub fn all() -> Vec<GemmF32> {
+    #[allow(unused_mut)]
+    let mut v = vec![SCALAR];
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    v.push(SIMD128);
+    v
+}
+
+pub fn best() -> GemmF32 {
+    *all().last().expect("the scalar GEMM is always present")
+}
