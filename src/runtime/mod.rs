@@ -3,7 +3,9 @@
 //! - [`requant`]: fixed-point multiplier and shift, and the requantization of an int32 accumulator.
 //! - [`gemm_i8`]: int8 × int8 → int32 GEMM, scalar reference and simd128 on packed weights.
 //! - [`gemm_f32`]: the f32 GEMM, the FP32 baseline.
+//! - [`qlinear`]: an integer-only Linear layer (int8 in and out, int32 accumulation).
 
 pub mod requant;
 pub mod gemm_i8;
 pub mod gemm_f32;
+pub mod qlinear;

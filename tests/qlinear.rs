@@ -1,0 +1,70 @@
+//! The integer-only Linear layer against a hand-computed TFLite example:
+//! a negative activation zero point, per-channel weight scales, a bias,
+//! saturation, fused ReLU, and a real multiplier of exactly 1 (left shift).
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use qplay::runtime::qlinear::{QLinear, QLinearSpec};
+
+// x_q = [10, −3, 127], s_x = 0.5, zp_x = −3 → x − zp_x = [13, 0, 130]
+const X: [i8; 3] = [10, -3, 127];
+const W: [i8; 12] = [
+    2, -1, 1, //      channel 0, s_w = 0.01
+    127, 127, 127, // channel 1, s_w = 0.02
+    -128, 0, 0, //    channel 2, s_w = 0.01
+    1, 0, 0, //       channel 3, s_w = 0.5
+];
+const W_SCALES: [f32; 4] = [0.01, 0.02, 0.01, 0.5];
+const BIAS: [f32; 4] = [0.1, -1.0, 0.0, 0.0];
+
+fn layer(relu: bool) -> QLinear {
+    QLinear::new(&QLinearSpec {
+        w: &W,
+        n: 4,
+        k: 3,
+        w_scales: &W_SCALES,
+        bias: &BIAS,
+        x_scale: 0.5,
+        x_zero_point: -3,
+        y_scale: 0.25,
+        y_zero_point: 5,
+        relu,
+    })
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn int8_linear_matches_the_hand_computed_tflite_example() {
+    // ch 0: bias_q = round(0.1 / (0.5·0.01)) = 20; acc = 2·13 − 1·0 + 1·130 + 20 = 176;
+    //       real = s_x·s_w/s_y from the f32 scales, as TFLite does: 0.01f32 = 0.0099999997764825821,
+    //       so real = 0.019999999552965164 = 0.63999998569488525·2^−5 → M0 = 1374389504 exactly, shift −5;
+    //       SRDHM(176, M0) = round(112.64) = 113; 113 / 2^5 = 3.53 → 4; + zp_y 5 = 9.
+    // ch 1: bias_q = −100; acc = 127·143 − 100 = 18061; · 0.04 = 722.44 → 722 + 5 → saturates at 127.
+    // ch 2: acc = −128·13 = −1664; SRDHM = −1064.96 → −1065 (nudge 1 − 2^30); −1065 / 32 = −33.28 → −33; + 5 = −28.
+    // ch 3: real = 0.25 / 0.25 = 1 = 0.5·2^1 → M0 = 2^30, shift +1: (13 · 2) · 2^30 / 2^31 = 13; + 5 = 18.
+    let l = layer(false);
+    assert_eq!(l.multipliers[0].multiplier, 1_374_389_504);
+    assert_eq!(l.multipliers[0].shift, -5);
+    assert_eq!((l.multipliers[3].multiplier, l.multipliers[3].shift), (1 << 30, 1));
+    let (mut acc, mut y) = (Vec::new(), [0i8; 4]);
+    l.forward(&X, 1, &mut acc, &mut y);
+    assert_eq!(y, [9, 127, -28, 18]);
+    // Fused ReLU clamps at the output zero point (the float 0).
+    layer(true).forward(&X, 1, &mut acc, &mut y);
+    assert_eq!(y, [9, 127, 5, 18]);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn batches_give_the_same_rows_as_single_rows() {
+    let l = layer(false);
+    let xs: Vec<i8> = (0..7 * 3).map(|i| (i * 37 % 256) as u8 as i8).collect();
+    let (mut acc, mut batch) = (Vec::new(), vec![0i8; 7 * 4]);
+    l.forward(&xs, 7, &mut acc, &mut batch);
+    for r in 0..7 {
+        let mut one = [0i8; 4];
+        l.forward(&xs[r * 3..r * 3 + 3], 1, &mut acc, &mut one);
+        assert_eq!(&batch[r * 4..r * 4 + 4], &one, "row {r}");
+    }
+}
