@@ -13,6 +13,7 @@ pub mod bench;
 pub mod examples;
 pub mod formats;
 pub mod metrics;
+pub mod model;
 pub mod parse;
 pub mod quant;
 pub mod runtime;

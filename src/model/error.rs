@@ -1,0 +1,55 @@
+//! What can be wrong with a model definition. Never a panic.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelError {
+    /// A layer gets an input of the wrong shape.
+    ShapeMismatch { layer: String, expected: String, found: String },
+    /// A dimension that is zero, or absurdly large.
+    BadDimension { layer: String, what: &'static str, value: usize },
+    /// A tensor whose length does not match the shape it is declared with.
+    TensorLength { layer: String, tensor: &'static str, expected: usize, found: usize },
+    /// A layer kind that qplay does not run.
+    UnknownLayer { layer: String, kind: String },
+    /// The model has more parameters than the configured limit.
+    TooLarge { params: usize, limit: usize },
+    /// A weight or bias that is NaN or infinite.
+    NonFinite { layer: String, tensor: &'static str, index: usize },
+    /// The model has no layers.
+    Empty,
+    /// A BatchNorm that does not follow a Linear or Conv2d, so it cannot be folded.
+    Unfoldable { layer: String },
+    /// A batch whose length is not a whole number of samples.
+    BatchLength { expected_multiple_of: usize, found: usize },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::ShapeMismatch { layer, expected, found } => {
+                write!(f, "layer {layer}: expects an input of shape {expected}, gets {found}")
+            }
+            ModelError::BadDimension { layer, what, value } => write!(f, "layer {layer}: {what} = {value} is not allowed"),
+            ModelError::TensorLength { layer, tensor, expected, found } => {
+                write!(f, "layer {layer}: {tensor} has {found} values, its shape needs {expected}")
+            }
+            ModelError::UnknownLayer { layer, kind } => write!(f, "layer {layer}: unknown layer kind \"{kind}\""),
+            ModelError::TooLarge { params, limit } => {
+                write!(f, "the model has {params} parameters; the limit is {limit}")
+            }
+            ModelError::NonFinite { layer, tensor, index } => {
+                write!(f, "layer {layer}: {tensor}[{index}] is NaN or infinite")
+            }
+            ModelError::Empty => write!(f, "the model has no layers"),
+            ModelError::Unfoldable { layer } => {
+                write!(f, "layer {layer}: a BatchNorm must follow a Linear or Conv2d layer, to be folded into it")
+            }
+            ModelError::BatchLength { expected_multiple_of, found } => {
+                write!(f, "the batch holds {found} values, not a multiple of the sample size {expected_multiple_of}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
