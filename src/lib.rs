@@ -10,6 +10,7 @@
 //! - [`share`]: the settings that live in a share link, and their URL form.
 
 pub mod bench;
+pub mod data;
 pub mod examples;
 pub mod formats;
 pub mod metrics;
