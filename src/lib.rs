@@ -19,6 +19,7 @@ pub mod parse;
 pub mod quant;
 pub mod runtime;
 pub mod share;
+pub mod train;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

@@ -51,7 +51,7 @@ impl Fp32Runner {
 }
 
 /// One layer, x: [B, in_shape] → y: [B, out_shape].
-fn layer_forward(layer: &Layer, packed: Option<&PackedWf32>, inp: Shape, out: Shape, batch: usize, x: &[f32], y: &mut Vec<f32>) {
+pub(crate) fn layer_forward(layer: &Layer, packed: Option<&PackedWf32>, inp: Shape, out: Shape, batch: usize, x: &[f32], y: &mut Vec<f32>) {
     y.clear();
     y.resize(batch * out.len(), 0.0);
     match (&layer.kind, inp, out) {

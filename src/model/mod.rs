@@ -10,6 +10,7 @@
 pub mod error;
 pub mod forward;
 pub mod layer;
+pub mod zoo;
 
 pub use error::ModelError;
 pub use layer::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Pool2d, Shape};
