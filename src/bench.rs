@@ -178,3 +178,38 @@ pub fn int8_vs_f32(lines: &[BenchLine]) -> Vec<String> {
         })
         .collect()
 }
+
+/// End-to-end inference of the lab MLP (784-128-64-10) over `n` 28×28 images:
+/// FP32 (f32 GEMM) and int8 (static W8A8). Timing does not depend on the
+/// weights or pixels, so seeded weights and synthetic pixels are used; the
+/// accuracy figures come from tests/int8_model.rs on real data.
+pub fn mlp_end_to_end(clock: &dyn Fn() -> f64, n: usize) -> Vec<BenchLine> {
+    use crate::model::forward::Fp32Runner;
+    use crate::model::zoo::lab_mlp;
+    use crate::runtime::int8_model::{Int8Mlp, Int8Scratch};
+    let model = lab_mlp(1);
+    let pixels: Vec<u8> = (0..n * 784).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let images: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let fp32 = Fp32Runner::new(model.clone());
+    let int8 = Int8Mlp::from_model(&model, &images[..256 * 784]).expect("the lab MLP quantizes");
+    let mut scratch = Int8Scratch::default();
+    let t_fp32 = time_median(clock, || {
+        std::hint::black_box(fp32.forward(&images).expect("shapes match"));
+    });
+    let t_int8 = time_median(clock, || {
+        std::hint::black_box(int8.predict(&pixels, &mut scratch));
+    });
+    let kernel = crate::runtime::gemm_i8::best().name;
+    [("fp32", t_fp32), ("int8", t_int8)]
+        .into_iter()
+        .map(|(case, s)| BenchLine {
+            suite: "mlp_784_128_64_10",
+            case: format!("{case}_{n}_images"),
+            kernel,
+            n,
+            median_s: s,
+            rate: n as f64 / s,
+            unit: "images/s",
+        })
+        .collect()
+}

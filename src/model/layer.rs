@@ -18,9 +18,9 @@ pub enum Shape {
 
 impl Shape {
     pub fn len(&self) -> usize {
-        match *self {
-            Shape::Flat(f) => f,
-            Shape::Chw(c, h, w) => c * h * w,
+        match self {
+            Shape::Flat(f) => *f,
+            Shape::Chw(c, h, w) => c.saturating_mul(*h).saturating_mul(*w),
         }
     }
 

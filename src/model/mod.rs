@@ -15,6 +15,9 @@ pub mod zoo;
 pub use error::ModelError;
 pub use layer::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Pool2d, Shape};
 
+/// Largest input sample (values per sample).
+pub const MAX_INPUT: usize = 1 << 24;
+
 /// Default limit on the number of parameters of a model (16 Mi ≈ 64 MB in f32).
 pub const DEFAULT_MAX_PARAMS: usize = 16 << 20;
 
@@ -39,7 +42,7 @@ impl Model {
         if params > max_params {
             return Err(ModelError::TooLarge { params, limit: max_params });
         }
-        if input.is_empty() || input.len() > layer::MAX_DIM * layer::MAX_DIM {
+        if input.is_empty() || input.len() > MAX_INPUT {
             return Err(ModelError::BadDimension { layer: "input".into(), what: "size", value: input.len() });
         }
         // Validate shapes with BatchNorm in place, then fold.

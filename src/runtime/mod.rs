@@ -4,8 +4,10 @@
 //! - [`gemm_i8`]: int8 × int8 → int32 GEMM, scalar reference and simd128 on packed weights.
 //! - [`gemm_f32`]: the f32 GEMM, the FP32 baseline.
 //! - [`qlinear`]: an integer-only Linear layer (int8 in and out, int32 accumulation).
+//! - [`int8_model`]: a whole MLP in int8, quantized from FP32 by static W8A8 PTQ.
 
 pub mod requant;
 pub mod gemm_i8;
 pub mod gemm_f32;
+pub mod int8_model;
 pub mod qlinear;
