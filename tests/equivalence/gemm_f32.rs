@@ -1,9 +1,6 @@
-//! Every f32 GEMM in this build against the plain scalar reference, over random
-//! and ragged shapes. Tolerance: 0 (bit-identical), because every kernel adds
-//! the products in increasing k without fused multiply-add.
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+// Every f32 GEMM in this build against the plain scalar reference, over random
+// and ragged shapes. Tolerance: 0 (bit-identical), because every kernel adds
+// the products in increasing k without fused multiply-add.
 
 use qplay::runtime::gemm_f32::{self, scalar, PackedWf32};
 

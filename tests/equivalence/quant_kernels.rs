@@ -1,9 +1,6 @@
-//! Every kernel set compiled into this build against the scalar reference:
-//! bit-identical integers and floats. Under wasm32 + simd128 (headless
-//! Chromium) this is where the SIMD kernels are checked.
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+// Every kernel set compiled into this build against the scalar reference:
+// bit-identical integers and floats. Under wasm32 + simd128 (headless
+// Chromium) this is where the SIMD kernels are checked.
 
 use qplay::quant::kernels::{self, SCALAR};
 use qplay::quant::{QParams, Rounding, Scheme};

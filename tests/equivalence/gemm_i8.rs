@@ -1,10 +1,7 @@
-//! Every int8 GEMM in this build against the plain scalar reference, over
-//! random shapes including ragged ones (M, N, K not multiples of the tile),
-//! and extreme values. Integers must match exactly. Under wasm32 + simd128
-//! (headless Chromium and Node) this checks the SIMD kernel.
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+// Every int8 GEMM in this build against the plain scalar reference, over
+// random shapes including ragged ones (M, N, K not multiples of the tile),
+// and extreme values. Integers must match exactly. Under wasm32 + simd128
+// (headless Chromium and Node) this checks the SIMD kernel.
 
 use qplay::runtime::gemm_i8::{self, scalar, PackedW};
 
