@@ -8,17 +8,25 @@
 //! - [`metrics`]: error metrics between a tensor and its reconstruction.
 //! - [`parse`]: reading numbers typed or pasted by a user.
 //! - [`share`]: the settings that live in a share link, and their URL form.
+//! - [`stats`], [`report`]: statistics and the MindSpore Lite-style reports (CSV / JSON).
+//! - [`generate`]: seeded test tensors.
+//! - [`formats`], [`data`]: files in and out (.npy, the embedded datasets).
+//! - [`model`], [`runtime`], [`train`]: layers, FP32 and int8 inference, training and QAT.
+//! - [`bench`]: benchmarks that run natively, under Node and in the browser.
 
 pub mod bench;
 pub mod data;
 pub mod examples;
 pub mod formats;
+pub mod generate;
 pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod quant;
+pub mod report;
 pub mod runtime;
 pub mod share;
+pub mod stats;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

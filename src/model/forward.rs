@@ -34,7 +34,7 @@ impl Fp32Runner {
     /// Runs a batch and calls `each(i, y)` with the output of every layer i.
     pub fn run(&self, x: &[f32], each: &mut dyn FnMut(usize, &[f32])) -> Result<(), ModelError> {
         let sample = self.model.input.len();
-        if x.len() % sample != 0 {
+        if !x.len().is_multiple_of(sample) {
             return Err(ModelError::BatchLength { expected_multiple_of: sample, found: x.len() });
         }
         let batch = x.len() / sample;

@@ -18,6 +18,20 @@ pub enum QuantError {
     ZeroPointOverflow { alpha: f32, beta: f32 },
     /// Any other invalid setting, with the setting's name.
     Setting { name: &'static str, message: String },
+    /// A numeric setting outside its allowed interval, e.g. `percentile` = 101 (allowed "(0, 100]").
+    OutOfRange { setting: &'static str, value: f64, allowed: &'static str },
+    /// The shape's element count (`None` when the product overflows) differs from the number of values.
+    ShapeMismatch { shape: Vec<usize>, elements: Option<usize>, values: usize },
+    /// The quantization axis does not exist in a shape of `ndim` dimensions.
+    Axis { axis: usize, ndim: usize },
+    /// The group size is 0 or does not divide the length of the axis it splits.
+    GroupSize { group_size: usize, axis_len: usize },
+    /// More elements than a generator or buffer accepts (`None` when the count overflows).
+    TooLarge { elements: Option<usize>, limit: usize },
+    /// Two tensors that must be compared element by element differ in length.
+    LengthMismatch { left: usize, right: usize },
+    /// A report could not be written in this format (csv, json).
+    Export { format: &'static str, message: String },
 }
 
 impl fmt::Display for QuantError {
@@ -39,6 +53,34 @@ impl fmt::Display for QuantError {
                 "the range [{alpha}, {beta}] is too narrow for its distance from 0: the zero point overflows"
             ),
             QuantError::Setting { name, message } => write!(f, "{name}: {message}"),
+            QuantError::OutOfRange { setting, value, allowed } => {
+                write!(f, "{setting} = {value} is not allowed: it must be in {allowed}")
+            }
+            QuantError::ShapeMismatch { shape, elements: Some(n), values } => {
+                write!(f, "shape {shape:?} holds {n} elements but the tensor has {values} values")
+            }
+            QuantError::ShapeMismatch { shape, elements: None, values } => {
+                write!(f, "shape {shape:?} holds more elements than can be counted, but the tensor has {values} values")
+            }
+            QuantError::Axis { axis, ndim } => write!(
+                f,
+                "axis {axis} does not exist: the shape has {ndim} dimension(s), so the axis must be below {ndim}"
+            ),
+            QuantError::GroupSize { group_size: 0, .. } => write!(f, "group size must be at least 1, not 0"),
+            QuantError::GroupSize { group_size, axis_len } => write!(
+                f,
+                "group size {group_size} does not divide the axis length {axis_len}: choose a divisor of {axis_len}"
+            ),
+            QuantError::TooLarge { elements: Some(n), limit } => {
+                write!(f, "{n} elements is too many: at most {limit} are allowed")
+            }
+            QuantError::TooLarge { elements: None, limit } => {
+                write!(f, "the element count overflows: at most {limit} elements are allowed")
+            }
+            QuantError::LengthMismatch { left, right } => {
+                write!(f, "the two tensors differ in length ({left} and {right} values): compare equal lengths")
+            }
+            QuantError::Export { format, message } => write!(f, "could not write the {format} report: {message}"),
         }
     }
 }

@@ -73,3 +73,11 @@ pub fn quantize_with_range(x: &[f32], alpha: f32, beta: f32, scheme: &Scheme) ->
     kernels::dequantize(&q, &params, &mut dequant);
     Ok(Quantized { params, guard, q, dequant })
 }
+
+pub mod calibration;
+pub mod float16;
+pub mod granularity;
+
+pub use calibration::{calibrate, Calibration, CalibrationKind};
+pub use float16::{bf16_round_trip, fp16_round_trip, Float16Format};
+pub use granularity::{quantize_granular, GranularQuantized, Granularity};

@@ -70,12 +70,12 @@ impl QParams {
             // s = (β − α) / (βq − αq),  Z = round(αq − α / s)
             let s = (b - a) / span;
             let z = (grid_min as f32 - a / s).round_ties_even();
-            if !(z.abs() <= MAX_ZERO_POINT) || !(s > 0.0) || !s.is_finite() {
+            if !z.is_finite() || z.abs() > MAX_ZERO_POINT || !s.is_finite() || s <= 0.0 {
                 return Err(QuantError::ZeroPointOverflow { alpha, beta });
             }
             (s, z as i32)
         };
-        if !(scale > 0.0) || !scale.is_finite() {
+        if !scale.is_finite() || scale <= 0.0 {
             return Err(QuantError::ZeroPointOverflow { alpha, beta });
         }
         Ok((QParams { alpha: a, beta: b, grid_min, grid_max, scale, zero_point, qmin, qmax }, guard))

@@ -22,7 +22,7 @@ pub struct QuantizedMultiplier {
 /// TFLite's `QuantizeMultiplier`. Multipliers below 2^−31 become 0; above
 /// 2^30 they saturate (TFLite does the same).
 pub fn quantize_multiplier(real: f64) -> QuantizedMultiplier {
-    if !(real > 0.0) || !real.is_finite() {
+    if !real.is_finite() || real <= 0.0 {
         return QuantizedMultiplier { multiplier: 0, shift: 0 };
     }
     let (q, mut shift) = frexp(real);

@@ -29,7 +29,7 @@ fn cases() -> Vec<(Vec<f32>, QParams, Rounding)> {
             for rounding in [Rounding::HalfEven, Rounding::HalfAway, Rounding::Floor, Rounding::Stochastic { seed: 7 }] {
                 let mut scheme = Scheme::lab(method, bits);
                 scheme.rounding = rounding;
-                let (p, _) = QParams::from_range(-1.0 * scale_mul, 0.9 * scale_mul, &scheme).unwrap();
+                let (p, _) = QParams::from_range(-scale_mul, 0.9 * scale_mul, &scheme).unwrap();
                 let p = QParams { scale: if n < 20 { 0.25 } else { p.scale }, ..p };
                 out.push((x.clone(), p, rounding));
             }
