@@ -1,55 +1,321 @@
-//! Native command-line tool.
+//! The native command-line tool.
 //!
-//! `qplay tensor [--method normal|clip] [--bits N] VALUES…` quantizes a list
-//! of numbers and prints the parameters and the per-value table as JSON.
+//! ```text
+//! qplay tensor [INPUT] [OPTIONS]     quantize a tensor (.npy, or a text list) with every setting
+//! ```
+//!
+//! The report (parameters per slice, metrics, the MindSpore Lite statistics
+//! and parameter reports, FP16 / BF16 baselines) goes to stdout as JSON;
+//! with `--out DIR`, the integers and the dequantized tensor are written as
+//! `.npy` beside `report.json`, `statistics.csv` and `quant_params.csv`.
+//! Output is exact and stable: the same input and flags give the same bytes.
 
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use qplay::formats::npy::{read_npy, write_npy_f32, write_npy_int};
+use qplay::metrics::{quant_error_metrics_by, try_error_metrics};
 use qplay::parse::parse_numbers;
-use qplay::quant::{quantize_tensor, Method, Scheme};
+use qplay::quant::calibration::Calibration;
+use qplay::quant::{fp16_round_trip, bf16_round_trip, quantize_granular, quantize_with_range, Granularity};
+use qplay::quant::{Method, Rounding, Scheme};
+use qplay::report::{self, TensorLabel};
+
+#[derive(Parser)]
+#[command(name = "qplay", version, about = "qplay: the quantization playground, on the command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Quantize a tensor and report its parameters and errors.
+    Tensor(TensorArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    Normal,
+    Clip,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoundingArg {
+    HalfEven,
+    HalfAway,
+    Floor,
+    Stochastic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // the names are the flag values
+enum GranularityArg {
+    PerTensor,
+    PerChannel,
+    PerGroup,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CalibrationArg {
+    MinMax,
+    MovingAverage,
+    Percentile,
+    RemovalOutlier,
+    Kl,
+    Mse,
+}
+
+#[derive(clap::Args)]
+struct TensorArgs {
+    /// A .npy file (any float, integer or bool dtype, any shape) or a text file of numbers; "-" reads stdin.
+    input: Option<PathBuf>,
+    /// The numbers themselves (commas, spaces or new lines), instead of INPUT.
+    #[arg(long, conflicts_with = "input")]
+    values: Option<String>,
+    /// Shape for text input, e.g. 4,16 (default: as pasted: rows of equal length become 2-D).
+    #[arg(long, value_delimiter = ',')]
+    shape: Option<Vec<usize>>,
+    /// Integer width, 1 to 16.
+    #[arg(long, default_value_t = 8)]
+    bits: u8,
+    /// The lab's method: normal maps [α, β] onto [qmin, qmax]; clip onto twice that range.
+    #[arg(long, value_enum, default_value = "normal")]
+    method: MethodArg,
+    /// Unsigned integers [0, 2^bits − 1] (default signed).
+    #[arg(long)]
+    unsigned: bool,
+    /// Symmetric: Z = 0 (signed), s = max(|α|, |β|) / ((βq − αq) / 2).
+    #[arg(long)]
+    symmetric: bool,
+    /// Narrow range: drop the lowest level (int8: [−127, 127]).
+    #[arg(long)]
+    narrow_range: bool,
+    #[arg(long, value_enum, default_value = "half-even")]
+    rounding: RoundingArg,
+    /// Seed of stochastic rounding.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "per-tensor")]
+    granularity: GranularityArg,
+    /// Axis of per-channel / per-group quantization.
+    #[arg(long, default_value_t = 0)]
+    axis: usize,
+    /// Group size of per-group quantization (must divide the axis).
+    #[arg(long)]
+    group_size: Option<usize>,
+    #[arg(long, value_enum, default_value = "min-max")]
+    calibration: CalibrationArg,
+    /// Percentile calibration: the percentage of values kept, in (0, 100].
+    #[arg(long)]
+    percentile: Option<f32>,
+    /// RemovalOutlier calibration: the fraction dropped from each tail, in [0, 0.5).
+    #[arg(long)]
+    ratio: Option<f32>,
+    /// KL calibration: histogram bins.
+    #[arg(long)]
+    bins: Option<usize>,
+    /// MSE calibration: grid steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Moving-average calibration: averaging constant in (0, 1].
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// Moving-average calibration: values per batch.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// A float range α,β set by hand (per-tensor only), instead of calibration.
+    #[arg(long, value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
+    range: Option<Vec<f32>>,
+    /// Replace NaN and ±Inf by 0 (and count them) instead of failing.
+    #[arg(long)]
+    ignore_nonfinite: bool,
+    /// Write q.npy, dequant.npy, report.json, statistics.csv and quant_params.csv here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Tensors up to this many values also list q and r' in the JSON report.
+const MAX_INLINE: usize = 1024;
 
 pub fn run(args: Vec<String>) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("tensor") => match tensor(&args[1..]) {
-            Ok(out) => {
-                println!("{out}");
-                0
-            }
-            Err(e) => {
-                eprintln!("qplay tensor: {e}");
-                2
-            }
-        },
-        _ => {
-            eprintln!("usage: qplay tensor [--method normal|clip] [--bits N] VALUES...");
-            2
+    let cli = match Cli::try_parse_from(std::iter::once("qplay".to_string()).chain(args)) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Tensor(a) => tensor(&a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("qplay: {e}");
+            1
         }
     }
 }
 
-fn tensor(args: &[String]) -> Result<String, String> {
-    let (mut method, mut bits, mut text) = (Method::Normal, 8u8, String::new());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--method" => {
-                let v = it.next().ok_or("--method needs a value")?;
-                method = Method::from_name(v).ok_or_else(|| format!("unknown method {v:?}"))?;
+fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
+    let (values, shape) = if let Some(text) = &a.values {
+        parse_numbers_lenient(text, a.ignore_nonfinite)?
+    } else {
+        let path = a.input.as_ref().ok_or("give an INPUT file or --values")?;
+        let bytes = if path.as_os_str() == "-" {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| e.to_string())?;
+            b
+        } else {
+            std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
+        };
+        if bytes.starts_with(b"\x93NUMPY") {
+            let t = read_npy(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            (t.values, t.shape)
+        } else {
+            let text = String::from_utf8(bytes).map_err(|_| format!("{}: neither .npy nor text", path.display()))?;
+            let p = parse_numbers_lenient(&text, a.ignore_nonfinite)?;
+            (p.0, p.1)
+        }
+    };
+    let shape = match &a.shape {
+        Some(s) => {
+            let n: usize = s.iter().product();
+            if n != values.len() {
+                return Err(format!("--shape {s:?} holds {n} values, the input has {}", values.len()));
             }
-            "--bits" => {
-                let v = it.next().ok_or("--bits needs a value")?;
-                bits = v.parse().map_err(|_| format!("--bits {v:?} is not a whole number"))?;
-            }
-            other => {
-                text.push_str(other);
-                text.push(' ');
-            }
+            s.clone()
+        }
+        None => shape,
+    };
+    Ok((values, shape))
+}
+
+/// Text input; with `ignore`, NaN / Inf tokens are kept (and replaced later) rather than rejected.
+fn parse_numbers_lenient(text: &str, ignore: bool) -> Result<(Vec<f32>, Vec<usize>), String> {
+    if !ignore {
+        let p = parse_numbers(text).map_err(|e| e.to_string())?;
+        return Ok((p.values, p.shape));
+    }
+    let mut values = Vec::new();
+    for (i, tok) in text.split(|c: char| c == ',' || c == ';' || c == '[' || c == ']' || c.is_whitespace()).filter(|t| !t.is_empty()).enumerate() {
+        values.push(tok.parse::<f32>().map_err(|_| format!("value #{} \"{tok}\" is not a number", i + 1))?);
+    }
+    let n = values.len();
+    Ok((values, vec![n]))
+}
+
+fn tensor(a: &TensorArgs) -> Result<(), String> {
+    let (mut x, shape) = read_input(a)?;
+    let mut replaced = 0usize;
+    if a.ignore_nonfinite {
+        for v in x.iter_mut().filter(|v| !v.is_finite()) {
+            *v = 0.0;
+            replaced += 1;
         }
     }
-    let parsed = parse_numbers(&text).map_err(|e| e.to_string())?;
-    let r = quantize_tensor(&parsed.values, &Scheme::lab(method, bits)).map_err(|e| e.to_string())?;
-    let out = serde_json::json!({
-        "params": r.params,
-        "q": r.q,
-        "dequant": r.dequant,
+    let scheme = Scheme {
+        bits: a.bits,
+        signed: !a.unsigned,
+        symmetric: a.symmetric,
+        narrow_range: a.narrow_range,
+        method: match a.method {
+            MethodArg::Normal => Method::Normal,
+            MethodArg::Clip => Method::Clip,
+        },
+        rounding: match a.rounding {
+            RoundingArg::HalfEven => Rounding::HalfEven,
+            RoundingArg::HalfAway => Rounding::HalfAway,
+            RoundingArg::Floor => Rounding::Floor,
+            RoundingArg::Stochastic => Rounding::Stochastic { seed: a.seed },
+        },
+    };
+    let calibration = calibration(a);
+    let granularity = match a.granularity {
+        GranularityArg::PerTensor => Granularity::PerTensor,
+        GranularityArg::PerChannel => Granularity::PerChannel { axis: a.axis },
+        GranularityArg::PerGroup => Granularity::PerGroup {
+            axis: a.axis,
+            group_size: a.group_size.ok_or("--granularity per-group needs --group-size")?,
+        },
+    };
+    let label = TensorLabel::weight("input", "Tensor", "x");
+    let g = match &a.range {
+        Some(r) => {
+            if granularity != Granularity::PerTensor {
+                return Err("--range sets one range: use it with --granularity per-tensor".into());
+            }
+            let q = quantize_with_range(&x, r[0], r[1], &scheme).map_err(|e| e.to_string())?;
+            // Reuse the granular path's shape for the report: one slice.
+            let mut g = quantize_granular(&x, &shape, &scheme, Granularity::PerTensor, &Calibration::MinMax).map_err(|e| e.to_string())?;
+            g.slices[0].params = q.params;
+            g.slices[0].guard = q.guard;
+            (g.q, g.dequant) = (q.q, q.dequant);
+            g
+        }
+        None => quantize_granular(&x, &shape, &scheme, granularity, &calibration).map_err(|e| e.to_string())?,
+    };
+    let metrics = quant_error_metrics_by(&x, &g.dequant, |i| g.params_of(i)).map_err(|e| e.to_string())?;
+    let fp16 = try_error_metrics(&x, &fp16_round_trip(&x)).map_err(|e| e.to_string())?;
+    let bf16 = try_error_metrics(&x, &bf16_round_trip(&x)).map_err(|e| e.to_string())?;
+    let stats = report::distribution_report_granular(&label, &x, &g).map_err(|e| e.to_string())?;
+    let params = report::quant_param_report_granular(&label, &x, &g).map_err(|e| e.to_string())?;
+    let slices: Vec<_> = g
+        .slices
+        .iter()
+        .map(|s| json!({ "params": s.params, "guard": s.guard }))
+        .collect();
+    let out = json!({
+        "input": { "shape": shape, "elements": x.len(), "nonfinite_replaced": replaced },
+        "scheme": scheme,
+        "granularity": granularity,
+        "calibration": if a.range.is_some() { json!("manual_range") } else { json!(calibration) },
+        "slices": slices,
+        "metrics": metrics,
+        "baselines": { "fp16": fp16, "bf16": bf16 },
+        "statistics": stats,
+        // The integers and dequantized values themselves, for tensors small enough to read (else see --out).
+        "q": (x.len() <= MAX_INLINE).then_some(&g.q),
+        "dequant": (x.len() <= MAX_INLINE).then_some(&g.dequant),
+        "quant_params": params,
     });
-    Ok(serde_json::to_string_pretty(&out).expect("plain JSON values serialize"))
+    let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
+    println!("{text}");
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (qmin, qmax) = scheme.clamp_range();
+        let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).map_err(|e| format!("{name}: {e}"));
+        write("q.npy", &write_npy_int(&g.q, &shape, qmin, qmax))?;
+        write("dequant.npy", &write_npy_f32(&g.dequant, &shape))?;
+        write("report.json", text.as_bytes())?;
+        write("statistics.csv", report::distribution_csv(&stats).map_err(|e| e.to_string())?.as_bytes())?;
+        write("quant_params.csv", report::quant_param_csv(&params).map_err(|e| e.to_string())?.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn calibration(a: &TensorArgs) -> Calibration {
+    use qplay::quant::calibration::CalibrationKind as K;
+    let kind = match a.calibration {
+        CalibrationArg::MinMax => K::MinMax,
+        CalibrationArg::MovingAverage => K::MovingAverageMinMax,
+        CalibrationArg::Percentile => K::Percentile,
+        CalibrationArg::RemovalOutlier => K::RemovalOutlier,
+        CalibrationArg::Kl => K::Kl,
+        CalibrationArg::Mse => K::Mse,
+    };
+    match Calibration::default_for(kind) {
+        Calibration::MovingAverageMinMax { momentum, batch } => Calibration::MovingAverageMinMax {
+            momentum: a.momentum.unwrap_or(momentum),
+            batch: a.batch.unwrap_or(batch),
+        },
+        Calibration::Percentile { percentile } => Calibration::Percentile { percentile: a.percentile.unwrap_or(percentile) },
+        Calibration::RemovalOutlier { ratio } => Calibration::RemovalOutlier { ratio: a.ratio.unwrap_or(ratio) },
+        Calibration::Kl { bins } => Calibration::Kl { bins: a.bins.unwrap_or(bins) },
+        Calibration::Mse { steps } => Calibration::Mse { steps: a.steps.unwrap_or(steps) },
+        c => c,
+    }
 }

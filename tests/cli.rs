@@ -1,0 +1,78 @@
+//! The tensor CLI: golden numbers, stable files, and clear errors.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::Command;
+
+use qplay::examples::{LAB_CLIP, LAB_CLIP_Q};
+use qplay::formats::npy::{read_npy, write_npy_f32};
+
+fn qplay(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qplay")).args(args).output().expect("the CLI runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn values(v: &[f32]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+}
+
+#[test]
+fn the_lab_clip_example_from_the_command_line() {
+    let (code, out, err) = qplay(&["tensor", "--values", &values(&LAB_CLIP), "--method", "clip"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let q: Vec<i32> = serde_json::from_value(json["q"].clone()).unwrap();
+    assert_eq!(q, LAB_CLIP_Q);
+    assert_eq!(json["slices"][0]["params"]["zero_point"], -21);
+    assert_eq!(json["metrics"]["clipped"], 5);
+}
+
+#[test]
+fn npy_in_npy_out_per_channel_and_byte_stable() {
+    let dir = std::env::temp_dir().join(format!("qplay-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let x: Vec<f32> = (0..24).map(|i| ((i as f32) * 0.7).sin() * (1 + i / 6) as f32).collect();
+    let input = dir.join("w.npy");
+    std::fs::write(&input, write_npy_f32(&x, &[4, 6])).unwrap();
+    let run = |sub: &str| {
+        let out = dir.join(sub);
+        let (code, stdout, err) = qplay(&[
+            "tensor", input.to_str().unwrap(), "--bits", "4", "--symmetric", "--granularity", "per-channel", "--axis", "0",
+            "--out", out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        (stdout, out)
+    };
+    let (a, da) = run("a");
+    let (b, db) = run("b");
+    assert_eq!(a, b, "the same input and flags give the same report");
+    for f in ["q.npy", "dequant.npy", "report.json", "statistics.csv", "quant_params.csv"] {
+        assert_eq!(std::fs::read(da.join(f)).unwrap(), std::fs::read(db.join(f)).unwrap(), "{f} is byte-stable");
+    }
+    let q = read_npy(&std::fs::read(da.join("q.npy")).unwrap()).unwrap();
+    assert_eq!(q.shape, vec![4, 6]);
+    assert!(q.values.iter().all(|&v| (-8.0..=7.0).contains(&v)), "4-bit integers");
+    let json: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(json["slices"].as_array().unwrap().len(), 4, "one scale per channel");
+    let csv = std::fs::read_to_string(da.join("quant_params.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "a header and one row per channel:\n{csv}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_settings_and_input_give_clear_errors() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["tensor", "--values", "1,2,3", "--bits", "17"], "bits"),
+        (&["tensor", "--values", "1,2,3", "--calibration", "percentile", "--percentile", "0"], "percentile"),
+        (&["tensor", "--values", "1, nan, 3"], "value #2"),
+        (&["tensor", "--values", "1,2,3,4,5,6", "--shape", "2,3", "--granularity", "per-group", "--axis", "1", "--group-size", "2"], "group"),
+        (&["tensor", "--values", ""], "no numbers"),
+    ];
+    for (args, needle) in cases {
+        let (code, _, err) = qplay(args);
+        assert_ne!(code, 0, "{args:?} should fail");
+        assert!(err.to_lowercase().contains(needle), "{args:?}: {err}");
+    }
+    let (code, out, err) = qplay(&["tensor", "--values", "1, inf, 3", "--ignore-nonfinite"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"nonfinite_replaced\": 1"), "{out}");
+}
