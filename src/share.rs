@@ -8,9 +8,14 @@
 //! a value that is invalid, is skipped (its default stays) and a notice says so.
 
 use crate::examples::LAB_NORMAL;
+use crate::generate::Distribution;
 use crate::parse::{format_numbers, parse_numbers};
+use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
-use crate::quant::{Method, Rounding, Scheme};
+use crate::quant::{Granularity, Method, Rounding, Scheme};
+
+/// Largest generated matrix side.
+pub const MAX_GEN_SIDE: usize = 1024;
 
 /// Tensors up to this many values travel in the link; larger ones are left out with a notice.
 pub const MAX_LINK_VALUES: usize = 256;
@@ -32,8 +37,27 @@ pub struct TensorSettings {
     pub seed: u64,
     /// A float range [α, β] set by hand (the range sliders), instead of the data's.
     pub range: Option<(f32, f32)>,
+    /// Per-tensor, per-channel or per-group (with its axis and group size).
+    pub granularity: Granularity,
+    /// How the range [α, β] is chosen from the data, with its setting.
+    pub calibration: Calibration,
+    /// A generated tensor [rows, cols] instead of the text (seeded with `seed`).
+    pub generator: Option<Generator>,
     /// The tensor as the user typed it.
     pub text: String,
+}
+
+/// A seeded test tensor of shape [rows, cols].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Generator {
+    pub distribution: Distribution,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// The generator's distributions by name, with the parameters they use.
+pub fn distribution_by_name(name: &str) -> Option<Distribution> {
+    Distribution::examples().into_iter().find(|d| d.name() == name)
 }
 
 impl Default for TensorSettings {
@@ -47,6 +71,9 @@ impl Default for TensorSettings {
             rounding: Rounding::HalfEven,
             seed: 0,
             range: None,
+            granularity: Granularity::PerTensor,
+            calibration: Calibration::MinMax,
+            generator: None,
             text: format_numbers(&LAB_NORMAL),
         }
     }
@@ -105,7 +132,10 @@ pub const TENSOR_FIELDS: &[Field] = &[
         help: "1 to 16",
         write: |s| Some(s.bits.to_string()),
         read: |s, v| match v.parse::<u8>() {
-            Ok(b) if (MIN_BITS..=MAX_BITS).contains(&b) => Ok(s.bits = b),
+            Ok(b) if (MIN_BITS..=MAX_BITS).contains(&b) => {
+                s.bits = b;
+                Ok(())
+            }
             _ => Err(format!("use a whole number from {MIN_BITS} to {MAX_BITS}")),
         },
     },
@@ -163,6 +193,105 @@ pub const TENSOR_FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: "gran",
+        help: "per_tensor (default), per_channel, per_group",
+        write: |s| match s.granularity {
+            Granularity::PerTensor => None,
+            Granularity::PerChannel { .. } => Some("per_channel".into()),
+            Granularity::PerGroup { .. } => Some("per_group".into()),
+        },
+        read: |s, v| {
+            let (axis, group_size) = axis_and_group(s.granularity);
+            s.granularity = match v {
+                "per_tensor" => Granularity::PerTensor,
+                "per_channel" => Granularity::PerChannel { axis },
+                "per_group" => Granularity::PerGroup { axis, group_size },
+                _ => return Err("use per_tensor, per_channel or per_group".into()),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "axis",
+        help: "the channel axis of per-channel / per-group quantization (0 rows, 1 columns)",
+        write: |s| {
+            let (axis, _) = axis_and_group(s.granularity);
+            (s.granularity != Granularity::PerTensor && axis != 0).then(|| axis.to_string())
+        },
+        read: |s, v| {
+            let axis: usize = v.parse().ok().filter(|&a| a <= 1).ok_or("use 0 or 1")?;
+            s.granularity = match s.granularity {
+                Granularity::PerChannel { .. } => Granularity::PerChannel { axis },
+                Granularity::PerGroup { group_size, .. } => Granularity::PerGroup { axis, group_size },
+                g => g,
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "group",
+        help: "the group size of per-group quantization",
+        write: |s| match s.granularity {
+            Granularity::PerGroup { group_size, .. } => Some(group_size.to_string()),
+            _ => None,
+        },
+        read: |s, v| {
+            let g: usize = v.parse().ok().filter(|&g| (1..=MAX_GEN_SIDE).contains(&g)).ok_or("use a whole number from 1 to 1024")?;
+            if let Granularity::PerGroup { axis, .. } = s.granularity {
+                s.granularity = Granularity::PerGroup { axis, group_size: g };
+            }
+            Ok(())
+        },
+    },
+    Field {
+        key: "calib",
+        help: "min_max (default), moving_average_min_max, percentile, removal_outlier, kl, mse",
+        write: |s| (s.calibration.kind() != CalibrationKind::MinMax).then(|| s.calibration.name().into()),
+        read: |s, v| {
+            let kind = CalibrationKind::from_name(v).ok_or("use min_max, moving_average_min_max, percentile, removal_outlier, kl or mse")?;
+            s.calibration = Calibration::default_for(kind);
+            Ok(())
+        },
+    },
+    Field {
+        key: "cparam",
+        help: "the calibration's setting: percentile (0, 100], removal ratio [0, 0.5), KL bins, MSE steps, moving-average momentum",
+        write: |s| calibration_param(&s.calibration).filter(|&v| Some(v) != calibration_param(&Calibration::default_for(s.calibration.kind()))).map(|v| v.to_string()),
+        read: |s, v| {
+            let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or("use a number")?;
+            let c = with_calibration_param(s.calibration, x);
+            c.validate().map_err(|e| e.to_string())?;
+            s.calibration = c;
+            Ok(())
+        },
+    },
+    Field {
+        key: "gen",
+        help: "generate the tensor: normal, uniform, laplace, bimodal, with_outliers",
+        write: |s| s.generator.map(|g| g.distribution.name().into()),
+        read: |s, v| {
+            let d = distribution_by_name(v).ok_or("use normal, uniform, laplace, bimodal or with_outliers")?;
+            let (rows, cols) = s.generator.map_or((16, 64), |g| (g.rows, g.cols));
+            s.generator = Some(Generator { distribution: d, rows, cols });
+            Ok(())
+        },
+    },
+    Field {
+        key: "shape",
+        help: "rows,cols of the generated tensor (each 1 to 1024)",
+        write: |s| s.generator.map(|g| format!("{},{}", g.rows, g.cols)),
+        read: |s, v| {
+            let (r, c) = v.split_once(',').ok_or("use rows,cols")?;
+            let side = |t: &str| t.trim().parse::<usize>().ok().filter(|&n| (1..=MAX_GEN_SIDE).contains(&n)).ok_or("use sides from 1 to 1024");
+            let (rows, cols) = (side(r)?, side(c)?);
+            match &mut s.generator {
+                Some(g) => (g.rows, g.cols) = (rows, cols),
+                None => return Err("a shape needs gen=…".into()),
+            }
+            Ok(())
+        },
+    },
+    Field {
         key: "x",
         help: "the tensor, comma separated (at most 256 values)",
         write: |s| {
@@ -171,12 +300,48 @@ pub const TENSOR_FIELDS: &[Field] = &[
                 .then(|| p.values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","))
         },
         read: |s, v| match parse_numbers(v) {
-            Ok(p) if p.values.len() <= MAX_LINK_VALUES => Ok(s.text = format_numbers(&p.values)),
+            Ok(p) if p.values.len() <= MAX_LINK_VALUES => {
+                s.text = format_numbers(&p.values);
+                Ok(())
+            }
             Ok(_) => Err(format!("a link holds at most {MAX_LINK_VALUES} values")),
             Err(e) => Err(e.to_string()),
         },
     },
 ];
+
+/// The axis and group size stored in a granularity (defaults 0 and 4).
+pub fn axis_and_group(g: Granularity) -> (usize, usize) {
+    match g {
+        Granularity::PerTensor => (0, 4),
+        Granularity::PerChannel { axis } => (axis, 4),
+        Granularity::PerGroup { axis, group_size } => (axis, group_size),
+    }
+}
+
+/// The one number a calibration method is tuned by, if any.
+pub fn calibration_param(c: &Calibration) -> Option<f64> {
+    match *c {
+        Calibration::MinMax => None,
+        Calibration::MovingAverageMinMax { momentum, .. } => Some(momentum as f64),
+        Calibration::Percentile { percentile } => Some(percentile as f64),
+        Calibration::RemovalOutlier { ratio } => Some(ratio as f64),
+        Calibration::Kl { bins } => Some(bins as f64),
+        Calibration::Mse { steps } => Some(steps as f64),
+    }
+}
+
+/// `c` with its tuning number set to `x` (rounded for the integer settings).
+pub fn with_calibration_param(c: Calibration, x: f64) -> Calibration {
+    match c {
+        Calibration::MinMax => c,
+        Calibration::MovingAverageMinMax { batch, .. } => Calibration::MovingAverageMinMax { momentum: x as f32, batch },
+        Calibration::Percentile { .. } => Calibration::Percentile { percentile: x as f32 },
+        Calibration::RemovalOutlier { .. } => Calibration::RemovalOutlier { ratio: x as f32 },
+        Calibration::Kl { .. } => Calibration::Kl { bins: x.round().clamp(0.0, 1e9) as usize },
+        Calibration::Mse { .. } => Calibration::Mse { steps: x.round().clamp(0.0, 1e9) as usize },
+    }
+}
 
 impl TensorSettings {
     /// The hash for these settings, starting with `#`.
@@ -207,14 +372,19 @@ impl TensorSettings {
         if path != "/tensor" && path != "/" && !path.is_empty() {
             notices.push(format!("Unknown page \"{}\" in the link; showing the Tensor page.", clip(path)));
         }
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            match TENSOR_FIELDS.iter().find(|f| f.key == key) {
-                None => notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(&key))),
-                Some(f) => {
-                    if let Err(why) = (f.read)(&mut s, &value) {
-                        let what = if f.key == "x" { "the tensor".to_string() } else { format!("{} \"{}\"", f.key, clip(&value)) };
-                        notices.push(format!("Ignored {what} in the link: {why}."));
-                    }
+        // Keys are applied in the table's order, whatever their order in the link,
+        // so `axis` before `gran` (or `shape` before `gen`) reads the same.
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        for (key, _) in &pairs {
+            if !TENSOR_FIELDS.iter().any(|f| f.key == key) {
+                notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));
+            }
+        }
+        for f in TENSOR_FIELDS {
+            for (_, value) in pairs.iter().filter(|(k, _)| k == f.key) {
+                if let Err(why) = (f.read)(&mut s, value) {
+                    let what = if f.key == "x" { "the tensor".to_string() } else { format!("{} \"{}\"", f.key, clip(value)) };
+                    notices.push(format!("Ignored {what} in the link: {why}."));
                 }
             }
         }

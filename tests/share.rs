@@ -6,7 +6,10 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use qplay::examples::LAB_CLIP;
 use qplay::parse::{parse_numbers, ParseError};
-use qplay::quant::{Method, Rounding};
+use qplay::generate::Distribution;
+use qplay::quant::calibration::Calibration;
+use qplay::quant::{Granularity, Method, Rounding};
+use qplay::share::Generator;
 use qplay::share::{TensorSettings, MAX_LINK_VALUES};
 
 macro_rules! both {
@@ -38,14 +41,24 @@ both! {
             rounding: Rounding::Stochastic { seed: 0 },
             seed: 42,
             range: Some((-0.5, 2.25)),
+            granularity: Granularity::PerGroup { axis: 1, group_size: 8 },
+            calibration: Calibration::Percentile { percentile: 99.5 },
+            generator: Some(Generator { distribution: Distribution::Laplace { mean: 0.0, scale: 1.0 }, rows: 4, cols: 32 }),
             text: "1, 2, 3".into(),
         };
         let hash = s.to_hash();
-        assert_eq!(hash, "#/tensor?method=clip&bits=16&signed=0&sym=1&narrow=1&round=stochastic&seed=42&range=-0.5%2C2.25&x=1%2C2%2C3");
+        assert_eq!(hash, "#/tensor?method=clip&bits=16&signed=0&sym=1&narrow=1&round=stochastic&seed=42&range=-0.5%2C2.25\
+            &gran=per_group&axis=1&group=8&calib=percentile&cparam=99.5&gen=laplace&shape=4%2C32&x=1%2C2%2C3");
         let (back, notices) = TensorSettings::from_hash(&hash);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, s);
         assert_eq!(back.scheme().rounding, Rounding::Stochastic { seed: 42 });
+        // Keys apply in the table's order, whatever their order in the link.
+        let shuffled = "#/tensor?x=1,2,3&shape=4,32&gen=laplace&cparam=99.5&calib=percentile&group=8&axis=1&gran=per_group\
+            &range=-0.5,2.25&seed=42&round=stochastic&narrow=1&sym=1&signed=0&bits=16&method=clip";
+        let (again, notices) = TensorSettings::from_hash(shuffled);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(again, s);
         // Defaults are left out of the link.
         assert_eq!(TensorSettings::default().to_hash().matches('&').count(), 2);
     }
@@ -73,7 +86,9 @@ both! {
         let huge_tensor = format!("#/tensor?x={}", vec!["1"; MAX_LINK_VALUES + 1].join(","));
         for h in ["#%", "#?&&==&", "#/tensor?x=%FF%FE", "#/tensor?bits=99999999999999999999", &long, &huge_tensor,
                   "#/tensor?x=1e39", "#/tensor?<script>=alert(1)", "#/tensor?range=2,1", "#/tensor?range=nan,1",
-                  "#/tensor?sym=yes", "#/tensor?round=up", "#/tensor?seed=-1"] {
+                  "#/tensor?sym=yes", "#/tensor?round=up", "#/tensor?seed=-1", "#/tensor?gran=per_row",
+                  "#/tensor?calib=percentile&cparam=101", "#/tensor?calib=kl&cparam=1e40", "#/tensor?gen=cauchy",
+                  "#/tensor?gen=normal&shape=0,5", "#/tensor?gen=normal&shape=2000,2000", "#/tensor?shape=3,3", "#/tensor?axis=7"] {
             let (s, notices) = TensorSettings::from_hash(h);
             assert!(!notices.is_empty(), "{h} should give a notice");
             assert_eq!(s.bits, 8);
