@@ -19,7 +19,7 @@ use qplay::formats::npy::{read_npy, write_npy_f32, write_npy_int};
 use qplay::metrics::{quant_error_metrics_by, try_error_metrics};
 use qplay::parse::parse_numbers;
 use qplay::quant::calibration::Calibration;
-use qplay::quant::{fp16_round_trip, bf16_round_trip, quantize_granular, quantize_with_range, Granularity};
+use qplay::quant::{bf16_round_trip, fp16_round_trip, quantize_granular, quantize_with_manual_range, Granularity};
 use qplay::quant::{Method, Rounding, Scheme};
 use qplay::report::{self, TensorLabel};
 
@@ -244,18 +244,10 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
     };
     let label = TensorLabel::weight("input", "Tensor", "x");
     let g = match &a.range {
-        Some(r) => {
-            if granularity != Granularity::PerTensor {
-                return Err("--range sets one range: use it with --granularity per-tensor".into());
-            }
-            let q = quantize_with_range(&x, r[0], r[1], &scheme).map_err(|e| e.to_string())?;
-            // Reuse the granular path's shape for the report: one slice.
-            let mut g = quantize_granular(&x, &shape, &scheme, Granularity::PerTensor, &Calibration::MinMax).map_err(|e| e.to_string())?;
-            g.slices[0].params = q.params;
-            g.slices[0].guard = q.guard;
-            (g.q, g.dequant) = (q.q, q.dequant);
-            g
+        Some(r) if granularity != Granularity::PerTensor => {
+            return Err(format!("--range {},{} sets one range: use it with --granularity per-tensor", r[0], r[1]));
         }
+        Some(r) => quantize_with_manual_range(&x, &shape, &scheme, r[0], r[1]).map_err(|e| e.to_string())?,
         None => quantize_granular(&x, &shape, &scheme, granularity, &calibration).map_err(|e| e.to_string())?,
     };
     let metrics = quant_error_metrics_by(&x, &g.dequant, |i| g.params_of(i)).map_err(|e| e.to_string())?;

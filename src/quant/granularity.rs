@@ -226,3 +226,24 @@ pub fn quantize_granular(
     }
     Ok(GranularQuantized { scheme: *scheme, calibration: *calibration, layout, slices, q, dequant })
 }
+
+/// Per-tensor quantization with a float range set by hand (the range sliders,
+/// `--range`), in the same form as [`quantize_granular`]'s result.
+pub fn quantize_with_manual_range(
+    x: &[f32],
+    shape: &[usize],
+    scheme: &Scheme,
+    alpha: f32,
+    beta: f32,
+) -> Result<GranularQuantized, QuantError> {
+    let layout = SliceLayout::new(shape, Granularity::PerTensor, x.len())?;
+    let q = super::quantize_with_range(x, alpha, beta, scheme)?;
+    Ok(GranularQuantized {
+        scheme: *scheme,
+        calibration: Calibration::MinMax,
+        layout,
+        slices: vec![SliceParams { params: q.params, guard: q.guard }],
+        q: q.q,
+        dequant: q.dequant,
+    })
+}

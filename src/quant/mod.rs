@@ -80,4 +80,4 @@ pub mod granularity;
 
 pub use calibration::{calibrate, Calibration, CalibrationKind};
 pub use float16::{bf16_round_trip, fp16_round_trip, Float16Format};
-pub use granularity::{quantize_granular, GranularQuantized, Granularity};
+pub use granularity::{quantize_granular, quantize_with_manual_range, GranularQuantized, Granularity};

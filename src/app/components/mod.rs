@@ -1,7 +1,11 @@
 //! One component per file, each with its `Props` beside it.
 
 pub mod app;
+pub mod calibration_controls;
+pub mod channel_table;
+pub mod generator_controls;
 pub mod histogram;
+pub mod metrics_panel;
 pub mod notices;
 pub mod params_panel;
 pub mod range_sliders;

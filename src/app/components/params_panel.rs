@@ -12,6 +12,8 @@ pub struct ParamsPanelProps {
     pub symmetric: bool,
     /// The range was set by hand (sliders or link), not taken from the data.
     pub manual: bool,
+    /// The calibration method that chose the range (when not set by hand).
+    pub calibration: AttrValue,
 }
 
 /// A number as Rust prints an f32 (shortest text that reads back the same).
@@ -58,7 +60,13 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
             <table>
                 <tbody>
                     { row("α, β", "The float range that is mapped onto the integer grid.",
-                        if props.manual { "set by hand".into() } else { "min(r), max(r)".into() },
+                        if props.manual {
+                            "set by hand".into()
+                        } else if props.calibration == "min_max" {
+                            "min(r), max(r)".into()
+                        } else {
+                            format!("{} calibration", props.calibration.replace('_', " "))
+                        },
                         format!("{}, {}", num(a), num(b)), "alpha-beta") }
                     { row("αq, βq", "The integer range that [α, β] is mapped onto.",
                         format!("{} method", props.method.name()), format!("{aq}, {bq}"), "grid-range") }

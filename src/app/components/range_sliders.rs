@@ -49,9 +49,9 @@ pub fn range_sliders(props: &RangeSlidersProps) -> Html {
                 <output>{ format!("{:.4}", props.beta) }</output>
             </label>
             if props.manual {
-                <button onclick={reset} data-testid="range-reset" title="Go back to the data's own range">{"Use the data's range"}</button>
+                <button onclick={reset} data-testid="range-reset" title="Go back to the range the calibration method chooses">{"Use the calibrated range"}</button>
             } else {
-                <span class="hint">{"The range is the data's min and max; drag a slider to set it by hand."}</span>
+                <span class="hint">{"The range comes from the calibration method; drag a slider to set it by hand."}</span>
             }
         </div>
     }

@@ -1,6 +1,8 @@
-//! The Tensor page: type or paste numbers, choose the method and bits, and
-//! see the scale, zero point, every value's integer and error, and the
-//! histogram with the quantization grid. It updates as the user types.
+//! The Tensor page: type, paste or generate a tensor; choose the scheme,
+//! granularity and calibration; see the scale and zero point with their
+//! formulas, every value's integer and error, the error metrics, a histogram
+//! with the quantization grid, and every calibrator side by side. It updates
+//! as the user types.
 
 use std::rc::Rc;
 
@@ -9,7 +11,11 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
-use super::histogram::Histogram;
+use super::calibration_controls::CalibrationControls;
+use super::channel_table::ChannelTable;
+use super::generator_controls::GeneratorControls;
+use super::histogram::{Plot, PlotCanvas};
+use super::metrics_panel::MetricsPanel;
 use super::notices::Notices;
 use super::params_panel::ParamsPanel;
 use super::range_sliders::RangeSliders;
@@ -17,41 +23,79 @@ use super::scheme_controls::SchemeControls;
 use super::value_table::ValueTable;
 use crate::app::state::{TensorAction, TensorState};
 use crate::app::url;
-use crate::metrics::error_metrics;
+use crate::generate::generate;
+use crate::metrics::{quant_error_metrics_by, try_error_metrics, ErrorMetrics, QuantErrorMetrics};
 use crate::parse::parse_numbers;
-use crate::quant::{min_max, quantize_with_range, Method, QParams, RangeGuard};
+use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
+use crate::quant::granularity::SliceParams;
+use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range};
+use crate::quant::{Granularity, Method};
 use crate::share::TensorSettings;
+
+/// Above this many values the side-by-side calibrator chart is skipped (it runs six searches).
+const MAX_COMPARE: usize = 1 << 16;
 
 /// Everything the page shows, derived from the settings.
 #[derive(PartialEq)]
 struct Derived {
     x: Rc<Vec<f32>>,
+    shape: Vec<usize>,
     q: Rc<Vec<i32>>,
     dequant: Rc<Vec<f32>>,
-    params: QParams,
-    guard: RangeGuard,
+    slices: Rc<Vec<SliceParams>>,
     data_min: f32,
     data_max: f32,
-    mse: f64,
-    max_abs: f64,
+    metrics: QuantErrorMetrics,
+    fp16: ErrorMetrics,
+    bf16: ErrorMetrics,
+    /// Every calibrator on the whole tensor, or why not.
+    outcomes: Result<Rc<Vec<CalibrationOutcome>>, String>,
+}
+
+fn input(s: &TensorSettings) -> Result<(Vec<f32>, Vec<usize>), String> {
+    match s.generator {
+        Some(g) => {
+            let shape = vec![g.rows, g.cols];
+            Ok((generate(&g.distribution, &shape, s.seed).map_err(|e| e.to_string())?, shape))
+        }
+        None => parse_numbers(&s.text).map(|p| (p.values, p.shape)).map_err(|e| e.to_string()),
+    }
 }
 
 fn derive(s: &TensorSettings) -> Result<Derived, String> {
-    let parsed = parse_numbers(&s.text).map_err(|e| e.to_string())?;
-    let (data_min, data_max) = min_max(&parsed.values).map_err(|e| e.to_string())?;
-    let (alpha, beta) = s.range.unwrap_or((data_min, data_max));
-    let r = quantize_with_range(&parsed.values, alpha, beta, &s.scheme()).map_err(|e| e.to_string())?;
-    let m = error_metrics(&parsed.values, &r.dequant);
+    let (x, shape) = input(s)?;
+    let (data_min, data_max) = min_max(&x).map_err(|e| e.to_string())?;
+    let scheme = s.scheme();
+    let g = match (s.range, s.granularity) {
+        (Some((a, b)), Granularity::PerTensor) => quantize_with_manual_range(&x, &shape, &scheme, a, b),
+        _ => quantize_granular(&x, &shape, &scheme, s.granularity, &s.calibration),
+    }
+    .map_err(|e| e.to_string())?;
+    let metrics = quant_error_metrics_by(&x, &g.dequant, |i| g.params_of(i)).map_err(|e| e.to_string())?;
+    let fp16 = try_error_metrics(&x, &fp16_round_trip(&x)).map_err(|e| e.to_string())?;
+    let bf16 = try_error_metrics(&x, &bf16_round_trip(&x)).map_err(|e| e.to_string())?;
+    // Every method at its default setting, except the chosen one at the user's setting.
+    let calibrations: Vec<Calibration> = Calibration::all_defaults()
+        .into_iter()
+        .map(|c| if c.kind() == s.calibration.kind() { s.calibration } else { c })
+        .collect();
+    let outcomes = if x.len() <= MAX_COMPARE {
+        compare(&x, &scheme, &calibrations).map(Rc::new).map_err(|e| e.to_string())
+    } else {
+        Err(format!("The side-by-side chart runs up to {MAX_COMPARE} values."))
+    };
     Ok(Derived {
-        x: Rc::new(parsed.values),
-        q: Rc::new(r.q),
-        dequant: Rc::new(r.dequant),
-        params: r.params,
-        guard: r.guard,
+        x: Rc::new(x),
+        shape,
+        q: Rc::new(g.q),
+        dequant: Rc::new(g.dequant),
+        slices: Rc::new(g.slices),
         data_min,
         data_max,
-        mse: m.mse,
-        max_abs: m.max_abs,
+        metrics,
+        fp16,
+        bf16,
+        outcomes,
     })
 }
 
@@ -101,6 +145,7 @@ pub fn tensor_page() -> Html {
         Callback::from(move |_: MouseEvent| copy_to_clipboard(&link, status.clone()))
     };
     let on_focus_link = Callback::from(|e: FocusEvent| e.target_unchecked_into::<HtmlInputElement>().select());
+    let per_tensor = settings.granularity == Granularity::PerTensor;
 
     html! {
         <div class="tensor-page">
@@ -113,10 +158,18 @@ pub fn tensor_page() -> Html {
                     <button onclick={example(Method::Clip)} data-testid="example-clip"
                         title="The handout's second tensor, quantized with the clip method">{"Lab example: clip"}</button>
                 </div>
-                <label for="tensor-text">{"Values (separated by commas, spaces or new lines)"}</label>
-                <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
-                    value={settings.text.clone()} oninput={on_text} />
+                if let Some(g) = settings.generator {
+                    <p class="generated" data-testid="generated-note">{ format!(
+                        "Generated tensor: {}, {} × {}, seed {} (each row is a channel along axis 0).",
+                        g.distribution.name().replace('_', " "), g.rows, g.cols, settings.seed) }</p>
+                } else {
+                    <label for="tensor-text">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
+                    <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
+                        value={settings.text.clone()} oninput={on_text} />
+                }
+                <GeneratorControls settings={settings.clone()} on_action={on_action.clone()} />
                 <SchemeControls settings={settings.clone()} on_action={on_action.clone()} />
+                <CalibrationControls settings={settings.clone()} on_action={on_action.clone()} />
                 <div class="share">
                     <button onclick={on_copy} data-testid="copy-link"
                         title="Copy a link that opens this page with the same tensor and settings">{"Copy link"}</button>
@@ -129,30 +182,42 @@ pub fn tensor_page() -> Html {
                 Err(message) => html! {
                     <p class="error" role="alert" data-testid="input-error">{ message.clone() }</p>
                 },
-                Ok(d) => html! {
-                    <>
-                        <section class="range" aria-label="Float range">
-                            <h2>{"Float range [α, β]"}</h2>
-                            <RangeSliders data_min={d.data_min} data_max={d.data_max} alpha={d.params.alpha}
-                                beta={d.params.beta} manual={settings.range.is_some()} on_action={on_action.clone()} />
-                        </section>
-                        <ParamsPanel params={d.params} guard={d.guard} method={settings.method}
-                            symmetric={settings.symmetric} manual={settings.range.is_some()} />
-                        <section class="metrics" aria-label="Error">
-                            <h2>{"Error"}</h2>
-                            <dl>
-                                <dt title="Mean squared error: (1/n) Σ (r' − r)²">{"MSE"}</dt>
-                                <dd data-testid="mse">{ format!("{:.6e}", d.mse) }</dd>
-                                <dt title="The largest |r' − r| over all values">{"max abs error"}</dt>
-                                <dd data-testid="max-abs">{ format!("{:.6}", d.max_abs) }</dd>
-                                <dt title="Half a step: the largest rounding error of a value inside the clamp limits">{"s / 2"}</dt>
-                                <dd>{ format!("{:.6}", d.params.scale / 2.0) }</dd>
-                            </dl>
-                        </section>
-                        <Histogram values={d.x.clone()} params={d.params} />
-                        <ValueTable x={d.x.clone()} q={d.q.clone()} dequant={d.dequant.clone()}
-                            qmin={d.params.qmin} qmax={d.params.qmax} />
-                    </>
+                Ok(d) => {
+                    let first = d.slices[0];
+                    let unit = if matches!(settings.granularity, Granularity::PerGroup { .. }) { "group" } else { "channel" };
+                    let caption = if d.slices.len() > 1 {
+                        format!("FP32 values; grid and clamp limits of {unit} 0 of {}", d.slices.len())
+                    } else {
+                        "FP32 values, quantization grid and clamp limits".to_string()
+                    };
+                    html! {
+                        <>
+                            if per_tensor {
+                                <section class="range" aria-label="Float range">
+                                    <h2>{"Float range [α, β]"}</h2>
+                                    <RangeSliders data_min={d.data_min} data_max={d.data_max} alpha={first.params.alpha}
+                                        beta={first.params.beta} manual={settings.range.is_some()} on_action={on_action.clone()} />
+                                </section>
+                                <ParamsPanel params={first.params} guard={first.guard} method={settings.method}
+                                    symmetric={settings.symmetric} manual={settings.range.is_some()}
+                                    calibration={settings.calibration.name()} />
+                            } else {
+                                <ChannelTable slices={d.slices.clone()} unit={unit} />
+                            }
+                            <MetricsPanel m={d.metrics} fp16={d.fp16} bf16={d.bf16} bits={settings.bits} />
+                            <PlotCanvas plot={Plot::Grid { values: d.x.clone(), params: first.params, caption }}
+                                label="Histogram of the FP32 values with the quantization grid and the clamp limits" testid="histogram" />
+                            { match &d.outcomes {
+                                Ok(o) => html! {
+                                    <PlotCanvas plot={Plot::Calibrators { values: d.x.clone(), outcomes: o.clone() }}
+                                        label="Histogram with every calibration method's clip range and SQNR" testid="calibrators" />
+                                },
+                                Err(e) => html! { <p class="hint">{ e.clone() }</p> },
+                            } }
+                            <ValueTable x={d.x.clone()} q={d.q.clone()} dequant={d.dequant.clone()}
+                                qmin={first.params.qmin} qmax={first.params.qmax} shape={d.shape.clone()} />
+                        </>
+                    }
                 },
             } }
         </div>

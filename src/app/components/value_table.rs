@@ -14,17 +14,23 @@ pub struct ValueTableProps {
     pub dequant: Rc<Vec<f32>>,
     pub qmin: i32,
     pub qmax: i32,
+    /// The tensor's shape: a 2-D tensor shows (row, column) beside each value.
+    pub shape: Vec<usize>,
 }
 
 #[function_component(ValueTable)]
 pub fn value_table(props: &ValueTableProps) -> Html {
     let n = props.x.len();
+    let cols = if props.shape.len() == 2 { props.shape[1] } else { 0 };
     let rows = (0..n.min(MAX_ROWS)).map(|i| {
         let (r, q, d) = (props.x[i], props.q[i], props.dequant[i]);
-        let clamped = q == props.qmin || q == props.qmax;
+        let clamped = q == props.qmin || q == props.qmax; // qmin and qmax are the same in every channel
         html! {
             <tr class={classes!(clamped.then_some("clamped"))}>
-                <td>{ i + 1 }</td>
+                <td>{ match i.checked_div(cols) {
+                    Some(row) => format!("({row}, {})", i % cols),
+                    None => (i + 1).to_string(),
+                } }</td>
                 <td class="fp32">{ format!("{r}") }</td>
                 <td class="int">{ q }</td>
                 <td class="deq">{ format!("{d:.6}") }</td>
@@ -35,6 +41,7 @@ pub fn value_table(props: &ValueTableProps) -> Html {
     html! {
         <section class="values" aria-label="Values">
             <h2>{"Each value"}</h2>
+            <div class="scroll">
             <table data-testid="value-table">
                 <thead><tr>
                     <th scope="col">{"#"}</th>
@@ -45,10 +52,11 @@ pub fn value_table(props: &ValueTableProps) -> Html {
                 </tr></thead>
                 <tbody>{ for rows }</tbody>
             </table>
+            </div>
             if n > MAX_ROWS {
                 <p class="hint">{ format!("Showing the first {MAX_ROWS} of {n} values; the error figures cover all of them.") }</p>
             }
-            <p class="hint">{"Highlighted rows sit on a clamp limit (qmin or qmax)."}</p>
+            <p class="hint">{"Highlighted rows sit on a clamp limit (qmin or qmax) of their own channel."}</p>
         </section>
     }
 }

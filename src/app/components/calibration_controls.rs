@@ -1,0 +1,134 @@
+//! Granularity (per-tensor / per-channel / per-group) and the calibration method with its setting.
+
+use yew::prelude::*;
+
+use crate::app::state::TensorAction;
+use crate::quant::calibration::{Calibration, CalibrationKind};
+use crate::quant::Granularity;
+use crate::share::{axis_and_group, calibration_param, with_calibration_param, TensorSettings};
+
+#[derive(Properties, PartialEq)]
+pub struct CalibrationControlsProps {
+    pub settings: TensorSettings,
+    pub on_action: Callback<TensorAction>,
+}
+
+fn value(e: &Event) -> String {
+    e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
+}
+
+const CALIBRATION_HELP: [(&str, &str, &str); 6] = [
+    ("min_max", "MinMax", "α, β = min, max of the data (MindSpore Lite MAX_MIN). Nothing is clipped."),
+    ("moving_average_min_max", "moving-average MinMax", "An exponential moving average of each batch's min and max (PyTorch's observer). Setting: the averaging constant."),
+    ("percentile", "Percentile", "The range that holds this percentage of the values; the rest is clipped. Setting: the percentage."),
+    ("removal_outlier", "RemovalOutlier", "MindSpore Lite: drop this fraction of the values at each end, then MinMax. Setting: the fraction."),
+    ("kl", "KL (entropy)", "TensorRT's entropy calibration: the clip threshold whose quantized histogram is closest (KL divergence) to the original. Setting: histogram bins."),
+    ("mse", "MSE search", "Tries shrunken ranges and keeps the one with the least quantization MSE. Setting: the number of candidates."),
+];
+
+#[function_component(CalibrationControls)]
+pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
+    let s = &props.settings;
+    let (axis, group) = axis_and_group(s.granularity);
+    let act = &props.on_action;
+    let on_gran = act.reform(move |e: Event| {
+        let g = match value(&e).as_str() {
+            "per_channel" => Granularity::PerChannel { axis },
+            "per_group" => Granularity::PerGroup { axis, group_size: group },
+            _ => Granularity::PerTensor,
+        };
+        TensorAction::edit(move |s| {
+            s.granularity = g;
+            // One range per channel: a hand-set range no longer applies.
+            if g != Granularity::PerTensor {
+                s.range = None;
+            }
+        })
+    });
+    let on_axis = act.reform(|e: Event| {
+        let axis: usize = value(&e).parse().unwrap_or(0).min(1);
+        TensorAction::edit(move |s| {
+            s.granularity = match s.granularity {
+                Granularity::PerChannel { .. } => Granularity::PerChannel { axis },
+                Granularity::PerGroup { group_size, .. } => Granularity::PerGroup { axis, group_size },
+                g => g,
+            }
+        })
+    });
+    let on_group = act.reform(|e: Event| {
+        let group_size: Option<usize> = value(&e).trim().parse().ok().filter(|&g| (1..=1024).contains(&g));
+        TensorAction::edit(move |s| {
+            if let (Some(group_size), Granularity::PerGroup { axis, .. }) = (group_size, s.granularity) {
+                s.granularity = Granularity::PerGroup { axis, group_size };
+            }
+        })
+    });
+    let on_calib = act.reform(|e: Event| {
+        let kind = CalibrationKind::from_name(&value(&e)).unwrap_or(CalibrationKind::MinMax);
+        TensorAction::edit(move |s| {
+            s.calibration = Calibration::default_for(kind);
+            s.range = None;
+        })
+    });
+    let current = s.calibration;
+    let on_param = act.reform(move |e: Event| {
+        let parsed: Option<f64> = value(&e).trim().parse().ok();
+        TensorAction::edit(move |s| {
+            if let Some(x) = parsed {
+                let c = with_calibration_param(current, x);
+                if c.validate().is_ok() {
+                    s.calibration = c;
+                }
+            }
+        })
+    });
+    let help = CALIBRATION_HELP.iter().find(|(n, _, _)| *n == s.calibration.name()).map_or("", |h| h.2);
+    let param_error = s.calibration.validate().err().map(|e| e.to_string());
+    html! {
+        <div class="settings" role="group" aria-label="Granularity and calibration">
+            <label title="Per-tensor: one scale and zero point for everything. Per-channel: one per row (axis 0) or column (axis 1). Per-group: one per block of `group` values along the axis.">
+                {"Granularity"}
+                <select data-testid="granularity" onchange={on_gran}>
+                    { for [("per_tensor", "per-tensor"), ("per_channel", "per-channel"), ("per_group", "per-group")].iter().map(|(v, l)| {
+                        let selected = match s.granularity {
+                            Granularity::PerTensor => *v == "per_tensor",
+                            Granularity::PerChannel { .. } => *v == "per_channel",
+                            Granularity::PerGroup { .. } => *v == "per_group",
+                        };
+                        html! { <option value={*v} {selected}>{ *l }</option> }
+                    }) }
+                </select>
+            </label>
+            if s.granularity != Granularity::PerTensor {
+                <label title="The axis the channels run along: 0 = one set of parameters per row, 1 = per column.">
+                    {"Axis"}
+                    <select data-testid="axis" onchange={on_axis}>
+                        <option value="0" selected={axis == 0}>{"0 (rows)"}</option>
+                        <option value="1" selected={axis == 1}>{"1 (columns)"}</option>
+                    </select>
+                </label>
+            }
+            if matches!(s.granularity, Granularity::PerGroup { .. }) {
+                <label title="Values per group along the axis; it must divide the axis length.">
+                    {"Group"}
+                    <input type="number" min="1" max="1024" class="small" data-testid="group-size" value={group.to_string()} onchange={on_group} />
+                </label>
+            }
+            <label title={help.to_string()}>
+                {"Calibration"}
+                <select data-testid="calibration" onchange={on_calib}>
+                    { for CALIBRATION_HELP.iter().map(|(v, l, _)| html! {
+                        <option value={*v} selected={*v == s.calibration.name()}>{ *l }</option>
+                    }) }
+                </select>
+            </label>
+            if let Some(p) = calibration_param(&s.calibration) {
+                <label title={help.to_string()}>
+                    {"Setting"}
+                    <input type="number" step="any" class="small" data-testid="calibration-param" value={p.to_string()} onchange={on_param} />
+                </label>
+            }
+            if let Some(e) = param_error { <span class="error-inline">{ e }</span> }
+        </div>
+    }
+}

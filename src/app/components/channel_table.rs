@@ -1,0 +1,50 @@
+//! Each channel's (or group's) range, scale and zero point.
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::quant::granularity::SliceParams;
+
+/// Rows shown at most.
+const MAX_ROWS: usize = 256;
+
+#[derive(Properties, PartialEq)]
+pub struct ChannelTableProps {
+    pub slices: Rc<Vec<SliceParams>>,
+    /// "channel" or "group".
+    pub unit: AttrValue,
+}
+
+#[function_component(ChannelTable)]
+pub fn channel_table(props: &ChannelTableProps) -> Html {
+    let n = props.slices.len();
+    html! {
+        <section class="channels" aria-label="Per-channel parameters">
+            <h2>{ format!("{} {}s, each with its own scale and zero point", n, props.unit) }</h2>
+            <div class="scroll">
+                <table data-testid="channel-table">
+                    <thead><tr>
+                        <th scope="col">{ props.unit.to_string() }</th>
+                        <th scope="col" title="The float range of this slice">{"α"}</th>
+                        <th scope="col">{"β"}</th>
+                        <th scope="col" title="s: the float value of one step">{"scale s"}</th>
+                        <th scope="col" title="Z: the integer that stands for 0">{"zero point Z"}</th>
+                    </tr></thead>
+                    <tbody>
+                        { for props.slices.iter().take(MAX_ROWS).enumerate().map(|(i, s)| html! {
+                            <tr>
+                                <td>{ i }</td>
+                                <td>{ format!("{:.5}", s.params.alpha) }</td>
+                                <td>{ format!("{:.5}", s.params.beta) }</td>
+                                <td class="scale">{ format!("{:.6e}", s.params.scale) }</td>
+                                <td class="zp">{ s.params.zero_point }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            </div>
+            if n > MAX_ROWS { <p class="hint">{ format!("Showing the first {MAX_ROWS} of {n}.") }</p> }
+        </section>
+    }
+}

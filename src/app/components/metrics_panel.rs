@@ -1,0 +1,51 @@
+//! The error figures of the quantized tensor, beside FP16 and BF16.
+
+use yew::prelude::*;
+
+use crate::metrics::{ErrorMetrics, QuantErrorMetrics};
+
+#[derive(Properties, PartialEq)]
+pub struct MetricsPanelProps {
+    pub m: QuantErrorMetrics,
+    pub fp16: ErrorMetrics,
+    pub bf16: ErrorMetrics,
+    pub bits: u8,
+}
+
+#[function_component(MetricsPanel)]
+pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
+    let m = &props.m;
+    let e = &m.error;
+    let row = |name: &str, tip: &str, value: String, id: &str| {
+        html! {
+            <>
+                <dt title={tip.to_string()}>{ name.to_string() }</dt>
+                <dd data-testid={id.to_string()}>{ value }</dd>
+            </>
+        }
+    };
+    html! {
+        <section class="metrics" aria-label="Error">
+            <h2>{"Error"}</h2>
+            <dl>
+                { row("MSE", "Mean squared error: (1/n) Σ (r' − r)²", format!("{:.6e}", e.mse), "mse") }
+                { row("MSE from clipping", "The part of the MSE from values outside the clamp limits", format!("{:.6e}", m.mse_clip), "mse-clip") }
+                { row("MSE from rounding", "The part of the MSE from values inside the clamp limits", format!("{:.6e}", m.mse_round), "mse-round") }
+                { row("RMSE", "√MSE", format!("{:.6}", e.rmse), "rmse") }
+                { row("MAE", "(1/n) Σ |r' − r|", format!("{:.6}", e.mae), "mae") }
+                { row("max abs error", "The largest |r' − r|", format!("{:.6}", e.max_abs), "max-abs") }
+                { row("SQNR", "Signal to quantization noise: 10·log10(Σ r² / Σ (r − r')²)", format!("{:.2} dB", e.sqnr_db), "sqnr") }
+                { row("cosine", "Cosine similarity of r and r'", format!("{:.6}", e.cosine), "cosine") }
+                { row("KL divergence", "KL divergence between the histograms of r and r'", format!("{:.4e}", e.kl_divergence), "kl") }
+                { row("clip ratio", "Fraction of values outside the clamp limits", format!("{:.2} % ({} values)", m.clip_ratio * 100.0, m.clipped), "clip-ratio") }
+                { row("RMSE / s", "Rounding noise in steps. Uniform rounding error has RMS 1/√12 ≈ 0.2887 of a step.", format!("{:.4} (ideal {:.4})", m.rmse_over_scale, m.uniform_noise_rms), "rmse-over-scale") }
+            </dl>
+            <h3>{"16-bit floats, for comparison"}</h3>
+            <dl>
+                { row("FP16 SQNR", "Round-trip through IEEE half precision", format!("{:.2} dB", props.fp16.sqnr_db), "fp16-sqnr") }
+                { row("BF16 SQNR", "Round-trip through bfloat16", format!("{:.2} dB", props.bf16.sqnr_db), "bf16-sqnr") }
+                { row(&format!("int{} SQNR", props.bits), "This quantization", format!("{:.2} dB", e.sqnr_db), "int-sqnr") }
+            </dl>
+        </section>
+    }
+}
