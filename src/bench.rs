@@ -213,3 +213,40 @@ pub fn mlp_end_to_end(clock: &dyn Fn() -> f64, n: usize) -> Vec<BenchLine> {
         })
         .collect()
 }
+
+/// One epoch of QAT (8-bit weights and activations, Adam, batch 64) of the lab
+/// MLP over `n` synthetic 28×28 images; median of 3 runs.
+pub fn qat_epoch(clock: &dyn Fn() -> f64, n: usize) -> Vec<BenchLine> {
+    use crate::data::Dataset;
+    use crate::model::zoo::lab_mlp;
+    use crate::train::fit::{fit, FitConfig};
+    use crate::train::net::{Net, QatConfig};
+    use crate::train::optim::Optimizer;
+    let data = Dataset {
+        rows: 28,
+        cols: 28,
+        classes: 10,
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        pixels: (0..n * 784).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(),
+    };
+    let cfg = FitConfig { epochs: 1, batch: 64, optimizer: Optimizer::adam(1e-3), seed: 1, report_every: 0 };
+    let mut times: Vec<f64> = (0..3)
+        .map(|_| {
+            let mut net = Net::new(lab_mlp(1)).expect("the lab MLP trains");
+            net.qat = Some(QatConfig { weight_bits: 8, act_bits: 8, range_momentum: 0.1 });
+            let t0 = clock();
+            fit(&mut net, &data, &cfg, &mut |_| true);
+            clock() - t0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    vec![BenchLine {
+        suite: "train",
+        case: format!("qat8_epoch_{n}_images"),
+        kernel: if cfg!(target_arch = "wasm32") { "wasm32" } else { "native" },
+        n,
+        median_s: times[1],
+        rate: n as f64 / times[1],
+        unit: "images/s",
+    }]
+}

@@ -27,6 +27,7 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     lines.extend(qplay::bench::gemm_i8(clock));
     lines.extend(qplay::bench::gemm_f32(clock));
     lines.extend(qplay::bench::mlp_end_to_end(clock, 10_000));
+    lines.extend(qplay::bench::qat_epoch(clock, 10_000));
     for l in &lines {
         print(&l.to_line());
     }
