@@ -66,11 +66,11 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
     let use_text = act.reform(|_: MouseEvent| TensorAction::edit(|s| s.generator = None));
     html! {
         <div class="settings generator" role="group" aria-label="Generated tensor">
-            <label title="The distribution of the generated values (seeded, so the same link gives the same tensor).">
+            <label title="The distribution of the generated values (seeded, so the same link gives the same tensor). Choosing one generates at once.">
                 {"Generate"}
                 <select data-testid="distribution" onchange={on_dist}>
                     { for Distribution::examples().iter().map(|d| html! {
-                        <option value={d.name()} selected={s.generator.is_some() && d.name() == g.distribution.name()}>{ d.name().replace('_', " ") }</option>
+                        <option value={d.name()} selected={d.name() == g.distribution.name()}>{ d.name().replace('_', " ") }</option>
                     }) }
                 </select>
             </label>
