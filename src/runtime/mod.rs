@@ -5,9 +5,13 @@
 //! - [`gemm_f32`]: the f32 GEMM, the FP32 baseline.
 //! - [`qlinear`]: an integer-only Linear layer (int8 in and out, int32 accumulation).
 //! - [`int8_model`]: a whole MLP in int8, quantized from FP32 by static W8A8 PTQ.
+//! - [`weight_only`]: W8/W4/W2 weights packed and dequantized on the fly, float activations.
+//! - [`dynamic`]: dynamic quantization, activations quantized per batch (ALWC / ACWL).
 
 pub mod requant;
 pub mod gemm_i8;
+pub mod dynamic;
 pub mod gemm_f32;
 pub mod int8_model;
 pub mod qlinear;
+pub mod weight_only;
