@@ -88,3 +88,25 @@ fn qat_at_4_bits_beats_ptq_at_4_bits() {
     assert!(fp32 > 0.75, "fp32 {fp32}");
     assert!(qat_acc > ptq, "QAT {qat_acc} must beat PTQ {ptq} at 4 bits");
 }
+
+#[test]
+fn fake_quant_inference_runs_at_every_bit_width() {
+    // Simulated (fake-quant) inference where no integer kernel exists: weights and
+    // activations at b bits for b = 1..16; the logits approach FP32 as b grows.
+    let test = dataset("mnist-test.qds.gz").take(200);
+    let x = test.images_f32(0, test.len());
+    let mut net = Net::new(lab_mlp(4)).unwrap();
+    let fp32 = net.logits(&x, false);
+    let mut errors = Vec::new();
+    for bits in 1..=16u8 {
+        net.qat = Some(QatConfig { weight_bits: bits, act_bits: bits, range_momentum: 0.1 });
+        net.act_ranges.iter_mut().for_each(|r| *r = None);
+        let y = net.logits(&x, true);
+        assert!(y.iter().all(|v| v.is_finite()), "{bits} bits");
+        let err = y.iter().zip(&fp32).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+        errors.push(err);
+    }
+    net.qat = None;
+    assert!(errors[15] < errors[7] && errors[7] < errors[3] && errors[3] < errors[1], "{errors:?}");
+    assert!(errors[15] < 1e-2 * errors[1], "16-bit is close to FP32: {errors:?}");
+}
