@@ -1,6 +1,7 @@
 //! One component per file, each with its `Props` beside it.
 
 pub mod app;
+pub mod bench_page;
 pub mod calibration_controls;
 pub mod channel_table;
 pub mod generator_controls;

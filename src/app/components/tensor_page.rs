@@ -30,7 +30,7 @@ use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
 use crate::quant::granularity::SliceParams;
 use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range};
 use crate::quant::{Granularity, Method};
-use crate::share::TensorSettings;
+use crate::share::{Page, TensorSettings};
 
 /// Above this many values the side-by-side calibrator chart is skipped (it runs six searches).
 const MAX_COMPARE: usize = 1 << 16;
@@ -104,14 +104,21 @@ pub fn tensor_page() -> Html {
     let state = use_reducer_eq(|| TensorState::from_hash(&url::read_hash()));
     let settings = state.settings.clone();
 
-    // The URL follows the settings.
-    use_effect_with(settings.clone(), |s| url::replace_hash(&s.to_hash()));
+    // The URL follows the settings (while this page is the one shown).
+    use_effect_with(settings.clone(), |s| {
+        if Page::from_hash(&url::read_hash()) == Page::Tensor {
+            url::replace_hash(&s.to_hash());
+        }
+    });
     // A hash edited by hand in the address bar is read back.
     {
         let dispatch = state.dispatcher();
         use_effect_with((), move |_| {
             let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
-                dispatch.dispatch(TensorAction::FromHash(url::read_hash()));
+                let hash = url::read_hash();
+                if Page::from_hash(&hash) == Page::Tensor {
+                    dispatch.dispatch(TensorAction::FromHash(hash));
+                }
             });
             move || drop(listener)
         });

@@ -1,4 +1,4 @@
-//! The one place that owns the URL: every shareable setting, its name in the
+//! The Tensor page's share link: every shareable setting, its name in the
 //! link, its default, and how it is read back.
 //!
 //! The hash looks like `#/tensor?method=clip&bits=8&x=1.4243,-0.7382`.
@@ -13,6 +13,8 @@ use crate::parse::{format_numbers, parse_numbers};
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
 use crate::quant::{Granularity, Method, Rounding, Scheme};
+
+use super::clip;
 
 /// Largest generated matrix side.
 pub const MAX_GEN_SIDE: usize = 1024;
@@ -376,7 +378,7 @@ impl TensorSettings {
         // so `axis` before `gran` (or `shape` before `gen`) reads the same.
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         for (key, _) in &pairs {
-            if !TENSOR_FIELDS.iter().any(|f| f.key == key) {
+            if !TENSOR_FIELDS.iter().any(|f| f.key == key) && key != "hide" && key != "lock" {
                 notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));
             }
         }
@@ -390,13 +392,4 @@ impl TensorSettings {
         }
         (s, notices)
     }
-}
-
-/// Cuts user text to 40 characters for a notice.
-fn clip(text: &str) -> String {
-    let mut s: String = text.chars().take(40).collect();
-    if text.chars().count() > 40 {
-        s.push('…');
-    }
-    s
 }

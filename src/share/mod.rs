@@ -1,0 +1,54 @@
+//! The one place that owns the URL: which page a hash shows, and every
+//! shareable setting of each page, with its name in the link, its default,
+//! and how it is read back. Reading a link never fails: a key that is
+//! unknown, or a value that is invalid, is skipped with a notice.
+//!
+//! - [`tensor`]: the Tensor page's table of keys (`#/tensor?method=clip&bits=8&x=…`).
+//! - [`experiment`]: an experiment description as dotted keys, the same paths as its TOML
+//!   (`#/model?model=cnn-fashion&ptq.weight_bits=4`).
+//! - [`view`]: what a teacher hides or locks on a page (`hide=…`, `lock=…`).
+
+pub mod tensor;
+pub mod view;
+
+pub use tensor::*;
+
+/// The pages of the app, by the path at the start of the hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// `#/tensor?…` (and an empty or unknown path).
+    Tensor,
+    /// `#/bench`: the benchmarks, run in this browser.
+    Bench,
+}
+
+impl Page {
+    pub const ALL: [Page; 2] = [Page::Tensor, Page::Bench];
+
+    /// The path of the page in the hash, e.g. `/model`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Page::Tensor => "/tensor",
+            Page::Bench => "/bench",
+        }
+    }
+
+    pub fn from_hash(hash: &str) -> Page {
+        let path = hash.strip_prefix('#').unwrap_or(hash).split('?').next().unwrap_or("");
+        Page::ALL.into_iter().find(|p| p.path() == path).unwrap_or(Page::Tensor)
+    }
+}
+
+/// The query part of a hash (after `?`), or "".
+pub fn query_of(hash: &str) -> &str {
+    hash.split_once('?').map_or("", |(_, q)| q)
+}
+
+/// Cuts user text to 40 characters for a notice.
+pub fn clip(text: &str) -> String {
+    let mut s: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        s.push('…');
+    }
+    s
+}

@@ -1,0 +1,40 @@
+// End-to-end: the Benchmark page prints GOPS for int8 and f32 in this browser,
+// and the header links switch pages without losing the Tensor page's settings.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, openPage, screenshot } from './harness.mjs';
+
+let server, url, browser;
+before(async () => {
+  ({ server, url } = await serveDist());
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test('the Benchmark page measures int8 and f32 GEMMs in the browser', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor?method=clip&bits=6`);
+  await page.waitForSelector('[data-testid=value-table]');
+  await page.click('nav >> text=Benchmark');
+  await page.waitForSelector('[data-testid=run-bench]');
+  assert.match(await page.textContent('.bench-page'), /Logical CPU cores/);
+  await page.click('[data-testid=run-bench]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=bench-status]')?.textContent === 'Done.', null, { timeout: 120_000 });
+  const rows = await page.$$eval('[data-testid=bench-table] tbody tr', (trs) =>
+    trs.map((tr) => ({ suite: tr.dataset.suite, kernel: tr.dataset.kernel, rate: tr.querySelector('td.rate').textContent })));
+  const gops = (suite) => rows.filter((r) => r.suite === suite && r.kernel === 'simd128').map((r) => parseFloat(r.rate));
+  assert.equal(gops('gemm_i8').length, 4, 'four int8 shapes');
+  assert.equal(gops('gemm_f32').length, 4, 'four f32 shapes');
+  for (const g of [...gops('gemm_i8'), ...gops('gemm_f32')]) assert.ok(g > 1, `a real rate: ${g} GOPS`);
+  assert.ok(rows.some((r) => r.suite === 'mlp_784_128_64_10'), 'the MLP end to end');
+  assert.match(await page.textContent('[data-testid=bench-ratios]'), /int8\/f32=/);
+  await screenshot(page, 'bench.png');
+  // Back to the Tensor page: its settings are still there.
+  await page.click('nav >> text=Tensor');
+  await page.waitForSelector('[data-testid=value-table]');
+  assert.equal(await page.$eval('[data-testid=method]', (s) => s.value), 'clip');
+  assert.equal(await page.$eval('[data-testid=bits]', (s) => s.value), '6');
+  assert.deepEqual(errors, []);
+});
