@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! qplay tensor [INPUT] [OPTIONS]     quantize a tensor (.npy, or a text list) with every setting
+//! qplay train --arch … --dataset …   train a pretrained baseline (see cli_train.rs)
+//! qplay run FILE [--model …]          run an experiment (TOML) or a MindSpore Lite config (INI)
 //! ```
 //!
 //! The report (parameters per slice, metrics, the MindSpore Lite statistics
@@ -34,6 +36,10 @@ struct Cli {
 enum Command {
     /// Quantize a tensor and report its parameters and errors.
     Tensor(TensorArgs),
+    /// Train a built-in architecture on an embedded dataset (the pretrained baselines).
+    Train(crate::cli_train::TrainArgs),
+    /// Run an experiment, sweep or search (TOML description or MindSpore Lite INI config).
+    Run(crate::cli_run::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -150,6 +156,8 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     let result = match cli.command {
         Command::Tensor(a) => tensor(&a),
+        Command::Train(a) => crate::cli_train::train(&a),
+        Command::Run(a) => crate::cli_run::run(&a),
     };
     match result {
         Ok(()) => 0,

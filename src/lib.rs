@@ -12,16 +12,20 @@
 //! - [`generate`]: seeded test tensors.
 //! - [`formats`], [`data`]: files in and out (.npy, the embedded datasets).
 //! - [`model`], [`runtime`], [`train`]: layers, FP32 and int8 inference, training and QAT.
+//! - [`ptq`]: post-training quantization of a whole model.
+//! - [`experiment`]: the experiments users run (PTQ, the lab's comparison, sweeps, mixed-bit searches, QAT).
 //! - [`bench`]: benchmarks that run natively, under Node and in the browser.
 
 pub mod bench;
 pub mod data;
 pub mod examples;
+pub mod experiment;
 pub mod formats;
 pub mod generate;
 pub mod metrics;
 pub mod model;
 pub mod parse;
+pub mod ptq;
 pub mod quant;
 pub mod report;
 pub mod runtime;

@@ -8,6 +8,10 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod cli_run;
+#[cfg(not(target_arch = "wasm32"))]
+mod cli_train;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {

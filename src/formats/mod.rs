@@ -1,9 +1,17 @@
-//! Reading and writing tensors from bytes (the browser hands a file over as
-//! bytes). Every reader enforces a size limit and returns a typed error.
+//! Reading and writing tensors and models from bytes (the browser hands a file
+//! over as bytes). Every reader enforces a size limit and returns a typed
+//! error, never a panic, whatever the bytes.
+//!
+//! - [`npy`]: NumPy arrays.
+//! - [`safetensors`]: tensors, and models saved as a PyTorch `state_dict`.
 
 pub mod npy;
+pub mod safetensors;
 
 use std::fmt;
+
+use crate::model::ModelError;
+use crate::parse::ParseError;
 
 /// A dense tensor of f32 in C (row-major) order.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +32,16 @@ pub enum FormatError {
     UnsupportedDtype { dtype: String },
     /// The declared shape does not match the data.
     ShapeMismatch { expected: usize, found: usize },
+    /// A model file whose architecture is missing, invalid or cannot be inferred.
+    Architecture(String),
+    /// A model that reads but is not a valid model (shapes, dimensions, size limit).
+    Model(ModelError),
+    /// An operator qplay does not run, with the node that uses it.
+    UnsupportedOp { op: String, node: String },
+    /// Text that is not a list of numbers (the parser's own message).
+    Text(ParseError),
+    /// A model that cannot be written in the chosen format, and why.
+    Export(String),
 }
 
 impl fmt::Display for FormatError {
@@ -40,6 +58,18 @@ impl fmt::Display for FormatError {
             FormatError::ShapeMismatch { expected, found } => {
                 write!(f, "the shape says {expected} values but the data holds {found}")
             }
+            FormatError::Architecture(message) => write!(f, "the model's architecture: {message}"),
+            FormatError::Model(e) => write!(f, "the model is invalid: {e}"),
+            FormatError::UnsupportedOp { op, node } => {
+                write!(
+                    f,
+                    "operator {op} (node \"{node}\") is not supported: qplay reads Gemm, MatMul (+ Add), Conv, \
+                     BatchNormalization, Relu, MaxPool, AveragePool, Flatten, Reshape (flattening), Softmax, \
+                     Identity and Dropout"
+                )
+            }
+            FormatError::Text(e) => write!(f, "{e}"),
+            FormatError::Export(message) => write!(f, "cannot export the model: {message}"),
         }
     }
 }

@@ -33,6 +33,17 @@ impl Fp32Runner {
 
     /// Runs a batch and calls `each(i, y)` with the output of every layer i.
     pub fn run(&self, x: &[f32], each: &mut dyn FnMut(usize, &[f32])) -> Result<(), ModelError> {
+        self.run_hooked(x, &mut |_, _, _| {}, each)
+    }
+
+    /// Runs a batch; `before(i, batch, x)` may rewrite the input of layer i in place
+    /// (fake-quantization does), then `after(i, y)` sees the layer's output.
+    pub fn run_hooked(
+        &self,
+        x: &[f32],
+        before: &mut dyn FnMut(usize, usize, &mut [f32]),
+        after: &mut dyn FnMut(usize, &[f32]),
+    ) -> Result<(), ModelError> {
         let sample = self.model.input.len();
         if !x.len().is_multiple_of(sample) {
             return Err(ModelError::BatchLength { expected_multiple_of: sample, found: x.len() });
@@ -41,10 +52,11 @@ impl Fp32Runner {
         let mut cur = x.to_vec();
         let mut next = Vec::new();
         for (i, layer) in self.model.layers.iter().enumerate() {
+            before(i, batch, &mut cur);
             let shape = self.model.shapes[i];
             layer_forward(layer, self.packed[i].as_ref(), shape, self.model.shapes[i + 1], batch, &cur, &mut next);
             std::mem::swap(&mut cur, &mut next);
-            each(i, &cur);
+            after(i, &cur);
         }
         Ok(())
     }

@@ -14,6 +14,8 @@ use crate::quant::{QParams, Scheme};
 
 pub struct Int8Mlp {
     layers: Vec<QLinear>,
+    /// q of each pixel value p ∈ 0..=255 (the input is p / 255, quantized with the first layer's (s, Z)).
+    input_lut: [i8; 256],
     /// Scale and zero point of the logits.
     pub out_scale: f32,
     pub out_zero_point: i32,
@@ -86,9 +88,21 @@ impl Int8Mlp {
                 }
             }
         }
+        let lut = std::array::from_fn(|p| (p as i32 + INPUT_ZERO_POINT) as i8);
+        Int8Mlp::from_parts(layers, lut, x_scale, x_zp)
+    }
+
+    /// An MLP from its integer layers (each Linear with its ReLU fused), the pixel → int8 table of
+    /// the input, and the output's (s, Z).
+    pub fn from_parts(layers: Vec<QLinear>, input_lut: [i8; 256], out_scale: f32, out_zero_point: i32) -> Result<Int8Mlp, ModelError> {
         let first = layers.first().ok_or(ModelError::Empty)?;
         let last = layers.last().ok_or(ModelError::Empty)?;
-        Ok(Int8Mlp { in_features: first.k, classes: last.n, layers, out_scale: x_scale, out_zero_point: x_zp })
+        Ok(Int8Mlp { in_features: first.k, classes: last.n, input_lut, layers, out_scale, out_zero_point })
+    }
+
+    /// The integer layers.
+    pub fn layers(&self) -> &[QLinear] {
+        &self.layers
     }
 
     /// Predicted classes for images given as u8 pixels [B, in_features].
@@ -97,7 +111,7 @@ impl Int8Mlp {
         let batch = pixels.len() / self.in_features.max(1);
         let Int8Scratch { a, b, acc } = scratch;
         a.clear();
-        a.extend(pixels.iter().map(|&p| (p as i32 + INPUT_ZERO_POINT) as i8));
+        a.extend(pixels.iter().map(|&p| self.input_lut[p as usize]));
         for l in &self.layers {
             b.clear();
             b.resize(batch * l.n, 0);

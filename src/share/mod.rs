@@ -8,6 +8,7 @@
 //!   (`#/model?model=cnn-fashion&ptq.weight_bits=4`).
 //! - [`view`]: what a teacher hides or locks on a page (`hide=…`, `lock=…`).
 
+pub mod experiment;
 pub mod tensor;
 pub mod view;
 

@@ -1,0 +1,225 @@
+//! `qplay run`: any experiment, sweep or search, headless.
+//!
+//! ```text
+//! qplay run experiment.toml [--out DIR]              an experiment description (TOML)
+//! qplay run config.ini --model mlp-fashion [--out DIR]   MindSpore Lite's converter config (INI)
+//! ```
+//!
+//! The report goes to stdout as JSON. With `--out DIR` (or the INI's `debug_info_save_path`)
+//! it is also written as `report.json` beside CSV files: `statistics.csv` and `quant_params.csv`
+//! (MindSpore Lite's debug reports), `layers.csv`, and the task's own table (`layerwise.csv`,
+//! `sweep.csv`, `candidates.csv`, `qat.csv`). Progress goes to stderr.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli_train::load_dataset;
+use qplay::data::Dataset;
+use qplay::experiment::ini::from_ini;
+use qplay::experiment::layerwise::run_layerwise;
+use qplay::experiment::mixed_bit::run_mixed_bit;
+use qplay::experiment::qat::run_qat;
+use qplay::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq};
+use qplay::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
+use qplay::experiment::sweep::run_sweep;
+use qplay::experiment::{Experiment, Progress, Task};
+use qplay::formats::safetensors::read_model;
+use qplay::model::{Model, DEFAULT_MAX_PARAMS};
+use qplay::report::{distribution_csv, quant_param_csv};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// An experiment description (.toml) or a MindSpore Lite config (.ini / .cfg).
+    config: PathBuf,
+    /// A built-in model (mlp-fashion, mlp-mnist, cnn-fashion); overrides the file's.
+    #[arg(long)]
+    model: Option<String>,
+    /// A model file (.safetensors) instead of a built-in one.
+    #[arg(long, conflicts_with = "model")]
+    model_file: Option<PathBuf>,
+    /// The dataset (fashion, mnist); defaults to the built-in model's own.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Where the assets are (models/, data/).
+    #[arg(long, default_value = "www")]
+    assets: PathBuf,
+    /// Also write report.json and the CSV tables here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn load_model(exp: &Experiment, args: &RunArgs) -> Result<Model, String> {
+    let path = match &args.model_file {
+        Some(p) => p.clone(),
+        None => {
+            let file = BUILTIN_MODELS.iter().find(|(n, _, _)| *n == exp.model).map(|(_, _, f)| *f).ok_or_else(|| format!("model: unknown model \"{}\"", exp.model))?;
+            args.assets.join("models").join(file)
+        }
+    };
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    read_model(&bytes, None, DEFAULT_MAX_PARAMS).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn csv_of<T: Serialize>(rows: &[T]) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| e.to_string())?;
+    }
+    String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+}
+
+pub fn run(args: &RunArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let ext = args.config.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let mut base = Experiment::default();
+    if let Some(m) = &args.model {
+        base.model = m.clone();
+    }
+    let (mut exp, mut ini) = if ext == "ini" || ext == "cfg" {
+        let c = from_ini(&text, base).map_err(|e| e.to_string())?;
+        (c.experiment.clone(), Some(c))
+    } else {
+        (Experiment::from_toml(&text).map_err(|e| e.to_string())?, None)
+    };
+    if let Some(m) = &args.model {
+        exp.model = m.clone();
+    }
+    if args.model_file.is_some() {
+        exp.model = FILE_MODEL.into();
+    }
+    exp.dataset = args.dataset.clone().or_else(|| Experiment::builtin_dataset(&exp.model).map(String::from)).unwrap_or(exp.dataset);
+    exp.validate().map_err(|e| e.to_string())?;
+    let model = load_model(&exp, args)?;
+    let mut notes = Vec::new();
+    if let Some(c) = &mut ini {
+        c.experiment = exp.clone();
+        let added = c.apply_thresholds(&model);
+        if !added.is_empty() {
+            notes.push(format!("min_quant_weight_size / min_quant_weight_channel skip: {}", added.join(", ")));
+        }
+        notes.extend(c.notes.clone());
+        exp = c.experiment.clone();
+    }
+    let data_dir = args.assets.join("data");
+    let train: Dataset = load_dataset(&data_dir, &exp.dataset, "train")?;
+    let test = load_dataset(&data_dir, &exp.dataset, "test")?;
+    let calib = calibration_images(&exp, &train);
+    let eval = eval_set(&exp, &test);
+    let baseline = fp32_baseline(&model, &eval).map_err(|e| e.to_string())?;
+    let mut progress = |p: &Progress| {
+        match p.value {
+            Some(v) => eprintln!("[{}/{}] {} ({v:.4})", p.done, p.total, p.stage),
+            None => eprintln!("[{}/{}] {}", p.done, p.total, p.stage),
+        }
+        true
+    };
+    let out_dir = args.out.clone().or_else(|| ini.as_ref().and_then(|c| c.debug_info_save_path.as_ref().map(PathBuf::from)));
+    if let Some(d) = &out_dir {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let e = |err: qplay::experiment::ExperimentError| err.to_string();
+    let report = match exp.task {
+        Task::Ptq => {
+            let mut r = run_ptq(&exp, &model, &calib, &eval, &baseline).map_err(e)?;
+            r.notes.extend(notes.clone());
+            eprintln!(
+                "FP32 {:.2} %  quantized {:.2} % ({})  agreement {:.2} %  {} → {} bytes ({:.2}×)",
+                100.0 * r.fp32_accuracy, 100.0 * r.accuracy, r.engine, 100.0 * r.agreement, r.fp32_bytes, r.bytes, r.compression
+            );
+            if let Some(d) = &out_dir {
+                write(d, "statistics.csv", &distribution_csv(&r.statistics).map_err(|x| x.to_string())?)?;
+                write(d, "quant_params.csv", &quant_param_csv(&r.quant_params).map_err(|x| x.to_string())?)?;
+                let rows: Vec<_> = r
+                    .layers
+                    .iter()
+                    .map(|l| {
+                        serde_json::json!({
+                            "layer": l.name, "kind": l.kind, "bits": l.bits, "granularity": l.granularity, "params": l.params,
+                            "fp32_bytes": l.fp32_bytes, "bytes": l.bytes,
+                            "weight_mse": l.weight.mse, "weight_cosine": l.weight.cosine, "weight_sqnr_db": l.weight.sqnr_db,
+                            "output_mse": l.output.mse, "output_cosine": l.output.cosine, "output_sqnr_db": l.output.sqnr_db,
+                        })
+                    })
+                    .collect();
+                write(d, "layers.csv", &json_rows_csv(&rows))?;
+            }
+            serde_json::to_value(&r)
+        }
+        Task::Layerwise => {
+            let r = run_layerwise(&exp, &model, &calib, &eval, &baseline, &mut progress).map_err(e)?;
+            for p in &r.points {
+                eprintln!("{:>12}  MSE layer by layer {:.6}  all at once {:.6}  sequential {:.6}", p.name, p.mse(qplay::experiment::layerwise::Mode::LayerByLayer), p.mse(qplay::experiment::layerwise::Mode::AllAtOnce), p.mse(qplay::experiment::layerwise::Mode::Sequential));
+            }
+            if let Some(d) = &out_dir {
+                let rows: Vec<_> = r
+                    .points
+                    .iter()
+                    .flat_map(|p| p.modes.iter().map(move |m| serde_json::json!({"point": p.name, "layer": p.layer, "mode": m.mode.name(), "mse": m.metrics.mse, "cosine": m.metrics.cosine, "sqnr_db": m.metrics.sqnr_db})))
+                    .collect();
+                write(d, "layerwise.csv", &json_rows_csv(&rows))?;
+            }
+            serde_json::to_value(&r)
+        }
+        Task::Sweep => {
+            let r = run_sweep(&exp, &model, &calib, &eval, &baseline, &mut progress).map_err(e)?;
+            if let Some(d) = &out_dir {
+                let rows: Vec<_> = r.cells.iter().map(|c| serde_json::json!({"bits": c.bits, "granularity": c.granularity.name(), "calibration": c.calibration.name(), "accuracy": c.accuracy, "output_sqnr_db": c.output_sqnr_db, "weight_sqnr_db": c.weight_sqnr_db, "bytes": c.bytes})).collect();
+                write(d, "sweep.csv", &json_rows_csv(&rows))?;
+            }
+            serde_json::to_value(&r)
+        }
+        Task::MixedBit | Task::SizeBudget => {
+            let r = run_mixed_bit(&exp, &model, &calib, &eval, &baseline, &mut progress).map_err(e)?;
+            eprintln!(
+                "selection {:?}: {} bytes (uniform 8-bit {}), cosine {:.5} (target {}), accuracy {:.2} %",
+                r.selection.bits, r.selection.bytes, r.uniform8.bytes, r.selection.cosine, r.target_cosine, 100.0 * r.selection.accuracy.unwrap_or(0.0)
+            );
+            if let Some(d) = &out_dir {
+                let rows: Vec<_> = r.candidates.iter().map(|c| serde_json::json!({"label": c.label, "bytes": c.bytes, "cosine": c.cosine, "accuracy": c.accuracy, "on_front": c.on_front})).collect();
+                write(d, "candidates.csv", &json_rows_csv(&rows))?;
+            }
+            serde_json::to_value(&r)
+        }
+        Task::Qat => {
+            let o = run_qat(&exp, &model, &calib, &train, &eval, &baseline, &mut progress).map_err(e)?;
+            for row in &o.report.table {
+                eprintln!("{:>5}  {:>8} bytes  {:.2} %", row.model, row.bytes, 100.0 * row.accuracy);
+            }
+            if let Some(d) = &out_dir {
+                write(d, "qat.csv", &csv_of(&o.report.table)?)?;
+            }
+            serde_json::to_value(&o.report)
+        }
+    }
+    .map_err(|x| x.to_string())?;
+    let full = serde_json::json!({ "experiment": exp, "notes": notes, "report": report });
+    let text = serde_json::to_string_pretty(&full).map_err(|x| x.to_string())?;
+    if let Some(d) = &out_dir {
+        write(d, "report.json", &text)?;
+        write(d, "experiment.toml", &exp.to_toml())?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+/// Rows of flat JSON objects as CSV, columns in the first row's key order.
+fn json_rows_csv(rows: &[serde_json::Value]) -> String {
+    let Some(first) = rows.first().and_then(|r| r.as_object()) else { return String::new() };
+    let keys: Vec<&String> = first.keys().collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(keys.iter().map(|k| k.as_str()));
+    for r in rows {
+        let rec: Vec<String> = keys.iter().map(|k| match &r[k.as_str()] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            v => v.to_string(),
+        }).collect();
+        let _ = w.write_record(&rec);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}

@@ -1,0 +1,472 @@
+//! Running one PTQ experiment and reporting everything about it: accuracy
+//! against FP32, agreement, the confusion matrix, size, per-layer errors of the
+//! weights and of the outputs, the MindSpore Lite reports, and where the
+//! quantize / dequantize nodes sit.
+//!
+//! Accuracy is measured on the first `eval_size` test images (all when 0).
+//! Per-layer output errors are measured on the first [`ANALYSIS_IMAGES`] of them.
+//! Quantized predictions come from the integer engine when the model can run on
+//! it ([`crate::ptq::int8`]) and from the simulation otherwise; both are reported.
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::Experiment;
+use super::ExperimentError;
+use crate::data::Dataset;
+use crate::metrics::{try_error_metrics, ErrorMetrics};
+use crate::model::forward::Fp32Runner;
+use crate::model::{LayerKind, Model};
+use crate::ptq::build::weight_of;
+use crate::ptq::int8::int8_engine;
+use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantModel};
+use crate::ptq::{quantize_model, Quantization, Scope};
+use crate::quant::QParams;
+use crate::report::{distribution_report_granular, distribution_rows, quant_param_report_granular, DistributionRow, InOutFlag, QuantParamRow, TensorLabel, TensorTypeFlag};
+use crate::runtime::dynamic::DynamicMode;
+use crate::runtime::int8_model::Int8Scratch;
+
+/// Test images used for the per-layer output errors and distributions.
+pub const ANALYSIS_IMAGES: usize = 500;
+
+/// Images per forward pass when evaluating.
+pub const EVAL_BATCH: usize = 500;
+
+/// Argmax of each row (ties go to the lower class).
+pub fn argmax_rows(logits: &[f32], classes: usize) -> Vec<u8> {
+    logits
+        .chunks_exact(classes.max(1))
+        .map(|r| {
+            let mut best = 0;
+            for c in 1..r.len() {
+                if r[c] > r[best] {
+                    best = c;
+                }
+            }
+            best as u8
+        })
+        .collect()
+}
+
+pub fn accuracy_of(pred: &[u8], labels: &[u8]) -> f64 {
+    if labels.is_empty() {
+        return 0.0;
+    }
+    pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
+}
+
+/// The calibration images: the training split's first `calib_size` (class-balanced, as the
+/// split interleaves classes) when the seed is 0, else a seeded sample without replacement.
+pub fn calibration_images(exp: &Experiment, train: &Dataset) -> Vec<f32> {
+    let n = exp.calib_size.min(train.len());
+    if exp.seed == 0 {
+        return train.images_f32(0, n);
+    }
+    use rand::seq::index::sample;
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(exp.seed);
+    let mut picked = sample(&mut rng, train.len(), n).into_vec();
+    picked.sort_unstable();
+    let mut out = Vec::with_capacity(n * train.image_len());
+    for i in picked {
+        out.extend(train.images_f32(i, 1));
+    }
+    out
+}
+
+/// The evaluation images: the test split's first `eval_size` (all when 0).
+pub fn eval_set(exp: &Experiment, test: &Dataset) -> Dataset {
+    if exp.eval_size == 0 {
+        test.clone()
+    } else {
+        test.take(exp.eval_size)
+    }
+}
+
+/// Predictions of any batch function over a dataset, [`EVAL_BATCH`] images at a time.
+pub fn predict_with(
+    data: &Dataset,
+    classes: usize,
+    mut forward: impl FnMut(&[f32]) -> Result<Vec<f32>, ExperimentError>,
+) -> Result<Vec<u8>, ExperimentError> {
+    let mut pred = Vec::with_capacity(data.len());
+    for start in (0..data.len()).step_by(EVAL_BATCH) {
+        let n = EVAL_BATCH.min(data.len() - start);
+        pred.extend(argmax_rows(&forward(&data.images_f32(start, n))?, classes));
+    }
+    Ok(pred)
+}
+
+/// The FP32 model's predictions on the evaluation set (computed once, reused by every run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fp32Baseline {
+    pub predictions: Vec<u8>,
+    pub accuracy: f64,
+    pub bytes: usize,
+}
+
+pub fn fp32_baseline(model: &Model, eval: &Dataset) -> Result<Fp32Baseline, ExperimentError> {
+    let runner = Fp32Runner::new(model.clone());
+    let classes = model.output().len();
+    let predictions = predict_with(eval, classes, |x| Ok(runner.forward(x)?))?;
+    Ok(Fp32Baseline { accuracy: accuracy_of(&predictions, &eval.labels), predictions, bytes: fp32_bytes(model) })
+}
+
+/// A quantized model's predictions: the integer engine's when it applies, and the simulation's.
+pub struct Predictions {
+    pub simulated: Vec<u8>,
+    pub int8: Option<Vec<u8>>,
+    /// Why the integer engine did not run, when it did not.
+    pub int8_unavailable: Option<String>,
+}
+
+pub fn predict_quantized(qm: &QuantModel, eval: &Dataset, with_int8: bool) -> Result<Predictions, ExperimentError> {
+    let classes = qm.fp32.output().len();
+    let simulated = predict_with(eval, classes, |x| Ok(qm.forward(x)?))?;
+    if !with_int8 {
+        return Ok(Predictions { simulated, int8: None, int8_unavailable: Some("not requested".into()) });
+    }
+    let input_ok = eval.image_len() == qm.fp32.input.len();
+    match int8_engine(qm) {
+        Ok(engine) if input_ok => {
+            let mut scratch = Int8Scratch::default();
+            let mut pred = Vec::with_capacity(eval.len());
+            for start in (0..eval.len()).step_by(EVAL_BATCH) {
+                let n = EVAL_BATCH.min(eval.len() - start);
+                let p = eval.image_len();
+                pred.extend(engine.predict(&eval.pixels[start * p..(start + n) * p], &mut scratch));
+            }
+            Ok(Predictions { simulated, int8: Some(pred), int8_unavailable: None })
+        }
+        Ok(_) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some("the model's input is not the dataset's image".into()) }),
+        Err(why) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some(why) }),
+    }
+}
+
+/// Errors of one layer: its weight, and its output on the analysis images.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    pub index: usize,
+    pub name: String,
+    pub kind: String,
+    pub bits: u8,
+    pub granularity: String,
+    pub weight_shape: Vec<usize>,
+    pub params: usize,
+    /// Bytes of this layer: FP32, and quantized.
+    pub fp32_bytes: usize,
+    pub bytes: usize,
+    /// The weight (after any smoothing) against its dequantized values.
+    pub weight: ErrorMetrics,
+    /// The layer's output in the quantized model against the FP32 model's, on the analysis images.
+    pub output: ErrorMetrics,
+    /// The input's static (s, Z), when static.
+    pub input_params: Option<QParams>,
+    /// "float", "static", "dynamic ALWC" or "dynamic ACWL".
+    pub input: String,
+    /// Mean |Δbias| that bias correction added.
+    pub bias_correction_mean_abs: f64,
+}
+
+/// One node of the QDQ view: the graph as an ONNX QDQ model would hold it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QdqNode {
+    /// QuantizeLinear, DequantizeLinear, or the layer's own kind.
+    pub op: String,
+    /// The tensor or layer it applies to.
+    pub target: String,
+    pub detail: String,
+}
+
+/// Every model layer's output error (the lab's per-layer MSE, including ReLUs and pools).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputError {
+    pub index: usize,
+    pub name: String,
+    pub kind: String,
+    pub metrics: ErrorMetrics,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PtqReport {
+    pub fp32_accuracy: f64,
+    /// The quantized model's accuracy: the integer engine's when it ran, else the simulation's.
+    pub accuracy: f64,
+    pub simulated_accuracy: f64,
+    pub int8_accuracy: Option<f64>,
+    pub int8_unavailable: Option<String>,
+    /// "int8" or "simulated": which predictions `accuracy`, `agreement` and `confusion` use.
+    pub engine: String,
+    /// Fraction of evaluation images where the quantized model predicts what FP32 predicts.
+    pub agreement: f64,
+    /// confusion[true][predicted], over the evaluation set.
+    pub confusion: Vec<Vec<u32>>,
+    pub eval_images: usize,
+    pub calib_images: usize,
+    pub fp32_bytes: usize,
+    pub bytes: usize,
+    /// fp32_bytes / bytes
+    pub compression: f64,
+    pub layers: Vec<LayerReport>,
+    pub outputs: Vec<OutputError>,
+    /// MindSpore Lite's data-distribution report for every quantized tensor.
+    pub statistics: Vec<DistributionRow>,
+    /// MindSpore Lite's quantization-parameter report for every quantized tensor.
+    pub quant_params: Vec<QuantParamRow>,
+    pub qdq: Vec<QdqNode>,
+    pub notes: Vec<String>,
+    /// Indices into the evaluation set of the first images where FP32 and quantized disagree (at most 64).
+    pub disagreements: Vec<usize>,
+    /// The quantized predictions of the evaluation set.
+    #[serde(skip)]
+    pub predictions: Vec<u8>,
+}
+
+pub fn confusion(pred: &[u8], labels: &[u8], classes: usize) -> Vec<Vec<u32>> {
+    let mut m = vec![vec![0u32; classes]; classes];
+    for (&p, &l) in pred.iter().zip(labels) {
+        if (l as usize) < classes && (p as usize) < classes {
+            m[l as usize][p as usize] += 1;
+        }
+    }
+    m
+}
+
+/// Runs a PTQ experiment on a model, its calibration images and its evaluation set.
+pub fn run_ptq(exp: &Experiment, model: &Model, calib: &[f32], eval: &Dataset, baseline: &Fp32Baseline) -> Result<PtqReport, ExperimentError> {
+    exp.validate()?;
+    let Quantization { model: qm, notes } = quantize_model(model, &exp.ptq, calib, Scope::All)?;
+    report_quantized(&qm, notes, model, calib.len() / model.input.len().max(1), eval, baseline, true)
+}
+
+/// The full report of an already quantized model.
+pub fn report_quantized(
+    qm: &QuantModel,
+    notes: Vec<String>,
+    model: &Model,
+    calib_images: usize,
+    eval: &Dataset,
+    baseline: &Fp32Baseline,
+    with_int8: bool,
+) -> Result<PtqReport, ExperimentError> {
+    let classes = model.output().len();
+    let pred = predict_quantized(qm, eval, with_int8)?;
+    let simulated_accuracy = accuracy_of(&pred.simulated, &eval.labels);
+    let int8_accuracy = pred.int8.as_ref().map(|p| accuracy_of(p, &eval.labels));
+    let (engine, used) = match &pred.int8 {
+        Some(p) => ("int8", p.clone()),
+        None => ("simulated", pred.simulated.clone()),
+    };
+    let same = used.iter().zip(&baseline.predictions).filter(|(a, b)| a == b).count();
+    let disagreements = used.iter().zip(&baseline.predictions).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).take(64).collect();
+
+    // Per-layer outputs on the analysis images.
+    let n = ANALYSIS_IMAGES.min(eval.len());
+    let x = eval.images_f32(0, n);
+    let fp32_out = layer_outputs(|each| Ok(Fp32Runner::new(model.clone()).run(&x, each)?), model.layers.len())?;
+    let q_out = layer_outputs(|each| Ok(qm.run(&x, each)?), model.layers.len())?;
+    let mut outputs = Vec::new();
+    for (i, l) in model.layers.iter().enumerate() {
+        outputs.push(OutputError { index: i, name: l.name.clone(), kind: l.kind.name().into(), metrics: try_error_metrics(&fp32_out[i], &q_out[i]).map_err(ExperimentError::Quant)? });
+    }
+
+    // Inputs of each quantized layer on the analysis images (FP32, and as the quantized model sees them).
+    let mut fp32_in: Vec<Option<Vec<f32>>> = vec![None; model.layers.len()];
+    Fp32Runner::new(model.clone()).run_hooked(
+        &x,
+        &mut |i, _, v| {
+            if qm.layers[i].is_some() {
+                fp32_in[i] = Some(v.to_vec());
+            }
+        },
+        &mut |_, _| {},
+    )?;
+
+    let mut layers = Vec::new();
+    let mut statistics = Vec::new();
+    let mut quant_params = Vec::new();
+    for ql in qm.quantized() {
+        let layer = &model.layers[ql.index];
+        let (w, _, _, _) = weight_of(layer).expect("quantized layers have weights");
+        let w_eff: Vec<f32> = match &ql.smooth {
+            Some(s) => {
+                let fan_in = w.len() / ql.weight_shape[0];
+                let per = fan_in / s.len();
+                w.iter().enumerate().map(|(i, v)| v * s[(i % fan_in) / per]).collect()
+            }
+            None => w.to_vec(),
+        };
+        let kind = layer.kind.name().to_string();
+        let label = TensorLabel::weight(&ql.name, &kind, &format!("{}.weight", ql.name));
+        statistics.extend(distribution_report_granular(&label, &w_eff, &ql.weight).map_err(ExperimentError::Quant)?);
+        quant_params.extend(quant_param_report_granular(&label, &w_eff, &ql.weight).map_err(ExperimentError::Quant)?);
+        let (input, input_params) = match ql.input {
+            InputQuant::Float => ("float".to_string(), None),
+            InputQuant::Static(a) => ("static".to_string(), Some(a.params)),
+            InputQuant::Dynamic { strategy, .. } => (format!("dynamic {}", strategy_name(strategy)), None),
+        };
+        if let (Some(a), Some(xin)) = (input_params, fp32_in[ql.index].as_ref()) {
+            // The activation as the quantized model would quantize this FP32 input.
+            let mut xq = xin.clone();
+            crate::ptq::qmodel::quantize_input(ql, model.shapes[ql.index], n, &mut xq);
+            let alabel = TensorLabel {
+                node_name: ql.name.clone(),
+                node_type: kind.clone(),
+                tensor_name: format!("{}.input", ql.name),
+                in_out: InOutFlag::Input,
+                tensor_type: TensorTypeFlag::Activation,
+            };
+            let clip = crate::metrics::clip_ratio(xin, &a);
+            statistics.extend(distribution_rows(&alabel, xin, &xq, clip).map_err(ExperimentError::Quant)?);
+            if let InputQuant::Static(act) = ql.input {
+                quant_params.push(QuantParamRow {
+                    node_name: ql.name.clone(),
+                    node_type: kind.clone(),
+                    tensor_name: format!("{}.input", ql.name),
+                    channel: None,
+                    elements_num: model.shapes[ql.index].len(),
+                    dims: format!("[{}]", model.shapes[ql.index].to_string().trim_matches(|c| c == '[' || c == ']').replace(", ", " ")),
+                    scale: act.params.scale,
+                    zero_point: act.params.zero_point,
+                    bits: act.scheme.bits,
+                    correction_var: 1.0,
+                    correction_mean: 0.0,
+                });
+            }
+        }
+        layers.push(LayerReport {
+            index: ql.index,
+            name: ql.name.clone(),
+            kind,
+            bits: ql.bits(),
+            granularity: match ql.weight.layout.granularity {
+                crate::quant::Granularity::PerTensor => "per_tensor".into(),
+                crate::quant::Granularity::PerChannel { .. } => "per_channel".into(),
+                crate::quant::Granularity::PerGroup { group_size, .. } => format!("per_group({group_size})"),
+            },
+            weight_shape: ql.weight_shape.clone(),
+            params: layer.kind.params(),
+            fp32_bytes: 4 * layer.kind.params(),
+            bytes: ql.bytes(),
+            weight: try_error_metrics(&w_eff, &ql.weight.dequant).map_err(ExperimentError::Quant)?,
+            output: outputs[ql.index].metrics,
+            input_params,
+            input,
+            bias_correction_mean_abs: ql.bias_delta.iter().map(|d| d.abs() as f64).sum::<f64>() / ql.bias_delta.len().max(1) as f64,
+        });
+    }
+    if let Some(o) = qm.output {
+        let last = model.layers.len() - 1;
+        let lname = &model.layers[last].name;
+        let label = TensorLabel {
+            node_name: lname.clone(),
+            node_type: model.layers[last].kind.name().into(),
+            tensor_name: format!("{lname}.output"),
+            in_out: InOutFlag::Output,
+            tensor_type: TensorTypeFlag::Activation,
+        };
+        statistics.extend(distribution_rows(&label, &fp32_out[last], &q_out[last], crate::metrics::clip_ratio(&fp32_out[last], &o.params)).map_err(ExperimentError::Quant)?);
+        quant_params.push(QuantParamRow {
+            node_name: lname.clone(),
+            node_type: model.layers[last].kind.name().into(),
+            tensor_name: format!("{lname}.output"),
+            channel: None,
+            elements_num: model.output().len(),
+            dims: format!("[{}]", model.output().len()),
+            scale: o.params.scale,
+            zero_point: o.params.zero_point,
+            bits: o.scheme.bits,
+            correction_var: 1.0,
+            correction_mean: 0.0,
+        });
+    }
+    let bytes = qm.bytes();
+    Ok(PtqReport {
+        fp32_accuracy: baseline.accuracy,
+        accuracy: accuracy_of(&used, &eval.labels),
+        simulated_accuracy,
+        int8_accuracy,
+        int8_unavailable: pred.int8_unavailable,
+        engine: engine.into(),
+        agreement: same as f64 / used.len().max(1) as f64,
+        confusion: confusion(&used, &eval.labels, classes),
+        eval_images: eval.len(),
+        calib_images,
+        fp32_bytes: baseline.bytes,
+        bytes,
+        compression: baseline.bytes as f64 / bytes.max(1) as f64,
+        layers,
+        outputs,
+        statistics,
+        quant_params,
+        qdq: qdq_view(qm),
+        notes,
+        disagreements,
+        predictions: used,
+    })
+}
+
+/// MindSpore Lite's name of a dynamic strategy.
+pub fn strategy_name(s: DynamicMode) -> &'static str {
+    match s {
+        DynamicMode::Alwc => "ALWC",
+        DynamicMode::Acwl => "ACWL",
+    }
+}
+
+/// Every layer's output for one batch.
+pub fn layer_outputs(
+    run: impl FnOnce(&mut dyn FnMut(usize, &[f32])) -> Result<(), ExperimentError>,
+    layers: usize,
+) -> Result<Vec<Vec<f32>>, ExperimentError> {
+    let mut out = vec![Vec::new(); layers];
+    run(&mut |i, y| out[i] = y.to_vec())?;
+    Ok(out)
+}
+
+/// Where the quantize / dequantize nodes sit, as a QDQ graph would hold them.
+pub fn qdq_view(qm: &QuantModel) -> Vec<QdqNode> {
+    let mut nodes = Vec::new();
+    let node = |op: &str, target: &str, detail: String| QdqNode { op: op.into(), target: target.into(), detail };
+    for (i, l) in qm.fp32.layers.iter().enumerate() {
+        let input = if i == 0 { "input".to_string() } else { format!("{}.output", qm.fp32.layers[i - 1].name) };
+        if let Some(ql) = &qm.layers[i] {
+            if let Some(s) = &ql.smooth {
+                nodes.push(node("Mul", &input, format!("SmoothQuant: × 1/s over {} channels", s.len())));
+            }
+            match ql.input {
+                InputQuant::Static(a) => {
+                    nodes.push(node("QuantizeLinear", &input, format!("s = {:.6}, Z = {}, int{}", a.params.scale, a.params.zero_point, a.scheme.bits)));
+                    nodes.push(node("DequantizeLinear", &input, "back to float".into()));
+                }
+                InputQuant::Dynamic { strategy, scheme } => {
+                    nodes.push(node("DynamicQuantizeLinear", &input, format!("{}: s, Z from each batch, int{}", strategy_name(strategy), scheme.bits)));
+                }
+                InputQuant::Float => {}
+            }
+            let g = match ql.weight.layout.granularity {
+                crate::quant::Granularity::PerTensor => "per tensor".to_string(),
+                crate::quant::Granularity::PerChannel { .. } => format!("per channel ({} scales)", ql.weight.slices.len()),
+                crate::quant::Granularity::PerGroup { group_size, .. } => format!("per group of {group_size} ({} scales)", ql.weight.slices.len()),
+            };
+            nodes.push(node("DequantizeLinear", &format!("{}.weight", ql.name), format!("int{} weight, {g}", ql.bits())));
+        }
+        let op = match l.kind {
+            LayerKind::Linear(_) => "Gemm",
+            LayerKind::Conv2d(_) => "Conv",
+            LayerKind::Relu => "Relu",
+            LayerKind::MaxPool2d(_) => "MaxPool",
+            LayerKind::AvgPool2d(_) => "AveragePool",
+            LayerKind::Flatten => "Flatten",
+            LayerKind::Softmax => "Softmax",
+            LayerKind::BatchNorm(_) => "BatchNormalization",
+        };
+        let detail = if qm.layers[i].is_some() { "float compute on dequantized values".into() } else if matches!(l.kind, LayerKind::Linear(_) | LayerKind::Conv2d(_)) { "FP32 (not quantized)".into() } else { String::new() };
+        nodes.push(node(op, &l.name, detail));
+    }
+    if let Some(o) = qm.output {
+        let last = format!("{}.output", qm.fp32.layers.last().map_or("model", |l| l.name.as_str()));
+        nodes.push(node("QuantizeLinear", &last, format!("s = {:.6}, Z = {}, int{}", o.params.scale, o.params.zero_point, o.scheme.bits)));
+        nodes.push(node("DequantizeLinear", &last, "back to float".into()));
+    }
+    nodes
+}

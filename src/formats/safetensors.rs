@@ -1,0 +1,502 @@
+//! `.safetensors` files: plain tensors, and models.
+//!
+//! ```text
+//! u64 little-endian header length n · n bytes of JSON header · the tensor bytes
+//! header: { "<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, …,
+//!           "__metadata__": {"<key>": "<string>", …} }
+//! ```
+//!
+//! Parsing and validation of the container is the `safetensors` crate's; this
+//! module converts every numeric dtype to f32 and turns tensors into a
+//! [`Model`].
+//!
+//! ## Models
+//!
+//! A model is stored as a PyTorch `state_dict`: `<layer>.weight` and
+//! `<layer>.bias` for Linear ([out, in]) and Conv2d ([out_c, in_c, k, k]);
+//! `<layer>.weight`, `.bias`, `.running_mean`, `.running_var` for BatchNorm.
+//! The architecture comes from, in order of preference:
+//!
+//! 1. a JSON sidecar given with the file;
+//! 2. the file's metadata key `qplay.architecture` (what qplay itself writes);
+//! 3. inference from the shapes, for an `nn.Sequential` saved as is (keys `0.weight`, `2.weight`, …):
+//!    a 2-D weight is a Linear, a 4-D one a Conv2d (square kernel, stride 1, padding k/2), a 1-D one
+//!    with `running_mean` a BatchNorm; a ReLU follows every Linear / Conv2d / BatchNorm but the last;
+//!    the input is 28×28 with the first Conv2d's channels, or a flattened 28×28 image when the first
+//!    Linear takes 784 features; before the first Linear after a Conv2d comes a Flatten, and as many
+//!    2×2 max pools (one after each of the last convolutions) as make the flattened size match.
+//!
+//! The architecture JSON (`{"input": [1, 28, 28], "layers": [{"kind": "flatten"},
+//! {"kind": "linear", "name": "0"}, {"kind": "relu"}, …]}`) is [`Architecture`].
+
+use std::collections::HashMap;
+
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use super::{FormatError, Tensor};
+use crate::model::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Model, Pool2d, Shape};
+
+/// Largest `.safetensors` file accepted: 256 MiB.
+pub const MAX_SAFETENSORS_BYTES: usize = 256 << 20;
+
+/// The metadata key that holds a model's [`Architecture`] as JSON.
+pub const ARCHITECTURE_KEY: &str = "qplay.architecture";
+
+/// Side of the images a model is assumed to take when nothing says otherwise.
+pub const DEFAULT_IMAGE_SIDE: usize = 28;
+
+fn malformed(message: impl Into<String>) -> FormatError {
+    FormatError::Malformed { format: ".safetensors", message: message.into() }
+}
+
+/// A tensor as stored: its name, its dtype's name, and its values as f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub dtype: String,
+    pub tensor: Tensor,
+}
+
+/// Every tensor in the file, in file order, and the metadata.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SafetensorsFile {
+    pub tensors: Vec<NamedTensor>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl SafetensorsFile {
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|t| t.name == name).map(|t| &t.tensor)
+    }
+}
+
+/// Reads every tensor of a `.safetensors` file, converting each to f32.
+pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
+    if bytes.len() > MAX_SAFETENSORS_BYTES {
+        return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_SAFETENSORS_BYTES });
+    }
+    if bytes.len() < 10 {
+        return Err(malformed("the file is shorter than its header"));
+    }
+    // A header starts with '{' right after the 8-byte length: the nearest thing to a magic.
+    if bytes[8] != b'{' {
+        return Err(FormatError::BadMagic { format: ".safetensors" });
+    }
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| malformed(e.to_string()))?;
+    let mut entries: Vec<(usize, String)> = meta
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (info.data_offsets.0, name))
+        .collect();
+    entries.sort(); // file order
+    let mut tensors = Vec::with_capacity(entries.len());
+    for (_, name) in entries {
+        let view = st.tensor(&name).map_err(|e| malformed(e.to_string()))?;
+        let values = to_f32(view.dtype(), view.data()).map_err(|dtype| FormatError::UnsupportedDtype {
+            dtype: format!("{dtype} (tensor \"{name}\")"),
+        })?;
+        tensors.push(NamedTensor {
+            name,
+            dtype: format!("{:?}", view.dtype()),
+            tensor: Tensor { shape: view.shape().to_vec(), values },
+        });
+    }
+    Ok(SafetensorsFile { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+}
+
+/// Little-endian bytes of one dtype to f32 (64-bit values are rounded to the nearest f32).
+fn to_f32(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
+    fn each<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
+        data.chunks_exact(N).map(|c| f(c.try_into().expect("chunks of N bytes"))).collect()
+    }
+    Ok(match dtype {
+        Dtype::F32 => each(data, f32::from_le_bytes),
+        Dtype::F64 => each(data, |b| f64::from_le_bytes(b) as f32),
+        Dtype::F16 => each(data, |b| half::f16::from_le_bytes(b).to_f32()),
+        Dtype::BF16 => each(data, |b| half::bf16::from_le_bytes(b).to_f32()),
+        Dtype::I8 => each(data, |b: [u8; 1]| b[0] as i8 as f32),
+        Dtype::U8 => each(data, |b: [u8; 1]| b[0] as f32),
+        Dtype::BOOL => each(data, |b: [u8; 1]| (b[0] != 0) as u8 as f32),
+        Dtype::I16 => each(data, |b| i16::from_le_bytes(b) as f32),
+        Dtype::U16 => each(data, |b| u16::from_le_bytes(b) as f32),
+        Dtype::I32 => each(data, |b| i32::from_le_bytes(b) as f32),
+        Dtype::U32 => each(data, |b| u32::from_le_bytes(b) as f32),
+        Dtype::I64 => each(data, |b| i64::from_le_bytes(b) as f32),
+        Dtype::U64 => each(data, |b| u64::from_le_bytes(b) as f32),
+        other => return Err(format!("{other:?}")),
+    })
+}
+
+/// One tensor to write: raw little-endian bytes of `dtype`.
+pub struct RawTensor {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+impl RawTensor {
+    pub fn f32(name: impl Into<String>, shape: &[usize], values: &[f32]) -> RawTensor {
+        RawTensor {
+            name: name.into(),
+            dtype: Dtype::F32,
+            shape: shape.to_vec(),
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+}
+
+impl safetensors::View for &RawTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Writes tensors (stored in the given order) and metadata as a `.safetensors` file.
+pub fn write_raw(tensors: &[RawTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, FormatError> {
+    // The crate orders tensors by dtype alignment, then name; a zero-padded index keeps ours.
+    let meta = if metadata.is_empty() { None } else { Some(metadata) };
+    safetensors::serialize(tensors.iter().map(|t| (t.name.clone(), t)), meta)
+        .map_err(|e| malformed(format!("cannot write: {e}")))
+}
+
+/// Writes f32 tensors as a `.safetensors` file.
+pub fn write_tensors(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>, FormatError> {
+    let raw: Vec<RawTensor> = tensors.iter().map(|(n, t)| RawTensor::f32(n.clone(), &t.shape, &t.values)).collect();
+    write_raw(&raw, metadata)
+}
+
+/// A model's architecture: the input shape (per sample) and the layers in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Architecture {
+    /// [features] or [channels, height, width].
+    pub input: Vec<usize>,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// One layer of an [`Architecture`]; `name` is the prefix of its tensors (`<name>.weight`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    Linear { name: String },
+    Conv2d {
+        name: String,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+    },
+    BatchNorm {
+        name: String,
+        #[serde(default = "default_eps")]
+        eps: f32,
+    },
+    Relu {
+        #[serde(default)]
+        name: Option<String>,
+    },
+    MaxPool2d {
+        #[serde(default)]
+        name: Option<String>,
+        kernel: usize,
+        #[serde(default)]
+        stride: Option<usize>,
+    },
+    AvgPool2d {
+        #[serde(default)]
+        name: Option<String>,
+        kernel: usize,
+        #[serde(default)]
+        stride: Option<usize>,
+    },
+    Flatten {
+        #[serde(default)]
+        name: Option<String>,
+    },
+    Softmax {
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_eps() -> f32 {
+    1e-5
+}
+
+impl Architecture {
+    /// The architecture of a model (what [`write_model`] stores).
+    pub fn of(model: &Model) -> Architecture {
+        let input = match model.input {
+            Shape::Flat(f) => vec![f],
+            Shape::Chw(c, h, w) => vec![c, h, w],
+        };
+        let layers = model
+            .layers
+            .iter()
+            .map(|l| {
+                let name = l.name.clone();
+                match &l.kind {
+                    LayerKind::Linear(_) => LayerSpec::Linear { name },
+                    LayerKind::Conv2d(c) => LayerSpec::Conv2d { name, stride: c.stride, padding: c.padding },
+                    LayerKind::BatchNorm(b) => LayerSpec::BatchNorm { name, eps: b.eps },
+                    LayerKind::Relu => LayerSpec::Relu { name: Some(name) },
+                    LayerKind::MaxPool2d(p) => LayerSpec::MaxPool2d { name: Some(name), kernel: p.kernel, stride: Some(p.stride) },
+                    LayerKind::AvgPool2d(p) => LayerSpec::AvgPool2d { name: Some(name), kernel: p.kernel, stride: Some(p.stride) },
+                    LayerKind::Flatten => LayerSpec::Flatten { name: Some(name) },
+                    LayerKind::Softmax => LayerSpec::Softmax { name: Some(name) },
+                }
+            })
+            .collect();
+        Architecture { input, layers }
+    }
+
+    fn input_shape(&self) -> Result<Shape, FormatError> {
+        match self.input[..] {
+            [f] => Ok(Shape::Flat(f)),
+            [c, h, w] => Ok(Shape::Chw(c, h, w)),
+            _ => Err(FormatError::Architecture(format!(
+                "input must be [features] or [channels, height, width], not {:?}",
+                self.input
+            ))),
+        }
+    }
+
+    /// Builds the model, taking each parametric layer's tensors from `file`.
+    pub fn build(&self, file: &SafetensorsFile, max_params: usize) -> Result<Model, FormatError> {
+        let input = self.input_shape()?;
+        let tensor = |name: &str, suffix: &str| -> Result<&Tensor, FormatError> {
+            let key = format!("{name}.{suffix}");
+            file.get(&key).ok_or_else(|| FormatError::Architecture(format!("the file has no tensor \"{key}\"")))
+        };
+        let dims = |name: &str, t: &Tensor, want: usize| -> Result<(), FormatError> {
+            if t.shape.len() != want {
+                return Err(FormatError::Architecture(format!(
+                    "\"{name}.weight\" has shape {:?}: a {}-D weight was expected",
+                    t.shape, want
+                )));
+            }
+            Ok(())
+        };
+        let bias_or_zeros = |name: &str, n: usize| file.get(&format!("{name}.bias")).map_or_else(|| vec![0.0; n], |t| t.values.clone());
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, spec) in self.layers.iter().enumerate() {
+            let auto = |n: &Option<String>| n.clone().unwrap_or_else(|| i.to_string());
+            let layer = match spec {
+                LayerSpec::Linear { name } => {
+                    let w = tensor(name, "weight")?;
+                    dims(name, w, 2)?;
+                    let (out_features, in_features) = (w.shape[0], w.shape[1]);
+                    let b = bias_or_zeros(name, out_features);
+                    Layer { name: name.clone(), kind: LayerKind::Linear(Linear { in_features, out_features, w: w.values.clone(), b }) }
+                }
+                LayerSpec::Conv2d { name, stride, padding } => {
+                    let w = tensor(name, "weight")?;
+                    dims(name, w, 4)?;
+                    if w.shape[2] != w.shape[3] {
+                        return Err(FormatError::Architecture(format!(
+                            "\"{name}.weight\" has a {}×{} kernel: only square kernels are supported",
+                            w.shape[2], w.shape[3]
+                        )));
+                    }
+                    let b = bias_or_zeros(name, w.shape[0]);
+                    Layer {
+                        name: name.clone(),
+                        kind: LayerKind::Conv2d(Conv2d {
+                            in_channels: w.shape[1],
+                            out_channels: w.shape[0],
+                            kernel: w.shape[2],
+                            stride: *stride,
+                            padding: *padding,
+                            w: w.values.clone(),
+                            b,
+                        }),
+                    }
+                }
+                LayerSpec::BatchNorm { name, eps } => Layer {
+                    name: name.clone(),
+                    kind: LayerKind::BatchNorm(BatchNorm {
+                        gamma: tensor(name, "weight")?.values.clone(),
+                        beta: tensor(name, "bias")?.values.clone(),
+                        mean: tensor(name, "running_mean")?.values.clone(),
+                        var: tensor(name, "running_var")?.values.clone(),
+                        eps: *eps,
+                    }),
+                },
+                LayerSpec::Relu { name } => Layer { name: auto(name), kind: LayerKind::Relu },
+                LayerSpec::MaxPool2d { name, kernel, stride } => {
+                    Layer { name: auto(name), kind: LayerKind::MaxPool2d(Pool2d { kernel: *kernel, stride: stride.unwrap_or(*kernel) }) }
+                }
+                LayerSpec::AvgPool2d { name, kernel, stride } => {
+                    Layer { name: auto(name), kind: LayerKind::AvgPool2d(Pool2d { kernel: *kernel, stride: stride.unwrap_or(*kernel) }) }
+                }
+                LayerSpec::Flatten { name } => Layer { name: auto(name), kind: LayerKind::Flatten },
+                LayerSpec::Softmax { name } => Layer { name: auto(name), kind: LayerKind::Softmax },
+            };
+            layers.push(layer);
+        }
+        Model::new(input, layers, max_params).map_err(FormatError::Model)
+    }
+
+    /// Infers the architecture of an `nn.Sequential` state_dict from its shapes (see the module header).
+    pub fn infer(file: &SafetensorsFile) -> Result<Architecture, FormatError> {
+        // Layer prefixes in order: by Sequential index when every prefix ends in one, else in file order.
+        let mut prefixes: Vec<String> = Vec::new();
+        for t in &file.tensors {
+            if let Some(p) = t.name.strip_suffix(".weight") {
+                if !prefixes.iter().any(|q| q == p) {
+                    prefixes.push(p.to_string());
+                }
+            }
+        }
+        if prefixes.is_empty() {
+            return Err(FormatError::Architecture(
+                "no \"<layer>.weight\" tensors: this is not a model's state_dict (load it as tensors, or give an architecture)".into(),
+            ));
+        }
+        let index = |p: &str| p.rsplit('.').next().and_then(|s| s.parse::<usize>().ok());
+        if prefixes.iter().all(|p| index(p).is_some()) {
+            prefixes.sort_by_key(|p| index(p));
+        }
+        #[derive(Clone, Copy, PartialEq)]
+        enum Kind {
+            Linear(usize, usize),
+            Conv(usize, usize),
+            Norm,
+        }
+        let mut kinds = Vec::with_capacity(prefixes.len());
+        for p in &prefixes {
+            let w = file.get(&format!("{p}.weight")).expect("found above");
+            let kind = match w.shape.len() {
+                2 => Kind::Linear(w.shape[1], w.shape[0]),
+                4 => Kind::Conv(w.shape[1], w.shape[0]),
+                1 if file.get(&format!("{p}.running_mean")).is_some() => Kind::Norm,
+                _ => {
+                    return Err(FormatError::Architecture(format!(
+                        "cannot tell the layer kind of \"{p}.weight\" with shape {:?}: give an architecture (sidecar JSON)",
+                        w.shape
+                    )))
+                }
+            };
+            kinds.push(kind);
+        }
+        let side = DEFAULT_IMAGE_SIDE;
+        let mut layers = Vec::new();
+        let input = match kinds[0] {
+            Kind::Conv(ic, _) => vec![ic, side, side],
+            Kind::Linear(inf, _) if inf == side * side => {
+                layers.push(LayerSpec::Flatten { name: Some("flatten".into()) });
+                vec![1, side, side]
+            }
+            Kind::Linear(inf, _) => vec![inf],
+            Kind::Norm => return Err(FormatError::Architecture("the first layer is a BatchNorm: give an architecture (sidecar JSON)".into())),
+        };
+        // 2×2 pools before the first Linear that follows convolutions, so that C·H·W matches.
+        let first_linear_after_conv = kinds.iter().position(|k| matches!(k, Kind::Linear(..))).filter(|&i| kinds[..i].iter().any(|k| matches!(k, Kind::Conv(..))));
+        let mut pools_after = vec![false; kinds.len()];
+        if let Some(li) = first_linear_after_conv {
+            let Kind::Linear(inf, _) = kinds[li] else { unreachable!() };
+            let convs: Vec<usize> = (0..li).filter(|&i| matches!(kinds[i], Kind::Conv(..))).collect();
+            let Kind::Conv(_, c) = kinds[*convs.last().expect("at least one conv")] else { unreachable!() };
+            let mut hw = side;
+            let mut halvings = 0;
+            while c * hw * hw > inf && hw % 2 == 0 && halvings < convs.len() {
+                hw /= 2;
+                halvings += 1;
+            }
+            if c * hw * hw != inf {
+                return Err(FormatError::Architecture(format!(
+                    "cannot infer the pooling between the convolutions and \"{}\" ({inf} inputs from {c} channels): give an architecture (sidecar JSON)",
+                    prefixes[li]
+                )));
+            }
+            for &ci in &convs[convs.len() - halvings..] {
+                pools_after[ci] = true;
+            }
+        }
+        let last_param = kinds.len() - 1;
+        let mut seen_conv = false;
+        for (i, (p, k)) in prefixes.iter().zip(&kinds).enumerate() {
+            match *k {
+                Kind::Linear(..) => {
+                    if seen_conv && Some(i) == first_linear_after_conv {
+                        layers.push(LayerSpec::Flatten { name: Some(format!("{p}.flatten")) });
+                    }
+                    layers.push(LayerSpec::Linear { name: p.clone() });
+                }
+                Kind::Conv(..) => {
+                    seen_conv = true;
+                    let k = file.get(&format!("{p}.weight")).expect("found above").shape[2];
+                    layers.push(LayerSpec::Conv2d { name: p.clone(), stride: 1, padding: k / 2 });
+                }
+                Kind::Norm => layers.push(LayerSpec::BatchNorm { name: p.clone(), eps: 1e-5 }),
+            }
+            let next_is_norm = kinds.get(i + 1) == Some(&Kind::Norm);
+            if i != last_param && !next_is_norm {
+                layers.push(LayerSpec::Relu { name: Some(format!("{p}.relu")) });
+            }
+            if pools_after[i] && next_is_norm {
+                pools_after[i + 1] = true; // pool after the BatchNorm and its ReLU
+            } else if pools_after[i] {
+                layers.push(LayerSpec::MaxPool2d { name: Some(format!("{p}.pool")), kernel: 2, stride: Some(2) });
+            }
+        }
+        Ok(Architecture { input, layers })
+    }
+}
+
+/// Reads a model from a `.safetensors` file; `sidecar` is an [`Architecture`] as JSON, if the user gave one.
+pub fn read_model(bytes: &[u8], sidecar: Option<&str>, max_params: usize) -> Result<Model, FormatError> {
+    let file = read_safetensors(bytes)?;
+    let parse = |json: &str, source: &str| {
+        serde_json::from_str::<Architecture>(json).map_err(|e| FormatError::Architecture(format!("the {source} is not a valid architecture: {e}")))
+    };
+    let arch = match (sidecar, file.metadata.get(ARCHITECTURE_KEY)) {
+        (Some(json), _) => parse(json, "sidecar JSON")?,
+        (None, Some(json)) => parse(json, "file's qplay.architecture metadata")?,
+        (None, None) => Architecture::infer(&file)?,
+    };
+    arch.build(&file, max_params)
+}
+
+/// Writes a model: its weights and biases as F32 tensors, its architecture in the metadata.
+pub fn write_model(model: &Model) -> Result<Vec<u8>, FormatError> {
+    let mut tensors = Vec::new();
+    for l in &model.layers {
+        match &l.kind {
+            LayerKind::Linear(li) => {
+                tensors.push(RawTensor::f32(format!("{}.weight", l.name), &[li.out_features, li.in_features], &li.w));
+                tensors.push(RawTensor::f32(format!("{}.bias", l.name), &[li.out_features], &li.b));
+            }
+            LayerKind::Conv2d(c) => {
+                tensors.push(RawTensor::f32(format!("{}.weight", l.name), &[c.out_channels, c.in_channels, c.kernel, c.kernel], &c.w));
+                tensors.push(RawTensor::f32(format!("{}.bias", l.name), &[c.out_channels], &c.b));
+            }
+            LayerKind::BatchNorm(b) => {
+                let n = [b.gamma.len()];
+                tensors.push(RawTensor::f32(format!("{}.weight", l.name), &n, &b.gamma));
+                tensors.push(RawTensor::f32(format!("{}.bias", l.name), &n, &b.beta));
+                tensors.push(RawTensor::f32(format!("{}.running_mean", l.name), &n, &b.mean));
+                tensors.push(RawTensor::f32(format!("{}.running_var", l.name), &n, &b.var));
+            }
+            _ => {}
+        }
+    }
+    let arch = serde_json::to_string(&Architecture::of(model)).expect("an architecture serialises");
+    let metadata = HashMap::from([(ARCHITECTURE_KEY.to_string(), arch), ("format".to_string(), "pt".to_string())]);
+    write_raw(&tensors, metadata)
+}

@@ -1,0 +1,87 @@
+//! The integer-only engine for a quantized model: when a [`QuantModel`] is one
+//! that int8 kernels can run (static W8A8, symmetric weights per tensor or per
+//! channel, an MLP), its parameters become [`QLinear`] layers with TFLite's
+//! requantization, and inference is int8 × int8 → int32 on the SIMD GEMM.
+//!
+//! The same (s, Z) as the simulation are used everywhere, so the two differ
+//! only where TFLite's integer requantization rounds differently from float
+//! fake-quantization (by at most one step per value).
+
+use super::qmodel::{InputQuant, QuantModel};
+use crate::model::LayerKind;
+use crate::quant::kernels;
+use crate::runtime::int8_model::Int8Mlp;
+use crate::runtime::qlinear::{QLinear, QLinearSpec};
+
+/// Builds the integer engine, or says why this model cannot run on it.
+pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, String> {
+    let layers = &qm.fp32.layers;
+    let mut out = Vec::new();
+    let mut input_lut = None;
+    let mut i = 0;
+    while i < layers.len() {
+        match &layers[i].kind {
+            LayerKind::Flatten => i += 1,
+            LayerKind::Softmax if i + 1 == layers.len() => i += 1, // argmax is the same without it
+            LayerKind::Linear(l) => {
+                let ql = qm.layers[i].as_ref().ok_or_else(|| format!("layer {} is not quantized (skipped)", layers[i].name))?;
+                let InputQuant::Static(x) = ql.input else {
+                    return Err("only full (static) quantization runs on integer kernels".into());
+                };
+                if x.scheme.bits != 8 || ql.bits() > 8 {
+                    return Err(format!("integer kernels run 8-bit activations and up to 8-bit weights, not W{}A{}", ql.bits(), x.scheme.bits));
+                }
+                if !ql.weight.scheme.symmetric || ql.weight.slices.iter().any(|s| s.params.zero_point != 0) {
+                    return Err("integer kernels need symmetric weights (zero point 0)".into());
+                }
+                if ql.smooth.is_some() {
+                    return Err("SmoothQuant's per-channel input scaling runs in the simulation only".into());
+                }
+                let w_scales: Vec<f32> = match ql.weight.layout.granularity {
+                    crate::quant::Granularity::PerTensor => vec![ql.weight.slices[0].params.scale],
+                    crate::quant::Granularity::PerChannel { axis: 0 } => ql.weight.slices.iter().map(|s| s.params.scale).collect(),
+                    _ => return Err("integer kernels take per-tensor or per-channel weights, not per-group".into()),
+                };
+                let relu = matches!(layers.get(i + 1).map(|l| &l.kind), Some(LayerKind::Relu));
+                let out_index = if relu { i + 1 } else { i };
+                // The output's (s, Z): the next quantized layer's input, or the model's output.
+                let next = layers.iter().enumerate().skip(out_index + 1).find(|(_, l)| matches!(l.kind, LayerKind::Linear(_)));
+                let y = match next {
+                    Some((j, _)) => match qm.layers[j].as_ref().map(|q| q.input) {
+                        Some(InputQuant::Static(a)) => a,
+                        _ => return Err(format!("layer {} is not quantized (skipped)", layers[j].name)),
+                    },
+                    None => qm.output.ok_or("the model's output is not quantized")?,
+                };
+                if y.scheme.bits != 8 {
+                    return Err("integer kernels run 8-bit activations".into());
+                }
+                if out.is_empty() {
+                    // q of pixel p: the input p / 255 through the same kernel as the simulation.
+                    let pixels: Vec<f32> = (0..256).map(|p| p as f32 * (1.0 / 255.0)).collect();
+                    let mut q = vec![0i32; 256];
+                    kernels::quantize(&pixels, &x.params, x.scheme.rounding, 0, &mut q);
+                    input_lut = Some(std::array::from_fn(|p| q[p].clamp(-128, 127) as i8));
+                }
+                let w: Vec<i8> = ql.weight.q.iter().map(|&v| v.clamp(-128, 127) as i8).collect();
+                out.push(QLinear::new(&QLinearSpec {
+                    w: &w,
+                    n: l.out_features,
+                    k: l.in_features,
+                    w_scales: &w_scales,
+                    bias: &ql.bias,
+                    x_scale: x.params.scale,
+                    x_zero_point: x.params.zero_point,
+                    y_scale: y.params.scale,
+                    y_zero_point: y.params.zero_point,
+                    relu,
+                }));
+                i = out_index + 1;
+            }
+            other => return Err(format!("the integer engine runs Flatten, Linear and ReLU layers; this model has a {}", other.name())),
+        }
+    }
+    let output = qm.output.ok_or("the model's output is not quantized")?;
+    let lut = input_lut.ok_or("the model has no Linear layer")?;
+    Int8Mlp::from_parts(out, lut, output.params.scale, output.params.zero_point).map_err(|e| e.to_string())
+}
