@@ -44,7 +44,11 @@ impl BenchLine {
 
 /// Median seconds per call of `f`, measured with `clock`.
 pub fn time_median(clock: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
-    // Calibrate the number of calls per trial.
+    time_medians(clock, &mut [&mut f])[0]
+}
+
+/// Calls per trial so that a trial of `f` lasts at least `min_trial_s`.
+fn calibrate(clock: &dyn Fn() -> f64, f: &mut dyn FnMut(), min_trial_s: f64) -> usize {
     let mut calls = 1usize;
     loop {
         let t0 = clock();
@@ -52,23 +56,56 @@ pub fn time_median(clock: &dyn Fn() -> f64, mut f: impl FnMut()) -> f64 {
             f();
         }
         let dt = clock() - t0;
-        if dt >= MIN_TRIAL_S || calls >= 1 << 24 {
-            break;
+        if dt >= min_trial_s || calls >= 1 << 24 {
+            return calls;
         }
-        calls = (calls * 2).max((calls as f64 * MIN_TRIAL_S / dt.max(1e-9)) as usize / 2);
+        // A clock coarser than the calls (a browser's performance.now() is rounded to 0.1 ms or
+        // more, and reads 0 for a short run) only doubles: extrapolating from 0 would ask for
+        // millions of calls. Past a tenth of the target the estimate is good enough to jump.
+        calls = if dt < min_trial_s / 10.0 { calls * 2 } else { (calls * 2).max((calls as f64 * min_trial_s / dt) as usize / 2) };
     }
-    let mut trials: Vec<f64> = (0..REPEATS)
-        .map(|_| {
+}
+
+/// Median seconds per call of each `fs[i]`, with the trials interleaved
+/// (trial t of every function, then trial t + 1 …), so that load from other
+/// work on the machine falls on all of them alike and their ratios hold.
+pub fn time_medians(clock: &dyn Fn() -> f64, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    time_medians_of(clock, fs, REPEATS, MIN_TRIAL_S)
+}
+
+/// [`time_medians`] with `repeats` trials (odd) of at least `min_trial_s` each.
+pub fn time_medians_of(clock: &dyn Fn() -> f64, fs: &mut [&mut dyn FnMut()], repeats: usize, min_trial_s: f64) -> Vec<f64> {
+    let calls: Vec<usize> = fs.iter_mut().map(|f| calibrate(clock, &mut **f, min_trial_s)).collect();
+    let mut trials = vec![Vec::with_capacity(repeats); fs.len()];
+    for _ in 0..repeats {
+        for ((f, &n), t) in fs.iter_mut().zip(&calls).zip(trials.iter_mut()) {
             let t0 = clock();
-            for _ in 0..calls {
+            for _ in 0..n {
                 f();
             }
-            (clock() - t0) / calls as f64
+            t.push((clock() - t0) / n as f64);
+        }
+    }
+    trials
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
         })
-        .collect();
-    trials.sort_by(f64::total_cmp);
-    trials[REPEATS / 2]
+        .collect()
 }
+
+/// One timed call of an interleaved comparison.
+type Timed<'a> = Box<dyn FnMut() + 'a>;
+
+/// Trials of the interleaved comparisons (the GEMM suite and the MLP split):
+/// more and shorter than the others' because the machine they run on is
+/// shared. When more threads want to run than there are cores, the scheduler
+/// hands out slices of a few milliseconds, so most 20 ms trials include time
+/// spent descheduled; trials of 1 ms mostly do not, and their median is the
+/// kernel's own time (calls longer than 1 ms are one call per trial).
+pub const INTERLEAVED_REPEATS: usize = 41;
+pub const INTERLEAVED_TRIAL_S: f64 = 0.001;
 
 /// Quantize / dequantize / fake-quant throughput (elements per second) for every
 /// kernel set in this build, on `n` values at 8 bits, round half to even.
@@ -249,4 +286,366 @@ pub fn qat_epoch(clock: &dyn Fn() -> f64, n: usize) -> Vec<BenchLine> {
         rate: n as f64 / times[1],
         unit: "images/s",
     }]
+}
+
+/// The GEMM comparison of the runtime issue, one shape at a time, every SIMD
+/// entry timed interleaved with the others (see [`time_medians`]): the two
+/// instruction ceilings (`suite=ceiling`, see [`ceiling_loops`]), the int8 and
+/// f32 GEMMs (`suite=gemm_i8` / `gemm_f32`, kernel `simd128`), the requantized
+/// int8 GEMMs (`suite=qgemm_i8`), and every int8 kernel variant
+/// (`suite=gemm_i8_variants`: other tiles, blockings, the previous broadcast
+/// kernel, ablations). The scalar references are timed on their own. GOPS = 2·M·K·N / t.
+pub fn gemm_suite(clock: &dyn Fn() -> f64) -> Vec<BenchLine> {
+    use crate::runtime::gemm_f32::{self, PackedWf32};
+    use crate::runtime::gemm_i8::{self, PackedW};
+    use crate::runtime::requant::{quantize_multiplier, OutputStage};
+    let mut lines = Vec::new();
+    for (m, k, n) in GEMM_SHAPES {
+        let case = format!("{m}x{k}x{n}");
+        let ops = 2 * m * k * n;
+        let a: Vec<i8> = (0..m * k).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as i8).collect();
+        let w: Vec<i8> = (0..n * k).map(|i| (i.wrapping_mul(40_503) >> 3) as i8).collect();
+        let af: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        let wf: Vec<f32> = (0..n * k).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+        let (packed, packed_f) = (PackedW::pack(&w, n, k), PackedWf32::pack(&wf, n, k));
+        let stage = OutputStage::new(
+            (0..n).map(|i| i as i32 * 11 - 500).collect(),
+            (0..n).map(|i| quantize_multiplier(2e-5 * (1.0 + i as f64 / 64.0))).collect(),
+            3,
+            3,
+            127,
+        );
+        // (suite, kernel, ops per call, the call); each call owns its output.
+        let mut entries: Vec<(&'static str, &'static str, usize, Timed<'_>)> = Vec::new();
+        for (kernel, ops_per, f) in ceiling_loops() {
+            entries.push(("ceiling", kernel, ops_per, f));
+        }
+        for g in gemm_i8::all().into_iter().filter(|g| g.name != gemm_i8::SCALAR.name) {
+            let (a, p, mut c) = (&a, &packed, vec![0i32; m * n]);
+            entries.push(("gemm_i8", g.name, ops, Box::new(move || (g.run)(a, m, p, std::hint::black_box(&mut c)))));
+        }
+        for g in gemm_f32::all().into_iter().filter(|g| g.name != gemm_f32::SCALAR.name) {
+            let (a, p, mut c) = (&af, &packed_f, vec![0f32; m * n]);
+            entries.push(("gemm_f32", g.name, ops, Box::new(move || (g.run)(a, m, p, std::hint::black_box(&mut c)))));
+        }
+        for q in gemm_i8::all_requant().into_iter().filter(|q| q.name != gemm_i8::QSCALAR.name) {
+            let (a, p, st, mut y) = (&a, &packed, &stage, vec![0i8; m * n]);
+            entries.push(("qgemm_i8", q.name, ops, Box::new(move || (q.run)(a, m, p, st, std::hint::black_box(&mut y)))));
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        for v in gemm_i8::variants::all() {
+            let (a, packed, mut c) = (&a, (v.pack)(&w, n, k), vec![0i32; m * n]);
+            entries.push(("gemm_i8_variants", v.name, ops, Box::new(move || (v.run)(a, m, n, k, &packed, std::hint::black_box(&mut c)))));
+        }
+        let mut fs: Vec<&mut dyn FnMut()> = entries.iter_mut().map(|e| &mut *e.3 as &mut dyn FnMut()).collect();
+        let times = time_medians_of(clock, &mut fs, INTERLEAVED_REPEATS, INTERLEAVED_TRIAL_S);
+        for ((suite, kernel, ops, _), s) in entries.iter().zip(times) {
+            lines.push(BenchLine { suite, case: case.clone(), kernel, n: *ops, median_s: s, rate: *ops as f64 / s / 1e9, unit: "GOPS" });
+        }
+        drop(entries);
+        // The scalar references, alone (they are 30-50× slower).
+        let (mut c, mut cf) = (vec![0i32; m * n], vec![0f32; m * n]);
+        for (suite, s) in [
+            ("gemm_i8", time_median(clock, || (gemm_i8::SCALAR.run)(&a, m, &packed, &mut c))),
+            ("gemm_f32", time_median(clock, || (gemm_f32::SCALAR.run)(&af, m, &packed_f, &mut cf))),
+        ] {
+            lines.push(BenchLine { suite, case: case.clone(), kernel: "scalar", n: ops, median_s: s, rate: ops as f64 / s / 1e9, unit: "GOPS" });
+        }
+        std::hint::black_box((&c, &cf));
+    }
+    lines
+}
+
+/// The instruction ceilings as (kernel, ops per call, call):
+/// `i32x4.dot_i16x8_s` + `i32x4.add` (16 ops: 8 multiply-adds) and
+/// `f32x4.mul` + `f32x4.add` (8 ops), 12 independent accumulators, no loads.
+/// Each accumulator feeds its own next multiply, so the compiler cannot hoist
+/// the product out of the loop; 12 chains of latency 3 + 1 cover the
+/// multiplier's throughput. Empty where simd128 is absent.
+pub fn ceiling_loops() -> Vec<(&'static str, usize, Timed<'static>)> {
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, usize, Timed<'static>)> = Vec::new();
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        const ITERS: usize = 1 << 14;
+        const CHAINS: usize = 12;
+        let dot = || {
+            let w = std::hint::black_box(i16x8_splat(3));
+            let mut acc: [v128; CHAINS] = core::array::from_fn(|i| std::hint::black_box(i32x4_splat(i as i32)));
+            for _ in 0..ITERS {
+                for a in acc.iter_mut() {
+                    *a = i32x4_add(*a, i32x4_dot_i16x8(*a, w));
+                }
+            }
+            std::hint::black_box(acc);
+        };
+        let fma = || {
+            let w = std::hint::black_box(f32x4_splat(0.999));
+            let mut acc: [v128; CHAINS] = core::array::from_fn(|i| std::hint::black_box(f32x4_splat(i as f32)));
+            for _ in 0..ITERS {
+                for a in acc.iter_mut() {
+                    *a = f32x4_add(*a, f32x4_mul(*a, w));
+                }
+            }
+            std::hint::black_box(acc);
+        };
+        v.push(("dot_i16x8_add", ITERS * CHAINS * 16, Box::new(dot)));
+        v.push(("f32x4_mul_add", ITERS * CHAINS * 8, Box::new(fma)));
+    }
+    v
+}
+
+/// Requantization of an int32 [256, 128] accumulator block to int8 (per-channel
+/// multipliers, fused ReLU), every implementation: `suite=requant`, values/s.
+pub fn requant(clock: &dyn Fn() -> f64) -> Vec<BenchLine> {
+    use crate::runtime::requant::{all, quantize_multiplier, OutputStage};
+    let (m, n) = (256usize, 128usize);
+    let acc: Vec<i32> = (0..m * n).map(|i| (i.wrapping_mul(2_654_435_761) >> 12) as i32 - (1 << 19)).collect();
+    let stage = OutputStage::new(
+        (0..n).map(|i| i as i32 * 37 - 2000).collect(),
+        (0..n).map(|i| quantize_multiplier(1e-4 * (1.0 + i as f64 / 16.0))).collect(),
+        -7,
+        -7,
+        127,
+    );
+    let mut y = vec![0i8; m * n];
+    let mut lines = Vec::new();
+    for r in all() {
+        let s = time_median(clock, || (r.run)(&acc, &stage, &mut y));
+        lines.push(BenchLine { suite: "requant", case: format!("{m}x{n}"), kernel: r.name, n: m * n, median_s: s, rate: (m * n) as f64 / s, unit: "elem/s" });
+    }
+    std::hint::black_box(&y);
+    lines
+}
+
+/// Where the int8 MLP's time goes: the lab MLP (784-128-64-10, weights of
+/// `lab_mlp(1)` quantized per channel like `Int8Mlp`) over `n` images, timed
+/// stage by stage — input conversion, and per layer the activation widening,
+/// the int32 GEMM (widening included), the scalar and simd128 requantization
+/// passes, the requantized GEMMs (two passes, and fused in registers) and, under
+/// simd128, the previous pipeline (broadcast kernel + scalar requantization).
+/// `suite=mlp_split`, images/s; then one `split` line per stage with its share
+/// of the sum of the stages `Int8Mlp::predict` runs (input table, and per layer
+/// `QLinear::forward`'s GEMM and requantization; the widening is part of the GEMM).
+pub fn mlp_split(clock: &dyn Fn() -> f64, n: usize) -> (Vec<BenchLine>, Vec<String>) {
+    use crate::model::forward::Fp32Runner;
+    use crate::model::zoo::lab_mlp;
+    use crate::model::LayerKind;
+    use crate::runtime::gemm_i8::{self, PackedW};
+    use crate::runtime::qlinear::{QLinear, QLinearSpec};
+    use crate::runtime::requant;
+    let model = lab_mlp(1);
+    let pixels: Vec<u8> = (0..n * 784).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let calib: Vec<f32> = pixels[..256 * 784].iter().map(|&p| p as f32 / 255.0).collect();
+    let mut ranges = vec![(0f32, 0f32); model.layers.len()];
+    Fp32Runner::new(model.clone())
+        .run(&calib, &mut |i, y| ranges[i] = y.iter().fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v))))
+        .expect("the lab MLP runs");
+    // The same static W8A8 quantization as `Int8Mlp::from_model`.
+    let scheme = crate::quant::Scheme::lab(crate::quant::Method::Normal, 8);
+    let mut layers = Vec::new();
+    let (mut xs, mut xz) = (1.0 / 255.0f32, -128i32);
+    for (i, layer) in model.layers.iter().enumerate() {
+        let LayerKind::Linear(l) = &layer.kind else { continue };
+        let relu = matches!(model.layers.get(i + 1).map(|l| &l.kind), Some(LayerKind::Relu));
+        let (lo, hi) = ranges[if relu { i + 1 } else { i }];
+        let (p, _) = QParams::from_range(lo.min(0.0), hi.max(0.0), &scheme).expect("finite activations");
+        let (ys, yz) = (p.scale, p.zero_point);
+        let mut wq = vec![0i8; l.w.len()];
+        let mut scales = vec![1f32; l.out_features];
+        for o in 0..l.out_features {
+            let row = &l.w[o * l.in_features..(o + 1) * l.in_features];
+            let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            scales[o] = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+            for (q, &v) in wq[o * l.in_features..].iter_mut().zip(row) {
+                *q = (v / scales[o]).round_ties_even().clamp(-127.0, 127.0) as i8;
+            }
+        }
+        let spec = QLinearSpec { w: &wq, n: l.out_features, k: l.in_features, w_scales: &scales, bias: &l.b, x_scale: xs, x_zero_point: xz, y_scale: ys, y_zero_point: yz, relu };
+        layers.push((QLinear::new(&spec), wq));
+        (xs, xz) = (ys, yz);
+    }
+    let mut lines = Vec::new();
+    let push = |lines: &mut Vec<BenchLine>, case: String, kernel: &'static str, s: f64| {
+        lines.push(BenchLine { suite: "mlp_split", case, kernel, n, median_s: s, rate: n as f64 / s, unit: "images/s" });
+        s
+    };
+    // Stage inputs: each layer's real input activations.
+    // Pixels enter through a lookup table, as in `Int8Mlp::predict` (p − 128 for the lab's input).
+    let lut: [i8; 256] = std::array::from_fn(|p| (p as i32 - 128) as i8);
+    let x0: Vec<i8> = pixels.iter().map(|&p| lut[p as usize]).collect();
+    let mut xs_in = vec![x0];
+    for (l, _) in &layers {
+        let mut y = vec![0i8; n * l.n];
+        l.forward(xs_in.last().expect("an input"), n, &mut Vec::new(), &mut y);
+        xs_in.push(y);
+    }
+    let mut predict_stages = Vec::new();
+    // The input conversion as `Int8Mlp::predict` does it (a 256-entry table) and as plain
+    // arithmetic (p − 128, which LLVM vectorizes), interleaved.
+    let (mut buf_lut, mut buf_sub) = (Vec::new(), Vec::new());
+    let times = time_medians_of(
+        clock,
+        &mut [
+            &mut || {
+                buf_lut.clear();
+                buf_lut.extend(pixels.iter().map(|&p| lut[p as usize]));
+                std::hint::black_box(&buf_lut);
+            },
+            &mut || {
+                buf_sub.clear();
+                buf_sub.extend(pixels.iter().map(|&p| (p as i32 - 128) as i8));
+                std::hint::black_box(&buf_sub);
+            },
+        ],
+        INTERLEAVED_REPEATS,
+        INTERLEAVED_TRIAL_S,
+    );
+    let t = push(&mut lines, "input_u8_to_i8".into(), "lut", times[0]);
+    push(&mut lines, "input_u8_to_i8".into(), "sub128", times[1]);
+    predict_stages.push(("input_u8_to_i8".to_string(), t));
+    let mut previous_total = t;
+    #[allow(unused_mut)]
+    let mut widen_parts: Vec<(String, String, f64)> = Vec::new();
+    for (li, (l, wq)) in layers.iter().enumerate() {
+        let (w, stage): (&PackedW, &requant::OutputStage) = l.parts();
+        let x = &xs_in[li];
+        let name = |what: &str| format!("l{}_{}x{}_{what}", li + 1, l.k, l.n);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            let mut a16 = Vec::new();
+            let t = time_median(clock, || {
+                let rows = gemm_i8::simd128::BLOCK_ROWS;
+                for row0 in (0..n).step_by(rows) {
+                    gemm_i8::simd128::widen_block(x, l.k, row0, rows.min(n - row0), gemm_i8::simd128::ROWS, &mut a16);
+                    std::hint::black_box(&a16);
+                }
+            });
+            push(&mut lines, name("widen"), "simd128", t);
+            widen_parts.push((name("widen"), name("gemm_i32"), t));
+        }
+        // Interleaved: the int32 GEMM, each requantization pass, each requantized GEMM.
+        let g = gemm_i8::best();
+        let mut acc_in = vec![0i32; n * l.n];
+        (g.run)(x, n, w, &mut acc_in);
+        let acc = &acc_in;
+        let mut entries: Vec<(String, &'static str, Timed<'_>)> = Vec::new();
+        {
+            let mut acc = vec![0i32; n * l.n];
+            entries.push((name("gemm_i32"), g.name, Box::new(move || (g.run)(x, n, w, std::hint::black_box(&mut acc)))));
+        }
+        for r in requant::all() {
+            let mut y = vec![0i8; n * l.n];
+            entries.push((name("requant"), r.name, Box::new(move || (r.run)(acc, stage, std::hint::black_box(&mut y)))));
+        }
+        for q in gemm_i8::all_requant().into_iter().filter(|q| q.name != gemm_i8::QSCALAR.name) {
+            let mut y = vec![0i8; n * l.n];
+            entries.push((name("qgemm"), q.name, Box::new(move || (q.run)(x, n, w, stage, std::hint::black_box(&mut y)))));
+        }
+        // The pipeline before the simd128 requantization: the previous broadcast
+        // kernel (`splat4x8`) into int32, then the scalar requantization.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Some(v) = gemm_i8::variants::all().into_iter().find(|v| v.name == "splat4x8") {
+            let (packed, mut acc, mut y) = ((v.pack)(wq, l.n, l.k), vec![0i32; n * l.n], vec![0i8; n * l.n]);
+            let (k, nn) = (l.k, l.n);
+            entries.push((
+                name("previous"),
+                "splat4x8+scalar_requant",
+                Box::new(move || {
+                    (v.run)(x, n, nn, k, &packed, &mut acc);
+                    requant::requantize_rows(&acc, stage, std::hint::black_box(&mut y));
+                }),
+            ));
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let _ = wq;
+        let mut fs: Vec<&mut dyn FnMut()> = entries.iter_mut().map(|e| &mut *e.2 as &mut dyn FnMut()).collect();
+        let times = time_medians_of(clock, &mut fs, INTERLEAVED_REPEATS, INTERLEAVED_TRIAL_S);
+        let t_of = |case: &str, kernel: &str| {
+            entries.iter().zip(&times).find(|(e, _)| e.0 == case && e.1 == kernel).map_or(0.0, |(_, &t)| t)
+        };
+        // QLinear::forward: the fastest GEMM into int32, then the fastest requantization.
+        predict_stages.push((name("gemm_i32"), t_of(&name("gemm_i32"), g.name)));
+        predict_stages.push((name("requant"), t_of(&name("requant"), requant::best().name)));
+        previous_total += t_of(&name("previous"), "splat4x8+scalar_requant");
+        for ((case, kernel, _), t) in entries.iter().zip(&times) {
+            push(&mut lines, case.clone(), kernel, *t);
+        }
+    }
+    let total: f64 = predict_stages.iter().map(|(_, t)| t).sum();
+    let mut split: Vec<String> = predict_stages
+        .iter()
+        .map(|(case, t)| format!("split suite=mlp_split case={case} ms={:.3} share={:.3}", t * 1e3, t / total))
+        .collect();
+    split.push(format!("split suite=mlp_split case=sum_of_stages ms={:.3} share=1.000", total * 1e3));
+    for (case, part_of, t) in &widen_parts {
+        split.push(format!("split suite=mlp_split case={case} ms={:.3} share={:.3} part_of={part_of}", t * 1e3, t / total));
+    }
+    if previous_total > t {
+        split.push(format!(
+            "split suite=mlp_split case=previous_sum_of_stages ms={:.3} previous/now={:.2}",
+            previous_total * 1e3,
+            previous_total / total
+        ));
+    }
+    (lines, split)
+}
+
+/// `ratio suite=gemm_i8 case=16x784x128 simd128/ceiling=0.92` for every SIMD
+/// GOPS line against the ceiling timed interleaved with it (same case): int8
+/// lines against `dot_i16x8_add`, f32 lines against `f32x4_mul_add`; and the
+/// ratio of the two ceilings, the bound on int8/f32 for kernels equally close to theirs.
+pub fn ceiling_ratios(lines: &[BenchLine]) -> Vec<String> {
+    let ceiling = |case: &str, kernel: &str| {
+        lines.iter().find(|l| l.suite == "ceiling" && l.case == case && l.kernel == kernel).map(|l| l.rate)
+    };
+    let mut out = Vec::new();
+    for l in lines.iter().filter(|l| l.suite == "ceiling" && l.kernel == "dot_i16x8_add") {
+        if let Some(f) = ceiling(&l.case, "f32x4_mul_add") {
+            out.push(format!("ratio suite=ceiling case={} dot_i16x8_add/f32x4_mul_add={:.3}", l.case, l.rate / f));
+        }
+    }
+    for l in lines.iter().filter(|l| l.kernel != "scalar" && l.unit == "GOPS" && l.suite != "ceiling") {
+        let kernel = if l.suite == "gemm_f32" { "f32x4_mul_add" } else { "dot_i16x8_add" };
+        if let Some(c) = ceiling(&l.case, kernel) {
+            out.push(format!("ratio suite={} case={} {}/ceiling={:.3}", l.suite, l.case, l.kernel, l.rate / c));
+        }
+    }
+    out
+}
+
+/// A full W8A8 PTQ run of a model, as the Model page re-runs it when a setting changes:
+/// - `ptq_core`: calibrate on `calib` (256 images), quantize, build the integer engine, and
+///   predict every image of `eval` on it (the accuracy is computed, so nothing is skipped);
+/// - `ptq_report`: the page's whole report (`experiment::run::run_ptq`: the core, the simulated
+///   predictions, per-layer errors on 500 images, MindSpore Lite's reports, the QDQ view).
+///
+/// `baseline` is the FP32 model's predictions, which the page computes once per model.
+pub fn ptq_run(clock: &dyn Fn() -> f64, model: &crate::model::Model, calib: &[f32], eval: &crate::data::Dataset) -> Vec<BenchLine> {
+    use crate::experiment::run::{accuracy_of, fp32_baseline, run_ptq};
+    use crate::experiment::Experiment;
+    use crate::ptq::int8::int8_engine;
+    use crate::ptq::{quantize_model, PtqConfig, Scope};
+    use crate::runtime::int8_model::Int8Scratch;
+    let exp = Experiment::default();
+    let baseline = fp32_baseline(model, eval).expect("the model runs on the images");
+    let mut scratch = Int8Scratch::default();
+    let mut acc = 0.0;
+    let mut core = || {
+        let q = quantize_model(model, &PtqConfig::default(), calib, Scope::All).expect("the model quantizes").model;
+        let engine = int8_engine(&q).expect("W8A8 per-channel runs on integer kernels");
+        acc = accuracy_of(&engine.predict(&eval.pixels, &mut scratch), &eval.labels);
+    };
+    let mut report = || {
+        std::hint::black_box(run_ptq(&exp, model, calib, eval, &baseline).expect("the experiment runs"));
+    };
+    let t = time_medians_of(clock, &mut [&mut core, &mut report], 7, 0.0);
+    std::hint::black_box(acc);
+    let n = eval.len();
+    let kernel = crate::runtime::gemm_i8::best().name;
+    [("ptq_core_calib256", t[0]), ("ptq_report_calib256", t[1])]
+        .into_iter()
+        .map(|(case, s)| BenchLine { suite: "ptq_w8a8", case: format!("{case}_eval{n}"), kernel, n, median_s: s, rate: n as f64 / s, unit: "images/s" })
+        .collect()
 }

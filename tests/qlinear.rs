@@ -68,3 +68,40 @@ fn batches_give_the_same_rows_as_single_rows() {
         assert_eq!(&batch[r * 4..r * 4 + 4], &one, "row {r}");
     }
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn random_layers_match_the_tflite_formula() {
+    // Ragged shapes (N, K not multiples of the kernel's tile), per-channel scales, ReLU or not:
+    // forward (the simd128 GEMM and requantization, under wasm) against the
+    // formula of the module header evaluated with the scalar reference `requantize`.
+    use qplay::runtime::requant::requantize;
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for (m, n, k, relu) in [(7, 13, 37, true), (3, 10, 64, false), (17, 5, 9, true), (1, 33, 100, false)] {
+        let w: Vec<i8> = (0..n * k).map(|_| (next() % 255) as i8).collect();
+        let w = w.into_iter().map(|v| v.max(-127)).collect::<Vec<_>>();
+        let w_scales: Vec<f32> = (0..n).map(|_| 0.002 + (next() % 1000) as f32 * 1e-5).collect();
+        let bias: Vec<f32> = (0..n).map(|_| ((next() % 2001) as f32 - 1000.0) * 1e-3).collect();
+        let (x_scale, x_zp, y_scale, y_zp) = (0.02f32, (next() % 256) as i32 - 128, 0.05f32, (next() % 256) as i32 - 128);
+        let l = QLinear::new(&QLinearSpec { w: &w, n, k, w_scales: &w_scales, bias: &bias, x_scale, x_zero_point: x_zp, y_scale, y_zero_point: y_zp, relu });
+        let x: Vec<i8> = (0..m * k).map(|_| next() as i8).collect();
+        let (mut acc, mut y) = (Vec::new(), vec![0i8; m * n]);
+        l.forward(&x, m, &mut acc, &mut y);
+        for r in 0..m {
+            for o in 0..n {
+                let acc_scale = x_scale as f64 * w_scales[o] as f64;
+                let bias_q = (bias[o] as f64 / acc_scale).round() as i64;
+                let sum: i64 = (0..k).map(|t| w[o * k + t] as i64 * (x[r * k + t] as i64 - x_zp as i64)).sum();
+                let a = (sum + bias_q) as i32;
+                let want = requantize(a, l.multipliers[o], l.zp_y, l.act_min, l.act_max) as i8;
+                assert_eq!(y[r * n + o], want, "M={m} N={n} K={k} relu={relu} at [{r}, {o}]");
+            }
+        }
+    }
+}

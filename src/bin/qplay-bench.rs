@@ -24,14 +24,27 @@ fn main() {
 
 fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     let mut lines = qplay::bench::quant_kernels(clock, N);
-    lines.extend(qplay::bench::gemm_i8(clock));
-    lines.extend(qplay::bench::gemm_f32(clock));
+    // The int8 and f32 GEMMs, the ceilings and the int8 variants, timed interleaved per shape.
+    lines.extend(qplay::bench::gemm_suite(clock));
+    lines.extend(qplay::bench::requant(clock));
     lines.extend(qplay::bench::mlp_end_to_end(clock, 10_000));
+    // Natively the GEMM is the scalar reference (about 2 s per 10,000 images): split 1,000.
+    let (split_lines, split) = qplay::bench::mlp_split(clock, if cfg!(target_arch = "wasm32") { 10_000 } else { 1_000 });
+    lines.extend(split_lines);
     lines.extend(qplay::bench::qat_epoch(clock, 10_000));
+    // A full W8A8 PTQ run of the Fashion-MNIST MLP: 256 calibration images, 10,000 test images.
+    // (The timing does not depend on which images calibrate, so the test set's first 256 do.)
+    let model = qplay::formats::safetensors::read_model(include_bytes!("../../www/models/mlp-fashion.safetensors"), None, qplay::model::DEFAULT_MAX_PARAMS)
+        .expect("the committed model reads");
+    let test = qplay::data::read_qds(include_bytes!("../../www/data/fashion-test.qds.gz")).expect("the committed test set reads");
+    lines.extend(qplay::bench::ptq_run(clock, &model, &test.images_f32(0, 256), &test));
     for l in &lines {
         print(&l.to_line());
     }
     for r in qplay::bench::ratios(&lines).into_iter().chain(qplay::bench::int8_vs_f32(&lines)) {
         print(&r);
+    }
+    for s in qplay::bench::ceiling_ratios(&lines).into_iter().chain(split) {
+        print(&s);
     }
 }

@@ -111,7 +111,12 @@ impl Int8Mlp {
         let batch = pixels.len() / self.in_features.max(1);
         let Int8Scratch { a, b, acc } = scratch;
         a.clear();
-        a.extend(pixels.iter().map(|&p| self.input_lut[p as usize]));
+        if self.input_lut.iter().enumerate().all(|(p, &q)| q as i32 == p as i32 + INPUT_ZERO_POINT) {
+            // The usual table, q = p − 128: the arithmetic form vectorizes, the lookup does not.
+            a.extend(pixels.iter().map(|&p| (p as i32 + INPUT_ZERO_POINT) as i8));
+        } else {
+            a.extend(pixels.iter().map(|&p| self.input_lut[p as usize]));
+        }
         for l in &self.layers {
             b.clear();
             b.resize(batch * l.n, 0);

@@ -11,17 +11,21 @@
 //! The zero-point term is folded into the bias once, at construction:
 //! `Σ_k w·(x − zp_x) = Σ_k w·x − zp_x · Σ_k w[n, k]`, so the GEMM is a plain
 //! signed int8 product.
+//!
+//! `forward` runs the simd128 GEMM and the simd128 requantization under wasm
+//! (bit-exact with the scalar reference: tests/equivalence/requant.rs).
 
 use super::gemm_i8::{self, PackedW};
-use super::requant::{quantize_multiplier, requantize, QuantizedMultiplier};
+use super::requant::{self, quantize_multiplier, OutputStage, QuantizedMultiplier};
 
 #[derive(Clone, Debug)]
 pub struct QLinear {
     pub n: usize,
     pub k: usize,
     w: PackedW,
-    /// bias_q[n] − zp_x · Σ_k w[n, k]
-    bias_folded: Vec<i32>,
+    /// bias_q[n] − zp_x · Σ_k w[n, k], the multipliers, zp_y and the clamp, as the kernels read them.
+    stage: OutputStage,
+    // Copies of the stage's parameters, for reading (changing them does not change `stage`).
     pub multipliers: Vec<QuantizedMultiplier>,
     pub zp_y: i32,
     pub act_min: i32,
@@ -62,29 +66,35 @@ impl QLinear {
             bias_folded.push(folded.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
             multipliers.push(quantize_multiplier(acc_scale / s.y_scale as f64));
         }
+        let act_min = if s.relu { s.y_zero_point.max(-128) } else { -128 };
+        let act_max = 127;
         QLinear {
             n: s.n,
             k: s.k,
             w: PackedW::pack(s.w, s.n, s.k),
-            bias_folded,
+            stage: OutputStage::new(bias_folded, multipliers.clone(), s.y_zero_point, act_min, act_max),
             multipliers,
             zp_y: s.y_zero_point,
-            act_min: if s.relu { s.y_zero_point.max(-128) } else { -128 },
-            act_max: 127,
+            act_min,
+            act_max,
         }
     }
 
     /// y: [M, N] int8 from x: [M, K] int8. `acc` is scratch of M·N i32.
+    ///
+    /// The fastest GEMM into `acc`, then the fastest requantization (both
+    /// simd128 under wasm; fusing the two measured slower, see
+    /// `gemm_i8::QSIMD128_FUSED`).
     pub fn forward(&self, x: &[i8], m: usize, acc: &mut Vec<i32>, y: &mut [i8]) {
         assert!(x.len() == m * self.k && y.len() == m * self.n, "QLinear::forward: shapes");
         acc.clear();
         acc.resize(m * self.n, 0);
         (gemm_i8::best().run)(x, m, &self.w, acc);
-        for (row_acc, row_y) in acc.chunks_exact(self.n.max(1)).zip(y.chunks_exact_mut(self.n.max(1))) {
-            for n in 0..self.n {
-                let a = row_acc[n].wrapping_add(self.bias_folded[n]);
-                row_y[n] = requantize(a, self.multipliers[n], self.zp_y, self.act_min, self.act_max) as i8;
-            }
-        }
+        (requant::best().run)(acc, &self.stage, y);
+    }
+
+    /// The packed weights and the output stage (for benchmarks and tests of the stages).
+    pub fn parts(&self) -> (&PackedW, &OutputStage) {
+        (&self.w, &self.stage)
     }
 }

@@ -6,3 +6,4 @@
 mod gemm_f32;
 mod gemm_i8;
 mod quant_kernels;
+mod requant;

@@ -10,29 +10,44 @@
 //! `Σ_k w·(x − zp_x) = Σ_k w·x − zp_x · Σ_k w[n, k]`, so the kernel is a plain
 //! signed product and signed activations run at full SIMD speed.
 //!
+//! Two entry points, each a registry of implementations with the scalar
+//! reference first:
+//! - [`GemmI8`]: c = a · wᵀ as int32;
+//! - [`QGemmI8`]: the same product requantized to int8 through an
+//!   [`OutputStage`] (bias, per-channel multiplier, zero point, clamp): the
+//!   simd128 GEMM then the simd128 requantization, or both fused so that the
+//!   int32 sums never leave registers (measured slower, kept for the benchmark).
+//!
 //! [`scalar`] is the reference. [`simd128`] runs on weights packed by
-//! [`PackedW`]: int8 widened to int16, in panels of 8 output columns, each
-//! pair of consecutive k interleaved, so one `i32x4.dot_i16x8_s` does
-//! 8 multiply-adds for 4 columns. Both give identical integers.
+//! [`PackedW`]: int8 widened to int16, in panels of [`PANEL`] output columns,
+//! each column's K split into blocks of 8, so one `i32x4.dot_i16x8_s` takes
+//! 8 k of one row and one column (the "dot" layout; simd128 lists what it was
+//! measured against). Both give identical integers.
+
+use super::requant::{self, OutputStage};
 
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod variants;
 
 /// Output columns per packed panel.
-pub const PANEL: usize = 8;
+pub const PANEL: usize = 4;
+/// k values per block: one i16x8 vector.
+pub const KB: usize = 8;
 
 /// Weights [N, K] packed for the SIMD kernel (and usable by the reference).
 ///
-/// Layout: panel p holds columns 8p..8p+8; inside it, for each k pair
-/// (2j, 2j+1), 16 i16 values `w[n0,2j], w[n0,2j+1], w[n1,2j], w[n1,2j+1], …, w[n7,2j+1]`.
-/// K is padded to an even number and N to a multiple of 8, with zeros.
+/// Layout: panel p holds columns PANEL·p .. PANEL·p + PANEL; inside it, for each
+/// k block b (k = 8b .. 8b + 8), PANEL runs of 8 i16: `w[n0, 8b..8b+8], w[n1, 8b..8b+8], …`.
+/// K is padded to a multiple of 8 and N to a multiple of PANEL, with zeros.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedW {
     pub n: usize,
     pub k: usize,
-    /// Number of k pairs: ⌈K / 2⌉.
-    pub k_pairs: usize,
+    /// Number of k blocks: ⌈K / 8⌉.
+    pub k_blocks: usize,
     pub panels: usize,
     pub data: Vec<i16>,
 }
@@ -40,29 +55,29 @@ pub struct PackedW {
 impl PackedW {
     /// Packs w: [N, K] row-major.
     pub fn pack(w: &[i8], n: usize, k: usize) -> PackedW {
-        assert_eq!(w.len(), n * k, "PackedW::pack: w is not [N, K]");
-        let k_pairs = k.div_ceil(2);
-        let panels = n.div_ceil(PANEL);
-        let mut data = vec![0i16; panels * k_pairs * 2 * PANEL];
-        for p in 0..panels {
-            for j in 0..k_pairs {
-                let base = (p * k_pairs + j) * 2 * PANEL;
-                for c in 0..PANEL {
-                    let col = p * PANEL + c;
-                    if col >= n {
-                        continue;
-                    }
-                    for t in 0..2 {
-                        let kk = 2 * j + t;
-                        if kk < k {
-                            data[base + 2 * c + t] = w[col * k + kk] as i16;
-                        }
-                    }
-                }
-            }
-        }
-        PackedW { n, k, k_pairs, panels, data }
+        PackedW { n, k, k_blocks: k.div_ceil(KB), panels: n.div_ceil(PANEL), data: pack_panels(w, n, k, PANEL) }
     }
+
+    /// w[col, kk] as stored (the reference reads the packed layout through this).
+    #[inline]
+    pub fn at(&self, col: usize, kk: usize) -> i16 {
+        let (p, c, b, t) = (col / PANEL, col % PANEL, kk / KB, kk % KB);
+        self.data[((p * self.k_blocks + b) * PANEL + c) * KB + t]
+    }
+}
+
+/// The dot layout with `cols` columns per panel: [⌈N/cols⌉][⌈K/8⌉][cols][8] i16.
+pub fn pack_panels(w: &[i8], n: usize, k: usize, cols: usize) -> Vec<i16> {
+    assert_eq!(w.len(), n * k, "pack_panels: w is not [N, K]");
+    let kb = k.div_ceil(KB);
+    let mut data = vec![0i16; n.div_ceil(cols) * kb * cols * KB];
+    for col in 0..n {
+        let (p, c) = (col / cols, col % cols);
+        for (kk, &v) in w[col * k..(col + 1) * k].iter().enumerate() {
+            data[((p * kb + kk / KB) * cols + c) * KB + kk % KB] = v as i16;
+        }
+    }
+    data
 }
 
 /// One GEMM implementation: c [M, N] = a [M, K] · wᵀ.
@@ -89,4 +104,47 @@ pub fn all() -> Vec<GemmI8> {
 /// The fastest implementation in this build.
 pub fn best() -> GemmI8 {
     *all().last().expect("the scalar GEMM is always present")
+}
+
+/// One requantized GEMM: y [M, N] i8 = stage(a [M, K] · wᵀ).
+#[derive(Clone, Copy)]
+pub struct QGemmI8 {
+    pub name: &'static str,
+    pub run: fn(a: &[i8], m: usize, w: &PackedW, stage: &OutputStage, y: &mut [i8]),
+}
+
+/// The reference: the scalar GEMM into int32, then the scalar requantization.
+pub const QSCALAR: QGemmI8 = QGemmI8 { name: "scalar", run: qgemm_reference };
+
+/// The simd128 GEMM with the requantization in registers, right after each
+/// tile: the int32 sums never go to memory. Measured 2-11 % slower than the
+/// two passes below (`bench suite=qgemm_i8`, `suite=mlp_split`): its per-tile
+/// epilogue (8 outputs, 12 constant vectors, spills) costs more than writing
+/// and re-reading the int32 sums, which stay in cache.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub const QSIMD128_FUSED: QGemmI8 = QGemmI8 { name: "simd128_fused", run: simd128::qgemm_fused };
+
+/// The simd128 GEMM into int32, then the simd128 requantization as a second
+/// pass: what `QLinear::forward` runs.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub const QSIMD128: QGemmI8 = QGemmI8 { name: "simd128", run: simd128::qgemm_two_pass };
+
+fn qgemm_reference(a: &[i8], m: usize, w: &PackedW, stage: &OutputStage, y: &mut [i8]) {
+    let mut acc = vec![0i32; m * w.n];
+    scalar::gemm_packed(a, m, w, &mut acc);
+    requant::requantize_rows(&acc, stage, y);
+}
+
+/// Every requantized GEMM in this build, reference first and fastest last.
+pub fn all_requant() -> Vec<QGemmI8> {
+    #[allow(unused_mut)]
+    let mut v = vec![QSCALAR];
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    v.extend([QSIMD128_FUSED, QSIMD128]);
+    v
+}
+
+/// The fastest requantized GEMM in this build.
+pub fn best_requant() -> QGemmI8 {
+    *all_requant().last().expect("the scalar requantized GEMM is always present")
 }
