@@ -4,6 +4,7 @@
 //! qplay tensor [INPUT] [OPTIONS]     quantize a tensor (.npy, or a text list) with every setting
 //! qplay train --arch … --dataset …   train a pretrained baseline (see cli_train.rs)
 //! qplay run FILE [--model …]          run an experiment (TOML) or a MindSpore Lite config (INI)
+//! qplay convert IN OUT / qplay export  models between .onnx and .safetensors, quantized exports (cli_io.rs)
 //! ```
 //!
 //! The report (parameters per slice, metrics, the MindSpore Lite statistics
@@ -40,6 +41,10 @@ enum Command {
     Train(crate::cli_train::TrainArgs),
     /// Run an experiment, sweep or search (TOML description or MindSpore Lite INI config).
     Run(crate::cli_run::RunArgs),
+    /// Convert an FP32 model between .onnx and .safetensors.
+    Convert(crate::cli_io::ConvertArgs),
+    /// Export a model: FP32 ONNX / .safetensors, or quantized as QDQ ONNX / .safetensors.
+    Export(crate::cli_io::ExportArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -158,6 +163,8 @@ pub fn run(args: Vec<String>) -> i32 {
         Command::Tensor(a) => tensor(&a),
         Command::Train(a) => crate::cli_train::train(&a),
         Command::Run(a) => crate::cli_run::run(&a),
+        Command::Convert(a) => crate::cli_io::convert(&a),
+        Command::Export(a) => crate::cli_io::export(&a),
     };
     match result {
         Ok(()) => 0,

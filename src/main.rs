@@ -9,6 +9,8 @@ fn main() {
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
+mod cli_io;
+#[cfg(not(target_arch = "wasm32"))]
 mod cli_run;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli_train;

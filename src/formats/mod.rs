@@ -2,11 +2,18 @@
 //! over as bytes). Every reader enforces a size limit and returns a typed
 //! error, never a panic, whatever the bytes.
 //!
-//! - [`npy`]: NumPy arrays.
+//! - [`text`]: numbers as text (comma / space / newline separated) or a JSON array (1-D, 2-D).
+//! - [`npy`], [`npz`]: NumPy arrays, and archives of them.
 //! - [`safetensors`]: tensors, and models saved as a PyTorch `state_dict`.
+//! - [`onnx`]: FP32 models in and out; quantized models out as QDQ (QuantizeLinear / DequantizeLinear).
+//! - [`quantized`]: a quantized model as `.safetensors` (packed integers and their parameters), and back.
 
 pub mod npy;
+pub mod npz;
+pub mod onnx;
+pub mod quantized;
 pub mod safetensors;
+pub mod text;
 
 use std::fmt;
 

@@ -23,6 +23,10 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, FormatError> {
     if !bytes.starts_with(MAGIC) {
         return Err(FormatError::BadMagic { format: ".npy" });
     }
+    // npyz allocates the header's claimed length before reading it: check it against the file first.
+    if header_len(bytes)? > bytes.len() {
+        return Err(malformed("the header is longer than the file"));
+    }
     let npy = NpyFile::new(bytes).map_err(malformed)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;

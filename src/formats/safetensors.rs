@@ -327,16 +327,26 @@ impl Architecture {
                         }),
                     }
                 }
-                LayerSpec::BatchNorm { name, eps } => Layer {
-                    name: name.clone(),
-                    kind: LayerKind::BatchNorm(BatchNorm {
-                        gamma: tensor(name, "weight")?.values.clone(),
-                        beta: tensor(name, "bias")?.values.clone(),
-                        mean: tensor(name, "running_mean")?.values.clone(),
-                        var: tensor(name, "running_var")?.values.clone(),
-                        eps: *eps,
-                    }),
-                },
+                LayerSpec::BatchNorm { name, eps } => {
+                    let var = tensor(name, "running_var")?.values.clone();
+                    // Folding divides by √(var + ε): it must be a positive number for every channel.
+                    if let Some(c) = var.iter().position(|v| !(v + eps > 0.0 && (v + eps).is_finite())) {
+                        return Err(FormatError::Architecture(format!(
+                            "BatchNorm \"{name}\": channel {c} has running_var + eps = {} + {eps}, not a positive number",
+                            var[c]
+                        )));
+                    }
+                    Layer {
+                        name: name.clone(),
+                        kind: LayerKind::BatchNorm(BatchNorm {
+                            gamma: tensor(name, "weight")?.values.clone(),
+                            beta: tensor(name, "bias")?.values.clone(),
+                            mean: tensor(name, "running_mean")?.values.clone(),
+                            var,
+                            eps: *eps,
+                        }),
+                    }
+                }
                 LayerSpec::Relu { name } => Layer { name: auto(name), kind: LayerKind::Relu },
                 LayerSpec::MaxPool2d { name, kernel, stride } => {
                     Layer { name: auto(name), kind: LayerKind::MaxPool2d(Pool2d { kernel: *kernel, stride: stride.unwrap_or(*kernel) }) }
@@ -414,7 +424,7 @@ impl Architecture {
             let Kind::Conv(_, c) = kinds[*convs.last().expect("at least one conv")] else { unreachable!() };
             let mut hw = side;
             let mut halvings = 0;
-            while c * hw * hw > inf && hw % 2 == 0 && halvings < convs.len() {
+            while c * hw * hw > inf && hw.is_multiple_of(2) && halvings < convs.len() {
                 hw /= 2;
                 halvings += 1;
             }

@@ -1,0 +1,279 @@
+//! `qplay convert` and `qplay export`: models in and out of files.
+//!
+//! ```text
+//! qplay convert IN OUT [--arch SIDECAR.json]
+//!     an FP32 model between .onnx and .safetensors (either way, or to the same format)
+//! qplay export --model MODEL --format FORMAT --out FILE [quantization flags] [--predictions FILE.npy]
+//!     MODEL: a built-in (lab-mlp, small-cnn: seeded random weights; mlp-fashion, mlp-mnist,
+//!            cnn-fashion: the pretrained baselines under ASSETS/models/) or a model file
+//!     FORMAT: onnx (FP32), safetensors (FP32), qdq-onnx, safetensors-quant
+//! ```
+//!
+//! Quantized formats calibrate on the first `--calib` training images of the dataset (default
+//! 256, as the PTQ tests do) with the settings given by the flags (defaults: full W8A8,
+//! per-channel symmetric weights, MinMax). With `--predictions`, qplay's own predicted class for
+//! every test image (FP32 for the FP32 formats, the fake-quant simulation for the quantized ones)
+//! is written as a `.npy` and the accuracy is reported: scripts/check_onnxruntime.py compares them
+//! with ONNX Runtime's. A JSON summary goes to stdout.
+
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+use serde_json::json;
+
+use qplay::data::{read_qds, Dataset};
+use qplay::formats::npy::write_npy_int;
+use qplay::formats::onnx::{read_onnx, write_onnx, write_qdq_onnx};
+use qplay::formats::quantized::write_quantized;
+use qplay::formats::safetensors::{read_model, write_model};
+use qplay::model::forward::Fp32Runner;
+use qplay::model::{zoo, Model, DEFAULT_MAX_PARAMS};
+use qplay::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
+use qplay::runtime::dynamic::DynamicMode;
+
+#[derive(clap::Args)]
+pub struct ConvertArgs {
+    /// The model to read: .onnx or .safetensors (a PyTorch state_dict or a qplay model).
+    input: PathBuf,
+    /// The file to write: .onnx or .safetensors.
+    output: PathBuf,
+    /// An architecture sidecar (JSON) for a .safetensors state_dict whose layers cannot be inferred.
+    #[arg(long)]
+    arch: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// FP32 ONNX (opset 13, dynamic batch).
+    Onnx,
+    /// FP32 .safetensors with the architecture in its metadata.
+    Safetensors,
+    /// Quantized ONNX with QuantizeLinear / DequantizeLinear (opset 21), for ONNX Runtime.
+    QdqOnnx,
+    /// Quantized .safetensors: packed integer weights and every parameter (see formats/quantized.rs).
+    SafetensorsQuant,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Full,
+    WeightOnly,
+    Dynamic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // the names are the flag values
+pub enum GranularityArg {
+    PerTensor,
+    PerChannel,
+    PerGroup,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// lab-mlp, small-cnn (seeded random weights), mlp-fashion, mlp-mnist, cnn-fashion (pretrained), or a model file.
+    #[arg(long)]
+    model: String,
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the random weights of lab-mlp and small-cnn.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Quantization mode.
+    #[arg(long, value_enum, default_value = "full")]
+    mode: ModeArg,
+    /// Weight bits, 1 to 16.
+    #[arg(long, default_value_t = 8)]
+    weight_bits: u8,
+    /// Activation bits, 1 to 16 (full and dynamic modes).
+    #[arg(long, default_value_t = 8)]
+    act_bits: u8,
+    #[arg(long, value_enum, default_value = "per-channel")]
+    granularity: GranularityArg,
+    /// Group size of per-group weights.
+    #[arg(long, default_value_t = 32)]
+    group_size: usize,
+    /// Asymmetric weights (a zero point per slice) instead of symmetric narrow-range ones.
+    #[arg(long)]
+    asymmetric: bool,
+    /// Dynamic mode's strategy: activations per layer and weights per channel (alwc), or the reverse (acwl).
+    #[arg(long, default_value = "alwc")]
+    dynamic_strategy: String,
+    /// SmoothQuant's migration strength α in [0, 1].
+    #[arg(long)]
+    smooth_quant: Option<f32>,
+    /// Add each layer's mean output error on the calibration set back to its bias.
+    #[arg(long)]
+    bias_correction: bool,
+    /// Calibration images (the first N of the training split).
+    #[arg(long, default_value_t = 256)]
+    calib: usize,
+    /// The dataset: fashion or mnist (default: mnist for mlp-mnist, else fashion).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Where the assets are (models/, data/).
+    #[arg(long, default_value = "www")]
+    assets: PathBuf,
+    /// Write qplay's predicted class for every test image here (.npy) and report the accuracy.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn extension(path: &Path) -> String {
+    path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+}
+
+/// An FP32 model from a .onnx or .safetensors file.
+fn load_model_file(path: &Path, sidecar: Option<&str>) -> Result<Model, String> {
+    let bytes = read_file(path)?;
+    let model = match extension(path).as_str() {
+        "onnx" => read_onnx(&bytes, DEFAULT_MAX_PARAMS),
+        "safetensors" => read_model(&bytes, sidecar, DEFAULT_MAX_PARAMS),
+        other => return Err(format!("{}: unknown model format \".{other}\" (use .onnx or .safetensors)", path.display())),
+    };
+    model.map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Bytes of an FP32 model in the format of `path`'s extension.
+fn model_bytes(model: &Model, path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = match extension(path).as_str() {
+        "onnx" => write_onnx(model),
+        "safetensors" => write_model(model),
+        other => return Err(format!("{}: unknown model format \".{other}\" (use .onnx or .safetensors)", path.display())),
+    };
+    bytes.map_err(|e| e.to_string())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn convert(a: &ConvertArgs) -> Result<(), String> {
+    let sidecar = a.arch.as_deref().map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
+    let model = load_model_file(&a.input, sidecar.as_deref())?;
+    let bytes = model_bytes(&model, &a.output)?;
+    write_file(&a.output, &bytes)?;
+    let layers: Vec<String> = model.layers.iter().map(|l| format!("{} {}", l.kind.name(), l.name)).collect();
+    let summary = json!({ "input": a.input, "output": a.output, "bytes": bytes.len(), "params": model.params(), "layers": layers });
+    println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// The built-in models: (name, pretrained file under ASSETS/models/, dataset).
+const PRETRAINED: [(&str, &str, &str); 3] =
+    [("mlp-fashion", "mlp-fashion.safetensors", "fashion"), ("mlp-mnist", "mlp-mnist.safetensors", "mnist"), ("cnn-fashion", "cnn-fashion.safetensors", "fashion")];
+
+fn load_model(a: &ExportArgs) -> Result<(Model, &'static str), String> {
+    match a.model.as_str() {
+        "lab-mlp" => Ok((zoo::lab_mlp(a.seed), "fashion")),
+        "small-cnn" => Ok((zoo::small_cnn(a.seed).map_err(|e| e.to_string())?, "fashion")),
+        name => match PRETRAINED.iter().find(|(n, _, _)| *n == name) {
+            Some((_, file, data)) => Ok((load_model_file(&a.assets.join("models").join(file), None)?, data)),
+            None if Path::new(name).exists() => Ok((load_model_file(Path::new(name), None)?, "fashion")),
+            None => Err(format!("--model {name}: not a built-in model (lab-mlp, small-cnn, mlp-fashion, mlp-mnist, cnn-fashion) nor a file")),
+        },
+    }
+}
+
+fn dataset(a: &ExportArgs, default: &str, split: &str) -> Result<Dataset, String> {
+    let name = a.dataset.as_deref().unwrap_or(default);
+    if name != "fashion" && name != "mnist" {
+        return Err(format!("--dataset {name}: use fashion or mnist"));
+    }
+    let path = a.assets.join("data").join(format!("{name}-{split}.qds.gz"));
+    read_qds(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn config(a: &ExportArgs) -> Result<PtqConfig, String> {
+    let cfg = PtqConfig {
+        mode: match a.mode {
+            ModeArg::Full => QuantMode::Full,
+            ModeArg::WeightOnly => QuantMode::WeightOnly,
+            ModeArg::Dynamic => QuantMode::Dynamic,
+        },
+        weight_bits: a.weight_bits,
+        act_bits: a.act_bits,
+        granularity: match a.granularity {
+            GranularityArg::PerTensor => WeightGranularity::PerTensor,
+            GranularityArg::PerChannel => WeightGranularity::PerChannel,
+            GranularityArg::PerGroup => WeightGranularity::PerGroup { group_size: a.group_size },
+        },
+        weight_symmetric: !a.asymmetric,
+        dynamic_strategy: match a.dynamic_strategy.as_str() {
+            "alwc" | "ALWC" => DynamicMode::Alwc,
+            "acwl" | "ACWL" => DynamicMode::Acwl,
+            s => return Err(format!("--dynamic-strategy {s}: use alwc or acwl")),
+        },
+        smooth_quant: a.smooth_quant,
+        bias_correction: a.bias_correction,
+        ..PtqConfig::default()
+    };
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok(cfg)
+}
+
+/// argmax of each row of `classes` logits (the first maximum, as NumPy's argmax).
+fn argmax(logits: &[f32], classes: usize) -> Vec<i32> {
+    logits.chunks_exact(classes).map(|r| r.iter().enumerate().fold(0, |b, (i, v)| if *v > r[b] { i } else { b }) as i32).collect()
+}
+
+pub fn export(a: &ExportArgs) -> Result<(), String> {
+    let (model, default_data) = load_model(a)?;
+    let quantized = matches!(a.format, ExportFormat::QdqOnnx | ExportFormat::SafetensorsQuant);
+    let mut notes = Vec::new();
+    let mut summary = json!({ "model": a.model, "format": a.format.to_possible_value().map(|v| v.get_name().to_string()), "out": a.out });
+    let (bytes, qmodel) = if quantized {
+        let cfg = config(a)?;
+        let train = dataset(a, default_data, "train")?;
+        let calib = train.images_f32(0, a.calib.max(1));
+        let q = quantize_model(&model, &cfg, &calib, Scope::All).map_err(|e| e.to_string())?;
+        notes.extend(q.notes);
+        let bytes = match a.format {
+            ExportFormat::QdqOnnx => {
+                let e = write_qdq_onnx(&q.model).map_err(|e| e.to_string())?;
+                notes.extend(e.notes);
+                e.bytes
+            }
+            _ => write_quantized(&q.model).map_err(|e| e.to_string())?,
+        };
+        summary["config"] = serde_json::to_value(&cfg).map_err(|e| e.to_string())?;
+        (bytes, Some(q.model))
+    } else {
+        let path = a.out.with_extension(if a.format == ExportFormat::Onnx { "onnx" } else { "safetensors" });
+        (model_bytes(&model, &path)?, None)
+    };
+    write_file(&a.out, &bytes)?;
+    summary["bytes"] = json!(bytes.len());
+    summary["notes"] = json!(notes);
+    if let Some(pred_path) = &a.predictions {
+        let test = dataset(a, default_data, "test")?;
+        let classes = model.output().len();
+        let mut pred = Vec::with_capacity(test.len());
+        // Batches of 500 keep the CNN's im2col buffers small.
+        for start in (0..test.len()).step_by(500) {
+            let x = test.images_f32(start, 500);
+            let y = match &qmodel {
+                Some(q) => q.forward(&x),
+                None => Fp32Runner::new(model.clone()).forward(&x),
+            };
+            pred.extend(argmax(&y.map_err(|e| e.to_string())?, classes));
+        }
+        let correct = pred.iter().zip(&test.labels).filter(|(p, l)| **p == **l as i32).count();
+        write_file(pred_path, &write_npy_int(&pred, &[pred.len()], 0, classes as i32 - 1))?;
+        summary["test_images"] = json!(test.len());
+        summary["accuracy"] = json!(correct as f64 / test.len().max(1) as f64);
+        summary["predictions"] = json!(pred_path);
+    }
+    println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+    Ok(())
+}

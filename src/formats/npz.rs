@@ -1,0 +1,106 @@
+//! NumPy `.npz` archives: a zip of `.npy` members, as `np.savez` (stored) and
+//! `np.savez_compressed` (deflated) write them.
+//!
+//! ```text
+//! archive.npz = zip { "<name>.npy": .npy bytes, … }      np.load(f)["<name>"]
+//! ```
+//!
+//! Every member is read, in archive order, by its name without the `.npy` suffix (NumPy's key);
+//! each member is a `.npy` read by [`super::npy::read_npy`] (every dtype and order it takes).
+//! Zip parsing and inflating are the `zip` crate's.
+//!
+//! Limits: the archive itself is at most [`MAX_NPZ_BYTES`]; the members' decompressed sizes add up
+//! to at most [`MAX_NPZ_DECOMPRESSED`] (counted while inflating, whatever the headers claim: a zip
+//! bomb stops at the limit); at most [`MAX_NPZ_MEMBERS`] members.
+
+use std::io::{Cursor, Read, Write};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+use super::npy::{read_npy, write_npy_f32};
+use super::{FormatError, Tensor};
+
+/// Largest `.npz` archive accepted: 256 MiB.
+pub const MAX_NPZ_BYTES: usize = 256 << 20;
+/// Largest total of the members' decompressed bytes: 512 MiB.
+pub const MAX_NPZ_DECOMPRESSED: usize = 512 << 20;
+/// Most members read from one archive.
+pub const MAX_NPZ_MEMBERS: usize = 4096;
+
+fn malformed(message: impl Into<String>) -> FormatError {
+    FormatError::Malformed { format: ".npz", message: message.into() }
+}
+
+/// Reads every array of an `.npz` archive: (name, tensor) in archive order.
+pub fn read_npz(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, FormatError> {
+    read_npz_limited(bytes, MAX_NPZ_DECOMPRESSED)
+}
+
+/// [`read_npz`] with another limit on the total decompressed bytes.
+pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(String, Tensor)>, FormatError> {
+    if bytes.len() > MAX_NPZ_BYTES {
+        return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_NPZ_BYTES });
+    }
+    if !bytes.starts_with(b"PK") {
+        return Err(FormatError::BadMagic { format: ".npz (zip)" });
+    }
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| malformed(format!("not a readable zip archive: {e}")))?;
+    if archive.len() > MAX_NPZ_MEMBERS {
+        return Err(malformed(format!("{} members; at most {MAX_NPZ_MEMBERS} are read", archive.len())));
+    }
+    let mut left = max_decompressed;
+    let mut arrays = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let mut member = archive.by_index(i).map_err(|e| malformed(format!("member #{}: {e}", i + 1)))?;
+        if member.is_dir() {
+            continue;
+        }
+        let name = member.name().map_err(|e| malformed(format!("member #{}: {e}", i + 1)))?.into_owned();
+        let Some(key) = name.strip_suffix(".npy") else {
+            return Err(malformed(format!("member \"{name}\" is not a .npy array")));
+        };
+        let key = key.to_string();
+        // The header's size is only a hint: count what actually comes out.
+        let mut data = Vec::with_capacity((member.size() as usize).min(left).min(1 << 20));
+        (&mut member)
+            .take(left as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| malformed(format!("member \"{name}\": {e}")))?;
+        if data.len() > left {
+            return Err(FormatError::TooLarge { bytes: max_decompressed - left + data.len(), limit: max_decompressed });
+        }
+        left -= data.len();
+        let tensor = read_npy(&data).map_err(|e| in_member(&key, e))?;
+        arrays.push((key, tensor));
+    }
+    Ok(arrays)
+}
+
+/// Names the member in a reader's error.
+fn in_member(key: &str, e: FormatError) -> FormatError {
+    match e {
+        FormatError::Malformed { message, .. } => malformed(format!("array \"{key}\": {message}")),
+        FormatError::BadMagic { .. } => malformed(format!("array \"{key}\" is not a .npy file")),
+        FormatError::UnsupportedDtype { dtype } => FormatError::UnsupportedDtype { dtype: format!("{dtype} (array \"{key}\")") },
+        other => other,
+    }
+}
+
+/// Writes arrays as an `.npz` (`<f4` C-order members `<name>.npy`), deflated like
+/// `np.savez_compressed` or stored like `np.savez`.
+pub fn write_npz(arrays: &[(String, Tensor)], compressed: bool) -> Result<Vec<u8>, FormatError> {
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let method = if compressed { CompressionMethod::Deflated } else { CompressionMethod::Stored };
+    let options = SimpleFileOptions::default().compression_method(method).large_file(false);
+    let fail = |e: &dyn std::fmt::Display| malformed(format!("cannot write: {e}"));
+    for (name, t) in arrays {
+        let count = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if count != Some(t.values.len()) {
+            return Err(FormatError::ShapeMismatch { expected: count.unwrap_or(usize::MAX), found: t.values.len() });
+        }
+        zip.start_file(format!("{name}.npy"), options).map_err(|e| fail(&e))?;
+        zip.write_all(&write_npy_f32(&t.values, &t.shape)).map_err(|e| fail(&e))?;
+    }
+    Ok(zip.finish().map_err(|e| fail(&e))?.into_inner())
+}
