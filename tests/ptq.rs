@@ -54,3 +54,23 @@ fn fashion_mlp_w8a8_per_channel_and_w4a16() {
     assert!(fp32 - acc4 <= 0.03);
     assert!((sim - int8_acc).abs() <= 0.002, "the integer engine follows the simulation");
 }
+
+#[test]
+fn planned_sizes_match_the_quantized_models() {
+    use qplay::ptq::build::planned_bytes;
+    let m = model("cnn-fashion");
+    let calib = data("fashion-train").images_f32(0, 64);
+    let configs = [
+        PtqConfig::default(),
+        PtqConfig { mode: QuantMode::WeightOnly, weight_bits: 3, granularity: WeightGranularity::PerGroup { group_size: 8 }, ..PtqConfig::default() },
+        PtqConfig { mode: QuantMode::Dynamic, weight_symmetric: false, skip: vec!["fc".into()], ..PtqConfig::default() },
+        PtqConfig { smooth_quant: Some(0.5), granularity: WeightGranularity::PerTensor, ..PtqConfig::default() },
+    ];
+    for cfg in configs {
+        let q = quantize_model(&m, &cfg, &calib, Scope::All).unwrap().model;
+        let planned = planned_bytes(&m, &cfg);
+        for (i, ql) in q.layers.iter().enumerate() {
+            assert_eq!(planned[i], ql.as_ref().map(|l| l.bytes()), "layer {i} under {cfg:?}");
+        }
+    }
+}

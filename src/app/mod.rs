@@ -4,14 +4,18 @@
 //! - [`url`]: the one place that reads and writes the browser's URL hash
 //!   (the format itself is [`crate::share`]).
 //! - [`panic`]: the banner that replaces a blank page if the app ever panics.
-//! - [`chart`]: plotters-canvas drawing, with a colour-blind-safe palette.
+//! - [`charts`]: every chart, drawn with plotters-canvas from plain data (no Yew), in a
+//!   colour-blind-safe palette; [`components::plot_canvas`] shows any of them.
 //! - [`components`]: one component per file.
 
-pub mod chart;
+pub mod charts;
 pub mod components;
+pub mod download;
+pub mod files;
 pub mod panic;
 pub mod state;
 pub mod url;
+pub mod worker;
 
 /// Entry point: installs the panic banner, then mounts the app on `#app`.
 pub fn start() {

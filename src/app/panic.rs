@@ -12,6 +12,11 @@ pub fn install() {
     }));
 }
 
+/// In the worker there is no page to show a banner on: log the panic; the page sees the job fail.
+pub fn install_console_only() {
+    std::panic::set_hook(Box::new(console_error_panic_hook::hook));
+}
+
 /// Shows the banner with `message` (as text, never as HTML).
 pub fn show_banner(message: &str) {
     let doc = gloo::utils::document();

@@ -71,7 +71,7 @@ pub fn relative_error(w: &[f32], out: usize, s: f32) -> f64 {
 pub fn step_for_error(w: &[f32], out: usize, target: f64) -> f32 {
     let (lo_w, hi_w) = w.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let range = hi_w - lo_w;
-    if !(range > 1e-12) {
+    if range.is_nan() || range <= 1e-12 {
         return hi_w.abs().max(1e-6); // a constant weight: one level holds it
     }
     // Bracket: error grows with s; widen until lo is below and hi above the target.

@@ -322,3 +322,50 @@ fn bias_delta(model: &Model, i: usize, ql: &QuantLayer, x: &[f32], batch: usize)
     let count = (batch * plane) as f64;
     Ok(sum.iter().map(|s| (s / count) as f32).collect())
 }
+
+/// The size in bytes each layer will have under `cfg`, without quantizing: `Some` for a layer
+/// that will be quantized ([`crate::ptq::qmodel::QuantLayer::bytes`] of the result), `None` for
+/// one that stays FP32 (skipped, or without weights). Used for the layer table before a run.
+pub fn planned_bytes(model: &Model, cfg: &PtqConfig) -> Vec<Option<usize>> {
+    use super::qmodel::LayerSize;
+    model
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            let (w, b, out, fan_in) = weight_of(layer)?;
+            if cfg.skip.contains(&layer.name) {
+                return None;
+            }
+            let wanted = match cfg.mode {
+                QuantMode::Dynamic => match cfg.dynamic_strategy {
+                    DynamicMode::Alwc => WeightGranularity::PerChannel,
+                    DynamicMode::Acwl => WeightGranularity::PerTensor,
+                },
+                _ => cfg.granularity,
+            };
+            let slices = match wanted {
+                WeightGranularity::PerTensor => 1,
+                WeightGranularity::PerChannel => out,
+                WeightGranularity::PerGroup { group_size } if group_size > 0 && fan_in.is_multiple_of(group_size) => out * (fan_in / group_size),
+                WeightGranularity::PerGroup { .. } => out,
+            };
+            let smooth = match (cfg.smooth_quant, cfg.mode) {
+                (Some(_), QuantMode::Full | QuantMode::Dynamic) => channel_of(model.shapes[i]).0,
+                _ => 0,
+            };
+            Some(
+                LayerSize {
+                    weights: w.len(),
+                    bits: cfg.bits_of(&layer.name),
+                    slices,
+                    symmetric: cfg.weight_symmetric,
+                    bias: b.len(),
+                    smooth,
+                    static_act_bits: (cfg.mode == QuantMode::Full).then_some(cfg.act_bits),
+                }
+                .bytes(),
+            )
+        })
+        .collect()
+}

@@ -74,14 +74,45 @@ impl QuantLayer {
     /// a zero point of ⌈b/8⌉ bytes when the scheme is asymmetric (a symmetric one has Z fixed),
     /// the f32 bias, the smoothing factors, and a static input's f32 scale and zero point.
     pub fn bytes(&self) -> usize {
-        let b = self.bits() as usize;
-        let n = self.weight.q.len();
-        let zp = if self.weight.scheme.symmetric { 0 } else { b.div_ceil(8) };
-        let act = match self.input {
-            InputQuant::Static(a) => 4 + (a.scheme.bits as usize).div_ceil(8),
-            _ => 0,
+        let act_bits = match self.input {
+            InputQuant::Static(a) => Some(a.scheme.bits),
+            _ => None,
         };
-        (n * b).div_ceil(8) + self.weight.slices.len() * (4 + zp) + 4 * self.bias.len() + self.smooth.as_ref().map_or(0, |s| 4 * s.len()) + act
+        LayerSize {
+            weights: self.weight.q.len(),
+            bits: self.bits(),
+            slices: self.weight.slices.len(),
+            symmetric: self.weight.scheme.symmetric,
+            bias: self.bias.len(),
+            smooth: self.smooth.as_ref().map_or(0, Vec::len),
+            static_act_bits: act_bits,
+        }
+        .bytes()
+    }
+}
+
+/// What a quantized layer stores, for its size in bytes (see [`QuantLayer::bytes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerSize {
+    pub weights: usize,
+    pub bits: u8,
+    /// Number of (scale, zero point) pairs.
+    pub slices: usize,
+    pub symmetric: bool,
+    pub bias: usize,
+    /// SmoothQuant factors stored.
+    pub smooth: usize,
+    /// The bits of a static input's parameters, if the input is static.
+    pub static_act_bits: Option<u8>,
+}
+
+impl LayerSize {
+    /// ⌈weights·b / 8⌉ + slices·(4 + zero-point bytes) + 4·bias + 4·smooth + the input's (s, Z).
+    pub fn bytes(&self) -> usize {
+        let b = self.bits as usize;
+        let zp = if self.symmetric { 0 } else { b.div_ceil(8) };
+        let act = self.static_act_bits.map_or(0, |a| 4 + (a as usize).div_ceil(8));
+        (self.weights * b).div_ceil(8) + self.slices * (4 + zp) + 4 * self.bias + 4 * self.smooth + act
     }
 }
 

@@ -19,17 +19,23 @@ pub use tensor::*;
 pub enum Page {
     /// `#/tensor?…` (and an empty or unknown path).
     Tensor,
+    /// `#/model?…`: run an experiment on a model.
+    Model,
+    /// `#/lab?…`: the guided walkthrough of the lab handout.
+    Lab,
     /// `#/bench`: the benchmarks, run in this browser.
     Bench,
 }
 
 impl Page {
-    pub const ALL: [Page; 2] = [Page::Tensor, Page::Bench];
+    pub const ALL: [Page; 4] = [Page::Tensor, Page::Model, Page::Lab, Page::Bench];
 
     /// The path of the page in the hash, e.g. `/model`.
     pub fn path(self) -> &'static str {
         match self {
             Page::Tensor => "/tensor",
+            Page::Model => "/model",
+            Page::Lab => "/lab",
             Page::Bench => "/bench",
         }
     }
@@ -37,6 +43,15 @@ impl Page {
     pub fn from_hash(hash: &str) -> Page {
         let path = hash.strip_prefix('#').unwrap_or(hash).split('?').next().unwrap_or("");
         Page::ALL.into_iter().find(|p| p.path() == path).unwrap_or(Page::Tensor)
+    }
+}
+
+/// The hash of a page with a query: `#/model?…`, or `#/model` when the query is empty.
+pub fn page_hash(page: Page, query: &str) -> String {
+    if query.is_empty() {
+        format!("#{}", page.path())
+    } else {
+        format!("#{}?{query}", page.path())
     }
 }
 

@@ -282,3 +282,35 @@ test('a generated matrix, per-channel and per-group, every calibrator side by si
   await readTable(page);
   await assertHealthy(page, errors);
 });
+
+test('the Tensor page is interactive within 1.5 s of navigation', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor?method=clip&x=${CLIP.x.join(',')}`);
+  await page.waitForSelector('[data-testid=value-table] tbody tr');
+  // performance.now() counts from the navigation's start.
+  const ms = await page.evaluate(() => performance.now());
+  console.log(`time to the first interactive Tensor page: ${ms.toFixed(0)} ms`);
+  assert.ok(ms <= 1500, `${ms} ms`);
+  await assertHealthy(page, errors);
+});
+
+test('a dropped tensor file replaces the text, and a bad one leaves the page as it was', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { root } = await import('./harness.mjs');
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  const npy = await readFile(join(root, 'tests', 'fixtures', 'f4_2x3.npy'));
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'w.npy', mimeType: 'application/octet-stream', buffer: npy });
+  await page.waitForSelector('[data-testid=loaded-file]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=value-table] tbody tr').length === 6);
+  const t = await readTable(page);
+  assert.deepEqual(t.fp32.map((v) => Math.round(v * 1e4) / 1e4), [0.6004, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111]);
+  // A corrupt file: a message, and the loaded tensor stays.
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'bad.npy', mimeType: 'application/octet-stream', buffer: npy.subarray(0, 40) });
+  await page.waitForSelector('[data-testid=file-error]');
+  assert.match(await page.textContent('[data-testid=file-error]'), /bad\.npy/);
+  assert.equal((await readTable(page)).fp32.length, 6);
+  await page.click('[data-testid=close-file]');
+  await page.waitForSelector('[data-testid=tensor-text]');
+  await assertHealthy(page, errors);
+});

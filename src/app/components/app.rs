@@ -1,58 +1,109 @@
-//! The app shell: a header with the page links, and the page the hash names.
+//! The app shell: a hash router with the page links in a header, and the
+//! state every page keeps while another one is shown (the Model page's and
+//! the Lab's reducers, and the worker), shared through contexts.
 
-use gloo::events::EventListener;
 use yew::prelude::*;
+use yew_router::prelude::*;
 
 use super::bench_page::BenchPage;
+use super::lab_page::LabPage;
+use super::model_page::ModelPage;
 use super::tensor_page::TensorPage;
+use crate::app::state::lab::LabState;
+use crate::app::state::model::ModelState;
+use crate::app::state::TensorState;
 use crate::app::url;
-use crate::share::Page;
+use crate::app::worker::host::SharedWorker;
+use crate::share::experiment::to_query;
+use crate::share::view::join_query;
+use crate::share::{page_hash, query_of, Page};
+
+/// The pages, by the path at the start of the hash (`#/model?…`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
+pub enum Route {
+    #[at("/tensor")]
+    Tensor,
+    #[at("/model")]
+    Model,
+    #[at("/lab")]
+    Lab,
+    #[at("/bench")]
+    Bench,
+    /// An empty or unknown path shows the Tensor page.
+    #[not_found]
+    #[at("/")]
+    Home,
+}
+
+impl Route {
+    pub fn page(self) -> Page {
+        match self {
+            Route::Model => Page::Model,
+            Route::Lab => Page::Lab,
+            Route::Bench => Page::Bench,
+            Route::Tensor | Route::Home => Page::Tensor,
+        }
+    }
+}
+
+fn switch(route: Route) -> Html {
+    match route.page() {
+        Page::Tensor => html! { <TensorPage /> },
+        Page::Model => html! { <ModelPage /> },
+        Page::Lab => html! { <LabPage /> },
+        Page::Bench => html! { <BenchPage /> },
+    }
+}
 
 #[function_component(App)]
 pub fn app() -> Html {
-    let page = use_state(|| Page::from_hash(&url::read_hash()));
-    // The last Tensor page link, so that coming back keeps its settings.
-    let tensor_hash = use_mut_ref(|| Some(url::read_hash()).filter(|h| Page::from_hash(h) == Page::Tensor));
-    {
-        let (page, tensor_hash) = (page.clone(), tensor_hash.clone());
-        use_effect_with((), move |_| {
-            let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
-                let hash = url::read_hash();
-                let p = Page::from_hash(&hash);
-                page.set(p);
-                if p == Page::Tensor {
-                    *tensor_hash.borrow_mut() = Some(hash);
-                }
-            });
-            move || drop(listener)
-        });
+    html! {
+        <HashRouter>
+            <Shell />
+        </HashRouter>
     }
-    if *page == Page::Tensor {
-        *tensor_hash.borrow_mut() = Some(url::read_hash());
-    }
-    let tensor_link = tensor_hash.borrow().clone().filter(|h| h.len() > 1).unwrap_or_else(|| "#/tensor".into());
-    let link = |p: Page, href: String, label: &str| {
+}
+
+#[function_component(Shell)]
+fn shell() -> Html {
+    let hash = url::read_hash();
+    let first = Page::from_hash(&hash);
+    let tensor = use_reducer_eq(|| TensorState::from_hash(if first == Page::Tensor { &hash } else { "" }));
+    let model = use_reducer_eq(|| if first == Page::Model { ModelState::from_query(query_of(&hash)) } else { ModelState::default() });
+    let lab = use_reducer_eq(|| if first == Page::Lab { LabState::from_query(query_of(&hash)) } else { LabState::default() });
+    let worker = use_state(SharedWorker::default);
+    let route = use_route::<Route>().unwrap_or(Route::Home);
+    let page = route.page();
+    let tensor_link = tensor.settings.to_hash();
+    let model_link = page_hash(Page::Model, &join_query(&to_query(&model.exp), &model.view));
+    let lab_link = page_hash(Page::Lab, &join_query(&to_query(&lab.exp), &lab.view));
+    let link = |p: Page, href: String, label: &str, tip: &str| {
         html! {
-            <a href={href} class={classes!((*page == p).then_some("active"))}
-                aria-current={(*page == p).then_some("page")}>{ label.to_string() }</a>
+            <a href={href} class={classes!((page == p).then_some("active"))} title={tip.to_string()}
+                aria-current={(page == p).then_some("page")}>{ label.to_string() }</a>
         }
     };
     html! {
-        <>
+        <ContextProvider<SharedWorker> context={(*worker).clone()}>
+        <ContextProvider<UseReducerHandle<TensorState>> context={tensor}>
+        <ContextProvider<UseReducerHandle<ModelState>> context={model}>
+        <ContextProvider<UseReducerHandle<LabState>> context={lab}>
             <header class="top">
                 <h1><span class="logo">{"q"}</span>{"play"}</h1>
                 <nav aria-label="Pages">
-                    { link(Page::Tensor, tensor_link, "Tensor") }
-                    { link(Page::Bench, "#/bench".into(), "Benchmark") }
+                    { link(Page::Tensor, tensor_link, "Tensor", "Quantize a tensor: scale, zero point, grid and error") }
+                    { link(Page::Model, model_link, "Model", "Quantize a model: PTQ, comparisons, sweeps, mixed-bit searches, QAT") }
+                    { link(Page::Lab, lab_link, "Lab", "The quantization lab handout, step by step") }
+                    { link(Page::Bench, "#/bench".into(), "Benchmark", "int8 SIMD against FP32 in this browser") }
                 </nav>
                 <p class="tagline">{"the quantization playground: scale, zero point and error, live in your browser"}</p>
             </header>
             <main>
-                { match *page {
-                    Page::Tensor => html! { <TensorPage /> },
-                    Page::Bench => html! { <BenchPage /> },
-                } }
+                <Switch<Route> render={switch} />
             </main>
-        </>
+        </ContextProvider<UseReducerHandle<LabState>>>
+        </ContextProvider<UseReducerHandle<ModelState>>>
+        </ContextProvider<UseReducerHandle<TensorState>>>
+        </ContextProvider<SharedWorker>>
     }
 }

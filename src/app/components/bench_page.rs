@@ -1,26 +1,26 @@
 //! The Benchmark page: int8 SIMD against FP32 in this browser, with the same
-//! code as `scripts/bench.sh` (`crate::bench`), timed with `performance.now()`.
-//! Cases run one at a time, yielding to the browser between them so each
-//! line appears as it is measured.
+//! code as `scripts/bench.sh` (`crate::bench`), timed with `performance.now()`
+//! in the worker, so the page stays responsive; each case's lines appear as it
+//! ends, and Cancel stops the run.
 
 use yew::prelude::*;
 
-use crate::bench::{self, BenchLine};
-
-fn now_s() -> f64 {
-    gloo::utils::window().performance().map_or(0.0, |p| p.now() / 1e3)
-}
+use super::job_status::JobStatus;
+use crate::app::worker::host::{SharedWorker, CANCELLED};
+use crate::app::worker::protocol::{BenchRow, Event as JobEvent, Outcome, Request};
 
 #[derive(Clone, PartialEq)]
 enum Status {
     Idle,
-    Running(&'static str),
+    Running { stage: String, done: usize, total: usize, loading: Option<(String, u64, u64)> },
     Done,
+    Failed(String),
 }
 
 /// What the page can tell about this browser and CPU.
 fn environment() -> Vec<(String, String)> {
     let nav = gloo::utils::window().navigator();
+    let cross_origin_isolated = js_sys::Reflect::get(&gloo::utils::window(), &"crossOriginIsolated".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false);
     vec![
         ("Browser".into(), nav.user_agent().unwrap_or_default()),
         ("Logical CPU cores".into(), nav.hardware_concurrency().to_string()),
@@ -28,7 +28,14 @@ fn environment() -> Vec<(String, String)> {
             "WebAssembly SIMD (simd128)".into(),
             "supported: this page is the simd128 build, which would not have loaded otherwise".into(),
         ),
-        ("Threads".into(), "one: the kernels run on the page's own thread".into()),
+        (
+            "Threads".into(),
+            format!(
+                "one: the kernels run on one Web Worker thread (cross-origin isolated: {}, so shared-memory threads would {}be possible)",
+                if cross_origin_isolated { "yes" } else { "no" },
+                if cross_origin_isolated { "" } else { "not " }
+            ),
+        ),
         (
             "Relaxed SIMD".into(),
             "not used: the default build sticks to baseline simd128, which every current browser runs the same way".into(),
@@ -38,46 +45,55 @@ fn environment() -> Vec<(String, String)> {
 
 #[function_component(BenchPage)]
 pub fn bench_page() -> Html {
-    let lines = use_state(Vec::<BenchLine>::new);
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+    let rows = use_state(Vec::<BenchRow>::new);
+    let ratios = use_state(Vec::<String>::new);
     let status = use_state(|| Status::Idle);
+    let running = matches!(*status, Status::Running { .. });
     let run = {
-        let (lines, status) = (lines.clone(), status.clone());
+        let (rows, ratios, status, worker) = (rows.clone(), ratios.clone(), status.clone(), worker.clone());
         Callback::from(move |_: MouseEvent| {
-            if matches!(*status, Status::Running(_)) {
+            if matches!(*status, Status::Running { .. }) {
                 return;
             }
-            let (lines, status) = (lines.clone(), status.clone());
-            lines.set(Vec::new());
-            yew::platform::spawn_local(async move {
-                let mut all: Vec<BenchLine> = Vec::new();
-                type Case = (&'static str, fn(&dyn Fn() -> f64) -> Vec<BenchLine>);
-                let cases: [Case; 4] = [
-                    ("quantize kernels", |c| bench::quant_kernels(c, 1 << 18)),
-                    ("int8 GEMM", bench::gemm_i8),
-                    ("f32 GEMM", bench::gemm_f32),
-                    ("MLP over 10,000 images", |c| bench::mlp_end_to_end(c, 10_000)),
-                ];
-                for (name, case) in cases {
-                    status.set(Status::Running(name));
-                    // Let the browser paint the status before the page's thread is busy.
-                    gloo::timers::future::TimeoutFuture::new(30).await;
-                    all.extend(case(&now_s));
-                    lines.set(all.clone());
+            rows.set(Vec::new());
+            ratios.set(Vec::new());
+            status.set(Status::Running { stage: "starting".into(), done: 0, total: 5, loading: None });
+            let (rows, ratios, status) = (rows.clone(), ratios.clone(), status.clone());
+            worker.0.submit(Request::Bench, None, move |event, _| match event {
+                JobEvent::Progress(p) => status.set(Status::Running { stage: p.stage, done: p.done, total: p.total, loading: None }),
+                JobEvent::Loading { what, done, total } => status.set(Status::Running { stage: "loading".into(), done: 0, total: 1, loading: Some((what, done, total)) }),
+                JobEvent::BenchLines { rows: r, ratios: q } => {
+                    rows.set(r);
+                    ratios.set(q);
                 }
-                status.set(Status::Done);
+                JobEvent::Done(Outcome::Bench { rows: r, ratios: q }) => {
+                    rows.set(r);
+                    ratios.set(q);
+                    status.set(Status::Done);
+                }
+                JobEvent::Failed(m) if m == CANCELLED => status.set(Status::Failed("Cancelled.".into())),
+                JobEvent::Failed(m) => status.set(Status::Failed(m)),
+                JobEvent::Done(_) => {}
             });
         })
     };
-    let ratios: Vec<String> = bench::ratios(&lines).into_iter().chain(bench::int8_vs_f32(&lines)).collect();
+    let on_cancel = {
+        let worker = worker.clone();
+        Callback::from(move |_: ()| worker.0.cancel_all())
+    };
     html! {
         <div class="bench-page">
             <section aria-label="Benchmark">
                 <h2>{"int8 SIMD against FP32, in your browser"}</h2>
-                <p class="hint">{"GOPS = 2·M·K·N / t. Each figure is the median of 11 timed trials. The page is busy while a case runs."}</p>
-                <button onclick={run} data-testid="run-bench" disabled={matches!(*status, Status::Running(_))}>{"Run the benchmark"}</button>
+                <p class="hint">{"GOPS = 2·M·K·N / t. Each figure is the median of timed trials, in the worker thread; the page stays responsive. The last case is a full W8A8 PTQ run of the Fashion-MNIST MLP (calibrate on 256 images, quantize, predict 10,000 on the int8 kernels), and the Model page's whole report."}</p>
+                <button class="primary" onclick={run} data-testid="run-bench" disabled={running}>{"Run the benchmark"}</button>
                 { match &*status {
-                    Status::Running(name) => html! { <span class="copy-status" role="status" data-testid="bench-status">{ format!("Running: {name}…") }</span> },
+                    Status::Running { stage, done, total, loading } => html! {
+                        <JobStatus stage={stage.clone()} done={*done} total={*total} loading={loading.clone()} {on_cancel} />
+                    },
                     Status::Done => html! { <span class="copy-status" role="status" data-testid="bench-status">{"Done."}</span> },
+                    Status::Failed(m) => html! { <p class="error" role="alert" data-testid="bench-status">{ m.clone() }</p> },
                     Status::Idle => html! {},
                 } }
                 <table data-testid="bench-table">
@@ -86,9 +102,9 @@ pub fn bench_page() -> Html {
                         <th scope="col">{"median time"}</th><th scope="col">{"rate"}</th>
                     </tr></thead>
                     <tbody>
-                        { for lines.iter().map(|l| html! {
-                            <tr data-suite={l.suite} data-kernel={l.kernel}>
-                                <td>{ l.suite }</td><td>{ l.case.clone() }</td><td>{ l.kernel }</td>
+                        { for rows.iter().map(|l| html! {
+                            <tr data-suite={l.suite.clone()} data-kernel={l.kernel.clone()} title={l.line.clone()}>
+                                <td>{ l.suite.clone() }</td><td>{ l.case.clone() }</td><td>{ l.kernel.clone() }</td>
                                 <td>{ format!("{:.3} ms", l.median_s * 1e3) }</td>
                                 <td class="rate">{ if l.unit == "GOPS" { format!("{:.1} GOPS", l.rate) } else { format!("{:.3e} {}", l.rate, l.unit) } }</td>
                             </tr>

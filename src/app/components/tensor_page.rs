@@ -1,8 +1,9 @@
 //! The Tensor page: type, paste or generate a tensor; choose the scheme,
 //! granularity and calibration; see the scale and zero point with their
 //! formulas, every value's integer and error, the error metrics, a histogram
-//! with the quantization grid, and every calibrator side by side. It updates
-//! as the user types.
+//! with the quantization grid, FP32 against dequantized values, the error
+//! r' − x against ±s/2, each channel's (or group's) scale and zero point, and
+//! every calibrator side by side. It updates as the user types.
 
 use std::rc::Rc;
 
@@ -13,21 +14,24 @@ use yew::prelude::*;
 
 use super::calibration_controls::CalibrationControls;
 use super::channel_table::ChannelTable;
+use super::file_drop::FileDrop;
 use super::generator_controls::GeneratorControls;
-use super::histogram::{Plot, PlotCanvas};
+use super::plot_canvas::{Plot, PlotCanvas};
 use super::metrics_panel::MetricsPanel;
 use super::notices::Notices;
 use super::params_panel::ParamsPanel;
 use super::range_sliders::RangeSliders;
 use super::scheme_controls::SchemeControls;
 use super::value_table::ValueTable;
+use crate::app::state::tensor::LoadedTensors;
 use crate::app::state::{TensorAction, TensorState};
+use crate::app::files::read_tensor_file;
 use crate::app::url;
 use crate::generate::generate;
 use crate::metrics::{quant_error_metrics_by, try_error_metrics, ErrorMetrics, QuantErrorMetrics};
 use crate::parse::parse_numbers;
 use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
-use crate::quant::granularity::SliceParams;
+use crate::quant::granularity::{SliceLayout, SliceParams};
 use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range};
 use crate::quant::{Granularity, Method};
 use crate::share::{Page, TensorSettings};
@@ -43,6 +47,8 @@ struct Derived {
     q: Rc<Vec<i32>>,
     dequant: Rc<Vec<f32>>,
     slices: Rc<Vec<SliceParams>>,
+    /// Which slice holds each value.
+    layout: Rc<SliceLayout>,
     data_min: f32,
     data_max: f32,
     metrics: QuantErrorMetrics,
@@ -52,7 +58,23 @@ struct Derived {
     outcomes: Result<Rc<Vec<CalibrationOutcome>>, String>,
 }
 
-fn input(s: &TensorSettings) -> Result<(Vec<f32>, Vec<usize>), String> {
+/// Largest loaded tensor the page quantizes (the CLI takes any size).
+pub const MAX_PAGE_VALUES: usize = 1 << 22;
+
+fn input(s: &TensorSettings, file: Option<&LoadedTensors>) -> Result<(Vec<f32>, Vec<usize>), String> {
+    // A generated tensor first, then a loaded file, then the text box.
+    if let (Some((name, t)), None) = (file.and_then(|f| f.current()), s.generator) {
+        if t.values.len() > MAX_PAGE_VALUES {
+            return Err(format!("{name} has {} values; the page takes up to {MAX_PAGE_VALUES} (the qplay tensor command takes any size)", t.values.len()));
+        }
+        // An N-D tensor is seen as [d0, d1·…·dn]: rows are channels along axis 0.
+        let shape = match t.shape.len() {
+            0 => vec![t.values.len()],
+            1 => t.shape.clone(),
+            _ => vec![t.shape[0], t.values.len() / t.shape[0].max(1)],
+        };
+        return Ok((t.values.clone(), shape));
+    }
     match s.generator {
         Some(g) => {
             let shape = vec![g.rows, g.cols];
@@ -62,8 +84,8 @@ fn input(s: &TensorSettings) -> Result<(Vec<f32>, Vec<usize>), String> {
     }
 }
 
-fn derive(s: &TensorSettings) -> Result<Derived, String> {
-    let (x, shape) = input(s)?;
+fn derive((s, file): &(TensorSettings, Option<Rc<LoadedTensors>>)) -> Result<Derived, String> {
+    let (x, shape) = input(s, file.as_deref())?;
     let (data_min, data_max) = min_max(&x).map_err(|e| e.to_string())?;
     let scheme = s.scheme();
     let g = match (s.range, s.granularity) {
@@ -90,6 +112,7 @@ fn derive(s: &TensorSettings) -> Result<Derived, String> {
         q: Rc::new(g.q),
         dequant: Rc::new(g.dequant),
         slices: Rc::new(g.slices),
+        layout: Rc::new(g.layout),
         data_min,
         data_max,
         metrics,
@@ -101,7 +124,7 @@ fn derive(s: &TensorSettings) -> Result<Derived, String> {
 
 #[function_component(TensorPage)]
 pub fn tensor_page() -> Html {
-    let state = use_reducer_eq(|| TensorState::from_hash(&url::read_hash()));
+    let state = use_context::<UseReducerHandle<TensorState>>().expect("the app provides the Tensor page's state");
     let settings = state.settings.clone();
 
     // The URL follows the settings (while this page is the one shown).
@@ -124,7 +147,7 @@ pub fn tensor_page() -> Html {
         });
     }
 
-    let derived = use_memo(settings.clone(), derive);
+    let derived = use_memo((settings.clone(), state.file.clone()), derive);
     let copy_status = use_state(|| None::<String>);
 
     let on_text = {
@@ -145,6 +168,26 @@ pub fn tensor_page() -> Html {
     let on_dismiss = {
         let d = state.dispatcher();
         Callback::from(move |_| d.dispatch(TensorAction::DismissNotices))
+    };
+    let on_file = {
+        let d = state.dispatcher();
+        Callback::from(move |r: Result<(String, Vec<u8>), String>| {
+            d.dispatch(match r.and_then(|(name, bytes)| read_tensor_file(&name, &bytes).map(|t| (name, t))) {
+                Ok((name, tensors)) => TensorAction::LoadedFile { name, tensors },
+                Err(e) => TensorAction::FileError(e),
+            })
+        })
+    };
+    let on_choose = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let i = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value().parse().unwrap_or(0);
+            d.dispatch(TensorAction::ChooseTensor(i))
+        })
+    };
+    let on_close = {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::CloseFile))
     };
     let link = url::link_for(&settings.to_hash());
     let on_copy = {
@@ -169,10 +212,26 @@ pub fn tensor_page() -> Html {
                     <p class="generated" data-testid="generated-note">{ format!(
                         "Generated tensor: {}, {} × {}, seed {} (each row is a channel along axis 0).",
                         g.distribution.name().replace('_', " "), g.rows, g.cols, settings.seed) }</p>
+                } else if let Some(f) = &state.file {
+                    <div class="loaded-file" data-testid="loaded-file">
+                        <span>{ format!("From {}: ", f.name) }</span>
+                        <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor">
+                            { for f.tensors.iter().enumerate().map(|(i, (n, t))| html! {
+                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {:?} ({} values)", t.shape, t.values.len()) }</option>
+                            }) }
+                        </select>
+                        <button onclick={on_close} data-testid="close-file" title="Back to typing numbers">{"Close the file"}</button>
+                        <p class="hint">{"An N-D tensor is shown as [d0, d1·…·dn]: each row is a channel along axis 0. A loaded file does not travel in the share link."}</p>
+                    </div>
                 } else {
                     <label for="tensor-text">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
                     <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
                         value={settings.text.clone()} oninput={on_text} />
+                }
+                <FileDrop label="a tensor (.npy, .npz, .safetensors, .txt, .csv or .json)" accept=".npy,.npz,.safetensors,.txt,.csv,.json"
+                    on_file={on_file} testid="tensor-drop" />
+                if let Some(e) = &state.file_error {
+                    <p class="error" role="alert" data-testid="file-error">{ format!("{e}. Nothing else changed.") }</p>
                 }
                 <GeneratorControls settings={settings.clone()} on_action={on_action.clone()} />
                 <SchemeControls settings={settings.clone()} on_action={on_action.clone()} />
@@ -214,6 +273,15 @@ pub fn tensor_page() -> Html {
                             <MetricsPanel m={d.metrics} fp16={d.fp16} bf16={d.bf16} bits={settings.bits} />
                             <PlotCanvas plot={Plot::Grid { values: d.x.clone(), params: first.params, caption }}
                                 label="Histogram of the FP32 values with the quantization grid and the clamp limits" testid="histogram" />
+                            <PlotCanvas plot={Plot::Scatter { values: d.x.clone(), dequant: d.dequant.clone() }} class="half"
+                                label="Scatter of each FP32 value against its dequantized value, with the line y = x" testid="scatter" />
+                            <PlotCanvas plot={Plot::ErrorHistogram { values: d.x.clone(), dequant: d.dequant.clone(),
+                                    slices: d.slices.clone(), layout: d.layout.clone() }} class="half"
+                                label="Histogram of the error r' − x with the rounding bound ±s/2" testid="error-histogram" />
+                            if d.slices.len() > 1 {
+                                <PlotCanvas plot={Plot::ChannelStrip { slices: d.slices.clone(), unit: AttrValue::from(unit) }}
+                                    label={format!("Scale and zero point of each {unit}, as bars")} testid="channel-strip" />
+                            }
                             { match &d.outcomes {
                                 Ok(o) => html! {
                                     <PlotCanvas plot={Plot::Calibrators { values: d.x.clone(), outcomes: o.clone() }}

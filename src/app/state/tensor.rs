@@ -7,6 +7,7 @@ use std::rc::Rc;
 use yew::Reducible;
 
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
+use crate::formats::Tensor;
 use crate::parse::format_numbers;
 use crate::quant::Method;
 use crate::share::TensorSettings;
@@ -16,6 +17,24 @@ pub struct TensorState {
     pub settings: TensorSettings,
     /// Messages about a link that could not be read in full.
     pub notices: Vec<String>,
+    /// A tensor file the user loaded; while `Some`, the page shows its chosen tensor instead of the text.
+    pub file: Option<Rc<LoadedTensors>>,
+    /// Why the last file could not be read (whatever was shown before stays).
+    pub file_error: Option<String>,
+}
+
+/// The tensors of a loaded file, and which one is shown.
+#[derive(Debug, PartialEq)]
+pub struct LoadedTensors {
+    pub name: String,
+    pub tensors: Vec<(String, Tensor)>,
+    pub chosen: usize,
+}
+
+impl LoadedTensors {
+    pub fn current(&self) -> Option<&(String, Tensor)> {
+        self.tensors.get(self.chosen)
+    }
 }
 
 pub enum TensorAction {
@@ -27,6 +46,13 @@ pub enum TensorAction {
     /// Settings read from a hash (page load, or the user edited the address).
     FromHash(String),
     DismissNotices,
+    /// A file read: its tensors (the first is shown).
+    LoadedFile { name: String, tensors: Vec<(String, Tensor)> },
+    FileError(String),
+    /// Show another tensor of the loaded file.
+    ChooseTensor(usize),
+    /// Back to the text box.
+    CloseFile,
 }
 
 impl TensorAction {
@@ -38,7 +64,7 @@ impl TensorAction {
 impl TensorState {
     pub fn from_hash(hash: &str) -> TensorState {
         let (settings, notices) = TensorSettings::from_hash(hash);
-        TensorState { settings, notices }
+        TensorState { settings, notices, ..TensorState::default() }
     }
 }
 
@@ -53,15 +79,35 @@ impl Reducible for TensorState {
             TensorAction::LabExample(m) => {
                 let values = if m == Method::Clip { LAB_CLIP } else { LAB_NORMAL };
                 next.settings = TensorSettings { method: m, text: format_numbers(&values), ..TensorSettings::default() };
+                next.file = None;
             }
             TensorAction::FromHash(hash) => {
                 // The hash we wrote ourselves reads back to the same settings: keep the text as typed.
                 let read = TensorState::from_hash(&hash);
                 if read.settings.to_hash() != next.settings.to_hash() || !read.notices.is_empty() {
-                    next = read;
+                    next.settings = read.settings;
+                    next.notices = read.notices;
                 }
             }
             TensorAction::DismissNotices => next.notices.clear(),
+            TensorAction::LoadedFile { name, tensors } => {
+                next.file = Some(Rc::new(LoadedTensors { name, tensors, chosen: 0 }));
+                next.file_error = None;
+                next.settings.generator = None;
+                next.settings.range = None;
+            }
+            TensorAction::FileError(message) => next.file_error = Some(message),
+            TensorAction::ChooseTensor(i) => {
+                if let Some(f) = &next.file {
+                    let chosen = i.min(f.tensors.len().saturating_sub(1));
+                    next.file = Some(Rc::new(LoadedTensors { name: f.name.clone(), tensors: f.tensors.clone(), chosen }));
+                    next.settings.range = None;
+                }
+            }
+            TensorAction::CloseFile => {
+                next.file = None;
+                next.file_error = None;
+            }
         }
         Rc::new(next)
     }

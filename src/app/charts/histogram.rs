@@ -1,0 +1,123 @@
+//! The Tensor page's histograms: the FP32 values with one quantization grid
+//! and its clamp limits, and with every calibrator's clip range.
+
+use plotters::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+use super::{err, frame, legend, no_data, open, with_skipped, Axis, Chart, ChartResult, BLUE, GREY, SERIES, VERMILLION};
+use crate::quant::calibration::CalibrationOutcome;
+use crate::quant::QParams;
+use crate::stats::histogram;
+
+/// Most grid lines drawn; a finer grid is shown every k-th level.
+const MAX_GRID_LINES: usize = 64;
+
+/// A histogram of the finite values of x over [lo, hi] with padding, on a fresh canvas;
+/// `extra(chart, top)` draws on top. `headroom` × the tallest bar leaves room for the legend.
+fn histogram_chart(
+    canvas: &HtmlCanvasElement,
+    caption: &str,
+    x: &[f32],
+    lo: f32,
+    hi: f32,
+    headroom: f64,
+    extra: impl FnOnce(&mut Chart, f64) -> ChartResult,
+) -> ChartResult {
+    let root = open(canvas)?;
+    let finite: Vec<f32> = x.iter().copied().filter(|v| v.is_finite()).collect();
+    let caption = with_skipped(caption, x.len() - finite.len());
+    let x = &finite[..];
+    if x.is_empty() || !(lo.is_finite() && hi.is_finite()) {
+        return no_data(&root, &caption, "no data");
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-6).max(lo.abs().max(hi.abs()) * 1e-6);
+    let (lo, hi) = (lo - pad, hi + pad);
+    // Bins: about √n, between 8 and 80.
+    let bins = ((x.len() as f32).sqrt().ceil() as usize).clamp(8, 80);
+    let h = histogram(x, lo as f64, hi as f64, bins);
+    let top = h.counts.iter().copied().fold(1.0, f64::max) * headroom;
+    let (lo, hi) = (lo as f64, hi as f64);
+    let mut chart = frame(&root, &caption, &Axis::linear(lo, hi, "value (float)"), &Axis::integer(0.0, top, "count (values)"), 52)?;
+    let w = h.width();
+    chart
+        .draw_series(h.counts.iter().enumerate().filter(|(_, &c)| c > 0.0).map(|(i, &c)| {
+            let x0 = lo + i as f64 * w;
+            Rectangle::new([(x0, 0.0), (x0 + w, c)], BLUE.mix(0.35).filled())
+        }))
+        .map_err(err)?
+        .label("FP32 values")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.mix(0.35).filled()));
+    extra(&mut chart, top)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    root.present().map_err(err)
+}
+
+fn vline(chart: &mut Chart, x: f32, top: f64, style: ShapeStyle) -> ChartResult {
+    chart.draw_series(LineSeries::new([(x as f64, 0.0), (x as f64, top)], style)).map_err(err)?;
+    Ok(())
+}
+
+/// (min, max) of the finite values (±∞ when there is none).
+fn data_range(x: &[f32]) -> (f32, f32) {
+    x.iter().copied().filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
+}
+
+/// The finite one of a and b, preferring min(a, b) / max(a, b) (`pick`) when both are.
+fn finite_or(a: f32, b: f32, pick: fn(f32, f32) -> f32) -> f32 {
+    match (a.is_finite(), b.is_finite()) {
+        (true, true) => pick(a, b),
+        (true, false) => a,
+        _ => b,
+    }
+}
+
+/// Histogram of the FP32 values with the quantization grid (thin grey lines
+/// at r' = (q − Z)·s) and the clamp limits (vermillion) of `p`.
+pub fn draw_histogram(canvas: &HtmlCanvasElement, x: &[f32], p: &QParams, caption: &str) -> ChartResult {
+    let (clamp_lo, clamp_hi) = p.clamp_limits();
+    let (data_lo, data_hi) = data_range(x);
+    let lo = finite_or(data_lo, finite_or(clamp_lo, p.alpha, f32::min), f32::min);
+    let hi = finite_or(data_hi, finite_or(clamp_hi, p.beta, f32::max), f32::max);
+    histogram_chart(canvas, caption, x, lo, hi, 1.3, |chart, top| {
+        for g in p.grid_values(MAX_GRID_LINES) {
+            vline(chart, g, top, GREY.mix(0.6).stroke_width(1))?;
+        }
+        chart
+            .draw_series(LineSeries::new([(clamp_lo as f64, 0.0), (clamp_lo as f64, top)], VERMILLION.stroke_width(3)))
+            .map_err(err)?
+            .label("clamp limits (qmin, qmax)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], VERMILLION.stroke_width(3)));
+        vline(chart, clamp_hi, top, VERMILLION.stroke_width(3))?;
+        chart
+            .draw_series(LineSeries::new(std::iter::empty::<(f64, f64)>(), GREY.stroke_width(1)))
+            .map_err(err)?
+            .label("grid levels r' = (q − Z)·s")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], GREY.stroke_width(1)));
+        Ok(())
+    })
+}
+
+/// Histogram of the values with every calibrator's clamp limits, each
+/// labelled with the SQNR it gives.
+pub fn draw_calibrators(canvas: &HtmlCanvasElement, x: &[f32], outcomes: &[CalibrationOutcome]) -> ChartResult {
+    let (data_lo, data_hi) = data_range(x);
+    let lo = outcomes.iter().map(|o| o.clamp_lo).fold(data_lo, |a, b| finite_or(a, b, f32::min));
+    let hi = outcomes.iter().map(|o| o.clamp_hi).fold(data_hi, |a, b| finite_or(a, b, f32::max));
+    // Room above the bars for a legend of one line per calibrator.
+    let headroom = 1.3 + 0.12 * outcomes.len() as f64;
+    histogram_chart(canvas, "Every calibrator's clip range on the same values", x, lo, hi, headroom, |chart, top| {
+        for (i, o) in outcomes.iter().enumerate() {
+            let color = SERIES[i % SERIES.len()];
+            // Stagger heights a little so coinciding lines stay visible.
+            let h = top * (1.0 - 0.04 * i as f64);
+            let style = color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new([(o.clamp_lo as f64, 0.0), (o.clamp_lo as f64, h)], style))
+                .map_err(err)?
+                .label(format!("{}: SQNR {:.1} dB", o.name.replace('_', " "), o.sqnr_db))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
+            chart.draw_series(LineSeries::new([(o.clamp_hi as f64, 0.0), (o.clamp_hi as f64, h)], style)).map_err(err)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,126 @@
+//! The mixed-bit search's candidates: size against accuracy, the Pareto front
+//! as a step line, the selected candidate and uniform 8-bit marked.
+//!
+//! A candidate is on the front when no other is both smaller and at least as accurate;
+//! sorted by size, the front's accuracy rises, and the step line reads "the best accuracy
+//! reachable within this size". The drawing returns where each candidate landed in canvas
+//! pixels, so a click can pick the nearest one ([`nearest_point`]).
+
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use web_sys::HtmlCanvasElement;
+
+use super::{at_least, err, finite_range, frame, legend, legend_entry, no_data, open, padded, with_skipped, Axis, ChartResult, BLUE, GREY, ORANGE, VERMILLION};
+use crate::experiment::mixed_bit::{Candidate, MixedBitReport};
+
+/// A click picks the nearest candidate within this many displayed pixels.
+pub const PICK_RADIUS_PX: f64 = 12.0;
+
+/// (size in KB, accuracy in %) of a candidate, when both are finite.
+fn xy(c: &Candidate) -> Option<(f64, f64)> {
+    let (x, y) = (c.bytes as f64 / 1024.0, c.accuracy? * 100.0);
+    (x.is_finite() && y.is_finite()).then_some((x, y))
+}
+
+/// Which candidate is the selection: `selected` when given and valid, else the report's own
+/// (the candidate with the same bits).
+pub fn selected_index(report: &MixedBitReport, selected: Option<usize>) -> Option<usize> {
+    let own = || report.candidates.iter().position(|c| *c == report.selection).or_else(|| report.candidates.iter().position(|c| c.bits == report.selection.bits));
+    selected.filter(|&i| i < report.candidates.len()).or_else(own)
+}
+
+/// Draws every candidate (x = size in KB, y = test accuracy in %), the front as a step line,
+/// the selection (`selected`, an index into `report.candidates`, or the report's own) and
+/// uniform 8-bit. Returns each candidate's position in canvas pixels (`None` for a candidate
+/// without a finite accuracy, which is not drawn).
+pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, selected: Option<usize>) -> ChartResult<Vec<Option<(i32, i32)>>> {
+    let root = open(canvas)?;
+    let points: Vec<Option<(f64, f64)>> = report.candidates.iter().map(xy).collect();
+    let skipped = points.iter().filter(|p| p.is_none()).count();
+    let title = with_skipped("Mixed-bit candidates: size against accuracy", skipped);
+    let fp32 = report.fp32_accuracy * 100.0;
+    let fp32 = fp32.is_finite().then_some(fp32);
+    let Some((x_lo, x_hi)) = finite_range(points.iter().flatten().map(|p| p.0)) else {
+        no_data(&root, &title, "no candidate with an accuracy")?;
+        return Ok(vec![None; report.candidates.len()]);
+    };
+    let (y_lo, y_hi) = finite_range(points.iter().flatten().map(|p| p.1).chain(fp32)).unwrap_or((0.0, 100.0));
+    let (x_lo, x_hi) = padded(x_lo, x_hi, 0.08);
+    let (y_lo, y_hi) = at_least(y_lo, y_hi, 2.0);
+    let (y_lo, y_hi) = padded(y_lo, y_hi, 0.08);
+    let (x_lo, y_lo, y_hi) = (x_lo.max(0.0), y_lo.max(0.0), y_hi.min(101.0).max(y_lo.max(0.0) + 1.0));
+    // Room at the bottom right for the legend.
+    let y_lo = (y_lo - (y_hi - y_lo) * 0.25).max(0.0);
+    let mut chart = frame(&root, &title, &Axis::linear(x_lo, x_hi, "model size (KB)"), &Axis::linear(y_lo, y_hi, "test accuracy (%)"), 56)?;
+
+    if let Some(f) = fp32 {
+        let style = GREY.stroke_width(2);
+        chart
+            .draw_series(DashedLineSeries::new([(x_lo, f), (x_hi, f)], 10, 6, style))
+            .map_err(err)?
+            .label(format!("FP32: {f:.2} % at {:.1} KB", report.fp32_bytes as f64 / 1024.0))
+            .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 5, 3, style));
+    }
+    // Every candidate: hollow grey circles.
+    chart
+        .draw_series(points.iter().flatten().map(|&p| Circle::new(p, 4, GREY.stroke_width(1))))
+        .map_err(err)?
+        .label("candidate")
+        .legend(|(x, y)| Circle::new((x + 9, y), 4, GREY.stroke_width(1)));
+    // The front, sorted by size, as a post-step line, with filled points.
+    let mut front: Vec<(f64, f64)> = report.candidates.iter().zip(&points).filter(|(c, _)| c.on_front).filter_map(|(_, p)| *p).collect();
+    front.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut step = Vec::with_capacity(front.len() * 2);
+    for (i, &(x, y)) in front.iter().enumerate() {
+        if i > 0 {
+            step.push((x, front[i - 1].1));
+        }
+        step.push((x, y));
+    }
+    chart.draw_series(LineSeries::new(step, BLUE.stroke_width(2))).map_err(err)?;
+    chart
+        .draw_series(front.iter().map(|&p| Circle::new(p, 5, BLUE.filled())))
+        .map_err(err)?
+        .label("Pareto front")
+        .legend(|(x, y)| EmptyElement::at((x, y)) + PathElement::new([(0, 0), (18, 0)], BLUE.stroke_width(2)) + Circle::new((9, 0), 4, BLUE.filled()));
+    // Uniform 8-bit: an orange square.
+    let u8_index = report.candidates.iter().position(|c| *c == report.uniform8).or_else(|| report.candidates.iter().position(|c| c.bits == report.uniform8.bits));
+    if let Some(p) = u8_index.and_then(|i| points[i]) {
+        let mark = |p: (i32, i32)| Rectangle::new([(p.0 - 6, p.1 - 6), (p.0 + 6, p.1 + 6)], ORANGE.stroke_width(3));
+        let at = chart.backend_coord(&p);
+        root.draw(&mark(at)).map_err(err)?;
+        legend_entry(&mut chart, "uniform 8-bit", move |(x, y)| mark((x + 9, y)))?;
+    }
+    // The selection: a vermillion ring and its label.
+    if let Some(i) = selected_index(report, selected) {
+        if let Some(p) = points[i] {
+            let at = chart.backend_coord(&p);
+            root.draw(&Circle::new(at, 10, VERMILLION.stroke_width(3))).map_err(err)?;
+            let (w, _) = root.dim_in_pixel();
+            let right = at.0 > w as i32 * 2 / 3;
+            let anchor = if right { HPos::Right } else { HPos::Left };
+            let dx = if right { -14 } else { 14 };
+            let label = report.candidates[i].label.clone();
+            let label = if label.chars().count() > 40 { format!("{}…", label.chars().take(39).collect::<String>()) } else { label };
+            let style = ("sans-serif", 12).into_font().color(&VERMILLION).pos(Pos::new(anchor, VPos::Bottom));
+            root.draw(&Text::new(format!("selected: {label}"), (at.0 + dx, at.1 - 8), style)).map_err(err)?;
+            legend_entry(&mut chart, "selected (applied)", |(x, y)| Circle::new((x + 9, y), 7, VERMILLION.stroke_width(3)))?;
+        }
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    let pixels = points.iter().map(|p| p.map(|p| chart.backend_coord(&p))).collect();
+    root.present().map_err(err)?;
+    Ok(pixels)
+}
+
+/// The index of the point nearest (x, y) within `radius` (all in canvas pixels), if any.
+pub fn nearest_point(points: &[Option<(i32, i32)>], x: f64, y: f64, radius: f64) -> Option<usize> {
+    points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|(px, py)| (i, (px as f64 - x).hypot(py as f64 - y))))
+        .filter(|&(_, d)| d <= radius)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+}

@@ -1,0 +1,143 @@
+//! A grid of sample images with their true label, the FP32 prediction and the
+//! quantized prediction. Where FP32 and the quantized model disagree the tile is
+//! outlined in vermillion *and* marked with ✗ (colour alone is not enough), as the
+//! legend says. Drawn on the canvas's 2-D context directly (a rectangle per run of
+//! equal pixels), without plotters.
+
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+
+use super::ChartResult;
+
+/// One sample: 28 × 28 pixels (row-major, 0 = background, 255 = ink), the true label,
+/// the FP32 prediction, the quantized prediction.
+pub type Sample = (Vec<u8>, u8, u8, u8);
+
+/// Tile size and image magnification (px).
+const TILE_W: u32 = 124;
+const TILE_H: u32 = 138;
+const ZOOM: u32 = 3;
+/// Room above the tiles for the title and the legend.
+const HEADER: u32 = 56;
+const VERMILLION: &str = "rgb(213, 94, 0)";
+
+/// The canvas height that shows `n` samples at `width` px.
+pub fn samples_height(n: usize, width: u32) -> u32 {
+    let cols = (width / TILE_W).max(1) as usize;
+    HEADER + n.div_ceil(cols).max(1) as u32 * TILE_H + 8
+}
+
+fn js(e: wasm_bindgen::JsValue) -> String {
+    format!("{e:?}")
+}
+
+/// The 2-D context of a canvas, cleared to white.
+fn context(canvas: &HtmlCanvasElement) -> ChartResult<CanvasRenderingContext2d> {
+    if canvas.width() < 64 || canvas.height() < 64 {
+        return Err(format!("the canvas is too small ({} × {} px)", canvas.width(), canvas.height()));
+    }
+    let ctx = canvas
+        .get_context("2d")
+        .map_err(js)?
+        .ok_or("no 2-D canvas context")?
+        .dyn_into::<CanvasRenderingContext2d>()
+        .map_err(|_| "no 2-D canvas context".to_string())?;
+    ctx.set_fill_style_str("#fff");
+    ctx.fill_rect(0.0, 0.0, canvas.width() as f64, canvas.height() as f64);
+    Ok(ctx)
+}
+
+fn write(ctx: &CanvasRenderingContext2d, s: &str, x: f64, y: f64, font: &str, color: &str, align: &str) -> ChartResult {
+    ctx.set_font(font);
+    ctx.set_fill_style_str(color);
+    ctx.set_text_align(align);
+    ctx.set_text_baseline("top");
+    ctx.fill_text(s, x, y).map_err(js)
+}
+
+/// Draws the samples in rows of as many tiles as the canvas width holds; the tiles that do
+/// not fit its height are left out (the title says how many are shown). `classes` names the
+/// labels (a missing name shows the number); `quant` names the quantized model ("int8").
+pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[String], quant: &str) -> ChartResult {
+    let ctx = context(canvas)?;
+    let (w, h) = (canvas.width(), canvas.height());
+    let name = |k: u8| classes.get(k as usize).cloned().unwrap_or_else(|| k.to_string());
+    let cols = (w / TILE_W).max(1) as usize;
+    let rows_fit = (h.saturating_sub(HEADER) / TILE_H) as usize;
+    let shown = samples.len().min(cols * rows_fit);
+    let disagree = samples.iter().filter(|s| s.2 != s.3).count();
+    let mut title = format!("Sample images: FP32 and {quant} predictions ({disagree} of {} disagree)", samples.len());
+    if shown < samples.len() {
+        title = format!("{title}, first {shown} shown");
+    }
+    let cx = w as f64 / 2.0;
+    write(&ctx, &title, cx, 8.0, "15px sans-serif", "#000", "center")?;
+    if samples.is_empty() {
+        return write(&ctx, "no samples", cx, h as f64 / 2.0, "14px sans-serif", "#5a5a5a", "center");
+    }
+    // The legend: a grey frame = agree, a vermillion frame with ✗ = disagree.
+    let ly = 32.0;
+    ctx.set_line_width(1.0);
+    ctx.set_stroke_style_str("#999");
+    ctx.stroke_rect(12.0, ly, 14.0, 14.0);
+    write(&ctx, &format!("FP32 and {quant} agree (grey frame)"), 32.0, ly + 1.0, "12px sans-serif", "#000", "left")?;
+    ctx.set_line_width(3.0);
+    ctx.set_stroke_style_str(VERMILLION);
+    ctx.stroke_rect(250.0, ly, 14.0, 14.0);
+    write(&ctx, &format!("✗ FP32 and {quant} disagree (vermillion frame)"), 270.0, ly + 1.0, "bold 12px sans-serif", VERMILLION, "left")?;
+
+    for (k, (pixels, label, fp32, q)) in samples.iter().take(shown).enumerate() {
+        let (x0, y0) = (((k % cols) as u32 * TILE_W) as f64 + 4.0, (HEADER + (k / cols) as u32 * TILE_H) as f64);
+        let img = (28 * ZOOM) as f64;
+        let ix = x0 + (TILE_W as f64 - 8.0 - img) / 2.0;
+        let iy = y0 + 6.0;
+        draw_image(&ctx, pixels, ix, iy, img)?;
+        let differ = fp32 != q;
+        let tx = x0 + (TILE_W as f64 - 8.0) / 2.0;
+        write(&ctx, &format!("label: {}", name(*label)), tx, iy + img + 4.0, "11px sans-serif", "#5b6475", "center")?;
+        write(&ctx, &format!("fp32: {}", name(*fp32)), tx, iy + img + 18.0, "11px sans-serif", "#000", "center")?;
+        let (font, color) = if differ { ("bold 11px sans-serif", VERMILLION) } else { ("11px sans-serif", "#000") };
+        write(&ctx, &format!("{quant}: {}", name(*q)), tx, iy + img + 32.0, font, color, "center")?;
+        if differ {
+            ctx.set_line_width(3.0);
+            ctx.set_stroke_style_str(VERMILLION);
+            ctx.stroke_rect(x0 + 1.5, y0 + 1.5, TILE_W as f64 - 11.0, TILE_H as f64 - 7.0);
+            write(&ctx, "✗", x0 + TILE_W as f64 - 12.0, y0 + 4.0, "bold 16px sans-serif", VERMILLION, "right")?;
+        } else {
+            ctx.set_line_width(1.0);
+            ctx.set_stroke_style_str("#bbb");
+            ctx.stroke_rect(x0 + 1.5, y0 + 1.5, TILE_W as f64 - 11.0, TILE_H as f64 - 7.0);
+        }
+    }
+    Ok(())
+}
+
+/// A square grey-scale image (ink dark on white), `size` px wide; anything not square is
+/// drawn as a "?" box.
+fn draw_image(ctx: &CanvasRenderingContext2d, pixels: &[u8], x: f64, y: f64, size: f64) -> ChartResult {
+    let side = (pixels.len() as f64).sqrt().round() as usize;
+    ctx.set_line_width(1.0);
+    ctx.set_stroke_style_str("#ddd");
+    ctx.stroke_rect(x - 0.5, y - 0.5, size + 1.0, size + 1.0);
+    if side == 0 || side * side != pixels.len() {
+        return write(ctx, "?", x + size / 2.0, y + size / 2.0 - 8.0, "16px sans-serif", "#999", "center");
+    }
+    let px = size / side as f64;
+    for (r, row) in pixels.chunks_exact(side).enumerate() {
+        let mut c = 0;
+        while c < side {
+            let v = row[c];
+            let mut end = c + 1;
+            while end < side && row[end] == v {
+                end += 1;
+            }
+            if v > 0 {
+                let g = 255 - v;
+                ctx.set_fill_style_str(&format!("rgb({g},{g},{g})"));
+                ctx.fill_rect(x + c as f64 * px, y + r as f64 * px, (end - c) as f64 * px, px);
+            }
+            c = end;
+        }
+    }
+    Ok(())
+}

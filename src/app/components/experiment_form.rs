@@ -1,0 +1,287 @@
+//! The experiment's settings. Every control is named by its dotted path (the
+//! same as in the link and the TOML file), so a teacher's `hide=` and `lock=`
+//! reach it; each label's tooltip says what the setting does to the maths.
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::experiment::{Experiment, Task};
+use crate::ptq::{QuantMode, WeightGranularity};
+use crate::quant::calibration::{Calibration, CalibrationKind};
+use crate::quant::Method;
+use crate::runtime::dynamic::DynamicMode;
+use crate::share::view::View;
+
+/// An edit of the experiment, as the reducer applies it.
+pub type Edit = Rc<dyn Fn(&mut Experiment)>;
+type SetText = Rc<dyn Fn(&mut Experiment, &str)>;
+type SetNumber = Rc<dyn Fn(&mut Experiment, f64)>;
+type SetFlag = Rc<dyn Fn(&mut Experiment, bool)>;
+
+#[derive(Properties, PartialEq)]
+pub struct ExperimentFormProps {
+    pub exp: Experiment,
+    /// (name, kind) of each quantizable layer, for the skip list and per-layer bits.
+    pub layers: Rc<Vec<(String, String)>>,
+    pub view: View,
+    pub on_edit: Callback<Edit>,
+    /// Which settings to show: the Lab shows fewer.
+    #[prop_or(true)]
+    pub show_task: bool,
+}
+
+fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
+}
+
+fn input_value(e: &Event) -> String {
+    e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
+}
+
+fn checked(e: &Event) -> bool {
+    e.target_unchecked_into::<web_sys::HtmlInputElement>().checked()
+}
+
+const CALIBRATIONS: [(CalibrationKind, &str, &str); 6] = [
+    (CalibrationKind::MinMax, "MinMax", "α, β = the min and max seen (MindSpore Lite's MAX_MIN)"),
+    (CalibrationKind::MovingAverageMinMax, "moving-average MinMax", "an exponential moving average of each batch's min and max (PyTorch's observer)"),
+    (CalibrationKind::Percentile, "percentile", "the range holding 99.99 % of the values: the rest saturate"),
+    (CalibrationKind::RemovalOutlier, "RemovalOutlier", "min / max after dropping 0.01 % at each end (MindSpore Lite)"),
+    (CalibrationKind::Kl, "KL / entropy", "the clip range whose quantized histogram loses the least information (TensorRT, 2048 bins)"),
+    (CalibrationKind::Mse, "MSE-optimal", "the clip range with the least quantization MSE (grid search)"),
+];
+
+const TASKS: [(Task, &str, &str); 6] = [
+    (Task::Ptq, "PTQ run", "quantize once: accuracy, size, per-layer errors, reports"),
+    (Task::Layerwise, "layer by layer vs all at once", "the lab's comparison: each layer quantized alone against all layers together, and a sensitivity ranking"),
+    (Task::Sweep, "sweep bits × granularity × calibration", "accuracy and SQNR against bits, per tensor against per channel, for each calibration method"),
+    (Task::MixedBit, "mixed-bit search (MindSpore Lite)", "bits per layer for a target relative weight error (init_scale), or auto-tuned to an output cosine of 0.995"),
+    (Task::SizeBudget, "size-budget search", "lower bits where it costs the least error until the model fits the budget"),
+    (Task::Qat, "QAT (fine-tune)", "quantization-aware training from the FP32 weights, with fake-quant and the straight-through estimator"),
+];
+
+#[function_component(ExperimentForm)]
+pub fn experiment_form(props: &ExperimentFormProps) -> Html {
+    let e = &props.exp;
+    let view = &props.view;
+    let edit = |f: Rc<dyn Fn(&mut Experiment)>| f;
+    let on = props.on_edit.clone();
+    // A control: hidden by `hide=key`, disabled by `lock=key` (or `lock=all`).
+    let shown = |key: &str| !view.is_hidden(key);
+    let locked = |key: &str| view.is_locked(key) || view.is_locked("all");
+
+    let select = |key: &'static str, label: &str, tip: &str, value: String, options: Vec<(String, String)>, apply: SetText| -> Html {
+        if !shown(key) {
+            return html! {};
+        }
+        let on = on.clone();
+        let onchange = Callback::from(move |ev: Event| {
+            let v = select_value(&ev);
+            let apply = apply.clone();
+            on.emit(edit(Rc::new(move |x: &mut Experiment| apply(x, &v))));
+        });
+        html! {
+            <label title={tip.to_string()}>{ label.to_string() }
+                <select {onchange} disabled={locked(key)} data-testid={key.replace('.', "-")}>
+                    { for options.into_iter().map(|(v, text)| html! { <option value={v.clone()} selected={v == value}>{ text }</option> }) }
+                </select>
+            </label>
+        }
+    };
+    let number = |key: &'static str, label: &str, tip: &str, value: String, min: &str, max: &str, step: &str, apply: SetNumber| -> Html {
+        if !shown(key) {
+            return html! {};
+        }
+        let on = on.clone();
+        let onchange = Callback::from(move |ev: Event| {
+            if let Ok(v) = input_value(&ev).trim().parse::<f64>() {
+                if v.is_finite() {
+                    let apply = apply.clone();
+                    on.emit(edit(Rc::new(move |x: &mut Experiment| apply(x, v))));
+                }
+            }
+        });
+        html! {
+            <label title={tip.to_string()}>{ label.to_string() }
+                <input type="number" class="small" value={value} min={min.to_string()} max={max.to_string()} step={step.to_string()}
+                    {onchange} disabled={locked(key)} data-testid={key.replace('.', "-")} />
+            </label>
+        }
+    };
+    let check = |key: &'static str, label: &str, tip: &str, value: bool, apply: SetFlag| -> Html {
+        if !shown(key) {
+            return html! {};
+        }
+        let on = on.clone();
+        let onchange = Callback::from(move |ev: Event| {
+            let v = checked(&ev);
+            let apply = apply.clone();
+            on.emit(edit(Rc::new(move |x: &mut Experiment| apply(x, v))));
+        });
+        html! {
+            <label class="check" title={tip.to_string()}>
+                <input type="checkbox" checked={value} {onchange} disabled={locked(key)} data-testid={key.replace('.', "-")} />
+                { label.to_string() }
+            </label>
+        }
+    };
+    let bits_options = || (1..=16u8).map(|b| (b.to_string(), b.to_string())).collect::<Vec<_>>();
+    let mode = e.ptq.mode;
+
+    let task = if props.show_task {
+        select(
+            "task",
+            "Task",
+            "What to run on this model",
+            e.task.name().into(),
+            TASKS.iter().map(|(t, name, _)| (t.name().to_string(), name.to_string())).collect(),
+            Rc::new(|x, v| x.task = Task::from_name(v).unwrap_or(Task::Ptq)),
+        )
+    } else {
+        html! {}
+    };
+
+    let core = html! {
+        <div class="settings">
+            { task }
+            { select("ptq.mode", "Mode", "weight-only: integer weights, float activations (W8A16 / W4A16 RTN); full: weights and activations, activation ranges calibrated once (static); dynamic: activation ranges from each batch at run time",
+                mode.name().into(),
+                vec![("weight_only".into(), "weight-only".into()), ("full".into(), "full (static)".into()), ("dynamic".into(), "dynamic".into())],
+                Rc::new(|x, v| x.ptq.mode = QuantMode::from_name(v).unwrap_or(QuantMode::Full))) }
+            { select("ptq.weight_bits", "Weight bits", "b: weights become integers in [−2^(b−1), 2^(b−1) − 1] (narrow range when symmetric)",
+                e.ptq.weight_bits.to_string(), bits_options(), Rc::new(|x, v| x.ptq.weight_bits = v.parse().unwrap_or(8))) }
+            if mode != QuantMode::WeightOnly {
+                { select("ptq.act_bits", "Activation bits", "bits of every activation between layers (the input of each quantized layer, and the logits in full mode)",
+                    e.ptq.act_bits.to_string(), bits_options(), Rc::new(|x, v| x.ptq.act_bits = v.parse().unwrap_or(8))) }
+            }
+            if mode != QuantMode::Dynamic {
+                { select("ptq.granularity.kind", "Weight granularity", "which weights share one scale: the whole tensor, each output channel (row), or each group of inputs in a row",
+                    e.ptq.granularity.name().into(),
+                    vec![("per_tensor".into(), "per tensor".into()), ("per_channel".into(), "per channel".into()), ("per_group".into(), "per group".into())],
+                    Rc::new(|x, v| x.ptq.granularity = match v {
+                        "per_tensor" => WeightGranularity::PerTensor,
+                        "per_group" => WeightGranularity::PerGroup { group_size: 16 },
+                        _ => WeightGranularity::PerChannel,
+                    })) }
+            } else {
+                { select("ptq.dynamic_strategy", "Dynamic strategy", "ALWC: activation per layer, weight per channel (on the int8 GEMM); ACWL: activation per channel, weight per layer",
+                    match e.ptq.dynamic_strategy { DynamicMode::Alwc => "ALWC".into(), DynamicMode::Acwl => "ACWL".into() },
+                    vec![("ALWC".into(), "ALWC".into()), ("ACWL".into(), "ACWL".into())],
+                    Rc::new(|x, v| x.ptq.dynamic_strategy = if v == "ACWL" { DynamicMode::Acwl } else { DynamicMode::Alwc })) }
+            }
+            if let WeightGranularity::PerGroup { group_size } = e.ptq.granularity {
+                { number("ptq.granularity.group_size", "Group size", "inputs per group; a layer whose inputs it does not divide falls back to per channel",
+                    group_size.to_string(), "1", "4096", "1", Rc::new(|x, v| x.ptq.granularity = WeightGranularity::PerGroup { group_size: (v.round() as usize).max(1) })) }
+            }
+            { check("ptq.weight_symmetric", "symmetric weights", "Z = 0 and s = max|w| / (2^(b−1) − 1): what integer kernels need; off: s = (max − min) / (2^b − 1) with a zero point",
+                e.ptq.weight_symmetric, Rc::new(|x, v| x.ptq.weight_symmetric = v)) }
+            { select("ptq.method", "Method", "the lab's methods: normal maps [α, β] onto [qmin, qmax]; clip onto [2·qmin, 2·qmax + 1], a step half as wide whose outer half saturates",
+                e.ptq.method.name().into(), vec![("normal".into(), "normal".into()), ("clip".into(), "clip".into())],
+                Rc::new(|x, v| x.ptq.method = Method::from_name(v).unwrap_or(Method::Normal))) }
+            if mode == QuantMode::Full {
+                { select("ptq.act_calibration.method", "Activation calibration", "how each activation's range [α, β] is chosen from the calibration images",
+                    e.ptq.act_calibration.name().into(),
+                    CALIBRATIONS.iter().map(|(k, n, _)| (k.name().to_string(), n.to_string())).collect(),
+                    Rc::new(|x, v| x.ptq.act_calibration = CalibrationKind::from_name(v).map(Calibration::default_for).unwrap_or_default())) }
+                { number("calib_size", "Calibration images", "images of the training split used to calibrate (MindSpore Lite recommends 100–500)",
+                    e.calib_size.to_string(), "1", "8192", "1", Rc::new(|x, v| x.calib_size = (v.round().max(1.0)) as usize)) }
+            }
+            { number("eval_size", "Test images", "how many test images to evaluate (0 = all of them)",
+                e.eval_size.to_string(), "0", "70000", "100", Rc::new(|x, v| x.eval_size = v.round().max(0.0) as usize)) }
+            { check("ptq.bias_correction", "bias correction", "add each layer's mean output error on the calibration images back to its bias (MindSpore Lite)",
+                e.ptq.bias_correction, Rc::new(|x, v| x.ptq.bias_correction = v)) }
+            if mode != QuantMode::WeightOnly {
+                { check("ptq.smooth_quant", "SmoothQuant", "move activation outliers into the weights: x_j / s_j and w_j · s_j with s_j = max|X_j|^α / max|W_j|^(1−α)",
+                    e.ptq.smooth_quant.is_some(), Rc::new(|x, v| x.ptq.smooth_quant = v.then_some(0.5))) }
+                if let Some(a) = e.ptq.smooth_quant {
+                    { number("ptq.smooth_quant", "α", "SmoothQuant's migration strength: 0 keeps the activations, 1 moves everything into the weights",
+                        format!("{a}"), "0", "1", "0.05", Rc::new(|x, v| x.ptq.smooth_quant = Some(v.clamp(0.0, 1.0) as f32))) }
+                }
+            }
+            { number("seed", "Seed", "picks the calibration images (0 = the first ones, class-balanced) and seeds stochastic rounding",
+                e.seed.to_string(), "0", "4294967295", "1", Rc::new(|x, v| x.seed = v.max(0.0) as u64)) }
+        </div>
+    };
+
+    // Per-layer: skip and bits.
+    let layers = if shown("ptq.skip") || shown("ptq.layer_bits") {
+        html! {
+            <table class="layer-settings" data-testid="layer-settings">
+                <thead><tr><th>{"layer"}</th><th>{"kind"}</th>
+                    <th title="leave this layer in FP32 (MindSpore Lite's skip_quant_node, Golden Stick's opname_blacklist)">{"skip"}</th>
+                    <th title="this layer's weight bits (a mixed-bit selection); empty = the model's">{"bits"}</th></tr></thead>
+                <tbody>
+                { for props.layers.iter().map(|(name, kind)| {
+                    let skip = e.ptq.skip.contains(name);
+                    let bits = e.ptq.layer_bits.get(name).copied();
+                    let (n1, n2) = (name.clone(), name.clone());
+                    let on_skip = on.reform(move |ev: Event| {
+                        let v = checked(&ev);
+                        let n = n1.clone();
+                        edit(Rc::new(move |x: &mut Experiment| {
+                            x.ptq.skip.retain(|s| s != &n);
+                            if v { x.ptq.skip.push(n.clone()); }
+                        }))
+                    });
+                    let on_bits = on.reform(move |ev: Event| {
+                        let v = select_value(&ev).parse::<u8>().ok();
+                        let n = n2.clone();
+                        edit(Rc::new(move |x: &mut Experiment| match v {
+                            Some(b) => { x.ptq.layer_bits.insert(n.clone(), b); }
+                            None => { x.ptq.layer_bits.remove(&n); }
+                        }))
+                    });
+                    html! {
+                        <tr>
+                            <td>{ name.clone() }</td><td>{ kind.clone() }</td>
+                            <td><input type="checkbox" checked={skip} onchange={on_skip} disabled={locked("ptq.skip")}
+                                aria-label={format!("skip {name}")} data-testid={format!("skip-{name}")} /></td>
+                            <td><select onchange={on_bits} disabled={locked("ptq.layer_bits") || skip} aria-label={format!("bits of {name}")} data-testid={format!("bits-{name}")}>
+                                <option value="" selected={bits.is_none()}>{ format!("model's ({})", e.ptq.weight_bits) }</option>
+                                { for (1..=16u8).map(|b| html! { <option value={b.to_string()} selected={bits == Some(b)}>{ b }</option> }) }
+                            </select></td>
+                        </tr>
+                    }
+                }) }
+                </tbody>
+            </table>
+        }
+    } else {
+        html! {}
+    };
+
+    let task_settings = match e.task {
+        Task::MixedBit | Task::SizeBudget => html! {
+            <div class="settings">
+                { number("mixed_bit.init_scale", "init_scale", "the target relative weight error of each layer (MindSpore Lite): larger → fewer bits, more error",
+                    format!("{}", e.mixed_bit.init_scale), "0.0001", "0.99", "0.005", Rc::new(|x, v| x.mixed_bit.init_scale = v as f32)) }
+                { check("mixed_bit.auto_tune", "auto_tune", "search init_scale so the output's cosine similarity with FP32 stays at the target",
+                    e.mixed_bit.auto_tune, Rc::new(|x, v| x.mixed_bit.auto_tune = v)) }
+                { number("mixed_bit.target_cosine", "target cosine", "the output cosine similarity auto_tune keeps (MindSpore Lite: about 0.995)",
+                    format!("{}", e.mixed_bit.target_cosine), "0.5", "0.99999", "0.001", Rc::new(|x, v| x.mixed_bit.target_cosine = v)) }
+                { number("mixed_bit.size_budget", "size budget (bytes)", "the size-budget search stops at the first configuration this small",
+                    e.mixed_bit.size_budget.to_string(), "0", "100000000", "1000", Rc::new(|x, v| x.mixed_bit.size_budget = v.max(0.0) as usize)) }
+            </div>
+        },
+        Task::Qat => html! {
+            <div class="settings">
+                { number("qat.epochs", "epochs", "passes over the training images, fine-tuning through fake-quant",
+                    e.qat.epochs.to_string(), "1", "100", "1", Rc::new(|x, v| x.qat.epochs = v.round().clamp(1.0, 100.0) as usize)) }
+                { number("qat.lr", "learning rate", "Adam's learning rate for fine-tuning",
+                    format!("{}", e.qat.lr), "0.00001", "0.1", "0.0001", Rc::new(|x, v| x.qat.lr = v as f32)) }
+                { number("qat.train_size", "training images", "images per epoch (0 = all)",
+                    e.qat.train_size.to_string(), "0", "60000", "1000", Rc::new(|x, v| x.qat.train_size = v.max(0.0) as usize)) }
+            </div>
+        },
+        _ => html! {},
+    };
+
+    html! {
+        <div class="experiment-form">
+            { core }
+            { task_settings }
+            { layers }
+        </div>
+    }
+}

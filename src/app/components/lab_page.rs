@@ -1,0 +1,301 @@
+//! The Lab: a guided walkthrough of the quantization lab handout, each step
+//! with its explanation and its live result:
+//!
+//! 1. the FP32 model's accuracy;
+//! 2. the "normal" and "clip" methods on the handout's tensors;
+//! 3. PTQ of the MLP (per tensor, asymmetric, the lab's method);
+//! 4. quantizing layer by layer against all layers at the same time;
+//! 5. QAT;
+//! 6. the FP32 / PTQ / QAT table.
+//!
+//! Steps 1 and 3 come from one PTQ run, 4 from the comparison, 5 and 6 from
+//! QAT, all in the worker; step 2 is computed on the page.
+
+use std::rc::Rc;
+
+use gloo::events::EventListener;
+use yew::prelude::*;
+
+use super::job_status::JobStatus;
+use super::notices::Notices;
+use super::plot_canvas::{Plot, PlotCanvas};
+use crate::app::charts::LayerMetric;
+use super::ptq_result::pct;
+use super::task_results::qat_table;
+use crate::app::state::lab::{LabAction, LabState};
+use crate::app::url;
+use crate::app::worker::host::{SharedWorker, CANCELLED};
+use crate::app::worker::protocol::{Event as JobEvent, ModelSource, Request};
+use crate::examples::{LAB_CLIP, LAB_NORMAL};
+use crate::experiment::layerwise::Mode;
+use crate::experiment::Task;
+use crate::quant::{quantize_tensor, Method, Scheme};
+use crate::share::view::join_query;
+use crate::share::{page_hash, query_of, Page};
+
+pub type LabHandle = UseReducerHandle<LabState>;
+
+fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
+    let exp = state.task_experiment(task);
+    let d = state.dispatcher();
+    let cell = Rc::new(std::cell::Cell::new(0u32));
+    let c = cell.clone();
+    let model = ModelSource::Builtin(exp.model.clone());
+    let job = worker.0.submit(Request::Run { exp, model }, None, move |event, _| {
+        let job = c.get();
+        match event {
+            JobEvent::Loading { what, done, total } => d.dispatch(LabAction::Loading { job, what, done, total }),
+            JobEvent::BenchLines { .. } => {}
+            JobEvent::Progress(p) => d.dispatch(LabAction::Progress { job, progress: p }),
+            JobEvent::Done(outcome) => d.dispatch(LabAction::Finished { job, outcome: Box::new(outcome) }),
+            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LabAction::Failed { job, message: "cancelled".into() }),
+            JobEvent::Failed(message) => d.dispatch(LabAction::Failed { job, message }),
+        }
+    });
+    cell.set(job);
+    state.dispatch(LabAction::Started { job, task });
+}
+
+/// Step 2, computed on the page: both of the handout's tensors with both methods.
+fn normal_vs_clip() -> Html {
+    let row = |name: &str, x: &[f32], m: Method| -> Html {
+        match quantize_tensor(x, &Scheme::lab(m, 8)) {
+            Ok(q) => html! {
+                <tr>
+                    <td>{ format!("{name}, {}", m.name()) }</td>
+                    <td class="num">{ format!("{:.5}", q.params.scale) }</td><td class="num">{ q.params.zero_point }</td>
+                    <td class="mono" data-testid={format!("lab-q-{name}-{}", m.name())}>{ format!("{:?}", q.q) }</td>
+                    <td class="mono">{ q.dequant.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>().join(", ") }</td>
+                    <td class="num">{ format!("{:.2e}", x.iter().zip(&q.dequant).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / x.len() as f64) }</td>
+                </tr>
+            },
+            Err(e) => html! { <tr><td colspan="6" class="error">{ e.to_string() }</td></tr> },
+        }
+    };
+    html! {
+        <table class="lab-methods" data-testid="lab-methods">
+            <thead><tr><th>{"tensor, method"}</th><th class="num">{"s"}</th><th class="num">{"Z"}</th><th>{"q"}</th><th>{"r′ = (q − Z)·s"}</th><th class="num">{"MSE"}</th></tr></thead>
+            <tbody>
+                { row("first", &LAB_NORMAL, Method::Normal) }
+                { row("first", &LAB_NORMAL, Method::Clip) }
+                { row("second", &LAB_CLIP, Method::Normal) }
+                { row("second", &LAB_CLIP, Method::Clip) }
+            </tbody>
+        </table>
+    }
+}
+
+#[function_component(LabPage)]
+pub fn lab_page() -> Html {
+    let state = use_context::<LabHandle>().expect("the app provides the Lab's state");
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+
+    {
+        let q = join_query(&crate::share::experiment::to_query(&state.exp), &state.view);
+        use_effect_with(q, |q| {
+            if Page::from_hash(&url::read_hash()) == Page::Lab {
+                url::replace_hash(&page_hash(Page::Lab, q));
+            }
+        });
+    }
+    {
+        let d = state.dispatcher();
+        use_effect_with((), move |_| {
+            let l = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
+                let hash = url::read_hash();
+                if Page::from_hash(&hash) == Page::Lab {
+                    d.dispatch(LabAction::FromQuery(query_of(&hash).to_string()));
+                }
+            });
+            move || drop(l)
+        });
+    }
+    // "Run every step": start the next missing step whenever nothing runs.
+    {
+        let (s, w) = (state.clone(), worker.clone());
+        use_effect_with((state.run_all, state.running.is_some(), state.next_missing()), move |(all, running, next)| {
+            if *all && !*running {
+                if let Some(t) = next {
+                    submit(&w, &s, *t);
+                }
+            }
+        });
+    }
+    let run = |task: Task| {
+        let (s, w) = (state.clone(), worker.clone());
+        Callback::from(move |_: MouseEvent| {
+            if s.running.is_none() {
+                submit(&w, &s, task);
+            }
+        })
+    };
+    let run_all = {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(LabAction::RunAll(true)))
+    };
+    let on_cancel = {
+        let w = worker.clone();
+        let d = state.dispatcher();
+        Callback::from(move |_: ()| {
+            d.dispatch(LabAction::RunAll(false));
+            w.0.cancel_all();
+        })
+    };
+    let on_dataset = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let v = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
+            d.dispatch(LabAction::edit(move |x| x.dataset = if v == "mnist" { "mnist".into() } else { "fashion".into() }));
+        })
+    };
+    let on_method = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let m = Method::from_name(&e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()).unwrap_or(Method::Normal);
+            d.dispatch(LabAction::edit(move |x| x.ptq.method = m));
+        })
+    };
+    let on_bits = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let b: u8 = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value().parse().unwrap_or(8);
+            d.dispatch(LabAction::edit(move |x| {
+                x.ptq.weight_bits = b;
+                x.ptq.act_bits = b;
+            }));
+        })
+    };
+    let on_dismiss = {
+        let d = state.dispatcher();
+        Callback::from(move |_| d.dispatch(LabAction::DismissNotices))
+    };
+    let busy = state.running.is_some();
+    let status = state.running.as_ref().map(|r| {
+        let (stage, done, total, value) = r.progress.as_ref().map_or(("starting".to_string(), 0, 1, None), |p| (p.stage.clone(), p.done, p.total, p.value));
+        html! { <JobStatus stage={stage} {done} {total} {value} loading={r.loading.clone()} on_cancel={on_cancel.clone()} /> }
+    });
+    let failed = |task: Task| -> Html {
+        match &state.error {
+            Some((t, m)) if *t == task => html! { <p class="error" role="alert">{ format!("This step failed: {m}") }</p> },
+            _ => html! {},
+        }
+    };
+    let e = &state.exp;
+    let locked = state.view.is_locked("all");
+    let ds_name = if e.dataset == "mnist" { "MNIST" } else { "Fashion-MNIST" };
+    html! {
+        <div class="lab-page">
+            <Notices notices={state.notices.clone()} {on_dismiss} />
+            <section class="lab-intro">
+                <h2>{"The quantization lab, in your browser"}</h2>
+                <p>{ "This walks through the lab handout (EAI Lab 6): quantize with a scale s and a zero point Z, compare the \"normal\" and \"clip\" \
+                    methods, quantize the MLP 784-128-64-10 after training (PTQ), see why calibrating layer by layer differs from all layers at \
+                    the same time, then fine-tune with quantization-aware training (QAT) and compare FP32, PTQ and QAT." }</p>
+                <div class="settings">
+                    if !state.view.is_hidden("dataset") {
+                        <label title="the images the MLP was trained and is tested on">{"Dataset"}
+                            <select onchange={on_dataset} disabled={busy || locked || state.view.is_locked("dataset")} data-testid="lab-dataset">
+                                <option value="fashion" selected={e.dataset == "fashion"}>{"Fashion-MNIST"}</option>
+                                <option value="mnist" selected={e.dataset == "mnist"}>{"MNIST"}</option>
+                            </select></label>
+                    }
+                    if !state.view.is_hidden("ptq.method") {
+                        <label title="normal: [α, β] → [−128, 127]; clip: [α, β] → [−256, 255], still clamped to [−128, 127]">{"Method"}
+                            <select onchange={on_method} disabled={busy || locked || state.view.is_locked("ptq.method")} data-testid="lab-method">
+                                <option value="normal" selected={e.ptq.method == Method::Normal}>{"normal"}</option>
+                                <option value="clip" selected={e.ptq.method == Method::Clip}>{"clip"}</option>
+                            </select></label>
+                    }
+                    if !state.view.is_hidden("ptq.weight_bits") {
+                        <label title="bits of the weights and the activations">{"Bits"}
+                            <select onchange={on_bits} disabled={busy || locked || state.view.is_locked("ptq.weight_bits")} data-testid="lab-bits">
+                                { for [2u8, 3, 4, 5, 6, 8].iter().map(|b| html! { <option value={b.to_string()} selected={e.ptq.weight_bits == *b}>{ b }</option> }) }
+                            </select></label>
+                    }
+                    <button class="primary" onclick={run_all} disabled={busy} data-testid="lab-run-all">{"Run every step"}</button>
+                </div>
+                { status.unwrap_or_default() }
+            </section>
+
+            <section class="step" data-testid="step-1">
+                <h2>{"1. The FP32 model"}</h2>
+                <p>{ format!("The MLP 784 → 128 → ReLU → 64 → ReLU → 10 (nodes x, relu, relu_1, nn3), trained by qplay on {ds_name}. Its accuracy on the 10,000 test images is the baseline every quantized model is measured against.") }</p>
+                <button onclick={run(Task::Ptq)} disabled={busy}>{"Run steps 1 and 3"}</button>
+                if let Some(p) = &state.ptq {
+                    <p class="result">{"FP32 accuracy: "}<b data-testid="lab-fp32">{ pct(p.report.fp32_accuracy) }</b>
+                        { format!(" ({} of {} images), size {:.6} MB.", (p.report.fp32_accuracy * p.report.eval_images as f64).round(), p.report.eval_images, p.report.fp32_bytes as f64 / 1e6) }</p>
+                }
+                { failed(Task::Ptq) }
+            </section>
+
+            <section class="step" data-testid="step-2">
+                <h2>{"2. Normal against clip"}</h2>
+                <p>{ "s = (β − α) / (βq − αq) and Z = round(αq − α / s), then q = clamp(round(r / s + Z), −128, 127) and r′ = (q − Z)·s. \
+                    Normal maps the tensor's [min, max] onto [−128, 127]; clip uses [−256, 255], a step half as wide, so values in the outer half \
+                    saturate at −128 or 127. The handout's two tensors:" }</p>
+                { normal_vs_clip() }
+                <p class="hint"><a href="#/tensor?method=clip&x=1.4243,-0.7382,-1.0199,0.6312,-0.4644,-1.2151,1.1037,0.2785">{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
+            </section>
+
+            <section class="step" data-testid="step-3">
+                <h2>{"3. Post-training quantization of the MLP"}</h2>
+                <p>{ format!("Every weight tensor gets one s and Z (per tensor, {} method); every activation (x, relu, relu_1, and the output) \
+                    gets an s and Z from its min and max over 256 training images, all at once. Then the model runs on the test images.", e.ptq.method.name()) }</p>
+                if let Some(p) = &state.ptq {
+                    <p class="result">{ format!("W{}A{} PTQ accuracy: ", e.ptq.weight_bits, e.ptq.act_bits) }<b data-testid="lab-ptq">{ pct(p.report.accuracy) }</b>
+                        { format!(" (FP32 {}), size {:.6} MB ({:.2}× smaller), agreement with FP32 {}.", pct(p.report.fp32_accuracy), p.report.bytes as f64 / 1e6, p.report.compression, pct(p.report.agreement)) }</p>
+                    <PlotCanvas plot={Plot::PtqLayers { layers: Rc::new(p.report.layers.clone()), metric: LayerMetric::SqnrDb }} testid="lab-ptq-chart"
+                        label="Per-layer errors of the PTQ model" />
+                }
+            </section>
+
+            <section class="step" data-testid="step-4">
+                <h2>{"4. Layer by layer against all layers at the same time"}</h2>
+                <p>{ "Layer by layer: quantize one layer at a time, the others left in FP32, and measure the error at the tensor it quantizes. \
+                    All at once: quantize every layer together, each range calibrated on the FP32 model's activations; the error at a layer now \
+                    includes everything upstream. The MSE at each of the lab's points, and the output distributions:" }</p>
+                <button onclick={run(Task::Layerwise)} disabled={busy} data-testid="lab-run-layerwise">{"Run step 4"}</button>
+                if let Some(r) = &state.layerwise {
+                    <PlotCanvas plot={Plot::Layerwise { report: r.clone(), metric: LayerMetric::Mse }} testid="lab-layerwise-chart"
+                        label="MSE at each point: layer by layer, all at once, sequential" />
+                    <table data-testid="lab-mse-table">
+                        <thead><tr><th>{"point"}</th><th class="num">{"layer by layer"}</th><th class="num">{"all at once"}</th></tr></thead>
+                        <tbody>{ for r.points.iter().map(|p| html! {
+                            <tr><td>{ format!("MSE of {}", p.name) }</td><td class="num">{ format!("{:.4e}", p.mse(Mode::LayerByLayer)) }</td>
+                                <td class="num">{ format!("{:.4e}", p.mse(Mode::AllAtOnce)) }</td></tr>
+                        }) }</tbody>
+                    </table>
+                    if let Some(last) = r.points.last() {
+                        <PlotCanvas plot={Plot::Distributions { point: Rc::new(last.clone()), log_counts: false }} testid="lab-distribution-chart"
+                            label="The output distribution: FP32 against each way of quantizing" />
+                    }
+                    <p class="hint">{ "Quantized alone, a layer's point carries only its own rounding error; with every layer quantized, the error \
+                        from upstream adds to it, so all at once has the larger MSE at every point after the input here. The handout reports the \
+                        opposite for its own code; the README explains what was measured." }</p>
+                }
+                { failed(Task::Layerwise) }
+            </section>
+
+            <section class="step" data-testid="step-5">
+                <h2>{"5. Quantization-aware training"}</h2>
+                <p>{ "QAT fine-tunes the FP32 weights with the quantization simulated in the forward pass (fake-quant on the weights and the \
+                    activations); the gradient passes straight through the rounding (the straight-through estimator). One epoch over the \
+                    training images:" }</p>
+                <button onclick={run(Task::Qat)} disabled={busy} data-testid="lab-run-qat">{"Run steps 5 and 6"}</button>
+                if let Some(q) = &state.qat {
+                    <PlotCanvas plot={Plot::Qat { report: q.clone() }} testid="lab-qat-chart" label="QAT loss and test accuracy" />
+                }
+                { failed(Task::Qat) }
+            </section>
+
+            <section class="step" data-testid="step-6">
+                <h2>{"6. FP32, PTQ and QAT"}</h2>
+                if let Some(q) = &state.qat {
+                    { qat_table(q) }
+                } else {
+                    <p class="hint">{"Run step 5 to fill the table."}</p>
+                }
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,272 @@
+//! The Model page: choose a built-in model or drop a file, set the experiment,
+//! run it in the worker (progress, Cancel), and see its results. A PTQ run
+//! that finishes fast enough re-runs by itself as settings change.
+
+use std::rc::Rc;
+
+use gloo::events::EventListener;
+use gloo::timers::callback::Timeout;
+use yew::prelude::*;
+
+use super::experiment_form::ExperimentForm;
+use super::job_status::JobStatus;
+use super::model_source::ModelSource;
+use super::notices::Notices;
+use super::ptq_result::PtqResult;
+use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
+use crate::app::download::download_bytes;
+use crate::app::files::read_model_file;
+use crate::app::state::model::{LoadedModel, ModelAction, ModelState, RunStatus};
+use crate::app::url;
+use crate::app::worker::host::{SharedWorker, CANCELLED};
+use crate::app::worker::protocol::{Event as JobEvent, ExportFormat, ModelSource as Source, Outcome, Request};
+use crate::experiment::spec::FILE_MODEL;
+use crate::experiment::{Experiment, Task};
+use crate::model::zoo::{lab_mlp, small_cnn};
+use crate::model::Model;
+use crate::ptq::quantizable_layers;
+use crate::share::view::join_query;
+use crate::share::{page_hash, query_of, Page};
+
+/// A PTQ run that took less than this re-runs by itself when a setting changes (ms).
+pub const LIVE_RERUN_MS: f64 = 400.0;
+
+pub type ModelHandle = UseReducerHandle<ModelState>;
+
+pub const FASHION_CLASSES: [&str; 10] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+/// The class names of a dataset.
+pub fn class_names(dataset: &str) -> Vec<String> {
+    if dataset == "fashion" {
+        FASHION_CLASSES.iter().map(|s| s.to_string()).collect()
+    } else {
+        (0..10).map(|d| d.to_string()).collect()
+    }
+}
+
+/// The architecture of a built-in model (its weights are not needed for the layer table).
+pub fn builtin_architecture(name: &str) -> Model {
+    match name {
+        "cnn-fashion" => small_cnn(0).unwrap_or_else(|_| lab_mlp(0)),
+        _ => lab_mlp(0),
+    }
+}
+
+/// Sends `request` to the worker and routes its events to the Model page's reducer.
+fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
+    let source = match (&state.file, exp.model == FILE_MODEL) {
+        (Some(f), true) => Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() },
+        _ => Source::Builtin(exp.model.clone()),
+    };
+    let bytes = state.file.as_ref().filter(|_| exp.model == FILE_MODEL).map(|f| f.bytes.clone());
+    let d = state.dispatcher();
+    let task = exp.task;
+    let exp2 = exp.clone();
+    let job_cell = Rc::new(std::cell::Cell::new(0u32));
+    let cell = job_cell.clone();
+    let job = worker.0.submit(Request::Run { exp, model: source }, bytes.as_deref().map(|b| &b[..]), move |event, _| {
+        let job = cell.get();
+        match event {
+            JobEvent::Loading { what, done, total } => d.dispatch(ModelAction::Loading { job, what, done, total }),
+            JobEvent::BenchLines { .. } => {}
+            JobEvent::Progress(p) => d.dispatch(ModelAction::Progress { job, progress: p }),
+            JobEvent::Done(outcome) => d.dispatch(ModelAction::Finished { job, exp: Box::new(exp2.clone()), outcome: Box::new(outcome) }),
+            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(ModelAction::Cancelled),
+            JobEvent::Failed(message) => d.dispatch(ModelAction::Failed { job, message }),
+        }
+    });
+    job_cell.set(job);
+    state.dispatch(ModelAction::Started { job, task });
+}
+
+#[function_component(ModelPage)]
+pub fn model_page() -> Html {
+    let state = use_context::<ModelHandle>().expect("the app provides the Model page's state");
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+    let export_status = use_state(|| None::<Result<String, String>>);
+
+    // The link follows the experiment while this page is shown.
+    {
+        let q = join_query(&crate::share::experiment::to_query(&state.exp), &state.view);
+        use_effect_with(q, |q| {
+            if Page::from_hash(&url::read_hash()) == Page::Model {
+                url::replace_hash(&page_hash(Page::Model, q));
+            }
+        });
+    }
+    // A link edited by hand is read back.
+    {
+        let d = state.dispatcher();
+        use_effect_with((), move |_| {
+            let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
+                let hash = url::read_hash();
+                if Page::from_hash(&hash) == Page::Model {
+                    d.dispatch(ModelAction::FromQuery(query_of(&hash).to_string()));
+                }
+            });
+            move || drop(listener)
+        });
+    }
+    // Live re-run: a fast PTQ run follows the settings.
+    {
+        let (state2, worker2) = (state.clone(), worker.clone());
+        let timer = use_mut_ref(|| None::<Timeout>);
+        use_effect_with(state.exp.clone(), move |exp| {
+            let fast = state2.results.ptq.as_ref().is_some_and(|r| r.report.millis < LIVE_RERUN_MS && r.exp != *exp);
+            if exp.task == Task::Ptq && fast && state2.running_job().is_none() && exp.validate().is_ok() {
+                let (s, w, e) = (state2.clone(), worker2.clone(), exp.clone());
+                *timer.borrow_mut() = Some(Timeout::new(200, move || submit(&w, &s, e)));
+            }
+        });
+    }
+
+    let model: Rc<Model> = match (&state.file, state.exp.model == FILE_MODEL) {
+        (Some(f), true) => Rc::new(f.model.clone()),
+        _ => Rc::new(builtin_architecture(&state.exp.model)),
+    };
+    let layers: Rc<Vec<(String, String)>> = Rc::new(
+        quantizable_layers(&model).into_iter().map(|(i, n)| (n, model.layers[i].kind.name().to_string())).collect(),
+    );
+    let on_edit = {
+        let d = state.dispatcher();
+        Callback::from(move |f: Rc<dyn Fn(&mut Experiment)>| d.dispatch(ModelAction::Edit(f)))
+    };
+    let on_builtin = {
+        let d = state.dispatcher();
+        Callback::from(move |name: String| d.dispatch(ModelAction::UseBuiltin(name)))
+    };
+    let on_file = {
+        let d = state.dispatcher();
+        Callback::from(move |r: Result<(String, Vec<u8>), String>| match r {
+            Ok((name, bytes)) => match read_model_file(&name, &bytes, None) {
+                Ok(model) => d.dispatch(ModelAction::LoadedFile(Rc::new(LoadedModel { name, bytes: Rc::new(bytes), sidecar: None, model }))),
+                Err(e) => d.dispatch(ModelAction::FileError(e)),
+            },
+            Err(e) => d.dispatch(ModelAction::FileError(e)),
+        })
+    };
+    let on_run = {
+        let (state, worker) = (state.clone(), worker.clone());
+        Callback::from(move |_: MouseEvent| {
+            if state.running_job().is_none() {
+                submit(&worker, &state, state.exp.clone());
+            }
+        })
+    };
+    let on_cancel = {
+        let worker = worker.clone();
+        Callback::from(move |_: ()| worker.0.cancel_all())
+    };
+    let on_export = {
+        let (state, worker, status) = (state.clone(), worker.clone(), export_status.clone());
+        Callback::from(move |format: ExportFormat| {
+            let exp = state.exp.clone();
+            let source = match (&state.file, exp.model == FILE_MODEL) {
+                (Some(f), true) => Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() },
+                _ => Source::Builtin(exp.model.clone()),
+            };
+            let bytes = state.file.as_ref().filter(|_| exp.model == FILE_MODEL).map(|f| f.bytes.clone());
+            status.set(Some(Ok("Writing the file…".into())));
+            let status = status.clone();
+            worker.0.submit(Request::Export { exp, model: source, format }, bytes.as_deref().map(|b| &b[..]), move |event, file| match event {
+                JobEvent::Done(Outcome::File { name, mime }) => match file.map(|b| download_bytes(&name, &mime, &b)) {
+                    Some(Ok(())) => status.set(Some(Ok(format!("Downloaded {name}.")))),
+                    Some(Err(e)) => status.set(Some(Err(e))),
+                    None => status.set(Some(Err("the file did not arrive".into()))),
+                },
+                JobEvent::Failed(m) => status.set(Some(Err(format!("The export failed: {m}")))),
+                _ => {}
+            });
+        })
+    };
+    let on_apply = {
+        let (state, d) = (state.clone(), state.dispatcher());
+        Callback::from(move |i: usize| {
+            if let Some(c) = state.results.mixed_bit.as_ref().and_then(|r| r.report.candidates.get(i)) {
+                let bits = c.bits.clone();
+                d.dispatch(ModelAction::edit(move |e| {
+                    e.ptq.layer_bits = bits.clone();
+                    e.task = Task::Ptq;
+                }));
+            }
+        })
+    };
+    let on_dismiss = {
+        let d = state.dispatcher();
+        Callback::from(move |_| d.dispatch(ModelAction::DismissNotices))
+    };
+    let link = url::link_for(&page_hash(Page::Model, &join_query(&crate::share::experiment::to_query(&state.exp), &state.view)));
+    let stem = format!(
+        "{}-w{}a{}",
+        if state.exp.model == FILE_MODEL { "model".into() } else { state.exp.model.clone() },
+        state.exp.ptq.weight_bits,
+        state.exp.ptq.act_bits
+    );
+    let busy = state.running_job().is_some();
+    let valid = model_check(&state.exp, &layers);
+    let classes = class_names(&state.exp.dataset);
+    let results = &state.results;
+    let result = match state.exp.task {
+        Task::Ptq => results.ptq.as_ref().map(|r| html! {
+            <PtqResult view={Rc::new(r.report.clone())} classes={classes.clone()} stale={r.exp != state.exp}
+                on_export={on_export.clone()} stem={stem.clone()} {busy} />
+        }),
+        Task::Layerwise => results.layerwise.as_ref().map(|r| html! { <LayerwiseResult report={Rc::new(r.report.clone())} stem={stem.clone()} /> }),
+        Task::Sweep => results.sweep.as_ref().map(|r| html! { <SweepResult report={Rc::new(r.report.clone())} stem={stem.clone()} /> }),
+        Task::MixedBit | Task::SizeBudget => {
+            results.mixed_bit.as_ref().map(|r| html! { <MixedBitResult report={Rc::new(r.report.clone())} stem={stem.clone()} on_apply={on_apply.clone()} /> })
+        }
+        Task::Qat => results.qat.as_ref().map(|r| html! { <QatResult report={Rc::new(r.report.clone())} stem={stem.clone()} /> }),
+    };
+    html! {
+        <div class="model-page">
+            <Notices notices={state.notices.clone()} {on_dismiss} />
+            <ModelSource model_name={state.exp.model.clone()} model={model.clone()} file={state.file.clone()} file_error={state.file_error.clone()}
+                ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model") || state.view.is_locked("all")} />
+            <section class="experiment" aria-label="Experiment">
+                <h2>{"Experiment"}</h2>
+                <ExperimentForm exp={state.exp.clone()} layers={layers.clone()} view={state.view.clone()} {on_edit} />
+                <div class="run">
+                    <button class="primary" onclick={on_run} disabled={busy || valid.is_err()} data-testid="run"
+                        title="Calibrate, quantize and evaluate in the worker">{ format!("Run {}", task_label(state.exp.task)) }</button>
+                    if let Err(e) = &valid { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
+                    <div class="share">
+                        <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link" />
+                    </div>
+                </div>
+                { match &state.status {
+                    RunStatus::Running { stage, done, total, value, .. } => html! {
+                        <JobStatus stage={stage.clone()} done={*done} total={*total} value={*value} loading={state.loading.clone()} {on_cancel} />
+                    },
+                    RunStatus::Failed(m) => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The run failed: {m}") }</p> },
+                    RunStatus::Cancelled => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
+                    RunStatus::Idle => html! {},
+                } }
+                { match &*export_status {
+                    Some(Ok(m)) => html! { <p class="hint" role="status" data-testid="export-status">{ m.clone() }</p> },
+                    Some(Err(m)) => html! { <p class="error" role="alert" data-testid="export-status">{ m.clone() }</p> },
+                    None => html! {},
+                } }
+            </section>
+            { result.unwrap_or_else(|| html! { <p class="hint results-empty">{ "Press Run: results appear here." }</p> }) }
+        </div>
+    }
+}
+
+fn task_label(t: Task) -> &'static str {
+    match t {
+        Task::Ptq => "PTQ",
+        Task::Layerwise => "the comparison",
+        Task::Sweep => "the sweep",
+        Task::MixedBit => "the mixed-bit search",
+        Task::SizeBudget => "the size-budget search",
+        Task::Qat => "QAT",
+    }
+}
+
+/// Whether the experiment can run on this model; the error names the field.
+fn model_check(exp: &Experiment, layers: &[(String, String)]) -> Result<(), String> {
+    exp.validate().map_err(|e| e.to_string())?;
+    let names: Vec<String> = layers.iter().map(|(n, _)| n.clone()).collect();
+    exp.ptq.validate_for(&names).map_err(|e| format!("ptq.{e}"))
+}

@@ -1,0 +1,268 @@
+//! The one component that shows any chart of [`crate::app::charts`]: a canvas
+//! redrawn when its [`Plot`] changes, a "PNG" button that downloads it, and, for
+//! the Pareto chart, picking a candidate by click or from a list.
+
+use std::rc::Rc;
+
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{HtmlCanvasElement, HtmlElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use crate::app::charts::{self, ChartResult, LayerMetric, Sample, SweepMetric};
+use crate::experiment::layerwise::{LayerwiseReport, Point};
+use crate::experiment::mixed_bit::MixedBitReport;
+use crate::experiment::qat::QatReport;
+use crate::experiment::run::LayerReport;
+use crate::experiment::sweep::SweepReport;
+use crate::quant::calibration::CalibrationOutcome;
+use crate::quant::granularity::{SliceLayout, SliceParams};
+use crate::quant::QParams;
+
+/// What to draw: one variant per chart, holding its data.
+#[derive(Clone, PartialEq)]
+pub enum Plot {
+    /// The values with one grid and its clamp limits.
+    Grid { values: Rc<Vec<f32>>, params: QParams, caption: String },
+    /// The values with every calibrator's range.
+    Calibrators { values: Rc<Vec<f32>>, outcomes: Rc<Vec<CalibrationOutcome>> },
+    /// FP32 values against their dequantized values, with y = x.
+    Scatter { values: Rc<Vec<f32>>, dequant: Rc<Vec<f32>> },
+    /// The error r' − x with ±s/2 of each value's own slice.
+    ErrorHistogram { values: Rc<Vec<f32>>, dequant: Rc<Vec<f32>>, slices: Rc<Vec<SliceParams>>, layout: Rc<SliceLayout> },
+    /// Scale and zero point of each slice; `unit` names a slice ("channel", "group").
+    ChannelStrip { slices: Rc<Vec<SliceParams>>, unit: AttrValue },
+    /// The lab's comparison: one metric at every point, the calibration modes side by side.
+    Layerwise { report: Rc<LayerwiseReport>, metric: LayerMetric },
+    /// One PTQ run's per-layer weight and output errors.
+    PtqLayers { layers: Rc<Vec<LayerReport>>, metric: LayerMetric },
+    /// FP32 and every mode's histogram at one point.
+    Distributions { point: Rc<Point>, log_counts: bool },
+    /// Accuracy or SQNR against bits.
+    Sweep { report: Rc<SweepReport>, metric: SweepMetric },
+    /// The mixed-bit candidates and their Pareto front; `selected` (an index into the
+    /// candidates) overrides the report's own selection. Points are picked with `on_pick`.
+    Pareto { report: Rc<MixedBitReport>, selected: Option<usize> },
+    /// `matrix[true][predicted]`; `model` names the predictions ("int8").
+    Confusion { matrix: Rc<Vec<Vec<u32>>>, classes: Rc<Vec<String>>, model: AttrValue },
+    /// Sample images with FP32 and quantized predictions; `quant` names the quantized model.
+    Samples { samples: Rc<Vec<Sample>>, classes: Rc<Vec<String>>, quant: AttrValue },
+    /// QAT loss and accuracy curves.
+    Qat { report: Rc<QatReport> },
+}
+
+/// Canvas width of every chart (px); CSS scales it down to the page.
+const WIDTH: u32 = 720;
+
+impl Plot {
+    /// The chart's title, for the download button's accessible label.
+    pub fn title(&self) -> String {
+        match self {
+            Plot::Grid { caption, .. } => caption.clone(),
+            Plot::Calibrators { .. } => "every calibrator's clip range".into(),
+            Plot::Scatter { .. } => "FP32 against dequantized values".into(),
+            Plot::ErrorHistogram { .. } => "the error histogram".into(),
+            Plot::ChannelStrip { unit, .. } => format!("the scale and zero point of each {unit}"),
+            Plot::Layerwise { metric, .. } => format!("the per-point {} by calibration mode", metric.name()),
+            Plot::PtqLayers { metric, .. } => format!("the per-layer {} of weights and outputs", metric.name()),
+            Plot::Distributions { point, .. } => format!("the distributions at {}", point.name),
+            Plot::Sweep { metric, .. } => format!("the {} against bits", metric.name()),
+            Plot::Pareto { .. } => "the mixed-bit Pareto front".into(),
+            Plot::Confusion { .. } => "the confusion matrix".into(),
+            Plot::Samples { .. } => "the sample predictions".into(),
+            Plot::Qat { .. } => "the QAT curves".into(),
+        }
+    }
+
+    /// Canvas size (width, height) in px.
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            Plot::Grid { .. } | Plot::Calibrators { .. } => (WIDTH, 320),
+            Plot::Scatter { .. } | Plot::ErrorHistogram { .. } => (560, 420),
+            Plot::ChannelStrip { .. } => (WIDTH, 400),
+            Plot::Distributions { .. } => (WIDTH, 340),
+            Plot::Layerwise { .. } | Plot::PtqLayers { .. } => (WIDTH, 380),
+            Plot::Sweep { .. } | Plot::Pareto { .. } => (WIDTH, 420),
+            Plot::Confusion { .. } => (620, 560),
+            Plot::Samples { samples, .. } => (WIDTH, charts::samples_height(samples.len(), WIDTH)),
+            Plot::Qat { .. } => (WIDTH, 480),
+        }
+    }
+
+    /// Draws on `canvas`; for the Pareto chart, returns where each candidate landed.
+    pub fn draw(&self, canvas: &HtmlCanvasElement) -> ChartResult<Vec<Option<(i32, i32)>>> {
+        let none = |r: ChartResult| r.map(|_| Vec::new());
+        match self {
+            Plot::Grid { values, params, caption } => none(charts::draw_histogram(canvas, values, params, caption)),
+            Plot::Calibrators { values, outcomes } => none(charts::draw_calibrators(canvas, values, outcomes)),
+            Plot::Scatter { values, dequant } => none(charts::draw_scatter(canvas, values, dequant)),
+            Plot::ErrorHistogram { values, dequant, slices, layout } => {
+                // The layout's own precondition (flat < its element count) is checked once here.
+                let fits = layout.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) == Some(values.len());
+                let scale_of = |i: usize| {
+                    let k = if fits { layout.slice_of(i) } else { 0 };
+                    slices.get(k).map_or(f32::NAN, |s| s.params.scale)
+                };
+                none(charts::draw_error_histogram(canvas, values, dequant, scale_of))
+            }
+            Plot::ChannelStrip { slices, unit } => {
+                let scales: Vec<f32> = slices.iter().map(|s| s.params.scale).collect();
+                let zeros: Vec<i32> = slices.iter().map(|s| s.params.zero_point).collect();
+                none(charts::draw_channel_strip(canvas, &scales, &zeros, unit))
+            }
+            Plot::Layerwise { report, metric } => none(charts::draw_layerwise(canvas, report, *metric)),
+            Plot::PtqLayers { layers, metric } => none(charts::draw_ptq_layers(canvas, layers, *metric)),
+            Plot::Distributions { point, log_counts } => none(charts::draw_distributions(canvas, point, *log_counts)),
+            Plot::Sweep { report, metric } => none(charts::draw_sweep(canvas, report, *metric)),
+            Plot::Pareto { report, selected } => charts::draw_pareto(canvas, report, *selected),
+            Plot::Confusion { matrix, classes, model } => none(charts::draw_confusion(canvas, matrix, classes, model)),
+            Plot::Samples { samples, classes, quant } => none(charts::draw_samples(canvas, samples, classes, quant)),
+            Plot::Qat { report } => none(charts::draw_qat(canvas, report)),
+        }
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct PlotCanvasProps {
+    pub plot: Plot,
+    /// The canvas's accessible label: what the chart shows.
+    pub label: AttrValue,
+    /// `data-testid` of the canvas; also names the downloaded file (`qplay-<testid>.png`).
+    pub testid: AttrValue,
+    /// The Pareto chart: fires with a candidate's index when it is clicked or chosen in the list.
+    #[prop_or_default]
+    pub on_pick: Callback<usize>,
+    /// Extra classes on the `<figure>` (e.g. `half` for a chart beside another).
+    #[prop_or_default]
+    pub class: Classes,
+}
+
+#[function_component(PlotCanvas)]
+pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
+    let canvas = use_node_ref();
+    let error = use_state(|| None::<String>);
+    // Where the Pareto chart drew each candidate (canvas pixels).
+    let points = use_mut_ref(Vec::<Option<(i32, i32)>>::new);
+    {
+        let (canvas, error, points) = (canvas.clone(), error.clone(), points.clone());
+        use_effect_with(props.plot.clone(), move |plot| {
+            if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
+                let result = match plot.draw(&c) {
+                    Ok(p) => {
+                        *points.borrow_mut() = p;
+                        None
+                    }
+                    Err(e) => Some(e),
+                };
+                if *error != result {
+                    error.set(result);
+                }
+            }
+        });
+    }
+    let title = props.plot.title();
+    let (width, height) = props.plot.size();
+    let on_png = {
+        let (canvas, error) = (canvas.clone(), error.clone());
+        let file = format!("qplay-{}.png", props.testid);
+        Callback::from(move |_: MouseEvent| {
+            if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
+                if let Err(e) = download_png(&c, &file) {
+                    error.set(Some(format!("the PNG could not be saved: {e:?}")));
+                }
+            }
+        })
+    };
+    let pareto = match &props.plot {
+        Plot::Pareto { report, selected } => Some((report.clone(), charts::pareto::selected_index(report, *selected))),
+        _ => None,
+    };
+    let onclick = pareto.is_some().then(|| {
+        let (canvas, points, on_pick) = (canvas.clone(), points.clone(), props.on_pick.clone());
+        Callback::from(move |e: MouseEvent| {
+            if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
+                if let Some(i) = pick_at(&c, &points.borrow(), e.offset_x(), e.offset_y()) {
+                    on_pick.emit(i);
+                }
+            }
+        })
+    });
+    let classes = classes!("chart", pareto.is_some().then_some("pickable"), props.class.clone());
+    html! {
+        <figure class={classes}>
+            <div class="chart-tools">
+                <button type="button" class="chart-png" onclick={on_png}
+                    aria-label={format!("Download {title} as PNG")} title={format!("Download {title} as PNG")}>{"PNG"}</button>
+            </div>
+            <div class="chart-body">
+                <canvas ref={canvas} width={width.to_string()} height={height.to_string()} {onclick}
+                    data-testid={props.testid.clone()} aria-label={props.label.clone()} role="img"></canvas>
+                if let Some((report, selected)) = pareto {
+                    { pick_list(&report, selected, &props.testid, &props.on_pick) }
+                }
+            </div>
+            if let Some(e) = &*error { <p class="error">{ format!("The chart could not be drawn: {e}") }</p> }
+        </figure>
+    }
+}
+
+/// The candidate under a click at (x, y) in displayed pixels (`offsetX/Y`): mapped to canvas
+/// pixels with the canvas's width / height attributes against its displayed size.
+fn pick_at(c: &HtmlCanvasElement, points: &[Option<(i32, i32)>], x: i32, y: i32) -> Option<usize> {
+    let (dw, dh) = (c.client_width() as f64, c.client_height() as f64);
+    if dw <= 0.0 || dh <= 0.0 {
+        return None;
+    }
+    let (sx, sy) = (c.width() as f64 / dw, c.height() as f64 / dh);
+    charts::nearest_point(points, x as f64 * sx, y as f64 * sy, charts::PICK_RADIUS_PX * sx.max(sy))
+}
+
+/// The front's candidates as a list, for the keyboard: choosing one fires `on_pick`.
+fn pick_list(report: &MixedBitReport, selected: Option<usize>, testid: &str, on_pick: &Callback<usize>) -> Html {
+    let mut front: Vec<usize> = (0..report.candidates.len()).filter(|&i| report.candidates[i].on_front).collect();
+    front.sort_by_key(|&i| report.candidates[i].bytes);
+    let id = format!("{testid}-pick");
+    let onchange = {
+        let on_pick = on_pick.clone();
+        Callback::from(move |e: Event| {
+            if let Ok(i) = e.target_unchecked_into::<HtmlSelectElement>().value().parse::<usize>() {
+                on_pick.emit(i);
+            }
+        })
+    };
+    let on_front = selected.is_some_and(|s| front.contains(&s));
+    html! {
+        <div class="chart-pick">
+            <label for={id.clone()}>{"Apply a point of the front"}</label>
+            <select id={id.clone()} data-testid={id} {onchange}>
+                <option value="" selected={!on_front} disabled=true>{"choose a candidate…"}</option>
+                { for front.iter().map(|&i| {
+                    let c = &report.candidates[i];
+                    let acc = c.accuracy.map_or("accuracy ?".to_string(), |a| format!("{:.2} %", a * 100.0));
+                    html! {
+                        <option value={i.to_string()} selected={selected == Some(i)}>
+                            { format!("{:.1} KB · {acc} · {}", c.bytes as f64 / 1024.0, c.label) }
+                        </option>
+                    }
+                }) }
+            </select>
+            <p class="hint">{"Or click a point on the chart."}</p>
+        </div>
+    }
+}
+
+/// Saves the canvas as a PNG through a temporary `<a download>`.
+fn download_png(canvas: &HtmlCanvasElement, file: &str) -> Result<(), JsValue> {
+    let url = canvas.to_data_url()?;
+    let document = gloo::utils::document();
+    let a = document.create_element("a")?;
+    a.set_attribute("href", &url)?;
+    a.set_attribute("download", file)?;
+    a.set_attribute("hidden", "")?;
+    let body = document.body().ok_or("no <body>")?;
+    body.append_child(&a)?;
+    if let Some(a) = a.dyn_ref::<HtmlElement>() {
+        a.click();
+    }
+    body.remove_child(&a)?;
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The results of the longer tasks: the lab's layer-by-layer comparison, a
+//! sweep, a mixed-bit search (whose Pareto front applies a point when it is
+//! picked), and QAT with its curves and the lab's FP32 / PTQ / QAT table.
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use super::plot_canvas::{Plot, PlotCanvas};
+use crate::app::charts::{LayerMetric, SweepMetric};
+use super::ptq_result::pct;
+use crate::app::download::download_text;
+use crate::experiment::layerwise::{LayerwiseReport, Mode};
+use crate::experiment::mixed_bit::MixedBitReport;
+use crate::experiment::qat::QatReport;
+use crate::experiment::sweep::SweepReport;
+
+fn json_button<T: serde::Serialize>(name: String, value: &T, testid: &'static str) -> Html {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let onclick = Callback::from(move |_: MouseEvent| {
+        let _ = download_text(&name, "application/json", &text);
+    });
+    html! { <button {onclick} data-testid={testid}>{"report.json"}</button> }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct LayerwiseResultProps {
+    pub report: Rc<LayerwiseReport>,
+    pub stem: AttrValue,
+}
+
+#[function_component(LayerwiseResult)]
+pub fn layerwise_result(props: &LayerwiseResultProps) -> Html {
+    let r = &props.report;
+    let point = use_state(|| r.points.len().saturating_sub(1));
+    let metric = use_state(|| LayerMetric::Mse);
+    let on_point = {
+        let point = point.clone();
+        Callback::from(move |e: Event| point.set(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value().parse().unwrap_or(0)))
+    };
+    let on_metric = {
+        let metric = metric.clone();
+        Callback::from(move |e: Event| {
+            metric.set(match e.target_unchecked_into::<web_sys::HtmlSelectElement>().value().as_str() {
+                "cosine" => LayerMetric::Cosine,
+                "sqnr" => LayerMetric::SqnrDb,
+                _ => LayerMetric::Mse,
+            })
+        })
+    };
+    let p = (*point).min(r.points.len().saturating_sub(1));
+    html! {
+        <div class="results" data-testid="layerwise-result">
+            <section>
+                <h2>{"Layer by layer against all layers at the same time"}</h2>
+                <p class="hint">{ "At each of the lab's points (the quantized input of every layer, and the output) the tensor is compared with the FP32 model's, \
+                    on the first test images. Layer by layer: only the layer that owns the point is quantized. All at once: every layer is quantized, \
+                    every range calibrated on FP32 activations, so errors propagate. Sequential: every layer is quantized, each calibrated on the \
+                    output of the layers already quantized before it." }</p>
+                <label>{"metric "}
+                    <select onchange={on_metric} data-testid="layerwise-metric">
+                        <option value="mse" selected={*metric == LayerMetric::Mse}>{"MSE"}</option>
+                        <option value="cosine" selected={*metric == LayerMetric::Cosine}>{"cosine similarity"}</option>
+                        <option value="sqnr" selected={*metric == LayerMetric::SqnrDb}>{"SQNR (dB)"}</option>
+                    </select>
+                </label>
+                <PlotCanvas plot={Plot::Layerwise { report: r.clone(), metric: *metric }} testid="layerwise-chart"
+                    label="Per-point error for layer by layer, all at once and sequential calibration" />
+                <table data-testid="layerwise-table">
+                    <thead><tr><th>{"point"}</th><th class="num">{"MSE layer by layer"}</th><th class="num">{"MSE all at once"}</th><th class="num">{"MSE sequential"}</th></tr></thead>
+                    <tbody>{ for r.points.iter().map(|pt| html! {
+                        <tr><td>{ pt.name.clone() }</td>
+                            <td class="num">{ format!("{:.4e}", pt.mse(Mode::LayerByLayer)) }</td>
+                            <td class="num">{ format!("{:.4e}", pt.mse(Mode::AllAtOnce)) }</td>
+                            <td class="num">{ format!("{:.4e}", pt.mse(Mode::Sequential)) }</td></tr>
+                    }) }</tbody>
+                </table>
+                <p>{ format!("Test accuracy: FP32 {}, all at once {}, sequential {}.", pct(r.fp32_accuracy), pct(r.all_at_once_accuracy), pct(r.sequential_accuracy)) }</p>
+            </section>
+            <section>
+                <h2>{"Output distributions"}</h2>
+                <label>{"point "}
+                    <select onchange={on_point} data-testid="layerwise-point">
+                        { for r.points.iter().enumerate().map(|(i, pt)| html! { <option value={i.to_string()} selected={i == p}>{ pt.name.clone() }</option> }) }
+                    </select>
+                </label>
+                if let Some(pt) = r.points.get(p) {
+                    <PlotCanvas plot={Plot::Distributions { point: Rc::new(pt.clone()), log_counts: false }} testid="distribution-chart"
+                        label="The FP32 distribution at this point against each mode's" />
+                }
+            </section>
+            <section>
+                <h2>{"Sensitivity: the accuracy drop when only one layer is quantized"}</h2>
+                <ol data-testid="sensitivity">{ for r.sensitivity.iter().map(|s| html! {
+                    <li>{ format!("{}: {} ({:+.2} points)", s.layer, pct(s.accuracy), -100.0 * s.drop) }</li>
+                }) }</ol>
+                { json_button(format!("{}-layerwise.json", props.stem), &**r, "dl-layerwise-json") }
+            </section>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct SweepResultProps {
+    pub report: Rc<SweepReport>,
+    pub stem: AttrValue,
+}
+
+#[function_component(SweepResult)]
+pub fn sweep_result(props: &SweepResultProps) -> Html {
+    let r = &props.report;
+    html! {
+        <div class="results" data-testid="sweep-result">
+            <section>
+                <h2>{"Accuracy against bits"}</h2>
+                <PlotCanvas plot={Plot::Sweep { report: r.clone(), metric: SweepMetric::Accuracy }} testid="sweep-chart"
+                    label="Test accuracy against bits, per tensor against per channel, for each calibration method" />
+                <PlotCanvas plot={Plot::Sweep { report: r.clone(), metric: SweepMetric::OutputSqnr }} testid="sweep-sqnr-chart"
+                    label="Output SQNR against bits" />
+                <details><summary>{ format!("every cell ({})", r.cells.len()) }</summary>
+                    <div class="scroll"><table data-testid="sweep-table">
+                        <thead><tr><th>{"bits"}</th><th>{"granularity"}</th><th>{"calibration"}</th><th class="num">{"accuracy"}</th>
+                            <th class="num">{"output SQNR"}</th><th class="num">{"size"}</th></tr></thead>
+                        <tbody>{ for r.cells.iter().map(|c| html! {
+                            <tr><td>{ c.bits }</td><td>{ c.granularity.name() }</td><td>{ c.calibration.name() }</td>
+                                <td class="num">{ pct(c.accuracy) }</td><td class="num">{ format!("{:.1} dB", c.output_sqnr_db) }</td>
+                                <td class="num">{ format!("{:.1} KB", c.bytes as f64 / 1000.0) }</td></tr>
+                        }) }</tbody>
+                    </table></div>
+                </details>
+                { json_button(format!("{}-sweep.json", props.stem), &**r, "dl-sweep-json") }
+            </section>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct MixedBitResultProps {
+    pub report: Rc<MixedBitReport>,
+    pub stem: AttrValue,
+    /// Apply a candidate's bits (index into `report.candidates`).
+    pub on_apply: Callback<usize>,
+}
+
+#[function_component(MixedBitResult)]
+pub fn mixed_bit_result(props: &MixedBitResultProps) -> Html {
+    let r = &props.report;
+    let s = &r.selection;
+    html! {
+        <div class="results" data-testid="mixed-bit-result">
+            <section>
+                <h2>{"Mixed-bit selection"}</h2>
+                <p data-testid="selection">{ format!(
+                    "{} → {:.1} KB (uniform 8-bit: {:.1} KB, FP32: {:.1} KB), output cosine {:.5} on the calibration images (target {}), test accuracy {}.",
+                    s.bits.iter().map(|(n, b)| format!("{n}: {b} bits")).collect::<Vec<_>>().join(", "),
+                    s.bytes as f64 / 1000.0, r.uniform8.bytes as f64 / 1000.0, r.fp32_bytes as f64 / 1000.0,
+                    s.cosine, r.target_cosine, s.accuracy.map(pct).unwrap_or_default()) }</p>
+                if !r.auto_tune.is_empty() {
+                    <p class="hint">{ format!("auto_tune chose init_scale = {:.4} after {} trials.", r.init_scale, r.auto_tune.len()) }</p>
+                }
+                <h2>{"Size against accuracy: pick a point to apply it"}</h2>
+                <PlotCanvas plot={Plot::Pareto { report: r.clone(), selected: None }} testid="pareto-chart" on_pick={props.on_apply.clone()}
+                    label="Every candidate's size against its test accuracy; the Pareto front is connected. Click a point to apply its bits." />
+                { json_button(format!("{}-mixed-bit.json", props.stem), &**r, "dl-mixed-json") }
+            </section>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct QatResultProps {
+    pub report: Rc<QatReport>,
+    pub stem: AttrValue,
+}
+
+/// The lab's table: FP32 / PTQ / QAT size and accuracy.
+pub fn qat_table(r: &QatReport) -> Html {
+    html! {
+        <table class="lab-table" data-testid="qat-table">
+            <thead><tr><th>{"model"}</th><th class="num">{"size"}</th><th class="num">{"accuracy"}</th></tr></thead>
+            <tbody>{ for r.table.iter().map(|row| html! {
+                <tr><td>{ row.model.clone() }</td><td class="num">{ format!("{:.6} MB", row.bytes as f64 / 1e6) }</td>
+                    <td class="num" data-testid={format!("table-{}", row.model.to_lowercase())}>{ pct(row.accuracy) }</td></tr>
+            }) }</tbody>
+        </table>
+    }
+}
+
+#[function_component(QatResult)]
+pub fn qat_result(props: &QatResultProps) -> Html {
+    let r = &props.report;
+    html! {
+        <div class="results" data-testid="qat-result">
+            <section>
+                <h2>{ format!("QAT at W{}A{}: {} epoch(s) over {} images", r.weight_bits, r.act_bits, r.epochs, r.train_images) }</h2>
+                { qat_table(r) }
+                <p class="hint">{ format!("Deployed (the fine-tuned weights quantized again by PTQ): {}.", pct(r.deployed_accuracy)) }</p>
+                <PlotCanvas plot={Plot::Qat { report: r.clone() }} testid="qat-chart"
+                    label="Training loss and test accuracy during QAT" />
+                { json_button(format!("{}-qat.json", props.stem), &**r, "dl-qat-json") }
+            </section>
+        </div>
+    }
+}

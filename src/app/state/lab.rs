@@ -1,0 +1,198 @@
+//! The Lab walkthrough's state: the lab's settings (as an experiment, so the
+//! link holds them the same way as the Model page's), and each step's result.
+//!
+//! The lab quantizes the MLP per tensor, asymmetric, with its "normal" (or
+//! "clip") method, weights and activations at 8 bits.
+
+use std::rc::Rc;
+
+use yew::Reducible;
+
+use crate::app::worker::protocol::{Outcome, PtqView};
+use crate::experiment::layerwise::LayerwiseReport;
+use crate::experiment::qat::QatReport;
+use crate::experiment::{Experiment, Progress, Task};
+use crate::ptq::{PtqConfig, WeightGranularity};
+use crate::share::view::{split_view, View};
+
+/// The lab's steps, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    Fp32,
+    NormalVsClip,
+    Ptq,
+    Layerwise,
+    Qat,
+    Table,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [Step::Fp32, Step::NormalVsClip, Step::Ptq, Step::Layerwise, Step::Qat, Step::Table];
+}
+
+/// The lab's experiment: the MLP on `dataset`, per-tensor asymmetric W8A8 with the lab's method.
+pub fn lab_experiment() -> Experiment {
+    Experiment {
+        model: "mlp-fashion".into(),
+        dataset: "fashion".into(),
+        task: Task::Ptq,
+        ptq: PtqConfig { granularity: WeightGranularity::PerTensor, weight_symmetric: false, ..PtqConfig::default() },
+        ..Experiment::default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Running {
+    pub job: u32,
+    pub task: Task,
+    pub progress: Option<Progress>,
+    pub loading: Option<(String, u64, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabState {
+    pub exp: Experiment,
+    pub view: View,
+    pub notices: Vec<String>,
+    pub ptq: Option<Rc<PtqView>>,
+    pub layerwise: Option<Rc<LayerwiseReport>>,
+    pub qat: Option<Rc<QatReport>>,
+    pub running: Option<Running>,
+    /// The last failure, with the task that failed.
+    pub error: Option<(Task, String)>,
+    /// "Run every step" was pressed: the next steps start when one finishes.
+    pub run_all: bool,
+}
+
+impl Default for LabState {
+    fn default() -> LabState {
+        LabState {
+            exp: lab_experiment(),
+            view: View::default(),
+            notices: Vec::new(),
+            ptq: None,
+            layerwise: None,
+            qat: None,
+            running: None,
+            error: None,
+            run_all: false,
+        }
+    }
+}
+
+pub enum LabAction {
+    Edit(Rc<dyn Fn(&mut Experiment)>),
+    FromQuery(String),
+    Started { job: u32, task: Task },
+    Loading { job: u32, what: String, done: u64, total: u64 },
+    Progress { job: u32, progress: Progress },
+    Finished { job: u32, outcome: Box<Outcome> },
+    Failed { job: u32, message: String },
+    RunAll(bool),
+    DismissNotices,
+}
+
+impl LabAction {
+    pub fn edit(f: impl Fn(&mut Experiment) + 'static) -> LabAction {
+        LabAction::Edit(Rc::new(f))
+    }
+}
+
+impl LabState {
+    pub fn from_query(query: &str) -> LabState {
+        let (view, rest) = split_view(query);
+        let (exp, notices) = if rest.is_empty() { (lab_experiment(), Vec::new()) } else { crate::share::experiment::from_query(&rest) };
+        LabState { exp, view, notices, ..LabState::default() }
+    }
+
+    /// The experiment of a task, from the lab's settings.
+    pub fn task_experiment(&self, task: Task) -> Experiment {
+        let mut e = self.exp.clone();
+        e.task = task;
+        e.model = format!("mlp-{}", e.dataset);
+        e
+    }
+
+    /// The next task "Run every step" still has to do.
+    pub fn next_missing(&self) -> Option<Task> {
+        if self.ptq.is_none() {
+            Some(Task::Ptq)
+        } else if self.layerwise.is_none() {
+            Some(Task::Layerwise)
+        } else if self.qat.is_none() {
+            Some(Task::Qat)
+        } else {
+            None
+        }
+    }
+}
+
+impl Reducible for LabState {
+    type Action = LabAction;
+
+    fn reduce(self: Rc<Self>, action: LabAction) -> Rc<Self> {
+        let mut next = (*self).clone();
+        let current = |s: &LabState, job: u32| s.running.as_ref().is_some_and(|r| r.job == job);
+        match action {
+            LabAction::Edit(f) => {
+                f(&mut next.exp);
+                next.exp.model = format!("mlp-{}", next.exp.dataset);
+                // Results of other settings no longer describe this lab.
+                next.ptq = None;
+                next.layerwise = None;
+                next.qat = None;
+            }
+            LabAction::FromQuery(q) => {
+                let read = LabState::from_query(&q);
+                if crate::share::experiment::to_query(&read.exp) != crate::share::experiment::to_query(&next.exp) || !read.notices.is_empty() {
+                    next.exp = read.exp;
+                    next.notices = read.notices;
+                }
+                next.view = read.view;
+            }
+            LabAction::Started { job, task } => {
+                next.running = Some(Running { job, task, progress: None, loading: None });
+                next.error = None;
+            }
+            LabAction::Loading { job, what, done, total } => {
+                if let Some(r) = next.running.as_mut().filter(|r| r.job == job) {
+                    r.loading = Some((what, done, total));
+                }
+            }
+            LabAction::Progress { job, progress } => {
+                if let Some(r) = next.running.as_mut().filter(|r| r.job == job) {
+                    r.loading = None;
+                    r.progress = Some(progress);
+                }
+            }
+            LabAction::Finished { job, outcome } => {
+                if !current(&next, job) {
+                    return self;
+                }
+                next.running = None;
+                match *outcome {
+                    Outcome::Ptq(r) => next.ptq = Some(Rc::new(*r)),
+                    Outcome::Layerwise(r) => next.layerwise = Some(Rc::new(*r)),
+                    Outcome::Qat(r) => next.qat = Some(Rc::new(*r)),
+                    _ => {}
+                }
+                if next.next_missing().is_none() {
+                    next.run_all = false;
+                }
+            }
+            LabAction::Failed { job, message } => {
+                if let Some(r) = next.running.take() {
+                    if r.job == job {
+                        next.error = Some((r.task, message));
+                        next.run_all = false;
+                    } else {
+                        next.running = Some(r);
+                    }
+                }
+            }
+            LabAction::RunAll(on) => next.run_all = on,
+            LabAction::DismissNotices => next.notices.clear(),
+        }
+        Rc::new(next)
+    }
+}

@@ -1,0 +1,14 @@
+//! The one place that owns the app's state: one reducer per page, each with
+//! its `Action` enum. The Model and Lab pages' states live in the app shell
+//! (shared through contexts), so switching pages never loses a loaded file or
+//! a long result.
+//!
+//! - [`tensor`]: the Tensor page's settings and link notices.
+//! - [`model`]: the Model page's experiment, loaded file, running job and results.
+//! - [`lab`]: the Lab walkthrough's steps and their results.
+
+pub mod lab;
+pub mod model;
+pub mod tensor;
+
+pub use tensor::{TensorAction, TensorState};

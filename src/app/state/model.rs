@@ -1,0 +1,216 @@
+//! The Model page's state: the experiment (what the link holds), the model
+//! file the user loaded, the job running in the worker, and the last result of
+//! each task. Results are kept with the experiment that made them, so a
+//! changed setting never wipes a long result: the page marks it as stale.
+
+use std::rc::Rc;
+
+use yew::Reducible;
+
+use crate::app::worker::protocol::{Outcome, PtqView};
+use crate::experiment::layerwise::LayerwiseReport;
+use crate::experiment::mixed_bit::MixedBitReport;
+use crate::experiment::qat::QatReport;
+use crate::experiment::spec::FILE_MODEL;
+use crate::experiment::sweep::SweepReport;
+use crate::experiment::{Experiment, Progress, Task};
+use crate::model::Model;
+use crate::share::view::{split_view, View};
+
+/// A model file the user loaded (it stays loaded until another one reads).
+#[derive(Debug, PartialEq)]
+pub struct LoadedModel {
+    pub name: String,
+    pub bytes: Rc<Vec<u8>>,
+    pub sidecar: Option<String>,
+    pub model: Model,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunStatus {
+    Idle,
+    Running { job: u32, task: Task, stage: String, done: usize, total: usize, value: Option<f64> },
+    Failed(String),
+    Cancelled,
+}
+
+/// A result and the experiment it came from.
+#[derive(Debug, PartialEq)]
+pub struct Done<T> {
+    pub exp: Experiment,
+    pub report: T,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Results {
+    pub ptq: Option<Rc<Done<PtqView>>>,
+    pub layerwise: Option<Rc<Done<LayerwiseReport>>>,
+    pub sweep: Option<Rc<Done<SweepReport>>>,
+    pub mixed_bit: Option<Rc<Done<MixedBitReport>>>,
+    pub qat: Option<Rc<Done<QatReport>>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelState {
+    pub exp: Experiment,
+    pub view: View,
+    /// Messages about a link that could not be read in full, and other one-off notes.
+    pub notices: Vec<String>,
+    pub file: Option<Rc<LoadedModel>>,
+    /// Why the last file could not be read (the previous model stays).
+    pub file_error: Option<String>,
+    pub status: RunStatus,
+    /// What the worker is downloading, if anything: (what, bytes done, bytes total).
+    pub loading: Option<(String, u64, u64)>,
+    pub results: Results,
+}
+
+impl Default for ModelState {
+    fn default() -> ModelState {
+        ModelState {
+            exp: Experiment::default(),
+            view: View::default(),
+            notices: Vec::new(),
+            file: None,
+            file_error: None,
+            status: RunStatus::Idle,
+            loading: None,
+            results: Results::default(),
+        }
+    }
+}
+
+pub enum ModelAction {
+    /// Any change to the experiment (a control's edit).
+    Edit(Rc<dyn Fn(&mut Experiment)>),
+    /// Settings read from the link's query.
+    FromQuery(String),
+    LoadedFile(Rc<LoadedModel>),
+    FileError(String),
+    /// Back to the built-in model.
+    UseBuiltin(String),
+    Started { job: u32, task: Task },
+    Loading { job: u32, what: String, done: u64, total: u64 },
+    Progress { job: u32, progress: Progress },
+    Finished { job: u32, exp: Box<Experiment>, outcome: Box<Outcome> },
+    Failed { job: u32, message: String },
+    Cancelled,
+    DismissNotices,
+}
+
+impl ModelAction {
+    pub fn edit(f: impl Fn(&mut Experiment) + 'static) -> ModelAction {
+        ModelAction::Edit(Rc::new(f))
+    }
+}
+
+impl ModelState {
+    /// The state a link opens: its experiment, hidden / locked controls and notices.
+    pub fn from_query(query: &str) -> ModelState {
+        let (view, rest) = split_view(query);
+        let (mut exp, mut notices) = crate::share::experiment::from_query(&rest);
+        if exp.model == FILE_MODEL {
+            notices.push("The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it.".into());
+            exp.model = Experiment::default().model;
+        }
+        ModelState { exp, view, notices, ..ModelState::default() }
+    }
+
+    /// The job running now, if any.
+    pub fn running_job(&self) -> Option<u32> {
+        match self.status {
+            RunStatus::Running { job, .. } => Some(job),
+            _ => None,
+        }
+    }
+
+    fn is_current(&self, job: u32) -> bool {
+        self.running_job() == Some(job)
+    }
+}
+
+impl Reducible for ModelState {
+    type Action = ModelAction;
+
+    fn reduce(self: Rc<Self>, action: ModelAction) -> Rc<Self> {
+        let mut next = (*self).clone();
+        match action {
+            ModelAction::Edit(edit) => {
+                edit(&mut next.exp);
+                // A built-in model brings its own dataset.
+                if let Some(d) = Experiment::builtin_dataset(&next.exp.model) {
+                    next.exp.dataset = d.to_string();
+                }
+            }
+            ModelAction::FromQuery(query) => {
+                let read = ModelState::from_query(&query);
+                if crate::share::experiment::to_query(&read.exp) != crate::share::experiment::to_query(&next.exp) || !read.notices.is_empty() {
+                    next.exp = read.exp;
+                    next.notices = read.notices;
+                }
+                next.view = read.view;
+            }
+            ModelAction::LoadedFile(file) => {
+                next.file = Some(file);
+                next.file_error = None;
+                next.exp.model = FILE_MODEL.into();
+                next.exp.ptq.skip.clear();
+                next.exp.ptq.layer_bits.clear();
+            }
+            ModelAction::FileError(message) => next.file_error = Some(message),
+            ModelAction::UseBuiltin(name) => {
+                next.exp.model = name;
+                if let Some(d) = Experiment::builtin_dataset(&next.exp.model) {
+                    next.exp.dataset = d.to_string();
+                }
+                next.exp.ptq.skip.clear();
+                next.exp.ptq.layer_bits.clear();
+            }
+            ModelAction::Started { job, task } => {
+                next.status = RunStatus::Running { job, task, stage: "starting".into(), done: 0, total: 1, value: None };
+                next.loading = None;
+            }
+            ModelAction::Loading { job, what, done, total } => {
+                if next.is_current(job) {
+                    next.loading = Some((what, done, total));
+                }
+            }
+            ModelAction::Progress { job, progress } => {
+                if let RunStatus::Running { job: j, task, .. } = next.status {
+                    if j == job {
+                        next.loading = None;
+                        next.status = RunStatus::Running { job, task, stage: progress.stage, done: progress.done, total: progress.total, value: progress.value };
+                    }
+                }
+            }
+            ModelAction::Finished { job, exp, outcome } => {
+                if !next.is_current(job) {
+                    return self;
+                }
+                next.status = RunStatus::Idle;
+                next.loading = None;
+                let exp = *exp;
+                match *outcome {
+                    Outcome::Ptq(r) => next.results.ptq = Some(Rc::new(Done { exp, report: *r })),
+                    Outcome::Layerwise(r) => next.results.layerwise = Some(Rc::new(Done { exp, report: *r })),
+                    Outcome::Sweep(r) => next.results.sweep = Some(Rc::new(Done { exp, report: *r })),
+                    Outcome::MixedBit(r) => next.results.mixed_bit = Some(Rc::new(Done { exp, report: *r })),
+                    Outcome::Qat(r) => next.results.qat = Some(Rc::new(Done { exp, report: *r })),
+                    Outcome::File { .. } | Outcome::Bench { .. } => {}
+                }
+            }
+            ModelAction::Failed { job, message } => {
+                if next.is_current(job) {
+                    next.status = RunStatus::Failed(message);
+                    next.loading = None;
+                }
+            }
+            ModelAction::Cancelled => {
+                next.status = RunStatus::Cancelled;
+                next.loading = None;
+            }
+            ModelAction::DismissNotices => next.notices.clear(),
+        }
+        Rc::new(next)
+    }
+}

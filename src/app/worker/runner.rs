@@ -1,0 +1,310 @@
+//! The worker's side: it answers [`Job`]s one at a time, off the page's
+//! thread, so calibration, evaluation, sweeps, searches and training never
+//! freeze the page. It fetches the datasets and built-in models lazily (with
+//! progress), keeps them for later jobs, and caches each model's FP32 baseline.
+//!
+//! Cancelling is the page's business: it terminates this worker and starts a
+//! new one, which stops any computation at once.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
+
+use super::protocol::{BenchRow, Event, ExportFormat, Job, ModelSource, Outcome, PtqView, Reply, Request, Sample};
+use crate::bench::BenchLine;
+use crate::data::{read_qds, Dataset};
+use crate::experiment::layerwise::run_layerwise;
+use crate::experiment::mixed_bit::run_mixed_bit;
+use crate::experiment::qat::run_qat;
+use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq, Fp32Baseline};
+use crate::experiment::spec::BUILTIN_MODELS;
+use crate::experiment::sweep::run_sweep;
+use crate::experiment::{Experiment, Progress, Task};
+use crate::formats::safetensors::read_model;
+use crate::model::{Model, DEFAULT_MAX_PARAMS};
+use crate::ptq::{quantize_model, Scope};
+
+/// Least time between two progress messages, in milliseconds.
+const PROGRESS_EVERY_MS: f64 = 50.0;
+
+#[derive(Default)]
+struct Cache {
+    datasets: HashMap<String, Rc<Dataset>>,
+    models: HashMap<String, Rc<Model>>,
+    /// (model key, dataset, eval size) → baseline.
+    baselines: HashMap<(String, String, usize), Rc<Fp32Baseline>>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn now_ms() -> f64 {
+    Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| Reflect::get(&p, &"now".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok()).and_then(|f| f.call0(&p).ok()))
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
+}
+
+/// Posts a reply (and a file's bytes, transferred).
+fn post(id: u32, event: Event, bytes: Option<Vec<u8>>) {
+    let msg = Object::new();
+    let json = serde_json::to_string(&Reply { id, event }).unwrap_or_else(|e| {
+        serde_json::to_string(&Reply { id, event: Event::Failed(format!("the result could not be sent: {e}")) }).unwrap_or_default()
+    });
+    let _ = Reflect::set(&msg, &"json".into(), &json.into());
+    let transfer = js_sys::Array::new();
+    match bytes {
+        Some(b) => {
+            let arr = Uint8Array::from(&b[..]);
+            transfer.push(&arr.buffer());
+            let _ = Reflect::set(&msg, &"bytes".into(), &arr);
+        }
+        None => {
+            let _ = Reflect::set(&msg, &"bytes".into(), &JsValue::NULL);
+        }
+    }
+    let _ = scope().post_message_with_transfer(&msg, &transfer);
+}
+
+/// Installs the message handler. Called once by the worker binary.
+pub fn start() {
+    let handler = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+        let data = e.data();
+        let json = Reflect::get(&data, &"json".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+        let bytes = Reflect::get(&data, &"bytes".into()).ok().filter(|v| !v.is_null() && !v.is_undefined()).map(|v| Uint8Array::new(&v).to_vec());
+        match serde_json::from_str::<Job>(&json) {
+            Ok(job) => wasm_bindgen_futures::spawn_local(async move {
+                let id = job.id;
+                match handle(job, bytes).await {
+                    Ok((outcome, file)) => post(id, Event::Done(outcome), file),
+                    Err(message) => post(id, Event::Failed(message), None),
+                }
+            }),
+            Err(e) => post(0, Event::Failed(format!("the worker got a message it cannot read: {e}")), None),
+        }
+    });
+    scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    handler.forget();
+    // The page holds its jobs until it hears this.
+    let ready = Object::new();
+    let _ = Reflect::set(&ready, &"ready".into(), &JsValue::TRUE);
+    let _ = scope().post_message(&ready);
+}
+
+/// Fetches `url` with progress reports, as bytes.
+async fn fetch_bytes(id: u32, url: &str, what: &str) -> Result<Vec<u8>, String> {
+    let fail = |e: JsValue| format!("could not load {what} ({url}): {}", e.as_string().unwrap_or_else(|| format!("{e:?}")));
+    let resp: Response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(fail)?.dyn_into().map_err(fail)?;
+    if !resp.ok() {
+        return Err(format!("could not load {what} ({url}): HTTP {}", resp.status()));
+    }
+    let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let Some(body) = resp.body() else {
+        let buf = JsFuture::from(resp.array_buffer().map_err(fail)?).await.map_err(fail)?;
+        return Ok(Uint8Array::new(&buf).to_vec());
+    };
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut out = Vec::with_capacity(total as usize);
+    let mut last = 0.0;
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(fail)?;
+        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            break;
+        }
+        if let Ok(v) = Reflect::get(&chunk, &"value".into()) {
+            out.extend(Uint8Array::new(&v).to_vec());
+        }
+        if now_ms() - last > PROGRESS_EVERY_MS {
+            last = now_ms();
+            post(id, Event::Loading { what: what.into(), done: out.len() as u64, total }, None);
+        }
+    }
+    post(id, Event::Loading { what: what.into(), done: out.len() as u64, total: total.max(out.len() as u64) }, None);
+    Ok(out)
+}
+
+async fn dataset(id: u32, name: &str, split: &str) -> Result<Rc<Dataset>, String> {
+    let key = format!("{name}-{split}");
+    if let Some(d) = CACHE.with_borrow(|c| c.datasets.get(&key).cloned()) {
+        return Ok(d);
+    }
+    let what = format!("the {} {split} images", if name == "fashion" { "Fashion-MNIST" } else { "MNIST" });
+    let bytes = fetch_bytes(id, &format!("data/{key}.qds.gz"), &what).await?;
+    let d = Rc::new(read_qds(&bytes).map_err(|e| format!("{what}: {e}"))?);
+    CACHE.with_borrow_mut(|c| c.datasets.insert(key, d.clone()));
+    Ok(d)
+}
+
+/// The model, and the key its baseline is cached under.
+async fn model(id: u32, source: &ModelSource, bytes: Option<Vec<u8>>) -> Result<(Rc<Model>, String), String> {
+    match source {
+        ModelSource::Builtin(name) => {
+            if let Some(m) = CACHE.with_borrow(|c| c.models.get(name).cloned()) {
+                return Ok((m, name.clone()));
+            }
+            let file = BUILTIN_MODELS.iter().find(|(n, _, _)| n == name).map(|(_, _, f)| *f).ok_or_else(|| format!("model: unknown built-in model \"{name}\""))?;
+            let b = fetch_bytes(id, &format!("models/{file}"), &format!("the {name} model")).await?;
+            let m = Rc::new(read_model(&b, None, DEFAULT_MAX_PARAMS).map_err(|e| format!("{name}: {e}"))?);
+            CACHE.with_borrow_mut(|c| c.models.insert(name.clone(), m.clone()));
+            Ok((m, name.clone()))
+        }
+        ModelSource::File { name, sidecar } => {
+            let b = bytes.ok_or("the model file's bytes did not arrive")?;
+            let key = format!("file:{name}:{}:{}", b.len(), crate::data::fnv1a64(&[&b]));
+            if let Some(m) = CACHE.with_borrow(|c| c.models.get(&key).cloned()) {
+                return Ok((m, key));
+            }
+            let m = Rc::new(crate::app::files::read_model_file(name, &b, sidecar.as_deref())?);
+            CACHE.with_borrow_mut(|c| c.models.insert(key.clone(), m.clone()));
+            Ok((m, key))
+        }
+    }
+}
+
+/// A progress callback that posts at most every [`PROGRESS_EVERY_MS`].
+fn progress(id: u32) -> impl FnMut(&Progress) -> bool {
+    let mut last = f64::NEG_INFINITY;
+    move |p: &Progress| {
+        let t = now_ms();
+        if t - last >= PROGRESS_EVERY_MS || p.done >= p.total {
+            last = t;
+            post(id, Event::Progress(p.clone()), None);
+        }
+        true
+    }
+}
+
+/// The samples the page shows: the first 16 test images and the first 16 disagreements.
+fn samples(eval: &Dataset, base: &Fp32Baseline, quantized: &[u8], disagreements: &[usize]) -> Vec<Sample> {
+    let p = eval.image_len();
+    let mut idx: Vec<usize> = (0..16.min(eval.len())).collect();
+    for &i in disagreements.iter().take(16) {
+        if !idx.contains(&i) {
+            idx.push(i);
+        }
+    }
+    idx.into_iter()
+        .filter(|&i| i < eval.len() && i < quantized.len())
+        .map(|i| Sample { index: i, pixels: eval.pixels[i * p..(i + 1) * p].to_vec(), label: eval.labels[i], fp32: base.predictions[i], quantized: quantized[i] })
+        .collect()
+}
+
+async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec<u8>>), String> {
+    let id = job.id;
+    let (exp, source, export): (Experiment, ModelSource, Option<ExportFormat>) = match job.request {
+        Request::Run { exp, model } => (exp, model, None),
+        Request::Export { exp, model, format } => (exp, model, Some(format)),
+        Request::Bench => return bench(id).await.map(|o| (o, None)),
+    };
+    exp.validate().map_err(|e| e.to_string())?;
+    let (model, key) = model(id, &source, bytes).await?;
+    let train = dataset(id, &exp.dataset, "train").await?;
+    let test = dataset(id, &exp.dataset, "test").await?;
+    if train.image_len() != model.input.len() {
+        return Err(format!(
+            "the model takes {} values per sample but the {} images have {}: choose a model for 28×28 images",
+            model.input.len(),
+            exp.dataset,
+            train.image_len()
+        ));
+    }
+    let calib = calibration_images(&exp, &train);
+    let eval = eval_set(&exp, &test);
+    let bkey = (key, exp.dataset.clone(), eval.len());
+    let base = match CACHE.with_borrow(|c| c.baselines.get(&bkey).cloned()) {
+        Some(b) => b,
+        None => {
+            post(id, Event::Progress(Progress { stage: "FP32 baseline".into(), done: 0, total: 1, value: None }), None);
+            let b = Rc::new(fp32_baseline(&model, &eval).map_err(|e| e.to_string())?);
+            CACHE.with_borrow_mut(|c| c.baselines.insert(bkey, b.clone()));
+            b
+        }
+    };
+    if let Some(format) = export {
+        let q = quantize_model(&model, &exp.ptq, &calib, Scope::All).map_err(|e| e.to_string())?.model;
+        let stem = if exp.model == crate::experiment::spec::FILE_MODEL { "model".to_string() } else { exp.model.clone() };
+        let tag = format!("w{}a{}", exp.ptq.weight_bits, exp.ptq.act_bits);
+        return match format {
+            ExportFormat::QuantizedSafetensors => {
+                let b = crate::formats::quantized::write_quantized(&q).map_err(|e| e.to_string())?;
+                Ok((Outcome::File { name: format!("{stem}-{tag}.safetensors"), mime: "application/octet-stream".into() }, Some(b)))
+            }
+            ExportFormat::QdqOnnx => {
+                let x = crate::formats::onnx::write_qdq_onnx(&q).map_err(|e| e.to_string())?;
+                Ok((Outcome::File { name: format!("{stem}-{tag}-qdq.onnx"), mime: "application/octet-stream".into() }, Some(x.bytes)))
+            }
+        };
+    }
+    let mut on = progress(id);
+    let e = |err: crate::experiment::ExperimentError| err.to_string();
+    let outcome = match exp.task {
+        Task::Ptq => {
+            let t0 = now_ms();
+            let report = run_ptq(&exp, &model, &calib, &eval, &base).map_err(e)?;
+            let millis = now_ms() - t0;
+            let samples = samples(&eval, &base, &report.predictions, &report.disagreements);
+            Outcome::Ptq(Box::new(PtqView { report, samples, millis }))
+        }
+        Task::Layerwise => Outcome::Layerwise(Box::new(run_layerwise(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
+        Task::Sweep => Outcome::Sweep(Box::new(run_sweep(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
+        Task::MixedBit | Task::SizeBudget => Outcome::MixedBit(Box::new(run_mixed_bit(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
+        Task::Qat => Outcome::Qat(Box::new(run_qat(&exp, &model, &calib, &train, &eval, &base, &mut on).map_err(e)?.report)),
+    };
+    Ok((outcome, None))
+}
+
+fn rows(lines: &[BenchLine]) -> (Vec<BenchRow>, Vec<String>) {
+    let rows = lines
+        .iter()
+        .map(|l| BenchRow {
+            suite: l.suite.into(),
+            case: l.case.clone(),
+            kernel: l.kernel.into(),
+            median_s: l.median_s,
+            rate: l.rate,
+            unit: l.unit.into(),
+            line: l.to_line(),
+        })
+        .collect();
+    let ratios = crate::bench::ratios(lines).into_iter().chain(crate::bench::int8_vs_f32(lines)).collect();
+    (rows, ratios)
+}
+
+/// The Benchmark page's cases, one after the other, each reported as it ends.
+async fn bench(id: u32) -> Result<Outcome, String> {
+    let clock = || now_ms() / 1e3;
+    let mut all: Vec<BenchLine> = Vec::new();
+    type Case = (&'static str, fn(&dyn Fn() -> f64) -> Vec<BenchLine>);
+    let cases: [Case; 4] = [
+        ("quantize kernels", |c| crate::bench::quant_kernels(c, 1 << 18)),
+        ("int8 GEMM", crate::bench::gemm_i8),
+        ("f32 GEMM", crate::bench::gemm_f32),
+        ("MLP over 10,000 images", |c| crate::bench::mlp_end_to_end(c, 10_000)),
+    ];
+    let total = cases.len() + 1;
+    for (i, (name, case)) in cases.into_iter().enumerate() {
+        post(id, Event::Progress(Progress { stage: name.into(), done: i, total, value: None }), None);
+        all.extend(case(&clock));
+        let (rows, ratios) = rows(&all);
+        post(id, Event::BenchLines { rows, ratios }, None);
+    }
+    post(id, Event::Progress(Progress { stage: "a W8A8 PTQ run of the Fashion-MNIST MLP".into(), done: total - 1, total, value: None }), None);
+    let (model, _) = model(id, &ModelSource::Builtin("mlp-fashion".into()), None).await?;
+    let test = dataset(id, "fashion", "test").await?;
+    let train = dataset(id, "fashion", "train").await?;
+    all.extend(crate::bench::ptq_run(&clock, &model, &train.images_f32(0, 256), &test));
+    let (rows, ratios) = rows(&all);
+    Ok(Outcome::Bench { rows, ratios })
+}

@@ -1,0 +1,124 @@
+// End-to-end tests of the Model page against the release build, in headless Chromium:
+// a W8A8 run on the Fashion-MNIST MLP, the live re-run, a teacher's link, Cancel, and bad files.
+// Every test fails on any console error, page error or panic banner.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { serveDist, launch, openPage, screenshot, root } from './harness.mjs';
+
+let server, url, browser;
+before(async () => {
+  ({ server, url } = await serveDist());
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const pct = (text) => parseFloat(text.replace('%', ''));
+
+async function assertHealthy(page, errors) {
+  assert.equal(await page.isVisible('#panic-banner'), false, 'the panic banner is hidden');
+  assert.deepEqual(errors, [], 'no console errors');
+}
+
+/** Waits until a canvas has drawn something that is not white. */
+async function drawn(page, testid) {
+  await page.waitForFunction((id) => {
+    const c = document.querySelector(`[data-testid=${id}]`);
+    if (!c) return false;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let ink = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200) ink++;
+    return ink > 500;
+  }, testid, { timeout: 30_000 });
+}
+
+test('a W8A8 run on the Fashion-MNIST MLP stays within 1 point of FP32 and draws the per-layer chart', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  assert.match(await page.textContent('[data-testid=layer-table]'), /nn1[\s\S]*Linear[\s\S]*\[128, 784\]/);
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
+  const fp32 = pct(await page.textContent('[data-testid=fp32-accuracy]'));
+  const quant = pct(await page.textContent('[data-testid=quant-accuracy]'));
+  assert.ok(fp32 > 85, `FP32 accuracy ${fp32}`);
+  assert.ok(fp32 - quant <= 1, `W8A8 ${quant} % within 1 point of FP32 ${fp32} %`);
+  assert.match(await page.textContent('[data-testid=engine]'), /integer-only int8/);
+  await drawn(page, 'per-layer-chart');
+  await drawn(page, 'confusion-chart');
+  await drawn(page, 'samples-chart');
+  assert.match(await page.textContent('[data-testid=qdq-view]'), /QuantizeLinear[\s\S]*DequantizeLinear[\s\S]*Gemm/);
+  await screenshot(page, 'model-ptq.png');
+
+  // A fast run follows the settings: 4-bit weights re-run by themselves, and the link follows.
+  await page.selectOption('[data-testid=ptq-weight_bits]', '4');
+  await page.waitForFunction(() => {
+    const bits = [...document.querySelectorAll('[data-testid=per-layer-table] tbody tr td:nth-child(2)')].map((td) => td.textContent);
+    return bits.length === 3 && bits.every((b) => b === '4');
+  }, null, { timeout: 60_000 });
+  assert.match(await page.evaluate(() => location.hash), /ptq\.weight_bits=4/);
+  await assertHealthy(page, errors);
+});
+
+test('a teacher link hides and locks controls, and bad keys are ignored with a notice', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model?ptq.weight_bits=6&ptq.colour=red&hide=ptq.act_bits&lock=ptq.weight_bits`);
+  await page.waitForSelector('[data-testid=link-notice]');
+  assert.match(await page.textContent('[data-testid=link-notice]'), /ptq\.colour/);
+  assert.equal(await page.$eval('[data-testid=ptq-weight_bits]', (s) => s.value), '6');
+  assert.equal(await page.$eval('[data-testid=ptq-weight_bits]', (s) => s.disabled), true, 'locked');
+  assert.equal(await page.$('[data-testid=ptq-act_bits]'), null, 'hidden');
+  // Nothing from the link becomes HTML.
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/model?model=%3Cimg%20src=x%20onerror=alert(1)%3E`);
+  await p2.waitForSelector('[data-testid=link-notice]');
+  assert.equal(await p2.$('img'), null);
+  assert.match(await p2.textContent('[data-testid=link-notice]'), /<img/);
+  await assertHealthy(page, errors);
+  await assertHealthy(p2, e2);
+});
+
+test('Cancel stops a long sweep within a second, and the page keeps working', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model?task=sweep`);
+  await page.click('[data-testid=run]');
+  await page.waitForFunction(() => /bits/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  const t0 = Date.now();
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 1000 });
+  const took = Date.now() - t0;
+  assert.ok(took < 1000, `stopped in ${took} ms`);
+  assert.equal(await page.$('[data-testid=job-status]'), null);
+  // A new run works on a fresh worker.
+  await page.selectOption('[data-testid=task]', 'ptq');
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
+  await assertHealthy(page, errors);
+});
+
+test('bad model files show a message and the model loaded before stays', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  const good = await readFile(join(root, 'www', 'models', 'cnn-fashion.safetensors'));
+  await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-cnn.safetensors', mimeType: 'application/octet-stream', buffer: good });
+  await page.waitForFunction(() => /conv1[\s\S]*Conv2d/.test(document.querySelector('[data-testid=layer-table]').textContent));
+  const table = await page.textContent('[data-testid=layer-table]');
+
+  const bad = [
+    ['truncated.safetensors', good.subarray(0, 300), /truncated\.safetensors/],
+    ['sigmoid.onnx', await readFile(join(root, 'tests', 'fixtures', 'onnx_unsupported_sigmoid.onnx')), /Sigmoid/],
+    ['notes.txt', Buffer.from('hello'), /\.safetensors or \.onnx/],
+  ];
+  for (const [name, buffer, message] of bad) {
+    await page.setInputFiles('[data-testid=model-drop-input]', { name, mimeType: 'application/octet-stream', buffer });
+    await page.waitForFunction((n) => document.querySelector('[data-testid=model-error]')?.textContent.includes(n), name);
+    assert.match(await page.textContent('[data-testid=model-error]'), message);
+    assert.equal(await page.textContent('[data-testid=layer-table]'), table, `${name}: the loaded model is still there`);
+  }
+  // The loaded model runs.
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
+  assert.ok(pct(await page.textContent('[data-testid=fp32-accuracy]')) > 85);
+  await screenshot(page, 'model-file.png');
+  await assertHealthy(page, errors);
+});
