@@ -35,7 +35,7 @@ import venv
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / "target" / "qplay-py"
-PACKAGES = ["numpy", "onnxruntime"]
+PACKAGES = ["numpy==2.4.6", "onnxruntime==1.32.0"]
 MAX_ACCURACY_GAP = 0.5  # percentage points
 MIN_AGREEMENT = 99.0  # percent
 
@@ -48,7 +48,10 @@ def ensure_venv():
     if not py.exists():
         print(f"[check] creating {VENV.relative_to(ROOT)}", flush=True)
         venv.create(VENV, with_pip=True)
-    probe = subprocess.run([str(py), "-c", "import numpy, onnxruntime"], capture_output=True)
+    probe = subprocess.run(
+        [str(py), "-c", "import numpy, onnxruntime, sys; sys.exit(0 if (numpy.__version__, onnxruntime.__version__) == ('2.4.6', '1.32.0') else 1)"],
+        capture_output=True,
+    )
     if probe.returncode != 0:
         print(f"[check] pip install {' '.join(PACKAGES)}", flush=True)
         subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)

@@ -2,7 +2,8 @@
 # Sets everything up and runs every test:
 #   1. native `cargo test` (the numeric core and the CLI);
 #   2. wasm-bindgen-test in headless Chromium on the simd128 build;
-#   3. end-to-end tests: `trunk build --release`, then playwright-core drives headless Chromium.
+#   3. end-to-end tests: `trunk build --release`, then playwright-core drives headless Chromium;
+#   4. the QDQ ONNX exports in ONNX Runtime (from PyPI, in a venv under target/).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/setup.sh"
@@ -10,15 +11,19 @@ cd "$root"
 start=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$*" $(( $(date +%s) - start )); }
 
-step "1/3 native cargo test"
+step "1/4 native cargo test"
 cargo test --all-targets
 
-step "2/3 wasm-bindgen-test in headless Chromium (wasm32 + simd128)"
+step "2/4 wasm-bindgen-test in headless Chromium (wasm32 + simd128)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown --tests
 
-step "3/3 end-to-end: trunk build --release, then headless Chromium"
+step "3/4 end-to-end: trunk build --release, then headless Chromium"
 trunk build --release
-node --test tests/e2e/
+node --test --test-reporter=spec tests/e2e/
+
+step "4/4 QDQ ONNX exports in ONNX Runtime, against qplay's own accuracy"
+cargo build --quiet --bin qplay
+QPLAY_BIN="${CARGO_TARGET_DIR:-target}/debug/qplay" python3 scripts/check_onnxruntime.py
 
 step "all tests passed"
