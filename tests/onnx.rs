@@ -234,7 +234,7 @@ both! {
     }
 }
 
-/// The acceptance check: FP32 ONNX exports of the MLP and the CNN, read back, give the native
+/// The acceptance check: FP32 ONNX exports of the pretrained MLP and CNN, read back, give the native
 /// model's predictions and logits, bit for bit, on the whole Fashion-MNIST test set.
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
@@ -242,7 +242,11 @@ fn exported_models_match_the_native_ones_on_the_whole_test_set() {
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/fashion-test.qds.gz")).unwrap();
     let test = qplay::data::read_qds(&bytes).unwrap();
     let x = test.images_f32(0, test.len());
-    for (label, m) in [("MLP", zoo::lab_mlp(11)), ("CNN", zoo::small_cnn(11).unwrap())] {
+    let baseline = |name: &str| {
+        let path = format!("{}/www/models/{name}.safetensors", env!("CARGO_MANIFEST_DIR"));
+        qplay::formats::safetensors::read_model(&std::fs::read(path).unwrap(), None, DEFAULT_MAX_PARAMS).unwrap()
+    };
+    for (label, m) in [("MLP", baseline("mlp-fashion")), ("CNN", baseline("cnn-fashion"))] {
         let back = read(&write_onnx(&m).unwrap()).unwrap();
         let (native, onnx) = (Fp32Runner::new(m).forward(&x).unwrap(), Fp32Runner::new(back).forward(&x).unwrap());
         assert_eq!(native.len(), 10 * test.len());

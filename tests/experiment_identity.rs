@@ -1,0 +1,3 @@
+//! Natively and under Node: see `identity/mod.rs`.
+
+mod identity;
