@@ -314,3 +314,17 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   await page.waitForSelector('[data-testid=tensor-text]');
   await assertHealthy(page, errors);
 });
+
+test('a teacher link hides and locks Tensor page controls, and keeps them in the link', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor?method=clip&x=${CLIP.x.join(',')}&hide=bits,gen&lock=method,x`);
+  assertGolden(await readTable(page), CLIP);
+  assert.equal(await page.$('[data-testid=bits]'), null, 'bits hidden');
+  assert.equal(await page.$('[data-testid=distribution]'), null, 'generator hidden');
+  assert.equal(await page.$eval('[data-testid=method]', (s) => s.matches(':disabled')), true, 'method locked');
+  assert.equal(await page.$eval('[data-testid=tensor-text]', (t) => t.matches(':disabled')), true, 'the tensor locked');
+  assert.equal(await page.$eval('[data-testid=symmetric]', (c) => c.matches(':disabled')), false, 'the rest still works');
+  await page.check('[data-testid=symmetric]');
+  await page.waitForFunction(() => /sym=1/.test(location.hash));
+  assert.match(await page.evaluate(() => location.hash), /hide=bits%2Cgen&lock=method%2Cx|hide=bits,gen&lock=method,x/);
+  await assertHealthy(page, errors);
+});

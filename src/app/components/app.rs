@@ -74,7 +74,7 @@ fn shell() -> Html {
     let worker = use_state(SharedWorker::default);
     let route = use_route::<Route>().unwrap_or(Route::Home);
     let page = route.page();
-    let tensor_link = tensor.settings.to_hash();
+    let tensor_link = tensor.to_hash();
     let model_link = page_hash(Page::Model, &join_query(&to_query(&model.exp), &model.view));
     let lab_link = page_hash(Page::Lab, &join_query(&to_query(&lab.exp), &lab.view));
     let link = |p: Page, href: String, label: &str, tip: &str| {

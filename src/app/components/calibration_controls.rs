@@ -2,6 +2,8 @@
 
 use yew::prelude::*;
 
+use super::ctl::Ctl;
+
 use crate::app::state::TensorAction;
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::Granularity;
@@ -86,7 +88,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
     let param_error = s.calibration.validate().err().map(|e| e.to_string());
     html! {
         <div class="settings" role="group" aria-label="Granularity and calibration">
-            <label title="Per-tensor: one scale and zero point for everything. Per-channel: one per row (axis 0) or column (axis 1). Per-group: one per block of `group` values along the axis.">
+            <Ctl name="gran"><label title="Per-tensor: one scale and zero point for everything. Per-channel: one per row (axis 0) or column (axis 1). Per-group: one per block of `group` values along the axis.">
                 {"Granularity"}
                 <select data-testid="granularity" onchange={on_gran}>
                     { for [("per_tensor", "per-tensor"), ("per_channel", "per-channel"), ("per_group", "per-group")].iter().map(|(v, l)| {
@@ -98,35 +100,35 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
                         html! { <option value={*v} {selected}>{ *l }</option> }
                     }) }
                 </select>
-            </label>
+            </label></Ctl>
             if s.granularity != Granularity::PerTensor {
-                <label title="The axis the channels run along: 0 = one set of parameters per row, 1 = per column.">
+                <Ctl name="axis"><label title="The axis the channels run along: 0 = one set of parameters per row, 1 = per column.">
                     {"Axis"}
                     <select data-testid="axis" onchange={on_axis}>
                         <option value="0" selected={axis == 0}>{"0 (rows)"}</option>
                         <option value="1" selected={axis == 1}>{"1 (columns)"}</option>
                     </select>
-                </label>
+                </label></Ctl>
             }
             if matches!(s.granularity, Granularity::PerGroup { .. }) {
-                <label title="Values per group along the axis; it must divide the axis length.">
+                <Ctl name="group"><label title="Values per group along the axis; it must divide the axis length.">
                     {"Group"}
                     <input type="number" min="1" max="1024" class="small" data-testid="group-size" value={group.to_string()} onchange={on_group} />
-                </label>
+                </label></Ctl>
             }
-            <label title={help.to_string()}>
+            <Ctl name="calib"><label title={help.to_string()}>
                 {"Calibration"}
                 <select data-testid="calibration" onchange={on_calib}>
                     { for CALIBRATION_HELP.iter().map(|(v, l, _)| html! {
                         <option value={*v} selected={*v == s.calibration.name()}>{ *l }</option>
                     }) }
                 </select>
-            </label>
+            </label></Ctl>
             if let Some(p) = calibration_param(&s.calibration) {
-                <label title={help.to_string()}>
+                <Ctl name="cparam"><label title={help.to_string()}>
                     {"Setting"}
                     <input type="number" step="any" class="small" data-testid="calibration-param" value={p.to_string()} onchange={on_param} />
-                </label>
+                </label></Ctl>
             }
             if let Some(e) = param_error { <span class="error-inline">{ e }</span> }
         </div>

@@ -2,6 +2,8 @@
 
 use yew::prelude::*;
 
+use super::ctl::Ctl;
+
 use crate::app::state::TensorAction;
 use crate::generate::Distribution;
 use crate::share::{distribution_by_name, Generator, TensorSettings, MAX_GEN_SIDE};
@@ -66,24 +68,24 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
     let use_text = act.reform(|_: MouseEvent| TensorAction::edit(|s| s.generator = None));
     html! {
         <div class="settings generator" role="group" aria-label="Generated tensor">
-            <label title="The distribution of the generated values (seeded, so the same link gives the same tensor). Choosing one generates at once.">
+            <Ctl name="gen"><label title="The distribution of the generated values (seeded, so the same link gives the same tensor). Choosing one generates at once.">
                 {"Generate"}
                 <select data-testid="distribution" onchange={on_dist}>
                     { for Distribution::examples().iter().map(|d| html! {
                         <option value={d.name()} selected={d.name() == g.distribution.name()}>{ d.name().replace('_', " ") }</option>
                     }) }
                 </select>
-            </label>
+            </label></Ctl>
             if s.generator.is_some() {
-                <label title="Rows: the channels of per-channel quantization along axis 0.">
+                <Ctl name="shape"><label title="Rows: the channels of per-channel quantization along axis 0.">
                     {"Rows"}<input type="number" min="1" max="1024" class="small" data-testid="gen-rows" value={g.rows.to_string()} onchange={on_rows} />
-                </label>
-                <label title="Columns.">
+                </label></Ctl>
+                <Ctl name="shape"><label title="Columns.">
                     {"Cols"}<input type="number" min="1" max="1024" class="small" data-testid="gen-cols" value={g.cols.to_string()} onchange={on_cols} />
-                </label>
-                <label title="The seed of the generator and of stochastic rounding.">
+                </label></Ctl>
+                <Ctl name="seed"><label title="The seed of the generator and of stochastic rounding.">
                     {"Seed"}<input type="number" min="0" class="seed" data-testid="gen-seed" value={s.seed.to_string()} onchange={on_seed} />
-                </label>
+                </label></Ctl>
             }
             if s.generator.is_some() {
                 <button onclick={use_text} data-testid="use-text" title="Go back to the numbers in the text box">{"Use the text box"}</button>

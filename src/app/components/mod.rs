@@ -4,6 +4,7 @@ pub mod app;
 pub mod bench_page;
 pub mod calibration_controls;
 pub mod channel_table;
+pub mod ctl;
 pub mod experiment_form;
 pub mod file_drop;
 pub mod generator_controls;

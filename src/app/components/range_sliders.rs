@@ -2,6 +2,8 @@
 
 use yew::prelude::*;
 
+use super::ctl::Ctl;
+
 use crate::app::state::TensorAction;
 
 #[derive(Properties, PartialEq)]
@@ -36,18 +38,18 @@ pub fn range_sliders(props: &RangeSlidersProps) -> Html {
     let reset = props.on_action.reform(|_: MouseEvent| TensorAction::edit(|s| s.range = None));
     html! {
         <div class="sliders" role="group" aria-label="Float range">
-            <label title="α: the float that maps to αq. Moving it moves the whole grid.">
+            <Ctl name="range"><label title="α: the float that maps to αq. Moving it moves the whole grid.">
                 {"α"}
                 <input type="range" data-testid="alpha-slider" min={lo.to_string()} max={hi.to_string()}
                     step={step.to_string()} value={props.alpha.to_string()} oninput={slider(true)} />
                 <output>{ format!("{:.4}", props.alpha) }</output>
-            </label>
-            <label title="β: the float that maps to βq.">
+            </label></Ctl>
+            <Ctl name="range"><label title="β: the float that maps to βq.">
                 {"β"}
                 <input type="range" data-testid="beta-slider" min={lo.to_string()} max={hi.to_string()}
                     step={step.to_string()} value={props.beta.to_string()} oninput={slider(false)} />
                 <output>{ format!("{:.4}", props.beta) }</output>
-            </label>
+            </label></Ctl>
             if props.manual {
                 <button onclick={reset} data-testid="range-reset" title="Go back to the range the calibration method chooses">{"Use the calibrated range"}</button>
             } else {

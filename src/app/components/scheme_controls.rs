@@ -3,6 +3,8 @@
 
 use yew::prelude::*;
 
+use super::ctl::Ctl;
+
 use crate::app::state::TensorAction;
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
 use crate::quant::{Method, Rounding};
@@ -75,44 +77,44 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
     let (qmin, qmax) = s.scheme().clamp_range();
     html! {
         <div class="settings" role="group" aria-label="Quantization scheme">
-            <label title="normal maps [α, β] onto [qmin, qmax]. clip computes s and Z for an integer range twice as wide (int8: [−256, 255]), so the step is halved and the outer part of the range saturates at qmin / qmax.">
+            <Ctl name="method"><label title="normal maps [α, β] onto [qmin, qmax]. clip computes s and Z for an integer range twice as wide (int8: [−256, 255]), so the step is halved and the outer part of the range saturates at qmin / qmax.">
                 {"Method"}
                 <select data-testid="method" onchange={on_method}>
                     { for Method::ALL.iter().map(|m| html! {
                         <option value={m.name()} selected={*m == s.method}>{ m.name() }</option>
                     }) }
                 </select>
-            </label>
-            <label title={format!("Integer width. Here q lies in [{qmin}, {qmax}]: 2^bits levels.")}>
+            </label></Ctl>
+            <Ctl name="bits"><label title={format!("Integer width. Here q lies in [{qmin}, {qmax}]: 2^bits levels.")}>
                 {"Bits"}
                 <select data-testid="bits" onchange={on_bits}>
                     { for (MIN_BITS..=MAX_BITS).map(|b| html! {
                         <option value={b.to_string()} selected={b == s.bits}>{ b }</option>
                     }) }
                 </select>
-            </label>
-            <label class="check" title="Signed integers: [−2^(bits−1), 2^(bits−1) − 1]. Unsigned: [0, 2^bits − 1].">
+            </label></Ctl>
+            <Ctl name="signed"><label class="check" title="Signed integers: [−2^(bits−1), 2^(bits−1) − 1]. Unsigned: [0, 2^bits − 1].">
                 <input type="checkbox" data-testid="signed" checked={s.signed} onchange={on_signed} />{"signed"}
-            </label>
-            <label class="check" title="Symmetric: the grid is centred on 0 (Z = 0 when signed) and s = max(|α|, |β|) / ((βq − αq) / 2). Asymmetric: s = (β − α) / (βq − αq) and Z = round(αq − α / s).">
+            </label></Ctl>
+            <Ctl name="sym"><label class="check" title="Symmetric: the grid is centred on 0 (Z = 0 when signed) and s = max(|α|, |β|) / ((βq − αq) / 2). Asymmetric: s = (β − α) / (βq − αq) and Z = round(αq − α / s).">
                 <input type="checkbox" data-testid="symmetric" checked={s.symmetric} onchange={on_sym} />{"symmetric"}
-            </label>
-            <label class="check" title="Narrow range drops the lowest level (int8: [−127, 127]) so that +max and −max are both exact.">
+            </label></Ctl>
+            <Ctl name="narrow"><label class="check" title="Narrow range drops the lowest level (int8: [−127, 127]) so that +max and −max are both exact.">
                 <input type="checkbox" data-testid="narrow" checked={s.narrow_range} onchange={on_narrow} />{"narrow range"}
-            </label>
-            <label title="How r / s + Z becomes an integer. Half to even is PyTorch's torch.round; half away from 0 is TFLite's; stochastic rounds up with probability equal to the fraction (seeded).">
+            </label></Ctl>
+            <Ctl name="round"><label title="How r / s + Z becomes an integer. Half to even is PyTorch's torch.round; half away from 0 is TFLite's; stochastic rounds up with probability equal to the fraction (seeded).">
                 {"Rounding"}
                 <select data-testid="rounding" onchange={on_rounding}>
                     { for ROUNDINGS.iter().map(|(v, label)| html! {
                         <option value={*v} selected={*v == s.rounding.name()}>{ *label }</option>
                     }) }
                 </select>
-            </label>
+            </label></Ctl>
             if stochastic {
-                <label title="The seed of stochastic rounding: the same seed gives the same integers.">
+                <Ctl name="seed"><label title="The seed of stochastic rounding: the same seed gives the same integers.">
                     {"Seed"}
                     <input type="number" min="0" class="seed" data-testid="seed" value={s.seed.to_string()} onchange={on_seed} />
-                </label>
+                </label></Ctl>
             }
         </div>
     }

@@ -14,6 +14,7 @@ use yew::prelude::*;
 
 use super::calibration_controls::CalibrationControls;
 use super::channel_table::ChannelTable;
+use super::ctl::Ctl;
 use super::file_drop::FileDrop;
 use super::generator_controls::GeneratorControls;
 use super::plot_canvas::{Plot, PlotCanvas};
@@ -34,6 +35,7 @@ use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
 use crate::quant::granularity::{SliceLayout, SliceParams};
 use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range};
 use crate::quant::{Granularity, Method};
+use crate::share::view::View;
 use crate::share::{Page, TensorSettings};
 
 /// Above this many values the side-by-side calibrator chart is skipped (it runs six searches).
@@ -128,9 +130,9 @@ pub fn tensor_page() -> Html {
     let settings = state.settings.clone();
 
     // The URL follows the settings (while this page is the one shown).
-    use_effect_with(settings.clone(), |s| {
+    use_effect_with(state.to_hash(), |hash| {
         if Page::from_hash(&url::read_hash()) == Page::Tensor {
-            url::replace_hash(&s.to_hash());
+            url::replace_hash(hash);
         }
     });
     // A hash edited by hand in the address bar is read back.
@@ -189,7 +191,7 @@ pub fn tensor_page() -> Html {
         let d = state.dispatcher();
         Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::CloseFile))
     };
-    let link = url::link_for(&settings.to_hash());
+    let link = url::link_for(&state.to_hash());
     let on_copy = {
         let (link, status) = (link.clone(), copy_status.clone());
         Callback::from(move |_: MouseEvent| copy_to_clipboard(&link, status.clone()))
@@ -198,16 +200,17 @@ pub fn tensor_page() -> Html {
     let per_tensor = settings.granularity == Granularity::PerTensor;
 
     html! {
+        <ContextProvider<View> context={state.view.clone()}>
         <div class="tensor-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
             <section class="inputs" aria-label="Tensor and settings">
                 <h2>{"Tensor"}</h2>
-                <div class="examples">
+                <Ctl name="x"><div class="examples">
                     <button onclick={example(Method::Normal)} data-testid="example-normal"
                         title="The handout's first tensor, quantized with the normal method">{"Lab example: normal"}</button>
                     <button onclick={example(Method::Clip)} data-testid="example-clip"
                         title="The handout's second tensor, quantized with the clip method">{"Lab example: clip"}</button>
-                </div>
+                </div></Ctl>
                 if let Some(g) = settings.generator {
                     <p class="generated" data-testid="generated-note">{ format!(
                         "Generated tensor: {}, {} × {}, seed {} (each row is a channel along axis 0).",
@@ -224,12 +227,16 @@ pub fn tensor_page() -> Html {
                         <p class="hint">{"An N-D tensor is shown as [d0, d1·…·dn]: each row is a channel along axis 0. A loaded file does not travel in the share link."}</p>
                     </div>
                 } else {
+                    <Ctl name="x">
                     <label for="tensor-text">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
                     <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
                         value={settings.text.clone()} oninput={on_text} />
+                    </Ctl>
                 }
+                <Ctl name="x">
                 <FileDrop label="a tensor (.npy, .npz, .safetensors, .txt, .csv or .json)" accept=".npy,.npz,.safetensors,.txt,.csv,.json"
                     on_file={on_file} testid="tensor-drop" />
+                </Ctl>
                 if let Some(e) = &state.file_error {
                     <p class="error" role="alert" data-testid="file-error">{ format!("{e}. Nothing else changed.") }</p>
                 }
@@ -296,6 +303,7 @@ pub fn tensor_page() -> Html {
                 },
             } }
         </div>
+        </ContextProvider<View>>
     }
 }
 

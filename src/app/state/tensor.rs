@@ -10,7 +10,8 @@ use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::formats::Tensor;
 use crate::parse::format_numbers;
 use crate::quant::Method;
-use crate::share::TensorSettings;
+use crate::share::view::{join_query, split_view, View};
+use crate::share::{page_hash, query_of, Page, TensorSettings};
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct TensorState {
@@ -21,6 +22,8 @@ pub struct TensorState {
     pub file: Option<Rc<LoadedTensors>>,
     /// Why the last file could not be read (whatever was shown before stays).
     pub file_error: Option<String>,
+    /// Controls a teacher's link hides or locks.
+    pub view: View,
 }
 
 /// The tensors of a loaded file, and which one is shown.
@@ -64,7 +67,13 @@ impl TensorAction {
 impl TensorState {
     pub fn from_hash(hash: &str) -> TensorState {
         let (settings, notices) = TensorSettings::from_hash(hash);
-        TensorState { settings, notices, ..TensorState::default() }
+        let (view, _) = split_view(query_of(hash));
+        TensorState { settings, notices, view, ..TensorState::default() }
+    }
+
+    /// The link of this state: the settings, and the teacher's view.
+    pub fn to_hash(&self) -> String {
+        page_hash(Page::Tensor, &join_query(query_of(&self.settings.to_hash()), &self.view))
     }
 }
 
@@ -88,6 +97,7 @@ impl Reducible for TensorState {
                     next.settings = read.settings;
                     next.notices = read.notices;
                 }
+                next.view = read.view;
             }
             TensorAction::DismissNotices => next.notices.clear(),
             TensorAction::LoadedFile { name, tensors } => {
