@@ -19,7 +19,7 @@ pub const PICK_RADIUS_PX: f64 = 12.0;
 
 /// (size in KB, accuracy in %) of a candidate, when both are finite.
 fn xy(c: &Candidate) -> Option<(f64, f64)> {
-    let (x, y) = (c.bytes as f64 / 1024.0, c.accuracy? * 100.0);
+    let (x, y) = (c.bytes as f64 / 1000.0, c.accuracy? * 100.0);
     (x.is_finite() && y.is_finite()).then_some((x, y))
 }
 
@@ -59,7 +59,7 @@ pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, selected
         chart
             .draw_series(DashedLineSeries::new([(x_lo, f), (x_hi, f)], 10, 6, style))
             .map_err(err)?
-            .label(format!("FP32: {f:.2} % at {:.1} KB", report.fp32_bytes as f64 / 1024.0))
+            .label(format!("FP32: {f:.2} % at {:.1} KB", report.fp32_bytes as f64 / 1000.0))
             .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 5, 3, style));
     }
     // Every candidate: hollow grey circles.
