@@ -7,13 +7,8 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use qplay::model::forward::Fp32Runner;
 use qplay::model::*;
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 fn layer(name: &str, kind: LayerKind) -> Layer {
     Layer { name: name.into(), kind }

@@ -9,13 +9,8 @@ use qplay::formats::FormatError;
 
 const BASE: [f64; 6] = [0.6004, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111];
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 macro_rules! fixture {
     ($name:literal) => {

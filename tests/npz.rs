@@ -10,13 +10,8 @@ use std::io::{Cursor, Write};
 use qplay::formats::npz::{read_npz, read_npz_limited, write_npz, MAX_NPZ_DECOMPRESSED};
 use qplay::formats::{FormatError, Tensor};
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 macro_rules! fixture {
     ($name:literal) => {

@@ -18,13 +18,8 @@ use qplay::ptq::{quantize_model, PtqConfig, QuantMode, QuantModel, Scope, Weight
 use qplay::quant::{Method, Rounding};
 use qplay::runtime::dynamic::DynamicMode;
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 /// `n` 28×28 images of smooth blobs in [0, 1] (a deterministic stand-in for the dataset).
 fn images(n: usize) -> Vec<f32> {

@@ -6,13 +6,8 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use qplay::runtime::requant::*;
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 both! {
     quantize_multiplier_matches_tflite {

@@ -8,13 +8,8 @@ use qplay::runtime::dynamic::{DynamicLinear, DynamicMode};
 use qplay::runtime::gemm_f32::scalar::gemm;
 use qplay::runtime::weight_only::PackedIntWeights;
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 fn data(n: usize, k: f32) -> Vec<f32> {
     (0..n).map(|i| ((i as f32 + 0.5) * k).sin() + 0.3 * ((i as f32) * 0.11).cos()).collect()

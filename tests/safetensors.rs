@@ -17,13 +17,8 @@ use qplay::model::forward::Fp32Runner;
 use qplay::model::{zoo, LayerKind, Model, DEFAULT_MAX_PARAMS};
 use safetensors::Dtype;
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 macro_rules! fixture {
     ($name:literal) => {

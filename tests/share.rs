@@ -12,13 +12,8 @@ use qplay::quant::{Granularity, Method, Rounding};
 use qplay::share::Generator;
 use qplay::share::{TensorSettings, MAX_LINK_VALUES};
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 both! {
     settings_round_trip_through_the_hash {

@@ -9,13 +9,8 @@ use qplay::formats::text::{read_str, read_text, write_json, write_text, MAX_TEXT
 use qplay::formats::{FormatError, Tensor};
 use qplay::parse::ParseError;
 
-macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() $body
-    )*};
-}
+#[macro_use]
+mod common;
 
 fn t(text: &str) -> Tensor {
     read_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
