@@ -222,11 +222,6 @@ fn config(a: &ExportArgs) -> Result<PtqConfig, String> {
     Ok(cfg)
 }
 
-/// argmax of each row of `classes` logits (the first maximum, as NumPy's argmax).
-fn argmax(logits: &[f32], classes: usize) -> Vec<i32> {
-    logits.chunks_exact(classes).map(|r| r.iter().enumerate().fold(0, |b, (i, v)| if *v > r[b] { i } else { b }) as i32).collect()
-}
-
 pub fn export(a: &ExportArgs) -> Result<(), String> {
     let (model, default_data) = load_model(a)?;
     let quantized = matches!(a.format, ExportFormat::QdqOnnx | ExportFormat::SafetensorsQuant);
@@ -266,7 +261,7 @@ pub fn export(a: &ExportArgs) -> Result<(), String> {
                 Some(q) => q.forward(&x),
                 None => Fp32Runner::new(model.clone()).forward(&x),
             };
-            pred.extend(argmax(&y.map_err(|e| e.to_string())?, classes));
+            pred.extend(qplay::model::argmax_rows(&y.map_err(|e| e.to_string())?, classes).into_iter().map(i32::from));
         }
         let correct = pred.iter().zip(&test.labels).filter(|(p, l)| **p == **l as i32).count();
         write_file(pred_path, &write_npy_int(&pred, &[pred.len()], 0, classes as i32 - 1))?;

@@ -1,7 +1,11 @@
 //! The browser side of share links: reading and writing `location.hash`.
 //! What the hash means is defined once, in [`crate::share`].
 
+use gloo::events::EventListener;
 use wasm_bindgen::JsValue;
+use yew::prelude::*;
+
+use crate::share::Page;
 
 /// The current hash, including its `#`, or "" when there is none.
 pub fn read_hash() -> String {
@@ -24,4 +28,25 @@ pub fn link_for(hash: &str) -> String {
     let href = gloo::utils::window().location().href().unwrap_or_default();
     let base = href.split('#').next().unwrap_or_default();
     format!("{base}{hash}")
+}
+
+/// Keeps the address bar and a page's state in step, while `page` is the one shown: the hash
+/// follows `hash` (the page's state, written without a history entry), and a hash edited by hand
+/// is handed to `on_edit`.
+#[hook]
+pub fn use_page_link(page: Page, hash: String, on_edit: Callback<String>) {
+    use_effect_with(hash, move |hash| {
+        if Page::from_hash(&read_hash()) == page {
+            replace_hash(hash);
+        }
+    });
+    use_effect_with((), move |_| {
+        let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
+            let hash = read_hash();
+            if Page::from_hash(&hash) == page {
+                on_edit.emit(hash);
+            }
+        });
+        move || drop(listener)
+    });
 }

@@ -15,7 +15,7 @@ use super::ExperimentError;
 use crate::data::Dataset;
 use crate::metrics::{try_error_metrics, ErrorMetrics};
 use crate::model::forward::Fp32Runner;
-use crate::model::{LayerKind, Model};
+use crate::model::{argmax_rows, LayerKind, Model};
 use crate::ptq::build::weight_of;
 use crate::ptq::int8::int8_engine;
 use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantModel};
@@ -30,22 +30,6 @@ pub const ANALYSIS_IMAGES: usize = 500;
 
 /// Images per forward pass when evaluating.
 pub const EVAL_BATCH: usize = 500;
-
-/// Argmax of each row (ties go to the lower class).
-pub fn argmax_rows(logits: &[f32], classes: usize) -> Vec<u8> {
-    logits
-        .chunks_exact(classes.max(1))
-        .map(|r| {
-            let mut best = 0;
-            for c in 1..r.len() {
-                if r[c] > r[best] {
-                    best = c;
-                }
-            }
-            best as u8
-        })
-        .collect()
-}
 
 pub fn accuracy_of(pred: &[u8], labels: &[u8]) -> f64 {
     if labels.is_empty() {
@@ -269,17 +253,8 @@ pub fn report_quantized(
         outputs.push(OutputError { index: i, name: l.name.clone(), kind: l.kind.name().into(), metrics: try_error_metrics(&fp32_out[i], &q_out[i]).map_err(ExperimentError::Quant)? });
     }
 
-    // Inputs of each quantized layer on the analysis images (FP32, and as the quantized model sees them).
-    let mut fp32_in: Vec<Option<Vec<f32>>> = vec![None; model.layers.len()];
-    Fp32Runner::new(model.clone()).run_hooked(
-        &x,
-        &mut |i, _, v| {
-            if qm.layers[i].is_some() {
-                fp32_in[i] = Some(v.to_vec());
-            }
-        },
-        &mut |_, _| {},
-    )?;
+    // The FP32 input of layer i: the model's input, or layer i − 1's output.
+    let fp32_in = |i: usize| if i == 0 { &x } else { &fp32_out[i - 1] };
 
     let mut layers = Vec::new();
     let mut statistics = Vec::new();
@@ -304,7 +279,8 @@ pub fn report_quantized(
             InputQuant::Static(a) => ("static".to_string(), Some(a.params)),
             InputQuant::Dynamic { strategy, .. } => (format!("dynamic {}", strategy_name(strategy)), None),
         };
-        if let (Some(a), Some(xin)) = (input_params, fp32_in[ql.index].as_ref()) {
+        if let Some(a) = input_params {
+            let xin = fp32_in(ql.index);
             // The activation as the quantized model would quantize this FP32 input.
             let mut xq = xin.clone();
             crate::ptq::qmodel::quantize_input(ql, model.shapes[ql.index], n, &mut xq);

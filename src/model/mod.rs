@@ -15,6 +15,23 @@ pub mod zoo;
 pub use error::ModelError;
 pub use layer::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Pool2d, Shape};
 
+/// The predicted class of each row of `classes` scores: the index of the first maximum (ties go
+/// to the lower class, as NumPy's argmax), for f32 logits and int8 outputs alike.
+pub fn argmax_rows<T: PartialOrd>(scores: &[T], classes: usize) -> Vec<u8> {
+    scores
+        .chunks_exact(classes.max(1))
+        .map(|row| {
+            let mut best = 0;
+            for c in 1..row.len() {
+                if row[c] > row[best] {
+                    best = c;
+                }
+            }
+            best as u8
+        })
+        .collect()
+}
+
 /// Largest input sample (values per sample).
 pub const MAX_INPUT: usize = 1 << 24;
 

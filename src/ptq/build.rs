@@ -114,7 +114,8 @@ pub fn quantize_model(model: &Model, cfg: &PtqConfig, calib: &[f32], scope: Scop
 
 /// Quantizes `model` with the calibration `flow` of choice.
 pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope: Scope, flow: Flow) -> Result<Quantization, PtqError> {
-    let names: Vec<String> = quantizable_layers(model).into_iter().map(|(_, n)| n).collect();
+    let quantizable = quantizable_layers(model);
+    let names: Vec<String> = quantizable.iter().map(|(_, n)| n.clone()).collect();
     cfg.validate_for(&names)?;
     let sample = model.input.len();
     if calib.is_empty() {
@@ -127,7 +128,7 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
         return Err(PtqError::Layer { layer: "calibration data".into(), error: QuantError::NonFinite { index: i, value: calib[i] } });
     }
     let batch = calib.len() / sample;
-    let chosen: Vec<usize> = quantizable_layers(model)
+    let chosen: Vec<usize> = quantizable
         .into_iter()
         .filter(|(i, n)| !cfg.skip.contains(n) && matches!(scope, Scope::All) || scope == Scope::Only(*i))
         .map(|(i, _)| i)

@@ -16,6 +16,8 @@ pub struct Int8Mlp {
     layers: Vec<QLinear>,
     /// q of each pixel value p ∈ 0..=255 (the input is p / 255, quantized with the first layer's (s, Z)).
     input_lut: [i8; 256],
+    /// The table is the usual q = p − 128, whose arithmetic form vectorizes (a lookup does not).
+    input_is_offset: bool,
     /// Scale and zero point of the logits.
     pub out_scale: f32,
     pub out_zero_point: i32,
@@ -97,12 +99,8 @@ impl Int8Mlp {
     pub fn from_parts(layers: Vec<QLinear>, input_lut: [i8; 256], out_scale: f32, out_zero_point: i32) -> Result<Int8Mlp, ModelError> {
         let first = layers.first().ok_or(ModelError::Empty)?;
         let last = layers.last().ok_or(ModelError::Empty)?;
-        Ok(Int8Mlp { in_features: first.k, classes: last.n, input_lut, layers, out_scale, out_zero_point })
-    }
-
-    /// The integer layers.
-    pub fn layers(&self) -> &[QLinear] {
-        &self.layers
+        let input_is_offset = input_lut.iter().enumerate().all(|(p, &q)| q as i32 == p as i32 + INPUT_ZERO_POINT);
+        Ok(Int8Mlp { in_features: first.k, classes: last.n, input_lut, input_is_offset, layers, out_scale, out_zero_point })
     }
 
     /// Predicted classes for images given as u8 pixels [B, in_features].
@@ -111,8 +109,7 @@ impl Int8Mlp {
         let batch = pixels.len() / self.in_features.max(1);
         let Int8Scratch { a, b, acc } = scratch;
         a.clear();
-        if self.input_lut.iter().enumerate().all(|(p, &q)| q as i32 == p as i32 + INPUT_ZERO_POINT) {
-            // The usual table, q = p − 128: the arithmetic form vectorizes, the lookup does not.
+        if self.input_is_offset {
             a.extend(pixels.iter().map(|&p| (p as i32 + INPUT_ZERO_POINT) as i8));
         } else {
             a.extend(pixels.iter().map(|&p| self.input_lut[p as usize]));
@@ -123,17 +120,7 @@ impl Int8Mlp {
             l.forward(a, batch, acc, b);
             std::mem::swap(a, b);
         }
-        a.chunks_exact(self.classes)
-            .map(|row| {
-                let mut best = 0;
-                for c in 1..row.len() {
-                    if row[c] > row[best] {
-                        best = c;
-                    }
-                }
-                best as u8
-            })
-            .collect()
+        crate::model::argmax_rows(a, self.classes)
     }
 }
 

@@ -82,16 +82,7 @@ pub fn predict(net: &mut Net, data: &Dataset, batch: usize) -> Vec<u8> {
     for start in (0..data.len()).step_by(batch) {
         let n = batch.min(data.len() - start);
         let logits = net.logits(&data.images_f32(start, n), false);
-        let classes = logits.len() / n;
-        for row in logits.chunks_exact(classes) {
-            let mut best = 0;
-            for c in 1..classes {
-                if row[c] > row[best] {
-                    best = c;
-                }
-            }
-            out.push(best as u8);
-        }
+        out.extend(crate::model::argmax_rows(&logits, logits.len() / n));
     }
     out
 }

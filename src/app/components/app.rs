@@ -14,9 +14,7 @@ use crate::app::state::model::ModelState;
 use crate::app::state::TensorState;
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
-use crate::share::experiment::to_query;
-use crate::share::view::join_query;
-use crate::share::{page_hash, query_of, Page};
+use crate::share::{query_of, Page};
 
 /// The pages, by the path at the start of the hash (`#/model?…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
@@ -75,8 +73,7 @@ fn shell() -> Html {
     let route = use_route::<Route>().unwrap_or(Route::Home);
     let page = route.page();
     let tensor_link = tensor.to_hash();
-    let model_link = page_hash(Page::Model, &join_query(&to_query(&model.exp), &model.view));
-    let lab_link = page_hash(Page::Lab, &join_query(&to_query(&lab.exp), &lab.view));
+    let (model_link, lab_link) = (model.to_hash(), lab.to_hash());
     let link = |p: Page, href: String, label: &str, tip: &str| {
         html! {
             <a href={href} class={classes!((page == p).then_some("active"))} title={tip.to_string()}

@@ -13,7 +13,6 @@
 
 use std::rc::Rc;
 
-use gloo::events::EventListener;
 use yew::prelude::*;
 
 use super::job_status::JobStatus;
@@ -30,8 +29,7 @@ use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::experiment::layerwise::Mode;
 use crate::experiment::Task;
 use crate::quant::{quantize_tensor, Method, Scheme};
-use crate::share::view::join_query;
-use crate::share::{page_hash, query_of, Page};
+use crate::share::{query_of, Page};
 
 pub type LabHandle = UseReducerHandle<LabState>;
 
@@ -91,24 +89,8 @@ pub fn lab_page() -> Html {
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
 
     {
-        let q = join_query(&crate::share::experiment::to_query(&state.exp), &state.view);
-        use_effect_with(q, |q| {
-            if Page::from_hash(&url::read_hash()) == Page::Lab {
-                url::replace_hash(&page_hash(Page::Lab, q));
-            }
-        });
-    }
-    {
         let d = state.dispatcher();
-        use_effect_with((), move |_| {
-            let l = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
-                let hash = url::read_hash();
-                if Page::from_hash(&hash) == Page::Lab {
-                    d.dispatch(LabAction::FromQuery(query_of(&hash).to_string()));
-                }
-            });
-            move || drop(l)
-        });
+        url::use_page_link(Page::Lab, state.to_hash(), Callback::from(move |hash: String| d.dispatch(LabAction::FromQuery(query_of(&hash).to_string()))));
     }
     // "Run every step": start the next missing step whenever nothing runs.
     {

@@ -4,7 +4,6 @@
 
 use std::rc::Rc;
 
-use gloo::events::EventListener;
 use gloo::timers::callback::Timeout;
 use yew::prelude::*;
 
@@ -25,8 +24,7 @@ use crate::experiment::{Experiment, Task};
 use crate::model::zoo::{lab_mlp, small_cnn};
 use crate::model::Model;
 use crate::ptq::quantizable_layers;
-use crate::share::view::join_query;
-use crate::share::{page_hash, query_of, Page};
+use crate::share::{query_of, Page};
 
 /// A PTQ run that took less than this re-runs by itself when a setting changes (ms).
 pub const LIVE_RERUN_MS: f64 = 400.0;
@@ -52,13 +50,17 @@ pub fn builtin_architecture(name: &str) -> Model {
     }
 }
 
+/// Where the worker gets the experiment's model: a built-in name, or the loaded file and its bytes.
+fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<Rc<Vec<u8>>>) {
+    match (&state.file, exp.model == FILE_MODEL) {
+        (Some(f), true) => (Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() }, Some(f.bytes.clone())),
+        _ => (Source::Builtin(exp.model.clone()), None),
+    }
+}
+
 /// Sends `request` to the worker and routes its events to the Model page's reducer.
 fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
-    let source = match (&state.file, exp.model == FILE_MODEL) {
-        (Some(f), true) => Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() },
-        _ => Source::Builtin(exp.model.clone()),
-    };
-    let bytes = state.file.as_ref().filter(|_| exp.model == FILE_MODEL).map(|f| f.bytes.clone());
+    let (source, bytes) = model_source(state, &exp);
     let d = state.dispatcher();
     let task = exp.task;
     let exp2 = exp.clone();
@@ -85,27 +87,9 @@ pub fn model_page() -> Html {
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
     let export_status = use_state(|| None::<Result<String, String>>);
 
-    // The link follows the experiment while this page is shown.
-    {
-        let q = join_query(&crate::share::experiment::to_query(&state.exp), &state.view);
-        use_effect_with(q, |q| {
-            if Page::from_hash(&url::read_hash()) == Page::Model {
-                url::replace_hash(&page_hash(Page::Model, q));
-            }
-        });
-    }
-    // A link edited by hand is read back.
     {
         let d = state.dispatcher();
-        use_effect_with((), move |_| {
-            let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
-                let hash = url::read_hash();
-                if Page::from_hash(&hash) == Page::Model {
-                    d.dispatch(ModelAction::FromQuery(query_of(&hash).to_string()));
-                }
-            });
-            move || drop(listener)
-        });
+        url::use_page_link(Page::Model, state.to_hash(), Callback::from(move |hash: String| d.dispatch(ModelAction::FromQuery(query_of(&hash).to_string()))));
     }
     // Live re-run: a fast PTQ run follows the settings.
     {
@@ -161,11 +145,7 @@ pub fn model_page() -> Html {
         let (state, worker, status) = (state.clone(), worker.clone(), export_status.clone());
         Callback::from(move |format: ExportFormat| {
             let exp = state.exp.clone();
-            let source = match (&state.file, exp.model == FILE_MODEL) {
-                (Some(f), true) => Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() },
-                _ => Source::Builtin(exp.model.clone()),
-            };
-            let bytes = state.file.as_ref().filter(|_| exp.model == FILE_MODEL).map(|f| f.bytes.clone());
+            let (source, bytes) = model_source(&state, &exp);
             status.set(Some(Ok("Writing the file…".into())));
             let status = status.clone();
             worker.0.submit(Request::Export { exp, model: source, format }, bytes.as_deref().map(|b| &b[..]), move |event, file| match event {
@@ -195,7 +175,7 @@ pub fn model_page() -> Html {
         let d = state.dispatcher();
         Callback::from(move |_| d.dispatch(ModelAction::DismissNotices))
     };
-    let link = url::link_for(&page_hash(Page::Model, &join_query(&crate::share::experiment::to_query(&state.exp), &state.view)));
+    let link = url::link_for(&state.to_hash());
     let stem = format!(
         "{}-w{}a{}",
         if state.exp.model == FILE_MODEL { "model".into() } else { state.exp.model.clone() },

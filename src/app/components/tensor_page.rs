@@ -7,7 +7,6 @@
 
 use std::rc::Rc;
 
-use gloo::events::EventListener;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
@@ -129,24 +128,9 @@ pub fn tensor_page() -> Html {
     let state = use_context::<UseReducerHandle<TensorState>>().expect("the app provides the Tensor page's state");
     let settings = state.settings.clone();
 
-    // The URL follows the settings (while this page is the one shown).
-    use_effect_with(state.to_hash(), |hash| {
-        if Page::from_hash(&url::read_hash()) == Page::Tensor {
-            url::replace_hash(hash);
-        }
-    });
-    // A hash edited by hand in the address bar is read back.
     {
-        let dispatch = state.dispatcher();
-        use_effect_with((), move |_| {
-            let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
-                let hash = url::read_hash();
-                if Page::from_hash(&hash) == Page::Tensor {
-                    dispatch.dispatch(TensorAction::FromHash(hash));
-                }
-            });
-            move || drop(listener)
-        });
+        let d = state.dispatcher();
+        url::use_page_link(Page::Tensor, state.to_hash(), Callback::from(move |hash| d.dispatch(TensorAction::FromHash(hash))));
     }
 
     let derived = use_memo((settings.clone(), state.file.clone()), derive);

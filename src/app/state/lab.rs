@@ -13,7 +13,8 @@ use crate::experiment::layerwise::LayerwiseReport;
 use crate::experiment::qat::QatReport;
 use crate::experiment::{Experiment, Progress, Task};
 use crate::ptq::{PtqConfig, WeightGranularity};
-use crate::share::view::{split_view, View};
+use crate::share::view::{join_query, split_view, View};
+use crate::share::{page_hash, Page};
 
 /// The lab's steps, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,6 +104,11 @@ impl LabState {
         let (view, rest) = split_view(query);
         let (exp, notices) = if rest.is_empty() { (lab_experiment(), Vec::new()) } else { crate::share::experiment::from_query(&rest) };
         LabState { exp, view, notices, ..LabState::default() }
+    }
+
+    /// The link of this state: the lab's settings, and the teacher's view.
+    pub fn to_hash(&self) -> String {
+        page_hash(Page::Lab, &join_query(&crate::share::experiment::to_query(&self.exp), &self.view))
     }
 
     /// The experiment of a task, from the lab's settings.

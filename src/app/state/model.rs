@@ -15,7 +15,8 @@ use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::{Experiment, Progress, Task};
 use crate::model::Model;
-use crate::share::view::{split_view, View};
+use crate::share::view::{join_query, split_view, View};
+use crate::share::{page_hash, Page};
 
 /// A model file the user loaded (it stays loaded until another one reads).
 #[derive(Debug, PartialEq)]
@@ -114,6 +115,11 @@ impl ModelState {
             exp.model = Experiment::default().model;
         }
         ModelState { exp, view, notices, ..ModelState::default() }
+    }
+
+    /// The link of this state: the experiment, and the teacher's view.
+    pub fn to_hash(&self) -> String {
+        page_hash(Page::Model, &join_query(&crate::share::experiment::to_query(&self.exp), &self.view))
     }
 
     /// The job running now, if any.
