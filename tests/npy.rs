@@ -12,12 +12,6 @@ const BASE: [f64; 6] = [0.6004, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111];
 #[macro_use]
 mod common;
 
-macro_rules! fixture {
-    ($name:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $name))
-    };
-}
-
 fn assert_base(bytes: &[u8], tol: f32) {
     let t = read_npy(bytes).expect("a NumPy fixture reads");
     assert_eq!(t.shape, vec![2, 3]);

@@ -13,12 +13,6 @@ use qplay::formats::{FormatError, Tensor};
 #[macro_use]
 mod common;
 
-macro_rules! fixture {
-    ($name:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $name))
-    };
-}
-
 const BASE: [f32; 6] = [0.6004, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111];
 
 fn get<'a>(arrays: &'a [(String, Tensor)], name: &str) -> &'a Tensor {

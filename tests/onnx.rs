@@ -11,38 +11,16 @@ use onnx_protobuf::tensor_shape_proto::dimension;
 use onnx_protobuf::type_proto::Value as TypeValue;
 use onnx_protobuf::{AttributeProto, Message, ModelProto, NodeProto};
 use protobuf::EnumOrUnknown;
-use qplay::formats::npz::read_npz;
 use qplay::formats::onnx::{read_onnx, write_onnx};
-use qplay::formats::{FormatError, Tensor};
+use qplay::formats::FormatError;
 use qplay::model::forward::Fp32Runner;
 use qplay::model::{zoo, Layer, LayerKind, Linear, Model, Shape, DEFAULT_MAX_PARAMS};
 
 #[macro_use]
 mod common;
+mod expected_outputs;
 
-macro_rules! fixture {
-    ($name:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $name))
-    };
-}
-
-fn expected(name: &str) -> Tensor {
-    let all = read_npz(fixture!("expected_outputs.npz")).expect("the expectations read");
-    all.into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no expectation {name}")).1
-}
-
-/// qplay's outputs within a few f32 ulps of NumPy's (a different summation order).
-fn assert_outputs(model: Model, x: &Tensor, want: &Tensor, label: &str) {
-    let got = Fp32Runner::new(model).forward(&x.values).unwrap_or_else(|e| panic!("{label}: {e}"));
-    assert_eq!(got.len(), want.values.len(), "{label}: output size");
-    for (i, (g, w)) in got.iter().zip(&want.values).enumerate() {
-        assert!((g - w).abs() <= 1e-5 + 1e-5 * w.abs(), "{label}: output {i}: qplay {g}, expected {w}");
-    }
-}
-
-fn kinds(m: &Model) -> Vec<&'static str> {
-    m.layers.iter().map(|l| l.kind.name()).collect()
-}
+use expected_outputs::{assert_outputs, expected, kinds};
 
 fn read(bytes: &[u8]) -> Result<Model, FormatError> {
     read_onnx(bytes, DEFAULT_MAX_PARAMS)

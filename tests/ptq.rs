@@ -5,7 +5,8 @@
 use qplay::data::{read_qds, Dataset};
 use qplay::formats::safetensors::read_model;
 use qplay::model::forward::Fp32Runner;
-use qplay::model::{Model, DEFAULT_MAX_PARAMS};
+use qplay::experiment::run::accuracy_of;
+use qplay::model::{argmax_rows, Model, DEFAULT_MAX_PARAMS};
 use qplay::ptq::int8::int8_engine;
 use qplay::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
 use qplay::runtime::int8_model::Int8Scratch;
@@ -22,33 +23,22 @@ fn data(name: &str) -> Dataset {
     read_qds(&asset(&format!("data/{name}.qds.gz"))).unwrap()
 }
 
-fn argmax(logits: &[f32], classes: usize) -> Vec<u8> {
-    logits
-        .chunks_exact(classes)
-        .map(|r| r.iter().enumerate().fold(0, |b, (i, v)| if *v > r[b] { i } else { b }) as u8)
-        .collect()
-}
-
-fn accuracy(pred: &[u8], labels: &[u8]) -> f64 {
-    pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
-}
-
 #[test]
 fn fashion_mlp_w8a8_per_channel_and_w4a16() {
     let m = model("mlp-fashion");
     let (train, test) = (data("fashion-train"), data("fashion-test"));
     let x = test.images_f32(0, test.len());
-    let fp32 = accuracy(&argmax(&Fp32Runner::new(m.clone()).forward(&x).unwrap(), 10), &test.labels);
+    let fp32 = accuracy_of(&argmax_rows(&Fp32Runner::new(m.clone()).forward(&x).unwrap(), 10), &test.labels);
     let calib = train.images_f32(0, 256);
 
     let q = quantize_model(&m, &PtqConfig::default(), &calib, Scope::All).unwrap();
-    let sim = accuracy(&argmax(&q.model.forward(&x).unwrap(), 10), &test.labels);
+    let sim = accuracy_of(&argmax_rows(&q.model.forward(&x).unwrap(), 10), &test.labels);
     let int8 = int8_engine(&q.model).unwrap();
-    let int8_acc = accuracy(&int8.predict(&test.pixels, &mut Int8Scratch::default()), &test.labels);
+    let int8_acc = accuracy_of(&int8.predict(&test.pixels, &mut Int8Scratch::default()), &test.labels);
 
     let w4 = PtqConfig { mode: QuantMode::WeightOnly, weight_bits: 4, granularity: WeightGranularity::PerChannel, ..PtqConfig::default() };
     let q4 = quantize_model(&m, &w4, &calib, Scope::All).unwrap();
-    let acc4 = accuracy(&argmax(&q4.model.forward(&x).unwrap(), 10), &test.labels);
+    let acc4 = accuracy_of(&argmax_rows(&q4.model.forward(&x).unwrap(), 10), &test.labels);
     eprintln!("fashion MLP: fp32 {fp32:.4}, W8A8 per-channel simulated {sim:.4}, int8 {int8_acc:.4}, W4A16 per-channel {acc4:.4}");
     assert!(fp32 - sim <= 0.01 && fp32 - int8_acc <= 0.01);
     assert!(fp32 - acc4 <= 0.03);

@@ -8,7 +8,6 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use std::collections::HashMap;
 
-use qplay::formats::npz::read_npz;
 use qplay::formats::safetensors::{
     read_model, read_safetensors, write_model, write_raw, write_tensors, Architecture, LayerSpec, RawTensor, ARCHITECTURE_KEY,
 };
@@ -19,34 +18,12 @@ use safetensors::Dtype;
 
 #[macro_use]
 mod common;
+mod expected_outputs;
 
-macro_rules! fixture {
-    ($name:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $name))
-    };
-}
+use expected_outputs::{assert_outputs, expected, kinds};
 
 const BASE: [f32; 6] = [0.6004, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111];
 
-/// An input and NumPy's output for it, from expected_outputs.npz.
-fn expected(name: &str) -> Tensor {
-    let all = read_npz(fixture!("expected_outputs.npz")).expect("the expectations read");
-    all.into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no expectation {name}")).1
-}
-
-/// Runs `model` on `x` and compares with `want` within a relative tolerance (NumPy sums in
-/// another order: a few f32 ulps of the largest term).
-fn assert_outputs(model: Model, x: &Tensor, want: &Tensor, label: &str) {
-    let got = Fp32Runner::new(model).forward(&x.values).unwrap_or_else(|e| panic!("{label}: {e}"));
-    assert_eq!(got.len(), want.values.len(), "{label}: output size");
-    for (i, (g, w)) in got.iter().zip(&want.values).enumerate() {
-        assert!((g - w).abs() <= 1e-5 + 1e-5 * w.abs(), "{label}: output {i}: qplay {g}, NumPy {w}");
-    }
-}
-
-fn kinds(m: &Model) -> Vec<&'static str> {
-    m.layers.iter().map(|l| l.kind.name()).collect()
-}
 
 fn same_outputs(a: &Model, b: &Model, x: &[f32]) {
     let ya = Fp32Runner::new(a.clone()).forward(x).unwrap();

@@ -1,17 +1,13 @@
 // End-to-end: the Benchmark page prints GOPS for int8 and f32 in this browser,
 // and the header links switch pages without losing the Tensor page's settings.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot } from './harness.mjs';
+import { openPage, screenshot, useServedApp } from './harness.mjs';
 
-let server, url, browser;
-before(async () => {
-  ({ server, url } = await serveDist());
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
+let url, browser;
+useServedApp((u, b) => {
+  url = u;
+  browser = b;
 });
 
 test('the Benchmark page measures int8 and f32 GEMMs in the browser', async () => {

@@ -5,6 +5,8 @@ import { createServer } from 'node:http';
 import { readFile, stat, mkdir } from 'node:fs/promises';
 import { extname, join, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -62,3 +64,28 @@ export async function screenshot(page, name) {
   await page.screenshot({ path, fullPage: true });
   return path;
 }
+
+/** Serves dist/ and launches Chromium before a file's tests, closing both after them; `ready`
+ *  receives the page's base URL and the browser. */
+export function useServedApp(ready) {
+  let server, browser;
+  before(async () => {
+    let url;
+    ({ server, url } = await serveDist());
+    browser = await launch();
+    ready(url, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    server?.close();
+  });
+}
+
+/** No panic banner and no console error on the page. */
+export async function assertHealthy(page, errors) {
+  assert.equal(await page.isVisible('#panic-banner'), false, 'the panic banner is hidden');
+  assert.deepEqual(errors, [], 'no console errors');
+}
+
+/** A percentage as shown on a page ("89.04 %") as a number. */
+export const pct = (text) => parseFloat(text.replace('%', ''));

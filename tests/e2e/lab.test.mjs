@@ -1,20 +1,14 @@
 // End-to-end: the Lab walkthrough runs every step in headless Chromium and fills the
 // FP32 / PTQ / QAT table with measured numbers. Fails on any console error or panic.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot } from './harness.mjs';
+import { openPage, screenshot, useServedApp, pct } from './harness.mjs';
 
-let server, url, browser;
-before(async () => {
-  ({ server, url } = await serveDist());
-  browser = await launch();
+let url, browser;
+useServedApp((u, b) => {
+  url = u;
+  browser = b;
 });
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-const pct = (text) => parseFloat(text.replace('%', ''));
 
 test('every step of the lab completes and the FP32 / PTQ / QAT table is filled', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lab`);

@@ -1,28 +1,17 @@
 // End-to-end tests of the Model page against the release build, in headless Chromium:
 // a W8A8 run on the Fashion-MNIST MLP, the live re-run, a teacher's link, Cancel, and bad files.
 // Every test fails on any console error, page error or panic banner.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serveDist, launch, openPage, screenshot, root } from './harness.mjs';
+import { openPage, screenshot, root, useServedApp, assertHealthy, pct } from './harness.mjs';
 
-let server, url, browser;
-before(async () => {
-  ({ server, url } = await serveDist());
-  browser = await launch();
+let url, browser;
+useServedApp((u, b) => {
+  url = u;
+  browser = b;
 });
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-const pct = (text) => parseFloat(text.replace('%', ''));
-
-async function assertHealthy(page, errors) {
-  assert.equal(await page.isVisible('#panic-banner'), false, 'the panic banner is hidden');
-  assert.deepEqual(errors, [], 'no console errors');
-}
 
 /** Waits until a canvas has drawn something that is not white. */
 async function drawn(page, testid) {

@@ -1,8 +1,10 @@
 // End-to-end tests of the Tensor page against the release build, in headless Chromium.
 // Every test fails on any console error, page error or panic banner.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot } from './harness.mjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openPage, screenshot, useServedApp, assertHealthy, root } from './harness.mjs';
 
 // The lab handout's examples (shared REFERENCE.md).
 const NORMAL = {
@@ -16,14 +18,10 @@ const CLIP = {
   deq: [0.7644, -0.5527, -0.5527, 0.6301, -0.4649, -0.5527, 0.7644, 0.2789],
 };
 
-let server, url, browser;
-before(async () => {
-  ({ server, url } = await serveDist());
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
+let url, browser;
+useServedApp((u, b) => {
+  url = u;
+  browser = b;
 });
 
 /** The rendered value table as { fp32, q, deq } columns of numbers. */
@@ -39,11 +37,6 @@ function assertGolden(table, golden) {
   assert.deepEqual(table.fp32, golden.x);
   assert.deepEqual(table.q, golden.q, 'integers exactly as in the handout');
   table.deq.forEach((d, i) => assert.ok(Math.abs(d - golden.deq[i]) <= 1e-4, `r'[${i}] = ${d}, handout ${golden.deq[i]}`));
-}
-
-async function assertHealthy(page, errors) {
-  assert.equal(await page.isVisible('#panic-banner'), false, 'the panic banner is hidden');
-  assert.deepEqual(errors, [], 'no console errors');
 }
 
 test('a share link with the clip example renders the golden numbers, and editing updates them', async () => {
@@ -294,9 +287,6 @@ test('the Tensor page is interactive within 1.5 s of navigation', async () => {
 });
 
 test('a dropped tensor file replaces the text, and a bad one leaves the page as it was', async () => {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const { root } = await import('./harness.mjs');
   const { page, errors } = await openPage(browser, url);
   await readTable(page);
   const npy = await readFile(join(root, 'tests', 'fixtures', 'f4_2x3.npy'));
