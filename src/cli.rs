@@ -45,6 +45,9 @@ enum Command {
     Convert(crate::cli_io::ConvertArgs),
     /// Export a model: FP32 ONNX / .safetensors, or quantized as QDQ ONNX / .safetensors.
     Export(crate::cli_io::ExportArgs),
+    /// Language models: train, evaluate, quantize, generate, benchmark.
+    #[command(subcommand)]
+    Lm(crate::cli_lm::LmCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -165,6 +168,7 @@ pub fn run(args: Vec<String>) -> i32 {
         Command::Run(a) => crate::cli_run::run(&a),
         Command::Convert(a) => crate::cli_io::convert(&a),
         Command::Export(a) => crate::cli_io::export(&a),
+        Command::Lm(c) => crate::cli_lm::run(c),
     };
     match result {
         Ok(()) => 0,

@@ -22,6 +22,7 @@ pub mod examples;
 pub mod experiment;
 pub mod formats;
 pub mod generate;
+pub mod lm;
 pub mod metrics;
 pub mod model;
 pub mod parse;

@@ -11,6 +11,8 @@ mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli_io;
 #[cfg(not(target_arch = "wasm32"))]
+mod cli_lm;
+#[cfg(not(target_arch = "wasm32"))]
 mod cli_run;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli_train;

@@ -1,0 +1,53 @@
+//! What can go wrong with a language model, as a typed error.
+
+use std::fmt;
+
+use crate::formats::FormatError;
+use crate::quant::QuantError;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LmError {
+    /// A configuration that does not describe a valid model (names the field and why).
+    Config { field: &'static str, message: String },
+    /// A tensor that is missing or has the wrong shape.
+    Tensor { name: String, message: String },
+    /// A weight that is NaN or infinite.
+    NonFinite { tensor: String, index: usize },
+    /// A model, cache or buffer larger than its documented limit.
+    TooLarge { what: String, bytes: u128, limit: u128 },
+    /// A prompt or token sequence that does not fit the model.
+    Tokens(String),
+    /// A setting out of range (names the setting).
+    Setting { name: &'static str, message: String },
+    /// The file could not be read.
+    Format(FormatError),
+    /// Quantizing a weight failed (names the tensor).
+    Quant { tensor: String, error: QuantError },
+}
+
+impl fmt::Display for LmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LmError::Config { field, message } => write!(f, "model configuration: {field}: {message}"),
+            LmError::Tensor { name, message } => write!(f, "tensor {name}: {message}"),
+            LmError::NonFinite { tensor, index } => {
+                write!(f, "tensor {tensor}: value {index} is NaN or infinite")
+            }
+            LmError::TooLarge { what, bytes, limit } => {
+                write!(f, "{what} needs {bytes} bytes; the limit is {limit} bytes")
+            }
+            LmError::Tokens(m) => write!(f, "{m}"),
+            LmError::Setting { name, message } => write!(f, "setting {name}: {message}"),
+            LmError::Format(e) => write!(f, "{e}"),
+            LmError::Quant { tensor, error } => write!(f, "quantizing {tensor}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for LmError {}
+
+impl From<FormatError> for LmError {
+    fn from(e: FormatError) -> LmError {
+        LmError::Format(e)
+    }
+}

@@ -1,0 +1,291 @@
+//! The decoder's forward pass over a KV cache (llama2.c's `forward`, for a block of
+//! tokens at once so that prefill and perplexity are GEMMs and decoding a matrix-vector product).
+//!
+//! ```text
+//! M = tokens in this call, p0 = positions already in the cache, T = context length
+//! x [M, D] → for each block: attention (reads the cache's 0..p0+M) and the SwiGLU MLP → logits [M, V]
+//! ```
+
+use super::{KvCache, LmConfig, LmError, LmLinear};
+
+/// Largest working memory of one forward call: 512 MiB.
+pub const MAX_WORK_BYTES: u128 = 512 << 20;
+
+/// One block with its weights in whatever format the quantizer chose.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub attention_norm: Vec<f32>,
+    pub wq: LmLinear,
+    pub wk: LmLinear,
+    pub wv: LmLinear,
+    pub wo: LmLinear,
+    pub ffn_norm: Vec<f32>,
+    pub w1: LmLinear,
+    pub w2: LmLinear,
+    pub w3: LmLinear,
+}
+
+impl Block {
+    pub fn linears(&self) -> [(&'static str, &LmLinear); 7] {
+        [
+            ("attention.wq", &self.wq),
+            ("attention.wk", &self.wk),
+            ("attention.wv", &self.wv),
+            ("attention.wo", &self.wo),
+            ("feed_forward.w1", &self.w1),
+            ("feed_forward.w2", &self.w2),
+            ("feed_forward.w3", &self.w3),
+        ]
+    }
+}
+
+/// The token embedding: rows looked up by id. FP32, or any Linear format (a row is
+/// dequantized when looked up; the table itself stays in its format).
+#[derive(Clone, Debug)]
+pub enum Embedding {
+    F32(Vec<f32>),
+    Linear(LmLinear),
+}
+
+/// An executable decoder.
+#[derive(Clone, Debug)]
+pub struct LmModel {
+    pub config: LmConfig,
+    pub embedding: Embedding,
+    pub blocks: Vec<Block>,
+    pub norm: Vec<f32>,
+    pub output: LmLinear,
+    /// cos / sin of the rotary angles, [T, hd/2].
+    rope_cos: Vec<f32>,
+    rope_sin: Vec<f32>,
+}
+
+/// What a caller may look at inside the forward pass (per-layer error, activation ranges).
+pub trait Probe {
+    /// `input` [M, K] goes into `linear` of block `layer` (None: the output head) and gives `output` [M, N].
+    fn linear(&mut self, layer: Option<usize>, name: &'static str, input: &[f32], output: &[f32]);
+}
+
+/// A probe that looks at nothing.
+pub struct NoProbe;
+impl Probe for NoProbe {
+    fn linear(&mut self, _: Option<usize>, _: &'static str, _: &[f32], _: &[f32]) {}
+}
+
+/// rmsnorm: out = x / sqrt(mean(x²) + eps) ⊙ w, one row of D.
+#[inline]
+pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    let ss = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let inv = 1.0 / (ss + eps).sqrt();
+    for ((o, &xi), &wi) in out.iter_mut().zip(x).zip(w) {
+        *o = xi * inv * wi;
+    }
+}
+
+/// The rotary tables: θ_i = pos / theta^(2i / hd), i < hd/2, for pos < T.
+pub fn rope_tables(c: &LmConfig) -> (Vec<f32>, Vec<f32>) {
+    let (t, half) = (c.seq_len, c.head_dim() / 2);
+    let (mut cos, mut sin) = (vec![0f32; t * half], vec![0f32; t * half]);
+    for pos in 0..t {
+        for i in 0..half {
+            // In f64, then rounded: the same angles as NumPy's reference.
+            let freq = 1.0 / (c.rope_theta as f64).powf((2 * i) as f64 / c.head_dim() as f64);
+            let angle = pos as f64 * freq;
+            cos[pos * half + i] = angle.cos() as f32;
+            sin[pos * half + i] = angle.sin() as f32;
+        }
+    }
+    (cos, sin)
+}
+
+/// Rotates the pairs (x[2i], x[2i+1]) of every head of one row by the angles of `pos`.
+#[inline]
+pub fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
+    for head in x.chunks_exact_mut(head_dim) {
+        for (i, pair) in head.chunks_exact_mut(2).enumerate() {
+            let (a, b) = (pair[0], pair[1]);
+            pair[0] = a * cos[i] - b * sin[i];
+            pair[1] = a * sin[i] + b * cos[i];
+        }
+    }
+}
+
+/// silu(x) = x · σ(x).
+#[inline]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+impl LmModel {
+    pub fn new(
+        config: LmConfig,
+        embedding: Embedding,
+        blocks: Vec<Block>,
+        norm: Vec<f32>,
+        output: LmLinear,
+    ) -> Result<LmModel, LmError> {
+        config.validate()?;
+        let (rope_cos, rope_sin) = rope_tables(&config);
+        Ok(LmModel { config, embedding, blocks, norm, output, rope_cos, rope_sin })
+    }
+
+    /// Bytes of every stored weight (norms in f32).
+    pub fn weight_bytes(&self) -> usize {
+        let emb = match &self.embedding {
+            Embedding::F32(e) => e.len() * 4,
+            Embedding::Linear(l) => l.bytes(),
+        };
+        let tied_output = self.config.tied;
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| b.linears().iter().map(|(_, l)| l.bytes()).sum::<usize>() + 8 * self.config.dim)
+            .sum();
+        emb + blocks + 4 * self.config.dim + if tied_output { 0 } else { self.output.bytes() }
+    }
+
+    /// Working memory of a call with M tokens (u128, so absurd sizes cannot overflow).
+    pub fn work_bytes(c: &LmConfig, m: usize) -> u128 {
+        let m = m as u128;
+        let per_token = 4 * c.dim as u128 + 2 * c.kv_dim() as u128 + 2 * c.hidden_dim as u128 + c.vocab_size as u128;
+        4 * (m * per_token + c.seq_len as u128 + c.head_dim() as u128)
+    }
+
+    fn embed_row(&self, token: u32, out: &mut [f32]) {
+        let d = self.config.dim;
+        match &self.embedding {
+            Embedding::F32(e) => out.copy_from_slice(&e[token as usize * d..(token as usize + 1) * d]),
+            Embedding::Linear(l) => l.row(token as usize, out),
+        }
+    }
+
+    /// Runs `tokens` at positions cache.len() .. cache.len() + M, appends their k and v to the
+    /// cache and returns the logits [M, V]. With `last_only`, only the last position's logits [V].
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        last_only: bool,
+        probe: &mut dyn Probe,
+    ) -> Result<Vec<f32>, LmError> {
+        let c = &self.config;
+        let m = tokens.len();
+        let p0 = cache.len();
+        if m == 0 {
+            return Err(LmError::Tokens("no tokens to run".into()));
+        }
+        if cache.capacity() != c.seq_len || cache.n_layers() != c.n_layers {
+            return Err(LmError::Tokens("the KV cache was made for another model".into()));
+        }
+        if p0 + m > c.seq_len {
+            return Err(LmError::Tokens(format!(
+                "{} tokens after {p0} already in the context do not fit the model's context of {} tokens",
+                m, c.seq_len
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(LmError::Tokens(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
+        }
+        let work = Self::work_bytes(c, m);
+        if work > MAX_WORK_BYTES {
+            return Err(LmError::TooLarge { what: format!("a forward pass over {m} tokens"), bytes: work, limit: MAX_WORK_BYTES });
+        }
+        let (d, kv_dim, hd, f) = (c.dim, c.kv_dim(), c.head_dim(), c.hidden_dim);
+        let half = hd / 2;
+        let group = c.n_heads / c.n_kv_heads;
+        let mut x = vec![0f32; m * d];
+        for (i, &t) in tokens.iter().enumerate() {
+            self.embed_row(t, &mut x[i * d..(i + 1) * d]);
+        }
+        let mut xb = vec![0f32; m * d];
+        let mut q = vec![0f32; m * d];
+        let mut k = vec![0f32; m * kv_dim];
+        let mut v = vec![0f32; m * kv_dim];
+        let mut att_out = vec![0f32; m * d];
+        let mut proj = vec![0f32; m * d];
+        let mut h1 = vec![0f32; m * f];
+        let mut h3 = vec![0f32; m * f];
+        let mut scores = vec![0f32; c.seq_len];
+        let mut kbuf = vec![0f32; hd];
+        let scale = 1.0 / (hd as f32).sqrt();
+        for (l, b) in self.blocks.iter().enumerate() {
+            // Attention.
+            for i in 0..m {
+                rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.attention_norm, c.norm_eps);
+            }
+            b.wq.forward(&xb, m, &mut q);
+            probe.linear(Some(l), "attention.wq", &xb, &q);
+            b.wk.forward(&xb, m, &mut k);
+            probe.linear(Some(l), "attention.wk", &xb, &k);
+            b.wv.forward(&xb, m, &mut v);
+            probe.linear(Some(l), "attention.wv", &xb, &v);
+            for i in 0..m {
+                let pos = p0 + i;
+                let (cos, sin) = (&self.rope_cos[pos * half..(pos + 1) * half], &self.rope_sin[pos * half..(pos + 1) * half]);
+                rope(&mut q[i * d..(i + 1) * d], hd, cos, sin);
+                rope(&mut k[i * kv_dim..(i + 1) * kv_dim], hd, cos, sin);
+                cache.store(l, pos, &k[i * kv_dim..(i + 1) * kv_dim], &v[i * kv_dim..(i + 1) * kv_dim]);
+            }
+            for i in 0..m {
+                let pos = p0 + i;
+                for h in 0..c.n_heads {
+                    let kvh = h / group;
+                    let qh = &q[i * d + h * hd..i * d + (h + 1) * hd];
+                    // scores[t] = q · k_t / sqrt(hd), t ≤ pos (the causal mask).
+                    let mut max = f32::NEG_INFINITY;
+                    for t in 0..=pos {
+                        cache.read(false, l, t, kvh, &mut kbuf);
+                        let s = qh.iter().zip(&kbuf).map(|(a, b)| a * b).sum::<f32>() * scale;
+                        scores[t] = s;
+                        max = max.max(s);
+                    }
+                    let mut sum = 0f32;
+                    for s in &mut scores[..=pos] {
+                        *s = (*s - max).exp();
+                        sum += *s;
+                    }
+                    let out = &mut att_out[i * d + h * hd..i * d + (h + 1) * hd];
+                    out.fill(0.0);
+                    for t in 0..=pos {
+                        cache.read(true, l, t, kvh, &mut kbuf);
+                        let p = scores[t] / sum;
+                        for (o, &vv) in out.iter_mut().zip(&kbuf) {
+                            *o += p * vv;
+                        }
+                    }
+                }
+            }
+            b.wo.forward(&att_out, m, &mut proj);
+            probe.linear(Some(l), "attention.wo", &att_out, &proj);
+            for (xi, pi) in x.iter_mut().zip(&proj) {
+                *xi += pi;
+            }
+            // SwiGLU MLP.
+            for i in 0..m {
+                rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.ffn_norm, c.norm_eps);
+            }
+            b.w1.forward(&xb, m, &mut h1);
+            probe.linear(Some(l), "feed_forward.w1", &xb, &h1);
+            b.w3.forward(&xb, m, &mut h3);
+            probe.linear(Some(l), "feed_forward.w3", &xb, &h3);
+            for (a, &u) in h1.iter_mut().zip(&h3) {
+                *a = silu(*a) * u;
+            }
+            b.w2.forward(&h1, m, &mut proj);
+            probe.linear(Some(l), "feed_forward.w2", &h1, &proj);
+            for (xi, pi) in x.iter_mut().zip(&proj) {
+                *xi += pi;
+            }
+        }
+        cache.set_len(p0 + m);
+        let rows: Vec<usize> = if last_only { vec![m - 1] } else { (0..m).collect() };
+        let mut xn = vec![0f32; rows.len() * d];
+        for (j, &i) in rows.iter().enumerate() {
+            rmsnorm(&mut xn[j * d..(j + 1) * d], &x[i * d..(i + 1) * d], &self.norm, c.norm_eps);
+        }
+        let mut logits = vec![0f32; rows.len() * c.vocab_size];
+        self.output.forward(&xn, rows.len(), &mut logits);
+        probe.linear(None, "output", &xn, &logits);
+        Ok(logits)
+    }
+}

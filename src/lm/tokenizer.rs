@@ -1,0 +1,73 @@
+//! A character tokenizer: one id per character of a fixed alphabet.
+//!
+//! Chosen over byte-level BPE for the built-in model: with ~80 distinct characters
+//! the vocabulary fits 128 ids (a multiple of 64, so every group size applies to the
+//! embedding and the output head), loss per token *is* loss per character (bits per
+//! character need no conversion), and generated text can never split a character.
+
+use super::LmError;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CharTokenizer {
+    /// id → character.
+    chars: Vec<char>,
+    /// ASCII → id (the built-in alphabet is ASCII); other characters are looked up in `chars`.
+    ascii: [Option<u32>; 128],
+}
+
+impl CharTokenizer {
+    /// The alphabet in id order; every character at most once.
+    pub fn new(chars: Vec<char>) -> Result<CharTokenizer, LmError> {
+        let mut ascii = [None; 128];
+        for (i, &ch) in chars.iter().enumerate() {
+            if chars[..i].contains(&ch) {
+                return Err(LmError::Tokens(format!("the alphabet lists {ch:?} twice")));
+            }
+            if (ch as u32) < 128 {
+                ascii[ch as usize] = Some(i as u32);
+            }
+        }
+        Ok(CharTokenizer { chars, ascii })
+    }
+
+    /// The sorted set of characters of a text.
+    pub fn from_text(text: &str) -> CharTokenizer {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        CharTokenizer::new(chars).expect("deduplicated")
+    }
+
+    pub fn vocab_len(&self) -> usize {
+        self.chars.len()
+    }
+
+    pub fn alphabet(&self) -> String {
+        self.chars.iter().collect()
+    }
+
+    pub fn id(&self, ch: char) -> Option<u32> {
+        if (ch as u32) < 128 {
+            self.ascii[ch as usize]
+        } else {
+            self.chars.iter().position(|&c| c == ch).map(|i| i as u32)
+        }
+    }
+
+    /// Text → ids; a character outside the alphabet is an error that names it and its position.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LmError> {
+        text.chars()
+            .enumerate()
+            .map(|(i, ch)| {
+                self.id(ch).ok_or_else(|| {
+                    LmError::Tokens(format!("character {ch:?} at position {i} is not in the model's alphabet"))
+                })
+            })
+            .collect()
+    }
+
+    /// Ids → text; an id outside the alphabet decodes as U+FFFD.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        ids.iter().map(|&i| self.chars.get(i as usize).copied().unwrap_or('\u{FFFD}')).collect()
+    }
+}

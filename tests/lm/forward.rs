@@ -1,0 +1,113 @@
+// The decoder's FP32 forward pass against an independent NumPy (float64) implementation
+// (`scripts/lm_reference.py`, fixtures in tests/fixtures/lm/), the KV cache against
+// recomputing the prefix, and bad models and tokens as typed errors.
+
+use qplay::lm::*;
+
+/// Allowed |qplay − NumPy| relative to the largest |logit| of the sequence.
+const REL_TOLERANCE: f32 = 1e-4;
+
+fn check_against_numpy(model_bytes: &[u8], logits_json: &[u8]) {
+    let w = LmWeights::from_safetensors(model_bytes).expect("the fixture model loads");
+    let model = LmModel::from_weights(&w).expect("builds");
+    let fixture: serde_json::Value = serde_json::from_slice(logits_json).expect("JSON");
+    let seqs = fixture["sequences"].as_array().expect("sequences");
+    assert!(seqs.len() >= 3);
+    for seq in seqs {
+        let tokens: Vec<u32> = seq["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let want: Vec<f32> = seq["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32))
+            .collect();
+        let mut cache = KvCache::new(&w.config, KvFormat::F32).unwrap();
+        let got = model.forward(&tokens, &mut cache, false, &mut NoProbe).unwrap();
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= REL_TOLERANCE * scale, "tokens {tokens:?}: max |Δ| {worst} for max |logit| {scale}");
+    }
+}
+
+both! {
+    fp32_logits_match_numpy_untied_gqa {
+        check_against_numpy(fixture!("lm/random_small.safetensors"), fixture!("lm/random_small.logits.json"));
+    }
+
+    fp32_logits_match_numpy_tied {
+        check_against_numpy(fixture!("lm/random_small_tied.safetensors"), fixture!("lm/random_small_tied.logits.json"));
+    }
+
+    decoding_with_the_cache_equals_recomputing_the_prefix {
+        let w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
+        let model = LmModel::from_weights(&w).unwrap();
+        let tokens: Vec<u32> = (0..w.config.seq_len as u32).map(|i| (i * 7 + 3) % w.config.vocab_size as u32).collect();
+        for format in [KvFormat::F32, KvFormat::F16, KvFormat::Int8] {
+            let mut cache = KvCache::new(&w.config, format).unwrap();
+            // Prefill 5 tokens at once, then one at a time.
+            let mut step = model.forward(&tokens[..5], &mut cache, false, &mut NoProbe).unwrap();
+            for i in 5..tokens.len() {
+                step.extend(model.forward(&tokens[i..i + 1], &mut cache, false, &mut NoProbe).unwrap());
+            }
+            let mut full_cache = KvCache::new(&w.config, format).unwrap();
+            let full = model.forward(&tokens, &mut full_cache, false, &mut NoProbe).unwrap();
+            // Same arithmetic per row, whatever M is: identical results.
+            assert_eq!(step, full, "{format:?}");
+        }
+    }
+
+    kv_cache_formats_stay_close_to_f32 {
+        let w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
+        let model = LmModel::from_weights(&w).unwrap();
+        let tokens: Vec<u32> = (0..w.config.seq_len as u32).map(|i| (i * 5 + 1) % w.config.vocab_size as u32).collect();
+        let run = |f| model.forward(&tokens, &mut KvCache::new(&w.config, f).unwrap(), false, &mut NoProbe).unwrap();
+        let base = run(KvFormat::F32);
+        for (format, tol) in [(KvFormat::F16, 2e-3), (KvFormat::Int8, 5e-2)] {
+            let got = run(format);
+            let worst = got.iter().zip(&base).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst < tol && worst > 0.0, "{format:?}: {worst}");
+        }
+    }
+
+    bad_models_and_tokens_are_typed_errors {
+        let mut c = LmConfig::shakespeare();
+        c.n_heads = 3;
+        assert!(matches!(c.validate(), Err(LmError::Config { field: "n_heads", .. })));
+        let mut c = LmConfig::shakespeare();
+        c.n_kv_heads = 3;
+        assert!(matches!(c.validate(), Err(LmError::Config { field: "n_kv_heads", .. })));
+        let mut c = LmConfig::shakespeare();
+        c.dim = 1 << 40;
+        assert!(c.validate().is_err());
+        let mut c = LmConfig::shakespeare();
+        c.seq_len = 1 << 30;
+        assert!(matches!(c.validate(), Err(LmError::Config { field: "seq_len", .. })));
+
+        let mut w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
+        let model = LmModel::from_weights(&w).unwrap();
+        let t = w.config.seq_len;
+        let mut cache = KvCache::new(&w.config, KvFormat::F32).unwrap();
+        let too_long = vec![1u32; t + 1];
+        let e = model.forward(&too_long, &mut cache, false, &mut NoProbe).unwrap_err();
+        assert!(e.to_string().contains("context"), "{e}");
+        let e = model.forward(&[w.config.vocab_size as u32], &mut cache, false, &mut NoProbe).unwrap_err();
+        assert!(e.to_string().contains("outside the vocabulary"), "{e}");
+        assert!(model.forward(&[], &mut cache, false, &mut NoProbe).is_err());
+
+        w.layers[1].w2[17] = f32::NAN;
+        let e = LmModel::from_weights(&w).unwrap_err();
+        assert_eq!(e, LmError::NonFinite { tensor: "layers.1.feed_forward.w2.weight".into(), index: 17 });
+        let e = LmWeights::from_safetensors(b"not a model at all").unwrap_err();
+        assert!(matches!(e, LmError::Format(_)));
+    }
+
+    safetensors_round_trip_is_exact {
+        let w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
+        let bytes = w.to_safetensors().unwrap();
+        assert_eq!(LmWeights::from_safetensors(&bytes).unwrap(), w);
+        let init = LmWeights::init(&LmConfig::shakespeare(), 7).unwrap();
+        assert_eq!(LmWeights::from_safetensors(&init.to_safetensors().unwrap()).unwrap(), init);
+        assert_eq!(init.config.param_count(), 1_214_080);
+    }
+}
