@@ -77,6 +77,8 @@ pub fn quantize_with_range(x: &[f32], alpha: f32, beta: f32, scheme: &Scheme) ->
 pub mod calibration;
 pub mod float16;
 pub mod granularity;
+pub mod grouped;
+pub mod ggml;
 
 pub use calibration::{calibrate, Calibration, CalibrationKind};
 pub use float16::{bf16_round_trip, fp16_round_trip, Float16Format};

@@ -15,3 +15,4 @@ pub mod gemm_f32;
 pub mod int8_model;
 pub mod qlinear;
 pub mod weight_only;
+pub mod qmatmul;
