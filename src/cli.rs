@@ -86,8 +86,8 @@ enum CalibrationArg {
 struct TensorArgs {
     /// A .npy file (any float, integer or bool dtype, any shape) or a text file of numbers; "-" reads stdin.
     input: Option<PathBuf>,
-    /// The numbers themselves (commas, spaces or new lines), instead of INPUT.
-    #[arg(long, conflicts_with = "input")]
+    /// The numbers themselves (commas, spaces or new lines), instead of INPUT; may start with a minus.
+    #[arg(long, conflicts_with = "input", allow_hyphen_values = true)]
     values: Option<String>,
     /// Shape for text input, e.g. 4,16 (default: as pasted: rows of equal length become 2-D).
     #[arg(long, value_delimiter = ',')]
@@ -140,9 +140,9 @@ struct TensorArgs {
     /// Moving-average calibration: values per batch.
     #[arg(long)]
     batch: Option<usize>,
-    /// A float range α,β set by hand (per-tensor only), instead of calibration.
-    #[arg(long, value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
-    range: Option<Vec<f32>>,
+    /// A float range α,β set by hand (per-tensor only), instead of calibration: `--range -1.5,2`.
+    #[arg(long, allow_hyphen_values = true)]
+    range: Option<String>,
     /// Replace NaN and ±Inf by 0 (and count them) instead of failing.
     #[arg(long)]
     ignore_nonfinite: bool,
@@ -185,11 +185,9 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
     } else {
         let path = a.input.as_ref().ok_or("give an INPUT file or --values")?;
         let bytes = if path.as_os_str() == "-" {
-            let mut b = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| e.to_string())?;
-            b
+            crate::cli_io::read_limited(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
         } else {
-            std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
+            crate::cli_io::read_file(path)?
         };
         if bytes.starts_with(b"\x93NUMPY") {
             let t = read_npy(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -253,6 +251,20 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
         },
     };
     let calibration = calibration(a);
+    // The one limit of each setting (Calibration::validate), named by its flag.
+    calibration.validate().map_err(|e| {
+        let flag = match calibration {
+            Calibration::MovingAverageMinMax { .. } if e.to_string().starts_with("batch") => "--batch",
+            Calibration::MovingAverageMinMax { .. } => "--momentum",
+            Calibration::Percentile { .. } => "--percentile",
+            Calibration::RemovalOutlier { .. } => "--ratio",
+            Calibration::Kl { .. } => "--bins",
+            Calibration::Mse { .. } => "--steps",
+            Calibration::MinMax => "--calibration",
+        };
+        format!("{flag}: {e}")
+    })?;
+    let range = a.range.as_deref().map(parse_range).transpose()?;
     let granularity = match a.granularity {
         GranularityArg::PerTensor => Granularity::PerTensor,
         GranularityArg::PerChannel => Granularity::PerChannel { axis: a.axis },
@@ -262,11 +274,11 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
         },
     };
     let label = TensorLabel::weight("input", "Tensor", "x");
-    let g = match &a.range {
-        Some(r) if granularity != Granularity::PerTensor => {
-            return Err(format!("--range {},{} sets one range: use it with --granularity per-tensor", r[0], r[1]));
+    let g = match range {
+        Some((lo, hi)) if granularity != Granularity::PerTensor => {
+            return Err(format!("--range {lo},{hi} sets one range: use it with --granularity per-tensor"));
         }
-        Some(r) => quantize_with_manual_range(&x, &shape, &scheme, r[0], r[1]).map_err(|e| e.to_string())?,
+        Some((lo, hi)) => quantize_with_manual_range(&x, &shape, &scheme, lo, hi).map_err(|e| format!("--range: {e}"))?,
         None => quantize_granular(&x, &shape, &scheme, granularity, &calibration).map_err(|e| e.to_string())?,
     };
     let metrics = quant_error_metrics_by(&x, &g.dequant, |i| g.params_of(i)).map_err(|e| e.to_string())?;
@@ -306,6 +318,18 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
         write("quant_params.csv", report::quant_param_csv(&params).map_err(|e| e.to_string())?.as_bytes())?;
     }
     Ok(())
+}
+
+/// `α,β`: two finite numbers, α ≤ β.
+fn parse_range(text: &str) -> Result<(f32, f32), String> {
+    let bad = |why: &str| format!("--range {text}: {why}");
+    let (a, b) = text.split_once(',').ok_or_else(|| bad("give two numbers α,β, e.g. --range -1.5,2"))?;
+    let num = |t: &str| t.trim().parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad(&format!("\"{}\" is not a finite number", t.trim())));
+    let (a, b) = (num(a)?, num(b)?);
+    if a > b {
+        return Err(bad("α must not exceed β"));
+    }
+    Ok((a, b))
 }
 
 fn calibration(a: &TensorArgs) -> Calibration {

@@ -96,9 +96,12 @@ pub struct ExportArgs {
     /// Group size of per-group weights.
     #[arg(long, default_value_t = 32)]
     group_size: usize,
-    /// Asymmetric weights (a zero point per slice) instead of symmetric narrow-range ones.
+    /// Asymmetric weights (a zero point per slice) instead of symmetric ones.
     #[arg(long)]
     asymmetric: bool,
+    /// Symmetric weights on the narrow range (int8: [−127, 127]) instead of the full range [−128, 127].
+    #[arg(long)]
+    narrow_range: bool,
     /// Dynamic mode's strategy: activations per layer and weights per channel (alwc), or the reverse (acwl).
     #[arg(long, default_value = "alwc")]
     dynamic_strategy: String,
@@ -122,8 +125,62 @@ pub struct ExportArgs {
     predictions: Option<PathBuf>,
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+/// The largest file the CLI reads (512 MiB): a model is at most 16 Mi parameters (64 MB in
+/// f32), a dataset or a tensor far less. Checked from the file's metadata before reading, and
+/// again while reading (a file that grows, or stdin).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+
+/// The bytes of a regular file of at most [`MAX_FILE_BYTES`]; a directory, a device such as
+/// /dev/zero, a FIFO or a larger file is refused before anything is read.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let at = |e: String| format!("{}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| at(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(at("not a regular file (a directory, a device or a pipe cannot be read)".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(at(format!("the file is {} bytes, more than the limit of {} MiB", meta.len(), MAX_FILE_BYTES >> 20)));
+    }
+    let file = std::fs::File::open(path).map_err(|e| at(e.to_string()))?;
+    read_limited(file).map_err(at)
+}
+
+/// At most [`MAX_FILE_BYTES`] from a reader (stdin, or a file that grew since its metadata was read).
+pub fn read_limited(r: impl std::io::Read) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(r, MAX_FILE_BYTES + 1), &mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("more than the limit of {} MiB", MAX_FILE_BYTES >> 20));
+    }
+    Ok(bytes)
+}
+
+/// A text file of at most [`MAX_FILE_BYTES`], as UTF-8.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    String::from_utf8(read_file(path)?).map_err(|_| format!("{}: not UTF-8 text", path.display()))
+}
+
+/// The assets folder (models/, data/): `given` when it exists. The default, a relative `www`,
+/// is also looked for beside the executable (and two levels up, from `target/<profile>/`) and
+/// in the source tree the binary was built from, so the CLI works outside the repository.
+pub fn assets_dir(flag: &str, given: &Path) -> Result<PathBuf, String> {
+    if given.is_dir() {
+        return Ok(given.to_path_buf());
+    }
+    let mut tried = vec![given.to_path_buf()];
+    if given.is_relative() {
+        let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+        if let Some(d) = exe_dir {
+            tried.push(d.join(given));
+            tried.push(d.join("../..").join(given));
+        }
+        tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(given));
+    }
+    if let Some(found) = tried.iter().skip(1).find(|p| p.is_dir()) {
+        return Ok(found.clone());
+    }
+    let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    Err(format!("{flag} {}: no such folder (tried {}): give the folder that holds models/ and data/ (the repository's www/)", given.display(), list.join(", ")))
 }
 
 fn extension(path: &Path) -> String {
@@ -159,7 +216,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 pub fn convert(a: &ConvertArgs) -> Result<(), String> {
-    let sidecar = a.arch.as_deref().map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
+    let sidecar = a.arch.as_deref().map(read_text).transpose()?;
     let model = load_model_file(&a.input, sidecar.as_deref())?;
     let bytes = model_bytes(&model, &a.output)?;
     write_file(&a.output, &bytes)?;
@@ -178,7 +235,7 @@ fn load_model(a: &ExportArgs) -> Result<(Model, &'static str), String> {
         "lab-mlp" => Ok((zoo::lab_mlp(a.seed), "fashion")),
         "small-cnn" => Ok((zoo::small_cnn(a.seed).map_err(|e| e.to_string())?, "fashion")),
         name => match PRETRAINED.iter().find(|(n, _, _)| *n == name) {
-            Some((_, file, data)) => Ok((load_model_file(&a.assets.join("models").join(file), None)?, data)),
+            Some((_, file, data)) => Ok((load_model_file(&assets_dir("--assets", &a.assets)?.join("models").join(file), None)?, data)),
             None if Path::new(name).exists() => Ok((load_model_file(Path::new(name), None)?, "fashion")),
             None => Err(format!("--model {name}: not a built-in model (lab-mlp, small-cnn, mlp-fashion, mlp-mnist, cnn-fashion) nor a file")),
         },
@@ -190,7 +247,7 @@ fn dataset(a: &ExportArgs, default: &str, split: &str) -> Result<Dataset, String
     if name != "fashion" && name != "mnist" {
         return Err(format!("--dataset {name}: use fashion or mnist"));
     }
-    let path = a.assets.join("data").join(format!("{name}-{split}.qds.gz"));
+    let path = assets_dir("--assets", &a.assets)?.join("data").join(format!("{name}-{split}.qds.gz"));
     read_qds(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -209,6 +266,7 @@ fn config(a: &ExportArgs) -> Result<PtqConfig, String> {
             GranularityArg::PerGroup => WeightGranularity::PerGroup { group_size: a.group_size },
         },
         weight_symmetric: !a.asymmetric,
+        narrow_range: a.narrow_range,
         dynamic_strategy: match a.dynamic_strategy.as_str() {
             "alwc" | "ALWC" => DynamicMode::Alwc,
             "acwl" | "ACWL" => DynamicMode::Acwl,
@@ -230,7 +288,10 @@ pub fn export(a: &ExportArgs) -> Result<(), String> {
     let (bytes, qmodel) = if quantized {
         let cfg = config(a)?;
         let train = dataset(a, default_data, "train")?;
-        let calib = train.images_f32(0, a.calib.max(1));
+        if a.calib == 0 || a.calib > qplay::experiment::spec::MAX_CALIB {
+            return Err(format!("--calib {}: use 1 to {} calibration images", a.calib, qplay::experiment::spec::MAX_CALIB));
+        }
+        let calib = train.images_f32(0, a.calib);
         let q = quantize_model(&model, &cfg, &calib, Scope::All).map_err(|e| e.to_string())?;
         notes.extend(q.notes);
         let bytes = match a.format {

@@ -57,7 +57,11 @@ fn load_model(exp: &Experiment, args: &RunArgs) -> Result<Model, String> {
             args.assets.join("models").join(file)
         }
     };
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = match &args.model_file {
+        Some(_) => path,
+        None => crate::cli_io::assets_dir("--assets", &args.assets)?.join("models").join(path.file_name().unwrap_or_default()),
+    };
+    let bytes = crate::cli_io::read_file(&path)?;
     read_model(&bytes, None, DEFAULT_MAX_PARAMS).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -74,7 +78,7 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), String> {
-    let text = std::fs::read_to_string(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let text = crate::cli_io::read_text(&args.config)?;
     let ext = args.config.extension().and_then(|e| e.to_str()).unwrap_or("");
     let mut base = Experiment::default();
     if let Some(m) = &args.model {
@@ -105,7 +109,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         notes.extend(c.notes.clone());
         exp = c.experiment.clone();
     }
-    let data_dir = args.assets.join("data");
+    let data_dir = crate::cli_io::assets_dir("--assets", &args.assets)?.join("data");
     let train: Dataset = load_dataset(&data_dir, &exp.dataset, "train")?;
     let test = load_dataset(&data_dir, &exp.dataset, "test")?;
     let calib = calibration_images(&exp, &train);
@@ -131,6 +135,9 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
                 "FP32 {:.2} %  quantized {:.2} % ({})  agreement {:.2} %  {} → {} bytes ({:.2}×)",
                 100.0 * r.fp32_accuracy, 100.0 * r.accuracy, r.engine, 100.0 * r.agreement, r.fp32_bytes, r.bytes, r.compression
             );
+            for n in &r.notes {
+                eprintln!("note: {n}");
+            }
             if let Some(d) = &out_dir {
                 write(d, "statistics.csv", &distribution_csv(&r.statistics).map_err(|x| x.to_string())?)?;
                 write(d, "quant_params.csv", &quant_param_csv(&r.quant_params).map_err(|x| x.to_string())?)?;

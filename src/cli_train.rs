@@ -70,13 +70,14 @@ pub struct TrainArgs {
 /// Reads `<dir>/<name>-<split>.qds.gz`.
 pub fn load_dataset(dir: &std::path::Path, name: &str, split: &str) -> Result<Dataset, String> {
     let path = dir.join(format!("{name}-{split}.qds.gz"));
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = crate::cli_io::read_file(&path)?;
     read_qds(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn train(a: &TrainArgs) -> Result<(), String> {
-    let train = load_dataset(&a.data_dir, a.dataset.name(), "train")?;
-    let test = load_dataset(&a.data_dir, a.dataset.name(), "test")?;
+    let data_dir = crate::cli_io::assets_dir("--data-dir", &a.data_dir)?;
+    let train = load_dataset(&data_dir, a.dataset.name(), "train")?;
+    let test = load_dataset(&data_dir, a.dataset.name(), "test")?;
     let model = match a.arch {
         ArchArg::Mlp => lab_mlp(a.seed),
         ArchArg::Cnn => small_cnn(a.seed).map_err(|e| e.to_string())?,

@@ -76,3 +76,42 @@ fn bad_settings_and_input_give_clear_errors() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"nonfinite_replaced\": 1"), "{out}");
 }
+
+#[test]
+fn ranges_negative_values_limits_and_files_from_the_command_line() {
+    // --range α,β as documented, negative bounds included; --values may start with a minus.
+    for range in ["0,2", "-1,2", "-1.5,-0.5"] {
+        let (code, out, err) = qplay(&["tensor", "--values", "1,2,3", "--range", range]);
+        assert_eq!(code, 0, "--range {range}: {err}");
+        assert!(out.contains("\"manual_range\""), "{out}");
+    }
+    let (code, out, err) = qplay(&["tensor", "--values", "-1,2,3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"elements\": 3"), "{out}");
+    // Messages that name the flag and the real reason.
+    let cases: [(&[&str], &str); 6] = [
+        (&["tensor", "--values", "1,2", "--range", "-3e38,3e38"], "too wide"),
+        (&["tensor", "--values", "1,2", "--range", "2,1"], "α must not exceed β"),
+        (&["tensor", "--values", "1,2", "--range", "1"], "two numbers"),
+        (&["tensor", "--values", "1,2,3", "--calibration", "kl", "--bins", "65536"], "--bins: kl bins = 65536"),
+        (&["tensor", "/dev/zero"], "not a regular file"),
+        (&["export", "--model", "mlp-mnist", "--format", "qdq-onnx", "--out", "/dev/null", "--calib", "0"], "--calib 0"),
+    ];
+    for (args, needle) in cases {
+        let (code, _, err) = qplay(args);
+        assert_ne!(code, 0, "{args:?} should fail");
+        assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: {err}");
+    }
+    // The default assets folder is found outside the repository too.
+    let dir = std::env::temp_dir().join(format!("qplay-cli-assets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_qplay"))
+        .current_dir(&dir)
+        .args(["export", "--model", "mlp-mnist", "--format", "onnx", "--out", "m.onnx"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, _, err) = qplay(&["export", "--model", "mlp-mnist", "--format", "onnx", "--out", "/dev/null", "--assets", "/no/such/dir"]);
+    assert!(code != 0 && err.contains("--assets /no/such/dir") && err.contains("models/"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -168,7 +168,8 @@ fn bias_correction_removes_a_biased_weight_error() {
     let x: Vec<f32> = (0..256 * fan_in).map(|i| ((i * 37 % 101) as f32) / 100.0).collect();
     let fp = Fp32Runner::new(model.clone()).forward(&x).unwrap();
     let mean_err = |bc: bool| {
-        let cfg = PtqConfig { mode: QuantMode::WeightOnly, granularity: WeightGranularity::PerTensor, bias_correction: bc, ..PtqConfig::default() };
+        // The narrow range [−127, 127], so that ±127·s pin s exactly (the full range's s is 127·s / 127.5).
+        let cfg = PtqConfig { mode: QuantMode::WeightOnly, granularity: WeightGranularity::PerTensor, narrow_range: true, bias_correction: bc, ..PtqConfig::default() };
         let q = quantize_model(&model, &cfg, &x, Scope::All).unwrap().model;
         let y = q.forward(&x).unwrap();
         fp.iter().zip(&y).map(|(a, b)| (a - b) as f64).sum::<f64>() / y.len() as f64
@@ -234,4 +235,28 @@ fn descriptions_round_trip_through_toml_ini_and_links() {
     let e = c.experiment;
     assert_eq!((e.task, e.ptq.mode, e.ptq.granularity, e.ptq.bias_correction), (Task::MixedBit, QuantMode::WeightOnly, WeightGranularity::PerTensor, true));
     assert_eq!((e.mixed_bit.init_scale, e.mixed_bit.auto_tune, e.ptq.skip.clone()), (0.05, true, vec!["nn3".to_string()]));
+}
+
+#[test]
+fn calibration_settings_are_range_checked_wherever_they_are_read() {
+    use qplay::quant::calibration::Calibration;
+    // TOML: one limit (Calibration::validate), the message names the setting and the limit.
+    let e = Experiment::from_toml("[ptq.act_calibration]\nmethod = \"kl\"\nbins = 65536\n").unwrap_err();
+    assert_eq!(e.field, "ptq.act_calibration");
+    assert!(e.message.contains("KL bins") && e.message.contains("[128, 8192]"), "{e}");
+    let e = Experiment::from_toml("[ptq.weight_calibration]\nmethod = \"percentile\"\npercentile = 0\n").unwrap_err();
+    assert!(e.field == "ptq.weight_calibration" && e.message.contains("(0, 100]"), "{e}");
+    let e = Experiment::from_toml("[ptq.act_calibration]\nmethod = \"moving_average_min_max\"\nbatch = 0\n").unwrap_err();
+    assert!(e.message.contains("batch"), "{e}");
+    // The method alone takes its default setting; an unknown key inside it is named.
+    let ok = Experiment::from_toml("[ptq]\nact_calibration = { method = \"kl\" }\n").unwrap();
+    assert_eq!(ok.ptq.act_calibration, Calibration::Kl { bins: 2048 });
+    let ok = Experiment::from_toml("[ptq]\nact_calibration = { method = \"percentile\" }\n").unwrap();
+    assert_eq!(ok.ptq.act_calibration, Calibration::Percentile { percentile: 99.99 });
+    let e = Experiment::from_toml("[ptq]\nact_calibration = { method = \"kl\", bogus = 1 }\n").unwrap_err();
+    assert!(e.message.contains("bogus"), "{e}");
+    // A link: the same limit, named by its key.
+    let (exp, notices) = qplay::share::experiment::from_query("ptq.act_calibration.method=kl&ptq.act_calibration.bins=100");
+    assert_eq!(exp.ptq.act_calibration, Calibration::MinMax);
+    assert!(notices.len() == 1 && notices[0].contains("ptq.act_calibration") && notices[0].contains("KL bins"), "{notices:?}");
 }

@@ -142,3 +142,26 @@ both! {
         assert!(matches!(Fp32Runner::new(m).forward(&[1.0; 6]), Err(ModelError::BatchLength { .. })));
     }
 }
+
+both! {
+    absurd_activations_are_refused_when_the_model_is_built {
+        // Padding 30,000 on a 28×28 image: conv1's output is 8 × 60,026² floats per image, which
+        // used to load and then abort the process when run ("memory allocation of … failed").
+        let e = Model::new(Shape::Chw(1, 28, 28), vec![
+            layer("conv1", conv(1, 8, 3, 1, 30_000)), layer("relu", LayerKind::Relu),
+            layer("pool", LayerKind::MaxPool2d(Pool2d { kernel: 60_000, stride: 60_000 })),
+            layer("flatten", LayerKind::Flatten), layer("fc", linear(8, 2, 0.1)),
+        ], MAX).unwrap_err();
+        assert!(matches!(&e, ModelError::TooMuchMemory { layer, limit, .. } if layer == "conv1" && *limit == MAX_WORKING_BYTES), "{e:?}");
+        assert!(e.to_string().starts_with("layer conv1:") && e.to_string().contains("256 MiB"), "{e}");
+        // Within each dimension's limit, but the layers' outputs together pass the budget: the
+        // layer where it is passed is named.
+        let wide = |name: &str| layer(name, conv(8, 8, 1, 1, 0));
+        let e = Model::new(Shape::Chw(8, 64, 64), vec![wide("a"), wide("b"), wide("c"), wide("d"), wide("e"), wide("f"), wide("g")], MAX).unwrap_err();
+        assert!(matches!(&e, ModelError::TooMuchMemory { layer, .. } if layer == "b"), "{e:?}");
+        // The built-in CNN's shape is far inside the budget.
+        let cnn = zoo::small_cnn(0).unwrap();
+        let bytes = working_bytes(&cnn.layers, &cnn.shapes, WORKING_BATCH, MAX_WORKING_BYTES).unwrap();
+        assert!(bytes < (MAX_WORKING_BYTES / 2) as u128, "{bytes}");
+    }
+}

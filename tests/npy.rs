@@ -69,3 +69,23 @@ both! {
         assert!(read_npy(&liar).is_err());
     }
 }
+
+both! {
+    a_record_dtype_is_named_as_numpy_would {
+        let header = "{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }";
+        let mut h = header.to_string();
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((h.len() as u16).to_le_bytes());
+        bytes.extend(h.as_bytes());
+        bytes.extend([0u8; 16]);
+        let e = read_npy(&bytes).unwrap_err();
+        assert!(matches!(e, FormatError::UnsupportedDtype { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("record") && text.contains("a: <f4") && text.contains("b: <i4"), "{text}");
+        assert!(!text.contains("TypeStr") && !text.contains("Field {"), "no Rust debug dump: {text}");
+    }
+}

@@ -79,8 +79,15 @@ both! {
         let bomb = z.finish().unwrap().into_inner();
         assert!(bomb.len() < 64 << 10, "the bomb is small: {} bytes", bomb.len());
         match read_npz_limited(&bomb, 1 << 20) {
-            Err(FormatError::TooLarge { bytes, limit }) => assert_eq!((bytes, limit), ((1 << 20) + 1, 1 << 20)),
-            other => panic!("expected TooLarge, got {other:?}"),
+            Err(e @ FormatError::DecompressedTooLarge { .. }) => {
+                let FormatError::DecompressedTooLarge { ref member, bytes, limit } = e else { unreachable!() };
+                assert_eq!((member.as_str(), bytes, limit), ("bomb.npy", bomb.len(), 1 << 20));
+                // The message gives the archive's real size and the decompressed limit, not the
+                // limit plus one as the file's size.
+                let text = e.to_string();
+                assert!(text.contains(&format!("({} bytes)", bomb.len())) && text.contains("decompresses to more than the limit of 1048576 bytes"), "{text}");
+            }
+            other => panic!("expected DecompressedTooLarge, got {other:?}"),
         }
         // The limit counts every member together.
         let small = qplay::formats::npy::write_npy_f32(&[0.0; 1000], &[1000]);

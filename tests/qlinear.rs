@@ -105,3 +105,34 @@ fn random_layers_match_the_tflite_formula() {
         }
     }
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn accumulators_that_could_leave_int32_are_refused_at_construction() {
+    use qplay::runtime::qlinear::AccumulatorOverflow;
+    let spec = |w: &'static [i8], k: usize, bias: &'static [f32]| QLinearSpec {
+        w,
+        n: 1,
+        k,
+        w_scales: &[0.01],
+        bias,
+        x_scale: 0.01,
+        x_zero_point: 0,
+        y_scale: 1.0,
+        y_zero_point: 0,
+        relu: false,
+    };
+    // A bias of 3e5 at s_x·s_w = 1e-4 is 3·10⁹ in accumulator units: more than 2³¹ − 1. Before the
+    // check it was clamped to i32::MAX and then added with wrapping arithmetic.
+    let e = QLinear::try_new(&spec(&[1, 1], 2, &[3e5])).unwrap_err();
+    assert_eq!((e.channel, e.k), (0, 2));
+    assert!(e.bound > i32::MAX as i128 && e.to_string().contains("2^31"), "{e}");
+    // A bias that fits, with room for K · 128 · max|w| = 2 · 128 · 1.
+    assert!(QLinear::try_new(&spec(&[1, 1], 2, &[2e5])).is_ok());
+    // Fan-in 131,072 with full-range weights: 131072 · 128 · 128 = 2³¹, one more than fits.
+    let w: &'static [i8] = Box::leak(vec![-128i8; 131_072].into_boxed_slice());
+    let e: AccumulatorOverflow = QLinear::try_new(&spec(w, 131_072, &[])).unwrap_err();
+    assert_eq!(e.bound, 1 << 31);
+    let w: &'static [i8] = Box::leak(vec![127i8; 131_071].into_boxed_slice());
+    assert!(QLinear::try_new(&spec(w, 131_071, &[])).is_ok(), "131,071 · 128 · 127 fits");
+}

@@ -233,7 +233,10 @@ case!(calibration_settings_out_of_range {
         (Calibration::Percentile { percentile: f32::NAN }, "percentile"),
         (Calibration::RemovalOutlier { ratio: 0.5 }, "outlier ratio"),
         (Calibration::RemovalOutlier { ratio: -0.1 }, "outlier ratio"),
-        (Calibration::Kl { bins: 15 }, "KL bins"),
+        (Calibration::Kl { bins: 127 }, "KL bins"),
+        (Calibration::Kl { bins: 8193 }, "KL bins"),
+        (Calibration::Kl { bins: 65536 }, "KL bins"),
+        (Calibration::MovingAverageMinMax { momentum: 0.1, batch: usize::MAX }, "batch"),
         (Calibration::Mse { steps: 0 }, "MSE steps"),
         (Calibration::MovingAverageMinMax { momentum: 0.0, batch: 4 }, "momentum"),
         (Calibration::MovingAverageMinMax { momentum: 1.5, batch: 4 }, "momentum"),
@@ -252,7 +255,8 @@ case!(calibration_settings_out_of_range {
     for c in [
         Calibration::Percentile { percentile: 100.0 },
         Calibration::RemovalOutlier { ratio: 0.0 },
-        Calibration::Kl { bins: 16 },
+        Calibration::Kl { bins: 128 },
+        Calibration::Kl { bins: 8192 },
         Calibration::Mse { steps: 1 },
         Calibration::MovingAverageMinMax { momentum: 0.5, batch: 1 },
     ] {
@@ -605,3 +609,27 @@ case!(settings_serialise_with_stable_names {
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap()
 }
+
+case!(asymmetric_kl_on_relu_outputs_does_not_pick_one_bin_per_level {
+    // Half of a ReLU's outputs are exactly 0. The reference search returned 511 / B · max x for
+    // such data (one bin per level, the rest in the last group), whatever the bin count.
+    let x = generate(&Distribution::Normal { mean: 0.0, std: 1.0 }, &[20_000], 11).unwrap();
+    let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+    let max = relu.iter().fold(0f32, |m, &v| m.max(v));
+    let s = Scheme::lab(Method::Normal, 8);
+    for bins in [1024, 2048, 4096, 8192] {
+        let (a, b) = calibrate(&relu, &s, &Calibration::Kl { bins }).unwrap();
+        assert_eq!(a, 0.0);
+        assert!(b > 0.6 * max && b <= max, "{bins} bins: β = {b}, max {max}, 511/B·max = {}", 511.0 / bins as f32 * max);
+    }
+});
+
+case!(a_range_too_wide_for_f32_is_called_too_wide {
+    let s = Scheme::lab(Method::Normal, 8);
+    let e = QParams::from_range(-3e38, 3e38, &s).unwrap_err();
+    assert_eq!(e, QuantError::RangeTooWide { alpha: -3e38, beta: 3e38 });
+    assert!(e.to_string().contains("too wide") && !e.to_string().contains("narrow"), "{e}");
+    // A range that is really too narrow for its distance from 0 keeps its message.
+    let e = QParams::from_range(1e30, 1e30 + 1e24, &s).unwrap_err();
+    assert!(matches!(e, QuantError::ZeroPointOverflow { .. }), "{e:?}");
+});

@@ -195,7 +195,7 @@ proptest! {
             Calibration::MovingAverageMinMax { momentum: 0.1, batch: 16 },
             Calibration::Percentile { percentile },
             Calibration::RemovalOutlier { ratio },
-            Calibration::Kl { bins: 64 },
+            Calibration::Kl { bins: 128 },
             Calibration::Mse { steps: 20 },
         ][which];
         let (mn, mx) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
@@ -232,7 +232,7 @@ fn calibration() -> impl Strategy<Value = Calibration> {
         (0.05f32..=1.0, 1usize..8).prop_map(|(momentum, batch)| Calibration::MovingAverageMinMax { momentum, batch }),
         (60.0f32..=100.0).prop_map(|percentile| Calibration::Percentile { percentile }),
         (0.0f32..0.3).prop_map(|ratio| Calibration::RemovalOutlier { ratio }),
-        Just(Calibration::Kl { bins: 32 }),
+        Just(Calibration::Kl { bins: 128 }),
         (1usize..12).prop_map(|steps| Calibration::Mse { steps }),
     ]
 }

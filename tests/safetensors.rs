@@ -196,3 +196,25 @@ both! {
         assert!(serde_json::from_str::<Architecture>(r#"{"input": [1], "layers": [{"kind": "relu", "extra": 1}]}"#).is_err());
     }
 }
+
+/// A .safetensors file from a header text and a body.
+fn raw_file(header: &str, body: usize) -> Vec<u8> {
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend(header.as_bytes());
+    b.extend(vec![0u8; body]);
+    b
+}
+
+both! {
+    duplicate_names_and_dtype_mismatches_name_the_tensor {
+        let dup = raw_file(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#, 16);
+        let e = read_safetensors(&dup).unwrap_err().to_string();
+        assert!(e.contains("\"w\" appears twice"), "was reported as an invalid offset: {e}");
+        let short = raw_file(r#"{"layer.weight":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, 8);
+        let e = read_safetensors(&short).unwrap_err().to_string();
+        assert!(e.contains("tensor \"layer.weight\"") && e.contains("F32") && e.contains("12 bytes"), "{e}");
+        // A file that is right still reads.
+        let ok = raw_file(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 8);
+        assert_eq!(read_safetensors(&ok).unwrap().tensors.len(), 1);
+    }
+}

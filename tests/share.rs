@@ -112,3 +112,113 @@ both! {
         assert_eq!(parse_numbers("NaN").unwrap_err().to_string(), "value #1 is NaN: only finite numbers can be quantized");
     }
 }
+
+// ---------------------------------------------------------------- experiment links (issue 11)
+
+use qplay::share::experiment::{from_query, to_query, MAX_KEYS as MAX_EXPERIMENT_KEYS};
+
+/// Milliseconds since some fixed moment: the wall clock natively, `Date.now()` in the browser.
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    return js_sys::Date::now();
+    #[cfg(not(target_arch = "wasm32"))]
+    return std::time::UNIX_EPOCH.elapsed().unwrap().as_secs_f64() * 1e3;
+}
+
+both! {
+    experiment_link_notices_name_each_bad_key_and_its_reason {
+        // Two bad values and an unknown key: each notice names its own key; the good keys apply.
+        let (exp, notices) = from_query("ptq.weight_bits=4&ptq.act_bits=abc&zz=1&ptq.mode=half&seed=7&ptq.layer_bits.nn1=99");
+        assert_eq!((exp.ptq.weight_bits, exp.seed, exp.ptq.act_bits), (4, 7, 8), "{notices:?}");
+        assert_eq!(notices.len(), 4, "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\"ptq.act_bits\"") && n.contains("abc")), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\"zz\"") && n.contains("not a setting")), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\"ptq.mode\"") && n.contains("half")), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("ptq.layer_bits.nn1") && n.contains("99 bits")), "{notices:?}");
+        // A tagged setting travels as a group; an unknown field inside it is named, not ignored.
+        let (exp, notices) = from_query("ptq.act_calibration.method=percentile&ptq.act_calibration.percentile=99.9");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(exp.ptq.act_calibration, Calibration::Percentile { percentile: 99.9 });
+        let (exp, notices) = from_query("ptq.act_calibration.method=kl&ptq.act_calibration.bogus=1");
+        assert_eq!(exp.ptq.act_calibration, Calibration::Kl { bins: 2048 }, "the method alone takes its default setting");
+        assert!(notices.len() == 1 && notices[0].contains("ptq.act_calibration.bogus"), "{notices:?}");
+        // Out of range: KL with 65,536 bins is named with the limit.
+        let (exp, notices) = from_query("ptq.act_calibration.method=kl&ptq.act_calibration.bins=65536");
+        assert_eq!(exp.ptq.act_calibration, Calibration::MinMax);
+        assert!(notices.len() == 1 && notices[0].contains("ptq.act_calibration") && notices[0].contains("[128, 8192]"), "{notices:?}");
+    }
+
+    a_link_with_thousands_of_unknown_keys_decodes_in_linear_time {
+        let time = |n: usize| {
+            let q: String = (0..n).map(|i| format!("k{i}=1")).collect::<Vec<_>>().join("&");
+            assert!(q.len() <= qplay::share::experiment::MAX_QUERY_LEN, "{}", q.len());
+            let t = now_ms();
+            let (exp, notices) = from_query(&q);
+            let took = now_ms() - t;
+            assert_eq!(exp, qplay::experiment::Experiment::default());
+            assert!(notices[0].contains("\"k0\"") && notices[0].contains("not a setting"), "{notices:?}");
+            assert!(notices.len() <= 22, "notices are capped: {}", notices.len());
+            took
+        };
+        let took = time(2_000);
+        eprintln!("2,000 unknown keys: {took:.1} ms");
+        assert!(took < 500.0, "{took} ms");
+        // Bad values of real keys (each checked on its own): 700 layer_bits entries (16 KiB).
+        let q: String = (0..700).map(|i| format!("ptq.layer_bits.l{i}=x")).collect::<Vec<_>>().join("&");
+        let t = now_ms();
+        let (exp, notices) = from_query(&q);
+        let took = now_ms() - t;
+        eprintln!("700 bad layer_bits: {took:.1} ms");
+        assert!(exp.ptq.layer_bits.is_empty() && notices[0].contains("ptq.layer_bits.l0"), "{notices:?}");
+        assert!(took < 500.0, "{took} ms");
+        // More keys than the limit: one notice says so.
+        let q: String = (0..MAX_EXPERIMENT_KEYS + 5).map(|i| format!("{i}")).collect::<Vec<_>>().join("&");
+        let (_, notices) = from_query(&q);
+        assert!(notices.iter().any(|n| n.contains("more than the limit")), "{notices:?}");
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_key_of_thousands_of_dotted_segments_does_not_overflow_a_small_stack() {
+    let deep = format!("{}=1", "a.".repeat(7_000) + "b");
+    let deep_real = format!("ptq.{}=1", "x.".repeat(7_000) + "y");
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            for q in [&deep, &deep_real] {
+                let (exp, notices) = from_query(q);
+                assert_eq!(exp, qplay::experiment::Experiment::default());
+                assert_eq!(notices.len(), 1, "{notices:?}");
+                assert!(notices[0].contains("dotted parts"), "{notices:?}");
+            }
+            let _ = TensorSettings::from_hash(&format!("#/tensor?{deep}"));
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+}
+
+both! {
+    experiment_links_still_round_trip {
+        let mut exp = qplay::experiment::Experiment::default();
+        exp.ptq.rounding = Rounding::Stochastic { seed: 3 };
+        exp.ptq.layer_bits.insert("nn1".into(), 4);
+        exp.ptq.skip = vec!["0".into(), "2".into()];
+        let (back, notices) = from_query(&to_query(&exp));
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, exp);
+    }
+
+    tensor_link_calibration_settings_are_range_checked {
+        let (s, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=65536");
+        assert_eq!(s.calibration, Calibration::Kl { bins: 2048 });
+        assert!(notices.len() == 1 && notices[0].contains("cparam") && notices[0].contains("KL bins") && notices[0].contains("[128, 8192]"), "{notices:?}");
+        let (s, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=8192");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(s.calibration, Calibration::Kl { bins: 8192 });
+        let many: String = (0..200).map(|i| format!("&k{i}=1")).collect();
+        let (_, notices) = TensorSettings::from_hash(&format!("#/tensor?bits=4{many}"));
+        assert!(notices.iter().any(|n| n.contains("more than the limit")), "{notices:?}");
+    }
+}

@@ -17,7 +17,7 @@ use crate::metrics::{try_error_metrics, ErrorMetrics};
 use crate::model::forward::Fp32Runner;
 use crate::model::{argmax_rows, LayerKind, Model};
 use crate::ptq::build::weight_of;
-use crate::ptq::int8::int8_engine;
+use crate::ptq::int8::{int8_engine, Int8Unavailable};
 use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantModel};
 use crate::ptq::{quantize_model, Quantization, Scope};
 use crate::quant::QParams;
@@ -101,13 +101,15 @@ pub struct Predictions {
     pub int8: Option<Vec<u8>>,
     /// Why the integer engine did not run, when it did not.
     pub int8_unavailable: Option<String>,
+    /// The same, typed, when the engine could not be built for this model.
+    pub int8_error: Option<Int8Unavailable>,
 }
 
 pub fn predict_quantized(qm: &QuantModel, eval: &Dataset, with_int8: bool) -> Result<Predictions, ExperimentError> {
     let classes = qm.fp32.output().len();
     let simulated = predict_with(eval, classes, |x| Ok(qm.forward(x)?))?;
     if !with_int8 {
-        return Ok(Predictions { simulated, int8: None, int8_unavailable: Some("not requested".into()) });
+        return Ok(Predictions { simulated, int8: None, int8_unavailable: Some("not requested".into()), int8_error: None });
     }
     let input_ok = eval.image_len() == qm.fp32.input.len();
     match int8_engine(qm) {
@@ -119,10 +121,10 @@ pub fn predict_quantized(qm: &QuantModel, eval: &Dataset, with_int8: bool) -> Re
                 let p = eval.image_len();
                 pred.extend(engine.predict(&eval.pixels[start * p..(start + n) * p], &mut scratch));
             }
-            Ok(Predictions { simulated, int8: Some(pred), int8_unavailable: None })
+            Ok(Predictions { simulated, int8: Some(pred), int8_unavailable: None, int8_error: None })
         }
-        Ok(_) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some("the model's input is not the dataset's image".into()) }),
-        Err(why) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some(why) }),
+        Ok(_) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some("the model's input is not the dataset's image".into()), int8_error: None }),
+        Err(why) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some(why.to_string()), int8_error: Some(why) }),
     }
 }
 
@@ -198,11 +200,86 @@ pub struct PtqReport {
     pub quant_params: Vec<QuantParamRow>,
     pub qdq: Vec<QdqNode>,
     pub notes: Vec<String>,
+    /// Results that look wrong (see [`suspicious`]); also listed in `notes`, so the page shows them.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Indices into the evaluation set of the first images where FP32 and quantized disagree (at most 64).
     pub disagreements: Vec<usize>,
     /// The quantized predictions of the evaluation set.
     #[serde(skip)]
     pub predictions: Vec<u8>,
+}
+
+/// Agreement with FP32 below which a metric that says "almost no error" is suspicious.
+pub const SUSPICIOUS_AGREEMENT: f64 = 0.99;
+
+/// Share of an activation's calibration-time values clipped by its static range above which the
+/// range is called degenerate.
+pub const SUSPICIOUS_CLIP: f64 = 0.05;
+
+/// The SQNR a b-bit grid can plausibly give a tensor that uses it, plus a margin:
+/// 6.02·b + 1.76 dB for a full-scale uniform signal, + 20 dB. A weight or output above it is
+/// not measuring the grid's error but one extreme value that dominates Σ x² (a weight of 1e30
+/// gives hundreds of dB while every other weight rounds to 0).
+pub fn plausible_sqnr_db(bits: u8) -> f64 {
+    6.02 * bits as f64 + 1.76 + 20.0
+}
+
+/// Share of Σ w² held by a layer's largest weight above which its weight metrics measure that one
+/// value, not the layer.
+pub const SUSPICIOUS_DOMINANCE: f64 = 0.5;
+
+/// max w² / Σ w² (in f64): how much of a tensor's energy its largest value holds.
+pub fn dominance(w: &[f32]) -> f64 {
+    let (sum, max) = w.iter().fold((0.0f64, 0.0f64), |(s, m), &v| {
+        let v2 = v as f64 * v as f64;
+        (s + v2, m.max(v2))
+    });
+    if sum > 0.0 { max / sum } else { 0.0 }
+}
+
+/// Warnings for a result that looks wrong, when fewer than [`SUSPICIOUS_AGREEMENT`] of the
+/// predictions agree with FP32: a layer whose weight metrics are dominated by one value
+/// (`dominated`: layer name and [`dominance`], above [`SUSPICIOUS_DOMINANCE`]; one weight of 1e30
+/// gives cosine 1.0 while every other weight rounds to 0), or whose weight or output SQNR is beyond
+/// what its bits can give ([`plausible_sqnr_db`]). Whatever the agreement: a static activation
+/// range that clips more than [`SUSPICIOUS_CLIP`] of the values it was calibrated on (`clipped`),
+/// which a sound calibrator does not do.
+pub fn suspicious(layers: &[LayerReport], agreement: f64, dominated: &[(String, f64)], clipped: &[(String, f64)]) -> Vec<String> {
+    let mut out = Vec::new();
+    if agreement < SUSPICIOUS_AGREEMENT {
+        for (name, share) in dominated {
+            let Some(l) = layers.iter().find(|l| &l.name == name).filter(|_| *share > SUSPICIOUS_DOMINANCE) else { continue };
+            out.push(format!(
+                "Suspicious result: layer {name}'s weight metrics (SQNR {:.0} dB, cosine {:.6}) say almost no error, but one \
+                 weight holds {:.2} % of Σ w², so they measure that weight alone; only {:.2} % of predictions agree with FP32.",
+                l.weight.sqnr_db, l.weight.cosine, 100.0 * share, 100.0 * agreement
+            ));
+        }
+        for l in layers {
+            let limit = plausible_sqnr_db(l.bits.max(1));
+            for (what, m) in [("weight", &l.weight), ("output", &l.output)] {
+                if m.sqnr_db > limit && !out.iter().any(|w| w.contains(&format!("layer {}'s {what}", l.name))) {
+                    out.push(format!(
+                        "Suspicious result: layer {}'s {what} SQNR of {:.0} dB (cosine {:.6}) says almost no error, more than {}-bit \
+                         quantization can give, yet only {:.2} % of predictions agree with FP32: a few extreme values \
+                         dominate the metric (largest |error| {:.3e}).",
+                        l.name, m.sqnr_db, m.cosine, l.bits, 100.0 * agreement, m.max_abs
+                    ));
+                }
+            }
+        }
+    }
+    for (name, share) in clipped {
+        if *share > SUSPICIOUS_CLIP {
+            out.push(format!(
+                "Suspicious result: the static range of {name}'s input clips {:.1} % of the values it was calibrated on: \
+                 the calibrator's range looks degenerate (e.g. moving-average MinMax over one batch).",
+                100.0 * share
+            ));
+        }
+    }
+    out
 }
 
 pub fn confusion(pred: &[u8], labels: &[u8], classes: usize) -> Vec<Vec<u32>> {
@@ -234,6 +311,11 @@ pub fn report_quantized(
 ) -> Result<PtqReport, ExperimentError> {
     let classes = model.output().len();
     let pred = predict_quantized(qm, eval, with_int8)?;
+    let mut notes = notes;
+    if let Some(e @ Int8Unavailable::Accumulator { .. }) = &pred.int8_error {
+        // Not a limitation of the settings but of the integer arithmetic: say so where it is seen.
+        notes.push(format!("The integer engine was not used: {e}."));
+    }
     let simulated_accuracy = accuracy_of(&pred.simulated, &eval.labels);
     let int8_accuracy = pred.int8.as_ref().map(|p| accuracy_of(p, &eval.labels));
     let (engine, used) = match &pred.int8 {
@@ -259,6 +341,8 @@ pub fn report_quantized(
     let mut layers = Vec::new();
     let mut statistics = Vec::new();
     let mut quant_params = Vec::new();
+    let mut clipped: Vec<(String, f64)> = Vec::new();
+    let mut dominated: Vec<(String, f64)> = Vec::new();
     for ql in qm.quantized() {
         let layer = &model.layers[ql.index];
         let (w, _, _, _) = weight_of(layer).expect("quantized layers have weights");
@@ -270,6 +354,7 @@ pub fn report_quantized(
             }
             None => w.to_vec(),
         };
+        dominated.push((ql.name.clone(), dominance(&w_eff)));
         let kind = layer.kind.name().to_string();
         let label = TensorLabel::weight(&ql.name, &kind, &format!("{}.weight", ql.name));
         statistics.extend(distribution_report_granular(&label, &w_eff, &ql.weight).map_err(ExperimentError::Quant)?);
@@ -292,6 +377,7 @@ pub fn report_quantized(
                 tensor_type: TensorTypeFlag::Activation,
             };
             let clip = crate::metrics::clip_ratio(xin, &a);
+            clipped.push((ql.name.clone(), clip));
             statistics.extend(distribution_rows(&alabel, xin, &xq, clip).map_err(ExperimentError::Quant)?);
             if let InputQuant::Static(act) = ql.input {
                 quant_params.push(QuantParamRow {
@@ -356,6 +442,10 @@ pub fn report_quantized(
         });
     }
     let bytes = qm.bytes();
+    let agreement = same as f64 / used.len().max(1) as f64;
+    let warnings = suspicious(&layers, agreement, &dominated, &clipped);
+    let mut notes = notes;
+    notes.extend(warnings.iter().cloned());
     Ok(PtqReport {
         fp32_accuracy: baseline.accuracy,
         accuracy: accuracy_of(&used, &eval.labels),
@@ -363,7 +453,7 @@ pub fn report_quantized(
         int8_accuracy,
         int8_unavailable: pred.int8_unavailable,
         engine: engine.into(),
-        agreement: same as f64 / used.len().max(1) as f64,
+        agreement,
         confusion: confusion(&used, &eval.labels, classes),
         eval_images: eval.len(),
         calib_images,
@@ -376,6 +466,7 @@ pub fn report_quantized(
         quant_params,
         qdq: qdq_view(qm),
         notes,
+        warnings,
         disagreements,
         predictions: used,
     })

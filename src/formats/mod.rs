@@ -31,6 +31,9 @@ pub struct Tensor {
 pub enum FormatError {
     /// The file is larger than the limit for its kind.
     TooLarge { bytes: usize, limit: usize },
+    /// An archive whose members decompress to more than the limit (a zip bomb stops here):
+    /// `member` is the one that passed it, `bytes` the file's own (compressed) size.
+    DecompressedTooLarge { member: String, bytes: usize, limit: usize },
     /// The file does not start with the format's magic bytes.
     BadMagic { format: &'static str },
     /// The header or body cannot be read (truncated, corrupt).
@@ -57,6 +60,10 @@ impl fmt::Display for FormatError {
             FormatError::TooLarge { bytes, limit } => {
                 write!(f, "the file is {bytes} bytes; the limit is {limit} bytes")
             }
+            FormatError::DecompressedTooLarge { member, bytes, limit } => write!(
+                f,
+                "the archive ({bytes} bytes) decompresses to more than the limit of {limit} bytes (at member \"{member}\")"
+            ),
             FormatError::BadMagic { format } => write!(f, "this is not a {format} file (wrong magic bytes)"),
             FormatError::Malformed { format, message } => write!(f, "the {format} file is malformed: {message}"),
             FormatError::UnsupportedDtype { dtype } => {

@@ -31,7 +31,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, FormatError> {
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;
     let DType::Plain(ts) = npy.dtype() else {
-        return Err(FormatError::UnsupportedDtype { dtype: format!("{:?}", npy.dtype()) });
+        return Err(FormatError::UnsupportedDtype { dtype: describe(&npy.dtype()) });
     };
     let item = ts.num_bytes().unwrap_or(0);
     let supported = matches!(
@@ -144,4 +144,28 @@ fn write_with<T: npyz::AutoSerialize + Copy>(values: &[T], shape: &[usize]) -> V
     w.extend(values.iter().copied()).expect("writing to a Vec cannot fail");
     w.finish().expect("the shape matches the values");
     buf
+}
+
+/// A dtype as NumPy would name it, for messages: `<f4`, `a record of fields a: <f4, b: <i4`,
+/// `a subarray of 3 × <f4` (never Rust's debug form).
+fn describe(d: &DType) -> String {
+    match d {
+        DType::Plain(ts) => ts.to_string(),
+        DType::Array(n, inner) => match &**inner {
+            DType::Plain(ts) => format!("a subarray of {n} × {ts}"),
+            _ => format!("a subarray of {n} × a nested dtype"),
+        },
+        DType::Record(fields) => {
+            let list: Vec<String> = fields
+                .iter()
+                .take(8)
+                .map(|f| match &f.dtype {
+                    DType::Plain(ts) => format!("{}: {ts}", f.name),
+                    _ => format!("{}: (nested)", f.name),
+                })
+                .collect();
+            let more = if fields.len() > 8 { format!(", … ({} fields)", fields.len()) } else { String::new() };
+            format!("a record (structured array) of fields {}{more}", list.join(", "))
+        }
+    }
 }

@@ -68,7 +68,7 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
             .read_to_end(&mut data)
             .map_err(|e| malformed(format!("member \"{name}\": {e}")))?;
         if data.len() > left {
-            return Err(FormatError::TooLarge { bytes: max_decompressed - left + data.len(), limit: max_decompressed });
+            return Err(FormatError::DecompressedTooLarge { member: name, bytes: bytes.len(), limit: max_decompressed });
         }
         left -= data.len();
         let tensor = read_npy(&data).map_err(|e| in_member(&key, e))?;

@@ -83,6 +83,7 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
     if bytes[8] != b'{' {
         return Err(FormatError::BadMagic { format: ".safetensors" });
     }
+    check_header(bytes)?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| malformed(e.to_string()))?;
     let mut entries: Vec<(usize, String)> = meta
@@ -104,6 +105,88 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
         });
     }
     Ok(SafetensorsFile { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+}
+
+/// The header's entries in file order, duplicates kept (a map keeps only the last of a name).
+struct HeaderEntries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for HeaderEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = HeaderEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<HeaderEntries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = m.next_entry::<String, serde_json::Value>()? {
+                    out.push(entry);
+                }
+                Ok(HeaderEntries(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// Bytes per value of a dtype name of the header, when qplay knows it.
+fn dtype_size(name: &str) -> Option<u128> {
+    Some(match name {
+        "F64" | "I64" | "U64" => 8,
+        "F32" | "I32" | "U32" => 4,
+        "F16" | "BF16" | "I16" | "U16" => 2,
+        "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => 1,
+        _ => return None,
+    })
+}
+
+/// What the safetensors crate reports without a name, or under the wrong name: a tensor name
+/// that appears twice (the crate keeps the last and then says "invalid offset"), and a tensor
+/// whose dtype × shape is not its byte range. A header that does not parse is left to the crate.
+fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes checked by the caller"));
+    let Some(text) = usize::try_from(n).ok().and_then(|n| bytes.get(8..8usize.checked_add(n)?)) else {
+        return Ok(());
+    };
+    let Ok(HeaderEntries(entries)) = serde_json::from_slice::<HeaderEntries>(text) else {
+        return Ok(());
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (name, info) in &entries {
+        if !seen.insert(name.as_str()) {
+            return Err(malformed(format!("the tensor name \"{}\" appears twice in the header", clip(name))));
+        }
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = info.get("dtype").and_then(|d| d.as_str());
+        let shape: Option<Vec<u128>> = info.get("shape").and_then(|s| s.as_array()).and_then(|a| a.iter().map(|d| d.as_u64().map(u128::from)).collect());
+        let offsets: Option<Vec<u128>> = info.get("data_offsets").and_then(|s| s.as_array()).and_then(|a| a.iter().map(|d| d.as_u64().map(u128::from)).collect());
+        if let (Some(dtype), Some(shape), Some(offsets)) = (dtype, shape, offsets) {
+            let (Some(size), [begin, end]) = (dtype_size(dtype), offsets.as_slice()) else { continue };
+            let need = shape.iter().try_fold(size, |a, &d| a.checked_mul(d));
+            let held = end.checked_sub(*begin);
+            if need.is_some() && held.is_some() && need != held {
+                return Err(malformed(format!(
+                    "tensor \"{}\": dtype {dtype} with shape {shape:?} needs {} bytes, but its data_offsets [{begin}, {end}] hold {}",
+                    clip(name),
+                    need.unwrap_or_default(),
+                    held.unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A name cut to 60 characters for a message.
+fn clip(name: &str) -> String {
+    let mut s: String = name.chars().take(60).collect();
+    if name.chars().count() > 60 {
+        s.push('…');
+    }
+    s
 }
 
 /// Little-endian bytes of one dtype to f32 (64-bit values are rounded to the nearest f32).

@@ -38,6 +38,54 @@ pub const MAX_INPUT: usize = 1 << 24;
 /// Default limit on the number of parameters of a model (16 Mi ≈ 64 MB in f32).
 pub const DEFAULT_MAX_PARAMS: usize = 16 << 20;
 
+/// The batch a model's working memory is budgeted for: the experiments evaluate and analyse
+/// 500 images at a time.
+pub const WORKING_BATCH: usize = 500;
+
+/// The most working memory one batch of [`WORKING_BATCH`] samples may need (256 MiB): every
+/// layer's f32 output (the per-layer reports keep them all), the input, and the largest scratch
+/// of one layer (a Conv2d's im2col matrix [B·OH·OW, IC·K·K] and its product [B·OH·OW, OC]).
+/// Checked when a model is built ([`Model::new`]), in u128, so a file with an absurd padding or
+/// size is refused with [`ModelError::TooMuchMemory`] naming the layer, never run out of memory.
+pub const MAX_WORKING_BYTES: usize = 256 << 20;
+
+/// Values in a shape, exactly (no saturation).
+fn values(s: Shape) -> u128 {
+    match s {
+        Shape::Flat(f) => f as u128,
+        Shape::Chw(c, h, w) => c as u128 * h as u128 * w as u128,
+    }
+}
+
+/// The working memory of `layers` (input shapes `shapes[i]`, output `shapes[i + 1]`) for a batch of
+/// `batch` samples, in bytes; or the first layer at which it passes `limit`.
+pub fn working_bytes(layers: &[Layer], shapes: &[Shape], batch: usize, limit: usize) -> Result<u128, ModelError> {
+    const F32: u128 = 4;
+    let b = batch as u128;
+    let mut kept = F32 * b * values(shapes[0]); // the input
+    let mut scratch = 0u128;
+    for (i, l) in layers.iter().enumerate() {
+        let out = F32 * b * values(shapes[i + 1]);
+        // im2col cols [B·OH·OW, IC·K·K] and their product [B·OH·OW, OC].
+        let own = match (&l.kind, shapes[i + 1]) {
+            (LayerKind::Conv2d(c), Shape::Chw(_, oh, ow)) => {
+                let pixels = b * oh as u128 * ow as u128;
+                F32 * pixels * (c.in_channels as u128 * c.kernel as u128 * c.kernel as u128 + c.out_channels as u128)
+            }
+            _ => 0,
+        };
+        kept += out;
+        scratch = scratch.max(own);
+        if out > limit as u128 {
+            return Err(ModelError::TooMuchMemory { layer: l.name.clone(), what: "its output for a batch of 500", bytes: Some(out), limit });
+        }
+        if kept + scratch > limit as u128 {
+            return Err(ModelError::TooMuchMemory { layer: l.name.clone(), what: "the working memory up to it for a batch of 500", bytes: Some(kept + scratch), limit });
+        }
+    }
+    Ok(kept + scratch)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     /// Shape of one input sample.
@@ -82,6 +130,7 @@ impl Model {
             let next = l.output_shape(*shapes.last().expect("starts with the input"))?;
             shapes.push(next);
         }
+        working_bytes(&folded, &shapes, WORKING_BATCH, MAX_WORKING_BYTES)?;
         Ok(Model { input, layers: folded, shapes })
     }
 

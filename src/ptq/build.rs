@@ -210,7 +210,7 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
             WeightGranularity::PerGroup { group_size } if fan_in.is_multiple_of(group_size) => Granularity::PerGroup { axis: 1, group_size },
             WeightGranularity::PerGroup { group_size } => {
                 notes.push(format!(
-                    "{}: group size {group_size} does not divide its {fan_in} inputs per output, so it is quantized per channel",
+                    "{}: per_group fell back to per_channel: the group size {group_size} does not divide its {fan_in} inputs per output",
                     layer.name
                 ));
                 Granularity::PerChannel { axis: 0 }

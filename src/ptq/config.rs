@@ -78,8 +78,13 @@ pub struct PtqConfig {
     /// Activation bits, 1–16 (full and dynamic modes).
     pub act_bits: u8,
     pub granularity: WeightGranularity,
-    /// Symmetric weights: Z = 0 and a narrow range (int8: [−127, 127]), as integer kernels want.
+    /// Symmetric weights: Z = 0, s = max|w| / ((qmax − qmin) / 2), as integer kernels want.
     pub weight_symmetric: bool,
+    /// Symmetric weights on the narrow range, without the lowest level (int8: [−127, 127], int4:
+    /// [−7, 7]), as TFLite does; off (the default, as ONNX Runtime's `quantize_static`): the full
+    /// range (int8: [−128, 127], int4: [−8, 7]), one level more, which matters at low bits.
+    /// Ignored for asymmetric weights and at 1 bit.
+    pub narrow_range: bool,
     /// The lab's method for weights and activations.
     pub method: Method,
     pub rounding: Rounding,
@@ -107,6 +112,7 @@ impl Default for PtqConfig {
             act_bits: 8,
             granularity: WeightGranularity::PerChannel,
             weight_symmetric: true,
+            narrow_range: false,
             method: Method::Normal,
             rounding: Rounding::HalfEven,
             weight_calibration: Calibration::MinMax,
@@ -189,14 +195,15 @@ impl PtqConfig {
         self.layer_bits.get(layer).copied().unwrap_or(self.weight_bits)
     }
 
-    /// The scheme of a weight at `bits`: signed; symmetric with a narrow range when `weight_symmetric`
-    /// (at 1 bit the narrow range would leave a single level, so 1-bit keeps the full range {−1, 0}).
+    /// The scheme of a weight at `bits`: signed; symmetric when `weight_symmetric`, on the narrow
+    /// range when also `narrow_range` (at 1 bit the narrow range would leave a single level, so
+    /// 1-bit keeps the full range {−1, 0}).
     pub fn weight_scheme(&self, bits: u8) -> Scheme {
         Scheme {
             bits,
             signed: true,
             symmetric: self.weight_symmetric,
-            narrow_range: self.weight_symmetric && bits > 1,
+            narrow_range: self.weight_symmetric && self.narrow_range && bits > 1,
             method: self.method,
             rounding: self.rounding,
         }

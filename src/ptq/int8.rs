@@ -6,15 +6,52 @@
 //! The same (s, Z) as the simulation are used everywhere, so the two differ
 //! only where TFLite's integer requantization rounds differently from float
 //! fake-quantization (by at most one step per value).
+//!
+//! Every layer is proved, at build time, to keep its accumulator inside int32
+//! ([`QLinear::try_new`]); a layer that cannot (a large bias, a huge fan-in) makes the
+//! whole model fall back to the simulation with [`Int8Unavailable::Accumulator`], which
+//! the report shows as a note: never a wrapped, silently wrong integer result.
 
 use super::qmodel::{InputQuant, QuantModel};
 use crate::model::LayerKind;
 use crate::quant::kernels;
 use crate::runtime::int8_model::Int8Mlp;
-use crate::runtime::qlinear::{QLinear, QLinearSpec};
+use crate::runtime::qlinear::{AccumulatorOverflow, QLinear, QLinearSpec};
+
+/// Why the integer engine does not run a quantized model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Int8Unavailable {
+    /// The model or its settings are not ones the int8 kernels run (per-group weights, a Conv2d, W4A8 …).
+    Unsupported(String),
+    /// A layer could overflow its int32 accumulator: the results would wrap.
+    Accumulator { layer: String, overflow: AccumulatorOverflow },
+}
+
+impl std::fmt::Display for Int8Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Int8Unavailable::Unsupported(why) => f.write_str(why),
+            Int8Unavailable::Accumulator { layer, overflow } => write!(f, "layer {layer}: {overflow}; the simulation ran instead"),
+        }
+    }
+}
+
+impl std::error::Error for Int8Unavailable {}
+
+impl From<String> for Int8Unavailable {
+    fn from(why: String) -> Int8Unavailable {
+        Int8Unavailable::Unsupported(why)
+    }
+}
+
+impl From<&str> for Int8Unavailable {
+    fn from(why: &str) -> Int8Unavailable {
+        Int8Unavailable::Unsupported(why.to_string())
+    }
+}
 
 /// Builds the integer engine, or says why this model cannot run on it.
-pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, String> {
+pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
     let layers = &qm.fp32.layers;
     let mut out = Vec::new();
     let mut input_lut = None;
@@ -29,7 +66,7 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, String> {
                     return Err("only full (static) quantization runs on integer kernels".into());
                 };
                 if x.scheme.bits != 8 || ql.bits() > 8 {
-                    return Err(format!("integer kernels run 8-bit activations and up to 8-bit weights, not W{}A{}", ql.bits(), x.scheme.bits));
+                    return Err(format!("integer kernels run 8-bit activations and up to 8-bit weights, not W{}A{}", ql.bits(), x.scheme.bits).into());
                 }
                 if !ql.weight.scheme.symmetric || ql.weight.slices.iter().any(|s| s.params.zero_point != 0) {
                     return Err("integer kernels need symmetric weights (zero point 0)".into());
@@ -49,7 +86,7 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, String> {
                 let y = match next {
                     Some((j, _)) => match qm.layers[j].as_ref().map(|q| q.input) {
                         Some(InputQuant::Static(a)) => a,
-                        _ => return Err(format!("layer {} is not quantized (skipped)", layers[j].name)),
+                        _ => return Err(format!("layer {} is not quantized (skipped)", layers[j].name).into()),
                     },
                     None => qm.output.ok_or("the model's output is not quantized")?,
                 };
@@ -64,7 +101,7 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, String> {
                     input_lut = Some(std::array::from_fn(|p| q[p].clamp(-128, 127) as i8));
                 }
                 let w: Vec<i8> = ql.weight.q.iter().map(|&v| v.clamp(-128, 127) as i8).collect();
-                out.push(QLinear::new(&QLinearSpec {
+                let layer = QLinear::try_new(&QLinearSpec {
                     w: &w,
                     n: l.out_features,
                     k: l.in_features,
@@ -75,13 +112,15 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, String> {
                     y_scale: y.params.scale,
                     y_zero_point: y.params.zero_point,
                     relu,
-                }));
+                })
+                .map_err(|overflow| Int8Unavailable::Accumulator { layer: layers[i].name.clone(), overflow })?;
+                out.push(layer);
                 i = out_index + 1;
             }
-            other => return Err(format!("the integer engine runs Flatten, Linear and ReLU layers; this model has a {}", other.name())),
+            other => return Err(format!("the integer engine runs Flatten, Linear and ReLU layers; this model has a {}", other.name()).into()),
         }
     }
     let output = qm.output.ok_or("the model's output is not quantized")?;
     let lut = input_lut.ok_or("the model has no Linear layer")?;
-    Int8Mlp::from_parts(out, lut, output.params.scale, output.params.zero_point).map_err(|e| e.to_string())
+    Int8Mlp::from_parts(out, lut, output.params.scale, output.params.zero_point).map_err(|e| Int8Unavailable::Unsupported(e.to_string()))
 }

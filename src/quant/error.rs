@@ -16,6 +16,8 @@ pub enum QuantError {
     BadRange { alpha: f32, beta: f32 },
     /// The zero point does not fit: the range is too narrow for its distance from 0.
     ZeroPointOverflow { alpha: f32, beta: f32 },
+    /// β − α, or the scale, overflows f32: the range is too wide (e.g. ±3e38).
+    RangeTooWide { alpha: f32, beta: f32 },
     /// Any other invalid setting, with the setting's name.
     Setting { name: &'static str, message: String },
     /// A numeric setting outside its allowed interval, e.g. `percentile` = 101 (allowed "(0, 100]").
@@ -51,6 +53,10 @@ impl fmt::Display for QuantError {
             QuantError::ZeroPointOverflow { alpha, beta } => write!(
                 f,
                 "the range [{alpha}, {beta}] is too narrow for its distance from 0: the zero point overflows"
+            ),
+            QuantError::RangeTooWide { alpha, beta } => write!(
+                f,
+                "the range [{alpha}, {beta}] is too wide: its width β − α overflows f32 (at most about 3.4e38)"
             ),
             QuantError::Setting { name, message } => write!(f, "{name}: {message}"),
             QuantError::OutOfRange { setting, value, allowed } => {

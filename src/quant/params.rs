@@ -59,6 +59,9 @@ impl QParams {
                 (a, b) = (-1.0, 1.0);
             }
         }
+        if !(b - a).is_finite() {
+            return Err(QuantError::RangeTooWide { alpha, beta });
+        }
         let (qmin, qmax) = scheme.clamp_range();
         let (grid_min, grid_max) = scheme.grid_range();
         let span = (grid_max - grid_min) as f32; // βq − αq
@@ -69,13 +72,19 @@ impl QParams {
         } else {
             // s = (β − α) / (βq − αq),  Z = round(αq − α / s)
             let s = (b - a) / span;
+            if !s.is_finite() {
+                return Err(QuantError::RangeTooWide { alpha, beta });
+            }
             let z = (grid_min as f32 - a / s).round_ties_even();
             if !z.is_finite() || z.abs() > MAX_ZERO_POINT || !s.is_finite() || s <= 0.0 {
                 return Err(QuantError::ZeroPointOverflow { alpha, beta });
             }
             (s, z as i32)
         };
-        if !scale.is_finite() || scale <= 0.0 {
+        if !scale.is_finite() {
+            return Err(QuantError::RangeTooWide { alpha, beta });
+        }
+        if scale <= 0.0 {
             return Err(QuantError::ZeroPointOverflow { alpha, beta });
         }
         Ok((QParams { alpha: a, beta: b, grid_min, grid_max, scale, zero_point, qmin, qmax }, guard))

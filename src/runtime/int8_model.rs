@@ -67,7 +67,7 @@ impl Int8Mlp {
                             *q = (v / s).round_ties_even().clamp(-127.0, 127.0) as i8;
                         }
                     }
-                    layers.push(QLinear::new(&QLinearSpec {
+                    layers.push(QLinear::try_new(&QLinearSpec {
                         w: &wq,
                         n: l.out_features,
                         k: l.in_features,
@@ -78,7 +78,8 @@ impl Int8Mlp {
                         y_scale,
                         y_zero_point: y_zp,
                         relu,
-                    }));
+                    })
+                    .map_err(|e| ModelError::Int32Overflow { layer: model.layers[i].name.clone(), detail: e.to_string() })?);
                     (x_scale, x_zp) = (y_scale, y_zp);
                     i = out_i + 1;
                 }

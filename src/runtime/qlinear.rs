@@ -12,11 +12,52 @@
 //! `Σ_k w·(x − zp_x) = Σ_k w·x − zp_x · Σ_k w[n, k]`, so the GEMM is a plain
 //! signed int8 product.
 //!
+//! **No int32 overflow, proved at construction.** The GEMM accumulates in i32 and the
+//! output stage adds the folded bias with wrapping arithmetic (as TFLite's kernels do), so
+//! [`QLinear::try_new`] checks, for every output channel n,
+//!
+//! ```text
+//! (|bias_folded[n]| + K · max|q_x| · max_k |w[n, k]|) · 2^left[n] ≤ 2³¹ − 1      max|q_x| = 128 (int8)
+//! ```
+//!
+//! where 2^left[n] is the requantization's left shift (1 unless the real multiplier is ≥ 1).
+//! Every partial sum, the bias addition and the shift then stay inside i32. A layer that fails
+//! (a large bias, or a fan-in K ≥ 131,072 with full-range weights) is refused with an
+//! [`AccumulatorOverflow`] naming the channel, and the caller runs the simulation instead.
+//!
 //! `forward` runs the simd128 GEMM and the simd128 requantization under wasm
 //! (bit-exact with the scalar reference: tests/equivalence/requant.rs).
 
 use super::gemm_i8::{self, PackedW};
 use super::requant::{self, quantize_multiplier, OutputStage, QuantizedMultiplier};
+
+/// Largest |x_q| of an int8 activation: −128.
+pub const MAX_ABS_X: i128 = 128;
+
+/// A layer whose int32 accumulator could leave int32 for some input (see the module header).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccumulatorOverflow {
+    /// The output channel with the largest bound.
+    pub channel: usize,
+    /// Its bound (|bias_folded| + K · 128 · max|w|) · 2^left.
+    pub bound: i128,
+    /// |bias_folded| of that channel (the bias and the zero-point term).
+    pub bias: i128,
+    /// The fan-in K.
+    pub k: usize,
+}
+
+impl std::fmt::Display for AccumulatorOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "output channel {}'s int32 accumulator could reach {} (bias term {}, fan-in {}), more than 2^31 − 1",
+            self.channel, self.bound, self.bias, self.k
+        )
+    }
+}
+
+impl std::error::Error for AccumulatorOverflow {}
 
 #[derive(Clone, Debug)]
 pub struct QLinear {
@@ -51,24 +92,43 @@ pub struct QLinearSpec<'a> {
 }
 
 impl QLinear {
+    /// [`QLinear::try_new`], for parameters known to fit (panics with the reason otherwise).
     pub fn new(s: &QLinearSpec) -> QLinear {
+        QLinear::try_new(s).unwrap_or_else(|e| panic!("QLinear: {e}"))
+    }
+
+    /// The layer, or the proof that some accumulator could leave int32 (see the module header).
+    pub fn try_new(s: &QLinearSpec) -> Result<QLinear, AccumulatorOverflow> {
         assert_eq!(s.w.len(), s.n * s.k, "QLinear: w is not [N, K]");
         assert!(s.w_scales.len() == s.n || s.w_scales.len() == 1, "QLinear: one scale per channel or one in all");
         assert!(s.bias.is_empty() || s.bias.len() == s.n, "QLinear: bias is not [N]");
         let scale_w = |n: usize| if s.w_scales.len() == 1 { s.w_scales[0] } else { s.w_scales[n] };
         let mut bias_folded = Vec::with_capacity(s.n);
         let mut multipliers = Vec::with_capacity(s.n);
+        let mut worst: Option<AccumulatorOverflow> = None;
         for n in 0..s.n {
             let acc_scale = s.x_scale as f64 * scale_w(n) as f64; // s_x · s_w[n]
-            let bias_q = s.bias.get(n).map_or(0, |&b| (b as f64 / acc_scale).round() as i64);
-            let w_sum: i64 = s.w[n * s.k..(n + 1) * s.k].iter().map(|&v| v as i64).sum();
-            let folded = bias_q - s.x_zero_point as i64 * w_sum;
-            bias_folded.push(folded.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
-            multipliers.push(quantize_multiplier(acc_scale / s.y_scale as f64));
+            // round(b / (s_x · s_w)); `as` saturates at ±2⁶³ (and maps NaN to 0), far outside i32.
+            let bias_q = s.bias.get(n).map_or(0, |&b| (b as f64 / acc_scale).round() as i64) as i128;
+            let row = &s.w[n * s.k..(n + 1) * s.k];
+            let w_sum: i128 = row.iter().map(|&v| v as i128).sum();
+            let w_max: i128 = row.iter().map(|&v| (v as i128).abs()).max().unwrap_or(0);
+            let folded = bias_q - s.x_zero_point as i128 * w_sum;
+            let m = quantize_multiplier(acc_scale / s.y_scale as f64);
+            // (|bias_folded| + K · max|q_x| · max|w|) · 2^left ≤ 2³¹ − 1
+            let bound = (folded.abs() + s.k as i128 * MAX_ABS_X * w_max) << m.shift.clamp(0, 31);
+            if bound > i32::MAX as i128 && worst.as_ref().is_none_or(|w| bound > w.bound) {
+                worst = Some(AccumulatorOverflow { channel: n, bound, bias: folded.abs(), k: s.k });
+            }
+            bias_folded.push(folded.clamp(i32::MIN as i128, i32::MAX as i128) as i32);
+            multipliers.push(m);
+        }
+        if let Some(w) = worst {
+            return Err(w);
         }
         let act_min = if s.relu { s.y_zero_point.max(-128) } else { -128 };
         let act_max = 127;
-        QLinear {
+        Ok(QLinear {
             n: s.n,
             k: s.k,
             w: PackedW::pack(s.w, s.n, s.k),
@@ -77,7 +137,7 @@ impl QLinear {
             zp_y: s.y_zero_point,
             act_min,
             act_max,
-        }
+        })
     }
 
     /// y: [M, N] int8 from x: [M, K] int8. `acc` is scratch of M·N i32.

@@ -23,6 +23,22 @@ use crate::experiment::Experiment;
 /// Longest query that is read at all.
 pub const MAX_QUERY_LEN: usize = 16 * 1024;
 
+/// Most keys read from one link; the rest are ignored with a notice. Decoding is linear in the
+/// number of keys (each key is placed by walking the default description once, and only a key
+/// whose group fails is deserialised on its own), so 2,048 keys decode in milliseconds.
+pub const MAX_KEYS: usize = 2048;
+
+/// Most dotted segments in one key (the deepest setting, `ptq.rounding.stochastic.seed`, has 4).
+/// A longer key is not a setting and is never split, nested or recursed into.
+pub const MAX_SEGMENTS: usize = 8;
+
+/// Most keys under one tagged setting (e.g. `ptq.act_calibration.*`): a tagged setting has a tag
+/// and at most two fields.
+pub const MAX_GROUP_KEYS: usize = 16;
+
+/// Most notices listed one by one; the rest are counted in one last notice.
+pub const MAX_NOTICES: usize = 20;
+
 /// The description as sorted `(dotted path, value)` pairs of every leaf.
 fn leaves(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
     match v {
@@ -97,16 +113,17 @@ fn typed(text: &str, like: Option<&Value>) -> Value {
     }
 }
 
-/// Sets the leaf at a dotted path, making objects along the way.
+/// Sets the leaf at a dotted path, making objects along the way (paths have at most
+/// [`MAX_SEGMENTS`] segments, checked when the link is read).
 fn set_path(root: &mut Value, path: &str, v: Value) {
     let mut cur = root;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
         if !cur.is_object() {
             *cur = Value::Object(Map::new());
         }
         let m = cur.as_object_mut().expect("made an object above");
-        if i + 1 == parts.len() {
+        if parts.peek().is_none() {
             m.insert(part.to_string(), v);
             return;
         }
@@ -128,81 +145,247 @@ fn as_strings(v: &Value) -> Option<Value> {
     }
 }
 
-/// Builds a description from the default and the given keys, or says it does not deserialise.
-fn build(keys: &[(String, Value)]) -> Result<Experiment, String> {
-    let mut root = to_json(&Experiment::default());
+/// One key of a link, typed, with the group it is checked in.
+struct Key {
+    path: String,
+    value: Value,
+    /// The setting the key belongs to: the key itself, or for a field of a tagged setting
+    /// (`ptq.act_calibration.percentile`) the tagged setting (`ptq.act_calibration`), since a
+    /// tag and its fields only deserialise together.
+    group: String,
+}
+
+/// Where a key sits in the default description `defaults`: its group, or why it is not a
+/// setting. One walk down at most [`MAX_SEGMENTS`] levels, no recursion.
+fn place(defaults: &Value, key: &str) -> Result<String, &'static str> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = defaults;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        match cur {
+            Value::Object(m) if !m.is_empty() => {
+                // A tagged setting (serde's internally tagged enums: a calibration, a granularity)
+                // is an object of a `method` or `kind` tag and at most two fields.
+                let tagged = m.len() <= 3 && ["method", "kind"].iter().any(|t| m.get(*t).is_some_and(Value::is_string));
+                let parent = || parts[..i].join(".");
+                match m.get(*part) {
+                    Some(child) if last => {
+                        if child.is_object() {
+                            return Err("it names a group of settings, not one setting");
+                        }
+                        return Ok(if tagged { parent() } else { key.to_string() });
+                    }
+                    Some(child) => cur = child,
+                    // A field of another variant of a tagged setting (`…act_calibration.percentile`).
+                    None if tagged && last => return Ok(parent()),
+                    None => return Err("it is not a setting"),
+                }
+            }
+            // An empty map (`ptq.layer_bits`): the one remaining segment is the entry's name.
+            Value::Object(_) => return if last { Ok(key.to_string()) } else { Err("it is not a setting") },
+            // A leaf whose value becomes an object: a variant with fields (`ptq.rounding.stochastic.seed`).
+            _ => return Ok(parts[..i].join(".")),
+        }
+    }
+    Err("it is not a setting")
+}
+
+/// Builds a description from the default JSON and the given keys, or says why it does not deserialise.
+fn build<'a>(defaults: &Value, keys: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Result<Experiment, String> {
+    let mut root = defaults.clone();
     for (k, v) in keys {
         set_path(&mut root, k, v.clone());
     }
     serde_json::from_value(root).map_err(|e| e.to_string())
 }
 
-/// Reads a description from a link's query. Never fails: returns the description and a notice
-/// for each key it dropped.
-pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
-    let mut notices = Vec::new();
-    if query.len() > MAX_QUERY_LEN {
-        notices.push(format!("The link is longer than {MAX_QUERY_LEN} characters; the default experiment is shown."));
-        return (Experiment::default(), notices);
-    }
-    let defaults = to_json(&Experiment::default());
-    let mut keys: Vec<(String, Value)> = Vec::new();
-    for (k, text) in form_urlencoded::parse(query.as_bytes()) {
-        if k.is_empty() || k.split('.').any(|p| p.is_empty()) {
-            notices.push(format!("Ignored the key \"{}\" in the link: it is not a setting.", clip(&k)));
-            continue;
+/// The `(path, value)` pairs of keys, for [`build`].
+fn pairs(keys: &[Key]) -> Vec<(&str, &Value)> {
+    keys.iter().map(|k| (k.path.as_str(), &k.value)).collect()
+}
+
+/// Whether a validation error about `field` concerns the key `key`.
+fn concerns(field: &str, key: &str) -> bool {
+    field == key || key.strip_prefix(field).is_some_and(|r| r.starts_with('.')) || field.strip_prefix(key).is_some_and(|r| r.starts_with('.'))
+}
+
+/// Notices, at most [`MAX_NOTICES`] of them listed one by one.
+#[derive(Default)]
+struct Notices {
+    list: Vec<String>,
+    more: usize,
+}
+
+impl Notices {
+    fn push(&mut self, n: String) {
+        if self.list.len() < MAX_NOTICES {
+            self.list.push(n);
+        } else {
+            self.more += 1;
         }
-        keys.retain(|(p, _)| *p != k); // the last one wins
-        keys.push((k.to_string(), typed(&text, get_path(&defaults, &k))));
     }
-    // Drop keys until the rest deserialises: first whichever single key is to blame, else the key
-    // and everything beside it under the same parent (a tagged setting travels as a group).
-    let mut exp = loop {
-        match build(&keys) {
-            Ok(e) => break e,
-            Err(why) => {
-                if let Some(i) = (0..keys.len()).find(|&i| {
-                    let mut t = keys.clone();
-                    let fix = as_strings(&t[i].1);
-                    match fix {
-                        Some(v) => {
-                            t[i].1 = v;
-                            build(&t).is_ok()
-                        }
-                        None => false,
-                    }
-                }) {
-                    keys[i].1 = as_strings(&keys[i].1).expect("checked above");
+
+    /// A notice that is always listed, first.
+    fn first(&mut self, n: String) {
+        self.list.insert(0, n);
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.list.push(format!("…and {} more notices about the link.", self.more));
+        }
+        self.list
+    }
+}
+
+/// Checks one group of keys on top of the default description: fixes what reads better as text,
+/// drops the keys to blame (each named with the reason its own group gave), and returns the rest.
+/// The cost is bounded by the group's size (≤ [`MAX_GROUP_KEYS`]), not the link's.
+fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> Vec<Key> {
+    loop {
+        if group.is_empty() {
+            return group;
+        }
+        let why = match build(defaults, pairs(&group)) {
+            Ok(exp) => match exp.validate() {
+                Err(e) if group.iter().any(|k| concerns(&e.field, &k.path)) => {
+                    group.retain(|k| !concerns(&e.field, &k.path));
+                    notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
                     continue;
                 }
-                let blame = (0..keys.len()).rev().find(|&i| {
-                    let mut t = keys.clone();
-                    t.remove(i);
-                    build(&t).is_ok()
-                });
-                let i = blame.unwrap_or(keys.len() - 1);
-                let (k, _) = keys.remove(i);
-                notices.push(format!("Ignored \"{}\" in the link: {}.", clip(&k), clip_reason(&why)));
-            }
+                // Fine alone (an error about another field is a combination, checked at the end).
+                _ => return group,
+            },
+            Err(why) => why,
+        };
+        // A value that reads as a number or a flag but is meant as text (a layer named "0").
+        if let Some(i) = (0..group.len()).find(|&i| {
+            as_strings(&group[i].value).is_some_and(|v| {
+                let mut t = pairs(&group);
+                t[i].1 = &v;
+                build(defaults, t).is_ok()
+            })
+        }) {
+            group[i].value = as_strings(&group[i].value).expect("checked above");
+            continue;
         }
-    };
-    // Then drop whatever fails validation, named by its field.
-    for _ in 0..keys.len() + 1 {
-        match exp.validate() {
-            Ok(()) => break,
-            Err(e) => {
-                let before = keys.len();
-                keys.retain(|(k, _)| !(k == &e.field || k.starts_with(&format!("{}.", e.field)) || e.field.starts_with(&format!("{k}."))));
-                if keys.len() == before {
-                    notices.push(format!("The link's experiment is invalid ({e}); the default experiment is shown."));
-                    return (Experiment::default(), notices);
-                }
-                notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
-                exp = build(&keys).unwrap_or_default();
+        // The one key whose removal fixes the group, last first (a later key is the likelier typo).
+        let blame = (0..group.len()).rev().find(|&i| {
+            let mut t = pairs(&group);
+            t.remove(i);
+            build(defaults, t).is_ok()
+        });
+        match blame {
+            Some(i) if group.len() > 1 => {
+                let k = group.remove(i);
+                notices.push(format!("Ignored \"{}\" in the link: {}.", clip(&k.path), clip_reason(&why)));
+            }
+            _ => {
+                let names: Vec<String> = group.iter().map(|k| format!("\"{}\"", clip(&k.path))).collect();
+                notices.push(format!("Ignored {} in the link: {}.", names.join(", "), clip_reason(&why)));
+                return Vec::new();
             }
         }
     }
-    (exp, notices)
+}
+
+/// Reads a description from a link's query. Never fails: returns the description and a notice
+/// for each key it dropped, naming the key and the reason.
+///
+/// Cost: linear in the query's length. Keys are placed by one walk down the default description
+/// each; when every key together deserialises and validates (the usual case) that is all; else
+/// each group is checked on its own on top of the default, so one bad key costs one small
+/// deserialisation, never a search over every combination of keys.
+pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
+    let mut notices = Notices::default();
+    if query.len() > MAX_QUERY_LEN {
+        notices.push(format!("The link is longer than {MAX_QUERY_LEN} characters; the default experiment is shown."));
+        return (Experiment::default(), notices.finish());
+    }
+    let defaults = to_json(&Experiment::default());
+    let mut keys: Vec<Key> = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut total = 0usize;
+    for (k, text) in form_urlencoded::parse(query.as_bytes()) {
+        total += 1;
+        if total > MAX_KEYS {
+            continue;
+        }
+        let segments = k.bytes().filter(|&b| b == b'.').count() + 1;
+        let why = if k.is_empty() || k.split('.').any(str::is_empty) {
+            Err("it is not a setting")
+        } else if segments > MAX_SEGMENTS {
+            Err("it has more dotted parts than any setting")
+        } else {
+            place(&defaults, &k)
+        };
+        match why {
+            Err(why) => notices.push(format!("Ignored the key \"{}\" in the link: {why}.", clip(&k))),
+            Ok(group) => {
+                let value = typed(&text, get_path(&defaults, &k));
+                match seen.get(k.as_ref()) {
+                    Some(&i) => keys[i].value = value, // the last one wins
+                    None => {
+                        seen.insert(k.to_string(), keys.len());
+                        keys.push(Key { path: k.into_owned(), value, group });
+                    }
+                }
+            }
+        }
+    }
+    if total > MAX_KEYS {
+        notices.first(format!("The link has {total} keys, more than the limit of {MAX_KEYS}; the keys after the first {MAX_KEYS} were ignored."));
+    }
+    let fine = matches!(build(&defaults, pairs(&keys)).map(|e| e.validate()), Ok(Ok(())));
+    if !fine {
+        // Check each group alone: a group of a bad key is dropped with that key's own reason.
+        let mut groups: Vec<Vec<Key>> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for k in keys.drain(..) {
+            let i = *index.entry(k.group.clone()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[i].push(k);
+        }
+        for group in groups {
+            if group.len() > MAX_GROUP_KEYS {
+                notices.push(format!("Ignored the {} keys under \"{}\" in the link: a setting has at most {MAX_GROUP_KEYS}.", group.len(), clip(&group[0].group)));
+                continue;
+            }
+            keys.extend(check_group(&defaults, group, &mut notices));
+        }
+    }
+    let mut exp = match build(&defaults, pairs(&keys)) {
+        Ok(e) => e,
+        Err(why) => {
+            notices.push(format!("The link's experiment is invalid ({}); the default experiment is shown.", clip_reason(&why)));
+            return (Experiment::default(), notices.finish());
+        }
+    };
+    // What fails only in combination (a size-budget task without a budget): drop the keys the
+    // error names; a handful of rules, so a handful of rounds.
+    for _ in 0..MAX_NOTICES {
+        match exp.validate() {
+            Ok(()) => return (exp, notices.finish()),
+            Err(e) => {
+                let before = keys.len();
+                keys.retain(|k| !concerns(&e.field, &k.path));
+                if keys.len() == before {
+                    break;
+                }
+                notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
+                exp = build(&defaults, pairs(&keys)).unwrap_or_default();
+            }
+        }
+    }
+    match exp.validate() {
+        Ok(()) => (exp, notices.finish()),
+        Err(e) => {
+            notices.push(format!("The link's experiment is invalid ({e}); the default experiment is shown."));
+            (Experiment::default(), notices.finish())
+        }
+    }
 }
 
 fn clip_reason(why: &str) -> String {

@@ -25,6 +25,10 @@ pub const MAX_LINK_VALUES: usize = 256;
 /// Longest hash that is read at all.
 pub const MAX_HASH_LEN: usize = 16 * 1024;
 
+/// Most keys read from one link (the table has 16; a teacher's `hide` and `lock` add two); the
+/// rest are ignored with one notice. Reading is linear in the number of keys.
+pub const MAX_KEYS: usize = 64;
+
 /// The Tensor page's shareable settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorSettings {
@@ -376,7 +380,11 @@ impl TensorSettings {
         }
         // Keys are applied in the table's order, whatever their order in the link,
         // so `axis` before `gran` (or `shape` before `gen`) reads the same.
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let total = form_urlencoded::parse(query.as_bytes()).count();
+        if total > MAX_KEYS {
+            notices.push(format!("The link has {total} keys, more than the limit of {MAX_KEYS}; the keys after the first {MAX_KEYS} were ignored."));
+        }
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).take(MAX_KEYS).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         for (key, _) in &pairs {
             if !TENSOR_FIELDS.iter().any(|f| f.key == key) && key != "hide" && key != "lock" {
                 notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));

@@ -17,7 +17,8 @@ use qplay::model::DEFAULT_MAX_PARAMS;
 use qplay::ptq::{quantize_model, InputQuant, PtqConfig, QuantMode, Scope, WeightGranularity};
 
 /// What every platform must reproduce: (fingerprint, correct predictions of 2,000).
-const GOLDEN: (u64, usize) = (13523770078579416078, 1888);
+/// (Full-range symmetric weights, [−128, 127], since issue 11: `PtqConfig::narrow_range` is off by default.)
+const GOLDEN: (u64, usize) = (1168608680726254522, 1885);
 
 fn fingerprint(exp: &Experiment) -> (u64, usize) {
     let model = read_model(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/mlp-mnist.safetensors")), None, DEFAULT_MAX_PARAMS).unwrap();

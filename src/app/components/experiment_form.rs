@@ -174,8 +174,10 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                 { number("ptq.granularity.group_size", "Group size", "inputs per group; a layer whose inputs it does not divide falls back to per channel",
                     group_size.to_string(), "1", "4096", "1", Rc::new(|x, v| x.ptq.granularity = WeightGranularity::PerGroup { group_size: (v.round() as usize).max(1) })) }
             }
-            { check("ptq.weight_symmetric", "symmetric weights", "Z = 0 and s = max|w| / (2^(b−1) − 1): what integer kernels need; off: s = (max − min) / (2^b − 1) with a zero point",
+            { check("ptq.weight_symmetric", "symmetric weights", "Z = 0 and s = max|w| / ((qmax − qmin) / 2): what integer kernels need; off: s = (max − min) / (2^b − 1) with a zero point",
                 e.ptq.weight_symmetric, Rc::new(|x, v| x.ptq.weight_symmetric = v)) }
+            { check("ptq.narrow_range", "narrow range", "Symmetric weights without the lowest level (int8: [−127, 127], int4: [−7, 7]) as TFLite does; off: the full range [−128, 127] as ONNX Runtime does",
+                e.ptq.narrow_range, Rc::new(|x, v| x.ptq.narrow_range = v)) }
             { select("ptq.method", "Method", "the lab's methods: normal maps [α, β] onto [qmin, qmax]; clip onto [2·qmin, 2·qmax + 1], a step half as wide whose outer half saturates",
                 e.ptq.method.name().into(), vec![("normal".into(), "normal".into()), ("clip".into(), "clip".into())],
                 Rc::new(|x, v| x.ptq.method = Method::from_name(v).unwrap_or(Method::Normal))) }

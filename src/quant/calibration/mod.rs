@@ -34,22 +34,51 @@ use super::{check_finite, kernels, QParams, QuantError, RangeGuard, Scheme};
 use crate::metrics::{clip_ratio, sqnr_from_sums};
 
 /// A calibration method and its setting. Serialised with a `method` tag, e.g.
-/// `{"method":"percentile","percentile":99.99}` or `{"method":"min_max"}`.
+/// `{"method":"percentile","percentile":99.99}` or `{"method":"min_max"}`. A setting left out
+/// takes its default (`{ method = "kl" }` is 2048 bins); an unknown field is an error.
+///
+/// The allowed settings, the one limit checked wherever a setting is read (a link, TOML,
+/// MindSpore Lite INI, the CLI), see [`Calibration::validate`]:
+///
+/// | method | setting | allowed |
+/// | --- | --- | --- |
+/// | moving_average_min_max | momentum, batch | (0, 1], 1 ..= 1,048,576 |
+/// | percentile | percentile | (0, 100] |
+/// | removal_outlier | ratio | [0, 0.5) |
+/// | kl | bins | 128 ..= 8192 ([`kl::MIN_BINS`], [`kl::MAX_BINS`]) |
+/// | mse | steps | 1 ..= 10,000 |
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Calibration {
     /// (min x, max x).
     MinMax,
     /// m ← m + momentum·(batch min/max − m) over batches of `batch` values.
-    MovingAverageMinMax { momentum: f32, batch: usize },
+    MovingAverageMinMax {
+        #[serde(default = "moving_average::default_momentum")]
+        momentum: f32,
+        #[serde(default = "moving_average::default_batch")]
+        batch: usize,
+    },
     /// The range holding `percentile` % of the values, percentile ∈ (0, 100].
-    Percentile { percentile: f32 },
+    Percentile {
+        #[serde(default = "percentile::default_percentile")]
+        percentile: f32,
+    },
     /// Drop a fraction `ratio` ∈ [0, 0.5) of the values from each tail.
-    RemovalOutlier { ratio: f32 },
-    /// TensorRT entropy calibration over a histogram of `bins` ∈ [16, 65536] bins.
-    Kl { bins: usize },
+    RemovalOutlier {
+        #[serde(default = "removal_outlier::default_ratio")]
+        ratio: f32,
+    },
+    /// TensorRT entropy calibration over a histogram of `bins` ∈ [128, 8192] bins.
+    Kl {
+        #[serde(default = "kl::default_bins")]
+        bins: usize,
+    },
     /// Grid search over `steps` ∈ [1, 10000] shrunken ranges for the least MSE.
-    Mse { steps: usize },
+    Mse {
+        #[serde(default = "mse::default_steps")]
+        steps: usize,
+    },
 }
 
 /// The methods without their settings.

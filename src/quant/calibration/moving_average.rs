@@ -20,13 +20,24 @@ pub const DEFAULT_MOMENTUM: f32 = 0.01;
 /// Values per batch when the user does not choose.
 pub const DEFAULT_BATCH: usize = 256;
 
-/// momentum ∈ (0, 1], batch ≥ 1.
+/// The most values per batch (a larger batch is plain MinMax on any tensor the app can hold).
+pub const MAX_BATCH: usize = 1 << 20;
+
+pub fn default_momentum() -> f32 {
+    DEFAULT_MOMENTUM
+}
+
+pub fn default_batch() -> usize {
+    DEFAULT_BATCH
+}
+
+/// momentum ∈ (0, 1], batch ∈ [1, 1048576].
 pub fn validate(momentum: f32, batch: usize) -> Result<(), QuantError> {
     if !(momentum > 0.0 && momentum <= 1.0) {
         return Err(QuantError::OutOfRange { setting: "momentum", value: momentum as f64, allowed: "(0, 1]" });
     }
-    if batch == 0 {
-        return Err(QuantError::OutOfRange { setting: "batch", value: 0.0, allowed: "[1, ∞)" });
+    if !(1..=MAX_BATCH).contains(&batch) {
+        return Err(QuantError::OutOfRange { setting: "batch", value: batch as f64, allowed: "[1, 1048576]" });
     }
     Ok(())
 }

@@ -33,6 +33,10 @@ pub const DEFAULT_STEPS: usize = 100;
 pub const MAX_STEPS: usize = 10_000;
 
 /// steps ∈ [1, 10000].
+pub fn default_steps() -> usize {
+    DEFAULT_STEPS
+}
+
 pub fn validate(steps: usize) -> Result<(), QuantError> {
     if !(1..=MAX_STEPS).contains(&steps) {
         return Err(QuantError::OutOfRange { setting: "MSE steps", value: steps as f64, allowed: "[1, 10000]" });

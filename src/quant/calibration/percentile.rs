@@ -18,6 +18,10 @@ use crate::stats::{quantile_sorted, sorted_f64};
 pub const DEFAULT_PERCENTILE: f32 = 99.99;
 
 /// percentile ∈ (0, 100].
+pub fn default_percentile() -> f32 {
+    DEFAULT_PERCENTILE
+}
+
 pub fn validate(percentile: f32) -> Result<(), QuantError> {
     if !(percentile > 0.0 && percentile <= 100.0) {
         return Err(QuantError::OutOfRange { setting: "percentile", value: percentile as f64, allowed: "(0, 100]" });

@@ -23,6 +23,10 @@ use crate::stats::sorted_f64;
 pub const DEFAULT_RATIO: f32 = 0.0001;
 
 /// ratio ∈ [0, 0.5).
+pub fn default_ratio() -> f32 {
+    DEFAULT_RATIO
+}
+
 pub fn validate(ratio: f32) -> Result<(), QuantError> {
     if !(0.0..0.5).contains(&ratio) {
         return Err(QuantError::OutOfRange { setting: "outlier ratio", value: ratio as f64, allowed: "[0, 0.5)" });
