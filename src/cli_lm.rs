@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! qplay lm train [--steps N --batch B --seed S …]        train the built-in Shakespeare model
-//! qplay lm eval  [--model FILE] [--tokens N | --all]    FP32 perplexity on the validation split
+//! qplay lm eval     [--model FILE] [--tokens N | --all] [QUANT]  perplexity, and against FP32 when quantized
+//! qplay lm quantize [QUANT] [--report DIR]                   the same, with the per-layer report as CSV / JSON
+//! qplay lm generate --prompt TEXT [--max-new N] [SAMPLING] [QUANT]
+//! qplay lm table    [--tokens N]                             the README's table: every format against FP32
+//! QUANT: --weights f32|f16|bf16|rtn|q8_0|q4_0|q4_1 --bits B --group G --asym --narrow --int8-acts
+//!        --kv f32|f16|int8 --skip NAME… --layer-bits NAME=B… (or --config FILE.toml with the same keys)
 //! ```
 //!
 //! Progress goes to stderr; results as JSON to stdout.
@@ -15,13 +20,122 @@ use serde_json::json;
 
 use qplay::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
 use qplay::lm::train::{train, TrainConfig};
-use qplay::lm::{CharTokenizer, LmConfig, LmWeights};
+use qplay::lm::eval::{compare, perplexity};
+use qplay::lm::sample::{generate, SampleConfig};
+use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmModel, LmWeights};
+use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
 
 #[derive(Subcommand)]
 pub enum LmCommand {
     /// Train the built-in model on the Shakespeare corpus (deterministic from the seed).
     Train(TrainArgs),
+    /// Perplexity on the validation split; with quantization settings, against FP32.
+    Eval(EvalArgs),
+    /// Quantize and score against FP32, with the per-layer report (CSV / JSON).
+    Quantize(EvalArgs),
+    /// Generate text from a prompt (greedy, or seeded sampling).
+    Generate(GenerateArgs),
+    /// Every weight format against FP32 on the validation slice: the README's table.
+    Table(TableArgs),
+    /// Decoding tokens/s natively in every format (scripts/bench_lm.sh adds Node's figures).
+    Bench(BenchArgs),
 }
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    /// Tokens decoded per trial.
+    #[arg(long, default_value_t = 256)]
+    tokens: usize,
+}
+
+/// The model and the quantization settings, shared by every command.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Where the assets are (data/, models/).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/www"))]
+    assets: PathBuf,
+    /// A model file (.safetensors with qplay's LM metadata); default: the built-in model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The settings as TOML (the keys of LmQuantConfig); flags given too override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    weights: Option<String>,
+    #[arg(long)]
+    bits: Option<u8>,
+    /// Values per group (0 = per channel).
+    #[arg(long)]
+    group: Option<usize>,
+    /// Asymmetric RTN (a minimum per group).
+    #[arg(long)]
+    asym: bool,
+    /// Narrow symmetric range ±(2^(b−1) − 1).
+    #[arg(long)]
+    narrow: bool,
+    /// int8 activations per token (W8A8 / W4A8).
+    #[arg(long)]
+    int8_acts: bool,
+    /// KV cache format: f32, f16, int8.
+    #[arg(long)]
+    kv: Option<String>,
+    /// Layers left in FP32 (replaces the default "output tok_embeddings"); "none" for none.
+    #[arg(long, num_args = 1..)]
+    skip: Option<Vec<String>>,
+    /// Per-layer bits, NAME=B (NAME as in --skip).
+    #[arg(long, num_args = 1..)]
+    layer_bits: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    /// Validation tokens to score (the default slice: 8,193 tokens = 32 windows of 256 predictions).
+    #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
+    tokens: usize,
+    /// Score the whole validation split.
+    #[arg(long)]
+    all: bool,
+    /// Write report.json and layers.csv here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    #[arg(long)]
+    prompt: String,
+    #[arg(long, default_value_t = 200)]
+    max_new: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = SampleConfig::default().temperature)]
+    temperature: f32,
+    #[arg(long, default_value_t = SampleConfig::default().top_k)]
+    top_k: usize,
+    #[arg(long, default_value_t = SampleConfig::default().top_p)]
+    top_p: f32,
+    #[arg(long, default_value_t = SampleConfig::default().seed)]
+    seed: u64,
+}
+
+#[derive(Args)]
+pub struct TableArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
+    tokens: usize,
+    /// Also write the table as CSV here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
+
+/// The default evaluation slice: 32 windows of 256 predictions.
+pub const DEFAULT_EVAL_TOKENS: usize = 8193;
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -51,6 +165,11 @@ pub struct TrainArgs {
 pub fn run(cmd: LmCommand) -> Result<(), String> {
     match cmd {
         LmCommand::Train(a) => run_train(a).map_err(|e| e.to_string()),
+        LmCommand::Eval(a) => run_eval(a, false),
+        LmCommand::Quantize(a) => run_eval(a, true),
+        LmCommand::Generate(a) => run_generate(a),
+        LmCommand::Table(a) => run_table(a),
+        LmCommand::Bench(a) => run_bench(a),
     }
 }
 
@@ -134,5 +253,231 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             "seconds": start.elapsed().as_secs_f64(),
         })
     );
+    Ok(())
+}
+
+impl ModelArgs {
+    fn weights(&self) -> Result<LmWeights, String> {
+        let path = self.model.clone().unwrap_or_else(|| self.assets.join("models").join(MODEL_FILE));
+        let bytes = read_limited(&path, 256 << 20)?;
+        LmWeights::from_safetensors(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn tokenizer(&self, w: &LmWeights) -> Result<CharTokenizer, String> {
+        let a = w.alphabet.as_ref().ok_or("the model has no alphabet (metadata qplay.alphabet): it cannot read text")?;
+        CharTokenizer::new(a.chars().collect()).map_err(|e| e.to_string())
+    }
+
+    /// The settings: the TOML file if any, then the flags.
+    fn quant(&self) -> Result<LmQuantConfig, String> {
+        let mut c = match &self.config {
+            Some(p) => {
+                let text = String::from_utf8(read_limited(p, 1 << 20)?).map_err(|_| format!("{}: not UTF-8", p.display()))?;
+                toml::from_str::<LmQuantConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => LmQuantConfig::default(),
+        };
+        if let Some(w) = &self.weights {
+            c.weights = LmWeightFormat::parse(w).ok_or_else(|| {
+                format!("--weights {w}: use one of {}", LmWeightFormat::ALL.map(|f| f.name()).join(", "))
+            })?;
+        }
+        if let Some(b) = self.bits {
+            c.bits = b;
+            if self.weights.is_none() && self.config.is_none() {
+                c.weights = LmWeightFormat::Rtn;
+            }
+        }
+        if let Some(g) = self.group {
+            c.group = g;
+        }
+        c.symmetric &= !self.asym;
+        c.narrow |= self.narrow;
+        c.int8_acts |= self.int8_acts;
+        if let Some(kv) = &self.kv {
+            c.kv = KvFormat::parse(kv).ok_or_else(|| format!("--kv {kv}: use f32, f16 or int8"))?;
+        }
+        if let Some(skip) = &self.skip {
+            c.skip = skip.iter().filter(|s| s.as_str() != "none").cloned().collect();
+        }
+        for lb in &self.layer_bits {
+            let (name, b) = lb.split_once('=').ok_or_else(|| format!("--layer-bits {lb}: write NAME=BITS"))?;
+            let b: u8 = b.parse().map_err(|_| format!("--layer-bits {lb}: {b} is not a number of bits"))?;
+            c.layer_bits.insert(name.to_string(), b);
+        }
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+}
+
+fn val_tokens(m: &ModelArgs, tok: &CharTokenizer, n: Option<usize>) -> Result<Vec<u32>, String> {
+    let text = read_text(&m.assets.join("data").join(VAL_FILE))?;
+    let mut ids = tok.encode(&text).map_err(|e| e.to_string())?;
+    if let Some(n) = n {
+        if n < 2 {
+            return Err(format!("--tokens {n}: at least 2 tokens are needed"));
+        }
+        ids.truncate(n);
+    }
+    Ok(ids)
+}
+
+fn progress(done: usize, total: usize) {
+    if done == total || done % 8 == 0 {
+        eprint!("\r  {done}/{total} windows");
+        if done == total {
+            eprintln!();
+        }
+    }
+}
+
+fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
+    let w = a.m.weights()?;
+    let tok = a.m.tokenizer(&w)?;
+    let cfg = a.m.quant()?;
+    let ids = val_tokens(&a.m, &tok, (!a.all).then_some(a.tokens))?;
+    let fp32 = LmModel::from_weights(&w).map_err(|e| e.to_string())?;
+    let q = quantize_lm(&w, &cfg).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let out = if cfg == LmQuantConfig::default() && !with_report {
+        let p = perplexity(&fp32, &ids, KvFormat::F32, progress).map_err(|e| e.to_string())?;
+        json!({ "model": "FP32", "perplexity": p, "bits_per_char": p.nll / std::f64::consts::LN_2,
+                "weight_bytes": fp32.weight_bytes(), "seconds": start.elapsed().as_secs_f64() })
+    } else {
+        let c = compare(&fp32, &q.model, &ids, cfg.kv, progress).map_err(|e| e.to_string())?;
+        json!({ "config": cfg, "label": cfg.label(), "comparison": c, "layers": q.layers,
+                "fp32_bytes": fp32.weight_bytes(), "weight_bytes": q.model.weight_bytes(),
+                "bits_per_weight": bits_per_weight(&q.model),
+                "kv_cache_bytes": qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len) as u64,
+                "seconds": start.elapsed().as_secs_f64() })
+    };
+    if let Some(dir) = &a.report {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&out).expect("JSON"))
+            .map_err(|e| e.to_string())?;
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_record(["layer", "format", "engine", "bytes", "weights", "output_mse", "output_cosine", "output_sqnr_db", "note"])
+            .map_err(|e| e.to_string())?;
+        let errors = out["comparison"]["layers"].as_array().cloned().unwrap_or_default();
+        for l in &q.layers {
+            let e = errors.iter().find(|e| e["name"] == l.name.as_str());
+            let f = |k: &str| e.and_then(|e| e[k].as_f64()).map(|v| format!("{v:.6e}")).unwrap_or_default();
+            csv.write_record([
+                l.name.clone(), l.format.clone(), l.engine.clone(), l.bytes.to_string(), l.weights.to_string(),
+                f("mse"), f("cosine"), f("sqnr_db"), l.note.clone().unwrap_or_default(),
+            ])
+            .map_err(|e| e.to_string())?;
+        }
+        std::fs::write(dir.join("layers.csv"), csv.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+    Ok(())
+}
+
+/// Bits per weight over every Linear and the embedding.
+pub fn bits_per_weight(m: &LmModel) -> f64 {
+    let c = &m.config;
+    let weights = c.param_count() as f64 - ((2 * c.n_layers + 1) * c.dim) as f64;
+    ((m.weight_bytes() - 4 * (2 * c.n_layers + 1) * c.dim) * 8) as f64 / weights
+}
+
+fn run_generate(a: GenerateArgs) -> Result<(), String> {
+    let w = a.m.weights()?;
+    let tok = a.m.tokenizer(&w)?;
+    let cfg = a.m.quant()?;
+    let q = quantize_lm(&w, &cfg).map_err(|e| e.to_string())?;
+    let prompt = tok.encode(&a.prompt).map_err(|e| e.to_string())?;
+    let sc = SampleConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, seed: a.seed };
+    let start = Instant::now();
+    use std::io::Write;
+    print!("{}", a.prompt);
+    let out = generate(&q.model, &prompt, a.max_new, cfg.kv, &sc, |g| {
+        print!("{}", tok.decode(&[g.token]));
+        let _ = std::io::stdout().flush();
+        true
+    })
+    .map_err(|e| e.to_string())?;
+    println!();
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("{} tokens in {secs:.3} s ({:.0} tokens/s, {})", out.len(), out.len() as f64 / secs, cfg.label());
+    Ok(())
+}
+
+/// The configurations of the README's table.
+pub fn table_configs() -> Vec<LmQuantConfig> {
+    let rtn = |bits, group| LmQuantConfig { weights: LmWeightFormat::Rtn, bits, group, ..LmQuantConfig::default() };
+    let mut v = vec![
+        LmQuantConfig::default(),
+        LmQuantConfig { weights: LmWeightFormat::F16, ..LmQuantConfig::default() },
+        LmQuantConfig { weights: LmWeightFormat::Bf16, ..LmQuantConfig::default() },
+        rtn(8, 0),
+        rtn(8, 32),
+        rtn(4, 0),
+        rtn(4, 32),
+        rtn(4, 64),
+        rtn(4, 128),
+        LmQuantConfig { symmetric: false, ..rtn(4, 32) },
+        rtn(3, 32),
+        rtn(2, 32),
+        LmQuantConfig { weights: LmWeightFormat::Q8_0, ..LmQuantConfig::default() },
+        LmQuantConfig { weights: LmWeightFormat::Q4_0, ..LmQuantConfig::default() },
+        LmQuantConfig { weights: LmWeightFormat::Q4_1, ..LmQuantConfig::default() },
+        LmQuantConfig { int8_acts: true, ..rtn(8, 0) },
+        LmQuantConfig { int8_acts: true, ..rtn(4, 32) },
+        LmQuantConfig { kv: KvFormat::Int8, ..LmQuantConfig::default() },
+        LmQuantConfig { kv: KvFormat::Int8, ..rtn(8, 0) },
+    ];
+    v.push(LmQuantConfig { skip: vec![], ..rtn(8, 0) });
+    v
+}
+
+fn run_table(a: TableArgs) -> Result<(), String> {
+    let w = a.m.weights()?;
+    let tok = a.m.tokenizer(&w)?;
+    let ids = val_tokens(&a.m, &tok, Some(a.tokens))?;
+    let fp32 = LmModel::from_weights(&w).map_err(|e| e.to_string())?;
+    let mut md = String::from(
+        "| configuration | perplexity | Δ % | KL | same top-1 | RMS Δp | weights (KB) | bits/weight | KV cache (KB) | engine |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut csv = String::from("configuration,perplexity,delta_pct,kl,top1_same,rms_dp,weight_bytes,bits_per_weight,kv_bytes,engine\n");
+    for cfg in table_configs() {
+        let q = quantize_lm(&w, &cfg).map_err(|e| e.to_string())?;
+        let c = compare(&fp32, &q.model, &ids, cfg.kv, |_, _| {}).map_err(|e| e.to_string())?;
+        let label = if cfg.skip.is_empty() { format!("{} (lm_head and embedding too)", cfg.label()) } else { cfg.label() };
+        let engine = q.model.blocks[0].wq.engine();
+        let kv = qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len);
+        let bpw = bits_per_weight(&q.model);
+        md.push_str(&format!(
+            "| {label} | {:.4} | {:+.2} | {:.5} | {:.2} % | {:.4} | {:.1} | {:.2} | {:.0} | {engine} |\n",
+            c.quantized.perplexity, c.delta_pct, c.mean_kl, c.top1_same * 100.0, c.rms_delta_p,
+            q.model.weight_bytes() as f64 / 1000.0, bpw, kv as f64 / 1000.0
+        ));
+        csv.push_str(&format!(
+            "{label},{:.6},{:.4},{:.6},{:.6},{:.6},{},{bpw:.4},{kv},{engine}\n",
+            c.quantized.perplexity, c.delta_pct, c.mean_kl, c.top1_same, c.rms_delta_p, q.model.weight_bytes()
+        ));
+        eprintln!("{label}: ppl {:.4} ({:+.2} %)", c.quantized.perplexity, c.delta_pct);
+    }
+    if let Some(p) = &a.csv {
+        std::fs::write(p, csv).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    println!("{md}");
+    Ok(())
+}
+
+fn run_bench(a: BenchArgs) -> Result<(), String> {
+    let w = a.m.weights()?;
+    if a.tokens == 0 || a.tokens > w.config.seq_len {
+        return Err(format!("--tokens {}: use 1 to the context length {}", a.tokens, w.config.seq_len));
+    }
+    let start = Instant::now();
+    let clock = move || start.elapsed().as_secs_f64();
+    let lines = qplay::lm::bench::decode_speed(&clock, "model", &w, &qplay::lm::bench::bench_formats(), a.tokens, 5);
+    for l in &lines {
+        println!("{}", l.to_line());
+    }
+    for r in qplay::lm::bench::ratios_to_fp32(&lines) {
+        println!("{r}");
+    }
     Ok(())
 }

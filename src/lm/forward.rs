@@ -7,6 +7,7 @@
 //! ```
 
 use super::{KvCache, LmConfig, LmError, LmLinear};
+use crate::runtime::qmatmul::QuantizedActs;
 
 /// Largest working memory of one forward call: 512 MiB.
 pub const MAX_WORK_BYTES: u128 = 512 << 20;
@@ -63,13 +64,13 @@ pub struct LmModel {
 /// What a caller may look at inside the forward pass (per-layer error, activation ranges).
 pub trait Probe {
     /// `input` [M, K] goes into `linear` of block `layer` (None: the output head) and gives `output` [M, N].
-    fn linear(&mut self, layer: Option<usize>, name: &'static str, input: &[f32], output: &[f32]);
+    fn linear(&mut self, layer: Option<usize>, name: &'static str, m: usize, input: &[f32], output: &[f32]);
 }
 
 /// A probe that looks at nothing.
 pub struct NoProbe;
 impl Probe for NoProbe {
-    fn linear(&mut self, _: Option<usize>, _: &'static str, _: &[f32], _: &[f32]) {}
+    fn linear(&mut self, _: Option<usize>, _: &'static str, _: usize, _: &[f32], _: &[f32]) {}
 }
 
 /// rmsnorm: out = x / sqrt(mean(x²) + eps) ⊙ w, one row of D.
@@ -151,12 +152,13 @@ impl LmModel {
         4 * (m * per_token + c.seq_len as u128 + c.head_dim() as u128)
     }
 
-    fn embed_row(&self, token: u32, out: &mut [f32]) {
+    fn embed_row(&self, token: u32, out: &mut [f32]) -> Result<(), LmError> {
         let d = self.config.dim;
         match &self.embedding {
             Embedding::F32(e) => out.copy_from_slice(&e[token as usize * d..(token as usize + 1) * d]),
-            Embedding::Linear(l) => l.row(token as usize, out),
+            Embedding::Linear(l) => l.row(token as usize, out)?,
         }
+        Ok(())
     }
 
     /// Runs `tokens` at positions cache.len() .. cache.len() + M, appends their k and v to the
@@ -195,7 +197,7 @@ impl LmModel {
         let group = c.n_heads / c.n_kv_heads;
         let mut x = vec![0f32; m * d];
         for (i, &t) in tokens.iter().enumerate() {
-            self.embed_row(t, &mut x[i * d..(i + 1) * d]);
+            self.embed_row(t, &mut x[i * d..(i + 1) * d])?;
         }
         let mut xb = vec![0f32; m * d];
         let mut q = vec![0f32; m * d];
@@ -206,19 +208,19 @@ impl LmModel {
         let mut h1 = vec![0f32; m * f];
         let mut h3 = vec![0f32; m * f];
         let mut scores = vec![0f32; c.seq_len];
-        let mut kbuf = vec![0f32; hd];
         let scale = 1.0 / (hd as f32).sqrt();
+        let mut acts = QuantizedActs::default();
         for (l, b) in self.blocks.iter().enumerate() {
             // Attention.
             for i in 0..m {
                 rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.attention_norm, c.norm_eps);
             }
-            b.wq.forward(&xb, m, &mut q);
-            probe.linear(Some(l), "attention.wq", &xb, &q);
-            b.wk.forward(&xb, m, &mut k);
-            probe.linear(Some(l), "attention.wk", &xb, &k);
-            b.wv.forward(&xb, m, &mut v);
-            probe.linear(Some(l), "attention.wv", &xb, &v);
+            b.wq.forward(&xb, m, &mut q, &mut acts)?;
+            probe.linear(Some(l), "attention.wq", m, &xb, &q);
+            b.wk.forward(&xb, m, &mut k, &mut acts)?;
+            probe.linear(Some(l), "attention.wk", m, &xb, &k);
+            b.wv.forward(&xb, m, &mut v, &mut acts)?;
+            probe.linear(Some(l), "attention.wv", m, &xb, &v);
             for i in 0..m {
                 let pos = p0 + i;
                 let (cos, sin) = (&self.rope_cos[pos * half..(pos + 1) * half], &self.rope_sin[pos * half..(pos + 1) * half]);
@@ -234,8 +236,7 @@ impl LmModel {
                     // scores[t] = q · k_t / sqrt(hd), t ≤ pos (the causal mask).
                     let mut max = f32::NEG_INFINITY;
                     for t in 0..=pos {
-                        cache.read(false, l, t, kvh, &mut kbuf);
-                        let s = qh.iter().zip(&kbuf).map(|(a, b)| a * b).sum::<f32>() * scale;
+                        let s = cache.key_dot(l, t, kvh, qh) * scale;
                         scores[t] = s;
                         max = max.max(s);
                     }
@@ -246,17 +247,14 @@ impl LmModel {
                     }
                     let out = &mut att_out[i * d + h * hd..i * d + (h + 1) * hd];
                     out.fill(0.0);
+                    let inv = 1.0 / sum;
                     for t in 0..=pos {
-                        cache.read(true, l, t, kvh, &mut kbuf);
-                        let p = scores[t] / sum;
-                        for (o, &vv) in out.iter_mut().zip(&kbuf) {
-                            *o += p * vv;
-                        }
+                        cache.add_value(l, t, kvh, scores[t] * inv, out);
                     }
                 }
             }
-            b.wo.forward(&att_out, m, &mut proj);
-            probe.linear(Some(l), "attention.wo", &att_out, &proj);
+            b.wo.forward(&att_out, m, &mut proj, &mut acts)?;
+            probe.linear(Some(l), "attention.wo", m, &att_out, &proj);
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
@@ -264,15 +262,15 @@ impl LmModel {
             for i in 0..m {
                 rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.ffn_norm, c.norm_eps);
             }
-            b.w1.forward(&xb, m, &mut h1);
-            probe.linear(Some(l), "feed_forward.w1", &xb, &h1);
-            b.w3.forward(&xb, m, &mut h3);
-            probe.linear(Some(l), "feed_forward.w3", &xb, &h3);
+            b.w1.forward(&xb, m, &mut h1, &mut acts)?;
+            probe.linear(Some(l), "feed_forward.w1", m, &xb, &h1);
+            b.w3.forward(&xb, m, &mut h3, &mut acts)?;
+            probe.linear(Some(l), "feed_forward.w3", m, &xb, &h3);
             for (a, &u) in h1.iter_mut().zip(&h3) {
                 *a = silu(*a) * u;
             }
-            b.w2.forward(&h1, m, &mut proj);
-            probe.linear(Some(l), "feed_forward.w2", &h1, &proj);
+            b.w2.forward(&h1, m, &mut proj, &mut acts)?;
+            probe.linear(Some(l), "feed_forward.w2", m, &h1, &proj);
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
@@ -284,8 +282,8 @@ impl LmModel {
             rmsnorm(&mut xn[j * d..(j + 1) * d], &x[i * d..(i + 1) * d], &self.norm, c.norm_eps);
         }
         let mut logits = vec![0f32; rows.len() * c.vocab_size];
-        self.output.forward(&xn, rows.len(), &mut logits);
-        probe.linear(None, "output", &xn, &logits);
+        self.output.forward(&xn, rows.len(), &mut logits, &mut acts)?;
+        probe.linear(None, "output", rows.len(), &xn, &logits);
         Ok(logits)
     }
 }

@@ -16,7 +16,8 @@ use super::{LmConfig, LmError};
 /// Largest cache accepted: 512 MiB.
 pub const MAX_CACHE_BYTES: u128 = 512 << 20;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KvFormat {
     #[default]
     F32,
@@ -160,22 +161,57 @@ impl KvCache {
         }
     }
 
-    /// Reads head `h`'s keys (`value = false`) or values of `layer` at `pos` into `out` [hd].
+    /// q · k for head `h`'s key of `layer` at `pos` (q: [hd]).
     #[inline]
-    pub(crate) fn read(&self, value: bool, layer: usize, pos: usize, h: usize, out: &mut [f32]) {
+    pub(crate) fn key_dot(&self, layer: usize, pos: usize, h: usize, q: &[f32]) -> f32 {
         let hd = self.head_dim;
         let at = (layer * self.seq_len + pos) * self.kv_dim + h * hd;
-        match if value { &self.v } else { &self.k } {
-            Store::F32(d) => out.copy_from_slice(&d[at..at + hd]),
+        match &self.k {
+            Store::F32(d) => dot(q, &d[at..at + hd]),
             Store::F16(d) => {
-                for (o, x) in out.iter_mut().zip(&d[at..at + hd]) {
+                let mut k = [0f32; 256];
+                let k = &mut k[..hd.min(256)];
+                for (o, x) in k.iter_mut().zip(&d[at..at + hd]) {
                     *o = x.to_f32();
+                }
+                if hd <= 256 { dot(q, k) } else { q.iter().zip(&d[at..at + hd]).map(|(a, b)| a * b.to_f32()).sum() }
+            }
+            Store::Int8 { q: kq, scale } => {
+                // q · (s · k_q) = s · Σ q_i · k_q,i
+                let s = scale[(layer * self.seq_len + pos) * (self.kv_dim / hd) + h];
+                let mut acc = [0f32; 8];
+                let (qc, kc) = (q.chunks_exact(8), kq[at..at + hd].chunks_exact(8));
+                let tail: f32 = qc.remainder().iter().zip(kc.remainder()).map(|(a, &b)| a * b as f32).sum();
+                for (a8, b8) in qc.zip(kc) {
+                    for i in 0..8 {
+                        acc[i] += a8[i] * b8[i] as f32;
+                    }
+                }
+                s * (acc.iter().sum::<f32>() + tail)
+            }
+        }
+    }
+
+    /// out += p · v for head `h`'s value of `layer` at `pos` (out: [hd]).
+    #[inline]
+    pub(crate) fn add_value(&self, layer: usize, pos: usize, h: usize, p: f32, out: &mut [f32]) {
+        let hd = self.head_dim;
+        let at = (layer * self.seq_len + pos) * self.kv_dim + h * hd;
+        match &self.v {
+            Store::F32(d) => {
+                for (o, &v) in out.iter_mut().zip(&d[at..at + hd]) {
+                    *o += p * v;
+                }
+            }
+            Store::F16(d) => {
+                for (o, v) in out.iter_mut().zip(&d[at..at + hd]) {
+                    *o += p * v.to_f32();
                 }
             }
             Store::Int8 { q, scale } => {
-                let s = scale[(layer * self.seq_len + pos) * (self.kv_dim / hd) + h];
-                for (o, &x) in out.iter_mut().zip(&q[at..at + hd]) {
-                    *o = x as f32 * s;
+                let ps = p * scale[(layer * self.seq_len + pos) * (self.kv_dim / hd) + h];
+                for (o, &v) in out.iter_mut().zip(&q[at..at + hd]) {
+                    *o += ps * v as f32;
                 }
             }
         }
@@ -184,4 +220,19 @@ impl KvCache {
     pub fn n_layers(&self) -> usize {
         self.n_layers
     }
+}
+
+/// Σ a_i · b_i in eight independent lanes (added in a fixed order), so the compiler can use
+/// SIMD registers; the same order for every row, so results do not depend on the batch size.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    for (a8, b8) in ac.zip(bc) {
+        for i in 0..8 {
+            acc[i] += a8[i] * b8[i];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }

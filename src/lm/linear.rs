@@ -1,38 +1,52 @@
 //! One Linear layer of a language model, whatever its weight format: the single
 //! quantized-matmul abstraction that the forward pass is written against
 //! (candle's `QMatMul`). y [M, N] = x [M, K] · Wᵀ.
+//!
+//! - `Float`: FP32 weights, or FP16 / BF16 / fake-quantized weights held as the f32 values
+//!   they represent (the simulation of bit widths that no kernel runs);
+//! - `Grouped`: 8- or 4-bit integers with per-group scales ([`GroupedWeights`]), multiplied
+//!   on the integer kernels of [`crate::runtime::qmatmul`]: with float activations
+//!   (W8A16 / W4A16, unpacked in registers) or int8 activations quantized per token and per
+//!   group right before the product (W8A8 / W4A8, as llama2.c's runq.c). The weights are
+//!   never expanded to an f32 matrix.
 
+use super::LmError;
+use crate::quant::grouped::GroupedWeights;
 use crate::runtime::gemm_f32::{self, PackedWf32};
+use crate::runtime::qmatmul::{self, QuantizedActs};
 
-/// How a Linear's weights are stored and which kernel multiplies them.
 #[derive(Clone, Debug)]
 pub enum LmLinear {
     /// FP32 weights on the f32 GEMM (wasm: the project's simd128 GEMM on packed panels;
-    /// natively: matrixmultiply's sgemm on the row-major matrix). `stored_bytes` is 4 per
-    /// weight, or 2 for FP16 / BF16 baselines whose values were rounded to that format (exact in f32).
-    Float { w: PackedWf32, plain: Vec<f32>, stored_bytes: usize, format: &'static str },
+    /// natively: matrixmultiply's sgemm on the row-major matrix). `stored_bytes` counts the
+    /// format's own size (4 per weight for f32, 2 for f16 / bf16, the packed size of a
+    /// simulated grid).
+    Float { w: PackedWf32, plain: Vec<f32>, stored_bytes: usize, format: String },
+    /// Integer weights on the grouped kernels; `int8_acts`: quantize x to int8 first.
+    Grouped { w: GroupedWeights, int8_acts: bool, format: String },
 }
 
 impl LmLinear {
     pub fn f32(w: &[f32], n: usize, k: usize) -> LmLinear {
-        Self::float(w, n, k, 4, "f32")
+        Self::float(w, n, k, 4 * n * k, "f32".into())
     }
 
-    /// Float weights that take `bytes_per_weight` when stored (4 for f32, 2 for f16 / bf16).
-    pub fn float(w: &[f32], n: usize, k: usize, bytes_per_weight: usize, format: &'static str) -> LmLinear {
+    /// Float weights that take `stored_bytes` in their own format.
+    pub fn float(w: &[f32], n: usize, k: usize, stored_bytes: usize, format: String) -> LmLinear {
         // wasm runs the packed panels; natively sgemm reads the plain matrix. Each keeps one copy.
         let (packed, plain) = if cfg!(target_arch = "wasm32") {
             (PackedWf32::pack(w, n, k), Vec::new())
         } else {
             (PackedWf32 { n, k, panels: 0, data: Vec::new() }, w.to_vec())
         };
-        LmLinear::Float { w: packed, plain, stored_bytes: bytes_per_weight * n * k, format }
+        LmLinear::Float { w: packed, plain, stored_bytes, format }
     }
 
     /// Output features N.
     pub fn n(&self) -> usize {
         match self {
             LmLinear::Float { w, .. } => w.n,
+            LmLinear::Grouped { w, .. } => w.n,
         }
     }
 
@@ -40,6 +54,7 @@ impl LmLinear {
     pub fn k(&self) -> usize {
         match self {
             LmLinear::Float { w, .. } => w.k,
+            LmLinear::Grouped { w, .. } => w.k,
         }
     }
 
@@ -47,38 +62,66 @@ impl LmLinear {
     pub fn bytes(&self) -> usize {
         match self {
             LmLinear::Float { stored_bytes, .. } => *stored_bytes,
+            LmLinear::Grouped { w, .. } => w.bytes(),
         }
     }
 
-    pub fn format(&self) -> &'static str {
+    pub fn format(&self) -> &str {
         match self {
-            LmLinear::Float { format, .. } => format,
+            LmLinear::Float { format, .. } | LmLinear::Grouped { format, .. } => format,
+        }
+    }
+
+    /// Which kernel runs this layer.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            LmLinear::Float { format, .. } if format == "f32" => "f32 GEMM",
+            LmLinear::Float { format, .. } if format == "f16" || format == "bf16" => "f32 GEMM on f16/bf16 values",
+            LmLinear::Float { .. } => "simulated (fake-quant values on the f32 GEMM)",
+            LmLinear::Grouped { int8_acts: true, w, .. } if w.bits == 8 => "int8 × int8 (W8A8)",
+            LmLinear::Grouped { int8_acts: true, .. } => "int4 × int8 (W4A8)",
+            LmLinear::Grouped { w, .. } if w.bits == 8 => "int8 weights × f32 (W8A16)",
+            LmLinear::Grouped { .. } => "int4 weights × f32 (W4A16)",
         }
     }
 
     /// Row `n` of W (dequantized when the format is quantized): an embedding lookup.
-    pub fn row(&self, n: usize, out: &mut [f32]) {
+    pub fn row(&self, n: usize, out: &mut [f32]) -> Result<(), LmError> {
         match self {
-            LmLinear::Float { w, plain, .. } if !plain.is_empty() => out.copy_from_slice(&plain[n * w.k..(n + 1) * w.k]),
+            LmLinear::Float { w, plain, .. } if !plain.is_empty() => {
+                out.copy_from_slice(&plain[n * w.k..(n + 1) * w.k]);
+                Ok(())
+            }
             LmLinear::Float { w, .. } => {
                 let (p, c) = (n / gemm_f32::PANEL, n % gemm_f32::PANEL);
                 for (kk, o) in out.iter_mut().enumerate().take(w.k) {
                     *o = w.data[(p * w.k + kk) * gemm_f32::PANEL + c];
                 }
+                Ok(())
+            }
+            LmLinear::Grouped { w, format, .. } => {
+                w.dequantize_row(n, out).map_err(|error| LmError::Quant { tensor: format.clone(), error })
             }
         }
     }
 
-    /// y [M, N] = x [M, K] · Wᵀ.
-    pub fn forward(&self, x: &[f32], m: usize, y: &mut [f32]) {
+    /// y [M, N] = x [M, K] · Wᵀ; `acts` is scratch for the int8 activations.
+    pub fn forward(&self, x: &[f32], m: usize, y: &mut [f32], acts: &mut QuantizedActs) -> Result<(), LmError> {
+        let err = |error| LmError::Quant { tensor: self.format().to_string(), error };
         match self {
             #[cfg(not(target_arch = "wasm32"))]
             LmLinear::Float { w, plain, .. } => {
                 use super::native_gemm::{mm, View};
-                mm(m, w.k, w.n, View::rm(x, w.k), View::t(plain, w.k), 0.0, y, w.n)
+                mm(m, w.k, w.n, View::rm(x, w.k), View::t(plain, w.k), 0.0, y, w.n);
+                Ok(())
             }
             #[cfg(target_arch = "wasm32")]
-            LmLinear::Float { w, .. } => (gemm_f32::best().run)(x, m, w, y),
+            LmLinear::Float { w, .. } => qmatmul::matmul_f32(x, m, w, y).map_err(err),
+            LmLinear::Grouped { w, int8_acts: false, .. } => qmatmul::matmul_f32_grouped(x, m, w, y).map_err(err),
+            LmLinear::Grouped { w, int8_acts: true, .. } => {
+                qmatmul::quantize_activations_into(x, m, w.k, w.group, acts).map_err(err)?;
+                qmatmul::matmul_i8_grouped(acts, m, w, y).map_err(err)
+            }
         }
     }
 }

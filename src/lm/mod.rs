@@ -34,12 +34,15 @@
 //! - [`sample`]: greedy and seeded sampling; [`eval`]: perplexity, KL and top-1 against FP32;
 //! - [`train`]: the trainer (native), forward and backward with AdamW.
 
+pub mod bench;
 pub mod config;
 pub mod corpus;
 pub mod error;
+pub mod eval;
 pub mod forward;
 pub mod kv_cache;
 pub mod linear;
+pub mod sample;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native_gemm;
 pub mod tokenizer;

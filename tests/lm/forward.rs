@@ -35,6 +35,13 @@ both! {
         check_against_numpy(fixture!("lm/random_small.safetensors"), fixture!("lm/random_small.logits.json"));
     }
 
+    fp32_logits_match_numpy_built_in_model {
+        check_against_numpy(
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/shakespeare.safetensors")),
+            fixture!("lm/shakespeare.logits.json"),
+        );
+    }
+
     fp32_logits_match_numpy_tied {
         check_against_numpy(fixture!("lm/random_small_tied.safetensors"), fixture!("lm/random_small_tied.logits.json"));
     }
@@ -78,8 +85,8 @@ both! {
         c.n_kv_heads = 3;
         assert!(matches!(c.validate(), Err(LmError::Config { field: "n_kv_heads", .. })));
         let mut c = LmConfig::shakespeare();
-        c.dim = 1 << 40;
-        assert!(c.validate().is_err());
+        c.dim = 1 << 30;
+        assert!(matches!(c.validate(), Err(LmError::TooLarge { .. })));
         let mut c = LmConfig::shakespeare();
         c.seq_len = 1 << 30;
         assert!(matches!(c.validate(), Err(LmError::Config { field: "seq_len", .. })));

@@ -2,3 +2,4 @@
 //! and `lm_node.rs` (Node), so the same assertions hold wherever it runs.
 
 mod forward;
+mod quant;

@@ -1,0 +1,54 @@
+//! `qplay-lm-bench`: language-model speed, natively (`cargo run --release --bin qplay-lm-bench`)
+//! or as wasm under Node 20 (`bash scripts/bench_lm.sh`): decoding tokens/s of the built-in
+//! model and of a randomly initialised model of llama2.c's 15 M TinyStories shape in every
+//! format, and the time of a perplexity run over the default evaluation slice.
+
+use qplay::lm::bench::{bench_formats, decode_speed, perplexity_speed, ratios_to_fp32};
+use qplay::lm::{corpus, CharTokenizer, LmConfig, LmWeights};
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    let start = std::time::Instant::now();
+    let clock = move || start.elapsed().as_secs_f64();
+    println!("platform native {}", std::env::consts::ARCH);
+    run(&clock, &|l| println!("{l}"));
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).expect("performance exists");
+    let now: js_sys::Function = js_sys::Reflect::get(&performance, &"now".into()).expect("now exists").into();
+    let clock = move || now.call0(&performance).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) / 1e3;
+    let log = |l: &str| web_sys::console::log_1(&l.into());
+    log("platform wasm32 simd128");
+    run(&clock, &log);
+}
+
+fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
+    let w = LmWeights::from_safetensors(include_bytes!("../../www/models/shakespeare.safetensors")).expect("the committed model reads");
+    let formats = bench_formats();
+    let mut lines = decode_speed(clock, "shakespeare", &w, &formats, 256, 7);
+    for l in &lines {
+        print(&l.to_line());
+    }
+    let text = corpus::gunzip_text(include_bytes!("../../www/data/shakespeare.val.txt.gz")).expect("the committed text reads");
+    let tok = CharTokenizer::new(w.alphabet.clone().expect("an alphabet").chars().collect()).expect("a valid alphabet");
+    let mut ids = tok.encode(&text).expect("the validation text encodes");
+    ids.truncate(8193);
+    let ppl_formats: Vec<_> = formats.iter().filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w4_g32"].contains(l)).cloned().collect();
+    let ppl = perplexity_speed(clock, "shakespeare_8192", &w, &ppl_formats, &ids, 3);
+    for l in &ppl {
+        print(&l.to_line());
+    }
+    lines.extend(ppl);
+    let tiny = LmWeights::init(&LmConfig::tinystories_15m(), 1).expect("the TinyStories shape is valid");
+    let tiny_formats: Vec<_> = formats.iter().filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w4_g32", "q4_0"].contains(l)).cloned().collect();
+    let t = decode_speed(clock, "tinystories15m", &tiny, &tiny_formats, 64, 3);
+    for l in &t {
+        print(&l.to_line());
+    }
+    lines.extend(t);
+    for r in ratios_to_fp32(&lines) {
+        print(&r);
+    }
+}

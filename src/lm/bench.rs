@@ -1,0 +1,108 @@
+//! Language-model benchmarks (natively, under Node and in the browser): decoding tokens/s
+//! with the KV cache, one matrix-vector product per Linear per token, and the time of a
+//! perplexity run over the default evaluation slice (GEMMs of 256 rows).
+//!
+//! Every format of a model is timed interleaved (trial t of every format, then t + 1 …) so
+//! that their ratios hold on a busy machine; each figure is a median over the trials, after
+//! one untimed warm-up call.
+
+use crate::bench::{time_medians_of, BenchLine};
+use crate::lm::eval::perplexity;
+use crate::lm::{KvCache, KvFormat, LmModel, LmWeights, NoProbe};
+use crate::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
+
+/// The formats timed, by label.
+pub fn bench_formats() -> Vec<(&'static str, LmQuantConfig)> {
+    let rtn = |bits, group| LmQuantConfig { weights: LmWeightFormat::Rtn, bits, group, ..LmQuantConfig::default() };
+    vec![
+        ("fp32", LmQuantConfig::default()),
+        ("w8_per_channel", rtn(8, 0)),
+        ("w8a8_per_channel", LmQuantConfig { int8_acts: true, ..rtn(8, 0) }),
+        ("q8_0", LmQuantConfig { weights: LmWeightFormat::Q8_0, ..LmQuantConfig::default() }),
+        ("w4_g32", rtn(4, 32)),
+        ("w4a8_g32", LmQuantConfig { int8_acts: true, ..rtn(4, 32) }),
+        ("q4_0", LmQuantConfig { weights: LmWeightFormat::Q4_0, ..LmQuantConfig::default() }),
+    ]
+}
+
+/// Decodes `tokens` tokens greedily from an empty cache (token ids cycle; the arithmetic is
+/// the same whatever they are).
+fn decode(model: &LmModel, cache: &mut KvCache, tokens: usize) {
+    cache.clear();
+    let v = model.config.vocab_size as u32;
+    for i in 0..tokens {
+        let logits = model.forward(&[(i as u32 * 7 + 1) % v], cache, true, &mut NoProbe).expect("a valid model decodes");
+        std::hint::black_box(logits);
+    }
+}
+
+/// tokens/s of decoding `tokens` tokens for each format of `w` (`name` prefixes the case).
+pub fn decode_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: usize, repeats: usize) -> Vec<BenchLine> {
+    let models: Vec<LmModel> = formats.iter().map(|(_, c)| quantize_lm(w, c).expect("the formats apply").model).collect();
+    let mut caches: Vec<KvCache> = models.iter().map(|m| KvCache::new(&m.config, KvFormat::F32).expect("cache fits")).collect();
+    for (m, c) in models.iter().zip(caches.iter_mut()) {
+        decode(m, c, tokens.min(8)); // warm-up
+    }
+    let mut fs: Vec<Box<dyn FnMut() + '_>> = models
+        .iter()
+        .zip(caches.iter_mut())
+        .map(|(m, c)| Box::new(move || decode(m, c, tokens)) as Box<dyn FnMut()>)
+        .collect();
+    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
+    let medians = time_medians_of(clock, &mut refs, repeats, 0.0);
+    formats
+        .iter()
+        .zip(medians)
+        .map(|((label, _), s)| BenchLine {
+            suite: "lm_decode",
+            case: format!("{name}_{label}"),
+            kernel: if cfg!(target_arch = "wasm32") { "simd128" } else { "native" },
+            n: tokens,
+            median_s: s,
+            rate: tokens as f64 / s,
+            unit: "tokens/s",
+        })
+        .collect()
+}
+
+/// Seconds for the perplexity of `tokens` with each format (one call each, after a warm-up).
+pub fn perplexity_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: &[u32], repeats: usize) -> Vec<BenchLine> {
+    let models: Vec<LmModel> = formats.iter().map(|(_, c)| quantize_lm(w, c).expect("the formats apply").model).collect();
+    let mut fs: Vec<Box<dyn FnMut() + '_>> = models
+        .iter()
+        .map(|m| {
+            Box::new(move || {
+                std::hint::black_box(perplexity(m, tokens, KvFormat::F32, |_, _| {}).expect("scores"));
+            }) as Box<dyn FnMut()>
+        })
+        .collect();
+    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
+    let medians = time_medians_of(clock, &mut refs, repeats, 0.0);
+    formats
+        .iter()
+        .zip(medians)
+        .map(|((label, _), s)| BenchLine {
+            suite: "lm_perplexity",
+            case: format!("{name}_{label}"),
+            kernel: if cfg!(target_arch = "wasm32") { "simd128" } else { "native" },
+            n: tokens.len() - 1,
+            median_s: s,
+            rate: (tokens.len() - 1) as f64 / s,
+            unit: "tokens/s",
+        })
+        .collect()
+}
+
+/// `ratio suite=lm_decode case=NAME LABEL/fp32=…` for every format against FP32 of the same run.
+pub fn ratios_to_fp32(lines: &[BenchLine]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in lines {
+        if let Some((model, _)) = l.case.split_once("_fp32").filter(|(_, rest)| rest.is_empty()) {
+            for o in lines.iter().filter(|o| o.suite == l.suite && o.case.starts_with(model) && o.case != l.case) {
+                let label = &o.case[model.len() + 1..];
+                out.push(format!("ratio suite={} case={model} {label}/fp32={:.2}", l.suite, o.rate / l.rate));
+            }
+        }
+    }
+    out
+}

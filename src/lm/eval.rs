@@ -1,0 +1,231 @@
+//! Scoring a language model on text: perplexity, and a quantized model against FP32
+//! (the figures llama.cpp's `perplexity --kl-divergence` reports, and the per-layer error).
+//!
+//! ```text
+//! windows: tokens [w·T, w·T + T] for w = 0, 1, …: T inputs, T targets each, no overlap
+//! NLL = −Σ log p(target) / count        perplexity = exp(NLL)        (nats per token)
+//! KL  = mean over positions of Σ_v p32(v) · (log p32(v) − log pq(v))
+//! top-1 same = share of positions where argmax p32 = argmax pq
+//! RMS Δp = sqrt(mean (pq(target) − p32(target))²)
+//! per layer: MSE, cosine and SQNR = 10·log10(Σ y32² / Σ (yq − y32)²) of every projection's output
+//! ```
+
+use serde::Serialize;
+
+use super::{KvCache, KvFormat, LmError, LmModel, NoProbe, Probe};
+
+/// Log-softmax of one row, in f64.
+pub fn log_softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(z)) as f64;
+    let lse = row.iter().map(|&z| (z as f64 - max).exp()).sum::<f64>().ln() + max;
+    row.iter().map(|&z| z as f64 - lse).collect()
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0
+}
+
+/// The windows of `tokens` (each T + 1 tokens); at least one is required.
+fn windows(tokens: &[u32], t: usize) -> Result<Vec<&[u32]>, LmError> {
+    if tokens.len() < 2 {
+        return Err(LmError::Tokens("the evaluation text needs at least two tokens".into()));
+    }
+    let n = (tokens.len() - 1).div_ceil(t);
+    Ok((0..n).map(|w| &tokens[w * t..(w * t + t + 1).min(tokens.len())]).collect())
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Perplexity {
+    /// Mean negative log-likelihood, nats per token.
+    pub nll: f64,
+    pub perplexity: f64,
+    pub tokens: usize,
+}
+
+/// Perplexity of `model` over `tokens`, with a KV cache of `kv` format.
+pub fn perplexity(model: &LmModel, tokens: &[u32], kv: KvFormat, mut progress: impl FnMut(usize, usize)) -> Result<Perplexity, LmError> {
+    let (t, v) = (model.config.seq_len, model.config.vocab_size);
+    let wins = windows(tokens, t)?;
+    let mut cache = KvCache::new(&model.config, kv)?;
+    let (mut nll, mut count) = (0f64, 0usize);
+    for (i, w) in wins.iter().enumerate() {
+        cache.clear();
+        let logits = model.forward(&w[..w.len() - 1], &mut cache, false, &mut NoProbe)?;
+        for (row, &target) in logits.chunks_exact(v).zip(&w[1..]) {
+            nll -= log_softmax(row)[target as usize];
+            count += 1;
+        }
+        progress(i + 1, wins.len());
+    }
+    let nll = nll / count as f64;
+    Ok(Perplexity { nll, perplexity: nll.exp(), tokens: count })
+}
+
+/// The error of one projection's output, quantized against FP32.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerError {
+    /// `layers.{l}.{name}` or `output`.
+    pub name: String,
+    pub mse: f64,
+    pub cosine: f64,
+    pub sqnr_db: f64,
+}
+
+/// max |x| of every input channel of a Linear, over the evaluated positions (FP32 model).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChannelRanges {
+    pub name: String,
+    pub absmax: Vec<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    pub fp32: Perplexity,
+    pub quantized: Perplexity,
+    /// (ppl_q − ppl_32) / ppl_32 · 100.
+    pub delta_pct: f64,
+    pub mean_kl: f64,
+    pub top1_same: f64,
+    pub rms_delta_p: f64,
+    pub layers: Vec<LayerError>,
+    pub channel_ranges: Vec<ChannelRanges>,
+}
+
+fn key(layer: Option<usize>, name: &str) -> String {
+    match layer {
+        Some(l) => format!("layers.{l}.{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// Records every Linear's output and its input channels' max |x| (the FP32 model), per window.
+#[derive(Default)]
+struct Record {
+    outputs: Vec<(String, Vec<f32>)>,
+    ranges: Vec<ChannelRanges>,
+}
+
+impl Probe for Record {
+    fn linear(&mut self, layer: Option<usize>, name: &'static str, m: usize, input: &[f32], output: &[f32]) {
+        let k = key(layer, name);
+        self.outputs.push((k.clone(), output.to_vec()));
+        let width = input.len() / m.max(1);
+        let r = match self.ranges.iter().position(|r| r.name == k) {
+            Some(i) => &mut self.ranges[i],
+            None => {
+                self.ranges.push(ChannelRanges { name: k, absmax: vec![0.0; width] });
+                self.ranges.last_mut().expect("just pushed")
+            }
+        };
+        for row in input.chunks_exact(width.max(1)) {
+            for (a, &x) in r.absmax.iter_mut().zip(row) {
+                *a = a.max(x.abs());
+            }
+        }
+    }
+}
+
+/// Sums for one layer's error.
+#[derive(Clone, Default)]
+struct Sums {
+    signal: f64,
+    noise: f64,
+    dot: f64,
+    q2: f64,
+    n: usize,
+}
+
+struct Compare<'a> {
+    reference: &'a [(String, Vec<f32>)],
+    at: usize,
+    sums: &'a mut Vec<(String, Sums)>,
+}
+
+impl Probe for Compare<'_> {
+    fn linear(&mut self, layer: Option<usize>, name: &'static str, _m: usize, _input: &[f32], output: &[f32]) {
+        let k = key(layer, name);
+        let Some((rk, r)) = self.reference.get(self.at) else { return };
+        self.at += 1;
+        if *rk != k || r.len() != output.len() {
+            return;
+        }
+        let s = match self.sums.iter_mut().find(|(n, _)| *n == k) {
+            Some((_, s)) => s,
+            None => {
+                self.sums.push((k, Sums::default()));
+                &mut self.sums.last_mut().expect("just pushed").1
+            }
+        };
+        for (&a, &b) in r.iter().zip(output) {
+            let (a, b) = (a as f64, b as f64);
+            s.signal += a * a;
+            s.noise += (b - a) * (b - a);
+            s.dot += a * b;
+            s.q2 += b * b;
+        }
+        s.n += output.len();
+    }
+}
+
+/// Scores `quantized` against `fp32` over `tokens`: both perplexities, KL, top-1, RMS Δp,
+/// every projection's output error and the FP32 activation ranges per input channel.
+pub fn compare(
+    fp32: &LmModel,
+    quantized: &LmModel,
+    tokens: &[u32],
+    kv: KvFormat,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Comparison, LmError> {
+    if fp32.config != quantized.config {
+        return Err(LmError::Tokens("the two models have different shapes".into()));
+    }
+    let (t, v) = (fp32.config.seq_len, fp32.config.vocab_size);
+    let wins = windows(tokens, t)?;
+    let mut c32 = KvCache::new(&fp32.config, KvFormat::F32)?;
+    let mut cq = KvCache::new(&fp32.config, kv)?;
+    let (mut nll32, mut nllq, mut kl, mut same, mut dp2, mut count) = (0f64, 0f64, 0f64, 0usize, 0f64, 0usize);
+    let mut sums: Vec<(String, Sums)> = Vec::new();
+    let mut ranges: Vec<ChannelRanges> = Vec::new();
+    for (i, w) in wins.iter().enumerate() {
+        let inputs = &w[..w.len() - 1];
+        c32.clear();
+        cq.clear();
+        let mut rec = Record { outputs: Vec::new(), ranges: std::mem::take(&mut ranges) };
+        let l32 = fp32.forward(inputs, &mut c32, false, &mut rec)?;
+        ranges = rec.ranges;
+        let lq = quantized.forward(inputs, &mut cq, false, &mut Compare { reference: &rec.outputs, at: 0, sums: &mut sums })?;
+        for ((r32, rq), &target) in l32.chunks_exact(v).zip(lq.chunks_exact(v)).zip(&w[1..]) {
+            let (a, b) = (log_softmax(r32), log_softmax(rq));
+            nll32 -= a[target as usize];
+            nllq -= b[target as usize];
+            kl += a.iter().zip(&b).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
+            same += usize::from(argmax(r32) == argmax(rq));
+            let dp = b[target as usize].exp() - a[target as usize].exp();
+            dp2 += dp * dp;
+            count += 1;
+        }
+        progress(i + 1, wins.len());
+    }
+    let n = count as f64;
+    let fp = Perplexity { nll: nll32 / n, perplexity: (nll32 / n).exp(), tokens: count };
+    let q = Perplexity { nll: nllq / n, perplexity: (nllq / n).exp(), tokens: count };
+    let layers = sums
+        .into_iter()
+        .map(|(name, s)| LayerError {
+            name,
+            mse: s.noise / s.n.max(1) as f64,
+            cosine: if s.signal > 0.0 && s.q2 > 0.0 { s.dot / (s.signal.sqrt() * s.q2.sqrt()) } else { 1.0 },
+            sqnr_db: crate::metrics::sqnr_from_sums(s.signal, s.noise),
+        })
+        .collect();
+    Ok(Comparison {
+        delta_pct: (q.perplexity - fp.perplexity) / fp.perplexity * 100.0,
+        fp32: fp,
+        quantized: q,
+        mean_kl: kl / n,
+        top1_same: same as f64 / n,
+        rms_delta_p: (dp2 / n).sqrt(),
+        layers,
+        channel_ranges: ranges,
+    })
+}

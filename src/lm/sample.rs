@@ -1,0 +1,131 @@
+//! Choosing the next token: greedy, or sampling with a temperature, top-k and top-p from a
+//! seeded ChaCha8 stream (portable: the same seed gives the same draws on every platform).
+//!
+//! ```text
+//! p = softmax(logits / temperature)   (in f64)
+//! top-k: keep the k most probable;  top-p: keep the smallest prefix (by probability) whose mass ≥ p
+//! draw u ∈ [0, 1) and take the first token whose cumulative kept mass exceeds u · (kept mass)
+//! ```
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{KvCache, KvFormat, LmError, LmModel, NoProbe};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleConfig {
+    /// 0 = greedy (argmax).
+    pub temperature: f32,
+    /// 0 = no top-k cut.
+    pub top_k: usize,
+    /// 1 = no nucleus cut.
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        SampleConfig { temperature: 0.8, top_k: 40, top_p: 0.95, seed: 42 }
+    }
+}
+
+impl SampleConfig {
+    pub fn validate(&self) -> Result<(), LmError> {
+        if !(self.temperature.is_finite() && (0.0..=10.0).contains(&self.temperature)) {
+            return Err(LmError::Setting { name: "temperature", message: format!("{} is outside 0–10", self.temperature) });
+        }
+        if !(self.top_p.is_finite() && self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(LmError::Setting { name: "top_p", message: format!("{} is outside (0, 1]", self.top_p) });
+        }
+        Ok(())
+    }
+}
+
+/// The next token from one row of logits.
+pub fn sample(logits: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> u32 {
+    let greedy = || logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0 as u32;
+    if cfg.temperature == 0.0 {
+        return greedy();
+    }
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(z)) as f64;
+    let mut probs: Vec<(usize, f64)> =
+        logits.iter().enumerate().map(|(i, &z)| (i, ((z as f64 - max) / cfg.temperature as f64).exp())).collect();
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    for p in &mut probs {
+        p.1 /= total;
+    }
+    // Most probable first; ties by id, so the order is total and portable.
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if cfg.top_k > 0 {
+        probs.truncate(cfg.top_k);
+    }
+    if cfg.top_p < 1.0 {
+        let mut mass = 0.0;
+        let keep = probs.iter().position(|p| {
+            mass += p.1;
+            mass >= cfg.top_p as f64
+        });
+        if let Some(i) = keep {
+            probs.truncate(i + 1);
+        }
+    }
+    let kept: f64 = probs.iter().map(|p| p.1).sum();
+    let u = rng.random::<f64>() * kept;
+    let mut acc = 0.0;
+    for &(i, p) in &probs {
+        acc += p;
+        if u < acc {
+            return i as u32;
+        }
+    }
+    probs.last().map(|p| p.0 as u32).unwrap_or_else(greedy)
+}
+
+/// One generated token with the probability the model gave it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Generated {
+    pub token: u32,
+    pub prob: f64,
+}
+
+/// Generates up to `max_new` tokens after `prompt`, stopping at the end of the context;
+/// `on_token` sees each one as it comes (return false to stop).
+pub fn generate(
+    model: &LmModel,
+    prompt: &[u32],
+    max_new: usize,
+    kv: KvFormat,
+    cfg: &SampleConfig,
+    mut on_token: impl FnMut(&Generated) -> bool,
+) -> Result<Vec<Generated>, LmError> {
+    cfg.validate()?;
+    let t = model.config.seq_len;
+    if prompt.is_empty() {
+        return Err(LmError::Tokens("the prompt is empty".into()));
+    }
+    if prompt.len() >= t {
+        return Err(LmError::Tokens(format!(
+            "the prompt has {} tokens; the model's context holds {t}, so at most {} leave room to generate",
+            prompt.len(),
+            t - 1
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut cache = KvCache::new(&model.config, kv)?;
+    let mut logits = model.forward(prompt, &mut cache, true, &mut NoProbe)?;
+    let mut out = Vec::new();
+    while out.len() < max_new {
+        let token = sample(&logits, cfg, &mut rng);
+        let prob = super::eval::log_softmax(&logits)[token as usize].exp();
+        let g = Generated { token, prob };
+        let go_on = on_token(&g);
+        out.push(g);
+        if !go_on || cache.len() >= t {
+            break;
+        }
+        logits = model.forward(&[token], &mut cache, true, &mut NoProbe)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,118 @@
+// Quantizing a language model: every format builds and runs, the skip list and per-layer
+// bits are honoured, bad settings are typed errors, and seeded generation is the same
+// everywhere (the expected tokens were produced natively; Node and Chromium must agree).
+
+use qplay::lm::eval::compare;
+use qplay::lm::sample::{generate, SampleConfig};
+use qplay::lm::*;
+use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
+
+fn small() -> LmWeights {
+    LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap()
+}
+
+fn rtn(bits: u8, group: usize) -> LmQuantConfig {
+    LmQuantConfig { weights: LmWeightFormat::Rtn, bits, group, ..LmQuantConfig::default() }
+}
+
+fn tokens(n: usize, v: u32) -> Vec<u32> {
+    (0..n as u32).map(|i| (i * 13 + i / 5) % v).collect()
+}
+
+both! {
+    every_format_runs_and_w8_stays_close {
+        let w = small();
+        let fp32 = LmModel::from_weights(&w).unwrap();
+        let ids = tokens(3 * w.config.seq_len + 1, w.config.vocab_size as u32);
+        let mut seen = vec![];
+        for cfg in [
+            rtn(8, 0), rtn(8, 32), rtn(4, 32), LmQuantConfig { symmetric: false, ..rtn(4, 32) }, rtn(3, 32), rtn(2, 0),
+            LmQuantConfig { weights: LmWeightFormat::Q8_0, ..LmQuantConfig::default() },
+            LmQuantConfig { weights: LmWeightFormat::Q4_0, ..LmQuantConfig::default() },
+            LmQuantConfig { weights: LmWeightFormat::Q4_1, ..LmQuantConfig::default() },
+            LmQuantConfig { weights: LmWeightFormat::F16, ..LmQuantConfig::default() },
+            LmQuantConfig { weights: LmWeightFormat::Bf16, ..LmQuantConfig::default() },
+            LmQuantConfig { int8_acts: true, ..rtn(8, 0) },
+            LmQuantConfig { int8_acts: true, ..rtn(4, 32) },
+            LmQuantConfig { kv: KvFormat::Int8, ..rtn(8, 0) },
+        ] {
+            let q = quantize_lm(&w, &cfg).unwrap();
+            let c = compare(&fp32, &q.model, &ids, cfg.kv, |_, _| {}).unwrap();
+            assert!(c.quantized.perplexity.is_finite() && c.mean_kl >= 0.0, "{}", cfg.label());
+            assert_eq!(c.layers.len(), 7 * w.config.n_layers + 1, "every projection and the head are scored");
+            seen.push((cfg.label(), c.mean_kl, q.model.weight_bytes()));
+        }
+        let kl = |label: &str| seen.iter().find(|s| s.0 == label).unwrap().1;
+        assert!(kl("W8 per-channel RTN") < 1e-3, "{seen:?}");
+        assert!(kl("W8 per-channel RTN") < kl("W4 g32 RTN"));
+        assert!(kl("W4 g32 RTN") < kl("W2 per-channel RTN"));
+        let bytes = |label: &str| seen.iter().find(|s| s.0 == label).unwrap().2;
+        assert!(bytes("W4 g32 RTN") < bytes("W8 per-channel RTN"));
+        assert!(bytes("Q4_0") < bytes("Q8_0"));
+    }
+
+    the_skip_list_and_layer_bits_are_honoured {
+        let w = small();
+        let q = quantize_lm(&w, &rtn(8, 0)).unwrap();
+        let fmt = |q: &qplay::ptq::lm::QuantizedLm, name: &str| q.layers.iter().find(|l| l.name == name).unwrap().format.clone();
+        assert_eq!(fmt(&q, "output"), "f32");
+        assert_eq!(fmt(&q, "tok_embeddings"), "f32");
+        assert_eq!(fmt(&q, "layers.0.attention.wq"), "W8 per-channel");
+        assert_eq!(q.layers.iter().find(|l| l.name == "layers.0.attention.wq").unwrap().engine, "int8 weights × f32 (W8A16)");
+        let all = quantize_lm(&w, &LmQuantConfig { skip: vec![], ..rtn(8, 0) }).unwrap();
+        assert_eq!(fmt(&all, "output"), "W8 per-channel");
+        let lm_head = quantize_lm(&w, &LmQuantConfig { skip: vec!["lm_head".into(), "attention.wq".into()], ..rtn(8, 0) }).unwrap();
+        assert_eq!(fmt(&lm_head, "output"), "f32");
+        assert_eq!(fmt(&lm_head, "layers.1.attention.wq"), "f32");
+        assert_eq!(fmt(&lm_head, "tok_embeddings"), "W8 per-channel");
+        let mut cfg = rtn(8, 0);
+        cfg.layer_bits.insert("feed_forward.w2".into(), 4);
+        cfg.layer_bits.insert("layers.1.feed_forward.w1".into(), 3);
+        let mixed = quantize_lm(&w, &cfg).unwrap();
+        assert_eq!(fmt(&mixed, "layers.0.feed_forward.w2"), "W4 per-channel");
+        assert_eq!(fmt(&mixed, "layers.1.feed_forward.w1"), "W3 per-channel (simulated)");
+        assert!(mixed.layers.iter().find(|l| l.name == "layers.1.feed_forward.w1").unwrap().note.as_ref().unwrap().contains("no integer kernel"));
+    }
+
+    bad_settings_are_typed_errors {
+        let w = small();
+        for (cfg, setting) in [
+            (rtn(9, 0), "bits"),
+            (rtn(1, 0), "bits"),
+            (rtn(4, 48), "group"),
+            (rtn(4, 64), "group"), // 64 does not divide the small model's 32 inputs
+            (LmQuantConfig { int8_acts: true, ..LmQuantConfig::default() }, "int8_acts"),
+        ] {
+            let e = quantize_lm(&w, &cfg).err().unwrap_or_else(|| panic!("{} must fail", cfg.label()));
+            assert!(matches!(&e, LmError::Setting { name, .. } if *name == setting), "{}: {e}", cfg.label());
+        }
+        let mut bad = w.clone();
+        bad.layers[0].wv[3] = f32::INFINITY;
+        assert!(matches!(quantize_lm(&bad, &rtn(8, 0)), Err(LmError::NonFinite { .. })));
+    }
+
+    seeded_generation_is_the_same_everywhere {
+        let w = small();
+        let m = LmModel::from_weights(&w).unwrap();
+        let cfg = SampleConfig { temperature: 1.0, top_k: 20, top_p: 0.9, seed: 7 };
+        let run = || generate(&m, &[1, 2, 3], 20, KvFormat::F32, &cfg, |_| true).unwrap().iter().map(|g| g.token).collect::<Vec<_>>();
+        let a = run();
+        assert_eq!(a, run());
+        assert_eq!(a, EXPECTED_SAMPLED, "the same seed gives the same tokens on every platform");
+        let greedy = generate(&m, &[1, 2, 3], 5, KvFormat::F32, &SampleConfig { temperature: 0.0, ..cfg.clone() }, |_| true).unwrap();
+        let mut cache = KvCache::new(&w.config, KvFormat::F32).unwrap();
+        let logits = m.forward(&[1, 2, 3], &mut cache, true, &mut NoProbe).unwrap();
+        let argmax = logits.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
+        assert_eq!(greedy[0].token as usize, argmax);
+        // The context holds seq_len tokens: generation stops there, a longer prompt is refused.
+        let long = vec![1u32; w.config.seq_len];
+        let e = generate(&m, &long, 5, KvFormat::F32, &cfg, |_| true).unwrap_err();
+        assert!(e.to_string().contains("context"), "{e}");
+        let all = generate(&m, &[1], 1000, KvFormat::F32, &cfg, |_| true).unwrap();
+        assert_eq!(all.len(), w.config.seq_len);
+        assert!(SampleConfig { top_p: 0.0, ..cfg.clone() }.validate().is_err());
+        assert!(SampleConfig { temperature: f32::NAN, ..cfg }.validate().is_err());
+    }
+}
+
+const EXPECTED_SAMPLED: [u32; 20] = [7, 63, 35, 57, 57, 6, 41, 37, 46, 15, 46, 34, 61, 62, 55, 9, 62, 26, 52, 45];
