@@ -26,8 +26,9 @@ use crate::model::Model;
 use crate::ptq::quantizable_layers;
 use crate::share::{query_of, Page};
 
-/// A PTQ run that took less than this re-runs by itself when a setting changes (ms).
-pub const LIVE_RERUN_MS: f64 = 400.0;
+/// A PTQ run that took less than this re-runs by itself when a setting changes (ms): about
+/// 2 s, so that a busy machine still follows the settings live.
+pub const LIVE_RERUN_MS: f64 = 2000.0;
 
 pub type ModelHandle = UseReducerHandle<ModelState>;
 
