@@ -114,7 +114,31 @@ pub fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
 /// silu(x) = x · σ(x).
 #[inline]
 pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    x / (1.0 + exp(-x))
+}
+
+/// e^x in plain f32 arithmetic (no libm call, the same bits on every platform):
+/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, two-part ln2), e^r by its Taylor polynomial
+/// to r⁶/720 (relative error < 2·10⁻⁷ there), then × 2ⁿ through the exponent bits.
+/// x below −87.3 gives 0 (e^x would be subnormal), above 88.7 gives +∞; NaN stays NaN.
+#[inline]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    if x.is_nan() {
+        return x;
+    }
+    if x < -87.3 {
+        return 0.0;
+    }
+    if x > 88.7 {
+        return f32::INFINITY;
+    }
+    let n = (x * LOG2E).round_ties_even();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 impl LmModel {
@@ -242,7 +266,7 @@ impl LmModel {
                     }
                     let mut sum = 0f32;
                     for s in &mut scores[..=pos] {
-                        *s = (*s - max).exp();
+                        *s = exp(*s - max);
                         sum += *s;
                     }
                     let out = &mut att_out[i * d + h * hd..i * d + (h + 1) * hd];
