@@ -8,7 +8,7 @@
 //! ```
 
 use crate::lm::native_gemm::{mm, View};
-use crate::lm::forward::{rope_tables, silu};
+use crate::lm::forward::rope_tables;
 use crate::lm::{LmConfig, LmWeights};
 
 /// What a layer's forward pass keeps for its backward pass.
@@ -27,6 +27,13 @@ struct LayerActs {
     a: Vec<f32>,    // [N, F] gate pre-activation (x·w1ᵀ)
     u: Vec<f32>,    // [N, F] up (x·w3ᵀ)
     g: Vec<f32>,    // [N, F] silu(a) ⊙ u
+}
+
+/// silu(x) = x · σ(x) with the platform's exp: the trainer's own (the inference pass uses a
+/// portable exp instead; the committed weights were trained with this one, so it stays).
+#[inline]
+fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
 }
 
 /// rmsnorm forward over rows: y = x · inv ⊙ w, inv = 1 / sqrt(mean(x²) + eps).
