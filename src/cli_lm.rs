@@ -62,6 +62,9 @@ pub struct ModelArgs {
     /// The settings as TOML (the keys of LmQuantConfig); flags given too override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// The settings as a share link or its query (`weights=rtn&bits=4&group=32`, the same keys).
+    #[arg(long)]
+    link: Option<String>,
     #[arg(long)]
     weights: Option<String>,
     #[arg(long)]
@@ -277,6 +280,16 @@ impl ModelArgs {
             }
             None => LmQuantConfig::default(),
         };
+        if let Some(link) = &self.link {
+            let (e, notices) = qplay::share::lm::from_query(link.split_once('?').map_or(link.as_str(), |(_, q)| q));
+            for n in notices {
+                eprintln!("qplay: {n}");
+            }
+            if self.config.is_some() {
+                return Err("--config and --link both give the settings: use one".into());
+            }
+            c = e.quant;
+        }
         if let Some(w) = &self.weights {
             c.weights = LmWeightFormat::parse(w).ok_or_else(|| {
                 format!("--weights {w}: use one of {}", LmWeightFormat::ALL.map(|f| f.name()).join(", "))
@@ -284,7 +297,7 @@ impl ModelArgs {
         }
         if let Some(b) = self.bits {
             c.bits = b;
-            if self.weights.is_none() && self.config.is_none() {
+            if self.weights.is_none() && self.config.is_none() && self.link.is_none() {
                 c.weights = LmWeightFormat::Rtn;
             }
         }

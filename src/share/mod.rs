@@ -9,6 +9,7 @@
 //! - [`view`]: what a teacher hides or locks on a page (`hide=…`, `lock=…`).
 
 pub mod experiment;
+pub mod lm;
 pub mod tensor;
 pub mod view;
 

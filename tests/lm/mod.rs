@@ -3,3 +3,4 @@
 
 mod forward;
 mod quant;
+mod link;

@@ -1,0 +1,220 @@
+//! A language-model experiment as a share link, with the same key names as its TOML
+//! (`qplay lm … --config`): `#/lm?weights=rtn&bits=4&group=32&kv=int8&prompt=ROMEO%3A&seed=7`.
+//!
+//! Keys at their default are left out. Reading never fails and is linear in the link's length:
+//! each `key=value` pair is looked up in one match (no nesting, no recursion); an unknown key
+//! or an invalid value is skipped with a notice that names it and says why.
+//!
+//! | key | value | default |
+//! | --- | --- | --- |
+//! | `weights` | f32, f16, bf16, rtn, q8_0, q4_0, q4_1 | f32 |
+//! | `bits` | 2–8 (RTN) | 8 |
+//! | `group` | 0 (per channel), 32, 64, 128, … (multiples of 32 up to 4096) | 0 |
+//! | `symmetric`, `narrow`, `int8_acts` | true / false | true, false, false |
+//! | `kv` | f32, f16, int8 | f32 |
+//! | `skip` | comma-separated layer names or patterns (empty: none) | output,tok_embeddings |
+//! | `layer_bits.NAME` | 2–8 | — |
+//! | `temperature`, `top_k`, `top_p`, `seed` | sampling (0 = greedy) | 0.8, 40, 0.95, 42 |
+//! | `prompt` | up to 1,024 characters | `ROMEO:` |
+//! | `max_new` | 1–4,096 tokens | 200 |
+//! | `tokens` | validation tokens scored, 2–1,000,000 | 8,193 |
+
+use crate::lm::sample::SampleConfig;
+use crate::lm::KvFormat;
+use crate::ptq::lm::{LmQuantConfig, LmWeightFormat};
+
+/// Longest link accepted (characters after `?`).
+pub const MAX_QUERY_LEN: usize = 16 * 1024;
+/// Most keys read from one link.
+pub const MAX_KEYS: usize = 256;
+/// Longest prompt in a link (characters).
+pub const MAX_PROMPT_CHARS: usize = 1024;
+/// Most notices listed (then one "… and N more").
+pub const MAX_NOTICES: usize = 20;
+
+/// Everything a language-model run depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmExperiment {
+    pub quant: LmQuantConfig,
+    pub sample: SampleConfig,
+    pub prompt: String,
+    pub max_new: usize,
+    pub tokens: usize,
+}
+
+impl Default for LmExperiment {
+    fn default() -> Self {
+        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193 }
+    }
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The link form: only keys that differ from the default, in a fixed order.
+pub fn to_query(e: &LmExperiment) -> String {
+    let d = LmExperiment::default();
+    let mut kv: Vec<(String, String)> = Vec::new();
+    let q = &e.quant;
+    if q.weights != d.quant.weights {
+        kv.push(("weights".into(), q.weights.name().into()));
+    }
+    if q.bits != d.quant.bits {
+        kv.push(("bits".into(), q.bits.to_string()));
+    }
+    if q.group != d.quant.group {
+        kv.push(("group".into(), q.group.to_string()));
+    }
+    for (k, v, dv) in [("symmetric", q.symmetric, d.quant.symmetric), ("narrow", q.narrow, d.quant.narrow), ("int8_acts", q.int8_acts, d.quant.int8_acts)] {
+        if v != dv {
+            kv.push((k.into(), v.to_string()));
+        }
+    }
+    if q.kv != d.quant.kv {
+        kv.push(("kv".into(), q.kv.name().into()));
+    }
+    if q.skip != d.quant.skip {
+        kv.push(("skip".into(), q.skip.join(",")));
+    }
+    for (name, b) in &q.layer_bits {
+        kv.push((format!("layer_bits.{name}"), b.to_string()));
+    }
+    let s = &e.sample;
+    if s.temperature != d.sample.temperature {
+        kv.push(("temperature".into(), s.temperature.to_string()));
+    }
+    if s.top_k != d.sample.top_k {
+        kv.push(("top_k".into(), s.top_k.to_string()));
+    }
+    if s.top_p != d.sample.top_p {
+        kv.push(("top_p".into(), s.top_p.to_string()));
+    }
+    if s.seed != d.sample.seed {
+        kv.push(("seed".into(), s.seed.to_string()));
+    }
+    if e.prompt != d.prompt {
+        kv.push(("prompt".into(), e.prompt.clone()));
+    }
+    if e.max_new != d.max_new {
+        kv.push(("max_new".into(), e.max_new.to_string()));
+    }
+    if e.tokens != d.tokens {
+        kv.push(("tokens".into(), e.tokens.to_string()));
+    }
+    kv.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{v:?} is not true or false")),
+    }
+}
+
+fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo: T, hi: T) -> Result<T, String> {
+    let x: T = v.trim().parse().map_err(|_| format!("{v:?} is not a number"))?;
+    if x < lo || x > hi {
+        return Err(format!("{x} is outside {lo}–{hi}"));
+    }
+    Ok(x)
+}
+
+/// Applies one key; Err is the reason it was skipped.
+fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
+    match key {
+        "weights" => {
+            e.quant.weights = LmWeightFormat::parse(v).ok_or_else(|| format!("{v:?} is not one of f32, f16, bf16, rtn, q8_0, q4_0, q4_1"))?
+        }
+        "bits" => e.quant.bits = parse_num(v, 2u8, 8)?,
+        "group" => {
+            let g = parse_num(v, 0usize, 4096)?;
+            if g % 32 != 0 {
+                return Err(format!("{g} is not 0 (per channel) or a multiple of 32"));
+            }
+            e.quant.group = g;
+        }
+        "symmetric" => e.quant.symmetric = parse_bool(v)?,
+        "narrow" => e.quant.narrow = parse_bool(v)?,
+        "int8_acts" => e.quant.int8_acts = parse_bool(v)?,
+        "kv" => e.quant.kv = KvFormat::parse(v).ok_or_else(|| format!("{v:?} is not f32, f16 or int8"))?,
+        "skip" => {
+            let names: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            if names.len() > 64 || names.iter().any(|n| n.len() > 64) {
+                return Err("at most 64 names of at most 64 characters".into());
+            }
+            e.quant.skip = names;
+        }
+        "temperature" => e.sample.temperature = parse_num(v, 0f32, 10.0)?,
+        "top_k" => e.sample.top_k = parse_num(v, 0usize, 1 << 20)?,
+        "top_p" => {
+            let p = parse_num(v, 0f32, 1.0)?;
+            if p == 0.0 {
+                return Err("0 keeps no token: use a value in (0, 1]".into());
+            }
+            e.sample.top_p = p;
+        }
+        "seed" => e.sample.seed = parse_num(v, 0u64, u64::MAX)?,
+        "prompt" => {
+            if v.chars().count() > MAX_PROMPT_CHARS {
+                return Err(format!("longer than {MAX_PROMPT_CHARS} characters"));
+            }
+            e.prompt = v.to_string();
+        }
+        "max_new" => e.max_new = parse_num(v, 1usize, 4096)?,
+        "tokens" => e.tokens = parse_num(v, 2usize, 1_000_000)?,
+        _ => match key.strip_prefix("layer_bits.") {
+            Some(name) if !name.is_empty() && name.len() <= 64 => {
+                if e.quant.layer_bits.len() >= 64 && !e.quant.layer_bits.contains_key(name) {
+                    return Err("at most 64 per-layer bits".into());
+                }
+                e.quant.layer_bits.insert(name.to_string(), parse_num(v, 2u8, 8)?);
+            }
+            _ => return Err("not a setting".into()),
+        },
+    }
+    Ok(())
+}
+
+/// Reads a link's query (after `?`): the experiment and a notice per key that was skipped.
+pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
+    let mut e = LmExperiment::default();
+    let mut notices = Vec::new();
+    let mut skipped = 0usize;
+    let query = if query.len() > MAX_QUERY_LEN {
+        notices.push(format!("the link is {} characters; only the first {MAX_QUERY_LEN} are read", query.len()));
+        let mut end = MAX_QUERY_LEN;
+        while !query.is_char_boundary(end) {
+            end -= 1;
+        }
+        &query[..end]
+    } else {
+        query
+    };
+    for (i, (k, v)) in form_urlencoded::parse(query.as_bytes()).enumerate() {
+        if i == MAX_KEYS {
+            notices.push(format!("the link has more than the limit of {MAX_KEYS} keys; the rest are ignored"));
+            break;
+        }
+        if matches!(k.as_ref(), "hide" | "lock") {
+            continue; // the teacher's view, read by `share::view`
+        }
+        if let Err(why) = apply(&mut e, &k, &v) {
+            if notices.len() < MAX_NOTICES {
+                notices.push(format!("link key {:?} ignored: {why}", crate::share::clip(&k)));
+            } else {
+                skipped += 1;
+            }
+        }
+    }
+    // Settings that are valid one by one but not together fall back to the default quantization.
+    if let Err(err) = e.quant.validate() {
+        notices.push(format!("the quantization settings do not fit together ({err}); using the defaults"));
+        e.quant = LmQuantConfig::default();
+    }
+    if skipped > 0 {
+        notices.push(format!("… and {skipped} more"));
+    }
+    (e, notices)
+}

@@ -1,0 +1,58 @@
+// The language-model experiment as a share link: every setting round-trips, hand-edited links
+// give a notice naming the key, and a huge link decodes fast.
+
+use qplay::lm::KvFormat;
+use qplay::ptq::lm::LmWeightFormat;
+use qplay::share::lm::{from_query, to_query, LmExperiment, MAX_KEYS};
+
+both! {
+    every_setting_round_trips_through_the_link {
+        let mut e = LmExperiment::default();
+        assert_eq!(to_query(&e), "", "defaults are left out");
+        e.quant.weights = LmWeightFormat::Rtn;
+        e.quant.bits = 4;
+        e.quant.group = 32;
+        e.quant.symmetric = false;
+        e.quant.int8_acts = true;
+        e.quant.kv = KvFormat::Int8;
+        e.quant.skip = vec!["output".into()];
+        e.quant.layer_bits.insert("feed_forward.w2".into(), 8);
+        e.sample.temperature = 0.0;
+        e.sample.seed = 7;
+        e.prompt = "To be, or not to be & that=the question?".into();
+        e.max_new = 50;
+        e.tokens = 4097;
+        let q = to_query(&e);
+        let (back, notices) = from_query(&q);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, e, "{q}");
+        let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
+        assert_eq!(from_query(&to_query(&none)).0, none);
+    }
+
+    hand_edited_links_give_notices_that_name_the_key {
+        let (e, n) = from_query("weights=q4_0&bits=99&group=48&kv=int4&colour=red&top_p=0&prompt=Hi&layer_bits.wq=x");
+        assert_eq!(e.quant.weights, LmWeightFormat::Q4_0);
+        assert_eq!(e.prompt, "Hi");
+        assert_eq!((e.quant.bits, e.quant.group, e.quant.kv), (8, 0, KvFormat::F32));
+        for key in ["bits", "group", "kv", "colour", "top_p", "layer_bits.wq"] {
+            assert!(n.iter().any(|m| m.contains(&format!("\"{key}\""))), "{key}: {n:?}");
+        }
+        assert_eq!(n.len(), 6, "{n:?}");
+        // Valid one by one, not together: int8 activations need integer weights.
+        let (e, n) = from_query("weights=f16&int8_acts=true");
+        assert_eq!(e.quant, qplay::ptq::lm::LmQuantConfig::default());
+        assert!(n[0].contains("int8"), "{n:?}");
+    }
+
+    a_huge_link_is_capped_and_linear {
+        let q: String = (0..5000).map(|i| format!("k{i}=1")).collect::<Vec<_>>().join("&");
+        let (e, n) = from_query(&q);
+        assert_eq!(e, LmExperiment::default());
+        assert!(n.len() <= 23, "{}", n.len());
+        assert!(n.iter().any(|m| m.contains("characters")) || n.iter().any(|m| m.contains(&MAX_KEYS.to_string())), "{n:?}");
+        let deep = format!("layer_bits.{}=4", "a.".repeat(20_000));
+        let (_, n) = from_query(&deep);
+        assert!(!n.is_empty());
+    }
+}
