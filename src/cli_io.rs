@@ -114,6 +114,12 @@ pub struct ExportArgs {
     /// Calibration images (the first N of the training split).
     #[arg(long, default_value_t = 256)]
     calib: usize,
+    /// Activation calibration: min_max, moving_average_min_max, percentile, removal_outlier, kl, mse.
+    #[arg(long, default_value = "min_max")]
+    act_calibration: String,
+    /// The calibration's setting (percentile, ratio, momentum, KL bins or MSE steps); default: its own.
+    #[arg(long)]
+    act_calibration_param: Option<f64>,
     /// The dataset: fashion or mnist (default: mnist for mlp-mnist, else fashion).
     #[arg(long)]
     dataset: Option<String>,
@@ -274,6 +280,20 @@ fn config(a: &ExportArgs) -> Result<PtqConfig, String> {
         },
         smooth_quant: a.smooth_quant,
         bias_correction: a.bias_correction,
+        act_calibration: {
+            use qplay::quant::calibration::{Calibration, CalibrationKind};
+            let kind = CalibrationKind::from_name(&a.act_calibration).ok_or_else(|| {
+                format!("--act-calibration {}: use one of {}", a.act_calibration, CalibrationKind::ALL.map(|k| k.name()).join(", "))
+            })?;
+            let c = Calibration::default_for(kind);
+            let c = match a.act_calibration_param {
+                Some(x) if kind == CalibrationKind::MinMax => return Err(format!("--act-calibration-param {x}: min_max has no setting")),
+                Some(x) => qplay::share::with_calibration_param(c, x),
+                None => c,
+            };
+            c.validate().map_err(|e| format!("--act-calibration-param: {e}"))?;
+            c
+        },
         ..PtqConfig::default()
     };
     cfg.validate().map_err(|e| e.to_string())?;

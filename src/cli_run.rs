@@ -3,7 +3,12 @@
 //! ```text
 //! qplay run experiment.toml [--out DIR]              an experiment description (TOML)
 //! qplay run config.ini --model mlp-fashion [--out DIR]   MindSpore Lite's converter config (INI)
+//! qplay run --set ptq.weight_bits=4 --set ptq.act_calibration.method=kl   the defaults plus settings
 //! ```
+//!
+//! `--set KEY=VALUE` takes the dotted keys of the TOML and the share link (`ptq.weight_bits`,
+//! `ptq.granularity.kind`, `task`, `seed`, …), each range-checked the same way; a key that is
+//! unknown or a value that is invalid is an error that names it.
 //!
 //! The report goes to stdout as JSON. With `--out DIR` (or the INI's `debug_info_save_path`)
 //! it is also written as `report.json` beside CSV files: `statistics.csv` and `quant_params.csv`
@@ -30,8 +35,12 @@ use qplay::report::{distribution_csv, quant_param_csv};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// An experiment description (.toml) or a MindSpore Lite config (.ini / .cfg).
-    config: PathBuf,
+    /// An experiment description (.toml) or a MindSpore Lite config (.ini / .cfg); default: the
+    /// default experiment.
+    config: Option<PathBuf>,
+    /// A setting as KEY=VALUE with the TOML's dotted key (e.g. ptq.weight_bits=4); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    set: Vec<String>,
     /// A built-in model (mlp-fashion, mlp-mnist, cnn-fashion); overrides the file's.
     #[arg(long)]
     model: Option<String>,
@@ -77,9 +86,33 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
     std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
 }
 
+/// The description with `KEY=VALUE` settings on top, through the share link's decoder (so every
+/// key is range-checked as it is in a link); any notice is an error.
+fn apply_sets(exp: Experiment, sets: &[String]) -> Result<Experiment, String> {
+    if sets.is_empty() {
+        return Ok(exp);
+    }
+    let mut pairs = Vec::new();
+    for s in sets {
+        let (k, v) = s.split_once('=').ok_or_else(|| format!("--set {s}: write KEY=VALUE"))?;
+        let enc = |x: &str| form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
+        pairs.push(format!("{}={}", enc(k.trim()), enc(v.trim())));
+    }
+    let base = qplay::share::experiment::to_query(&exp);
+    let query = if base.is_empty() { pairs.join("&") } else { format!("{base}&{}", pairs.join("&")) };
+    let (out, notices) = qplay::share::experiment::from_query(&query);
+    if let Some(n) = notices.first() {
+        return Err(format!("--set: {n}"));
+    }
+    Ok(out)
+}
+
 pub fn run(args: &RunArgs) -> Result<(), String> {
-    let text = crate::cli_io::read_text(&args.config)?;
-    let ext = args.config.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let text = match &args.config {
+        Some(p) => crate::cli_io::read_text(p)?,
+        None => String::new(),
+    };
+    let ext = args.config.as_ref().and_then(|c| c.extension()).and_then(|e| e.to_str()).unwrap_or("");
     let mut base = Experiment::default();
     if let Some(m) = &args.model {
         base.model = m.clone();
@@ -93,6 +126,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     if let Some(m) = &args.model {
         exp.model = m.clone();
     }
+    exp = apply_sets(exp, &args.set)?;
     if args.model_file.is_some() {
         exp.model = FILE_MODEL.into();
     }

@@ -115,3 +115,40 @@ fn ranges_negative_values_limits_and_files_from_the_command_line() {
     assert!(code != 0 && err.contains("--assets /no/such/dir") && err.contains("models/"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn run_takes_every_setting_as_a_flag_and_export_chooses_the_activation_calibration() {
+    // qplay run without a file: the defaults plus --set, each key range-checked as in a link.
+    let (code, _, err) = qplay(&["run", "--set", "ptq.weight_bits=99"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("ptq.weight_bits") && err.contains("1–16"), "{err}");
+    let (code, _, err) = qplay(&["run", "--set", "ptq.bogus=1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("ptq.bogus"), "{err}");
+    let (code, _, err) = qplay(&["run", "--set", "weight_bits"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("KEY=VALUE"), "{err}");
+    let (code, out, err) = qplay(&["run", "--set", "ptq.weight_bits=4", "--set", "ptq.act_calibration.method=kl", "--set", "ptq.act_calibration.bins=1024"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["experiment"]["ptq"]["weight_bits"], 4);
+    assert_eq!(j["experiment"]["ptq"]["act_calibration"]["method"], "kl");
+    assert_eq!(j["experiment"]["ptq"]["act_calibration"]["bins"], 1024);
+
+    let out = std::env::temp_dir().join(format!("qplay-export-{}.onnx", std::process::id()));
+    let o = out.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--act-calibration", "foo"], "--act-calibration foo"),
+        (vec!["--act-calibration", "kl", "--act-calibration-param", "65536"], "8192"),
+        (vec!["--act-calibration", "min_max", "--act-calibration-param", "3"], "no setting"),
+    ] {
+        let mut all = vec!["export", "--model", "mlp-fashion", "--format", "qdq-onnx", "--out", o];
+        all.extend(args);
+        let (code, _, err) = qplay(&all);
+        assert_ne!(code, 0);
+        assert!(err.contains(needle), "{err}");
+    }
+    let (code, _, err) = qplay(&["export", "--model", "mlp-fashion", "--format", "qdq-onnx", "--out", o, "--act-calibration", "percentile", "--act-calibration-param", "99.9"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::metadata(&out).unwrap().len() > 100_000);
+}

@@ -6,22 +6,11 @@
 use qplay::lm::bench::{bench_formats, decode_speed, perplexity_speed, ratios_to_fp32};
 use qplay::lm::{corpus, CharTokenizer, LmConfig, LmWeights};
 
-#[cfg(not(target_arch = "wasm32"))]
-fn main() {
-    let start = std::time::Instant::now();
-    let clock = move || start.elapsed().as_secs_f64();
-    println!("platform native {}", std::env::consts::ARCH);
-    run(&clock, &|l| println!("{l}"));
-}
+#[path = "common/clock.rs"]
+mod clock;
 
-#[cfg(target_arch = "wasm32")]
 fn main() {
-    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).expect("performance exists");
-    let now: js_sys::Function = js_sys::Reflect::get(&performance, &"now".into()).expect("now exists").into();
-    let clock = move || now.call0(&performance).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) / 1e3;
-    let log = |l: &str| web_sys::console::log_1(&l.into());
-    log("platform wasm32 simd128");
-    run(&clock, &log);
+    clock::with_platform(run);
 }
 
 fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {

@@ -36,39 +36,54 @@ fn decode(model: &LmModel, cache: &mut KvCache, tokens: usize) {
     }
 }
 
-/// tokens/s of decoding `tokens` tokens for each format of `w` (`name` prefixes the case).
-pub fn decode_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: usize, repeats: usize) -> Vec<BenchLine> {
-    let models: Vec<LmModel> = formats.iter().map(|(_, c)| quantize_lm(w, c).expect("the formats apply").model).collect();
-    let mut caches: Vec<KvCache> = models.iter().map(|m| KvCache::new(&m.config, KvFormat::F32).expect("cache fits")).collect();
-    for (m, c) in models.iter().zip(caches.iter_mut()) {
-        decode(m, c, tokens.min(8)); // warm-up
+/// Times `fs` (one per format) interleaved, after one untimed warm-up call each, and names the
+/// medians: `n` tokens per call.
+#[allow(clippy::too_many_arguments)]
+fn timed_lines(
+    clock: &dyn Fn() -> f64,
+    suite: &'static str,
+    name: &str,
+    formats: &[(&'static str, LmQuantConfig)],
+    mut fs: Vec<Box<dyn FnMut() + '_>>,
+    n: usize,
+    repeats: usize,
+) -> Vec<BenchLine> {
+    for f in fs.iter_mut() {
+        f();
     }
-    let mut fs: Vec<Box<dyn FnMut() + '_>> = models
-        .iter()
-        .zip(caches.iter_mut())
-        .map(|(m, c)| Box::new(move || decode(m, c, tokens)) as Box<dyn FnMut()>)
-        .collect();
     let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
     let medians = time_medians_of(clock, &mut refs, repeats, 0.0);
     formats
         .iter()
         .zip(medians)
         .map(|((label, _), s)| BenchLine {
-            suite: "lm_decode",
+            suite,
             case: format!("{name}_{label}"),
             kernel: if cfg!(target_arch = "wasm32") { "simd128" } else { "native" },
-            n: tokens,
+            n,
             median_s: s,
-            rate: tokens as f64 / s,
+            rate: n as f64 / s,
             unit: "tokens/s",
         })
         .collect()
 }
 
-/// Seconds for the perplexity of `tokens` with each format (one call each, after a warm-up).
+fn models(w: &LmWeights, formats: &[(&'static str, LmQuantConfig)]) -> Vec<LmModel> {
+    formats.iter().map(|(_, c)| quantize_lm(w, c).expect("the formats apply").model).collect()
+}
+
+/// tokens/s of decoding `tokens` tokens for each format of `w` (`name` prefixes the case).
+pub fn decode_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: usize, repeats: usize) -> Vec<BenchLine> {
+    let models = models(w, formats);
+    let mut caches: Vec<KvCache> = models.iter().map(|m| KvCache::new(&m.config, KvFormat::F32).expect("cache fits")).collect();
+    let fs = models.iter().zip(caches.iter_mut()).map(|(m, c)| Box::new(move || decode(m, c, tokens)) as Box<dyn FnMut()>).collect();
+    timed_lines(clock, "lm_decode", name, formats, fs, tokens, repeats)
+}
+
+/// tokens/s of the perplexity of `tokens` with each format.
 pub fn perplexity_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: &[u32], repeats: usize) -> Vec<BenchLine> {
-    let models: Vec<LmModel> = formats.iter().map(|(_, c)| quantize_lm(w, c).expect("the formats apply").model).collect();
-    let mut fs: Vec<Box<dyn FnMut() + '_>> = models
+    let models = models(w, formats);
+    let fs = models
         .iter()
         .map(|m| {
             Box::new(move || {
@@ -76,21 +91,7 @@ pub fn perplexity_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, form
             }) as Box<dyn FnMut()>
         })
         .collect();
-    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
-    let medians = time_medians_of(clock, &mut refs, repeats, 0.0);
-    formats
-        .iter()
-        .zip(medians)
-        .map(|((label, _), s)| BenchLine {
-            suite: "lm_perplexity",
-            case: format!("{name}_{label}"),
-            kernel: if cfg!(target_arch = "wasm32") { "simd128" } else { "native" },
-            n: tokens.len() - 1,
-            median_s: s,
-            rate: (tokens.len() - 1) as f64 / s,
-            unit: "tokens/s",
-        })
-        .collect()
+    timed_lines(clock, "lm_perplexity", name, formats, fs, tokens.len() - 1, repeats)
 }
 
 /// `ratio suite=lm_decode case=NAME LABEL/fp32=…` for every format against FP32 of the same run.
