@@ -162,7 +162,8 @@ both! {
         };
         let took = time(2_000);
         eprintln!("2,000 unknown keys: {took:.1} ms");
-        assert!(took < 500.0, "{took} ms");
+        // The bounds: 50 ms natively (release; 0.3 ms measured), 200 ms in Chromium.
+        assert!(took < 200.0, "{took} ms");
         // Bad values of real keys (each checked on its own): 700 layer_bits entries (16 KiB).
         let q: String = (0..700).map(|i| format!("ptq.layer_bits.l{i}=x")).collect::<Vec<_>>().join("&");
         let t = now_ms();
