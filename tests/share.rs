@@ -223,3 +223,17 @@ both! {
         assert!(notices.iter().any(|n| n.contains("more than the limit")), "{notices:?}");
     }
 }
+
+both! {
+    the_language_model_page_has_its_own_path {
+        use qplay::share::{page_hash, Page};
+        assert_eq!(Page::from_hash("#/lm?weights=rtn&bits=4&group=32"), Page::Lm);
+        assert_eq!(Page::from_hash("#/lm"), Page::Lm);
+        assert_eq!(page_hash(Page::Lm, "weights=rtn&bits=4"), "#/lm?weights=rtn&bits=4");
+        assert_eq!(page_hash(Page::Lm, ""), "#/lm");
+        // The link of a page's settings reads back to the same settings.
+        let (e, notices) = qplay::share::lm::from_query("weights=rtn&bits=4&group=32");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(qplay::share::lm::to_query(&e), "weights=rtn&bits=4&group=32");
+    }
+}

@@ -6,6 +6,7 @@
 //! - [`tensor`]: the Tensor page's table of keys (`#/tensor?method=clip&bits=8&x=…`).
 //! - [`experiment`]: an experiment description as dotted keys, the same paths as its TOML
 //!   (`#/model?model=cnn-fashion&ptq.weight_bits=4`).
+//! - [`lm`]: a language-model experiment (`#/lm?weights=rtn&bits=4&group=32`).
 //! - [`view`]: what a teacher hides or locks on a page (`hide=…`, `lock=…`).
 
 pub mod experiment;
@@ -26,10 +27,12 @@ pub enum Page {
     Lab,
     /// `#/bench`: the benchmarks, run in this browser.
     Bench,
+    /// `#/lm?…`: quantize the built-in language model ([`lm`] holds its keys).
+    Lm,
 }
 
 impl Page {
-    pub const ALL: [Page; 4] = [Page::Tensor, Page::Model, Page::Lab, Page::Bench];
+    pub const ALL: [Page; 5] = [Page::Tensor, Page::Model, Page::Lab, Page::Bench, Page::Lm];
 
     /// The path of the page in the hash, e.g. `/model`.
     pub fn path(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Page {
             Page::Model => "/model",
             Page::Lab => "/lab",
             Page::Bench => "/bench",
+            Page::Lm => "/lm",
         }
     }
 

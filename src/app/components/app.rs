@@ -1,15 +1,17 @@
 //! The app shell: a hash router with the page links in a header, and the
-//! state every page keeps while another one is shown (the Model page's and
-//! the Lab's reducers, and the worker), shared through contexts.
+//! state every page keeps while another one is shown (the Model page's, the
+//! Lab's and the Language-model page's reducers, and the worker), shared through contexts.
 
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use super::bench_page::BenchPage;
 use super::lab_page::LabPage;
+use super::lm_page::LmPage;
 use super::model_page::ModelPage;
 use super::tensor_page::TensorPage;
 use crate::app::state::lab::LabState;
+use crate::app::state::lm::LmState;
 use crate::app::state::model::ModelState;
 use crate::app::state::TensorState;
 use crate::app::url;
@@ -27,6 +29,8 @@ pub enum Route {
     Lab,
     #[at("/bench")]
     Bench,
+    #[at("/lm")]
+    Lm,
     /// An empty or unknown path shows the Tensor page.
     #[not_found]
     #[at("/")]
@@ -39,6 +43,7 @@ impl Route {
             Route::Model => Page::Model,
             Route::Lab => Page::Lab,
             Route::Bench => Page::Bench,
+            Route::Lm => Page::Lm,
             Route::Tensor | Route::Home => Page::Tensor,
         }
     }
@@ -50,6 +55,7 @@ fn switch(route: Route) -> Html {
         Page::Model => html! { <ModelPage /> },
         Page::Lab => html! { <LabPage /> },
         Page::Bench => html! { <BenchPage /> },
+        Page::Lm => html! { <LmPage /> },
     }
 }
 
@@ -69,11 +75,12 @@ fn shell() -> Html {
     let tensor = use_reducer_eq(|| TensorState::from_hash(if first == Page::Tensor { &hash } else { "" }));
     let model = use_reducer_eq(|| if first == Page::Model { ModelState::from_query(query_of(&hash)) } else { ModelState::default() });
     let lab = use_reducer_eq(|| if first == Page::Lab { LabState::from_query(query_of(&hash)) } else { LabState::default() });
+    let lm = use_reducer_eq(|| if first == Page::Lm { LmState::from_query(query_of(&hash)) } else { LmState::default() });
     let worker = use_state(SharedWorker::default);
     let route = use_route::<Route>().unwrap_or(Route::Home);
     let page = route.page();
     let tensor_link = tensor.to_hash();
-    let (model_link, lab_link) = (model.to_hash(), lab.to_hash());
+    let (model_link, lab_link, lm_link) = (model.to_hash(), lab.to_hash(), lm.to_hash());
     let link = |p: Page, href: String, label: &str, tip: &str| {
         html! {
             <a href={href} class={classes!((page == p).then_some("active"))} title={tip.to_string()}
@@ -85,12 +92,14 @@ fn shell() -> Html {
         <ContextProvider<UseReducerHandle<TensorState>> context={tensor}>
         <ContextProvider<UseReducerHandle<ModelState>> context={model}>
         <ContextProvider<UseReducerHandle<LabState>> context={lab}>
+        <ContextProvider<UseReducerHandle<LmState>> context={lm}>
             <header class="top">
                 <h1><span class="logo">{"q"}</span>{"play"}</h1>
                 <nav aria-label="Pages">
                     { link(Page::Tensor, tensor_link, "Tensor", "Quantize a tensor: scale, zero point, grid and error") }
                     { link(Page::Model, model_link, "Model", "Quantize a model: PTQ, comparisons, sweeps, mixed-bit searches, QAT") }
                     { link(Page::Lab, lab_link, "Lab", "The quantization lab handout, step by step") }
+                    { link(Page::Lm, lm_link, "Language model", "Quantize a small language model: perplexity, KL and the text it writes, against FP32") }
                     { link(Page::Bench, "#/bench".into(), "Benchmark", "int8 SIMD against FP32 in this browser") }
                 </nav>
                 <p class="tagline">{"the quantization playground: scale, zero point and error, live in your browser"}</p>
@@ -98,6 +107,7 @@ fn shell() -> Html {
             <main>
                 <Switch<Route> render={switch} />
             </main>
+        </ContextProvider<UseReducerHandle<LmState>>>
         </ContextProvider<UseReducerHandle<LabState>>>
         </ContextProvider<UseReducerHandle<ModelState>>>
         </ContextProvider<UseReducerHandle<TensorState>>>

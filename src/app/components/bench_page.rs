@@ -74,7 +74,7 @@ pub fn bench_page() -> Html {
                 }
                 JobEvent::Failed(m) if m == CANCELLED => status.set(Status::Failed("Cancelled.".into())),
                 JobEvent::Failed(m) => status.set(Status::Failed(m)),
-                JobEvent::Done(_) => {}
+                JobEvent::Done(_) | JobEvent::LmTokens { .. } => {}
             });
         })
     };

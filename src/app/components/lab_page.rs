@@ -43,7 +43,7 @@ fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
         let job = c.get();
         match event {
             JobEvent::Loading { what, done, total } => d.dispatch(LabAction::Loading { job, what, done, total }),
-            JobEvent::BenchLines { .. } => {}
+            JobEvent::BenchLines { .. } | JobEvent::LmTokens { .. } => {}
             JobEvent::Progress(p) => d.dispatch(LabAction::Progress { job, progress: p }),
             JobEvent::Done(outcome) => d.dispatch(LabAction::Finished { job, outcome: Box::new(outcome) }),
             JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LabAction::Failed { job, message: "cancelled".into() }),

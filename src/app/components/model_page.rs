@@ -71,7 +71,7 @@ fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
         let job = cell.get();
         match event {
             JobEvent::Loading { what, done, total } => d.dispatch(ModelAction::Loading { job, what, done, total }),
-            JobEvent::BenchLines { .. } => {}
+            JobEvent::BenchLines { .. } | JobEvent::LmTokens { .. } => {}
             JobEvent::Progress(p) => d.dispatch(ModelAction::Progress { job, progress: p }),
             JobEvent::Done(outcome) => d.dispatch(ModelAction::Finished { job, exp: Box::new(exp2.clone()), outcome: Box::new(outcome) }),
             JobEvent::Failed(m) if m == CANCELLED => d.dispatch(ModelAction::Cancelled),

@@ -6,8 +6,10 @@
 //! - [`tensor`]: the Tensor page's settings and link notices.
 //! - [`model`]: the Model page's experiment, loaded file, running job and results.
 //! - [`lab`]: the Lab walkthrough's steps and their results.
+//! - [`lm`]: the Language-model page's experiment, comparison table and generation.
 
 pub mod lab;
+pub mod lm;
 pub mod model;
 pub mod tensor;
 

@@ -11,6 +11,8 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::run::PtqReport;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::{Experiment, Progress};
+use crate::lm::sample::SampleConfig;
+use crate::ptq::lm::LmQuantConfig;
 
 /// Where the model comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,6 +40,71 @@ pub enum Request {
     Export { exp: Experiment, model: ModelSource, format: ExportFormat },
     /// The benchmarks, in the worker (its own thread): kernels, GEMMs, the MLP, a PTQ run.
     Bench,
+    /// The Language-model page: quantize the built-in model and score it against FP32 on the
+    /// first `tokens` validation tokens.
+    LmRun { quant: LmQuantConfig, tokens: usize },
+    /// The Language-model page: FP32 and quantized generation from one prompt with one seed.
+    LmGenerate { quant: LmQuantConfig, sample: SampleConfig, prompt: String, max_new: usize },
+}
+
+/// One Linear of a quantized language model, with its output error against FP32.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmLayerRow {
+    pub name: String,
+    pub format: String,
+    pub engine: String,
+    pub bytes: usize,
+    pub weights: usize,
+    pub note: Option<String>,
+    /// Output SQNR against FP32 (dB), when measured.
+    pub sqnr_db: Option<f64>,
+    pub cosine: Option<f64>,
+}
+
+/// A language-model run: the quantized model against FP32 (`crate::lm::eval::Comparison`, owned).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmRunView {
+    pub quant: LmQuantConfig,
+    pub label: String,
+    /// Predictions scored.
+    pub tokens: usize,
+    pub fp32_ppl: f64,
+    pub quant_ppl: f64,
+    pub delta_pct: f64,
+    pub mean_kl: f64,
+    pub top1_same: f64,
+    pub rms_delta_p: f64,
+    pub fp32_bytes: usize,
+    pub weight_bytes: usize,
+    /// Over every parameter but the norms.
+    pub bits_per_weight: f64,
+    /// The KV cache over the whole context, in the chosen format.
+    pub kv_bytes: u64,
+    pub layers: Vec<LmLayerRow>,
+    /// Quantizing and scoring both models, in milliseconds (loading excluded).
+    pub millis: f64,
+}
+
+/// One generated token: its text, and the probability the FP32 model gave it (and, for the
+/// quantized column, the quantized model's own).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmToken {
+    pub id: u32,
+    pub text: String,
+    pub p_fp32: f64,
+    pub p_own: f64,
+}
+
+/// Both generations from one prompt with one seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmGenView {
+    pub label: String,
+    pub prompt: String,
+    pub fp32: Vec<LmToken>,
+    pub quant: Vec<LmToken>,
+    /// Generated tokens per second, FP32 and quantized.
+    pub fp32_tps: f64,
+    pub quant_tps: f64,
 }
 
 /// One benchmark line, as the page shows it (`crate::bench::BenchLine`, owned).
@@ -91,6 +158,8 @@ pub enum Outcome {
     File { name: String, mime: String },
     /// Every benchmark line, and the ratio lines.
     Bench { rows: Vec<BenchRow>, ratios: Vec<String> },
+    LmRun(Box<LmRunView>),
+    LmGenerate(Box<LmGenView>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +169,9 @@ pub enum Event {
     Progress(Progress),
     /// The benchmark lines so far (each case adds its own).
     BenchLines { rows: Vec<BenchRow>, ratios: Vec<String> },
+    /// Tokens generated so far, streamed: column 0 is FP32, 1 the quantized model (`p_fp32` of
+    /// the quantized column is known only at the end, in `Done`).
+    LmTokens { column: u8, tokens: Vec<LmToken> },
     Done(Outcome),
     Failed(String),
 }

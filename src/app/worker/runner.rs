@@ -31,7 +31,7 @@ use crate::model::{Model, DEFAULT_MAX_PARAMS};
 use crate::ptq::{quantize_model, Scope};
 
 /// Least time between two progress messages, in milliseconds.
-const PROGRESS_EVERY_MS: f64 = 50.0;
+pub(super) const PROGRESS_EVERY_MS: f64 = 50.0;
 
 #[derive(Default)]
 struct Cache {
@@ -49,7 +49,7 @@ fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-fn now_ms() -> f64 {
+pub(super) fn now_ms() -> f64 {
     Reflect::get(&js_sys::global(), &"performance".into())
         .ok()
         .and_then(|p| Reflect::get(&p, &"now".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok()).and_then(|f| f.call0(&p).ok()))
@@ -58,7 +58,7 @@ fn now_ms() -> f64 {
 }
 
 /// Posts a reply (and a file's bytes, transferred).
-fn post(id: u32, event: Event, bytes: Option<Vec<u8>>) {
+pub(super) fn post(id: u32, event: Event, bytes: Option<Vec<u8>>) {
     let msg = Object::new();
     let json = serde_json::to_string(&Reply { id, event }).unwrap_or_else(|e| {
         serde_json::to_string(&Reply { id, event: Event::Failed(format!("the result could not be sent: {e}")) }).unwrap_or_default()
@@ -104,7 +104,7 @@ pub fn start() {
 }
 
 /// Fetches `url` with progress reports, as bytes.
-async fn fetch_bytes(id: u32, url: &str, what: &str) -> Result<Vec<u8>, String> {
+pub(super) async fn fetch_bytes(id: u32, url: &str, what: &str) -> Result<Vec<u8>, String> {
     let fail = |e: JsValue| format!("could not load {what} ({url}): {}", e.as_string().unwrap_or_else(|| format!("{e:?}")));
     let resp: Response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(fail)?.dyn_into().map_err(fail)?;
     if !resp.ok() {
@@ -207,6 +207,10 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::Run { exp, model } => (exp, model, None),
         Request::Export { exp, model, format } => (exp, model, Some(format)),
         Request::Bench => return bench(id).await.map(|o| (o, None)),
+        Request::LmRun { quant, tokens } => return super::lm::run(id, quant, tokens).await.map(|o| (o, None)),
+        Request::LmGenerate { quant, sample, prompt, max_new } => {
+            return super::lm::generate(id, quant, sample, prompt, max_new).await.map(|o| (o, None))
+        }
     };
     exp.validate().map_err(|e| e.to_string())?;
     let (model, key) = model(id, &source, bytes).await?;

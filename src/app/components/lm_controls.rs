@@ -1,0 +1,275 @@
+//! The Language-model page's settings. Every control is named by its link key
+//! ([`crate::share::lm`]), so a teacher's `hide=` and `lock=` reach it, and its tooltip says
+//! what the setting does to the arithmetic.
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::lm::KvFormat;
+use crate::ptq::lm::{LmQuantConfig, LmWeightFormat, GROUP_SIZES};
+use crate::share::lm::{LmExperiment, MAX_PROMPT_CHARS};
+use crate::share::view::View;
+
+/// An edit of the experiment, as the reducer applies it.
+pub type LmEdit = Rc<dyn Fn(&mut LmExperiment)>;
+type SetText = Rc<dyn Fn(&mut LmExperiment, &str)>;
+type SetNumber = Rc<dyn Fn(&mut LmExperiment, f64)>;
+type SetFlag = Rc<dyn Fn(&mut LmExperiment, bool)>;
+
+#[derive(Properties, PartialEq)]
+pub struct LmControlsProps {
+    pub exp: LmExperiment,
+    pub view: View,
+    pub on_edit: Callback<LmEdit>,
+}
+
+const WEIGHTS: [(LmWeightFormat, &str); 7] = [
+    (LmWeightFormat::F32, "f32 (as trained)"),
+    (LmWeightFormat::F16, "f16"),
+    (LmWeightFormat::Bf16, "bf16"),
+    (LmWeightFormat::Rtn, "RTN (round to nearest)"),
+    (LmWeightFormat::Q8_0, "Q8_0 (llama.cpp)"),
+    (LmWeightFormat::Q4_0, "Q4_0 (llama.cpp)"),
+    (LmWeightFormat::Q4_1, "Q4_1 (llama.cpp)"),
+];
+
+const TIP_WEIGHTS: &str = "How every Linear's weight matrix is stored. f32: as trained. f16 / bf16: each weight rounded to a 16-bit float, multiplied in f32. RTN: each weight rounded to the nearest point of an integer grid, w ≈ d·q, with one scale d per channel or per group. Q8_0 / Q4_0 / Q4_1: llama.cpp's blocks of 32 weights with an f16 scale (Q4_1 also an f16 minimum), bit for bit.";
+const TIP_BITS: &str = "RTN only: the integer width b. Symmetric: q ∈ [−2^(b−1), 2^(b−1) − 1] and d = (the weight of largest |w|) / −2^(b−1), so the step is 2^(1−b) of the range. 8 and 4 bits run on the integer kernels; 2, 3, 5, 6 and 7 bits are simulated (the rounded values on the f32 GEMM).";
+const TIP_GROUP: &str = "RTN only: how many weights share one scale. Per channel: a whole row (one output channel, all its inputs). 32 / 64 / 128: that many consecutive inputs of a row; a smaller group follows outliers more closely but stores one more 32-bit scale per group.";
+const TIP_SYM: &str = "RTN only. Checked: w ≈ d·q, a grid centred on 0 (0 is exact). Unchecked (asymmetric): w ≈ d·q + m with a minimum m per group, d = (max − min) / (2^b − 1), as Q4_1: it fits lopsided groups and stores two parameters per group.";
+const TIP_ACTS: &str = "Round each activation row to int8 (one scale per token and weight group) right before each product, so the dot products are integer × integer (W8A8 / W4A8, as llama2.c's runq.c). Needs integer weights (RTN 8 / 4 bits or a Q format).";
+const TIP_KV: &str = "How the keys and values of past tokens are kept for attention. f32: as computed. f16: rounded to half precision. int8: one scale per head and per token, k ≈ s·q. The scores q·k and the weighted sum of v read the rounded values (quantized model only; FP32 keeps f32).";
+const TIP_SKIP: &str = "Keep the output head (lm_head) and the token embedding in FP32, as Golden Stick's opname_blacklist = [\"lm_head\"] does: the head turns the last hidden state into the logits, so its error goes straight into every probability. Unchecked: they are quantized like the other Linears.";
+const TIP_TOKENS: &str = "How many validation characters are scored (Macbeth, Henry V, …, unseen in training): the text is cut into windows of 256, both models predict every next character, perplexity = exp(mean −ln p(next)), KL and top-1 compare the two distributions at each position.";
+const TIP_PROMPT: &str = "The text both models continue, one character per token (the characters of the model's alphabet).";
+const TIP_MAX_NEW: &str = "How many characters each model writes after the prompt (the 256-character context ends it sooner).";
+const TIP_TEMP: &str = "The logits are divided by T before the softmax: 0 always takes the most probable character (greedy), 1 samples from the model's own distribution, higher flattens it. Top-k 40 and top-p 0.95 cut the unlikely tail.";
+const TIP_SEED: &str = "The seed of the ChaCha8 random stream both models draw from: the same seed gives the same draws, so the two texts part only where the quantized probabilities move a draw across a boundary.";
+
+fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
+}
+
+fn input_value(e: &Event) -> String {
+    e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
+}
+
+fn input_value_of(e: &InputEvent) -> String {
+    e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
+}
+
+fn checked(e: &Event) -> bool {
+    e.target_unchecked_into::<web_sys::HtmlInputElement>().checked()
+}
+
+#[function_component(LmControls)]
+pub fn lm_controls(props: &LmControlsProps) -> Html {
+    let e = &props.exp;
+    let q = &e.quant;
+    let view = &props.view;
+    let on = props.on_edit.clone();
+    let shown = |key: &str| !view.is_hidden(key);
+    let locked = |key: &str| view.is_locked(key) || view.is_locked("all");
+    let rtn = q.weights == LmWeightFormat::Rtn;
+
+    let select = |key: &'static str, label: &str, tip: &str, value: String, options: Vec<(String, String)>, off: bool, apply: SetText| -> Html {
+        if !shown(key) {
+            return html! {};
+        }
+        let on = on.clone();
+        let onchange = Callback::from(move |ev: Event| {
+            let v = select_value(&ev);
+            let apply = apply.clone();
+            on.emit(Rc::new(move |x: &mut LmExperiment| apply(x, &v)));
+        });
+        html! {
+            <label title={tip.to_string()}>{ label.to_string() }
+                <select {onchange} disabled={locked(key) || off} data-testid={format!("lm-{key}")}>
+                    { for options.into_iter().map(|(v, text)| html! { <option value={v.clone()} selected={v == value}>{ text }</option> }) }
+                </select>
+            </label>
+        }
+    };
+    let number = |key: &'static str, label: &str, tip: &str, value: String, min: &str, max: &str, step: &str, apply: SetNumber| -> Html {
+        if !shown(key) {
+            return html! {};
+        }
+        let on = on.clone();
+        let onchange = Callback::from(move |ev: Event| {
+            if let Ok(v) = input_value(&ev).trim().parse::<f64>() {
+                if v.is_finite() {
+                    let apply = apply.clone();
+                    on.emit(Rc::new(move |x: &mut LmExperiment| apply(x, v)));
+                }
+            }
+        });
+        html! {
+            <label title={tip.to_string()}>{ label.to_string() }
+                <input type="number" class="small" value={value} min={min.to_string()} max={max.to_string()} step={step.to_string()}
+                    {onchange} disabled={locked(key)} data-testid={format!("lm-{key}")} />
+            </label>
+        }
+    };
+    let check = |key: &'static str, label: &str, tip: &str, value: bool, off: bool, apply: SetFlag| -> Html {
+        if !shown(key) {
+            return html! {};
+        }
+        let on = on.clone();
+        let onchange = Callback::from(move |ev: Event| {
+            let v = checked(&ev);
+            let apply = apply.clone();
+            on.emit(Rc::new(move |x: &mut LmExperiment| apply(x, v)));
+        });
+        html! {
+            <label class="check" title={tip.to_string()}>
+                <input type="checkbox" checked={value} {onchange} disabled={locked(key) || off} data-testid={format!("lm-{key}")} />
+                { label.to_string() }
+            </label>
+        }
+    };
+
+    let weights = select(
+        "weights",
+        "Weights",
+        TIP_WEIGHTS,
+        q.weights.name().into(),
+        WEIGHTS.iter().map(|(f, text)| (f.name().to_string(), text.to_string())).collect(),
+        false,
+        Rc::new(|x, v| {
+            if let Some(f) = LmWeightFormat::parse(v) {
+                x.quant.weights = f;
+                // Float weights take float activations.
+                if matches!(f, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) {
+                    x.quant.int8_acts = false;
+                }
+            }
+        }),
+    );
+    let bits = select(
+        "bits",
+        "Bits",
+        TIP_BITS,
+        q.bits.to_string(),
+        (2..=8u8).map(|b| (b.to_string(), b.to_string())).collect(),
+        !rtn,
+        Rc::new(|x, v| {
+            if let Ok(b) = v.parse::<u8>() {
+                x.quant.bits = b.clamp(2, 8);
+            }
+        }),
+    );
+    let mut groups: Vec<usize> = GROUP_SIZES.to_vec();
+    if !groups.contains(&q.group) {
+        groups.push(q.group); // a link's other multiple of 32
+    }
+    let group = select(
+        "group",
+        "Group",
+        TIP_GROUP,
+        q.group.to_string(),
+        groups.into_iter().map(|g| (g.to_string(), if g == 0 { "per channel".to_string() } else { format!("{g}") })).collect(),
+        !rtn,
+        Rc::new(|x, v| {
+            if let Ok(g) = v.parse::<usize>() {
+                if g % 32 == 0 && g <= 4096 {
+                    x.quant.group = g;
+                }
+            }
+        }),
+    );
+    let symmetric = check("symmetric", "symmetric", TIP_SYM, q.symmetric, !rtn, Rc::new(|x, v| x.quant.symmetric = v));
+    let float_weights = matches!(q.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16);
+    let acts = check("int8_acts", "int8 activations", TIP_ACTS, q.int8_acts, float_weights, Rc::new(|x, v| x.quant.int8_acts = v));
+    let kv = select(
+        "kv",
+        "KV cache",
+        TIP_KV,
+        q.kv.name().into(),
+        [KvFormat::F32, KvFormat::F16, KvFormat::Int8].iter().map(|k| (k.name().to_string(), k.name().to_string())).collect(),
+        false,
+        Rc::new(|x, v| {
+            if let Some(k) = KvFormat::parse(v) {
+                x.quant.kv = k;
+            }
+        }),
+    );
+    let default_skip = LmQuantConfig::default().skip;
+    let skip = check(
+        "skip",
+        "keep lm_head and embedding FP32",
+        TIP_SKIP,
+        q.skip == default_skip,
+        false,
+        Rc::new(move |x, v| x.quant.skip = if v { LmQuantConfig::default().skip } else { Vec::new() }),
+    );
+    let tokens = number(
+        "tokens",
+        "Evaluation tokens",
+        TIP_TOKENS,
+        e.tokens.to_string(),
+        "2",
+        "1000000",
+        "256",
+        Rc::new(|x, v| x.tokens = v.round().clamp(2.0, 1e6) as usize),
+    );
+    let prompt = if shown("prompt") {
+        let on = on.clone();
+        let oninput = Callback::from(move |ev: InputEvent| {
+            let v: String = input_value_of(&ev).chars().take(MAX_PROMPT_CHARS).collect();
+            on.emit(Rc::new(move |x: &mut LmExperiment| x.prompt = v.clone()));
+        });
+        html! {
+            <label class="prompt" title={TIP_PROMPT}>{"Prompt"}
+                <input type="text" value={e.prompt.clone()} {oninput} maxlength={MAX_PROMPT_CHARS.to_string()}
+                    disabled={locked("prompt")} data-testid="lm-prompt" />
+            </label>
+        }
+    } else {
+        html! {}
+    };
+    let max_new = number(
+        "max_new",
+        "New tokens",
+        TIP_MAX_NEW,
+        e.max_new.to_string(),
+        "1",
+        "4096",
+        "1",
+        Rc::new(|x, v| x.max_new = v.round().clamp(1.0, 4096.0) as usize),
+    );
+    let temperature = number(
+        "temperature",
+        "Temperature",
+        TIP_TEMP,
+        e.sample.temperature.to_string(),
+        "0",
+        "10",
+        "0.1",
+        Rc::new(|x, v| x.sample.temperature = v.clamp(0.0, 10.0) as f32),
+    );
+    let seed = number(
+        "seed",
+        "Seed",
+        TIP_SEED,
+        e.sample.seed.to_string(),
+        "0",
+        "",
+        "1",
+        Rc::new(|x, v| {
+            if (0.0..=9.007_199_254_740_991e15).contains(&v) {
+                x.sample.seed = v.round() as u64;
+            }
+        }),
+    );
+    html! {
+        <div class="lm-controls">
+            <div class="settings" role="group" aria-label="Quantization">
+                { weights }{ bits }{ group }{ symmetric }{ acts }{ kv }{ skip }{ tokens }
+            </div>
+            <div class="settings" role="group" aria-label="Generation">
+                { prompt }{ max_new }{ temperature }{ seed }
+            </div>
+        </div>
+    }
+}

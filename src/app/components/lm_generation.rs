@@ -1,0 +1,91 @@
+//! Side-by-side generation: the FP32 and the quantized model continue one prompt with one
+//! seed, in two columns. Each token is shaded by the probability the FP32 model gave it (the
+//! darker, the less FP32 expected it), and the first token where the columns part is marked.
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::app::state::lm::Generation;
+use crate::app::worker::protocol::LmToken;
+
+#[derive(Properties, PartialEq)]
+pub struct LmGenerationProps {
+    pub generation: Rc<Generation>,
+}
+
+/// A token's background: Okabe–Ito orange, stronger as the FP32 probability falls.
+fn shade(p: f64) -> String {
+    let a = ((1.0 - p.clamp(0.0, 1.0)) * 0.8).clamp(0.0, 0.8);
+    format!("background-color: rgba(230, 159, 0, {a:.2})")
+}
+
+fn column(tokens: &[LmToken], diverge: Option<usize>, testid: &'static str, own: bool) -> Html {
+    html! {
+        { for tokens.iter().enumerate().map(|(i, t)| {
+            let title = if own && (t.p_own - t.p_fp32).abs() > 0.0 {
+                format!("p = {:.3} under FP32, {:.3} under the quantized model", t.p_fp32, t.p_own)
+            } else {
+                format!("p = {:.3} under FP32", t.p_fp32)
+            };
+            let mark = diverge == Some(i);
+            html! {
+                <span class={classes!("tok", mark.then_some("diverge"))} style={shade(t.p_fp32)} {title}
+                    data-testid={mark.then_some(testid)}>{ t.text.clone() }</span>
+            }
+        }) }
+    }
+}
+
+#[function_component(LmGeneration)]
+pub fn lm_generation(props: &LmGenerationProps) -> Html {
+    let g = &props.generation;
+    let d = g.divergence();
+    let note = match (d, g.done) {
+        (Some(i), _) => {
+            let (a, b) = (&g.fp32[i], &g.quant[i]);
+            html! {
+                <p class="hint" data-testid="divergence-note">
+                    { format!(
+                        "The texts part at generated character {}: FP32 wrote {:?} (p = {:.3}), {} wrote {:?}{}.",
+                        i + 1,
+                        a.text,
+                        a.p_fp32,
+                        g.label,
+                        b.text,
+                        if g.done { format!(", to which FP32 gave p = {:.3}", b.p_fp32) } else { String::new() }
+                    ) }
+                </p>
+            }
+        }
+        (None, true) => html! {
+            <p class="hint" data-testid="no-divergence">
+                { format!("No divergence: both models wrote the same {} characters.", g.fp32.len().min(g.quant.len())) }
+            </p>
+        },
+        (None, false) => html! {},
+    };
+    let speed = |tps: f64| if g.done && tps > 0.0 { format!(" · {tps:.0} tokens/s") } else { String::new() };
+    html! {
+        <div class="lm-generation">
+            <div class="gen-columns">
+                <figure class="gen">
+                    <figcaption>{ format!("FP32{}", speed(g.fp32_tps)) }</figcaption>
+                    <div class="gen-text" data-testid="gen-fp32">
+                        <span class="prompt">{ g.prompt.clone() }</span>
+                        { column(&g.fp32, d, "divergence-fp32", false) }
+                    </div>
+                </figure>
+                <figure class="gen">
+                    <figcaption>{ format!("{}{}", g.label, speed(g.quant_tps)) }</figcaption>
+                    <div class="gen-text" data-testid="gen-quant">
+                        <span class="prompt">{ g.prompt.clone() }</span>
+                        { column(&g.quant, d, "divergence", g.done) }
+                    </div>
+                </figure>
+            </div>
+            { note }
+            <p class="hint">{"Shading: the darker a character, the less probable the FP32 model found it (white: p ≈ 1). The outlined character is the first where the two texts differ."}</p>
+        </div>
+    }
+}

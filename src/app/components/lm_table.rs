@@ -1,0 +1,103 @@
+//! The comparison table of the Language-model page, as Golden Stick's walkthrough prints it:
+//! one row per run of this session (FP32 against the quantized model), each removable, and
+//! the per-layer report of the latest run.
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::app::state::lm::LmRow;
+
+#[derive(Properties, PartialEq)]
+pub struct LmTableProps {
+    pub rows: Vec<Rc<LmRow>>,
+    pub on_remove: Callback<u32>,
+    /// Applies a row's quantization settings to the form.
+    pub on_apply: Callback<u32>,
+}
+
+fn kb(bytes: f64) -> String {
+    format!("{:.1}", bytes / 1000.0)
+}
+
+#[function_component(LmTable)]
+pub fn lm_table(props: &LmTableProps) -> Html {
+    if props.rows.is_empty() {
+        return html! { <p class="hint" data-testid="lm-table-empty">{"Press Run: each run adds a row here (FP32 against the quantized model)."}</p> };
+    }
+    let row = |r: &Rc<LmRow>| {
+        let v = &r.view;
+        let key = r.key;
+        let remove = props.on_remove.reform(move |_: MouseEvent| key);
+        let apply = props.on_apply.reform(move |_: MouseEvent| key);
+        html! {
+            <tr key={key} data-testid="lm-row">
+                <td data-testid="lm-label">{ v.label.clone() }</td>
+                <td class="num">{ kb(v.weight_bytes as f64) }</td>
+                <td class="num">{ format!("{:.2}", v.bits_per_weight) }</td>
+                <td class="num">{ kb(v.kv_bytes as f64) }</td>
+                <td class="num" data-testid="ppl-fp32">{ format!("{:.4}", v.fp32_ppl) }</td>
+                <td class="num" data-testid="ppl-quant">{ format!("{:.4}", v.quant_ppl) }</td>
+                <td class="num" data-testid="delta">{ format!("{:+.2}", v.delta_pct) }</td>
+                <td class="num">{ format!("{:.5}", v.mean_kl) }</td>
+                <td class="num">{ format!("{:.2} %", v.top1_same * 100.0) }</td>
+                <td class="num">{ format!("{:.4}", v.rms_delta_p) }</td>
+                <td class="num">{ v.tokens.to_string() }</td>
+                <td class="num">{ format!("{:.2}", v.millis / 1e3) }</td>
+                <td class="row-tools">
+                    <button onclick={apply} data-testid="apply-row" title="Put this row's quantization settings back in the form">{"Use"}</button>
+                    <button onclick={remove} data-testid="remove-row" title="Remove this row from the table" aria-label={format!("Remove {}", v.label)}>{"✕"}</button>
+                </td>
+            </tr>
+        }
+    };
+    let last = props.rows.last().map(|r| r.view.clone());
+    html! {
+        <>
+        <div class="scroll">
+            <table class="lm-table" data-testid="lm-table">
+                <thead><tr>
+                    <th title="The quantization settings of the run">{"configuration"}</th>
+                    <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (KB)"}</th>
+                    <th class="num" title="Stored bits per parameter, norms excluded">{"bits/weight"}</th>
+                    <th class="num" title="The KV cache over the whole 256-token context">{"KV cache (KB)"}</th>
+                    <th class="num" title="Perplexity of the FP32 model on the same tokens">{"FP32 ppl"}</th>
+                    <th class="num" title="Perplexity of the quantized model: exp(mean −ln p(next character))">{"perplexity"}</th>
+                    <th class="num" title="(ppl_q − ppl_32) / ppl_32 · 100">{"Δ %"}</th>
+                    <th class="num" title="Mean KL divergence of the quantized next-token distribution from FP32's, nats">{"KL"}</th>
+                    <th class="num" title="Share of positions where both models rank the same token first">{"same top-1"}</th>
+                    <th class="num" title="Root mean square change of the probability of the true next character">{"RMS Δp"}</th>
+                    <th class="num" title="Predictions scored">{"tokens"}</th>
+                    <th class="num" title="Quantizing and scoring both models, seconds">{"time (s)"}</th>
+                    <th></th>
+                </tr></thead>
+                <tbody>{ for props.rows.iter().map(row) }</tbody>
+            </table>
+        </div>
+        if let Some(v) = last {
+            <details data-testid="lm-layers">
+                <summary>{ format!("Per-layer report of the last run ({})", v.label) }</summary>
+                <div class="scroll">
+                    <table class="report">
+                        <thead><tr>
+                            <th>{"layer"}</th><th>{"format"}</th><th>{"engine"}</th>
+                            <th class="num">{"weights"}</th><th class="num">{"KB"}</th>
+                            <th class="num" title="10·log10(Σ y32² / Σ (yq − y32)²) of the layer's output">{"output SQNR (dB)"}</th>
+                            <th class="num">{"cosine"}</th><th>{"note"}</th>
+                        </tr></thead>
+                        <tbody>{ for v.layers.iter().map(|l| html! {
+                            <tr>
+                                <td>{ l.name.clone() }</td><td>{ l.format.clone() }</td><td>{ l.engine.clone() }</td>
+                                <td class="num">{ l.weights.to_string() }</td><td class="num">{ kb(l.bytes as f64) }</td>
+                                <td class="num">{ l.sqnr_db.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into()) }</td>
+                                <td class="num">{ l.cosine.map(|c| format!("{c:.5}")).unwrap_or_else(|| "—".into()) }</td>
+                                <td>{ l.note.clone().unwrap_or_default() }</td>
+                            </tr>
+                        }) }</tbody>
+                    </table>
+                </div>
+            </details>
+        }
+        </>
+    }
+}

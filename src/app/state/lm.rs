@@ -1,0 +1,230 @@
+//! The Language-model page's state: the experiment (what the link holds, [`crate::share::lm`]),
+//! the teacher's view, the job running in the worker, the comparison table (a row per run,
+//! kept until removed) and the last side-by-side generation.
+
+use std::rc::Rc;
+
+use yew::Reducible;
+
+use crate::app::worker::protocol::{LmRunView, LmToken, Outcome};
+use crate::experiment::Progress;
+use crate::share::lm::LmExperiment;
+use crate::share::view::{join_query, split_view, View};
+use crate::share::{page_hash, Page};
+
+/// Most rows the comparison table keeps (the oldest goes first).
+pub const MAX_ROWS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LmJob {
+    Run,
+    Generate,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LmStatus {
+    Idle,
+    Running { job: u32, kind: LmJob, stage: String, done: usize, total: usize },
+    Failed(String),
+    Cancelled,
+}
+
+/// One row of the comparison table.
+#[derive(Debug, PartialEq)]
+pub struct LmRow {
+    /// Numbers rows for removal (stable while others come and go).
+    pub key: u32,
+    pub exp: LmExperiment,
+    pub view: LmRunView,
+}
+
+/// The side-by-side generation: streamed tokens, then the final two columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    pub label: String,
+    pub prompt: String,
+    pub fp32: Vec<LmToken>,
+    pub quant: Vec<LmToken>,
+    /// The job ended and `quant`'s FP32 probabilities are known.
+    pub done: bool,
+    pub fp32_tps: f64,
+    pub quant_tps: f64,
+}
+
+impl Generation {
+    /// The first position where the two columns differ, if any (only within both lengths).
+    pub fn divergence(&self) -> Option<usize> {
+        self.fp32.iter().zip(&self.quant).position(|(a, b)| a.id != b.id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmState {
+    pub exp: LmExperiment,
+    pub view: View,
+    pub notices: Vec<String>,
+    pub status: LmStatus,
+    /// What the worker is downloading, if anything: (what, bytes done, bytes total).
+    pub loading: Option<(String, u64, u64)>,
+    pub rows: Vec<Rc<LmRow>>,
+    pub next_key: u32,
+    pub generation: Option<Rc<Generation>>,
+}
+
+impl Default for LmState {
+    fn default() -> LmState {
+        LmState {
+            exp: LmExperiment::default(),
+            view: View::default(),
+            notices: Vec::new(),
+            status: LmStatus::Idle,
+            loading: None,
+            rows: Vec::new(),
+            next_key: 1,
+            generation: None,
+        }
+    }
+}
+
+pub enum LmAction {
+    Edit(Rc<dyn Fn(&mut LmExperiment)>),
+    FromQuery(String),
+    Started { job: u32, kind: LmJob, label: String },
+    Loading { job: u32, what: String, done: u64, total: u64 },
+    Progress { job: u32, progress: Progress },
+    Tokens { job: u32, column: u8, tokens: Vec<LmToken> },
+    Finished { job: u32, exp: Box<LmExperiment>, outcome: Box<Outcome> },
+    Failed { job: u32, message: String },
+    Cancelled,
+    RemoveRow(u32),
+    DismissNotices,
+}
+
+impl LmAction {
+    pub fn edit(f: impl Fn(&mut LmExperiment) + 'static) -> LmAction {
+        LmAction::Edit(Rc::new(f))
+    }
+}
+
+impl LmState {
+    /// The state a link opens: its experiment, hidden / locked controls and notices.
+    pub fn from_query(query: &str) -> LmState {
+        let (view, rest) = split_view(query);
+        let (exp, notices) = crate::share::lm::from_query(&rest);
+        LmState { exp, view, notices, ..LmState::default() }
+    }
+
+    pub fn to_hash(&self) -> String {
+        page_hash(Page::Lm, &join_query(&crate::share::lm::to_query(&self.exp), &self.view))
+    }
+
+    pub fn running_job(&self) -> Option<u32> {
+        match self.status {
+            LmStatus::Running { job, .. } => Some(job),
+            _ => None,
+        }
+    }
+
+    fn is_current(&self, job: u32) -> bool {
+        self.running_job() == Some(job)
+    }
+}
+
+impl Reducible for LmState {
+    type Action = LmAction;
+
+    fn reduce(self: Rc<Self>, action: LmAction) -> Rc<Self> {
+        let mut next = (*self).clone();
+        match action {
+            LmAction::Edit(edit) => edit(&mut next.exp),
+            LmAction::FromQuery(query) => {
+                let read = LmState::from_query(&query);
+                if read.exp != next.exp || !read.notices.is_empty() {
+                    next.exp = read.exp;
+                    next.notices = read.notices;
+                }
+                next.view = read.view;
+            }
+            LmAction::Started { job, kind, label } => {
+                next.status = LmStatus::Running { job, kind, stage: "starting".into(), done: 0, total: 1 };
+                next.loading = None;
+                if kind == LmJob::Generate {
+                    next.generation = Some(Rc::new(Generation {
+                        label,
+                        prompt: next.exp.prompt.clone(),
+                        fp32: Vec::new(),
+                        quant: Vec::new(),
+                        done: false,
+                        fp32_tps: 0.0,
+                        quant_tps: 0.0,
+                    }));
+                }
+            }
+            LmAction::Loading { job, what, done, total } => {
+                if next.is_current(job) {
+                    next.loading = Some((what, done, total));
+                }
+            }
+            LmAction::Progress { job, progress } => {
+                if let LmStatus::Running { job: j, kind, .. } = next.status {
+                    if j == job {
+                        next.loading = None;
+                        next.status = LmStatus::Running { job, kind, stage: progress.stage, done: progress.done, total: progress.total };
+                    }
+                }
+            }
+            LmAction::Tokens { job, column, tokens } => {
+                if !next.is_current(job) {
+                    return self;
+                }
+                if let Some(g) = next.generation.as_mut() {
+                    let g = Rc::make_mut(g);
+                    if column == 0 { g.fp32.extend(tokens) } else { g.quant.extend(tokens) }
+                }
+            }
+            LmAction::Finished { job, exp, outcome } => {
+                if !next.is_current(job) {
+                    return self;
+                }
+                next.status = LmStatus::Idle;
+                next.loading = None;
+                match *outcome {
+                    Outcome::LmRun(view) => {
+                        let key = next.next_key;
+                        next.next_key = next.next_key.wrapping_add(1);
+                        next.rows.push(Rc::new(LmRow { key, exp: *exp, view: *view }));
+                        if next.rows.len() > MAX_ROWS {
+                            next.rows.remove(0);
+                        }
+                    }
+                    Outcome::LmGenerate(g) => {
+                        let g = *g;
+                        next.generation = Some(Rc::new(Generation {
+                            label: g.label,
+                            prompt: g.prompt,
+                            fp32: g.fp32,
+                            quant: g.quant,
+                            done: true,
+                            fp32_tps: g.fp32_tps,
+                            quant_tps: g.quant_tps,
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+            LmAction::Failed { job, message } => {
+                if next.is_current(job) {
+                    next.status = LmStatus::Failed(message);
+                    next.loading = None;
+                }
+            }
+            LmAction::Cancelled => {
+                next.status = LmStatus::Cancelled;
+                next.loading = None;
+            }
+            LmAction::RemoveRow(key) => next.rows.retain(|r| r.key != key),
+            LmAction::DismissNotices => next.notices.clear(),
+        }
+        Rc::new(next)
+    }
+}

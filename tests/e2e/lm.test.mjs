@@ -1,0 +1,157 @@
+// End-to-end tests of the Language-model page against the release build, in headless Chromium:
+// a W8 RTN run within 0.5 % of FP32, a W4 g32 run in a second table row, side-by-side generation,
+// a share link, Cancel. Every test fails on any console error, page error or panic banner.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openPage, screenshot, root, useServedApp, assertHealthy } from './harness.mjs';
+
+let url, browser;
+useServedApp((u, b) => {
+  url = u;
+  browser = b;
+});
+
+const rows = (page) => page.$$eval('[data-testid=lm-row]', (trs) => trs.map((tr) => ({
+  label: tr.querySelector('[data-testid=lm-label]').textContent,
+  fp32: parseFloat(tr.querySelector('[data-testid=ppl-fp32]').textContent),
+  quant: parseFloat(tr.querySelector('[data-testid=ppl-quant]').textContent),
+  delta: parseFloat(tr.querySelector('[data-testid=delta]').textContent),
+})));
+
+async function runAndWait(page, n) {
+  await page.click('[data-testid=lm-run]');
+  await page.waitForFunction((k) => document.querySelectorAll('[data-testid=lm-row]').length === k, n, { timeout: 180_000 });
+  await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 10_000 });
+}
+
+test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models write side by side', async () => {
+  // 2,049 tokens: 8 windows of 256 predictions (the page's default is the CLI's 8,193).
+  const { page, errors } = await openPage(browser, `${url}#/lm?tokens=2049&max_new=120`);
+  await page.waitForSelector('[data-testid=lm-table-empty]');
+  assert.match(await page.textContent('header nav'), /Language model/);
+  // Every control has a tooltip.
+  for (const id of ['weights', 'bits', 'group', 'symmetric', 'int8_acts', 'kv', 'skip', 'tokens', 'prompt', 'max_new', 'temperature', 'seed']) {
+    const title = await page.$eval(`[data-testid=lm-${id}]`, (el) => el.closest('label').title);
+    assert.ok(title.length > 40, `${id} has a tooltip`);
+  }
+
+  await page.selectOption('[data-testid=lm-weights]', 'rtn');
+  assert.equal(await page.$eval('[data-testid=lm-bits]', (s) => s.value), '8');
+  assert.equal(await page.$eval('[data-testid=lm-group]', (s) => s.value), '0');
+  assert.match(await page.evaluate(() => location.hash), /weights=rtn/);
+  await runAndWait(page, 1);
+  let r = await rows(page);
+  assert.match(r[0].label, /W8 per-channel RTN/);
+  assert.ok(r[0].fp32 > 2 && r[0].fp32 < 10, `FP32 perplexity ${r[0].fp32}`);
+  assert.ok(Math.abs(r[0].quant - r[0].fp32) / r[0].fp32 <= 0.005, `W8 ${r[0].quant} within 0.5 % of FP32 ${r[0].fp32}`);
+
+  await page.selectOption('[data-testid=lm-bits]', '4');
+  await page.selectOption('[data-testid=lm-group]', '32');
+  await runAndWait(page, 2);
+  r = await rows(page);
+  assert.match(r[1].label, /W4 g32 RTN/);
+  assert.equal(r[1].fp32, r[0].fp32, 'the same FP32 baseline');
+  assert.ok(r[1].delta > r[0].delta, `W4 (${r[1].delta} %) costs more than W8 (${r[0].delta} %)`);
+  assert.match(await page.textContent('[data-testid=lm-layers]'), /layers\.5\.feed_forward\.w2/);
+
+  // Side-by-side generation with the W4 g32 settings.
+  await page.click('[data-testid=lm-generate]');
+  await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 120_000 });
+  const fp32Text = await page.textContent('[data-testid=gen-fp32]');
+  const quantText = await page.textContent('[data-testid=gen-quant]');
+  assert.ok(fp32Text.startsWith('ROMEO:') && fp32Text.length > 100, `FP32 wrote ${JSON.stringify(fp32Text)}`);
+  assert.ok(quantText.startsWith('ROMEO:') && quantText.length > 100, `W4 wrote ${JSON.stringify(quantText)}`);
+  const marked = await page.$('[data-testid=divergence]');
+  const none = await page.$('[data-testid=no-divergence]');
+  assert.ok(marked || none, 'a divergence is marked or there is none');
+  if (marked) {
+    // Everything before the marked token is the same in both columns.
+    const prefix = (id) => page.$eval(`[data-testid=${id}]`, (el) => {
+      let s = '';
+      for (const n of el.children) {
+        if (n.dataset.testid?.startsWith('divergence')) break;
+        s += n.textContent;
+      }
+      return s;
+    });
+    assert.equal(await prefix('gen-quant'), await prefix('gen-fp32'));
+    assert.match(await page.textContent('[data-testid=divergence-note]'), /part at generated character \d+/);
+  } else {
+    assert.equal(fp32Text, quantText);
+  }
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const shot = await screenshot(page, 'lm.png');
+  await mkdir(join(root, 'docs', 'screenshots'), { recursive: true });
+  await copyFile(shot, join(root, 'docs', 'screenshots', 'lm.png'));
+  await page.setViewportSize({ width: 1024, height: 900 });
+  await copyFile(await screenshot(page, 'lm-1024.png'), join(root, 'docs', 'screenshots', 'lm-1024.png'));
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // The share link reproduces the table row and the generated text in a fresh page (and worker).
+  const link = await page.$eval('[data-testid=share-link]', (i) => i.value);
+  assert.match(link, /#\/lm\?weights=rtn&bits=4&group=32/);
+  const { page: p2, errors: e2 } = await openPage(browser, link);
+  await runAndWait(p2, 1);
+  const again = (await rows(p2))[0];
+  assert.deepEqual(again, r[1], 'the same row');
+  await p2.click('[data-testid=lm-generate]');
+  await p2.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 120_000 });
+  assert.equal(await p2.textContent('[data-testid=gen-fp32]'), fp32Text);
+  assert.equal(await p2.textContent('[data-testid=gen-quant]'), quantText);
+  await assertHealthy(p2, e2);
+
+  // Rows come off one by one.
+  await page.click('[data-testid=lm-row]:first-child [data-testid=remove-row]');
+  r = await rows(page);
+  assert.equal(r.length, 1);
+  assert.match(r[0].label, /W4 g32/);
+  await assertHealthy(page, errors);
+});
+
+test('a share link opens with its settings; bad keys are skipped with a notice', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32`);
+  await page.waitForSelector('[data-testid=lm-weights]');
+  assert.equal(await page.$eval('[data-testid=lm-weights]', (s) => s.value), 'rtn');
+  assert.equal(await page.$eval('[data-testid=lm-bits]', (s) => s.value), '4');
+  assert.equal(await page.$eval('[data-testid=lm-group]', (s) => s.value), '32');
+  assert.equal(await page.$('[data-testid=link-notice]'), null, 'no notice');
+  assert.match(await page.$eval('[data-testid=share-link]', (i) => i.value), /#\/lm\?weights=rtn&bits=4&group=32$/);
+
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?bits=12&colour=red&prompt=%3Cimg%20src=x%3E&lock=weights&hide=seed`);
+  await p2.waitForSelector('[data-testid=link-notice]');
+  const notice = await p2.textContent('[data-testid=link-notice]');
+  assert.match(notice, /bits/);
+  assert.match(notice, /colour/);
+  assert.equal(await p2.$eval('[data-testid=lm-bits]', (s) => s.value), '8');
+  assert.equal(await p2.$eval('[data-testid=lm-prompt]', (i) => i.value), '<img src=x>');
+  assert.equal(await p2.$('img'), null, 'nothing from the link becomes HTML');
+  assert.equal(await p2.$eval('[data-testid=lm-weights]', (s) => s.disabled), true, 'locked');
+  assert.equal(await p2.$('[data-testid=lm-seed]'), null, 'hidden');
+  // A prompt outside the model's alphabet is a message, not a crash.
+  const { page: p3, errors: e3 } = await openPage(browser, `${url}#/lm?prompt=ROMEO%3A%20%E2%98%83&max_new=5`);
+  await p3.click('[data-testid=lm-generate]');
+  await p3.waitForSelector('[data-testid=run-error]', { timeout: 120_000 });
+  assert.match(await p3.textContent('[data-testid=run-error]'), /prompt.*'☃'.*not in the model's alphabet/);
+  await assertHealthy(page, errors);
+  await assertHealthy(p2, e2);
+  await assertHealthy(p3, e3);
+});
+
+test('Cancel stops a long run within a second, and the next run works', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=q8_0&tokens=200000`);
+  await page.click('[data-testid=lm-run]');
+  await page.waitForFunction(() => /scoring/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  const t0 = Date.now();
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 1000 });
+  assert.ok(Date.now() - t0 < 1000);
+  await page.$eval('[data-testid=lm-tokens]', (i) => {
+    i.value = '513';
+    i.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+  await runAndWait(page, 1);
+  assert.match((await rows(page))[0].label, /Q8_0/);
+  await assertHealthy(page, errors);
+});
