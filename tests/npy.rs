@@ -89,3 +89,33 @@ both! {
         assert!(!text.contains("TypeStr") && !text.contains("Field {"), "no Rust debug dump: {text}");
     }
 }
+
+both! {
+    deeply_nested_headers_are_refused_at_once {
+        // Found by cargo-fuzz: npyz's header parser backtracks exponentially on nesting; twelve
+        // '{' in a 64-byte file took longer than 30 s before the nesting was checked first.
+        let header = |h: &[u8]| {
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend((h.len() as u16).to_le_bytes());
+            b.extend_from_slice(h);
+            b
+        };
+        let mut braces = b"{".repeat(12);
+        braces.extend(b" ".repeat(41));
+        braces.push(b'\n');
+        for (bytes, needle) in [
+            (header(&braces), "second '{'"),
+            (header(&[b"{".as_slice(), &b"[".repeat(22), b"'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n"].concat()), "deeper"),
+            (fixture!("fuzz_npy_nested_1.npy").to_vec(), "second '{'"),
+        ] {
+            let e = read_npy(&bytes).unwrap_err();
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+        // Quoted brackets are text, not nesting; a record dtype (dict, list, tuple, shape) still reads.
+        let ok = header(b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }        \n");
+        let mut ok = ok;
+        ok.extend(1f32.to_le_bytes());
+        ok.extend(2f32.to_le_bytes());
+        assert_eq!(read_npy(&ok).unwrap().values, vec![1.0, 2.0]);
+    }
+}

@@ -27,6 +27,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, FormatError> {
     if header_len(bytes)? > bytes.len() {
         return Err(malformed("the header is longer than the file"));
     }
+    check_header_nesting(&bytes[header_start(bytes)?..header_len(bytes)?.min(bytes.len())])?;
     let npy = NpyFile::new(bytes).map_err(malformed)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;
@@ -86,6 +87,48 @@ fn header_len(bytes: &[u8]) -> Result<usize, FormatError> {
         }
         v => Err(malformed(format!("unknown format version {v}"))),
     }
+}
+
+/// Where the header's text starts: after the magic, the version and the length field.
+fn header_start(bytes: &[u8]) -> Result<usize, FormatError> {
+    Ok(if header_len(bytes)? >= 12 && matches!(bytes.get(6), Some(2 | 3)) { 12 } else { 10 })
+}
+
+/// Longest header text accepted (NumPy writes under 200 bytes even for record dtypes of
+/// dozens of fields).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Deepest nesting of `{`, `[` and `(` outside quotes: the dict, a record dtype's list, a field
+/// tuple and a sub-array shape.
+pub const MAX_HEADER_DEPTH: usize = 4;
+
+/// The header is a Python dict literal; npyz's parser (py_literal) backtracks exponentially on
+/// deep nesting (a 64-byte header of twelve `{` took longer than 30 s), so the nesting is
+/// checked first, in one linear pass: one `{` in all, at most [`MAX_HEADER_DEPTH`] levels.
+fn check_header_nesting(header: &[u8]) -> Result<(), FormatError> {
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(malformed(format!("the header is {} bytes; the limit is {MAX_HEADER_BYTES}", header.len())));
+    }
+    let (mut quote, mut depth, mut braces) = (None::<u8>, 0usize, 0usize);
+    for &b in header {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(b),
+            (None, b'{' | b'[' | b'(') => {
+                braces += usize::from(b == b'{');
+                depth += 1;
+                if braces > 1 {
+                    return Err(malformed("the header is not one dict (a second '{')"));
+                }
+                if depth > MAX_HEADER_DEPTH {
+                    return Err(malformed(format!("the header nests deeper than {MAX_HEADER_DEPTH} levels")));
+                }
+            }
+            (None, b'}' | b']' | b')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Reorders column-major (Fortran) data into row-major (C) order.
