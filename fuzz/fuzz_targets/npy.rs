@@ -1,0 +1,10 @@
+//! NumPy .npy arrays.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use qplay_fuzz::on_small_stack;
+
+fuzz_target!(|data: &[u8]| {
+    on_small_stack(|| {
+        let _ = qplay::formats::npy::read_npy(data);
+    });
+});

@@ -1,0 +1,16 @@
+//! The experiment share link (`#/model?…`, `#/lab?…`): src/share/experiment.rs.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use qplay_fuzz::{lossy, on_small_stack};
+
+fuzz_target!(|data: &[u8]| {
+    on_small_stack(|| {
+        let s = lossy(data);
+        let query = s.split_once('?').map_or(&*s, |(_, q)| q);
+        let (exp, _notices) = qplay::share::experiment::from_query(query);
+        let _ = qplay::share::view::split_view(query);
+        // What a link decodes to encodes again and decodes without a panic.
+        let again = qplay::share::experiment::to_query(&exp);
+        let _ = qplay::share::experiment::from_query(&again);
+    });
+});
