@@ -159,6 +159,15 @@ both! {
         let wide = |name: &str| layer(name, conv(8, 8, 1, 1, 0));
         let e = Model::new(Shape::Chw(8, 64, 64), vec![wide("a"), wide("b"), wide("c"), wide("d"), wide("e"), wide("f"), wide("g")], MAX).unwrap_err();
         assert!(matches!(&e, ModelError::TooMuchMemory { layer, .. } if layer == "b"), "{e:?}");
+        // A calibration set runs through the model at once: 8,192 images of a 32-channel 28×28
+        // convolution need 1.6 GB, so PTQ refuses them (1 GiB) while a batch of 500 is fine.
+        let big = Model::new(Shape::Chw(1, 28, 28), vec![
+            layer("conv", conv(1, 32, 3, 1, 1)), layer("flatten", LayerKind::Flatten), layer("fc", linear(32 * 28 * 28, 2, 0.01)),
+        ], MAX).unwrap();
+        let calib = vec![0.5f32; 8192 * 784];
+        let e = qplay::ptq::quantize_model(&big, &qplay::ptq::PtqConfig::default(), &calib, qplay::ptq::Scope::All).err().expect("refused");
+        assert!(e.to_string().contains("batch of 8192") && e.to_string().contains("1024 MiB"), "{e}");
+        assert!(qplay::ptq::quantize_model(&big, &qplay::ptq::PtqConfig::default(), &calib[..64 * 784], qplay::ptq::Scope::All).is_ok());
         // The built-in CNN's shape is far inside the budget.
         let cnn = zoo::small_cnn(0).unwrap();
         let bytes = working_bytes(&cnn.layers, &cnn.shapes, WORKING_BATCH, MAX_WORKING_BYTES).unwrap();

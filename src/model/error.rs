@@ -25,7 +25,7 @@ pub enum ModelError {
     /// A layer whose output, or the whole model's working memory for one batch, is larger than
     /// the limit (see [`crate::model::MAX_WORKING_BYTES`]); `bytes` is `None` when it does not
     /// even fit in a usize.
-    TooMuchMemory { layer: String, what: &'static str, bytes: Option<u128>, limit: usize },
+    TooMuchMemory { layer: String, what: &'static str, batch: usize, bytes: Option<u128>, limit: usize },
     /// A layer of an integer engine whose int32 accumulator could overflow.
     Int32Overflow { layer: String, detail: String },
 }
@@ -54,11 +54,11 @@ impl fmt::Display for ModelError {
             ModelError::BatchLength { expected_multiple_of, found } => {
                 write!(f, "the batch holds {found} values, not a multiple of the sample size {expected_multiple_of}")
             }
-            ModelError::TooMuchMemory { layer, what, bytes, limit } => {
+            ModelError::TooMuchMemory { layer, what, batch, bytes, limit } => {
                 let mib = |b: f64| b / (1024.0 * 1024.0);
                 match bytes {
-                    Some(b) => write!(f, "layer {layer}: {what} needs {:.1} MiB, more than the limit of {:.0} MiB", mib(*b as f64), mib(*limit as f64)),
-                    None => write!(f, "layer {layer}: {what} is too large to count (more than the limit of {:.0} MiB)", mib(*limit as f64)),
+                    Some(b) => write!(f, "layer {layer}: {what} for a batch of {batch} needs {:.1} MiB, more than the limit of {:.0} MiB", mib(*b as f64), mib(*limit as f64)),
+                    None => write!(f, "layer {layer}: {what} for a batch of {batch} is too large to count (more than the limit of {:.0} MiB)", mib(*limit as f64)),
                 }
             }
             ModelError::Int32Overflow { layer, detail } => write!(f, "layer {layer}: {detail}"),

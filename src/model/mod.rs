@@ -49,6 +49,11 @@ pub const WORKING_BATCH: usize = 500;
 /// size is refused with [`ModelError::TooMuchMemory`] naming the layer, never run out of memory.
 pub const MAX_WORKING_BYTES: usize = 256 << 20;
 
+/// Largest working memory of a calibration pass (PTQ runs the whole calibration set at once):
+/// 1 GiB, so a large set on a large model is refused with a message instead of exhausting the
+/// worker's memory.
+pub const MAX_CALIB_WORKING_BYTES: usize = 1 << 30;
+
 /// Values in a shape, exactly (no saturation).
 fn values(s: Shape) -> u128 {
     match s {
@@ -77,10 +82,10 @@ pub fn working_bytes(layers: &[Layer], shapes: &[Shape], batch: usize, limit: us
         kept += out;
         scratch = scratch.max(own);
         if out > limit as u128 {
-            return Err(ModelError::TooMuchMemory { layer: l.name.clone(), what: "its output for a batch of 500", bytes: Some(out), limit });
+            return Err(ModelError::TooMuchMemory { layer: l.name.clone(), what: "its output", batch, bytes: Some(out), limit });
         }
         if kept + scratch > limit as u128 {
-            return Err(ModelError::TooMuchMemory { layer: l.name.clone(), what: "the working memory up to it for a batch of 500", bytes: Some(kept + scratch), limit });
+            return Err(ModelError::TooMuchMemory { layer: l.name.clone(), what: "the working memory up to it", batch, bytes: Some(kept + scratch), limit });
         }
     }
     Ok(kept + scratch)

@@ -128,6 +128,8 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
         return Err(PtqError::Layer { layer: "calibration data".into(), error: QuantError::NonFinite { index: i, value: calib[i] } });
     }
     let batch = calib.len() / sample;
+    // The calibration set runs through the model at once: its working memory is checked first.
+    crate::model::working_bytes(&model.layers, &model.shapes, batch, crate::model::MAX_CALIB_WORKING_BYTES)?;
     let chosen: Vec<usize> = quantizable
         .into_iter()
         .filter(|(i, n)| !cfg.skip.contains(n) && matches!(scope, Scope::All) || scope == Scope::Only(*i))
