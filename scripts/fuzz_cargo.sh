@@ -24,6 +24,12 @@ all=(text json npy npz safetensors safetensors_model onnx qds share_tensor share
      experiment_toml experiment_ini lm_safetensors arch)
 [ $# -gt 0 ] && targets=("$@") || targets=("${all[@]}")
 
+# Seconds one case may take: 1, except `arch` under FUZZ_ARCH_TIMEOUT (the smoke run gives it 10:
+# with the fixed seed it meets a generated model whose PTQ takes 3.9 s under AddressSanitizer).
+case_timeout() {
+  if [ "$1" = arch ]; then echo "${FUZZ_ARCH_TIMEOUT:-1}"; else echo 1; fi
+}
+
 # The longest input tried, per target: a few times the largest seed.
 max_len() {
   case $1 in
@@ -51,7 +57,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   result=ok
   nice -n 10 cargo +nightly fuzz run -a "$t" "${dirs[@]}" -- \
-    -max_total_time="$seconds" -seed="${FUZZ_SEED:-0}" -timeout=1 -rss_limit_mb=512 -max_len="$(max_len "$t")" \
+    -max_total_time="$seconds" -seed="${FUZZ_SEED:-0}" -timeout="$(case_timeout "$t")" -rss_limit_mb=512 -max_len="$(max_len "$t")" \
     -print_final_stats=1 >"$log" 2>&1 || result="FAILED (see $log and fuzz/artifacts/$t/)"
   took=$(( $(date +%s) - start ))
   cases=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every test:
-#   1. native `cargo test` (the numeric core and the CLI);
+#   1. native `cargo test` (the numeric core and the CLI), then a smoke run of the cargo-fuzz
+#      targets in fuzz/ (scripts/fuzz_smoke.sh; nightly + cargo-fuzz from scripts/fuzz_setup.sh);
 #   2. wasm-bindgen-test in headless Chromium on the simd128 build;
 #   3. end-to-end tests: `trunk build --release`, then playwright-core drives headless Chromium;
 #   4. the QDQ ONNX exports in ONNX Runtime (from PyPI, in a venv under target/).
@@ -13,6 +14,10 @@ step() { printf '\n== %s (%ss)\n' "$*" $(( $(date +%s) - start )); }
 
 step "1/4 native cargo test"
 cargo test --all-targets
+
+step "1b/4 coverage-guided fuzzing smoke run (cargo-fuzz: 14 targets x 10 s, fixed seed)"
+bash scripts/fuzz_setup.sh
+bash scripts/fuzz_smoke.sh
 
 step "2/4 wasm-bindgen-test in headless Chromium (wasm32 + simd128)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
