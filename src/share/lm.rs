@@ -115,7 +115,8 @@ fn parse_bool(v: &str) -> Result<bool, String> {
 
 fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo: T, hi: T) -> Result<T, String> {
     let x: T = v.trim().parse().map_err(|_| format!("{v:?} is not a number"))?;
-    if x < lo || x > hi {
+    // Written so that NaN (which compares false with everything) is refused too.
+    if !(x >= lo && x <= hi) {
         return Err(format!("{x} is outside {lo}–{hi}"));
     }
     Ok(x)

@@ -39,6 +39,9 @@ both! {
             assert!(n.iter().any(|m| m.contains(&format!("\"{key}\""))), "{key}: {n:?}");
         }
         assert_eq!(n.len(), 6, "{n:?}");
+        let (e, n) = from_query("temperature=NaN&top_p=nan");
+        assert_eq!(e.sample, qplay::lm::sample::SampleConfig::default());
+        assert!(n.iter().any(|m| m.contains("\"temperature\"")) && n.iter().any(|m| m.contains("\"top_p\"")), "{n:?}");
         // Valid one by one, not together: int8 activations need integer weights.
         let (e, n) = from_query("weights=f16&int8_acts=true");
         assert_eq!(e.quant, qplay::ptq::lm::LmQuantConfig::default());
