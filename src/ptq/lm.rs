@@ -74,6 +74,45 @@ impl LmWeightFormat {
     }
 }
 
+/// How the weights are chosen before they are stored in their format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LmMethod {
+    /// Round to nearest, each weight on its own (Golden Stick's RTN).
+    #[default]
+    Rtn,
+    /// GPTQ: column by column, the rounding error pushed onto the columns not yet quantized
+    /// through the inverse Hessian of the calibration inputs.
+    Gptq,
+    /// AWQ: per-input-channel scales from mean |x|, searched over α, folded into the previous
+    /// operation, then RTN (optionally with a clipping search).
+    Awq,
+    /// SmoothQuant: s_j = max|X_j|^α / max|W_j|^(1−α) folded into the RMSNorm weights, for W8A8.
+    SmoothQuant,
+}
+
+impl LmMethod {
+    pub const ALL: [LmMethod; 4] = [LmMethod::Rtn, LmMethod::Gptq, LmMethod::Awq, LmMethod::SmoothQuant];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LmMethod::Rtn => "rtn",
+            LmMethod::Gptq => "gptq",
+            LmMethod::Awq => "awq",
+            LmMethod::SmoothQuant => "smoothquant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LmMethod> {
+        Self::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(s))
+    }
+
+    /// Whether the method needs calibration text.
+    pub fn calibrated(self) -> bool {
+        self != LmMethod::Rtn
+    }
+}
+
 /// Everything that decides how a language model is quantized.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -94,6 +133,22 @@ pub struct LmQuantConfig {
     pub skip: Vec<String>,
     /// Per-layer RTN bits (a name or pattern as in `skip`) overriding `bits`.
     pub layer_bits: BTreeMap<String, u8>,
+    /// How the weights are chosen (RTN, GPTQ, AWQ, SmoothQuant).
+    pub method: LmMethod,
+    /// Calibration tokens (from the training split) for GPTQ / AWQ / SmoothQuant.
+    pub calib_tokens: usize,
+    /// GPTQ: dampening λ added to H's diagonal, as a fraction of its mean (0.01 = 1 %).
+    pub damp: f32,
+    /// GPTQ: quantize columns in order of decreasing H diagonal (`act_order`).
+    pub act_order: bool,
+    /// SmoothQuant's migration strength α ∈ [0, 1]; AWQ searches its own α on a grid.
+    pub alpha: f32,
+    /// AWQ: also search a clipping threshold per group.
+    pub awq_clip: bool,
+    /// Outlier injection: scale this many channels of every RMSNorm weight by `outlier_scale`
+    /// (and the matching input columns of the next Linears by its inverse); 0 = off.
+    pub outliers: usize,
+    pub outlier_scale: f32,
 }
 
 impl Default for LmQuantConfig {
@@ -108,6 +163,14 @@ impl Default for LmQuantConfig {
             kv: KvFormat::F32,
             skip: vec!["output".into(), "tok_embeddings".into()],
             layer_bits: BTreeMap::new(),
+            method: LmMethod::Rtn,
+            calib_tokens: 2048,
+            damp: 0.01,
+            act_order: false,
+            alpha: 0.5,
+            awq_clip: false,
+            outliers: 0,
+            outlier_scale: 20.0,
         }
     }
 }
@@ -146,6 +209,27 @@ impl LmQuantConfig {
             if !(2..=8).contains(&b) {
                 return Err(LmError::Setting { name: "layer_bits", message: format!("{k}: {b} is outside 2–8") });
             }
+        }
+        if self.method.calibrated() && !(1..=crate::ptq::lm_calib::MAX_CALIB_TOKENS).contains(&self.calib_tokens) {
+            return bad("calib_tokens", format!("{} is outside 1–{}", self.calib_tokens, crate::ptq::lm_calib::MAX_CALIB_TOKENS));
+        }
+        if !(self.damp.is_finite() && (0.0..=1.0).contains(&self.damp)) {
+            return bad("damp", format!("{} is outside 0–1", self.damp));
+        }
+        if !(self.alpha.is_finite() && (0.0..=1.0).contains(&self.alpha)) {
+            return bad("alpha", format!("{} is outside 0–1", self.alpha));
+        }
+        if self.outliers > 64 {
+            return bad("outliers", format!("{} is more than 64 channels", self.outliers));
+        }
+        if !(self.outlier_scale.is_finite() && (1.0..=1000.0).contains(&self.outlier_scale)) {
+            return bad("outlier_scale", format!("{} is outside 1–1000", self.outlier_scale));
+        }
+        if self.method == LmMethod::Gptq && !matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1) {
+            return bad("method", format!("GPTQ needs an integer weight format, not {}", self.weights.name()));
+        }
+        if self.method == LmMethod::Awq && !matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1) {
+            return bad("method", format!("AWQ needs an integer weight format, not {}", self.weights.name()));
         }
         if self.int8_acts && matches!(self.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) {
             return bad("int8_acts", format!("int8 activations need integer weights, not {}", self.weights.name()));

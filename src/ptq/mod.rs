@@ -10,6 +10,7 @@ pub mod build;
 pub mod config;
 pub mod int8;
 pub mod lm;
+pub mod lm_calib;
 pub mod qmodel;
 
 pub use build::{quantizable_layers, quantize_model, quantize_model_with, Flow, PtqError, Quantization, Scope};
