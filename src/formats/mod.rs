@@ -11,6 +11,7 @@
 pub mod npy;
 pub mod npz;
 pub mod onnx;
+pub mod onnx_lm;
 pub mod quantized;
 pub mod safetensors;
 pub mod text;

@@ -40,12 +40,15 @@ pub mod corpus;
 pub mod error;
 pub mod eval;
 pub mod forward;
+pub mod import;
 pub mod kv_cache;
 pub mod linear;
 pub mod sample;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native_gemm;
 pub mod tokenizer;
+pub mod tokenizer_bpe;
+pub mod tokenizer_spm;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 pub mod weights;

@@ -11,6 +11,10 @@ pub mod config;
 pub mod int8;
 pub mod lm;
 pub mod lm_calib;
+pub mod gptq;
+pub mod awq;
+pub mod smoothquant;
+pub mod lm_outliers;
 pub mod qmodel;
 
 pub use build::{quantizable_layers, quantize_model, quantize_model_with, Flow, PtqError, Quantization, Scope};

@@ -4,3 +4,6 @@
 mod forward;
 mod quant;
 mod link;
+mod gptq;
+mod awq;
+mod smoothquant;
