@@ -127,6 +127,20 @@ fn share(bytes: &[u8]) {
     let _ = qplay::share::experiment::from_query(query);
 }
 
+fn lm_gguf(bytes: &[u8]) {
+    let _ = qplay::lm::import::read_gguf(bytes);
+}
+
+fn lm_llama2c(bytes: &[u8]) {
+    let _ = qplay::lm::import::read_llama2c(bytes);
+    let _ = qplay::lm::import::read_llama2c_tokenizer(bytes);
+}
+
+fn lm_hf(bytes: &[u8]) {
+    // The corpus inputs hold a config.json and a model.safetensors; as one file, each reader sees it.
+    let _ = qplay::lm::import::read_hf(bytes, &[("model.safetensors", bytes)]);
+}
+
 const TARGETS: &[Target] = &[
     Target { name: "text", run: text },
     Target { name: "json", run: json },
@@ -136,6 +150,9 @@ const TARGETS: &[Target] = &[
     Target { name: "onnx", run: onnx },
     Target { name: "qds", run: qds },
     Target { name: "share", run: share },
+    Target { name: "lm_gguf", run: lm_gguf },
+    Target { name: "lm_llama2c", run: lm_llama2c },
+    Target { name: "lm_hf", run: lm_hf },
 ];
 
 // ---- inputs: random bytes, or mutated seeds ----
@@ -256,7 +273,8 @@ fn env_u64(key: &str) -> Option<u64> {
 fn fuzz_with(name: &str, corpus: &str, run: fn(&[u8])) -> Result<u32, String> {
     let cases = env_u64("QPLAY_FUZZ_CASES").unwrap_or(150) as u32;
     let seed = env_u64("QPLAY_FUZZ_SEED").unwrap_or(0x5eed);
-    let index = TARGETS.iter().position(|t| t.name == name).unwrap_or(TARGETS.len()) as u64;
+    // A test's own planted target keeps index 8 (the count when it was written) whatever targets join.
+    let index = TARGETS.iter().position(|t| t.name == name).unwrap_or(8) as u64;
     let config = Config {
         cases,
         rng_seed: RngSeed::Fixed(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index)),
@@ -338,6 +356,21 @@ fn fuzz_qds() {
 #[test]
 fn fuzz_share_links() {
     fuzz("share");
+}
+
+#[test]
+fn fuzz_lm_gguf() {
+    fuzz("lm_gguf");
+}
+
+#[test]
+fn fuzz_lm_llama2c() {
+    fuzz("lm_llama2c");
+}
+
+#[test]
+fn fuzz_lm_hf() {
+    fuzz("lm_hf");
 }
 
 /// The mutations do what they say (so the fuzzer explores what it claims to).

@@ -89,6 +89,10 @@ impl LmConfig {
         if params > MAX_PARAMS {
             return Err(LmError::TooLarge { what: "the model's weights".into(), bytes: params * 4, limit: MAX_PARAMS * 4 });
         }
+        // Attention widens one head's key into a stack row of 512 values.
+        if self.head_dim() > 512 {
+            return bad("n_heads", format!("the head dimension {} is above 512", self.head_dim()));
+        }
         Ok(())
     }
 

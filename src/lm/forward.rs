@@ -6,6 +6,8 @@
 //! x [M, D] → for each block: attention (reads the cache's 0..p0+M) and the SwiGLU MLP → logits [M, V]
 //! ```
 
+use super::attention::attend;
+use super::exp::swiglu;
 use super::{KvCache, LmConfig, LmError, LmLinear};
 use crate::runtime::qmatmul::QuantizedActs;
 
@@ -74,7 +76,7 @@ impl Probe for NoProbe {
 }
 
 /// rmsnorm: out = x / sqrt(mean(x²) + eps) ⊙ w, one row of D.
-#[inline]
+#[inline(never)]
 pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     let ss = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
     let inv = 1.0 / (ss + eps).sqrt();
@@ -109,36 +111,6 @@ pub fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
             pair[1] = a * sin[i] + b * cos[i];
         }
     }
-}
-
-/// silu(x) = x · σ(x).
-#[inline]
-pub fn silu(x: f32) -> f32 {
-    x / (1.0 + exp(-x))
-}
-
-/// e^x in plain f32 arithmetic (no libm call, the same bits on every platform):
-/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, two-part ln2), e^r by its Taylor polynomial
-/// to r⁶/720 (relative error < 2·10⁻⁷ there), then × 2ⁿ through the exponent bits.
-/// x below −87.3 gives 0 (e^x would be subnormal), above 88.7 gives +∞; NaN stays NaN.
-#[inline]
-pub fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    if x.is_nan() {
-        return x;
-    }
-    if x < -87.3 {
-        return 0.0;
-    }
-    if x > 88.7 {
-        return f32::INFINITY;
-    }
-    let n = (x * LOG2E).round_ties_even();
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 impl LmModel {
@@ -218,7 +190,6 @@ impl LmModel {
         }
         let (d, kv_dim, hd, f) = (c.dim, c.kv_dim(), c.head_dim(), c.hidden_dim);
         let half = hd / 2;
-        let group = c.n_heads / c.n_kv_heads;
         let mut x = vec![0f32; m * d];
         for (i, &t) in tokens.iter().enumerate() {
             self.embed_row(t, &mut x[i * d..(i + 1) * d])?;
@@ -232,7 +203,6 @@ impl LmModel {
         let mut h1 = vec![0f32; m * f];
         let mut h3 = vec![0f32; m * f];
         let mut scores = vec![0f32; c.seq_len];
-        let scale = 1.0 / (hd as f32).sqrt();
         let mut acts = QuantizedActs::default();
         for (l, b) in self.blocks.iter().enumerate() {
             // Attention.
@@ -252,30 +222,10 @@ impl LmModel {
                 rope(&mut k[i * kv_dim..(i + 1) * kv_dim], hd, cos, sin);
                 cache.store(l, pos, &k[i * kv_dim..(i + 1) * kv_dim], &v[i * kv_dim..(i + 1) * kv_dim]);
             }
+            let (keys, values) = (cache.keys(l), cache.values(l));
             for i in 0..m {
-                let pos = p0 + i;
-                for h in 0..c.n_heads {
-                    let kvh = h / group;
-                    let qh = &q[i * d + h * hd..i * d + (h + 1) * hd];
-                    // scores[t] = q · k_t / sqrt(hd), t ≤ pos (the causal mask).
-                    let mut max = f32::NEG_INFINITY;
-                    for t in 0..=pos {
-                        let s = cache.key_dot(l, t, kvh, qh) * scale;
-                        scores[t] = s;
-                        max = max.max(s);
-                    }
-                    let mut sum = 0f32;
-                    for s in &mut scores[..=pos] {
-                        *s = exp(*s - max);
-                        sum += *s;
-                    }
-                    let out = &mut att_out[i * d + h * hd..i * d + (h + 1) * hd];
-                    out.fill(0.0);
-                    let inv = 1.0 / sum;
-                    for t in 0..=pos {
-                        cache.add_value(l, t, kvh, scores[t] * inv, out);
-                    }
-                }
+                let rows = i * d..(i + 1) * d;
+                attend(c, keys.clone(), values.clone(), p0 + i, &q[rows.clone()], &mut att_out[rows], &mut scores);
             }
             b.wo.forward(&att_out, m, &mut proj, &mut acts)?;
             probe.linear(Some(l), "attention.wo", m, &att_out, &proj);
@@ -290,9 +240,7 @@ impl LmModel {
             probe.linear(Some(l), "feed_forward.w1", m, &xb, &h1);
             b.w3.forward(&xb, m, &mut h3, &mut acts)?;
             probe.linear(Some(l), "feed_forward.w3", m, &xb, &h3);
-            for (a, &u) in h1.iter_mut().zip(&h3) {
-                *a = silu(*a) * u;
-            }
+            swiglu(&mut h1, &h3);
             b.w2.forward(&h1, m, &mut proj, &mut acts)?;
             probe.linear(Some(l), "feed_forward.w2", m, &h1, &proj);
             for (xi, pi) in x.iter_mut().zip(&proj) {

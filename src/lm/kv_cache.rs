@@ -51,6 +51,14 @@ enum Store {
     Int8 { q: Vec<i8>, scale: Vec<f32> },
 }
 
+/// One layer's keys or values: [T][Hkv·hd] (and, for int8, [T][Hkv] scales).
+#[derive(Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    Int8 { q: &'a [i8], scale: &'a [f32] },
+}
+
 pub struct KvCache {
     format: KvFormat,
     n_layers: usize,
@@ -161,78 +169,27 @@ impl KvCache {
         }
     }
 
-    /// q · k for head `h`'s key of `layer` at `pos` (q: [hd]).
-    #[inline]
-    pub(crate) fn key_dot(&self, layer: usize, pos: usize, h: usize, q: &[f32]) -> f32 {
-        let hd = self.head_dim;
-        let at = (layer * self.seq_len + pos) * self.kv_dim + h * hd;
-        match &self.k {
-            Store::F32(d) => dot(q, &d[at..at + hd]),
-            Store::F16(d) => {
-                let mut k = [0f32; 256];
-                let k = &mut k[..hd.min(256)];
-                for (o, x) in k.iter_mut().zip(&d[at..at + hd]) {
-                    *o = x.to_f32();
-                }
-                if hd <= 256 { dot(q, k) } else { q.iter().zip(&d[at..at + hd]).map(|(a, b)| a * b.to_f32()).sum() }
-            }
-            Store::Int8 { q: kq, scale } => {
-                // q · (s · k_q) = s · Σ q_i · k_q,i
-                let s = scale[(layer * self.seq_len + pos) * (self.kv_dim / hd) + h];
-                let mut acc = [0f32; 8];
-                let (qc, kc) = (q.chunks_exact(8), kq[at..at + hd].chunks_exact(8));
-                let tail: f32 = qc.remainder().iter().zip(kc.remainder()).map(|(a, &b)| a * b as f32).sum();
-                for (a8, b8) in qc.zip(kc) {
-                    for i in 0..8 {
-                        acc[i] += a8[i] * b8[i] as f32;
-                    }
-                }
-                s * (acc.iter().sum::<f32>() + tail)
-            }
-        }
+    /// The stored keys of `layer`, positions 0..T, for [`crate::lm::attention`].
+    pub(crate) fn keys(&self, layer: usize) -> Rows<'_> {
+        self.rows(&self.k, layer)
     }
 
-    /// out += p · v for head `h`'s value of `layer` at `pos` (out: [hd]).
-    #[inline]
-    pub(crate) fn add_value(&self, layer: usize, pos: usize, h: usize, p: f32, out: &mut [f32]) {
-        let hd = self.head_dim;
-        let at = (layer * self.seq_len + pos) * self.kv_dim + h * hd;
-        match &self.v {
-            Store::F32(d) => {
-                for (o, &v) in out.iter_mut().zip(&d[at..at + hd]) {
-                    *o += p * v;
-                }
-            }
-            Store::F16(d) => {
-                for (o, v) in out.iter_mut().zip(&d[at..at + hd]) {
-                    *o += p * v.to_f32();
-                }
-            }
-            Store::Int8 { q, scale } => {
-                let ps = p * scale[(layer * self.seq_len + pos) * (self.kv_dim / hd) + h];
-                for (o, &v) in out.iter_mut().zip(&q[at..at + hd]) {
-                    *o += ps * v as f32;
-                }
-            }
+    /// The stored values of `layer`, positions 0..T.
+    pub(crate) fn values(&self, layer: usize) -> Rows<'_> {
+        self.rows(&self.v, layer)
+    }
+
+    fn rows<'a>(&self, store: &'a Store, layer: usize) -> Rows<'a> {
+        let (t, kv_dim, heads) = (self.seq_len, self.kv_dim, self.kv_dim / self.head_dim);
+        let rows = layer * t * kv_dim..(layer + 1) * t * kv_dim;
+        match store {
+            Store::F32(d) => Rows::F32(&d[rows]),
+            Store::F16(d) => Rows::F16(&d[rows]),
+            Store::Int8 { q, scale } => Rows::Int8 { q: &q[rows], scale: &scale[layer * t * heads..(layer + 1) * t * heads] },
         }
     }
 
     pub fn n_layers(&self) -> usize {
         self.n_layers
     }
-}
-
-/// Σ a_i · b_i in eight independent lanes (added in a fixed order), so the compiler can use
-/// SIMD registers; the same order for every row, so results do not depend on the batch size.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
-    for (a8, b8) in ac.zip(bc) {
-        for i in 0..8 {
-            acc[i] += a8[i] * b8[i];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }

@@ -34,11 +34,13 @@
 //! - [`sample`]: greedy and seeded sampling; [`eval`]: perplexity, KL and top-1 against FP32;
 //! - [`train`]: the trainer (native), forward and backward with AdamW.
 
+pub mod attention;
 pub mod bench;
 pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod eval;
+pub mod exp;
 pub mod forward;
 pub mod import;
 pub mod kv_cache;
@@ -49,6 +51,7 @@ pub mod native_gemm;
 pub mod tokenizer;
 pub mod tokenizer_bpe;
 pub mod tokenizer_spm;
+pub mod tokenizers;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 pub mod weights;

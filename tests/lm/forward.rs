@@ -121,7 +121,7 @@ both! {
 
 both! {
     the_portable_exp_is_within_3e7_of_libm {
-        use qplay::lm::forward::exp;
+        use qplay::lm::exp::exp;
         let mut worst = 0f64;
         let mut x = -87.0f32;
         while x < 88.0 {
@@ -136,5 +136,44 @@ both! {
         assert_eq!(exp(100.0), f32::INFINITY);
         assert!(exp(f32::NAN).is_nan());
         assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+    }
+}
+
+both! {
+    the_slice_exp_silu_and_softmax_give_the_scalar_bits {
+        use qplay::lm::exp::{exp, silu, softmax_numerators, swiglu};
+        // Edge values (the range limits, ±∞, NaN, signed zeros) and a sweep: the simd128 lanes
+        // must give exactly the scalar function's bits (under Node and in Chromium).
+        let mut xs = vec![0.0f32, -0.0, 1.0, -1.0, -87.3, -87.29999, -87.30001, 88.7, 88.69999, 88.70001, -200.0, 200.0,
+            f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-30, -1e-30, 0.5, -0.5];
+        let mut x = -95.0f32;
+        while x < 95.0 {
+            xs.push(x);
+            x += 0.0731;
+        }
+        let u: Vec<f32> = (0..xs.len()).map(|i| 1.0 + (i % 7) as f32 * 0.25).collect();
+        let mut a = xs.clone();
+        swiglu(&mut a, &u);
+        for (i, (&got, &x)) in a.iter().zip(&xs).enumerate() {
+            let want = silu(x) * u[i];
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "swiglu({x}) = {got}, want {want}");
+        }
+        // Softmax numerators of finite scores (a row of attention scores), every length 1..40.
+        let scores: Vec<f32> = xs.iter().copied().filter(|v| v.is_finite() && v.abs() < 90.0).collect();
+        for len in 1..40 {
+            let row = &scores[len * 13 % 200..len * 13 % 200 + len];
+            let mut s = row.to_vec();
+            let sum = softmax_numerators(&mut s);
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let want: Vec<f32> = row.iter().map(|&v| exp(v - max)).collect();
+            assert_eq!(s, want, "length {len}");
+            let n4 = len / 4 * 4;
+            let mut lanes = [0f32; 4];
+            for (i, v) in want[..n4].iter().enumerate() {
+                lanes[i % 4] += v;
+            }
+            let tail: f32 = want[n4..].iter().fold(0.0, |t, v| t + v);
+            assert_eq!(sum, ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + tail, "length {len}");
+        }
     }
 }

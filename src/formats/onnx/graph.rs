@@ -96,7 +96,8 @@ impl GraphBuilder {
         name
     }
 
-    fn push_init(&mut self, base: &str, shape: &[usize], data_type: DataType, raw: Vec<u8>) -> String {
+    /// An initializer of any type from its little-endian `raw_data`; returns its (unique) name.
+    pub(crate) fn push_init(&mut self, base: &str, shape: &[usize], data_type: DataType, raw: Vec<u8>) -> String {
         let name = self.unique(base);
         self.initializers.push(TensorProto {
             name: name.clone(),
@@ -157,6 +158,12 @@ impl GraphBuilder {
             ..Default::default()
         });
         output
+    }
+
+    /// The nodes (in the order they were added) and the initializers, for a writer that
+    /// assembles its own model around them (other inputs, outputs or metadata).
+    pub(crate) fn into_parts(self) -> (Vec<NodeProto>, Vec<TensorProto>) {
+        (self.nodes, self.initializers)
     }
 
     /// The model: `input` → … → `output` (float tensors of the given per-sample shapes, with the

@@ -1,1 +1,243 @@
-//! (in progress)
+//! The user's own language models: GGUF, llama2.c and Hugging Face checkpoints read
+//! into FP32 [`LmWeights`] (quantized tensors dequantized with our own code), and
+//! [`gguf_write`] to export a model as GGUF.
+//!
+//! ```text
+//! import_model(files) ── names + magic bytes ──┬─ "GGUF" magic or *.gguf ... gguf::read_gguf       (v2, v3; F32 F16 BF16 Q8_0 Q4_0 Q4_1)
+//!                                              ├─ *.safetensors + config.json  hf::read_hf     (F32 F16 BF16; q, k un-permuted)
+//!                                              │   (+ tokenizer.json, passed through)
+//!                                              └─ *.bin: "24ka" magic (v1, v2) or a legacy header whose sizes
+//!                                                  match the file (v0) ...  llama2c::read_llama2c
+//!                                                  (+ tokenizer*.bin ... llama2c::read_llama2c_tokenizer)
+//! ```
+//!
+//! Every reader is linear in the file, recurses on nothing the file controls, and checks
+//! each count and length against the bytes left and a limit before it allocates. Limits:
+//!
+//! - a file (and all files together) at most [`MAX_IMPORT_FILE_BYTES`] (2 GiB);
+//! - the model at most [`crate::lm::config::MAX_PARAMS`] parameters (64 Mi, 256 MiB of f32),
+//!   checked by [`crate::lm::LmConfig::validate`] before any weight is converted;
+//! - the context clamped to [`IMPORT_MAX_SEQ_LEN`] with a note, so that a 128 k-token model does
+//!   not allocate a 128 k-position KV cache;
+//! - vocabularies at most [`vocab::MAX_VOCAB`] tokens and [`vocab::MAX_MERGES`] merges.
+//!
+//! Every tensor is checked finite (NaN or ±Inf: [`LmError::NonFinite`] naming the file's
+//! tensor) and shaped as the configuration requires. Layouts: GGUF and llama2.c store q / k
+//! in Meta's interleaved RoPE layout, which qplay uses; Hugging Face's rotate-half layout is
+//! un-permuted (see [`hf`]).
+
+pub mod assemble;
+pub(crate) mod cursor;
+pub mod gguf;
+pub mod gguf_write;
+pub mod hf;
+pub mod llama2c;
+pub mod vocab;
+
+pub use assemble::Role;
+pub use gguf::{read_gguf, GgufFile, GgufModel};
+pub use gguf_write::{write_gguf, GgufWeightType};
+pub use hf::{read_hf, HfModel};
+pub use llama2c::{read_llama2c, read_llama2c_tokenizer, Llama2cModel};
+pub use vocab::{RawVocab, Vocabulary};
+
+use crate::lm::{LmError, LmWeights};
+use cursor::malformed;
+
+/// Largest file read, and largest total of the files given to [`import_model`].
+pub const MAX_IMPORT_FILE_BYTES: u64 = 2 << 30;
+
+/// Longest context of an imported model; a longer one is clamped, with a note.
+pub const IMPORT_MAX_SEQ_LEN: usize = 2048;
+
+/// Which reader a model came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFormat {
+    Gguf { version: u32 },
+    Llama2c { version: u32 },
+    HuggingFace,
+}
+
+impl ModelFormat {
+    pub fn name(self) -> String {
+        match self {
+            ModelFormat::Gguf { version } => format!("GGUF v{version}"),
+            ModelFormat::Llama2c { version } => format!("llama2.c model.bin v{version}"),
+            ModelFormat::HuggingFace => "Hugging Face safetensors".into(),
+        }
+    }
+}
+
+/// A model read from the user's files.
+#[derive(Clone, Debug)]
+pub struct ImportedModel {
+    pub weights: LmWeights,
+    pub format: ModelFormat,
+    /// What was assumed, clamped, ignored or converted, one sentence each.
+    pub notes: Vec<String>,
+    /// The vocabulary the files carry, raw (None when they carry none).
+    pub vocab: Option<RawVocab>,
+}
+
+/// Fails when a file is larger than [`MAX_IMPORT_FILE_BYTES`].
+pub(crate) fn check_file_size(len: usize, what: &str) -> Result<(), LmError> {
+    if len as u64 > MAX_IMPORT_FILE_BYTES {
+        return Err(LmError::TooLarge { what: what.to_string(), bytes: len as u128, limit: MAX_IMPORT_FILE_BYTES as u128 });
+    }
+    Ok(())
+}
+
+/// min(declared, [`IMPORT_MAX_SEQ_LEN`]), with a note when it clamps.
+pub(crate) fn clamp_seq_len(declared: usize, field: &str, notes: &mut Vec<String>) -> usize {
+    if declared > IMPORT_MAX_SEQ_LEN {
+        notes.push(format!(
+            "{field} {declared} clamped to {IMPORT_MAX_SEQ_LEN} (qplay's limit for imported models: the KV cache grows with it)"
+        ));
+        IMPORT_MAX_SEQ_LEN
+    } else {
+        declared
+    }
+}
+
+/// An error about the set of files given (which is which, what is missing).
+fn files_error(message: impl Into<String>) -> LmError {
+    LmError::Setting { name: "model files", message: message.into() }
+}
+
+/// The last component of a path-like name.
+fn base_name(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().unwrap_or(name)
+}
+
+/// What a file given to [`import_model`] is, from its name and first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileKind {
+    Gguf,
+    Safetensors,
+    HfConfig,
+    HfTokenizer,
+    Llama2cTokenizer,
+    Llama2cModel,
+    Other,
+}
+
+fn classify(name: &str, bytes: &[u8]) -> FileKind {
+    let base = base_name(name).to_ascii_lowercase();
+    if bytes.starts_with(gguf::GGUF_MAGIC) || base.ends_with(".gguf") {
+        FileKind::Gguf
+    } else if base.ends_with(".safetensors") {
+        FileKind::Safetensors
+    } else if base == "config.json" {
+        FileKind::HfConfig
+    } else if base == "tokenizer.json" {
+        FileKind::HfTokenizer
+    } else if base.starts_with("tokenizer") && base.ends_with(".bin") {
+        FileKind::Llama2cTokenizer
+    } else if llama2c::has_llama2c_magic(bytes) || base.ends_with(".bin") {
+        FileKind::Llama2cModel
+    } else {
+        FileKind::Other
+    }
+}
+
+/// Reads a model from the files the user gave (name, bytes): one GGUF file; or a Hugging Face
+/// folder (`config.json`, `*.safetensors`, optionally `tokenizer.json`); or a llama2.c
+/// `model.bin` (optionally with `tokenizer.bin`). Other files are ignored with a note.
+pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError> {
+    let total: u128 = files.iter().map(|(_, b)| b.len() as u128).sum();
+    if total > MAX_IMPORT_FILE_BYTES as u128 {
+        return Err(LmError::TooLarge { what: "the model's files".into(), bytes: total, limit: MAX_IMPORT_FILE_BYTES as u128 });
+    }
+    let of = |k: FileKind| -> Vec<(&str, &[u8])> {
+        files.iter().filter(|(n, b)| classify(n, b) == k).map(|(n, b)| (n.as_str(), *b)).collect()
+    };
+    let (ggufs, shards, configs, hf_tok, l2c_tok, l2c) = (
+        of(FileKind::Gguf),
+        of(FileKind::Safetensors),
+        of(FileKind::HfConfig),
+        of(FileKind::HfTokenizer),
+        of(FileKind::Llama2cTokenizer),
+        of(FileKind::Llama2cModel),
+    );
+    let mut notes: Vec<String> = files
+        .iter()
+        .filter(|(n, b)| classify(n, b) == FileKind::Other)
+        .map(|(n, _)| format!("{} ignored: not a model, config or tokenizer file qplay reads", cursor::clip(n)))
+        .collect();
+    let kinds = [!ggufs.is_empty(), !shards.is_empty(), !l2c.is_empty()].iter().filter(|&&k| k).count();
+    let names = || files.iter().map(|(n, _)| cursor::clip(n)).collect::<Vec<_>>().join(", ");
+    if kinds == 0 {
+        return Err(files_error(
+            format!("no model file among [{}]: give a .gguf file, a llama2.c model.bin, or config.json with model.safetensors", names()),
+        ));
+    }
+    if kinds > 1 {
+        return Err(files_error(format!("files of several model formats in [{}]: give one model", names())));
+    }
+    let one = |list: &[(&str, &[u8])], what: &str| -> Result<(), LmError> {
+        if list.len() > 1 {
+            let n: Vec<String> = list.iter().map(|(n, _)| cursor::clip(n)).collect();
+            return Err(files_error(format!("{} {what} files ({}): give one", list.len(), n.join(", "))));
+        }
+        Ok(())
+    };
+    if !ggufs.is_empty() {
+        one(&ggufs, "GGUF")?;
+        let m = read_gguf(ggufs[0].1)?;
+        notes.extend(m.notes);
+        return Ok(ImportedModel {
+            weights: m.weights,
+            format: ModelFormat::Gguf { version: m.version },
+            notes,
+            vocab: m.vocab.map(RawVocab::Tokens),
+        });
+    }
+    if !shards.is_empty() {
+        let [config] = configs.as_slice() else {
+            return Err(files_error(
+                if configs.is_empty() {
+                    "config.json is missing: a Hugging Face model needs it beside model.safetensors".to_string()
+                } else {
+                    "several config.json files: give one model".to_string()
+                },
+            ));
+        };
+        one(&hf_tok, "tokenizer.json")?;
+        let m = read_hf(config.1, &shards)?;
+        notes.extend(m.notes);
+        let vocab = match hf_tok.first() {
+            None => None,
+            Some((_, bytes)) => {
+                if bytes.len() > vocab::MAX_TOKENIZER_JSON_BYTES {
+                    return Err(LmError::TooLarge {
+                        what: "tokenizer.json".into(),
+                        bytes: bytes.len() as u128,
+                        limit: vocab::MAX_TOKENIZER_JSON_BYTES as u128,
+                    });
+                }
+                let text = std::str::from_utf8(bytes).map_err(|_| malformed("tokenizer.json", "the file is not valid UTF-8"))?;
+                Some(RawVocab::TokenizerJson(text.to_string()))
+            }
+        };
+        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab });
+    }
+    one(&l2c, "llama2.c model")?;
+    one(&l2c_tok, "tokenizer.bin")?;
+    let m = read_llama2c(l2c[0].1)?;
+    notes.extend(m.notes);
+    let vocab = match l2c_tok.first() {
+        None => None,
+        Some((_, bytes)) => {
+            let v = read_llama2c_tokenizer(bytes)?;
+            if v.tokens.len() != m.weights.config.vocab_size {
+                notes.push(format!(
+                    "tokenizer.bin has {} tokens for a vocabulary of {}",
+                    v.tokens.len(),
+                    m.weights.config.vocab_size
+                ));
+            }
+            Some(RawVocab::Tokens(v))
+        }
+    };
+    Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab })
+}

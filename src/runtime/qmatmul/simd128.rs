@@ -375,12 +375,18 @@ unsafe fn tile_i8<const R: usize, const F: u8, const MIN: bool, const DOTS: bool
     }
 }
 
-/// Regroups the weights' scales (and minimums) per tile: see [`tiles_of`].
-fn prepare_tables(w: &GroupedWeights, sc: &mut Scratch) {
-    tiles_of(&w.scale, w.n, w.groups(), &mut sc.ts);
-    if let Some(min) = &w.min {
-        tiles_of(min, w.n, w.groups(), &mut sc.tm);
+/// Regroups the weights' scales (and minimums) per tile (see [`tiles_of`]) and returns the
+/// tables the tiles read. One group per row (per-channel) with N a multiple of 4 is already in
+/// tile order: the weights' own tables, nothing copied (a decoder step makes ~40 such calls).
+fn prepare_tables<'a>(w: &'a GroupedWeights, ts: &'a mut Vec<f32>, tm: &'a mut Vec<f32>) -> (&'a [f32], &'a [f32]) {
+    if w.groups() == 1 && w.n % COLS == 0 {
+        return (&w.scale, w.min.as_deref().unwrap_or(&[]));
     }
+    tiles_of(&w.scale, w.n, w.groups(), ts);
+    if let Some(min) = &w.min {
+        tiles_of(min, w.n, w.groups(), tm);
+    }
+    (ts, tm)
 }
 
 /// Row blocks widened once; inside a block, each tile of 4 weight rows runs
@@ -388,12 +394,12 @@ fn prepare_tables(w: &GroupedWeights, sc: &mut Scratch) {
 fn drive_i8<const F: u8, const MIN: bool, const DOTS: bool>(a: &QuantizedActs, m: usize, w: &GroupedWeights, out: &mut I8Out) {
     let (n, k, groups) = (w.n, w.k, w.groups());
     SCRATCH.with_borrow_mut(|sc| {
-        prepare_tables(w, sc);
         if MIN {
             sc.rg.clear();
             sc.rg.extend(a.scale.iter().zip(&a.sum).map(|(&s, &q)| s * q as f32));
         }
         let Scratch { xi16, ts, tm, rg, .. } = sc;
+        let (ts, tm) = prepare_tables(w, ts, tm);
         let mut row0 = 0;
         while row0 < m {
             let rows = (m - row0).min(BLOCK_ROWS);
@@ -549,11 +555,11 @@ unsafe fn tile_f32<const R: usize, const F: u8, const MIN: bool>(
 fn drive_f32<const F: u8, const MIN: bool>(x: &[f32], m: usize, w: &GroupedWeights, y: &mut [f32]) {
     let (n, k, groups) = (w.n, w.k, w.groups());
     SCRATCH.with_borrow_mut(|sc| {
-        prepare_tables(w, sc);
         if MIN {
             x_group_sums(x, w.group, &mut sc.rg);
         }
         let Scratch { xf32, ts, tm, rg, .. } = sc;
+        let (ts, tm) = prepare_tables(w, ts, tm);
         let mut row0 = 0;
         while row0 < m {
             let rows = (m - row0).min(BLOCK_ROWS);

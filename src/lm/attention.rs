@@ -1,0 +1,257 @@
+//! Causal self-attention of one position over the KV cache, for every head of a layer.
+//!
+//! ```text
+//! head h reads kv head h / (H / Hkv); for t ≤ pos:
+//!   score[t] = (q_h · k_t) / sqrt(hd)                      k_t = s_t · kq_t for an int8 cache
+//!   p[t] = e^(score[t] − max) / Σ_t' e^(score[t'] − max)
+//!   out_h = Σ_t p[t] · v_t
+//! ```
+//!
+//! The cache's format is matched once per layer, not once per position: each format's loops
+//! are monomorphised over [`KeyRows`]. Dots sum in eight lanes added in a fixed order, so the
+//! compiler can keep them in SIMD registers and every platform gives the same bits.
+
+use half::f16;
+
+use super::exp::softmax_numerators;
+use super::kv_cache::Rows;
+use super::LmConfig;
+
+/// Σ a_i · b_i in eight independent lanes (added in a fixed order), so the compiler can use
+/// SIMD registers; the same order for every row, so results do not depend on the batch size.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    for (a8, b8) in ac.zip(bc) {
+        for i in 0..8 {
+            acc[i] += a8[i] * b8[i];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// out += p · v, elementwise.
+#[inline(always)]
+fn axpy(out: &mut [f32], p: f32, v: impl Iterator<Item = f32>) {
+    for (o, x) in out.iter_mut().zip(v) {
+        *o += p * x;
+    }
+}
+
+/// One layer's stored rows in one format: the dot of a query with a key and the weighted
+/// sum of values, for kv head `h` at position `t`.
+trait KeyRows {
+    fn dot(&self, at: usize, scale_at: usize, q: &[f32]) -> f32;
+    /// The dots of q with the keys at `at + i·stride` (i < 4): four [`KeyRows::dot`]s.
+    #[inline(always)]
+    fn dot4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32]) -> [f32; 4] {
+        core::array::from_fn(|i| self.dot(at + i * stride, scale_at + i * scale_stride, q))
+    }
+    fn add(&self, at: usize, scale_at: usize, p: f32, out: &mut [f32]);
+    /// out += Σ_i p[i] · v at `at + i·stride` (i < 4, added in order): four [`KeyRows::add`]s.
+    #[inline(always)]
+    fn add4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, p: [f32; 4], out: &mut [f32]) {
+        for (i, &pi) in p.iter().enumerate() {
+            self.add(at + i * stride, scale_at + i * scale_stride, pi, out);
+        }
+    }
+}
+
+struct F32Rows<'a>(&'a [f32]);
+struct F16Rows<'a>(&'a [f16]);
+struct Int8Rows<'a> {
+    q: &'a [i8],
+    scale: &'a [f32],
+}
+
+impl KeyRows for F32Rows<'_> {
+    #[inline(always)]
+    fn dot(&self, at: usize, _: usize, q: &[f32]) -> f32 {
+        dot(q, &self.0[at..at + q.len()])
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn dot4(&self, at: usize, stride: usize, _: usize, _: usize, q: &[f32]) -> [f32; 4] {
+        let rows: [&[f32]; 4] = core::array::from_fn(|i| &self.0[at + i * stride..at + i * stride + q.len()]);
+        simd::dot4(q, rows)
+    }
+    #[inline(always)]
+    fn add(&self, at: usize, _: usize, p: f32, out: &mut [f32]) {
+        axpy(out, p, self.0[at..at + out.len()].iter().copied());
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn add4(&self, at: usize, stride: usize, _: usize, _: usize, p: [f32; 4], out: &mut [f32]) {
+        let rows: [&[f32]; 4] = core::array::from_fn(|i| &self.0[at + i * stride..at + i * stride + out.len()]);
+        simd::add4(out, p, rows)
+    }
+}
+
+impl KeyRows for F16Rows<'_> {
+    #[inline(always)]
+    fn dot(&self, at: usize, _: usize, q: &[f32]) -> f32 {
+        // Widened into a stack row (head dims are checked ≤ 512 by LmConfig).
+        let mut k = [0f32; 512];
+        let k = &mut k[..q.len()];
+        for (o, x) in k.iter_mut().zip(&self.0[at..at + q.len()]) {
+            *o = x.to_f32();
+        }
+        dot(q, k)
+    }
+    #[inline(always)]
+    fn add(&self, at: usize, _: usize, p: f32, out: &mut [f32]) {
+        axpy(out, p, self.0[at..at + out.len()].iter().map(|x| x.to_f32()));
+    }
+}
+
+impl KeyRows for Int8Rows<'_> {
+    /// q · (s · k_q) = s · Σ q_i · k_q,i
+    #[inline(always)]
+    fn dot(&self, at: usize, scale_at: usize, q: &[f32]) -> f32 {
+        let mut k = [0f32; 512];
+        let k = &mut k[..q.len()];
+        for (o, &x) in k.iter_mut().zip(&self.q[at..at + q.len()]) {
+            *o = x as f32;
+        }
+        self.scale[scale_at] * dot(q, k)
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn dot4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32]) -> [f32; 4] {
+        let rows: [&[i8]; 4] = core::array::from_fn(|i| &self.q[at + i * stride..at + i * stride + q.len()]);
+        let d = simd::dot4(q, rows);
+        core::array::from_fn(|i| self.scale[scale_at + i * scale_stride] * d[i])
+    }
+    #[inline(always)]
+    fn add(&self, at: usize, scale_at: usize, p: f32, out: &mut [f32]) {
+        let ps = p * self.scale[scale_at];
+        axpy(out, ps, self.q[at..at + out.len()].iter().map(|&x| x as f32));
+    }
+}
+
+fn attend_rows<K: KeyRows, V: KeyRows>(c: &LmConfig, keys: &K, values: &V, pos: usize, q: &[f32], out: &mut [f32], scores: &mut [f32]) {
+    let (hd, kv_dim, kv_heads) = (c.head_dim(), c.kv_dim(), c.n_kv_heads);
+    let group = c.n_heads / kv_heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let scores = &mut scores[..=pos];
+    for h in 0..c.n_heads {
+        let kvh = h / group;
+        let qh = &q[h * hd..(h + 1) * hd];
+        // Four positions at a time (one SIMD reduction for four dots), then the rest.
+        let full = if hd % 8 == 0 { scores.len() / 4 * 4 } else { 0 };
+        for t in (0..full).step_by(4) {
+            let d = keys.dot4(t * kv_dim + kvh * hd, kv_dim, t * kv_heads + kvh, kv_heads, qh);
+            for (s, di) in scores[t..t + 4].iter_mut().zip(d) {
+                *s = di * scale;
+            }
+        }
+        for (t, s) in scores.iter_mut().enumerate().skip(full) {
+            *s = keys.dot(t * kv_dim + kvh * hd, t * kv_heads + kvh, qh) * scale;
+        }
+        let inv = 1.0 / softmax_numerators(scores);
+        let oh = &mut out[h * hd..(h + 1) * hd];
+        oh.fill(0.0);
+        let full = if hd % 8 == 0 { scores.len() / 4 * 4 } else { 0 };
+        for t in (0..full).step_by(4) {
+            let p = [0, 1, 2, 3].map(|i| scores[t + i] * inv);
+            values.add4(t * kv_dim + kvh * hd, kv_dim, t * kv_heads + kvh, kv_heads, p, oh);
+        }
+        for (t, &p) in scores.iter().enumerate().skip(full) {
+            values.add(t * kv_dim + kvh * hd, t * kv_heads + kvh, p * inv, oh);
+        }
+    }
+}
+
+fn attend_keys<K: KeyRows>(c: &LmConfig, keys: &K, values: Rows<'_>, pos: usize, q: &[f32], out: &mut [f32], scores: &mut [f32]) {
+    match values {
+        Rows::F32(v) => attend_rows(c, keys, &F32Rows(v), pos, q, out, scores),
+        Rows::F16(v) => attend_rows(c, keys, &F16Rows(v), pos, q, out, scores),
+        Rows::Int8 { q: vq, scale } => attend_rows(c, keys, &Int8Rows { q: vq, scale }, pos, q, out, scores),
+    }
+}
+
+/// Attention output [D] of the query row `q` [D] at position `pos` over the cached keys and
+/// values of positions 0..=pos; `scores` is scratch of at least pos + 1 values.
+#[inline(never)]
+pub(crate) fn attend(c: &LmConfig, keys: Rows<'_>, values: Rows<'_>, pos: usize, q: &[f32], out: &mut [f32], scores: &mut [f32]) {
+    match keys {
+        Rows::F32(k) => attend_keys(c, &F32Rows(k), values, pos, q, out, scores),
+        Rows::F16(k) => attend_keys(c, &F16Rows(k), values, pos, q, out, scores),
+        Rows::Int8 { q: kq, scale } => attend_keys(c, &Int8Rows { q: kq, scale }, values, pos, q, out, scores),
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use core::arch::wasm32::*;
+
+    /// Eight key values (from `at`) as two f32x4.
+    pub trait Load8 {
+        /// SAFETY: at + 8 ≤ the row's length.
+        unsafe fn load8(&self, at: usize) -> (v128, v128);
+    }
+
+    impl Load8 for &[f32] {
+        #[inline(always)]
+        unsafe fn load8(&self, at: usize) -> (v128, v128) {
+            let p = self.as_ptr().add(at) as *const v128;
+            (v128_load(p), v128_load(p.add(1)))
+        }
+    }
+
+    impl Load8 for &[i8] {
+        #[inline(always)]
+        unsafe fn load8(&self, at: usize) -> (v128, v128) {
+            let w = i16x8_load_extend_i8x8(self.as_ptr().add(at));
+            (f32x4_convert_i32x4(i32x4_extend_low_i16x8(w)), f32x4_convert_i32x4(i32x4_extend_high_i16x8(w)))
+        }
+    }
+
+    /// out += p0·v0 + p1·v1 + p2·v2 + p3·v3, added in that order for every element (as four
+    /// scalar passes would). Needs out.len() a multiple of 8 and every row as long as out.
+    #[inline(always)]
+    pub fn add4(out: &mut [f32], p: [f32; 4], rows: [&[f32]; 4]) {
+        let ps = p.map(|v| f32x4_splat(v));
+        for c in (0..out.len() / 4 * 4).step_by(4) {
+            // SAFETY: c + 4 ≤ out.len() ≤ each row's length.
+            unsafe {
+                let o = out.as_mut_ptr().add(c) as *mut v128;
+                let mut acc = v128_load(o);
+                for i in 0..4 {
+                    acc = f32x4_add(acc, f32x4_mul(ps[i], v128_load(rows[i].as_ptr().add(c) as *const v128)));
+                }
+                v128_store(o, acc);
+            }
+        }
+    }
+
+    /// q · k_i for four rows, each summed exactly as [`super::dot`] sums: lanes j and j + 4
+    /// accumulate in order, then ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)).
+    /// Needs q.len() a multiple of 8 and every row at least as long as q.
+    #[inline(always)]
+    pub fn dot4<R: Load8>(q: &[f32], rows: [R; 4]) -> [f32; 4] {
+        let n = q.len() / 8 * 8;
+        let mut lo = [f32x4_splat(0.0); 4];
+        let mut hi = [f32x4_splat(0.0); 4];
+        for c in (0..n).step_by(8) {
+            // SAFETY: c + 8 ≤ q.len() ≤ each row's length (checked by the caller's slices).
+            unsafe {
+                let p = q.as_ptr().add(c) as *const v128;
+                let (q0, q1) = (v128_load(p), v128_load(p.add(1)));
+                for i in 0..4 {
+                    let (k0, k1) = rows[i].load8(c);
+                    lo[i] = f32x4_add(lo[i], f32x4_mul(q0, k0));
+                    hi[i] = f32x4_add(hi[i], f32x4_mul(q1, k1));
+                }
+            }
+        }
+        // s = (a0 + a4, a1 + a5, a2 + a6, a3 + a7) per row, then (s0 + s1) + (s2 + s3) for all four.
+        let s: [v128; 4] = core::array::from_fn(|i| f32x4_add(lo[i], hi[i]));
+        let u = f32x4_add(i32x4_shuffle::<0, 4, 2, 6>(s[0], s[1]), i32x4_shuffle::<1, 5, 3, 7>(s[0], s[1]));
+        let v = f32x4_add(i32x4_shuffle::<0, 4, 2, 6>(s[2], s[3]), i32x4_shuffle::<1, 5, 3, 7>(s[2], s[3]));
+        let r = f32x4_add(i32x4_shuffle::<0, 1, 4, 5>(u, v), i32x4_shuffle::<2, 3, 6, 7>(u, v));
+        [f32x4_extract_lane::<0>(r), f32x4_extract_lane::<1>(r), f32x4_extract_lane::<2>(r), f32x4_extract_lane::<3>(r)]
+    }
+}

@@ -1,0 +1,205 @@
+//! The tokenizer of a language model, whatever its kind: the built-in model's characters, the
+//! byte-level BPE of Hugging Face `tokenizer.json` files and GGUF "gpt2" vocabularies
+//! ([`tokenizer_bpe`](super::tokenizer_bpe)), or the SentencePiece-style BPE by score of
+//! llama2.c's `tokenizer.bin` and GGUF "llama" vocabularies ([`tokenizer_spm`](super::tokenizer_spm)).
+//!
+//! ```text
+//! encode: text → ids (no BOS / EOS: the caller prepends bos() when the model wants it)
+//! decode: ids → text (special tokens as their text for BPE, as nothing for SentencePiece)
+//! decode(encode(s)) = s for every s the vocabulary can spell (byte-level BPE and byte fallback
+//! spell everything), except where an added token strips the whitespace next to it
+//! ```
+//!
+//! Why not the `tokenizers` crate: with `default-features = false, features = ["unstable_wasm"]`
+//! (fancy-regex instead of the C library onig) it does build for wasm32-unknown-unknown, but a
+//! cdylib that loads a tokenizer.json, encodes and decodes is 2 368 551 bytes after
+//! `wasm-opt -Oz` (818 793 gzipped) against 70 811 (36 479 gzipped) for the same cdylib using only
+//! serde_json: about 780 KB gzipped added to a worker of ~520 KB (the budget was 150 KB), and 98 s
+//! to build from scratch on one core against 5 s (the Unicode tables of regex, fancy-regex and its
+//! normalizers, rayon, esaxx, …; tokenizers 0.22.2, rustc 1.95, opt-level 3, LTO, panic=abort).
+//! Its maintainers also call the fancy-regex build "unstable" (not guaranteed to tokenize as onig
+//! does). The three regexes that matter (GPT-2, Llama 3, Qwen2) are small enough to scan by hand,
+//! and the merge loops are short: the same cdylib built on these modules (all three constructors,
+//! encode, decode) is 197 241 bytes after wasm-opt, 87 135 gzipped, so at most ~51 KB gzipped over
+//! the serde_json baseline (less inside the app, which links serde_json and core::fmt already).
+//! tests/lm_tokenizers.rs holds them to the PyPI `tokenizers` and `sentencepiece`.
+
+use super::tokenizer_bpe::{unsupported, BpeTokenizer};
+use super::tokenizer_spm::SpmTokenizer;
+use super::{CharTokenizer, LmError};
+
+/// A language model's tokenizer.
+#[derive(Clone, Debug)]
+pub enum Tokenizer {
+    /// The built-in model's: one id per character of a fixed alphabet.
+    Char(CharTokenizer),
+    /// Byte-level BPE (GPT-2, Llama 3, Qwen2, SmolLM).
+    Bpe(BpeTokenizer),
+    /// SentencePiece-style BPE by score (Llama 2, TinyLlama, llama2.c).
+    Spm(SpmTokenizer),
+}
+
+/// The tokenizer keys of a GGUF file, as its reader hands them over.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GgufVocab {
+    /// `tokenizer.ggml.model`: "llama" (SentencePiece-style) or "gpt2" (byte-level BPE).
+    pub model: String,
+    /// `tokenizer.ggml.pre` (byte-level BPE's pre-tokenizer name; `None`: GPT-2's regex).
+    pub pre: Option<String>,
+    /// `tokenizer.ggml.tokens`, by id.
+    pub tokens: Vec<Vec<u8>>,
+    /// `tokenizer.ggml.scores` (SentencePiece; may be empty for "gpt2").
+    pub scores: Vec<f32>,
+    /// `tokenizer.ggml.token_type` (may be empty: all normal).
+    pub token_types: Vec<i32>,
+    /// `tokenizer.ggml.merges` ("gpt2"), "a b" in rank order.
+    pub merges: Vec<String>,
+    /// `tokenizer.ggml.bos_token_id`, `tokenizer.ggml.eos_token_id`.
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    /// `tokenizer.ggml.add_space_prefix` ("llama"; `None`: true, llama.cpp's default).
+    pub add_space_prefix: Option<bool>,
+}
+
+impl From<CharTokenizer> for Tokenizer {
+    fn from(t: CharTokenizer) -> Tokenizer {
+        Tokenizer::Char(t)
+    }
+}
+
+impl Tokenizer {
+    /// From the text of a Hugging Face `tokenizer.json` (byte-level BPE; anything else is refused
+    /// with an error that names it). BOS comes from a TemplateProcessing post-processor when it has
+    /// one; EOS is not in tokenizer.json: set it with [`Tokenizer::set_special_ids`] from the
+    /// model's config.json.
+    pub fn from_tokenizer_json(json: &str) -> Result<Tokenizer, LmError> {
+        BpeTokenizer::from_tokenizer_json(json).map(Tokenizer::Bpe)
+    }
+
+    /// From llama2.c's `tokenizer.bin`.
+    pub fn from_llama2c_bin(bytes: &[u8]) -> Result<Tokenizer, LmError> {
+        SpmTokenizer::from_llama2c_bin(bytes).map(Tokenizer::Spm)
+    }
+
+    /// From a GGUF file's tokenizer keys (`pre` and `add_space_prefix` at their defaults; see
+    /// [`Tokenizer::from_gguf`] to pass them).
+    pub fn from_gguf_vocab(
+        model: &str,
+        tokens: Vec<Vec<u8>>,
+        scores: Vec<f32>,
+        token_types: Vec<i32>,
+        merges: Vec<String>,
+        bos: Option<u32>,
+        eos: Option<u32>,
+    ) -> Result<Tokenizer, LmError> {
+        Tokenizer::from_gguf(GgufVocab {
+            model: model.to_string(),
+            pre: None,
+            tokens,
+            scores,
+            token_types,
+            merges,
+            bos,
+            eos,
+            add_space_prefix: None,
+        })
+    }
+
+    /// From all of a GGUF file's tokenizer keys.
+    pub fn from_gguf(v: GgufVocab) -> Result<Tokenizer, LmError> {
+        match v.model.as_str() {
+            "llama" => SpmTokenizer::from_gguf(
+                v.tokens,
+                v.scores,
+                &v.token_types,
+                v.bos,
+                v.eos,
+                v.add_space_prefix.unwrap_or(true),
+            )
+            .map(Tokenizer::Spm),
+            "gpt2" => BpeTokenizer::from_gguf(v.tokens, &v.token_types, &v.merges, v.pre.as_deref(), v.bos, v.eos)
+                .map(Tokenizer::Bpe),
+            other => Err(unsupported(
+                "tokenizer.ggml.model",
+                format!("tokenizer model {other:?} is not implemented (\"llama\" and \"gpt2\" are)"),
+            )),
+        }
+    }
+
+    /// What kind of tokenizer this is, for display.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Tokenizer::Char(_) => "characters",
+            Tokenizer::Bpe(_) => "byte-level BPE",
+            Tokenizer::Spm(_) => "SentencePiece BPE",
+        }
+    }
+
+    /// Text → ids, without BOS / EOS. The character tokenizer refuses a character outside its
+    /// alphabet; the others spell any text.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LmError> {
+        match self {
+            Tokenizer::Char(t) => t.encode(text),
+            Tokenizer::Bpe(t) => t.encode(text),
+            Tokenizer::Spm(t) => t.encode(text),
+        }
+    }
+
+    /// Ids → text; an id no token has decodes as U+FFFD.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        match self {
+            Tokenizer::Char(t) => t.decode(ids),
+            Tokenizer::Bpe(t) => t.decode(ids),
+            Tokenizer::Spm(t) => t.decode(ids),
+        }
+    }
+
+    /// The number of ids (one more than the largest).
+    pub fn vocab_len(&self) -> usize {
+        match self {
+            Tokenizer::Char(t) => t.vocab_len(),
+            Tokenizer::Bpe(t) => t.vocab_len(),
+            Tokenizer::Spm(t) => t.vocab_len(),
+        }
+    }
+
+    /// The beginning-of-sequence id, when the tokenizer has one.
+    pub fn bos(&self) -> Option<u32> {
+        match self {
+            Tokenizer::Char(_) => None,
+            Tokenizer::Bpe(t) => t.bos(),
+            Tokenizer::Spm(t) => t.bos(),
+        }
+    }
+
+    /// The end-of-sequence id, when the tokenizer has one.
+    pub fn eos(&self) -> Option<u32> {
+        match self {
+            Tokenizer::Char(_) => None,
+            Tokenizer::Bpe(t) => t.eos(),
+            Tokenizer::Spm(t) => t.eos(),
+        }
+    }
+
+    /// Sets BOS / EOS (from a model's config.json or generation_config.json); each must be below
+    /// vocab_len. The character tokenizer has neither and takes only `None`.
+    pub fn set_special_ids(&mut self, bos: Option<u32>, eos: Option<u32>) -> Result<(), LmError> {
+        let n = self.vocab_len();
+        for (name, id) in [("bos", bos), ("eos", eos)] {
+            if let Some(id) = id {
+                if id as usize >= n || matches!(self, Tokenizer::Char(_)) {
+                    return Err(LmError::Setting {
+                        name: "special token id",
+                        message: format!("{name} id {id} is not a token of this {} tokenizer ({n} ids)", self.kind()),
+                    });
+                }
+            }
+        }
+        match self {
+            Tokenizer::Char(_) => {}
+            Tokenizer::Bpe(t) => t.set_special_ids(bos, eos),
+            Tokenizer::Spm(t) => t.set_special_ids(bos, eos),
+        }
+        Ok(())
+    }
+}
