@@ -27,8 +27,10 @@ step "3/4 end-to-end: trunk build --release, then headless Chromium"
 trunk build --release
 node --test --test-reporter=spec tests/e2e/
 
-step "4/4 QDQ ONNX exports in ONNX Runtime, against qplay's own accuracy"
+step "4/4 QDQ ONNX exports in ONNX Runtime, against qplay's own accuracy and perplexity"
 cargo build --quiet --bin qplay
 QPLAY_BIN="${CARGO_TARGET_DIR:-target}/debug/qplay" python3 scripts/check_onnxruntime.py
+# The language model's QDQ exports, written by step 1's tests/onnx_lm.rs into target/onnx-lm/.
+python3 scripts/check_onnx_lm.py
 
 step "all tests passed"

@@ -2,12 +2,18 @@
 //!
 //! ```text
 //! qplay lm train [--steps N --batch B --seed S …]        train the built-in Shakespeare model
-//! qplay lm eval     [--model FILE] [--tokens N | --all] [QUANT]  perplexity, and against FP32 when quantized
+//! qplay lm eval     [--model FILE…] [--tokens N | --all] [QUANT]  perplexity, and against FP32 when quantized
 //! qplay lm quantize [QUANT] [--report DIR]                   the same, with the per-layer report as CSV / JSON
 //! qplay lm generate --prompt TEXT [--max-new N] [SAMPLING] [QUANT]
 //! qplay lm table    [--tokens N]                             the README's table: every format against FP32
+//! qplay lm export   --format gguf|onnx --out FILE [QUANT]     the quantized model as GGUF or QDQ ONNX
 //! QUANT: --weights f32|f16|bf16|rtn|q8_0|q4_0|q4_1 --bits B --group G --asym --narrow --int8-acts
 //!        --kv f32|f16|int8 --skip NAME… --layer-bits NAME=B… (or --config FILE.toml with the same keys)
+//!        --method rtn|gptq|awq|smoothquant --calib-tokens N --damp F --act-order --alpha A --awq-clip
+//!        --outliers N --outlier-scale S
+//! --model: the built-in format (.safetensors with qplay metadata), or the user's own files: one
+//!          .gguf; a llama2.c model.bin (+ tokenizer.bin); a Hugging Face config.json +
+//!          model.safetensors (+ tokenizer.json)
 //! ```
 //!
 //! Progress goes to stderr; results as JSON to stdout.
@@ -22,8 +28,11 @@ use qplay::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
 use qplay::lm::train::{train, TrainConfig};
 use qplay::lm::eval::{compare, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
+use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
+use qplay::lm::tokenizers::Tokenizer;
 use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmModel, LmWeights};
-use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
+use qplay::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
+use qplay::ptq::lm_method::{quantize_with_method, MethodResult};
 
 #[derive(Subcommand)]
 pub enum LmCommand {
@@ -39,6 +48,20 @@ pub enum LmCommand {
     Table(TableArgs),
     /// Decoding tokens/s natively in every format (scripts/bench_lm.sh adds Node's figures).
     Bench(BenchArgs),
+    /// Write the quantized model as GGUF (f32 / f16 / q8_0 / q4_0 / q4_1) or QDQ ONNX.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    /// gguf (its block type from --weights: f32, f16, q8_0, q4_0, q4_1) or onnx (QuantizeLinear /
+    /// DequantizeLinear in front of every MatMul, as the settings quantize it).
+    #[arg(long)]
+    format: String,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -57,8 +80,9 @@ pub struct ModelArgs {
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/www"))]
     assets: PathBuf,
     /// A model file (.safetensors with qplay's LM metadata); default: the built-in model.
-    #[arg(long)]
-    model: Option<PathBuf>,
+    /// The model's file(s): see the module header (default: the built-in model).
+    #[arg(long, num_args = 1..)]
+    model: Vec<PathBuf>,
     /// The settings as TOML (the keys of LmQuantConfig); flags given too override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -90,6 +114,29 @@ pub struct ModelArgs {
     /// Per-layer bits, NAME=B (NAME as in --skip).
     #[arg(long, num_args = 1..)]
     layer_bits: Vec<String>,
+    /// rtn, gptq, awq or smoothquant.
+    #[arg(long)]
+    method: Option<String>,
+    /// Calibration tokens (from the training split) for GPTQ / AWQ / SmoothQuant.
+    #[arg(long)]
+    calib_tokens: Option<usize>,
+    /// GPTQ dampening, a fraction of H's mean diagonal.
+    #[arg(long)]
+    damp: Option<f32>,
+    /// GPTQ: columns in order of decreasing H diagonal.
+    #[arg(long)]
+    act_order: bool,
+    /// SmoothQuant's migration strength α.
+    #[arg(long)]
+    alpha: Option<f32>,
+    /// AWQ: also search a clipping threshold per group.
+    #[arg(long)]
+    awq_clip: bool,
+    /// Outlier injection: channels scaled in every RMSNorm (0 = off).
+    #[arg(long)]
+    outliers: Option<usize>,
+    #[arg(long)]
+    outlier_scale: Option<f32>,
 }
 
 #[derive(Args)]
@@ -173,6 +220,7 @@ pub fn run(cmd: LmCommand) -> Result<(), String> {
         LmCommand::Generate(a) => run_generate(a),
         LmCommand::Table(a) => run_table(a),
         LmCommand::Bench(a) => run_bench(a),
+        LmCommand::Export(a) => run_export(a),
     }
 }
 
@@ -259,16 +307,67 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A model and its tokenizer, read from the command line's files.
+pub struct Loaded {
+    pub weights: LmWeights,
+    pub tokenizer: Tokenizer,
+    pub vocab: Option<Vocabulary>,
+}
+
 impl ModelArgs {
-    fn weights(&self) -> Result<LmWeights, String> {
-        let path = self.model.clone().unwrap_or_else(|| self.assets.join("models").join(MODEL_FILE));
-        let bytes = read_limited(&path, 256 << 20)?;
-        LmWeights::from_safetensors(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    /// The built-in model, a qplay .safetensors, or the user's own files (import_model).
+    fn load(&self) -> Result<Loaded, String> {
+        let paths = if self.model.is_empty() { vec![self.assets.join("models").join(MODEL_FILE)] } else { self.model.clone() };
+        let files = paths.iter().map(|p| Ok((p.display().to_string(), read_limited(p, 2 << 30)?))).collect::<Result<Vec<_>, String>>()?;
+        if let [(name, bytes)] = &files[..] {
+            if name.ends_with(".safetensors") {
+                if let Ok(w) = LmWeights::from_safetensors(bytes) {
+                    let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"))?;
+                    return Ok(Loaded { weights: w, tokenizer, vocab: None });
+                }
+            }
+        }
+        let named: Vec<(String, &[u8])> = files.iter().map(|(n, b)| (n.clone(), b.as_slice())).collect();
+        let m = import_model(&named).map_err(|e| e.to_string())?;
+        eprintln!("qplay: read {} ({} parameters)", m.format.name(), m.weights.config.param_count());
+        for n in &m.notes {
+            eprintln!("qplay: {n}");
+        }
+        let tokenizer = tokenizer_for(&m.weights, m.vocab.as_ref()).map_err(|e| e.to_string())?;
+        let vocab = match m.vocab {
+            Some(RawVocab::Tokens(v)) => Some(v),
+            _ => None,
+        };
+        Ok(Loaded { weights: m.weights, tokenizer, vocab })
     }
 
-    fn tokenizer(&self, w: &LmWeights) -> Result<CharTokenizer, String> {
-        let a = w.alphabet.as_ref().ok_or("the model has no alphabet (metadata qplay.alphabet): it cannot read text")?;
-        CharTokenizer::new(a.chars().collect()).map_err(|e| e.to_string())
+    /// Calibration token ids for the calibrated methods: the training split, as the model's
+    /// tokenizer reads it (empty for RTN).
+    fn calibration(&self, cfg: &LmQuantConfig, tok: &Tokenizer) -> Result<Vec<u32>, String> {
+        if !cfg.method.calibrated() {
+            return Ok(Vec::new());
+        }
+        let text = read_text(&self.assets.join("data").join(TRAIN_FILE))?;
+        tok.encode(&text).map_err(|e| e.to_string())
+    }
+
+    /// Quantizes as the settings say (the method included), with progress on stderr.
+    fn quantize(&self, l: &Loaded, cfg: &LmQuantConfig) -> Result<MethodResult, String> {
+        let calib = self.calibration(cfg, &l.tokenizer)?;
+        let start = Instant::now();
+        let r = quantize_with_method(&l.weights, cfg, &calib, &mut |d, t| {
+            if d == t || d % 8 == 0 {
+                eprint!("\r  {} {d}/{t}", cfg.method.name());
+                if d == t {
+                    eprintln!();
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        if cfg.method.calibrated() {
+            eprintln!("  {} took {:.2} s", cfg.method.name(), start.elapsed().as_secs_f64());
+        }
+        Ok(r)
     }
 
     /// The settings: the TOML file if any, then the flags.
@@ -313,6 +412,26 @@ impl ModelArgs {
         if let Some(skip) = &self.skip {
             c.skip = skip.iter().filter(|s| s.as_str() != "none").cloned().collect();
         }
+        if let Some(m) = &self.method {
+            c.method = LmMethod::parse(m).ok_or_else(|| format!("--method {m}: use one of {}", LmMethod::ALL.map(|m| m.name()).join(", ")))?;
+        }
+        if let Some(v) = self.calib_tokens {
+            c.calib_tokens = v;
+        }
+        if let Some(v) = self.damp {
+            c.damp = v;
+        }
+        c.act_order |= self.act_order;
+        if let Some(v) = self.alpha {
+            c.alpha = v;
+        }
+        c.awq_clip |= self.awq_clip;
+        if let Some(v) = self.outliers {
+            c.outliers = v;
+        }
+        if let Some(v) = self.outlier_scale {
+            c.outlier_scale = v;
+        }
         for lb in &self.layer_bits {
             let (name, b) = lb.split_once('=').ok_or_else(|| format!("--layer-bits {lb}: write NAME=BITS"))?;
             let b: u8 = b.parse().map_err(|_| format!("--layer-bits {lb}: {b} is not a number of bits"))?;
@@ -323,7 +442,7 @@ impl ModelArgs {
     }
 }
 
-fn val_tokens(m: &ModelArgs, tok: &CharTokenizer, n: Option<usize>) -> Result<Vec<u32>, String> {
+fn val_tokens(m: &ModelArgs, tok: &Tokenizer, n: Option<usize>) -> Result<Vec<u32>, String> {
     let text = read_text(&m.assets.join("data").join(VAL_FILE))?;
     let mut ids = tok.encode(&text).map_err(|e| e.to_string())?;
     if let Some(n) = n {
@@ -345,12 +464,13 @@ fn progress(done: usize, total: usize) {
 }
 
 fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
-    let w = a.m.weights()?;
-    let tok = a.m.tokenizer(&w)?;
+    let l = a.m.load()?;
+    let (w, tok) = (&l.weights, &l.tokenizer);
     let cfg = a.m.quant()?;
-    let ids = val_tokens(&a.m, &tok, (!a.all).then_some(a.tokens))?;
-    let fp32 = LmModel::from_weights(&w).map_err(|e| e.to_string())?;
-    let q = quantize_lm(&w, &cfg).map_err(|e| e.to_string())?;
+    let ids = val_tokens(&a.m, tok, (!a.all).then_some(a.tokens))?;
+    let fp32 = LmModel::from_weights(w).map_err(|e| e.to_string())?;
+    let r = a.m.quantize(&l, &cfg)?;
+    let q = &r.quantized;
     let start = Instant::now();
     let out = if cfg == LmQuantConfig::default() && !with_report {
         let p = perplexity(&fp32, &ids, KvFormat::F32, progress).map_err(|e| e.to_string())?;
@@ -358,7 +478,7 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
                 "weight_bytes": fp32.weight_bytes(), "seconds": start.elapsed().as_secs_f64() })
     } else {
         let c = compare(&fp32, &q.model, &ids, cfg.kv, progress).map_err(|e| e.to_string())?;
-        json!({ "config": cfg, "label": cfg.label(), "comparison": c, "layers": q.layers,
+        json!({ "config": cfg, "label": cfg.label(), "comparison": c, "layers": q.layers, "method": r.report,
                 "fp32_bytes": fp32.weight_bytes(), "weight_bytes": q.model.weight_bytes(),
                 "bits_per_weight": bits_per_weight(&q.model),
                 "kv_cache_bytes": qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len) as u64,
@@ -395,10 +515,10 @@ pub fn bits_per_weight(m: &LmModel) -> f64 {
 }
 
 fn run_generate(a: GenerateArgs) -> Result<(), String> {
-    let w = a.m.weights()?;
-    let tok = a.m.tokenizer(&w)?;
+    let l = a.m.load()?;
+    let tok = &l.tokenizer;
     let cfg = a.m.quant()?;
-    let q = quantize_lm(&w, &cfg).map_err(|e| e.to_string())?;
+    let q = a.m.quantize(&l, &cfg)?.quantized;
     let prompt = tok.encode(&a.prompt).map_err(|e| e.to_string())?;
     let sc = SampleConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, seed: a.seed };
     let start = Instant::now();
@@ -441,21 +561,39 @@ pub fn table_configs() -> Vec<LmQuantConfig> {
         LmQuantConfig { kv: KvFormat::Int8, ..rtn(8, 0) },
     ];
     v.push(LmQuantConfig { skip: vec![], ..rtn(8, 0) });
+    // Part 2's methods at 8, 4 and 3 bits, against RTN's rows above.
+    for method in [LmMethod::Gptq, LmMethod::Awq] {
+        for (bits, group) in [(8, 0), (4, 32), (3, 32)] {
+            v.push(LmQuantConfig { method, ..rtn(bits, group) });
+        }
+    }
+    // SmoothQuant: W8A8 with injected outliers, naive and smoothed (and smoothed without outliers).
+    let outliers = LmQuantConfig { int8_acts: true, outliers: 4, ..rtn(8, 0) };
+    v.push(outliers.clone());
+    v.push(LmQuantConfig { method: LmMethod::SmoothQuant, ..outliers });
+    v.push(LmQuantConfig { method: LmMethod::SmoothQuant, int8_acts: true, ..rtn(8, 0) });
     v
 }
 
 fn run_table(a: TableArgs) -> Result<(), String> {
-    let w = a.m.weights()?;
-    let tok = a.m.tokenizer(&w)?;
-    let ids = val_tokens(&a.m, &tok, Some(a.tokens))?;
-    let fp32 = LmModel::from_weights(&w).map_err(|e| e.to_string())?;
+    let l = a.m.load()?;
+    let (w, tok) = (&l.weights, &l.tokenizer);
+    let ids = val_tokens(&a.m, tok, Some(a.tokens))?;
+    let fp32 = LmModel::from_weights(w).map_err(|e| e.to_string())?;
     let mut md = String::from(
         "| configuration | perplexity | Δ % | KL | same top-1 | RMS Δp | weights (KB) | bits/weight | KV cache (KB) | engine |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut csv = String::from("configuration,perplexity,delta_pct,kl,top1_same,rms_dp,weight_bytes,bits_per_weight,kv_bytes,engine\n");
     for cfg in table_configs() {
-        let q = quantize_lm(&w, &cfg).map_err(|e| e.to_string())?;
-        let c = compare(&fp32, &q.model, &ids, cfg.kv, |_, _| {}).map_err(|e| e.to_string())?;
+        let r = a.m.quantize(&l, &cfg)?;
+        let q = &r.quantized;
+        // Against the FP32 model the method started from (outlier injection changes its weights,
+        // not its function).
+        let reference = match &r.reference {
+            Some(w) => LmModel::from_weights(w).map_err(|e| e.to_string())?,
+            None => fp32.clone(),
+        };
+        let c = compare(&reference, &q.model, &ids, cfg.kv, |_, _| {}).map_err(|e| e.to_string())?;
         let label = if cfg.skip.is_empty() { format!("{} (lm_head and embedding too)", cfg.label()) } else { cfg.label() };
         let engine = q.model.blocks[0].wq.engine();
         let kv = qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len);
@@ -479,7 +617,7 @@ fn run_table(a: TableArgs) -> Result<(), String> {
 }
 
 fn run_bench(a: BenchArgs) -> Result<(), String> {
-    let w = a.m.weights()?;
+    let w = a.m.load()?.weights;
     if a.tokens == 0 || a.tokens > w.config.seq_len {
         return Err(format!("--tokens {}: use 1 to the context length {}", a.tokens, w.config.seq_len));
     }
@@ -492,5 +630,34 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
     for r in qplay::lm::bench::ratios_to_fp32(&lines) {
         println!("{r}");
     }
+    Ok(())
+}
+
+fn run_export(a: ExportArgs) -> Result<(), String> {
+    let l = a.m.load()?;
+    let cfg = a.m.quant()?;
+    let bytes = match a.format.as_str() {
+        "gguf" => {
+            let ty = match cfg.weights {
+                LmWeightFormat::F32 => GgufWeightType::F32,
+                LmWeightFormat::F16 => GgufWeightType::F16,
+                LmWeightFormat::Q8_0 => GgufWeightType::Block(qplay::quant::ggml::GgmlType::Q8_0),
+                LmWeightFormat::Q4_0 => GgufWeightType::Block(qplay::quant::ggml::GgmlType::Q4_0),
+                LmWeightFormat::Q4_1 => GgufWeightType::Block(qplay::quant::ggml::GgmlType::Q4_1),
+                other => return Err(format!("--format gguf: --weights {} has no GGUF block type (use f32, f16, q8_0, q4_0 or q4_1)", other.name())),
+            };
+            if cfg.method != LmMethod::Rtn || cfg.outliers > 0 {
+                return Err("--format gguf writes llama.cpp's own round-to-nearest blocks: use --method rtn".into());
+            }
+            qplay::lm::import::write_gguf(&l.weights, ty, l.vocab.as_ref()).map_err(|e| e.to_string())?
+        }
+        "onnx" => {
+            let r = a.m.quantize(&l, &cfg)?;
+            qplay::formats::onnx_lm::write_lm_onnx(&r.quantized).map_err(|e| e.to_string())?
+        }
+        f => return Err(format!("--format {f}: use gguf or onnx")),
+    };
+    std::fs::write(&a.out, &bytes).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    println!("{}", json!({ "out": a.out.display().to_string(), "bytes": bytes.len(), "label": cfg.label() }));
     Ok(())
 }

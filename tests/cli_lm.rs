@@ -61,7 +61,13 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         (vec!["generate", "--prompt", "ROMEO\u{e9}"], "not in the model's alphabet"),
         (vec!["generate", "--prompt", "ROMEO:", "--top-p", "0"], "top_p"),
         (vec!["eval", "--model", "/dev/zero"], "not a regular file"),
-        (vec!["eval", "--model", "Cargo.toml"], "not a .safetensors file"),
+        (vec!["eval", "--model", "Cargo.toml"], "no model file among"),
+        (vec!["eval", "--method", "gptq", "--weights", "f16"], "GPTQ needs an integer weight format"),
+        (vec!["eval", "--method", "optq"], "--method optq"),
+        (vec!["eval", "--method", "gptq", "--bits", "4", "--damp", "2"], "damp"),
+        (vec!["eval", "--method", "smoothquant", "--alpha", "1.5"], "alpha"),
+        (vec!["export", "--format", "gguf", "--bits", "4", "--out", "/tmp/qplay-never.gguf"], "no GGUF block type"),
+        (vec!["export", "--format", "pt", "--out", "/tmp/qplay-never.pt"], "--format pt"),
     ] {
         let (code, _, err) = qplay(&args);
         assert_ne!(code, 0, "{args:?} must fail");
@@ -71,4 +77,62 @@ fn generation_is_seeded_and_bad_settings_are_named() {
     let (code, _, err) = qplay(&["generate", "--prompt", &long]);
     assert_ne!(code, 0);
     assert!(err.contains("context holds 256"), "{err}");
+}
+
+const IMPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/import/");
+
+#[test]
+fn the_users_own_files_load_and_every_method_runs() {
+    // A llama2.c v0 model with its tokenizer.bin, and a GGUF file: both read, scored on the text.
+    let v0 = format!("{IMPORT}model_v0.bin");
+    let tok = format!("{IMPORT}tokenizer.bin");
+    let (code, out, err) = qplay(&["eval", "--model", &v0, &tok, "--tokens", "300"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("llama2.c model.bin v0"), "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(j["perplexity"]["perplexity"].as_f64().unwrap().is_finite(), "{j}");
+    let (code, _, err) = qplay(&["eval", "--model", &format!("{IMPORT}tied_f32.gguf"), "--tokens", "300", "--bits", "8"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("GGUF v3"), "{err}");
+    // A truncated GGUF is refused with a message.
+    let bytes = std::fs::read(format!("{IMPORT}tied_f32.gguf")).unwrap();
+    let cut = std::env::temp_dir().join(format!("qplay-cut-{}.gguf", std::process::id()));
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let (code, _, err) = qplay(&["eval", "--model", cut.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("qplay:") && !err.contains("panicked"), "{err}");
+
+    // Every method on the built-in model, scored against FP32 (small calibration for speed).
+    for (args, label) in [
+        (vec!["--method", "gptq", "--bits", "4", "--group", "32"], "W4 g32 GPTQ"),
+        (vec!["--method", "awq", "--bits", "4", "--group", "32"], "W4 g32 AWQ"),
+        (vec!["--method", "smoothquant", "--bits", "8", "--int8-acts", "--outliers", "4"], "W8A8 per-channel SmoothQuant α0.5, 4 outlier channels ×20"),
+    ] {
+        let mut a = vec!["eval", "--calib-tokens", "512", "--tokens", "513"];
+        a.extend(args.iter());
+        let (code, out, err) = qplay(&a);
+        assert_eq!(code, 0, "{a:?}: {err}");
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(j["label"].as_str().unwrap().starts_with(label), "{j}");
+        assert!(j["comparison"]["delta_pct"].as_f64().unwrap().abs() < 5.0, "{a:?}: {}", j["comparison"]);
+    }
+
+    // Exports: GGUF Q8_0 reads back and scores like Q8_0; the QDQ ONNX file is written.
+    let dir = std::env::temp_dir().join(format!("qplay-cli-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gguf = dir.join("m.gguf");
+    let (code, _, err) = qplay(&["export", "--format", "gguf", "--weights", "q8_0", "--out", gguf.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = qplay(&["eval", "--model", gguf.to_str().unwrap(), "--tokens", "513"]);
+    assert_eq!(code, 0, "{err}");
+    let from_file: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (code, out, err) = qplay(&["eval", "--weights", "q8_0", "--skip", "none", "--tokens", "513"]);
+    assert_eq!(code, 0, "{err}");
+    let in_place: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (a, b) = (from_file["perplexity"]["perplexity"].as_f64().unwrap(), in_place["comparison"]["quantized"]["perplexity"].as_f64().unwrap());
+    assert!((a - b).abs() / b < 1e-4, "GGUF Q8_0 read back {a}, Q8_0 in place {b}");
+    let onnx = dir.join("m.onnx");
+    let (code, _, err) = qplay(&["export", "--format", "onnx", "--bits", "8", "--int8-acts", "--out", onnx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 100_000);
 }

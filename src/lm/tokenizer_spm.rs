@@ -281,8 +281,20 @@ impl SpmTokenizer {
             scores.push(score);
             pos += len;
         }
+        SpmTokenizer::from_llama2c_pieces(pieces, scores)
+    }
+
+    /// From the pieces and scores of a llama2.c `tokenizer.bin` already read (by id; spaces
+    /// stored as ' ').
+    pub fn from_llama2c_pieces(pieces: Vec<Vec<u8>>, scores: Vec<f32>) -> Result<SpmTokenizer, LmError> {
         if pieces.is_empty() {
             return Err(malformed(LLAMA2C, "no tokens after the header"));
+        }
+        if pieces.len() != scores.len() || pieces.len() > MAX_VOCAB {
+            return Err(malformed(LLAMA2C, format!("{} pieces and {} scores", pieces.len(), scores.len())));
+        }
+        if let Some(id) = scores.iter().position(|s| s.is_nan()) {
+            return Err(malformed(LLAMA2C, format!("token {id} has a NaN score")));
         }
         let find = |p: &[u8]| pieces.iter().position(|q| q == p).map(|i| i as u32);
         // tokenizer.py writes BOS / EOS as "\n<s>\n" / "\n</s>\n" (run.c takes them to be ids 1

@@ -11,6 +11,7 @@ pub mod config;
 pub mod int8;
 pub mod lm;
 pub mod lm_calib;
+pub mod lm_method;
 pub mod gptq;
 pub mod awq;
 pub mod smoothquant;

@@ -276,7 +276,7 @@ impl GroupedWeights {
 
 /// Stores integer u at (row, col) of a zeroed `q` (4-bit: into its nibble).
 #[inline]
-fn put(q: &mut [u8], bits: u8, row_bytes: usize, row: usize, col: usize, u: i32) {
+pub(crate) fn put(q: &mut [u8], bits: u8, row_bytes: usize, row: usize, col: usize, u: i32) {
     if bits == 4 {
         let byte = &mut q[row * row_bytes + col / BLOCK4 * 16 + col % 16];
         let u = (u as u8) & 0x0F;
@@ -287,14 +287,16 @@ fn put(q: &mut [u8], bits: u8, row_bytes: usize, row: usize, col: usize, u: i32)
 }
 
 /// One group's grid: value i ∈ [lo, hi] ↦ d · i + base.
-struct Grid {
-    d: f32,
-    base: f32,
-    lo: i32,
-    hi: i32,
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Grid {
+    pub(crate) d: f32,
+    pub(crate) base: f32,
+    pub(crate) lo: i32,
+    pub(crate) hi: i32,
 }
 
-fn group_grid(x: &[f32], bits: u8, symmetric: bool, narrow: bool) -> Grid {
+/// The RTN grid of one group (see the module header); GPTQ (`crate::ptq::gptq`) rounds onto it too.
+pub(crate) fn group_grid(x: &[f32], bits: u8, symmetric: bool, narrow: bool) -> Grid {
     let half = 1i32 << (bits - 1);
     if symmetric {
         if narrow {

@@ -14,6 +14,11 @@
 //! | `kv` | f32, f16, int8 | f32 |
 //! | `skip` | comma-separated layer names or patterns (empty: none) | output,tok_embeddings |
 //! | `layer_bits.NAME` | 2–8 | — |
+//! | `method` | rtn, gptq, awq, smoothquant | rtn |
+//! | `calib_tokens` | calibration tokens, 1–65,536 | 2,048 |
+//! | `damp`, `alpha` | GPTQ's dampening, SmoothQuant's α, 0–1 | 0.01, 0.5 |
+//! | `act_order`, `awq_clip` | true / false | false |
+//! | `outliers`, `outlier_scale` | injected outlier channels 0–64, their scale 1–1,000 | 0, 20 |
 //! | `temperature`, `top_k`, `top_p`, `seed` | sampling (0 = greedy) | 0.8, 40, 0.95, 42 |
 //! | `prompt` | up to 1,024 characters | `ROMEO:` |
 //! | `max_new` | 1–4,096 tokens | 200 |
@@ -21,7 +26,7 @@
 
 use crate::lm::sample::SampleConfig;
 use crate::lm::KvFormat;
-use crate::ptq::lm::{LmQuantConfig, LmWeightFormat};
+use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
 
 /// Longest link accepted (characters after `?`).
 pub const MAX_QUERY_LEN: usize = 16 * 1024;
@@ -79,6 +84,25 @@ pub fn to_query(e: &LmExperiment) -> String {
     }
     for (name, b) in &q.layer_bits {
         kv.push((format!("layer_bits.{name}"), b.to_string()));
+    }
+    if q.method != d.quant.method {
+        kv.push(("method".into(), q.method.name().into()));
+    }
+    if q.calib_tokens != d.quant.calib_tokens {
+        kv.push(("calib_tokens".into(), q.calib_tokens.to_string()));
+    }
+    for (k, v, dv) in [("damp", q.damp, d.quant.damp), ("alpha", q.alpha, d.quant.alpha), ("outlier_scale", q.outlier_scale, d.quant.outlier_scale)] {
+        if v != dv {
+            kv.push((k.into(), v.to_string()));
+        }
+    }
+    for (k, v, dv) in [("act_order", q.act_order, d.quant.act_order), ("awq_clip", q.awq_clip, d.quant.awq_clip)] {
+        if v != dv {
+            kv.push((k.into(), v.to_string()));
+        }
+    }
+    if q.outliers != d.quant.outliers {
+        kv.push(("outliers".into(), q.outliers.to_string()));
     }
     let s = &e.sample;
     if s.temperature != d.sample.temperature {
@@ -147,6 +171,14 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
             }
             e.quant.skip = names;
         }
+        "method" => e.quant.method = LmMethod::parse(v).ok_or_else(|| format!("{v:?} is not one of rtn, gptq, awq, smoothquant"))?,
+        "calib_tokens" => e.quant.calib_tokens = parse_num(v, 1usize, crate::ptq::lm_calib::MAX_CALIB_TOKENS)?,
+        "damp" => e.quant.damp = parse_num(v, 0f32, 1.0)?,
+        "alpha" => e.quant.alpha = parse_num(v, 0f32, 1.0)?,
+        "act_order" => e.quant.act_order = parse_bool(v)?,
+        "awq_clip" => e.quant.awq_clip = parse_bool(v)?,
+        "outliers" => e.quant.outliers = parse_num(v, 0usize, 64)?,
+        "outlier_scale" => e.quant.outlier_scale = parse_num(v, 1f32, 1000.0)?,
         "temperature" => e.sample.temperature = parse_num(v, 0f32, 10.0)?,
         "top_k" => e.sample.top_k = parse_num(v, 0usize, 1 << 20)?,
         "top_p" => {

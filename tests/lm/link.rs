@@ -26,19 +26,36 @@ both! {
         let (back, notices) = from_query(&q);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, e, "{q}");
+        // Part 2's methods and their settings.
+        e.quant.method = qplay::ptq::lm::LmMethod::Gptq;
+        e.quant.calib_tokens = 4096;
+        e.quant.damp = 0.05;
+        e.quant.act_order = true;
+        e.quant.alpha = 0.65;
+        e.quant.awq_clip = true;
+        e.quant.outliers = 4;
+        e.quant.outlier_scale = 30.0;
+        let q = to_query(&e);
+        assert!(q.contains("method=gptq") && q.contains("act_order=true") && q.contains("outliers=4"), "{q}");
+        let (back, notices) = from_query(&q);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, e, "{q}");
         let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
         assert_eq!(from_query(&to_query(&none)).0, none);
     }
 
     hand_edited_links_give_notices_that_name_the_key {
-        let (e, n) = from_query("weights=q4_0&bits=99&group=48&kv=int4&colour=red&top_p=0&prompt=Hi&layer_bits.wq=x");
+        let (e, n) = from_query("weights=q4_0&bits=99&group=48&kv=int4&colour=red&top_p=0&prompt=Hi&layer_bits.wq=x&method=optq&damp=NaN&alpha=2&outliers=65&calib_tokens=0");
+        for key in ["method", "damp", "alpha", "outliers", "calib_tokens"] {
+            assert!(n.iter().any(|m| m.contains(&format!("\"{key}\""))), "{key}: {n:?}");
+        }
         assert_eq!(e.quant.weights, LmWeightFormat::Q4_0);
         assert_eq!(e.prompt, "Hi");
         assert_eq!((e.quant.bits, e.quant.group, e.quant.kv), (8, 0, KvFormat::F32));
         for key in ["bits", "group", "kv", "colour", "top_p", "layer_bits.wq"] {
             assert!(n.iter().any(|m| m.contains(&format!("\"{key}\""))), "{key}: {n:?}");
         }
-        assert_eq!(n.len(), 6, "{n:?}");
+        assert_eq!(n.len(), 11, "{n:?}");
         let (e, n) = from_query("temperature=NaN&top_p=nan");
         assert_eq!(e.sample, qplay::lm::sample::SampleConfig::default());
         assert!(n.iter().any(|m| m.contains("\"temperature\"")) && n.iter().any(|m| m.contains("\"top_p\"")), "{n:?}");

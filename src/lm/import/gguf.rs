@@ -873,5 +873,10 @@ fn read_vocab(f: &GgufFile<'_>, vocab_size: usize) -> Result<Option<Vocabulary>,
         padding_id: id("tokenizer.ggml.padding_token_id")?,
         add_bos,
         max_token_length: None,
+        pre: f.str_of("tokenizer.ggml.pre")?.map(str::to_string),
+        add_space_prefix: match f.get("tokenizer.ggml.add_space_prefix") {
+            Some(GgufValue::Bool(b)) => Some(*b),
+            _ => None,
+        },
     }))
 }

@@ -41,6 +41,10 @@ pub struct Vocabulary {
     pub add_bos: Option<bool>,
     /// llama2.c's `max_token_length` header (every token is at most this many bytes).
     pub max_token_length: Option<u32>,
+    /// `tokenizer.ggml.pre`: the pre-tokenizer of a "gpt2" vocabulary (llama-bpe, qwen2, …).
+    pub pre: Option<String>,
+    /// `tokenizer.ggml.add_space_prefix`, when the file says.
+    pub add_space_prefix: Option<bool>,
 }
 
 /// The vocabulary of an imported model, in the form its files hold it.

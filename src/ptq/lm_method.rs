@@ -1,0 +1,73 @@
+//! One entry for every way of quantizing a language model: the method of the configuration
+//! (RTN, GPTQ, AWQ, SmoothQuant), after the optional outlier injection, with what each method
+//! found (AWQ's α and scales, SmoothQuant's channel ranges before and after).
+//!
+//! ```text
+//! outliers > 0:   W ← inject_outliers(W)          (the FP32 function is unchanged)
+//! RTN:            quantize_lm(W)
+//! GPTQ:           quantize_lm_gptq(W, calibration)  (block by block, the inverse-Hessian update)
+//! AWQ:            W ← awq_lm(W, calibration); quantize_lm(W)
+//! SmoothQuant:    W ← smooth_lm(W, calibration); quantize_lm(W)
+//! ```
+
+use serde::Serialize;
+
+use super::awq::{awq_lm, AwqReport};
+use super::gptq::quantize_lm_gptq;
+use super::lm::{quantize_lm, LmMethod, LmQuantConfig, QuantizedLm};
+use super::lm_outliers::inject_outliers;
+use super::smoothquant::{smooth_lm, SmoothReport};
+use crate::lm::{LmError, LmWeights};
+
+/// What the method reports besides the quantized model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MethodReport {
+    /// The channels the outlier injection scaled (empty when off).
+    pub outlier_channels: Vec<usize>,
+    pub awq: Option<AwqReport>,
+    pub smooth: Option<SmoothReport>,
+}
+
+pub struct MethodResult {
+    pub quantized: QuantizedLm,
+    pub report: MethodReport,
+    /// The FP32 weights the method started from (after any outlier injection): the model to
+    /// compare against.
+    pub reference: Option<LmWeights>,
+}
+
+/// Quantizes `w` with `cfg.method`; `calib` is calibration text (token ids from the training
+/// split) for the calibrated methods. `progress(done, total)` as the method advances.
+pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], progress: &mut dyn FnMut(usize, usize)) -> Result<MethodResult, LmError> {
+    cfg.validate()?;
+    if cfg.method.calibrated() && calib.is_empty() {
+        return Err(LmError::Setting { name: "method", message: format!("{} needs calibration text", cfg.method.name()) });
+    }
+    let mut report = MethodReport::default();
+    let injected;
+    let w = if cfg.outliers > 0 {
+        let mut v = w.clone();
+        report.outlier_channels = inject_outliers(&mut v, cfg.outliers, cfg.outlier_scale)?;
+        injected = v;
+        &injected
+    } else {
+        w
+    };
+    let reference = (cfg.outliers > 0).then(|| w.clone());
+    let quantized = match cfg.method {
+        LmMethod::Rtn => quantize_lm(w, cfg)?,
+        LmMethod::Gptq => quantize_lm_gptq(w, cfg, calib, progress)?,
+        LmMethod::Awq => {
+            let mut v = w.clone();
+            report.awq = Some(awq_lm(&mut v, calib, cfg, progress)?);
+            quantize_lm(&v, cfg)?
+        }
+        LmMethod::SmoothQuant => {
+            let mut v = w.clone();
+            report.smooth = Some(smooth_lm(&mut v, calib, cfg)?);
+            progress(1, 1);
+            quantize_lm(&v, cfg)?
+        }
+    };
+    Ok(MethodResult { quantized, report, reference })
+}
