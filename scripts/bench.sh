@@ -18,3 +18,7 @@ cargo build --quiet --release --target wasm32-unknown-unknown --bin qplay-bench
 out=target/bench-node
 wasm-bindgen --target nodejs --out-dir "$out" target/wasm32-unknown-unknown/release/qplay-bench.wasm
 node "$out/qplay-bench.js"
+echo "== the Fashion CNN end to end (FP32 vs the integer engine, batches 1, 64, 10,000) under Node"
+cargo build --quiet --release --target wasm32-unknown-unknown --bin qplay-bench-cnn
+wasm-bindgen --target nodejs --out-dir "$out" target/wasm32-unknown-unknown/release/qplay-bench-cnn.wasm
+node "$out/qplay-bench-cnn.js"

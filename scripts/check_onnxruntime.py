@@ -18,6 +18,12 @@ predictions (FP32, or its fake-quant simulation `QuantModel::forward`), which `q
 than 99 % of the predictions agree (random-weight models sit near 10 % accuracy, so agreement is
 the sharper test there). One line per case.
 
+Then the integer engine: `qplay run --model M --out DIR` runs the same static W8A8 (per-channel
+symmetric weights, MinMax, 256 calibration images) on qplay's integer kernels (int8 GEMM, im2col
+Conv2d, int8 pooling: src/runtime/) and writes its predictions to DIR/predictions.npy; they must
+agree with ONNX Runtime's run of the w8a8-channel QDQ export on at least 99.9 % of the 10,000
+images, and the report must name the engine "int8".
+
 ONNX Runtime and NumPy come from PyPI into a venv under target/ (made once, then reused):
 
     python3 scripts/check_onnxruntime.py            # builds qplay (dev profile) with cargo first
@@ -38,6 +44,7 @@ VENV = ROOT / "target" / "qplay-py"
 PACKAGES = ["numpy==2.4.6", "onnxruntime==1.32.0"]
 MAX_ACCURACY_GAP = 0.5  # percentage points
 MIN_AGREEMENT = 99.0  # percent
+MIN_INT8_AGREEMENT = 99.9  # percent: the integer engine against ONNX Runtime's QDQ run
 
 
 def ensure_venv():
@@ -132,10 +139,23 @@ def main():
                   f"gap {abs(acc_q - acc_o):4.2f} pt  agreement {agree:6.2f} %  ({summary['bytes']} bytes)", flush=True)
             if not ok:
                 failures.append(f"{model} {case}")
+    for model in models:
+        run_dir = out / f"{model}-run"
+        report = json.loads(subprocess.run([qplay, "run", "--model", model, "--out", str(run_dir), "--assets", str(ROOT / "www")],
+                                           check=True, capture_output=True, text=True).stdout)
+        mine = np.load(run_dir / "predictions.npy").astype(np.int64)
+        ort_pred = run_ort(out / f"{model}-w8a8-channel.onnx", images)
+        agree = 100.0 * float(np.mean(mine == ort_pred)) if len(mine) == len(ort_pred) else 0.0
+        engine = report.get("report", {}).get("engine")
+        ok = engine == "int8" and agree >= MIN_INT8_AGREEMENT
+        print(f"{'ok  ' if ok else 'FAIL'} {model:12s} {'int8 engine':14s} qplay {100.0 * float(np.mean(mine == labels)):6.2f} %  "
+              f"onnxruntime {100.0 * float(np.mean(ort_pred == labels)):6.2f} %  agreement {agree:6.2f} %  (engine {engine})", flush=True)
+        if not ok:
+            failures.append(f"{model} int8 engine")
     if failures:
         print(f"{len(failures)} failed: {', '.join(failures)}")
         sys.exit(1)
-    print(f"{len(models) * len(cases)} passed, 0 failed")
+    print(f"{len(models) * (len(cases) + 1)} passed, 0 failed")
 
 
 if __name__ == "__main__":

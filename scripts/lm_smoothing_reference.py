@@ -28,13 +28,16 @@ within 1e-4 of a rounding boundary (k + 1/2) and the best alpha beats the runner
 integer or the choice.
 
 Output: tests/fixtures/lm/smoothing/group.json (float32 inputs written as the shortest decimal of
-their exact value; float64 results with repr).
+their exact value; float64 results with repr), and two text slices for the tests on the built-in
+model: train_slice.txt (characters 200,000-200,255 of www/data/shakespeare.train.txt.gz, the
+calibration text) and val_slice.txt (characters 30,000-30,256 of the validation split: one window).
 
-Run (numpy 2.4.6 from PyPI; any numpy >= 1.17 gives the same file):
+Run (written with numpy 2.4.6 from PyPI; running it again gives the same bytes):
     python3 -m venv target/ref-venv && target/ref-venv/bin/pip install numpy==2.4.6
     target/ref-venv/bin/python scripts/lm_smoothing_reference.py [--out tests/fixtures/lm/smoothing/]
 """
 import argparse
+import gzip
 import json
 import pathlib
 
@@ -210,6 +213,11 @@ def main():
     path = pathlib.Path(args.out)
     path.mkdir(parents=True, exist_ok=True)
     (path / "group.json").write_text(json.dumps(out, separators=(",", ":")) + "\n")
+    data = pathlib.Path(__file__).resolve().parent.parent / "www" / "data"
+    for name, split, start, length in (("train_slice.txt", "train", 200_000, 256), ("val_slice.txt", "val", 30_000, 257)):
+        with gzip.open(data / f"shakespeare.{split}.txt.gz", "rt", encoding="utf-8") as f:
+            text = f.read()
+        (path / name).write_text(text[start:start + length], encoding="utf-8")
     print(f"seed {seed}: AWQ alpha {best / N_GRID} (loss {losses[best]:.6g}, RTN {losses[0]:.6g}), "
           f"clip: {int(sum(clear))}/{len(clear)} clear choices, {int((best_clip > 0).sum())} clipped -> {path / 'group.json'}")
 

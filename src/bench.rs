@@ -223,12 +223,15 @@ pub fn int8_vs_f32(lines: &[BenchLine]) -> Vec<String> {
 pub fn mlp_end_to_end(clock: &dyn Fn() -> f64, n: usize) -> Vec<BenchLine> {
     use crate::model::forward::Fp32Runner;
     use crate::model::zoo::lab_mlp;
-    use crate::runtime::int8_model::{Int8Mlp, Int8Scratch};
+    use crate::ptq::{int8::int8_engine, quantize_model, PtqConfig, Scope};
+    use crate::runtime::int8_model::Int8Scratch;
     let model = lab_mlp(1);
     let pixels: Vec<u8> = (0..n * 784).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let images: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     let fp32 = Fp32Runner::new(model.clone());
-    let int8 = Int8Mlp::from_model(&model, &images[..256 * 784]).expect("the lab MLP quantizes");
+    // The product's build path: static W8A8 per-channel PTQ, then the integer engine.
+    let q = quantize_model(&model, &PtqConfig::default(), &images[..256 * 784], Scope::All).expect("the lab MLP quantizes");
+    let int8 = int8_engine(&q.model).expect("the lab MLP runs on integer kernels");
     let mut scratch = Int8Scratch::default();
     let t_fp32 = time_median(clock, || {
         std::hint::black_box(fp32.forward(&images).expect("shapes match"));
@@ -420,7 +423,7 @@ pub fn requant(clock: &dyn Fn() -> f64) -> Vec<BenchLine> {
 }
 
 /// Where the int8 MLP's time goes: the lab MLP (784-128-64-10, weights of
-/// `lab_mlp(1)` quantized per channel like `Int8Mlp`) over `n` images, timed
+/// `lab_mlp(1)` quantized by the product's path, `quantize_model` + `int8_engine`) over `n` images, timed
 /// stage by stage — input conversion, and per layer the activation widening,
 /// the int32 GEMM (widening included), the scalar and simd128 requantization
 /// passes, the requantized GEMMs (two passes, and fused in registers) and, under
@@ -429,43 +432,28 @@ pub fn requant(clock: &dyn Fn() -> f64) -> Vec<BenchLine> {
 /// of the sum of the stages `Int8Mlp::predict` runs (input table, and per layer
 /// `QLinear::forward`'s GEMM and requantization; the widening is part of the GEMM).
 pub fn mlp_split(clock: &dyn Fn() -> f64, n: usize) -> (Vec<BenchLine>, Vec<String>) {
-    use crate::model::forward::Fp32Runner;
     use crate::model::zoo::lab_mlp;
-    use crate::model::LayerKind;
+    use crate::ptq::{int8::int8_engine, quantize_model, PtqConfig, Scope};
     use crate::runtime::gemm_i8::{self, PackedW};
-    use crate::runtime::qlinear::{QLinear, QLinearSpec};
+    use crate::runtime::int8_model::Int8Op;
+    use crate::runtime::qlinear::QLinear;
     use crate::runtime::requant;
     let model = lab_mlp(1);
     let pixels: Vec<u8> = (0..n * 784).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let calib: Vec<f32> = pixels[..256 * 784].iter().map(|&p| p as f32 / 255.0).collect();
-    let mut ranges = vec![(0f32, 0f32); model.layers.len()];
-    Fp32Runner::new(model.clone())
-        .run(&calib, &mut |i, y| ranges[i] = y.iter().fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v))))
-        .expect("the lab MLP runs");
-    // The same static W8A8 quantization as `Int8Mlp::from_model`.
-    let scheme = crate::quant::Scheme::lab(crate::quant::Method::Normal, 8);
-    let mut layers = Vec::new();
-    let (mut xs, mut xz) = (1.0 / 255.0f32, -128i32);
-    for (i, layer) in model.layers.iter().enumerate() {
-        let LayerKind::Linear(l) = &layer.kind else { continue };
-        let relu = matches!(model.layers.get(i + 1).map(|l| &l.kind), Some(LayerKind::Relu));
-        let (lo, hi) = ranges[if relu { i + 1 } else { i }];
-        let (p, _) = QParams::from_range(lo.min(0.0), hi.max(0.0), &scheme).expect("finite activations");
-        let (ys, yz) = (p.scale, p.zero_point);
-        let mut wq = vec![0i8; l.w.len()];
-        let mut scales = vec![1f32; l.out_features];
-        for o in 0..l.out_features {
-            let row = &l.w[o * l.in_features..(o + 1) * l.in_features];
-            let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            scales[o] = if amax > 0.0 { amax / 127.0 } else { 1.0 };
-            for (q, &v) in wq[o * l.in_features..].iter_mut().zip(row) {
-                *q = (v / scales[o]).round_ties_even().clamp(-127.0, 127.0) as i8;
-            }
-        }
-        let spec = QLinearSpec { w: &wq, n: l.out_features, k: l.in_features, w_scales: &scales, bias: &l.b, x_scale: xs, x_zero_point: xz, y_scale: ys, y_zero_point: yz, relu };
-        layers.push((QLinear::new(&spec), wq));
-        (xs, xz) = (ys, yz);
-    }
+    // The product's build path (static W8A8 per-channel PTQ, then the integer engine); the int8
+    // weights of each layer are kept for the kernel variants.
+    let q = quantize_model(&model, &PtqConfig::default(), &calib, Scope::All).expect("the lab MLP quantizes");
+    let engine = int8_engine(&q.model).expect("the lab MLP runs on integer kernels");
+    let layers: Vec<(QLinear, Vec<i8>)> = engine
+        .layers()
+        .iter()
+        .filter_map(|op| match op {
+            Int8Op::Linear(l) => Some(l.clone()),
+            _ => None,
+        })
+        .zip(q.model.quantized().map(|ql| ql.weight.q.iter().map(|&v| v.clamp(-128, 127) as i8).collect()))
+        .collect();
     let mut lines = Vec::new();
     let push = |lines: &mut Vec<BenchLine>, case: String, kernel: &'static str, s: f64| {
         lines.push(BenchLine { suite: "mlp_split", case, kernel, n, median_s: s, rate: n as f64 / s, unit: "images/s" });
@@ -648,4 +636,60 @@ pub fn ptq_run(clock: &dyn Fn() -> f64, model: &crate::model::Model, calib: &[f3
         .into_iter()
         .map(|(case, s)| BenchLine { suite: "ptq_w8a8", case: format!("{case}_eval{n}"), kernel, n, median_s: s, rate: n as f64 / s, unit: "images/s" })
         .collect()
+}
+
+/// The whole Fashion CNN (or any model the integer engine runs) on real images, FP32 (f32
+/// GEMM, `Fp32Runner`) against the integer engine (static W8A8 per channel through the product's
+/// path: `quantize_model`, `int8_engine`), at batches of 1, 64 and the whole `test` set (in
+/// chunks of 500, as the app evaluates). Each pair is timed interleaved (same-run ratio); the
+/// `int8/fp32` line gives the speed-up, and `accuracy` lines the two accuracies over `test`.
+pub fn model_end_to_end(clock: &dyn Fn() -> f64, suite: &'static str, model: &crate::model::Model, calib: &[f32], test: &crate::data::Dataset) -> (Vec<BenchLine>, Vec<String>) {
+    use crate::model::forward::Fp32Runner;
+    use crate::ptq::{int8::int8_engine, quantize_model, PtqConfig, Scope};
+    use crate::runtime::int8_model::Int8Scratch;
+    const CHUNK: usize = 500;
+    let q = quantize_model(model, &PtqConfig::default(), calib, Scope::All).expect("W8A8 quantizes");
+    let int8 = int8_engine(&q.model).expect("the model runs on integer kernels");
+    let fp32 = Fp32Runner::new(model.clone());
+    let (p, classes) = (test.image_len(), model.output().len());
+    let images = test.images_f32(0, test.len());
+    let mut scratch = Int8Scratch::default();
+    let mut lines = Vec::new();
+    let mut notes = Vec::new();
+    let kernel = crate::runtime::gemm_i8::best().name;
+    for batch in [1, 64, test.len()] {
+        let (mut pred_f, mut pred_q) = (Vec::new(), Vec::new());
+        let times = time_medians_of(
+            clock,
+            &mut [
+                &mut || {
+                    pred_f.clear();
+                    for s in (0..batch).step_by(CHUNK) {
+                        let n = CHUNK.min(batch - s);
+                        let y = fp32.forward(&images[s * p..(s + n) * p]).expect("shapes match");
+                        pred_f.extend(crate::model::argmax_rows(&y, classes));
+                    }
+                },
+                &mut || {
+                    pred_q.clear();
+                    for s in (0..batch).step_by(CHUNK) {
+                        let n = CHUNK.min(batch - s);
+                        pred_q.extend(int8.predict(&test.pixels[s * p..(s + n) * p], &mut scratch));
+                    }
+                },
+            ],
+            if batch == test.len() { 3 } else { REPEATS },
+            MIN_TRIAL_S,
+        );
+        for (case, s) in [("fp32", times[0]), ("int8", times[1])] {
+            lines.push(BenchLine { suite, case: format!("{case}_batch_{batch}"), kernel, n: batch, median_s: s, rate: batch as f64 / s, unit: "images/s" });
+        }
+        notes.push(format!("ratio suite={suite} case=batch_{batch} int8/fp32={:.2}", times[0] / times[1]));
+        if batch == test.len() {
+            let acc = |pred: &[u8]| crate::experiment::run::accuracy_of(pred, &test.labels);
+            let sim = crate::experiment::run::accuracy_of(&crate::model::argmax_rows(&q.model.forward(&images).expect("shapes match"), classes), &test.labels);
+            notes.push(format!("accuracy suite={suite} images={batch} fp32={:.4} int8={:.4} simulated={sim:.4}", acc(&pred_f), acc(&pred_q)));
+        }
+    }
+    (lines, notes)
 }

@@ -12,7 +12,8 @@
 //!
 //! The report goes to stdout as JSON. With `--out DIR` (or the INI's `debug_info_save_path`)
 //! it is also written as `report.json` beside CSV files: `statistics.csv` and `quant_params.csv`
-//! (MindSpore Lite's debug reports), `layers.csv`, and the task's own table (`layerwise.csv`,
+//! (MindSpore Lite's debug reports), `layers.csv`, a PTQ run's `predictions.npy` (the quantized
+//! class of every evaluation image, from the engine the report names), and the task's own table (`layerwise.csv`,
 //! `sweep.csv`, `candidates.csv`, `qat.csv`). Progress goes to stderr.
 
 use std::path::{Path, PathBuf};
@@ -188,6 +189,10 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
                     })
                     .collect();
                 write(d, "layers.csv", &json_rows_csv(&rows))?;
+                // The quantized predictions (the engine's that the report names), one per evaluation image.
+                let pred: Vec<i32> = r.predictions.iter().map(|&p| p as i32).collect();
+                let npy = qplay::formats::npy::write_npy_int(&pred, &[pred.len()], 0, 255);
+                std::fs::write(d.join("predictions.npy"), npy).map_err(|e| format!("{}: {e}", d.join("predictions.npy").display()))?;
             }
             serde_json::to_value(&r)
         }

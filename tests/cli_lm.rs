@@ -106,7 +106,7 @@ fn the_users_own_files_load_and_every_method_runs() {
     for (args, label) in [
         (vec!["--method", "gptq", "--bits", "4", "--group", "32"], "W4 g32 GPTQ"),
         (vec!["--method", "awq", "--bits", "4", "--group", "32"], "W4 g32 AWQ"),
-        (vec!["--method", "smoothquant", "--bits", "8", "--int8-acts", "--outliers", "4"], "W8A8 per-channel SmoothQuant α0.5, 4 outlier channels ×20"),
+        (vec!["--method", "smoothquant", "--bits", "8", "--int8-acts", "--outliers", "4"], "W8A8 per-channel SmoothQuant α0.5, 4 outlier channels ×50"),
     ] {
         let mut a = vec!["eval", "--calib-tokens", "512", "--tokens", "513"];
         a.extend(args.iter());

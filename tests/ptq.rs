@@ -189,3 +189,33 @@ fn a_metric_fooled_by_one_huge_weight_is_reported_as_suspicious() {
     let r = report_quantized(&q.model, q.notes.clone(), &m, 256, &test, &baseline, true).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
+
+/// The Fashion CNN's static W8A8 runs integer-only (im2col Conv2d, int8 max-pool) and follows the
+/// simulation: accuracy within 0.1 point, and each int8 logit within one quantization step of the
+/// fake-quantized logit of `QuantModel::forward` (the two round differently only inside
+/// TFLite's requantization, once per layer).
+#[test]
+fn fashion_cnn_w8a8_runs_integer_only_within_a_step_of_the_simulation() {
+    let m = model("cnn-fashion");
+    let (train, test) = (data("fashion-train"), data("fashion-test"));
+    let x = test.images_f32(0, test.len());
+    let q = quantize_model(&m, &PtqConfig::default(), &train.images_f32(0, 256), Scope::All).unwrap();
+    let sim_logits = q.model.forward(&x).unwrap();
+    let sim = accuracy_of(&argmax_rows(&sim_logits, 10), &test.labels);
+    let int8 = int8_engine(&q.model).expect("the CNN's W8A8 runs on integer kernels");
+    assert!(int8.layers().iter().any(|l| matches!(l, qplay::runtime::int8_model::Int8Op::Conv(_))));
+    let mut scratch = Int8Scratch::default();
+    let logits = int8.forward_q(&test.pixels, &mut scratch).to_vec();
+    let int8_acc = accuracy_of(&argmax_rows(&logits, 10), &test.labels);
+    let out = q.model.output.expect("full mode quantizes the logits").params;
+    // q of a fake-quantized logit: round(y / s) + Z (exact up to float error: y is a grid point).
+    let steps: Vec<i32> = logits.iter().zip(&sim_logits).map(|(&qi, &y)| (qi as i32 - ((y / out.scale).round() as i32 + out.zero_point)).abs()).collect();
+    let within_one = steps.iter().filter(|&&d| d <= 1).count() as f64 / steps.len() as f64;
+    let exact = steps.iter().filter(|&&d| d == 0).count() as f64 / steps.len() as f64;
+    eprintln!(
+        "fashion CNN W8A8: simulated {sim:.4}, int8 {int8_acc:.4}; logits equal {:.4}, within one step {:.5}, largest {}",
+        exact, within_one, steps.iter().max().unwrap()
+    );
+    assert!((sim - int8_acc).abs() <= 0.001, "the integer engine follows the simulation: {sim} vs {int8_acc}");
+    assert!(steps.iter().all(|&d| d <= 1), "{within_one} of the logits within one step");
+}

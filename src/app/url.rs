@@ -30,16 +30,30 @@ pub fn link_for(hash: &str) -> String {
     format!("{base}{hash}")
 }
 
-/// Keeps the address bar and a page's state in step, while `page` is the one shown: the hash
-/// follows `hash` (the page's state, written without a history entry), and a hash edited by hand
-/// is handed to `on_edit`.
+/// Keeps the address bar and a page's state in step, while `page` is the one shown.
+///
+/// The address is read first, then written: when the page opens (in a fresh tab, or in a tab
+/// already on another page of the app, where the state kept from before may differ from the
+/// link just followed) a hash for this page that differs from the state's is handed to
+/// `on_edit`, and nothing is written over it. After that the hash follows `hash` (the page's
+/// state, written without a history entry), and a hash edited by hand is handed to `on_edit`.
 #[hook]
 pub fn use_page_link(page: Page, hash: String, on_edit: Callback<String>) {
-    use_effect_with(hash, move |hash| {
-        if Page::from_hash(&read_hash()) == page {
-            replace_hash(hash);
-        }
-    });
+    let opened = use_mut_ref(|| false);
+    {
+        let on_edit = on_edit.clone();
+        use_effect_with(hash, move |hash| {
+            let address = read_hash();
+            if Page::from_hash(&address) == page {
+                let first = !std::mem::replace(&mut *opened.borrow_mut(), true);
+                if first && address != *hash && !address.is_empty() {
+                    on_edit.emit(address);
+                } else {
+                    replace_hash(hash);
+                }
+            }
+        });
+    }
     use_effect_with((), move |_| {
         let listener = EventListener::new(&gloo::utils::window(), "hashchange", move |_| {
             let hash = read_hash();

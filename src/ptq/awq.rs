@@ -138,20 +138,31 @@ impl Gram {
     }
 
     /// The Gram matrix of X · diag(s)⁻¹: H_ij / (s_i · s_j).
-    pub fn scaled(&self, s: &[f32]) -> Gram {
+    pub fn scaled(&self, s: &[f32]) -> Result<Gram, LmError> {
         let k = self.k;
+        self.check("s", s.len(), 1)?;
         let mut h = self.h.clone();
         for (i, row) in h.chunks_exact_mut(k).enumerate() {
             for (j, v) in row.iter_mut().enumerate() {
                 *v = (*v as f64 / (s[i] as f64 * s[j] as f64)) as f32;
             }
         }
-        Self::from_h(h, k)
+        Ok(Self::from_h(h, k))
+    }
+
+    /// `len` must be rows · K.
+    fn check(&self, what: &str, len: usize, rows: usize) -> Result<(), LmError> {
+        if rows.checked_mul(self.k) == Some(len) {
+            Ok(())
+        } else {
+            Err(LmError::Setting { name: "awq", message: format!("{what}: {len} values for {rows} rows of {} inputs", self.k) })
+        }
     }
 
     /// Σ_n Δ_n · H · Δ_nᵀ over the rows of Δ [N, K]: the sum over outputs of the mean over
     /// tokens of (X·Δᵀ)². E = Δ·H on the GEMM, then Σ E ⊙ Δ in f64.
     pub fn error(&self, delta: &[f32], n: usize) -> Result<f64, LmError> {
+        self.check("Δ", delta.len(), n)?;
         let mut e = vec![0f32; n * self.k];
         self.gemm.forward(delta, n, &mut e, &mut QuantizedActs::default())?;
         Ok(e.iter().zip(delta).map(|(&a, &b)| a as f64 * b as f64).sum())
@@ -160,6 +171,10 @@ impl Gram {
     /// Δ_G · H_GG · Δ_Gᵀ for every row and group of `group` columns: [N, K / group].
     pub fn group_errors(&self, delta: &[f32], n: usize, group: usize) -> Result<Vec<f64>, LmError> {
         let k = self.k;
+        self.check("Δ", delta.len(), n)?;
+        if group == 0 || !k.is_multiple_of(group) {
+            return Err(LmError::Setting { name: "group", message: format!("{group} does not divide {k} inputs") });
+        }
         if group == k {
             let mut e = vec![0f32; n * k];
             self.gemm.forward(delta, n, &mut e, &mut QuantizedActs::default())?;
@@ -278,7 +293,7 @@ pub struct ClipSearch {
 pub fn awq_clip_search(gram: &Gram, lin: AwqLinear, cfg: &LmQuantConfig) -> Result<ClipSearch, LmError> {
     let (k, n) = (gram.k, lin.n);
     let group = quant_group(cfg, k);
-    if n.checked_mul(k) != Some(lin.w.len()) || group == 0 || k % group != 0 {
+    if n.checked_mul(k) != Some(lin.w.len()) || group == 0 || !k.is_multiple_of(group) {
         return Err(LmError::Setting { name: "group", message: format!("{}: {} weights, group {group}, {k} inputs", lin.name, lin.w.len()) });
     }
     let groups = k / group;
@@ -447,6 +462,7 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
     if !matches!(cfg.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1) {
         return Err(LmError::Setting { name: "method", message: format!("AWQ needs an integer weight format, not {}", cfg.weights.name()) });
     }
+    cfg.validate()?;
     let c = w.config.clone();
     let windows = calibration_windows(calib, c.seq_len, cfg.calib_tokens)?;
     let steps = c.n_layers + 1;
@@ -514,17 +530,17 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
 
         if cfg.awq_clip {
             // Scaled inputs: X · diag(s)⁻¹ of each group (wo's unscaled when wv → wo is skipped).
-            let h_att = g_att.scaled(&s_att.s);
+            let h_att = g_att.scaled(&s_att.s)?;
             let h_wo_scaled;
             let h_wo = match &s_vo {
                 Some(s) => {
-                    h_wo_scaled = g_wo.scaled(&s.s);
+                    h_wo_scaled = g_wo.scaled(&s.s)?;
                     &h_wo_scaled
                 }
                 None => &g_wo,
             };
-            let h_ffn = g_ffn.scaled(&s_ffn.s);
-            let h_w2 = g_w2.scaled(&s_w2.s);
+            let h_ffn = g_ffn.scaled(&s_ffn.s)?;
+            let h_w2 = g_w2.scaled(&s_w2.s)?;
             for (gram, nm, m, n) in
                 [(&h_att, &nv, &mut b.wv, kv), (h_wo, &no, &mut b.wo, d), (&h_ffn, &n1, &mut b.w1, f), (&h_ffn, &n3, &mut b.w3, f), (&h_w2, &n2, &mut b.w2, d)]
             {

@@ -64,8 +64,8 @@
 //! **The driver** ([`quantize_lm_gptq`]) goes block by block, as the paper does: block l's
 //! inputs are captured ([`capture_block`], over windows spread across the calibration text)
 //! from the model whose blocks < l are already GPTQ-quantized (run as their dequantized
-//! values on the f32 GEMM, see [`quantize_lm_with`]) and block l is FP32, and all seven Linears of block l use them (wq, wk, wv
-//! share one H, as do w1 and w3). Layers in the skip list stay FP32; the embedding and the
+//! values on the f32 GEMM, see [`quantize_lm_with`]) and whose block l is FP32, and all seven
+//! Linears of block l use them (wq, wk, wv share one H, as do w1 and w3). Layers in the skip list stay FP32; the embedding and the
 //! output head, when not skipped, are rounded to nearest (their notes say so).
 
 use std::fmt;
@@ -333,6 +333,26 @@ pub struct HessianFactor {
     pub u: Vec<f64>,
 }
 
+impl HessianFactor {
+    /// Checks what the rounding loop relies on (the fields are public): lengths, a permutation,
+    /// the identity without act_order (groups are then chosen in stored order).
+    pub fn validate(&self) -> Result<(), GptqError> {
+        let k = self.k;
+        let bad = |message: String| GptqError::Invalid(LmError::Tensor { name: "GPTQ Hessian factor".into(), message });
+        if self.dead.len() != k || self.perm.len() != k || k.checked_mul(k) != Some(self.u.len()) {
+            return Err(bad(format!("lengths {}, {}, {} for K = {k}", self.dead.len(), self.perm.len(), self.u.len())));
+        }
+        let mut seen = vec![false; k];
+        for (j, &c) in self.perm.iter().enumerate() {
+            if c >= k || seen[c] || (!self.act_order && c != j) {
+                return Err(bad(format!("position {j} holds column {c}: not {}", if self.act_order { "a permutation" } else { "the identity" })));
+            }
+            seen[c] = true;
+        }
+        Ok(())
+    }
+}
+
 /// Cholesky A = L·Lᵀ in place (the lower triangle of row-major A is read and replaced by L;
 /// the strict upper triangle is zeroed). A pivot not above PIVOT_TOLERANCE · max diag(A) fails.
 fn cholesky_lower(a: &mut [f64], k: usize, matrix: &'static str) -> Result<(), GptqError> {
@@ -445,6 +465,7 @@ pub fn gptq_quantize(w: &[f32], n: usize, k: usize, f: &HessianFactor, rule: Gri
     if f.k != k {
         return Err(bad(format!("the Hessian is {}×{} for {k} inputs", f.k, f.k)));
     }
+    f.validate()?;
     if group == 0 || !k.is_multiple_of(group) {
         return Err(GptqError::Invalid(LmError::Setting { name: "group", message: format!("group {group} does not divide {k} inputs") }));
     }

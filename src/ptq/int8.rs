@@ -1,7 +1,8 @@
 //! The integer-only engine for a quantized model: when a [`QuantModel`] is one
 //! that int8 kernels can run (static W8A8, symmetric weights per tensor or per
-//! channel, an MLP), its parameters become [`QLinear`] layers with TFLite's
-//! requantization, and inference is int8 × int8 → int32 on the SIMD GEMM.
+//! channel; Linear, Conv2d, pooling, ReLU, Flatten), its parameters become [`QLinear`]
+//! and [`QConv2d`] layers with TFLite's requantization, pooling runs on int8 values
+//! ([`QPool2d`]), and inference is int8 × int8 → int32 on the SIMD GEMM.
 //!
 //! The same (s, Z) as the simulation are used everywhere, so the two differ
 //! only where TFLite's integer requantization rounds differently from float
@@ -12,16 +13,18 @@
 //! whole model fall back to the simulation with [`Int8Unavailable::Accumulator`], which
 //! the report shows as a note: never a wrapped, silently wrong integer result.
 
-use super::qmodel::{InputQuant, QuantModel};
-use crate::model::LayerKind;
+use super::qmodel::{ActParams, InputQuant, QuantModel};
+use crate::model::{LayerKind, Shape};
 use crate::quant::kernels;
-use crate::runtime::int8_model::Int8Mlp;
+use crate::runtime::int8_model::{Int8Mlp, Int8Op};
+use crate::runtime::qconv::{ConvGeometry, QConv2d, QConvSpec};
 use crate::runtime::qlinear::{AccumulatorOverflow, QLinear, QLinearSpec};
+use crate::runtime::qpool::{PoolKind, QPool2d};
 
 /// Why the integer engine does not run a quantized model.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Int8Unavailable {
-    /// The model or its settings are not ones the int8 kernels run (per-group weights, a Conv2d, W4A8 …).
+    /// The model or its settings are not ones the int8 kernels run (per-group weights, a BatchNorm, W4A8 …).
     Unsupported(String),
     /// A layer could overflow its int32 accumulator: the results would wrap.
     Accumulator { layer: String, overflow: AccumulatorOverflow },
@@ -50,23 +53,62 @@ impl From<&str> for Int8Unavailable {
     }
 }
 
+/// The static (s, Z) of the tensor a weighted layer at `from` or after it reads, or of the
+/// model's output when none follows: what the layers between must produce.
+fn next_static_input(qm: &QuantModel, from: usize) -> Result<ActParams, Int8Unavailable> {
+    let layers = &qm.fp32.layers;
+    let next = layers.iter().enumerate().skip(from).find(|(_, l)| matches!(l.kind, LayerKind::Linear(_) | LayerKind::Conv2d(_)));
+    let y = match next {
+        Some((j, _)) => match qm.layers[j].as_ref().map(|q| q.input) {
+            Some(InputQuant::Static(a)) => a,
+            _ => return Err(format!("layer {} is not quantized (skipped)", layers[j].name).into()),
+        },
+        None => qm.output.ok_or("the model's output is not quantized")?,
+    };
+    if y.scheme.bits != 8 || !y.scheme.signed {
+        return Err("integer kernels run signed 8-bit activations".into());
+    }
+    Ok(y)
+}
+
 /// Builds the integer engine, or says why this model cannot run on it.
+///
+/// Each Linear / Conv2d becomes a [`QLinear`] / [`QConv2d`] with the ReLU after it fused, its
+/// output requantized straight to the (s, Z) of the next weighted layer's input (or the model's
+/// output); pooling and Flatten between them run on those int8 values ([`QPool2d`]), and a ReLU
+/// no layer could fuse clamps at Z.
 pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
     let layers = &qm.fp32.layers;
     let mut out = Vec::new();
     let mut input_lut = None;
+    // The (s, Z) of the int8 tensor between layers, once the first weighted layer has run.
+    let mut current: Option<ActParams> = None;
     let mut i = 0;
     while i < layers.len() {
         match &layers[i].kind {
             LayerKind::Flatten => i += 1,
             LayerKind::Softmax if i + 1 == layers.len() => i += 1, // argmax is the same without it
-            LayerKind::Linear(l) => {
+            LayerKind::Relu => {
+                let a = current.ok_or("a ReLU before the first quantized layer runs in the simulation only")?;
+                out.push(Int8Op::Relu { zero_point: a.params.zero_point.clamp(-128, 127) as i8 });
+                i += 1;
+            }
+            LayerKind::MaxPool2d(p) | LayerKind::AvgPool2d(p) => {
+                current.ok_or("pooling before the first quantized layer runs in the simulation only")?;
+                let Shape::Chw(channels, in_h, in_w) = qm.fp32.shapes[i] else {
+                    return Err(format!("layer {} pools a flat tensor", layers[i].name).into());
+                };
+                let kind = if matches!(layers[i].kind, LayerKind::MaxPool2d(_)) { PoolKind::Max } else { PoolKind::Average };
+                out.push(Int8Op::Pool(QPool2d { kind, channels, in_h, in_w, kernel: p.kernel, stride: p.stride }));
+                i += 1;
+            }
+            LayerKind::Linear(_) | LayerKind::Conv2d(_) => {
                 let ql = qm.layers[i].as_ref().ok_or_else(|| format!("layer {} is not quantized (skipped)", layers[i].name))?;
                 let InputQuant::Static(x) = ql.input else {
                     return Err("only full (static) quantization runs on integer kernels".into());
                 };
-                if x.scheme.bits != 8 || ql.bits() > 8 {
-                    return Err(format!("integer kernels run 8-bit activations and up to 8-bit weights, not W{}A{}", ql.bits(), x.scheme.bits).into());
+                if x.scheme.bits != 8 || !x.scheme.signed || ql.bits() > 8 {
+                    return Err(format!("integer kernels run signed 8-bit activations and up to 8-bit weights, not W{}A{}", ql.bits(), x.scheme.bits).into());
                 }
                 if !ql.weight.scheme.symmetric || ql.weight.slices.iter().any(|s| s.params.zero_point != 0) {
                     return Err("integer kernels need symmetric weights (zero point 0)".into());
@@ -82,45 +124,67 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
                 let relu = matches!(layers.get(i + 1).map(|l| &l.kind), Some(LayerKind::Relu));
                 let out_index = if relu { i + 1 } else { i };
                 // The output's (s, Z): the next quantized layer's input, or the model's output.
-                let next = layers.iter().enumerate().skip(out_index + 1).find(|(_, l)| matches!(l.kind, LayerKind::Linear(_)));
-                let y = match next {
-                    Some((j, _)) => match qm.layers[j].as_ref().map(|q| q.input) {
-                        Some(InputQuant::Static(a)) => a,
-                        _ => return Err(format!("layer {} is not quantized (skipped)", layers[j].name).into()),
-                    },
-                    None => qm.output.ok_or("the model's output is not quantized")?,
-                };
-                if y.scheme.bits != 8 {
-                    return Err("integer kernels run 8-bit activations".into());
-                }
-                if out.is_empty() {
-                    // q of pixel p: the input p / 255 through the same kernel as the simulation.
-                    let pixels: Vec<f32> = (0..256).map(|p| p as f32 * (1.0 / 255.0)).collect();
-                    let mut q = vec![0i32; 256];
-                    kernels::quantize(&pixels, &x.params, x.scheme.rounding, 0, &mut q);
-                    input_lut = Some(std::array::from_fn(|p| q[p].clamp(-128, 127) as i8));
+                let y = next_static_input(qm, out_index + 1)?;
+                match current {
+                    None => {
+                        // q of pixel p: the input p / 255 through the same kernel as the simulation.
+                        let pixels: Vec<f32> = (0..256).map(|p| p as f32 * (1.0 / 255.0)).collect();
+                        let mut q = vec![0i32; 256];
+                        kernels::quantize(&pixels, &x.params, x.scheme.rounding, 0, &mut q);
+                        input_lut = Some(std::array::from_fn(|p| q[p].clamp(-128, 127) as i8));
+                    }
+                    // What the layers before produced must be what this one reads.
+                    Some(c) if c.params != x.params => return Err(format!("layer {}'s input is quantized twice", layers[i].name).into()),
+                    Some(_) => {}
                 }
                 let w: Vec<i8> = ql.weight.q.iter().map(|&v| v.clamp(-128, 127) as i8).collect();
-                let layer = QLinear::try_new(&QLinearSpec {
-                    w: &w,
-                    n: l.out_features,
-                    k: l.in_features,
-                    w_scales: &w_scales,
-                    bias: &ql.bias,
-                    x_scale: x.params.scale,
-                    x_zero_point: x.params.zero_point,
-                    y_scale: y.params.scale,
-                    y_zero_point: y.params.zero_point,
-                    relu,
-                })
-                .map_err(|overflow| Int8Unavailable::Accumulator { layer: layers[i].name.clone(), overflow })?;
-                out.push(layer);
+                let overflow = |overflow| Int8Unavailable::Accumulator { layer: layers[i].name.clone(), overflow };
+                let op = match &layers[i].kind {
+                    LayerKind::Linear(l) => Int8Op::Linear(
+                        QLinear::try_new(&QLinearSpec {
+                            w: &w,
+                            n: l.out_features,
+                            k: l.in_features,
+                            w_scales: &w_scales,
+                            bias: &ql.bias,
+                            x_scale: x.params.scale,
+                            x_zero_point: x.params.zero_point,
+                            y_scale: y.params.scale,
+                            y_zero_point: y.params.zero_point,
+                            relu,
+                        })
+                        .map_err(overflow)?,
+                    ),
+                    LayerKind::Conv2d(c) => {
+                        let Shape::Chw(_, in_h, in_w) = qm.fp32.shapes[i] else {
+                            return Err(format!("layer {} convolves a flat tensor", layers[i].name).into());
+                        };
+                        let geometry = ConvGeometry { in_channels: c.in_channels, out_channels: c.out_channels, kernel: c.kernel, stride: c.stride, padding: c.padding, in_h, in_w };
+                        Int8Op::Conv(
+                            QConv2d::try_new(&QConvSpec {
+                                geometry,
+                                w: &w,
+                                w_scales: &w_scales,
+                                bias: &ql.bias,
+                                x_scale: x.params.scale,
+                                x_zero_point: x.params.zero_point,
+                                y_scale: y.params.scale,
+                                y_zero_point: y.params.zero_point,
+                                relu,
+                            })
+                            .map_err(overflow)?,
+                        )
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                out.push(op);
+                current = Some(y);
                 i = out_index + 1;
             }
-            other => return Err(format!("the integer engine runs Flatten, Linear and ReLU layers; this model has a {}", other.name()).into()),
+            other => return Err(format!("the integer engine runs Linear, Conv2d, pooling, ReLU and Flatten layers; this model has a {}", other.name()).into()),
         }
     }
     let output = qm.output.ok_or("the model's output is not quantized")?;
-    let lut = input_lut.ok_or("the model has no Linear layer")?;
+    let lut = input_lut.ok_or("the model has no Linear or Conv2d layer")?;
     Int8Mlp::from_parts(out, lut, output.params.scale, output.params.zero_point).map_err(|e| Int8Unavailable::Unsupported(e.to_string()))
 }

@@ -174,7 +174,7 @@ impl Default for LmQuantConfig {
             alpha: 0.5,
             awq_clip: false,
             outliers: 0,
-            outlier_scale: 20.0,
+            outlier_scale: 50.0,
         }
     }
 }

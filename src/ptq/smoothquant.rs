@@ -156,9 +156,7 @@ pub fn activation_ranges(model: &LmModel, windows: &[&[u32]]) -> Result<Vec<[Vec
 /// calibration tokens `calib` (at most `cfg.calib_tokens`, in windows of the context) and
 /// α = `cfg.alpha`. Quantize the result with [`crate::ptq::lm::quantize_lm`] (W8A8).
 pub fn smooth_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig) -> Result<SmoothReport, LmError> {
-    if !(cfg.alpha.is_finite() && (0.0..=1.0).contains(&cfg.alpha)) {
-        return Err(LmError::Setting { name: "alpha", message: format!("{} is outside 0–1", cfg.alpha) });
-    }
+    cfg.validate()?;
     let windows = calibration_windows(calib, w.config.seq_len, cfg.calib_tokens)?;
     let calib_tokens = windows.iter().map(|x| x.len()).sum();
     let ranges = activation_ranges(&LmModel::from_weights(w)?, &windows)?;

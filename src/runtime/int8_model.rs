@@ -1,19 +1,46 @@
-//! Integer-only inference of an MLP (Linear / ReLU / Flatten layers), built
-//! from an FP32 model by static W8A8 post-training quantization:
+//! Integer-only inference of a network of [`Int8Op`]s (Linear, Conv2d, max / average
+//! pooling, ReLU; Flatten is free on the [B, C, H, W] buffer), every tensor int8.
+//! [`crate::ptq::int8::int8_engine`] builds one from a quantized model (the one build path:
+//! `ptq::quantize_model`, then `int8_engine`):
 //!
-//! - weights: int8 per output channel, symmetric narrow range [−127, 127];
-//! - activations: int8 asymmetric, ranges from MinMax over a calibration batch
-//!   (widened to include 0, so ReLU's zero is exact);
-//! - each Linear runs as [`QLinear`] with the following ReLU fused;
-//! - input pixels p ∈ 0..=255 enter as p − 128 with s = 1/255, Z = −128 (exact).
+//! - weights: int8, symmetric (zero point 0), one scale per tensor or per output channel;
+//! - activations: int8 with the (s, Z) the static calibration chose;
+//! - each Linear / Conv2d runs as [`QLinear`] / [`QConv2d`] with the following ReLU fused;
+//! - input pixels p ∈ 0..=255 enter through a 256-entry table (p − 128 when s = 1/255, Z = −128).
 
-use super::qlinear::{QLinear, QLinearSpec};
-use crate::model::forward::Fp32Runner;
-use crate::model::{LayerKind, Model, ModelError};
-use crate::quant::{QParams, Scheme};
+use super::qconv::{ConvScratch, QConv2d};
+use super::qlinear::QLinear;
+use super::qpool::QPool2d;
+use crate::model::ModelError;
 
+/// One integer layer.
+#[derive(Clone, Debug)]
+pub enum Int8Op {
+    /// A Linear with its ReLU fused.
+    Linear(QLinear),
+    /// A Conv2d with its ReLU fused.
+    Conv(QConv2d),
+    /// Max or average pooling (the output keeps the input's (s, Z)).
+    Pool(QPool2d),
+    /// A ReLU that no layer before it could fuse: y = max(q, Z).
+    Relu { zero_point: i8 },
+}
+
+impl Int8Op {
+    /// (values in, values out) per sample.
+    pub fn lens(&self) -> (usize, usize) {
+        match self {
+            Int8Op::Linear(l) => (l.k, l.n),
+            Int8Op::Conv(c) => (c.geometry.in_len(), c.geometry.out_len()),
+            Int8Op::Pool(p) => (p.in_len(), p.out_len()),
+            Int8Op::Relu { .. } => (0, 0),
+        }
+    }
+}
+
+/// An integer network (the name is historical: it runs CNNs too).
 pub struct Int8Mlp {
-    layers: Vec<QLinear>,
+    layers: Vec<Int8Op>,
     /// q of each pixel value p ∈ 0..=255 (the input is p / 255, quantized with the first layer's (s, Z)).
     input_lut: [i8; 256],
     /// The table is the usual q = p − 128, whose arithmetic form vectorizes (a lookup does not).
@@ -25,90 +52,51 @@ pub struct Int8Mlp {
     pub classes: usize,
 }
 
+/// Images per pass of [`Int8Mlp::predict`].
+pub const PREDICT_CHUNK: usize = 32;
+
 /// Pixel input: s = 1/255, Z = −128, so q = p − 128 exactly.
 pub const INPUT_SCALE: f32 = 1.0 / 255.0;
 pub const INPUT_ZERO_POINT: i32 = -128;
 
-fn act_params(lo: f32, hi: f32) -> Result<(f32, i32), ModelError> {
-    let scheme = Scheme::lab(crate::quant::Method::Normal, 8);
-    let (p, _) = QParams::from_range(lo.min(0.0), hi.max(0.0), &scheme)
-        .map_err(|e| ModelError::ShapeMismatch { layer: "calibration".into(), expected: "finite activations".into(), found: e.to_string() })?;
-    Ok((p.scale, p.zero_point))
-}
-
 impl Int8Mlp {
-    /// Quantizes `model` (Flatten? then Linear [ReLU] …) calibrating on `calib`: [N, 784] floats in [0, 1].
-    pub fn from_model(model: &Model, calib: &[f32]) -> Result<Int8Mlp, ModelError> {
-        // Record min/max of every layer output on the calibration batch.
-        let runner = Fp32Runner::new(model.clone());
-        let mut ranges = vec![(0f32, 0f32); model.layers.len()];
-        runner.run(calib, &mut |i, y| {
-            ranges[i] = y.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        })?;
-        let mut layers = Vec::new();
-        let (mut x_scale, mut x_zp) = (INPUT_SCALE, INPUT_ZERO_POINT);
-        let mut i = 0;
-        while i < model.layers.len() {
-            match &model.layers[i].kind {
-                LayerKind::Flatten => i += 1,
-                LayerKind::Linear(l) => {
-                    let relu = matches!(model.layers.get(i + 1).map(|l| &l.kind), Some(LayerKind::Relu));
-                    let out_i = if relu { i + 1 } else { i };
-                    let (y_scale, y_zp) = act_params(ranges[out_i].0, ranges[out_i].1)?;
-                    // Per-channel symmetric weights: s_w[o] = max|w[o, :]| / 127.
-                    let mut wq = vec![0i8; l.w.len()];
-                    let mut w_scales = vec![0f32; l.out_features];
-                    for o in 0..l.out_features {
-                        let row = &l.w[o * l.in_features..(o + 1) * l.in_features];
-                        let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-                        let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
-                        w_scales[o] = s;
-                        for (q, &v) in wq[o * l.in_features..].iter_mut().zip(row) {
-                            *q = (v / s).round_ties_even().clamp(-127.0, 127.0) as i8;
-                        }
-                    }
-                    layers.push(QLinear::try_new(&QLinearSpec {
-                        w: &wq,
-                        n: l.out_features,
-                        k: l.in_features,
-                        w_scales: &w_scales,
-                        bias: &l.b,
-                        x_scale,
-                        x_zero_point: x_zp,
-                        y_scale,
-                        y_zero_point: y_zp,
-                        relu,
-                    })
-                    .map_err(|e| ModelError::Int32Overflow { layer: model.layers[i].name.clone(), detail: e.to_string() })?);
-                    (x_scale, x_zp) = (y_scale, y_zp);
-                    i = out_i + 1;
-                }
-                _ => {
-                    return Err(ModelError::UnknownLayer {
-                        layer: model.layers[i].name.clone(),
-                        kind: format!("{} (the int8 runner takes Flatten, Linear and ReLU)", model.layers[i].kind.name()),
-                    })
-                }
-            }
+    /// A network from its integer layers (each Linear / Conv2d with its ReLU fused), the pixel →
+    /// int8 table of the input, and the output's (s, Z). Each layer must take what the one before
+    /// it gives.
+    pub fn from_parts(layers: Vec<Int8Op>, input_lut: [i8; 256], out_scale: f32, out_zero_point: i32) -> Result<Int8Mlp, ModelError> {
+        let sized: Vec<(usize, usize)> = layers.iter().map(Int8Op::lens).filter(|&(i, _)| i > 0).collect();
+        let first = sized.first().ok_or(ModelError::Empty)?;
+        let last = sized.last().ok_or(ModelError::Empty)?;
+        if let Some(w) = sized.windows(2).find(|w| w[0].1 != w[1].0) {
+            return Err(ModelError::ShapeMismatch { layer: "int8 engine".into(), expected: format!("{} values", w[0].1), found: format!("{} values", w[1].0) });
         }
-        let lut = std::array::from_fn(|p| (p as i32 + INPUT_ZERO_POINT) as i8);
-        Int8Mlp::from_parts(layers, lut, x_scale, x_zp)
+        let input_is_offset = input_lut.iter().enumerate().all(|(p, &q)| q as i32 == p as i32 + INPUT_ZERO_POINT);
+        Ok(Int8Mlp { in_features: first.0, classes: last.1, input_lut, input_is_offset, layers, out_scale, out_zero_point })
     }
 
-    /// An MLP from its integer layers (each Linear with its ReLU fused), the pixel → int8 table of
-    /// the input, and the output's (s, Z).
-    pub fn from_parts(layers: Vec<QLinear>, input_lut: [i8; 256], out_scale: f32, out_zero_point: i32) -> Result<Int8Mlp, ModelError> {
-        let first = layers.first().ok_or(ModelError::Empty)?;
-        let last = layers.last().ok_or(ModelError::Empty)?;
-        let input_is_offset = input_lut.iter().enumerate().all(|(p, &q)| q as i32 == p as i32 + INPUT_ZERO_POINT);
-        Ok(Int8Mlp { in_features: first.k, classes: last.n, input_lut, input_is_offset, layers, out_scale, out_zero_point })
+    /// The integer layers, in order.
+    pub fn layers(&self) -> &[Int8Op] {
+        &self.layers
     }
 
     /// Predicted classes for images given as u8 pixels [B, in_features].
     /// `scratch` is reused between calls.
+    ///
+    /// The batch runs [`PREDICT_CHUNK`] images at a time through every layer, so that the int8
+    /// activations between layers stay in cache (500 CNN images hold 3 MiB after the first conv).
     pub fn predict(&self, pixels: &[u8], scratch: &mut Int8Scratch) -> Vec<u8> {
+        let mut out = Vec::with_capacity(pixels.len() / self.in_features.max(1));
+        for chunk in pixels.chunks(PREDICT_CHUNK * self.in_features.max(1)) {
+            out.extend(crate::model::argmax_rows(self.forward_q(chunk, scratch), self.classes));
+        }
+        out
+    }
+
+    /// The int8 logits [B, classes] (scale `out_scale`, zero point `out_zero_point`) for images
+    /// given as u8 pixels [B, in_features].
+    pub fn forward_q<'s>(&self, pixels: &[u8], scratch: &'s mut Int8Scratch) -> &'s [i8] {
         let batch = pixels.len() / self.in_features.max(1);
-        let Int8Scratch { a, b, acc } = scratch;
+        let Int8Scratch { a, b, acc, conv } = scratch;
         a.clear();
         if self.input_is_offset {
             a.extend(pixels.iter().map(|&p| (p as i32 + INPUT_ZERO_POINT) as i8));
@@ -116,12 +104,25 @@ impl Int8Mlp {
             a.extend(pixels.iter().map(|&p| self.input_lut[p as usize]));
         }
         for l in &self.layers {
-            b.clear();
-            b.resize(batch * l.n, 0);
-            l.forward(a, batch, acc, b);
+            match l {
+                Int8Op::Relu { zero_point } => {
+                    a.iter_mut().for_each(|v| *v = (*v).max(*zero_point));
+                    continue;
+                }
+                _ => {
+                    b.clear();
+                    b.resize(batch * l.lens().1, 0);
+                }
+            }
+            match l {
+                Int8Op::Linear(q) => q.forward(a, batch, acc, b),
+                Int8Op::Conv(c) => c.forward(a, batch, conv, b),
+                Int8Op::Pool(p) => p.forward(a, batch, b),
+                Int8Op::Relu { .. } => {}
+            }
             std::mem::swap(a, b);
         }
-        crate::model::argmax_rows(a, self.classes)
+        a
     }
 }
 
@@ -131,4 +132,5 @@ pub struct Int8Scratch {
     a: Vec<i8>,
     b: Vec<i8>,
     acc: Vec<i32>,
+    conv: ConvScratch,
 }

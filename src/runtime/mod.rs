@@ -4,7 +4,9 @@
 //! - [`gemm_i8`]: int8 × int8 → int32 GEMM, scalar reference and simd128 on packed weights.
 //! - [`gemm_f32`]: the f32 GEMM, the FP32 baseline.
 //! - [`qlinear`]: an integer-only Linear layer (int8 in and out, int32 accumulation).
-//! - [`int8_model`]: a whole MLP in int8, quantized from FP32 by static W8A8 PTQ.
+//! - [`qconv`]: an integer-only Conv2d (im2col onto the int8 GEMM), and its scalar twin.
+//! - [`qpool`]: max and average pooling on int8 values (TFLite's rounding).
+//! - [`int8_model`]: a whole network in int8, quantized from FP32 by static W8A8 PTQ.
 //! - [`weight_only`]: W8/W4/W2 weights packed and dequantized on the fly, float activations.
 //! - [`dynamic`]: dynamic quantization, activations quantized per batch (ALWC / ACWL).
 
@@ -13,6 +15,8 @@ pub mod gemm_i8;
 pub mod dynamic;
 pub mod gemm_f32;
 pub mod int8_model;
+pub mod qconv;
 pub mod qlinear;
+pub mod qpool;
 pub mod weight_only;
 pub mod qmatmul;

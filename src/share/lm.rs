@@ -18,7 +18,7 @@
 //! | `calib_tokens` | calibration tokens, 1–65,536 | 2,048 |
 //! | `damp`, `alpha` | GPTQ's dampening, SmoothQuant's α, 0–1 | 0.01, 0.5 |
 //! | `act_order`, `awq_clip` | true / false | false |
-//! | `outliers`, `outlier_scale` | injected outlier channels 0–64, their scale 1–1,000 | 0, 20 |
+//! | `outliers`, `outlier_scale` | injected outlier channels 0–64, their scale 1–1,000 | 0, 50 |
 //! | `temperature`, `top_k`, `top_p`, `seed` | sampling (0 = greedy) | 0.8, 40, 0.95, 42 |
 //! | `prompt` | up to 1,024 characters | `ROMEO:` |
 //! | `max_new` | 1–4,096 tokens | 200 |

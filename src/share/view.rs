@@ -6,9 +6,10 @@
 //! ```
 //!
 //! `hide` removes the named controls from the page; `lock` shows them disabled. The names are
-//! the page's own keys (the Tensor page's table, an experiment's dotted paths). Any key can be
-//! named; a name no control uses does nothing. The two keys are taken out of the query before
-//! the page reads its settings.
+//! the page's own keys (the Tensor page's table, an experiment's dotted paths) and `all`. A name
+//! no control of the page uses does nothing, and the page names it in a notice
+//! ([`View::unknown_notice`]) so a misspelt lock does not pass for a working one. The two keys
+//! are taken out of the query before the page reads its settings.
 
 use std::collections::BTreeSet;
 
@@ -29,6 +30,32 @@ impl View {
 
     pub fn is_locked(&self, key: &str) -> bool {
         self.locked.contains(key)
+    }
+
+    /// Whether the link hides or locks anything (the page then says so).
+    pub fn is_set(&self) -> bool {
+        !self.hidden.is_empty() || !self.locked.is_empty()
+    }
+
+    /// The names hidden or locked that are neither `all` nor one of `known` (the keys the page's
+    /// controls use), in order, each once.
+    pub fn unknown_names(&self, known: &[&str]) -> Vec<String> {
+        let names: BTreeSet<&String> = self.hidden.iter().chain(&self.locked).collect();
+        names.into_iter().filter(|n| n.as_str() != "all" && !known.contains(&n.as_str())).cloned().collect()
+    }
+
+    /// A notice naming the unknown names of [`View::unknown_names`], or `None`.
+    pub fn unknown_notice(&self, known: &[&str]) -> Option<String> {
+        let unknown = self.unknown_names(known);
+        if unknown.is_empty() {
+            return None;
+        }
+        let names = unknown.iter().map(|n| format!("\"{}\"", super::clip(n))).collect::<Vec<_>>().join(", ");
+        Some(format!(
+            "The link hides or locks {names}, which no control on this page uses: nothing was hidden or locked for {}. The keys are: all, {}.",
+            if unknown.len() == 1 { "it" } else { "them" },
+            known.join(", ")
+        ))
     }
 
     /// The `hide=…&lock=…` part of a query (empty when nothing is hidden or locked).
@@ -70,5 +97,31 @@ pub fn join_query(settings: &str, view: &View) -> String {
         (_, true) => settings.to_string(),
         (true, false) => v,
         (false, false) => format!("{settings}&{v}"),
+    }
+}
+
+/// The keys a link may hide or lock on the Model page: the controls of its form.
+pub const MODEL_VIEW_KEYS: &[&str] = &[
+    "model", "task", "ptq.mode", "ptq.weight_bits", "ptq.act_bits", "ptq.granularity.kind", "ptq.dynamic_strategy",
+    "ptq.granularity.group_size", "ptq.weight_symmetric", "ptq.narrow_range", "ptq.method", "ptq.act_calibration.method",
+    "calib_size", "eval_size", "ptq.bias_correction", "ptq.smooth_quant", "seed", "ptq.skip", "ptq.layer_bits",
+    "mixed_bit.init_scale", "mixed_bit.auto_tune", "mixed_bit.target_cosine", "mixed_bit.size_budget", "qat.epochs", "qat.lr",
+    "qat.train_size",
+];
+
+/// The keys a link may hide or lock on the Lab page.
+pub const LAB_VIEW_KEYS: &[&str] = &["dataset", "ptq.method", "ptq.weight_bits"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_name_is_reported_and_all_is_not() {
+        let (view, _) = split_view("lock=all,bitz&hide=method");
+        assert_eq!(view.unknown_names(&["method", "bits"]), vec!["bitz".to_string()]);
+        assert!(view.unknown_notice(&["method", "bits"]).unwrap().contains("\"bitz\""));
+        let (ok, _) = split_view("lock=bits");
+        assert_eq!(ok.unknown_notice(&["bits"]), None);
     }
 }

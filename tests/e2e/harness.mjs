@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const dist = join(root, 'dist');
+// QPLAY_DIST: another build's output (helpers working side by side build into their own folder).
+export const dist = process.env.QPLAY_DIST ?? join(root, 'dist');
 export const artifacts = join(root, 'tests', 'e2e', 'artifacts');
 
 const types = {

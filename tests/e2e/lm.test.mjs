@@ -155,3 +155,35 @@ test('Cancel stops a long run within a second, and the next run works', async ()
   assert.match((await rows(page))[0].label, /Q8_0/);
   await assertHealthy(page, errors);
 });
+
+test('GPTQ and SmoothQuant run in the worker and fill rows; Cancel stops GPTQ within a second', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&tokens=1025&calib_tokens=1024`);
+  await page.waitForSelector('[data-testid=lm-table-empty]');
+  for (const id of ['method', 'calib_tokens', 'alpha', 'act_order', 'awq_clip', 'outliers']) {
+    const title = await page.$eval(`[data-testid=lm-${id}]`, (el) => el.closest('label').title);
+    assert.ok(title.length > 40, `${id} has a tooltip`);
+  }
+  await page.selectOption('[data-testid=lm-method]', 'gptq');
+  assert.match(await page.evaluate(() => location.hash), /method=gptq/);
+  // Cancel while GPTQ quantizes (its own progress stage), then run it to the end.
+  await page.click('[data-testid=lm-run]');
+  await page.waitForFunction(() => /GPTQ/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  const t0 = Date.now();
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 1000 });
+  assert.ok(Date.now() - t0 < 1000, 'cancelled within a second');
+  await runAndWait(page, 1);
+  let r = await rows(page);
+  assert.match(r[0].label, /W4 g32 GPTQ/);
+  assert.ok(Math.abs(r[0].delta) < 3, `GPTQ W4 g32 Δ ${r[0].delta} %`);
+  // SmoothQuant switches int8 activations on (it is for W8A8).
+  await page.selectOption('[data-testid=lm-bits]', '8');
+  await page.selectOption('[data-testid=lm-group]', '0');
+  await page.selectOption('[data-testid=lm-method]', 'smoothquant');
+  assert.equal(await page.$eval('[data-testid=lm-int8_acts]', (c) => c.checked), true);
+  await runAndWait(page, 2);
+  r = await rows(page);
+  assert.match(r[1].label, /W8A8 per-channel SmoothQuant/);
+  assert.ok(Math.abs(r[1].delta) < 1, `SmoothQuant W8A8 Δ ${r[1].delta} %`);
+  await assertHealthy(page, errors);
+});

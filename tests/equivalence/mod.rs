@@ -5,5 +5,6 @@
 
 mod gemm_f32;
 mod gemm_i8;
+mod qconv;
 mod quant_kernels;
 mod requant;

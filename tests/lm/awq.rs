@@ -90,13 +90,13 @@ both! {
         let clip = &awq["clip"];
         let s: Vec<f32> = f64s(&awq["s"]).iter().map(|&v| v as f32).collect();
         let scaled: Vec<f32> = g.ws[0].chunks_exact(g.d).flat_map(|r| r.iter().zip(&s).map(|(a, b)| a * b)).collect();
-        let gram = Gram::new(&g.x, g.m, g.d).unwrap().scaled(&s);
+        let gram = Gram::new(&g.x, g.m, g.d).unwrap().scaled(&s).unwrap();
         let got = awq_clip_search(&gram, AwqLinear { name: "layers.0.attention.wv", w: &scaled, n: g.n[0] }, &w4g32()).unwrap();
         let want: Vec<usize> = clip["index"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
         let clear: Vec<bool> = clip["clear"].as_array().unwrap().iter().map(|v| v.as_bool().unwrap()).collect();
         let errors: Vec<Vec<f64>> = clip["errors"].as_array().unwrap().iter().map(f64s).collect();
         assert_eq!(got.index.len(), want.len());
-        assert!(want.iter().any(|&i| i > 0) && want.iter().any(|&i| i == 0), "the fixture clips some groups, not all");
+        assert!(want.iter().any(|&i| i > 0) && want.contains(&0), "the fixture clips some groups, not all");
         for (gi, (&mine, &theirs)) in got.index.iter().zip(&want).enumerate() {
             if clear[gi] {
                 // A clear winner (runner-up > 0.1 % worse in NumPy): the same ratio.
@@ -188,7 +188,7 @@ mod measure {
             for scale in if outliers == 0 { vec![1.0] } else { vec![20.0, 50.0] } {
                 let mut wo = w0.clone();
                 qplay::ptq::lm_outliers::inject_outliers(&mut wo, outliers, scale).unwrap();
-                for (label, cfg) in [("W4 g32", rtn(4, 32)), ("W3 g32", rtn(3, 32)), ("W4 per-channel", rtn(4, 0)), ("Q4_0", LmQuantConfig { weights: LmWeightFormat::Q4_0, ..LmQuantConfig::default() })] {
+                for (label, cfg) in [("W4 g32", rtn(4, 32)), ("W3 g32", rtn(3, 32))] {
                     let r = ppl(&wo, &cfg, &val);
                     println!("{outliers} outliers × {scale}: {label}: RTN {r:.4}");
                     for clip in [false, true] {
@@ -212,20 +212,3 @@ mod measure {
     }
 }
 
-both! {
-    tmp_awq_timing {
-        let w0 = shakespeare();
-        let one = text_tokens(&w0, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/smoothing/train_slice.txt")));
-        let calib: Vec<u32> = (0..8).flat_map(|_| one.iter().copied()).collect();
-        assert_eq!(calib.len(), 2048);
-        let mut w = w0.clone();
-        awq_lm(&mut w, &calib, &LmQuantConfig { calib_tokens: 2048, awq_clip: true, ..rtn(4, 32) }, &mut |_, _| {}).unwrap();
-    }
-    tmp_sq_timing {
-        let w0 = shakespeare();
-        let one = text_tokens(&w0, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/smoothing/train_slice.txt")));
-        let calib: Vec<u32> = (0..8).flat_map(|_| one.iter().copied()).collect();
-        let mut w = w0.clone();
-        qplay::ptq::smoothquant::smooth_lm(&mut w, &calib, &LmQuantConfig { calib_tokens: 2048, ..LmQuantConfig::default() }).unwrap();
-    }
-}

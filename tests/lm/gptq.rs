@@ -172,6 +172,9 @@ both! {
         // Bad shapes and a Hessian beyond the limit: typed errors, checked before allocating.
         assert!(matches!(gptq_layer(&c.w, c.n, c.k, &c.x[1..], c.m, &c.spec), Err(GptqError::Invalid(_))));
         assert!(matches!(hessian(&vec![0.0; 3000], 1, 3000), Err(LmError::TooLarge { .. })));
+        let mut f = factor(hessian(&c.x, c.m, c.k).unwrap(), c.k, 0.01, false).unwrap();
+        f.perm.swap(0, 1);
+        assert!(matches!(gptq_quantize(&c.w, c.n, c.k, &f, c.spec.rule, 32), Err(GptqError::Invalid(_))), "a permutation without act_order");
         // Two identical input columns and no damping: H is singular.
         let mut x = c.x.clone();
         for row in x.chunks_exact_mut(c.k) {

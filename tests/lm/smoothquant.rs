@@ -178,13 +178,13 @@ pub mod measure {
         let p32 = ppl(&w0, &LmQuantConfig::default(), &val);
         let clean = ppl(&w0, &w8a8(), &val);
         println!("FP32 {p32:.4}; naive W8A8 per-channel without outliers {clean:.4}");
-        for (n, scale) in [(4, 20.0), (4, 50.0), (8, 20.0), (2, 100.0), (1, 100.0)] {
+        for (n, scale) in [(4, 20.0), (4, 50.0), (2, 100.0)] {
             let mut w = w0.clone();
             inject_outliers(&mut w, n, scale).unwrap();
             let f = ppl(&w, &LmQuantConfig::default(), &val);
             let naive = ppl(&w, &w8a8(), &val);
             println!("{n} channels × {scale}: FP32 {f:.4}, naive W8A8 {naive:.4}");
-            for alpha in [0.5, 0.25, 0.4, 0.6, 0.75, 0.85] {
+            for alpha in [0.5, 0.25, 0.75, 0.85] {
                 for calib in [512, 2048] {
                     let mut ws = w.clone();
                     let start = Instant::now();

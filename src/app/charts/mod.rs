@@ -35,6 +35,8 @@ pub mod confusion;
 pub mod distributions;
 pub mod histogram;
 pub mod layers;
+pub mod lm_heatmap;
+pub mod lm_pareto;
 pub mod pareto;
 pub mod qat;
 pub mod samples;

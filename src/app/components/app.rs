@@ -81,6 +81,28 @@ fn shell() -> Html {
     let page = route.page();
     let tensor_link = tensor.to_hash();
     let (model_link, lab_link, lm_link) = (model.to_hash(), lab.to_hash(), lm.to_hash());
+    // A skip link, the first thing Tab reaches: off screen until it has focus. It focuses <main>
+    // itself (an href="#main" would change the route of this hash router).
+    let skip_shown = use_state(|| false);
+    let main_ref = use_node_ref();
+    let on_skip = {
+        let main_ref = main_ref.clone();
+        Callback::from(move |e: MouseEvent| {
+            e.prevent_default();
+            if let Some(m) = main_ref.cast::<web_sys::HtmlElement>() {
+                let _ = m.focus();
+            }
+        })
+    };
+    let skip_style = if *skip_shown {
+        "position:absolute;left:8px;top:8px;z-index:10;background:#fff;color:#000;padding:6px 10px;border:2px solid #1565c0"
+    } else {
+        "position:absolute;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden"
+    };
+    let (on_skip_focus, on_skip_blur) = {
+        let (a, b) = (skip_shown.clone(), skip_shown.clone());
+        (Callback::from(move |_: FocusEvent| a.set(true)), Callback::from(move |_: FocusEvent| b.set(false)))
+    };
     let link = |p: Page, href: String, label: &str, tip: &str| {
         html! {
             <a href={href} class={classes!((page == p).then_some("active"))} title={tip.to_string()}
@@ -93,6 +115,8 @@ fn shell() -> Html {
         <ContextProvider<UseReducerHandle<ModelState>> context={model}>
         <ContextProvider<UseReducerHandle<LabState>> context={lab}>
         <ContextProvider<UseReducerHandle<LmState>> context={lm}>
+            <a href="#" class="skip-link" style={skip_style} onclick={on_skip} onfocus={on_skip_focus} onblur={on_skip_blur}
+                data-testid="skip-link">{"Skip to the main content"}</a>
             <header class="top">
                 <h1><span class="logo">{"q"}</span>{"play"}</h1>
                 <nav aria-label="Pages">
@@ -104,7 +128,7 @@ fn shell() -> Html {
                 </nav>
                 <p class="tagline">{"the quantization playground: scale, zero point and error, live in your browser"}</p>
             </header>
-            <main>
+            <main ref={main_ref} id="main" tabindex="-1">
                 <Switch<Route> render={switch} />
             </main>
         </ContextProvider<UseReducerHandle<LmState>>>

@@ -20,7 +20,7 @@ fn value(e: &Event) -> String {
 }
 
 const CALIBRATION_HELP: [(&str, &str, &str); 6] = [
-    ("min_max", "MinMax", "α, β = min, max of the data (MindSpore Lite MAX_MIN). Nothing is clipped."),
+    ("min_max", "MinMax", "α, β = min, max of the data (MindSpore Lite MAX_MIN). No value lies outside [α, β]; only the rounding of Z can push α or β half a step past the grid, where it is clamped."),
     ("moving_average_min_max", "moving-average MinMax", "An exponential moving average of each batch's min and max (PyTorch's observer). Setting: the averaging constant."),
     ("percentile", "Percentile", "The range that holds this percentage of the values; the rest is clipped. Setting: the percentage."),
     ("removal_outlier", "RemovalOutlier", "MindSpore Lite: drop this fraction of the values at each end, then MinMax. Setting: the fraction."),

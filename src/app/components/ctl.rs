@@ -10,6 +10,10 @@ use crate::share::view::View;
 pub struct CtlProps {
     /// The link key the control sets, e.g. `bits`.
     pub name: AttrValue,
+    /// Other keys whose lock also disables this control, comma-separated: the keys of settings it
+    /// would change (the Generate button replaces the tensor `x`; the text box replaces `gen`).
+    #[prop_or_default]
+    pub also: AttrValue,
     #[prop_or_default]
     pub children: Html,
 }
@@ -20,7 +24,9 @@ pub fn ctl(props: &CtlProps) -> Html {
     if view.is_hidden(&props.name) {
         return html! {};
     }
-    let locked = view.is_locked(&props.name) || view.is_locked("all");
+    let locked = view.is_locked(&props.name)
+        || view.is_locked("all")
+        || props.also.split(',').any(|k| !k.is_empty() && view.is_locked(k));
     html! {
         <fieldset class="ctl" disabled={locked} data-ctl={props.name.clone()}
             title={locked.then_some("Locked by the link you opened")}>{ props.children.clone() }</fieldset>

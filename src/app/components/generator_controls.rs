@@ -67,15 +67,18 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
     });
     let use_text = act.reform(|_: MouseEvent| TensorAction::edit(|s| s.generator = None));
     html! {
+        // `hide=gen` / `lock=gen` (and `lock=all`) cover the whole generator: its distribution,
+        // the Generate button and the rows, cols and seed it shows once it runs.
+        <Ctl name="gen" also="x">
         <div class="settings generator" role="group" aria-label="Generated tensor">
-            <Ctl name="gen"><label title="The distribution of the generated values (seeded, so the same link gives the same tensor). Choosing one generates at once.">
+            <label title="The distribution of the generated values (seeded, so the same link gives the same tensor). Choosing one generates at once.">
                 {"Generate"}
                 <select data-testid="distribution" onchange={on_dist}>
                     { for Distribution::examples().iter().map(|d| html! {
                         <option value={d.name()} selected={d.name() == g.distribution.name()}>{ d.name().replace('_', " ") }</option>
                     }) }
                 </select>
-            </label></Ctl>
+            </label>
             if s.generator.is_some() {
                 <Ctl name="shape"><label title="Rows: the channels of per-channel quantization along axis 0.">
                     {"Rows"}<input type="number" min="1" max="1024" class="small" data-testid="gen-rows" value={g.rows.to_string()} onchange={on_rows} />
@@ -93,5 +96,6 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
                 <button onclick={generate} data-testid="generate" title="Replace the text box by a generated rows × cols tensor">{"Generate"}</button>
             }
         </div>
+        </Ctl>
     }
 }

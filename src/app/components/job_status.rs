@@ -1,6 +1,29 @@
 //! A job's progress bar, what it is doing, and the Cancel button.
+//!
+//! Focus follows the job for keyboard users: when it starts from a button (Run, a step, a chart
+//! point) focus moves to Cancel, and when it ends with focus still on Cancel, focus moves to the
+//! results (the first `.results` block, else `main`). A job started by editing a field (a live
+//! re-run) leaves focus in the field.
 
+use gloo::timers::callback::Timeout;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
+
+/// The element that has focus, if any.
+fn active() -> Option<web_sys::Element> {
+    gloo::utils::document().active_element()
+}
+
+fn focus_results() {
+    let doc = gloo::utils::document();
+    let target = doc.query_selector(".results").ok().flatten().or_else(|| doc.query_selector("main").ok().flatten());
+    if let Some(el) = target.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        if !el.has_attribute("tabindex") {
+            let _ = el.set_attribute("tabindex", "-1");
+        }
+        let _ = el.focus();
+    }
+}
 
 #[derive(Properties, PartialEq)]
 pub struct JobStatusProps {
@@ -20,6 +43,24 @@ pub struct JobStatusProps {
 #[function_component(JobStatus)]
 pub fn job_status(props: &JobStatusProps) -> Html {
     let cancel = props.on_cancel.reform(|_: MouseEvent| ());
+    let cancel_ref = use_node_ref();
+    {
+        let cancel_ref = cancel_ref.clone();
+        use_effect_with((), move |_| {
+            let from_button = active().map_or(true, |a| matches!(a.tag_name().as_str(), "BODY" | "BUTTON" | "CANVAS"));
+            if let Some(b) = cancel_ref.cast::<web_sys::HtmlElement>().filter(|_| from_button) {
+                let _ = b.focus();
+            }
+            move || {
+                let on_cancel = active().zip(cancel_ref.get()).is_some_and(|(a, c)| a.is_same_node(Some(&c)));
+                let had_focus = on_cancel || active().map_or(true, |a| a.tag_name() == "BODY");
+                if had_focus {
+                    // After the page has rendered the results that replace this status.
+                    Timeout::new(0, focus_results).forget();
+                }
+            }
+        });
+    }
     let (label, done, total) = match &props.loading {
         Some((what, d, t)) => (
             if *t > 0 { format!("Loading {what}: {:.1} of {:.1} MB", *d as f64 / 1e6, *t as f64 / 1e6) } else { format!("Loading {what}: {:.1} MB", *d as f64 / 1e6) },
@@ -39,7 +80,7 @@ pub fn job_status(props: &JobStatusProps) -> Html {
         <div class="job" role="status" aria-live="polite" data-testid="job-status">
             <progress value={format!("{done}")} max={format!("{total}")} data-testid="progress"></progress>
             <span class="stage">{ label }</span>
-            <button onclick={cancel} data-testid="cancel" title="Stop the computation now (the worker is terminated and restarted)">{"Cancel"}</button>
+            <button ref={cancel_ref} onclick={cancel} data-testid="cancel" title="Stop the computation now (the worker is terminated and restarted)">{"Cancel"}</button>
         </div>
     }
 }

@@ -17,6 +17,7 @@ use yew::prelude::*;
 
 use super::job_status::JobStatus;
 use super::notices::Notices;
+use super::teacher_note::TeacherNote;
 use super::plot_canvas::{Plot, PlotCanvas};
 use crate::app::charts::LayerMetric;
 use super::ptq_result::pct;
@@ -46,7 +47,7 @@ fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
             JobEvent::BenchLines { .. } | JobEvent::LmTokens { .. } => {}
             JobEvent::Progress(p) => d.dispatch(LabAction::Progress { job, progress: p }),
             JobEvent::Done(outcome) => d.dispatch(LabAction::Finished { job, outcome: Box::new(outcome) }),
-            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LabAction::Failed { job, message: "cancelled".into() }),
+            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LabAction::Failed { job, message: CANCELLED.into() }),
             JobEvent::Failed(message) => d.dispatch(LabAction::Failed { job, message }),
         }
     });
@@ -158,6 +159,8 @@ pub fn lab_page() -> Html {
     });
     let failed = |task: Task| -> Html {
         match &state.error {
+            // Cancel is the user's own choice, not a failure: a neutral note.
+            Some((t, m)) if *t == task && m == CANCELLED => html! { <p class="hint" role="status" data-testid="lab-cancelled">{"Cancelled."}</p> },
             Some((t, m)) if *t == task => html! { <p class="error" role="alert">{ format!("This step failed: {m}") }</p> },
             _ => html! {},
         }
@@ -168,6 +171,7 @@ pub fn lab_page() -> Html {
     html! {
         <div class="lab-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
+            <TeacherNote view={state.view.clone()} />
             <section class="lab-intro">
                 <h2>{"The quantization lab, in your browser"}</h2>
                 <p>{ "This walks through the lab handout (EAI Lab 6): quantize with a scale s and a zero point Z, compare the \"normal\" and \"clip\" \
@@ -202,6 +206,10 @@ pub fn lab_page() -> Html {
             <section class="step" data-testid="step-1">
                 <h2>{"1. The FP32 model"}</h2>
                 <p>{ format!("The MLP 784 → 128 → ReLU → 64 → ReLU → 10 (nodes x, relu, relu_1, nn3), trained by qplay on {ds_name}. Its accuracy on the 10,000 test images is the baseline every quantized model is measured against.") }</p>
+                <p class="hint" data-testid="lab-why-differ">{ "Why not the handout's 84 % / 84 % / 85 %? qplay trained its own MLP with a different set-up \
+                    (optimizer, epochs, initialisation) and evaluates on the full 10,000-image test split, while the handout's numbers come \
+                    from its own training run and split. The comparisons are what carry over: PTQ close to FP32 at 8 bits, QAT recovering \
+                    most of what PTQ loses at low bits." }</p>
                 <button onclick={run(Task::Ptq)} disabled={busy}>{"Run steps 1 and 3"}</button>
                 if let Some(p) = &state.ptq {
                     <p class="result">{"FP32 accuracy: "}<b data-testid="lab-fp32">{ pct(p.report.fp32_accuracy) }</b>
@@ -253,7 +261,10 @@ pub fn lab_page() -> Html {
                     }
                     <p class="hint">{ "Quantized alone, a layer's point carries only its own rounding error; with every layer quantized, the error \
                         from upstream adds to it, so all at once has the larger MSE at every point after the input here. The handout reports the \
-                        opposite for its own code; the README explains what was measured." }</p>
+                        opposite for its own code. What the table shows: each row is one point of the network (the input x, after each \
+                        ReLU, the output); \"layer by layer\" quantizes only the layer in front of that point and measures its error alone, \
+                        \"all at once\" quantizes every layer and measures the error that has piled up by that point. The gap between the \
+                        two columns is the error that earlier layers pass on." }</p>
                 }
                 { failed(Task::Layerwise) }
             </section>

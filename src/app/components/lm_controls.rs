@@ -7,7 +7,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::lm::KvFormat;
-use crate::ptq::lm::{LmQuantConfig, LmWeightFormat, GROUP_SIZES};
+use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat, GROUP_SIZES};
 use crate::share::lm::{LmExperiment, MAX_PROMPT_CHARS};
 use crate::share::view::View;
 
@@ -41,6 +41,12 @@ const TIP_SYM: &str = "RTN only. Checked: w ≈ d·q, a grid centred on 0 (0 is 
 const TIP_ACTS: &str = "Round each activation row to int8 (one scale per token and weight group) right before each product, so the dot products are integer × integer (W8A8 / W4A8, as llama2.c's runq.c). Needs integer weights (RTN 8 / 4 bits or a Q format).";
 const TIP_KV: &str = "How the keys and values of past tokens are kept for attention. f32: as computed. f16: rounded to half precision. int8: one scale per head and per token, k ≈ s·q. The scores q·k and the weighted sum of v read the rounded values (quantized model only; FP32 keeps f32).";
 const TIP_SKIP: &str = "Keep the output head (lm_head) and the token embedding in FP32, as Golden Stick's opname_blacklist = [\"lm_head\"] does: the head turns the last hidden state into the logits, so its error goes straight into every probability. Unchecked: they are quantized like the other Linears.";
+const TIP_METHOD: &str = "How the integers are chosen. RTN: each weight rounded on its own. GPTQ: column by column, each rounding error pushed onto the columns not yet rounded, weighted by the inverse Hessian H⁻¹ (H = 2·XᵀX of the layer's calibration inputs), block by block. AWQ: inputs with large mean |x| get their weight columns scaled up by s = mean|x|^α before rounding (1/s folded into the previous RMSNorm or projection), α searched per group. SmoothQuant (for W8A8): s_j = max|X_j|^α / max|W_j|^(1−α) moves activation outliers into the weights. The calibrated methods read training text, never the text they are scored on.";
+const TIP_CALIB: &str = "Calibration tokens for GPTQ / AWQ / SmoothQuant, taken from the training split: more tokens give a better H (GPTQ) or better statistics, and take longer.";
+const TIP_ALPHA: &str = "SmoothQuant's migration strength α: s_j = max|X_j|^α / max|W_j|^(1−α). 0 leaves the activations alone, 1 moves all of their range into the weights; 0.5 splits it. (AWQ searches its own α.)";
+const TIP_ACT_ORDER: &str = "GPTQ: round the columns in order of decreasing H_jj (the inputs with the most energy first), with each group's scale fixed from the original weights so the stored layout stays that of RTN.";
+const TIP_AWQ_CLIP: &str = "AWQ: also shrink each group's range max|w| by the ratio (1, 0.95, … 0.5) that gives the least output error, clipping the rare large weights.";
+const TIP_OUTLIERS: &str = "Inject N outlier channels: multiply N channels of every RMSNorm weight by the scale and divide the matching input columns of the next Linears by it. The FP32 model computes the same function, but those channels now dominate each token's int8 activation scale, as in large language models: what SmoothQuant repairs.";
 const TIP_TOKENS: &str = "How many validation characters are scored (Macbeth, Henry V, …, unseen in training): the text is cut into windows of 256, both models predict every next character, perplexity = exp(mean −ln p(next)), KL and top-1 compare the two distributions at each position.";
 const TIP_PROMPT: &str = "The text both models continue, one character per token (the characters of the model's alphabet).";
 const TIP_MAX_NEW: &str = "How many characters each model writes after the prompt (the 256-character context ends it sooner).";
@@ -142,6 +148,8 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
                 // Float weights take float activations.
                 if matches!(f, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) {
                     x.quant.int8_acts = false;
+                    // GPTQ / AWQ / SmoothQuant choose integers: float weights take RTN's place.
+                    x.quant.method = LmMethod::Rtn;
                 }
             }
         }),
@@ -202,6 +210,68 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         q.skip == default_skip,
         false,
         Rc::new(move |x, v| x.quant.skip = if v { LmQuantConfig::default().skip } else { Vec::new() }),
+    );
+    let rtn_like = rtn || matches!(q.weights, LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1);
+    let method = select(
+        "method",
+        "Method",
+        TIP_METHOD,
+        q.method.name().into(),
+        LmMethod::ALL.iter().map(|m| (m.name().to_string(), m.name().to_uppercase().replace("SMOOTHQUANT", "SmoothQuant"))).collect(),
+        !rtn_like,
+        Rc::new(|x, v| {
+            if let Some(m) = LmMethod::parse(v) {
+                x.quant.method = m;
+                // SmoothQuant is for W8A8: int8 activations on.
+                if m == LmMethod::SmoothQuant {
+                    x.quant.int8_acts = true;
+                }
+            }
+        }),
+    );
+    let calibrated = q.method.calibrated();
+    let calib = select(
+        "calib_tokens",
+        "Calibration tokens",
+        TIP_CALIB,
+        q.calib_tokens.to_string(),
+        [512usize, 1024, 2048, 4096, 8192].iter().chain((![512, 1024, 2048, 4096, 8192].contains(&q.calib_tokens)).then_some(&q.calib_tokens)).map(|n| (n.to_string(), n.to_string())).collect(),
+        !calibrated,
+        Rc::new(|x, v| {
+            if let Ok(n) = v.parse::<usize>() {
+                x.quant.calib_tokens = n.clamp(1, crate::ptq::lm_calib::MAX_CALIB_TOKENS);
+            }
+        }),
+    );
+    let alpha = number(
+        "alpha",
+        "α",
+        TIP_ALPHA,
+        q.alpha.to_string(),
+        "0",
+        "1",
+        "0.05",
+        Rc::new(|x, v| {
+            if v.is_finite() {
+                x.quant.alpha = v.clamp(0.0, 1.0) as f32;
+            }
+        }),
+    );
+    let act_order = check("act_order", "act_order", TIP_ACT_ORDER, q.act_order, q.method != LmMethod::Gptq, Rc::new(|x, v| x.quant.act_order = v));
+    let awq_clip = check("awq_clip", "AWQ clipping", TIP_AWQ_CLIP, q.awq_clip, q.method != LmMethod::Awq, Rc::new(|x, v| x.quant.awq_clip = v));
+    let outliers = number(
+        "outliers",
+        "Outlier channels",
+        TIP_OUTLIERS,
+        q.outliers.to_string(),
+        "0",
+        "64",
+        "1",
+        Rc::new(|x, v| {
+            if v.is_finite() {
+                x.quant.outliers = v.round().clamp(0.0, 64.0) as usize;
+            }
+        }),
     );
     let tokens = number(
         "tokens",
@@ -266,6 +336,9 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         <div class="lm-controls">
             <div class="settings" role="group" aria-label="Quantization">
                 { weights }{ bits }{ group }{ symmetric }{ acts }{ kv }{ skip }{ tokens }
+            </div>
+            <div class="settings" role="group" aria-label="Method">
+                { method }{ calib }{ alpha }{ act_order }{ awq_clip }{ outliers }
             </div>
             <div class="settings" role="group" aria-label="Generation">
                 { prompt }{ max_new }{ temperature }{ seed }

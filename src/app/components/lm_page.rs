@@ -8,45 +8,136 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use super::job_status::JobStatus;
+use super::lm_charts::LmCharts;
 use super::lm_controls::{LmControls, LmEdit};
+use super::lm_qdq_graph::LmQdqGraph;
 use super::lm_generation::LmGeneration;
 use super::lm_table::LmTable;
 use super::notices::Notices;
-use crate::app::state::lm::{LmAction, LmJob, LmState, LmStatus};
+use super::lm_downloads::LmDownloads;
+use super::lm_model_drop::{DroppedFiles, LmModelDrop};
+use super::lm_model_info::LmModelPanel;
+use crate::app::download::download_bytes;
+use crate::app::state::lm::{LmAction, LmJob, LmState, LmStatus, ModelBytes, UserModel};
 use crate::app::url;
 use crate::app::worker::host::{SharedWorker, CANCELLED};
-use crate::app::worker::protocol::{Event as JobEvent, Request};
+use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, Outcome, Request, LM_MODEL_MISSING};
 use crate::share::lm::LmExperiment;
 use crate::share::view::View;
 use crate::share::{query_of, Page};
 
 pub type LmHandle = UseReducerHandle<LmState>;
+type Dispatcher = UseReducerDispatcher<LmState>;
 
-/// Sends a job to the worker and routes its events to the page's reducer.
-fn submit(worker: &SharedWorker, state: &LmHandle, kind: LmJob) {
-    let exp = state.exp.clone();
-    let request = match kind {
-        LmJob::Run => Request::LmRun { quant: exp.quant.clone(), tokens: exp.tokens },
-        LmJob::Generate => Request::LmGenerate { quant: exp.quant.clone(), sample: exp.sample.clone(), prompt: exp.prompt.clone(), max_new: exp.max_new },
-    };
+/// A job of the page, with what it needs to run again in a fresh worker.
+#[derive(Clone)]
+struct Submit {
+    worker: SharedWorker,
+    d: Dispatcher,
+    exp: LmExperiment,
+    /// The user's model when the job uses it.
+    user: Option<Rc<UserModel>>,
+    kind: LmJob,
+}
+
+impl Submit {
+    fn of(worker: &SharedWorker, state: &LmHandle, kind: LmJob) -> Submit {
+        let user = state.user_model.clone().filter(|_| state.use_user);
+        Submit { worker: worker.clone(), d: state.dispatcher(), exp: state.exp.clone(), user, kind }
+    }
+
+    fn model(&self) -> LmModelRef {
+        self.user.as_ref().map_or(LmModelRef::Builtin, |u| LmModelRef::User { key: u.info.key })
+    }
+
+    /// Sends the job; a worker that no longer holds the user's model (a fresh one after Cancel)
+    /// answers [`LM_MODEL_MISSING`], and the files go to it again before the job repeats.
+    fn send(self) {
+        let exp = &self.exp;
+        let (quant, model) = (exp.quant.clone(), self.model());
+        let request = match self.kind {
+            LmJob::Run => Request::LmRun { model, quant, tokens: exp.tokens },
+            LmJob::Generate => Request::LmGenerate { model, quant, sample: exp.sample.clone(), prompt: exp.prompt.clone(), max_new: exp.max_new },
+            LmJob::Export(format) => Request::LmExport { model, quant, format },
+            LmJob::Load => return,
+        };
+        let again = self.clone();
+        let d = self.d.clone();
+        let exp2 = exp.clone();
+        let cell = Rc::new(Cell::new(0u32));
+        let job_of = cell.clone();
+        let job = self.worker.0.submit(request, None, move |event, bytes| {
+            let job = job_of.get();
+            match event {
+                JobEvent::Loading { what, done, total } => d.dispatch(LmAction::Loading { job, what, done, total }),
+                JobEvent::Progress(p) => d.dispatch(LmAction::Progress { job, progress: p }),
+                JobEvent::LmTokens { column, tokens } => d.dispatch(LmAction::Tokens { job, column, tokens }),
+                JobEvent::BenchLines { .. } => {}
+                JobEvent::Done(outcome) => {
+                    if let (Outcome::File { name, mime }, Some(b)) = (&outcome, &bytes) {
+                        if let Err(e) = download_bytes(name, mime, b) {
+                            d.dispatch(LmAction::Failed { job, message: format!("the download was refused: {e}") });
+                            return;
+                        }
+                    }
+                    d.dispatch(LmAction::Finished { job, exp: Box::new(exp2.clone()), outcome: Box::new(outcome) })
+                }
+                JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LmAction::Cancelled),
+                JobEvent::Failed(m) if m == LM_MODEL_MISSING && again.user.is_some() => again.clone().reload_then_send(),
+                JobEvent::Failed(message) => d.dispatch(LmAction::Failed { job, message }),
+            }
+        });
+        cell.set(job);
+        self.d.dispatch(LmAction::Started { job, kind: self.kind, label: self.exp.quant.label() });
+    }
+
+    /// Sends the user's files to the worker again, then the job.
+    fn reload_then_send(self) {
+        let Some(user) = self.user.clone() else { return };
+        let request = Request::LmLoad { key: user.info.key, files: user.files.clone() };
+        let d = self.d.clone();
+        let next = self.clone();
+        let cell = Rc::new(Cell::new(0u32));
+        let job_of = cell.clone();
+        let job = self.worker.0.submit(request, Some(&user.bytes.0), move |event, _| {
+            let job = job_of.get();
+            match event {
+                JobEvent::Progress(p) => d.dispatch(LmAction::Progress { job, progress: p }),
+                JobEvent::Done(_) => next.clone().send(),
+                JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LmAction::Cancelled),
+                JobEvent::Failed(message) => d.dispatch(LmAction::Failed { job, message }),
+                _ => {}
+            }
+        });
+        cell.set(job);
+        self.d.dispatch(LmAction::Started { job, kind: self.kind, label: self.exp.quant.label() });
+    }
+}
+
+/// Sends the user's files to the worker; the model replaces the previous one only if it reads.
+fn load_files(worker: &SharedWorker, state: &LmHandle, files: Vec<LmFile>, bytes: Vec<u8>) {
+    let key = state.next_load_key;
+    let bytes = ModelBytes(Rc::new(bytes));
     let d = state.dispatcher();
     let cell = Rc::new(Cell::new(0u32));
     let job_of = cell.clone();
-    let exp2 = exp.clone();
-    let job = worker.0.submit(request, None, move |event, _| {
+    let request = Request::LmLoad { key, files: files.clone() };
+    let keep = bytes.clone();
+    let job = worker.0.submit(request, Some(&keep.0), move |event, _| {
         let job = job_of.get();
         match event {
-            JobEvent::Loading { what, done, total } => d.dispatch(LmAction::Loading { job, what, done, total }),
             JobEvent::Progress(p) => d.dispatch(LmAction::Progress { job, progress: p }),
-            JobEvent::LmTokens { column, tokens } => d.dispatch(LmAction::Tokens { job, column, tokens }),
-            JobEvent::BenchLines { .. } => {}
-            JobEvent::Done(outcome) => d.dispatch(LmAction::Finished { job, exp: Box::new(exp2.clone()), outcome: Box::new(outcome) }),
+            JobEvent::Done(Outcome::LmLoaded(info)) => {
+                d.dispatch(LmAction::ModelLoaded { job, model: Rc::new(UserModel { info: *info, files: files.clone(), bytes: bytes.clone() }) })
+            }
+            JobEvent::Done(_) => d.dispatch(LmAction::ModelRejected { job: Some(job), message: "the worker answered something else".into() }),
             JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LmAction::Cancelled),
-            JobEvent::Failed(message) => d.dispatch(LmAction::Failed { job, message }),
+            JobEvent::Failed(message) => d.dispatch(LmAction::ModelRejected { job: Some(job), message }),
+            _ => {}
         }
     });
     cell.set(job);
-    state.dispatch(LmAction::Started { job, kind, label: exp.quant.label() });
+    state.dispatch(LmAction::Started { job, kind: LmJob::Load, label: "loading the model".into() });
 }
 
 /// Whether the settings can run; the error names the setting.
@@ -75,7 +166,7 @@ pub fn lm_page() -> Html {
         let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |_: MouseEvent| {
             if state.running_job().is_none() && check(&state.exp).is_ok() {
-                submit(&worker, &state, kind);
+                Submit::of(&worker, &state, kind).send();
             }
         })
     };
@@ -99,11 +190,32 @@ pub fn lm_page() -> Html {
             }
         })
     };
+    let on_files = {
+        let (state, worker) = (state.clone(), worker.clone());
+        Callback::from(move |r: Result<DroppedFiles, String>| match r {
+            Ok((files, bytes)) if state.running_job().is_none() => load_files(&worker, &state, files, bytes),
+            Ok(_) => state.dispatch(LmAction::ModelRejected { job: None, message: "a job is running: wait for it or cancel it".into() }),
+            Err(message) => state.dispatch(LmAction::ModelRejected { job: None, message }),
+        })
+    };
+    let on_choose = {
+        let d = state.dispatcher();
+        Callback::from(move |user: bool| d.dispatch(LmAction::ChooseModel(user)))
+    };
+    let on_export = {
+        let (state, worker) = (state.clone(), worker.clone());
+        Callback::from(move |format: LmExportFormat| {
+            if state.running_job().is_none() && state.exp.quant.validate().is_ok() {
+                Submit::of(&worker, &state, LmJob::Export(format)).send();
+            }
+        })
+    };
     let on_dismiss = {
         let d = state.dispatcher();
         Callback::from(move |_| d.dispatch(LmAction::DismissNotices))
     };
     let busy = state.running_job().is_some();
+    let n_layers = state.user_model.as_ref().filter(|_| state.use_user).map_or(6, |u| u.info.n_layers);
     let valid = check(&state.exp);
     let link = url::link_for(&state.to_hash());
     let view: View = state.view.clone();
@@ -112,10 +224,11 @@ pub fn lm_page() -> Html {
             <Notices notices={state.notices.clone()} {on_dismiss} />
             <section class="lm-model" aria-label="Model">
                 <h2>{"Language model"}</h2>
-                <p class="notes">
-                    {"The built-in model: a Llama-style decoder trained here on Shakespeare, one token per character — 1,214,080 parameters, dim 128, 6 layers, 4 heads (2 key/value heads), SwiGLU 384, context 256. "}
-                    {"It loads with the worker (4.9 MB) the first time you press Run or Generate; the validation text is Henry V, Macbeth, The Rape of Lucrece and Twelfth Night, unseen in training."}
-                </p>
+                <LmModelPanel user={state.user_model.clone()} use_user={state.use_user} on_choose={on_choose} disabled={busy} />
+                <LmModelDrop {on_files} disabled={busy} />
+                if let Some(e) = &state.model_error {
+                    <p class="error" role="alert" data-testid="lm-model-error">{ format!("{e} — the model in use did not change.") }</p>
+                }
             </section>
             <section class="experiment" aria-label="Settings">
                 <h2>{"Settings"}</h2>
@@ -141,7 +254,18 @@ pub fn lm_page() -> Html {
             </section>
             <section aria-label="Comparison">
                 <h2>{"FP32 against quantized"}</h2>
-                <LmTable rows={state.rows.clone()} {on_remove} {on_apply} />
+                <LmTable rows={state.rows.clone()} {on_remove} on_apply={on_apply.clone()} />
+                <LmDownloads rows={state.rows.clone()} {on_export} disabled={busy || state.exp.quant.validate().is_err()} />
+            </section>
+            if !state.rows.is_empty() {
+                <section aria-label="Charts">
+                    <h2>{"Charts"}</h2>
+                    <LmCharts rows={state.rows.clone()} on_apply={on_apply.clone()} />
+                </section>
+            }
+            <section aria-label="QDQ graph">
+                <h2>{"Where the Q/DQ nodes sit"}</h2>
+                <LmQdqGraph quant={state.exp.quant.clone()} n_layers={n_layers} />
             </section>
             <section aria-label="Generation">
                 <h2>{"Side-by-side generation"}</h2>

@@ -32,6 +32,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
         let apply = props.on_apply.reform(move |_: MouseEvent| key);
         html! {
             <tr key={key} data-testid="lm-row">
+                <td data-testid="lm-model">{ if v.model.is_empty() { "Shakespeare (built-in)".to_string() } else { v.model.clone() } }</td>
                 <td data-testid="lm-label">{ v.label.clone() }</td>
                 <td class="num">{ kb(v.weight_bytes as f64) }</td>
                 <td class="num">{ format!("{:.2}", v.bits_per_weight) }</td>
@@ -57,16 +58,17 @@ pub fn lm_table(props: &LmTableProps) -> Html {
         <div class="scroll">
             <table class="lm-table" data-testid="lm-table">
                 <thead><tr>
+                    <th title="The model quantized: the built-in one or your file">{"model"}</th>
                     <th title="The quantization settings of the run">{"configuration"}</th>
                     <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (KB)"}</th>
                     <th class="num" title="Stored bits per parameter, norms excluded">{"bits/weight"}</th>
-                    <th class="num" title="The KV cache over the whole 256-token context">{"KV cache (KB)"}</th>
+                    <th class="num" title="The KV cache over the model's whole context">{"KV cache (KB)"}</th>
                     <th class="num" title="Perplexity of the FP32 model on the same tokens">{"FP32 ppl"}</th>
-                    <th class="num" title="Perplexity of the quantized model: exp(mean −ln p(next character))">{"perplexity"}</th>
+                    <th class="num" title="Perplexity of the quantized model: exp(mean −ln p(next token))">{"perplexity"}</th>
                     <th class="num" title="(ppl_q − ppl_32) / ppl_32 · 100">{"Δ %"}</th>
                     <th class="num" title="Mean KL divergence of the quantized next-token distribution from FP32's, nats">{"KL"}</th>
                     <th class="num" title="Share of positions where both models rank the same token first">{"same top-1"}</th>
-                    <th class="num" title="Root mean square change of the probability of the true next character">{"RMS Δp"}</th>
+                    <th class="num" title="Root mean square change of the probability of the true next token">{"RMS Δp"}</th>
                     <th class="num" title="Predictions scored">{"tokens"}</th>
                     <th class="num" title="Quantizing and scoring both models, seconds">{"time (s)"}</th>
                     <th></th>

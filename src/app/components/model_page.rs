@@ -11,6 +11,7 @@ use super::experiment_form::ExperimentForm;
 use super::job_status::JobStatus;
 use super::model_source::ModelSource;
 use super::notices::Notices;
+use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
 use crate::app::download::download_bytes;
@@ -74,7 +75,7 @@ fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
             JobEvent::BenchLines { .. } | JobEvent::LmTokens { .. } => {}
             JobEvent::Progress(p) => d.dispatch(ModelAction::Progress { job, progress: p }),
             JobEvent::Done(outcome) => d.dispatch(ModelAction::Finished { job, exp: Box::new(exp2.clone()), outcome: Box::new(outcome) }),
-            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(ModelAction::Cancelled),
+            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(ModelAction::Cancelled { job }),
             JobEvent::Failed(message) => d.dispatch(ModelAction::Failed { job, message }),
         }
     });
@@ -92,15 +93,22 @@ pub fn model_page() -> Html {
         let d = state.dispatcher();
         url::use_page_link(Page::Model, state.to_hash(), Callback::from(move |hash: String| d.dispatch(ModelAction::FromQuery(query_of(&hash).to_string()))));
     }
-    // Live re-run: a fast PTQ run follows the settings.
+    // Live re-run: a PTQ run that computed in under LIVE_RERUN_MS follows the settings. A change
+    // waits 200 ms for the next one (debounce); a live run still in flight is cancelled and replaced.
     {
         let (state2, worker2) = (state.clone(), worker.clone());
         let timer = use_mut_ref(|| None::<Timeout>);
         use_effect_with(state.exp.clone(), move |exp| {
             let fast = state2.results.ptq.as_ref().is_some_and(|r| r.report.millis < LIVE_RERUN_MS && r.exp != *exp);
-            if exp.task == Task::Ptq && fast && state2.running_job().is_none() && exp.validate().is_ok() {
+            let ptq_in_flight = matches!(state2.status, RunStatus::Running { task: Task::Ptq, .. });
+            if exp.task == Task::Ptq && fast && (state2.running_job().is_none() || ptq_in_flight) && exp.validate().is_ok() {
                 let (s, w, e) = (state2.clone(), worker2.clone(), exp.clone());
-                *timer.borrow_mut() = Some(Timeout::new(200, move || submit(&w, &s, e)));
+                *timer.borrow_mut() = Some(Timeout::new(200, move || {
+                    if s.running_job().is_some() {
+                        w.0.cancel_all();
+                    }
+                    submit(&w, &s, e)
+                }));
             }
         });
     }
@@ -160,15 +168,21 @@ pub fn model_page() -> Html {
             });
         })
     };
+    // Picking a point of the mixed-bit chart applies its bits and runs PTQ with them at once;
+    // the chart stays, with the run's result below it.
     let on_apply = {
-        let (state, d) = (state.clone(), state.dispatcher());
+        let (state, worker, d) = (state.clone(), worker.clone(), state.dispatcher());
         Callback::from(move |i: usize| {
             if let Some(c) = state.results.mixed_bit.as_ref().and_then(|r| r.report.candidates.get(i)) {
                 let bits = c.bits.clone();
-                d.dispatch(ModelAction::edit(move |e| {
-                    e.ptq.layer_bits = bits.clone();
-                    e.task = Task::Ptq;
-                }));
+                let mut run = state.exp.clone();
+                run.ptq.layer_bits = bits.clone();
+                run.task = Task::Ptq;
+                d.dispatch(ModelAction::edit(move |e| e.ptq.layer_bits = bits.clone()));
+                if state.running_job().is_some() {
+                    worker.0.cancel_all();
+                }
+                submit(&worker, &state, run);
             }
         })
     };
@@ -177,12 +191,7 @@ pub fn model_page() -> Html {
         Callback::from(move |_| d.dispatch(ModelAction::DismissNotices))
     };
     let link = url::link_for(&state.to_hash());
-    let stem = format!(
-        "{}-w{}a{}",
-        if state.exp.model == FILE_MODEL { "model".into() } else { state.exp.model.clone() },
-        state.exp.ptq.weight_bits,
-        state.exp.ptq.act_bits
-    );
+    let stem = |exp: &Experiment| -> AttrValue { download_stem(exp, &layers).into() };
     let busy = state.running_job().is_some();
     let valid = model_check(&state.exp, &layers);
     let classes = class_names(&state.exp.dataset);
@@ -190,18 +199,29 @@ pub fn model_page() -> Html {
     let result = match state.exp.task {
         Task::Ptq => results.ptq.as_ref().map(|r| html! {
             <PtqResult view={Rc::new(r.report.clone())} classes={classes.clone()} stale={r.exp != state.exp}
-                on_export={on_export.clone()} stem={stem.clone()} {busy} />
+                on_export={on_export.clone()} stem={stem(&r.exp)} {busy} />
         }),
-        Task::Layerwise => results.layerwise.as_ref().map(|r| html! { <LayerwiseResult report={Rc::new(r.report.clone())} stem={stem.clone()} /> }),
-        Task::Sweep => results.sweep.as_ref().map(|r| html! { <SweepResult report={Rc::new(r.report.clone())} stem={stem.clone()} /> }),
+        Task::Layerwise => results.layerwise.as_ref().map(|r| html! { <LayerwiseResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> }),
+        Task::Sweep => results.sweep.as_ref().map(|r| html! { <SweepResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> }),
         Task::MixedBit | Task::SizeBudget => {
-            results.mixed_bit.as_ref().map(|r| html! { <MixedBitResult report={Rc::new(r.report.clone())} stem={stem.clone()} on_apply={on_apply.clone()} /> })
+            // The picked point's PTQ run, when it ran with the bits now set.
+            let picked = results.ptq.as_ref().filter(|p| p.exp.ptq == state.exp.ptq && p.exp.model == state.exp.model && !state.exp.ptq.layer_bits.is_empty());
+            results.mixed_bit.as_ref().map(|r| html! {
+                <>
+                    <MixedBitResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} on_apply={on_apply.clone()} />
+                    if let Some(p) = picked {
+                        <PtqResult view={Rc::new(p.report.clone())} classes={classes.clone()} stale=false
+                            on_export={on_export.clone()} stem={stem(&p.exp)} {busy} />
+                    }
+                </>
+            })
         }
-        Task::Qat => results.qat.as_ref().map(|r| html! { <QatResult report={Rc::new(r.report.clone())} stem={stem.clone()} /> }),
+        Task::Qat => results.qat.as_ref().map(|r| html! { <QatResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> }),
     };
     html! {
         <div class="model-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
+            <TeacherNote view={state.view.clone()} />
             <ModelSource model_name={state.exp.model.clone()} model={model.clone()} file={state.file.clone()} file_error={state.file_error.clone()}
                 ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model") || state.view.is_locked("all")} />
             <section class="experiment" aria-label="Experiment">
@@ -245,9 +265,36 @@ fn task_label(t: Task) -> &'static str {
     }
 }
 
+/// A download's file name stem from the experiment that ran: the model and the bits it used,
+/// e.g. `mlp-fashion-w8a8`, `mlp-fashion-w4-8a8` (per-layer weight bits from 4 to 8),
+/// `mlp-fashion-w8a32` (weight-only) or `mlp-fashion-sweep` (every bit width of the sweep).
+pub fn download_stem(exp: &Experiment, layers: &[(String, String)]) -> String {
+    let model = if exp.model == FILE_MODEL { "model".to_string() } else { exp.model.clone() };
+    if exp.task == Task::Sweep {
+        return format!("{model}-sweep");
+    }
+    let p = &exp.ptq;
+    // The bits each quantized layer ran at: its own, or the model's.
+    let ran = layers.iter().filter(|(n, _)| !p.skip.contains(n)).map(|(n, _)| p.bits_of(n));
+    let (lo, hi) = ran.fold((u8::MAX, 0), |(lo, hi), b| (lo.min(b), hi.max(b)));
+    let (lo, hi) = if lo > hi { (p.weight_bits, p.weight_bits) } else { (lo, hi) };
+    let w = if lo == hi { format!("w{lo}") } else { format!("w{lo}-{hi}") };
+    let a = if p.mode == crate::ptq::QuantMode::WeightOnly { 32 } else { p.act_bits };
+    format!("{model}-{w}a{a}")
+}
+
 /// Whether the experiment can run on this model; the error names the field.
 fn model_check(exp: &Experiment, layers: &[(String, String)]) -> Result<(), String> {
     exp.validate().map_err(|e| e.to_string())?;
+    // QAT trains every layer at the one width ptq.weight_bits: per-layer bits or skipped layers
+    // would show a PTQ row that is not what QAT trained, so it refuses them with the reason.
+    if exp.task == Task::Qat && (!exp.ptq.layer_bits.is_empty() || !exp.ptq.skip.is_empty()) {
+        return Err(format!(
+            "QAT trains every layer at one weight width ({} bits here), but this experiment sets per-layer bits or skips layers ({}): clear them in the layer table to run QAT, or run PTQ to measure them.",
+            exp.ptq.weight_bits,
+            exp.ptq.layer_bits.iter().map(|(n, b)| format!("{n}: {b} bits")).chain(exp.ptq.skip.iter().map(|n| format!("{n}: skipped"))).collect::<Vec<_>>().join(", ")
+        ));
+    }
     let names: Vec<String> = layers.iter().map(|(n, _)| n.clone()).collect();
     exp.ptq.validate_for(&names).map_err(|e| format!("ptq.{e}"))
 }

@@ -35,7 +35,10 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
     let p = &props.params;
     let (a, b, aq, bq) = (p.alpha, p.beta, p.grid_min, p.grid_max);
     let method_note = match props.method {
-        Method::Normal => "normal: [αq, βq] = [qmin, qmax], so the whole range [α, β] fits the integers.",
+        // Z is rounded, so the grid is shifted by up to s/2: α or β may fall half a step outside
+        // [qmin, qmax] and be clamped (e.g. 1.1885 / s + Z = 127.18 → 127). The clip ratio counts those.
+        Method::Normal => "normal: [αq, βq] = [qmin, qmax], so [α, β] maps onto the integers up to the rounding of Z: \
+            rounding Z shifts the grid by up to half a step, so a value at α or β may land just outside and be clamped (the clip ratio counts it).",
         Method::Clip => "clip: [αq, βq] is twice as wide as [qmin, qmax], so the step s is halved and values in the outer part of [α, β] saturate at qmin or qmax.",
     };
     let row = |name: &str, tip: &str, formula: String, value: String, id: &str| {

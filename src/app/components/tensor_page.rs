@@ -19,6 +19,7 @@ use super::generator_controls::GeneratorControls;
 use super::plot_canvas::{Plot, PlotCanvas};
 use super::metrics_panel::MetricsPanel;
 use super::notices::Notices;
+use super::teacher_note::TeacherNote;
 use super::params_panel::ParamsPanel;
 use super::range_sliders::RangeSliders;
 use super::scheme_controls::SchemeControls;
@@ -187,9 +188,10 @@ pub fn tensor_page() -> Html {
         <ContextProvider<View> context={state.view.clone()}>
         <div class="tensor-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
+            <TeacherNote view={state.view.clone()} />
             <section class="inputs" aria-label="Tensor and settings">
                 <h2>{"Tensor"}</h2>
-                <Ctl name="x"><div class="examples">
+                <Ctl name="x" also="gen"><div class="examples">
                     <button onclick={example(Method::Normal)} data-testid="example-normal"
                         title="The handout's first tensor, quantized with the normal method">{"Lab example: normal"}</button>
                     <button onclick={example(Method::Clip)} data-testid="example-clip"
@@ -211,13 +213,13 @@ pub fn tensor_page() -> Html {
                         <p class="hint">{"An N-D tensor is shown as [d0, d1·…·dn]: each row is a channel along axis 0. A loaded file does not travel in the share link."}</p>
                     </div>
                 } else {
-                    <Ctl name="x">
+                    <Ctl name="x" also="gen">
                     <label for="tensor-text">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
                     <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
                         value={settings.text.clone()} oninput={on_text} />
                     </Ctl>
                 }
-                <Ctl name="x">
+                <Ctl name="x" also="gen">
                 <FileDrop label="a tensor (.npy, .npz, .safetensors, .txt, .csv or .json)" accept=".npy,.npz,.safetensors,.txt,.csv,.json"
                     on_file={on_file} testid="tensor-drop" />
                 </Ctl>

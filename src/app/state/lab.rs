@@ -102,7 +102,8 @@ impl LabAction {
 impl LabState {
     pub fn from_query(query: &str) -> LabState {
         let (view, rest) = split_view(query);
-        let (exp, notices) = if rest.is_empty() { (lab_experiment(), Vec::new()) } else { crate::share::experiment::from_query(&rest) };
+        let (exp, mut notices) = if rest.is_empty() { (lab_experiment(), Vec::new()) } else { crate::share::experiment::from_query(&rest) };
+        notices.extend(view.unknown_notice(crate::share::view::LAB_VIEW_KEYS));
         LabState { exp, view, notices, ..LabState::default() }
     }
 

@@ -1,12 +1,13 @@
 //! The Language-model page's state: the experiment (what the link holds, [`crate::share::lm`]),
 //! the teacher's view, the job running in the worker, the comparison table (a row per run,
-//! kept until removed) and the last side-by-side generation.
+//! kept until removed), the last side-by-side generation and the user's own model (its files are
+//! kept here, so that a fresh worker after Cancel can read them again).
 
 use std::rc::Rc;
 
 use yew::Reducible;
 
-use crate::app::worker::protocol::{LmRunView, LmToken, Outcome};
+use crate::app::worker::protocol::{LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
 use crate::experiment::Progress;
 use crate::share::lm::LmExperiment;
 use crate::share::view::{join_query, split_view, View};
@@ -19,6 +20,28 @@ pub const MAX_ROWS: usize = 64;
 pub enum LmJob {
     Run,
     Generate,
+    /// Reading the user's model files.
+    Load,
+    Export(LmExportFormat),
+}
+
+/// The user's model files, one after the other in one buffer (compared by identity: a model
+/// file can be hundreds of megabytes).
+#[derive(Clone, Debug)]
+pub struct ModelBytes(pub Rc<Vec<u8>>);
+
+impl PartialEq for ModelBytes {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The user's model: what the worker read, and the files to send again to a fresh worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserModel {
+    pub info: LmModelInfo,
+    pub files: Vec<LmFile>,
+    pub bytes: ModelBytes,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +92,14 @@ pub struct LmState {
     pub rows: Vec<Rc<LmRow>>,
     pub next_key: u32,
     pub generation: Option<Rc<Generation>>,
+    /// The user's model, once one has read without error.
+    pub user_model: Option<Rc<UserModel>>,
+    /// Whether jobs use the user's model (else the built-in one).
+    pub use_user: bool,
+    /// Why the last dropped files were rejected (the previous model stays).
+    pub model_error: Option<String>,
+    /// The key of the next model load.
+    pub next_load_key: u64,
 }
 
 impl Default for LmState {
@@ -82,6 +113,10 @@ impl Default for LmState {
             rows: Vec::new(),
             next_key: 1,
             generation: None,
+            user_model: None,
+            use_user: false,
+            model_error: None,
+            next_load_key: 1,
         }
     }
 }
@@ -98,6 +133,12 @@ pub enum LmAction {
     Cancelled,
     RemoveRow(u32),
     DismissNotices,
+    /// The worker read the user's files: the model replaces the previous user model and is chosen.
+    ModelLoaded { job: u32, model: Rc<UserModel> },
+    /// The dropped files were rejected (by the page or the worker); the previous model stays.
+    ModelRejected { job: Option<u32>, message: String },
+    /// Use the user's model (true) or the built-in one.
+    ChooseModel(bool),
 }
 
 impl LmAction {
@@ -224,6 +265,29 @@ impl Reducible for LmState {
             }
             LmAction::RemoveRow(key) => next.rows.retain(|r| r.key != key),
             LmAction::DismissNotices => next.notices.clear(),
+            LmAction::ModelLoaded { job, model } => {
+                if !next.is_current(job) {
+                    return self;
+                }
+                next.status = LmStatus::Idle;
+                next.loading = None;
+                next.next_load_key = next.next_load_key.max(model.info.key).wrapping_add(1);
+                next.user_model = Some(model);
+                next.use_user = true;
+                next.model_error = None;
+            }
+            LmAction::ModelRejected { job, message } => {
+                if let Some(job) = job {
+                    if !next.is_current(job) {
+                        return self;
+                    }
+                    next.status = LmStatus::Idle;
+                    next.loading = None;
+                    next.next_load_key = next.next_load_key.wrapping_add(1);
+                }
+                next.model_error = Some(message);
+            }
+            LmAction::ChooseModel(user) => next.use_user = user && next.user_model.is_some(),
         }
         Rc::new(next)
     }

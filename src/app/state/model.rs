@@ -95,7 +95,8 @@ pub enum ModelAction {
     Progress { job: u32, progress: Progress },
     Finished { job: u32, exp: Box<Experiment>, outcome: Box<Outcome> },
     Failed { job: u32, message: String },
-    Cancelled,
+    /// The job was cancelled (a newer job started since is left running).
+    Cancelled { job: u32 },
     DismissNotices,
 }
 
@@ -110,6 +111,7 @@ impl ModelState {
     pub fn from_query(query: &str) -> ModelState {
         let (view, rest) = split_view(query);
         let (mut exp, mut notices) = crate::share::experiment::from_query(&rest);
+        notices.extend(view.unknown_notice(crate::share::view::MODEL_VIEW_KEYS));
         if exp.model == FILE_MODEL {
             notices.push("The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it.".into());
             exp.model = Experiment::default().model;
@@ -202,7 +204,7 @@ impl Reducible for ModelState {
                     Outcome::Sweep(r) => next.results.sweep = Some(Rc::new(Done { exp, report: *r })),
                     Outcome::MixedBit(r) => next.results.mixed_bit = Some(Rc::new(Done { exp, report: *r })),
                     Outcome::Qat(r) => next.results.qat = Some(Rc::new(Done { exp, report: *r })),
-                    Outcome::File { .. } | Outcome::Bench { .. } | Outcome::LmRun(_) | Outcome::LmGenerate(_) => {}
+                    Outcome::File { .. } | Outcome::Bench { .. } | Outcome::LmRun(_) | Outcome::LmGenerate(_) | Outcome::LmLoaded(_) => {}
                 }
             }
             ModelAction::Failed { job, message } => {
@@ -211,7 +213,10 @@ impl Reducible for ModelState {
                     next.loading = None;
                 }
             }
-            ModelAction::Cancelled => {
+            ModelAction::Cancelled { job } => {
+                if !next.is_current(job) {
+                    return self;
+                }
                 next.status = RunStatus::Cancelled;
                 next.loading = None;
             }

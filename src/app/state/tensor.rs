@@ -11,7 +11,7 @@ use crate::formats::Tensor;
 use crate::parse::format_numbers;
 use crate::quant::Method;
 use crate::share::view::{join_query, split_view, View};
-use crate::share::{page_hash, query_of, Page, TensorSettings};
+use crate::share::{page_hash, query_of, Page, TensorSettings, TENSOR_FIELDS};
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct TensorState {
@@ -66,8 +66,10 @@ impl TensorAction {
 
 impl TensorState {
     pub fn from_hash(hash: &str) -> TensorState {
-        let (settings, notices) = TensorSettings::from_hash(hash);
+        let (settings, mut notices) = TensorSettings::from_hash(hash);
         let (view, _) = split_view(query_of(hash));
+        let keys: Vec<&str> = TENSOR_FIELDS.iter().map(|f| f.key).collect();
+        notices.extend(view.unknown_notice(&keys));
         TensorState { settings, notices, view, ..TensorState::default() }
     }
 

@@ -1,30 +1,70 @@
 //! The worker's language-model jobs (the Language-model page): it fetches the built-in model
-//! and the validation text once, keeps them (and the last quantized model) between jobs, and
-//! runs the comparison against FP32 and the side-by-side generation, with progress.
+//! and the validation text once, reads the user's own model files (GGUF, llama2.c, Hugging Face)
+//! when the page sends them, keeps the models (and the last quantized model) between jobs, and
+//! runs the comparison against FP32, the side-by-side generation and the exports, with progress.
+//!
+//! A user model's bytes arrive once, concatenated in one buffer; the readers take slices of it
+//! (no copy per file), and the buffer is dropped as soon as the FP32 weights are read. A rejected
+//! file leaves the models already held untouched.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::protocol::{Event, LmGenView, LmLayerRow, LmRunView, LmToken, Outcome};
+use super::protocol::{
+    Event, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmToken, Outcome, Request,
+    LM_MODEL_MISSING,
+};
 use super::runner::{fetch_bytes, now_ms, post, PROGRESS_EVERY_MS};
 use crate::experiment::Progress;
-use crate::lm::corpus::{gunzip_text, MODEL_FILE, VAL_FILE};
+use crate::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
 use crate::lm::eval::{compare, log_softmax};
+use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
 use crate::lm::sample::{generate as sample_text, Generated, SampleConfig};
+use crate::lm::tokenizers::Tokenizer;
 use crate::lm::{CharTokenizer, KvCache, KvFormat, LmModel, LmWeights, NoProbe};
-use crate::ptq::lm::{quantize_lm, LmLayerReport, LmQuantConfig};
+use crate::ptq::lm::{LmLayerReport, LmQuantConfig};
+use crate::ptq::lm_method::quantize_with_method;
+use crate::quant::ggml::GgmlType;
 
 /// Most tokens one generation job produces (the context ends it sooner).
 pub const MAX_NEW: usize = 4096;
 
-/// The built-in model, its FP32 form and its tokenizer.
+/// The name the built-in model goes by in the table.
+pub const BUILTIN_NAME: &str = "Shakespeare (built-in)";
+
+/// A model, its FP32 form, its tokenizer and the validation text in its tokens.
 struct Loaded {
+    /// None for the built-in model.
+    key: Option<u64>,
+    name: String,
     weights: LmWeights,
     fp32: LmModel,
-    tok: CharTokenizer,
+    /// None when the user's files carry no vocabulary.
+    tok: Option<Tokenizer>,
+    /// The vocabulary as the files hold it (for the GGUF export).
+    vocab: Option<Vocabulary>,
+    /// The validation text tokenized by `tok` (BOS first when the tokenizer has one), made once.
+    val: RefCell<Option<Rc<Vec<u32>>>>,
+}
+
+impl Loaded {
+    fn tok(&self) -> Result<&Tokenizer, String> {
+        self.tok.as_ref().ok_or_else(|| {
+            format!("{} has no tokenizer qplay can use (the notes under the model say why): Run and Generate need one — drop tokenizer.bin (llama2.c) or a byte-level BPE tokenizer.json (Hugging Face) with the model", self.name)
+        })
+    }
+
+    /// The prompt's ids, BOS first when the tokenizer has one.
+    fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
+        let tok = self.tok()?;
+        let mut ids: Vec<u32> = tok.bos().into_iter().collect();
+        ids.extend(tok.encode(text).map_err(|e| format!("the prompt: {e}"))?);
+        Ok(ids)
+    }
 }
 
 struct Quantized {
+    model_key: Option<u64>,
     config: LmQuantConfig,
     model: Rc<LmModel>,
     layers: Rc<Vec<LmLayerReport>>,
@@ -32,8 +72,12 @@ struct Quantized {
 
 #[derive(Default)]
 struct Cache {
-    model: Option<Rc<Loaded>>,
-    val: Option<Rc<Vec<u32>>>,
+    builtin: Option<Rc<Loaded>>,
+    /// The user's model (the last one that read without error).
+    user: Option<Rc<Loaded>>,
+    val_text: Option<Rc<String>>,
+    /// The training split, for calibration (fetched when a calibrated method first runs).
+    train_text: Option<Rc<String>>,
     /// The last quantized model (a Generate after a Run reuses it).
     quantized: Option<Rc<Quantized>>,
 }
@@ -46,39 +90,205 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-async fn loaded(id: u32) -> Result<Rc<Loaded>, String> {
-    if let Some(m) = CACHE.with_borrow(|c| c.model.clone()) {
+async fn builtin(id: u32) -> Result<Rc<Loaded>, String> {
+    if let Some(m) = CACHE.with_borrow(|c| c.builtin.clone()) {
         return Ok(m);
     }
     let bytes = fetch_bytes(id, &format!("models/{MODEL_FILE}"), "the Shakespeare model").await?;
     let weights = LmWeights::from_safetensors(&bytes).map_err(|e| format!("the Shakespeare model: {e}"))?;
+    drop(bytes);
     let alphabet = weights.alphabet.clone().ok_or("the model has no alphabet (metadata qplay.alphabet): it cannot read text")?;
-    let tok = CharTokenizer::new(alphabet.chars().collect()).map_err(err)?;
+    let tok = Tokenizer::from(CharTokenizer::new(alphabet.chars().collect()).map_err(err)?);
     let fp32 = LmModel::from_weights(&weights).map_err(err)?;
-    let m = Rc::new(Loaded { weights, fp32, tok });
-    CACHE.with_borrow_mut(|c| c.model = Some(m.clone()));
+    let m = Rc::new(Loaded { key: None, name: BUILTIN_NAME.into(), weights, fp32, tok: Some(tok), vocab: None, val: RefCell::new(None) });
+    CACHE.with_borrow_mut(|c| c.builtin = Some(m.clone()));
     Ok(m)
 }
 
-async fn val_tokens(id: u32, tok: &CharTokenizer) -> Result<Rc<Vec<u32>>, String> {
-    if let Some(v) = CACHE.with_borrow(|c| c.val.clone()) {
+/// The model a job names: the built-in one (fetched once), or the user's, which must be held.
+async fn loaded(id: u32, model: &LmModelRef) -> Result<Rc<Loaded>, String> {
+    match model {
+        LmModelRef::Builtin => builtin(id).await,
+        LmModelRef::User { key } => {
+            CACHE.with_borrow(|c| c.user.clone()).filter(|m| m.key == Some(*key)).ok_or_else(|| LM_MODEL_MISSING.to_string())
+        }
+    }
+}
+
+/// Reads the user's files (`bytes`: their contents one after the other) and, if they read,
+/// keeps the model in place of the previous user model.
+fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, String> {
+    let total: usize = files.iter().map(|f| f.len).sum();
+    if total != bytes.len() {
+        return Err(format!("the model files' bytes did not arrive whole ({} of {total} bytes)", bytes.len()));
+    }
+    progress(id, "reading the model files", 0, 1);
+    let mut at = 0;
+    let parts: Vec<(String, &[u8])> = files
+        .iter()
+        .map(|f| {
+            let part = &bytes[at..at + f.len];
+            at += f.len;
+            (f.name.clone(), part)
+        })
+        .collect();
+    let name = files.iter().map(|f| f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name).to_string()).collect::<Vec<_>>().join(", ");
+    let imported = import_model(&parts).map_err(|e| format!("{name}: {e}"))?;
+    let mut notes = imported.notes;
+    let tok = match &imported.vocab {
+        None => {
+            notes.push("the files carry no vocabulary, so the model cannot read text: add its tokenizer (tokenizer.bin, tokenizer.json)".into());
+            None
+        }
+        Some(v) => match tokenizer_for(&imported.weights, Some(v)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                notes.push(format!("no tokenizer: {e}"));
+                None
+            }
+        },
+    };
+    drop(parts);
+    drop(bytes);
+    let vocab = match imported.vocab {
+        Some(RawVocab::Tokens(v)) => Some(v),
+        _ => None,
+    };
+    progress(id, "building the FP32 model", 0, 1);
+    let fp32 = LmModel::from_weights(&imported.weights).map_err(|e| format!("{name}: {e}"))?;
+    let c = &imported.weights.config;
+    let info = LmModelInfo {
+        key,
+        name: name.clone(),
+        format: imported.format.name(),
+        params: u64::try_from(c.param_count()).unwrap_or(u64::MAX),
+        dim: c.dim,
+        n_layers: c.n_layers,
+        n_heads: c.n_heads,
+        n_kv_heads: c.n_kv_heads,
+        hidden_dim: c.hidden_dim,
+        vocab_size: c.vocab_size,
+        seq_len: c.seq_len,
+        tokenizer: tok.as_ref().map(|t| t.kind().to_string()),
+        notes,
+    };
+    let m = Rc::new(Loaded { key: Some(key), name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None) });
+    CACHE.with_borrow_mut(|c| {
+        c.user = Some(m);
+        c.quantized = c.quantized.take().filter(|q| q.model_key.is_none());
+    });
+    Ok(Outcome::LmLoaded(Box::new(info)))
+}
+
+/// The validation text in the model's tokens (BOS first when its tokenizer has one).
+async fn val_tokens(id: u32, m: &Loaded) -> Result<Rc<Vec<u32>>, String> {
+    if let Some(v) = m.val.borrow().clone() {
         return Ok(v);
     }
-    let gz = fetch_bytes(id, &format!("data/{VAL_FILE}"), "the validation text").await?;
-    let text = gunzip_text(&gz).map_err(|e| format!("the validation text: {e}"))?;
-    let ids = Rc::new(tok.encode(&text).map_err(|e| format!("the validation text: {e}"))?);
-    CACHE.with_borrow_mut(|c| c.val = Some(ids.clone()));
+    let tok = m.tok()?;
+    let text = match CACHE.with_borrow(|c| c.val_text.clone()) {
+        Some(t) => t,
+        None => {
+            let gz = fetch_bytes(id, &format!("data/{VAL_FILE}"), "the validation text").await?;
+            let t = Rc::new(gunzip_text(&gz).map_err(|e| format!("the validation text: {e}"))?);
+            CACHE.with_borrow_mut(|c| c.val_text = Some(t.clone()));
+            t
+        }
+    };
+    progress(id, &format!("tokenizing the validation text ({})", tok.kind()), 0, 1);
+    let mut ids: Vec<u32> = tok.bos().into_iter().collect();
+    ids.extend(tok.encode(&text).map_err(|e| format!("the validation text: {e}"))?);
+    let ids = Rc::new(ids);
+    *m.val.borrow_mut() = Some(ids.clone());
     Ok(ids)
 }
 
-fn quantized(m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quantized>, String> {
-    if let Some(q) = CACHE.with_borrow(|c| c.quantized.clone()).filter(|q| q.config == *cfg) {
+/// Calibration tokens for GPTQ / AWQ / SmoothQuant: the training split (fetched once), in the
+/// model's tokens; empty for RTN.
+async fn calibration(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Vec<u32>, String> {
+    if !cfg.method.calibrated() {
+        return Ok(Vec::new());
+    }
+    let text = match CACHE.with_borrow(|c| c.train_text.clone()) {
+        Some(t) => t,
+        None => {
+            let gz = fetch_bytes(id, &format!("data/{TRAIN_FILE}"), "the training text (calibration)").await?;
+            let t = Rc::new(gunzip_text(&gz).map_err(|e| format!("the training text: {e}"))?);
+            CACHE.with_borrow_mut(|c| c.train_text = Some(t.clone()));
+            t
+        }
+    };
+    m.tok()?.encode(&text).map_err(|e| format!("the training text: {e}"))
+}
+
+async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quantized>, String> {
+    if let Some(q) = CACHE.with_borrow(|c| c.quantized.clone()).filter(|q| q.config == *cfg && q.model_key == m.key) {
         return Ok(q);
     }
-    let q = quantize_lm(&m.weights, cfg).map_err(err)?;
-    let q = Rc::new(Quantized { config: cfg.clone(), model: Rc::new(q.model), layers: Rc::new(q.layers) });
+    let calib = calibration(id, m, cfg).await?;
+    let stage = format!("quantizing with {}", cfg.method.name().to_uppercase());
+    let mut last = f64::NEG_INFINITY;
+    let q = quantize_with_method(&m.weights, cfg, &calib, &mut |done, total| {
+        let t = now_ms();
+        if t - last >= PROGRESS_EVERY_MS || done >= total {
+            last = t;
+            progress(id, &stage, done, total);
+        }
+    })
+    .map_err(err)?
+    .quantized;
+    let q = Rc::new(Quantized { model_key: m.key, config: cfg.clone(), model: Rc::new(q.model), layers: Rc::new(q.layers) });
     CACHE.with_borrow_mut(|c| c.quantized = Some(q.clone()));
     Ok(q)
+}
+
+/// Every language-model job; `bytes` are the user's files of an [`Request::LmLoad`].
+pub async fn handle(id: u32, request: Request, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec<u8>>), String> {
+    match request {
+        Request::LmRun { model, quant, tokens } => run(id, &model, quant, tokens).await.map(|o| (o, None)),
+        Request::LmGenerate { model, quant, sample, prompt, max_new } => generate(id, &model, quant, sample, prompt, max_new).await.map(|o| (o, None)),
+        Request::LmLoad { key, files } => load(id, key, &files, bytes.ok_or("the model files' bytes did not arrive")?).map(|o| (o, None)),
+        Request::LmExport { model, quant, format } => export(id, &model, quant, format).await.map(|(o, b)| (o, Some(b))),
+        _ => Err("not a language-model job".into()),
+    }
+}
+
+/// A file name from the model's name ("tied_f32.gguf" → "tied_f32").
+fn stem(m: &Loaded) -> String {
+    if m.key.is_none() {
+        return "shakespeare".into();
+    }
+    let first = m.name.split(", ").next().unwrap_or("model");
+    let s = first.rsplit_once('.').map_or(first, |(s, _)| s);
+    let s: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    if s.is_empty() { "model".into() } else { s }
+}
+
+/// The model written as GGUF (llama.cpp's types, from the FP32 weights) or as QDQ ONNX (the
+/// quantized model of the settings).
+async fn export(id: u32, model: &LmModelRef, quant: LmQuantConfig, format: LmExportFormat) -> Result<(Outcome, Vec<u8>), String> {
+    let m = loaded(id, model).await?;
+    let octet = "application/octet-stream".to_string();
+    let gguf = |ty: GgufWeightType, tag: &str| -> Result<(Outcome, Vec<u8>), String> {
+        progress(id, &format!("writing GGUF {tag}"), 0, 1);
+        let b = crate::lm::import::write_gguf(&m.weights, ty, m.vocab.as_ref()).map_err(err)?;
+        Ok((Outcome::File { name: format!("{}-{}.gguf", stem(&m), tag.to_ascii_lowercase()), mime: octet.clone() }, b))
+    };
+    match format {
+        LmExportFormat::GgufF16 => gguf(GgufWeightType::F16, "F16"),
+        LmExportFormat::GgufQ8_0 => gguf(GgufWeightType::Block(GgmlType::Q8_0), "Q8_0"),
+        LmExportFormat::GgufQ4_0 => gguf(GgufWeightType::Block(GgmlType::Q4_0), "Q4_0"),
+        LmExportFormat::GgufQ4_1 => gguf(GgufWeightType::Block(GgmlType::Q4_1), "Q4_1"),
+        LmExportFormat::QdqOnnx => {
+            quant.validate().map_err(err)?;
+            progress(id, "quantizing", 0, 1);
+            let q = quantized(id, &m, &quant).await?;
+            progress(id, "writing QDQ ONNX", 0, 1);
+            let b = crate::formats::onnx_lm::write_lm_model_onnx(&q.model, &quant.label()).map_err(err)?;
+            let tag: String = quant.label().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+            Ok((Outcome::File { name: format!("{}-{tag}-qdq.onnx", stem(&m)), mime: octet }, b))
+        }
+    }
 }
 
 fn progress(id: u32, stage: &str, done: usize, total: usize) {
@@ -94,17 +304,20 @@ fn bits_per_weight(m: &LmModel) -> f64 {
 }
 
 /// Quantizes and scores against FP32 on the first `tokens` validation tokens.
-pub async fn run(id: u32, quant: LmQuantConfig, tokens: usize) -> Result<Outcome, String> {
+async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -> Result<Outcome, String> {
     quant.validate().map_err(err)?;
     if tokens < 2 {
         return Err(format!("evaluation tokens: {tokens} is fewer than the 2 a prediction needs"));
     }
-    let m = loaded(id).await?;
-    let val = val_tokens(id, &m.tok).await?;
+    let m = loaded(id, model).await?;
+    let val = val_tokens(id, &m).await?;
     let n = tokens.min(val.len());
+    if n < 2 {
+        return Err(format!("the validation text is {n} tokens long for this tokenizer: too short to score"));
+    }
     let t0 = now_ms();
     progress(id, "quantizing", 0, 1);
-    let q = quantized(&m, &quant)?;
+    let q = quantized(id, &m, &quant).await?;
     let stage = format!("scoring {} predictions, FP32 and {} (windows)", n - 1, quant.label());
     let mut last = f64::NEG_INFINITY;
     let c = compare(&m.fp32, &q.model, &val[..n], quant.kv, |done, total| {
@@ -135,6 +348,7 @@ pub async fn run(id: u32, quant: LmQuantConfig, tokens: usize) -> Result<Outcome
         .collect();
     let config = &m.weights.config;
     Ok(Outcome::LmRun(Box::new(LmRunView {
+        model: m.name.clone(),
         label: quant.label(),
         tokens: c.quantized.tokens,
         fp32_ppl: c.fp32.perplexity,
@@ -153,13 +367,13 @@ pub async fn run(id: u32, quant: LmQuantConfig, tokens: usize) -> Result<Outcome
     })))
 }
 
-fn token(tok: &CharTokenizer, g: &Generated, p_fp32: f64) -> LmToken {
+fn token(tok: &Tokenizer, g: &Generated, p_fp32: f64) -> LmToken {
     LmToken { id: g.token, text: tok.decode(&[g.token]), p_fp32, p_own: g.prob }
 }
 
 /// Generates one column (`to`: the job and the column), streaming its tokens (at most every
 /// [`PROGRESS_EVERY_MS`]).
-fn column(to: (u32, u8), tok: &CharTokenizer, model: &LmModel, prompt: &[u32], max_new: usize, kv: KvFormat, sample: &SampleConfig) -> Result<(Vec<Generated>, f64), String> {
+fn column(to: (u32, u8), tok: &Tokenizer, model: &LmModel, prompt: &[u32], max_new: usize, kv: KvFormat, sample: &SampleConfig) -> Result<(Vec<Generated>, f64), String> {
     let (id, col) = to;
     let mut pending: Vec<LmToken> = Vec::new();
     let mut last = f64::NEG_INFINITY;
@@ -202,26 +416,33 @@ fn fp32_probs(fp32: &LmModel, prompt: &[u32], generated: &[Generated]) -> Result
 }
 
 /// FP32 and quantized generation from one prompt with one seed.
-pub async fn generate(id: u32, quant: LmQuantConfig, sample: SampleConfig, prompt: String, max_new: usize) -> Result<Outcome, String> {
+async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: SampleConfig, prompt: String, max_new: usize) -> Result<Outcome, String> {
     quant.validate().map_err(err)?;
     sample.validate().map_err(err)?;
     if max_new == 0 || max_new > MAX_NEW {
         return Err(format!("max new tokens: {max_new} is outside 1–{MAX_NEW}"));
     }
-    let m = loaded(id).await?;
-    let ids = m.tok.encode(&prompt).map_err(|e| format!("the prompt: {e}"))?;
+    let m = loaded(id, model).await?;
+    let ids = m.encode_prompt(&prompt)?;
+    if ids.is_empty() {
+        return Err("the prompt is empty".into());
+    }
+    if ids.len() >= m.weights.config.seq_len {
+        return Err(format!("the prompt is {} tokens: the model's context is {}", ids.len(), m.weights.config.seq_len));
+    }
+    let tok = m.tok()?;
     progress(id, "quantizing", 0, 1);
-    let q = quantized(&m, &quant)?;
+    let q = quantized(id, &m, &quant).await?;
     progress(id, "generating with FP32", 0, 2);
-    let (g32, fp32_tps) = column((id, 0), &m.tok, &m.fp32, &ids, max_new, KvFormat::F32, &sample)?;
+    let (g32, fp32_tps) = column((id, 0), tok, &m.fp32, &ids, max_new, KvFormat::F32, &sample)?;
     progress(id, &format!("generating with {}", quant.label()), 1, 2);
-    let (gq, quant_tps) = column((id, 1), &m.tok, &q.model, &ids, max_new, quant.kv, &sample)?;
+    let (gq, quant_tps) = column((id, 1), tok, &q.model, &ids, max_new, quant.kv, &sample)?;
     let p = fp32_probs(&m.fp32, &ids, &gq)?;
     Ok(Outcome::LmGenerate(Box::new(LmGenView {
         label: quant.label(),
         prompt,
-        fp32: g32.iter().map(|g| token(&m.tok, g, g.prob)).collect(),
-        quant: gq.iter().zip(p).map(|(g, p)| token(&m.tok, g, p)).collect(),
+        fp32: g32.iter().map(|g| token(tok, g, g.prob)).collect(),
+        quant: gq.iter().zip(p).map(|(g, p)| token(tok, g, p)).collect(),
         fp32_tps,
         quant_tps,
     })))

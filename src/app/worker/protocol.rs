@@ -40,11 +40,90 @@ pub enum Request {
     Export { exp: Experiment, model: ModelSource, format: ExportFormat },
     /// The benchmarks, in the worker (its own thread): kernels, GEMMs, the MLP, a PTQ run.
     Bench,
-    /// The Language-model page: quantize the built-in model and score it against FP32 on the
-    /// first `tokens` validation tokens.
-    LmRun { quant: LmQuantConfig, tokens: usize },
+    /// The Language-model page: quantize the model and score it against FP32 on the first
+    /// `tokens` validation tokens.
+    LmRun {
+        #[serde(default)]
+        model: LmModelRef,
+        quant: LmQuantConfig,
+        tokens: usize,
+    },
     /// The Language-model page: FP32 and quantized generation from one prompt with one seed.
-    LmGenerate { quant: LmQuantConfig, sample: SampleConfig, prompt: String, max_new: usize },
+    LmGenerate {
+        #[serde(default)]
+        model: LmModelRef,
+        quant: LmQuantConfig,
+        sample: SampleConfig,
+        prompt: String,
+        max_new: usize,
+    },
+    /// The Language-model page: read the user's model files (their bytes travel with the job,
+    /// one after the other, in `files` order) and keep the model if it reads.
+    LmLoad { key: u64, files: Vec<LmFile> },
+    /// The Language-model page: the model quantized as `quant` says, written as a file.
+    LmExport {
+        #[serde(default)]
+        model: LmModelRef,
+        quant: LmQuantConfig,
+        format: LmExportFormat,
+    },
+}
+
+/// The files the Language-model page exports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LmExportFormat {
+    /// GGUF with F16 weights (the FP32 weights rounded to half; the settings are not applied).
+    GgufF16,
+    /// GGUF with llama.cpp's Q8_0 / Q4_0 / Q4_1 blocks (norms F32), from the FP32 weights.
+    GgufQ8_0,
+    GgufQ4_0,
+    GgufQ4_1,
+    /// The quantized model as ONNX with QuantizeLinear / DequantizeLinear nodes (the settings).
+    QdqOnnx,
+}
+
+/// One of the user's model files inside the bytes that travel with an [`Request::LmLoad`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmFile {
+    pub name: String,
+    pub len: usize,
+}
+
+/// Which language model a job uses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum LmModelRef {
+    /// The built-in Shakespeare model.
+    #[default]
+    Builtin,
+    /// The user's model loaded by the [`Request::LmLoad`] with this key. A worker that does not
+    /// hold it (a fresh worker after Cancel) fails with [`LM_MODEL_MISSING`]; the page then loads
+    /// it again and repeats the job.
+    User { key: u64 },
+}
+
+/// The failure of a job whose user model the worker no longer holds.
+pub const LM_MODEL_MISSING: &str = "lm: the worker does not hold this model";
+
+/// What the worker read from the user's model files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmModelInfo {
+    pub key: u64,
+    /// The file names, comma separated.
+    pub name: String,
+    /// "GGUF v3", "llama2.c model.bin v0", "Hugging Face safetensors".
+    pub format: String,
+    pub params: u64,
+    pub dim: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub hidden_dim: usize,
+    pub vocab_size: usize,
+    pub seq_len: usize,
+    /// The tokenizer's kind ("byte-level BPE", …), or None when the files carry no vocabulary.
+    pub tokenizer: Option<String>,
+    /// What the reader assumed, clamped or converted (and why a tokenizer is missing).
+    pub notes: Vec<String>,
 }
 
 /// One Linear of a quantized language model, with its output error against FP32.
@@ -64,6 +143,9 @@ pub struct LmLayerRow {
 /// A language-model run: the quantized model against FP32 (`crate::lm::eval::Comparison`, owned).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LmRunView {
+    /// The model's name ("Shakespeare (built-in)" or the user's file).
+    #[serde(default)]
+    pub model: String,
     pub quant: LmQuantConfig,
     pub label: String,
     /// Predictions scored.
@@ -160,6 +242,7 @@ pub enum Outcome {
     Bench { rows: Vec<BenchRow>, ratios: Vec<String> },
     LmRun(Box<LmRunView>),
     LmGenerate(Box<LmGenView>),
+    LmLoaded(Box<LmModelInfo>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -207,9 +207,8 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::Run { exp, model } => (exp, model, None),
         Request::Export { exp, model, format } => (exp, model, Some(format)),
         Request::Bench => return bench(id).await.map(|o| (o, None)),
-        Request::LmRun { quant, tokens } => return super::lm::run(id, quant, tokens).await.map(|o| (o, None)),
-        Request::LmGenerate { quant, sample, prompt, max_new } => {
-            return super::lm::generate(id, quant, sample, prompt, max_new).await.map(|o| (o, None))
+        r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. }) => {
+            return super::lm::handle(id, r, bytes).await
         }
     };
     exp.validate().map_err(|e| e.to_string())?;

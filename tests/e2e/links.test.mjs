@@ -1,0 +1,107 @@
+// End-to-end tests of links and teacher views (issue 15) against the release build, in headless
+// Chromium: a link to another page followed in a tab that is already on qplay keeps its settings
+// and its hide= / lock=; lock=all and hide=gen cover the generator; a misspelt key is named in a
+// notice; a note tells the student that controls are set by the teacher.
+// Every test fails on any console error, page error or panic banner.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openPage, screenshot, useServedApp, assertHealthy } from './harness.mjs';
+
+let url, browser;
+useServedApp((u, b) => {
+  url = u;
+  browser = b;
+});
+
+test("the Lab's link to the clip example lands on the clip example in the same tab", async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lab`);
+  await page.click('text=Open the clip example on the Tensor page');
+  await page.waitForSelector('[data-testid=zero-point]');
+  // The handout's clip example: Z = −21 on the grid [−256, 255] (the normal example has Z = −4).
+  assert.equal(await page.textContent('[data-testid=zero-point]'), '-21');
+  assert.equal(await page.$eval('[data-testid=method]', (s) => s.value), 'clip');
+  assert.match(await page.evaluate(() => location.hash), /method=clip/);
+  await assertHealthy(page, errors);
+});
+
+test('a cross-page link followed in an open tab keeps its settings and its locks', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor`);
+  await page.waitForSelector('[data-testid=zero-point]');
+  // Visit the Model page first, so the app holds a Model state of its own.
+  await page.click('nav >> text=Model');
+  await page.waitForSelector('[data-testid=ptq-weight_bits]');
+  await page.click('nav >> text=Tensor');
+  await page.waitForSelector('[data-testid=zero-point]');
+  // The teacher's link, followed in this tab.
+  await page.evaluate(() => { location.hash = '#/model?ptq.weight_bits=4&lock=ptq.weight_bits&hide=ptq.act_bits'; });
+  await page.waitForSelector('[data-testid=ptq-weight_bits]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=ptq-weight_bits]').value === '4');
+  assert.equal(await page.$eval('[data-testid=ptq-weight_bits]', (s) => s.disabled), true, 'locked');
+  assert.equal(await page.$('[data-testid=ptq-act_bits]'), null, 'hidden');
+  const hash = await page.evaluate(() => location.hash);
+  assert.match(hash, /ptq\.weight_bits=4/);
+  assert.match(hash, /lock=ptq\.weight_bits/);
+  assert.match(hash, /hide=ptq\.act_bits/);
+  assert.match(await page.textContent('[data-testid=teacher-note]'), /set by your teacher/);
+  // The same for a Tensor link followed from the Model page.
+  await page.evaluate(() => { location.hash = '#/tensor?bits=4&lock=bits'; });
+  await page.waitForFunction(() => document.querySelector('[data-testid=grid-range]')?.textContent === '-8, 7');
+  assert.equal(await page.$eval('[data-testid=bits]', (s) => s.matches(':disabled')), true, 'bits locked');
+  assert.match(await page.evaluate(() => location.hash), /bits=4.*lock=bits/);
+  await assertHealthy(page, errors);
+});
+
+test('lock=all disables Generate, and hide=gen hides the whole generator', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor?lock=all`);
+  await page.waitForSelector('[data-testid=generate]');
+  assert.equal(await page.$eval('[data-testid=generate]', (b) => b.matches(':disabled')), true, 'Generate locked');
+  assert.equal(await page.$eval('[data-testid=example-clip]', (b) => b.matches(':disabled')), true, 'the examples locked');
+  await page.click('[data-testid=generate]', { force: true }).catch(() => {});
+  assert.equal(await page.$('[data-testid=generated-note]'), null, 'the tensor stays the teacher\'s');
+  assert.match(await page.textContent('[data-testid=teacher-note]'), /set by your teacher/);
+  await screenshot(page, 'tensor-lock-all.png');
+  // lock=x (the teacher's tensor) also locks Generate, which would replace it.
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/tensor?lock=x`);
+  assert.equal(await p2.$eval('[data-testid=generate]', (b) => b.matches(':disabled')), true, 'Generate locked by lock=x');
+  // hide=gen, with a generated tensor: no distribution, no Generate, no rows, cols or seed.
+  const { page: p3, errors: e3 } = await openPage(browser, `${url}#/tensor?gen=normal&shape=4,8&hide=gen`);
+  await p3.waitForSelector('[data-testid=generated-note]');
+  for (const id of ['distribution', 'generate', 'use-text', 'gen-rows', 'gen-cols', 'gen-seed']) {
+    assert.equal(await p3.$(`[data-testid=${id}]`), null, `${id} hidden`);
+  }
+  await assertHealthy(page, errors);
+  await assertHealthy(p2, e2);
+  await assertHealthy(p3, e3);
+});
+
+test('a misspelt key in hide= or lock= is named in a notice', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor?lock=bitz,method&hide=sedd`);
+  await page.waitForSelector('[data-testid=link-notice]');
+  const notice = await page.textContent('[data-testid=link-notice]');
+  assert.match(notice, /"bitz"/);
+  assert.match(notice, /"sedd"/);
+  assert.doesNotMatch(notice, /"method"/, 'a real key is not reported');
+  assert.equal(await page.$eval('[data-testid=method]', (s) => s.matches(':disabled')), true, 'the real lock works');
+  await screenshot(page, 'tensor-misspelt-lock.png');
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/model?lock=ptq.weight_bit`);
+  await p2.waitForSelector('[data-testid=link-notice]');
+  assert.match(await p2.textContent('[data-testid=link-notice]'), /"ptq\.weight_bit"/);
+  const { page: p3, errors: e3 } = await openPage(browser, `${url}#/lab?lock=metod`);
+  await p3.waitForSelector('[data-testid=link-notice]');
+  assert.match(await p3.textContent('[data-testid=link-notice]'), /"metod"/);
+  await assertHealthy(page, errors);
+  await assertHealthy(p2, e2);
+  await assertHealthy(p3, e3);
+});
+
+test('a skip link is the first Tab stop and moves focus to the main content, route unchanged', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor?bits=6`);
+  await page.waitForSelector('[data-testid=zero-point]');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'skip-link');
+  assert.ok(await page.isVisible('[data-testid=skip-link]'), 'visible while focused');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+  assert.match(await page.evaluate(() => location.hash), /^#\/tensor\?.*bits=6/);
+  await assertHealthy(page, errors);
+});

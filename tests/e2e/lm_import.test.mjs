@@ -1,0 +1,183 @@
+// End-to-end tests of the Language-model page with the user's own model, against the release
+// build in headless Chromium: a truncated GGUF and a model.bin with a wrong header each show a
+// message and the previous model stays usable (issue 14's acceptance); a small GGUF, a llama2.c
+// model.bin + tokenizer.bin and a Hugging Face folder (several files at once) load and get a
+// perplexity row; a fresh worker after Cancel gets the user's files again; the table downloads as
+// CSV / JSON and the model as GGUF / QDQ ONNX. Any console error, page error or panic fails a test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openPage, screenshot, root, useServedApp, assertHealthy } from './harness.mjs';
+
+let url, browser;
+useServedApp((u, b) => {
+  url = u;
+  browser = b;
+});
+
+const fixtures = join(root, 'tests', 'fixtures', 'lm', 'import');
+const fixture = async (name) => ({ name: name.split('/').pop(), mimeType: 'application/octet-stream', buffer: await readFile(join(fixtures, name)) });
+
+const rows = (page) => page.$$eval('[data-testid=lm-row]', (trs) => trs.map((tr) => ({
+  model: tr.querySelector('[data-testid=lm-model]').textContent,
+  label: tr.querySelector('[data-testid=lm-label]').textContent,
+  fp32: parseFloat(tr.querySelector('[data-testid=ppl-fp32]').textContent),
+  quant: parseFloat(tr.querySelector('[data-testid=ppl-quant]').textContent),
+})));
+
+async function idle(page, timeout = 120_000) {
+  await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout });
+}
+
+async function runAndWait(page, n) {
+  await page.click('[data-testid=lm-run]');
+  await page.waitForFunction((k) => document.querySelectorAll('[data-testid=lm-row]').length === k, n, { timeout: 180_000 });
+  await idle(page);
+}
+
+/** Drops files on the page's model input and waits for the load to end (a model or a message). */
+async function drop(page, files) {
+  const before = await page.$eval('[data-testid=lm-model-error]', (e) => e.textContent).catch(() => null);
+  await page.setInputFiles('[data-testid=lm-drop-input]', files);
+  await page.waitForFunction((b) => {
+    const e = document.querySelector('[data-testid=lm-model-error]');
+    const busy = document.querySelector('[data-testid=job-status]');
+    return !busy && ((e && e.textContent !== b) || document.querySelector('[data-testid=lm-user-model]'));
+  }, before, { timeout: 60_000 });
+  await idle(page);
+}
+
+const error = (page) => page.$eval('[data-testid=lm-model-error]', (e) => e.textContent).catch(() => null);
+
+test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face models load and score', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&tokens=513&max_new=24`);
+  await page.waitForSelector('[data-testid=lm-drop]');
+  assert.ok((await page.$eval('[data-testid=lm-drop]', (e) => e.title)).length > 40, 'the drop zone has a tooltip');
+  const gguf = await readFile(join(fixtures, 'tied_f32.gguf'));
+
+  // A truncated GGUF while the built-in model is in use: a message, and the built-in model stays.
+  await drop(page, [{ name: 'cut.gguf', mimeType: 'application/octet-stream', buffer: gguf.subarray(0, 700) }]);
+  assert.match(await error(page), /cut\.gguf/);
+  assert.match(await error(page), /the model in use did not change/);
+  assert.ok(await page.$('[data-testid=lm-builtin-notes]'), 'the built-in model is still described');
+  await runAndWait(page, 1);
+  assert.equal((await rows(page))[0].model, 'Shakespeare (built-in)');
+
+  // A model.bin with a wrong header.
+  const bad = Buffer.alloc(4096, 7);
+  bad.write('NOPE', 0);
+  await drop(page, [{ name: 'model.bin', mimeType: 'application/octet-stream', buffer: bad }]);
+  const badMessage = await error(page);
+  assert.match(badMessage, /model\.bin/);
+  assert.doesNotMatch(badMessage, /cut\.gguf/, 'a new message');
+
+  // A small valid GGUF (F32, tied embedding, SentencePiece vocabulary) loads and gets a row.
+  await drop(page, [await fixture('tied_f32.gguf')]);
+  assert.equal(await error(page), null, 'the message goes');
+  const info = await page.textContent('[data-testid=lm-user-model]');
+  assert.match(info, /tied_f32\.gguf — GGUF v3: .* dim 32, 2 layers/);
+  assert.match(info, /Shakespeare validation text, tokenized by this model's tokenizer/);
+  await runAndWait(page, 2);
+  let r = await rows(page);
+  assert.equal(r[1].model, 'tied_f32.gguf');
+  assert.match(r[1].label, /W8 per-channel RTN/);
+  assert.ok(Number.isFinite(r[1].fp32) && r[1].fp32 > 1, `perplexity ${r[1].fp32}`);
+  assert.ok(Number.isFinite(r[1].quant) && r[1].quant > 1);
+
+  // A truncated GGUF now: the user's model stays, and still runs.
+  await drop(page, [{ name: 'cut.gguf', mimeType: 'application/octet-stream', buffer: gguf.subarray(0, gguf.length - 100) }]);
+  assert.match(await error(page), /cut\.gguf/);
+  assert.match(await page.textContent('[data-testid=lm-user-model]'), /tied_f32\.gguf/);
+  await runAndWait(page, 3);
+  r = await rows(page);
+  assert.equal(r[2].model, 'tied_f32.gguf');
+  assert.equal(r[2].fp32, r[1].fp32, 'the same model, the same FP32 perplexity');
+
+  // It writes, too.
+  await page.click('[data-testid=lm-generate]');
+  await idle(page);
+  assert.ok((await page.textContent('[data-testid=gen-fp32]')).startsWith('ROMEO:'));
+
+  // Back to the built-in model, and to the user's.
+  await page.check('[data-testid=lm-use-builtin]');
+  assert.ok(await page.$('[data-testid=lm-builtin-notes]'));
+  await page.check('[data-testid=lm-use-user]');
+
+  // A llama2.c model.bin with its tokenizer.bin, both at once.
+  await drop(page, [await fixture('model_v0.bin'), await fixture('tokenizer.bin')]);
+  assert.equal(await error(page), null);
+  assert.match(await page.textContent('[data-testid=lm-user-model]'), /model_v0\.bin, tokenizer\.bin — llama2\.c model\.bin v0: .*Tokenizer: SentencePiece BPE/);
+  await runAndWait(page, 4);
+  r = await rows(page);
+  assert.equal(r[3].model, 'model_v0.bin, tokenizer.bin');
+  assert.ok(Number.isFinite(r[3].fp32) && r[3].fp32 > 1, `perplexity ${r[3].fp32}`);
+
+  // A Hugging Face folder: model.safetensors, config.json, tokenizer.json.
+  await drop(page, [await fixture('hf/model.safetensors'), await fixture('hf/config.json'), await fixture('hf/tokenizer.json')]);
+  assert.equal(await error(page), null, 'the files read');
+  const hf = await page.textContent('[data-testid=lm-user-model]');
+  assert.match(hf, /Hugging Face safetensors: 20,640 parameters/);
+  assert.match(hf, /q_proj and k_proj un-permuted/);
+  // The fixture's tokenizer.json is BPE without a ByteLevel pre-tokenizer, which qplay does not
+  // implement: the notes say so, and Run says what is missing instead of scoring.
+  assert.match(hf, /No tokenizer/);
+  assert.match(hf, /only byte-level BPE/);
+  await page.click('[data-testid=lm-run]');
+  await page.waitForSelector('[data-testid=run-error]', { timeout: 60_000 });
+  assert.match(await page.textContent('[data-testid=run-error]'), /no tokenizer qplay can use/);
+  assert.equal((await rows(page)).length, 4, 'the table keeps its rows');
+  // The charts and the Q/DQ graph.
+  assert.ok(await page.$('[data-testid=lm-heatmap]'));
+  assert.ok(await page.$('[data-testid=lm-pareto]'));
+  assert.match(await page.textContent('[data-testid=lm-qdq-summary]'), /No Q\/DQ node|Q\/DQ nodes/);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await screenshot(page, 'lm-import.png');
+  await assertHealthy(page, errors);
+});
+
+test('a fresh worker after Cancel gets the files again; downloads', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=q8_0&tokens=200000`);
+  await page.waitForSelector('[data-testid=lm-drop]');
+  await drop(page, [await fixture('tied_f32.gguf')]);
+  await page.check('[data-testid=lm-use-builtin]');
+  await page.click('[data-testid=lm-run]');
+  await page.waitForFunction(() => /scoring/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 1000 });
+  // The worker that held the user's model is gone: the page sends the files to the new one.
+  await page.check('[data-testid=lm-use-user]');
+  await page.$eval('[data-testid=lm-tokens]', (i) => {
+    i.value = '257';
+    i.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+  await runAndWait(page, 1);
+  const r = await rows(page);
+  assert.equal(r[0].model, 'tied_f32.gguf');
+  assert.match(r[0].label, /Q8_0/);
+
+  const download = async (id) => {
+    const [d] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click(`[data-testid=${id}]`)]);
+    const path = await d.path();
+    return { name: d.suggestedFilename(), bytes: await readFile(path) };
+  };
+  const csv = await download('lm-csv');
+  assert.equal(csv.name, 'lm-comparison.csv');
+  const lines = csv.bytes.toString().trim().split('\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^model,configuration,weight_bytes/);
+  assert.match(lines[1], /^tied_f32\.gguf,Q8_0/);
+  const json = JSON.parse((await download('lm-json')).bytes.toString());
+  assert.equal(json.length, 1);
+  assert.equal(json[0].model, 'tied_f32.gguf');
+  assert.ok(json[0].layers.length > 0);
+  const q8 = await download('lm-gguf-q8_0');
+  assert.equal(q8.name, 'tied_f32-q8_0.gguf');
+  assert.equal(q8.bytes.subarray(0, 4).toString(), 'GGUF');
+  await idle(page);
+  const onnx = await download('lm-onnx');
+  assert.match(onnx.name, /^tied_f32-.*-qdq\.onnx$/);
+  assert.ok(onnx.bytes.length > 1000);
+  await idle(page);
+  await assertHealthy(page, errors);
+});
