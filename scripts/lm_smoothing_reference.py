@@ -16,6 +16,10 @@ AWQ (Lin et al., 2023, section 3.2; grid, clamp and normalisation as mit-han-lab
     clipping (first Linear, scaled weights W diag(s*), scaled inputs X diag(s*)^-1):
         per row n and group G of 32: for r = 1 - i/20, i < 10: Wr = clip(W, -r m, r m), m = max_G |W[n]|
         err = mean_m (sum_{j in G} x[m, j] (Q(Wr)[n, j] - W[n, j]))^2; keep the first r of least err
+AWQ on a module's output (llm-awq `auto_scale_block`'s `module2inspect = mlp` for the
+post-attention RMSNorm -> gate, up group): a SwiGLU MLP w2 (silu(x w1^T) * x w3^T) on the same X,
+w1, w3 [48, 64], w2 [64, 48]; for each alpha only w1 and w3 are quantized (w2 stays FP) and
+    loss = mean over tokens and the 64 outputs of (MLP_What(X) - MLP(X))^2
 Q: 4-bit, groups of 32 along the input, symmetric full range (src/quant/grouped.rs's header):
     M = the value of largest |x| in the group (the first one), d = M / -8,
     i = clip(round_half_even(x / d), -8, 7), Q(x) = d * i   (d = 0: i = 0)
@@ -119,6 +123,37 @@ def awq_search(x, ws):
     return xbar, losses, best
 
 
+MLP_F = 48
+
+
+def make_mlp(seed):
+    """w1, w3 [F, D] and w2 [D, F] from their own stream (the Linear fixture's draws are unchanged)."""
+    rng = np.random.default_rng(10_000 + seed)
+    w1 = rng.standard_normal((MLP_F, D)) / 8.0
+    w3 = rng.standard_normal((MLP_F, D)) / 8.0
+    w2 = rng.standard_normal((D, MLP_F)) / 8.0
+    return [w.astype(np.float32) for w in (w1, w3, w2)]
+
+
+def mlp(x64, w1, w3, w2):
+    h1, h3 = x64 @ w1.T, x64 @ w3.T
+    return (h1 / (1.0 + np.exp(-h1)) * h3) @ w2.T
+
+
+def awq_search_mlp(x, w1, w3, w2):
+    x64 = x.astype(np.float64)
+    xbar = np.abs(x64).mean(axis=0)
+    w1, w3, w2 = (w.astype(np.float64) for w in (w1, w3, w2))
+    ref = mlp(x64, w1, w3, w2)
+    losses = []
+    for i in range(N_GRID):
+        s = awq_scales(xbar, i / N_GRID)
+        q1, q3 = (quantize_groups(w * s)[2] / s for w in (w1, w3))
+        losses.append(float(np.mean((mlp(x64, q1, q3, w2) - ref) ** 2)))
+    best = int(np.argmin(losses))
+    return losses, best
+
+
 def clip_search(x_scaled, w_scaled):
     """Per (row, group): error of each shrink ratio over every token; returns errors [N, G, 10]."""
     n, k = w_scaled.shape
@@ -186,6 +221,9 @@ def main():
             break
         seed += 1
     selftest(x, ws)
+    mlp_ws = make_mlp(seed)
+    mlp_losses, mlp_best = awq_search_mlp(x, *mlp_ws)
+    assert rel_margin(mlp_losses, mlp_best) > 1e-3, "the MLP fixture's best alpha is not clear"
     smooth = []
     for alpha in SQ_ALPHAS:
         a, w, s = smooth_scales(x, ws, alpha)
@@ -208,6 +246,8 @@ def main():
             "scales": [f32_list(q[1]) for q in quant],
             "clip": {"linear": 0, "steps": CLIP_STEPS, "index": [int(v) for v in best_clip.ravel()],
                      "errors": [f64_list(e) for e in errors.reshape(-1, CLIP_STEPS)], "clear": clear},
+            "mlp": {"f": MLP_F, "w1": f32_list(mlp_ws[0]), "w3": f32_list(mlp_ws[1]), "w2": f32_list(mlp_ws[2]),
+                    "losses": mlp_losses, "alpha_index": mlp_best},
         },
     }
     path = pathlib.Path(args.out)
@@ -219,6 +259,7 @@ def main():
             text = f.read()
         (path / name).write_text(text[start:start + length], encoding="utf-8")
     print(f"seed {seed}: AWQ alpha {best / N_GRID} (loss {losses[best]:.6g}, RTN {losses[0]:.6g}), "
+          f"MLP-output AWQ alpha {mlp_best / N_GRID} (loss {mlp_losses[mlp_best]:.6g}, RTN {mlp_losses[0]:.6g}), "
           f"clip: {int(sum(clear))}/{len(clear)} clear choices, {int((best_clip > 0).sum())} clipped -> {path / 'group.json'}")
 
 

@@ -4,7 +4,8 @@
 #      targets in fuzz/ (scripts/fuzz_smoke.sh; nightly + cargo-fuzz from scripts/fuzz_setup.sh);
 #   2. wasm-bindgen-test in headless Chromium on the simd128 build;
 #   3. end-to-end tests: `trunk build --release`, then playwright-core drives headless Chromium;
-#   4. the QDQ ONNX exports in ONNX Runtime (from PyPI, in a venv under target/).
+#   4. the QDQ ONNX exports in ONNX Runtime and the packed .safetensors exports with the PyPI
+#      safetensors package (from PyPI, in venvs under target/).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/setup.sh"
@@ -27,10 +28,13 @@ step "3/4 end-to-end: trunk build --release, then headless Chromium"
 trunk build --release
 node --test --test-reporter=spec tests/e2e/
 
-step "4/4 QDQ ONNX exports in ONNX Runtime, against qplay's own accuracy and perplexity"
+step "4/4 QDQ ONNX exports in ONNX Runtime, against qplay's own accuracy and perplexity; packed .safetensors read by the safetensors package"
 cargo build --quiet --bin qplay
 QPLAY_BIN="${CARGO_TARGET_DIR:-target}/debug/qplay" python3 scripts/check_onnxruntime.py
 # The language model's QDQ exports, written by step 1's tests/onnx_lm.rs into target/onnx-lm/.
 python3 scripts/check_onnx_lm.py
+# The packed .safetensors exports, written by step 1's tests/lm_export.rs into target/lm-safetensors/,
+# unpacked from their metadata alone with the PyPI safetensors package.
+python3 scripts/check_lm_safetensors.py
 
 step "all tests passed"

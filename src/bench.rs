@@ -693,3 +693,37 @@ pub fn model_end_to_end(clock: &dyn Fn() -> f64, suite: &'static str, model: &cr
     }
     (lines, notes)
 }
+
+/// Every PTQ mode on the engine `ptq::executable` chooses for it (the product's path: the CLI's
+/// and the app's), over the whole `test` set in chunks of 500: static W8A8 (integer-only int8),
+/// dynamic ALWC (int8 GEMM, per-batch activation range), weight-only W8 and W4 (packed weights
+/// dequantized row by row). One line per mode, timed on `ExecModel::predict`; `engines` notes say
+/// which engine ran each layer and the accuracy on the kernels against the simulation.
+pub fn modes_end_to_end(clock: &dyn Fn() -> f64, suite: &'static str, model: &crate::model::Model, calib: &[f32], test: &crate::data::Dataset) -> (Vec<BenchLine>, Vec<String>) {
+    use crate::experiment::run::{accuracy_of, predict_with};
+    use crate::ptq::{executable, PtqConfig, QuantMode};
+    let d = PtqConfig::default();
+    let modes = [
+        ("w8a8_static", d.clone()),
+        ("w8a8_dynamic_alwc", PtqConfig { mode: QuantMode::Dynamic, ..d.clone() }),
+        ("w8_weight_only", PtqConfig { mode: QuantMode::WeightOnly, ..d.clone() }),
+        ("w4_weight_only", PtqConfig { mode: QuantMode::WeightOnly, weight_bits: 4, ..d.clone() }),
+    ];
+    let (mut lines, mut notes) = (Vec::new(), Vec::new());
+    let classes = model.output().len();
+    for (case, cfg) in modes {
+        let exec = executable(model, &cfg, calib).expect("the model quantizes");
+        let engines: Vec<String> = exec.layer_engines().map(|(i, e)| format!("{}:{}", model.layers[i].name, e.name())).collect();
+        let mut pred = Vec::new();
+        let t = time_medians_of(clock, &mut [&mut || pred = exec.predict(test).expect("the engines run")], 3, MIN_TRIAL_S)[0];
+        lines.push(BenchLine { suite, case: format!("{case}_batch_{}", test.len()), kernel: crate::runtime::gemm_i8::best().name, n: test.len(), median_s: t, rate: test.len() as f64 / t, unit: "images/s" });
+        let sim = predict_with(test, classes, |x| Ok(exec.quant.forward(x)?)).expect("the simulation runs");
+        notes.push(format!(
+            "engines suite={suite} case={case} layers={} kernels={:.4} simulated={:.4}",
+            engines.join(","),
+            accuracy_of(&pred, &test.labels),
+            accuracy_of(&sim, &test.labels)
+        ));
+    }
+    (lines, notes)
+}

@@ -29,7 +29,7 @@ use qplay::formats::safetensors::{read_model, write_model};
 use qplay::model::forward::Fp32Runner;
 use qplay::model::{zoo, Model, DEFAULT_MAX_PARAMS};
 use qplay::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
-use qplay::runtime::dynamic::DynamicMode;
+use qplay::ptq::config::DynamicMode;
 
 #[derive(clap::Args)]
 pub struct ConvertArgs {

@@ -6,7 +6,12 @@
 //! qplay lm quantize [QUANT] [--report DIR]                   the same, with the per-layer report as CSV / JSON
 //! qplay lm generate --prompt TEXT [--max-new N] [SAMPLING] [QUANT]
 //! qplay lm table    [--tokens N]                             the README's table: every format against FP32
-//! qplay lm export   --format gguf|onnx --out FILE [QUANT]     the quantized model as GGUF or QDQ ONNX
+//! qplay lm export   --format gguf|onnx|safetensors --out FILE [QUANT]
+//!                                                            the quantized model as GGUF, QDQ ONNX or packed
+//!                                                            integers + scales (src/formats/lm_safetensors.rs)
+//! qplay lm search   --budget-bpw X | --budget-bytes N | --kl-target Y [--low-bits 4 --high-bits 8]
+//!                   [--tokens N] [--out FILE.json|.csv] [QUANT]   mixed precision: per-layer sensitivity,
+//!                                                            the greedy search and its Pareto front
 //! QUANT: --weights f32|f16|bf16|rtn|q8_0|q4_0|q4_1 --bits B --group G --asym --narrow --int8-acts
 //!        --kv f32|f16|int8 --skip NAME… --layer-bits NAME=B… (or --config FILE.toml with the same keys)
 //!        --method rtn|gptq|awq|smoothquant --calib-tokens N --damp F --act-order --alpha A --awq-clip
@@ -48,7 +53,10 @@ pub enum LmCommand {
     Table(TableArgs),
     /// Decoding tokens/s natively in every format (scripts/bench_lm.sh adds Node's figures).
     Bench(BenchArgs),
-    /// Write the quantized model as GGUF (f32 / f16 / q8_0 / q4_0 / q4_1) or QDQ ONNX.
+    /// Mixed precision: each Linear's sensitivity at the low bits, then per-layer bits that meet a
+    /// size budget or a KL target (src/ptq/lm_sensitivity.rs), with every candidate evaluated.
+    Search(SearchArgs),
+    /// Write the quantized model as GGUF (f32 / f16 / q8_0 / q4_0 / q4_1), QDQ ONNX or packed safetensors.
     Export(ExportArgs),
 }
 
@@ -57,11 +65,37 @@ pub struct ExportArgs {
     #[command(flatten)]
     m: ModelArgs,
     /// gguf (its block type from --weights: f32, f16, q8_0, q4_0, q4_1) or onnx (QuantizeLinear /
-    /// DequantizeLinear in front of every MatMul, as the settings quantize it).
+    /// DequantizeLinear in front of every MatMul, as the settings quantize it) or safetensors
+    /// (packed integers, scales and minimums, described in the metadata).
     #[arg(long)]
     format: String,
     #[arg(long)]
     out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    /// Size budget: bits per weight of the searched Linears (integers, scales, minimums).
+    #[arg(long, conflicts_with_all = ["budget_bytes", "kl_target"])]
+    budget_bpw: Option<f64>,
+    /// Size budget: bytes of the searched Linears.
+    #[arg(long, conflicts_with = "kl_target")]
+    budget_bytes: Option<usize>,
+    /// The fewest bytes whose mean KL against FP32 is at most this.
+    #[arg(long)]
+    kl_target: Option<f64>,
+    #[arg(long, default_value_t = 4)]
+    low_bits: u8,
+    #[arg(long, default_value_t = 8)]
+    high_bits: u8,
+    /// Validation tokens of the slice (1,025 = 1,024 predictions, 4 windows of 256).
+    #[arg(long, default_value_t = 1025)]
+    tokens: usize,
+    /// Write the report here: .csv = the candidates (the front marked), otherwise JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -220,6 +254,7 @@ pub fn run(cmd: LmCommand) -> Result<(), String> {
         LmCommand::Generate(a) => run_generate(a),
         LmCommand::Table(a) => run_table(a),
         LmCommand::Bench(a) => run_bench(a),
+        LmCommand::Search(a) => run_search(a),
         LmCommand::Export(a) => run_export(a),
     }
 }
@@ -581,7 +616,7 @@ fn run_table(a: TableArgs) -> Result<(), String> {
     let ids = val_tokens(&a.m, tok, Some(a.tokens))?;
     let fp32 = LmModel::from_weights(w).map_err(|e| e.to_string())?;
     let mut md = String::from(
-        "| configuration | perplexity | Δ % | KL | same top-1 | RMS Δp | weights (KB) | bits/weight | KV cache (KB) | engine |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| configuration | perplexity | Δ % | KL | same top-1 | RMS Δp | weights (kB) | bits/weight | KV cache (kB) | engine |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut csv = String::from("configuration,perplexity,delta_pct,kl,top1_same,rms_dp,weight_bytes,bits_per_weight,kv_bytes,engine\n");
     for cfg in table_configs() {
@@ -655,9 +690,85 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
             let r = a.m.quantize(&l, &cfg)?;
             qplay::formats::onnx_lm::write_lm_onnx(&r.quantized).map_err(|e| e.to_string())?
         }
-        f => return Err(format!("--format {f}: use gguf or onnx")),
+        "safetensors" => {
+            let r = a.m.quantize(&l, &cfg)?;
+            qplay::formats::lm_safetensors::write_lm_safetensors(&r.quantized, l.weights.alphabet.as_deref()).map_err(|e| e.to_string())?
+        }
+        f => return Err(format!("--format {f}: use gguf, onnx or safetensors")),
     };
     std::fs::write(&a.out, &bytes).map_err(|e| format!("{}: {e}", a.out.display()))?;
     println!("{}", json!({ "out": a.out.display().to_string(), "bytes": bytes.len(), "label": cfg.label() }));
+    Ok(())
+}
+
+fn run_search(a: SearchArgs) -> Result<(), String> {
+    use qplay::ptq::lm_sensitivity::{search_mixed_precision, SearchSettings, SearchTarget};
+    let l = a.m.load()?;
+    let mut cfg = a.m.quant()?;
+    if a.m.weights.is_none() && a.m.config.is_none() && a.m.link.is_none() {
+        cfg.weights = LmWeightFormat::Rtn;
+    }
+    let target = match (a.budget_bpw, a.budget_bytes, a.kl_target) {
+        (Some(b), None, None) => SearchTarget::BitsPerWeight(b),
+        (None, Some(b), None) => SearchTarget::Bytes(b),
+        (None, None, Some(k)) => SearchTarget::Kl(k),
+        _ => return Err("give one of --budget-bpw, --budget-bytes or --kl-target".into()),
+    };
+    let settings = SearchSettings { low_bits: a.low_bits, high_bits: a.high_bits, target };
+    let ids = val_tokens(&a.m, &l.tokenizer, Some(a.tokens))?;
+    let start = Instant::now();
+    let mut sensitivity_seconds = None;
+    let r = search_mixed_precision(&l.weights, &cfg, &settings, &ids, &mut |p| {
+        if sensitivity_seconds.is_none() && !p.stage.starts_with("sensitivity") {
+            sensitivity_seconds = Some(start.elapsed().as_secs_f64());
+        }
+        eprint!("\r  {} {}/{}\x1b[K", p.stage, p.done, p.total);
+        true
+    })
+    .map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    eprintln!();
+    eprintln!("FP32 perplexity {:.4} on {} predictions; {} Linears searched", r.fp32.perplexity, ids.len() - 1, r.sensitivity.len());
+    eprintln!("{:<28} {:>12} {:>12} {:>10}", "layer (most sensitive first)", "KL alone", "sensitivity", "bytes saved");
+    for s in &r.sensitivity {
+        eprintln!("{:<28} {:>12.6} {:>12.6} {:>10}", s.name, s.kl, s.sensitivity, s.bytes_high - s.bytes_low);
+    }
+    eprintln!("{:<44} {:>10} {:>8} {:>10} {:>10} front", "candidate", "bytes", "bits/w", "KL", "perplexity");
+    for (i, c) in r.candidates.iter().enumerate() {
+        let mark = if i == r.chosen { " <- chosen" } else { "" };
+        eprintln!(
+            "{:<44} {:>10} {:>8.4} {:>10.6} {:>10.4} {}{mark}",
+            c.label, c.bytes, c.bits_per_weight, c.score.mean_kl, c.score.perplexity, if c.on_front { "*" } else { "" }
+        );
+    }
+    let chosen = &r.candidates[r.chosen];
+    eprintln!(
+        "chosen: {} ({} bytes, {:.4} bits per weight, KL {:.6}, perplexity {:.4}); sensitivity {:.2} s, total {seconds:.2} s",
+        chosen.label, chosen.bytes, chosen.bits_per_weight, chosen.score.mean_kl, chosen.score.perplexity,
+        sensitivity_seconds.unwrap_or(seconds)
+    );
+    let out = json!({ "report": r, "chosen_layer_bits": chosen.layer_bits, "tokens": ids.len(),
+                      "sensitivity_seconds": sensitivity_seconds, "seconds": seconds });
+    if let Some(p) = &a.out {
+        let body = if p.extension().is_some_and(|e| e == "csv") {
+            let mut csv = csv::Writer::from_writer(Vec::new());
+            let fail = |e: csv::Error| e.to_string();
+            csv.write_record(["label", "bytes", "bits_per_weight", "model_bytes", "mean_kl", "perplexity", "on_front", "chosen", "layer_bits"]).map_err(fail)?;
+            for (i, c) in r.candidates.iter().enumerate() {
+                let bits = c.layer_bits.iter().map(|(n, b)| format!("{n}={b}")).collect::<Vec<_>>().join(" ");
+                csv.write_record([
+                    c.label.clone(), c.bytes.to_string(), format!("{:.6}", c.bits_per_weight), c.model_bytes.to_string(),
+                    format!("{:.8}", c.score.mean_kl), format!("{:.6}", c.score.perplexity), c.on_front.to_string(),
+                    (i == r.chosen).to_string(), bits,
+                ])
+                .map_err(fail)?;
+            }
+            csv.into_inner().map_err(|e| e.to_string())?
+        } else {
+            serde_json::to_vec_pretty(&out).expect("JSON")
+        };
+        std::fs::write(p, body).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     Ok(())
 }

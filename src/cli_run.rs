@@ -12,7 +12,8 @@
 //!
 //! The report goes to stdout as JSON. With `--out DIR` (or the INI's `debug_info_save_path`)
 //! it is also written as `report.json` beside CSV files: `statistics.csv` and `quant_params.csv`
-//! (MindSpore Lite's debug reports), `layers.csv`, a PTQ run's `predictions.npy` (the quantized
+//! (MindSpore Lite's debug reports), `layers.csv` (with the engine of each layer and why the
+//! simulation ran it, when it did), a PTQ run's `predictions.npy` (the quantized
 //! class of every evaluation image, from the engine the report names), and the task's own table (`layerwise.csv`,
 //! `sweep.csv`, `candidates.csv`, `qat.csv`). Progress goes to stderr.
 
@@ -34,7 +35,21 @@ use qplay::formats::safetensors::read_model;
 use qplay::model::{Model, DEFAULT_MAX_PARAMS};
 use qplay::report::{distribution_csv, quant_param_csv};
 
+/// The modes of `--set ptq.mode=…` and the engine [`qplay::ptq::executable`] gives each layer.
+const MODES_HELP: &str = "\
+Modes (--set ptq.mode=MODE) and the engine that runs each quantized layer:
+  full         static activations: `int8`, the integer-only network, when every layer has weights of at most
+               8 bits, symmetric, per tensor or per channel, signed 8-bit activations and no SmoothQuant;
+               else every layer `simulated` (fake-quant), with the reason
+  dynamic      ptq.dynamic_strategy=ALWC (the default) with 8-bit activations: `int8 dynamic`, the int8
+               GEMM with each batch's (s, Z); ACWL or other activation bits: `simulated`, with the reason
+  weight_only  ptq.weight_bits=1, 2, 4 or 8: `weight-only W<bits>`, packed weights dequantized row by row;
+               other bits: `simulated`, with the reason
+The report names each layer's engine and, for a simulated one, why (report.layers[].engine in the JSON,
+the engine and fallback columns of layers.csv, and stderr).";
+
 #[derive(clap::Args)]
+#[command(after_help = MODES_HELP)]
 pub struct RunArgs {
     /// An experiment description (.toml) or a MindSpore Lite config (.ini / .cfg); default: the
     /// default experiment.
@@ -170,6 +185,12 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
                 "FP32 {:.2} %  quantized {:.2} % ({})  agreement {:.2} %  {} → {} bytes ({:.2}×)",
                 100.0 * r.fp32_accuracy, 100.0 * r.accuracy, r.engine, 100.0 * r.agreement, r.fp32_bytes, r.bytes, r.compression
             );
+            for l in &r.layers {
+                match l.engine.reason() {
+                    Some(why) => eprintln!("layer {}: {} ({why})", l.name, l.engine.name()),
+                    None => eprintln!("layer {}: {}", l.name, l.engine.name()),
+                }
+            }
             for n in &r.notes {
                 eprintln!("note: {n}");
             }
@@ -182,6 +203,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
                     .map(|l| {
                         serde_json::json!({
                             "layer": l.name, "kind": l.kind, "bits": l.bits, "granularity": l.granularity, "params": l.params,
+                            "engine": l.engine.name(), "fallback": l.engine.reason().map(|r| r.to_string()),
                             "fp32_bytes": l.fp32_bytes, "bytes": l.bytes,
                             "weight_mse": l.weight.mse, "weight_cosine": l.weight.cosine, "weight_sqnr_db": l.weight.sqnr_db,
                             "output_mse": l.output.mse, "output_cosine": l.output.cosine, "output_sqnr_db": l.output.sqnr_db,
@@ -222,9 +244,12 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         Task::MixedBit | Task::SizeBudget => {
             let r = run_mixed_bit(&exp, &model, &calib, &eval, &baseline, &mut progress).map_err(e)?;
             eprintln!(
-                "selection {:?}: {} bytes (uniform 8-bit {}), cosine {:.5} (target {}), accuracy {:.2} %",
+                "proposed {:?}: {} bytes (uniform 8-bit {}), cosine {:.5} (target {}), accuracy {:.2} %",
                 r.selection.bits, r.selection.bytes, r.uniform8.bytes, r.selection.cosine, r.target_cosine, 100.0 * r.selection.accuracy.unwrap_or(0.0)
             );
+            if let Some(why) = &r.replaced {
+                eprintln!("  (the search's own selection is not on the Pareto front: {why})");
+            }
             if let Some(d) = &out_dir {
                 let rows: Vec<_> = r.candidates.iter().map(|c| serde_json::json!({"label": c.label, "bytes": c.bytes, "cosine": c.cosine, "accuracy": c.accuracy, "on_front": c.on_front})).collect();
                 write(d, "candidates.csv", &json_rows_csv(&rows))?;

@@ -15,9 +15,15 @@
 //! uniform        x ~ U[low, high)             (rand's Uniform<f32>)
 //! laplace        x = μ ± b·e,                 e ~ Exp(1), sign from a fair coin
 //! bimodal        x = μ_a + σ_a·z with probability w_a, else μ_b + σ_b·z
-//! with_outliers  x = μ + σ·z; with probability `fraction` instead
-//!                x = μ ± magnitude·(1 + u),   u ~ U[0, 1)     (|x − μ| ∈ [magnitude, 2·magnitude))
+//! with_outliers  x = μ + σ·z, then k = round(fraction · n) values at distinct seeded positions
+//!                are replaced by x = μ ± magnitude·(1 + u),   u ~ U[0, 1)
+//!                (|x − μ| ∈ [magnitude, 2·magnitude)), signs alternating +, −, +, … so both
+//!                tails get them
 //! ```
+//!
+//! The outliers are counted, not drawn one coin per value: a tensor the user asks to hold
+//! outliers always holds round(fraction · n) of them (a coin per value left the Tensor page's
+//! 1,024-value default with none at all a third of the time).
 //!
 //! Limits: at most [`MAX_ELEMENTS`] values ([`QuantError::TooLarge`]); an empty
 //! shape product is [`QuantError::Empty`]; every parameter must be finite with
@@ -62,7 +68,8 @@ pub enum Distribution {
         std_b: f32,
         weight_a: f32,
     },
-    /// N(mean, std²) with a fraction of values replaced by outliers `magnitude`..2·`magnitude` from the mean.
+    /// N(mean, std²) with round(fraction · n) values replaced by outliers `magnitude`..2·`magnitude`
+    /// from the mean, on both sides.
     WithOutliers {
         mean: f32,
         std: f32,
@@ -88,15 +95,28 @@ impl Distribution {
         }
     }
 
-    /// One example of each distribution, with settings that show its character.
+    /// One example of each distribution, with settings that show its character (the Tensor
+    /// page's defaults). With outliers: N(0, 1) and one value in 20,000 at 20–40 σ, so the page's
+    /// default tensor for it ([`example_shape`]: 128 × 256) holds two, one in each tail, and the
+    /// calibrators visibly disagree: MinMax spans them, percentile (99.99 %) and KL clip them.
     pub fn examples() -> [Distribution; 5] {
         [
             Distribution::Normal { mean: 0.0, std: 1.0 },
             Distribution::Uniform { low: -1.0, high: 1.0 },
             Distribution::Laplace { mean: 0.0, scale: 1.0 },
             Distribution::Bimodal { mean_a: -2.0, std_a: 0.5, mean_b: 2.0, std_b: 0.5, weight_a: 0.5 },
-            Distribution::WithOutliers { mean: 0.0, std: 1.0, fraction: 0.001, magnitude: 20.0 },
+            Distribution::WithOutliers { mean: 0.0, std: 1.0, fraction: 0.00005, magnitude: 20.0 },
         ]
+    }
+
+    /// The [rows, cols] the Tensor page generates this distribution at unless the user changes
+    /// it: 16 × 64, and 128 × 256 (32,768 values) with outliers, enough values for the default
+    /// percentile (99.99 %, 0.005 % cut from each tail = 1.6 values) to leave an outlier out.
+    pub fn example_shape(&self) -> (usize, usize) {
+        match self {
+            Distribution::WithOutliers { .. } => (128, 256),
+            _ => (16, 64),
+        }
     }
 
     /// Checks every parameter (see the module header).
@@ -209,18 +229,22 @@ pub fn generate(dist: &Distribution, shape: &[usize], seed: u64) -> Result<Vec<f
         }
         Distribution::WithOutliers { mean, std, fraction, magnitude } => {
             for _ in 0..n {
-                // The same draws for every value, outlier or not.
-                let z = normal(&mut rng);
+                // x = μ + σ·z
+                out.push((mean as f64 + std as f64 * normal(&mut rng)) as f32);
+            }
+            // k distinct positions by a partial Fisher–Yates shuffle of 0..n, kept sparse (only
+            // the swapped slots are stored), each from a 64-bit draw.
+            let k = ((fraction as f64 * n as f64).round() as usize).min(n);
+            let mut swapped = std::collections::HashMap::new();
+            for j in 0..k {
+                let r = j + (rng.random::<u64>() % (n - j) as u64) as usize;
+                let at_r = *swapped.get(&r).unwrap_or(&r);
+                let at_j = *swapped.get(&j).unwrap_or(&j);
+                swapped.insert(r, at_j);
                 let u: f64 = rng.random();
-                let is_outlier = coin(&mut rng, fraction);
-                let sign = if coin(&mut rng, 0.5) { 1.0 } else { -1.0 };
-                let value = if is_outlier {
-                    // x = μ ± magnitude·(1 + u)
-                    mean as f64 + sign * magnitude as f64 * (1.0 + u)
-                } else {
-                    mean as f64 + std as f64 * z
-                };
-                out.push(value as f32);
+                let sign = if j % 2 == 0 { 1.0 } else { -1.0 };
+                // x = μ ± magnitude·(1 + u)
+                out[at_r] = (mean as f64 + sign * magnitude as f64 * (1.0 + u)) as f32;
             }
         }
     }
@@ -232,11 +256,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_outlier_tensor_has_outliers_the_calibrators_disagree_on() {
+        use crate::quant::calibration::{calibrate, Calibration, CalibrationKind};
+        use crate::quant::{Method, Scheme};
+        // The Tensor page's defaults: the example distribution at its example shape, seed 0.
+        let d = Distribution::examples().into_iter().find(|d| d.name() == "with_outliers").unwrap();
+        let (rows, cols) = d.example_shape();
+        let x = generate(&d, &[rows, cols], 0).unwrap();
+        let outliers = x.iter().filter(|v| v.abs() >= 10.0).count();
+        assert_eq!(outliers, 2, "values at ≥ 10 σ");
+        let scheme = Scheme::lab(Method::Normal, 8);
+        let range = |kind| calibrate(&x, &scheme, &Calibration::default_for(kind)).unwrap();
+        let (min_max, percentile) = (range(CalibrationKind::MinMax), range(CalibrationKind::Percentile));
+        let (kl, mse) = (range(CalibrationKind::Kl), range(CalibrationKind::Mse));
+        let width = |r: (f32, f32)| r.1 - r.0;
+        eprintln!("{outliers} outliers; ranges: min_max {min_max:?}, percentile {percentile:?}, kl {kl:?}, mse {mse:?}");
+        assert!(min_max.0 <= -20.0 && min_max.1 >= 20.0, "MinMax spans both outliers: {min_max:?}");
+        // The body of 32,766 N(0, 1) values reaches about ±4.5 σ.
+        assert!(percentile.0 > -6.0 && percentile.1 < 6.0, "percentile leaves the outliers out: {percentile:?}");
+        assert!(width(kl) < 0.5 * width(min_max), "KL {kl:?} against MinMax {min_max:?}");
+        assert!(width(mse) <= width(min_max), "MSE {mse:?} against MinMax {min_max:?}");
+    }
+
+    #[test]
     fn outlier_magnitudes_fall_in_their_band() {
         let d = Distribution::WithOutliers { mean: 0.0, std: 0.1, fraction: 0.01, magnitude: 50.0 };
         let x = generate(&d, &[20_000], 3).unwrap();
         let outliers: Vec<f32> = x.iter().copied().filter(|v| v.abs() > 10.0).collect();
-        assert!(!outliers.is_empty() && outliers.len() < 400, "{} outliers", outliers.len());
+        assert_eq!(outliers.len(), 200, "exactly round(0.01 · 20,000)");
         assert!(outliers.iter().all(|v| (50.0..100.0).contains(&v.abs())));
+        assert_eq!(outliers.iter().filter(|v| **v > 0.0).count(), 100, "both tails alike");
+        // Every value an outlier, and none.
+        let all = Distribution::WithOutliers { mean: 0.0, std: 0.1, fraction: 1.0, magnitude: 50.0 };
+        assert!(generate(&all, &[999], 3).unwrap().iter().all(|v| v.abs() >= 50.0));
+        let none = Distribution::WithOutliers { mean: 0.0, std: 0.1, fraction: 0.0, magnitude: 50.0 };
+        assert!(generate(&none, &[999], 3).unwrap().iter().all(|v| v.abs() < 10.0));
     }
 }

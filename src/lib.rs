@@ -15,8 +15,10 @@
 //! - [`ptq`]: post-training quantization of a whole model.
 //! - [`experiment`]: the experiments users run (PTQ, the lab's comparison, sweeps, mixed-bit searches, QAT).
 //! - [`bench`]: benchmarks that run natively, under Node and in the browser.
+//! - [`units`]: the size unit every page shows (kB = 1,000 bytes).
 
 pub mod bench;
+pub mod bench_summary;
 pub mod data;
 pub mod examples;
 pub mod experiment;
@@ -33,6 +35,7 @@ pub mod runtime;
 pub mod share;
 pub mod stats;
 pub mod train;
+pub mod units;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

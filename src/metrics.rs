@@ -32,7 +32,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::quant::{QParams, QuantError};
+use crate::quant::{Method, QParams, QuantError};
 use crate::stats::Histogram;
 
 /// SQNR reported for an exact reconstruction, and the clamp of every SQNR (dB).
@@ -224,6 +224,35 @@ pub fn clip_ratio(x: &[f32], params: &QParams) -> f64 {
     x.iter().filter(|&&v| (v as f64) < lo || (v as f64) > hi).count() as f64 / x.len() as f64
 }
 
+/// The clipping of one per-tensor quantization in words, following the measured counts (never a
+/// fixed "nothing is clipped"): `clipped` values of `n` fall outside the clamp limits
+/// ([`QuantErrorMetrics::clipped`]), `outside_range` of them lie outside [α, β] itself. The rest
+/// of the clipped values lie inside [α, β] but past the grid: with the normal method because Z
+/// is rounded (the grid moves by up to s/2), with the clip method in the outer part of [α, β]
+/// that the halved step cannot reach.
+pub fn clipping_note(method: Method, clipped: usize, outside_range: usize, n: usize) -> String {
+    if clipped == 0 {
+        return "Here nothing is clipped: every value lands inside [qmin, qmax] (clip ratio 0 %).".into();
+    }
+    let pct = 100.0 * clipped as f64 / n.max(1) as f64;
+    let outside = outside_range.min(clipped);
+    let inside = clipped - outside;
+    let why_inside = match method {
+        Method::Normal => "rounding Z shifted the grid by up to half a step, so they land just past qmin or qmax",
+        Method::Clip => "they lie in the outer part of [α, β] that the halved step cannot reach",
+    };
+    let mut text = format!("Here {clipped} of {n} values ({pct:.2} %) are clamped to qmin or qmax");
+    if outside > 0 {
+        text += &format!(": {outside} lie outside [α, β] (a range narrower than the data)");
+        if inside > 0 {
+            text += &format!("; the other {inside} lie inside [α, β], but {why_inside}");
+        }
+    } else {
+        text += &format!(": they lie inside [α, β], but {why_inside}");
+    }
+    text + "."
+}
+
 /// [`ErrorMetrics`] plus clipping and the MSE split, for x' = dequant(quant(x)) under `params`.
 pub fn quant_error_metrics(x: &[f32], x_hat: &[f32], params: &QParams) -> Result<QuantErrorMetrics, QuantError> {
     quant_error_metrics_by(x, x_hat, |_| params)
@@ -271,4 +300,27 @@ pub fn quant_error_metrics_by<'a>(
         rmse_over_scale: (sum_sq_over_s2 / n).sqrt(),
         uniform_noise_rms: UNIFORM_NOISE_RMS,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::Scheme;
+
+    #[test]
+    fn the_clipping_note_follows_the_clip_ratio() {
+        // The lab's first tensor, 8-bit normal, MinMax: s = 2.3102 / 255, Z = round(−128 + 1.1217 / s)
+        // = round(−4.19) = −4, so 1.1885 / s + Z ≈ 127.19 lands past qmax = 127: 1 of 8 values.
+        let x = [0.6004f32, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111, 0.7827, -1.1217];
+        let (p, _) = QParams::from_range(-1.1217, 1.1885, &Scheme::lab(Method::Normal, 8)).unwrap();
+        let clipped = x.iter().filter(|&&v| is_clipped(v, &p)).count();
+        assert_eq!((clipped, clip_ratio(&x, &p)), (1, 0.125));
+        let note = clipping_note(Method::Normal, clipped, 0, x.len());
+        assert_eq!(note, "Here 1 of 8 values (12.50 %) are clamped to qmin or qmax: they lie inside [α, β], but rounding Z shifted the grid by up to half a step, so they land just past qmin or qmax.");
+        assert!(!note.contains("nothing is clipped"));
+        // Nothing clamped, and a range narrower than the data.
+        assert!(clipping_note(Method::Normal, 0, 0, 8).contains("nothing is clipped"));
+        let narrow = clipping_note(Method::Clip, 3, 2, 8);
+        assert!(narrow.contains("3 of 8 values (37.50 %)") && narrow.contains("2 lie outside [α, β]") && narrow.contains("the other 1"), "{narrow}");
+    }
 }

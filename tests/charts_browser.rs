@@ -121,6 +121,7 @@ fn layer(name: &str, weight: ErrorMetrics, output: ErrorMetrics) -> LayerReport 
         output,
         input_params: None,
         input: "static".into(),
+        engine: qplay::ptq::Engine::Int8Static,
         bias_correction_mean_abs: 0.0,
     }
 }
@@ -158,6 +159,8 @@ fn candidate(label: &str, bytes: usize, accuracy: Option<f64>, on_front: bool) -
 fn mixed(candidates: Vec<Candidate>, selection: usize, uniform8: usize) -> MixedBitReport {
     MixedBitReport {
         selection: candidates.get(selection).cloned().unwrap_or_else(|| candidate("none", 0, None, false)),
+        searched: candidates.get(selection).cloned().unwrap_or_else(|| candidate("none", 0, None, false)),
+        replaced: None,
         init_scale: 0.02,
         target_cosine: 0.995,
         size_budget: None,
@@ -560,7 +563,7 @@ async fn plot_canvas_has_a_png_button_and_a_keyboard_pick_list() {
         yew::Callback::from(move |i: usize| picked.borrow_mut().push(i))
     };
     let props = PlotCanvasProps {
-        plot: Plot::Pareto { report: Rc::new(mixed(realistic_candidates(), 3, 6)), selected: None },
+        plot: Plot::Pareto { report: Rc::new(mixed(realistic_candidates(), 3, 6)), applied: None },
         label: "Pareto front".into(),
         testid: "pareto".into(),
         on_pick,
@@ -576,6 +579,13 @@ async fn plot_canvas_has_a_png_button_and_a_keyboard_pick_list() {
     // The list holds the front (6 points) and fires the callback.
     let select: HtmlSelectElement = root.query_selector("select[data-testid=pareto-pick]").unwrap().expect("a pick list").dyn_into().unwrap();
     assert_eq!(root.query_selector_all("select option").unwrap().length(), 1 + 6);
+    // Nothing is applied yet: no candidate shows as chosen, and only the proposal (candidate 3,
+    // 56.0 kB = 56,000 bytes) says "proposed".
+    assert_eq!(select.value(), "");
+    let options = root.query_selector_all("select option").unwrap();
+    let texts: Vec<String> = (0..options.length()).map(|k| options.item(k).unwrap().text_content().unwrap_or_default()).collect();
+    assert_eq!(texts.iter().filter(|t| t.contains("(proposed)")).count(), 1, "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with("56.0 kB") && t.ends_with("(proposed)")), "{texts:?}");
     select.set_value("5");
     select.dispatch_event(&web_sys::Event::new("change").unwrap()).unwrap();
     settle().await;

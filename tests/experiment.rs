@@ -63,7 +63,7 @@ fn fashion_mlp_w8a8_and_w4a16_stay_close_to_fp32() {
         r8.bytes
     );
     assert_eq!(s.eval.len(), 10_000);
-    assert_eq!(r8.engine, "int8", "W8A8 per-channel runs on the integer kernels: {:?}", r8.int8_unavailable);
+    assert_eq!(r8.engine, "int8", "W8A8 per-channel runs on the integer kernels: {:?}", r8.fallback);
     assert!(base.accuracy - r8.accuracy <= 0.01, "W8A8 loses at most 1 point");
     assert!(base.accuracy - r4.accuracy <= 0.03, "W4A16 loses at most 3 points");
     assert!((r8.simulated_accuracy - r8.accuracy).abs() <= 0.003, "the simulation predicts the integer engine");
@@ -142,6 +142,57 @@ fn mixed_bit_search_meets_its_cosine_target_and_is_smaller_than_8_bit() {
     // No front point is dominated by another candidate.
     for c in r.candidates.iter().filter(|c| c.on_front) {
         assert!(!r.candidates.iter().any(|d| d.bytes < c.bytes && d.accuracy > c.accuracy), "{}", c.label);
+    }
+}
+
+#[test]
+fn the_default_mixed_bit_search_proposes_no_point_a_uniform_config_dominates() {
+    // The Model page's defaults with task = mixed_bit: init_scale 0.02, max_bits 8.
+    let exp = Experiment { task: Task::MixedBit, ..Experiment::default() };
+    let s = setup(exp);
+    let base = fp32_baseline(&s.model, &s.eval).unwrap();
+    let r = run_mixed_bit(&s.exp, &s.model, &s.calib, &s.eval, &base, &mut |_| true).unwrap();
+    let show = |c: &qplay::experiment::mixed_bit::Candidate| format!("{} {:?}: {} bytes, {:?}", c.label, c.bits, c.bytes, c.accuracy);
+    eprintln!("proposed {}; searched {}; uniform 8-bit {}", show(&r.selection), show(&r.searched), show(&r.uniform8));
+    for c in &r.candidates {
+        eprintln!("  {}{}", show(c), if c.on_front { "  (front)" } else { "" });
+    }
+    let sel = &r.selection;
+    let acc = sel.accuracy.expect("the proposal is evaluated");
+    assert!(sel.bits.values().all(|&b| b <= 8), "no layer above 8 bits unless the range is widened: {:?}", sel.bits);
+    assert!(r.searched.bits.values().all(|&b| b <= 8), "{:?}", r.searched.bits);
+    assert!(sel.on_front, "the proposal is on the Pareto front");
+    // Every uniform width, measured here independently of the search's own candidates.
+    let classes = s.model.output().len();
+    for bits in 2..=8u8 {
+        let layer_bits = sel.bits.keys().map(|n| (n.clone(), bits)).collect();
+        let cfg = PtqConfig { layer_bits, ..s.exp.ptq.clone() };
+        let q = quantize_model(&s.model, &cfg, &s.calib, Scope::All).unwrap().model;
+        let pred = qplay::experiment::run::predict_with(&s.eval, classes, |x| Ok(q.forward(x)?)).unwrap();
+        let u_acc = qplay::experiment::run::accuracy_of(&pred, &s.eval.labels);
+        let dominated = q.bytes() <= sel.bytes && u_acc >= acc && (q.bytes() < sel.bytes || u_acc > acc);
+        assert!(!dominated, "uniform {bits}-bit ({} bytes, {u_acc}) dominates the proposal ({} bytes, {acc})", q.bytes(), sel.bytes);
+    }
+    // Only one candidate per bit assignment, and the front is what the pick list offers.
+    let mut seen = std::collections::BTreeSet::new();
+    assert!(r.candidates.iter().all(|c| seen.insert(format!("{:?}", c.bits))), "a bit assignment listed twice");
+}
+
+#[test]
+fn max_bits_caps_what_init_scale_0_02_asks_for() {
+    // Uncapped, the default init_scale wants more than 8 bits for a layer of the lab's MLP
+    // (nn1 at 9 bits: 123.4 kB, larger than uniform 8-bit); max_bits = 8 (the default) caps it.
+    let m = model("mlp-fashion");
+    let cfg = PtqConfig::default();
+    let wide = qplay::experiment::mixed_bit::mixed_bit_selection(&m, &cfg, 0.02, 16);
+    let capped = qplay::experiment::mixed_bit::mixed_bit_selection(&m, &cfg, 0.02, 8);
+    eprintln!("init_scale 0.02: uncapped {wide:?}, capped {capped:?}");
+    assert!(wide.values().any(|&b| b > 8), "{wide:?}");
+    assert_eq!(capped, wide.iter().map(|(n, &b)| (n.clone(), b.min(8))).collect());
+    // The range is checked: 2–16.
+    for bad in [1u8, 17] {
+        let e = Experiment { mixed_bit: qplay::experiment::spec::MixedBitConfig { max_bits: bad, ..Default::default() }, ..Experiment::default() };
+        assert!(e.validate().unwrap_err().to_string().contains("mixed_bit.max_bits"), "{bad}");
     }
 }
 

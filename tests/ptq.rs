@@ -69,7 +69,7 @@ fn planned_sizes_match_the_quantized_models() {
 fn a_large_hidden_bias_falls_back_to_the_simulation_with_a_note() {
     use qplay::experiment::run::{fp32_baseline, report_quantized};
     use qplay::model::LayerKind;
-    use qplay::ptq::int8::Int8Unavailable;
+    use qplay::ptq::{Engine, EngineError, ExecModel, FallbackReason};
     let mut m = model("mlp-fashion");
     // One hidden unit with a bias of 1e5: its int32 bias (1e5 / (s_x · s_w)) cannot be held.
     if let LayerKind::Linear(l) = &mut m.layers[1].kind {
@@ -81,17 +81,21 @@ fn a_large_hidden_bias_falls_back_to_the_simulation_with_a_note() {
     let calib = train.images_f32(0, 256);
     let q = quantize_model(&m, &PtqConfig::default(), &calib, Scope::All).unwrap();
     match int8_engine(&q.model) {
-        Err(Int8Unavailable::Accumulator { layer, overflow }) => {
-            assert_eq!((layer.as_str(), overflow.channel), ("nn1", 0));
+        Err(EngineError::NoKernel(FallbackReason::Accumulator { layer, channel, .. })) => {
+            assert_eq!((layer.as_str(), channel), ("nn1", 0));
         }
         Err(e) => panic!("another reason: {e}"),
         Ok(_) => panic!("the integer engine must refuse a layer whose accumulator could wrap"),
     }
     let baseline = fp32_baseline(&m, &test).unwrap();
-    let r = report_quantized(&q.model, q.notes.clone(), &m, 256, &test, &baseline, true).unwrap();
+    let r = report_quantized(&ExecModel::new(q).unwrap(), &m, 256, &test, &baseline).unwrap();
     eprintln!("large hidden bias: engine {}, agreement {:.4}, notes {:?}", r.engine, r.agreement, r.notes);
     assert_eq!(r.engine, "simulated");
-    assert!(r.int8_unavailable.as_deref().is_some_and(|w| w.contains("nn1") && w.contains("int32")), "{:?}", r.int8_unavailable);
+    assert!(r.fallback.as_deref().is_some_and(|w| w.contains("nn1") && w.contains("int32")), "{:?}", r.fallback);
+    // Every layer says so, typed: the whole model leaves the integer network for one layer.
+    for l in &r.layers {
+        assert!(matches!(&l.engine, Engine::Simulated { reason: FallbackReason::Accumulator { layer, .. } } if layer == "nn1"), "{}: {:?}", l.name, l.engine);
+    }
     assert!(r.notes.iter().any(|n| n.contains("integer engine was not used") && n.contains("nn1")), "{:?}", r.notes);
     assert!(r.agreement > 0.9, "the simulation follows FP32: {}", r.agreement);
 }
@@ -173,7 +177,7 @@ fn a_metric_fooled_by_one_huge_weight_is_reported_as_suspicious() {
     let cfg = PtqConfig { granularity: WeightGranularity::PerTensor, ..PtqConfig::default() };
     let q = quantize_model(&m, &cfg, &calib, Scope::All).unwrap();
     let baseline = fp32_baseline(&m, &test).unwrap();
-    let r = report_quantized(&q.model, q.notes.clone(), &m, 256, &test, &baseline, true).unwrap();
+    let r = report_quantized(&qplay::ptq::ExecModel::new(q).unwrap(), &m, 256, &test, &baseline).unwrap();
     let nn1 = r.layers.iter().find(|l| l.name == "nn1").unwrap();
     eprintln!("one weight of 1e30: agreement {:.4}, nn1 weight SQNR {:.0} dB cosine {}, warnings {:?}", r.agreement, nn1.weight.sqnr_db, nn1.weight.cosine, r.warnings);
     for l in &r.layers {
@@ -186,7 +190,7 @@ fn a_metric_fooled_by_one_huge_weight_is_reported_as_suspicious() {
     let m = model("mlp-fashion");
     let q = quantize_model(&m, &PtqConfig::default(), &calib, Scope::All).unwrap();
     let baseline = fp32_baseline(&m, &test).unwrap();
-    let r = report_quantized(&q.model, q.notes.clone(), &m, 256, &test, &baseline, true).unwrap();
+    let r = report_quantized(&qplay::ptq::ExecModel::new(q).unwrap(), &m, 256, &test, &baseline).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
 

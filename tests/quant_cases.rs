@@ -549,8 +549,12 @@ const GOLDEN_SEED_7: [[u32; 4]; 5] = [
     [0xBF38_517C, 0xBF2F_355C, 0xBF22_C9B0, 0xBF29_FD50], // uniform[−1, 1): −0.7200, −0.6844, −0.6359, −0.6640
     [0x3E22_1EDD, 0xC009_83CB, 0x3F71_FB91, 0xBDE5_E090], // laplace(0, 1)
     [0xC02C_44FE, 0x400B_834F, 0x3FD6_669F, 0xBFBA_BFBB], // bimodal ±2
-    [0xBF46_7EC6, 0x3E99_9AC8, 0xBE8A_1DD9, 0x3DDA_9A8A], // with outliers (same first z as normal)
+    [0xBF46_7EC6, 0xBFB1_13F7, 0x3F63_C43B, 0x3EB8_34F6], // with outliers: round(4 · 0.00005) = 0 outliers, the normal body
 ];
+
+/// With outliers at fraction 0.5 on 4 values, seed 7: the normal body with round(0.5 · 4) = 2
+/// values (signs +, −) replaced at 20–40 σ, recorded natively.
+const GOLDEN_OUTLIERS_SEED_7: [u32; 4] = [0x41D9_7F91, 0xBFB1_13F7, 0xC213_F175, 0x3EB8_34F6]; // 27.19, −1.38, −36.99, 0.36
 
 case!(generators_are_seeded_and_platform_independent {
     for (d, want) in Distribution::examples().iter().zip(GOLDEN_SEED_7) {
@@ -560,6 +564,9 @@ case!(generators_are_seeded_and_platform_independent {
         assert_eq!(generate(d, &[4], 7).unwrap(), x, "the shape only sets the count");
         assert_ne!(generate(d, &[4], 8).unwrap(), x, "another seed, other values");
     }
+    let d = Distribution::WithOutliers { mean: 0.0, std: 1.0, fraction: 0.5, magnitude: 20.0 };
+    let bits: Vec<u32> = generate(&d, &[4], 7).unwrap().iter().map(|v| v.to_bits()).collect();
+    assert_eq!(bits, GOLDEN_OUTLIERS_SEED_7);
 });
 
 case!(generators_have_their_moments {

@@ -16,7 +16,7 @@ use qplay::formats::FormatError;
 use qplay::model::{zoo, Model, DEFAULT_MAX_PARAMS};
 use qplay::ptq::{quantize_model, PtqConfig, QuantMode, QuantModel, Scope, WeightGranularity};
 use qplay::quant::{Method, Rounding};
-use qplay::runtime::dynamic::DynamicMode;
+use qplay::ptq::config::DynamicMode;
 
 #[macro_use]
 mod common;

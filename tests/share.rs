@@ -16,6 +16,26 @@ use qplay::share::{TensorSettings, MAX_LINK_VALUES};
 mod common;
 
 both! {
+    the_outlier_example_starts_at_its_own_shape_and_keeps_a_shape_the_user_set {
+        // 128 × 256: enough values for the default percentile to leave its two outliers out.
+        let (s, notices) = TensorSettings::from_hash("#/tensor?gen=with_outliers");
+        assert!(notices.is_empty(), "{notices:?}");
+        let g = s.generator.unwrap();
+        assert_eq!((g.distribution.name(), g.rows, g.cols), ("with_outliers", 128, 256));
+        let (s, _) = TensorSettings::from_hash("#/tensor?gen=with_outliers&shape=16,64");
+        assert_eq!(s.generator.map(|g| (g.rows, g.cols)), Some((16, 64)));
+        // Switching: an untouched example shape follows the distribution; a set one stays.
+        let normal = Distribution::examples()[0];
+        let outliers = Distribution::examples()[4];
+        let fresh = Generator::switched(None, normal);
+        assert_eq!((fresh.rows, fresh.cols), (16, 64));
+        let g = Generator::switched(Some(fresh), outliers);
+        assert_eq!((g.rows, g.cols), (128, 256));
+        assert_eq!(Generator::switched(Some(g), normal).rows, 16);
+        let set = Generator { rows: 8, ..fresh };
+        assert_eq!(Generator::switched(Some(set), outliers).rows, 8);
+    }
+
     settings_round_trip_through_the_hash {
         let s = TensorSettings { method: Method::Clip, bits: 5, text: "1.4243, -0.7382\n3e-3".into(), ..Default::default() };
         let hash = s.to_hash();

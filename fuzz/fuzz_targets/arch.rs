@@ -18,7 +18,7 @@ use qplay::model::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Model, Pool2d, S
 use qplay::ptq::build::Flow;
 use qplay::ptq::{int8::int8_engine, quantize_model_with, PtqConfig, QuantMode, Scope, WeightGranularity};
 use qplay::quant::{Calibration, Method, Rounding};
-use qplay::runtime::dynamic::DynamicMode;
+use qplay::ptq::config::DynamicMode;
 use qplay_fuzz::on_small_stack;
 
 #[derive(Arbitrary, Debug)]

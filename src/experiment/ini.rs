@@ -28,7 +28,7 @@ use crate::ptq::build::weight_of;
 use crate::ptq::config::{field_error, ConfigError};
 use crate::ptq::{quantizable_layers, QuantMode, WeightGranularity};
 use crate::quant::calibration::{Calibration, CalibrationKind};
-use crate::runtime::dynamic::DynamicMode;
+use crate::ptq::config::DynamicMode;
 
 /// What an INI file says beyond the experiment itself.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,8 +7,12 @@
 //! ŵ = s · ⌊w / s + ½⌋                                    (zero point 0, no clamp)
 //! err(s) = (1/C) Σ_c ‖w_c − ŵ_c‖ / ‖w_c‖                 mean over output channels c
 //! s* : err(s*) ≈ init_scale                               (relative tolerance 1 %, at most 64 steps)
-//! bits = the fewest signed bits that hold every ⌊w / s* + ½⌋, in 1–16
+//! bits = min(the fewest signed bits that hold every ⌊w / s* + ½⌋, max_bits)
 //! ```
+//!
+//! `max_bits` (`mixed_bit.max_bits`, 8 unless the user widens it, up to 16) caps the bits: a layer
+//! that would need more keeps `max_bits` and misses its error target, so the search never spends
+//! more bytes than uniform 8-bit on one layer unless asked to.
 //!
 //! The layer is then quantized at those bits with the experiment's scheme (symmetric weights
 //! use the step max|w| / (2^(b−1) − 1) ≤ s*, so the error stays at or below the target).
@@ -23,9 +27,15 @@
 //! lower by one bit the layer whose step costs the least output error per byte saved
 //! ((1 − cosine) on the calibration set); each configuration on the way is a candidate.
 //!
-//! **Pareto front**: the candidates (uniform 2–8 bits, the size-budget path, the mixed-bit
-//! selections for several `init_scale`) evaluated on the test images; a point is on the front
-//! when no other is both smaller and at least as accurate.
+//! **Pareto front**: the candidates (uniform 2–max(8, max_bits) bits, the size-budget path, the
+//! mixed-bit selections for several `init_scale`), each bit assignment once, evaluated on the test
+//! images; a point is on the front when no other is at most as large and at least as accurate
+//! (and strictly better in one of the two).
+//!
+//! **The proposal** is always on the front: when the search's own selection (MindSpore Lite's, or
+//! the size-budget search's) is dominated, e.g. by uniform 8-bit, the report keeps it in
+//! `searched` and proposes instead the smallest front candidate that dominates it (preferring one
+//! whose calibration cosine is no lower), naming it in `replaced`.
 
 use std::collections::BTreeMap;
 
@@ -113,8 +123,8 @@ pub fn bits_for_step(w: &[f32], s: f32) -> u8 {
     (1..=16u8).find(|&b| qmin >= -(2f32.powi(b as i32 - 1)) && qmax <= 2f32.powi(b as i32 - 1) - 1.0).unwrap_or(16)
 }
 
-/// MindSpore Lite's per-layer bits for one `init_scale`.
-pub fn mixed_bit_selection(model: &Model, cfg: &PtqConfig, init_scale: f32) -> BTreeMap<String, u8> {
+/// MindSpore Lite's per-layer bits for one `init_scale`, capped at `max_bits`.
+pub fn mixed_bit_selection(model: &Model, cfg: &PtqConfig, init_scale: f32, max_bits: u8) -> BTreeMap<String, u8> {
     let mut bits = BTreeMap::new();
     for (i, name) in quantizable_layers(model) {
         if cfg.skip.contains(&name) {
@@ -122,7 +132,7 @@ pub fn mixed_bit_selection(model: &Model, cfg: &PtqConfig, init_scale: f32) -> B
         }
         let (w, _, out, _) = weight_of(&model.layers[i]).expect("quantizable layers have weights");
         let s = step_for_error(w, out, init_scale as f64);
-        bits.insert(name, bits_for_step(w, s));
+        bits.insert(name, bits_for_step(w, s).min(max_bits));
     }
     bits
 }
@@ -149,8 +159,12 @@ pub struct TuneStep {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MixedBitReport {
-    /// The chosen configuration (MindSpore Lite's selection, or the size-budget search's).
+    /// The proposed configuration: on the Pareto front (see the module header).
     pub selection: Candidate,
+    /// The search's own selection (MindSpore Lite's, or the size-budget search's).
+    pub searched: Candidate,
+    /// Why `selection` differs from `searched`: the front candidate that dominates it.
+    pub replaced: Option<String>,
     pub init_scale: f32,
     pub target_cosine: f64,
     pub size_budget: Option<usize>,
@@ -213,7 +227,7 @@ pub fn run_mixed_bit(
         for k in 0..16 {
             step(on_progress, "auto_tune: searching init_scale", k, 16)?;
             let s = ((lo + hi) / 2.0).exp() as f32;
-            let c = scorer.score(format!("mixed init_scale={s:.4}"), &mixed_bit_selection(model, &exp.ptq, s))?;
+            let c = scorer.score(format!("mixed init_scale={s:.4}"), &mixed_bit_selection(model, &exp.ptq, s, mb.max_bits))?;
             trace.push(TuneStep { init_scale: s, cosine: c.cosine, bytes: c.bytes });
             if c.cosine >= mb.target_cosine {
                 lo = (s as f64).ln();
@@ -226,25 +240,27 @@ pub fn run_mixed_bit(
             Some(b) => b,
             None => {
                 let s = 1e-4f32;
-                (s, scorer.score(format!("mixed init_scale={s:.4}"), &mixed_bit_selection(model, &exp.ptq, s))?)
+                (s, scorer.score(format!("mixed init_scale={s:.4}"), &mixed_bit_selection(model, &exp.ptq, s, mb.max_bits))?)
             }
         };
         init_scale = s;
         candidates.push(c);
     } else {
-        candidates.push(scorer.score(format!("mixed init_scale={init_scale:.4}"), &mixed_bit_selection(model, &exp.ptq, init_scale))?);
+        candidates.push(scorer.score(format!("mixed init_scale={init_scale:.4}"), &mixed_bit_selection(model, &exp.ptq, init_scale, mb.max_bits))?);
     }
     let mixed = candidates[0].clone();
 
-    // Uniform bits.
+    // Uniform bits, and MindSpore Lite's selection at other init_scale; each bit assignment once.
     let uniform8 = scorer.score("uniform 8-bit".into(), &uniform(model, &exp.ptq, 8))?;
-    for b in 2..=7u8 {
-        candidates.push(scorer.score(format!("uniform {b}-bit"), &uniform(model, &exp.ptq, b))?);
+    for b in 2..=mb.max_bits.max(8) {
+        let c = if b == 8 { uniform8.clone() } else { scorer.score(format!("uniform {b}-bit"), &uniform(model, &exp.ptq, b))? };
+        push_new(&mut candidates, c);
     }
-    candidates.push(uniform8.clone());
     for s in [0.005f32, 0.01, 0.05, 0.1] {
-        if (s - init_scale).abs() > 1e-6 {
-            candidates.push(scorer.score(format!("mixed init_scale={s:.4}"), &mixed_bit_selection(model, &exp.ptq, s))?);
+        let (label, bits) = (format!("mixed init_scale={s:.4}"), mixed_bit_selection(model, &exp.ptq, s, mb.max_bits));
+        match candidates.iter_mut().find(|c| c.bits == bits) {
+            Some(c) => also_named(c, &label),
+            None => candidates.push(scorer.score(label, &bits)?),
         }
     }
 
@@ -280,7 +296,7 @@ pub fn run_mixed_bit(
         c.label = format!("size path: {}", trial.iter().map(|(n, b)| format!("{n}={b}")).collect::<Vec<_>>().join(" "));
         bits = trial;
         current = c.clone();
-        candidates.push(c);
+        push_new(&mut candidates, c);
         steps += 1;
         if budget == 0 && current.cosine < 0.9 {
             break; // far enough down for the front
@@ -297,7 +313,7 @@ pub fn run_mixed_bit(
     }
     mark_front(&mut candidates);
     let find = |c: &Candidate| candidates.iter().find(|d| d.bits == c.bits).cloned().unwrap_or_else(|| c.clone());
-    let selection = match exp.task {
+    let searched = match exp.task {
         super::Task::SizeBudget => match chosen_budget {
             Some(c) => find(&c),
             None => {
@@ -310,8 +326,22 @@ pub fn run_mixed_bit(
         },
         _ => find(&mixed),
     };
+    let selection = proposal(&searched, &candidates);
+    let replaced = (selection.bits != searched.bits).then(|| {
+        format!(
+            "{} ({} bytes, accuracy {:.2} %) is dominated by {} ({} bytes, accuracy {:.2} %)",
+            searched.label,
+            searched.bytes,
+            100.0 * searched.accuracy.unwrap_or(0.0),
+            selection.label,
+            selection.bytes,
+            100.0 * selection.accuracy.unwrap_or(0.0)
+        )
+    });
     Ok(MixedBitReport {
         selection,
+        searched,
+        replaced,
         init_scale,
         target_cosine: mb.target_cosine,
         size_budget: (budget > 0).then_some(budget),
@@ -323,11 +353,44 @@ pub fn run_mixed_bit(
     })
 }
 
+/// Adds `c` unless a candidate with the same bits is already there (it would score the same);
+/// that one then also carries `c`'s name.
+fn push_new(candidates: &mut Vec<Candidate>, c: Candidate) {
+    match candidates.iter_mut().find(|d| d.bits == c.bits) {
+        Some(d) => also_named(d, &c.label),
+        None => candidates.push(c),
+    }
+}
+
+/// "mixed init_scale=0.0200 = uniform 8-bit": one configuration reached two ways.
+fn also_named(c: &mut Candidate, label: &str) {
+    if !label.is_empty() && !c.label.split(" = ").any(|l| l == label) {
+        c.label = format!("{} = {label}", c.label);
+    }
+}
+
+/// Whether a (bytes, accuracy) point dominates b: no larger, no less accurate, better in one.
+fn dominates(a: &Candidate, b: &Candidate) -> bool {
+    let (aa, ab) = (a.accuracy.unwrap_or(0.0), b.accuracy.unwrap_or(0.0));
+    a.bytes <= b.bytes && aa >= ab && (a.bytes < b.bytes || aa > ab)
+}
+
+/// The candidate to propose for the search's own `searched` (see the module header): itself when
+/// it is on the front, else the smallest front candidate that dominates it, preferring one whose
+/// calibration cosine is no lower.
+pub fn proposal(searched: &Candidate, candidates: &[Candidate]) -> Candidate {
+    if searched.on_front {
+        return searched.clone();
+    }
+    let mut better: Vec<&Candidate> = candidates.iter().filter(|c| c.on_front && dominates(c, searched)).collect();
+    better.sort_by_key(|c| (c.cosine < searched.cosine, c.bytes));
+    better.first().map_or_else(|| searched.clone(), |c| (*c).clone())
+}
+
 /// Marks the candidates no other one beats on both size and accuracy.
 pub fn mark_front(candidates: &mut [Candidate]) {
-    let pts: Vec<(usize, f64)> = candidates.iter().map(|c| (c.bytes, c.accuracy.unwrap_or(0.0))).collect();
-    for (i, c) in candidates.iter_mut().enumerate() {
-        let (b, a) = pts[i];
-        c.on_front = !pts.iter().enumerate().any(|(j, &(bj, aj))| j != i && bj <= b && aj >= a && (bj < b || aj > a));
+    let front: Vec<bool> = candidates.iter().map(|c| !candidates.iter().any(|d| dominates(d, c))).collect();
+    for (c, on) in candidates.iter_mut().zip(front) {
+        c.on_front = on;
     }
 }

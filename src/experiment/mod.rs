@@ -10,7 +10,9 @@
 //! - [`qat`]: quantization-aware training and the lab's FP32 / PTQ / QAT table.
 //! - [`ini`]: MindSpore Lite's converter config (INI) as an experiment.
 //! - [`progress`]: progress reports and cancellation.
+//! - [`download_name`]: the file names of downloads (model, task, and the bits that ran).
 
+pub mod download_name;
 pub mod ini;
 pub mod layerwise;
 pub mod mixed_bit;
@@ -33,6 +35,8 @@ pub enum ExperimentError {
     Ptq(PtqError),
     Model(ModelError),
     Quant(QuantError),
+    /// Building or running the quantized model's engines.
+    Engine(crate::ptq::EngineError),
     /// The user stopped it.
     Cancelled,
 }
@@ -44,6 +48,7 @@ impl std::fmt::Display for ExperimentError {
             ExperimentError::Ptq(e) => write!(f, "{e}"),
             ExperimentError::Model(e) => write!(f, "{e}"),
             ExperimentError::Quant(e) => write!(f, "{e}"),
+            ExperimentError::Engine(e) => write!(f, "{e}"),
             ExperimentError::Cancelled => write!(f, "cancelled"),
         }
     }
@@ -62,6 +67,16 @@ impl From<PtqError> for ExperimentError {
         match e {
             PtqError::Config(c) => ExperimentError::Config(c),
             e => ExperimentError::Ptq(e),
+        }
+    }
+}
+
+impl From<crate::ptq::EngineError> for ExperimentError {
+    fn from(e: crate::ptq::EngineError) -> Self {
+        match e {
+            crate::ptq::EngineError::Ptq(e) => e.into(),
+            crate::ptq::EngineError::Model(e) => ExperimentError::Model(e),
+            e => ExperimentError::Engine(e),
         }
     }
 }

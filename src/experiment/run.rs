@@ -5,8 +5,9 @@
 //!
 //! Accuracy is measured on the first `eval_size` test images (all when 0).
 //! Per-layer output errors are measured on the first [`ANALYSIS_IMAGES`] of them.
-//! Quantized predictions come from the integer engine when the model can run on
-//! it ([`crate::ptq::int8`]) and from the simulation otherwise; both are reported.
+//! Quantized predictions come from the engines [`crate::ptq::engine`] chose for the model's
+//! layers (integer-only int8, dynamic int8, weight-only, or the simulation, each with its reason);
+//! the simulation's accuracy is reported beside them.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,19 +18,17 @@ use crate::metrics::{try_error_metrics, ErrorMetrics};
 use crate::model::forward::Fp32Runner;
 use crate::model::{argmax_rows, LayerKind, Model};
 use crate::ptq::build::weight_of;
-use crate::ptq::int8::{int8_engine, Int8Unavailable};
+use crate::ptq::engine::{executable, Engine, ExecModel, FallbackReason};
 use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantModel};
-use crate::ptq::{quantize_model, Quantization, Scope};
 use crate::quant::QParams;
 use crate::report::{distribution_report_granular, distribution_rows, quant_param_report_granular, DistributionRow, InOutFlag, QuantParamRow, TensorLabel, TensorTypeFlag};
-use crate::runtime::dynamic::DynamicMode;
-use crate::runtime::int8_model::Int8Scratch;
 
 /// Test images used for the per-layer output errors and distributions.
 pub const ANALYSIS_IMAGES: usize = 500;
 
-/// Images per forward pass when evaluating.
-pub const EVAL_BATCH: usize = 500;
+/// Images per forward pass when evaluating: the engines' batch, so that a dynamic range (the
+/// batch's own) is the same in the simulation and on the kernels.
+pub const EVAL_BATCH: usize = crate::ptq::engine::PREDICT_BATCH;
 
 pub fn accuracy_of(pred: &[u8], labels: &[u8]) -> f64 {
     if labels.is_empty() {
@@ -95,37 +94,18 @@ pub fn fp32_baseline(model: &Model, eval: &Dataset) -> Result<Fp32Baseline, Expe
     Ok(Fp32Baseline { accuracy: accuracy_of(&predictions, &eval.labels), predictions, bytes: fp32_bytes(model) })
 }
 
-/// A quantized model's predictions: the integer engine's when it applies, and the simulation's.
+/// A quantized model's predictions: on its engines when any layer runs on a kernel, and the simulation's.
 pub struct Predictions {
     pub simulated: Vec<u8>,
-    pub int8: Option<Vec<u8>>,
-    /// Why the integer engine did not run, when it did not.
-    pub int8_unavailable: Option<String>,
-    /// The same, typed, when the engine could not be built for this model.
-    pub int8_error: Option<Int8Unavailable>,
+    /// `None` when every quantized layer is simulated.
+    pub kernels: Option<Vec<u8>>,
 }
 
-pub fn predict_quantized(qm: &QuantModel, eval: &Dataset, with_int8: bool) -> Result<Predictions, ExperimentError> {
-    let classes = qm.fp32.output().len();
-    let simulated = predict_with(eval, classes, |x| Ok(qm.forward(x)?))?;
-    if !with_int8 {
-        return Ok(Predictions { simulated, int8: None, int8_unavailable: Some("not requested".into()), int8_error: None });
-    }
-    let input_ok = eval.image_len() == qm.fp32.input.len();
-    match int8_engine(qm) {
-        Ok(engine) if input_ok => {
-            let mut scratch = Int8Scratch::default();
-            let mut pred = Vec::with_capacity(eval.len());
-            for start in (0..eval.len()).step_by(EVAL_BATCH) {
-                let n = EVAL_BATCH.min(eval.len() - start);
-                let p = eval.image_len();
-                pred.extend(engine.predict(&eval.pixels[start * p..(start + n) * p], &mut scratch));
-            }
-            Ok(Predictions { simulated, int8: Some(pred), int8_unavailable: None, int8_error: None })
-        }
-        Ok(_) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some("the model's input is not the dataset's image".into()), int8_error: None }),
-        Err(why) => Ok(Predictions { simulated, int8: None, int8_unavailable: Some(why.to_string()), int8_error: Some(why) }),
-    }
+pub fn predict_quantized(exec: &ExecModel, eval: &Dataset) -> Result<Predictions, ExperimentError> {
+    let classes = exec.quant.fp32.output().len();
+    let simulated = predict_with(eval, classes, |x| Ok(exec.quant.forward(x)?))?;
+    let kernels = if exec.on_kernels() { Some(exec.predict(eval)?) } else { None };
+    Ok(Predictions { simulated, kernels })
 }
 
 /// Errors of one layer: its weight, and its output on the analysis images.
@@ -149,6 +129,8 @@ pub struct LayerReport {
     pub input_params: Option<QParams>,
     /// "float", "static", "dynamic ALWC" or "dynamic ACWL".
     pub input: String,
+    /// What ran this layer, and why the simulation when it did.
+    pub engine: Engine,
     /// Mean |Δbias| that bias correction added.
     pub bias_correction_mean_abs: f64,
 }
@@ -178,9 +160,14 @@ pub struct PtqReport {
     /// The quantized model's accuracy: the integer engine's when it ran, else the simulation's.
     pub accuracy: f64,
     pub simulated_accuracy: f64,
-    pub int8_accuracy: Option<f64>,
-    pub int8_unavailable: Option<String>,
-    /// "int8" or "simulated": which predictions `accuracy`, `agreement` and `confusion` use.
+    /// The accuracy on the engines, when any layer ran on a kernel.
+    pub kernel_accuracy: Option<f64>,
+    /// Share of the evaluation images where the engines and the simulation predict the same class.
+    pub kernel_agreement: Option<f64>,
+    /// Why layers ran in the simulation, each reason once (see each layer's `engine`).
+    pub fallback: Option<String>,
+    /// The engine of the quantized layers: "int8", "int8 dynamic", "weight-only W4", "simulated",
+    /// or "mixed (…)" when they differ. `accuracy`, `agreement` and `confusion` use its predictions.
     pub engine: String,
     /// Fraction of evaluation images where the quantized model predicts what FP32 predicts.
     pub agreement: f64,
@@ -295,33 +282,49 @@ pub fn confusion(pred: &[u8], labels: &[u8], classes: usize) -> Vec<Vec<u32>> {
 /// Runs a PTQ experiment on a model, its calibration images and its evaluation set.
 pub fn run_ptq(exp: &Experiment, model: &Model, calib: &[f32], eval: &Dataset, baseline: &Fp32Baseline) -> Result<PtqReport, ExperimentError> {
     exp.validate()?;
-    let Quantization { model: qm, notes } = quantize_model(model, &exp.ptq, calib, Scope::All)?;
-    report_quantized(&qm, notes, model, calib.len() / model.input.len().max(1), eval, baseline, true)
+    let exec = executable(model, &exp.ptq, calib)?;
+    report_quantized(&exec, model, calib.len() / model.input.len().max(1), eval, baseline)
 }
 
-/// The full report of an already quantized model.
-pub fn report_quantized(
-    qm: &QuantModel,
-    notes: Vec<String>,
-    model: &Model,
-    calib_images: usize,
-    eval: &Dataset,
-    baseline: &Fp32Baseline,
-    with_int8: bool,
-) -> Result<PtqReport, ExperimentError> {
-    let classes = model.output().len();
-    let pred = predict_quantized(qm, eval, with_int8)?;
-    let mut notes = notes;
-    if let Some(e @ Int8Unavailable::Accumulator { .. }) = &pred.int8_error {
-        // Not a limitation of the settings but of the integer arithmetic: say so where it is seen.
-        notes.push(format!("The integer engine was not used: {e}."));
+/// The engine summary of a model: the one engine of all its quantized layers, or "mixed (…)".
+pub fn engine_summary(exec: &ExecModel) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for (_, e) in exec.layer_engines() {
+        if !names.contains(&e.name()) {
+            names.push(e.name());
+        }
     }
+    match names.len() {
+        0 => "fp32".into(),
+        1 => names.remove(0),
+        _ => format!("mixed ({})", names.join(", ")),
+    }
+}
+
+/// The full report of an already quantized model on its engines.
+pub fn report_quantized(exec: &ExecModel, model: &Model, calib_images: usize, eval: &Dataset, baseline: &Fp32Baseline) -> Result<PtqReport, ExperimentError> {
+    let qm = &exec.quant;
+    let classes = model.output().len();
+    let pred = predict_quantized(exec, eval)?;
+    let mut notes = exec.notes.clone();
+    let mut reasons: Vec<&FallbackReason> = Vec::new();
+    for r in exec.layer_engines().filter_map(|(_, e)| e.reason()) {
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    for r in &reasons {
+        if let FallbackReason::Accumulator { .. } = r {
+            // Not a limitation of the settings but of the integer arithmetic: say so where it is seen.
+            notes.push(format!("The integer engine was not used: {r}; the simulation ran instead."));
+        }
+    }
+    let fallback = (!reasons.is_empty()).then(|| reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "));
     let simulated_accuracy = accuracy_of(&pred.simulated, &eval.labels);
-    let int8_accuracy = pred.int8.as_ref().map(|p| accuracy_of(p, &eval.labels));
-    let (engine, used) = match &pred.int8 {
-        Some(p) => ("int8", p.clone()),
-        None => ("simulated", pred.simulated.clone()),
-    };
+    let kernel_accuracy = pred.kernels.as_ref().map(|p| accuracy_of(p, &eval.labels));
+    let kernel_agreement = pred.kernels.as_ref().map(|p| p.iter().zip(&pred.simulated).filter(|(a, b)| a == b).count() as f64 / p.len().max(1) as f64);
+    let engine = engine_summary(exec);
+    let used = pred.kernels.clone().unwrap_or_else(|| pred.simulated.clone());
     let same = used.iter().zip(&baseline.predictions).filter(|(a, b)| a == b).count();
     let disagreements = used.iter().zip(&baseline.predictions).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).take(64).collect();
 
@@ -362,7 +365,7 @@ pub fn report_quantized(
         let (input, input_params) = match ql.input {
             InputQuant::Float => ("float".to_string(), None),
             InputQuant::Static(a) => ("static".to_string(), Some(a.params)),
-            InputQuant::Dynamic { strategy, .. } => (format!("dynamic {}", strategy_name(strategy)), None),
+            InputQuant::Dynamic { strategy, .. } => (format!("dynamic {}", strategy.name()), None),
         };
         if let Some(a) = input_params {
             let xin = fp32_in(ql.index);
@@ -413,6 +416,7 @@ pub fn report_quantized(
             output: outputs[ql.index].metrics,
             input_params,
             input,
+            engine: exec.engines[ql.index].clone().expect("every quantized layer has an engine"),
             bias_correction_mean_abs: ql.bias_delta.iter().map(|d| d.abs() as f64).sum::<f64>() / ql.bias_delta.len().max(1) as f64,
         });
     }
@@ -444,15 +448,15 @@ pub fn report_quantized(
     let bytes = qm.bytes();
     let agreement = same as f64 / used.len().max(1) as f64;
     let warnings = suspicious(&layers, agreement, &dominated, &clipped);
-    let mut notes = notes;
     notes.extend(warnings.iter().cloned());
     Ok(PtqReport {
         fp32_accuracy: baseline.accuracy,
         accuracy: accuracy_of(&used, &eval.labels),
         simulated_accuracy,
-        int8_accuracy,
-        int8_unavailable: pred.int8_unavailable,
-        engine: engine.into(),
+        kernel_accuracy,
+        kernel_agreement,
+        fallback,
+        engine,
         agreement,
         confusion: confusion(&used, &eval.labels, classes),
         eval_images: eval.len(),
@@ -470,14 +474,6 @@ pub fn report_quantized(
         disagreements,
         predictions: used,
     })
-}
-
-/// MindSpore Lite's name of a dynamic strategy.
-pub fn strategy_name(s: DynamicMode) -> &'static str {
-    match s {
-        DynamicMode::Alwc => "ALWC",
-        DynamicMode::Acwl => "ACWL",
-    }
 }
 
 /// Every layer's output for one batch.
@@ -506,7 +502,7 @@ pub fn qdq_view(qm: &QuantModel) -> Vec<QdqNode> {
                     nodes.push(node("DequantizeLinear", &input, "back to float".into()));
                 }
                 InputQuant::Dynamic { strategy, scheme } => {
-                    nodes.push(node("DynamicQuantizeLinear", &input, format!("{}: s, Z from each batch, int{}", strategy_name(strategy), scheme.bits)));
+                    nodes.push(node("DynamicQuantizeLinear", &input, format!("{}: s, Z from each batch, int{}", strategy.name(), scheme.bits)));
                 }
                 InputQuant::Float => {}
             }

@@ -23,6 +23,7 @@
 //! auto_tune = false
 //! target_cosine = 0.995
 //! size_budget = 60000           # bytes
+//! max_bits = 8                  # the most bits a layer gets (2–16)
 //!
 //! [qat]                         # task = "qat"
 //! epochs = 1
@@ -100,11 +101,13 @@ pub struct MixedBitConfig {
     pub target_cosine: f64,
     /// The size-budget search's limit, in bytes of the quantized model.
     pub size_budget: usize,
+    /// The most bits the search gives a layer (2–16): 8 unless the user widens the range.
+    pub max_bits: u8,
 }
 
 impl Default for MixedBitConfig {
     fn default() -> MixedBitConfig {
-        MixedBitConfig { init_scale: 0.02, auto_tune: false, target_cosine: 0.995, size_budget: 0 }
+        MixedBitConfig { init_scale: 0.02, auto_tune: false, target_cosine: 0.995, size_budget: 0, max_bits: 8 }
     }
 }
 
@@ -201,6 +204,9 @@ impl Experiment {
         }
         if !(m.target_cosine > 0.0 && m.target_cosine < 1.0) {
             return Err(field_error("mixed_bit.target_cosine", format!("{} is outside (0, 1)", m.target_cosine)));
+        }
+        if !(2..=16).contains(&m.max_bits) {
+            return Err(field_error("mixed_bit.max_bits", format!("{} is outside 2–16", m.max_bits)));
         }
         if self.task == Task::SizeBudget && m.size_budget == 0 {
             return Err(field_error("mixed_bit.size_budget", "a size-budget search needs a budget in bytes"));

@@ -7,7 +7,9 @@
 //! - [`safetensors`]: tensors, and models saved as a PyTorch `state_dict`.
 //! - [`onnx`]: FP32 models in and out; quantized models out as QDQ (QuantizeLinear / DequantizeLinear).
 //! - [`quantized`]: a quantized model as `.safetensors` (packed integers and their parameters), and back.
+//! - [`lm_safetensors`]: a quantized language model as `.safetensors` (packed integers and scales), and back.
 
+pub mod lm_safetensors;
 pub mod npy;
 pub mod npz;
 pub mod onnx;

@@ -63,7 +63,7 @@ use crate::ptq::{ActParams, InputQuant, QuantLayer, QuantModel};
 use crate::quant::calibration::Calibration;
 use crate::quant::granularity::{GranularQuantized, Granularity, SliceLayout, SliceParams};
 use crate::quant::{kernels, QParams, RangeGuard, Scheme};
-use crate::runtime::dynamic::DynamicMode;
+use crate::ptq::config::DynamicMode;
 
 /// The metadata key that holds the [`QuantSpec`] JSON.
 pub const QUANTIZATION_KEY: &str = "qplay.quantization";

@@ -169,12 +169,26 @@ impl Probe for Compare<'_> {
 
 /// Scores `quantized` against `fp32` over `tokens`: both perplexities, KL, top-1, RMS Δp,
 /// every projection's output error and the FP32 activation ranges per input channel.
-pub fn compare(
+pub fn compare(fp32: &LmModel, quantized: &LmModel, tokens: &[u32], kv: KvFormat, mut progress: impl FnMut(usize, usize)) -> Result<Comparison, LmError> {
+    compare_with(fp32, quantized, tokens, kv, |done, total, _| progress(done, total))
+}
+
+/// Both perplexities over the windows scored so far (what a page can show while it waits).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoFar {
+    pub fp32: f64,
+    pub quantized: f64,
+    /// Predictions scored so far.
+    pub tokens: usize,
+}
+
+/// [`compare`], with the perplexities so far after each window.
+pub fn compare_with(
     fp32: &LmModel,
     quantized: &LmModel,
     tokens: &[u32],
     kv: KvFormat,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(usize, usize, SoFar),
 ) -> Result<Comparison, LmError> {
     if fp32.config != quantized.config {
         return Err(LmError::Tokens("the two models have different shapes".into()));
@@ -204,7 +218,8 @@ pub fn compare(
             dp2 += dp * dp;
             count += 1;
         }
-        progress(i + 1, wins.len());
+        let n = count.max(1) as f64;
+        progress(i + 1, wins.len(), SoFar { fp32: (nll32 / n).exp(), quantized: (nllq / n).exp(), tokens: count });
     }
     let n = count as f64;
     let fp = Perplexity { nll: nll32 / n, perplexity: (nll32 / n).exp(), tokens: count };

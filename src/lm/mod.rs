@@ -43,6 +43,7 @@ pub mod eval;
 pub mod exp;
 pub mod forward;
 pub mod import;
+pub mod inspect;
 pub mod kv_cache;
 pub mod linear;
 pub mod sample;

@@ -90,6 +90,79 @@ pub struct Generated {
     pub prob: f64,
 }
 
+/// Generation one token at a time: the prompt is read when the generator is made, and each
+/// [`Generator::step`] samples one token and feeds it back (so two models can be stepped in turn
+/// and their texts stream side by side).
+pub struct Generator<'m> {
+    model: &'m LmModel,
+    cfg: SampleConfig,
+    rng: ChaCha8Rng,
+    cache: KvCache,
+    /// The next-token logits; None once the context is full.
+    logits: Option<Vec<f32>>,
+}
+
+impl<'m> Generator<'m> {
+    /// Reads `prompt` (checked against the context) into a fresh cache of format `kv`.
+    pub fn new(model: &'m LmModel, prompt: &[u32], kv: KvFormat, cfg: &SampleConfig) -> Result<Generator<'m>, LmError> {
+        cfg.validate()?;
+        let t = model.config.seq_len;
+        if prompt.is_empty() {
+            return Err(LmError::Tokens("the prompt is empty".into()));
+        }
+        if prompt.len() >= t {
+            return Err(LmError::Tokens(format!(
+                "the prompt has {} tokens; the model's context holds {t}, so at most {} leave room to generate",
+                prompt.len(),
+                t - 1
+            )));
+        }
+        let mut cache = KvCache::new(&model.config, kv)?;
+        let logits = model.forward(prompt, &mut cache, true, &mut NoProbe)?;
+        Ok(Generator { model, cfg: cfg.clone(), rng: ChaCha8Rng::seed_from_u64(cfg.seed), cache, logits: Some(logits) })
+    }
+
+    /// The next token and its probability; None when the context is full.
+    pub fn step(&mut self) -> Result<Option<Generated>, LmError> {
+        let Some(logits) = self.logits.take() else { return Ok(None) };
+        let token = sample(&logits, &self.cfg, &mut self.rng);
+        let prob = super::eval::log_softmax(&logits)[token as usize].exp();
+        if self.cache.len() < self.model.config.seq_len {
+            self.logits = Some(self.model.forward(&[token], &mut self.cache, true, &mut NoProbe)?);
+        }
+        Ok(Some(Generated { token, prob }))
+    }
+}
+
+/// The probability a model gives each token of a text that another model writes, one token at a
+/// time (teacher forcing: the text is fed to this model's own cache as it arrives).
+pub struct Scorer<'m> {
+    model: &'m LmModel,
+    cache: KvCache,
+    logits: Option<Vec<f32>>,
+}
+
+impl<'m> Scorer<'m> {
+    pub fn new(model: &'m LmModel, prompt: &[u32]) -> Result<Scorer<'m>, LmError> {
+        let mut cache = KvCache::new(&model.config, KvFormat::F32)?;
+        if prompt.is_empty() || prompt.len() >= model.config.seq_len {
+            return Err(LmError::Tokens(format!("the prompt has {} tokens for a context of {}", prompt.len(), model.config.seq_len)));
+        }
+        let logits = model.forward(prompt, &mut cache, true, &mut NoProbe)?;
+        Ok(Scorer { model, cache, logits: Some(logits) })
+    }
+
+    /// p(token | the text so far), then `token` joins the text; None past the context.
+    pub fn score(&mut self, token: u32) -> Result<Option<f64>, LmError> {
+        let Some(logits) = self.logits.take() else { return Ok(None) };
+        let p = super::eval::log_softmax(&logits).get(token as usize).map_or(0.0, |l| l.exp());
+        if self.cache.len() < self.model.config.seq_len {
+            self.logits = Some(self.model.forward(&[token], &mut self.cache, true, &mut NoProbe)?);
+        }
+        Ok(Some(p))
+    }
+}
+
 /// Generates up to `max_new` tokens after `prompt`, stopping at the end of the context;
 /// `on_token` sees each one as it comes (return false to stop).
 pub fn generate(
@@ -100,32 +173,15 @@ pub fn generate(
     cfg: &SampleConfig,
     mut on_token: impl FnMut(&Generated) -> bool,
 ) -> Result<Vec<Generated>, LmError> {
-    cfg.validate()?;
-    let t = model.config.seq_len;
-    if prompt.is_empty() {
-        return Err(LmError::Tokens("the prompt is empty".into()));
-    }
-    if prompt.len() >= t {
-        return Err(LmError::Tokens(format!(
-            "the prompt has {} tokens; the model's context holds {t}, so at most {} leave room to generate",
-            prompt.len(),
-            t - 1
-        )));
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut cache = KvCache::new(&model.config, kv)?;
-    let mut logits = model.forward(prompt, &mut cache, true, &mut NoProbe)?;
+    let mut gen = Generator::new(model, prompt, kv, cfg)?;
     let mut out = Vec::new();
     while out.len() < max_new {
-        let token = sample(&logits, cfg, &mut rng);
-        let prob = super::eval::log_softmax(&logits)[token as usize].exp();
-        let g = Generated { token, prob };
+        let Some(g) = gen.step()? else { break };
         let go_on = on_token(&g);
         out.push(g);
-        if !go_on || cache.len() >= t {
+        if !go_on {
             break;
         }
-        logits = model.forward(&[token], &mut cache, true, &mut NoProbe)?;
     }
     Ok(out)
 }

@@ -36,6 +36,11 @@ impl Fp32Runner {
         self.run_hooked(x, &mut |_, _, _| {}, each)
     }
 
+    /// Layer i alone on a batch x: [B, shapes[i]] → y: [B, shapes[i + 1]].
+    pub fn forward_layer(&self, i: usize, batch: usize, x: &[f32], y: &mut Vec<f32>) {
+        layer_forward(&self.model.layers[i], self.packed[i].as_ref(), self.model.shapes[i], self.model.shapes[i + 1], batch, x, y);
+    }
+
     /// Runs a batch; `before(i, batch, x)` may rewrite the input of layer i in place
     /// (fake-quantization does), then `after(i, y)` sees the layer's output.
     pub fn run_hooked(

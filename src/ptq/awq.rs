@@ -9,8 +9,12 @@
 //! for α ∈ {0, 1/20, …, 19/20}:
 //!   s_j = max(x̄_j^α, 1e-4);   s ← s / sqrt(max_j s_j · min_j s_j)          (llm-awq's normalisation)
 //!   Ŵ_i = Q(W_i · diag(s)) · diag(s)⁻¹                            Q = the configured weight format
-//!   loss(α) = mean over tokens and the group's outputs of (X·Ŵ_iᵀ − X·W_iᵀ)²
-//!           = Σ_i Σ_n Δ_n · H · Δ_nᵀ / Σ_i N_i,   Δ = Ŵ_i − W_i,  H = XᵀX / M
+//!   loss(α) = mean over tokens and outputs of (F_Ŵ(X) − F_W(X))²,  F = the module llm-awq inspects:
+//!     attention_norm → wq, wk, wv:  F = the attention module (rope, causal softmax over each
+//!                                   calibration window, wo in FP32)
+//!     ffn_norm → w1, w3:            F = the MLP w2 · (silu(X·w1ᵀ) ⊙ X·w3ᵀ) (w2 in FP32)
+//!     one Linear (w3 → w2, wv → wo): F = X·Wᵀ, so loss = Σ_n Δ_n · H · Δ_nᵀ / N,
+//!                                   Δ = Ŵ − W, H = XᵀX / M (exact, every token, N·K² a candidate)
 //! keep the α of least loss (the first on a tie; α = 0 is s = 1, plain RTN, so loss ≤ RTN's);
 //! fold: P ← P · diag(s)⁻¹ (its output channel j divided by s_j), W_i ← W_i · diag(s)
 //! ```
@@ -24,12 +28,12 @@
 //! - (ffn_norm → w1, w3): P = the RMSNorm weight;
 //! - (w3 → w2): P = w3's row j (silu(x·w1ᵀ) ⊙ x·w3ᵀ is linear in x·w3ᵀ).
 //!
-//! The loss is that of the group's own Linear outputs (for attention_norm → q, k, v the
-//! concatenated q, k, v); llm-awq measures the whole attention / MLP module's output for the
-//! two RMSNorm groups. Through H it is exact and uses every calibration token: one K × K Gram
-//! matrix per input, then N·K² per candidate instead of M·K·N. Every group of a block is
+//! The two module losses run on the block's inputs captured from the FP32 model
+//! ([`capture_block`], one pass per block, 4·M·(3D + F) bytes); every group of a block is
 //! searched on the block's original weights, then all scales are applied (as llm-awq).
-//! Activations are not quantized in the search (llm-awq's weight-only loss).
+//! Activations are not quantized in the search (llm-awq's weight-only loss). AutoAWQ's "duo
+//! scaling" (s = x̄^α / w̄^(1−α)) is not used: llm-awq has none, and on the built-in model it
+//! did not help (measured for issue 13).
 //!
 //! Clipping (`cfg.awq_clip`, llm-awq's `auto_clip`: n_grid 20, max_shrink 0.5), after scaling,
 //! on the scaled weights and the scaled inputs X · diag(s)⁻¹ (H_ij / (s_i s_j)):
@@ -51,9 +55,12 @@
 
 use serde::Serialize;
 
-use crate::lm::{KvCache, KvFormat, LmError, LmLinear, LmModel, LmWeights, Probe};
+use crate::lm::attention::attend;
+use crate::lm::exp::swiglu;
+use crate::lm::forward::{rope, rope_tables};
+use crate::lm::{KvCache, KvFormat, LmConfig, LmError, LmLinear, LmModel, LmWeights, Probe};
 use crate::ptq::lm::{quantize_linear, LmQuantConfig, LmWeightFormat};
-use crate::ptq::lm_calib::{calibration_windows, MAX_CAPTURE_BYTES};
+use crate::ptq::lm_calib::{calibration_windows, capture_block, MAX_CAPTURE_BYTES};
 use crate::quant::ggml::QK;
 use crate::runtime::qmatmul::QuantizedActs;
 
@@ -244,37 +251,142 @@ pub struct GroupSearch {
     pub losses: Vec<f64>,
 }
 
-/// Searches α for the Linears `linears` (all with K = gram.k inputs) fed by an input whose
-/// Gram matrix is `gram` and whose per-channel mean |x| is `x_mean` (see the module header).
-pub fn awq_search_group(gram: &Gram, x_mean: &[f32], linears: &[AwqLinear], cfg: &LmQuantConfig) -> Result<GroupSearch, LmError> {
-    let k = gram.k;
-    if x_mean.len() != k || linears.iter().any(|l| l.n.checked_mul(k) != Some(l.w.len())) {
-        return Err(LmError::Setting { name: "awq", message: format!("a group's weights or statistics do not have {k} inputs") });
+/// Ŵ_i = Q(W_i · diag(s)) · diag(s)⁻¹ of every Linear of a group.
+fn scale_quantize_unscale(linears: &[AwqLinear], s: &[f32], cfg: &LmQuantConfig) -> Result<Vec<Vec<f32>>, LmError> {
+    let k = s.len();
+    linears
+        .iter()
+        .map(|l| {
+            let ws: Vec<f32> = l.w.chunks_exact(k).flat_map(|row| row.iter().zip(s).map(|(&w, &sj)| w * sj)).collect();
+            let mut q = fake_quantize(cfg, l.name, &ws, l.n, k)?;
+            for row in q.chunks_exact_mut(k) {
+                for (v, &sj) in row.iter_mut().zip(s) {
+                    *v /= sj;
+                }
+            }
+            Ok(q)
+        })
+        .collect()
+}
+
+/// The α grid search of one group: for each α, s, the Linears' Ŵ and `loss(Ŵ)`; the first α
+/// of least loss.
+fn search_alpha(x_mean: &[f32], linears: &[AwqLinear], cfg: &LmQuantConfig, loss: &mut dyn FnMut(&[Vec<f32>]) -> Result<f64, LmError>) -> Result<GroupSearch, LmError> {
+    let k = x_mean.len();
+    if linears.iter().any(|l| l.n.checked_mul(k) != Some(l.w.len())) {
+        return Err(LmError::Setting { name: "awq", message: format!("a group's weights do not have {k} inputs") });
     }
-    let outputs: usize = linears.iter().map(|l| l.n).sum();
+    let scales = |alpha: f64| awq_scales(x_mean, alpha);
     let mut losses = Vec::with_capacity(N_GRID);
     let (mut best, mut best_loss) = (0, f64::INFINITY);
     for i in 0..N_GRID {
-        let s = awq_scales(x_mean, i as f64 / N_GRID as f64);
+        let s = scales(i as f64 / N_GRID as f64);
+        let l = loss(&scale_quantize_unscale(linears, &s, cfg)?)?;
+        if l < best_loss {
+            (best, best_loss) = (i, l);
+        }
+        losses.push(l);
+    }
+    Ok(GroupSearch { alpha: best as f32 / N_GRID as f32, index: best, s: scales(best as f64 / N_GRID as f64), losses })
+}
+
+/// Searches α for the Linears `linears` (all with K = gram.k inputs) fed by an input whose
+/// Gram matrix is `gram` and whose per-channel mean |x| is `x_mean`, the loss measured on
+/// the Linears' own outputs (see the module header).
+pub fn awq_search_group(gram: &Gram, x_mean: &[f32], linears: &[AwqLinear], cfg: &LmQuantConfig) -> Result<GroupSearch, LmError> {
+    if x_mean.len() != gram.k {
+        return Err(LmError::Setting { name: "awq", message: format!("{} channel means for {} inputs", x_mean.len(), gram.k) });
+    }
+    search_alpha(x_mean, linears, cfg, &mut linear_loss(gram, linears))
+}
+
+/// loss(Ŵ) = Σ_i Σ_n Δ_n · H · Δ_nᵀ / Σ_i N_i,  Δ = Ŵ_i − W_i.
+fn linear_loss<'a>(gram: &'a Gram, linears: &'a [AwqLinear]) -> impl FnMut(&[Vec<f32>]) -> Result<f64, LmError> + 'a {
+    let outputs: usize = linears.iter().map(|l| l.n).sum();
+    move |qs| {
         let mut loss = 0f64;
-        for l in linears {
-            // Ŵ = Q(W · diag(s)) · diag(s)⁻¹;  Δ = Ŵ − W.
-            let ws: Vec<f32> = l.w.chunks_exact(k).flat_map(|row| row.iter().zip(&s).map(|(&w, &sj)| w * sj)).collect();
-            let mut delta = fake_quantize(cfg, l.name, &ws, l.n, k)?;
-            for (row, wrow) in delta.chunks_exact_mut(k).zip(l.w.chunks_exact(k)) {
-                for ((d, &w), &sj) in row.iter_mut().zip(wrow).zip(&s) {
-                    *d = *d / sj - w;
-                }
-            }
+        for (l, q) in linears.iter().zip(qs) {
+            let delta: Vec<f32> = q.iter().zip(l.w).map(|(a, b)| a - b).collect();
             loss += gram.error(&delta, l.n)?;
         }
-        let loss = loss / outputs.max(1) as f64;
-        if loss < best_loss {
-            (best, best_loss) = (i, loss);
-        }
-        losses.push(loss);
+        Ok(loss / outputs.max(1) as f64)
     }
-    Ok(GroupSearch { alpha: best as f32 / N_GRID as f32, index: best, s: awq_scales(x_mean, best as f64 / N_GRID as f64), losses })
+}
+
+/// mean over the values of (a − b)².
+fn mse(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len().max(1) as f64
+}
+
+/// Y = X · Wᵀ: X [M, K], W [N, K] → [M, N] on the f32 GEMM.
+fn matmul(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Result<Vec<f32>, LmError> {
+    let mut y = vec![0f32; m * n];
+    LmLinear::f32(w, n, k).forward(x, m, &mut y, &mut QuantizedActs::default())?;
+    Ok(y)
+}
+
+/// The SwiGLU MLP's output w2 · (silu(x·w1ᵀ) ⊙ x·w3ᵀ) [M, D] for its input X [M, D];
+/// w1, w3 [F, D], w2 [D, F].
+pub fn mlp_output(x: &[f32], d: usize, f: usize, w1: &[f32], w3: &[f32], w2: &[f32]) -> Result<Vec<f32>, LmError> {
+    let m = x.len() / d.max(1);
+    if m * d != x.len() || w1.len() != f * d || w3.len() != f * d || w2.len() != d * f {
+        return Err(LmError::Setting { name: "awq", message: format!("MLP shapes: X {} values, w1 {}, w3 {}, w2 {} for D {d}, F {f}", x.len(), w1.len(), w3.len(), w2.len()) });
+    }
+    let mut h1 = matmul(x, m, w1, f, d)?;
+    let h3 = matmul(x, m, w3, f, d)?;
+    swiglu(&mut h1, &h3);
+    matmul(&h1, m, w2, d, f)
+}
+
+/// AWQ's search for (ffn_norm → w1, w3) with llm-awq's loss on the whole MLP's output
+/// (`module2inspect = mlp`; w2 stays FP32 in the search):
+/// loss(α) = mean over tokens and D outputs of (MLP_Ŵ1,Ŵ3(X) − MLP(X))².
+pub fn awq_search_mlp(x: &[f32], x_mean: &[f32], w1: AwqLinear, w3: AwqLinear, w2: &[f32], cfg: &LmQuantConfig) -> Result<GroupSearch, LmError> {
+    let (d, f) = (x_mean.len(), w1.n);
+    let reference = mlp_output(x, d, f, w1.w, w3.w, w2)?;
+    search_alpha(x_mean, &[w1, w3], cfg, &mut |qs| Ok(mse(&mlp_output(x, d, f, &qs[0], &qs[1], w2)?, &reference)))
+}
+
+/// The attention module's output wo · attention(rope(x·wqᵀ), rope(x·wkᵀ), x·wvᵀ) [M, D] for its
+/// input X [M, D] made of calibration windows of `lens` tokens (positions 0.. in each), as
+/// [`crate::lm::LmModel::forward`] computes it with an FP32 KV cache; `rope_cs` = [`rope_tables`].
+pub fn attention_output(c: &LmConfig, rope_cs: &(Vec<f32>, Vec<f32>), x: &[f32], lens: &[usize], wq: &[f32], wk: &[f32], wv: &[f32], wo: &[f32]) -> Result<Vec<f32>, LmError> {
+    let (d, kv, hd) = (c.dim, c.kv_dim(), c.head_dim());
+    let half = hd / 2;
+    let m: usize = lens.iter().sum();
+    if m * d != x.len() || lens.iter().any(|&t| t > c.seq_len) || wq.len() != d * d || wk.len() != kv * d || wv.len() != kv * d || wo.len() != d * d {
+        return Err(LmError::Setting { name: "awq", message: format!("attention shapes: X {} values for {m} tokens, D {d}, KV {kv}", x.len()) });
+    }
+    let mut q = matmul(x, m, wq, d, d)?;
+    let mut k = matmul(x, m, wk, kv, d)?;
+    let v = matmul(x, m, wv, kv, d)?;
+    let mut att = vec![0f32; m * d];
+    let mut scores = vec![0f32; c.seq_len];
+    let mut cache = KvCache::new(c, KvFormat::F32)?;
+    let mut start = 0;
+    for &len in lens {
+        for pos in 0..len {
+            let i = start + pos;
+            let (cos, sin) = (&rope_cs.0[pos * half..(pos + 1) * half], &rope_cs.1[pos * half..(pos + 1) * half]);
+            rope(&mut q[i * d..(i + 1) * d], hd, cos, sin);
+            rope(&mut k[i * kv..(i + 1) * kv], hd, cos, sin);
+            cache.store(0, pos, &k[i * kv..(i + 1) * kv], &v[i * kv..(i + 1) * kv]);
+        }
+        for pos in 0..len {
+            let i = start + pos;
+            attend(c, cache.keys(0), cache.values(0), pos, &q[i * d..(i + 1) * d], &mut att[i * d..(i + 1) * d], &mut scores);
+        }
+        start += len;
+    }
+    matmul(&att, m, wo, d, d)
+}
+
+/// AWQ's search for (attention_norm → wq, wk, wv) with llm-awq's loss on the whole attention
+/// module's output (`module2inspect = self_attn`; wo stays FP32 in the search).
+pub fn awq_search_attention(c: &LmConfig, x: &[f32], lens: &[usize], x_mean: &[f32], qkv: [AwqLinear; 3], wo: &[f32], cfg: &LmQuantConfig) -> Result<GroupSearch, LmError> {
+    let rope_cs = rope_tables(c);
+    let reference = attention_output(c, &rope_cs, x, lens, qkv[0].w, qkv[1].w, qkv[2].w, wo)?;
+    search_alpha(x_mean, &qkv, cfg, &mut |qs| Ok(mse(&attention_output(c, &rope_cs, x, lens, &qs[0], &qs[1], &qs[2], wo)?, &reference)))
 }
 
 /// The outcome of one Linear's clipping search.
@@ -466,7 +578,9 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
     let c = w.config.clone();
     let windows = calibration_windows(calib, c.seq_len, cfg.calib_tokens)?;
     let steps = c.n_layers + 1;
-    let stats = awq_statistics(&LmModel::from_weights(w)?, &windows)?;
+    let model = LmModel::from_weights(w)?;
+    let stats = awq_statistics(&model, &windows)?;
+    let lens: Vec<usize> = windows.iter().map(|x| x.len()).collect();
     progress(1, steps);
     let (d, kv, f) = (c.dim, c.kv_dim(), c.hidden_dim);
     let mut report = AwqReport { calib_tokens: windows.iter().map(|x| x.len()).sum(), groups: vec![], clips: vec![], notes: vec![] };
@@ -478,12 +592,19 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
         let (g_att, g_wo, g_ffn, g_w2) = (x_att.gram(), x_wo.gram(), x_ffn.gram(), x_w2.gram());
         let (m_att, m_wo, m_ffn, m_w2) = (x_att.mean_abs(), x_wo.mean_abs(), x_ffn.mean_abs(), x_w2.mean_abs());
         let vo = kv == d;
-        let s_att = awq_search_group(
-            &g_att,
+        // The RMSNorm groups: loss on the attention / MLP output, on this block's captured inputs.
+        let inputs = capture_block(&model, &windows, l)?;
+        let s_att = awq_search_attention(
+            &c,
+            &inputs.attention,
+            &lens,
             &m_att,
-            &[AwqLinear { name: &nq, w: &b.wq, n: d }, AwqLinear { name: &nk, w: &b.wk, n: kv }, AwqLinear { name: &nv, w: &b.wv, n: kv }],
+            [AwqLinear { name: &nq, w: &b.wq, n: d }, AwqLinear { name: &nk, w: &b.wk, n: kv }, AwqLinear { name: &nv, w: &b.wv, n: kv }],
+            &b.wo,
             cfg,
         )?;
+        let s_ffn = awq_search_mlp(&inputs.ffn, &m_ffn, AwqLinear { name: &n1, w: &b.w1, n: f }, AwqLinear { name: &n3, w: &b.w3, n: f }, &b.w2, cfg)?;
+        drop(inputs);
         let s_vo = match vo {
             true => Some(awq_search_group(&g_wo, &m_wo, &[AwqLinear { name: &no, w: &b.wo, n: d }], cfg)?),
             false => {
@@ -494,7 +615,6 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
                 None
             }
         };
-        let s_ffn = awq_search_group(&g_ffn, &m_ffn, &[AwqLinear { name: &n1, w: &b.w1, n: f }, AwqLinear { name: &n3, w: &b.w3, n: f }], cfg)?;
         let s_w2 = awq_search_group(&g_w2, &m_w2, &[AwqLinear { name: &n2, w: &b.w2, n: d }], cfg)?;
 
         // Fold every scale: P ← P · diag(s)⁻¹, W ← W · diag(s).

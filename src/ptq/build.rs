@@ -12,14 +12,13 @@
 //! [`Scope::Only`] quantizes one layer and leaves the rest in FP32: the lab's "layer by layer",
 //! where each layer's error is seen alone.
 
-use super::config::{field_error, ConfigError, PtqConfig, QuantMode, WeightGranularity};
+use super::config::{field_error, ConfigError, DynamicMode, PtqConfig, QuantMode, WeightGranularity};
 use super::qmodel::{channel_of, quantize_input, ActParams, InputQuant, QuantLayer, QuantModel};
 use crate::model::forward::{layer_forward, Fp32Runner};
 use crate::model::{Layer, LayerKind, Model, ModelError, Shape};
 use crate::quant::calibration::calibrate;
 use crate::quant::granularity::{quantize_granular, Granularity};
 use crate::quant::{QParams, QuantError};
-use crate::runtime::dynamic::DynamicMode;
 use crate::runtime::gemm_f32::PackedWf32;
 
 /// Where each layer's activation range is calibrated.

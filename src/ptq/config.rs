@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::quant::calibration::Calibration;
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
 use crate::quant::{Method, Rounding, Scheme};
-use crate::runtime::dynamic::DynamicMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,6 +38,27 @@ impl QuantMode {
 
     pub fn from_name(name: &str) -> Option<QuantMode> {
         QuantMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Dynamic mode's strategy (MindSpore Lite's `[dynamic_quant_param] quant_strategy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DynamicMode {
+    /// Activation per layer (one (s, Z) per batch), weight per channel: runs on the int8 GEMM.
+    Alwc,
+    /// Activation per channel (one (s, Z) per input feature over the batch), weight per layer:
+    /// the activation scale varies along the summed axis, so no integer GEMM can take it out.
+    Acwl,
+}
+
+impl DynamicMode {
+    /// MindSpore Lite's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DynamicMode::Alwc => "ALWC",
+            DynamicMode::Acwl => "ACWL",
+        }
     }
 }
 

@@ -10,74 +10,53 @@
 //!
 //! Every layer is proved, at build time, to keep its accumulator inside int32
 //! ([`QLinear::try_new`]); a layer that cannot (a large bias, a huge fan-in) makes the
-//! whole model fall back to the simulation with [`Int8Unavailable::Accumulator`], which
-//! the report shows as a note: never a wrapped, silently wrong integer result.
+//! whole model fall back to the simulation with [`FallbackReason::Accumulator`], which
+//! the report shows: never a wrapped, silently wrong integer result.
 
+use super::engine::{EngineError, FallbackReason};
 use super::qmodel::{ActParams, InputQuant, QuantModel};
 use crate::model::{LayerKind, Shape};
 use crate::quant::kernels;
 use crate::runtime::int8_model::{Int8Mlp, Int8Op};
 use crate::runtime::qconv::{ConvGeometry, QConv2d, QConvSpec};
 use crate::runtime::qlinear::{AccumulatorOverflow, QLinear, QLinearSpec};
+
+/// The reason for a layer whose accumulator could leave int32.
+fn accumulator(layer: &str, o: AccumulatorOverflow) -> EngineError {
+    FallbackReason::Accumulator { layer: layer.into(), channel: o.channel, bound: o.bound.to_string(), fan_in: o.k }.into()
+}
 use crate::runtime::qpool::{PoolKind, QPool2d};
-
-/// Why the integer engine does not run a quantized model.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Int8Unavailable {
-    /// The model or its settings are not ones the int8 kernels run (per-group weights, a BatchNorm, W4A8 …).
-    Unsupported(String),
-    /// A layer could overflow its int32 accumulator: the results would wrap.
-    Accumulator { layer: String, overflow: AccumulatorOverflow },
-}
-
-impl std::fmt::Display for Int8Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Int8Unavailable::Unsupported(why) => f.write_str(why),
-            Int8Unavailable::Accumulator { layer, overflow } => write!(f, "layer {layer}: {overflow}; the simulation ran instead"),
-        }
-    }
-}
-
-impl std::error::Error for Int8Unavailable {}
-
-impl From<String> for Int8Unavailable {
-    fn from(why: String) -> Int8Unavailable {
-        Int8Unavailable::Unsupported(why)
-    }
-}
-
-impl From<&str> for Int8Unavailable {
-    fn from(why: &str) -> Int8Unavailable {
-        Int8Unavailable::Unsupported(why.to_string())
-    }
-}
 
 /// The static (s, Z) of the tensor a weighted layer at `from` or after it reads, or of the
 /// model's output when none follows: what the layers between must produce.
-fn next_static_input(qm: &QuantModel, from: usize) -> Result<ActParams, Int8Unavailable> {
+fn next_static_input(qm: &QuantModel, from: usize) -> Result<ActParams, EngineError> {
     let layers = &qm.fp32.layers;
     let next = layers.iter().enumerate().skip(from).find(|(_, l)| matches!(l.kind, LayerKind::Linear(_) | LayerKind::Conv2d(_)));
     let y = match next {
         Some((j, _)) => match qm.layers[j].as_ref().map(|q| q.input) {
             Some(InputQuant::Static(a)) => a,
-            _ => return Err(format!("layer {} is not quantized (skipped)", layers[j].name).into()),
+            _ => return Err(FallbackReason::LayerSkipped { layer: layers[j].name.clone() }.into()),
         },
-        None => qm.output.ok_or("the model's output is not quantized")?,
+        None => qm.output.ok_or(FallbackReason::OutputNotQuantized)?,
     };
     if y.scheme.bits != 8 || !y.scheme.signed {
-        return Err("integer kernels run signed 8-bit activations".into());
+        let (layer, weight_bits) = match next {
+            Some((j, _)) => (layers[j].name.clone(), qm.layers[j].as_ref().map_or(0, |q| q.bits())),
+            None => (format!("{} (output)", layers.last().map_or("", |l| l.name.as_str())), 8),
+        };
+        return Err(FallbackReason::BitsWithoutKernel { layer, weight_bits, act_bits: Some(y.scheme.bits) }.into());
     }
     Ok(y)
 }
 
-/// Builds the integer engine, or says why this model cannot run on it.
+/// Builds the integer engine, or says why this model cannot run on it
+/// ([`EngineError::NoKernel`] with the reason; another error is a bug in the layers built).
 ///
 /// Each Linear / Conv2d becomes a [`QLinear`] / [`QConv2d`] with the ReLU after it fused, its
 /// output requantized straight to the (s, Z) of the next weighted layer's input (or the model's
 /// output); pooling and Flatten between them run on those int8 values ([`QPool2d`]), and a ReLU
 /// no layer could fuse clamps at Z.
-pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
+pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, EngineError> {
     let layers = &qm.fp32.layers;
     let mut out = Vec::new();
     let mut input_lut = None;
@@ -89,37 +68,39 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
             LayerKind::Flatten => i += 1,
             LayerKind::Softmax if i + 1 == layers.len() => i += 1, // argmax is the same without it
             LayerKind::Relu => {
-                let a = current.ok_or("a ReLU before the first quantized layer runs in the simulation only")?;
+                let a = current.ok_or_else(|| FallbackReason::OpBeforeFirstQuantizedLayer { layer: layers[i].name.clone() })?;
                 out.push(Int8Op::Relu { zero_point: a.params.zero_point.clamp(-128, 127) as i8 });
                 i += 1;
             }
             LayerKind::MaxPool2d(p) | LayerKind::AvgPool2d(p) => {
-                current.ok_or("pooling before the first quantized layer runs in the simulation only")?;
+                current.ok_or_else(|| FallbackReason::OpBeforeFirstQuantizedLayer { layer: layers[i].name.clone() })?;
                 let Shape::Chw(channels, in_h, in_w) = qm.fp32.shapes[i] else {
-                    return Err(format!("layer {} pools a flat tensor", layers[i].name).into());
+                    return Err(FallbackReason::FlatTensor { layer: layers[i].name.clone() }.into());
                 };
                 let kind = if matches!(layers[i].kind, LayerKind::MaxPool2d(_)) { PoolKind::Max } else { PoolKind::Average };
                 out.push(Int8Op::Pool(QPool2d { kind, channels, in_h, in_w, kernel: p.kernel, stride: p.stride }));
                 i += 1;
             }
             LayerKind::Linear(_) | LayerKind::Conv2d(_) => {
-                let ql = qm.layers[i].as_ref().ok_or_else(|| format!("layer {} is not quantized (skipped)", layers[i].name))?;
+                let layer = || layers[i].name.clone();
+                let ql = qm.layers[i].as_ref().ok_or_else(|| FallbackReason::LayerSkipped { layer: layer() })?;
                 let InputQuant::Static(x) = ql.input else {
-                    return Err("only full (static) quantization runs on integer kernels".into());
+                    return Err(FallbackReason::UnsupportedLayer { layer: layer(), kind: "layer without a static input".into() }.into());
                 };
                 if x.scheme.bits != 8 || !x.scheme.signed || ql.bits() > 8 {
-                    return Err(format!("integer kernels run signed 8-bit activations and up to 8-bit weights, not W{}A{}", ql.bits(), x.scheme.bits).into());
+                    return Err(FallbackReason::BitsWithoutKernel { layer: layer(), weight_bits: ql.bits(), act_bits: Some(x.scheme.bits) }.into());
                 }
                 if !ql.weight.scheme.symmetric || ql.weight.slices.iter().any(|s| s.params.zero_point != 0) {
-                    return Err("integer kernels need symmetric weights (zero point 0)".into());
+                    return Err(FallbackReason::AsymmetricWeights { layer: layer() }.into());
                 }
                 if ql.smooth.is_some() {
-                    return Err("SmoothQuant's per-channel input scaling runs in the simulation only".into());
+                    return Err(FallbackReason::SmoothQuantStatic { layer: layer() }.into());
                 }
                 let w_scales: Vec<f32> = match ql.weight.layout.granularity {
                     crate::quant::Granularity::PerTensor => vec![ql.weight.slices[0].params.scale],
                     crate::quant::Granularity::PerChannel { axis: 0 } => ql.weight.slices.iter().map(|s| s.params.scale).collect(),
-                    _ => return Err("integer kernels take per-tensor or per-channel weights, not per-group".into()),
+                    crate::quant::Granularity::PerGroup { group_size, .. } => return Err(FallbackReason::PerGroupWeights { layer: layer(), group_size }.into()),
+                    crate::quant::Granularity::PerChannel { .. } => return Err(FallbackReason::WeightLayout { layer: layer() }.into()),
                 };
                 let relu = matches!(layers.get(i + 1).map(|l| &l.kind), Some(LayerKind::Relu));
                 let out_index = if relu { i + 1 } else { i };
@@ -134,11 +115,11 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
                         input_lut = Some(std::array::from_fn(|p| q[p].clamp(-128, 127) as i8));
                     }
                     // What the layers before produced must be what this one reads.
-                    Some(c) if c.params != x.params => return Err(format!("layer {}'s input is quantized twice", layers[i].name).into()),
+                    Some(c) if c.params != x.params => return Err(FallbackReason::InputRequantized { layer: layer() }.into()),
                     Some(_) => {}
                 }
                 let w: Vec<i8> = ql.weight.q.iter().map(|&v| v.clamp(-128, 127) as i8).collect();
-                let overflow = |overflow| Int8Unavailable::Accumulator { layer: layers[i].name.clone(), overflow };
+                let overflow = |o| accumulator(&layers[i].name, o);
                 let op = match &layers[i].kind {
                     LayerKind::Linear(l) => Int8Op::Linear(
                         QLinear::try_new(&QLinearSpec {
@@ -157,7 +138,7 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
                     ),
                     LayerKind::Conv2d(c) => {
                         let Shape::Chw(_, in_h, in_w) = qm.fp32.shapes[i] else {
-                            return Err(format!("layer {} convolves a flat tensor", layers[i].name).into());
+                            return Err(FallbackReason::FlatTensor { layer: layer() }.into());
                         };
                         let geometry = ConvGeometry { in_channels: c.in_channels, out_channels: c.out_channels, kernel: c.kernel, stride: c.stride, padding: c.padding, in_h, in_w };
                         Int8Op::Conv(
@@ -181,10 +162,10 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, Int8Unavailable> {
                 current = Some(y);
                 i = out_index + 1;
             }
-            other => return Err(format!("the integer engine runs Linear, Conv2d, pooling, ReLU and Flatten layers; this model has a {}", other.name()).into()),
+            other => return Err(FallbackReason::UnsupportedLayer { layer: layers[i].name.clone(), kind: other.name().into() }.into()),
         }
     }
-    let output = qm.output.ok_or("the model's output is not quantized")?;
-    let lut = input_lut.ok_or("the model has no Linear or Conv2d layer")?;
-    Int8Mlp::from_parts(out, lut, output.params.scale, output.params.zero_point).map_err(|e| Int8Unavailable::Unsupported(e.to_string()))
+    let output = qm.output.ok_or(FallbackReason::OutputNotQuantized)?;
+    let lut = input_lut.ok_or(FallbackReason::NoWeightedLayer)?;
+    Int8Mlp::from_parts(out, lut, output.params.scale, output.params.zero_point).map_err(EngineError::Chain)
 }

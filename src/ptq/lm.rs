@@ -108,6 +108,16 @@ impl LmMethod {
         Self::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(s))
     }
 
+    /// The method as its paper writes it.
+    pub fn title(self) -> &'static str {
+        match self {
+            LmMethod::Rtn => "RTN",
+            LmMethod::Gptq => "GPTQ",
+            LmMethod::Awq => "AWQ",
+            LmMethod::SmoothQuant => "SmoothQuant",
+        }
+    }
+
     /// Whether the method needs calibration text.
     pub fn calibrated(self) -> bool {
         self != LmMethod::Rtn

@@ -34,6 +34,10 @@ pub struct MethodResult {
     /// The FP32 weights the method started from (after any outlier injection): the model to
     /// compare against.
     pub reference: Option<LmWeights>,
+    /// The FP32 weights that were rounded when the method changed them first (AWQ's and
+    /// SmoothQuant's scaled weights, or the injected outliers): what to hold a quantized row
+    /// against. None when the input weights were rounded as they are.
+    pub rounded: Option<LmWeights>,
 }
 
 /// Quantizes `w` with `cfg.method`; `calib` is calibration text (token ids from the training
@@ -54,20 +58,20 @@ pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], p
         w
     };
     let reference = (cfg.outliers > 0).then(|| w.clone());
-    let quantized = match cfg.method {
-        LmMethod::Rtn => quantize_lm(w, cfg)?,
-        LmMethod::Gptq => quantize_lm_gptq(w, cfg, calib, progress)?,
+    let (quantized, rounded) = match cfg.method {
+        LmMethod::Rtn => (quantize_lm(w, cfg)?, reference.clone()),
+        LmMethod::Gptq => (quantize_lm_gptq(w, cfg, calib, progress)?, reference.clone()),
         LmMethod::Awq => {
             let mut v = w.clone();
             report.awq = Some(awq_lm(&mut v, calib, cfg, progress)?);
-            quantize_lm(&v, cfg)?
+            (quantize_lm(&v, cfg)?, Some(v))
         }
         LmMethod::SmoothQuant => {
             let mut v = w.clone();
             report.smooth = Some(smooth_lm(&mut v, calib, cfg)?);
             progress(1, 1);
-            quantize_lm(&v, cfg)?
+            (quantize_lm(&v, cfg)?, Some(v))
         }
     };
-    Ok(MethodResult { quantized, report, reference })
+    Ok(MethodResult { quantized, report, reference, rounded })
 }

@@ -25,7 +25,7 @@ use crate::model::forward::Fp32Runner;
 use crate::model::{LayerKind, Model, ModelError, Shape};
 use crate::quant::granularity::GranularQuantized;
 use crate::quant::{kernels, QParams, Scheme};
-use crate::runtime::dynamic::DynamicMode;
+use super::config::DynamicMode;
 
 /// One activation tensor's static parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,6 +175,15 @@ impl QuantModel {
         total + self.output.map_or(0, |a| 4 + (a.scheme.bits as usize).div_ceil(8))
     }
 
+    /// Layer i of the simulation alone on a batch x: [B, shapes[i]] → y: [B, shapes[i + 1]]
+    /// (x is quantized in place first when layer i is quantized).
+    pub fn forward_layer(&self, i: usize, batch: usize, x: &mut [f32], y: &mut Vec<f32>) {
+        if let Some(ql) = &self.layers[i] {
+            quantize_input(ql, self.fp32.shapes[i], batch, x);
+        }
+        self.sim.forward_layer(i, batch, x, y);
+    }
+
     /// The simulated output for a batch x: [B, input] → [B, output].
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
         let mut out = Vec::new();
@@ -236,12 +245,7 @@ pub fn channel_of(shape: Shape) -> (usize, usize) {
 /// division, then the fake-quantization of its [`InputQuant`].
 pub fn quantize_input(ql: &QuantLayer, shape: Shape, batch: usize, x: &mut [f32]) {
     let (channels, plane) = channel_of(shape);
-    if let Some(s) = &ql.smooth {
-        // x̃[b, j, p] = x[b, j, p] / s[j]
-        for (i, v) in x.iter_mut().enumerate() {
-            *v /= s[(i / plane) % channels];
-        }
-    }
+    smooth_input(ql, shape, x);
     match ql.input {
         InputQuant::Float => {}
         InputQuant::Static(a) => fake_quant_in_place(x, &a.params, &a.scheme),
@@ -268,6 +272,17 @@ pub fn quantize_input(ql: &QuantLayer, shape: Shape, batch: usize, x: &mut [f32]
                     x[start..start + plane].copy_from_slice(&col[b * plane..(b + 1) * plane]);
                 }
             }
+        }
+    }
+}
+
+/// SmoothQuant's division of a quantized layer's input x ([B, shape]) in place, when it is on:
+/// x̃[b, j, p] = x[b, j, p] / s[j].
+pub fn smooth_input(ql: &QuantLayer, shape: Shape, x: &mut [f32]) {
+    let (channels, plane) = channel_of(shape);
+    if let Some(s) = &ql.smooth {
+        for (i, v) in x.iter_mut().enumerate() {
+            *v /= s[(i / plane) % channels];
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Integer-only inference of a network of [`Int8Op`]s (Linear, Conv2d, max / average
 //! pooling, ReLU; Flatten is free on the [B, C, H, W] buffer), every tensor int8.
-//! [`crate::ptq::int8::int8_engine`] builds one from a quantized model (the one build path:
-//! `ptq::quantize_model`, then `int8_engine`):
+//! [`crate::ptq::int8::int8_engine`] builds one from a quantized model; [`crate::ptq::executable`]
+//! uses it for every static model it can run:
 //!
 //! - weights: int8, symmetric (zero point 0), one scale per tensor or per output channel;
 //! - activations: int8 with the (s, Z) the static calibration chose;
@@ -11,7 +11,26 @@
 use super::qconv::{ConvScratch, QConv2d};
 use super::qlinear::QLinear;
 use super::qpool::QPool2d;
-use crate::model::ModelError;
+
+/// Integer layers that do not make a network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Int8ChainError {
+    /// No Linear, Conv2d or pooling layer.
+    Empty,
+    /// Op `op` gives `gives` values per sample, the next sized op takes `next_takes`.
+    Mismatch { op: usize, gives: usize, next_takes: usize },
+}
+
+impl std::fmt::Display for Int8ChainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Int8ChainError::Empty => f.write_str("the integer network has no Linear, Conv2d or pooling layer"),
+            Int8ChainError::Mismatch { op, gives, next_takes } => write!(f, "integer op #{op} gives {gives} values per sample, the next takes {next_takes}"),
+        }
+    }
+}
+
+impl std::error::Error for Int8ChainError {}
 
 /// One integer layer.
 #[derive(Clone, Debug)]
@@ -63,12 +82,12 @@ impl Int8Mlp {
     /// A network from its integer layers (each Linear / Conv2d with its ReLU fused), the pixel →
     /// int8 table of the input, and the output's (s, Z). Each layer must take what the one before
     /// it gives.
-    pub fn from_parts(layers: Vec<Int8Op>, input_lut: [i8; 256], out_scale: f32, out_zero_point: i32) -> Result<Int8Mlp, ModelError> {
-        let sized: Vec<(usize, usize)> = layers.iter().map(Int8Op::lens).filter(|&(i, _)| i > 0).collect();
-        let first = sized.first().ok_or(ModelError::Empty)?;
-        let last = sized.last().ok_or(ModelError::Empty)?;
-        if let Some(w) = sized.windows(2).find(|w| w[0].1 != w[1].0) {
-            return Err(ModelError::ShapeMismatch { layer: "int8 engine".into(), expected: format!("{} values", w[0].1), found: format!("{} values", w[1].0) });
+    pub fn from_parts(layers: Vec<Int8Op>, input_lut: [i8; 256], out_scale: f32, out_zero_point: i32) -> Result<Int8Mlp, Int8ChainError> {
+        let sized: Vec<(usize, (usize, usize))> = layers.iter().map(Int8Op::lens).enumerate().filter(|&(_, (i, _))| i > 0).collect();
+        let first = sized.first().ok_or(Int8ChainError::Empty)?.1;
+        let last = sized.last().ok_or(Int8ChainError::Empty)?.1;
+        if let Some(w) = sized.windows(2).find(|w| w[0].1 .1 != w[1].1 .0) {
+            return Err(Int8ChainError::Mismatch { op: w[0].0, gives: w[0].1 .1, next_takes: w[1].1 .0 });
         }
         let input_is_offset = input_lut.iter().enumerate().all(|(p, &q)| q as i32 == p as i32 + INPUT_ZERO_POINT);
         Ok(Int8Mlp { in_features: first.0, classes: last.1, input_lut, input_is_offset, layers, out_scale, out_zero_point })

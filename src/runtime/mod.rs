@@ -7,8 +7,10 @@
 //! - [`qconv`]: an integer-only Conv2d (im2col onto the int8 GEMM), and its scalar twin.
 //! - [`qpool`]: max and average pooling on int8 values (TFLite's rounding).
 //! - [`int8_model`]: a whole network in int8, quantized from FP32 by static W8A8 PTQ.
-//! - [`weight_only`]: W8/W4/W2 weights packed and dequantized on the fly, float activations.
-//! - [`dynamic`]: dynamic quantization, activations quantized per batch (ALWC / ACWL).
+//! - [`weight_only`]: 1/2/4/8-bit weights packed and dequantized row by row, float activations (Linear, Conv2d).
+//! - [`dynamic`]: dynamic quantization on the int8 GEMM, activations quantized per batch (ALWC; Linear, Conv2d).
+//!
+//! Which of them runs a layer is decided in [`crate::ptq::engine`], not here.
 
 pub mod requant;
 pub mod gemm_i8;

@@ -121,34 +121,55 @@ impl QConv2d {
     /// y: [B, O, OH, OW] from x: [B, C, H, W].
     pub fn forward(&self, x: &[i8], batch: usize, scratch: &mut ConvScratch, y: &mut [i8]) {
         let g = self.geometry;
-        let (oh, ow) = g.out_hw();
-        let (k, plane) = (g.fan_in(), oh * ow);
         assert!(x.len() == batch * g.in_len() && y.len() == batch * g.out_len(), "QConv2d::forward: shapes");
         let ConvScratch { cols, rows, acc } = scratch;
-        // One image at a time: its patches ([OH·OW, K], 7 KiB–1 MiB for the lab's CNN) and its
-        // int32 sums stay in cache; a whole batch's im2col (64 images: 1.6 MiB of sums) did not,
-        // and ran 3× slower per image under Node.
-        let o_n = g.out_channels;
-        for b in 0..batch {
-            cols.clear();
-            cols.resize(plane * k, self.pad_value);
-            im2col(&x[b * g.in_len()..(b + 1) * g.in_len()], &g, cols);
-            rows.clear();
-            rows.resize(plane * o_n, 0);
-            self.linear.forward(cols, plane, acc, rows);
-            // [OH·OW, O] → [O, OH·OW]
-            let dst = &mut y[b * plane * o_n..(b + 1) * plane * o_n];
-            for (p, row) in rows.chunks_exact(o_n).enumerate() {
-                for (o, &v) in row.iter().enumerate() {
-                    dst[o * plane + p] = v;
-                }
+        // One image at a time (see [`conv_by_rows`]): its patches and int32 sums stay in cache.
+        conv_by_rows_in(x, batch, &g, self.pad_value, y, cols, rows, |c, plane, r| self.linear.forward(c, plane, acc, r));
+    }
+}
+
+/// A convolution as a Linear over patches, one image at a time: for each image, cols =
+/// im2col(x_b) [OH·OW, K] (padded with `pad`), `linear(cols, OH·OW, rows)` fills rows
+/// [OH·OW, O], and rows are transposed into y_b [O, OH·OW]. x: [B, C, H, W], y: [B, O, OH, OW].
+///
+/// One image at a time because a whole batch's patches did not stay in cache (64 images of the
+/// lab's CNN: 1.6 MiB of int32 sums), and ran 3× slower per image under Node.
+pub fn conv_by_rows<T: Copy + Default, Y: Copy + Default>(x: &[T], batch: usize, g: &ConvGeometry, pad: T, y: &mut [Y], linear: impl FnMut(&[T], usize, &mut [Y])) {
+    conv_by_rows_in(x, batch, g, pad, y, &mut Vec::new(), &mut Vec::new(), linear)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_by_rows_in<T: Copy + Default, Y: Copy + Default>(
+    x: &[T],
+    batch: usize,
+    g: &ConvGeometry,
+    pad: T,
+    y: &mut [Y],
+    cols: &mut Vec<T>,
+    rows: &mut Vec<Y>,
+    mut linear: impl FnMut(&[T], usize, &mut [Y]),
+) {
+    let (oh, ow) = g.out_hw();
+    let (k, plane, o_n) = (g.fan_in(), oh * ow, g.out_channels);
+    for b in 0..batch {
+        cols.clear();
+        cols.resize(plane * k, pad);
+        im2col(&x[b * g.in_len()..(b + 1) * g.in_len()], g, cols);
+        rows.clear();
+        rows.resize(plane * o_n, Y::default());
+        linear(cols, plane, rows);
+        // [OH·OW, O] → [O, OH·OW]
+        let dst = &mut y[b * plane * o_n..(b + 1) * plane * o_n];
+        for (p, row) in rows.chunks_exact(o_n).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                dst[o * plane + p] = v;
             }
         }
     }
 }
 
 /// The patches of one image, cols: [OH·OW, C·k·k], pre-filled with the padding value.
-fn im2col(x: &[i8], g: &ConvGeometry, cols: &mut [i8]) {
+fn im2col<T: Copy>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
     let (oh, ow) = g.out_hw();
     let (kk, k) = (g.kernel, g.fan_in());
     for oy in 0..oh {

@@ -1,17 +1,22 @@
-//! Weight-only quantization (W8A32, W4A32, W2A32; the seeds' W8A16 / W4A16 RTN
-//! is the same idea with 16-bit activations): weights stored as b-bit signed
-//! integers packed 8/b to a byte, one symmetric scale per output channel,
-//! dequantized on the fly; activations stay float.
+//! Weight-only quantization (W8A32, W4A32, W2A32, W1A32; the seeds' W8A16 / W4A16 RTN is the
+//! same idea with 16-bit activations): the integer weights that PTQ chose, stored as b-bit
+//! two's-complement fields packed 8/b to a byte, unpacked and dequantized one row at a time
+//! while the activations stay float.
 //!
 //! ```text
-//! q[o, k] = clamp(round(w[o, k] / s[o]), −(2^(b−1) − 1), 2^(b−1) − 1),   s[o] = max_k |w[o, k]| / (2^(b−1) − 1)
-//! y[m, o] = s[o] · Σ_k x[m, k] · q[o, k] + b[o]
+//! g = ⌊k / group⌋                             the (s, Z) pair of w[o, k] is pair [o, g]
+//! ŵ[o, k] = (q[o, k] − Z[o, g]) · s[o, g]     (the same f32 arithmetic as the simulation's ŵ)
+//! y[m, o] = Σ_k x[m, k] · ŵ[o, k] + b[o]
 //! ```
 //!
-//! Packing: along k, value j of a byte sits in bits [j·b, (j+1)·b), two's
-//! complement in b bits; rows are padded to whole bytes.
+//! Packing: along k, value j of a byte sits in bits [j·b, (j+1)·b), two's complement in b
+//! bits; rows are padded to whole bytes. A Conv2d runs the same product over its im2col patches.
 
+use super::qconv::{conv_by_rows, ConvGeometry};
 use crate::quant::QuantError;
+
+/// Bit widths that pack whole into a byte.
+pub const PACKABLE_BITS: [u8; 4] = [1, 2, 4, 8];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedIntWeights {
@@ -21,69 +26,133 @@ pub struct PackedIntWeights {
     /// Bytes per row: ⌈K·bits / 8⌉.
     pub row_bytes: usize,
     pub data: Vec<u8>,
-    /// One scale per output channel.
+    /// Consecutive values of a row that share one (s, Z): K for per-channel / per-tensor.
+    pub group: usize,
+    /// s[o, g] and Z[o, g], [N, ⌈K / group⌉].
     pub scales: Vec<f32>,
+    pub zero_points: Vec<i32>,
 }
 
 impl PackedIntWeights {
-    /// Quantizes and packs w: [N, K] at 2, 4 or 8 bits.
-    pub fn pack(w: &[f32], n: usize, k: usize, bits: u8) -> Result<PackedIntWeights, QuantError> {
-        if !matches!(bits, 2 | 4 | 8) {
-            return Err(QuantError::Setting { name: "weight-only bits", message: format!("{bits} is not packable: use 2, 4 or 8") });
+    /// Packs quantized weights q: [N, K], signed `bits`-bit integers, with one (s, Z) per
+    /// `group` consecutive values of a row (`scales`, `zero_points`: [N, ⌈K / group⌉]).
+    pub fn from_quantized(q: &[i32], n: usize, k: usize, bits: u8, group: usize, scales: &[f32], zero_points: &[i32]) -> Result<PackedIntWeights, QuantError> {
+        if !PACKABLE_BITS.contains(&bits) {
+            return Err(QuantError::Setting { name: "weight-only bits", message: format!("{bits} bits do not pack whole into a byte: use 1, 2, 4 or 8") });
         }
-        if w.len() != n * k {
-            return Err(QuantError::LengthMismatch { left: w.len(), right: n * k });
+        if q.len() != n * k {
+            return Err(QuantError::ShapeMismatch { shape: vec![n, k], elements: n.checked_mul(k), values: q.len() });
         }
-        crate::quant::check_finite(w)?;
-        let qmax = (1i32 << (bits - 1)) - 1;
+        if group == 0 || !k.is_multiple_of(group) {
+            return Err(QuantError::GroupSize { group_size: group, axis_len: k });
+        }
+        let pairs = n * (k / group);
+        if scales.len() != pairs || zero_points.len() != pairs {
+            return Err(QuantError::LengthMismatch { left: scales.len().min(zero_points.len()), right: pairs });
+        }
+        crate::quant::check_finite(scales)?;
+        let (qmin, qmax) = (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1);
+        if let Some(i) = q.iter().position(|v| !(qmin..=qmax).contains(v)) {
+            return Err(QuantError::Setting { name: "weight-only bits", message: format!("q[{i}] = {} is outside the {bits}-bit range [{qmin}, {qmax}]", q[i]) });
+        }
         let per_byte = 8 / bits as usize;
         let row_bytes = k.div_ceil(per_byte);
-        let mut data = vec![0u8; n * row_bytes];
-        let mut scales = vec![0f32; n];
         let mask = ((1u16 << bits) - 1) as u8;
+        let mut data = vec![0u8; n * row_bytes];
         for o in 0..n {
-            let row = &w[o * k..(o + 1) * k];
-            let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            // An all-zero row keeps s = 1 (any scale reconstructs 0 exactly).
-            let s = if amax > 0.0 { amax / qmax as f32 } else { 1.0 };
-            scales[o] = s;
-            for (j, &v) in row.iter().enumerate() {
-                let q = (v / s).round_ties_even().clamp(-qmax as f32, qmax as f32) as i32;
-                data[o * row_bytes + j / per_byte] |= ((q as u8) & mask) << ((j % per_byte) * bits as usize);
+            for (j, &v) in q[o * k..(o + 1) * k].iter().enumerate() {
+                data[o * row_bytes + j / per_byte] |= ((v as u8) & mask) << ((j % per_byte) * bits as usize);
             }
         }
-        Ok(PackedIntWeights { bits, n, k, row_bytes, data, scales })
+        Ok(PackedIntWeights { bits, n, k, row_bytes, data, group, scales: scales.to_vec(), zero_points: zero_points.to_vec() })
     }
 
     /// Row o's integers, sign-extended from `bits`.
-    pub fn unpack_row(&self, o: usize, out: &mut [f32]) {
+    pub fn unpack_row(&self, o: usize, out: &mut [i32]) {
         let per_byte = 8 / self.bits as usize;
         let shift_back = 8 - self.bits as u32;
         let row = &self.data[o * self.row_bytes..(o + 1) * self.row_bytes];
         for (j, v) in out.iter_mut().enumerate().take(self.k) {
             let byte = row[j / per_byte] >> ((j % per_byte) * self.bits as usize);
             // Move the b-bit field to the top of an i8 and shift back: sign extension.
-            *v = (((byte << shift_back) as i8) >> shift_back) as f32;
+            *v = (((byte << shift_back) as i8) >> shift_back) as i32;
         }
     }
 
-    /// Storage in bytes: the packed integers and one f32 scale per channel.
+    /// Row o dequantized: ŵ[o, k] = (q − Z) · s with its pair's (s, Z).
+    pub fn dequant_row(&self, o: usize, q: &mut [i32], out: &mut [f32]) {
+        self.unpack_row(o, q);
+        let groups = self.k / self.group;
+        for (j, (w, &v)) in out.iter_mut().zip(q.iter()).enumerate().take(self.k) {
+            let pair = o * groups + j / self.group;
+            *w = (v - self.zero_points[pair]) as f32 * self.scales[pair];
+        }
+    }
+
+    /// Storage in bytes: the packed integers and one f32 scale per pair (zero points not
+    /// counted: see [`crate::ptq::qmodel::LayerSize`] for the model's accounting).
     pub fn bytes(&self) -> usize {
         self.data.len() + 4 * self.scales.len()
     }
 
-    /// y [M, N] = x [M, K] · (s ⊙ q)ᵀ + bias, dequantizing one row of q at a time.
+    /// y [M, N] = x [M, K] · ŵᵀ + bias, dequantizing one row of ŵ at a time.
     pub fn forward(&self, x: &[f32], m: usize, bias: &[f32], y: &mut [f32]) {
-        assert!(x.len() == m * self.k && y.len() == m * self.n && (bias.is_empty() || bias.len() == self.n), "shapes");
-        let mut qrow = vec![0f32; self.k];
+        assert!(x.len() == m * self.k && y.len() == m * self.n && (bias.is_empty() || bias.len() == self.n), "PackedIntWeights::forward: shapes");
+        let mut q = vec![0i32; self.k];
+        let mut w = vec![0f32; self.k];
         for o in 0..self.n {
-            self.unpack_row(o, &mut qrow);
+            self.dequant_row(o, &mut q, &mut w);
             let b = bias.get(o).copied().unwrap_or(0.0);
             for r in 0..m {
-                let xr = &x[r * self.k..(r + 1) * self.k];
-                let dot: f32 = xr.iter().zip(&qrow).map(|(a, q)| a * q).sum();
-                y[r * self.n + o] = self.scales[o] * dot + b;
+                let dot: f32 = x[r * self.k..(r + 1) * self.k].iter().zip(&w).map(|(a, v)| a * v).sum();
+                y[r * self.n + o] = dot + b;
             }
         }
+    }
+}
+
+/// A weight-only Linear or Conv2d: packed weights, a float bias, float activations.
+#[derive(Clone, Debug)]
+pub struct WeightOnlyLayer {
+    pub weights: PackedIntWeights,
+    pub bias: Vec<f32>,
+    /// `Some` for a Conv2d: its geometry over one input plane.
+    pub conv: Option<ConvGeometry>,
+}
+
+impl WeightOnlyLayer {
+    pub fn new(weights: PackedIntWeights, bias: &[f32], conv: Option<ConvGeometry>) -> Result<WeightOnlyLayer, QuantError> {
+        if !(bias.is_empty() || bias.len() == weights.n) {
+            return Err(QuantError::LengthMismatch { left: bias.len(), right: weights.n });
+        }
+        if let Some(g) = conv {
+            if g.fan_in() != weights.k || g.out_channels != weights.n {
+                return Err(QuantError::ShapeMismatch { shape: vec![g.out_channels, g.fan_in()], elements: Some(g.out_channels * g.fan_in()), values: weights.n * weights.k });
+            }
+        }
+        crate::quant::check_finite(bias)?;
+        Ok(WeightOnlyLayer { weights, bias: bias.to_vec(), conv })
+    }
+
+    /// Values per sample: (in, out).
+    pub fn lens(&self) -> (usize, usize) {
+        match self.conv {
+            Some(g) => (g.in_len(), g.out_len()),
+            None => (self.weights.k, self.weights.n),
+        }
+    }
+
+    /// y [B, out] from x [B, in].
+    pub fn forward(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
+        let (inp, out) = self.lens();
+        if x.len() != batch * inp {
+            return Err(QuantError::LengthMismatch { left: x.len(), right: batch * inp });
+        }
+        let mut y = vec![0f32; batch * out];
+        match self.conv {
+            None => self.weights.forward(x, batch, &self.bias, &mut y),
+            Some(g) => conv_by_rows(x, batch, &g, 0.0, &mut y, |cols, rows, o| self.weights.forward(cols, rows, &self.bias, o)),
+        }
+        Ok(y)
     }
 }

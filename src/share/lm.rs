@@ -23,6 +23,7 @@
 //! | `prompt` | up to 1,024 characters | `ROMEO:` |
 //! | `max_new` | 1–4,096 tokens | 200 |
 //! | `tokens` | validation tokens scored, 2–1,000,000 | 8,193 |
+//! | `model` | the user's own model files, by name (the files themselves never travel in a link) | — (built-in) |
 
 use crate::lm::sample::SampleConfig;
 use crate::lm::KvFormat;
@@ -34,6 +35,8 @@ pub const MAX_QUERY_LEN: usize = 16 * 1024;
 pub const MAX_KEYS: usize = 256;
 /// Longest prompt in a link (characters).
 pub const MAX_PROMPT_CHARS: usize = 1024;
+/// Longest model name in a link (characters).
+pub const MAX_MODEL_CHARS: usize = 512;
 /// Most notices listed (then one "… and N more").
 pub const MAX_NOTICES: usize = 20;
 
@@ -45,11 +48,15 @@ pub struct LmExperiment {
     pub prompt: String,
     pub max_new: usize,
     pub tokens: usize,
+    /// The user's model the experiment used, by its files' names ("stories260K.bin, tok512.bin");
+    /// empty for the built-in model. A link cannot carry the files: whoever opens it is asked
+    /// to drop the same ones.
+    pub model: String,
 }
 
 impl Default for LmExperiment {
     fn default() -> Self {
-        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193 }
+        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193, model: String::new() }
     }
 }
 
@@ -126,6 +133,9 @@ pub fn to_query(e: &LmExperiment) -> String {
     if e.tokens != d.tokens {
         kv.push(("tokens".into(), e.tokens.to_string()));
     }
+    if !e.model.is_empty() {
+        kv.push(("model".into(), e.model.clone()));
+    }
     kv.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
@@ -197,6 +207,12 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         }
         "max_new" => e.max_new = parse_num(v, 1usize, 4096)?,
         "tokens" => e.tokens = parse_num(v, 2usize, 1_000_000)?,
+        "model" => {
+            if v.chars().count() > MAX_MODEL_CHARS {
+                return Err(format!("longer than {MAX_MODEL_CHARS} characters"));
+            }
+            e.model = v.trim().to_string();
+        }
         _ => match key.strip_prefix("layer_bits.") {
             Some(name) if !name.is_empty() && name.len() <= 64 => {
                 if e.quant.layer_bits.len() >= 64 && !e.quant.layer_bits.contains_key(name) {

@@ -61,6 +61,19 @@ pub struct Generator {
     pub cols: usize,
 }
 
+impl Generator {
+    /// The generator after choosing `distribution`: its example shape
+    /// ([`Distribution::example_shape`]), unless the user had set another shape than the one
+    /// `previous` started with, which is kept.
+    pub fn switched(previous: Option<Generator>, distribution: Distribution) -> Generator {
+        let (rows, cols) = match previous {
+            Some(g) if (g.rows, g.cols) != g.distribution.example_shape() => (g.rows, g.cols),
+            _ => distribution.example_shape(),
+        };
+        Generator { distribution, rows, cols }
+    }
+}
+
 /// The generator's distributions by name, with the parameters they use.
 pub fn distribution_by_name(name: &str) -> Option<Distribution> {
     Distribution::examples().into_iter().find(|d| d.name() == name)
@@ -277,8 +290,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
         write: |s| s.generator.map(|g| g.distribution.name().into()),
         read: |s, v| {
             let d = distribution_by_name(v).ok_or("use normal, uniform, laplace, bimodal or with_outliers")?;
-            let (rows, cols) = s.generator.map_or((16, 64), |g| (g.rows, g.cols));
-            s.generator = Some(Generator { distribution: d, rows, cols });
+            s.generator = Some(Generator::switched(s.generator, d));
             Ok(())
         },
     },

@@ -8,8 +8,10 @@
 //! `hide` removes the named controls from the page; `lock` shows them disabled. The names are
 //! the page's own keys (the Tensor page's table, an experiment's dotted paths) and `all`. A name
 //! no control of the page uses does nothing, and the page names it in a notice
-//! ([`View::unknown_notice`]) so a misspelt lock does not pass for a working one. The two keys
-//! are taken out of the query before the page reads its settings.
+//! ([`View::unknown_notice`]) so a misspelt lock does not pass for a working one; the page then
+//! keeps only the names it knows ([`View::keep_known`]), so the teacher's note counts only what is
+//! really hidden or locked ([`View::summary`]) and the page's own link drops the misspelt names.
+//! The two keys are taken out of the query before the page reads its settings.
 
 use std::collections::BTreeSet;
 
@@ -56,6 +58,36 @@ impl View {
             if unknown.len() == 1 { "it" } else { "them" },
             known.join(", ")
         ))
+    }
+
+    /// Drops the names that are neither `all` nor one of `known`, and returns the notice naming
+    /// them ([`View::unknown_notice`]), if any.
+    pub fn keep_known(&mut self, known: &[&str]) -> Option<String> {
+        let notice = self.unknown_notice(known);
+        let keep = |n: &String| n == "all" || known.contains(&n.as_str());
+        self.hidden.retain(keep);
+        self.locked.retain(keep);
+        notice
+    }
+
+    /// What the link hides and locks, for the teacher's note: "every control is locked",
+    /// "2 locked, 1 hidden"; `None` when it hides and locks nothing. Counts the names as they
+    /// are: call [`View::keep_known`] first so a misspelt name is not counted.
+    pub fn summary(&self) -> Option<String> {
+        if !self.is_set() {
+            return None;
+        }
+        let count = |set: &BTreeSet<String>, word: &str| match (set.contains("all"), set.len()) {
+            (true, _) => Some(format!("every control is {word}")),
+            (false, 0) => None,
+            (false, 1) => Some(format!("1 control {word}")),
+            (false, n) => Some(format!("{n} controls {word}")),
+        };
+        // Hiding everything leaves nothing to lock.
+        if self.hidden.contains("all") {
+            return count(&self.hidden, "hidden");
+        }
+        Some([count(&self.locked, "locked"), count(&self.hidden, "hidden")].into_iter().flatten().collect::<Vec<_>>().join(", "))
     }
 
     /// The `hide=…&lock=…` part of a query (empty when nothing is hidden or locked).
@@ -105,12 +137,19 @@ pub const MODEL_VIEW_KEYS: &[&str] = &[
     "model", "task", "ptq.mode", "ptq.weight_bits", "ptq.act_bits", "ptq.granularity.kind", "ptq.dynamic_strategy",
     "ptq.granularity.group_size", "ptq.weight_symmetric", "ptq.narrow_range", "ptq.method", "ptq.act_calibration.method",
     "calib_size", "eval_size", "ptq.bias_correction", "ptq.smooth_quant", "seed", "ptq.skip", "ptq.layer_bits",
-    "mixed_bit.init_scale", "mixed_bit.auto_tune", "mixed_bit.target_cosine", "mixed_bit.size_budget", "qat.epochs", "qat.lr",
+    "mixed_bit.init_scale", "mixed_bit.auto_tune", "mixed_bit.target_cosine", "mixed_bit.size_budget", "mixed_bit.max_bits", "qat.epochs", "qat.lr",
     "qat.train_size",
 ];
 
 /// The keys a link may hide or lock on the Lab page.
 pub const LAB_VIEW_KEYS: &[&str] = &["dataset", "ptq.method", "ptq.weight_bits"];
+
+/// The keys a link may hide or lock on the Language-model page: its settings, and `model` (the
+/// drop zone and the choice between the built-in model and the user's).
+pub const LM_VIEW_KEYS: &[&str] = &[
+    "model", "weights", "bits", "group", "symmetric", "int8_acts", "kv", "skip", "method", "calib_tokens", "alpha", "act_order",
+    "awq_clip", "outliers", "tokens", "prompt", "max_new", "temperature", "seed",
+];
 
 #[cfg(test)]
 mod tests {
@@ -123,5 +162,25 @@ mod tests {
         assert!(view.unknown_notice(&["method", "bits"]).unwrap().contains("\"bitz\""));
         let (ok, _) = split_view("lock=bits");
         assert_eq!(ok.unknown_notice(&["bits"]), None);
+    }
+
+    #[test]
+    fn the_teacher_note_counts_only_the_names_the_page_knows() {
+        // Two misspelt locks and one good one; one good hide.
+        let (mut view, _) = split_view("lock=bitz,methdo,bits&hide=round");
+        let notice = view.keep_known(&["bits", "method", "round"]).expect("a notice");
+        assert!(notice.contains("\"bitz\", \"methdo\"") && notice.contains("them"), "{notice}");
+        assert_eq!(view.summary().as_deref(), Some("1 control locked, 1 control hidden"));
+        assert_eq!(view.to_query(), "hide=round&lock=bits", "the page's link keeps what works");
+        // Only misspelt names: nothing is hidden or locked, so no note at all.
+        let (mut typo, _) = split_view("lock=bitz");
+        assert!(typo.keep_known(&["bits"]).is_some());
+        assert_eq!((typo.is_set(), typo.summary()), (false, None));
+        // all, and counts above one.
+        let (mut all, _) = split_view("lock=all,bitz&hide=bits,round");
+        all.keep_known(&["bits", "round"]);
+        assert_eq!(all.summary().as_deref(), Some("every control is locked, 2 controls hidden"));
+        let (hide_all, _) = split_view("hide=all&lock=bits");
+        assert_eq!(hide_all.summary().as_deref(), Some("every control is hidden"));
     }
 }

@@ -32,6 +32,11 @@ test('the Benchmark page measures int8 and f32 GEMMs in the browser', async () =
   assert.equal(ptq.length, 2, 'the PTQ run: core and full report');
   for (const line of ptq) console.log(`Chromium: ${line}`);
   assert.match(await page.textContent('[data-testid=bench-ratios]'), /int8\/f32=/);
+  // The headline sums the ratios up, and the chart draws them.
+  const headline = await page.textContent('[data-testid=bench-headline]');
+  assert.match(headline, /The int8 GEMM is \d+\.\d\d× as fast as the f32 GEMM \(median over 4 shapes/);
+  assert.ok(await page.$('[data-testid=bench-chart]'));
+  console.log(`Chromium headline: ${headline}`);
   await screenshot(page, 'bench.png');
   // Back to the Tensor page: its settings are still there.
   await page.click('nav >> text=Tensor');

@@ -32,6 +32,10 @@ test('every step of the lab completes and the FP32 / PTQ / QAT table is filled',
   const rows = await page.$$eval('[data-testid=lab-mse-table] tbody tr', (trs) => trs.map((tr) => tr.textContent));
   assert.equal(rows.length, 4);
   assert.match(rows[3], /output/);
+  // The handout's node names, with qplay's layer names beside them.
+  assert.match(rows[0], /MSE of x \(the input\)/);
+  assert.match(rows[1], /MSE of relu \(nn1\.relu\)/);
+  assert.match(rows[2], /MSE of relu_1 \(nn2\.relu\)/);
   const sizes = await page.$$eval('[data-testid=qat-table] tbody tr td:nth-child(2)', (tds) => tds.map((td) => parseFloat(td.textContent)));
   assert.ok(sizes[1] < sizes[0] / 3.5, `int8 is about 4× smaller: ${sizes}`);
   await screenshot(page, 'lab.png');

@@ -56,9 +56,47 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   assert.ok(r[1].delta > r[0].delta, `W4 (${r[1].delta} %) costs more than W8 (${r[0].delta} %)`);
   assert.match(await page.textContent('[data-testid=lm-layers]'), /layers\.5\.feed_forward\.w2/);
 
-  // Side-by-side generation with the W4 g32 settings.
+  // Inside a projection: one row of W4 g32 weights on its group grids, and the histogram.
+  await page.selectOption('[data-testid=inspect-layer]', 'layers.0.feed_forward.w2');
+  await page.fill('[data-testid=inspect-row]', '5');
+  await page.dispatchEvent('[data-testid=inspect-row]', 'change');
+  await page.click('[data-testid=inspect-show]');
+  await page.waitForSelector('[data-testid=lm-weights-row]', { timeout: 60_000 });
+  await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 10_000 });
+  // w2 reads the 384 hidden channels: 12 groups of 32, each with its own 4-bit grid.
+  assert.match(await page.textContent('[data-testid=inspect-summary]'), /12 groups of 32 per row, each with its own 4-bit grid/);
+  assert.match(await page.$eval('[data-testid=lm-weights-row]', (c) => c.getAttribute('aria-label')), /Row 5 of layers\.0\.feed_forward\.w2/);
+  assert.ok(await page.$('[data-testid=lm-weights-hist]'));
+  // RTN rescales no activation: the activation chart says which methods do.
+  assert.match(await page.textContent('[data-testid=act-ranges-none]'), /AWQ or SmoothQuant/);
+  await page.$eval('[data-testid=lm-weights-row]', (c) => c.scrollIntoView());
+  const inspectShot = await screenshot(page, 'lm-weights.png');
+  await copyFile(inspectShot, join(root, 'docs', 'screenshots', 'lm-weights.png'));
+
+  // Side-by-side generation with the W4 g32 settings: the two columns stream together (the
+  // models step in turn), so the quantized column never waits for the FP32 one to finish.
+  await page.evaluate(() => {
+    window.__genSnapshots = [];
+    const len = (id) => document.querySelector(`[data-testid=${id}]`)?.querySelectorAll('.tok').length ?? 0;
+    const obs = new MutationObserver(() => window.__genSnapshots.push([len('gen-fp32'), len('gen-quant'), !!document.querySelector('[data-testid=job-status]')]));
+    obs.observe(document.body, { childList: true, subtree: true });
+    window.__genObserver = obs;
+  });
   await page.click('[data-testid=lm-generate]');
   await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 120_000 });
+  const snaps = await page.evaluate(() => {
+    window.__genObserver.disconnect();
+    return window.__genSnapshots;
+  });
+  const final = snaps[snaps.length - 1];
+  assert.ok(final[0] > 50 && final[1] > 50, `both columns wrote: ${JSON.stringify(final)}`);
+  const running = snaps.filter((s) => s[2] && (s[0] > 0 || s[1] > 0));
+  for (const [a, b] of running) {
+    assert.equal(a, b, `the columns stream together: ${a} FP32 tokens against ${b}`);
+  }
+  const captions = await page.$$eval('.lm-generation figcaption', (fs) => fs.map((f) => f.textContent));
+  assert.ok(captions.every((c) => /\d+ tokens\/s/.test(c)), captions.join(' | '));
+  console.log(`generation: ${running.length} streamed updates before the end, final ${final[0]} / ${final[1]} tokens; ${captions.join(' | ')}`);
   const fp32Text = await page.textContent('[data-testid=gen-fp32]');
   const quantText = await page.textContent('[data-testid=gen-quant]');
   assert.ok(fp32Text.startsWith('ROMEO:') && fp32Text.length > 100, `FP32 wrote ${JSON.stringify(fp32Text)}`);
@@ -185,5 +223,39 @@ test('GPTQ and SmoothQuant run in the worker and fill rows; Cancel stops GPTQ wi
   r = await rows(page);
   assert.match(r[1].label, /W8A8 per-channel SmoothQuant/);
   assert.ok(Math.abs(r[1].delta) < 1, `SmoothQuant W8A8 Δ ${r[1].delta} %`);
+  // The activation range of every channel before and after smoothing, one input at a time.
+  const inputs = await page.$$eval('[data-testid=act-input] option', (os) => os.map((o) => o.textContent));
+  assert.equal(inputs.length, 12, `two smoothed inputs per block: ${inputs}`);
+  assert.ok(inputs.some((t) => /attention_norm → .*wq.*wk.*wv/.test(t)), inputs.join(' | '));
+  await page.selectOption('[data-testid=act-input]', '1');
+  await page.waitForSelector('[data-testid=lm-act-ranges]');
+  await page.$eval('[data-testid=lm-act-ranges]', (c) => c.scrollIntoView());
+  await copyFile(await screenshot(page, 'lm-act-ranges.png'), join(root, 'docs', 'screenshots', 'lm-act-ranges.png'));
+  await assertHealthy(page, errors);
+});
+
+test('the first perplexity of a W8 RTN run on the built-in model, timed from the click', async () => {
+  // The page's default evaluation (8,193 tokens), model and validation text fetched first. The
+  // status shows both perplexities over the windows scored so far; the row comes at the end.
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn`);
+  await page.waitForSelector('[data-testid=lm-table-empty]');
+  const timeRun = async () => {
+    const t0 = Date.now();
+    await page.click('[data-testid=lm-run]');
+    await page.waitForFunction(() => /perplexity after \d+ predictions: FP32 \d+\.\d{4}, W8 .*RTN \d+\.\d{4}/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 60_000, polling: 10 });
+    const first = Date.now() - t0;
+    await page.waitForSelector('[data-testid=ppl-quant]', { timeout: 60_000 });
+    const row = Date.now() - t0;
+    await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 10_000 });
+    return [first, row];
+  };
+  const [coldFirst, coldRow] = await timeRun();
+  const r = (await rows(page))[0];
+  assert.ok(Math.abs(r.delta) < 0.5, `W8 Δ ${r.delta} %`);
+  // Once the model is loaded: W8 in groups of 128, quantized afresh.
+  await page.click('[data-testid=remove-row]');
+  await page.selectOption('[data-testid=lm-group]', '128');
+  const [warmFirst, warmRow] = await timeRun();
+  console.log(`W8 RTN, 8,193 tokens: fresh tab (model and text fetched) first figure ${coldFirst} ms, row ${coldRow} ms; loaded (W8 g128) first figure ${warmFirst} ms, row ${warmRow} ms`);
   await assertHealthy(page, errors);
 });

@@ -113,6 +113,28 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   assert.equal(r[3].model, 'model_v0.bin, tokenizer.bin');
   assert.ok(Number.isFinite(r[3].fp32) && r[3].fp32 > 1, `perplexity ${r[3].fp32}`);
 
+  // The link names the user's model; opened elsewhere it asks for the same files, and with them
+  // it reproduces the row.
+  const link = await page.$eval('[data-testid=share-link]', (i) => i.value);
+  assert.match(link, /model=model_v0\.bin%2C\+tokenizer\.bin/);
+  const { page: p2, errors: e2 } = await openPage(browser, link);
+  await p2.waitForSelector('[data-testid=lm-model-missing]');
+  assert.match(await p2.textContent('[data-testid=lm-model-missing]'), /"model_v0\.bin, tokenizer\.bin".*drop the same files/);
+  assert.equal(await p2.$eval('[data-testid=lm-run]', (b) => b.disabled), true, 'Run waits for the files');
+  assert.match(await p2.textContent('[data-testid=invalid]'), /your own model/);
+  await drop(p2, [await fixture('model_v0.bin'), await fixture('tokenizer.bin')]);
+  await p2.waitForSelector('[data-testid=lm-model-missing]', { state: 'detached' });
+  await runAndWait(p2, 1);
+  assert.deepEqual((await rows(p2))[0], r[3], 'the same row from the link and the same files');
+  // Or the built-in model instead.
+  const { page: p3, errors: e3 } = await openPage(browser, link);
+  await p3.click('[data-testid=lm-link-use-builtin]');
+  await p3.waitForSelector('[data-testid=lm-model-missing]', { state: 'detached' });
+  assert.doesNotMatch(await p3.$eval('[data-testid=share-link]', (i) => i.value), /model=/);
+  assert.equal(await p3.$eval('[data-testid=lm-run]', (b) => b.disabled), false);
+  await assertHealthy(p2, e2);
+  await assertHealthy(p3, e3);
+
   // A Hugging Face folder: model.safetensors, config.json, tokenizer.json.
   await drop(page, [await fixture('hf/model.safetensors'), await fixture('hf/config.json'), await fixture('hf/tokenizer.json')]);
   assert.equal(await error(page), null, 'the files read');
@@ -178,6 +200,16 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   const onnx = await download('lm-onnx');
   assert.match(onnx.name, /^tied_f32-.*-qdq\.onnx$/);
   assert.ok(onnx.bytes.length > 1000);
+  await idle(page);
+  // The packed .safetensors: its header describes every quantized layer.
+  const packed = await download('lm-safetensors');
+  assert.match(packed.name, /^tied_f32-.*\.safetensors$/);
+  const headerLen = Number(packed.bytes.readBigUInt64LE(0));
+  const header = JSON.parse(packed.bytes.subarray(8, 8 + headerLen).toString());
+  assert.equal(header.__metadata__.format, 'qplay-lm-packed');
+  const layers = JSON.parse(header.__metadata__['qplay.layers']);
+  assert.ok(layers.length > 0, 'layers described');
+  assert.ok(Object.keys(header).some((k) => k.endsWith('.qweight')), 'packed integers');
   await idle(page);
   await assertHealthy(page, errors);
 });

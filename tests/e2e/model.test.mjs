@@ -29,6 +29,9 @@ test('a W8A8 run on the Fashion-MNIST MLP stays within 1 point of FP32 and draws
   const { page, errors } = await openPage(browser, `${url}#/model`);
   await page.waitForSelector('[data-testid=layer-table]');
   assert.match(await page.textContent('[data-testid=layer-table]'), /nn1[\s\S]*Linear[\s\S]*\[128, 784\]/);
+  // The input's shape heads the table and the totals row says "total", sizes in kB.
+  assert.match(await page.textContent('[data-testid=input-row]'), /^input\s*\[1, 28, 28\]/);
+  assert.match(await page.textContent('[data-testid=total-row]'), /^total[\s\S]*kB/);
   await page.click('[data-testid=run]');
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
   const fp32 = pct(await page.textContent('[data-testid=fp32-accuracy]'));
@@ -59,6 +62,14 @@ test('a teacher link hides and locks controls, and bad keys are ignored with a n
   assert.equal(await page.$eval('[data-testid=ptq-weight_bits]', (s) => s.value), '6');
   assert.equal(await page.$eval('[data-testid=ptq-weight_bits]', (s) => s.disabled), true, 'locked');
   assert.equal(await page.$('[data-testid=ptq-act_bits]'), null, 'hidden');
+  assert.match(await page.textContent('[data-testid=teacher-note]'), /\(1 control locked, 1 control hidden\)/);
+  // A misspelt name is named in the notice, not counted as locked, and dropped from the link.
+  const { page: p3, errors: e3 } = await openPage(browser, `${url}#/model?lock=ptq.weigth_bits,ptq.act_bits`);
+  await p3.waitForSelector('[data-testid=link-notice]');
+  assert.match(await p3.textContent('[data-testid=link-notice]'), /"ptq\.weigth_bits"/);
+  assert.match(await p3.textContent('[data-testid=teacher-note]'), /\(1 control locked\)/);
+  assert.doesNotMatch(await p3.inputValue('[data-testid=share-link]'), /weigth/);
+  await assertHealthy(p3, e3);
   // Nothing from the link becomes HTML.
   const { page: p2, errors: e2 } = await openPage(browser, `${url}#/model?model=%3Cimg%20src=x%20onerror=alert(1)%3E`);
   await p2.waitForSelector('[data-testid=link-notice]');

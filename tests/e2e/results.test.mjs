@@ -19,11 +19,22 @@ test('a Pareto pick runs PTQ with its bits and keeps the chart; QAT then refuses
   const { page, errors } = await openPage(browser, `${url}#/model?task=mixed_bit`);
   await page.click('[data-testid=run]');
   await page.waitForSelector('[data-testid=pareto-chart-pick]', { timeout: 240_000 });
+  // The search proposes a point of the front, at most 8 bits a layer, and says it is not applied.
+  assert.match(await page.textContent('[data-testid=selection]'), /^Proposed[\s\S]*Not applied yet/);
+  const bitsProposed = (await page.textContent('[data-testid=selection]')).match(/(\d+) bits/g).map((b) => parseInt(b));
+  assert.ok(bitsProposed.every((b) => b <= 8), `no layer above 8 bits: ${bitsProposed}`);
+  const proposedOptions = await page.$$eval('[data-testid=pareto-chart-pick] option', (os) => os.filter((o) => o.textContent.endsWith('(proposed)')).length);
+  assert.equal(proposedOptions, 1, 'the proposal is one of the front\'s points');
+  assert.match(await page.textContent('[data-testid=pareto-chart-pick]'), / kB · /);
+  const [json] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=dl-mixed-json]')]);
+  assert.equal(json.suggestedFilename(), 'mlp-fashion-mixed-bit-w1-8a8.json');
   // The front's smallest point (the list is sorted by size).
   const value = await page.$eval('[data-testid=pareto-chart-pick] option:nth-child(2)', (o) => o.value);
   await page.selectOption('[data-testid=pareto-chart-pick]', value);
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
   assert.ok(await page.isVisible('[data-testid=pareto-chart]'), 'the chart stays');
+  await page.waitForFunction(() => /A point of the chart is applied/.test(document.querySelector('[data-testid=selection]').textContent));
+  assert.equal(await page.$eval('[data-testid=pareto-chart-pick]', (s) => s.value), value, 'the list shows the applied point');
   assert.equal(await page.$('[data-testid=stale]'), null, 'the result is of the picked bits, not stale');
   const applied = await page.$$eval('[data-testid^=bits-]', (ss) => ss.filter((s) => s.tagName === 'SELECT').map((s) => s.value));
   const ran = await layerBits(page);

@@ -76,6 +76,12 @@ test('the lab example buttons give the handout numbers; method and bits change t
   await page.click('[data-testid=example-normal]');
   assertGolden(await readTable(page), NORMAL);
   assert.equal(await page.textContent('[data-testid=zero-point]'), '-4');
+  // The clip ratio is 12.5 % (1.1885 / s + Z ≈ 127.19 → 127), and the text says so.
+  assert.match(await page.textContent('[data-testid=clip-ratio]'), /^12\.50 %/);
+  const clipNote = await page.textContent('[data-testid=clip-note]');
+  assert.match(clipNote, /1 of 8 values \(12\.50 %\) are clamped/);
+  assert.doesNotMatch(clipNote, /nothing is clipped/);
+  assert.doesNotMatch(await page.textContent('.params'), /whole range fits|nothing is clipped/);
   await screenshot(page, 'tensor-normal.png');
 
   await page.selectOption('[data-testid=bits]', '4');
@@ -85,6 +91,35 @@ test('the lab example buttons give the handout numbers; method and bits change t
   assert.match(await page.evaluate(() => location.hash), /bits=4/);
   await page.selectOption('[data-testid=method]', 'clip');
   await page.waitForFunction(() => document.querySelector('[data-testid=grid-range]').textContent === '-16, 15');
+  await assertHealthy(page, errors);
+});
+
+test('tooltips show on keyboard focus as well as on hover', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  const tipOf = (sel, host) => page.$eval(sel, (el, host) => {
+    const t = host === 'label' ? el.closest('label') : el;
+    return { title: t.title, shown: getComputedStyle(t, '::after').content };
+  }, host);
+  // Not shown before focus.
+  assert.equal((await tipOf('[data-testid=method]', 'label')).shown, 'none');
+  // Reach the method select with the keyboard: its label's title appears.
+  await page.focus('[data-testid=example-normal]');
+  for (let i = 0; i < 40 && !(await page.$eval('[data-testid=method]', (el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
+  const method = await tipOf('[data-testid=method]', 'label');
+  assert.ok(method.title.length > 20, 'the label has a title');
+  assert.equal(method.shown, JSON.stringify(method.title), 'its text shows on keyboard focus');
+  // A button's own title, and a table header made focusable for its title.
+  await page.focus('[data-testid=example-clip]');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Tab');
+  const button = await tipOf('[data-testid=example-clip]', 'self');
+  assert.equal(button.shown, JSON.stringify(button.title));
+  const th = await page.$eval('[data-testid=value-table] th[title]', (el) => el.tabIndex);
+  assert.equal(th, 0, 'headers with a title take focus');
+  // Gone again when focus leaves.
+  await page.$eval('[data-testid=example-clip]', (el) => el.blur());
+  assert.equal((await tipOf('[data-testid=example-clip]', 'self')).shown, 'none');
   await assertHealthy(page, errors);
 });
 
@@ -220,9 +255,20 @@ test('a generated matrix, per-channel and per-group, every calibrator side by si
   await readTable(page);
   await page.selectOption('[data-testid=distribution]', 'with_outliers');
   await page.waitForSelector('[data-testid=generated-note]');
-  assert.match(await page.textContent('[data-testid=generated-note]'), /16 × 64, seed 0/);
+  assert.match(await page.textContent('[data-testid=generated-note]'), /128 × 256, seed 0/);
+  // Its defaults hold outliers the calibrators disagree on: MinMax spans them, percentile does not.
+  const minMaxRange = await page.textContent('[data-testid=alpha-beta]');
+  await page.selectOption('[data-testid=calibration]', 'percentile');
+  await page.waitForFunction((before) => document.querySelector('[data-testid=alpha-beta]').textContent !== before, minMaxRange);
+  const percentileRange = await page.textContent('[data-testid=alpha-beta]');
+  await page.selectOption('[data-testid=calibration]', 'min_max');
+  await page.waitForFunction((before) => document.querySelector('[data-testid=alpha-beta]').textContent === before, minMaxRange);
+  const widthOf = (t) => { const [a, b] = t.split(',').map(Number); return b - a; };
+  assert.ok(widthOf(minMaxRange) > 4 * widthOf(percentileRange), `MinMax ${minMaxRange} against percentile ${percentileRange}`);
   await page.fill('[data-testid=gen-rows]', '8');
   await page.press('[data-testid=gen-rows]', 'Enter');
+  await page.fill('[data-testid=gen-cols]', '64');
+  await page.press('[data-testid=gen-cols]', 'Enter');
   await page.waitForFunction(() => /shape=8%2C64/.test(location.hash));
 
   // Per-channel along axis 0: one scale and zero point per row.

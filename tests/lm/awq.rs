@@ -1,11 +1,14 @@
 // AWQ: the α search, the scales and the resulting 4-bit integers against an independent NumPy
-// reference (scripts/lm_smoothing_reference.py, tests/fixtures/lm/smoothing/group.json), the
+// reference (scripts/lm_smoothing_reference.py, tests/fixtures/lm/smoothing/group.json: a
+// Linear-output group and an MLP-output group), the attention module against the forward pass, the
 // clipping search, the FP32 function kept by the scaling, and the gain over RTN.
 
 use super::smoothquant::{assert_rel, f32s, f64s, group_fixture, shakespeare, text_tokens};
 use qplay::lm::eval::perplexity;
 use qplay::lm::*;
-use qplay::ptq::awq::{awq_clip_search, awq_lm, awq_search_group, AwqLinear, Gram};
+use qplay::ptq::awq::{attention_output, awq_clip_search, awq_lm, awq_search_group, awq_search_mlp, AwqLinear, Gram};
+use qplay::lm::forward::rope_tables;
+use qplay::ptq::lm_calib::{calibration_windows, capture_block};
 use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
 use qplay::ptq::lm_calib::column_abs_stats;
 use qplay::ptq::lm_outliers::inject_outliers;
@@ -14,6 +17,8 @@ use qplay::quant::grouped::{quantize_rtn, RtnSpec};
 /// The group's output MSE against NumPy's: our H = XᵀX / M is summed in f32 and the
 /// quantization grid is f32 (NumPy: float64 throughout).
 const LOSS_REL: f64 = 1e-4;
+/// The MLP-output loss against NumPy's (f32 GEMMs and f32 grid here).
+const MLP_LOSS_REL: f64 = 1e-3;
 /// s against NumPy's float64 (rounded to f32 here).
 const S_REL: f64 = 1e-5;
 
@@ -81,6 +86,48 @@ both! {
             let want: Vec<i64> = awq["q"][i].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
             assert_eq!(ints, want, "linear {i}: integers");
             assert_rel(&q.scale, &f64s(&awq["scales"][i]), S_REL, &format!("linear {i}: scales"));
+        }
+    }
+
+    awq_mlp_search_matches_numpy {
+        // llm-awq's loss for (ffn_norm → w1, w3): the whole SwiGLU MLP's output, w2 in FP32.
+        let (g, fx) = group();
+        let mlp = &fx["awq"]["mlp"];
+        let f = mlp["f"].as_u64().unwrap() as usize;
+        let (w1, w3, w2) = (f32s(&mlp["w1"]), f32s(&mlp["w3"]), f32s(&mlp["w2"]));
+        let (_, x_mean) = column_abs_stats(&g.x, g.d);
+        let lin = |name, w| AwqLinear { name, w, n: f };
+        let search = awq_search_mlp(&g.x, &x_mean, lin("layers.0.feed_forward.w1", &w1), lin("layers.0.feed_forward.w3", &w3), &w2, &w4g32()).unwrap();
+        let want = f64s(&mlp["losses"]);
+        for (i, (&a, &b)) in search.losses.iter().zip(&want).enumerate() {
+            // The MLP runs on the f32 GEMM here (NumPy: float64).
+            assert!((a - b).abs() <= MLP_LOSS_REL * b, "MLP-output loss at α = {i}/20: {a} vs NumPy {b}");
+        }
+        assert_eq!(search.index, mlp["alpha_index"].as_u64().unwrap() as usize, "{:?}", search.losses);
+        assert!(search.losses[search.index] < 0.5 * search.losses[0], "AWQ beats RTN clearly on outlier channels");
+        // Bad shapes are typed errors.
+        assert!(awq_search_mlp(&g.x, &x_mean, lin("w1", &w1), lin("w3", &w3), &w2[1..], &w4g32()).is_err());
+    }
+
+    awq_attention_output_is_the_models {
+        // The attention module AWQ's loss inspects, run on a block's captured input, gives the
+        // output the model's forward pass gives (wo applied to the heads' outputs it captured).
+        for file in [&fixture!("lm/random_small_tied.safetensors")[..], &fixture!("lm/random_small.safetensors")[..]] {
+            let w = LmWeights::from_safetensors(file).unwrap();
+            let c = &w.config;
+            let calib: Vec<u32> = (0..3 * c.seq_len as u32 - 5).map(|i| (i * 13 + 1) % c.vocab_size as u32).collect();
+            let windows = calibration_windows(&calib, c.seq_len, calib.len()).unwrap();
+            let lens: Vec<usize> = windows.iter().map(|x| x.len()).collect();
+            let model = LmModel::from_weights(&w).unwrap();
+            for l in 0..c.n_layers {
+                let inputs = capture_block(&model, &windows, l).unwrap();
+                let b = &w.layers[l];
+                let got = attention_output(c, &rope_tables(c), &inputs.attention, &lens, &b.wq, &b.wk, &b.wv, &b.wo).unwrap();
+                let mut want = vec![0f32; inputs.m * c.dim];
+                LmLinear::f32(&b.wo, c.dim, c.dim).forward(&inputs.wo, inputs.m, &mut want, &mut Default::default()).unwrap();
+                assert!(rel_diff(&want, &got) < 1e-5, "layer {l}: {}", rel_diff(&want, &got));
+            }
+            assert!(attention_output(c, &rope_tables(c), &[0.0; 3], &[1], &w.layers[0].wq, &w.layers[0].wk, &w.layers[0].wv, &w.layers[0].wo).is_err());
         }
     }
 

@@ -40,6 +40,13 @@ both! {
         let (back, notices) = from_query(&q);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, e, "{q}");
+        // The user's own model, by its files' names (the files never travel in a link).
+        e.model = "stories260K.bin, tok512.bin".into();
+        let q = to_query(&e);
+        assert!(q.contains("model=stories260K.bin%2C+tok512.bin"), "{q}");
+        assert_eq!(from_query(&q).0, e);
+        let (_, n) = from_query(&format!("model={}", "x".repeat(600)));
+        assert!(n.iter().any(|m| m.contains("\"model\"") && m.contains("512")), "{n:?}");
         let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
         assert_eq!(from_query(&to_query(&none)).0, none);
     }

@@ -7,3 +7,4 @@ mod link;
 mod gptq;
 mod awq;
 mod smoothquant;
+mod inspect;

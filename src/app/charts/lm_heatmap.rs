@@ -38,7 +38,7 @@ fn shade(t: f64) -> RGBColor {
 /// `layers`: (name, SQNR in dB when measured) of every Linear; `label` names the run.
 pub fn draw_lm_heatmap(canvas: &HtmlCanvasElement, layers: &[(String, Option<f64>)], label: &str) -> ChartResult {
     let root = open(canvas)?;
-    let title = format!("Output SQNR of every projection against FP32 (dB) — {label}");
+    let title = format!("Output SQNR per projection (dB) — {label}");
     let blocks = layers.iter().filter_map(|(n, _)| cell_of(n)).map(|(l, _)| l + 1).max().unwrap_or(0).min(256);
     let head = layers.iter().find(|(n, _)| n == "output").map(|(_, s)| *s);
     if blocks == 0 {

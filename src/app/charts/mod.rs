@@ -22,6 +22,8 @@
 //! | [`confusion`] | the confusion matrix as a heatmap | [`PtqReport::confusion`] |
 //! | [`samples`] | sample images with FP32 and quantized predictions | pixels and predictions |
 //! | [`qat`] | QAT loss and accuracy against epochs | [`QatReport`] |
+//! | [`lm_heatmap`], [`lm_pareto`] | a language model's per-layer SQNR; perplexity against bits per weight | the Language-model page |
+//! | [`lm_weights`] | one row of a projection on its group grids; the weight histogram; activation ranges | the Language-model page |
 //!
 //! [`LayerwiseReport`]: crate::experiment::layerwise::LayerwiseReport
 //! [`PtqReport::layers`]: crate::experiment::run::PtqReport::layers
@@ -31,12 +33,14 @@
 //! [`MixedBitReport`]: crate::experiment::mixed_bit::MixedBitReport
 //! [`QatReport`]: crate::experiment::qat::QatReport
 
+pub mod bench;
 pub mod confusion;
 pub mod distributions;
 pub mod histogram;
 pub mod layers;
 pub mod lm_heatmap;
 pub mod lm_pareto;
+pub mod lm_weights;
 pub mod pareto;
 pub mod qat;
 pub mod samples;

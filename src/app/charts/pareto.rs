@@ -1,5 +1,7 @@
 //! The mixed-bit search's candidates: size against accuracy, the Pareto front
-//! as a step line, the selected candidate and uniform 8-bit marked.
+//! as a step line, the search's proposal, the candidate the user applied (if any) and uniform
+//! 8-bit marked. The legend says only what is true: "proposed" until the user applies a point,
+//! "applied" for the point whose bits ran.
 //!
 //! A candidate is on the front when no other is both smaller and at least as accurate;
 //! sorted by size, the front's accuracy rises, and the step line reads "the best accuracy
@@ -11,30 +13,29 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use web_sys::HtmlCanvasElement;
 
-use super::{at_least, err, finite_range, frame, legend, legend_entry, no_data, open, padded, with_skipped, Axis, ChartResult, BLUE, GREY, ORANGE, VERMILLION};
+use super::{at_least, err, finite_range, frame, legend, legend_entry, no_data, open, padded, with_skipped, Axis, ChartResult, BLUE, GREEN, GREY, ORANGE, VERMILLION};
 use crate::experiment::mixed_bit::{Candidate, MixedBitReport};
+use crate::units::{kb_value, kilobytes};
 
 /// A click picks the nearest candidate within this many displayed pixels.
 pub const PICK_RADIUS_PX: f64 = 12.0;
 
-/// (size in KB, accuracy in %) of a candidate, when both are finite.
+/// (size in kB = 1,000 bytes, accuracy in %) of a candidate, when both are finite.
 fn xy(c: &Candidate) -> Option<(f64, f64)> {
-    let (x, y) = (c.bytes as f64 / 1000.0, c.accuracy? * 100.0);
+    let (x, y) = (kb_value(c.bytes), c.accuracy? * 100.0);
     (x.is_finite() && y.is_finite()).then_some((x, y))
 }
 
-/// Which candidate is the selection: `selected` when given and valid, else the report's own
-/// (the candidate with the same bits).
-pub fn selected_index(report: &MixedBitReport, selected: Option<usize>) -> Option<usize> {
-    let own = || report.candidates.iter().position(|c| *c == report.selection).or_else(|| report.candidates.iter().position(|c| c.bits == report.selection.bits));
-    selected.filter(|&i| i < report.candidates.len()).or_else(own)
+/// The index of the search's proposal among the candidates (the candidate with its bits).
+pub fn proposed_index(report: &MixedBitReport) -> Option<usize> {
+    report.candidates.iter().position(|c| *c == report.selection).or_else(|| report.candidates.iter().position(|c| c.bits == report.selection.bits))
 }
 
-/// Draws every candidate (x = size in KB, y = test accuracy in %), the front as a step line,
-/// the selection (`selected`, an index into `report.candidates`, or the report's own) and
-/// uniform 8-bit. Returns each candidate's position in canvas pixels (`None` for a candidate
-/// without a finite accuracy, which is not drawn).
-pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, selected: Option<usize>) -> ChartResult<Vec<Option<(i32, i32)>>> {
+/// Draws every candidate (x = size in kB, y = test accuracy in %), the front as a step line,
+/// the proposal, the applied candidate (`applied`, an index into `report.candidates`: the one
+/// whose bits the user ran) and uniform 8-bit. Returns each candidate's position in canvas pixels
+/// (`None` for a candidate without a finite accuracy, which is not drawn).
+pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, applied: Option<usize>) -> ChartResult<Vec<Option<(i32, i32)>>> {
     let root = open(canvas)?;
     let points: Vec<Option<(f64, f64)>> = report.candidates.iter().map(xy).collect();
     let skipped = points.iter().filter(|p| p.is_none()).count();
@@ -52,14 +53,14 @@ pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, selected
     let (x_lo, y_lo, y_hi) = (x_lo.max(0.0), y_lo.max(0.0), y_hi.min(101.0).max(y_lo.max(0.0) + 1.0));
     // Room at the bottom right for the legend.
     let y_lo = (y_lo - (y_hi - y_lo) * 0.25).max(0.0);
-    let mut chart = frame(&root, &title, &Axis::linear(x_lo, x_hi, "model size (KB)"), &Axis::linear(y_lo, y_hi, "test accuracy (%)"), 56)?;
+    let mut chart = frame(&root, &title, &Axis::linear(x_lo, x_hi, "model size (kB = 1,000 bytes)"), &Axis::linear(y_lo, y_hi, "test accuracy (%)"), 56)?;
 
     if let Some(f) = fp32 {
         let style = GREY.stroke_width(2);
         chart
             .draw_series(DashedLineSeries::new([(x_lo, f), (x_hi, f)], 10, 6, style))
             .map_err(err)?
-            .label(format!("FP32: {f:.2} % at {:.1} KB", report.fp32_bytes as f64 / 1000.0))
+            .label(format!("FP32: {f:.2} % at {}", kilobytes(report.fp32_bytes)))
             .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 5, 3, style));
     }
     // Every candidate: hollow grey circles.
@@ -92,21 +93,40 @@ pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, selected
         root.draw(&mark(at)).map_err(err)?;
         legend_entry(&mut chart, "uniform 8-bit", move |(x, y)| mark((x + 9, y)))?;
     }
-    // The selection: a vermillion ring and its label.
-    if let Some(i) = selected_index(report, selected) {
-        if let Some(p) = points[i] {
-            let at = chart.backend_coord(&p);
-            root.draw(&Circle::new(at, 10, VERMILLION.stroke_width(3))).map_err(err)?;
-            let (w, _) = root.dim_in_pixel();
-            let right = at.0 > w as i32 * 2 / 3;
-            let anchor = if right { HPos::Right } else { HPos::Left };
-            let dx = if right { -14 } else { 14 };
-            let label = report.candidates[i].label.clone();
-            let label = if label.chars().count() > 40 { format!("{}…", label.chars().take(39).collect::<String>()) } else { label };
-            let style = ("sans-serif", 12).into_font().color(&VERMILLION).pos(Pos::new(anchor, VPos::Bottom));
-            root.draw(&Text::new(format!("selected: {label}"), (at.0 + dx, at.1 - 8), style)).map_err(err)?;
-            legend_entry(&mut chart, "selected (applied)", |(x, y)| Circle::new((x + 9, y), 7, VERMILLION.stroke_width(3)))?;
-        }
+    // The proposal: a vermillion ring; the applied candidate: a green ring around it, larger.
+    // Each is labelled beside its point; one point can be both.
+    let applied = applied.filter(|&i| i < report.candidates.len());
+    let proposed = proposed_index(report);
+    let (w, _) = root.dim_in_pixel();
+    let label_at = |i: usize, text: &str, colour: RGBColor, dy: i32| -> ChartResult {
+        let Some(p) = points[i] else { return Ok(()) };
+        let at = chart.backend_coord(&p);
+        let right = at.0 > w as i32 * 2 / 3;
+        let anchor = if right { HPos::Right } else { HPos::Left };
+        let dx = if right { -16 } else { 16 };
+        let label = report.candidates[i].label.clone();
+        let label = if label.chars().count() > 40 { format!("{}…", label.chars().take(39).collect::<String>()) } else { label };
+        let style = ("sans-serif", 12).into_font().color(&colour).pos(Pos::new(anchor, VPos::Bottom));
+        root.draw(&Text::new(format!("{text}: {label}"), (at.0 + dx, at.1 - 8 + dy), style)).map_err(err)
+    };
+    if let Some(i) = proposed.filter(|&i| points[i].is_some()) {
+        let at = chart.backend_coord(&points[i].expect("filtered"));
+        root.draw(&Circle::new(at, 10, VERMILLION.stroke_width(3))).map_err(err)?;
+        let text = if applied == Some(i) { "proposed, applied" } else { "proposed" };
+        label_at(i, text, VERMILLION, 0)?;
+    }
+    if let Some(i) = applied.filter(|&i| points[i].is_some() && proposed != Some(i)) {
+        label_at(i, "applied", GREEN, 16)?;
+    }
+    if let Some(i) = applied.filter(|&i| points[i].is_some()) {
+        let at = chart.backend_coord(&points[i].expect("filtered"));
+        root.draw(&Circle::new(at, 14, GREEN.stroke_width(3))).map_err(err)?;
+    }
+    if proposed.is_some_and(|i| points[i].is_some()) {
+        legend_entry(&mut chart, "proposed by the search", |(x, y)| Circle::new((x + 9, y), 7, VERMILLION.stroke_width(3)))?;
+    }
+    if applied.is_some_and(|i| points[i].is_some()) {
+        legend_entry(&mut chart, "applied (its PTQ run is below)", |(x, y)| Circle::new((x + 9, y), 8, GREEN.stroke_width(3)))?;
     }
     legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     let pixels = points.iter().map(|p| p.map(|p| chart.backend_coord(&p))).collect();

@@ -3,9 +3,12 @@
 //! in the worker, so the page stays responsive; each case's lines appear as it
 //! ends, and Cancel stops the run.
 
+use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
 use super::job_status::JobStatus;
+use crate::app::charts::bench::draw_ratio_bars;
+use crate::bench_summary::{headline, parse_ratio, spread};
 use crate::app::worker::host::{SharedWorker, CANCELLED};
 use crate::app::worker::protocol::{BenchRow, Event as JobEvent, Outcome, Request};
 
@@ -82,6 +85,21 @@ pub fn bench_page() -> Html {
         let worker = worker.clone();
         Callback::from(move |_: ()| worker.0.cancel_all())
     };
+    let parsed: Vec<_> = ratios.iter().filter_map(|l| parse_ratio(l)).collect();
+    let summary = headline(&parsed);
+    let canvas = use_node_ref();
+    {
+        let canvas = canvas.clone();
+        use_effect_with(parsed.clone(), move |parsed| {
+            let cases: Vec<(String, f64)> = parsed.iter().filter(|r| r.suite == "gemm" && r.what == "int8/f32").map(|r| (r.case.clone(), r.value)).collect();
+            let bound = spread(&parsed.iter().filter(|r| r.suite == "ceiling").map(|r| r.value).collect::<Vec<_>>()).map(|s| s.0);
+            if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
+                if !cases.is_empty() {
+                    let _ = draw_ratio_bars(&c, &cases, bound);
+                }
+            }
+        });
+    }
     html! {
         <div class="bench-page">
             <section aria-label="Benchmark">
@@ -96,6 +114,19 @@ pub fn bench_page() -> Html {
                     Status::Failed(m) => html! { <p class="error" role="alert" data-testid="bench-status">{ m.clone() }</p> },
                     Status::Idle => html! {},
                 } }
+                if !summary.is_empty() {
+                    <div class="headline" data-testid="bench-headline">
+                        { for summary.iter().map(|s| html! { <p>{ s.clone() }</p> }) }
+                    </div>
+                }
+                if parsed.iter().any(|r| r.suite == "gemm") {
+                    <figure class="chart">
+                        <canvas ref={canvas} width="720" height="320" role="img" data-testid="bench-chart"
+                            aria-label="int8 GEMM against f32 GEMM for every shape, with the ceilings' ratio"></canvas>
+                    </figure>
+                }
+                <details>
+                <summary>{ format!("Every measurement ({} lines) and every ratio", rows.len()) }</summary>
                 <table data-testid="bench-table">
                     <thead><tr>
                         <th scope="col">{"suite"}</th><th scope="col">{"case"}</th><th scope="col">{"kernel"}</th>
@@ -114,6 +145,7 @@ pub fn bench_page() -> Html {
                 if !ratios.is_empty() {
                     <ul class="ratios" data-testid="bench-ratios">{ for ratios.iter().map(|r| html! { <li>{ r.clone() }</li> }) }</ul>
                 }
+                </details>
             </section>
             <section aria-label="This browser">
                 <h2>{"This browser and CPU"}</h2>

@@ -26,10 +26,10 @@ pub fn channel_table(props: &ChannelTableProps) -> Html {
                 <table data-testid="channel-table">
                     <thead><tr>
                         <th scope="col">{ props.unit.to_string() }</th>
-                        <th scope="col" title="The float range of this slice">{"α"}</th>
+                        <th scope="col" tabindex="0" title="The float range of this slice">{"α"}</th>
                         <th scope="col">{"β"}</th>
-                        <th scope="col" title="s: the float value of one step">{"scale s"}</th>
-                        <th scope="col" title="Z: the integer that stands for 0">{"zero point Z"}</th>
+                        <th scope="col" tabindex="0" title="s: the float value of one step">{"scale s"}</th>
+                        <th scope="col" tabindex="0" title="Z: the integer that stands for 0">{"zero point Z"}</th>
                     </tr></thead>
                     <tbody>
                         { for props.slices.iter().take(MAX_ROWS).enumerate().map(|(i, s)| html! {

@@ -10,7 +10,7 @@ use crate::experiment::{Experiment, Task};
 use crate::ptq::{QuantMode, WeightGranularity};
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::Method;
-use crate::runtime::dynamic::DynamicMode;
+use crate::ptq::config::DynamicMode;
 use crate::share::view::View;
 
 /// An edit of the experiment, as the reducer applies it.
@@ -211,8 +211,8 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
         html! {
             <table class="layer-settings" data-testid="layer-settings">
                 <thead><tr><th>{"layer"}</th><th>{"kind"}</th>
-                    <th title="leave this layer in FP32 (MindSpore Lite's skip_quant_node, Golden Stick's opname_blacklist)">{"skip"}</th>
-                    <th title="this layer's weight bits (a mixed-bit selection); empty = the model's">{"bits"}</th></tr></thead>
+                    <th tabindex="0" title="leave this layer in FP32 (MindSpore Lite's skip_quant_node, Golden Stick's opname_blacklist)">{"skip"}</th>
+                    <th tabindex="0" title="this layer's weight bits (a mixed-bit selection); empty = the model's">{"bits"}</th></tr></thead>
                 <tbody>
                 { for props.layers.iter().map(|(name, kind)| {
                     let skip = e.ptq.skip.contains(name);
@@ -264,6 +264,8 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                     format!("{}", e.mixed_bit.target_cosine), "0.5", "0.99999", "0.001", Rc::new(|x, v| x.mixed_bit.target_cosine = v)) }
                 { number("mixed_bit.size_budget", "size budget (bytes)", "the size-budget search stops at the first configuration this small",
                     e.mixed_bit.size_budget.to_string(), "0", "100000000", "1000", Rc::new(|x, v| x.mixed_bit.size_budget = v.max(0.0) as usize)) }
+                { number("mixed_bit.max_bits", "max bits", "the most bits the search gives a layer: 8 keeps every layer at or below uniform 8-bit's size; widen to 16 to let a layer that needs more get it",
+                    e.mixed_bit.max_bits.to_string(), "2", "16", "1", Rc::new(|x, v| x.mixed_bit.max_bits = v.round().clamp(2.0, 16.0) as u8)) }
             </div>
         },
         Task::Qat => html! {

@@ -1,9 +1,9 @@
-//! A drop zone with a file picker: drop a file on it, or press the button
-//! (keyboard users too) and pick one. It hands over the file's name and bytes;
-//! reading the format is the caller's job (`crate::app::files`).
+//! A drop zone with a file picker ([`DropZone`]): drop files on it, or press the button
+//! (keyboard users too) and pick them. [`FileDrop`] takes one file and hands over its name and
+//! bytes; reading the format is the caller's job (`crate::app::files`).
 
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{DragEvent, File, HtmlInputElement};
+use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use crate::app::files::MAX_FILE_BYTES;
@@ -35,8 +35,36 @@ fn read(file: File, on: Callback<Result<(String, Vec<u8>), String>>) {
     });
 }
 
-#[function_component(FileDrop)]
-pub fn file_drop(props: &FileDropProps) -> Html {
+/// The files of a drop or of the picker.
+pub fn files_of(list: Option<FileList>) -> Vec<File> {
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+#[derive(Properties, PartialEq)]
+pub struct DropZoneProps {
+    /// The text before the button ("Drop … here, or ").
+    pub text: AttrValue,
+    /// The button's text ("choose a file…").
+    pub button: AttrValue,
+    /// The picker's accessible label.
+    pub picker_label: AttrValue,
+    pub accept: AttrValue,
+    #[prop_or_default]
+    pub multiple: bool,
+    #[prop_or_default]
+    pub title: Option<AttrValue>,
+    pub testid: AttrValue,
+    #[prop_or_default]
+    pub disabled: bool,
+    /// The files dropped or picked (possibly none: a drop of something that is not a file).
+    pub on_pick: Callback<Vec<File>>,
+}
+
+/// The zone itself: drag and drop, or a button that opens the browser's file picker (keyboard
+/// users too). What the files hold is the caller's business.
+#[function_component(DropZone)]
+pub fn drop_zone(props: &DropZoneProps) -> Html {
     let over = use_state(|| false);
     let input = use_node_ref();
     let ondragover = {
@@ -51,29 +79,24 @@ pub fn file_drop(props: &FileDropProps) -> Html {
         Callback::from(move |_: DragEvent| over.set(false))
     };
     let ondrop = {
-        let (over, on) = (over.clone(), props.on_file.clone());
-        let disabled = props.disabled;
+        let (over, on, disabled) = (over.clone(), props.on_pick.clone(), props.disabled);
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
             over.set(false);
-            if disabled {
-                return;
-            }
-            let files = e.data_transfer().and_then(|d| d.files());
-            match files.and_then(|f| f.get(0)) {
-                Some(file) => read(file, on.clone()),
-                None => on.emit(Err("nothing was dropped: drop a file".into())),
+            if !disabled {
+                on.emit(files_of(e.data_transfer().and_then(|d| d.files())));
             }
         })
     };
     let onchange = {
-        let on = props.on_file.clone();
+        let on = props.on_pick.clone();
         Callback::from(move |e: Event| {
             let el = e.target_unchecked_into::<HtmlInputElement>();
-            if let Some(file) = el.files().and_then(|f| f.get(0)) {
-                read(file, on.clone());
+            let files = files_of(el.files());
+            if !files.is_empty() {
+                on.emit(files);
             }
-            el.set_value(""); // the same file can be picked again
+            el.set_value(""); // the same files can be picked again
         })
     };
     let pick = {
@@ -85,12 +108,28 @@ pub fn file_drop(props: &FileDropProps) -> Html {
         })
     };
     html! {
-        <div class={classes!("drop", (*over).then_some("over"))} data-testid={props.testid.clone()}
+        <div class={classes!("drop", (*over).then_some("over"))} data-testid={props.testid.clone()} title={props.title.clone()}
             {ondragover} {ondragleave} {ondrop}>
-            <span>{ format!("Drop {} here, or ", props.label) }</span>
-            <button type="button" onclick={pick} disabled={props.disabled}>{"choose a file…"}</button>
-            <input ref={input} type="file" accept={props.accept.clone()} {onchange} hidden=true
-                aria-label={format!("Choose {}", props.label)} data-testid={format!("{}-input", props.testid)} />
+            <span>{ props.text.clone() }</span>
+            <button type="button" onclick={pick} disabled={props.disabled}>{ props.button.clone() }</button>
+            <input ref={input} type="file" multiple={props.multiple} accept={props.accept.clone()} {onchange} hidden=true
+                aria-label={props.picker_label.clone()} data-testid={format!("{}-input", props.testid)} />
         </div>
+    }
+}
+
+/// One file: its name and bytes.
+#[function_component(FileDrop)]
+pub fn file_drop(props: &FileDropProps) -> Html {
+    let on_pick = {
+        let on = props.on_file.clone();
+        Callback::from(move |files: Vec<File>| match files.into_iter().next() {
+            Some(file) => read(file, on.clone()),
+            None => on.emit(Err("nothing was dropped: drop a file".into())),
+        })
+    };
+    html! {
+        <DropZone text={format!("Drop {} here, or ", props.label)} button="choose a file…" picker_label={format!("Choose {}", props.label)}
+            accept={props.accept.clone()} testid={props.testid.clone()} disabled={props.disabled} {on_pick} />
     }
 }

@@ -25,13 +25,12 @@ fn side(v: &str) -> Option<usize> {
 #[function_component(GeneratorControls)]
 pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
     let s = &props.settings;
-    let g = s.generator.unwrap_or(Generator { distribution: Distribution::default(), rows: 16, cols: 64 });
+    let g = s.generator.unwrap_or_else(|| Generator::switched(None, Distribution::default()));
     let act = &props.on_action;
     let on_dist = act.reform(|e: Event| {
         let d = distribution_by_name(&value(&e)).unwrap_or_default();
         TensorAction::edit(move |s| {
-            let (rows, cols) = s.generator.map_or((16, 64), |g| (g.rows, g.cols));
-            s.generator = Some(Generator { distribution: d, rows, cols });
+            s.generator = Some(Generator::switched(s.generator, d));
             s.range = None;
         })
     });

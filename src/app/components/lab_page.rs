@@ -16,6 +16,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use super::job_status::JobStatus;
+use super::lab_lm::LabLmTrack;
 use super::notices::Notices;
 use super::teacher_note::TeacherNote;
 use super::plot_canvas::{Plot, PlotCanvas};
@@ -53,6 +54,18 @@ fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
     });
     cell.set(job);
     state.dispatch(LabAction::Started { job, task });
+}
+
+/// A point of the MLP as the handout names it, with qplay's layer name beside it:
+/// input → x, nn1.relu → relu, nn2.relu → relu_1, nn3 → nn3 (the output).
+fn handout_name(point: &str) -> String {
+    match point {
+        "input" => "x (the input)".into(),
+        "nn1.relu" => "relu (nn1.relu)".into(),
+        "nn2.relu" => "relu_1 (nn2.relu)".into(),
+        "nn3" | "output" => "nn3 (the output)".into(),
+        other => other.into(),
+    }
 }
 
 /// Step 2, computed on the page: both of the handout's tensors with both methods.
@@ -205,7 +218,7 @@ pub fn lab_page() -> Html {
 
             <section class="step" data-testid="step-1">
                 <h2>{"1. The FP32 model"}</h2>
-                <p>{ format!("The MLP 784 → 128 → ReLU → 64 → ReLU → 10 (nodes x, relu, relu_1, nn3), trained by qplay on {ds_name}. Its accuracy on the 10,000 test images is the baseline every quantized model is measured against.") }</p>
+                <p>{ format!("The MLP 784 → 128 → ReLU → 64 → ReLU → 10 (the handout's nodes x, relu, relu_1, nn3; qplay's layers call the two ReLUs nn1.relu and nn2.relu), trained by qplay on {ds_name}. Its accuracy on the 10,000 test images is the baseline every quantized model is measured against.") }</p>
                 <p class="hint" data-testid="lab-why-differ">{ "Why not the handout's 84 % / 84 % / 85 %? qplay trained its own MLP with a different set-up \
                     (optimizer, epochs, initialisation) and evaluates on the full 10,000-image test split, while the handout's numbers come \
                     from its own training run and split. The comparisons are what carry over: PTQ close to FP32 at 8 bits, QAT recovering \
@@ -251,7 +264,7 @@ pub fn lab_page() -> Html {
                     <table data-testid="lab-mse-table">
                         <thead><tr><th>{"point"}</th><th class="num">{"layer by layer"}</th><th class="num">{"all at once"}</th></tr></thead>
                         <tbody>{ for r.points.iter().map(|p| html! {
-                            <tr><td>{ format!("MSE of {}", p.name) }</td><td class="num">{ format!("{:.4e}", p.mse(Mode::LayerByLayer)) }</td>
+                            <tr><td>{ format!("MSE of {}", handout_name(&p.name)) }</td><td class="num">{ format!("{:.4e}", p.mse(Mode::LayerByLayer)) }</td>
                                 <td class="num">{ format!("{:.4e}", p.mse(Mode::AllAtOnce)) }</td></tr>
                         }) }</tbody>
                     </table>
@@ -289,6 +302,7 @@ pub fn lab_page() -> Html {
                     <p class="hint">{"Run step 5 to fill the table."}</p>
                 }
             </section>
+            <LabLmTrack />
         </div>
     }
 }

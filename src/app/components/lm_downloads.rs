@@ -87,6 +87,8 @@ pub fn lm_downloads(props: &LmDownloadsProps) -> Html {
                 title="GGUF with Q4_1 blocks: 32 weights, d = (max − min) / 15 and the minimum m, w ≈ d·q + m">{"GGUF Q4_1"}</button>
             <button onclick={export(LmExportFormat::QdqOnnx)} disabled={props.disabled} data-testid="lm-onnx"
                 title="The model quantized with the current settings as ONNX: DequantizeLinear on each quantized weight (and QuantizeLinear / DequantizeLinear on the activations for int8 activations); ONNX Runtime runs it">{"QDQ ONNX"}</button>
+            <button onclick={export(LmExportFormat::PackedSafetensors)} disabled={props.disabled} data-testid="lm-safetensors"
+                title="The model quantized with the current settings as .safetensors: int8 weights as I8, int4 packed two per byte (low nibble first), their scales (and minimums), every layer's format described in the metadata">{"packed .safetensors"}</button>
             if let Some(e) = &*error { <span class="error-inline">{ e.clone() }</span> }
         </div>
     }

@@ -53,7 +53,7 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
                         a.p_fp32,
                         g.label,
                         b.text,
-                        if g.done { format!(", to which FP32 gave p = {:.3}", b.p_fp32) } else { String::new() }
+                        format!(", to which FP32 gave p = {:.3}", b.p_fp32)
                     ) }
                 </p>
             }
@@ -80,7 +80,7 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
                     <figcaption>{ format!("{}{}", g.label, speed(g.quant_tps)) }</figcaption>
                     <div class="gen-text" data-testid="gen-quant">
                         <span class="prompt">{ g.prompt.clone() }</span>
-                        { column(&g.quant, d, "divergence", g.done) }
+                        { column(&g.quant, d, "divergence", true) }
                     </div>
                 </figure>
             </div>

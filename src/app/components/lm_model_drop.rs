@@ -2,10 +2,12 @@
 //! file; a llama2.c model.bin with its tokenizer.bin; a Hugging Face folder's model.safetensors,
 //! config.json and tokenizer.json), read into ONE buffer, each file copied once from the
 //! browser into it. Which file is which is the worker's business (`lm::import::import_model`).
-//! Built as `file_drop.rs` is, which takes one file.
+//! The zone itself is `file_drop.rs`'s [`DropZone`].
 
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{DragEvent, File, FileList, HtmlInputElement};
+use web_sys::File;
+
+use super::file_drop::DropZone;
 use yew::prelude::*;
 
 use crate::app::worker::protocol::LmFile;
@@ -22,11 +24,6 @@ pub struct LmModelDropProps {
     pub on_files: Callback<Result<DroppedFiles, String>>,
     #[prop_or_default]
     pub disabled: bool,
-}
-
-fn files_of(list: Option<FileList>) -> Vec<File> {
-    let Some(list) = list else { return Vec::new() };
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
 /// Reads every file into one buffer, sized first from the files' sizes.
@@ -66,55 +63,14 @@ fn read(files: Vec<File>, on: Callback<Result<DroppedFiles, String>>) {
 
 #[function_component(LmModelDrop)]
 pub fn lm_model_drop(props: &LmModelDropProps) -> Html {
-    let over = use_state(|| false);
-    let input = use_node_ref();
-    let ondragover = {
-        let over = over.clone();
-        Callback::from(move |e: DragEvent| {
-            e.prevent_default();
-            over.set(true);
-        })
-    };
-    let ondragleave = {
-        let over = over.clone();
-        Callback::from(move |_: DragEvent| over.set(false))
-    };
-    let ondrop = {
-        let (over, on, disabled) = (over.clone(), props.on_files.clone(), props.disabled);
-        Callback::from(move |e: DragEvent| {
-            e.prevent_default();
-            over.set(false);
-            if !disabled {
-                read(files_of(e.data_transfer().and_then(|d| d.files())), on.clone());
-            }
-        })
-    };
-    let onchange = {
+    let on_pick = {
         let on = props.on_files.clone();
-        Callback::from(move |e: Event| {
-            let el = e.target_unchecked_into::<HtmlInputElement>();
-            let files = files_of(el.files());
-            if !files.is_empty() {
-                read(files, on.clone());
-            }
-            el.set_value(""); // the same files can be picked again
-        })
-    };
-    let pick = {
-        let input = input.clone();
-        Callback::from(move |_: MouseEvent| {
-            if let Some(el) = input.cast::<HtmlInputElement>() {
-                el.click();
-            }
-        })
+        Callback::from(move |files: Vec<File>| read(files, on.clone()))
     };
     html! {
-        <div class={classes!("drop", (*over).then_some("over"))} data-testid="lm-drop" {ondragover} {ondragleave} {ondrop}
-            title="Your own Llama-style model: a .gguf file (F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors); a llama2.c model.bin with its tokenizer.bin; or a Hugging Face folder's model.safetensors, config.json and tokenizer.json. Select every file at once. Quantized tensors are read back to FP32 first, and the settings quantize that.">
-            <span>{"Drop your own model here (.gguf; llama2.c model.bin + tokenizer.bin; model.safetensors + config.json + tokenizer.json), or "}</span>
-            <button type="button" onclick={pick} disabled={props.disabled}>{"choose files…"}</button>
-            <input ref={input} type="file" multiple=true accept=".gguf,.bin,.safetensors,.json" {onchange} hidden=true
-                aria-label="Choose your model's files" data-testid="lm-drop-input" />
-        </div>
+        <DropZone testid="lm-drop" multiple=true accept=".gguf,.bin,.safetensors,.json" disabled={props.disabled} {on_pick}
+            title="Your own Llama-style model: a .gguf file (F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors); a llama2.c model.bin with its tokenizer.bin; or a Hugging Face folder's model.safetensors, config.json and tokenizer.json. Select every file at once. Quantized tensors are read back to FP32 first, and the settings quantize that."
+            text="Drop your own model here (.gguf; llama2.c model.bin + tokenizer.bin; model.safetensors + config.json + tokenizer.json), or "
+            button="choose files…" picker_label="Choose your model's files" />
     }
 }

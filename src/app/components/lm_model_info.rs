@@ -17,7 +17,8 @@ pub struct LmModelPanelProps {
     pub disabled: bool,
 }
 
-fn thousands(n: u64) -> String {
+/// n with a comma between groups of three digits (1,214,080).
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

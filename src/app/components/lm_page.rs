@@ -9,11 +9,13 @@ use yew::prelude::*;
 
 use super::job_status::JobStatus;
 use super::lm_charts::LmCharts;
+use super::lm_inspect::LmInspect;
 use super::lm_controls::{LmControls, LmEdit};
 use super::lm_qdq_graph::LmQdqGraph;
 use super::lm_generation::LmGeneration;
 use super::lm_table::LmTable;
 use super::notices::Notices;
+use super::teacher_note::TeacherNote;
 use super::lm_downloads::LmDownloads;
 use super::lm_model_drop::{DroppedFiles, LmModelDrop};
 use super::lm_model_info::LmModelPanel;
@@ -29,21 +31,29 @@ use crate::share::{query_of, Page};
 pub type LmHandle = UseReducerHandle<LmState>;
 type Dispatcher = UseReducerDispatcher<LmState>;
 
-/// A job of the page, with what it needs to run again in a fresh worker.
+/// A job of the page (and of the Lab's language-model track), with what it needs to run again
+/// in a fresh worker.
 #[derive(Clone)]
-struct Submit {
+pub struct Submit {
     worker: SharedWorker,
     d: Dispatcher,
     exp: LmExperiment,
     /// The user's model when the job uses it.
     user: Option<Rc<UserModel>>,
     kind: LmJob,
+    /// The projection and row of a [`LmJob::Weights`].
+    inspect: (String, usize),
 }
 
 impl Submit {
-    fn of(worker: &SharedWorker, state: &LmHandle, kind: LmJob) -> Submit {
+    pub fn of(worker: &SharedWorker, state: &LmHandle, kind: LmJob) -> Submit {
         let user = state.user_model.clone().filter(|_| state.use_user);
-        Submit { worker: worker.clone(), d: state.dispatcher(), exp: state.exp.clone(), user, kind }
+        Submit { worker: worker.clone(), d: state.dispatcher(), exp: state.exp.clone(), user, kind, inspect: (String::new(), 0) }
+    }
+
+    /// A run of `exp` on the built-in model, whatever the page has chosen.
+    pub fn builtin_run(worker: &SharedWorker, state: &LmHandle, exp: LmExperiment) -> Submit {
+        Submit { exp, user: None, ..Submit::of(worker, state, LmJob::Run) }
     }
 
     fn model(&self) -> LmModelRef {
@@ -52,13 +62,14 @@ impl Submit {
 
     /// Sends the job; a worker that no longer holds the user's model (a fresh one after Cancel)
     /// answers [`LM_MODEL_MISSING`], and the files go to it again before the job repeats.
-    fn send(self) {
+    pub fn send(self) {
         let exp = &self.exp;
         let (quant, model) = (exp.quant.clone(), self.model());
         let request = match self.kind {
             LmJob::Run => Request::LmRun { model, quant, tokens: exp.tokens },
             LmJob::Generate => Request::LmGenerate { model, quant, sample: exp.sample.clone(), prompt: exp.prompt.clone(), max_new: exp.max_new },
             LmJob::Export(format) => Request::LmExport { model, quant, format },
+            LmJob::Weights => Request::LmWeights { model, quant, layer: self.inspect.0.clone(), row: self.inspect.1 },
             LmJob::Load => return,
         };
         let again = self.clone();
@@ -71,7 +82,7 @@ impl Submit {
             match event {
                 JobEvent::Loading { what, done, total } => d.dispatch(LmAction::Loading { job, what, done, total }),
                 JobEvent::Progress(p) => d.dispatch(LmAction::Progress { job, progress: p }),
-                JobEvent::LmTokens { column, tokens } => d.dispatch(LmAction::Tokens { job, column, tokens }),
+                JobEvent::LmTokens { fp32, quant } => d.dispatch(LmAction::Tokens { job, fp32, quant }),
                 JobEvent::BenchLines { .. } => {}
                 JobEvent::Done(outcome) => {
                     if let (Outcome::File { name, mime }, Some(b)) = (&outcome, &bytes) {
@@ -140,8 +151,12 @@ fn load_files(worker: &SharedWorker, state: &LmHandle, files: Vec<LmFile>, bytes
     state.dispatch(LmAction::Started { job, kind: LmJob::Load, label: "loading the model".into() });
 }
 
-/// Whether the settings can run; the error names the setting.
-fn check(exp: &LmExperiment) -> Result<(), String> {
+/// Whether the settings can run; the error names the setting (or the model a link names).
+fn check(state: &LmState) -> Result<(), String> {
+    if let Some(name) = state.model_missing() {
+        return Err(format!("this experiment used your own model \"{name}\": drop the same files above to reproduce it, or use the built-in model"));
+    }
+    let exp = &state.exp;
     exp.quant.validate().map_err(|e| e.to_string())?;
     exp.sample.validate().map_err(|e| e.to_string())?;
     if exp.prompt.is_empty() {
@@ -165,7 +180,7 @@ pub fn lm_page() -> Html {
     let start = |kind: LmJob| {
         let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |_: MouseEvent| {
-            if state.running_job().is_none() && check(&state.exp).is_ok() {
+            if state.running_job().is_none() && check(&state).is_ok() {
                 Submit::of(&worker, &state, kind).send();
             }
         })
@@ -210,29 +225,47 @@ pub fn lm_page() -> Html {
             }
         })
     };
+    let on_show_weights = {
+        let (state, worker) = (state.clone(), worker.clone());
+        Callback::from(move |(layer, row): (String, usize)| {
+            if state.running_job().is_none() && state.exp.quant.validate().is_ok() {
+                Submit { inspect: (layer, row), ..Submit::of(&worker, &state, LmJob::Weights) }.send();
+            }
+        })
+    };
     let on_dismiss = {
         let d = state.dispatcher();
         Callback::from(move |_| d.dispatch(LmAction::DismissNotices))
     };
     let busy = state.running_job().is_some();
     let n_layers = state.user_model.as_ref().filter(|_| state.use_user).map_or(6, |u| u.info.n_layers);
-    let valid = check(&state.exp);
+    let valid = check(&state);
     let link = url::link_for(&state.to_hash());
     let view: View = state.view.clone();
+    let model_locked = view.is_locked("model") || view.is_locked("all");
     html! {
         <div class="model-page lm-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
+            <TeacherNote view={state.view.clone()} />
             <section class="lm-model" aria-label="Model">
                 <h2>{"Language model"}</h2>
-                <LmModelPanel user={state.user_model.clone()} use_user={state.use_user} on_choose={on_choose} disabled={busy} />
-                <LmModelDrop {on_files} disabled={busy} />
+                if !view.is_hidden("model") {
+                    <LmModelPanel user={state.user_model.clone()} use_user={state.use_user} on_choose={on_choose.clone()} disabled={busy || model_locked} />
+                    <LmModelDrop {on_files} disabled={busy || model_locked} />
+                }
+                if let Some(name) = state.model_missing() {
+                    <p class="notice" role="status" data-testid="lm-model-missing">
+                        { format!("This link was made with your own model \"{name}\". Files never travel in a link: drop the same files here to reproduce its numbers. ") }
+                        <button onclick={on_choose.reform(|_| false)} disabled={busy} data-testid="lm-link-use-builtin">{"Use the built-in model instead"}</button>
+                    </p>
+                }
                 if let Some(e) = &state.model_error {
                     <p class="error" role="alert" data-testid="lm-model-error">{ format!("{e} — the model in use did not change.") }</p>
                 }
             </section>
             <section class="experiment" aria-label="Settings">
                 <h2>{"Settings"}</h2>
-                <LmControls exp={state.exp.clone()} view={view} {on_edit} />
+                <LmControls exp={state.exp.clone()} view={view.clone()} {on_edit} />
                 <div class="run">
                     <button class="primary" onclick={start(LmJob::Run)} disabled={busy || valid.is_err()} data-testid="lm-run"
                         title="Quantize in the worker and score both models on the validation text: a new row in the table">{"Run"}</button>
@@ -261,6 +294,9 @@ pub fn lm_page() -> Html {
                 <section aria-label="Charts">
                     <h2>{"Charts"}</h2>
                     <LmCharts rows={state.rows.clone()} on_apply={on_apply.clone()} />
+                    if let Some(last) = state.rows.last() {
+                        <LmInspect last={last.clone()} weights={state.weights.clone()} busy={busy} on_show={on_show_weights} />
+                    }
                 </section>
             }
             <section aria-label="QDQ graph">

@@ -60,9 +60,9 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <thead><tr>
                     <th title="The model quantized: the built-in one or your file">{"model"}</th>
                     <th title="The quantization settings of the run">{"configuration"}</th>
-                    <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (KB)"}</th>
+                    <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (kB)"}</th>
                     <th class="num" title="Stored bits per parameter, norms excluded">{"bits/weight"}</th>
-                    <th class="num" title="The KV cache over the model's whole context">{"KV cache (KB)"}</th>
+                    <th class="num" title="The KV cache over the model's whole context">{"KV cache (kB)"}</th>
                     <th class="num" title="Perplexity of the FP32 model on the same tokens">{"FP32 ppl"}</th>
                     <th class="num" title="Perplexity of the quantized model: exp(mean −ln p(next token))">{"perplexity"}</th>
                     <th class="num" title="(ppl_q − ppl_32) / ppl_32 · 100">{"Δ %"}</th>
@@ -83,7 +83,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <table class="report">
                         <thead><tr>
                             <th>{"layer"}</th><th>{"format"}</th><th>{"engine"}</th>
-                            <th class="num">{"weights"}</th><th class="num">{"KB"}</th>
+                            <th class="num">{"weights"}</th><th class="num">{"kB"}</th>
                             <th class="num" title="10·log10(Σ y32² / Σ (yq − y32)²) of the layer's output">{"output SQNR (dB)"}</th>
                             <th class="num">{"cosine"}</th><th>{"note"}</th>
                         </tr></thead>

@@ -19,7 +19,7 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
     let row = |name: &str, tip: &str, value: String, id: &str| {
         html! {
             <>
-                <dt title={tip.to_string()}>{ name.to_string() }</dt>
+                <dt tabindex="0" title={tip.to_string()}>{ name.to_string() }</dt>
                 <dd data-testid={id.to_string()}>{ value }</dd>
             </>
         }

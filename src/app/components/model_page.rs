@@ -20,6 +20,7 @@ use crate::app::state::model::{LoadedModel, ModelAction, ModelState, RunStatus};
 use crate::app::url;
 use crate::app::worker::host::{SharedWorker, CANCELLED};
 use crate::app::worker::protocol::{Event as JobEvent, ExportFormat, ModelSource as Source, Outcome, Request};
+use crate::experiment::download_name::download_stem;
 use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::{Experiment, Task};
 use crate::model::zoo::{lab_mlp, small_cnn};
@@ -191,7 +192,8 @@ pub fn model_page() -> Html {
         Callback::from(move |_| d.dispatch(ModelAction::DismissNotices))
     };
     let link = url::link_for(&state.to_hash());
-    let stem = |exp: &Experiment| -> AttrValue { download_stem(exp, &layers).into() };
+    let layer_names: Vec<String> = layers.iter().map(|(n, _)| n.clone()).collect();
+    let stem = |exp: &Experiment| -> AttrValue { download_stem(exp, &layer_names).into() };
     let busy = state.running_job().is_some();
     let valid = model_check(&state.exp, &layers);
     let classes = class_names(&state.exp.dataset);
@@ -206,9 +208,11 @@ pub fn model_page() -> Html {
         Task::MixedBit | Task::SizeBudget => {
             // The picked point's PTQ run, when it ran with the bits now set.
             let picked = results.ptq.as_ref().filter(|p| p.exp.ptq == state.exp.ptq && p.exp.model == state.exp.model && !state.exp.ptq.layer_bits.is_empty());
+            // The candidate whose bits that run used: "applied" on the chart only then.
+            let applied = picked.and_then(|_| results.mixed_bit.as_ref()?.report.candidates.iter().position(|c| c.bits == state.exp.ptq.layer_bits));
             results.mixed_bit.as_ref().map(|r| html! {
                 <>
-                    <MixedBitResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} on_apply={on_apply.clone()} />
+                    <MixedBitResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} on_apply={on_apply.clone()} {applied} />
                     if let Some(p) = picked {
                         <PtqResult view={Rc::new(p.report.clone())} classes={classes.clone()} stale=false
                             on_export={on_export.clone()} stem={stem(&p.exp)} {busy} />
@@ -263,24 +267,6 @@ fn task_label(t: Task) -> &'static str {
         Task::SizeBudget => "the size-budget search",
         Task::Qat => "QAT",
     }
-}
-
-/// A download's file name stem from the experiment that ran: the model and the bits it used,
-/// e.g. `mlp-fashion-w8a8`, `mlp-fashion-w4-8a8` (per-layer weight bits from 4 to 8),
-/// `mlp-fashion-w8a32` (weight-only) or `mlp-fashion-sweep` (every bit width of the sweep).
-pub fn download_stem(exp: &Experiment, layers: &[(String, String)]) -> String {
-    let model = if exp.model == FILE_MODEL { "model".to_string() } else { exp.model.clone() };
-    if exp.task == Task::Sweep {
-        return format!("{model}-sweep");
-    }
-    let p = &exp.ptq;
-    // The bits each quantized layer ran at: its own, or the model's.
-    let ran = layers.iter().filter(|(n, _)| !p.skip.contains(n)).map(|(n, _)| p.bits_of(n));
-    let (lo, hi) = ran.fold((u8::MAX, 0), |(lo, hi), b| (lo.min(b), hi.max(b)));
-    let (lo, hi) = if lo > hi { (p.weight_bits, p.weight_bits) } else { (lo, hi) };
-    let w = if lo == hi { format!("w{lo}") } else { format!("w{lo}-{hi}") };
-    let a = if p.mode == crate::ptq::QuantMode::WeightOnly { 32 } else { p.act_bits };
-    format!("{model}-{w}a{a}")
 }
 
 /// Whether the experiment can run on this model; the error names the field.

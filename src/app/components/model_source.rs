@@ -1,7 +1,8 @@
 //! Which model the experiment runs on: a built-in baseline, or a file the user
 //! drops or picks (.safetensors or .onnx, with an optional architecture JSON),
 //! and the model's layer table: name, kind, shape, parameters, and size at
-//! FP32, at the chosen bits, and the compression ratio.
+//! FP32, at the chosen bits, and the compression ratio; the input's shape first, the totals last.
+//! Sizes in kB (1 kB = 1,000 bytes, [`crate::units`]).
 
 use std::rc::Rc;
 
@@ -13,6 +14,7 @@ use crate::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
 use crate::model::{LayerKind, Model};
 use crate::ptq::build::planned_bytes;
 use crate::ptq::PtqConfig;
+use crate::units::kilobytes as kb;
 
 #[derive(Properties, PartialEq)]
 pub struct ModelSourceProps {
@@ -36,10 +38,6 @@ pub fn builtin_label(name: &str) -> &'static str {
         "cnn-fashion" => "small CNN on Fashion-MNIST",
         _ => "a built-in model",
     }
-}
-
-fn kb(bytes: usize) -> String {
-    format!("{:.1} KB", bytes as f64 / 1000.0)
 }
 
 #[function_component(ModelSource)]
@@ -107,9 +105,13 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
                     <th>{"layer"}</th><th>{"kind"}</th><th>{"weight shape"}</th><th>{"output"}</th>
                     <th class="num">{"parameters"}</th><th class="num">{"FP32"}</th><th class="num">{"quantized"}</th><th class="num">{"ratio"}</th>
                 </tr></thead>
-                <tbody>{ for rows }</tbody>
-                <tfoot><tr>
-                    <td colspan="4">{ format!("input {}", model.input) }</td>
+                <tbody>
+                    <tr data-testid="input-row"><td>{"input"}</td><td></td><td></td><td>{ model.input.to_string() }</td>
+                        <td></td><td></td><td></td><td></td></tr>
+                    { for rows }
+                </tbody>
+                <tfoot><tr data-testid="total-row">
+                    <th scope="row" colspan="4">{"total"}</th>
                     <td class="num">{ model.params() }</td><td class="num">{ kb(fp32_total) }</td>
                     <td class="num" data-testid="planned-size">{ kb(q_total) }</td>
                     <td class="num">{ format!("{:.2}×", fp32_total as f64 / q_total.max(1) as f64) }</td>

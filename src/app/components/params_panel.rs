@@ -2,6 +2,7 @@
 
 use yew::prelude::*;
 
+use crate::metrics::clipping_note;
 use crate::quant::{Method, QParams, RangeGuard};
 
 #[derive(Properties, PartialEq)]
@@ -14,6 +15,11 @@ pub struct ParamsPanelProps {
     pub manual: bool,
     /// The calibration method that chose the range (when not set by hand).
     pub calibration: AttrValue,
+    /// Values clamped to qmin / qmax (the metrics' clip count), of `count`.
+    pub clipped: usize,
+    /// Values outside [α, β] itself.
+    pub outside_range: usize,
+    pub count: usize,
 }
 
 /// A number as Rust prints an f32 (shortest text that reads back the same).
@@ -34,17 +40,17 @@ fn sub(v: f32) -> String {
 pub fn params_panel(props: &ParamsPanelProps) -> Html {
     let p = &props.params;
     let (a, b, aq, bq) = (p.alpha, p.beta, p.grid_min, p.grid_max);
+    // What the method does in general; what it did to this tensor follows the measured clip count
+    // (e.g. the lab's 1.1885 / s + Z = 127.18 → 127: 1 of 8 values clamped, 12.5 %).
     let method_note = match props.method {
-        // Z is rounded, so the grid is shifted by up to s/2: α or β may fall half a step outside
-        // [qmin, qmax] and be clamped (e.g. 1.1885 / s + Z = 127.18 → 127). The clip ratio counts those.
-        Method::Normal => "normal: [αq, βq] = [qmin, qmax], so [α, β] maps onto the integers up to the rounding of Z: \
-            rounding Z shifts the grid by up to half a step, so a value at α or β may land just outside and be clamped (the clip ratio counts it).",
+        Method::Normal => "normal: [αq, βq] = [qmin, qmax], so [α, β] maps onto the integers up to the rounding of Z, which shifts the grid by up to half a step.",
         Method::Clip => "clip: [αq, βq] is twice as wide as [qmin, qmax], so the step s is halved and values in the outer part of [α, β] saturate at qmin or qmax.",
     };
+    let clip_note = clipping_note(props.method, props.clipped, props.outside_range, props.count);
     let row = |name: &str, tip: &str, formula: String, value: String, id: &str| {
         html! {
             <tr title={tip.to_string()}>
-                <th scope="row">{ name.to_string() }</th>
+                <th scope="row" tabindex="0" title={tip.to_string()}>{ name.to_string() }</th>
                 <td class="formula">{ formula }</td>
                 <td class="value" data-testid={id.to_string()}>{ value }</td>
             </tr>
@@ -54,6 +60,7 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
         <section class="params" aria-label="Quantization parameters">
             <h2>{"Scale and zero point"}</h2>
             <p class="hint">{ method_note }</p>
+            <p class="hint" data-testid="clip-note">{ clip_note }</p>
             if let RangeGuard::Widened { from_alpha, from_beta } = props.guard {
                 <p class="warning" role="status" data-testid="guard-notice">{ format!(
                     "All values are equal ({from_alpha} … {from_beta}): a range of zero width would give s = 0. \

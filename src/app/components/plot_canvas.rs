@@ -17,6 +17,7 @@ use crate::experiment::sweep::SweepReport;
 use crate::quant::calibration::CalibrationOutcome;
 use crate::quant::granularity::{SliceLayout, SliceParams};
 use crate::quant::QParams;
+use crate::units::kilobytes;
 
 /// What to draw: one variant per chart, holding its data.
 #[derive(Clone, PartialEq)]
@@ -39,9 +40,10 @@ pub enum Plot {
     Distributions { point: Rc<Point>, log_counts: bool },
     /// Accuracy or SQNR against bits.
     Sweep { report: Rc<SweepReport>, metric: SweepMetric },
-    /// The mixed-bit candidates and their Pareto front; `selected` (an index into the
-    /// candidates) overrides the report's own selection. Points are picked with `on_pick`.
-    Pareto { report: Rc<MixedBitReport>, selected: Option<usize> },
+    /// The mixed-bit candidates and their Pareto front, the search's proposal, and `applied` (an
+    /// index into the candidates): the one whose bits the user applied and ran. Points are picked
+    /// with `on_pick`.
+    Pareto { report: Rc<MixedBitReport>, applied: Option<usize> },
     /// `matrix[true][predicted]`; `model` names the predictions ("int8").
     Confusion { matrix: Rc<Vec<Vec<u32>>>, classes: Rc<Vec<String>>, model: AttrValue },
     /// Sample images with FP32 and quantized predictions; `quant` names the quantized model.
@@ -113,7 +115,7 @@ impl Plot {
             Plot::PtqLayers { layers, metric } => none(charts::draw_ptq_layers(canvas, layers, *metric)),
             Plot::Distributions { point, log_counts } => none(charts::draw_distributions(canvas, point, *log_counts)),
             Plot::Sweep { report, metric } => none(charts::draw_sweep(canvas, report, *metric)),
-            Plot::Pareto { report, selected } => charts::draw_pareto(canvas, report, *selected),
+            Plot::Pareto { report, applied } => charts::draw_pareto(canvas, report, *applied),
             Plot::Confusion { matrix, classes, model } => none(charts::draw_confusion(canvas, matrix, classes, model)),
             Plot::Samples { samples, classes, quant } => none(charts::draw_samples(canvas, samples, classes, quant)),
             Plot::Qat { report } => none(charts::draw_qat(canvas, report)),
@@ -173,7 +175,7 @@ pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
         })
     };
     let pareto = match &props.plot {
-        Plot::Pareto { report, selected } => Some((report.clone(), charts::pareto::selected_index(report, *selected))),
+        Plot::Pareto { report, applied } => Some((report.clone(), applied.filter(|&i| i < report.candidates.len()))),
         _ => None,
     };
     let onclick = pareto.is_some().then(|| {
@@ -196,8 +198,8 @@ pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
             <div class="chart-body">
                 <canvas ref={canvas} width={width.to_string()} height={height.to_string()} {onclick}
                     data-testid={props.testid.clone()} aria-label={props.label.clone()} role="img"></canvas>
-                if let Some((report, selected)) = pareto {
-                    { pick_list(&report, selected, &props.testid, &props.on_pick) }
+                if let Some((report, applied)) = pareto {
+                    { pick_list(&report, applied, &props.testid, &props.on_pick) }
                 }
             </div>
             if let Some(e) = &*error { <p class="error">{ format!("The chart could not be drawn: {e}") }</p> }
@@ -216,8 +218,10 @@ fn pick_at(c: &HtmlCanvasElement, points: &[Option<(i32, i32)>], x: i32, y: i32)
     charts::nearest_point(points, x as f64 * sx, y as f64 * sy, charts::PICK_RADIUS_PX * sx.max(sy))
 }
 
-/// The front's candidates as a list, for the keyboard: choosing one fires `on_pick`.
-fn pick_list(report: &MixedBitReport, selected: Option<usize>, testid: &str, on_pick: &Callback<usize>) -> Html {
+/// The front's candidates as a list, for the keyboard: choosing one fires `on_pick`. The applied
+/// candidate shows as chosen; the proposal is marked "proposed" in its line.
+fn pick_list(report: &MixedBitReport, applied: Option<usize>, testid: &str, on_pick: &Callback<usize>) -> Html {
+    let proposed = charts::pareto::proposed_index(report);
     let mut front: Vec<usize> = (0..report.candidates.len()).filter(|&i| report.candidates[i].on_front).collect();
     front.sort_by_key(|&i| report.candidates[i].bytes);
     let id = format!("{testid}-pick");
@@ -229,7 +233,7 @@ fn pick_list(report: &MixedBitReport, selected: Option<usize>, testid: &str, on_
             }
         })
     };
-    let on_front = selected.is_some_and(|s| front.contains(&s));
+    let on_front = applied.is_some_and(|s| front.contains(&s));
     html! {
         <div class="chart-pick">
             <label for={id.clone()}>{"Apply a point of the front"}</label>
@@ -239,8 +243,8 @@ fn pick_list(report: &MixedBitReport, selected: Option<usize>, testid: &str, on_
                     let c = &report.candidates[i];
                     let acc = c.accuracy.map_or("accuracy ?".to_string(), |a| format!("{:.2} %", a * 100.0));
                     html! {
-                        <option value={i.to_string()} selected={selected == Some(i)}>
-                            { format!("{:.1} KB · {acc} · {}", c.bytes as f64 / 1024.0, c.label) }
+                        <option value={i.to_string()} selected={applied == Some(i)}>
+                            { format!("{} · {acc} · {}{}", kilobytes(c.bytes), c.label, if proposed == Some(i) { " (proposed)" } else { "" }) }
                         </option>
                     }
                 }) }

@@ -9,6 +9,7 @@ use super::plot_canvas::{Plot, PlotCanvas};
 use crate::app::download::download_text;
 use crate::app::worker::protocol::{ExportFormat, PtqView};
 use crate::report::{distribution_csv, quant_param_csv, to_json};
+use crate::units::kilobytes;
 
 #[derive(Properties, PartialEq)]
 pub struct PtqResultProps {
@@ -57,10 +58,10 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
     let report_json = serde_json::to_string_pretty(r).map_err(|e| e.to_string());
     let export = |f: ExportFormat| props.on_export.reform(move |_: MouseEvent| f);
     let drop = r.fp32_accuracy - r.accuracy;
-    let engine = if r.engine == "int8" {
-        "integer-only int8 kernels (WebAssembly SIMD)".to_string()
-    } else {
-        format!("simulation (fake-quant){}", r.int8_unavailable.as_ref().map(|w| format!(": {w}")).unwrap_or_default())
+    let engine = match r.engine.as_str() {
+        "int8" => "integer-only int8 kernels (WebAssembly SIMD)".to_string(),
+        "simulated" => format!("simulation (fake-quant){}", r.fallback.as_ref().map(|w| format!(": {w}")).unwrap_or_default()),
+        e => format!("{e} kernels{}", r.fallback.as_ref().map(|w| format!("; simulated: {w}")).unwrap_or_default()),
     };
     html! {
         <div class={classes!("results", props.stale.then_some("stale"))} data-testid="ptq-result">
@@ -73,19 +74,19 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                     <thead><tr><th></th><th class="num">{"accuracy"}</th><th class="num">{"size"}</th></tr></thead>
                     <tbody>
                         <tr><td>{"FP32"}</td><td class="num" data-testid="fp32-accuracy">{ pct(r.fp32_accuracy) }</td>
-                            <td class="num">{ format!("{:.1} KB", r.fp32_bytes as f64 / 1000.0) }</td></tr>
+                            <td class="num">{ kilobytes(r.fp32_bytes) }</td></tr>
                         <tr><td>{"quantized"}</td><td class="num" data-testid="quant-accuracy">{ pct(r.accuracy) }</td>
-                            <td class="num" data-testid="quant-size">{ format!("{:.1} KB ({:.2}× smaller)", r.bytes as f64 / 1000.0, r.compression) }</td></tr>
+                            <td class="num" data-testid="quant-size">{ format!("{} ({:.2}× smaller)", kilobytes(r.bytes), r.compression) }</td></tr>
                     </tbody>
                 </table>
                 <dl class="facts">
                     <dt>{"accuracy change"}</dt><dd data-testid="accuracy-drop">{ format!("{:+.2} points", -100.0 * drop) }</dd>
-                    <dt title="images where the quantized model predicts what the FP32 model predicts">{"agreement with FP32"}</dt>
+                    <dt tabindex="0" title="images where the quantized model predicts what the FP32 model predicts">{"agreement with FP32"}</dt>
                     <dd data-testid="agreement">{ pct(r.agreement) }</dd>
                     <dt>{"inference"}</dt><dd data-testid="engine">{ engine }</dd>
-                    if let Some(a) = r.int8_accuracy {
-                        <dt title="the same parameters run as float fake-quantization">{"simulated accuracy"}</dt>
-                        <dd>{ format!("{} (int8 {})", pct(r.simulated_accuracy), pct(a)) }</dd>
+                    if let Some(a) = r.kernel_accuracy {
+                        <dt tabindex="0" title="the same parameters run as float fake-quantization">{"simulated accuracy"}</dt>
+                        <dd>{ format!("{} (kernels {})", pct(r.simulated_accuracy), pct(a)) }</dd>
                     }
                     <dt>{"test / calibration images"}</dt><dd>{ format!("{} / {}", r.eval_images, r.calib_images) }</dd>
                     <dt>{"time (calibrate, quantize, evaluate)"}</dt><dd data-testid="millis">{ format!("{:.0} ms", v.millis) }</dd>
@@ -108,7 +109,7 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                             <td class="num">{ fmt_db(l.weight.sqnr_db) }</td><td class="num">{ format!("{:.5}", l.weight.cosine) }</td>
                             <td class="num">{ format!("{:.3e}", l.output.mse) }</td><td class="num">{ format!("{:.5}", l.output.cosine) }</td>
                             <td class="num">{ fmt_db(l.output.sqnr_db) }</td>
-                            <td class="num">{ format!("{:.1} → {:.1} KB", l.fp32_bytes as f64 / 1000.0, l.bytes as f64 / 1000.0) }</td>
+                            <td class="num">{ format!("{} → {}", kilobytes(l.fp32_bytes), kilobytes(l.bytes)) }</td>
                         </tr>
                     }) }</tbody>
                 </table>
@@ -124,7 +125,7 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                     testid="samples-chart" label="The first test images and the first disagreements, with the FP32 and the quantized prediction" />
             </section>
             <section aria-label="QDQ view">
-                <h2 title="where QuantizeLinear / DequantizeLinear nodes sit, as in an ONNX QDQ model (Intel Neural Compressor's view)">{"Where the quantize / dequantize nodes sit"}</h2>
+                <h2 tabindex="0" title="where QuantizeLinear / DequantizeLinear nodes sit, as in an ONNX QDQ model (Intel Neural Compressor's view)">{"Where the quantize / dequantize nodes sit"}</h2>
                 <ol class="qdq" data-testid="qdq-view">{ for r.qdq.iter().map(|n| html! {
                     <li class={classes!(n.op.contains("Quantize").then_some("qdq-node"))}>
                         <code>{ n.op.clone() }</code>{" "}<span class="target">{ n.target.clone() }</span>

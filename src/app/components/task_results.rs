@@ -14,6 +14,7 @@ use crate::experiment::layerwise::{LayerwiseReport, Mode};
 use crate::experiment::mixed_bit::MixedBitReport;
 use crate::experiment::qat::QatReport;
 use crate::experiment::sweep::SweepReport;
+use crate::units::kilobytes;
 
 fn json_button<T: serde::Serialize>(name: String, value: &T, testid: &'static str) -> Html {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
@@ -94,7 +95,7 @@ pub fn layerwise_result(props: &LayerwiseResultProps) -> Html {
                 <ol data-testid="sensitivity">{ for r.sensitivity.iter().map(|s| html! {
                     <li>{ format!("{}: {} ({:+.2} points)", s.layer, pct(s.accuracy), -100.0 * s.drop) }</li>
                 }) }</ol>
-                { json_button(format!("{}-layerwise.json", props.stem), &**r, "dl-layerwise-json") }
+                { json_button(format!("{}.json", props.stem), &**r, "dl-layerwise-json") }
             </section>
         </div>
     }
@@ -124,11 +125,11 @@ pub fn sweep_result(props: &SweepResultProps) -> Html {
                         <tbody>{ for r.cells.iter().map(|c| html! {
                             <tr><td>{ c.bits }</td><td>{ c.granularity.name() }</td><td>{ c.calibration.name() }</td>
                                 <td class="num">{ pct(c.accuracy) }</td><td class="num">{ format!("{:.1} dB", c.output_sqnr_db) }</td>
-                                <td class="num">{ format!("{:.1} KB", c.bytes as f64 / 1000.0) }</td></tr>
+                                <td class="num">{ kilobytes(c.bytes) }</td></tr>
                         }) }</tbody>
                     </table></div>
                 </details>
-                { json_button(format!("{}-sweep.json", props.stem), &**r, "dl-sweep-json") }
+                { json_button(format!("{}.json", props.stem), &**r, "dl-sweep-json") }
             </section>
         </div>
     }
@@ -140,6 +141,9 @@ pub struct MixedBitResultProps {
     pub stem: AttrValue,
     /// Apply a candidate's bits (index into `report.candidates`).
     pub on_apply: Callback<usize>,
+    /// The candidate whose bits the user applied and ran (index into `report.candidates`).
+    #[prop_or_default]
+    pub applied: Option<usize>,
 }
 
 #[function_component(MixedBitResult)]
@@ -149,19 +153,27 @@ pub fn mixed_bit_result(props: &MixedBitResultProps) -> Html {
     html! {
         <div class="results" data-testid="mixed-bit-result">
             <section>
-                <h2>{"Mixed-bit selection"}</h2>
+                <h2>{"Mixed-bit proposal"}</h2>
                 <p data-testid="selection">{ format!(
-                    "{} → {:.1} KB (uniform 8-bit: {:.1} KB, FP32: {:.1} KB), output cosine {:.5} on the calibration images (target {}), test accuracy {}.",
+                    "Proposed ({}): {} → {} (uniform 8-bit: {}, FP32: {}), output cosine {:.5} on the calibration images (target {}), test accuracy {}. {}",
+                    s.label,
                     s.bits.iter().map(|(n, b)| format!("{n}: {b} bits")).collect::<Vec<_>>().join(", "),
-                    s.bytes as f64 / 1000.0, r.uniform8.bytes as f64 / 1000.0, r.fp32_bytes as f64 / 1000.0,
-                    s.cosine, r.target_cosine, s.accuracy.map(pct).unwrap_or_default()) }</p>
+                    kilobytes(s.bytes), kilobytes(r.uniform8.bytes), kilobytes(r.fp32_bytes),
+                    s.cosine, r.target_cosine, s.accuracy.map(pct).unwrap_or_default(),
+                    if props.applied.is_some() { "A point of the chart is applied: its PTQ run is below." } else { "Not applied yet: pick it (or another point of the front) to run PTQ with its bits." }) }</p>
+                if r.replaced.is_some() {
+                    <p class="hint" data-testid="selection-replaced">{ format!(
+                        "The search's own selection, {} ({}, test accuracy {}), is not on the Pareto front: {} is no larger and at least as accurate, so it is proposed instead.",
+                        r.searched.label, kilobytes(r.searched.bytes), r.searched.accuracy.map(pct).unwrap_or_default(), s.label) }</p>
+                }
+                <p class="hint">{"Sizes in kB: 1 kB = 1,000 bytes."}</p>
                 if !r.auto_tune.is_empty() {
                     <p class="hint">{ format!("auto_tune chose init_scale = {:.4} after {} trials.", r.init_scale, r.auto_tune.len()) }</p>
                 }
                 <h2>{"Size against accuracy: pick a point to apply it"}</h2>
-                <PlotCanvas plot={Plot::Pareto { report: r.clone(), selected: None }} testid="pareto-chart" on_pick={props.on_apply.clone()}
+                <PlotCanvas plot={Plot::Pareto { report: r.clone(), applied: props.applied }} testid="pareto-chart" on_pick={props.on_apply.clone()}
                     label="Every candidate's size against its test accuracy; the Pareto front is connected. Click a point to apply its bits." />
-                { json_button(format!("{}-mixed-bit.json", props.stem), &**r, "dl-mixed-json") }
+                { json_button(format!("{}.json", props.stem), &**r, "dl-mixed-json") }
             </section>
         </div>
     }
@@ -197,7 +209,7 @@ pub fn qat_result(props: &QatResultProps) -> Html {
                 <p class="hint">{ format!("Deployed (the fine-tuned weights quantized again by PTQ): {}.", pct(r.deployed_accuracy)) }</p>
                 <PlotCanvas plot={Plot::Qat { report: r.clone() }} testid="qat-chart"
                     label="Training loss and test accuracy during QAT" />
-                { json_button(format!("{}-qat.json", props.stem), &**r, "dl-qat-json") }
+                { json_button(format!("{}.json", props.stem), &**r, "dl-qat-json") }
             </section>
         </div>
     }

@@ -12,19 +12,10 @@ pub struct TeacherNoteProps {
 
 #[function_component(TeacherNote)]
 pub fn teacher_note(props: &TeacherNoteProps) -> Html {
-    let v = &props.view;
-    if !v.is_set() {
+    // The pages keep only the names they know (View::keep_known), so a misspelt name is named in
+    // the page's notice and never counted here.
+    let Some(what) = props.view.summary() else {
         return html! {};
-    }
-    let what = match (v.locked.contains("all"), v.locked.len(), v.hidden.len()) {
-        (true, _, 0) => "every control is locked".to_string(),
-        (true, _, h) => format!("every control is locked, {h} hidden"),
-        (false, l, h) => [(l, "locked"), (h, "hidden")]
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, w)| format!("{n} {w}"))
-            .collect::<Vec<_>>()
-            .join(", "),
     };
     html! {
         <div class="notice teacher-note" role="note" data-testid="teacher-note">

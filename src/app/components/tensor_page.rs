@@ -259,7 +259,8 @@ pub fn tensor_page() -> Html {
                                 </section>
                                 <ParamsPanel params={first.params} guard={first.guard} method={settings.method}
                                     symmetric={settings.symmetric} manual={settings.range.is_some()}
-                                    calibration={settings.calibration.name()} />
+                                    calibration={settings.calibration.name()} clipped={d.metrics.clipped} count={d.x.len()}
+                                    outside_range={d.x.iter().filter(|&&v| v < first.params.alpha || v > first.params.beta).count()} />
                             } else {
                                 <ChannelTable slices={d.slices.clone()} unit={unit} />
                             }

@@ -45,10 +45,10 @@ pub fn value_table(props: &ValueTableProps) -> Html {
             <table data-testid="value-table">
                 <thead><tr>
                     <th scope="col">{"#"}</th>
-                    <th scope="col" title="The value as typed (32-bit float)">{"FP32 r"}</th>
-                    <th scope="col" title="q = clamp(round(r / s + Z), qmin, qmax)">{"integer q"}</th>
-                    <th scope="col" title="r' = (q − Z) · s">{"dequantized r'"}</th>
-                    <th scope="col" title="r' − r">{"error r' − r"}</th>
+                    <th scope="col" tabindex="0" title="The value as typed (32-bit float)">{"FP32 r"}</th>
+                    <th scope="col" tabindex="0" title="q = clamp(round(r / s + Z), qmin, qmax)">{"integer q"}</th>
+                    <th scope="col" tabindex="0" title="r' = (q − Z) · s">{"dequantized r'"}</th>
+                    <th scope="col" tabindex="0" title="r' − r">{"error r' − r"}</th>
                 </tr></thead>
                 <tbody>{ for rows }</tbody>
             </table>

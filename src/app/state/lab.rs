@@ -101,9 +101,9 @@ impl LabAction {
 
 impl LabState {
     pub fn from_query(query: &str) -> LabState {
-        let (view, rest) = split_view(query);
+        let (mut view, rest) = split_view(query);
         let (exp, mut notices) = if rest.is_empty() { (lab_experiment(), Vec::new()) } else { crate::share::experiment::from_query(&rest) };
-        notices.extend(view.unknown_notice(crate::share::view::LAB_VIEW_KEYS));
+        notices.extend(view.keep_known(crate::share::view::LAB_VIEW_KEYS));
         LabState { exp, view, notices, ..LabState::default() }
     }
 

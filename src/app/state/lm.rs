@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use yew::Reducible;
 
+use crate::lm::inspect::WeightView;
 use crate::app::worker::protocol::{LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
 use crate::experiment::Progress;
 use crate::share::lm::LmExperiment;
@@ -23,6 +24,8 @@ pub enum LmJob {
     /// Reading the user's model files.
     Load,
     Export(LmExportFormat),
+    /// One projection's weights (the weight view).
+    Weights,
 }
 
 /// The user's model files, one after the other in one buffer (compared by identity: a model
@@ -100,6 +103,8 @@ pub struct LmState {
     pub model_error: Option<String>,
     /// The key of the next model load.
     pub next_load_key: u64,
+    /// The last weight view the worker drew.
+    pub weights: Option<Rc<WeightView>>,
 }
 
 impl Default for LmState {
@@ -117,6 +122,7 @@ impl Default for LmState {
             use_user: false,
             model_error: None,
             next_load_key: 1,
+            weights: None,
         }
     }
 }
@@ -127,7 +133,7 @@ pub enum LmAction {
     Started { job: u32, kind: LmJob, label: String },
     Loading { job: u32, what: String, done: u64, total: u64 },
     Progress { job: u32, progress: Progress },
-    Tokens { job: u32, column: u8, tokens: Vec<LmToken> },
+    Tokens { job: u32, fp32: Vec<LmToken>, quant: Vec<LmToken> },
     Finished { job: u32, exp: Box<LmExperiment>, outcome: Box<Outcome> },
     Failed { job: u32, message: String },
     Cancelled,
@@ -150,8 +156,9 @@ impl LmAction {
 impl LmState {
     /// The state a link opens: its experiment, hidden / locked controls and notices.
     pub fn from_query(query: &str) -> LmState {
-        let (view, rest) = split_view(query);
-        let (exp, notices) = crate::share::lm::from_query(&rest);
+        let (mut view, rest) = split_view(query);
+        let (exp, mut notices) = crate::share::lm::from_query(&rest);
+        notices.extend(view.keep_known(crate::share::view::LM_VIEW_KEYS));
         LmState { exp, view, notices, ..LmState::default() }
     }
 
@@ -164,6 +171,13 @@ impl LmState {
             LmStatus::Running { job, .. } => Some(job),
             _ => None,
         }
+    }
+
+    /// The model the experiment names when it is not the one in use: a link made with the
+    /// user's own files, opened where those files are not loaded.
+    pub fn model_missing(&self) -> Option<&str> {
+        let held = self.user_model.as_ref().filter(|_| self.use_user).map(|m| m.info.name.as_str());
+        (!self.exp.model.is_empty() && held != Some(self.exp.model.as_str())).then_some(self.exp.model.as_str())
     }
 
     fn is_current(&self, job: u32) -> bool {
@@ -183,6 +197,9 @@ impl Reducible for LmState {
                 if read.exp != next.exp || !read.notices.is_empty() {
                     next.exp = read.exp;
                     next.notices = read.notices;
+                    // The link's model: the user's own when it is the one held, else none until
+                    // its files are dropped (`model_missing` says so).
+                    next.use_user = next.user_model.as_ref().is_some_and(|m| m.info.name == next.exp.model);
                 }
                 next.view = read.view;
             }
@@ -214,13 +231,14 @@ impl Reducible for LmState {
                     }
                 }
             }
-            LmAction::Tokens { job, column, tokens } => {
+            LmAction::Tokens { job, fp32, quant } => {
                 if !next.is_current(job) {
                     return self;
                 }
                 if let Some(g) = next.generation.as_mut() {
                     let g = Rc::make_mut(g);
-                    if column == 0 { g.fp32.extend(tokens) } else { g.quant.extend(tokens) }
+                    g.fp32.extend(fp32);
+                    g.quant.extend(quant);
                 }
             }
             LmAction::Finished { job, exp, outcome } => {
@@ -250,6 +268,7 @@ impl Reducible for LmState {
                             quant_tps: g.quant_tps,
                         }));
                     }
+                    Outcome::LmWeights(w) => next.weights = Some(Rc::new(*w)),
                     _ => {}
                 }
             }
@@ -272,8 +291,10 @@ impl Reducible for LmState {
                 next.status = LmStatus::Idle;
                 next.loading = None;
                 next.next_load_key = next.next_load_key.max(model.info.key).wrapping_add(1);
+                next.exp.model = model.info.name.clone();
                 next.user_model = Some(model);
                 next.use_user = true;
+                next.weights = None;
                 next.model_error = None;
             }
             LmAction::ModelRejected { job, message } => {
@@ -287,7 +308,17 @@ impl Reducible for LmState {
                 }
                 next.model_error = Some(message);
             }
-            LmAction::ChooseModel(user) => next.use_user = user && next.user_model.is_some(),
+            LmAction::ChooseModel(user) => {
+                let use_user = user && next.user_model.is_some();
+                if use_user != next.use_user {
+                    next.weights = None;
+                }
+                next.use_user = use_user;
+                next.exp.model = match (&next.user_model, use_user) {
+                    (Some(m), true) => m.info.name.clone(),
+                    _ => String::new(),
+                };
+            }
         }
         Rc::new(next)
     }

@@ -109,9 +109,9 @@ impl ModelAction {
 impl ModelState {
     /// The state a link opens: its experiment, hidden / locked controls and notices.
     pub fn from_query(query: &str) -> ModelState {
-        let (view, rest) = split_view(query);
+        let (mut view, rest) = split_view(query);
         let (mut exp, mut notices) = crate::share::experiment::from_query(&rest);
-        notices.extend(view.unknown_notice(crate::share::view::MODEL_VIEW_KEYS));
+        notices.extend(view.keep_known(crate::share::view::MODEL_VIEW_KEYS));
         if exp.model == FILE_MODEL {
             notices.push("The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it.".into());
             exp.model = Experiment::default().model;
@@ -204,7 +204,7 @@ impl Reducible for ModelState {
                     Outcome::Sweep(r) => next.results.sweep = Some(Rc::new(Done { exp, report: *r })),
                     Outcome::MixedBit(r) => next.results.mixed_bit = Some(Rc::new(Done { exp, report: *r })),
                     Outcome::Qat(r) => next.results.qat = Some(Rc::new(Done { exp, report: *r })),
-                    Outcome::File { .. } | Outcome::Bench { .. } | Outcome::LmRun(_) | Outcome::LmGenerate(_) | Outcome::LmLoaded(_) => {}
+                    Outcome::File { .. } | Outcome::Bench { .. } | Outcome::LmRun(_) | Outcome::LmGenerate(_) | Outcome::LmLoaded(_) | Outcome::LmWeights(_) => {}
                 }
             }
             ModelAction::Failed { job, message } => {

@@ -67,9 +67,9 @@ impl TensorAction {
 impl TensorState {
     pub fn from_hash(hash: &str) -> TensorState {
         let (settings, mut notices) = TensorSettings::from_hash(hash);
-        let (view, _) = split_view(query_of(hash));
+        let (mut view, _) = split_view(query_of(hash));
         let keys: Vec<&str> = TENSOR_FIELDS.iter().map(|f| f.key).collect();
-        notices.extend(view.unknown_notice(&keys));
+        notices.extend(view.keep_known(&keys));
         TensorState { settings, notices, view, ..TensorState::default() }
     }
 

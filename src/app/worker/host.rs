@@ -1,6 +1,11 @@
 //! The page's side of the worker: it starts the worker, sends [`Job`]s, routes
 //! each [`Reply`] to the callback of its job, and cancels by terminating the
 //! worker (the next job starts a fresh one), which stops any computation at once.
+//!
+//! A worker that dies (an uncaught error or a wasm trap: a panic, an out-of-memory) fails every
+//! job it held with a message that says so and is replaced by a fresh one at the next job; the
+//! page keeps everything it holds (models, settings, results). A reply that cannot be read fails
+//! its job instead of leaving it waiting forever.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -23,6 +28,8 @@ type Listeners = Rc<RefCell<HashMap<u32, Listener>>>;
 
 struct Live {
     worker: Worker,
+    /// Set when the worker reported an uncaught error: its state can no longer be trusted.
+    dead: Rc<Cell<bool>>,
     /// Messages wait here until the worker says it is ready (its wasm loads asynchronously,
     /// and a message posted before its handler exists would be lost).
     queue: Queue,
@@ -39,8 +46,11 @@ pub struct WorkerHost {
 
 impl WorkerHost {
     fn ensure(&self) -> Result<(Worker, Queue), String> {
-        if let Some(l) = self.live.borrow().as_ref() {
+        if let Some(l) = self.live.borrow().as_ref().filter(|l| !l.dead.get()) {
             return Ok((l.worker.clone(), l.queue.clone()));
+        }
+        if let Some(old) = self.live.borrow_mut().take() {
+            old.worker.terminate();
         }
         let worker = Worker::new(WORKER_URL).map_err(|e| format!("the worker could not start: {e:?}"))?;
         let listeners = self.listeners.clone();
@@ -56,7 +66,18 @@ impl WorkerHost {
             }
             let json = Reflect::get(&data, &"json".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
             let bytes = Reflect::get(&data, &"bytes".into()).ok().filter(|v| !v.is_null() && !v.is_undefined()).map(|v| Uint8Array::new(&v).to_vec());
-            let Ok(reply) = serde_json::from_str::<Reply>(&json) else { return };
+            let reply = match serde_json::from_str::<Reply>(&json) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Fail the job the reply names (if it names one), so that it does not wait forever.
+                    let id = serde_json::from_str::<serde_json::Value>(&json).ok().and_then(|v| v.get("id")?.as_u64()).and_then(|i| u32::try_from(i).ok());
+                    let l = id.and_then(|id| listeners.borrow_mut().remove(&id));
+                    if let Some(l) = l {
+                        l(Event::Failed(format!("the worker's reply could not be read ({e})")), None);
+                    }
+                    return;
+                }
+            };
             let done = matches!(reply.event, Event::Done(_) | Event::Failed(_));
             let listener = listeners.borrow().get(&reply.id).cloned();
             if done {
@@ -67,16 +88,25 @@ impl WorkerHost {
             }
         });
         let listeners = self.listeners.clone();
+        let dead = Rc::new(Cell::new(false));
+        let dead_flag = dead.clone();
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |e: ErrorEvent| {
             e.prevent_default();
+            dead_flag.set(true);
             let all: Vec<Listener> = listeners.borrow_mut().drain().map(|(_, l)| l).collect();
             for l in all {
-                l(Event::Failed(format!("the worker stopped: {}", e.message())), None);
+                l(
+                    Event::Failed(format!(
+                        "the worker stopped ({}); a fresh one starts with the next job, and everything on this page is kept",
+                        e.message()
+                    )),
+                    None,
+                );
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        *self.live.borrow_mut() = Some(Live { worker: worker.clone(), queue: queue.clone(), _on_message: on_message, _on_error: on_error });
+        *self.live.borrow_mut() = Some(Live { worker: worker.clone(), dead, queue: queue.clone(), _on_message: on_message, _on_error: on_error });
         Ok((worker, queue))
     }
 

@@ -11,19 +11,20 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::protocol::{
-    Event, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmToken, Outcome, Request,
+    Event, LmActRange, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmToken, Outcome, Request,
     LM_MODEL_MISSING,
 };
 use super::runner::{fetch_bytes, now_ms, post, PROGRESS_EVERY_MS};
 use crate::experiment::Progress;
 use crate::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
-use crate::lm::eval::{compare, log_softmax};
+use crate::lm::eval::compare_with;
 use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
-use crate::lm::sample::{generate as sample_text, Generated, SampleConfig};
+use crate::lm::sample::{Generated, Generator, SampleConfig, Scorer};
 use crate::lm::tokenizers::Tokenizer;
-use crate::lm::{CharTokenizer, KvCache, KvFormat, LmModel, LmWeights, NoProbe};
-use crate::ptq::lm::{LmLayerReport, LmQuantConfig};
-use crate::ptq::lm_method::quantize_with_method;
+use crate::lm::{CharTokenizer, KvCache, KvFormat, LmModel, LmWeights};
+use crate::ptq::lm::{LmLayerReport, LmQuantConfig, QuantizedLm};
+use crate::ptq::lm_method::{quantize_with_method, MethodReport};
+use crate::lm::inspect::{projection_names, weight_view};
 use crate::quant::ggml::GgmlType;
 
 /// Most tokens one generation job produces (the context ends it sooner).
@@ -45,6 +46,8 @@ struct Loaded {
     vocab: Option<Vocabulary>,
     /// The validation text tokenized by `tok` (BOS first when the tokenizer has one), made once.
     val: RefCell<Option<Rc<Vec<u32>>>>,
+    /// The training split tokenized by `tok` (calibration), made once.
+    train: RefCell<Option<Rc<Vec<u32>>>>,
 }
 
 impl Loaded {
@@ -68,6 +71,10 @@ struct Quantized {
     config: LmQuantConfig,
     model: Rc<LmModel>,
     layers: Rc<Vec<LmLayerReport>>,
+    report: MethodReport,
+    /// The FP32 weights that were rounded, when the method changed them first (AWQ,
+    /// SmoothQuant, injected outliers); None: the model's own FP32 weights.
+    rounded_from: Option<Rc<LmModel>>,
 }
 
 #[derive(Default)]
@@ -100,7 +107,7 @@ async fn builtin(id: u32) -> Result<Rc<Loaded>, String> {
     let alphabet = weights.alphabet.clone().ok_or("the model has no alphabet (metadata qplay.alphabet): it cannot read text")?;
     let tok = Tokenizer::from(CharTokenizer::new(alphabet.chars().collect()).map_err(err)?);
     let fp32 = LmModel::from_weights(&weights).map_err(err)?;
-    let m = Rc::new(Loaded { key: None, name: BUILTIN_NAME.into(), weights, fp32, tok: Some(tok), vocab: None, val: RefCell::new(None) });
+    let m = Rc::new(Loaded { key: None, name: BUILTIN_NAME.into(), weights, fp32, tok: Some(tok), vocab: None, val: RefCell::new(None), train: RefCell::new(None) });
     CACHE.with_borrow_mut(|c| c.builtin = Some(m.clone()));
     Ok(m)
 }
@@ -172,7 +179,7 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
         tokenizer: tok.as_ref().map(|t| t.kind().to_string()),
         notes,
     };
-    let m = Rc::new(Loaded { key: Some(key), name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None) });
+    let m = Rc::new(Loaded { key: Some(key), name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None), train: RefCell::new(None) });
     CACHE.with_borrow_mut(|c| {
         c.user = Some(m);
         c.quantized = c.quantized.take().filter(|q| q.model_key.is_none());
@@ -203,11 +210,14 @@ async fn val_tokens(id: u32, m: &Loaded) -> Result<Rc<Vec<u32>>, String> {
     Ok(ids)
 }
 
-/// Calibration tokens for GPTQ / AWQ / SmoothQuant: the training split (fetched once), in the
-/// model's tokens; empty for RTN.
-async fn calibration(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Vec<u32>, String> {
+/// Calibration tokens for GPTQ / AWQ / SmoothQuant: the training split (fetched and tokenized
+/// once per model), in the model's tokens; empty for RTN.
+async fn calibration(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Vec<u32>>, String> {
     if !cfg.method.calibrated() {
-        return Ok(Vec::new());
+        return Ok(Rc::new(Vec::new()));
+    }
+    if let Some(t) = m.train.borrow().clone() {
+        return Ok(t);
     }
     let text = match CACHE.with_borrow(|c| c.train_text.clone()) {
         Some(t) => t,
@@ -218,7 +228,11 @@ async fn calibration(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Vec<u32
             t
         }
     };
-    m.tok()?.encode(&text).map_err(|e| format!("the training text: {e}"))
+    let tok = m.tok()?;
+    progress(id, &format!("tokenizing the training text ({})", tok.kind()), 0, 1);
+    let ids = Rc::new(tok.encode(&text).map_err(|e| format!("the training text: {e}"))?);
+    *m.train.borrow_mut() = Some(ids.clone());
+    Ok(ids)
 }
 
 async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quantized>, String> {
@@ -228,16 +242,27 @@ async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quanti
     let calib = calibration(id, m, cfg).await?;
     let stage = format!("quantizing with {}", cfg.method.name().to_uppercase());
     let mut last = f64::NEG_INFINITY;
-    let q = quantize_with_method(&m.weights, cfg, &calib, &mut |done, total| {
+    let r = quantize_with_method(&m.weights, cfg, &calib, &mut |done, total| {
         let t = now_ms();
         if t - last >= PROGRESS_EVERY_MS || done >= total {
             last = t;
             progress(id, &stage, done, total);
         }
     })
-    .map_err(err)?
-    .quantized;
-    let q = Rc::new(Quantized { model_key: m.key, config: cfg.clone(), model: Rc::new(q.model), layers: Rc::new(q.layers) });
+    .map_err(err)?;
+    let rounded_from = match &r.rounded {
+        Some(w) => Some(Rc::new(LmModel::from_weights(w).map_err(err)?)),
+        None => None,
+    };
+    let q = r.quantized;
+    let q = Rc::new(Quantized {
+        model_key: m.key,
+        config: cfg.clone(),
+        model: Rc::new(q.model),
+        layers: Rc::new(q.layers),
+        report: r.report,
+        rounded_from,
+    });
     CACHE.with_borrow_mut(|c| c.quantized = Some(q.clone()));
     Ok(q)
 }
@@ -249,6 +274,7 @@ pub async fn handle(id: u32, request: Request, bytes: Option<Vec<u8>>) -> Result
         Request::LmGenerate { model, quant, sample, prompt, max_new } => generate(id, &model, quant, sample, prompt, max_new).await.map(|o| (o, None)),
         Request::LmLoad { key, files } => load(id, key, &files, bytes.ok_or("the model files' bytes did not arrive")?).map(|o| (o, None)),
         Request::LmExport { model, quant, format } => export(id, &model, quant, format).await.map(|(o, b)| (o, Some(b))),
+        Request::LmWeights { model, quant, layer, row } => weights(id, &model, quant, &layer, row).await.map(|o| (o, None)),
         _ => Err("not a language-model job".into()),
     }
 }
@@ -288,7 +314,50 @@ async fn export(id: u32, model: &LmModelRef, quant: LmQuantConfig, format: LmExp
             let tag: String = quant.label().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
             Ok((Outcome::File { name: format!("{}-{tag}-qdq.onnx", stem(&m)), mime: octet }, b))
         }
+        LmExportFormat::PackedSafetensors => {
+            quant.validate().map_err(err)?;
+            progress(id, "quantizing", 0, 1);
+            let q = quantized(id, &m, &quant).await?;
+            progress(id, "writing the packed .safetensors", 0, 1);
+            let packed = QuantizedLm { model: (*q.model).clone(), layers: (*q.layers).clone(), config: quant.clone() };
+            let b = crate::formats::lm_safetensors::write_lm_safetensors(&packed, m.weights.alphabet.as_deref()).map_err(err)?;
+            let tag: String = quant.label().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+            Ok((Outcome::File { name: format!("{}-{tag}.safetensors", stem(&m)), mime: octet }, b))
+        }
     }
+}
+
+/// One row of a projection in FP32 (the weights the method rounded) and quantized.
+async fn weights(id: u32, model: &LmModelRef, quant: LmQuantConfig, layer: &str, row: usize) -> Result<Outcome, String> {
+    quant.validate().map_err(err)?;
+    let m = loaded(id, model).await?;
+    let q = quantized(id, &m, &quant).await?;
+    let fp32 = q.rounded_from.as_deref().unwrap_or(&m.fp32);
+    Ok(Outcome::LmWeights(Box::new(weight_view(fp32, &q.model, layer, row).map_err(err)?)))
+}
+
+/// The activation ranges AWQ or SmoothQuant changed, before and after.
+fn act_ranges(report: &MethodReport) -> Vec<LmActRange> {
+    let mut out = Vec::new();
+    if let Some(s) = &report.smooth {
+        out.extend(s.inputs.iter().map(|i| LmActRange {
+            input: i.norm.clone(),
+            linears: i.linears.clone(),
+            stat: "max |X_j|".into(),
+            before: i.x_absmax_before.clone(),
+            after: i.x_absmax_after.clone(),
+        }));
+    }
+    if let Some(a) = &report.awq {
+        out.extend(a.groups.iter().map(|g| LmActRange {
+            input: g.prev.clone(),
+            linears: g.linears.clone(),
+            stat: "mean |X_j|".into(),
+            before: g.x_mean_before.clone(),
+            after: g.x_mean_after.clone(),
+        }));
+    }
+    out
 }
 
 fn progress(id: u32, stage: &str, done: usize, total: usize) {
@@ -320,10 +389,15 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -
     let q = quantized(id, &m, &quant).await?;
     let stage = format!("scoring {} predictions, FP32 and {} (windows)", n - 1, quant.label());
     let mut last = f64::NEG_INFINITY;
-    let c = compare(&m.fp32, &q.model, &val[..n], quant.kv, |done, total| {
+    let label = quant.label();
+    let c = compare_with(&m.fp32, &q.model, &val[..n], quant.kv, |done, total, so_far| {
         let t = now_ms();
         if t - last >= PROGRESS_EVERY_MS || done >= total {
             last = t;
+            let stage = format!(
+                "{stage} — perplexity after {} predictions: FP32 {:.4}, {label} {:.4}",
+                so_far.tokens, so_far.fp32, so_far.quantized
+            );
             progress(id, &stage, done, total);
         }
     })
@@ -363,6 +437,8 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -
         kv_bytes: u64::try_from(KvCache::bytes_for(config, quant.kv, config.seq_len)).unwrap_or(u64::MAX),
         layers,
         millis,
+        projections: projection_names(&q.model),
+        act_ranges: act_ranges(&q.report),
         quant,
     })))
 }
@@ -371,48 +447,37 @@ fn token(tok: &Tokenizer, g: &Generated, p_fp32: f64) -> LmToken {
     LmToken { id: g.token, text: tok.decode(&[g.token]), p_fp32, p_own: g.prob }
 }
 
-/// Generates one column (`to`: the job and the column), streaming its tokens (at most every
-/// [`PROGRESS_EVERY_MS`]).
-fn column(to: (u32, u8), tok: &Tokenizer, model: &LmModel, prompt: &[u32], max_new: usize, kv: KvFormat, sample: &SampleConfig) -> Result<(Vec<Generated>, f64), String> {
-    let (id, col) = to;
-    let mut pending: Vec<LmToken> = Vec::new();
-    let mut last = f64::NEG_INFINITY;
-    let t0 = now_ms();
-    let out = sample_text(model, prompt, max_new, kv, sample, |g| {
-        pending.push(token(tok, g, g.prob));
-        let t = now_ms();
-        if t - last >= PROGRESS_EVERY_MS {
-            last = t;
-            post(id, Event::LmTokens { column: col, tokens: std::mem::take(&mut pending) }, None);
-        }
-        true
-    })
-    .map_err(err)?;
-    if !pending.is_empty() {
-        post(id, Event::LmTokens { column: col, tokens: pending }, None);
-    }
-    let secs = (now_ms() - t0) / 1e3;
-    let tps = if secs > 0.0 { out.len() as f64 / secs } else { 0.0 };
-    Ok((out, tps))
+/// One column of the side-by-side text: its generator, the time spent in it and the tokens not
+/// yet posted.
+struct Column<'m> {
+    gen: Generator<'m>,
+    millis: f64,
+    out: Vec<LmToken>,
+    pending: Vec<LmToken>,
 }
 
-/// The probability the FP32 model gives each token of `generated` after `prompt` (one forward pass).
-fn fp32_probs(fp32: &LmModel, prompt: &[u32], generated: &[Generated]) -> Result<Vec<f64>, String> {
-    if generated.is_empty() {
-        return Ok(Vec::new());
+impl<'m> Column<'m> {
+    fn new(gen: Generator<'m>) -> Self {
+        Column { gen, millis: 0.0, out: Vec::new(), pending: Vec::new() }
     }
-    let seq: Vec<u32> = prompt.iter().copied().chain(generated.iter().map(|g| g.token)).collect();
-    let mut cache = KvCache::new(&fp32.config, KvFormat::F32).map_err(err)?;
-    let logits = fp32.forward(&seq[..seq.len() - 1], &mut cache, false, &mut NoProbe).map_err(err)?;
-    let v = fp32.config.vocab_size;
-    Ok(generated
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let row = prompt.len() - 1 + i;
-            logits.get(row * v..(row + 1) * v).map_or(0.0, |r| log_softmax(r).get(g.token as usize).map_or(0.0, |l| l.exp()))
-        })
-        .collect())
+
+    /// One token, timed; None at the end of the context.
+    fn step(&mut self) -> Result<Option<Generated>, String> {
+        let t0 = now_ms();
+        let g = self.gen.step().map_err(err)?;
+        self.millis += now_ms() - t0;
+        Ok(g)
+    }
+
+    fn push(&mut self, t: LmToken) {
+        self.pending.push(t.clone());
+        self.out.push(t);
+    }
+
+
+    fn tokens_per_s(&self) -> f64 {
+        if self.millis > 0.0 { self.out.len() as f64 * 1e3 / self.millis } else { 0.0 }
+    }
 }
 
 /// FP32 and quantized generation from one prompt with one seed.
@@ -433,17 +498,43 @@ async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: Sam
     let tok = m.tok()?;
     progress(id, "quantizing", 0, 1);
     let q = quantized(id, &m, &quant).await?;
-    progress(id, "generating with FP32", 0, 2);
-    let (g32, fp32_tps) = column((id, 0), tok, &m.fp32, &ids, max_new, KvFormat::F32, &sample)?;
-    progress(id, &format!("generating with {}", quant.label()), 1, 2);
-    let (gq, quant_tps) = column((id, 1), tok, &q.model, &ids, max_new, quant.kv, &sample)?;
-    let p = fp32_probs(&m.fp32, &ids, &gq)?;
+    // The two models step in turn, so both columns stream together; a third pass of the FP32
+    // model reads the quantized text to give each of its tokens the FP32 probability.
+    let mut fp32 = Column::new(Generator::new(&m.fp32, &ids, KvFormat::F32, &sample).map_err(err)?);
+    let mut quantized = Column::new(Generator::new(&q.model, &ids, quant.kv, &sample).map_err(err)?);
+    let mut scorer = Scorer::new(&m.fp32, &ids).map_err(err)?;
+    let stage = format!("generating with FP32 and {}", quant.label());
+    let mut last = f64::NEG_INFINITY;
+    for i in 0..max_new {
+        let a = fp32.step()?;
+        let b = quantized.step()?;
+        if let Some(g) = &a {
+            fp32.push(token(tok, g, g.prob));
+        }
+        if let Some(g) = &b {
+            let p = scorer.score(g.token).map_err(err)?.unwrap_or(0.0);
+            quantized.push(token(tok, g, p));
+        }
+        let end = a.is_none() && b.is_none();
+        let t = now_ms();
+        if t - last >= PROGRESS_EVERY_MS || end || i + 1 == max_new {
+            last = t;
+            if !fp32.pending.is_empty() || !quantized.pending.is_empty() {
+                let (a, b) = (std::mem::take(&mut fp32.pending), std::mem::take(&mut quantized.pending));
+                post(id, Event::LmTokens { fp32: a, quant: b }, None);
+            }
+            progress(id, &stage, i + 1, max_new);
+        }
+        if end {
+            break;
+        }
+    }
     Ok(Outcome::LmGenerate(Box::new(LmGenView {
         label: quant.label(),
         prompt,
-        fp32: g32.iter().map(|g| token(tok, g, g.prob)).collect(),
-        quant: gq.iter().zip(p).map(|(g, p)| token(tok, g, p)).collect(),
-        fp32_tps,
-        quant_tps,
+        fp32_tps: fp32.tokens_per_s(),
+        quant_tps: quantized.tokens_per_s(),
+        fp32: fp32.out,
+        quant: quantized.out,
     })))
 }

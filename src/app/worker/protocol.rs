@@ -11,6 +11,7 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::run::PtqReport;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::{Experiment, Progress};
+use crate::lm::inspect::WeightView;
 use crate::lm::sample::SampleConfig;
 use crate::ptq::lm::LmQuantConfig;
 
@@ -67,6 +68,15 @@ pub enum Request {
         quant: LmQuantConfig,
         format: LmExportFormat,
     },
+    /// The Language-model page: one row of projection `layer` in FP32 and quantized, its
+    /// group grids and the histograms of the matrix.
+    LmWeights {
+        #[serde(default)]
+        model: LmModelRef,
+        quant: LmQuantConfig,
+        layer: String,
+        row: usize,
+    },
 }
 
 /// The files the Language-model page exports.
@@ -80,6 +90,9 @@ pub enum LmExportFormat {
     GgufQ4_1,
     /// The quantized model as ONNX with QuantizeLinear / DequantizeLinear nodes (the settings).
     QdqOnnx,
+    /// The quantized model as `.safetensors`: packed integers, scales and minimums, each
+    /// layer's format in the metadata (`crate::formats::lm_safetensors`).
+    PackedSafetensors,
 }
 
 /// One of the user's model files inside the bytes that travel with an [`Request::LmLoad`].
@@ -165,6 +178,24 @@ pub struct LmRunView {
     pub layers: Vec<LmLayerRow>,
     /// Quantizing and scoring both models, in milliseconds (loading excluded).
     pub millis: f64,
+    /// The projection names (for the weight view's choice).
+    #[serde(default)]
+    pub projections: Vec<String>,
+    /// Per-channel activation ranges before and after AWQ's or SmoothQuant's scaling.
+    #[serde(default)]
+    pub act_ranges: Vec<LmActRange>,
+}
+
+/// One smoothed input: the statistic of every channel j before and after dividing by s_j.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmActRange {
+    /// What s was folded into ("layers.0.attention_norm") and the Linears that read the input.
+    pub input: String,
+    pub linears: Vec<String>,
+    /// "max |X_j|" (SmoothQuant) or "mean |X_j|" (AWQ).
+    pub stat: String,
+    pub before: Vec<f32>,
+    pub after: Vec<f32>,
 }
 
 /// One generated token: its text, and the probability the FP32 model gave it (and, for the
@@ -243,6 +274,7 @@ pub enum Outcome {
     LmRun(Box<LmRunView>),
     LmGenerate(Box<LmGenView>),
     LmLoaded(Box<LmModelInfo>),
+    LmWeights(Box<WeightView>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -252,9 +284,10 @@ pub enum Event {
     Progress(Progress),
     /// The benchmark lines so far (each case adds its own).
     BenchLines { rows: Vec<BenchRow>, ratios: Vec<String> },
-    /// Tokens generated so far, streamed: column 0 is FP32, 1 the quantized model (`p_fp32` of
-    /// the quantized column is known only at the end, in `Done`).
-    LmTokens { column: u8, tokens: Vec<LmToken> },
+    /// Tokens generated since the last such event, streamed: the FP32 column's and the quantized
+    /// column's (the two models step in turn, so both grow together; `p_fp32` of a quantized
+    /// token comes from the FP32 model reading that text).
+    LmTokens { fp32: Vec<LmToken>, quant: Vec<LmToken> },
     Done(Outcome),
     Failed(String),
 }

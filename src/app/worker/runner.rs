@@ -207,7 +207,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::Run { exp, model } => (exp, model, None),
         Request::Export { exp, model, format } => (exp, model, Some(format)),
         Request::Bench => return bench(id).await.map(|o| (o, None)),
-        r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. }) => {
+        r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. } | Request::LmWeights { .. }) => {
             return super::lm::handle(id, r, bytes).await
         }
     };
@@ -237,16 +237,16 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
     };
     if let Some(format) = export {
         let q = quantize_model(&model, &exp.ptq, &calib, Scope::All).map_err(|e| e.to_string())?.model;
-        let stem = if exp.model == crate::experiment::spec::FILE_MODEL { "model".to_string() } else { exp.model.clone() };
-        let tag = format!("w{}a{}", exp.ptq.weight_bits, exp.ptq.act_bits);
+        let names: Vec<String> = crate::ptq::quantizable_layers(&model).into_iter().map(|(_, n)| n).collect();
+        let stem = crate::experiment::download_name::quantized_model_stem(&exp, &names);
         return match format {
             ExportFormat::QuantizedSafetensors => {
                 let b = crate::formats::quantized::write_quantized(&q).map_err(|e| e.to_string())?;
-                Ok((Outcome::File { name: format!("{stem}-{tag}.safetensors"), mime: "application/octet-stream".into() }, Some(b)))
+                Ok((Outcome::File { name: format!("{stem}.safetensors"), mime: "application/octet-stream".into() }, Some(b)))
             }
             ExportFormat::QdqOnnx => {
                 let x = crate::formats::onnx::write_qdq_onnx(&q).map_err(|e| e.to_string())?;
-                Ok((Outcome::File { name: format!("{stem}-{tag}-qdq.onnx"), mime: "application/octet-stream".into() }, Some(x.bytes)))
+                Ok((Outcome::File { name: format!("{stem}-qdq.onnx"), mime: "application/octet-stream".into() }, Some(x.bytes)))
             }
         };
     }

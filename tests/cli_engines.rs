@@ -1,0 +1,122 @@
+//! `qplay run` in every mode `qplay run --help` lists, on both built-in Fashion-MNIST models
+//! (the MLP and the CNN): the engine the report names for every quantized layer, in the JSON,
+//! in layers.csv and on stderr, and the reason when a layer is simulated.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::Command;
+
+use qplay::ptq::QuantMode;
+
+fn qplay(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qplay")).args(args).output().expect("the CLI runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// (settings beyond the mode, the engine kind of every layer, the fallback code when simulated).
+fn variants(mode: QuantMode) -> Vec<(Vec<&'static str>, &'static str, Option<&'static str>)> {
+    match mode {
+        QuantMode::Full => vec![
+            (vec![], "int8_static", None),
+            (vec!["ptq.weight_bits=4"], "int8_static", None),
+            (vec!["ptq.act_bits=6"], "simulated", Some("bits_without_kernel")),
+            (vec!["ptq.weight_symmetric=false"], "simulated", Some("asymmetric_weights")),
+        ],
+        QuantMode::Dynamic => vec![
+            (vec!["ptq.dynamic_strategy=ALWC"], "int8_dynamic", None),
+            (vec!["ptq.dynamic_strategy=ACWL"], "simulated", Some("per_channel_activations")),
+            (vec!["ptq.act_bits=4"], "simulated", Some("bits_without_kernel")),
+        ],
+        QuantMode::WeightOnly => vec![
+            (vec!["ptq.weight_bits=8"], "weight_only", None),
+            (vec!["ptq.weight_bits=4"], "weight_only", None),
+            (vec!["ptq.weight_bits=2"], "weight_only", None),
+            (vec!["ptq.weight_bits=5"], "simulated", Some("bits_without_kernel")),
+        ],
+    }
+}
+
+/// The names of a built-in model's Linear and Conv2d layers.
+fn weighted(model: &str) -> Vec<String> {
+    let bytes = std::fs::read(format!("{}/www/models/{model}.safetensors", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let m = qplay::formats::safetensors::read_model(&bytes, None, qplay::model::DEFAULT_MAX_PARAMS).unwrap();
+    qplay::ptq::quantizable_layers(&m).into_iter().map(|(_, n)| n).collect()
+}
+
+#[test]
+fn every_mode_of_qplay_run_reports_the_engine_of_every_layer_on_both_models() {
+    let (code, help, err) = qplay(&["run", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    for mode in QuantMode::ALL {
+        assert!(help.contains(&format!("  {}", mode.name())), "`qplay run --help` lists the mode {}:\n{help}", mode.name());
+    }
+    let dir = std::env::temp_dir().join(format!("qplay-cli-engines-{}", std::process::id()));
+    for model in ["mlp-fashion", "cnn-fashion"] {
+        for mode in QuantMode::ALL {
+            for (sets, kind, code_want) in variants(mode) {
+                let out = dir.join(format!("{model}-{}-{}", mode.name(), sets.join("-")));
+                let mode_set = format!("ptq.mode={}", mode.name());
+                let mut args = vec!["run", "--model", model, "--set", &mode_set, "--set", "eval_size=300", "--set", "calib_size=64", "--out", out.to_str().unwrap()];
+                for s in &sets {
+                    args.extend(["--set", s]);
+                }
+                let (code, stdout, stderr) = qplay(&args);
+                let what = format!("{model} {} {sets:?}", mode.name());
+                assert_eq!(code, 0, "{what}: {stderr}");
+                let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+                let r = &j["report"];
+                let layers = r["layers"].as_array().unwrap();
+                let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
+                assert_eq!(names, weighted(model), "{what}: every Linear / Conv2d is quantized and reported");
+                if model == "cnn-fashion" {
+                    assert!(layers.iter().any(|l| l["kind"] == "Conv2d"), "{what}: the CNN's Conv2d layers are reported");
+                }
+                for l in layers {
+                    let name = l["name"].as_str().unwrap();
+                    let e = &l["engine"];
+                    assert_eq!(e["kind"], kind, "{what}: layer {name}: {e}");
+                    match code_want {
+                        Some(c) => {
+                            assert_eq!(e["reason"]["code"], c, "{what}: layer {name}: {e}");
+                            assert!(stderr.contains(&format!("layer {name}: simulated (")), "{what}: stderr names the reason:\n{stderr}");
+                        }
+                        None => assert!(e.get("reason").is_none(), "{what}: layer {name}: {e}"),
+                    }
+                    if kind == "weight_only" {
+                        assert_eq!(e["bits"], l["bits"], "{what}: layer {name}: the kernel runs the layer's bits");
+                    }
+                }
+                // The summary and the accuracies: kernels beside the simulation when a kernel ran.
+                let summary = r["engine"].as_str().unwrap();
+                match kind {
+                    "simulated" => {
+                        assert_eq!(summary, "simulated", "{what}");
+                        assert!(r["kernel_accuracy"].is_null() && r["fallback"].is_string(), "{what}: {r}");
+                    }
+                    _ => {
+                        assert_ne!(summary, "simulated", "{what}");
+                        let (k, s) = (r["kernel_accuracy"].as_f64().unwrap(), r["simulated_accuracy"].as_f64().unwrap());
+                        assert!((k - s).abs() <= 0.01, "{what}: kernels {k} vs simulation {s}");
+                        assert!(r["kernel_agreement"].as_f64().unwrap() >= 0.98, "{what}: {}", r["kernel_agreement"]);
+                        assert_eq!(r["accuracy"].as_f64().unwrap(), k, "{what}: the headline accuracy is the kernels'");
+                    }
+                }
+                // layers.csv carries the same engine per layer.
+                let mut csv = csv::Reader::from_path(out.join("layers.csv")).unwrap();
+                let col = csv.headers().unwrap().iter().position(|h| h == "engine").expect("an engine column");
+                let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+                assert_eq!(rows.len(), layers.len(), "{what}: layers.csv");
+                for (row, l) in rows.iter().zip(layers) {
+                    let cell = &row[col];
+                    let name = match kind {
+                        "int8_static" => "int8".to_string(),
+                        "int8_dynamic" => "int8 dynamic".to_string(),
+                        "weight_only" => format!("weight-only W{}", l["bits"]),
+                        _ => "simulated".to_string(),
+                    };
+                    assert_eq!(cell, name, "{what}: layers.csv");
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

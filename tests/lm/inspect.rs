@@ -1,0 +1,108 @@
+// Inside one projection (src/lm/inspect.rs): every quantized weight of the row sits on its
+// group's grid, RTN is within half a step of FP32, the histograms count every weight, bad
+// names and rows are typed errors. The step-by-step generator and scorer (what the page's
+// side-by-side generation streams) give the same tokens as `generate` and the same
+// probabilities as one full forward pass.
+
+use qplay::lm::eval::log_softmax;
+use qplay::lm::inspect::{projection_names, weight_view};
+use qplay::lm::sample::{generate, Generator, SampleConfig, Scorer};
+use qplay::lm::*;
+use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
+
+fn small() -> LmWeights {
+    LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap()
+}
+
+both! {
+    w4_rows_sit_on_their_group_grids {
+        let w = small();
+        let fp32 = LmModel::from_weights(&w).unwrap();
+        let cfg = LmQuantConfig { weights: LmWeightFormat::Rtn, bits: 4, group: 32, ..LmQuantConfig::default() };
+        let q = quantize_lm(&w, &cfg).unwrap().model;
+        let names = projection_names(&q);
+        assert!(names.contains(&"layers.0.attention.wq".to_string()) && names.contains(&"output".to_string()), "{names:?}");
+        let v = weight_view(&fp32, &q, "layers.0.feed_forward.w2", 3).unwrap();
+        assert_eq!((v.bits, v.group, v.row), (Some(4), Some(32), 3));
+        assert_eq!(v.grids.len(), v.k / 32);
+        let total = (v.n * v.k) as f64;
+        assert_eq!(v.fp32_counts.iter().sum::<f64>(), total);
+        assert_eq!(v.quantized_counts.iter().sum::<f64>(), total);
+        for g in &v.grids {
+            // Symmetric 4-bit with the full range: 16 levels −8s … 7s, one step |s| apart
+            // (s < 0 when the group's largest magnitude is negative, as llama.cpp does).
+            assert_eq!(g.levels.len(), 16);
+            assert_eq!(g.levels[0], (-8.0 * g.scale).min(7.0 * g.scale));
+            assert_eq!(g.levels[15], (-8.0 * g.scale).max(7.0 * g.scale));
+            for j in g.start..g.start + g.len {
+                let (x, xq) = (v.fp32[j], v.quantized[j]);
+                assert!(g.levels.iter().any(|&l| l == xq), "column {j}: {xq} is not on the grid");
+                // Round to nearest inside the grid, clamp to its end outside.
+                let (lo, hi) = (g.levels[0], g.levels[15]);
+                if x > hi {
+                    assert_eq!(xq, hi, "column {j}: {x} above the grid");
+                } else if x < lo {
+                    assert_eq!(xq, lo, "column {j}: {x} below the grid");
+                } else {
+                    assert!((x - xq).abs() <= 0.5 * g.scale.abs() * (1.0 + 1e-5), "column {j}: |{x} − {xq}| > |s|/2 = {}", g.scale.abs() / 2.0);
+                }
+            }
+        }
+        // The output head is skipped by default: float, no grid, a note that says so.
+        let out = weight_view(&fp32, &q, "output", 0).unwrap();
+        assert!(out.grids.is_empty() && out.bits.is_none() && out.note.is_some());
+        assert_eq!(out.fp32, out.quantized);
+    }
+
+    q4_1_grids_add_the_minimum {
+        let w = small();
+        let fp32 = LmModel::from_weights(&w).unwrap();
+        let cfg = LmQuantConfig { weights: LmWeightFormat::Q4_1, ..LmQuantConfig::default() };
+        let q = quantize_lm(&w, &cfg).unwrap().model;
+        let v = weight_view(&fp32, &q, "layers.1.attention.wv", 0).unwrap();
+        for g in &v.grids {
+            // Q4_1: u = 0 … 15, value s·u + m, so the lowest level is the group's minimum.
+            let lo = v.quantized[g.start..g.start + g.len].iter().copied().fold(f32::INFINITY, f32::min);
+            assert!(g.levels[0] <= lo);
+            assert!((g.levels[1] - g.levels[0] - g.scale.abs()).abs() <= 1e-5 * g.scale.abs().max(1e-6));
+            assert!(v.quantized[g.start..g.start + g.len].iter().all(|q| g.levels.contains(q)));
+        }
+    }
+
+    bad_names_and_rows_are_typed_errors {
+        let w = small();
+        let fp32 = LmModel::from_weights(&w).unwrap();
+        let e = weight_view(&fp32, &fp32, "layers.9.attention.wq", 0).unwrap_err().to_string();
+        assert!(e.contains("layers.9.attention.wq"), "{e}");
+        assert!(weight_view(&fp32, &fp32, "layers.x.attention.wq", 0).is_err());
+        assert!(weight_view(&fp32, &fp32, "", 0).is_err());
+        let n = w.config.dim;
+        let e = weight_view(&fp32, &fp32, "layers.0.attention.wq", n).unwrap_err().to_string();
+        assert!(e.contains(&n.to_string()), "{e}");
+    }
+
+    stepping_matches_generate_and_scoring_matches_one_pass {
+        let w = small();
+        let fp32 = LmModel::from_weights(&w).unwrap();
+        let prompt: Vec<u32> = vec![1, 5, 9, 2];
+        let cfg = SampleConfig { temperature: 0.9, top_k: 0, top_p: 0.9, seed: 7 };
+        let all = generate(&fp32, &prompt, 20, KvFormat::F32, &cfg, |_| true).unwrap();
+        let mut g = Generator::new(&fp32, &prompt, KvFormat::F32, &cfg).unwrap();
+        let stepped: Vec<_> = (0..20).map_while(|_| g.step().unwrap()).collect();
+        assert_eq!(all, stepped);
+        // p(token | prefix) from the scorer against one forward pass over the whole text.
+        let mut s = Scorer::new(&fp32, &prompt).unwrap();
+        let p: Vec<f64> = all.iter().map(|t| s.score(t.token).unwrap().unwrap()).collect();
+        let seq: Vec<u32> = prompt.iter().copied().chain(all.iter().map(|t| t.token)).collect();
+        let mut cache = KvCache::new(&fp32.config, KvFormat::F32).unwrap();
+        let logits = fp32.forward(&seq[..seq.len() - 1], &mut cache, false, &mut NoProbe).unwrap();
+        let v = fp32.config.vocab_size;
+        for (i, t) in all.iter().enumerate() {
+            let row = prompt.len() - 1 + i;
+            let want = log_softmax(&logits[row * v..(row + 1) * v])[t.token as usize].exp();
+            assert!((p[i] - want).abs() <= 1e-5, "token {i}: {} against {want}", p[i]);
+            // The sampled token's own probability is the same figure.
+            assert!((t.prob - want).abs() <= 1e-5);
+        }
+    }
+}
