@@ -11,6 +11,7 @@ use crate::ptq::{QuantMode, WeightGranularity};
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::Method;
 use crate::ptq::config::DynamicMode;
+use super::form_controls::{checked, select_value, Controls};
 use crate::share::view::View;
 
 /// An edit of the experiment, as the reducer applies it.
@@ -31,17 +32,8 @@ pub struct ExperimentFormProps {
     pub show_task: bool,
 }
 
-fn select_value(e: &Event) -> String {
-    e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
-}
 
-fn input_value(e: &Event) -> String {
-    e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
-}
 
-fn checked(e: &Event) -> bool {
-    e.target_unchecked_into::<web_sys::HtmlInputElement>().checked()
-}
 
 const CALIBRATIONS: [(CalibrationKind, &str, &str); 6] = [
     (CalibrationKind::MinMax, "MinMax", "α, β = the min and max seen (MindSpore Lite's MAX_MIN)"),
@@ -70,62 +62,14 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
     // A control: hidden by `hide=key`, disabled by `lock=key` (or `lock=all`).
     let shown = |key: &str| !view.is_hidden(key);
     let locked = |key: &str| view.is_locked(key) || view.is_locked("all");
-
+    let c = Controls::new(view, on.clone(), "");
     let select = |key: &'static str, label: &str, tip: &str, value: String, options: Vec<(String, String)>, apply: SetText| -> Html {
-        if !shown(key) {
-            return html! {};
-        }
-        let on = on.clone();
-        let onchange = Callback::from(move |ev: Event| {
-            let v = select_value(&ev);
-            let apply = apply.clone();
-            on.emit(edit(Rc::new(move |x: &mut Experiment| apply(x, &v))));
-        });
-        html! {
-            <label title={tip.to_string()}>{ label.to_string() }
-                <select {onchange} disabled={locked(key)} data-testid={key.replace('.', "-")}>
-                    { for options.into_iter().map(|(v, text)| html! { <option value={v.clone()} selected={v == value}>{ text }</option> }) }
-                </select>
-            </label>
-        }
+        c.select(key, label, tip, value, options, false, apply)
     };
     let number = |key: &'static str, label: &str, tip: &str, value: String, min: &str, max: &str, step: &str, apply: SetNumber| -> Html {
-        if !shown(key) {
-            return html! {};
-        }
-        let on = on.clone();
-        let onchange = Callback::from(move |ev: Event| {
-            if let Ok(v) = input_value(&ev).trim().parse::<f64>() {
-                if v.is_finite() {
-                    let apply = apply.clone();
-                    on.emit(edit(Rc::new(move |x: &mut Experiment| apply(x, v))));
-                }
-            }
-        });
-        html! {
-            <label title={tip.to_string()}>{ label.to_string() }
-                <input type="number" class="small" value={value} min={min.to_string()} max={max.to_string()} step={step.to_string()}
-                    {onchange} disabled={locked(key)} data-testid={key.replace('.', "-")} />
-            </label>
-        }
+        c.number(key, label, tip, value, min, max, step, apply)
     };
-    let check = |key: &'static str, label: &str, tip: &str, value: bool, apply: SetFlag| -> Html {
-        if !shown(key) {
-            return html! {};
-        }
-        let on = on.clone();
-        let onchange = Callback::from(move |ev: Event| {
-            let v = checked(&ev);
-            let apply = apply.clone();
-            on.emit(edit(Rc::new(move |x: &mut Experiment| apply(x, v))));
-        });
-        html! {
-            <label class="check" title={tip.to_string()}>
-                <input type="checkbox" checked={value} {onchange} disabled={locked(key)} data-testid={key.replace('.', "-")} />
-                { label.to_string() }
-            </label>
-        }
-    };
+    let check = |key: &'static str, label: &str, tip: &str, value: bool, apply: SetFlag| -> Html { c.check(key, label, tip, value, false, apply) };
     let bits_options = || (1..=16u8).map(|b| (b.to_string(), b.to_string())).collect::<Vec<_>>();
     let mode = e.ptq.mode;
 

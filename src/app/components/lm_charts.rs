@@ -22,7 +22,8 @@ pub struct LmChartsProps {
     pub on_apply: Callback<u32>,
 }
 
-fn png(canvas: &NodeRef, file: &str) -> Result<(), String> {
+/// Downloads the canvas behind `canvas` as a PNG file.
+pub fn png(canvas: &NodeRef, file: &str) -> Result<(), String> {
     let c = canvas.cast::<HtmlCanvasElement>().ok_or("no canvas")?;
     let url = c.to_data_url().map_err(|e| format!("{e:?}"))?;
     download_url(file, &url)

@@ -9,6 +9,7 @@ use yew::prelude::*;
 use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat, GROUP_SIZES};
 use crate::share::lm::{LmExperiment, MAX_PROMPT_CHARS};
+use super::form_controls::Controls;
 use crate::share::view::View;
 
 /// An edit of the experiment, as the reducer applies it.
@@ -53,21 +54,12 @@ const TIP_MAX_NEW: &str = "How many characters each model writes after the promp
 const TIP_TEMP: &str = "The logits are divided by T before the softmax: 0 always takes the most probable character (greedy), 1 samples from the model's own distribution, higher flattens it. Top-k 40 and top-p 0.95 cut the unlikely tail.";
 const TIP_SEED: &str = "The seed of the ChaCha8 random stream both models draw from: the same seed gives the same draws, so the two texts part only where the quantized probabilities move a draw across a boundary.";
 
-fn select_value(e: &Event) -> String {
-    e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
-}
 
-fn input_value(e: &Event) -> String {
-    e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
-}
 
 fn input_value_of(e: &InputEvent) -> String {
     e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
 }
 
-fn checked(e: &Event) -> bool {
-    e.target_unchecked_into::<web_sys::HtmlInputElement>().checked()
-}
 
 #[function_component(LmControls)]
 pub fn lm_controls(props: &LmControlsProps) -> Html {
@@ -78,62 +70,14 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     let shown = |key: &str| !view.is_hidden(key);
     let locked = |key: &str| view.is_locked(key) || view.is_locked("all");
     let rtn = q.weights == LmWeightFormat::Rtn;
-
+    let c = Controls::new(view, on.clone(), "lm-");
     let select = |key: &'static str, label: &str, tip: &str, value: String, options: Vec<(String, String)>, off: bool, apply: SetText| -> Html {
-        if !shown(key) {
-            return html! {};
-        }
-        let on = on.clone();
-        let onchange = Callback::from(move |ev: Event| {
-            let v = select_value(&ev);
-            let apply = apply.clone();
-            on.emit(Rc::new(move |x: &mut LmExperiment| apply(x, &v)));
-        });
-        html! {
-            <label title={tip.to_string()}>{ label.to_string() }
-                <select {onchange} disabled={locked(key) || off} data-testid={format!("lm-{key}")}>
-                    { for options.into_iter().map(|(v, text)| html! { <option value={v.clone()} selected={v == value}>{ text }</option> }) }
-                </select>
-            </label>
-        }
+        c.select(key, label, tip, value, options, off, apply)
     };
     let number = |key: &'static str, label: &str, tip: &str, value: String, min: &str, max: &str, step: &str, apply: SetNumber| -> Html {
-        if !shown(key) {
-            return html! {};
-        }
-        let on = on.clone();
-        let onchange = Callback::from(move |ev: Event| {
-            if let Ok(v) = input_value(&ev).trim().parse::<f64>() {
-                if v.is_finite() {
-                    let apply = apply.clone();
-                    on.emit(Rc::new(move |x: &mut LmExperiment| apply(x, v)));
-                }
-            }
-        });
-        html! {
-            <label title={tip.to_string()}>{ label.to_string() }
-                <input type="number" class="small" value={value} min={min.to_string()} max={max.to_string()} step={step.to_string()}
-                    {onchange} disabled={locked(key)} data-testid={format!("lm-{key}")} />
-            </label>
-        }
+        c.number(key, label, tip, value, min, max, step, apply)
     };
-    let check = |key: &'static str, label: &str, tip: &str, value: bool, off: bool, apply: SetFlag| -> Html {
-        if !shown(key) {
-            return html! {};
-        }
-        let on = on.clone();
-        let onchange = Callback::from(move |ev: Event| {
-            let v = checked(&ev);
-            let apply = apply.clone();
-            on.emit(Rc::new(move |x: &mut LmExperiment| apply(x, v)));
-        });
-        html! {
-            <label class="check" title={tip.to_string()}>
-                <input type="checkbox" checked={value} {onchange} disabled={locked(key) || off} data-testid={format!("lm-{key}")} />
-                { label.to_string() }
-            </label>
-        }
-    };
+    let check = |key: &'static str, label: &str, tip: &str, value: bool, off: bool, apply: SetFlag| -> Html { c.check(key, label, tip, value, off, apply) };
 
     let weights = select(
         "weights",

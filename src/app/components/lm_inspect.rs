@@ -9,7 +9,7 @@ use web_sys::{HtmlCanvasElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::app::charts::lm_weights::{channel_window, draw_act_ranges, draw_weight_histogram, draw_weight_row};
-use crate::app::download::download_url;
+use super::lm_charts::png;
 use crate::app::state::lm::LmRow;
 use crate::lm::inspect::WeightView;
 
@@ -22,11 +22,6 @@ pub struct LmInspectProps {
     pub busy: bool,
     /// Asks the worker for (projection, row) of the current settings.
     pub on_show: Callback<(String, usize)>,
-}
-
-fn png(canvas: &NodeRef, file: &str) -> Result<(), String> {
-    let c = canvas.cast::<HtmlCanvasElement>().ok_or("no canvas")?;
-    download_url(file, &c.to_data_url().map_err(|e| format!("{e:?}"))?)
 }
 
 /// A canvas with its PNG button.

@@ -3,6 +3,8 @@
 
 use yew::prelude::*;
 
+use super::form_controls::{checked, select_value};
+
 use super::ctl::Ctl;
 
 use crate::app::state::TensorAction;
@@ -16,13 +18,7 @@ pub struct SchemeControlsProps {
     pub on_action: Callback<TensorAction>,
 }
 
-fn select_value(e: &Event) -> String {
-    e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
-}
 
-fn checked(e: &Event) -> bool {
-    e.target_unchecked_into::<web_sys::HtmlInputElement>().checked()
-}
 
 const ROUNDINGS: [(&str, &str); 4] = [
     ("half_even", "half to even"),
