@@ -156,6 +156,33 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo:
     Ok(x)
 }
 
+/// A skip list as typed: names or patterns separated by commas ("output, layers.5.feed_forward.w2").
+pub fn parse_skip(v: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    if names.len() > 64 || names.iter().any(|n| n.len() > 64) {
+        return Err("at most 64 names of at most 64 characters".into());
+    }
+    Ok(names)
+}
+
+/// Per-layer bits as typed: `NAME=BITS` pairs separated by commas ("feed_forward.w2=8,
+/// layers.0.attention.wq=4"); each name as the skip list matches it, bits 2–8.
+pub fn parse_layer_bits(v: &str) -> Result<std::collections::BTreeMap<String, u8>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, bits) = pair.split_once('=').ok_or_else(|| format!("{:?}: write NAME=BITS", crate::share::clip(pair)))?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 64 {
+            return Err(format!("{:?}: a layer name of 1 to 64 characters", crate::share::clip(pair)));
+        }
+        if out.len() >= 64 && !out.contains_key(name) {
+            return Err("at most 64 per-layer bits".into());
+        }
+        out.insert(name.to_string(), parse_num(bits, 2u8, 8).map_err(|e| format!("{name}: {e}"))?);
+    }
+    Ok(out)
+}
+
 /// Applies one key; Err is the reason it was skipped.
 fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
     match key {
@@ -174,13 +201,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "narrow" => e.quant.narrow = parse_bool(v)?,
         "int8_acts" => e.quant.int8_acts = parse_bool(v)?,
         "kv" => e.quant.kv = KvFormat::parse(v).ok_or_else(|| format!("{v:?} is not f32, f16 or int8"))?,
-        "skip" => {
-            let names: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-            if names.len() > 64 || names.iter().any(|n| n.len() > 64) {
-                return Err("at most 64 names of at most 64 characters".into());
-            }
-            e.quant.skip = names;
-        }
+        "skip" => e.quant.skip = parse_skip(v)?,
         "method" => e.quant.method = LmMethod::parse(v).ok_or_else(|| format!("{v:?} is not one of rtn, gptq, awq, smoothquant"))?,
         "calib_tokens" => e.quant.calib_tokens = parse_num(v, 1usize, crate::ptq::lm_calib::MAX_CALIB_TOKENS)?,
         "damp" => e.quant.damp = parse_num(v, 0f32, 1.0)?,

@@ -156,6 +156,21 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   assert.equal(await page.$eval('[data-testid=lm-group]', (s) => s.value), '32');
   assert.equal(await page.$('[data-testid=link-notice]'), null, 'no notice');
   assert.match(await page.$eval('[data-testid=share-link]', (i) => i.value), /#\/lm\?weights=rtn&bits=4&group=32$/);
+  // The FP32 list and per-layer bits as typed text: a bad entry is named and changes nothing.
+  assert.equal(await page.$eval('[data-testid=lm-skip]', (i) => i.value), 'output, tok_embeddings');
+  await page.fill('[data-testid=lm-layer_bits]', 'feed_forward.w2=9');
+  await page.dispatchEvent('[data-testid=lm-layer_bits]', 'change');
+  assert.match(await page.textContent('[data-testid=lm-layer_bits-error]'), /feed_forward\.w2: 9 is outside 2–8/);
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /layer_bits/);
+  await page.fill('[data-testid=lm-layer_bits]', 'feed_forward.w2=8, layers.0.attention.wq=3');
+  await page.dispatchEvent('[data-testid=lm-layer_bits]', 'change');
+  assert.equal(await page.$('[data-testid=lm-layer_bits-error]'), null);
+  await page.fill('[data-testid=lm-skip]', 'output, layers.5');
+  await page.dispatchEvent('[data-testid=lm-skip]', 'change');
+  const edited = await page.$eval('[data-testid=share-link]', (i) => i.value);
+  assert.match(edited, /skip=output%2Clayers\.5/);
+  assert.match(edited, /layer_bits\.feed_forward\.w2=8/);
+  assert.match(edited, /layer_bits\.layers\.0\.attention\.wq=3/);
 
   const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?bits=12&colour=red&prompt=%3Cimg%20src=x%3E&lock=weights&hide=seed`);
   await p2.waitForSelector('[data-testid=link-notice]');

@@ -3,7 +3,7 @@
 
 use qplay::lm::KvFormat;
 use qplay::ptq::lm::LmWeightFormat;
-use qplay::share::lm::{from_query, to_query, LmExperiment, MAX_KEYS};
+use qplay::share::lm::{from_query, parse_layer_bits, parse_skip, to_query, LmExperiment, MAX_KEYS};
 
 both! {
     every_setting_round_trips_through_the_link {
@@ -49,6 +49,20 @@ both! {
         assert!(n.iter().any(|m| m.contains("\"model\"") && m.contains("512")), "{n:?}");
         let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
         assert_eq!(from_query(&to_query(&none)).0, none);
+    }
+
+    typed_skip_lists_and_layer_bits_read_or_say_why {
+        assert_eq!(parse_skip(" output, layers.5 ,,").unwrap(), vec!["output".to_string(), "layers.5".to_string()]);
+        assert!(parse_skip("").unwrap().is_empty());
+        assert!(parse_skip(&"x,".repeat(65)).is_err());
+        let b = parse_layer_bits("feed_forward.w2=8, layers.0.attention.wq = 3").unwrap();
+        assert_eq!(b.get("feed_forward.w2"), Some(&8));
+        assert_eq!(b.get("layers.0.attention.wq"), Some(&3));
+        assert!(parse_layer_bits("").unwrap().is_empty());
+        for (bad, says) in [("feed_forward.w2=9", "outside 2–8"), ("w2", "NAME=BITS"), ("=4", "layer name"), ("w2=x", "not a number"), ("w2=NaN", "not a number")] {
+            let e = parse_layer_bits(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     hand_edited_links_give_notices_that_name_the_key {

@@ -7,9 +7,9 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::lm::KvFormat;
-use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat, GROUP_SIZES};
-use crate::share::lm::{LmExperiment, MAX_PROMPT_CHARS};
-use super::form_controls::Controls;
+use crate::ptq::lm::{LmMethod, LmWeightFormat, GROUP_SIZES};
+use crate::share::lm::{parse_layer_bits, parse_skip, LmExperiment, MAX_PROMPT_CHARS};
+use super::form_controls::{input_value, Controls};
 use crate::share::view::View;
 
 /// An edit of the experiment, as the reducer applies it.
@@ -41,7 +41,8 @@ const TIP_GROUP: &str = "RTN only: how many weights share one scale. Per channel
 const TIP_SYM: &str = "RTN only. Checked: w ≈ d·q, a grid centred on 0 (0 is exact). Unchecked (asymmetric): w ≈ d·q + m with a minimum m per group, d = (max − min) / (2^b − 1), as Q4_1: it fits lopsided groups and stores two parameters per group.";
 const TIP_ACTS: &str = "Round each activation row to int8 (one scale per token and weight group) right before each product, so the dot products are integer × integer (W8A8 / W4A8, as llama2.c's runq.c). Needs integer weights (RTN 8 / 4 bits or a Q format).";
 const TIP_KV: &str = "How the keys and values of past tokens are kept for attention. f32: as computed. f16: rounded to half precision. int8: one scale per head and per token, k ≈ s·q. The scores q·k and the weighted sum of v read the rounded values (quantized model only; FP32 keeps f32).";
-const TIP_SKIP: &str = "Keep the output head (lm_head) and the token embedding in FP32, as Golden Stick's opname_blacklist = [\"lm_head\"] does: the head turns the last hidden state into the logits, so its error goes straight into every probability. Unchecked: they are quantized like the other Linears.";
+const TIP_SKIP: &str = "The Linears left in FP32, by name or pattern, comma-separated (output = lm_head, tok_embeddings, feed_forward.w2 for every block's w2, layers.5 for a whole block). By default the output head and the token embedding, as Golden Stick's opname_blacklist = [\"lm_head\"] does: the head turns the last hidden state into the logits, so its error goes straight into every probability. Empty: every Linear is quantized.";
+const TIP_LAYER_BITS: &str = "RTN: a different bit width for some Linears, NAME=BITS comma-separated (names and patterns as in the FP32 list; bits 2–8; the last match wins). 8 and 4 run on the integer kernels, the others are simulated. Mixed-precision searches (qplay lm search) write their choice here.";
 const TIP_METHOD: &str = "How the integers are chosen. RTN: each weight rounded on its own. GPTQ: column by column, each rounding error pushed onto the columns not yet rounded, weighted by the inverse Hessian H⁻¹ (H = 2·XᵀX of the layer's calibration inputs), block by block. AWQ: inputs with large mean |x| get their weight columns scaled up by s = mean|x|^α before rounding (1/s folded into the previous RMSNorm or projection), α searched per group. SmoothQuant (for W8A8): s_j = max|X_j|^α / max|W_j|^(1−α) moves activation outliers into the weights. The calibrated methods read training text, never the text they are scored on.";
 const TIP_CALIB: &str = "Calibration tokens for GPTQ / AWQ / SmoothQuant, taken from the training split: more tokens give a better H (GPTQ) or better statistics, and take longer.";
 const TIP_ALPHA: &str = "SmoothQuant's migration strength α: s_j = max|X_j|^α / max|W_j|^(1−α). 0 leaves the activations alone, 1 moves all of their range into the weights; 0.5 splits it. (AWQ searches its own α.)";
@@ -71,6 +72,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     let locked = |key: &str| view.is_locked(key) || view.is_locked("all");
     let rtn = q.weights == LmWeightFormat::Rtn;
     let c = Controls::new(view, on.clone(), "lm-");
+    let text_error = use_state(|| None::<(&'static str, String)>);
     let select = |key: &'static str, label: &str, tip: &str, value: String, options: Vec<(String, String)>, off: bool, apply: SetText| -> Html {
         c.select(key, label, tip, value, options, off, apply)
     };
@@ -146,14 +148,57 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             }
         }),
     );
-    let default_skip = LmQuantConfig::default().skip;
-    let skip = check(
+    // The skip list and per-layer bits as typed text; a text that does not read leaves the
+    // settings as they were and says why.
+    let text_field = |key: &'static str, label: &str, tip: &str, value: String, placeholder: &str, parse: Rc<dyn Fn(&mut LmExperiment, &str) -> Result<(), String>>| -> Html {
+        if !shown(key) {
+            return html! {};
+        }
+        let (on, set_error) = (on.clone(), text_error.clone());
+        let onchange = Callback::from(move |ev: Event| {
+            let v = input_value(&ev);
+            let mut probe = LmExperiment::default();
+            match parse(&mut probe, &v) {
+                Ok(()) => {
+                    set_error.set(None);
+                    let parse = parse.clone();
+                    on.emit(Rc::new(move |x: &mut LmExperiment| {
+                        let _ = parse(x, &v);
+                    }));
+                }
+                Err(e) => set_error.set(Some((key, e))),
+            }
+        });
+        html! {
+            <label title={tip.to_string()}>{ label.to_string() }
+                <input type="text" value={value} placeholder={placeholder.to_string()} {onchange} disabled={locked(key)} data-testid={format!("lm-{key}")} />
+                if let Some((k, e)) = &*text_error {
+                    if *k == key { <span class="error-inline" data-testid={format!("lm-{key}-error")}>{ e.clone() }</span> }
+                }
+            </label>
+        }
+    };
+    let skip = text_field(
         "skip",
-        "keep lm_head and embedding FP32",
+        "Keep in FP32",
         TIP_SKIP,
-        q.skip == default_skip,
-        false,
-        Rc::new(move |x, v| x.quant.skip = if v { LmQuantConfig::default().skip } else { Vec::new() }),
+        q.skip.join(", "),
+        "none: every Linear quantized",
+        Rc::new(|x, v| {
+            x.quant.skip = parse_skip(v)?;
+            Ok(())
+        }),
+    );
+    let layer_bits = text_field(
+        "layer_bits",
+        "Per-layer bits",
+        TIP_LAYER_BITS,
+        q.layer_bits.iter().map(|(k, b)| format!("{k}={b}")).collect::<Vec<_>>().join(", "),
+        "e.g. feed_forward.w2=8",
+        Rc::new(|x, v| {
+            x.quant.layer_bits = parse_layer_bits(v)?;
+            Ok(())
+        }),
     );
     let rtn_like = rtn || matches!(q.weights, LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1);
     let method = select(
@@ -279,7 +324,10 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     html! {
         <div class="lm-controls">
             <div class="settings" role="group" aria-label="Quantization">
-                { weights }{ bits }{ group }{ symmetric }{ acts }{ kv }{ skip }{ tokens }
+                { weights }{ bits }{ group }{ symmetric }{ acts }{ kv }{ tokens }
+            </div>
+            <div class="settings" role="group" aria-label="Layers">
+                { skip }{ layer_bits }
             </div>
             <div class="settings" role="group" aria-label="Method">
                 { method }{ calib }{ alpha }{ act_order }{ awq_clip }{ outliers }
