@@ -55,6 +55,10 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   assert.equal(r[1].fp32, r[0].fp32, 'the same FP32 baseline');
   assert.ok(r[1].delta > r[0].delta, `W4 (${r[1].delta} %) costs more than W8 (${r[0].delta} %)`);
   assert.match(await page.textContent('[data-testid=lm-layers]'), /layers\.5\.feed_forward\.w2/);
+  // Each projection with its shape, FP32 size, stored size and bits per weight (w2: 128 × 384 at W4 g32).
+  const w2row = await page.$$eval('[data-testid=lm-layers] tbody tr', (trs) => trs.map((tr) => tr.textContent).find((t) => t.includes('layers.5.feed_forward.w2')));
+  assert.match(w2row, /128 × 384/);
+  assert.match(w2row, /5\.00/, `W4 g32 with f32 scales is 4 + 32/32 = 5 bits per weight: ${w2row}`);
 
   // Inside a projection: one row of W4 g32 weights on its group grids, and the histogram.
   await page.selectOption('[data-testid=inspect-layer]', 'layers.0.feed_forward.w2');

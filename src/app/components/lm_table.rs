@@ -82,15 +82,20 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <div class="scroll">
                     <table class="report">
                         <thead><tr>
-                            <th>{"layer"}</th><th>{"format"}</th><th>{"engine"}</th>
-                            <th class="num">{"weights"}</th><th class="num">{"kB"}</th>
+                            <th>{"layer"}</th><th title="W [N, K]: output features × input features">{"shape"}</th><th>{"format"}</th><th>{"engine"}</th>
+                            <th class="num">{"weights"}</th><th class="num" title="4 bytes per weight">{"FP32 kB"}</th>
+                            <th class="num" title="Every stored byte of the layer: integers, scales, minimums">{"kB"}</th>
+                            <th class="num" title="Stored bits per weight: 8 × bytes / weights">{"bits/weight"}</th>
                             <th class="num" title="10·log10(Σ y32² / Σ (yq − y32)²) of the layer's output">{"output SQNR (dB)"}</th>
                             <th class="num">{"cosine"}</th><th>{"note"}</th>
                         </tr></thead>
                         <tbody>{ for v.layers.iter().map(|l| html! {
                             <tr>
-                                <td>{ l.name.clone() }</td><td>{ l.format.clone() }</td><td>{ l.engine.clone() }</td>
-                                <td class="num">{ l.weights.to_string() }</td><td class="num">{ kb(l.bytes as f64) }</td>
+                                <td>{ l.name.clone() }</td><td class="num">{ format!("{} × {}", l.shape[0], l.shape[1]) }</td>
+                                <td>{ l.format.clone() }</td><td>{ l.engine.clone() }</td>
+                                <td class="num">{ l.weights.to_string() }</td><td class="num">{ kb(4.0 * l.weights as f64) }</td>
+                                <td class="num">{ kb(l.bytes as f64) }</td>
+                                <td class="num">{ if l.weights > 0 { format!("{:.2}", 8.0 * l.bytes as f64 / l.weights as f64) } else { "—".into() } }</td>
                                 <td class="num">{ l.sqnr_db.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into()) }</td>
                                 <td class="num">{ l.cosine.map(|c| format!("{c:.5}")).unwrap_or_else(|| "—".into()) }</td>
                                 <td>{ l.note.clone().unwrap_or_default() }</td>

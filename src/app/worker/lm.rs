@@ -24,7 +24,7 @@ use crate::lm::tokenizers::Tokenizer;
 use crate::lm::{CharTokenizer, KvCache, KvFormat, LmModel, LmWeights};
 use crate::ptq::lm::{LmLayerReport, LmQuantConfig, QuantizedLm};
 use crate::ptq::lm_method::{quantize_with_method, MethodReport};
-use crate::lm::inspect::{projection_names, weight_view};
+use crate::lm::inspect::{linear_named, projection_names, weight_view};
 use crate::quant::ggml::GgmlType;
 
 /// Most tokens one generation job produces (the context ends it sooner).
@@ -410,6 +410,7 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -
             let e = c.layers.iter().find(|e| e.name == l.name);
             LmLayerRow {
                 name: l.name.clone(),
+                shape: linear_named(&q.model, &l.name).map_or([0, 0], |lin| [lin.n(), lin.k()]),
                 format: l.format.clone(),
                 engine: l.engine.clone(),
                 bytes: l.bytes,

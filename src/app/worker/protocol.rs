@@ -143,6 +143,9 @@ pub struct LmModelInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LmLayerRow {
     pub name: String,
+    /// [N, K]: output and input features.
+    #[serde(default)]
+    pub shape: [usize; 2],
     pub format: String,
     pub engine: String,
     pub bytes: usize,
