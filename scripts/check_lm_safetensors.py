@@ -28,11 +28,9 @@ safetensors==0.8.0, numpy==2.4.6). For every `<case>.safetensors` with its `<cas
 One line per file; exit status 1 if any check fails.
 """
 import json
-import os
 import pathlib
-import subprocess
 import sys
-import venv
+from pinned_venv import reexec_in_venv
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / "target" / "lm-safetensors-py"
@@ -42,21 +40,7 @@ OUT = ROOT / "target" / "lm-safetensors"
 
 def ensure_venv():
     """Re-runs this script inside target/lm-safetensors-py with the pinned packages."""
-    py = VENV / "bin" / "python"
-    if pathlib.Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not py.exists():
-        print(f"[check] creating {VENV.relative_to(ROOT)}", flush=True)
-        venv.create(VENV, with_pip=True)
-    want = "('0.8.0', '2.4.6')"
-    probe = subprocess.run(
-        [str(py), "-c", f"import safetensors, numpy, sys; sys.exit(0 if (safetensors.__version__, numpy.__version__) == {want} else 1)"],
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        print(f"[check] pip install {' '.join(PACKAGES)}", flush=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+    reexec_in_venv(VENV, PACKAGES, __file__)
 
 
 def shapes(meta):

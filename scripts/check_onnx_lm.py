@@ -54,12 +54,10 @@ One line per (export, session); exit status 1 if any fails.
 """
 import gzip
 import json
-import os
 import pathlib
 import struct
-import subprocess
 import sys
-import venv
+from pinned_venv import reexec_in_venv
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / "target" / "onnx-lm-py"
@@ -76,21 +74,7 @@ EVAL_TOKENS = 8193  # 8,192 predictions (src/cli_lm.rs DEFAULT_EVAL_TOKENS)
 
 def ensure_venv():
     """Re-runs this script inside target/onnx-lm-py with the pinned packages."""
-    py = VENV / "bin" / "python"
-    if pathlib.Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not py.exists():
-        print(f"[check] creating {VENV.relative_to(ROOT)}", flush=True)
-        venv.create(VENV, with_pip=True)
-    want = "('2.4.6', '1.32.0', '1.23.2')"
-    probe = subprocess.run(
-        [str(py), "-c", f"import numpy, onnxruntime, onnx, sys; sys.exit(0 if (numpy.__version__, onnxruntime.__version__, onnx.__version__) == {want} else 1)"],
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        print(f"[check] pip install {' '.join(PACKAGES)}", flush=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+    reexec_in_venv(VENV, PACKAGES, __file__)
 
 
 def safetensors_metadata(path):

@@ -37,7 +37,7 @@ import pathlib
 import struct
 import subprocess
 import sys
-import venv
+from pinned_venv import reexec_in_venv
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / "target" / "qplay-py"
@@ -49,20 +49,7 @@ MIN_INT8_AGREEMENT = 99.9  # percent: the integer engine against ONNX Runtime's 
 
 def ensure_venv():
     """Re-runs this script inside target/qplay-py with numpy and onnxruntime installed."""
-    py = VENV / "bin" / "python"
-    if pathlib.Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not py.exists():
-        print(f"[check] creating {VENV.relative_to(ROOT)}", flush=True)
-        venv.create(VENV, with_pip=True)
-    probe = subprocess.run(
-        [str(py), "-c", "import numpy, onnxruntime, sys; sys.exit(0 if (numpy.__version__, onnxruntime.__version__) == ('2.4.6', '1.32.0') else 1)"],
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        print(f"[check] pip install {' '.join(PACKAGES)}", flush=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+    reexec_in_venv(VENV, PACKAGES, __file__)
 
 
 def qplay_binary():
