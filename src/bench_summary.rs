@@ -15,9 +15,13 @@ pub struct Ratio {
     /// What is divided by what ("int8/f32", "simd128/scalar", "simd128/ceiling").
     pub what: String,
     pub value: f64,
+    /// The line ended in `flag=above_ceiling`: the benchmark found the ratio above what the
+    /// instruction ceilings of the same run allow.
+    pub above_ceiling: bool,
 }
 
-/// Reads one ratio line; None for anything else (a line is never trusted to be well formed).
+/// Reads one ratio line, optionally ending in `flag=above_ceiling`; None for anything else (a
+/// line is never trusted to be well formed).
 pub fn parse_ratio(line: &str) -> Option<Ratio> {
     let mut parts = line.split_whitespace();
     if parts.next()? != "ratio" {
@@ -27,10 +31,15 @@ pub fn parse_ratio(line: &str) -> Option<Ratio> {
     let case = parts.next()?.strip_prefix("case=")?.to_string();
     let (what, value) = parts.next()?.rsplit_once('=')?;
     let value: f64 = value.parse().ok().filter(|v: &f64| v.is_finite() && *v > 0.0)?;
+    let above_ceiling = match parts.next() {
+        None => false,
+        Some("flag=above_ceiling") => true,
+        Some(_) => return None,
+    };
     if parts.next().is_some() {
         return None;
     }
-    Some(Ratio { suite, case, what: what.to_string(), value })
+    Some(Ratio { suite, case, what: what.to_string(), value, above_ceiling })
 }
 
 /// The median and range of some ratios (None when there is none).
@@ -95,7 +104,10 @@ mod tests {
     fn lines_read_back_and_odd_lines_are_refused() {
         let r = parse_ratio("ratio suite=gemm case=16x784x128 int8/f32=2.61").unwrap();
         assert_eq!((r.suite.as_str(), r.case.as_str(), r.what.as_str(), r.value), ("gemm", "16x784x128", "int8/f32", 2.61));
-        for bad in ["", "ratio", "bench suite=gemm case=a x=1", "ratio suite=gemm case=a int8/f32=NaN", "ratio suite=gemm case=a int8/f32=-1", "ratio suite=gemm case=a int8/f32=2 extra", "ratio case=a suite=gemm x=1"] {
+        let f = parse_ratio("ratio suite=gemm case=256x512x512 int8/f32=3.71 flag=above_ceiling").unwrap();
+        assert!(f.above_ceiling && f.value == 3.71 && !r.above_ceiling);
+        for bad in ["ratio suite=gemm case=a int8/f32=2 flag=other", "ratio suite=gemm case=a int8/f32=2 flag=above_ceiling x",
+            "", "ratio", "bench suite=gemm case=a x=1", "ratio suite=gemm case=a int8/f32=NaN", "ratio suite=gemm case=a int8/f32=-1", "ratio suite=gemm case=a int8/f32=2 extra", "ratio case=a suite=gemm x=1"] {
             assert_eq!(parse_ratio(bad), None, "{bad}");
         }
     }

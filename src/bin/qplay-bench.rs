@@ -1,5 +1,6 @@
 //! `qplay-bench`: the kernel benchmarks, natively (`cargo run --release --bin qplay-bench`)
-//! or as wasm under Node 20 (`bash scripts/bench.sh`). One parseable line per case.
+//! or as wasm under Node 20 (`bash scripts/bench.sh`). One parseable line per case, each a
+//! median after a warm-up, with the spread of its trials (`spread=`, see `qplay::bench`).
 
 /// Elements per quantize call: 1 Mi values (4 MiB of f32), larger than L2.
 const N: usize = 1 << 20;
@@ -33,7 +34,7 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     for r in qplay::bench::ratios(&lines).into_iter().chain(qplay::bench::int8_vs_f32(&lines)) {
         print(&r);
     }
-    for s in qplay::bench::ceiling_ratios(&lines).into_iter().chain(split) {
+    for s in qplay::bench::ceiling_ratios(&lines).into_iter().chain(qplay::bench::fused_vs_two_pass(&lines)).chain(split) {
         print(&s);
     }
 }

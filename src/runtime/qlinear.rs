@@ -142,11 +142,13 @@ impl QLinear {
 
     /// y: [M, N] int8 from x: [M, K] int8. `acc` is scratch of M·N i32.
     ///
-    /// The fastest GEMM into `acc`, then the fastest requantization (both
-    /// simd128 under wasm; fusing the two measured slower, see
-    /// `gemm_i8::QSIMD128_FUSED`).
+    /// The requantized GEMM of [`fused_forward`] where there is one; otherwise the fastest
+    /// GEMM into `acc`, then the fastest requantization. Both give the same integers.
     pub fn forward(&self, x: &[i8], m: usize, acc: &mut Vec<i32>, y: &mut [i8]) {
         assert!(x.len() == m * self.k && y.len() == m * self.n, "QLinear::forward: shapes");
+        if let Some(q) = fused_forward() {
+            return (q.run)(x, m, &self.w, &self.stage, y);
+        }
         acc.clear();
         acc.resize(m * self.n, 0);
         (gemm_i8::best().run)(x, m, &self.w, acc);
@@ -157,4 +159,18 @@ impl QLinear {
     pub fn parts(&self) -> (&PackedW, &OutputStage) {
         (&self.w, &self.stage)
     }
+}
+
+/// The requantized GEMM [`QLinear::forward`] runs, where one was measured faster than the two
+/// passes (the fastest GEMM into int32, then the fastest requantization); None: the two passes.
+///
+/// Natively there is only the scalar reference (two passes). Under wasm simd128 the GEMM with
+/// the requantization fused in registers (`gemm_i8::QSIMD128_FUSED`) and the two passes
+/// (`gemm_i8::QSIMD128`) are timed interleaved by `bash scripts/bench.sh`
+/// (`ratio suite=qgemm_i8 … fused/two_pass=…`, `summary suite=qgemm …`). In six runs under
+/// Node the fused kernel was faster in 15 of 42 comparisons, by at most 3 % (mostly M = 1 and the lab
+/// MLP's 784×128 layer), and slower by up to 10 % in the others (README, Benchmarks): the two
+/// passes stay.
+pub fn fused_forward() -> Option<gemm_i8::QGemmI8> {
+    None
 }

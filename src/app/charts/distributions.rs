@@ -5,7 +5,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::{err, finite_range, frame, legend, no_data, open, padded, step_path, Axis, ChartResult, BLUE, GREEN, ORANGE};
+use super::{err, finite_range, frame, legend::Legend, no_data, open, padded, step_path, Axis, BLUE, ChartResult, GREEN, ORANGE};
 use crate::experiment::layerwise::{Mode, Point};
 use crate::stats::Histogram;
 
@@ -35,9 +35,10 @@ pub fn draw_distributions(canvas: &HtmlCanvasElement, point: &Point, log_counts:
         let top = max.log10().ceil().max(1.0);
         (Axis::log10(-0.3, top + 0.4, "count (log scale)"), -0.3, Box::new(|c: f64| if c > 0.0 { c.log10() } else { -0.3 }))
     } else {
-        (Axis::integer(0.0, max * 1.25, "count (values in the bin)"), 0.0, Box::new(|c: f64| c))
+        (Axis::integer(0.0, max * 1.08, "count (values in the bin)"), 0.0, Box::new(|c: f64| c))
     };
-    let mut chart = frame(&root, &title, &Axis::linear(lo, hi, format!("value at {} (float)", point.name)), &y_axis, 64)?;
+    let mut chart = frame(&root, &title, &Axis::linear(lo, hi, format!("value at {} (float)", point.name)), &y_axis, 64, hists.len())?;
+    let mut keys = Legend::default();
     for (mode, (h, name)) in hists.iter().enumerate() {
         if !usable(h) {
             continue;
@@ -50,9 +51,8 @@ pub fn draw_distributions(canvas: &HtmlCanvasElement, point: &Point, log_counts:
             chart.draw_series([Polygon::new(path.clone(), fill.filled())]).map_err(err)?;
             chart
                 .draw_series(LineSeries::new(path, BLACK.mix(0.7).stroke_width(2)))
-                .map_err(err)?
-                .label(label)
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.25).filled()));
+                .map_err(err)?;
+            keys.add(label, |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.25).filled()));
             continue;
         }
         let which = point.modes.get(mode - 1).map(|m| m.mode);
@@ -63,12 +63,11 @@ pub fn draw_distributions(canvas: &HtmlCanvasElement, point: &Point, log_counts:
         };
         let style = color.stroke_width(2);
         if dash.1 == 0 {
-            chart.draw_series(LineSeries::new(path, style)).map_err(err)?
+            chart.draw_series(LineSeries::new(path, style)).map_err(err)?;
         } else {
-            chart.draw_series(DashedLineSeries::new(path, dash.0, dash.1, style)).map_err(err)?
+            chart.draw_series(DashedLineSeries::new(path, dash.0, dash.1, style)).map_err(err)?;
         }
-        .label(label)
-        .legend(move |(x, y)| {
+        keys.add(label, move |(x, y)| {
             if dash.1 == 0 {
                 PathElement::new([(x, y), (x + 16, y)], style).into_dyn()
             } else {
@@ -76,6 +75,6 @@ pub fn draw_distributions(canvas: &HtmlCanvasElement, point: &Point, log_counts:
             }
         });
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }

@@ -4,7 +4,7 @@
 use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::{err, frame, legend, no_data, open, with_skipped, Axis, Chart, ChartResult, BLUE, GREY, SERIES, VERMILLION};
+use super::{err, frame, legend::Legend, no_data, open, with_skipped, Axis, BLUE, Chart, ChartResult, GREY, SERIES, VERMILLION};
 use crate::quant::calibration::CalibrationOutcome;
 use crate::quant::QParams;
 use crate::stats::histogram;
@@ -13,15 +13,15 @@ use crate::stats::histogram;
 const MAX_GRID_LINES: usize = 64;
 
 /// A histogram of the finite values of x over [lo, hi] with padding, on a fresh canvas;
-/// `extra(chart, top)` draws on top. `headroom` × the tallest bar leaves room for the legend.
+/// `extra(chart, legend, top)` draws on top; `legend_rows` counts the legend's entries (the bars' one included).
 fn histogram_chart(
     canvas: &HtmlCanvasElement,
     caption: &str,
     x: &[f32],
     lo: f32,
     hi: f32,
-    headroom: f64,
-    extra: impl FnOnce(&mut Chart, f64) -> ChartResult,
+    legend_rows: usize,
+    extra: impl FnOnce(&mut Chart, &mut Legend, f64) -> ChartResult,
 ) -> ChartResult {
     let root = open(canvas)?;
     let finite: Vec<f32> = x.iter().copied().filter(|v| v.is_finite()).collect();
@@ -35,20 +35,20 @@ fn histogram_chart(
     // Bins: about √n, between 8 and 80.
     let bins = ((x.len() as f32).sqrt().ceil() as usize).clamp(8, 80);
     let h = histogram(x, lo as f64, hi as f64, bins);
-    let top = h.counts.iter().copied().fold(1.0, f64::max) * headroom;
+    let top = h.counts.iter().copied().fold(1.0, f64::max) * 1.08;
     let (lo, hi) = (lo as f64, hi as f64);
-    let mut chart = frame(&root, &caption, &Axis::linear(lo, hi, "value (float)"), &Axis::integer(0.0, top, "count (values)"), 52)?;
+    let mut chart = frame(&root, &caption, &Axis::linear(lo, hi, "value (float)"), &Axis::integer(0.0, top, "count (values)"), 52, legend_rows)?;
+    let mut keys = Legend::default();
     let w = h.width();
     chart
         .draw_series(h.counts.iter().enumerate().filter(|(_, &c)| c > 0.0).map(|(i, &c)| {
             let x0 = lo + i as f64 * w;
             Rectangle::new([(x0, 0.0), (x0 + w, c)], BLUE.mix(0.35).filled())
         }))
-        .map_err(err)?
-        .label("FP32 values")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.mix(0.35).filled()));
-    extra(&mut chart, top)?;
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        .map_err(err)?;
+        keys.add("FP32 values", |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.mix(0.35).filled()));
+    extra(&mut chart, &mut keys, top)?;
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }
 
@@ -78,21 +78,19 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, x: &[f32], p: &QParams, captio
     let (data_lo, data_hi) = data_range(x);
     let lo = finite_or(data_lo, finite_or(clamp_lo, p.alpha, f32::min), f32::min);
     let hi = finite_or(data_hi, finite_or(clamp_hi, p.beta, f32::max), f32::max);
-    histogram_chart(canvas, caption, x, lo, hi, 1.3, |chart, top| {
+    histogram_chart(canvas, caption, x, lo, hi, 3, |chart, keys, top| {
         for g in p.grid_values(MAX_GRID_LINES) {
             vline(chart, g, top, GREY.mix(0.6).stroke_width(1))?;
         }
         chart
             .draw_series(LineSeries::new([(clamp_lo as f64, 0.0), (clamp_lo as f64, top)], VERMILLION.stroke_width(3)))
-            .map_err(err)?
-            .label("clamp limits (qmin, qmax)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], VERMILLION.stroke_width(3)));
+            .map_err(err)?;
+        keys.add("clamp limits (qmin, qmax)", |(x, y)| PathElement::new([(x, y), (x + 14, y)], VERMILLION.stroke_width(3)));
         vline(chart, clamp_hi, top, VERMILLION.stroke_width(3))?;
         chart
             .draw_series(LineSeries::new(std::iter::empty::<(f64, f64)>(), GREY.stroke_width(1)))
-            .map_err(err)?
-            .label("grid levels r' = (q − Z)·s")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], GREY.stroke_width(1)));
+            .map_err(err)?;
+        keys.add("grid levels r' = (q − Z)·s", |(x, y)| PathElement::new([(x, y), (x + 14, y)], GREY.stroke_width(1)));
         Ok(())
     })
 }
@@ -103,9 +101,7 @@ pub fn draw_calibrators(canvas: &HtmlCanvasElement, x: &[f32], outcomes: &[Calib
     let (data_lo, data_hi) = data_range(x);
     let lo = outcomes.iter().map(|o| o.clamp_lo).fold(data_lo, |a, b| finite_or(a, b, f32::min));
     let hi = outcomes.iter().map(|o| o.clamp_hi).fold(data_hi, |a, b| finite_or(a, b, f32::max));
-    // Room above the bars for a legend of one line per calibrator.
-    let headroom = 1.3 + 0.12 * outcomes.len() as f64;
-    histogram_chart(canvas, "Every calibrator's clip range on the same values", x, lo, hi, headroom, |chart, top| {
+    histogram_chart(canvas, "Every calibrator's clip range on the same values", x, lo, hi, 1 + outcomes.len(), |chart, keys, top| {
         for (i, o) in outcomes.iter().enumerate() {
             let color = SERIES[i % SERIES.len()];
             // Stagger heights a little so coinciding lines stay visible.
@@ -113,9 +109,8 @@ pub fn draw_calibrators(canvas: &HtmlCanvasElement, x: &[f32], outcomes: &[Calib
             let style = color.stroke_width(2);
             chart
                 .draw_series(LineSeries::new([(o.clamp_lo as f64, 0.0), (o.clamp_lo as f64, h)], style))
-                .map_err(err)?
-                .label(format!("{}: SQNR {:.1} dB", o.name.replace('_', " "), o.sqnr_db))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
+                .map_err(err)?;
+            keys.add(format!("{}: SQNR {:.1} dB", o.name.replace('_', " "), o.sqnr_db), move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
             chart.draw_series(LineSeries::new([(o.clamp_hi as f64, 0.0), (o.clamp_hi as f64, h)], style)).map_err(err)?;
         }
         Ok(())

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use web_sys::HtmlCanvasElement;
 
-use super::{err, finite_range, fmt_value, frame, legend, no_data, open, padded, with_skipped, Axis, ChartResult, BLUE, GREEN, ORANGE};
+use super::{err, finite_range, fmt_value, frame, legend::Legend, no_data, open, padded, with_skipped, Axis, BLUE, ChartResult, GREEN, ORANGE};
 use crate::experiment::layerwise::{LayerwiseReport, Mode};
 use crate::experiment::run::LayerReport;
 use crate::metrics::ErrorMetrics;
@@ -109,7 +109,8 @@ fn grouped_bars(canvas: &HtmlCanvasElement, title: &str, categories: Vec<String>
     }
     let n = categories.len();
     let m = series.len();
-    let mut chart = frame(&root, &title, &Axis::categories(categories, x_desc), &y_axis, 64)?;
+    let mut chart = frame(&root, &title, &Axis::categories(categories, x_desc), &y_axis, 64, series.len())?;
+    let mut keys = Legend::default();
     let slot = 0.8 / m as f64;
     let show_values = n * m <= 24;
     let value_font = ("sans-serif", 10).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Bottom));
@@ -131,9 +132,8 @@ fn grouped_bars(canvas: &HtmlCanvasElement, title: &str, categories: Vec<String>
             .collect();
         chart
             .draw_series(bars.iter().map(|&(x0, y, _)| Rectangle::new([(x0, base), (x0 + slot * 0.9, y)], color.filled())))
-            .map_err(err)?
-            .label(s.name.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+            .map_err(err)?;
+        keys.add(s.name.clone(), move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
         if show_values {
             let font = value_font.clone();
             chart
@@ -144,7 +144,7 @@ fn grouped_bars(canvas: &HtmlCanvasElement, title: &str, categories: Vec<String>
                 .map_err(err)?;
         }
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }
 

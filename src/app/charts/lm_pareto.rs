@@ -8,7 +8,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::{err, finite_range, frame, legend, no_data, open, padded, with_skipped, Axis, ChartResult, GREY, ORANGE, SERIES};
+use super::{err, finite_range, frame, legend::Legend, no_data, open, padded, with_skipped, Axis, ChartResult, GREY, ORANGE, SERIES};
 
 /// One run: its model's name, bits per weight, quantized and FP32 perplexity.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,7 +43,8 @@ pub fn draw_lm_pareto(canvas: &HtmlCanvasElement, points: &[LmPoint], selected: 
             models.push(&p.model);
         }
     }
-    let mut chart = frame(&root, &title, &Axis::linear(0.0, 34.0, "stored bits per weight"), &Axis::linear(y_lo, y_hi, "perplexity (lower is better)"), 64)?;
+    let mut chart = frame(&root, &title, &Axis::linear(0.0, 34.0, "stored bits per weight"), &Axis::linear(y_lo, y_hi, "perplexity (lower is better)"), 64, models.len() * 2)?;
+    let mut keys = Legend::default();
     for (m, model) in models.iter().enumerate() {
         let color = SERIES[m % SERIES.len()];
         let mine: Vec<usize> = (0..points.len()).filter(|&i| points[i].model == *model && ok(&points[i])).collect();
@@ -53,9 +54,8 @@ pub fn draw_lm_pareto(canvas: &HtmlCanvasElement, points: &[LmPoint], selected: 
                 let style = GREY.stroke_width(1);
                 chart
                     .draw_series(DashedLineSeries::new([(0.0, f), (34.0, f)], 8, 5, style))
-                    .map_err(err)?
-                    .label(format!("FP32 {model}: {f:.3}"))
-                    .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, style));
+                    .map_err(err)?;
+                keys.add(format!("FP32 {model}: {f:.3}"), move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, style));
             }
         }
         let mut front: Vec<(f64, f64)> = mine.iter().filter(|&&i| on_front(points, i)).map(|&i| (points[i].bits, points[i].ppl)).collect();
@@ -66,22 +66,20 @@ pub fn draw_lm_pareto(canvas: &HtmlCanvasElement, points: &[LmPoint], selected: 
         if m % 2 == 0 {
             chart
                 .draw_series(xy.iter().map(|&p| Circle::new(p, 5, color.filled())))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x + 9, y), 5, color.filled()));
+                .map_err(err)?;
+            keys.add(name, move |(x, y)| Circle::new((x + 9, y), 5, color.filled()));
         } else {
             chart
                 .draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 6, color.filled())))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, color.filled()));
+                .map_err(err)?;
+            keys.add(name, move |(x, y)| TriangleMarker::new((x + 9, y), 6, color.filled()));
         }
     }
     if let Some(p) = selected.and_then(|i| points.get(i)).filter(|p| ok(p)) {
         let at = chart.backend_coord(&(p.bits, p.ppl));
         root.draw(&Circle::new(at, 10, ORANGE.stroke_width(3))).map_err(err)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    keys.draw(&root, &chart)?;
     let pixels = points.iter().map(|p| ok(p).then(|| chart.backend_coord(&(p.bits, p.ppl)))).collect();
     root.present().map_err(err)?;
     Ok(pixels)

@@ -13,7 +13,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::{err, finite_range, frame, legend, no_data, open, padded, Axis, ChartResult, BLUE, GREY, ORANGE, VERMILLION};
+use super::{err, finite_range, frame, legend::Legend, no_data, open, padded, Axis, BLUE, ChartResult, GREY, ORANGE, VERMILLION};
 use crate::app::worker::protocol::LmActRange;
 use crate::lm::inspect::WeightView;
 
@@ -39,7 +39,8 @@ pub fn draw_weight_row(canvas: &HtmlCanvasElement, v: &WeightView, from: usize) 
         return no_data(&root, &title, "no finite weight in this row");
     };
     let (lo, hi) = padded(lo, hi, 0.08);
-    let mut chart = frame(&root, &title, &Axis::integer(from as f64 - 0.5, to as f64 - 0.5, "input channel j"), &Axis::linear(lo, hi, "weight value"), 60)?;
+    let mut chart = frame(&root, &title, &Axis::integer(from as f64 - 0.5, to as f64 - 0.5, "input channel j"), &Axis::linear(lo, hi, "weight value"), 60, 4)?;
+    let mut keys = Legend::default();
     // Grid levels, group by group: faint segments across the group's columns.
     let px_per_unit = chart.plotting_area().dim_in_pixel().1 as f64 / (hi - lo);
     let mut drew_grid = false;
@@ -66,9 +67,8 @@ pub fn draw_weight_row(canvas: &HtmlCanvasElement, v: &WeightView, from: usize) 
         let bits = v.bits.unwrap_or(0);
         chart
             .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-            .map_err(err)?
-            .label(format!("{bits}-bit grid of each group (s·(u − o) + m)"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(1)));
+            .map_err(err)?;
+        keys.add(format!("{bits}-bit grid of each group (s·(u − o) + m)"), |(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(1)));
     }
     // Group boundaries.
     if let Some(group) = v.group.filter(|&g| g < v.k) {
@@ -76,27 +76,24 @@ pub fn draw_weight_row(canvas: &HtmlCanvasElement, v: &WeightView, from: usize) 
         let mut first = true;
         for b in (group..v.k).step_by(group).filter(|&b| b > from && b < to) {
             let x = b as f64 - 0.5;
-            let s = chart.draw_series(DashedLineSeries::new([(x, lo), (x, hi)], 5, 4, style)).map_err(err)?;
+            chart.draw_series(DashedLineSeries::new([(x, lo), (x, hi)], 5, 4, style)).map_err(err)?;
             if first {
-                s.label(format!("group boundary (every {group} channels)"))
-                    .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, style));
+            keys.add(format!("group boundary (every {group} channels)"), move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, style));
                 first = false;
             }
         }
     }
     chart
         .draw_series(v.fp32.iter().enumerate().take(to).skip(from).filter(|(_, x)| x.is_finite()).map(|(j, &x)| Circle::new((j as f64, x as f64), 3, BLUE.filled())))
-        .map_err(err)?
-        .label("FP32 weight")
-        .legend(|(x, y)| Circle::new((x + 9, y), 3, BLUE.filled()));
+        .map_err(err)?;
+    keys.add("FP32 weight", |(x, y)| Circle::new((x + 9, y), 3, BLUE.filled()));
     chart
         .draw_series(v.quantized.iter().enumerate().take(to).skip(from).filter(|(_, x)| x.is_finite()).map(|(j, &x)| {
             PathElement::new([(j as f64 - 0.4, x as f64), (j as f64 + 0.4, x as f64)], VERMILLION.stroke_width(2))
         }))
-        .map_err(err)?
-        .label("quantized (dequantized) weight")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], VERMILLION.stroke_width(2)));
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        .map_err(err)?;
+        keys.add("quantized (dequantized) weight", |(x, y)| PathElement::new([(x, y), (x + 18, y)], VERMILLION.stroke_width(2)));
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }
 
@@ -121,19 +118,18 @@ pub fn draw_weight_histogram(canvas: &HtmlCanvasElement, v: &WeightView) -> Char
     if !(top > 0.0 && v.hi > v.lo) {
         return no_data(&root, &title, "no finite weight");
     }
-    let mut chart = frame(&root, &title, &Axis::linear(v.lo, v.hi, "weight value"), &Axis::integer(0.0, top * 1.25, "count (weights per bin)"), 60)?;
+    let mut chart = frame(&root, &title, &Axis::linear(v.lo, v.hi, "weight value"), &Axis::integer(0.0, top * 1.25, "count (weights per bin)"), 60, 2)?;
+    let mut keys = Legend::default();
     chart
         .draw_series(LineSeries::new(steps(&v.fp32_counts, v.lo, v.hi), BLUE.stroke_width(2)))
-        .map_err(err)?
-        .label("FP32")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE.stroke_width(2)));
+        .map_err(err)?;
+    keys.add("FP32", |(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE.stroke_width(2)));
     let dashed = VERMILLION.stroke_width(2);
     chart
         .draw_series(DashedLineSeries::new(steps(&v.quantized_counts, v.lo, v.hi), 6, 3, dashed))
-        .map_err(err)?
-        .label(format!("quantized ({})", v.format))
-        .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, dashed));
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        .map_err(err)?;
+    keys.add(format!("quantized ({})", v.format), move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, dashed));
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }
 
@@ -147,18 +143,17 @@ pub fn draw_act_ranges(canvas: &HtmlCanvasElement, r: &LmActRange, method: &str)
     };
     let (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
     let n = r.before.len().max(r.after.len()) as f64;
-    let mut chart = frame(&root, &title, &Axis::integer(-0.5, n - 0.5, "input channel j"), &Axis::log10(lo, hi + 0.6, &r.stat), 60)?;
+    let mut chart = frame(&root, &title, &Axis::integer(-0.5, n - 0.5, "input channel j"), &Axis::log10(lo, hi + 0.6, &r.stat), 60, 2)?;
+    let mut keys = Legend::default();
     let series = |xs: &[f32]| -> Vec<(f64, f64)> { xs.iter().enumerate().filter(|(_, v)| pos(v)).map(|(j, &v)| (j as f64, (v as f64).log10())).collect() };
     chart
         .draw_series(series(&r.before).into_iter().map(|p| TriangleMarker::new(p, 3, ORANGE.filled())))
-        .map_err(err)?
-        .label("before")
-        .legend(|(x, y)| TriangleMarker::new((x + 9, y), 4, ORANGE.filled()));
+        .map_err(err)?;
+    keys.add("before", |(x, y)| TriangleMarker::new((x + 9, y), 4, ORANGE.filled()));
     chart
         .draw_series(series(&r.after).into_iter().map(|p| Circle::new(p, 2, BLUE.filled())))
-        .map_err(err)?
-        .label(format!("after ÷ s_j ({method})"))
-        .legend(|(x, y)| Circle::new((x + 9, y), 3, BLUE.filled()));
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        .map_err(err)?;
+    keys.add(format!("after ÷ s_j ({method})"), |(x, y)| Circle::new((x + 9, y), 3, BLUE.filled()));
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }

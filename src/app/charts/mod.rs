@@ -40,10 +40,12 @@ pub mod histogram;
 pub mod layers;
 pub mod lm_heatmap;
 pub mod lm_pareto;
+pub mod legend;
 pub mod lm_weights;
 pub mod pareto;
 pub mod qat;
 pub mod samples;
+pub mod surface;
 pub mod sweep;
 pub mod tensor;
 
@@ -54,6 +56,7 @@ pub use layers::{draw_layerwise, draw_ptq_layers, LayerMetric};
 pub use pareto::{draw_pareto, nearest_point, PICK_RADIUS_PX};
 pub use qat::draw_qat;
 pub use samples::{draw_samples, samples_height, Sample};
+pub use surface::{fit, logical_size, Surface};
 pub use sweep::{draw_sweep, SweepMetric};
 pub use tensor::{draw_channel_strip, draw_error_histogram, draw_scatter};
 
@@ -63,7 +66,6 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters_canvas::CanvasBackend;
 use web_sys::HtmlCanvasElement;
 
 // Okabe–Ito.
@@ -86,7 +88,7 @@ pub(crate) const LABEL_FONT: (&str, u32) = ("sans-serif", 12);
 pub(crate) const DESC_FONT: (&str, u32) = ("sans-serif", 13);
 
 /// A whole canvas as a plotters drawing area.
-pub(crate) type Area = DrawingArea<CanvasBackend, Shift>;
+pub(crate) type Area = DrawingArea<Surface, Shift>;
 /// The one coordinate system of the plotters charts: f64 × f64 with the ticks chosen here.
 pub(crate) type Coord = Cartesian2d<Ticked, Ticked>;
 
@@ -126,7 +128,7 @@ impl Ranged for Ticked {
         self.lo..self.hi
     }
 }
-pub(crate) type Chart<'a> = ChartContext<'a, CanvasBackend, Coord>;
+pub(crate) type Chart<'a> = ChartContext<'a, Surface, Coord>;
 
 pub(crate) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -134,10 +136,11 @@ pub(crate) fn err(e: impl std::fmt::Display) -> String {
 
 /// The canvas as a drawing area, cleared to white.
 pub(crate) fn open(canvas: &HtmlCanvasElement) -> ChartResult<Area> {
-    if canvas.width() < 64 || canvas.height() < 64 {
-        return Err(format!("the canvas is too small ({} × {} px)", canvas.width(), canvas.height()));
+    let (w, h) = logical_size(canvas);
+    if w < 64 || h < 64 {
+        return Err(format!("the canvas is too small ({w} × {h} px)"));
     }
-    let backend = CanvasBackend::with_canvas_object(canvas.clone()).ok_or("no 2-D canvas context")?;
+    let backend = Surface::new(canvas)?;
     let root = backend.into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     Ok(root)
@@ -389,15 +392,24 @@ impl Axis {
     }
 }
 
+/// Height of the x tick labels and the x axis description under the plot (px).
+pub(crate) const X_LABEL_AREA: u32 = 40;
+/// Height of one legend entry, and the legend box's padding (px).
+pub(crate) const LEGEND_ROW: u32 = 16;
+const LEGEND_PAD: u32 = 14;
+
 /// A chart on `area` with a title, both axes described and labelled, and a light grid
-/// across the y ticks. `y_label_width` is the room (px) for the y tick labels.
-pub(crate) fn frame<'a>(area: &'a Area, title: &str, x: &Axis, y: &Axis, y_label_width: u32) -> ChartResult<Chart<'a>> {
+/// across the y ticks. `y_label_width` is the room (px) for the y tick labels; `legend_rows`
+/// the number of legend entries, drawn by [`legend::Legend`] in a band under the x axis so that the
+/// legend never covers data (a larger count only leaves blank room).
+pub(crate) fn frame<'a>(area: &'a Area, title: &str, x: &Axis, y: &Axis, y_label_width: u32, legend_rows: usize) -> ChartResult<Chart<'a>> {
     let (xt, xs) = x.ticks(8);
     let (yt, ys) = y.ticks(6);
     let (xlo, xhi) = if x.hi > x.lo { (x.lo, x.hi) } else { padded(x.lo, x.hi, 0.0) };
     let (ylo, yhi) = if y.hi > y.lo { (y.lo, y.hi) } else { padded(y.lo, y.hi, 0.0) };
     let mut builder = ChartBuilder::on(area);
-    builder.margin(10).margin_right(18).x_label_area_size(40).y_label_area_size(y_label_width);
+    let legend_band = if legend_rows == 0 { 0 } else { legend_rows as u32 * LEGEND_ROW + LEGEND_PAD };
+    builder.margin(10).margin_right(18).margin_bottom(10 + legend_band).x_label_area_size(X_LABEL_AREA).y_label_area_size(y_label_width);
     if !title.is_empty() {
         builder.caption(title, TITLE_FONT);
     }
@@ -417,32 +429,6 @@ pub(crate) fn frame<'a>(area: &'a Area, title: &str, x: &Axis, y: &Axis, y_label
     }
     mesh.draw().map_err(err)?;
     Ok(chart)
-}
-
-/// The legend box of every labelled series.
-pub(crate) fn legend(chart: &mut Chart, position: SeriesLabelPosition) -> ChartResult {
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.3))
-        .label_font(LABEL_FONT)
-        .position(position)
-        .draw()
-        .map_err(err)
-}
-
-/// A legend entry with nothing drawn (for marks drawn as several elements).
-pub(crate) fn legend_entry<'a, F, E>(chart: &mut Chart<'a>, label: impl Into<String>, f: F) -> ChartResult
-where
-    F: Fn((i32, i32)) -> E + 'a,
-    E: plotters::element::IntoDynElement<'a, CanvasBackend, (i32, i32)>,
-{
-    chart
-        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-        .map_err(err)?
-        .label(label)
-        .legend(f);
-    Ok(())
 }
 
 /// A step line through a histogram: up and down at each edge, flat over each bin, from the

@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use web_sys::HtmlCanvasElement;
 
-use super::{at_least, err, finite_range, frame, legend, legend_entry, no_data, open, padded, with_skipped, Axis, ChartResult, BLUE, GREEN, GREY, ORANGE, VERMILLION};
+use super::{at_least, err, finite_range, frame, legend::Legend, no_data, open, padded, with_skipped, Axis, BLUE, ChartResult, GREEN, GREY, ORANGE, VERMILLION};
 use crate::experiment::mixed_bit::{Candidate, MixedBitReport};
 use crate::units::{kb_value, kilobytes};
 
@@ -53,22 +53,21 @@ pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, applied:
     let (x_lo, y_lo, y_hi) = (x_lo.max(0.0), y_lo.max(0.0), y_hi.min(101.0).max(y_lo.max(0.0) + 1.0));
     // Room at the bottom right for the legend.
     let y_lo = (y_lo - (y_hi - y_lo) * 0.25).max(0.0);
-    let mut chart = frame(&root, &title, &Axis::linear(x_lo, x_hi, "model size (kB = 1,000 bytes)"), &Axis::linear(y_lo, y_hi, "test accuracy (%)"), 56)?;
+    let mut chart = frame(&root, &title, &Axis::linear(x_lo, x_hi, "model size (kB = 1,000 bytes)"), &Axis::linear(y_lo, y_hi, "test accuracy (%)"), 56, 6)?;
+    let mut keys = Legend::default();
 
     if let Some(f) = fp32 {
         let style = GREY.stroke_width(2);
         chart
             .draw_series(DashedLineSeries::new([(x_lo, f), (x_hi, f)], 10, 6, style))
-            .map_err(err)?
-            .label(format!("FP32: {f:.2} % at {}", kilobytes(report.fp32_bytes)))
-            .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 5, 3, style));
+            .map_err(err)?;
+        keys.add(format!("FP32: {f:.2} % at {}", kilobytes(report.fp32_bytes)), move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 5, 3, style));
     }
     // Every candidate: hollow grey circles.
     chart
         .draw_series(points.iter().flatten().map(|&p| Circle::new(p, 4, GREY.stroke_width(1))))
-        .map_err(err)?
-        .label("candidate")
-        .legend(|(x, y)| Circle::new((x + 9, y), 4, GREY.stroke_width(1)));
+        .map_err(err)?;
+    keys.add("candidate", |(x, y)| Circle::new((x + 9, y), 4, GREY.stroke_width(1)));
     // The front, sorted by size, as a post-step line, with filled points.
     let mut front: Vec<(f64, f64)> = report.candidates.iter().zip(&points).filter(|(c, _)| c.on_front).filter_map(|(_, p)| *p).collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
@@ -82,16 +81,15 @@ pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, applied:
     chart.draw_series(LineSeries::new(step, BLUE.stroke_width(2))).map_err(err)?;
     chart
         .draw_series(front.iter().map(|&p| Circle::new(p, 5, BLUE.filled())))
-        .map_err(err)?
-        .label("Pareto front")
-        .legend(|(x, y)| EmptyElement::at((x, y)) + PathElement::new([(0, 0), (18, 0)], BLUE.stroke_width(2)) + Circle::new((9, 0), 4, BLUE.filled()));
+        .map_err(err)?;
+    keys.add("Pareto front", |(x, y)| EmptyElement::at((x, y)) + PathElement::new([(0, 0), (18, 0)], BLUE.stroke_width(2)) + Circle::new((9, 0), 4, BLUE.filled()));
     // Uniform 8-bit: an orange square.
     let u8_index = report.candidates.iter().position(|c| *c == report.uniform8).or_else(|| report.candidates.iter().position(|c| c.bits == report.uniform8.bits));
     if let Some(p) = u8_index.and_then(|i| points[i]) {
         let mark = |p: (i32, i32)| Rectangle::new([(p.0 - 6, p.1 - 6), (p.0 + 6, p.1 + 6)], ORANGE.stroke_width(3));
         let at = chart.backend_coord(&p);
         root.draw(&mark(at)).map_err(err)?;
-        legend_entry(&mut chart, "uniform 8-bit", move |(x, y)| mark((x + 9, y)))?;
+        keys.add("uniform 8-bit", move |(x, y)| mark((x + 9, y)));
     }
     // The proposal: a vermillion ring; the applied candidate: a green ring around it, larger.
     // Each is labelled beside its point; one point can be both.
@@ -123,12 +121,12 @@ pub fn draw_pareto(canvas: &HtmlCanvasElement, report: &MixedBitReport, applied:
         root.draw(&Circle::new(at, 14, GREEN.stroke_width(3))).map_err(err)?;
     }
     if proposed.is_some_and(|i| points[i].is_some()) {
-        legend_entry(&mut chart, "proposed by the search", |(x, y)| Circle::new((x + 9, y), 7, VERMILLION.stroke_width(3)))?;
+    keys.add("proposed by the search", |(x, y)| Circle::new((x + 9, y), 7, VERMILLION.stroke_width(3)));
     }
     if applied.is_some_and(|i| points[i].is_some()) {
-        legend_entry(&mut chart, "applied (its PTQ run is below)", |(x, y)| Circle::new((x + 9, y), 8, GREEN.stroke_width(3)))?;
+    keys.add("applied (its PTQ run is below)", |(x, y)| Circle::new((x + 9, y), 8, GREEN.stroke_width(3)));
     }
-    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    keys.draw(&root, &chart)?;
     let pixels = points.iter().map(|p| p.map(|p| chart.backend_coord(&p))).collect();
     root.present().map_err(err)?;
     Ok(pixels)

@@ -4,7 +4,6 @@
 //! legend says. Drawn on the canvas's 2-D context directly (a rectangle per run of
 //! equal pixels), without plotters.
 
-use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
 use super::ChartResult;
@@ -27,24 +26,15 @@ pub fn samples_height(n: usize, width: u32) -> u32 {
     HEADER + n.div_ceil(cols).max(1) as u32 * TILE_H + 8
 }
 
-fn js(e: wasm_bindgen::JsValue) -> String {
-    format!("{e:?}")
-}
-
-/// The 2-D context of a canvas, cleared to white.
-fn context(canvas: &HtmlCanvasElement) -> ChartResult<CanvasRenderingContext2d> {
-    if canvas.width() < 64 || canvas.height() < 64 {
-        return Err(format!("the canvas is too small ({} × {} px)", canvas.width(), canvas.height()));
+/// The 2-D context of a canvas, scaled to its logical size and cleared to white, with that size.
+fn context(canvas: &HtmlCanvasElement) -> ChartResult<(CanvasRenderingContext2d, (u32, u32))> {
+    let (ctx, (w, h)) = super::surface::scaled_context(canvas)?;
+    if w < 64 || h < 64 {
+        return Err(format!("the canvas is too small ({w} × {h} px)"));
     }
-    let ctx = canvas
-        .get_context("2d")
-        .map_err(js)?
-        .ok_or("no 2-D canvas context")?
-        .dyn_into::<CanvasRenderingContext2d>()
-        .map_err(|_| "no 2-D canvas context".to_string())?;
     ctx.set_fill_style_str("#fff");
-    ctx.fill_rect(0.0, 0.0, canvas.width() as f64, canvas.height() as f64);
-    Ok(ctx)
+    ctx.fill_rect(0.0, 0.0, w as f64, h as f64);
+    Ok((ctx, (w, h)))
 }
 
 fn write(ctx: &CanvasRenderingContext2d, s: &str, x: f64, y: f64, font: &str, color: &str, align: &str) -> ChartResult {
@@ -52,15 +42,14 @@ fn write(ctx: &CanvasRenderingContext2d, s: &str, x: f64, y: f64, font: &str, co
     ctx.set_fill_style_str(color);
     ctx.set_text_align(align);
     ctx.set_text_baseline("top");
-    ctx.fill_text(s, x, y).map_err(js)
+    ctx.fill_text(s, x, y).map_err(|e| format!("{e:?}"))
 }
 
 /// Draws the samples in rows of as many tiles as the canvas width holds; the tiles that do
 /// not fit its height are left out (the title says how many are shown). `classes` names the
 /// labels (a missing name shows the number); `quant` names the quantized model ("int8").
 pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[String], quant: &str) -> ChartResult {
-    let ctx = context(canvas)?;
-    let (w, h) = (canvas.width(), canvas.height());
+    let (ctx, (w, h)) = context(canvas)?;
     let name = |k: u8| classes.get(k as usize).cloned().unwrap_or_else(|| k.to_string());
     let cols = (w / TILE_W).max(1) as usize;
     let rows_fit = (h.saturating_sub(HEADER) / TILE_H) as usize;

@@ -11,7 +11,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::{at_least, err, finite_range, frame, legend, legend_entry, no_data, open, padded, with_skipped, Axis, ChartResult, GREY, SERIES};
+use super::{at_least, err, finite_range, frame, legend::Legend, no_data, open, padded, with_skipped, Axis, ChartResult, GREY, SERIES};
 use crate::experiment::sweep::{SweepCell, SweepReport};
 use crate::ptq::{QuantMode, WeightGranularity};
 use crate::quant::calibration::CalibrationKind;
@@ -67,7 +67,7 @@ fn granularity_label(g: WeightGranularity) -> String {
 const DASHES: [(u32, u32); 3] = [(1, 0), (8, 5), (2, 4)];
 
 /// A marker of style k at a data point, or (for the legend) at a pixel.
-fn marker<C>(k: usize, at: C, color: RGBColor) -> DynElement<'static, plotters_canvas::CanvasBackend, C>
+fn marker<C>(k: usize, at: C, color: RGBColor) -> DynElement<'static, super::Surface, C>
 where
     C: Clone + 'static,
 {
@@ -110,18 +110,16 @@ pub fn draw_sweep(canvas: &HtmlCanvasElement, report: &SweepReport, metric: Swee
     let (lo, hi) = at_least(lo, hi, if metric == SweepMetric::Accuracy { 2.0 } else { 1.0 });
     let (lo, hi) = padded(lo, hi, 0.08);
     let (lo, hi) = if metric == SweepMetric::Accuracy { (lo.max(0.0), hi.min(101.0).max(lo.max(0.0) + 1.0)) } else { (lo, hi) };
-    // Room at the bottom for the legend (the curves rise with bits).
-    let lo = lo - (hi - lo) * 0.05;
     let names: Vec<String> = bits.iter().map(|b| b.to_string()).collect();
-    let mut chart = frame(&root, &title, &Axis::categories(names, bits_desc), &Axis::linear(lo, hi, metric.axis_desc()), 56)?;
+    let mut chart = frame(&root, &title, &Axis::categories(names, bits_desc), &Axis::linear(lo, hi, metric.axis_desc()), 56, fp32.is_some() as usize + calibs.len() + grans.len())?;
+    let mut keys = Legend::default();
 
     if let Some(f) = fp32 {
         let style = GREY.stroke_width(2);
         chart
             .draw_series(DashedLineSeries::new([(-0.5, f), (bits.len() as f64 - 0.5, f)], 10, 6, style))
-            .map_err(err)?
-            .label(format!("FP32: {f:.2} %"))
-            .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 5, 3, style));
+            .map_err(err)?;
+        keys.add(format!("FP32: {f:.2} %"), move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 5, 3, style));
     }
     let nudge = |g: usize| if grans.len() > 1 { (g as f64 - (grans.len() - 1) as f64 / 2.0) * 0.08 } else { 0.0 };
     for (gi, &g) in grans.iter().enumerate() {
@@ -151,22 +149,22 @@ pub fn draw_sweep(canvas: &HtmlCanvasElement, report: &SweepReport, metric: Swee
     // The legend: each calibration once (colour), each granularity once (dash and marker).
     for &cal in &calibs {
         let color = SERIES[CalibrationKind::ALL.iter().position(|&k| k == cal).unwrap_or(0) % SERIES.len()];
-        legend_entry(&mut chart, cal.name().replace('_', " "), move |(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], color.filled()))?;
+        keys.add(cal.name().replace('_', " "), move |(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], color.filled()));
     }
     if grans.len() > 1 || calibs.len() == 1 {
         for (gi, &g) in grans.iter().enumerate() {
             let (on, off) = DASHES[gi % DASHES.len()];
             let style = BLACK.stroke_width(2);
-            legend_entry(&mut chart, granularity_label(g), move |(x, y)| {
+            keys.add(granularity_label(g), move |(x, y)| {
                 let line = if off == 0 {
                     PathElement::new([(x, y), (x + 18, y)], style).into_dyn()
                 } else {
                     DashedPathElement::new([(x, y), (x + 18, y)], on.min(5), off.min(3), style).into_dyn()
                 };
                 EmptyElement::at((0, 0)) + line + marker(gi, (x + 9, y), BLACK)
-            })?;
+            });
         }
     }
-    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }

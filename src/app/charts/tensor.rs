@@ -9,9 +9,9 @@
 use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::{
-    err, finite_range, fmt_value, frame, legend, no_data, open, padded, with_skipped, Axis, ChartResult, BLUE,
-    ORANGE, VERMILLION,
+use super::{finite_range, fmt_value, frame, legend::Legend, no_data, open, padded, with_skipped, 
+    err, Axis, BLUE,
+    ORANGE, ChartResult, VERMILLION,
 };
 use crate::stats::histogram;
 
@@ -44,19 +44,19 @@ pub fn draw_scatter(canvas: &HtmlCanvasElement, x: &[f32], dequant: &[f32]) -> C
         &Axis::linear(lo, hi, "FP32 value x (float)"),
         &Axis::linear(lo, hi, "dequantized r' = (q − Z)·s (float)"),
         64,
+        2,
     )?;
+    let mut keys = Legend::default();
     chart
         .draw_series(DashedLineSeries::new([(lo, lo), (hi, hi)], 6, 4, BLACK.mix(0.6).stroke_width(1)))
-        .map_err(err)?
-        .label("y = x (no error)")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6).stroke_width(1)));
+        .map_err(err)?;
+    keys.add("y = x (no error)", |(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6).stroke_width(1)));
     let radius = if pairs.len() > 2000 { 2 } else { 3 };
     chart
         .draw_series(pairs.iter().step_by(every).map(|&p| Circle::new(p, radius, BLUE.mix(0.55).filled())))
-        .map_err(err)?
-        .label("values (x, r')")
-        .legend(|(x, y)| Circle::new((x + 8, y), 3, BLUE.mix(0.55).filled()));
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        .map_err(err)?;
+    keys.add("values (x, r')", |(x, y)| Circle::new((x + 8, y), 3, BLUE.mix(0.55).filled()));
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }
 
@@ -106,16 +106,16 @@ pub fn draw_error_histogram(canvas: &HtmlCanvasElement, x: &[f32], dequant: &[f3
     let bins = ((errors.len() as f64).sqrt().ceil() as usize).clamp(8, 80);
     let h = histogram(&errors, lo, hi, bins);
     let top = h.counts.iter().copied().fold(1.0, f64::max) * 1.3; // room for the legend
-    let mut chart = frame(&root, &title, &Axis::linear(lo, hi, "error r' − x (float)"), &Axis::integer(0.0, top, "count (values)"), 56)?;
+    let mut chart = frame(&root, &title, &Axis::linear(lo, hi, "error r' − x (float)"), &Axis::integer(0.0, top, "count (values)"), 56, 3)?;
+    let mut keys = Legend::default();
     let w = h.width();
     chart
         .draw_series(h.counts.iter().enumerate().filter(|(_, &c)| c > 0.0).map(|(i, &c)| {
             let x0 = lo + i as f64 * w;
             Rectangle::new([(x0, 0.0), (x0 + w, c)], BLUE.mix(0.45).filled())
         }))
-        .map_err(err)?
-        .label(format!("errors of {} values", errors.len()))
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.mix(0.45).filled()));
+        .map_err(err)?;
+        keys.add(format!("errors of {} values", errors.len()), |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.mix(0.45).filled()));
     if s_min.is_finite() {
         let (a, b) = (s_min / 2.0, s_max / 2.0);
         if b > a * (1.0 + 1e-6) {
@@ -127,19 +127,17 @@ pub fn draw_error_histogram(canvas: &HtmlCanvasElement, x: &[f32], dequant: &[f3
             }
             chart
                 .draw_series([Rectangle::new([(-a, 0.0), (-a, 0.0)], ORANGE.mix(0.2).filled())])
-                .map_err(err)?
-                .label(format!("±s/2 across slices: {} … {}", fmt_value(a), fmt_value(b)))
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], ORANGE.mix(0.35).filled()));
+                .map_err(err)?;
+            keys.add(format!("±s/2 across slices: {} … {}", fmt_value(a), fmt_value(b)), |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], ORANGE.mix(0.35).filled()));
         }
         let style = VERMILLION.stroke_width(2);
         chart
             .draw_series(DashedLineSeries::new([(-b, 0.0), (-b, top)], 6, 4, style))
-            .map_err(err)?
-            .label(if b > a * (1.0 + 1e-6) { format!("±largest s/2 = ±{}", fmt_value(b)) } else { format!("±s/2 = ±{}", fmt_value(b)) })
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
+            .map_err(err)?;
+        keys.add(if b > a * (1.0 + 1e-6) { format!("±largest s/2 = ±{}", fmt_value(b)) } else { format!("±s/2 = ±{}", fmt_value(b)) }, move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
         chart.draw_series(DashedLineSeries::new([(b, 0.0), (b, top)], 6, 4, style)).map_err(err)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }
 
@@ -163,7 +161,7 @@ pub fn draw_channel_strip(canvas: &HtmlCanvasElement, scales: &[f32], zero_point
     let xr = (-0.5, n as f64 - 0.5);
     let bar = |i: usize| (i as f64 - 0.4, i as f64 + 0.4);
     let s_max = finite_range(scales[..n].iter().map(|&s| s as f64)).map_or(1.0, |(_, b)| if b > 0.0 { b } else { 1.0 });
-    let mut chart = frame(&top, &title, &Axis::integer(xr.0, xr.1, x_desc.as_str()), &Axis::linear(0.0, s_max * 1.15, "scale s (float)"), 64)?;
+    let mut chart = frame(&top, &title, &Axis::integer(xr.0, xr.1, x_desc.as_str()), &Axis::linear(0.0, s_max * 1.15, "scale s (float)"), 64, 0)?;
     chart
         .draw_series(scales[..n].iter().enumerate().filter(|(_, s)| s.is_finite()).map(|(i, &s)| {
             let (a, b) = bar(i);
@@ -173,7 +171,7 @@ pub fn draw_channel_strip(canvas: &HtmlCanvasElement, scales: &[f32], zero_point
     let (z_lo, z_hi) = zero_points[..n].iter().fold((0i64, 0i64), |(a, b), &z| (a.min(z as i64), b.max(z as i64)));
     let (z_lo, z_hi) = if z_lo == z_hi { (z_lo as f64 - 1.0, z_hi as f64 + 1.0) } else { padded(z_lo as f64, z_hi as f64, 0.1) };
     let z_axis = Axis::integer(z_lo, z_hi, "Z (integer)");
-    let mut chart = frame(&bottom, "", &Axis::integer(xr.0, xr.1, x_desc.as_str()), &z_axis, 64)?;
+    let mut chart = frame(&bottom, "", &Axis::integer(xr.0, xr.1, x_desc.as_str()), &z_axis, 64, 0)?;
     chart
         .draw_series(zero_points[..n].iter().enumerate().map(|(i, &z)| {
             let (a, b) = bar(i);

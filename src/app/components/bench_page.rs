@@ -6,6 +6,9 @@
 use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
+use super::plot_canvas::use_figure_width;
+use crate::app::charts::fit;
+
 use super::job_status::JobStatus;
 use crate::app::charts::bench::draw_ratio_bars;
 use crate::bench_summary::{headline, parse_ratio, spread};
@@ -88,20 +91,24 @@ pub fn bench_page() -> Html {
     let parsed: Vec<_> = ratios.iter().filter_map(|l| parse_ratio(l)).collect();
     let summary = headline(&parsed);
     let canvas = use_node_ref();
+    let outer = use_node_ref();
+    let width = use_figure_width(&outer).clamp(280, 1100);
     {
         let canvas = canvas.clone();
-        use_effect_with(parsed.clone(), move |parsed| {
+        use_effect_with((parsed.clone(), width), move |(parsed, width)| {
             let cases: Vec<(String, f64)> = parsed.iter().filter(|r| r.suite == "gemm" && r.what == "int8/f32").map(|r| (r.case.clone(), r.value)).collect();
             let bound = spread(&parsed.iter().filter(|r| r.suite == "ceiling").map(|r| r.value).collect::<Vec<_>>()).map(|s| s.0);
             if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
                 if !cases.is_empty() {
+                    // The plot plus a legend of up to three entries.
+                    fit(&c, *width, 320 + 48);
                     let _ = draw_ratio_bars(&c, &cases, bound);
                 }
             }
         });
     }
     html! {
-        <div class="bench-page">
+        <div class="bench-page" ref={outer}>
             <section aria-label="Benchmark">
                 <h2>{"int8 SIMD against FP32, in your browser"}</h2>
                 <p class="hint">{"GOPS = 2·M·K·N / t. Each figure is the median of timed trials, in the worker thread; the page stays responsive. The last case is a full W8A8 PTQ run of the Fashion-MNIST MLP (calibrate on 256 images, quantize, predict 10,000 on the int8 kernels), and the Model page's whole report."}</p>
@@ -121,7 +128,7 @@ pub fn bench_page() -> Html {
                 }
                 if parsed.iter().any(|r| r.suite == "gemm") {
                     <figure class="chart">
-                        <canvas ref={canvas} width="720" height="320" role="img" data-testid="bench-chart"
+                        <canvas ref={canvas} role="img" data-testid="bench-chart"
                             aria-label="int8 GEMM against f32 GEMM for every shape, with the ceilings' ratio"></canvas>
                     </figure>
                 }

@@ -9,6 +9,9 @@ use std::rc::Rc;
 use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
+use super::plot_canvas::use_figure_width;
+use crate::app::charts::fit;
+
 use crate::app::charts::lm_heatmap::draw_lm_heatmap;
 use crate::app::charts::lm_pareto::{draw_lm_pareto, LmPoint};
 use crate::app::charts::PICK_RADIUS_PX;
@@ -38,19 +41,25 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     let heat = use_node_ref();
     let pareto = use_node_ref();
     let error = use_state(|| None::<String>);
+    let outer = use_node_ref();
+    let width = use_figure_width(&outer).clamp(280, 1100);
     // Where each run landed on the Pareto chart (canvas pixels).
     let landed = use_mut_ref(Vec::<Option<(i32, i32)>>::new);
     {
         let (heat, pareto, error, landed) = (heat.clone(), pareto.clone(), error.clone(), landed.clone());
-        use_effect_with(props.rows.clone(), move |rows| {
+        use_effect_with((props.rows.clone(), width), move |(rows, width)| {
             let mut problem = None;
             if let (Some(c), Some(last)) = (heat.cast::<HtmlCanvasElement>(), rows.last()) {
+                fit(&c, *width, 360);
                 let layers: Vec<(String, Option<f64>)> = last.view.layers.iter().map(|l| (l.name.clone(), l.sqnr_db)).collect();
                 if let Err(e) = draw_lm_heatmap(&c, &layers, &format!("{} · {}", model_name(last), last.view.label)) {
                     problem = Some(e);
                 }
             }
             if let Some(c) = pareto.cast::<HtmlCanvasElement>() {
+                // The plot plus a legend of two entries per model.
+                let models = rows.iter().map(|r| model_name(r)).collect::<std::collections::BTreeSet<_>>().len() as u32;
+                fit(&c, *width, 400 + 32 * models);
                 let points: Vec<LmPoint> = rows
                     .iter()
                     .map(|r| LmPoint { model: model_name(r), bits: r.view.bits_per_weight, ppl: r.view.quant_ppl, fp32_ppl: r.view.fp32_ppl })
@@ -84,7 +93,8 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
             if dw <= 0.0 || dh <= 0.0 {
                 return;
             }
-            let (sx, sy) = (c.width() as f64 / dw, c.height() as f64 / dh);
+            let (lw, lh) = crate::app::charts::logical_size(&c);
+            let (sx, sy) = (lw as f64 / dw, lh as f64 / dh);
             let hit = crate::app::charts::nearest_point(&landed.borrow(), e.offset_x() as f64 * sx, e.offset_y() as f64 * sy, PICK_RADIUS_PX * sx.max(sy));
             if let Some(r) = hit.and_then(|i| rows.get(i)) {
                 on_apply.emit(r.key);
@@ -92,13 +102,13 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
         })
     };
     html! {
-        <div class="lm-charts">
+        <div class="lm-charts" ref={outer}>
             <figure class="chart">
                 <div class="chart-tools">
                     <button type="button" class="chart-png" onclick={on_png(&heat, "qplay-lm-heatmap.png")} title="Download the heat map as PNG">{"PNG"}</button>
                 </div>
                 <div class="chart-body">
-                    <canvas ref={heat} width="720" height="360" data-testid="lm-heatmap" role="img"
+                    <canvas ref={heat} data-testid="lm-heatmap" role="img"
                         aria-label="Output SQNR of every projection of the last run, block by block"></canvas>
                 </div>
             </figure>
@@ -107,7 +117,7 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
                     <button type="button" class="chart-png" onclick={on_png(&pareto, "qplay-lm-pareto.png")} title="Download the chart as PNG">{"PNG"}</button>
                 </div>
                 <div class="chart-body">
-                    <canvas ref={pareto} width="720" height="400" {onclick} data-testid="lm-pareto" role="img"
+                    <canvas ref={pareto} {onclick} data-testid="lm-pareto" role="img"
                         aria-label="Perplexity against bits per weight for every run; click a point to use its settings"></canvas>
                     <p class="hint">{"Click a point to put that run's settings back in the form."}</p>
                 </div>

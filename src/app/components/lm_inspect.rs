@@ -8,6 +8,9 @@ use std::rc::Rc;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::plot_canvas::use_figure_width;
+use crate::app::charts::fit;
+
 use crate::app::charts::lm_weights::{channel_window, draw_act_ranges, draw_weight_histogram, draw_weight_row};
 use super::lm_charts::png;
 use crate::app::state::lm::LmRow;
@@ -25,7 +28,7 @@ pub struct LmInspectProps {
 }
 
 /// A canvas with its PNG button.
-fn figure(canvas: &NodeRef, file: &'static str, testid: &'static str, label: String, height: &'static str, error: &UseStateHandle<Option<String>>) -> Html {
+fn figure(canvas: &NodeRef, file: &'static str, testid: &'static str, label: String, error: &UseStateHandle<Option<String>>) -> Html {
     let onclick = {
         let (canvas, error) = (canvas.clone(), error.clone());
         Callback::from(move |_: MouseEvent| {
@@ -40,7 +43,7 @@ fn figure(canvas: &NodeRef, file: &'static str, testid: &'static str, label: Str
                 <button type="button" class="chart-png" {onclick} title="Download the chart as PNG">{"PNG"}</button>
             </div>
             <div class="chart-body">
-                <canvas ref={canvas.clone()} width="720" height={height} data-testid={testid} role="img" aria-label={label}></canvas>
+                <canvas ref={canvas.clone()} data-testid={testid} role="img" aria-label={label}></canvas>
             </div>
         </figure>
     }
@@ -52,6 +55,8 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
     let hist_canvas = use_node_ref();
     let act_canvas = use_node_ref();
     let error = use_state(|| None::<String>);
+    let outer = use_node_ref();
+    let width = use_figure_width(&outer).clamp(280, 1100);
     let projections = &props.last.view.projections;
     let default_layer = projections.iter().find(|p| p.ends_with("attention.wq")).or(projections.first()).cloned().unwrap_or_default();
     let layer = use_state(|| default_layer.clone());
@@ -74,11 +79,18 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
     let method = props.last.exp.quant.method.title();
     {
         let (row_canvas, hist_canvas, error) = (row_canvas.clone(), hist_canvas.clone(), error.clone());
-        use_effect_with((props.weights.clone(), *from), move |(w, from)| {
+        use_effect_with((props.weights.clone(), *from, width), move |(w, from, width)| {
             if let Some(w) = w {
+                // Heights: the plot plus its legend (4 and 2 entries of 16 px).
                 let drawn = [
-                    row_canvas.cast::<HtmlCanvasElement>().map(|c| draw_weight_row(&c, w, *from)),
-                    hist_canvas.cast::<HtmlCanvasElement>().map(|c| draw_weight_histogram(&c, w)),
+                    row_canvas.cast::<HtmlCanvasElement>().map(|c| {
+                        fit(&c, *width, 380 + 64);
+                        draw_weight_row(&c, w, *from)
+                    }),
+                    hist_canvas.cast::<HtmlCanvasElement>().map(|c| {
+                        fit(&c, *width, 320 + 32);
+                        draw_weight_histogram(&c, w)
+                    }),
                 ];
                 if let Some(Err(e)) = drawn.into_iter().flatten().find(|r| r.is_err()) {
                     error.set(Some(e));
@@ -88,8 +100,9 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
     }
     {
         let (act_canvas, error, last) = (act_canvas.clone(), error.clone(), props.last.clone());
-        use_effect_with((last.key, act_i), move |(_, i)| {
+        use_effect_with((last.key, act_i, width), move |(_, i, width)| {
             if let (Some(c), Some(r)) = (act_canvas.cast::<HtmlCanvasElement>(), last.view.act_ranges.get(*i)) {
+                fit(&c, *width, 340 + 32);
                 if let Err(e) = draw_act_ranges(&c, r, last.exp.quant.method.title()) {
                     error.set(Some(e));
                 }
@@ -137,7 +150,7 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
     };
     let windows: Vec<usize> = w.map_or(Vec::new(), |w| (0..w.k).step_by(channel_window(w).max(1)).collect());
     html! {
-        <div class="lm-inspect">
+        <div class="lm-inspect" ref={outer}>
             <h3>{"Inside a projection"}</h3>
             <div class="row">
                 <label title="The projection whose weights are drawn (the quantized model of the current settings)">{"Projection "}
@@ -173,8 +186,8 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
                         }) }
                     </select>
                 </label>
-                { figure(&row_canvas, "qplay-lm-weights-row.png", "lm-weights-row", format!("Row {} of {}: FP32 and quantized weights with the grid of each group", w.row, w.name), "380", &error) }
-                { figure(&hist_canvas, "qplay-lm-weights-hist.png", "lm-weights-hist", format!("Histogram of every weight of {}, FP32 and quantized", w.name), "320", &error) }
+                { figure(&row_canvas, "qplay-lm-weights-row.png", "lm-weights-row", format!("Row {} of {}: FP32 and quantized weights with the grid of each group", w.row, w.name), &error) }
+                { figure(&hist_canvas, "qplay-lm-weights-hist.png", "lm-weights-hist", format!("Histogram of every weight of {}, FP32 and quantized", w.name), &error) }
             } else {
                 <p class="hint">{"Choose a projection and press Show weights: one row against its integer grid, group by group, and the histogram of the whole matrix."}</p>
             }
@@ -191,7 +204,7 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
                         }) }
                     </select>
                 </label>
-                { figure(&act_canvas, "qplay-lm-act-ranges.png", "lm-act-ranges", "Per-channel activation statistic before and after the scaling".to_string(), "340", &error) }
+                { figure(&act_canvas, "qplay-lm-act-ranges.png", "lm-act-ranges", "Per-channel activation statistic before and after the scaling".to_string(), &error) }
             }
             if let Some(e) = &*error { <p class="error">{ format!("A chart could not be drawn: {e}") }</p> }
         </div>

@@ -52,8 +52,14 @@ pub enum Plot {
     Qat { report: Rc<QatReport> },
 }
 
-/// Canvas width of every chart (px); CSS scales it down to the page.
-const WIDTH: u32 = 720;
+/// Width (CSS px) of a chart before its container is measured, and the range it may take.
+const FIRST_WIDTH: u32 = 720;
+const MIN_WIDTH: u32 = 280;
+const MAX_WIDTH: u32 = 1100;
+/// Room a legend entry takes under a chart (px), as [`charts::frame`] keeps it.
+const LEGEND_ROW: u32 = 16;
+/// Room the Pareto chart's pick list takes beside the canvas on a wide figure (px).
+const PICK_LIST: u32 = 332;
 
 impl Plot {
     /// The chart's title, for the download button's accessible label.
@@ -75,18 +81,34 @@ impl Plot {
         }
     }
 
-    /// Canvas size (width, height) in px.
-    pub fn size(&self) -> (u32, u32) {
+    /// The chart's size (width, height) in CSS px when its figure is `figure` px wide: as wide
+    /// as the figure (within [MIN_WIDTH, MAX_WIDTH]), as tall as its kind needs plus its legend.
+    pub fn size(&self, figure: u32) -> (u32, u32) {
+        let w = figure.clamp(MIN_WIDTH, MAX_WIDTH);
+        let legend = |rows: usize| rows as u32 * LEGEND_ROW;
         match self {
-            Plot::Grid { .. } | Plot::Calibrators { .. } => (WIDTH, 320),
-            Plot::Scatter { .. } | Plot::ErrorHistogram { .. } => (560, 420),
-            Plot::ChannelStrip { .. } => (WIDTH, 400),
-            Plot::Distributions { .. } => (WIDTH, 340),
-            Plot::Layerwise { .. } | Plot::PtqLayers { .. } => (WIDTH, 380),
-            Plot::Sweep { .. } | Plot::Pareto { .. } => (WIDTH, 420),
-            Plot::Confusion { .. } => (620, 560),
-            Plot::Samples { samples, .. } => (WIDTH, charts::samples_height(samples.len(), WIDTH)),
-            Plot::Qat { .. } => (WIDTH, 480),
+            Plot::Grid { .. } => (w, 300 + legend(3)),
+            Plot::Calibrators { outcomes, .. } => (w, 300 + legend(1 + outcomes.len())),
+            Plot::Scatter { .. } => (w, (w * 3 / 4).clamp(300, 440) + legend(2)),
+            Plot::ErrorHistogram { .. } => (w, (w * 3 / 4).clamp(300, 440) + legend(3)),
+            Plot::ChannelStrip { .. } => (w, 400),
+            Plot::Distributions { point, .. } => (w, 320 + legend(1 + point.modes.len())),
+            Plot::Layerwise { .. } => (w, 360 + legend(3)),
+            Plot::PtqLayers { .. } => (w, 360 + legend(2)),
+            Plot::Sweep { report, .. } => {
+                let distinct = |key: &dyn Fn(&crate::experiment::sweep::SweepCell) -> String| {
+                    report.cells.iter().map(key).collect::<std::collections::BTreeSet<_>>().len()
+                };
+                let rows = 1 + distinct(&|c| format!("{:?}", c.calibration)) + distinct(&|c| format!("{:?}", c.granularity));
+                (w, 400 + legend(rows))
+            }
+            Plot::Pareto { .. } => {
+                let w = if figure > 900 { (figure - PICK_LIST).clamp(MIN_WIDTH, MAX_WIDTH) } else { w };
+                (w, 400 + legend(6))
+            }
+            Plot::Confusion { .. } => (w.min(620), w.min(620) * 9 / 10),
+            Plot::Samples { samples, .. } => (w, charts::samples_height(samples.len(), w)),
+            Plot::Qat { .. } => (w, 480 + legend(5)),
         }
     }
 
@@ -141,13 +163,17 @@ pub struct PlotCanvasProps {
 #[function_component(PlotCanvas)]
 pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
     let canvas = use_node_ref();
+    let figure = use_node_ref();
     let error = use_state(|| None::<String>);
+    let figure_width = use_figure_width(&figure);
     // Where the Pareto chart drew each candidate (canvas pixels).
     let points = use_mut_ref(Vec::<Option<(i32, i32)>>::new);
     {
         let (canvas, error, points) = (canvas.clone(), error.clone(), points.clone());
-        use_effect_with(props.plot.clone(), move |plot| {
+        use_effect_with((props.plot.clone(), figure_width), move |(plot, figure_width)| {
             if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
+                let (w, h) = plot.size(*figure_width);
+                charts::fit(&c, w, h);
                 let result = match plot.draw(&c) {
                     Ok(p) => {
                         *points.borrow_mut() = p;
@@ -162,7 +188,6 @@ pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
         });
     }
     let title = props.plot.title();
-    let (width, height) = props.plot.size();
     let on_png = {
         let (canvas, error) = (canvas.clone(), error.clone());
         let file = format!("qplay-{}.png", props.testid);
@@ -190,13 +215,13 @@ pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
     });
     let classes = classes!("chart", pareto.is_some().then_some("pickable"), props.class.clone());
     html! {
-        <figure class={classes}>
+        <figure class={classes} ref={figure}>
             <div class="chart-tools">
                 <button type="button" class="chart-png" onclick={on_png}
                     aria-label={format!("Download {title} as PNG")} title={format!("Download {title} as PNG")}>{"PNG"}</button>
             </div>
             <div class="chart-body">
-                <canvas ref={canvas} width={width.to_string()} height={height.to_string()} {onclick}
+                <canvas ref={canvas} {onclick}
                     data-testid={props.testid.clone()} aria-label={props.label.clone()} role="img"></canvas>
                 if let Some((report, applied)) = pareto {
                     { pick_list(&report, applied, &props.testid, &props.on_pick) }
@@ -207,14 +232,15 @@ pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
     }
 }
 
-/// The candidate under a click at (x, y) in displayed pixels (`offsetX/Y`): mapped to canvas
-/// pixels with the canvas's width / height attributes against its displayed size.
+/// The candidate under a click at (x, y) in displayed pixels (`offsetX/Y`): mapped to the
+/// chart's logical pixels with its logical size against its displayed size.
 fn pick_at(c: &HtmlCanvasElement, points: &[Option<(i32, i32)>], x: i32, y: i32) -> Option<usize> {
     let (dw, dh) = (c.client_width() as f64, c.client_height() as f64);
     if dw <= 0.0 || dh <= 0.0 {
         return None;
     }
-    let (sx, sy) = (c.width() as f64 / dw, c.height() as f64 / dh);
+    let (lw, lh) = charts::logical_size(c);
+    let (sx, sy) = (lw as f64 / dw, lh as f64 / dh);
     charts::nearest_point(points, x as f64 * sx, y as f64 * sy, charts::PICK_RADIUS_PX * sx.max(sy))
 }
 
@@ -252,6 +278,34 @@ fn pick_list(report: &MixedBitReport, applied: Option<usize>, testid: &str, on_p
             <p class="hint">{"Or click a point on the chart."}</p>
         </div>
     }
+}
+
+/// The width (CSS px) of the element `figure` refers to, measured after each render and
+/// again whenever the window is resized (a change under 8 px is ignored, so a scroll bar
+/// appearing does not redraw every chart).
+#[hook]
+pub fn use_figure_width(figure: &NodeRef) -> u32 {
+    let width = use_state_eq(|| FIRST_WIDTH);
+    {
+        let (figure, width) = (figure.clone(), width.clone());
+        use_effect(move || {
+            let measure = {
+                let (figure, width) = (figure.clone(), width.clone());
+                move || {
+                    if let Some(el) = figure.cast::<HtmlElement>() {
+                        let w = el.client_width().max(0) as u32;
+                        if w > 0 && w.abs_diff(*width) >= 8 {
+                            width.set(w);
+                        }
+                    }
+                }
+            };
+            measure();
+            let listener = gloo::events::EventListener::new(&gloo::utils::window(), "resize", move |_| measure());
+            move || drop(listener)
+        });
+    }
+    *width
 }
 
 /// Saves the canvas as a PNG through a temporary `<a download>`.

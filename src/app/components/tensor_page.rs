@@ -20,7 +20,7 @@ use super::plot_canvas::{Plot, PlotCanvas};
 use super::metrics_panel::MetricsPanel;
 use super::notices::Notices;
 use super::teacher_note::TeacherNote;
-use super::params_panel::ParamsPanel;
+use super::params_panel::{num, ParamsPanel};
 use super::range_sliders::RangeSliders;
 use super::scheme_controls::SchemeControls;
 use super::value_table::ValueTable;
@@ -34,7 +34,7 @@ use crate::parse::parse_numbers;
 use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
 use crate::quant::granularity::{SliceLayout, SliceParams};
 use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range};
-use crate::quant::{Granularity, Method};
+use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
 use crate::share::{Page, TensorSettings};
 
@@ -189,6 +189,10 @@ pub fn tensor_page() -> Html {
         <div class="tensor-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
             <TeacherNote view={state.view.clone()} />
+            <p class="start" data-testid="start-here">
+                {"New to quantization? "}<a href="#/lab" data-testid="start-lab">{"Start with the Lab"}</a>
+                {": the handout's exercise one step at a time, each explained. Or press a lab example below and change Bits or Method: the histogram shows the grid of integers move over the values, with s, Z and the error beside it."}
+            </p>
             <section class="inputs" aria-label="Tensor and settings">
                 <h2>{"Tensor"}</h2>
                 <Ctl name="x" also="gen"><div class="examples">
@@ -215,7 +219,7 @@ pub fn tensor_page() -> Html {
                 } else {
                     <Ctl name="x" also="gen">
                     <label for="tensor-text">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
-                    <textarea id="tensor-text" data-testid="tensor-text" rows="4" spellcheck="false"
+                    <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false"
                         value={settings.text.clone()} oninput={on_text} />
                     </Ctl>
                 }
@@ -249,8 +253,14 @@ pub fn tensor_page() -> Html {
                     } else {
                         "FP32 values, quantization grid and clamp limits".to_string()
                     };
+                    let glance_unit = (d.slices.len() > 1).then(|| format!("{unit} 0 of {}", d.slices.len()));
                     html! {
                         <>
+                            <section class="first-view" aria-label="The values on the grid" data-testid="first-view">
+                                <PlotCanvas plot={Plot::Grid { values: d.x.clone(), params: first.params, caption }}
+                                    label="Histogram of the FP32 values with the quantization grid and the clamp limits" testid="histogram" />
+                                { at_a_glance(&first.params, &d.metrics, d.x.len(), glance_unit) }
+                            </section>
                             if per_tensor {
                                 <section class="range" aria-label="Float range">
                                     <h2>{"Float range [α, β]"}</h2>
@@ -265,8 +275,6 @@ pub fn tensor_page() -> Html {
                                 <ChannelTable slices={d.slices.clone()} unit={unit} />
                             }
                             <MetricsPanel m={d.metrics} fp16={d.fp16} bf16={d.bf16} bits={settings.bits} />
-                            <PlotCanvas plot={Plot::Grid { values: d.x.clone(), params: first.params, caption }}
-                                label="Histogram of the FP32 values with the quantization grid and the clamp limits" testid="histogram" />
                             <PlotCanvas plot={Plot::Scatter { values: d.x.clone(), dequant: d.dequant.clone() }} class="half"
                                 label="Scatter of each FP32 value against its dequantized value, with the line y = x" testid="scatter" />
                             <PlotCanvas plot={Plot::ErrorHistogram { values: d.x.clone(), dequant: d.dequant.clone(),
@@ -291,6 +299,27 @@ pub fn tensor_page() -> Html {
             } }
         </div>
         </ContextProvider<View>>
+    }
+}
+
+/// The figures the first screen needs beside the histogram: s, Z, the float range and
+/// the integer range, the error and how many values were clipped. `unit` names the slice
+/// shown when there are several ("channel 0 of 16").
+fn at_a_glance(p: &QParams, m: &QuantErrorMetrics, count: usize, unit: Option<String>) -> Html {
+    let item = |name: &'static str, value: String, testid: &'static str| html! {
+        <div><dt>{ name }</dt><dd data-testid={testid}>{ value }</dd></div>
+    };
+    html! {
+        <dl class="glance" data-testid="glance">
+            { item("scale s", num(p.scale), "glance-scale") }
+            { item("zero point Z", p.zero_point.to_string(), "glance-zero") }
+            { item("[α, β]", format!("[{}, {}]", num(p.alpha), num(p.beta)), "glance-range") }
+            { item("[qmin, qmax]", format!("[{}, {}]", p.qmin, p.qmax), "glance-ints") }
+            { item("MSE", format!("{:.4e}", m.error.mse), "glance-mse") }
+            { item("SQNR", format!("{:.2} dB", m.error.sqnr_db), "glance-sqnr") }
+            { item("clipped", format!("{} of {count}", m.clipped), "glance-clipped") }
+            if let Some(u) = unit { <p class="hint">{ format!("s, Z and the ranges of {u}; every slice is in the table below.") }</p> }
+        </dl>
     }
 }
 

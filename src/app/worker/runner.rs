@@ -17,7 +17,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
 use super::protocol::{BenchRow, Event, ExportFormat, Job, ModelSource, Outcome, PtqView, Reply, Request, Sample};
-use crate::bench::BenchLine;
+use crate::bench::Measured;
 use crate::data::{read_qds, Dataset};
 use crate::experiment::layerwise::run_layerwise;
 use crate::experiment::mixed_bit::run_mixed_bit;
@@ -268,17 +268,17 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
     Ok((outcome, None))
 }
 
-fn rows(lines: &[BenchLine]) -> (Vec<BenchRow>, Vec<String>) {
+fn rows(lines: &[Measured]) -> (Vec<BenchRow>, Vec<String>) {
     let rows = lines
         .iter()
-        .map(|l| BenchRow {
-            suite: l.suite.into(),
-            case: l.case.clone(),
-            kernel: l.kernel.into(),
-            median_s: l.median_s,
-            rate: l.rate,
-            unit: l.unit.into(),
-            line: l.to_line(),
+        .map(|m| BenchRow {
+            suite: m.line.suite.into(),
+            case: m.line.case.clone(),
+            kernel: m.line.kernel.into(),
+            median_s: m.line.median_s,
+            rate: m.line.rate,
+            unit: m.line.unit.into(),
+            line: m.to_line(),
         })
         .collect();
     let ratios = crate::bench::ratios(lines).into_iter().chain(crate::bench::int8_vs_f32(lines)).collect();
@@ -288,13 +288,13 @@ fn rows(lines: &[BenchLine]) -> (Vec<BenchRow>, Vec<String>) {
 /// The Benchmark page's cases, one after the other, each reported as it ends.
 async fn bench(id: u32) -> Result<Outcome, String> {
     let clock = || now_ms() / 1e3;
-    let mut all: Vec<BenchLine> = Vec::new();
-    type Case = (&'static str, fn(&dyn Fn() -> f64) -> Vec<BenchLine>);
+    let mut all: Vec<Measured> = Vec::new();
+    type Case = (&'static str, fn(&dyn Fn() -> f64) -> Vec<Measured>);
     let cases: [Case; 4] = [
         ("quantize kernels", |c| crate::bench::quant_kernels(c, 1 << 18)),
         ("int8 GEMM", crate::bench::gemm_i8),
         ("f32 GEMM", crate::bench::gemm_f32),
-        ("MLP over 10,000 images", |c| crate::bench::mlp_end_to_end(c, 10_000)),
+        ("the MLP at batches of 1, 64 and 10,000 images", |c| crate::bench::mlp_end_to_end(c, 10_000)),
     ];
     let total = cases.len() + 1;
     for (i, (name, case)) in cases.into_iter().enumerate() {
