@@ -2,7 +2,7 @@
 // output in dist/, and a headless Debian Chromium driven by playwright-core
 // that records every console error and page error so a test can fail on them.
 import { createServer } from 'node:http';
-import { readFile, stat, mkdir } from 'node:fs/promises';
+import { readFile, stat, mkdir, copyFile } from 'node:fs/promises';
 import { extname, join, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, after } from 'node:test';
@@ -59,10 +59,19 @@ export async function openPage(browser, url, { width = 1280, height = 900, scale
   return { page, errors };
 }
 
+// Screenshots the README shows: the artifact's name → its name under docs/screenshots/.
+const readmeShots = {
+  'tensor-clip.png': 'tensor.png', 'model-ptq.png': 'model.png', 'model-pareto-pick.png': 'model-mixed-bit.png',
+  'lab.png': 'lab.png', 'bench.png': 'bench.png',
+};
+
+/** A full-page screenshot under tests/e2e/artifacts/ (and under docs/screenshots/ when the README
+ *  shows it). */
 export async function screenshot(page, name) {
   await mkdir(artifacts, { recursive: true });
   const path = join(artifacts, name);
   await page.screenshot({ path, fullPage: true });
+  if (readmeShots[name]) await copyFile(path, join(root, 'docs', 'screenshots', readmeShots[name]));
   return path;
 }
 

@@ -223,7 +223,7 @@ pub struct LmGenView {
     pub quant_tps: f64,
 }
 
-/// One benchmark line, as the page shows it (`crate::bench::BenchLine`, owned).
+/// One benchmark line, as the page shows it (`crate::bench::Measured`, owned).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchRow {
     pub suite: String,

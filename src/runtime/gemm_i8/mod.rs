@@ -16,7 +16,7 @@
 //! - [`QGemmI8`]: the same product requantized to int8 through an
 //!   [`OutputStage`] (bias, per-channel multiplier, zero point, clamp): the
 //!   simd128 GEMM then the simd128 requantization, or both fused so that the
-//!   int32 sums never leave registers (measured slower, kept for the benchmark).
+//!   int32 sums never leave registers (not faster when measured, kept for the benchmark).
 //!
 //! [`scalar`] is the reference. [`simd128`] runs on weights packed by
 //! [`PackedW`]: int8 widened to int16, in panels of [`PANEL`] output columns,
@@ -117,10 +117,11 @@ pub struct QGemmI8 {
 pub const QSCALAR: QGemmI8 = QGemmI8 { name: "scalar", run: qgemm_reference };
 
 /// The simd128 GEMM with the requantization in registers, right after each
-/// tile: the int32 sums never go to memory. Measured 2-11 % slower than the
-/// two passes below (`bench suite=qgemm_i8`, `suite=mlp_split`): its per-tile
-/// epilogue (8 outputs, 12 constant vectors, spills) costs more than writing
-/// and re-reading the int32 sums, which stay in cache.
+/// tile: the int32 sums never go to memory. Under Node it took 0.90-1.03 × the
+/// two passes' time over six runs (`ratio suite=qgemm_i8 … fused/two_pass`, faster in
+/// 15 of 42 interleaved comparisons): its per-tile epilogue (8 outputs, 12
+/// constant vectors, spills) costs about what writing and re-reading the int32
+/// sums, which stay in cache, does. `QLinear::forward` keeps the two passes.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub const QSIMD128_FUSED: QGemmI8 = QGemmI8 { name: "simd128_fused", run: simd128::qgemm_fused };
 
