@@ -311,3 +311,61 @@ fn calibration_settings_are_range_checked_wherever_they_are_read() {
     assert_eq!(exp.ptq.act_calibration, Calibration::MinMax);
     assert!(notices.len() == 1 && notices[0].contains("ptq.act_calibration") && notices[0].contains("KL bins"), "{notices:?}");
 }
+
+/// The Tensor page's derivation (`experiment::tensor_view`), natively: the handout's first
+/// tensor gives the handout's integers and the hand-computed s and Z, a loaded N-D tensor is
+/// seen as [d0, d1·…·dn], and bad or oversized input is refused with a message naming it.
+mod tensor_view {
+    use qplay::examples::{LAB_NORMAL, LAB_NORMAL_Q};
+    use qplay::experiment::tensor_view::{TensorView, MAX_COMPARE, MAX_PAGE_VALUES};
+    use qplay::formats::Tensor;
+    use qplay::quant::Granularity;
+    use qplay::share::TensorSettings;
+
+    fn typed(text: &str) -> TensorSettings {
+        TensorSettings { text: text.to_string(), ..TensorSettings::default() }
+    }
+
+    #[test]
+    fn the_handouts_first_tensor_gives_its_integers() {
+        let text = LAB_NORMAL.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+        let v = TensorView::derive(&typed(&text), None).unwrap();
+        assert_eq!(*v.q, LAB_NORMAL_Q.to_vec());
+        // s = (β − α) / (qmax − qmin) = (1.1885 + 1.1217) / 255; Z = round(−128 − α / s) = −4.
+        let p = v.slices[0].params;
+        assert!((p.scale - 2.3102 / 255.0).abs() < 1e-7, "s = {}", p.scale);
+        assert_eq!(p.zero_point, -4);
+        assert_eq!((v.data_min, v.data_max), (-1.1217, 1.1885));
+        // Every dequantized value is (q − Z)·s and within s/2 of x (nothing lies outside [α, β]).
+        for i in 0..8 {
+            assert!((v.dequant[i] - (v.q[i] - p.zero_point) as f32 * p.scale).abs() < 1e-6);
+        }
+        assert_eq!(v.metrics.error.n, 8);
+        assert!(v.outcomes.as_ref().is_ok_and(|o| o.len() >= 6), "every calibrator runs on 8 values");
+    }
+
+    #[test]
+    fn a_loaded_nd_tensor_is_rows_by_the_rest_and_per_channel_gives_one_slice_per_row() {
+        let t = Tensor { shape: vec![4, 2, 3], values: (0..24).map(|i| i as f32 - 11.5).collect() };
+        let s = TensorSettings { granularity: Granularity::PerChannel { axis: 0 }, ..TensorSettings::default() };
+        let v = TensorView::derive(&s, Some(("w.npy", &t))).unwrap();
+        assert_eq!(v.shape, vec![4, 6]);
+        assert_eq!(v.slices.len(), 4);
+    }
+
+    #[test]
+    fn bad_and_oversized_input_is_named() {
+        let e = TensorView::derive(&typed("1, two, 3"), None).unwrap_err();
+        assert!(e.contains("two"), "{e}");
+        assert!(TensorView::derive(&typed(""), None).is_err());
+        let e = TensorView::derive(&typed("1, NaN, 3"), None).unwrap_err();
+        assert!(e.to_lowercase().contains("nan"), "{e}");
+        let big = Tensor { shape: vec![MAX_PAGE_VALUES + 1], values: vec![0.5; MAX_PAGE_VALUES + 1] };
+        let e = TensorView::derive(&TensorSettings::default(), Some(("big.npy", &big))).unwrap_err();
+        assert!(e.contains("big.npy") && e.contains(&MAX_PAGE_VALUES.to_string()), "{e}");
+        // Above MAX_COMPARE values the calibrator comparison is skipped with a reason.
+        let many = Tensor { shape: vec![MAX_COMPARE + 1], values: (0..=MAX_COMPARE).map(|i| (i % 97) as f32).collect() };
+        let v = TensorView::derive(&TensorSettings::default(), Some(("many.npy", &many))).unwrap();
+        assert!(v.outcomes.is_err());
+    }
+}

@@ -21,6 +21,7 @@ pub mod qat;
 pub mod run;
 pub mod spec;
 pub mod sweep;
+pub mod tensor_view;
 
 pub use progress::{Progress, ProgressFn};
 pub use spec::{Experiment, Task};

@@ -28,100 +28,18 @@ use crate::app::state::tensor::LoadedTensors;
 use crate::app::state::{TensorAction, TensorState};
 use crate::app::files::read_tensor_file;
 use crate::app::url;
-use crate::generate::generate;
-use crate::metrics::{quant_error_metrics_by, try_error_metrics, ErrorMetrics, QuantErrorMetrics};
-use crate::parse::parse_numbers;
-use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
-use crate::quant::granularity::{SliceLayout, SliceParams};
-use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range};
+use crate::experiment::tensor_view::TensorView;
+use crate::metrics::QuantErrorMetrics;
 use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
 use crate::share::{Page, TensorSettings};
 
-/// Above this many values the side-by-side calibrator chart is skipped (it runs six searches).
-const MAX_COMPARE: usize = 1 << 16;
-
-/// Everything the page shows, derived from the settings.
-#[derive(PartialEq)]
-struct Derived {
-    x: Rc<Vec<f32>>,
-    shape: Vec<usize>,
-    q: Rc<Vec<i32>>,
-    dequant: Rc<Vec<f32>>,
-    slices: Rc<Vec<SliceParams>>,
-    /// Which slice holds each value.
-    layout: Rc<SliceLayout>,
-    data_min: f32,
-    data_max: f32,
-    metrics: QuantErrorMetrics,
-    fp16: ErrorMetrics,
-    bf16: ErrorMetrics,
-    /// Every calibrator on the whole tensor, or why not.
-    outcomes: Result<Rc<Vec<CalibrationOutcome>>, String>,
-}
-
-/// Largest loaded tensor the page quantizes (the CLI takes any size).
-pub const MAX_PAGE_VALUES: usize = 1 << 22;
-
-fn input(s: &TensorSettings, file: Option<&LoadedTensors>) -> Result<(Vec<f32>, Vec<usize>), String> {
-    // A generated tensor first, then a loaded file, then the text box.
-    if let (Some((name, t)), None) = (file.and_then(|f| f.current()), s.generator) {
-        if t.values.len() > MAX_PAGE_VALUES {
-            return Err(format!("{name} has {} values; the page takes up to {MAX_PAGE_VALUES} (the qplay tensor command takes any size)", t.values.len()));
-        }
-        // An N-D tensor is seen as [d0, d1·…·dn]: rows are channels along axis 0.
-        let shape = match t.shape.len() {
-            0 => vec![t.values.len()],
-            1 => t.shape.clone(),
-            _ => vec![t.shape[0], t.values.len() / t.shape[0].max(1)],
-        };
-        return Ok((t.values.clone(), shape));
-    }
-    match s.generator {
-        Some(g) => {
-            let shape = vec![g.rows, g.cols];
-            Ok((generate(&g.distribution, &shape, s.seed).map_err(|e| e.to_string())?, shape))
-        }
-        None => parse_numbers(&s.text).map(|p| (p.values, p.shape)).map_err(|e| e.to_string()),
-    }
-}
+/// Everything the page shows, derived from the settings (the core's [`TensorView`], shared).
+type Derived = Rc<TensorView>;
 
 fn derive((s, file): &(TensorSettings, Option<Rc<LoadedTensors>>)) -> Result<Derived, String> {
-    let (x, shape) = input(s, file.as_deref())?;
-    let (data_min, data_max) = min_max(&x).map_err(|e| e.to_string())?;
-    let scheme = s.scheme();
-    let g = match (s.range, s.granularity) {
-        (Some((a, b)), Granularity::PerTensor) => quantize_with_manual_range(&x, &shape, &scheme, a, b),
-        _ => quantize_granular(&x, &shape, &scheme, s.granularity, &s.calibration),
-    }
-    .map_err(|e| e.to_string())?;
-    let metrics = quant_error_metrics_by(&x, &g.dequant, |i| g.params_of(i)).map_err(|e| e.to_string())?;
-    let fp16 = try_error_metrics(&x, &fp16_round_trip(&x)).map_err(|e| e.to_string())?;
-    let bf16 = try_error_metrics(&x, &bf16_round_trip(&x)).map_err(|e| e.to_string())?;
-    // Every method at its default setting, except the chosen one at the user's setting.
-    let calibrations: Vec<Calibration> = Calibration::all_defaults()
-        .into_iter()
-        .map(|c| if c.kind() == s.calibration.kind() { s.calibration } else { c })
-        .collect();
-    let outcomes = if x.len() <= MAX_COMPARE {
-        compare(&x, &scheme, &calibrations).map(Rc::new).map_err(|e| e.to_string())
-    } else {
-        Err(format!("The side-by-side chart runs up to {MAX_COMPARE} values."))
-    };
-    Ok(Derived {
-        x: Rc::new(x),
-        shape,
-        q: Rc::new(g.q),
-        dequant: Rc::new(g.dequant),
-        slices: Rc::new(g.slices),
-        layout: Rc::new(g.layout),
-        data_min,
-        data_max,
-        metrics,
-        fp16,
-        bf16,
-        outcomes,
-    })
+    let loaded = file.as_deref().and_then(|f| f.current()).map(|(name, t)| (name.as_str(), t));
+    TensorView::derive(s, loaded).map(Rc::new)
 }
 
 #[function_component(TensorPage)]
