@@ -6,7 +6,8 @@
 #   wasm32 target · trunk 0.21.14 · wasm-bindgen CLI at the Cargo.lock version
 #   · wasm-opt from npm binaryen 132 · playwright-core · Debian chromium + chromedriver
 #
-# Source it (`. scripts/setup.sh`) to get the PATH it sets up.
+# Source it (`. scripts/setup.sh`) to get the PATH it sets up. With QPLAY_SETUP=serve (what
+# scripts/serve.sh sets) it installs only what building and serving need: no browser.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -49,7 +50,9 @@ else
 fi
 wasm-opt --version | grep -q 'version 132' || { echo "[setup] wasm-opt on PATH is not binaryen 132: $(command -v wasm-opt)" >&2; exit 1; }
 
-if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+if [ "${QPLAY_SETUP:-}" = serve ]; then
+  say "chromium: not needed to serve (scripts/test.sh installs it)"
+elif [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
   say "chromium + chromedriver: present"
 else
   say "installing Debian chromium + chromium-driver"
