@@ -28,7 +28,7 @@ fi
 if [ "$(trunk --version 2>/dev/null)" = "trunk $TRUNK_VERSION" ]; then
   say "trunk $TRUNK_VERSION: present"
 else
-  say "installing trunk $TRUNK_VERSION (about 9 minutes on 2 cores)"
+  say "installing trunk $TRUNK_VERSION (about 6 minutes on 2 cores)"
   cargo install --locked "trunk@$TRUNK_VERSION"
 fi
 
