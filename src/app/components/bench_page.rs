@@ -6,9 +6,8 @@
 use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
-use super::plot_canvas::use_figure_width;
-use crate::app::charts::fit;
-
+use super::plot_canvas::{chart_width, use_figure_width};
+use crate::app::charts::{fit, LEGEND_ROW};
 use super::job_status::JobStatus;
 use crate::app::charts::bench::draw_ratio_bars;
 use crate::bench_summary::{headline, parse_ratio, spread};
@@ -92,7 +91,7 @@ pub fn bench_page() -> Html {
     let summary = headline(&parsed);
     let canvas = use_node_ref();
     let outer = use_node_ref();
-    let width = use_figure_width(&outer).clamp(280, 1100);
+    let width = chart_width(use_figure_width(&outer));
     {
         let canvas = canvas.clone();
         use_effect_with((parsed.clone(), width), move |(parsed, width)| {
@@ -101,7 +100,7 @@ pub fn bench_page() -> Html {
             if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
                 if !cases.is_empty() {
                     // The plot plus a legend of up to three entries.
-                    fit(&c, *width, 320 + 48);
+                    fit(&c, *width, 320 + 3 * LEGEND_ROW);
                     let _ = draw_ratio_bars(&c, &cases, bound);
                 }
             }

@@ -9,9 +9,8 @@ use std::rc::Rc;
 use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
-use super::plot_canvas::use_figure_width;
-use crate::app::charts::fit;
-
+use super::plot_canvas::{chart_width, use_figure_width};
+use crate::app::charts::{fit, LEGEND_ROW};
 use crate::app::charts::lm_heatmap::draw_lm_heatmap;
 use crate::app::charts::lm_pareto::{draw_lm_pareto, LmPoint};
 use crate::app::charts::PICK_RADIUS_PX;
@@ -42,7 +41,7 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     let pareto = use_node_ref();
     let error = use_state(|| None::<String>);
     let outer = use_node_ref();
-    let width = use_figure_width(&outer).clamp(280, 1100);
+    let width = chart_width(use_figure_width(&outer));
     // Where each run landed on the Pareto chart (canvas pixels).
     let landed = use_mut_ref(Vec::<Option<(i32, i32)>>::new);
     {
@@ -59,7 +58,7 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
             if let Some(c) = pareto.cast::<HtmlCanvasElement>() {
                 // The plot plus a legend of two entries per model.
                 let models = rows.iter().map(|r| model_name(r)).collect::<std::collections::BTreeSet<_>>().len() as u32;
-                fit(&c, *width, 400 + 32 * models);
+                fit(&c, *width, 400 + 2 * LEGEND_ROW * models);
                 let points: Vec<LmPoint> = rows
                     .iter()
                     .map(|r| LmPoint { model: model_name(r), bits: r.view.bits_per_weight, ppl: r.view.quant_ppl, fp32_ppl: r.view.fp32_ppl })

@@ -8,9 +8,8 @@ use std::rc::Rc;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::plot_canvas::use_figure_width;
-use crate::app::charts::fit;
-
+use super::plot_canvas::{chart_width, use_figure_width};
+use crate::app::charts::{fit, LEGEND_ROW};
 use crate::app::charts::lm_weights::{channel_window, draw_act_ranges, draw_weight_histogram, draw_weight_row};
 use super::lm_charts::png;
 use crate::app::state::lm::LmRow;
@@ -56,7 +55,7 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
     let act_canvas = use_node_ref();
     let error = use_state(|| None::<String>);
     let outer = use_node_ref();
-    let width = use_figure_width(&outer).clamp(280, 1100);
+    let width = chart_width(use_figure_width(&outer));
     let projections = &props.last.view.projections;
     let default_layer = projections.iter().find(|p| p.ends_with("attention.wq")).or(projections.first()).cloned().unwrap_or_default();
     let layer = use_state(|| default_layer.clone());
@@ -81,14 +80,14 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
         let (row_canvas, hist_canvas, error) = (row_canvas.clone(), hist_canvas.clone(), error.clone());
         use_effect_with((props.weights.clone(), *from, width), move |(w, from, width)| {
             if let Some(w) = w {
-                // Heights: the plot plus its legend (4 and 2 entries of 16 px).
+                // Heights: the plot plus its legend (4 and 2 entries).
                 let drawn = [
                     row_canvas.cast::<HtmlCanvasElement>().map(|c| {
-                        fit(&c, *width, 380 + 64);
+                        fit(&c, *width, 380 + 4 * LEGEND_ROW);
                         draw_weight_row(&c, w, *from)
                     }),
                     hist_canvas.cast::<HtmlCanvasElement>().map(|c| {
-                        fit(&c, *width, 320 + 32);
+                        fit(&c, *width, 320 + 2 * LEGEND_ROW);
                         draw_weight_histogram(&c, w)
                     }),
                 ];
@@ -102,7 +101,7 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
         let (act_canvas, error, last) = (act_canvas.clone(), error.clone(), props.last.clone());
         use_effect_with((last.key, act_i, width), move |(_, i, width)| {
             if let (Some(c), Some(r)) = (act_canvas.cast::<HtmlCanvasElement>(), last.view.act_ranges.get(*i)) {
-                fit(&c, *width, 340 + 32);
+                fit(&c, *width, 340 + 2 * LEGEND_ROW);
                 if let Err(e) = draw_act_ranges(&c, r, last.exp.quant.method.title()) {
                     error.set(Some(e));
                 }

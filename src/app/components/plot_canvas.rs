@@ -56,8 +56,6 @@ pub enum Plot {
 const FIRST_WIDTH: u32 = 720;
 const MIN_WIDTH: u32 = 280;
 const MAX_WIDTH: u32 = 1100;
-/// Room a legend entry takes under a chart (px), as [`charts::frame`] keeps it.
-const LEGEND_ROW: u32 = 16;
 /// Room the Pareto chart's pick list takes beside the canvas on a wide figure (px).
 const PICK_LIST: u32 = 332;
 
@@ -84,8 +82,8 @@ impl Plot {
     /// The chart's size (width, height) in CSS px when its figure is `figure` px wide: as wide
     /// as the figure (within [MIN_WIDTH, MAX_WIDTH]), as tall as its kind needs plus its legend.
     pub fn size(&self, figure: u32) -> (u32, u32) {
-        let w = figure.clamp(MIN_WIDTH, MAX_WIDTH);
-        let legend = |rows: usize| rows as u32 * LEGEND_ROW;
+        let w = chart_width(figure);
+        let legend = |rows: usize| rows as u32 * charts::LEGEND_ROW;
         match self {
             Plot::Grid { .. } => (w, 300 + legend(3)),
             Plot::Calibrators { outcomes, .. } => (w, 300 + legend(1 + outcomes.len())),
@@ -103,7 +101,7 @@ impl Plot {
                 (w, 400 + legend(rows))
             }
             Plot::Pareto { .. } => {
-                let w = if figure > 900 { (figure - PICK_LIST).clamp(MIN_WIDTH, MAX_WIDTH) } else { w };
+                let w = if figure > 900 { chart_width(figure - PICK_LIST) } else { w };
                 (w, 400 + legend(6))
             }
             Plot::Confusion { .. } => (w.min(620), w.min(620) * 9 / 10),
@@ -278,6 +276,11 @@ fn pick_list(report: &MixedBitReport, applied: Option<usize>, testid: &str, on_p
             <p class="hint">{"Or click a point on the chart."}</p>
         </div>
     }
+}
+
+/// A chart's width (CSS px) in a figure `figure` px wide: the figure's, within [MIN_WIDTH, MAX_WIDTH].
+pub fn chart_width(figure: u32) -> u32 {
+    figure.clamp(MIN_WIDTH, MAX_WIDTH)
 }
 
 /// The width (CSS px) of the element `figure` refers to, measured after each render and

@@ -34,12 +34,10 @@ use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
 use crate::share::{Page, TensorSettings};
 
-/// Everything the page shows, derived from the settings (the core's [`TensorView`], shared).
-type Derived = Rc<TensorView>;
-
-fn derive((s, file): &(TensorSettings, Option<Rc<LoadedTensors>>)) -> Result<Derived, String> {
+/// Everything the page shows, derived from the settings and the loaded tensor.
+fn derive((s, file): &(TensorSettings, Option<Rc<LoadedTensors>>)) -> Result<TensorView, String> {
     let loaded = file.as_deref().and_then(|f| f.current()).map(|(name, t)| (name.as_str(), t));
-    TensorView::derive(s, loaded).map(Rc::new)
+    TensorView::derive(s, loaded)
 }
 
 #[function_component(TensorPage)]
