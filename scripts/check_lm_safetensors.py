@@ -6,7 +6,7 @@ own metadata only.
 Run after the Rust test that writes the exports (through `qplay lm export --format safetensors`)
 and qplay's dequantized weights into target/lm-safetensors/:
 
-    cargo test --test lm_export && python3 scripts/check_lm_safetensors.py
+    cargo test --test suite lm_export:: && python3 scripts/check_lm_safetensors.py
 
 The script re-runs itself in the venv target/lm-safetensors-py (created on first use, from PyPI:
 safetensors==0.8.0, numpy==2.4.6). For every `<case>.safetensors` with its `<case>.reference.npz`
@@ -174,7 +174,7 @@ def main():
     ensure_venv()
     files = sorted(OUT.glob("*.safetensors"))
     if not files:
-        print(f"no exports in {OUT}: run `cargo test --test lm_export` first")
+        print(f"no exports in {OUT}: run `cargo test --test suite lm_export::` first")
         sys.exit(1)
     failed = [f for f in files if check(f)]
     sys.exit(1 if failed else 0)

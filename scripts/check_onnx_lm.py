@@ -3,7 +3,7 @@
 
 Run after the Rust test that writes the exports and qplay's own figures into target/onnx-lm/:
 
-    cargo test --release --test onnx_lm && python3 scripts/check_onnx_lm.py
+    cargo test --release --test suite onnx_lm:: && python3 scripts/check_onnx_lm.py
 
 The script re-runs itself in the venv target/onnx-lm-py (created on first use, from PyPI:
 numpy==2.4.6, onnxruntime==1.32.0, onnx==1.23.2). For every `<model>.<case>.onnx` with its
@@ -142,7 +142,7 @@ def main():
 
     cases = sorted(p for p in OUT.glob("*.json") if not p.name.endswith(".eval_ids.json")) if OUT.exists() else []
     if not cases:
-        print(f"no exports in {OUT.relative_to(ROOT)}: run `cargo test --release --test onnx_lm` first")
+        print(f"no exports in {OUT.relative_to(ROOT)}: run `cargo test --release --test suite onnx_lm::` first")
         return 1
     print(f"numpy {np.__version__}, onnx {onnx.__version__}, onnxruntime {ort.__version__}")
     failures = 0

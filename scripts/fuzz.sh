@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser (tests/fuzz.rs) for a given time: round after round with a new seed,
+# Fuzzes every parser (tests/suite/fuzz.rs) for a given time: round after round with a new seed,
 # QPLAY_FUZZ_CASES cases per target per round, until MINUTES have passed. Prints each round and
 # the total number of cases; stops at the first failure (the shrunk input is saved under
 # target/fuzz-failures/) and exits 1.
@@ -15,14 +15,14 @@ minutes=${1:-10}
 cases=${CASES:-20000}
 seed=${FIRST_SEED:-1}
 
-cargo test --quiet --test fuzz --no-run
+cargo test --quiet --test suite --no-run
 start=$(date +%s)
 deadline=$((start + minutes * 60))
 total=0
 rounds=0
 while [ "$(date +%s)" -lt "$deadline" ]; do
   log=$(mktemp)
-  if ! QPLAY_FUZZ_SEED=$seed QPLAY_FUZZ_CASES=$cases cargo test --quiet --test fuzz -- --nocapture fuzz_ >"$log" 2>&1; then
+  if ! QPLAY_FUZZ_SEED=$seed QPLAY_FUZZ_CASES=$cases cargo test --quiet --test suite -- --nocapture fuzz::fuzz_ >"$log" 2>&1; then
     cat "$log"
     echo "[fuzz] FAILED in round $((rounds + 1)) (seed $seed) after $total cases"
     exit 1

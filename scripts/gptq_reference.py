@@ -11,7 +11,7 @@ How to run (numpy 2.4.6, the venv target/ref-venv; any numpy >= 1.25 gives the s
     target/ref-venv/bin/python scripts/gptq_reference.py selftest
 
 `fixtures` writes tests/fixtures/lm/gptq/gptq_cases.json (deterministic: default_rng(SEED)), read
-by tests/lm/gptq.rs. `selftest` checks the reference against itself in other forms: lazy batches
+by tests/suite/lm/gptq.rs. `selftest` checks the reference against itself in other forms: lazy batches
 of 16 against the plain loop (B = K), the Cholesky form against the explicit OBS updates of the
 inverse Hessian (the paper's equations 2-3 with H_F^-1 shrunk column by column), GPTQ's output
 error against RTN's, and a weight already on its grid coming back unchanged.

@@ -4,7 +4,7 @@ block formats), version 0.19.0.
 
 Run it through scripts/make_gguf_fixtures.sh (a venv under target/gguf-venv with
 gguf==0.19.0 and numpy). The output is checked in under tests/fixtures/gguf/ and
-read by tests/lm_kernels.rs, which asserts that qplay's `quant::ggml` gives the same
+read by tests/suite/lm_kernels.rs, which asserts that qplay's `quant::ggml` gives the same
 block bytes and the same dequantized f32 bit for bit. The inputs come from a fixed
 seed, so running the script again leaves the files unchanged.
 

@@ -5,7 +5,7 @@
 #   bash scripts/make_gguf_fixtures.sh
 #
 # The fixtures are checked in: running this again must leave them unchanged
-# (the inputs come from a fixed seed). tests/lm_kernels.rs reads them.
+# (the inputs come from a fixed seed). tests/suite/lm_kernels.rs reads them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/gguf-venv

@@ -1,4 +1,4 @@
-"""Fixtures for qplay's model importers (src/lm/import/, tests/lm_import.rs): one random small
+"""Fixtures for qplay's model importers (src/lm/import/, tests/suite/lm_import.rs): one random small
 Llama model written in every format qplay reads, by writers that share no code with qplay —
 llama2.c's export.py layouts (re-typed here with struct), the PyPI `gguf` package's GGUFWriter and
 quantizers, and the PyPI `safetensors` package — with reference logits from
@@ -50,7 +50,7 @@ a few KB each, below the fuzzers' default max_len of 4096 but for the block-form
 files fuzz/corpus/lm_gguf/seed_*.gguf, fuzz/corpus/lm_llama2c/seed_*.bin and
 fuzz/corpus/lm_hf/seed_* (the lm_hf target's input: u16 n, n bytes of config.json, model.safetensors).
 
-check-export: `cargo test --test lm_import -- --ignored write_export_files` writes qplay's own
+check-export: `cargo test --test suite -- --ignored lm_import::write_export_files` writes qplay's own
 GGUF export of the untied model (F32, F16, Q8_0, Q4_0, Q4_1) and of the tied one (F32) to
 target/lm-import-export/; this mode reads each with gguf.GGUFReader and checks, value for value
 and byte for byte, the metadata (architecture, every llama.* integer, eps and theta as f32, the

@@ -6,8 +6,8 @@
 #   bash scripts/make_lm_import_fixtures.sh                # write the fixtures (deterministic)
 #   bash scripts/make_lm_import_fixtures.sh check-export   # check qplay's GGUF export with GGUFReader
 #
-# check-export first runs `cargo test --test lm_import -- --ignored write_export_files`, which
-# writes qplay's exports to target/lm-import-export/. tests/lm_import.rs reads the fixtures.
+# check-export first runs `cargo test --test suite -- --ignored lm_import::write_export_files`, which
+# writes qplay's exports to target/lm-import-export/. tests/suite/lm_import.rs reads the fixtures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/lm-import-venv
@@ -18,6 +18,6 @@ fi
 mode=${1:-write}
 if [ "$mode" = check-export ]; then
   export PATH=$HOME/.cargo/bin:$PATH
-  cargo test --test lm_import -- --ignored write_export_files --quiet
+  cargo test --test suite -- --ignored lm_import::write_export_files --quiet
 fi
 "$VENV/bin/python" scripts/make_lm_import_fixtures.py "$mode"

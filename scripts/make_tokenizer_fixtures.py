@@ -5,7 +5,7 @@ tokenizer_bpe.rs, tokenizer_spm.rs), made by the independent references: the PyP
 
 Run it through scripts/make_tokenizer_fixtures.sh (a venv under target/tokenizer-venv with
 tokenizers==0.23.3 and sentencepiece==0.2.3 from PyPI). The output is checked in under
-tests/fixtures/lm/tokenizers/ and read by tests/lm_tokenizers.rs. Training is single-threaded
+tests/fixtures/lm/tokenizers/ and read by tests/suite/lm_tokenizers.rs. Training is single-threaded
 on a fixed slice of www/data/shakespeare.train.txt.gz, so running the script again leaves the
 files unchanged (the .sh checks this for the trained files with a second run in a scratch dir
 when called with --check).
@@ -180,7 +180,7 @@ def bpe_variants(base):
 
 
 def apply_patch(j, patch):
-    """The same edit tests/lm_tokenizers.rs applies to the base tokenizer.json."""
+    """The same edit tests/suite/lm_tokenizers.rs applies to the base tokenizer.json."""
     j = json.loads(json.dumps(j))
     for key, value in patch.items():
         if key == "model.ignore_merges":

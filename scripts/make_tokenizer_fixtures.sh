@@ -7,7 +7,7 @@
 #   bash scripts/make_tokenizer_fixtures.sh --check  # also regenerates into a scratch dir and
 #                                                    # fails if anything differs (determinism)
 #
-# The fixtures are checked in; tests/lm_tokenizers.rs reads them.
+# The fixtures are checked in; tests/suite/lm_tokenizers.rs reads them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/tokenizer-venv

@@ -21,7 +21,8 @@ bash scripts/fuzz_setup.sh
 bash scripts/fuzz_smoke.sh
 
 step "2/4 wasm-bindgen-test in headless Chromium (wasm32 + simd128)"
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+# One binary runs every browser test, so the runner's whole-run limit (20 s by default) is raised.
+WASM_BINDGEN_TEST_TIMEOUT=1200 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown --tests
 
 step "3/4 end-to-end: trunk build --release, then headless Chromium"
@@ -31,9 +32,9 @@ node --test --test-reporter=spec tests/e2e/
 step "4/4 QDQ ONNX exports in ONNX Runtime, against qplay's own accuracy and perplexity; packed .safetensors read by the safetensors package"
 cargo build --quiet --bin qplay
 QPLAY_BIN="${CARGO_TARGET_DIR:-target}/debug/qplay" python3 scripts/check_onnxruntime.py
-# The language model's QDQ exports, written by step 1's tests/onnx_lm.rs into target/onnx-lm/.
+# The language model's QDQ exports, written by step 1's tests/suite/onnx_lm.rs into target/onnx-lm/.
 python3 scripts/check_onnx_lm.py
-# The packed .safetensors exports, written by step 1's tests/lm_export.rs into target/lm-safetensors/,
+# The packed .safetensors exports, written by step 1's tests/suite/lm_export.rs into target/lm-safetensors/,
 # unpacked from their metadata alone with the PyPI safetensors package.
 python3 scripts/check_lm_safetensors.py
 

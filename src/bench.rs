@@ -374,7 +374,7 @@ pub fn int8_vs_f32(lines: &[Measured]) -> Vec<String> {
 /// W8A8, the integer engine), timed interleaved at batches of 1 and 64 images (cases
 /// `fp32_batch_1`, `int8_batch_64` …) and over `n` images at once (`fp32_<n>_images`). Timing
 /// does not depend on the weights or pixels, so seeded weights and synthetic pixels are used;
-/// the accuracy figures come from tests/int8_model.rs on real data.
+/// the accuracy figures come from tests/suite/int8_model.rs on real data.
 pub fn mlp_end_to_end(clock: &dyn Fn() -> f64, n: usize) -> Vec<Measured> {
     use crate::model::forward::Fp32Runner;
     use crate::model::zoo::lab_mlp;

@@ -29,6 +29,7 @@ use qplay::experiment::mixed_bit::run_mixed_bit;
 use qplay::experiment::qat::run_qat;
 use qplay::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq};
 use qplay::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
+use qplay::experiment::shard::Shard;
 use qplay::experiment::sweep::run_sweep;
 use qplay::experiment::{Experiment, Progress, Task};
 use qplay::formats::safetensors::read_model;
@@ -234,7 +235,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             serde_json::to_value(&r)
         }
         Task::Sweep => {
-            let r = run_sweep(&exp, &model, &calib, &eval, &baseline, &mut progress).map_err(e)?;
+            let r = run_sweep(&exp, &model, &calib, &eval, &baseline, Shard::ALL, &mut progress).map_err(e)?;
             if let Some(d) = &out_dir {
                 let rows: Vec<_> = r.cells.iter().map(|c| serde_json::json!({"bits": c.bits, "granularity": c.granularity.name(), "calibration": c.calibration.name(), "accuracy": c.accuracy, "output_sqnr_db": c.output_sqnr_db, "weight_sqnr_db": c.weight_sqnr_db, "bytes": c.bytes})).collect();
                 write(d, "sweep.csv", &json_rows_csv(&rows))?;

@@ -10,6 +10,7 @@
 //! - [`qat`]: quantization-aware training and the lab's FP32 / PTQ / QAT table.
 //! - [`ini`]: MindSpore Lite's converter config (INI) as an experiment.
 //! - [`progress`]: progress reports and cancellation.
+//! - [`shard`]: a job's independent items shared among workers, merged back in one run's order.
 //! - [`download_name`]: the file names of downloads (model, task, and the bits that ran).
 
 pub mod download_name;
@@ -19,6 +20,7 @@ pub mod mixed_bit;
 pub mod progress;
 pub mod qat;
 pub mod run;
+pub mod shard;
 pub mod spec;
 pub mod sweep;
 pub mod tensor_view;

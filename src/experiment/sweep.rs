@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::progress::step;
 use super::run::{accuracy_of, predict_with, Fp32Baseline, ANALYSIS_IMAGES};
-use super::spec::Experiment;
+use super::shard::{interleave, Shard};
+use super::spec::{Experiment, SweepSettings};
 use super::ExperimentError;
 use crate::data::Dataset;
 use crate::metrics::try_error_metrics;
@@ -50,20 +51,27 @@ pub fn run_sweep(
     calib: &[f32],
     eval: &Dataset,
     baseline: &Fp32Baseline,
+    shard: Shard,
     on_progress: &mut dyn FnMut(&super::Progress) -> bool,
 ) -> Result<SweepReport, ExperimentError> {
     exp.validate()?;
     let s = &exp.sweep;
-    let total = s.bits.len() * s.granularities.len() * s.calibrations.len();
+    let total = shard.len_of(s.bits.len() * s.granularities.len() * s.calibrations.len());
     let n = ANALYSIS_IMAGES.min(eval.len());
     let x = eval.images_f32(0, n);
     let fp32_out = Fp32Runner::new(model.clone()).forward(&x)?;
     let classes = model.output().len();
     let mut cells = Vec::with_capacity(total);
     let mut done = 0;
+    // Every cell's number in one run's order, whichever shard computes it.
+    let mut item = 0;
     for &granularity in &s.granularities {
         for &calibration in &s.calibrations {
             for &bits in &s.bits {
+                item += 1;
+                if !shard.takes(item - 1) {
+                    continue;
+                }
                 step(on_progress, format!("{bits} bits, {}, {}", granularity.name(), calibration.name()), done, total)?;
                 let c = Calibration::default_for(calibration);
                 let mut cfg = PtqConfig { weight_bits: bits, granularity, layer_bits: Default::default(), ..exp.ptq.clone() };
@@ -106,4 +114,19 @@ pub fn run_sweep(
     }
     step(on_progress, "done", total, total)?;
     Ok(SweepReport { fp32_accuracy: baseline.accuracy, fp32_bytes: baseline.bytes, mode: exp.ptq.mode, cells })
+}
+
+impl SweepReport {
+    /// The report of one run of `settings` from the reports of its shards (`parts[k]` from
+    /// shard k of `parts.len()`): the same cells in the same order.
+    pub fn merge(parts: Vec<SweepReport>, settings: &SweepSettings) -> Result<SweepReport, String> {
+        let first = parts.first().ok_or("no shard reported")?;
+        let (fp32_accuracy, fp32_bytes, mode) = (first.fp32_accuracy, first.fp32_bytes, first.mode);
+        if parts.iter().any(|p| p.fp32_accuracy != fp32_accuracy || p.fp32_bytes != fp32_bytes || p.mode != mode) {
+            return Err("the shards ran different models or settings".into());
+        }
+        let total = settings.bits.len() * settings.granularities.len() * settings.calibrations.len();
+        let cells = interleave(parts.into_iter().map(|p| p.cells).collect(), total)?;
+        Ok(SweepReport { fp32_accuracy, fp32_bytes, mode, cells })
+    }
 }

@@ -1,7 +1,7 @@
 //! Byte-level BPE: the tokenizer of GPT-2, Llama 3, Qwen2 and SmolLM, read from a Hugging Face
 //! `tokenizer.json` (model "BPE" with a ByteLevel pre-tokenizer) or from a GGUF vocabulary whose
 //! `tokenizer.ggml.model` is "gpt2". Written to give the ids of the PyPI `tokenizers` package
-//! (tests/lm_tokenizers.rs compares them on fixtures that package made).
+//! (tests/suite/lm_tokenizers.rs compares them on fixtures that package made).
 //!
 //! ```text
 //! text ──added tokens, matched first (leftmost-longest)──► added ids | plain segments

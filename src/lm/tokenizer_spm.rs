@@ -1,7 +1,7 @@
 //! SentencePiece-style BPE by score: the tokenizer of Llama 1/2, TinyLlama and llama2.c models,
 //! read from llama2.c's `tokenizer.bin` or from a GGUF vocabulary whose `tokenizer.ggml.model` is
 //! "llama". The algorithm of sentencepiece's bpe_model.cc, llama.cpp's llm_tokenizer_spm and
-//! llama2.c's run.c `encode` (tests/lm_tokenizers.rs compares the ids with the PyPI
+//! llama2.c's run.c `encode` (tests/suite/lm_tokenizers.rs compares the ids with the PyPI
 //! `sentencepiece` package's on a model it trained).
 //!
 //! ```text

@@ -22,7 +22,7 @@
 //! and the merge loops are short: the same cdylib built on these modules (all three constructors,
 //! encode, decode) is 197 241 bytes after wasm-opt, 87 135 gzipped, so at most ~51 KB gzipped over
 //! the serde_json baseline (less inside the app, which links serde_json and core::fmt already).
-//! tests/lm_tokenizers.rs holds them to the PyPI `tokenizers` and `sentencepiece`.
+//! tests/suite/lm_tokenizers.rs holds them to the PyPI `tokenizers` and `sentencepiece`.
 
 use super::tokenizer_bpe::{unsupported, BpeTokenizer};
 use super::tokenizer_spm::SpmTokenizer;

@@ -1,7 +1,7 @@
 //! llama.cpp's legacy block formats, bit for bit as `ggml-common.h` declares them
 //! and `ggml-quants.c` (`quantize_row_*_ref`, `dequantize_row_*`) computes them,
 //! and as the PyPI `gguf` package (`gguf.quants`) reproduces them in numpy —
-//! the independent reference of tests/lm_kernels.rs (fixtures from
+//! the independent reference of tests/suite/lm_kernels.rs (fixtures from
 //! scripts/make_gguf_fixtures.py).
 //!
 //! ```text
@@ -24,7 +24,7 @@
 //! One corner where gguf-py and ggml's C differ: a Q4_0 block of −0.0 only.
 //! C starts from max = 0.0 and keeps it (|−0.0| is not > 0), so d = 0.0 / −8 =
 //! −0.0; gguf-py takes the first value, −0.0, and stores d = +0.0. We follow C
-//! (tests/lm_kernels.rs checks both the fixtures, which avoid that block, and
+//! (tests/suite/lm_kernels.rs checks both the fixtures, which avoid that block, and
 //! this case by hand).
 //!
 //! Conversions to and from [`GroupedWeights`] are lossless (group 32): Q8_0 →

@@ -26,7 +26,7 @@
 //! [`AccumulatorOverflow`] naming the channel, and the caller runs the simulation instead.
 //!
 //! `forward` runs the simd128 GEMM and the simd128 requantization under wasm
-//! (bit-exact with the scalar reference: tests/equivalence/requant.rs).
+//! (bit-exact with the scalar reference: tests/suite/equivalence/requant.rs).
 
 use super::gemm_i8::{self, PackedW};
 use super::requant::{self, quantize_multiplier, OutputStage, QuantizedMultiplier};

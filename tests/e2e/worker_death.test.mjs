@@ -1,8 +1,11 @@
-// The worker dies in the middle of a job (an uncaught error inside it, while the job waits for
-// the training text): the page says so, keeps its table, and the next job runs in a fresh worker.
+// The worker dies in the middle of a job (an uncaught error inside it): the page says so, keeps
+// what it holds (a table, a model file the user loaded, earlier results), and the next job runs
+// in a fresh worker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, useServedApp } from './harness.mjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openPage, root, useServedApp } from './harness.mjs';
 
 let url, browser;
 useServedApp((u, b) => {
@@ -41,5 +44,40 @@ test('a worker that dies mid-job is replaced, and the page keeps what it holds',
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=lm-row]').length === 2, null, { timeout: 120_000 });
   assert.match(await page.textContent('[data-testid=lm-row]:nth-child(2)'), /GPTQ/);
   // The only console error is the one the test caused inside the dead worker.
+  assert.deepEqual(errors.filter((e) => !/qplay test: the worker dies/.test(e)), []);
+});
+
+test('the Model page: a worker that dies mid-sweep is replaced, and the loaded file and earlier result stay', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  const file = await readFile(join(root, 'www', 'models', 'cnn-fashion.safetensors'));
+  await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-cnn.safetensors', mimeType: 'application/octet-stream', buffer: file });
+  await page.waitForFunction(() => /conv1[\s\S]*Conv2d/.test(document.querySelector('[data-testid=layer-table]').textContent));
+  const table = await page.textContent('[data-testid=layer-table]');
+  // A PTQ result first: it must survive the crash.
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
+  const accuracy = await page.textContent('[data-testid=fp32-accuracy]');
+  // A sweep (long), killed while it runs.
+  await page.selectOption('[data-testid=task]', 'sweep');
+  await page.click('[data-testid=run]');
+  await page.waitForFunction(() => /bits/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  const workers = page.workers();
+  await workers[workers.length - 1].evaluate(() => setTimeout(() => { throw new Error('qplay test: the worker dies'); }, 0));
+  await page.waitForSelector('[data-testid=run-error]', { timeout: 10_000 });
+  assert.match(await page.textContent('[data-testid=run-error]'), /the worker stopped .*a fresh one starts with the next job/);
+  assert.equal(await page.$('[data-testid=job-status]'), null, 'no job is left spinning');
+  // The loaded file is still the model in use, and the PTQ result is still there.
+  assert.equal(await page.textContent('[data-testid=layer-table]'), table);
+  assert.equal(await page.$eval('[data-testid=model-select]', (s) => s.selectedOptions[0].textContent), 'loaded file: my-cnn.safetensors');
+  await page.selectOption('[data-testid=task]', 'ptq');
+  await page.waitForSelector('[data-testid=ptq-result]');
+  assert.equal(await page.textContent('[data-testid=fp32-accuracy]'), accuracy);
+  // The next job runs in a fresh worker, on the loaded file.
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=job-status]', { timeout: 10_000 });
+  await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 120_000 });
+  assert.equal(await page.$('[data-testid=run-error]'), null);
+  assert.equal(await page.textContent('[data-testid=fp32-accuracy]'), accuracy);
   assert.deepEqual(errors.filter((e) => !/qplay test: the worker dies/.test(e)), []);
 });

@@ -9,18 +9,13 @@ use yew::prelude::*;
 use super::plot_canvas::{chart_width, use_figure_width};
 use crate::app::charts::{fit, LEGEND_ROW};
 use super::job_status::JobStatus;
+use super::worker_scaling::WorkerScaling;
 use crate::app::charts::bench::draw_ratio_bars;
 use crate::bench_summary::{headline, parse_ratio, spread};
-use crate::app::worker::host::{SharedWorker, CANCELLED};
-use crate::app::worker::protocol::{BenchRow, Event as JobEvent, Outcome, Request};
-
-#[derive(Clone, PartialEq)]
-enum Status {
-    Idle,
-    Running { stage: String, done: usize, total: usize, loading: Option<(String, u64, u64)> },
-    Done,
-    Failed(String),
-}
+use crate::app::state::bench::BenchState;
+use crate::app::state::job::{self, JobState};
+use crate::app::worker::host::SharedWorker;
+use crate::app::worker::protocol::Request;
 
 /// What the page can tell about this browser and CPU.
 fn environment() -> Vec<(String, String)> {
@@ -36,7 +31,7 @@ fn environment() -> Vec<(String, String)> {
         (
             "Threads".into(),
             format!(
-                "one: the kernels run on one Web Worker thread (cross-origin isolated: {}, so shared-memory threads would {}be possible)",
+                "each kernel runs on one Web Worker thread; work that splits (a sweep) is shared among a pool of min(cores, 8) workers, each with its own copy of the model (cross-origin isolated: {}, so shared-memory threads would {}be possible)",
                 if cross_origin_isolated { "yes" } else { "no" },
                 if cross_origin_isolated { "" } else { "not " }
             ),
@@ -51,42 +46,21 @@ fn environment() -> Vec<(String, String)> {
 #[function_component(BenchPage)]
 pub fn bench_page() -> Html {
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
-    let rows = use_state(Vec::<BenchRow>::new);
-    let ratios = use_state(Vec::<String>::new);
-    let status = use_state(|| Status::Idle);
-    let running = matches!(*status, Status::Running { .. });
+    let bench = use_reducer(BenchState::default);
+    let running = bench.job.is_running();
     let run = {
-        let (rows, ratios, status, worker) = (rows.clone(), ratios.clone(), status.clone(), worker.clone());
+        let (bench, worker) = (bench.clone(), worker.clone());
         Callback::from(move |_: MouseEvent| {
-            if matches!(*status, Status::Running { .. }) {
-                return;
+            if !bench.job.is_running() {
+                job::run(&worker, Request::Bench, None, (), bench.dispatcher().to_callback());
             }
-            rows.set(Vec::new());
-            ratios.set(Vec::new());
-            status.set(Status::Running { stage: "starting".into(), done: 0, total: 5, loading: None });
-            let (rows, ratios, status) = (rows.clone(), ratios.clone(), status.clone());
-            worker.0.submit(Request::Bench, None, move |event, _| match event {
-                JobEvent::Progress(p) => status.set(Status::Running { stage: p.stage, done: p.done, total: p.total, loading: None }),
-                JobEvent::Loading { what, done, total } => status.set(Status::Running { stage: "loading".into(), done: 0, total: 1, loading: Some((what, done, total)) }),
-                JobEvent::BenchLines { rows: r, ratios: q } => {
-                    rows.set(r);
-                    ratios.set(q);
-                }
-                JobEvent::Done(Outcome::Bench { rows: r, ratios: q }) => {
-                    rows.set(r);
-                    ratios.set(q);
-                    status.set(Status::Done);
-                }
-                JobEvent::Failed(m) if m == CANCELLED => status.set(Status::Failed("Cancelled.".into())),
-                JobEvent::Failed(m) => status.set(Status::Failed(m)),
-                JobEvent::Done(_) | JobEvent::LmTokens { .. } => {}
-            });
         })
     };
     let on_cancel = {
         let worker = worker.clone();
         Callback::from(move |_: ()| worker.0.cancel_all())
     };
+    let (rows, ratios) = (&bench.rows, &bench.ratios);
     let parsed: Vec<_> = ratios.iter().filter_map(|l| parse_ratio(l)).collect();
     let summary = headline(&parsed);
     let canvas = use_node_ref();
@@ -112,13 +86,15 @@ pub fn bench_page() -> Html {
                 <h2>{"int8 SIMD against FP32, in your browser"}</h2>
                 <p class="hint">{"GOPS = 2·M·K·N / t. Each figure is the median of timed trials, in the worker thread; the page stays responsive. The last case is a full W8A8 PTQ run of the Fashion-MNIST MLP (calibrate on 256 images, quantize, predict 10,000 on the int8 kernels), and the Model page's whole report."}</p>
                 <button class="primary" onclick={run} data-testid="run-bench" disabled={running}>{"Run the benchmark"}</button>
-                { match &*status {
-                    Status::Running { stage, done, total, loading } => html! {
-                        <JobStatus stage={stage.clone()} done={*done} total={*total} loading={loading.clone()} {on_cancel} />
-                    },
-                    Status::Done => html! { <span class="copy-status" role="status" data-testid="bench-status">{"Done."}</span> },
-                    Status::Failed(m) => html! { <p class="error" role="alert" data-testid="bench-status">{ m.clone() }</p> },
-                    Status::Idle => html! {},
+                { match &bench.job {
+                    JobState::Running(job) => {
+                        let (stage, done, total, value) = job.stage();
+                        html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
+                    }
+                    JobState::Idle if bench.done => html! { <span class="copy-status" role="status" data-testid="bench-status">{"Done."}</span> },
+                    JobState::Idle => html! {},
+                    JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="bench-status">{ message.clone() }</p> },
+                    JobState::Cancelled { .. } => html! { <p class="error" role="alert" data-testid="bench-status">{"Cancelled."}</p> },
                 } }
                 if !summary.is_empty() {
                     <div class="headline" data-testid="bench-headline">
@@ -153,6 +129,7 @@ pub fn bench_page() -> Html {
                 }
                 </details>
             </section>
+            <WorkerScaling />
             <section aria-label="This browser">
                 <h2>{"This browser and CPU"}</h2>
                 <dl class="env">

@@ -18,7 +18,8 @@ use yew::prelude::*;
 use super::job_status::JobStatus;
 use super::lm_model_info::thousands;
 use super::lm_page::{LmHandle, Submit};
-use crate::app::state::lm::{LmRow, LmStatus};
+use crate::app::state::job::JobState;
+use crate::app::state::lm::LmRow;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::lm::BUILTIN_NAME;
 use crate::lm::KvFormat;
@@ -120,15 +121,15 @@ pub fn lab_lm_track() -> Html {
     let queue = use_state(Vec::<LmQuantConfig>::new);
     {
         let (state, worker, queue) = (state.clone(), worker.clone(), queue.clone());
-        use_effect_with((state.status.clone(), queue.clone()), move |(status, q)| {
-            match status {
-                LmStatus::Idle if !q.is_empty() => {
+        use_effect_with((state.job.clone(), queue.clone()), move |(job, q)| {
+            match job {
+                JobState::Idle if !q.is_empty() => {
                     let mut rest = (**q).clone();
                     let next = rest.remove(0);
                     queue.set(rest);
                     Submit::builtin_run(&worker, &state, experiment(&next)).send();
                 }
-                LmStatus::Failed(_) | LmStatus::Cancelled if !q.is_empty() => queue.set(Vec::new()),
+                JobState::Failed { .. } | JobState::Cancelled { .. } if !q.is_empty() => queue.set(Vec::new()),
                 _ => {}
             }
         });
@@ -188,13 +189,14 @@ pub fn lab_lm_track() -> Html {
                     </div>
                 }
             }) }
-            { match &state.status {
-                LmStatus::Running { stage, done, total, .. } => html! {
-                    <JobStatus stage={stage.clone()} done={*done} total={*total} loading={state.loading.clone()} {on_cancel} />
-                },
-                LmStatus::Failed(m) => html! { <p class="error" role="alert">{ format!("The run failed: {m}") }</p> },
-                LmStatus::Cancelled => html! { <p class="hint" role="status" data-testid="lab-lm-cancelled">{"Cancelled."}</p> },
-                LmStatus::Idle => html! {},
+            { match &state.job {
+                JobState::Running(job) => {
+                    let (stage, done, total, value) = job.stage();
+                    html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
+                }
+                JobState::Failed { message, .. } => html! { <p class="error" role="alert">{ format!("The run failed: {message}") }</p> },
+                JobState::Cancelled { .. } => html! { <p class="hint" role="status" data-testid="lab-lm-cancelled">{"Cancelled."}</p> },
+                JobState::Idle => html! {},
             } }
         </section>
     }

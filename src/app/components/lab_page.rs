@@ -25,8 +25,10 @@ use super::ptq_result::pct;
 use super::task_results::qat_table;
 use crate::app::state::lab::{LabAction, LabState};
 use crate::app::url;
-use crate::app::worker::host::{SharedWorker, CANCELLED};
-use crate::app::worker::protocol::{Event as JobEvent, ModelSource, Request};
+use crate::app::state::job::{self, JobState};
+use crate::app::worker::host::SharedWorker;
+use crate::app::worker::protocol::{ModelSource, Request};
+use crate::experiment::shard::Shard;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::experiment::layerwise::Mode;
 use crate::experiment::Task;
@@ -35,25 +37,11 @@ use crate::share::{query_of, Page};
 
 pub type LabHandle = UseReducerHandle<LabState>;
 
+/// Runs one step's task in the worker; the Lab's reducer follows the job.
 fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
     let exp = state.task_experiment(task);
-    let d = state.dispatcher();
-    let cell = Rc::new(std::cell::Cell::new(0u32));
-    let c = cell.clone();
     let model = ModelSource::Builtin(exp.model.clone());
-    let job = worker.0.submit(Request::Run { exp, model }, None, move |event, _| {
-        let job = c.get();
-        match event {
-            JobEvent::Loading { what, done, total } => d.dispatch(LabAction::Loading { job, what, done, total }),
-            JobEvent::BenchLines { .. } | JobEvent::LmTokens { .. } => {}
-            JobEvent::Progress(p) => d.dispatch(LabAction::Progress { job, progress: p }),
-            JobEvent::Done(outcome) => d.dispatch(LabAction::Finished { job, outcome: Box::new(outcome) }),
-            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LabAction::Failed { job, message: CANCELLED.into() }),
-            JobEvent::Failed(message) => d.dispatch(LabAction::Failed { job, message }),
-        }
-    });
-    cell.set(job);
-    state.dispatch(LabAction::Started { job, task });
+    job::run(worker, Request::Run { exp, model, shard: Shard::ALL }, None, task, state.dispatcher().to_callback().reform(LabAction::Job));
 }
 
 /// A point of the MLP as the handout names it, with qplay's layer name beside it:
@@ -109,7 +97,7 @@ pub fn lab_page() -> Html {
     // "Run every step": start the next missing step whenever nothing runs.
     {
         let (s, w) = (state.clone(), worker.clone());
-        use_effect_with((state.run_all, state.running.is_some(), state.next_missing()), move |(all, running, next)| {
+        use_effect_with((state.run_all, state.job.is_running(), state.next_missing()), move |(all, running, next)| {
             if *all && !*running {
                 if let Some(t) = next {
                     submit(&w, &s, *t);
@@ -120,7 +108,7 @@ pub fn lab_page() -> Html {
     let run = |task: Task| {
         let (s, w) = (state.clone(), worker.clone());
         Callback::from(move |_: MouseEvent| {
-            if s.running.is_none() {
+            if !s.job.is_running() {
                 submit(&w, &s, task);
             }
         })
@@ -165,16 +153,16 @@ pub fn lab_page() -> Html {
         let d = state.dispatcher();
         Callback::from(move |_| d.dispatch(LabAction::DismissNotices))
     };
-    let busy = state.running.is_some();
-    let status = state.running.as_ref().map(|r| {
-        let (stage, done, total, value) = r.progress.as_ref().map_or(("starting".to_string(), 0, 1, None), |p| (p.stage.clone(), p.done, p.total, p.value));
+    let busy = state.job.is_running();
+    let status = state.job.running().map(|r| {
+        let (stage, done, total, value) = r.stage();
         html! { <JobStatus stage={stage} {done} {total} {value} loading={r.loading.clone()} on_cancel={on_cancel.clone()} /> }
     });
     let failed = |task: Task| -> Html {
-        match &state.error {
+        match &state.job {
             // Cancel is the user's own choice, not a failure: a neutral note.
-            Some((t, m)) if *t == task && m == CANCELLED => html! { <p class="hint" role="status" data-testid="lab-cancelled">{"Cancelled."}</p> },
-            Some((t, m)) if *t == task => html! { <p class="error" role="alert">{ format!("This step failed: {m}") }</p> },
+            JobState::Cancelled { kind } if *kind == task => html! { <p class="hint" role="status" data-testid="lab-cancelled">{"Cancelled."}</p> },
+            JobState::Failed { kind, message } if *kind == task => html! { <p class="error" role="alert">{ format!("This step failed: {message}") }</p> },
             _ => html! {},
         }
     };

@@ -2,7 +2,6 @@
 //! against FP32 (a comparison table that grows with each run), and watch both models write
 //! from one prompt with one seed.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use yew::prelude::*;
@@ -19,11 +18,11 @@ use super::teacher_note::TeacherNote;
 use super::lm_downloads::LmDownloads;
 use super::lm_model_drop::{DroppedFiles, LmModelDrop};
 use super::lm_model_info::LmModelPanel;
-use crate::app::download::download_bytes;
-use crate::app::state::lm::{LmAction, LmJob, LmState, LmStatus, ModelBytes, UserModel};
+use crate::app::state::job::{self, Change, JobState, JobUpdate};
+use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, UserModel};
 use crate::app::url;
-use crate::app::worker::host::{SharedWorker, CANCELLED};
-use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, Outcome, Request, LM_MODEL_MISSING};
+use crate::app::worker::host::SharedWorker;
+use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, Request};
 use crate::share::lm::LmExperiment;
 use crate::share::view::View;
 use crate::share::{query_of, Page};
@@ -60,8 +59,22 @@ impl Submit {
         self.user.as_ref().map_or(LmModelRef::Builtin, |u| LmModelRef::User { key: u.info.key })
     }
 
-    /// Sends the job; a worker that no longer holds the user's model (a fresh one after Cancel)
-    /// answers [`LM_MODEL_MISSING`], and the files go to it again before the job repeats.
+    fn task(&self) -> LmTask {
+        LmTask { kind: self.kind, exp: Rc::new(self.exp.clone()), files: None }
+    }
+
+    /// Updates go to the page's reducer, except [`JobEvent::LmModelMissing`]: the worker no
+    /// longer holds the user's model (a fresh one after Cancel or a crash), so the files go to
+    /// it again before the job repeats.
+    fn updates(&self) -> Callback<JobUpdate<LmTask>> {
+        let (d, again) = (self.d.clone(), self.clone());
+        Callback::from(move |u: JobUpdate<LmTask>| match u.change {
+            Change::Event(JobEvent::LmModelMissing) if again.user.is_some() => again.clone().reload_then_send(),
+            _ => d.dispatch(LmAction::Job(u)),
+        })
+    }
+
+    /// Sends the job.
     pub fn send(self) {
         let exp = &self.exp;
         let (quant, model) = (exp.quant.clone(), self.model());
@@ -72,83 +85,29 @@ impl Submit {
             LmJob::Weights => Request::LmWeights { model, quant, layer: self.inspect.0.clone(), row: self.inspect.1 },
             LmJob::Load => return,
         };
-        let again = self.clone();
-        let d = self.d.clone();
-        let exp2 = exp.clone();
-        let cell = Rc::new(Cell::new(0u32));
-        let job_of = cell.clone();
-        let job = self.worker.0.submit(request, None, move |event, bytes| {
-            let job = job_of.get();
-            match event {
-                JobEvent::Loading { what, done, total } => d.dispatch(LmAction::Loading { job, what, done, total }),
-                JobEvent::Progress(p) => d.dispatch(LmAction::Progress { job, progress: p }),
-                JobEvent::LmTokens { fp32, quant } => d.dispatch(LmAction::Tokens { job, fp32, quant }),
-                JobEvent::BenchLines { .. } => {}
-                JobEvent::Done(outcome) => {
-                    if let (Outcome::File { name, mime }, Some(b)) = (&outcome, &bytes) {
-                        if let Err(e) = download_bytes(name, mime, b) {
-                            d.dispatch(LmAction::Failed { job, message: format!("the download was refused: {e}") });
-                            return;
-                        }
-                    }
-                    d.dispatch(LmAction::Finished { job, exp: Box::new(exp2.clone()), outcome: Box::new(outcome) })
-                }
-                JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LmAction::Cancelled),
-                JobEvent::Failed(m) if m == LM_MODEL_MISSING && again.user.is_some() => again.clone().reload_then_send(),
-                JobEvent::Failed(message) => d.dispatch(LmAction::Failed { job, message }),
-            }
-        });
-        cell.set(job);
-        self.d.dispatch(LmAction::Started { job, kind: self.kind, label: self.exp.quant.label() });
+        job::run(&self.worker, request, None, self.task(), self.updates());
     }
 
-    /// Sends the user's files to the worker again, then the job.
+    /// Sends the user's files to the worker again, then the job (the page shows the job as
+    /// running all along; a failure to read the files again fails the job).
     fn reload_then_send(self) {
         let Some(user) = self.user.clone() else { return };
         let request = Request::LmLoad { key: user.info.key, files: user.files.clone() };
-        let d = self.d.clone();
-        let next = self.clone();
-        let cell = Rc::new(Cell::new(0u32));
-        let job_of = cell.clone();
-        let job = self.worker.0.submit(request, Some(&user.bytes.0), move |event, _| {
-            let job = job_of.get();
-            match event {
-                JobEvent::Progress(p) => d.dispatch(LmAction::Progress { job, progress: p }),
-                JobEvent::Done(_) => next.clone().send(),
-                JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LmAction::Cancelled),
-                JobEvent::Failed(message) => d.dispatch(LmAction::Failed { job, message }),
-                _ => {}
-            }
+        let (d, next) = (self.d.clone(), self.clone());
+        let updates = Callback::from(move |u: JobUpdate<LmTask>| match u.change {
+            Change::Event(JobEvent::Done(_)) => next.clone().send(),
+            _ => d.dispatch(LmAction::Job(u)),
         });
-        cell.set(job);
-        self.d.dispatch(LmAction::Started { job, kind: self.kind, label: self.exp.quant.label() });
+        job::run(&self.worker, request, Some(&user.bytes.0), self.task(), updates);
     }
 }
 
 /// Sends the user's files to the worker; the model replaces the previous one only if it reads.
 fn load_files(worker: &SharedWorker, state: &LmHandle, files: Vec<LmFile>, bytes: Vec<u8>) {
-    let key = state.next_load_key;
     let bytes = ModelBytes(Rc::new(bytes));
-    let d = state.dispatcher();
-    let cell = Rc::new(Cell::new(0u32));
-    let job_of = cell.clone();
-    let request = Request::LmLoad { key, files: files.clone() };
-    let keep = bytes.clone();
-    let job = worker.0.submit(request, Some(&keep.0), move |event, _| {
-        let job = job_of.get();
-        match event {
-            JobEvent::Progress(p) => d.dispatch(LmAction::Progress { job, progress: p }),
-            JobEvent::Done(Outcome::LmLoaded(info)) => {
-                d.dispatch(LmAction::ModelLoaded { job, model: Rc::new(UserModel { info: *info, files: files.clone(), bytes: bytes.clone() }) })
-            }
-            JobEvent::Done(_) => d.dispatch(LmAction::ModelRejected { job: Some(job), message: "the worker answered something else".into() }),
-            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(LmAction::Cancelled),
-            JobEvent::Failed(message) => d.dispatch(LmAction::ModelRejected { job: Some(job), message }),
-            _ => {}
-        }
-    });
-    cell.set(job);
-    state.dispatch(LmAction::Started { job, kind: LmJob::Load, label: "loading the model".into() });
+    let request = Request::LmLoad { key: state.next_load_key, files: files.clone() };
+    let task = LmTask { kind: LmJob::Load, exp: Rc::new(state.exp.clone()), files: Some((files, bytes.clone())) };
+    job::run(worker, request, Some(&bytes.0), task, state.dispatcher().to_callback().reform(LmAction::Job));
 }
 
 /// Whether the settings can run; the error names the setting (or the model a link names).
@@ -209,8 +168,8 @@ pub fn lm_page() -> Html {
         let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |r: Result<DroppedFiles, String>| match r {
             Ok((files, bytes)) if state.running_job().is_none() => load_files(&worker, &state, files, bytes),
-            Ok(_) => state.dispatch(LmAction::ModelRejected { job: None, message: "a job is running: wait for it or cancel it".into() }),
-            Err(message) => state.dispatch(LmAction::ModelRejected { job: None, message }),
+            Ok(_) => state.dispatch(LmAction::ModelRejected("a job is running: wait for it or cancel it".into())),
+            Err(message) => state.dispatch(LmAction::ModelRejected(message)),
         })
     };
     let on_choose = {
@@ -276,13 +235,14 @@ pub fn lm_page() -> Html {
                         <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link" />
                     </div>
                 </div>
-                { match &state.status {
-                    LmStatus::Running { stage, done, total, .. } => html! {
-                        <JobStatus stage={stage.clone()} done={*done} total={*total} loading={state.loading.clone()} {on_cancel} />
-                    },
-                    LmStatus::Failed(m) => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The job failed: {m}") }</p> },
-                    LmStatus::Cancelled => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
-                    LmStatus::Idle => html! {},
+                { match &state.job {
+                    JobState::Running(job) => {
+                        let (stage, done, total, value) = job.stage();
+                        html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
+                    }
+                    JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The job failed: {message}") }</p> },
+                    JobState::Cancelled { .. } => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
+                    JobState::Idle => html! {},
                 } }
             </section>
             <section aria-label="Comparison">

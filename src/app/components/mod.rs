@@ -35,3 +35,4 @@ pub mod task_results;
 pub mod teacher_note;
 pub mod tensor_page;
 pub mod value_table;
+pub mod worker_scaling;

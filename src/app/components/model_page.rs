@@ -14,14 +14,16 @@ use super::notices::Notices;
 use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
-use crate::app::download::download_bytes;
 use crate::app::files::read_model_file;
-use crate::app::state::model::{LoadedModel, ModelAction, ModelState, RunStatus};
+use crate::app::state::job::{self, JobState};
+use crate::app::state::model::{LoadedModel, ModelAction, ModelJob, ModelState};
 use crate::app::url;
-use crate::app::worker::host::{SharedWorker, CANCELLED};
-use crate::app::worker::protocol::{Event as JobEvent, ExportFormat, ModelSource as Source, Outcome, Request};
+use crate::app::worker::host::SharedWorker;
+use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Outcome, Request};
+use crate::experiment::shard::Shard;
+use crate::experiment::sweep::SweepReport;
 use crate::experiment::download_name::download_stem;
-use crate::experiment::spec::FILE_MODEL;
+use crate::experiment::spec::{SweepSettings, FILE_MODEL};
 use crate::experiment::{Experiment, Task};
 use crate::model::zoo::{lab_mlp, small_cnn};
 use crate::model::Model;
@@ -61,34 +63,41 @@ fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<Rc<Vec<
     }
 }
 
-/// Sends `request` to the worker and routes its events to the Model page's reducer.
+/// Runs the experiment's task in the worker; the page's reducer follows the job.
+/// A sweep is shared among the pool's workers (its cells are independent; the merged report is
+/// the one-worker report, cell for cell).
 fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
     let (source, bytes) = model_source(state, &exp);
-    let d = state.dispatcher();
-    let task = exp.task;
-    let exp2 = exp.clone();
-    let job_cell = Rc::new(std::cell::Cell::new(0u32));
-    let cell = job_cell.clone();
-    let job = worker.0.submit(Request::Run { exp, model: source }, bytes.as_deref().map(|b| &b[..]), move |event, _| {
-        let job = cell.get();
-        match event {
-            JobEvent::Loading { what, done, total } => d.dispatch(ModelAction::Loading { job, what, done, total }),
-            JobEvent::BenchLines { .. } | JobEvent::LmTokens { .. } => {}
-            JobEvent::Progress(p) => d.dispatch(ModelAction::Progress { job, progress: p }),
-            JobEvent::Done(outcome) => d.dispatch(ModelAction::Finished { job, exp: Box::new(exp2.clone()), outcome: Box::new(outcome) }),
-            JobEvent::Failed(m) if m == CANCELLED => d.dispatch(ModelAction::Cancelled { job }),
-            JobEvent::Failed(message) => d.dispatch(ModelAction::Failed { job, message }),
-        }
-    });
-    job_cell.set(job);
-    state.dispatch(ModelAction::Started { job, task });
+    let kind = ModelJob { exp: Rc::new(exp.clone()) };
+    let updates = state.dispatcher().to_callback().reform(ModelAction::Job);
+    let bytes = bytes.as_deref().map(|b| &b[..]);
+    let cells = exp.sweep.bits.len() * exp.sweep.granularities.len() * exp.sweep.calibrations.len();
+    let workers = worker.0.size().min(cells);
+    if exp.task == Task::Sweep && workers > 1 {
+        let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard { index, count: workers } }).collect();
+        let settings = exp.sweep.clone();
+        job::run_split(worker, parts, bytes, kind, move |parts| merge_sweeps(parts, &settings), updates);
+    } else {
+        job::run(worker, Request::Run { exp, model: source, shard: Shard::ALL }, bytes, kind, updates);
+    }
+}
+
+/// The report of one run of a sweep of `settings` from its shards' (in shard order).
+pub fn merge_sweeps(parts: Vec<Outcome>, settings: &SweepSettings) -> Result<Outcome, String> {
+    let reports = parts
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Sweep(r) => Ok(*r),
+            _ => Err("a worker answered something other than a sweep".to_string()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Outcome::Sweep(Box::new(SweepReport::merge(reports, settings)?)))
 }
 
 #[function_component(ModelPage)]
 pub fn model_page() -> Html {
     let state = use_context::<ModelHandle>().expect("the app provides the Model page's state");
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
-    let export_status = use_state(|| None::<Result<String, String>>);
 
     {
         let d = state.dispatcher();
@@ -101,7 +110,7 @@ pub fn model_page() -> Html {
         let timer = use_mut_ref(|| None::<Timeout>);
         use_effect_with(state.exp.clone(), move |exp| {
             let fast = state2.results.ptq.as_ref().is_some_and(|r| r.report.millis < LIVE_RERUN_MS && r.exp != *exp);
-            let ptq_in_flight = matches!(state2.status, RunStatus::Running { task: Task::Ptq, .. });
+            let ptq_in_flight = state2.job.running().is_some_and(|j| j.kind.exp.task == Task::Ptq);
             if exp.task == Task::Ptq && fast && (state2.running_job().is_none() || ptq_in_flight) && exp.validate().is_ok() {
                 let (s, w, e) = (state2.clone(), worker2.clone(), exp.clone());
                 *timer.borrow_mut() = Some(Timeout::new(200, move || {
@@ -152,21 +161,12 @@ pub fn model_page() -> Html {
         Callback::from(move |_: ()| worker.0.cancel_all())
     };
     let on_export = {
-        let (state, worker, status) = (state.clone(), worker.clone(), export_status.clone());
+        let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |format: ExportFormat| {
             let exp = state.exp.clone();
             let (source, bytes) = model_source(&state, &exp);
-            status.set(Some(Ok("Writing the file…".into())));
-            let status = status.clone();
-            worker.0.submit(Request::Export { exp, model: source, format }, bytes.as_deref().map(|b| &b[..]), move |event, file| match event {
-                JobEvent::Done(Outcome::File { name, mime }) => match file.map(|b| download_bytes(&name, &mime, &b)) {
-                    Some(Ok(())) => status.set(Some(Ok(format!("Downloaded {name}.")))),
-                    Some(Err(e)) => status.set(Some(Err(e))),
-                    None => status.set(Some(Err("the file did not arrive".into()))),
-                },
-                JobEvent::Failed(m) => status.set(Some(Err(format!("The export failed: {m}")))),
-                _ => {}
-            });
+            let request = Request::Export { exp, model: source, format };
+            job::run(&worker, request, bytes.as_deref().map(|b| &b[..]), format, state.dispatcher().to_callback().reform(ModelAction::Export));
         })
     };
     // Picking a point of the mixed-bit chart applies its bits and runs PTQ with them at once;
@@ -239,18 +239,21 @@ pub fn model_page() -> Html {
                         <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link" />
                     </div>
                 </div>
-                { match &state.status {
-                    RunStatus::Running { stage, done, total, value, .. } => html! {
-                        <JobStatus stage={stage.clone()} done={*done} total={*total} value={*value} loading={state.loading.clone()} {on_cancel} />
-                    },
-                    RunStatus::Failed(m) => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The run failed: {m}") }</p> },
-                    RunStatus::Cancelled => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
-                    RunStatus::Idle => html! {},
+                { match &state.job {
+                    JobState::Running(job) => {
+                        let (stage, done, total, value) = job.stage();
+                        html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
+                    }
+                    JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The run failed: {message}") }</p> },
+                    JobState::Cancelled { .. } => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
+                    JobState::Idle => html! {},
                 } }
-                { match &*export_status {
-                    Some(Ok(m)) => html! { <p class="hint" role="status" data-testid="export-status">{ m.clone() }</p> },
-                    Some(Err(m)) => html! { <p class="error" role="alert" data-testid="export-status">{ m.clone() }</p> },
-                    None => html! {},
+                { match (&state.export, &state.exported) {
+                    (JobState::Running(_), _) => html! { <p class="hint" role="status" data-testid="export-status">{ "Writing the file…" }</p> },
+                    (JobState::Failed { message, .. }, _) => html! { <p class="error" role="alert" data-testid="export-status">{ format!("The export failed: {message}") }</p> },
+                    (JobState::Cancelled { .. }, _) => html! { <p class="hint" role="status" data-testid="export-status">{ "The export was cancelled." }</p> },
+                    (JobState::Idle, Some(name)) => html! { <p class="hint" role="status" data-testid="export-status">{ format!("Downloaded {name}.") }</p> },
+                    (JobState::Idle, None) => html! {},
                 } }
             </section>
             { result.unwrap_or_else(|| html! { <p class="hint results-empty">{ "Press Run: results appear here." }</p> }) }

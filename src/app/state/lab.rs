@@ -11,7 +11,8 @@ use yew::Reducible;
 use crate::app::worker::protocol::{Outcome, PtqView};
 use crate::experiment::layerwise::LayerwiseReport;
 use crate::experiment::qat::QatReport;
-use crate::experiment::{Experiment, Progress, Task};
+use crate::app::state::job::{Applied, JobState, JobUpdate};
+use crate::experiment::{Experiment, Task};
 use crate::ptq::{PtqConfig, WeightGranularity};
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
@@ -43,14 +44,6 @@ pub fn lab_experiment() -> Experiment {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Running {
-    pub job: u32,
-    pub task: Task,
-    pub progress: Option<Progress>,
-    pub loading: Option<(String, u64, u64)>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
 pub struct LabState {
     pub exp: Experiment,
     pub view: View,
@@ -58,9 +51,8 @@ pub struct LabState {
     pub ptq: Option<Rc<PtqView>>,
     pub layerwise: Option<Rc<LayerwiseReport>>,
     pub qat: Option<Rc<QatReport>>,
-    pub running: Option<Running>,
-    /// The last failure, with the task that failed.
-    pub error: Option<(Task, String)>,
+    /// The step's job in the worker (its kind is the task it runs).
+    pub job: JobState<Task>,
     /// "Run every step" was pressed: the next steps start when one finishes.
     pub run_all: bool,
 }
@@ -74,8 +66,7 @@ impl Default for LabState {
             ptq: None,
             layerwise: None,
             qat: None,
-            running: None,
-            error: None,
+            job: JobState::Idle,
             run_all: false,
         }
     }
@@ -84,11 +75,7 @@ impl Default for LabState {
 pub enum LabAction {
     Edit(Rc<dyn Fn(&mut Experiment)>),
     FromQuery(String),
-    Started { job: u32, task: Task },
-    Loading { job: u32, what: String, done: u64, total: u64 },
-    Progress { job: u32, progress: Progress },
-    Finished { job: u32, outcome: Box<Outcome> },
-    Failed { job: u32, message: String },
+    Job(JobUpdate<Task>),
     RunAll(bool),
     DismissNotices,
 }
@@ -139,7 +126,6 @@ impl Reducible for LabState {
 
     fn reduce(self: Rc<Self>, action: LabAction) -> Rc<Self> {
         let mut next = (*self).clone();
-        let current = |s: &LabState, job: u32| s.running.as_ref().is_some_and(|r| r.job == job);
         match action {
             LabAction::Edit(f) => {
                 f(&mut next.exp);
@@ -157,46 +143,22 @@ impl Reducible for LabState {
                 }
                 next.view = read.view;
             }
-            LabAction::Started { job, task } => {
-                next.running = Some(Running { job, task, progress: None, loading: None });
-                next.error = None;
-            }
-            LabAction::Loading { job, what, done, total } => {
-                if let Some(r) = next.running.as_mut().filter(|r| r.job == job) {
-                    r.loading = Some((what, done, total));
-                }
-            }
-            LabAction::Progress { job, progress } => {
-                if let Some(r) = next.running.as_mut().filter(|r| r.job == job) {
-                    r.loading = None;
-                    r.progress = Some(progress);
-                }
-            }
-            LabAction::Finished { job, outcome } => {
-                if !current(&next, job) {
-                    return self;
-                }
-                next.running = None;
-                match *outcome {
-                    Outcome::Ptq(r) => next.ptq = Some(Rc::new(*r)),
-                    Outcome::Layerwise(r) => next.layerwise = Some(Rc::new(*r)),
-                    Outcome::Qat(r) => next.qat = Some(Rc::new(*r)),
-                    _ => {}
-                }
-                if next.next_missing().is_none() {
-                    next.run_all = false;
-                }
-            }
-            LabAction::Failed { job, message } => {
-                if let Some(r) = next.running.take() {
-                    if r.job == job {
-                        next.error = Some((r.task, message));
+            LabAction::Job(update) => match next.job.apply(update) {
+                Applied::Finished(_, outcome) => {
+                    match outcome {
+                        Outcome::Ptq(r) => next.ptq = Some(Rc::new(*r)),
+                        Outcome::Layerwise(r) => next.layerwise = Some(Rc::new(*r)),
+                        Outcome::Qat(r) => next.qat = Some(Rc::new(*r)),
+                        _ => {}
+                    }
+                    if next.next_missing().is_none() {
                         next.run_all = false;
-                    } else {
-                        next.running = Some(r);
                     }
                 }
-            }
+                // A failed or cancelled step stops "Run every step".
+                _ if matches!(next.job, JobState::Failed { .. } | JobState::Cancelled { .. }) => next.run_all = false,
+                _ => {}
+            },
             LabAction::RunAll(on) => next.run_all = on,
             LabAction::DismissNotices => next.notices.clear(),
         }

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use yew::Reducible;
 
 use crate::lm::inspect::WeightView;
-use crate::app::worker::protocol::{LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
-use crate::experiment::Progress;
+use crate::app::state::job::{Applied, JobState, JobUpdate};
+use crate::app::worker::protocol::{Event, LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
 use crate::share::lm::LmExperiment;
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
@@ -47,12 +47,13 @@ pub struct UserModel {
     pub bytes: ModelBytes,
 }
 
+/// What a Language-model job is for: its kind, the settings it runs (a table row keeps them),
+/// and for a load the user's files (kept with the model once it reads).
 #[derive(Clone, Debug, PartialEq)]
-pub enum LmStatus {
-    Idle,
-    Running { job: u32, kind: LmJob, stage: String, done: usize, total: usize },
-    Failed(String),
-    Cancelled,
+pub struct LmTask {
+    pub kind: LmJob,
+    pub exp: Rc<LmExperiment>,
+    pub files: Option<(Vec<LmFile>, ModelBytes)>,
 }
 
 /// One row of the comparison table.
@@ -89,9 +90,7 @@ pub struct LmState {
     pub exp: LmExperiment,
     pub view: View,
     pub notices: Vec<String>,
-    pub status: LmStatus,
-    /// What the worker is downloading, if anything: (what, bytes done, bytes total).
-    pub loading: Option<(String, u64, u64)>,
+    pub job: JobState<LmTask>,
     pub rows: Vec<Rc<LmRow>>,
     pub next_key: u32,
     pub generation: Option<Rc<Generation>>,
@@ -113,8 +112,7 @@ impl Default for LmState {
             exp: LmExperiment::default(),
             view: View::default(),
             notices: Vec::new(),
-            status: LmStatus::Idle,
-            loading: None,
+            job: JobState::Idle,
             rows: Vec::new(),
             next_key: 1,
             generation: None,
@@ -130,19 +128,12 @@ impl Default for LmState {
 pub enum LmAction {
     Edit(Rc<dyn Fn(&mut LmExperiment)>),
     FromQuery(String),
-    Started { job: u32, kind: LmJob, label: String },
-    Loading { job: u32, what: String, done: u64, total: u64 },
-    Progress { job: u32, progress: Progress },
-    Tokens { job: u32, fp32: Vec<LmToken>, quant: Vec<LmToken> },
-    Finished { job: u32, exp: Box<LmExperiment>, outcome: Box<Outcome> },
-    Failed { job: u32, message: String },
-    Cancelled,
+    /// A job in the worker (runs, generations, exports, weight views, model loads).
+    Job(JobUpdate<LmTask>),
     RemoveRow(u32),
     DismissNotices,
-    /// The worker read the user's files: the model replaces the previous user model and is chosen.
-    ModelLoaded { job: u32, model: Rc<UserModel> },
-    /// The dropped files were rejected (by the page or the worker); the previous model stays.
-    ModelRejected { job: Option<u32>, message: String },
+    /// The page rejected the dropped files before the worker saw them; the previous model stays.
+    ModelRejected(String),
     /// Use the user's model (true) or the built-in one.
     ChooseModel(bool),
 }
@@ -167,10 +158,7 @@ impl LmState {
     }
 
     pub fn running_job(&self) -> Option<u32> {
-        match self.status {
-            LmStatus::Running { job, .. } => Some(job),
-            _ => None,
-        }
+        self.job.running_id()
     }
 
     /// The model the experiment names when it is not the one in use: a link made with the
@@ -178,10 +166,6 @@ impl LmState {
     pub fn model_missing(&self) -> Option<&str> {
         let held = self.user_model.as_ref().filter(|_| self.use_user).map(|m| m.info.name.as_str());
         (!self.exp.model.is_empty() && held != Some(self.exp.model.as_str())).then_some(self.exp.model.as_str())
-    }
-
-    fn is_current(&self, job: u32) -> bool {
-        self.running_job() == Some(job)
     }
 }
 
@@ -203,13 +187,11 @@ impl Reducible for LmState {
                 }
                 next.view = read.view;
             }
-            LmAction::Started { job, kind, label } => {
-                next.status = LmStatus::Running { job, kind, stage: "starting".into(), done: 0, total: 1 };
-                next.loading = None;
-                if kind == LmJob::Generate {
+            LmAction::Job(update) => match next.job.apply(update) {
+                Applied::Started(task) if task.kind == LmJob::Generate => {
                     next.generation = Some(Rc::new(Generation {
-                        label,
-                        prompt: next.exp.prompt.clone(),
+                        label: task.exp.quant.label(),
+                        prompt: task.exp.prompt.clone(),
                         fp32: Vec::new(),
                         quant: Vec::new(),
                         done: false,
@@ -217,41 +199,18 @@ impl Reducible for LmState {
                         quant_tps: 0.0,
                     }));
                 }
-            }
-            LmAction::Loading { job, what, done, total } => {
-                if next.is_current(job) {
-                    next.loading = Some((what, done, total));
-                }
-            }
-            LmAction::Progress { job, progress } => {
-                if let LmStatus::Running { job: j, kind, .. } = next.status {
-                    if j == job {
-                        next.loading = None;
-                        next.status = LmStatus::Running { job, kind, stage: progress.stage, done: progress.done, total: progress.total };
+                Applied::Streamed(Event::LmTokens { fp32, quant }) => {
+                    if let Some(g) = next.generation.as_mut() {
+                        let g = Rc::make_mut(g);
+                        g.fp32.extend(fp32);
+                        g.quant.extend(quant);
                     }
                 }
-            }
-            LmAction::Tokens { job, fp32, quant } => {
-                if !next.is_current(job) {
-                    return self;
-                }
-                if let Some(g) = next.generation.as_mut() {
-                    let g = Rc::make_mut(g);
-                    g.fp32.extend(fp32);
-                    g.quant.extend(quant);
-                }
-            }
-            LmAction::Finished { job, exp, outcome } => {
-                if !next.is_current(job) {
-                    return self;
-                }
-                next.status = LmStatus::Idle;
-                next.loading = None;
-                match *outcome {
+                Applied::Finished(task, outcome) => match outcome {
                     Outcome::LmRun(view) => {
                         let key = next.next_key;
                         next.next_key = next.next_key.wrapping_add(1);
-                        next.rows.push(Rc::new(LmRow { key, exp: *exp, view: *view }));
+                        next.rows.push(Rc::new(LmRow { key, exp: (*task.exp).clone(), view: *view }));
                         if next.rows.len() > MAX_ROWS {
                             next.rows.remove(0);
                         }
@@ -269,45 +228,33 @@ impl Reducible for LmState {
                         }));
                     }
                     Outcome::LmWeights(w) => next.weights = Some(Rc::new(*w)),
+                    // The worker read the user's files: the model replaces the previous user
+                    // model and is chosen.
+                    Outcome::LmLoaded(info) => match task.files {
+                        Some((files, bytes)) => {
+                            next.next_load_key = next.next_load_key.max(info.key).wrapping_add(1);
+                            next.exp.model = info.name.clone();
+                            next.user_model = Some(Rc::new(UserModel { info: *info, files, bytes }));
+                            next.use_user = true;
+                            next.weights = None;
+                            next.model_error = None;
+                        }
+                        None => {}
+                    },
                     _ => {}
+                },
+                _ => {
+                    // A load the worker refused: the previous model stays, and the drop area says why.
+                    if let JobState::Failed { kind: LmTask { kind: LmJob::Load, .. }, message } = &next.job {
+                        next.model_error = Some(message.clone());
+                        next.next_load_key = next.next_load_key.wrapping_add(1);
+                        next.job = JobState::Idle;
+                    }
                 }
-            }
-            LmAction::Failed { job, message } => {
-                if next.is_current(job) {
-                    next.status = LmStatus::Failed(message);
-                    next.loading = None;
-                }
-            }
-            LmAction::Cancelled => {
-                next.status = LmStatus::Cancelled;
-                next.loading = None;
-            }
+            },
             LmAction::RemoveRow(key) => next.rows.retain(|r| r.key != key),
             LmAction::DismissNotices => next.notices.clear(),
-            LmAction::ModelLoaded { job, model } => {
-                if !next.is_current(job) {
-                    return self;
-                }
-                next.status = LmStatus::Idle;
-                next.loading = None;
-                next.next_load_key = next.next_load_key.max(model.info.key).wrapping_add(1);
-                next.exp.model = model.info.name.clone();
-                next.user_model = Some(model);
-                next.use_user = true;
-                next.weights = None;
-                next.model_error = None;
-            }
-            LmAction::ModelRejected { job, message } => {
-                if let Some(job) = job {
-                    if !next.is_current(job) {
-                        return self;
-                    }
-                    next.status = LmStatus::Idle;
-                    next.loading = None;
-                    next.next_load_key = next.next_load_key.wrapping_add(1);
-                }
-                next.model_error = Some(message);
-            }
+            LmAction::ModelRejected(message) => next.model_error = Some(message),
             LmAction::ChooseModel(user) => {
                 let use_user = user && next.user_model.is_some();
                 if use_user != next.use_user {

@@ -7,13 +7,14 @@ use std::rc::Rc;
 
 use yew::Reducible;
 
-use crate::app::worker::protocol::{Outcome, PtqView};
+use crate::app::state::job::{Applied, JobState, JobUpdate};
+use crate::app::worker::protocol::{ExportFormat, Outcome, PtqView};
 use crate::experiment::layerwise::LayerwiseReport;
 use crate::experiment::mixed_bit::MixedBitReport;
 use crate::experiment::qat::QatReport;
 use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::sweep::SweepReport;
-use crate::experiment::{Experiment, Progress, Task};
+use crate::experiment::Experiment;
 use crate::model::Model;
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
@@ -27,12 +28,10 @@ pub struct LoadedModel {
     pub model: Model,
 }
 
+/// What a Model-page job is for: the experiment it runs (its result is kept with it).
 #[derive(Clone, Debug, PartialEq)]
-pub enum RunStatus {
-    Idle,
-    Running { job: u32, task: Task, stage: String, done: usize, total: usize, value: Option<f64> },
-    Failed(String),
-    Cancelled,
+pub struct ModelJob {
+    pub exp: Rc<Experiment>,
 }
 
 /// A result and the experiment it came from.
@@ -60,9 +59,11 @@ pub struct ModelState {
     pub file: Option<Rc<LoadedModel>>,
     /// Why the last file could not be read (the previous model stays).
     pub file_error: Option<String>,
-    pub status: RunStatus,
-    /// What the worker is downloading, if anything: (what, bytes done, bytes total).
-    pub loading: Option<(String, u64, u64)>,
+    pub job: JobState<ModelJob>,
+    /// The export of the quantized model, a job of its own (a run and an export can overlap).
+    pub export: JobState<ExportFormat>,
+    /// The name of the last file the export wrote.
+    pub exported: Option<String>,
     pub results: Results,
 }
 
@@ -74,8 +75,9 @@ impl Default for ModelState {
             notices: Vec::new(),
             file: None,
             file_error: None,
-            status: RunStatus::Idle,
-            loading: None,
+            job: JobState::Idle,
+            export: JobState::Idle,
+            exported: None,
             results: Results::default(),
         }
     }
@@ -90,13 +92,10 @@ pub enum ModelAction {
     FileError(String),
     /// Back to the built-in model.
     UseBuiltin(String),
-    Started { job: u32, task: Task },
-    Loading { job: u32, what: String, done: u64, total: u64 },
-    Progress { job: u32, progress: Progress },
-    Finished { job: u32, exp: Box<Experiment>, outcome: Box<Outcome> },
-    Failed { job: u32, message: String },
-    /// The job was cancelled (a newer job started since is left running).
-    Cancelled { job: u32 },
+    /// The run's job in the worker.
+    Job(JobUpdate<ModelJob>),
+    /// The export's job in the worker.
+    Export(JobUpdate<ExportFormat>),
     DismissNotices,
 }
 
@@ -126,14 +125,7 @@ impl ModelState {
 
     /// The job running now, if any.
     pub fn running_job(&self) -> Option<u32> {
-        match self.status {
-            RunStatus::Running { job, .. } => Some(job),
-            _ => None,
-        }
-    }
-
-    fn is_current(&self, job: u32) -> bool {
-        self.running_job() == Some(job)
+        self.job.running_id()
     }
 }
 
@@ -174,52 +166,25 @@ impl Reducible for ModelState {
                 next.exp.ptq.skip.clear();
                 next.exp.ptq.layer_bits.clear();
             }
-            ModelAction::Started { job, task } => {
-                next.status = RunStatus::Running { job, task, stage: "starting".into(), done: 0, total: 1, value: None };
-                next.loading = None;
-            }
-            ModelAction::Loading { job, what, done, total } => {
-                if next.is_current(job) {
-                    next.loading = Some((what, done, total));
-                }
-            }
-            ModelAction::Progress { job, progress } => {
-                if let RunStatus::Running { job: j, task, .. } = next.status {
-                    if j == job {
-                        next.loading = None;
-                        next.status = RunStatus::Running { job, task, stage: progress.stage, done: progress.done, total: progress.total, value: progress.value };
+            ModelAction::Job(update) => match next.job.apply(update) {
+                Applied::Finished(ModelJob { exp }, outcome) => {
+                    let exp = (*exp).clone();
+                    match outcome {
+                        Outcome::Ptq(r) => next.results.ptq = Some(Rc::new(Done { exp, report: *r })),
+                        Outcome::Layerwise(r) => next.results.layerwise = Some(Rc::new(Done { exp, report: *r })),
+                        Outcome::Sweep(r) => next.results.sweep = Some(Rc::new(Done { exp, report: *r })),
+                        Outcome::MixedBit(r) => next.results.mixed_bit = Some(Rc::new(Done { exp, report: *r })),
+                        Outcome::Qat(r) => next.results.qat = Some(Rc::new(Done { exp, report: *r })),
+                        Outcome::File { .. } | Outcome::Bench { .. } | Outcome::LmRun(_) | Outcome::LmGenerate(_) | Outcome::LmLoaded(_) | Outcome::LmWeights(_) => {}
                     }
                 }
-            }
-            ModelAction::Finished { job, exp, outcome } => {
-                if !next.is_current(job) {
-                    return self;
-                }
-                next.status = RunStatus::Idle;
-                next.loading = None;
-                let exp = *exp;
-                match *outcome {
-                    Outcome::Ptq(r) => next.results.ptq = Some(Rc::new(Done { exp, report: *r })),
-                    Outcome::Layerwise(r) => next.results.layerwise = Some(Rc::new(Done { exp, report: *r })),
-                    Outcome::Sweep(r) => next.results.sweep = Some(Rc::new(Done { exp, report: *r })),
-                    Outcome::MixedBit(r) => next.results.mixed_bit = Some(Rc::new(Done { exp, report: *r })),
-                    Outcome::Qat(r) => next.results.qat = Some(Rc::new(Done { exp, report: *r })),
-                    Outcome::File { .. } | Outcome::Bench { .. } | Outcome::LmRun(_) | Outcome::LmGenerate(_) | Outcome::LmLoaded(_) | Outcome::LmWeights(_) => {}
-                }
-            }
-            ModelAction::Failed { job, message } => {
-                if next.is_current(job) {
-                    next.status = RunStatus::Failed(message);
-                    next.loading = None;
-                }
-            }
-            ModelAction::Cancelled { job } => {
-                if !next.is_current(job) {
-                    return self;
-                }
-                next.status = RunStatus::Cancelled;
-                next.loading = None;
-            }
+                Applied::Nothing | Applied::Started(_) | Applied::Streamed(_) => {}
+            },
+            ModelAction::Export(update) => match next.export.apply(update) {
+                Applied::Started(_) => next.exported = None,
+                Applied::Finished(_, Outcome::File { name, .. }) => next.exported = Some(name),
+                _ => {}
+            },
             ModelAction::DismissNotices => next.notices.clear(),
         }
         Rc::new(next)

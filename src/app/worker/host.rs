@@ -1,6 +1,9 @@
-//! The page's side of the worker: it starts the worker, sends [`Job`]s, routes
-//! each [`Reply`] to the callback of its job, and cancels by terminating the
-//! worker (the next job starts a fresh one), which stops any computation at once.
+//! The page's side of the workers: a pool of `min(navigator.hardwareConcurrency, 8)` Web
+//! Workers, each started the first time a job goes to it. It sends [`Job`]s, routes each
+//! [`Reply`] to the callback of its job, and cancels by terminating the workers (the next job
+//! starts fresh ones), which stops any computation at once. Jobs go to worker 0 (which keeps
+//! what the pages loaded into it, such as a user's language model) unless a job shared among
+//! workers names another (`crate::app::state::job::run_split`).
 //!
 //! A worker that dies (an uncaught error or a wasm trap: a panic, an out-of-memory) fails every
 //! job it held with a message that says so and is replaced by a fresh one at the next job; the
@@ -21,10 +24,14 @@ use super::protocol::{Event, Job, Reply, Request};
 /// The worker's script, made by trunk from `src/bin/qplay-worker.rs` (`data-loader-shim`).
 pub const WORKER_URL: &str = "qplay-worker_loader.js";
 
-type Listener = Rc<dyn Fn(Event, Option<Vec<u8>>)>;
+type Listener = Rc<dyn Fn(u32, Event, Option<Vec<u8>>)>;
 /// Messages waiting for the worker to be ready (`None` once it is).
 type Queue = Rc<RefCell<Option<Vec<JsValue>>>>;
-type Listeners = Rc<RefCell<HashMap<u32, Listener>>>;
+/// Every job waiting for its end: the worker it went to, and its callback.
+type Listeners = Rc<RefCell<HashMap<u32, (usize, Listener)>>>;
+
+/// The most workers the pool starts, whatever the browser reports.
+pub const MAX_WORKERS: usize = 8;
 
 struct Live {
     worker: Worker,
@@ -37,19 +44,39 @@ struct Live {
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
-#[derive(Default)]
 pub struct WorkerHost {
-    live: RefCell<Option<Live>>,
+    /// The pool: a worker per slot once a job has gone to it.
+    slots: Vec<RefCell<Option<Live>>>,
     next_id: Cell<u32>,
     listeners: Listeners,
 }
 
+impl Default for WorkerHost {
+    fn default() -> WorkerHost {
+        let cores = gloo::utils::window().navigator().hardware_concurrency();
+        // A browser that reports nothing (or hides it) gets one worker.
+        let size = if cores.is_finite() && cores >= 1.0 { (cores as usize).min(MAX_WORKERS) } else { 1 };
+        WorkerHost::with_size(size)
+    }
+}
+
 impl WorkerHost {
-    fn ensure(&self) -> Result<(Worker, Queue), String> {
-        if let Some(l) = self.live.borrow().as_ref().filter(|l| !l.dead.get()) {
+    /// A pool of `size` workers (at least one, at most [`MAX_WORKERS`]).
+    pub fn with_size(size: usize) -> WorkerHost {
+        WorkerHost { slots: (0..size.clamp(1, MAX_WORKERS)).map(|_| RefCell::new(None)).collect(), next_id: Cell::new(0), listeners: Listeners::default() }
+    }
+
+    /// How many workers the pool has.
+    pub fn size(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn ensure(&self, slot: usize) -> Result<(Worker, Queue), String> {
+        let live = &self.slots[slot];
+        if let Some(l) = live.borrow().as_ref().filter(|l| !l.dead.get()) {
             return Ok((l.worker.clone(), l.queue.clone()));
         }
-        if let Some(old) = self.live.borrow_mut().take() {
+        if let Some(old) = live.borrow_mut().take() {
             old.worker.terminate();
         }
         let worker = Worker::new(WORKER_URL).map_err(|e| format!("the worker could not start: {e:?}"))?;
@@ -71,20 +98,20 @@ impl WorkerHost {
                 Err(e) => {
                     // Fail the job the reply names (if it names one), so that it does not wait forever.
                     let id = serde_json::from_str::<serde_json::Value>(&json).ok().and_then(|v| v.get("id")?.as_u64()).and_then(|i| u32::try_from(i).ok());
-                    let l = id.and_then(|id| listeners.borrow_mut().remove(&id));
-                    if let Some(l) = l {
-                        l(Event::Failed(format!("the worker's reply could not be read ({e})")), None);
+                    let l = id.and_then(|id| Some((id, listeners.borrow_mut().remove(&id)?.1)));
+                    if let Some((id, l)) = l {
+                        l(id, Event::Failed(format!("the worker's reply could not be read ({e})")), None);
                     }
                     return;
                 }
             };
-            let done = matches!(reply.event, Event::Done(_) | Event::Failed(_));
-            let listener = listeners.borrow().get(&reply.id).cloned();
+            let done = reply.event.ends_job();
+            let listener = listeners.borrow().get(&reply.id).map(|(_, l)| l.clone());
             if done {
                 listeners.borrow_mut().remove(&reply.id);
             }
             if let Some(l) = listener {
-                l(reply.event, bytes);
+                l(reply.id, reply.event, bytes);
             }
         });
         let listeners = self.listeners.clone();
@@ -93,9 +120,12 @@ impl WorkerHost {
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |e: ErrorEvent| {
             e.prevent_default();
             dead_flag.set(true);
-            let all: Vec<Listener> = listeners.borrow_mut().drain().map(|(_, l)| l).collect();
-            for l in all {
+            // The jobs of this worker fail; the other workers' jobs go on.
+            let mine: Vec<u32> = listeners.borrow().iter().filter(|(_, (s, _))| *s == slot).map(|(id, _)| *id).collect();
+            let all: Vec<(u32, Listener)> = mine.into_iter().filter_map(|id| Some((id, listeners.borrow_mut().remove(&id)?.1))).collect();
+            for (id, l) in all {
                 l(
+                    id,
                     Event::Failed(format!(
                         "the worker stopped ({}); a fresh one starts with the next job, and everything on this page is kept",
                         e.message()
@@ -106,22 +136,29 @@ impl WorkerHost {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        *self.live.borrow_mut() = Some(Live { worker: worker.clone(), dead, queue: queue.clone(), _on_message: on_message, _on_error: on_error });
+        *live.borrow_mut() = Some(Live { worker: worker.clone(), dead, queue: queue.clone(), _on_message: on_message, _on_error: on_error });
         Ok((worker, queue))
     }
 
-    /// Sends a job; `on` gets every event of it, the last one being `Done` or `Failed`.
-    pub fn submit(&self, request: Request, bytes: Option<&[u8]>, on: impl Fn(Event, Option<Vec<u8>>) + 'static) -> u32 {
+    /// Sends a job and returns its id; `on` gets the id and every event of the job, the last one
+    /// ending it ([`Event::ends_job`]). `on` is only ever called after `submit` has returned.
+    pub fn submit(&self, request: Request, bytes: Option<&[u8]>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+        self.submit_to(0, request, bytes, on)
+    }
+
+    /// [`WorkerHost::submit`] to worker `slot` of the pool (taken modulo the pool's size).
+    pub fn submit_to(&self, slot: usize, request: Request, bytes: Option<&[u8]>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+        let slot = slot % self.slots.len();
         let id = self.next_id.get().wrapping_add(1);
         self.next_id.set(id);
-        let (worker, queue) = match self.ensure() {
+        let (worker, queue) = match self.ensure(slot) {
             Ok(w) => w,
             Err(message) => {
-                on(Event::Failed(message), None);
+                later(move || on(id, Event::Failed(message), None));
                 return id;
             }
         };
-        self.listeners.borrow_mut().insert(id, Rc::new(on));
+        self.listeners.borrow_mut().insert(id, (slot, Rc::new(on)));
         let msg = Object::new();
         let json = serde_json::to_string(&Job { id, request }).unwrap_or_default();
         let _ = Reflect::set(&msg, &"json".into(), &json.into());
@@ -131,21 +168,25 @@ impl WorkerHost {
             return id;
         }
         if let Err(e) = worker.post_message(&msg) {
-            if let Some(l) = self.listeners.borrow_mut().remove(&id) {
-                l(Event::Failed(format!("the job could not be sent: {e:?}")), None);
+            if let Some((_, l)) = self.listeners.borrow_mut().remove(&id) {
+                let message = format!("the job could not be sent: {e:?}");
+                later(move || l(id, Event::Failed(message), None));
             }
         }
         id
     }
 
-    /// Stops every job at once: terminates the worker. Each job's callback gets `Failed("cancelled")`.
+    /// Stops every job at once: terminates the worker (the next job starts a fresh one). Each
+    /// job's callback gets [`Event::Cancelled`].
     pub fn cancel_all(&self) {
-        if let Some(l) = self.live.borrow_mut().take() {
-            l.worker.terminate();
+        for live in &self.slots {
+            if let Some(l) = live.borrow_mut().take() {
+                l.worker.terminate();
+            }
         }
-        let all: Vec<Listener> = self.listeners.borrow_mut().drain().map(|(_, l)| l).collect();
-        for l in all {
-            l(Event::Failed(CANCELLED.into()), None);
+        let all: Vec<(u32, Listener)> = self.listeners.borrow_mut().drain().map(|(id, (_, l))| (id, l)).collect();
+        for (id, l) in all {
+            l(id, Event::Cancelled, None);
         }
     }
 
@@ -155,8 +196,11 @@ impl WorkerHost {
     }
 }
 
-/// The message a cancelled job ends with.
-pub const CANCELLED: &str = "cancelled";
+/// Runs `f` once the current task has ended (a failure found inside `submit` reaches the caller
+/// after `submit` has returned its id, like every other event).
+fn later(f: impl FnOnce() + 'static) {
+    gloo::timers::callback::Timeout::new(0, f).forget();
+}
 
 /// The worker shared by every page, for a Yew context.
 #[derive(Clone, Default)]

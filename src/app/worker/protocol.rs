@@ -9,6 +9,7 @@ use crate::experiment::layerwise::LayerwiseReport;
 use crate::experiment::mixed_bit::MixedBitReport;
 use crate::experiment::qat::QatReport;
 use crate::experiment::run::PtqReport;
+use crate::experiment::shard::Shard;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::{Experiment, Progress};
 use crate::lm::inspect::WeightView;
@@ -35,8 +36,14 @@ pub enum ExportFormat {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    /// Run the experiment's task.
-    Run { exp: Experiment, model: ModelSource },
+    /// Run the experiment's task, or this worker's share of it (only a sweep can be shared:
+    /// the page merges the shards' reports with `SweepReport::merge`).
+    Run {
+        exp: Experiment,
+        model: ModelSource,
+        #[serde(default)]
+        shard: Shard,
+    },
     /// Quantize as the experiment says and write the model.
     Export { exp: Experiment, model: ModelSource, format: ExportFormat },
     /// The benchmarks, in the worker (its own thread): kernels, GEMMs, the MLP, a PTQ run.
@@ -293,6 +300,19 @@ pub enum Event {
     LmTokens { fp32: Vec<LmToken>, quant: Vec<LmToken> },
     Done(Outcome),
     Failed(String),
+    /// The job names a user model the worker does not hold (a fresh worker after Cancel or a
+    /// crash): the page sends the model's files again, then the job.
+    LmModelMissing,
+    /// The user cancelled the job (the page's host says so; the worker never sends it).
+    #[serde(skip)]
+    Cancelled,
+}
+
+impl Event {
+    /// Whether this is the job's last event.
+    pub fn ends_job(&self) -> bool {
+        matches!(self, Event::Done(_) | Event::Failed(_) | Event::LmModelMissing | Event::Cancelled)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
-use super::protocol::{BenchRow, Event, ExportFormat, Job, ModelSource, Outcome, PtqView, Reply, Request, Sample};
+use super::protocol::{BenchRow, Event, ExportFormat, Job, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
 use crate::bench::Measured;
 use crate::data::{read_qds, Dataset};
 use crate::experiment::layerwise::run_layerwise;
@@ -24,6 +24,7 @@ use crate::experiment::mixed_bit::run_mixed_bit;
 use crate::experiment::qat::run_qat;
 use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq, Fp32Baseline};
 use crate::experiment::spec::BUILTIN_MODELS;
+use crate::experiment::shard::Shard;
 use crate::experiment::sweep::run_sweep;
 use crate::experiment::{Experiment, Progress, Task};
 use crate::formats::safetensors::read_model;
@@ -89,10 +90,18 @@ pub fn start() {
                 let id = job.id;
                 match handle(job, bytes).await {
                     Ok((outcome, file)) => post(id, Event::Done(outcome), file),
+                    // The one error the page acts on rather than shows: it sends the files again.
+                    Err(message) if message == LM_MODEL_MISSING => post(id, Event::LmModelMissing, None),
                     Err(message) => post(id, Event::Failed(message), None),
                 }
             }),
-            Err(e) => post(0, Event::Failed(format!("the worker got a message it cannot read: {e}")), None),
+            // Fail the job the message names, if it names one: its page is waiting for it.
+            Err(e) => {
+                let id = serde_json::from_str::<serde_json::Value>(&json).ok().and_then(|v| v.get("id")?.as_u64()).and_then(|i| u32::try_from(i).ok());
+                if let Some(id) = id {
+                    post(id, Event::Failed(format!("the worker got a message it cannot read: {e}")), None);
+                }
+            }
         }
     });
     scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
@@ -203,15 +212,19 @@ fn samples(eval: &Dataset, base: &Fp32Baseline, quantized: &[u8], disagreements:
 
 async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec<u8>>), String> {
     let id = job.id;
-    let (exp, source, export): (Experiment, ModelSource, Option<ExportFormat>) = match job.request {
-        Request::Run { exp, model } => (exp, model, None),
-        Request::Export { exp, model, format } => (exp, model, Some(format)),
+    let (exp, source, export, shard): (Experiment, ModelSource, Option<ExportFormat>, Shard) = match job.request {
+        Request::Run { exp, model, shard } => (exp, model, None, shard),
+        Request::Export { exp, model, format } => (exp, model, Some(format), Shard::ALL),
         Request::Bench => return bench(id).await.map(|o| (o, None)),
         r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. } | Request::LmWeights { .. }) => {
             return super::lm::handle(id, r, bytes).await
         }
     };
     exp.validate().map_err(|e| e.to_string())?;
+    shard.validate()?;
+    if shard != Shard::ALL && exp.task != Task::Sweep {
+        return Err(format!("only a sweep can be shared among workers, not the task {}", exp.task.name()));
+    }
     let (model, key) = model(id, &source, bytes).await?;
     let train = dataset(id, &exp.dataset, "train").await?;
     let test = dataset(id, &exp.dataset, "test").await?;
@@ -261,7 +274,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
             Outcome::Ptq(Box::new(PtqView { report, samples, millis }))
         }
         Task::Layerwise => Outcome::Layerwise(Box::new(run_layerwise(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
-        Task::Sweep => Outcome::Sweep(Box::new(run_sweep(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
+        Task::Sweep => Outcome::Sweep(Box::new(run_sweep(&exp, &model, &calib, &eval, &base, shard, &mut on).map_err(e)?)),
         Task::MixedBit | Task::SizeBudget => Outcome::MixedBit(Box::new(run_mixed_bit(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
         Task::Qat => Outcome::Qat(Box::new(run_qat(&exp, &model, &calib, &train, &eval, &base, &mut on).map_err(e)?.report)),
     };

@@ -52,7 +52,7 @@
 //! qplay's layout (src/lm/mod.rs): they are taken as they are. (The gguf spec's
 //! `llama.tensor_data_layout` documents the same `permute`; the PyPI `gguf` package's
 //! `GGUFWriter` stores tensors as it is given them and permutes nothing, so the layout is the
-//! convert script's. The fixtures of tests/lm_import.rs are written that way, from Meta-layout
+//! convert script's. The fixtures of tests/suite/lm_import.rs are written that way, from Meta-layout
 //! weights, and give the reference's logits.)
 //!
 //! Tensor types read: F32, F16, BF16 (with `half`), Q8_0, Q4_0, Q4_1 (with

@@ -1,7 +1,7 @@
 //! wasm simd128 kernels, four lanes at a time; the tail (n mod 4) and
 //! stochastic rounding (a 64-bit hash per element) go through the scalar
 //! reference. Every lane does exactly what `scalar` does, so the results are
-//! bit-identical (checked in the browser by tests/kernels.rs).
+//! bit-identical (checked in the browser by tests/suite/equivalence/).
 
 use core::arch::wasm32::*;
 

@@ -1,0 +1,113 @@
+//! The Benchmark page's worker scaling: the same sweep on 1, 2, 4 … workers of the pool, each
+//! count's median time, its speed-up against one worker, and whether its merged report is the
+//! one-worker report, cell for cell (`crate::app::state::scaling`).
+
+use yew::prelude::*;
+
+use super::job_status::JobStatus;
+use crate::app::state::job::{self, JobState};
+use crate::app::state::scaling::{ScalingAction, ScalingState, Trial, Workload, ROUNDS};
+use crate::app::worker::host::SharedWorker;
+use crate::app::worker::protocol::{ModelSource, Request};
+use crate::experiment::shard::Shard;
+
+use super::model_page::merge_sweeps;
+
+fn now_ms() -> f64 {
+    gloo::utils::window().performance().map_or(0.0, |p| p.now())
+}
+
+/// Sends one trial: the sweep shared among `workers` workers.
+fn send(worker: &SharedWorker, state: &UseReducerHandle<ScalingState>, workers: usize, warmup: bool) {
+    let exp = state.workload.experiment();
+    let model = ModelSource::Builtin(exp.model.clone());
+    let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: model.clone(), shard: Shard { index, count: workers } }).collect();
+    let d = state.dispatcher();
+    let updates = Callback::from(move |u| d.dispatch(ScalingAction::Job(u, now_ms())));
+    let settings = exp.sweep.clone();
+    job::run_split(worker, parts, None, Trial { workers, warmup, started_ms: now_ms() }, move |p| merge_sweeps(p, &settings), updates);
+}
+
+#[function_component(WorkerScaling)]
+pub fn worker_scaling() -> Html {
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+    let state = use_reducer(ScalingState::default);
+    let pool = worker.0.size();
+    // The next trial starts when nothing runs (its Started takes it off the plan).
+    {
+        let (s, w) = (state.clone(), worker.clone());
+        use_effect_with((state.job.is_running(), state.plan.clone()), move |(running, plan)| {
+            if !*running {
+                if let Some(&(workers, warmup)) = plan.front() {
+                    send(&w, &s, workers, warmup);
+                }
+            }
+        });
+    }
+    let start = {
+        let d = state.dispatcher();
+        Callback::from(move |_: MouseEvent| d.dispatch(ScalingAction::Start { pool }))
+    };
+    let on_workload = {
+        let d = state.dispatcher();
+        Callback::from(move |e: Event| {
+            let v = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
+            d.dispatch(ScalingAction::SetWorkload(Workload::from_name(&v).unwrap_or(Workload::Quick)));
+        })
+    };
+    let on_cancel = {
+        let worker = worker.clone();
+        Callback::from(move |_: ()| worker.0.cancel_all())
+    };
+    let running = state.running();
+    let rows = state.rows();
+    html! {
+        <section aria-label="Workers" data-testid="scaling">
+            <h2>{"Every core: a sweep shared among workers"}</h2>
+            <p class="hint">{ format!(
+                "The Model page shares a sweep's cells among a pool of min(cores, 8) Web Workers — {pool} in this browser — each with its own copy of the model, and merges the reports in one run's order. \
+                 Here the same sweep runs on 1, 2, 4 … workers: an untimed warm-up loads everything into every worker, then {ROUNDS} rounds time each count from this page (messages included). \
+                 The last column compares each merged report with the one-worker report, cell for cell."
+            ) }</p>
+            <div class="settings">
+                <label>{"Sweep "}
+                    <select onchange={on_workload} disabled={running} data-testid="scaling-workload">
+                        { for [Workload::Quick, Workload::Full].into_iter().map(|w| html! {
+                            <option value={w.name()} selected={state.workload == w}>{ w.label() }</option>
+                        }) }
+                    </select>
+                </label>
+                <button onclick={start} disabled={running} data-testid="scaling-run">{ format!("Time it on 1 to {pool} workers") }</button>
+            </div>
+            { match &state.job {
+                JobState::Running(job) => {
+                    let (stage, done, total, value) = job.stage();
+                    let what = if job.kind.warmup { format!("warm-up on {} workers: {stage}", job.kind.workers) } else { format!("{} workers: {stage}", job.kind.workers) };
+                    html! { <JobStatus stage={what} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
+                }
+                JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="scaling-error">{ format!("The measurement stopped: {message}") }</p> },
+                JobState::Cancelled { .. } => html! { <p class="hint" role="status" data-testid="scaling-error">{"Cancelled."}</p> },
+                JobState::Idle => html! {},
+            } }
+            if !rows.is_empty() {
+                <table data-testid="scaling-table">
+                    <thead><tr>
+                        <th scope="col">{"workers"}</th><th scope="col">{"median time"}</th><th scope="col">{"trials"}</th>
+                        <th scope="col">{"speed-up"}</th><th scope="col">{"same report as 1 worker"}</th>
+                    </tr></thead>
+                    <tbody>
+                        { for rows.iter().map(|r| html! {
+                            <tr data-testid="scaling-row" data-workers={r.workers.to_string()}>
+                                <td>{ r.workers }</td>
+                                <td>{ format!("{:.0} ms", r.median_ms) }</td>
+                                <td>{ state.times.get(&r.workers).map_or(0, Vec::len) }</td>
+                                <td data-testid="scaling-speedup">{ r.speedup.map_or("—".to_string(), |s| format!("{s:.2}×")) }</td>
+                                <td data-testid="scaling-identical">{ if r.identical { "identical" } else { "DIFFERENT" } }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            }
+        </section>
+    }
+}

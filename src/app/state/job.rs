@@ -1,0 +1,237 @@
+//! A job in the worker, the same way on every page: one state type ([`JobState`]), one way to
+//! start a job ([`run`]), and one reducer step ([`JobState::apply`]) that every page's reducer
+//! calls with the [`JobUpdate`]s `run` dispatches.
+//!
+//! `run` hands the job's id to every update, so a page never needs to know the id before the
+//! worker host returns it. A job ends in exactly one of: `Done` (its outcome goes back to the
+//! page's reducer), `Failed` (the worker's message, or why the worker stopped: the host then
+//! starts a fresh worker for the next job, and the page keeps everything it holds), or
+//! `Cancelled` (the user's choice, typed, shown as a neutral note rather than an error).
+//! Updates of a job that is no longer the page's current one are ignored.
+
+use yew::Callback;
+
+use crate::app::download::download_bytes;
+use crate::app::worker::host::SharedWorker;
+use crate::app::worker::protocol::{Event, Outcome, Request};
+use crate::experiment::Progress;
+
+/// A download the worker is doing for the job: what, bytes done, bytes in all (0: unknown).
+pub type Loading = (String, u64, u64);
+
+/// A job that is running, and what the page started it for (`kind`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job<K> {
+    pub id: u32,
+    pub kind: K,
+    pub progress: Option<Progress>,
+    pub loading: Option<Loading>,
+}
+
+impl<K> Job<K> {
+    /// The stage, steps done, steps in all and latest value, for the progress bar.
+    pub fn stage(&self) -> (String, usize, usize, Option<f64>) {
+        self.progress.as_ref().map_or(("starting".to_string(), 0, 1, None), |p| (p.stage.clone(), p.done, p.total, p.value))
+    }
+}
+
+/// Where a page's job stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobState<K> {
+    Idle,
+    Running(Job<K>),
+    /// The job failed: the worker's message, or why the worker stopped.
+    Failed { kind: K, message: String },
+    /// The user cancelled the job.
+    Cancelled { kind: K },
+}
+
+impl<K> Default for JobState<K> {
+    fn default() -> Self {
+        JobState::Idle
+    }
+}
+
+/// What `run` tells a page's reducer about job `id`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobUpdate<K> {
+    pub id: u32,
+    pub change: Change<K>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change<K> {
+    /// The job was sent, for `kind`.
+    Started(K),
+    /// The worker's event (or the host's: `Cancelled`, a worker that stopped).
+    Event(Event),
+}
+
+/// What applying an update leaves for the page to do.
+#[derive(Debug, PartialEq)]
+pub enum Applied<K> {
+    /// Nothing more (the job state has changed, or the update was for another job).
+    Nothing,
+    /// The page's job started: pages that prepare something for it (a generation's columns) do so.
+    Started(K),
+    /// The page's job finished with this outcome.
+    Finished(K, Outcome),
+    /// An event of the page's running job that only the page understands (benchmark lines, tokens).
+    Streamed(Event),
+}
+
+impl<K: Clone> JobState<K> {
+    /// The running job, if any.
+    pub fn running(&self) -> Option<&Job<K>> {
+        match self {
+            JobState::Running(job) => Some(job),
+            _ => None,
+        }
+    }
+
+    /// The id of the running job, if any.
+    pub fn running_id(&self) -> Option<u32> {
+        self.running().map(|j| j.id)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running().is_some()
+    }
+
+    /// The running job when it is job `id`.
+    fn current(&mut self, id: u32) -> Option<&mut Job<K>> {
+        match self {
+            JobState::Running(job) if job.id == id => Some(job),
+            _ => None,
+        }
+    }
+
+    /// Applies an update to this state. A job that is not the current one changes nothing
+    /// (a job replaced by a newer one may still report).
+    pub fn apply(&mut self, update: JobUpdate<K>) -> Applied<K> {
+        let id = update.id;
+        let event = match update.change {
+            Change::Started(kind) => {
+                *self = JobState::Running(Job { id, kind: kind.clone(), progress: None, loading: None });
+                return Applied::Started(kind);
+            }
+            Change::Event(event) => event,
+        };
+        let Some(job) = self.current(id) else { return Applied::Nothing };
+        match event {
+            Event::Loading { what, done, total } => job.loading = Some((what, done, total)),
+            Event::Progress(p) => {
+                job.loading = None;
+                job.progress = Some(p);
+            }
+            Event::Done(outcome) => {
+                let kind = job.kind.clone();
+                *self = JobState::Idle;
+                return Applied::Finished(kind, outcome);
+            }
+            Event::Failed(message) => *self = JobState::Failed { kind: job.kind.clone(), message },
+            Event::Cancelled => *self = JobState::Cancelled { kind: job.kind.clone() },
+            streamed @ (Event::BenchLines { .. } | Event::LmTokens { .. } | Event::LmModelMissing) => return Applied::Streamed(streamed),
+        }
+        Applied::Nothing
+    }
+}
+
+/// Sends `request` (with the bytes of a file, if any) to the worker for `kind`, and dispatches
+/// every update of the job, starting with `Started`. A file the job writes (`Outcome::File`) is
+/// handed to the browser's download before `Done` is dispatched; a download the browser refuses
+/// fails the job with the reason.
+pub fn run<K: 'static>(worker: &SharedWorker, request: Request, bytes: Option<&[u8]>, kind: K, dispatch: Callback<JobUpdate<K>>) -> u32 {
+    let d = dispatch.clone();
+    let id = worker.0.submit(request, bytes, move |id, event, file| {
+        let event = match (event, file) {
+            (Event::Done(Outcome::File { name, mime }), Some(b)) => match download_bytes(&name, &mime, &b) {
+                Ok(()) => Event::Done(Outcome::File { name, mime }),
+                Err(e) => Event::Failed(format!("the browser refused the download of {name}: {e}")),
+            },
+            (Event::Done(Outcome::File { name, .. }), None) => Event::Failed(format!("the worker wrote {name}, but its bytes did not arrive")),
+            (event, _) => event,
+        };
+        d.emit(JobUpdate { id, change: Change::Event(event) });
+    });
+    // The host calls back asynchronously (or, when the worker cannot start, right away with
+    // `Failed`, which is then ignored as the update of a job not yet started): Started first.
+    dispatch.emit(JobUpdate { id, change: Change::Started(kind) });
+    id
+}
+
+/// The parts of a job shared among workers, as they come in.
+struct Split {
+    /// The job's id for the page: its first part's.
+    id: u32,
+    progress: Vec<Option<Progress>>,
+    outcomes: Vec<Option<Outcome>>,
+    /// The job has ended (done, failed or cancelled): later events of its parts are ignored.
+    ended: bool,
+}
+
+/// Runs `parts` (each with the same file bytes, if any) as one job on as many workers of the
+/// pool, part k on worker k (modulo the pool's size), and dispatches
+/// their updates as one job's: progress summed over the parts, the first failure (or Cancel)
+/// ends it, and when every part is done `merge` gets their outcomes in the order of `parts`.
+/// The job's id is its first part's.
+pub fn run_split<K: 'static>(
+    worker: &SharedWorker,
+    parts: Vec<Request>,
+    bytes: Option<&[u8]>,
+    kind: K,
+    merge: impl Fn(Vec<Outcome>) -> Result<Outcome, String> + 'static,
+    dispatch: Callback<JobUpdate<K>>,
+) -> u32 {
+    let n = parts.len();
+    let split = std::rc::Rc::new(std::cell::RefCell::new(Split { id: 0, progress: vec![None; n], outcomes: vec![None; n], ended: false }));
+    let merge = std::rc::Rc::new(merge);
+    let mut first = None;
+    for (k, request) in parts.into_iter().enumerate() {
+        let (split, d, merge) = (split.clone(), dispatch.clone(), merge.clone());
+        let part_id = worker.0.submit_to(k, request, bytes, move |_, event, _| {
+            let mut s = split.borrow_mut();
+            if s.ended {
+                return;
+            }
+            let id = s.id;
+            let event = match event {
+                Event::Progress(p) => {
+                    s.progress[k] = Some(p);
+                    let seen: Vec<&Progress> = s.progress.iter().flatten().collect();
+                    let stage = seen.first().map_or(String::new(), |p| p.stage.clone());
+                    Event::Progress(Progress {
+                        stage: if n > 1 { format!("{stage}, on {n} workers") } else { stage },
+                        done: seen.iter().map(|p| p.done).sum(),
+                        total: seen.iter().map(|p| p.total).sum(),
+                        value: None,
+                    })
+                }
+                Event::Done(outcome) => {
+                    s.outcomes[k] = Some(outcome);
+                    if s.outcomes.iter().any(Option::is_none) {
+                        return;
+                    }
+                    s.ended = true;
+                    let all = s.outcomes.iter_mut().filter_map(Option::take).collect();
+                    match merge(all) {
+                        Ok(merged) => Event::Done(merged),
+                        Err(e) => Event::Failed(format!("the workers' results could not be merged: {e}")),
+                    }
+                }
+                end if end.ends_job() => {
+                    s.ended = true;
+                    end
+                }
+                other => other,
+            };
+            drop(s);
+            d.emit(JobUpdate { id, change: Change::Event(event) });
+        });
+        first.get_or_insert(part_id);
+    }
+    let id = first.unwrap_or(0);
+    split.borrow_mut().id = id;
+    dispatch.emit(JobUpdate { id, change: Change::Started(kind) });
+    id
+}

@@ -1,3 +1,0 @@
-//! Natively and under Node: see `identity/mod.rs`.
-
-mod identity;

@@ -1,0 +1,201 @@
+//! `qplay lm export --format safetensors` (src/formats/lm_safetensors.rs): the file the CLI writes
+//! is read back into the same integers, scales and minimums as the model qplay quantizes in
+//! memory (so the same dequantized weights and the same logits, bit for bit), and written with
+//! qplay's dequantized weights to target/lm-safetensors/ for the independent check with PyPI's
+//! `safetensors` and NumPy:
+//!
+//! ```text
+//! cargo test --test suite lm_export:: && python3 scripts/check_lm_safetensors.py
+//! ```
+//!
+//! When the check's venv (target/lm-safetensors-py) exists, the test runs the script itself.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use qplay::formats::lm_safetensors::{named_linears, read_lm_safetensors, write_lm_safetensors, LinearEntry, LmPacking};
+use qplay::formats::npz::write_npz;
+use qplay::formats::{FormatError, Tensor};
+use qplay::lm::{KvCache, KvFormat, LmLinear, LmModel, LmWeights, NoProbe};
+use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn out_dir() -> PathBuf {
+    let d = PathBuf::from(ROOT).join("target").join("lm-safetensors");
+    std::fs::create_dir_all(&d).expect("target/lm-safetensors");
+    d
+}
+
+fn load(path: &str) -> LmWeights {
+    LmWeights::from_safetensors(&std::fs::read(PathBuf::from(ROOT).join(path)).expect(path)).expect(path)
+}
+
+fn rtn(bits: u8, group: usize) -> LmQuantConfig {
+    LmQuantConfig { weights: LmWeightFormat::Rtn, bits, group, ..LmQuantConfig::default() }
+}
+
+/// W [N, K] as the f32 values the model multiplies.
+fn dequantized(l: &LmLinear) -> Vec<f32> {
+    let mut v = vec![0f32; l.n() * l.k()];
+    for (r, row) in v.chunks_exact_mut(l.k()).enumerate() {
+        l.row(r, row).unwrap();
+    }
+    v
+}
+
+fn logits(m: &LmModel, tokens: &[u32]) -> Vec<f32> {
+    let mut cache = KvCache::new(&m.config, KvFormat::F32).unwrap();
+    m.forward(tokens, &mut cache, false, &mut NoProbe).unwrap()
+}
+
+/// The file read back holds the model qplay quantized in memory, Linear by Linear, bit for bit.
+fn assert_same_model(read: &LmModel, mem: &LmModel, case: &str) {
+    let (a, b) = (named_linears(read), named_linears(mem));
+    assert_eq!(a.len(), b.len(), "{case}");
+    for ((na, la), (nb, lb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb, "{case}");
+        assert_eq!(la.format(), lb.format(), "{case} {na}");
+        assert_eq!(la.bytes(), lb.bytes(), "{case} {na}");
+        match (la, lb) {
+            (LmLinear::Grouped { w: wa, int8_acts: ia, .. }, LmLinear::Grouped { w: wb, int8_acts: ib, .. }) => {
+                assert_eq!(wa, wb, "{case} {na}: integers, scales and minimums");
+                assert_eq!(ia, ib, "{case} {na}");
+            }
+            (LmLinear::Float { .. }, LmLinear::Float { .. }) => {}
+            _ => panic!("{case} {na}: storage differs"),
+        }
+        let (da, db) = (dequantized(la), dequantized(lb));
+        assert!(da.iter().zip(&db).all(|(x, y)| x.to_bits() == y.to_bits()), "{case} {na}: dequantized weights");
+    }
+    assert_eq!(read.weight_bytes(), mem.weight_bytes(), "{case}");
+    let tokens: Vec<u32> = (0..64.min(read.config.seq_len as u32)).map(|i| (i * 7 + 3) % read.config.vocab_size as u32).collect();
+    let (la, lb) = (logits(read, &tokens), logits(mem, &tokens));
+    assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()), "{case}: logits");
+}
+
+/// qplay's dequantized weights `<layer>` and integers q − o `<layer>.int` for the Python check.
+fn reference_npz(m: &LmModel) -> Vec<u8> {
+    let mut arrays = Vec::new();
+    for (name, l) in named_linears(m) {
+        let shape = vec![l.n(), l.k()];
+        arrays.push((name.clone(), Tensor { shape: shape.clone(), values: dequantized(l) }));
+        if let LmLinear::Grouped { w, .. } = l {
+            let ints = (0..w.n * w.k).map(|i| w.int_at(i / w.k, i % w.k).unwrap() as f32).collect();
+            arrays.push((format!("{name}.int"), Tensor { shape, values: ints }));
+        }
+    }
+    write_npz(&arrays, true).unwrap()
+}
+
+#[test]
+fn the_cli_export_reads_back_bit_for_bit_and_is_described_by_its_metadata() {
+    let w = load("www/models/shakespeare.safetensors");
+    let out = out_dir();
+    let cases: Vec<(&str, Vec<&str>, LmQuantConfig)> = vec![
+        ("w8_per_channel", vec!["--bits", "8"], rtn(8, 0)),
+        ("w4_g32", vec!["--bits", "4", "--group", "32"], rtn(4, 32)),
+        (
+            "w4_g64_asym_all",
+            vec!["--bits", "4", "--group", "64", "--asym", "--skip", "none"],
+            LmQuantConfig { symmetric: false, skip: vec![], ..rtn(4, 64) },
+        ),
+        ("w8_g32_asym", vec!["--bits", "8", "--group", "32", "--asym"], LmQuantConfig { symmetric: false, ..rtn(8, 32) }),
+        ("q4_1", vec!["--weights", "q4_1"], LmQuantConfig { weights: LmWeightFormat::Q4_1, ..LmQuantConfig::default() }),
+        (
+            "q8_0_w8a8",
+            vec!["--weights", "q8_0", "--int8-acts"],
+            LmQuantConfig { weights: LmWeightFormat::Q8_0, int8_acts: true, ..LmQuantConfig::default() },
+        ),
+        ("w3_g32_simulated", vec!["--bits", "3", "--group", "32"], rtn(3, 32)),
+        (
+            "mixed_layer_bits",
+            vec!["--bits", "4", "--group", "32", "--layer-bits", "attention.wv=8", "layers.0=8"],
+            LmQuantConfig {
+                layer_bits: [("attention.wv".to_string(), 8), ("layers.0".to_string(), 8)].into_iter().collect(),
+                ..rtn(4, 32)
+            },
+        ),
+        ("f16", vec!["--weights", "f16"], LmQuantConfig { weights: LmWeightFormat::F16, ..LmQuantConfig::default() }),
+    ];
+    for (case, args, cfg) in &cases {
+        let file = out.join(format!("{case}.safetensors"));
+        let o = Command::new(env!("CARGO_BIN_EXE_qplay"))
+            .args(["lm", "export", "--format", "safetensors", "--out", file.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{case}: {}", String::from_utf8_lossy(&o.stderr));
+        let bytes = std::fs::read(&file).unwrap();
+        let back = read_lm_safetensors(&bytes).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(&back.quant_config, cfg, "{case}: the settings in the metadata");
+        let mem = quantize_lm(&w, cfg).unwrap();
+        assert_same_model(&back.model, &mem.model, case);
+        // The library writes the same file as the CLI (the metadata's key order aside: a map).
+        let lib = write_lm_safetensors(&mem, w.alphabet.as_deref()).unwrap();
+        assert_eq!(lib.len(), bytes.len(), "{case}");
+        assert_eq!(read_lm_safetensors(&lib).unwrap().layers, back.layers, "{case}");
+        std::fs::write(out.join(format!("{case}.reference.npz")), reference_npz(&mem.model)).unwrap();
+
+        // What the metadata describes, per format.
+        let packed: Vec<&LinearEntry> = back.layers.iter().filter(|e| matches!(e, LinearEntry::Packed { .. })).collect();
+        let expect_packed = match *case {
+            "w3_g32_simulated" | "f16" => 0,
+            "w4_g64_asym_all" => 6 * 7 + 2,
+            _ => 6 * 7,
+        };
+        assert_eq!(packed.len(), expect_packed, "{case}");
+        for e in &packed {
+            let LinearEntry::Packed { bits, packing, symmetric, offset, scale_dtype, .. } = e else { unreachable!() };
+            assert_eq!(*packing, if *bits == 8 { LmPacking::I8 } else { LmPacking::U4LowFirst }, "{case}");
+            assert_eq!(*offset, if *bits == 4 && *symmetric { 8 } else { 0 }, "{case}");
+            let ggml = matches!(*case, "q4_1" | "q8_0_w8a8");
+            assert_eq!(scale_dtype, if ggml { "F16" } else { "F32" }, "{case}");
+            assert_eq!(*symmetric, !matches!(*case, "w4_g64_asym_all" | "w8_g32_asym" | "q4_1"), "{case}");
+        }
+        if *case == "mixed_layer_bits" {
+            let bits = |n: &str| match back.layers.iter().find(|e| e.name() == n).unwrap() {
+                LinearEntry::Packed { bits, .. } => *bits,
+                _ => 0,
+            };
+            assert_eq!((bits("layers.0.attention.wq"), bits("layers.1.attention.wv"), bits("layers.1.attention.wq")), (8, 8, 4));
+        }
+    }
+
+    // A tied model (no output tensors) with a quantized embedding, through the library.
+    let tied = load("tests/fixtures/lm/random_small_tied.safetensors");
+    let q = quantize_lm(&tied, &LmQuantConfig { skip: vec![], ..rtn(4, 32) }).unwrap();
+    let bytes = write_lm_safetensors(&q, None).unwrap();
+    let back = read_lm_safetensors(&bytes).unwrap();
+    assert!(back.layers.iter().any(|e| e.name() == "tok_embeddings") && !back.layers.iter().any(|e| e.name() == "output"));
+    assert_same_model(&back.model, &q.model, "tied");
+
+    // Bad files are refused with a message, never a panic.
+    let good = std::fs::read(out.join("w4_g32.safetensors")).unwrap();
+    for cut in [0, 9, 100, good.len() / 2, good.len() - 1] {
+        assert!(read_lm_safetensors(&good[..cut]).is_err(), "cut at {cut}");
+    }
+    let fp32 = std::fs::read(PathBuf::from(ROOT).join("www/models/shakespeare.safetensors")).unwrap();
+    let e = read_lm_safetensors(&fp32).err().expect("an FP32 file is not a packed one");
+    assert!(e.to_string().contains("not a packed model"), "{e}");
+    // The description changed to say 8 bits where the file holds nibbles: named, not misread.
+    let (from, to) = (br#"\"format\":\"W4 g32\",\"bits\":4"#, br#"\"format\":\"W4 g32\",\"bits\":8"#);
+    let at = good.windows(from.len()).position(|w| w == from).expect("a 4-bit layer entry");
+    let mut bad = good.clone();
+    bad[at..at + to.len()].copy_from_slice(to);
+    let e = read_lm_safetensors(&bad).err().expect("a wrong description");
+    assert!(matches!(e, FormatError::Malformed { .. }) && e.to_string().contains("layers.0.attention.wq"), "{e}");
+
+    // The independent check with PyPI safetensors + NumPy, when its venv is there.
+    let py = PathBuf::from(ROOT).join("target/lm-safetensors-py/bin/python");
+    if py.exists() {
+        let o = Command::new(&py).arg(PathBuf::from(ROOT).join("scripts/check_lm_safetensors.py")).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        eprintln!("{text}");
+        assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), cases.len(), "{text}");
+    } else {
+        eprintln!("note: run `python3 scripts/check_lm_safetensors.py` for the independent check (it creates its venv)");
+    }
+}

@@ -1,0 +1,802 @@
+//! The model importers (src/lm/import/) and the GGUF export, natively, against fixtures written
+//! by independent code: scripts/make_lm_import_fixtures.py (llama2.c's export.py layouts, the PyPI
+//! `gguf` package's GGUFWriter and quantizers, the PyPI `safetensors` package) with reference
+//! logits from scripts/lm_reference.py's float64 forward pass. See that script for the files.
+//!
+//! Tolerances: logits within 1e-4 of the reference, relative to the largest |logit| of the
+//! sequence, when the file holds the reference's weights exactly (every F32 / F16 / BF16 file,
+//! and the quantized files against their own dequantization); quantized files against the float
+//! model within the quantization's error (see [`Q8_0_TOLERANCE`]): a random model is sensitive.
+//! Bad files: every error is typed, names the problem (asserted on the message), never panics,
+//! and a counting allocator checks that no adversarial header makes the reader allocate more
+//! than a small multiple of the file.
+
+use qplay::lm::import::gguf::GgufFile;
+use qplay::lm::import::*;
+use qplay::lm::{KvCache, KvFormat, LmError, LmModel, LmWeights, NoProbe};
+use qplay::quant::ggml::{self, GgmlType};
+
+use crate::alloc_probe::largest_allocation;
+
+// ---------------------------------------------------------------------------- fixtures
+
+macro_rules! fixture {
+    ($name:literal) => {
+        {
+            let bytes: &'static [u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/import/", $name));
+            bytes
+        }
+    };
+}
+
+const V0: &[u8] = fixture!("model_v0.bin");
+const V2: &[u8] = fixture!("model_q80_v2.bin");
+const TOKENIZER_BIN: &[u8] = fixture!("tokenizer.bin");
+const TIED_GGUF: &[u8] = fixture!("tied_f32.gguf");
+const MIXED_GGUF: &[u8] = fixture!("mixed_q.gguf");
+const HF_CONFIG: &[u8] = fixture!("hf/config.json");
+const HF_MODEL: &[u8] = fixture!("hf/model.safetensors");
+const HF_TOKENIZER: &[u8] = fixture!("hf/tokenizer.json");
+
+/// Allowed |qplay − reference| relative to the largest |logit|, for the same weights.
+const REL_TOLERANCE: f32 = 1e-4;
+/// Quantized weights against the float model, relative to the largest |logit|: about twice what
+/// NumPy measures on the fixtures (ref_v2 vs ref_untied: 5.1e-2; ref_mixed vs ref_untied: 0.39;
+/// this random model, N(0, 1/fan_in) weights, is sensitive: the mean |Δ logit| is 1.7 % of the
+/// logits' standard deviation for Q8_0).
+const Q8_0_TOLERANCE: f32 = 0.1;
+const Q4_TOLERANCE: f32 = 0.8;
+const MIXTURE_TOLERANCE: f32 = 0.6;
+
+fn sequences() -> Vec<Vec<u32>> {
+    let index: serde_json::Value = serde_json::from_slice(fixture!("reference.json")).unwrap();
+    index["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect())
+        .collect()
+}
+
+/// The reference logits of each sequence ([T, V] row-major).
+fn reference(file: &[u8], vocab: usize) -> Vec<Vec<f32>> {
+    let all: Vec<f32> = file.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let mut at = 0;
+    sequences()
+        .iter()
+        .map(|s| {
+            let n = s.len() * vocab;
+            at += n;
+            all[at - n..at].to_vec()
+        })
+        .collect()
+}
+
+fn logits(w: &LmWeights, tokens: &[u32]) -> Vec<f32> {
+    let model = LmModel::from_weights(w).expect("the imported model builds");
+    let mut cache = KvCache::new(&w.config, KvFormat::F32).unwrap();
+    model.forward(tokens, &mut cache, false, &mut NoProbe).unwrap()
+}
+
+/// The worst |Δ| / max |reference logit| over all sequences.
+fn worst_relative(w: &LmWeights, reference_file: &[u8]) -> f32 {
+    let want = reference(reference_file, w.config.vocab_size);
+    let mut worst = 0f32;
+    for (tokens, want) in sequences().iter().zip(&want) {
+        let got = logits(w, tokens);
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        worst = worst.max(d / scale);
+    }
+    worst
+}
+
+fn assert_matches(w: &LmWeights, reference_file: &[u8], tolerance: f32, what: &str) {
+    let worst = worst_relative(w, reference_file);
+    assert!(worst <= tolerance, "{what}: worst |Δ logit| / max |logit| = {worst:e} > {tolerance:e}");
+}
+
+fn import(files: &[(&str, &[u8])]) -> Result<ImportedModel, LmError> {
+    let owned: Vec<(String, &[u8])> = files.iter().map(|(n, b)| (n.to_string(), *b)).collect();
+    import_model(&owned)
+}
+
+fn err_text(r: Result<impl std::fmt::Debug, LmError>) -> String {
+    r.expect_err("an error was expected").to_string()
+}
+
+/// The config every fixture has (seq_len 32, so nothing is clamped).
+fn check_shape(w: &LmWeights, tied: bool) {
+    let c = &w.config;
+    assert_eq!(
+        (c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size, c.seq_len, c.tied),
+        (32, 2, 4, 2, 64, 32, 32, tied)
+    );
+    assert_eq!(c.norm_eps, 1e-5);
+    assert_eq!(c.rope_theta, 10000.0);
+}
+
+fn hf_files() -> Vec<(&'static str, &'static [u8])> {
+    vec![("hf/config.json", HF_CONFIG), ("hf/model.safetensors", HF_MODEL), ("hf/tokenizer.json", HF_TOKENIZER)]
+}
+
+// ---------------------------------------------------------------------------- every format
+
+#[test]
+fn llama2c_v0_matches_the_reference() {
+    let m = import(&[("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
+    assert_eq!(m.format, ModelFormat::Llama2c { version: 0 });
+    check_shape(&m.weights, false);
+    assert_matches(&m.weights, fixture!("ref_untied.f32"), REL_TOLERANCE, "llama2.c v0");
+    let Some(RawVocab::Tokens(v)) = &m.vocab else { panic!("tokenizer.bin: {:?}", m.vocab) };
+    assert_eq!(v.tokens.len(), 32);
+    assert_eq!(v.tokens[15], b" the", "▁ is written as a space by llama2.c's tokenizer.py");
+    assert_eq!(v.tokens[29], " é".as_bytes());
+    assert_eq!((v.scores[0], v.scores[3], v.scores[31]), (0.0, 0.0, -28.0));
+    assert_eq!((v.bos_id, v.eos_id, v.max_token_length), (Some(1), Some(2), Some(6)));
+}
+
+#[test]
+fn llama2c_v2_matches_its_dequantized_reference() {
+    let m = import(&[("model_q80_v2.bin", V2)]).unwrap();
+    assert_eq!(m.format, ModelFormat::Llama2c { version: 2 });
+    check_shape(&m.weights, false);
+    assert!(m.notes.iter().any(|n| n.contains("groups of 32")), "{:?}", m.notes);
+    assert_matches(&m.weights, fixture!("ref_v2.f32"), REL_TOLERANCE, "llama2.c v2 vs its dequantization");
+    // Against the float model: Q8_0's error, and not nothing.
+    let worst = worst_relative(&m.weights, fixture!("ref_untied.f32"));
+    assert!(worst < Q8_0_TOLERANCE && worst > 1e-3, "Q8_0 vs float: {worst:e}");
+}
+
+#[test]
+fn gguf_f32_tied_matches_the_reference() {
+    let m = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap();
+    assert_eq!(m.format, ModelFormat::Gguf { version: 3 });
+    check_shape(&m.weights, true);
+    assert!(m.weights.output.is_none());
+    assert!(m.notes.iter().any(|n| n.contains("tied")), "{:?}", m.notes);
+    assert_matches(&m.weights, fixture!("ref_tied.f32"), REL_TOLERANCE, "GGUF F32 tied");
+    let Some(RawVocab::Tokens(v)) = &m.vocab else { panic!("{:?}", m.vocab) };
+    assert_eq!(v.model.as_deref(), Some("llama"));
+    assert_eq!(v.tokens.len(), 32);
+    assert_eq!(v.tokens[29], "▁é".as_bytes());
+    assert_eq!(v.scores[31], -28.0);
+    assert_eq!(&v.token_types[..6], &[2, 3, 3, 6, 6, 1]);
+    assert_eq!((v.bos_id, v.eos_id, v.unknown_id, v.add_bos), (Some(1), Some(2), Some(0), Some(true)));
+    assert!(v.merges.is_empty());
+}
+
+#[test]
+fn gguf_mixed_quantization_matches_the_gguf_package_dequantization() {
+    let m = import(&[("mixed_q.gguf", MIXED_GGUF)]).unwrap();
+    check_shape(&m.weights, false);
+    let types = m.notes.iter().find(|n| n.starts_with("GGUF v3")).expect("a note on the types");
+    for t in ["F32 ×5", "F16 ×1", "Q8_0 ×7", "Q4_0 ×4", "Q4_1 ×4"] {
+        assert!(types.contains(t), "{types}");
+    }
+    assert_matches(&m.weights, fixture!("ref_mixed.f32"), REL_TOLERANCE, "GGUF mixed vs gguf.quants.dequantize");
+    let worst = worst_relative(&m.weights, fixture!("ref_untied.f32"));
+    assert!(worst < MIXTURE_TOLERANCE && worst > 1e-2, "Q4/Q8 mixture vs float: {worst:e}");
+    let Some(RawVocab::Tokens(v)) = &m.vocab else { panic!("{:?}", m.vocab) };
+    assert_eq!(v.model.as_deref(), Some("gpt2"));
+    assert_eq!(v.merges, ["t h", "h e", "th e", "Ġ t", "a n"]);
+    assert!(v.scores.is_empty());
+}
+
+#[test]
+fn hugging_face_f16_matches_the_reference() {
+    let m = import(&hf_files()).unwrap();
+    assert_eq!(m.format, ModelFormat::HuggingFace);
+    check_shape(&m.weights, false);
+    assert_matches(&m.weights, fixture!("ref_untied.f32"), REL_TOLERANCE, "Hugging Face F16");
+    let Some(RawVocab::TokenizerJson(text)) = &m.vocab else { panic!("{:?}", m.vocab) };
+    assert_eq!(text.as_bytes(), HF_TOKENIZER);
+    assert!(m.notes.iter().any(|n| n.contains("rotate-half")), "{:?}", m.notes);
+}
+
+#[test]
+fn lossless_formats_hold_bit_identical_weights() {
+    let v0 = import(&[("model.bin", V0)]).unwrap().weights;
+    let hf = import(&hf_files()).unwrap().weights;
+    assert_eq!(v0, hf, "llama2.c v0 (f32) and Hugging Face (f16, rotate-half) give the same weights");
+    let tied = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap().weights;
+    assert_eq!(tied.layers, v0.layers);
+    assert_eq!((&tied.tok_embeddings, &tied.norm), (&v0.tok_embeddings, &v0.norm));
+    // Without the un-permutation the q rows would differ (the test can fail).
+    let raw = safetensors::SafeTensors::deserialize(HF_MODEL).unwrap();
+    let q = raw.tensor("model.layers.0.self_attn.q_proj.weight").unwrap();
+    let q: Vec<f32> = q.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+    assert_ne!(q, v0.layers[0].wq);
+}
+
+#[test]
+fn tied_and_v1_llama2c_files_made_from_the_v0_bytes() {
+    // Tied v0: a positive vocab_size and no trailing classifier.
+    let (v, d) = (32usize, 32usize);
+    let mut tied = V0[..V0.len() - v * d * 4].to_vec();
+    tied[20..24].copy_from_slice(&32i32.to_le_bytes());
+    let m = import(&[("model.bin", &tied)]).unwrap();
+    check_shape(&m.weights, true);
+    assert!(m.notes.iter().any(|n| n.contains("shared classifier")));
+    assert_matches(&m.weights, fixture!("ref_tied.f32"), REL_TOLERANCE, "llama2.c v0, tied");
+
+    // v1 (version1_export): the same tensors behind a 256-byte header, norms first.
+    let f = |n: usize| n * 4;
+    let (l, kv, hid, seq, hd) = (2usize, 16usize, 64usize, 32usize, 8usize);
+    let mut at = 28;
+    let mut cut = |n: usize| {
+        let s = &V0[at..at + f(n)];
+        at += f(n);
+        s
+    };
+    let tok = cut(v * d);
+    let att_norm = cut(l * d);
+    let (wq, wk, wv, wo) = (cut(l * d * d), cut(l * kv * d), cut(l * kv * d), cut(l * d * d));
+    let ffn_norm = cut(l * d);
+    let (w1, w2, w3) = (cut(l * hid * d), cut(l * d * hid), cut(l * hid * d));
+    let norm = cut(d);
+    cut(2 * seq * hd / 2);
+    let output = cut(v * d);
+    let mut v1 = Vec::new();
+    v1.extend_from_slice(&0x616b_3432u32.to_le_bytes());
+    v1.extend_from_slice(&1i32.to_le_bytes());
+    for x in [32i32, 64, 2, 4, 2, 32, 32] {
+        v1.extend_from_slice(&x.to_le_bytes());
+    }
+    v1.push(0);
+    v1.resize(256, 0);
+    for part in [att_norm, ffn_norm, norm, tok, wq, wk, wv, wo, w1, w2, w3, output] {
+        v1.extend_from_slice(part);
+    }
+    assert_eq!(&v1[..4], b"24ka", "the magic 0x616b3432 as little-endian bytes");
+    let m1 = import(&[("model.bin", &v1)]).unwrap();
+    assert_eq!(m1.format, ModelFormat::Llama2c { version: 1 });
+    assert_eq!(m1.weights, import(&[("model.bin", V0)]).unwrap().weights);
+}
+
+#[test]
+fn gguf_v2_files_read_like_v3() {
+    let mut v2 = TIED_GGUF.to_vec();
+    v2[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let m = import(&[("m.gguf", &v2)]).unwrap();
+    assert_eq!(m.format, ModelFormat::Gguf { version: 2 });
+    assert_eq!(m.weights, import(&[("m.gguf", TIED_GGUF)]).unwrap().weights);
+}
+
+/// Hugging Face names, values and dtypes of the fixture (f16 read as f32).
+fn hf_tensors() -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let st = safetensors::SafeTensors::deserialize(HF_MODEL).unwrap();
+    let mut out: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let v = t.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+            (n, t.shape().to_vec(), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// A .safetensors file (with the safetensors crate) of (name, shape, values) in `dtype`.
+fn safetensors_of(tensors: &[(String, Vec<usize>, Vec<f32>)], dtype: safetensors::Dtype) -> Vec<u8> {
+    use qplay::formats::safetensors::{write_raw, RawTensor};
+    let raw: Vec<RawTensor> = tensors
+        .iter()
+        .map(|(n, s, v)| RawTensor {
+            name: n.clone(),
+            dtype,
+            shape: s.clone(),
+            data: match dtype {
+                safetensors::Dtype::BF16 => v.iter().flat_map(|x| half::bf16::from_f32(*x).to_le_bytes()).collect(),
+                safetensors::Dtype::F16 => v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect(),
+                safetensors::Dtype::I8 => v.iter().map(|x| *x as i8 as u8).collect(),
+                _ => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            },
+        })
+        .collect();
+    write_raw(&raw, Default::default()).unwrap()
+}
+
+fn hf_config_with(edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(HF_CONFIG).unwrap();
+    edit(v.as_object_mut().unwrap());
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn hugging_face_bf16_shards_and_tied_heads() {
+    // BF16 in two shards, tied, lm_head dropped: the weights are exactly bf16, so nothing changes.
+    let all: Vec<_> = hf_tensors().into_iter().filter(|t| t.0 != "lm_head.weight").collect();
+    let (a, b) = all.split_at(all.len() / 2);
+    let shard1 = safetensors_of(a, safetensors::Dtype::BF16);
+    let shard2 = safetensors_of(b, safetensors::Dtype::BF16);
+    let config = hf_config_with(|c| {
+        c.insert("tie_word_embeddings".into(), true.into());
+    });
+    let m = import(&[
+        ("config.json", &config),
+        ("model-00001-of-00002.safetensors", &shard1),
+        ("model-00002-of-00002.safetensors", &shard2),
+        ("generation_config.json", b"{}"),
+    ])
+    .unwrap();
+    check_shape(&m.weights, true);
+    assert!(m.notes.iter().any(|n| n.contains("generation_config.json ignored")), "{:?}", m.notes);
+    assert_matches(&m.weights, fixture!("ref_tied.f32"), REL_TOLERANCE, "Hugging Face BF16 shards, tied");
+    // Tied with lm_head present: ignored, with a note.
+    let m = import(&[("config.json", &config), ("model.safetensors", HF_MODEL)]).unwrap();
+    assert!(m.notes.iter().any(|n| n.contains("lm_head.weight ignored")), "{:?}", m.notes);
+    assert!(m.weights.output.is_none());
+}
+
+#[test]
+fn a_long_context_is_clamped_with_a_note() {
+    let config = hf_config_with(|c| {
+        c.insert("max_position_embeddings".into(), 131072.into());
+    });
+    let m = import(&[("config.json", &config), ("model.safetensors", HF_MODEL)]).unwrap();
+    assert_eq!(m.weights.config.seq_len, IMPORT_MAX_SEQ_LEN);
+    assert!(m.notes.iter().any(|n| n.contains("max_position_embeddings 131072 clamped to 2048")), "{:?}", m.notes);
+}
+
+// ---------------------------------------------------------------------------- export
+
+fn untied() -> ImportedModel {
+    import(&[("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap()
+}
+
+/// The tied fixture's vocabulary (llama tokenizer metadata), for the export.
+fn llama_vocab() -> Vocabulary {
+    match import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap().vocab {
+        Some(RawVocab::Tokens(v)) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+const EXPORT_TYPES: [GgufWeightType; 5] = [
+    GgufWeightType::F32,
+    GgufWeightType::F16,
+    GgufWeightType::Block(GgmlType::Q8_0),
+    GgufWeightType::Block(GgmlType::Q4_0),
+    GgufWeightType::Block(GgmlType::Q4_1),
+];
+
+#[test]
+fn gguf_export_round_trips() {
+    let w = untied().weights;
+    let vocab = llama_vocab();
+    for ty in EXPORT_TYPES {
+        let bytes = write_gguf(&w, ty, Some(&vocab)).unwrap();
+        let back = read_gguf(&bytes).unwrap();
+        assert_eq!(back.version, 3);
+        assert_eq!(back.vocab.as_ref(), Some(&vocab), "{}", ty.name());
+        assert_eq!(back.weights.config, w.config);
+        assert_eq!((&back.weights.norm, &back.weights.layers[1].ffn_norm), (&w.norm, &w.layers[1].ffn_norm), "norms stay F32");
+        match ty {
+            // The fixture's weights are exactly f16: F32 and F16 give them back bit for bit.
+            GgufWeightType::F32 | GgufWeightType::F16 => assert_eq!(back.weights, w, "{}", ty.name()),
+            GgufWeightType::Block(t) => {
+                // Each matrix is ggml's dequantize(quantize(x)) (ggml.rs is bit-exact with gguf-py).
+                let want = ggml::dequantize(t, &ggml::quantize(t, &w.layers[0].w2).unwrap()).unwrap();
+                assert_eq!(back.weights.layers[0].w2, want, "{}", t.name());
+                assert_ne!(back.weights.layers[0].w2, w.layers[0].w2);
+                let tol = if t == GgmlType::Q8_0 { Q8_0_TOLERANCE } else { Q4_TOLERANCE };
+                let worst = worst_relative(&back.weights, fixture!("ref_untied.f32"));
+                eprintln!("export {}: worst |Δ logit| / max |logit| vs float = {worst:e}", t.name());
+                assert!(worst < tol && worst > 1e-3, "{}: {worst:e}", t.name());
+            }
+        }
+    }
+    // A tied model, and the character alphabet as qplay.alphabet.
+    let mut tied = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap().weights;
+    tied.alphabet = Some("abcdefghijklmnopqrstuvwxyz .,!?\n".into());
+    let back = read_gguf(&write_gguf(&tied, GgufWeightType::F32, None).unwrap()).unwrap();
+    assert_eq!(back.weights, tied);
+    assert!(back.vocab.is_none());
+}
+
+#[test]
+fn gguf_export_refuses_what_the_type_cannot_hold() {
+    let mut w = untied().weights;
+    w.layers[0].wq[5] = 1e6;
+    let e = err_text(write_gguf(&w, GgufWeightType::F16, None));
+    assert!(e.contains("blk.0.attn_q.weight") && e.contains("overflows F16"), "{e}");
+    let mut v = llama_vocab();
+    v.tokens.pop();
+    let e = err_text(write_gguf(&untied().weights, GgufWeightType::F32, Some(&v)));
+    assert!(e.contains("31 tokens for a vocabulary of 32"), "{e}");
+}
+
+/// Writes qplay's exports for scripts/make_lm_import_fixtures.py check-export (GGUFReader).
+#[test]
+#[ignore]
+fn write_export_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lm-import-export");
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = untied().weights;
+    let vocab = llama_vocab();
+    for ty in EXPORT_TYPES {
+        let name = format!("untied_{}.gguf", ty.name().to_ascii_lowercase());
+        std::fs::write(dir.join(name), write_gguf(&w, ty, Some(&vocab)).unwrap()).unwrap();
+    }
+    let tied = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap().weights;
+    std::fs::write(dir.join("tied_f32.gguf"), write_gguf(&tied, GgufWeightType::F32, Some(&vocab)).unwrap()).unwrap();
+}
+
+// ---------------------------------------------------------------------------- bad files
+
+/// Every prefix at cut points (each of the first 600 bytes, then every `step`) is an error whose
+/// message satisfies `ok`, with no allocation beyond `alloc_limit`.
+fn check_truncations(full: &[u8], step: usize, read: impl Fn(&[u8]) -> Result<(), LmError>, ok: impl Fn(&str) -> bool) {
+    let cuts = (0..full.len().min(600)).chain((600..full.len()).step_by(step));
+    for cut in cuts {
+        let (r, largest) = largest_allocation(|| read(&full[..cut]));
+        let e = match r {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("a file cut at {cut} of {} bytes was accepted", full.len()),
+        };
+        assert!(ok(&e), "cut at {cut}: {e}");
+        assert!(largest <= 4 * full.len() + (1 << 16), "cut at {cut}: an allocation of {largest} bytes");
+    }
+}
+
+#[test]
+fn truncated_files_are_errors_at_every_cut() {
+    let gguf = |b: &[u8]| read_gguf(b).map(|_| ());
+    let says = |e: &str| e.contains("truncated") || e.contains("run past the end") || e.contains("wrong magic");
+    check_truncations(TIED_GGUF, 89, gguf, says);
+    check_truncations(MIXED_GGUF, 31, gguf, says);
+    let l2c = |b: &[u8]| read_llama2c(b).map(|_| ());
+    let short = |e: &str| e.contains("truncated");
+    check_truncations(V0, 97, l2c, short);
+    check_truncations(V2, 41, l2c, short);
+    check_truncations(HF_MODEL, 83, |b| read_hf(HF_CONFIG, &[("model.safetensors", b)]).map(|_| ()), |e| {
+        e.contains(".safetensors file is malformed: model.safetensors")
+    });
+    // config.json without its final newline is still a whole JSON object: cut before that.
+    let config = &HF_CONFIG[..HF_CONFIG.trim_ascii_end().len()];
+    check_truncations(config, 1, |b| read_hf(b, &[("model.safetensors", HF_MODEL)]).map(|_| ()), |e| {
+        e.contains("config.json")
+    });
+    // A tokenizer.bin cut inside a token is an error; cut between tokens it is a shorter vocabulary.
+    let mut whole = 0;
+    for cut in 0..TOKENIZER_BIN.len() {
+        match read_llama2c_tokenizer(&TOKENIZER_BIN[..cut]) {
+            Ok(v) => {
+                assert!(v.tokens.len() < 32);
+                whole += 1;
+            }
+            Err(e) => assert!(e.to_string().contains("truncated"), "cut at {cut}: {e}"),
+        }
+    }
+    assert_eq!(whole, 32, "the cuts between tokens (and after the header) read");
+}
+
+#[test]
+fn wrong_magic_and_versions_are_named() {
+    let mut bad = TIED_GGUF.to_vec();
+    bad[3] = b'X';
+    let e = err_text(import(&[("m.gguf", &bad)]));
+    assert_eq!(e, "this is not a GGUF file (wrong magic bytes)");
+    for (version, says) in [(1u32, "GGUF v1"), (4, "GGUF version 4"), (0x0300_0000, "big-endian")] {
+        let mut b = TIED_GGUF.to_vec();
+        b[4..8].copy_from_slice(&version.to_le_bytes());
+        let e = err_text(read_gguf(&b));
+        assert!(e.contains(says), "{e}");
+    }
+    let mut v2 = V2.to_vec();
+    v2[4..8].copy_from_slice(&3i32.to_le_bytes());
+    let e = err_text(read_llama2c(&v2));
+    assert!(e.contains("version 3 is not supported"), "{e}");
+    // A broken llama2.c magic makes it a legacy header that does not describe the file.
+    let mut v2 = V2.to_vec();
+    v2[0] = b'X';
+    let e = err_text(import(&[("model.bin", &v2)]));
+    assert!(e.contains("the header (v0") || e.contains("model configuration"), "{e}");
+}
+
+/// A little GGUF builder for hand-made bad files (independent of gguf_write).
+#[derive(Default)]
+struct Gguf {
+    kv: Vec<u8>,
+    n_kv: u64,
+    infos: Vec<u8>,
+    n_tensors: u64,
+    data: Vec<u8>,
+}
+
+impl Gguf {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    fn kv(mut self, key: &str, ty: u32, value: &[u8]) -> Self {
+        Gguf::string(&mut self.kv, key);
+        self.kv.extend_from_slice(&ty.to_le_bytes());
+        self.kv.extend_from_slice(value);
+        self.n_kv += 1;
+        self
+    }
+    fn u32(self, key: &str, v: u32) -> Self {
+        self.kv(key, 4, &v.to_le_bytes())
+    }
+    fn str(self, key: &str, v: &str) -> Self {
+        let mut b = Vec::new();
+        Gguf::string(&mut b, v);
+        self.kv(key, 8, &b)
+    }
+    fn tensor(mut self, name: &str, dims: &[u64], ty: u32, offset: u64) -> Self {
+        Gguf::string(&mut self.infos, name);
+        self.infos.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        for d in dims {
+            self.infos.extend_from_slice(&d.to_le_bytes());
+        }
+        self.infos.extend_from_slice(&ty.to_le_bytes());
+        self.infos.extend_from_slice(&offset.to_le_bytes());
+        self.n_tensors += 1;
+        self
+    }
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = b"GGUF".to_vec();
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&self.n_tensors.to_le_bytes());
+        out.extend_from_slice(&self.n_kv.to_le_bytes());
+        out.extend_from_slice(&self.kv);
+        out.extend_from_slice(&self.infos);
+        out.resize(out.len().div_ceil(32) * 32, 0);
+        out.extend_from_slice(&self.data);
+        out
+    }
+}
+
+fn llama_header() -> Gguf {
+    Gguf::default()
+        .str("general.architecture", "llama")
+        .u32("llama.embedding_length", 32)
+        .u32("llama.block_count", 1)
+        .u32("llama.feed_forward_length", 64)
+        .u32("llama.attention.head_count", 4)
+        .u32("llama.context_length", 32)
+        .kv("llama.attention.layer_norm_rms_epsilon", 6, &1e-5f32.to_le_bytes())
+}
+
+#[test]
+fn absurd_counts_and_sizes_are_refused_before_allocating() {
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // 10^12 elements in one tensor.
+        (llama_header().tensor("token_embd.weight", &[1_000_000, 1_000_000], 0, 0).bytes(), "token_embd.weight (1000000000000 elements"),
+        // Dimensions whose product overflows u64.
+        (llama_header().tensor("blk.0.attn_q.weight", &[u64::MAX, 3], 0, 0).bytes(), "blk.0.attn_q.weight"),
+        // A tensor past the end of the file.
+        (llama_header().tensor("output.weight", &[32, 32], 0, 1 << 40).bytes(), "run past the end of the file"),
+        // A misaligned offset.
+        (llama_header().tensor("output.weight", &[32], 0, 4).bytes(), "not a multiple of the alignment 32"),
+        // Five dimensions.
+        (llama_header().tensor("output.weight", &[1, 1, 1, 1, 1], 0, 0).bytes(), "5 dimensions"),
+        // A string of 2^60 bytes, an array of 2^60 values, 2^40 strings.
+        (Gguf::default().kv("k", 8, &(1u64 << 60).to_le_bytes()).bytes(), "truncated: the string of metadata key k needs 1152921504606846976 bytes"),
+        (Gguf::default().kv("k", 9, &[&6u32.to_le_bytes()[..], &(1u64 << 60).to_le_bytes()].concat()).bytes(), "truncated"),
+        (Gguf::default().kv("k", 9, &[&8u32.to_le_bytes()[..], &(1u64 << 40).to_le_bytes()].concat()).bytes(), "claims 1099511627776 strings"),
+        // Nested arrays, unknown value types, a bad bool, a key longer than the spec allows.
+        (Gguf::default().kv("k", 9, &[&9u32.to_le_bytes()[..], &1u64.to_le_bytes()].concat()).bytes(), "arrays of arrays"),
+        (Gguf::default().kv("k", 13, &[0; 8]).bytes(), "unknown value type 13"),
+        (Gguf::default().kv("k", 7, &[2]).bytes(), "a bool must be 0 or 1"),
+        (Gguf::default().kv(&"k".repeat(70_000), 4, &[0; 4]).bytes(), "70000 bytes long"),
+        (Gguf::default().kv("k", 4, &[0; 4]).kv("k", 4, &[0; 4]).bytes(), "metadata key k appears twice"),
+        (Gguf::default().u32("general.alignment", 48).bytes(), "general.alignment must be a power of two"),
+    ];
+    for (bytes, says) in cases {
+        let (r, largest) = largest_allocation(|| read_gguf(&bytes).map(|_| ()));
+        let e = err_text(r);
+        assert!(e.contains(says), "expected {says:?} in: {e}");
+        assert!(largest < (1 << 20), "{says}: an allocation of {largest} bytes");
+    }
+    // Header counts: 2^40 tensors, 2^20 metadata entries claimed by a 24-byte file.
+    for (tensors, kvs, says) in [(1u64 << 40, 0u64, "tensors: the limit is 65536"), (10, 1000, "need at least")] {
+        let mut b = b"GGUF".to_vec();
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&tensors.to_le_bytes());
+        b.extend_from_slice(&kvs.to_le_bytes());
+        let (r, largest) = largest_allocation(|| read_gguf(&b).map(|_| ()));
+        let e = err_text(r);
+        assert!(e.contains(says), "{e}");
+        assert!(largest < 4096, "{largest}");
+    }
+    // llama2.c: a header describing 2^31 layers; tokenizer.bin claiming a 2 GB token.
+    let mut v0 = V0[..64].to_vec();
+    v0[8..12].copy_from_slice(&i32::MAX.to_le_bytes());
+    let (r, largest) = largest_allocation(|| read_llama2c(&v0).map(|_| ()));
+    let e = err_text(r);
+    assert!(e.contains("the model's weights needs"), "{e}");
+    assert!(largest < 4096, "{largest}");
+    let mut tok = TOKENIZER_BIN[..12].to_vec();
+    tok[0..4].copy_from_slice(&i32::MAX.to_le_bytes());
+    tok[8..12].copy_from_slice(&(i32::MAX - 1).to_le_bytes());
+    let (r, largest) = largest_allocation(|| read_llama2c_tokenizer(&tok).map(|_| ()));
+    assert!(err_text(r).contains("truncated: token 0 needs 2147483646 bytes"));
+    assert!(largest < 4096, "{largest}");
+    // Hugging Face: a config of 10^9 layers.
+    let config = hf_config_with(|c| {
+        c.insert("num_hidden_layers".into(), 1_000_000_000.into());
+    });
+    let (r, largest) = largest_allocation(|| read_hf(&config, &[("model.safetensors", HF_MODEL)]).map(|_| ()));
+    assert!(err_text(r).contains("the model's weights needs"));
+    assert!(largest < (1 << 16), "{largest}");
+}
+
+/// The offset in `file` of the tensor info of `name` (just after its name).
+fn info_at(file: &[u8], name: &str) -> usize {
+    let mut key = (name.len() as u64).to_le_bytes().to_vec();
+    key.extend_from_slice(name.as_bytes());
+    file.windows(key.len()).position(|w| w == key.as_slice()).expect("the name is in the file") + key.len()
+}
+
+#[test]
+fn unknown_and_unsupported_tensor_types_are_named() {
+    // blk.0.attn_q.weight is Q8_0 [32, 32] (1088 bytes); as Q5_0 it takes 704, still in range.
+    for (id, says) in [
+        (6u32, "tensor blk.0.attn_q.weight: type Q5_0 (6) is not supported: qplay reads F32, F16, BF16, Q8_0, Q4_0 and Q4_1"),
+        (99, "tensor blk.0.attn_q.weight: unknown ggml type id 99"),
+        (12, "tensor blk.0.attn_q.weight: rows of 32 values are not whole Q4_K blocks of 256"),
+    ] {
+        let mut b = MIXED_GGUF.to_vec();
+        let at = info_at(&b, "blk.0.attn_q.weight") + 4 + 16; // n_dims, ne[2]
+        b[at..at + 4].copy_from_slice(&id.to_le_bytes());
+        assert_eq!(err_text(read_gguf(&b)), says);
+    }
+    // Hugging Face: an I8 tensor.
+    let mut all = hf_tensors();
+    let i = all.iter().position(|t| t.0 == "model.norm.weight").unwrap();
+    let norm = all.remove(i);
+    let mut bytes = safetensors_of(&all, safetensors::Dtype::F32);
+    let extra = safetensors_of(std::slice::from_ref(&norm), safetensors::Dtype::I8);
+    let e = err_text(read_hf(HF_CONFIG, &[("a.safetensors", &bytes), ("b.safetensors", &extra)]));
+    assert_eq!(e, "tensor model.norm.weight: dtype I8 is not supported: qplay reads F32, F16 and BF16");
+    // And the F32 file alone lacks model.norm.weight.
+    let e = err_text(read_hf(HF_CONFIG, &[("a.safetensors", &bytes)]));
+    assert_eq!(e, "tensor model.norm.weight: missing from the .safetensors file(s)");
+    bytes.clear();
+}
+
+#[test]
+fn missing_tensors_and_shape_mismatches_are_named() {
+    // A renamed tensor (same length): the model misses output_norm.weight.
+    let mut b = TIED_GGUF.to_vec();
+    let at = info_at(&b, "output_norm.weight");
+    b[at - 1] = b'X';
+    assert_eq!(err_text(read_gguf(&b)), "tensor output_norm.weight: missing from the file");
+    // ffn_down [64 → 32] stored as ne = [32, 64] instead of [64, 32] (same bytes).
+    let mut b = TIED_GGUF.to_vec();
+    let at = info_at(&b, "blk.1.ffn_down.weight") + 4;
+    b[at..at + 8].copy_from_slice(&32u64.to_le_bytes());
+    b[at + 8..at + 16].copy_from_slice(&64u64.to_le_bytes());
+    assert_eq!(
+        err_text(read_gguf(&b)),
+        "tensor blk.1.ffn_down.weight: shape [32, 64] (ggml order, ne[0] first), the configuration needs [64, 32]"
+    );
+    // The metadata disagreeing with the tensors.
+    let mut b = TIED_GGUF.to_vec();
+    let at = info_at(&b, "llama.feed_forward_length") + 4;
+    b[at..at + 4].copy_from_slice(&48u32.to_le_bytes());
+    let e = err_text(read_gguf(&b));
+    assert!(e.starts_with("tensor blk.0.ffn_gate.weight: shape [32, 64]") && e.ends_with("needs [32, 48]"), "{e}");
+    // Hugging Face: config.json against the tensors, and an absent lm_head.
+    let config = hf_config_with(|c| {
+        c.insert("intermediate_size".into(), 48.into());
+    });
+    let e = err_text(read_hf(&config, &[("model.safetensors", HF_MODEL)]));
+    assert_eq!(e, "tensor model.layers.0.mlp.gate_proj.weight: shape [64, 32], the configuration needs [48, 32]");
+    let no_head: Vec<_> = hf_tensors().into_iter().filter(|t| t.0 != "lm_head.weight").collect();
+    let e = err_text(read_hf(HF_CONFIG, &[("model.safetensors", &safetensors_of(&no_head, safetensors::Dtype::F16))]));
+    assert_eq!(e, "tensor lm_head.weight: missing from the .safetensors file(s)");
+    // llama2.c: a header that does not describe the file.
+    let mut v0 = V0.to_vec();
+    v0[4..8].copy_from_slice(&48i32.to_le_bytes());
+    let e = err_text(read_llama2c(&v0));
+    assert!(e.contains("hidden_dim 48") && e.contains("describes") && e.contains("the file has 83612"), "{e}");
+    let mut v0 = V0.to_vec();
+    v0.extend_from_slice(&[0; 4]);
+    assert!(err_text(read_llama2c(&v0)).contains("trailing bytes"));
+    // GGUF: llama.vocab_size and the embedding disagree.
+    let mut b = MIXED_GGUF.to_vec();
+    let at = info_at(&b, "llama.vocab_size") + 4;
+    b[at..at + 4].copy_from_slice(&33u32.to_le_bytes());
+    assert_eq!(err_text(read_gguf(&b)), "model configuration: llama.vocab_size: 33, but token_embd.weight has 32 rows");
+}
+
+#[test]
+fn nan_weights_are_named() {
+    // GGUF F32: the first value of blk.1.attn_k.weight.
+    let f = GgufFile::parse(TIED_GGUF).unwrap();
+    let t = f.tensor("blk.1.attn_k.weight").unwrap().clone();
+    let mut b = TIED_GGUF.to_vec();
+    b[t.start + 8..t.start + 12].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_eq!(err_text(read_gguf(&b)), "tensor blk.1.attn_k.weight: value 2 is NaN or infinite");
+    // GGUF Q8_0: an infinite f16 block scale in blk.0.ffn_down.weight's second block.
+    let f = GgufFile::parse(MIXED_GGUF).unwrap();
+    let t = f.tensor("blk.0.ffn_down.weight").unwrap().clone();
+    let mut b = MIXED_GGUF.to_vec();
+    b[t.start + 34..t.start + 36].copy_from_slice(&0x7C00u16.to_le_bytes());
+    assert_eq!(err_text(read_gguf(&b)), "tensor blk.0.ffn_down.weight: value 32 is NaN or infinite");
+    // llama2.c v0: the 6th value of layers.0.attention.wq (after the embedding and 2 norms).
+    let mut v0 = V0.to_vec();
+    let at = 28 + 4 * (32 * 32 + 2 * 32 + 5);
+    v0[at..at + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    assert_eq!(err_text(read_llama2c(&v0)), "tensor layers.0.attention.wq.weight: value 5 is NaN or infinite");
+    // llama2.c v2: the first scale of the embedding.
+    let mut v2 = V2.to_vec();
+    let at = 256 + 4 * 5 * 32 + 32 * 32;
+    v2[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_eq!(err_text(read_llama2c(&v2)), "tensor tok_embeddings.weight (scales): value 0 is NaN or infinite");
+    // Hugging Face F16: a NaN in model.layers.1.mlp.up_proj.weight.
+    let mut all = hf_tensors();
+    let up = all.iter_mut().find(|t| t.0 == "model.layers.1.mlp.up_proj.weight").unwrap();
+    up.2[7] = f32::NAN;
+    let bytes = safetensors_of(&all, safetensors::Dtype::F16);
+    assert_eq!(
+        err_text(read_hf(HF_CONFIG, &[("model.safetensors", &bytes)])),
+        "tensor model.layers.1.mlp.up_proj.weight: value 7 is NaN or infinite"
+    );
+}
+
+#[test]
+fn unsupported_architectures_and_rope_variants_are_refused() {
+    let mut b = TIED_GGUF.to_vec();
+    let at = info_at(&b, "general.architecture") + 4 + 8;
+    b[at..at + 5].copy_from_slice(b"mamba");
+    assert_eq!(
+        err_text(read_gguf(&b)),
+        "model configuration: general.architecture: \"mamba\": only \"llama\" models are supported"
+    );
+    for (key, value, says) in [
+        ("rope_scaling", serde_json::json!({"type": "linear", "factor": 2.0}), "rope_scaling: {\"factor\":2.0,\"type\":\"linear\"}: RoPE scaling is not supported"),
+        ("model_type", serde_json::json!("mistral"), "model_type: \"mistral\": only \"llama\" models are supported"),
+        ("hidden_act", serde_json::json!("gelu"), "hidden_act: \"gelu\": only \"silu\""),
+        ("attention_bias", serde_json::json!(true), "attention_bias: true: biases are not supported"),
+        ("head_dim", serde_json::json!(16), "head_dim: 16"),
+        ("rope_parameters", serde_json::json!({"rope_type": "yarn"}), "rope_type \"yarn\""),
+    ] {
+        let config = hf_config_with(|c| {
+            c.insert(key.into(), value);
+        });
+        let e = err_text(read_hf(&config, &[("model.safetensors", HF_MODEL)]));
+        assert!(e.contains(says), "{key}: {e}");
+    }
+    // transformers 5's rope_parameters with the default type is read.
+    let config = hf_config_with(|c| {
+        c.remove("rope_theta");
+        c.insert("rope_parameters".into(), serde_json::json!({"rope_type": "default", "rope_theta": 500000.0}));
+    });
+    assert_eq!(read_hf(&config, &[("model.safetensors", HF_MODEL)]).unwrap().weights.config.rope_theta, 500000.0);
+}
+
+#[test]
+fn the_set_of_files_is_checked() {
+    let e = err_text(import(&[("README.md", b"hello")]));
+    assert!(e.contains("no model file among [README.md]"), "{e}");
+    let e = err_text(import(&[("m.gguf", TIED_GGUF), ("model.bin", V0)]));
+    assert!(e.contains("several model formats"), "{e}");
+    let e = err_text(import(&[("model.safetensors", HF_MODEL)]));
+    assert!(e.contains("config.json is missing"), "{e}");
+    let e = err_text(import(&[("a.gguf", TIED_GGUF), ("b.gguf", MIXED_GGUF)]));
+    assert!(e.contains("2 GGUF files"), "{e}");
+    // A tokenizer.bin that does not match the model's vocabulary: a note, not an error.
+    let m = import(&[("model.bin", V0), ("tokenizer.bin", &TOKENIZER_BIN[..TOKENIZER_BIN.len() - 10])]).unwrap();
+    assert!(m.notes.iter().any(|n| n.contains("31 tokens for a vocabulary of 32")), "{:?}", m.notes);
+}
+
+#[test]
+fn tokenizer_bin_errors_are_named() {
+    let mut t = TOKENIZER_BIN.to_vec();
+    t[8..12].copy_from_slice(&(-1i32).to_le_bytes());
+    assert!(err_text(read_llama2c_tokenizer(&t)).contains("token 0 is -1 bytes long"));
+    let mut t = TOKENIZER_BIN.to_vec();
+    t[0..4].copy_from_slice(&2i32.to_le_bytes());
+    let e = err_text(read_llama2c_tokenizer(&t));
+    assert!(e.contains("token 0 is 5 bytes long: it must be 0 to max_token_length = 2"), "{e}");
+    let mut t = TOKENIZER_BIN.to_vec();
+    t[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(err_text(read_llama2c_tokenizer(&t)).contains("the score of token 0 is NaN"));
+}

@@ -1,0 +1,571 @@
+//! qplay's tokenizers of user-supplied language models against the independent references: the
+//! PyPI `tokenizers` (Hugging Face) and `sentencepiece` (Google) packages, whose own ids and
+//! decodings are in tests/fixtures/lm/tokenizers/ (made by scripts/make_tokenizer_fixtures.sh; the
+//! file list and what each holds is in scripts/make_tokenizer_fixtures.py).
+//!
+//! Native only. `cargo test --test suite lm_tokenizers:: -- --nocapture` prints the 1 MB timings.
+
+use std::time::Instant;
+
+use qplay::lm::tokenizer_bpe::{is_letter, is_number, PreTokenizerStep, SplitPattern};
+use qplay::lm::tokenizers::{GgufVocab, Tokenizer};
+use qplay::lm::{CharTokenizer, LmError};
+use serde_json::Value;
+
+const BPE_JSON: &str = include_str!("../fixtures/lm/tokenizers/bpe.tokenizer.json");
+const BPE_CASES: &str = include_str!("../fixtures/lm/tokenizers/bpe_cases.json");
+const BPE_GGUF: &str = include_str!("../fixtures/lm/tokenizers/bpe_gguf_vocab.json");
+const SPM_BIN: &[u8] = include_bytes!("../fixtures/lm/tokenizers/spm.tokenizer.bin");
+const SPM_VOCAB: &str = include_str!("../fixtures/lm/tokenizers/spm_vocab.json");
+const SPM_CASES: &str = include_str!("../fixtures/lm/tokenizers/spm_cases.json");
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).expect("fixture JSON")
+}
+
+fn strings(cases: &Value) -> Vec<String> {
+    cases["strings"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn id_lists(v: &Value) -> Vec<Vec<u32>> {
+    v.as_array().unwrap().iter().map(ids).collect()
+}
+
+/// The same edit as apply_patch() in scripts/make_tokenizer_fixtures.py.
+fn patched(base: &Value, patch: &Value) -> String {
+    let mut j = base.clone();
+    for (key, value) in patch.as_object().unwrap() {
+        match key.as_str() {
+            "model.ignore_merges" => j["model"]["ignore_merges"] = value.clone(),
+            "model.merges_as_strings" => {
+                let merges: Vec<Value> = j["model"]["merges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| Value::String(format!("{} {}", p[0].as_str().unwrap(), p[1].as_str().unwrap())))
+                    .collect();
+                j["model"]["merges"] = Value::Array(merges);
+            }
+            _ => j[key.as_str()] = value.clone(),
+        }
+    }
+    j.to_string()
+}
+
+fn message(e: LmError) -> String {
+    e.to_string()
+}
+
+fn assert_err_mentions(r: Result<Tokenizer, LmError>, words: &[&str]) {
+    match r {
+        Ok(_) => panic!("expected an error mentioning {words:?}"),
+        Err(e) => {
+            let m = message(e);
+            for w in words {
+                assert!(m.contains(w), "error {m:?} does not mention {w:?}");
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Byte-level BPE vs `tokenizers`
+
+/// Every variant (GPT-2, Llama 3, Qwen2, ByteLevel with add_prefix_space, legacy "a b" merges):
+/// exact words of the pre-tokenizer alone, ids and decodings of `tokenizers`.
+#[test]
+fn bpe_matches_tokenizers_on_every_variant() {
+    let base = json(BPE_JSON);
+    let cases = json(BPE_CASES);
+    let strings = strings(&cases);
+    for variant in cases["variants"].as_array().unwrap() {
+        let name = variant["name"].as_str().unwrap();
+        let tok = Tokenizer::from_tokenizer_json(&patched(&base, &variant["patch"]))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let expected = id_lists(&variant["ids"]);
+        let decoded = variant["decoded"].as_array().unwrap();
+        let Tokenizer::Bpe(bpe) = &tok else { unreachable!() };
+        for (k, s) in strings.iter().enumerate() {
+            let words: Vec<&str> =
+                variant["words"][k].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+            assert_eq!(bpe.pre_tokenize(s), words, "{name}: words of {s:?}");
+            let got = tok.encode(s).unwrap();
+            assert_eq!(got, expected[k], "{name}: ids of {s:?}");
+            assert_eq!(tok.decode(&got), decoded[k].as_str().unwrap(), "{name}: decode of {s:?}");
+        }
+    }
+}
+
+/// The strings where an added token swallows whitespace: "<sep>" (lstrip) the spaces before it,
+/// "[X]" (rstrip) those after it — `tokenizers` loses them too. GGUF does not carry these flags.
+fn strips_whitespace(s: &str) -> bool {
+    s.contains("<sep>") || s.contains("[X]")
+}
+
+/// decode(encode(s)) == s for every string but those where an added token strips whitespace.
+#[test]
+fn bpe_round_trips() {
+    let cases = json(BPE_CASES);
+    let strings = strings(&cases);
+    let tok = Tokenizer::from_tokenizer_json(BPE_JSON).unwrap();
+    let reference = cases["variants"][0]["decoded"].as_array().unwrap();
+    let mut exceptions = 0;
+    for (k, s) in strings.iter().enumerate() {
+        let back = tok.decode(&tok.encode(s).unwrap());
+        if strips_whitespace(s) {
+            exceptions += 1;
+            assert_eq!(back, reference[k].as_str().unwrap());
+            assert_ne!(&back, s, "the strip exception no longer applies to {s:?}: drop it");
+        } else {
+            assert_eq!(&back, s);
+        }
+    }
+    assert_eq!(exceptions, 2);
+}
+
+#[test]
+fn bpe_bos_from_template_and_kind() {
+    let base = json(BPE_JSON);
+    let cases = json(BPE_CASES);
+    let llama3 = &cases["variants"][1];
+    assert_eq!(llama3["name"], "llama3");
+    let tok = Tokenizer::from_tokenizer_json(&patched(&base, &llama3["patch"])).unwrap();
+    // tokenizers' encode("a", add_special_tokens=True) = [bos] + encode("a")
+    let with_special = ids(&llama3["encode_a_with_special_tokens"]);
+    let mut ours = vec![tok.bos().expect("TemplateProcessing gives BOS")];
+    ours.extend(tok.encode("a").unwrap());
+    assert_eq!(ours, with_special);
+    assert_eq!(tok.eos(), None);
+    assert_eq!(tok.kind(), "byte-level BPE");
+    assert_eq!(tok.vocab_len(), 502);
+    match &tok {
+        Tokenizer::Bpe(b) => assert_eq!(
+            b.pre_tokenizer(),
+            &[
+                PreTokenizerStep::Split(SplitPattern::Llama3),
+                PreTokenizerStep::ByteLevel { add_prefix_space: false, use_regex: false }
+            ]
+        ),
+        _ => unreachable!(),
+    }
+    // GPT-2's file has no template: no BOS until the caller sets it.
+    let mut gpt2 = Tokenizer::from_tokenizer_json(BPE_JSON).unwrap();
+    assert_eq!(gpt2.bos(), None);
+    gpt2.set_special_ids(Some(0), Some(0)).unwrap();
+    assert_eq!((gpt2.bos(), gpt2.eos()), (Some(0), Some(0)));
+    assert!(gpt2.set_special_ids(Some(502), None).is_err());
+}
+
+/// The same vocabulary as llama.cpp's convert_hf_to_gguf.py writes it, read as a GGUF "gpt2"
+/// vocabulary with each pre-tokenizer name: the ids of the matching tokenizer.json variant. The
+/// strings with "<sep>" and "[X]" are skipped: GGUF does not carry lstrip / rstrip / single_word.
+#[test]
+fn bpe_from_gguf_matches_tokenizers() {
+    let g = json(BPE_GGUF);
+    let cases = json(BPE_CASES);
+    let strings = strings(&cases);
+    let tokens: Vec<Vec<u8>> =
+        g["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().as_bytes().to_vec()).collect();
+    let types: Vec<i32> = g["token_type"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap() as i32).collect();
+    let merges: Vec<String> = g["merges"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+    let bos = g["bos"].as_u64().map(|x| x as u32);
+    let eos = g["eos"].as_u64().map(|x| x as u32);
+
+    let plain =
+        Tokenizer::from_gguf_vocab("gpt2", tokens.clone(), vec![], types.clone(), merges.clone(), bos, eos).unwrap();
+    assert_eq!((plain.bos(), plain.eos()), (bos, eos));
+    for (pre, variant) in [(None, 0), (Some("gpt-2"), 0), (Some("llama-bpe"), 1), (Some("qwen2"), 2)] {
+        let tok = Tokenizer::from_gguf(GgufVocab {
+            model: "gpt2".into(),
+            pre: pre.map(String::from),
+            tokens: tokens.clone(),
+            token_types: types.clone(),
+            merges: merges.clone(),
+            bos,
+            eos,
+            ..GgufVocab::default()
+        })
+        .unwrap();
+        let expected = id_lists(&cases["variants"][variant]["ids"]);
+        for (k, s) in strings.iter().enumerate() {
+            if strips_whitespace(s) {
+                continue;
+            }
+            assert_eq!(tok.encode(s).unwrap(), expected[k], "pre {pre:?}: ids of {s:?}");
+            assert_eq!(plain.decode(&expected[k]), *s);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// SentencePiece BPE vs `sentencepiece`
+
+fn spm_gguf() -> Tokenizer {
+    let v = json(SPM_VOCAB);
+    let tokens: Vec<Vec<u8>> =
+        v["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().as_bytes().to_vec()).collect();
+    let scores: Vec<f32> = v["scores"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap() as f32).collect();
+    let types: Vec<i32> = v["token_type"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap() as i32).collect();
+    Tokenizer::from_gguf_vocab(
+        "llama",
+        tokens,
+        scores,
+        types,
+        vec![],
+        v["bos"].as_u64().map(|x| x as u32),
+        v["eos"].as_u64().map(|x| x as u32),
+    )
+    .unwrap()
+}
+
+/// The GGUF "llama" form (pieces, scores, token types): sentencepiece's ids for every string,
+/// its decodings, and decode(encode(s)) == s.
+#[test]
+fn spm_gguf_matches_sentencepiece() {
+    let cases = json(SPM_CASES);
+    let tok = spm_gguf();
+    let expected = id_lists(&cases["ids"]);
+    let decoded = cases["decoded"].as_array().unwrap();
+    for (k, s) in strings(&cases).iter().enumerate() {
+        let got = tok.encode(s).unwrap();
+        assert_eq!(got, expected[k], "ids of {s:?}");
+        assert_eq!(tok.decode(&got), decoded[k].as_str().unwrap(), "decode of {s:?}");
+        assert_eq!(tok.decode(&got), *s, "round trip of {s:?}");
+    }
+    for c in cases["decode_cases"].as_array().unwrap() {
+        assert_eq!(tok.decode(&ids(&c["ids"])), c["text"].as_str().unwrap(), "decode of {}", c["ids"]);
+    }
+    assert_eq!((tok.bos(), tok.eos(), tok.vocab_len()), (Some(1), Some(2), 512));
+}
+
+/// llama2.c's tokenizer.bin, exported from the same model the way tokenizer.py does: the same ids
+/// except on strings with the user-defined piece "<sep>", which a tokenizer.bin cannot mark (run.c
+/// does not match it either).
+#[test]
+fn spm_llama2c_bin_matches_sentencepiece() {
+    let cases = json(SPM_CASES);
+    let tok = Tokenizer::from_llama2c_bin(SPM_BIN).unwrap();
+    assert_eq!((tok.bos(), tok.eos(), tok.vocab_len()), (Some(1), Some(2), 512));
+    let expected = id_lists(&cases["ids"]);
+    let mut skipped = 0;
+    for (k, s) in strings(&cases).iter().enumerate() {
+        let got = tok.encode(s).unwrap();
+        assert_eq!(tok.decode(&got), *s, "round trip of {s:?}");
+        if s.contains("<sep>") {
+            skipped += 1;
+            assert_ne!(got, expected[k], "the <sep> exception no longer applies: drop it");
+            continue;
+        }
+        assert_eq!(got, expected[k], "ids of {s:?}");
+    }
+    assert_eq!(skipped, 1);
+    for c in cases["decode_cases"].as_array().unwrap() {
+        assert_eq!(tok.decode(&ids(&c["ids"])), c["text"].as_str().unwrap(), "decode of {}", c["ids"]);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Malformed files
+
+#[test]
+fn malformed_tokenizer_json_is_named() {
+    let base = json(BPE_JSON);
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut j = base.clone();
+        f(&mut j);
+        j.to_string()
+    };
+    assert_err_mentions(Tokenizer::from_tokenizer_json(&BPE_JSON[..BPE_JSON.len() / 2]), &["tokenizer.json", "EOF"]);
+    assert_err_mentions(Tokenizer::from_tokenizer_json(""), &["tokenizer.json"]);
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j.as_object_mut().unwrap().remove("model");
+        })),
+        &["missing field `model`"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["model"].as_object_mut().unwrap().remove("vocab");
+        })),
+        &["vocab"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["model"].as_object_mut().unwrap().remove("merges");
+        })),
+        &["merges"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["model"]["vocab"]["Ġthe"] = Value::from(4_000_000_000u64))),
+        &["Ġthe", "4000000000"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["model"]["merges"][3] = serde_json::json!(["zz", "q"]))),
+        &["merge 3", "\"zz\""],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["model"]["merges"][0] = Value::from("nospace"))),
+        &["nospace"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["model"]["type"] = Value::from("Unigram"))),
+        &["Unigram"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["pre_tokenizer"] = serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first"})
+        })),
+        &["Metaspace"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "Isolated", "invert": false},
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]})
+        })),
+        &["Split", "\\\\p{N}{1,3}"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["pre_tokenizer"] = Value::Null)),
+        &["pre-tokenizer"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["normalizer"] = serde_json::json!({"type": "NFKC"}))),
+        &["NFKC"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["decoder"] = serde_json::json!({"type": "WordPiece", "prefix": "##"})
+        })),
+        &["WordPiece"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["model"]["continuing_subword_prefix"] = Value::from("##"))),
+        &["continuing_subword_prefix"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["added_tokens"][0]["id"] = Value::from(3_000_000u64))),
+        &["<|endoftext|>", "3000000"],
+    );
+}
+
+fn llama2c_bin(max_len: i32, tokens: &[(f32, i32, &[u8])]) -> Vec<u8> {
+    let mut b = max_len.to_le_bytes().to_vec();
+    for (score, len, bytes) in tokens {
+        b.extend(score.to_le_bytes());
+        b.extend(len.to_le_bytes());
+        b.extend(*bytes);
+    }
+    b
+}
+
+#[test]
+fn malformed_tokenizer_bin_is_named() {
+    let llama2c = "llama2.c tokenizer.bin";
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&[]), &[llama2c, "truncated", "needs 4"]);
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&SPM_BIN[..2]), &["truncated"]);
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&SPM_BIN[..4]), &["no tokens"]);
+    // cut inside a header, then inside a token's bytes
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&SPM_BIN[..4 + 5]), &["truncated", "token 0", "8-byte header"]);
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&SPM_BIN[..SPM_BIN.len() - 1]), &["truncated", "token 511"]);
+    // absurd counts and lengths, stopped before allocation
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&llama2c_bin(i32::MAX, &[])), &["max_token_length 2147483647"]);
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&llama2c_bin(-1, &[])), &["max_token_length -1"]);
+    assert_err_mentions(
+        Tokenizer::from_llama2c_bin(&llama2c_bin(8, &[(0.0, i32::MAX, b"abc")])),
+        &["token 0", "length 2147483647"],
+    );
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&llama2c_bin(8, &[(0.0, -5, b"")])), &["length -5"]);
+    assert_err_mentions(
+        Tokenizer::from_llama2c_bin(&llama2c_bin(8, &[(0.0, 1, b"a"), (0.0, 6, b"ab")])),
+        &["token 1", "length 6", "2 bytes remain"],
+    );
+    assert_err_mentions(Tokenizer::from_llama2c_bin(&llama2c_bin(8, &[(f32::NAN, 1, b"a")])), &["NaN"]);
+    // a well-formed file with no byte tokens and no <unk>: encoding an unknown character says so
+    let tiny =
+        Tokenizer::from_llama2c_bin(&llama2c_bin(2, &[(0.0, 1, b" "), (0.0, 1, b"a"), (-1.0, 2, b" a")])).unwrap();
+    assert_eq!(tiny.encode("a a").unwrap(), vec![2, 2]);
+    assert!(message(tiny.encode("b").unwrap_err()).contains("\"b\" is not in the vocabulary"));
+}
+
+#[test]
+fn malformed_gguf_vocab_is_named() {
+    let t = |s: &str| s.as_bytes().to_vec();
+    assert_err_mentions(
+        Tokenizer::from_gguf_vocab("bert", vec![t("a")], vec![], vec![], vec![], None, None),
+        &["\"bert\""],
+    );
+    assert_err_mentions(Tokenizer::from_gguf_vocab("llama", vec![], vec![], vec![], vec![], None, None), &["empty"]);
+    assert_err_mentions(
+        Tokenizer::from_gguf_vocab("llama", vec![t("a"), t("b")], vec![0.0], vec![], vec![], None, None),
+        &["scores has 1 entries for 2 tokens"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_gguf_vocab("llama", vec![t("a")], vec![0.0], vec![9], vec![], None, None),
+        &["token type 9"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_gguf_vocab("llama", vec![t("a")], vec![0.0], vec![1], vec![], Some(7), None),
+        &["bos id 7"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_gguf_vocab("llama", vec![t("<0xZZ>")], vec![0.0], vec![6], vec![], None, None),
+        &["<0xZZ>"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_gguf_vocab("gpt2", vec![t("a"), t("b")], vec![], vec![1, 1], vec!["a c".into()], None, None),
+        &["merge 0", "\"c\""],
+    );
+    assert_err_mentions(
+        Tokenizer::from_gguf_vocab("gpt2", vec![vec![0xFF]], vec![], vec![], vec![], None, None),
+        &["token 0", "UTF-8"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_gguf(GgufVocab {
+            model: "gpt2".into(),
+            pre: Some("deepseek-llm".into()),
+            tokens: vec![t("a")],
+            ..GgufVocab::default()
+        }),
+        &["\"deepseek-llm\""],
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Long inputs, the character tokenizer, the character classes
+
+/// 1 MB inputs that defeat quadratic merging: one 1 MB word of a single letter ('a' has no merge,
+/// 'l' merges pairwise with "ll"), 1 MB of spaces (merged by "ĠĠ" / "▁▁" …),
+/// and 1 MB of the fixture strings repeated. Asserts the round trip; prints the time.
+#[test]
+fn one_megabyte_inputs_encode_fast() {
+    const MB: usize = 1 << 20;
+    let mixed: String = strings(&json(SPM_CASES))
+        .iter()
+        .filter(|s| !strips_whitespace(s))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .repeat(MB / 1000);
+    let inputs = [
+        ("'a' × 1 MiB", "a".repeat(MB)),
+        ("'l' × 1 MiB", "l".repeat(MB)),
+        ("spaces × 1 MiB", " ".repeat(MB)),
+        ("mixed 1 MiB", mixed[..mixed.floor_char_boundary(MB)].to_string()),
+    ];
+    let tokenizers = [
+        ("BPE gpt2", Tokenizer::from_tokenizer_json(BPE_JSON).unwrap()),
+        ("BPE llama3", {
+            let cases = json(BPE_CASES);
+            Tokenizer::from_tokenizer_json(&patched(&json(BPE_JSON), &cases["variants"][1]["patch"])).unwrap()
+        }),
+        ("SPM llama2.c", Tokenizer::from_llama2c_bin(SPM_BIN).unwrap()),
+        ("SPM gguf", spm_gguf()),
+    ];
+    for (tname, tok) in &tokenizers {
+        for (iname, text) in &inputs {
+            let t0 = Instant::now();
+            let ids = tok.encode(text).unwrap();
+            let dt = t0.elapsed();
+            eprintln!("{tname:>12}  {iname:<15} {:>8} ids  encode {:>7.1} ms", ids.len(), dt.as_secs_f64() * 1e3);
+            assert!(tok.decode(&ids) == *text, "{tname}: round trip of {iname}");
+        }
+    }
+    // 100 KB of 'a': tokenizers gives 300 × 'a' as 300 times one id (the vocabulary has no "aa").
+    let tok = Tokenizer::from_tokenizer_json(BPE_JSON).unwrap();
+    let cases = json(BPE_CASES);
+    let k = strings(&cases).iter().position(|s| *s == "a".repeat(300)).unwrap();
+    let a300 = &id_lists(&cases["variants"][0]["ids"])[k];
+    assert!(a300.len() == 300 && a300.iter().all(|&id| id == a300[0]));
+    assert_eq!(tok.encode(&"a".repeat(100 << 10)).unwrap(), vec![a300[0]; 100 << 10]);
+}
+
+#[test]
+fn char_tokenizer_through_the_enum_is_unchanged() {
+    let chars = CharTokenizer::from_text("To be, or not to be");
+    let tok = Tokenizer::from(chars.clone());
+    assert_eq!(tok.kind(), "characters");
+    assert_eq!(tok.vocab_len(), chars.vocab_len());
+    assert_eq!(tok.encode("not to be").unwrap(), chars.encode("not to be").unwrap());
+    assert_eq!(tok.decode(&[0, 1, 2, 99]), chars.decode(&[0, 1, 2, 99]));
+    assert_eq!((tok.bos(), tok.eos()), (None, None));
+    assert_eq!(tok.encode("x").unwrap_err(), chars.encode("x").unwrap_err());
+    let mut tok = tok;
+    assert!(tok.set_special_ids(Some(0), None).is_err());
+}
+
+/// \p{L} ⊂ Alphabetic and \p{N} = Numeric (Rust's tables, a newer Unicode), on every code point;
+/// and the classes on a few characters whose category is known.
+#[test]
+fn character_classes_agree_with_std() {
+    for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+        if is_letter(c) {
+            assert!(c.is_alphabetic(), "{c:?} U+{:04X}", c as u32);
+        }
+        if is_number(c) {
+            assert!(c.is_numeric(), "{c:?} U+{:04X}", c as u32);
+        }
+    }
+    for c in ['a', 'Z', 'é', 'ß', 'ſ', 'ª', 'न', 'あ', '日', 'ʰ'] {
+        assert!(is_letter(c), "{c:?}");
+    }
+    // marks and symbols that are Alphabetic but not L
+    for c in ['\u{94D}', '\u{947}', 'Ⓐ', '\u{345}', '½', 'Ⅻ', '1', ' '] {
+        assert!(!is_letter(c), "{c:?}");
+    }
+    for c in ['0', '٣', '½', '²', 'Ⅻ', '𝟘'] {
+        assert!(is_number(c), "{c:?}");
+    }
+}
+
+/// Truncated and bit-flipped fixtures (a fixed-seed LCG): every constructor returns Ok or Err,
+/// never panics, and what loads encodes and decodes the fixture strings without panicking.
+#[test]
+fn mutated_files_never_panic() {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n.max(1)
+    };
+    let probes = ["", "Hello, world! 123", "naïve café 日本語 🙂", "<|endoftext|>x", "  \n\t <sep>"];
+    let exercise = |t: Tokenizer| {
+        for p in probes {
+            if let Ok(ids) = t.encode(p) {
+                let _ = t.decode(&ids);
+            }
+        }
+        let _ = t.decode(&[0, 1, u32::MAX]);
+    };
+    let (mut ok_bin, mut ok_json) = (0, 0);
+    for _ in 0..300 {
+        // tokenizer.bin: cut somewhere, then flip a few bytes
+        let mut bin = SPM_BIN[..next(SPM_BIN.len() + 1)].to_vec();
+        for _ in 0..next(4) {
+            if !bin.is_empty() {
+                let k = next(bin.len());
+                bin[k] ^= 1 << next(8);
+            }
+        }
+        if let Ok(t) = Tokenizer::from_llama2c_bin(&bin) {
+            ok_bin += 1;
+            exercise(t);
+        }
+        // tokenizer.json: flip one byte (kept ASCII so the text stays UTF-8)
+        let mut j = BPE_JSON.as_bytes().to_vec();
+        let k = next(j.len());
+        if j[k].is_ascii() {
+            j[k] = b" \"{}[],:0123456789abcxyz\\"[next(25)];
+        }
+        if let Ok(text) = std::str::from_utf8(&j) {
+            if let Ok(t) = Tokenizer::from_tokenizer_json(text) {
+                ok_json += 1;
+                exercise(t);
+            }
+        }
+    }
+    eprintln!("mutations that still loaded: {ok_bin} tokenizer.bin, {ok_json} tokenizer.json of 300 each");
+}

@@ -1,0 +1,113 @@
+//! `.npz` archives: NumPy-made fixtures (np.savez and np.savez_compressed, from
+//! scripts/make_format_fixtures.py), round trips, the decompressed-size guard, and typed errors.
+//! Runs natively and in the browser.
+
+use std::io::{Cursor, Write};
+
+use qplay::formats::npz::{read_npz, read_npz_limited, write_npz, MAX_NPZ_DECOMPRESSED};
+use qplay::formats::{FormatError, Tensor};
+
+
+const BASE: [f32; 6] = [0.6004, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111];
+
+fn get<'a>(arrays: &'a [(String, Tensor)], name: &str) -> &'a Tensor {
+    &arrays.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no array {name}")).1
+}
+
+/// A zip with the given (name, bytes, deflated) members, written by the zip crate.
+fn zip_of(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, bytes, deflate) in members {
+        let m = if *deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+        z.start_file(*name, zip::write::SimpleFileOptions::default().compression_method(m)).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+both! {
+    numpy_savez_and_savez_compressed_read_every_member {
+        for (label, bytes) in [("savez", &fixture!("arrays_savez.npz")[..]), ("savez_compressed", &fixture!("arrays_savez_compressed.npz")[..])] {
+            let a = read_npz(bytes).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["f4", "f8_fortran", "f2", "i1", "u2", "b1"], "{label}: archive order, .npy dropped");
+            assert_eq!(get(&a, "f4"), &Tensor { shape: vec![2, 3], values: BASE.to_vec() }, "{label}");
+            // Fortran order becomes C order.
+            assert_eq!(get(&a, "f8_fortran"), &Tensor { shape: vec![2, 3], values: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0] }, "{label}");
+            // f16 keeps 11 significant bits: |error| ≤ 2^-11 · |x|.
+            for (got, want) in get(&a, "f2").values.iter().zip(BASE) {
+                assert!((got - want).abs() <= want.abs() * 4.9e-4, "{label}: {got} vs {want}");
+            }
+            assert_eq!(get(&a, "i1").values, vec![-128.0, -1.0, 0.0, 127.0], "{label}");
+            assert_eq!(get(&a, "u2").values, vec![0.0, 65535.0], "{label}");
+            assert_eq!(get(&a, "b1").values, vec![1.0, 0.0], "{label}");
+        }
+    }
+
+    written_archives_read_back_identically {
+        let arrays = vec![
+            ("weights".to_string(), Tensor { shape: vec![2, 3, 4], values: (0..24).map(|i| (i as f32 - 11.5) * 0.37).collect() }),
+            ("bias".to_string(), Tensor { shape: vec![3], values: vec![f32::MIN_POSITIVE, -0.0, f32::MAX] }),
+            ("scalar".to_string(), Tensor { shape: vec![], values: vec![2.5] }),
+            ("empty".to_string(), Tensor { shape: vec![0, 4], values: vec![] }),
+        ];
+        for compressed in [false, true] {
+            let bytes = write_npz(&arrays, compressed).unwrap();
+            assert_eq!(read_npz(&bytes).unwrap(), arrays, "compressed = {compressed}");
+        }
+        // Deflate pays off on repetitive data.
+        let zeros = vec![("z".to_string(), Tensor { shape: vec![4096], values: vec![0.0; 4096] })];
+        assert!(write_npz(&zeros, true).unwrap().len() < write_npz(&zeros, false).unwrap().len() / 10);
+        // A shape that does not match the values is an error, not a panic.
+        let bad = vec![("x".to_string(), Tensor { shape: vec![2, 2], values: vec![1.0] })];
+        assert!(matches!(write_npz(&bad, false), Err(FormatError::ShapeMismatch { expected: 4, found: 1 })));
+    }
+
+    a_zip_bomb_stops_at_the_limit {
+        // 16 MiB of zeros behind a valid .npy header deflate to ~16 KB; with a 1 MiB limit the reader
+        // stops inflating at 1 MiB + 1 byte, whatever the zip headers claim.
+        let n = (16usize << 20) / 4;
+        let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("bomb.npy", opts).unwrap();
+        z.write_all(&qplay::formats::npy::write_npy_f32(&vec![0.0; n], &[n])).unwrap();
+        let bomb = z.finish().unwrap().into_inner();
+        assert!(bomb.len() < 64 << 10, "the bomb is small: {} bytes", bomb.len());
+        match read_npz_limited(&bomb, 1 << 20) {
+            Err(e @ FormatError::DecompressedTooLarge { .. }) => {
+                let FormatError::DecompressedTooLarge { ref member, bytes, limit } = e else { unreachable!() };
+                assert_eq!((member.as_str(), bytes, limit), ("bomb.npy", bomb.len(), 1 << 20));
+                // The message gives the archive's real size and the decompressed limit, not the
+                // limit plus one as the file's size.
+                let text = e.to_string();
+                assert!(text.contains(&format!("({} bytes)", bomb.len())) && text.contains("decompresses to more than the limit of 1048576 bytes"), "{text}");
+            }
+            other => panic!("expected DecompressedTooLarge, got {other:?}"),
+        }
+        // The limit counts every member together.
+        let small = qplay::formats::npy::write_npy_f32(&[0.0; 1000], &[1000]);
+        let two = zip_of(&[("a.npy", &small, true), ("b.npy", &small, true)]);
+        assert!(read_npz_limited(&two, small.len() + 10).is_err());
+        assert_eq!(read_npz_limited(&two, 2 * small.len()).unwrap().len(), 2);
+        const { assert!(MAX_NPZ_DECOMPRESSED >= 256 << 20, "the default leaves room for a maximal .npy") };
+    }
+
+    bad_archives_get_typed_errors {
+        assert_eq!(read_npz(b"\x93NUMPY not a zip"), Err(FormatError::BadMagic { format: ".npz (zip)" }));
+        let good = fixture!("arrays_savez_compressed.npz");
+        for cut in [4, 30, good.len() / 2, good.len() - 1] {
+            let e = read_npz(&good[..cut]).expect_err("a truncated archive fails");
+            assert!(matches!(e, FormatError::Malformed { .. }), "cut {cut}: {e:?}");
+        }
+        let e = read_npz(&zip_of(&[("notes.txt", b"hello", false)])).unwrap_err();
+        assert!(e.to_string().contains("\"notes.txt\" is not a .npy"), "{e}");
+        let e = read_npz(&zip_of(&[("x.npy", b"not numpy at all", true)])).unwrap_err();
+        assert!(e.to_string().contains("array \"x\""), "{e}");
+        let e = read_npz(&zip_of(&[("s.npy", fixture!("str_unsupported.npy"), false)])).unwrap_err();
+        assert!(matches!(e, FormatError::UnsupportedDtype { ref dtype } if dtype.contains("array \"s\"")), "{e:?}");
+        // Flip a byte inside deflated data: the CRC (or inflate) catches it.
+        let mut flipped = good.to_vec();
+        flipped[60] ^= 0x55;
+        assert!(read_npz(&flipped).is_err());
+    }
+}

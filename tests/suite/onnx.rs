@@ -1,0 +1,264 @@
+//! ONNX: models made with the `onnx` package's helper API (scripts/make_format_fixtures.py)
+//! read and run like NumPy / ONNX Runtime; qplay's FP32 exports read back as the same model;
+//! unsupported graphs get errors naming the op, the node or the input. In-memory tests run
+//! natively and in the browser; the whole-test-set acceptance check is native.
+
+use onnx_protobuf::attribute_proto::AttributeType;
+use onnx_protobuf::tensor_shape_proto::dimension;
+use onnx_protobuf::type_proto::Value as TypeValue;
+use onnx_protobuf::{AttributeProto, Message, ModelProto, NodeProto};
+use protobuf::EnumOrUnknown;
+use qplay::formats::onnx::{read_onnx, write_onnx};
+use qplay::formats::FormatError;
+use qplay::model::forward::Fp32Runner;
+use qplay::model::{zoo, Layer, LayerKind, Linear, Model, Shape, DEFAULT_MAX_PARAMS};
+
+use crate::expected_outputs;
+
+use expected_outputs::{assert_outputs, expected, kinds};
+
+fn read(bytes: &[u8]) -> Result<Model, FormatError> {
+    read_onnx(bytes, DEFAULT_MAX_PARAMS)
+}
+
+/// A model exported by qplay, edited as a protobuf, serialised again.
+fn edited(model: &Model, edit: impl FnOnce(&mut ModelProto)) -> Vec<u8> {
+    let mut p = ModelProto::parse_from_bytes(&write_onnx(model).unwrap()).unwrap();
+    edit(&mut p);
+    p.write_to_bytes().unwrap()
+}
+
+fn node<'a>(p: &'a mut ModelProto, op: &str) -> &'a mut NodeProto {
+    p.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == op).unwrap()
+}
+
+fn set_ints(n: &mut NodeProto, name: &str, v: Vec<i64>) {
+    n.attribute.retain(|a| a.name != name);
+    n.attribute.push(AttributeProto { name: name.into(), type_: EnumOrUnknown::new(AttributeType::INTS), ints: v, ..Default::default() });
+}
+
+fn set_int(n: &mut NodeProto, name: &str, v: i64) {
+    n.attribute.retain(|a| a.name != name);
+    n.attribute.push(AttributeProto { name: name.into(), type_: EnumOrUnknown::new(AttributeType::INT), i: v, ..Default::default() });
+}
+
+fn error_of(bytes: &[u8]) -> String {
+    read(bytes).expect_err("this graph is refused").to_string()
+}
+
+both! {
+    an_onnx_gemm_mlp_reads_with_its_attributes_and_runs_like_numpy {
+        let m = read(fixture!("onnx_mlp_gemm.onnx")).unwrap();
+        assert_eq!(kinds(&m), ["Flatten", "Linear", "ReLU", "Linear"]);
+        assert_eq!(m.input, Shape::Chw(1, 28, 28));
+        let names: Vec<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["flatten", "fc1", "relu1", "fc2"], "layers are named after their nodes");
+        // fc2 has transB = 0, alpha = 0.5, beta = 2; fc1's bias is in float_data.
+        assert_outputs(m, &expected("img_x"), &expected("onnx_gemm_y"), "Gemm MLP");
+    }
+
+    an_onnx_matmul_add_mlp_with_a_constant_reshape_reads {
+        let m = read(fixture!("onnx_mlp_matmul.onnx")).unwrap();
+        assert_eq!(kinds(&m), ["Flatten", "Linear", "ReLU", "Linear", "Softmax"], "Reshape [0, -1] is a Flatten; each Add is a bias");
+        assert_outputs(m, &expected("onnx_matmul_x"), &expected("onnx_matmul_y"), "MatMul + Add MLP");
+    }
+
+    an_onnx_cnn_with_batchnorm_reads_folded {
+        let m = read(fixture!("onnx_cnn_bn.onnx")).unwrap();
+        assert_eq!(kinds(&m), ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]);
+        assert_eq!(m.input, Shape::Chw(1, 12, 12));
+        assert_outputs(m, &expected("onnx_cnn_x"), &expected("onnx_cnn_y"), "Conv + BN CNN");
+    }
+
+    an_unsupported_op_is_named_with_its_node {
+        let e = read(fixture!("onnx_unsupported_sigmoid.onnx")).unwrap_err();
+        assert_eq!(e, FormatError::UnsupportedOp { op: "Sigmoid".into(), node: "gate".into() });
+        let msg = e.to_string();
+        assert!(msg.contains("Sigmoid") && msg.contains("\"gate\"") && msg.contains("Gemm"), "{msg}");
+    }
+
+    fp32_exports_read_back_as_the_same_model {
+        for m in [zoo::lab_mlp(3), zoo::small_cnn(3).unwrap()] {
+            let bytes = write_onnx(&m).unwrap();
+            let back = read(&bytes).unwrap();
+            assert_eq!(back, m, "same layers, names, shapes and weights bit for bit");
+            // A dynamic batch: the input's first dimension is the symbol "N".
+            let p = ModelProto::parse_from_bytes(&bytes).unwrap();
+            let g = p.graph.as_ref().unwrap();
+            let Some(TypeValue::TensorType(t)) = &g.input[0].type_.value else { panic!("a tensor input") };
+            assert!(matches!(&t.shape.dim[0].value, Some(dimension::Value::DimParam(s)) if s == "N"));
+            assert_eq!((g.input[0].name.as_str(), g.output[0].name.as_str()), ("input", "output"));
+            assert_eq!((p.opset_import[0].version, p.ir_version), (13, 7));
+        }
+        // A Softmax at the end of an MLP exports too.
+        let mut m = zoo::lab_mlp(1);
+        m.layers.push(Layer { name: "probs".into(), kind: LayerKind::Softmax });
+        let m = Model::new(m.input, m.layers, DEFAULT_MAX_PARAMS).unwrap();
+        assert_eq!(read(&write_onnx(&m).unwrap()).unwrap(), m);
+        // A Softmax over an image has no opset-13 form: a clear export error.
+        let img = Model::new(Shape::Chw(1, 4, 4), vec![Layer { name: "s".into(), kind: LayerKind::Softmax }], 10).unwrap();
+        assert!(matches!(write_onnx(&img), Err(FormatError::Export(ref m)) if m.contains("add a Flatten")));
+    }
+
+    convolution_and_pooling_forms_outside_qplay_are_refused_by_name {
+        let cnn = zoo::small_cnn(1).unwrap();
+        let msg = error_of(&edited(&cnn, |p| set_int(node(p, "Conv"), "group", 2)));
+        assert!(msg.contains("conv1") && msg.contains("group = 2"), "{msg}");
+        let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "Conv"), "strides", vec![1, 2])));
+        assert!(msg.contains("strides [1, 2]") && msg.contains("equal strides"), "{msg}");
+        let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "Conv"), "pads", vec![1, 0, 1, 0])));
+        assert!(msg.contains("pads [1, 0, 1, 0]"), "{msg}");
+        let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "Conv"), "dilations", vec![2, 2])));
+        assert!(msg.contains("dilation"), "{msg}");
+        let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "MaxPool"), "pads", vec![1, 1, 1, 1])));
+        assert!(msg.contains("pool1") && msg.contains("padding"), "{msg}");
+        let msg = error_of(&edited(&cnn, |p| set_int(node(p, "MaxPool"), "ceil_mode", 1)));
+        assert!(msg.contains("ceil_mode"), "{msg}");
+        // auto_pad SAME_UPPER at stride 1 with a 3×3 kernel is padding 1: the same model.
+        let same = edited(&cnn, |p| {
+            let n = node(p, "Conv");
+            n.attribute.retain(|a| a.name != "pads");
+            n.attribute.push(AttributeProto { name: "auto_pad".into(), type_: EnumOrUnknown::new(AttributeType::STRING), s: b"SAME_UPPER".to_vec(), ..Default::default() });
+        });
+        assert_eq!(read(&same).unwrap(), cnn);
+    }
+
+    inputs_graphs_and_tensors_outside_qplay_are_refused_clearly {
+        let mlp = zoo::lab_mlp(1);
+        // A dynamic dimension other than the batch names the input.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let Some(TypeValue::TensorType(t)) = &mut g.input[0].type_.as_mut().unwrap().value else { unreachable!() };
+            t.shape.as_mut().unwrap().dim[2].value = Some(dimension::Value::DimParam("H".into()));
+        }));
+        assert!(msg.contains("input \"input\"") && msg.contains("dimension 2 is dynamic (\"H\")"), "{msg}");
+        // Two inputs.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let mut second = g.input[0].clone();
+            second.name = "mask".into();
+            g.input.push(second);
+        }));
+        assert!(msg.contains("2 inputs (input, mask)"), "{msg}");
+        // A node that reads something other than the previous output (a branch).
+        let msg = error_of(&edited(&mlp, |p| node(p, "Relu").input[0] = "input".into()));
+        assert!(msg.contains("single chain"), "{msg}");
+        // A weight that is not a constant.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            g.initializer.retain(|t| t.name != "nn2.weight");
+        }));
+        assert!(msg.contains("nn2") && msg.contains("must be a constant"), "{msg}");
+        // A weight whose data does not match its dims.
+        let e = read(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            g.initializer.iter_mut().find(|t| t.name == "nn3.bias").unwrap().raw_data.truncate(8);
+        }))
+        .unwrap_err();
+        assert_eq!(e, FormatError::ShapeMismatch { expected: 10, found: 2 });
+        // Weights in an external file.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let t = g.initializer.iter_mut().find(|t| t.name == "nn1.weight").unwrap();
+            t.raw_data.clear();
+            t.data_location = EnumOrUnknown::new(onnx_protobuf::tensor_proto::DataLocation::EXTERNAL);
+        }));
+        assert!(msg.contains("separate file"), "{msg}");
+        // Reshape to anything but a per-sample flattening.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let n = g.node.iter_mut().find(|n| n.op_type == "Flatten").unwrap();
+            n.op_type = "Reshape".into();
+            n.attribute.clear();
+            n.input.push("shape".into());
+            let mut t = onnx_protobuf::TensorProto { name: "shape".into(), dims: vec![3], data_type: 7, ..Default::default() };
+            t.int64_data = vec![-1, 28, 28];
+            g.initializer.push(t);
+        }));
+        assert!(msg.contains("[-1, 28, 28]") && msg.contains("flattening"), "{msg}");
+        // The parameter limit.
+        let e = read_onnx(&write_onnx(&mlp).unwrap(), 1000).unwrap_err();
+        assert!(matches!(e, FormatError::Model(qplay::model::ModelError::TooLarge { limit: 1000, .. })), "{e:?}");
+        // Not a protobuf at all, or no graph.
+        assert!(matches!(read(b"\xff\xff\xff\xff garbage"), Err(FormatError::Malformed { .. })));
+        assert!(matches!(read(&[]), Err(FormatError::Malformed { .. })));
+        let no_graph = ModelProto { ir_version: 7, ..Default::default() };
+        assert!(error_of(&no_graph.write_to_bytes().unwrap()).contains("no graph"));
+    }
+
+    a_matmul_without_bias_and_a_gemm_with_a_scalar_bias_read {
+        let lin = Layer { name: "fc".into(), kind: LayerKind::Linear(Linear { in_features: 3, out_features: 2, w: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], b: vec![0.5, 0.5] }) };
+        let m = Model::new(Shape::Flat(3), vec![lin], 100).unwrap();
+        // Gemm's bias as a one-value tensor broadcasts.
+        let scalar = edited(&m, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let t = g.initializer.iter_mut().find(|t| t.name == "fc.bias").unwrap();
+            t.dims = vec![1];
+            t.raw_data = 0.5f32.to_le_bytes().to_vec();
+        });
+        assert_eq!(read(&scalar).unwrap(), m);
+        let x = [1.0, 1.0, 1.0];
+        assert_eq!(Fp32Runner::new(read(&scalar).unwrap()).forward(&x).unwrap(), vec![6.5, 15.5]);
+    }
+}
+
+/// The acceptance check: FP32 ONNX exports of the pretrained MLP and CNN, read back, give the native
+/// model's predictions and logits, bit for bit, on the whole Fashion-MNIST test set.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn exported_models_match_the_native_ones_on_the_whole_test_set() {
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/fashion-test.qds.gz")).unwrap();
+    let test = qplay::data::read_qds(&bytes).unwrap();
+    let x = test.images_f32(0, test.len());
+    let baseline = |name: &str| {
+        let path = format!("{}/www/models/{name}.safetensors", env!("CARGO_MANIFEST_DIR"));
+        qplay::formats::safetensors::read_model(&std::fs::read(path).unwrap(), None, DEFAULT_MAX_PARAMS).unwrap()
+    };
+    for (label, m) in [("MLP", baseline("mlp-fashion")), ("CNN", baseline("cnn-fashion"))] {
+        let back = read(&write_onnx(&m).unwrap()).unwrap();
+        let (native, onnx) = (Fp32Runner::new(m).forward(&x).unwrap(), Fp32Runner::new(back).forward(&x).unwrap());
+        assert_eq!(native.len(), 10 * test.len());
+        let same = native.iter().zip(&onnx).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{label}: the logits differ");
+        let argmax = |y: &[f32]| y.chunks(10).map(|r| (0..10).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap()).collect::<Vec<_>>();
+        assert_eq!(argmax(&native), argmax(&onnx), "{label}: predictions");
+    }
+}
+
+/// The size limit comes before any parsing.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn files_over_the_limit_are_refused_unread() {
+    let big = vec![0u8; qplay::formats::onnx::MAX_ONNX_BYTES + 1];
+    assert!(matches!(read(&big), Err(FormatError::TooLarge { .. })));
+}
+
+/// `qplay convert` moves a model between .onnx and .safetensors and back, unchanged.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn the_convert_command_goes_both_ways() {
+    let dir = std::env::temp_dir().join(format!("qplay-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let convert = |from: &std::path::Path, to: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qplay")).arg("convert").arg(from).arg(to).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx_cnn_bn.onnx");
+    let (st, onnx) = (dir.join("cnn.safetensors"), dir.join("cnn.onnx"));
+    convert(&fixture, &st);
+    convert(&st, &onnx);
+    let original = read(&std::fs::read(&fixture).unwrap()).unwrap();
+    let via_st = qplay::formats::safetensors::read_model(&std::fs::read(&st).unwrap(), None, DEFAULT_MAX_PARAMS).unwrap();
+    assert_eq!(via_st, original);
+    assert_eq!(read(&std::fs::read(&onnx).unwrap()).unwrap(), original);
+    // An unsupported model is a one-line error naming the op.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qplay"))
+        .arg("convert")
+        .arg(fixture.with_file_name("onnx_unsupported_sigmoid.onnx"))
+        .arg(dir.join("x.safetensors"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Sigmoid"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,254 @@
+//! Share links and text parsing: a link always reads back to the same
+//! settings, and a hand-edited one never fails, only notices.
+
+use qplay::examples::LAB_CLIP;
+use qplay::parse::{parse_numbers, ParseError};
+use qplay::generate::Distribution;
+use qplay::quant::calibration::Calibration;
+use qplay::quant::{Granularity, Method, Rounding};
+use qplay::share::Generator;
+use qplay::share::{TensorSettings, MAX_LINK_VALUES};
+
+
+both! {
+    the_outlier_example_starts_at_its_own_shape_and_keeps_a_shape_the_user_set {
+        // 128 × 256: enough values for the default percentile to leave its two outliers out.
+        let (s, notices) = TensorSettings::from_hash("#/tensor?gen=with_outliers");
+        assert!(notices.is_empty(), "{notices:?}");
+        let g = s.generator.unwrap();
+        assert_eq!((g.distribution.name(), g.rows, g.cols), ("with_outliers", 128, 256));
+        let (s, _) = TensorSettings::from_hash("#/tensor?gen=with_outliers&shape=16,64");
+        assert_eq!(s.generator.map(|g| (g.rows, g.cols)), Some((16, 64)));
+        // Switching: an untouched example shape follows the distribution; a set one stays.
+        let normal = Distribution::examples()[0];
+        let outliers = Distribution::examples()[4];
+        let fresh = Generator::switched(None, normal);
+        assert_eq!((fresh.rows, fresh.cols), (16, 64));
+        let g = Generator::switched(Some(fresh), outliers);
+        assert_eq!((g.rows, g.cols), (128, 256));
+        assert_eq!(Generator::switched(Some(g), normal).rows, 16);
+        let set = Generator { rows: 8, ..fresh };
+        assert_eq!(Generator::switched(Some(set), outliers).rows, 8);
+    }
+
+    settings_round_trip_through_the_hash {
+        let s = TensorSettings { method: Method::Clip, bits: 5, text: "1.4243, -0.7382\n3e-3".into(), ..Default::default() };
+        let hash = s.to_hash();
+        assert_eq!(hash, "#/tensor?method=clip&bits=5&x=1.4243%2C-0.7382%2C0.003");
+        let (back, notices) = TensorSettings::from_hash(&hash);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((back.method, back.bits), (Method::Clip, 5));
+        assert_eq!(parse_numbers(&back.text).unwrap().values, vec![1.4243, -0.7382, 0.003]);
+    }
+
+    every_setting_round_trips {
+        let s = TensorSettings {
+            method: Method::Clip,
+            bits: 16,
+            signed: false,
+            symmetric: true,
+            narrow_range: true,
+            rounding: Rounding::Stochastic { seed: 0 },
+            seed: 42,
+            range: Some((-0.5, 2.25)),
+            granularity: Granularity::PerGroup { axis: 1, group_size: 8 },
+            calibration: Calibration::Percentile { percentile: 99.5 },
+            generator: Some(Generator { distribution: Distribution::Laplace { mean: 0.0, scale: 1.0 }, rows: 4, cols: 32 }),
+            text: "1, 2, 3".into(),
+        };
+        let hash = s.to_hash();
+        assert_eq!(hash, "#/tensor?method=clip&bits=16&signed=0&sym=1&narrow=1&round=stochastic&seed=42&range=-0.5%2C2.25\
+            &gran=per_group&axis=1&group=8&calib=percentile&cparam=99.5&gen=laplace&shape=4%2C32&x=1%2C2%2C3");
+        let (back, notices) = TensorSettings::from_hash(&hash);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, s);
+        assert_eq!(back.scheme().rounding, Rounding::Stochastic { seed: 42 });
+        // Keys apply in the table's order, whatever their order in the link.
+        let shuffled = "#/tensor?x=1,2,3&shape=4,32&gen=laplace&cparam=99.5&calib=percentile&group=8&axis=1&gran=per_group\
+            &range=-0.5,2.25&seed=42&round=stochastic&narrow=1&sym=1&signed=0&bits=16&method=clip";
+        let (again, notices) = TensorSettings::from_hash(shuffled);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(again, s);
+        // Defaults are left out of the link.
+        assert_eq!(TensorSettings::default().to_hash().matches('&').count(), 2);
+    }
+
+    empty_hash_gives_defaults_silently {
+        for h in ["", "#", "#/", "#/tensor"] {
+            let (s, notices) = TensorSettings::from_hash(h);
+            assert_eq!(s, TensorSettings::default());
+            assert!(notices.is_empty(), "{h}: {notices:?}");
+        }
+    }
+
+    bad_values_are_ignored_with_a_notice_each {
+        let (s, notices) = TensorSettings::from_hash("#/tensor?method=CLIP&bits=0&x=1,nan&zz=1&bits=17&method=clip");
+        assert_eq!(s.method, Method::Clip, "a later valid value still applies");
+        assert_eq!(s.bits, 8);
+        assert_eq!(s.text, TensorSettings::default().text);
+        assert_eq!(notices.len(), 5, "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("unknown key \"zz\"")));
+        assert!(notices.iter().any(|n| n.contains("value #2 is nan")));
+    }
+
+    hostile_hashes_never_panic {
+        let long = format!("#/tensor?x={}", "9,".repeat(20_000));
+        let huge_tensor = format!("#/tensor?x={}", vec!["1"; MAX_LINK_VALUES + 1].join(","));
+        for h in ["#%", "#?&&==&", "#/tensor?x=%FF%FE", "#/tensor?bits=99999999999999999999", &long, &huge_tensor,
+                  "#/tensor?x=1e39", "#/tensor?<script>=alert(1)", "#/tensor?range=2,1", "#/tensor?range=nan,1",
+                  "#/tensor?sym=yes", "#/tensor?round=up", "#/tensor?seed=-1", "#/tensor?gran=per_row",
+                  "#/tensor?calib=percentile&cparam=101", "#/tensor?calib=kl&cparam=1e40", "#/tensor?gen=cauchy",
+                  "#/tensor?gen=normal&shape=0,5", "#/tensor?gen=normal&shape=2000,2000", "#/tensor?shape=3,3", "#/tensor?axis=7"] {
+            let (s, notices) = TensorSettings::from_hash(h);
+            assert!(!notices.is_empty(), "{h} should give a notice");
+            assert_eq!(s.bits, 8);
+        }
+    }
+
+    large_tensors_stay_out_of_the_link {
+        let text = vec!["0.5"; MAX_LINK_VALUES + 1].join(" ");
+        let s = TensorSettings { text, ..TensorSettings::default() };
+        assert!(!s.to_hash().contains("x="));
+    }
+
+    parse_accepts_the_usual_separators_and_printed_tensors {
+        let p = parse_numbers("tensor([ 1.4243, -0.7382, -1.0199,  0.6312, -0.4644, -1.2151,  1.1037,  0.2785])").unwrap();
+        assert_eq!(p.values, LAB_CLIP.to_vec());
+        assert_eq!(parse_numbers("1 2;3\t4").unwrap().values, vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(parse_numbers("[[1, 2, 3],\n [4, 5, 6]]").unwrap().shape, vec![2, 3]);
+        assert_eq!(parse_numbers("1 2\n3").unwrap().shape, vec![3]);
+    }
+
+    parse_errors_name_the_value {
+        assert_eq!(parse_numbers("  \n ,, "), Err(ParseError::Empty));
+        assert_eq!(parse_numbers("1, x2"), Err(ParseError::NotANumber { index: 2, token: "x2".into() }));
+        assert_eq!(parse_numbers("1 -inf"), Err(ParseError::NonFinite { index: 2, token: "-inf".into() }));
+        assert!(matches!(parse_numbers("1e39"), Err(ParseError::NonFinite { index: 1, .. })), "f32 overflow is Inf");
+        assert_eq!(parse_numbers("NaN").unwrap_err().to_string(), "value #1 is NaN: only finite numbers can be quantized");
+    }
+}
+
+// ---------------------------------------------------------------- experiment links (issue 11)
+
+use qplay::share::experiment::{from_query, to_query, MAX_KEYS as MAX_EXPERIMENT_KEYS};
+
+/// Milliseconds since some fixed moment: the wall clock natively, `Date.now()` in the browser.
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    return js_sys::Date::now();
+    #[cfg(not(target_arch = "wasm32"))]
+    return std::time::UNIX_EPOCH.elapsed().unwrap().as_secs_f64() * 1e3;
+}
+
+both! {
+    experiment_link_notices_name_each_bad_key_and_its_reason {
+        // Two bad values and an unknown key: each notice names its own key; the good keys apply.
+        let (exp, notices) = from_query("ptq.weight_bits=4&ptq.act_bits=abc&zz=1&ptq.mode=half&seed=7&ptq.layer_bits.nn1=99");
+        assert_eq!((exp.ptq.weight_bits, exp.seed, exp.ptq.act_bits), (4, 7, 8), "{notices:?}");
+        assert_eq!(notices.len(), 4, "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\"ptq.act_bits\"") && n.contains("abc")), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\"zz\"") && n.contains("not a setting")), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\"ptq.mode\"") && n.contains("half")), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("ptq.layer_bits.nn1") && n.contains("99 bits")), "{notices:?}");
+        // A tagged setting travels as a group; an unknown field inside it is named, not ignored.
+        let (exp, notices) = from_query("ptq.act_calibration.method=percentile&ptq.act_calibration.percentile=99.9");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(exp.ptq.act_calibration, Calibration::Percentile { percentile: 99.9 });
+        let (exp, notices) = from_query("ptq.act_calibration.method=kl&ptq.act_calibration.bogus=1");
+        assert_eq!(exp.ptq.act_calibration, Calibration::Kl { bins: 2048 }, "the method alone takes its default setting");
+        assert!(notices.len() == 1 && notices[0].contains("ptq.act_calibration.bogus"), "{notices:?}");
+        // Out of range: KL with 65,536 bins is named with the limit.
+        let (exp, notices) = from_query("ptq.act_calibration.method=kl&ptq.act_calibration.bins=65536");
+        assert_eq!(exp.ptq.act_calibration, Calibration::MinMax);
+        assert!(notices.len() == 1 && notices[0].contains("ptq.act_calibration") && notices[0].contains("[128, 8192]"), "{notices:?}");
+    }
+
+    a_link_with_thousands_of_unknown_keys_decodes_in_linear_time {
+        let time = |n: usize| {
+            let q: String = (0..n).map(|i| format!("k{i}=1")).collect::<Vec<_>>().join("&");
+            assert!(q.len() <= qplay::share::experiment::MAX_QUERY_LEN, "{}", q.len());
+            let t = now_ms();
+            let (exp, notices) = from_query(&q);
+            let took = now_ms() - t;
+            assert_eq!(exp, qplay::experiment::Experiment::default());
+            assert!(notices[0].contains("\"k0\"") && notices[0].contains("not a setting"), "{notices:?}");
+            assert!(notices.len() <= 22, "notices are capped: {}", notices.len());
+            took
+        };
+        let took = time(2_000);
+        eprintln!("2,000 unknown keys: {took:.1} ms");
+        // The issue's bounds: 50 ms natively (release; 0.3 ms measured), 200 ms in Chromium.
+        assert!(took < 200.0, "{took} ms");
+        // Bad values of real keys (each checked on its own): 700 layer_bits entries (16 KiB).
+        let q: String = (0..700).map(|i| format!("ptq.layer_bits.l{i}=x")).collect::<Vec<_>>().join("&");
+        let t = now_ms();
+        let (exp, notices) = from_query(&q);
+        let took = now_ms() - t;
+        eprintln!("700 bad layer_bits: {took:.1} ms");
+        assert!(exp.ptq.layer_bits.is_empty() && notices[0].contains("ptq.layer_bits.l0"), "{notices:?}");
+        assert!(took < 500.0, "{took} ms");
+        // More keys than the limit: one notice says so.
+        let q: String = (0..MAX_EXPERIMENT_KEYS + 5).map(|i| format!("{i}")).collect::<Vec<_>>().join("&");
+        let (_, notices) = from_query(&q);
+        assert!(notices.iter().any(|n| n.contains("more than the limit")), "{notices:?}");
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_key_of_thousands_of_dotted_segments_does_not_overflow_a_small_stack() {
+    let deep = format!("{}=1", "a.".repeat(7_000) + "b");
+    let deep_real = format!("ptq.{}=1", "x.".repeat(7_000) + "y");
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            for q in [&deep, &deep_real] {
+                let (exp, notices) = from_query(q);
+                assert_eq!(exp, qplay::experiment::Experiment::default());
+                assert_eq!(notices.len(), 1, "{notices:?}");
+                assert!(notices[0].contains("dotted parts"), "{notices:?}");
+            }
+            let _ = TensorSettings::from_hash(&format!("#/tensor?{deep}"));
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+}
+
+both! {
+    experiment_links_still_round_trip {
+        let mut exp = qplay::experiment::Experiment::default();
+        exp.ptq.rounding = Rounding::Stochastic { seed: 3 };
+        exp.ptq.layer_bits.insert("nn1".into(), 4);
+        exp.ptq.skip = vec!["0".into(), "2".into()];
+        let (back, notices) = from_query(&to_query(&exp));
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, exp);
+    }
+
+    tensor_link_calibration_settings_are_range_checked {
+        let (s, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=65536");
+        assert_eq!(s.calibration, Calibration::Kl { bins: 2048 });
+        assert!(notices.len() == 1 && notices[0].contains("cparam") && notices[0].contains("KL bins") && notices[0].contains("[128, 8192]"), "{notices:?}");
+        let (s, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=8192");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(s.calibration, Calibration::Kl { bins: 8192 });
+        let many: String = (0..200).map(|i| format!("&k{i}=1")).collect();
+        let (_, notices) = TensorSettings::from_hash(&format!("#/tensor?bits=4{many}"));
+        assert!(notices.iter().any(|n| n.contains("more than the limit")), "{notices:?}");
+    }
+}
+
+both! {
+    the_language_model_page_has_its_own_path {
+        use qplay::share::{page_hash, Page};
+        assert_eq!(Page::from_hash("#/lm?weights=rtn&bits=4&group=32"), Page::Lm);
+        assert_eq!(Page::from_hash("#/lm"), Page::Lm);
+        assert_eq!(page_hash(Page::Lm, "weights=rtn&bits=4"), "#/lm?weights=rtn&bits=4");
+        assert_eq!(page_hash(Page::Lm, ""), "#/lm");
+        // The link of a page's settings reads back to the same settings.
+        let (e, notices) = qplay::share::lm::from_query("weights=rtn&bits=4&group=32");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(qplay::share::lm::to_query(&e), "weights=rtn&bits=4&group=32");
+    }
+}
