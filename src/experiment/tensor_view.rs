@@ -2,9 +2,17 @@
 //! and their shape, the integers, the dequantized values, each slice's parameters, the error
 //! metrics (and FP16 / BF16 round trips), and every calibrator on the same values. Plain
 //! data, no web crate: the page calls [`TensorView::derive`], the tests call it natively.
+//!
+//! Large tensors and slow calibrators go to the worker instead ([`TensorView::work`] above
+//! [`INLINE_WORK`]): it runs [`TensorView::derive_with`], which reports progress and can be
+//! cancelled, and sends the view back as [`TensorViewParts`] (the three value arrays as bytes,
+//! the rest as JSON).
 
 use std::rc::Rc;
 
+use serde::{Deserialize, Serialize};
+
+use super::progress::Progress;
 use crate::formats::Tensor;
 use crate::generate::generate;
 use crate::metrics::{quant_error_metrics_by, try_error_metrics, ErrorMetrics, QuantErrorMetrics};
@@ -12,6 +20,7 @@ use crate::parse::parse_numbers;
 use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
 use crate::quant::granularity::{SliceLayout, SliceParams};
 use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range, Granularity};
+
 use crate::share::TensorSettings;
 
 /// Above this many values the side-by-side calibrator chart is skipped (it runs six searches).
@@ -19,6 +28,10 @@ pub const MAX_COMPARE: usize = 1 << 16;
 
 /// Largest loaded tensor the page quantizes (the CLI takes any size).
 pub const MAX_PAGE_VALUES: usize = 1 << 22;
+
+/// Above this much [`TensorView::work`] the page hands the tensor to the worker: about 20 ms of
+/// arithmetic on one core, so that typing never waits for it.
+pub const INLINE_WORK: f64 = 2e7;
 
 /// Everything the page shows, derived from the settings.
 #[derive(Debug, PartialEq)]
@@ -66,14 +79,32 @@ fn input(s: &TensorSettings, loaded: Option<(&str, &Tensor)>) -> Result<(Vec<f32
 impl TensorView {
     /// Quantizes the page's tensor as `s` says; an error names what is wrong with the input.
     pub fn derive(s: &TensorSettings, loaded: Option<(&str, &Tensor)>) -> Result<TensorView, String> {
+        TensorView::derive_with(s, loaded, &mut |_| true)
+    }
+
+    /// [`TensorView::derive`], reporting each step to `on_progress`, which returns false to stop
+    /// (the result is then `Err("cancelled")`).
+    pub fn derive_with(s: &TensorSettings, loaded: Option<(&str, &Tensor)>, on_progress: &mut dyn FnMut(&Progress) -> bool) -> Result<TensorView, String> {
+        let compares = 6;
+        let total = 3 + compares;
+        let mut step = |stage: &str, done: usize| -> Result<(), String> {
+            if on_progress(&Progress { stage: stage.into(), done, total, value: None }) {
+                Ok(())
+            } else {
+                Err("cancelled".into())
+            }
+        };
+        step("reading the values", 0)?;
         let (x, shape) = input(s, loaded)?;
         let (data_min, data_max) = min_max(&x).map_err(|e| e.to_string())?;
         let scheme = s.scheme();
+        step(&format!("quantizing {} values", x.len()), 1)?;
         let g = match (s.range, s.granularity) {
             (Some((a, b)), Granularity::PerTensor) => quantize_with_manual_range(&x, &shape, &scheme, a, b),
             _ => quantize_granular(&x, &shape, &scheme, s.granularity, &s.calibration),
         }
         .map_err(|e| e.to_string())?;
+        step("error metrics", 2)?;
         let metrics = quant_error_metrics_by(&x, &g.dequant, |i| g.params_of(i)).map_err(|e| e.to_string())?;
         let fp16 = try_error_metrics(&x, &fp16_round_trip(&x)).map_err(|e| e.to_string())?;
         let bf16 = try_error_metrics(&x, &bf16_round_trip(&x)).map_err(|e| e.to_string())?;
@@ -83,11 +114,39 @@ impl TensorView {
             .map(|c| if c.kind() == s.calibration.kind() { s.calibration } else { c })
             .collect();
         let outcomes = if x.len() <= MAX_COMPARE {
-            compare(&x, &scheme, &calibrations).map(Rc::new).map_err(|e| e.to_string())
+            let mut all = Vec::with_capacity(calibrations.len());
+            for (i, c) in calibrations.iter().enumerate() {
+                step(&format!("calibrator {} of {}: {}", i + 1, calibrations.len(), c.kind().name()), 3 + i.min(compares - 1))?;
+                match compare(&x, &scheme, std::slice::from_ref(c)) {
+                    Ok(o) => all.extend(o),
+                    Err(e) => {
+                        all.clear();
+                        step("done", total)?;
+                        return Ok(TensorView::assemble(x, shape, g, data_min, data_max, metrics, fp16, bf16, Err(e.to_string())));
+                    }
+                }
+            }
+            Ok(Rc::new(all))
         } else {
             Err(format!("The side-by-side chart runs up to {MAX_COMPARE} values."))
         };
-        Ok(TensorView {
+        step("done", total)?;
+        Ok(TensorView::assemble(x, shape, g, data_min, data_max, metrics, fp16, bf16, outcomes))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        x: Vec<f32>,
+        shape: Vec<usize>,
+        g: crate::quant::GranularQuantized,
+        data_min: f32,
+        data_max: f32,
+        metrics: QuantErrorMetrics,
+        fp16: ErrorMetrics,
+        bf16: ErrorMetrics,
+        outcomes: Result<Rc<Vec<CalibrationOutcome>>, String>,
+    ) -> TensorView {
+        TensorView {
             x: Rc::new(x),
             shape,
             q: Rc::new(g.q),
@@ -100,6 +159,111 @@ impl TensorView {
             fp16,
             bf16,
             outcomes,
+        }
+    }
+
+    /// A rough count of the arithmetic [`TensorView::derive`] does for these settings (one unit
+    /// is about one value visited once), without generating or quantizing anything: the page
+    /// computes it on every edit to choose between itself and the worker. An input it cannot
+    /// size (text that does not parse) counts as small: `derive` reports its error at once.
+    pub fn work(s: &TensorSettings, loaded: Option<(&str, &Tensor)>) -> f64 {
+        let (n, rows) = match (loaded, s.generator) {
+            (Some((_, t)), None) => (t.values.len(), t.shape.first().copied().unwrap_or(1)),
+            (_, Some(g)) => (g.rows.saturating_mul(g.cols), g.rows),
+            (None, None) => match parse_numbers(&s.text) {
+                Ok(p) => (p.values.len(), p.shape.first().copied().unwrap_or(1)),
+                Err(_) => (0, 1),
+            },
+        };
+        let n = n as f64;
+        let slices = match s.granularity {
+            Granularity::PerTensor => 1.0,
+            Granularity::PerChannel { .. } => (rows as f64).clamp(1.0, n.max(1.0)),
+            Granularity::PerGroup { group_size, .. } => (n / group_size.max(1) as f64).max(1.0),
+        };
+        // One calibrator on m values.
+        let calibrate = |c: &Calibration, m: f64| -> f64 {
+            match *c {
+                Calibration::MinMax | Calibration::MovingAverageMinMax { .. } => m,
+                Calibration::Percentile { .. } | Calibration::RemovalOutlier { .. } => m * m.max(2.0).log2(),
+                Calibration::Kl { bins } => m + (bins as f64).powi(2),
+                Calibration::Mse { steps } => m * steps as f64,
+            }
+        };
+        let chosen = slices * calibrate(&s.calibration, n / slices);
+        let side_by_side = if n as usize <= MAX_COMPARE {
+            Calibration::all_defaults().iter().map(|c| if c.kind() == s.calibration.kind() { calibrate(&s.calibration, n) } else { calibrate(c, n) }).sum()
+        } else {
+            0.0
+        };
+        // Quantizing, the metrics and the FP16 / BF16 round trips visit every value about ten times.
+        10.0 * n + chosen + side_by_side
+    }
+
+    /// The view as it travels from the worker: everything but the values as JSON, and the
+    /// values x, q and r′ as little-endian bytes (12 per value).
+    pub fn to_parts(&self) -> (TensorViewParts, Vec<u8>) {
+        let mut bytes = Vec::with_capacity(12 * self.x.len());
+        bytes.extend(self.x.iter().flat_map(|v| v.to_le_bytes()));
+        bytes.extend(self.q.iter().flat_map(|v| v.to_le_bytes()));
+        bytes.extend(self.dequant.iter().flat_map(|v| v.to_le_bytes()));
+        let parts = TensorViewParts {
+            values: self.x.len(),
+            shape: self.shape.clone(),
+            slices: (*self.slices).clone(),
+            layout: (*self.layout).clone(),
+            data_min: self.data_min,
+            data_max: self.data_max,
+            metrics: self.metrics,
+            fp16: self.fp16,
+            bf16: self.bf16,
+            outcomes: self.outcomes.as_ref().map(|o| (**o).clone()).map_err(Clone::clone),
+        };
+        (parts, bytes)
+    }
+
+    /// The view from [`TensorView::to_parts`]; an error when the bytes do not hold the values
+    /// the parts announce.
+    pub fn from_parts(parts: TensorViewParts, bytes: &[u8]) -> Result<TensorView, String> {
+        let n = parts.values;
+        if n > MAX_PAGE_VALUES || Some(bytes.len()) != n.checked_mul(12) {
+            return Err(format!("the worker's tensor view announced {n} values but sent {} bytes", bytes.len()));
+        }
+        if parts.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(n) || parts.layout.shape != parts.shape {
+            return Err(format!("the worker's tensor view has shape {:?} for {n} values", parts.shape));
+        }
+        let word = |i: usize| -> [u8; 4] { [bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]] };
+        let x = (0..n).map(|i| f32::from_le_bytes(word(i))).collect();
+        let q = (n..2 * n).map(|i| i32::from_le_bytes(word(i))).collect();
+        let dequant = (2 * n..3 * n).map(|i| f32::from_le_bytes(word(i))).collect();
+        Ok(TensorView {
+            x: Rc::new(x),
+            shape: parts.shape,
+            q: Rc::new(q),
+            dequant: Rc::new(dequant),
+            slices: Rc::new(parts.slices),
+            layout: Rc::new(parts.layout),
+            data_min: parts.data_min,
+            data_max: parts.data_max,
+            metrics: parts.metrics,
+            fp16: parts.fp16,
+            bf16: parts.bf16,
+            outcomes: parts.outcomes.map(Rc::new),
         })
     }
+}
+
+/// A [`TensorView`] without its values, as JSON from the worker (see [`TensorView::to_parts`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorViewParts {
+    pub values: usize,
+    pub shape: Vec<usize>,
+    pub slices: Vec<SliceParams>,
+    pub layout: SliceLayout,
+    pub data_min: f32,
+    pub data_max: f32,
+    pub metrics: QuantErrorMetrics,
+    pub fp16: ErrorMetrics,
+    pub bf16: ErrorMetrics,
+    pub outcomes: Result<Vec<CalibrationOutcome>, String>,
 }

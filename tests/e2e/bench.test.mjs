@@ -45,3 +45,38 @@ test('the Benchmark page measures int8 and f32 GEMMs in the browser', async () =
   assert.equal(await page.$eval('[data-testid=bits]', (s) => s.value), '6');
   assert.deepEqual(errors, []);
 });
+
+// QPLAY_SCALING=full times the issue's sweep (bits 2–8 × 2 granularities × 3 calibrators on the 10,000
+// images) instead of the quick one; the README's figures come from it.
+const workload = process.env.QPLAY_SCALING === 'full' ? 'full' : 'quick';
+
+test('the Benchmark page shares a sweep among the pool of workers, with the one-worker report', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/bench`);
+  await page.waitForSelector('[data-testid=scaling-run]');
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const pool = Math.min(cores, 8);
+  assert.match(await page.textContent('[data-testid=scaling-run]'), new RegExp(`1 to ${pool} workers`));
+  await page.selectOption('[data-testid=scaling-workload]', workload);
+  await page.click('[data-testid=scaling-run]');
+  await page.waitForSelector('[data-testid=scaling] [data-testid=job-status]');
+  // 1, 2, 4 … and the pool's size, three trials each, after the warm-up.
+  const counts = [];
+  for (let n = 1; n < pool; n *= 2) counts.push(n);
+  counts.push(pool);
+  await page.waitForFunction((k) => document.querySelectorAll('[data-testid=scaling-row]').length === k
+    && !document.querySelector('[data-testid=scaling] [data-testid=job-status]'), counts.length, { timeout: 1_800_000 });
+  assert.equal(await page.$('[data-testid=scaling-error]'), null);
+  const rows = await page.$$eval('[data-testid=scaling-row]', (trs) => trs.map((tr) => ({
+    workers: Number(tr.dataset.workers),
+    cells: [...tr.querySelectorAll('td')].map((td) => td.textContent),
+  })));
+  assert.deepEqual(rows.map((r) => r.workers), counts);
+  for (const r of rows) {
+    assert.equal(r.cells[2], '3', `${r.workers} workers: three timed trials`);
+    assert.equal(r.cells[4], 'identical', `${r.workers} workers: the merged report is the one-worker report`);
+    console.log(`Chromium, ${workload} sweep on ${r.workers} of ${cores} cores: median ${r.cells[1]}, speed-up ${r.cells[3]}`);
+  }
+  assert.equal(rows[0].cells[3], '1.00×');
+  await screenshot(page, 'bench-workers.png');
+  assert.deepEqual(errors, []);
+});

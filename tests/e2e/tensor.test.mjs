@@ -364,3 +364,31 @@ test('a teacher link hides and locks Tensor page controls, and keeps them in the
   assert.match(await page.evaluate(() => location.hash), /hide=bits%2Cgen&lock=method%2Cx|hide=bits,gen&lock=method,x/);
   await assertHealthy(page, errors);
 });
+
+test('a large tensor with a slow calibrator is quantized in the worker, and the page keeps answering', async () => {
+  // 65,536 values with a 5,000-step MSE search: far more than the page computes on its own thread.
+  const { page, errors } = await openPage(browser, `${url}#/tensor?gen=normal&shape=256,256&calib=mse&cparam=5000`);
+  await page.waitForSelector('[data-testid=job-status]', { timeout: 10_000 });
+  // While the worker computes, the page's thread is free: a timer fires on time and a control answers.
+  const late = await page.evaluate(() => { const t0 = performance.now(); return new Promise((ok) => setTimeout(() => ok(performance.now() - t0), 10)); });
+  assert.ok(late < 500, `a 10 ms timer fired after ${late} ms`);
+  await page.waitForSelector('[data-testid=histogram]', { timeout: 120_000 });
+  await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 120_000 });
+  assert.equal(await page.textContent('[data-testid=glance-ints]'), '[-128, 127]');
+  assert.match(await page.textContent('[data-testid=glance-clipped]'), / of 65536$/);
+  // A change while it computes: the previous view stays, marked, until the new one arrives.
+  await page.selectOption('[data-testid=bits]', '4');
+  await page.waitForSelector('[data-testid=job-status]', { timeout: 10_000 });
+  assert.ok(await page.$('[data-testid=tensor-stale]'), 'the previous view is marked while the worker computes');
+  await screenshot(page, 'tensor-worker.png');
+  await page.waitForFunction(() => document.querySelector('[data-testid=glance-ints]')?.textContent === '[-8, 7]', null, { timeout: 120_000 });
+  assert.equal(await page.$('[data-testid=tensor-stale]'), null);
+  // Cancel stops it, says so, and the next change computes again.
+  await page.selectOption('[data-testid=bits]', '6');
+  await page.waitForSelector('[data-testid=job-status]', { timeout: 10_000 });
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=tensor-cancelled]');
+  await page.selectOption('[data-testid=bits]', '5');
+  await page.waitForFunction(() => document.querySelector('[data-testid=glance-ints]')?.textContent === '[-16, 15]', null, { timeout: 120_000 });
+  await assertHealthy(page, errors);
+});

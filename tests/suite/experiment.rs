@@ -378,9 +378,9 @@ fn calibration_settings_are_range_checked_wherever_they_are_read() {
 /// seen as [d0, d1·…·dn], and bad or oversized input is refused with a message naming it.
 mod tensor_view {
     use qplay::examples::{LAB_NORMAL, LAB_NORMAL_Q};
-    use qplay::experiment::tensor_view::{TensorView, MAX_COMPARE, MAX_PAGE_VALUES};
+    use qplay::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_COMPARE, MAX_PAGE_VALUES};
     use qplay::formats::Tensor;
-    use qplay::quant::Granularity;
+    use qplay::quant::{Calibration, Granularity};
     use qplay::share::TensorSettings;
 
     fn typed(text: &str) -> TensorSettings {
@@ -428,5 +428,67 @@ mod tensor_view {
         let many = Tensor { shape: vec![MAX_COMPARE + 1], values: (0..=MAX_COMPARE).map(|i| (i % 97) as f32).collect() };
         let v = TensorView::derive(&TensorSettings::default(), Some(("many.npy", &many))).unwrap();
         assert!(v.outcomes.is_err());
+    }
+
+    /// What the worker computes for the page: the same view, its progress steps in order, a stop
+    /// when asked, and the view through its bytes and JSON and back, bit for bit.
+    #[test]
+    fn the_workers_view_is_the_pages_view_through_its_parts() {
+        let t = Tensor { shape: vec![16, 64], values: (0..1024).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect() };
+        for s in [
+            TensorSettings { calibration: Calibration::Kl { bins: 512 }, ..TensorSettings::default() },
+            TensorSettings { granularity: Granularity::PerChannel { axis: 0 }, calibration: Calibration::Mse { steps: 50 }, ..TensorSettings::default() },
+        ] {
+            let page = TensorView::derive(&s, Some(("t.npy", &t))).unwrap();
+            let mut steps = Vec::new();
+            let worker = TensorView::derive_with(&s, Some(("t.npy", &t)), &mut |p| {
+                steps.push((p.done, p.total));
+                true
+            })
+            .unwrap();
+            assert_eq!(worker, page);
+            assert_eq!(steps.first(), Some(&(0, 9)));
+            assert_eq!(steps.last(), Some(&(9, 9)));
+            assert!(steps.windows(2).all(|w| w[0].0 <= w[1].0), "{steps:?}");
+            let (parts, bytes) = page.to_parts();
+            assert_eq!(bytes.len(), 12 * 1024);
+            let json = serde_json::to_string(&parts).unwrap();
+            let back = TensorView::from_parts(serde_json::from_str(&json).unwrap(), &bytes).unwrap();
+            assert_eq!(back, page);
+            assert!(back.dequant.iter().zip(page.dequant.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+            // Bytes that do not hold the announced values are refused with the reason.
+            let e = TensorView::from_parts(parts.clone(), &bytes[..bytes.len() - 4]).unwrap_err();
+            assert!(e.contains("1024 values"), "{e}");
+            let e = TensorView::from_parts(qplay::experiment::tensor_view::TensorViewParts { shape: vec![3, 3], ..parts }, &bytes).unwrap_err();
+            assert!(e.contains("shape"), "{e}");
+        }
+        // Asked to stop, it stops with "cancelled".
+        let mut calls = 0;
+        let e = TensorView::derive_with(&TensorSettings::default(), Some(("t.npy", &t)), &mut |_| {
+            calls += 1;
+            calls < 3
+        })
+        .unwrap_err();
+        assert_eq!((e.as_str(), calls), ("cancelled", 3));
+    }
+
+    /// The page keeps small tensors and fast calibrators, and sends large tensors and slow
+    /// calibrators (many KL bins, many MSE steps per channel) to the worker.
+    #[test]
+    fn work_sends_large_tensors_and_slow_calibrators_to_the_worker() {
+        let small = Tensor { shape: vec![8, 128], values: vec![0.25; 1024] };
+        let large = Tensor { shape: vec![2048, 2048], values: Vec::new() };
+        let large = Tensor { values: vec![0.5; large.shape[0] * large.shape[1]], ..large };
+        let at = |s: &TensorSettings, t: &Tensor| TensorView::work(s, Some(("t", t)));
+        let default = TensorSettings::default();
+        assert!(at(&default, &small) < INLINE_WORK / 2.0);
+        assert!(TensorView::work(&default, None) < INLINE_WORK / 2.0, "the default text");
+        assert!(at(&default, &large) > INLINE_WORK, "4 Mi values");
+        let kl = TensorSettings { calibration: Calibration::Kl { bins: 8192 }, granularity: Granularity::PerChannel { axis: 0 }, ..default.clone() };
+        assert!(at(&kl, &small) > INLINE_WORK, "8 channels × 8192² bins");
+        let mse = TensorSettings { calibration: Calibration::Mse { steps: 10_000 }, ..default.clone() };
+        let mid = Tensor { shape: vec![64, 64], values: vec![0.1; 4096] };
+        assert!(at(&mse, &mid) > INLINE_WORK, "10,000 steps over 4,096 values");
+        assert!(TensorView::work(&TensorSettings { text: "1, two".into(), ..default }, None) < INLINE_WORK, "unparsable text is small");
     }
 }

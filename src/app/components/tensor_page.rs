@@ -7,6 +7,7 @@
 
 use std::rc::Rc;
 
+use gloo::timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
@@ -16,6 +17,7 @@ use super::channel_table::ChannelTable;
 use super::ctl::Ctl;
 use super::file_drop::FileDrop;
 use super::generator_controls::GeneratorControls;
+use super::job_status::JobStatus;
 use super::plot_canvas::{Plot, PlotCanvas};
 use super::metrics_panel::MetricsPanel;
 use super::notices::Notices;
@@ -24,11 +26,14 @@ use super::params_panel::{num, ParamsPanel};
 use super::range_sliders::RangeSliders;
 use super::scheme_controls::SchemeControls;
 use super::value_table::ValueTable;
+use crate::app::state::job::{self, JobState};
 use crate::app::state::tensor::LoadedTensors;
 use crate::app::state::{TensorAction, TensorState};
 use crate::app::files::read_tensor_file;
 use crate::app::url;
-use crate::experiment::tensor_view::TensorView;
+use crate::app::worker::host::SharedWorker;
+use crate::app::worker::protocol::{LoadedTensorRef, Request};
+use crate::experiment::tensor_view::{TensorView, INLINE_WORK};
 use crate::metrics::QuantErrorMetrics;
 use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
@@ -40,9 +45,19 @@ fn derive((s, file): &(TensorSettings, Option<Rc<LoadedTensors>>)) -> Result<Ten
     TensorView::derive(s, loaded)
 }
 
+/// Asks the worker for the view of the page's settings and tensor (its values travel as bytes).
+fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>) {
+    let current = state.file.as_deref().and_then(|f| f.current());
+    let loaded = current.map(|(name, t)| LoadedTensorRef { name: name.clone(), shape: t.shape.clone() });
+    let bytes: Option<Vec<u8>> = current.map(|(_, t)| t.values.iter().flat_map(|v| v.to_le_bytes()).collect());
+    let request = Request::TensorView { hash: state.settings.to_hash(), loaded };
+    job::run(worker, request, bytes.as_deref(), state.view_key(), state.dispatcher().to_callback().reform(TensorAction::Job));
+}
+
 #[function_component(TensorPage)]
 pub fn tensor_page() -> Html {
     let state = use_context::<UseReducerHandle<TensorState>>().expect("the app provides the Tensor page's state");
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
     let settings = state.settings.clone();
 
     {
@@ -50,7 +65,29 @@ pub fn tensor_page() -> Html {
         url::use_page_link(Page::Tensor, state.to_hash(), Callback::from(move |hash| d.dispatch(TensorAction::FromHash(hash))));
     }
 
-    let derived = use_memo((settings.clone(), state.file.clone()), derive);
+    // Small tensors are quantized here as the settings change; large ones and slow calibrators
+    // in the worker (TensorView::work), so that typing never waits.
+    let loaded = state.file.as_deref().and_then(|f| f.current()).map(|(name, t)| (name.as_str(), t));
+    let heavy = TensorView::work(&settings, loaded) > INLINE_WORK;
+    let inline = use_memo((settings.clone(), state.file.clone(), heavy), |(s, f, heavy)| (!heavy).then(|| Rc::new(derive(&(s.clone(), f.clone())))));
+    let key = state.view_key();
+    {
+        let (state, worker) = (state.clone(), worker.clone());
+        let timer = use_mut_ref(|| None::<Timeout>);
+        use_effect_with((key.clone(), heavy, state.job.clone()), move |(key, heavy, job)| {
+            let have = state.computed.as_ref().is_some_and(|(k, _)| k == key);
+            // A job this key already ended in (a failure, or the user's Cancel) is not repeated.
+            let ended = matches!(job, JobState::Failed { kind, .. } | JobState::Cancelled { kind } if kind == key);
+            if *heavy && !have && !ended && !job.is_running() {
+                // Waits for the next keystroke or slider step before starting.
+                *timer.borrow_mut() = Some(Timeout::new(250, move || send_view(&worker, &state)));
+            } else {
+                *timer.borrow_mut() = None;
+            }
+        });
+    }
+    let computing = heavy && state.computed.as_ref().is_none_or(|(k, _)| *k != key);
+    let derived: Option<Rc<Result<TensorView, String>>> = if heavy { state.computed.as_ref().map(|(_, v)| v.clone()) } else { (*inline).clone() };
     let copy_status = use_state(|| None::<String>);
 
     let on_text = {
@@ -157,11 +194,27 @@ pub fn tensor_page() -> Html {
                     if let Some(s) = &*copy_status { <span class="copy-status" role="status">{ s.clone() }</span> }
                 </div>
             </section>
-            { match &*derived {
-                Err(message) => html! {
+            { match &state.job {
+                JobState::Running(job) => {
+                    let (stage, done, total, value) = job.stage();
+                    let on_cancel = { let w = worker.clone(); Callback::from(move |_: ()| w.0.cancel_all()) };
+                    html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
+                }
+                JobState::Cancelled { kind } if *kind == key => html! {
+                    <p class="hint" role="status" data-testid="tensor-cancelled">{"Cancelled: change a setting to compute the view again."}</p>
+                },
+                _ if computing => html! { <p class="hint" role="status" data-testid="tensor-computing">{"A large tensor: the worker computes its view…"}</p> },
+                _ => html! {},
+            } }
+            if computing && derived.is_some() {
+                <p class="hint stale" data-testid="tensor-stale">{"Below: the previous settings' view, until the worker has the new one."}</p>
+            }
+            { match derived.as_deref() {
+                None => html! {},
+                Some(Err(message)) => html! {
                     <p class="error" role="alert" data-testid="input-error">{ message.clone() }</p>
                 },
-                Ok(d) => {
+                Some(Ok(d)) => {
                     let first = d.slices[0];
                     let unit = if matches!(settings.granularity, Granularity::PerGroup { .. }) { "group" } else { "channel" };
                     let caption = if d.slices.len() > 1 {

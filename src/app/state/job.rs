@@ -150,6 +150,7 @@ pub fn run<K: 'static>(worker: &SharedWorker, request: Request, bytes: Option<&[
                 Err(e) => Event::Failed(format!("the browser refused the download of {name}: {e}")),
             },
             (Event::Done(Outcome::File { name, .. }), None) => Event::Failed(format!("the worker wrote {name}, but its bytes did not arrive")),
+            (Event::Done(Outcome::TensorView { parts, .. }), Some(bytes)) => Event::Done(Outcome::TensorView { parts, bytes }),
             (event, _) => event,
         };
         d.emit(JobUpdate { id, change: Change::Event(event) });
@@ -168,6 +169,8 @@ struct Split {
     outcomes: Vec<Option<Outcome>>,
     /// The job has ended (done, failed or cancelled): later events of its parts are ignored.
     ended: bool,
+    /// Every part's id, in order.
+    parts: Vec<u32>,
 }
 
 /// Runs `parts` (each with the same file bytes, if any) as one job on as many workers of the
@@ -184,13 +187,13 @@ pub fn run_split<K: 'static>(
     dispatch: Callback<JobUpdate<K>>,
 ) -> u32 {
     let n = parts.len();
-    let split = std::rc::Rc::new(std::cell::RefCell::new(Split { id: 0, progress: vec![None; n], outcomes: vec![None; n], ended: false }));
+    let split = std::rc::Rc::new(std::cell::RefCell::new(Split { id: 0, progress: vec![None; n], outcomes: vec![None; n], ended: false, parts: Vec::new() }));
     let merge = std::rc::Rc::new(merge);
     let mut first = None;
     for (k, request) in parts.into_iter().enumerate() {
-        let (split, d, merge) = (split.clone(), dispatch.clone(), merge.clone());
-        let part_id = worker.0.submit_to(k, request, bytes, move |_, event, _| {
-            let mut s = split.borrow_mut();
+        let (shared, d, merge, host) = (split.clone(), dispatch.clone(), merge.clone(), worker.clone());
+        let part_id = worker.0.submit_to(k, request, bytes, move |part, event, _| {
+            let mut s = shared.borrow_mut();
             if s.ended {
                 return;
             }
@@ -221,6 +224,16 @@ pub fn run_split<K: 'static>(
                 }
                 end if end.ends_job() => {
                     s.ended = true;
+                    // A failed part ends the job: the other parts stop rather than hold their
+                    // workers (after a Cancel they have stopped already).
+                    if !matches!(end, Event::Cancelled) {
+                        let others: Vec<u32> = s.parts.iter().copied().filter(|&p| p != part).collect();
+                        let (host, id, d2) = (host.clone(), id, d.clone());
+                        drop(s);
+                        d2.emit(JobUpdate { id, change: Change::Event(end) });
+                        host.0.stop_jobs(&others);
+                        return;
+                    }
                     end
                 }
                 other => other,
@@ -229,6 +242,7 @@ pub fn run_split<K: 'static>(
             d.emit(JobUpdate { id, change: Change::Event(event) });
         });
         first.get_or_insert(part_id);
+        split.borrow_mut().parts.push(part_id);
     }
     let id = first.unwrap_or(0);
     split.borrow_mut().id = id;

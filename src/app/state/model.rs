@@ -175,7 +175,7 @@ impl Reducible for ModelState {
                         Outcome::Sweep(r) => next.results.sweep = Some(Rc::new(Done { exp, report: *r })),
                         Outcome::MixedBit(r) => next.results.mixed_bit = Some(Rc::new(Done { exp, report: *r })),
                         Outcome::Qat(r) => next.results.qat = Some(Rc::new(Done { exp, report: *r })),
-                        Outcome::File { .. } | Outcome::Bench { .. } | Outcome::LmRun(_) | Outcome::LmGenerate(_) | Outcome::LmLoaded(_) | Outcome::LmWeights(_) => {}
+                        _ => {}
                     }
                 }
                 Applied::Nothing | Applied::Started(_) | Applied::Streamed(_) => {}

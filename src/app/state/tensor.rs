@@ -1,12 +1,16 @@
 //! The Tensor page's state: the shareable settings and the notices about the
 //! link. Every change goes through [`TensorAction`]; results are derived from
-//! the settings, never stored.
+//! the settings on the page, except for a large tensor or a slow calibrator, whose view the
+//! worker computes: that view is kept with the key of the settings and file it is for.
 
 use std::rc::Rc;
 
 use yew::Reducible;
 
+use crate::app::state::job::{Applied, JobState, JobUpdate};
+use crate::app::worker::protocol::Outcome;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
+use crate::experiment::tensor_view::TensorView;
 use crate::formats::Tensor;
 use crate::parse::format_numbers;
 use crate::quant::Method;
@@ -24,6 +28,12 @@ pub struct TensorState {
     pub file_error: Option<String>,
     /// Controls a teacher's link hides or locks.
     pub view: View,
+    /// The worker's view of a large tensor or a slow calibrator, with its [`TensorState::view_key`].
+    pub computed: Option<(String, Rc<Result<TensorView, String>>)>,
+    /// The worker's job for it (its kind is the key it computes).
+    pub job: JobState<String>,
+    /// Counts the loaded file's changes (a new file, another of its tensors, closed).
+    pub file_generation: u32,
 }
 
 /// The tensors of a loaded file, and which one is shown.
@@ -56,6 +66,8 @@ pub enum TensorAction {
     ChooseTensor(usize),
     /// Back to the text box.
     CloseFile,
+    /// The worker's job computing the view.
+    Job(JobUpdate<String>),
 }
 
 impl TensorAction {
@@ -71,6 +83,11 @@ impl TensorState {
         let keys: Vec<&str> = TENSOR_FIELDS.iter().map(|f| f.key).collect();
         notices.extend(view.keep_known(&keys));
         TensorState { settings, notices, view, ..TensorState::default() }
+    }
+
+    /// What the view depends on: the settings and the loaded file's tensor.
+    pub fn view_key(&self) -> String {
+        format!("{}#file{}", self.settings.to_hash(), self.file_generation)
     }
 
     /// The link of this state: the settings, and the teacher's view.
@@ -120,6 +137,23 @@ impl Reducible for TensorState {
                 next.file = None;
                 next.file_error = None;
             }
+            TensorAction::Job(update) => match next.job.apply(update) {
+                Applied::Finished(key, Outcome::TensorView { parts, bytes }) => next.computed = Some((key, Rc::new(TensorView::from_parts(*parts, &bytes)))),
+                Applied::Finished(key, _) => next.computed = Some((key, Rc::new(Err("the worker answered something other than a tensor view".into())))),
+                _ => {
+                    if let JobState::Failed { kind, message } = &next.job {
+                        next.computed = Some((kind.clone(), Rc::new(Err(message.clone()))));
+                    }
+                }
+            },
+        }
+        let same_file = match (&self.file, &next.file) {
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_file {
+            next.file_generation = next.file_generation.wrapping_add(1);
         }
         Rc::new(next)
     }

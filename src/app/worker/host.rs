@@ -190,6 +190,24 @@ impl WorkerHost {
         }
     }
 
+    /// Stops the workers that run these jobs (a shared job's other parts after one failed, so
+    /// that they do not hold their workers for a result nobody reads). Any other job on those
+    /// workers fails with a message that says why; the next job starts fresh workers.
+    pub fn stop_jobs(&self, ids: &[u32]) {
+        let slots: Vec<usize> = ids.iter().filter_map(|id| self.listeners.borrow().get(id).map(|(s, _)| *s)).collect();
+        for slot in slots {
+            if let Some(l) = self.slots[slot].borrow_mut().take() {
+                l.worker.terminate();
+            }
+            let mine: Vec<u32> = self.listeners.borrow().iter().filter(|(_, (s, _))| *s == slot).map(|(id, _)| *id).collect();
+            for id in mine {
+                let Some((_, l)) = self.listeners.borrow_mut().remove(&id) else { continue };
+                let event = if ids.contains(&id) { Event::Cancelled } else { Event::Failed("its worker was stopped to end a job that failed on another worker: run it again".into()) };
+                l(id, event, None);
+            }
+        }
+    }
+
     /// Whether any job is still running.
     pub fn busy(&self) -> bool {
         !self.listeners.borrow().is_empty()

@@ -11,6 +11,7 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::run::PtqReport;
 use crate::experiment::shard::Shard;
 use crate::experiment::sweep::SweepReport;
+use crate::experiment::tensor_view::TensorViewParts;
 use crate::experiment::{Experiment, Progress};
 use crate::lm::inspect::WeightView;
 use crate::lm::sample::SampleConfig;
@@ -75,6 +76,10 @@ pub enum Request {
         quant: LmQuantConfig,
         format: LmExportFormat,
     },
+    /// The Tensor page, for a large tensor or a slow calibrator: the view of the settings in
+    /// `hash` (the page's link), of the loaded tensor when there is one (its values travel as
+    /// the job's bytes, f32 little-endian).
+    TensorView { hash: String, loaded: Option<LoadedTensorRef> },
     /// The Language-model page: one row of projection `layer` in FP32 and quantized, its
     /// group grids and the histograms of the matrix.
     LmWeights {
@@ -100,6 +105,13 @@ pub enum LmExportFormat {
     /// The quantized model as `.safetensors`: packed integers, scales and minimums, each
     /// layer's format in the metadata (`crate::formats::lm_safetensors`).
     PackedSafetensors,
+}
+
+/// A tensor the user loaded on the Tensor page: its name and shape (its values are the job's bytes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadedTensorRef {
+    pub name: String,
+    pub shape: Vec<usize>,
 }
 
 /// One of the user's model files inside the bytes that travel with an [`Request::LmLoad`].
@@ -285,6 +297,13 @@ pub enum Outcome {
     LmGenerate(Box<LmGenView>),
     LmLoaded(Box<LmModelInfo>),
     LmWeights(Box<WeightView>),
+    /// The Tensor page's view; its values (x, q, r′) travel as the reply's bytes, which the page's
+    /// host puts into `bytes`.
+    TensorView {
+        parts: Box<TensorViewParts>,
+        #[serde(skip)]
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
-use super::protocol::{BenchRow, Event, ExportFormat, Job, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
+use super::protocol::{BenchRow, Event, ExportFormat, Job, LoadedTensorRef, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
+use crate::experiment::tensor_view::{TensorView, MAX_PAGE_VALUES};
+use crate::formats::Tensor;
+use crate::share::TensorSettings;
 use crate::bench::Measured;
 use crate::data::{read_qds, Dataset};
 use crate::experiment::layerwise::run_layerwise;
@@ -216,6 +219,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::Run { exp, model, shard } => (exp, model, None, shard),
         Request::Export { exp, model, format } => (exp, model, Some(format), Shard::ALL),
         Request::Bench => return bench(id).await.map(|o| (o, None)),
+        Request::TensorView { hash, loaded } => return tensor_view(id, &hash, loaded, bytes),
         r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. } | Request::LmWeights { .. }) => {
             return super::lm::handle(id, r, bytes).await
         }
@@ -279,6 +283,28 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Task::Qat => Outcome::Qat(Box::new(run_qat(&exp, &model, &calib, &train, &eval, &base, &mut on).map_err(e)?.report)),
     };
     Ok((outcome, None))
+}
+
+/// The Tensor page's view, computed here because it is large or slow (see
+/// `TensorView::work`); the values go back as bytes.
+fn tensor_view(id: u32, hash: &str, loaded: Option<LoadedTensorRef>, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec<u8>>), String> {
+    let (settings, _) = TensorSettings::from_hash(hash);
+    let tensor = match loaded {
+        Some(LoadedTensorRef { name, shape }) => {
+            let b = bytes.ok_or_else(|| format!("the values of {name} did not arrive"))?;
+            let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_PAGE_VALUES && Some(b.len()) == n.checked_mul(4));
+            if n.is_none() {
+                return Err(format!("{name}: shape {shape:?} does not match its {} bytes of values (the page takes up to {MAX_PAGE_VALUES} values)", b.len()));
+            }
+            let values = b.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+            Some((name, Tensor { shape, values }))
+        }
+        None => None,
+    };
+    let mut on = progress(id);
+    let view = TensorView::derive_with(&settings, tensor.as_ref().map(|(n, t)| (n.as_str(), t)), &mut on)?;
+    let (parts, values) = view.to_parts();
+    Ok((Outcome::TensorView { parts: Box::new(parts), bytes: Vec::new() }, Some(values)))
 }
 
 fn rows(lines: &[Measured]) -> (Vec<BenchRow>, Vec<String>) {
