@@ -8,7 +8,7 @@ use yew::prelude::*;
 
 use super::plot_canvas::{chart_width, use_figure_width};
 use crate::app::charts::{fit, LEGEND_ROW};
-use super::job_status::JobStatus;
+use super::job_status::progress;
 use super::worker_scaling::WorkerScaling;
 use crate::app::charts::bench::draw_ratio_bars;
 use crate::bench_summary::{headline, parse_ratio, spread};
@@ -87,10 +87,7 @@ pub fn bench_page() -> Html {
                 <p class="hint">{"GOPS = 2·M·K·N / t. Each figure is the median of timed trials, in the worker thread; the page stays responsive. The last case is a full W8A8 PTQ run of the Fashion-MNIST MLP (calibrate on 256 images, quantize, predict 10,000 on the int8 kernels), and the Model page's whole report."}</p>
                 <button class="primary" onclick={run} data-testid="run-bench" disabled={running}>{"Run the benchmark"}</button>
                 { match &bench.job {
-                    JobState::Running(job) => {
-                        let (stage, done, total, value) = job.stage();
-                        html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
-                    }
+                    JobState::Running(job) => progress(job, on_cancel),
                     JobState::Idle if bench.done => html! { <span class="copy-status" role="status" data-testid="bench-status">{"Done."}</span> },
                     JobState::Idle => html! {},
                     JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="bench-status">{ message.clone() }</p> },

@@ -9,6 +9,8 @@ use gloo::timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use crate::app::state::job::{Job, JobState};
+
 /// The element that has focus, if any.
 fn active() -> Option<web_sys::Element> {
     gloo::utils::document().active_element()
@@ -82,5 +84,22 @@ pub fn job_status(props: &JobStatusProps) -> Html {
             <span class="stage">{ label }</span>
             <button ref={cancel_ref} onclick={cancel} data-testid="cancel" title="Stop the computation now (the worker is terminated and restarted)">{"Cancel"}</button>
         </div>
+    }
+}
+
+/// The progress bar and Cancel of a running job.
+pub fn progress<K>(job: &Job<K>, on_cancel: Callback<()>) -> Html {
+    let (stage, done, total, value) = job.stage();
+    html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
+}
+
+/// The line under a page's Run button: the progress while the job runs, then its failure
+/// ("The {what} failed: …") or a neutral "Cancelled.".
+pub fn job_line<K: Clone>(job: &JobState<K>, what: &str, on_cancel: Callback<()>) -> Html {
+    match job {
+        JobState::Running(j) => progress(j, on_cancel),
+        JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The {what} failed: {message}") }</p> },
+        JobState::Cancelled { .. } => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
+        JobState::Idle => html! {},
     }
 }

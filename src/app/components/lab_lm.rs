@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use super::job_status::JobStatus;
+use super::job_status::progress;
 use super::lm_model_info::thousands;
 use super::lm_page::{LmHandle, Submit};
 use crate::app::state::job::JobState;
@@ -190,10 +190,7 @@ pub fn lab_lm_track() -> Html {
                 }
             }) }
             { match &state.job {
-                JobState::Running(job) => {
-                    let (stage, done, total, value) = job.stage();
-                    html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
-                }
+                JobState::Running(job) => progress(job, on_cancel),
                 JobState::Failed { message, .. } => html! { <p class="error" role="alert">{ format!("The run failed: {message}") }</p> },
                 JobState::Cancelled { .. } => html! { <p class="hint" role="status" data-testid="lab-lm-cancelled">{"Cancelled."}</p> },
                 JobState::Idle => html! {},

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use super::job_status::JobStatus;
+use super::job_status::job_line;
 use super::lm_charts::LmCharts;
 use super::lm_inspect::LmInspect;
 use super::lm_controls::{LmControls, LmEdit};
@@ -18,7 +18,7 @@ use super::teacher_note::TeacherNote;
 use super::lm_downloads::LmDownloads;
 use super::lm_model_drop::{DroppedFiles, LmModelDrop};
 use super::lm_model_info::LmModelPanel;
-use crate::app::state::job::{self, Change, JobState, JobUpdate};
+use crate::app::state::job::{self, Change, JobUpdate};
 use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, UserModel};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
@@ -235,15 +235,7 @@ pub fn lm_page() -> Html {
                         <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link" />
                     </div>
                 </div>
-                { match &state.job {
-                    JobState::Running(job) => {
-                        let (stage, done, total, value) = job.stage();
-                        html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
-                    }
-                    JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The job failed: {message}") }</p> },
-                    JobState::Cancelled { .. } => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
-                    JobState::Idle => html! {},
-                } }
+                { job_line(&state.job, "job", on_cancel) }
             </section>
             <section aria-label="Comparison">
                 <h2>{"FP32 against quantized"}</h2>

@@ -8,7 +8,7 @@ use gloo::timers::callback::Timeout;
 use yew::prelude::*;
 
 use super::experiment_form::ExperimentForm;
-use super::job_status::JobStatus;
+use super::job_status::job_line;
 use super::model_source::ModelSource;
 use super::notices::Notices;
 use super::teacher_note::TeacherNote;
@@ -239,15 +239,7 @@ pub fn model_page() -> Html {
                         <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link" />
                     </div>
                 </div>
-                { match &state.job {
-                    JobState::Running(job) => {
-                        let (stage, done, total, value) = job.stage();
-                        html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
-                    }
-                    JobState::Failed { message, .. } => html! { <p class="error" role="alert" data-testid="run-error">{ format!("The run failed: {message}") }</p> },
-                    JobState::Cancelled { .. } => html! { <p class="hint" data-testid="cancelled">{"Cancelled."}</p> },
-                    JobState::Idle => html! {},
-                } }
+                { job_line(&state.job, "run", on_cancel) }
                 { match (&state.export, &state.exported) {
                     (JobState::Running(_), _) => html! { <p class="hint" role="status" data-testid="export-status">{ "Writing the file…" }</p> },
                     (JobState::Failed { message, .. }, _) => html! { <p class="error" role="alert" data-testid="export-status">{ format!("The export failed: {message}") }</p> },

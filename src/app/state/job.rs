@@ -36,20 +36,15 @@ impl<K> Job<K> {
 }
 
 /// Where a page's job stands.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum JobState<K> {
+    #[default]
     Idle,
     Running(Job<K>),
     /// The job failed: the worker's message, or why the worker stopped.
     Failed { kind: K, message: String },
     /// The user cancelled the job.
     Cancelled { kind: K },
-}
-
-impl<K> Default for JobState<K> {
-    fn default() -> Self {
-        JobState::Idle
-    }
 }
 
 /// What `run` tells a page's reducer about job `id`.
