@@ -182,6 +182,12 @@ pub fn run_split<K: 'static>(
     dispatch: Callback<JobUpdate<K>>,
 ) -> u32 {
     let n = parts.len();
+    if n == 0 {
+        // Nothing to send: the job fails at once (as job 0, which no worker ever runs).
+        dispatch.emit(JobUpdate { id: 0, change: Change::Started(kind) });
+        dispatch.emit(JobUpdate { id: 0, change: Change::Event(Event::Failed("a shared job with no parts".into())) });
+        return 0;
+    }
     let split = std::rc::Rc::new(std::cell::RefCell::new(Split { id: 0, progress: vec![None; n], outcomes: vec![None; n], ended: false, parts: Vec::new() }));
     let merge = std::rc::Rc::new(merge);
     let mut first = None;
