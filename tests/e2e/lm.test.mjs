@@ -250,6 +250,19 @@ test('GPTQ and SmoothQuant run in the worker and fill rows; Cancel stops GPTQ wi
   await page.waitForSelector('[data-testid=lm-act-ranges]');
   await page.$eval('[data-testid=lm-act-ranges]', (c) => c.scrollIntoView());
   await copyFile(await screenshot(page, 'lm-act-ranges.png'), join(root, 'docs', 'screenshots', 'lm-act-ranges.png'));
+  // AWQ at W4 g32 (weight-only), the third row.
+  await page.selectOption('[data-testid=lm-bits]', '4');
+  await page.selectOption('[data-testid=lm-group]', '32');
+  await page.selectOption('[data-testid=lm-method]', 'awq');
+  if (await page.$eval('[data-testid=lm-int8_acts]', (c) => c.checked)) await page.click('[data-testid=lm-int8_acts]');
+  await runAndWait(page, 3);
+  r = await rows(page);
+  assert.match(r[2].label, /W4 g32 AWQ/);
+  assert.ok(Math.abs(r[2].delta) < 3, `AWQ W4 g32 Δ ${r[2].delta} %`);
+  // Each method's own time in this browser's worker, the column the table shows.
+  const seconds = await page.$$eval('[data-testid=quantize-s]', (tds) => tds.map((td) => parseFloat(td.textContent)));
+  for (const s of seconds) assert.ok(s > 0 && s < 120, `a measured quantization time: ${s} s`);
+  console.log(`Chromium worker, 1,024 calibration tokens: GPTQ W4 g32 ${seconds[0]} s, SmoothQuant W8A8 ${seconds[1]} s, AWQ W4 g32 ${seconds[2]} s`);
   await assertHealthy(page, errors);
 });
 

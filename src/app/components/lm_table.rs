@@ -45,6 +45,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <td class="num">{ format!("{:.4}", v.rms_delta_p) }</td>
                 <td class="num">{ v.tokens.to_string() }</td>
                 <td class="num">{ format!("{:.2}", v.millis / 1e3) }</td>
+                <td class="num" data-testid="quantize-s">{ format!("{:.2}", v.quantize_millis / 1e3) }</td>
                 <td class="row-tools">
                     <button onclick={apply} data-testid="apply-row" title="Put this row's quantization settings back in the form">{"Use"}</button>
                     <button onclick={remove} data-testid="remove-row" title="Remove this row from the table" aria-label={format!("Remove {}", v.label)}>{"✕"}</button>
@@ -71,6 +72,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <th class="num" title="Root mean square change of the probability of the true next token">{"RMS Δp"}</th>
                     <th class="num" title="Predictions scored">{"tokens"}</th>
                     <th class="num" title="Quantizing and scoring both models, seconds">{"time (s)"}</th>
+                    <th class="num" title="The quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then), seconds">{"quantizing (s)"}</th>
                     <th></th>
                 </tr></thead>
                 <tbody>{ for props.rows.iter().map(row) }</tbody>

@@ -75,6 +75,9 @@ struct Quantized {
     /// The FP32 weights that were rounded, when the method changed them first (AWQ,
     /// SmoothQuant, injected outliers); None: the model's own FP32 weights.
     rounded_from: Option<Rc<LmModel>>,
+    /// How long the method took in this worker (GPTQ's and AWQ's searches included; the
+    /// calibration text's download excluded), ms.
+    millis: f64,
 }
 
 #[derive(Default)]
@@ -242,6 +245,7 @@ async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quanti
     let calib = calibration(id, m, cfg).await?;
     let stage = format!("quantizing with {}", cfg.method.name().to_uppercase());
     let mut last = f64::NEG_INFINITY;
+    let t0 = now_ms();
     let r = quantize_with_method(&m.weights, cfg, &calib, &mut |done, total| {
         let t = now_ms();
         if t - last >= PROGRESS_EVERY_MS || done >= total {
@@ -250,6 +254,7 @@ async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quanti
         }
     })
     .map_err(err)?;
+    let millis = now_ms() - t0;
     let rounded_from = match &r.rounded {
         Some(w) => Some(Rc::new(LmModel::from_weights(w).map_err(err)?)),
         None => None,
@@ -262,6 +267,7 @@ async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quanti
         layers: Rc::new(q.layers),
         report: r.report,
         rounded_from,
+        millis,
     });
     CACHE.with_borrow_mut(|c| c.quantized = Some(q.clone()));
     Ok(q)
@@ -438,6 +444,7 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -
         kv_bytes: u64::try_from(KvCache::bytes_for(config, quant.kv, config.seq_len)).unwrap_or(u64::MAX),
         layers,
         millis,
+        quantize_millis: q.millis,
         projections: projection_names(&q.model),
         act_ranges: act_ranges(&q.report),
         quant,

@@ -200,6 +200,10 @@ pub struct LmRunView {
     pub layers: Vec<LmLayerRow>,
     /// Quantizing and scoring both models, in milliseconds (loading excluded).
     pub millis: f64,
+    /// The quantization method alone (GPTQ's and AWQ's searches included), in milliseconds, as
+    /// long as it took when these settings were first quantized in this worker.
+    #[serde(default)]
+    pub quantize_millis: f64,
     /// The projection names (for the weight view's choice).
     #[serde(default)]
     pub projections: Vec<String>,
