@@ -213,7 +213,7 @@ test('Cancel stops a long run within a second, and the next run works', async ()
   await assertHealthy(page, errors);
 });
 
-test('GPTQ and SmoothQuant run in the worker and fill rows; Cancel stops GPTQ within a second', async () => {
+test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves; Cancel stops GPTQ within a second', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&tokens=1025&calib_tokens=1024`);
   await page.waitForSelector('[data-testid=lm-table-empty]');
   for (const id of ['method', 'calib_tokens', 'alpha', 'act_order', 'awq_clip', 'outliers']) {
