@@ -150,8 +150,8 @@ pub fn run<K: 'static>(worker: &SharedWorker, request: Request, bytes: Option<&[
         };
         d.emit(JobUpdate { id, change: Change::Event(event) });
     });
-    // The host calls back asynchronously (or, when the worker cannot start, right away with
-    // `Failed`, which is then ignored as the update of a job not yet started): Started first.
+    // The host only calls back after `submit` has returned (a worker that cannot start fails the
+    // job a moment later), so Started always comes first.
     dispatch.emit(JobUpdate { id, change: Change::Started(kind) });
     id
 }
