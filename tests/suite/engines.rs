@@ -3,23 +3,11 @@
 //! the Fashion-MNIST test set. Native only (reads www/).
 #![cfg(not(target_arch = "wasm32"))]
 
-use qplay::data::{read_qds, Dataset};
 use qplay::experiment::run::{accuracy_of, EVAL_BATCH};
-use qplay::formats::safetensors::read_model;
-use qplay::model::{argmax_rows, Model, DEFAULT_MAX_PARAMS};
+use qplay::model::argmax_rows;
 use qplay::ptq::{executable, DynamicMode, Engine, FallbackReason, PtqConfig, QuantMode, WeightGranularity};
 
-fn asset(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/www/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn model(name: &str) -> Model {
-    read_model(&asset(&format!("models/{name}.safetensors")), None, DEFAULT_MAX_PARAMS).unwrap()
-}
-
-fn data(name: &str) -> Dataset {
-    read_qds(&asset(&format!("data/{name}.qds.gz"))).unwrap()
-}
+use crate::www::{data, model};
 
 /// A case: its label, its settings, and the engine a layer (by name) must get.
 type Case = (&'static str, PtqConfig, fn(&str) -> Engine);

@@ -4,7 +4,7 @@
 //! Native only (reads www/); `cargo test --release --test suite experiment:: -- --nocapture` prints the figures.
 #![cfg(not(target_arch = "wasm32"))]
 
-use qplay::data::{read_qds, Dataset};
+use qplay::data::Dataset;
 use qplay::experiment::ini::from_ini;
 use qplay::experiment::layerwise::{run_layerwise, Mode};
 use qplay::experiment::mixed_bit::run_mixed_bit;
@@ -14,23 +14,12 @@ use qplay::experiment::spec::SweepSettings;
 use qplay::experiment::sweep::{run_sweep, SweepReport};
 use qplay::quant::calibration::CalibrationKind;
 use qplay::experiment::{Experiment, Task};
-use qplay::formats::safetensors::read_model;
 use qplay::metrics::cosine_similarity;
 use qplay::model::forward::Fp32Runner;
 use qplay::model::{Layer, LayerKind, Linear, Model, Shape, DEFAULT_MAX_PARAMS};
 use qplay::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
 
-fn asset(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/www/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn model(name: &str) -> Model {
-    read_model(&asset(&format!("models/{name}.safetensors")), None, DEFAULT_MAX_PARAMS).unwrap()
-}
-
-fn data(name: &str) -> Dataset {
-    read_qds(&asset(&format!("data/{name}.qds.gz"))).unwrap()
-}
+use crate::www::{data, model};
 
 struct Setup {
     exp: Experiment,

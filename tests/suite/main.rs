@@ -14,6 +14,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 mod common;
 mod alloc_probe;
 mod expected_outputs;
+mod www;
 
 // The arithmetic and its kernels.
 mod equivalence;

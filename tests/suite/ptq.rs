@@ -2,26 +2,14 @@
 //! engine agree, and the lab's accuracy targets hold. Native only (reads www/).
 #![cfg(not(target_arch = "wasm32"))]
 
-use qplay::data::{read_qds, Dataset};
-use qplay::formats::safetensors::read_model;
 use qplay::model::forward::Fp32Runner;
 use qplay::experiment::run::accuracy_of;
-use qplay::model::{argmax_rows, Model, DEFAULT_MAX_PARAMS};
+use qplay::model::argmax_rows;
 use qplay::ptq::int8::int8_engine;
 use qplay::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
 use qplay::runtime::int8_model::Int8Scratch;
 
-fn asset(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/www/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn model(name: &str) -> Model {
-    read_model(&asset(&format!("models/{name}.safetensors")), None, DEFAULT_MAX_PARAMS).unwrap()
-}
-
-fn data(name: &str) -> Dataset {
-    read_qds(&asset(&format!("data/{name}.qds.gz"))).unwrap()
-}
+use crate::www::{data, model};
 
 #[test]
 fn fashion_mlp_w8a8_per_channel_and_w4a16() {
