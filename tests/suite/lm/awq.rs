@@ -3,7 +3,7 @@
 // Linear-output group and an MLP-output group), the attention module against the forward pass, the
 // clipping search, the FP32 function kept by the scaling, and the gain over RTN.
 
-use super::smoothquant::{assert_rel, f32s, f64s, group_fixture, shakespeare, text_tokens};
+use super::smoothquant::{assert_rel, f32s, f64s, group_fixture, logits, rel_diff, shakespeare, text_tokens};
 use qplay::lm::eval::perplexity;
 use qplay::lm::*;
 use qplay::ptq::awq::{attention_output, awq_clip_search, awq_lm, awq_search_group, awq_search_mlp, AwqLinear, Gram};
@@ -48,16 +48,6 @@ fn group() -> (Group, serde_json::Value) {
         ws: fx["w"].as_array().unwrap().iter().map(f32s).collect(),
     };
     (g, fx)
-}
-
-fn logits(w: &LmWeights, tokens: &[u32]) -> Vec<f32> {
-    let m = LmModel::from_weights(w).unwrap();
-    m.forward(tokens, &mut KvCache::new(&w.config, KvFormat::F32).unwrap(), false, &mut NoProbe).unwrap()
-}
-
-fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
-    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
 }
 
 both! {

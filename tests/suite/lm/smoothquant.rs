@@ -45,13 +45,14 @@ fn w8a8() -> LmQuantConfig {
     LmQuantConfig { weights: LmWeightFormat::Rtn, bits: 8, group: 0, int8_acts: true, ..LmQuantConfig::default() }
 }
 
-fn logits(w: &LmWeights, tokens: &[u32]) -> Vec<f32> {
+/// The FP32 forward pass's logits of `tokens` (shared with the AWQ tests).
+pub(super) fn logits(w: &LmWeights, tokens: &[u32]) -> Vec<f32> {
     let m = LmModel::from_weights(w).unwrap();
     m.forward(tokens, &mut KvCache::new(&w.config, KvFormat::F32).unwrap(), false, &mut NoProbe).unwrap()
 }
 
 /// max |a − b| relative to max |a|.
-fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
     let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
 }
