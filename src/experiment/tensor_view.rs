@@ -19,8 +19,7 @@ use crate::metrics::{quant_error_metrics_by, try_error_metrics, ErrorMetrics, Qu
 use crate::parse::parse_numbers;
 use crate::quant::calibration::{compare, Calibration, CalibrationOutcome};
 use crate::quant::granularity::{SliceLayout, SliceParams};
-use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range, Granularity};
-
+use crate::quant::{bf16_round_trip, fp16_round_trip, min_max, quantize_granular, quantize_with_manual_range, Granularity, QuantError};
 use crate::share::TensorSettings;
 
 /// Above this many values the side-by-side calibrator chart is skipped (it runs six searches).
@@ -114,39 +113,23 @@ impl TensorView {
             .map(|c| if c.kind() == s.calibration.kind() { s.calibration } else { c })
             .collect();
         let outcomes = if x.len() <= MAX_COMPARE {
-            let mut all = Vec::with_capacity(calibrations.len());
+            let mut all: Result<Vec<CalibrationOutcome>, QuantError> = Ok(Vec::with_capacity(calibrations.len()));
             for (i, c) in calibrations.iter().enumerate() {
                 step(&format!("calibrator {} of {}: {}", i + 1, calibrations.len(), c.kind().name()), 3 + i.min(compares - 1))?;
-                match compare(&x, &scheme, std::slice::from_ref(c)) {
-                    Ok(o) => all.extend(o),
-                    Err(e) => {
-                        all.clear();
-                        step("done", total)?;
-                        return Ok(TensorView::assemble(x, shape, g, data_min, data_max, metrics, fp16, bf16, Err(e.to_string())));
-                    }
+                all = all.and_then(|mut v| {
+                    v.extend(compare(&x, &scheme, std::slice::from_ref(c))?);
+                    Ok(v)
+                });
+                if all.is_err() {
+                    break;
                 }
             }
-            Ok(Rc::new(all))
+            all.map(Rc::new).map_err(|e| e.to_string())
         } else {
             Err(format!("The side-by-side chart runs up to {MAX_COMPARE} values."))
         };
         step("done", total)?;
-        Ok(TensorView::assemble(x, shape, g, data_min, data_max, metrics, fp16, bf16, outcomes))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        x: Vec<f32>,
-        shape: Vec<usize>,
-        g: crate::quant::GranularQuantized,
-        data_min: f32,
-        data_max: f32,
-        metrics: QuantErrorMetrics,
-        fp16: ErrorMetrics,
-        bf16: ErrorMetrics,
-        outcomes: Result<Rc<Vec<CalibrationOutcome>>, String>,
-    ) -> TensorView {
-        TensorView {
+        Ok(TensorView {
             x: Rc::new(x),
             shape,
             q: Rc::new(g.q),
@@ -159,7 +142,7 @@ impl TensorView {
             fp16,
             bf16,
             outcomes,
-        }
+        })
     }
 
     /// A rough count of the arithmetic [`TensorView::derive`] does for these settings (one unit

@@ -15,7 +15,7 @@ use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
 use crate::app::files::read_model_file;
-use crate::app::state::job::{self, JobState};
+use crate::app::state::job::{self, JobState, JobUpdate};
 use crate::app::state::model::{LoadedModel, ModelAction, ModelJob, ModelState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
@@ -74,16 +74,30 @@ fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
     let cells = exp.sweep.bits.len() * exp.sweep.granularities.len() * exp.sweep.calibrations.len();
     let workers = worker.0.size().min(cells);
     if exp.task == Task::Sweep && workers > 1 {
-        let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard { index, count: workers } }).collect();
-        let settings = exp.sweep.clone();
-        job::run_split(worker, parts, bytes, kind, move |parts| merge_sweeps(parts, &settings), updates);
+        run_shared_sweep(worker, &exp, &source, bytes, workers, kind, updates);
     } else {
         job::run(worker, Request::Run { exp, model: source, shard: Shard::ALL }, bytes, kind, updates);
     }
 }
 
+/// Runs the sweep `exp` as one job shared among `workers` workers of the pool (a shard each),
+/// merged into the one-run report.
+pub fn run_shared_sweep<K: 'static>(
+    worker: &SharedWorker,
+    exp: &Experiment,
+    source: &Source,
+    bytes: Option<&[u8]>,
+    workers: usize,
+    kind: K,
+    updates: Callback<JobUpdate<K>>,
+) -> u32 {
+    let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard { index, count: workers } }).collect();
+    let settings = exp.sweep.clone();
+    job::run_split(worker, parts, bytes, kind, move |parts| merge_sweeps(parts, &settings), updates)
+}
+
 /// The report of one run of a sweep of `settings` from its shards' (in shard order).
-pub fn merge_sweeps(parts: Vec<Outcome>, settings: &SweepSettings) -> Result<Outcome, String> {
+fn merge_sweeps(parts: Vec<Outcome>, settings: &SweepSettings) -> Result<Outcome, String> {
     let reports = parts
         .into_iter()
         .map(|o| match o {

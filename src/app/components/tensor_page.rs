@@ -67,8 +67,10 @@ pub fn tensor_page() -> Html {
 
     // Small tensors are quantized here as the settings change; large ones and slow calibrators
     // in the worker (TensorView::work), so that typing never waits.
-    let loaded = state.file.as_deref().and_then(|f| f.current()).map(|(name, t)| (name.as_str(), t));
-    let heavy = TensorView::work(&settings, loaded) > INLINE_WORK;
+    let heavy = *use_memo((settings.clone(), state.file.clone()), |(s, file)| {
+        let loaded = file.as_deref().and_then(|f| f.current()).map(|(name, t)| (name.as_str(), t));
+        TensorView::work(s, loaded) > INLINE_WORK
+    });
     let inline = use_memo((settings.clone(), state.file.clone(), heavy), |(s, f, heavy)| (!heavy).then(|| Rc::new(derive(&(s.clone(), f.clone())))));
     let key = state.view_key();
     {

@@ -5,13 +5,12 @@
 use yew::prelude::*;
 
 use super::job_status::JobStatus;
-use crate::app::state::job::{self, JobState};
+use crate::app::state::job::JobState;
 use crate::app::state::scaling::{ScalingAction, ScalingState, Trial, Workload, ROUNDS};
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::protocol::{ModelSource, Request};
-use crate::experiment::shard::Shard;
+use crate::app::worker::protocol::ModelSource;
 
-use super::model_page::merge_sweeps;
+use super::model_page::run_shared_sweep;
 
 fn now_ms() -> f64 {
     gloo::utils::window().performance().map_or(0.0, |p| p.now())
@@ -21,11 +20,9 @@ fn now_ms() -> f64 {
 fn send(worker: &SharedWorker, state: &UseReducerHandle<ScalingState>, workers: usize, warmup: bool) {
     let exp = state.workload.experiment();
     let model = ModelSource::Builtin(exp.model.clone());
-    let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: model.clone(), shard: Shard { index, count: workers } }).collect();
     let d = state.dispatcher();
     let updates = Callback::from(move |u| d.dispatch(ScalingAction::Job(u, now_ms())));
-    let settings = exp.sweep.clone();
-    job::run_split(worker, parts, None, Trial { workers, warmup, started_ms: now_ms() }, move |p| merge_sweeps(p, &settings), updates);
+    run_shared_sweep(worker, &exp, &model, None, workers, Trial { workers, warmup, started_ms: now_ms() }, updates);
 }
 
 #[function_component(WorkerScaling)]

@@ -190,7 +190,6 @@ pub fn run_split<K: 'static>(
     }
     let split = std::rc::Rc::new(std::cell::RefCell::new(Split { id: 0, progress: vec![None; n], outcomes: vec![None; n], ended: false, parts: Vec::new() }));
     let merge = std::rc::Rc::new(merge);
-    let mut first = None;
     for (k, request) in parts.into_iter().enumerate() {
         let (shared, d, merge, host) = (split.clone(), dispatch.clone(), merge.clone(), worker.clone());
         let part_id = worker.0.submit_to(k, request, bytes, move |part, event, _| {
@@ -242,10 +241,9 @@ pub fn run_split<K: 'static>(
             drop(s);
             d.emit(JobUpdate { id, change: Change::Event(event) });
         });
-        first.get_or_insert(part_id);
         split.borrow_mut().parts.push(part_id);
     }
-    let id = first.unwrap_or(0);
+    let id = split.borrow().parts[0];
     split.borrow_mut().id = id;
     dispatch.emit(JobUpdate { id, change: Change::Started(kind) });
     id

@@ -16,6 +16,7 @@ use crate::experiment::sweep::SweepReport;
 use crate::experiment::{Experiment, Task};
 use crate::ptq::WeightGranularity;
 use crate::quant::calibration::CalibrationKind;
+use crate::stats::quantile_sorted;
 
 /// Timed trials per worker count.
 pub const ROUNDS: usize = 3;
@@ -124,14 +125,7 @@ pub fn counts(pool: usize) -> Vec<usize> {
 fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    quantile_sorted(&v, 0.5)
 }
 
 impl ScalingState {

@@ -121,9 +121,7 @@ impl WorkerHost {
             e.prevent_default();
             dead_flag.set(true);
             // The jobs of this worker fail; the other workers' jobs go on.
-            let mine: Vec<u32> = listeners.borrow().iter().filter(|(_, (s, _))| *s == slot).map(|(id, _)| *id).collect();
-            let all: Vec<(u32, Listener)> = mine.into_iter().filter_map(|id| Some((id, listeners.borrow_mut().remove(&id)?.1))).collect();
-            for (id, l) in all {
+            for (id, l) in take_jobs_of(&listeners, slot) {
                 l(
                     id,
                     Event::Failed(format!(
@@ -199,9 +197,7 @@ impl WorkerHost {
             if let Some(l) = self.slots[slot].borrow_mut().take() {
                 l.worker.terminate();
             }
-            let mine: Vec<u32> = self.listeners.borrow().iter().filter(|(_, (s, _))| *s == slot).map(|(id, _)| *id).collect();
-            for id in mine {
-                let Some((_, l)) = self.listeners.borrow_mut().remove(&id) else { continue };
+            for (id, l) in take_jobs_of(&self.listeners, slot) {
                 let event = if ids.contains(&id) { Event::Cancelled } else { Event::Failed("its worker was stopped to end a job that failed on another worker: run it again".into()) };
                 l(id, event, None);
             }
@@ -212,6 +208,14 @@ impl WorkerHost {
     pub fn busy(&self) -> bool {
         !self.listeners.borrow().is_empty()
     }
+}
+
+/// Removes and returns the waiting jobs of worker `slot` (their callbacks are then called
+/// without the map borrowed).
+fn take_jobs_of(listeners: &Listeners, slot: usize) -> Vec<(u32, Listener)> {
+    let mut map = listeners.borrow_mut();
+    let mine: Vec<u32> = map.iter().filter(|(_, (s, _))| *s == slot).map(|(id, _)| *id).collect();
+    mine.into_iter().filter_map(|id| Some((id, map.remove(&id)?.1))).collect()
 }
 
 /// Runs `f` once the current task has ended (a failure found inside `submit` reaches the caller
