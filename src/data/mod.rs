@@ -20,6 +20,9 @@ pub const MAX_DATASET_BYTES: usize = 128 << 20;
 
 const HEADER: usize = 20;
 
+/// Images in the test split of MNIST and of Fashion-MNIST.
+pub const TEST_IMAGES: usize = 10_000;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     pub rows: usize,
@@ -55,6 +58,18 @@ impl Dataset {
     pub fn take(&self, n: usize) -> Dataset {
         let n = n.min(self.len());
         Dataset { labels: self.labels[..n].to_vec(), pixels: self.pixels[..n * self.image_len()].to_vec(), ..*self }
+    }
+
+    /// The images of `ranges` (in range order; each within the dataset), as one dataset.
+    pub fn select(&self, ranges: &[std::ops::Range<usize>]) -> Dataset {
+        let p = self.image_len();
+        let mut out = Dataset { labels: Vec::new(), pixels: Vec::new(), ..*self };
+        for r in ranges {
+            let r = r.start.min(self.len())..r.end.min(self.len());
+            out.labels.extend_from_slice(&self.labels[r.clone()]);
+            out.pixels.extend_from_slice(&self.pixels[r.start * p..r.end * p]);
+        }
+        out
     }
 }
 

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::progress::step;
 use super::run::{accuracy_of, predict_with, Fp32Baseline, ANALYSIS_IMAGES};
+use super::shard::{interleave, Shard};
 use super::spec::Experiment;
 use super::ExperimentError;
 use crate::data::Dataset;
@@ -102,6 +103,47 @@ pub struct LayerwiseReport {
     /// Ranked by drop, largest first.
     pub sensitivity: Vec<Sensitivity>,
     pub analysis_images: usize,
+    /// A shard's report only: the accuracies it measured, its items in order (item 0 is all
+    /// layers at once, 1 sequential, 2 + k layer k alone); the other figures wait for
+    /// [`LayerwiseReport::merge`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<Vec<f64>>,
+}
+
+impl LayerwiseReport {
+    /// The accuracies of the items (see `share`) in place, and the sensitivity ranked.
+    fn finish(&mut self, accuracies: &[f64]) {
+        self.all_at_once_accuracy = accuracies[0];
+        self.sequential_accuracy = accuracies[1];
+        // Layer k is the k-th quantized layer in model order.
+        self.sensitivity.sort_by_key(|s| s.index);
+        for (s, &acc) in self.sensitivity.iter_mut().zip(&accuracies[2..]) {
+            s.accuracy = acc;
+            s.drop = self.fp32_accuracy - acc;
+        }
+        self.sensitivity.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.index.cmp(&b.index)));
+    }
+
+    /// The report of one run from its shards' (`parts[k]` from shard k of `parts.len()`).
+    pub fn merge(mut parts: Vec<LayerwiseReport>) -> Result<LayerwiseReport, String> {
+        if parts.len() == 1 && parts[0].share.is_none() {
+            return Ok(parts.remove(0)); // one shard: the whole run
+        }
+        let mut first = parts.first().ok_or("no shard reported")?.clone();
+        let layers = |r: &LayerwiseReport| {
+            let mut l: Vec<(usize, String)> = r.sensitivity.iter().map(|s| (s.index, s.layer.clone())).collect();
+            l.sort();
+            l
+        };
+        if parts.iter().any(|p| layers(p) != layers(&first) || p.fp32_accuracy != first.fp32_accuracy || p.analysis_images != first.analysis_images) {
+            return Err("the shards ran different models or settings".into());
+        }
+        let shares = parts.into_iter().map(|p| p.share.ok_or("a shard's report came without its accuracies")).collect::<Result<Vec<_>, _>>()?;
+        let accuracies = interleave(shares, first.sensitivity.len() + 2)?;
+        first.share = None;
+        first.finish(&accuracies);
+        Ok(first)
+    }
 }
 
 /// The name of the point at layer i's input: the layer that produces it, or "input" when only
@@ -153,6 +195,20 @@ pub fn run_layerwise(
     baseline: &Fp32Baseline,
     on_progress: &mut dyn FnMut(&super::Progress) -> bool,
 ) -> Result<LayerwiseReport, ExperimentError> {
+    run_layerwise_shard(exp, model, calib, eval, baseline, Shard::ALL, on_progress)
+}
+
+/// [`run_layerwise`], measuring the accuracies of `shard`'s items only (every other figure is
+/// the whole run's); [`LayerwiseReport::merge`] makes the one-run report of all shards'.
+pub fn run_layerwise_shard(
+    exp: &Experiment,
+    model: &Model,
+    calib: &[f32],
+    eval: &Dataset,
+    baseline: &Fp32Baseline,
+    shard: Shard,
+    on_progress: &mut dyn FnMut(&super::Progress) -> bool,
+) -> Result<LayerwiseReport, ExperimentError> {
     exp.validate()?;
     let layers: Vec<(usize, String)> = quantizable_layers(model).into_iter().filter(|(_, n)| !exp.ptq.skip.contains(n)).collect();
     if layers.is_empty() {
@@ -173,8 +229,14 @@ pub fn run_layerwise(
     let all_points = point_values(Some(&all), model, &x, &indices)?;
     let seq_points = point_values(Some(&seq), model, &x, &indices)?;
     step(on_progress, "evaluating", 2, total)?;
-    let all_accuracy = accuracy_of(&predict_with(eval, classes, |b| Ok(all.forward(b)?))?, &eval.labels);
-    let seq_accuracy = accuracy_of(&predict_with(eval, classes, |b| Ok(seq.forward(b)?))?, &eval.labels);
+    // The accuracy of item i (0: all at once, 1: sequential, 2 + k: layer k alone), when it is this shard's.
+    let accuracy = |i: usize, q: &QuantModel| -> Result<Option<f64>, ExperimentError> {
+        if !shard.takes(i) {
+            return Ok(None);
+        }
+        Ok(Some(accuracy_of(&predict_with(eval, classes, |b| Ok(q.forward(b)?))?, &eval.labels)))
+    };
+    let mut accuracies: Vec<Option<f64>> = vec![accuracy(0, &all)?, accuracy(1, &seq)?];
 
     // Layer by layer: point p is owned by quantized layer p (the output point by the last layer).
     let mut lbl_points: Vec<Vec<f32>> = Vec::new();
@@ -190,10 +252,9 @@ pub fn run_layerwise(
         if k + 1 == layers.len() {
             lbl_points.push(point_values(Some(&alone), model, &x, &indices)?.pop().expect("the output point"));
         }
-        let acc = accuracy_of(&predict_with(eval, classes, |b| Ok(alone.forward(b)?))?, &eval.labels);
-        sensitivity.push(Sensitivity { layer: name.clone(), index: *i, accuracy: acc, drop: baseline.accuracy - acc });
+        accuracies.push(accuracy(2 + k, &alone)?);
+        sensitivity.push(Sensitivity { layer: name.clone(), index: *i, accuracy: f64::NAN, drop: f64::NAN });
     }
-    sensitivity.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.index.cmp(&b.index)));
     step(on_progress, "done", total, total)?;
 
     let mut points = Vec::new();
@@ -220,12 +281,19 @@ pub fn run_layerwise(
         }
         points.push(Point { name: name.clone(), layer: owner, fp32_histogram: histogram(reference, lo, hi, HIST_BINS), modes });
     }
-    Ok(LayerwiseReport {
+    let mut report = LayerwiseReport {
         points,
         fp32_accuracy: baseline.accuracy,
-        all_at_once_accuracy: all_accuracy,
-        sequential_accuracy: seq_accuracy,
+        all_at_once_accuracy: f64::NAN,
+        sequential_accuracy: f64::NAN,
         sensitivity,
         analysis_images: n,
-    })
+        share: None,
+    };
+    if shard == Shard::ALL {
+        report.finish(&accuracies.into_iter().map(|a| a.unwrap_or(f64::NAN)).collect::<Vec<_>>());
+    } else {
+        report.share = Some(accuracies.into_iter().flatten().collect());
+    }
+    Ok(report)
 }

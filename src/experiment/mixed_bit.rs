@@ -42,6 +42,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::progress::step;
+use super::shard::Shard;
 use super::run::{accuracy_of, predict_with, Fp32Baseline};
 use super::spec::Experiment;
 use super::ExperimentError;
@@ -211,6 +212,21 @@ pub fn run_mixed_bit(
     baseline: &Fp32Baseline,
     on_progress: &mut dyn FnMut(&super::Progress) -> bool,
 ) -> Result<MixedBitReport, ExperimentError> {
+    run_mixed_bit_shard(exp, model, calib, eval, baseline, Shard::ALL, on_progress)
+}
+
+/// [`run_mixed_bit`], with the test accuracy of `shard`'s candidates only (the search, which
+/// every shard runs, is cheap next to 10,000 images per candidate); the front and the proposal
+/// wait for [`MixedBitReport::merge`], which makes the one-run report of all shards'.
+pub fn run_mixed_bit_shard(
+    exp: &Experiment,
+    model: &Model,
+    calib: &[f32],
+    eval: &Dataset,
+    baseline: &Fp32Baseline,
+    shard: Shard,
+    on_progress: &mut dyn FnMut(&super::Progress) -> bool,
+) -> Result<MixedBitReport, ExperimentError> {
     exp.validate()?;
     let names: Vec<String> = quantizable_layers(model).into_iter().map(|(_, n)| n).collect();
     exp.ptq.validate_for(&names)?;
@@ -303,54 +319,89 @@ pub fn run_mixed_bit(
         }
     }
 
-    // Accuracy of every candidate, then the front.
+    let searched = match exp.task {
+        super::Task::SizeBudget => chosen_budget.ok_or_else(|| {
+            crate::ptq::config::field_error(
+                "mixed_bit.size_budget",
+                format!("{budget} bytes cannot be reached: the smallest configuration found is {} bytes", current.bytes),
+            )
+        })?,
+        _ => mixed,
+    };
+
+    // Accuracy of every candidate (this shard's), then the front.
     let classes = model.output().len();
-    let total = candidates.len();
-    for (k, c) in candidates.iter_mut().enumerate() {
-        step(on_progress, format!("evaluating {}", c.label), k, total)?;
+    let total = shard.len_of(candidates.len());
+    let mut done = 0;
+    for c in candidates.iter_mut().enumerate().filter(|(k, _)| shard.takes(*k)).map(|(_, c)| c) {
+        step(on_progress, format!("evaluating {}", c.label), done, total)?;
         let q = quantize_model(model, &scorer.config(&c.bits), calib, Scope::All)?.model;
         c.accuracy = Some(accuracy_of(&predict_with(eval, classes, |x| Ok(q.forward(x)?))?, &eval.labels));
+        done += 1;
     }
-    mark_front(&mut candidates);
-    let find = |c: &Candidate| candidates.iter().find(|d| d.bits == c.bits).cloned().unwrap_or_else(|| c.clone());
-    let searched = match exp.task {
-        super::Task::SizeBudget => match chosen_budget {
-            Some(c) => find(&c),
-            None => {
-                return Err(crate::ptq::config::field_error(
-                    "mixed_bit.size_budget",
-                    format!("{budget} bytes cannot be reached: the smallest configuration found is {} bytes", current.bytes),
-                )
-                .into())
-            }
-        },
-        _ => find(&mixed),
-    };
-    let selection = proposal(&searched, &candidates);
-    let replaced = (selection.bits != searched.bits).then(|| {
-        format!(
-            "{} ({} bytes, accuracy {:.2} %) is dominated by {} ({} bytes, accuracy {:.2} %)",
-            searched.label,
-            searched.bytes,
-            100.0 * searched.accuracy.unwrap_or(0.0),
-            selection.label,
-            selection.bytes,
-            100.0 * selection.accuracy.unwrap_or(0.0)
-        )
-    });
-    Ok(MixedBitReport {
-        selection,
+    let report = MixedBitReport {
+        selection: searched.clone(),
         searched,
-        replaced,
+        replaced: None,
         init_scale,
         target_cosine: mb.target_cosine,
         size_budget: (budget > 0).then_some(budget),
         auto_tune: trace,
         fp32_bytes: baseline.bytes,
-        uniform8: find(&uniform8),
+        uniform8,
         candidates,
         fp32_accuracy: baseline.accuracy,
-    })
+    };
+    Ok(if shard == Shard::ALL { report.finish() } else { report })
+}
+
+impl MixedBitReport {
+    /// The front, and `searched`, `uniform8` and the proposal as the evaluated candidates with
+    /// their bits.
+    fn finish(mut self) -> MixedBitReport {
+        let candidates = &mut self.candidates;
+        mark_front(candidates);
+        let find = |c: &Candidate| candidates.iter().find(|d| d.bits == c.bits).cloned().unwrap_or_else(|| c.clone());
+        self.searched = find(&self.searched);
+        self.uniform8 = find(&self.uniform8);
+        let selection = proposal(&self.searched, candidates);
+        self.replaced = (selection.bits != self.searched.bits).then(|| {
+            format!(
+                "{} ({} bytes, accuracy {:.2} %) is dominated by {} ({} bytes, accuracy {:.2} %)",
+                self.searched.label,
+                self.searched.bytes,
+                100.0 * self.searched.accuracy.unwrap_or(0.0),
+                selection.label,
+                selection.bytes,
+                100.0 * selection.accuracy.unwrap_or(0.0)
+            )
+        });
+        self.selection = selection;
+        self
+    }
+
+    /// The report of one run from its shards' (`parts[k]` from shard k of `parts.len()`, which
+    /// evaluated the candidates i with i mod `parts.len()` = k).
+    pub fn merge(parts: Vec<MixedBitReport>) -> Result<MixedBitReport, String> {
+        let count = parts.len();
+        let mut merged = parts.first().ok_or("no shard reported")?.clone();
+        let key = |r: &MixedBitReport| r.candidates.iter().map(|c| (c.label.clone(), c.bits.clone(), c.bytes)).collect::<Vec<_>>();
+        for (k, p) in parts.iter().enumerate() {
+            if key(p) != key(&merged) || p.searched.bits != merged.searched.bits || p.fp32_accuracy != merged.fp32_accuracy {
+                return Err("the shards ran different models or settings".into());
+            }
+            for (i, c) in p.candidates.iter().enumerate() {
+                let own = i % count == k;
+                if c.accuracy.is_some() != own {
+                    return Err(format!("shard {k} of {count} did not evaluate exactly its candidates"));
+                }
+                if own {
+                    merged.candidates[i].accuracy = c.accuracy;
+                }
+            }
+        }
+        Ok(merged.finish())
+    }
 }
 
 /// Adds `c` unless a candidate with the same bits is already there (it would score the same);

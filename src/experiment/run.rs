@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::shard::{interleave_batches, Shard};
 use super::spec::Experiment;
 use super::ExperimentError;
 use crate::data::Dataset;
@@ -195,6 +196,25 @@ pub struct PtqReport {
     /// The quantized predictions of the evaluation set.
     #[serde(skip)]
     pub predictions: Vec<u8>,
+    /// A shard's report only (see [`run_ptq_shard`]): what [`PtqReport::merge`] needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<Box<PtqShare>>,
+}
+
+/// What a shard of a PTQ run predicted on its batches of the evaluation set, and the inputs of
+/// the checks that depend on the predictions of all of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PtqShare {
+    pub labels: Vec<u8>,
+    /// FP32's, the simulation's and (when any layer ran on a kernel) the engines' predictions.
+    pub fp32: Vec<u8>,
+    pub simulated: Vec<u8>,
+    pub kernels: Option<Vec<u8>>,
+    /// Each layer's [`dominance`] and its input's clip ratio (see [`suspicious`]).
+    pub dominated: Vec<(String, f64)>,
+    pub clipped: Vec<(String, f64)>,
+    /// The report's notes without the warnings.
+    pub notes: Vec<String>,
 }
 
 /// Agreement with FP32 below which a metric that says "almost no error" is suspicious.
@@ -281,9 +301,16 @@ pub fn confusion(pred: &[u8], labels: &[u8], classes: usize) -> Vec<Vec<u32>> {
 
 /// Runs a PTQ experiment on a model, its calibration images and its evaluation set.
 pub fn run_ptq(exp: &Experiment, model: &Model, calib: &[f32], eval: &Dataset, baseline: &Fp32Baseline) -> Result<PtqReport, ExperimentError> {
+    run_ptq_shard(exp, model, calib, eval, baseline, Shard::ALL)
+}
+
+/// [`run_ptq`], predicting only `shard`'s batches of [`EVAL_BATCH`] images (the rest of the
+/// report is the whole run's). A shard's report carries its [`PtqShare`]; [`PtqReport::merge`]
+/// makes the one-run report of all shards'.
+pub fn run_ptq_shard(exp: &Experiment, model: &Model, calib: &[f32], eval: &Dataset, baseline: &Fp32Baseline, shard: Shard) -> Result<PtqReport, ExperimentError> {
     exp.validate()?;
     let exec = executable(model, &exp.ptq, calib)?;
-    report_quantized(&exec, model, calib.len() / model.input.len().max(1), eval, baseline)
+    report_quantized_shard(&exec, model, calib.len() / model.input.len().max(1), eval, baseline, shard)
 }
 
 /// The engine summary of a model: the one engine of all its quantized layers, or "mixed (…)".
@@ -303,9 +330,17 @@ pub fn engine_summary(exec: &ExecModel) -> String {
 
 /// The full report of an already quantized model on its engines.
 pub fn report_quantized(exec: &ExecModel, model: &Model, calib_images: usize, eval: &Dataset, baseline: &Fp32Baseline) -> Result<PtqReport, ExperimentError> {
+    report_quantized_shard(exec, model, calib_images, eval, baseline, Shard::ALL)
+}
+
+/// [`report_quantized`] with the predictions of `shard`'s batches only.
+pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usize, eval: &Dataset, baseline: &Fp32Baseline, shard: Shard) -> Result<PtqReport, ExperimentError> {
     let qm = &exec.quant;
     let classes = model.output().len();
-    let pred = predict_quantized(exec, eval)?;
+    let ranges = shard.batches(eval.len(), EVAL_BATCH);
+    let mine = if shard == Shard::ALL { eval.clone() } else { eval.select(&ranges) };
+    let pred = predict_quantized(exec, &mine)?;
+    let fp32_mine: Vec<u8> = ranges.iter().flat_map(|r| baseline.predictions.get(r.clone()).unwrap_or(&[]).iter().copied()).collect();
     let mut notes = exec.notes.clone();
     let mut reasons: Vec<&FallbackReason> = Vec::new();
     for r in exec.layer_engines().filter_map(|(_, e)| e.reason()) {
@@ -320,13 +355,7 @@ pub fn report_quantized(exec: &ExecModel, model: &Model, calib_images: usize, ev
         }
     }
     let fallback = (!reasons.is_empty()).then(|| reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "));
-    let simulated_accuracy = accuracy_of(&pred.simulated, &eval.labels);
-    let kernel_accuracy = pred.kernels.as_ref().map(|p| accuracy_of(p, &eval.labels));
-    let kernel_agreement = pred.kernels.as_ref().map(|p| p.iter().zip(&pred.simulated).filter(|(a, b)| a == b).count() as f64 / p.len().max(1) as f64);
     let engine = engine_summary(exec);
-    let used = pred.kernels.clone().unwrap_or_else(|| pred.simulated.clone());
-    let same = used.iter().zip(&baseline.predictions).filter(|(a, b)| a == b).count();
-    let disagreements = used.iter().zip(&baseline.predictions).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).take(64).collect();
 
     // Per-layer outputs on the analysis images.
     let n = ANALYSIS_IMAGES.min(eval.len());
@@ -446,19 +475,17 @@ pub fn report_quantized(exec: &ExecModel, model: &Model, calib_images: usize, ev
         });
     }
     let bytes = qm.bytes();
-    let agreement = same as f64 / used.len().max(1) as f64;
-    let warnings = suspicious(&layers, agreement, &dominated, &clipped);
-    notes.extend(warnings.iter().cloned());
-    Ok(PtqReport {
+    let share = PtqShare { labels: mine.labels, fp32: fp32_mine, simulated: pred.simulated, kernels: pred.kernels, dominated, clipped, notes };
+    let mut report = PtqReport {
         fp32_accuracy: baseline.accuracy,
-        accuracy: accuracy_of(&used, &eval.labels),
-        simulated_accuracy,
-        kernel_accuracy,
-        kernel_agreement,
+        accuracy: 0.0,
+        simulated_accuracy: 0.0,
+        kernel_accuracy: None,
+        kernel_agreement: None,
         fallback,
         engine,
-        agreement,
-        confusion: confusion(&used, &eval.labels, classes),
+        agreement: 0.0,
+        confusion: Vec::new(),
         eval_images: eval.len(),
         calib_images,
         fp32_bytes: baseline.bytes,
@@ -469,11 +496,92 @@ pub fn report_quantized(exec: &ExecModel, model: &Model, calib_images: usize, ev
         statistics,
         quant_params,
         qdq: qdq_view(qm),
-        notes,
-        warnings,
-        disagreements,
-        predictions: used,
-    })
+        notes: Vec::new(),
+        warnings: Vec::new(),
+        disagreements: Vec::new(),
+        predictions: Vec::new(),
+        share: None,
+    };
+    report.score(&share, classes, |i| global_index(&ranges, i));
+    if shard != Shard::ALL {
+        report.share = Some(Box::new(share));
+    }
+    Ok(report)
+}
+
+/// The index in the evaluation set of the i-th image of a shard's `ranges`.
+fn global_index(ranges: &[std::ops::Range<usize>], mut i: usize) -> usize {
+    for r in ranges {
+        if i < r.len() {
+            return r.start + i;
+        }
+        i -= r.len();
+    }
+    i
+}
+
+impl PtqReport {
+    /// The figures that come from the predictions: the accuracies, the agreements, the
+    /// confusion matrix, the first disagreements (as indices of the evaluation set, through
+    /// `index`) and the warnings that depend on the agreement.
+    fn score(&mut self, s: &PtqShare, classes: usize, index: impl Fn(usize) -> usize) {
+        let used = s.kernels.clone().unwrap_or_else(|| s.simulated.clone());
+        let same = used.iter().zip(&s.fp32).filter(|(a, b)| a == b).count();
+        self.simulated_accuracy = accuracy_of(&s.simulated, &s.labels);
+        self.kernel_accuracy = s.kernels.as_ref().map(|p| accuracy_of(p, &s.labels));
+        self.kernel_agreement = s.kernels.as_ref().map(|p| p.iter().zip(&s.simulated).filter(|(a, b)| a == b).count() as f64 / p.len().max(1) as f64);
+        self.agreement = same as f64 / used.len().max(1) as f64;
+        self.accuracy = accuracy_of(&used, &s.labels);
+        self.confusion = confusion(&used, &s.labels, classes);
+        self.disagreements = used.iter().zip(&s.fp32).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| index(i)).take(64).collect();
+        self.warnings = suspicious(&self.layers, self.agreement, &s.dominated, &s.clipped);
+        self.notes = s.notes.iter().chain(&self.warnings).cloned().collect();
+        self.predictions = used;
+    }
+
+    /// The report of one run from its shards' (`parts[k]` from shard k of `parts.len()`, each
+    /// with its share): the predictions put back in the evaluation set's order and scored as
+    /// one run scores them, so every figure is the one-run figure.
+    pub fn merge(mut parts: Vec<PtqReport>) -> Result<PtqReport, String> {
+        if parts.len() == 1 && parts[0].share.is_none() {
+            return Ok(parts.remove(0)); // one shard: the whole run
+        }
+        let n = parts.first().ok_or("no shard reported")?.eval_images;
+        let mut shares = Vec::with_capacity(parts.len());
+        let mut first: Option<PtqReport> = None;
+        for mut p in parts {
+            let share = p.share.take().ok_or("a shard's report came without its predictions")?;
+            if let (Some(f), Some(s0)) = (&first, shares.first()) {
+                let s0: &PtqShare = s0;
+                let names = |r: &PtqReport| r.layers.iter().map(|l| (l.name.clone(), l.bits, l.bytes)).collect::<Vec<_>>();
+                if p.eval_images != n || names(&p) != names(f) || p.bytes != f.bytes || p.fp32_accuracy != f.fp32_accuracy || share.dominated != s0.dominated {
+                    return Err("the shards ran different models or settings".into());
+                }
+            }
+            shares.push(*share);
+            first.get_or_insert(p);
+        }
+        let mut report = first.ok_or("no shard reported")?;
+        let classes = report.confusion.len();
+        let has_kernels = shares[0].kernels.is_some();
+        if shares.iter().any(|s| s.kernels.is_some() != has_kernels) {
+            return Err("the shards ran different engines".into());
+        }
+        let column = |f: &dyn Fn(&PtqShare) -> Vec<u8>, shares: &[PtqShare]| interleave_batches(shares.iter().map(f).collect(), n, EVAL_BATCH);
+        let kernels = if has_kernels { Some(column(&|s| s.kernels.clone().unwrap_or_default(), &shares)?) } else { None };
+        let first_share = &shares[0];
+        let all = PtqShare {
+            labels: column(&|s| s.labels.clone(), &shares)?,
+            fp32: column(&|s| s.fp32.clone(), &shares)?,
+            simulated: column(&|s| s.simulated.clone(), &shares)?,
+            kernels,
+            dominated: first_share.dominated.clone(),
+            clipped: first_share.clipped.clone(),
+            notes: first_share.notes.clone(),
+        };
+        report.score(&all, classes, |i| i);
+        Ok(report)
+    }
 }
 
 /// Every layer's output for one batch.

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::spec::{Experiment, Task};
+
 /// The most workers a job is shared among.
 pub const MAX_SHARDS: usize = 64;
 
@@ -50,6 +52,31 @@ impl Shard {
     pub fn len_of(&self, n: usize) -> usize {
         n / self.count + usize::from(self.index < n % self.count)
     }
+
+    /// This shard's ranges of `n` items taken in batches of `batch` (batch b is shard
+    /// b mod count's), in order. A batch is never cut, so a batch statistic (a dynamic range)
+    /// is the same whichever worker computes it.
+    pub fn batches(&self, n: usize, batch: usize) -> Vec<std::ops::Range<usize>> {
+        let batch = batch.max(1);
+        (0..n.div_ceil(batch)).filter(|&b| self.takes(b)).map(|b| b * batch..(b * batch + batch).min(n)).collect()
+    }
+}
+
+/// [`interleave`] for items taken in batches (see [`Shard::batches`]): `parts[k]` holds shard
+/// k's items of its batches, in order; the result holds all `n` items in one run's order.
+pub fn interleave_batches<T>(parts: Vec<Vec<T>>, n: usize, batch: usize) -> Result<Vec<T>, String> {
+    let count = parts.len();
+    let mut chunked: Vec<Vec<Vec<T>>> = Vec::with_capacity(count);
+    for (k, part) in parts.into_iter().enumerate() {
+        let ranges = Shard { index: k, count }.batches(n, batch);
+        let due: usize = ranges.iter().map(|r| r.len()).sum();
+        if part.len() != due {
+            return Err(format!("shard {k} of {count} returned {} items where {due} were due", part.len()));
+        }
+        let mut items = part.into_iter();
+        chunked.push(ranges.iter().map(|r| items.by_ref().take(r.len()).collect()).collect());
+    }
+    Ok(interleave(chunked, n.div_ceil(batch.max(1)))?.into_iter().flatten().collect())
 }
 
 /// The shards' results in one run's order: item i is the (i div n)-th result of shard i mod n,
@@ -75,4 +102,20 @@ pub fn interleave<T>(parts: Vec<Vec<T>>, total: usize) -> Result<Vec<T>, String>
         }
     }
     Ok(out)
+}
+
+/// How many items `exp`'s task splits into (at most this many workers help), for a model with
+/// `layers` quantizable layers: a PTQ run's batches of evaluation images, the layer-by-layer
+/// analysis's models (all at once, sequential and each layer alone), a sweep's cells, and the
+/// mixed-bit search's candidates (known only once searched: at least the eight uniform ones,
+/// 1 to 8 bits). QAT trains one model and does not split.
+pub fn items(exp: &Experiment, layers: usize) -> usize {
+    let images = if exp.eval_size == 0 { crate::data::TEST_IMAGES } else { exp.eval_size };
+    match exp.task {
+        Task::Ptq => images.div_ceil(super::run::EVAL_BATCH),
+        Task::Layerwise => layers.saturating_sub(exp.ptq.skip.len()) + 2,
+        Task::Sweep => exp.sweep.bits.len() * exp.sweep.granularities.len() * exp.sweep.calibrations.len(),
+        Task::MixedBit | Task::SizeBudget => 8,
+        Task::Qat => 1,
+    }
 }

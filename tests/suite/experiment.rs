@@ -73,6 +73,90 @@ fn a_sweep_shared_among_workers_merges_into_the_one_run_report() {
     assert!(Shard::new(2, 2).is_err() && Shard::new(0, 0).is_err() && Shard::new(0, 65).is_err());
 }
 
+/// Runs `one` (the whole job) and `shard` for each count of shards in `counts`, and checks that `merge`
+/// of the shards' reports is the one-run report, figure for figure (as JSON, so that a NaN
+/// compares too), and that a merge with a part missing is refused.
+fn check_shared<R: Clone + serde::Serialize>(what: &str, counts: &[usize], one: R, shard: impl Fn(Shard) -> R, merge: impl Fn(Vec<R>) -> Result<R, String>) {
+    let whole = serde_json::to_string(&one).unwrap();
+    for &count in counts {
+        let parts: Vec<R> = (0..count).map(|index| shard(Shard::new(index, count).unwrap())).collect();
+        let merged = merge(parts.clone()).unwrap_or_else(|e| panic!("{what} on {count} workers: {e}"));
+        assert_eq!(serde_json::to_string(&merged).unwrap(), whole, "{what} on {count} workers");
+        if count > 1 {
+            assert!(merge(parts[..count - 1].to_vec()).is_err(), "{what}: a merge with a part missing");
+        }
+    }
+}
+
+/// A PTQ run shared among workers by batches of evaluation images merges into the one-run
+/// report: on the integer engine (MLP and CNN), and in dynamic mode, where a batch's own range
+/// sets the activations' scale (so a batch must never be cut); 2,300 images end on a short batch.
+#[test]
+fn a_ptq_run_shared_among_workers_merges_into_the_one_run_report() {
+    use qplay::experiment::run::{run_ptq_shard, PtqReport};
+    for (model, mode) in [("mlp-fashion", QuantMode::Full), ("mlp-fashion", QuantMode::Dynamic), ("cnn-fashion", QuantMode::Full)] {
+        let mut exp = Experiment { model: model.into(), eval_size: 2300, ..Experiment::default() };
+        exp.ptq.mode = mode;
+        let s = setup(exp);
+        let base = fp32_baseline(&s.model, &s.eval).unwrap();
+        let one = run_ptq(&s.exp, &s.model, &s.calib, &s.eval, &base).unwrap();
+        assert!(one.share.is_none());
+        let what = format!("PTQ of {model} ({mode:?}, engine {})", one.engine);
+        let predictions = one.predictions.clone();
+        check_shared(
+            &what,
+            &[1, 2, 3, 5],
+            one,
+            |shard| run_ptq_shard(&s.exp, &s.model, &s.calib, &s.eval, &base, shard).unwrap(),
+            |parts| {
+                let m = PtqReport::merge(parts)?;
+                assert_eq!(m.predictions, predictions);
+                Ok(m)
+            },
+        );
+    }
+}
+
+/// The layer-by-layer analysis and the mixed-bit search, shared among workers, merge into
+/// their one-run reports.
+#[test]
+fn the_layerwise_analysis_and_the_mixed_bit_search_shared_among_workers_merge_into_one_run() {
+    use qplay::experiment::layerwise::{run_layerwise_shard, LayerwiseReport};
+    use qplay::experiment::mixed_bit::{run_mixed_bit_shard, MixedBitReport};
+    let none = || |_: &qplay::experiment::Progress| true;
+    let s = setup(Experiment { task: Task::Layerwise, eval_size: 1000, ..Experiment::default() });
+    let base = fp32_baseline(&s.model, &s.eval).unwrap();
+    let one = run_layerwise(&s.exp, &s.model, &s.calib, &s.eval, &base, &mut none()).unwrap();
+    assert!(one.sensitivity.iter().all(|x| x.accuracy.is_finite()) && one.all_at_once_accuracy.is_finite());
+    check_shared("layer by layer", &[1, 2, 3, 5], one, |shard| run_layerwise_shard(&s.exp, &s.model, &s.calib, &s.eval, &base, shard, &mut none()).unwrap(), LayerwiseReport::merge);
+    for task in [Task::MixedBit, Task::SizeBudget] {
+        // A small calibration set: every shard runs the whole search.
+        let mut exp = Experiment { task, eval_size: 1000, calib_size: 64, ..Experiment::default() };
+        exp.mixed_bit.size_budget = 60_000;
+        let s = setup(exp);
+        let one = run_mixed_bit(&s.exp, &s.model, &s.calib, &s.eval, &base, &mut none()).unwrap();
+        assert!(one.candidates.iter().all(|c| c.accuracy.is_some()) && one.candidates.len() > 5);
+        check_shared(&format!("{task:?}"), &[2, 3], one, |shard| run_mixed_bit_shard(&s.exp, &s.model, &s.calib, &s.eval, &base, shard, &mut none()).unwrap(), MixedBitReport::merge);
+    }
+}
+
+/// Items taken in whole batches: every item once, in order, whatever the count of shards.
+#[test]
+fn batches_go_round_robin_and_come_back_in_order() {
+    use qplay::experiment::shard::interleave_batches;
+    for n in [0usize, 1, 499, 500, 501, 2300, 10_000] {
+        for count in 1..7usize {
+            let parts: Vec<Vec<usize>> = (0..count).map(|k| Shard::new(k, count).unwrap().batches(n, 500).into_iter().flatten().collect()).collect();
+            assert_eq!(interleave_batches(parts.clone(), n, 500).unwrap(), (0..n).collect::<Vec<_>>(), "{n} items, {count} shards");
+            if n > 0 {
+                let mut short = parts.clone();
+                short.iter_mut().find(|p| !p.is_empty()).unwrap().pop();
+                assert!(interleave_batches(short, n, 500).is_err());
+            }
+        }
+    }
+}
+
 /// The round-robin split and its inverse on plain lists, including more shards than items.
 #[test]
 fn interleave_undoes_the_round_robin_split() {

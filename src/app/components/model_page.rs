@@ -19,8 +19,10 @@ use crate::app::state::job::{self, JobState, JobUpdate};
 use crate::app::state::model::{LoadedModel, ModelAction, ModelJob, ModelState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Outcome, Request};
-use crate::experiment::shard::Shard;
+use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Outcome, PtqView, Request};
+use crate::experiment::layerwise::LayerwiseReport;
+use crate::experiment::mixed_bit::MixedBitReport;
+use crate::experiment::shard::{self, Shard};
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::download_name::download_stem;
 use crate::experiment::spec::{SweepSettings, FILE_MODEL};
@@ -64,25 +66,25 @@ fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<Rc<Vec<
 }
 
 /// Runs the experiment's task in the worker; the page's reducer follows the job.
-/// A sweep is shared among the pool's workers (its cells are independent; the merged report is
-/// the one-worker report, cell for cell).
+/// Every task but QAT is shared among the pool's workers (a PTQ run's evaluation batches, the
+/// layer-by-layer models, a sweep's cells, the mixed-bit candidates: see `experiment::shard`);
+/// the merged report is the one-worker report, figure for figure.
 fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
     let (source, bytes) = model_source(state, &exp);
     let kind = ModelJob { exp: Rc::new(exp.clone()) };
     let updates = state.dispatcher().to_callback().reform(ModelAction::Job);
     let bytes = bytes.as_deref().map(|b| &b[..]);
-    let cells = exp.sweep.bits.len() * exp.sweep.granularities.len() * exp.sweep.calibrations.len();
-    let workers = worker.0.size().min(cells);
-    if exp.task == Task::Sweep && workers > 1 {
-        run_shared_sweep(worker, &exp, &source, bytes, workers, kind, updates);
-    } else {
-        job::run(worker, Request::Run { exp, model: source, shard: Shard::ALL }, bytes, kind, updates);
-    }
+    let layers = match (&state.file, exp.model == FILE_MODEL) {
+        (Some(f), true) => quantizable_layers(&f.model).len(),
+        _ => quantizable_layers(&builtin_architecture(&exp.model)).len(),
+    };
+    let workers = worker.0.size().min(shard::items(&exp, layers));
+    run_shared(worker, &exp, &source, bytes, workers, kind, updates);
 }
 
-/// Runs the sweep `exp` as one job shared among `workers` workers of the pool (a shard each),
-/// merged into the one-run report.
-pub fn run_shared_sweep<K: 'static>(
+/// Runs `exp` as one job shared among `workers` workers of the pool (a shard each; one worker:
+/// the whole job), merged into the one-run report.
+pub fn run_shared<K: 'static>(
     worker: &SharedWorker,
     exp: &Experiment,
     source: &Source,
@@ -91,21 +93,37 @@ pub fn run_shared_sweep<K: 'static>(
     kind: K,
     updates: Callback<JobUpdate<K>>,
 ) -> u32 {
+    if workers <= 1 || exp.task == Task::Qat {
+        return job::run(worker, Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard::ALL }, bytes, kind, updates);
+    }
     let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard { index, count: workers } }).collect();
     let settings = exp.sweep.clone();
-    job::run_split(worker, parts, bytes, kind, move |parts| merge_sweeps(parts, &settings), updates)
+    job::run_split(worker, parts, bytes, kind, move |parts| merge(parts, &settings), updates)
 }
 
-/// The report of one run of a sweep of `settings` from its shards' (in shard order).
-fn merge_sweeps(parts: Vec<Outcome>, settings: &SweepSettings) -> Result<Outcome, String> {
-    let reports = parts
-        .into_iter()
-        .map(|o| match o {
-            Outcome::Sweep(r) => Ok(*r),
-            _ => Err("a worker answered something other than a sweep".to_string()),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Outcome::Sweep(Box::new(SweepReport::merge(reports, settings)?)))
+/// The outcome of one run from its shards' (in shard order), all of one task.
+fn merge(parts: Vec<Outcome>, sweep: &SweepSettings) -> Result<Outcome, String> {
+    let odd = || "the workers answered different tasks".to_string();
+    match parts.first() {
+        Some(Outcome::Sweep(_)) => {
+            let r = parts.into_iter().map(|o| if let Outcome::Sweep(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            Ok(Outcome::Sweep(Box::new(SweepReport::merge(r, sweep)?)))
+        }
+        Some(Outcome::Ptq(_)) => {
+            let r = parts.into_iter().map(|o| if let Outcome::Ptq(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            Ok(Outcome::Ptq(Box::new(PtqView::merge(r)?)))
+        }
+        Some(Outcome::Layerwise(_)) => {
+            let r = parts.into_iter().map(|o| if let Outcome::Layerwise(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            Ok(Outcome::Layerwise(Box::new(LayerwiseReport::merge(r)?)))
+        }
+        Some(Outcome::MixedBit(_)) => {
+            let r = parts.into_iter().map(|o| if let Outcome::MixedBit(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            Ok(Outcome::MixedBit(Box::new(MixedBitReport::merge(r)?)))
+        }
+        Some(_) => Err("this task is not shared among workers".into()),
+        None => Err("no worker reported".into()),
+    }
 }
 
 #[function_component(ModelPage)]

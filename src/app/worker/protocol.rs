@@ -282,8 +282,42 @@ pub struct PtqView {
     pub report: PtqReport,
     /// The first test images and the first disagreements, with their predictions.
     pub samples: Vec<Sample>,
-    /// Calibrating, quantizing and evaluating, in milliseconds (the FP32 baseline is cached).
+    /// Calibrating, quantizing and evaluating, in milliseconds (the FP32 baseline is cached);
+    /// for a run shared among workers, the slowest worker's.
     pub millis: f64,
+}
+
+/// The images a PTQ run shows: the first 16 of the `n` evaluation images, then the first 16
+/// disagreements with FP32 not among them.
+pub fn sample_indices(n: usize, disagreements: &[usize]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..16.min(n)).collect();
+    for &i in disagreements.iter().take(16) {
+        if !idx.contains(&i) {
+            idx.push(i);
+        }
+    }
+    idx
+}
+
+impl PtqView {
+    /// The view of one run from its shards' (in shard order): the merged report
+    /// ([`PtqReport::merge`]) and, among the samples each shard picked from its own images, the
+    /// ones one run picks.
+    pub fn merge(parts: Vec<PtqView>) -> Result<PtqView, String> {
+        let millis = parts.iter().map(|p| p.millis).fold(0.0, f64::max);
+        let mut pool: Vec<Sample> = Vec::new();
+        let mut reports = Vec::with_capacity(parts.len());
+        for p in parts {
+            pool.extend(p.samples);
+            reports.push(p.report);
+        }
+        let report = PtqReport::merge(reports)?;
+        let samples = sample_indices(report.eval_images, &report.disagreements)
+            .into_iter()
+            .map(|i| pool.iter().find(|s| s.index == i).cloned().ok_or_else(|| format!("no shard sent image {i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PtqView { report, samples, millis })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -16,16 +16,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
-use super::protocol::{BenchRow, Event, ExportFormat, Job, LoadedTensorRef, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
+use super::protocol::{sample_indices, BenchRow, Event, ExportFormat, Job, LoadedTensorRef, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
 use crate::experiment::tensor_view::{TensorView, MAX_PAGE_VALUES};
 use crate::formats::Tensor;
 use crate::share::TensorSettings;
 use crate::bench::Measured;
 use crate::data::{read_qds, Dataset};
-use crate::experiment::layerwise::run_layerwise;
-use crate::experiment::mixed_bit::run_mixed_bit;
+use crate::experiment::layerwise::run_layerwise_shard;
+use crate::experiment::mixed_bit::run_mixed_bit_shard;
 use crate::experiment::qat::run_qat;
-use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq, Fp32Baseline};
+use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq_shard, Fp32Baseline, EVAL_BATCH};
 use crate::experiment::spec::BUILTIN_MODELS;
 use crate::experiment::shard::Shard;
 use crate::experiment::sweep::run_sweep;
@@ -198,18 +198,16 @@ fn progress(id: u32) -> impl FnMut(&Progress) -> bool {
     }
 }
 
-/// The samples the page shows: the first 16 test images and the first 16 disagreements.
-fn samples(eval: &Dataset, base: &Fp32Baseline, quantized: &[u8], disagreements: &[usize]) -> Vec<Sample> {
+/// The samples the page shows (see [`sample_indices`]) among the images this worker predicted
+/// (`quantized[i]`, None for another shard's).
+fn samples(eval: &Dataset, base: &Fp32Baseline, quantized: &[Option<u8>], disagreements: &[usize]) -> Vec<Sample> {
     let p = eval.image_len();
-    let mut idx: Vec<usize> = (0..16.min(eval.len())).collect();
-    for &i in disagreements.iter().take(16) {
-        if !idx.contains(&i) {
-            idx.push(i);
-        }
-    }
-    idx.into_iter()
-        .filter(|&i| i < eval.len() && i < quantized.len())
-        .map(|i| Sample { index: i, pixels: eval.pixels[i * p..(i + 1) * p].to_vec(), label: eval.labels[i], fp32: base.predictions[i], quantized: quantized[i] })
+    sample_indices(eval.len(), disagreements)
+        .into_iter()
+        .filter_map(|i| {
+            let (q, &fp32) = (quantized.get(i).copied().flatten()?, base.predictions.get(i)?);
+            Some(Sample { index: i, pixels: eval.pixels.get(i * p..(i + 1) * p)?.to_vec(), label: *eval.labels.get(i)?, fp32, quantized: q })
+        })
         .collect()
 }
 
@@ -226,8 +224,8 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
     };
     exp.validate().map_err(|e| e.to_string())?;
     shard.validate()?;
-    if shard != Shard::ALL && exp.task != Task::Sweep {
-        return Err(format!("only a sweep can be shared among workers, not the task {}", exp.task.name()));
+    if shard != Shard::ALL && exp.task == Task::Qat {
+        return Err(format!("the task {} trains one model and cannot be shared among workers", exp.task.name()));
     }
     let (model, key) = model(id, &source, bytes).await?;
     let train = dataset(id, &exp.dataset, "train").await?;
@@ -272,14 +270,20 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
     let outcome = match exp.task {
         Task::Ptq => {
             let t0 = now_ms();
-            let report = run_ptq(&exp, &model, &calib, &eval, &base).map_err(e)?;
+            let report = run_ptq_shard(&exp, &model, &calib, &eval, &base, shard).map_err(e)?;
             let millis = now_ms() - t0;
-            let samples = samples(&eval, &base, &report.predictions, &report.disagreements);
+            // The shard's predictions, at their places in the evaluation set.
+            let mut predicted = vec![None; eval.len()];
+            let own = shard.batches(eval.len(), EVAL_BATCH).into_iter().flatten();
+            for (i, &p) in own.zip(&report.predictions) {
+                predicted[i] = Some(p);
+            }
+            let samples = samples(&eval, &base, &predicted, &report.disagreements);
             Outcome::Ptq(Box::new(PtqView { report, samples, millis }))
         }
-        Task::Layerwise => Outcome::Layerwise(Box::new(run_layerwise(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
+        Task::Layerwise => Outcome::Layerwise(Box::new(run_layerwise_shard(&exp, &model, &calib, &eval, &base, shard, &mut on).map_err(e)?)),
         Task::Sweep => Outcome::Sweep(Box::new(run_sweep(&exp, &model, &calib, &eval, &base, shard, &mut on).map_err(e)?)),
-        Task::MixedBit | Task::SizeBudget => Outcome::MixedBit(Box::new(run_mixed_bit(&exp, &model, &calib, &eval, &base, &mut on).map_err(e)?)),
+        Task::MixedBit | Task::SizeBudget => Outcome::MixedBit(Box::new(run_mixed_bit_shard(&exp, &model, &calib, &eval, &base, shard, &mut on).map_err(e)?)),
         Task::Qat => Outcome::Qat(Box::new(run_qat(&exp, &model, &calib, &train, &eval, &base, &mut on).map_err(e)?.report)),
     };
     Ok((outcome, None))
