@@ -10,9 +10,10 @@
 //! per layer: MSE, cosine and SQNR = 10·log10(Σ y32² / Σ (yq − y32)²) of every projection's output
 //! ```
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{KvCache, KvFormat, LmError, LmModel, NoProbe, Probe};
+use crate::experiment::shard::{interleave, Shard};
 
 /// Log-softmax of one row, in f64.
 pub fn log_softmax(row: &[f32]) -> Vec<f64> {
@@ -126,8 +127,8 @@ impl Probe for Record {
 }
 
 /// Sums for one layer's error.
-#[derive(Clone, Default)]
-struct Sums {
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sums {
     signal: f64,
     noise: f64,
     dot: f64,
@@ -135,10 +136,61 @@ struct Sums {
     n: usize,
 }
 
+impl Sums {
+    fn add(&mut self, o: &Sums) {
+        self.signal += o.signal;
+        self.noise += o.noise;
+        self.dot += o.dot;
+        self.q2 += o.q2;
+        self.n += o.n;
+    }
+}
+
+/// What one window adds to a comparison. A comparison is the sum of its windows' scores taken
+/// in window order ([`Comparison::from_windows`]), so windows scored by different workers add up
+/// to the one-worker figures exactly.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowScore {
+    /// −Σ log p(target), FP32 and quantized.
+    pub nll32: f64,
+    pub nllq: f64,
+    /// Σ KL(p32 ‖ pq) over the positions.
+    pub kl: f64,
+    /// Positions where both models' top-1 tokens are the same.
+    pub same: usize,
+    /// Σ (pq(target) − p32(target))².
+    pub dp2: f64,
+    pub count: usize,
+    /// Every projection's output error sums, in the order the forward pass meets them.
+    pub layers: Vec<(String, Sums)>,
+}
+
+impl WindowScore {
+    fn add(&mut self, w: &WindowScore) {
+        self.nll32 += w.nll32;
+        self.nllq += w.nllq;
+        self.kl += w.kl;
+        self.same += w.same;
+        self.dp2 += w.dp2;
+        self.count += w.count;
+        for (name, s) in &w.layers {
+            match self.layers.iter_mut().find(|(n, _)| n == name) {
+                Some((_, t)) => t.add(s),
+                None => self.layers.push((name.clone(), s.clone())),
+            }
+        }
+    }
+}
+
 struct Compare<'a> {
     reference: &'a [(String, Vec<f32>)],
     at: usize,
     sums: &'a mut Vec<(String, Sums)>,
+}
+
+/// The windows of `tokens` are numbered w = 0, 1, …; this is how many there are.
+pub fn window_count(tokens: usize, seq_len: usize) -> usize {
+    tokens.saturating_sub(1).div_ceil(seq_len.max(1))
 }
 
 impl Probe for Compare<'_> {
@@ -188,59 +240,96 @@ pub fn compare_with(
     quantized: &LmModel,
     tokens: &[u32],
     kv: KvFormat,
-    mut progress: impl FnMut(usize, usize, SoFar),
+    progress: impl FnMut(usize, usize, SoFar),
 ) -> Result<Comparison, LmError> {
+    let (scores, ranges) = score_windows(fp32, quantized, tokens, kv, Shard::ALL, progress)?;
+    Ok(Comparison::from_windows(&scores, ranges))
+}
+
+/// The scores of `shard`'s windows (window w is shard w mod count's), in window order, and the
+/// FP32 activation ranges over them; `progress` gets this shard's windows done, its windows in
+/// all, and the perplexities over them so far.
+pub fn score_windows(
+    fp32: &LmModel,
+    quantized: &LmModel,
+    tokens: &[u32],
+    kv: KvFormat,
+    shard: Shard,
+    mut progress: impl FnMut(usize, usize, SoFar),
+) -> Result<(Vec<WindowScore>, Vec<ChannelRanges>), LmError> {
     if fp32.config != quantized.config {
         return Err(LmError::Tokens("the two models have different shapes".into()));
     }
     let (t, v) = (fp32.config.seq_len, fp32.config.vocab_size);
     let wins = windows(tokens, t)?;
+    let mine: Vec<&[u32]> = wins.iter().enumerate().filter(|(w, _)| shard.takes(*w)).map(|(_, w)| *w).collect();
     let mut c32 = KvCache::new(&fp32.config, KvFormat::F32)?;
     let mut cq = KvCache::new(&fp32.config, kv)?;
-    let (mut nll32, mut nllq, mut kl, mut same, mut dp2, mut count) = (0f64, 0f64, 0f64, 0usize, 0f64, 0usize);
-    let mut sums: Vec<(String, Sums)> = Vec::new();
+    let mut scores = Vec::with_capacity(mine.len());
+    let mut so_far = WindowScore::default();
     let mut ranges: Vec<ChannelRanges> = Vec::new();
-    for (i, w) in wins.iter().enumerate() {
+    for (i, w) in mine.iter().enumerate() {
         let inputs = &w[..w.len() - 1];
         c32.clear();
         cq.clear();
         let mut rec = Record { outputs: Vec::new(), ranges: std::mem::take(&mut ranges) };
         let l32 = fp32.forward(inputs, &mut c32, false, &mut rec)?;
         ranges = rec.ranges;
-        let lq = quantized.forward(inputs, &mut cq, false, &mut Compare { reference: &rec.outputs, at: 0, sums: &mut sums })?;
+        let mut s = WindowScore::default();
+        let lq = quantized.forward(inputs, &mut cq, false, &mut Compare { reference: &rec.outputs, at: 0, sums: &mut s.layers })?;
         for ((r32, rq), &target) in l32.chunks_exact(v).zip(lq.chunks_exact(v)).zip(&w[1..]) {
             let (a, b) = (log_softmax(r32), log_softmax(rq));
-            nll32 -= a[target as usize];
-            nllq -= b[target as usize];
-            kl += a.iter().zip(&b).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
-            same += usize::from(argmax(r32) == argmax(rq));
+            s.nll32 -= a[target as usize];
+            s.nllq -= b[target as usize];
+            s.kl += a.iter().zip(&b).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
+            s.same += usize::from(argmax(r32) == argmax(rq));
             let dp = b[target as usize].exp() - a[target as usize].exp();
-            dp2 += dp * dp;
-            count += 1;
+            s.dp2 += dp * dp;
+            s.count += 1;
         }
-        let n = count.max(1) as f64;
-        progress(i + 1, wins.len(), SoFar { fp32: (nll32 / n).exp(), quantized: (nllq / n).exp(), tokens: count });
+        so_far.add(&s);
+        scores.push(s);
+        let n = so_far.count.max(1) as f64;
+        progress(i + 1, mine.len(), SoFar { fp32: (so_far.nll32 / n).exp(), quantized: (so_far.nllq / n).exp(), tokens: so_far.count });
     }
-    let n = count as f64;
-    let fp = Perplexity { nll: nll32 / n, perplexity: (nll32 / n).exp(), tokens: count };
-    let q = Perplexity { nll: nllq / n, perplexity: (nllq / n).exp(), tokens: count };
-    let layers = sums
-        .into_iter()
-        .map(|(name, s)| LayerError {
-            name,
-            mse: s.noise / s.n.max(1) as f64,
-            cosine: if s.signal > 0.0 && s.q2 > 0.0 { s.dot / (s.signal.sqrt() * s.q2.sqrt()) } else { 1.0 },
-            sqnr_db: crate::metrics::sqnr_from_sums(s.signal, s.noise),
-        })
-        .collect();
-    Ok(Comparison {
-        delta_pct: (q.perplexity - fp.perplexity) / fp.perplexity * 100.0,
-        fp32: fp,
-        quantized: q,
-        mean_kl: kl / n,
-        top1_same: same as f64 / n,
-        rms_delta_p: (dp2 / n).sqrt(),
-        layers,
-        channel_ranges: ranges,
-    })
+    Ok((scores, ranges))
+}
+
+/// The scores of every window from its shards' (`parts[k]` from shard k of `parts.len()`), in
+/// window order, for the `total` windows of one run.
+pub fn merge_windows(parts: Vec<Vec<WindowScore>>, total: usize) -> Result<Vec<WindowScore>, String> {
+    interleave(parts, total)
+}
+
+impl Comparison {
+    /// The comparison of the windows' scores (in window order) and the FP32 activation ranges.
+    pub fn from_windows(windows: &[WindowScore], channel_ranges: Vec<ChannelRanges>) -> Comparison {
+        let mut t = WindowScore::default();
+        for w in windows {
+            t.add(w);
+        }
+        let n = t.count as f64;
+        let fp = Perplexity { nll: t.nll32 / n, perplexity: (t.nll32 / n).exp(), tokens: t.count };
+        let q = Perplexity { nll: t.nllq / n, perplexity: (t.nllq / n).exp(), tokens: t.count };
+        let layers = t
+            .layers
+            .into_iter()
+            .map(|(name, s)| LayerError {
+                name,
+                mse: s.noise / s.n.max(1) as f64,
+                cosine: if s.signal > 0.0 && s.q2 > 0.0 { s.dot / (s.signal.sqrt() * s.q2.sqrt()) } else { 1.0 },
+                sqnr_db: crate::metrics::sqnr_from_sums(s.signal, s.noise),
+            })
+            .collect();
+        Comparison {
+            delta_pct: (q.perplexity - fp.perplexity) / fp.perplexity * 100.0,
+            fp32: fp,
+            quantized: q,
+            mean_kl: t.kl / n,
+            top1_same: t.same as f64 / n,
+            rms_delta_p: (t.dp2 / n).sqrt(),
+            layers,
+            channel_ranges,
+        }
+    }
 }

@@ -22,7 +22,8 @@ use crate::app::state::job::{self, Change, JobUpdate};
 use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, UserModel};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, Request};
+use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request};
+use crate::experiment::shard::Shard;
 use crate::share::lm::LmExperiment;
 use crate::share::view::View;
 use crate::share::{query_of, Page};
@@ -79,7 +80,15 @@ impl Submit {
         let exp = &self.exp;
         let (quant, model) = (exp.quant.clone(), self.model());
         let request = match self.kind {
-            LmJob::Run => Request::LmRun { model, quant, tokens: exp.tokens },
+            // The built-in model's windows are shared among the pool's workers (each loads it
+            // itself); the user's model lives in one worker.
+            LmJob::Run if self.user.is_none() && self.worker.0.size() > 1 => {
+                let count = self.worker.0.size();
+                let parts = (0..count).map(|index| Request::LmRun { model: model.clone(), quant: quant.clone(), tokens: exp.tokens, shard: Shard { index, count } }).collect();
+                job::run_split(&self.worker, parts, None, self.task(), merge_runs, self.updates());
+                return;
+            }
+            LmJob::Run => Request::LmRun { model, quant, tokens: exp.tokens, shard: Shard::ALL },
             LmJob::Generate => Request::LmGenerate { model, quant, sample: exp.sample.clone(), prompt: exp.prompt.clone(), max_new: exp.max_new },
             LmJob::Export(format) => Request::LmExport { model, quant, format },
             LmJob::Weights => Request::LmWeights { model, quant, layer: self.inspect.0.clone(), row: self.inspect.1 },
@@ -100,6 +109,12 @@ impl Submit {
         });
         job::run(&self.worker, request, Some(&user.bytes.0), self.task(), updates);
     }
+}
+
+/// The run of the built-in model from its shards' (in shard order).
+fn merge_runs(parts: Vec<Outcome>) -> Result<Outcome, String> {
+    let views = parts.into_iter().map(|o| if let Outcome::LmRun(v) = o { Ok(*v) } else { Err("a worker answered something other than a run".to_string()) }).collect::<Result<Vec<_>, _>>()?;
+    Ok(Outcome::LmRun(Box::new(LmRunView::merge(views)?)))
 }
 
 /// Sends the user's files to the worker; the model replaces the previous one only if it reads.

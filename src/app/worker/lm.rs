@@ -11,13 +11,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::protocol::{
-    Event, LmActRange, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmToken, Outcome, Request,
+    Event, LmActRange, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmShare, LmToken, Outcome, Request,
     LM_MODEL_MISSING,
 };
 use super::runner::{fetch_bytes, now_ms, post, PROGRESS_EVERY_MS};
 use crate::experiment::Progress;
 use crate::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
-use crate::lm::eval::compare_with;
+use crate::experiment::shard::Shard;
+use crate::lm::eval::{score_windows, window_count, Comparison};
 use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
 use crate::lm::sample::{Generated, Generator, SampleConfig, Scorer};
 use crate::lm::tokenizers::Tokenizer;
@@ -276,7 +277,7 @@ async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quanti
 /// Every language-model job; `bytes` are the user's files of an [`Request::LmLoad`].
 pub async fn handle(id: u32, request: Request, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec<u8>>), String> {
     match request {
-        Request::LmRun { model, quant, tokens } => run(id, &model, quant, tokens).await.map(|o| (o, None)),
+        Request::LmRun { model, quant, tokens, shard } => run(id, &model, quant, tokens, shard).await.map(|o| (o, None)),
         Request::LmGenerate { model, quant, sample, prompt, max_new } => generate(id, &model, quant, sample, prompt, max_new).await.map(|o| (o, None)),
         Request::LmLoad { key, files } => load(id, key, &files, bytes.ok_or("the model files' bytes did not arrive")?).map(|o| (o, None)),
         Request::LmExport { model, quant, format } => export(id, &model, quant, format).await.map(|(o, b)| (o, Some(b))),
@@ -378,9 +379,11 @@ fn bits_per_weight(m: &LmModel) -> f64 {
     (m.weight_bytes().saturating_sub(4 * norms) * 8) as f64 / weights
 }
 
-/// Quantizes and scores against FP32 on the first `tokens` validation tokens.
-async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -> Result<Outcome, String> {
+/// Quantizes and scores against FP32 on the first `tokens` validation tokens (`shard`'s windows
+/// of them: the view then carries their scores for `LmRunView::merge`).
+async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, shard: Shard) -> Result<Outcome, String> {
     quant.validate().map_err(err)?;
+    shard.validate()?;
     if tokens < 2 {
         return Err(format!("evaluation tokens: {tokens} is fewer than the 2 a prediction needs"));
     }
@@ -396,7 +399,7 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -
     let stage = format!("scoring {} predictions, FP32 and {} (windows)", n - 1, quant.label());
     let mut last = f64::NEG_INFINITY;
     let label = quant.label();
-    let c = compare_with(&m.fp32, &q.model, &val[..n], quant.kv, |done, total, so_far| {
+    let (windows, ranges) = score_windows(&m.fp32, &q.model, &val[..n], quant.kv, shard, |done, total, so_far| {
         let t = now_ms();
         if t - last >= PROGRESS_EVERY_MS || done >= total {
             last = t;
@@ -408,36 +411,34 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -
         }
     })
     .map_err(err)?;
+    let c = Comparison::from_windows(&windows, ranges);
     let millis = now_ms() - t0;
     let layers = q
         .layers
         .iter()
-        .map(|l| {
-            let e = c.layers.iter().find(|e| e.name == l.name);
-            LmLayerRow {
-                name: l.name.clone(),
-                shape: linear_named(&q.model, &l.name).map_or([0, 0], |lin| [lin.n(), lin.k()]),
-                format: l.format.clone(),
-                engine: l.engine.clone(),
-                bytes: l.bytes,
-                weights: l.weights,
-                note: l.note.clone(),
-                sqnr_db: e.map(|e| e.sqnr_db).filter(|v| v.is_finite()),
-                cosine: e.map(|e| e.cosine).filter(|v| v.is_finite()),
-            }
+        .map(|l| LmLayerRow {
+            name: l.name.clone(),
+            shape: linear_named(&q.model, &l.name).map_or([0, 0], |lin| [lin.n(), lin.k()]),
+            format: l.format.clone(),
+            engine: l.engine.clone(),
+            bytes: l.bytes,
+            weights: l.weights,
+            note: l.note.clone(),
+            sqnr_db: None,
+            cosine: None,
         })
         .collect();
     let config = &m.weights.config;
-    Ok(Outcome::LmRun(Box::new(LmRunView {
+    let mut view = LmRunView {
         model: m.name.clone(),
         label: quant.label(),
-        tokens: c.quantized.tokens,
-        fp32_ppl: c.fp32.perplexity,
-        quant_ppl: c.quantized.perplexity,
-        delta_pct: c.delta_pct,
-        mean_kl: c.mean_kl,
-        top1_same: c.top1_same,
-        rms_delta_p: c.rms_delta_p,
+        tokens: 0,
+        fp32_ppl: 0.0,
+        quant_ppl: 0.0,
+        delta_pct: 0.0,
+        mean_kl: 0.0,
+        top1_same: 0.0,
+        rms_delta_p: 0.0,
         fp32_bytes: m.fp32.weight_bytes(),
         weight_bytes: q.model.weight_bytes(),
         bits_per_weight: bits_per_weight(&q.model),
@@ -448,7 +449,13 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize) -
         projections: projection_names(&q.model),
         act_ranges: act_ranges(&q.report),
         quant,
-    })))
+        share: None,
+    };
+    view.score(&c);
+    if shard != Shard::ALL {
+        view.share = Some(LmShare { windows, total: window_count(n, config.seq_len) });
+    }
+    Ok(Outcome::LmRun(Box::new(view)))
 }
 
 fn token(tok: &Tokenizer, g: &Generated, p_fp32: f64) -> LmToken {

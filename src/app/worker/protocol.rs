@@ -13,6 +13,7 @@ use crate::experiment::shard::Shard;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::tensor_view::TensorViewParts;
 use crate::experiment::{Experiment, Progress};
+use crate::lm::eval::{merge_windows, Comparison, WindowScore};
 use crate::lm::inspect::WeightView;
 use crate::lm::sample::SampleConfig;
 use crate::ptq::lm::LmQuantConfig;
@@ -56,6 +57,9 @@ pub enum Request {
         model: LmModelRef,
         quant: LmQuantConfig,
         tokens: usize,
+        /// This worker's windows of the text (the page merges the shards' with `LmRunView::merge`).
+        #[serde(default)]
+        shard: Shard,
     },
     /// The Language-model page: FP32 and quantized generation from one prompt with one seed.
     LmGenerate {
@@ -210,6 +214,61 @@ pub struct LmRunView {
     /// Per-channel activation ranges before and after AWQ's or SmoothQuant's scaling.
     #[serde(default)]
     pub act_ranges: Vec<LmActRange>,
+    /// A shard's view only: its windows' scores, for [`LmRunView::merge`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<LmShare>,
+}
+
+/// The windows a shard scored, in window order, and how many windows the whole run has.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmShare {
+    pub windows: Vec<WindowScore>,
+    pub total: usize,
+}
+
+impl LmRunView {
+    /// The figures of a comparison in place: perplexities, KL, top-1, Δp and each layer's error.
+    pub fn score(&mut self, c: &Comparison) {
+        if c.quantized.tokens == 0 {
+            return; // a shard with no window: nothing scored (and no NaN to send)
+        }
+        self.tokens = c.quantized.tokens;
+        self.fp32_ppl = c.fp32.perplexity;
+        self.quant_ppl = c.quantized.perplexity;
+        self.delta_pct = c.delta_pct;
+        self.mean_kl = c.mean_kl;
+        self.top1_same = c.top1_same;
+        self.rms_delta_p = c.rms_delta_p;
+        for row in &mut self.layers {
+            let e = c.layers.iter().find(|e| e.name == row.name);
+            row.sqnr_db = e.map(|e| e.sqnr_db).filter(|v| v.is_finite());
+            row.cosine = e.map(|e| e.cosine).filter(|v| v.is_finite());
+        }
+    }
+
+    /// The view of one run from its shards' (in shard order): the windows' scores put back in
+    /// window order and summed as one run sums them, so every figure is the one-run figure.
+    pub fn merge(parts: Vec<LmRunView>) -> Result<LmRunView, String> {
+        let mut first = parts.first().ok_or("no worker reported")?.clone();
+        let millis = parts.iter().map(|p| p.millis).fold(0.0, f64::max);
+        let total = first.share.as_ref().map_or(0, |s| s.total);
+        let mut shares = Vec::with_capacity(parts.len());
+        for p in parts {
+            if p.quant != first.quant || p.model != first.model || p.weight_bytes != first.weight_bytes {
+                return Err("the workers scored different models or settings".into());
+            }
+            let share = p.share.ok_or("a worker's result came without its windows")?;
+            if share.total != total {
+                return Err("the workers scored different texts".into());
+            }
+            shares.push(share.windows);
+        }
+        let windows = merge_windows(shares, total)?;
+        first.score(&Comparison::from_windows(&windows, Vec::new()));
+        first.millis = millis;
+        first.share = None;
+        Ok(first)
+    }
 }
 
 /// One smoothed input: the statistic of every channel j before and after dividing by s_j.

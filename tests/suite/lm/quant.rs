@@ -51,6 +51,35 @@ both! {
         assert!(bytes("Q4_0") < bytes("Q8_0"));
     }
 
+    windows_shared_among_workers_add_up_to_the_one_run_comparison {
+        use qplay::experiment::shard::Shard;
+        use qplay::lm::eval::{compare_with, merge_windows, score_windows, window_count, Comparison};
+        let w = small();
+        let fp32 = LmModel::from_weights(&w).unwrap();
+        // Five windows, the last one short.
+        let ids = tokens(4 * w.config.seq_len + 7, w.config.vocab_size as u32);
+        let total = window_count(ids.len(), w.config.seq_len);
+        assert_eq!(total, 5);
+        let cfg = LmQuantConfig { int8_acts: true, kv: KvFormat::Int8, ..rtn(4, 32) };
+        let q = quantize_lm(&w, &cfg).unwrap();
+        let one = compare_with(&fp32, &q.model, &ids, cfg.kv, |_, _, _| {}).unwrap();
+        for count in [1, 2, 3, 7] {
+            let mut parts = Vec::new();
+            let mut ranges = Vec::new();
+            for index in 0..count {
+                let (scores, r) = score_windows(&fp32, &q.model, &ids, cfg.kv, Shard::new(index, count).unwrap(), |_, _, _| {}).unwrap();
+                parts.push(scores);
+                ranges.push(r);
+            }
+            let merged = Comparison::from_windows(&merge_windows(parts.clone(), total).unwrap(), ranges.swap_remove(0));
+            // Debug prints each f64 exactly: the same text is the same bits.
+            let key = |c: &Comparison| format!("{:?} {:?} {} {} {} {} {:?}", c.fp32, c.quantized, c.delta_pct, c.mean_kl, c.top1_same, c.rms_delta_p, c.layers);
+            assert_eq!(key(&merged), key(&one), "{count} workers");
+            parts[0].pop();
+            assert!(merge_windows(parts, total).is_err(), "a lost window is refused");
+        }
+    }
+
     the_skip_list_and_layer_bits_are_honoured {
         let w = small();
         let q = quantize_lm(&w, &rtn(8, 0)).unwrap();
