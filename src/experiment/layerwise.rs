@@ -253,7 +253,8 @@ pub fn run_layerwise_shard(
             lbl_points.push(point_values(Some(&alone), model, &x, &indices)?.pop().expect("the output point"));
         }
         accuracies.push(accuracy(2 + k, &alone)?);
-        sensitivity.push(Sensitivity { layer: name.clone(), index: *i, accuracy: f64::NAN, drop: f64::NAN });
+        // Filled in by `finish` (0 until then: a NaN would not survive JSON on its way to the page).
+        sensitivity.push(Sensitivity { layer: name.clone(), index: *i, accuracy: 0.0, drop: 0.0 });
     }
     step(on_progress, "done", total, total)?;
 
@@ -284,14 +285,14 @@ pub fn run_layerwise_shard(
     let mut report = LayerwiseReport {
         points,
         fp32_accuracy: baseline.accuracy,
-        all_at_once_accuracy: f64::NAN,
-        sequential_accuracy: f64::NAN,
+        all_at_once_accuracy: 0.0,
+        sequential_accuracy: 0.0,
         sensitivity,
         analysis_images: n,
         share: None,
     };
     if shard == Shard::ALL {
-        report.finish(&accuracies.into_iter().map(|a| a.unwrap_or(f64::NAN)).collect::<Vec<_>>());
+        report.finish(&accuracies.into_iter().map(|a| a.unwrap_or(0.0)).collect::<Vec<_>>());
     } else {
         report.share = Some(accuracies.into_iter().flatten().collect());
     }

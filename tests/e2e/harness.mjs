@@ -50,11 +50,13 @@ export async function launch() {
 }
 
 /** A new page whose console errors and uncaught errors are collected in `errors`. */
-export async function openPage(browser, url, { width = 1280, height = 900, scale = 1 } = {}) {
+export async function openPage(browser, url, { width = 1280, height = 900, scale = 1, workers } = {}) {
   const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: scale });
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  // The pool's size is navigator.hardwareConcurrency (at most 8): a test can set it.
+  if (workers) await page.addInitScript((n) => Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => n }), workers);
   await page.goto(url);
   return { page, errors };
 }

@@ -48,7 +48,8 @@ test('a worker that dies mid-job is replaced, and the page keeps what it holds',
 });
 
 test('the Model page: a worker that dies mid-sweep is replaced, and the loaded file and earlier result stay', async () => {
-  const { page, errors } = await openPage(browser, `${url}#/model`);
+  // 500 evaluation images: the PTQ run is one batch, on the pool's first worker only.
+  const { page, errors } = await openPage(browser, `${url}#/model?eval_size=500`, { workers: 2 });
   await page.waitForSelector('[data-testid=layer-table]');
   const file = await readFile(join(root, 'www', 'models', 'cnn-fashion.safetensors'));
   await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-cnn.safetensors', mimeType: 'application/octet-stream', buffer: file });
@@ -58,13 +59,25 @@ test('the Model page: a worker that dies mid-sweep is replaced, and the loaded f
   await page.click('[data-testid=run]');
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
   const accuracy = await page.textContent('[data-testid=fp32-accuracy]');
-  // A sweep (long), killed while it runs.
+  // A sweep, shared among the pool's workers, killed while it runs. A worker busy computing only
+  // runs a timer when its part is done, so the kill goes to the second worker while it waits for
+  // the images (held here), which it fetches for its first job.
+  let release;
+  const held = new Promise((ok) => { release = ok; });
+  await page.context().route('**/data/fashion-*.qds.gz', async (route) => {
+    await held;
+    await route.continue().catch(() => {});
+  });
   await page.selectOption('[data-testid=task]', 'sweep');
+  const fetching = page.waitForRequest('**/data/fashion-*.qds.gz', { timeout: 60_000 });
   await page.click('[data-testid=run]');
-  await page.waitForFunction(() => /bits/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await fetching;
   const workers = page.workers();
+  assert.ok(workers.length >= 2, 'the sweep runs on two workers');
   await workers[workers.length - 1].evaluate(() => setTimeout(() => { throw new Error('qplay test: the worker dies'); }, 0));
   await page.waitForSelector('[data-testid=run-error]', { timeout: 10_000 });
+  release();
+  await page.context().unroute('**/data/fashion-*.qds.gz');
   assert.match(await page.textContent('[data-testid=run-error]'), /the worker stopped .*a fresh one starts with the next job/);
   assert.equal(await page.$('[data-testid=job-status]'), null, 'no job is left spinning');
   // The loaded file is still the model in use, and the PTQ result is still there.
