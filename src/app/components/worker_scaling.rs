@@ -1,4 +1,4 @@
-//! The Benchmark page's worker scaling: the same sweep on 1, 2, 4 … workers of the pool, each
+//! The Benchmark page's worker scaling: the same job on 1, 2, 4 … workers of the pool, each
 //! count's median time, its speed-up against one worker, and whether its merged report is the
 //! one-worker report, cell for cell (`crate::app::state::scaling`).
 
@@ -6,7 +6,7 @@ use yew::prelude::*;
 
 use super::job_status::JobStatus;
 use crate::app::state::job::JobState;
-use crate::app::state::scaling::{ScalingAction, ScalingState, Trial, Workload, ROUNDS};
+use crate::app::state::scaling::{ScalingAction, ScalingState, Trial, Workload, ROUNDS, WORKLOADS};
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::ModelSource;
 
@@ -16,7 +16,7 @@ fn now_ms() -> f64 {
     gloo::utils::window().performance().map_or(0.0, |p| p.now())
 }
 
-/// Sends one trial: the sweep shared among `workers` workers.
+/// Sends one trial: the workload's job shared among `workers` workers.
 fn send(worker: &SharedWorker, state: &UseReducerHandle<ScalingState>, workers: usize, warmup: bool) {
     let exp = state.workload.experiment();
     let model = ModelSource::Builtin(exp.model.clone());
@@ -60,16 +60,16 @@ pub fn worker_scaling() -> Html {
     let rows = state.rows();
     html! {
         <section aria-label="Workers" data-testid="scaling">
-            <h2>{"Every core: a sweep shared among workers"}</h2>
+            <h2>{"Every core: one job shared among workers"}</h2>
             <p class="hint">{ format!(
-                "The Model page shares a sweep's cells among a pool of min(cores, 8) Web Workers — {pool} in this browser — each with its own copy of the model, and merges the reports in one run's order. \
-                 Here the same sweep runs on 1, 2, 4 … workers: an untimed warm-up loads everything into every worker, then {ROUNDS} rounds time each count from this page (messages included). \
-                 The last column compares each merged report with the one-worker report, cell for cell."
+                "The Model page shares a job among a pool of min(cores, 8) Web Workers — {pool} in this browser — each with its own copy of the model: a sweep's cells, a PTQ run's batches of test images, the layer-by-layer models, the mixed-bit candidates (and the Language-model page a text's windows). \
+                 It merges the parts in one run's order. Here the same job runs on 1, 2, 4 … workers: an untimed warm-up loads everything into every worker, then {ROUNDS} rounds time each count from this page (messages included). \
+                 The last column compares each merged report with the one-worker report, figure for figure."
             ) }</p>
             <div class="settings">
-                <label>{"Sweep "}
+                <label>{"Job "}
                     <select onchange={on_workload} disabled={running} data-testid="scaling-workload">
-                        { for [Workload::Quick, Workload::Full].into_iter().map(|w| html! {
+                        { for WORKLOADS.into_iter().map(|w| html! {
                             <option value={w.name()} selected={state.workload == w}>{ w.label() }</option>
                         }) }
                     </select>

@@ -1,6 +1,7 @@
-//! The Benchmark page's worker scaling: one sweep of the built-in Fashion-MNIST MLP, run on 1,
-//! 2, 4 … workers of the pool and timed from the page (the time a user waits, messages
-//! included), with every merged report compared to the one-worker report. An untimed warm-up on
+//! The Benchmark page's worker scaling: one job (a sweep of the built-in Fashion-MNIST MLP, a
+//! PTQ run of the CNN, the mixed-bit search), run on 1, 2, 4 … workers of the pool and timed
+//! from the page (the time a user waits, messages included), with every merged report compared
+//! to the one-worker report. An untimed warm-up on
 //! every worker comes first (it loads the wasm, the model, the images and the FP32 baseline into
 //! each), then rounds of one trial per worker count; the table gives each count's median.
 
@@ -12,7 +13,6 @@ use yew::Reducible;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::Outcome;
 use crate::experiment::spec::SweepSettings;
-use crate::experiment::sweep::SweepReport;
 use crate::experiment::{Experiment, Task};
 use crate::ptq::WeightGranularity;
 use crate::quant::calibration::CalibrationKind;
@@ -21,43 +21,55 @@ use crate::stats::quantile_sorted;
 /// Timed trials per worker count.
 pub const ROUNDS: usize = 3;
 
-/// The sweep that is timed.
+/// The job that is timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
     /// Bits 2–8 × per-tensor / per-channel × min-max, on 2,000 test images: 14 cells.
     Quick,
     /// Bits 2–8 × per-tensor / per-channel × min-max, KL and MSE, on the 10,000 test images: 42 cells.
     Full,
+    /// W8A8 PTQ of the Fashion-MNIST CNN on the integer engine, evaluated on 10,000 images (20 batches).
+    PtqCnn,
+    /// The mixed-bit search of the MLP, every candidate evaluated on the 10,000 images.
+    MixedBit,
 }
+
+/// Every workload, in the order the page lists them.
+pub const WORKLOADS: [Workload; 4] = [Workload::Quick, Workload::Full, Workload::PtqCnn, Workload::MixedBit];
 
 impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Quick => "quick",
             Workload::Full => "full",
+            Workload::PtqCnn => "ptq-cnn",
+            Workload::MixedBit => "mixed-bit",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Workload> {
-        match s {
-            "quick" => Some(Workload::Quick),
-            "full" => Some(Workload::Full),
-            _ => None,
-        }
+        WORKLOADS.into_iter().find(|w| w.name() == s)
     }
 
     pub fn label(self) -> &'static str {
         match self {
-            Workload::Quick => "bits 2–8 × per-tensor / per-channel × min-max, 2,000 images (14 cells)",
-            Workload::Full => "bits 2–8 × per-tensor / per-channel × min-max / KL / MSE, 10,000 images (42 cells)",
+            Workload::Quick => "sweep: bits 2–8 × per-tensor / per-channel × min-max, 2,000 images (14 cells)",
+            Workload::Full => "sweep: bits 2–8 × per-tensor / per-channel × min-max / KL / MSE, 10,000 images (42 cells)",
+            Workload::PtqCnn => "PTQ of the CNN, W8A8 on the integer engine, 10,000 images (20 batches)",
+            Workload::MixedBit => "mixed-bit search of the MLP, each candidate on 10,000 images",
         }
     }
 
     /// The experiment each trial runs.
     pub fn experiment(self) -> Experiment {
+        match self {
+            Workload::PtqCnn => return Experiment { model: "cnn-fashion".into(), task: Task::Ptq, ..Experiment::default() },
+            Workload::MixedBit => return Experiment { task: Task::MixedBit, ..Experiment::default() },
+            Workload::Quick | Workload::Full => {}
+        }
         let calibrations = match self {
-            Workload::Quick => vec![CalibrationKind::MinMax],
             Workload::Full => vec![CalibrationKind::MinMax, CalibrationKind::Kl, CalibrationKind::Mse],
+            _ => vec![CalibrationKind::MinMax],
         };
         Experiment {
             task: Task::Sweep,
@@ -86,8 +98,8 @@ pub struct ScalingState {
     pub plan: VecDeque<(usize, bool)>,
     /// The timed trials' times (ms) per worker count.
     pub times: BTreeMap<usize, Vec<f64>>,
-    /// The one-worker report every other run is compared to.
-    pub reference: Option<Rc<SweepReport>>,
+    /// The one-worker report every other run is compared to (as JSON, its timings left out).
+    pub reference: Option<Rc<String>>,
     /// Worker counts whose report differed from the one-worker report.
     pub differs: BTreeSet<usize>,
 }
@@ -120,6 +132,16 @@ pub fn counts(pool: usize) -> Vec<usize> {
     let mut c: Vec<usize> = std::iter::successors(Some(1usize), |n| n.checked_mul(2)).take_while(|&n| n < pool).collect();
     c.push(pool.max(1));
     c
+}
+
+/// A trial's report as JSON, without its timing, to compare with the one-worker report.
+fn report_json(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Sweep(r) => serde_json::to_string(r).ok(),
+        Outcome::Ptq(v) => serde_json::to_string(&v.report).ok(),
+        Outcome::MixedBit(r) => serde_json::to_string(r).ok(),
+        _ => None,
+    }
 }
 
 fn median(xs: &[f64]) -> f64 {
@@ -169,19 +191,20 @@ impl Reducible for ScalingState {
                 Applied::Started(_) => {
                     next.plan.pop_front();
                 }
-                Applied::Finished(trial, Outcome::Sweep(report)) => {
-                    if !trial.warmup {
+                Applied::Finished(trial, outcome) => match report_json(&outcome) {
+                    Some(report) if !trial.warmup => {
                         next.times.entry(trial.workers).or_default().push(now_ms - trial.started_ms);
                         match &next.reference {
-                            None if trial.workers == 1 => next.reference = Some(Rc::new(*report)),
-                            Some(r) if **r != *report => {
+                            None if trial.workers == 1 => next.reference = Some(Rc::new(report)),
+                            Some(r) if **r != report => {
                                 next.differs.insert(trial.workers);
                             }
                             _ => {}
                         }
                     }
-                }
-                Applied::Finished(..) => next.job = JobState::Failed { kind: Trial { workers: 0, warmup: false, started_ms: 0.0 }, message: "a worker answered something other than a sweep".into() },
+                    Some(_) => {}
+                    None => next.job = JobState::Failed { kind: trial, message: "a worker answered something other than the workload's report".into() },
+                },
                 _ => {}
             },
         }
