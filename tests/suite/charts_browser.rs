@@ -101,7 +101,7 @@ fn point(name: &str, scale: f64) -> Point {
 }
 
 fn layerwise(points: Vec<Point>) -> LayerwiseReport {
-    LayerwiseReport { points, fp32_accuracy: 0.88, all_at_once_accuracy: 0.87, sequential_accuracy: 0.875, sensitivity: vec![], analysis_images: 500 }
+    LayerwiseReport { points, fp32_accuracy: 0.88, all_at_once_accuracy: 0.87, sequential_accuracy: 0.875, sensitivity: vec![], share: None, analysis_images: 500 }
 }
 
 fn layer(name: &str, weight: ErrorMetrics, output: ErrorMetrics) -> LayerReport {
