@@ -25,10 +25,13 @@ use super::ptq_result::pct;
 use super::task_results::qat_table;
 use crate::app::state::lab::{LabAction, LabState};
 use crate::app::url;
-use crate::app::state::job::{self, JobState};
+use super::model_page::builtin_architecture;
+use crate::app::state::experiment_job;
+use crate::app::state::job::JobState;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::protocol::{ModelSource, Request};
-use crate::experiment::shard::Shard;
+use crate::app::worker::protocol::ModelSource;
+use crate::experiment::shard;
+use crate::ptq::quantizable_layers;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::experiment::layerwise::Mode;
 use crate::experiment::Task;
@@ -37,11 +40,14 @@ use crate::share::{query_of, Page};
 
 pub type LabHandle = UseReducerHandle<LabState>;
 
-/// Runs one step's task in the worker; the Lab's reducer follows the job.
+/// Runs one step's task in the worker (shared among the pool's workers, as on the Model page);
+/// the Lab's reducer follows the job.
 fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
     let exp = state.task_experiment(task);
     let model = ModelSource::Builtin(exp.model.clone());
-    job::run(worker, Request::Run { exp, model, shard: Shard::ALL }, None, task, state.dispatcher().to_callback().reform(LabAction::Job));
+    let layers = quantizable_layers(&builtin_architecture(&exp.model)).len();
+    let workers = worker.0.size().min(shard::items(&exp, layers));
+    experiment_job::run(worker, &exp, &model, None, workers, task, state.dispatcher().to_callback().reform(LabAction::Job));
 }
 
 /// A point of the MLP as the handout names it, with qplay's layer name beside it:

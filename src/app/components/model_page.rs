@@ -15,17 +15,15 @@ use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
 use crate::app::files::read_model_file;
-use crate::app::state::job::{self, JobState, JobUpdate};
+use crate::app::state::job::{self, JobState};
 use crate::app::state::model::{LoadedModel, ModelAction, ModelJob, ModelState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Outcome, PtqView, Request};
-use crate::experiment::layerwise::LayerwiseReport;
-use crate::experiment::mixed_bit::MixedBitReport;
-use crate::experiment::shard::{self, Shard};
-use crate::experiment::sweep::SweepReport;
+use crate::app::state::experiment_job;
+use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Request};
+use crate::experiment::shard;
 use crate::experiment::download_name::download_stem;
-use crate::experiment::spec::{SweepSettings, FILE_MODEL};
+use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::{Experiment, Task};
 use crate::model::zoo::{lab_mlp, small_cnn};
 use crate::model::Model;
@@ -79,51 +77,7 @@ fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
         _ => quantizable_layers(&builtin_architecture(&exp.model)).len(),
     };
     let workers = worker.0.size().min(shard::items(&exp, layers));
-    run_shared(worker, &exp, &source, bytes, workers, kind, updates);
-}
-
-/// Runs `exp` as one job shared among `workers` workers of the pool (a shard each; one worker:
-/// the whole job), merged into the one-run report.
-pub fn run_shared<K: 'static>(
-    worker: &SharedWorker,
-    exp: &Experiment,
-    source: &Source,
-    bytes: Option<&[u8]>,
-    workers: usize,
-    kind: K,
-    updates: Callback<JobUpdate<K>>,
-) -> u32 {
-    if workers <= 1 || exp.task == Task::Qat {
-        return job::run(worker, Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard::ALL }, bytes, kind, updates);
-    }
-    let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard { index, count: workers } }).collect();
-    let settings = exp.sweep.clone();
-    job::run_split(worker, parts, bytes, kind, move |parts| merge(parts, &settings), updates)
-}
-
-/// The outcome of one run from its shards' (in shard order), all of one task.
-fn merge(parts: Vec<Outcome>, sweep: &SweepSettings) -> Result<Outcome, String> {
-    let odd = || "the workers answered different tasks".to_string();
-    match parts.first() {
-        Some(Outcome::Sweep(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::Sweep(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
-            Ok(Outcome::Sweep(Box::new(SweepReport::merge(r, sweep)?)))
-        }
-        Some(Outcome::Ptq(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::Ptq(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
-            Ok(Outcome::Ptq(Box::new(PtqView::merge(r)?)))
-        }
-        Some(Outcome::Layerwise(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::Layerwise(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
-            Ok(Outcome::Layerwise(Box::new(LayerwiseReport::merge(r)?)))
-        }
-        Some(Outcome::MixedBit(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::MixedBit(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
-            Ok(Outcome::MixedBit(Box::new(MixedBitReport::merge(r)?)))
-        }
-        Some(_) => Err("this task is not shared among workers".into()),
-        None => Err("no worker reported".into()),
-    }
+    experiment_job::run(worker, &exp, &source, bytes, workers, kind, updates);
 }
 
 #[function_component(ModelPage)]

@@ -10,7 +10,7 @@ use crate::app::state::scaling::{ScalingAction, ScalingState, Trial, Workload, R
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::ModelSource;
 
-use super::model_page::run_shared;
+use crate::app::state::experiment_job;
 
 fn now_ms() -> f64 {
     gloo::utils::window().performance().map_or(0.0, |p| p.now())
@@ -22,7 +22,7 @@ fn send(worker: &SharedWorker, state: &UseReducerHandle<ScalingState>, workers: 
     let model = ModelSource::Builtin(exp.model.clone());
     let d = state.dispatcher();
     let updates = Callback::from(move |u| d.dispatch(ScalingAction::Job(u, now_ms())));
-    run_shared(worker, &exp, &model, None, workers, Trial { workers, warmup, started_ms: now_ms() }, updates);
+    experiment_job::run(worker, &exp, &model, None, workers, Trial { workers, warmup, started_ms: now_ms() }, updates);
 }
 
 #[function_component(WorkerScaling)]

@@ -5,6 +5,7 @@
 //!
 //! - [`bench`]: the Benchmark page's job and the lines measured so far.
 //! - [`job`]: a job in the worker, tracked the same way by every page.
+//! - [`experiment_job`]: an experiment as one job shared among the pool of workers.
 //! - [`tensor`]: the Tensor page's settings and link notices.
 //! - [`model`]: the Model page's experiment, loaded file, running job and results.
 //! - [`lab`]: the Lab walkthrough's steps and their results.
@@ -12,6 +13,7 @@
 //! - [`lm`]: the Language-model page's experiment, comparison table and generation.
 
 pub mod bench;
+pub mod experiment_job;
 pub mod job;
 pub mod lab;
 pub mod lm;
