@@ -31,7 +31,7 @@ fn environment() -> Vec<(String, String)> {
         (
             "Threads".into(),
             format!(
-                "each kernel runs on one Web Worker thread; work that splits (a sweep) is shared among a pool of min(cores, 8) workers, each with its own copy of the model (cross-origin isolated: {}, so shared-memory threads would {}be possible)",
+                "each kernel runs on one Web Worker thread; work that splits (a PTQ run, a sweep, the layer-by-layer analysis, the mixed-bit search, a perplexity) is shared among a pool of min(cores, 8) workers, each with its own copy of the model (cross-origin isolated: {}, so shared-memory threads would {}be possible)",
                 if cross_origin_isolated { "yes" } else { "no" },
                 if cross_origin_isolated { "" } else { "not " }
             ),
