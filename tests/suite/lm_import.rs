@@ -474,6 +474,34 @@ fn truncated_files_are_errors_at_every_cut() {
     assert_eq!(whole, 32, "the cuts between tokens (and after the header) read");
 }
 
+/// A header that claims more layers than the file can hold is refused from the header alone,
+/// without laying out (or allocating for) its layers: 32,769 layers of a tiny model (under the
+/// weight-size limit) once took the fuzzer past its time limit while the layout was built.
+#[test]
+fn a_header_with_absurd_layer_counts_is_refused_before_its_layout() {
+    // A v2 header as the fuzzer wrote it: dim 8, hidden_dim 16, 2 heads, 1 kv head, vocab 8,
+    // context 4, shared classifier, group 4; then 1,500 bytes.
+    let file = |layers: i32| {
+        let mut b = b"24ka".to_vec();
+        for v in [2i32, 8, 16, layers, 2, 1, 8, 4] {
+            b.extend(v.to_le_bytes());
+        }
+        b.push(1);
+        b.extend(4i32.to_le_bytes());
+        b.resize(256 + 1500, 0);
+        b
+    };
+    for layers in [32_769i32, 1 << 20, i32::MAX] {
+        let b = file(layers);
+        let (r, largest) = largest_allocation(|| read_llama2c(&b).map(|_| ()));
+        let e = err_text(r);
+        // Past the weight-size limit the limit says so first; below it, the file's size.
+        let named = e.contains(&format!("{layers} layers")) && e.contains("more than the file's");
+        assert!(named || (layers > 32_769 && e.contains("the limit is")), "{layers} layers: {e}");
+        assert!(largest < 1 << 16, "{layers} layers: an allocation of {largest} bytes");
+    }
+}
+
 #[test]
 fn wrong_magic_and_versions_are_named() {
     let mut bad = TIED_GGUF.to_vec();

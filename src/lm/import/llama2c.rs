@@ -223,6 +223,19 @@ pub fn read_llama2c(bytes: &[u8]) -> Result<Llama2cModel, LmError> {
     let (mut config, header_seq_len) = header.config(tied)?;
     config.seq_len = clamp_seq_len(header_seq_len, "seq_len", &mut notes);
     config.validate()?;
+    // Every parameter takes at least one byte (a Q8_0 value): refuse a header that describes more
+    // than the file holds before laying it out, as the layout has segments per layer (a header of
+    // 2^31 layers would otherwise take minutes and gigabytes to refuse).
+    let params = config.param_count();
+    if params > bytes.len() as u128 {
+        return Err(malformed(
+            FORMAT,
+            format!(
+                "the header (v{version}: dim {}, hidden_dim {}, {} layers, vocab {}) describes {params} parameters, more than the file's {} bytes can hold (truncated, or not a llama2.c model)",
+                config.dim, config.hidden_dim, config.n_layers, config.vocab_size, bytes.len()
+            ),
+        ));
+    }
     let c_ = &config;
     let segments = layout(c_, version, header_seq_len, group);
     let expected: u128 = data_start as u128 + segments.iter().map(|&s| segment_bytes(s, c_)).sum::<u128>();
