@@ -18,6 +18,7 @@ use super::teacher_note::TeacherNote;
 use super::lm_downloads::LmDownloads;
 use super::lm_model_drop::{DroppedFiles, LmModelDrop};
 use super::lm_model_info::LmModelPanel;
+use crate::app::state::experiment_job;
 use crate::app::state::job::{self, Change, JobUpdate};
 use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, UserModel};
 use crate::app::url;
@@ -113,7 +114,7 @@ impl Submit {
 
 /// The run of the built-in model from its shards' (in shard order).
 fn merge_runs(parts: Vec<Outcome>) -> Result<Outcome, String> {
-    let views = parts.into_iter().map(|o| if let Outcome::LmRun(v) = o { Ok(*v) } else { Err("a worker answered something other than a run".to_string()) }).collect::<Result<Vec<_>, _>>()?;
+    let views = experiment_job::reports(parts, |o| if let Outcome::LmRun(v) = o { Some(*v) } else { None })?;
     Ok(Outcome::LmRun(Box::new(LmRunView::merge(views)?)))
 }
 

@@ -34,24 +34,28 @@ pub fn run<K: 'static>(
     job::run_split(worker, parts, bytes, kind, move |parts| merge(parts, &settings), updates)
 }
 
+/// The parts' reports of one kind (`pick` returns None for any other outcome).
+pub fn reports<T>(parts: Vec<Outcome>, pick: impl Fn(Outcome) -> Option<T>) -> Result<Vec<T>, String> {
+    parts.into_iter().map(|o| pick(o).ok_or_else(|| "the workers answered different tasks".to_string())).collect()
+}
+
 /// The outcome of one run from its shards' (in shard order), all of one task.
 fn merge(parts: Vec<Outcome>, sweep: &SweepSettings) -> Result<Outcome, String> {
-    let odd = || "the workers answered different tasks".to_string();
     match parts.first() {
         Some(Outcome::Sweep(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::Sweep(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            let r = reports(parts, |o| if let Outcome::Sweep(r) = o { Some(*r) } else { None })?;
             Ok(Outcome::Sweep(Box::new(SweepReport::merge(r, sweep)?)))
         }
         Some(Outcome::Ptq(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::Ptq(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            let r = reports(parts, |o| if let Outcome::Ptq(r) = o { Some(*r) } else { None })?;
             Ok(Outcome::Ptq(Box::new(PtqView::merge(r)?)))
         }
         Some(Outcome::Layerwise(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::Layerwise(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            let r = reports(parts, |o| if let Outcome::Layerwise(r) = o { Some(*r) } else { None })?;
             Ok(Outcome::Layerwise(Box::new(LayerwiseReport::merge(r)?)))
         }
         Some(Outcome::MixedBit(_)) => {
-            let r = parts.into_iter().map(|o| if let Outcome::MixedBit(r) = o { Ok(*r) } else { Err(odd()) }).collect::<Result<Vec<_>, _>>()?;
+            let r = reports(parts, |o| if let Outcome::MixedBit(r) = o { Some(*r) } else { None })?;
             Ok(Outcome::MixedBit(Box::new(MixedBitReport::merge(r)?)))
         }
         Some(_) => Err("this task is not shared among workers".into()),
