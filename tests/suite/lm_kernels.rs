@@ -677,5 +677,10 @@ both! {
         assert_eq!(qmatmul::best().name, all.last().unwrap().name);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         assert_eq!(qmatmul::best().name, "simd128");
+        // Every registry's best() is its last entry (best() is written out, not looked up).
+        use qplay::runtime::{gemm_f32, gemm_i8, requant};
+        assert_eq!(gemm_f32::best().name, gemm_f32::all().last().unwrap().name);
+        assert_eq!(gemm_i8::best().name, gemm_i8::all().last().unwrap().name);
+        assert_eq!(requant::best().name, requant::all().last().unwrap().name);
     }
 }
