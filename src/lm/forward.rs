@@ -209,11 +209,9 @@ impl LmModel {
             for i in 0..m {
                 rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.attention_norm, c.norm_eps);
             }
-            b.wq.forward(&xb, m, &mut q, &mut acts)?;
+            LmLinear::forward_same_input(&xb, m, &mut [(&b.wq, &mut q), (&b.wk, &mut k), (&b.wv, &mut v)], &mut acts)?;
             probe.linear(Some(l), "attention.wq", m, &xb, &q);
-            b.wk.forward(&xb, m, &mut k, &mut acts)?;
             probe.linear(Some(l), "attention.wk", m, &xb, &k);
-            b.wv.forward(&xb, m, &mut v, &mut acts)?;
             probe.linear(Some(l), "attention.wv", m, &xb, &v);
             for i in 0..m {
                 let pos = p0 + i;
@@ -236,9 +234,8 @@ impl LmModel {
             for i in 0..m {
                 rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.ffn_norm, c.norm_eps);
             }
-            b.w1.forward(&xb, m, &mut h1, &mut acts)?;
+            LmLinear::forward_same_input(&xb, m, &mut [(&b.w1, &mut h1), (&b.w3, &mut h3)], &mut acts)?;
             probe.linear(Some(l), "feed_forward.w1", m, &xb, &h1);
-            b.w3.forward(&xb, m, &mut h3, &mut acts)?;
             probe.linear(Some(l), "feed_forward.w3", m, &xb, &h3);
             swiglu(&mut h1, &h3);
             b.w2.forward(&h1, m, &mut proj, &mut acts)?;

@@ -107,6 +107,28 @@ impl LmLinear {
 
     /// y [M, N] = x [M, K] · Wᵀ; `acts` is scratch for the int8 activations.
     pub fn forward(&self, x: &[f32], m: usize, y: &mut [f32], acts: &mut QuantizedActs) -> Result<(), LmError> {
+        self.forward_from(x, m, y, acts, false)
+    }
+
+    /// y_i = x · W_iᵀ for Linears that read the same x [M, K] (wq, wk, wv; w1, w3): with int8
+    /// activations x is quantized once per group size, not once per Linear.
+    pub fn forward_same_input(x: &[f32], m: usize, outs: &mut [(&LmLinear, &mut [f32])], acts: &mut QuantizedActs) -> Result<(), LmError> {
+        // The group `acts` holds x quantized for (None: nothing of this x yet).
+        let mut quantized_for = None;
+        for (linear, y) in outs.iter_mut() {
+            let group = match linear {
+                LmLinear::Grouped { w, int8_acts: true, .. } => Some(w.group),
+                _ => None,
+            };
+            linear.forward_from(x, m, y, acts, group.is_some() && group == quantized_for)?;
+            quantized_for = group.or(quantized_for);
+        }
+        Ok(())
+    }
+
+    /// [`LmLinear::forward`]; `quantized`: `acts` already holds x quantized with this layer's
+    /// group (int8 activations only).
+    fn forward_from(&self, x: &[f32], m: usize, y: &mut [f32], acts: &mut QuantizedActs, quantized: bool) -> Result<(), LmError> {
         let err = |error| LmError::Quant { tensor: self.format().to_string(), error };
         match self {
             #[cfg(not(target_arch = "wasm32"))]
@@ -119,7 +141,9 @@ impl LmLinear {
             LmLinear::Float { w, .. } => qmatmul::matmul_f32(x, m, w, y).map_err(err),
             LmLinear::Grouped { w, int8_acts: false, .. } => qmatmul::matmul_f32_grouped(x, m, w, y).map_err(err),
             LmLinear::Grouped { w, int8_acts: true, .. } => {
-                qmatmul::quantize_activations_into(x, m, w.k, w.group, acts).map_err(err)?;
+                if !quantized {
+                    qmatmul::quantize_activations_into(x, m, w.k, w.group, acts).map_err(err)?;
+                }
                 qmatmul::matmul_i8_grouped(acts, m, w, y).map_err(err)
             }
         }

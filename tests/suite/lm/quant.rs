@@ -51,6 +51,36 @@ both! {
         assert!(bytes("Q4_0") < bytes("Q8_0"));
     }
 
+    linears_reading_one_input_give_what_each_gives_alone {
+        use qplay::runtime::qmatmul::{quantize_activations, QuantizedActs};
+        let w = small();
+        let d = w.config.dim;
+        let model = |cfg: LmQuantConfig| quantize_lm(&w, &cfg).unwrap().model;
+        let (w8a8, w4a8, fp32) = (model(LmQuantConfig { int8_acts: true, ..rtn(8, 0) }), model(LmQuantConfig { int8_acts: true, ..rtn(4, 32) }), LmModel::from_weights(&w).unwrap());
+        let (b8, b4, bf) = (&w8a8.blocks[0], &w4a8.blocks[0], &fp32.blocks[0]);
+        // int8 per channel, float, int8 g32, then int8 per channel again: x is quantized again
+        // whenever the group changes, and the float layer in between leaves the scratch alone.
+        let linears = [&b8.wq, &bf.wk, &b4.wv, &b8.wk, &b8.wv];
+        for m in [1, 3] {
+            let x: Vec<f32> = (0..m * d).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+            let alone: Vec<Vec<f32>> = linears
+                .iter()
+                .map(|l| {
+                    let mut y = vec![0f32; m * l.n()];
+                    l.forward(&x, m, &mut y, &mut QuantizedActs::default()).unwrap();
+                    y
+                })
+                .collect();
+            // The scratch starts out holding another input quantized with the first layer's group.
+            let other: Vec<f32> = x.iter().map(|v| v * 3.0 + 1.0).collect();
+            let mut acts = quantize_activations(&other, m, d, d).unwrap();
+            let mut ys: Vec<Vec<f32>> = linears.iter().map(|l| vec![0f32; m * l.n()]).collect();
+            let mut outs: Vec<(&LmLinear, &mut [f32])> = linears.iter().copied().zip(ys.iter_mut().map(|y| y.as_mut_slice())).collect();
+            LmLinear::forward_same_input(&x, m, &mut outs, &mut acts).unwrap();
+            assert_eq!(ys, alone, "m = {m}");
+        }
+    }
+
     windows_shared_among_workers_add_up_to_the_one_run_comparison {
         use qplay::experiment::shard::Shard;
         use qplay::lm::eval::{compare_with, merge_windows, score_windows, window_count, Comparison};
