@@ -29,7 +29,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use qplay::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
+use qplay::lm::corpus::{gunzip_text, LARGE_MODEL_FILE, MODEL_FILE, TRAIN_FILE, VAL_FILE};
 use qplay::lm::train::{train, TrainConfig};
 use qplay::lm::eval::{compare, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
@@ -226,9 +226,12 @@ pub struct TrainArgs {
     /// Where the assets are (data/, models/).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/www"))]
     assets: PathBuf,
-    /// Output file (default: ASSETS/models/shakespeare.safetensors).
+    /// Output file (default: ASSETS/models/shakespeare.safetensors, or shakespeare-large.safetensors).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The built-in shape (dim 128, 6 layers) or the larger one (dim 256, 4 layers, hidden 768).
+    #[arg(long, value_enum, default_value = "small")]
+    size: ModelSize,
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     #[arg(long, default_value_t = TrainConfig::default().steps)]
@@ -244,6 +247,12 @@ pub struct TrainArgs {
     /// The training log as CSV (step, lr, train loss, val loss, gradient norm).
     #[arg(long)]
     log: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelSize {
+    Small,
+    Large,
 }
 
 pub fn run(cmd: LmCommand) -> Result<(), String> {
@@ -281,7 +290,7 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let train_text = read_text(&a.assets.join("data").join(TRAIN_FILE))?;
     let val_text = read_text(&a.assets.join("data").join(VAL_FILE))?;
     let tokenizer = CharTokenizer::from_text(&train_text);
-    let config = LmConfig::shakespeare();
+    let config = if a.size == ModelSize::Large { LmConfig::shakespeare_large() } else { LmConfig::shakespeare() };
     if tokenizer.vocab_len() > config.vocab_size {
         return Err(format!("the corpus has {} characters for {} ids", tokenizer.vocab_len(), config.vocab_size).into());
     }
@@ -325,7 +334,8 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     })?;
-    let out = a.out.unwrap_or_else(|| a.assets.join("models").join(MODEL_FILE));
+    let default_file = if a.size == ModelSize::Large { LARGE_MODEL_FILE } else { MODEL_FILE };
+    let out = a.out.unwrap_or_else(|| a.assets.join("models").join(default_file));
     std::fs::write(&out, w.to_safetensors()?)?;
     if let Some(log) = a.log {
         std::fs::write(log, csv)?;
@@ -602,10 +612,13 @@ pub fn table_configs() -> Vec<LmQuantConfig> {
             v.push(LmQuantConfig { method, ..rtn(bits, group) });
         }
     }
-    // SmoothQuant: W8A8 with injected outliers, naive and smoothed (and smoothed without outliers).
-    let outliers = LmQuantConfig { int8_acts: true, outliers: 4, ..rtn(8, 0) };
-    v.push(outliers.clone());
-    v.push(LmQuantConfig { method: LmMethod::SmoothQuant, ..outliers });
+    // SmoothQuant: int8 activations with injected outliers, naive and smoothed, with 8-, 4- and
+    // 3-bit weights (and W8A8 smoothed without outliers).
+    for (bits, group) in [(8, 0), (4, 32), (3, 32)] {
+        let outliers = LmQuantConfig { int8_acts: true, outliers: 4, ..rtn(bits, group) };
+        v.push(outliers.clone());
+        v.push(LmQuantConfig { method: LmMethod::SmoothQuant, ..outliers });
+    }
     v.push(LmQuantConfig { method: LmMethod::SmoothQuant, int8_acts: true, ..rtn(8, 0) });
     v
 }
@@ -658,7 +671,9 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
     }
     let start = Instant::now();
     let clock = move || start.elapsed().as_secs_f64();
-    let lines = qplay::lm::bench::decode_speed(&clock, "model", &w, &qplay::lm::bench::bench_formats(), a.tokens, 5);
+    let formats = qplay::lm::bench::bench_formats();
+    let mut lines = qplay::lm::bench::decode_speed(&clock, "model", &w, &formats, a.tokens, 5);
+    lines.extend(qplay::lm::bench::linears_speed(&clock, "model", &w, &formats, a.tokens, 5));
     for l in &lines {
         println!("{}", l.to_line());
     }

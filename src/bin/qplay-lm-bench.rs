@@ -3,7 +3,7 @@
 //! model and of a randomly initialised model of llama2.c's 15 M TinyStories shape in every
 //! format, and the time of a perplexity run over the default evaluation slice.
 
-use qplay::lm::bench::{bench_formats, decode_speed, perplexity_speed, ratios_to_fp32};
+use qplay::lm::bench::{bench_formats, decode_speed, linears_speed, perplexity_speed, ratios_to_fp32};
 use qplay::lm::{corpus, CharTokenizer, LmConfig, LmWeights};
 
 #[path = "common/clock.rs"]
@@ -17,6 +17,7 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     let w = LmWeights::from_safetensors(include_bytes!("../../www/models/shakespeare.safetensors")).expect("the committed model reads");
     let formats = bench_formats();
     let mut lines = decode_speed(clock, "shakespeare", &w, &formats, 256, 7);
+    lines.extend(linears_speed(clock, "shakespeare", &w, &formats, 256, 7));
     for l in &lines {
         print(&l.to_line());
     }
@@ -37,7 +38,8 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
         .filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w4_g32", "q4_0"].contains(l))
         .map(|(l, c)| (*l, qplay::ptq::lm::LmQuantConfig { skip: vec![], ..c.clone() }))
         .collect();
-    let t = decode_speed(clock, "tinystories15m", &tiny, &tiny_formats, 64, 3);
+    let mut t = decode_speed(clock, "tinystories15m", &tiny, &tiny_formats, 64, 3);
+    t.extend(linears_speed(clock, "tinystories15m", &tiny, &tiny_formats, 64, 3));
     for l in &t {
         print(&l.to_line());
     }

@@ -104,6 +104,9 @@ pub enum LinearEntry {
         dtype: String,
         /// The bytes the format takes (the packed size of a simulated grid).
         bytes: usize,
+        /// A simulated grid with int8 activations (W3A8 …): the activations' group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        acts_group: Option<usize>,
     },
 }
 
@@ -204,7 +207,7 @@ fn linear_tensors(name: &str, l: &LmLinear, out: &mut Vec<RawTensor>) -> Result<
                 int8_acts: *int8_acts,
             })
         }
-        LmLinear::Float { format, stored_bytes, .. } => {
+        LmLinear::Float { format, stored_bytes, acts_group, .. } => {
             let mut v = vec![0f32; n * k];
             for (r, row) in v.chunks_exact_mut(k.max(1)).enumerate() {
                 l.row(r, row).map_err(|e| FormatError::Export(format!("layer {name}: {e}")))?;
@@ -215,7 +218,7 @@ fn linear_tensors(name: &str, l: &LmLinear, out: &mut Vec<RawTensor>) -> Result<
                 _ => Dtype::F32,
             };
             out.push(floats(format!("{name}.weight"), dtype, &[n, k], &v));
-            Ok(LinearEntry::Float { name: name.into(), rows: n, cols: k, format: format.clone(), dtype: format!("{dtype:?}"), bytes: *stored_bytes })
+            Ok(LinearEntry::Float { name: name.into(), rows: n, cols: k, format: format.clone(), dtype: format!("{dtype:?}"), bytes: *stored_bytes, acts_group: *acts_group })
         }
     }
 }
@@ -306,7 +309,7 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
             }
             Ok(LmLinear::Grouped { w, int8_acts: *int8_acts, format: format.clone() })
         }
-        LinearEntry::Float { name, rows, cols, format, dtype, bytes } => {
+        LinearEntry::Float { name, rows, cols, format, dtype, bytes, acts_group } => {
             if (*rows, *cols) != (n, k) {
                 return Err(what(format!("shape [{rows}, {cols}]; the configuration says [{n}, {k}]")));
             }
@@ -315,7 +318,12 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                 return Err(what(format!("weight #{i} is not finite")));
             }
-            Ok(LmLinear::float(&v, n, k, *bytes, format.clone()))
+            let linear = LmLinear::float(&v, n, k, *bytes, format.clone());
+            match *acts_group {
+                None => Ok(linear),
+                Some(g) if g > 0 && k % g == 0 => Ok(linear.with_int8_acts(g)),
+                Some(g) => Err(what(format!("activation group {g} does not divide its {k} inputs"))),
+            }
         }
     }
 }

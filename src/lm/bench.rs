@@ -8,7 +8,8 @@
 
 use crate::bench::{time_medians_of, BenchLine};
 use crate::lm::eval::perplexity;
-use crate::lm::{KvCache, KvFormat, LmModel, LmWeights, NoProbe};
+use crate::lm::{KvCache, KvFormat, LmLinear, LmModel, LmWeights, NoProbe};
+use crate::runtime::qmatmul::QuantizedActs;
 use crate::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
 
 /// The formats timed, by label.
@@ -78,6 +79,40 @@ pub fn decode_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats:
     let mut caches: Vec<KvCache> = models.iter().map(|m| KvCache::new(&m.config, KvFormat::F32).expect("cache fits")).collect();
     let fs = models.iter().zip(caches.iter_mut()).map(|(m, c)| Box::new(move || decode(m, c, tokens)) as Box<dyn FnMut()>).collect();
     timed_lines(clock, "lm_decode", name, formats, fs, tokens, repeats)
+}
+
+/// tokens/s of a decoded token's Linears alone: every block's seven matrix-vector products
+/// (wq, wk, wv and w1, w3 from one input each, as the forward pass runs them) and the head's,
+/// on fixed inputs. Against [`decode_speed`] this splits a token's time into the products and
+/// the rest (attention over the cache, norms, rotary, SwiGLU), which every format shares.
+pub fn linears_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: usize, repeats: usize) -> Vec<BenchLine> {
+    let models = models(w, formats);
+    let c = &w.config;
+    let (d, kv, f, v) = (c.dim, c.kv_dim(), c.hidden_dim, c.vocab_size);
+    let fs = models
+        .iter()
+        .map(|m| {
+            let input = |n: usize| (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect::<Vec<f32>>();
+            let (xd, xf) = (input(d), input(f));
+            let (mut q, mut k, mut vv, mut o, mut h1, mut h3, mut y, mut logits) =
+                (vec![0f32; d], vec![0f32; kv], vec![0f32; kv], vec![0f32; d], vec![0f32; f], vec![0f32; f], vec![0f32; d], vec![0f32; v]);
+            let mut acts = QuantizedActs::default();
+            Box::new(move || {
+                for _ in 0..tokens {
+                    for b in &m.blocks {
+                        let run = |r: Result<(), crate::lm::LmError>| r.expect("the model's own shapes");
+                        run(LmLinear::forward_same_input(&xd, 1, &mut [(&b.wq, &mut q), (&b.wk, &mut k), (&b.wv, &mut vv)], &mut acts));
+                        run(b.wo.forward(&xd, 1, &mut o, &mut acts));
+                        run(LmLinear::forward_same_input(&xd, 1, &mut [(&b.w1, &mut h1), (&b.w3, &mut h3)], &mut acts));
+                        run(b.w2.forward(&xf, 1, &mut y, &mut acts));
+                    }
+                    m.output.forward(&xd, 1, &mut logits, &mut acts).expect("the model's own shapes");
+                    std::hint::black_box(&logits);
+                }
+            }) as Box<dyn FnMut()>
+        })
+        .collect();
+    timed_lines(clock, "lm_linears", name, formats, fs, tokens, repeats)
 }
 
 /// tokens/s of the perplexity of `tokens` with each format.

@@ -179,6 +179,12 @@ impl LmConfig {
         }
     }
 
+    /// The larger Shakespeare model (issue 13's "larger model"): 2.6× the parameters of the
+    /// built-in one, twice its width, with the same alphabet and context.
+    pub fn shakespeare_large() -> LmConfig {
+        LmConfig { dim: 256, n_layers: 4, n_heads: 8, n_kv_heads: 4, hidden_dim: 768, ..LmConfig::shakespeare() }
+    }
+
     /// The shape of llama2.c's 15 M-parameter TinyStories model (for speed comparisons).
     pub fn tinystories_15m() -> LmConfig {
         LmConfig {

@@ -29,3 +29,5 @@ pub const TRAIN_FILE: &str = "shakespeare.train.txt.gz";
 pub const VAL_FILE: &str = "shakespeare.val.txt.gz";
 /// The built-in model's weights under `www/models/`.
 pub const MODEL_FILE: &str = "shakespeare.safetensors";
+/// The larger model trained for comparing the methods (`qplay lm train --size large`).
+pub const LARGE_MODEL_FILE: &str = "shakespeare-large.safetensors";

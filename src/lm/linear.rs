@@ -12,6 +12,7 @@
 
 use super::LmError;
 use crate::quant::grouped::GroupedWeights;
+use crate::quant::QuantError;
 use crate::runtime::gemm_f32::{self, PackedWf32};
 use crate::runtime::qmatmul::{self, QuantizedActs};
 
@@ -21,7 +22,10 @@ pub enum LmLinear {
     /// natively: matrixmultiply's sgemm on the row-major matrix). `stored_bytes` counts the
     /// format's own size (4 per weight for f32, 2 for f16 / bf16, the packed size of a
     /// simulated grid).
-    Float { w: PackedWf32, plain: Vec<f32>, stored_bytes: usize, format: String },
+    /// `acts_group`: the simulation of int8 activations (W3A8 and other widths without an
+    /// integer kernel): x is quantized per token and group as the integer kernels quantize it,
+    /// and its values s_x · q_x go into the f32 GEMM.
+    Float { w: PackedWf32, plain: Vec<f32>, stored_bytes: usize, format: String, acts_group: Option<usize> },
     /// Integer weights on the grouped kernels; `int8_acts`: quantize x to int8 first.
     Grouped { w: GroupedWeights, int8_acts: bool, format: String },
 }
@@ -39,7 +43,26 @@ impl LmLinear {
         } else {
             (PackedWf32 { n, k, panels: 0, data: Vec::new() }, w.to_vec())
         };
-        LmLinear::Float { w: packed, plain, stored_bytes, format }
+        LmLinear::Float { w: packed, plain, stored_bytes, format, acts_group: None }
+    }
+
+    /// The same Linear with its input quantized to int8 per token and per group of `group`
+    /// values first (float weights: simulated; integer weights: on the integer kernels).
+    pub fn with_int8_acts(mut self, group: usize) -> LmLinear {
+        match &mut self {
+            LmLinear::Float { acts_group, .. } => *acts_group = Some(group),
+            LmLinear::Grouped { int8_acts, .. } => *int8_acts = true,
+        }
+        self
+    }
+
+    /// The group its input is quantized with to int8 (None: the input stays f32).
+    pub fn acts_group(&self) -> Option<usize> {
+        match self {
+            LmLinear::Float { acts_group, .. } => *acts_group,
+            LmLinear::Grouped { w, int8_acts: true, .. } => Some(w.group),
+            LmLinear::Grouped { .. } => None,
+        }
     }
 
     /// Output features N.
@@ -77,6 +100,7 @@ impl LmLinear {
         match self {
             LmLinear::Float { format, .. } if format == "f32" => "f32 GEMM",
             LmLinear::Float { format, .. } if format == "f16" || format == "bf16" => "f32 GEMM on f16/bf16 values",
+            LmLinear::Float { acts_group: Some(_), .. } => "simulated (fake-quant weights and int8 activations on the f32 GEMM)",
             LmLinear::Float { .. } => "simulated (fake-quant values on the f32 GEMM)",
             LmLinear::Grouped { int8_acts: true, w, .. } if w.bits == 8 => "int8 × int8 (W8A8)",
             LmLinear::Grouped { int8_acts: true, .. } => "int4 × int8 (W4A8)",
@@ -116,10 +140,7 @@ impl LmLinear {
         // The group `acts` holds x quantized for (None: nothing of this x yet).
         let mut quantized_for = None;
         for (linear, y) in outs.iter_mut() {
-            let group = match linear {
-                LmLinear::Grouped { w, int8_acts: true, .. } => Some(w.group),
-                _ => None,
-            };
+            let group = linear.acts_group();
             linear.forward_from(x, m, y, acts, group.is_some() && group == quantized_for)?;
             quantized_for = group.or(quantized_for);
         }
@@ -130,15 +151,16 @@ impl LmLinear {
     /// group (int8 activations only).
     fn forward_from(&self, x: &[f32], m: usize, y: &mut [f32], acts: &mut QuantizedActs, quantized: bool) -> Result<(), LmError> {
         let err = |error| LmError::Quant { tensor: self.format().to_string(), error };
-        match self {
-            #[cfg(not(target_arch = "wasm32"))]
-            LmLinear::Float { w, plain, .. } => {
-                use super::native_gemm::{mm, View};
-                mm(m, w.k, w.n, View::rm(x, w.k), View::t(plain, w.k), 0.0, y, w.n);
-                Ok(())
+        if let LmLinear::Float { w, plain, acts_group: Some(group), .. } = self {
+            // x → s_x · q_x per token and group, then the float product.
+            if !quantized {
+                qmatmul::quantize_activations_into(x, m, w.k, *group, acts).map_err(err)?;
             }
-            #[cfg(target_arch = "wasm32")]
-            LmLinear::Float { w, .. } => qmatmul::matmul_f32(x, m, w, y).map_err(err),
+            let xq: Vec<f32> = acts.q.iter().zip(acts.scale.iter().flat_map(|&s| std::iter::repeat_n(s, *group))).map(|(&q, s)| s * q as f32).collect();
+            return float_product(w, plain, &xq, m, y).map_err(err);
+        }
+        match self {
+            LmLinear::Float { w, plain, .. } => float_product(w, plain, x, m, y).map_err(err),
             LmLinear::Grouped { w, int8_acts: false, .. } => qmatmul::matmul_f32_grouped(x, m, w, y).map_err(err),
             LmLinear::Grouped { w, int8_acts: true, .. } => {
                 if !quantized {
@@ -147,5 +169,24 @@ impl LmLinear {
                 qmatmul::matmul_i8_grouped(acts, m, w, y).map_err(err)
             }
         }
+    }
+}
+
+/// y [M, N] = x [M, K] · Wᵀ on the f32 GEMM: the packed panels on wasm, sgemm on the plain
+/// matrix natively (see [`LmLinear::Float`]).
+fn float_product(w: &PackedWf32, plain: &[f32], x: &[f32], m: usize, y: &mut [f32]) -> Result<(), QuantError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use super::native_gemm::{mm, View};
+        if x.len() != m * w.k || y.len() != m * w.n || plain.len() != w.n * w.k {
+            return Err(QuantError::LengthMismatch { left: x.len(), right: m * w.k });
+        }
+        mm(m, w.k, w.n, View::rm(x, w.k), View::t(plain, w.k), 0.0, y, w.n);
+        Ok(())
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = plain;
+        qmatmul::matmul_f32(x, m, w, y)
     }
 }

@@ -390,8 +390,14 @@ pub fn simulated_linear(cfg: &LmQuantConfig, values: &[f32], n: usize, k: usize,
     let bits = spec.bits;
     let per_group = if spec.symmetric { 4 } else { 8 };
     let bytes = (n * k * bits as usize).div_ceil(8) + n * (k / spec.group.max(1)) * per_group;
-    let why = if cfg.int8_acts { "no integer kernel at this width; activations stay f32" } else { "no integer kernel at this width" };
-    (LmLinear::float(values, n, k, bytes, format!("{label} (simulated)")), Some(format!("{bits} bits: {why}")))
+    let linear = LmLinear::float(values, n, k, bytes, format!("{label} (simulated)"));
+    if cfg.int8_acts {
+        // Activations quantized per token and per weight group, as the integer kernels do.
+        let why = "no integer kernel at this width; weights and int8 activations simulated on the f32 GEMM";
+        (linear.with_int8_acts(spec.group), Some(format!("{bits} bits: {why}")))
+    } else {
+        (linear, Some(format!("{bits} bits: no integer kernel at this width")))
+    }
 }
 
 /// An [N, K] matrix of integer levels i (row-major) on per-group grids, value = scale · i (+ min),

@@ -63,7 +63,7 @@ fn assert_same_model(read: &LmModel, mem: &LmModel, case: &str) {
                 assert_eq!(wa, wb, "{case} {na}: integers, scales and minimums");
                 assert_eq!(ia, ib, "{case} {na}");
             }
-            (LmLinear::Float { .. }, LmLinear::Float { .. }) => {}
+            (LmLinear::Float { .. }, LmLinear::Float { .. }) => assert_eq!(la.acts_group(), lb.acts_group(), "{case} {na}"),
             _ => panic!("{case} {na}: storage differs"),
         }
         let (da, db) = (dequantized(la), dequantized(lb));
@@ -109,6 +109,7 @@ fn the_cli_export_reads_back_bit_for_bit_and_is_described_by_its_metadata() {
             LmQuantConfig { weights: LmWeightFormat::Q8_0, int8_acts: true, ..LmQuantConfig::default() },
         ),
         ("w3_g32_simulated", vec!["--bits", "3", "--group", "32"], rtn(3, 32)),
+        ("w3a8_g32_simulated", vec!["--bits", "3", "--group", "32", "--int8-acts"], LmQuantConfig { int8_acts: true, ..rtn(3, 32) }),
         (
             "mixed_layer_bits",
             vec!["--bits", "4", "--group", "32", "--layer-bits", "attention.wv=8", "layers.0=8"],
@@ -141,7 +142,7 @@ fn the_cli_export_reads_back_bit_for_bit_and_is_described_by_its_metadata() {
         // What the metadata describes, per format.
         let packed: Vec<&LinearEntry> = back.layers.iter().filter(|e| matches!(e, LinearEntry::Packed { .. })).collect();
         let expect_packed = match *case {
-            "w3_g32_simulated" | "f16" => 0,
+            "w3_g32_simulated" | "w3a8_g32_simulated" | "f16" => 0,
             "w4_g64_asym_all" => 6 * 7 + 2,
             _ => 6 * 7,
         };
@@ -153,6 +154,14 @@ fn the_cli_export_reads_back_bit_for_bit_and_is_described_by_its_metadata() {
             let ggml = matches!(*case, "q4_1" | "q8_0_w8a8");
             assert_eq!(scale_dtype, if ggml { "F16" } else { "F32" }, "{case}");
             assert_eq!(*symmetric, !matches!(*case, "w4_g64_asym_all" | "w8_g32_asym" | "q4_1"), "{case}");
+        }
+        if *case == "w3a8_g32_simulated" {
+            // The simulated layers keep their int8 activations (group 32) through the file.
+            let groups: Vec<Option<usize>> = back.layers.iter().filter_map(|e| match e {
+                LinearEntry::Float { acts_group, .. } => Some(*acts_group),
+                LinearEntry::Packed { .. } => None,
+            }).collect();
+            assert_eq!(groups.iter().filter(|g| **g == Some(32)).count(), 6 * 7, "{groups:?}");
         }
         if *case == "mixed_layer_bits" {
             let bits = |n: &str| match back.layers.iter().find(|e| e.name() == n).unwrap() {

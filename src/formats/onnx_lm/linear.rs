@@ -81,9 +81,14 @@ fn transpose<T: Copy + Default>(w: &[T], n: usize, k: usize) -> Vec<T> {
 pub(super) fn emit_linear(w: &mut LmGraph, name: &str, l: &LmLinear, x: &str) -> Result<String, FormatError> {
     let (n, k) = (l.n(), l.k());
     let (x, weight) = match l {
-        LmLinear::Float { .. } => {
+        LmLinear::Float { acts_group, .. } => {
+            // A simulated width with int8 activations quantizes x as the integer kernels do.
+            let x = match acts_group {
+                Some(g) => activation_qdq(w, x, *g, name),
+                None => x.to_string(),
+            };
             let wt = transpose(&float_matrix(name, l)?, n, k);
-            (x.to_string(), w.g.init_f32(&format!("{name}.weight_t"), &[k, n], &wt))
+            (x, w.g.init_f32(&format!("{name}.weight_t"), &[k, n], &wt))
         }
         LmLinear::Grouped { w: gw, int8_acts, .. } => {
             let x = if *int8_acts { activation_qdq(w, x, gw.group, name) } else { x.to_string() };

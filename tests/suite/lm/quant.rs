@@ -81,6 +81,34 @@ both! {
         }
     }
 
+    widths_without_a_kernel_simulate_int8_activations_too {
+        use qplay::runtime::qmatmul::{quantize_activations, QuantizedActs};
+        let w = small();
+        let d = w.config.dim;
+        let model = |cfg: LmQuantConfig| quantize_lm(&w, &cfg).unwrap().model;
+        let (w3, w3a8) = (model(rtn(3, 32)), model(LmQuantConfig { int8_acts: true, ..rtn(3, 32) }));
+        let (plain, acts8) = (&w3.blocks[0].wq, &w3a8.blocks[0].wq);
+        assert_eq!(plain.acts_group(), None);
+        assert_eq!(acts8.acts_group(), Some(32));
+        assert!(acts8.engine().contains("int8 activations"), "{}", acts8.engine());
+        let m = 2;
+        let x: Vec<f32> = (0..m * d).map(|i| ((i * 53 % 97) as f32 - 48.0) / 13.0).collect();
+        // What the integer kernels multiply: s_x · q_x per token and group of 32.
+        let a = quantize_activations(&x, m, d, 32).unwrap();
+        let xq: Vec<f32> = a.q.iter().enumerate().map(|(i, &q)| a.scale[i / 32] * q as f32).collect();
+        let (mut expected, mut got, mut float_acts) = (vec![0f32; m * d], vec![0f32; m * d], vec![0f32; m * d]);
+        plain.forward(&xq, m, &mut expected, &mut QuantizedActs::default()).unwrap();
+        acts8.forward(&x, m, &mut got, &mut QuantizedActs::default()).unwrap();
+        plain.forward(&x, m, &mut float_acts, &mut QuantizedActs::default()).unwrap();
+        assert_eq!(got, expected);
+        assert_ne!(got, float_acts, "the activations are quantized");
+        // The W3A8 model scores differently from W3 with float activations.
+        let fp32 = LmModel::from_weights(&w).unwrap();
+        let ids = tokens(w.config.seq_len + 1, w.config.vocab_size as u32);
+        let kl = |q: &LmModel| compare(&fp32, q, &ids, KvFormat::F32, |_, _| {}).unwrap().mean_kl;
+        assert_ne!(kl(&w3), kl(&w3a8));
+    }
+
     windows_shared_among_workers_add_up_to_the_one_run_comparison {
         use qplay::experiment::shard::Shard;
         use qplay::lm::eval::{compare_with, merge_windows, score_windows, window_count, Comparison};
