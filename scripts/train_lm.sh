@@ -6,6 +6,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# `--size large` (with e.g. `--steps 1500`) trains the larger model of the README's "A larger model
+# for the methods" into shakespeare-large.safetensors, with its own log.
+name=shakespeare
+case " $* " in *" --size large "*|*" --size=large "*) name=shakespeare-large ;; esac
 cargo build --release --quiet --bin qplay
-./target/release/qplay lm train --log www/models/shakespeare.train.csv "$@"
-sha256sum www/models/shakespeare.safetensors
+./target/release/qplay lm train --log "www/models/$name.train.csv" "$@"
+sha256sum "www/models/$name.safetensors"

@@ -16,8 +16,8 @@ fn main() {
 fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     let w = LmWeights::from_safetensors(include_bytes!("../../www/models/shakespeare.safetensors")).expect("the committed model reads");
     let formats = bench_formats();
-    let mut lines = decode_speed(clock, "shakespeare", &w, &formats, 256, 7);
-    lines.extend(linears_speed(clock, "shakespeare", &w, &formats, 256, 7));
+    let mut lines = decode_speed(clock, "shakespeare", &w, &formats, 256, 15);
+    lines.extend(linears_speed(clock, "shakespeare", &w, &formats, 256, 15));
     for l in &lines {
         print(&l.to_line());
     }

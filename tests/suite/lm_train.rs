@@ -177,3 +177,24 @@ fn training_learns_and_is_deterministic() {
     train(&mut w1, &text[..1600], &text[1600..], &tc1, |l| last1 = l.val_loss).unwrap();
     assert!((last1.unwrap() - last.val_loss.unwrap()).abs() < 0.1);
 }
+
+/// The committed larger model (README, "A larger model for the methods") has the documented shape
+/// and alphabet, and predicts the validation text about as well as the README says (its first
+/// 1,025 characters: a loose bound, the README's slice figure is 8,193 characters).
+#[test]
+fn the_committed_larger_model_is_the_documented_one() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let bytes = std::fs::read(format!("{root}/www/models/shakespeare-large.safetensors")).unwrap();
+    let w = LmWeights::from_safetensors(&bytes).unwrap();
+    assert_eq!(w.config, LmConfig::shakespeare_large());
+    assert_eq!(w.config.param_count(), 3_213_568);
+    let small = LmWeights::from_safetensors(&std::fs::read(format!("{root}/www/models/shakespeare.safetensors")).unwrap()).unwrap();
+    assert_eq!(w.alphabet, small.alphabet, "the same characters, the same ids");
+    let text = corpus::gunzip_text(&std::fs::read(format!("{root}/www/data/shakespeare.val.txt.gz")).unwrap()).unwrap();
+    let tok = CharTokenizer::new(w.alphabet.clone().unwrap().chars().collect()).unwrap();
+    let mut ids = tok.encode(&text).unwrap();
+    ids.truncate(1025);
+    let m = LmModel::from_weights(&w).unwrap();
+    let ppl = qplay::lm::eval::perplexity(&m, &ids, KvFormat::F32, |_, _| {}).unwrap().perplexity;
+    assert!((2.0..8.0).contains(&ppl), "perplexity {ppl}");
+}
