@@ -57,7 +57,7 @@ import json
 import pathlib
 import struct
 import sys
-from pinned_venv import reexec_in_venv
+from pinned_venv import ort_session_options, reexec_in_venv
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / "target" / "onnx-lm-py"
@@ -167,8 +167,7 @@ def main():
             ids_checked[model] = qplay_ids
         ids = ids_checked[model]
         for session in ["default", "f32acc"]:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
+            so = ort_session_options(ort)
             if session == "f32acc":
                 so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
             sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
