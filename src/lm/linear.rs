@@ -46,8 +46,9 @@ impl LmLinear {
         LmLinear::Float { w: packed, plain, stored_bytes, format, acts_group: None }
     }
 
-    /// The same Linear with its input quantized to int8 per token and per group of `group`
-    /// values first (float weights: simulated; integer weights: on the integer kernels).
+    /// The same Linear with its input quantized to int8 per token first: float weights simulate
+    /// it with groups of `group` values; integer weights run it on the integer kernels, which
+    /// always group the activations as the weights are grouped (`group` unused).
     pub fn with_int8_acts(mut self, group: usize) -> LmLinear {
         match &mut self {
             LmLinear::Float { acts_group, .. } => *acts_group = Some(group),
@@ -178,8 +179,10 @@ fn float_product(w: &PackedWf32, plain: &[f32], x: &[f32], m: usize, y: &mut [f3
     #[cfg(not(target_arch = "wasm32"))]
     {
         use super::native_gemm::{mm, View};
-        if x.len() != m * w.k || y.len() != m * w.n || plain.len() != w.n * w.k {
-            return Err(QuantError::LengthMismatch { left: x.len(), right: m * w.k });
+        for (len, want) in [(x.len(), m * w.k), (y.len(), m * w.n), (plain.len(), w.n * w.k)] {
+            if len != want {
+                return Err(QuantError::LengthMismatch { left: len, right: want });
+            }
         }
         mm(m, w.k, w.n, View::rm(x, w.k), View::t(plain, w.k), 0.0, y, w.n);
         Ok(())

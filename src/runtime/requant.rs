@@ -260,7 +260,7 @@ pub fn all() -> Vec<Requant> {
 
 /// The fastest implementation in this build.
 pub fn best() -> Requant {
-    // The last entry of [`all`], without building the list (a decoder step calls this ~40 times).
+    // The last entry of [`all`], without building the list on every call.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return SIMD128;
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]

@@ -103,7 +103,7 @@ pub fn all() -> Vec<GemmI8> {
 
 /// The fastest implementation in this build.
 pub fn best() -> GemmI8 {
-    // The last entry of [`all`], without building the list (a decoder step calls this ~40 times).
+    // The last entry of [`all`], without building the list on every call.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return SIMD128;
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
