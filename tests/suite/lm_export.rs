@@ -208,3 +208,32 @@ fn the_cli_export_reads_back_bit_for_bit_and_is_described_by_its_metadata() {
         eprintln!("note: run `python3 scripts/check_lm_safetensors.py` for the independent check (it creates its venv)");
     }
 }
+
+/// A hand-edited activation group of a simulated W3A8 layer is refused with a message, whatever
+/// it is: zero, one that does not divide the row, the largest u64, or not a whole number.
+#[test]
+fn a_hostile_activation_group_in_the_metadata_is_refused() {
+    let w = load("www/models/shakespeare.safetensors");
+    let mem = quantize_lm(&w, &LmQuantConfig { int8_acts: true, ..rtn(3, 32) }).unwrap();
+    let file = write_lm_safetensors(&mem, w.alphabet.as_deref()).unwrap();
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&file[8..8 + n]).unwrap();
+    let body = &file[8 + n..];
+    // The layers' description is a JSON string inside the header's JSON: its quotes are escaped.
+    let key = r#"\"acts_group\":32"#;
+    assert!(header.contains(key), "the W3A8 layers carry their group");
+    for bad in ["0", "7", "18446744073709551615", "1e400", "-32", "NaN", r#"\"32\""#] {
+        let edited = header.replacen(key, &format!(r#"\"acts_group\":{bad}"#), 1);
+        let mut out = (edited.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(edited.as_bytes());
+        out.extend_from_slice(body);
+        let start = std::time::Instant::now();
+        let err = read_lm_safetensors(&out).err().unwrap_or_else(|| panic!("acts_group {bad} was accepted"));
+        assert!(start.elapsed().as_secs_f64() < 1.0, "acts_group {bad}");
+        let msg = err.to_string();
+        assert!(!msg.is_empty(), "acts_group {bad}");
+        if bad == "0" || bad == "7" || bad.len() > 10 && !bad.contains('e') {
+            assert!(msg.contains("activation group") || msg.contains("acts_group"), "acts_group {bad}: {msg}");
+        }
+    }
+}
