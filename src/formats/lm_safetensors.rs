@@ -174,7 +174,7 @@ fn stored_integers(w: &GroupedWeights) -> Result<Vec<i32>, FormatError> {
 fn linear_tensors(name: &str, l: &LmLinear, out: &mut Vec<RawTensor>) -> Result<LinearEntry, FormatError> {
     let (n, k) = (l.n(), l.k());
     match l {
-        LmLinear::Grouped { w, int8_acts, format } => {
+        LmLinear::Grouped { w, int8_acts, format, .. } => {
             w.validate().map_err(|e| FormatError::Export(format!("layer {name}: {e}")))?;
             let q = stored_integers(w)?;
             let (packing, dtype, shape, data) = if w.bits == 8 {
@@ -307,7 +307,7 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
             if w.offset != *offset {
                 return Err(what(format!("offset {offset}; a {bits}-bit grid {} a minimum has offset {}", if *symmetric { "without" } else { "with" }, w.offset)));
             }
-            Ok(LmLinear::Grouped { w, int8_acts: *int8_acts, format: format.clone() })
+            Ok(LmLinear::grouped(w, *int8_acts, format.clone()))
         }
         LinearEntry::Float { name, rows, cols, format, dtype, bytes, acts_group } => {
             if (*rows, *cols) != (n, k) {

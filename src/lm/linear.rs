@@ -14,7 +14,13 @@ use super::LmError;
 use crate::quant::grouped::GroupedWeights;
 use crate::quant::QuantError;
 use crate::runtime::gemm_f32::{self, PackedWf32};
-use crate::runtime::qmatmul::{self, QuantizedActs};
+use crate::runtime::gemm_i8::PackedW;
+use crate::runtime::qmatmul::{self, per_channel_i8, QuantizedActs};
+
+thread_local! {
+    /// The int32 products of the int8 GEMM path, reused between calls (a decoder step makes ~40).
+    static IDOT: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 #[derive(Clone, Debug)]
 pub enum LmLinear {
@@ -27,7 +33,11 @@ pub enum LmLinear {
     /// and its values s_x · q_x go into the f32 GEMM.
     Float { w: PackedWf32, plain: Vec<f32>, stored_bytes: usize, format: String, acts_group: Option<usize> },
     /// Integer weights on the grouped kernels; `int8_acts`: quantize x to int8 first.
-    Grouped { w: GroupedWeights, int8_acts: bool, format: String },
+    /// `panels`: per-channel 8-bit weights with int8 activations (W8A8) run on the int8 GEMM
+    /// instead, over this copy of `w`'s integers in its panels
+    /// ([`qmatmul::per_channel_i8`]); made by [`LmLinear::grouped`] and
+    /// [`LmLinear::with_int8_acts`], None for every other format.
+    Grouped { w: GroupedWeights, int8_acts: bool, format: String, panels: Option<PackedW> },
 }
 
 impl LmLinear {
@@ -46,13 +56,24 @@ impl LmLinear {
         LmLinear::Float { w: packed, plain, stored_bytes, format, acts_group: None }
     }
 
+    /// Integer weights; with `int8_acts` and per-channel 8-bit weights, also their int8 GEMM
+    /// panels.
+    pub fn grouped(w: GroupedWeights, int8_acts: bool, format: String) -> LmLinear {
+        let panels = if int8_acts { per_channel_i8::pack(&w) } else { None };
+        LmLinear::Grouped { w, int8_acts, format, panels }
+    }
+
     /// The same Linear with its input quantized to int8 per token first: float weights simulate
     /// it with groups of `group` values; integer weights run it on the integer kernels, which
     /// always group the activations as the weights are grouped (`group` unused).
     pub fn with_int8_acts(mut self, group: usize) -> LmLinear {
         match &mut self {
             LmLinear::Float { acts_group, .. } => *acts_group = Some(group),
-            LmLinear::Grouped { int8_acts, .. } => *int8_acts = true,
+            LmLinear::Grouped { int8_acts: true, .. } => {}
+            LmLinear::Grouped { w, int8_acts, panels, .. } => {
+                *int8_acts = true;
+                *panels = per_channel_i8::pack(w);
+            }
         }
         self
     }
@@ -163,11 +184,14 @@ impl LmLinear {
         match self {
             LmLinear::Float { w, plain, .. } => float_product(w, plain, x, m, y).map_err(err),
             LmLinear::Grouped { w, int8_acts: false, .. } => qmatmul::matmul_f32_grouped(x, m, w, y).map_err(err),
-            LmLinear::Grouped { w, int8_acts: true, .. } => {
+            LmLinear::Grouped { w, int8_acts: true, panels, .. } => {
                 if !quantized {
                     qmatmul::quantize_activations_into(x, m, w.k, w.group, acts).map_err(err)?;
                 }
-                qmatmul::matmul_i8_grouped(acts, m, w, y).map_err(err)
+                match panels {
+                    Some(p) => IDOT.with_borrow_mut(|idot| per_channel_i8::matmul(acts, m, w, p, y, idot)).map_err(err),
+                    None => qmatmul::matmul_i8_grouped(acts, m, w, y).map_err(err),
+                }
             }
         }
     }

@@ -601,8 +601,8 @@ fn gptq_linear(
     };
     match plan {
         LinearPlan::Simulated { spec, label } => Ok(simulated_linear(cfg, &g.values(), n, k, spec, label)),
-        LinearPlan::Kernel { label, .. } => Ok((LmLinear::Grouped { w: g.to_grouped()?, int8_acts: cfg.int8_acts, format: label.clone() }, None)),
-        LinearPlan::Ggml(t) => Ok((LmLinear::Grouped { w: g.to_grouped()?, int8_acts: cfg.int8_acts, format: t.name().into() }, None)),
+        LinearPlan::Kernel { label, .. } => Ok((LmLinear::grouped(g.to_grouped()?, cfg.int8_acts, label.clone()), None)),
+        LinearPlan::Ggml(t) => Ok((LmLinear::grouped(g.to_grouped()?, cfg.int8_acts, t.name().into()), None)),
         LinearPlan::Skip | LinearPlan::Float(_) => quantize_linear(cfg, name, w, n, k),
     }
 }

@@ -457,11 +457,11 @@ pub fn quantize_linear(cfg: &LmQuantConfig, name: &str, w: &[f32], n: usize, k: 
         LinearPlan::Ggml(ty) => {
             let blocks = ggml::quantize(ty, w).map_err(qerr)?;
             let g = ggml::to_grouped(ty, &blocks, n, k).map_err(qerr)?;
-            Ok((LmLinear::Grouped { w: g, int8_acts: cfg.int8_acts, format: ty.name().into() }, None))
+            Ok((LmLinear::grouped(g, cfg.int8_acts, ty.name().into()), None))
         }
         LinearPlan::Kernel { spec, label } => {
             let g = quantize_rtn(w, n, k, spec).map_err(qerr)?;
-            Ok((LmLinear::Grouped { w: g, int8_acts: cfg.int8_acts, format: label }, None))
+            Ok((LmLinear::grouped(g, cfg.int8_acts, label), None))
         }
         LinearPlan::Simulated { spec, label } => {
             crate::quant::check_finite(w).map_err(qerr)?;

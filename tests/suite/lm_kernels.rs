@@ -671,6 +671,63 @@ both! {
         assert!(qmatmul::matmul_f32(&[1.0, 2.0, 3.0], 1, &bad, &mut y).is_err());
     }
 
+    the_per_channel_int8_gemm_path_gives_the_grouped_kernels_bits {
+        // W8A8 per channel on gemm_i8's panels (what a W8A8 per-channel LmLinear runs) against the
+        // scalar grouped reference, bit for bit: K not a multiple of 8 (60), N not a multiple of 4,
+        // M past one tile of rows, and a zero activation row.
+        use qplay::runtime::qmatmul::per_channel_i8;
+        let mut g = Gen(0x9e37_79b9);
+        let mut cases = 0;
+        for (m, n, k) in [(1, 1, 8), (1, 130, 640), (2, 5, 60), (3, 64, 96), (7, 130, 96), (17, 5, 640), (1, 64, 60), (5, 1, 8)] {
+            let w = make_weights(&mut g, n, k, k, Fmt::S8);
+            let mut x = activations(&mut g, m, k);
+            x[..k].fill(0.0);
+            let a = quantize_activations(&x, m, k, k).unwrap();
+            let mut want = vec![0f32; m * n];
+            qmatmul::scalar::matmul_i8_grouped(&a, m, &w, &mut want).unwrap();
+            let panels = per_channel_i8::pack(&w).expect("per-channel 8-bit weights pack");
+            let mut y = vec![f32::NAN; m * n];
+            let mut idot = Vec::new();
+            per_channel_i8::matmul(&a, m, &w, &panels, &mut y, &mut idot).unwrap();
+            same_bits(&y, &want, &format!("M={m} N={n} K={k}"));
+            assert!(y[..n].iter().all(|&v| v == 0.0), "a zero row gives zeros");
+            cases += 1;
+        }
+        assert_eq!(cases, 8);
+
+        // The largest K the weights allow: idot = 131,040 · 2^14 still fits the i32.
+        let k = 131_040;
+        let w = GroupedWeights { n: 2, k, group: k, bits: 8, q: vec![0x80; 2 * k], offset: 0, scale: vec![1.0, 0.5], min: None, scale_format: ScaleFormat::F32 };
+        let a = QuantizedActs { m: 1, k, group: k, q: vec![-128; k], scale: vec![1.0], sum: vec![-128 * k as i32] };
+        let panels = per_channel_i8::pack(&w).unwrap();
+        let mut y = vec![0f32; 2];
+        per_channel_i8::matmul(&a, 1, &w, &panels, &mut y, &mut Vec::new()).unwrap();
+        assert_eq!(y, vec![2_146_959_360f32, 1_073_479_680f32]);
+
+        // Only per-channel symmetric 8-bit weights pack; anything inconsistent is an error.
+        let w = make_weights(&mut g, 6, 64, 64, Fmt::S8);
+        let x = activations(&mut g, 2, 64);
+        let a = quantize_activations(&x, 2, 64, 64).unwrap();
+        let panels = per_channel_i8::pack(&w).unwrap();
+        let mut y = vec![0f32; 12];
+        for other in [make_weights(&mut g, 6, 64, 32, Fmt::S8), make_weights(&mut g, 6, 64, 64, Fmt::A8), make_weights(&mut g, 6, 64, 64, Fmt::S4)] {
+            assert!(per_channel_i8::pack(&other).is_none());
+            assert!(per_channel_i8::matmul(&a, 2, &other, &panels, &mut y, &mut Vec::new()).is_err());
+        }
+        let narrower = per_channel_i8::pack(&make_weights(&mut g, 5, 64, 64, Fmt::S8)).unwrap();
+        assert!(per_channel_i8::matmul(&a, 2, &w, &narrower, &mut y, &mut Vec::new()).is_err(), "panels of another shape");
+        let mut short = panels.clone();
+        short.data.pop();
+        assert!(per_channel_i8::matmul(&a, 2, &w, &short, &mut y, &mut Vec::new()).is_err(), "panels cut short");
+        let a32 = quantize_activations(&x, 2, 64, 32).unwrap();
+        assert!(per_channel_i8::matmul(&a32, 2, &w, &panels, &mut y, &mut Vec::new()).is_err(), "activations in groups of 32");
+        assert!(per_channel_i8::matmul(&a, 2, &w, &panels, &mut y[..11], &mut Vec::new()).is_err(), "y too short");
+        let mut bad = w.clone();
+        bad.scale.pop();
+        assert!(per_channel_i8::pack(&bad).is_none());
+        assert!(per_channel_i8::matmul(&a, 2, &bad, &panels, &mut y, &mut Vec::new()).is_err());
+    }
+
     the_registry_lists_the_reference_first {
         let all = qmatmul::all();
         assert_eq!(all[0].name, "scalar");

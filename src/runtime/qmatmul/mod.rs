@@ -54,6 +54,7 @@ use crate::quant::QuantError;
 
 use super::gemm_f32::{self, GemmF32, PackedWf32};
 
+pub mod per_channel_i8;
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;

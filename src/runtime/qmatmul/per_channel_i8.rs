@@ -1,0 +1,75 @@
+//! W8A8 with per-channel weights on the engine's int8 GEMM ([`crate::runtime::gemm_i8`]), the
+//! kernel the vision models run: the weights' integers packed once into its panels.
+//!
+//! ```text
+//! per-channel symmetric 8-bit weights: one group per row (g = K), no minimum, offset 0
+//!   w[n, k] = scale[n] · u[n, k]
+//! int8 activations per token (one group per row, as the grouped kernels quantize them for g = K):
+//!   idot[m, n] = Σ_k q_x[m, k] · u[n, k]                       gemm_i8, exact in i32
+//!   y[m, n]    = 0 + (s_x[m] · scale[n]) · f32(idot[m, n])
+//! ```
+//!
+//! This is the grouped kernels' formula with G = 1, the same operations in the same order, so
+//! the outputs are the same bits as [`super::matmul_i8_grouped`]'s (tested). |idot| ≤ K · 127 · 128
+//! fits an i32 for K ≤ [`crate::quant::grouped::MAX_GROUP`], which the weights' validation checks.
+//!
+//! Why a second path for one format: at M = 1 gemm_i8 reads i16 weights pre-widened in panels
+//! of 4 columns with one pointer, while the grouped kernel widens i8 rows in registers from
+//! four pointers; for the built-in model's 128 × 128 … 384 × 128 products gemm_i8 took
+//! 0.7× the grouped kernel's time under Node (`lm::bench::linears_speed`, see the README).
+//! The panels cost 2 bytes per weight beside the 1 byte of the stored integers.
+
+use crate::quant::grouped::GroupedWeights;
+use crate::quant::QuantError;
+use crate::runtime::gemm_i8::{self, PackedW, KB, PANEL};
+
+use super::{check_i8_grouped, QuantizedActs};
+
+/// Whether `w` is per-channel symmetric 8-bit (the format this path runs).
+pub fn is_per_channel_i8(w: &GroupedWeights) -> bool {
+    w.bits == 8 && w.offset == 0 && w.min.is_none() && w.group == w.k && w.k > 0
+}
+
+/// gemm_i8's panels of `w`'s integers, when `w` is per-channel symmetric 8-bit and valid.
+pub fn pack(w: &GroupedWeights) -> Option<PackedW> {
+    if !is_per_channel_i8(w) || w.validate().is_err() {
+        return None;
+    }
+    let q: Vec<i8> = w.q.iter().map(|&u| u as i8).collect();
+    Some(PackedW::pack(&q, w.n, w.k))
+}
+
+/// Whether `p` has the shape and length of `w`'s panels (checked in O(1) on every call: the
+/// fields are public).
+fn panels_fit(p: &PackedW, w: &GroupedWeights) -> bool {
+    let kb = w.k.div_ceil(KB);
+    let panels = w.n.div_ceil(PANEL);
+    let len = panels.checked_mul(kb).and_then(|v| v.checked_mul(PANEL * KB));
+    p.n == w.n && p.k == w.k && p.k_blocks == kb && p.panels == panels && len == Some(p.data.len())
+}
+
+/// y [M, N] from int8 activations quantized per token with one group per row (`a.group` = K),
+/// on gemm_i8's fastest kernel over `panels` (made by [`pack`] from `w`); `idot` is scratch.
+pub fn matmul(a: &QuantizedActs, m: usize, w: &GroupedWeights, panels: &PackedW, y: &mut [f32], idot: &mut Vec<i32>) -> Result<(), QuantError> {
+    check_i8_grouped(a, m, w, y.len(), 1)?;
+    if !is_per_channel_i8(w) {
+        return Err(QuantError::Setting {
+            name: "weight format",
+            message: format!("the int8 GEMM path needs per-channel symmetric 8-bit weights, not {}-bit in groups of {}", w.bits, w.group),
+        });
+    }
+    if !panels_fit(panels, w) {
+        return Err(QuantError::LengthMismatch { left: panels.data.len(), right: w.n.saturating_mul(w.k) });
+    }
+    let n = w.n;
+    idot.clear();
+    idot.resize(y.len(), 0);
+    (gemm_i8::best().run)(&a.q, m, panels, idot);
+    for ((yr, dr), &sx) in y.chunks_exact_mut(n).zip(idot.chunks_exact(n)).zip(&a.scale) {
+        for ((yv, &d), &s) in yr.iter_mut().zip(dr).zip(&w.scale) {
+            // As the grouped kernels: acc = 0; acc += (s_x · scale) · f32(idot).
+            *yv = 0.0 + (sx * s) * d as f32;
+        }
+    }
+    Ok(())
+}
