@@ -321,7 +321,7 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
             let linear = LmLinear::float(&v, n, k, *bytes, format.clone());
             match *acts_group {
                 None => Ok(linear),
-                Some(g) if g > 0 && k % g == 0 => Ok(linear.with_int8_acts(g)),
+                Some(g) if g > 0 && k.is_multiple_of(g) => Ok(linear.with_int8_acts(g)),
                 Some(g) => Err(what(format!("activation group {g} does not divide its {k} inputs"))),
             }
         }

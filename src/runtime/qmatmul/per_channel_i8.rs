@@ -15,9 +15,15 @@
 //!
 //! Why a second path for one format: at M = 1 gemm_i8 reads i16 weights pre-widened in panels
 //! of 4 columns with one pointer, while the grouped kernel widens i8 rows in registers from
-//! four pointers; for the built-in model's 128 × 128 … 384 × 128 products gemm_i8 took
-//! 0.7× the grouped kernel's time under Node (`lm::bench::linears_speed`, see the README).
-//! The panels cost 2 bytes per weight beside the 1 byte of the stored integers.
+//! four pointers. Timed alone under Node (M = 1, 2,000 calls, median of 9), gemm_i8 took 1.18 µs
+//! against the grouped kernel's 1.62 µs at 128 × 128 and 3.30 against 4.70 µs at 384 × 128; a
+//! W8A8 token's Linears of the built-in model went from 1.55× to 1.63–1.95× FP32
+//! (`lm::bench::linears_speed`, see the README).
+//! The panels cost 2 bytes per weight beside the 1 byte of the stored integers, and twice the
+//! bytes to read per product: once the weights come from memory rather than cache that loses.
+//! On the TinyStories 15M shape (288 × 288 … 32,000 × 288, 15 M weights) W8A8's Linears ran at
+//! 2.0× FP32 with every matrix on panels, against 2.1–3.2× on the grouped kernel, so only matrices whose panels take at
+//! most [`MAX_PANEL_BYTES`] are packed (every matrix of the built-in model: 98 KB at most).
 
 use crate::quant::grouped::GroupedWeights;
 use crate::quant::QuantError;
@@ -30,9 +36,13 @@ pub fn is_per_channel_i8(w: &GroupedWeights) -> bool {
     w.bits == 8 && w.offset == 0 && w.min.is_none() && w.group == w.k && w.k > 0
 }
 
-/// gemm_i8's panels of `w`'s integers, when `w` is per-channel symmetric 8-bit and valid.
+/// The largest panels made (i16 per weight): 256 KB, 131,072 weights.
+pub const MAX_PANEL_BYTES: usize = 256 << 10;
+
+/// gemm_i8's panels of `w`'s integers, when `w` is per-channel symmetric 8-bit, valid, and its
+/// panels take at most [`MAX_PANEL_BYTES`].
 pub fn pack(w: &GroupedWeights) -> Option<PackedW> {
-    if !is_per_channel_i8(w) || w.validate().is_err() {
+    if !is_per_channel_i8(w) || w.validate().is_err() || w.n.saturating_mul(w.k).saturating_mul(2) > MAX_PANEL_BYTES {
         return None;
     }
     let q: Vec<i8> = w.q.iter().map(|&u| u as i8).collect();

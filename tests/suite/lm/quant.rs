@@ -109,6 +109,41 @@ both! {
         assert_ne!(kl(&w3), kl(&w3a8));
     }
 
+    w8a8_per_channel_runs_on_the_int8_gemm_with_the_grouped_kernels_bits {
+        // Every quantized Linear of a W8A8 per-channel model carries gemm_i8 panels; the model's
+        // logits over a prefill and a decoded token are the bits of the same model on the grouped
+        // kernels (panels removed). W8A16 and W4A8 carry none.
+        let w = small();
+        let q = quantize_lm(&w, &LmQuantConfig { int8_acts: true, ..rtn(8, 0) }).unwrap().model;
+        let mut grouped = q.clone();
+        let mut packed = 0;
+        for b in grouped.blocks.iter_mut() {
+            for l in [&mut b.wq, &mut b.wk, &mut b.wv, &mut b.wo, &mut b.w1, &mut b.w2, &mut b.w3] {
+                let LmLinear::Grouped { panels, .. } = l else { panic!("W8A8 is on the integer kernels") };
+                packed += usize::from(panels.take().is_some());
+            }
+        }
+        assert_eq!(packed, 7 * w.config.n_layers);
+        let t = w.config.seq_len;
+        let ids = tokens(t, w.config.vocab_size as u32);
+        let run = |m: &LmModel| {
+            let mut cache = KvCache::new(&m.config, KvFormat::F32).unwrap();
+            let mut out = m.forward(&ids[..t - 1], &mut cache, false, &mut NoProbe).unwrap();
+            out.extend(m.forward(&ids[t - 1..], &mut cache, true, &mut NoProbe).unwrap());
+            out
+        };
+        let (a, b) = (run(&q), run(&grouped));
+        assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        for cfg in [rtn(8, 0), LmQuantConfig { int8_acts: true, ..rtn(4, 32) }] {
+            let m = quantize_lm(&w, &cfg).unwrap().model;
+            assert!(matches!(&m.blocks[0].w1, LmLinear::Grouped { panels: None, .. }), "{cfg:?}");
+        }
+        // Switching int8 activations on later packs too.
+        let w8 = quantize_lm(&w, &rtn(8, 0)).unwrap().model;
+        let on = w8.blocks[0].wo.clone().with_int8_acts(w.config.dim);
+        assert!(matches!(on, LmLinear::Grouped { panels: Some(_), int8_acts: true, .. }));
+    }
+
     windows_shared_among_workers_add_up_to_the_one_run_comparison {
         use qplay::experiment::shard::Shard;
         use qplay::lm::eval::{compare_with, merge_windows, score_windows, window_count, Comparison};
