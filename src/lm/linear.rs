@@ -17,10 +17,6 @@ use crate::runtime::gemm_f32::{self, PackedWf32};
 use crate::runtime::gemm_i8::PackedW;
 use crate::runtime::qmatmul::{self, per_channel_i8, QuantizedActs};
 
-thread_local! {
-    /// The int32 products of the int8 GEMM path, reused between calls (a decoder step makes ~40).
-    static IDOT: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
 
 #[derive(Clone, Debug)]
 pub enum LmLinear {
@@ -189,7 +185,7 @@ impl LmLinear {
                     qmatmul::quantize_activations_into(x, m, w.k, w.group, acts).map_err(err)?;
                 }
                 match panels {
-                    Some(p) => IDOT.with_borrow_mut(|idot| per_channel_i8::matmul(acts, m, w, p, y, idot)).map_err(err),
+                    Some(p) => per_channel_i8::matmul(acts, m, w, p, y).map_err(err),
                     None => qmatmul::matmul_i8_grouped(acts, m, w, y).map_err(err),
                 }
             }

@@ -687,8 +687,7 @@ both! {
             qmatmul::scalar::matmul_i8_grouped(&a, m, &w, &mut want).unwrap();
             let panels = per_channel_i8::pack(&w).expect("per-channel 8-bit weights pack");
             let mut y = vec![f32::NAN; m * n];
-            let mut idot = Vec::new();
-            per_channel_i8::matmul(&a, m, &w, &panels, &mut y, &mut idot).unwrap();
+            per_channel_i8::matmul(&a, m, &w, &panels, &mut y).unwrap();
             same_bits(&y, &want, &format!("M={m} N={n} K={k}"));
             assert!(y[..n].iter().all(|&v| v == 0.0), "a zero row gives zeros");
             cases += 1;
@@ -704,7 +703,7 @@ both! {
         assert!(per_channel_i8::pack(&w).is_none(), "over MAX_PANEL_BYTES");
         let panels = qplay::runtime::gemm_i8::PackedW::pack(&vec![-128i8; 2 * k], 2, k);
         let mut y = vec![0f32; 2];
-        per_channel_i8::matmul(&a, 1, &w, &panels, &mut y, &mut Vec::new()).unwrap();
+        per_channel_i8::matmul(&a, 1, &w, &panels, &mut y).unwrap();
         assert_eq!(y, vec![2_146_959_360f32, 1_073_479_680f32]);
 
         // Only per-channel symmetric 8-bit weights pack; anything inconsistent is an error.
@@ -715,20 +714,20 @@ both! {
         let mut y = vec![0f32; 12];
         for other in [make_weights(&mut g, 6, 64, 32, Fmt::S8), make_weights(&mut g, 6, 64, 64, Fmt::A8), make_weights(&mut g, 6, 64, 64, Fmt::S4)] {
             assert!(per_channel_i8::pack(&other).is_none());
-            assert!(per_channel_i8::matmul(&a, 2, &other, &panels, &mut y, &mut Vec::new()).is_err());
+            assert!(per_channel_i8::matmul(&a, 2, &other, &panels, &mut y).is_err());
         }
         let narrower = per_channel_i8::pack(&make_weights(&mut g, 5, 64, 64, Fmt::S8)).unwrap();
-        assert!(per_channel_i8::matmul(&a, 2, &w, &narrower, &mut y, &mut Vec::new()).is_err(), "panels of another shape");
+        assert!(per_channel_i8::matmul(&a, 2, &w, &narrower, &mut y).is_err(), "panels of another shape");
         let mut short = panels.clone();
         short.data.pop();
-        assert!(per_channel_i8::matmul(&a, 2, &w, &short, &mut y, &mut Vec::new()).is_err(), "panels cut short");
+        assert!(per_channel_i8::matmul(&a, 2, &w, &short, &mut y).is_err(), "panels cut short");
         let a32 = quantize_activations(&x, 2, 64, 32).unwrap();
-        assert!(per_channel_i8::matmul(&a32, 2, &w, &panels, &mut y, &mut Vec::new()).is_err(), "activations in groups of 32");
-        assert!(per_channel_i8::matmul(&a, 2, &w, &panels, &mut y[..11], &mut Vec::new()).is_err(), "y too short");
+        assert!(per_channel_i8::matmul(&a32, 2, &w, &panels, &mut y).is_err(), "activations in groups of 32");
+        assert!(per_channel_i8::matmul(&a, 2, &w, &panels, &mut y[..11]).is_err(), "y too short");
         let mut bad = w.clone();
         bad.scale.pop();
         assert!(per_channel_i8::pack(&bad).is_none());
-        assert!(per_channel_i8::matmul(&a, 2, &bad, &panels, &mut y, &mut Vec::new()).is_err());
+        assert!(per_channel_i8::matmul(&a, 2, &bad, &panels, &mut y).is_err());
     }
 
     the_registry_lists_the_reference_first {

@@ -25,11 +25,18 @@
 //! 2.0× FP32 with every matrix on panels, against 2.1–3.2× on the grouped kernel, so only matrices whose panels take at
 //! most [`MAX_PANEL_BYTES`] are packed (every matrix of the built-in model: 98 KB at most).
 
+use std::cell::RefCell;
+
 use crate::quant::grouped::GroupedWeights;
 use crate::quant::QuantError;
 use crate::runtime::gemm_i8::{self, PackedW, KB, PANEL};
 
 use super::{check_i8_grouped, QuantizedActs};
+
+thread_local! {
+    /// The int32 products idot [M, N], reused between calls (a decoder step makes ~40).
+    static IDOT: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Whether `w` is per-channel symmetric 8-bit (the format this path runs).
 pub fn is_per_channel_i8(w: &GroupedWeights) -> bool {
@@ -49,18 +56,21 @@ pub fn pack(w: &GroupedWeights) -> Option<PackedW> {
     Some(PackedW::pack(&q, w.n, w.k))
 }
 
-/// Whether `p` has the shape and length of `w`'s panels (checked in O(1) on every call: the
-/// fields are public).
-fn panels_fit(p: &PackedW, w: &GroupedWeights) -> bool {
-    let kb = w.k.div_ceil(KB);
-    let panels = w.n.div_ceil(PANEL);
+/// Checks that `p` has the shape and length of `w`'s panels (in O(1) on every call: the fields
+/// are public); the error names the length expected.
+fn check_panels(p: &PackedW, w: &GroupedWeights) -> Result<(), QuantError> {
+    let (kb, panels) = (w.k.div_ceil(KB), w.n.div_ceil(PANEL));
     let len = panels.checked_mul(kb).and_then(|v| v.checked_mul(PANEL * KB));
-    p.n == w.n && p.k == w.k && p.k_blocks == kb && p.panels == panels && len == Some(p.data.len())
+    if p.n == w.n && p.k == w.k && p.k_blocks == kb && p.panels == panels && len == Some(p.data.len()) {
+        Ok(())
+    } else {
+        Err(QuantError::LengthMismatch { left: p.data.len(), right: len.unwrap_or(usize::MAX) })
+    }
 }
 
 /// y [M, N] from int8 activations quantized per token with one group per row (`a.group` = K),
-/// on gemm_i8's fastest kernel over `panels` (made by [`pack`] from `w`); `idot` is scratch.
-pub fn matmul(a: &QuantizedActs, m: usize, w: &GroupedWeights, panels: &PackedW, y: &mut [f32], idot: &mut Vec<i32>) -> Result<(), QuantError> {
+/// on gemm_i8's fastest kernel over `panels` (made by [`pack`] from `w`).
+pub fn matmul(a: &QuantizedActs, m: usize, w: &GroupedWeights, panels: &PackedW, y: &mut [f32]) -> Result<(), QuantError> {
     check_i8_grouped(a, m, w, y.len(), 1)?;
     if !is_per_channel_i8(w) {
         return Err(QuantError::Setting {
@@ -68,18 +78,18 @@ pub fn matmul(a: &QuantizedActs, m: usize, w: &GroupedWeights, panels: &PackedW,
             message: format!("the int8 GEMM path needs per-channel symmetric 8-bit weights, not {}-bit in groups of {}", w.bits, w.group),
         });
     }
-    if !panels_fit(panels, w) {
-        return Err(QuantError::LengthMismatch { left: panels.data.len(), right: w.n.saturating_mul(w.k) });
-    }
+    check_panels(panels, w)?;
     let n = w.n;
-    idot.clear();
-    idot.resize(y.len(), 0);
-    (gemm_i8::best().run)(&a.q, m, panels, idot);
-    for ((yr, dr), &sx) in y.chunks_exact_mut(n).zip(idot.chunks_exact(n)).zip(&a.scale) {
-        for ((yv, &d), &s) in yr.iter_mut().zip(dr).zip(&w.scale) {
-            // As the grouped kernels: acc = 0; acc += (s_x · scale) · f32(idot).
-            *yv = 0.0 + (sx * s) * d as f32;
+    IDOT.with_borrow_mut(|idot| {
+        idot.clear();
+        idot.resize(y.len(), 0);
+        (gemm_i8::best().run)(&a.q, m, panels, idot);
+        for ((yr, dr), &sx) in y.chunks_exact_mut(n).zip(idot.chunks_exact(n)).zip(&a.scale) {
+            for ((yv, &d), &s) in yr.iter_mut().zip(dr).zip(&w.scale) {
+                // As the grouped kernels: acc = 0; acc += (s_x · scale) · f32(idot).
+                *yv = 0.0 + (sx * s) * d as f32;
+            }
         }
-    }
+    });
     Ok(())
 }
