@@ -29,7 +29,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use qplay::lm::corpus::{gunzip_text, LARGE_MODEL_FILE, MODEL_FILE, TRAIN_FILE, VAL_FILE};
+use qplay::lm::corpus::{gunzip_text, BuiltinLm, LARGE_MODEL_FILE, MODEL_FILE, TRAIN_FILE, VAL_FILE};
 use qplay::lm::train::{train, TrainConfig};
 use qplay::lm::eval::{compare, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
@@ -117,6 +117,10 @@ pub struct ModelArgs {
     /// The model's file(s): see the module header (default: the built-in model).
     #[arg(long, num_args = 1..)]
     model: Vec<PathBuf>,
+    /// Which built-in model when --model is not given: small (1.2 M parameters) or large
+    /// (3.2 M); default: a link's `builtin` key, else small.
+    #[arg(long)]
+    builtin: Option<String>,
     /// The settings as TOML (the keys of LmQuantConfig); flags given too override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -362,7 +366,7 @@ pub struct Loaded {
 impl ModelArgs {
     /// The built-in model, a qplay .safetensors, or the user's own files (import_model).
     fn load(&self) -> Result<Loaded, String> {
-        let paths = if self.model.is_empty() { vec![self.assets.join("models").join(MODEL_FILE)] } else { self.model.clone() };
+        let paths = if self.model.is_empty() { vec![self.assets.join("models").join(self.builtin()?.file())] } else { self.model.clone() };
         let files = paths.iter().map(|p| Ok((p.display().to_string(), read_limited(p, 2 << 30)?))).collect::<Result<Vec<_>, String>>()?;
         if let [(name, bytes)] = &files[..] {
             if name.ends_with(".safetensors") {
@@ -384,6 +388,19 @@ impl ModelArgs {
             _ => None,
         };
         Ok(Loaded { weights: m.weights, tokenizer, vocab })
+    }
+
+    /// The built-in model meant when no --model is given: --builtin, else the link's.
+    fn builtin(&self) -> Result<BuiltinLm, String> {
+        if let Some(b) = &self.builtin {
+            return BuiltinLm::from_key(b).ok_or_else(|| format!("--builtin {b}: use small or large"));
+        }
+        let Some(link) = &self.link else { return Ok(BuiltinLm::Small) };
+        let (e, _) = qplay::share::lm::from_query(link.split_once('?').map_or(link.as_str(), |(_, q)| q));
+        if !e.model.is_empty() {
+            return Err(format!("the link was made with your own model \"{}\": give its files with --model", e.model));
+        }
+        Ok(e.builtin)
     }
 
     /// Calibration token ids for the calibrated methods: the training split, as the model's

@@ -4,6 +4,8 @@
 
 use std::io::Read;
 
+use serde::{Deserialize, Serialize};
+
 use super::LmError;
 
 /// Largest decompressed text accepted (a gzip bomb stops here): 64 MiB.
@@ -31,3 +33,58 @@ pub const VAL_FILE: &str = "shakespeare.val.txt.gz";
 pub const MODEL_FILE: &str = "shakespeare.safetensors";
 /// The larger model trained for comparing the methods (`qplay lm train --size large`).
 pub const LARGE_MODEL_FILE: &str = "shakespeare-large.safetensors";
+
+/// The models trained here that the Language-model page offers without a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BuiltinLm {
+    /// [`MODEL_FILE`]: 1.2 M parameters (`LmConfig::shakespeare`).
+    #[default]
+    Small,
+    /// [`LARGE_MODEL_FILE`]: 3.2 M parameters (`LmConfig::shakespeare_large`).
+    Large,
+}
+
+impl BuiltinLm {
+    pub const ALL: [BuiltinLm; 2] = [BuiltinLm::Small, BuiltinLm::Large];
+
+    /// The weights' file under `www/models/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            BuiltinLm::Small => MODEL_FILE,
+            BuiltinLm::Large => LARGE_MODEL_FILE,
+        }
+    }
+
+    /// Its value in a link (`builtin=large`).
+    pub fn key(self) -> &'static str {
+        match self {
+            BuiltinLm::Small => "small",
+            BuiltinLm::Large => "large",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<BuiltinLm> {
+        BuiltinLm::ALL.into_iter().find(|b| b.key() == key)
+    }
+
+    /// The name the model goes by in tables and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltinLm::Small => "Shakespeare (built-in)",
+            BuiltinLm::Large => "Shakespeare large (built-in)",
+        }
+    }
+
+    /// The stem of exported files' names.
+    pub fn stem(self) -> &'static str {
+        self.file().trim_end_matches(".safetensors")
+    }
+
+    /// Its shape.
+    pub fn config(self) -> super::LmConfig {
+        match self {
+            BuiltinLm::Small => super::LmConfig::shakespeare(),
+            BuiltinLm::Large => super::LmConfig::shakespeare_large(),
+        }
+    }
+}

@@ -24,7 +24,9 @@
 //! | `max_new` | 1–4,096 tokens | 200 |
 //! | `tokens` | validation tokens scored, 2–1,000,000 | 8,193 |
 //! | `model` | the user's own model files, by name (the files themselves never travel in a link) | — (built-in) |
+//! | `builtin` | which built-in model (used when `model` is absent): small (1.2 M parameters), large (3.2 M) | small |
 
+use crate::lm::corpus::BuiltinLm;
 use crate::lm::sample::SampleConfig;
 use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
@@ -52,11 +54,13 @@ pub struct LmExperiment {
     /// empty for the built-in model. A link cannot carry the files: whoever opens it is asked
     /// to drop the same ones.
     pub model: String,
+    /// The built-in model used when `model` is empty.
+    pub builtin: BuiltinLm,
 }
 
 impl Default for LmExperiment {
     fn default() -> Self {
-        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193, model: String::new() }
+        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193, model: String::new(), builtin: BuiltinLm::Small }
     }
 }
 
@@ -135,6 +139,9 @@ pub fn to_query(e: &LmExperiment) -> String {
     }
     if !e.model.is_empty() {
         kv.push(("model".into(), e.model.clone()));
+    }
+    if e.builtin != d.builtin {
+        kv.push(("builtin".into(), e.builtin.key().into()));
     }
     kv.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
@@ -234,6 +241,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
             }
             e.model = v.trim().to_string();
         }
+        "builtin" => e.builtin = BuiltinLm::from_key(v).ok_or_else(|| format!("{v:?} is not small or large"))?,
         _ => match key.strip_prefix("layer_bits.") {
             Some(name) if !name.is_empty() && name.len() <= 64 => {
                 if e.quant.layer_bits.len() >= 64 && !e.quant.layer_bits.contains_key(name) {

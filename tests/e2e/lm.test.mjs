@@ -266,6 +266,52 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   await assertHealthy(page, errors);
 });
 
+test('the larger built-in model is chosen by a radio button and a link, and runs RTN and GPTQ', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&tokens=1025&calib_tokens=1024`);
+  await page.waitForSelector('[data-testid=lm-table-empty]');
+  assert.equal(await page.$eval('[data-testid=lm-use-builtin]', (r) => r.checked), true, 'the small model by default');
+  assert.match(await page.textContent('[data-testid=lm-builtin-notes]'), /1,214,080 parameters/);
+  await page.check('[data-testid=lm-use-builtin-large]');
+  assert.match(await page.textContent('[data-testid=lm-builtin-notes]'), /3,213,568 parameters, dim 256, 4 layers/);
+  assert.match(await page.evaluate(() => location.hash), /builtin=large/);
+  await runAndWait(page, 1);
+  let r = await rows(page);
+  assert.match(r[0].label, /W4 g32 RTN/);
+  assert.deepEqual(await page.$$eval('[data-testid=lm-model]', (tds) => tds.map((td) => td.textContent)), ['Shakespeare large (built-in)']);
+  // Its own four blocks of 256-wide projections (w2: 256 × 768).
+  const layers = await page.textContent('[data-testid=lm-layers]');
+  assert.match(layers, /layers\.3\.feed_forward\.w2/);
+  assert.doesNotMatch(layers, /layers\.4\./);
+  assert.match(layers, /256 × 768/);
+  await page.selectOption('[data-testid=lm-method]', 'gptq');
+  await runAndWait(page, 2);
+  r = await rows(page);
+  assert.match(r[1].label, /W4 g32 GPTQ/);
+  assert.equal(r[1].fp32, r[0].fp32, 'the same FP32 baseline');
+  assert.ok(Math.abs(r[1].delta) < 3, `GPTQ W4 g32 on the larger model: Δ ${r[1].delta} %`);
+  // Back to the small model: another FP32 baseline, named in its row.
+  await page.check('[data-testid=lm-use-builtin]');
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /builtin=/);
+  await runAndWait(page, 3);
+  r = await rows(page);
+  assert.notEqual(r[2].fp32, r[0].fp32, 'the two models score the text differently');
+  const models = await page.$$eval('[data-testid=lm-model]', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(models, ['Shakespeare large (built-in)', 'Shakespeare large (built-in)', 'Shakespeare (built-in)']);
+  await page.$eval('[data-testid=lm-table]', (t) => t.scrollIntoView());
+  await screenshot(page, 'lm-large.png');
+  // A link with builtin=large opens with the larger model chosen; a bad value is named.
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?builtin=large`);
+  await p2.waitForSelector('[data-testid=lm-use-builtin-large]');
+  assert.equal(await p2.$eval('[data-testid=lm-use-builtin-large]', (r) => r.checked), true);
+  const { page: p3, errors: e3 } = await openPage(browser, `${url}#/lm?builtin=huge`);
+  await p3.waitForSelector('[data-testid=link-notice]');
+  assert.match(await p3.textContent('[data-testid=link-notice]'), /builtin.*small or large/);
+  assert.equal(await p3.$eval('[data-testid=lm-use-builtin]', (r) => r.checked), true);
+  await assertHealthy(page, errors);
+  await assertHealthy(p2, e2);
+  await assertHealthy(p3, e3);
+});
+
 test('the first perplexity of a W8 RTN run on the built-in model, timed from the click', async () => {
   // The page's default evaluation (8,193 tokens), model and validation text fetched first. The
   // status shows both perplexities over the windows scored so far; the row comes at the end.

@@ -40,6 +40,22 @@ fn w8_per_channel_meets_its_targets_and_writes_its_report() {
     let k: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(k["comparison"], j["comparison"]);
     assert!(j["layers"].as_array().unwrap().iter().any(|l| l["name"] == "output" && l["format"] == "W4 g32"));
+    // A page link on the larger built-in model runs on it (4 blocks of 7 projections and the head);
+    // --builtin says the same, and a link made with the user's own files asks for them.
+    let (code, out, err) = qplay(&["eval", "--link", "#/lm?weights=rtn&bits=4&group=32&builtin=large", "--tokens", "257"]);
+    assert_eq!(code, 0, "{err}");
+    let large: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(large["comparison"]["layers"].as_array().unwrap().len(), 4 * 7 + 1);
+    let (code, out, err) = qplay(&["eval", "--builtin", "large", "--weights", "rtn", "--bits", "4", "--group", "32", "--tokens", "257"]);
+    assert_eq!(code, 0, "{err}");
+    let flag: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(flag["comparison"], large["comparison"]);
+    let (code, _, err) = qplay(&["eval", "--builtin", "huge", "--tokens", "257"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--builtin huge: use small or large"), "{err}");
+    let (code, _, err) = qplay(&["eval", "--link", "#/lm?model=stories260K.bin", "--tokens", "257"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("your own model \"stories260K.bin\": give its files with --model"), "{err}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use super::lm_page::{LmHandle, Submit};
 use crate::app::state::job::JobState;
 use crate::app::state::lm::LmRow;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::lm::BUILTIN_NAME;
+use crate::lm::corpus::BuiltinLm;
 use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
 use crate::share::lm::{to_query, LmExperiment};
@@ -48,10 +48,10 @@ fn experiment(cfg: &LmQuantConfig) -> LmExperiment {
     LmExperiment { quant: cfg.clone(), ..LmExperiment::default() }
 }
 
-/// The latest run of `cfg` on the built-in model at the default evaluation length.
+/// The latest run of `cfg` on the (small) built-in model at the default evaluation length.
 fn result<'a>(rows: &'a [Rc<LmRow>], cfg: &LmQuantConfig) -> Option<&'a LmRow> {
     let tokens = LmExperiment::default().tokens;
-    rows.iter().rev().find(|r| r.exp.quant == *cfg && r.exp.tokens == tokens && r.view.model == BUILTIN_NAME).map(|r| r.as_ref())
+    rows.iter().rev().find(|r| r.exp.quant == *cfg && r.exp.tokens == tokens && r.view.model == BuiltinLm::Small.name()).map(|r| r.as_ref())
 }
 
 fn pct(x: f64) -> String {

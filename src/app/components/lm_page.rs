@@ -20,7 +20,7 @@ use super::lm_model_drop::{DroppedFiles, LmModelDrop};
 use super::lm_model_info::LmModelPanel;
 use crate::app::state::experiment_job;
 use crate::app::state::job::{self, Change, JobUpdate};
-use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, UserModel};
+use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, ModelChoice, UserModel};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request};
@@ -52,13 +52,13 @@ impl Submit {
         Submit { worker: worker.clone(), d: state.dispatcher(), exp: state.exp.clone(), user, kind, inspect: (String::new(), 0) }
     }
 
-    /// A run of `exp` on the built-in model, whatever the page has chosen.
+    /// A run of `exp` on the built-in model it names, whatever the page has chosen.
     pub fn builtin_run(worker: &SharedWorker, state: &LmHandle, exp: LmExperiment) -> Submit {
         Submit { exp, user: None, ..Submit::of(worker, state, LmJob::Run) }
     }
 
     fn model(&self) -> LmModelRef {
-        self.user.as_ref().map_or(LmModelRef::Builtin, |u| LmModelRef::User { key: u.info.key })
+        self.user.as_ref().map_or(LmModelRef::Builtin(self.exp.builtin), |u| LmModelRef::User { key: u.info.key })
     }
 
     fn task(&self) -> LmTask {
@@ -85,7 +85,7 @@ impl Submit {
             // itself); the user's model lives in one worker.
             LmJob::Run if self.user.is_none() && self.worker.0.size() > 1 => {
                 let count = self.worker.0.size();
-                let parts = (0..count).map(|index| Request::LmRun { model: model.clone(), quant: quant.clone(), tokens: exp.tokens, shard: Shard { index, count } }).collect();
+                let parts = (0..count).map(|index| Request::LmRun { model, quant: quant.clone(), tokens: exp.tokens, shard: Shard { index, count } }).collect();
                 job::run_split(&self.worker, parts, None, self.task(), merge_runs, self.updates());
                 return;
             }
@@ -190,7 +190,7 @@ pub fn lm_page() -> Html {
     };
     let on_choose = {
         let d = state.dispatcher();
-        Callback::from(move |user: bool| d.dispatch(LmAction::ChooseModel(user)))
+        Callback::from(move |choice: ModelChoice| d.dispatch(LmAction::ChooseModel(choice)))
     };
     let on_export = {
         let (state, worker) = (state.clone(), worker.clone());
@@ -213,11 +213,12 @@ pub fn lm_page() -> Html {
         Callback::from(move |_| d.dispatch(LmAction::DismissNotices))
     };
     let busy = state.running_job().is_some();
-    let n_layers = state.user_model.as_ref().filter(|_| state.use_user).map_or(6, |u| u.info.n_layers);
+    let n_layers = state.user_model.as_ref().filter(|_| state.use_user).map_or(state.exp.builtin.config().n_layers, |u| u.info.n_layers);
     let valid = check(&state);
     let link = url::link_for(&state.to_hash());
     let view: View = state.view.clone();
     let model_locked = view.is_locked("model") || view.is_locked("all");
+    let builtin = state.exp.builtin;
     html! {
         <div class="model-page lm-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
@@ -225,13 +226,13 @@ pub fn lm_page() -> Html {
             <section class="lm-model" aria-label="Model">
                 <h2>{"Language model"}</h2>
                 if !view.is_hidden("model") {
-                    <LmModelPanel user={state.user_model.clone()} use_user={state.use_user} on_choose={on_choose.clone()} disabled={busy || model_locked} />
+                    <LmModelPanel user={state.user_model.clone()} use_user={state.use_user} builtin={state.exp.builtin} on_choose={on_choose.clone()} disabled={busy || model_locked} />
                     <LmModelDrop {on_files} disabled={busy || model_locked} />
                 }
                 if let Some(name) = state.model_missing() {
                     <p class="notice" role="status" data-testid="lm-model-missing">
                         { format!("This link was made with your own model \"{name}\". Files never travel in a link: drop the same files here to reproduce its numbers. ") }
-                        <button onclick={on_choose.reform(|_| false)} disabled={busy} data-testid="lm-link-use-builtin">{"Use the built-in model instead"}</button>
+                        <button onclick={on_choose.reform(move |_| ModelChoice::Builtin(builtin))} disabled={busy} data-testid="lm-link-use-builtin">{"Use the built-in model instead"}</button>
                     </p>
                 }
                 if let Some(e) = &state.model_error {

@@ -59,7 +59,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
         <div class="scroll">
             <table class="lm-table" data-testid="lm-table">
                 <thead><tr>
-                    <th title="The model quantized: the built-in one or your file">{"model"}</th>
+                    <th title="The model quantized: a built-in one or your file">{"model"}</th>
                     <th title="The quantization settings of the run">{"configuration"}</th>
                     <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (kB)"}</th>
                     <th class="num" title="Stored bits per parameter, norms excluded">{"bits/weight"}</th>

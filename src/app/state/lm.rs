@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use yew::Reducible;
 
+use crate::lm::corpus::BuiltinLm;
 use crate::lm::inspect::WeightView;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::{Event, LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
@@ -125,6 +126,14 @@ impl Default for LmState {
     }
 }
 
+/// A model the page can use.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ModelChoice {
+    Builtin(BuiltinLm),
+    /// The user's model (when one is held).
+    User,
+}
+
 pub enum LmAction {
     Edit(Rc<dyn Fn(&mut LmExperiment)>),
     FromQuery(String),
@@ -134,8 +143,8 @@ pub enum LmAction {
     DismissNotices,
     /// The page rejected the dropped files before the worker saw them; the previous model stays.
     ModelRejected(String),
-    /// Use the user's model (true) or the built-in one.
-    ChooseModel(bool),
+    /// Use the user's model or a built-in one.
+    ChooseModel(ModelChoice),
 }
 
 impl LmAction {
@@ -255,12 +264,17 @@ impl Reducible for LmState {
             LmAction::RemoveRow(key) => next.rows.retain(|r| r.key != key),
             LmAction::DismissNotices => next.notices.clear(),
             LmAction::ModelRejected(message) => next.model_error = Some(message),
-            LmAction::ChooseModel(user) => {
-                let use_user = user && next.user_model.is_some();
-                if use_user != next.use_user {
+            LmAction::ChooseModel(choice) => {
+                let use_user = choice == ModelChoice::User && next.user_model.is_some();
+                let builtin = match choice {
+                    ModelChoice::Builtin(b) => b,
+                    ModelChoice::User => next.exp.builtin,
+                };
+                if use_user != next.use_user || builtin != next.exp.builtin {
                     next.weights = None;
                 }
                 next.use_user = use_user;
+                next.exp.builtin = builtin;
                 next.exp.model = match (&next.user_model, use_user) {
                     (Some(m), true) => m.info.name.clone(),
                     _ => String::new(),

@@ -16,7 +16,7 @@ use super::protocol::{
 };
 use super::runner::{fetch_bytes, now_ms, post, PROGRESS_EVERY_MS};
 use crate::experiment::Progress;
-use crate::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
+use crate::lm::corpus::{gunzip_text, BuiltinLm, TRAIN_FILE, VAL_FILE};
 use crate::experiment::shard::Shard;
 use crate::lm::eval::{score_windows, window_count, Comparison};
 use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
@@ -31,13 +31,11 @@ use crate::quant::ggml::GgmlType;
 /// Most tokens one generation job produces (the context ends it sooner).
 pub const MAX_NEW: usize = 4096;
 
-/// The name the built-in model goes by in the table.
-pub const BUILTIN_NAME: &str = "Shakespeare (built-in)";
 
 /// A model, its FP32 form, its tokenizer and the validation text in its tokens.
 struct Loaded {
-    /// None for the built-in model.
-    key: Option<u64>,
+    /// The built-in model it is, or the user's load key.
+    id: LmModelRef,
     name: String,
     weights: LmWeights,
     fp32: LmModel,
@@ -68,7 +66,8 @@ impl Loaded {
 }
 
 struct Quantized {
-    model_key: Option<u64>,
+    /// The model it was quantized from.
+    source: LmModelRef,
     config: LmQuantConfig,
     model: Rc<LmModel>,
     layers: Rc<Vec<LmLayerReport>>,
@@ -83,7 +82,8 @@ struct Quantized {
 
 #[derive(Default)]
 struct Cache {
-    builtin: Option<Rc<Loaded>>,
+    /// The built-in models fetched so far (each once).
+    builtin: Vec<Rc<Loaded>>,
     /// The user's model (the last one that read without error).
     user: Option<Rc<Loaded>>,
     val_text: Option<Rc<String>>,
@@ -101,27 +101,37 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-async fn builtin(id: u32) -> Result<Rc<Loaded>, String> {
-    if let Some(m) = CACHE.with_borrow(|c| c.builtin.clone()) {
+async fn builtin(id: u32, which: BuiltinLm) -> Result<Rc<Loaded>, String> {
+    if let Some(m) = CACHE.with_borrow(|c| c.builtin.iter().find(|m| m.id == LmModelRef::Builtin(which)).cloned()) {
         return Ok(m);
     }
-    let bytes = fetch_bytes(id, &format!("models/{MODEL_FILE}"), "the Shakespeare model").await?;
-    let weights = LmWeights::from_safetensors(&bytes).map_err(|e| format!("the Shakespeare model: {e}"))?;
+    let what = format!("the model {}", which.name());
+    let bytes = fetch_bytes(id, &format!("models/{}", which.file()), &what).await?;
+    let weights = LmWeights::from_safetensors(&bytes).map_err(|e| format!("{what}: {e}"))?;
     drop(bytes);
     let alphabet = weights.alphabet.clone().ok_or("the model has no alphabet (metadata qplay.alphabet): it cannot read text")?;
     let tok = Tokenizer::from(CharTokenizer::new(alphabet.chars().collect()).map_err(err)?);
     let fp32 = LmModel::from_weights(&weights).map_err(err)?;
-    let m = Rc::new(Loaded { key: None, name: BUILTIN_NAME.into(), weights, fp32, tok: Some(tok), vocab: None, val: RefCell::new(None), train: RefCell::new(None) });
-    CACHE.with_borrow_mut(|c| c.builtin = Some(m.clone()));
+    let m = Rc::new(Loaded {
+        id: LmModelRef::Builtin(which),
+        name: which.name().into(),
+        weights,
+        fp32,
+        tok: Some(tok),
+        vocab: None,
+        val: RefCell::new(None),
+        train: RefCell::new(None),
+    });
+    CACHE.with_borrow_mut(|c| c.builtin.push(m.clone()));
     Ok(m)
 }
 
 /// The model a job names: the built-in one (fetched once), or the user's, which must be held.
 async fn loaded(id: u32, model: &LmModelRef) -> Result<Rc<Loaded>, String> {
     match model {
-        LmModelRef::Builtin => builtin(id).await,
+        LmModelRef::Builtin(which) => builtin(id, *which).await,
         LmModelRef::User { key } => {
-            CACHE.with_borrow(|c| c.user.clone()).filter(|m| m.key == Some(*key)).ok_or_else(|| LM_MODEL_MISSING.to_string())
+            CACHE.with_borrow(|c| c.user.clone()).filter(|m| m.id == LmModelRef::User { key: *key }).ok_or_else(|| LM_MODEL_MISSING.to_string())
         }
     }
 }
@@ -183,10 +193,10 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
         tokenizer: tok.as_ref().map(|t| t.kind().to_string()),
         notes,
     };
-    let m = Rc::new(Loaded { key: Some(key), name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None), train: RefCell::new(None) });
+    let m = Rc::new(Loaded { id: LmModelRef::User { key }, name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None), train: RefCell::new(None) });
     CACHE.with_borrow_mut(|c| {
         c.user = Some(m);
-        c.quantized = c.quantized.take().filter(|q| q.model_key.is_none());
+        c.quantized = c.quantized.take().filter(|q| matches!(q.source, LmModelRef::Builtin(_)));
     });
     Ok(Outcome::LmLoaded(Box::new(info)))
 }
@@ -240,7 +250,7 @@ async fn calibration(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Vec<
 }
 
 async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quantized>, String> {
-    if let Some(q) = CACHE.with_borrow(|c| c.quantized.clone()).filter(|q| q.config == *cfg && q.model_key == m.key) {
+    if let Some(q) = CACHE.with_borrow(|c| c.quantized.clone()).filter(|q| q.config == *cfg && q.source == m.id) {
         return Ok(q);
     }
     let calib = calibration(id, m, cfg).await?;
@@ -262,7 +272,7 @@ async fn quantized(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Quanti
     };
     let q = r.quantized;
     let q = Rc::new(Quantized {
-        model_key: m.key,
+        source: m.id,
         config: cfg.clone(),
         model: Rc::new(q.model),
         layers: Rc::new(q.layers),
@@ -288,8 +298,8 @@ pub async fn handle(id: u32, request: Request, bytes: Option<Vec<u8>>) -> Result
 
 /// A file name from the model's name ("tied_f32.gguf" → "tied_f32").
 fn stem(m: &Loaded) -> String {
-    if m.key.is_none() {
-        return "shakespeare".into();
+    if let LmModelRef::Builtin(which) = m.id {
+        return which.stem().into();
     }
     let first = m.name.split(", ").next().unwrap_or("model");
     let s = first.rsplit_once('.').map_or(first, |(s, _)| s);

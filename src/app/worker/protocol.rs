@@ -13,6 +13,7 @@ use crate::experiment::shard::Shard;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::tensor_view::TensorViewParts;
 use crate::experiment::{Experiment, Progress};
+use crate::lm::corpus::BuiltinLm;
 use crate::lm::eval::{merge_windows, Comparison, WindowScore};
 use crate::lm::inspect::WeightView;
 use crate::lm::sample::SampleConfig;
@@ -126,15 +127,20 @@ pub struct LmFile {
 }
 
 /// Which language model a job uses.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LmModelRef {
-    /// The built-in Shakespeare model.
-    #[default]
-    Builtin,
+    /// A Shakespeare model trained here, fetched by the worker.
+    Builtin(BuiltinLm),
     /// The user's model loaded by the [`Request::LmLoad`] with this key. A worker that does not
     /// hold it (a fresh worker after Cancel) fails with [`LM_MODEL_MISSING`]; the page then loads
     /// it again and repeats the job.
     User { key: u64 },
+}
+
+impl Default for LmModelRef {
+    fn default() -> LmModelRef {
+        LmModelRef::Builtin(BuiltinLm::default())
+    }
 }
 
 /// The failure of a job whose user model the worker no longer holds.

@@ -47,6 +47,17 @@ both! {
         assert_eq!(from_query(&q).0, e);
         let (_, n) = from_query(&format!("model={}", "x".repeat(600)));
         assert!(n.iter().any(|m| m.contains("\"model\"") && m.contains("512")), "{n:?}");
+        // The larger built-in model; with `model` too, it is the one "use the built-in model" picks.
+        e.builtin = qplay::lm::corpus::BuiltinLm::Large;
+        let q = to_query(&e);
+        assert!(q.contains("builtin=large"), "{q}");
+        assert_eq!(from_query(&q).0, e);
+        e.model.clear();
+        assert_eq!(to_query(&e), q.replace("model=stories260K.bin%2C+tok512.bin&", ""));
+        assert_eq!(from_query("builtin=large").0.builtin, qplay::lm::corpus::BuiltinLm::Large);
+        let (back, n) = from_query("builtin=huge");
+        assert_eq!(back.builtin, qplay::lm::corpus::BuiltinLm::Small);
+        assert!(n.iter().any(|m| m.contains("\"builtin\"") && m.contains("small or large")), "{n:?}");
         let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
         assert_eq!(from_query(&to_query(&none)).0, none);
     }
