@@ -20,7 +20,7 @@ cd "$root"
 
 seconds=${1:-150}
 shift || true
-all=(text json npy npz safetensors safetensors_model onnx qds share_tensor share_experiment
+all=(text json npy npz safetensors safetensors_model onnx qds share_tensor share_experiment share_lm
      experiment_toml experiment_ini lm_safetensors arch lm_gguf lm_llama2c lm_hf)
 [ $# -gt 0 ] && targets=("$@") || targets=("${all[@]}")
 
@@ -35,7 +35,7 @@ max_len() {
   case $1 in
     lm_safetensors) echo 131072 ;;
     onnx|safetensors|safetensors_model) echo 16384 ;;
-    npz|share_tensor|share_experiment|experiment_toml|lm_gguf|lm_llama2c|lm_hf) echo 8192 ;;
+    npz|share_tensor|share_experiment|share_lm|experiment_toml|lm_gguf|lm_llama2c|lm_hf) echo 8192 ;;
     *) echo 4096 ;;
   esac
 }
