@@ -395,12 +395,17 @@ impl ModelArgs {
         if let Some(b) = &self.builtin {
             return BuiltinLm::from_key(b).ok_or_else(|| format!("--builtin {b}: use small or large"));
         }
-        let Some(link) = &self.link else { return Ok(BuiltinLm::Small) };
-        let (e, _) = qplay::share::lm::from_query(link.split_once('?').map_or(link.as_str(), |(_, q)| q));
+        let Some((e, _)) = self.link_experiment() else { return Ok(BuiltinLm::Small) };
         if !e.model.is_empty() {
             return Err(format!("the link was made with your own model \"{}\": give its files with --model", e.model));
         }
         Ok(e.builtin)
+    }
+
+    /// The experiment --link describes, and the notices of the keys it skipped.
+    fn link_experiment(&self) -> Option<(qplay::share::lm::LmExperiment, Vec<String>)> {
+        let link = self.link.as_deref()?;
+        Some(qplay::share::lm::from_query(link.split_once('?').map_or(link, |(_, q)| q)))
     }
 
     /// Calibration token ids for the calibrated methods: the training split, as the model's
@@ -441,8 +446,7 @@ impl ModelArgs {
             }
             None => LmQuantConfig::default(),
         };
-        if let Some(link) = &self.link {
-            let (e, notices) = qplay::share::lm::from_query(link.split_once('?').map_or(link.as_str(), |(_, q)| q));
+        if let Some((e, notices)) = self.link_experiment() {
             for n in notices {
                 eprintln!("qplay: {n}");
             }

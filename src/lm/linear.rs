@@ -17,7 +17,6 @@ use crate::runtime::gemm_f32::{self, PackedWf32};
 use crate::runtime::gemm_i8::PackedW;
 use crate::runtime::qmatmul::{self, per_channel_i8, QuantizedActs};
 
-
 #[derive(Clone, Debug)]
 pub enum LmLinear {
     /// FP32 weights on the f32 GEMM (wasm: the project's simd128 GEMM on packed panels;

@@ -32,24 +32,25 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// What the page says of a built-in model.
+/// Parameters in millions, one decimal ("1.2 M").
+fn millions(n: u128) -> String {
+    format!("{:.1} M", n as f64 / 1e6)
+}
+
+/// What the page says of a built-in model: its shape from its config, and what was measured on it.
 fn builtin_notes(b: BuiltinLm) -> Html {
-    let (shape, size, what) = match b {
-        BuiltinLm::Small => (
-            "1,214,080 parameters, dim 128, 6 layers, 4 heads (2 key/value heads), SwiGLU 384, context 256",
-            "4.9 MB",
-            "Validation loss 1.527 nats per character (perplexity 4.61 on the whole validation split).",
-        ),
-        BuiltinLm::Large => (
-            "3,213,568 parameters, dim 256, 4 layers, 8 heads (4 key/value heads), SwiGLU 768, context 256",
-            "12.9 MB",
-            "Trained for comparing the methods: on the evaluation slice GPTQ recovers 86–87 % of RTN's perplexity gap at W4 and W3 group 32, and AWQ 19 % and 36 %, more than on the small model. Validation loss 1.524 nats per character (perplexity 4.59 on the whole validation split). With 2.6 times the parameters, its jobs take longer.",
-        ),
+    let c = b.config();
+    let params = c.param_count();
+    let measured = match b {
+        BuiltinLm::Small => "Validation loss 1.527 nats per character (perplexity 4.61 on the whole validation split).",
+        BuiltinLm::Large => "Trained for comparing the methods: on the evaluation slice GPTQ recovers 86–87 % of RTN's perplexity gap at W4 and W3 group 32, and AWQ 19 % and 36 %, more than on the small model. Validation loss 1.524 nats per character (perplexity 4.59 on the whole validation split). With 2.6 times the parameters, its jobs take longer.",
     };
     html! {
         <p class="notes" data-testid="lm-builtin-notes">
-            { format!("{}: a Llama-style decoder trained here on Shakespeare, one token per character — {shape}. {what} ", b.name()) }
-            { format!("It loads with the worker ({size}) the first time a job needs it; the validation text is Henry V, Macbeth, The Rape of Lucrece and Twelfth Night, unseen in training.") }
+            { format!("{}: a Llama-style decoder trained here on Shakespeare, one token per character — {} parameters, dim {}, {} layers, {} heads ({} key/value heads), SwiGLU {}, context {}. {measured} ",
+                b.name(), thousands(params as u64), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.seq_len) }
+            // f32 weights: 4 bytes a parameter (the file's header adds a few kB).
+            { format!("It loads with the worker ({:.1} MB) the first time a job needs it; the validation text is Henry V, Macbeth, The Rape of Lucrece and Twelfth Night, unseen in training.", params as f64 * 4.0 / 1e6) }
         </p>
     }
 }
@@ -62,7 +63,7 @@ pub fn lm_model_panel(props: &LmModelPanelProps) -> Html {
             <label {title}>
                 <input type="radio" name="lm-model" checked={!props.use_user && props.builtin == b} onchange={choose(ModelChoice::Builtin(b))}
                     disabled={props.disabled} data-testid={testid} />
-                { format!(" {} — {}", b.name(), if b == BuiltinLm::Small { "1.2 M parameters" } else { "3.2 M parameters" }) }
+                { format!(" {} — {} parameters", b.name(), millions(b.config().param_count())) }
             </label>
         }
     };

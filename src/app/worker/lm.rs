@@ -31,7 +31,6 @@ use crate::quant::ggml::GgmlType;
 /// Most tokens one generation job produces (the context ends it sooner).
 pub const MAX_NEW: usize = 4096;
 
-
 /// A model, its FP32 form, its tokenizer and the validation text in its tokens.
 struct Loaded {
     /// The built-in model it is, or the user's load key.
