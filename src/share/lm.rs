@@ -150,12 +150,12 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     match v {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(format!("{v:?} is not true or false")),
+        _ => Err(format!("{:?} is not true or false", crate::share::clip(v))),
     }
 }
 
 fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo: T, hi: T) -> Result<T, String> {
-    let x: T = v.trim().parse().map_err(|_| format!("{v:?} is not a number"))?;
+    let x: T = v.trim().parse().map_err(|_| format!("{:?} is not a number", crate::share::clip(v)))?;
     // Written so that NaN (which compares false with everything) is refused too.
     if !(x >= lo && x <= hi) {
         return Err(format!("{x} is outside {lo}–{hi}"));
@@ -241,7 +241,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
             }
             e.model = v.trim().to_string();
         }
-        "builtin" => e.builtin = BuiltinLm::from_key(v).ok_or_else(|| format!("{v:?} is not small or large"))?,
+        "builtin" => e.builtin = BuiltinLm::from_key(v).ok_or_else(|| format!("{:?} is not small or large", crate::share::clip(v)))?,
         _ => match key.strip_prefix("layer_bits.") {
             Some(name) if !name.is_empty() && name.len() <= 64 => {
                 if e.quant.layer_bits.len() >= 64 && !e.quant.layer_bits.contains_key(name) {

@@ -58,6 +58,11 @@ both! {
         let (back, n) = from_query("builtin=huge");
         assert_eq!(back.builtin, qplay::lm::corpus::BuiltinLm::Small);
         assert!(n.iter().any(|m| m.contains("\"builtin\"") && m.contains("small or large")), "{n:?}");
+        // A hostile value is named, clipped, not echoed whole.
+        for key in ["builtin", "int8_acts", "seed"] {
+            let (_, n) = from_query(&format!("{key}={}", "x".repeat(10_000)));
+            assert!(n.len() == 1 && n[0].contains(&format!("\"{key}\"")) && n[0].len() < 200, "{n:?}");
+        }
         let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
         assert_eq!(from_query(&to_query(&none)).0, none);
     }
