@@ -87,7 +87,7 @@ impl LmConfig {
         }
         let params = self.param_count();
         if params > MAX_PARAMS {
-            return Err(LmError::TooLarge { what: "the model's weights".into(), bytes: params * 4, limit: MAX_PARAMS * 4 });
+            return Err(LmError::TooLarge { what: "a model of this shape (f32 weights)".into(), bytes: params * 4, limit: MAX_PARAMS * 4 });
         }
         // Attention widens one head's key into a stack row of 512 values.
         if self.head_dim() > 512 {

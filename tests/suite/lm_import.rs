@@ -637,7 +637,7 @@ fn absurd_counts_and_sizes_are_refused_before_allocating() {
     v0[8..12].copy_from_slice(&i32::MAX.to_le_bytes());
     let (r, largest) = largest_allocation(|| read_llama2c(&v0).map(|_| ()));
     let e = err_text(r);
-    assert!(e.contains("the model's weights needs"), "{e}");
+    assert!(e.contains("a model of this shape (f32 weights) needs"), "{e}");
     assert!(largest < 4096, "{largest}");
     let mut tok = TOKENIZER_BIN[..12].to_vec();
     tok[0..4].copy_from_slice(&i32::MAX.to_le_bytes());
@@ -650,7 +650,7 @@ fn absurd_counts_and_sizes_are_refused_before_allocating() {
         c.insert("num_hidden_layers".into(), 1_000_000_000.into());
     });
     let (r, largest) = largest_allocation(|| read_hf(&config, &[("model.safetensors", HF_MODEL)]).map(|_| ()));
-    assert!(err_text(r).contains("the model's weights needs"));
+    assert!(err_text(r).contains("a model of this shape (f32 weights) needs"));
     assert!(largest < (1 << 16), "{largest}");
 }
 

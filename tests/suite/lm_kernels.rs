@@ -484,10 +484,36 @@ both! {
                 assert_eq!(got.q, want.q, "{} M={m} K={k} g={group}: q", kern.name);
                 same_bits(&got.scale, &want.scale, &format!("{} M={m} K={k} g={group}: s", kern.name));
                 assert_eq!(got.sum, want.sum, "{} M={m} K={k} g={group}: Σ q", kern.name);
-                let mut bad = x.clone();
-                let at = (m - 1) * k + 5;
-                bad[at] = f32::INFINITY;
-                assert!(matches!((kern.quantize_acts)(&bad, m, k, group, &mut got), Err(QuantError::NonFinite { index, .. }) if index == at));
+                // NaN / ±Inf anywhere (the first one is named, whichever group the kernel saw first).
+                for (at, v) in [((m - 1) * k + 5, f32::INFINITY), (k - 1, f32::NAN), (0, f32::NEG_INFINITY)] {
+                    let mut bad = x.clone();
+                    bad[at] = v;
+                    bad[m * k - 1] = f32::NAN;
+                    let first = if at < m * k - 1 { at } else { m * k - 1 };
+                    assert!(matches!((kern.quantize_acts)(&bad, m, k, group, &mut got), Err(QuantError::NonFinite { index, .. }) if index == first), "{} {v} at {at}", kern.name);
+                }
+            }
+        }
+        // Extreme finite values: the largest f32, subnormals (s underflows to 0: q = 0), a
+        // constant negative group, values on the clamp.
+        let k = 64;
+        let cases: Vec<Vec<f32>> = vec![
+            (0..k).map(|i| if i % 3 == 0 { f32::MAX } else { -f32::MAX / (i as f32 + 1.0) }).collect(),
+            (0..k).map(|i| 1e-45 * (i % 5) as f32).collect(),
+            (0..k).map(|i| if i < 32 { -3.25 } else { 1e-30 * i as f32 }).collect(),
+            (0..k).map(|i| [127.0, -127.0, 126.5, -126.5, 0.49999997, -0.5][i % 6]).collect(),
+        ];
+        for x in cases {
+            for group in [16, 32, 64] {
+                let mut want = QuantizedActs::default();
+                (reference.quantize_acts)(&x, 1, k, group, &mut want).unwrap();
+                for kern in qmatmul::all() {
+                    let mut got = QuantizedActs::default();
+                    (kern.quantize_acts)(&x, 1, k, group, &mut got).unwrap();
+                    assert_eq!(got.q, want.q, "{} g={group} {:?}: q", kern.name, &x[..4]);
+                    same_bits(&got.scale, &want.scale, &format!("{} g={group}: s", kern.name));
+                    assert_eq!(got.sum, want.sum, "{} g={group}: Σ q", kern.name);
+                }
             }
         }
     }

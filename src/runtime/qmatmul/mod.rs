@@ -123,13 +123,22 @@ pub fn quantize_activations_into(x: &[f32], m: usize, k: usize, group: usize, ou
 /// Checks activations to quantize (group, shape, finiteness) and sizes `out`
 /// for them: q zeroed, scales 0, sums 0.
 pub fn prepare_activations(x: &[f32], m: usize, k: usize, group: usize, out: &mut QuantizedActs) -> Result<(), QuantError> {
+    prepare_activations_shape(x, m, k, group, out)?;
+    first_non_finite(x).map_or(Ok(()), Err)
+}
+
+/// The error naming the first NaN / ±Inf of x, if any.
+pub(crate) fn first_non_finite(x: &[f32]) -> Option<QuantError> {
+    x.iter().position(|v| !v.is_finite()).map(|index| QuantError::NonFinite { index, value: x[index] })
+}
+
+/// [`prepare_activations`] without the finiteness scan, for a kernel that
+/// detects NaN / ±Inf itself (and then reports [`first_non_finite`]).
+pub(crate) fn prepare_activations_shape(x: &[f32], m: usize, k: usize, group: usize, out: &mut QuantizedActs) -> Result<(), QuantError> {
     if group == 0 || !k.is_multiple_of(group) {
         return Err(QuantError::GroupSize { group_size: group, axis_len: k });
     }
     expect_len(x.len(), m, k)?;
-    if let Some(index) = x.iter().position(|v| !v.is_finite()) {
-        return Err(QuantError::NonFinite { index, value: x[index] });
-    }
     let groups = k / group;
     out.m = m;
     out.k = k;

@@ -69,7 +69,7 @@ use core::arch::wasm32::*;
 
 use std::cell::RefCell;
 
-use super::{check_f32_grouped, check_i8_grouped, prepare_activations, scalar, x_group_sums, QuantizedActs};
+use super::{check_f32_grouped, check_i8_grouped, prepare_activations_shape, scalar, x_group_sums, QuantizedActs};
 use crate::quant::grouped::GroupedWeights;
 use crate::quant::QuantError;
 use crate::runtime::gemm_i8::simd128::reduce4;
@@ -615,22 +615,36 @@ pub fn matmul_f32_grouped(x: &[f32], m: usize, w: &GroupedWeights, y: &mut [f32]
 /// multiple of 16; others run the reference): the same q, s and Σ q.
 /// round(r) half away from zero is trunc(r) ± 1 when |r − trunc(r)| ≥ ½ (r −
 /// trunc(r) is exact), and x / s is the same IEEE division as the reference's.
+///
+/// Every operation is one x64 instruction under V8: NaN / ±Inf are found by
+/// the group's own pass (x ≠ x, or max|x| = ∞) instead of a scan beforehand, so
+/// the clamp and max|x| use the pseudo-min/max (`minps` / `maxps`, exact on
+/// finite values), and the clamped r, an integer in [−127, 127], becomes an
+/// i32 through the bits of r + 1.5·2²³ (exact there) rather than `trunc_sat`.
 pub fn quantize_activations_into(x: &[f32], m: usize, k: usize, group: usize, out: &mut QuantizedActs) -> Result<(), QuantError> {
     if !group.is_multiple_of(16) {
         return scalar::quantize_activations_into(x, m, k, group, out);
     }
-    prepare_activations(x, m, k, group, out)?;
-    let (half, one, sign, lim) = (f32x4_splat(0.5), f32x4_splat(1.0), f32x4_splat(-0.0), f32x4_splat(127.0));
+    prepare_activations_shape(x, m, k, group, out)?;
+    // 1.5 · 2²³: for an integer |r| ≤ 127, bits(r + MAGIC) = bits(MAGIC) + r.
+    const MAGIC: f32 = 12_582_912.0;
+    let (half, one, sign, lim, magic) = (f32x4_splat(0.5), f32x4_splat(1.0), f32x4_splat(-0.0), f32x4_splat(127.0), f32x4_splat(MAGIC));
+    let magic_bits = i32x4_splat(MAGIC.to_bits() as i32);
     for (gi, (xg, qg)) in x.chunks_exact(group).zip(out.q.chunks_exact_mut(group)).enumerate() {
         // SAFETY: every load and store is 16 values inside the group (a multiple of 16).
         unsafe {
             let p = xg.as_ptr();
-            let mut amax = f32x4_splat(0.0);
+            let (mut amax, mut nan) = (f32x4_splat(0.0), i32x4_splat(0));
             for i in (0..group).step_by(4) {
-                amax = f32x4_max(amax, f32x4_abs(v128_load(p.add(i) as *const v128)));
+                let v = v128_load(p.add(i) as *const v128);
+                amax = f32x4_pmax(amax, f32x4_abs(v));
+                nan = v128_or(nan, f32x4_ne(v, v));
             }
-            let amax = f32x4_max(amax, i32x4_shuffle::<2, 3, 0, 1>(amax, amax));
-            let amax = f32x4_extract_lane::<0>(f32x4_max(amax, i32x4_shuffle::<1, 0, 3, 2>(amax, amax)));
+            let amax = f32x4_pmax(amax, i32x4_shuffle::<2, 3, 0, 1>(amax, amax));
+            let amax = f32x4_extract_lane::<0>(f32x4_pmax(amax, i32x4_shuffle::<1, 0, 3, 2>(amax, amax)));
+            if v128_any_true(nan) || amax == f32::INFINITY {
+                return Err(super::first_non_finite(x).expect("a NaN or ±Inf was seen"));
+            }
             let s = amax / 127.0;
             if s == 0.0 {
                 continue;
@@ -642,8 +656,8 @@ pub fn quantize_activations_into(x: &[f32], m: usize, k: usize, group: usize, ou
                     let r = f32x4_div(v128_load(p.add(i + 4 * j) as *const v128), sv);
                     let t = f32x4_trunc(r);
                     let away = v128_and(f32x4_ge(f32x4_abs(f32x4_sub(r, t)), half), v128_or(v128_and(r, sign), one));
-                    let r = f32x4_min(f32x4_max(f32x4_add(t, away), f32x4_neg(lim)), lim);
-                    i32x4_trunc_sat_f32x4(r)
+                    let r = f32x4_pmin(f32x4_pmax(f32x4_add(t, away), f32x4_neg(lim)), lim);
+                    i32x4_sub(f32x4_add(r, magic), magic_bits)
                 });
                 sum = i32x4_add(sum, i32x4_add(i32x4_add(q[0], q[1]), i32x4_add(q[2], q[3])));
                 let q16 = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
