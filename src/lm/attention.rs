@@ -49,6 +49,13 @@ trait KeyRows {
     fn dot4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32]) -> [f32; 4] {
         core::array::from_fn(|i| self.dot(at + i * stride, scale_at + i * scale_stride, q))
     }
+    /// out[i] = (q · k at `at + i·stride`) · scale for i < 4: the scaled scores of four positions.
+    #[inline(always)]
+    fn scores4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32], scale: f32, out: &mut [f32]) {
+        for (s, d) in out[..4].iter_mut().zip(self.dot4(at, stride, scale_at, scale_stride, q)) {
+            *s = d * scale;
+        }
+    }
     fn add(&self, at: usize, scale_at: usize, p: f32, out: &mut [f32]);
     /// out += Σ_i p[i] · v at `at + i·stride` (i < 4, added in order): four [`KeyRows::add`]s.
     #[inline(always)]
@@ -73,9 +80,9 @@ impl KeyRows for F32Rows<'_> {
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn dot4(&self, at: usize, stride: usize, _: usize, _: usize, q: &[f32]) -> [f32; 4] {
+    fn scores4(&self, at: usize, stride: usize, _: usize, _: usize, q: &[f32], scale: f32, out: &mut [f32]) {
         let rows: [&[f32]; 4] = core::array::from_fn(|i| &self.0[at + i * stride..at + i * stride + q.len()]);
-        simd::dot4(q, rows)
+        simd::store4(out, simd::times(simd::dot4(q, rows), scale));
     }
     #[inline(always)]
     fn add(&self, at: usize, _: usize, p: f32, out: &mut [f32]) {
@@ -119,10 +126,11 @@ impl KeyRows for Int8Rows<'_> {
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn dot4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32]) -> [f32; 4] {
+    fn scores4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32], scale: f32, out: &mut [f32]) {
         let rows: [&[i8]; 4] = core::array::from_fn(|i| &self.q[at + i * stride..at + i * stride + q.len()]);
-        let d = simd::dot4(q, rows);
-        core::array::from_fn(|i| self.scale[scale_at + i * scale_stride] * d[i])
+        let s: [f32; 4] = core::array::from_fn(|i| self.scale[scale_at + i * scale_stride]);
+        // (s_t · (q · k_q,t)) · scale, as the scalar dot and the loop below it.
+        simd::store4(out, simd::scaled(simd::dot4(q, rows), s, scale));
     }
     #[inline(always)]
     fn add(&self, at: usize, scale_at: usize, p: f32, out: &mut [f32]) {
@@ -142,10 +150,7 @@ fn attend_rows<K: KeyRows, V: KeyRows>(c: &LmConfig, keys: &K, values: &V, pos: 
         // Four positions at a time (one SIMD reduction for four dots), then the rest.
         let full = if hd % 8 == 0 { scores.len() / 4 * 4 } else { 0 };
         for t in (0..full).step_by(4) {
-            let d = keys.dot4(t * kv_dim + kvh * hd, kv_dim, t * kv_heads + kvh, kv_heads, qh);
-            for (s, di) in scores[t..t + 4].iter_mut().zip(d) {
-                *s = di * scale;
-            }
+            keys.scores4(t * kv_dim + kvh * hd, kv_dim, t * kv_heads + kvh, kv_heads, qh, scale, &mut scores[t..t + 4]);
         }
         for (t, s) in scores.iter_mut().enumerate().skip(full) {
             *s = keys.dot(t * kv_dim + kvh * hd, t * kv_heads + kvh, qh) * scale;
@@ -231,7 +236,7 @@ mod simd {
     /// accumulate in order, then ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)).
     /// Needs q.len() a multiple of 8 and every row at least as long as q.
     #[inline(always)]
-    pub fn dot4<R: Load8>(q: &[f32], rows: [R; 4]) -> [f32; 4] {
+    pub fn dot4<R: Load8>(q: &[f32], rows: [R; 4]) -> v128 {
         let n = q.len() / 8 * 8;
         let mut lo = [f32x4_splat(0.0); 4];
         let mut hi = [f32x4_splat(0.0); 4];
@@ -251,7 +256,26 @@ mod simd {
         let s: [v128; 4] = core::array::from_fn(|i| f32x4_add(lo[i], hi[i]));
         let u = f32x4_add(i32x4_shuffle::<0, 4, 2, 6>(s[0], s[1]), i32x4_shuffle::<1, 5, 3, 7>(s[0], s[1]));
         let v = f32x4_add(i32x4_shuffle::<0, 4, 2, 6>(s[2], s[3]), i32x4_shuffle::<1, 5, 3, 7>(s[2], s[3]));
-        let r = f32x4_add(i32x4_shuffle::<0, 1, 4, 5>(u, v), i32x4_shuffle::<2, 3, 6, 7>(u, v));
-        [f32x4_extract_lane::<0>(r), f32x4_extract_lane::<1>(r), f32x4_extract_lane::<2>(r), f32x4_extract_lane::<3>(r)]
+        f32x4_add(i32x4_shuffle::<0, 1, 4, 5>(u, v), i32x4_shuffle::<2, 3, 6, 7>(u, v))
+    }
+
+    /// d_i · scale in each lane.
+    #[inline(always)]
+    pub fn times(d: v128, scale: f32) -> v128 {
+        f32x4_mul(d, f32x4_splat(scale))
+    }
+
+    /// (s_i · d_i) · scale in each lane (two IEEE products, as the scalar code's).
+    #[inline(always)]
+    pub fn scaled(d: v128, s: [f32; 4], scale: f32) -> v128 {
+        times(f32x4_mul(f32x4(s[0], s[1], s[2], s[3]), d), scale)
+    }
+
+    /// out[..4] = v.
+    #[inline(always)]
+    pub fn store4(out: &mut [f32], v: v128) {
+        let out = &mut out[..4];
+        // SAFETY: out holds 4 f32 (unaligned stores are allowed).
+        unsafe { v128_store(out.as_mut_ptr() as *mut v128, v) }
     }
 }

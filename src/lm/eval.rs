@@ -17,9 +17,19 @@ use crate::experiment::shard::{interleave, Shard};
 
 /// Log-softmax of one row, in f64.
 pub fn log_softmax(row: &[f32]) -> Vec<f64> {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(z)) as f64;
-    let lse = row.iter().map(|&z| (z as f64 - max).exp()).sum::<f64>().ln() + max;
+    let lse = log_sum_exp(row);
     row.iter().map(|&z| z as f64 - lse).collect()
+}
+
+/// log Σ_v e^(z_v) of one row, in f64 (shifted by the maximum).
+fn log_sum_exp(row: &[f32]) -> f64 {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(z)) as f64;
+    row.iter().map(|&z| (z as f64 - max).exp()).sum::<f64>().ln() + max
+}
+
+/// log p(target) = z_target − log Σ e^z: [`log_softmax`]'s value at `target` without the row.
+pub fn log_prob(row: &[f32], target: usize) -> f64 {
+    row[target] as f64 - log_sum_exp(row)
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -53,7 +63,7 @@ pub fn perplexity(model: &LmModel, tokens: &[u32], kv: KvFormat, mut progress: i
         cache.clear();
         let logits = model.forward(&w[..w.len() - 1], &mut cache, false, &mut NoProbe)?;
         for (row, &target) in logits.chunks_exact(v).zip(&w[1..]) {
-            nll -= log_softmax(row)[target as usize];
+            nll -= log_prob(row, target as usize);
             count += 1;
         }
         progress(i + 1, wins.len());

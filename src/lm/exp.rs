@@ -50,10 +50,15 @@ pub fn swiglu(a: &mut [f32], u: &[f32]) {
     }
 }
 
+/// The maximum by comparison: m ← v when v > m, from −∞ (NaN never wins, as f32::max),
+/// without a call to fmaxf.
+fn max_by_comparison<'a>(s: impl IntoIterator<Item = &'a f32>) -> f32 {
+    s.into_iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
 /// s ← e^(s − max s) in place; returns Σ s (summed as the module header says).
 pub fn softmax_numerators(s: &mut [f32]) -> f32 {
-    // The maximum by comparison (NaN never wins, as f32::max), without a call to fmaxf.
-    let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let max = simd::max(s);
     let (done, lanes) = simd::exp_shifted(s, max);
     let mut tail = 0f32;
     for v in &mut s[done..] {
@@ -102,6 +107,20 @@ mod simd {
         n
     }
 
+    /// [`super::max_by_comparison`] four lanes at a time: `f32x4.pmax` (m < v ? v : m) is
+    /// the same rule, and the maximum of a set does not depend on the order it is taken in
+    /// (but for the sign of a zero maximum, which s − max and e^(s − max) do not see).
+    pub fn max(s: &[f32]) -> f32 {
+        let n = s.len() / 4 * 4;
+        let mut m = f32x4_splat(f32::NEG_INFINITY);
+        for s4 in s[..n].chunks_exact(4) {
+            // SAFETY: the chunk holds 4 f32.
+            m = f32x4_pmax(m, unsafe { v128_load(s4.as_ptr() as *const v128) });
+        }
+        let lanes = [f32x4_extract_lane::<0>(m), f32x4_extract_lane::<1>(m), f32x4_extract_lane::<2>(m), f32x4_extract_lane::<3>(m)];
+        super::max_by_comparison(lanes.iter().chain(&s[n..]))
+    }
+
     /// s ← e^(s − max) for the first multiple of 4 values; returns how many and the lane sums.
     pub fn exp_shifted(s: &mut [f32], max: f32) -> (usize, [f32; 4]) {
         let n = s.len() / 4 * 4;
@@ -122,6 +141,10 @@ mod simd {
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod simd {
     use super::{exp, silu};
+
+    pub fn max(s: &[f32]) -> f32 {
+        super::max_by_comparison(s)
+    }
 
     pub fn swiglu(a: &mut [f32], u: &[f32]) -> usize {
         for (x, &v) in a.iter_mut().zip(u) {

@@ -126,7 +126,7 @@ impl<'m> Generator<'m> {
     pub fn step(&mut self) -> Result<Option<Generated>, LmError> {
         let Some(logits) = self.logits.take() else { return Ok(None) };
         let token = sample(&logits, &self.cfg, &mut self.rng);
-        let prob = super::eval::log_softmax(&logits)[token as usize].exp();
+        let prob = super::eval::log_prob(&logits, token as usize).exp();
         if self.cache.len() < self.model.config.seq_len {
             self.logits = Some(self.model.forward(&[token], &mut self.cache, true, &mut NoProbe)?);
         }

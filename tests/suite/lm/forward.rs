@@ -175,5 +175,26 @@ both! {
             let tail: f32 = want[n4..].iter().fold(0.0, |t, v| t + v);
             assert_eq!(sum, ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + tail, "length {len}");
         }
+        // Rows whose maximum is a signed zero, sits in the tail or in the last lane, rows with
+        // NaN (it never wins the maximum) and −∞: the numerators' bits of the scalar rule.
+        let nan = f32::NAN;
+        let ninf = f32::NEG_INFINITY;
+        for row in [
+            vec![-0.0, 0.0, -1.0, -0.0, 0.0],
+            vec![0.0, -0.0, -0.0, -0.0, -2.0, -0.0, -0.0, -0.0],
+            vec![-1.0, -2.0, -3.0, -4.0, 7.5],
+            vec![-1.0, -2.0, -3.0, 7.5, -4.0, -5.0, -6.0, -7.0, -8.0],
+            vec![nan, 1.0, 2.0, nan, 0.5, -3.0, nan],
+            vec![ninf, ninf, 0.5, ninf, ninf],
+            vec![2.5; 12],
+        ] {
+            let mut s = row.clone();
+            softmax_numerators(&mut s);
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+            for (i, (&got, &v)) in s.iter().zip(&row).enumerate() {
+                let want = exp(v - max);
+                assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{row:?} at {i}: {got}, want {want}");
+            }
+        }
     }
 }

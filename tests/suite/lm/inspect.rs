@@ -2,7 +2,8 @@
 // group's grid, RTN is within half a step of FP32, the histograms count every weight, bad
 // names and rows are typed errors. The step-by-step generator and scorer (what the page's
 // side-by-side generation streams) give the same tokens as `generate` and the same
-// probabilities as one full forward pass.
+// probabilities as one full forward pass; `log_prob` (the perplexity's per-token score) is
+// `log_softmax` at the target, bit for bit.
 
 use qplay::lm::eval::log_softmax;
 use qplay::lm::inspect::{projection_names, weight_view};
@@ -104,5 +105,25 @@ both! {
             // The sampled token's own probability is the same figure.
             assert!((t.prob - want).abs() <= 1e-5);
         }
+    }
+}
+
+both! {
+    log_prob_is_log_softmax_at_the_target {
+        use qplay::lm::eval::log_prob;
+        // Ordinary, spread-out and extreme rows: the same f64 bits at every index.
+        let rows: [Vec<f32>; 4] = [
+            (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 9.0).collect(),
+            (0..128).map(|i| if i == 5 { 80.0 } else { -80.0 + i as f32 * 0.01 }).collect(),
+            vec![3.0; 7],
+            vec![f32::MAX / 2.0, -f32::MAX / 2.0, 0.0],
+        ];
+        for row in &rows {
+            let all = log_softmax(row);
+            for (t, want) in all.iter().enumerate() {
+                assert_eq!(log_prob(row, t).to_bits(), want.to_bits(), "row of {} at {t}", row.len());
+            }
+        }
+        assert!((log_prob(&rows[2], 0) - (1.0f64 / 7.0).ln()).abs() < 1e-12);
     }
 }
