@@ -1,9 +1,10 @@
 //! `qplay-lm-bench`: language-model speed, natively (`cargo run --release --bin qplay-lm-bench`)
 //! or as wasm under Node 20 (`bash scripts/bench_lm.sh`): decoding tokens/s of the built-in
 //! model and of a randomly initialised model of llama2.c's 15 M TinyStories shape in every
-//! format, and the time of a perplexity run over the default evaluation slice.
+//! format, the time of a perplexity run over the default evaluation slice, and of quantizing one
+//! token's activations to int8 (`lm_quantize_acts`, K = 128 and 384).
 
-use qplay::lm::bench::{bench_formats, decode_speed, linears_speed, perplexity_speed, ratios_to_fp32};
+use qplay::lm::bench::{activation_quantizer_speed, bench_formats, decode_speed, linears_speed, perplexity_speed, ratios_to_fp32};
 use qplay::lm::{corpus, CharTokenizer, LmConfig, LmWeights};
 
 #[path = "common/clock.rs"]
@@ -18,6 +19,8 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     let formats = bench_formats();
     let mut lines = decode_speed(clock, "shakespeare", &w, &formats, 256, 15);
     lines.extend(linears_speed(clock, "shakespeare", &w, &formats, 256, 15));
+    // One token's activations to int8 before a W8A8 product: the built-in model's two row lengths.
+    lines.extend(activation_quantizer_speed(clock, &[128, 384], 2000, 9));
     for l in &lines {
         print(&l.to_line());
     }

@@ -129,6 +129,42 @@ pub fn perplexity_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, form
     timed_lines(clock, "lm_perplexity", name, formats, fs, tokens.len() - 1, repeats)
 }
 
+/// Calls per second of quantizing one token's activations to int8 (per token, one group per
+/// row, as W8A8 does before each product) for each row length in `ks` (1 / rate: the time of
+/// one call); `calls` calls per trial.
+pub fn activation_quantizer_speed(clock: &dyn Fn() -> f64, ks: &[usize], calls: usize, repeats: usize) -> Vec<BenchLine> {
+    let inputs: Vec<Vec<f32>> = ks.iter().map(|&k| (0..k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect()).collect();
+    let mut fs: Vec<Box<dyn FnMut() + '_>> = inputs
+        .iter()
+        .map(|x| {
+            let mut acts = QuantizedActs::default();
+            Box::new(move || {
+                for _ in 0..calls {
+                    crate::runtime::qmatmul::quantize_activations_into(std::hint::black_box(x), 1, x.len(), x.len(), &mut acts).expect("finite values");
+                }
+                std::hint::black_box(&acts);
+            }) as Box<dyn FnMut()>
+        })
+        .collect();
+    for f in fs.iter_mut() {
+        f();
+    }
+    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
+    let medians = time_medians_of(clock, &mut refs, repeats, 0.0);
+    ks.iter()
+        .zip(medians)
+        .map(|(&k, s)| BenchLine {
+            suite: "lm_quantize_acts",
+            case: format!("k{k}"),
+            kernel: if cfg!(target_arch = "wasm32") { "simd128" } else { "native" },
+            n: calls,
+            median_s: s,
+            rate: calls as f64 / s,
+            unit: "calls/s",
+        })
+        .collect()
+}
+
 /// `ratio suite=lm_decode case=NAME LABEL/fp32=…` for every format against FP32 of the same run.
 pub fn ratios_to_fp32(lines: &[BenchLine]) -> Vec<String> {
     let mut out = Vec::new();
