@@ -37,6 +37,15 @@ fn decode(model: &LmModel, cache: &mut KvCache, tokens: usize) {
     }
 }
 
+/// Median seconds of each of `fs`, timed interleaved after one untimed warm-up call each.
+fn medians_after_warmup(clock: &dyn Fn() -> f64, mut fs: Vec<Box<dyn FnMut() + '_>>, repeats: usize) -> Vec<f64> {
+    for f in fs.iter_mut() {
+        f();
+    }
+    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
+    time_medians_of(clock, &mut refs, repeats, 0.0)
+}
+
 /// Times `fs` (one per format) interleaved, after one untimed warm-up call each, and names the
 /// medians: `n` tokens per call.
 #[allow(clippy::too_many_arguments)]
@@ -45,15 +54,11 @@ fn timed_lines(
     suite: &'static str,
     name: &str,
     formats: &[(&'static str, LmQuantConfig)],
-    mut fs: Vec<Box<dyn FnMut() + '_>>,
+    fs: Vec<Box<dyn FnMut() + '_>>,
     n: usize,
     repeats: usize,
 ) -> Vec<BenchLine> {
-    for f in fs.iter_mut() {
-        f();
-    }
-    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
-    let medians = time_medians_of(clock, &mut refs, repeats, 0.0);
+    let medians = medians_after_warmup(clock, fs, repeats);
     formats
         .iter()
         .zip(medians)
@@ -134,7 +139,7 @@ pub fn perplexity_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, form
 /// one call); `calls` calls per trial.
 pub fn activation_quantizer_speed(clock: &dyn Fn() -> f64, ks: &[usize], calls: usize, repeats: usize) -> Vec<BenchLine> {
     let inputs: Vec<Vec<f32>> = ks.iter().map(|&k| (0..k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect()).collect();
-    let mut fs: Vec<Box<dyn FnMut() + '_>> = inputs
+    let fs: Vec<Box<dyn FnMut() + '_>> = inputs
         .iter()
         .map(|x| {
             let mut acts = QuantizedActs::default();
@@ -146,11 +151,7 @@ pub fn activation_quantizer_speed(clock: &dyn Fn() -> f64, ks: &[usize], calls: 
             }) as Box<dyn FnMut()>
         })
         .collect();
-    for f in fs.iter_mut() {
-        f();
-    }
-    let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
-    let medians = time_medians_of(clock, &mut refs, repeats, 0.0);
+    let medians = medians_after_warmup(clock, fs, repeats);
     ks.iter()
         .zip(medians)
         .map(|(&k, s)| BenchLine {

@@ -643,7 +643,9 @@ pub fn quantize_activations_into(x: &[f32], m: usize, k: usize, group: usize, ou
             let amax = f32x4_pmax(amax, i32x4_shuffle::<2, 3, 0, 1>(amax, amax));
             let amax = f32x4_extract_lane::<0>(f32x4_pmax(amax, i32x4_shuffle::<1, 0, 3, 2>(amax, amax)));
             if v128_any_true(nan) || amax == f32::INFINITY {
-                return Err(super::first_non_finite(x).expect("a NaN or ±Inf was seen"));
+                if let Some(e) = super::first_non_finite(x) {
+                    return Err(e);
+                }
             }
             let s = amax / 127.0;
             if s == 0.0 {
