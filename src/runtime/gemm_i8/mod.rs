@@ -19,10 +19,11 @@
 //!   int32 sums never leave registers (not faster when measured, kept for the benchmark).
 //!
 //! [`scalar`] is the reference. [`simd128`] runs on weights packed by
-//! [`PackedW`]: int8 widened to int16, in panels of [`PANEL`] output columns,
-//! each column's K split into blocks of 8, so one `i32x4.dot_i16x8_s` takes
-//! 8 k of one row and one column (the "dot" layout; simd128 lists what it was
-//! measured against). Both give identical integers.
+//! [`PackedW`]: int8 in panels of [`PANEL`] output columns, each column's K
+//! split into blocks of 8, widened to int16 by the load itself
+//! (`i16x8.load8x8_s`), so one `i32x4.dot_i16x8_s` takes 8 k of one row and one
+//! column (the "dot" layout; simd128 lists what it was measured against). Both
+//! give identical integers.
 
 use super::requant::{self, OutputStage};
 
@@ -40,8 +41,10 @@ pub const KB: usize = 8;
 /// Weights [N, K] packed for the SIMD kernel (and usable by the reference).
 ///
 /// Layout: panel p holds columns PANEL·p .. PANEL·p + PANEL; inside it, for each
-/// k block b (k = 8b .. 8b + 8), PANEL runs of 8 i16: `w[n0, 8b..8b+8], w[n1, 8b..8b+8], …`.
+/// k block b (k = 8b .. 8b + 8), PANEL runs of 8 i8: `w[n0, 8b..8b+8], w[n1, 8b..8b+8], …`.
 /// K is padded to a multiple of 8 and N to a multiple of PANEL, with zeros.
+/// One byte per weight: a decoder's weights are read from L2 / L3 on every token, and
+/// the kernel's loads widen them to i16 at no extra instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedW {
     pub n: usize,
@@ -49,7 +52,7 @@ pub struct PackedW {
     /// Number of k blocks: ⌈K / 8⌉.
     pub k_blocks: usize,
     pub panels: usize,
-    pub data: Vec<i16>,
+    pub data: Vec<i8>,
 }
 
 impl PackedW {
@@ -62,19 +65,20 @@ impl PackedW {
     #[inline]
     pub fn at(&self, col: usize, kk: usize) -> i16 {
         let (p, c, b, t) = (col / PANEL, col % PANEL, kk / KB, kk % KB);
-        self.data[((p * self.k_blocks + b) * PANEL + c) * KB + t]
+        self.data[((p * self.k_blocks + b) * PANEL + c) * KB + t] as i16
     }
 }
 
-/// The dot layout with `cols` columns per panel: [⌈N/cols⌉][⌈K/8⌉][cols][8] i16.
-pub fn pack_panels(w: &[i8], n: usize, k: usize, cols: usize) -> Vec<i16> {
+/// The dot layout with `cols` columns per panel: [⌈N/cols⌉][⌈K/8⌉][cols][8], stored as i8
+/// or pre-widened to i16 (the kernel variants').
+pub fn pack_panels<T: From<i8> + Copy + Default>(w: &[i8], n: usize, k: usize, cols: usize) -> Vec<T> {
     assert_eq!(w.len(), n * k, "pack_panels: w is not [N, K]");
     let kb = k.div_ceil(KB);
-    let mut data = vec![0i16; n.div_ceil(cols) * kb * cols * KB];
+    let mut data = vec![T::default(); n.div_ceil(cols) * kb * cols * KB];
     for col in 0..n {
         let (p, c) = (col / cols, col % cols);
         for (kk, &v) in w[col * k..(col + 1) * k].iter().enumerate() {
-            data[((p * kb + kk / KB) * cols + c) * KB + kk % KB] = v as i16;
+            data[((p * kb + kk / KB) * cols + c) * KB + kk % KB] = T::from(v);
         }
     }
     data

@@ -41,7 +41,7 @@ pub const ROWS: usize = 2;
 /// Whether the production kernel hides its pointers from LLVM (see [`tile_dot`]).
 pub const OPAQUE: bool = false;
 /// Rows widened at a time: 64 rows of K = 784 are 100 KB of i16, in L2, while
-/// each weight panel (4 columns · K · 2 B = 6.3 KB) stays in L1. (16 rows
+/// each weight panel (4 columns · K · 1 B = 3.1 KB) stays in L1. (16 rows
 /// measured the same: `dot2x4_b16`.)
 pub const BLOCK_ROWS: usize = 64;
 
@@ -78,8 +78,29 @@ pub fn widen_block(a: &[i8], k: usize, row0: usize, rows: usize, r: usize, out: 
     }
 }
 
+/// A panel's stored integers: i8 (widened to i16 by the load, `i16x8.load8x8_s`, one
+/// `vpmovsxbw` with a memory operand on x64) or i16 (pre-widened, the variants').
+pub trait PanelInt: Copy {
+    /// Eight values from `p` as i16x8. SAFETY: p .. p + 8 is readable.
+    unsafe fn load8(p: *const Self) -> v128;
+}
+
+impl PanelInt for i8 {
+    #[inline(always)]
+    unsafe fn load8(p: *const i8) -> v128 {
+        i16x8_load_extend_i8x8(p)
+    }
+}
+
+impl PanelInt for i16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const i16) -> v128 {
+        v128_load(p as *const v128)
+    }
+}
+
 /// The R × C accumulators of one tile: `a` is the tile ([kb][R][8] i16),
-/// `w` the panel ([kb][C][8] i16).
+/// `w` the panel ([kb][C][8] i8 or i16).
 ///
 /// `OPAQUE`: pass the two pointers through `black_box` once per k block. In a
 /// loop, LLVM's strength reduction rewrites `ptr + 16·c` into adds that have
@@ -89,7 +110,7 @@ pub fn widen_block(a: &[i8], k: usize, row0: usize, rows: usize, r: usize, out: 
 /// the loads' `offset=` immediates, at the price of a stack store and load per
 /// pointer and iteration. Measured as the `_opaque` variants.
 #[inline(always)]
-pub fn tile_dot<const R: usize, const C: usize, const OPAQUE: bool>(a: &[i16], w: &[i16], kb: usize) -> [[v128; C]; R] {
+pub fn tile_dot<const R: usize, const C: usize, const OPAQUE: bool, T: PanelInt>(a: &[i16], w: &[T], kb: usize) -> [[v128; C]; R] {
     assert!(a.len() >= kb * R * KB && w.len() >= kb * C * KB);
     let mut acc = [[i32x4_splat(0); C]; R];
     let (mut ap, mut wp) = (a.as_ptr(), w.as_ptr());
@@ -101,7 +122,7 @@ pub fn tile_dot<const R: usize, const C: usize, const OPAQUE: bool>(a: &[i16], w
         unsafe {
             let av: [v128; R] = core::array::from_fn(|r| v128_load(ap.add(r * KB) as *const v128));
             for c in 0..C {
-                let wv = v128_load(wp.add(c * KB) as *const v128);
+                let wv = T::load8(wp.add(c * KB));
                 for (accr, &a) in acc.iter_mut().zip(&av) {
                     accr[c] = i32x4_add(accr[c], i32x4_dot_i16x8(a, wv));
                 }
@@ -190,12 +211,12 @@ impl Epilogue for StoreRequant<'_> {
 /// tile of a block may be shorter). `w` is `pack_panels(w, n, k, C)`;
 /// G = ⌈C/4⌉ vectors of sums per row.
 #[inline(always)]
-pub fn drive<const R: usize, const C: usize, const G: usize, const OPAQUE: bool, E: Epilogue>(
+pub fn drive<const R: usize, const C: usize, const G: usize, const OPAQUE: bool, T: PanelInt, E: Epilogue>(
     a: &[i8],
     m: usize,
     n: usize,
     k: usize,
-    w: &[i16],
+    w: &[T],
     block_rows: usize,
     epi: &mut E,
 ) {
@@ -218,10 +239,10 @@ pub fn drive<const R: usize, const C: usize, const G: usize, const OPAQUE: bool,
                     let rt = (rows - t0).min(R);
                     let tile = &a16[t0 * kb * KB..(t0 + rt) * kb * KB];
                     match rt {
-                        _ if rt == R => tile_sums::<R, C, G, OPAQUE, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
-                        1 => tile_sums::<1, C, G, OPAQUE, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
-                        2 if R > 2 => tile_sums::<2, C, G, OPAQUE, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
-                        3 if R > 3 => tile_sums::<3, C, G, OPAQUE, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
+                        _ if rt == R => tile_sums::<R, C, G, OPAQUE, T, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
+                        1 => tile_sums::<1, C, G, OPAQUE, T, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
+                        2 if R > 2 => tile_sums::<2, C, G, OPAQUE, T, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
+                        3 if R > 3 => tile_sums::<3, C, G, OPAQUE, T, E>(tile, panel, kb, row0 + t0, col0, cols, epi),
                         _ => unreachable!("tiles have 1 to 4 rows"),
                     }
                     t0 += rt;
@@ -233,16 +254,16 @@ pub fn drive<const R: usize, const C: usize, const G: usize, const OPAQUE: bool,
 }
 
 #[inline(always)]
-fn tile_sums<const R: usize, const C: usize, const G: usize, const OPAQUE: bool, E: Epilogue>(
+fn tile_sums<const R: usize, const C: usize, const G: usize, const OPAQUE: bool, T: PanelInt, E: Epilogue>(
     tile: &[i16],
-    panel: &[i16],
+    panel: &[T],
     kb: usize,
     row0: usize,
     col0: usize,
     cols: usize,
     epi: &mut E,
 ) {
-    let acc = tile_dot::<R, C, OPAQUE>(tile, panel, kb);
+    let acc = tile_dot::<R, C, OPAQUE, T>(tile, panel, kb);
     // Panels of C < 4G columns (a variant's) reduce zeros in the missing places.
     let at = |r: usize, c: usize| if c < C { acc[r][c] } else { i32x4_splat(0) };
     let sums: [[v128; G]; R] =
@@ -254,7 +275,7 @@ fn tile_sums<const R: usize, const C: usize, const G: usize, const OPAQUE: bool,
 pub fn gemm(a: &[i8], m: usize, w: &PackedW, c: &mut [i32]) {
     assert!(a.len() == m * w.k && c.len() == m * w.n, "gemm: shapes");
     let n = w.n;
-    drive::<ROWS, PANEL, { PANEL / 4 }, OPAQUE, _>(a, m, n, w.k, &w.data, BLOCK_ROWS, &mut StoreI32 { c, n, row0: 0 });
+    drive::<ROWS, PANEL, { PANEL / 4 }, OPAQUE, i8, _>(a, m, n, w.k, &w.data, BLOCK_ROWS, &mut StoreI32 { c, n, row0: 0 });
 }
 
 /// y [M, N] i8 = stage(a · wᵀ), requantized in registers after each tile.
@@ -264,7 +285,7 @@ pub fn qgemm_fused(a: &[i8], m: usize, w: &PackedW, stage: &OutputStage, y: &mut
         return qgemm_two_pass(a, m, w, stage, y);
     }
     let n = w.n;
-    drive::<ROWS, PANEL, { PANEL / 4 }, OPAQUE, _>(a, m, n, w.k, &w.data, BLOCK_ROWS, &mut StoreRequant { y, n, stage });
+    drive::<ROWS, PANEL, { PANEL / 4 }, OPAQUE, i8, _>(a, m, n, w.k, &w.data, BLOCK_ROWS, &mut StoreRequant { y, n, stage });
 }
 
 thread_local! {

@@ -41,8 +41,8 @@ macro_rules! dot {
         Variant {
             name: $name,
             exact: true,
-            pack: |w, n, k| pack_panels(w, n, k, $c),
-            run: |a, m, n, k, w, c| drive::<$r, $c, { usize::div_ceil($c, 4) }, $opaque, _>(a, m, n, k, w, $block, &mut StoreI32 { c, n, row0: 0 }),
+            pack: |w, n, k| pack_panels::<i16>(w, n, k, $c),
+            run: |a, m, n, k, w, c| drive::<$r, $c, { usize::div_ceil($c, 4) }, $opaque, i16, _>(a, m, n, k, w, $block, &mut StoreI32 { c, n, row0: 0 }),
         }
     };
 }

@@ -13,17 +13,18 @@
 //! the outputs are the same bits as [`super::matmul_i8_grouped`]'s (tested). |idot| ≤ K · 127 · 128
 //! fits an i32 for K ≤ [`crate::quant::grouped::MAX_GROUP`], which the weights' validation checks.
 //!
-//! Why a second path for one format: at M = 1 gemm_i8 reads i16 weights pre-widened in panels
-//! of 4 columns with one pointer, while the grouped kernel widens i8 rows in registers from
-//! four pointers. Timed alone under Node (M = 1, 2,000 calls, median of 9), gemm_i8 took 1.18 µs
-//! against the grouped kernel's 1.62 µs at 128 × 128 and 3.30 against 4.70 µs at 384 × 128; a
-//! W8A8 token's Linears of the built-in model went from 1.55× to 1.63–1.95× FP32
+//! Why a second path for one format: at M = 1 gemm_i8 reads its panels of 4 columns with one
+//! pointer, while the grouped kernel widens i8 rows in registers from four pointers. Timed
+//! alone under Node (M = 1, 2,000 calls, median of 9), gemm_i8 took 1.18 µs against the
+//! grouped kernel's 1.62 µs at 128 × 128 and 3.30 against 4.70 µs at 384 × 128; a W8A8
+//! token's Linears of the built-in model went from 1.55× to 1.63–1.95× FP32
 //! (`lm::bench::linears_speed`, see the README).
-//! The panels cost 2 bytes per weight beside the 1 byte of the stored integers, and twice the
-//! bytes to read per product: once the weights come from memory rather than cache that loses.
-//! On the TinyStories 15M shape (288 × 288 … 32,000 × 288, 15 M weights) W8A8's Linears ran at
-//! 2.0× FP32 with every matrix on panels, against 2.1–3.2× on the grouped kernel, so only matrices whose panels take at
-//! most [`MAX_PANEL_BYTES`] are packed (every matrix of the built-in model: 98 KB at most).
+//! The panels were i16 then (2 bytes per weight, twice the bytes to read per product); they
+//! are i8 now, widened by the kernel's loads, and the same run gave the Linears 1.89–2.44×
+//! FP32 (the README's table). Panels are made for matrices of at most [`MAX_PANEL_WEIGHTS`]
+//! (every matrix of the built-in model: 49,152 at most); with i16 panels for every matrix
+//! of the TinyStories 15M shape (288 × 288 … 32,000 × 288) W8A8's Linears ran at 2.0× FP32,
+//! against 2.1–3.2× on the grouped kernel, and the larger ones stay on the grouped kernel.
 
 use std::cell::RefCell;
 
@@ -43,13 +44,13 @@ pub fn is_per_channel_i8(w: &GroupedWeights) -> bool {
     w.bits == 8 && w.offset == 0 && w.min.is_none() && w.group == w.k && w.k > 0
 }
 
-/// The largest panels made (i16 per weight): 256 KB, 131,072 weights.
-pub const MAX_PANEL_BYTES: usize = 256 << 10;
+/// The largest matrix packed into panels: 131,072 weights.
+pub const MAX_PANEL_WEIGHTS: usize = 128 << 10;
 
-/// gemm_i8's panels of `w`'s integers, when `w` is per-channel symmetric 8-bit, valid, and its
-/// panels take at most [`MAX_PANEL_BYTES`].
+/// gemm_i8's panels of `w`'s integers, when `w` is per-channel symmetric 8-bit, valid, and has
+/// at most [`MAX_PANEL_WEIGHTS`] weights.
 pub fn pack(w: &GroupedWeights) -> Option<PackedW> {
-    if !is_per_channel_i8(w) || w.validate().is_err() || w.n.saturating_mul(w.k).saturating_mul(2) > MAX_PANEL_BYTES {
+    if !is_per_channel_i8(w) || w.validate().is_err() || w.n.saturating_mul(w.k) > MAX_PANEL_WEIGHTS {
         return None;
     }
     let q: Vec<i8> = w.q.iter().map(|&u| u as i8).collect();
