@@ -28,7 +28,7 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     let tok = CharTokenizer::new(w.alphabet.clone().expect("an alphabet").chars().collect()).expect("a valid alphabet");
     let mut ids = tok.encode(&text).expect("the validation text encodes");
     ids.truncate(8193);
-    let ppl_formats: Vec<_> = formats.iter().filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w4_g32"].contains(l)).cloned().collect();
+    let ppl_formats: Vec<_> = formats.iter().filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w8a8_kv8", "w4_g32"].contains(l)).cloned().collect();
     let ppl = perplexity_speed(clock, "shakespeare_8192", &w, &ppl_formats, &ids, 3);
     for l in &ppl {
         print(&l.to_line());
@@ -38,7 +38,7 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     // Its tied 32,000 × 288 head is 60 % of a token's multiply-adds: quantized too here (no skip list).
     let tiny_formats: Vec<_> = formats
         .iter()
-        .filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w4_g32", "q4_0"].contains(l))
+        .filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w8a8_kv8", "w4_g32", "q4_0"].contains(l))
         .map(|(l, c)| (*l, qplay::ptq::lm::LmQuantConfig { skip: vec![], ..c.clone() }))
         .collect();
     let mut t = decode_speed(clock, "tinystories15m", &tiny, &tiny_formats, 64, 3);

@@ -2,19 +2,21 @@
 //!
 //! ```text
 //! head h reads kv head h / (H / Hkv); for t ≤ pos:
-//!   score[t] = (q_h · k_t) / sqrt(hd)                      k_t = s_t · kq_t for an int8 cache
+//!   score[t] = (q_h · k_t) / sqrt(hd)
 //!   p[t] = e^(score[t] − max) / Σ_t' e^(score[t'] − max)
 //!   out_h = Σ_t p[t] · v_t
 //! ```
 //!
-//! The cache's format is matched once per layer, not once per position: each format's loops
+//! An int8 cache runs in integers instead ([`super::attention_int8`]). The cache's format is
+//! matched once per layer, not once per position: each format's loops
 //! are monomorphised over [`KeyRows`]. Dots sum in eight lanes added in a fixed order, so the
 //! compiler can keep them in SIMD registers and every platform gives the same bits.
 
 use half::f16;
 
+use super::attention_int8::{self, attend_int8, Int8Scratch};
 use super::exp::softmax_numerators;
-use super::kv_cache::Rows;
+use super::kv_cache::LayerRows;
 use super::LmConfig;
 
 /// Σ a_i · b_i in eight independent lanes (added in a fixed order), so the compiler can use
@@ -68,10 +70,6 @@ trait KeyRows {
 
 struct F32Rows<'a>(&'a [f32]);
 struct F16Rows<'a>(&'a [f16]);
-struct Int8Rows<'a> {
-    q: &'a [i8],
-    scale: &'a [f32],
-}
 
 impl KeyRows for F32Rows<'_> {
     #[inline(always)]
@@ -113,32 +111,6 @@ impl KeyRows for F16Rows<'_> {
     }
 }
 
-impl KeyRows for Int8Rows<'_> {
-    /// q · (s · k_q) = s · Σ q_i · k_q,i
-    #[inline(always)]
-    fn dot(&self, at: usize, scale_at: usize, q: &[f32]) -> f32 {
-        let mut k = [0f32; 512];
-        let k = &mut k[..q.len()];
-        for (o, &x) in k.iter_mut().zip(&self.q[at..at + q.len()]) {
-            *o = x as f32;
-        }
-        self.scale[scale_at] * dot(q, k)
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    fn scores4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32], scale: f32, out: &mut [f32]) {
-        let rows: [&[i8]; 4] = core::array::from_fn(|i| &self.q[at + i * stride..at + i * stride + q.len()]);
-        let s: [f32; 4] = core::array::from_fn(|i| self.scale[scale_at + i * scale_stride]);
-        // (s_t · (q · k_q,t)) · scale, as the scalar dot and the loop below it.
-        simd::store4(out, simd::scaled(simd::dot4(q, rows), s, scale));
-    }
-    #[inline(always)]
-    fn add(&self, at: usize, scale_at: usize, p: f32, out: &mut [f32]) {
-        let ps = p * self.scale[scale_at];
-        axpy(out, ps, self.q[at..at + out.len()].iter().map(|&x| x as f32));
-    }
-}
-
 fn attend_rows<K: KeyRows, V: KeyRows>(c: &LmConfig, keys: &K, values: &V, pos: usize, q: &[f32], out: &mut [f32], scores: &mut [f32]) {
     let (hd, kv_dim, kv_heads) = (c.head_dim(), c.kv_dim(), c.n_kv_heads);
     let group = c.n_heads / kv_heads;
@@ -169,22 +141,28 @@ fn attend_rows<K: KeyRows, V: KeyRows>(c: &LmConfig, keys: &K, values: &V, pos: 
     }
 }
 
-fn attend_keys<K: KeyRows>(c: &LmConfig, keys: &K, values: Rows<'_>, pos: usize, q: &[f32], out: &mut [f32], scores: &mut [f32]) {
-    match values {
-        Rows::F32(v) => attend_rows(c, keys, &F32Rows(v), pos, q, out, scores),
-        Rows::F16(v) => attend_rows(c, keys, &F16Rows(v), pos, q, out, scores),
-        Rows::Int8 { q: vq, scale } => attend_rows(c, keys, &Int8Rows { q: vq, scale }, pos, q, out, scores),
+/// Working memory of [`attend`], made once per forward pass.
+pub struct AttendScratch {
+    /// One head's scores, then its softmax numerators, [seq_len].
+    scores: Vec<f32>,
+    int8: Int8Scratch,
+}
+
+impl AttendScratch {
+    pub fn new(c: &LmConfig) -> AttendScratch {
+        AttendScratch { scores: vec![0.0; c.seq_len], int8: Int8Scratch::default() }
     }
 }
 
 /// Attention output [D] of the query row `q` [D] at position `pos` over the cached keys and
-/// values of positions 0..=pos; `scores` is scratch of at least pos + 1 values.
+/// values of positions 0..=pos (pos < the context, as the cache's rows).
 #[inline(never)]
-pub(crate) fn attend(c: &LmConfig, keys: Rows<'_>, values: Rows<'_>, pos: usize, q: &[f32], out: &mut [f32], scores: &mut [f32]) {
-    match keys {
-        Rows::F32(k) => attend_keys(c, &F32Rows(k), values, pos, q, out, scores),
-        Rows::F16(k) => attend_keys(c, &F16Rows(k), values, pos, q, out, scores),
-        Rows::Int8 { q: kq, scale } => attend_keys(c, &Int8Rows { q: kq, scale }, values, pos, q, out, scores),
+pub(crate) fn attend(c: &LmConfig, kv: LayerRows<'_>, pos: usize, q: &[f32], out: &mut [f32], scratch: &mut AttendScratch) {
+    let scores = &mut scratch.scores;
+    match kv {
+        LayerRows::F32 { k, v } => attend_rows(c, &F32Rows(k), &F32Rows(v), pos, q, out, scores),
+        LayerRows::F16 { k, v } => attend_rows(c, &F16Rows(k), &F16Rows(v), pos, q, out, scores),
+        LayerRows::Int8(kv) => attend_int8(c, kv, pos, q, out, scores, &mut scratch.int8, attention_int8::best()),
     }
 }
 
@@ -203,14 +181,6 @@ mod simd {
         unsafe fn load8(&self, at: usize) -> (v128, v128) {
             let p = self.as_ptr().add(at) as *const v128;
             (v128_load(p), v128_load(p.add(1)))
-        }
-    }
-
-    impl Load8 for &[i8] {
-        #[inline(always)]
-        unsafe fn load8(&self, at: usize) -> (v128, v128) {
-            let w = i16x8_load_extend_i8x8(self.as_ptr().add(at));
-            (f32x4_convert_i32x4(i32x4_extend_low_i16x8(w)), f32x4_convert_i32x4(i32x4_extend_high_i16x8(w)))
         }
     }
 
@@ -263,12 +233,6 @@ mod simd {
     #[inline(always)]
     pub fn times(d: v128, scale: f32) -> v128 {
         f32x4_mul(d, f32x4_splat(scale))
-    }
-
-    /// (s_i · d_i) · scale in each lane (two IEEE products, as the scalar code's).
-    #[inline(always)]
-    pub fn scaled(d: v128, s: [f32; 4], scale: f32) -> v128 {
-        times(f32x4_mul(f32x4(s[0], s[1], s[2], s[3]), d), scale)
     }
 
     /// out[..4] = v.

@@ -19,6 +19,8 @@ pub fn bench_formats() -> Vec<(&'static str, LmQuantConfig)> {
         ("fp32", LmQuantConfig::default()),
         ("w8_per_channel", rtn(8, 0)),
         ("w8a8_per_channel", LmQuantConfig { int8_acts: true, ..rtn(8, 0) }),
+        ("fp32_kv8", LmQuantConfig { kv: KvFormat::Int8, ..LmQuantConfig::default() }),
+        ("w8a8_kv8", LmQuantConfig { int8_acts: true, kv: KvFormat::Int8, ..rtn(8, 0) }),
         ("q8_0", LmQuantConfig { weights: LmWeightFormat::Q8_0, ..LmQuantConfig::default() }),
         ("w4_g32", rtn(4, 32)),
         ("w4a8_g32", LmQuantConfig { int8_acts: true, ..rtn(4, 32) }),
@@ -81,7 +83,8 @@ fn models(w: &LmWeights, formats: &[(&'static str, LmQuantConfig)]) -> Vec<LmMod
 /// tokens/s of decoding `tokens` tokens for each format of `w` (`name` prefixes the case).
 pub fn decode_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: usize, repeats: usize) -> Vec<BenchLine> {
     let models = models(w, formats);
-    let mut caches: Vec<KvCache> = models.iter().map(|m| KvCache::new(&m.config, KvFormat::F32).expect("cache fits")).collect();
+    let mut caches: Vec<KvCache> =
+        models.iter().zip(formats).map(|(m, (_, c))| KvCache::new(&m.config, c.kv).expect("cache fits")).collect();
     let fs = models.iter().zip(caches.iter_mut()).map(|(m, c)| Box::new(move || decode(m, c, tokens)) as Box<dyn FnMut()>).collect();
     timed_lines(clock, "lm_decode", name, formats, fs, tokens, repeats)
 }
@@ -125,9 +128,10 @@ pub fn perplexity_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, form
     let models = models(w, formats);
     let fs = models
         .iter()
-        .map(|m| {
+        .zip(formats)
+        .map(|(m, (_, c))| {
             Box::new(move || {
-                std::hint::black_box(perplexity(m, tokens, KvFormat::F32, |_, _| {}).expect("scores"));
+                std::hint::black_box(perplexity(m, tokens, c.kv, |_, _| {}).expect("scores"));
             }) as Box<dyn FnMut()>
         })
         .collect();

@@ -6,7 +6,7 @@
 //! x [M, D] → for each block: attention (reads the cache's 0..p0+M) and the SwiGLU MLP → logits [M, V]
 //! ```
 
-use super::attention::attend;
+use super::attention::{attend, AttendScratch};
 use super::exp::swiglu;
 use super::{KvCache, LmConfig, LmError, LmLinear};
 use crate::runtime::qmatmul::QuantizedActs;
@@ -202,7 +202,7 @@ impl LmModel {
         let mut proj = vec![0f32; m * d];
         let mut h1 = vec![0f32; m * f];
         let mut h3 = vec![0f32; m * f];
-        let mut scores = vec![0f32; c.seq_len];
+        let mut scratch = AttendScratch::new(c);
         let mut acts = QuantizedActs::default();
         for (l, b) in self.blocks.iter().enumerate() {
             // Attention.
@@ -220,10 +220,10 @@ impl LmModel {
                 rope(&mut k[i * kv_dim..(i + 1) * kv_dim], hd, cos, sin);
                 cache.store(l, pos, &k[i * kv_dim..(i + 1) * kv_dim], &v[i * kv_dim..(i + 1) * kv_dim]);
             }
-            let (keys, values) = (cache.keys(l), cache.values(l));
+            let kv = cache.layer(l);
             for i in 0..m {
                 let rows = i * d..(i + 1) * d;
-                attend(c, keys.clone(), values.clone(), p0 + i, &q[rows.clone()], &mut att_out[rows], &mut scores);
+                attend(c, kv, p0 + i, &q[rows.clone()], &mut att_out[rows], &mut scratch);
             }
             b.wo.forward(&att_out, m, &mut proj, &mut acts)?;
             probe.linear(Some(l), "attention.wo", m, &att_out, &proj);

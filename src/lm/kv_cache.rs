@@ -11,6 +11,7 @@
 
 use half::f16;
 
+use super::attention_int8::{self, Int8Kv};
 use super::{LmConfig, LmError};
 
 /// Largest cache accepted: 512 MiB.
@@ -44,19 +45,20 @@ impl KvFormat {
     }
 }
 
+/// The keys ([0]) and values ([1]) of every layer, in one format.
 enum Store {
-    F32(Vec<f32>),
-    F16(Vec<f16>),
+    F32([Vec<f32>; 2]),
+    F16([Vec<f16>; 2]),
     /// q and one scale per (layer, position, kv head).
-    Int8 { q: Vec<i8>, scale: Vec<f32> },
+    Int8 { q: [Vec<i8>; 2], scale: [Vec<f32>; 2] },
 }
 
-/// One layer's keys or values: [T][Hkv·hd] (and, for int8, [T][Hkv] scales).
+/// One layer's keys and values: [T][Hkv·hd] each (and, for int8, [T][Hkv] scales each).
 #[derive(Clone, Copy)]
-pub(crate) enum Rows<'a> {
-    F32(&'a [f32]),
-    F16(&'a [f16]),
-    Int8 { q: &'a [i8], scale: &'a [f32] },
+pub(crate) enum LayerRows<'a> {
+    F32 { k: &'a [f32], v: &'a [f32] },
+    F16 { k: &'a [f16], v: &'a [f16] },
+    Int8(Int8Kv<'a>),
 }
 
 pub struct KvCache {
@@ -67,8 +69,7 @@ pub struct KvCache {
     head_dim: usize,
     /// Positions filled so far.
     len: usize,
-    k: Store,
-    v: Store,
+    kv: Store,
 }
 
 impl KvCache {
@@ -90,10 +91,11 @@ impl KvCache {
             return Err(LmError::TooLarge { what: "the KV cache".into(), bytes, limit: MAX_CACHE_BYTES });
         }
         let n = c.n_layers * c.seq_len * c.kv_dim();
-        let store = || match format {
-            KvFormat::F32 => Store::F32(vec![0.0; n]),
-            KvFormat::F16 => Store::F16(vec![f16::ZERO; n]),
-            KvFormat::Int8 => Store::Int8 { q: vec![0; n], scale: vec![0.0; c.n_layers * c.seq_len * c.n_kv_heads] },
+        let scales = c.n_layers * c.seq_len * c.n_kv_heads;
+        let kv = match format {
+            KvFormat::F32 => Store::F32([vec![0.0; n], vec![0.0; n]]),
+            KvFormat::F16 => Store::F16([vec![f16::ZERO; n], vec![f16::ZERO; n]]),
+            KvFormat::Int8 => Store::Int8 { q: [vec![0; n], vec![0; n]], scale: [vec![0.0; scales], vec![0.0; scales]] },
         };
         Ok(KvCache {
             format,
@@ -102,8 +104,7 @@ impl KvCache {
             kv_dim: c.kv_dim(),
             head_dim: c.head_dim(),
             len: 0,
-            k: store(),
-            v: store(),
+            kv,
         })
     }
 
@@ -144,48 +145,40 @@ impl KvCache {
     pub(crate) fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
         let (kv_dim, hd) = (self.kv_dim, self.head_dim);
         let at = (layer * self.seq_len + pos) * kv_dim;
-        for (store, x) in [(&mut self.k, k), (&mut self.v, v)] {
-            match store {
-                Store::F32(d) => d[at..at + kv_dim].copy_from_slice(x),
+        let heads = kv_dim / hd;
+        let quantize = attention_int8::best().quantize;
+        for (i, x) in [k, v].into_iter().enumerate() {
+            match &mut self.kv {
+                Store::F32(d) => d[i][at..at + kv_dim].copy_from_slice(x),
                 Store::F16(d) => {
-                    for (o, &xi) in d[at..at + kv_dim].iter_mut().zip(x) {
+                    for (o, &xi) in d[i][at..at + kv_dim].iter_mut().zip(x) {
                         *o = f16::from_f32(xi);
                     }
                 }
                 Store::Int8 { q, scale } => {
-                    for h in 0..kv_dim / hd {
-                        let xs = &x[h * hd..(h + 1) * hd];
-                        // s = max|x| / 127; a zero head stores s = 0 and q = 0.
-                        let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
-                        let s = amax / 127.0;
-                        let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
-                        scale[(layer * self.seq_len + pos) * (kv_dim / hd) + h] = s;
-                        for (o, &xi) in q[at + h * hd..at + (h + 1) * hd].iter_mut().zip(xs) {
-                            *o = (xi * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
-                        }
+                    for h in 0..heads {
+                        let s = quantize(&x[h * hd..(h + 1) * hd], &mut q[i][at + h * hd..at + (h + 1) * hd]);
+                        scale[i][(layer * self.seq_len + pos) * heads + h] = s;
                     }
                 }
             }
         }
     }
 
-    /// The stored keys of `layer`, positions 0..T, for [`crate::lm::attention`].
-    pub(crate) fn keys(&self, layer: usize) -> Rows<'_> {
-        self.rows(&self.k, layer)
-    }
-
-    /// The stored values of `layer`, positions 0..T.
-    pub(crate) fn values(&self, layer: usize) -> Rows<'_> {
-        self.rows(&self.v, layer)
-    }
-
-    fn rows<'a>(&self, store: &'a Store, layer: usize) -> Rows<'a> {
+    /// The keys and values of `layer` (every position of the context; the first len() are filled).
+    pub(crate) fn layer(&self, layer: usize) -> LayerRows<'_> {
         let (t, kv_dim, heads) = (self.seq_len, self.kv_dim, self.kv_dim / self.head_dim);
         let rows = layer * t * kv_dim..(layer + 1) * t * kv_dim;
-        match store {
-            Store::F32(d) => Rows::F32(&d[rows]),
-            Store::F16(d) => Rows::F16(&d[rows]),
-            Store::Int8 { q, scale } => Rows::Int8 { q: &q[rows], scale: &scale[layer * t * heads..(layer + 1) * t * heads] },
+        let scales = layer * t * heads..(layer + 1) * t * heads;
+        match &self.kv {
+            Store::F32([k, v]) => LayerRows::F32 { k: &k[rows.clone()], v: &v[rows] },
+            Store::F16([k, v]) => LayerRows::F16 { k: &k[rows.clone()], v: &v[rows] },
+            Store::Int8 { q: [kq, vq], scale: [ks, vs] } => LayerRows::Int8(Int8Kv {
+                kq: &kq[rows.clone()],
+                ks: &ks[scales.clone()],
+                vq: &vq[rows],
+                vs: &vs[scales],
+            }),
         }
     }
 

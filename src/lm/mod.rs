@@ -35,6 +35,7 @@
 //! - [`train`]: the trainer (native), forward and backward with AdamW.
 
 pub mod attention;
+pub mod attention_int8;
 pub mod bench;
 pub mod config;
 pub mod corpus;

@@ -55,7 +55,7 @@
 
 use serde::Serialize;
 
-use crate::lm::attention::attend;
+use crate::lm::attention::{attend, AttendScratch};
 use crate::lm::exp::swiglu;
 use crate::lm::forward::{rope, rope_tables};
 use crate::lm::{KvCache, KvFormat, LmConfig, LmError, LmLinear, LmModel, LmWeights, Probe};
@@ -361,7 +361,7 @@ pub fn attention_output(c: &LmConfig, rope_cs: &(Vec<f32>, Vec<f32>), x: &[f32],
     let mut k = matmul(x, m, wk, kv, d)?;
     let v = matmul(x, m, wv, kv, d)?;
     let mut att = vec![0f32; m * d];
-    let mut scores = vec![0f32; c.seq_len];
+    let mut scratch = AttendScratch::new(c);
     let mut cache = KvCache::new(c, KvFormat::F32)?;
     let mut start = 0;
     for &len in lens {
@@ -374,7 +374,7 @@ pub fn attention_output(c: &LmConfig, rope_cs: &(Vec<f32>, Vec<f32>), x: &[f32],
         }
         for pos in 0..len {
             let i = start + pos;
-            attend(c, cache.keys(0), cache.values(0), pos, &q[i * d..(i + 1) * d], &mut att[i * d..(i + 1) * d], &mut scores);
+            attend(c, cache.layer(0), pos, &q[i * d..(i + 1) * d], &mut att[i * d..(i + 1) * d], &mut scratch);
         }
         start += len;
     }

@@ -726,7 +726,7 @@ both! {
         let k = 131_040;
         let w = GroupedWeights { n: 2, k, group: k, bits: 8, q: vec![0x80; 2 * k], offset: 0, scale: vec![1.0, 0.5], min: None, scale_format: ScaleFormat::F32 };
         let a = QuantizedActs { m: 1, k, group: k, q: vec![-128; k], scale: vec![1.0], sum: vec![-128 * k as i32] };
-        assert!(per_channel_i8::pack(&w).is_none(), "over MAX_PANEL_BYTES");
+        assert!(per_channel_i8::pack(&w).is_none(), "over MAX_PANEL_WEIGHTS");
         let panels = qplay::runtime::gemm_i8::PackedW::pack(&vec![-128i8; 2 * k], 2, k);
         let mut y = vec![0f32; 2];
         per_channel_i8::matmul(&a, 1, &w, &panels, &mut y).unwrap();
@@ -767,5 +767,105 @@ both! {
         assert_eq!(gemm_f32::best().name, gemm_f32::all().last().unwrap().name);
         assert_eq!(gemm_i8::best().name, gemm_i8::all().last().unwrap().name);
         assert_eq!(requant::best().name, requant::all().last().unwrap().name);
+    }
+
+    int8_attention_kernels_match_the_formula_and_each_other {
+        use qplay::lm::attention_int8::{self, HeadRows, BLOCK};
+        let mut g = Gen(0xA77E);
+        let i8s = |g: &mut Gen, n: usize| (0..n).map(|_| (((g.next() >> 33) % 255) as i32 - 127) as i8).collect::<Vec<i8>>();
+        for hd in [8usize, 16, 24, 32, 64, 12, 512] {
+            for (stride, positions) in [(hd, 1usize), (2 * hd, 3), (3 * hd, 4), (2 * hd, 37), (hd, 64)] {
+                let mut k8 = i8s(&mut g, positions * stride + hd);
+                let mut q8 = i8s(&mut g, hd);
+                // Rows of −127 against 127 everywhere: the largest sums the i32 accumulators see.
+                if positions == 4 {
+                    k8.iter_mut().for_each(|v| *v = -127);
+                    q8.iter_mut().for_each(|v| *v = 127);
+                }
+                let scales: Vec<f32> = (0..2 * positions + 1).map(|_| g.uniform().abs() * 0.05).collect();
+                let keys = HeadRows { q: &k8, scales: &scales, at: 1, stride, scale_at: 1, scale_stride: 2 };
+                let (s_q, scale) = (0.031f32, 1.0 / (hd as f32).sqrt());
+                // The formula in f64 with the integer dot taken by hand: exact up to the f32 roundings.
+                let want: Vec<i64> = (0..positions).map(|t| (0..hd).map(|i| q8[i] as i64 * k8[1 + t * stride + i] as i64).sum()).collect();
+                let mut reference = vec![0f32; positions];
+                (attention_int8::SCALAR.key_scores)(&q8, s_q, keys, scale, &mut reference);
+                for (t, (&r, &d)) in reference.iter().zip(&want).enumerate() {
+                    let exact = ((s_q as f64 * scales[1 + 2 * t] as f64) * d as f64) * scale as f64;
+                    assert!((r as f64 - exact).abs() <= 1e-6 * exact.abs().max(1e-30), "hd {hd} t {t}: {r} vs {exact}");
+                }
+                for k in attention_int8::all() {
+                    let mut got = vec![f32::NAN; positions];
+                    (k.key_scores)(&q8, s_q, keys, scale, &mut got);
+                    same_bits(&got, &reference, &format!("{} key_scores hd {hd} positions {positions}", k.name));
+                }
+                // Values: every block length 1..=BLOCK (odd ones pair the last row with itself).
+                for n in [1usize, 2, 3, 31, BLOCK] {
+                    let v8 = i8s(&mut g, n * stride + hd);
+                    let mut w8: Vec<i8> = (0..n).map(|_| ((g.next() >> 40) % 128) as i8).collect();
+                    if positions == 4 {
+                        w8.iter_mut().for_each(|v| *v = 127);
+                    }
+                    let c = 0.0123f32;
+                    let start: Vec<f32> = (0..hd).map(|_| g.uniform()).collect();
+                    let mut reference = start.clone();
+                    (attention_int8::SCALAR.add_values)(&w8, c, &v8, 2, stride, &mut reference);
+                    for (d, &r) in reference.iter().enumerate() {
+                        let acc: i64 = (0..n).map(|t| w8[t] as i64 * v8[2 + t * stride + d] as i64).sum();
+                        let exact = start[d] as f64 + c as f64 * acc as f64;
+                        assert!((r as f64 - exact).abs() <= 1e-6 * exact.abs().max(1.0), "hd {hd} n {n} d {d}: {r} vs {exact}");
+                    }
+                    for k in attention_int8::all() {
+                        let mut got = start.clone();
+                        (k.add_values)(&w8, c, &v8, 2, stride, &mut got);
+                        same_bits(&got, &reference, &format!("{} add_values hd {hd} n {n}", k.name));
+                    }
+                }
+            }
+        }
+        assert_eq!(attention_int8::all()[0].name, "scalar");
+        assert_eq!(attention_int8::best().name, attention_int8::all().last().unwrap().name);
+    }
+
+    int8_attention_quantizers_match_the_reference {
+        use qplay::lm::attention_int8;
+        let mut g = Gen(0x5EED);
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        for n in (0..=40).chain([64, 512]) {
+            rows.push((0..n).map(|_| g.weight()).collect());
+        }
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, f32::MAX, f32::MIN_POSITIVE / 8.0];
+        for (i, &sp) in specials.iter().enumerate() {
+            for at in [0usize, 3, 5, 16, 31] {
+                let mut r: Vec<f32> = (0..32).map(|_| g.weight() * (i as f32 + 1.0)).collect();
+                r[at] = sp;
+                rows.push(r);
+            }
+        }
+        rows.push(vec![0.0; 32]);
+        rows.push(vec![-2.5; 33]);
+        // Values on the rounding boundaries: max = 127 gives s = 1, so x · (1 / s) = x exactly.
+        rows.push([127.0f32, -126.5, 0.5, 1.5, 2.5, -0.5, 126.5, 3.4999998].iter().cycle().take(40).copied().collect());
+        for x in &rows {
+            let mut want = vec![0i8; x.len()];
+            let s_want = (attention_int8::SCALAR.quantize)(x, &mut want);
+            // The scalar rule against its definition.
+            let amax = x.iter().filter(|v| !v.is_nan()).fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+            assert_eq!(s_want.to_bits(), (amax / 127.0).to_bits(), "{x:?}");
+            for (&q, &v) in want.iter().zip(x) {
+                let inv = if s_want > 0.0 { 1.0 / s_want } else { 0.0 };
+                let r = (v * inv).round_ties_even();
+                assert_eq!(q, if r.is_nan() { 0 } else { r.clamp(-127.0, 127.0) as i8 }, "{v} in {x:?}");
+            }
+            for k in attention_int8::all() {
+                let mut got = vec![99i8; x.len()];
+                let s = (k.quantize)(x, &mut got);
+                assert_eq!(s.to_bits(), s_want.to_bits(), "{}: scale of {x:?}", k.name);
+                assert_eq!(got, want, "{}: {x:?}", k.name);
+            }
+        }
+        // The boundary row: ties to even (0.5 → 0, 1.5 → 2, 2.5 → 2, 126.5 → 126).
+        let mut q = vec![0i8; 8];
+        (attention_int8::best().quantize)(&[127.0, -126.5, 0.5, 1.5, 2.5, -0.5, 126.5, 3.4999998], &mut q);
+        assert_eq!(q, [127, -126, 0, 2, 2, 0, 126, 3]);
     }
 }
