@@ -66,8 +66,11 @@ pub struct Kernels {
     /// out[t] = ((s_q · s_k[t]) · f32(Σ_i q8_i · k8[t]_i)) · scale for t < out.len().
     pub key_scores: fn(q8: &[i8], s_q: f32, keys: HeadRows<'_>, scale: f32, out: &mut [f32]),
     /// out[d] += c · f32(Σ_t w8[t] · v8[at + t·stride + d]) for d < out.len(), t < w8.len() ≤ [`BLOCK`].
-    pub add_values: fn(w8: &[i8], c: f32, v8: &[i8], at: usize, stride: usize, out: &mut [f32]),
+    pub add_values: AddValues,
 }
+
+/// `add_values(w8, c, v8, at, stride, out)`: see [`Kernels::add_values`].
+pub type AddValues = fn(w8: &[i8], c: f32, v8: &[i8], at: usize, stride: usize, out: &mut [f32]);
 
 pub const SCALAR: Kernels = Kernels { name: "scalar", quantize: scalar::quantize, key_scores: scalar::key_scores, add_values: scalar::add_values };
 

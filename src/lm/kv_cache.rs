@@ -5,8 +5,9 @@
 //! layout: [L][T][Hkv·hd] for k and for v
 //! F32:  stored as is
 //! F16:  stored as IEEE half (the `half` crate), read back exactly
-//! Int8: per layer, position and kv head, s = max|x| / 127, q = round(x / s) ∈ [−127, 127],
-//!       read back as q·s (symmetric, per head and per token, as Golden Stick's KVCache int8)
+//! Int8: per layer, position and kv head, s = max|x| / 127, q = round(x / s) ∈ [−127, 127]
+//!       (symmetric, per head and per token, as Golden Stick's KVCache int8), standing for q·s;
+//!       attention reads q and s in integers (super::attention_int8)
 //! ```
 
 use half::f16;
