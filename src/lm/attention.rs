@@ -45,25 +45,25 @@ fn axpy(out: &mut [f32], p: f32, v: impl Iterator<Item = f32>) {
 /// One layer's stored rows in one format: the dot of a query with a key and the weighted
 /// sum of values, for kv head `h` at position `t`.
 trait KeyRows {
-    fn dot(&self, at: usize, scale_at: usize, q: &[f32]) -> f32;
+    fn dot(&self, at: usize, q: &[f32]) -> f32;
     /// The dots of q with the keys at `at + i·stride` (i < 4): four [`KeyRows::dot`]s.
     #[inline(always)]
-    fn dot4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32]) -> [f32; 4] {
-        core::array::from_fn(|i| self.dot(at + i * stride, scale_at + i * scale_stride, q))
+    fn dot4(&self, at: usize, stride: usize, q: &[f32]) -> [f32; 4] {
+        core::array::from_fn(|i| self.dot(at + i * stride, q))
     }
     /// out[i] = (q · k at `at + i·stride`) · scale for i < 4: the scaled scores of four positions.
     #[inline(always)]
-    fn scores4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, q: &[f32], scale: f32, out: &mut [f32]) {
-        for (s, d) in out[..4].iter_mut().zip(self.dot4(at, stride, scale_at, scale_stride, q)) {
+    fn scores4(&self, at: usize, stride: usize, q: &[f32], scale: f32, out: &mut [f32]) {
+        for (s, d) in out[..4].iter_mut().zip(self.dot4(at, stride, q)) {
             *s = d * scale;
         }
     }
-    fn add(&self, at: usize, scale_at: usize, p: f32, out: &mut [f32]);
+    fn add(&self, at: usize, p: f32, out: &mut [f32]);
     /// out += Σ_i p[i] · v at `at + i·stride` (i < 4, added in order): four [`KeyRows::add`]s.
     #[inline(always)]
-    fn add4(&self, at: usize, stride: usize, scale_at: usize, scale_stride: usize, p: [f32; 4], out: &mut [f32]) {
+    fn add4(&self, at: usize, stride: usize, p: [f32; 4], out: &mut [f32]) {
         for (i, &pi) in p.iter().enumerate() {
-            self.add(at + i * stride, scale_at + i * scale_stride, pi, out);
+            self.add(at + i * stride, pi, out);
         }
     }
 }
@@ -73,22 +73,22 @@ struct F16Rows<'a>(&'a [f16]);
 
 impl KeyRows for F32Rows<'_> {
     #[inline(always)]
-    fn dot(&self, at: usize, _: usize, q: &[f32]) -> f32 {
+    fn dot(&self, at: usize, q: &[f32]) -> f32 {
         dot(q, &self.0[at..at + q.len()])
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn scores4(&self, at: usize, stride: usize, _: usize, _: usize, q: &[f32], scale: f32, out: &mut [f32]) {
+    fn scores4(&self, at: usize, stride: usize, q: &[f32], scale: f32, out: &mut [f32]) {
         let rows: [&[f32]; 4] = core::array::from_fn(|i| &self.0[at + i * stride..at + i * stride + q.len()]);
         simd::store4(out, simd::times(simd::dot4(q, rows), scale));
     }
     #[inline(always)]
-    fn add(&self, at: usize, _: usize, p: f32, out: &mut [f32]) {
+    fn add(&self, at: usize, p: f32, out: &mut [f32]) {
         axpy(out, p, self.0[at..at + out.len()].iter().copied());
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn add4(&self, at: usize, stride: usize, _: usize, _: usize, p: [f32; 4], out: &mut [f32]) {
+    fn add4(&self, at: usize, stride: usize, p: [f32; 4], out: &mut [f32]) {
         let rows: [&[f32]; 4] = core::array::from_fn(|i| &self.0[at + i * stride..at + i * stride + out.len()]);
         simd::add4(out, p, rows)
     }
@@ -96,7 +96,7 @@ impl KeyRows for F32Rows<'_> {
 
 impl KeyRows for F16Rows<'_> {
     #[inline(always)]
-    fn dot(&self, at: usize, _: usize, q: &[f32]) -> f32 {
+    fn dot(&self, at: usize, q: &[f32]) -> f32 {
         // Widened into a stack row (head dims are checked ≤ 512 by LmConfig).
         let mut k = [0f32; 512];
         let k = &mut k[..q.len()];
@@ -106,7 +106,7 @@ impl KeyRows for F16Rows<'_> {
         dot(q, k)
     }
     #[inline(always)]
-    fn add(&self, at: usize, _: usize, p: f32, out: &mut [f32]) {
+    fn add(&self, at: usize, p: f32, out: &mut [f32]) {
         axpy(out, p, self.0[at..at + out.len()].iter().map(|x| x.to_f32()));
     }
 }
@@ -122,10 +122,10 @@ fn attend_rows<K: KeyRows, V: KeyRows>(c: &LmConfig, keys: &K, values: &V, pos: 
         // Four positions at a time (one SIMD reduction for four dots), then the rest.
         let full = if hd % 8 == 0 { scores.len() / 4 * 4 } else { 0 };
         for t in (0..full).step_by(4) {
-            keys.scores4(t * kv_dim + kvh * hd, kv_dim, t * kv_heads + kvh, kv_heads, qh, scale, &mut scores[t..t + 4]);
+            keys.scores4(t * kv_dim + kvh * hd, kv_dim, qh, scale, &mut scores[t..t + 4]);
         }
         for (t, s) in scores.iter_mut().enumerate().skip(full) {
-            *s = keys.dot(t * kv_dim + kvh * hd, t * kv_heads + kvh, qh) * scale;
+            *s = keys.dot(t * kv_dim + kvh * hd, qh) * scale;
         }
         let inv = 1.0 / softmax_numerators(scores);
         let oh = &mut out[h * hd..(h + 1) * hd];
@@ -133,10 +133,10 @@ fn attend_rows<K: KeyRows, V: KeyRows>(c: &LmConfig, keys: &K, values: &V, pos: 
         let full = if hd % 8 == 0 { scores.len() / 4 * 4 } else { 0 };
         for t in (0..full).step_by(4) {
             let p = [0, 1, 2, 3].map(|i| scores[t + i] * inv);
-            values.add4(t * kv_dim + kvh * hd, kv_dim, t * kv_heads + kvh, kv_heads, p, oh);
+            values.add4(t * kv_dim + kvh * hd, kv_dim, p, oh);
         }
         for (t, &p) in scores.iter().enumerate().skip(full) {
-            values.add(t * kv_dim + kvh * hd, t * kv_heads + kvh, p * inv, oh);
+            values.add(t * kv_dim + kvh * hd, p * inv, oh);
         }
     }
 }

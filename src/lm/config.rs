@@ -61,13 +61,13 @@ impl LmConfig {
                 return bad(field, "must be at least 1".into());
             }
         }
-        if self.dim % self.n_heads != 0 {
+        if !self.dim.is_multiple_of(self.n_heads) {
             return bad("n_heads", format!("{} heads do not divide dim {}", self.n_heads, self.dim));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad("n_heads", format!("the head dimension {} must be even for rotary embeddings", self.head_dim()));
         }
-        if self.n_kv_heads > self.n_heads || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_kv_heads > self.n_heads || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad(
                 "n_kv_heads",
                 format!("{} key/value heads must divide the {} query heads", self.n_kv_heads, self.n_heads),

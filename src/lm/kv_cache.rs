@@ -147,7 +147,6 @@ impl KvCache {
         let (kv_dim, hd) = (self.kv_dim, self.head_dim);
         let at = (layer * self.seq_len + pos) * kv_dim;
         let heads = kv_dim / hd;
-        let quantize = attention_int8::best().quantize;
         for (i, x) in [k, v].into_iter().enumerate() {
             match &mut self.kv {
                 Store::F32(d) => d[i][at..at + kv_dim].copy_from_slice(x),
@@ -157,6 +156,7 @@ impl KvCache {
                     }
                 }
                 Store::Int8 { q, scale } => {
+                    let quantize = attention_int8::best().quantize;
                     for h in 0..heads {
                         let s = quantize(&x[h * hd..(h + 1) * hd], &mut q[i][at + h * hd..at + (h + 1) * hd]);
                         scale[i][(layer * self.seq_len + pos) * heads + h] = s;

@@ -166,7 +166,7 @@ pub fn train(
         return Err(LmError::Tokens(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(tc.seed);
-    let mut val_rng = ChaCha8Rng::seed_from_u64(tc.seed ^ 0x5eed_0f_0a1);
+    let mut val_rng = ChaCha8Rng::seed_from_u64(tc.seed ^ 0x5_eed0_f0a1);
     let val_batches: Vec<Vec<u32>> = (0..tc.eval_batches).map(|_| sample_batch(&mut val_rng, val, t, tc.batch)).collect();
     let mut m = zeros_like(w);
     let mut v = zeros_like(w);
