@@ -212,6 +212,32 @@ pub struct LmLayerReport {
 }
 
 impl LmQuantConfig {
+    /// Checks the settings against a model of configuration `c` before any weight is touched:
+    /// every skip entry and per-layer bits entry names at least one Linear (a misspelt name
+    /// would otherwise quietly quantize what it meant to keep; `output` and `lm_head` always
+    /// name the head, with a tied head the embedding), and every Linear's plan fits its
+    /// inputs (a group or block that divides K).
+    pub fn check_fits(&self, c: &LmConfig) -> Result<(), LmError> {
+        let linears = linear_inputs(c);
+        let known = |entry: &str| linears.iter().any(|(n, _)| matches(entry, n));
+        let last = c.n_layers.saturating_sub(1);
+        let list = format!(
+            "the Linears are tok_embeddings, output (lm_head), layers.0–{last}.attention.wq / wk / wv / wo and \
+             layers.0–{last}.feed_forward.w1 / w2 / w3; a pattern such as feed_forward.w2 or layers.3 names several"
+        );
+        let unknown = |e: &str| format!("{:?} names no Linear of this model ({list})", e.chars().take(64).collect::<String>());
+        if let Some(e) = self.skip.iter().find(|e| !known(e)) {
+            return Err(LmError::Setting { name: "skip", message: unknown(e) });
+        }
+        if let Some(e) = self.layer_bits.keys().find(|e| !known(e)) {
+            return Err(LmError::Setting { name: "layer_bits", message: unknown(e) });
+        }
+        for (name, k) in &linears {
+            plan_linear(self, name, *k)?;
+        }
+        Ok(())
+    }
+
     /// Checks every setting (names the bad one).
     pub fn validate(&self) -> Result<(), LmError> {
         let bad = |name: &'static str, message: String| Err(LmError::Setting { name, message });
@@ -345,6 +371,17 @@ pub enum LinearPlan {
     /// An RTN grid without a kernel (2, 3, 5, 6, 7 bits, or 4 bits in groups that split a
     /// block of 32): fake-quant f32 values, "(simulated)".
     Simulated { spec: RtnSpec, label: String },
+}
+
+/// Every Linear of a model of configuration `c` by name, with its number of inputs K.
+pub fn linear_inputs(c: &LmConfig) -> Vec<(String, usize)> {
+    let mut v = vec![("tok_embeddings".to_string(), c.dim), ("output".to_string(), c.dim)];
+    for l in 0..c.n_layers {
+        for m in crate::lm::weights::BLOCK_MATRICES {
+            v.push((format!("layers.{l}.{m}"), if m == "feed_forward.w2" { c.hidden_dim } else { c.dim }));
+        }
+    }
+    v
 }
 
 /// The plan of the Linear `name` with K inputs (a typed error when the group or block does not divide K).
@@ -547,6 +584,7 @@ pub fn quantize_lm_with(w: &LmWeights, cfg: &LmQuantConfig, sequential: bool, qu
     cfg.validate()?;
     w.validate()?;
     let c = &w.config;
+    cfg.check_fits(c)?;
     let mut reports = Vec::new();
     let (emb, note) = quantize_linear(cfg, "tok_embeddings", &w.tok_embeddings, c.vocab_size, c.dim)?;
     reports.push(layer_report("tok_embeddings", &emb, note));

@@ -146,6 +146,24 @@ pub fn to_query(e: &LmExperiment) -> String {
     kv.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
+/// The link keys whose values differ between `a` and `b` (`layer_bits.NAME` counts as
+/// `layer_bits`), in link order: what a teacher's lock on those keys forbids changing.
+pub fn changed_keys(a: &LmExperiment, b: &LmExperiment) -> Vec<String> {
+    let pairs = |e: &LmExperiment| -> Vec<(String, String)> {
+        form_urlencoded::parse(to_query(e).as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    };
+    let (pa, pb) = (pairs(a), pairs(b));
+    let mut keys: Vec<String> = Vec::new();
+    for (k, _) in pa.iter().chain(&pb) {
+        let same = pa.iter().find(|(ka, _)| ka == k).map(|(_, va)| va) == pb.iter().find(|(kb, _)| kb == k).map(|(_, vb)| vb);
+        let key = if k.starts_with("layer_bits.") { "layer_bits".to_string() } else { k.clone() };
+        if !same && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
 fn parse_bool(v: &str) -> Result<bool, String> {
     match v {
         "true" | "1" => Ok(true),
@@ -260,6 +278,7 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     let mut e = LmExperiment::default();
     let mut notices = Vec::new();
     let mut skipped = 0usize;
+    let mut seen = std::collections::HashSet::new();
     let query = if query.len() > MAX_QUERY_LEN {
         notices.push(format!("the link is {} characters; only the first {MAX_QUERY_LEN} are read", query.len()));
         let mut end = MAX_QUERY_LEN;
@@ -277,6 +296,10 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         }
         if matches!(k.as_ref(), "hide" | "lock") {
             continue; // the teacher's view, read by `share::view`
+        }
+        let twice = !seen.insert(k.to_string());
+        if twice && notices.len() < MAX_NOTICES {
+            notices.push(format!("link key {:?} is given more than once: the last value counts", crate::share::clip(&k)));
         }
         if let Err(why) = apply(&mut e, &k, &v) {
             if notices.len() < MAX_NOTICES {

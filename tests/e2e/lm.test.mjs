@@ -134,6 +134,9 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   // The share link reproduces the table row and the generated text in a fresh page (and worker).
   const link = await page.$eval('[data-testid=share-link]', (i) => i.value);
   assert.match(link, /#\/lm\?weights=rtn&bits=4&group=32/);
+  await page.click('[data-testid=copy-link]');
+  await page.waitForSelector('[data-testid=copy-status]');
+  assert.match(await page.textContent('[data-testid=copy-status]'), /Link copied|Ctrl\+C/);
   const { page: p2, errors: e2 } = await openPage(browser, link);
   await runAndWait(p2, 1);
   const again = (await rows(p2))[0];
@@ -143,6 +146,27 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   assert.equal(await p2.textContent('[data-testid=gen-fp32]'), fp32Text);
   assert.equal(await p2.textContent('[data-testid=gen-quant]'), quantText);
   await assertHealthy(p2, e2);
+
+  // "Use" puts a row's settings back in the form, the dropdowns included (touched by hand above).
+  const form = () => page.evaluate(() => ['bits', 'group'].map((k) => document.querySelector(`[data-testid=lm-${k}]`).value).join(' '));
+  await page.click('[data-testid=lm-row]:nth-child(1) [data-testid=apply-row]');
+  assert.equal(await form(), '8 0', 'the W8 per-channel row');
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /bits=/);
+  await page.click('[data-testid=lm-row]:nth-child(2) [data-testid=apply-row]');
+  assert.equal(await form(), '4 32', 'the W4 g32 row');
+  // A teacher's link followed in this tab: the locked dropdowns show its values, and a row whose
+  // settings would change a locked one cannot be used (the button says why).
+  await page.evaluate(() => { location.hash = '#/lm?weights=rtn&tokens=2049&max_new=120&lock=bits,group'; });
+  await page.waitForFunction(() => document.querySelector('[data-testid=lm-bits]').disabled);
+  assert.equal(await form(), '8 0', 'the link\'s values, not the last ones picked');
+  const use = (n) => page.$eval(`[data-testid=lm-row]:nth-child(${n}) [data-testid=apply-row]`, (b) => ({ disabled: b.disabled, title: b.title }));
+  assert.equal((await use(1)).disabled, false, 'W8 per-channel changes no locked setting');
+  const locked = await use(2);
+  assert.equal(locked.disabled, true);
+  assert.match(locked.title, /locks bits, group/);
+  await page.evaluate(() => { location.hash = '#/lm?weights=rtn&bits=4&group=32&tokens=2049&max_new=120'; });
+  await page.waitForFunction(() => !document.querySelector('[data-testid=lm-bits]').disabled);
+  assert.equal(await form(), '4 32');
 
   // Rows come off one by one.
   await page.click('[data-testid=lm-row]:first-child [data-testid=remove-row]');
@@ -171,6 +195,15 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   assert.equal(await page.$('[data-testid=lm-layer_bits-error]'), null);
   await page.fill('[data-testid=lm-skip]', 'output, layers.5');
   await page.dispatchEvent('[data-testid=lm-skip]', 'change');
+  // A name that matches no Linear of the model is named, and Run waits (it would quantize the
+  // layers the list meant to keep).
+  await page.fill('[data-testid=lm-skip]', 'outptu, layers.5');
+  await page.dispatchEvent('[data-testid=lm-skip]', 'change');
+  assert.match(await page.textContent('[data-testid=invalid]'), /"outptu" names no Linear of this model/);
+  assert.equal(await page.$eval('[data-testid=lm-run]', (b) => b.disabled), true);
+  await page.fill('[data-testid=lm-skip]', 'output, layers.5');
+  await page.dispatchEvent('[data-testid=lm-skip]', 'change');
+  assert.equal(await page.$('[data-testid=invalid]'), null);
   const edited = await page.$eval('[data-testid=share-link]', (i) => i.value);
   assert.match(edited, /skip=output%2Clayers\.5/);
   assert.match(edited, /layer_bits\.feed_forward\.w2=8/);

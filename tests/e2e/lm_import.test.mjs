@@ -142,13 +142,20 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   assert.match(hf, /Hugging Face safetensors: 20,640 parameters/);
   assert.match(hf, /q_proj and k_proj un-permuted/);
   // The fixture's tokenizer.json is BPE without a ByteLevel pre-tokenizer, which qplay does not
-  // implement: the notes say so, and Run says what is missing instead of scoring.
+  // implement: the notes say so, and Run and Generate wait for one, saying what is missing.
   assert.match(hf, /No tokenizer/);
   assert.match(hf, /only byte-level BPE/);
-  await page.click('[data-testid=lm-run]');
-  await page.waitForSelector('[data-testid=run-error]', { timeout: 60_000 });
-  assert.match(await page.textContent('[data-testid=run-error]'), /no tokenizer qplay can use/);
+  for (const b of ['lm-run', 'lm-generate']) {
+    assert.equal(await page.$eval(`[data-testid=${b}]`, (e) => e.disabled), true, `${b} waits for a tokenizer`);
+  }
+  assert.match(await page.textContent('[data-testid=invalid]'), /no tokenizer qplay can use/);
   assert.equal((await rows(page)).length, 4, 'the table keeps its rows');
+  // A tokenizer.json that is not JSON is a bad file: refused, and the model in use stays.
+  await drop(page, [await fixture('hf/model.safetensors'), await fixture('hf/config.json'),
+    { name: 'tokenizer.json', mimeType: 'application/json', buffer: Buffer.from('{"model": {"type": "BPE", "vocab": ') }]);
+  assert.match(await error(page), /tokenizer\.json.*(malformed|EOF|end of)/i);
+  assert.match(await error(page), /the model in use did not change/);
+  assert.match(await page.textContent('[data-testid=lm-user-model]'), /Hugging Face safetensors: 20,640 parameters/);
   // The charts and the Q/DQ graph.
   assert.ok(await page.$('[data-testid=lm-heatmap]'));
   assert.ok(await page.$('[data-testid=lm-pareto]'));

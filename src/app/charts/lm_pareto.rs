@@ -31,19 +31,22 @@ pub fn draw_lm_pareto(canvas: &HtmlCanvasElement, points: &[LmPoint], selected: 
     let ok = |p: &LmPoint| p.bits.is_finite() && p.ppl.is_finite() && p.ppl > 0.0;
     let skipped = points.iter().filter(|p| !ok(p)).count();
     let title = with_skipped("Perplexity against bits per weight, every run of this session", skipped);
-    let Some((_, _)) = finite_range(points.iter().filter(|p| ok(p)).map(|p| p.bits)) else {
+    let Some((_, b_hi)) = finite_range(points.iter().filter(|p| ok(p)).map(|p| p.bits)) else {
         no_data(&root, &title, "no run yet: press Run")?;
         return Ok(vec![None; points.len()]);
     };
     let (y_lo, y_hi) = finite_range(points.iter().filter(|p| ok(p)).flat_map(|p| [p.ppl, p.fp32_ppl])).unwrap_or((1.0, 2.0));
     let (y_lo, y_hi) = padded(y_lo, y_hi, 0.08);
+    // From 0 (no storage) to just past the widest run: the FP32 line's 32 bits only when a run
+    // stores that many.
+    let x_hi = (b_hi * 1.08).max(b_hi + 0.5).ceil();
     let mut models: Vec<&str> = Vec::new();
     for p in points {
         if !models.contains(&p.model.as_str()) {
             models.push(&p.model);
         }
     }
-    let mut chart = frame(&root, &title, &Axis::linear(0.0, 34.0, "stored bits per weight"), &Axis::linear(y_lo, y_hi, "perplexity (lower is better)"), 64, models.len() * 2)?;
+    let mut chart = frame(&root, &title, &Axis::linear(0.0, x_hi, "stored bits per weight"), &Axis::linear(y_lo, y_hi, "perplexity (lower is better)"), 64, models.len() * 2)?;
     let mut keys = Legend::default();
     for (m, model) in models.iter().enumerate() {
         let color = SERIES[m % SERIES.len()];
@@ -53,7 +56,7 @@ pub fn draw_lm_pareto(canvas: &HtmlCanvasElement, points: &[LmPoint], selected: 
             if f.is_finite() {
                 let style = GREY.stroke_width(1);
                 chart
-                    .draw_series(DashedLineSeries::new([(0.0, f), (34.0, f)], 8, 5, style))
+                    .draw_series(DashedLineSeries::new([(0.0, f), (x_hi, f)], 8, 5, style))
                     .map_err(err)?;
                 keys.add(format!("FP32 {model}: {f:.3}"), move |(x, y)| DashedPathElement::new([(x, y), (x + 18, y)], 4, 3, style));
             }

@@ -90,7 +90,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
         <div class="settings" role="group" aria-label="Granularity and calibration">
             <Ctl name="gran"><label title="Per-tensor: one scale and zero point for everything. Per-channel: one per row (axis 0) or column (axis 1). Per-group: one per block of `group` values along the axis.">
                 {"Granularity"}
-                <select data-testid="granularity" onchange={on_gran}>
+                <select data-testid="granularity" onchange={on_gran} ~value={match s.granularity { Granularity::PerTensor => "per_tensor", Granularity::PerChannel { .. } => "per_channel", Granularity::PerGroup { .. } => "per_group" }}>
                     { for [("per_tensor", "per-tensor"), ("per_channel", "per-channel"), ("per_group", "per-group")].iter().map(|(v, l)| {
                         let selected = match s.granularity {
                             Granularity::PerTensor => *v == "per_tensor",
@@ -104,7 +104,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
             if s.granularity != Granularity::PerTensor {
                 <Ctl name="axis"><label title="The axis the channels run along: 0 = one set of parameters per row, 1 = per column.">
                     {"Axis"}
-                    <select data-testid="axis" onchange={on_axis}>
+                    <select data-testid="axis" onchange={on_axis} ~value={axis.to_string()}>
                         <option value="0" selected={axis == 0}>{"0 (rows)"}</option>
                         <option value="1" selected={axis == 1}>{"1 (columns)"}</option>
                     </select>
@@ -118,7 +118,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
             }
             <Ctl name="calib"><label title={help.to_string()}>
                 {"Calibration"}
-                <select data-testid="calibration" onchange={on_calib}>
+                <select data-testid="calibration" onchange={on_calib} ~value={s.calibration.name()}>
                     { for CALIBRATION_HELP.iter().map(|(v, l, _)| html! {
                         <option value={*v} selected={*v == s.calibration.name()}>{ *l }</option>
                     }) }

@@ -60,7 +60,7 @@ impl<'a, T: 'static> Controls<'a, T> {
         });
         html! {
             <label title={tip.to_string()}>{ label.to_string() }
-                <select {onchange} disabled={self.locked(key) || off} data-testid={self.testid(key)}>
+                <select {onchange} ~value={value.clone()} disabled={self.locked(key) || off} data-testid={self.testid(key)}>
                     { for options.into_iter().map(|(v, text)| html! { <option value={v.clone()} selected={v == value}>{ text }</option> }) }
                 </select>
             </label>
@@ -70,6 +70,13 @@ impl<'a, T: 'static> Controls<'a, T> {
     /// A number box; a value that does not parse as a finite number is not applied.
     #[allow(clippy::too_many_arguments)]
     pub fn number(&self, key: &'static str, label: &str, tip: &str, value: String, min: &str, max: &str, step: &str, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
+        self.number_unless(key, label, tip, value, [min, max, step], false, apply)
+    }
+
+    /// A number box ([min, max, step]) that `off` disables whatever the link says (a setting
+    /// the other settings make irrelevant).
+    #[allow(clippy::too_many_arguments)]
+    pub fn number_unless(&self, key: &'static str, label: &str, tip: &str, value: String, [min, max, step]: [&str; 3], off: bool, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
         if !self.shown(key) {
             return html! {};
         }
@@ -85,7 +92,7 @@ impl<'a, T: 'static> Controls<'a, T> {
         html! {
             <label title={tip.to_string()}>{ label.to_string() }
                 <input type="number" class="small" value={value} min={min.to_string()} max={max.to_string()} step={step.to_string()}
-                    {onchange} disabled={self.locked(key)} data-testid={self.testid(key)} />
+                    {onchange} disabled={self.locked(key) || off} data-testid={self.testid(key)} />
             </label>
         }
     }

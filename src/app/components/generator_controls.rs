@@ -72,7 +72,7 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
         <div class="settings generator" role="group" aria-label="Generated tensor">
             <label title="The distribution of the generated values (seeded, so the same link gives the same tensor). Choosing one generates at once.">
                 {"Generate"}
-                <select data-testid="distribution" onchange={on_dist}>
+                <select data-testid="distribution" onchange={on_dist} ~value={g.distribution.name()}>
                     { for Distribution::examples().iter().map(|d| html! {
                         <option value={d.name()} selected={d.name() == g.distribution.name()}>{ d.name().replace('_', " ") }</option>
                     }) }

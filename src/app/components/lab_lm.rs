@@ -88,7 +88,14 @@ fn explanation(step: usize, rows: &[Rc<LmRow>]) -> String {
         _ => {
             let rtn = get(1, 0);
             let recovered = |v: Option<&crate::app::worker::protocol::LmRunView>| match (v, rtn) {
-                (Some(v), Some(r)) if r.delta_pct > 0.0 => format!("{} ({:.0} % of RTN's {} recovered)", pct(v.delta_pct), 100.0 * (r.delta_pct - v.delta_pct) / r.delta_pct, pct(r.delta_pct)),
+                (Some(v), Some(r)) if r.delta_pct > 0.0 => {
+                    let share = 100.0 * (r.delta_pct - v.delta_pct) / r.delta_pct;
+                    if share >= 0.0 {
+                        format!("{} ({share:.0} % of RTN's {} recovered)", pct(v.delta_pct), pct(r.delta_pct))
+                    } else {
+                        format!("{} (worse than RTN's {}: none of its gap recovered)", pct(v.delta_pct), pct(r.delta_pct))
+                    }
+                }
                 (Some(v), _) => pct(v.delta_pct),
                 (None, _) => "not run yet".into(),
             };

@@ -187,21 +187,21 @@ pub fn lab_page() -> Html {
                 <div class="settings">
                     if !state.view.is_hidden("dataset") {
                         <label title="the images the MLP was trained and is tested on">{"Dataset"}
-                            <select onchange={on_dataset} disabled={busy || locked || state.view.is_locked("dataset")} data-testid="lab-dataset">
+                            <select onchange={on_dataset} ~value={e.dataset.clone()} disabled={busy || locked || state.view.is_locked("dataset")} data-testid="lab-dataset">
                                 <option value="fashion" selected={e.dataset == "fashion"}>{"Fashion-MNIST"}</option>
                                 <option value="mnist" selected={e.dataset == "mnist"}>{"MNIST"}</option>
                             </select></label>
                     }
                     if !state.view.is_hidden("ptq.method") {
                         <label title="normal: [α, β] → [−128, 127]; clip: [α, β] → [−256, 255], still clamped to [−128, 127]">{"Method"}
-                            <select onchange={on_method} disabled={busy || locked || state.view.is_locked("ptq.method")} data-testid="lab-method">
+                            <select onchange={on_method} ~value={if e.ptq.method == Method::Clip { "clip" } else { "normal" }} disabled={busy || locked || state.view.is_locked("ptq.method")} data-testid="lab-method">
                                 <option value="normal" selected={e.ptq.method == Method::Normal}>{"normal"}</option>
                                 <option value="clip" selected={e.ptq.method == Method::Clip}>{"clip"}</option>
                             </select></label>
                     }
                     if !state.view.is_hidden("ptq.weight_bits") {
                         <label title="bits of the weights and the activations">{"Bits"}
-                            <select onchange={on_bits} disabled={busy || locked || state.view.is_locked("ptq.weight_bits")} data-testid="lab-bits">
+                            <select onchange={on_bits} ~value={e.ptq.weight_bits.to_string()} disabled={busy || locked || state.view.is_locked("ptq.weight_bits")} data-testid="lab-bits">
                                 { for [2u8, 3, 4, 5, 6, 8].iter().map(|b| html! { <option value={b.to_string()} selected={e.ptq.weight_bits == *b}>{ b }</option> }) }
                             </select></label>
                     }

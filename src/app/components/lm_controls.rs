@@ -232,14 +232,13 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             }
         }),
     );
-    let alpha = number(
+    let alpha = c.number_unless(
         "alpha",
         "α",
         TIP_ALPHA,
         q.alpha.to_string(),
-        "0",
-        "1",
-        "0.05",
+        ["0", "1", "0.05"],
+        q.method != LmMethod::SmoothQuant,
         Rc::new(|x, v| {
             if v.is_finite() {
                 x.quant.alpha = v.clamp(0.0, 1.0) as f32;
@@ -248,14 +247,14 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     );
     let act_order = check("act_order", "act_order", TIP_ACT_ORDER, q.act_order, q.method != LmMethod::Gptq, Rc::new(|x, v| x.quant.act_order = v));
     let awq_clip = check("awq_clip", "AWQ clipping", TIP_AWQ_CLIP, q.awq_clip, q.method != LmMethod::Awq, Rc::new(|x, v| x.quant.awq_clip = v));
-    let outliers = number(
+    // Injected outliers change only what an integer format rounds: off for float weights.
+    let outliers = c.number_unless(
         "outliers",
         "Outlier channels",
         TIP_OUTLIERS,
         q.outliers.to_string(),
-        "0",
-        "64",
-        "1",
+        ["0", "64", "1"],
+        !rtn_like,
         Rc::new(|x, v| {
             if v.is_finite() {
                 x.quant.outliers = v.round().clamp(0.0, 64.0) as usize;

@@ -85,6 +85,12 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
                 </figure>
             </div>
             { note }
+            if g.done && g.fp32.len().max(g.quant.len()) < g.asked {
+                <p class="hint" data-testid="gen-stopped">
+                    { format!("Stopped after {} of the {} tokens asked for: the model's context (prompt included) is full there, or the model wrote its end-of-text token.",
+                        g.fp32.len().max(g.quant.len()), g.asked) }
+                </p>
+            }
             <p class="hint">{"Shading: the darker a character, the less probable the FP32 model found it (white: p ≈ 1). The outlined character is the first where the two texts differ."}</p>
         </div>
     }

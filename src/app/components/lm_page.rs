@@ -14,6 +14,7 @@ use super::lm_qdq_graph::LmQdqGraph;
 use super::lm_generation::LmGeneration;
 use super::lm_table::LmTable;
 use super::notices::Notices;
+use super::share_link::ShareLink;
 use super::teacher_note::TeacherNote;
 use super::lm_downloads::LmDownloads;
 use super::lm_model_drop::{DroppedFiles, LmModelDrop};
@@ -25,6 +26,7 @@ use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request};
 use crate::experiment::shard::Shard;
+use crate::lm::LmConfig;
 use crate::share::lm::LmExperiment;
 use crate::share::view::View;
 use crate::share::{query_of, Page};
@@ -133,6 +135,19 @@ fn check(state: &LmState) -> Result<(), String> {
     }
     let exp = &state.exp;
     exp.quant.validate().map_err(|e| e.to_string())?;
+    // The model in use: its shape decides which names and group sizes fit, and it needs a
+    // tokenizer to read the validation text and the prompt.
+    let config = match state.user_model.as_ref().filter(|_| state.use_user) {
+        Some(u) => {
+            let i = &u.info;
+            if i.tokenizer.is_none() {
+                return Err(format!("{} has no tokenizer qplay can use (the notes under the model say why): drop its tokenizer.bin / tokenizer.json with the model", i.name));
+            }
+            LmConfig { dim: i.dim, n_layers: i.n_layers, n_heads: i.n_heads, n_kv_heads: i.n_kv_heads, hidden_dim: i.hidden_dim, ..exp.builtin.config() }
+        }
+        None => exp.builtin.config(),
+    };
+    exp.quant.check_fits(&config).map_err(|e| e.to_string())?;
     exp.sample.validate().map_err(|e| e.to_string())?;
     if exp.prompt.is_empty() {
         return Err("the prompt is empty".into());
@@ -169,17 +184,12 @@ pub fn lm_page() -> Html {
         Callback::from(move |key: u32| d.dispatch(LmAction::RemoveRow(key)))
     };
     let on_apply = {
-        let (state, d) = (state.clone(), state.dispatcher());
-        Callback::from(move |key: u32| {
-            if let Some(r) = state.rows.iter().find(|r| r.key == key) {
-                let (quant, tokens) = (r.exp.quant.clone(), r.exp.tokens);
-                d.dispatch(LmAction::edit(move |e| {
-                    e.quant = quant.clone();
-                    e.tokens = tokens;
-                }));
-            }
-        })
+        let d = state.dispatcher();
+        Callback::from(move |key: u32| d.dispatch(LmAction::ApplyRow(key)))
     };
+    // Rows whose "Use" would change a setting the link locks, with those settings.
+    let locked_rows: Vec<(u32, String)> =
+        state.rows.iter().filter_map(|r| Some(state.locked_by_row(r.key)).filter(|l| !l.is_empty()).map(|l| (r.key, l.join(", ")))).collect();
     let on_files = {
         let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |r: Result<DroppedFiles, String>| match r {
@@ -248,15 +258,13 @@ pub fn lm_page() -> Html {
                     <button onclick={start(LmJob::Generate)} disabled={busy || valid.is_err()} data-testid="lm-generate"
                         title="Both models continue the prompt with the same seed, side by side">{"Generate"}</button>
                     if let Err(e) = &valid { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
-                    <div class="share">
-                        <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link" />
-                    </div>
+                    <ShareLink {link} what="the same model and settings" />
                 </div>
                 { job_line(&state.job, "job", on_cancel) }
             </section>
             <section aria-label="Comparison">
                 <h2>{"FP32 against quantized"}</h2>
-                <LmTable rows={state.rows.clone()} {on_remove} on_apply={on_apply.clone()} />
+                <LmTable rows={state.rows.clone()} {on_remove} on_apply={on_apply.clone()} {locked_rows} />
                 <LmDownloads rows={state.rows.clone()} {on_export} disabled={busy || state.exp.quant.validate().is_err()} />
             </section>
             if !state.rows.is_empty() {

@@ -14,6 +14,8 @@ pub struct LmTableProps {
     pub on_remove: Callback<u32>,
     /// Applies a row's quantization settings to the form.
     pub on_apply: Callback<u32>,
+    /// Rows whose settings differ from the form in a setting the link locks: (key, those settings).
+    pub locked_rows: Vec<(u32, String)>,
 }
 
 fn kb(bytes: f64) -> String {
@@ -30,6 +32,11 @@ pub fn lm_table(props: &LmTableProps) -> Html {
         let key = r.key;
         let remove = props.on_remove.reform(move |_: MouseEvent| key);
         let apply = props.on_apply.reform(move |_: MouseEvent| key);
+        let locked = props.locked_rows.iter().find(|(k, _)| *k == key).map(|(_, l)| l.clone());
+        let apply_tip = match &locked {
+            Some(l) => format!("The link locks {l}: this row's settings cannot be put in the form"),
+            None => "Put this row's quantization settings back in the form".to_string(),
+        };
         html! {
             <tr key={key} data-testid="lm-row">
                 <td data-testid="lm-model">{ if v.model.is_empty() { "Shakespeare (built-in)".to_string() } else { v.model.clone() } }</td>
@@ -47,7 +54,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <td class="num">{ format!("{:.2}", v.millis / 1e3) }</td>
                 <td class="num" data-testid="quantize-s">{ format!("{:.2}", v.quantize_millis / 1e3) }</td>
                 <td class="row-tools">
-                    <button onclick={apply} data-testid="apply-row" title="Put this row's quantization settings back in the form">{"Use"}</button>
+                    <button onclick={apply} data-testid="apply-row" disabled={locked.is_some()} title={apply_tip}>{"Use"}</button>
                     <button onclick={remove} data-testid="remove-row" title="Remove this row from the table" aria-label={format!("Remove {}", v.label)}>{"✕"}</button>
                 </td>
             </tr>

@@ -31,6 +31,7 @@ pub mod plot_canvas;
 pub mod ptq_result;
 pub mod range_sliders;
 pub mod scheme_controls;
+pub mod share_link;
 pub mod task_results;
 pub mod teacher_note;
 pub mod tensor_page;

@@ -11,6 +11,7 @@ use super::experiment_form::ExperimentForm;
 use super::job_status::job_line;
 use super::model_source::ModelSource;
 use super::notices::Notices;
+use super::share_link::ShareLink;
 use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
@@ -221,9 +222,7 @@ pub fn model_page() -> Html {
                     <button class="primary" onclick={on_run} disabled={busy || valid.is_err()} data-testid="run"
                         title="Calibrate, quantize and evaluate in the worker">{ format!("Run {}", task_label(state.exp.task)) }</button>
                     if let Err(e) = &valid { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
-                    <div class="share">
-                        <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link" />
-                    </div>
+                    <ShareLink {link} what="the same model and experiment" />
                 </div>
                 { job_line(&state.job, "run", on_cancel) }
                 { match (&state.export, &state.exported) {

@@ -75,7 +75,7 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
         <div class="settings" role="group" aria-label="Quantization scheme">
             <Ctl name="method"><label title="normal maps [α, β] onto [qmin, qmax]. clip computes s and Z for an integer range twice as wide (int8: [−256, 255]), so the step is halved and the outer part of the range saturates at qmin / qmax.">
                 {"Method"}
-                <select data-testid="method" onchange={on_method}>
+                <select data-testid="method" onchange={on_method} ~value={s.method.name()}>
                     { for Method::ALL.iter().map(|m| html! {
                         <option value={m.name()} selected={*m == s.method}>{ m.name() }</option>
                     }) }
@@ -83,7 +83,7 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
             </label></Ctl>
             <Ctl name="bits"><label title={format!("Integer width. Here q lies in [{qmin}, {qmax}]: 2^bits levels.")}>
                 {"Bits"}
-                <select data-testid="bits" onchange={on_bits}>
+                <select data-testid="bits" onchange={on_bits} ~value={s.bits.to_string()}>
                     { for (MIN_BITS..=MAX_BITS).map(|b| html! {
                         <option value={b.to_string()} selected={b == s.bits}>{ b }</option>
                     }) }
@@ -100,7 +100,7 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
             </label></Ctl>
             <Ctl name="round"><label title="How r / s + Z becomes an integer. Half to even is PyTorch's torch.round; half away from 0 is TFLite's; stochastic rounds up with probability equal to the fraction (seeded).">
                 {"Rounding"}
-                <select data-testid="rounding" onchange={on_rounding}>
+                <select data-testid="rounding" onchange={on_rounding} ~value={s.rounding.name()}>
                     { for ROUNDINGS.iter().map(|(v, label)| html! {
                         <option value={*v} selected={*v == s.rounding.name()}>{ *label }</option>
                     }) }

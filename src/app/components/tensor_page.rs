@@ -8,9 +8,10 @@
 use std::rc::Rc;
 
 use gloo::timers::callback::Timeout;
-use wasm_bindgen::JsCast;
-use web_sys::{HtmlInputElement, HtmlTextAreaElement};
+use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
+
+use super::share_link::ShareLink;
 
 use super::calibration_controls::CalibrationControls;
 use super::channel_table::ChannelTable;
@@ -90,7 +91,6 @@ pub fn tensor_page() -> Html {
     }
     let computing = heavy && state.computed.as_ref().is_none_or(|(k, _)| *k != key);
     let derived: Option<Rc<Result<TensorView, String>>> = if heavy { state.computed.as_ref().map(|(_, v)| v.clone()) } else { (*inline).clone() };
-    let copy_status = use_state(|| None::<String>);
 
     let on_text = {
         let d = state.dispatcher();
@@ -132,11 +132,6 @@ pub fn tensor_page() -> Html {
         Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::CloseFile))
     };
     let link = url::link_for(&state.to_hash());
-    let on_copy = {
-        let (link, status) = (link.clone(), copy_status.clone());
-        Callback::from(move |_: MouseEvent| copy_to_clipboard(&link, status.clone()))
-    };
-    let on_focus_link = Callback::from(|e: FocusEvent| e.target_unchecked_into::<HtmlInputElement>().select());
     let per_tensor = settings.granularity == Granularity::PerTensor;
 
     html! {
@@ -188,13 +183,7 @@ pub fn tensor_page() -> Html {
                 <GeneratorControls settings={settings.clone()} on_action={on_action.clone()} />
                 <SchemeControls settings={settings.clone()} on_action={on_action.clone()} />
                 <CalibrationControls settings={settings.clone()} on_action={on_action.clone()} />
-                <div class="share">
-                    <button onclick={on_copy} data-testid="copy-link"
-                        title="Copy a link that opens this page with the same tensor and settings">{"Copy link"}</button>
-                    <input class="link" readonly=true value={link} aria-label="Share link" data-testid="share-link"
-                        onfocus={on_focus_link} />
-                    if let Some(s) = &*copy_status { <span class="copy-status" role="status">{ s.clone() }</span> }
-                </div>
+                <ShareLink {link} what="the same tensor and settings" />
             </section>
             { match &state.job {
                 JobState::Running(job) => {
@@ -294,25 +283,3 @@ fn at_a_glance(p: &QParams, m: &QuantErrorMetrics, count: usize, unit: Option<St
     }
 }
 
-/// Writes `text` with the async Clipboard API (called through JS reflection:
-/// web-sys keeps it behind an unstable flag) and reports the outcome.
-fn copy_to_clipboard(text: &str, status: UseStateHandle<Option<String>>) {
-    let navigator = gloo::utils::window().navigator();
-    let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into()).ok().filter(|c| !c.is_undefined());
-    let write = clipboard.as_ref().and_then(|c| js_sys::Reflect::get(c, &"writeText".into()).ok());
-    let promise = match (clipboard, write.and_then(|f| f.dyn_into::<js_sys::Function>().ok())) {
-        (Some(c), Some(f)) => f.call1(&c, &text.into()).ok().and_then(|p| p.dyn_into::<js_sys::Promise>().ok()),
-        _ => None,
-    };
-    let Some(promise) = promise else {
-        status.set(Some("This browser cannot copy for us: select the link and press Ctrl+C.".into()));
-        return;
-    };
-    yew::platform::spawn_local(async move {
-        let message = match wasm_bindgen_futures::JsFuture::from(promise).await {
-            Ok(_) => "Link copied.",
-            Err(_) => "Copying was blocked: select the link and press Ctrl+C.",
-        };
-        status.set(Some(message.into()));
-    });
-}

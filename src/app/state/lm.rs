@@ -11,7 +11,7 @@ use crate::lm::corpus::BuiltinLm;
 use crate::lm::inspect::WeightView;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::{Event, LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
-use crate::share::lm::LmExperiment;
+use crate::share::lm::{changed_keys, LmExperiment};
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
 
@@ -77,6 +77,9 @@ pub struct Generation {
     pub done: bool,
     pub fp32_tps: f64,
     pub quant_tps: f64,
+    /// How many tokens each model was asked to write (the context or an end-of-text token can
+    /// stop it sooner).
+    pub asked: usize,
 }
 
 impl Generation {
@@ -140,6 +143,9 @@ pub enum LmAction {
     /// A job in the worker (runs, generations, exports, weight views, model loads).
     Job(JobUpdate<LmTask>),
     RemoveRow(u32),
+    /// Put a row's quantization settings (and its token count) back in the form, unless the
+    /// teacher's link locks one of the settings that would change.
+    ApplyRow(u32),
     DismissNotices,
     /// The page rejected the dropped files before the worker saw them; the previous model stays.
     ModelRejected(String),
@@ -154,6 +160,18 @@ impl LmAction {
 }
 
 impl LmState {
+    /// The experiment with row `key`'s settings applied (what "Use" puts in the form).
+    fn applied(&self, key: u32) -> Option<LmExperiment> {
+        let r = self.rows.iter().find(|r| r.key == key)?;
+        Some(LmExperiment { quant: r.exp.quant.clone(), tokens: r.exp.tokens, ..self.exp.clone() })
+    }
+
+    /// The locked settings that applying row `key` would change (empty: it may be applied).
+    pub fn locked_by_row(&self, key: u32) -> Vec<String> {
+        let Some(next) = self.applied(key) else { return Vec::new() };
+        changed_keys(&self.exp, &next).into_iter().filter(|k| self.view.is_locked(k) || self.view.is_locked("all")).collect()
+    }
+
     /// The state a link opens: its experiment, hidden / locked controls and notices.
     pub fn from_query(query: &str) -> LmState {
         let (mut view, rest) = split_view(query);
@@ -206,6 +224,7 @@ impl Reducible for LmState {
                         done: false,
                         fp32_tps: 0.0,
                         quant_tps: 0.0,
+                        asked: task.exp.max_new,
                     }));
                 }
                 Applied::Streamed(Event::LmTokens { fp32, quant }) => {
@@ -226,6 +245,7 @@ impl Reducible for LmState {
                     }
                     Outcome::LmGenerate(g) => {
                         let g = *g;
+                        let asked = task.exp.max_new;
                         next.generation = Some(Rc::new(Generation {
                             label: g.label,
                             prompt: g.prompt,
@@ -234,6 +254,7 @@ impl Reducible for LmState {
                             done: true,
                             fp32_tps: g.fp32_tps,
                             quant_tps: g.quant_tps,
+                            asked,
                         }));
                     }
                     Outcome::LmWeights(w) => next.weights = Some(Rc::new(*w)),
@@ -262,6 +283,14 @@ impl Reducible for LmState {
                 }
             },
             LmAction::RemoveRow(key) => next.rows.retain(|r| r.key != key),
+            LmAction::ApplyRow(key) => {
+                let locked = self.locked_by_row(key);
+                if !locked.is_empty() {
+                    next.notices.push(format!("the link locks {}: that row's settings were not put in the form", locked.join(", ")));
+                } else if let Some(exp) = self.applied(key) {
+                    next.exp = exp;
+                }
+            }
             LmAction::DismissNotices => next.notices.clear(),
             LmAction::ModelRejected(message) => next.model_error = Some(message),
             LmAction::ChooseModel(choice) => {

@@ -22,7 +22,7 @@ use crate::lm::eval::{score_windows, window_count, Comparison};
 use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
 use crate::lm::sample::{Generated, Generator, SampleConfig, Scorer};
 use crate::lm::tokenizers::Tokenizer;
-use crate::lm::{CharTokenizer, KvCache, KvFormat, LmModel, LmWeights};
+use crate::lm::{CharTokenizer, KvCache, KvFormat, LmError, LmModel, LmWeights};
 use crate::ptq::lm::{LmLayerReport, LmQuantConfig, QuantizedLm};
 use crate::ptq::lm_method::{quantize_with_method, MethodReport};
 use crate::lm::inspect::{linear_named, projection_names, weight_view};
@@ -162,6 +162,9 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
         }
         Some(v) => match tokenizer_for(&imported.weights, Some(v)) {
             Ok(t) => Some(t),
+            // A tokenizer file that does not parse is a bad file, refused like a bad model file
+            // (the model in use stays); one that parses but qplay cannot run is a note.
+            Err(e @ LmError::Format(_)) => return Err(format!("{name}: the tokenizer: {e}")),
             Err(e) => {
                 notes.push(format!("no tokenizer: {e}"));
                 None

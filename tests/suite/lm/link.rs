@@ -3,7 +3,7 @@
 
 use qplay::lm::KvFormat;
 use qplay::ptq::lm::LmWeightFormat;
-use qplay::share::lm::{from_query, parse_layer_bits, parse_skip, to_query, LmExperiment, MAX_KEYS};
+use qplay::share::lm::{changed_keys, from_query, parse_layer_bits, parse_skip, to_query, LmExperiment, MAX_KEYS};
 
 both! {
     every_setting_round_trips_through_the_link {
@@ -67,6 +67,23 @@ both! {
         assert_eq!(from_query(&to_query(&none)).0, none);
     }
 
+    changed_keys_are_the_link_keys_that_differ {
+        let a = LmExperiment::default();
+        assert!(changed_keys(&a, &a).is_empty());
+        let mut b = a.clone();
+        b.quant.weights = LmWeightFormat::Rtn;
+        b.quant.bits = 4;
+        b.quant.layer_bits.insert("feed_forward.w2".into(), 8);
+        b.quant.layer_bits.insert("layers.0.attention.wq".into(), 3);
+        b.prompt = "JULIET:".into();
+        assert_eq!(changed_keys(&a, &b), ["weights", "bits", "layer_bits", "prompt"]);
+        assert_eq!(changed_keys(&b, &a), ["weights", "bits", "layer_bits", "prompt"]);
+        // Back to a default value is a change too (the key leaves the link).
+        let mut c = b.clone();
+        c.quant.bits = 8;
+        assert_eq!(changed_keys(&b, &c), ["bits"]);
+    }
+
     typed_skip_lists_and_layer_bits_read_or_say_why {
         assert_eq!(parse_skip(" output, layers.5 ,,").unwrap(), vec!["output".to_string(), "layers.5".to_string()]);
         assert!(parse_skip("").unwrap().is_empty());
@@ -96,6 +113,10 @@ both! {
         let (e, n) = from_query("temperature=NaN&top_p=nan");
         assert_eq!(e.sample, qplay::lm::sample::SampleConfig::default());
         assert!(n.iter().any(|m| m.contains("\"temperature\"")) && n.iter().any(|m| m.contains("\"top_p\"")), "{n:?}");
+        // A key given twice: the last value counts, and a notice says so.
+        let (e, n) = from_query("bits=4&weights=rtn&bits=8");
+        assert_eq!(e.quant.bits, 8);
+        assert!(n.len() == 1 && n[0].contains("\"bits\"") && n[0].contains("more than once"), "{n:?}");
         // Valid one by one, not together: int8 activations need integer weights.
         let (e, n) = from_query("weights=f16&int8_acts=true");
         assert_eq!(e.quant, qplay::ptq::lm::LmQuantConfig::default());

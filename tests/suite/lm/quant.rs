@@ -208,6 +208,18 @@ both! {
             let e = quantize_lm(&w, &cfg).err().unwrap_or_else(|| panic!("{} must fail", cfg.label()));
             assert!(matches!(&e, LmError::Setting { name, .. } if *name == setting), "{}: {e}", cfg.label());
         }
+        // A misspelt name in the skip list or the per-layer bits is named, never ignored.
+        for (cfg, setting, name) in [
+            (LmQuantConfig { skip: vec!["output".into(), "tok_embedings".into()], ..rtn(8, 0) }, "skip", "tok_embedings"),
+            (LmQuantConfig { skip: vec!["layers.9".into()], ..rtn(8, 0) }, "skip", "layers.9"),
+            (LmQuantConfig { layer_bits: [("feed_forwad.w2".to_string(), 4u8)].into(), ..rtn(8, 0) }, "layer_bits", "feed_forwad.w2"),
+        ] {
+            let e = quantize_lm(&w, &cfg).err().unwrap_or_else(|| panic!("{name} must fail"));
+            assert!(matches!(&e, LmError::Setting { name: s, message } if *s == setting && message.contains(name)), "{e}");
+        }
+        for ok in [vec!["lm_head".to_string()], vec!["attention.wq".into()], vec!["layers.1".into(), "feed_forward.w3".into(), "layers.0.attention.wk".into()]] {
+            quantize_lm(&w, &LmQuantConfig { skip: ok.clone(), ..rtn(8, 0) }).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
         let mut bad = w.clone();
         bad.layers[0].wv[3] = f32::INFINITY;
         assert!(matches!(quantize_lm(&bad, &rtn(8, 0)), Err(LmError::NonFinite { .. })));
