@@ -154,8 +154,10 @@ struct TensorArgs {
 /// Tensors up to this many values also list q and r' in the JSON report.
 const MAX_INLINE: usize = 1024;
 
-pub fn run(args: Vec<String>) -> i32 {
-    let cli = match Cli::try_parse_from(std::iter::once("qplay".to_string()).chain(args)) {
+/// Runs the command line as the OS gives it: an argument that is not UTF-8 (a legal file name
+/// on Linux) is a path where the flag takes one, else clap's message, never a panic.
+pub fn run_os(args: Vec<std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(std::iter::once(std::ffi::OsString::from("qplay")).chain(args)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

@@ -272,6 +272,9 @@ pub fn run(cmd: LmCommand) -> Result<(), String> {
     }
 }
 
+/// Most bytes of a model's files together (the import's own limit).
+const MODEL_FILES_LIMIT: u64 = qplay::lm::import::MAX_IMPORT_FILE_BYTES;
+
 /// Reads a regular file of at most `limit` bytes, checking its size before reading.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -281,7 +284,14 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     if meta.len() > limit {
         return Err(format!("{}: the file is {} bytes; the limit is {limit} bytes", path.display(), meta.len()));
     }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    // The size a file reports can be wrong (/proc files report 0): the read stops past the limit.
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("{}: the file holds more than the limit of {limit} bytes", path.display()));
+    }
+    Ok(bytes)
 }
 
 /// Reads a gzip text file with its size checked first.
@@ -367,17 +377,39 @@ impl ModelArgs {
     /// The built-in model, a qplay .safetensors, or the user's own files (import_model).
     fn load(&self) -> Result<Loaded, String> {
         let paths = if self.model.is_empty() { vec![self.assets.join("models").join(self.builtin()?.file())] } else { self.model.clone() };
-        let files = paths.iter().map(|p| Ok((p.display().to_string(), read_limited(p, 2 << 30)?))).collect::<Result<Vec<_>, String>>()?;
+        // All the files together within the import's limit, checked before any is read.
+        let mut total = 0u64;
+        for p in &paths {
+            total = total.saturating_add(std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?.len());
+        }
+        if total > MODEL_FILES_LIMIT {
+            return Err(format!("the model's files hold {total} bytes together; the limit is {MODEL_FILES_LIMIT} bytes"));
+        }
+        let mut left = MODEL_FILES_LIMIT;
+        let mut files = Vec::with_capacity(paths.len());
+        for p in &paths {
+            let bytes = read_limited(p, left)?;
+            left -= bytes.len() as u64;
+            files.push((p.display().to_string(), bytes));
+        }
+        let mut as_qplay = None;
         if let [(name, bytes)] = &files[..] {
             if name.ends_with(".safetensors") {
-                if let Ok(w) = LmWeights::from_safetensors(bytes) {
-                    let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"))?;
-                    return Ok(Loaded { weights: w, tokenizer, vocab: None });
+                match LmWeights::from_safetensors(bytes) {
+                    Ok(w) => {
+                        let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"))?;
+                        return Ok(Loaded { weights: w, tokenizer, vocab: None });
+                    }
+                    Err(e) => as_qplay = Some(e),
                 }
             }
         }
         let named: Vec<(String, &[u8])> = files.iter().map(|(n, b)| (n.clone(), b.as_slice())).collect();
-        let m = import_model(&named).map_err(|e| e.to_string())?;
+        // A lone .safetensors is qplay's format or a Hugging Face model: when neither reads, both reasons.
+        let m = import_model(&named).map_err(|e| match &as_qplay {
+            Some(q) => format!("{}: as a qplay model: {q}; as a Hugging Face model: {e}", files[0].0),
+            None => e.to_string(),
+        })?;
         eprintln!("qplay: read {} ({} parameters)", m.format.name(), m.weights.config.param_count());
         for n in &m.notes {
             eprintln!("qplay: {n}");
@@ -692,7 +724,13 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
     }
     let start = Instant::now();
     let clock = move || start.elapsed().as_secs_f64();
-    let formats = qplay::lm::bench::bench_formats();
+    let (formats, skipped) = qplay::lm::bench::applicable_formats(&w, &qplay::lm::bench::bench_formats());
+    for why in &skipped {
+        eprintln!("qplay: not timed: {why}");
+    }
+    if !formats.iter().any(|(label, _)| *label == "fp32") {
+        return Err(format!("the FP32 model does not run, so nothing is timed ({})", skipped.join("; ")));
+    }
     let mut lines = qplay::lm::bench::decode_speed(&clock, "model", &w, &formats, a.tokens, 5);
     lines.extend(qplay::lm::bench::linears_speed(&clock, "model", &w, &formats, a.tokens, 5));
     for l in &lines {

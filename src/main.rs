@@ -19,5 +19,5 @@ mod cli_train;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    std::process::exit(cli::run(std::env::args().skip(1).collect()));
+    std::process::exit(cli::run_os(std::env::args_os().skip(1).collect()));
 }

@@ -28,6 +28,28 @@ pub fn bench_formats() -> Vec<(&'static str, LmQuantConfig)> {
     ]
 }
 
+/// The formats of `formats` that apply to `w` and decode it (a model whose rows are not a
+/// multiple of 32 has no Q8_0, one whose activations overflow has no int8 activations), and the
+/// reasons of the others, so that a benchmark of the user's model times what can run.
+pub fn applicable_formats(w: &LmWeights, formats: &[(&'static str, LmQuantConfig)]) -> (Vec<(&'static str, LmQuantConfig)>, Vec<String>) {
+    let (mut ok, mut skipped) = (Vec::new(), Vec::new());
+    for (label, cfg) in formats {
+        let tried = quantize_lm(w, cfg).and_then(|q| {
+            let mut cache = KvCache::new(&q.model.config, cfg.kv)?;
+            let v = q.model.config.vocab_size as u32;
+            for i in 0..2u32.min(q.model.config.seq_len as u32) {
+                q.model.forward(&[(i * 7 + 1) % v], &mut cache, true, &mut NoProbe)?;
+            }
+            Ok(())
+        });
+        match tried {
+            Ok(()) => ok.push((*label, cfg.clone())),
+            Err(e) => skipped.push(format!("{label}: {e}")),
+        }
+    }
+    (ok, skipped)
+}
+
 /// Decodes `tokens` tokens greedily from an empty cache (token ids cycle; the arithmetic is
 /// the same whatever they are).
 fn decode(model: &LmModel, cache: &mut KvCache, tokens: usize) {

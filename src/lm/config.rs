@@ -7,6 +7,9 @@ use super::LmError;
 /// Largest model accepted: 64 Mi parameters (256 MiB of f32), enough for llama2.c's
 /// 15 M and 42 M TinyStories models.
 pub const MAX_PARAMS: u128 = 64 << 20;
+/// Most blocks (the largest Llama has 126): each block is several allocations and a pass of
+/// bookkeeping, so a file of many tiny blocks cannot cost far more memory than its bytes.
+pub const MAX_LAYERS: usize = 1024;
 /// Longest context accepted.
 pub const MAX_SEQ_LEN: usize = 4096;
 /// Largest vocabulary accepted.
@@ -72,6 +75,9 @@ impl LmConfig {
                 "n_kv_heads",
                 format!("{} key/value heads must divide the {} query heads", self.n_kv_heads, self.n_heads),
             );
+        }
+        if self.n_layers > MAX_LAYERS {
+            return bad("n_layers", format!("{} is more than the limit {MAX_LAYERS}", self.n_layers));
         }
         if self.seq_len > MAX_SEQ_LEN {
             return bad("seq_len", format!("{} is longer than the limit {MAX_SEQ_LEN}", self.seq_len));

@@ -481,25 +481,43 @@ pub struct AddedToken {
     pub normalized: bool,
 }
 
+/// Longest string a [`ByteTrie`] takes (added tokens, SentencePiece user-defined pieces):
+/// matching tries at most this many bytes from each position of a text, so splitting a text
+/// of n bytes is at most n · 512 steps (linear in the text).
+pub const MAX_MATCHED_TOKEN_BYTES: usize = 512;
+/// Most bytes of all the strings of a [`ByteTrie`] together (its nodes, and so its memory, are
+/// at most this many).
+pub const MAX_MATCHED_TOTAL_BYTES: usize = 1 << 20;
+
 /// A byte trie for leftmost-longest matching of a set of strings.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ByteTrie {
     /// children of node k: sorted (byte, child node); value: the entry that ends at node k.
     children: Vec<Vec<(u8, u32)>>,
     value: Vec<Option<u32>>,
+    /// Bytes of every key inserted.
+    bytes: usize,
 }
 
 impl ByteTrie {
     pub(crate) fn new() -> ByteTrie {
-        ByteTrie { children: vec![Vec::new()], value: vec![None] }
+        ByteTrie { children: vec![Vec::new()], value: vec![None], bytes: 0 }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.children[0].is_empty()
     }
 
-    /// Adds a non-empty key; a key added twice keeps its last value.
-    pub(crate) fn insert(&mut self, key: &[u8], value: u32) {
+    /// Adds a non-empty key; a key added twice keeps its last value. Err: the key is longer than
+    /// [`MAX_MATCHED_TOKEN_BYTES`] or the keys together pass [`MAX_MATCHED_TOTAL_BYTES`].
+    pub(crate) fn insert(&mut self, key: &[u8], value: u32) -> Result<(), String> {
+        if key.len() > MAX_MATCHED_TOKEN_BYTES {
+            return Err(format!("is {} bytes long; qplay matches such tokens up to {MAX_MATCHED_TOKEN_BYTES} bytes", key.len()));
+        }
+        self.bytes += key.len();
+        if self.bytes > MAX_MATCHED_TOTAL_BYTES {
+            return Err(format!("brings the matched tokens past {MAX_MATCHED_TOTAL_BYTES} bytes together"));
+        }
         let mut node = 0usize;
         for &b in key {
             node = match self.children[node].binary_search_by_key(&b, |&(k, _)| k) {
@@ -514,6 +532,7 @@ impl ByteTrie {
             };
         }
         self.value[node] = Some(value);
+        Ok(())
     }
 
     /// The longest key that is a prefix of `text`: (its length, its value).
@@ -546,7 +565,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 impl AddedVocab {
-    fn new(tokens: Vec<AddedToken>) -> AddedVocab {
+    fn new(tokens: Vec<AddedToken>, format: &'static str) -> Result<AddedVocab, LmError> {
         let mut raw = ByteTrie::new();
         let mut normalized = ByteTrie::new();
         for (k, t) in tokens.iter().enumerate() {
@@ -554,9 +573,10 @@ impl AddedVocab {
                 continue;
             }
             let trie = if t.normalized { &mut normalized } else { &mut raw };
-            trie.insert(t.content.as_bytes(), k as u32);
+            trie.insert(t.content.as_bytes(), k as u32)
+                .map_err(|why| malformed(format, format!("added token {} {why}", t.id)))?;
         }
-        AddedVocab { tokens, raw, normalized }
+        Ok(AddedVocab { tokens, raw, normalized })
     }
 
     /// `tokenizers`' AddedVocabulary::find_matches: the text cut into added-token matches (with
@@ -758,7 +778,7 @@ impl BpeTokenizer {
             ignore_merges: p.ignore_merges,
             unk,
             fuse_unk: p.fuse_unk,
-            added: AddedVocab::new(p.added),
+            added: AddedVocab::new(p.added, format)?,
             bos: p.bos,
             eos: p.eos,
         })
@@ -1259,8 +1279,15 @@ fn parse_pre_tokenizer(v: &Value) -> Result<Vec<PreTokenizerStep>, LmError> {
     }
 }
 
+/// Most pre-tokenizer steps (real tokenizers have 1 to 4): every step passes over the whole
+/// text, so their number multiplies the time of tokenizing.
+pub const MAX_PRE_TOKENIZER_STEPS: usize = 16;
+
 /// Exactly one ByteLevel step, and it comes last (the byte mapping follows all splitting).
 fn check_steps(steps: &[PreTokenizerStep]) -> Result<(), LmError> {
+    if steps.len() > MAX_PRE_TOKENIZER_STEPS {
+        return Err(malformed(JSON, format!("the pre-tokenizer has {} steps; qplay reads at most {MAX_PRE_TOKENIZER_STEPS}", steps.len())));
+    }
     let is_byte_level = |s: &PreTokenizerStep| matches!(s, PreTokenizerStep::ByteLevel { .. });
     match steps.iter().position(is_byte_level) {
         Some(k) if k + 1 == steps.len() => Ok(()),

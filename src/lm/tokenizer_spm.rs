@@ -186,7 +186,7 @@ impl SpmTokenizer {
                 SpmTokenType::UserDefined => {
                     lookup.entry(piece.clone()).or_insert(id);
                     if !piece.is_empty() {
-                        user_defined.insert(piece, id);
+                        user_defined.insert(piece, id).map_err(|why| malformed(format, format!("user-defined token {id} {why}")))?;
                     }
                 }
                 SpmTokenType::Byte => match byte_piece(piece) {

@@ -165,9 +165,12 @@ impl LmWeights {
         let file = read_safetensors(bytes)?;
         let config = LmConfig::from_metadata(&file.metadata)?;
         let c = &config;
+        // By name once (a lookup per tensor by scanning would be quadratic in the file's tensors).
+        let index: std::collections::HashMap<&str, &crate::formats::Tensor> = file.tensors.iter().map(|t| (t.name.as_str(), &t.tensor)).collect();
         let take = |name: &str, shape: &[usize]| -> Result<Vec<f32>, LmError> {
-            let t = file
+            let t = index
                 .get(name)
+                .copied()
                 .ok_or_else(|| LmError::Tensor { name: name.into(), message: "missing from the file".into() })?;
             if t.shape != shape {
                 return Err(LmError::Tensor {
@@ -194,7 +197,7 @@ impl LmWeights {
             });
         }
         let output = if c.tied {
-            if file.get("output.weight").is_some() {
+            if index.contains_key("output.weight") {
                 return Err(LmError::Tensor { name: "output.weight".into(), message: "present in a tied model".into() });
             }
             None

@@ -152,3 +152,81 @@ fn the_users_own_files_load_and_every_method_runs() {
     assert_eq!(code, 0, "{err}");
     assert!(std::fs::metadata(&onnx).unwrap().len() > 100_000);
 }
+
+/// A llama2.c v0 file (vocabulary negative: an untied head) of the given shape, weights from a
+/// fixed pattern times `scale`.
+fn llama2c_v0(dim: usize, hidden: usize, layers: usize, heads: usize, vocab: usize, seq: usize, scale: f32) -> Vec<u8> {
+    let kv = dim; // n_kv_heads = n_heads
+    let hs = dim / heads;
+    let counts = [
+        vocab * dim,
+        layers * dim,
+        layers * dim * dim,
+        layers * dim * kv,
+        layers * dim * kv,
+        layers * dim * dim,
+        layers * dim,
+        layers * hidden * dim,
+        layers * dim * hidden,
+        layers * hidden * dim,
+        dim,
+        seq * hs / 2,
+        seq * hs / 2,
+        vocab * dim,
+    ];
+    let mut out = Vec::new();
+    for v in [dim, hidden, layers, heads, heads] {
+        out.extend_from_slice(&(v as i32).to_le_bytes());
+    }
+    out.extend_from_slice(&(-(vocab as i32)).to_le_bytes());
+    out.extend_from_slice(&(seq as i32).to_le_bytes());
+    for (i, _) in (0..counts.iter().sum::<usize>()).enumerate() {
+        let x = ((i * 37 % 101) as f32 - 50.0) / 500.0 * scale;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn bench_times_only_the_formats_a_users_model_runs_and_bad_arguments_are_messages() {
+    let dir = std::env::temp_dir().join(format!("qplay-cli-lm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tok = format!("{IMPORT}tokenizer.bin");
+    // Rows of 8: no Q8_0 / Q4_0 / group 32, which the benchmark names and leaves out.
+    let narrow = dir.join("narrow.bin");
+    std::fs::write(&narrow, llama2c_v0(8, 16, 1, 2, 32, 8, 1.0)).unwrap();
+    let (code, out, err) = qplay(&["bench", "--model", narrow.to_str().unwrap(), &tok, "--tokens", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not timed: q8_0") && err.contains("multiple of 32"), "{err}");
+    assert!(out.contains("model_fp32") && out.contains("model_w8a8_per_channel") && !out.contains("model_q8_0"), "{out}");
+    // Finite weights whose activations overflow: the formats that cannot run are named.
+    let huge = dir.join("huge.bin");
+    std::fs::write(&huge, llama2c_v0(32, 64, 1, 2, 32, 8, 1e18)).unwrap();
+    let (code, _, err) = qplay(&["bench", "--model", huge.to_str().unwrap(), &tok, "--tokens", "2"]);
+    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // An argument that is not UTF-8 (a legal Linux file name): a message, not a panic.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = std::ffi::OsStr::from_bytes(b"bad\xff.gguf");
+        let out = Command::new(env!("CARGO_BIN_EXE_qplay")).args(["lm", "generate", "--model"]).arg(bad).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked") && out.status.code() != Some(101), "{err}");
+        let out = Command::new(env!("CARGO_BIN_EXE_qplay")).args(["lm", "generate", "--prompt"]).arg(bad).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked") && out.status.code() == Some(2), "{err}");
+    }
+    // Training settings are bounded before anything is allocated.
+    let (code, _, err) = qplay(&["train", "--steps", "1", "--batch", "100000000", "--out", dir.join("t.safetensors").to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("batch") && err.contains("4096"), "{err}");
+    // A file that reports no size (as /proc files do) is read only up to the limit.
+    #[cfg(target_os = "linux")]
+    {
+        let (code, _, err) = qplay(&["eval", "--model", "/proc/self/status", "--tokens", "300"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -351,6 +351,32 @@ fn malformed_tokenizer_json_is_named() {
         Tokenizer::from_tokenizer_json(&edit(&|j| j["added_tokens"][0]["id"] = Value::from(3_000_000u64))),
         &["<|endoftext|>", "3000000"],
     );
+    // Bounds that keep tokenizing linear in the text: an added token of more than 512 bytes
+    // (each position of a text is matched against at most that many bytes), more than 1 MiB of
+    // added tokens, more than 16 pre-tokenizer steps.
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| j["added_tokens"][0]["content"] = Value::from(format!("{}b", "a".repeat(100_000))))),
+        &["added token", "100001 bytes", "512"],
+    );
+    Tokenizer::from_tokenizer_json(&edit(&|j| j["added_tokens"][0]["content"] = Value::from("a".repeat(512)))).expect("512 bytes are fine");
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            let many: Vec<Value> = (0..2100)
+                .map(|i| serde_json::json!({"id": 0, "content": format!("{i:0>500}"), "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}))
+                .collect();
+            j["added_tokens"] = Value::from(many);
+        })),
+        &["added token", "1048576 bytes together"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            let pre = j["pre_tokenizer"].clone();
+            let mut steps = vec![serde_json::json!({"type": "Digits", "individual_digits": false}); 20];
+            steps.push(pre);
+            j["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": steps});
+        })),
+        &["21 steps", "16"],
+    );
 }
 
 fn llama2c_bin(max_len: i32, tokens: &[(f32, i32, &[u8])]) -> Vec<u8> {

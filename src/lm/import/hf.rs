@@ -276,6 +276,9 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, LmError> {
     })
 }
 
+/// Largest safetensors header read (JSON bytes).
+pub const MAX_HEADER_BYTES: u64 = 16 << 20;
+
 /// Reads a Hugging Face Llama checkpoint: `config.json` and the `.safetensors` files (name, bytes).
 pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, LmError> {
     let mut notes = Vec::new();
@@ -287,6 +290,12 @@ pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, 
     let mut files = Vec::with_capacity(shards.len());
     for (name, bytes) in shards {
         check_file_size(bytes.len(), "a .safetensors file")?;
+        // The header's JSON is parsed whole into a map: its size bounds that memory (a real
+        // shard's header is a few hundred kB).
+        let header = bytes.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        if header > MAX_HEADER_BYTES {
+            return Err(malformed(FORMAT, format!("{}: the header is {header} bytes; qplay reads headers up to {MAX_HEADER_BYTES} bytes", clip(name))));
+        }
         let st = SafeTensors::deserialize(bytes).map_err(|e| malformed(FORMAT, format!("{}: {e}", clip(name))))?;
         files.push(st);
     }

@@ -71,6 +71,11 @@ pub fn learning_rate(tc: &TrainConfig, step: usize) -> f32 {
     tc.min_lr + 0.5 * (1.0 + (std::f32::consts::PI * progress.min(1.0)).cos()) * (tc.lr - tc.min_lr)
 }
 
+/// Most sequences per batch (and evaluation batches).
+pub const MAX_BATCH: usize = 4096;
+/// Most training threads.
+pub const MAX_THREADS: usize = 256;
+
 /// `batch` random windows of T + 1 tokens.
 fn sample_batch(rng: &mut ChaCha8Rng, data: &[u32], t: usize, batch: usize) -> Vec<u32> {
     let mut out = Vec::with_capacity(batch * (t + 1));
@@ -158,6 +163,24 @@ pub fn train(
     let t = c.seq_len;
     if tc.batch == 0 || tc.threads == 0 || tc.steps == 0 {
         return Err(LmError::Setting { name: "train", message: "steps, batch and threads must be at least 1".into() });
+    }
+    // Each batch is held as tokens (batch · (T + 1)), with `threads` workers: bounded before
+    // anything is allocated.
+    if tc.batch > MAX_BATCH || tc.eval_batches > MAX_BATCH || tc.threads > MAX_THREADS {
+        return Err(LmError::Setting {
+            name: "train",
+            message: format!("batch {} / eval batches {} / threads {}: at most {MAX_BATCH} / {MAX_BATCH} / {MAX_THREADS}", tc.batch, tc.eval_batches, tc.threads),
+        });
+    }
+    for (name, v) in [("lr", tc.lr), ("min_lr", tc.min_lr), ("weight_decay", tc.weight_decay), ("grad_clip", tc.grad_clip)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(LmError::Setting { name: "train", message: format!("{name} {v} must be a finite number ≥ 0") });
+        }
+    }
+    for (name, v) in [("beta1", tc.beta1), ("beta2", tc.beta2)] {
+        if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+            return Err(LmError::Setting { name: "train", message: format!("{name} {v} must be in [0, 1)") });
+        }
     }
     if train.len() < t + 2 || val.len() < t + 2 {
         return Err(LmError::Setting { name: "train", message: format!("the texts must be longer than {} tokens", t + 1) });

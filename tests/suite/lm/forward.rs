@@ -90,6 +90,10 @@ both! {
         let mut c = LmConfig::shakespeare();
         c.seq_len = 1 << 30;
         assert!(matches!(c.validate(), Err(LmError::Config { field: "seq_len", .. })));
+        // Many tiny blocks: few parameters, but each block costs allocations and bookkeeping.
+        let c = LmConfig { dim: 2, n_heads: 1, n_kv_heads: 1, hidden_dim: 2, vocab_size: 4, n_layers: 1025, ..LmConfig::shakespeare() };
+        assert!(matches!(c.validate(), Err(LmError::Config { field: "n_layers", .. })));
+        assert!(LmConfig { n_layers: 1024, ..c }.validate().is_ok());
 
         let mut w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
         let model = LmModel::from_weights(&w).unwrap();
