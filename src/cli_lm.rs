@@ -686,6 +686,12 @@ fn run_table(a: TableArgs) -> Result<(), String> {
     );
     let mut csv = String::from("configuration,perplexity,delta_pct,kl,top1_same,rms_dp,weight_bytes,bits_per_weight,kv_bytes,engine\n");
     for cfg in table_configs() {
+        // A row whose settings do not fit the model (a group that does not divide a row of the
+        // user's model, a block format on rows not a multiple of 32) is named and left out.
+        if let Err(e) = cfg.check_fits(&w.config) {
+            eprintln!("{}: not in the table: {e}", cfg.label());
+            continue;
+        }
         let r = a.m.quantize(&l, &cfg)?;
         let q = &r.quantized;
         // Against the FP32 model the method started from (outlier injection changes its weights,
