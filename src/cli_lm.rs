@@ -33,7 +33,7 @@ use qplay::lm::corpus::{gunzip_text, BuiltinLm, LARGE_MODEL_FILE, MODEL_FILE, TR
 use qplay::lm::train::{train, TrainConfig};
 use qplay::lm::eval::{compare, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
-use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
+use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary, MAX_IMPORT_FILE_BYTES};
 use qplay::lm::tokenizers::Tokenizer;
 use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmModel, LmWeights};
 use qplay::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
@@ -272,9 +272,6 @@ pub fn run(cmd: LmCommand) -> Result<(), String> {
     }
 }
 
-/// Most bytes of a model's files together (the import's own limit).
-const MODEL_FILES_LIMIT: u64 = qplay::lm::import::MAX_IMPORT_FILE_BYTES;
-
 /// Reads a regular file of at most `limit` bytes, checking its size before reading.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -382,10 +379,10 @@ impl ModelArgs {
         for p in &paths {
             total = total.saturating_add(std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?.len());
         }
-        if total > MODEL_FILES_LIMIT {
-            return Err(format!("the model's files hold {total} bytes together; the limit is {MODEL_FILES_LIMIT} bytes"));
+        if total > MAX_IMPORT_FILE_BYTES {
+            return Err(format!("the model's files hold {total} bytes together; the limit is {MAX_IMPORT_FILE_BYTES} bytes"));
         }
-        let mut left = MODEL_FILES_LIMIT;
+        let mut left = MAX_IMPORT_FILE_BYTES;
         let mut files = Vec::with_capacity(paths.len());
         for p in &paths {
             let bytes = read_limited(p, left)?;

@@ -8,7 +8,7 @@
 
 use crate::bench::{time_medians_of, BenchLine};
 use crate::lm::eval::perplexity;
-use crate::lm::{KvCache, KvFormat, LmLinear, LmModel, LmWeights, NoProbe};
+use crate::lm::{KvCache, KvFormat, LmError, LmLinear, LmModel, LmWeights, NoProbe};
 use crate::runtime::qmatmul::QuantizedActs;
 use crate::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
 
@@ -36,11 +36,7 @@ pub fn applicable_formats(w: &LmWeights, formats: &[(&'static str, LmQuantConfig
     for (label, cfg) in formats {
         let tried = quantize_lm(w, cfg).and_then(|q| {
             let mut cache = KvCache::new(&q.model.config, cfg.kv)?;
-            let v = q.model.config.vocab_size as u32;
-            for i in 0..2u32.min(q.model.config.seq_len as u32) {
-                q.model.forward(&[(i * 7 + 1) % v], &mut cache, true, &mut NoProbe)?;
-            }
-            Ok(())
+            decode(&q.model, &mut cache, 2.min(q.model.config.seq_len))
         });
         match tried {
             Ok(()) => ok.push((*label, cfg.clone())),
@@ -52,13 +48,14 @@ pub fn applicable_formats(w: &LmWeights, formats: &[(&'static str, LmQuantConfig
 
 /// Decodes `tokens` tokens greedily from an empty cache (token ids cycle; the arithmetic is
 /// the same whatever they are).
-fn decode(model: &LmModel, cache: &mut KvCache, tokens: usize) {
+fn decode(model: &LmModel, cache: &mut KvCache, tokens: usize) -> Result<(), LmError> {
     cache.clear();
     let v = model.config.vocab_size as u32;
     for i in 0..tokens {
-        let logits = model.forward(&[(i as u32 * 7 + 1) % v], cache, true, &mut NoProbe).expect("a valid model decodes");
+        let logits = model.forward(&[(i as u32 * 7 + 1) % v], cache, true, &mut NoProbe)?;
         std::hint::black_box(logits);
     }
+    Ok(())
 }
 
 /// Median seconds of each of `fs`, timed interleaved after one untimed warm-up call each.
@@ -107,7 +104,7 @@ pub fn decode_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats:
     let models = models(w, formats);
     let mut caches: Vec<KvCache> =
         models.iter().zip(formats).map(|(m, (_, c))| KvCache::new(&m.config, c.kv).expect("cache fits")).collect();
-    let fs = models.iter().zip(caches.iter_mut()).map(|(m, c)| Box::new(move || decode(m, c, tokens)) as Box<dyn FnMut()>).collect();
+    let fs = models.iter().zip(caches.iter_mut()).map(|(m, c)| Box::new(move || decode(m, c, tokens).expect("a valid model decodes")) as Box<dyn FnMut()>).collect();
     timed_lines(clock, "lm_decode", name, formats, fs, tokens, repeats)
 }
 

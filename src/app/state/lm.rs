@@ -166,10 +166,14 @@ impl LmState {
         Some(LmExperiment { quant: r.exp.quant.clone(), tokens: r.exp.tokens, ..self.exp.clone() })
     }
 
+    /// The locked settings that changing the experiment to `next` would change.
+    fn locked_changes(&self, next: &LmExperiment) -> Vec<String> {
+        changed_keys(&self.exp, next).into_iter().filter(|k| self.view.is_locked(k) || self.view.is_locked("all")).collect()
+    }
+
     /// The locked settings that applying row `key` would change (empty: it may be applied).
     pub fn locked_by_row(&self, key: u32) -> Vec<String> {
-        let Some(next) = self.applied(key) else { return Vec::new() };
-        changed_keys(&self.exp, &next).into_iter().filter(|k| self.view.is_locked(k) || self.view.is_locked("all")).collect()
+        self.applied(key).map_or_else(Vec::new, |next| self.locked_changes(&next))
     }
 
     /// The state a link opens: its experiment, hidden / locked controls and notices.
@@ -284,11 +288,13 @@ impl Reducible for LmState {
             },
             LmAction::RemoveRow(key) => next.rows.retain(|r| r.key != key),
             LmAction::ApplyRow(key) => {
-                let locked = self.locked_by_row(key);
-                if !locked.is_empty() {
-                    next.notices.push(format!("the link locks {}: that row's settings were not put in the form", locked.join(", ")));
-                } else if let Some(exp) = self.applied(key) {
-                    next.exp = exp;
+                if let Some(exp) = self.applied(key) {
+                    let locked = self.locked_changes(&exp);
+                    if locked.is_empty() {
+                        next.exp = exp;
+                    } else {
+                        next.notices.push(format!("the link locks {}: that row's settings were not put in the form", locked.join(", ")));
+                    }
                 }
             }
             LmAction::DismissNotices => next.notices.clear(),
