@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::lm::{quantize_lm, LmMethod, LmQuantConfig, LmWeightFormat};
 use crate::experiment::Progress;
@@ -69,7 +69,7 @@ fn step(on: &mut dyn FnMut(&Progress) -> bool, stage: String, done: usize, total
 }
 
 /// A model's score on the slice against FP32.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     pub mean_kl: f64,
     /// Mean negative log-likelihood (nats per token) and its exp.
@@ -147,7 +147,7 @@ impl KlReference {
 }
 
 /// What the search aims for.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchTarget {
     /// At most this many bits per weight over the searched Linears (integers, scales, minimums).
@@ -159,7 +159,7 @@ pub enum SearchTarget {
 }
 
 /// The two widths and the target.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchSettings {
     pub low_bits: u8,
     pub high_bits: u8,
@@ -167,7 +167,7 @@ pub struct SearchSettings {
 }
 
 /// One Linear's sensitivity.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerSensitivity {
     pub name: String,
     pub weights: usize,
@@ -182,7 +182,7 @@ pub struct LayerSensitivity {
 }
 
 /// One evaluated configuration.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LmCandidate {
     pub label: String,
     /// Bits of every searched Linear.
@@ -196,7 +196,7 @@ pub struct LmCandidate {
     pub on_front: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchReport {
     pub settings: SearchSettings,
     pub fp32: Score,
@@ -213,6 +213,9 @@ pub struct SearchReport {
     /// The chosen configuration: the settings with its `layer_bits`.
     pub config: LmQuantConfig,
     pub searched_weights: usize,
+    /// Predictions every candidate was scored on.
+    #[serde(default)]
+    pub tokens: usize,
 }
 
 /// The Linears RTN quantizes under `cfg` (skipped ones excluded), in model order.
@@ -239,6 +242,22 @@ fn only(cfg: &LmQuantConfig, all: &[(String, usize, usize)], name: &str, bits: u
 /// `cfg` with these per-Linear bits.
 pub fn with_bits(cfg: &LmQuantConfig, bits: &BTreeMap<String, u8>) -> LmQuantConfig {
     LmQuantConfig { layer_bits: bits.clone(), ..cfg.clone() }
+}
+
+/// `cfg` with these per-Linear bits written compactly: `bits` the most common width (on a tie the
+/// higher) and `layer_bits` only the Linears at another width. Every Linear named in `bits` gets
+/// the same width as under [`with_bits`]; so does every other Linear RTN quantizes, as long as
+/// `bits` names all of them (a search's candidates do).
+pub fn compact_bits(cfg: &LmQuantConfig, bits: &BTreeMap<String, u8>) -> LmQuantConfig {
+    let mut count = [0usize; 9];
+    for &b in bits.values() {
+        count[usize::from(b.min(8))] += 1;
+    }
+    let Some(base) = (2..=8u8).max_by_key(|&b| count[usize::from(b)]).filter(|&b| count[usize::from(b)] > 0) else {
+        return with_bits(cfg, bits);
+    };
+    let layer_bits = bits.iter().filter(|(_, &b)| b != base).map(|(n, &b)| (n.clone(), b)).collect();
+    LmQuantConfig { bits: base, layer_bits, ..cfg.clone() }
 }
 
 /// Checks the settings of a search against the configuration.
@@ -285,11 +304,25 @@ pub fn search_mixed_precision(
     let uniform = |b: u8| -> BTreeMap<String, u8> { all.iter().map(|(n, ..)| (n.clone(), b)).collect() };
     let (bytes_high, _) = sizes(w, &with_bits(cfg, &uniform(high)))?;
     let (bytes_low, _) = sizes(w, &with_bits(cfg, &uniform(low)))?;
+    // A size budget that even every Linear at the low width misses is named before any evaluation.
+    let (weights_all, smallest): (usize, usize) = (all.iter().map(|(_, n, k)| n * k).sum(), all.iter().map(|(n, ..)| bytes_low[n]).sum());
+    let unmeetable = match settings.target {
+        SearchTarget::BitsPerWeight(b) => smallest as f64 * 8.0 > b * weights_all as f64,
+        SearchTarget::Bytes(b) => smallest > b,
+        SearchTarget::Kl(_) => false,
+    };
+    if unmeetable {
+        let message = format!(
+            "the budget cannot be met: all at W{low} takes {smallest} bytes ({:.3} bits per weight)",
+            smallest as f64 * 8.0 / weights_all as f64
+        );
+        return Err(LmError::Setting { name: "target", message }.into());
+    }
 
     // 1. One evaluation per Linear: only it at the low bits.
     let mut sens = Vec::with_capacity(all.len());
     for (i, (name, n, k)) in all.iter().enumerate() {
-        step(on_progress, format!("sensitivity: {name}"), i, all.len())?;
+        step(on_progress, format!("step 1 of 2, each Linear alone at W{low}: {name}"), i, all.len())?;
         let q = quantize_lm(w, &only(cfg, &all, name, low))?;
         let kl = reference.score(&q.model)?.mean_kl;
         let (bh, bl) = (bytes_high[name], bytes_low[name]);
@@ -324,7 +357,7 @@ pub fn search_mixed_precision(
     let mut candidates = Vec::with_capacity(configs.len());
     let total = configs.len();
     for (i, (label, bits)) in configs.into_iter().enumerate() {
-        step(on_progress, format!("evaluating {label}"), i, total)?;
+        step(on_progress, format!("step 2 of 2, candidates: {label}"), i, total)?;
         let (layer_bytes, model) = sizes(w, &with_bits(cfg, &bits))?;
         let bytes: usize = all.iter().map(|(n, ..)| layer_bytes[n]).sum();
         let score = reference.score(&model)?;
@@ -374,6 +407,7 @@ pub fn search_mixed_precision(
         candidates,
         chosen,
         searched_weights,
+        tokens: tokens.len() - 1,
     })
 }
 

@@ -25,11 +25,15 @@
 //! | `tokens` | validation tokens scored, 2–1,000,000 | 8,193 |
 //! | `model` | the user's own model files, by name (the files themselves never travel in a link) | — (built-in) |
 //! | `builtin` | which built-in model (used when `model` is absent): small (1.2 M parameters), large (3.2 M) | small |
+//! | `search_low`, `search_high` | the mixed-precision search's two widths, 2–8, low < high | 4, 8 |
+//! | `search_bpw` / `search_kl` | its target: at most this many bits per weight (0.5–32), or the smallest model of at most this mean KL (0–10) | bpw 6 |
+//! | `search_tokens` | validation tokens the search scores, 2–65,537 | 1,025 |
 
 use crate::lm::corpus::BuiltinLm;
 use crate::lm::sample::SampleConfig;
 use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
+use crate::ptq::lm_sensitivity::{SearchSettings, SearchTarget};
 
 /// Longest link accepted (characters after `?`).
 pub const MAX_QUERY_LEN: usize = 16 * 1024;
@@ -39,6 +43,10 @@ pub const MAX_KEYS: usize = 256;
 pub const MAX_PROMPT_CHARS: usize = 1024;
 /// Longest model name in a link (characters).
 pub const MAX_MODEL_CHARS: usize = 512;
+/// Most per-layer widths (`layer_bits.NAME` keys) a link holds.
+pub const MAX_LAYER_BITS: usize = 64;
+/// Most validation tokens a search scores (one FP32 reference and ~90 evaluations of them).
+pub const MAX_SEARCH_TOKENS: usize = 65_537;
 /// Most notices listed (then one "… and N more").
 pub const MAX_NOTICES: usize = 20;
 
@@ -56,11 +64,17 @@ pub struct LmExperiment {
     pub model: String,
     /// The built-in model used when `model` is empty.
     pub builtin: BuiltinLm,
+    /// The mixed-precision search's widths and target, and the validation tokens it scores.
+    pub search: SearchSettings,
+    pub search_tokens: usize,
 }
+
+/// The search's settings when the link says nothing: W4 / W8 within 6 bits per weight.
+pub const DEFAULT_SEARCH: SearchSettings = SearchSettings { low_bits: 4, high_bits: 8, target: SearchTarget::BitsPerWeight(6.0) };
 
 impl Default for LmExperiment {
     fn default() -> Self {
-        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193, model: String::new(), builtin: BuiltinLm::Small }
+        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193, model: String::new(), builtin: BuiltinLm::Small, search: DEFAULT_SEARCH, search_tokens: 1025 }
     }
 }
 
@@ -143,6 +157,24 @@ pub fn to_query(e: &LmExperiment) -> String {
     if e.builtin != d.builtin {
         kv.push(("builtin".into(), e.builtin.key().into()));
     }
+    let (s, ds) = (&e.search, &d.search);
+    if s.low_bits != ds.low_bits {
+        kv.push(("search_low".into(), s.low_bits.to_string()));
+    }
+    if s.high_bits != ds.high_bits {
+        kv.push(("search_high".into(), s.high_bits.to_string()));
+    }
+    if s.target != ds.target {
+        match s.target {
+            SearchTarget::BitsPerWeight(b) => kv.push(("search_bpw".into(), b.to_string())),
+            SearchTarget::Kl(k) => kv.push(("search_kl".into(), k.to_string())),
+            // Not offered by the page; the link keeps the bits per weight it is worth.
+            SearchTarget::Bytes(_) => {}
+        }
+    }
+    if e.search_tokens != d.search_tokens {
+        kv.push(("search_tokens".into(), e.search_tokens.to_string()));
+    }
     kv.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
@@ -200,8 +232,8 @@ pub fn parse_layer_bits(v: &str) -> Result<std::collections::BTreeMap<String, u8
         if name.is_empty() || name.len() > 64 {
             return Err(format!("{:?}: a layer name of 1 to 64 characters", crate::share::clip(pair)));
         }
-        if out.len() >= 64 && !out.contains_key(name) {
-            return Err("at most 64 per-layer bits".into());
+        if out.len() >= MAX_LAYER_BITS && !out.contains_key(name) {
+            return Err(format!("at most {MAX_LAYER_BITS} per-layer bits"));
         }
         out.insert(name.to_string(), parse_num(bits, 2u8, 8).map_err(|e| format!("{name}: {e}"))?);
     }
@@ -259,11 +291,16 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
             }
             e.model = v.trim().to_string();
         }
+        "search_low" => e.search.low_bits = parse_num(v, 2u8, 8)?,
+        "search_high" => e.search.high_bits = parse_num(v, 2u8, 8)?,
+        "search_bpw" => e.search.target = SearchTarget::BitsPerWeight(parse_num(v, 0.5f64, 32.0)?),
+        "search_kl" => e.search.target = SearchTarget::Kl(parse_num(v, 0f64, 10.0)?),
+        "search_tokens" => e.search_tokens = parse_num(v, 2usize, MAX_SEARCH_TOKENS)?,
         "builtin" => e.builtin = BuiltinLm::from_key(v).ok_or_else(|| format!("{:?} is not small or large", crate::share::clip(v)))?,
         _ => match key.strip_prefix("layer_bits.") {
             Some(name) if !name.is_empty() && name.len() <= 64 => {
-                if e.quant.layer_bits.len() >= 64 && !e.quant.layer_bits.contains_key(name) {
-                    return Err("at most 64 per-layer bits".into());
+                if e.quant.layer_bits.len() >= MAX_LAYER_BITS && !e.quant.layer_bits.contains_key(name) {
+                    return Err(format!("at most {MAX_LAYER_BITS} per-layer bits"));
                 }
                 e.quant.layer_bits.insert(name.to_string(), parse_num(v, 2u8, 8)?);
             }
@@ -271,6 +308,23 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         },
     }
     Ok(())
+}
+
+/// Why the search's settings cannot run (the ranges a link accepts), if they cannot.
+pub fn search_problem(e: &LmExperiment) -> Option<String> {
+    let s = &e.search;
+    if !(2..=8).contains(&s.low_bits) || !(2..=8).contains(&s.high_bits) || s.low_bits >= s.high_bits {
+        return Some(format!("the search's widths must be 2–8 bits with low < high (now {} and {})", s.low_bits, s.high_bits));
+    }
+    match s.target {
+        SearchTarget::BitsPerWeight(b) if !(0.5..=32.0).contains(&b) => return Some(format!("the budget {b} bits per weight is outside 0.5–32")),
+        SearchTarget::Kl(k) if !(0.0..=10.0).contains(&k) => return Some(format!("the KL target {k} is outside 0–10")),
+        _ => {}
+    }
+    if !(2..=MAX_SEARCH_TOKENS).contains(&e.search_tokens) {
+        return Some(format!("the search's tokens {} are outside 2–{MAX_SEARCH_TOKENS}", e.search_tokens));
+    }
+    None
 }
 
 /// Reads a link's query (after `?`): the experiment and a notice per key that was skipped.
@@ -313,6 +367,10 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     if let Err(err) = e.quant.validate() {
         notices.push(format!("the quantization settings do not fit together ({err}); using the defaults"));
         e.quant = LmQuantConfig::default();
+    }
+    if e.search.low_bits >= e.search.high_bits {
+        notices.push(format!("the search's widths {} and {} are not low < high; using 4 and 8", e.search.low_bits, e.search.high_bits));
+        e.search = SearchSettings { target: e.search.target, ..DEFAULT_SEARCH };
     }
     if skipped > 0 {
         notices.push(format!("… and {skipped} more"));

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openPage, screenshot, root, useServedApp, assertHealthy } from './harness.mjs';
+import { openPage, screenshot, root, artifacts, useServedApp, assertHealthy } from './harness.mjs';
 
 let url, browser;
 useServedApp((u, b) => {
@@ -369,4 +369,74 @@ test('the first perplexity of a W8 RTN run on the built-in model, timed from the
   const [warmFirst, warmRow] = await timeRun();
   console.log(`W8 RTN, 8,193 tokens: fresh tab (model and text fetched) first figure ${coldFirst} ms, row ${coldRow} ms; loaded (W8 g128) first figure ${warmFirst} ms, row ${warmRow} ms`);
   await assertHealthy(page, errors);
+});
+
+test('the mixed-precision search runs in the worker, meets its budget, and Use puts its widths in the form', async () => {
+  // One window of 256 predictions for both the search and the run, so the run re-measures the
+  // chosen candidate on the same text.
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&group=32&tokens=257&search_tokens=257&search_bpw=5.5`);
+  await page.waitForSelector('[data-testid=lm-search]');
+  assert.equal(await page.$eval('[data-testid=lm-search_low]', (s) => s.value), '4');
+  assert.equal(await page.$eval('[data-testid=lm-search_high]', (s) => s.value), '8');
+  assert.equal(await page.$eval('[data-testid=lm-search_value]', (i) => i.value), '5.5');
+  for (const id of ['search_low', 'search_high', 'search_target', 'search_value', 'search_tokens']) {
+    const title = await page.$eval(`[data-testid=lm-${id}]`, (el) => el.closest('label').title);
+    assert.ok(title.length > 40, `${id} has a tooltip`);
+  }
+  await page.click('[data-testid=lm-search-run]');
+  await page.waitForFunction(() => /step [12] of 2/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await page.waitForSelector('[data-testid=lm-search-summary]', { timeout: 300_000 });
+  const summary = await page.textContent('[data-testid=lm-search-summary]');
+  const m = summary.match(/(\d+) of 42 Linears at W4, the rest at W8: (\d+\.\d{3}) bits per weight, perplexity (\d+\.\d{4}) \(FP32 (\d+\.\d{4})\), KL (\d\.\d{5}), scored on 256 predictions/);
+  assert.ok(m, summary);
+  const [low, bpw, ppl] = [parseInt(m[1]), parseFloat(m[2]), m[3]];
+  assert.ok(bpw <= 5.5 && low > 0 && low < 42, summary);
+  // 43 steps of the greedy path (0 … 42 Linears at W4) and the uniform W5, W6, W7; one chosen.
+  assert.equal(await page.$$eval('[data-testid=lm-search-candidates] tbody tr', (trs) => trs.length), 46);
+  assert.equal(await page.$$eval('[data-testid=lm-search-candidates] tr.chosen', (trs) => trs.length), 1);
+  const sens = await page.$$eval('[data-testid=lm-search-sensitivity] tbody tr', (trs) => trs.map((tr) => parseFloat(tr.children[1].textContent)));
+  assert.equal(sens.length, 42);
+  assert.ok(sens.every((v, i) => i === 0 || v <= sens[i - 1] + 1e-12), 'most sensitive first');
+  // The section alone (the page is long): controls, summary, chart and the sensitivity table open.
+  await page.$eval('[data-testid=lm-search-sensitivity]', (t) => { t.closest('details').open = true; });
+  await mkdir(artifacts, { recursive: true });
+  const searchShot = join(artifacts, 'lm-search.png');
+  await (await page.$('section[aria-label="Mixed precision"]')).screenshot({ path: searchShot });
+  await copyFile(searchShot, join(root, 'docs', 'screenshots', 'lm-search.png'));
+
+  // Use: the widths go in the form, and a Run re-measures the chosen candidate's perplexity.
+  await page.click('[data-testid=lm-search-use-' + await page.$$eval('[data-testid=lm-search-candidates] tbody tr', (trs) => trs.findIndex((tr) => tr.classList.contains('chosen'))) + ']');
+  const typed = await page.$eval('[data-testid=lm-layer_bits]', (i) => i.value);
+  const base = await page.$eval('[data-testid=lm-bits]', (s) => s.value);
+  const listed = typed.split(',').filter((s) => s.trim());
+  assert.equal(listed.length, base === '4' ? 42 - low : low, `${typed} (base W${base})`);
+  assert.ok(listed.every((e) => e.trim().endsWith(base === '4' ? '=8' : '=4')), typed);
+  assert.match(await page.evaluate(() => location.hash), /layer_bits\.layers\./);
+  await runAndWait(page, 1);
+  assert.equal((await rows(page))[0].quant.toFixed(4), ppl, 'the run scores the chosen widths as the search did');
+
+  // The search takes RTN: another method disables it with the reason.
+  await page.selectOption('[data-testid=lm-method]', 'gptq');
+  assert.equal(await page.$eval('[data-testid=lm-search-run]', (b) => b.disabled), true);
+  assert.match(await page.textContent('[data-testid=lm-search-blocked]'), /RTN/);
+  await page.selectOption('[data-testid=lm-method]', 'rtn');
+  // A KL target goes in the link; an impossible budget is named before any evaluation.
+  await page.selectOption('[data-testid=lm-search_target]', 'kl');
+  assert.match(await page.evaluate(() => location.hash), /search_kl=0\.002/);
+  await page.selectOption('[data-testid=lm-search_target]', 'bpw');
+  await page.fill('[data-testid=lm-search_value]', '1');
+  await page.dispatchEvent('[data-testid=lm-search_value]', 'change');
+  await page.click('[data-testid=lm-search-run]');
+  await page.waitForSelector('[data-testid=run-error]', { timeout: 60_000 });
+  assert.match(await page.textContent('[data-testid=run-error]'), /budget cannot be met: all at W4 takes \d+ bytes/);
+  await assertHealthy(page, errors);
+
+  // A link that locks the per-layer widths: the search runs, its Use is disabled and says why.
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?weights=rtn&group=32&search_tokens=257&lock=layer_bits,bits`);
+  await p2.click('[data-testid=lm-search-run]');
+  await p2.waitForSelector('[data-testid=lm-search-summary]', { timeout: 300_000 });
+  const use = await p2.$('[data-testid=lm-search-summary] button');
+  assert.equal(await use.isDisabled(), true);
+  assert.match(await use.getAttribute('title'), /locks .*layer_bits/);
+  await assertHealthy(p2, e2);
 });

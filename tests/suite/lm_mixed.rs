@@ -11,7 +11,7 @@ use std::process::Command;
 use qplay::lm::eval::compare;
 use qplay::lm::{CharTokenizer, KvFormat, LmModel, LmWeights};
 use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
-use qplay::ptq::lm_sensitivity::{search_mixed_precision, KlReference, SearchError, SearchSettings, SearchTarget};
+use qplay::ptq::lm_sensitivity::{compact_bits, search_mixed_precision, with_bits, KlReference, SearchError, SearchSettings, SearchTarget};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -176,4 +176,21 @@ fn kl_reference_is_compare_and_targets_and_cancel_work_on_a_small_model() {
     .unwrap_err();
     assert_eq!(e, SearchError::Cancelled);
     assert_eq!(steps, 3);
+
+    // Every candidate written compactly (the page's "Use": the common width as `bits`, the others
+    // listed) quantizes every Linear exactly as the candidate's full list does.
+    for c in &all.candidates {
+        let full = quantize_lm(&w, &with_bits(&cfg, &c.layer_bits)).unwrap();
+        let short_cfg = compact_bits(&cfg, &c.layer_bits);
+        let short = quantize_lm(&w, &short_cfg).unwrap();
+        let key = |l: &qplay::ptq::lm::LmLayerReport| (l.name.clone(), l.format.clone(), l.bytes);
+        assert_eq!(full.layers.iter().map(key).collect::<Vec<_>>(), short.layers.iter().map(key).collect::<Vec<_>>(), "{}", c.label);
+        let at = |b: u8| c.layer_bits.values().filter(|&&x| x == b).count();
+        assert!(at(short_cfg.bits) >= at(4).max(at(8)), "{}: base {} is the most common width", c.label, short_cfg.bits);
+        assert_eq!(short_cfg.layer_bits.len(), n - at(short_cfg.bits), "{}", c.label);
+        assert!(short_cfg.layer_bits.values().all(|&b| b != short_cfg.bits));
+    }
+    // A tie takes the higher width as the base.
+    let half: BTreeMap<String, u8> = all.order.iter().enumerate().map(|(i, name)| (name.clone(), if i % 2 == 0 { 4 } else { 8 })).collect();
+    assert_eq!(compact_bits(&cfg, &half).bits, 8);
 }

@@ -26,11 +26,11 @@ pub fn on_front(points: &[LmPoint], i: usize) -> bool {
     !points.iter().any(|q| q.model == p.model && q.bits <= p.bits && q.ppl <= p.ppl && (q.bits < p.bits || q.ppl < p.ppl))
 }
 
-pub fn draw_lm_pareto(canvas: &HtmlCanvasElement, points: &[LmPoint], selected: Option<usize>) -> ChartResult<Vec<Option<(i32, i32)>>> {
+pub fn draw_lm_pareto(canvas: &HtmlCanvasElement, points: &[LmPoint], selected: Option<usize>, title: &str) -> ChartResult<Vec<Option<(i32, i32)>>> {
     let root = open(canvas)?;
     let ok = |p: &LmPoint| p.bits.is_finite() && p.ppl.is_finite() && p.ppl > 0.0;
     let skipped = points.iter().filter(|p| !ok(p)).count();
-    let title = with_skipped("Perplexity against bits per weight, every run of this session", skipped);
+    let title = with_skipped(title, skipped);
     let Some((_, b_hi)) = finite_range(points.iter().filter(|p| ok(p)).map(|p| p.bits)) else {
         no_data(&root, &title, "no run yet: press Run")?;
         return Ok(vec![None; points.len()]);

@@ -63,7 +63,7 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
                     .iter()
                     .map(|r| LmPoint { model: model_name(r), bits: r.view.bits_per_weight, ppl: r.view.quant_ppl, fp32_ppl: r.view.fp32_ppl })
                     .collect();
-                match draw_lm_pareto(&c, &points, points.len().checked_sub(1)) {
+                match draw_lm_pareto(&c, &points, points.len().checked_sub(1), "Perplexity against bits per weight, every run of this session") {
                     Ok(p) => *landed.borrow_mut() = p,
                     Err(e) => problem = Some(e),
                 }

@@ -12,6 +12,7 @@ use super::lm_inspect::LmInspect;
 use super::lm_controls::{LmControls, LmEdit};
 use super::lm_qdq_graph::LmQdqGraph;
 use super::lm_generation::LmGeneration;
+use super::lm_search::LmSearch;
 use super::lm_table::LmTable;
 use super::notices::Notices;
 use super::share_link::ShareLink;
@@ -20,14 +21,15 @@ use super::lm_downloads::LmDownloads;
 use super::lm_model_drop::{DroppedFiles, LmModelDrop};
 use super::lm_model_info::LmModelPanel;
 use crate::app::state::experiment_job;
-use crate::app::state::job::{self, Change, JobUpdate};
+use crate::app::state::job::{self, Change, JobState, JobUpdate};
 use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, ModelChoice, UserModel};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request};
 use crate::experiment::shard::Shard;
 use crate::lm::LmConfig;
-use crate::share::lm::LmExperiment;
+use crate::ptq::lm::{LmMethod, LmWeightFormat};
+use crate::share::lm::{search_problem, LmExperiment};
 use crate::share::view::View;
 use crate::share::{query_of, Page};
 
@@ -95,6 +97,7 @@ impl Submit {
             LmJob::Generate => Request::LmGenerate { model, quant, sample: exp.sample.clone(), prompt: exp.prompt.clone(), max_new: exp.max_new },
             LmJob::Export(format) => Request::LmExport { model, quant, format },
             LmJob::Weights => Request::LmWeights { model, quant, layer: self.inspect.0.clone(), row: self.inspect.1 },
+            LmJob::Search => Request::LmSearch { model, quant, settings: exp.search, tokens: exp.search_tokens },
             LmJob::Load => return,
         };
         job::run(&self.worker, request, None, self.task(), self.updates());
@@ -153,6 +156,22 @@ fn check(state: &LmState) -> Result<(), String> {
         return Err("the prompt is empty".into());
     }
     Ok(())
+}
+
+/// Whether the mixed-precision search can run now; the error says why not.
+fn check_search(state: &LmState) -> Result<(), String> {
+    if state.running_job().is_some() {
+        return Err("a job is running".into());
+    }
+    check(state)?;
+    let q = &state.exp.quant;
+    if q.weights != LmWeightFormat::Rtn || q.method != LmMethod::Rtn {
+        return Err("the search chooses RTN widths: set Weights to RTN and Method to RTN".into());
+    }
+    match search_problem(&state.exp) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
 }
 
 #[function_component(LmPage)]
@@ -218,6 +237,35 @@ pub fn lm_page() -> Html {
             }
         })
     };
+    let on_search = {
+        let (state, worker) = (state.clone(), worker.clone());
+        Callback::from(move |_: MouseEvent| {
+            if check_search(&state).is_ok() {
+                Submit::of(&worker, &state, LmJob::Search).send();
+            }
+        })
+    };
+    let on_use_candidate = {
+        let d = state.dispatcher();
+        Callback::from(move |i: usize| d.dispatch(LmAction::UseCandidate(i)))
+    };
+    // "Use" of a candidate changes the widths (`bits`, `layer_bits`) and any setting edited since
+    // the search: refused, per candidate, when the link locks one of them.
+    let search_use_locked: Vec<Option<String>> = state.search.as_ref().map_or_else(Vec::new, |r| {
+        (0..r.candidates.len())
+            .map(|i| match state.with_candidate(i) {
+                Some(Ok(next)) => Some(state.locked_changes(&next)).filter(|l| !l.is_empty()).map(|l| format!("the link locks {}", l.join(", "))),
+                Some(Err(why)) => Some(why),
+                None => None,
+            })
+            .collect()
+    });
+    // The search's progress, failure or cancellation shows under the search.
+    let search_running = match &state.job {
+        JobState::Running(j) => j.kind.kind == LmJob::Search,
+        JobState::Failed { kind, .. } | JobState::Cancelled { kind } => kind.kind == LmJob::Search,
+        JobState::Idle => false,
+    };
     let on_dismiss = {
         let d = state.dispatcher();
         Callback::from(move |_| d.dispatch(LmAction::DismissNotices))
@@ -251,7 +299,7 @@ pub fn lm_page() -> Html {
             </section>
             <section class="experiment" aria-label="Settings">
                 <h2>{"Settings"}</h2>
-                <LmControls exp={state.exp.clone()} view={view.clone()} {on_edit} />
+                <LmControls exp={state.exp.clone()} view={view.clone()} on_edit={on_edit.clone()} />
                 <div class="run">
                     <button class="primary" onclick={start(LmJob::Run)} disabled={busy || valid.is_err()} data-testid="lm-run"
                         title="Quantize in the worker and score both models on the validation text: a new row in the table">{"Run"}</button>
@@ -260,7 +308,7 @@ pub fn lm_page() -> Html {
                     if let Err(e) = &valid { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
                     <ShareLink {link} what="the same model and settings" />
                 </div>
-                { job_line(&state.job, "job", on_cancel) }
+                if !search_running { { job_line(&state.job, "job", on_cancel.clone()) } }
             </section>
             <section aria-label="Comparison">
                 <h2>{"FP32 against quantized"}</h2>
@@ -274,6 +322,14 @@ pub fn lm_page() -> Html {
                     if let Some(last) = state.rows.last() {
                         <LmInspect last={last.clone()} weights={state.weights.clone()} busy={busy} on_show={on_show_weights} />
                     }
+                </section>
+            }
+            if !view.is_hidden("search") {
+                <section aria-label="Mixed precision">
+                    <h2>{"Mixed precision: which Linears can take fewer bits"}</h2>
+                    <LmSearch exp={state.exp.clone()} view={view.clone()} report={state.search.clone()} on_edit={on_edit.clone()}
+                        {on_search} blocked={check_search(&state).err()} on_use={on_use_candidate} use_locked={search_use_locked} />
+                    if search_running { { job_line(&state.job, "search", on_cancel.clone()) } }
                 </section>
             }
             <section aria-label="QDQ graph">

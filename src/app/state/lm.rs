@@ -11,7 +11,8 @@ use crate::lm::corpus::BuiltinLm;
 use crate::lm::inspect::WeightView;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::{Event, LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
-use crate::share::lm::{changed_keys, LmExperiment};
+use crate::ptq::lm_sensitivity::{compact_bits, SearchReport};
+use crate::share::lm::{changed_keys, LmExperiment, MAX_LAYER_BITS};
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
 
@@ -27,6 +28,8 @@ pub enum LmJob {
     Export(LmExportFormat),
     /// One projection's weights (the weight view).
     Weights,
+    /// The mixed-precision search.
+    Search,
 }
 
 /// The user's model files, one after the other in one buffer (compared by identity: a model
@@ -108,6 +111,8 @@ pub struct LmState {
     pub next_load_key: u64,
     /// The last weight view the worker drew.
     pub weights: Option<Rc<WeightView>>,
+    /// The last mixed-precision search (its report keeps the settings it searched under).
+    pub search: Option<Rc<SearchReport>>,
 }
 
 impl Default for LmState {
@@ -125,6 +130,7 @@ impl Default for LmState {
             model_error: None,
             next_load_key: 1,
             weights: None,
+            search: None,
         }
     }
 }
@@ -146,6 +152,9 @@ pub enum LmAction {
     /// Put a row's quantization settings (and its token count) back in the form, unless the
     /// teacher's link locks one of the settings that would change.
     ApplyRow(u32),
+    /// Put search candidate `i`'s per-layer bits (under the settings the search ran with) in the
+    /// form, unless the link locks a setting that would change.
+    UseCandidate(usize),
     DismissNotices,
     /// The page rejected the dropped files before the worker saw them; the previous model stays.
     ModelRejected(String),
@@ -167,8 +176,24 @@ impl LmState {
     }
 
     /// The locked settings that changing the experiment to `next` would change.
-    fn locked_changes(&self, next: &LmExperiment) -> Vec<String> {
+    pub fn locked_changes(&self, next: &LmExperiment) -> Vec<String> {
         changed_keys(&self.exp, next).into_iter().filter(|k| self.view.is_locked(k) || self.view.is_locked("all")).collect()
+    }
+
+    /// The experiment with search candidate `i` applied: the search's settings with its widths
+    /// written compactly (the most common one as `bits`), or why it cannot go in a link.
+    pub fn with_candidate(&self, i: usize) -> Option<Result<LmExperiment, String>> {
+        let r = self.search.as_ref()?;
+        let c = r.candidates.get(i)?;
+        let quant = compact_bits(&r.config, &c.layer_bits);
+        if quant.layer_bits.len() > MAX_LAYER_BITS {
+            return Some(Err(format!(
+                "\"{}\" needs {} per-layer widths and a link holds at most {MAX_LAYER_BITS}: apply it with qplay lm search --out",
+                c.label,
+                quant.layer_bits.len()
+            )));
+        }
+        Some(Ok(LmExperiment { quant, ..self.exp.clone() }))
     }
 
     /// The locked settings that applying row `key` would change (empty: it may be applied).
@@ -262,6 +287,7 @@ impl Reducible for LmState {
                         }));
                     }
                     Outcome::LmWeights(w) => next.weights = Some(Rc::new(*w)),
+                    Outcome::LmSearch(r) => next.search = Some(Rc::new(*r)),
                     // The worker read the user's files: the model replaces the previous user
                     // model and is chosen.
                     Outcome::LmLoaded(info) => match task.files {
@@ -297,6 +323,18 @@ impl Reducible for LmState {
                     }
                 }
             }
+            LmAction::UseCandidate(i) => match self.with_candidate(i) {
+                Some(Ok(exp)) => {
+                    let locked = self.locked_changes(&exp);
+                    if locked.is_empty() {
+                        next.exp = exp;
+                    } else {
+                        next.notices.push(format!("the link locks {}: the search's widths were not put in the form", locked.join(", ")));
+                    }
+                }
+                Some(Err(why)) => next.notices.push(why),
+                None => {}
+            },
             LmAction::DismissNotices => next.notices.clear(),
             LmAction::ModelRejected(message) => next.model_error = Some(message),
             LmAction::ChooseModel(choice) => {

@@ -25,6 +25,7 @@ use crate::lm::tokenizers::Tokenizer;
 use crate::lm::{CharTokenizer, KvCache, KvFormat, LmError, LmModel, LmWeights};
 use crate::ptq::lm::{LmLayerReport, LmQuantConfig, QuantizedLm};
 use crate::ptq::lm_method::{quantize_with_method, MethodReport};
+use crate::ptq::lm_sensitivity::{search_mixed_precision, SearchSettings};
 use crate::lm::inspect::{linear_named, projection_names, weight_view};
 use crate::quant::ggml::GgmlType;
 
@@ -294,6 +295,7 @@ pub async fn handle(id: u32, request: Request, bytes: Option<Vec<u8>>) -> Result
         Request::LmLoad { key, files } => load(id, key, &files, bytes.ok_or("the model files' bytes did not arrive")?).map(|o| (o, None)),
         Request::LmExport { model, quant, format } => export(id, &model, quant, format).await.map(|(o, b)| (o, Some(b))),
         Request::LmWeights { model, quant, layer, row } => weights(id, &model, quant, &layer, row).await.map(|o| (o, None)),
+        Request::LmSearch { model, quant, settings, tokens } => search(id, &model, &quant, &settings, tokens).await.map(|o| (o, None)),
         _ => Err("not a language-model job".into()),
     }
 }
@@ -389,6 +391,25 @@ fn bits_per_weight(m: &LmModel) -> f64 {
     let norms = (2 * c.n_layers + 1) * c.dim;
     let weights = (c.param_count() as f64 - norms as f64).max(1.0);
     (m.weight_bytes().saturating_sub(4 * norms) * 8) as f64 / weights
+}
+
+/// The mixed-precision search (`crate::ptq::lm_sensitivity`) on the first `tokens` validation
+/// tokens, each evaluation a step of the progress.
+async fn search(id: u32, model: &LmModelRef, quant: &LmQuantConfig, settings: &SearchSettings, tokens: usize) -> Result<Outcome, String> {
+    quant.validate().map_err(err)?;
+    if tokens < 2 {
+        return Err(format!("search tokens: {tokens} is fewer than the 2 a prediction needs"));
+    }
+    let m = loaded(id, model).await?;
+    let val = val_tokens(id, &m).await?;
+    let n = tokens.min(val.len());
+    progress(id, "FP32 log-probabilities of the slice", 0, 1);
+    let report = search_mixed_precision(&m.weights, quant, settings, &val[..n], &mut |p| {
+        progress(id, &p.stage, p.done, p.total);
+        true
+    })
+    .map_err(err)?;
+    Ok(Outcome::LmSearch(Box::new(report)))
 }
 
 /// Quantizes and scores against FP32 on the first `tokens` validation tokens (`shard`'s windows

@@ -18,6 +18,7 @@ use crate::lm::eval::{merge_windows, Comparison, WindowScore};
 use crate::lm::inspect::WeightView;
 use crate::lm::sample::SampleConfig;
 use crate::ptq::lm::LmQuantConfig;
+use crate::ptq::lm_sensitivity::{SearchReport, SearchSettings};
 
 /// Where the model comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,6 +81,15 @@ pub enum Request {
         model: LmModelRef,
         quant: LmQuantConfig,
         format: LmExportFormat,
+    },
+    /// The Language-model page: the mixed-precision search (RTN at two widths) under `quant`'s
+    /// other settings, scored against FP32 on the first `tokens` validation tokens.
+    LmSearch {
+        #[serde(default)]
+        model: LmModelRef,
+        quant: LmQuantConfig,
+        settings: SearchSettings,
+        tokens: usize,
     },
     /// The Tensor page, for a large tensor or a slow calibrator: the view of the settings in
     /// `hash` (the page's link), of the loaded tensor when there is one (its values travel as
@@ -400,6 +410,7 @@ pub enum Outcome {
     LmGenerate(Box<LmGenView>),
     LmLoaded(Box<LmModelInfo>),
     LmWeights(Box<WeightView>),
+    LmSearch(Box<SearchReport>),
     /// The Tensor page's view; its values (x, q, r′) travel as the reply's bytes, which the page's
     /// host puts into `bytes`.
     TensorView {

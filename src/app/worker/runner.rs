@@ -218,7 +218,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::Export { exp, model, format } => (exp, model, Some(format), Shard::ALL),
         Request::Bench => return bench(id).await.map(|o| (o, None)),
         Request::TensorView { hash, loaded } => return tensor_view(id, &hash, loaded, bytes),
-        r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. } | Request::LmWeights { .. }) => {
+        r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. } | Request::LmWeights { .. } | Request::LmSearch { .. }) => {
             return super::lm::handle(id, r, bytes).await
         }
     };

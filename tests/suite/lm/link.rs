@@ -133,4 +133,46 @@ both! {
         let (_, n) = from_query(&deep);
         assert!(!n.is_empty());
     }
+
+    the_search_settings_round_trip_and_bad_ones_are_named {
+        use qplay::ptq::lm_sensitivity::{SearchSettings, SearchTarget};
+        use qplay::share::lm::{search_problem, DEFAULT_SEARCH};
+        let mut e = LmExperiment::default();
+        assert_eq!(e.search, DEFAULT_SEARCH);
+        assert_eq!(search_problem(&e), None);
+        e.search = SearchSettings { low_bits: 3, high_bits: 6, target: SearchTarget::Kl(0.0015) };
+        e.search_tokens = 2049;
+        let q = to_query(&e);
+        assert_eq!(q, "search_low=3&search_high=6&search_kl=0.0015&search_tokens=2049");
+        assert_eq!(from_query(&q), (e.clone(), vec![]));
+        e.search.target = SearchTarget::BitsPerWeight(5.25);
+        assert_eq!(from_query(&to_query(&e)).0, e);
+        // Out of range, not a number, NaN: named and skipped.
+        for (query, says) in [
+            ("search_low=1", "search_low"),
+            ("search_high=9", "search_high"),
+            ("search_bpw=0.1", "search_bpw"),
+            ("search_bpw=NaN", "search_bpw"),
+            ("search_kl=-1", "search_kl"),
+            ("search_tokens=70000", "search_tokens"),
+            ("search_tokens=x", "search_tokens"),
+        ] {
+            let (back, n) = from_query(query);
+            assert_eq!((back.search, back.search_tokens), (DEFAULT_SEARCH, 1025), "{query}");
+            assert!(n.len() == 1 && n[0].contains(says), "{query}: {n:?}");
+        }
+        // Valid one by one, not together: low ≥ high falls back to 4 / 8, keeping the target.
+        let (back, n) = from_query("search_low=6&search_high=5&search_kl=0.01");
+        assert_eq!(back.search, SearchSettings { target: SearchTarget::Kl(0.01), ..DEFAULT_SEARCH });
+        assert!(n.iter().any(|m| m.contains("low < high")), "{n:?}");
+        // What the page checks before a search: the same ranges.
+        let mut bad = LmExperiment::default();
+        bad.search.target = SearchTarget::BitsPerWeight(40.0);
+        assert!(search_problem(&bad).unwrap().contains("0.5–32"));
+        bad.search = SearchSettings { low_bits: 8, high_bits: 8, ..DEFAULT_SEARCH };
+        assert!(search_problem(&bad).unwrap().contains("low < high"));
+        bad.search = DEFAULT_SEARCH;
+        bad.search_tokens = 1;
+        assert!(search_problem(&bad).unwrap().contains("2–65537"));
+    }
 }
