@@ -35,7 +35,7 @@ pub struct LmSearchProps {
 }
 
 const TIP_LOW: &str = "The narrow width the search gives the Linears that tolerate it (RTN, the page's group size and symmetry).";
-const TIP_HIGH: &str = "The wide width every other Linear keeps.";
+const TIP_HIGH: &str = "The wide width every other Linear keeps (RTN too); the uniform widths between the two are scored as well, for comparison.";
 const TIP_TARGET: &str = "Bits per weight: of the candidates that fit (integers, scales and minimums of the searched Linears ÷ their weights), the one of least KL. KL: the smallest candidate whose mean KL divergence from FP32 is at most the target.";
 const TIP_TOKENS: &str = "Validation tokens each candidate is scored on (FP32's log-probabilities are computed once). The search evaluates every Linear alone at the low width, then every candidate: about 2·(Linears) + 4 evaluations.";
 
@@ -188,7 +188,8 @@ fn search_result(props: &SearchResultProps) -> Html {
             model: if i <= n { format!("W{} / W{} mix", r.settings.low_bits, r.settings.high_bits) } else { "uniform width".into() },
             bits: c.bits_per_weight,
             ppl: c.score.perplexity,
-            fp32_ppl: r.fp32.perplexity,
+            // One FP32 line (drawn with the first series).
+            fp32_ppl: if i <= n { r.fp32.perplexity } else { f64::NAN },
         })
         .collect();
     {
@@ -249,9 +250,8 @@ fn search_result(props: &SearchResultProps) -> Html {
         <div class="lm-search-result" ref={outer}>
             <p data-testid="lm-search-summary">
                 { format!(
-                    "Target {}: {} — {low_count} of {} Linears at W{}, the rest at W{}: {:.3} bits per weight, perplexity {:.4} (FP32 {:.4}), KL {:.5}, scored on {} predictions. ",
+                    "Target {}: {low_count} of {} Linears at W{}, the rest at W{}: {:.3} bits per weight, perplexity {:.4} (FP32 {:.4}), KL {:.5}, scored on {} predictions. ",
                     target_text(&r.settings.target),
-                    chosen.label,
                     chosen.layer_bits.len(),
                     r.settings.low_bits,
                     r.settings.high_bits,
@@ -270,7 +270,7 @@ fn search_result(props: &SearchResultProps) -> Html {
                 <div class="chart-body">
                     <canvas ref={canvas} {onclick} data-testid="lm-search-chart" role="img"
                         aria-label="Perplexity against bits per weight for every candidate of the search; click a point to use its widths"></canvas>
-                    <p class="hint">{"Ringed: the chosen candidate. Click a point to put its widths in the form."}</p>
+                    <p class="hint">{"Ringed: the chosen candidate. Click a point to put its widths in the form. On a short slice perplexity is noisy (a model can score below FP32); the KL divergence in the table is the steadier measure, and the one the search ranks by."}</p>
                 </div>
             </figure>
             if let Some(e) = &*error { <p class="error">{ format!("The chart could not be drawn: {e}") }</p> }
