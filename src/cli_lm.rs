@@ -532,9 +532,29 @@ impl ModelArgs {
             let b: u8 = b.parse().map_err(|_| format!("--layer-bits {lb}: {b} is not a number of bits"))?;
             c.layer_bits.insert(name.to_string(), b);
         }
+        check_list_sizes(&c)?;
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }
+}
+
+/// Most entries of a skip list or of per-layer bits from the command line or a TOML file: room for
+/// every Linear of the largest model read (7 per block × 1,024 blocks, the embedding and the head),
+/// so a search's choice fits, while each entry is matched against every Linear.
+pub const MAX_LIST_ENTRIES: usize = 8192;
+/// Longest name in those lists (characters).
+pub const MAX_LIST_NAME: usize = 256;
+
+fn check_list_sizes(c: &LmQuantConfig) -> Result<(), String> {
+    for (what, names) in [("skip", c.skip.iter().collect::<Vec<_>>()), ("layer_bits", c.layer_bits.keys().collect())] {
+        if names.len() > MAX_LIST_ENTRIES {
+            return Err(format!("{what}: {} entries, more than the {MAX_LIST_ENTRIES} a model's Linears can need", names.len()));
+        }
+        if let Some(long) = names.iter().find(|n| n.chars().count() > MAX_LIST_NAME) {
+            return Err(format!("{what}: a name of {} characters (at most {MAX_LIST_NAME}): {:?}…", long.chars().count(), long.chars().take(40).collect::<String>()));
+        }
+    }
+    Ok(())
 }
 
 fn val_tokens(m: &ModelArgs, tok: &Tokenizer, n: Option<usize>) -> Result<Vec<u32>, String> {

@@ -196,7 +196,8 @@ pub const GROUP_SIZES: [usize; 4] = [0, 32, 64, 128];
 
 fn matches(entry: &str, name: &str) -> bool {
     let entry = if entry == "lm_head" { "output" } else { entry };
-    name == entry || name.ends_with(&format!(".{entry}")) || name.starts_with(&format!("{entry}."))
+    // Without allocating: a skip list can hold thousands of entries, each matched against every Linear.
+    name == entry || name.strip_suffix(entry).is_some_and(|p| p.ends_with('.')) || name.strip_prefix(entry).is_some_and(|r| r.starts_with('.'))
 }
 
 /// One Linear's outcome.

@@ -93,6 +93,37 @@ fn generation_is_seeded_and_bad_settings_are_named() {
     let (code, _, err) = qplay(&["generate", "--prompt", &long]);
     assert_ne!(code, 0);
     assert!(err.contains("context holds 256"), "{err}");
+
+    // TOML lists: room for every Linear of the largest model, no more; names of bounded length.
+    let dir = std::env::temp_dir().join(format!("qplay-cli-lm-lists-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = |name: &str, body: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let many = toml("many.toml", format!("skip = [{}]\n", (0..8193).map(|i| format!("\"x{i}\"")).collect::<Vec<_>>().join(", ")));
+    let (code, _, err) = qplay(&["eval", "--config", &many, "--tokens", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("skip: 8193 entries, more than the 8192"), "{err}");
+    let wide = toml("wide.toml", format!("weights = \"rtn\"\n[layer_bits]\n\"{}\" = 4\n", "w".repeat(300)));
+    let (code, _, err) = qplay(&["eval", "--config", &wide, "--tokens", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("layer_bits: a name of 300 characters (at most 256)"), "{err}");
+    // A search's whole choice, one entry per Linear, reads (and a misspelt one is named).
+    let mut body = "weights = \"rtn\"\ngroup = 32\n[layer_bits]\n".to_string();
+    for l in 0..6 {
+        for m in ["attention.wq", "attention.wk", "attention.wv", "attention.wo", "feed_forward.w1", "feed_forward.w2", "feed_forward.w3"] {
+            body += &format!("\"layers.{l}.{m}\" = {}\n", if l % 2 == 0 { 4 } else { 8 });
+        }
+    }
+    let (code, out, err) = qplay(&["eval", "--config", &toml("all.toml", body.clone()), "--tokens", "257"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"perplexity\""), "{out}");
+    let (code, _, err) = qplay(&["eval", "--config", &toml("typo.toml", body + "\"layers.6.attention.wq\" = 4\n"), "--tokens", "257"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("\"layers.6.attention.wq\" names no Linear"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 const IMPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/import/");

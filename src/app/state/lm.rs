@@ -188,7 +188,7 @@ impl LmState {
         let quant = compact_bits(&r.config, &c.layer_bits);
         if quant.layer_bits.len() > MAX_LAYER_BITS {
             return Some(Err(format!(
-                "\"{}\" needs {} per-layer widths and a link holds at most {MAX_LAYER_BITS}: apply it with qplay lm search --out",
+                "\"{}\" needs {} per-layer widths and a link holds at most {MAX_LAYER_BITS}: run qplay lm search --out f.json and pass its chosen_layer_bits to qplay lm … --config as a [layer_bits] table",
                 c.label,
                 quant.layer_bits.len()
             )));
