@@ -302,6 +302,9 @@ pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
         notices.push(format!("The link is longer than {MAX_QUERY_LEN} characters; the default experiment is shown."));
         return (Experiment::default(), notices.finish());
     }
+    if let Some(n) = crate::share::broken_escapes(query) {
+        notices.push(n);
+    }
     let defaults = to_json(&Experiment::default());
     let mut keys: Vec<Key> = Vec::new();
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();

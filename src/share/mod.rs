@@ -65,6 +65,28 @@ pub fn query_of(hash: &str) -> &str {
     hash.split_once('?').map_or("", |(_, q)| q)
 }
 
+/// A notice naming the keys of a link whose %-escapes do not decode to UTF-8 (`%E2%98` cut short, `%FF`):
+/// the decoder reads each as U+FFFD (�) and the page would otherwise show it as if typed. None when
+/// every escape decodes, or when the link itself holds U+FFFD (literally or as `%EF%BF%BD`), which
+/// then may be meant. One pass over the link.
+pub fn broken_escapes(query: &str) -> Option<String> {
+    if query.contains('\u{FFFD}') || query.to_ascii_uppercase().contains("%EF%BF%BD") {
+        return None;
+    }
+    let mut keys: Vec<String> = Vec::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if (k.contains('\u{FFFD}') || v.contains('\u{FFFD}')) && keys.len() < 8 {
+            let k = clip(&k);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    (!keys.is_empty()).then(|| {
+        format!("the link's {} a %-escape that is not UTF-8 (cut short or mistyped?): it reads as \u{FFFD}", keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ") + if keys.len() == 1 { " has" } else { " have" })
+    })
+}
+
 /// Cuts user text to 40 characters for a notice.
 pub fn clip(text: &str) -> String {
     let mut s: String = text.chars().take(40).collect();

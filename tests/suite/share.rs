@@ -251,4 +251,22 @@ both! {
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(qplay::share::lm::to_query(&e), "weights=rtn&bits=4&group=32");
     }
+
+    a_broken_percent_escape_is_named_on_every_page {
+        // %E2%98 is a snowman cut short, %FF is no UTF-8 at all: each decodes to U+FFFD.
+        let (e, n) = qplay::share::lm::from_query("prompt=ROMEO%E2%98&seed=7");
+        assert_eq!(e.prompt, "ROMEO\u{FFFD}");
+        assert!(n.len() == 1 && n[0].contains("\"prompt\" has a %-escape that is not UTF-8"), "{n:?}");
+        let (_, n) = TensorSettings::from_hash("#/tensor?values=1,2%FF");
+        assert!(n.iter().any(|m| m.contains("\"values\" has a %-escape")), "{n:?}");
+        let (_, n) = qplay::share::experiment::from_query("ptq.skip=fc%C3&model%FF=x");
+        assert!(n.iter().any(|m| m.contains("\"ptq.skip\", \"model\u{FFFD}\" have a %-escape")), "{n:?}");
+        // U+FFFD written on purpose (escaped or literal) reads without that notice.
+        for q in ["prompt=a%EF%BF%BDb", "prompt=a%ef%bf%bdb", "prompt=a\u{FFFD}b"] {
+            let (e, n) = qplay::share::lm::from_query(q);
+            assert_eq!(e.prompt, "a\u{FFFD}b");
+            assert!(n.is_empty(), "{q}: {n:?}");
+        }
+        assert_eq!(qplay::share::broken_escapes("prompt=ROMEO%3A&seed=7"), None);
+    }
 }
