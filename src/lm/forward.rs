@@ -209,7 +209,7 @@ impl LmModel {
             for i in 0..m {
                 rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.attention_norm, c.norm_eps);
             }
-            LmLinear::forward_same_input(&xb, m, &mut [(&b.wq, &mut q), (&b.wk, &mut k), (&b.wv, &mut v)], &mut acts)?;
+            LmLinear::forward_same_input(&xb, m, &mut [(&b.wq, &mut q), (&b.wk, &mut k), (&b.wv, &mut v)], &mut acts).map_err(at(|| format!("layers.{l}.attention.wq / wk / wv")))?;
             probe.linear(Some(l), "attention.wq", m, &xb, &q);
             probe.linear(Some(l), "attention.wk", m, &xb, &k);
             probe.linear(Some(l), "attention.wv", m, &xb, &v);
@@ -225,7 +225,7 @@ impl LmModel {
                 let rows = i * d..(i + 1) * d;
                 attend(c, kv, p0 + i, &q[rows.clone()], &mut att_out[rows], &mut scratch);
             }
-            b.wo.forward(&att_out, m, &mut proj, &mut acts)?;
+            b.wo.forward(&att_out, m, &mut proj, &mut acts).map_err(at(|| format!("layers.{l}.attention.wo")))?;
             probe.linear(Some(l), "attention.wo", m, &att_out, &proj);
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
@@ -234,11 +234,11 @@ impl LmModel {
             for i in 0..m {
                 rmsnorm(&mut xb[i * d..(i + 1) * d], &x[i * d..(i + 1) * d], &b.ffn_norm, c.norm_eps);
             }
-            LmLinear::forward_same_input(&xb, m, &mut [(&b.w1, &mut h1), (&b.w3, &mut h3)], &mut acts)?;
+            LmLinear::forward_same_input(&xb, m, &mut [(&b.w1, &mut h1), (&b.w3, &mut h3)], &mut acts).map_err(at(|| format!("layers.{l}.feed_forward.w1 / w3")))?;
             probe.linear(Some(l), "feed_forward.w1", m, &xb, &h1);
             probe.linear(Some(l), "feed_forward.w3", m, &xb, &h3);
             swiglu(&mut h1, &h3);
-            b.w2.forward(&h1, m, &mut proj, &mut acts)?;
+            b.w2.forward(&h1, m, &mut proj, &mut acts).map_err(at(|| format!("layers.{l}.feed_forward.w2")))?;
             probe.linear(Some(l), "feed_forward.w2", m, &h1, &proj);
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
@@ -251,8 +251,18 @@ impl LmModel {
             rmsnorm(&mut xn[j * d..(j + 1) * d], &x[i * d..(i + 1) * d], &self.norm, c.norm_eps);
         }
         let mut logits = vec![0f32; rows.len() * c.vocab_size];
-        self.output.forward(&xn, rows.len(), &mut logits, &mut acts)?;
+        self.output.forward(&xn, rows.len(), &mut logits, &mut acts).map_err(at(|| "output".to_string()))?;
         probe.linear(None, "output", rows.len(), &xn, &logits);
         Ok(logits)
+    }
+}
+
+/// Puts the Linear's name in front of its format in a product's error ("quantizing
+/// layers.3.feed_forward.w2 (W8A8 per-channel): value 17 is NaN or infinite"): the Linear itself
+/// knows only its format.
+fn at(name: impl FnOnce() -> String) -> impl FnOnce(LmError) -> LmError {
+    move |e| match e {
+        LmError::Quant { tensor, error } => LmError::Quant { tensor: format!("{} ({tensor})", name()), error },
+        other => other,
     }
 }
