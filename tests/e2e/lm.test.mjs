@@ -429,6 +429,10 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   await page.click('[data-testid=lm-search-run]');
   await page.waitForSelector('[data-testid=run-error]', { timeout: 60_000 });
   assert.match(await page.textContent('[data-testid=run-error]'), /budget cannot be met: all at W4 takes \d+ bytes/);
+  // The result belongs to its model: choosing the other built-in model clears it.
+  assert.ok(await page.$('[data-testid=lm-search-summary]'));
+  await page.check('[data-testid=lm-use-builtin-large]');
+  assert.equal(await page.$('[data-testid=lm-search-summary]'), null);
   await assertHealthy(page, errors);
 
   // A link that locks the per-layer widths: the search runs, its Use is disabled and says why.

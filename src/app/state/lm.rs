@@ -235,6 +235,10 @@ impl Reducible for LmState {
             LmAction::FromQuery(query) => {
                 let read = LmState::from_query(&query);
                 if read.exp != next.exp || !read.notices.is_empty() {
+                    if read.exp.builtin != next.exp.builtin || read.exp.model != next.exp.model {
+                        next.weights = None;
+                        next.search = None;
+                    }
                     next.exp = read.exp;
                     next.notices = read.notices;
                     // The link's model: the user's own when it is the one held, else none until
@@ -297,6 +301,7 @@ impl Reducible for LmState {
                             next.user_model = Some(Rc::new(UserModel { info: *info, files, bytes }));
                             next.use_user = true;
                             next.weights = None;
+                            next.search = None;
                             next.model_error = None;
                         }
                         None => {}
@@ -343,8 +348,10 @@ impl Reducible for LmState {
                     ModelChoice::Builtin(b) => b,
                     ModelChoice::User => next.exp.builtin,
                 };
+                // What was drawn or searched on the other model goes (its Linears may not exist here).
                 if use_user != next.use_user || builtin != next.exp.builtin {
                     next.weights = None;
+                    next.search = None;
                 }
                 next.use_user = use_user;
                 next.exp.builtin = builtin;
