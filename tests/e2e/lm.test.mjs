@@ -424,6 +424,11 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   await page.selectOption('[data-testid=lm-search_target]', 'kl');
   assert.match(await page.evaluate(() => location.hash), /search_kl=0\.002/);
   await page.selectOption('[data-testid=lm-search_target]', 'bpw');
+  await page.selectOption('[data-testid=lm-search_low]', '3');
+  await page.selectOption('[data-testid=lm-search_high]', '6');
+  assert.match(await page.evaluate(() => location.hash), /search_low=3&search_high=6/);
+  await page.selectOption('[data-testid=lm-search_low]', '4');
+  await page.selectOption('[data-testid=lm-search_high]', '8');
   await page.fill('[data-testid=lm-search_value]', '1');
   await page.dispatchEvent('[data-testid=lm-search_value]', 'change');
   await page.click('[data-testid=lm-search-run]');

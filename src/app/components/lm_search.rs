@@ -69,33 +69,18 @@ pub fn lm_search(props: &LmSearchProps) -> Html {
     let view = &props.view;
     let off = view.is_locked("search") || view.is_locked("all");
     let c = Controls::new(view, props.on_edit.clone(), "lm-");
-    let widths = |lo: u8, hi: u8| (lo..=hi).map(|b| (b.to_string(), format!("W{b}"))).collect::<Vec<_>>();
-    let low = c.select(
-        "search_low",
-        "Low width",
-        TIP_LOW,
-        s.low_bits.to_string(),
-        widths(2, 7),
-        off,
-        Rc::new(|x: &mut LmExperiment, v: &str| {
+    // A width select: W`lo` … W`hi`, written into the search's low or high width.
+    let width = |key: &'static str, label: &str, tip: &str, value: u8, (lo, hi): (u8, u8), high: bool| {
+        let options = (lo..=hi).map(|b| (b.to_string(), format!("W{b}"))).collect();
+        let set = Rc::new(move |x: &mut LmExperiment, v: &str| {
             if let Ok(b) = v.parse::<u8>() {
-                x.search.low_bits = b;
+                *(if high { &mut x.search.high_bits } else { &mut x.search.low_bits }) = b;
             }
-        }),
-    );
-    let high = c.select(
-        "search_high",
-        "High width",
-        TIP_HIGH,
-        s.high_bits.to_string(),
-        widths(3, 8),
-        off,
-        Rc::new(|x: &mut LmExperiment, v: &str| {
-            if let Ok(b) = v.parse::<u8>() {
-                x.search.high_bits = b;
-            }
-        }),
-    );
+        });
+        c.select(key, label, tip, value.to_string(), options, off, set)
+    };
+    let low = width("search_low", "Low width", TIP_LOW, s.low_bits, (2, 7), false);
+    let high = width("search_high", "High width", TIP_HIGH, s.high_bits, (3, 8), true);
     let kind = c.select(
         "search_target",
         "Target",
