@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod bench_summary;
 pub mod data;
+pub mod decimal;
 pub mod examples;
 pub mod experiment;
 pub mod formats;

@@ -17,10 +17,12 @@ use super::{KvCache, KvFormat, LmError, LmModel, NoProbe};
 #[serde(default, deny_unknown_fields)]
 pub struct SampleConfig {
     /// 0 = greedy (argmax).
+    #[serde(serialize_with = "crate::decimal::shortest_f32")]
     pub temperature: f32,
     /// 0 = no top-k cut.
     pub top_k: usize,
     /// 1 = no nucleus cut.
+    #[serde(serialize_with = "crate::decimal::shortest_f32")]
     pub top_p: f32,
     pub seed: u64,
 }

@@ -154,16 +154,19 @@ pub struct LmQuantConfig {
     pub calib_tokens: usize,
     /// GPTQ: dampening λ added to H's diagonal, as a fraction of its mean (0.01 = 1 %, the
     /// paper's; 0.05 and 0.1 did worse at W4 g32 on the built-in model).
+    #[serde(serialize_with = "crate::decimal::shortest_f32")]
     pub damp: f32,
     /// GPTQ: quantize columns in order of decreasing H diagonal (`act_order`).
     pub act_order: bool,
     /// SmoothQuant's migration strength α ∈ [0, 1]; AWQ searches its own α on a grid.
+    #[serde(serialize_with = "crate::decimal::shortest_f32")]
     pub alpha: f32,
     /// AWQ: also search a clipping threshold per group.
     pub awq_clip: bool,
     /// Outlier injection: scale this many channels of every RMSNorm weight by `outlier_scale`
     /// (and the matching input columns of the next Linears by its inverse); 0 = off.
     pub outliers: usize,
+    #[serde(serialize_with = "crate::decimal::shortest_f32")]
     pub outlier_scale: f32,
 }
 

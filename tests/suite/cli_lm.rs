@@ -20,6 +20,9 @@ fn w8_per_channel_meets_its_targets_and_writes_its_report() {
     assert!(c["mean_kl"].as_f64().unwrap() < 0.002, "{c}");
     assert!(c["top1_same"].as_f64().unwrap() >= 0.98, "{c}");
     assert_eq!(c["fp32"]["tokens"], 2048);
+    // The f32 settings as typed, not widened to f64's digits (0.009999999776482582).
+    assert_eq!(j["config"]["damp"].to_string(), "0.01", "{}", j["config"]);
+    assert_eq!(j["config"]["alpha"].to_string(), "0.5", "{}", j["config"]);
     assert_eq!(c["layers"].as_array().unwrap().len(), 6 * 7 + 1);
     assert_eq!(c["channel_ranges"].as_array().unwrap().len(), 6 * 7 + 1);
     let csv = std::fs::read_to_string(dir.join("layers.csv")).unwrap();

@@ -1,0 +1,40 @@
+//! An f32 setting written as the decimal it was typed as: 0.65, not 0.6499999761581421.
+//!
+//! A report that goes through a JSON value (`serde_json::json!`, `to_value`) widens every f32 to
+//! f64 and then prints the f64's digits. [`shortest_f32`] serializes the f32 as the f64 of its
+//! shortest decimal instead (Rust's `Display` of f32: the fewest digits that read back to the
+//! same f32), so the JSON, TOML and the page show what the user set, and reading it back as f32
+//! gives the same bits.
+
+use serde::Serializer;
+
+/// `#[serde(serialize_with = "crate::decimal::shortest_f32")]` for an f32 field.
+pub fn shortest_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    // "0.65" → 0.65f64; NaN and ±inf read back as themselves.
+    s.serialize_f64(v.to_string().parse::<f64>().unwrap_or(f64::from(*v)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct S {
+        #[serde(serialize_with = "super::shortest_f32")]
+        x: f32,
+    }
+
+    #[test]
+    fn settings_print_as_typed_and_read_back_to_the_same_bits() {
+        let text = |x: f32| serde_json::to_value(S { x }).unwrap()["x"].to_string();
+        assert_eq!(text(0.65), "0.65");
+        assert_eq!(text(0.01), "0.01");
+        assert_eq!(text(50.0), "50.0");
+        // Plain f32 fields widen: the defect this module removes.
+        assert_eq!(serde_json::json!({ "x": 0.65f32 })["x"].to_string(), "0.6499999761581421");
+        for x in [0.65f32, 0.01, 0.1, 1e-7, 3.4028235e38, f32::MIN_POSITIVE, -0.0, 1.0 / 3.0, 16_777_217.0] {
+            let back: S = serde_json::from_str(&serde_json::to_string(&S { x }).unwrap()).unwrap();
+            assert_eq!(back.x.to_bits(), x.to_bits(), "{x}");
+            let back: S = toml::from_str(&toml::to_string(&S { x }).unwrap()).unwrap();
+            assert_eq!(back.x.to_bits(), x.to_bits(), "{x} through TOML");
+        }
+    }
+}
