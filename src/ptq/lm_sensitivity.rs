@@ -260,8 +260,8 @@ pub fn compact_bits(cfg: &LmQuantConfig, bits: &BTreeMap<String, u8>) -> LmQuant
     LmQuantConfig { bits: base, layer_bits, ..cfg.clone() }
 }
 
-/// Checks the settings of a search against the configuration.
-fn check(cfg: &LmQuantConfig, s: &SearchSettings) -> Result<(), LmError> {
+/// Checks the settings of a search against the configuration (the page calls it before a search).
+pub fn check_settings(cfg: &LmQuantConfig, s: &SearchSettings) -> Result<(), LmError> {
     let bad = |name, message: String| Err(LmError::Setting { name, message });
     if cfg.weights != LmWeightFormat::Rtn || cfg.method != LmMethod::Rtn {
         return bad("weights", "the mixed-precision search runs RTN weights (--weights rtn, --method rtn)".into());
@@ -292,7 +292,7 @@ pub fn search_mixed_precision(
     on_progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<SearchReport, SearchError> {
     cfg.validate()?;
-    check(cfg, settings)?;
+    check_settings(cfg, settings)?;
     let all = searched_linears(w, cfg);
     if all.is_empty() {
         return Err(LmError::Setting { name: "skip", message: "every Linear is in the skip list: nothing to search".into() }.into());
@@ -305,18 +305,15 @@ pub fn search_mixed_precision(
     let (bytes_high, _) = sizes(w, &with_bits(cfg, &uniform(high)))?;
     let (bytes_low, _) = sizes(w, &with_bits(cfg, &uniform(low)))?;
     // A size budget that even every Linear at the low width misses is named before any evaluation.
-    let (weights_all, smallest): (usize, usize) = (all.iter().map(|(_, n, k)| n * k).sum(), all.iter().map(|(n, ..)| bytes_low[n]).sum());
+    let searched_weights: usize = all.iter().map(|(_, n, k)| n * k).sum();
+    let smallest: usize = all.iter().map(|(n, ..)| bytes_low[n]).sum();
     let unmeetable = match settings.target {
-        SearchTarget::BitsPerWeight(b) => smallest as f64 * 8.0 > b * weights_all as f64,
+        SearchTarget::BitsPerWeight(b) => smallest as f64 * 8.0 > b * searched_weights as f64,
         SearchTarget::Bytes(b) => smallest > b,
         SearchTarget::Kl(_) => false,
     };
     if unmeetable {
-        let message = format!(
-            "the budget cannot be met: all at W{low} takes {smallest} bytes ({:.3} bits per weight)",
-            smallest as f64 * 8.0 / weights_all as f64
-        );
-        return Err(LmError::Setting { name: "target", message }.into());
+        return Err(unmet_budget(low, smallest, searched_weights).into());
     }
 
     // 1. One evaluation per Linear: only it at the low bits.
@@ -342,7 +339,6 @@ pub fn search_mixed_precision(
     let mut order: Vec<&LayerSensitivity> = sens.iter().collect();
     order.sort_by(|a, b| a.per_byte.total_cmp(&b.per_byte).then_with(|| a.name.cmp(&b.name)));
     let order: Vec<String> = order.into_iter().map(|s| s.name.clone()).collect();
-    let searched_weights: usize = sens.iter().map(|s| s.weights).sum();
     let mut configs: Vec<(String, BTreeMap<String, u8>)> = Vec::new();
     let mut bits = uniform(high);
     for p in 0..=order.len() {
@@ -386,14 +382,14 @@ pub fn search_mixed_precision(
         _ => path.iter().enumerate().filter(|(_, c)| fits(c)).min_by(|a, b| a.1.score.mean_kl.total_cmp(&b.1.score.mean_kl)).map(|(i, _)| i),
     };
     let Some(chosen) = chosen else {
-        let message = match settings.target {
-            SearchTarget::Kl(k) => format!("no candidate reaches KL ≤ {k}: all at W{high} gives {:.6}", path[0].score.mean_kl),
-            _ => {
-                let smallest = &path[path.len() - 1];
-                format!("the budget cannot be met: all at W{low} takes {} bytes ({:.3} bits per weight)", smallest.bytes, smallest.bits_per_weight)
+        // A budget was checked before the search (the last candidate is all at the low width).
+        return Err(match settings.target {
+            SearchTarget::Kl(k) => {
+                LmError::Setting { name: "target", message: format!("no candidate reaches KL ≤ {k}: all at W{high} gives {:.6}", path[0].score.mean_kl) }
             }
-        };
-        return Err(LmError::Setting { name: "target", message }.into());
+            _ => unmet_budget(low, path[path.len() - 1].bytes, searched_weights),
+        }
+        .into());
     };
     let mut sensitivity = sens;
     sensitivity.sort_by(|a, b| b.sensitivity.total_cmp(&a.sensitivity).then_with(|| a.name.cmp(&b.name)));
@@ -409,6 +405,12 @@ pub fn search_mixed_precision(
         searched_weights,
         tokens: tokens.len() - 1,
     })
+}
+
+/// The error of a size budget that even every searched Linear at the low width misses.
+fn unmet_budget(low: u8, bytes: usize, weights: usize) -> LmError {
+    let message = format!("the budget cannot be met: all at W{low} takes {bytes} bytes ({:.3} bits per weight)", bytes as f64 * 8.0 / weights as f64);
+    LmError::Setting { name: "target", message }
 }
 
 /// Marks the candidates that no other beats on both size and perplexity.

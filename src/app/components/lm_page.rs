@@ -28,7 +28,7 @@ use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request};
 use crate::experiment::shard::Shard;
 use crate::lm::LmConfig;
-use crate::ptq::lm::{LmMethod, LmWeightFormat};
+use crate::ptq::lm_sensitivity::check_settings;
 use crate::share::lm::{search_problem, LmExperiment};
 use crate::share::view::View;
 use crate::share::{query_of, Page};
@@ -164,10 +164,7 @@ fn check_search(state: &LmState) -> Result<(), String> {
         return Err("a job is running".into());
     }
     check(state)?;
-    let q = &state.exp.quant;
-    if q.weights != LmWeightFormat::Rtn || q.method != LmMethod::Rtn {
-        return Err("the search chooses RTN widths: set Weights to RTN and Method to RTN".into());
-    }
+    check_settings(&state.exp.quant, &state.exp.search).map_err(|e| e.to_string())?;
     match search_problem(&state.exp) {
         Some(why) => Err(why),
         None => Ok(()),
@@ -251,15 +248,20 @@ pub fn lm_page() -> Html {
     };
     // "Use" of a candidate changes the widths (`bits`, `layer_bits`) and any setting edited since
     // the search: refused, per candidate, when the link locks one of them.
-    let search_use_locked: Vec<Option<String>> = state.search.as_ref().map_or_else(Vec::new, |r| {
-        (0..r.candidates.len())
-            .map(|i| match state.with_candidate(i) {
-                Some(Ok(next)) => Some(state.locked_changes(&next)).filter(|l| !l.is_empty()).map(|l| format!("the link locks {}", l.join(", "))),
-                Some(Err(why)) => Some(why),
-                None => None,
+    let search_use_locked = {
+        let state = state.clone();
+        use_memo((state.search.clone(), state.exp.clone(), state.view.clone()), move |(search, ..)| {
+            search.as_ref().map_or_else(Vec::new, |r| {
+                (0..r.candidates.len())
+                    .map(|i| match state.with_candidate(i) {
+                        Some(Ok(next)) => Some(state.locked_changes(&next)).filter(|l| !l.is_empty()).map(|l| format!("the link locks {}", l.join(", "))),
+                        Some(Err(why)) => Some(why),
+                        None => None,
+                    })
+                    .collect::<Vec<Option<String>>>()
             })
-            .collect()
-    });
+        })
+    };
     // The search's progress, failure or cancellation shows under the search.
     let search_running = match &state.job {
         JobState::Running(j) => j.kind.kind == LmJob::Search,
@@ -328,7 +330,7 @@ pub fn lm_page() -> Html {
                 <section aria-label="Mixed precision">
                     <h2>{"Mixed precision: which Linears can take fewer bits"}</h2>
                     <LmSearch exp={state.exp.clone()} view={view.clone()} report={state.search.clone()} on_edit={on_edit.clone()}
-                        {on_search} blocked={check_search(&state).err()} on_use={on_use_candidate} use_locked={search_use_locked} />
+                        {on_search} blocked={check_search(&state).err()} on_use={on_use_candidate} use_locked={(*search_use_locked).clone()} />
                     if search_running { { job_line(&state.job, "search", on_cancel.clone()) } }
                 </section>
             }

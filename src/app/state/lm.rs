@@ -180,6 +180,17 @@ impl LmState {
         changed_keys(&self.exp, next).into_iter().filter(|k| self.view.is_locked(k) || self.view.is_locked("all")).collect()
     }
 
+    /// `exp` into `next`'s form, unless the link locks a setting it changes: then a notice says
+    /// which, and that `what` was not put in the form.
+    fn put_in_form(&self, next: &mut LmState, exp: LmExperiment, what: &str) {
+        let locked = self.locked_changes(&exp);
+        if locked.is_empty() {
+            next.exp = exp;
+        } else {
+            next.notices.push(format!("the link locks {}: {what} were not put in the form", locked.join(", ")));
+        }
+    }
+
     /// The experiment with search candidate `i` applied: the search's settings with its widths
     /// written compactly (the most common one as `bits`), or why it cannot go in a link.
     pub fn with_candidate(&self, i: usize) -> Option<Result<LmExperiment, String>> {
@@ -320,23 +331,11 @@ impl Reducible for LmState {
             LmAction::RemoveRow(key) => next.rows.retain(|r| r.key != key),
             LmAction::ApplyRow(key) => {
                 if let Some(exp) = self.applied(key) {
-                    let locked = self.locked_changes(&exp);
-                    if locked.is_empty() {
-                        next.exp = exp;
-                    } else {
-                        next.notices.push(format!("the link locks {}: that row's settings were not put in the form", locked.join(", ")));
-                    }
+                    self.put_in_form(&mut next, exp, "that row's settings");
                 }
             }
             LmAction::UseCandidate(i) => match self.with_candidate(i) {
-                Some(Ok(exp)) => {
-                    let locked = self.locked_changes(&exp);
-                    if locked.is_empty() {
-                        next.exp = exp;
-                    } else {
-                        next.notices.push(format!("the link locks {}: the search's widths were not put in the form", locked.join(", ")));
-                    }
-                }
+                Some(Ok(exp)) => self.put_in_form(&mut next, exp, "the search's widths"),
                 Some(Err(why)) => next.notices.push(why),
                 None => {}
             },
