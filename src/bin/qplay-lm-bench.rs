@@ -2,9 +2,10 @@
 //! or as wasm under Node 20 (`bash scripts/bench_lm.sh`): decoding tokens/s of the built-in
 //! model and of a randomly initialised model of llama2.c's 15 M TinyStories shape in every
 //! format, the time of a perplexity run over the default evaluation slice, and of quantizing one
-//! token's activations to int8 (`lm_quantize_acts`, K = 128 and 384).
+//! token's activations to int8 (`lm_quantize_acts`, K = 128 and 384), and the float-activation
+//! product of M rows on the register kernels and on dequantized blocks (`lm_prefill`).
 
-use qplay::lm::bench::{activation_quantizer_speed, bench_formats, decode_speed, linears_speed, perplexity_speed, ratios_to_fp32};
+use qplay::lm::bench::{activation_quantizer_speed, bench_formats, decode_speed, linears_speed, perplexity_speed, prefill_product_speed, ratios_to_fp32};
 use qplay::lm::{corpus, CharTokenizer, LmConfig, LmWeights};
 
 #[path = "common/clock.rs"]
@@ -21,6 +22,8 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     lines.extend(linears_speed(clock, "shakespeare", &w, &formats, 256, 15));
     // One token's activations to int8 before a W8A8 product: the built-in model's two row lengths.
     lines.extend(activation_quantizer_speed(clock, &[128, 384], 2000, 9));
+    // The float-activation product of M rows on the register kernels and on dequantized blocks.
+    lines.extend(prefill_product_speed(clock, &[(384, 128), (128, 384)], &[1, 8, 16, 32, 64, 256], 9));
     for l in &lines {
         print(&l.to_line());
     }

@@ -189,6 +189,44 @@ pub fn activation_quantizer_speed(clock: &dyn Fn() -> f64, ks: &[usize], calls: 
         .collect()
 }
 
+/// Multiply-adds per second of the float-activation product (W8A16 / W4A16) of `m` activation
+/// rows on each path: the register kernels (`kernel=registers`, what decoding runs) and the
+/// blocks of weight rows dequantized for the f32 GEMM (`kernel=blocks`,
+/// [`crate::runtime::qmatmul::dequant_blocks`]), for W4 g32 and W8 per channel on each
+/// (N, K) of `shapes` (`suite=lm_prefill case=w4g32_384x128_m8`): where the blocks start to pay
+/// is [`crate::runtime::qmatmul::dequant_blocks::min_rows`].
+pub fn prefill_product_speed(clock: &dyn Fn() -> f64, shapes: &[(usize, usize)], ms: &[usize], repeats: usize) -> Vec<BenchLine> {
+    use crate::quant::grouped::{quantize_rtn, RtnSpec};
+    use crate::runtime::qmatmul::{best, dequant_blocks};
+    let mut lines = Vec::new();
+    // V8 replaces a wasm function by an optimised compilation once it has run a while: a first
+    // case would time the baseline code, so every case runs once untimed (pass 0) first.
+    for pass in 0..2 {
+        lines.clear();
+        for &(n, k) in shapes {
+            let wf: Vec<f32> = (0..n * k).map(|i| ((i * 7919 % 2003) as f32 - 1001.0) / 1001.0).collect();
+            for (label, bits, group) in [("w4g32", 4u8, 32usize), ("w8", 8, k)] {
+                let w = quantize_rtn(&wf, n, k, RtnSpec { bits, group, symmetric: true, narrow: false }).expect("a valid shape");
+                for &m in ms {
+                    let x: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+                    let (mut y1, mut y2) = (vec![0f32; m * n], vec![0f32; m * n]);
+                    let (w, x) = (&w, &x);
+                    let fs: Vec<Box<dyn FnMut() + '_>> = vec![
+                        Box::new(move || (best().f32_grouped)(x, m, w, &mut y1).expect("valid shapes")),
+                        Box::new(move || dequant_blocks::matmul(x, m, w, &mut y2).expect("valid shapes")),
+                    ];
+                    let medians = medians_after_warmup(clock, fs, if pass == 0 { 1 } else { repeats });
+                    for (kernel, s) in ["registers", "blocks"].into_iter().zip(medians) {
+                        let macs = m * n * k;
+                        lines.push(BenchLine { suite: "lm_prefill", case: format!("{label}_{n}x{k}_m{m}"), kernel, n: macs, median_s: s, rate: macs as f64 / s, unit: "MAC/s" });
+                    }
+                }
+            }
+        }
+    }
+    lines
+}
+
 /// `ratio suite=lm_decode case=NAME LABEL/fp32=…` for every format against FP32 of the same run.
 pub fn ratios_to_fp32(lines: &[BenchLine]) -> Vec<String> {
     let mut out = Vec::new();

@@ -197,7 +197,7 @@ impl LmLinear {
 fn float_product(w: &PackedWf32, plain: &[f32], x: &[f32], m: usize, y: &mut [f32]) -> Result<(), QuantError> {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        use super::native_gemm::{mm, View};
+        use crate::runtime::native_gemm::{mm, View};
         for (len, want) in [(x.len(), m * w.k), (y.len(), m * w.n), (plain.len(), w.n * w.k)] {
             if len != want {
                 return Err(QuantError::LengthMismatch { left: len, right: want });

@@ -48,8 +48,6 @@ pub mod inspect;
 pub mod kv_cache;
 pub mod linear;
 pub mod sample;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod native_gemm;
 pub mod tokenizer;
 pub mod tokenizer_bpe;
 pub mod tokenizer_spm;

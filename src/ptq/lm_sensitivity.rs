@@ -264,7 +264,8 @@ pub fn compact_bits(cfg: &LmQuantConfig, bits: &BTreeMap<String, u8>) -> LmQuant
 pub fn check_settings(cfg: &LmQuantConfig, s: &SearchSettings) -> Result<(), LmError> {
     let bad = |name, message: String| Err(LmError::Setting { name, message });
     if cfg.weights != LmWeightFormat::Rtn || cfg.method != LmMethod::Rtn {
-        return bad("weights", "the mixed-precision search runs RTN weights (--weights rtn, --method rtn)".into());
+        let (weights, method) = (cfg.weights.name(), cfg.method.name());
+        return bad("weights", format!("the mixed-precision search quantizes with RTN: it needs RTN weights and the RTN method, not {weights} weights with {method}"));
     }
     if !(2..=8).contains(&s.low_bits) || !(2..=8).contains(&s.high_bits) || s.low_bits >= s.high_bits {
         return bad("low_bits", format!("low {} and high {} bits must be 2–8 with low < high", s.low_bits, s.high_bits));

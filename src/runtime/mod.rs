@@ -2,7 +2,7 @@
 //!
 //! - [`requant`]: fixed-point multiplier and shift, and the requantization of an int32 accumulator.
 //! - [`gemm_i8`]: int8 × int8 → int32 GEMM, scalar reference and simd128 on packed weights.
-//! - [`gemm_f32`]: the f32 GEMM, the FP32 baseline.
+//! - [`gemm_f32`]: the f32 GEMM, the FP32 baseline (natively the language models use `native_gemm`, matrixmultiply's sgemm).
 //! - [`qlinear`]: an integer-only Linear layer (int8 in and out, int32 accumulation).
 //! - [`qconv`]: an integer-only Conv2d (im2col onto the int8 GEMM), and its scalar twin.
 //! - [`qpool`]: max and average pooling on int8 values (TFLite's rounding).
@@ -22,3 +22,5 @@ pub mod qlinear;
 pub mod qpool;
 pub mod weight_only;
 pub mod qmatmul;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native_gemm;

@@ -697,6 +697,63 @@ both! {
         assert!(qmatmul::matmul_f32(&[1.0, 2.0, 3.0], 1, &bad, &mut y).is_err());
     }
 
+    prefill_dequantizes_blocks_of_rows_within_the_float_tolerance {
+        // Many activation rows: blocks of weight rows dequantized for the f32 GEMM, against the
+        // scalar reference (the register kernels' definition) and an f32 GEMM on the whole
+        // dequantized matrix, over every format, ragged N (blocks of 8 and 16 rows cross N), K
+        // with one and several groups, and M around the thresholds.
+        use qmatmul::dequant_blocks::{self, block_rows, matmul_in_blocks, min_rows, BLOCK_WEIGHTS};
+        let mut g = Gen(0x51ed_2701);
+        let mut cases = 0;
+        for (m, n, k, group) in [(16, 5, 64, 32), (17, 70, 96, 32), (40, 13, 640, 128), (32, 130, 64, 64), (3, 8, 32, 32)] {
+            for fmt in FORMATS {
+                let w = make_weights(&mut g, n, k, group, fmt);
+                let x = activations(&mut g, m, k);
+                let what = format!("{fmt:?} M={m} N={n} K={k} g={group}");
+                let mut reference = vec![0f32; m * n];
+                qmatmul::scalar::matmul_f32_grouped(&x, m, &w, &mut reference).unwrap();
+                let whole = dequantized_matmul(&x, m, &w);
+                let mut by_default = vec![f32::NAN; m * n];
+                qmatmul::matmul_f32_grouped(&x, m, &w, &mut by_default).unwrap();
+                for rows in [8, 16, block_rows(k)] {
+                    let mut y = vec![f32::NAN; m * n];
+                    matmul_in_blocks(&x, m, &w, &mut y, rows).unwrap();
+                    if rows == block_rows(k) && m >= min_rows(w.bits) {
+                        // The registry's entry point takes this path from min_rows rows.
+                        same_bits(&by_default, &y, &format!("{what}: matmul_f32_grouped"));
+                    }
+                    for r in 0..m {
+                        for c in 0..n {
+                            let tol = f32_grouped_tolerance(&x[r * k..(r + 1) * k], &w, c).unwrap();
+                            let (p, q, d) = (y[r * n + c], reference[r * n + c], whole[r * n + c]);
+                            assert!((p - q).abs() <= tol, "{what} blocks of {rows}: [{r},{c}] {p} vs reference {q} (tol {tol})");
+                            assert!((p - d).abs() <= tol, "{what} blocks of {rows}: [{r},{c}] {p} vs dequantized {d} (tol {tol})");
+                        }
+                    }
+                }
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 5 * FORMATS.len());
+        assert_eq!((min_rows(4), min_rows(8)), (16, 32));
+        // Blocks hold whole panels and at most BLOCK_WEIGHTS values, unless one panel is more.
+        assert_eq!(block_rows(128), BLOCK_WEIGHTS / 128);
+        assert_eq!(block_rows(100_000), 8);
+        assert_eq!(block_rows(0) % 8, 0);
+        // Bad input is an error, not a panic.
+        let w = make_weights(&mut g, 4, 64, 32, Fmt::S4);
+        let x = activations(&mut g, 16, 64);
+        let mut y = vec![0f32; 64];
+        assert!(matches!(matmul_in_blocks(&x, 16, &w, &mut y, 12), Err(QuantError::OutOfRange { .. })));
+        assert!(matmul_in_blocks(&x, 16, &w, &mut y, 0).is_err());
+        assert!(dequant_blocks::matmul(&x[..100], 16, &w, &mut y).is_err());
+        assert!(dequant_blocks::matmul(&x, 16, &w, &mut y[..63]).is_err());
+        let mut bad = w.clone();
+        bad.q.pop();
+        assert!(dequant_blocks::matmul(&x, 16, &bad, &mut y).is_err());
+        dequant_blocks::matmul(&[], 0, &w, &mut []).unwrap();
+    }
+
     the_per_channel_int8_gemm_path_gives_the_grouped_kernels_bits {
         // W8A8 per channel on gemm_i8's panels (what a W8A8 per-channel LmLinear runs) against the
         // scalar grouped reference, bit for bit: K not a multiple of 8 (60), N not a multiple of 4,

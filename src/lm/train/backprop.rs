@@ -7,7 +7,7 @@
 //! tokens: [B, T + 1] (the inputs are 0..T, the targets 1..T+1)
 //! ```
 
-use crate::lm::native_gemm::{mm, View};
+use crate::runtime::native_gemm::{mm, View};
 use crate::lm::forward::rope_tables;
 use crate::lm::{LmConfig, LmWeights};
 

@@ -37,7 +37,10 @@
 //! quantization gives the same q, s_x and Σ q_x everywhere.
 //!
 //! The weights are never dequantized to an f32 matrix: the kernels unpack the
-//! integers in registers (simd128) or one group at a time (scalar).
+//! integers in registers (simd128) or one group at a time (scalar). With float
+//! activations and many rows (prefill, perplexity) [`matmul_f32_grouped`]
+//! dequantizes one block of weight rows at a time (at most 256 KiB of f32) for the
+//! f32 GEMM instead ([`dequant_blocks`]), within the same tolerance.
 //!
 //! A registry like [`super::gemm_i8`]'s: [`all`] lists the implementations of
 //! this build, the scalar reference first, [`best`] is the fastest; the free
@@ -54,6 +57,7 @@ use crate::quant::QuantError;
 
 use super::gemm_f32::{self, GemmF32, PackedWf32};
 
+pub mod dequant_blocks;
 pub mod per_channel_i8;
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -279,9 +283,15 @@ pub fn best() -> QMatMul {
     SCALAR
 }
 
-/// y [M, N] = x [M, K] · Wᵀ, float activations, on the fastest kernel.
+/// y [M, N] = x [M, K] · Wᵀ, float activations, on the fastest kernel: the register kernels
+/// for fewer than [`dequant_blocks::min_rows`] rows (decoding), else blocks of weight rows
+/// dequantized for the f32 GEMM (prefill, perplexity).
 pub fn matmul_f32_grouped(x: &[f32], m: usize, w: &GroupedWeights, y: &mut [f32]) -> Result<(), QuantError> {
-    (best().f32_grouped)(x, m, w, y)
+    if m >= dequant_blocks::min_rows(w.bits) {
+        dequant_blocks::matmul(x, m, w, y)
+    } else {
+        (best().f32_grouped)(x, m, w, y)
+    }
 }
 
 /// y [M, N] from int8 activations, on the fastest kernel.
