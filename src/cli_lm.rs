@@ -595,7 +595,7 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
         let c = compare(&fp32, &q.model, &ids, cfg.kv, progress).map_err(|e| e.to_string())?;
         json!({ "config": cfg, "label": cfg.label(), "comparison": c, "layers": q.layers, "method": r.report,
                 "fp32_bytes": fp32.weight_bytes(), "weight_bytes": q.model.weight_bytes(),
-                "bits_per_weight": bits_per_weight(&q.model),
+                "bits_per_weight": q.model.bits_per_weight(),
                 "kv_cache_bytes": qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len) as u64,
                 "seconds": start.elapsed().as_secs_f64() })
     };
@@ -620,13 +620,6 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
     }
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     Ok(())
-}
-
-/// Bits per weight over every Linear and the embedding.
-pub fn bits_per_weight(m: &LmModel) -> f64 {
-    let c = &m.config;
-    let weights = c.param_count() as f64 - ((2 * c.n_layers + 1) * c.dim) as f64;
-    ((m.weight_bytes() - 4 * (2 * c.n_layers + 1) * c.dim) * 8) as f64 / weights
 }
 
 fn run_generate(a: GenerateArgs) -> Result<(), String> {
@@ -721,7 +714,7 @@ fn run_table(a: TableArgs) -> Result<(), String> {
         let label = if cfg.skip.is_empty() { format!("{} (lm_head and embedding too)", cfg.label()) } else { cfg.label() };
         let engine = q.model.blocks[0].wq.engine();
         let kv = qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len);
-        let bpw = bits_per_weight(&q.model);
+        let bpw = q.model.bits_per_weight();
         md.push_str(&format!(
             "| {label} | {:.4} | {:+.2} | {:.5} | {:.2} % | {:.4} | {:.1} | {:.2} | {:.0} | {engine} |\n",
             c.quantized.perplexity, c.delta_pct, c.mean_kl, c.top1_same * 100.0, c.rms_delta_p,

@@ -3,9 +3,10 @@
 //! model and of a randomly initialised model of llama2.c's 15 M TinyStories shape in every
 //! format, the time of a perplexity run over the default evaluation slice, and of quantizing one
 //! token's activations to int8 (`lm_quantize_acts`, K = 128 and 384), and the float-activation
-//! product of M rows on the register kernels and on dequantized blocks (`lm_prefill`).
+//! product of M rows on the register kernels and on dequantized blocks (`lm_prefill`); last, the
+//! README's table: each format's perplexity, KL and top-1 against FP32 beside this run's speeds.
 
-use qplay::lm::bench::{activation_quantizer_speed, bench_formats, decode_speed, linears_speed, perplexity_speed, prefill_product_speed, ratios_to_fp32};
+use qplay::lm::bench::{activation_quantizer_speed, bench_formats, decode_speed, linears_speed, perplexity_speed, prefill_product_speed, ratios_to_fp32, table};
 use qplay::lm::{corpus, CharTokenizer, LmConfig, LmWeights};
 
 #[path = "common/clock.rs"]
@@ -31,8 +32,7 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     let tok = CharTokenizer::new(w.alphabet.clone().expect("an alphabet").chars().collect()).expect("a valid alphabet");
     let mut ids = tok.encode(&text).expect("the validation text encodes");
     ids.truncate(8193);
-    let ppl_formats: Vec<_> = formats.iter().filter(|(l, _)| ["fp32", "w8_per_channel", "w8a8_per_channel", "w8a8_kv8", "w4_g32"].contains(l)).cloned().collect();
-    let ppl = perplexity_speed(clock, "shakespeare_8192", &w, &ppl_formats, &ids, 3);
+    let ppl = perplexity_speed(clock, "shakespeare_8192", &w, &formats, &ids, 3);
     for l in &ppl {
         print(&l.to_line());
     }
@@ -53,4 +53,7 @@ fn run(clock: &dyn Fn() -> f64, print: &dyn Fn(&str)) {
     for r in ratios_to_fp32(&lines) {
         print(&r);
     }
+    // The README's table: every format's quality against FP32 on the slice beside this run's speeds.
+    print("");
+    print(&table("shakespeare", "shakespeare_8192", &w, &formats, &ids, &lines).expect("every format of the built-in model scores"));
 }

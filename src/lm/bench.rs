@@ -7,7 +7,7 @@
 //! one untimed warm-up call.
 
 use crate::bench::{time_medians_of, BenchLine};
-use crate::lm::eval::perplexity;
+use crate::lm::eval::{compare, perplexity};
 use crate::lm::{KvCache, KvFormat, LmError, LmLinear, LmModel, LmWeights, NoProbe};
 use crate::runtime::qmatmul::QuantizedActs;
 use crate::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
@@ -17,12 +17,16 @@ pub fn bench_formats() -> Vec<(&'static str, LmQuantConfig)> {
     let rtn = |bits, group| LmQuantConfig { weights: LmWeightFormat::Rtn, bits, group, ..LmQuantConfig::default() };
     vec![
         ("fp32", LmQuantConfig::default()),
+        ("fp16", LmQuantConfig { weights: LmWeightFormat::F16, ..LmQuantConfig::default() }),
         ("w8_per_channel", rtn(8, 0)),
         ("w8a8_per_channel", LmQuantConfig { int8_acts: true, ..rtn(8, 0) }),
         ("fp32_kv8", LmQuantConfig { kv: KvFormat::Int8, ..LmQuantConfig::default() }),
         ("w8a8_kv8", LmQuantConfig { int8_acts: true, kv: KvFormat::Int8, ..rtn(8, 0) }),
         ("q8_0", LmQuantConfig { weights: LmWeightFormat::Q8_0, ..LmQuantConfig::default() }),
+        ("w4_per_channel", rtn(4, 0)),
         ("w4_g32", rtn(4, 32)),
+        ("w4_g64", rtn(4, 64)),
+        ("w4_g128", rtn(4, 128)),
         ("w4a8_g32", LmQuantConfig { int8_acts: true, ..rtn(4, 32) }),
         ("q4_0", LmQuantConfig { weights: LmWeightFormat::Q4_0, ..LmQuantConfig::default() }),
     ]
@@ -225,6 +229,43 @@ pub fn prefill_product_speed(clock: &dyn Fn() -> f64, shapes: &[(usize, usize)],
         }
     }
     lines
+}
+
+/// The language-model table of one run (the README's): for each format, its quality against
+/// FP32 on `tokens` (perplexity, Δ %, mean KL, same top-1), its size and KV cache, and the
+/// speeds this run measured in `lines` — decoding tokens/s of the cases `{name}_{label}` and
+/// the seconds of the perplexity runs `{ppl_name}_{label}` ("—" where a speed was not timed).
+pub fn table(name: &str, ppl_name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: &[u32], lines: &[BenchLine]) -> Result<String, LmError> {
+    let fp32 = LmModel::from_weights(w)?;
+    let line = |suite: &str, case: String| lines.iter().find(|l| l.suite == suite && l.case == case);
+    let fp32_rate = line("lm_decode", format!("{name}_fp32")).map(|l| l.rate);
+    let mut md = format!(
+        "| format | perplexity | Δ % | KL | same top-1 | weights (kB) | bits/weight | KV cache (kB) | decoding (tokens/s) | × FP32 | perplexity of {} tokens |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        tokens.len().saturating_sub(1)
+    );
+    for (label, cfg) in formats {
+        let q = quantize_lm(w, cfg)?;
+        let c = compare(&fp32, &q.model, tokens, cfg.kv, |_, _| {})?;
+        let kv = KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len);
+        let decode = line("lm_decode", format!("{name}_{label}"));
+        let (rate, ratio) = match (decode, fp32_rate) {
+            (Some(d), Some(f)) => (format!("{:.0}", d.rate), format!("{:.2}", d.rate / f)),
+            _ => ("—".into(), "—".into()),
+        };
+        let ppl_time = line("lm_perplexity", format!("{ppl_name}_{label}")).map_or("—".into(), |l| format!("{:.2} s", l.median_s));
+        md.push_str(&format!(
+            "| {} | {:.4} | {:+.2} | {:.5} | {:.2} % | {:.1} | {:.2} | {:.0} | {rate} | {ratio} | {ppl_time} |\n",
+            cfg.label(),
+            c.quantized.perplexity,
+            c.delta_pct,
+            c.mean_kl,
+            c.top1_same * 100.0,
+            q.model.weight_bytes() as f64 / 1000.0,
+            q.model.bits_per_weight(),
+            kv as f64 / 1000.0
+        ));
+    }
+    Ok(md)
 }
 
 /// `ratio suite=lm_decode case=NAME LABEL/fp32=…` for every format against FP32 of the same run.

@@ -141,6 +141,15 @@ impl LmModel {
         emb + blocks + 4 * self.config.dim + if tied_output { 0 } else { self.output.bytes() }
     }
 
+    /// Bits per weight over every parameter but the norms (the norms stay f32 in every format):
+    /// 8 · (weight bytes − 4 · norms) / (parameters − norms).
+    pub fn bits_per_weight(&self) -> f64 {
+        let c = &self.config;
+        let norms = (2 * c.n_layers + 1) * c.dim;
+        let weights = (c.param_count() as f64 - norms as f64).max(1.0);
+        (self.weight_bytes().saturating_sub(4 * norms) * 8) as f64 / weights
+    }
+
     /// Working memory of a call with M tokens (u128, so absurd sizes cannot overflow).
     pub fn work_bytes(c: &LmConfig, m: usize) -> u128 {
         let m = m as u128;

@@ -385,14 +385,6 @@ fn progress(id: u32, stage: &str, done: usize, total: usize) {
     post(id, Event::Progress(Progress { stage: stage.into(), done, total, value: None }), None);
 }
 
-/// Bits per weight over every parameter but the norms (as `qplay lm eval` reports them).
-fn bits_per_weight(m: &LmModel) -> f64 {
-    let c = &m.config;
-    let norms = (2 * c.n_layers + 1) * c.dim;
-    let weights = (c.param_count() as f64 - norms as f64).max(1.0);
-    (m.weight_bytes().saturating_sub(4 * norms) * 8) as f64 / weights
-}
-
 /// The mixed-precision search (`crate::ptq::lm_sensitivity`) on the first `tokens` validation
 /// tokens, each evaluation a step of the progress.
 async fn search(id: u32, model: &LmModelRef, quant: &LmQuantConfig, settings: &SearchSettings, tokens: usize) -> Result<Outcome, String> {
@@ -474,7 +466,7 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, s
         rms_delta_p: 0.0,
         fp32_bytes: m.fp32.weight_bytes(),
         weight_bytes: q.model.weight_bytes(),
-        bits_per_weight: bits_per_weight(&q.model),
+        bits_per_weight: q.model.bits_per_weight(),
         kv_bytes: u64::try_from(KvCache::bytes_for(config, quant.kv, config.seq_len)).unwrap_or(u64::MAX),
         layers,
         millis,
