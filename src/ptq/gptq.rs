@@ -607,6 +607,16 @@ fn gptq_linear(
     }
 }
 
+/// A layer calibrated on fewer tokens M than its inputs K: H = 2·XᵀX has rank ≤ M < K, so its
+/// factorisation rests on the dampening λ·I, and GPTQ can do worse than RTN; the note says so.
+fn with_rank_note(note: Option<String>, tokens: usize, k: usize) -> Option<String> {
+    if tokens >= k {
+        return note;
+    }
+    let why = format!("calibrated on {tokens} tokens, fewer than its {k} inputs: the Hessian has rank at most {tokens} and rests on the dampening");
+    Some(note.map_or(why.clone(), |n| format!("{why}; {n}")))
+}
+
 /// Which Linears of a block share an input (and so H): [wq, wk, wv], [wo], [w1, w3], [w2],
 /// as indices into [`BlockWeights::matrices`].
 const SHARED_INPUTS: [&[usize]; 4] = [&[0, 1, 2], &[3], &[4, 6], &[5]];
@@ -640,7 +650,8 @@ fn gptq_block(
                         })?;
                         f = Some(factor(h, k, cfg.damp as f64, cfg.act_order));
                     }
-                    gptq_linear(cfg, &names[i], &plans[i], m, n, k, f.as_ref().expect("computed above"))?
+                    let (lin, note) = gptq_linear(cfg, &names[i], &plans[i], m, n, k, f.as_ref().expect("computed above"))?;
+                    (lin, with_rank_note(note, inputs.m, k))
                 }
                 _ => quantize_linear(cfg, &names[i], m, n, k)?,
             };

@@ -15,6 +15,11 @@
 //! block, never the whole matrix: [`BLOCK_WEIGHTS`] values (256 KiB), or one panel of 8 rows
 //! when K is larger than that allows.
 //!
+//! Memory: the buffers never outgrow what the caller already holds. The block is at most
+//! max(256 KiB, 8 · K f32), and this path runs for M ≥ 16 rows, whose activations x are already
+//! ≥ 16 · K f32; the wasm GEMM's output for a block is M × (rows of the block ≤ N) f32, at most
+//! the size of y.
+//!
 //! Rounding: each weight is rounded once or twice when dequantized, then every product and sum
 //! once, so the result is within [`super::f32_grouped_tolerance`] of the scalar reference, like
 //! the register kernels (tested), but not the same bits: the sums run in the GEMM's order.

@@ -271,6 +271,13 @@ both! {
         }
         let wo = q.layers.iter().find(|l| l.name == "layers.0.attention.wo").unwrap();
         assert!(wo.note.is_none(), "{:?}", wo.note);
+        // Fewer calibration tokens than a Linear has inputs: its H is rank-deficient, and every
+        // block Linear's note says so (the dampening carries the factorisation).
+        let few = quantize_lm_gptq(&w, &LmQuantConfig { calib_tokens: 8, ..gptq_cfg(4, 32) }, &ids, &mut |_, _| {}).unwrap();
+        for l in few.layers.iter().filter(|l| l.name.starts_with("layers.")) {
+            let note = l.note.as_deref().unwrap_or_default();
+            assert!(note.contains("calibrated on 8 tokens, fewer than its") && note.contains("rank at most 8"), "{}: {note}", l.name);
+        }
     }
 }
 
