@@ -46,6 +46,10 @@
 //! wq and wk are not clipped (llm-awq: "due to qk bmm, it is hard to clip precisely"). llm-awq
 //! samples 512 tokens for the clipping error; through H every calibration token counts.
 //!
+//! Calibration: `cfg.calib_tokens` tokens in windows of the context length spread evenly over
+//! the calibration text ([`crate::ptq::gptq::spread_calibration`], as GPTQ; llm-awq samples
+//! documents across the Pile), not its first pages.
+//!
 //! Inputs come from the FP32 model as given: one pass over the calibration windows gathers
 //! every block's statistics (Σ xᵀx and Σ |x| of its four inputs; memory L·8·(3D² + F²) bytes,
 //! whatever the number of tokens), then the blocks are processed in order. llm-awq likewise
@@ -566,8 +570,8 @@ pub fn awq_statistics(model: &LmModel, windows: &[&[u32]]) -> Result<Vec<[InputS
     Ok(probe.blocks)
 }
 
-/// Applies AWQ to every block of `w` in place (see the module header): scales searched on the
-/// calibration tokens `calib` (at most `cfg.calib_tokens`) for the weight format of `cfg`, then
+/// Applies AWQ to every block of `w` in place (see the module header): scales searched on
+/// `cfg.calib_tokens` tokens of `calib`, in windows spread over it, for the weight format of `cfg`, then
 /// optionally clipping. `progress(done, total)`: total = 1 + L steps, the calibration pass
 /// then each block. Quantize the result with [`crate::ptq::lm::quantize_lm`].
 pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &mut dyn FnMut(usize, usize)) -> Result<AwqReport, LmError> {
@@ -576,7 +580,8 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
     }
     cfg.validate()?;
     let c = w.config.clone();
-    let windows = calibration_windows(calib, c.seq_len, cfg.calib_tokens)?;
+    let sample = crate::ptq::gptq::spread_calibration(calib, c.seq_len, cfg.calib_tokens);
+    let windows = calibration_windows(&sample, c.seq_len, cfg.calib_tokens)?;
     let steps = c.n_layers + 1;
     let model = LmModel::from_weights(w)?;
     let stats = awq_statistics(&model, &windows)?;
