@@ -37,8 +37,8 @@ use crate::runtime::gemm_f32::PANEL;
 /// Activation rows from which [`super::matmul_f32_grouped`] takes this path: 16 for 4-bit
 /// weights, 32 for 8-bit. Measured under Node (`bash scripts/bench_lm.sh`, `suite=lm_prefill`,
 /// the built-in model's shapes 384 × 128 and 128 × 384): with 4-bit weights the blocks ran
-/// 1.13–1.51× the register kernels at M = 16 and 0.78–0.95× at M = 8; with 8-bit weights
-/// 0.89–0.93× at M = 16 and 1.30–1.36× at M = 64; at M = 256 (a perplexity window) 1.5–2.0×.
+/// 1.08–1.51× the register kernels at M = 16 and 0.76–0.95× at M = 8; with 8-bit weights
+/// 0.88–0.94× at M = 16 and 1.30–1.40× at M = 64; at M = 256 (a perplexity window) 1.5–2.0×.
 pub fn min_rows(bits: u8) -> usize {
     if bits == 4 {
         16
