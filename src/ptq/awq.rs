@@ -47,7 +47,7 @@
 //! samples 512 tokens for the clipping error; through H every calibration token counts.
 //!
 //! Calibration: `cfg.calib_tokens` tokens in windows of the context length spread evenly over
-//! the calibration text ([`crate::ptq::gptq::spread_calibration`], as GPTQ; llm-awq samples
+//! the calibration text ([`spread_calibration`], as GPTQ; llm-awq samples
 //! documents across the Pile), not its first pages.
 //!
 //! Inputs come from the FP32 model as given: one pass over the calibration windows gathers
@@ -64,7 +64,7 @@ use crate::lm::exp::swiglu;
 use crate::lm::forward::{rope, rope_tables};
 use crate::lm::{KvCache, KvFormat, LmConfig, LmError, LmLinear, LmModel, LmWeights, Probe};
 use crate::ptq::lm::{quantize_linear, LmQuantConfig, LmWeightFormat};
-use crate::ptq::lm_calib::{calibration_windows, capture_block, MAX_CAPTURE_BYTES};
+use crate::ptq::lm_calib::{calibration_windows, capture_block, spread_calibration, MAX_CAPTURE_BYTES};
 use crate::quant::ggml::QK;
 use crate::runtime::qmatmul::QuantizedActs;
 
@@ -580,7 +580,7 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
     }
     cfg.validate()?;
     let c = w.config.clone();
-    let sample = crate::ptq::gptq::spread_calibration(calib, c.seq_len, cfg.calib_tokens);
+    let sample = spread_calibration(calib, c.seq_len, cfg.calib_tokens);
     let windows = calibration_windows(&sample, c.seq_len, cfg.calib_tokens)?;
     let steps = c.n_layers + 1;
     let model = LmModel::from_weights(w)?;

@@ -77,7 +77,7 @@ use crate::ptq::lm::{
     grouped_from_levels, plan_linear, quantize_linear, quantize_lm_with, simulated_grid, simulated_linear, LinearPlan, LmQuantConfig,
     QuantizedBlock, QuantizedLm,
 };
-use crate::ptq::lm_calib::{calibration_windows, capture_block};
+use crate::ptq::lm_calib::{calibration_windows, capture_block, spread_calibration};
 use crate::quant::ggml::{self, GgmlType};
 use crate::quant::grouped::{group_grid, Grid, GroupedWeights, ScaleFormat};
 
@@ -531,27 +531,6 @@ pub fn gptq_quantize(w: &[f32], n: usize, k: usize, f: &HessianFactor, rule: Gri
         }
     }
     Ok(GptqWeights { n, k, group, rule, levels, scale, base })
-}
-
-/// `n` calibration tokens spread over a long text: ⌈n / T⌉ windows of T = `seq_len`
-/// consecutive tokens (the last one shorter when T ∤ n), window w starting at
-/// ⌊w · (len − T) / (W − 1)⌋, so that the calibration sees the whole text rather than its
-/// first pages. [`calibration_windows`] cuts exactly these windows again. A text of at most
-/// n tokens is returned whole.
-pub fn spread_calibration(tokens: &[u32], seq_len: usize, n: usize) -> Vec<u32> {
-    let t = seq_len.max(1);
-    if tokens.len() <= n || tokens.len() < t {
-        return tokens[..tokens.len().min(n)].to_vec();
-    }
-    let windows = n.div_ceil(t);
-    let span = tokens.len() - t;
-    let mut out = Vec::with_capacity(n);
-    for w in 0..windows {
-        let start = if windows == 1 { 0 } else { (w as u128 * span as u128 / (windows - 1) as u128) as usize };
-        let len = t.min(n - out.len());
-        out.extend_from_slice(&tokens[start..start + len]);
-    }
-    out
 }
 
 /// Settings of one GPTQ layer.

@@ -59,6 +59,27 @@ pub fn calibration_windows(tokens: &[u32], seq_len: usize, limit: usize) -> Resu
     Ok(tokens[..n].chunks(seq_len.max(1)).collect())
 }
 
+/// `n` calibration tokens spread over a long text: ⌈n / T⌉ windows of T = `seq_len`
+/// consecutive tokens (the last one shorter when T ∤ n), window w starting at
+/// ⌊w · (len − T) / (W − 1)⌋, so that the calibration sees the whole text rather than its
+/// first pages. [`calibration_windows`] cuts exactly these windows again. A text of at most
+/// n tokens is returned whole.
+pub fn spread_calibration(tokens: &[u32], seq_len: usize, n: usize) -> Vec<u32> {
+    let t = seq_len.max(1);
+    if tokens.len() <= n || tokens.len() < t {
+        return tokens[..tokens.len().min(n)].to_vec();
+    }
+    let windows = n.div_ceil(t);
+    let span = tokens.len() - t;
+    let mut out = Vec::with_capacity(n);
+    for w in 0..windows {
+        let start = if windows == 1 { 0 } else { (w as u128 * span as u128 / (windows - 1) as u128) as usize };
+        let len = t.min(n - out.len());
+        out.extend_from_slice(&tokens[start..start + len]);
+    }
+    out
+}
+
 /// Bytes [`capture_block`] keeps for M tokens.
 pub fn capture_bytes(model: &LmModel, m: usize) -> u128 {
     let c = &model.config;

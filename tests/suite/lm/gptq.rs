@@ -9,7 +9,7 @@
 use qplay::lm::*;
 use qplay::ptq::gptq::*;
 use qplay::ptq::lm::{dequantized_block, quantize_linear, quantize_lm, LmMethod, LmQuantConfig, LmWeightFormat};
-use qplay::ptq::lm_calib::{calibration_windows, capture_block};
+use qplay::ptq::lm_calib::{calibration_windows, capture_block, spread_calibration};
 use qplay::quant::ggml::GgmlType;
 use serde_json::Value;
 
