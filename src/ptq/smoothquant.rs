@@ -18,7 +18,9 @@
 //! (the attention output, silu(x·w1ᵀ) ⊙ x·w3ᵀ) come from no per-channel affine operation
 //! into which 1/s could be folded exactly.
 //!
-//! Statistics come from the FP32 model as given: one pass over the calibration windows (each
+//! Calibration: `cfg.calib_tokens` tokens in windows of the context length spread evenly over the
+//! calibration text ([`crate::ptq::lm_calib::spread_calibration`], as GPTQ and AWQ), not its
+//! first pages. Statistics come from the FP32 model as given: one pass over the calibration windows (each
 //! with a fresh FP32 KV cache, as [`crate::ptq::lm_calib::capture_block`]) keeps the running
 //! max |X_j| of every block's two RMSNorm outputs (memory 2·L·D values, whatever the number of
 //! tokens), as the reference's `generate_act_scales` does in one pass before smoothing. Each
@@ -34,7 +36,7 @@ use serde::Serialize;
 
 use crate::lm::{KvCache, KvFormat, LmError, LmModel, LmWeights, Probe};
 use crate::ptq::lm::LmQuantConfig;
-use crate::ptq::lm_calib::calibration_windows;
+use crate::ptq::lm_calib::{calibration_windows, spread_calibration};
 
 /// The smallest weight range and the smallest scale (the reference's clamps).
 pub const MIN_SCALE: f32 = 1e-5;
@@ -153,11 +155,13 @@ pub fn activation_ranges(model: &LmModel, windows: &[&[u32]]) -> Result<Vec<[Vec
 }
 
 /// Smooths every block of `w` in place (see the module header) with statistics of the
-/// calibration tokens `calib` (at most `cfg.calib_tokens`, in windows of the context) and
+/// calibration tokens `calib` (`cfg.calib_tokens` of them, in windows of the context spread
+/// evenly over `calib`, as GPTQ and AWQ take theirs) and
 /// α = `cfg.alpha`. Quantize the result with [`crate::ptq::lm::quantize_lm`] (W8A8).
 pub fn smooth_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig) -> Result<SmoothReport, LmError> {
     cfg.validate()?;
-    let windows = calibration_windows(calib, w.config.seq_len, cfg.calib_tokens)?;
+    let sample = spread_calibration(calib, w.config.seq_len, cfg.calib_tokens);
+    let windows = calibration_windows(&sample, w.config.seq_len, cfg.calib_tokens)?;
     let calib_tokens = windows.iter().map(|x| x.len()).sum();
     let ranges = activation_ranges(&LmModel::from_weights(w)?, &windows)?;
     let d = w.config.dim;
