@@ -394,7 +394,36 @@ fn gguf_export_round_trips() {
     tied.alphabet = Some("abcdefghijklmnopqrstuvwxyz .,!?\n".into());
     let back = read_gguf(&write_gguf(&tied, GgufWeightType::F32, None).unwrap()).unwrap();
     assert_eq!(back.weights, tied);
-    assert!(back.vocab.is_none());
+    // The alphabet is also written as a "llama" vocabulary (llama.cpp needs tokenizer.ggml.*):
+    // its SentencePiece tokenization is the character tokenizer's, id for id; qplay itself
+    // keeps using the alphabet.
+    let Some(v) = &back.vocab else { panic!("no vocabulary") };
+    let raw = Some(RawVocab::Tokens(v.clone()));
+    assert_eq!(v, &Vocabulary::from_alphabet(tied.alphabet.as_deref().unwrap(), 32).unwrap());
+    assert_eq!(v.model.as_deref(), Some("llama"));
+    assert_eq!(&v.tokens[26], "▁".as_bytes(), "the space is sentencepiece's ▁");
+    assert_eq!(v.tokens.len(), 32, "no room for <unk>, <s>, </s> in 32 ids");
+    assert_eq!((v.bos_id, v.add_bos, v.add_space_prefix), (None, Some(false), Some(false)));
+    let chars = tokenizer_for(&back.weights, raw.as_ref()).unwrap();
+    assert!(matches!(chars, qplay::lm::tokenizers::Tokenizer::Char(_)));
+    let mut no_alphabet = back.weights.clone();
+    no_alphabet.alphabet = None;
+    let spm = tokenizer_for(&no_alphabet, raw.as_ref()).unwrap();
+    assert!(!matches!(spm, qplay::lm::tokenizers::Tokenizer::Char(_)));
+    for text in ["to be, or not to be!\n", " leading and  double  spaces ", "\n\n?", "a"] {
+        let ids = chars.encode(text).unwrap();
+        assert_eq!(spm.encode(text).unwrap(), ids, "{text:?}");
+        assert_eq!(spm.decode(&ids), text);
+    }
+    // With room in the vocabulary: <unk>, <s>, </s> after the characters, then unused pieces.
+    let v = Vocabulary::from_alphabet("ab c", 10).unwrap();
+    let pieces: Vec<&str> = v.tokens.iter().map(|t| std::str::from_utf8(t).unwrap()).collect();
+    assert_eq!(pieces, ["a", "b", "▁", "c", "<unk>", "<s>", "</s>", "<unused7>", "<unused8>", "<unused9>"]);
+    assert_eq!(v.token_types, [1, 1, 1, 1, 2, 3, 3, 5, 5, 5]);
+    assert_eq!((v.unknown_id, v.bos_id, v.eos_id), (Some(4), Some(5), Some(6)));
+    let e = err_text(Vocabulary::from_alphabet("a▁b", 10));
+    assert!(e.contains("qplay.alphabet") && e.contains("space"), "{e}");
+    assert!(err_text(Vocabulary::from_alphabet("abcd", 3)).contains("4 characters for a vocabulary of 3"));
 }
 
 #[test]

@@ -11,7 +11,8 @@
 //!   llama.vocab_size · context_length · embedding_length · block_count · feed_forward_length ·
 //!   rope.dimension_count · attention.head_count · attention.head_count_kv (u32) ·
 //!   attention.layer_norm_rms_epsilon · rope.freq_base (f32) · qplay.alphabet (string, when the
-//!   model has a character alphabet) · tokenizer.ggml.* (when a vocabulary is given)
+//!   model has a character alphabet) · tokenizer.ggml.* (the vocabulary given, else the alphabet
+//!   as a "llama" vocabulary, [`Vocabulary::from_alphabet`]: llama.cpp refuses a file without one)
 //! tensor infos: name · n_dims · ne (ne[0] = in) · type · offset (multiples of 32)
 //! zero padding to 32 · tensor data, each padded to 32
 //! ```
@@ -218,7 +219,12 @@ pub fn write_gguf(w: &LmWeights, ty: GgufWeightType, vocab: Option<&Vocabulary>)
     if let Some(a) = &w.alphabet {
         out.kv_str(ALPHABET_KEY, a);
     }
-    if let Some(v) = vocab {
+    // llama.cpp needs a vocabulary: the alphabet's own when the model has no other.
+    let from_alphabet = match (vocab, &w.alphabet) {
+        (None, Some(a)) => Some(Vocabulary::from_alphabet(a, c.vocab_size)?),
+        _ => None,
+    };
+    if let Some(v) = vocab.or(from_alphabet.as_ref()) {
         write_vocab(&mut out, v, c.vocab_size)?;
     }
     // Tensor data first (to know the offsets), then the infos.
@@ -327,6 +333,12 @@ fn write_vocab(out: &mut Out, v: &Vocabulary, vocab_size: usize) -> Result<(), L
     }
     if let Some(b) = v.add_bos {
         out.kv_bool("tokenizer.ggml.add_bos_token", b);
+    }
+    if let Some(b) = v.add_space_prefix {
+        out.kv_bool("tokenizer.ggml.add_space_prefix", b);
+    }
+    if let Some(p) = &v.pre {
+        out.kv_str("tokenizer.ggml.pre", p);
     }
     Ok(())
 }

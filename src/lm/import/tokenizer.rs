@@ -24,13 +24,14 @@ fn from_tokens(v: &Vocabulary) -> Result<Tokenizer, LmError> {
     }
 }
 
-/// The tokenizer for `w`: from `vocab` when the files carried one, else the model's own
-/// alphabet. Its vocabulary must fit the model's (ids beyond `vocab_size` could not run).
+/// The tokenizer for `w`: the model's own alphabet when it has one (`qplay.alphabet`, which
+/// qplay's GGUF export also spells as a `tokenizer.ggml` vocabulary for llama.cpp), else from
+/// `vocab`. Its vocabulary must fit the model's (ids beyond `vocab_size` could not run).
 pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenizer, LmError> {
     let t = match (vocab, &w.alphabet) {
-        (Some(RawVocab::Tokens(v)), _) => from_tokens(v)?,
-        (Some(RawVocab::TokenizerJson(json)), _) => Tokenizer::from_tokenizer_json(json)?,
-        (None, Some(a)) => Tokenizer::Char(CharTokenizer::new(a.chars().collect())?),
+        (_, Some(a)) => Tokenizer::Char(CharTokenizer::new(a.chars().collect())?),
+        (Some(RawVocab::Tokens(v)), None) => from_tokens(v)?,
+        (Some(RawVocab::TokenizerJson(json)), None) => Tokenizer::from_tokenizer_json(json)?,
         (None, None) => {
             return Err(LmError::Setting {
                 name: "tokenizer",

@@ -55,3 +55,58 @@ pub enum RawVocab {
     /// A Hugging Face `tokenizer.json`, as text (UTF-8 checked, not parsed).
     TokenizerJson(String),
 }
+
+/// `tokenizer.ggml.token_type` values (sentencepiece's).
+const NORMAL: i32 = 1;
+const UNKNOWN: i32 = 2;
+const CONTROL: i32 = 3;
+const UNUSED: i32 = 5;
+
+impl Vocabulary {
+    /// A character alphabet (the built-in model's `qplay.alphabet`, id = position) as a
+    /// SentencePiece-style ("llama") vocabulary, so that llama.cpp, which needs
+    /// `tokenizer.ggml.*`, can load and tokenize the model:
+    ///
+    /// ```text
+    /// id < A (the alphabet's length):  the character, ' ' written "▁" (llama.cpp escapes spaces);
+    ///                                  normal, score 0: no two pieces concatenate to another, so
+    ///                                  llama.cpp's merges leave one piece per character
+    /// then, when V − A ≥ 3:            "<unk>" (unknown), "<s>" (BOS), "</s>" (EOS), control
+    /// the rest up to V:                "<unused{i}>" (unused)
+    /// add_bos_token false, add_space_prefix false (the model was trained on bare characters)
+    /// ```
+    /// Without room for the three special pieces they are left out (llama.cpp then takes ids
+    /// 0 / 1 / 2 for them). An alphabet that holds "▁" itself, or more characters than V, is an
+    /// error: "▁" would stand for two characters.
+    pub fn from_alphabet(alphabet: &str, vocab_size: usize) -> Result<Vocabulary, crate::lm::LmError> {
+        use crate::lm::tokenizer_spm::SPACE_SYMBOL;
+        let chars: Vec<char> = alphabet.chars().collect();
+        let bad = |message: String| crate::lm::LmError::Config { field: "qplay.alphabet", message };
+        if chars.len() > vocab_size {
+            return Err(bad(format!("{} characters for a vocabulary of {vocab_size}", chars.len())));
+        }
+        if alphabet.contains(SPACE_SYMBOL) {
+            return Err(bad(format!("holds {SPACE_SYMBOL:?}, which llama.cpp's vocabulary uses for the space")));
+        }
+        let mut v = Vocabulary { model: Some("llama".into()), add_bos: Some(false), add_space_prefix: Some(false), ..Vocabulary::default() };
+        for c in &chars {
+            let piece = if *c == ' ' { SPACE_SYMBOL.to_string() } else { c.to_string() };
+            v.tokens.push(piece.into_bytes());
+            v.token_types.push(NORMAL);
+        }
+        let a = chars.len() as u32;
+        if vocab_size - chars.len() >= 3 {
+            for (piece, ty) in [("<unk>", UNKNOWN), ("<s>", CONTROL), ("</s>", CONTROL)] {
+                v.tokens.push(piece.as_bytes().to_vec());
+                v.token_types.push(ty);
+            }
+            (v.unknown_id, v.bos_id, v.eos_id) = (Some(a), Some(a + 1), Some(a + 2));
+        }
+        while v.tokens.len() < vocab_size {
+            v.tokens.push(format!("<unused{}>", v.tokens.len()).into_bytes());
+            v.token_types.push(UNUSED);
+        }
+        v.scores = vec![0.0; vocab_size];
+        Ok(v)
+    }
+}
