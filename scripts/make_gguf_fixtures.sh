@@ -14,3 +14,4 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "gguf==0.19.0" "numpy==2.4.6"
 "$VENV/bin/python" scripts/make_gguf_fixtures.py tests/fixtures/gguf
+"$VENV/bin/python" scripts/make_gguf_read_fixtures.py tests/fixtures/gguf

@@ -79,6 +79,7 @@ pub mod float16;
 pub mod granularity;
 pub mod grouped;
 pub mod ggml;
+pub mod ggml_read;
 
 pub use calibration::{calibrate, Calibration, CalibrationKind};
 pub use float16::{bf16_round_trip, fp16_round_trip, Float16Format};

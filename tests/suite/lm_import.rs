@@ -694,9 +694,12 @@ fn info_at(file: &[u8], name: &str) -> usize {
 
 #[test]
 fn unknown_and_unsupported_tensor_types_are_named() {
-    // blk.0.attn_q.weight is Q8_0 [32, 32] (1088 bytes); as Q5_0 it takes 704, still in range.
+    // blk.0.attn_q.weight is Q8_0 [32, 32] (1088 bytes); as IQ4_NL it takes 576, still in range.
     for (id, says) in [
-        (6u32, "tensor blk.0.attn_q.weight: type Q5_0 (6) is not supported: qplay reads F32, F16, BF16, Q8_0, Q4_0 and Q4_1"),
+        (
+            20u32,
+            "tensor blk.0.attn_q.weight: type IQ4_NL (20) is not supported: qplay reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K",
+        ),
         (99, "tensor blk.0.attn_q.weight: unknown ggml type id 99"),
         (12, "tensor blk.0.attn_q.weight: rows of 32 values are not whole Q4_K blocks of 256"),
     ] {

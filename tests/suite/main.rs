@@ -46,6 +46,7 @@ mod runtime_modes;
 mod train;
 
 // Language models.
+mod ggml_read;
 mod lm;
 mod lm_export;
 mod lm_import;

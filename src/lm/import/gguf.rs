@@ -56,7 +56,10 @@
 //! weights, and give the reference's logits.)
 //!
 //! Tensor types read: F32, F16, BF16 (with `half`), Q8_0, Q4_0, Q4_1 (with
-//! [`crate::quant::ggml`]); any other type is an error that names the tensor and the type.
+//! [`crate::quant::ggml`]), Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (with
+//! [`crate::quant::ggml_read`]: a llama.cpp "Q4_K_M" file is Q4_K and Q6_K), all dequantized to
+//! f32 on load; any other type (the IQ and TQ formats, MXFP4, …) is an error that names the
+//! tensor and the type.
 
 use std::collections::HashMap;
 
@@ -70,6 +73,7 @@ use crate::formats::FormatError;
 use crate::lm::config::MAX_PARAMS;
 use crate::lm::{LmConfig, LmError, LmWeights};
 use crate::quant::ggml::{self, GgmlType};
+use crate::quant::ggml_read::{self, GgmlReadType};
 
 const FORMAT: &str = "GGUF";
 
@@ -497,7 +501,8 @@ impl<'a> GgufFile<'a> {
         &self.bytes[t.start..t.start + t.len]
     }
 
-    /// A tensor's values as f32 (F32, F16, BF16, Q8_0, Q4_0, Q4_1), checked finite.
+    /// A tensor's values as f32 (F32, F16, BF16, Q8_0, Q4_0, Q4_1, and the formats of
+    /// [`crate::quant::ggml_read`]: Q5_0, Q5_1, Q2_K … Q6_K), checked finite.
     pub fn dequantize(&self, t: &GgufTensorInfo<'a>) -> Result<Vec<f32>, LmError> {
         check_readable(t)?;
         let data = self.data(t);
@@ -506,8 +511,12 @@ impl<'a> GgufFile<'a> {
             GGML_F16 => data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             GGML_BF16 => data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             id => {
-                let ty = block_type(id).ok_or_else(|| unsupported(t))?;
-                ggml::dequantize(ty, data).map_err(|error| LmError::Quant { tensor: t.name.to_string(), error })?
+                let quant = |error| LmError::Quant { tensor: t.name.to_string(), error };
+                match (block_type(id), GgmlReadType::from_id(id)) {
+                    (Some(ty), _) => ggml::dequantize(ty, data).map_err(quant)?,
+                    (None, Some(ty)) => ggml_read::dequantize(ty, data).map_err(quant)?,
+                    (None, None) => return Err(unsupported(t)),
+                }
             }
         };
         check_finite(t.name, &values)?;
@@ -593,7 +602,7 @@ fn unsupported(t: &GgufTensorInfo<'_>) -> LmError {
     LmError::Tensor {
         name: t.name.to_string(),
         message: format!(
-            "type {} ({}) is not supported: qplay reads F32, F16, BF16, Q8_0, Q4_0 and Q4_1",
+            "type {} ({}) is not supported: qplay reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K",
             t.type_name(),
             t.ggml_type
         ),
@@ -603,7 +612,7 @@ fn unsupported(t: &GgufTensorInfo<'_>) -> LmError {
 fn check_readable(t: &GgufTensorInfo<'_>) -> Result<(), LmError> {
     match t.ggml_type {
         GGML_F32 | GGML_F16 | GGML_BF16 => Ok(()),
-        id if block_type(id).is_some() => Ok(()),
+        id if block_type(id).is_some() || GgmlReadType::from_id(id).is_some() => Ok(()),
         _ => Err(unsupported(t)),
     }
 }
