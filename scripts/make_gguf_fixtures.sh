@@ -5,7 +5,9 @@
 #   bash scripts/make_gguf_fixtures.sh
 #
 # The fixtures are checked in: running this again must leave them unchanged
-# (the inputs come from a fixed seed). tests/suite/lm_kernels.rs reads them.
+# (the inputs come from a fixed seed). tests/suite/lm_kernels.rs reads them; the read.*.bin
+# files (scripts/make_gguf_read_fixtures.py: the formats qplay reads but does not write)
+# are read by tests/suite/ggml_read.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/gguf-venv
