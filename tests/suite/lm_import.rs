@@ -424,6 +424,12 @@ fn gguf_export_round_trips() {
     let e = err_text(Vocabulary::from_alphabet("a▁b", 10));
     assert!(e.contains("qplay.alphabet") && e.contains("space"), "{e}");
     assert!(err_text(Vocabulary::from_alphabet("abcd", 3)).contains("4 characters for a vocabulary of 3"));
+    assert!(err_text(Vocabulary::from_alphabet("abca", 8)).contains("lists 'a' twice"));
+    // A hand-edited qplay.alphabet that cannot be a vocabulary is named when the model is exported.
+    let mut w = tied.clone();
+    w.alphabet = Some("ab▁".into());
+    let e = err_text(write_gguf(&w, GgufWeightType::F32, None));
+    assert!(e.contains("qplay.alphabet"), "{e}");
 }
 
 #[test]

@@ -76,14 +76,17 @@ impl Vocabulary {
     /// add_bos_token false, add_space_prefix false (the model was trained on bare characters)
     /// ```
     /// Without room for the three special pieces they are left out (llama.cpp then takes ids
-    /// 0 / 1 / 2 for them). An alphabet that holds "▁" itself, or more characters than V, is an
-    /// error: "▁" would stand for two characters.
+    /// 0 / 1 / 2 for them). An alphabet that holds "▁" itself (it would stand for two
+    /// characters), a character twice, or more characters than V is an error.
     pub fn from_alphabet(alphabet: &str, vocab_size: usize) -> Result<Vocabulary, crate::lm::LmError> {
         use crate::lm::tokenizer_spm::SPACE_SYMBOL;
         let chars: Vec<char> = alphabet.chars().collect();
         let bad = |message: String| crate::lm::LmError::Config { field: "qplay.alphabet", message };
         if chars.len() > vocab_size {
             return Err(bad(format!("{} characters for a vocabulary of {vocab_size}", chars.len())));
+        }
+        if let Some(c) = chars.iter().enumerate().find_map(|(i, c)| chars[..i].contains(c).then_some(c)) {
+            return Err(bad(format!("lists {c:?} twice")));
         }
         if alphabet.contains(SPACE_SYMBOL) {
             return Err(bad(format!("holds {SPACE_SYMBOL:?}, which llama.cpp's vocabulary uses for the space")));
