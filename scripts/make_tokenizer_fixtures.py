@@ -45,6 +45,19 @@ Files:
                         sentencepiece's own encode(s) and decode(ids), plus decode of id lists
                         with BOS/EOS/unknown and byte tokens.
 
+  spm_legacy.tokenizer.json, spm_metaspace.tokenizer.json
+                        the same SentencePiece model as a Hugging Face tokenizer.json, written by
+                        `tokenizers` the two ways transformers' LlamaConverter lays it out: "legacy"
+                        (Llama 2's: normalizer Prepend("▁") + Replace(" ", "▁"), no pre-tokenizer) and
+                        the newer one (a Metaspace pre-tokenizer, prepend_scheme "first"); BPE with
+                        byte_fallback and fuse_unk, merges derived from the pieces' scores as
+                        transformers' SentencePieceExtractor does, the decoder Replace + ByteFallback
+                        + Fuse + Strip, "<s> $A", special <unk> / <s> / </s> and the normalized
+                        added token "<sep>".
+  spm_json_cases.json   {"strings", "variants": [{"name", "ids", "decoded", "bos"}]}: `tokenizers`' own
+                        encode(s, add_special_tokens=False).ids and decode(ids, skip_special_tokens=
+                        False) of both files.
+
 Where llama2.c's run.c would legitimately differ from sentencepiece: run.c knows no token types,
 so it cannot match the user-defined symbol "<sep>" as one piece (sentencepiece and llama.cpp do);
 the test skips strings containing "<sep>" for the tokenizer.bin path and says so.
@@ -64,7 +77,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 import tokenizers
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "www/data/shakespeare.train.txt.gz"
@@ -337,6 +350,61 @@ def spm_fixtures(text, out):
     (out / "spm_cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
 
 
+# ------------------------- SentencePiece BPE as a Hugging Face tokenizer.json (`tokenizers`)
+
+# Strings with the special pieces inside, on top of STRINGS.
+SPM_JSON_STRINGS = STRINGS + ["<s>Hello</s>", "a<s> b </s>c", " <s>", "<unk><sep>x", "▁already▁marked ▁"]
+
+
+def spm_merges(sp):
+    """BPE merges from a SentencePiece model, as transformers' SentencePieceExtractor derives them
+    for the Llama tokenizer.json: every split of a piece into two pieces, ordered by the piece's
+    score (best first), then by the ids of the two halves."""
+    vocab = {sp.id_to_piece(i): i for i in range(sp.vocab_size())}
+    merges = []
+    for piece, i in vocab.items():
+        if sp.is_control(i) or sp.is_unknown(i) or sp.is_byte(i):
+            continue
+        splits = [(piece[:k], piece[k:]) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
+        splits.sort(key=lambda ab: (vocab[ab[0]], vocab[ab[1]]))
+        merges.extend((sp.get_score(i), a, b) for a, b in splits)
+    merges.sort(key=lambda m: -m[0])  # stable: equal scores keep the id order
+    return vocab, [(a, b) for _, a, b in merges]
+
+
+def spm_json_tokenizers(sp):
+    """The two layouts transformers' LlamaConverter writes: "legacy" (normalizer Prepend("▁") +
+    Replace(" ", "▁"), no pre-tokenizer; Llama 2's own tokenizer.json) and the newer one (no
+    normalizer, a Metaspace pre-tokenizer with prepend_scheme "first"); both with byte fallback,
+    the unknown token fused, the decoder Replace("▁", " ") + ByteFallback + Fuse + Strip(1 left),
+    "<s> $A" as the post-processor, <unk> / <s> / </s> special added tokens and "<sep>" a normal one."""
+    vocab, merges = spm_merges(sp)
+    out = {}
+    for name in ("legacy", "metaspace"):
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+        if name == "legacy":
+            tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        else:
+            tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+        tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ("<unk>", "<s>", "</s>")])
+        tok.add_tokens([AddedToken("<sep>", normalized=True)])
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", sp.bos_id())])
+        out[name] = tok
+    return out
+
+
+def spm_json_fixtures(out):
+    sp = train_spm(corpus_slice())
+    cases = {"tokenizers_version": tokenizers.__version__, "strings": SPM_JSON_STRINGS, "variants": []}
+    for name, tok in spm_json_tokenizers(sp).items():
+        (out / f"spm_{name}.tokenizer.json").write_text(tok.to_str() + "\n", encoding="utf-8")
+        ids = [tok.encode(s, add_special_tokens=False).ids for s in SPM_JSON_STRINGS]
+        decoded = [tok.decode(i, skip_special_tokens=False) for i in ids]
+        cases["variants"].append({"name": name, "ids": ids, "decoded": decoded, "bos": sp.bos_id()})
+    (out / "spm_json_cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+
+
 def unicode_tables():
     """Prints the \\p{L} / \\p{N} range tables of src/lm/tokenizer_bpe.rs (general categories L* and N*
     from Python's unicodedata, the Unicode version of the Oniguruma that `tokenizers` links)."""
@@ -372,6 +440,7 @@ def main():
     text = corpus_slice()
     bpe_fixtures(text, out)
     spm_fixtures(text, out)
+    spm_json_fixtures(out)
     for p in sorted(out.iterdir()):
         print(f"{p.stat().st_size:8d}  {p}")
 

@@ -32,9 +32,15 @@
 //! `tokenizers` links); `\s` is the White_Space property (`char::is_whitespace`). A pattern that is
 //! not one of the known ones is refused with an error that quotes it.
 //!
+//! SentencePiece-style BPE in a tokenizer.json (Llama 2, Mistral: "▁" pieces and "<0xXX>" byte
+//! fallback instead of byte-level tokens) runs through the same vocabulary, merges and merge loop;
+//! what differs — the normalizer or Metaspace pre-tokenizer, the characters as symbols, the
+//! decoder — is in [`super::tokenizer_pieces`].
+//!
 //! Not implemented, refused by name: other models (WordPiece, Unigram, WordLevel), a
-//! `continuing_subword_prefix` / `end_of_word_suffix`, dropout, normalizers other than NFC, other
-//! pre-tokenizers and decoders. NFC is accepted and *not applied* (llama.cpp does the same for
+//! `continuing_subword_prefix` / `end_of_word_suffix`, dropout, normalizers other than NFC (and
+//! for SentencePiece-style files Prepend("▁") / Replace(" ", "▁")), other pre-tokenizers and
+//! decoders. NFC is accepted and *not applied* (llama.cpp does the same for
 //! its "qwen2" vocabularies): text that is not already in NFC may tokenize differently.
 
 use std::borrow::Cow;
@@ -45,6 +51,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::tokenizer_pieces::{self, byte_token, Metaspace, Normalizer, PieceRules};
 use super::LmError;
 use crate::formats::FormatError;
 
@@ -565,15 +572,18 @@ fn is_word_char(c: char) -> bool {
 }
 
 impl AddedVocab {
-    fn new(tokens: Vec<AddedToken>, format: &'static str) -> Result<AddedVocab, LmError> {
+    /// `key(t)`: the string a token is matched as (its content, or for a normalized token of a
+    /// SentencePiece-style tokenizer its normalized content).
+    fn new(tokens: Vec<AddedToken>, format: &'static str, key: impl Fn(&AddedToken) -> String) -> Result<AddedVocab, LmError> {
         let mut raw = ByteTrie::new();
         let mut normalized = ByteTrie::new();
         for (k, t) in tokens.iter().enumerate() {
-            if t.content.is_empty() {
+            let key = key(t);
+            if key.is_empty() {
                 continue;
             }
             let trie = if t.normalized { &mut normalized } else { &mut raw };
-            trie.insert(t.content.as_bytes(), k as u32)
+            trie.insert(key.as_bytes(), k as u32)
                 .map_err(|why| malformed(format, format!("added token {} {why}", t.id)))?;
         }
         Ok(AddedVocab { tokens, raw, normalized })
@@ -679,6 +689,19 @@ pub struct BpeTokenizer {
     added: AddedVocab,
     bos: Option<u32>,
     eos: Option<u32>,
+    /// SentencePiece-style tokens ("▁" for the space, "<0xXX>" byte tokens) instead of
+    /// byte-level ones: [`tokenizer_pieces`].
+    pieces: Option<Pieces>,
+}
+
+/// What a SentencePiece-style tokenizer needs beyond the vocabulary and merges.
+#[derive(Clone, Debug)]
+struct Pieces {
+    rules: PieceRules,
+    /// The id of "<0xXX>" for every byte.
+    byte_tokens: [Option<u32>; 256],
+    /// id → the string the decoder starts from (a normalized added token: its normalized spelling).
+    id_tokens: Vec<Option<String>>,
 }
 
 /// What a tokenizer is built from, whatever the file.
@@ -692,6 +715,7 @@ struct BpeParts {
     fuse_unk: bool,
     bos: Option<u32>,
     eos: Option<u32>,
+    pieces: Option<PieceRules>,
 }
 
 impl BpeTokenizer {
@@ -769,6 +793,26 @@ impl BpeTokenizer {
                 }
             }
         }
+        // SentencePiece-style: normalized added tokens are matched (and decode) as normalized.
+        let pieces = p.pieces.map(|rules| {
+            let mut byte_tokens = [None; 256];
+            let mut id_tokens: Vec<Option<String>> = vec![None; n];
+            for (token, &id) in &vocab {
+                if let Some(b) = byte_token(token) {
+                    byte_tokens[b as usize] = Some(id);
+                }
+                id_tokens[id as usize] = Some(token.clone());
+            }
+            for t in &p.added {
+                id_tokens[t.id as usize] = Some(if t.normalized { rules.normalizer.apply(&t.content) } else { t.content.clone() });
+            }
+            Pieces { rules, byte_tokens, id_tokens }
+        });
+        let normalize = |t: &AddedToken| match &pieces {
+            Some(pc) if t.normalized => pc.rules.normalizer.apply(&t.content),
+            _ => t.content.clone(),
+        };
+        let added = AddedVocab::new(p.added, format, normalize)?;
         Ok(BpeTokenizer {
             vocab,
             merges,
@@ -778,9 +822,10 @@ impl BpeTokenizer {
             ignore_merges: p.ignore_merges,
             unk,
             fuse_unk: p.fuse_unk,
-            added: AddedVocab::new(p.added, format)?,
+            added,
             bos: p.bos,
             eos: p.eos,
+            pieces,
         })
     }
 
@@ -810,18 +855,37 @@ impl BpeTokenizer {
                 return Err(unsupported("tokenizer.model", format!("{field} {v:?} is not implemented")));
             }
         }
-        check_normalizer(file.normalizer.as_ref())?;
-        let steps = match &file.pre_tokenizer {
-            Some(v) if !v.is_null() => parse_pre_tokenizer(v)?,
-            _ => {
-                return Err(unsupported(
-                    "tokenizer.pre_tokenizer",
-                    "no pre-tokenizer: only byte-level BPE (a ByteLevel pre-tokenizer) is implemented",
-                ))
-            }
+        let normalizer = Normalizer::parse(file.normalizer.as_ref())?;
+        let pre = file.pre_tokenizer.as_ref().filter(|v| !v.is_null());
+        let metaspace = match pre {
+            Some(v) if type_of(v) == "Metaspace" => Some(Metaspace::parse(v)?),
+            _ => None,
         };
-        check_steps(&steps)?;
-        check_decoder(file.decoder.as_ref())?;
+        // SentencePiece-style ("▁" pieces): a Metaspace pre-tokenizer, or none with a normalizer
+        // that spells the spaces (Llama 2's legacy layout). Else byte-level BPE.
+        let (steps, pieces) = if metaspace.is_some() || (pre.is_none() && normalizer.replace_space) {
+            let decoder = tokenizer_pieces::parse_decoder(file.decoder.as_ref())?;
+            (Vec::new(), Some(PieceRules { normalizer, metaspace, byte_fallback: m.byte_fallback, decoder }))
+        } else {
+            if !normalizer.is_identity() {
+                return Err(unsupported(
+                    "tokenizer.normalizer",
+                    "Prepend / Replace with a byte-level pre-tokenizer is not implemented",
+                ));
+            }
+            let steps = match pre {
+                Some(v) => parse_pre_tokenizer(v)?,
+                None => {
+                    return Err(unsupported(
+                        "tokenizer.pre_tokenizer",
+                        "no pre-tokenizer and no Replace(\" \", \"▁\") normalizer: neither byte-level nor SentencePiece-style BPE",
+                    ))
+                }
+            };
+            check_steps(&steps)?;
+            check_decoder(file.decoder.as_ref())?;
+            (steps, None)
+        };
 
         let vocab = match m.vocab {
             Some(Value::Object(map)) => map
@@ -872,6 +936,7 @@ impl BpeTokenizer {
                 fuse_unk: m.fuse_unk,
                 bos,
                 eos: None,
+                pieces,
             },
             JSON,
         )
@@ -931,7 +996,7 @@ impl BpeTokenizer {
             .map(|(k, m)| split_merge(k, m).map_err(|e| malformed(GGUF, format!("tokenizer.ggml.merges: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         BpeTokenizer::build(
-            BpeParts { vocab, merges, added, steps, ignore_merges, unk_token: None, fuse_unk: false, bos, eos },
+            BpeParts { vocab, merges, added, steps, ignore_merges, unk_token: None, fuse_unk: false, bos, eos, pieces: None },
             GGUF,
         )
     }
@@ -954,6 +1019,11 @@ impl BpeTokenizer {
         self.eos = eos;
     }
 
+    /// "▁" pieces with byte fallback (a Llama 2 / Mistral tokenizer.json), not byte-level tokens.
+    pub fn is_sentencepiece_style(&self) -> bool {
+        self.pieces.is_some()
+    }
+
     /// The pre-tokenizer steps (for display and tests).
     pub fn pre_tokenizer(&self) -> &[PreTokenizerStep] {
         &self.steps
@@ -966,6 +1036,9 @@ impl BpeTokenizer {
 
     /// Text → ids, without BOS / EOS (`tokenizers`' encode(text, add_special_tokens=False)).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, LmError> {
+        if let Some(p) = &self.pieces {
+            return self.encode_pieces(p, text);
+        }
         let mut ids = Vec::new();
         let mut scratch = Scratch::default();
         for (id, range) in self.added.split(text, false) {
@@ -1055,6 +1128,93 @@ impl BpeTokenizer {
         Ok(())
     }
 
+    /// SentencePiece-style: raw added tokens, then each segment normalized, its normalized added
+    /// tokens, then the Metaspace words (if any), each through BPE over its characters.
+    fn encode_pieces(&self, p: &Pieces, text: &str) -> Result<Vec<u32>, LmError> {
+        let mut ids = Vec::new();
+        let mut scratch = Scratch::default();
+        for (id, outer) in self.added.split(text, false) {
+            if let Some(id) = id {
+                ids.push(id);
+                continue;
+            }
+            let normalized = p.rules.normalizer.apply(&text[outer.clone()]);
+            for (id, inner) in self.added.split(&normalized, true) {
+                if let Some(id) = id {
+                    ids.push(id);
+                    continue;
+                }
+                let segment = &normalized[inner.clone()];
+                match p.rules.metaspace {
+                    Some(ms) => {
+                        for w in ms.words(segment, outer.start == 0 && inner.start == 0) {
+                            self.encode_piece_word(p, &w, &mut ids, &mut scratch)?;
+                        }
+                    }
+                    None => self.encode_piece_word(p, segment, &mut ids, &mut scratch)?,
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// `tokenizers`' BPE merge_word over characters: a character in the vocabulary is a symbol;
+    /// a missing one becomes its "<0xXX>" byte tokens when all exist (`byte_fallback`), else
+    /// the unknown token (consecutive ones fused with `fuse_unk`; a pending unknown token is
+    /// written when the next character in the vocabulary, or the end, comes, as `tokenizers`
+    /// does); then the merges.
+    fn encode_piece_word(&self, p: &Pieces, word: &str, ids: &mut Vec<u32>, s: &mut Scratch) -> Result<(), LmError> {
+        if word.is_empty() {
+            return Ok(());
+        }
+        if self.ignore_merges {
+            if let Some(&id) = self.vocab.get(word) {
+                ids.push(id);
+                return Ok(());
+            }
+        }
+        let symbols = &mut s.symbols;
+        symbols.clear();
+        let mut pending_unk = false;
+        let mut buf = [0u8; 4];
+        for c in word.chars() {
+            let ch: &str = c.encode_utf8(&mut buf);
+            if let Some(&id) = self.vocab.get(ch) {
+                if std::mem::take(&mut pending_unk) {
+                    push_symbol(symbols, self.unk.expect("pending only with an unknown token"));
+                }
+                push_symbol(symbols, id);
+                continue;
+            }
+            if p.rules.byte_fallback {
+                if let Some(bytes) = ch.bytes().map(|b| p.byte_tokens[b as usize]).collect::<Option<Vec<u32>>>() {
+                    bytes.into_iter().for_each(|id| push_symbol(symbols, id));
+                    continue;
+                }
+            }
+            match self.unk {
+                Some(unk) => {
+                    if pending_unk && !self.fuse_unk {
+                        push_symbol(symbols, unk);
+                    }
+                    pending_unk = true;
+                }
+                None => {
+                    return Err(LmError::Tokens(format!(
+                        "{c:?} has no token: it is not in the vocabulary, {}and there is no unknown token",
+                        if p.rules.byte_fallback { "its bytes have no <0xXX> tokens, " } else { "" }
+                    )))
+                }
+            }
+        }
+        if pending_unk {
+            push_symbol(symbols, self.unk.expect("pending only with an unknown token"));
+        }
+        self.merge_all(symbols, &mut s.heap);
+        ids.extend(symbols.iter().filter(|sym| sym.alive).map(|sym| sym.id));
+        Ok(())
+    }
+
     /// `tokenizers`' Word::merge_all (without dropout).
     fn merge_all(&self, symbols: &mut [Symbol], heap: &mut BinaryHeap<Candidate>) {
         // The first candidates, heapified at once (O(n)) rather than pushed one by one.
@@ -1099,6 +1259,10 @@ impl BpeTokenizer {
     /// Ids → text (special tokens included, as `tokenizers`' decode(ids, skip_special_tokens=False));
     /// an unknown id decodes as U+FFFD, invalid UTF-8 as U+FFFD per maximal invalid sequence.
     pub fn decode(&self, ids: &[u32]) -> String {
+        if let Some(p) = &self.pieces {
+            let tokens = ids.iter().map(|&id| p.id_tokens.get(id as usize).cloned().flatten().unwrap_or_else(|| "\u{FFFD}".into())).collect();
+            return tokenizer_pieces::decode(tokens, &p.rules.decoder);
+        }
         let mut bytes = Vec::new();
         for &id in ids {
             match self.id_bytes.get(id as usize) {
@@ -1187,6 +1351,8 @@ struct ModelJson {
     fuse_unk: bool,
     #[serde(default)]
     ignore_merges: bool,
+    #[serde(default)]
+    byte_fallback: bool,
 }
 
 /// A merge as "a b" (before tokenizers 0.20) or ["a", "b"].
@@ -1212,18 +1378,6 @@ fn split_merge(k: usize, s: &str) -> Result<(String, String), String> {
 
 fn type_of(v: &Value) -> &str {
     v.get("type").and_then(Value::as_str).unwrap_or("(no type)")
-}
-
-fn check_normalizer(v: Option<&Value>) -> Result<(), LmError> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(()) };
-    match type_of(v) {
-        "NFC" => Ok(()),
-        "Sequence" => {
-            let list = v.get("normalizers").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-            list.iter().try_for_each(|n| check_normalizer(Some(n)))
-        }
-        other => Err(unsupported("tokenizer.normalizer", format!("normalizer {other:?} is not implemented"))),
-    }
 }
 
 fn parse_pre_tokenizer(v: &Value) -> Result<Vec<PreTokenizerStep>, LmError> {

@@ -1,6 +1,8 @@
 //! The tokenizer of a language model, whatever its kind: the built-in model's characters, the
 //! byte-level BPE of Hugging Face `tokenizer.json` files and GGUF "gpt2" vocabularies
-//! ([`tokenizer_bpe`](super::tokenizer_bpe)), or the SentencePiece-style BPE by score of
+//! ([`tokenizer_bpe`](super::tokenizer_bpe); the same engine runs the SentencePiece-style
+//! `tokenizer.json` of Llama 2 / Mistral, [`tokenizer_pieces`](super::tokenizer_pieces)), or the
+//! SentencePiece-style BPE by score of
 //! llama2.c's `tokenizer.bin` and GGUF "llama" vocabularies ([`tokenizer_spm`](super::tokenizer_spm)).
 //!
 //! ```text
@@ -68,7 +70,8 @@ impl From<CharTokenizer> for Tokenizer {
 }
 
 impl Tokenizer {
-    /// From the text of a Hugging Face `tokenizer.json` (byte-level BPE; anything else is refused
+    /// From the text of a Hugging Face `tokenizer.json` (byte-level BPE, or SentencePiece-style BPE
+    /// with "▁" pieces; anything else is refused
     /// with an error that names it). BOS comes from a TemplateProcessing post-processor when it has
     /// one; EOS is not in tokenizer.json: set it with [`Tokenizer::set_special_ids`] from the
     /// model's config.json.
@@ -130,6 +133,7 @@ impl Tokenizer {
     pub fn kind(&self) -> &'static str {
         match self {
             Tokenizer::Char(_) => "characters",
+            Tokenizer::Bpe(t) if t.is_sentencepiece_style() => "SentencePiece-style BPE (tokenizer.json)",
             Tokenizer::Bpe(_) => "byte-level BPE",
             Tokenizer::Spm(_) => "SentencePiece BPE",
         }

@@ -18,6 +18,9 @@ const BPE_GGUF: &str = include_str!("../fixtures/lm/tokenizers/bpe_gguf_vocab.js
 const SPM_BIN: &[u8] = include_bytes!("../fixtures/lm/tokenizers/spm.tokenizer.bin");
 const SPM_VOCAB: &str = include_str!("../fixtures/lm/tokenizers/spm_vocab.json");
 const SPM_CASES: &str = include_str!("../fixtures/lm/tokenizers/spm_cases.json");
+const SPM_LEGACY_JSON: &str = include_str!("../fixtures/lm/tokenizers/spm_legacy.tokenizer.json");
+const SPM_METASPACE_JSON: &str = include_str!("../fixtures/lm/tokenizers/spm_metaspace.tokenizer.json");
+const SPM_JSON_CASES: &str = include_str!("../fixtures/lm/tokenizers/spm_json_cases.json");
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).expect("fixture JSON")
@@ -271,6 +274,78 @@ fn spm_llama2c_bin_matches_sentencepiece() {
 // ------------------------------------------------------------------------------------------------
 // Malformed files
 
+// ------------------------------------------------------------------------------------------------
+// SentencePiece-style BPE in tokenizer.json (Llama 2's legacy layout, the newer Metaspace one)
+
+/// The SentencePiece model of spm_cases.json converted to tokenizer.json the two ways
+/// transformers' LlamaConverter does: `tokenizers`' ids and decodings, on strings with spaces
+/// at the ends, runs of spaces, characters missing from the vocabulary (byte fallback), the
+/// special tokens inside words, "▁" typed in the text, and the user-defined "<sep>".
+#[test]
+fn sentencepiece_tokenizer_json_matches_tokenizers() {
+    let cases = json(SPM_JSON_CASES);
+    let strings = strings(&cases);
+    for variant in cases["variants"].as_array().unwrap() {
+        let name = variant["name"].as_str().unwrap();
+        let file = if name == "legacy" { SPM_LEGACY_JSON } else { SPM_METASPACE_JSON };
+        let tok = Tokenizer::from_tokenizer_json(file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(tok.kind(), "SentencePiece-style BPE (tokenizer.json)");
+        let expected = id_lists(&variant["ids"]);
+        let decoded = variant["decoded"].as_array().unwrap();
+        for (k, s) in strings.iter().enumerate() {
+            let got = tok.encode(s).unwrap();
+            assert_eq!(got, expected[k], "{name}: ids of {s:?}");
+            assert_eq!(tok.decode(&got), decoded[k].as_str().unwrap(), "{name}: decode of {s:?}");
+        }
+        assert_eq!(tok.bos(), Some(variant["bos"].as_u64().unwrap() as u32), "{name}: BOS from the \"<s> $A\" template");
+        // The same ids as sentencepiece itself on most strings (its merges by score and these by
+        // rank differ in rare ties): the conversion is faithful, not just self-consistent.
+        let spm = json(SPM_CASES);
+        let same = id_lists(&spm["ids"]).iter().zip(&expected).filter(|(a, b)| a == b).count();
+        assert!(same + 4 >= expected.len().min(id_lists(&spm["ids"]).len()), "{name}: {same} strings as sentencepiece");
+    }
+}
+
+#[test]
+fn malformed_sentencepiece_tokenizer_json_is_named() {
+    let base = json(SPM_LEGACY_JSON);
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut j = base.clone();
+        f(&mut j);
+        j.to_string()
+    };
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["normalizer"]["normalizers"][0] = serde_json::json!({"type": "Prepend", "prepend": "_"})
+        })),
+        &["Prepend"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["decoder"]["decoders"][1] = serde_json::json!({"type": "WordPiece", "prefix": "##"})
+        })),
+        &["WordPiece", "SentencePiece-style"],
+    );
+    assert_err_mentions(
+        Tokenizer::from_tokenizer_json(&edit(&|j| {
+            j["pre_tokenizer"] = serde_json::json!({"type": "Metaspace", "replacement": "_", "prepend_scheme": "first", "split": false})
+        })),
+        &["Metaspace", "replacement"],
+    );
+    // Without byte fallback nor an unknown token, a character outside the vocabulary is named.
+    let tok = Tokenizer::from_tokenizer_json(&edit(&|j| {
+        j["model"]["byte_fallback"] = Value::Bool(false);
+        j["model"]["unk_token"] = Value::Null;
+    }))
+    .unwrap();
+    let e = message(tok.encode("snow ☃").unwrap_err());
+    assert!(e.contains("'☃'"), "{e}");
+    // With byte fallback off, the unknown token stands for it (fused over a run).
+    let tok = Tokenizer::from_tokenizer_json(&edit(&|j| j["model"]["byte_fallback"] = Value::Bool(false))).unwrap();
+    let ids = tok.encode("☃☃x").unwrap();
+    assert_eq!(ids.iter().filter(|&&i| i == 0).count(), 1, "{ids:?}");
+}
+
 #[test]
 fn malformed_tokenizer_json_is_named() {
     let base = json(BPE_JSON);
@@ -491,6 +566,7 @@ fn one_megabyte_inputs_encode_fast() {
         }),
         ("SPM llama2.c", Tokenizer::from_llama2c_bin(SPM_BIN).unwrap()),
         ("SPM gguf", spm_gguf()),
+        ("SPM legacy json", Tokenizer::from_tokenizer_json(SPM_LEGACY_JSON).unwrap()),
     ];
     for (tname, tok) in &tokenizers {
         for (iname, text) in &inputs {
@@ -557,7 +633,7 @@ fn mutated_files_never_panic() {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((state >> 33) as usize) % n.max(1)
     };
-    let probes = ["", "Hello, world! 123", "naïve café 日本語 🙂", "<|endoftext|>x", "  \n\t <sep>"];
+    let probes = ["", "Hello, world! 123", "naïve café 日本語 🙂", "<|endoftext|>x", "  \n\t <sep>", "<s> ▁x </s>"];
     let exercise = |t: Tokenizer| {
         for p in probes {
             if let Ok(ids) = t.encode(p) {
@@ -580,18 +656,21 @@ fn mutated_files_never_panic() {
             ok_bin += 1;
             exercise(t);
         }
-        // tokenizer.json: flip one byte (kept ASCII so the text stays UTF-8)
-        let mut j = BPE_JSON.as_bytes().to_vec();
-        let k = next(j.len());
-        if j[k].is_ascii() {
-            j[k] = b" \"{}[],:0123456789abcxyz\\"[next(25)];
-        }
-        if let Ok(text) = std::str::from_utf8(&j) {
-            if let Ok(t) = Tokenizer::from_tokenizer_json(text) {
-                ok_json += 1;
-                exercise(t);
+        // tokenizer.json (byte-level, and the two SentencePiece-style layouts): flip one byte
+        // (kept ASCII so the text stays UTF-8)
+        for base in [BPE_JSON, SPM_LEGACY_JSON, SPM_METASPACE_JSON] {
+            let mut j = base.as_bytes().to_vec();
+            let k = next(j.len());
+            if j[k].is_ascii() {
+                j[k] = b" \"{}[],:0123456789abcxyz\\"[next(25)];
+            }
+            if let Ok(text) = std::str::from_utf8(&j) {
+                if let Ok(t) = Tokenizer::from_tokenizer_json(text) {
+                    ok_json += 1;
+                    exercise(t);
+                }
             }
         }
     }
-    eprintln!("mutations that still loaded: {ok_bin} tokenizer.bin, {ok_json} tokenizer.json of 300 each");
+    eprintln!("mutations that still loaded: {ok_bin} tokenizer.bin of 300, {ok_json} tokenizer.json of 900");
 }
