@@ -62,6 +62,7 @@ test('lock=all disables Generate, and hide=gen hides the whole generator', async
   await screenshot(page, 'tensor-lock-all.png');
   // lock=x (the teacher's tensor) also locks Generate, which would replace it.
   const { page: p2, errors: e2 } = await openPage(browser, `${url}#/tensor?lock=x`);
+  await p2.waitForSelector('[data-testid=generate]');
   assert.equal(await p2.$eval('[data-testid=generate]', (b) => b.matches(':disabled')), true, 'Generate locked by lock=x');
   // hide=gen, with a generated tensor: no distribution, no Generate, no rows, cols or seed.
   const { page: p3, errors: e3 } = await openPage(browser, `${url}#/tensor?gen=normal&shape=4,8&hide=gen`);
