@@ -67,6 +67,16 @@ def llama_perplexity(llm, ids, t):
     return float(np.exp(nll / count)), count
 
 
+def compare(label, ours, ppl, count, tol, failures):
+    """qplay's perplexity {"perplexity", "tokens"} against llama.cpp's, printed; a miss is a failure."""
+    rel = abs(ppl / ours["perplexity"] - 1)
+    ok = count == ours["tokens"] and rel <= tol
+    print(f"{label}: qplay {ours['perplexity']:.6f}  llama.cpp {ppl:.6f}  |ratio - 1| {rel:.2e} "
+          f"(tolerance {tol:.0e}, {count} predictions)  {'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures.append(f"{label.strip()}: perplexity {ppl} against qplay's {ours['perplexity']} ({count} vs {ours['tokens']} predictions)")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     text = gzip.open(ROOT / "www/data/shakespeare.val.txt.gz", "rt", encoding="utf-8").read()
@@ -87,13 +97,7 @@ def main():
         if got != want:
             first = next(i for i, (a, b) in enumerate(zip(got + [-1], want + [-1])) if a != b)
             failures.append(f"{model} {ty}: llama.cpp tokenizes differently from position {first}")
-        ppl, count = llama_perplexity(llm, want, t)
-        rel = abs(ppl / ours["perplexity"] - 1)
-        ok = count == ours["tokens"] and rel <= tol
-        print(f"{model:5} {ty:5} qplay {ours['perplexity']:.6f}  llama.cpp {ppl:.6f}  |ratio - 1| {rel:.2e} "
-              f"(tolerance {tol:.0e}, {count} predictions)  {'ok' if ok else 'FAIL'}")
-        if not ok:
-            failures.append(f"{model} {ty}: perplexity {ppl} against qplay's {ours['perplexity']} ({count} vs {ours['tokens']} predictions)")
+        compare(f"{model:5} {ty:5}", ours, *llama_perplexity(llm, want, t), tol, failures)
         del llm
     for model in ("small", "large"):
         for name, ftype in LLAMA_FTYPES.items():
@@ -111,14 +115,10 @@ def main():
             types = next((l.split("read (", 1)[1].rstrip(")") for l in run.stderr.splitlines() if "tensors read (" in l), "?")
             llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_batch=256, logits_all=True, type_k=0, type_v=0, verbose=False)
             alphabet = llm.metadata["qplay.alphabet"]
-            ppl, count = llama_perplexity(llm, [alphabet.index(c) for c in text[:TOKENS]], int(llm.metadata["llama.context_length"]))
+            ids = [alphabet.index(c) for c in text[:TOKENS]]
+            label = f"{model:5} llama.cpp {name:6} ({types})"
+            compare(label, ours, *llama_perplexity(llm, ids, int(llm.metadata["llama.context_length"])), LLAMA_TOLERANCE, failures)
             del llm
-            rel = abs(ppl / ours["perplexity"] - 1)
-            ok = count == ours["tokens"] and rel <= LLAMA_TOLERANCE
-            print(f"{model:5} llama.cpp {name:6} ({types}): qplay {ours['perplexity']:.6f}  llama.cpp {ppl:.6f}  |ratio - 1| {rel:.2e} "
-                  f"(tolerance {LLAMA_TOLERANCE:.0e})  {'ok' if ok else 'FAIL'}")
-            if not ok:
-                failures.append(f"{model} {name}: qplay reads llama.cpp's file to perplexity {ours['perplexity']}, llama.cpp {ppl}")
     if failures:
         sys.exit("llama.cpp check failed:\n  " + "\n  ".join(failures))
     print(f"llama.cpp {llama_cpp.__version__}: every export loads, tokenizes as qplay and scores within tolerance; "

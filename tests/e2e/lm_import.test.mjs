@@ -141,10 +141,11 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   const hf = await page.textContent('[data-testid=lm-user-model]');
   assert.match(hf, /Hugging Face safetensors: 20,640 parameters/);
   assert.match(hf, /q_proj and k_proj un-permuted/);
-  // The fixture's tokenizer.json is BPE without a ByteLevel pre-tokenizer, which qplay does not
-  // implement: the notes say so, and Run and Generate wait for one, saying what is missing.
+  // The fixture's tokenizer.json is BPE with neither a ByteLevel pre-tokenizer nor the
+  // SentencePiece-style "▁" layout, which qplay does not implement: the notes say so, and Run and
+  // Generate wait for one, saying what is missing.
   assert.match(hf, /No tokenizer/);
-  assert.match(hf, /only byte-level BPE/);
+  assert.match(hf, /neither byte-level nor SentencePiece-style BPE/);
   for (const b of ['lm-run', 'lm-generate']) {
     assert.equal(await page.$eval(`[data-testid=${b}]`, (e) => e.disabled), true, `${b} waits for a tokenizer`);
   }
