@@ -5,29 +5,36 @@
 //! embedding and the output head), loss per token *is* loss per character (bits per
 //! character need no conversion), and generated text can never split a character.
 
+use std::collections::HashMap;
+
 use super::LmError;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CharTokenizer {
     /// id → character.
     chars: Vec<char>,
-    /// ASCII → id (the built-in alphabet is ASCII); other characters are looked up in `chars`.
+    /// ASCII → id (the built-in alphabet is ASCII).
     ascii: [Option<u32>; 128],
+    /// Other characters → id (an alphabet read from a user's file may hold up to V of them:
+    /// a map keeps checking and looking them up linear).
+    others: HashMap<char, u32>,
 }
 
 impl CharTokenizer {
     /// The alphabet in id order; every character at most once.
     pub fn new(chars: Vec<char>) -> Result<CharTokenizer, LmError> {
         let mut ascii = [None; 128];
+        let mut others = HashMap::new();
         for (i, &ch) in chars.iter().enumerate() {
-            if chars[..i].contains(&ch) {
+            let seen = match ch as u32 {
+                c if c < 128 => ascii[c as usize].replace(i as u32).is_some(),
+                _ => others.insert(ch, i as u32).is_some(),
+            };
+            if seen {
                 return Err(LmError::Tokens(format!("the alphabet lists {ch:?} twice")));
             }
-            if (ch as u32) < 128 {
-                ascii[ch as usize] = Some(i as u32);
-            }
         }
-        Ok(CharTokenizer { chars, ascii })
+        Ok(CharTokenizer { chars, ascii, others })
     }
 
     /// The sorted set of characters of a text.
@@ -50,7 +57,7 @@ impl CharTokenizer {
         if (ch as u32) < 128 {
             self.ascii[ch as usize]
         } else {
-            self.chars.iter().position(|&c| c == ch).map(|i| i as u32)
+            self.others.get(&ch).copied()
         }
     }
 

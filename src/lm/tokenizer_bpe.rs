@@ -793,8 +793,13 @@ impl BpeTokenizer {
                 }
             }
         }
-        // SentencePiece-style: normalized added tokens are matched (and decode) as normalized.
-        let pieces = p.pieces.map(|rules| {
+        // An added token's spelling: SentencePiece-style, a normalized one is matched (and
+        // decodes) as normalized.
+        let spelling = |t: &AddedToken| match &p.pieces {
+            Some(rules) if t.normalized => rules.normalizer.apply(&t.content),
+            _ => t.content.clone(),
+        };
+        let pieces = p.pieces.as_ref().map(|rules| {
             let mut byte_tokens = [None; 256];
             let mut id_tokens: Vec<Option<String>> = vec![None; n];
             for (token, &id) in &vocab {
@@ -804,15 +809,11 @@ impl BpeTokenizer {
                 id_tokens[id as usize] = Some(token.clone());
             }
             for t in &p.added {
-                id_tokens[t.id as usize] = Some(if t.normalized { rules.normalizer.apply(&t.content) } else { t.content.clone() });
+                id_tokens[t.id as usize] = Some(spelling(t));
             }
-            Pieces { rules, byte_tokens, id_tokens }
+            Pieces { rules: rules.clone(), byte_tokens, id_tokens }
         });
-        let normalize = |t: &AddedToken| match &pieces {
-            Some(pc) if t.normalized => pc.rules.normalizer.apply(&t.content),
-            _ => t.content.clone(),
-        };
-        let added = AddedVocab::new(p.added, format, normalize)?;
+        let added = AddedVocab::new(p.added, format, spelling)?;
         Ok(BpeTokenizer {
             vocab,
             merges,

@@ -85,9 +85,7 @@ impl Vocabulary {
         if chars.len() > vocab_size {
             return Err(bad(format!("{} characters for a vocabulary of {vocab_size}", chars.len())));
         }
-        if let Some(c) = chars.iter().enumerate().find_map(|(i, c)| chars[..i].contains(c).then_some(c)) {
-            return Err(bad(format!("lists {c:?} twice")));
-        }
+        crate::lm::CharTokenizer::new(chars.clone()).map_err(|e| bad(e.to_string()))?;
         if alphabet.contains(SPACE_SYMBOL) {
             return Err(bad(format!("holds {SPACE_SYMBOL:?}, which llama.cpp's vocabulary uses for the space")));
         }
