@@ -263,9 +263,12 @@ pub fn compact_bits(cfg: &LmQuantConfig, bits: &BTreeMap<String, u8>) -> LmQuant
 /// Checks the settings of a search against the configuration (the page calls it before a search).
 pub fn check_settings(cfg: &LmQuantConfig, s: &SearchSettings) -> Result<(), LmError> {
     let bad = |name, message: String| Err(LmError::Setting { name, message });
-    if cfg.weights != LmWeightFormat::Rtn || cfg.method != LmMethod::Rtn {
-        let (weights, method) = (cfg.weights.name(), cfg.method.name());
-        return bad("weights", format!("the mixed-precision search quantizes with RTN: it needs RTN weights and the RTN method, not {weights} weights with {method}"));
+    // The search quantizes every candidate with plain RTN: say which setting is in the way.
+    if cfg.weights != LmWeightFormat::Rtn {
+        return bad("weights", format!("the mixed-precision search chooses RTN bit widths: set Weights to RTN (it is {})", cfg.weights.name()));
+    }
+    if cfg.method != LmMethod::Rtn {
+        return bad("method", format!("the mixed-precision search quantizes with plain RTN: set Method to RTN (it is {})", cfg.method.name()));
     }
     if !(2..=8).contains(&s.low_bits) || !(2..=8).contains(&s.high_bits) || s.low_bits >= s.high_bits {
         return bad("low_bits", format!("low {} and high {} bits must be 2–8 with low < high", s.low_bits, s.high_bits));

@@ -194,3 +194,26 @@ fn kl_reference_is_compare_and_targets_and_cancel_work_on_a_small_model() {
     let half: BTreeMap<String, u8> = all.order.iter().enumerate().map(|(i, name)| (name.clone(), if i % 2 == 0 { 4 } else { 8 })).collect();
     assert_eq!(compact_bits(&cfg, &half).bits, 8);
 }
+
+/// A search under settings it cannot use is refused before anything runs, and the message names
+/// the one setting to change (the page shows it next to the disabled Search).
+#[test]
+fn settings_the_search_cannot_use_are_named() {
+    use qplay::lm::LmError;
+    use qplay::ptq::lm::LmMethod;
+    use qplay::ptq::lm_sensitivity::check_settings;
+    let s = SearchSettings { low_bits: 4, high_bits: 8, target: SearchTarget::BitsPerWeight(6.0) };
+    assert_eq!(check_settings(&rtn(4, 32), &s), Ok(()));
+    let named = |cfg: &LmQuantConfig| match check_settings(cfg, &s) {
+        Err(LmError::Setting { name, message }) => (name, message),
+        other => panic!("{other:?}"),
+    };
+    let (name, message) = named(&LmQuantConfig { method: LmMethod::Awq, ..rtn(4, 32) });
+    assert_eq!(name, "method");
+    assert!(message.contains("set Method to RTN (it is awq)"), "{message}");
+    let (name, message) = named(&LmQuantConfig { weights: LmWeightFormat::Q4_0, ..LmQuantConfig::default() });
+    assert_eq!(name, "weights");
+    assert!(message.contains("set Weights to RTN (it is q4_0)"), "{message}");
+    let swapped = SearchSettings { low_bits: 8, high_bits: 4, ..s };
+    assert!(matches!(check_settings(&rtn(4, 32), &swapped), Err(LmError::Setting { name: "low_bits", .. })));
+}
