@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::lm::{quantize_lm, LmMethod, LmQuantConfig, LmWeightFormat};
+use crate::experiment::shard::Shard;
 use crate::experiment::Progress;
 use crate::lm::eval::log_softmax;
 use crate::lm::{KvCache, KvFormat, LmError, LmModel, LmWeights, NoProbe};
@@ -286,64 +287,134 @@ fn sizes(w: &LmWeights, cfg: &LmQuantConfig) -> Result<(BTreeMap<String, usize>,
     Ok((q.layers.iter().map(|l| (l.name.clone(), l.bytes)).collect(), q.model))
 }
 
-/// The sensitivity of every searched Linear, then the greedy search and every candidate evaluated.
-/// `tokens` is the evaluation slice; `on_progress` returns false to cancel.
-pub fn search_mixed_precision(
-    w: &LmWeights,
-    cfg: &LmQuantConfig,
-    settings: &SearchSettings,
-    tokens: &[u32],
-    on_progress: &mut dyn FnMut(&Progress) -> bool,
-) -> Result<SearchReport, SearchError> {
-    cfg.validate()?;
-    check_settings(cfg, settings)?;
-    let all = searched_linears(w, cfg);
-    if all.is_empty() {
-        return Err(LmError::Setting { name: "skip", message: "every Linear is in the skip list: nothing to search".into() }.into());
-    }
-    let (low, high) = (settings.low_bits, settings.high_bits);
-    let fp32 = LmModel::from_weights(w)?;
-    let reference = KlReference::new(&fp32, tokens, cfg.kv)?;
-    let base_kl = reference.score(&fp32)?.mean_kl;
-    let uniform = |b: u8| -> BTreeMap<String, u8> { all.iter().map(|(n, ..)| (n.clone(), b)).collect() };
-    let (bytes_high, _) = sizes(w, &with_bits(cfg, &uniform(high)))?;
-    let (bytes_low, _) = sizes(w, &with_bits(cfg, &uniform(low)))?;
-    // A size budget that even every Linear at the low width misses is named before any evaluation.
-    let searched_weights: usize = all.iter().map(|(_, n, k)| n * k).sum();
-    let smallest: usize = all.iter().map(|(n, ..)| bytes_low[n]).sum();
-    let unmeetable = match settings.target {
-        SearchTarget::BitsPerWeight(b) => smallest as f64 * 8.0 > b * searched_weights as f64,
-        SearchTarget::Bytes(b) => smallest > b,
-        SearchTarget::Kl(_) => false,
-    };
-    if unmeetable {
-        return Err(unmet_budget(low, smallest, searched_weights).into());
+/// What the search's stages share, the same in every worker: the settings, the searched
+/// Linears' weights and predictions, and the FP32 reference's score.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchFrame {
+    pub settings: SearchSettings,
+    pub fp32: Score,
+    /// KL of the model with every Linear FP32 (0 unless the KV cache is quantized).
+    pub base_kl: f64,
+    pub searched_weights: usize,
+    /// Predictions every candidate is scored on.
+    pub tokens: usize,
+}
+
+/// A search ready to run: its checks passed, the searched Linears' sizes at both widths and the
+/// FP32 reference computed. Its two stages take a [`Shard`] of their items, so that a pool of
+/// workers can share them; [`finish_search`] makes the report of their results.
+pub struct SearchPlan<'a> {
+    w: &'a LmWeights,
+    cfg: &'a LmQuantConfig,
+    all: Vec<(String, usize, usize)>,
+    bytes_low: BTreeMap<String, usize>,
+    bytes_high: BTreeMap<String, usize>,
+    reference: KlReference,
+    pub frame: SearchFrame,
+}
+
+impl<'a> SearchPlan<'a> {
+    /// Checks the settings (a size budget that even every Linear at the low width misses is named
+    /// here, before any evaluation) and computes FP32's log-probabilities on `tokens`.
+    pub fn new(w: &'a LmWeights, cfg: &'a LmQuantConfig, settings: &SearchSettings, tokens: &[u32]) -> Result<SearchPlan<'a>, SearchError> {
+        cfg.validate()?;
+        check_settings(cfg, settings)?;
+        let all = searched_linears(w, cfg);
+        if all.is_empty() {
+            return Err(LmError::Setting { name: "skip", message: "every Linear is in the skip list: nothing to search".into() }.into());
+        }
+        let (low, high) = (settings.low_bits, settings.high_bits);
+        let fp32 = LmModel::from_weights(w)?;
+        let reference = KlReference::new(&fp32, tokens, cfg.kv)?;
+        let base_kl = reference.score(&fp32)?.mean_kl;
+        let uniform = |b: u8| -> BTreeMap<String, u8> { all.iter().map(|(n, ..)| (n.clone(), b)).collect() };
+        let (bytes_high, _) = sizes(w, &with_bits(cfg, &uniform(high)))?;
+        let (bytes_low, _) = sizes(w, &with_bits(cfg, &uniform(low)))?;
+        let searched_weights: usize = all.iter().map(|(_, n, k)| n * k).sum();
+        let smallest: usize = all.iter().map(|(n, ..)| bytes_low[n]).sum();
+        let unmeetable = match settings.target {
+            SearchTarget::BitsPerWeight(b) => smallest as f64 * 8.0 > b * searched_weights as f64,
+            SearchTarget::Bytes(b) => smallest > b,
+            SearchTarget::Kl(_) => false,
+        };
+        if unmeetable {
+            return Err(unmet_budget(low, smallest, searched_weights).into());
+        }
+        let frame = SearchFrame { settings: *settings, fp32: reference.fp32, base_kl, searched_weights, tokens: tokens.len() - 1 };
+        Ok(SearchPlan { w, cfg, all, bytes_low, bytes_high, reference, frame })
     }
 
-    // 1. One evaluation per Linear: only it at the low bits.
-    let mut sens = Vec::with_capacity(all.len());
-    for (i, (name, n, k)) in all.iter().enumerate() {
-        step(on_progress, format!("step 1 of 2, each Linear alone at W{low}: {name}"), i, all.len())?;
-        let q = quantize_lm(w, &only(cfg, &all, name, low))?;
-        let kl = reference.score(&q.model)?.mean_kl;
-        let (bh, bl) = (bytes_high[name], bytes_low[name]);
-        let sensitivity = kl - base_kl;
-        sens.push(LayerSensitivity {
-            name: name.clone(),
-            weights: n * k,
-            bytes_low: bl,
-            bytes_high: bh,
-            kl,
-            sensitivity,
-            per_byte: sensitivity / bh.saturating_sub(bl).max(1) as f64,
-        });
+    /// Step 1, `shard`'s Linears (i mod count = index, in model order): each alone at the low
+    /// bits, scored against FP32.
+    pub fn sensitivities(&self, shard: Shard, on_progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Vec<LayerSensitivity>, SearchError> {
+        let low = self.frame.settings.low_bits;
+        let mine: Vec<&(String, usize, usize)> = self.all.iter().enumerate().filter(|(i, _)| shard.takes(*i)).map(|(_, l)| l).collect();
+        let mut sens = Vec::with_capacity(mine.len());
+        for (i, (name, n, k)) in mine.iter().enumerate() {
+            step(on_progress, format!("step 1 of 2, each Linear alone at W{low}: {name}"), i, mine.len())?;
+            let q = quantize_lm(self.w, &only(self.cfg, &self.all, name, low))?;
+            let kl = self.reference.score(&q.model)?.mean_kl;
+            let (bh, bl) = (self.bytes_high[name], self.bytes_low[name]);
+            let sensitivity = kl - self.frame.base_kl;
+            sens.push(LayerSensitivity {
+                name: name.clone(),
+                weights: n * k,
+                bytes_low: bl,
+                bytes_high: bh,
+                kl,
+                sensitivity,
+                per_byte: sensitivity / bh.saturating_sub(bl).max(1) as f64,
+            });
+        }
+        Ok(sens)
     }
 
-    // 2. The greedy order and its candidates, each evaluated; then the uniform widths.
+    /// Step 2, `shard`'s candidates (i mod count = index, in the order of [`candidate_bits`])
+    /// of the greedy order that every Linear's sensitivity `sens` gives, each quantized and scored.
+    pub fn candidates(&self, sens: &[LayerSensitivity], shard: Shard, on_progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Vec<LmCandidate>, SearchError> {
+        let mut names: Vec<&str> = sens.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        let mut want: Vec<&str> = self.all.iter().map(|(n, ..)| n.as_str()).collect();
+        want.sort_unstable();
+        if names != want {
+            return Err(LmError::Setting { name: "search", message: format!("{} sensitivities for the {} searched Linears", sens.len(), self.all.len()) }.into());
+        }
+        let configs = candidate_bits(&self.frame.settings, &greedy_order(sens));
+        let mine: Vec<&(String, BTreeMap<String, u8>)> = configs.iter().enumerate().filter(|(i, _)| shard.takes(*i)).map(|(_, c)| c).collect();
+        let mut candidates = Vec::with_capacity(mine.len());
+        for (i, (label, bits)) in mine.iter().enumerate() {
+            step(on_progress, format!("step 2 of 2, candidates: {label}"), i, mine.len())?;
+            let (layer_bytes, model) = sizes(self.w, &with_bits(self.cfg, bits))?;
+            let bytes: usize = self.all.iter().map(|(n, ..)| layer_bytes[n]).sum();
+            let score = self.reference.score(&model)?;
+            candidates.push(LmCandidate {
+                label: label.clone(),
+                layer_bits: bits.clone(),
+                bytes,
+                bits_per_weight: bytes as f64 * 8.0 / self.frame.searched_weights as f64,
+                model_bytes: model.weight_bytes(),
+                score,
+                on_front: false,
+            });
+        }
+        step(on_progress, "done".into(), mine.len(), mine.len())?;
+        Ok(candidates)
+    }
+}
+
+/// The greedy order: ascending sensitivity per byte saved (ties by name).
+pub fn greedy_order(sens: &[LayerSensitivity]) -> Vec<String> {
     let mut order: Vec<&LayerSensitivity> = sens.iter().collect();
     order.sort_by(|a, b| a.per_byte.total_cmp(&b.per_byte).then_with(|| a.name.cmp(&b.name)));
-    let order: Vec<String> = order.into_iter().map(|s| s.name.clone()).collect();
-    let mut configs: Vec<(String, BTreeMap<String, u8>)> = Vec::new();
+    order.into_iter().map(|s| s.name.clone()).collect()
+}
+
+/// The candidates of a greedy order: p = 0 … n (the first p at the low bits, the rest at the
+/// high), then the uniform widths strictly between low and high.
+pub fn candidate_bits(settings: &SearchSettings, order: &[String]) -> Vec<(String, BTreeMap<String, u8>)> {
+    let (low, high) = (settings.low_bits, settings.high_bits);
+    let uniform = |b: u8| -> BTreeMap<String, u8> { order.iter().map(|n| (n.clone(), b)).collect() };
+    let mut configs = Vec::new();
     let mut bits = uniform(high);
     for p in 0..=order.len() {
         if p > 0 {
@@ -354,27 +425,21 @@ pub fn search_mixed_precision(
     for b in low + 1..high {
         configs.push((format!("uniform W{b}"), uniform(b)));
     }
-    let mut candidates = Vec::with_capacity(configs.len());
-    let total = configs.len();
-    for (i, (label, bits)) in configs.into_iter().enumerate() {
-        step(on_progress, format!("step 2 of 2, candidates: {label}"), i, total)?;
-        let (layer_bytes, model) = sizes(w, &with_bits(cfg, &bits))?;
-        let bytes: usize = all.iter().map(|(n, ..)| layer_bytes[n]).sum();
-        let score = reference.score(&model)?;
-        candidates.push(LmCandidate {
-            label,
-            layer_bits: bits,
-            bytes,
-            bits_per_weight: bytes as f64 * 8.0 / searched_weights as f64,
-            model_bytes: model.weight_bytes(),
-            score,
-            on_front: false,
-        });
-    }
-    step(on_progress, "done".into(), total, total)?;
-    mark_front(&mut candidates);
+    configs
+}
 
-    // 3. The choice.
+/// The report of a search from its stages' results: every Linear's sensitivity and every
+/// candidate, in [`candidate_bits`]' order. Marks the Pareto front and makes the choice.
+pub fn finish_search(cfg: &LmQuantConfig, frame: &SearchFrame, mut sensitivity: Vec<LayerSensitivity>, mut candidates: Vec<LmCandidate>) -> Result<SearchReport, SearchError> {
+    let settings = &frame.settings;
+    let (low, high, searched_weights) = (settings.low_bits, settings.high_bits, frame.searched_weights);
+    let order = greedy_order(&sensitivity);
+    let expected = candidate_bits(settings, &order);
+    if candidates.len() != expected.len() || candidates.iter().zip(&expected).any(|(c, (label, bits))| &c.label != label || &c.layer_bits != bits) {
+        return Err(LmError::Setting { name: "search", message: format!("{} candidates do not match the {} of the greedy order", candidates.len(), expected.len()) }.into());
+    }
+    mark_front(&mut candidates);
+    // The choice, on the greedy path (p = 0 … n).
     let path = &candidates[..=order.len()];
     let fits = |c: &LmCandidate| match settings.target {
         SearchTarget::BitsPerWeight(b) => c.bytes as f64 * 8.0 <= b * searched_weights as f64,
@@ -395,20 +460,34 @@ pub fn search_mixed_precision(
         }
         .into());
     };
-    let mut sensitivity = sens;
     sensitivity.sort_by(|a, b| b.sensitivity.total_cmp(&a.sensitivity).then_with(|| a.name.cmp(&b.name)));
     Ok(SearchReport {
         settings: *settings,
-        fp32: reference.fp32,
-        base_kl,
+        fp32: frame.fp32,
+        base_kl: frame.base_kl,
         sensitivity,
         order,
         config: with_bits(cfg, &candidates[chosen].layer_bits),
         candidates,
         chosen,
         searched_weights,
-        tokens: tokens.len() - 1,
+        tokens: frame.tokens,
     })
+}
+
+/// The sensitivity of every searched Linear, then the greedy search and every candidate evaluated,
+/// in one thread. `tokens` is the evaluation slice; `on_progress` returns false to cancel.
+pub fn search_mixed_precision(
+    w: &LmWeights,
+    cfg: &LmQuantConfig,
+    settings: &SearchSettings,
+    tokens: &[u32],
+    on_progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<SearchReport, SearchError> {
+    let plan = SearchPlan::new(w, cfg, settings, tokens)?;
+    let sens = plan.sensitivities(Shard::ALL, on_progress)?;
+    let candidates = plan.candidates(&sens, Shard::ALL, on_progress)?;
+    finish_search(cfg, &plan.frame, sens, candidates)
 }
 
 /// The error of a size budget that even every searched Linear at the low width misses.

@@ -217,3 +217,35 @@ fn settings_the_search_cannot_use_are_named() {
     let swapped = SearchSettings { low_bits: 8, high_bits: 4, ..s };
     assert!(matches!(check_settings(&rtn(4, 32), &swapped), Err(LmError::Setting { name: "low_bits", .. })));
 }
+
+/// The search shared among 2 or 3 workers (each stage's items split round robin, the parts put
+/// back in order) gives the one-worker report exactly; parts that do not add up are refused.
+#[test]
+fn a_search_split_among_workers_is_the_one_worker_search() {
+    use qplay::experiment::shard::{interleave, Shard};
+    use qplay::ptq::lm_sensitivity::{finish_search, SearchPlan};
+    let w = load("tests/fixtures/lm/random_small.safetensors");
+    let v = w.config.vocab_size as u32;
+    let tokens: Vec<u32> = (0..97u32).map(|i| (i * 7 + 3 + i / 5) % v).collect();
+    let cfg = LmQuantConfig { kv: KvFormat::Int8, ..rtn(8, 32) };
+    let settings = SearchSettings { low_bits: 3, high_bits: 6, target: SearchTarget::BitsPerWeight(5.0) };
+    let one = search_mixed_precision(&w, &cfg, &settings, &tokens, &mut |_| true).unwrap();
+    assert!(one.base_kl > 0.0, "the int8 KV cache alone moves the KL");
+    for count in [2, 3] {
+        let plans: Vec<SearchPlan> = (0..count).map(|_| SearchPlan::new(&w, &cfg, &settings, &tokens).unwrap()).collect();
+        let shard = |index| Shard::new(index, count).unwrap();
+        let sens: Vec<Vec<_>> = plans.iter().enumerate().map(|(k, p)| p.sensitivities(shard(k), &mut |_| true).unwrap()).collect();
+        assert_eq!(sens.iter().map(Vec::len).sum::<usize>(), 14);
+        let sens = interleave(sens, 14).unwrap();
+        let cands: Vec<Vec<_>> = plans.iter().enumerate().map(|(k, p)| p.candidates(&sens, shard(k), &mut |_| true).unwrap()).collect();
+        let total = 15 + 2; // p = 0 … 14, then uniform W4 and W5
+        let cands = interleave(cands, total).unwrap();
+        let split = finish_search(&cfg, &plans[0].frame, sens.clone(), cands.clone()).unwrap();
+        assert_eq!(split, one, "{count} workers");
+        // A stage given a part of the sensitivities, or candidates out of order, is refused.
+        assert!(plans[0].candidates(&sens[1..], Shard::ALL, &mut |_| true).is_err());
+        let mut swapped = cands;
+        swapped.swap(1, 2);
+        assert!(finish_search(&cfg, &plans[0].frame, sens, swapped).is_err());
+    }
+}
