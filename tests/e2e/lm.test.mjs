@@ -373,8 +373,9 @@ test('the first perplexity of a W8 RTN run on the built-in model, timed from the
 
 test('the mixed-precision search runs in the worker, meets its budget, and Use puts its widths in the form', async () => {
   // One window of 256 predictions for both the search and the run, so the run re-measures the
-  // chosen candidate on the same text.
-  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&group=32&tokens=257&search_tokens=257&search_bpw=5.5`);
+  // chosen candidate on the same text. A pool of 2 workers shares the search.
+  const link = `${url}#/lm?weights=rtn&group=32&tokens=257&search_tokens=257&search_bpw=5.5`;
+  const { page, errors } = await openPage(browser, link, { workers: 2 });
   await page.waitForSelector('[data-testid=lm-search]');
   assert.equal(await page.$eval('[data-testid=lm-search_low]', (s) => s.value), '4');
   assert.equal(await page.$eval('[data-testid=lm-search_high]', (s) => s.value), '8');
@@ -383,10 +384,37 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
     const title = await page.$eval(`[data-testid=lm-${id}]`, (el) => el.closest('label').title);
     assert.ok(title.length > 40, `${id} has a tooltip`);
   }
+  // Cancel in the second stage stops both workers at once; the next search starts afresh.
   await page.click('[data-testid=lm-search-run]');
-  await page.waitForFunction(() => /step [12] of 2/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await page.waitForFunction(() => /step 2 of 2.*on 2 workers/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000, polling: 20 });
+  const t0 = Date.now();
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 1000 });
+  assert.ok(Date.now() - t0 < 1000);
+  assert.equal(await page.$('[data-testid=lm-search-summary]'), null);
+  const started = Date.now();
+  await page.click('[data-testid=lm-search-run]');
+  // Both stages are shared among the pool.
+  for (const step of [1, 2]) {
+    await page.waitForFunction((k) => new RegExp(`step ${k} of 2.*on 2 workers`).test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), step, { timeout: 120_000, polling: 20 });
+  }
   await page.waitForSelector('[data-testid=lm-search-summary]', { timeout: 300_000 });
+  const twoWorkers = (Date.now() - started) / 1000;
   const summary = await page.textContent('[data-testid=lm-search-summary]');
+  const table = await page.textContent('[data-testid=lm-search-candidates]');
+  // One worker alone finds the same candidates, scores and choice.
+  {
+    const { page: p1, errors: e1 } = await openPage(browser, link, { workers: 1 });
+    await p1.waitForSelector('[data-testid=lm-search]');
+    const t0 = Date.now();
+    await p1.click('[data-testid=lm-search-run]');
+    await p1.waitForSelector('[data-testid=lm-search-summary]', { timeout: 300_000 });
+    console.log(`mixed-precision search of 257 tokens: ${twoWorkers.toFixed(1)} s on 2 workers (fresh workers after Cancel, loading the model), ${((Date.now() - t0) / 1000).toFixed(1)} s on 1`);
+    assert.equal(await p1.textContent('[data-testid=lm-search-summary]'), summary);
+    assert.equal(await p1.textContent('[data-testid=lm-search-candidates]'), table);
+    await assertHealthy(p1, e1);
+    await p1.close();
+  }
   const m = summary.match(/(\d+) of 42 Linears at W4, the rest at W8: (\d+\.\d{3}) bits per weight, perplexity (\d+\.\d{4}) \(FP32 (\d+\.\d{4})\), KL (\d\.\d{5}), scored on 256 predictions/);
   assert.ok(m, summary);
   const [low, bpw, ppl] = [parseInt(m[1]), parseFloat(m[2]), m[3]];

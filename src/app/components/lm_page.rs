@@ -25,10 +25,11 @@ use crate::app::state::job::{self, Change, JobState, JobUpdate};
 use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, ModelChoice, UserModel};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request};
-use crate::experiment::shard::Shard;
+use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request, SearchPart, SearchStage};
+use crate::experiment::shard::{interleave, Shard};
 use crate::lm::LmConfig;
-use crate::ptq::lm_sensitivity::check_settings;
+use crate::ptq::lm::LmQuantConfig;
+use crate::ptq::lm_sensitivity::{check_settings, finish_search};
 use crate::share::lm::{search_problem, LmExperiment};
 use crate::share::view::View;
 use crate::share::{query_of, Page};
@@ -97,7 +98,38 @@ impl Submit {
             LmJob::Generate => Request::LmGenerate { model, quant, sample: exp.sample.clone(), prompt: exp.prompt.clone(), max_new: exp.max_new },
             LmJob::Export(format) => Request::LmExport { model, quant, format },
             LmJob::Weights => Request::LmWeights { model, quant, layer: self.inspect.0.clone(), row: self.inspect.1 },
-            LmJob::Search => Request::LmSearch { model, quant, settings: exp.search, tokens: exp.search_tokens },
+            // The built-in model's search is shared among the pool in two stages: every
+            // Linear's sensitivity, then the candidates of the greedy order they give.
+            LmJob::Search if self.user.is_none() && self.worker.0.size() > 1 => {
+                let count = self.worker.0.size();
+                let (settings, tokens) = (exp.search, exp.search_tokens);
+                let part = move |quant: &LmQuantConfig, stage: SearchStage, index| Request::LmSearch {
+                    model,
+                    quant: quant.clone(),
+                    settings,
+                    tokens,
+                    stage,
+                    shard: Shard { index, count },
+                };
+                let parts = (0..count).map(|k| part(&quant, SearchStage::Sensitivities, k)).collect();
+                let merge_sensitivities: job::MergeFn = Box::new(move |outcomes| {
+                    let parts = search_parts(outcomes)?;
+                    let sens = interleave(parts.iter().map(|p| p.sensitivities.clone()).collect(), parts.iter().map(|p| p.sensitivities.len()).sum())?;
+                    let next = (0..count).map(|k| part(&quant, SearchStage::Candidates(sens.clone()), k)).collect();
+                    let quant = quant.clone();
+                    let merge_candidates: job::MergeFn = Box::new(move |outcomes| {
+                        let parts = search_parts(outcomes)?;
+                        let n = parts.iter().map(|p| p.candidates.len()).sum();
+                        let candidates = interleave(parts.iter().map(|p| p.candidates.clone()).collect(), n)?;
+                        let report = finish_search(&quant, &parts[0].frame, sens.clone(), candidates).map_err(|e| e.to_string())?;
+                        Ok(job::Merged::Done(Outcome::LmSearch(Box::new(report))))
+                    });
+                    Ok(job::Merged::Next(next, merge_candidates))
+                });
+                job::run_stages(&self.worker, parts, None, self.task(), merge_sensitivities, self.updates());
+                return;
+            }
+            LmJob::Search => Request::LmSearch { model, quant, settings: exp.search, tokens: exp.search_tokens, stage: SearchStage::Whole, shard: Shard::ALL },
             LmJob::Load => return,
         };
         job::run(&self.worker, request, None, self.task(), self.updates());
@@ -121,6 +153,16 @@ impl Submit {
 fn merge_runs(parts: Vec<Outcome>) -> Result<Outcome, String> {
     let views = experiment_job::reports(parts, |o| if let Outcome::LmRun(v) = o { Some(*v) } else { None })?;
     Ok(Outcome::LmRun(Box::new(LmRunView::merge(views)?)))
+}
+
+/// The parts of one stage of a shared search; every worker must have searched the same frame.
+fn search_parts(outcomes: Vec<Outcome>) -> Result<Vec<SearchPart>, String> {
+    let parts = experiment_job::reports(outcomes, |o| if let Outcome::LmSearchPart(p) = o { Some(*p) } else { None })?;
+    match parts.first() {
+        Some(first) if parts.iter().all(|p| p.frame == first.frame) => Ok(parts),
+        Some(_) => Err("the workers searched different settings".into()),
+        None => Err("no worker reported".into()),
+    }
 }
 
 /// Sends the user's files to the worker; the model replaces the previous one only if it reads.

@@ -156,6 +156,16 @@ pub fn run<K: 'static>(worker: &SharedWorker, request: Request, bytes: Option<&[
     id
 }
 
+/// What merging the parts of one stage of a shared job gives: the job's outcome, or the parts of
+/// its next stage (which need the results of this one) and how to merge those.
+pub enum Merged {
+    Done(Outcome),
+    Next(Vec<Request>, MergeFn),
+}
+
+/// Merges one stage's outcomes (in the order of its parts).
+pub type MergeFn = Box<dyn Fn(Vec<Outcome>) -> Result<Merged, String>>;
+
 /// The parts of a job shared among workers, as they come in.
 struct Split {
     /// The job's id for the page: its first part's.
@@ -164,9 +174,15 @@ struct Split {
     outcomes: Vec<Option<Outcome>>,
     /// The job has ended (done, failed or cancelled): later events of its parts are ignored.
     ended: bool,
-    /// Every part's id, in order.
+    /// The current stage's parts' ids, in order.
     parts: Vec<u32>,
+    /// How to merge the current stage.
+    merge: Option<MergeFn>,
+    /// The file bytes every part gets, if any.
+    bytes: Option<std::rc::Rc<Vec<u8>>>,
 }
+
+type Shared = std::rc::Rc<std::cell::RefCell<Split>>;
 
 /// Runs `parts` (each with the same file bytes, if any) as one job on as many workers of the
 /// pool, part k on worker k (modulo the pool's size), and dispatches
@@ -181,18 +197,42 @@ pub fn run_split<K: 'static>(
     merge: impl Fn(Vec<Outcome>) -> Result<Outcome, String> + 'static,
     dispatch: Callback<JobUpdate<K>>,
 ) -> u32 {
-    let n = parts.len();
-    if n == 0 {
+    run_stages(worker, parts, bytes, kind, Box::new(move |o| merge(o).map(Merged::Done)), dispatch)
+}
+
+/// [`run_split`] for a job in stages: when a stage's parts are all done, `merge` either ends the
+/// job or gives the next stage's parts, which go to the workers in the same way (the page sees
+/// one job throughout, with the first part's id).
+pub fn run_stages<K: 'static>(worker: &SharedWorker, parts: Vec<Request>, bytes: Option<&[u8]>, kind: K, merge: MergeFn, dispatch: Callback<JobUpdate<K>>) -> u32 {
+    if parts.is_empty() {
         // Nothing to send: the job fails at once (as job 0, which no worker ever runs).
         dispatch.emit(JobUpdate { id: 0, change: Change::Started(kind) });
         dispatch.emit(JobUpdate { id: 0, change: Change::Event(Event::Failed("a shared job with no parts".into())) });
         return 0;
     }
-    let split = std::rc::Rc::new(std::cell::RefCell::new(Split { id: 0, progress: vec![None; n], outcomes: vec![None; n], ended: false, parts: Vec::new() }));
-    let merge = std::rc::Rc::new(merge);
+    let split = Split { id: 0, progress: vec![], outcomes: vec![], ended: false, parts: vec![], merge: None, bytes: bytes.map(|b| std::rc::Rc::new(b.to_vec())) };
+    let split: Shared = std::rc::Rc::new(std::cell::RefCell::new(split));
+    submit_stage(worker, &split, parts, merge, &dispatch);
+    let id = split.borrow().parts[0];
+    split.borrow_mut().id = id;
+    dispatch.emit(JobUpdate { id, change: Change::Started(kind) });
+    id
+}
+
+/// Sends one stage's parts (at least one) and handles their events.
+fn submit_stage<K: 'static>(worker: &SharedWorker, split: &Shared, parts: Vec<Request>, merge: MergeFn, dispatch: &Callback<JobUpdate<K>>) {
+    let n = parts.len();
+    {
+        let mut s = split.borrow_mut();
+        s.progress = vec![None; n];
+        s.outcomes = (0..n).map(|_| None).collect();
+        s.parts.clear();
+        s.merge = Some(merge);
+    }
+    let bytes = split.borrow().bytes.clone();
     for (k, request) in parts.into_iter().enumerate() {
-        let (shared, d, merge, host) = (split.clone(), dispatch.clone(), merge.clone(), worker.clone());
-        let part_id = worker.0.submit_to(k, request, bytes, move |part, event, _| {
+        let (shared, d, host) = (split.clone(), dispatch.clone(), worker.clone());
+        let part_id = worker.0.submit_to(k, request, bytes.as_deref().map(|b| b.as_slice()), move |part, event, _| {
             let mut s = shared.borrow_mut();
             if s.ended {
                 return;
@@ -215,11 +255,26 @@ pub fn run_split<K: 'static>(
                     if s.outcomes.iter().any(Option::is_none) {
                         return;
                     }
-                    s.ended = true;
                     let all = s.outcomes.iter_mut().filter_map(Option::take).collect();
-                    match merge(all) {
-                        Ok(merged) => Event::Done(merged),
-                        Err(e) => Event::Failed(format!("the workers' results could not be merged: {e}")),
+                    let merged = s.merge.take().map_or_else(|| Err("a stage ended twice".to_string()), |m| m(all));
+                    match merged {
+                        Ok(Merged::Done(outcome)) => {
+                            s.ended = true;
+                            Event::Done(outcome)
+                        }
+                        Ok(Merged::Next(next, merge)) if !next.is_empty() => {
+                            drop(s);
+                            submit_stage(&host, &shared, next, merge, &d);
+                            return;
+                        }
+                        Ok(Merged::Next(..)) => {
+                            s.ended = true;
+                            Event::Failed("a stage of a shared job with no parts".into())
+                        }
+                        Err(e) => {
+                            s.ended = true;
+                            Event::Failed(format!("the workers' results could not be merged: {e}"))
+                        }
                     }
                 }
                 end if end.ends_job() => {
@@ -243,8 +298,4 @@ pub fn run_split<K: 'static>(
         });
         split.borrow_mut().parts.push(part_id);
     }
-    let id = split.borrow().parts[0];
-    split.borrow_mut().id = id;
-    dispatch.emit(JobUpdate { id, change: Change::Started(kind) });
-    id
 }

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::protocol::{
-    Event, LmActRange, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmShare, LmToken, Outcome, Request,
+    Event, LmActRange, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmShare, LmToken, Outcome, Request, SearchPart, SearchStage,
     LM_MODEL_MISSING,
 };
 use super::runner::{fetch_bytes, now_ms, post, PROGRESS_EVERY_MS};
@@ -25,7 +25,7 @@ use crate::lm::tokenizers::Tokenizer;
 use crate::lm::{CharTokenizer, KvCache, KvFormat, LmError, LmModel, LmWeights};
 use crate::ptq::lm::{LmLayerReport, LmQuantConfig, QuantizedLm};
 use crate::ptq::lm_method::{quantize_with_method, MethodReport};
-use crate::ptq::lm_sensitivity::{search_mixed_precision, SearchSettings};
+use crate::ptq::lm_sensitivity::{finish_search, SearchPlan, SearchSettings};
 use crate::lm::inspect::{linear_named, projection_names, weight_view};
 use crate::quant::ggml::GgmlType;
 
@@ -295,7 +295,7 @@ pub async fn handle(id: u32, request: Request, bytes: Option<Vec<u8>>) -> Result
         Request::LmLoad { key, files } => load(id, key, &files, bytes.ok_or("the model files' bytes did not arrive")?).map(|o| (o, None)),
         Request::LmExport { model, quant, format } => export(id, &model, quant, format).await.map(|(o, b)| (o, Some(b))),
         Request::LmWeights { model, quant, layer, row } => weights(id, &model, quant, &layer, row).await.map(|o| (o, None)),
-        Request::LmSearch { model, quant, settings, tokens } => search(id, &model, &quant, &settings, tokens).await.map(|o| (o, None)),
+        Request::LmSearch { model, quant, settings, tokens, stage, shard } => search(id, &model, &quant, &settings, tokens, stage, shard).await.map(|o| (o, None)),
         _ => Err("not a language-model job".into()),
     }
 }
@@ -386,9 +386,11 @@ fn progress(id: u32, stage: &str, done: usize, total: usize) {
 }
 
 /// The mixed-precision search (`crate::ptq::lm_sensitivity`) on the first `tokens` validation
-/// tokens, each evaluation a step of the progress.
-async fn search(id: u32, model: &LmModelRef, quant: &LmQuantConfig, settings: &SearchSettings, tokens: usize) -> Result<Outcome, String> {
+/// tokens, each evaluation a step of the progress: all of it, or one stage for `shard`'s items
+/// (the page merges the parts).
+async fn search(id: u32, model: &LmModelRef, quant: &LmQuantConfig, settings: &SearchSettings, tokens: usize, stage: SearchStage, shard: Shard) -> Result<Outcome, String> {
     quant.validate().map_err(err)?;
+    shard.validate()?;
     if tokens < 2 {
         return Err(format!("search tokens: {tokens} is fewer than the 2 a prediction needs"));
     }
@@ -396,12 +398,27 @@ async fn search(id: u32, model: &LmModelRef, quant: &LmQuantConfig, settings: &S
     let val = val_tokens(id, &m).await?;
     let n = tokens.min(val.len());
     progress(id, "FP32 log-probabilities of the slice", 0, 1);
-    let report = search_mixed_precision(&m.weights, quant, settings, &val[..n], &mut |p| {
+    let mut on = |p: &Progress| {
         progress(id, &p.stage, p.done, p.total);
         true
+    };
+    let plan = SearchPlan::new(&m.weights, quant, settings, &val[..n]).map_err(err)?;
+    let frame = plan.frame;
+    Ok(match stage {
+        SearchStage::Whole => {
+            let sens = plan.sensitivities(Shard::ALL, &mut on).map_err(err)?;
+            let candidates = plan.candidates(&sens, Shard::ALL, &mut on).map_err(err)?;
+            Outcome::LmSearch(Box::new(finish_search(quant, &frame, sens, candidates).map_err(err)?))
+        }
+        SearchStage::Sensitivities => {
+            let sensitivities = plan.sensitivities(shard, &mut on).map_err(err)?;
+            Outcome::LmSearchPart(Box::new(SearchPart { frame, sensitivities, candidates: vec![] }))
+        }
+        SearchStage::Candidates(sens) => {
+            let candidates = plan.candidates(&sens, shard, &mut on).map_err(err)?;
+            Outcome::LmSearchPart(Box::new(SearchPart { frame, sensitivities: vec![], candidates }))
+        }
     })
-    .map_err(err)?;
-    Ok(Outcome::LmSearch(Box::new(report)))
 }
 
 /// Quantizes and scores against FP32 on the first `tokens` validation tokens (`shard`'s windows

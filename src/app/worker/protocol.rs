@@ -18,7 +18,7 @@ use crate::lm::eval::{merge_windows, Comparison, WindowScore};
 use crate::lm::inspect::WeightView;
 use crate::lm::sample::SampleConfig;
 use crate::ptq::lm::LmQuantConfig;
-use crate::ptq::lm_sensitivity::{SearchReport, SearchSettings};
+use crate::ptq::lm_sensitivity::{LayerSensitivity, LmCandidate, SearchFrame, SearchReport, SearchSettings};
 
 /// Where the model comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,6 +90,11 @@ pub enum Request {
         quant: LmQuantConfig,
         settings: SearchSettings,
         tokens: usize,
+        /// The whole search, or one stage of it shared among workers (`shard`'s items).
+        #[serde(default)]
+        stage: SearchStage,
+        #[serde(default)]
+        shard: Shard,
     },
     /// The Tensor page, for a large tensor or a slow calibrator: the view of the settings in
     /// `hash` (the page's link), of the loaded tensor when there is one (its values travel as
@@ -411,6 +416,8 @@ pub enum Outcome {
     LmLoaded(Box<LmModelInfo>),
     LmWeights(Box<WeightView>),
     LmSearch(Box<SearchReport>),
+    /// One worker's part of a stage of a shared search.
+    LmSearchPart(Box<SearchPart>),
     /// The Tensor page's view; its values (x, q, r′) travel as the reply's bytes, which the page's
     /// host puts into `bytes`.
     TensorView {
@@ -452,4 +459,26 @@ impl Event {
 pub struct Reply {
     pub id: u32,
     pub event: Event,
+}
+
+/// Which part of the mixed-precision search a worker runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum SearchStage {
+    /// All of it, in this worker.
+    #[default]
+    Whole,
+    /// Step 1 for the shard's Linears: each alone at the low width.
+    Sensitivities,
+    /// Step 2 for the shard's candidates of the greedy order that these sensitivities (of every
+    /// searched Linear) give.
+    Candidates(Vec<LayerSensitivity>),
+}
+
+/// A worker's part of one stage of a shared search: the frame (the same in every worker) and
+/// its sensitivities (step 1) or candidates (step 2), in shard order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchPart {
+    pub frame: SearchFrame,
+    pub sensitivities: Vec<LayerSensitivity>,
+    pub candidates: Vec<LmCandidate>,
 }
