@@ -680,8 +680,11 @@ pub struct BpeTokenizer {
     merges: FxMap<(u32, u32), (u32, u32)>,
     /// The id of B(b) for every byte b.
     byte_ids: [Option<u32>; 256],
-    /// id → the bytes it decodes to (`None`: no token has this id).
+    /// id → the bytes it decodes to (`None`: no token has this id); byte-level only, empty for
+    /// SentencePiece-style pieces.
     id_bytes: Vec<Option<Vec<u8>>>,
+    /// Ids run from 0 to len − 1.
+    len: usize,
     steps: Vec<PreTokenizerStep>,
     ignore_merges: bool,
     unk: Option<u32>,
@@ -750,15 +753,19 @@ impl BpeTokenizer {
         if n == 0 {
             return Err(malformed(format, "the vocabulary is empty"));
         }
-        let mut id_bytes: Vec<Option<Vec<u8>>> = vec![None; n];
-        for (token, &id) in &vocab {
-            id_bytes[id as usize] = Some(byte_level_bytes(token).unwrap_or_else(|| token.as_bytes().to_vec()));
-        }
-        for t in &p.added {
-            // tokenizers' decoder maps an added token through B⁻¹ as well (with its own bytes as
-            // the fallback); for "<|endoftext|>" and the like both are the content.
-            id_bytes[t.id as usize] =
-                Some(byte_level_bytes(&t.content).unwrap_or_else(|| t.content.as_bytes().to_vec()));
+        // Byte-level decoding: each id's bytes (SentencePiece-style decoding keeps pieces instead).
+        let mut id_bytes: Vec<Option<Vec<u8>>> = Vec::new();
+        if p.pieces.is_none() {
+            id_bytes = vec![None; n];
+            for (token, &id) in &vocab {
+                id_bytes[id as usize] = Some(byte_level_bytes(token).unwrap_or_else(|| token.as_bytes().to_vec()));
+            }
+            for t in &p.added {
+                // tokenizers' decoder maps an added token through B⁻¹ as well (with its own bytes as
+                // the fallback); for "<|endoftext|>" and the like both are the content.
+                id_bytes[t.id as usize] =
+                    Some(byte_level_bytes(&t.content).unwrap_or_else(|| t.content.as_bytes().to_vec()));
+            }
         }
 
         let mut merges = FxMap::with_capacity_and_hasher(p.merges.len(), FxBuild::default());
@@ -819,6 +826,7 @@ impl BpeTokenizer {
             merges,
             byte_ids,
             id_bytes,
+            len: n,
             steps: p.steps,
             ignore_merges: p.ignore_merges,
             unk,
@@ -1004,7 +1012,7 @@ impl BpeTokenizer {
 
     /// Ids run from 0 to vocab_len − 1 (an id no token has decodes as U+FFFD).
     pub fn vocab_len(&self) -> usize {
-        self.id_bytes.len()
+        self.len
     }
 
     pub fn bos(&self) -> Option<u32> {
