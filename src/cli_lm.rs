@@ -143,6 +143,9 @@ pub struct ModelArgs {
     /// int8 activations per token (W8A8 / W4A8).
     #[arg(long)]
     int8_acts: bool,
+    /// With --int8-acts: one static scale per Linear input, calibrated on the training split.
+    #[arg(long)]
+    static_acts: bool,
     /// KV cache format: f32, f16, int8.
     #[arg(long)]
     kv: Option<String>,
@@ -440,7 +443,7 @@ impl ModelArgs {
     /// Calibration token ids for the calibrated methods: the training split, as the model's
     /// tokenizer reads it (empty for RTN).
     fn calibration(&self, cfg: &LmQuantConfig, tok: &Tokenizer) -> Result<Vec<u32>, String> {
-        if !cfg.method.calibrated() {
+        if !cfg.calibrated() {
             return Ok(Vec::new());
         }
         let text = read_text(&self.assets.join("data").join(TRAIN_FILE))?;
@@ -460,7 +463,7 @@ impl ModelArgs {
             }
         })
         .map_err(|e| e.to_string())?;
-        if cfg.method.calibrated() {
+        if cfg.calibrated() {
             eprintln!("  {} took {:.2} s", cfg.method.name(), start.elapsed().as_secs_f64());
         }
         Ok(r)
@@ -501,6 +504,7 @@ impl ModelArgs {
         c.symmetric &= !self.asym;
         c.narrow |= self.narrow;
         c.int8_acts |= self.int8_acts;
+        c.static_acts |= self.static_acts;
         if let Some(kv) = &self.kv {
             c.kv = KvFormat::parse(kv).ok_or_else(|| format!("--kv {kv}: use f32, f16 or int8"))?;
         }
@@ -683,6 +687,12 @@ pub fn table_configs() -> Vec<LmQuantConfig> {
         v.push(LmQuantConfig { method: LmMethod::SmoothQuant, ..outliers });
     }
     v.push(LmQuantConfig { method: LmMethod::SmoothQuant, int8_acts: true, ..rtn(8, 0) });
+    // Static activation scales (one per Linear input, calibrated): plain, then with the outliers
+    // naive and smoothed.
+    let stat = LmQuantConfig { int8_acts: true, static_acts: true, ..rtn(8, 0) };
+    v.push(stat.clone());
+    v.push(LmQuantConfig { outliers: 4, ..stat.clone() });
+    v.push(LmQuantConfig { outliers: 4, method: LmMethod::SmoothQuant, ..stat });
     v
 }
 

@@ -93,6 +93,9 @@ pub enum LinearEntry {
         scale_dtype: String,
         /// The activations are quantized to int8 per token and group before the product (W8A8 / W4A8).
         int8_acts: bool,
+        /// With int8 activations: their static scale (one for every token and group), if calibrated.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        act_scale: Option<f32>,
     },
     /// Float values: `name.weight`.
     Float {
@@ -107,6 +110,9 @@ pub enum LinearEntry {
         /// A simulated grid with int8 activations (W3A8 …): the activations' group.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         acts_group: Option<usize>,
+        /// With int8 activations: their static scale, if calibrated.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        act_scale: Option<f32>,
     },
 }
 
@@ -174,7 +180,7 @@ fn stored_integers(w: &GroupedWeights) -> Result<Vec<i32>, FormatError> {
 fn linear_tensors(name: &str, l: &LmLinear, out: &mut Vec<RawTensor>) -> Result<LinearEntry, FormatError> {
     let (n, k) = (l.n(), l.k());
     match l {
-        LmLinear::Grouped { w, int8_acts, format, .. } => {
+        LmLinear::Grouped { w, int8_acts, format, act_scale, .. } => {
             w.validate().map_err(|e| FormatError::Export(format!("layer {name}: {e}")))?;
             let q = stored_integers(w)?;
             let (packing, dtype, shape, data) = if w.bits == 8 {
@@ -205,9 +211,10 @@ fn linear_tensors(name: &str, l: &LmLinear, out: &mut Vec<RawTensor>) -> Result<
                 packing,
                 scale_dtype: format!("{sd:?}"),
                 int8_acts: *int8_acts,
+                act_scale: *act_scale,
             })
         }
-        LmLinear::Float { format, stored_bytes, acts_group, .. } => {
+        LmLinear::Float { format, stored_bytes, acts_group, act_scale, .. } => {
             let mut v = vec![0f32; n * k];
             for (r, row) in v.chunks_exact_mut(k.max(1)).enumerate() {
                 l.row(r, row).map_err(|e| FormatError::Export(format!("layer {name}: {e}")))?;
@@ -218,7 +225,7 @@ fn linear_tensors(name: &str, l: &LmLinear, out: &mut Vec<RawTensor>) -> Result<
                 _ => Dtype::F32,
             };
             out.push(floats(format!("{name}.weight"), dtype, &[n, k], &v));
-            Ok(LinearEntry::Float { name: name.into(), rows: n, cols: k, format: format.clone(), dtype: format!("{dtype:?}"), bytes: *stored_bytes, acts_group: *acts_group })
+            Ok(LinearEntry::Float { name: name.into(), rows: n, cols: k, format: format.clone(), dtype: format!("{dtype:?}"), bytes: *stored_bytes, acts_group: *acts_group, act_scale: *act_scale })
         }
     }
 }
@@ -281,10 +288,19 @@ fn dtype_of(s: &str, allowed: &[Dtype]) -> Result<Dtype, FormatError> {
     allowed.iter().copied().find(|d| format!("{d:?}") == s).ok_or_else(|| malformed(format!("dtype {s} is not one of {allowed:?}")))
 }
 
+/// A static activation scale read from the metadata: positive and finite, on int8 activations.
+fn checked_act_scale(s: Option<f32>, int8_acts: bool) -> Result<Option<f32>, String> {
+    match s {
+        Some(v) if !int8_acts => Err(format!("static activation scale {v} without int8 activations")),
+        Some(v) if !(v.is_finite() && v > 0.0) => Err(format!("static activation scale {v} is not a positive finite number")),
+        s => Ok(s),
+    }
+}
+
 fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLinear, FormatError> {
     let what = |m: String| malformed(format!("layer {}: {m}", e.name()));
     match e {
-        LinearEntry::Packed { name, rows, cols, format, bits, group, symmetric, offset, packing, scale_dtype, int8_acts } => {
+        LinearEntry::Packed { name, rows, cols, format, bits, group, symmetric, offset, packing, scale_dtype, int8_acts, act_scale } => {
             if (*rows, *cols) != (n, k) {
                 return Err(what(format!("shape [{rows}, {cols}]; the configuration says [{n}, {k}]")));
             }
@@ -307,9 +323,11 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
             if w.offset != *offset {
                 return Err(what(format!("offset {offset}; a {bits}-bit grid {} a minimum has offset {}", if *symmetric { "without" } else { "with" }, w.offset)));
             }
-            Ok(LmLinear::grouped(w, *int8_acts, format.clone()))
+            let mut linear = LmLinear::grouped(w, *int8_acts, format.clone());
+            linear.set_act_scale(checked_act_scale(*act_scale, *int8_acts).map_err(what)?);
+            Ok(linear)
         }
-        LinearEntry::Float { name, rows, cols, format, dtype, bytes, acts_group } => {
+        LinearEntry::Float { name, rows, cols, format, dtype, bytes, acts_group, act_scale } => {
             if (*rows, *cols) != (n, k) {
                 return Err(what(format!("shape [{rows}, {cols}]; the configuration says [{n}, {k}]")));
             }
@@ -319,11 +337,13 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
                 return Err(what(format!("weight #{i} is not finite")));
             }
             let linear = LmLinear::float(&v, n, k, *bytes, format.clone());
-            match *acts_group {
-                None => Ok(linear),
-                Some(g) if g > 0 && k.is_multiple_of(g) => Ok(linear.with_int8_acts(g)),
-                Some(g) => Err(what(format!("activation group {g} does not divide its {k} inputs"))),
-            }
+            let mut linear = match *acts_group {
+                None => linear,
+                Some(g) if g > 0 && k.is_multiple_of(g) => linear.with_int8_acts(g),
+                Some(g) => return Err(what(format!("activation group {g} does not divide its {k} inputs"))),
+            };
+            linear.set_act_scale(checked_act_scale(*act_scale, acts_group.is_some()).map_err(what)?);
+            Ok(linear)
         }
     }
 }

@@ -26,13 +26,15 @@ pub enum LmLinear {
     /// `acts_group`: the simulation of int8 activations (W3A8 and other widths without an
     /// integer kernel): x is quantized per token and group as the integer kernels quantize it,
     /// and its values s_x · q_x go into the f32 GEMM.
-    Float { w: PackedWf32, plain: Vec<f32>, stored_bytes: usize, format: String, acts_group: Option<usize> },
+    /// `act_scale`: with int8 activations, one static scale for every token and group
+    /// (calibrated; None: a scale per token and group computed at run time). The same in `Grouped`.
+    Float { w: PackedWf32, plain: Vec<f32>, stored_bytes: usize, format: String, acts_group: Option<usize>, act_scale: Option<f32> },
     /// Integer weights on the grouped kernels; `int8_acts`: quantize x to int8 first.
     /// `panels`: per-channel 8-bit weights with int8 activations (W8A8) run on the int8 GEMM
     /// instead, over this copy of `w`'s integers in its panels
     /// ([`qmatmul::per_channel_i8`]); made by [`LmLinear::grouped`] and
     /// [`LmLinear::with_int8_acts`], None for every other format.
-    Grouped { w: GroupedWeights, int8_acts: bool, format: String, panels: Option<PackedW> },
+    Grouped { w: GroupedWeights, int8_acts: bool, format: String, panels: Option<PackedW>, act_scale: Option<f32> },
 }
 
 impl LmLinear {
@@ -48,14 +50,14 @@ impl LmLinear {
         } else {
             (PackedWf32 { n, k, panels: 0, data: Vec::new() }, w.to_vec())
         };
-        LmLinear::Float { w: packed, plain, stored_bytes, format, acts_group: None }
+        LmLinear::Float { w: packed, plain, stored_bytes, format, acts_group: None, act_scale: None }
     }
 
     /// Integer weights; with `int8_acts` and per-channel 8-bit weights, also their int8 GEMM
     /// panels.
     pub fn grouped(w: GroupedWeights, int8_acts: bool, format: String) -> LmLinear {
         let panels = if int8_acts { per_channel_i8::pack(&w) } else { None };
-        LmLinear::Grouped { w, int8_acts, format, panels }
+        LmLinear::Grouped { w, int8_acts, format, panels, act_scale: None }
     }
 
     /// The same Linear with its input quantized to int8 per token first: float weights simulate
@@ -71,6 +73,26 @@ impl LmLinear {
             }
         }
         self
+    }
+
+    /// Sets the static scale of its int8 input (None: per token). The caller checks s > 0 and
+    /// finite; the product refuses any other.
+    pub fn set_act_scale(&mut self, s: Option<f32>) {
+        match self {
+            LmLinear::Float { act_scale, .. } | LmLinear::Grouped { act_scale, .. } => *act_scale = s,
+        }
+    }
+
+    /// The static scale of its int8 input, if it has one.
+    pub fn act_scale(&self) -> Option<f32> {
+        match self {
+            LmLinear::Float { act_scale, .. } | LmLinear::Grouped { act_scale, .. } => *act_scale,
+        }
+    }
+
+    /// How its input is quantized to int8: the group and the static scale (None: the input stays f32).
+    fn acts_key(&self) -> Option<(usize, Option<u32>)> {
+        self.acts_group().map(|g| (g, self.act_scale().map(f32::to_bits)))
     }
 
     /// The group its input is quantized with to int8 (None: the input stays f32).
@@ -154,12 +176,12 @@ impl LmLinear {
     /// y_i = x · W_iᵀ for Linears that read the same x [M, K] (wq, wk, wv; w1, w3): with int8
     /// activations x is quantized once per group size, not once per Linear.
     pub fn forward_same_input(x: &[f32], m: usize, outs: &mut [(&LmLinear, &mut [f32])], acts: &mut QuantizedActs) -> Result<(), LmError> {
-        // The group `acts` holds x quantized for (None: nothing of this x yet).
+        // The group and static scale `acts` holds x quantized with (None: nothing of this x yet).
         let mut quantized_for = None;
         for (linear, y) in outs.iter_mut() {
-            let group = linear.acts_group();
-            linear.forward_from(x, m, y, acts, group.is_some() && group == quantized_for)?;
-            quantized_for = group.or(quantized_for);
+            let key = linear.acts_key();
+            linear.forward_from(x, m, y, acts, key.is_some() && key == quantized_for)?;
+            quantized_for = key.or(quantized_for);
         }
         Ok(())
     }
@@ -168,10 +190,14 @@ impl LmLinear {
     /// group (int8 activations only).
     fn forward_from(&self, x: &[f32], m: usize, y: &mut [f32], acts: &mut QuantizedActs, quantized: bool) -> Result<(), LmError> {
         let err = |error| LmError::Quant { tensor: self.format().to_string(), error };
+        let quantize = |k: usize, group: usize, acts: &mut QuantizedActs| match self.act_scale() {
+            Some(s) => qmatmul::quantize_activations_static_into(x, m, k, group, s, acts),
+            None => qmatmul::quantize_activations_into(x, m, k, group, acts),
+        };
         if let LmLinear::Float { w, plain, acts_group: Some(group), .. } = self {
-            // x → s_x · q_x per token and group, then the float product.
+            // x → s_x · q_x per token and group (or with the static s_x), then the float product.
             if !quantized {
-                qmatmul::quantize_activations_into(x, m, w.k, *group, acts).map_err(err)?;
+                quantize(w.k, *group, acts).map_err(err)?;
             }
             let xq: Vec<f32> = acts.q.iter().zip(acts.scale.iter().flat_map(|&s| std::iter::repeat_n(s, *group))).map(|(&q, s)| s * q as f32).collect();
             return float_product(w, plain, &xq, m, y).map_err(err);
@@ -181,7 +207,7 @@ impl LmLinear {
             LmLinear::Grouped { w, int8_acts: false, .. } => qmatmul::matmul_f32_grouped(x, m, w, y).map_err(err),
             LmLinear::Grouped { w, int8_acts: true, panels, .. } => {
                 if !quantized {
-                    qmatmul::quantize_activations_into(x, m, w.k, w.group, acts).map_err(err)?;
+                    quantize(w.k, w.group, acts).map_err(err)?;
                 }
                 match panels {
                     Some(p) => per_channel_i8::matmul(acts, m, w, p, y).map_err(err),

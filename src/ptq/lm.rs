@@ -139,6 +139,10 @@ pub struct LmQuantConfig {
     pub narrow: bool,
     /// Quantize activations to int8 per token (and group) before each product: W8A8 / W4A8.
     pub int8_acts: bool,
+    /// With `int8_acts`: one static scale per Linear input, s_x = max |x| / 127 over the
+    /// calibration text (as the FP32 model, after any smoothing, sees it), instead of a scale per
+    /// token computed at run time.
+    pub static_acts: bool,
     pub kv: KvFormat,
     /// Layers left in FP32.
     pub skip: Vec<String>,
@@ -179,6 +183,7 @@ impl Default for LmQuantConfig {
             symmetric: true,
             narrow: false,
             int8_acts: false,
+            static_acts: false,
             kv: KvFormat::F32,
             skip: vec!["output".into(), "tok_embeddings".into()],
             layer_bits: BTreeMap::new(),
@@ -256,7 +261,7 @@ impl LmQuantConfig {
                 return Err(LmError::Setting { name: "layer_bits", message: format!("{k}: {b} is outside 2–8") });
             }
         }
-        if self.method.calibrated() && !(1..=crate::ptq::lm_calib::MAX_CALIB_TOKENS).contains(&self.calib_tokens) {
+        if self.calibrated() && !(1..=crate::ptq::lm_calib::MAX_CALIB_TOKENS).contains(&self.calib_tokens) {
             return bad("calib_tokens", format!("{} is outside 1–{}", self.calib_tokens, crate::ptq::lm_calib::MAX_CALIB_TOKENS));
         }
         if !(self.damp.is_finite() && (0.0..=1.0).contains(&self.damp)) {
@@ -281,6 +286,16 @@ impl LmQuantConfig {
             return bad("int8_acts", format!("int8 activations need integer weights, not {}", self.weights.name()));
         }
         Ok(())
+    }
+
+    /// Whether int8 activations use static, calibrated scales.
+    pub fn static_scales(&self) -> bool {
+        self.int8_acts && self.static_acts
+    }
+
+    /// Whether quantizing needs calibration text: a calibrated method, or static activation scales.
+    pub fn calibrated(&self) -> bool {
+        self.method.calibrated() || self.static_scales()
     }
 
     pub fn is_skipped(&self, name: &str) -> bool {
@@ -312,6 +327,7 @@ impl LmQuantConfig {
             }
             f => f.name().to_uppercase(),
         };
+        let w = if self.static_scales() { format!("{w}, static activation scales") } else { w };
         let w = if self.outliers > 0 { format!("{w}, {} outlier channels ×{}", self.outliers, self.outlier_scale) } else { w };
         match self.kv {
             KvFormat::F32 => w,

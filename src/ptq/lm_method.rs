@@ -8,6 +8,8 @@
 //! GPTQ:           quantize_lm_gptq(W, calibration)  (block by block, the inverse-Hessian update)
 //! AWQ:            W ← awq_lm(W, calibration); quantize_lm(W)
 //! SmoothQuant:    W ← smooth_lm(W, calibration); quantize_lm(W)
+//! static_acts:    then each int8 input's static scale from the FP32 model the method rounded
+//!                 (after smoothing), over the calibration text (lm_static_acts)
 //! ```
 
 use serde::Serialize;
@@ -16,6 +18,7 @@ use super::awq::{awq_lm, AwqReport};
 use super::gptq::quantize_lm_gptq;
 use super::lm::{quantize_lm, LmMethod, LmQuantConfig, QuantizedLm};
 use super::lm_outliers::inject_outliers;
+use super::lm_static_acts::calibrate_static_acts;
 use super::smoothquant::{smooth_lm, SmoothReport};
 use crate::lm::{LmError, LmWeights};
 
@@ -44,8 +47,9 @@ pub struct MethodResult {
 /// split) for the calibrated methods. `progress(done, total)` as the method advances.
 pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], progress: &mut dyn FnMut(usize, usize)) -> Result<MethodResult, LmError> {
     cfg.validate()?;
-    if cfg.method.calibrated() && calib.is_empty() {
-        return Err(LmError::Setting { name: "method", message: format!("{} needs calibration text", cfg.method.name()) });
+    if cfg.calibrated() && calib.is_empty() {
+        let what = if cfg.method.calibrated() { cfg.method.name() } else { "static activation scales" };
+        return Err(LmError::Setting { name: "method", message: format!("{what} needs calibration text") });
     }
     let mut report = MethodReport::default();
     let injected;
@@ -58,7 +62,7 @@ pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], p
         w
     };
     let reference = (cfg.outliers > 0).then(|| w.clone());
-    let (quantized, rounded) = match cfg.method {
+    let (mut quantized, rounded) = match cfg.method {
         LmMethod::Rtn => (quantize_lm(w, cfg)?, reference.clone()),
         LmMethod::Gptq => (quantize_lm_gptq(w, cfg, calib, progress)?, reference.clone()),
         LmMethod::Awq => {
@@ -73,5 +77,8 @@ pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], p
             (quantize_lm(&v, cfg)?, Some(v))
         }
     };
+    if cfg.static_scales() {
+        calibrate_static_acts(&mut quantized, rounded.as_ref().unwrap_or(w), calib, cfg)?;
+    }
     Ok(MethodResult { quantized, report, reference, rounded })
 }

@@ -271,6 +271,9 @@ pub fn check_settings(cfg: &LmQuantConfig, s: &SearchSettings) -> Result<(), LmE
     if cfg.method != LmMethod::Rtn {
         return bad("method", format!("the mixed-precision search quantizes with plain RTN: set Method to RTN (it is {})", cfg.method.name()));
     }
+    if cfg.static_scales() {
+        return bad("static_acts", "the mixed-precision search scores int8 activations with per-token scales: untick static scales".into());
+    }
     if !(2..=8).contains(&s.low_bits) || !(2..=8).contains(&s.high_bits) || s.low_bits >= s.high_bits {
         return bad("low_bits", format!("low {} and high {} bits must be 2–8 with low < high", s.low_bits, s.high_bits));
     }

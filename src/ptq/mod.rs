@@ -15,6 +15,7 @@ pub mod lm;
 pub mod lm_calib;
 pub mod lm_method;
 pub mod lm_sensitivity;
+pub mod lm_static_acts;
 pub mod gptq;
 pub mod awq;
 pub mod smoothquant;

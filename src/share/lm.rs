@@ -11,6 +11,7 @@
 //! | `bits` | 2–8 (RTN) | 8 |
 //! | `group` | 0 (per channel), 32, 64, 128, … (multiples of 32 up to 4096) | 0 |
 //! | `symmetric`, `narrow`, `int8_acts` | true / false | true, false, false |
+//! | `static_acts` | true / false: with `int8_acts`, one calibrated scale per Linear input | false |
 //! | `kv` | f32, f16, int8 | f32 |
 //! | `skip` | comma-separated layer names or patterns (empty: none) | output,tok_embeddings |
 //! | `layer_bits.NAME` | 2–8 | — |
@@ -96,7 +97,7 @@ pub fn to_query(e: &LmExperiment) -> String {
     if q.group != d.quant.group {
         kv.push(("group".into(), q.group.to_string()));
     }
-    for (k, v, dv) in [("symmetric", q.symmetric, d.quant.symmetric), ("narrow", q.narrow, d.quant.narrow), ("int8_acts", q.int8_acts, d.quant.int8_acts)] {
+    for (k, v, dv) in [("symmetric", q.symmetric, d.quant.symmetric), ("narrow", q.narrow, d.quant.narrow), ("int8_acts", q.int8_acts, d.quant.int8_acts), ("static_acts", q.static_acts, d.quant.static_acts)] {
         if v != dv {
             kv.push((k.into(), v.to_string()));
         }
@@ -257,6 +258,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "symmetric" => e.quant.symmetric = parse_bool(v)?,
         "narrow" => e.quant.narrow = parse_bool(v)?,
         "int8_acts" => e.quant.int8_acts = parse_bool(v)?,
+        "static_acts" => e.quant.static_acts = parse_bool(v)?,
         "kv" => e.quant.kv = KvFormat::parse(v).ok_or_else(|| format!("{v:?} is not f32, f16 or int8"))?,
         "skip" => e.quant.skip = parse_skip(v)?,
         "method" => e.quant.method = LmMethod::parse(v).ok_or_else(|| format!("{v:?} is not one of rtn, gptq, awq, smoothquant"))?,

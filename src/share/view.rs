@@ -147,7 +147,7 @@ pub const LAB_VIEW_KEYS: &[&str] = &["dataset", "ptq.method", "ptq.weight_bits"]
 /// The keys a link may hide or lock on the Language-model page: its settings, and `model` (the
 /// drop zone and the choice between the built-in model and the user's).
 pub const LM_VIEW_KEYS: &[&str] = &[
-    "model", "weights", "bits", "group", "symmetric", "int8_acts", "kv", "skip", "layer_bits", "method", "calib_tokens", "alpha", "act_order",
+    "model", "weights", "bits", "group", "symmetric", "int8_acts", "static_acts", "kv", "skip", "layer_bits", "method", "calib_tokens", "alpha", "act_order",
     "awq_clip", "outliers", "tokens", "prompt", "max_new", "temperature", "seed", "search",
 ];
 

@@ -296,6 +296,23 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   const seconds = await page.$$eval('[data-testid=quantize-s]', (tds) => tds.map((td) => parseFloat(td.textContent)));
   for (const s of seconds) assert.ok(s > 0 && s < 120, `a measured quantization time: ${s} s`);
   console.log(`Chromium worker, 1,024 calibration tokens: GPTQ W4 g32 ${seconds[0]} s, SmoothQuant W8A8 ${seconds[1]} s, AWQ W4 g32 ${seconds[2]} s`);
+  // Static activation scales: only with int8 activations; calibrated in the worker, named in the
+  // row's label and in each Linear's note.
+  await page.selectOption('[data-testid=lm-bits]', '8');
+  await page.selectOption('[data-testid=lm-group]', '0');
+  await page.selectOption('[data-testid=lm-method]', 'rtn');
+  assert.equal(await page.$eval('[data-testid=lm-static_acts]', (c) => c.disabled), true, 'static scales need int8 activations');
+  assert.ok((await page.$eval('[data-testid=lm-static_acts]', (el) => el.closest('label').title)).length > 40, 'static_acts has a tooltip');
+  await page.click('[data-testid=lm-int8_acts]');
+  await page.click('[data-testid=lm-static_acts]');
+  assert.match(await page.evaluate(() => location.hash), /static_acts=true/);
+  assert.equal(await page.$eval('[data-testid=lm-calib_tokens]', (s) => s.disabled), false, 'calibrated: the calibration size applies');
+  await runAndWait(page, 4);
+  r = await rows(page);
+  assert.match(r[3].label, /W8A8 per-channel RTN, static activation scales/);
+  assert.ok(Math.abs(r[3].delta) < 3, `static W8A8 Δ ${r[3].delta} %`);
+  await page.click('text=Per-layer report of the last run');
+  assert.match(await page.textContent('[data-testid=lm-layers]'), /static input scale \d\.\d+ \(max \|x\| [\d.]+ over 1024 calibration tokens\)/);
   await assertHealthy(page, errors);
 });
 

@@ -57,6 +57,7 @@ fn assert_same_model(read: &LmModel, mem: &LmModel, case: &str) {
     for ((na, la), (nb, lb)) in a.iter().zip(&b) {
         assert_eq!(na, nb, "{case}");
         assert_eq!(la.format(), lb.format(), "{case} {na}");
+        assert_eq!(la.act_scale().map(f32::to_bits), lb.act_scale().map(f32::to_bits), "{case} {na}: static activation scale");
         assert_eq!(la.bytes(), lb.bytes(), "{case} {na}");
         match (la, lb) {
             (LmLinear::Grouped { w: wa, int8_acts: ia, .. }, LmLinear::Grouped { w: wb, int8_acts: ib, .. }) => {
@@ -234,6 +235,45 @@ fn a_hostile_activation_group_in_the_metadata_is_refused() {
         assert!(!msg.is_empty(), "acts_group {bad}");
         if bad == "0" || bad == "7" || bad.len() > 10 && !bad.contains('e') {
             assert!(msg.contains("activation group") || msg.contains("acts_group"), "acts_group {bad}: {msg}");
+        }
+    }
+}
+
+/// Static activation scales travel in the metadata, bit for bit, and a hand-edited one that is not
+/// a positive finite number (or sits on a layer without int8 activations) is refused with a message.
+#[test]
+fn static_activation_scales_round_trip_and_hostile_ones_are_refused() {
+    let w = load("www/models/shakespeare.safetensors");
+    let calib: Vec<u32> = (0..600u32).map(|i| (i * 7 + 3) % w.config.vocab_size as u32).collect();
+    let cfg = LmQuantConfig { int8_acts: true, static_acts: true, calib_tokens: 512, ..rtn(8, 0) };
+    let mem = qplay::ptq::lm_method::quantize_with_method(&w, &cfg, &calib, &mut |_, _| {}).unwrap().quantized;
+    let scale = mem.model.blocks[0].wq.act_scale().expect("calibrated");
+    let file = write_lm_safetensors(&mem, w.alphabet.as_deref()).unwrap();
+    let back = read_lm_safetensors(&file).unwrap();
+    assert_eq!(back.quant_config, cfg);
+    assert_same_model(&back.model, &mem.model, "w8a8_static");
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&file[8..8 + n]).unwrap();
+    let body = &file[8 + n..];
+    let key = format!(r#"\"act_scale\":{}"#, serde_json::to_string(&scale).unwrap());
+    assert!(header.contains(&key), "the layers carry their scale: {key}");
+    let off = format!(r#"\"int8_acts\":false,{key}"#);
+    for bad in ["0.0", "-0.5", "1e400", "off"] {
+        let edited = match bad {
+            // A scale on a layer whose activations stay float.
+            "off" => {
+                let on = format!(r#"\"int8_acts\":true,{key}"#);
+                assert!(header.contains(&on), "{on}");
+                header.replacen(&on, &off, 1)
+            }
+            _ => header.replacen(&key, &format!(r#"\"act_scale\":{bad}"#), 1),
+        };
+        let mut out = (edited.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(edited.as_bytes());
+        out.extend_from_slice(body);
+        match read_lm_safetensors(&out) {
+            Err(e) => assert!(!e.to_string().is_empty(), "act_scale {bad}"),
+            Ok(m) => panic!("act_scale {bad} was accepted: {:?}", m.model.blocks[0].wq.act_scale()),
         }
     }
 }

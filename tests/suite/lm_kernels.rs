@@ -14,7 +14,7 @@ use qplay::quant::ggml::{self, GgmlType};
 use qplay::quant::grouped::{quantize_rtn, GroupedWeights, RtnSpec, ScaleFormat, MAX_GROUP};
 use qplay::quant::QuantError;
 use qplay::runtime::gemm_f32::{scalar as f32_scalar, PackedWf32};
-use qplay::runtime::qmatmul::{self, f32_grouped_tolerance, quantize_activations, QuantizedActs};
+use qplay::runtime::qmatmul::{self, f32_grouped_tolerance, quantize_activations, quantize_activations_static_into, QuantizedActs};
 
 
 // ---- fixtures ----
@@ -464,6 +464,25 @@ both! {
         assert!(matches!(quantize_activations(&x, 2, 64, 32), Err(QuantError::ShapeMismatch { .. })));
         x[3] = f32::NAN;
         assert!(matches!(quantize_activations(&x, 1, 64, 32), Err(QuantError::NonFinite { index: 3, .. })));
+    }
+
+    static_activations_use_their_one_scale {
+        // s = 0.5 for both tokens and both groups: q = round(x / 0.5) half away from zero, and a
+        // value beyond ±127·s saturates (a static scale is fixed ahead of time).
+        let mut x = vec![0f32; 128];
+        x[..5].copy_from_slice(&[0.2, -0.26, 100.0, 0.25, -0.75]);
+        x[64 + 40] = -63.6;
+        let mut a = QuantizedActs::default();
+        quantize_activations_static_into(&x, 2, 64, 32, 0.5, &mut a).unwrap();
+        assert_eq!(&a.q[..5], &[0, -1, 127, 1, -2]);
+        assert_eq!(a.q[64 + 40], -127);
+        assert_eq!(a.scale, vec![0.5; 4], "one scale for every token and group");
+        assert_eq!(a.sum, vec![125, 0, 0, -127]);
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert!(matches!(quantize_activations_static_into(&x, 2, 64, 32, bad, &mut a), Err(QuantError::OutOfRange { .. })), "{bad}");
+        }
+        x[7] = f32::NAN;
+        assert!(matches!(quantize_activations_static_into(&x, 2, 64, 32, 0.5, &mut a), Err(QuantError::NonFinite { index: 7, .. })));
     }
 
     every_activation_quantizer_matches_the_reference {

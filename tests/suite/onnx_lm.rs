@@ -24,6 +24,7 @@ use qplay::lm::corpus::gunzip_text;
 use qplay::lm::eval::perplexity;
 use qplay::lm::{CharTokenizer, Embedding, KvCache, KvFormat, LmLinear, LmModel, LmWeights, NoProbe};
 use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat, QuantizedLm};
+use qplay::ptq::lm_method::quantize_with_method;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Predictions scored (src/cli_lm.rs DEFAULT_EVAL_TOKENS − 1): 8,192 in windows of seq_len.
@@ -61,6 +62,7 @@ fn main_cases() -> Vec<(&'static str, LmQuantConfig)> {
         ("w8-channel", cfg(LmWeightFormat::Rtn, 8, 0, false)),
         ("w4-g32", cfg(LmWeightFormat::Rtn, 4, 32, false)),
         ("w8a8-channel", cfg(LmWeightFormat::Rtn, 8, 0, true)),
+        ("w8a8-channel-static", LmQuantConfig { static_acts: true, ..cfg(LmWeightFormat::Rtn, 8, 0, true) }),
     ]
 }
 
@@ -134,10 +136,10 @@ fn i64s_of(t: &TensorProto) -> Vec<i64> {
 }
 
 /// The ops of the default domain at opset 21 this exporter may use.
-const OPS: [&str; 28] = [
+const OPS: [&str; 29] = [
     "Gather", "Mul", "ReduceMean", "Add", "Sqrt", "Reciprocal", "MatMul", "Reshape", "Transpose", "Slice", "Shape",
     "Concat", "Expand", "Trilu", "Softmax", "Sigmoid", "DequantizeLinear", "QuantizeLinear", "Abs", "ReduceMax",
-    "Div", "Equal", "Where", "Sub", "Cast", "Identity", "Unsqueeze", "Max",
+    "Div", "Equal", "Where", "Sub", "Cast", "Identity", "Unsqueeze", "Max", "Clip",
 ];
 
 struct Graph {
@@ -286,7 +288,20 @@ fn check_linear(gr: &Graph, name: &str, l: &LmLinear) -> (usize, usize) {
                 }
             }
             let x = gr.node(&mm.input[0]);
-            if *int8_acts {
+            if let (true, Some(s)) = (*int8_acts, l.act_scale()) {
+                // DequantizeLinear(QuantizeLinear(Clip(x, −127·s, 127·s), s), s): one static scale.
+                let adq = x.unwrap_or_else(|| panic!("{name}: input"));
+                assert_eq!(adq.op_type, "DequantizeLinear", "{name}: activation DQ");
+                let aq = gr.node(&adq.input[0]).unwrap();
+                assert_eq!(aq.op_type, "QuantizeLinear", "{name}: activation Q");
+                assert_eq!(attr_i(aq, "output_dtype"), Some(DataType::INT8 as i64));
+                assert_eq!(aq.input[1], adq.input[1], "{name}: the same scale");
+                assert_eq!(f32s_of(gr.init(&aq.input[1])), [s], "{name}: the static scale");
+                let clip = gr.node(&aq.input[0]).unwrap();
+                assert_eq!(clip.op_type, "Clip", "{name}");
+                assert_eq!((f32s_of(gr.init(&clip.input[1])), f32s_of(gr.init(&clip.input[2]))), (vec![-127.0 * s], vec![127.0 * s]), "{name}: ±127 levels");
+                (2, 1)
+            } else if *int8_acts {
                 // Reshape(DequantizeLinear(QuantizeLinear(Reshape(x, [−1, g]), s), s), Shape(x)).
                 let back = x.unwrap_or_else(|| panic!("{name}: input"));
                 assert_eq!(back.op_type, "Reshape", "{name}");
@@ -380,8 +395,13 @@ fn logits_of(m: &LmModel, ids: &[u32]) -> Vec<f32> {
 
 /// Writes `<model>.<case>.onnx` and `<model>.<case>.json` (qplay's logits for `seqs`, its perplexity
 /// on `eval_ids`, the layers' formats).
+/// Static activation scales are calibrated on `eval_ids` (any text will do: ONNX Runtime is held
+/// against qplay on the same quantized model).
 fn export_case(model: &str, case: &str, w: &LmWeights, c: &LmQuantConfig, seqs: &[Vec<u32>], eval_ids: &[u32]) {
-    let q = quantize_lm(w, c).unwrap();
+    let q = if c.static_scales() { quantize_with_method(w, c, eval_ids, &mut |_, _| {}).unwrap().quantized } else { quantize_lm(w, c).unwrap() };
+    if c.static_scales() {
+        assert!(q.model.blocks.iter().all(|b| b.linears().iter().all(|(_, l)| l.act_scale().is_some())), "{case}: every block Linear has its static scale");
+    }
     let bytes = write_lm_onnx(&q).unwrap();
     check_export(&bytes, &q);
     let dir = out_dir();

@@ -39,6 +39,7 @@ const TIP_WEIGHTS: &str = "How every Linear's weight matrix is stored. f32: as t
 const TIP_BITS: &str = "RTN only: the integer width b. Symmetric: q ∈ [−2^(b−1), 2^(b−1) − 1] and d = (the weight of largest |w|) / −2^(b−1), so the step is 2^(1−b) of the range. 8 and 4 bits run on the integer kernels; 2, 3, 5, 6 and 7 bits are simulated (the rounded values on the f32 GEMM).";
 const TIP_GROUP: &str = "RTN only: how many weights share one scale. Per channel: a whole row (one output channel, all its inputs). 32 / 64 / 128: that many consecutive inputs of a row; a smaller group follows outliers more closely but stores one more 32-bit scale per group.";
 const TIP_SYM: &str = "RTN only. Checked: w ≈ d·q, a grid centred on 0 (0 is exact). Unchecked (asymmetric): w ≈ d·q + m with a minimum m per group, d = (max − min) / (2^b − 1), as Q4_1: it fits lopsided groups and stores two parameters per group.";
+const TIP_STATIC_ACTS: &str = "With int8 activations: one fixed scale per Linear input, max |x| / 127 over the calibration text (as the FP32 model, after any smoothing, sees it), instead of a scale per token computed as the model runs: the per-tensor static W8A8 of SmoothQuant's O3 and of ONNX Runtime's static quantization. Values beyond the calibrated range saturate at ±127.";
 const TIP_ACTS: &str = "Round each activation row to int8 (one scale per token and weight group) right before each product, so the dot products are integer × integer (W8A8 / W4A8, as llama2.c's runq.c). Needs integer weights (RTN 8 / 4 bits or a Q format).";
 const TIP_KV: &str = "How the keys and values of past tokens are kept for attention. f32: as computed. f16: rounded to half precision. int8: one scale per head and per token, k ≈ s·q. The scores q·k and the weighted sum of v read the rounded values (quantized model only; FP32 keeps f32).";
 const TIP_SKIP: &str = "The Linears left in FP32, by name or pattern, comma-separated (output = lm_head, tok_embeddings, feed_forward.w2 for every block's w2, layers.5 for a whole block). By default the output head and the token embedding, as Golden Stick's opname_blacklist = [\"lm_head\"] does: the head turns the last hidden state into the logits, so its error goes straight into every probability. Empty: every Linear is quantized.";
@@ -135,6 +136,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     let symmetric = check("symmetric", "symmetric", TIP_SYM, q.symmetric, !rtn, Rc::new(|x, v| x.quant.symmetric = v));
     let float_weights = matches!(q.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16);
     let acts = check("int8_acts", "int8 activations", TIP_ACTS, q.int8_acts, float_weights, Rc::new(|x, v| x.quant.int8_acts = v));
+    let static_acts = check("static_acts", "static scales", TIP_STATIC_ACTS, q.static_acts, float_weights || !q.int8_acts, Rc::new(|x, v| x.quant.static_acts = v));
     let kv = select(
         "kv",
         "KV cache",
@@ -218,7 +220,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             }
         }),
     );
-    let calibrated = q.method.calibrated();
+    let calibrated = q.calibrated();
     let calib = select(
         "calib_tokens",
         "Calibration tokens",
@@ -323,7 +325,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     html! {
         <div class="lm-controls">
             <div class="settings" role="group" aria-label="Quantization">
-                { weights }{ bits }{ group }{ symmetric }{ acts }{ kv }{ tokens }
+                { weights }{ bits }{ group }{ symmetric }{ acts }{ static_acts }{ kv }{ tokens }
             </div>
             <div class="settings" role="group" aria-label="Layers">
                 { skip }{ layer_bits }

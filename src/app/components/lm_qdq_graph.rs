@@ -9,6 +9,8 @@
 //!     W f32 [K, N] → MatMul
 //! int8 activations (W8A8 / W4A8), integer weights only:
 //!     x → QuantizeLinear (per token, s = max|x| / 127) → DequantizeLinear → MatMul
+//!     with static scales: x → Clip(±127·s) → QuantizeLinear (s a constant) → DequantizeLinear → MatMul
+//!     (the summary line says which)
 //! a skipped Linear: plain MatMul with its f32 weight
 //! ```
 //!
@@ -187,6 +189,10 @@ pub fn lm_qdq_graph(props: &LmQdqGraphProps) -> Html {
     };
     let summary = match qdq_count {
         0 => "No Q/DQ node in this block: every MatMul multiplies float weights.".to_string(),
+        c if props.quant.static_scales() => {
+            format!("{c} Q/DQ nodes in this block; each activation's scale is a calibrated constant, with a Clip to ±127·s before its QuantizeLinear.")
+        }
+        c if props.quant.int8_acts => format!("{c} Q/DQ nodes in this block; each activation's scale is computed in the graph per token, as max |x| / 127."),
         c => format!("{c} Q/DQ nodes in this block."),
     };
     html! {

@@ -227,10 +227,10 @@ async fn val_tokens(id: u32, m: &Loaded) -> Result<Rc<Vec<u32>>, String> {
     Ok(ids)
 }
 
-/// Calibration tokens for GPTQ / AWQ / SmoothQuant: the training split (fetched and tokenized
-/// once per model), in the model's tokens; empty for RTN.
+/// Calibration tokens for GPTQ / AWQ / SmoothQuant and static activation scales: the training
+/// split (fetched and tokenized once per model), in the model's tokens; empty otherwise.
 async fn calibration(id: u32, m: &Loaded, cfg: &LmQuantConfig) -> Result<Rc<Vec<u32>>, String> {
-    if !cfg.method.calibrated() {
+    if !cfg.calibrated() {
         return Ok(Rc::new(Vec::new()));
     }
     if let Some(t) = m.train.borrow().clone() {

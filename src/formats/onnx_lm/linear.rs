@@ -22,6 +22,9 @@
 //!     s'  = Where(s_x = 0, 1, s_x)                                       a row of zeros: q = 0 either way
 //!     q   = QuantizeLinear(x_r, s', axis 0, int8) = saturate(round(x_r / s'))
 //!     x̂   = Reshape(DequantizeLinear(q, s', axis 0), Shape(x)) = q · s'
+//!
+//! static int8 activations (`static_acts`: one calibrated scale s for the Linear's input)
+//!     x̂   = DequantizeLinear(QuantizeLinear(Clip(x, −127·s, 127·s), s, int8), s)   s: an f32 scalar
 //! ```
 //!
 //! Differences from qplay, both in the activations only: QuantizeLinear rounds half to even where
@@ -81,17 +84,22 @@ fn transpose<T: Copy + Default>(w: &[T], n: usize, k: usize) -> Vec<T> {
 pub(super) fn emit_linear(w: &mut LmGraph, name: &str, l: &LmLinear, x: &str) -> Result<String, FormatError> {
     let (n, k) = (l.n(), l.k());
     let (x, weight) = match l {
-        LmLinear::Float { acts_group, .. } => {
+        LmLinear::Float { acts_group, act_scale, .. } => {
             // A simulated width with int8 activations quantizes x as the integer kernels do.
-            let x = match acts_group {
-                Some(g) => activation_qdq(w, x, *g, name),
-                None => x.to_string(),
+            let x = match (acts_group, act_scale) {
+                (Some(_), Some(s)) => static_activation_qdq(w, x, *s, name),
+                (Some(g), None) => activation_qdq(w, x, *g, name),
+                (None, _) => x.to_string(),
             };
             let wt = transpose(&float_matrix(name, l)?, n, k);
             (x, w.g.init_f32(&format!("{name}.weight_t"), &[k, n], &wt))
         }
-        LmLinear::Grouped { w: gw, int8_acts, .. } => {
-            let x = if *int8_acts { activation_qdq(w, x, gw.group, name) } else { x.to_string() };
+        LmLinear::Grouped { w: gw, int8_acts, act_scale, .. } => {
+            let x = match (int8_acts, act_scale) {
+                (true, Some(s)) => static_activation_qdq(w, x, *s, name),
+                (true, None) => activation_qdq(w, x, gw.group, name),
+                (false, _) => x.to_string(),
+            };
             (x, weight_dq(w, name, gw, Layout::Transposed)?)
         }
     };
@@ -196,6 +204,17 @@ fn weight_dq(w: &mut LmGraph, name: &str, gw: &GroupedWeights, layout: Layout) -
 
 /// Dynamic symmetric int8 QuantizeLinear → DequantizeLinear of `x` per token and group of
 /// `group` values along its last axis (see the module header); returns x̂.
+/// x → DequantizeLinear(QuantizeLinear(Clip(x, ±127·s), s), s) with the static scale s of the
+/// Linear's input: q = round(x / s) within ±127, as qplay's static int8 activations (the Clip
+/// keeps QuantizeLinear off −128).
+fn static_activation_qdq(w: &mut LmGraph, x: &str, s: f32, name: &str) -> String {
+    let p = format!("{name}.input");
+    let (lo, hi, scale) = (w.scalar_f32(-127.0 * s), w.scalar_f32(127.0 * s), w.scalar_f32(s));
+    let xc = w.g.node("Clip", &format!("{p}.clip"), &[x, &lo, &hi], vec![]);
+    let q = w.g.node("QuantizeLinear", &format!("{p}.quantize"), &[&xc, &scale], vec![("output_dtype", Attr::Int(DataType::INT8 as i64))]);
+    w.g.node("DequantizeLinear", &format!("{p}.dequantize"), &[&q, &scale], vec![])
+}
+
 fn activation_qdq(w: &mut LmGraph, x: &str, group: usize, name: &str) -> String {
     let p = format!("{name}.input");
     let shape = w.g.node("Shape", &format!("{p}.shape"), &[x], vec![]);

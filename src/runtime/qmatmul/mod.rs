@@ -124,6 +124,28 @@ pub fn quantize_activations_into(x: &[f32], m: usize, k: usize, group: usize, ou
     (best().quantize_acts)(x, m, k, group, out)
 }
 
+/// Activations to int8 with one static scale s (calibrated beforehand) for every token and
+/// group: q = round(x / s) half away from zero, as [`quantize_activations`] rounds, clamped to
+/// ±127 (a value beyond the calibrated range saturates); s_x = s and Σ q per group as there.
+pub fn quantize_activations_static_into(x: &[f32], m: usize, k: usize, group: usize, s: f32, out: &mut QuantizedActs) -> Result<(), QuantError> {
+    if !(s.is_finite() && s > 0.0) {
+        return Err(QuantError::OutOfRange { setting: "static activation scale", value: s as f64, allowed: "a positive finite number" });
+    }
+    prepare_activations(x, m, k, group, out)?;
+    for (gi, (xg, qg)) in x.chunks_exact(group).zip(out.q.chunks_exact_mut(group)).enumerate() {
+        let mut sum = 0i32;
+        for (q, &v) in qg.iter_mut().zip(xg) {
+            // |round(x / s)| ≤ 127 after the clamp: Σ over a group of ≤ 2^24 values fits i32.
+            let r = (v / s).round().clamp(-127.0, 127.0) as i8;
+            *q = r;
+            sum += r as i32;
+        }
+        out.scale[gi] = s;
+        out.sum[gi] = sum;
+    }
+    Ok(())
+}
+
 /// Checks activations to quantize (group, shape, finiteness) and sizes `out`
 /// for them: q zeroed, scales 0, sums 0.
 pub fn prepare_activations(x: &[f32], m: usize, k: usize, group: usize, out: &mut QuantizedActs) -> Result<(), QuantError> {

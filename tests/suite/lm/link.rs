@@ -35,8 +35,9 @@ both! {
         e.quant.awq_clip = true;
         e.quant.outliers = 4;
         e.quant.outlier_scale = 30.0;
+        e.quant.static_acts = true;
         let q = to_query(&e);
-        assert!(q.contains("method=gptq") && q.contains("act_order=true") && q.contains("outliers=4"), "{q}");
+        assert!(q.contains("method=gptq") && q.contains("act_order=true") && q.contains("outliers=4") && q.contains("static_acts=true"), "{q}");
         let (back, notices) = from_query(&q);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, e, "{q}");
@@ -59,7 +60,7 @@ both! {
         assert_eq!(back.builtin, qplay::lm::corpus::BuiltinLm::Small);
         assert!(n.iter().any(|m| m.contains("\"builtin\"") && m.contains("small or large")), "{n:?}");
         // A hostile value is named, clipped, not echoed whole.
-        for key in ["builtin", "int8_acts", "seed"] {
+        for key in ["builtin", "int8_acts", "static_acts", "seed"] {
             let (_, n) = from_query(&format!("{key}={}", "x".repeat(10_000)));
             assert!(n.len() == 1 && n[0].contains(&format!("\"{key}\"")) && n[0].len() < 200, "{n:?}");
         }

@@ -4,8 +4,9 @@
 
 use qplay::lm::eval::perplexity;
 use qplay::lm::*;
-use qplay::ptq::lm::{quantize_lm, LmQuantConfig, LmWeightFormat};
-use qplay::ptq::lm_calib::column_abs_stats;
+use qplay::ptq::lm::{quantize_lm, LmMethod, LmQuantConfig, LmWeightFormat};
+use qplay::ptq::lm_calib::{calibration_windows, capture_block, column_abs_stats, spread_calibration};
+use qplay::ptq::lm_method::quantize_with_method;
 use qplay::ptq::lm_outliers::{inject_outliers, outlier_channels};
 use qplay::ptq::smoothquant::{fold_smoothing, smooth_lm, smooth_scales, weight_absmax};
 
@@ -142,6 +143,47 @@ both! {
         // Clearly worse with outliers; SmoothQuant recovers most of the loss.
         assert!(pn - p32 > 5.0 * (pc - p32).max(1e-3), "FP32 {p32}, W8A8 {pc}, with outliers {pn}");
         assert!(pn - ps > 0.8 * (pn - p32), "FP32 {p32}, with outliers {pn}, smoothed {ps}");
+    }
+
+    static_scales_are_the_calibrated_maxima_and_smoothquant_repairs_them {
+        // Static activation scales: s_x = max |x| / 127 of each Linear's input over the calibration
+        // windows, taken here from the inputs the FP32 model gives (capture_block); with outliers
+        // one scale per input is far too coarse, and SmoothQuant's smoothing repairs it.
+        let w0 = shakespeare();
+        let calib = text_tokens(&w0, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/smoothing/train_slice.txt")));
+        let val = text_tokens(&w0, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/smoothing/val_slice.txt")));
+        let c = &w0.config;
+        let stat = LmQuantConfig { static_acts: true, calib_tokens: 256, ..w8a8() };
+        let r = quantize_with_method(&w0, &stat, &calib, &mut |_, _| {}).unwrap();
+        let fp32 = LmModel::from_weights(&w0).unwrap();
+        let sample = spread_calibration(&calib, c.seq_len, 256);
+        let windows = calibration_windows(&sample, c.seq_len, 256).unwrap();
+        let absmax = |x: &[f32]| x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (l, b) in r.quantized.model.blocks.iter().enumerate() {
+            let inputs = capture_block(&fp32, &windows, l).unwrap();
+            for (name, lin) in b.linears() {
+                let want = absmax(inputs.of(name).unwrap()) / 127.0;
+                assert_eq!(lin.act_scale(), Some(want), "layers.{l}.{name}");
+            }
+        }
+        let note = r.quantized.layers.iter().find(|x| x.name == "layers.0.attention.wq").unwrap().note.clone().unwrap();
+        assert!(note.contains("static input scale") && note.contains("over 256 calibration tokens"), "{note}");
+        // The head and the embedding stay FP32 (the default skip list): no scale, no note.
+        assert_eq!(r.quantized.model.output.act_scale(), None);
+        assert!(stat.label().ends_with("static activation scales"), "{}", stat.label());
+        // Without calibration text there is nothing to calibrate on.
+        assert!(quantize_with_method(&w0, &stat, &[], &mut |_, _| {}).is_err());
+
+        let ppl = |m: &LmModel| perplexity(m, &val, KvFormat::F32, |_, _| {}).unwrap().perplexity;
+        let p32 = ppl(&fp32);
+        let mut w = w0.clone();
+        inject_outliers(&mut w, 4, 50.0).unwrap();
+        let per_token = ppl(&quantize_lm(&w, &w8a8()).unwrap().model);
+        let naive = ppl(&quantize_with_method(&w, &stat, &calib, &mut |_, _| {}).unwrap().quantized.model);
+        let smoothed = LmQuantConfig { method: LmMethod::SmoothQuant, ..stat.clone() };
+        let ps = ppl(&quantize_with_method(&w, &smoothed, &calib, &mut |_, _| {}).unwrap().quantized.model);
+        assert!(naive - p32 > 2.0 * (per_token - p32), "FP32 {p32}, per token {per_token}, static {naive}");
+        assert!(naive - ps > 0.9 * (naive - p32), "FP32 {p32}, static {naive}, smoothed static {ps}");
     }
 }
 
