@@ -483,6 +483,10 @@ both! {
         }
         x[7] = f32::NAN;
         assert!(matches!(quantize_activations_static_into(&x, 2, 64, 32, 0.5, &mut a), Err(QuantError::NonFinite { index: 7, .. })));
+        // A group longer than MAX_GROUP could overflow Σ q: refused (per token too).
+        let wide = vec![1f32; MAX_GROUP + 1];
+        assert!(matches!(quantize_activations_static_into(&wide, 1, MAX_GROUP + 1, MAX_GROUP + 1, 0.5, &mut a), Err(QuantError::GroupSize { .. })));
+        assert!(matches!(quantize_activations(&wide, 1, MAX_GROUP + 1, MAX_GROUP + 1), Err(QuantError::GroupSize { .. })));
     }
 
     every_activation_quantizer_matches_the_reference {

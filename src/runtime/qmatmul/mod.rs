@@ -133,17 +133,22 @@ pub fn quantize_activations_static_into(x: &[f32], m: usize, k: usize, group: us
     }
     prepare_activations(x, m, k, group, out)?;
     for (gi, (xg, qg)) in x.chunks_exact(group).zip(out.q.chunks_exact_mut(group)).enumerate() {
-        let mut sum = 0i32;
-        for (q, &v) in qg.iter_mut().zip(xg) {
-            // |round(x / s)| ≤ 127 after the clamp: Σ over a group of ≤ 2^24 values fits i32.
-            let r = (v / s).round().clamp(-127.0, 127.0) as i8;
-            *q = r;
-            sum += r as i32;
-        }
         out.scale[gi] = s;
-        out.sum[gi] = sum;
+        out.sum[gi] = round_group(xg, qg, s);
     }
     Ok(())
+}
+
+/// q = round(x / s) half away from zero, clamped to ±127, for one group; returns Σ q (|q| ≤ 127
+/// and a group of at most MAX_GROUP values, checked by [`prepare_activations_shape`]: |Σ q| < 2^24).
+pub(crate) fn round_group(xg: &[f32], qg: &mut [i8], s: f32) -> i32 {
+    let mut sum = 0i32;
+    for (q, &v) in qg.iter_mut().zip(xg) {
+        let r = (v / s).round().clamp(-127.0, 127.0) as i8;
+        *q = r;
+        sum += r as i32;
+    }
+    sum
 }
 
 /// Checks activations to quantize (group, shape, finiteness) and sizes `out`
@@ -161,7 +166,8 @@ pub(crate) fn first_non_finite(x: &[f32]) -> Option<QuantError> {
 /// [`prepare_activations`] without the finiteness scan, for a kernel that
 /// detects NaN / ±Inf itself (and then reports [`first_non_finite`]).
 pub(crate) fn prepare_activations_shape(x: &[f32], m: usize, k: usize, group: usize, out: &mut QuantizedActs) -> Result<(), QuantError> {
-    if group == 0 || !k.is_multiple_of(group) {
+    // A group holds at most MAX_GROUP < 2^17 values, so Σ q (|q| ≤ 127) stays below 2^24 in an i32.
+    if group == 0 || group > crate::quant::grouped::MAX_GROUP || !k.is_multiple_of(group) {
         return Err(QuantError::GroupSize { group_size: group, axis_len: k });
     }
     expect_len(x.len(), m, k)?;

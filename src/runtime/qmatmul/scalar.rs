@@ -118,14 +118,8 @@ pub fn quantize_activations_into(x: &[f32], m: usize, k: usize, group: usize, ou
         if s == 0.0 {
             continue;
         }
-        let mut sum = 0i32;
-        for (q, &v) in qg.iter_mut().zip(xg) {
-            let r = (v / s).round().clamp(-127.0, 127.0) as i8;
-            *q = r;
-            sum += r as i32;
-        }
         out.scale[gi] = s;
-        out.sum[gi] = sum;
+        out.sum[gi] = super::round_group(xg, qg, s);
     }
     Ok(())
 }
