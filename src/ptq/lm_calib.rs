@@ -34,15 +34,26 @@ pub struct BlockInputs {
     pub w2: Vec<f32>,
 }
 
+/// The Linear whose name the forward pass gives the input of block Linear `name` (a block matrix
+/// name such as "attention.wk"): wq, wk and wv read wq's input, w1 and w3 read w1's.
+pub fn input_of(name: &str) -> Option<&'static str> {
+    match name {
+        "attention.wq" | "attention.wk" | "attention.wv" => Some("attention.wq"),
+        "attention.wo" => Some("attention.wo"),
+        "feed_forward.w1" | "feed_forward.w3" => Some("feed_forward.w1"),
+        "feed_forward.w2" => Some("feed_forward.w2"),
+        _ => None,
+    }
+}
+
 impl BlockInputs {
     /// The input X [M, K] of the Linear `name` (a block matrix name such as "attention.wq").
     pub fn of(&self, name: &str) -> Option<&[f32]> {
-        match name {
-            "attention.wq" | "attention.wk" | "attention.wv" => Some(&self.attention),
+        match input_of(name)? {
+            "attention.wq" => Some(&self.attention),
             "attention.wo" => Some(&self.wo),
-            "feed_forward.w1" | "feed_forward.w3" => Some(&self.ffn),
-            "feed_forward.w2" => Some(&self.w2),
-            _ => None,
+            "feed_forward.w1" => Some(&self.ffn),
+            _ => Some(&self.w2),
         }
     }
 }

@@ -14,9 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::lm::{KvCache, KvFormat, LmError, LmModel, LmWeights, Probe};
+use crate::lm::{KvCache, KvFormat, LmError, LmLinear, LmModel, LmWeights, Probe};
 use crate::ptq::lm::{LmQuantConfig, QuantizedLm};
-use crate::ptq::lm_calib::{calibration_windows, spread_calibration};
+use crate::ptq::lm_calib::{calibration_windows, input_of, spread_calibration};
 
 /// max |x| of every Linear input the probe sees, by (layer, input name).
 #[derive(Default)]
@@ -26,6 +26,10 @@ struct AbsMax {
 
 impl Probe for AbsMax {
     fn linear(&mut self, layer: Option<usize>, name: &'static str, _m: usize, input: &[f32], _output: &[f32]) {
+        // wk / wv and w3 read the input wq and w1 already reported.
+        if layer.is_some() && input_of(name) != Some(name) {
+            return;
+        }
         let m = input.iter().fold(0f32, |a, v| a.max(v.abs()));
         let e = self.max.entry((layer, name)).or_insert(0.0);
         *e = e.max(m);
@@ -36,10 +40,8 @@ impl Probe for AbsMax {
 /// (the weights `q` was rounded from) running over `cfg.calib_tokens` tokens of `calib` in windows
 /// spread over it, and says so in each Linear's report note.
 pub fn calibrate_static_acts(q: &mut QuantizedLm, fp32: &LmWeights, calib: &[u32], cfg: &LmQuantConfig) -> Result<(), LmError> {
+    // Token ids outside the vocabulary are named by the forward pass.
     let c = &fp32.config;
-    if let Some(&bad) = calib.iter().find(|&&t| t as usize >= c.vocab_size) {
-        return Err(LmError::Tokens(format!("calibration token id {bad} is outside the vocabulary of {}", c.vocab_size)));
-    }
     let sample = spread_calibration(calib, c.seq_len, cfg.calib_tokens);
     let windows = calibration_windows(&sample, c.seq_len, cfg.calib_tokens)?;
     let tokens: usize = windows.iter().map(|w| w.len()).sum();
@@ -51,10 +53,11 @@ pub fn calibrate_static_acts(q: &mut QuantizedLm, fp32: &LmWeights, calib: &[u32
         model.forward(w, &mut cache, true, &mut probe)?;
     }
     let mut notes = BTreeMap::new();
-    let mut set = |name: String, layer: Option<usize>, input: &'static str, lin: &mut crate::lm::LmLinear| {
+    let mut set = |layer: Option<usize>, name: &'static str, lin: &mut LmLinear| {
         if lin.acts_group().is_none() {
             return;
         }
+        let input = if layer.is_some() { input_of(name).unwrap_or(name) } else { name };
         let max = probe.max.get(&(layer, input)).copied().unwrap_or(0.0);
         let s = max / 127.0;
         let note = if s.is_finite() && s > 0.0 {
@@ -64,20 +67,19 @@ pub fn calibrate_static_acts(q: &mut QuantizedLm, fp32: &LmWeights, calib: &[u32
             lin.set_act_scale(None);
             format!("input zero on all {tokens} calibration tokens: per-token scales kept")
         };
-        notes.insert(name, note);
+        notes.insert(layer.map_or(name.to_string(), |l| format!("layers.{l}.{name}")), note);
     };
     for (l, b) in q.model.blocks.iter_mut().enumerate() {
-        let n = |s: &str| format!("layers.{l}.{s}");
-        // Each Linear's input as the forward pass names it (wq/wk/wv see wq's, w1/w3 w1's).
-        set(n("attention.wq"), Some(l), "attention.wq", &mut b.wq);
-        set(n("attention.wk"), Some(l), "attention.wq", &mut b.wk);
-        set(n("attention.wv"), Some(l), "attention.wq", &mut b.wv);
-        set(n("attention.wo"), Some(l), "attention.wo", &mut b.wo);
-        set(n("feed_forward.w1"), Some(l), "feed_forward.w1", &mut b.w1);
-        set(n("feed_forward.w3"), Some(l), "feed_forward.w1", &mut b.w3);
-        set(n("feed_forward.w2"), Some(l), "feed_forward.w2", &mut b.w2);
+        let l = Some(l);
+        set(l, "attention.wq", &mut b.wq);
+        set(l, "attention.wk", &mut b.wk);
+        set(l, "attention.wv", &mut b.wv);
+        set(l, "attention.wo", &mut b.wo);
+        set(l, "feed_forward.w1", &mut b.w1);
+        set(l, "feed_forward.w2", &mut b.w2);
+        set(l, "feed_forward.w3", &mut b.w3);
     }
-    set("output".into(), None, "output", &mut q.model.output);
+    set(None, "output", &mut q.model.output);
     for r in &mut q.layers {
         if let Some(note) = notes.remove(&r.name) {
             r.note = Some(match r.note.take() {

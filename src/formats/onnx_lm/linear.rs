@@ -202,8 +202,6 @@ fn weight_dq(w: &mut LmGraph, name: &str, gw: &GroupedWeights, layout: Layout) -
     })
 }
 
-/// Dynamic symmetric int8 QuantizeLinear → DequantizeLinear of `x` per token and group of
-/// `group` values along its last axis (see the module header); returns x̂.
 /// x → DequantizeLinear(QuantizeLinear(Clip(x, ±127·s), s), s) with the static scale s of the
 /// Linear's input: q = round(x / s) within ±127, as qplay's static int8 activations (the Clip
 /// keeps QuantizeLinear off −128).
@@ -215,6 +213,8 @@ fn static_activation_qdq(w: &mut LmGraph, x: &str, s: f32, name: &str) -> String
     w.g.node("DequantizeLinear", &format!("{p}.dequantize"), &[&q, &scale], vec![])
 }
 
+/// Dynamic symmetric int8 QuantizeLinear → DequantizeLinear of `x` per token and group of
+/// `group` values along its last axis (see the module header); returns x̂.
 fn activation_qdq(w: &mut LmGraph, x: &str, group: usize, name: &str) -> String {
     let p = format!("{name}.input");
     let shape = w.g.node("Shape", &format!("{p}.shape"), &[x], vec![]);
