@@ -139,9 +139,12 @@ impl LmLinear {
         match self {
             LmLinear::Float { format, .. } if format == "f32" => "f32 GEMM",
             LmLinear::Float { format, .. } if format == "f16" || format == "bf16" => "f32 GEMM on f16/bf16 values",
+            LmLinear::Float { acts_group: Some(_), act_scale: Some(_), .. } => "simulated (fake-quant weights and int8 activations, static scale, on the f32 GEMM)",
             LmLinear::Float { acts_group: Some(_), .. } => "simulated (fake-quant weights and int8 activations on the f32 GEMM)",
             LmLinear::Float { .. } => "simulated (fake-quant values on the f32 GEMM)",
+            LmLinear::Grouped { int8_acts: true, w, act_scale: Some(_), .. } if w.bits == 8 => "int8 × int8 (W8A8, static activation scale)",
             LmLinear::Grouped { int8_acts: true, w, .. } if w.bits == 8 => "int8 × int8 (W8A8)",
+            LmLinear::Grouped { int8_acts: true, act_scale: Some(_), .. } => "int4 × int8 (W4A8, static activation scale)",
             LmLinear::Grouped { int8_acts: true, .. } => "int4 × int8 (W4A8)",
             LmLinear::Grouped { w, .. } if w.bits == 8 => "int8 weights × f32 (W8A16)",
             LmLinear::Grouped { .. } => "int4 weights × f32 (W4A16)",

@@ -64,7 +64,7 @@ use crate::lm::exp::swiglu;
 use crate::lm::forward::{rope, rope_tables};
 use crate::lm::{KvCache, KvFormat, LmConfig, LmError, LmLinear, LmModel, LmWeights, Probe};
 use crate::ptq::lm::{quantize_linear, LmQuantConfig, LmWeightFormat};
-use crate::ptq::lm_calib::{calibration_windows, capture_block, spread_calibration, MAX_CAPTURE_BYTES};
+use crate::ptq::lm_calib::{calibration_windows, capture_block, spread_calibration, BLOCK_INPUTS, MAX_CAPTURE_BYTES};
 use crate::quant::ggml::QK;
 use crate::runtime::qmatmul::QuantizedActs;
 
@@ -519,10 +519,7 @@ fn divide_rows(w: &mut [f32], k: usize, s: &[f32]) {
     }
 }
 
-/// The inputs whose statistics AWQ needs, per block: wq/wk/wv's, wo's, w1/w3's, w2's.
-const INPUTS: [&str; 4] = ["attention.wq", "attention.wo", "feed_forward.w1", "feed_forward.w2"];
-
-/// Accumulates [`InputStats`] of every block's four inputs while the model runs.
+/// Accumulates [`InputStats`] of every block's four inputs ([`BLOCK_INPUTS`]) while the model runs.
 struct StatsProbe {
     blocks: Vec<[InputStats; 4]>,
     error: Option<LmError>,
@@ -530,7 +527,7 @@ struct StatsProbe {
 
 impl Probe for StatsProbe {
     fn linear(&mut self, layer: Option<usize>, name: &'static str, m: usize, input: &[f32], _output: &[f32]) {
-        let (Some(l), Some(i)) = (layer, INPUTS.iter().position(|&n| n == name)) else { return };
+        let (Some(l), Some(i)) = (layer, BLOCK_INPUTS.iter().position(|&n| n == name)) else { return };
         if self.error.is_none() {
             if let Some(stats) = self.blocks.get_mut(l) {
                 if let Err(e) = stats[i].add(input, m) {

@@ -34,6 +34,10 @@ pub struct BlockInputs {
     pub w2: Vec<f32>,
 }
 
+/// The block Linears whose inputs are the block's four distinct inputs, in [`BlockInputs`]
+/// order: wq's (shared by wk, wv), wo's, w1's (shared by w3), w2's.
+pub const BLOCK_INPUTS: [&str; 4] = ["attention.wq", "attention.wo", "feed_forward.w1", "feed_forward.w2"];
+
 /// The Linear whose name the forward pass gives the input of block Linear `name` (a block matrix
 /// name such as "attention.wk"): wq, wk and wv read wq's input, w1 and w3 read w1's.
 pub fn input_of(name: &str) -> Option<&'static str> {

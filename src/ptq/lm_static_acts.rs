@@ -38,7 +38,7 @@ impl Probe for AbsMax {
 
 /// Sets the static scale of every Linear of `q` that quantizes its input to int8, from `fp32`
 /// (the weights `q` was rounded from) running over `cfg.calib_tokens` tokens of `calib` in windows
-/// spread over it, and says so in each Linear's report note.
+/// spread over it, and says so in each Linear's report note and engine.
 pub fn calibrate_static_acts(q: &mut QuantizedLm, fp32: &LmWeights, calib: &[u32], cfg: &LmQuantConfig) -> Result<(), LmError> {
     // Token ids outside the vocabulary are named by the forward pass.
     let c = &fp32.config;
@@ -67,7 +67,7 @@ pub fn calibrate_static_acts(q: &mut QuantizedLm, fp32: &LmWeights, calib: &[u32
             lin.set_act_scale(None);
             format!("input zero on all {tokens} calibration tokens: per-token scales kept")
         };
-        notes.insert(layer.map_or(name.to_string(), |l| format!("layers.{l}.{name}")), note);
+        notes.insert(layer.map_or(name.to_string(), |l| format!("layers.{l}.{name}")), (note, lin.engine()));
     };
     for (l, b) in q.model.blocks.iter_mut().enumerate() {
         let l = Some(l);
@@ -81,7 +81,8 @@ pub fn calibrate_static_acts(q: &mut QuantizedLm, fp32: &LmWeights, calib: &[u32
     }
     set(None, "output", &mut q.model.output);
     for r in &mut q.layers {
-        if let Some(note) = notes.remove(&r.name) {
+        if let Some((note, engine)) = notes.remove(&r.name) {
+            r.engine = engine.to_string();
             r.note = Some(match r.note.take() {
                 Some(n) => format!("{n}; {note}"),
                 None => note,

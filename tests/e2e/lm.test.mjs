@@ -304,8 +304,12 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   assert.equal(await page.$eval('[data-testid=lm-static_acts]', (c) => c.disabled), true, 'static scales need int8 activations');
   assert.ok((await page.$eval('[data-testid=lm-static_acts]', (el) => el.closest('label').title)).length > 40, 'static_acts has a tooltip');
   await page.click('[data-testid=lm-int8_acts]');
+  assert.equal(await page.$$eval('[data-testid=lm-qdq] .qdq-clip', (n) => n.length), 0, 'per-token scales: no Clip');
   await page.click('[data-testid=lm-static_acts]');
   assert.match(await page.evaluate(() => location.hash), /static_acts=true/);
+  // The QDQ drawing puts a Clip in front of each of the block's 7 activation QuantizeLinear nodes.
+  assert.equal(await page.$$eval('[data-testid=lm-qdq] .qdq-clip', (n) => n.length), 7);
+  assert.match(await page.textContent('[data-testid=lm-qdq-summary]'), /21 Q\/DQ nodes in this block; each activation's scale is a calibrated constant/);
   assert.equal(await page.$eval('[data-testid=lm-calib_tokens]', (s) => s.disabled), false, 'calibrated: the calibration size applies');
   await runAndWait(page, 4);
   r = await rows(page);
@@ -313,6 +317,7 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   assert.ok(Math.abs(r[3].delta) < 3, `static W8A8 Δ ${r[3].delta} %`);
   await page.click('text=Per-layer report of the last run');
   assert.match(await page.textContent('[data-testid=lm-layers]'), /static input scale \d\.\d+ \(max \|x\| [\d.]+ over 1024 calibration tokens\)/);
+  assert.match(await page.textContent('[data-testid=lm-layers]'), /int8 × int8 \(W8A8, static activation scale\)/);
   await assertHealthy(page, errors);
 });
 

@@ -10,7 +10,6 @@
 //! int8 activations (W8A8 / W4A8), integer weights only:
 //!     x → QuantizeLinear (per token, s = max|x| / 127) → DequantizeLinear → MatMul
 //!     with static scales: x → Clip(±127·s) → QuantizeLinear (s a constant) → DequantizeLinear → MatMul
-//!     (the summary line says which)
 //! a skipped Linear: plain MatMul with its f32 weight
 //! ```
 //!
@@ -37,13 +36,15 @@ pub struct LaneKind {
     pub weight_dq: Option<bool>,
     /// QuantizeLinear → DequantizeLinear on the activation in front of the MatMul.
     pub act_qdq: bool,
+    /// A Clip to ±127·s in front of that QuantizeLinear (static scales: s is a constant).
+    pub act_clip: bool,
     pub skipped: bool,
 }
 
 /// How the export writes the Linear `name` under `cfg`.
 pub fn lane_kind(cfg: &LmQuantConfig, name: &str) -> LaneKind {
     if cfg.is_skipped(name) {
-        return LaneKind { weight: "f32 (skipped)".into(), weight_dq: None, act_qdq: false, skipped: true };
+        return LaneKind { weight: "f32 (skipped)".into(), weight_dq: None, act_qdq: false, act_clip: false, skipped: true };
     }
     let grouping = |g: usize| if g == 0 { "per channel".to_string() } else { format!("blocks of {g}") };
     let integer = match cfg.weights {
@@ -61,7 +62,7 @@ pub fn lane_kind(cfg: &LmQuantConfig, name: &str) -> LaneKind {
         _ => None,
     };
     match integer {
-        Some((weight, with_min)) => LaneKind { weight, weight_dq: Some(with_min), act_qdq: cfg.int8_acts, skipped: false },
+        Some((weight, with_min)) => LaneKind { weight, weight_dq: Some(with_min), act_qdq: cfg.int8_acts, act_clip: cfg.static_scales(), skipped: false },
         None => {
             let weight = match cfg.weights {
                 LmWeightFormat::F16 => "f16 values, as f32".to_string(),
@@ -69,7 +70,7 @@ pub fn lane_kind(cfg: &LmQuantConfig, name: &str) -> LaneKind {
                 LmWeightFormat::Rtn => format!("{}-bit grid values, as f32", cfg.bits_of(name)),
                 _ => "f32".to_string(),
             };
-            LaneKind { weight, weight_dq: None, act_qdq: false, skipped: false }
+            LaneKind { weight, weight_dq: None, act_qdq: false, act_clip: false, skipped: false }
         }
     }
 }
@@ -103,7 +104,7 @@ const MM_W: i32 = 160;
 /// beside the colour), sky blue for quantized weights, grey for FP32.
 fn paint(class: &str) -> (&'static str, &'static str, &'static str) {
     match class {
-        "qdq-q" | "qdq-dq" => ("#fbe6bf", "#e69f00", "5 3"),
+        "qdq-q" | "qdq-dq" | "qdq-clip" => ("#fbe6bf", "#e69f00", "5 3"),
         "qdq-weight" => ("#dcefFA", "#0072b2", ""),
         "qdq-matmul" => ("#ffffff", "#0072b2", ""),
         "qdq-plain" => ("#eeeeee", "#969696", ""),
@@ -132,8 +133,8 @@ pub fn lm_qdq_graph(props: &LmQdqGraphProps) -> Html {
     let n = props.n_layers.max(1);
     let b = (*block).min(n - 1);
     let kinds: Vec<(String, LaneKind)> = LANES.iter().map(|(p, _)| { let name = format!("layers.{b}.{p}"); let k = lane_kind(&props.quant, &name); (name, k) }).collect();
-    let (src_x, q_x, dq_x, mm_x, wdq_x, w_x) = (8, 196, 318, 452, 640, 800);
-    let width = 1010;
+    let (src_x, clip_x, q_x, dq_x, mm_x, wdq_x, w_x) = (8, 196, 270, 392, 526, 714, 874);
+    let width = 1084;
     let height = TOP + LANE_H * LANES.len() as i32 + 8;
     let mut parts: Vec<Html> = Vec::new();
     for (first, count, top_line, second) in SOURCES {
@@ -156,7 +157,13 @@ pub fn lm_qdq_graph(props: &LmQdqGraphProps) -> Html {
         let proj = name.rsplit('.').next().unwrap_or(name);
         if k.act_qdq {
             qdq_count += 2;
-            parts.push(arrow(src_x + 168, mid, q_x, mid));
+            if k.act_clip {
+                parts.push(arrow(src_x + 168, mid, clip_x, mid));
+                parts.push(node(clip_x, y, 56, "Clip", "qdq-clip"));
+                parts.push(arrow(clip_x + 56, mid, q_x, mid));
+            } else {
+                parts.push(arrow(src_x + 168, mid, q_x, mid));
+            }
             parts.push(node(q_x, y, 108, "QuantizeLinear", "qdq-q"));
             parts.push(arrow(q_x + 108, mid, dq_x, mid));
             parts.push(node(dq_x, y, 120, "DequantizeLinear", "qdq-dq"));

@@ -166,8 +166,10 @@ both! {
                 assert_eq!(lin.act_scale(), Some(want), "layers.{l}.{name}");
             }
         }
-        let note = r.quantized.layers.iter().find(|x| x.name == "layers.0.attention.wq").unwrap().note.clone().unwrap();
+        let wq = r.quantized.layers.iter().find(|x| x.name == "layers.0.attention.wq").unwrap();
+        let note = wq.note.clone().unwrap();
         assert!(note.contains("static input scale") && note.contains("over 256 calibration tokens"), "{note}");
+        assert_eq!(wq.engine, "int8 × int8 (W8A8, static activation scale)");
         // The head and the embedding stay FP32 (the default skip list): no scale, no note.
         assert_eq!(r.quantized.model.output.act_scale(), None);
         assert!(stat.label().ends_with("static activation scales"), "{}", stat.label());
