@@ -229,19 +229,10 @@ impl GroupedWeights {
         let groups = self.groups();
         for (g, chunk) in out.chunks_exact_mut(self.group).enumerate() {
             let s = self.scale[row * groups + g];
+            let min = self.min.as_ref().map(|m| m[row * groups + g]);
             let k0 = g * self.group;
-            match &self.min {
-                None => {
-                    for (j, o) in chunk.iter_mut().enumerate() {
-                        *o = s * self.int_at(row, k0 + j).unwrap_or(0) as f32;
-                    }
-                }
-                Some(min) => {
-                    let m = min[row * groups + g];
-                    for (j, o) in chunk.iter_mut().enumerate() {
-                        *o = s * self.int_at(row, k0 + j).unwrap_or(0) as f32 + m;
-                    }
-                }
+            for (j, o) in chunk.iter_mut().enumerate() {
+                *o = dequantized(s, self.int_at(row, k0 + j).unwrap_or(0), min);
             }
         }
         Ok(())
@@ -372,4 +363,14 @@ pub fn quantize_rtn(w: &[f32], n: usize, k: usize, spec: RtnSpec) -> Result<Grou
         }
     }
     Ok(GroupedWeights { n, k, group: spec.group, bits: spec.bits, q, offset, scale, min, scale_format: ScaleFormat::F32 })
+}
+
+/// ŵ = s · (u − o) [+ min], one weight of a group from its integer u − o. Without a minimum
+/// nothing is added, so a −0.0 stays −0.0 (as in ggml; x + 0.0 would turn it into +0.0).
+#[inline]
+pub fn dequantized(s: f32, int: i32, min: Option<f32>) -> f32 {
+    match min {
+        None => s * int as f32,
+        Some(m) => s * int as f32 + m,
+    }
 }

@@ -30,7 +30,7 @@ use std::cell::RefCell;
 
 use super::check_f32_grouped;
 use super::scalar::unpack_group;
-use crate::quant::grouped::GroupedWeights;
+use crate::quant::grouped::{dequantized, GroupedWeights};
 use crate::quant::QuantError;
 use crate::runtime::gemm_f32::PANEL;
 
@@ -100,7 +100,7 @@ pub fn matmul_in_blocks(x: &[f32], m: usize, w: &GroupedWeights, y: &mut [f32], 
 
 /// Rows [n0, n0 + nb) of validated weights, dequantized into `out`: row-major [nb, K] natively,
 /// packed panels of 8 rows in wasm (rows past nb are zero), each value
-/// scale · f32(u − o) [+ min], the arithmetic of [`GroupedWeights::dequantize_row`].
+/// [`dequantized`], as [`GroupedWeights::dequantize_row`] computes it.
 fn dequantize_rows(w: &GroupedWeights, n0: usize, nb: usize, out: &mut Vec<f32>) {
     let (k, g, groups) = (w.k, w.group, w.groups());
     let padded = if cfg!(target_arch = "wasm32") { nb.div_ceil(PANEL) * PANEL } else { nb };
@@ -112,11 +112,9 @@ fn dequantize_rows(w: &GroupedWeights, n0: usize, nb: usize, out: &mut Vec<f32>)
         for gi in 0..groups {
             unpack_group(w, row, gi, &mut ints);
             let s = w.scale[row * groups + gi];
-            let min = w.min.as_ref().map_or(0.0, |mv| mv[row * groups + gi]);
-            let has_min = w.min.is_some();
+            let min = w.min.as_ref().map(|mv| mv[row * groups + gi]);
             for (j, &u) in ints.iter().enumerate() {
-                // ŵ = s · (u − o) [+ min]: without a minimum, no addition (x + 0.0 turns −0.0 into +0.0).
-                let v = if has_min { s * u as f32 + min } else { s * u as f32 };
+                let v = dequantized(s, u as i32, min);
                 let kk = gi * g + j;
                 // Natively [nb, K]; in wasm panel r / 8 holds, for each k, its 8 rows' values.
                 let at = if cfg!(target_arch = "wasm32") { ((r / PANEL) * k + kk) * PANEL + r % PANEL } else { r * k + kk };
