@@ -574,7 +574,7 @@ fn val_tokens(m: &ModelArgs, tok: &Tokenizer, n: Option<usize>) -> Result<Vec<u3
 }
 
 fn progress(done: usize, total: usize) {
-    if done == total || done % 8 == 0 {
+    if done == total || done.is_multiple_of(8) {
         eprint!("\r  {done}/{total} windows");
         if done == total {
             eprintln!();

@@ -332,12 +332,10 @@ pub fn run_mixed_bit_shard(
     // Accuracy of every candidate (this shard's), then the front.
     let classes = model.output().len();
     let total = shard.len_of(candidates.len());
-    let mut done = 0;
-    for c in candidates.iter_mut().enumerate().filter(|(k, _)| shard.takes(*k)).map(|(_, c)| c) {
+    for (done, c) in candidates.iter_mut().enumerate().filter(|(k, _)| shard.takes(*k)).map(|(_, c)| c).enumerate() {
         step(on_progress, format!("evaluating {}", c.label), done, total)?;
         let q = quantize_model(model, &scorer.config(&c.bits), calib, Scope::All)?.model;
         c.accuracy = Some(accuracy_of(&predict_with(eval, classes, |x| Ok(q.forward(x)?))?, &eval.labels));
-        done += 1;
     }
     let report = MixedBitReport {
         selection: searched.clone(),

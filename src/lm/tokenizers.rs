@@ -30,8 +30,9 @@ use super::tokenizer_bpe::{unsupported, BpeTokenizer};
 use super::tokenizer_spm::SpmTokenizer;
 use super::{CharTokenizer, LmError};
 
-/// A language model's tokenizer.
+/// A language model's tokenizer (one per loaded model, so the variants' sizes do not matter).
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Tokenizer {
     /// The built-in model's: one id per character of a fixed alphabet.
     Char(CharTokenizer),

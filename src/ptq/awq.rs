@@ -275,7 +275,10 @@ fn scale_quantize_unscale(linears: &[AwqLinear], s: &[f32], cfg: &LmQuantConfig)
 
 /// The α grid search of one group: for each α, s, the Linears' Ŵ and `loss(Ŵ)`; the first α
 /// of least loss.
-fn search_alpha(x_mean: &[f32], linears: &[AwqLinear], cfg: &LmQuantConfig, loss: &mut dyn FnMut(&[Vec<f32>]) -> Result<f64, LmError>) -> Result<GroupSearch, LmError> {
+/// The loss of a group's candidate weights Ŵ_i (one per Linear of the group).
+type GroupLoss<'a> = dyn FnMut(&[Vec<f32>]) -> Result<f64, LmError> + 'a;
+
+fn search_alpha(x_mean: &[f32], linears: &[AwqLinear], cfg: &LmQuantConfig, loss: &mut GroupLoss) -> Result<GroupSearch, LmError> {
     let k = x_mean.len();
     if linears.iter().any(|l| l.n.checked_mul(k) != Some(l.w.len())) {
         return Err(LmError::Setting { name: "awq", message: format!("a group's weights do not have {k} inputs") });
@@ -354,6 +357,7 @@ pub fn awq_search_mlp(x: &[f32], x_mean: &[f32], w1: AwqLinear, w3: AwqLinear, w
 /// The attention module's output wo · attention(rope(x·wqᵀ), rope(x·wkᵀ), x·wvᵀ) [M, D] for its
 /// input X [M, D] made of calibration windows of `lens` tokens (positions 0.. in each), as
 /// [`crate::lm::LmModel::forward`] computes it with an FP32 KV cache; `rope_cs` = [`rope_tables`].
+#[allow(clippy::too_many_arguments)]
 pub fn attention_output(c: &LmConfig, rope_cs: &(Vec<f32>, Vec<f32>), x: &[f32], lens: &[usize], wq: &[f32], wk: &[f32], wv: &[f32], wo: &[f32]) -> Result<Vec<f32>, LmError> {
     let (d, kv, hd) = (c.dim, c.kv_dim(), c.head_dim());
     let half = hd / 2;

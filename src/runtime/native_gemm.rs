@@ -27,7 +27,8 @@ impl<'a> View<'a> {
     }
 }
 
-/// c [m, n] (row stride `crs`) = beta·c + a [m, k] · b [k, n].
+/// c [m, n] (row stride `crs`) = beta·c + a [m, k] · b [k, n] (BLAS's sgemm arguments).
+#[allow(clippy::too_many_arguments)]
 pub fn mm(m: usize, k: usize, n: usize, a: View, b: View, beta: f32, c: &mut [f32], crs: usize) {
     if m == 0 || n == 0 {
         return;

@@ -1,8 +1,11 @@
 //! The benchmark binaries' clock and output: `Instant` and stdout natively, `performance.now()`
 //! and `console.log` under Node (wasm32).
 
+/// A benchmark's body: `run(clock_in_seconds, print)`.
+pub type Bench = fn(&dyn Fn() -> f64, &dyn Fn(&str));
+
 /// Calls `run(clock_in_seconds, print)` on this platform, after a `platform …` line.
-pub fn with_platform(run: fn(&dyn Fn() -> f64, &dyn Fn(&str))) {
+pub fn with_platform(run: Bench) {
     #[cfg(not(target_arch = "wasm32"))]
     {
         let start = std::time::Instant::now();

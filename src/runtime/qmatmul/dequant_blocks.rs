@@ -126,8 +126,9 @@ fn dequantize_rows(w: &GroupedWeights, n0: usize, nb: usize, out: &mut Vec<f32>)
 
 /// y[:, n0 .. n0 + nb] = x · ŵᵀ for one dequantized block (sgemm writes into y directly, with y's
 /// row stride).
+/// (`block` is a Vec for the wasm twin's sake, which moves it into a PackedWf32.)
 #[cfg(not(target_arch = "wasm32"))]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::ptr_arg)]
 fn block_product(x: &[f32], m: usize, k: usize, n: usize, n0: usize, nb: usize, block: &mut Vec<f32>, y: &mut [f32]) {
     use crate::runtime::native_gemm::{mm, View};
     mm(m, k, nb, View::rm(x, k), View::t(block, k), 0.0, &mut y[n0..], n);

@@ -37,7 +37,7 @@ both! {
             assert_eq!(g.levels[15], (-8.0 * g.scale).max(7.0 * g.scale));
             for j in g.start..g.start + g.len {
                 let (x, xq) = (v.fp32[j], v.quantized[j]);
-                assert!(g.levels.iter().any(|&l| l == xq), "column {j}: {xq} is not on the grid");
+                assert!(g.levels.contains(&xq), "column {j}: {xq} is not on the grid");
                 // Round to nearest inside the grid, clamp to its end outside.
                 let (lo, hi) = (g.levels[0], g.levels[15]);
                 if x > hi {
