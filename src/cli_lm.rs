@@ -537,6 +537,9 @@ impl ModelArgs {
             c.layer_bits.insert(name.to_string(), b);
         }
         check_list_sizes(&c)?;
+        if c.static_acts && !c.int8_acts {
+            return Err("--static-acts (static_acts) sets the scales of int8 activations: add --int8-acts".into());
+        }
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }

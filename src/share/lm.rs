@@ -366,6 +366,11 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
             }
         }
     }
+    // Static scales are scales of int8 activations: alone they would change nothing, silently.
+    if e.quant.static_acts && !e.quant.int8_acts {
+        notices.push("link key \"static_acts\" ignored: static scales need int8 activations (int8_acts=true)".into());
+        e.quant.static_acts = false;
+    }
     // Settings that are valid one by one but not together fall back to the default quantization.
     if let Err(err) = e.quant.validate() {
         notices.push(format!("the quantization settings do not fit together ({err}); using the defaults"));

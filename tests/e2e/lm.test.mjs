@@ -318,6 +318,10 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   await page.click('text=Per-layer report of the last run');
   assert.match(await page.textContent('[data-testid=lm-layers]'), /static input scale \d\.\d+ \(max \|x\| [\d.]+ over 1024 calibration tokens\)/);
   assert.match(await page.textContent('[data-testid=lm-layers]'), /int8 × int8 \(W8A8, static activation scale\)/);
+  // Unticking int8 activations unticks static scales too: they are the scales of int8 activations.
+  await page.click('[data-testid=lm-int8_acts]');
+  assert.deepEqual(await page.$eval('[data-testid=lm-static_acts]', (c) => [c.checked, c.disabled]), [false, true]);
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /static_acts/);
   await assertHealthy(page, errors);
 });
 

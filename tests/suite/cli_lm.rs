@@ -76,6 +76,7 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         (vec!["eval", "--kv", "int4"], "--kv int4"),
         (vec!["eval", "--tokens", "1"], "--tokens 1"),
         (vec!["eval", "--weights", "f16", "--int8-acts"], "int8 activations"),
+        (vec!["eval", "--bits", "8", "--static-acts"], "add --int8-acts"),
         (vec!["eval", "--layer-bits", "wq"], "NAME=BITS"),
         (vec!["generate", "--prompt", "ROMEO\u{e9}"], "not in the model's alphabet"),
         (vec!["generate", "--prompt", "ROMEO:", "--top-p", "0"], "top_p"),

@@ -95,6 +95,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
                 // Float weights take float activations.
                 if matches!(f, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) {
                     x.quant.int8_acts = false;
+                    x.quant.static_acts = false;
                     // GPTQ / AWQ / SmoothQuant choose integers: float weights take RTN's place.
                     x.quant.method = LmMethod::Rtn;
                 }
@@ -135,7 +136,18 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     );
     let symmetric = check("symmetric", "symmetric", TIP_SYM, q.symmetric, !rtn, Rc::new(|x, v| x.quant.symmetric = v));
     let float_weights = matches!(q.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16);
-    let acts = check("int8_acts", "int8 activations", TIP_ACTS, q.int8_acts, float_weights, Rc::new(|x, v| x.quant.int8_acts = v));
+    let acts = check(
+        "int8_acts",
+        "int8 activations",
+        TIP_ACTS,
+        q.int8_acts,
+        float_weights,
+        Rc::new(|x, v| {
+            x.quant.int8_acts = v;
+            // Static scales are scales of int8 activations.
+            x.quant.static_acts &= v;
+        }),
+    );
     let static_acts = check("static_acts", "static scales", TIP_STATIC_ACTS, q.static_acts, float_weights || !q.int8_acts, Rc::new(|x, v| x.quant.static_acts = v));
     let kv = select(
         "kv",

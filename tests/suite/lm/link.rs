@@ -64,6 +64,10 @@ both! {
             let (_, n) = from_query(&format!("{key}={}", "x".repeat(10_000)));
             assert!(n.len() == 1 && n[0].contains(&format!("\"{key}\"")) && n[0].len() < 200, "{n:?}");
         }
+        // Static scales without int8 activations would change nothing: named and turned off.
+        let (back, n) = from_query("weights=rtn&static_acts=true");
+        assert!(!back.quant.static_acts && n.len() == 1 && n[0].contains("\"static_acts\"") && n[0].contains("int8_acts=true"), "{n:?}");
+        assert!(from_query("weights=rtn&int8_acts=true&static_acts=true").0.quant.static_acts);
         let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
         assert_eq!(from_query(&to_query(&none)).0, none);
     }
