@@ -10,7 +10,8 @@
 //! ```
 //!
 //! A value beyond the calibrated range saturates at ±127: the price of a scale fixed ahead of
-//! time. An input that is zero on every calibration token keeps per-token scales (its note says so).
+//! time. An input that is zero on every calibration token, or whose max |x| / 127 is not a
+//! positive finite f32, keeps per-token scales (its note says so).
 
 use std::collections::BTreeMap;
 
@@ -63,9 +64,12 @@ pub fn calibrate_static_acts(q: &mut QuantizedLm, fp32: &LmWeights, calib: &[u32
         let note = if s.is_finite() && s > 0.0 {
             lin.set_act_scale(Some(s));
             format!("static input scale {s:.6} (max |x| {max:.4} over {tokens} calibration tokens)")
-        } else {
+        } else if max == 0.0 {
             lin.set_act_scale(None);
             format!("input zero on all {tokens} calibration tokens: per-token scales kept")
+        } else {
+            lin.set_act_scale(None);
+            format!("no static scale from max |x| = {max:e} over {tokens} calibration tokens (max |x| / 127 is not a positive f32): per-token scales kept")
         };
         notes.insert(layer.map_or(name.to_string(), |l| format!("layers.{l}.{name}")), (note, lin.engine()));
     };

@@ -187,6 +187,33 @@ both! {
         assert!(naive - p32 > 2.0 * (per_token - p32), "FP32 {p32}, per token {per_token}, static {naive}");
         assert!(naive - ps > 0.9 * (naive - p32), "FP32 {p32}, static {naive}, smoothed static {ps}");
     }
+
+    an_input_zero_on_every_calibration_token_keeps_per_token_scales {
+        // Block 0's attention RMSNorm weight all zero: wq / wk / wv read zeros, so v and wo's
+        // input are zero too. No scale can come of max |x| = 0; those Linears say so and keep
+        // per-token scales, the MLP's get static ones, and the model still runs.
+        let mut w = shakespeare();
+        w.layers[0].attention_norm.iter_mut().for_each(|g| *g = 0.0);
+        let calib = text_tokens(&w, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/smoothing/train_slice.txt")));
+        let val = text_tokens(&w, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/smoothing/val_slice.txt")));
+        let stat = LmQuantConfig { static_acts: true, calib_tokens: 256, ..w8a8() };
+        let r = quantize_with_method(&w, &stat, &calib, &mut |_, _| {}).unwrap();
+        let b = &r.quantized.model.blocks[0];
+        for (name, lin) in b.linears() {
+            let zero = name.starts_with("attention.");
+            assert_eq!(lin.act_scale().is_none(), zero, "layers.0.{name}: {:?}", lin.act_scale());
+            let layer = r.quantized.layers.iter().find(|x| x.name == format!("layers.0.{name}")).unwrap();
+            let note = layer.note.clone().unwrap_or_default();
+            if zero {
+                assert!(note.contains("input zero on all 256 calibration tokens: per-token scales kept"), "{note}");
+                assert_eq!(layer.engine, "int8 × int8 (W8A8)");
+            } else {
+                assert!(note.contains("static input scale"), "{note}");
+            }
+        }
+        let p = perplexity(&r.quantized.model, &val, KvFormat::F32, |_, _| {}).unwrap().perplexity;
+        assert!(p.is_finite() && p > 1.0, "{p}");
+    }
 }
 
 /// The measurements of the report (native, release, the whole validation slice):
