@@ -37,14 +37,20 @@ async function runAndWait(page, n) {
 }
 
 /** Drops files on the page's model input and waits for the load to end (a model or a message). */
-async function drop(page, files) {
-  const before = await page.$eval('[data-testid=lm-model-error]', (e) => e.textContent).catch(() => null);
+// Drops files and waits for their outcome. The read starts a moment after setInputFiles (the
+// browser reads the files first), so the wait names what must change: a rejected drop changes the
+// error under the drop zone, a load changes the description of the user's model.
+async function drop(page, files, outcome = 'loaded') {
+  const text = (id) => page.$eval(`[data-testid=${id}]`, (e) => e.textContent).catch(() => null);
+  const before = { error: await text('lm-model-error'), model: await text('lm-user-model') };
   await page.setInputFiles('[data-testid=lm-drop-input]', files);
-  await page.waitForFunction((b) => {
-    const e = document.querySelector('[data-testid=lm-model-error]');
-    const busy = document.querySelector('[data-testid=job-status]');
-    return !busy && ((e && e.textContent !== b) || document.querySelector('[data-testid=lm-user-model]'));
-  }, before, { timeout: 60_000 });
+  await page.waitForFunction(([b, outcome]) => {
+    const now = (id) => document.querySelector(`[data-testid=${id}]`)?.textContent ?? null;
+    if (document.querySelector('[data-testid=job-status]')) return false;
+    return outcome === 'rejected'
+      ? now('lm-model-error') !== null && now('lm-model-error') !== b.error
+      : now('lm-model-error') === null && now('lm-user-model') !== null && now('lm-user-model') !== b.model;
+  }, [before, outcome], { timeout: 60_000 });
   await idle(page);
 }
 
@@ -57,7 +63,7 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   const gguf = await readFile(join(fixtures, 'tied_f32.gguf'));
 
   // A truncated GGUF while the built-in model is in use: a message, and the built-in model stays.
-  await drop(page, [{ name: 'cut.gguf', mimeType: 'application/octet-stream', buffer: gguf.subarray(0, 700) }]);
+  await drop(page, [{ name: 'cut.gguf', mimeType: 'application/octet-stream', buffer: gguf.subarray(0, 700) }], 'rejected');
   assert.match(await error(page), /cut\.gguf/);
   assert.match(await error(page), /the model in use did not change/);
   assert.ok(await page.$('[data-testid=lm-builtin-notes]'), 'the built-in model is still described');
@@ -67,7 +73,7 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   // A model.bin with a wrong header.
   const bad = Buffer.alloc(4096, 7);
   bad.write('NOPE', 0);
-  await drop(page, [{ name: 'model.bin', mimeType: 'application/octet-stream', buffer: bad }]);
+  await drop(page, [{ name: 'model.bin', mimeType: 'application/octet-stream', buffer: bad }], 'rejected');
   const badMessage = await error(page);
   assert.match(badMessage, /model\.bin/);
   assert.doesNotMatch(badMessage, /cut\.gguf/, 'a new message');
@@ -86,7 +92,7 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   assert.ok(Number.isFinite(r[1].quant) && r[1].quant > 1);
 
   // A truncated GGUF now: the user's model stays, and still runs.
-  await drop(page, [{ name: 'cut.gguf', mimeType: 'application/octet-stream', buffer: gguf.subarray(0, gguf.length - 100) }]);
+  await drop(page, [{ name: 'cut.gguf', mimeType: 'application/octet-stream', buffer: gguf.subarray(0, gguf.length - 100) }], 'rejected');
   assert.match(await error(page), /cut\.gguf/);
   assert.match(await page.textContent('[data-testid=lm-user-model]'), /tied_f32\.gguf/);
   await runAndWait(page, 3);
@@ -153,7 +159,7 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   assert.equal((await rows(page)).length, 4, 'the table keeps its rows');
   // A tokenizer.json that is not JSON is a bad file: refused, and the model in use stays.
   await drop(page, [await fixture('hf/model.safetensors'), await fixture('hf/config.json'),
-    { name: 'tokenizer.json', mimeType: 'application/json', buffer: Buffer.from('{"model": {"type": "BPE", "vocab": ') }]);
+    { name: 'tokenizer.json', mimeType: 'application/json', buffer: Buffer.from('{"model": {"type": "BPE", "vocab": ') }], 'rejected');
   assert.match(await error(page), /tokenizer\.json.*(malformed|EOF|end of)/i);
   assert.match(await error(page), /the model in use did not change/);
   assert.match(await page.textContent('[data-testid=lm-user-model]'), /Hugging Face safetensors: 20,640 parameters/);
