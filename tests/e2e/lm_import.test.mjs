@@ -36,8 +36,7 @@ async function runAndWait(page, n) {
   await idle(page);
 }
 
-/** Drops files on the page's model input and waits for the load to end (a model or a message). */
-// Drops files and waits for their outcome. The read starts a moment after setInputFiles (the
+// Drops files on the page's model input and waits for their outcome. The read starts a moment after setInputFiles (the
 // browser reads the files first), so the wait names what must change: a rejected drop changes the
 // error under the drop zone, a load changes the description of the user's model.
 async function drop(page, files, outcome = 'loaded') {
