@@ -648,6 +648,15 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     println!();
     let secs = start.elapsed().as_secs_f64();
     eprintln!("{} tokens in {secs:.3} s ({:.0} tokens/s, {})", out.len(), out.len() as f64 / secs, cfg.label());
+    if out.len() < a.max_new {
+        let ctx = q.model.config.seq_len;
+        let why = if prompt.len() + out.len() >= ctx {
+            format!("the model's context of {ctx} tokens (prompt included) is full")
+        } else {
+            "the model wrote its end-of-text token".to_string()
+        };
+        eprintln!("stopped after {} of the {} tokens asked for: {why}", out.len(), a.max_new);
+    }
     Ok(())
 }
 

@@ -97,6 +97,11 @@ fn generation_is_seeded_and_bad_settings_are_named() {
     let (code, _, err) = qplay(&["generate", "--prompt", &long]);
     assert_ne!(code, 0);
     assert!(err.contains("context holds 256"), "{err}");
+    // Asking for more than the context holds: the text stops there, and stderr says why.
+    let (code, text, err) = qplay(&["generate", "--prompt", "ROMEO:", "--max-new", "4096"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("stopped after 251 of the 4096 tokens asked for: the model's context of 256 tokens (prompt included) is full"), "{err}");
+    assert!(text.len() > 250, "{text}");
 
     // TOML lists: room for every Linear of the largest model, no more; names of bounded length.
     let dir = std::env::temp_dir().join(format!("qplay-cli-lm-lists-{}", std::process::id()));
