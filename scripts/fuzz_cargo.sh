@@ -21,7 +21,7 @@ cd "$root"
 seconds=${1:-150}
 shift || true
 all=(text json npy npz safetensors safetensors_model onnx qds share_tensor share_experiment share_lm
-     experiment_toml experiment_ini lm_safetensors arch lm_gguf lm_llama2c lm_hf)
+     experiment_toml experiment_ini lm_safetensors arch lm_gguf lm_llama2c lm_hf lm_tokenizer)
 [ $# -gt 0 ] && targets=("$@") || targets=("${all[@]}")
 
 # Seconds one case may take: 1, except `arch` under FUZZ_ARCH_TIMEOUT (the smoke run gives it 10:
@@ -36,6 +36,7 @@ max_len() {
     lm_safetensors) echo 131072 ;;
     onnx|safetensors|safetensors_model) echo 16384 ;;
     npz|share_tensor|share_experiment|share_lm|experiment_toml|lm_gguf|lm_llama2c|lm_hf) echo 8192 ;;
+    lm_tokenizer) echo 16384 ;;
     *) echo 4096 ;;
   esac
 }
