@@ -14,7 +14,7 @@
 //!                                                            the greedy search and its Pareto front
 //! QUANT: --weights f32|f16|bf16|rtn|q8_0|q4_0|q4_1 --bits B --group G --asym --narrow --int8-acts
 //!        --kv f32|f16|int8 --skip NAME… --layer-bits NAME=B… (or --config FILE.toml with the same keys)
-//!        --method rtn|gptq|awq|smoothquant --calib-tokens N --damp F --act-order --alpha A --awq-clip
+//!        --method rtn|gptq|awq|smoothquant --calib-tokens N --damp F --act-order --alpha A --awq-clip --awq-gptq
 //!        --outliers N --outlier-scale S
 //! --model: the built-in format (.safetensors with qplay metadata), or the user's own files: one
 //!          .gguf; a llama2.c model.bin (+ tokenizer.bin); a Hugging Face config.json +
@@ -31,7 +31,7 @@ use serde_json::json;
 
 use qplay::lm::corpus::{gunzip_text, BuiltinLm, LARGE_MODEL_FILE, MODEL_FILE, TRAIN_FILE, VAL_FILE};
 use qplay::lm::train::{train, TrainConfig};
-use qplay::lm::eval::{compare, perplexity};
+use qplay::lm::eval::{compare_layers_against, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
 use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary, MAX_IMPORT_FILE_BYTES};
 use qplay::lm::tokenizers::Tokenizer;
@@ -173,6 +173,9 @@ pub struct ModelArgs {
     /// AWQ: also search a clipping threshold per group.
     #[arg(long)]
     awq_clip: bool,
+    /// AWQ: round the scaled weights with GPTQ (--damp, --act-order) instead of RTN.
+    #[arg(long)]
+    awq_gptq: bool,
     /// Outlier injection: channels scaled in every RMSNorm (0 = off).
     #[arg(long)]
     outliers: Option<usize>,
@@ -525,6 +528,14 @@ impl ModelArgs {
             c.alpha = v;
         }
         c.awq_clip |= self.awq_clip;
+        c.awq_gptq |= self.awq_gptq;
+        if (self.awq_clip || self.awq_gptq) && c.method != LmMethod::Awq {
+            let flag = if self.awq_clip { "--awq-clip" } else { "--awq-gptq" };
+            return Err(format!("{flag} belongs to AWQ: add --method awq"));
+        }
+        if self.act_order && !c.gptq_rounds() {
+            return Err("--act-order orders GPTQ's columns: add --method gptq, or --method awq --awq-gptq".into());
+        }
         if let Some(v) = self.outliers {
             c.outliers = v;
         }
@@ -599,7 +610,8 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
         json!({ "model": "FP32", "perplexity": p, "bits_per_char": p.nll / std::f64::consts::LN_2,
                 "weight_bytes": fp32.weight_bytes(), "seconds": start.elapsed().as_secs_f64() })
     } else {
-        let c = compare(&fp32, &q.model, &ids, cfg.kv, progress).map_err(|e| e.to_string())?;
+        let layers = r.layer_reference().map(LmModel::from_weights).transpose().map_err(|e| e.to_string())?;
+        let c = compare_layers_against(&fp32, layers.as_ref(), &q.model, &ids, cfg.kv, progress).map_err(|e| e.to_string())?;
         json!({ "config": cfg, "label": cfg.label(), "comparison": c, "layers": q.layers, "method": r.report,
                 "fp32_bytes": fp32.weight_bytes(), "weight_bytes": q.model.weight_bytes(),
                 "bits_per_weight": q.model.bits_per_weight(),
@@ -732,7 +744,8 @@ fn run_table(a: TableArgs) -> Result<(), String> {
             Some(w) => LmModel::from_weights(w).map_err(|e| e.to_string())?,
             None => fp32.clone(),
         };
-        let c = compare(&reference, &q.model, &ids, cfg.kv, |_, _| {}).map_err(|e| e.to_string())?;
+        let layers = r.layer_reference().map(LmModel::from_weights).transpose().map_err(|e| e.to_string())?;
+        let c = compare_layers_against(&reference, layers.as_ref(), &q.model, &ids, cfg.kv, |_, _| {}).map_err(|e| e.to_string())?;
         let label = if cfg.skip.is_empty() { format!("{} (lm_head and embedding too)", cfg.label()) } else { cfg.label() };
         let engine = q.model.blocks[0].wq.engine();
         let kv = qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len);

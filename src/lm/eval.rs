@@ -235,6 +235,23 @@ pub fn compare(fp32: &LmModel, quantized: &LmModel, tokens: &[u32], kv: KvFormat
     compare_with(fp32, quantized, tokens, kv, |done, total, _| progress(done, total))
 }
 
+/// [`compare`], each projection's output held against `layers`' (when given) instead of
+/// `fp32`'s: the FP32 weights a method rounded when it rescaled a projection's output rows. AWQ's
+/// w3 → w2 group divides w3's rows by s (and w2's columns multiply by it), so the model computes
+/// the same function while w3's own output is b / s: against FP32's b its "error" would be the
+/// scaling.
+pub fn compare_layers_against(
+    fp32: &LmModel,
+    layers: Option<&LmModel>,
+    quantized: &LmModel,
+    tokens: &[u32],
+    kv: KvFormat,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Comparison, LmError> {
+    let (scores, ranges) = score_windows(fp32, layers, quantized, tokens, kv, Shard::ALL, |done, total, _| progress(done, total))?;
+    Ok(Comparison::from_windows(&scores, ranges))
+}
+
 /// Both perplexities over the windows scored so far (what a page can show while it waits).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SoFar {
@@ -252,22 +269,25 @@ pub fn compare_with(
     kv: KvFormat,
     progress: impl FnMut(usize, usize, SoFar),
 ) -> Result<Comparison, LmError> {
-    let (scores, ranges) = score_windows(fp32, quantized, tokens, kv, Shard::ALL, progress)?;
+    let (scores, ranges) = score_windows(fp32, None, quantized, tokens, kv, Shard::ALL, progress)?;
     Ok(Comparison::from_windows(&scores, ranges))
 }
 
 /// The scores of `shard`'s windows (window w is shard w mod count's), in window order, and the
 /// FP32 activation ranges over them; `progress` gets this shard's windows done, its windows in
-/// all, and the perplexities over them so far.
+/// all, and the perplexities over them so far. Each projection's output is held against
+/// `layers`' when given (see [`compare_layers_against`]; one more forward pass per window), else
+/// against `fp32`'s.
 pub fn score_windows(
     fp32: &LmModel,
+    layers: Option<&LmModel>,
     quantized: &LmModel,
     tokens: &[u32],
     kv: KvFormat,
     shard: Shard,
     mut progress: impl FnMut(usize, usize, SoFar),
 ) -> Result<(Vec<WindowScore>, Vec<ChannelRanges>), LmError> {
-    if fp32.config != quantized.config {
+    if fp32.config != quantized.config || layers.is_some_and(|l| l.config != fp32.config) {
         return Err(LmError::Tokens("the two models have different shapes".into()));
     }
     let (t, v) = (fp32.config.seq_len, fp32.config.vocab_size);
@@ -275,6 +295,10 @@ pub fn score_windows(
     let mine: Vec<&[u32]> = wins.iter().enumerate().filter(|(w, _)| shard.takes(*w)).map(|(_, w)| *w).collect();
     let mut c32 = KvCache::new(&fp32.config, KvFormat::F32)?;
     let mut cq = KvCache::new(&fp32.config, kv)?;
+    let mut cl = match layers {
+        Some(_) => Some(KvCache::new(&fp32.config, KvFormat::F32)?),
+        None => None,
+    };
     let mut scores = Vec::with_capacity(mine.len());
     let mut so_far = WindowScore::default();
     let mut ranges: Vec<ChannelRanges> = Vec::new();
@@ -285,6 +309,12 @@ pub fn score_windows(
         let mut rec = Record { outputs: Vec::new(), ranges: std::mem::take(&mut ranges) };
         let l32 = fp32.forward(inputs, &mut c32, false, &mut rec)?;
         ranges = rec.ranges;
+        if let (Some(l), Some(cl)) = (layers, cl.as_mut()) {
+            cl.clear();
+            let mut r = Record { outputs: Vec::new(), ranges: Vec::new() };
+            l.forward(inputs, cl, false, &mut r)?;
+            rec.outputs = r.outputs;
+        }
         let mut s = WindowScore::default();
         let lq = quantized.forward(inputs, &mut cq, false, &mut Compare { reference: &rec.outputs, at: 0, sums: &mut s.layers })?;
         for ((r32, rq), &target) in l32.chunks_exact(v).zip(lq.chunks_exact(v)).zip(&w[1..]) {

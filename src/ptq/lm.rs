@@ -167,6 +167,9 @@ pub struct LmQuantConfig {
     pub alpha: f32,
     /// AWQ: also search a clipping threshold per group.
     pub awq_clip: bool,
+    /// AWQ: round the scaled weights with GPTQ (`damp`, `act_order`) instead of RTN, the
+    /// combination the AWQ paper reports (its Table 6).
+    pub awq_gptq: bool,
     /// Outlier injection: scale this many channels of every RMSNorm weight by `outlier_scale`
     /// (and the matching input columns of the next Linears by its inverse); 0 = off.
     pub outliers: usize,
@@ -193,6 +196,7 @@ impl Default for LmQuantConfig {
             act_order: false,
             alpha: 0.5,
             awq_clip: false,
+            awq_gptq: false,
             outliers: 0,
             outlier_scale: 50.0,
         }
@@ -288,6 +292,47 @@ impl LmQuantConfig {
         Ok(())
     }
 
+    /// Whether GPTQ rounds the weights: the GPTQ method, or AWQ with `awq_gptq`.
+    pub fn gptq_rounds(&self) -> bool {
+        self.method == LmMethod::Gptq || (self.method == LmMethod::Awq && self.awq_gptq)
+    }
+
+    /// The method switches that would change nothing under this method, by link key: `act_order`
+    /// without GPTQ rounding, `awq_clip` and `awq_gptq` without AWQ.
+    pub fn inert_switches(&self) -> Vec<(&'static str, &'static str)> {
+        let mut v = vec![];
+        if self.act_order && !self.gptq_rounds() {
+            v.push(("act_order", "it orders GPTQ's columns (method=gptq, or method=awq with awq_gptq=true)"));
+        }
+        if self.awq_clip && self.method != LmMethod::Awq {
+            v.push(("awq_clip", "it belongs to AWQ (method=awq)"));
+        }
+        if self.awq_gptq && self.method != LmMethod::Awq {
+            v.push(("awq_gptq", "it belongs to AWQ (method=awq)"));
+        }
+        v
+    }
+
+    /// Turns off the switches [`inert_switches`](Self::inert_switches) names.
+    pub fn drop_inert_switches(&mut self) {
+        for (key, _) in self.inert_switches() {
+            match key {
+                "act_order" => self.act_order = false,
+                "awq_clip" => self.awq_clip = false,
+                _ => self.awq_gptq = false,
+            }
+        }
+    }
+
+    /// " +GPTQ" (with " act-order") when AWQ's scaled weights are rounded by GPTQ.
+    fn awq_gptq_label(&self) -> String {
+        match (self.awq_gptq, self.act_order) {
+            (false, _) => String::new(),
+            (true, false) => " +GPTQ".into(),
+            (true, true) => " +GPTQ act-order".into(),
+        }
+    }
+
     /// Whether int8 activations use static, calibrated scales.
     pub fn static_scales(&self) -> bool {
         self.int8_acts && self.static_acts
@@ -316,13 +361,14 @@ impl LmQuantConfig {
                 let method = match self.method {
                     LmMethod::Rtn => "RTN".to_string(),
                     LmMethod::Gptq => format!("GPTQ{}", if self.act_order { " act-order" } else { "" }),
-                    LmMethod::Awq => format!("AWQ{}", if self.awq_clip { " +clip" } else { "" }),
+                    LmMethod::Awq => format!("AWQ{}{}", if self.awq_clip { " +clip" } else { "" }, self.awq_gptq_label()),
                     LmMethod::SmoothQuant => format!("SmoothQuant α{}", self.alpha),
                 };
                 format!("W{}{} {g} {method}{sym}", self.bits, if self.int8_acts { "A8" } else { "" })
             }
             f if f.ggml().is_some() => {
                 let method = if self.method == LmMethod::Rtn { String::new() } else { format!(" {}", LmMethod::name(self.method).to_uppercase()) };
+                let method = if self.method == LmMethod::Awq { format!("{method}{}", self.awq_gptq_label()) } else { method };
                 format!("{}{}{method}", f.name().to_uppercase(), if self.int8_acts { " A8" } else { "" })
             }
             f => f.name().to_uppercase(),

@@ -7,6 +7,7 @@
 //! RTN:            quantize_lm(W)
 //! GPTQ:           quantize_lm_gptq(W, calibration)  (block by block, the inverse-Hessian update)
 //! AWQ:            W ← awq_lm(W, calibration); quantize_lm(W)
+//!                 (awq_gptq: quantize_lm_gptq(W, calibration) instead, AWQ + GPTQ)
 //! SmoothQuant:    W ← smooth_lm(W, calibration); quantize_lm(W)
 //! static_acts:    then each int8 input's static scale from the FP32 model the method rounded
 //!                 (after smoothing), over the calibration text (lm_static_acts)
@@ -29,6 +30,16 @@ pub struct MethodReport {
     pub outlier_channels: Vec<usize>,
     pub awq: Option<AwqReport>,
     pub smooth: Option<SmoothReport>,
+}
+
+impl MethodReport {
+    /// Whether the method divided a projection's output rows by a scale (AWQ's groups folded
+    /// into w3 or wv, not into an RMSNorm): that projection's output then differs from FP32's by
+    /// the scale, so its error is measured against the weights the method rounded
+    /// ([`crate::lm::eval::compare_layers_against`]).
+    pub fn rescales_outputs(&self) -> bool {
+        self.awq.as_ref().is_some_and(|a| a.groups.iter().any(|g| !g.prev.ends_with("_norm")))
+    }
 }
 
 pub struct MethodResult {
@@ -68,7 +79,8 @@ pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], p
         LmMethod::Awq => {
             let mut v = w.clone();
             report.awq = Some(awq_lm(&mut v, calib, cfg, progress)?);
-            (quantize_lm(&v, cfg)?, Some(v))
+            let q = if cfg.awq_gptq { quantize_lm_gptq(&v, cfg, calib, progress)? } else { quantize_lm(&v, cfg)? };
+            (q, Some(v))
         }
         LmMethod::SmoothQuant => {
             let mut v = w.clone();
@@ -81,4 +93,12 @@ pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], p
         calibrate_static_acts(&mut quantized, rounded.as_ref().unwrap_or(w), calib, cfg)?;
     }
     Ok(MethodResult { quantized, report, reference, rounded })
+}
+
+impl MethodResult {
+    /// The FP32 weights each projection's output error is measured against when they are not
+    /// the reference's own: see [`MethodReport::rescales_outputs`].
+    pub fn layer_reference(&self) -> Option<&LmWeights> {
+        self.rounded.as_ref().filter(|_| self.report.rescales_outputs())
+    }
 }

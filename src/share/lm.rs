@@ -18,7 +18,7 @@
 //! | `method` | rtn, gptq, awq, smoothquant | rtn |
 //! | `calib_tokens` | calibration tokens, 1–65,536 | 2,048 |
 //! | `damp`, `alpha` | GPTQ's dampening, SmoothQuant's α, 0–1 | 0.01, 0.5 |
-//! | `act_order`, `awq_clip` | true / false | false |
+//! | `act_order`, `awq_clip`, `awq_gptq` | true / false | false |
 //! | `outliers`, `outlier_scale` | injected outlier channels 0–64, their scale 1–1,000 | 0, 50 |
 //! | `temperature`, `top_k`, `top_p`, `seed` | sampling (0 = greedy) | 0.8, 40, 0.95, 42 |
 //! | `prompt` | up to 1,024 characters | `ROMEO:` |
@@ -122,7 +122,7 @@ pub fn to_query(e: &LmExperiment) -> String {
             kv.push((k.into(), v.to_string()));
         }
     }
-    for (k, v, dv) in [("act_order", q.act_order, d.quant.act_order), ("awq_clip", q.awq_clip, d.quant.awq_clip)] {
+    for (k, v, dv) in [("act_order", q.act_order, d.quant.act_order), ("awq_clip", q.awq_clip, d.quant.awq_clip), ("awq_gptq", q.awq_gptq, d.quant.awq_gptq)] {
         if v != dv {
             kv.push((k.into(), v.to_string()));
         }
@@ -267,6 +267,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "alpha" => e.quant.alpha = parse_num(v, 0f32, 1.0)?,
         "act_order" => e.quant.act_order = parse_bool(v)?,
         "awq_clip" => e.quant.awq_clip = parse_bool(v)?,
+        "awq_gptq" => e.quant.awq_gptq = parse_bool(v)?,
         "outliers" => e.quant.outliers = parse_num(v, 0usize, 64)?,
         "outlier_scale" => e.quant.outlier_scale = parse_num(v, 1f32, 1000.0)?,
         "temperature" => e.sample.temperature = parse_num(v, 0f32, 10.0)?,
@@ -371,6 +372,11 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         notices.push("link key \"static_acts\" ignored: static scales need int8 activations (int8_acts=true)".into());
         e.quant.static_acts = false;
     }
+    // A method's switches under another method would change nothing, silently.
+    for (key, why) in e.quant.inert_switches() {
+        notices.push(format!("link key {key:?} ignored: {why}"));
+    }
+    e.quant.drop_inert_switches();
     // Settings that are valid one by one but not together fall back to the default quantization.
     if let Err(err) = e.quant.validate() {
         notices.push(format!("the quantization settings do not fit together ({err}); using the defaults"));

@@ -148,7 +148,7 @@ pub const LAB_VIEW_KEYS: &[&str] = &["dataset", "ptq.method", "ptq.weight_bits"]
 /// drop zone and the choice between the built-in model and the user's).
 pub const LM_VIEW_KEYS: &[&str] = &[
     "model", "weights", "bits", "group", "symmetric", "int8_acts", "static_acts", "kv", "skip", "layer_bits", "method", "calib_tokens", "alpha", "act_order",
-    "awq_clip", "outliers", "tokens", "prompt", "max_new", "temperature", "seed", "search",
+    "awq_clip", "awq_gptq", "outliers", "tokens", "prompt", "max_new", "temperature", "seed", "search",
 ];
 
 #[cfg(test)]

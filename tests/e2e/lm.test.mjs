@@ -18,6 +18,7 @@ const rows = (page) => page.$$eval('[data-testid=lm-row]', (trs) => trs.map((tr)
   fp32: parseFloat(tr.querySelector('[data-testid=ppl-fp32]').textContent),
   quant: parseFloat(tr.querySelector('[data-testid=ppl-quant]').textContent),
   delta: parseFloat(tr.querySelector('[data-testid=delta]').textContent),
+  kl: parseFloat(tr.querySelector('[data-testid=kl]').textContent),
 })));
 
 async function runAndWait(page, n) {
@@ -249,7 +250,7 @@ test('Cancel stops a long run within a second, and the next run works', async ()
 test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves; Cancel stops GPTQ within a second', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&tokens=1025&calib_tokens=1024`);
   await page.waitForSelector('[data-testid=lm-table-empty]');
-  for (const id of ['method', 'calib_tokens', 'alpha', 'act_order', 'awq_clip', 'outliers']) {
+  for (const id of ['method', 'calib_tokens', 'alpha', 'act_order', 'awq_clip', 'awq_gptq', 'outliers']) {
     const title = await page.$eval(`[data-testid=lm-${id}]`, (el) => el.closest('label').title);
     assert.ok(title.length > 40, `${id} has a tooltip`);
   }
@@ -296,11 +297,21 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   const seconds = await page.$$eval('[data-testid=quantize-s]', (tds) => tds.map((td) => parseFloat(td.textContent)));
   for (const s of seconds) assert.ok(s > 0 && s < 120, `a measured quantization time: ${s} s`);
   console.log(`Chromium worker, 1,024 calibration tokens: GPTQ W4 g32 ${seconds[0]} s, SmoothQuant W8A8 ${seconds[1]} s, AWQ W4 g32 ${seconds[2]} s`);
+  // AWQ + GPTQ: "then GPTQ" rounds AWQ's scaled weights with GPTQ, whose act_order then applies.
+  assert.equal(await page.$eval('[data-testid=lm-act_order]', (c) => c.disabled), true, 'act_order is GPTQ\'s');
+  await page.click('[data-testid=lm-awq_gptq]');
+  assert.equal(await page.$eval('[data-testid=lm-act_order]', (c) => c.disabled), false, 'GPTQ rounds: act_order applies');
+  assert.match(await page.evaluate(() => location.hash), /awq_gptq=true/);
+  await runAndWait(page, 4);
+  r = await rows(page);
+  assert.match(r[3].label, /W4 g32 AWQ \+GPTQ/);
+  assert.ok(r[3].kl < r[2].kl, `AWQ + GPTQ KL ${r[3].kl} below AWQ's ${r[2].kl}`);
   // Static activation scales: only with int8 activations; calibrated in the worker, named in the
   // row's label and in each Linear's note.
   await page.selectOption('[data-testid=lm-bits]', '8');
   await page.selectOption('[data-testid=lm-group]', '0');
   await page.selectOption('[data-testid=lm-method]', 'rtn');
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /awq_gptq/, 'AWQ\'s switch goes with AWQ');
   assert.equal(await page.$eval('[data-testid=lm-static_acts]', (c) => c.disabled), true, 'static scales need int8 activations');
   assert.ok((await page.$eval('[data-testid=lm-static_acts]', (el) => el.closest('label').title)).length > 40, 'static_acts has a tooltip');
   await page.click('[data-testid=lm-int8_acts]');
@@ -311,10 +322,10 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   assert.equal(await page.$$eval('[data-testid=lm-qdq] .qdq-clip', (n) => n.length), 7);
   assert.match(await page.textContent('[data-testid=lm-qdq-summary]'), /21 Q\/DQ nodes in this block; each activation's scale is a calibrated constant/);
   assert.equal(await page.$eval('[data-testid=lm-calib_tokens]', (s) => s.disabled), false, 'calibrated: the calibration size applies');
-  await runAndWait(page, 4);
+  await runAndWait(page, 5);
   r = await rows(page);
-  assert.match(r[3].label, /W8A8 per-channel RTN, static activation scales/);
-  assert.ok(Math.abs(r[3].delta) < 3, `static W8A8 Δ ${r[3].delta} %`);
+  assert.match(r[4].label, /W8A8 per-channel RTN, static activation scales/);
+  assert.ok(Math.abs(r[4].delta) < 3, `static W8A8 Δ ${r[4].delta} %`);
   await page.click('text=Per-layer report of the last run');
   assert.match(await page.textContent('[data-testid=lm-layers]'), /static input scale \d\.\d+ \(max \|x\| [\d.]+ over 1024 calibration tokens\)/);
   assert.match(await page.textContent('[data-testid=lm-layers]'), /int8 × int8 \(W8A8, static activation scale\)/);

@@ -49,6 +49,7 @@ const TIP_CALIB: &str = "Calibration tokens for GPTQ / AWQ / SmoothQuant, taken 
 const TIP_ALPHA: &str = "SmoothQuant's migration strength α: s_j = max|X_j|^α / max|W_j|^(1−α). 0 leaves the activations alone, 1 moves all of their range into the weights; 0.5 splits it. (AWQ searches its own α.)";
 const TIP_ACT_ORDER: &str = "GPTQ: round the columns in order of decreasing H_jj (the inputs with the most energy first), with each group's scale fixed from the original weights so the stored layout stays that of RTN.";
 const TIP_AWQ_CLIP: &str = "AWQ: also shrink each group's range max|w| by the ratio (1, 0.95, … 0.5) that gives the least output error, clipping the rare large weights.";
+const TIP_AWQ_GPTQ: &str = "AWQ + GPTQ: after AWQ's scales, round the scaled weights with GPTQ (the inverse-Hessian error feedback, act_order if ticked) instead of to nearest, as the AWQ paper combines them.";
 const TIP_OUTLIERS: &str = "Inject N outlier channels: multiply N channels of every RMSNorm weight by the scale and divide the matching input columns of the next Linears by it. The FP32 model computes the same function, but those channels now dominate each token's int8 activation scale, as in large language models: what SmoothQuant repairs.";
 const TIP_TOKENS: &str = "How many validation characters are scored (Macbeth, Henry V, …, unseen in training): the text is cut into windows of 256, both models predict every next character, perplexity = exp(mean −ln p(next)), KL and top-1 compare the two distributions at each position.";
 const TIP_PROMPT: &str = "The text both models continue, one character per token (the characters of the model's alphabet).";
@@ -229,6 +230,8 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
                 if m == LmMethod::SmoothQuant {
                     x.quant.int8_acts = true;
                 }
+                // A method's own switches go with it, so the form and its link hold no inert setting.
+                x.quant.drop_inert_switches();
             }
         }),
     );
@@ -259,8 +262,20 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             }
         }),
     );
-    let act_order = check("act_order", "act_order", TIP_ACT_ORDER, q.act_order, q.method != LmMethod::Gptq, Rc::new(|x, v| x.quant.act_order = v));
+    // act_order belongs to GPTQ, which also rounds AWQ's scaled weights under "then GPTQ".
+    let act_order = check("act_order", "act_order", TIP_ACT_ORDER, q.act_order, !q.gptq_rounds(), Rc::new(|x, v| x.quant.act_order = v));
     let awq_clip = check("awq_clip", "AWQ clipping", TIP_AWQ_CLIP, q.awq_clip, q.method != LmMethod::Awq, Rc::new(|x, v| x.quant.awq_clip = v));
+    let awq_gptq = check(
+        "awq_gptq",
+        "then GPTQ",
+        TIP_AWQ_GPTQ,
+        q.awq_gptq,
+        q.method != LmMethod::Awq,
+        Rc::new(|x, v| {
+            x.quant.awq_gptq = v;
+            x.quant.drop_inert_switches();
+        }),
+    );
     // Injected outliers change only what an integer format rounds: off for float weights.
     let outliers = c.number_unless(
         "outliers",
@@ -343,7 +358,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
                 { skip }{ layer_bits }
             </div>
             <div class="settings" role="group" aria-label="Method">
-                { method }{ calib }{ alpha }{ act_order }{ awq_clip }{ outliers }
+                { method }{ calib }{ alpha }{ act_order }{ awq_clip }{ awq_gptq }{ outliers }
             </div>
             <div class="settings" role="group" aria-label="Generation">
                 { prompt }{ max_new }{ temperature }{ seed }

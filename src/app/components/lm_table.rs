@@ -47,7 +47,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <td class="num" data-testid="ppl-fp32">{ format!("{:.4}", v.fp32_ppl) }</td>
                 <td class="num" data-testid="ppl-quant">{ format!("{:.4}", v.quant_ppl) }</td>
                 <td class="num" data-testid="delta">{ format!("{:+.2}", v.delta_pct) }</td>
-                <td class="num">{ format!("{:.5}", v.mean_kl) }</td>
+                <td class="num" data-testid="kl">{ format!("{:.5}", v.mean_kl) }</td>
                 <td class="num">{ format!("{:.2} %", v.top1_same * 100.0) }</td>
                 <td class="num">{ format!("{:.4}", v.rms_delta_p) }</td>
                 <td class="num">{ v.tokens.to_string() }</td>

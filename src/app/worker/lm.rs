@@ -441,7 +441,8 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, s
     let stage = format!("scoring {} predictions, FP32 and {} (windows)", n - 1, quant.label());
     let mut last = f64::NEG_INFINITY;
     let label = quant.label();
-    let (windows, ranges) = score_windows(&m.fp32, &q.model, &val[..n], quant.kv, shard, |done, total, so_far| {
+    let layers = q.rounded_from.as_deref().filter(|_| q.report.rescales_outputs());
+    let (windows, ranges) = score_windows(&m.fp32, layers, &q.model, &val[..n], quant.kv, shard, |done, total, so_far| {
         let t = now_ms();
         if t - last >= PROGRESS_EVERY_MS || done >= total {
             last = t;

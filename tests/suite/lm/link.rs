@@ -27,17 +27,18 @@ both! {
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, e, "{q}");
         // Part 2's methods and their settings.
-        e.quant.method = qplay::ptq::lm::LmMethod::Gptq;
+        e.quant.method = qplay::ptq::lm::LmMethod::Awq;
         e.quant.calib_tokens = 4096;
         e.quant.damp = 0.05;
         e.quant.act_order = true;
         e.quant.alpha = 0.65;
         e.quant.awq_clip = true;
+        e.quant.awq_gptq = true;
         e.quant.outliers = 4;
         e.quant.outlier_scale = 30.0;
         e.quant.static_acts = true;
         let q = to_query(&e);
-        assert!(q.contains("method=gptq") && q.contains("act_order=true") && q.contains("outliers=4") && q.contains("static_acts=true"), "{q}");
+        assert!(q.contains("method=awq") && q.contains("act_order=true") && q.contains("awq_gptq=true") && q.contains("outliers=4") && q.contains("static_acts=true"), "{q}");
         let (back, notices) = from_query(&q);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, e, "{q}");
@@ -68,6 +69,19 @@ both! {
         let (back, n) = from_query("weights=rtn&static_acts=true");
         assert!(!back.quant.static_acts && n.len() == 1 && n[0].contains("\"static_acts\"") && n[0].contains("int8_acts=true"), "{n:?}");
         assert!(from_query("weights=rtn&int8_acts=true&static_acts=true").0.quant.static_acts);
+        // A method's switches under another method would change nothing: named and turned off.
+        for (link, key) in [
+            ("weights=rtn&bits=4&group=32&act_order=true", "act_order"),
+            ("weights=rtn&bits=4&group=32&method=awq&act_order=true", "act_order"),
+            ("weights=rtn&bits=4&group=32&method=gptq&awq_clip=true", "awq_clip"),
+            ("weights=rtn&bits=4&group=32&method=smoothquant&awq_gptq=true", "awq_gptq"),
+        ] {
+            let (back, n) = from_query(link);
+            assert!(n.len() == 1 && n[0].contains(&format!("\"{key}\" ignored")) && n[0].contains("method="), "{link}: {n:?}");
+            assert!(back.quant.inert_switches().is_empty() && !to_query(&back).contains(key), "{link}");
+        }
+        let (back, n) = from_query("weights=rtn&bits=4&group=32&method=awq&awq_gptq=true&act_order=true&awq_clip=true");
+        assert!(n.is_empty() && back.quant.awq_gptq && back.quant.act_order && back.quant.awq_clip, "{n:?}");
         let none = LmExperiment { quant: qplay::ptq::lm::LmQuantConfig { skip: vec![], ..Default::default() }, ..Default::default() };
         assert_eq!(from_query(&to_query(&none)).0, none);
     }

@@ -160,7 +160,7 @@ both! {
             let mut parts = Vec::new();
             let mut ranges = Vec::new();
             for index in 0..count {
-                let (scores, r) = score_windows(&fp32, &q.model, &ids, cfg.kv, Shard::new(index, count).unwrap(), |_, _, _| {}).unwrap();
+                let (scores, r) = score_windows(&fp32, None, &q.model, &ids, cfg.kv, Shard::new(index, count).unwrap(), |_, _, _| {}).unwrap();
                 parts.push(scores);
                 ranges.push(r);
             }
