@@ -306,6 +306,10 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   r = await rows(page);
   assert.match(r[3].label, /W4 g32 AWQ \+GPTQ/);
   assert.ok(r[3].kl < r[2].kl, `AWQ + GPTQ KL ${r[3].kl} below AWQ's ${r[2].kl}`);
+  // Float weights take RTN's place, and AWQ's switches go with AWQ.
+  await page.selectOption('[data-testid=lm-weights]', 'f32');
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /awq_gptq|act_order|method=/);
+  await page.selectOption('[data-testid=lm-weights]', 'rtn');
   // Static activation scales: only with int8 activations; calibrated in the worker, named in the
   // row's label and in each Linear's note.
   await page.selectOption('[data-testid=lm-bits]', '8');

@@ -97,8 +97,10 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
                 if matches!(f, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) {
                     x.quant.int8_acts = false;
                     x.quant.static_acts = false;
-                    // GPTQ / AWQ / SmoothQuant choose integers: float weights take RTN's place.
+                    // GPTQ / AWQ / SmoothQuant choose integers: float weights take RTN's place,
+                    // without the other methods' switches.
                     x.quant.method = LmMethod::Rtn;
+                    x.quant.drop_inert_switches();
                 }
             }
         }),
