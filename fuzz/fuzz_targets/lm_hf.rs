@@ -4,15 +4,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use qplay::lm::import::{import_model, read_hf};
-use qplay_fuzz::on_small_stack;
+use qplay_fuzz::{on_small_stack, split_u16_prefixed};
 
 fuzz_target!(|data: &[u8]| {
     on_small_stack(|| {
-        if data.len() < 2 {
+        let Some((config, model)) = split_u16_prefixed(data) else {
             return;
-        }
-        let n = (u16::from_le_bytes([data[0], data[1]]) as usize).min(data.len() - 2);
-        let (config, model) = data[2..].split_at(n);
+        };
         if let Ok(m) = read_hf(config, &[("model.safetensors", model)]) {
             assert!(m.weights.validate().is_ok());
         }

@@ -5,7 +5,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use qplay::lm::tokenizers::Tokenizer;
-use qplay_fuzz::{lossy, on_small_stack};
+use qplay_fuzz::{lossy, on_small_stack, split_u16_prefixed};
 
 const PROBES: [&str; 4] = ["Hello, world! 123", "naïve café 日本語 🙂", "<|endoftext|>x  \n\t", "<s> ▁x </s>"];
 
@@ -21,11 +21,9 @@ fn exercise(t: &Tokenizer, text: &str) {
 
 fuzz_target!(|data: &[u8]| {
     on_small_stack(|| {
-        if data.len() < 2 {
+        let Some((file, text)) = split_u16_prefixed(data) else {
             return;
-        }
-        let n = (u16::from_le_bytes([data[0], data[1]]) as usize).min(data.len() - 2);
-        let (file, text) = data[2..].split_at(n);
+        };
         let text = lossy(text);
         if let Ok(t) = Tokenizer::from_tokenizer_json(&lossy(file)) {
             exercise(&t, &text);

@@ -25,3 +25,10 @@ pub fn on_small_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 pub fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(bytes)
 }
+
+/// Two files from one input: u16 n (little-endian) · n bytes of the first · the rest (n is cut
+/// to what there is); `None` under 2 bytes.
+pub fn split_u16_prefixed(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = data.split_first_chunk::<2>()?;
+    Some(rest.split_at((u16::from_le_bytes(*len) as usize).min(rest.len())))
+}

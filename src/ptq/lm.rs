@@ -124,6 +124,60 @@ impl LmMethod {
     }
 }
 
+/// An on/off switch that belongs to one method: `act_order` (GPTQ's rounding), `awq_clip` and
+/// `awq_gptq` (AWQ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodSwitch {
+    ActOrder,
+    AwqClip,
+    AwqGptq,
+}
+
+impl MethodSwitch {
+    pub const ALL: [MethodSwitch; 3] = [MethodSwitch::ActOrder, MethodSwitch::AwqClip, MethodSwitch::AwqGptq];
+
+    /// The link key (also the config's field name).
+    pub fn key(self) -> &'static str {
+        match self {
+            MethodSwitch::ActOrder => "act_order",
+            MethodSwitch::AwqClip => "awq_clip",
+            MethodSwitch::AwqGptq => "awq_gptq",
+        }
+    }
+
+    /// What the switch needs, for a message about a switch that would change nothing.
+    pub fn needs(self) -> &'static str {
+        match self {
+            MethodSwitch::ActOrder => "it orders GPTQ's columns (method=gptq, or method=awq with awq_gptq=true)",
+            MethodSwitch::AwqClip | MethodSwitch::AwqGptq => "it belongs to AWQ (method=awq)",
+        }
+    }
+
+    /// Whether the switch changes anything under `c`'s method.
+    pub fn applies(self, c: &LmQuantConfig) -> bool {
+        match self {
+            MethodSwitch::ActOrder => c.gptq_rounds(),
+            MethodSwitch::AwqClip | MethodSwitch::AwqGptq => c.method == LmMethod::Awq,
+        }
+    }
+
+    pub fn is_on(self, c: &LmQuantConfig) -> bool {
+        match self {
+            MethodSwitch::ActOrder => c.act_order,
+            MethodSwitch::AwqClip => c.awq_clip,
+            MethodSwitch::AwqGptq => c.awq_gptq,
+        }
+    }
+
+    fn field(self, c: &mut LmQuantConfig) -> &mut bool {
+        match self {
+            MethodSwitch::ActOrder => &mut c.act_order,
+            MethodSwitch::AwqClip => &mut c.awq_clip,
+            MethodSwitch::AwqGptq => &mut c.awq_gptq,
+        }
+    }
+}
+
 /// Everything that decides how a language model is quantized.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -297,39 +351,34 @@ impl LmQuantConfig {
         self.method == LmMethod::Gptq || (self.method == LmMethod::Awq && self.awq_gptq)
     }
 
-    /// The method switches that would change nothing under this method, by link key: `act_order`
+    /// The method switches that are on but would change nothing under this method: `act_order`
     /// without GPTQ rounding, `awq_clip` and `awq_gptq` without AWQ.
-    pub fn inert_switches(&self) -> Vec<(&'static str, &'static str)> {
-        let mut v = vec![];
-        if self.act_order && !self.gptq_rounds() {
-            v.push(("act_order", "it orders GPTQ's columns (method=gptq, or method=awq with awq_gptq=true)"));
-        }
-        if self.awq_clip && self.method != LmMethod::Awq {
-            v.push(("awq_clip", "it belongs to AWQ (method=awq)"));
-        }
-        if self.awq_gptq && self.method != LmMethod::Awq {
-            v.push(("awq_gptq", "it belongs to AWQ (method=awq)"));
-        }
-        v
+    pub fn inert_switches(&self) -> Vec<MethodSwitch> {
+        MethodSwitch::ALL.into_iter().filter(|s| s.is_on(self) && !s.applies(self)).collect()
     }
 
     /// Turns off the switches [`inert_switches`](Self::inert_switches) names.
     pub fn drop_inert_switches(&mut self) {
-        for (key, _) in self.inert_switches() {
-            match key {
-                "act_order" => self.act_order = false,
-                "awq_clip" => self.awq_clip = false,
-                _ => self.awq_gptq = false,
-            }
+        for s in self.inert_switches() {
+            *s.field(self) = false;
+        }
+    }
+
+    /// " act-order" when GPTQ takes its columns in order of decreasing H_jj.
+    fn act_order_label(&self) -> &'static str {
+        if self.act_order {
+            " act-order"
+        } else {
+            ""
         }
     }
 
     /// " +GPTQ" (with " act-order") when AWQ's scaled weights are rounded by GPTQ.
     fn awq_gptq_label(&self) -> String {
-        match (self.awq_gptq, self.act_order) {
-            (false, _) => String::new(),
-            (true, false) => " +GPTQ".into(),
-            (true, true) => " +GPTQ act-order".into(),
+        if self.awq_gptq {
+            format!(" +GPTQ{}", self.act_order_label())
+        } else {
+            String::new()
         }
     }
 
@@ -360,7 +409,7 @@ impl LmQuantConfig {
                 let sym = if self.symmetric { if self.narrow { " narrow" } else { "" } } else { " asym" };
                 let method = match self.method {
                     LmMethod::Rtn => "RTN".to_string(),
-                    LmMethod::Gptq => format!("GPTQ{}", if self.act_order { " act-order" } else { "" }),
+                    LmMethod::Gptq => format!("GPTQ{}", self.act_order_label()),
                     LmMethod::Awq => format!("AWQ{}{}", if self.awq_clip { " +clip" } else { "" }, self.awq_gptq_label()),
                     LmMethod::SmoothQuant => format!("SmoothQuant α{}", self.alpha),
                 };

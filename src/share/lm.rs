@@ -33,7 +33,7 @@
 use crate::lm::corpus::BuiltinLm;
 use crate::lm::sample::SampleConfig;
 use crate::lm::KvFormat;
-use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
+use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat, MethodSwitch};
 use crate::ptq::lm_sensitivity::{SearchSettings, SearchTarget};
 
 /// Longest link accepted (characters after `?`).
@@ -122,9 +122,9 @@ pub fn to_query(e: &LmExperiment) -> String {
             kv.push((k.into(), v.to_string()));
         }
     }
-    for (k, v, dv) in [("act_order", q.act_order, d.quant.act_order), ("awq_clip", q.awq_clip, d.quant.awq_clip), ("awq_gptq", q.awq_gptq, d.quant.awq_gptq)] {
-        if v != dv {
-            kv.push((k.into(), v.to_string()));
+    for s in MethodSwitch::ALL {
+        if s.is_on(q) != s.is_on(&d.quant) {
+            kv.push((s.key().into(), s.is_on(q).to_string()));
         }
     }
     if q.outliers != d.quant.outliers {
@@ -373,8 +373,8 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         e.quant.static_acts = false;
     }
     // A method's switches under another method would change nothing, silently.
-    for (key, why) in e.quant.inert_switches() {
-        notices.push(format!("link key {key:?} ignored: {why}"));
+    for s in e.quant.inert_switches() {
+        notices.push(format!("link key {:?} ignored: {}", s.key(), s.needs()));
     }
     e.quant.drop_inert_switches();
     // Settings that are valid one by one but not together fall back to the default quantization.

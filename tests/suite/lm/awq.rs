@@ -207,6 +207,17 @@ both! {
     }
 }
 
+/// The built-in model, its training text (for calibration), its first `val_tokens` validation
+/// tokens and AWQ at W4 g32 with 512 calibration tokens: the setup of the tests that run AWQ on
+/// the whole model.
+#[cfg(not(target_arch = "wasm32"))]
+fn awq_on_builtin(val_tokens: usize) -> (LmWeights, Vec<u32>, Vec<u32>, LmQuantConfig) {
+    let (w0, train, mut val) = super::smoothquant::measure::load();
+    val.truncate(val_tokens);
+    let cfg = LmQuantConfig { method: qplay::ptq::lm::LmMethod::Awq, calib_tokens: 512, ..rtn(4, 32) };
+    (w0, train, val, cfg)
+}
+
 /// AWQ + GPTQ (`awq_gptq`): AWQ's scaled weights rounded by GPTQ. The model is exactly GPTQ run on
 /// the weights AWQ scaled, and on the built-in model at W4 g32 its KL divergence from FP32 is well
 /// below AWQ's with RTN (measured on the 8,193-token slice with 2,048 calibration tokens: 0.0041
@@ -216,11 +227,8 @@ both! {
 fn awq_then_gptq_is_gptq_on_the_scaled_weights_and_beats_awq_alone() {
     use qplay::lm::eval::compare;
     use qplay::ptq::gptq::quantize_lm_gptq;
-    use qplay::ptq::lm::LmMethod;
     use qplay::ptq::lm_method::quantize_with_method;
-    let (w0, train, mut val) = super::smoothquant::measure::load();
-    val.truncate(2049);
-    let awq = LmQuantConfig { method: LmMethod::Awq, calib_tokens: 512, ..rtn(4, 32) };
+    let (w0, train, val, awq) = awq_on_builtin(2049);
     let both = LmQuantConfig { awq_gptq: true, ..awq.clone() };
     assert_eq!(both.label(), "W4 g32 AWQ +GPTQ");
     assert_eq!(LmQuantConfig { act_order: true, awq_clip: true, ..both.clone() }.label(), "W4 g32 AWQ +clip +GPTQ act-order");
@@ -247,9 +255,7 @@ fn awq_layer_errors_are_measured_against_the_scaled_weights() {
     use qplay::lm::eval::compare_layers_against;
     use qplay::ptq::lm::LmMethod;
     use qplay::ptq::lm_method::quantize_with_method;
-    let (w0, train, mut val) = super::smoothquant::measure::load();
-    val.truncate(513);
-    let cfg = LmQuantConfig { method: LmMethod::Awq, calib_tokens: 512, ..rtn(4, 32) };
+    let (w0, train, val, cfg) = awq_on_builtin(513);
     let r = quantize_with_method(&w0, &cfg, &train, &mut |_, _| {}).unwrap();
     assert!(r.report.rescales_outputs(), "w3 → w2 groups");
     let scaled = LmModel::from_weights(r.layer_reference().expect("the scaled weights")).unwrap();
