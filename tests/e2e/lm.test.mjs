@@ -209,6 +209,23 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   assert.match(edited, /skip=output%2Clayers\.5/);
   assert.match(edited, /layer_bits\.feed_forward\.w2=8/);
   assert.match(edited, /layer_bits\.layers\.0\.attention\.wq=3/);
+  // A number outside a box's range is clamped and said; one that is not a number is kept out;
+  // either way the box shows the setting, not what was typed.
+  const typeNumber = (id, v) => page.$eval(`[data-testid=lm-${id}]`, (e, v) => {
+    e.value = v;
+    e.dispatchEvent(new Event('change', { bubbles: true }));
+  }, v);
+  await typeNumber('max_new', '-3');
+  assert.match(await page.textContent('[data-testid=lm-max_new-note]'), /-3 is outside 1–4096: using 1/);
+  assert.equal(await page.$eval('[data-testid=lm-max_new]', (i) => i.value), '1');
+  assert.match(await page.evaluate(() => location.hash), /max_new=1(&|$)/);
+  await typeNumber('max_new', '-7');
+  assert.equal(await page.$eval('[data-testid=lm-max_new]', (i) => i.value), '1', 'the setting, although it did not change');
+  await typeNumber('seed', 'x');
+  assert.match(await page.textContent('[data-testid=lm-seed-note]'), /not a number \(0–\d+\): kept 42/);
+  assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '42');
+  await typeNumber('max_new', '64');
+  assert.equal(await page.$('[data-testid=lm-max_new-note]'), null, 'a value in range clears the note');
 
   const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?bits=12&colour=red&prompt=%3Cimg%20src=x%3E&lock=weights&hide=seed`);
   await p2.waitForSelector('[data-testid=link-notice]');

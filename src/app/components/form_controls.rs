@@ -67,33 +67,27 @@ impl<'a, T: 'static> Controls<'a, T> {
         }
     }
 
-    /// A number box; a value that does not parse as a finite number is not applied.
+    /// A number box (see [`NumberBox`]).
     #[allow(clippy::too_many_arguments)]
     pub fn number(&self, key: &'static str, label: &str, tip: &str, value: String, min: &str, max: &str, step: &str, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
         self.number_unless(key, label, tip, value, [min, max, step], false, apply)
     }
 
     /// A number box ([min, max, step]) that `off` disables whatever the link says (a setting
-    /// the other settings make irrelevant).
+    /// the other settings make irrelevant). See [`NumberBox`] for what a typed value does.
     #[allow(clippy::too_many_arguments)]
     pub fn number_unless(&self, key: &'static str, label: &str, tip: &str, value: String, [min, max, step]: [&str; 3], off: bool, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
         if !self.shown(key) {
             return html! {};
         }
         let on = self.on_edit.clone();
-        let onchange = Callback::from(move |ev: Event| {
-            if let Ok(v) = input_value(&ev).trim().parse::<f64>() {
-                if v.is_finite() {
-                    let apply = apply.clone();
-                    on.emit(Rc::new(move |x: &mut T| apply(x, v)));
-                }
-            }
+        let on_value = Callback::from(move |v: f64| {
+            let apply = apply.clone();
+            on.emit(Rc::new(move |x: &mut T| apply(x, v)));
         });
         html! {
-            <label title={tip.to_string()}>{ label.to_string() }
-                <input type="number" class="small" value={value} min={min.to_string()} max={max.to_string()} step={step.to_string()}
-                    {onchange} disabled={self.locked(key) || off} data-testid={self.testid(key)} />
-            </label>
+            <NumberBox testid={self.testid(key)} label={label.to_string()} tip={tip.to_string()} {value}
+                min={min.to_string()} max={max.to_string()} step={step.to_string()} disabled={self.locked(key) || off} {on_value} />
         }
     }
 
@@ -114,5 +108,65 @@ impl<'a, T: 'static> Controls<'a, T> {
                 { label.to_string() }
             </label>
         }
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct NumberBoxProps {
+    pub testid: String,
+    pub label: String,
+    pub tip: String,
+    /// The setting's value as the form shows it.
+    pub value: String,
+    /// The bounds and step as the input's attributes; an empty bound is open.
+    pub min: String,
+    pub max: String,
+    pub step: String,
+    pub disabled: bool,
+    /// Receives a finite value within [min, max].
+    pub on_value: Callback<f64>,
+}
+
+/// A number box for one setting. A typed value outside [min, max] is clamped to it and one that
+/// is not a number is not applied; either way a note beside the box says so, and the box shows
+/// the setting's value, not the text that was typed.
+#[function_component(NumberBox)]
+pub fn number_box(p: &NumberBoxProps) -> Html {
+    let note = use_state(|| None::<String>);
+    let bound = |b: &str, open: f64| b.trim().parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(open);
+    let (min, max) = (bound(&p.min, f64::NEG_INFINITY), bound(&p.max, f64::INFINITY));
+    let onchange = {
+        let (note, value, on_value) = (note.clone(), p.value.clone(), p.on_value.clone());
+        let (lo, hi) = (p.min.clone(), p.max.clone());
+        Callback::from(move |ev: Event| {
+            let input = ev.target_unchecked_into::<web_sys::HtmlInputElement>();
+            let typed = input.value();
+            // The box shows the setting: the old value until the form re-renders with the new one.
+            input.set_value(&value);
+            let range = match (lo.is_empty(), hi.is_empty()) {
+                (false, false) => format!("{lo}–{hi}"),
+                (false, true) => format!("at least {lo}"),
+                (true, false) => format!("at most {hi}"),
+                (true, true) => "any number".into(),
+            };
+            match typed.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => {
+                    let clamped = v.clamp(min, max);
+                    note.set((clamped != v).then(|| format!("{} is outside {range}: using {clamped}", typed.trim())));
+                    on_value.emit(clamped);
+                }
+                // A number box's value is "" for text that is not a number.
+                _ => note.set(Some(format!("not a number ({range}): kept {value}"))),
+            }
+        })
+    };
+    html! {
+        <label title={p.tip.clone()}>{ p.label.clone() }
+            <input type="number" class="small" value={p.value.clone()} min={p.min.clone()} max={p.max.clone()} step={p.step.clone()}
+                {onchange} disabled={p.disabled} data-testid={p.testid.clone()} />
+            if let Some(n) = &*note {
+                <span class="error-inline" data-testid={format!("{}-note", p.testid)}>{ n.clone() }</span>
+            }
+        </label>
     }
 }

@@ -343,7 +343,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         TIP_SEED,
         e.sample.seed.to_string(),
         "0",
-        "",
+        "9007199254740991",
         "1",
         Rc::new(|x, v| {
             if (0.0..=9.007_199_254_740_991e15).contains(&v) {
