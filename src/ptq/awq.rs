@@ -462,6 +462,8 @@ pub struct AwqGroup {
     /// The Linears scaled by s.
     pub linears: Vec<String>,
     pub alpha: f32,
+    /// The grid index of α (α = index / 20).
+    pub index: usize,
     /// loss(α) over the grid.
     pub losses: Vec<f64>,
     /// loss at α = 0 (s = 1: plain RTN).
@@ -639,6 +641,7 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
                 prev,
                 linears: linears.into_iter().cloned().collect(),
                 alpha: g.alpha,
+                index: g.index,
                 loss_before: g.losses[0],
                 loss_after: g.losses[g.index],
                 losses: g.losses.clone(),

@@ -299,6 +299,7 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   assert.ok(inputs.some((t) => /attention_norm → .*wq.*wk.*wv/.test(t)), inputs.join(' | '));
   await page.selectOption('[data-testid=act-input]', '1');
   await page.waitForSelector('[data-testid=lm-act-ranges]');
+  assert.equal(await page.$('[data-testid=lm-awq-alpha]'), null, 'SmoothQuant\'s α is a setting: no search to draw');
   await page.$eval('[data-testid=lm-act-ranges]', (c) => c.scrollIntoView());
   await copyFile(await screenshot(page, 'lm-act-ranges.png'), join(root, 'docs', 'screenshots', 'lm-act-ranges.png'));
   // AWQ at W4 g32 (weight-only), the third row.
@@ -310,6 +311,24 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   r = await rows(page);
   assert.match(r[2].label, /W4 g32 AWQ/);
   assert.ok(Math.abs(r[2].delta) < 3, `AWQ W4 g32 Δ ${r[2].delta} %`);
+  // AWQ's α search, group by group: the chart of the group the Input select picks, and the table
+  // of every group's α with its output error against RTN's (α = 0), which it never exceeds.
+  const groups = await page.$$eval('[data-testid=act-input] option', (os) => os.map((o) => o.textContent));
+  assert.equal(groups.length, 18, `three scaled groups per block (wv → wo skipped: grouped KV heads): ${groups}`);
+  await page.selectOption('[data-testid=act-input]', '2');
+  await page.waitForSelector('[data-testid=lm-awq-alpha]');
+  assert.match(await page.$eval('[data-testid=lm-awq-alpha]', (c) => c.getAttribute('aria-label')), /AWQ's output error against α/);
+  const alphaRows = await page.$$eval('[data-testid=lm-awq-alpha-row]', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+  assert.equal(alphaRows.length, 18);
+  assert.deepEqual(alphaRows.map((c) => c[0]), groups, 'one row per group, in the select\'s order');
+  for (const [group, a, l0, l, change] of alphaRows) {
+    assert.ok(+a >= 0 && +a <= 0.95 && Math.abs(+a * 20 - Math.round(+a * 20)) < 1e-6, `${group}: α ${a} on the grid`);
+    assert.ok(parseFloat(l) <= parseFloat(l0), `${group}: ${l} ≤ RTN's ${l0}`);
+    assert.ok(parseFloat(change) <= 0 && (+a > 0 || parseFloat(change) === 0), `${group}: ${change}`);
+  }
+  assert.match(await page.textContent('[data-testid=lm-awq-alpha-summary]'), /AWQ chose α > 0 in \d+ of 18 groups; their output error against RTN's: median [-+]\d/);
+  await page.click('[data-testid=lm-awq-alpha-summary]');
+  await (await page.$('[data-testid=lm-awq-search]')).screenshot({ path: join(root, 'docs', 'screenshots', 'lm-awq-alpha.png') });
   // Each method's own time in this browser's worker, the column the table shows.
   const seconds = await page.$$eval('[data-testid=quantize-s]', (tds) => tds.map((td) => parseFloat(td.textContent)));
   for (const s of seconds) assert.ok(s > 0 && s < 120, `a measured quantization time: ${s} s`);

@@ -24,6 +24,7 @@
 //! | [`qat`] | QAT loss and accuracy against epochs | [`QatReport`] |
 //! | [`lm_heatmap`], [`lm_pareto`] | a language model's per-layer SQNR; perplexity against bits per weight | the Language-model page |
 //! | [`lm_weights`] | one row of a projection on its group grids; the weight histogram; activation ranges | the Language-model page |
+//! | [`lm_awq`] | AWQ's output error against α for one scaled group, relative to RTN | the Language-model page |
 //!
 //! [`LayerwiseReport`]: crate::experiment::layerwise::LayerwiseReport
 //! [`PtqReport::layers`]: crate::experiment::run::PtqReport::layers
@@ -39,6 +40,7 @@ pub mod distributions;
 pub mod histogram;
 pub mod layers;
 pub mod legend;
+pub mod lm_awq;
 pub mod lm_heatmap;
 pub mod lm_pareto;
 pub mod lm_weights;

@@ -10,9 +10,11 @@ use yew::prelude::*;
 
 use super::plot_canvas::{chart_width, use_figure_width};
 use crate::app::charts::{fit, LEGEND_ROW};
+use crate::app::charts::lm_awq::{draw_alpha_search, relative_losses};
 use crate::app::charts::lm_weights::{channel_window, draw_act_ranges, draw_weight_histogram, draw_weight_row};
 use super::lm_charts::png;
 use crate::app::state::lm::LmRow;
+use crate::app::worker::protocol::LmActRange;
 use crate::lm::inspect::WeightView;
 
 #[derive(Properties, PartialEq)]
@@ -53,6 +55,7 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
     let row_canvas = use_node_ref();
     let hist_canvas = use_node_ref();
     let act_canvas = use_node_ref();
+    let alpha_canvas = use_node_ref();
     let error = use_state(|| None::<String>);
     let outer = use_node_ref();
     let width = chart_width(use_figure_width(&outer));
@@ -98,12 +101,18 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
         });
     }
     {
-        let (act_canvas, error, last) = (act_canvas.clone(), error.clone(), props.last.clone());
+        let (act_canvas, alpha_canvas, error, last) = (act_canvas.clone(), alpha_canvas.clone(), error.clone(), props.last.clone());
         use_effect_with((last.key, act_i, width), move |(_, i, width)| {
             if let (Some(c), Some(r)) = (act_canvas.cast::<HtmlCanvasElement>(), last.view.act_ranges.get(*i)) {
                 fit(&c, *width, 340 + 2 * LEGEND_ROW);
                 if let Err(e) = draw_act_ranges(&c, r, last.exp.quant.method.title()) {
                     error.set(Some(e));
+                }
+                if let (Some(c), Some(s)) = (alpha_canvas.cast::<HtmlCanvasElement>(), &r.alpha_search) {
+                    fit(&c, *width, 300 + 3 * LEGEND_ROW);
+                    if let Err(e) = draw_alpha_search(&c, r, s) {
+                        error.set(Some(e));
+                    }
                 }
             }
         });
@@ -204,8 +213,64 @@ pub fn lm_inspect(props: &LmInspectProps) -> Html {
                     </select>
                 </label>
                 { figure(&act_canvas, "qplay-lm-act-ranges.png", "lm-act-ranges", "Per-channel activation statistic before and after the scaling".to_string(), &error) }
+                if acts.get(act_i).is_some_and(|r| r.alpha_search.is_some()) {
+                    <div class="lm-awq-search" data-testid="lm-awq-search">
+                        { figure(&alpha_canvas, "qplay-lm-awq-alpha.png", "lm-awq-alpha", "AWQ's output error against α for this group, relative to RTN".to_string(), &error) }
+                        { alpha_table(acts) }
+                    </div>
+                }
             }
             if let Some(e) = &*error { <p class="error">{ format!("A chart could not be drawn: {e}") }</p> }
         </div>
+    }
+}
+
+/// Every AWQ group's chosen α and its output error against RTN's (α = 0), with a summary line.
+fn alpha_table(acts: &[LmActRange]) -> Html {
+    // (group, α, loss(0), loss(α*), change %)
+    let rows: Vec<(&LmActRange, f32, f64, f64, Option<f64>)> = acts
+        .iter()
+        .filter_map(|r| {
+            let s = r.alpha_search.as_ref()?;
+            let (a, l0, l) = (*s.alphas.get(s.chosen)?, *s.losses.first()?, *s.losses.get(s.chosen)?);
+            let change = relative_losses(s).map(|_| (l / l0 - 1.0) * 100.0).filter(|c| c.is_finite());
+            Some((r, a, l0, l, change))
+        })
+        .collect();
+    let mut changes: Vec<f64> = rows.iter().filter_map(|r| r.4).collect();
+    changes.sort_by(f64::total_cmp);
+    let scaled = rows.iter().filter(|r| r.1 > 0.0).count();
+    let summary = match (changes.first(), changes.last()) {
+        (Some(lo), Some(hi)) => format!(
+            "AWQ chose α > 0 in {scaled} of {} groups; their output error against RTN's: median {:+.1} %, from {lo:+.1} % to {hi:+.1} %",
+            rows.len(),
+            changes[changes.len() / 2]
+        ),
+        _ => format!("AWQ chose α > 0 in {scaled} of {} groups", rows.len()),
+    };
+    html! {
+        <details class="lm-awq-alphas" data-testid="lm-awq-alphas">
+            <summary data-testid="lm-awq-alpha-summary">{ summary }</summary>
+            <table class="report">
+                <thead><tr>
+                    <th title="The operation s is folded into, and the Linears whose inputs it scales">{"group"}</th>
+                    <th class="num" title="The α of least output error on the grid 0, 0.05, …, 0.95 (0 = RTN)">{"α"}</th>
+                    <th class="num" title="Mean squared error of the module's output with plain RTN (α = 0)">{"error at α = 0 (RTN)"}</th>
+                    <th class="num" title="The same at the chosen α">{"error at α"}</th>
+                    <th class="num" title="loss(α) ÷ loss(0) − 1">{"change"}</th>
+                </tr></thead>
+                <tbody>
+                    { for rows.iter().map(|(r, a, l0, l, change)| html! {
+                        <tr data-testid="lm-awq-alpha-row">
+                            <td>{ format!("{} → {}", r.input, r.linears.join(", ")) }</td>
+                            <td class="num">{ format!("{a:.2}") }</td>
+                            <td class="num">{ format!("{l0:.3e}") }</td>
+                            <td class="num">{ format!("{l:.3e}") }</td>
+                            <td class="num">{ change.map_or("—".into(), |c| format!("{c:+.1} %")) }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        </details>
     }
 }

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::protocol::{
-    Event, LmActRange, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmShare, LmToken, Outcome, Request, SearchPart, SearchStage,
+    Event, LmActRange, LmAlphaSearch, LmExportFormat, LmFile, LmGenView, LmLayerRow, LmModelInfo, LmModelRef, LmRunView, LmShare, LmToken, Outcome, Request, SearchPart, SearchStage,
     LM_MODEL_MISSING,
 };
 use super::runner::{fetch_bytes, now_ms, post, PROGRESS_EVERY_MS};
@@ -367,6 +367,7 @@ fn act_ranges(report: &MethodReport) -> Vec<LmActRange> {
             stat: "max |X_j|".into(),
             before: i.x_absmax_before.clone(),
             after: i.x_absmax_after.clone(),
+            alpha_search: None,
         }));
     }
     if let Some(a) = &report.awq {
@@ -376,6 +377,11 @@ fn act_ranges(report: &MethodReport) -> Vec<LmActRange> {
             stat: "mean |X_j|".into(),
             before: g.x_mean_before.clone(),
             after: g.x_mean_after.clone(),
+            alpha_search: Some(LmAlphaSearch {
+                alphas: (0..g.losses.len()).map(|i| i as f32 / crate::ptq::awq::N_GRID as f32).collect(),
+                losses: g.losses.clone(),
+                chosen: g.index,
+            }),
         }));
     }
     out

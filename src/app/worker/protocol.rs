@@ -302,6 +302,21 @@ pub struct LmActRange {
     pub stat: String,
     pub before: Vec<f32>,
     pub after: Vec<f32>,
+    /// AWQ's search of this group's α; None for SmoothQuant, whose α is a setting.
+    #[serde(default)]
+    pub alpha_search: Option<LmAlphaSearch>,
+}
+
+/// AWQ's grid search of one group: the output error of the group's Linears rounded after
+/// scaling their inputs' channels by s = x̄^α (normalised), for each α of the grid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmAlphaSearch {
+    /// α_i = i / 20.
+    pub alphas: Vec<f32>,
+    /// loss(α_i): the mean squared error of the module's output (α = 0 is plain RTN).
+    pub losses: Vec<f64>,
+    /// The index of the chosen α: the first of least loss.
+    pub chosen: usize,
 }
 
 /// One generated token: its text, and the probability the FP32 model gave it (and, for the

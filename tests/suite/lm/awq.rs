@@ -170,6 +170,9 @@ both! {
             for g in &report.groups {
                 assert!(g.loss_after <= g.loss_before && g.losses.len() == 20, "{}: {} > {}", g.prev, g.loss_after, g.loss_before);
                 assert_eq!(g.loss_after, g.losses[(g.alpha * 20.0).round() as usize]);
+                // The index the page draws as the chosen α: the first of least loss.
+                let first_min = (0..20).find(|&i| g.losses[i] == g.losses.iter().copied().fold(f64::INFINITY, f64::min)).unwrap();
+                assert_eq!((g.index, g.alpha), (first_min, first_min as f32 / 20.0), "{}", g.prev);
             }
             // With clipping: wq and wk untouched by it, the others clipped where it helps.
             let mut wc = w0.clone();
