@@ -590,3 +590,98 @@ async fn plot_canvas_has_a_png_button_and_a_keyboard_pick_list() {
     assert_eq!(*picked.borrow(), vec![5]);
     app.destroy();
 }
+
+// ---------------------------------------------------------------- the Language-model page
+
+fn lm_layers(shift: f64) -> Vec<(String, Option<f64>)> {
+    let mut v: Vec<(String, Option<f64>)> = (0..6)
+        .flat_map(|l| ["wq", "wk", "wv", "wo", "w1", "w3", "w2"].map(move |p| (l, p)))
+        .map(|(l, p)| {
+            let kind = if ["w1", "w3", "w2"].contains(&p) { "feed_forward" } else { "attention" };
+            (format!("layers.{l}.{kind}.{p}"), Some(28.0 - 1.5 * l as f64 + shift * (l as f64 - 2.5)))
+        })
+        .collect();
+    v.push(("output".into(), None));
+    v
+}
+
+/// A run's SQNR heat map and its change against another run: drawn, and the change is
+/// run − base where both have a figure, summarised by count and median.
+#[wasm_bindgen_test]
+fn lm_heatmap_sqnr_and_change() {
+    use charts::lm_heatmap::{draw_lm_heatmap, sqnr_change, summarize_change, ChangeSummary, HeatValues};
+    let (run, base) = (lm_layers(0.4), lm_layers(0.0));
+    let c = canvas(900, 360);
+    assert_drawn(&c, "SQNR", draw_lm_heatmap(&c, &run, HeatValues::Sqnr, "W4 g32 GPTQ"));
+    let change = sqnr_change(&run, &base);
+    assert_eq!(change.len(), 43);
+    // Block l changes by 0.4 · (l − 2.5): blocks 0–2 worse, 3–5 better; the output head is FP32 in both.
+    assert_eq!(change[0].0, "layers.0.attention.wq");
+    assert!(change[0].1.is_some_and(|d| (d + 1.0).abs() < 1e-12), "{:?}", change[0]);
+    assert_eq!(change[42], ("output".to_string(), None));
+    let sum = summarize_change(&change);
+    assert_eq!((sum.compared, sum.better, sum.worse), (42, 21, 21));
+    assert!(sum.median.is_some_and(|m| m.abs() < 1e-9), "the median of ±0.2 in the middle: {:?}", sum.median);
+    let c = canvas(900, 360);
+    assert_drawn(&c, "change", draw_lm_heatmap(&c, &change, HeatValues::Change, "1: GPTQ against 2: RTN"));
+    // Odd data: a Linear missing from the baseline, NaN and ±∞ figures, nothing in common.
+    let mut odd = base.clone();
+    odd.remove(3);
+    odd[0].1 = Some(f64::NAN);
+    odd[1].1 = Some(f64::INFINITY);
+    let change = sqnr_change(&run, &odd);
+    assert_eq!((change[0].1, change[1].1, change[3].1), (None, None, None));
+    assert_eq!(summarize_change(&change).compared, 39);
+    let none: Vec<(String, Option<f64>)> = run.iter().map(|(n, _)| (n.clone(), None)).collect();
+    let change = sqnr_change(&run, &none);
+    assert_eq!(summarize_change(&change), ChangeSummary { compared: 0, better: 0, worse: 0, median: None });
+    for (what, values) in [("all FP32, SQNR", HeatValues::Sqnr), ("nothing in common", HeatValues::Change)] {
+        let c = canvas(900, 360);
+        assert_eq!(draw_lm_heatmap(&c, &change, values, what), Ok(()), "{what}");
+    }
+    let c = canvas(900, 360);
+    assert_message(&c, "no Linear", draw_lm_heatmap(&c, &[], HeatValues::Change, "empty"));
+}
+
+/// AWQ's α search for one group: drawn, relative to α = 0; a zero or NaN loss at α = 0 is a
+/// message, NaN losses elsewhere are skipped.
+#[wasm_bindgen_test]
+fn lm_awq_alpha_search() {
+    use charts::lm_awq::{draw_alpha_search, relative_losses};
+    use qplay::app::worker::protocol::{LmActRange, LmAlphaSearch};
+    let alphas: Vec<f32> = (0..20).map(|i| i as f32 / 20.0).collect();
+    let losses: Vec<f64> = alphas.iter().map(|&a| 2e-4 * (1.0 + 3.0 * (a as f64 - 0.3).powi(2) - 0.27)).collect();
+    let chosen = 6;
+    let search = LmAlphaSearch { alphas: alphas.clone(), losses: losses.clone(), chosen };
+    let range = LmActRange {
+        input: "layers.0.feed_forward.w3".into(),
+        linears: vec!["layers.0.feed_forward.w2".into()],
+        stat: "mean |X_j|".into(),
+        before: vec![1.0; 384],
+        after: vec![1.0; 384],
+        alpha_search: Some(search.clone()),
+    };
+    let rel = relative_losses(&search).unwrap();
+    assert_eq!(rel.len(), 20);
+    assert_eq!(rel[0], (0.0, 1.0));
+    assert!((rel[chosen].1 - losses[chosen] / losses[0]).abs() < 1e-15 && rel[chosen].1 < 1.0);
+    let c = canvas(900, 360);
+    assert_drawn(&c, "α search", draw_alpha_search(&c, &range, &search));
+    for (what, first) in [("zero loss at α = 0", 0.0), ("NaN loss at α = 0", f64::NAN)] {
+        let mut s = search.clone();
+        s.losses[0] = first;
+        assert_eq!(relative_losses(&s), None);
+        let c = canvas(900, 360);
+        assert_message(&c, what, draw_alpha_search(&c, &range, &s));
+    }
+    let mut s = search.clone();
+    s.losses[3] = f64::NAN;
+    s.losses[4] = f64::INFINITY;
+    s.chosen = 99;
+    assert_eq!(relative_losses(&s).unwrap().len(), 18);
+    let c = canvas(900, 360);
+    assert_drawn(&c, "NaN and ∞ losses, a chosen index off the grid", draw_alpha_search(&c, &range, &s));
+    let empty = LmAlphaSearch { alphas: vec![], losses: vec![], chosen: 0 };
+    let c = canvas(900, 360);
+    assert_message(&c, "no grid", draw_alpha_search(&c, &range, &empty));
+}

@@ -1,5 +1,6 @@
 //! The Language-model page's charts: the per-layer output SQNR of a run as a heat map
-//! (block × projection) and perplexity against bits per weight for every run of the session,
+//! (block × projection; the last run, or any run of the table, alone or as its change against
+//! another run of the same model) and perplexity against bits per weight for every run of the session,
 //! where a click on a point puts that run's settings back in the form. Each chart is a canvas
 //! drawn by [`crate::app::charts::lm_heatmap`] / [`crate::app::charts::lm_pareto`] with a PNG button,
 //! as [`super::plot_canvas`] does for the other pages.
@@ -11,7 +12,7 @@ use yew::prelude::*;
 
 use super::plot_canvas::{chart_width, use_figure_width};
 use crate::app::charts::{fit, LEGEND_ROW};
-use crate::app::charts::lm_heatmap::draw_lm_heatmap;
+use crate::app::charts::lm_heatmap::{draw_lm_heatmap, sqnr_change, summarize_change, HeatValues};
 use crate::app::charts::lm_pareto::{draw_lm_pareto, LmPoint};
 use crate::app::charts::PICK_RADIUS_PX;
 use crate::app::download::download_url;
@@ -35,6 +36,25 @@ fn model_name(r: &LmRow) -> String {
     if r.view.model.is_empty() { "Shakespeare (built-in)".into() } else { r.view.model.clone() }
 }
 
+/// (name, SQNR) of every Linear of a run.
+fn sqnr_of(r: &LmRow) -> Vec<(String, Option<f64>)> {
+    r.view.layers.iter().map(|l| (l.name.clone(), l.sqnr_db)).collect()
+}
+
+/// A run as the heat map's selects name it: its row number in the table and its label.
+fn run_name(rows: &[Rc<LmRow>], r: &LmRow) -> String {
+    let i = rows.iter().position(|x| x.key == r.key).map_or(0, |i| i + 1);
+    format!("{i}: {}", r.view.label)
+}
+
+/// The heat map's run (the chosen key, else the last row) and its baseline (the chosen key, if
+/// it is another run of the same model).
+fn heat_pair(rows: &[Rc<LmRow>], run: Option<u32>, base: Option<u32>) -> Option<(Rc<LmRow>, Option<Rc<LmRow>>)> {
+    let r = run.and_then(|k| rows.iter().find(|x| x.key == k)).or(rows.last())?.clone();
+    let b = base.and_then(|k| rows.iter().find(|x| x.key == k && x.key != r.key && model_name(x) == model_name(&r))).cloned();
+    Some((r, b))
+}
+
 #[function_component(LmCharts)]
 pub fn lm_charts(props: &LmChartsProps) -> Html {
     let heat = use_node_ref();
@@ -44,14 +64,21 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     let width = chart_width(use_figure_width(&outer));
     // Where each run landed on the Pareto chart (canvas pixels).
     let landed = use_mut_ref(Vec::<Option<(i32, i32)>>::new);
+    // The heat map's run and baseline, by row key (None: the last run; no baseline).
+    let heat_run = use_state(|| None::<u32>);
+    let heat_base = use_state(|| None::<u32>);
+    let pair = heat_pair(&props.rows, *heat_run, *heat_base);
     {
         let (heat, pareto, error, landed) = (heat.clone(), pareto.clone(), error.clone(), landed.clone());
-        use_effect_with((props.rows.clone(), width), move |(rows, width)| {
+        use_effect_with((props.rows.clone(), width, pair.clone()), move |(rows, width, pair)| {
             let mut problem = None;
-            if let (Some(c), Some(last)) = (heat.cast::<HtmlCanvasElement>(), rows.last()) {
+            if let (Some(c), Some((run, base))) = (heat.cast::<HtmlCanvasElement>(), pair) {
                 fit(&c, *width, 360);
-                let layers: Vec<(String, Option<f64>)> = last.view.layers.iter().map(|l| (l.name.clone(), l.sqnr_db)).collect();
-                if let Err(e) = draw_lm_heatmap(&c, &layers, &format!("{} · {}", model_name(last), last.view.label)) {
+                let drawn = match base {
+                    None => draw_lm_heatmap(&c, &sqnr_of(run), HeatValues::Sqnr, &format!("{} · {}", model_name(run), run.view.label)),
+                    Some(b) => draw_lm_heatmap(&c, &sqnr_change(&sqnr_of(run), &sqnr_of(b)), HeatValues::Change, &format!("run {} against run {}", run_name(rows, run), run_name(rows, b))),
+                };
+                if let Err(e) = drawn {
                     problem = Some(e);
                 }
             }
@@ -100,15 +127,53 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
             }
         })
     };
+    let pick = |state: &UseStateHandle<Option<u32>>| {
+        let state = state.clone();
+        Callback::from(move |e: Event| state.set(crate::app::components::form_controls::select_value(&e).parse().ok()))
+    };
+    let heat_controls = pair.as_ref().map_or(html! {}, |(run, base)| {
+        let rows = &props.rows;
+        let bases: Vec<&Rc<LmRow>> = rows.iter().filter(|x| x.key != run.key && model_name(x) == model_name(run)).collect();
+        let summary = base.as_ref().map(|b| {
+            let c = summarize_change(&sqnr_change(&sqnr_of(run), &sqnr_of(b)));
+            match c.median {
+                Some(m) => format!(
+                    "Run {} has the higher output SQNR in {} of {} projections and the lower in {} (median change {m:+.2} dB) against run {}.",
+                    run_name(rows, run), c.better, c.compared, c.worse, run_name(rows, b)
+                ),
+                None => format!("Runs {} and {} have no quantized projection in common.", run_name(rows, run), run_name(rows, b)),
+            }
+        });
+        html! {
+            <div class="row">
+                <label title="The run whose per-projection output SQNR the heat map shows (a row of the table)">{"Heat map of run "}
+                    <select onchange={pick(&heat_run)} data-testid="lm-heatmap-run">
+                        <option value="" selected={heat_run.is_none()}>{ format!("the latest ({})", rows.last().map_or(String::new(), |r| run_name(rows, r))) }</option>
+                        { for rows.iter().map(|r| html! { <option value={r.key.to_string()} selected={*heat_run == Some(r.key)}>{ run_name(rows, r) }</option> }) }
+                    </select>
+                </label>
+                <label title="Another run of the same model: the cells then show how many dB of SQNR the run gains (blue) or loses (vermillion) against it">{" against "}
+                    <select onchange={pick(&heat_base)} data-testid="lm-heatmap-base">
+                        <option value="" selected={base.is_none()}>{"FP32 only (its SQNR)"}</option>
+                        { for bases.iter().map(|r| html! {
+                            <option value={r.key.to_string()} selected={base.as_ref().is_some_and(|b| b.key == r.key)}>{ format!("run {}", run_name(rows, r)) }</option>
+                        }) }
+                    </select>
+                </label>
+                if let Some(s) = summary { <p class="hint" data-testid="lm-heatmap-summary">{ s }</p> }
+            </div>
+        }
+    });
     html! {
         <div class="lm-charts" ref={outer}>
+            { heat_controls }
             <figure class="chart">
                 <div class="chart-tools">
                     <button type="button" class="chart-png" onclick={on_png(&heat, "qplay-lm-heatmap.png")} title="Download the heat map as PNG">{"PNG"}</button>
                 </div>
                 <div class="chart-body">
                     <canvas ref={heat} data-testid="lm-heatmap" role="img"
-                        aria-label="Output SQNR of every projection of the last run, block by block"></canvas>
+                        aria-label="Output SQNR of every projection of the chosen run (or its change against another run), block by block"></canvas>
                 </div>
             </figure>
             <figure class="chart pickable">
