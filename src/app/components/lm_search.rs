@@ -123,11 +123,8 @@ pub fn lm_search(props: &LmSearchProps) -> Html {
         props.exp.search_tokens.to_string(),
         ["2", &max_tokens, "256"],
         off,
-        Rc::new(|x: &mut LmExperiment, v: f64| {
-            if v >= 0.0 && v.fract() == 0.0 {
-                x.search_tokens = v.min(usize::MAX as f64) as usize;
-            }
-        }),
+        // The box gives a value in [2, MAX_SEARCH_TOKENS]; a fraction rounds like the other boxes'.
+        Rc::new(|x: &mut LmExperiment, v: f64| x.search_tokens = v.round().clamp(2.0, MAX_SEARCH_TOKENS as f64) as usize),
     );
     html! {
         <div class="lm-search" data-testid="lm-search">
