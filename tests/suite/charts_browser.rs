@@ -647,7 +647,7 @@ fn lm_heatmap_sqnr_and_change() {
 /// message, NaN losses elsewhere are skipped.
 #[wasm_bindgen_test]
 fn lm_awq_alpha_search() {
-    use charts::lm_awq::{draw_alpha_search, relative_losses};
+    use charts::lm_awq::{chosen_point, draw_alpha_search, relative_losses};
     use qplay::app::worker::protocol::{LmActRange, LmAlphaSearch};
     let alphas: Vec<f32> = (0..20).map(|i| i as f32 / 20.0).collect();
     let losses: Vec<f64> = alphas.iter().map(|&a| 2e-4 * (1.0 + 3.0 * (a as f64 - 0.3).powi(2) - 0.27)).collect();
@@ -665,12 +665,14 @@ fn lm_awq_alpha_search() {
     assert_eq!(rel.len(), 20);
     assert_eq!(rel[0], (0.0, 1.0));
     assert!((rel[chosen].1 - losses[chosen] / losses[0]).abs() < 1e-15 && rel[chosen].1 < 1.0);
+    assert_eq!(chosen_point(&search), Some(rel[chosen]));
     let c = canvas(900, 360);
     assert_drawn(&c, "α search", draw_alpha_search(&c, &range, &search));
     for (what, first) in [("zero loss at α = 0", 0.0), ("NaN loss at α = 0", f64::NAN)] {
         let mut s = search.clone();
         s.losses[0] = first;
         assert_eq!(relative_losses(&s), None);
+        assert_eq!(chosen_point(&s), None, "{what}");
         let c = canvas(900, 360);
         assert_message(&c, what, draw_alpha_search(&c, &range, &s));
     }
@@ -679,6 +681,10 @@ fn lm_awq_alpha_search() {
     s.losses[4] = f64::INFINITY;
     s.chosen = 99;
     assert_eq!(relative_losses(&s).unwrap().len(), 18);
+    assert_eq!(chosen_point(&s), None, "chosen index off the grid");
+    s.chosen = 4;
+    assert_eq!(chosen_point(&s), None, "chosen α with an infinite loss");
+    s.chosen = 99;
     let c = canvas(900, 360);
     assert_drawn(&c, "NaN and ∞ losses, a chosen index off the grid", draw_alpha_search(&c, &range, &s));
     let empty = LmAlphaSearch { alphas: vec![], losses: vec![], chosen: 0 };

@@ -22,6 +22,14 @@ pub fn relative_losses(s: &LmAlphaSearch) -> Option<Vec<(f64, f64)>> {
     Some(s.alphas.iter().zip(&s.losses).filter(|(a, l)| a.is_finite() && l.is_finite()).map(|(&a, &l)| (a as f64, l / base)).collect())
 }
 
+/// The chosen α's point (α, loss(α*) / loss(0)); None when loss(0) is not a positive number,
+/// the chosen index is off the grid or its loss is not finite.
+pub fn chosen_point(s: &LmAlphaSearch) -> Option<(f64, f64)> {
+    let (&a, &l, &base) = (s.alphas.get(s.chosen)?, s.losses.get(s.chosen)?, s.losses.first()?);
+    let ratio = l / base;
+    (base.is_finite() && base > 0.0 && ratio.is_finite()).then_some((a as f64, ratio))
+}
+
 pub fn draw_alpha_search(canvas: &HtmlCanvasElement, r: &LmActRange, s: &LmAlphaSearch) -> ChartResult {
     let root = open(canvas)?;
     let title = format!("{}: AWQ's α search (output error relative to RTN)", r.input);
@@ -40,12 +48,9 @@ pub fn draw_alpha_search(canvas: &HtmlCanvasElement, r: &LmActRange, s: &LmAlpha
     // The Linears without their block's prefix ("attention.wq, attention.wk, attention.wv").
     let short: Vec<&str> = r.linears.iter().map(|l| l.strip_prefix("layers.").and_then(|t| t.split_once('.')).map_or(l.as_str(), |(_, t)| t)).collect();
     keys.add(format!("loss(α): the module's output error with {} scaled and rounded", short.join(", ")), |(x, y)| Circle::new((x + 9, y), 3, BLUE.filled()));
-    if let (Some(&a), Some(&l), Some(&base)) = (s.alphas.get(s.chosen), s.losses.get(s.chosen), s.losses.first()) {
-        let at = (a as f64, l / base);
-        if at.1.is_finite() {
-            chart.draw_series([TriangleMarker::new(at, 8, VERMILLION.filled())]).map_err(err)?;
-            keys.add(format!("chosen: α = {a:.2}, {:+.1} % against RTN", (at.1 - 1.0) * 100.0), |(x, y)| TriangleMarker::new((x + 9, y), 6, VERMILLION.filled()));
-        }
+    if let Some(at) = chosen_point(s) {
+        chart.draw_series([TriangleMarker::new(at, 8, VERMILLION.filled())]).map_err(err)?;
+        keys.add(format!("chosen: α = {:.2}, {:+.1} % against RTN", at.0, (at.1 - 1.0) * 100.0), |(x, y)| TriangleMarker::new((x + 9, y), 6, VERMILLION.filled()));
     }
     keys.draw(&root, &chart)?;
     root.present().map_err(err)

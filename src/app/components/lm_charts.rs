@@ -68,15 +68,18 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     let heat_run = use_state(|| None::<u32>);
     let heat_base = use_state(|| None::<u32>);
     let pair = heat_pair(&props.rows, *heat_run, *heat_base);
+    // SQNR_run − SQNR_base per projection, when there is a baseline: drawn and summarised.
+    let change: Option<Rc<Vec<(String, Option<f64>)>>> = pair.as_ref().and_then(|(run, base)| base.as_ref().map(|b| Rc::new(sqnr_change(&sqnr_of(run), &sqnr_of(b)))));
     {
-        let (heat, pareto, error, landed) = (heat.clone(), pareto.clone(), error.clone(), landed.clone());
+        let (heat, pareto, error, landed, change) = (heat.clone(), pareto.clone(), error.clone(), landed.clone(), change.clone());
         use_effect_with((props.rows.clone(), width, pair.clone()), move |(rows, width, pair)| {
             let mut problem = None;
             if let (Some(c), Some((run, base))) = (heat.cast::<HtmlCanvasElement>(), pair) {
                 fit(&c, *width, 360);
-                let drawn = match base {
-                    None => draw_lm_heatmap(&c, &sqnr_of(run), HeatValues::Sqnr, &format!("{} · {}", model_name(run), run.view.label)),
-                    Some(b) => draw_lm_heatmap(&c, &sqnr_change(&sqnr_of(run), &sqnr_of(b)), HeatValues::Change, &format!("run {} against run {}", run_name(rows, run), run_name(rows, b))),
+                // `change` was computed in the same render as `pair`, so it belongs to this pair.
+                let drawn = match (base, &change) {
+                    (Some(b), Some(change)) => draw_lm_heatmap(&c, change, HeatValues::Change, &format!("run {} against run {}", run_name(rows, run), run_name(rows, b))),
+                    _ => draw_lm_heatmap(&c, &sqnr_of(run), HeatValues::Sqnr, &format!("{} · {}", model_name(run), run.view.label)),
                 };
                 if let Err(e) = drawn {
                     problem = Some(e);
@@ -134,8 +137,8 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     let heat_controls = pair.as_ref().map_or(html! {}, |(run, base)| {
         let rows = &props.rows;
         let bases: Vec<&Rc<LmRow>> = rows.iter().filter(|x| x.key != run.key && model_name(x) == model_name(run)).collect();
-        let summary = base.as_ref().map(|b| {
-            let c = summarize_change(&sqnr_change(&sqnr_of(run), &sqnr_of(b)));
+        let summary = base.as_ref().zip(change.as_ref()).map(|(b, change)| {
+            let c = summarize_change(change);
             match c.median {
                 Some(m) => format!(
                     "Run {} has the higher output SQNR in {} of {} projections and the lower in {} (median change {m:+.2} dB) against run {}.",

@@ -10,7 +10,7 @@ use yew::prelude::*;
 
 use super::plot_canvas::{chart_width, use_figure_width};
 use crate::app::charts::{fit, LEGEND_ROW};
-use crate::app::charts::lm_awq::{draw_alpha_search, relative_losses};
+use crate::app::charts::lm_awq::{chosen_point, draw_alpha_search};
 use crate::app::charts::lm_weights::{channel_window, draw_act_ranges, draw_weight_histogram, draw_weight_row};
 use super::lm_charts::png;
 use crate::app::state::lm::LmRow;
@@ -233,7 +233,7 @@ fn alpha_table(acts: &[LmActRange]) -> Html {
         .filter_map(|r| {
             let s = r.alpha_search.as_ref()?;
             let (a, l0, l) = (*s.alphas.get(s.chosen)?, *s.losses.first()?, *s.losses.get(s.chosen)?);
-            let change = relative_losses(s).map(|_| (l / l0 - 1.0) * 100.0).filter(|c| c.is_finite());
+            let change = chosen_point(s).map(|(_, ratio)| (ratio - 1.0) * 100.0);
             Some((r, a, l0, l, change))
         })
         .collect();
