@@ -48,10 +48,9 @@ impl LmConfig {
         self.n_kv_heads * self.head_dim()
     }
 
-    /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), LmError> {
-        let bad = |field: &'static str, message: String| Err(LmError::Config { field, message });
-        for (field, v) in [
+    /// The integer fields with their names (as the metadata and the errors spell them).
+    fn sizes(&self) -> [(&'static str, usize); 7] {
+        [
             ("dim", self.dim),
             ("n_layers", self.n_layers),
             ("n_heads", self.n_heads),
@@ -59,7 +58,13 @@ impl LmConfig {
             ("hidden_dim", self.hidden_dim),
             ("vocab_size", self.vocab_size),
             ("seq_len", self.seq_len),
-        ] {
+        ]
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), LmError> {
+        let bad = |field: &'static str, message: String| Err(LmError::Config { field, message });
+        for (field, v) in self.sizes() {
             if v == 0 {
                 return bad(field, "must be at least 1".into());
             }
@@ -128,15 +133,7 @@ impl LmConfig {
     /// The safetensors `__metadata__` form (decimal strings).
     pub fn to_metadata(&self) -> HashMap<String, String> {
         let mut m = HashMap::new();
-        for (k, v) in [
-            ("dim", self.dim),
-            ("n_layers", self.n_layers),
-            ("n_heads", self.n_heads),
-            ("n_kv_heads", self.n_kv_heads),
-            ("hidden_dim", self.hidden_dim),
-            ("vocab_size", self.vocab_size),
-            ("seq_len", self.seq_len),
-        ] {
+        for (k, v) in self.sizes() {
             m.insert(k.to_string(), v.to_string());
         }
         m.insert("norm_eps".into(), format!("{:e}", self.norm_eps));
