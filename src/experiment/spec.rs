@@ -129,6 +129,20 @@ impl Default for QatSettings {
     }
 }
 
+/// Most granularities one sweep compares (per tensor, per channel and a few group sizes).
+pub const MAX_SWEEP_GRANULARITIES: usize = 8;
+
+/// A sweep list names each value once and has at most `max` entries.
+fn distinct<T: PartialEq + std::fmt::Debug>(field: &'static str, list: &[T], max: usize) -> Result<(), ConfigError> {
+    if list.len() > max {
+        return Err(field_error(field, format!("{} entries: a sweep compares at most {max}", list.len())));
+    }
+    if let Some((i, v)) = list.iter().enumerate().find(|(i, v)| list[..*i].contains(v)) {
+        return Err(field_error(field, format!("{v:?} is listed twice (entries {} and {})", list.iter().position(|x| x == v).map_or(0, |p| p + 1), i + 1)));
+    }
+    Ok(())
+}
+
 /// What a sweep covers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -136,6 +150,14 @@ pub struct SweepSettings {
     pub bits: Vec<u8>,
     pub granularities: Vec<WeightGranularity>,
     pub calibrations: Vec<CalibrationKind>,
+}
+
+impl SweepSettings {
+    /// The number of cells: bit widths × granularities × calibration methods (saturating; a
+    /// validated sweep has at most 16 × 8 × 6).
+    pub fn cells(&self) -> usize {
+        self.bits.len().saturating_mul(self.granularities.len()).saturating_mul(self.calibrations.len())
+    }
 }
 
 impl Default for SweepSettings {
@@ -221,15 +243,20 @@ impl Experiment {
         if q.batch == 0 || q.batch > 4096 {
             return Err(field_error("qat.batch", format!("{} is outside 1–4096", q.batch)));
         }
-        if self.sweep.bits.is_empty() || self.sweep.bits.iter().any(|b| !(MIN_BITS..=MAX_BITS).contains(b)) {
-            return Err(field_error("sweep.bits", format!("{:?}: give bit widths from 1 to 16", self.sweep.bits)));
+        let sw = &self.sweep;
+        if sw.bits.is_empty() || sw.bits.iter().any(|b| !(MIN_BITS..=MAX_BITS).contains(b)) {
+            return Err(field_error("sweep.bits", format!("{:?}: give bit widths from 1 to 16", sw.bits)));
         }
-        if self.sweep.granularities.is_empty() {
+        if sw.granularities.is_empty() {
             return Err(field_error("sweep.granularities", "give at least one granularity"));
         }
-        if self.sweep.calibrations.is_empty() {
+        if sw.calibrations.is_empty() {
             return Err(field_error("sweep.calibrations", "give at least one calibration method"));
         }
+        // Distinct entries bound the sweep: at most 16 bit widths × 8 granularities × 6 methods.
+        distinct("sweep.bits", &sw.bits, usize::from(MAX_BITS - MIN_BITS + 1))?;
+        distinct("sweep.granularities", &sw.granularities, MAX_SWEEP_GRANULARITIES)?;
+        distinct("sweep.calibrations", &sw.calibrations, CalibrationKind::ALL.len())?;
         Ok(())
     }
 

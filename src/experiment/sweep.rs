@@ -56,7 +56,7 @@ pub fn run_sweep(
 ) -> Result<SweepReport, ExperimentError> {
     exp.validate()?;
     let s = &exp.sweep;
-    let total = shard.len_of(s.bits.len() * s.granularities.len() * s.calibrations.len());
+    let total = shard.len_of(s.cells());
     let n = ANALYSIS_IMAGES.min(eval.len());
     let x = eval.images_f32(0, n);
     let fp32_out = Fp32Runner::new(model.clone()).forward(&x)?;
@@ -125,7 +125,7 @@ impl SweepReport {
         if parts.iter().any(|p| p.fp32_accuracy != fp32_accuracy || p.fp32_bytes != fp32_bytes || p.mode != mode) {
             return Err("the shards ran different models or settings".into());
         }
-        let total = settings.bits.len() * settings.granularities.len() * settings.calibrations.len();
+        let total = settings.cells();
         let cells = interleave(parts.into_iter().map(|p| p.cells).collect(), total)?;
         Ok(SweepReport { fp32_accuracy, fp32_bytes, mode, cells })
     }

@@ -572,3 +572,31 @@ mod tensor_view {
         assert!(TensorView::work(&TensorSettings { text: "1, two".into(), ..default }, None) < INLINE_WORK, "unparsable text is small");
     }
 }
+
+/// A sweep's lists are bounded before anything is reserved: each value once, at most 16 bit
+/// widths, 8 granularities and the 6 calibration methods (a 10 kB link once asked for 8.5 M cells).
+#[test]
+fn sweep_lists_are_distinct_and_bounded() {
+    use qplay::experiment::spec::MAX_SWEEP_GRANULARITIES;
+    let with = |f: &dyn Fn(&mut SweepSettings)| {
+        let mut e = Experiment::default();
+        f(&mut e.sweep);
+        e.validate()
+    };
+    assert!(with(&|_| ()).is_ok());
+    assert!(with(&|s| s.bits = (1..=16).collect()).is_ok());
+    let cases: [(&str, &dyn Fn(&mut SweepSettings)); 5] = [
+        ("sweep.bits", &|s| s.bits = vec![4, 8, 4]),
+        ("sweep.bits", &|s| s.bits = vec![8; 200_000]),
+        ("sweep.calibrations", &|s| s.calibrations = vec![CalibrationKind::Mse; 1700]),
+        ("sweep.granularities", &|s| s.granularities = vec![WeightGranularity::PerChannel, WeightGranularity::PerTensor, WeightGranularity::PerChannel]),
+        ("sweep.granularities", &|s| s.granularities = (1..=MAX_SWEEP_GRANULARITIES + 1).map(|g| WeightGranularity::PerGroup { group_size: 8 * g }).collect()),
+    ];
+    for (field, f) in cases {
+        let e = with(f).unwrap_err().to_string();
+        assert!(e.contains(field) && (e.contains("twice") || e.contains("at most")), "{e}");
+    }
+    assert!(with(&|s| s.bits = vec![4, 8, 4]).unwrap_err().to_string().contains("entries 1 and 3"));
+    // Distinct group sizes are distinct granularities.
+    assert!(with(&|s| s.granularities = vec![WeightGranularity::PerGroup { group_size: 16 }, WeightGranularity::PerGroup { group_size: 32 }]).is_ok());
+}
