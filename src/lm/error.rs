@@ -13,6 +13,8 @@ pub enum LmError {
     Tensor { name: String, message: String },
     /// A weight that is NaN or infinite.
     NonFinite { tensor: String, index: usize },
+    /// The forward pass overflowed f32: value `index` of the activations `at` is NaN or ±∞.
+    Overflow { at: String, index: usize },
     /// A model, cache or buffer larger than its documented limit.
     TooLarge { what: String, bytes: u128, limit: u128 },
     /// A prompt or token sequence that does not fit the model.
@@ -33,6 +35,10 @@ impl fmt::Display for LmError {
             LmError::NonFinite { tensor, index } => {
                 write!(f, "tensor {tensor}: value {index} is NaN or infinite")
             }
+            LmError::Overflow { at, index } => write!(
+                f,
+                "the model's activations overflow f32: value {index} of {at} is NaN or infinite (its weights or inputs are too large for f32 arithmetic)"
+            ),
             LmError::TooLarge { what, bytes, limit } => {
                 write!(f, "{what} needs {bytes} bytes; the limit is {limit} bytes")
             }

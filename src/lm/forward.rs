@@ -79,9 +79,32 @@ impl Probe for NoProbe {
 #[inline(never)]
 pub fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     let ss = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    if !ss.is_finite() {
+        return rmsnorm_wide(out, x, w, eps);
+    }
     let inv = 1.0 / (ss + eps).sqrt();
     for ((o, &xi), &wi) in out.iter_mut().zip(x).zip(w) {
         *o = xi * inv * wi;
+    }
+}
+
+/// [`rmsnorm`] for a row whose Σx² overflows f32 (some |x| > 1.8e19): the sum in f64, so the
+/// row is normalised rather than zeroed by 1/√∞. A row holding NaN or ±∞ stays non-finite.
+#[cold]
+fn rmsnorm_wide(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    let ss = x.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / x.len() as f64;
+    let inv = 1.0 / (ss + eps as f64).sqrt();
+    for ((o, &xi), &wi) in out.iter_mut().zip(x).zip(w) {
+        *o = (xi as f64 * inv) as f32 * wi;
+    }
+}
+
+/// Fails at the first NaN or ±∞ of `values`, the activations at `at` (the forward pass has
+/// overflowed f32 there: weights or inputs too large for it).
+fn check_finite(values: &[f32], at: impl FnOnce() -> String) -> Result<(), LmError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(LmError::Overflow { at: at(), index }),
     }
 }
 
@@ -252,6 +275,7 @@ impl LmModel {
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
+            check_finite(&x, || format!("the residual stream after block {l}"))?;
         }
         cache.set_len(p0 + m);
         let rows: Vec<usize> = if last_only { vec![m - 1] } else { (0..m).collect() };
@@ -262,6 +286,7 @@ impl LmModel {
         let mut logits = vec![0f32; rows.len() * c.vocab_size];
         self.output.forward(&xn, rows.len(), &mut logits, &mut acts).map_err(at(|| "output".to_string()))?;
         probe.linear(None, "output", rows.len(), &xn, &logits);
+        check_finite(&logits, || "the logits".into())?;
         Ok(logits)
     }
 }

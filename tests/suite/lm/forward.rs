@@ -113,6 +113,44 @@ both! {
         assert!(matches!(e, LmError::Format(_)));
     }
 
+    rmsnorm_survives_a_sum_of_squares_past_f32 {
+        // Σx² = 4·(1e20)² overflows f32; the row is still normalised: x / sqrt(mean x²) = ±1.
+        let x = [1e20f32, -1e20, 1e20, -1e20];
+        let mut out = [0f32; 4];
+        qplay::lm::forward::rmsnorm(&mut out, &x, &[1.0, 2.0, 3.0, 4.0], 1e-5);
+        assert_eq!(out, [1.0, -2.0, 3.0, -4.0]);
+        // The usual path is unchanged: [3, 4] / sqrt(12.5) exactly as f32 computes it.
+        qplay::lm::forward::rmsnorm(&mut out[..2], &[3.0, 4.0], &[1.0, 1.0], 0.0);
+        let inv = 1.0 / 12.5f32.sqrt();
+        assert_eq!(out[..2], [3.0 * inv, 4.0 * inv]);
+    }
+
+    activations_past_f32_are_an_error_naming_where {
+        // Finite weights that overflow inside the forward pass: an error, never a perplexity of
+        // NaN or one of the vocabulary size (uniform logits from rows zeroed by 1/√∞).
+        let mut w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
+        let tokens = [1u32, 2, 3, 4];
+        let run = |w: &LmWeights| {
+            let model = LmModel::from_weights(w).unwrap();
+            model.forward(&tokens, &mut KvCache::new(&w.config, KvFormat::F32).unwrap(), false, &mut NoProbe)
+        };
+        assert!(run(&w).is_ok());
+        for v in w.layers[1].w2.iter_mut() {
+            *v = if *v > 0.0 { 3e38 } else { -3e38 };
+        }
+        let e = run(&w).unwrap_err();
+        assert!(matches!(&e, LmError::Overflow { at, .. } if at == "the residual stream after block 1"), "{e}");
+        assert!(e.to_string().contains("overflow f32"), "{e}");
+        let model = LmModel::from_weights(&w).unwrap();
+        assert!(qplay::lm::eval::perplexity(&model, &[1, 2, 3, 4, 5, 6], KvFormat::F32, |_, _| ()).is_err());
+        // The head alone: the residual stream is finite, the logits are not.
+        let mut w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
+        let head = w.output.as_mut().expect("an untied model");
+        head.iter_mut().for_each(|v| *v = if *v > 0.0 { 3e38 } else { -3e38 });
+        let e = run(&w).unwrap_err();
+        assert!(matches!(&e, LmError::Overflow { at, .. } if at == "the logits"), "{e}");
+    }
+
     safetensors_round_trip_is_exact {
         let w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
         let bytes = w.to_safetensors().unwrap();
