@@ -34,6 +34,8 @@ pub struct Tensor {
 pub enum FormatError {
     /// The file is larger than the limit for its kind.
     TooLarge { bytes: usize, limit: usize },
+    /// An array of more values than the reader converts to f32 (`count`; `limit` at most).
+    TooManyValues { count: usize, limit: usize },
     /// An archive whose members decompress to more than the limit (a zip bomb stops here):
     /// `member` is the one that passed it, `bytes` the file's own (compressed) size.
     DecompressedTooLarge { member: String, bytes: usize, limit: usize },
@@ -62,6 +64,9 @@ impl fmt::Display for FormatError {
         match self {
             FormatError::TooLarge { bytes, limit } => {
                 write!(f, "the file is {bytes} bytes; the limit is {limit} bytes")
+            }
+            FormatError::TooManyValues { count, limit } => {
+                write!(f, "the array holds {count} values; at most {limit} are read ({} MiB as f32)", limit / (1 << 18))
             }
             FormatError::DecompressedTooLarge { member, bytes, limit } => write!(
                 f,

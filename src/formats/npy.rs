@@ -15,8 +15,18 @@ fn malformed(e: impl std::fmt::Display) -> FormatError {
     FormatError::Malformed { format: ".npy", message: e.to_string() }
 }
 
+/// Most values a `.npy` file is converted to: 64 Mi (256 MiB of f32), so a 256 MiB file of
+/// 1-byte values cannot become 1 GiB.
+pub const MAX_NPY_VALUES: usize = MAX_NPY_BYTES / 4;
+
 /// Reads a `.npy` file from its bytes.
 pub fn read_npy(bytes: &[u8]) -> Result<Tensor, FormatError> {
+    read_npy_limited(bytes, MAX_NPY_VALUES)
+}
+
+/// [`read_npy`] converting at most `max_values` values (checked from the header, before any
+/// allocation).
+pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, FormatError> {
     if bytes.len() > MAX_NPY_BYTES {
         return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_NPY_BYTES });
     }
@@ -31,6 +41,9 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, FormatError> {
     let npy = NpyFile::new(bytes).map_err(malformed)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;
+    if count > max_values {
+        return Err(FormatError::TooManyValues { count, limit: max_values });
+    }
     let DType::Plain(ts) = npy.dtype() else {
         return Err(FormatError::UnsupportedDtype { dtype: describe(&npy.dtype()) });
     };

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Every member is read, in archive order, by its name without the `.npy` suffix (NumPy's key);
-//! each member is a `.npy` read by [`super::npy::read_npy`] (every dtype and order it takes).
+//! each member is a `.npy` read by [`super::npy::read_npy_limited`] (every dtype and order it takes).
 //! Zip parsing and inflating are the `zip` crate's.
 //!
 //! Limits: the archive itself is at most [`MAX_NPZ_BYTES`]; the members' decompressed sizes add up
@@ -18,7 +18,7 @@ use std::io::{Cursor, Read, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-use super::npy::{read_npy, write_npy_f32};
+use super::npy::{read_npy_limited, write_npy_f32, MAX_NPY_VALUES};
 use super::{FormatError, Tensor};
 
 /// Largest `.npz` archive accepted: 256 MiB.
@@ -50,6 +50,9 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
         return Err(malformed(format!("{} members; at most {MAX_NPZ_MEMBERS} are read", archive.len())));
     }
     let mut left = max_decompressed;
+    // The f32 values of all members together take at most `max_decompressed` bytes too: the
+    // byte count alone lets 1-byte members (bool, u8) grow fourfold.
+    let mut values_left = max_decompressed / 4;
     let mut arrays = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
         let mut member = archive.by_index(i).map_err(|e| malformed(format!("member #{}: {e}", i + 1)))?;
@@ -71,7 +74,8 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
             return Err(FormatError::DecompressedTooLarge { member: name, bytes: bytes.len(), limit: max_decompressed });
         }
         left -= data.len();
-        let tensor = read_npy(&data).map_err(|e| in_member(&key, e))?;
+        let tensor = read_npy_limited(&data, values_left.min(MAX_NPY_VALUES)).map_err(|e| in_member(&key, e))?;
+        values_left -= tensor.values.len();
         arrays.push((key, tensor));
     }
     Ok(arrays)
@@ -82,6 +86,7 @@ fn in_member(key: &str, e: FormatError) -> FormatError {
     match e {
         FormatError::Malformed { message, .. } => malformed(format!("array \"{key}\": {message}")),
         FormatError::BadMagic { .. } => malformed(format!("array \"{key}\" is not a .npy file")),
+        FormatError::TooManyValues { count, limit } => malformed(format!("array \"{key}\" holds {count} values; with the arrays before it at most {limit} more are read")),
         FormatError::UnsupportedDtype { dtype } => FormatError::UnsupportedDtype { dtype: format!("{dtype} (array \"{key}\")") },
         other => other,
     }

@@ -92,6 +92,39 @@ both! {
         const { assert!(MAX_NPZ_DECOMPRESSED >= 256 << 20, "the default leaves room for a maximal .npy") };
     }
 
+    one_byte_members_cannot_grow_fourfold {
+        // `|b1` / `u1` members pass a byte limit yet become 4 bytes a value: the f32 values of
+        // all members together are held to the same limit (values ≤ limit / 4).
+        let member = |descr: &str, n: usize, body: usize| {
+            let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({n},), }}");
+            while (10 + header.len() + 1) % 64 != 0 {
+                header.push(' ');
+            }
+            header.push('\n');
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            b.extend_from_slice(header.as_bytes());
+            b.extend(std::iter::repeat_n(1u8, body));
+            b
+        };
+        let (a, b) = (member("|u1", 1000, 1000), member("|b1", 100, 100));
+        let both = zip_of(&[("a.npy", &a, true), ("b.npy", &b, true)]);
+        // 1,356 bytes inflated, under 4,096; but 1,100 values, over 4,096 / 4.
+        assert!(a.len() + b.len() < 4096);
+        match read_npz_limited(&both, 4096) {
+            Err(e @ FormatError::Malformed { .. }) => assert!(e.to_string().contains("array \"b\" holds 100 values; with the arrays before it at most 24 more"), "{e}"),
+            other => panic!("expected the value limit, got {other:?}"),
+        }
+        let got = read_npz_limited(&both, 4400).unwrap();
+        assert_eq!((get(&got, "a").values.len(), get(&got, "b").values.len()), (1000, 100));
+        assert!(get(&got, "b").values.iter().all(|&v| v == 1.0));
+        // A lone .npy is held to MAX_NPY_VALUES from its header, before its body is read.
+        match qplay::formats::npy::read_npy(&member("|u1", qplay::formats::npy::MAX_NPY_VALUES + 1, 0)) {
+            Err(FormatError::TooManyValues { count, limit }) => assert_eq!((count, limit), (limit + 1, 64 << 20)),
+            other => panic!("expected TooManyValues, got {other:?}"),
+        }
+    }
+
     bad_archives_get_typed_errors {
         assert_eq!(read_npz(b"\x93NUMPY not a zip"), Err(FormatError::BadMagic { format: ".npz (zip)" }));
         let good = fixture!("arrays_savez_compressed.npz");
