@@ -92,6 +92,10 @@ fn typed(text: &str, like: Option<&Value>) -> Value {
         if let Ok(i) = t.parse::<i64>() {
             return Value::from(i);
         }
+        // 2^63 … 2^64 − 1: a u64 setting (a seed) that i64 cannot hold and f64 would round.
+        if let Ok(u) = t.parse::<u64>() {
+            return Value::from(u);
+        }
         if let Some(n) = t.parse::<f64>().ok().filter(|x| x.is_finite()).and_then(serde_json::Number::from_f64) {
             return Value::Number(n);
         }

@@ -224,6 +224,14 @@ both! {
         let (back, notices) = from_query(&to_query(&exp));
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, exp);
+        // Seeds up to 2^64 − 1 (beyond i64, exact in no f64) survive the link.
+        for seed in [1u64 << 63, u64::MAX] {
+            exp.seed = seed;
+            exp.ptq.rounding = Rounding::Stochastic { seed };
+            let (back, notices) = from_query(&to_query(&exp));
+            assert!(notices.is_empty(), "{seed}: {notices:?}");
+            assert_eq!(back, exp, "{seed}");
+        }
     }
 
     tensor_link_calibration_settings_are_range_checked {
