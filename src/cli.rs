@@ -202,9 +202,10 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
     };
     let shape = match &a.shape {
         Some(s) => {
-            let n: usize = s.iter().product();
-            if n != values.len() {
-                return Err(format!("--shape {s:?} holds {n} values, the input has {}", values.len()));
+            let n = s.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if n != Some(values.len()) {
+                let held = n.map_or("more values than can be counted".to_string(), |n| format!("{n} values"));
+                return Err(format!("--shape {s:?} holds {held}, the input has {}", values.len()));
             }
             s.clone()
         }
