@@ -10,8 +10,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = qplay::share::Page::from_hash(&s);
         let query = qplay::share::query_of(&s);
         let _ = qplay::share::view::split_view(query);
-        // What a link decodes to encodes again and decodes without a panic.
+        // What a link decodes to is a valid link: it encodes, and decodes to the same settings
+        // without a notice.
         let again = settings.to_hash();
-        let _ = qplay::share::TensorSettings::from_hash(&again);
+        let (back, notices) = qplay::share::TensorSettings::from_hash(&again);
+        assert!(notices.is_empty(), "{again}: {notices:?}");
+        assert_eq!(back, settings, "{again}");
     });
 });
