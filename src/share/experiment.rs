@@ -68,10 +68,16 @@ fn scalar_text(v: &Value) -> String {
 
 /// The query for a description: its leaves that differ from the default's, `key=value&…`.
 pub fn to_query(exp: &Experiment) -> String {
+    to_query_on(exp, &Experiment::default())
+}
+
+/// [`to_query`] against another starting point `base` (the Lab's own experiment): the leaves
+/// that differ from `base`'s. [`from_query_on`] with the same `base` reads it back.
+pub fn to_query_on(exp: &Experiment, base: &Experiment) -> String {
     let mut mine = Vec::new();
     leaves(&to_json(exp), "", &mut mine);
     let mut defaults = Vec::new();
-    leaves(&to_json(&Experiment::default()), "", &mut defaults);
+    leaves(&to_json(base), "", &mut defaults);
     let mut q = form_urlencoded::Serializer::new(String::new());
     for (path, v) in &mine {
         if defaults.iter().any(|(p, d)| p == path && d == v) {
@@ -301,15 +307,21 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
 /// each group is checked on its own on top of the default, so one bad key costs one small
 /// deserialisation, never a search over every combination of keys.
 pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
+    from_query_on(query, &Experiment::default())
+}
+
+/// [`from_query`] starting from `base` instead of the default experiment: a key the link
+/// leaves out keeps `base`'s value, and a link that cannot be read gives `base`.
+pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>) {
     let mut notices = Notices::default();
     if query.len() > MAX_QUERY_LEN {
         notices.push(format!("The link is longer than {MAX_QUERY_LEN} characters; the default experiment is shown."));
-        return (Experiment::default(), notices.finish());
+        return (base.clone(), notices.finish());
     }
     if let Some(n) = crate::share::broken_escapes(query) {
         notices.push(n);
     }
-    let defaults = to_json(&Experiment::default());
+    let defaults = to_json(base);
     let mut keys: Vec<Key> = Vec::new();
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut total = 0usize;
@@ -367,7 +379,7 @@ pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
         Ok(e) => e,
         Err(why) => {
             notices.push(format!("The link's experiment is invalid ({}); the default experiment is shown.", clip_reason(&why)));
-            return (Experiment::default(), notices.finish());
+            return (base.clone(), notices.finish());
         }
     };
     // What fails only in combination (a size-budget task without a budget): drop the keys the
@@ -382,7 +394,7 @@ pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
                     break;
                 }
                 notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
-                exp = build(&defaults, pairs(&keys)).unwrap_or_default();
+                exp = build(&defaults, pairs(&keys)).unwrap_or_else(|_| base.clone());
             }
         }
     }
@@ -390,7 +402,7 @@ pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
         Ok(()) => (exp, notices.finish()),
         Err(e) => {
             notices.push(format!("The link's experiment is invalid ({e}); the default experiment is shown."));
-            (Experiment::default(), notices.finish())
+            (base.clone(), notices.finish())
         }
     }
 }

@@ -42,3 +42,55 @@ test('every step of the lab completes and the FP32 / PTQ / QAT table is filled',
   assert.equal(await page.isVisible('#panic-banner'), false);
   assert.deepEqual(errors, []);
 });
+
+test("a Lab link keeps the lab's own settings, a link opened mid-session clears the results, and the steps go on on another page", async () => {
+  // A teacher's short link: only the bits. The rest stays the lab's (per tensor, asymmetric),
+  // so it runs exactly what choosing 4 in the select runs.
+  const { page, errors } = await openPage(browser, `${url}#/lab?ptq.weight_bits=4&ptq.act_bits=4`);
+  assert.equal(await page.inputValue('[data-testid=lab-bits]'), '4');
+  const words = await page.textContent('[data-testid=lab-ptq-words]');
+  assert.match(words, /one s and Z per weight tensor \(asymmetric, the normal method\)/);
+  assert.match(words, /from its min and max over 256 training images, all at once/);
+  await page.click('text=Run steps 1 and 3');
+  await page.waitForSelector('[data-testid=lab-ptq]', { timeout: 120_000 });
+  const fromLink = await page.textContent('[data-testid=step-3] .result');
+  assert.match(fromLink, /^W4A4 PTQ accuracy/);
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lab`);
+  await p2.selectOption('[data-testid=lab-bits]', '4');
+  await p2.click('text=Run steps 1 and 3');
+  await p2.waitForSelector('[data-testid=lab-ptq]', { timeout: 120_000 });
+  assert.equal(await p2.textContent('[data-testid=step-3] .result'), fromLink, 'the link and the select run the same PTQ');
+  assert.deepEqual(e2, []);
+  await p2.close();
+
+  // Another link followed in the same tab: the old results do not stay under the new settings.
+  await page.evaluate(() => { location.hash = '#/lab?ptq.weight_bits=16&ptq.mode=weight_only&qat.epochs=2'; });
+  await page.waitForFunction(() => !document.querySelector('[data-testid=lab-ptq]'));
+  // 16 bits is not among the select's widths: the select says what runs.
+  assert.match(await page.textContent('[data-testid=lab-bits] option:checked'), /W16 A8 \(from the link\)/);
+  assert.match(await page.textContent('[data-testid=lab-ptq-words]'), /activations stay in FP32 \(weight-only\)/);
+  assert.match(await page.textContent('[data-testid=step-5]'), /2 epochs over the training images/);
+  await page.click('text=Run steps 1 and 3');
+  await page.waitForSelector('[data-testid=lab-ptq]', { timeout: 120_000 });
+  assert.match(await page.textContent('[data-testid=step-3] .result'), /^W16 weight-only PTQ accuracy/);
+
+  // "Run every step", then another page: the steps go on without the Lab on screen.
+  await page.evaluate(() => { location.hash = '#/lab'; });
+  await page.waitForFunction(() => !document.querySelector('[data-testid=lab-ptq]'));
+  await page.click('[data-testid=lab-run-all]');
+  await page.click('nav >> text=Tensor');
+  await page.waitForTimeout(500);
+  assert.equal(await page.isVisible('[data-testid=lab-run-all]'), false, 'the Lab is off screen');
+  // The three steps take about 5 s on an idle machine; the Lab used to stop after the step
+  // that was running when the page changed.
+  await page.waitForTimeout(45_000);
+  await page.click('nav >> text=Lab');
+  // Finished while away: the table is there at once, not after the steps start again.
+  await page.waitForSelector('[data-testid=qat-table]', { timeout: 3_000 });
+  assert.ok(await page.isVisible('[data-testid=lab-mse-table]'));
+  const deployed = pct(await page.textContent('[data-testid=table-qat-deployed]'));
+  assert.ok(deployed > 80 && deployed <= 100, `deployed QAT ${deployed}`);
+  assert.match(await page.textContent('[data-testid=qat-table]'), /QAT \(fake-quant, as trained\)/);
+  assert.equal(await page.isVisible('#panic-banner'), false);
+  assert.deepEqual(errors, []);
+});

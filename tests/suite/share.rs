@@ -6,6 +6,7 @@ use qplay::parse::{parse_numbers, ParseError};
 use qplay::generate::Distribution;
 use qplay::quant::calibration::Calibration;
 use qplay::quant::{Granularity, Method, Rounding};
+use qplay::ptq::WeightGranularity;
 use qplay::share::Generator;
 use qplay::share::{TensorSettings, MAX_LINK_VALUES};
 
@@ -232,6 +233,28 @@ both! {
             assert!(notices.is_empty(), "{seed}: {notices:?}");
             assert_eq!(back, exp, "{seed}");
         }
+    }
+
+    an_experiment_link_can_start_from_another_experiment {
+        // The Lab's links start from the Lab's own experiment (per tensor, asymmetric): keys the
+        // link leaves out keep the base's values, and the link of a state lists what differs.
+        use qplay::share::experiment::{from_query_on, to_query_on};
+        let mut base = qplay::experiment::Experiment::default();
+        base.ptq.granularity = WeightGranularity::PerTensor;
+        base.ptq.weight_symmetric = false;
+        let (e, notices) = from_query_on("ptq.weight_bits=4&ptq.act_bits=4", &base);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((e.ptq.granularity, e.ptq.weight_symmetric, e.ptq.weight_bits, e.ptq.act_bits), (WeightGranularity::PerTensor, false, 4, 4));
+        assert_eq!(to_query_on(&e, &base), "ptq.act_bits=4&ptq.weight_bits=4");
+        assert_eq!(from_query_on("", &base).0, base);
+        // The default's own keys read back on this base too.
+        let mut other = base.clone();
+        other.ptq.granularity = WeightGranularity::PerChannel;
+        other.ptq.weight_symmetric = true;
+        assert_eq!(from_query_on(&to_query_on(&other, &base), &base), (other, vec![]));
+        // A link that cannot be read gives the base, not the default.
+        let long = "x".repeat(20_000);
+        assert_eq!(from_query_on(&long, &base).0, base);
     }
 
     tensor_link_calibration_settings_are_range_checked {

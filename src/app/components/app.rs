@@ -131,6 +131,7 @@ fn shell() -> Html {
             <main ref={main_ref} id="main" tabindex="-1">
                 <Switch<Route> render={switch} />
             </main>
+            <super::lab_page::LabRunner />
         </ContextProvider<UseReducerHandle<LmState>>>
         </ContextProvider<UseReducerHandle<LabState>>>
         </ContextProvider<UseReducerHandle<ModelState>>>

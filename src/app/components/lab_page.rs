@@ -34,7 +34,9 @@ use crate::experiment::shard;
 use crate::ptq::quantizable_layers;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::experiment::layerwise::Mode;
-use crate::experiment::Task;
+use crate::experiment::{Experiment, Task};
+use crate::ptq::{QuantMode, WeightGranularity};
+use crate::quant::calibration::Calibration;
 use crate::quant::{quantize_tensor, Method, Scheme};
 use crate::share::{query_of, Page};
 
@@ -47,7 +49,8 @@ fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
     let model = ModelSource::Builtin(exp.model.clone());
     let layers = quantizable_layers(&builtin_architecture(&exp.model)).len();
     let workers = worker.0.size().min(shard::items(&exp, layers));
-    experiment_job::run(worker, &exp, &model, None, workers, task, state.dispatcher().to_callback().reform(LabAction::Job));
+    let settings = state.settings;
+    experiment_job::run(worker, &exp, &model, None, workers, task, state.dispatcher().to_callback().reform(move |u| LabAction::Job(settings, u)));
 }
 
 /// A point of the MLP as the handout names it, with qplay's layer name beside it:
@@ -91,6 +94,61 @@ fn normal_vs_clip() -> Html {
     }
 }
 
+/// The PTQ the lab's settings ask for, in words ("one s and Z per weight tensor (asymmetric, the
+/// normal method)"): a link may change any setting, and the steps describe what runs.
+fn ptq_words(e: &Experiment) -> (String, String) {
+    let p = &e.ptq;
+    let per = match p.granularity {
+        WeightGranularity::PerTensor => "one s and Z per weight tensor".to_string(),
+        WeightGranularity::PerChannel => "one s and Z per output channel of each weight".to_string(),
+        WeightGranularity::PerGroup { group_size } => format!("one s and Z per group of {group_size} inputs of each weight"),
+    };
+    let sym = if p.weight_symmetric { "symmetric: Z = 0" } else { "asymmetric" };
+    let weights = format!("{per} ({sym}, the {} method)", p.method.name());
+    let acts = match p.mode {
+        QuantMode::Full => {
+            let range = match p.act_calibration {
+                Calibration::MinMax => "min and max".to_string(),
+                ref c => format!("{} range", c.name()),
+            };
+            format!("every activation (x, relu, relu_1, and the output) gets an s and Z from its {range} over {} training images, all at once", e.calib_size)
+        }
+        QuantMode::WeightOnly => "the activations stay in FP32 (weight-only)".to_string(),
+        QuantMode::Dynamic => "each activation gets its s and Z from the input itself as the model runs (dynamic)".to_string(),
+    };
+    (weights, acts)
+}
+
+/// "W8A8", "W4 weight-only" or "W8A8 dynamic".
+fn bits_label(e: &Experiment) -> String {
+    let (w, a) = (e.ptq.weight_bits, e.ptq.act_bits);
+    match e.ptq.mode {
+        QuantMode::Full => format!("W{w}A{a}"),
+        QuantMode::WeightOnly => format!("W{w} weight-only"),
+        QuantMode::Dynamic => format!("W{w}A{a} dynamic"),
+    }
+}
+
+/// The bit widths the Bits select offers (weights and activations alike).
+const LAB_BITS: [u8; 6] = [2, 3, 4, 5, 6, 8];
+
+/// "Run every step": starts the next missing step whenever nothing runs. The app keeps it
+/// mounted on every page, so the steps go on while the user looks at another page.
+#[function_component(LabRunner)]
+pub fn lab_runner() -> Html {
+    let state = use_context::<LabHandle>().expect("the app provides the Lab's state");
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+    let (s, w) = (state.clone(), worker.clone());
+    use_effect_with((state.run_all, state.job.is_running(), state.next_missing()), move |(all, running, next)| {
+        if *all && !*running {
+            if let Some(t) = next {
+                submit(&w, &s, *t);
+            }
+        }
+    });
+    html! {}
+}
+
 #[function_component(LabPage)]
 pub fn lab_page() -> Html {
     let state = use_context::<LabHandle>().expect("the app provides the Lab's state");
@@ -99,17 +157,6 @@ pub fn lab_page() -> Html {
     {
         let d = state.dispatcher();
         url::use_page_link(Page::Lab, state.to_hash(), Callback::from(move |hash: String| d.dispatch(LabAction::FromQuery(query_of(&hash).to_string()))));
-    }
-    // "Run every step": start the next missing step whenever nothing runs.
-    {
-        let (s, w) = (state.clone(), worker.clone());
-        use_effect_with((state.run_all, state.job.is_running(), state.next_missing()), move |(all, running, next)| {
-            if *all && !*running {
-                if let Some(t) = next {
-                    submit(&w, &s, *t);
-                }
-            }
-        });
     }
     let run = |task: Task| {
         let (s, w) = (state.clone(), worker.clone());
@@ -148,7 +195,8 @@ pub fn lab_page() -> Html {
     let on_bits = {
         let d = state.dispatcher();
         Callback::from(move |e: Event| {
-            let b: u8 = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value().parse().unwrap_or(8);
+            // "" is the link's own setting, which the select shows but does not offer.
+            let Ok(b) = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value().parse::<u8>() else { return };
             d.dispatch(LabAction::edit(move |x| {
                 x.ptq.weight_bits = b;
                 x.ptq.act_bits = b;
@@ -173,8 +221,19 @@ pub fn lab_page() -> Html {
         }
     };
     let e = &state.exp;
-    let locked = state.view.is_locked("all");
     let ds_name = if e.dataset == "mnist" { "MNIST" } else { "Fashion-MNIST" };
+    // Bits the select cannot show (a link's 16, or weights and activations apart) get an option of their own.
+    let from_link_bits = !LAB_BITS.contains(&e.ptq.weight_bits) || e.ptq.act_bits != e.ptq.weight_bits;
+    let (weights_words, acts_words) = ptq_words(e);
+    let test_images = match (&state.ptq, e.eval_size) {
+        (Some(p), _) => format!("the {} test images it was evaluated on", p.report.eval_images),
+        (None, 0) => "the test split".to_string(),
+        (None, n) => format!("the first {n} test images"),
+    };
+    let epochs = match e.qat.epochs {
+        1 => "One epoch".to_string(),
+        n => format!("{n} epochs"),
+    };
     html! {
         <div class="lab-page">
             <Notices notices={state.notices.clone()} {on_dismiss} />
@@ -187,22 +246,25 @@ pub fn lab_page() -> Html {
                 <div class="settings">
                     if !state.view.is_hidden("dataset") {
                         <label title="the images the MLP was trained and is tested on">{"Dataset"}
-                            <select onchange={on_dataset} ~value={e.dataset.clone()} disabled={busy || locked || state.view.is_locked("dataset")} data-testid="lab-dataset">
+                            <select onchange={on_dataset} ~value={e.dataset.clone()} disabled={busy || state.view.is_locked("dataset")} data-testid="lab-dataset">
                                 <option value="fashion" selected={e.dataset == "fashion"}>{"Fashion-MNIST"}</option>
                                 <option value="mnist" selected={e.dataset == "mnist"}>{"MNIST"}</option>
                             </select></label>
                     }
                     if !state.view.is_hidden("ptq.method") {
                         <label title="normal: [α, β] → [−128, 127]; clip: [α, β] → [−256, 255], still clamped to [−128, 127]">{"Method"}
-                            <select onchange={on_method} ~value={if e.ptq.method == Method::Clip { "clip" } else { "normal" }} disabled={busy || locked || state.view.is_locked("ptq.method")} data-testid="lab-method">
+                            <select onchange={on_method} ~value={if e.ptq.method == Method::Clip { "clip" } else { "normal" }} disabled={busy || state.view.is_locked("ptq.method")} data-testid="lab-method">
                                 <option value="normal" selected={e.ptq.method == Method::Normal}>{"normal"}</option>
                                 <option value="clip" selected={e.ptq.method == Method::Clip}>{"clip"}</option>
                             </select></label>
                     }
                     if !state.view.is_hidden("ptq.weight_bits") {
                         <label title="bits of the weights and the activations">{"Bits"}
-                            <select onchange={on_bits} ~value={e.ptq.weight_bits.to_string()} disabled={busy || locked || state.view.is_locked("ptq.weight_bits")} data-testid="lab-bits">
-                                { for [2u8, 3, 4, 5, 6, 8].iter().map(|b| html! { <option value={b.to_string()} selected={e.ptq.weight_bits == *b}>{ b }</option> }) }
+                            <select onchange={on_bits} ~value={if from_link_bits { String::new() } else { e.ptq.weight_bits.to_string() }} disabled={busy || state.view.is_locked("ptq.weight_bits")} data-testid="lab-bits">
+                                { for LAB_BITS.iter().map(|b| html! { <option value={b.to_string()} selected={!from_link_bits && e.ptq.weight_bits == *b}>{ b }</option> }) }
+                                if from_link_bits {
+                                    <option value="" selected=true>{ format!("W{} A{} (from the link)", e.ptq.weight_bits, e.ptq.act_bits) }</option>
+                                }
                             </select></label>
                     }
                     <button class="primary" onclick={run_all} disabled={busy} data-testid="lab-run-all">{"Run every step"}</button>
@@ -212,9 +274,9 @@ pub fn lab_page() -> Html {
 
             <section class="step" data-testid="step-1">
                 <h2>{"1. The FP32 model"}</h2>
-                <p>{ format!("The MLP 784 → 128 → ReLU → 64 → ReLU → 10 (the handout's nodes x, relu, relu_1, nn3; qplay's layers call the two ReLUs nn1.relu and nn2.relu), trained by qplay on {ds_name}. Its accuracy on the 10,000 test images is the baseline every quantized model is measured against.") }</p>
+                <p>{ format!("The MLP 784 → 128 → ReLU → 64 → ReLU → 10 (the handout's nodes x, relu, relu_1, nn3; qplay's layers call the two ReLUs nn1.relu and nn2.relu), trained by qplay on {ds_name}. Its accuracy on {test_images} is the baseline every quantized model is measured against.") }</p>
                 <p class="hint" data-testid="lab-why-differ">{ "Why not the handout's 84 % / 84 % / 85 %? qplay trained its own MLP with a different set-up \
-                    (optimizer, epochs, initialisation) and evaluates on the full 10,000-image test split, while the handout's numbers come \
+                    (optimizer, epochs, initialisation) and evaluates on its own test split, while the handout's numbers come \
                     from its own training run and split. The comparisons are what carry over: PTQ close to FP32 at 8 bits, QAT recovering \
                     most of what PTQ loses at low bits." }</p>
                 <button onclick={run(Task::Ptq)} disabled={busy}>{"Run steps 1 and 3"}</button>
@@ -236,10 +298,9 @@ pub fn lab_page() -> Html {
 
             <section class="step" data-testid="step-3">
                 <h2>{"3. Post-training quantization of the MLP"}</h2>
-                <p>{ format!("Every weight tensor gets one s and Z (per tensor, {} method); every activation (x, relu, relu_1, and the output) \
-                    gets an s and Z from its min and max over 256 training images, all at once. Then the model runs on the test images.", e.ptq.method.name()) }</p>
+                <p data-testid="lab-ptq-words">{ format!("Weights: {weights_words}; {acts_words}. Then the model runs on the test images.") }</p>
                 if let Some(p) = &state.ptq {
-                    <p class="result">{ format!("W{}A{} PTQ accuracy: ", e.ptq.weight_bits, e.ptq.act_bits) }<b data-testid="lab-ptq">{ pct(p.report.accuracy) }</b>
+                    <p class="result">{ format!("{} PTQ accuracy: ", bits_label(e)) }<b data-testid="lab-ptq">{ pct(p.report.accuracy) }</b>
                         { format!(" (FP32 {}), size {:.6} MB ({:.2}× smaller), agreement with FP32 {}.", pct(p.report.fp32_accuracy), p.report.bytes as f64 / 1e6, p.report.compression, pct(p.report.agreement)) }</p>
                     <PlotCanvas plot={Plot::PtqLayers { layers: Rc::new(p.report.layers.clone()), metric: LayerMetric::SqnrDb }} testid="lab-ptq-chart"
                         label="Per-layer errors of the PTQ model" />
@@ -278,9 +339,9 @@ pub fn lab_page() -> Html {
 
             <section class="step" data-testid="step-5">
                 <h2>{"5. Quantization-aware training"}</h2>
-                <p>{ "QAT fine-tunes the FP32 weights with the quantization simulated in the forward pass (fake-quant on the weights and the \
-                    activations); the gradient passes straight through the rounding (the straight-through estimator). One epoch over the \
-                    training images:" }</p>
+                <p>{ format!("QAT fine-tunes the FP32 weights with the quantization simulated in the forward pass (fake-quant on the weights and the \
+                    activations); the gradient passes straight through the rounding (the straight-through estimator). {epochs} over the \
+                    training images:") }</p>
                 <button onclick={run(Task::Qat)} disabled={busy} data-testid="lab-run-qat">{"Run steps 5 and 6"}</button>
                 if let Some(q) = &state.qat {
                     <PlotCanvas plot={Plot::Qat { report: q.clone() }} testid="lab-qat-chart" label="QAT loss and test accuracy" />

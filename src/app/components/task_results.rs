@@ -186,14 +186,25 @@ pub struct QatResultProps {
 }
 
 /// The lab's table: FP32 / PTQ / QAT size and accuracy.
+/// The lab's FP32 / PTQ / QAT table. The QAT row's accuracy is the fine-tuned model with
+/// fake quantization (as it trained); a row below gives the model that is deployed (those
+/// weights quantized again by PTQ), whose size both rows show.
 pub fn qat_table(r: &QatReport) -> Html {
+    let label = |model: &str| if model == "QAT" { "QAT (fake-quant, as trained)".to_string() } else { model.to_string() };
+    let deployed = r.table.iter().find(|row| row.model == "QAT").map(|row| html! {
+        <tr><td>{"QAT deployed (re-quantized by PTQ)"}</td><td class="num">{ format!("{:.6} MB", row.bytes as f64 / 1e6) }</td>
+            <td class="num" data-testid="table-qat-deployed">{ pct(r.deployed_accuracy) }</td></tr>
+    });
     html! {
         <table class="lab-table" data-testid="qat-table">
             <thead><tr><th>{"model"}</th><th class="num">{"size"}</th><th class="num">{"accuracy"}</th></tr></thead>
-            <tbody>{ for r.table.iter().map(|row| html! {
-                <tr><td>{ row.model.clone() }</td><td class="num">{ format!("{:.6} MB", row.bytes as f64 / 1e6) }</td>
-                    <td class="num" data-testid={format!("table-{}", row.model.to_lowercase())}>{ pct(row.accuracy) }</td></tr>
-            }) }</tbody>
+            <tbody>
+                { for r.table.iter().map(|row| html! {
+                    <tr><td>{ label(&row.model) }</td><td class="num">{ format!("{:.6} MB", row.bytes as f64 / 1e6) }</td>
+                        <td class="num" data-testid={format!("table-{}", row.model.to_lowercase())}>{ pct(row.accuracy) }</td></tr>
+                }) }
+                { deployed.unwrap_or_default() }
+            </tbody>
         </table>
     }
 }
@@ -206,7 +217,6 @@ pub fn qat_result(props: &QatResultProps) -> Html {
             <section>
                 <h2>{ format!("QAT at W{}A{}: {} epoch(s) over {} images", r.weight_bits, r.act_bits, r.epochs, r.train_images) }</h2>
                 { qat_table(r) }
-                <p class="hint">{ format!("Deployed (the fine-tuned weights quantized again by PTQ): {}.", pct(r.deployed_accuracy)) }</p>
                 <PlotCanvas plot={Plot::Qat { report: r.clone() }} testid="qat-chart"
                     label="Training loss and test accuracy during QAT" />
                 { json_button(format!("{}.json", props.stem), &**r, "dl-qat-json") }

@@ -55,6 +55,9 @@ pub struct LabState {
     pub job: JobState<Task>,
     /// "Run every step" was pressed: the next steps start when one finishes.
     pub run_all: bool,
+    /// Counts changes of `exp`: a job reports under the number it started with, and a result
+    /// of settings that have changed since (a link opened mid-run) is dropped.
+    pub settings: u64,
 }
 
 impl Default for LabState {
@@ -68,6 +71,7 @@ impl Default for LabState {
             qat: None,
             job: JobState::Idle,
             run_all: false,
+            settings: 0,
         }
     }
 }
@@ -75,7 +79,8 @@ impl Default for LabState {
 pub enum LabAction {
     Edit(Rc<dyn Fn(&mut Experiment)>),
     FromQuery(String),
-    Job(JobUpdate<Task>),
+    /// An update of the job started under `settings` number `.0`.
+    Job(u64, JobUpdate<Task>),
     RunAll(bool),
     DismissNotices,
 }
@@ -89,14 +94,15 @@ impl LabAction {
 impl LabState {
     pub fn from_query(query: &str) -> LabState {
         let (mut view, rest) = split_view(query);
-        let (exp, mut notices) = if rest.is_empty() { (lab_experiment(), Vec::new()) } else { crate::share::experiment::from_query(&rest) };
+        // Keys the link leaves out keep the lab's own settings (per tensor, asymmetric).
+        let (exp, mut notices) = crate::share::experiment::from_query_on(&rest, &lab_experiment());
         notices.extend(view.keep_known(crate::share::view::LAB_VIEW_KEYS));
         LabState { exp, view, notices, ..LabState::default() }
     }
 
     /// The link of this state: the lab's settings, and the teacher's view.
     pub fn to_hash(&self) -> String {
-        page_hash(Page::Lab, &join_query(&crate::share::experiment::to_query(&self.exp), &self.view))
+        page_hash(Page::Lab, &join_query(&crate::share::experiment::to_query_on(&self.exp, &lab_experiment()), &self.view))
     }
 
     /// The experiment of a task, from the lab's settings.
@@ -105,6 +111,15 @@ impl LabState {
         e.task = task;
         e.model = format!("mlp-{}", e.dataset);
         e
+    }
+
+    /// Results of other settings no longer describe this lab, and "Run every step" stops.
+    fn settings_changed(&mut self) {
+        self.settings += 1;
+        self.ptq = None;
+        self.layerwise = None;
+        self.qat = None;
+        self.run_all = false;
     }
 
     /// The next task "Run every step" still has to do.
@@ -130,20 +145,22 @@ impl Reducible for LabState {
             LabAction::Edit(f) => {
                 f(&mut next.exp);
                 next.exp.model = format!("mlp-{}", next.exp.dataset);
-                // Results of other settings no longer describe this lab.
-                next.ptq = None;
-                next.layerwise = None;
-                next.qat = None;
+                next.settings_changed();
             }
             LabAction::FromQuery(q) => {
                 let read = LabState::from_query(&q);
-                if crate::share::experiment::to_query(&read.exp) != crate::share::experiment::to_query(&next.exp) || !read.notices.is_empty() {
+                if read.exp != next.exp || !read.notices.is_empty() {
+                    if read.exp != next.exp {
+                        next.settings_changed();
+                    }
                     next.exp = read.exp;
                     next.notices = read.notices;
                 }
                 next.view = read.view;
             }
-            LabAction::Job(update) => match next.job.apply(update) {
+            LabAction::Job(settings, update) => match next.job.apply(update) {
+                // A run of earlier settings ends, but its result does not describe this lab.
+                Applied::Finished(..) if settings != next.settings => next.run_all = false,
                 Applied::Finished(_, outcome) => {
                     match outcome {
                         Outcome::Ptq(r) => next.ptq = Some(Rc::new(*r)),
