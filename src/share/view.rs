@@ -26,12 +26,14 @@ pub struct View {
 pub const MAX_NAMES: usize = 64;
 
 impl View {
+    /// Whether the control of `key` is hidden: named, or `all`.
     pub fn is_hidden(&self, key: &str) -> bool {
-        self.hidden.contains(key)
+        self.hidden.contains(key) || self.hidden.contains("all")
     }
 
+    /// Whether the control of `key` is locked: named, or `all`.
     pub fn is_locked(&self, key: &str) -> bool {
-        self.locked.contains(key)
+        self.locked.contains(key) || self.locked.contains("all")
     }
 
     /// Whether the link hides or locks anything (the page then says so).
@@ -182,5 +184,8 @@ mod tests {
         assert_eq!(all.summary().as_deref(), Some("every control is locked, 2 controls hidden"));
         let (hide_all, _) = split_view("hide=all&lock=bits");
         assert_eq!(hide_all.summary().as_deref(), Some("every control is hidden"));
+        // `all` hides or locks every key, named or not.
+        assert!(hide_all.is_hidden("bits") && hide_all.is_hidden("ptq.method") && !hide_all.is_locked("round"));
+        assert!(all.is_locked("model") && !all.is_hidden("model") && all.is_hidden("round"));
     }
 }

@@ -106,3 +106,29 @@ test('a skip link is the first Tab stop and moves focus to the main content, rou
   assert.match(await page.evaluate(() => location.hash), /^#\/tensor\?.*bits=6/);
   await assertHealthy(page, errors);
 });
+
+test('hide=all hides every control of the Language-model page and the Lab; an empty prompt stops Generate, not Run', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?hide=all`);
+  await page.waitForSelector('[data-testid=lm-run]');
+  assert.match(await page.textContent('[data-testid=teacher-note]'), /every control is hidden/);
+  for (const id of ['lm-weights', 'lm-bits', 'lm-prompt', 'lm-tokens']) {
+    assert.equal(await page.$(`[data-testid=${id}]`), null, `${id} hidden`);
+  }
+  const { page: lab, errors: labErrors } = await openPage(browser, `${url}#/lab?hide=all`);
+  await lab.waitForSelector('[data-testid=lab-run-all]');
+  for (const id of ['lab-dataset', 'lab-method', 'lab-bits']) {
+    assert.equal(await lab.$(`[data-testid=${id}]`), null, `${id} hidden`);
+  }
+  // Run scores the validation text: the prompt is Generate's alone.
+  const { page: p3, errors: e3 } = await openPage(browser, `${url}#/lm?prompt=`);
+  await p3.waitForSelector('[data-testid=lm-run]');
+  assert.equal(await p3.isEnabled('[data-testid=lm-run]'), true, 'Run needs no prompt');
+  assert.equal(await p3.isEnabled('[data-testid=lm-generate]'), false, 'Generate does');
+  assert.match(await p3.textContent('[data-testid=invalid]'), /the prompt is empty: Generate needs text to continue/);
+  await p3.fill('[data-testid=lm-prompt]', 'ROMEO:');
+  await p3.waitForFunction(() => !document.querySelector('[data-testid=lm-generate]').disabled);
+  assert.equal(await p3.$('[data-testid=invalid]'), null);
+  await assertHealthy(page, errors);
+  await assertHealthy(lab, labErrors);
+  await assertHealthy(p3, e3);
+});

@@ -25,7 +25,6 @@ pub fn ctl(props: &CtlProps) -> Html {
         return html! {};
     }
     let locked = view.is_locked(&props.name)
-        || view.is_locked("all")
         || props.also.split(',').any(|k| !k.is_empty() && view.is_locked(k));
     html! {
         <fieldset class="ctl" disabled={locked} data-ctl={props.name.clone()}

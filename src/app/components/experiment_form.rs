@@ -61,7 +61,7 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
     let on = props.on_edit.clone();
     // A control: hidden by `hide=key`, disabled by `lock=key` (or `lock=all`).
     let shown = |key: &str| !view.is_hidden(key);
-    let locked = |key: &str| view.is_locked(key) || view.is_locked("all");
+    let locked = |key: &str| view.is_locked(key);
     let c = Controls::new(view, on.clone(), "");
     let select = |key: &'static str, label: &str, tip: &str, value: String, options: Vec<(String, String)>, apply: SetText| -> Html {
         c.select(key, label, tip, value, options, false, apply)

@@ -39,7 +39,7 @@ impl<'a, T: 'static> Controls<'a, T> {
     }
 
     fn locked(&self, key: &str) -> bool {
-        self.view.is_locked(key) || self.view.is_locked("all")
+        self.view.is_locked(key)
     }
 
     fn testid(&self, key: &str) -> String {

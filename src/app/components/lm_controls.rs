@@ -71,7 +71,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     let view = &props.view;
     let on = props.on_edit.clone();
     let shown = |key: &str| !view.is_hidden(key);
-    let locked = |key: &str| view.is_locked(key) || view.is_locked("all");
+    let locked = |key: &str| view.is_locked(key);
     let rtn = q.weights == LmWeightFormat::Rtn;
     let c = Controls::new(view, on.clone(), "lm-");
     let text_error = use_state(|| None::<(&'static str, String)>);

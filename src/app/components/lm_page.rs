@@ -193,9 +193,18 @@ fn check(state: &LmState) -> Result<(), String> {
         None => exp.builtin.config(),
     };
     exp.quant.check_fits(&config).map_err(|e| e.to_string())?;
-    exp.sample.validate().map_err(|e| e.to_string())?;
-    if exp.prompt.is_empty() {
-        return Err("the prompt is empty".into());
+    Ok(())
+}
+
+/// Whether `kind` can run now: [`check`], and for generation its own settings and a prompt
+/// (a run scores the validation text and needs neither).
+fn check_job(state: &LmState, kind: LmJob) -> Result<(), String> {
+    check(state)?;
+    if kind == LmJob::Generate {
+        state.exp.sample.validate().map_err(|e| e.to_string())?;
+        if state.exp.prompt.is_empty() {
+            return Err("the prompt is empty: Generate needs text to continue".into());
+        }
     }
     Ok(())
 }
@@ -228,7 +237,7 @@ pub fn lm_page() -> Html {
     let start = |kind: LmJob| {
         let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |_: MouseEvent| {
-            if state.running_job().is_none() && check(&state).is_ok() {
+            if state.running_job().is_none() && check_job(&state, kind).is_ok() {
                 Submit::of(&worker, &state, kind).send();
             }
         })
@@ -317,9 +326,10 @@ pub fn lm_page() -> Html {
     let busy = state.running_job().is_some();
     let n_layers = state.user_model.as_ref().filter(|_| state.use_user).map_or(state.exp.builtin.config().n_layers, |u| u.info.n_layers);
     let valid = check(&state);
+    let valid_generate = check_job(&state, LmJob::Generate);
     let link = url::link_for(&state.to_hash());
     let view: View = state.view.clone();
-    let model_locked = view.is_locked("model") || view.is_locked("all");
+    let model_locked = view.is_locked("model");
     let builtin = state.exp.builtin;
     html! {
         <div class="model-page lm-page">
@@ -347,9 +357,9 @@ pub fn lm_page() -> Html {
                 <div class="run">
                     <button class="primary" onclick={start(LmJob::Run)} disabled={busy || valid.is_err()} data-testid="lm-run"
                         title="Quantize in the worker and score both models on the validation text: a new row in the table">{"Run"}</button>
-                    <button onclick={start(LmJob::Generate)} disabled={busy || valid.is_err()} data-testid="lm-generate"
+                    <button onclick={start(LmJob::Generate)} disabled={busy || valid_generate.is_err()} data-testid="lm-generate"
                         title="Both models continue the prompt with the same seed, side by side">{"Generate"}</button>
-                    if let Err(e) = &valid { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
+                    if let Err(e) = valid.as_ref().and(valid_generate.as_ref()) { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
                     <ShareLink {link} what="the same model and settings" />
                 </div>
                 if !search_running { { job_line(&state.job, "job", on_cancel.clone()) } }

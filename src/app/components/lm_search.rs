@@ -67,7 +67,7 @@ fn target_text(t: &SearchTarget) -> String {
 pub fn lm_search(props: &LmSearchProps) -> Html {
     let s = &props.exp.search;
     let view = &props.view;
-    let off = view.is_locked("search") || view.is_locked("all");
+    let off = view.is_locked("search");
     let c = Controls::new(view, props.on_edit.clone(), "lm-");
     // A width select: W`lo` … W`hi`, written into the search's low or high width.
     let width = |key: &'static str, label: &str, tip: &str, value: u8, (lo, hi): (u8, u8), high: bool| {

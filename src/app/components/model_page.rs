@@ -214,7 +214,7 @@ pub fn model_page() -> Html {
             <Notices notices={state.notices.clone()} {on_dismiss} />
             <TeacherNote view={state.view.clone()} />
             <ModelSource model_name={state.exp.model.clone()} model={model.clone()} file={state.file.clone()} file_error={state.file_error.clone()}
-                ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model") || state.view.is_locked("all")} />
+                ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model")} />
             <section class="experiment" aria-label="Experiment">
                 <h2>{"Experiment"}</h2>
                 <ExperimentForm exp={state.exp.clone()} layers={layers.clone()} view={state.view.clone()} {on_edit} />

@@ -177,7 +177,7 @@ impl LmState {
 
     /// The locked settings that changing the experiment to `next` would change.
     pub fn locked_changes(&self, next: &LmExperiment) -> Vec<String> {
-        changed_keys(&self.exp, next).into_iter().filter(|k| self.view.is_locked(k) || self.view.is_locked("all")).collect()
+        changed_keys(&self.exp, next).into_iter().filter(|k| self.view.is_locked(k)).collect()
     }
 
     /// `exp` into `next`'s form, unless the link locks a setting it changes: then a notice says
