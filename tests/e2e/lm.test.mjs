@@ -574,3 +574,20 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   assert.match(await use.getAttribute('title'), /locks .*layer_bits/);
   await assertHealthy(p2, e2);
 });
+
+test('an F32 row rounds nothing: the heat map neither shows it nor offers it as a run or a baseline', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?tokens=257`);
+  await page.waitForSelector('[data-testid=lm-table-empty]');
+  await page.selectOption('[data-testid=lm-weights]', 'f32');
+  await runAndWait(page, 1);
+  assert.equal(await page.$('[data-testid=lm-heatmap]'), null);
+  assert.match(await page.textContent('[data-testid=lm-heatmap-none]'), /an F32 row rounds none/);
+  await page.selectOption('[data-testid=lm-weights]', 'rtn');
+  await runAndWait(page, 2);
+  await page.waitForSelector('[data-testid=lm-heatmap]');
+  const runs = await page.$$eval('[data-testid=lm-heatmap-run] option', (os) => os.map((o) => o.textContent));
+  assert.deepEqual(runs, ['the latest (2: W8 per-channel RTN)', '2: W8 per-channel RTN']);
+  const bases = await page.$$eval('[data-testid=lm-heatmap-base] option', (os) => os.map((o) => o.textContent));
+  assert.deepEqual(bases, ['FP32 only (its SQNR)']);
+  await assertHealthy(page, errors);
+});

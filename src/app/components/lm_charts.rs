@@ -17,6 +17,7 @@ use crate::app::charts::lm_pareto::{draw_lm_pareto, LmPoint};
 use crate::app::charts::PICK_RADIUS_PX;
 use crate::app::download::download_url;
 use crate::app::state::lm::LmRow;
+use crate::ptq::lm::LmWeightFormat;
 
 #[derive(Properties, PartialEq)]
 pub struct LmChartsProps {
@@ -47,11 +48,17 @@ fn run_name(rows: &[Rc<LmRow>], r: &LmRow) -> String {
     format!("{i}: {}", r.view.label)
 }
 
-/// The heat map's run (the chosen key, else the last row) and its baseline (the chosen key, if
-/// it is another run of the same model).
+/// Whether a row rounds its weights (an F32 row's projections are FP32's own: nothing to map).
+fn rounds_weights(r: &LmRow) -> bool {
+    r.exp.quant.weights != LmWeightFormat::F32
+}
+
+/// The heat map's run (the chosen key, else the last row that rounds its weights) and its
+/// baseline (the chosen key, if it is another such run of the same model).
 fn heat_pair(rows: &[Rc<LmRow>], run: Option<u32>, base: Option<u32>) -> Option<(Rc<LmRow>, Option<Rc<LmRow>>)> {
-    let r = run.and_then(|k| rows.iter().find(|x| x.key == k)).or(rows.last())?.clone();
-    let b = base.and_then(|k| rows.iter().find(|x| x.key == k && x.key != r.key && model_name(x) == model_name(&r))).cloned();
+    let mapped = || rows.iter().filter(|x| rounds_weights(x));
+    let r = run.and_then(|k| mapped().find(|x| x.key == k)).or_else(|| mapped().last())?.clone();
+    let b = base.and_then(|k| mapped().find(|x| x.key == k && x.key != r.key && model_name(x) == model_name(&r))).cloned();
     Some((r, b))
 }
 
@@ -136,7 +143,8 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     };
     let heat_controls = pair.as_ref().map_or(html! {}, |(run, base)| {
         let rows = &props.rows;
-        let bases: Vec<&Rc<LmRow>> = rows.iter().filter(|x| x.key != run.key && model_name(x) == model_name(run)).collect();
+        let bases: Vec<&Rc<LmRow>> = rows.iter().filter(|x| rounds_weights(x) && x.key != run.key && model_name(x) == model_name(run)).collect();
+        let latest = rows.iter().rfind(|r| rounds_weights(r));
         let summary = base.as_ref().zip(change.as_ref()).map(|(b, change)| {
             let c = summarize_change(change);
             match c.median {
@@ -151,8 +159,8 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
             <div class="row">
                 <label title="The run whose per-projection output SQNR the heat map shows (a row of the table)">{"Heat map of run "}
                     <select onchange={pick(&heat_run)} data-testid="lm-heatmap-run">
-                        <option value="" selected={heat_run.is_none()}>{ format!("the latest ({})", rows.last().map_or(String::new(), |r| run_name(rows, r))) }</option>
-                        { for rows.iter().map(|r| html! { <option value={r.key.to_string()} selected={*heat_run == Some(r.key)}>{ run_name(rows, r) }</option> }) }
+                        <option value="" selected={heat_run.is_none()}>{ format!("the latest ({})", latest.map_or(String::new(), |r| run_name(rows, r))) }</option>
+                        { for rows.iter().filter(|r| rounds_weights(r)).map(|r| html! { <option value={r.key.to_string()} selected={*heat_run == Some(r.key)}>{ run_name(rows, r) }</option> }) }
                     </select>
                 </label>
                 <label title="Another run of the same model: the cells then show how many dB of SQNR the run gains (blue) or loses (vermillion) against it">{" against "}
@@ -170,15 +178,19 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     html! {
         <div class="lm-charts" ref={outer}>
             { heat_controls }
-            <figure class="chart">
-                <div class="chart-tools">
-                    <button type="button" class="chart-png" onclick={on_png(&heat, "qplay-lm-heatmap.png")} title="Download the heat map as PNG">{"PNG"}</button>
-                </div>
-                <div class="chart-body">
-                    <canvas ref={heat} data-testid="lm-heatmap" role="img"
-                        aria-label="Output SQNR of every projection of the chosen run (or its change against another run), block by block"></canvas>
-                </div>
-            </figure>
+            if pair.is_some() {
+                <figure class="chart">
+                    <div class="chart-tools">
+                        <button type="button" class="chart-png" onclick={on_png(&heat, "qplay-lm-heatmap.png")} title="Download the heat map as PNG">{"PNG"}</button>
+                    </div>
+                    <div class="chart-body">
+                        <canvas ref={heat} data-testid="lm-heatmap" role="img"
+                            aria-label="Output SQNR of every projection of the chosen run (or its change against another run), block by block"></canvas>
+                    </div>
+                </figure>
+            } else {
+                <p class="hint" data-testid="lm-heatmap-none">{"The heat map shows the projections' output SQNR of a run that rounds its weights: an F32 row rounds none."}</p>
+            }
             <figure class="chart pickable">
                 <div class="chart-tools">
                     <button type="button" class="chart-png" onclick={on_png(&pareto, "qplay-lm-pareto.png")} title="Download the chart as PNG">{"PNG"}</button>
