@@ -206,7 +206,20 @@ fn parse_bool(v: &str) -> Result<bool, String> {
 }
 
 fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo: T, hi: T) -> Result<T, String> {
-    let x: T = v.trim().parse().map_err(|_| format!("{:?} is not a number", crate::share::clip(v)))?;
+    let t = v.trim();
+    let x: T = match t.parse() {
+        Ok(x) => x,
+        // Not T's own syntax, but a number: a whole one in exponent form ("1e3") is read as
+        // such; otherwise the message says what is wrong with it rather than "not a number".
+        Err(_) => match t.parse::<f64>() {
+            Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9007199254740992.0 => {
+                (f as i64).to_string().parse().map_err(|_| format!("{t} is outside {lo}–{hi}"))?
+            }
+            Ok(f) if f.is_finite() && f.fract() != 0.0 => return Err(format!("{t} is not a whole number ({lo}–{hi})")),
+            Ok(f) if f.is_finite() => return Err(format!("{t} is outside {lo}–{hi}")),
+            _ => return Err(format!("{:?} is not a number", crate::share::clip(v))),
+        },
+    };
     // Written so that NaN (which compares false with everything) is refused too.
     if !(x >= lo && x <= hi) {
         return Err(format!("{x} is outside {lo}–{hi}"));

@@ -180,6 +180,20 @@ both! {
             assert_eq!((back.search, back.search_tokens), (DEFAULT_SEARCH, 1025), "{query}");
             assert!(n.len() == 1 && n[0].contains(says), "{query}: {n:?}");
         }
+        // A number that is not the key's own syntax says what is wrong with it; a whole number in
+        // exponent form is read as such.
+        for (query, says) in [
+            ("tokens=-5", "-5 is outside 2–1000000"),
+            ("tokens=99999999999", "99999999999 is outside 2–1000000"),
+            ("max_new=2.5", "2.5 is not a whole number (1–4096)"),
+            ("seed=-1", "-1 is outside 0–"),
+            ("seed=abc", "\"abc\" is not a number"),
+            ("layer_bits.w2=1e9", "1e9 is outside 2–8"),
+        ] {
+            let (_, n) = from_query(query);
+            assert!(n.len() == 1 && n[0].contains(says), "{query}: {n:?}");
+        }
+        assert_eq!(from_query("seed=1e3"), (LmExperiment { sample: qplay::lm::sample::SampleConfig { seed: 1000, ..LmExperiment::default().sample }, ..LmExperiment::default() }, vec![]));
         // Valid one by one, not together: low ≥ high falls back to 4 / 8, keeping the target.
         let (back, n) = from_query("search_low=6&search_high=5&search_kl=0.01");
         assert_eq!(back.search, SearchSettings { target: SearchTarget::Kl(0.01), ..DEFAULT_SEARCH });
