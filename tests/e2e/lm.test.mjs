@@ -224,6 +224,10 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await typeNumber('seed', 'x');
   assert.match(await page.textContent('[data-testid=lm-seed-note]'), /not a number \(0–\d+\): kept 42/);
   assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '42');
+  // A fraction in a box of whole numbers is rounded, and said.
+  await typeNumber('seed', '2.5');
+  assert.match(await page.textContent('[data-testid=lm-seed-note]'), /2\.5 is not a whole number: using 3/);
+  assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '3');
   await typeNumber('max_new', '64');
   assert.equal(await page.$('[data-testid=lm-max_new-note]'), null, 'a value in range clears the note');
 

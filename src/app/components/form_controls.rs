@@ -135,6 +135,8 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
     let note = use_state(|| None::<String>);
     let bound = |b: &str, open: f64| b.trim().parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(open);
     let (min, max) = (bound(&p.min, f64::NEG_INFINITY), bound(&p.max, f64::INFINITY));
+    // A whole step (1, 100, 1000) makes a box of whole numbers: a fraction is rounded, and said.
+    let whole = p.step.trim().parse::<f64>().is_ok_and(|s| s >= 1.0 && s.fract() == 0.0);
     let onchange = {
         let (note, value, on_value) = (note.clone(), p.value.clone(), p.on_value.clone());
         let (lo, hi) = (p.min.clone(), p.max.clone());
@@ -152,8 +154,16 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
             match typed.trim().parse::<f64>() {
                 Ok(v) if v.is_finite() => {
                     let clamped = v.clamp(min, max);
-                    note.set((clamped != v).then(|| format!("{} is outside {range}: using {clamped}", typed.trim())));
-                    on_value.emit(clamped);
+                    // + 0.0 turns a typed −0 into 0 (the link would say "-0").
+                    let used = (if whole { clamped.round().clamp(min, max) } else { clamped }) + 0.0;
+                    note.set(if clamped != v {
+                        Some(format!("{} is outside {range}: using {used}", typed.trim()))
+                    } else if used != v {
+                        Some(format!("{} is not a whole number: using {used}", typed.trim()))
+                    } else {
+                        None
+                    });
+                    on_value.emit(used);
                 }
                 // A number box's value is "" for text that is not a number.
                 _ => note.set(Some(format!("not a number ({range}): kept {value}"))),
