@@ -175,6 +175,33 @@ both! {
         }
     }
 
+    a_typed_2d_tensor_keeps_its_shape_in_the_link {
+        let s = TensorSettings { granularity: Granularity::PerChannel { axis: 0 }, text: "1 2\n3 4".into(), ..Default::default() };
+        let hash = s.to_hash();
+        assert_eq!(hash, "#/tensor?method=normal&bits=8&gran=per_channel&shape=2%2C2&x=1%2C2%2C3%2C4");
+        let (back, notices) = TensorSettings::from_hash(&hash);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![2, 2]);
+        assert_eq!(back.to_hash(), hash, "the link round-trips");
+        // One row given as [[…]] stays 2-D too.
+        let s = TensorSettings { text: "[[1, 2, 3]]".into(), ..Default::default() };
+        let (back, notices) = TensorSettings::from_hash(&s.to_hash());
+        assert!(notices.is_empty() && s.to_hash().contains("shape=1%2C3"), "{notices:?} {}", s.to_hash());
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![1, 3]);
+        // A shape that does not hold x's values: a notice naming both, and x stays 1-D.
+        let (back, notices) = TensorSettings::from_hash("#/tensor?x=1,2,3,4&shape=3,3");
+        assert_eq!(notices, vec!["Ignored shape \"3,3\" in the link: it holds 9 values, the tensor x has 4.".to_string()]);
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![4]);
+        // With a generator the shape is the generator's, and x travels flat.
+        let (back, notices) = TensorSettings::from_hash("#/tensor?gen=normal&shape=2,3&x=1,2,3,4");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back.generator.map(|g| (g.rows, g.cols)), Some((2, 3)));
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![4]);
+        // Without either, a shape means nothing.
+        let (_, notices) = TensorSettings::from_hash("#/tensor?shape=2,2");
+        assert!(notices.len() == 1 && notices[0].contains("needs gen=… or the tensor x=…"), "{notices:?}");
+    }
+
     parse_errors_name_the_value {
         assert_eq!(parse_numbers("  \n ,, "), Err(ParseError::Empty));
         assert_eq!(parse_numbers("1, x2"), Err(ParseError::NotANumber { index: 2, token: "x2".into() }));
