@@ -276,9 +276,14 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "cparam",
         help: "the calibration's setting: percentile (0, 100], removal ratio [0, 0.5), KL bins, MSE steps, moving-average momentum",
-        write: |s| calibration_param(&s.calibration).filter(|&v| Some(v) != calibration_param(&Calibration::default_for(s.calibration.kind()))).map(|v| v.to_string()),
+        write: |s| {
+            let default = calibration_param(&Calibration::default_for(s.calibration.kind()));
+            calibration_param(&s.calibration).filter(|&v| Some(v) != default).and(calibration_param_text(&s.calibration))
+        },
         read: |s, v| {
-            let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or("use a number")?;
+            // As an f32 first, so that the shortest text of an f32 reads back to that f32.
+            let finite = |x: f64| x.is_finite().then_some(x);
+            let x = v.parse::<f32>().ok().map(f64::from).and_then(finite).or_else(|| v.parse::<f64>().ok().and_then(finite)).ok_or("use a number")?;
             let c = with_calibration_param(s.calibration, x);
             c.validate().map_err(|e| e.to_string())?;
             s.calibration = c;
@@ -374,6 +379,20 @@ pub fn calibration_param(c: &Calibration) -> Option<f64> {
         Calibration::RemovalOutlier { ratio } => Some(ratio as f64),
         Calibration::Kl { bins } => Some(bins as f64),
         Calibration::Mse { steps } => Some(steps as f64),
+    }
+}
+
+/// The calibration's setting as the page shows it and the link writes it: the shortest decimal
+/// that reads back to the same f32 (99.99, not the widened f64's 99.98999786376953), or the
+/// whole number of bins or steps.
+pub fn calibration_param_text(c: &Calibration) -> Option<String> {
+    match *c {
+        Calibration::MinMax => None,
+        Calibration::MovingAverageMinMax { momentum, .. } => Some(momentum.to_string()),
+        Calibration::Percentile { percentile } => Some(percentile.to_string()),
+        Calibration::RemovalOutlier { ratio } => Some(ratio.to_string()),
+        Calibration::Kl { bins } => Some(bins.to_string()),
+        Calibration::Mse { steps } => Some(steps.to_string()),
     }
 }
 

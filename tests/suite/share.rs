@@ -7,7 +7,7 @@ use qplay::generate::Distribution;
 use qplay::quant::calibration::Calibration;
 use qplay::quant::{Granularity, Method, Rounding};
 use qplay::share::Generator;
-use qplay::share::{TensorSettings, MAX_LINK_VALUES};
+use qplay::share::{calibration_param_text, TensorSettings, MAX_LINK_VALUES};
 
 
 both! {
@@ -200,6 +200,18 @@ both! {
         // Without either, a shape means nothing.
         let (_, notices) = TensorSettings::from_hash("#/tensor?shape=2,2");
         assert!(notices.len() == 1 && notices[0].contains("needs gen=… or the tensor x=…"), "{notices:?}");
+    }
+
+    the_calibration_setting_is_the_shortest_text_of_its_f32 {
+        let text = |c| calibration_param_text(&c).unwrap();
+        assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::Percentile)), "99.99");
+        assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::RemovalOutlier)), "0.0001");
+        assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::MovingAverageMinMax)), "0.01");
+        assert_eq!(text(Calibration::Kl { bins: 2048 }), "2048");
+        // The link writes it so too, and reads it back to the same f32.
+        let s = TensorSettings { calibration: Calibration::Percentile { percentile: 99.9 }, ..Default::default() };
+        assert!(s.to_hash().contains("cparam=99.9&"), "{}", s.to_hash());
+        assert_eq!(TensorSettings::from_hash(&s.to_hash()).0, s);
     }
 
     parse_errors_name_the_value {
