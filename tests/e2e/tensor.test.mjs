@@ -322,6 +322,51 @@ test('a generated matrix, per-channel and per-group, every calibrator side by si
   await assertHealthy(page, errors);
 });
 
+test('a typed 2-D tensor keeps its rows in the link; nested brackets make rows, ragged ones are refused', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  await page.fill('[data-testid=tensor-text]', '1 2\n3 4');
+  await page.selectOption('[data-testid=granularity]', 'per_channel');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 2);
+  const link = await page.inputValue('[data-testid=share-link]');
+  assert.match(link, /gran=per_channel&shape=2%2C2&x=1%2C2%2C3%2C4/);
+  // The link opens with the same two channels and the rows in the box.
+  const { page: second, errors: errors2 } = await openPage(browser, link);
+  await second.waitForSelector('[data-testid=channel-table]');
+  assert.equal(await second.$$eval('[data-testid=channel-table] tbody tr', (r) => r.length), 2);
+  assert.equal(await second.inputValue('[data-testid=tensor-text]'), '1, 2\n3, 4');
+  assert.equal(await second.$('[data-testid=link-notice]'), null);
+  await assertHealthy(second, errors2);
+  await second.close();
+  // A shape that does not hold x's values: a notice naming both, and one channel per value.
+  const { page: third, errors: errors3 } = await openPage(browser, `${url}#/tensor?gran=per_channel&shape=3,3&x=1,2,3,4`);
+  await third.waitForSelector('[data-testid=link-notice]');
+  assert.match(await third.textContent('[data-testid=link-notice]'), /shape "3,3".*holds 9 values, the tensor x has 4/);
+  await assertHealthy(third, errors3);
+  await third.close();
+
+  // JSON on one line is 2-D; so is NumPy's print of it.
+  await page.fill('[data-testid=tensor-text]', '[[1, 2, 3], [4, 5, 6]]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 2);
+  await page.fill('[data-testid=tensor-text]', 'tensor([[1., 2.],\n        [3., 4.],\n        [5., 6.]])');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 3);
+  // Ragged rows and deeper nesting: a message, no table.
+  await page.fill('[data-testid=tensor-text]', '[[1, 2], [3]]');
+  await page.waitForSelector('[data-testid=input-error]');
+  assert.match(await page.textContent('[data-testid=input-error]'), /row 2 has 1 value, row 1 has 2/);
+  assert.equal(await page.$('[data-testid=channel-table]'), null);
+  await page.fill('[data-testid=tensor-text]', '[[[1, 2]]]');
+  await page.waitForFunction(() => /only 1-D .* and 2-D .* tensors are read/.test(document.querySelector('[data-testid=input-error]')?.textContent));
+  // Plain lines of unequal length (a wrapped 1-D print) stay one row, and say so.
+  await page.fill('[data-testid=tensor-text]', '1 2 3\n4 5 6\n7');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 7);
+  assert.match(await page.textContent('[data-testid=text-notice]'), /Line 3 has 1 value, line 1 has 3: the lines were read as one row of 7 values/);
+  await page.fill('[data-testid=tensor-text]', '1 2 3\n4 5 6');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 2);
+  assert.equal(await page.$('[data-testid=text-notice]'), null);
+  await assertHealthy(page, errors);
+});
+
 test('the number boxes clamp or refuse hostile values with a note, and show the setting in force', async () => {
   const { page, errors } = await openPage(browser, url);
   await readTable(page);
