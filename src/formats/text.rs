@@ -6,10 +6,12 @@
 //!   `serde_json`. A 2-D array must be rectangular: a ragged one is an error naming the first row
 //!   whose length differs (rows counted from 1, like the parser's values);
 //! - anything else goes to [`crate::parse::parse_numbers`]: values separated by commas, spaces,
-//!   tabs, semicolons or new lines, one row per line (rows of equal length give a 2-D tensor),
-//!   brackets ignored, so NumPy's and PyTorch's printed arrays (`[[1. 2.]\n [3. 4.]]`,
-//!   `tensor([…])`) paste as they are. Text that starts like JSON but is not valid JSON (NumPy's
-//!   print has no commas) is read this way too.
+//!   tabs, semicolons or new lines. Nested brackets make the rows, as in JSON, so NumPy's and
+//!   PyTorch's printed arrays (`[[1. 2.]\n [3. 4.]]`, `tensor([[…], […]])`) paste as they are, a
+//!   ragged one is an error naming the first row that differs, and deeper nesting is refused.
+//!   Without brackets each line is a row (lines of equal length give a 2-D tensor, others one
+//!   row). Text that starts like JSON but is not valid JSON (NumPy's print has no commas) is read
+//!   this way too.
 //!
 //! Limits: [`MAX_TEXT_BYTES`] of text and [`crate::parse::MAX_VALUES`] values. Every value must be
 //! finite in f32 (a JSON 1e39 overflows f32 and is an error naming it).

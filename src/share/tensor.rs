@@ -1,7 +1,8 @@
 //! The Tensor page's share link: every shareable setting, its name in the
 //! link, its default, and how it is read back.
 //!
-//! The hash looks like `#/tensor?method=clip&bits=8&x=1.4243,-0.7382`.
+//! The hash looks like `#/tensor?method=clip&bits=8&x=1.4243,-0.7382`. A typed 2-D tensor
+//! travels flat in `x` with its `shape=rows,cols`; with a generator, `shape` is the generator's.
 //! [`TENSOR_FIELDS`] is the table of keys (as in TensorFlow Playground's
 //! `state.ts`): each entry writes its setting (or nothing, when it is at its
 //! default) and reads it back. Reading never fails: a key that is unknown, or
@@ -9,7 +10,7 @@
 
 use crate::examples::LAB_NORMAL;
 use crate::generate::Distribution;
-use crate::parse::{format_numbers, parse_numbers};
+use crate::parse::{format_numbers, format_rows, parse_numbers};
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
 use crate::quant::{Granularity, Method, Rounding, Scheme};
@@ -275,9 +276,14 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "cparam",
         help: "the calibration's setting: percentile (0, 100], removal ratio [0, 0.5), KL bins, MSE steps, moving-average momentum",
-        write: |s| calibration_param(&s.calibration).filter(|&v| Some(v) != calibration_param(&Calibration::default_for(s.calibration.kind()))).map(|v| v.to_string()),
+        write: |s| {
+            let default = calibration_param(&Calibration::default_for(s.calibration.kind()));
+            calibration_param(&s.calibration).filter(|&v| Some(v) != default).and(calibration_param_text(&s.calibration))
+        },
         read: |s, v| {
-            let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or("use a number")?;
+            // As an f32 first, so that the shortest text of an f32 reads back to that f32.
+            let finite = |x: f64| x.is_finite().then_some(x);
+            let x = v.parse::<f32>().ok().map(f64::from).and_then(finite).or_else(|| v.parse::<f64>().ok().and_then(finite)).ok_or("use a number")?;
             let c = with_calibration_param(s.calibration, x);
             c.validate().map_err(|e| e.to_string())?;
             s.calibration = c;
@@ -296,15 +302,23 @@ pub const TENSOR_FIELDS: &[Field] = &[
     },
     Field {
         key: "shape",
-        help: "rows,cols of the generated tensor (each 1 to 1024)",
-        write: |s| s.generator.map(|g| format!("{},{}", g.rows, g.cols)),
+        help: "rows,cols of the generated tensor (each 1 to 1024), or of a typed 2-D tensor x (rows × cols = its count)",
+        write: |s| match s.generator {
+            Some(g) => Some(format!("{},{}", g.rows, g.cols)),
+            // A typed tensor's shape goes with its values, when they go.
+            None => match parse_numbers(&s.text) {
+                Ok(p) if p.values.len() <= MAX_LINK_VALUES => match p.shape[..] {
+                    [rows, cols] => Some(format!("{rows},{cols}")),
+                    _ => None,
+                },
+                _ => None,
+            },
+        },
         read: |s, v| {
-            let (r, c) = v.split_once(',').ok_or("use rows,cols")?;
-            let side = |t: &str| t.trim().parse::<usize>().ok().filter(|&n| (1..=MAX_GEN_SIDE).contains(&n)).ok_or("use sides from 1 to 1024");
-            let (rows, cols) = (side(r)?, side(c)?);
-            match &mut s.generator {
-                Some(g) => (g.rows, g.cols) = (rows, cols),
-                None => return Err("a shape needs gen=…".into()),
+            let (rows, cols) = parse_shape(v)?;
+            // Without a generator the shape is the typed tensor's: `from_hash` applies it once `x` is read.
+            if let Some(g) = &mut s.generator {
+                (g.rows, g.cols) = (rows, cols);
             }
             Ok(())
         },
@@ -328,6 +342,25 @@ pub const TENSOR_FIELDS: &[Field] = &[
     },
 ];
 
+/// `rows,cols` with each side from 1 to [`MAX_GEN_SIDE`].
+fn parse_shape(v: &str) -> Result<(usize, usize), String> {
+    let (r, c) = v.split_once(',').ok_or("use rows,cols")?;
+    let side = |t: &str| t.trim().parse::<usize>().ok().filter(|&n| (1..=MAX_GEN_SIDE).contains(&n)).ok_or("use sides from 1 to 1024");
+    Ok((side(r)?, side(c)?))
+}
+
+/// Gives the typed tensor the link's `shape`, which must hold as many values as it has.
+fn shape_text(s: &mut TensorSettings, v: &str) -> Result<(), String> {
+    let (rows, cols) = parse_shape(v)?;
+    let p = parse_numbers(&s.text).map_err(|e| e.to_string())?;
+    let n = p.values.len();
+    if rows * cols != n {
+        return Err(format!("it holds {} values, the tensor x has {n}", rows * cols));
+    }
+    s.text = format_rows(&p.values, &[rows, cols]);
+    Ok(())
+}
+
 /// The axis and group size stored in a granularity (defaults 0 and 4).
 pub fn axis_and_group(g: Granularity) -> (usize, usize) {
     match g {
@@ -346,6 +379,20 @@ pub fn calibration_param(c: &Calibration) -> Option<f64> {
         Calibration::RemovalOutlier { ratio } => Some(ratio as f64),
         Calibration::Kl { bins } => Some(bins as f64),
         Calibration::Mse { steps } => Some(steps as f64),
+    }
+}
+
+/// The calibration's setting as the page shows it and the link writes it: the shortest decimal
+/// that reads back to the same f32 (99.99, not the widened f64's 99.98999786376953), or the
+/// whole number of bins or steps.
+pub fn calibration_param_text(c: &Calibration) -> Option<String> {
+    match *c {
+        Calibration::MinMax => None,
+        Calibration::MovingAverageMinMax { momentum, .. } => Some(momentum.to_string()),
+        Calibration::Percentile { percentile } => Some(percentile.to_string()),
+        Calibration::RemovalOutlier { ratio } => Some(ratio.to_string()),
+        Calibration::Kl { bins } => Some(bins.to_string()),
+        Calibration::Mse { steps } => Some(steps.to_string()),
     }
 }
 
@@ -403,12 +450,26 @@ impl TensorSettings {
                 notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));
             }
         }
+        let mut shapes = Vec::new();
+        let mut have_x = false;
         for f in TENSOR_FIELDS {
             for (_, value) in pairs.iter().filter(|(k, _)| k == f.key) {
-                if let Err(why) = (f.read)(&mut s, value) {
-                    let what = if f.key == "x" { "the tensor".to_string() } else { format!("{} \"{}\"", f.key, clip(value)) };
-                    notices.push(format!("Ignored {what} in the link: {why}."));
+                match (f.read)(&mut s, value) {
+                    Err(why) => {
+                        let what = if f.key == "x" { "the tensor".to_string() } else { format!("{} \"{}\"", f.key, clip(value)) };
+                        notices.push(format!("Ignored {what} in the link: {why}."));
+                    }
+                    Ok(()) if f.key == "shape" => shapes.push(value),
+                    Ok(()) if f.key == "x" => have_x = true,
+                    Ok(()) => {}
                 }
+            }
+        }
+        // A valid shape without a generator shapes the typed tensor x (the last one counts).
+        if let (None, Some(v)) = (s.generator, shapes.last()) {
+            let applied = if have_x { shape_text(&mut s, v) } else { Err("a shape needs gen=… or the tensor x=…".into()) };
+            if let Err(why) = applied {
+                notices.push(format!("Ignored shape \"{}\" in the link: {why}.", clip(v)));
             }
         }
         (s, notices)

@@ -322,6 +322,139 @@ test('a generated matrix, per-channel and per-group, every calibrator side by si
   await assertHealthy(page, errors);
 });
 
+test('a typed 2-D tensor keeps its rows in the link; nested brackets make rows, ragged ones are refused', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  await page.fill('[data-testid=tensor-text]', '1 2\n3 4');
+  await page.selectOption('[data-testid=granularity]', 'per_channel');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 2);
+  const link = await page.inputValue('[data-testid=share-link]');
+  assert.match(link, /gran=per_channel&shape=2%2C2&x=1%2C2%2C3%2C4/);
+  // The link opens with the same two channels and the rows in the box.
+  const { page: second, errors: errors2 } = await openPage(browser, link);
+  await second.waitForSelector('[data-testid=channel-table]');
+  assert.equal(await second.$$eval('[data-testid=channel-table] tbody tr', (r) => r.length), 2);
+  assert.equal(await second.inputValue('[data-testid=tensor-text]'), '1, 2\n3, 4');
+  assert.equal(await second.$('[data-testid=link-notice]'), null);
+  await assertHealthy(second, errors2);
+  await second.close();
+  // A shape that does not hold x's values: a notice naming both, and one channel per value.
+  const { page: third, errors: errors3 } = await openPage(browser, `${url}#/tensor?gran=per_channel&shape=3,3&x=1,2,3,4`);
+  await third.waitForSelector('[data-testid=link-notice]');
+  assert.match(await third.textContent('[data-testid=link-notice]'), /shape "3,3".*holds 9 values, the tensor x has 4/);
+  await assertHealthy(third, errors3);
+  await third.close();
+
+  // JSON on one line is 2-D; so is NumPy's print of it.
+  await page.fill('[data-testid=tensor-text]', '[[1, 2, 3], [4, 5, 6]]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 2);
+  await page.fill('[data-testid=tensor-text]', 'tensor([[1., 2.],\n        [3., 4.],\n        [5., 6.]])');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 3);
+  // Ragged rows and deeper nesting: a message, no table.
+  await page.fill('[data-testid=tensor-text]', '[[1, 2], [3]]');
+  await page.waitForSelector('[data-testid=input-error]');
+  assert.match(await page.textContent('[data-testid=input-error]'), /row 2 has 1 value, row 1 has 2/);
+  assert.equal(await page.$('[data-testid=channel-table]'), null);
+  await page.fill('[data-testid=tensor-text]', '[[[1, 2]]]');
+  await page.waitForFunction(() => /only 1-D .* and 2-D .* tensors are read/.test(document.querySelector('[data-testid=input-error]')?.textContent));
+  // Plain lines of unequal length (a wrapped 1-D print) stay one row, and say so.
+  await page.fill('[data-testid=tensor-text]', '1 2 3\n4 5 6\n7');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 7);
+  assert.match(await page.textContent('[data-testid=text-notice]'), /Line 3 has 1 value, line 1 has 3: the lines were read as one row of 7 values/);
+  await page.fill('[data-testid=tensor-text]', '1 2 3\n4 5 6');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 2);
+  assert.equal(await page.$('[data-testid=text-notice]'), null);
+  await assertHealthy(page, errors);
+});
+
+test('the number boxes clamp or refuse hostile values with a note, and show the setting in force', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  // Sets a box as a user would (typed text, then change), so text a number input refuses can be tried too.
+  const type = (id, v) => page.$eval(`[data-testid=${id}]`, (e, v) => {
+    e.value = v;
+    e.dispatchEvent(new Event('change', { bubbles: true }));
+  }, v);
+  const box = (id) => page.$eval(`[data-testid=${id}]`, (e) => e.value);
+  const note = (id) => page.textContent(`[data-testid=${id}-note]`);
+  const generated = () => page.textContent('[data-testid=generated-note]');
+  const expectBox = async (id, typed, noteRe, shown) => {
+    await type(id, typed);
+    await page.waitForFunction(([id, shown]) => document.querySelector(`[data-testid=${id}]`).value === shown, [id, shown]);
+    if (noteRe) assert.match(await note(id), noteRe, `${id} = ${typed}`);
+    else assert.equal(await page.$(`[data-testid=${id}-note]`), null, `${id} = ${typed}: no note`);
+    assert.equal(await box(id), shown, `${id} = ${typed} shows the setting`);
+  };
+
+  await page.selectOption('[data-testid=distribution]', 'uniform');
+  await page.waitForSelector('[data-testid=generated-note]');
+  await expectBox('gen-cols', '4', null, '4');
+  await expectBox('gen-rows', '0', /^0 is outside 1–1024: using 1$/, '1');
+  assert.match(await generated(), /1 × 4,/);
+  await expectBox('gen-rows', '5000', /^5000 is outside 1–1024: using 1024$/, '1024');
+  assert.match(await generated(), /1024 × 4,/);
+  await expectBox('gen-rows', '-3', /^-3 is outside 1–1024: using 1$/, '1');
+  await expectBox('gen-rows', '2.5', /^2\.5 is not a whole number: using 3$/, '3');
+  assert.match(await generated(), /3 × 4,/);
+  await expectBox('gen-rows', 'x', /^not a number \(1–1024\): kept 3$/, '3');
+  await expectBox('gen-cols', '1e3', null, '1000');
+  assert.match(await generated(), /3 × 1000,/);
+  await expectBox('gen-cols', '8', null, '8');
+  await expectBox('gen-seed', '-5', /^-5 is outside 0–9007199254740991: using 0$/, '0');
+  await expectBox('gen-seed', '1e30', /^1e30 is outside 0–9007199254740991: using 9007199254740991$/, '9007199254740991');
+  assert.match(await generated(), /seed 9007199254740991/);
+  assert.match(await page.evaluate(() => location.hash), /seed=9007199254740991(&|$)/);
+  await expectBox('gen-seed', '7', null, '7');
+  assert.match(await page.evaluate(() => location.hash), /seed=7&.*shape=3%2C8/);
+
+  // Group: 1 to 1024, whole; a size that does not divide the axis is still the page's message.
+  await page.selectOption('[data-testid=granularity]', 'per_group');
+  await page.selectOption('[data-testid=axis]', '1');
+  await expectBox('group-size', '0', /^0 is outside 1–1024: using 1$/, '1');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 24);
+  await expectBox('group-size', '-1', /^-1 is outside 1–1024: using 1$/, '1');
+  await expectBox('group-size', '5000', /^5000 is outside 1–1024: using 1024$/, '1024');
+  await page.waitForSelector('[data-testid=input-error]');
+  await expectBox('group-size', '4', null, '4');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=channel-table] tbody tr').length === 6);
+  assert.match(await page.evaluate(() => location.hash), /group=4/);
+  await page.selectOption('[data-testid=granularity]', 'per_tensor');
+
+  // The stochastic-rounding seed is the same setting with the same box.
+  await page.selectOption('[data-testid=rounding]', 'stochastic');
+  await expectBox('seed', '-5', /^-5 is outside 0–9007199254740991: using 0$/, '0');
+  assert.equal(await box('gen-seed'), '0');
+
+  // The calibration setting: each method's own range; its default shows as typed (99.99, not 99.98999786376953).
+  const param = 'calibration-param';
+  await page.selectOption('[data-testid=calibration]', 'percentile');
+  assert.equal(await box(param), '99.99');
+  await expectBox(param, '150', /^150 is outside \(0, 100\]: using 100$/, '100');
+  assert.match(await page.evaluate(() => location.hash), /calib=percentile&cparam=100(&|$)/);
+  await expectBox(param, '-1', /^-1 is outside \(0, 100\]: kept 100$/, '100');
+  await expectBox(param, '0', /^0 is outside \(0, 100\]: kept 100$/, '100');
+  await expectBox(param, '99.5', null, '99.5');
+  assert.match(await page.evaluate(() => location.hash), /cparam=99\.5(&|$)/);
+  await page.selectOption('[data-testid=calibration]', 'removal_outlier');
+  assert.equal(await box(param), '0.0001');
+  assert.equal(await page.$(`[data-testid=${param}-note]`), null, "the percentile's note went with it");
+  await expectBox(param, '0.5', /^0\.5 is outside \[0, 0\.5\): kept 0\.0001$/, '0.0001');
+  await page.selectOption('[data-testid=calibration]', 'moving_average_min_max');
+  assert.equal(await box(param), '0.01');
+  await expectBox(param, '0', /^0 is outside \(0, 1\]: kept 0\.01$/, '0.01');
+  await page.selectOption('[data-testid=calibration]', 'kl');
+  assert.equal(await box(param), '2048');
+  await expectBox(param, '-1', /^-1 is outside 128–8192: using 128$/, '128');
+  await expectBox(param, '0', /^0 is outside 128–8192: using 128$/, '128');
+  assert.match(await page.evaluate(() => location.hash), /calib=kl&cparam=128(&|$)/);
+  await page.selectOption('[data-testid=calibration]', 'mse');
+  await expectBox(param, '0', /^0 is outside 1–10000: using 1$/, '1');
+  await expectBox(param, '12.4', /^12\.4 is not a whole number: using 12$/, '12');
+  assert.match(await page.evaluate(() => location.hash), /calib=mse&cparam=12(&|$)/);
+  assert.equal(await page.$('[data-testid=input-error]'), null);
+  await assertHealthy(page, errors);
+});
+
 test('the Tensor page is interactive within 1.5 s of navigation', async () => {
   const { page, errors } = await openPage(browser, `${url}#/tensor?method=clip&x=${CLIP.x.join(',')}`);
   await page.waitForSelector('[data-testid=value-table] tbody tr');

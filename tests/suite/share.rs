@@ -2,13 +2,13 @@
 //! settings, and a hand-edited one never fails, only notices.
 
 use qplay::examples::LAB_CLIP;
-use qplay::parse::{parse_numbers, ParseError};
+use qplay::parse::{format_rows, parse_numbers, ParseError};
 use qplay::generate::Distribution;
 use qplay::quant::calibration::Calibration;
 use qplay::quant::{Granularity, Method, Rounding};
 use qplay::ptq::WeightGranularity;
 use qplay::share::Generator;
-use qplay::share::{TensorSettings, MAX_LINK_VALUES};
+use qplay::share::{calibration_param_text, TensorSettings, MAX_LINK_VALUES};
 
 
 both! {
@@ -118,6 +118,101 @@ both! {
         assert_eq!(parse_numbers("1 2;3\t4").unwrap().values, vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(parse_numbers("[[1, 2, 3],\n [4, 5, 6]]").unwrap().shape, vec![2, 3]);
         assert_eq!(parse_numbers("1 2\n3").unwrap().shape, vec![3]);
+    }
+
+    nested_brackets_make_rows {
+        let p = parse_numbers("[[1,2],[3,4]]").unwrap();
+        assert_eq!((p.values, p.shape, p.notice), (vec![1.0, 2.0, 3.0, 4.0], vec![2, 2], None));
+        // PyTorch's and NumPy's 2-D prints, with their keyword arguments.
+        assert_eq!(parse_numbers("tensor([[1., 2.],\n        [3., 4.]])").unwrap().shape, vec![2, 2]);
+        assert_eq!(parse_numbers("tensor([[1., 2.],\n [3., 4.]], dtype=torch.float16)").unwrap().shape, vec![2, 2]);
+        assert_eq!(parse_numbers("array([[1., 2., 3.],\n       [4., 5., 6.]], dtype=float32)").unwrap().shape, vec![2, 3]);
+        // A row that NumPy wraps over two lines is still one row: the brackets decide, not the lines.
+        let p = parse_numbers("[[0.1 0.2 0.3\n  0.4]\n [0.5 0.6 0.7\n  0.8]]").unwrap();
+        assert_eq!((p.shape, p.values[4]), (vec![2, 4], 0.5));
+        assert_eq!(parse_numbers("[[7, 8]]").unwrap().shape, vec![1, 2], "[[…]] is 2-D with one row");
+        // One group is 1-D even over lines of equal length (a wrapped print); several groups are rows.
+        assert_eq!(parse_numbers("[1 2\n 3 4]").unwrap().shape, vec![4]);
+        assert_eq!(parse_numbers("[1, 2]\n[3, 4]\n[5, 6]").unwrap().shape, vec![3, 2]);
+    }
+
+    ragged_rows_and_deeper_nesting_are_errors_that_say_what_is_read {
+        let e = parse_numbers("[[1,2],[3]]").unwrap_err();
+        assert_eq!(e, ParseError::Ragged { row: 2, len: 1, first: 2 });
+        assert!(e.to_string().starts_with("row 2 has 1 value, row 1 has 2"), "{e}");
+        let e = parse_numbers("[[1], [2], [3, 4, 5], [6]]").unwrap_err();
+        assert!(e.to_string().starts_with("row 3 has 3 values, row 1 has 1"), "the first long row: {e}");
+        assert_eq!(parse_numbers("[1 2 3]\n[4 5]"), Err(ParseError::Ragged { row: 2, len: 2, first: 3 }));
+        assert_eq!(parse_numbers("[[1, 2], []]"), Err(ParseError::Ragged { row: 2, len: 0, first: 2 }));
+        let e = parse_numbers("[[[1, 2]], [[3, 4]]]").unwrap_err();
+        assert_eq!(e, ParseError::TooDeep);
+        assert!(e.to_string().contains("only 1-D ([1, 2]) and 2-D ([[1, 2], [3, 4]])") && e.to_string().contains(".npy"), "{e}");
+        assert_eq!(parse_numbers("[[1, 2]] [[3, 4]]"), Err(ParseError::Stacked));
+        assert_eq!(parse_numbers("[[1, 2], 3]"), Err(ParseError::OutsideRow { index: 3 }));
+        assert_eq!(parse_numbers("0 [1 2]\n[3 4]"), Err(ParseError::OutsideRow { index: 1 }));
+        assert_eq!(parse_numbers("[[1, 2], [3, 4]"), Err(ParseError::Unbalanced { open: true }));
+        assert_eq!(parse_numbers("1, 2]"), Err(ParseError::Unbalanced { open: false }));
+        assert_eq!(parse_numbers("[[]]"), Err(ParseError::Empty));
+        // Value errors still count values from 1 across rows.
+        assert_eq!(parse_numbers("[[1, 2], [3, x]]"), Err(ParseError::NotANumber { index: 4, token: "x".into() }));
+    }
+
+    plain_lines_of_unequal_length_stay_one_row_and_say_so {
+        // A printed 1-D tensor wraps with a shorter last line: still 1-D.
+        let p = parse_numbers("0.1 0.2 0.3\n0.4 0.5 0.6\n0.7").unwrap();
+        assert_eq!(p.shape, vec![7]);
+        let notice = p.notice.expect("a notice");
+        assert!(notice.contains("Line 3 has 1 value, line 1 has 3") && notice.contains("one row of 7 values"), "{notice}");
+        let p = parse_numbers("\n1 2\n\n3 4\n").unwrap();
+        assert_eq!((p.shape, p.notice), (vec![2, 2], None), "blank lines are not rows");
+        assert_eq!(parse_numbers("1 2 3").unwrap().notice, None);
+    }
+
+    format_rows_reads_back_with_its_shape {
+        for (values, shape) in [(vec![1.0, 2.0, 3.0, 4.0], vec![2, 2]), (vec![1.0, 2.0, 3.0], vec![1, 3]), (vec![1.0, 2.0, 3.0], vec![3, 1]), (vec![0.1, -2.5], vec![2])] {
+            let text = format_rows(&values, &shape);
+            let p = parse_numbers(&text).unwrap();
+            assert_eq!((p.values, p.shape), (values, shape), "{text}");
+        }
+    }
+
+    a_typed_2d_tensor_keeps_its_shape_in_the_link {
+        let s = TensorSettings { granularity: Granularity::PerChannel { axis: 0 }, text: "1 2\n3 4".into(), ..Default::default() };
+        let hash = s.to_hash();
+        assert_eq!(hash, "#/tensor?method=normal&bits=8&gran=per_channel&shape=2%2C2&x=1%2C2%2C3%2C4");
+        let (back, notices) = TensorSettings::from_hash(&hash);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![2, 2]);
+        assert_eq!(back.to_hash(), hash, "the link round-trips");
+        // One row given as [[…]] stays 2-D too.
+        let s = TensorSettings { text: "[[1, 2, 3]]".into(), ..Default::default() };
+        let (back, notices) = TensorSettings::from_hash(&s.to_hash());
+        assert!(notices.is_empty() && s.to_hash().contains("shape=1%2C3"), "{notices:?} {}", s.to_hash());
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![1, 3]);
+        // A shape that does not hold x's values: a notice naming both, and x stays 1-D.
+        let (back, notices) = TensorSettings::from_hash("#/tensor?x=1,2,3,4&shape=3,3");
+        assert_eq!(notices, vec!["Ignored shape \"3,3\" in the link: it holds 9 values, the tensor x has 4.".to_string()]);
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![4]);
+        // With a generator the shape is the generator's, and x travels flat.
+        let (back, notices) = TensorSettings::from_hash("#/tensor?gen=normal&shape=2,3&x=1,2,3,4");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back.generator.map(|g| (g.rows, g.cols)), Some((2, 3)));
+        assert_eq!(parse_numbers(&back.text).unwrap().shape, vec![4]);
+        // Without either, a shape means nothing.
+        let (_, notices) = TensorSettings::from_hash("#/tensor?shape=2,2");
+        assert!(notices.len() == 1 && notices[0].contains("needs gen=… or the tensor x=…"), "{notices:?}");
+    }
+
+    the_calibration_setting_is_the_shortest_text_of_its_f32 {
+        let text = |c| calibration_param_text(&c).unwrap();
+        assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::Percentile)), "99.99");
+        assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::RemovalOutlier)), "0.0001");
+        assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::MovingAverageMinMax)), "0.01");
+        assert_eq!(text(Calibration::Kl { bins: 2048 }), "2048");
+        // The link writes it so too, and reads it back to the same f32.
+        let s = TensorSettings { calibration: Calibration::Percentile { percentile: 99.9 }, ..Default::default() };
+        assert!(s.to_hash().contains("cparam=99.9&"), "{}", s.to_hash());
+        assert_eq!(TensorSettings::from_hash(&s.to_hash()).0, s);
     }
 
     parse_errors_name_the_value {

@@ -7,7 +7,9 @@ use super::ctl::Ctl;
 use crate::app::state::TensorAction;
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::Granularity;
-use crate::share::{axis_and_group, calibration_param, with_calibration_param, TensorSettings};
+use super::form_controls::NumberBox;
+use crate::quant::calibration::{kl, mse};
+use crate::share::{axis_and_group, calibration_param_text, with_calibration_param, TensorSettings, MAX_GEN_SIDE};
 
 #[derive(Properties, PartialEq)]
 pub struct CalibrationControlsProps {
@@ -27,6 +29,32 @@ const CALIBRATION_HELP: [(&str, &str, &str); 6] = [
     ("kl", "KL (entropy)", "TensorRT's entropy calibration: the clip threshold whose quantized histogram is closest (KL divergence) to the original. Setting: histogram bins."),
     ("mse", "MSE search", "Tries shrunken ranges and keeps the one with the least quantization MSE. Setting: the number of candidates."),
 ];
+
+/// The range of a calibration method's setting, as its `validate` has it.
+struct ParamRange {
+    min: String,
+    max: String,
+    step: &'static str,
+    whole: bool,
+    exclusive_min: bool,
+    exclusive_max: bool,
+}
+
+fn param_range(kind: CalibrationKind) -> Option<ParamRange> {
+    let real = |min: &str, max: &str, exclusive_min, exclusive_max| ParamRange { min: min.into(), max: max.into(), step: "any", whole: false, exclusive_min, exclusive_max };
+    let whole = |min: usize, max: usize| ParamRange { min: min.to_string(), max: max.to_string(), step: "1", whole: true, exclusive_min: false, exclusive_max: false };
+    Some(match kind {
+        CalibrationKind::MinMax => return None,
+        // momentum ∈ (0, 1]
+        CalibrationKind::MovingAverageMinMax => real("0", "1", true, false),
+        // percentile ∈ (0, 100]
+        CalibrationKind::Percentile => real("0", "100", true, false),
+        // ratio ∈ [0, 0.5)
+        CalibrationKind::RemovalOutlier => real("0", "0.5", false, true),
+        CalibrationKind::Kl => whole(kl::MIN_BINS, kl::MAX_BINS),
+        CalibrationKind::Mse => whole(1, mse::MAX_STEPS),
+    })
+}
 
 #[function_component(CalibrationControls)]
 pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
@@ -57,11 +85,10 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
             }
         })
     });
-    let on_group = act.reform(|e: Event| {
-        let group_size: Option<usize> = value(&e).trim().parse().ok().filter(|&g| (1..=1024).contains(&g));
+    let on_group = act.reform(|v: f64| {
         TensorAction::edit(move |s| {
-            if let (Some(group_size), Granularity::PerGroup { axis, .. }) = (group_size, s.granularity) {
-                s.granularity = Granularity::PerGroup { axis, group_size };
+            if let Granularity::PerGroup { axis, .. } = s.granularity {
+                s.granularity = Granularity::PerGroup { axis, group_size: v as usize };
             }
         })
     });
@@ -72,15 +99,12 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
             s.range = None;
         })
     });
-    let current = s.calibration;
-    let on_param = act.reform(move |e: Event| {
-        let parsed: Option<f64> = value(&e).trim().parse().ok();
+    let on_param = act.reform(|x: f64| {
         TensorAction::edit(move |s| {
-            if let Some(x) = parsed {
-                let c = with_calibration_param(current, x);
-                if c.validate().is_ok() {
-                    s.calibration = c;
-                }
+            // The box keeps x inside the method's range; validate() is the last word all the same.
+            let c = with_calibration_param(s.calibration, x);
+            if c.validate().is_ok() {
+                s.calibration = c;
             }
         })
     });
@@ -111,10 +135,8 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
                 </label></Ctl>
             }
             if matches!(s.granularity, Granularity::PerGroup { .. }) {
-                <Ctl name="group"><label title="Values per group along the axis; it must divide the axis length.">
-                    {"Group"}
-                    <input type="number" min="1" max="1024" class="small" data-testid="group-size" value={group.to_string()} onchange={on_group} />
-                </label></Ctl>
+                <Ctl name="group"><NumberBox testid="group-size" label="Group" tip="Values per group along the axis; it must divide the axis length."
+                    value={group.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" whole=true disabled=false on_value={on_group} /></Ctl>
             }
             <Ctl name="calib"><label title={help.to_string()}>
                 {"Calibration"}
@@ -124,11 +146,11 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
                     }) }
                 </select>
             </label></Ctl>
-            if let Some(p) = calibration_param(&s.calibration) {
-                <Ctl name="cparam"><label title={help.to_string()}>
-                    {"Setting"}
-                    <input type="number" step="any" class="small" data-testid="calibration-param" value={p.to_string()} onchange={on_param} />
-                </label></Ctl>
+            if let (Some(value), Some(r)) = (calibration_param_text(&s.calibration), param_range(s.calibration.kind())) {
+                // Keyed by the method, so that a note about one method's setting goes with it.
+                <Ctl name="cparam"><NumberBox key={s.calibration.name()} testid="calibration-param" label="Setting" tip={help.to_string()}
+                    {value} min={r.min} max={r.max} step={r.step} whole={r.whole} exclusive_min={r.exclusive_min} exclusive_max={r.exclusive_max}
+                    disabled=false on_value={on_param} /></Ctl>
             }
             if let Some(e) = param_error { <span class="error-inline">{ e }</span> }
         </div>

@@ -123,35 +123,51 @@ pub struct NumberBoxProps {
     pub max: String,
     pub step: String,
     pub disabled: bool,
-    /// Receives a finite value within [min, max].
+    /// Only whole numbers: a fraction is rounded, with a note (also implied by a whole `step`).
+    #[prop_or_default]
+    pub whole: bool,
+    /// min itself is outside the range (a percentile is in (0, 100]): a value at or below it is
+    /// not applied, since there is no nearest value inside to clamp it to.
+    #[prop_or_default]
+    pub exclusive_min: bool,
+    /// max itself is outside the range (an outlier ratio is in [0, 0.5)), likewise.
+    #[prop_or_default]
+    pub exclusive_max: bool,
+    /// Receives a finite value within the range (whole when `whole`).
     pub on_value: Callback<f64>,
 }
 
-/// A number box for one setting. A typed value outside [min, max] is clamped to it and one that
-/// is not a number is not applied; either way a note beside the box says so, and the box shows
-/// the setting's value, not the text that was typed.
+/// A number box for one setting. A typed value outside [min, max] is clamped to it (a value
+/// beyond an excluded bound is not applied), a fraction in a box of whole numbers is rounded, and
+/// one that is not a number is not applied; each time a note beside the box says so, and the box
+/// shows the setting's value, not the text that was typed.
 #[function_component(NumberBox)]
 pub fn number_box(p: &NumberBoxProps) -> Html {
     let note = use_state(|| None::<String>);
     let bound = |b: &str, open: f64| b.trim().parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(open);
     let (min, max) = (bound(&p.min, f64::NEG_INFINITY), bound(&p.max, f64::INFINITY));
-    // A whole step (1, 100, 1000) makes a box of whole numbers: a fraction is rounded, and said.
-    let whole = p.step.trim().parse::<f64>().is_ok_and(|s| s >= 1.0 && s.fract() == 0.0);
+    // `whole`, or a whole step (1, 100, 1000), makes a box of whole numbers.
+    let whole = p.whole || p.step.trim().parse::<f64>().is_ok_and(|s| s >= 1.0 && s.fract() == 0.0);
     let onchange = {
         let (note, value, on_value) = (note.clone(), p.value.clone(), p.on_value.clone());
         let (lo, hi) = (p.min.clone(), p.max.clone());
+        let (ex_lo, ex_hi) = (p.exclusive_min && !p.min.is_empty(), p.exclusive_max && !p.max.is_empty());
         Callback::from(move |ev: Event| {
             let input = ev.target_unchecked_into::<web_sys::HtmlInputElement>();
             let typed = input.value();
             // The box shows the setting: the old value until the form re-renders with the new one.
             input.set_value(&value);
             let range = match (lo.is_empty(), hi.is_empty()) {
+                (false, false) if ex_lo || ex_hi => format!("{}{lo}, {hi}{}", if ex_lo { '(' } else { '[' }, if ex_hi { ')' } else { ']' }),
                 (false, false) => format!("{lo}–{hi}"),
-                (false, true) => format!("at least {lo}"),
-                (true, false) => format!("at most {hi}"),
+                (false, true) => format!("{} {lo}", if ex_lo { "more than" } else { "at least" }),
+                (true, false) => format!("{} {hi}", if ex_hi { "less than" } else { "at most" }),
                 (true, true) => "any number".into(),
             };
             match typed.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && ((ex_lo && v <= min) || (ex_hi && v >= max)) => {
+                    note.set(Some(format!("{} is outside {range}: kept {value}", typed.trim())));
+                }
                 Ok(v) if v.is_finite() => {
                     let clamped = v.clamp(min, max);
                     // + 0.0 turns a typed −0 into 0 (the link would say "-0").

@@ -3,6 +3,7 @@
 use yew::prelude::*;
 
 use super::ctl::Ctl;
+use super::form_controls::NumberBox;
 
 use crate::app::state::TensorAction;
 use crate::generate::Distribution;
@@ -18,9 +19,9 @@ fn value(e: &Event) -> String {
     e.target_unchecked_into::<web_sys::HtmlInputElement>().value()
 }
 
-fn side(v: &str) -> Option<usize> {
-    v.trim().parse().ok().filter(|&n| (1..=MAX_GEN_SIDE).contains(&n))
-}
+/// The largest seed the page's boxes take: 2^53 − 1, the last whole number a typed value (an f64)
+/// holds exactly. A link may carry any u64 seed.
+pub const MAX_TYPED_SEED: u64 = (1 << 53) - 1;
 
 #[function_component(GeneratorControls)]
 pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
@@ -34,30 +35,23 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
             s.range = None;
         })
     });
-    let on_rows = act.reform(|e: Event| {
-        let n = side(&value(&e));
+    // The boxes take only what the link takes (sides 1 to MAX_GEN_SIDE), and a note says what
+    // became of anything else (NumberBox).
+    let on_rows = act.reform(|v: f64| {
         TensorAction::edit(move |s| {
-            if let (Some(n), Some(g)) = (n, s.generator.as_mut()) {
-                g.rows = n;
+            if let Some(g) = s.generator.as_mut() {
+                g.rows = v as usize;
             }
         })
     });
-    let on_cols = act.reform(|e: Event| {
-        let n = side(&value(&e));
+    let on_cols = act.reform(|v: f64| {
         TensorAction::edit(move |s| {
-            if let (Some(n), Some(g)) = (n, s.generator.as_mut()) {
-                g.cols = n;
+            if let Some(g) = s.generator.as_mut() {
+                g.cols = v as usize;
             }
         })
     });
-    let on_seed = act.reform(|e: Event| {
-        let seed = value(&e).trim().parse::<u64>().ok();
-        TensorAction::edit(move |s| {
-            if let Some(seed) = seed {
-                s.seed = seed;
-            }
-        })
-    });
+    let on_seed = act.reform(|v: f64| TensorAction::edit(move |s| s.seed = v as u64));
     let generate = act.reform(move |_: MouseEvent| {
         TensorAction::edit(move |s| {
             s.generator = Some(s.generator.unwrap_or(g));
@@ -79,15 +73,12 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
                 </select>
             </label>
             if s.generator.is_some() {
-                <Ctl name="shape"><label title="Rows: the channels of per-channel quantization along axis 0.">
-                    {"Rows"}<input type="number" min="1" max="1024" class="small" data-testid="gen-rows" value={g.rows.to_string()} onchange={on_rows} />
-                </label></Ctl>
-                <Ctl name="shape"><label title="Columns.">
-                    {"Cols"}<input type="number" min="1" max="1024" class="small" data-testid="gen-cols" value={g.cols.to_string()} onchange={on_cols} />
-                </label></Ctl>
-                <Ctl name="seed"><label title="The seed of the generator and of stochastic rounding.">
-                    {"Seed"}<input type="number" min="0" class="seed" data-testid="gen-seed" value={s.seed.to_string()} onchange={on_seed} />
-                </label></Ctl>
+                <Ctl name="shape"><NumberBox testid="gen-rows" label="Rows" tip="Rows: the channels of per-channel quantization along axis 0."
+                    value={g.rows.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" whole=true disabled=false on_value={on_rows} /></Ctl>
+                <Ctl name="shape"><NumberBox testid="gen-cols" label="Cols" tip="Columns."
+                    value={g.cols.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" whole=true disabled=false on_value={on_cols} /></Ctl>
+                <Ctl name="seed"><NumberBox testid="gen-seed" label="Seed" tip="The seed of the generator and of stochastic rounding."
+                    value={s.seed.to_string()} min="0" max={MAX_TYPED_SEED.to_string()} step="1" whole=true disabled=false on_value={on_seed} /></Ctl>
             }
             if s.generator.is_some() {
                 <button onclick={use_text} data-testid="use-text" title="Go back to the numbers in the text box">{"Use the text box"}</button>

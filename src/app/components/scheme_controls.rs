@@ -3,7 +3,8 @@
 
 use yew::prelude::*;
 
-use super::form_controls::{checked, select_value};
+use super::form_controls::{checked, select_value, NumberBox};
+use super::generator_controls::MAX_TYPED_SEED;
 
 use super::ctl::Ctl;
 
@@ -60,15 +61,7 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
         };
         TensorAction::edit(move |s| s.rounding = r)
     });
-    let on_seed = act.reform(|e: Event| {
-        let v = e.target_unchecked_into::<web_sys::HtmlInputElement>().value();
-        let seed = v.trim().parse::<u64>().ok();
-        TensorAction::edit(move |s| {
-            if let Some(seed) = seed {
-                s.seed = seed
-            }
-        })
-    });
+    let on_seed = act.reform(|v: f64| TensorAction::edit(move |s| s.seed = v as u64));
     let stochastic = matches!(s.rounding, Rounding::Stochastic { .. });
     let (qmin, qmax) = s.scheme().clamp_range();
     html! {
@@ -107,10 +100,8 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
                 </select>
             </label></Ctl>
             if stochastic {
-                <Ctl name="seed"><label title="The seed of stochastic rounding: the same seed gives the same integers.">
-                    {"Seed"}
-                    <input type="number" min="0" class="seed" data-testid="seed" value={s.seed.to_string()} onchange={on_seed} />
-                </label></Ctl>
+                <Ctl name="seed"><NumberBox testid="seed" label="Seed" tip="The seed of stochastic rounding: the same seed gives the same integers."
+                    value={s.seed.to_string()} min="0" max={MAX_TYPED_SEED.to_string()} step="1" whole=true disabled=false on_value={on_seed} /></Ctl>
             }
         </div>
     }

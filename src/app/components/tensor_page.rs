@@ -36,6 +36,7 @@ use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK};
 use crate::metrics::QuantErrorMetrics;
+use crate::parse::parse_numbers;
 use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
 use crate::share::{Page, TensorSettings};
@@ -131,6 +132,8 @@ pub fn tensor_page() -> Html {
         let d = state.dispatcher();
         Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::CloseFile))
     };
+    // Lines of unequal length were read as one row: say so under the box.
+    let text_notice = use_memo(settings.text.clone(), |t| parse_numbers(t).ok().and_then(|p| p.notice));
     let link = url::link_for(&state.to_hash());
     let per_tensor = settings.granularity == Granularity::PerTensor;
 
@@ -168,9 +171,12 @@ pub fn tensor_page() -> Html {
                     </div>
                 } else {
                     <Ctl name="x" also="gen">
-                    <label for="tensor-text">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
+                    <label for="tensor-text" title="Rows of a 2-D tensor: one per line (lines of equal length), or nested brackets, as in JSON [[1, 2], [3, 4]] and NumPy's or PyTorch's printed arrays, which paste as they are. Lines of unequal length (a wrapped 1-D print) stay one row.">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
                     <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false"
                         value={settings.text.clone()} oninput={on_text} />
+                    if let Some(n) = &*text_notice {
+                        <p class="hint" role="status" data-testid="text-notice">{ n.clone() }</p>
+                    }
                     </Ctl>
                 }
                 <Ctl name="x" also="gen">
