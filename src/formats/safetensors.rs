@@ -373,6 +373,11 @@ impl Architecture {
                     t.shape, want
                 )));
             }
+            // A dimension of 0 would let the others be anything (the values count is their
+            // product): every size taken from the shape is then bounded by the file's values.
+            if t.shape.contains(&0) {
+                return Err(FormatError::Architecture(format!("\"{name}.weight\" has shape {:?}: a weight has no empty dimension", t.shape)));
+            }
             Ok(())
         };
         let bias_or_zeros = |name: &str, n: usize| file.get(&format!("{name}.bias")).map_or_else(|| vec![0.0; n], |t| t.values.clone());
