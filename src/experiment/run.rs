@@ -72,6 +72,15 @@ pub fn predict_with(
     classes: usize,
     mut forward: impl FnMut(&[f32]) -> Result<Vec<f32>, ExperimentError>,
 ) -> Result<Vec<u8>, ExperimentError> {
+    // One output per class: more would size a classes² confusion matrix from the model, and
+    // argmax indices past 255 would wrap in the u8 predictions.
+    if classes != data.classes {
+        return Err(crate::ptq::config::field_error(
+            "model",
+            format!("the model has {classes} outputs, but the images have {} classes: a classifier of this dataset has one output per class", data.classes),
+        )
+        .into());
+    }
     let mut pred = Vec::with_capacity(data.len());
     for start in (0..data.len()).step_by(EVAL_BATCH) {
         let n = EVAL_BATCH.min(data.len() - start);

@@ -600,3 +600,18 @@ fn sweep_lists_are_distinct_and_bounded() {
     // Distinct group sizes are distinct granularities.
     assert!(with(&|s| s.granularities = vec![WeightGranularity::PerGroup { group_size: 16 }, WeightGranularity::PerGroup { group_size: 32 }]).is_ok());
 }
+
+/// A model scored on a dataset has one output per class: 266 outputs once sized a 266² confusion
+/// matrix (21,000 outputs: gigabytes) and wrapped argmax indices past 255 into u8 predictions.
+#[test]
+fn a_model_with_other_than_one_output_per_class_is_refused() {
+    let eval = data("fashion-test").take(64);
+    for out in [9usize, 266] {
+        let w = vec![0.01f32; 784 * out];
+        let layer = Layer { name: "fc".into(), kind: LayerKind::Linear(Linear { in_features: 784, out_features: out, w, b: vec![0.0; out] }) };
+        let model = Model::new(Shape::Flat(784), vec![layer], DEFAULT_MAX_PARAMS).unwrap();
+        let e = fp32_baseline(&model, &eval).unwrap_err().to_string();
+        assert!(e.contains(&format!("the model has {out} outputs, but the images have 10 classes")), "{e}");
+    }
+    assert!(fp32_baseline(&model("mlp-fashion"), &eval).is_ok());
+}
