@@ -72,6 +72,10 @@ struct Reader<'a> {
     /// Constant values by name: initializers and `Constant` nodes.
     consts: HashMap<&'a str, &'a TensorProto>,
     layers: Vec<Layer>,
+    /// The layers' names, and for each name given more than once the next suffix to try: a
+    /// graph of n nodes of one name is renamed in O(n), not O(n³).
+    names: std::collections::HashSet<String>,
+    next_suffix: HashMap<String, usize>,
     /// The shape of the chain's current value (per sample).
     shape: Shape,
     /// The layer whose output is the current value, when it is a Linear / Conv2d whose bias a
@@ -138,7 +142,7 @@ impl<'a> Reader<'a> {
             return Err(malformed("sparse initializers are not supported"));
         }
         let shape = input_shape(graph, &consts)?;
-        Ok(Reader { graph, opset, max_params, params: 0, consts, layers: Vec::new(), shape, bias_slot: None })
+        Ok(Reader { graph, opset, max_params, params: 0, consts, layers: Vec::new(), names: Default::default(), next_suffix: HashMap::new(), shape, bias_slot: None })
     }
 
     fn run(mut self) -> Result<Model, FormatError> {
@@ -189,12 +193,19 @@ impl<'a> Reader<'a> {
 
     /// Appends a layer, tracking the shape (which also checks it against the layer).
     fn push(&mut self, name: &str, kind: LayerKind) -> Result<(), FormatError> {
+        // name, else name_2, name_3, … (the first that no layer has).
         let mut unique = name.to_string();
-        let mut k = 1;
-        while self.layers.iter().any(|l| l.name == unique) {
-            k += 1;
-            unique = format!("{name}_{k}");
+        if self.names.contains(&unique) {
+            let k = self.next_suffix.entry(name.to_string()).or_insert(2);
+            loop {
+                unique = format!("{name}_{k}");
+                *k += 1;
+                if !self.names.contains(&unique) {
+                    break;
+                }
+            }
         }
+        self.names.insert(unique.clone());
         let layer = Layer { name: unique, kind };
         self.shape = layer.output_shape(self.shape).map_err(FormatError::Model)?;
         self.bias_slot = matches!(layer.kind, LayerKind::Linear(_) | LayerKind::Conv2d(_)).then_some(self.layers.len());
