@@ -208,6 +208,9 @@ pub fn quantize_granular(
         return Err(QuantError::Empty);
     }
     check_finite(x)?; // the error names the flat index, not an index inside a slice
+    if let Calibration::Kl { bins } = *calibration {
+        super::calibration::kl::check_work(bins, layout.num_slices())?;
+    }
     let mut slices = Vec::with_capacity(layout.num_slices());
     let mut q = vec![0i32; x.len()];
     let mut dequant = vec![0f32; x.len()];

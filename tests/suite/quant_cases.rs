@@ -637,3 +637,19 @@ case!(a_range_too_wide_for_f32_is_called_too_wide {
     let e = QParams::from_range(1e30, 1e30 + 1e24, &s).unwrap_err();
     assert!(matches!(e, QuantError::ZeroPointOverflow { .. }), "{e:?}");
 });
+
+case!(kl_calibration_on_many_small_slices_is_refused_before_it_starts {
+    // 1,000 groups of 2 at 8192 bins: 6.7·10^10 search steps (tens of seconds for 2,000 values);
+    // a whole model's 50,000 such groups took an hour. The work is checked before the first slice.
+    let s = Scheme::lab(Method::Normal, 8);
+    let x: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.37).sin()).collect();
+    let many = Granularity::PerGroup { axis: 1, group_size: 2 };
+    let e = quantize_granular(&x, &[1, 2000], &s, many, &Calibration::Kl { bins: 8192 }).unwrap_err();
+    assert!(matches!(e, QuantError::Setting { name: "KL bins", .. }), "{e:?}");
+    assert!(e.to_string().contains("8192 bins on each of 1000 slices") && e.to_string().contains("fewer bins, larger groups"), "{e}");
+    // Fewer bins on the same slices, or the same bins per tensor, run.
+    assert!(quantize_granular(&x, &[1, 2000], &s, many, &Calibration::Kl { bins: 128 }).is_ok());
+    assert!(quantize_granular(&x, &[1, 2000], &s, Granularity::PerTensor, &Calibration::Kl { bins: 8192 }).is_ok());
+    assert!(qplay::quant::calibration::kl::check_work(8192, 128).is_ok(), "per channel at the most bins on 128 rows");
+    assert!(qplay::quant::calibration::kl::check_work(2048, 49 * 128).is_ok(), "groups of 16 of a 784 × 128 weight");
+});
