@@ -63,6 +63,9 @@ pub enum FallbackReason {
     NoWeightedLayer,
     /// A Conv2d or pooling layer that reads a flat tensor.
     FlatTensor { layer: String },
+    /// A padded Conv2d whose input zero point lies outside int8: the padding's real 0 has no
+    /// int8 value, so the integer convolution cannot pad with it.
+    PaddingZeroPoint { layer: String, zero_point: i32 },
 }
 
 impl std::fmt::Display for FallbackReason {
@@ -99,6 +102,10 @@ impl std::fmt::Display for FallbackReason {
             }
             NoWeightedLayer => f.write_str("the model has no Linear or Conv2d layer"),
             FlatTensor { layer } => write!(f, "layer {layer} reads a flat tensor"),
+            PaddingZeroPoint { layer, zero_point } => write!(
+                f,
+                "layer {layer}: its input's zero point {zero_point} lies outside int8, so its padding (a real 0) has no int8 value"
+            ),
         }
     }
 }

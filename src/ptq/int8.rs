@@ -140,6 +140,9 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, EngineError> {
                         let Shape::Chw(_, in_h, in_w) = qm.fp32.shapes[i] else {
                             return Err(FallbackReason::FlatTensor { layer: layer() }.into());
                         };
+                        if c.padding > 0 && !(-128..=127).contains(&x.params.zero_point) {
+                            return Err(FallbackReason::PaddingZeroPoint { layer: layer(), zero_point: x.params.zero_point }.into());
+                        }
                         let geometry = ConvGeometry { in_channels: c.in_channels, out_channels: c.out_channels, kernel: c.kernel, stride: c.stride, padding: c.padding, in_h, in_w };
                         Int8Op::Conv(
                             QConv2d::try_new(&QConvSpec {

@@ -126,7 +126,9 @@ impl QLinear {
         if let Some(w) = worst {
             return Err(w);
         }
-        let act_min = if s.relu { s.y_zero_point.max(-128) } else { -128 };
+        // A fused ReLU clamps at zp_y (the real 0), within int8: a zp_y above 127 (a file's
+        // hand-made scale) leaves every output at 127 rather than act_min > act_max.
+        let act_min = if s.relu { s.y_zero_point.clamp(-128, 127) } else { -128 };
         let act_max = 127;
         Ok(QLinear {
             n: s.n,

@@ -89,6 +89,31 @@ fn a_large_hidden_bias_falls_back_to_the_simulation_with_a_note() {
 }
 
 #[test]
+fn a_padded_conv_whose_input_zero_point_leaves_int8_falls_back() {
+    // The clip method maps [α, β] onto [−256, 255]: conv2's input (a ReLU output, α = 0) gets
+    // Z = −256, so the padding's real 0 has no int8 value. The integer engine used to pad with
+    // Z clamped to −128 while its folded bias assumed −256: each padded tap added w·128.
+    use qplay::ptq::{EngineError, FallbackReason};
+    use qplay::quant::Method;
+    let m = model("cnn-fashion");
+    let calib = data("fashion-train").images_f32(0, 256);
+    let cfg = PtqConfig { method: Method::Clip, ..PtqConfig::default() };
+    let q = quantize_model(&m, &cfg, &calib, Scope::All).unwrap();
+    match int8_engine(&q.model) {
+        Err(EngineError::NoKernel(r @ FallbackReason::PaddingZeroPoint { .. })) => {
+            let FallbackReason::PaddingZeroPoint { ref layer, zero_point } = r else { unreachable!() };
+            assert!(!(-128..=127).contains(&zero_point), "{layer}: {zero_point}");
+            assert!(r.to_string().contains("has no int8 value"), "{r}");
+        }
+        Err(e) => panic!("another reason: {e}"),
+        Ok(_) => panic!("a padded conv with Z outside int8 cannot run on the integer engine"),
+    }
+    // The lab's normal method keeps every Z in int8: the integer engine runs.
+    let q = quantize_model(&m, &PtqConfig::default(), &calib, Scope::All).unwrap();
+    assert!(int8_engine(&q.model).is_ok());
+}
+
+#[test]
 fn cnn_w4_per_channel_symmetric_uses_the_full_range_by_default() {
     let m = model("cnn-fashion");
     let (train, test) = (data("fashion-train"), data("fashion-test"));

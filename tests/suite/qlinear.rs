@@ -133,3 +133,29 @@ fn accumulators_that_could_leave_int32_are_refused_at_construction() {
     let w: &'static [i8] = Box::leak(vec![127i8; 131_071].into_boxed_slice());
     assert!(QLinear::try_new(&spec(w, 131_071, &[])).is_ok(), "131,071 · 128 · 127 fits");
 }
+
+/// A fused ReLU whose output zero point lies past int8 (a scale and zero point from a hand-made
+/// file): the clamp stays within int8 and every output saturates at 127, the nearest int8 to the
+/// real 0, instead of a panic on act_min > act_max.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_relu_output_zero_point_past_int8_saturates_instead_of_panicking() {
+    for zp in [128, 1 << 20] {
+        let l = QLinear::new(&QLinearSpec {
+            w: &W,
+            n: 4,
+            k: 3,
+            w_scales: &W_SCALES,
+            bias: &BIAS,
+            x_scale: 0.5,
+            x_zero_point: -3,
+            y_scale: 0.25,
+            y_zero_point: zp,
+            relu: true,
+        });
+        assert_eq!((l.act_min, l.act_max), (127, 127));
+        let (mut acc, mut y) = (Vec::new(), [0i8; 4]);
+        l.forward(&X, 1, &mut acc, &mut y);
+        assert_eq!(y, [127; 4], "zp_y {zp}");
+    }
+}
