@@ -16,6 +16,11 @@ const W_SCALES: [f32; 4] = [0.01, 0.02, 0.01, 0.5];
 const BIAS: [f32; 4] = [0.1, -1.0, 0.0, 0.0];
 
 fn layer(relu: bool) -> QLinear {
+    layer_to(relu, 5)
+}
+
+/// The example layer with the output zero point `y_zero_point`.
+fn layer_to(relu: bool, y_zero_point: i32) -> QLinear {
     QLinear::new(&QLinearSpec {
         w: &W,
         n: 4,
@@ -25,7 +30,7 @@ fn layer(relu: bool) -> QLinear {
         x_scale: 0.5,
         x_zero_point: -3,
         y_scale: 0.25,
-        y_zero_point: 5,
+        y_zero_point,
         relu,
     })
 }
@@ -141,18 +146,7 @@ fn accumulators_that_could_leave_int32_are_refused_at_construction() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn a_relu_output_zero_point_past_int8_saturates_instead_of_panicking() {
     for zp in [128, 1 << 20] {
-        let l = QLinear::new(&QLinearSpec {
-            w: &W,
-            n: 4,
-            k: 3,
-            w_scales: &W_SCALES,
-            bias: &BIAS,
-            x_scale: 0.5,
-            x_zero_point: -3,
-            y_scale: 0.25,
-            y_zero_point: zp,
-            relu: true,
-        });
+        let l = layer_to(true, zp);
         assert_eq!((l.act_min, l.act_max), (127, 127));
         let (mut acc, mut y) = (Vec::new(), [0i8; 4]);
         l.forward(&X, 1, &mut acc, &mut y);
