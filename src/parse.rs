@@ -41,7 +41,7 @@ pub enum ParseError {
     /// NaN or ±Inf, which cannot be quantized.
     NonFinite { index: usize, token: String },
     TooMany { limit: usize },
-    /// Rows given by brackets of unequal length: `row` (from 1) has `len` values, row 1 has `first`.
+    /// Rows given by brackets of unequal length: `row` (from 1) has `len` values, row #1 has `first`.
     Ragged { row: usize, len: usize, first: usize },
     /// Brackets nested deeper than two (a 3-D or higher array).
     TooDeep,
@@ -72,7 +72,7 @@ impl fmt::Display for ParseError {
             ParseError::TooMany { limit } => write!(f, "too many values: at most {limit} are accepted"),
             ParseError::Ragged { row, len, first } => write!(
                 f,
-                "row {row} has {}, row 1 has {first}: every row of a 2-D tensor needs the same number of values",
+                "row #{row} has {}, row #1 has {first}: every row of a 2-D tensor needs the same number of values",
                 plural(*len, "value")
             ),
             ParseError::TooDeep => write!(
@@ -114,6 +114,14 @@ fn unwrap(text: &str) -> &str {
 
 /// Parses `text` into finite f32 values, with the shape described in the module header.
 pub fn parse_numbers(text: &str) -> Result<Parsed, ParseError> {
+    parse_at_most(text, MAX_VALUES)
+}
+
+/// As [`parse_numbers`] with at most `limit` values: it stops with [`ParseError::TooMany`] at
+/// value limit + 1, so a short answer about a long text (does it fit in a link?) costs what
+/// reading its first values does.
+pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
+    let limit = limit.min(MAX_VALUES);
     let body = unwrap(text);
     let mut values: Vec<f32> = Vec::new();
     // Values per non-empty line, with the line's number (from 1).
@@ -129,8 +137,8 @@ pub fn parse_numbers(text: &str) -> Result<Parsed, ParseError> {
 
     let mut push = |token: &str, values: &mut Vec<f32>, open: &mut Vec<usize>, lines: &mut Vec<(usize, usize)>, line: usize| -> Result<(), ParseError> {
         let index = values.len() + 1;
-        if values.len() >= MAX_VALUES {
-            return Err(ParseError::TooMany { limit: MAX_VALUES });
+        if values.len() >= limit {
+            return Err(ParseError::TooMany { limit });
         }
         let v: f32 = token.parse().map_err(|_| ParseError::NotANumber { index, token: short(token) })?;
         if !v.is_finite() {

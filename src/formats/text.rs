@@ -109,11 +109,7 @@ fn from_json(value: &Value) -> Result<Tensor, FormatError> {
             return Err(json_error(format!("row #{} is {}: a 2-D array holds only arrays of numbers", r + 1, kind(row))));
         };
         if row.len() != cols {
-            return Err(json_error(format!(
-                "row #{} has {} values but row #1 has {cols}: every row of a 2-D array needs the same length",
-                r + 1,
-                row.len()
-            )));
+            return Err(FormatError::Text(ParseError::Ragged { row: r + 1, len: row.len(), first: cols }));
         }
         for v in row {
             if v.is_array() {

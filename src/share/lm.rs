@@ -36,8 +36,11 @@ use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat, MethodSwitch};
 use crate::ptq::lm_sensitivity::{SearchSettings, SearchTarget};
 
-/// Longest link accepted (characters after `?`).
-pub const MAX_QUERY_LEN: usize = 16 * 1024;
+/// Longest link accepted (characters after `?`): 64 KiB, more than the link written for the
+/// longest settings a link accepts (a 1,024-character prompt and a 512-character model name, each
+/// character up to 12 bytes as %-escapes, 64 skip names and 64 per-layer widths of 64 bytes, each
+/// byte up to 3: about 44 kB), so every link qplay writes reads back whole.
+pub const MAX_QUERY_LEN: usize = 64 * 1024;
 /// Most keys read from one link.
 pub const MAX_KEYS: usize = 256;
 /// Longest prompt in a link (characters).

@@ -10,7 +10,7 @@
 
 use crate::examples::LAB_NORMAL;
 use crate::generate::Distribution;
-use crate::parse::{format_numbers, format_rows, parse_numbers};
+use crate::parse::{format_numbers, format_rows, parse_at_most, parse_numbers, Parsed};
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
 use crate::quant::{Granularity, Method, Rounding, Scheme};
@@ -121,8 +121,9 @@ pub struct Field {
     pub key: &'static str,
     /// What the value means, for the README and for notices.
     pub help: &'static str,
-    /// The value to write, or `None` to leave the key out (it is at its default).
-    pub write: fn(&TensorSettings) -> Option<String>,
+    /// The value to write, or `None` to leave the key out (it is at its default). The second
+    /// argument is the typed tensor when it travels in the link (see [`linked_tensor`]).
+    pub write: fn(&TensorSettings, Option<&Parsed>) -> Option<String>,
     /// Reads the value into the settings, or says why it cannot.
     pub read: fn(&mut TensorSettings, &str) -> Result<(), String>,
 }
@@ -144,13 +145,13 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "method",
         help: "normal or clip",
-        write: |s| Some(s.method.name().into()),
+        write: |s, _| Some(s.method.name().into()),
         read: |s, v| Method::from_name(v).map(|m| s.method = m).ok_or_else(|| "use normal or clip".into()),
     },
     Field {
         key: "bits",
         help: "1 to 16",
-        write: |s| Some(s.bits.to_string()),
+        write: |s, _| Some(s.bits.to_string()),
         read: |s, v| match v.parse::<u8>() {
             Ok(b) if (MIN_BITS..=MAX_BITS).contains(&b) => {
                 s.bits = b;
@@ -162,25 +163,25 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "signed",
         help: "1 signed (default), 0 unsigned",
-        write: |s| (!s.signed).then(|| "0".into()),
+        write: |s, _| (!s.signed).then(|| "0".into()),
         read: |s, v| flag(v).map(|b| s.signed = b),
     },
     Field {
         key: "sym",
         help: "1 symmetric, 0 asymmetric (default)",
-        write: |s| s.symmetric.then(|| "1".into()),
+        write: |s, _| s.symmetric.then(|| "1".into()),
         read: |s, v| flag(v).map(|b| s.symmetric = b),
     },
     Field {
         key: "narrow",
         help: "1 narrow range (drops the lowest level), 0 full range (default)",
-        write: |s| s.narrow_range.then(|| "1".into()),
+        write: |s, _| s.narrow_range.then(|| "1".into()),
         read: |s, v| flag(v).map(|b| s.narrow_range = b),
     },
     Field {
         key: "round",
         help: "half_even (default), half_away, floor, stochastic",
-        write: |s| (s.rounding != Rounding::HalfEven).then(|| s.rounding.name().into()),
+        write: |s, _| (s.rounding != Rounding::HalfEven).then(|| s.rounding.name().into()),
         read: |s, v| {
             s.rounding = match v {
                 "half_even" => Rounding::HalfEven,
@@ -195,13 +196,13 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "seed",
         help: "the seed of everything random (stochastic rounding, generated tensors); default 0",
-        write: |s| (s.seed != 0).then(|| s.seed.to_string()),
+        write: |s, _| (s.seed != 0).then(|| s.seed.to_string()),
         read: |s, v| v.parse().map(|seed| s.seed = seed).map_err(|_| "use a whole number".to_string()),
     },
     Field {
         key: "range",
         help: "α,β: a float range set by hand instead of the data's min and max",
-        write: |s| s.range.map(|(a, b)| format!("{a},{b}")),
+        write: |s, _| s.range.map(|(a, b)| format!("{a},{b}")),
         read: |s, v| {
             let (a, b) = v.split_once(',').ok_or("use two numbers α,β")?;
             let (a, b) = (finite(a)?, finite(b)?);
@@ -215,7 +216,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "gran",
         help: "per_tensor (default), per_channel, per_group",
-        write: |s| match s.granularity {
+        write: |s, _| match s.granularity {
             Granularity::PerTensor => None,
             Granularity::PerChannel { .. } => Some("per_channel".into()),
             Granularity::PerGroup { .. } => Some("per_group".into()),
@@ -234,7 +235,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "axis",
         help: "the channel axis of per-channel / per-group quantization (0 rows, 1 columns)",
-        write: |s| {
+        write: |s, _| {
             let (axis, _) = axis_and_group(s.granularity);
             (s.granularity != Granularity::PerTensor && axis != 0).then(|| axis.to_string())
         },
@@ -251,7 +252,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "group",
         help: "the group size of per-group quantization",
-        write: |s| match s.granularity {
+        write: |s, _| match s.granularity {
             Granularity::PerGroup { group_size, .. } => Some(group_size.to_string()),
             _ => None,
         },
@@ -266,7 +267,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "calib",
         help: "min_max (default), moving_average_min_max, percentile, removal_outlier, kl, mse",
-        write: |s| (s.calibration.kind() != CalibrationKind::MinMax).then(|| s.calibration.name().into()),
+        write: |s, _| (s.calibration.kind() != CalibrationKind::MinMax).then(|| s.calibration.name().into()),
         read: |s, v| {
             let kind = CalibrationKind::from_name(v).ok_or("use min_max, moving_average_min_max, percentile, removal_outlier, kl or mse")?;
             s.calibration = Calibration::default_for(kind);
@@ -276,9 +277,9 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "cparam",
         help: "the calibration's setting: percentile (0, 100], removal ratio [0, 0.5), KL bins, MSE steps, moving-average momentum",
-        write: |s| {
+        write: |s, _| {
             let default = calibration_param(&Calibration::default_for(s.calibration.kind()));
-            calibration_param(&s.calibration).filter(|&v| Some(v) != default).and(calibration_param_text(&s.calibration))
+            calibration_param(&s.calibration).filter(|v| Some(v) != default.as_ref())
         },
         read: |s, v| {
             // As an f32 first, so that the shortest text of an f32 reads back to that f32.
@@ -293,7 +294,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "gen",
         help: "generate the tensor: normal, uniform, laplace, bimodal, with_outliers",
-        write: |s| s.generator.map(|g| g.distribution.name().into()),
+        write: |s, _| s.generator.map(|g| g.distribution.name().into()),
         read: |s, v| {
             let d = distribution_by_name(v).ok_or("use normal, uniform, laplace, bimodal or with_outliers")?;
             s.generator = Some(Generator::switched(s.generator, d));
@@ -303,16 +304,11 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "shape",
         help: "rows,cols of the generated tensor (each 1 to 1024), or of a typed 2-D tensor x (rows × cols = its count)",
-        write: |s| match s.generator {
-            Some(g) => Some(format!("{},{}", g.rows, g.cols)),
+        write: |s, typed| match (s.generator, typed.map(|p| &p.shape[..])) {
+            (Some(g), _) => Some(format!("{},{}", g.rows, g.cols)),
             // A typed tensor's shape goes with its values, when they go.
-            None => match parse_numbers(&s.text) {
-                Ok(p) if p.values.len() <= MAX_LINK_VALUES => match p.shape[..] {
-                    [rows, cols] => Some(format!("{rows},{cols}")),
-                    _ => None,
-                },
-                _ => None,
-            },
+            (None, Some(&[rows, cols])) => Some(format!("{rows},{cols}")),
+            (None, _) => None,
         },
         read: |s, v| {
             let (rows, cols) = parse_shape(v)?;
@@ -326,11 +322,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "x",
         help: "the tensor, comma separated (at most 256 values)",
-        write: |s| {
-            let p = parse_numbers(&s.text).ok()?;
-            (p.values.len() <= MAX_LINK_VALUES)
-                .then(|| p.values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","))
-        },
+        write: |_, typed| typed.map(|p| p.values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")),
         read: |s, v| match parse_numbers(v) {
             Ok(p) if p.values.len() <= MAX_LINK_VALUES => {
                 s.text = format_numbers(&p.values);
@@ -341,6 +333,13 @@ pub const TENSOR_FIELDS: &[Field] = &[
         },
     },
 ];
+
+/// The typed tensor as it travels in a link: when it parses and holds at most
+/// [`MAX_LINK_VALUES`] values (larger ones are left out with a notice).
+pub fn linked_tensor(text: &str) -> Option<Parsed> {
+    // Every render writes the link: a pasted million values stop the parse at value 257.
+    parse_at_most(text, MAX_LINK_VALUES).ok()
+}
 
 /// `rows,cols` with each side from 1 to [`MAX_GEN_SIDE`].
 fn parse_shape(v: &str) -> Result<(usize, usize), String> {
@@ -370,22 +369,10 @@ pub fn axis_and_group(g: Granularity) -> (usize, usize) {
     }
 }
 
-/// The one number a calibration method is tuned by, if any.
-pub fn calibration_param(c: &Calibration) -> Option<f64> {
-    match *c {
-        Calibration::MinMax => None,
-        Calibration::MovingAverageMinMax { momentum, .. } => Some(momentum as f64),
-        Calibration::Percentile { percentile } => Some(percentile as f64),
-        Calibration::RemovalOutlier { ratio } => Some(ratio as f64),
-        Calibration::Kl { bins } => Some(bins as f64),
-        Calibration::Mse { steps } => Some(steps as f64),
-    }
-}
-
 /// The calibration's setting as the page shows it and the link writes it: the shortest decimal
 /// that reads back to the same f32 (99.99, not the widened f64's 99.98999786376953), or the
 /// whole number of bins or steps.
-pub fn calibration_param_text(c: &Calibration) -> Option<String> {
+pub fn calibration_param(c: &Calibration) -> Option<String> {
     match *c {
         Calibration::MinMax => None,
         Calibration::MovingAverageMinMax { momentum, .. } => Some(momentum.to_string()),
@@ -412,8 +399,10 @@ impl TensorSettings {
     /// The hash for these settings, starting with `#`.
     pub fn to_hash(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
+        // Parsed once for every key that writes it (`shape` and `x`).
+        let typed = linked_tensor(&self.text);
         for f in TENSOR_FIELDS {
-            if let Some(v) = (f.write)(self) {
+            if let Some(v) = (f.write)(self, typed.as_ref()) {
                 query.append_pair(f.key, &v);
             }
         }

@@ -353,7 +353,7 @@ test('a typed 2-D tensor keeps its rows in the link; nested brackets make rows, 
   // Ragged rows and deeper nesting: a message, no table.
   await page.fill('[data-testid=tensor-text]', '[[1, 2], [3]]');
   await page.waitForSelector('[data-testid=input-error]');
-  assert.match(await page.textContent('[data-testid=input-error]'), /row 2 has 1 value, row 1 has 2/);
+  assert.match(await page.textContent('[data-testid=input-error]'), /row #2 has 1 value, row #1 has 2/);
   assert.equal(await page.$('[data-testid=channel-table]'), null);
   await page.fill('[data-testid=tensor-text]', '[[[1, 2]]]');
   await page.waitForFunction(() => /only 1-D .* and 2-D .* tensors are read/.test(document.querySelector('[data-testid=input-error]')?.textContent));

@@ -2,13 +2,13 @@
 //! settings, and a hand-edited one never fails, only notices.
 
 use qplay::examples::LAB_CLIP;
-use qplay::parse::{format_rows, parse_numbers, ParseError};
+use qplay::parse::{format_rows, parse_at_most, parse_numbers, ParseError};
 use qplay::generate::Distribution;
 use qplay::quant::calibration::Calibration;
 use qplay::quant::{Granularity, Method, Rounding};
 use qplay::ptq::WeightGranularity;
 use qplay::share::Generator;
-use qplay::share::{calibration_param_text, TensorSettings, MAX_LINK_VALUES};
+use qplay::share::{calibration_param, linked_tensor, TensorSettings, MAX_LINK_VALUES};
 
 
 both! {
@@ -136,12 +136,27 @@ both! {
         assert_eq!(parse_numbers("[1, 2]\n[3, 4]\n[5, 6]").unwrap().shape, vec![3, 2]);
     }
 
+    a_bounded_parse_stops_at_its_limit {
+        // 257 values, then text that is not a number: the full parse reads to the end and names
+        // it; the link's parse stops at value 257 without reading further.
+        let text = format!("{} oops", vec!["1"; MAX_LINK_VALUES + 1].join(" "));
+        assert_eq!(parse_numbers(&text), Err(ParseError::NotANumber { index: MAX_LINK_VALUES + 2, token: "oops".into() }));
+        assert_eq!(parse_at_most(&text, MAX_LINK_VALUES), Err(ParseError::TooMany { limit: MAX_LINK_VALUES }));
+        assert_eq!(linked_tensor(&text), None);
+        // At the limit, the same answer as the full parse, shape included.
+        let rows = format!("[{}]", vec!["[1, 2]"; MAX_LINK_VALUES / 2].join(", "));
+        assert_eq!(parse_at_most(&rows, MAX_LINK_VALUES), parse_numbers(&rows));
+        assert_eq!(linked_tensor(&rows).unwrap().shape, vec![MAX_LINK_VALUES / 2, 2]);
+        // A limit past the parser's own is the parser's own.
+        assert_eq!(parse_at_most("1 2", usize::MAX), parse_numbers("1 2"));
+    }
+
     ragged_rows_and_deeper_nesting_are_errors_that_say_what_is_read {
         let e = parse_numbers("[[1,2],[3]]").unwrap_err();
         assert_eq!(e, ParseError::Ragged { row: 2, len: 1, first: 2 });
-        assert!(e.to_string().starts_with("row 2 has 1 value, row 1 has 2"), "{e}");
+        assert!(e.to_string().starts_with("row #2 has 1 value, row #1 has 2"), "{e}");
         let e = parse_numbers("[[1], [2], [3, 4, 5], [6]]").unwrap_err();
-        assert!(e.to_string().starts_with("row 3 has 3 values, row 1 has 1"), "the first long row: {e}");
+        assert!(e.to_string().starts_with("row #3 has 3 values, row #1 has 1"), "the first long row: {e}");
         assert_eq!(parse_numbers("[1 2 3]\n[4 5]"), Err(ParseError::Ragged { row: 2, len: 2, first: 3 }));
         assert_eq!(parse_numbers("[[1, 2], []]"), Err(ParseError::Ragged { row: 2, len: 0, first: 2 }));
         let e = parse_numbers("[[[1, 2]], [[3, 4]]]").unwrap_err();
@@ -204,7 +219,7 @@ both! {
     }
 
     the_calibration_setting_is_the_shortest_text_of_its_f32 {
-        let text = |c| calibration_param_text(&c).unwrap();
+        let text = |c| calibration_param(&c).unwrap();
         assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::Percentile)), "99.99");
         assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::RemovalOutlier)), "0.0001");
         assert_eq!(text(Calibration::default_for(qplay::quant::calibration::CalibrationKind::MovingAverageMinMax)), "0.01");
@@ -394,5 +409,29 @@ both! {
             assert!(n.is_empty(), "{q}: {n:?}");
         }
         assert_eq!(qplay::share::broken_escapes("prompt=ROMEO%3A&seed=7"), None);
+    }
+}
+
+both! {
+    the_longest_settings_a_link_accepts_read_back_from_the_link_written {
+        // Every free-text setting at its limit, in 4-byte characters, each of which a link writes
+        // as 12 bytes (%F0%9F%98%80); a name in raw 2-byte characters becomes 6 bytes each. The
+        // written link must read back whole: it once outgrew the 16 KiB read, cutting the model's
+        // name to 342 characters.
+        use qplay::share::lm::{from_query, to_query, MAX_LAYER_BITS, MAX_MODEL_CHARS, MAX_PROMPT_CHARS, MAX_QUERY_LEN};
+        let grin = |n: usize| "\u{1F600}".repeat(n);
+        let name = |i: usize| format!("{i:02}{}", "é".repeat(31));
+        let skip: Vec<String> = (0..64).map(name).collect();
+        let bits: Vec<String> = (0..MAX_LAYER_BITS).map(|i| format!("layer_bits.{}=8", name(i))).collect();
+        let raw = format!("prompt={}&model={}&skip={}&{}", grin(MAX_PROMPT_CHARS), grin(MAX_MODEL_CHARS), skip.join(","), bits.join("&"));
+        let (e, notices) = from_query(&raw);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((e.prompt.chars().count(), e.model.chars().count(), e.quant.skip.len(), e.quant.layer_bits.len()), (MAX_PROMPT_CHARS, MAX_MODEL_CHARS, 64, MAX_LAYER_BITS));
+        let written = to_query(&e);
+        assert!(written.len() > 3 * raw.len() / 2, "the link grows: {} → {}", raw.len(), written.len());
+        assert!(written.len() <= MAX_QUERY_LEN, "{} > {MAX_QUERY_LEN}", written.len());
+        let (back, notices) = from_query(&written);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, e);
     }
 }

@@ -9,7 +9,7 @@ use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::Granularity;
 use super::form_controls::NumberBox;
 use crate::quant::calibration::{kl, mse};
-use crate::share::{axis_and_group, calibration_param_text, with_calibration_param, TensorSettings, MAX_GEN_SIDE};
+use crate::share::{axis_and_group, calibration_param, with_calibration_param, TensorSettings, MAX_GEN_SIDE};
 
 #[derive(Properties, PartialEq)]
 pub struct CalibrationControlsProps {
@@ -35,14 +35,13 @@ struct ParamRange {
     min: String,
     max: String,
     step: &'static str,
-    whole: bool,
     exclusive_min: bool,
     exclusive_max: bool,
 }
 
 fn param_range(kind: CalibrationKind) -> Option<ParamRange> {
-    let real = |min: &str, max: &str, exclusive_min, exclusive_max| ParamRange { min: min.into(), max: max.into(), step: "any", whole: false, exclusive_min, exclusive_max };
-    let whole = |min: usize, max: usize| ParamRange { min: min.to_string(), max: max.to_string(), step: "1", whole: true, exclusive_min: false, exclusive_max: false };
+    let real = |min: &str, max: &str, exclusive_min, exclusive_max| ParamRange { min: min.into(), max: max.into(), step: "any", exclusive_min, exclusive_max };
+    let whole = |min: usize, max: usize| ParamRange { min: min.to_string(), max: max.to_string(), step: "1", exclusive_min: false, exclusive_max: false };
     Some(match kind {
         CalibrationKind::MinMax => return None,
         // momentum ∈ (0, 1]
@@ -136,7 +135,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
             }
             if matches!(s.granularity, Granularity::PerGroup { .. }) {
                 <Ctl name="group"><NumberBox testid="group-size" label="Group" tip="Values per group along the axis; it must divide the axis length."
-                    value={group.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" whole=true disabled=false on_value={on_group} /></Ctl>
+                    value={group.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" disabled=false on_value={on_group} /></Ctl>
             }
             <Ctl name="calib"><label title={help.to_string()}>
                 {"Calibration"}
@@ -146,10 +145,10 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
                     }) }
                 </select>
             </label></Ctl>
-            if let (Some(value), Some(r)) = (calibration_param_text(&s.calibration), param_range(s.calibration.kind())) {
+            if let (Some(value), Some(r)) = (calibration_param(&s.calibration), param_range(s.calibration.kind())) {
                 // Keyed by the method, so that a note about one method's setting goes with it.
                 <Ctl name="cparam"><NumberBox key={s.calibration.name()} testid="calibration-param" label="Setting" tip={help.to_string()}
-                    {value} min={r.min} max={r.max} step={r.step} whole={r.whole} exclusive_min={r.exclusive_min} exclusive_max={r.exclusive_max}
+                    {value} min={r.min} max={r.max} step={r.step} exclusive_min={r.exclusive_min} exclusive_max={r.exclusive_max}
                     disabled=false on_value={on_param} /></Ctl>
             }
             if let Some(e) = param_error { <span class="error-inline">{ e }</span> }

@@ -121,11 +121,9 @@ pub struct NumberBoxProps {
     /// The bounds and step as the input's attributes; an empty bound is open.
     pub min: String,
     pub max: String,
+    /// A whole step (1, 100, 1000) makes a box of whole numbers: a fraction is rounded, with a note.
     pub step: String,
     pub disabled: bool,
-    /// Only whole numbers: a fraction is rounded, with a note (also implied by a whole `step`).
-    #[prop_or_default]
-    pub whole: bool,
     /// min itself is outside the range (a percentile is in (0, 100]): a value at or below it is
     /// not applied, since there is no nearest value inside to clamp it to.
     #[prop_or_default]
@@ -133,7 +131,7 @@ pub struct NumberBoxProps {
     /// max itself is outside the range (an outlier ratio is in [0, 0.5)), likewise.
     #[prop_or_default]
     pub exclusive_max: bool,
-    /// Receives a finite value within the range (whole when `whole`).
+    /// Receives a finite value within the range (whole when the step is).
     pub on_value: Callback<f64>,
 }
 
@@ -146,8 +144,8 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
     let note = use_state(|| None::<String>);
     let bound = |b: &str, open: f64| b.trim().parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(open);
     let (min, max) = (bound(&p.min, f64::NEG_INFINITY), bound(&p.max, f64::INFINITY));
-    // `whole`, or a whole step (1, 100, 1000), makes a box of whole numbers.
-    let whole = p.whole || p.step.trim().parse::<f64>().is_ok_and(|s| s >= 1.0 && s.fract() == 0.0);
+    // A whole step (1, 100, 1000) makes a box of whole numbers.
+    let whole = p.step.trim().parse::<f64>().is_ok_and(|s| s >= 1.0 && s.fract() == 0.0);
     let onchange = {
         let (note, value, on_value) = (note.clone(), p.value.clone(), p.on_value.clone());
         let (lo, hi) = (p.min.clone(), p.max.clone());

@@ -74,11 +74,11 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
             </label>
             if s.generator.is_some() {
                 <Ctl name="shape"><NumberBox testid="gen-rows" label="Rows" tip="Rows: the channels of per-channel quantization along axis 0."
-                    value={g.rows.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" whole=true disabled=false on_value={on_rows} /></Ctl>
+                    value={g.rows.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" disabled=false on_value={on_rows} /></Ctl>
                 <Ctl name="shape"><NumberBox testid="gen-cols" label="Cols" tip="Columns."
-                    value={g.cols.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" whole=true disabled=false on_value={on_cols} /></Ctl>
+                    value={g.cols.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" disabled=false on_value={on_cols} /></Ctl>
                 <Ctl name="seed"><NumberBox testid="gen-seed" label="Seed" tip="The seed of the generator and of stochastic rounding."
-                    value={s.seed.to_string()} min="0" max={MAX_TYPED_SEED.to_string()} step="1" whole=true disabled=false on_value={on_seed} /></Ctl>
+                    value={s.seed.to_string()} min="0" max={MAX_TYPED_SEED.to_string()} step="1" disabled=false on_value={on_seed} /></Ctl>
             }
             if s.generator.is_some() {
                 <button onclick={use_text} data-testid="use-text" title="Go back to the numbers in the text box">{"Use the text box"}</button>

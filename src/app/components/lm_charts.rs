@@ -53,12 +53,11 @@ fn rounds_weights(r: &LmRow) -> bool {
     r.exp.quant.weights != LmWeightFormat::F32
 }
 
-/// The heat map's run (the chosen key, else the last row that rounds its weights) and its
-/// baseline (the chosen key, if it is another such run of the same model).
-fn heat_pair(rows: &[Rc<LmRow>], run: Option<u32>, base: Option<u32>) -> Option<(Rc<LmRow>, Option<Rc<LmRow>>)> {
-    let mapped = || rows.iter().filter(|x| rounds_weights(x));
-    let r = run.and_then(|k| mapped().find(|x| x.key == k)).or_else(|| mapped().last())?.clone();
-    let b = base.and_then(|k| mapped().find(|x| x.key == k && x.key != r.key && model_name(x) == model_name(&r))).cloned();
+/// The heat map's run among the rows it can map (the chosen key, else the last) and its
+/// baseline (the chosen key, if it is another run of the same model).
+fn heat_pair(mapped: &[Rc<LmRow>], run: Option<u32>, base: Option<u32>) -> Option<(Rc<LmRow>, Option<Rc<LmRow>>)> {
+    let r = run.and_then(|k| mapped.iter().find(|x| x.key == k)).or_else(|| mapped.last())?.clone();
+    let b = base.and_then(|k| mapped.iter().find(|x| x.key == k && x.key != r.key && model_name(x) == model_name(&r))).cloned();
     Some((r, b))
 }
 
@@ -74,7 +73,9 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     // The heat map's run and baseline, by row key (None: the last run; no baseline).
     let heat_run = use_state(|| None::<u32>);
     let heat_base = use_state(|| None::<u32>);
-    let pair = heat_pair(&props.rows, *heat_run, *heat_base);
+    // The rows the heat map can show: those that round their weights.
+    let mapped: Vec<Rc<LmRow>> = props.rows.iter().filter(|r| rounds_weights(r)).cloned().collect();
+    let pair = heat_pair(&mapped, *heat_run, *heat_base);
     // SQNR_run − SQNR_base per projection, when there is a baseline: drawn and summarised.
     let change: Option<Rc<Vec<(String, Option<f64>)>>> = pair.as_ref().and_then(|(run, base)| base.as_ref().map(|b| Rc::new(sqnr_change(&sqnr_of(run), &sqnr_of(b)))));
     {
@@ -143,8 +144,8 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
     };
     let heat_controls = pair.as_ref().map_or(html! {}, |(run, base)| {
         let rows = &props.rows;
-        let bases: Vec<&Rc<LmRow>> = rows.iter().filter(|x| rounds_weights(x) && x.key != run.key && model_name(x) == model_name(run)).collect();
-        let latest = rows.iter().rfind(|r| rounds_weights(r));
+        let bases: Vec<&Rc<LmRow>> = mapped.iter().filter(|x| x.key != run.key && model_name(x) == model_name(run)).collect();
+        let latest = mapped.last();
         let summary = base.as_ref().zip(change.as_ref()).map(|(b, change)| {
             let c = summarize_change(change);
             match c.median {
@@ -160,7 +161,7 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
                 <label title="The run whose per-projection output SQNR the heat map shows (a row of the table)">{"Heat map of run "}
                     <select onchange={pick(&heat_run)} data-testid="lm-heatmap-run">
                         <option value="" selected={heat_run.is_none()}>{ format!("the latest ({})", latest.map_or(String::new(), |r| run_name(rows, r))) }</option>
-                        { for rows.iter().filter(|r| rounds_weights(r)).map(|r| html! { <option value={r.key.to_string()} selected={*heat_run == Some(r.key)}>{ run_name(rows, r) }</option> }) }
+                        { for mapped.iter().map(|r| html! { <option value={r.key.to_string()} selected={*heat_run == Some(r.key)}>{ run_name(rows, r) }</option> }) }
                     </select>
                 </label>
                 <label title="Another run of the same model: the cells then show how many dB of SQNR the run gains (blue) or loses (vermillion) against it">{" against "}

@@ -101,7 +101,7 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
             </label></Ctl>
             if stochastic {
                 <Ctl name="seed"><NumberBox testid="seed" label="Seed" tip="The seed of stochastic rounding: the same seed gives the same integers."
-                    value={s.seed.to_string()} min="0" max={MAX_TYPED_SEED.to_string()} step="1" whole=true disabled=false on_value={on_seed} /></Ctl>
+                    value={s.seed.to_string()} min="0" max={MAX_TYPED_SEED.to_string()} step="1" disabled=false on_value={on_seed} /></Ctl>
             }
         </div>
     }
