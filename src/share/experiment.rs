@@ -20,8 +20,13 @@ use serde_json::{Map, Value};
 use super::clip;
 use crate::experiment::Experiment;
 
-/// Longest query that is read at all.
-pub const MAX_QUERY_LEN: usize = 16 * 1024;
+/// Most bytes of settings one link holds, counted decoded (keys and values without their
+/// %-escapes), so that the link written for them, which may escape every byte, reads back.
+pub const MAX_SETTINGS_BYTES: usize = 16 * 1024;
+
+/// Longest query that is read at all: [`MAX_SETTINGS_BYTES`] written with every byte
+/// %-escaped (3 bytes each), with a `=` and an `&` per key.
+pub const MAX_QUERY_LEN: usize = 3 * MAX_SETTINGS_BYTES + 2 * MAX_KEYS;
 
 /// Most keys read from one link; the rest are ignored with a notice. Decoding is linear in the
 /// number of keys (each key is placed by walking the default description once, and only a key
@@ -316,6 +321,11 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
     let mut notices = Notices::default();
     if query.len() > MAX_QUERY_LEN {
         notices.push(format!("The link is longer than {MAX_QUERY_LEN} characters; the default experiment is shown."));
+        return (base.clone(), notices.finish());
+    }
+    let settings: usize = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| k.len() + v.len()).sum();
+    if settings > MAX_SETTINGS_BYTES {
+        notices.push(format!("The link's settings take {settings} bytes, more than the limit of {MAX_SETTINGS_BYTES}; the default experiment is shown."));
         return (base.clone(), notices.finish());
     }
     if let Some(n) = crate::share::broken_escapes(query) {

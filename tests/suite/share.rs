@@ -435,3 +435,27 @@ both! {
         assert_eq!(back, e);
     }
 }
+
+both! {
+    an_experiment_link_written_from_a_hand_edited_one_reads_back {
+        // Skip names in raw 2-byte characters: a link writes each as 6 bytes (%C3%A9), so the
+        // written link is three times the one read. It must still read back whole.
+        use qplay::share::experiment::{from_query, to_query, MAX_SETTINGS_BYTES};
+        let names: Vec<String> = (0..60).map(|i| format!("n{i:02}{}", "é".repeat(60))).collect();
+        let raw = format!("ptq.skip={}", names.join(","));
+        assert!(raw.len() <= MAX_SETTINGS_BYTES / 2 && 3 * raw.len() > 16 * 1024, "{}", raw.len());
+        let (e, notices) = from_query(&raw);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(e.ptq.skip, names);
+        let written = to_query(&e);
+        assert!(written.len() > 2 * raw.len(), "{} → {}", raw.len(), written.len());
+        let (back, notices) = from_query(&written);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back, e);
+        // More settings than the limit, however they are written, are named.
+        let over = format!("ptq.skip={}", "a".repeat(MAX_SETTINGS_BYTES));
+        let (e, notices) = from_query(&over);
+        assert_eq!(e, qplay::experiment::Experiment::default());
+        assert!(notices.len() == 1 && notices[0].contains("more than the limit of 16384"), "{notices:?}");
+    }
+}
