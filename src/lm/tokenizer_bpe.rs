@@ -617,8 +617,9 @@ impl AddedVocab {
                 }
             }
             if token.lstrip {
-                let trimmed = text[..start].trim_end_matches(char::is_whitespace).len();
-                start = trimmed.max(done);
+                // Only back to the last match: scanning all the whitespace before it would make
+                // a text of n blank lines cost n² (an lstrip "\n" token).
+                start = done + text[done..start].trim_end_matches(char::is_whitespace).len();
             }
             if token.rstrip {
                 stop = text.len() - text[stop..].trim_start_matches(char::is_whitespace).len();
@@ -1489,8 +1490,10 @@ fn template_bos(v: Option<&Value>, added: &[AddedToken], vocab: &[(String, u32)]
                 .and_then(|t| t.get("ids"))
                 .and_then(Value::as_array)
                 .and_then(|ids| ids.first())
-                .and_then(Value::as_u64);
-            from_table.map(|id| id as u32).or_else(|| {
+                .and_then(Value::as_u64)
+                // An id past u32 is no id (it used to wrap: 2^32 + 1 became 1).
+                .and_then(|id| u32::try_from(id).ok());
+            from_table.or_else(|| {
                 added
                     .iter()
                     .find(|t| t.content == name)

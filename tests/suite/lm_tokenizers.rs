@@ -155,6 +155,11 @@ fn bpe_bos_from_template_and_kind() {
         ),
         _ => unreachable!(),
     }
+    // A table id past u32 is no id: the template's token by name (it used to wrap: 2^32 + 1 → 1).
+    let mut wide = llama3["patch"].clone();
+    wide["post_processor"]["special_tokens"]["<|endoftext|>"]["ids"] = serde_json::json!([4_294_967_297u64]);
+    let tok = Tokenizer::from_tokenizer_json(&patched(&base, &wide)).unwrap();
+    assert_eq!(tok.bos(), Some(with_special[0]));
     // GPT-2's file has no template: no BOS until the caller sets it.
     let mut gpt2 = Tokenizer::from_tokenizer_json(BPE_JSON).unwrap();
     assert_eq!(gpt2.bos(), None);
@@ -584,6 +589,37 @@ fn one_megabyte_inputs_encode_fast() {
     let a300 = &id_lists(&cases["variants"][0]["ids"])[k];
     assert!(a300.len() == 300 && a300.iter().all(|&id| id == a300[0]));
     assert_eq!(tok.encode(&"a".repeat(100 << 10)).unwrap(), vec![a300[0]; 100 << 10]);
+}
+
+#[test]
+fn an_lstrip_token_after_a_run_of_whitespace_costs_linear_time() {
+    // An added "\n" that absorbs the whitespace on its left: each match used to scan back over
+    // every newline before it, so n newlines cost n² (40,000 took 1.5 s in release). Now each
+    // looks back only to the previous match: 8 times the text takes about 8 times as long.
+    let mut j = json(BPE_JSON);
+    let nl = serde_json::json!({"id": 0, "content": "\n", "single_word": false, "lstrip": true, "rstrip": false, "normalized": false, "special": true});
+    j["added_tokens"].as_array_mut().unwrap().push(nl);
+    let tok = Tokenizer::from_tokenizer_json(&j.to_string()).unwrap();
+    // Each newline is one match of the token, which takes only the spaces before it.
+    assert_eq!(tok.encode("a  \n\n").unwrap().iter().filter(|&&id| id == 0).count(), 2);
+    let median_ms = |n: usize| {
+        let text = "\n".repeat(n);
+        let mut t: Vec<f64> = (0..3)
+            .map(|_| {
+                let t0 = Instant::now();
+                let ids = tok.encode(&text).unwrap();
+                assert_eq!(ids.len(), n, "one token per newline");
+                t0.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[1]
+    };
+    median_ms(1 << 12); // warm-up
+    let (small, large) = (median_ms(1 << 13), median_ms(1 << 16));
+    eprintln!("lstrip \"\\n\": 8 Ki newlines {small:.2} ms, 64 Ki {large:.2} ms (ratio {:.1})", large / small);
+    // Linear: about 8; quadratic: 64.
+    assert!(large / small < 24.0, "{small:.2} ms → {large:.2} ms");
 }
 
 #[test]
