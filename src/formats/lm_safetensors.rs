@@ -274,13 +274,19 @@ impl Tensors<'_> {
     }
 
     /// F32, F16 or BF16 values as f32 (each exactly).
+    /// A float tensor's values, every one finite (weights, norms, scales and minimums alike: a
+    /// NaN would only show later, as activations that overflow).
     fn floats(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<Vec<f32>, FormatError> {
         let d = self.data(name, dtype, shape)?;
-        Ok(match dtype {
+        let v: Vec<f32> = match dtype {
             Dtype::F16 => d.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             Dtype::BF16 => d.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             _ => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        })
+        };
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(malformed(format!("tensor {name}: value #{i} is {}, not a finite number", v[i])));
+        }
+        Ok(v)
     }
 }
 
@@ -333,9 +339,6 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
             }
             let d = dtype_of(dtype, &[Dtype::F32, Dtype::F16, Dtype::BF16])?;
             let v = t.floats(&format!("{name}.weight"), d, &[n, k])?;
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(what(format!("weight #{i} is not finite")));
-            }
             let linear = LmLinear::float(&v, n, k, *bytes, format.clone());
             let mut linear = match *acts_group {
                 None => linear,

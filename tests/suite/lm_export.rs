@@ -277,3 +277,28 @@ fn static_activation_scales_round_trip_and_hostile_ones_are_refused() {
         }
     }
 }
+
+/// A NaN or an infinity in any float tensor of a packed file (a scale, a norm, a float weight)
+/// is refused naming the tensor. A NaN scale used to load and only show as "activations overflow
+/// f32" at the first forward pass.
+#[test]
+fn a_packed_file_with_a_value_that_is_not_finite_names_the_tensor() {
+    let w = load("www/models/shakespeare.safetensors");
+    let mem = quantize_lm(&w, &rtn(4, 32)).unwrap();
+    let file = write_lm_safetensors(&mem, w.alphabet.as_deref()).unwrap();
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&file[8..8 + n]).unwrap();
+    let poke = |tensor: &str, value: f32| {
+        let info = &header[tensor];
+        assert_eq!(info["dtype"], "F32", "{tensor}");
+        let start = 8 + n + info["data_offsets"][0].as_u64().unwrap() as usize;
+        let mut bad = file.clone();
+        bad[start + 4..start + 8].copy_from_slice(&value.to_le_bytes());
+        read_lm_safetensors(&bad).err().map(|e| e.to_string())
+    };
+    for (tensor, value) in [("layers.0.attention.wq.scales", f32::NAN), ("norm.weight", f32::INFINITY), ("layers.1.ffn_norm.weight", f32::NEG_INFINITY)] {
+        let msg = poke(tensor, value).unwrap_or_else(|| panic!("{tensor} = {value} was accepted"));
+        assert!(msg.contains(tensor) && msg.contains("value #1") && msg.contains("not a finite number"), "{msg}");
+    }
+    assert!(read_lm_safetensors(&file).is_ok());
+}
