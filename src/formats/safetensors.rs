@@ -40,6 +40,10 @@ use crate::model::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Model, Pool2d, S
 /// Largest `.safetensors` file accepted: 256 MiB.
 pub const MAX_SAFETENSORS_BYTES: usize = 256 << 20;
 
+/// Largest header read (JSON bytes): a real model's is a few hundred kB. The header is parsed
+/// whole, so its size bounds that memory and time.
+pub const MAX_HEADER_BYTES: u64 = 16 << 20;
+
 /// The metadata key that holds a model's [`Architecture`] as JSON.
 pub const ARCHITECTURE_KEY: &str = "qplay.architecture";
 
@@ -71,8 +75,16 @@ impl SafetensorsFile {
     }
 }
 
-/// Reads every tensor of a `.safetensors` file, converting each to f32.
-pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
+/// The file's `__metadata__` alone, read without converting any tensor (a reader that needs
+/// keys there can refuse a file before the cost of its tensors).
+pub fn read_safetensors_metadata(bytes: &[u8]) -> Result<HashMap<String, String>, FormatError> {
+    check_container(bytes)?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
+/// The checks before the header is parsed: the file's size, the header's size and its '{'.
+fn check_container(bytes: &[u8]) -> Result<(), FormatError> {
     if bytes.len() > MAX_SAFETENSORS_BYTES {
         return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_SAFETENSORS_BYTES });
     }
@@ -83,6 +95,16 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
     if bytes[8] != b'{' {
         return Err(FormatError::BadMagic { format: ".safetensors" });
     }
+    let header = u64::from_le_bytes(bytes[..8].try_into().expect("10 bytes checked"));
+    if header > MAX_HEADER_BYTES {
+        return Err(malformed(format!("the header is {header} bytes; qplay reads headers up to {MAX_HEADER_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// Reads every tensor of a `.safetensors` file, converting each to f32.
+pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
+    check_container(bytes)?;
     check_header(bytes)?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| malformed(e.to_string()))?;

@@ -201,6 +201,26 @@ fn raw_file(header: &str, body: usize) -> Vec<u8> {
 }
 
 both! {
+    a_language_model_without_its_configuration_is_refused_before_its_tensors_are_read {
+        // A tensor of a dtype no reader converts (F8_E4M3) and no configuration: the missing
+        // configuration is what is named; the tensors were converted first, and a 200 MiB U8
+        // tensor took 1 GB before the same message.
+        let file = raw_file(r#"{"w":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}"#, 4);
+        assert!(matches!(read_safetensors(&file), Err(FormatError::UnsupportedDtype { .. })));
+        let e = qplay::lm::LmWeights::from_safetensors(&file).unwrap_err();
+        assert!(matches!(e, qplay::lm::LmError::Config { field: "dim", .. }), "{e}");
+    }
+
+    a_header_past_16_mib_is_refused_before_it_is_parsed {
+        let limit = qplay::formats::safetensors::MAX_HEADER_BYTES as usize;
+        let pad = |n: usize| format!(r#"{{"__metadata__":{{"pad":"{}"}},"w":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}}"#, "x".repeat(n));
+        let fits = raw_file(&pad(1000), 4);
+        assert_eq!(read_safetensors(&fits).unwrap().tensors.len(), 1);
+        let huge = pad(limit);
+        let e = read_safetensors(&raw_file(&huge, 4)).unwrap_err().to_string();
+        assert!(e.contains(&format!("the header is {} bytes", huge.len())) && e.contains("16777216"), "{e}");
+    }
+
     duplicate_names_and_dtype_mismatches_name_the_tensor {
         let dup = raw_file(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#, 16);
         let e = read_safetensors(&dup).unwrap_err().to_string();

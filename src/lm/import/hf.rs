@@ -276,8 +276,8 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, LmError> {
     })
 }
 
-/// Largest safetensors header read (JSON bytes).
-pub const MAX_HEADER_BYTES: u64 = 16 << 20;
+/// Largest safetensors header read (JSON bytes): the plain reader's.
+pub use crate::formats::safetensors::MAX_HEADER_BYTES;
 
 /// Reads a Hugging Face Llama checkpoint: `config.json` and the `.safetensors` files (name, bytes).
 pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, LmError> {
