@@ -856,6 +856,28 @@ fn the_set_of_files_is_checked() {
 }
 
 #[test]
+fn every_file_the_model_does_not_use_is_named_and_a_llama2c_model_takes_a_tokenizer_json() {
+    let ignored = |m: &ImportedModel, file: &str| m.notes.iter().any(|n| n.starts_with(&format!("{file} ignored")));
+    // A llama2.c model with a Hugging Face tokenizer (the Llama 2 models' own): used. It was
+    // dropped, and the model then said "give its tokenizer.json / tokenizer.bin with it".
+    let m = import(&[("model.bin", V0), ("tokenizer.json", HF_TOKENIZER)]).unwrap();
+    assert!(matches!(m.vocab, Some(RawVocab::TokenizerJson(_))), "{:?}", m.vocab);
+    assert!(m.notes.iter().all(|n| !n.contains("ignored")), "{:?}", m.notes);
+    // With both tokenizers, tokenizer.bin is llama2.c's own: the other is named.
+    let m = import(&[("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN), ("tokenizer.json", HF_TOKENIZER), ("config.json", HF_CONFIG)]).unwrap();
+    assert!(matches!(m.vocab, Some(RawVocab::Tokens(_))));
+    assert!(ignored(&m, "tokenizer.json") && ignored(&m, "config.json"), "{:?}", m.notes);
+    // A GGUF file carries its tokenizer: the others are named.
+    let m = import(&[("m.gguf", TIED_GGUF), ("tokenizer.bin", TOKENIZER_BIN), ("tokenizer.json", HF_TOKENIZER)]).unwrap();
+    assert!(ignored(&m, "tokenizer.bin") && ignored(&m, "tokenizer.json"), "{:?}", m.notes);
+    // A Hugging Face model does not read llama2.c's tokenizer.bin.
+    let mut files = hf_files();
+    files.push(("tokenizer.bin", TOKENIZER_BIN));
+    let m = import(&files).unwrap();
+    assert!(ignored(&m, "tokenizer.bin"), "{:?}", m.notes);
+}
+
+#[test]
 fn tokenizer_bin_errors_are_named() {
     let mut t = TOKENIZER_BIN.to_vec();
     t[8..12].copy_from_slice(&(-1i32).to_le_bytes());

@@ -176,6 +176,10 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     if kinds > 1 {
         return Err(files_error(format!("files of several model formats in [{}]: give one model", names())));
     }
+    // Files of a kind the chosen format does not read are named, not dropped in silence.
+    let ignored = |notes: &mut Vec<String>, list: &[(&str, &[u8])], why: &str| {
+        notes.extend(list.iter().map(|(n, _)| format!("{} ignored: {why}", cursor::clip(n))));
+    };
     let one = |list: &[(&str, &[u8])], what: &str| -> Result<(), LmError> {
         if list.len() > 1 {
             let n: Vec<String> = list.iter().map(|(n, _)| cursor::clip(n)).collect();
@@ -187,6 +191,10 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         one(&ggufs, "GGUF")?;
         let m = read_gguf(ggufs[0].1)?;
         notes.extend(m.notes);
+        let own = "a GGUF file carries its own configuration and tokenizer";
+        for list in [&configs, &hf_tok, &l2c_tok] {
+            ignored(&mut notes, list, own);
+        }
         return Ok(ImportedModel {
             weights: m.weights,
             format: ModelFormat::Gguf { version: m.version },
@@ -207,29 +215,24 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         one(&hf_tok, "tokenizer.json")?;
         let m = read_hf(config.1, &shards)?;
         notes.extend(m.notes);
-        let vocab = match hf_tok.first() {
-            None => None,
-            Some((_, bytes)) => {
-                if bytes.len() > vocab::MAX_TOKENIZER_JSON_BYTES {
-                    return Err(LmError::TooLarge {
-                        what: "tokenizer.json".into(),
-                        bytes: bytes.len() as u128,
-                        limit: vocab::MAX_TOKENIZER_JSON_BYTES as u128,
-                    });
-                }
-                let text = std::str::from_utf8(bytes).map_err(|_| malformed("tokenizer.json", "the file is not valid UTF-8"))?;
-                Some(RawVocab::TokenizerJson(text.to_string()))
-            }
-        };
+        ignored(&mut notes, &l2c_tok, "a llama2.c tokenizer.bin goes with a llama2.c model.bin; a Hugging Face model's tokenizer is tokenizer.json");
+        let vocab = hf_tok.first().map(|(_, bytes)| tokenizer_json(bytes)).transpose()?;
         return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab });
     }
     one(&l2c, "llama2.c model")?;
     one(&l2c_tok, "tokenizer.bin")?;
+    one(&hf_tok, "tokenizer.json")?;
     let m = read_llama2c(l2c[0].1)?;
     notes.extend(m.notes);
-    let vocab = match l2c_tok.first() {
-        None => None,
-        Some((_, bytes)) => {
+    ignored(&mut notes, &configs, "a llama2.c model.bin carries its configuration in its header");
+    if !l2c_tok.is_empty() {
+        ignored(&mut notes, &hf_tok, "the tokenizer.bin given with it is used");
+    }
+    let vocab = match (l2c_tok.first(), hf_tok.first()) {
+        (None, None) => None,
+        // A llama2.c model of a Hugging Face tokenizer (the Llama 2 models' own tokenizer.json).
+        (None, Some((_, bytes))) => Some(tokenizer_json(bytes)?),
+        (Some((_, bytes)), _) => {
             let v = read_llama2c_tokenizer(bytes)?;
             if v.tokens.len() != m.weights.config.vocab_size {
                 notes.push(format!(
@@ -242,4 +245,13 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         }
     };
     Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab })
+}
+
+/// A `tokenizer.json` passed through as text: within its size limit and UTF-8.
+fn tokenizer_json(bytes: &[u8]) -> Result<RawVocab, LmError> {
+    if bytes.len() > vocab::MAX_TOKENIZER_JSON_BYTES {
+        return Err(LmError::TooLarge { what: "tokenizer.json".into(), bytes: bytes.len() as u128, limit: vocab::MAX_TOKENIZER_JSON_BYTES as u128 });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| malformed("tokenizer.json", "the file is not valid UTF-8"))?;
+    Ok(RawVocab::TokenizerJson(text.to_string()))
 }
