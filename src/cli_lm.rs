@@ -33,7 +33,7 @@ use qplay::lm::corpus::{gunzip_text, BuiltinLm, LARGE_MODEL_FILE, MODEL_FILE, TR
 use qplay::lm::train::{train, TrainConfig};
 use qplay::lm::eval::{compare_layers_against, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
-use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary, MAX_IMPORT_FILE_BYTES};
+use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, MAX_IMPORT_FILE_BYTES};
 use qplay::lm::tokenizers::Tokenizer;
 use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmModel, LmWeights};
 use qplay::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
@@ -373,7 +373,8 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
 pub struct Loaded {
     pub weights: LmWeights,
     pub tokenizer: Tokenizer,
-    pub vocab: Option<Vocabulary>,
+    /// The vocabulary as the files hold it (for the GGUF export).
+    pub vocab: Option<RawVocab>,
 }
 
 impl ModelArgs {
@@ -418,11 +419,7 @@ impl ModelArgs {
             eprintln!("qplay: {n}");
         }
         let tokenizer = tokenizer_for(&m.weights, m.vocab.as_ref()).map_err(|e| e.to_string())?;
-        let vocab = match m.vocab {
-            Some(RawVocab::Tokens(v)) => Some(v),
-            _ => None,
-        };
-        Ok(Loaded { weights: m.weights, tokenizer, vocab })
+        Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab })
     }
 
     /// The built-in model meant when no --model is given: --builtin, else the link's.

@@ -4,7 +4,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use qplay::lm::import::gguf::GgufFile;
-use qplay::lm::import::{read_gguf, write_gguf, GgufWeightType};
+use qplay::lm::import::{read_gguf, write_gguf, GgufWeightType, RawVocab};
 use qplay::lm::{KvCache, KvFormat, LmModel, NoProbe};
 use qplay_fuzz::on_small_stack;
 
@@ -19,10 +19,14 @@ fuzz_target!(|data: &[u8]| {
         }
         let Ok(m) = read_gguf(data) else { return };
         let w = &m.weights;
-        if let Ok(bytes) = write_gguf(w, GgufWeightType::F32, m.vocab.as_ref()) {
+        let raw = m.vocab.clone().map(RawVocab::Tokens);
+        if let Ok(bytes) = write_gguf(w, GgufWeightType::F32, raw.as_ref()) {
             let back = read_gguf(&bytes).expect("qplay's own export reads back");
             assert_eq!(&back.weights, w, "the F32 export round-trips");
-            assert_eq!(back.vocab.map(|v| v.tokens), m.vocab.map(|v| v.tokens));
+            // A "llama2.c" vocabulary is written as SentencePiece's ("▁" for ' '); others as they are.
+            if !m.vocab.as_ref().is_some_and(|v| v.model.as_deref() == Some("llama2.c")) {
+                assert_eq!(back.vocab.map(|v| v.tokens), m.vocab.map(|v| v.tokens));
+            }
         }
         if w.config.param_count() > MAX_PARAMS {
             return;

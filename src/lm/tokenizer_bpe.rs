@@ -52,6 +52,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::tokenizer_pieces::{self, byte_token, Metaspace, Normalizer, PieceRules};
+use super::tokenizers::GgufVocab;
 use super::LmError;
 use crate::formats::FormatError;
 
@@ -1039,6 +1040,135 @@ impl BpeTokenizer {
         &self.steps
     }
 
+    /// This tokenizer as a GGUF "gpt2" vocabulary (what llama.cpp's convert_hf_to_gguf.py writes),
+    /// which [`BpeTokenizer::from_gguf`] and llama.cpp read back as the same tokenizer:
+    ///
+    /// ```text
+    /// tokens      by id: the vocabulary's byte-level spelling, an added token's content;
+    ///             an id no token has: "[PAD{id}]" (type 5, unused: never produced)
+    /// token_type  3 control (added, special) · 4 user-defined (added, not special) · 1 normal
+    /// merges      "left right" in rank order
+    /// pre         the llama.cpp name whose steps and ignore_merges are this tokenizer's
+    ///             (gguf_pre_tokenizer inverted over gpt-2, llama-bpe, qwen2, smollm, dbrx)
+    /// bos, eos    this tokenizer's
+    /// ```
+    ///
+    /// `Err` says what GGUF cannot carry: SentencePiece-style pieces; a pre-tokenizer with no
+    /// llama.cpp name; added tokens with lstrip / rstrip / single_word; a raw and a normalized added
+    /// token that can overlap (`tokenizers` matches the raw ones first, GGUF all in one pass); a
+    /// byte without a token (llama.cpp needs all 256); an id or a spelling given twice; a merge
+    /// that "left right" would split elsewhere; with ignore_merges, an added token outside the
+    /// vocabulary that some word spells (GGUF puts it in the vocabulary, where the word finds it).
+    pub fn to_gguf_vocab(&self) -> Result<GgufVocab, String> {
+        if self.pieces.is_some() {
+            return Err("its SentencePiece-style pieces (\"▁\" and <0xXX> byte fallback, with their normalizer / Metaspace pre-tokenizer) are not a byte-level BPE (\"gpt2\") vocabulary".into());
+        }
+        const PRE_NAMES: [&str; 5] = ["gpt-2", "llama-bpe", "qwen2", "smollm", "dbrx"];
+        let pre = PRE_NAMES
+            .into_iter()
+            .find(|name| {
+                gguf_pre_tokenizer(Some(name)).is_ok_and(|(steps, ignore)| steps == self.steps && ignore == self.ignore_merges)
+            })
+            .ok_or_else(|| {
+                format!(
+                    "its pre-tokenizer {:?} (ignore_merges {}) is none of llama.cpp's ({})",
+                    self.steps,
+                    self.ignore_merges,
+                    PRE_NAMES.join(", ")
+                )
+            })?;
+        let added = &self.added.tokens;
+        if let Some(t) = added.iter().find(|t| t.lstrip || t.rstrip || t.single_word) {
+            return Err(format!(
+                "its added token {:?} (id {}) has lstrip / rstrip / single_word, which GGUF does not carry",
+                t.content, t.id
+            ));
+        }
+        let (raw, normalized): (Vec<&AddedToken>, Vec<&AddedToken>) =
+            added.iter().filter(|t| !t.content.is_empty()).partition(|t| !t.normalized);
+        if raw.len().saturating_mul(normalized.len()) > 1 << 20 {
+            return Err("it mixes too many raw and normalized added tokens to check that GGUF's single pass matches them alike".into());
+        }
+        for r in &raw {
+            if let Some(n) = normalized.iter().find(|n| can_overlap(&r.content, &n.content)) {
+                return Err(format!(
+                    "its added tokens {:?} (matched in the raw text first) and {:?} (after normalization) can overlap, and GGUF matches all added tokens in one pass",
+                    r.content, n.content
+                ));
+            }
+        }
+        if let Some(b) = self.byte_ids.iter().position(Option::is_none) {
+            return Err(format!("byte 0x{b:02X} has no token ({:?}): llama.cpp needs one for each of the 256 bytes", BYTE_CHARS[b]));
+        }
+        let mut tokens: Vec<Option<String>> = vec![None; self.len];
+        for (token, &id) in &self.vocab {
+            if let Some(other) = &tokens[id as usize] {
+                return Err(format!("id {id} is both {other:?} and {token:?}: a GGUF token has one spelling"));
+            }
+            tokens[id as usize] = Some(token.clone());
+        }
+        // The merges, before added tokens take their ids' spellings.
+        let mut ranked: Vec<(u32, u32, u32)> = self.merges.iter().map(|(&(a, b), &(rank, _))| (rank, a, b)).collect();
+        ranked.sort_unstable();
+        let mut merges = Vec::with_capacity(ranked.len());
+        for (k, &(_, a, b)) in ranked.iter().enumerate() {
+            let (a, b) = (tokens[a as usize].as_deref().unwrap_or(""), tokens[b as usize].as_deref().unwrap_or(""));
+            let line = format!("{a} {b}");
+            if split_merge(k, &line).ok() != Some((a.to_string(), b.to_string())) {
+                return Err(format!("its merge ({a:?}, {b:?}) would read back split elsewhere from \"left right\""));
+            }
+            merges.push(line);
+        }
+        let mut token_types = vec![1; self.len];
+        for t in added {
+            let id = t.id as usize;
+            match &tokens[id] {
+                Some(other) if *other != t.content => {
+                    return Err(format!("id {id} is both {other:?} and the added token {:?}: a GGUF token has one spelling", t.content));
+                }
+                Some(_) => {}
+                None => {
+                    if self.ignore_merges && byte_level_bytes(&t.content).as_deref() != Some(t.content.as_bytes()) {
+                        return Err(format!(
+                            "its added token {:?} is outside the vocabulary and spells another text in byte-level form, which with ignore_merges GGUF would tokenize as it",
+                            t.content
+                        ));
+                    }
+                    tokens[id] = Some(t.content.clone());
+                }
+            }
+            token_types[id] = if t.special { 3 } else { 4 };
+        }
+        let mut seen: FxMap<&str, usize> = FxMap::with_capacity_and_hasher(self.len, FxBuild::default());
+        let mut out = Vec::with_capacity(self.len);
+        for (id, token) in tokens.iter().enumerate() {
+            let token = match token {
+                Some(t) => t.clone(),
+                None => {
+                    token_types[id] = 5;
+                    format!("[PAD{id}]")
+                }
+            };
+            out.push(token);
+        }
+        for (id, token) in out.iter().enumerate() {
+            if let Some(first) = seen.insert(token, id) {
+                return Err(format!("ids {first} and {id} are both {token:?}: a GGUF token is looked up by its spelling"));
+            }
+        }
+        Ok(GgufVocab {
+            model: "gpt2".into(),
+            pre: Some(pre.to_string()),
+            tokens: out.into_iter().map(String::into_bytes).collect(),
+            scores: Vec::new(),
+            token_types,
+            merges,
+            bos: self.bos,
+            eos: self.eos,
+            add_space_prefix: None,
+        })
+    }
+
     /// The id of a token given in its byte-level spelling, or of an added token by its content.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.added.tokens.iter().find(|t| t.content == token).map(|t| t.id).or_else(|| self.vocab.get(token).copied())
@@ -1297,6 +1427,14 @@ fn push_symbol(symbols: &mut Vec<Symbol>, id: u32) {
         last.next = k;
     }
     symbols.push(Symbol { id, prev: if k == 0 { NONE } else { k - 1 }, next: NONE, alive: true });
+}
+
+/// Whether some text holds overlapping matches of `a` and `b`: one inside the other, or a proper
+/// suffix of one the start of the other (bytes, so at worst a false alarm inside a character).
+fn can_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let tail_starts = |x: &[u8], y: &[u8]| (1..x.len()).any(|k| y.starts_with(&x[k..]));
+    a.windows(b.len().max(1)).any(|w| w == b) || b.windows(a.len().max(1)).any(|w| w == a) || tail_starts(a, b) || tail_starts(b, a)
 }
 
 fn too_large(what: &str, count: usize, limit: usize) -> LmError {

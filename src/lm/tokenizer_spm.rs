@@ -74,7 +74,7 @@ impl SpmTokenType {
 }
 
 /// "<0xXX>" → the byte XX.
-fn byte_piece(piece: &[u8]) -> Option<u8> {
+pub(crate) fn byte_piece(piece: &[u8]) -> Option<u8> {
     let hex = piece.strip_prefix(b"<0x")?.strip_suffix(b">")?;
     if hex.len() != 2 {
         return None;

@@ -368,7 +368,7 @@ fn gguf_export_round_trips() {
     let w = untied().weights;
     let vocab = llama_vocab();
     for ty in EXPORT_TYPES {
-        let bytes = write_gguf(&w, ty, Some(&vocab)).unwrap();
+        let bytes = write_gguf(&w, ty, Some(&RawVocab::Tokens(vocab.clone()))).unwrap();
         let back = read_gguf(&bytes).unwrap();
         assert_eq!(back.version, 3);
         assert_eq!(back.vocab.as_ref(), Some(&vocab), "{}", ty.name());
@@ -440,8 +440,202 @@ fn gguf_export_refuses_what_the_type_cannot_hold() {
     assert!(e.contains("blk.0.attn_q.weight") && e.contains("overflows F16"), "{e}");
     let mut v = llama_vocab();
     v.tokens.pop();
-    let e = err_text(write_gguf(&untied().weights, GgufWeightType::F32, Some(&v)));
+    let e = err_text(write_gguf(&untied().weights, GgufWeightType::F32, Some(&RawVocab::Tokens(v))));
     assert!(e.contains("31 tokens for a vocabulary of 32"), "{e}");
+}
+
+/// A llama2.c tokenizer.bin from its pieces (score, length, bytes after max_token_length).
+fn tokenizer_bin(pieces: &[Vec<u8>], scores: &[f32]) -> Vec<u8> {
+    let mut out = (pieces.iter().map(Vec::len).max().unwrap() as i32).to_le_bytes().to_vec();
+    for (p, s) in pieces.iter().zip(scores) {
+        out.extend_from_slice(&s.to_le_bytes());
+        out.extend_from_slice(&(p.len() as i32).to_le_bytes());
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// Texts for the tokenizers' round trips: spaces (leading, double, trailing), newlines, merges
+/// across words, characters with no piece (byte fallback: "\n" and " " have byte pieces here,
+/// the rest fall to <unk>), "é" (a piece only after a space).
+const LLAMA2C_TEXTS: [&str; 12] = [
+    "the",
+    " the",
+    "in the end they sat on a stone",
+    "  leading and  double  spaces ",
+    "line one\nline two\n\n",
+    "\n",
+    " ",
+    "é",
+    "café é",
+    "tab\tand ~{}| 日本",
+    "resent ou nd ed",
+    "",
+];
+
+/// The GGUF export of a llama2.c model with its tokenizer.bin writes the SentencePiece ("llama")
+/// vocabulary tokenizer.py exported from: the tied fixture's, which the `gguf` package wrote from
+/// the same pieces (with their types and scores), spaces spelt "▁"; read back, it tokenizes every
+/// text as llama2.c's tokenizer did.
+#[test]
+fn gguf_export_writes_a_llama2c_tokenizer_as_sentencepiece() {
+    let m = untied();
+    let original = tokenizer_for(&m.weights, m.vocab.as_ref()).unwrap();
+    let back = read_gguf(&write_gguf(&m.weights, GgufWeightType::F32, m.vocab.as_ref()).unwrap()).unwrap();
+    let Some(v) = &back.vocab else { panic!("no vocabulary") };
+    let mut reference = llama_vocab();
+    // The fixture script's piece list keeps tokenizer.py's ' ' in all but "▁é".
+    for t in &mut reference.tokens {
+        *t = String::from_utf8(t.clone()).unwrap().replace(' ', "▁").into_bytes();
+    }
+    assert_eq!(v.model.as_deref(), Some("llama"));
+    assert_eq!(v.tokens, reference.tokens, "' ' written back as ▁, BOS / EOS as <s> / </s>");
+    assert_eq!((&v.tokens[1], &v.tokens[2], &v.tokens[5]), (&b"<s>".to_vec(), &b"</s>".to_vec(), &"▁".as_bytes().to_vec()));
+    assert_eq!(v.tokens[15], "▁the".as_bytes());
+    assert_eq!(v.token_types, reference.token_types, "unk 2, <s> </s> 3, <0xXX> 6, the rest 1");
+    assert_eq!(v.scores, reference.scores);
+    assert_eq!((v.bos_id, v.eos_id, v.unknown_id, v.add_bos), (Some(1), Some(2), Some(0), Some(true)));
+    assert_eq!(v.add_space_prefix, Some(true));
+    let raw = Some(RawVocab::Tokens(v.clone()));
+    let spm = tokenizer_for(&back.weights, raw.as_ref()).unwrap();
+    assert_eq!(spm.kind(), "SentencePiece BPE");
+    for text in LLAMA2C_TEXTS {
+        let ids = original.encode(text).unwrap();
+        assert_eq!(spm.encode(text).unwrap(), ids, "{text:?}");
+        assert_eq!(spm.decode(&ids), original.decode(&ids), "{text:?}");
+    }
+    assert!(original.encode("\n~").unwrap().contains(&3), "the texts reach the byte pieces");
+
+    // tokenizer.py's own spelling of BOS / EOS ("\n<s>\n", "\n</s>\n"), and a model whose
+    // embedding has rows beyond the tokenizer: unused pieces fill them.
+    let (pieces, scores) = match &m.vocab {
+        Some(RawVocab::Tokens(v)) => (v.tokens.clone(), v.scores.clone()),
+        other => panic!("{other:?}"),
+    };
+    let mut real = pieces.clone();
+    real[1] = b"\n<s>\n".to_vec();
+    real[2] = b"\n</s>\n".to_vec();
+    real.truncate(30);
+    let bin = tokenizer_bin(&real, &scores);
+    let m2 = import(&[("model.bin", V0), ("tokenizer.bin", &bin)]).unwrap();
+    let original = tokenizer_for(&m2.weights, m2.vocab.as_ref()).unwrap();
+    assert_eq!((original.bos(), original.eos()), (Some(1), Some(2)));
+    let back = read_gguf(&write_gguf(&m2.weights, GgufWeightType::Block(GgmlType::Q8_0), m2.vocab.as_ref()).unwrap()).unwrap();
+    let Some(v) = &back.vocab else { panic!("no vocabulary") };
+    assert_eq!(v.tokens[..30], reference.tokens[..30]);
+    assert_eq!(v.tokens[30..], [b"<unused30>".to_vec(), b"<unused31>".to_vec()]);
+    assert_eq!(v.token_types[..30], reference.token_types[..30]);
+    assert_eq!(v.token_types[30..], [5, 5]);
+    assert_eq!((v.bos_id, v.eos_id), (Some(1), Some(2)));
+    let spm = tokenizer_for(&back.weights, Some(&RawVocab::Tokens(v.clone()))).unwrap();
+    assert_eq!((spm.bos(), spm.eos()), (Some(1), Some(2)));
+    for text in LLAMA2C_TEXTS {
+        let ids = original.encode(text).unwrap();
+        assert_eq!(spm.encode(text).unwrap(), ids, "{text:?}");
+        assert_eq!(spm.decode(&ids), original.decode(&ids), "{text:?}");
+    }
+
+    // A piece holding "▁" would read back as a space: refused, and the message says what to do.
+    let mut odd = pieces;
+    odd[20] = "r▁".as_bytes().to_vec();
+    let m3 = import(&[("model.bin", V0), ("tokenizer.bin", &tokenizer_bin(&odd, &scores))]).unwrap();
+    let e = err_text(write_gguf(&m3.weights, GgufWeightType::F32, m3.vocab.as_ref()));
+    assert!(e.contains("tokenizer.bin") && e.contains("piece 20") && e.contains(".safetensors"), "{e}");
+}
+
+const BPE_JSON: &str = include_str!("../fixtures/lm/tokenizers/bpe.tokenizer.json");
+const BPE_CASES: &str = include_str!("../fixtures/lm/tokenizers/bpe_cases.json");
+const SPM_METASPACE_JSON: &str = include_str!("../fixtures/lm/tokenizers/spm_metaspace.tokenizer.json");
+
+/// A model whose embedding has 512 rows, for the 502 ids of the BPE fixture.
+fn model_of_512_ids() -> LmWeights {
+    let config = qplay::lm::LmConfig {
+        dim: 16,
+        n_layers: 1,
+        n_heads: 2,
+        n_kv_heads: 2,
+        hidden_dim: 32,
+        vocab_size: 512,
+        seq_len: 16,
+        norm_eps: 1e-5,
+        rope_theta: 10000.0,
+        tied: true,
+    };
+    LmWeights::init(&config, 7).unwrap()
+}
+
+/// A Hugging Face model's byte-level BPE tokenizer.json (as import_model hands it over) through the
+/// GGUF export and back: a "gpt2" vocabulary with the llama.cpp pre-tokenizer name of each
+/// variant, the merges in rank order, and the same ids as `tokenizers` on the fixture's strings.
+/// The fixture's "<sep>" (lstrip) and "[X]" (rstrip, single_word) cannot be carried, so the
+/// file is refused as it is and exported with those flags cleared.
+#[test]
+fn gguf_export_writes_a_byte_level_tokenizer_json_as_gpt2() {
+    use serde_json::Value;
+    let w = model_of_512_ids();
+    let export = |json: String| write_gguf(&w, GgufWeightType::F32, Some(&RawVocab::TokenizerJson(json)));
+    let e = err_text(export(BPE_JSON.to_string()));
+    assert!(e.contains("<sep>") && e.contains("lstrip") && e.contains(".safetensors"), "{e}");
+
+    let mut base: Value = serde_json::from_str(BPE_JSON).unwrap();
+    for t in base["added_tokens"].as_array_mut().unwrap() {
+        for flag in ["lstrip", "rstrip", "single_word"] {
+            t[flag] = Value::Bool(false);
+        }
+    }
+    let cases: Value = serde_json::from_str(BPE_CASES).unwrap();
+    let strings: Vec<&str> = cases["strings"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let merges: Vec<String> = base["model"]["merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {}", p[0].as_str().unwrap(), p[1].as_str().unwrap()))
+        .collect();
+    for (variant, pre) in [("gpt2", "gpt-2"), ("llama3", "llama-bpe"), ("qwen2", "qwen2"), ("legacy_merges", "gpt-2")] {
+        let case = cases["variants"].as_array().unwrap().iter().find(|v| v["name"] == variant).unwrap();
+        let json = crate::lm_tokenizers::patched(&base, &case["patch"]);
+        let original = qplay::lm::tokenizers::Tokenizer::from_tokenizer_json(&json).unwrap();
+        let back = read_gguf(&export(json).unwrap()).unwrap();
+        let Some(v) = &back.vocab else { panic!("{variant}: no vocabulary") };
+        assert_eq!((v.model.as_deref(), v.pre.as_deref()), (Some("gpt2"), Some(pre)), "{variant}");
+        assert_eq!(v.merges, merges, "{variant}");
+        assert_eq!(v.tokens.len(), 512);
+        assert_eq!((&v.tokens[0], &v.tokens[500], &v.tokens[511]), (&b"<|endoftext|>".to_vec(), &b"<sep>".to_vec(), &b"[PAD511]".to_vec()));
+        assert_eq!(v.tokens[221], "Ġ".as_bytes(), "{variant}: byte-level spelling");
+        assert_eq!((v.token_types[0], v.token_types[1], v.token_types[500], v.token_types[501]), (3, 1, 4, 4));
+        assert!(v.token_types[502..].iter().all(|&t| t == 5));
+        assert_eq!((v.bos_id, v.eos_id, v.add_bos), (original.bos(), None, Some(original.bos().is_some())), "{variant}");
+        let gguf = tokenizer_for(&back.weights, Some(&RawVocab::Tokens(v.clone()))).unwrap();
+        assert_eq!(gguf.bos(), original.bos());
+        let expected: Vec<Vec<u32>> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect())
+            .collect();
+        for (k, s) in strings.iter().enumerate() {
+            let ids = gguf.encode(s).unwrap();
+            assert_eq!(ids, original.encode(s).unwrap(), "{variant}: ids of {s:?}");
+            if !crate::lm_tokenizers::strips_whitespace(s) {
+                assert_eq!(ids, expected[k], "{variant}: `tokenizers`' ids of {s:?}");
+            }
+            assert_eq!(gguf.decode(&ids), original.decode(&ids), "{variant}: decode of {s:?}");
+        }
+    }
+    assert_eq!(cases["variants"][1]["name"], "llama3");
+
+    // What GGUF cannot carry is named, with the way out.
+    let prefix = cases["variants"].as_array().unwrap().iter().find(|v| v["name"] == "gpt2_prefix_space").unwrap();
+    let e = err_text(export(crate::lm_tokenizers::patched(&base, &prefix["patch"])));
+    assert!(e.contains("pre-tokenizer") && e.contains("add_prefix_space: true") && e.contains(".safetensors"), "{e}");
+    let e = err_text(export(SPM_METASPACE_JSON.to_string()));
+    assert!(e.contains("SentencePiece-style") && e.contains(".safetensors"), "{e}");
+    let e = err_text(export(String::from_utf8(HF_TOKENIZER.to_vec()).unwrap()));
+    assert!(e.contains("does not read it") && e.contains(".safetensors"), "{e}");
+    let mut mixed = base.clone();
+    mixed["added_tokens"][0]["content"] = Value::String("<sep>|".into());
+    let e = err_text(export(mixed.to_string()));
+    assert!(e.contains("can overlap"), "{e}");
 }
 
 /// Writes qplay's exports for scripts/make_lm_import_fixtures.py check-export (GGUFReader).
@@ -454,10 +648,10 @@ fn write_export_files() {
     let vocab = llama_vocab();
     for ty in EXPORT_TYPES {
         let name = format!("untied_{}.gguf", ty.name().to_ascii_lowercase());
-        std::fs::write(dir.join(name), write_gguf(&w, ty, Some(&vocab)).unwrap()).unwrap();
+        std::fs::write(dir.join(name), write_gguf(&w, ty, Some(&RawVocab::Tokens(vocab.clone()))).unwrap()).unwrap();
     }
     let tied = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap().weights;
-    std::fs::write(dir.join("tied_f32.gguf"), write_gguf(&tied, GgufWeightType::F32, Some(&vocab)).unwrap()).unwrap();
+    std::fs::write(dir.join("tied_f32.gguf"), write_gguf(&tied, GgufWeightType::F32, Some(&RawVocab::Tokens(vocab))).unwrap()).unwrap();
 }
 
 // ---------------------------------------------------------------------------- bad files

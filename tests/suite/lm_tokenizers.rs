@@ -39,7 +39,7 @@ fn id_lists(v: &Value) -> Vec<Vec<u32>> {
 }
 
 /// The same edit as apply_patch() in scripts/make_tokenizer_fixtures.py.
-fn patched(base: &Value, patch: &Value) -> String {
+pub(crate) fn patched(base: &Value, patch: &Value) -> String {
     let mut j = base.clone();
     for (key, value) in patch.as_object().unwrap() {
         match key.as_str() {
@@ -105,7 +105,7 @@ fn bpe_matches_tokenizers_on_every_variant() {
 
 /// The strings where an added token swallows whitespace: "<sep>" (lstrip) the spaces before it,
 /// "[X]" (rstrip) those after it — `tokenizers` loses them too. GGUF does not carry these flags.
-fn strips_whitespace(s: &str) -> bool {
+pub(crate) fn strips_whitespace(s: &str) -> bool {
     s.contains("<sep>") || s.contains("[X]")
 }
 

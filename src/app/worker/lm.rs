@@ -19,7 +19,7 @@ use crate::experiment::Progress;
 use crate::lm::corpus::{gunzip_text, BuiltinLm, TRAIN_FILE, VAL_FILE};
 use crate::experiment::shard::Shard;
 use crate::lm::eval::{score_windows, window_count, Comparison};
-use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, Vocabulary};
+use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab};
 use crate::lm::sample::{Generated, Generator, SampleConfig, Scorer};
 use crate::lm::tokenizers::Tokenizer;
 use crate::lm::{CharTokenizer, KvCache, KvFormat, LmError, LmModel, LmWeights};
@@ -42,7 +42,7 @@ struct Loaded {
     /// None when the user's files carry no vocabulary.
     tok: Option<Tokenizer>,
     /// The vocabulary as the files hold it (for the GGUF export).
-    vocab: Option<Vocabulary>,
+    vocab: Option<RawVocab>,
     /// The validation text tokenized by `tok` (BOS first when the tokenizer has one), made once.
     val: RefCell<Option<Rc<Vec<u32>>>>,
     /// The training split tokenized by `tok` (calibration), made once.
@@ -174,10 +174,7 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
     };
     drop(parts);
     drop(bytes);
-    let vocab = match imported.vocab {
-        Some(RawVocab::Tokens(v)) => Some(v),
-        _ => None,
-    };
+    let vocab = imported.vocab;
     progress(id, "building the FP32 model", 0, 1);
     let fp32 = LmModel::from_weights(&imported.weights).map_err(|e| format!("{name}: {e}"))?;
     let c = &imported.weights.config;

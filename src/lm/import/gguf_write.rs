@@ -11,8 +11,10 @@
 //!   llama.vocab_size · context_length · embedding_length · block_count · feed_forward_length ·
 //!   rope.dimension_count · attention.head_count · attention.head_count_kv (u32) ·
 //!   attention.layer_norm_rms_epsilon · rope.freq_base (f32) · qplay.alphabet (string, when the
-//!   model has a character alphabet) · tokenizer.ggml.* (the vocabulary given, else the alphabet
-//!   as a "llama" vocabulary, [`Vocabulary::from_alphabet`]: llama.cpp refuses a file without one)
+//!   model has a character alphabet) · tokenizer.ggml.* (the vocabulary given in a form llama.cpp
+//!   knows: GGUF's as it is, llama2.c's as "llama", a tokenizer.json's as "gpt2", see
+//!   [`gguf_vocabulary`]; else the alphabet as a "llama" vocabulary, [`Vocabulary::from_alphabet`]:
+//!   llama.cpp refuses a file without one)
 //! tensor infos: name · n_dims · ne (ne[0] = in) · type · offset (multiples of 32)
 //! zero padding to 32 · tensor data, each padded to 32
 //! ```
@@ -20,11 +22,14 @@
 //! Integers are written as the `gguf` package's `GGUFWriter` writes them (u32 for counts and
 //! ids, i32 token types, f32 scores), so `GGUFReader` reads back the same values.
 
+use std::borrow::Cow;
+
 use half::f16;
 
 use super::assemble::Role;
 use super::gguf::{gguf_name, DEFAULT_ALIGNMENT, GGML_F16, GGML_F32, GGUF_MAGIC, GGUF_VERSION};
-use super::vocab::Vocabulary;
+use super::tokenizer::gguf_vocabulary;
+use super::vocab::{RawVocab, Vocabulary};
 use crate::lm::weights::ALPHABET_KEY;
 use crate::lm::{LmError, LmWeights};
 use crate::quant::ggml::{self, GgmlType, QK};
@@ -190,8 +195,10 @@ fn encode(name: &str, values: &[f32], cols: usize, ty: GgufWeightType) -> Result
     }
 }
 
-/// Writes `w` as a Llama GGUF v3 file, matrices in `ty`, with `vocab` as `tokenizer.ggml.*`.
-pub fn write_gguf(w: &LmWeights, ty: GgufWeightType, vocab: Option<&Vocabulary>) -> Result<Vec<u8>, LmError> {
+/// Writes `w` as a Llama GGUF v3 file, matrices in `ty`, with `vocab` as `tokenizer.ggml.*` (in
+/// GGUF's form, [`gguf_vocabulary`]: a tokenizer it cannot carry is an error). Without `vocab` or
+/// an alphabet the file has no tokenizer keys.
+pub fn write_gguf(w: &LmWeights, ty: GgufWeightType, vocab: Option<&RawVocab>) -> Result<Vec<u8>, LmError> {
     w.validate()?;
     let c = &w.config;
     let mut out = Out::default();
@@ -219,12 +226,13 @@ pub fn write_gguf(w: &LmWeights, ty: GgufWeightType, vocab: Option<&Vocabulary>)
     if let Some(a) = &w.alphabet {
         out.kv_str(ALPHABET_KEY, a);
     }
-    // llama.cpp needs a vocabulary: the alphabet's own when the model has no other.
-    let from_alphabet = match (vocab, &w.alphabet) {
-        (None, Some(a)) => Some(Vocabulary::from_alphabet(a, c.vocab_size)?),
-        _ => None,
+    // llama.cpp needs a vocabulary it knows: the files' own in GGUF's form, else the alphabet's.
+    let gguf_vocab = match (vocab, &w.alphabet) {
+        (Some(raw), _) => Some(gguf_vocabulary(raw, c.vocab_size)?),
+        (None, Some(a)) => Some(Cow::Owned(Vocabulary::from_alphabet(a, c.vocab_size)?)),
+        (None, None) => None,
     };
-    if let Some(v) = vocab.or(from_alphabet.as_ref()) {
+    if let Some(v) = &gguf_vocab {
         write_vocab(&mut out, v, c.vocab_size)?;
     }
     // Tensor data first (to know the offsets), then the infos.

@@ -40,7 +40,7 @@ pub use gguf::{read_gguf, GgufFile, GgufModel};
 pub use gguf_write::{write_gguf, GgufWeightType};
 pub use hf::{read_hf, HfModel};
 pub use llama2c::{read_llama2c, read_llama2c_tokenizer, Llama2cModel};
-pub use tokenizer::tokenizer_for;
+pub use tokenizer::{gguf_vocabulary, tokenizer_for};
 pub use vocab::{RawVocab, Vocabulary};
 
 use crate::lm::{LmError, LmWeights};

@@ -2,7 +2,10 @@
 //! user's files carry — a GGUF vocabulary ("llama" SentencePiece-style or "gpt2" byte-level
 //! BPE), a llama2.c `tokenizer.bin`, or a Hugging Face `tokenizer.json`.
 
+use std::borrow::Cow;
+
 use super::vocab::{RawVocab, Vocabulary};
+use crate::lm::tokenizer_bpe::BpeTokenizer;
 use crate::lm::tokenizer_spm::SpmTokenizer;
 use crate::lm::tokenizers::{GgufVocab, Tokenizer};
 use crate::lm::{CharTokenizer, LmError, LmWeights};
@@ -46,4 +49,46 @@ pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenize
         });
     }
     Ok(t)
+}
+
+/// The vocabulary a GGUF export writes as `tokenizer.ggml.*` for a model of `vocab_size` ids, in
+/// a form llama.cpp knows and qplay reads back as the same tokenizer: a GGUF vocabulary as it is;
+/// a llama2.c `tokenizer.bin` as the SentencePiece ("llama") vocabulary it came from
+/// ([`Vocabulary::llama2c_as_sentencepiece`]); a byte-level BPE `tokenizer.json` as a "gpt2" one
+/// ([`BpeTokenizer::to_gguf_vocab`]); the last two padded to `vocab_size` ([`Vocabulary::pad_to`]).
+/// A tokenizer GGUF cannot carry faithfully is an error that names why and points to the
+/// .safetensors export, never a file without a tokenizer.
+pub fn gguf_vocabulary(raw: &RawVocab, vocab_size: usize) -> Result<Cow<'_, Vocabulary>, LmError> {
+    let refuse = |what: &str, why: String| LmError::Setting {
+        name: "tokenizer",
+        message: format!(
+            "a GGUF file cannot carry this {what}: {why}. Export to .safetensors instead and keep the {what} beside it"
+        ),
+    };
+    let mut v = match raw {
+        RawVocab::Tokens(v) if v.model.as_deref() == Some("llama2.c") => {
+            v.llama2c_as_sentencepiece().map_err(|why| refuse("tokenizer.bin", why))?
+        }
+        RawVocab::Tokens(v) => return Ok(Cow::Borrowed(v)),
+        RawVocab::TokenizerJson(json) => {
+            let t = BpeTokenizer::from_tokenizer_json(json).map_err(|e| refuse("tokenizer.json", format!("qplay does not read it ({e})")))?;
+            let g = t.to_gguf_vocab().map_err(|why| refuse("tokenizer.json", why))?;
+            Vocabulary {
+                model: Some(g.model),
+                tokens: g.tokens,
+                scores: g.scores,
+                token_types: g.token_types,
+                merges: g.merges,
+                bos_id: g.bos,
+                eos_id: g.eos,
+                // qplay prepends BOS whenever the tokenizer has one; llama.cpp's default varies.
+                add_bos: Some(g.bos.is_some()),
+                pre: g.pre,
+                ..Vocabulary::default()
+            }
+        }
+    };
+    let what = if matches!(raw, RawVocab::TokenizerJson(_)) { "tokenizer.json" } else { "tokenizer.bin" };
+    v.pad_to(vocab_size).map_err(|why| refuse(what, why))?;
+    Ok(Cow::Owned(v))
 }

@@ -11,6 +11,8 @@
 
 pub use crate::lm::config::MAX_VOCAB;
 
+use crate::lm::tokenizer_spm::byte_piece;
+
 /// Most BPE merges kept (Llama 3 has 280 147; GPT-2 50 000).
 pub const MAX_MERGES: usize = 1 << 20;
 
@@ -61,6 +63,7 @@ const NORMAL: i32 = 1;
 const UNKNOWN: i32 = 2;
 const CONTROL: i32 = 3;
 const UNUSED: i32 = 5;
+const BYTE: i32 = 6;
 
 impl Vocabulary {
     /// A character alphabet (the built-in model's `qplay.alphabet`, id = position) as a
@@ -109,5 +112,102 @@ impl Vocabulary {
         }
         v.scores = vec![0.0; vocab_size];
         Ok(v)
+    }
+
+    /// A llama2.c `tokenizer.bin` vocabulary (`model` "llama2.c") as the SentencePiece ("llama")
+    /// vocabulary it was exported from, which llama.cpp loads and qplay reads back as the tokenizer
+    /// [`SpmTokenizer::from_llama2c_pieces`](crate::lm::tokenizer_spm::SpmTokenizer::from_llama2c_pieces)
+    /// makes. llama2.c's tokenizer.py wrote every piece with "▁" replaced by ' ', and BOS / EOS
+    /// as "\n<s>\n" / "\n</s>\n"; run.c takes BOS = 1 and EOS = 2. Undone here:
+    ///
+    /// ```text
+    /// piece        ' ' → "▁" everywhere; "\n<s>\n" → "<s>", "\n</s>\n" → "</s>"; scores kept
+    /// bos / eos    the id of "\n<s>\n" / "\n</s>\n", else the reader's 1 / 2 (run.c's)
+    /// token_type   "<0xXX>" 6 byte · "<unk>" 2 unknown · BOS, EOS 3 control · the rest 1 normal
+    /// unknown_token_id the id of "<unk>" · add_space_prefix true (SentencePiece's dummy prefix,
+    ///              which run.c's encode adds too) · add_bos_token true when there is a BOS
+    /// ```
+    ///
+    /// A BOS / EOS piece that the text itself could spell (one character, or two normal pieces
+    /// merged) stays normal, as llama2.c treats it, so that every text keeps its ids. The one text
+    /// that does not is "▁" itself: llama2.c spells it with its bytes, SentencePiece as a space.
+    /// `Err` names what cannot be carried: a piece that holds "▁" (it would read back as a space).
+    pub fn llama2c_as_sentencepiece(&self) -> Result<Vocabulary, String> {
+        use crate::lm::tokenizer_spm::SPACE_SYMBOL;
+        let find = |p: &[u8]| self.tokens.iter().position(|t| t == p).map(|i| i as u32);
+        let bos = find(b"\n<s>\n").or(self.bos_id);
+        let eos = find(b"\n</s>\n").or(self.eos_id);
+        // Normal in llama2.c's reading: not "<unk>", a byte piece or its BOS / EOS spelling.
+        let normal = |p: &[u8]| !matches!(p, b"<unk>" | b"\n<s>\n" | b"\n</s>\n") && byte_piece(p).is_none();
+        let spelt = |p: &[u8]| {
+            std::str::from_utf8(p).is_ok_and(|s| s.chars().count() == 1)
+                || (1..p.len()).any(|k| self.tokens.iter().any(|t| t == &p[..k] && normal(t)) && self.tokens.iter().any(|t| t == &p[k..] && normal(t)))
+        };
+        let mut v = Vocabulary {
+            model: Some("llama".into()),
+            scores: self.scores.clone(),
+            bos_id: bos,
+            eos_id: eos,
+            unknown_id: find(b"<unk>"),
+            add_bos: Some(bos.is_some()),
+            add_space_prefix: Some(true),
+            ..Vocabulary::default()
+        };
+        for (i, piece) in self.tokens.iter().enumerate() {
+            let id = Some(i as u32);
+            if piece.windows(SPACE_SYMBOL.len()).any(|w| w == SPACE_SYMBOL.as_bytes()) {
+                return Err(format!("its piece {i} holds {SPACE_SYMBOL:?}, which SentencePiece reads as a space"));
+            }
+            let spelling = match piece.as_slice() {
+                b"\n<s>\n" => b"<s>".to_vec(),
+                b"\n</s>\n" => b"</s>".to_vec(),
+                p => {
+                    let mut out = Vec::with_capacity(p.len());
+                    for &b in p {
+                        if b == b' ' {
+                            out.extend_from_slice(SPACE_SYMBOL.as_bytes());
+                        } else {
+                            out.push(b);
+                        }
+                    }
+                    out
+                }
+            };
+            let ty = match piece.as_slice() {
+                b"\n<s>\n" | b"\n</s>\n" => CONTROL,
+                b"<unk>" => UNKNOWN,
+                p if byte_piece(p).is_some() => BYTE,
+                p if (id == bos || id == eos) && !spelt(p) => CONTROL,
+                _ => NORMAL,
+            };
+            v.tokens.push(spelling);
+            v.token_types.push(ty);
+        }
+        Ok(v)
+    }
+
+    /// Unused tokens after the last up to `vocab_size` (a model's embedding often has more rows
+    /// than its tokenizer has tokens): "[PAD{id}]" in a "gpt2" vocabulary (convert_hf_to_gguf.py's
+    /// name), "<unused{id}>" otherwise; score 0, type 5. Then every spelling must be distinct
+    /// (llama.cpp looks tokens up by their text).
+    pub fn pad_to(&mut self, vocab_size: usize) -> Result<(), String> {
+        while self.tokens.len() < vocab_size {
+            let id = self.tokens.len();
+            let name = if self.model.as_deref() == Some("gpt2") { format!("[PAD{id}]") } else { format!("<unused{id}>") };
+            self.tokens.push(name.into_bytes());
+            if !self.scores.is_empty() {
+                self.scores.push(0.0);
+            }
+            if !self.token_types.is_empty() {
+                self.token_types.push(UNUSED);
+            }
+        }
+        let mut seen = std::collections::HashMap::with_capacity(self.tokens.len());
+        for (id, t) in self.tokens.iter().enumerate() {
+            if let Some(first) = seen.insert(t.as_slice(), id) {
+                return Err(format!("tokens {first} and {id} are both {:?}, and llama.cpp looks tokens up by their text", String::from_utf8_lossy(t)));
+            }
+        }
+        Ok(())
     }
 }
