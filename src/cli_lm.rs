@@ -372,9 +372,18 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// A model and its tokenizer, read from the command line's files.
 pub struct Loaded {
     pub weights: LmWeights,
-    pub tokenizer: Tokenizer,
+    /// The tokenizer, or why there is none: only the commands that read text need it (an RTN
+    /// export or a kernel benchmark of a bare llama2.c model.bin do not).
+    pub tokenizer: Result<Tokenizer, String>,
     /// The vocabulary as the files hold it (for the GGUF export).
     pub vocab: Option<RawVocab>,
+}
+
+impl Loaded {
+    /// The tokenizer, for a command that reads text.
+    fn tok(&self) -> Result<&Tokenizer, String> {
+        self.tokenizer.as_ref().map_err(Clone::clone)
+    }
 }
 
 impl ModelArgs {
@@ -401,7 +410,7 @@ impl ModelArgs {
             if name.ends_with(".safetensors") {
                 match LmWeights::from_safetensors(bytes) {
                     Ok(w) => {
-                        let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"))?;
+                        let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"));
                         return Ok(Loaded { weights: w, tokenizer, vocab: None });
                     }
                     Err(e) => as_qplay = Some(e),
@@ -418,7 +427,7 @@ impl ModelArgs {
         for n in &m.notes {
             eprintln!("qplay: {n}");
         }
-        let tokenizer = tokenizer_for(&m.weights, m.vocab.as_ref()).map_err(|e| e.to_string())?;
+        let tokenizer = tokenizer_for(&m.weights, m.vocab.as_ref()).map_err(|e| e.to_string());
         Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab })
     }
 
@@ -442,17 +451,18 @@ impl ModelArgs {
 
     /// Calibration token ids for the calibrated methods: the training split, as the model's
     /// tokenizer reads it (empty for RTN).
-    fn calibration(&self, cfg: &LmQuantConfig, tok: &Tokenizer) -> Result<Vec<u32>, String> {
+    fn calibration(&self, cfg: &LmQuantConfig, l: &Loaded) -> Result<Vec<u32>, String> {
         if !cfg.calibrated() {
             return Ok(Vec::new());
         }
+        let tok = l.tok()?;
         let text = read_text(&self.assets.join("data").join(TRAIN_FILE))?;
         tok.encode(&text).map_err(|e| e.to_string())
     }
 
     /// Quantizes as the settings say (the method included), with progress on stderr.
     fn quantize(&self, l: &Loaded, cfg: &LmQuantConfig) -> Result<MethodResult, String> {
-        let calib = self.calibration(cfg, &l.tokenizer)?;
+        let calib = self.calibration(cfg, l)?;
         let start = Instant::now();
         let r = quantize_with_method(&l.weights, cfg, &calib, &mut |d, t| {
             if d == t || d % 8 == 0 {
@@ -595,7 +605,7 @@ fn progress(done: usize, total: usize) {
 
 fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
     let l = a.m.load()?;
-    let (w, tok) = (&l.weights, &l.tokenizer);
+    let (w, tok) = (&l.weights, l.tok()?);
     let cfg = a.m.quant()?;
     let ids = val_tokens(&a.m, tok, (!a.all).then_some(a.tokens))?;
     let fp32 = LmModel::from_weights(w).map_err(|e| e.to_string())?;
@@ -640,7 +650,7 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
 
 fn run_generate(a: GenerateArgs) -> Result<(), String> {
     let l = a.m.load()?;
-    let tok = &l.tokenizer;
+    let tok = l.tok()?;
     let cfg = a.m.quant()?;
     let q = a.m.quantize(&l, &cfg)?.quantized;
     let prompt = tok.encode(&a.prompt).map_err(|e| e.to_string())?;
@@ -719,7 +729,7 @@ pub fn table_configs() -> Vec<LmQuantConfig> {
 
 fn run_table(a: TableArgs) -> Result<(), String> {
     let l = a.m.load()?;
-    let (w, tok) = (&l.weights, &l.tokenizer);
+    let (w, tok) = (&l.weights, l.tok()?);
     let ids = val_tokens(&a.m, tok, Some(a.tokens))?;
     let fp32 = LmModel::from_weights(w).map_err(|e| e.to_string())?;
     let mut md = String::from(
@@ -837,7 +847,7 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
         _ => return Err("give one of --budget-bpw, --budget-bytes or --kl-target".into()),
     };
     let settings = SearchSettings { low_bits: a.low_bits, high_bits: a.high_bits, target };
-    let ids = val_tokens(&a.m, &l.tokenizer, Some(a.tokens))?;
+    let ids = val_tokens(&a.m, l.tok()?, Some(a.tokens))?;
     let start = Instant::now();
     let mut sensitivity_seconds = None;
     let r = search_mixed_precision(&l.weights, &cfg, &settings, &ids, &mut |p| {

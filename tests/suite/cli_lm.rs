@@ -196,6 +196,27 @@ fn the_users_own_files_load_and_every_method_runs() {
     assert!(std::fs::metadata(&onnx).unwrap().len() > 100_000);
 }
 
+#[test]
+fn a_model_without_a_tokenizer_exports_and_benchmarks_but_does_not_read_text() {
+    // A bare llama2.c model.bin: an RTN export and the kernel benchmark need no tokenizer (they
+    // used to stop at "the model has no tokenizer"); a command that reads text names what is missing.
+    let v0 = format!("{IMPORT}model_v0.bin");
+    let out = std::env::temp_dir().join(format!("qplay-bare-{}.gguf", std::process::id()));
+    let (code, json, err) = qplay(&["export", "--model", &v0, "--format", "gguf", "--weights", "q8_0", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(json.contains("\"label\":\"Q8_0\"") && std::fs::metadata(&out).unwrap().len() > 1000, "{json}");
+    let (code, json, err) = qplay(&["bench", "--model", &v0, "--tokens", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(json.contains("model_fp32"), "{json}");
+    for cmd in [vec!["eval"], vec!["generate", "--prompt", "hi"], vec!["eval", "--method", "gptq", "--bits", "4", "--group", "32"]] {
+        let mut a = cmd.clone();
+        a.extend(["--model", v0.as_str()]);
+        let (code, _, err) = qplay(&a);
+        assert_eq!(code, 1, "{a:?}: {err}");
+        assert!(err.contains("the model has no tokenizer: give its tokenizer.json / tokenizer.bin with it"), "{a:?}: {err}");
+    }
+}
+
 /// A llama2.c v0 file (vocabulary negative: an untied head) of the given shape, weights from a
 /// fixed pattern times `scale`.
 fn llama2c_v0(dim: usize, hidden: usize, layers: usize, heads: usize, vocab: usize, seq: usize, scale: f32) -> Vec<u8> {
