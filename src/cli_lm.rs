@@ -428,6 +428,9 @@ impl ModelArgs {
             eprintln!("qplay: {n}");
         }
         let tokenizer = tokenizer_for(&m.weights, m.vocab.as_ref()).map_err(|e| e.to_string());
+        // Only a missing tokenizer waits for a command that reads text; a given one that does not
+        // read (or fit the model) stops every command.
+        let tokenizer = if m.vocab.is_some() || m.weights.alphabet.is_some() { Ok(tokenizer?) } else { tokenizer };
         Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab })
     }
 
@@ -815,6 +818,9 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
             };
             if cfg.method != LmMethod::Rtn || cfg.outliers > 0 {
                 return Err("--format gguf writes llama.cpp's own round-to-nearest blocks: use --method rtn".into());
+            }
+            if let Err(why) = &l.tokenizer {
+                eprintln!("qplay: the GGUF file has no tokenizer, which llama.cpp needs to load it ({why})");
             }
             qplay::lm::import::write_gguf(&l.weights, ty, l.vocab.as_ref()).map_err(|e| e.to_string())?
         }

@@ -117,9 +117,10 @@ pub fn parse_numbers(text: &str) -> Result<Parsed, ParseError> {
     parse_at_most(text, MAX_VALUES)
 }
 
-/// As [`parse_numbers`] with at most `limit` values: it stops with [`ParseError::TooMany`] at
-/// value limit + 1, so a short answer about a long text (does it fit in a link?) costs what
-/// reading its first values does.
+/// As [`parse_numbers`] with at most `limit` values: the same result for a text of at most
+/// `limit` tokens; past them [`ParseError::TooMany`] (even where `parse_numbers` would name a
+/// later token that is not a number). It stops at token limit + 1, so a short answer about a long
+/// text (does it fit in a link?) costs what reading its first values does.
 pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
     let limit = limit.min(MAX_VALUES);
     let body = unwrap(text);

@@ -284,7 +284,7 @@ impl Tensors<'_> {
             _ => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
         };
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(malformed(format!("tensor {name}: value #{i} is {}, not a finite number", v[i])));
+            return Err(malformed(format!("tensor {name}: value #{} is {}, not a finite number", i + 1, v[i])));
         }
         Ok(v)
     }

@@ -79,6 +79,7 @@ impl SafetensorsFile {
 /// keys there can refuse a file before the cost of its tensors).
 pub fn read_safetensors_metadata(bytes: &[u8]) -> Result<HashMap<String, String>, FormatError> {
     check_container(bytes)?;
+    check_header(bytes)?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
     Ok(meta.metadata().clone().unwrap_or_default())
 }

@@ -156,7 +156,8 @@ pub fn to_query(e: &LmExperiment) -> String {
         kv.push(("tokens".into(), e.tokens.to_string()));
     }
     if !e.model.is_empty() {
-        kv.push(("model".into(), e.model.clone()));
+        // At most what a link reads (the names of many dropped files could be more).
+        kv.push(("model".into(), e.model.chars().take(MAX_MODEL_CHARS).collect::<String>().trim().to_string()));
     }
     if e.builtin != d.builtin {
         kv.push(("builtin".into(), e.builtin.key().into()));

@@ -205,6 +205,7 @@ fn a_model_without_a_tokenizer_exports_and_benchmarks_but_does_not_read_text() {
     let (code, json, err) = qplay(&["export", "--model", &v0, "--format", "gguf", "--weights", "q8_0", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(json.contains("\"label\":\"Q8_0\"") && std::fs::metadata(&out).unwrap().len() > 1000, "{json}");
+    assert!(err.contains("the GGUF file has no tokenizer, which llama.cpp needs"), "{err}");
     let (code, json, err) = qplay(&["bench", "--model", &v0, "--tokens", "2"]);
     assert_eq!(code, 0, "{err}");
     assert!(json.contains("model_fp32"), "{json}");
@@ -215,6 +216,14 @@ fn a_model_without_a_tokenizer_exports_and_benchmarks_but_does_not_read_text() {
         assert_eq!(code, 1, "{a:?}: {err}");
         assert!(err.contains("the model has no tokenizer: give its tokenizer.json / tokenizer.bin with it"), "{a:?}: {err}");
     }
+    // A tokenizer that is given but does not read stops even the commands that need none.
+    let dir = std::env::temp_dir().join(format!("qplay-bad-tokenizer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("tokenizer.json");
+    std::fs::write(&bad, "{\"model\": 1}").unwrap();
+    let (code, _, err) = qplay(&["bench", "--model", &v0, bad.to_str().unwrap(), "--tokens", "2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("tokenizer.json"), "{err}");
 }
 
 /// A llama2.c v0 file (vocabulary negative: an untied head) of the given shape, weights from a

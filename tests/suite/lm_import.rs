@@ -492,13 +492,20 @@ fn gguf_export_writes_a_llama2c_tokenizer_as_sentencepiece() {
     assert_eq!(v.tokens, reference.tokens, "' ' written back as ▁, BOS / EOS as <s> / </s>");
     assert_eq!((&v.tokens[1], &v.tokens[2], &v.tokens[5]), (&b"<s>".to_vec(), &b"</s>".to_vec(), &"▁".as_bytes().to_vec()));
     assert_eq!(v.tokens[15], "▁the".as_bytes());
-    assert_eq!(v.token_types, reference.token_types, "unk 2, <s> </s> 3, <0xXX> 6, the rest 1");
+    // This file spells BOS / EOS "<s>" / "</s>", not tokenizer.py's "\n<s>\n" / "\n</s>\n": qplay's
+    // llama2.c tokenizer gives it no BOS, so neither does the export (it used to take run.c's id 1,
+    // and every text read back gained a BOS).
+    assert_eq!(original.bos(), None);
+    let mut types = reference.token_types.clone();
+    (types[1], types[2]) = (1, 1);
+    assert_eq!(v.token_types, types, "unk 2, <0xXX> 6, the rest 1");
     assert_eq!(v.scores, reference.scores);
-    assert_eq!((v.bos_id, v.eos_id, v.unknown_id, v.add_bos), (Some(1), Some(2), Some(0), Some(true)));
+    assert_eq!((v.bos_id, v.eos_id, v.unknown_id, v.add_bos), (None, None, Some(0), Some(false)));
     assert_eq!(v.add_space_prefix, Some(true));
     let raw = Some(RawVocab::Tokens(v.clone()));
     let spm = tokenizer_for(&back.weights, raw.as_ref()).unwrap();
     assert_eq!(spm.kind(), "SentencePiece BPE");
+    assert_eq!((spm.bos(), spm.eos()), (original.bos(), original.eos()));
     for text in LLAMA2C_TEXTS {
         let ids = original.encode(text).unwrap();
         assert_eq!(spm.encode(text).unwrap(), ids, "{text:?}");
@@ -524,9 +531,9 @@ fn gguf_export_writes_a_llama2c_tokenizer_as_sentencepiece() {
     let Some(v) = &back.vocab else { panic!("no vocabulary") };
     assert_eq!(v.tokens[..30], reference.tokens[..30]);
     assert_eq!(v.tokens[30..], [b"<unused30>".to_vec(), b"<unused31>".to_vec()]);
-    assert_eq!(v.token_types[..30], reference.token_types[..30]);
+    assert_eq!(v.token_types[..30], reference.token_types[..30], "unk 2, <s> </s> 3, <0xXX> 6, the rest 1");
     assert_eq!(v.token_types[30..], [5, 5]);
-    assert_eq!((v.bos_id, v.eos_id), (Some(1), Some(2)));
+    assert_eq!((v.bos_id, v.eos_id, v.add_bos), (Some(1), Some(2), Some(true)));
     let spm = tokenizer_for(&back.weights, Some(&RawVocab::Tokens(v.clone()))).unwrap();
     assert_eq!((spm.bos(), spm.eos()), (Some(1), Some(2)));
     for text in LLAMA2C_TEXTS {

@@ -433,6 +433,11 @@ both! {
         let (back, notices) = from_query(&written);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(back, e);
+        // A longer model name (the names of many dropped files) is written as much as a link reads.
+        let long = qplay::share::lm::LmExperiment { model: "shard.safetensors, ".repeat(40), ..Default::default() };
+        let (back, notices) = from_query(&to_query(&long));
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back.model, long.model.chars().take(MAX_MODEL_CHARS).collect::<String>().trim());
     }
 }
 

@@ -122,27 +122,20 @@ impl Vocabulary {
     ///
     /// ```text
     /// piece        ' ' → "▁" everywhere; "\n<s>\n" → "<s>", "\n</s>\n" → "</s>"; scores kept
-    /// bos / eos    the id of "\n<s>\n" / "\n</s>\n", else the reader's 1 / 2 (run.c's)
+    /// bos / eos    the id of "\n<s>\n" / "\n</s>\n", as qplay's llama2.c tokenizer takes them
+    ///              (none without them, so no text gains a BOS it did not have)
     /// token_type   "<0xXX>" 6 byte · "<unk>" 2 unknown · BOS, EOS 3 control · the rest 1 normal
     /// unknown_token_id the id of "<unk>" · add_space_prefix true (SentencePiece's dummy prefix,
     ///              which run.c's encode adds too) · add_bos_token true when there is a BOS
     /// ```
     ///
-    /// A BOS / EOS piece that the text itself could spell (one character, or two normal pieces
-    /// merged) stays normal, as llama2.c treats it, so that every text keeps its ids. The one text
-    /// that does not is "▁" itself: llama2.c spells it with its bytes, SentencePiece as a space.
+    /// Every text keeps its ids but "▁" itself: llama2.c spells it with its bytes, SentencePiece
+    /// as a space.
     /// `Err` names what cannot be carried: a piece that holds "▁" (it would read back as a space).
     pub fn llama2c_as_sentencepiece(&self) -> Result<Vocabulary, String> {
         use crate::lm::tokenizer_spm::SPACE_SYMBOL;
         let find = |p: &[u8]| self.tokens.iter().position(|t| t == p).map(|i| i as u32);
-        let bos = find(b"\n<s>\n").or(self.bos_id);
-        let eos = find(b"\n</s>\n").or(self.eos_id);
-        // Normal in llama2.c's reading: not "<unk>", a byte piece or its BOS / EOS spelling.
-        let normal = |p: &[u8]| !matches!(p, b"<unk>" | b"\n<s>\n" | b"\n</s>\n") && byte_piece(p).is_none();
-        let spelt = |p: &[u8]| {
-            std::str::from_utf8(p).is_ok_and(|s| s.chars().count() == 1)
-                || (1..p.len()).any(|k| self.tokens.iter().any(|t| t == &p[..k] && normal(t)) && self.tokens.iter().any(|t| t == &p[k..] && normal(t)))
-        };
+        let (bos, eos) = (find(b"\n<s>\n"), find(b"\n</s>\n"));
         let mut v = Vocabulary {
             model: Some("llama".into()),
             scores: self.scores.clone(),
@@ -154,7 +147,6 @@ impl Vocabulary {
             ..Vocabulary::default()
         };
         for (i, piece) in self.tokens.iter().enumerate() {
-            let id = Some(i as u32);
             if piece.windows(SPACE_SYMBOL.len()).any(|w| w == SPACE_SYMBOL.as_bytes()) {
                 return Err(format!("its piece {i} holds {SPACE_SYMBOL:?}, which SentencePiece reads as a space"));
             }
@@ -177,7 +169,6 @@ impl Vocabulary {
                 b"\n<s>\n" | b"\n</s>\n" => CONTROL,
                 b"<unk>" => UNKNOWN,
                 p if byte_piece(p).is_some() => BYTE,
-                p if (id == bos || id == eos) && !spelt(p) => CONTROL,
                 _ => NORMAL,
             };
             v.tokens.push(spelling);
