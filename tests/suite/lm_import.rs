@@ -643,6 +643,17 @@ fn gguf_export_writes_a_byte_level_tokenizer_json_as_gpt2() {
     mixed["added_tokens"][0]["content"] = Value::String("<sep>|".into());
     let e = err_text(export(mixed.to_string()));
     assert!(e.contains("can overlap"), "{e}");
+    // 1,000 raw and 1,000 normalized added tokens of 500 bytes: checking every pair for overlaps
+    // would take minutes (about 2.5·10^11 byte comparisons); the work is refused at once.
+    let mut many = base.clone();
+    let added: Vec<Value> = (0..2000)
+        .map(|i| serde_json::json!({"id": 0, "content": format!("{i:0>500}"), "single_word": false, "lstrip": false, "rstrip": false, "normalized": i % 2 == 1, "special": true}))
+        .collect();
+    many["added_tokens"] = Value::from(added);
+    let start = std::time::Instant::now();
+    let e = err_text(export(many.to_string()));
+    eprintln!("2,000 added tokens of 500 bytes: refused in {:.3} s", start.elapsed().as_secs_f64());
+    assert!(e.contains("too many raw and normalized added tokens"), "{e}");
 }
 
 /// Writes qplay's exports for scripts/make_lm_import_fixtures.py check-export (GGUFReader).
