@@ -661,7 +661,8 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     let start = Instant::now();
     use std::io::Write;
     print!("{}", a.prompt);
-    let out = generate(&q.model, &prompt, a.max_new, cfg.kv, &sc, |g| {
+    let end_of_text = tok.end_of_text();
+    let out = generate(&q.model, &prompt, a.max_new, cfg.kv, &sc, &end_of_text, |g| {
         print!("{}", tok.decode(&[g.token]));
         let _ = std::io::stdout().flush();
         true
@@ -672,10 +673,9 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     eprintln!("{} tokens in {secs:.3} s ({:.0} tokens/s, {})", out.len(), out.len() as f64 / secs, cfg.label());
     if out.len() < a.max_new {
         let ctx = q.model.config.seq_len;
-        let why = if prompt.len() + out.len() >= ctx {
-            format!("the model's context of {ctx} tokens (prompt included) is full")
-        } else {
-            "the model wrote its end-of-text token".to_string()
+        let why = match out.last() {
+            Some(g) if end_of_text.contains(&g.token) => format!("the model wrote its end-of-text token ({})", g.token),
+            _ => format!("the model's context of {ctx} tokens (prompt included) is full"),
         };
         eprintln!("stopped after {} of the {} tokens asked for: {why}", out.len(), a.max_new);
     }

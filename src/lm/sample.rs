@@ -100,8 +100,12 @@ pub struct Generator<'m> {
     cfg: SampleConfig,
     rng: ChaCha8Rng,
     cache: KvCache,
-    /// The next-token logits; None once the context is full.
+    /// The next-token logits; None once the context is full or an end-of-text token is written.
     logits: Option<Vec<f32>>,
+    /// The ids that end the text ([`Generator::stopping_at`]).
+    end_of_text: Vec<u32>,
+    /// Whether the last token was one of them.
+    wrote_end: bool,
 }
 
 impl<'m> Generator<'m> {
@@ -121,15 +125,39 @@ impl<'m> Generator<'m> {
         }
         let mut cache = KvCache::new(&model.config, kv)?;
         let logits = model.forward(prompt, &mut cache, true, &mut NoProbe)?;
-        Ok(Generator { model, cfg: cfg.clone(), rng: ChaCha8Rng::seed_from_u64(cfg.seed), cache, logits: Some(logits) })
+        Ok(Generator {
+            model,
+            cfg: cfg.clone(),
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            cache,
+            logits: Some(logits),
+            end_of_text: Vec::new(),
+            wrote_end: false,
+        })
     }
 
-    /// The next token and its probability; None when the context is full.
+    /// Ends the text after any of `ids` is written (the tokenizer's
+    /// [`end_of_text`](super::Tokenizer::end_of_text) ids); that token is the last one returned.
+    pub fn stopping_at(mut self, ids: &[u32]) -> Self {
+        self.end_of_text = ids.to_vec();
+        self
+    }
+
+    /// Whether the text ended because the model wrote an end-of-text token (rather than filling
+    /// its context).
+    pub fn wrote_end_of_text(&self) -> bool {
+        self.wrote_end
+    }
+
+    /// The next token and its probability; None when the context is full or the last token
+    /// ended the text.
     pub fn step(&mut self) -> Result<Option<Generated>, LmError> {
         let Some(logits) = self.logits.take() else { return Ok(None) };
         let token = sample(&logits, &self.cfg, &mut self.rng);
         let prob = super::eval::log_prob(&logits, token as usize).exp();
-        if self.cache.len() < self.model.config.seq_len {
+        if self.end_of_text.contains(&token) {
+            self.wrote_end = true;
+        } else if self.cache.len() < self.model.config.seq_len {
             self.logits = Some(self.model.forward(&[token], &mut self.cache, true, &mut NoProbe)?);
         }
         Ok(Some(Generated { token, prob }))
@@ -165,17 +193,18 @@ impl<'m> Scorer<'m> {
     }
 }
 
-/// Generates up to `max_new` tokens after `prompt`, stopping at the end of the context;
-/// `on_token` sees each one as it comes (return false to stop).
+/// Generates up to `max_new` tokens after `prompt`, stopping at the end of the context or after
+/// a token of `end_of_text`; `on_token` sees each one as it comes (return false to stop).
 pub fn generate(
     model: &LmModel,
     prompt: &[u32],
     max_new: usize,
     kv: KvFormat,
     cfg: &SampleConfig,
+    end_of_text: &[u32],
     mut on_token: impl FnMut(&Generated) -> bool,
 ) -> Result<Vec<Generated>, LmError> {
-    let mut gen = Generator::new(model, prompt, kv, cfg)?;
+    let mut gen = Generator::new(model, prompt, kv, cfg)?.stopping_at(end_of_text);
     let mut out = Vec::new();
     while out.len() < max_new {
         let Some(g) = gen.step()? else { break };

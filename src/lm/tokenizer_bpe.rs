@@ -694,6 +694,8 @@ pub struct BpeTokenizer {
     added: AddedVocab,
     bos: Option<u32>,
     eos: Option<u32>,
+    /// Ids besides EOS after which a generated text ends.
+    more_ends: Vec<u32>,
     /// SentencePiece-style tokens ("▁" for the space, "<0xXX>" byte tokens) instead of
     /// byte-level ones: [`tokenizer_pieces`].
     pieces: Option<Pieces>,
@@ -836,6 +838,7 @@ impl BpeTokenizer {
             added,
             bos: p.bos,
             eos: p.eos,
+            more_ends: Vec::new(),
             pieces,
         })
     }
@@ -1025,9 +1028,20 @@ impl BpeTokenizer {
         self.eos
     }
 
-    pub(crate) fn set_special_ids(&mut self, bos: Option<u32>, eos: Option<u32>) {
-        self.bos = bos;
-        self.eos = eos;
+    /// The ids after which a generated text ends: EOS and the others.
+    pub fn end_of_text(&self) -> Vec<u32> {
+        self.eos.into_iter().chain(self.more_ends.iter().copied()).collect()
+    }
+
+    /// Makes `ids` end a generated text, the first as EOS (a model's config.json
+    /// `eos_token_id`s; tokenizer.json has no EOS); ids past the vocabulary are left out, and
+    /// none leaves the tokenizer as it was.
+    pub fn set_end_of_text(&mut self, ids: &[u32]) {
+        let mut ids = ids.iter().copied().filter(|&id| (id as usize) < self.len);
+        if let Some(eos) = ids.next() {
+            self.eos = Some(eos);
+            self.more_ends = ids.collect();
+        }
     }
 
     /// "▁" pieces with byte fallback (a Llama 2 / Mistral tokenizer.json), not byte-level tokens.

@@ -101,6 +101,8 @@ pub struct SpmTokenizer {
     unk: Option<u32>,
     bos: Option<u32>,
     eos: Option<u32>,
+    /// Ids besides EOS after which a generated text ends.
+    more_ends: Vec<u32>,
 }
 
 /// How a vocabulary spells text: the space symbol, and whether a text gets one in front.
@@ -224,6 +226,7 @@ impl SpmTokenizer {
             unk,
             bos,
             eos,
+            more_ends: Vec::new(),
         })
     }
 
@@ -298,7 +301,7 @@ impl SpmTokenizer {
         }
         let find = |p: &[u8]| pieces.iter().position(|q| q == p).map(|i| i as u32);
         // tokenizer.py writes BOS / EOS as "\n<s>\n" / "\n</s>\n" (run.c takes them to be ids 1
-        // and 2; a file without them has no BOS / EOS here: set them with set_special_ids).
+        // and 2; a file without them has no BOS / EOS here).
         let bos = find(b"\n<s>\n");
         let eos = find(b"\n</s>\n");
         let types = pieces
@@ -317,7 +320,11 @@ impl SpmTokenizer {
                 }
             })
             .collect();
-        SpmTokenizer::build(pieces, scores, types, Spelling { space: " ", add_dummy_prefix: true }, (bos, eos), LLAMA2C)
+        let mut t = SpmTokenizer::build(pieces, scores, types, Spelling { space: " ", add_dummy_prefix: true }, (bos, eos), LLAMA2C)?;
+        // llama2.c's models (TinyStories) are trained on texts that each begin with BOS and
+        // have no EOS, so they end a text by writing BOS; run.c stops there.
+        t.more_ends = bos.into_iter().collect();
+        Ok(t)
     }
 
     /// From a GGUF vocabulary with `tokenizer.ggml.model` = "llama": pieces by id (with "▁"),
@@ -374,9 +381,9 @@ impl SpmTokenizer {
         self.eos
     }
 
-    pub(crate) fn set_special_ids(&mut self, bos: Option<u32>, eos: Option<u32>) {
-        self.bos = bos;
-        self.eos = eos;
+    /// The ids after which a generated text ends: EOS and the others.
+    pub fn end_of_text(&self) -> Vec<u32> {
+        self.eos.into_iter().chain(self.more_ends.iter().copied()).collect()
     }
 
     pub fn token_type(&self, id: u32) -> Option<SpmTokenType> {

@@ -74,7 +74,7 @@ impl Tokenizer {
     /// From the text of a Hugging Face `tokenizer.json` (byte-level BPE, or SentencePiece-style BPE
     /// with "▁" pieces; anything else is refused
     /// with an error that names it). BOS comes from a TemplateProcessing post-processor when it has
-    /// one; EOS is not in tokenizer.json: set it with [`Tokenizer::set_special_ids`] from the
+    /// one; EOS is not in tokenizer.json: set it with [`Tokenizer::set_end_of_text`] from the
     /// model's config.json.
     pub fn from_tokenizer_json(json: &str) -> Result<Tokenizer, LmError> {
         BpeTokenizer::from_tokenizer_json(json).map(Tokenizer::Bpe)
@@ -186,25 +186,30 @@ impl Tokenizer {
         }
     }
 
-    /// Sets BOS / EOS (from a model's config.json or generation_config.json); each must be below
-    /// vocab_len. The character tokenizer has neither and takes only `None`.
-    pub fn set_special_ids(&mut self, bos: Option<u32>, eos: Option<u32>) -> Result<(), LmError> {
-        let n = self.vocab_len();
-        for (name, id) in [("bos", bos), ("eos", eos)] {
-            if let Some(id) = id {
-                if id as usize >= n || matches!(self, Tokenizer::Char(_)) {
-                    return Err(LmError::Setting {
-                        name: "special token id",
-                        message: format!("{name} id {id} is not a token of this {} tokenizer ({n} ids)", self.kind()),
-                    });
-                }
-            }
-        }
+    /// The ids after which a generated text ends: EOS, config.json's other `eos_token_id`s, and
+    /// for a llama2.c tokenizer.bin BOS (llama2.c's run.c stops there); none for characters.
+    pub fn end_of_text(&self) -> Vec<u32> {
         match self {
-            Tokenizer::Char(_) => {}
-            Tokenizer::Bpe(t) => t.set_special_ids(bos, eos),
-            Tokenizer::Spm(t) => t.set_special_ids(bos, eos),
+            Tokenizer::Char(_) => Vec::new(),
+            Tokenizer::Bpe(t) => t.end_of_text(),
+            Tokenizer::Spm(t) => t.end_of_text(),
         }
-        Ok(())
+    }
+
+    /// Makes `ids` (config.json's `eos_token_id`s) end a generated text, the first of them
+    /// within the vocabulary as EOS ([`BpeTokenizer::set_end_of_text`]). Only a tokenizer.json
+    /// takes them: the other tokenizers carry their own.
+    pub fn set_end_of_text(&mut self, ids: &[u32]) -> Result<(), LmError> {
+        match self {
+            Tokenizer::Bpe(t) => {
+                t.set_end_of_text(ids);
+                Ok(())
+            }
+            _ if ids.is_empty() => Ok(()),
+            _ => Err(LmError::Setting {
+                name: "eos_token_id",
+                message: format!("a {} tokenizer takes no end-of-text ids from config.json", self.kind()),
+            }),
+        }
     }
 }

@@ -140,6 +140,45 @@ fn generation_is_seeded_and_bad_settings_are_named() {
 
 const IMPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lm/import/");
 
+/// Generation ends at the model's end-of-text token, and stderr says so. tied_f32.gguf (32 ids)
+/// with its EOS id rewritten to each id in turn, greedy: the first id written ends the text
+/// after one token, any other either never comes or cuts the same text shorter.
+#[test]
+fn generation_ends_at_the_models_end_of_text_token() {
+    let gguf = std::fs::read(format!("{IMPORT}tied_f32.gguf")).unwrap();
+    let key = b"tokenizer.ggml.eos_token_id";
+    let at = gguf.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    assert_eq!(gguf[at..at + 4], 4u32.to_le_bytes(), "a u32 value");
+    assert_eq!(gguf[at + 4..at + 8], 2u32.to_le_bytes());
+    let dir = std::env::temp_dir().join(format!("qplay-cli-lm-eos-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut texts = Vec::new();
+    for eos in 0..32u32 {
+        let mut file = gguf.clone();
+        file[at + 4..at + 8].copy_from_slice(&eos.to_le_bytes());
+        let path = dir.join("model.gguf");
+        std::fs::write(&path, &file).unwrap();
+        let (code, text, err) = qplay(&["generate", "--model", path.to_str().unwrap(), "--prompt", "ROMEO:", "--max-new", "12", "--temperature", "0"]);
+        assert_eq!(code, 0, "{err}");
+        let stopped = err.lines().find(|l| l.starts_with("stopped after"));
+        let written = match stopped {
+            None => 12,
+            Some(l) => {
+                assert!(l.ends_with(&format!("of the 12 tokens asked for: the model wrote its end-of-text token ({eos})")), "{l}");
+                l["stopped after ".len()..].split(' ').next().unwrap().parse::<usize>().unwrap()
+            }
+        };
+        texts.push((written, text.trim_end().to_string()));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(texts.iter().filter(|t| t.0 == 1).count(), 1, "exactly one id is the first written: {texts:?}");
+    let longest = texts.iter().max_by_key(|t| t.0).unwrap().1.clone();
+    assert!(texts.iter().any(|t| t.0 == 12), "{texts:?}");
+    for (n, text) in &texts {
+        assert!(longest.starts_with(text.as_str()), "{n} tokens: {text:?} against {longest:?}");
+    }
+}
+
 #[test]
 fn the_users_own_files_load_and_every_method_runs() {
     // A llama2.c v0 model with its tokenizer.bin, and a GGUF file: both read, scored on the text.

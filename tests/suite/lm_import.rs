@@ -190,9 +190,49 @@ fn hugging_face_f16_matches_the_reference() {
     assert_eq!(m.format, ModelFormat::HuggingFace);
     check_shape(&m.weights, false);
     assert_matches(&m.weights, fixture!("ref_untied.f32"), REL_TOLERANCE, "Hugging Face F16");
-    let Some(RawVocab::TokenizerJson(text)) = &m.vocab else { panic!("{:?}", m.vocab) };
-    assert_eq!(text.as_bytes(), HF_TOKENIZER);
+    let Some(RawVocab::TokenizerJson { json, end_of_text }) = &m.vocab else { panic!("{:?}", m.vocab) };
+    assert_eq!(json.as_bytes(), HF_TOKENIZER);
+    assert_eq!(end_of_text, &[2], "config.json's eos_token_id");
     assert!(m.notes.iter().any(|n| n.contains("rotate-half")), "{:?}", m.notes);
+}
+
+/// tokenizer.json has no EOS: config.json's `eos_token_id` (one id or a list, as Llama 3's) gives
+/// the ids that end a generated text, the first as EOS; values that are no id of the vocabulary
+/// are left out with one note.
+#[test]
+fn a_hugging_face_models_end_of_text_ids_come_from_its_config_json() {
+    let with_eos = |eos: &str| {
+        let config = String::from_utf8(HF_CONFIG.to_vec()).unwrap().replace("\"eos_token_id\": 2", &format!("\"eos_token_id\": {eos}"));
+        assert!(config.contains(&format!("\"eos_token_id\": {eos},")));
+        let m = import(&[("config.json", config.as_bytes()), ("model.safetensors", HF_MODEL), ("tokenizer.json", HF_TOKENIZER)]).unwrap();
+        let Some(RawVocab::TokenizerJson { end_of_text, .. }) = m.vocab else { panic!("{:?}", m.vocab) };
+        (end_of_text, m.notes)
+    };
+    let (ends, notes) = with_eos("2");
+    assert_eq!(ends, [2]);
+    assert!(notes.iter().all(|n| !n.contains("eos_token_id")), "{notes:?}");
+    assert_eq!(with_eos("[5, 2, 5]").0, [5, 2]);
+    let (ends, notes) = with_eos("[32, 3, \"x\", -1]");
+    assert_eq!(ends, [3]);
+    let note: Vec<_> = notes.iter().filter(|n| n.contains("eos_token_id")).collect();
+    assert_eq!(note.len(), 1, "{notes:?}");
+    assert!(note[0].contains("32 and 2 more") && note[0].contains("vocabulary of 32"), "{note:?}");
+    assert!(with_eos("null").0.is_empty());
+    // A list as long as a config.json can hold is read in linear time.
+    let long = format!("[{}]", (0..200_000).map(|i| (i % 32).to_string()).collect::<Vec<_>>().join(","));
+    assert_eq!(with_eos(&long).0, (0..32).collect::<Vec<u32>>());
+
+    // The tokenizer made from them: the first as EOS, all ending a text.
+    let w = model_of_512_ids();
+    let vocab = RawVocab::TokenizerJson { json: BPE_JSON.to_string(), end_of_text: vec![7, 3] };
+    let t = tokenizer_for(&w, Some(&vocab)).unwrap();
+    assert_eq!((t.eos(), t.end_of_text()), (Some(7), vec![7, 3]));
+
+    // This fixture's tokenizer.bin has no "\n<s>\n" / "\n</s>\n": nothing ends a text (the
+    // tokenizer test spm_llama2c_bin_matches_sentencepiece has a tokenizer.bin with both).
+    let m = import(&[("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
+    let t = tokenizer_for(&m.weights, m.vocab.as_ref()).unwrap();
+    assert_eq!((t.bos(), t.eos(), t.end_of_text()), (None, None, vec![]));
 }
 
 #[test]
@@ -580,7 +620,8 @@ fn model_of_512_ids() -> LmWeights {
 fn gguf_export_writes_a_byte_level_tokenizer_json_as_gpt2() {
     use serde_json::Value;
     let w = model_of_512_ids();
-    let export = |json: String| write_gguf(&w, GgufWeightType::F32, Some(&RawVocab::TokenizerJson(json)));
+    // "<|endoftext|>" (id 0) as config.json's eos_token_id.
+    let export = |json: String| write_gguf(&w, GgufWeightType::F32, Some(&RawVocab::TokenizerJson { json, end_of_text: vec![0] }));
     let e = err_text(export(BPE_JSON.to_string()));
     assert!(e.contains("<sep>") && e.contains("lstrip") && e.contains(".safetensors"), "{e}");
 
@@ -611,7 +652,7 @@ fn gguf_export_writes_a_byte_level_tokenizer_json_as_gpt2() {
         assert_eq!(v.tokens[221], "Ġ".as_bytes(), "{variant}: byte-level spelling");
         assert_eq!((v.token_types[0], v.token_types[1], v.token_types[500], v.token_types[501]), (3, 1, 4, 4));
         assert!(v.token_types[502..].iter().all(|&t| t == 5));
-        assert_eq!((v.bos_id, v.eos_id, v.add_bos), (original.bos(), None, Some(original.bos().is_some())), "{variant}");
+        assert_eq!((v.bos_id, v.eos_id, v.add_bos), (original.bos(), Some(0), Some(original.bos().is_some())), "{variant}");
         let gguf = tokenizer_for(&back.weights, Some(&RawVocab::Tokens(v.clone()))).unwrap();
         assert_eq!(gguf.bos(), original.bos());
         let expected: Vec<Vec<u32>> = case["ids"]
@@ -1073,7 +1114,7 @@ fn every_file_the_model_does_not_use_is_named_and_a_llama2c_model_takes_a_tokeni
     // A llama2.c model with a Hugging Face tokenizer (the Llama 2 models' own): used. It was
     // dropped, and the model then said "give its tokenizer.json / tokenizer.bin with it".
     let m = import(&[("model.bin", V0), ("tokenizer.json", HF_TOKENIZER)]).unwrap();
-    assert!(matches!(m.vocab, Some(RawVocab::TokenizerJson(_))), "{:?}", m.vocab);
+    assert!(matches!(m.vocab, Some(RawVocab::TokenizerJson { .. })), "{:?}", m.vocab);
     assert!(m.notes.iter().all(|n| !n.contains("ignored")), "{:?}", m.notes);
     // With both tokenizers, tokenizer.bin is llama2.c's own: the other is named.
     let m = import(&[("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN), ("tokenizer.json", HF_TOKENIZER), ("config.json", HF_CONFIG)]).unwrap();

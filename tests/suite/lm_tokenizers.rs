@@ -160,12 +160,15 @@ fn bpe_bos_from_template_and_kind() {
     wide["post_processor"]["special_tokens"]["<|endoftext|>"]["ids"] = serde_json::json!([4_294_967_297u64]);
     let tok = Tokenizer::from_tokenizer_json(&patched(&base, &wide)).unwrap();
     assert_eq!(tok.bos(), Some(with_special[0]));
-    // GPT-2's file has no template: no BOS until the caller sets it.
+    // GPT-2's file has no template: no BOS; no EOS until config.json's eos_token_id gives it, the
+    // first id within the vocabulary as EOS, and all of them ending a text.
     let mut gpt2 = Tokenizer::from_tokenizer_json(BPE_JSON).unwrap();
-    assert_eq!(gpt2.bos(), None);
-    gpt2.set_special_ids(Some(0), Some(0)).unwrap();
-    assert_eq!((gpt2.bos(), gpt2.eos()), (Some(0), Some(0)));
-    assert!(gpt2.set_special_ids(Some(502), None).is_err());
+    assert_eq!((gpt2.bos(), gpt2.eos(), gpt2.end_of_text()), (None, None, Vec::<u32>::new()));
+    let n = gpt2.vocab_len() as u32;
+    gpt2.set_end_of_text(&[n, 7, 3, n + 1]).unwrap();
+    assert_eq!((gpt2.bos(), gpt2.eos(), gpt2.end_of_text()), (None, Some(7), vec![7, 3]));
+    gpt2.set_end_of_text(&[]).unwrap();
+    assert_eq!(gpt2.end_of_text(), vec![7, 3]);
 }
 
 /// The same vocabulary as llama.cpp's convert_hf_to_gguf.py writes it, read as a GGUF "gpt2"
@@ -258,6 +261,9 @@ fn spm_llama2c_bin_matches_sentencepiece() {
     let cases = json(SPM_CASES);
     let tok = Tokenizer::from_llama2c_bin(SPM_BIN).unwrap();
     assert_eq!((tok.bos(), tok.eos(), tok.vocab_len()), (Some(1), Some(2), 512));
+    // A text ends at EOS and, as llama2.c's run.c has it, at BOS (TinyStories models write BOS
+    // between stories and no EOS).
+    assert_eq!(tok.end_of_text(), [2, 1]);
     let expected = id_lists(&cases["ids"]);
     let mut skipped = 0;
     for (k, s) in strings(&cases).iter().enumerate() {
@@ -633,7 +639,9 @@ fn char_tokenizer_through_the_enum_is_unchanged() {
     assert_eq!((tok.bos(), tok.eos()), (None, None));
     assert_eq!(tok.encode("x").unwrap_err(), chars.encode("x").unwrap_err());
     let mut tok = tok;
-    assert!(tok.set_special_ids(Some(0), None).is_err());
+    assert!(tok.end_of_text().is_empty());
+    assert!(tok.set_end_of_text(&[0]).is_err());
+    tok.set_end_of_text(&[]).unwrap();
 }
 
 /// \p{L} ⊂ Alphabetic and \p{N} = Numeric (Rust's tables, a newer Unicode), on every code point;

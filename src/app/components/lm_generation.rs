@@ -29,12 +29,29 @@ fn column(tokens: &[LmToken], diverge: Option<usize>, testid: &'static str, own:
                 format!("p = {:.3} under FP32", t.p_fp32)
             };
             let mark = diverge == Some(i);
+            // The end-of-text token is shown as a mark, not as its spelling ("</s>", "\n<s>\n").
+            let text = if t.ends_text { "⏎ end of text".to_string() } else { t.text.clone() };
             html! {
-                <span class={classes!("tok", mark.then_some("diverge"))} style={shade(t.p_fp32)} {title}
-                    data-testid={mark.then_some(testid)}>{ t.text.clone() }</span>
+                <span class={classes!("tok", mark.then_some("diverge"), t.ends_text.then_some("end-of-text"))} style={shade(t.p_fp32)} {title}
+                    data-testid={mark.then_some(testid)}>{ text }</span>
             }
         }) }
     }
+}
+
+/// Why a column has fewer tokens than asked for: its end-of-text token, or the context.
+fn why_stopped(name: &str, tokens: &[LmToken], asked: usize) -> Option<String> {
+    match tokens.last() {
+        _ if tokens.len() >= asked => None,
+        Some(t) if t.ends_text => Some(format!("{name} wrote its end-of-text token after {} tokens", tokens.len())),
+        _ => Some(format!("{name} filled the model's context (prompt included) after {} tokens", tokens.len())),
+    }
+}
+
+fn stopped(g: &Generation) -> String {
+    let why: Vec<String> =
+        [why_stopped("FP32", &g.fp32, g.asked), why_stopped(&g.label, &g.quant, g.asked)].into_iter().flatten().collect();
+    format!("Stopped before the {} tokens asked for: {}.", g.asked, why.join("; "))
 }
 
 #[function_component(LmGeneration)]
@@ -85,11 +102,8 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
                 </figure>
             </div>
             { note }
-            if g.done && g.fp32.len().max(g.quant.len()) < g.asked {
-                <p class="hint" data-testid="gen-stopped">
-                    { format!("Stopped after {} of the {} tokens asked for: the model's context (prompt included) is full there, or the model wrote its end-of-text token.",
-                        g.fp32.len().max(g.quant.len()), g.asked) }
-                </p>
+            if g.done && g.fp32.len().min(g.quant.len()) < g.asked {
+                <p class="hint" data-testid="gen-stopped">{ stopped(g) }</p>
             }
             <p class="hint">{"Shading: the darker a character, the less probable the FP32 model found it (white: p ≈ 1). The outlined character is the first where the two texts differ."}</p>
         </div>

@@ -504,8 +504,8 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, s
     Ok(Outcome::LmRun(Box::new(view)))
 }
 
-fn token(tok: &Tokenizer, g: &Generated, p_fp32: f64) -> LmToken {
-    LmToken { id: g.token, text: tok.decode(&[g.token]), p_fp32, p_own: g.prob }
+fn token(tok: &Tokenizer, g: &Generated, p_fp32: f64, ends_text: bool) -> LmToken {
+    LmToken { id: g.token, text: tok.decode(&[g.token]), p_fp32, p_own: g.prob, ends_text }
 }
 
 /// One column of the side-by-side text: its generator, the time spent in it and the tokens not
@@ -522,7 +522,7 @@ impl<'m> Column<'m> {
         Column { gen, millis: 0.0, out: Vec::new(), pending: Vec::new() }
     }
 
-    /// One token, timed; None at the end of the context.
+    /// One token, timed; None at the end of the context or after an end-of-text token.
     fn step(&mut self) -> Result<Option<Generated>, String> {
         let t0 = now_ms();
         let g = self.gen.step().map_err(err)?;
@@ -561,8 +561,9 @@ async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: Sam
     let q = quantized(id, &m, &quant).await?;
     // The two models step in turn, so both columns stream together; a third pass of the FP32
     // model reads the quantized text to give each of its tokens the FP32 probability.
-    let mut fp32 = Column::new(Generator::new(&m.fp32, &ids, KvFormat::F32, &sample).map_err(err)?);
-    let mut quantized = Column::new(Generator::new(&q.model, &ids, quant.kv, &sample).map_err(err)?);
+    let end_of_text = tok.end_of_text();
+    let mut fp32 = Column::new(Generator::new(&m.fp32, &ids, KvFormat::F32, &sample).map_err(err)?.stopping_at(&end_of_text));
+    let mut quantized = Column::new(Generator::new(&q.model, &ids, quant.kv, &sample).map_err(err)?.stopping_at(&end_of_text));
     let mut scorer = Scorer::new(&m.fp32, &ids).map_err(err)?;
     let stage = format!("generating with FP32 and {}", quant.label());
     let mut last = f64::NEG_INFINITY;
@@ -570,11 +571,13 @@ async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: Sam
         let a = fp32.step()?;
         let b = quantized.step()?;
         if let Some(g) = &a {
-            fp32.push(token(tok, g, g.prob));
+            let ends = fp32.gen.wrote_end_of_text();
+            fp32.push(token(tok, g, g.prob, ends));
         }
         if let Some(g) = &b {
             let p = scorer.score(g.token).map_err(err)?.unwrap_or(0.0);
-            quantized.push(token(tok, g, p));
+            let ends = quantized.gen.wrote_end_of_text();
+            quantized.push(token(tok, g, p, ends));
         }
         let end = a.is_none() && b.is_none();
         let t = now_ms();

@@ -327,6 +327,8 @@ pub struct LmToken {
     pub text: String,
     pub p_fp32: f64,
     pub p_own: f64,
+    /// The model's end-of-text token, which ended its column.
+    pub ends_text: bool,
 }
 
 /// Both generations from one prompt with one seed.

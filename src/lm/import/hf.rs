@@ -15,6 +15,7 @@
 //! rms_norm_eps                   norm_eps          (1e-6, LlamaConfig's)
 //! rope_theta                     rope_theta        (10000; also read from transformers 5's rope_parameters)
 //! tie_word_embeddings            tied              (false)
+//! eos_token_id                   end-of-text ids   (one or a list; generation stops after one)
 //!
 //! model.embed_tokens.weight [V,D]                    tok_embeddings
 //! model.layers.N.input_layernorm.weight [D]          layers.N.attention_norm
@@ -69,7 +70,19 @@ pub const HF_DEFAULT_ROPE_THETA: f64 = 10000.0;
 pub struct HfModel {
     pub weights: LmWeights,
     pub notes: Vec<String>,
+    /// config.json's `eos_token_id`s: the ids that end a generated text.
+    pub end_of_text: Vec<u32>,
 }
+
+/// What config.json gives: the model's configuration and its end-of-text ids.
+#[derive(Clone, Debug)]
+pub struct HfConfig {
+    pub config: LmConfig,
+    pub end_of_text: Vec<u32>,
+}
+
+/// At most this many `eos_token_id`s are kept (Llama 3 lists 3).
+pub const MAX_END_OF_TEXT_IDS: usize = 64;
 
 /// The Hugging Face name of a role.
 pub fn hf_name(role: Role) -> String {
@@ -172,8 +185,41 @@ impl Cfg<'_> {
     }
 }
 
-/// Reads `config.json` into a configuration (not yet validated; seq_len clamped).
-pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<LmConfig, LmError> {
+/// `eos_token_id`: one id or a list of them (Llama 3's instruction models list their end-of-turn
+/// ids too); a value that is not an id of the vocabulary is left out with a note, since only
+/// generation uses it.
+fn end_of_text_ids(cfg: &Cfg, vocab_size: usize, notes: &mut Vec<String>) -> Vec<u32> {
+    let Some(v) = cfg.get("eos_token_id") else { return Vec::new() };
+    let listed: Vec<&Value> = match v.as_array() {
+        Some(a) => a.iter().collect(),
+        None => vec![v],
+    };
+    // At most MAX_END_OF_TEXT_IDS + 1 kept, so the duplicate check stays linear in the list.
+    let (mut ids, mut outside) = (Vec::new(), Vec::new());
+    for v in &listed {
+        match v.as_u64().filter(|&id| id < vocab_size as u64) {
+            Some(id) if ids.len() <= MAX_END_OF_TEXT_IDS && !ids.contains(&(id as u32)) => ids.push(id as u32),
+            Some(_) => {}
+            None => outside.push(*v),
+        }
+    }
+    if let Some(first) = outside.first() {
+        notes.push(format!(
+            "eos_token_id {}{}: not an id of the vocabulary of {vocab_size}, so it does not end a generated text",
+            shown(first),
+            if outside.len() > 1 { format!(" and {} more", outside.len() - 1) } else { String::new() }
+        ));
+    }
+    if ids.len() > MAX_END_OF_TEXT_IDS {
+        notes.push(format!("eos_token_id lists more than {MAX_END_OF_TEXT_IDS} ids: the first {MAX_END_OF_TEXT_IDS} end a generated text"));
+        ids.truncate(MAX_END_OF_TEXT_IDS);
+    }
+    ids
+}
+
+/// Reads `config.json` into a configuration (not yet validated; seq_len clamped) and its
+/// end-of-text ids.
+pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<HfConfig, LmError> {
     if json.len() > MAX_CONFIG_JSON_BYTES {
         return Err(LmError::TooLarge {
             what: "config.json".into(),
@@ -258,7 +304,8 @@ pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<LmConfig, LmE
         rope_theta: rope_theta.unwrap_or(HF_DEFAULT_ROPE_THETA) as f32,
         tied: cfg.bool("tie_word_embeddings")?.unwrap_or(false),
     };
-    Ok(config)
+    let end_of_text = end_of_text_ids(&cfg, config.vocab_size, notes);
+    Ok(HfConfig { config, end_of_text })
 }
 
 /// A tensor's values as f32 (F32, F16 or BF16).
@@ -282,7 +329,7 @@ pub use crate::formats::safetensors::MAX_HEADER_BYTES;
 /// Reads a Hugging Face Llama checkpoint: `config.json` and the `.safetensors` files (name, bytes).
 pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, LmError> {
     let mut notes = Vec::new();
-    let config = read_config(config_json, &mut notes)?;
+    let HfConfig { config, end_of_text } = read_config(config_json, &mut notes)?;
     config.validate()?;
     if shards.is_empty() {
         return Err(LmError::Tensor { name: "model.safetensors".into(), message: "missing: no .safetensors file was given".into() });
@@ -358,5 +405,5 @@ pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, 
             _ => values,
         })
     })?;
-    Ok(HfModel { weights, notes })
+    Ok(HfModel { weights, notes, end_of_text })
 }

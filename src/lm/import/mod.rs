@@ -216,7 +216,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         let m = read_hf(config.1, &shards)?;
         notes.extend(m.notes);
         ignored(&mut notes, &l2c_tok, "a llama2.c tokenizer.bin goes with a llama2.c model.bin; a Hugging Face model's tokenizer is tokenizer.json");
-        let vocab = hf_tok.first().map(|(_, bytes)| tokenizer_json(bytes)).transpose()?;
+        let vocab = hf_tok.first().map(|(_, bytes)| tokenizer_json(bytes, m.end_of_text)).transpose()?;
         return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab });
     }
     one(&l2c, "llama2.c model")?;
@@ -231,7 +231,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     let vocab = match (l2c_tok.first(), hf_tok.first()) {
         (None, None) => None,
         // A llama2.c model of a Hugging Face tokenizer (the Llama 2 models' own tokenizer.json).
-        (None, Some((_, bytes))) => Some(tokenizer_json(bytes)?),
+        (None, Some((_, bytes))) => Some(tokenizer_json(bytes, Vec::new())?),
         (Some((_, bytes)), _) => {
             let v = read_llama2c_tokenizer(bytes)?;
             if v.tokens.len() != m.weights.config.vocab_size {
@@ -248,10 +248,10 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
 }
 
 /// A `tokenizer.json` passed through as text: within its size limit and UTF-8.
-fn tokenizer_json(bytes: &[u8]) -> Result<RawVocab, LmError> {
+fn tokenizer_json(bytes: &[u8], end_of_text: Vec<u32>) -> Result<RawVocab, LmError> {
     if bytes.len() > vocab::MAX_TOKENIZER_JSON_BYTES {
         return Err(LmError::TooLarge { what: "tokenizer.json".into(), bytes: bytes.len() as u128, limit: vocab::MAX_TOKENIZER_JSON_BYTES as u128 });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| malformed("tokenizer.json", "the file is not valid UTF-8"))?;
-    Ok(RawVocab::TokenizerJson(text.to_string()))
+    Ok(RawVocab::TokenizerJson { json: text.to_string(), end_of_text })
 }

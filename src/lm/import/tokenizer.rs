@@ -34,7 +34,11 @@ pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenize
     let t = match (vocab, &w.alphabet) {
         (_, Some(a)) => Tokenizer::Char(CharTokenizer::new(a.chars().collect())?),
         (Some(RawVocab::Tokens(v)), None) => from_tokens(v)?,
-        (Some(RawVocab::TokenizerJson(json)), None) => Tokenizer::from_tokenizer_json(json)?,
+        (Some(RawVocab::TokenizerJson { json, end_of_text }), None) => {
+            let mut t = Tokenizer::from_tokenizer_json(json)?;
+            t.set_end_of_text(end_of_text)?;
+            t
+        }
         (None, None) => {
             return Err(LmError::Setting {
                 name: "tokenizer",
@@ -70,8 +74,10 @@ pub fn gguf_vocabulary(raw: &RawVocab, vocab_size: usize) -> Result<Cow<'_, Voca
             v.llama2c_as_sentencepiece().map_err(|why| refuse("tokenizer.bin", why))?
         }
         RawVocab::Tokens(v) => return Ok(Cow::Borrowed(v)),
-        RawVocab::TokenizerJson(json) => {
-            let t = BpeTokenizer::from_tokenizer_json(json).map_err(|e| refuse("tokenizer.json", format!("qplay does not read it ({e})")))?;
+        RawVocab::TokenizerJson { json, end_of_text } => {
+            let mut t = BpeTokenizer::from_tokenizer_json(json).map_err(|e| refuse("tokenizer.json", format!("qplay does not read it ({e})")))?;
+            // GGUF has one EOS id: the first of config.json's.
+            t.set_end_of_text(end_of_text);
             let g = t.to_gguf_vocab().map_err(|why| refuse("tokenizer.json", why))?;
             Vocabulary {
                 model: Some(g.model),
@@ -88,7 +94,7 @@ pub fn gguf_vocabulary(raw: &RawVocab, vocab_size: usize) -> Result<Cow<'_, Voca
             }
         }
     };
-    let what = if matches!(raw, RawVocab::TokenizerJson(_)) { "tokenizer.json" } else { "tokenizer.bin" };
+    let what = if matches!(raw, RawVocab::TokenizerJson { .. }) { "tokenizer.json" } else { "tokenizer.bin" };
     v.pad_to(vocab_size).map_err(|why| refuse(what, why))?;
     Ok(Cow::Owned(v))
 }

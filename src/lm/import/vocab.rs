@@ -54,8 +54,9 @@ pub struct Vocabulary {
 pub enum RawVocab {
     /// Tokens (and scores, merges, …) read from GGUF metadata or a llama2.c `tokenizer.bin`.
     Tokens(Vocabulary),
-    /// A Hugging Face `tokenizer.json`, as text (UTF-8 checked, not parsed).
-    TokenizerJson(String),
+    /// A Hugging Face `tokenizer.json`, as text (UTF-8 checked, not parsed), with the ids that
+    /// end a text (config.json's `eos_token_id`s; tokenizer.json has none).
+    TokenizerJson { json: String, end_of_text: Vec<u32> },
 }
 
 /// `tokenizer.ggml.token_type` values (sentencepiece's).

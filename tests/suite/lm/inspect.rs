@@ -87,7 +87,7 @@ both! {
         let fp32 = LmModel::from_weights(&w).unwrap();
         let prompt: Vec<u32> = vec![1, 5, 9, 2];
         let cfg = SampleConfig { temperature: 0.9, top_k: 0, top_p: 0.9, seed: 7 };
-        let all = generate(&fp32, &prompt, 20, KvFormat::F32, &cfg, |_| true).unwrap();
+        let all = generate(&fp32, &prompt, 20, KvFormat::F32, &cfg, &[], |_| true).unwrap();
         let mut g = Generator::new(&fp32, &prompt, KvFormat::F32, &cfg).unwrap();
         let stepped: Vec<_> = (0..20).map_while(|_| g.step().unwrap()).collect();
         assert_eq!(all, stepped);
@@ -105,6 +105,33 @@ both! {
             // The sampled token's own probability is the same figure.
             assert!((t.prob - want).abs() <= 1e-5);
         }
+    }
+
+    generation_ends_after_an_end_of_text_token {
+        let fp32 = LmModel::from_weights(&small()).unwrap();
+        let prompt: Vec<u32> = vec![1, 5, 9, 2];
+        let cfg = SampleConfig { temperature: 0.9, top_k: 0, top_p: 0.9, seed: 7 };
+        let all = generate(&fp32, &prompt, 20, KvFormat::F32, &cfg, &[], |_| true).unwrap();
+        assert_eq!(all.len(), 20);
+        // The third token, as an end-of-text id, ends the text where it first appears.
+        let end = all[2].token;
+        let k = all.iter().position(|g| g.token == end).unwrap();
+        let cut = generate(&fp32, &prompt, 20, KvFormat::F32, &cfg, &[end], |_| true).unwrap();
+        assert_eq!(cut, all[..=k]);
+        let mut g = Generator::new(&fp32, &prompt, KvFormat::F32, &cfg).unwrap().stopping_at(&[u32::MAX, end]);
+        assert!(!g.wrote_end_of_text());
+        let stepped: Vec<_> = (0..20).map_while(|_| g.step().unwrap()).collect();
+        assert_eq!(stepped, cut);
+        assert!(g.wrote_end_of_text());
+        assert_eq!(g.step().unwrap(), None);
+        // An id the model does not write changes nothing, and a full context is no end of text.
+        let never = (0..fp32.config.vocab_size as u32).find(|id| all.iter().all(|g| g.token != *id)).unwrap();
+        let long = generate(&fp32, &prompt, 1000, KvFormat::F32, &cfg, &[never], |_| true).unwrap();
+        assert_eq!(long[..20], all[..]);
+        assert_eq!(prompt.len() + long.len(), fp32.config.seq_len + 1);
+        let mut g = Generator::new(&fp32, &prompt, KvFormat::F32, &cfg).unwrap().stopping_at(&[never]);
+        while g.step().unwrap().is_some() {}
+        assert!(!g.wrote_end_of_text());
     }
 }
 

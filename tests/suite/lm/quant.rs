@@ -229,20 +229,20 @@ both! {
         let w = small();
         let m = LmModel::from_weights(&w).unwrap();
         let cfg = SampleConfig { temperature: 1.0, top_k: 20, top_p: 0.9, seed: 7 };
-        let run = || generate(&m, &[1, 2, 3], 20, KvFormat::F32, &cfg, |_| true).unwrap().iter().map(|g| g.token).collect::<Vec<_>>();
+        let run = || generate(&m, &[1, 2, 3], 20, KvFormat::F32, &cfg, &[], |_| true).unwrap().iter().map(|g| g.token).collect::<Vec<_>>();
         let a = run();
         assert_eq!(a, run());
         assert_eq!(a, EXPECTED_SAMPLED, "the same seed gives the same tokens on every platform");
-        let greedy = generate(&m, &[1, 2, 3], 5, KvFormat::F32, &SampleConfig { temperature: 0.0, ..cfg.clone() }, |_| true).unwrap();
+        let greedy = generate(&m, &[1, 2, 3], 5, KvFormat::F32, &SampleConfig { temperature: 0.0, ..cfg.clone() }, &[], |_| true).unwrap();
         let mut cache = KvCache::new(&w.config, KvFormat::F32).unwrap();
         let logits = m.forward(&[1, 2, 3], &mut cache, true, &mut NoProbe).unwrap();
         let argmax = logits.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
         assert_eq!(greedy[0].token as usize, argmax);
         // The context holds seq_len tokens: generation stops there, a longer prompt is refused.
         let long = vec![1u32; w.config.seq_len];
-        let e = generate(&m, &long, 5, KvFormat::F32, &cfg, |_| true).unwrap_err();
+        let e = generate(&m, &long, 5, KvFormat::F32, &cfg, &[], |_| true).unwrap_err();
         assert!(e.to_string().contains("context"), "{e}");
-        let all = generate(&m, &[1], 1000, KvFormat::F32, &cfg, |_| true).unwrap();
+        let all = generate(&m, &[1], 1000, KvFormat::F32, &cfg, &[], |_| true).unwrap();
         assert_eq!(all.len(), w.config.seq_len);
         assert!(SampleConfig { top_p: 0.0, ..cfg.clone() }.validate().is_err());
         assert!(SampleConfig { temperature: f32::NAN, ..cfg }.validate().is_err());
