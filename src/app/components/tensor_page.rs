@@ -36,15 +36,23 @@ use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK};
 use crate::metrics::QuantErrorMetrics;
-use crate::parse::parse_numbers;
+use crate::formats::Tensor;
+use crate::parse::{parse_numbers, ParseError};
 use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
-use crate::share::{Page, TensorSettings};
+use crate::share::Page;
 
-/// Everything the page shows, derived from the settings and the loaded tensor.
-fn derive((s, file): &(TensorSettings, Option<Rc<LoadedTensors>>)) -> Result<TensorView, String> {
-    let loaded = file.as_deref().and_then(|f| f.current()).map(|(name, t)| (name.as_str(), t));
-    TensorView::derive(s, loaded)
+/// The typed text read once per edit: its values as a tensor and the note on unequal lines; the
+/// work estimate, the view and the note all use it, so a long paste is parsed once, not three
+/// times, on the page's thread.
+type Typed = Result<(Rc<Tensor>, Option<String>), ParseError>;
+
+/// The tensor the page's view reads when no generator is chosen: the file's, else the typed one.
+fn current<'a>(file: &'a Option<Rc<LoadedTensors>>, typed: &'a Typed) -> Option<(&'a str, &'a Tensor)> {
+    match file.as_deref().and_then(|f| f.current()) {
+        Some((name, t)) => Some((name.as_str(), t)),
+        None => typed.as_ref().ok().map(|(t, _)| ("the typed values", &**t)),
+    }
 }
 
 /// Asks the worker for the view of the page's settings and tensor (its values travel as bytes).
@@ -69,11 +77,19 @@ pub fn tensor_page() -> Html {
 
     // Small tensors are quantized here as the settings change; large ones and slow calibrators
     // in the worker (TensorView::work), so that typing never waits.
-    let heavy = *use_memo((settings.clone(), state.file.clone()), |(s, file)| {
-        let loaded = file.as_deref().and_then(|f| f.current()).map(|(name, t)| (name.as_str(), t));
-        TensorView::work(s, loaded) > INLINE_WORK
+    let typed: Rc<Typed> = use_memo(settings.text.clone(), |t| {
+        parse_numbers(t).map(|p| (Rc::new(Tensor { shape: p.shape, values: p.values }), p.notice))
     });
-    let inline = use_memo((settings.clone(), state.file.clone(), heavy), |(s, f, heavy)| (!heavy).then(|| Rc::new(derive(&(s.clone(), f.clone())))));
+    // Both memos depend on the text through `settings`, so the `typed` they capture is current.
+    let heavy = *use_memo((settings.clone(), state.file.clone()), {
+        let typed = typed.clone();
+        move |(s, file)| TensorView::work(s, current(file, &typed)) > INLINE_WORK
+    });
+    let inline = use_memo((settings.clone(), state.file.clone(), heavy), {
+        let typed = typed.clone();
+        // Text that does not parse goes to `derive` as text, which names the problem.
+        move |(s, file, heavy)| (!heavy).then(|| Rc::new(TensorView::derive(s, current(file, &typed))))
+    });
     let key = state.view_key();
     {
         let (state, worker) = (state.clone(), worker.clone());
@@ -133,7 +149,7 @@ pub fn tensor_page() -> Html {
         Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::CloseFile))
     };
     // Lines of unequal length were read as one row: say so under the box.
-    let text_notice = use_memo(settings.text.clone(), |t| parse_numbers(t).ok().and_then(|p| p.notice));
+    let text_notice = typed.as_ref().as_ref().ok().and_then(|(_, notice)| notice.clone());
     let link = url::link_for(&state.to_hash());
     let per_tensor = settings.granularity == Granularity::PerTensor;
 
@@ -174,7 +190,7 @@ pub fn tensor_page() -> Html {
                     <label for="tensor-text" title="Rows of a 2-D tensor: one per line (lines of equal length), or nested brackets, as in JSON [[1, 2], [3, 4]] and NumPy's or PyTorch's printed arrays, which paste as they are. Lines of unequal length (a wrapped 1-D print) stay one row.">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
                     <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false"
                         value={settings.text.clone()} oninput={on_text} />
-                    if let Some(n) = &*text_notice {
+                    if let Some(n) = &text_notice {
                         <p class="hint" role="status" data-testid="text-notice">{ n.clone() }</p>
                     }
                     </Ctl>
