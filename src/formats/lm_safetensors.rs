@@ -40,11 +40,11 @@
 use std::collections::HashMap;
 
 use half::{bf16, f16};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use super::quantized::{pack_bits, unpack_bits};
-use super::safetensors::{write_raw, RawTensor};
+use super::safetensors::{write_raw, RawTensor, SafetensorsHeader};
 use super::FormatError;
 use crate::lm::{Block, Embedding, LmConfig, LmLinear, LmModel};
 use crate::ptq::lm::{grouped_from_levels, LmQuantConfig, QuantizedLm};
@@ -262,20 +262,19 @@ pub fn write_lm_safetensors(q: &QuantizedLm, alphabet: Option<&str>) -> Result<V
 }
 
 /// Typed access to the tensors, each checked for its dtype and shape.
-struct Tensors<'a>(SafeTensors<'a>);
+struct Tensors<'a>(SafetensorsHeader<'a>);
 
-impl Tensors<'_> {
-    fn data(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8], FormatError> {
-        let t = self.0.tensor(name).map_err(|_| malformed(format!("the file has no tensor \"{name}\"")))?;
+impl<'a> Tensors<'a> {
+    fn data(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&'a [u8], FormatError> {
+        let t = self.0.tensor(name).ok_or_else(|| malformed(format!("the file has no tensor \"{name}\"")))?;
         if t.dtype() != dtype || t.shape() != shape {
             return Err(malformed(format!("tensor \"{name}\" is {:?} {:?}; {dtype:?} {shape:?} was expected", t.dtype(), t.shape())));
         }
         Ok(t.data())
     }
 
-    /// F32, F16 or BF16 values as f32 (each exactly).
-    /// A float tensor's values, every one finite (weights, norms, scales and minimums alike: a
-    /// NaN would only show later, as activations that overflow).
+    /// F32, F16 or BF16 values as f32 (each exactly), every one finite (weights, norms, scales
+    /// and minimums alike: a NaN would only show later, as activations that overflow).
     fn floats(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<Vec<f32>, FormatError> {
         let d = self.data(name, dtype, shape)?;
         let v: Vec<f32> = match dtype {
@@ -353,15 +352,8 @@ fn read_linear(t: &Tensors, e: &LinearEntry, n: usize, k: usize) -> Result<LmLin
 
 /// Reads a file written by [`write_lm_safetensors`] into an executable model.
 pub fn read_lm_safetensors(bytes: &[u8]) -> Result<LmPackedFile, FormatError> {
-    if bytes.len() > MAX_LM_SAFETENSORS_BYTES {
-        return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_LM_SAFETENSORS_BYTES });
-    }
-    if bytes.len() < 10 || bytes[8] != b'{' {
-        return Err(FormatError::BadMagic { format: ".safetensors" });
-    }
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| malformed(e.to_string()))?;
-    let metadata = meta.metadata().clone().unwrap_or_default();
+    let header = SafetensorsHeader::parse(bytes, MAX_LM_SAFETENSORS_BYTES)?;
+    let metadata = header.metadata();
     if metadata.get("format").map(String::as_str) != Some(FORMAT_NAME) {
         return Err(malformed(format!("metadata \"format\" is not \"{FORMAT_NAME}\": not a packed model written by qplay")));
     }
@@ -369,7 +361,7 @@ pub fn read_lm_safetensors(bytes: &[u8]) -> Result<LmPackedFile, FormatError> {
     let c = LmConfig::from_metadata(&metadata).map_err(|e| malformed(e.to_string()))?;
     let quant_config: LmQuantConfig = serde_json::from_str(get(QUANT_CONFIG_KEY)?).map_err(|e| malformed(format!("{QUANT_CONFIG_KEY}: {e}")))?;
     let layers: Vec<LinearEntry> = serde_json::from_str(get(LAYERS_KEY)?).map_err(|e| malformed(format!("{LAYERS_KEY}: {e}")))?;
-    let t = Tensors(st);
+    let t = Tensors(header);
     let find = |name: &str| layers.iter().find(|e| e.name() == name).ok_or_else(|| malformed(format!("no layer \"{name}\" in {LAYERS_KEY}")));
     let norm = |name: String| -> Result<Vec<f32>, FormatError> { t.floats(&name, Dtype::F32, &[c.dim]) };
     let (d, kv, f, v) = (c.dim, c.kv_dim(), c.hidden_dim, c.vocab_size);

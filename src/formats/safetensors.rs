@@ -31,6 +31,7 @@
 
 use std::collections::HashMap;
 
+use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
@@ -75,59 +76,82 @@ impl SafetensorsFile {
     }
 }
 
-/// The file's `__metadata__` alone, read without converting any tensor (a reader that needs
-/// keys there can refuse a file before the cost of its tensors).
-pub fn read_safetensors_metadata(bytes: &[u8]) -> Result<HashMap<String, String>, FormatError> {
-    check_container(bytes)?;
-    check_header(bytes)?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
-    Ok(meta.metadata().clone().unwrap_or_default())
+/// A `.safetensors` file whose container is checked and whose header is parsed, once; its
+/// tensors are converted only when asked for, so a reader can refuse a file by its metadata
+/// before the cost of its tensors.
+pub struct SafetensorsHeader<'a> {
+    meta: Metadata,
+    /// The bytes after the header, where `data_offsets` count from.
+    data: &'a [u8],
 }
 
-/// The checks before the header is parsed: the file's size, the header's size and its '{'.
-fn check_container(bytes: &[u8]) -> Result<(), FormatError> {
-    if bytes.len() > MAX_SAFETENSORS_BYTES {
-        return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_SAFETENSORS_BYTES });
+impl<'a> SafetensorsHeader<'a> {
+    /// Checks the file's size (at most `limit` bytes), the header's size and its '{', names
+    /// what the crate would not (a tensor name twice, a dtype × shape that is not its byte
+    /// range), then parses the header with the `safetensors` crate, which checks the offsets.
+    pub fn parse(bytes: &'a [u8], limit: usize) -> Result<Self, FormatError> {
+        if bytes.len() > limit {
+            return Err(FormatError::TooLarge { bytes: bytes.len(), limit });
+        }
+        if bytes.len() < 10 {
+            return Err(malformed("the file is shorter than its header"));
+        }
+        // A header starts with '{' right after the 8-byte length: the nearest thing to a magic.
+        if bytes[8] != b'{' {
+            return Err(FormatError::BadMagic { format: ".safetensors" });
+        }
+        let header = u64::from_le_bytes(bytes[..8].try_into().expect("10 bytes checked"));
+        if header > MAX_HEADER_BYTES {
+            return Err(malformed(format!("the header is {header} bytes; qplay reads headers up to {MAX_HEADER_BYTES} bytes")));
+        }
+        check_header(bytes)?;
+        let (n, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
+        // read_metadata checked that the offsets tile bytes[8 + n..] exactly.
+        Ok(SafetensorsHeader { meta, data: &bytes[8 + n..] })
     }
-    if bytes.len() < 10 {
-        return Err(malformed("the file is shorter than its header"));
+
+    /// The `__metadata__` strings (empty when there are none).
+    pub fn metadata(&self) -> HashMap<String, String> {
+        self.meta.metadata().clone().unwrap_or_default()
     }
-    // A header starts with '{' right after the 8-byte length: the nearest thing to a magic.
-    if bytes[8] != b'{' {
-        return Err(FormatError::BadMagic { format: ".safetensors" });
+
+    /// The tensors' names, in file order.
+    pub fn names(&self) -> Vec<String> {
+        self.meta.offset_keys()
     }
-    let header = u64::from_le_bytes(bytes[..8].try_into().expect("10 bytes checked"));
-    if header > MAX_HEADER_BYTES {
-        return Err(malformed(format!("the header is {header} bytes; qplay reads headers up to {MAX_HEADER_BYTES} bytes")));
+
+    /// A tensor's dtype, shape and bytes; None when the file has no tensor of that name.
+    pub fn tensor(&self, name: &str) -> Option<TensorView<'a>> {
+        let info = self.meta.info(name)?;
+        let bytes = &self.data[info.data_offsets.0..info.data_offsets.1];
+        // The crate checked dtype × shape against the byte range; a failure here is no tensor.
+        TensorView::new(info.dtype, info.shape.clone(), bytes).ok()
     }
-    Ok(())
+
+    /// Every tensor, in file order, converted to f32.
+    pub fn read_all(&self) -> Result<SafetensorsFile, FormatError> {
+        let mut entries: Vec<(usize, String)> = self.meta.tensors().into_iter().map(|(name, info)| (info.data_offsets.0, name)).collect();
+        entries.sort(); // file order
+        let mut tensors = Vec::with_capacity(entries.len());
+        for (_, name) in entries {
+            let view = self.tensor(&name).ok_or_else(|| malformed(format!("tensor \"{}\" does not fit its bytes", clip(&name))))?;
+            let values = to_f32(view.dtype(), view.data()).map_err(|dtype| FormatError::UnsupportedDtype {
+                dtype: format!("{dtype} (tensor \"{name}\")"),
+            })?;
+            tensors.push(NamedTensor {
+                name,
+                dtype: format!("{:?}", view.dtype()),
+                tensor: Tensor { shape: view.shape().to_vec(), values },
+            });
+        }
+        Ok(SafetensorsFile { tensors, metadata: self.metadata() })
+    }
 }
 
-/// Reads every tensor of a `.safetensors` file, converting each to f32.
+/// Reads every tensor of a `.safetensors` file (at most [`MAX_SAFETENSORS_BYTES`]), converting
+/// each to f32.
 pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
-    check_container(bytes)?;
-    check_header(bytes)?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| malformed(e.to_string()))?;
-    let mut entries: Vec<(usize, String)> = meta
-        .tensors()
-        .into_iter()
-        .map(|(name, info)| (info.data_offsets.0, name))
-        .collect();
-    entries.sort(); // file order
-    let mut tensors = Vec::with_capacity(entries.len());
-    for (_, name) in entries {
-        let view = st.tensor(&name).map_err(|e| malformed(e.to_string()))?;
-        let values = to_f32(view.dtype(), view.data()).map_err(|dtype| FormatError::UnsupportedDtype {
-            dtype: format!("{dtype} (tensor \"{name}\")"),
-        })?;
-        tensors.push(NamedTensor {
-            name,
-            dtype: format!("{:?}", view.dtype()),
-            tensor: Tensor { shape: view.shape().to_vec(), values },
-        });
-    }
-    Ok(SafetensorsFile { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+    SafetensorsHeader::parse(bytes, MAX_SAFETENSORS_BYTES)?.read_all()
 }
 
 /// The header's entries in file order, duplicates kept (a map keeps only the last of a name).

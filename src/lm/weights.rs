@@ -5,7 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 use super::{LmConfig, LmError};
-use crate::formats::safetensors::{read_safetensors, read_safetensors_metadata, write_raw, RawTensor};
+use crate::formats::safetensors::{write_raw, RawTensor, SafetensorsHeader, MAX_SAFETENSORS_BYTES};
 
 /// One transformer block. Matrices are [out, in] row-major (y = x·Wᵀ).
 #[derive(Clone, Debug, PartialEq)]
@@ -164,8 +164,9 @@ impl LmWeights {
     pub fn from_safetensors(bytes: &[u8]) -> Result<LmWeights, LmError> {
         // The configuration first: a file without it (a Hugging Face shard, a packed model) is
         // refused before its tensors are converted to f32.
-        let config = LmConfig::from_metadata(&read_safetensors_metadata(bytes)?)?;
-        let file = read_safetensors(bytes)?;
+        let header = SafetensorsHeader::parse(bytes, MAX_SAFETENSORS_BYTES)?;
+        let config = LmConfig::from_metadata(&header.metadata())?;
+        let file = header.read_all()?;
         let c = &config;
         // By name once (a lookup per tensor by scanning would be quadratic in the file's tensors).
         let index: std::collections::HashMap<&str, &crate::formats::Tensor> = file.tensors.iter().map(|t| (t.name.as_str(), &t.tensor)).collect();

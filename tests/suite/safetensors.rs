@@ -217,8 +217,20 @@ both! {
         let fits = raw_file(&pad(1000), 4);
         assert_eq!(read_safetensors(&fits).unwrap().tensors.len(), 1);
         let huge = pad(limit);
-        let e = read_safetensors(&raw_file(&huge, 4)).unwrap_err().to_string();
+        let file = raw_file(&huge, 4);
+        let e = read_safetensors(&file).unwrap_err().to_string();
         assert!(e.contains(&format!("the header is {} bytes", huge.len())) && e.contains("16777216"), "{e}");
+        // The language-model readers share these checks: the packed format (which had its own,
+        // without the header's bound) and a Hugging Face shard, which also names a tensor twice.
+        let Err(e) = qplay::formats::lm_safetensors::read_lm_safetensors(&file) else { panic!("read") };
+        let e = e.to_string();
+        assert!(e.contains("16777216"), "{e}");
+        let config = include_bytes!("../fixtures/lm/import/hf/config.json");
+        let e = qplay::lm::import::read_hf(config, &[("model.safetensors", &file)]).unwrap_err().to_string();
+        assert!(e.contains("model.safetensors") && e.contains("16777216"), "{e}");
+        let dup = raw_file(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#, 16);
+        let e = qplay::lm::import::read_hf(config, &[("model-2.safetensors", &dup)]).unwrap_err().to_string();
+        assert!(e.contains("model-2.safetensors") && e.contains("\"w\" appears twice"), "{e}");
     }
 
     duplicate_names_and_dtype_mismatches_name_the_tensor {

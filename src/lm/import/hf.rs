@@ -47,12 +47,14 @@
 
 use std::collections::HashMap;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde_json::Value;
 
 use super::assemble::{assemble, Role};
 use super::cursor::{check_finite, clip, f32_values, malformed};
 use super::{check_file_size, clamp_seq_len};
+use crate::formats::safetensors::SafetensorsHeader;
+use crate::formats::FormatError;
 use crate::lm::{LmConfig, LmError, LmWeights};
 
 const FORMAT: &str = ".safetensors";
@@ -337,20 +339,22 @@ pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, 
     let mut files = Vec::with_capacity(shards.len());
     for (name, bytes) in shards {
         check_file_size(bytes.len(), "a .safetensors file")?;
-        // The header's JSON is parsed whole into a map: its size bounds that memory (a real
-        // shard's header is a few hundred kB).
-        let header = bytes.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-        if header > MAX_HEADER_BYTES {
-            return Err(malformed(FORMAT, format!("{}: the header is {header} bytes; qplay reads headers up to {MAX_HEADER_BYTES} bytes", clip(name))));
-        }
-        let st = SafeTensors::deserialize(bytes).map_err(|e| malformed(FORMAT, format!("{}: {e}", clip(name))))?;
-        files.push(st);
+        // The container and header checks of the plain reader (the header's size bounds the
+        // memory its parse takes); the size was checked just above.
+        let header = SafetensorsHeader::parse(bytes, usize::MAX).map_err(|e| {
+            let why = match e {
+                FormatError::Malformed { message, .. } => message,
+                other => other.to_string(),
+            };
+            malformed(FORMAT, format!("{}: {why}", clip(name)))
+        })?;
+        files.push(header);
     }
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, st) in files.iter().enumerate() {
         for name in st.names() {
-            if index.insert(name.to_string(), i).is_some() {
-                return Err(malformed(FORMAT, format!("tensor {} is in two of the files", clip(name))));
+            if index.insert(name.clone(), i).is_some() {
+                return Err(malformed(FORMAT, format!("tensor {} is in two of the files", clip(&name))));
             }
         }
     }
@@ -360,7 +364,7 @@ pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, 
         let name = hf_name(role);
         let missing = || LmError::Tensor { name: name.clone(), message: "missing from the .safetensors file(s)".into() };
         let &i = index.get(&name).ok_or_else(missing)?;
-        let view = files[i].tensor(&name).map_err(|_| missing())?;
+        let view = files[i].tensor(&name).ok_or_else(missing)?;
         let want = role.shape(c);
         if view.shape() != want.as_slice() {
             return Err(LmError::Tensor {
