@@ -1070,9 +1070,10 @@ impl BpeTokenizer {
     /// `Err` says what GGUF cannot carry: SentencePiece-style pieces; a pre-tokenizer with no
     /// llama.cpp name; added tokens with lstrip / rstrip / single_word; a raw and a normalized added
     /// token that can overlap (`tokenizers` matches the raw ones first, GGUF all in one pass); a
-    /// byte without a token (llama.cpp needs all 256); an id or a spelling given twice; a merge
+    /// byte without a token (llama.cpp needs all 256); an id given two spellings; a merge
     /// that "left right" would split elsewhere; with ignore_merges, an added token outside the
     /// vocabulary that some word spells (GGUF puts it in the vocabulary, where the word finds it).
+    /// A spelling of two ids is left to [`Vocabulary::pad_to`](crate::lm::import::vocab::Vocabulary::pad_to).
     pub fn to_gguf_vocab(&self) -> Result<GgufVocab, String> {
         if self.pieces.is_some() {
             return Err("its SentencePiece-style pieces (\"▁\" and <0xXX> byte fallback, with their normalizer / Metaspace pre-tokenizer) are not a byte-level BPE (\"gpt2\") vocabulary".into());
@@ -1156,7 +1157,8 @@ impl BpeTokenizer {
             }
             token_types[id] = if t.special { 3 } else { 4 };
         }
-        let mut seen: FxMap<&str, usize> = FxMap::with_capacity_and_hasher(self.len, FxBuild::default());
+        // Two ids of one spelling are refused by Vocabulary::pad_to, which every GGUF vocabulary
+        // goes through before it is written.
         let mut out = Vec::with_capacity(self.len);
         for (id, token) in tokens.iter().enumerate() {
             let token = match token {
@@ -1167,11 +1169,6 @@ impl BpeTokenizer {
                 }
             };
             out.push(token);
-        }
-        for (id, token) in out.iter().enumerate() {
-            if let Some(first) = seen.insert(token, id) {
-                return Err(format!("ids {first} and {id} are both {token:?}: a GGUF token is looked up by its spelling"));
-            }
         }
         Ok(GgufVocab {
             model: "gpt2".into(),

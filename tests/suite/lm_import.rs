@@ -631,6 +631,15 @@ fn gguf_export_writes_a_byte_level_tokenizer_json_as_gpt2() {
             t[flag] = Value::Bool(false);
         }
     }
+    // A spelling of two ids cannot be looked up in GGUF: an added token that spells a token of the
+    // vocabulary, or the name the export pads an unused id with.
+    for (content, added, first, second) in [("ł", 505, 255, 505), ("[PAD503]", 502, 502, 503)] {
+        let mut dup = base.clone();
+        let token = serde_json::json!({"id": added, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false});
+        dup["added_tokens"].as_array_mut().unwrap().push(token);
+        let e = err_text(export(dup.to_string()));
+        assert!(e.contains(&format!("tokens {first} and {second} are both \"{content}\"")) && e.contains(".safetensors"), "{content}: {e}");
+    }
     let cases: Value = serde_json::from_str(BPE_CASES).unwrap();
     let strings: Vec<&str> = cases["strings"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     let merges: Vec<String> = base["model"]["merges"]
