@@ -25,15 +25,24 @@ pub struct View {
 /// Most names a link may hide or lock (a guard against absurd links).
 pub const MAX_NAMES: usize = 64;
 
+/// (setting, the setting it overrides): a lock on the second covers the first, since changing it
+/// would change what the lock fixes. Per-layer widths override the model's (Model and Lab pages:
+/// `ptq.layer_bits` over `ptq.weight_bits`; Language model: `layer_bits` over `bits`), and a
+/// language model's weight format fixes its width (Q8_0 is 8 bits whatever `bits` says).
+pub const OVERRIDES: &[(&str, &str)] = &[("ptq.layer_bits", "ptq.weight_bits"), ("layer_bits", "bits"), ("weights", "bits")];
+
 impl View {
     /// Whether the control of `key` is hidden: named, or `all`.
     pub fn is_hidden(&self, key: &str) -> bool {
         self.hidden.contains(key) || self.hidden.contains("all")
     }
 
-    /// Whether the control of `key` is locked: named, or `all`.
+    /// Whether the control of `key` is locked: named, `all`, or a setting it overrides
+    /// ([`OVERRIDES`]).
     pub fn is_locked(&self, key: &str) -> bool {
-        self.locked.contains(key) || self.locked.contains("all")
+        self.locked.contains(key)
+            || self.locked.contains("all")
+            || OVERRIDES.iter().any(|&(k, over)| k == key && self.locked.contains(over))
     }
 
     /// Whether the link hides or locks anything (the page then says so).
@@ -187,5 +196,18 @@ mod tests {
         // `all` hides or locks every key, named or not.
         assert!(hide_all.is_hidden("bits") && hide_all.is_hidden("ptq.method") && !hide_all.is_locked("round"));
         assert!(all.is_locked("model") && !all.is_hidden("model") && all.is_hidden("round"));
+    }
+
+    #[test]
+    fn a_lock_covers_the_settings_that_override_it_and_not_the_other_way() {
+        let (model, _) = split_view("lock=ptq.weight_bits");
+        assert!(model.is_locked("ptq.weight_bits") && model.is_locked("ptq.layer_bits"));
+        assert!(!model.is_locked("ptq.act_bits") && !model.is_locked("bits"));
+        let (lm, _) = split_view("lock=bits");
+        assert!(lm.is_locked("layer_bits") && lm.is_locked("weights") && !lm.is_locked("group"));
+        let (per_layer, _) = split_view("lock=layer_bits");
+        assert!(per_layer.is_locked("layer_bits") && !per_layer.is_locked("bits"));
+        // The summary counts what the link names.
+        assert_eq!(lm.summary().as_deref(), Some("1 control locked"));
     }
 }

@@ -75,6 +75,48 @@ test('lock=all disables Generate, and hide=gen hides the whole generator', async
   await assertHealthy(p3, e3);
 });
 
+test('a lock covers every control that would change what it fixes: the examples, the drop zone, per-layer widths', async () => {
+  // The lab examples reset every setting: any lock disables them (they switched locked Bits and Method).
+  const { page, errors } = await openPage(browser, `${url}#/tensor?bits=4&method=normal&lock=bits,method`);
+  await page.waitForSelector('[data-testid=example-clip]');
+  for (const id of ['example-clip', 'example-normal']) {
+    assert.equal(await page.$eval(`[data-testid=${id}]`, (b) => b.matches(':disabled')), true, `${id} locked`);
+  }
+  await page.click('[data-testid=example-clip]', { force: true }).catch(() => {});
+  assert.equal(await page.$eval('[data-testid=bits]', (s) => s.value), '4');
+  assert.equal(await page.$eval('[data-testid=method]', (s) => s.value), 'normal');
+  // The teacher's tensor: neither a dropped nor a picked file replaces it under lock=x or lock=all.
+  for (const lock of ['x', 'all']) {
+    const { page: p, errors: e } = await openPage(browser, `${url}#/tensor?x=1,2,3&lock=${lock}`);
+    await p.waitForSelector('[data-testid=tensor-drop]');
+    assert.match(await p.$eval('[data-testid=tensor-drop]', (d) => d.className), /locked/);
+    await p.setInputFiles('[data-testid=tensor-drop-input]', { name: 'mine.txt', mimeType: 'text/plain', buffer: Buffer.from('9, 8, 7, 6') });
+    await p.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['9, 8, 7, 6'], 'mine.txt', { type: 'text/plain' }));
+      document.querySelector('[data-testid=tensor-drop]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await p.waitForTimeout(500);
+    assert.equal(await p.$('[data-testid=loaded-file]'), null, `lock=${lock}: no file replaced the tensor`);
+    assert.match(await p.evaluate(() => location.hash), /x=1(%2C|,)2(%2C|,)3/);
+    await assertHealthy(p, e);
+  }
+  // Per-layer widths override the model's width: lock=ptq.weight_bits locks them, and a point of
+  // the mixed-bit chart cannot be applied.
+  const { page: m, errors: me } = await openPage(browser, `${url}#/model?ptq.weight_bits=4&lock=ptq.weight_bits`);
+  await m.waitForSelector('[data-testid=bits-nn1]');
+  assert.equal(await m.$eval('[data-testid=bits-nn1]', (s) => s.disabled), true, 'per-layer bits locked');
+  // The language model: per-layer widths and the weight format (Q8_0 is 8 bits) are covered by lock=bits.
+  const { page: l, errors: le } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&lock=bits`);
+  await l.waitForSelector('[data-testid=lm-layer_bits]');
+  assert.equal(await l.$eval('[data-testid=lm-layer_bits]', (i) => i.disabled), true, 'per-layer bits locked');
+  assert.equal(await l.$eval('[data-testid=lm-weights]', (s) => s.disabled), true, 'the weight format locked');
+  assert.equal(await l.$eval('[data-testid=lm-group]', (s) => s.disabled), false, 'the group is not');
+  await assertHealthy(page, errors);
+  await assertHealthy(m, me);
+  await assertHealthy(l, le);
+});
+
 test('a misspelt key in hide= or lock= is named in a notice', async () => {
   const { page, errors } = await openPage(browser, `${url}#/tensor?lock=bitz,method&hide=sedd`);
   await page.waitForSelector('[data-testid=link-notice]');

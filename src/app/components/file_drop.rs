@@ -6,6 +6,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
+use super::ctl::Locked;
 use crate::app::files::MAX_FILE_BYTES;
 
 #[derive(Properties, PartialEq)]
@@ -65,6 +66,8 @@ pub struct DropZoneProps {
 /// users too). What the files hold is the caller's business.
 #[function_component(DropZone)]
 pub fn drop_zone(props: &DropZoneProps) -> Html {
+    // A locked control's zone takes no files, dropped or picked.
+    let disabled = props.disabled || use_context::<Locked>().is_some_and(|l| l.0);
     let over = use_state(|| false);
     let input = use_node_ref();
     let ondragover = {
@@ -79,7 +82,7 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
         Callback::from(move |_: DragEvent| over.set(false))
     };
     let ondrop = {
-        let (over, on, disabled) = (over.clone(), props.on_pick.clone(), props.disabled);
+        let (over, on) = (over.clone(), props.on_pick.clone());
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
             over.set(false);
@@ -93,7 +96,7 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
         Callback::from(move |e: Event| {
             let el = e.target_unchecked_into::<HtmlInputElement>();
             let files = files_of(el.files());
-            if !files.is_empty() {
+            if !files.is_empty() && !disabled {
                 on.emit(files);
             }
             el.set_value(""); // the same files can be picked again
@@ -108,10 +111,10 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
         })
     };
     html! {
-        <div class={classes!("drop", (*over).then_some("over"))} data-testid={props.testid.clone()} title={props.title.clone()}
+        <div class={classes!("drop", (*over).then_some("over"), disabled.then_some("locked"))} data-testid={props.testid.clone()} title={props.title.clone()}
             {ondragover} {ondragleave} {ondrop}>
             <span>{ props.text.clone() }</span>
-            <button type="button" onclick={pick} disabled={props.disabled}>{ props.button.clone() }</button>
+            <button type="button" onclick={pick} {disabled}>{ props.button.clone() }</button>
             <input ref={input} type="file" multiple={props.multiple} accept={props.accept.clone()} {onchange} hidden=true
                 aria-label={props.picker_label.clone()} data-testid={format!("{}-input", props.testid)} />
         </div>

@@ -161,6 +161,9 @@ pub fn model_page() -> Html {
     let on_apply = {
         let (state, worker, d) = (state.clone(), worker.clone(), state.dispatcher());
         Callback::from(move |i: usize| {
+            if state.view.is_locked("ptq.layer_bits") {
+                return;
+            }
             if let Some(c) = state.results.mixed_bit.as_ref().and_then(|r| r.report.candidates.get(i)) {
                 let bits = c.bits.clone();
                 let mut run = state.exp.clone();
@@ -197,9 +200,15 @@ pub fn model_page() -> Html {
             let picked = results.ptq.as_ref().filter(|p| p.exp.ptq == state.exp.ptq && p.exp.model == state.exp.model && !state.exp.ptq.layer_bits.is_empty());
             // The candidate whose bits that run used: "applied" on the chart only then.
             let applied = picked.and_then(|_| results.mixed_bit.as_ref()?.report.candidates.iter().position(|c| c.bits == state.exp.ptq.layer_bits));
+            // A point's bits are per-layer widths: refused where the link locks them or the width.
+            let apply_locked = state.view.is_locked("ptq.layer_bits").then(|| {
+                let key = if state.view.locked.contains("ptq.layer_bits") { "ptq.layer_bits" } else if state.view.locked.contains("ptq.weight_bits") { "ptq.weight_bits" } else { "all" };
+                AttrValue::from(format!("the link you opened locks {key}"))
+            });
             results.mixed_bit.as_ref().map(|r| html! {
                 <>
-                    <MixedBitResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} on_apply={on_apply.clone()} {applied} />
+                    <MixedBitResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} on_apply={on_apply.clone()} {applied}
+                        apply_locked={apply_locked.clone()} />
                     if let Some(p) = picked {
                         <PtqResult view={Rc::new(p.report.clone())} classes={classes.clone()} stale=false
                             on_export={on_export.clone()} stem={stem(&p.exp)} {busy} />

@@ -144,6 +144,9 @@ pub struct MixedBitResultProps {
     /// The candidate whose bits the user applied and ran (index into `report.candidates`).
     #[prop_or_default]
     pub applied: Option<usize>,
+    /// Why applying a candidate is refused (the link locks what it would change).
+    #[prop_or_default]
+    pub apply_locked: Option<AttrValue>,
 }
 
 #[function_component(MixedBitResult)]
@@ -170,9 +173,16 @@ pub fn mixed_bit_result(props: &MixedBitResultProps) -> Html {
                 if !r.auto_tune.is_empty() {
                     <p class="hint">{ format!("auto_tune chose init_scale = {:.4} after {} trials.", r.init_scale, r.auto_tune.len()) }</p>
                 }
-                <h2>{"Size against accuracy: pick a point to apply it"}</h2>
-                <PlotCanvas plot={Plot::Pareto { report: r.clone(), applied: props.applied }} testid="pareto-chart" on_pick={props.on_apply.clone()}
-                    label="Every candidate's size against its test accuracy; the Pareto front is connected. Click a point to apply its bits." />
+                if let Some(why) = &props.apply_locked {
+                    <h2>{"Size against accuracy"}</h2>
+                    <p class="hint" data-testid="apply-locked">{ format!("Applying a point is locked: {why}.") }</p>
+                    <PlotCanvas plot={Plot::Pareto { report: r.clone(), applied: props.applied }} testid="pareto-chart"
+                        label="Every candidate's size against its test accuracy; the Pareto front is connected." />
+                } else {
+                    <h2>{"Size against accuracy: pick a point to apply it"}</h2>
+                    <PlotCanvas plot={Plot::Pareto { report: r.clone(), applied: props.applied }} testid="pareto-chart" on_pick={props.on_apply.clone()}
+                        label="Every candidate's size against its test accuracy; the Pareto front is connected. Click a point to apply its bits." />
+                }
                 { json_button(format!("{}.json", props.stem), &**r, "dl-mixed-json") }
             </section>
         </div>

@@ -164,7 +164,7 @@ pub fn tensor_page() -> Html {
             </p>
             <section class="inputs" aria-label="Tensor and settings">
                 <h2>{"Tensor"}</h2>
-                <Ctl name="x" also="gen"><div class="examples">
+                <Ctl name="x" also="*"><div class="examples">
                     <button onclick={example(Method::Normal)} data-testid="example-normal"
                         title="The handout's first tensor, quantized with the normal method">{"Lab example: normal"}</button>
                     <button onclick={example(Method::Clip)} data-testid="example-clip"
