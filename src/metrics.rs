@@ -228,18 +228,22 @@ pub fn clip_ratio(x: &[f32], params: &QParams) -> f64 {
 /// fixed "nothing is clipped"): `clipped` values of `n` fall outside the clamp limits
 /// ([`QuantErrorMetrics::clipped`]), `outside_range` of them lie outside [α, β] itself. The rest
 /// of the clipped values lie inside [α, β] but past the grid: with the normal method because Z
-/// is rounded (the grid moves by up to s/2), with the clip method in the outer part of [α, β]
-/// that the halved step cannot reach.
-pub fn clipping_note(method: Method, clipped: usize, outside_range: usize, n: usize) -> String {
+/// is rounded (the grid moves by up to s/2), or in a symmetric scheme because Z is fixed and
+/// [qmin, qmax] has one more level below it than above (β / s + Z = qmax + ½); with the clip
+/// method in the outer part of [α, β] that the halved step cannot reach.
+pub fn clipping_note(method: Method, symmetric: bool, clipped: usize, outside_range: usize, n: usize) -> String {
     if clipped == 0 {
         return "Here nothing is clipped: every value lands inside [qmin, qmax] (clip ratio 0 %).".into();
     }
     let pct = 100.0 * clipped as f64 / n.max(1) as f64;
     let outside = outside_range.min(clipped);
     let inside = clipped - outside;
-    let why_inside = match method {
-        Method::Normal => "rounding Z shifted the grid by up to half a step, so they land just past qmin or qmax",
-        Method::Clip => "they lie in the outer part of [α, β] that the halved step cannot reach",
+    let why_inside = match (method, symmetric) {
+        (Method::Normal, false) => "rounding Z shifted the grid by up to half a step, so they land just past qmin or qmax",
+        (Method::Normal, true) => {
+            "Z is fixed and [−max|r|, max|r|] is centred on it, while [qmin, qmax] has one more level below Z than above, so the largest values land half a step past qmax (a narrow range has none)"
+        }
+        (Method::Clip, _) => "they lie in the outer part of [α, β] that the halved step cannot reach",
     };
     let mut text = format!("Here {clipped} of {n} values ({pct:.2} %) are clamped to qmin or qmax");
     if outside > 0 {
@@ -315,12 +319,28 @@ mod tests {
         let (p, _) = QParams::from_range(-1.1217, 1.1885, &Scheme::lab(Method::Normal, 8)).unwrap();
         let clipped = x.iter().filter(|&&v| is_clipped(v, &p)).count();
         assert_eq!((clipped, clip_ratio(&x, &p)), (1, 0.125));
-        let note = clipping_note(Method::Normal, clipped, 0, x.len());
+        let note = clipping_note(Method::Normal, false, clipped, 0, x.len());
         assert_eq!(note, "Here 1 of 8 values (12.50 %) are clamped to qmin or qmax: they lie inside [α, β], but rounding Z shifted the grid by up to half a step, so they land just past qmin or qmax.");
         assert!(!note.contains("nothing is clipped"));
         // Nothing clamped, and a range narrower than the data.
-        assert!(clipping_note(Method::Normal, 0, 0, 8).contains("nothing is clipped"));
-        let narrow = clipping_note(Method::Clip, 3, 2, 8);
+        assert!(clipping_note(Method::Normal, false, 0, 0, 8).contains("nothing is clipped"));
+        let narrow = clipping_note(Method::Clip, false, 3, 2, 8);
         assert!(narrow.contains("3 of 8 values (37.50 %)") && narrow.contains("2 lie outside [α, β]") && narrow.contains("the other 1"), "{narrow}");
+    }
+
+    #[test]
+    fn a_symmetric_scheme_clips_its_top_value_for_a_reason_other_than_rounding_z() {
+        // 4-bit signed symmetric: s = 3.7 / 7.5, Z = 0 exactly, and 3.7 / s = 7.5 rounds to 8, past
+        // qmax = 7; −3.7 / s = −7.5 → −8 = qmin fits. A narrow range ([−7, 7]) clips nothing.
+        let x = [0.1f32, -0.5, 2.3, 3.7, -1.2, 0.0, 0.75, -2.25];
+        let scheme = Scheme { symmetric: true, ..Scheme::lab(Method::Normal, 4) };
+        let (p, _) = QParams::from_range(-3.7, 3.7, &scheme).unwrap();
+        assert_eq!(p.zero_point, 0);
+        let clipped: Vec<f32> = x.iter().copied().filter(|&v| is_clipped(v, &p)).collect();
+        assert_eq!(clipped, [3.7]);
+        let note = clipping_note(Method::Normal, true, clipped.len(), 0, x.len());
+        assert!(note.contains("one more level below Z than above") && !note.contains("rounding Z"), "{note}");
+        let (narrow, _) = QParams::from_range(-3.7, 3.7, &Scheme { narrow_range: true, ..scheme }).unwrap();
+        assert!(x.iter().all(|&v| !is_clipped(v, &narrow)));
     }
 }

@@ -168,6 +168,8 @@ struct Key {
     /// (`ptq.act_calibration.percentile`) the tagged setting (`ptq.act_calibration`), since a
     /// tag and its fields only deserialise together.
     group: String,
+    /// The link gives the key more than once (said in a notice once).
+    twice: bool,
 }
 
 /// Where a key sits in the default description `defaults`: its group, or why it is not a
@@ -353,10 +355,17 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
             Ok(group) => {
                 let value = typed(&text, get_path(&defaults, &k));
                 match seen.get(k.as_ref()) {
-                    Some(&i) => keys[i].value = value, // the last one wins
+                    Some(&i) => {
+                        // The last one wins, and the page says so once per key.
+                        if !keys[i].twice {
+                            keys[i].twice = true;
+                            notices.push(format!("The key \"{}\" is given more than once in the link: the last value counts.", clip(&k)));
+                        }
+                        keys[i].value = value;
+                    }
                     None => {
                         seen.insert(k.to_string(), keys.len());
-                        keys.push(Key { path: k.into_owned(), value, group });
+                        keys.push(Key { path: k.into_owned(), value, group, twice: false });
                     }
                 }
             }

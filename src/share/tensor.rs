@@ -197,7 +197,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
         key: "seed",
         help: "the seed of everything random (stochastic rounding, generated tensors); default 0",
         write: |s, _| (s.seed != 0).then(|| s.seed.to_string()),
-        read: |s, v| v.parse().map(|seed| s.seed = seed).map_err(|_| "use a whole number".to_string()),
+        read: |s, v| v.parse().map(|seed| s.seed = seed).map_err(|_| format!("use a whole number from 0 to {}", u64::MAX)),
     },
     Field {
         key: "range",
@@ -434,9 +434,13 @@ impl TensorSettings {
             notices.push(format!("The link has {total} keys, more than the limit of {MAX_KEYS}; the keys after the first {MAX_KEYS} were ignored."));
         }
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).take(MAX_KEYS).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut twice = std::collections::HashSet::new();
         for (key, _) in &pairs {
             if !TENSOR_FIELDS.iter().any(|f| f.key == key) && key != "hide" && key != "lock" {
                 notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));
+            } else if !seen.insert(key.as_str()) && twice.insert(key.as_str()) && key != "hide" && key != "lock" {
+                notices.push(format!("The key \"{}\" is given more than once in the link: the last value counts.", clip(key)));
             }
         }
         let mut shapes = Vec::new();

@@ -144,6 +144,18 @@ test('bad input shows a clear message and the page stays usable', async () => {
   assert.match(await page.textContent('[data-testid=guard-notice]'), /All values are equal/);
   const t = await readTable(page);
   t.deq.forEach((d) => assert.ok(Math.abs(d - 2) < 1e-6));
+  // A range of zero width set by hand, over values that differ: the notice says so, not that the
+  // values are equal.
+  await page.evaluate(() => { location.hash = '#/tensor?x=1,2,3,4&range=2,2'; });
+  await page.waitForFunction(() => /zero width/.test(document.querySelector('[data-testid=guard-notice]')?.textContent ?? ''));
+  const guard = await page.textContent('[data-testid=guard-notice]');
+  assert.match(guard, /as set by hand/);
+  assert.doesNotMatch(guard, /All values are equal/);
+  // A symmetric 4-bit grid clips its top value because [−8, 7] has one more level below Z = 0.
+  await page.evaluate(() => { location.hash = '#/tensor?x=0.1,-0.5,2.3,3.7,-1.2,0,0.75,-2.25&bits=4&sym=true'; });
+  await page.waitForFunction(() => /one more level below Z/.test(document.querySelector('[data-testid=clip-note]')?.textContent ?? ''));
+  assert.doesNotMatch(await page.textContent('[data-testid=clip-note]'), /rounding Z/);
+  await page.evaluate(() => { location.hash = '#/tensor'; });
   // Back to valid input: everything works again.
   await page.fill('[data-testid=tensor-text]', NORMAL.x.join(', '));
   assertGolden(await readTable(page), NORMAL);

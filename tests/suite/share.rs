@@ -87,7 +87,15 @@ both! {
         assert_eq!(s.method, Method::Clip, "a later valid value still applies");
         assert_eq!(s.bits, 8);
         assert_eq!(s.text, TensorSettings::default().text);
-        assert_eq!(notices.len(), 5, "{notices:?}");
+        // 5 bad values and keys, and the two keys given twice (once each).
+        assert_eq!(notices.len(), 7, "{notices:?}");
+        for key in ["method", "bits"] {
+            assert_eq!(notices.iter().filter(|n| n.contains(&format!("\"{key}\" is given more than once"))).count(), 1, "{notices:?}");
+        }
+        let (s, notices) = TensorSettings::from_hash("#/tensor?bits=4&bits=6&bits=5&lock=bits&lock=x");
+        assert_eq!((s.bits, notices.len()), (5, 1), "{notices:?}");
+        assert!(notices[0].contains("\"bits\" is given more than once in the link: the last value counts"), "{notices:?}");
+        let (_, notices) = TensorSettings::from_hash("#/tensor?method=CLIP&bits=0&x=1,nan&zz=1&bits=17&method=clip");
         assert!(notices.iter().any(|n| n.contains("unknown key \"zz\"")));
         assert!(notices.iter().any(|n| n.contains("value #2 is nan")));
     }
@@ -261,6 +269,10 @@ both! {
         assert!(notices.iter().any(|n| n.contains("\"zz\"") && n.contains("not a setting")), "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("\"ptq.mode\"") && n.contains("half")), "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("ptq.layer_bits.nn1") && n.contains("99 bits")), "{notices:?}");
+        // A key given twice: the last value counts, and a notice says so once.
+        let (exp, notices) = from_query("ptq.weight_bits=4&ptq.weight_bits=8&ptq.weight_bits=2");
+        assert_eq!(exp.ptq.weight_bits, 2);
+        assert_eq!(notices, ["The key \"ptq.weight_bits\" is given more than once in the link: the last value counts."]);
         // A tagged setting travels as a group; an unknown field inside it is named, not ignored.
         let (exp, notices) = from_query("ptq.act_calibration.method=percentile&ptq.act_calibration.percentile=99.9");
         assert!(notices.is_empty(), "{notices:?}");

@@ -46,7 +46,7 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
         Method::Normal => "normal: [αq, βq] = [qmin, qmax], so [α, β] maps onto the integers up to the rounding of Z, which shifts the grid by up to half a step.",
         Method::Clip => "clip: [αq, βq] is twice as wide as [qmin, qmax], so the step s is halved and values in the outer part of [α, β] saturate at qmin or qmax.",
     };
-    let clip_note = clipping_note(props.method, props.clipped, props.outside_range, props.count);
+    let clip_note = clipping_note(props.method, props.symmetric, props.clipped, props.outside_range, props.count);
     let row = |name: &str, tip: &str, formula: String, value: String, id: &str| {
         html! {
             <tr title={tip.to_string()}>
@@ -62,10 +62,18 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
             <p class="hint">{ method_note }</p>
             <p class="hint" data-testid="clip-note">{ clip_note }</p>
             if let RangeGuard::Widened { from_alpha, from_beta } = props.guard {
-                <p class="warning" role="status" data-testid="guard-notice">{ format!(
-                    "All values are equal ({from_alpha} … {from_beta}): a range of zero width would give s = 0. \
-                     The range is widened to include 0, to [{a}, {b}], so the constant is still exact."
-                ) }</p>
+                <p class="warning" role="status" data-testid="guard-notice">{
+                    // Min-max gives a zero-width range only for equal values; a range set by
+                    // hand or by another calibrator can collapse on any data.
+                    if !props.manual && props.calibration == "min_max" {
+                        format!("All values are equal ({from_alpha} … {from_beta}): a range of zero width would give s = 0. \
+                                 The range is widened to include 0, to [{a}, {b}], so the constant is still exact.")
+                    } else {
+                        format!("The range [α, β] has zero width ({from_alpha} … {from_beta}, {}), which would give s = 0. \
+                                 It is widened to include 0, to [{a}, {b}]; values outside it are clamped.",
+                            if props.manual { "as set by hand".to_string() } else { format!("from {} calibration", props.calibration.replace('_', " ")) })
+                    }
+                }</p>
             }
             <table>
                 <tbody>
