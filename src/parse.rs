@@ -53,7 +53,8 @@ pub enum ParseError {
     Unbalanced { open: bool },
 }
 
-fn plural(n: usize, what: &str) -> String {
+/// `n` and `what`, plural unless n is 1: "1 value", "3 values".
+pub fn plural(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
     } else {

@@ -83,6 +83,20 @@ pub fn download_stem(exp: &Experiment, layers: &[String]) -> String {
     }
 }
 
+/// A configuration's label as a file-name part: lower case, each run of other characters one
+/// hyphen, α spelt out ("W4A8 g32 SmoothQuant α0.5" → "w4a8-g32-smoothquant-alpha0-5").
+pub fn label_tag(label: &str) -> String {
+    let mut tag = String::with_capacity(label.len());
+    for c in label.replace('α', "alpha").chars() {
+        if c.is_ascii_alphanumeric() {
+            tag.push(c.to_ascii_lowercase());
+        } else if !tag.is_empty() && !tag.ends_with('-') {
+            tag.push('-');
+        }
+    }
+    tag.trim_end_matches('-').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +149,14 @@ mod tests {
         assert_eq!(quantized_model_stem(&e, &layers()), "model-w2-6a8");
         // No quantizable layer known: the model's weight bits.
         assert_eq!(quantized_model_stem(&e, &[]), "model-w6a8");
+    }
+
+    #[test]
+    fn a_label_becomes_one_hyphen_per_gap() {
+        assert_eq!(label_tag("W4A8 g32 SmoothQuant α0.5"), "w4a8-g32-smoothquant-alpha0-5");
+        assert_eq!(label_tag("W8 per-channel RTN, static activation scales"), "w8-per-channel-rtn-static-activation-scales");
+        assert_eq!(label_tag("  F32 + KV int8 "), "f32-kv-int8");
+        assert_eq!(label_tag("α"), "alpha");
+        assert_eq!(label_tag("—"), "");
     }
 }

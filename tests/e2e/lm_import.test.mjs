@@ -212,6 +212,7 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   await idle(page);
   const onnx = await download('lm-onnx');
   assert.match(onnx.name, /^tied_f32-.*-qdq\.onnx$/);
+  assert.doesNotMatch(onnx.name, /--|-\./, 'one hyphen between words');
   assert.ok(onnx.bytes.length > 1000);
   await idle(page);
   // The packed .safetensors: its header describes every quantized layer.

@@ -3,6 +3,7 @@
 use yew::prelude::*;
 
 use crate::metrics::{ErrorMetrics, QuantErrorMetrics};
+use crate::parse::plural;
 
 #[derive(Properties, PartialEq)]
 pub struct MetricsPanelProps {
@@ -37,7 +38,7 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
                 { row("SQNR", "Signal to quantization noise: 10·log10(Σ r² / Σ (r − r')²)", format!("{:.2} dB", e.sqnr_db), "sqnr") }
                 { row("cosine", "Cosine similarity of r and r'", format!("{:.6}", e.cosine), "cosine") }
                 { row("KL divergence", "KL divergence between the histograms of r and r'", format!("{:.4e}", e.kl_divergence), "kl") }
-                { row("clip ratio", "Fraction of values whose r / s + Z falls outside [qmin, qmax] and is clamped (with the normal method only the rounding of Z can push α or β out, by under half a step)", format!("{:.2} % ({} values)", m.clip_ratio * 100.0, m.clipped), "clip-ratio") }
+                { row("clip ratio", "Fraction of values whose r / s + Z falls outside [qmin, qmax] and is clamped (with the normal method a value inside [α, β] lands at most half a step outside: by the rounding of Z, or in a symmetric grid at β, which has one level fewer above Z than below)", format!("{:.2} % ({})", m.clip_ratio * 100.0, plural(m.clipped, "value")), "clip-ratio") }
                 { row("RMSE / s", "Rounding noise in steps. Uniform rounding error has RMS 1/√12 ≈ 0.2887 of a step.", format!("{:.4} (ideal {:.4})", m.rmse_over_scale, m.uniform_noise_rms), "rmse-over-scale") }
             </dl>
             <h3>{"16-bit floats, for comparison"}</h3>

@@ -37,7 +37,7 @@ use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK};
 use crate::metrics::QuantErrorMetrics;
 use crate::formats::Tensor;
-use crate::parse::{parse_numbers, ParseError};
+use crate::parse::{parse_numbers, plural, ParseError};
 use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
 use crate::share::Page;
@@ -179,7 +179,7 @@ pub fn tensor_page() -> Html {
                         <span>{ format!("From {}: ", f.name) }</span>
                         <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor">
                             { for f.tensors.iter().enumerate().map(|(i, (n, t))| html! {
-                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {:?} ({} values)", t.shape, t.values.len()) }</option>
+                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {:?} ({})", t.shape, plural(t.values.len(), "value")) }</option>
                             }) }
                         </select>
                         <button onclick={on_close} data-testid="close-file" title="Back to typing numbers">{"Close the file"}</button>

@@ -19,6 +19,7 @@ use crate::experiment::Progress;
 use crate::lm::corpus::{gunzip_text, BuiltinLm, TRAIN_FILE, VAL_FILE};
 use crate::experiment::shard::Shard;
 use crate::lm::eval::{score_windows, window_count, Comparison};
+use crate::experiment::download_name::label_tag;
 use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab};
 use crate::lm::sample::{Generated, Generator, SampleConfig, Scorer};
 use crate::lm::tokenizers::Tokenizer;
@@ -329,7 +330,7 @@ async fn export(id: u32, model: &LmModelRef, quant: LmQuantConfig, format: LmExp
             let q = quantized(id, &m, &quant).await?;
             progress(id, "writing QDQ ONNX", 0, 1);
             let b = crate::formats::onnx_lm::write_lm_model_onnx(&q.model, &quant.label()).map_err(err)?;
-            let tag: String = quant.label().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+            let tag = label_tag(&quant.label());
             Ok((Outcome::File { name: format!("{}-{tag}-qdq.onnx", stem(&m)), mime: octet }, b))
         }
         LmExportFormat::PackedSafetensors => {
@@ -339,7 +340,7 @@ async fn export(id: u32, model: &LmModelRef, quant: LmQuantConfig, format: LmExp
             progress(id, "writing the packed .safetensors", 0, 1);
             let packed = QuantizedLm { model: (*q.model).clone(), layers: (*q.layers).clone(), config: quant.clone() };
             let b = crate::formats::lm_safetensors::write_lm_safetensors(&packed, m.weights.alphabet.as_deref()).map_err(err)?;
-            let tag: String = quant.label().chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+            let tag = label_tag(&quant.label());
             Ok((Outcome::File { name: format!("{}-{tag}.safetensors", stem(&m)), mime: octet }, b))
         }
     }
