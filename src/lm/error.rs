@@ -23,6 +23,9 @@ pub enum LmError {
     Setting { name: &'static str, message: String },
     /// The file could not be read.
     Format(FormatError),
+    /// The set of files given is not one model (a file missing, two of one kind): the message
+    /// names the files.
+    Files(String),
     /// Quantizing a weight failed (names the tensor).
     Quant { tensor: String, error: QuantError },
 }
@@ -45,6 +48,7 @@ impl fmt::Display for LmError {
             LmError::Tokens(m) => write!(f, "{m}"),
             LmError::Setting { name, message } => write!(f, "setting {name}: {message}"),
             LmError::Format(e) => write!(f, "{e}"),
+            LmError::Files(m) => write!(f, "{m}"),
             LmError::Quant { tensor, error } => write!(f, "quantizing {tensor}: {error}"),
         }
     }

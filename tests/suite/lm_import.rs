@@ -1125,6 +1125,7 @@ fn every_file_the_model_does_not_use_is_named_and_a_llama2c_model_takes_a_tokeni
     let m = import(&[("model.bin", V0), ("tokenizer.json", HF_TOKENIZER)]).unwrap();
     assert!(matches!(m.vocab, Some(RawVocab::TokenizerJson { .. })), "{:?}", m.vocab);
     assert!(m.notes.iter().all(|n| !n.contains("ignored")), "{:?}", m.notes);
+    assert!(m.unused.is_empty());
     // With both tokenizers, tokenizer.bin is llama2.c's own: the other is named.
     let m = import(&[("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN), ("tokenizer.json", HF_TOKENIZER), ("config.json", HF_CONFIG)]).unwrap();
     assert!(matches!(m.vocab, Some(RawVocab::Tokens(_))));
@@ -1132,6 +1133,11 @@ fn every_file_the_model_does_not_use_is_named_and_a_llama2c_model_takes_a_tokeni
     // A GGUF file carries its tokenizer: the others are named.
     let m = import(&[("m.gguf", TIED_GGUF), ("tokenizer.bin", TOKENIZER_BIN), ("tokenizer.json", HF_TOKENIZER)]).unwrap();
     assert!(ignored(&m, "tokenizer.bin") && ignored(&m, "tokenizer.json"), "{:?}", m.notes);
+    // The ignored files are listed by name, so the page names the model by the files it uses.
+    assert_eq!(m.unused, ["tokenizer.json", "tokenizer.bin"]);
+    let m = import(&[("notes.txt", b"hello"), ("m.gguf", TIED_GGUF), ("config.json", HF_CONFIG)]).unwrap();
+    assert_eq!(m.unused, ["notes.txt", "config.json"]);
+    assert!(import(&[("m.gguf", TIED_GGUF)]).unwrap().unused.is_empty());
     // A Hugging Face model does not read llama2.c's tokenizer.bin.
     let mut files = hf_files();
     files.push(("tokenizer.bin", TOKENIZER_BIN));

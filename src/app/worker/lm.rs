@@ -154,8 +154,11 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
             (f.name.clone(), part)
         })
         .collect();
-    let name = files.iter().map(|f| f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name).to_string()).collect::<Vec<_>>().join(", ");
-    let imported = import_model(&parts).map_err(|e| format!("{name}: {e}"))?;
+    let base = |n: &str| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string();
+    let all = files.iter().map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
+    let imported = import_model(&parts).map_err(|e| format!("{all}: {e}"))?;
+    // The model is named by the files it uses (an ignored file has its note).
+    let name = files.iter().filter(|f| !imported.unused.contains(&f.name)).map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
     let mut notes = imported.notes;
     let tok = match &imported.vocab {
         None => {

@@ -79,6 +79,8 @@ pub struct ImportedModel {
     pub notes: Vec<String>,
     /// The vocabulary the files carry, raw (None when they carry none).
     pub vocab: Option<RawVocab>,
+    /// The names of the files given that the model does not use (each has a note).
+    pub unused: Vec<String>,
 }
 
 /// Fails when a file is larger than [`MAX_IMPORT_FILE_BYTES`].
@@ -103,7 +105,7 @@ pub(crate) fn clamp_seq_len(declared: usize, field: &str, notes: &mut Vec<String
 
 /// An error about the set of files given (which is which, what is missing).
 fn files_error(message: impl Into<String>) -> LmError {
-    LmError::Setting { name: "model files", message: message.into() }
+    LmError::Files(message.into())
 }
 
 /// The last component of a path-like name.
@@ -161,11 +163,9 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         of(FileKind::Llama2cTokenizer),
         of(FileKind::Llama2cModel),
     );
-    let mut notes: Vec<String> = files
-        .iter()
-        .filter(|(n, b)| classify(n, b) == FileKind::Other)
-        .map(|(n, _)| format!("{} ignored: not a model, config or tokenizer file qplay reads", cursor::clip(n)))
-        .collect();
+    let mut unused: Vec<String> = files.iter().filter(|(n, b)| classify(n, b) == FileKind::Other).map(|(n, _)| n.clone()).collect();
+    let mut notes: Vec<String> =
+        unused.iter().map(|n| format!("{} ignored: not a model, config or tokenizer file qplay reads", cursor::clip(n))).collect();
     let kinds = [!ggufs.is_empty(), !shards.is_empty(), !l2c.is_empty()].iter().filter(|&&k| k).count();
     let names = || files.iter().map(|(n, _)| cursor::clip(n)).collect::<Vec<_>>().join(", ");
     if kinds == 0 {
@@ -177,8 +177,9 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         return Err(files_error(format!("files of several model formats in [{}]: give one model", names())));
     }
     // Files of a kind the chosen format does not read are named, not dropped in silence.
-    let ignored = |notes: &mut Vec<String>, list: &[(&str, &[u8])], why: &str| {
+    let ignored = |notes: &mut Vec<String>, unused: &mut Vec<String>, list: &[(&str, &[u8])], why: &str| {
         notes.extend(list.iter().map(|(n, _)| format!("{} ignored: {why}", cursor::clip(n))));
+        unused.extend(list.iter().map(|(n, _)| n.to_string()));
     };
     let one = |list: &[(&str, &[u8])], what: &str| -> Result<(), LmError> {
         if list.len() > 1 {
@@ -193,13 +194,14 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         notes.extend(m.notes);
         let own = "a GGUF file carries its own configuration and tokenizer";
         for list in [&configs, &hf_tok, &l2c_tok] {
-            ignored(&mut notes, list, own);
+            ignored(&mut notes, &mut unused, list, own);
         }
         return Ok(ImportedModel {
             weights: m.weights,
             format: ModelFormat::Gguf { version: m.version },
             notes,
             vocab: m.vocab.map(RawVocab::Tokens),
+            unused,
         });
     }
     if !shards.is_empty() {
@@ -215,18 +217,18 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         one(&hf_tok, "tokenizer.json")?;
         let m = read_hf(config.1, &shards)?;
         notes.extend(m.notes);
-        ignored(&mut notes, &l2c_tok, "a llama2.c tokenizer.bin goes with a llama2.c model.bin; a Hugging Face model's tokenizer is tokenizer.json");
+        ignored(&mut notes, &mut unused, &l2c_tok, "a llama2.c tokenizer.bin goes with a llama2.c model.bin; a Hugging Face model's tokenizer is tokenizer.json");
         let vocab = hf_tok.first().map(|(_, bytes)| tokenizer_json(bytes, m.end_of_text)).transpose()?;
-        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab });
+        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab, unused });
     }
     one(&l2c, "llama2.c model")?;
     one(&l2c_tok, "tokenizer.bin")?;
     one(&hf_tok, "tokenizer.json")?;
     let m = read_llama2c(l2c[0].1)?;
     notes.extend(m.notes);
-    ignored(&mut notes, &configs, "a llama2.c model.bin carries its configuration in its header");
+    ignored(&mut notes, &mut unused, &configs, "a llama2.c model.bin carries its configuration in its header");
     if !l2c_tok.is_empty() {
-        ignored(&mut notes, &hf_tok, "the tokenizer.bin given with it is used");
+        ignored(&mut notes, &mut unused, &hf_tok, "the tokenizer.bin given with it is used");
     }
     let vocab = match (l2c_tok.first(), hf_tok.first()) {
         (None, None) => None,
@@ -244,7 +246,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
             Some(RawVocab::Tokens(v))
         }
     };
-    Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab })
+    Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab, unused })
 }
 
 /// A `tokenizer.json` passed through as text: within its size limit and UTF-8.
