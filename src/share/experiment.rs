@@ -426,9 +426,54 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
     }
 }
 
+/// What a Rust type name in a serde message asks for, in words.
+fn wanted(expected: &str) -> String {
+    match expected {
+        "u8" => "a whole number from 0 to 255".into(),
+        "u16" => "a whole number from 0 to 65535".into(),
+        "u32" | "u64" | "usize" => "a whole number, 0 or more".into(),
+        "i32" | "i64" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" => "true or false".into(),
+        other => other.into(),
+    }
+}
+
+/// A value as serde names it ("integer `-4`", "string \"x\"", "floating point `1.5`") as the
+/// link spelt it.
+fn as_typed(found: &str) -> String {
+    let found = found.trim();
+    for prefix in ["integer ", "floating point ", "string ", "boolean "] {
+        if let Some(v) = found.strip_prefix(prefix) {
+            return v.trim_matches('`').to_string();
+        }
+    }
+    found.to_string()
+}
+
+/// serde's message in the words of a link: "invalid value: integer `-4`, expected usize" →
+/// "-4: a whole number, 0 or more was expected"; "unknown variant `banana`, expected one of `a`,
+/// `b`" → "\"banana\" is not one of a, b". Other messages stay as serde wrote them.
+fn plain_reason(why: &str) -> String {
+    let unquote = |s: &str| s.replace('`', "");
+    for head in ["invalid value: ", "invalid type: "] {
+        if let Some((found, expected)) = why.strip_prefix(head).and_then(|r| r.split_once(", expected ")) {
+            return format!("{}: {} was expected", as_typed(found), wanted(expected.trim()));
+        }
+    }
+    for (head, what) in [("unknown variant ", "a choice"), ("unknown field ", "a setting here")] {
+        if let Some((name, expected)) = why.strip_prefix(head).and_then(|r| r.split_once(", expected ")) {
+            let options = expected.strip_prefix("one of ").unwrap_or(expected);
+            return format!("\"{}\" is not {what}: use {}", unquote(name), unquote(options));
+        }
+    }
+    why.to_string()
+}
+
 fn clip_reason(why: &str) -> String {
     // serde's messages end with "at line 1 column N" for JSON; keep the first clause.
     let first = why.split(" at line ").next().unwrap_or(why);
+    let first = &plain_reason(first);
     let mut s: String = first.chars().take(120).collect();
     if first.chars().count() > 120 {
         s.push('…');

@@ -269,6 +269,13 @@ both! {
         assert!(notices.iter().any(|n| n.contains("\"zz\"") && n.contains("not a setting")), "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("\"ptq.mode\"") && n.contains("half")), "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("ptq.layer_bits.nn1") && n.contains("99 bits")), "{notices:?}");
+        // serde's wording becomes the link's: the value as written and what was expected.
+        let (_, notices) = from_query("ptq.act_bits=abc&ptq.mode=half&ptq.granularity.kind=per_group&ptq.granularity.group_size=-4");
+        let text = notices.join(" | ");
+        assert!(text.contains("\"abc\": a whole number from 0 to 255 was expected"), "{text}");
+        assert!(text.contains("\"half\" is not a choice: use "), "{text}");
+        assert!(text.contains("-4: a whole number, 0 or more was expected"), "{text}");
+        assert!(!text.contains("usize") && !text.contains("u8") && !text.contains('`'), "{text}");
         // A key given twice: the last value counts, and a notice says so once.
         let (exp, notices) = from_query("ptq.weight_bits=4&ptq.weight_bits=8&ptq.weight_bits=2");
         assert_eq!(exp.ptq.weight_bits, 2);
