@@ -491,6 +491,16 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   await page.waitForSelector('[data-testid=file-error]');
   assert.match(await page.textContent('[data-testid=file-error]'), /bad\.npy/);
   assert.equal((await readTable(page)).fp32.length, 6);
+  // A file whose first tensor is a bias: the largest tensor (the weight) is shown first.
+  const header = Buffer.from(JSON.stringify({ b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, w: { dtype: 'F32', shape: [2, 3], data_offsets: [4, 28] } }));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(header.length));
+  const data = Buffer.alloc(28);
+  [0.5, 1, 2, 3, 4, 5, 6].forEach((v, i) => data.writeFloatLE(v, 4 * i));
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'layer.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.concat([len, header, data]) });
+  await page.waitForFunction(() => /layer\.safetensors/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
+  assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^w \[2, 3\] \(6 values\)/);
+  assert.match(await page.textContent('[data-testid=file-tensor]'), /b \[1\] \(1 value\)/);
   await page.click('[data-testid=close-file]');
   await page.waitForSelector('[data-testid=tensor-text]');
   await assertHealthy(page, errors);

@@ -120,7 +120,9 @@ impl Reducible for TensorState {
             }
             TensorAction::DismissNotices => next.notices.clear(),
             TensorAction::LoadedFile { name, tensors } => {
-                next.file = Some(Rc::new(LoadedTensors { name, tensors, chosen: 0 }));
+                // The largest tensor first (a weight rather than its bias), the first of equals.
+                let chosen = tensors.iter().enumerate().max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
+                next.file = Some(Rc::new(LoadedTensors { name, tensors, chosen }));
                 next.file_error = None;
                 next.settings.generator = None;
                 next.settings.range = None;
