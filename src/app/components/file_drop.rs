@@ -18,8 +18,9 @@ pub struct FileDropProps {
     /// (name, bytes) of each file, or an error message (too large, unreadable).
     pub on_file: Callback<Result<(String, Vec<u8>), String>>,
     pub testid: AttrValue,
+    /// Locked by the teacher's link: no file is taken, dropped or picked.
     #[prop_or_default]
-    pub disabled: bool,
+    pub locked: bool,
 }
 
 fn read(file: File, on: Callback<Result<(String, Vec<u8>), String>>) {
@@ -56,8 +57,13 @@ pub struct DropZoneProps {
     #[prop_or_default]
     pub title: Option<AttrValue>,
     pub testid: AttrValue,
+    /// Not now (a job runs): the button is off and drops are ignored.
     #[prop_or_default]
     pub disabled: bool,
+    /// Locked by the teacher's link (or the [`Locked`] `Ctl` around it): no file is taken,
+    /// dropped or picked.
+    #[prop_or_default]
+    pub locked: bool,
     /// The files dropped or picked (possibly none: a drop of something that is not a file).
     pub on_pick: Callback<Vec<File>>,
 }
@@ -67,7 +73,8 @@ pub struct DropZoneProps {
 #[function_component(DropZone)]
 pub fn drop_zone(props: &DropZoneProps) -> Html {
     // A locked control's zone takes no files, dropped or picked.
-    let disabled = props.disabled || use_context::<Locked>().is_some_and(|l| l.0);
+    let locked = props.locked || use_context::<Locked>().is_some_and(|l| l.0);
+    let disabled = props.disabled || locked;
     let over = use_state(|| false);
     let input = use_node_ref();
     let ondragover = {
@@ -96,7 +103,7 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
         Callback::from(move |e: Event| {
             let el = e.target_unchecked_into::<HtmlInputElement>();
             let files = files_of(el.files());
-            if !files.is_empty() && !disabled {
+            if !files.is_empty() && !locked {
                 on.emit(files);
             }
             el.set_value(""); // the same files can be picked again
@@ -111,7 +118,7 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
         })
     };
     html! {
-        <div class={classes!("drop", (*over).then_some("over"), disabled.then_some("locked"))} data-testid={props.testid.clone()} title={props.title.clone()}
+        <div class={classes!("drop", (*over).then_some("over"), locked.then_some("locked"))} data-testid={props.testid.clone()} title={props.title.clone()}
             {ondragover} {ondragleave} {ondrop}>
             <span>{ props.text.clone() }</span>
             <button type="button" onclick={pick} {disabled}>{ props.button.clone() }</button>
@@ -133,6 +140,6 @@ pub fn file_drop(props: &FileDropProps) -> Html {
     };
     html! {
         <DropZone text={format!("Drop {} here, or ", props.label)} button="choose a file…" picker_label={format!("Choose {}", props.label)}
-            accept={props.accept.clone()} testid={props.testid.clone()} disabled={props.disabled} {on_pick} />
+            accept={props.accept.clone()} testid={props.testid.clone()} locked={props.locked} {on_pick} />
     }
 }

@@ -22,8 +22,12 @@ pub type DroppedFiles = (Vec<LmFile>, Vec<u8>);
 #[derive(Properties, PartialEq)]
 pub struct LmModelDropProps {
     pub on_files: Callback<Result<DroppedFiles, String>>,
+    /// A job runs: drops wait.
     #[prop_or_default]
     pub disabled: bool,
+    /// The link locks the model.
+    #[prop_or_default]
+    pub locked: bool,
 }
 
 /// Reads every file into one buffer, sized first from the files' sizes.
@@ -68,7 +72,7 @@ pub fn lm_model_drop(props: &LmModelDropProps) -> Html {
         Callback::from(move |files: Vec<File>| read(files, on.clone()))
     };
     html! {
-        <DropZone testid="lm-drop" multiple=true accept=".gguf,.bin,.safetensors,.json" disabled={props.disabled} {on_pick}
+        <DropZone testid="lm-drop" multiple=true accept=".gguf,.bin,.safetensors,.json" disabled={props.disabled} locked={props.locked} {on_pick}
             title="Your own Llama-style model: a .gguf file (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q2_K … Q6_K, as in llama.cpp's Q4_K_M files); a llama2.c model.bin with its tokenizer.bin; or a Hugging Face folder's model.safetensors, config.json and tokenizer.json. Select every file at once. Quantized tensors are read back to FP32 first, and the settings quantize that."
             text="Drop your own model here (.gguf; llama2.c model.bin + tokenizer.bin; model.safetensors + config.json + tokenizer.json), or "
             button="choose files…" picker_label="Choose your model's files" />

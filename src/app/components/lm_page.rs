@@ -339,7 +339,7 @@ pub fn lm_page() -> Html {
                 <h2>{"Language model"}</h2>
                 if !view.is_hidden("model") {
                     <LmModelPanel user={state.user_model.clone()} use_user={state.use_user} builtin={state.exp.builtin} on_choose={on_choose.clone()} disabled={busy || model_locked} />
-                    <LmModelDrop {on_files} disabled={busy || model_locked} />
+                    <LmModelDrop {on_files} disabled={busy} locked={model_locked} />
                 }
                 if let Some(name) = state.model_missing() {
                     <p class="notice" role="status" data-testid="lm-model-missing">

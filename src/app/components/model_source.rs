@@ -95,7 +95,7 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
                 </label>
             </div>
             <FileDrop label="a model (.safetensors or .onnx; a PyTorch nn.Sequential state_dict works)" accept=".safetensors,.onnx"
-                on_file={props.on_file.clone()} testid="model-drop" disabled={props.locked} />
+                on_file={props.on_file.clone()} testid="model-drop" locked={props.locked} />
             if let Some(e) = &props.file_error {
                 <p class="error" role="alert" data-testid="model-error">{ format!("{e}. The model loaded before is still here.") }</p>
             }
