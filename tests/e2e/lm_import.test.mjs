@@ -171,6 +171,40 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   await assertHealthy(page, errors);
 });
 
+test("generation stops at the model's end-of-text token, marked, and the page says which column stopped why", async () => {
+  // tied_f32.gguf writes "n" (id 10) first at temperature 0: with its EOS id rewritten to 10, both
+  // columns end after that one token.
+  const gguf = Buffer.from(await readFile(join(fixtures, 'tied_f32.gguf')));
+  const key = Buffer.from('tokenizer.ggml.eos_token_id');
+  const at = gguf.indexOf(key) + key.length;
+  assert.equal(gguf.readUInt32LE(at), 4, 'a u32 value');
+  assert.equal(gguf.readUInt32LE(at + 4), 2);
+  gguf.writeUInt32LE(10, at + 4);
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=8&temperature=0&max_new=24&prompt=ROMEO%3A`);
+  await page.waitForSelector('[data-testid=lm-drop]');
+  await drop(page, [{ name: 'eos10.gguf', mimeType: 'application/octet-stream', buffer: gguf }]);
+  await page.click('[data-testid=lm-generate]');
+  await idle(page);
+  await page.waitForSelector('[data-testid=gen-stopped]');
+  const stopped = await page.textContent('[data-testid=gen-stopped]');
+  assert.match(stopped, /Stopped before the 24 tokens asked for: FP32 wrote its end-of-text token after 1 token; .* wrote its end-of-text token after 1 token\./);
+  for (const col of ['gen-fp32', 'gen-quant']) {
+    assert.equal(await page.$$eval(`[data-testid=${col}] .tok`, (t) => t.length), 1, col);
+    assert.equal(await page.$eval(`[data-testid=${col}] .tok`, (t) => t.classList.contains('end-of-text') && t.textContent), '⏎ end of text');
+  }
+  await screenshot(page, 'lm-end-of-text.png');
+  // The fixture as it is (EOS 2, which it does not write first): 24 tokens or the context, and
+  // no end-of-text mark.
+  await drop(page, [await fixture('tied_f32.gguf')]);
+  await page.click('[data-testid=lm-generate]');
+  await idle(page);
+  assert.equal(await page.$$eval('[data-testid=gen-fp32] .tok', (t) => t[0].textContent), 'n');
+  if (await page.$('[data-testid=gen-stopped]')) {
+    assert.match(await page.textContent('[data-testid=gen-stopped]'), /filled the model's context/);
+  }
+  await assertHealthy(page, errors);
+});
+
 test('a fresh worker after Cancel gets the files again; downloads', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lm?weights=q8_0&tokens=200000`);
   await page.waitForSelector('[data-testid=lm-drop]');

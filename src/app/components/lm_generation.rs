@@ -8,6 +8,7 @@ use yew::prelude::*;
 
 use crate::app::state::lm::Generation;
 use crate::app::worker::protocol::LmToken;
+use crate::parse::plural;
 
 #[derive(Properties, PartialEq)]
 pub struct LmGenerationProps {
@@ -43,8 +44,8 @@ fn column(tokens: &[LmToken], diverge: Option<usize>, testid: &'static str, own:
 fn why_stopped(name: &str, tokens: &[LmToken], asked: usize) -> Option<String> {
     match tokens.last() {
         _ if tokens.len() >= asked => None,
-        Some(t) if t.ends_text => Some(format!("{name} wrote its end-of-text token after {} tokens", tokens.len())),
-        _ => Some(format!("{name} filled the model's context (prompt included) after {} tokens", tokens.len())),
+        Some(t) if t.ends_text => Some(format!("{name} wrote its end-of-text token after {}", plural(tokens.len(), "token"))),
+        _ => Some(format!("{name} filled the model's context (prompt included) after {}", plural(tokens.len(), "token"))),
     }
 }
 
