@@ -120,7 +120,7 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
       return s;
     });
     assert.equal(await prefix('gen-quant'), await prefix('gen-fp32'));
-    assert.match(await page.textContent('[data-testid=divergence-note]'), /part at generated character \d+/);
+    assert.match(await page.textContent('[data-testid=divergence-note]'), /part at generated token \d+/);
   } else {
     assert.equal(fp32Text, quantText);
   }

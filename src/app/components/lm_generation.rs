@@ -65,7 +65,7 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
             html! {
                 <p class="hint" data-testid="divergence-note">
                     { format!(
-                        "The texts part at generated character {}: FP32 wrote {:?} (p = {:.3}), {} wrote {:?}{}.",
+                        "The texts part at generated token {}: FP32 wrote {:?} (p = {:.3}), {} wrote {:?}{}.",
                         i + 1,
                         a.text,
                         a.p_fp32,
@@ -78,7 +78,7 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
         }
         (None, true) => html! {
             <p class="hint" data-testid="no-divergence">
-                { format!("No divergence: both models wrote the same {} characters.", g.fp32.len().min(g.quant.len())) }
+                { format!("No divergence: both models wrote the same {}.", plural(g.fp32.len().min(g.quant.len()), "token")) }
             </p>
         },
         (None, false) => html! {},
@@ -106,7 +106,7 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
             if g.done && g.fp32.len().min(g.quant.len()) < g.asked {
                 <p class="hint" data-testid="gen-stopped">{ stopped(g) }</p>
             }
-            <p class="hint">{"Shading: the darker a character, the less probable the FP32 model found it (white: p ≈ 1). The outlined character is the first where the two texts differ."}</p>
+            <p class="hint">{"Shading: the darker a token (a character, for the built-in models), the less probable the FP32 model found it (white: p ≈ 1). The outlined token is the first where the two texts differ."}</p>
         </div>
     }
 }
