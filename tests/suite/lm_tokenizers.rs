@@ -601,7 +601,7 @@ fn one_megabyte_inputs_encode_fast() {
 fn an_lstrip_token_after_a_run_of_whitespace_costs_linear_time() {
     // An added "\n" that absorbs the whitespace on its left: each match used to scan back over
     // every newline before it, so n newlines cost n² (40,000 took 1.5 s in release). Now each
-    // looks back only to the previous match: 8 times the text takes about 8 times as long.
+    // looks back only to the previous match.
     let mut j = json(BPE_JSON);
     let nl = serde_json::json!({"id": 0, "content": "\n", "single_word": false, "lstrip": true, "rstrip": false, "normalized": false, "special": true});
     j["added_tokens"].as_array_mut().unwrap().push(nl);
@@ -624,8 +624,10 @@ fn an_lstrip_token_after_a_run_of_whitespace_costs_linear_time() {
     median_ms(1 << 12); // warm-up
     let (small, large) = (median_ms(1 << 13), median_ms(1 << 16));
     eprintln!("lstrip \"\\n\": 8 Ki newlines {small:.2} ms, 64 Ki {large:.2} ms (ratio {:.1})", large / small);
-    // Linear: about 8; quadratic: 64.
-    assert!(large / small < 24.0, "{small:.2} ms → {large:.2} ms");
+    // Linear: about 8, quadratic 64, but at a fraction of a millisecond the ratio is noise (a busy
+    // machine measured 0.19 → 6.15 ms). So the bound is absolute, 10 times under the quadratic
+    // code's 6,175 ms for 64 Ki newlines and about 150 times over the linear code's 3.6 ms.
+    assert!(large < 600.0, "{small:.2} ms → {large:.2} ms");
 }
 
 #[test]
