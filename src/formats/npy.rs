@@ -37,7 +37,9 @@ pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, Forma
     if header_len(bytes)? > bytes.len() {
         return Err(malformed("the header is longer than the file"));
     }
-    check_header_nesting(&bytes[header_start(bytes)?..header_len(bytes)?.min(bytes.len())])?;
+    let header = &bytes[header_start(bytes)?..header_len(bytes)?.min(bytes.len())];
+    check_header_nesting(header)?;
+    check_shape_product(header)?;
     let npy = NpyFile::new(bytes).map_err(malformed)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;
@@ -105,6 +107,48 @@ fn header_len(bytes: &[u8]) -> Result<usize, FormatError> {
 /// Where the header's text starts: after the magic, the version and the length field.
 fn header_start(bytes: &[u8]) -> Result<usize, FormatError> {
     Ok(if header_len(bytes)? >= 12 && matches!(bytes.get(6), Some(2 | 3)) { 12 } else { 10 })
+}
+
+/// A Python int literal as npyz's parser reads one (decimal, 0x / 0o / 0b, `_` between digits,
+/// Python 2's `L` suffix), when it fits in u64.
+fn python_uint(token: &str) -> Option<u64> {
+    let t = token.trim_end_matches(['L', 'l']).replace('_', "");
+    let (digits, radix) = match t.get(..2) {
+        Some("0x" | "0X") => (&t[2..], 16),
+        Some("0o" | "0O") => (&t[2..], 8),
+        Some("0b" | "0B") => (&t[2..], 2),
+        _ => (&t[..], 10),
+    };
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// npyz multiplies the header's `shape` in u64 unchecked, which panics on overflow where
+/// overflow checks are on (a fuzzed header with shape (13358428034712644262, 3)) and wraps
+/// where they are off: each `shape` key's tuple is read first, and dimensions that are not
+/// whole numbers of u64, or whose running product passes u64 in either direction, are refused.
+/// One pass over the header.
+fn check_shape_product(header: &[u8]) -> Result<(), FormatError> {
+    let text = String::from_utf8_lossy(header);
+    for key in ["'shape'", "\"shape\""] {
+        let mut rest = &text[..];
+        while let Some(at) = rest.find(key) {
+            rest = &rest[at + key.len()..];
+            let after = rest.trim_start().strip_prefix(':').map(str::trim_start);
+            let Some(tuple) = after.and_then(|a| a.strip_prefix(['(', '['])) else { continue };
+            let body = &tuple[..tuple.find([')', ']']).unwrap_or(tuple.len())];
+            let mut dims = Vec::new();
+            for token in body.split([',', ' ', '\t', '\n', '\r', '+', '-']).filter(|t| !t.is_empty()) {
+                dims.push(python_uint(token).ok_or_else(|| malformed(format!("the shape's dimension {token:?} is not a whole number below 2^64")))?);
+            }
+            // npyz folds the shape front to back (the count, Fortran strides) and back to front
+            // (C strides): neither may overflow, even where a later 0 would make the count 0.
+            let fits = |p: Option<u64>, &d: &u64| p?.checked_mul(d);
+            if dims.iter().fold(Some(1), fits).is_none() || dims.iter().rev().fold(Some(1), fits).is_none() {
+                return Err(malformed(format!("the shape {dims:?} overflows")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Longest header text accepted (NumPy writes under 200 bytes even for record dtypes of

@@ -113,4 +113,36 @@ both! {
         ok.extend(2f32.to_le_bytes());
         assert_eq!(read_npy(&ok).unwrap().values, vec![1.0, 2.0]);
     }
+
+    a_shape_whose_product_overflows_is_refused_before_npyz_multiplies_it {
+        // Found by cargo-fuzz: npyz multiplies the shape in u64 unchecked, which panics where
+        // overflow checks are on (debug builds, the fuzzer) and wraps where they are off.
+        let header = |shape: &str, order: &str| {
+            let mut h = format!("{{'descr': '<f4', 'fortran_order': {order}, 'shape': {shape}, }}").into_bytes();
+            h.extend(b" ".repeat(64 - (h.len() + 11) % 64));
+            h.push(b'\n');
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend((h.len() as u16).to_le_bytes());
+            b.extend(h);
+            b.extend([0u8; 24]);
+            b
+        };
+        let fuzzed: &[u8] = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order'   : True                  , 'shape': (0000013358428034712644262, 3), }               `        er': Tru                \x0a\xd0\xb3\x19\xcc\xee\x81\xbf?2\xab~?\xcc\xee\x81\xbf\xa5,\xa3\xbe\xc5\x01\x00?\x868\x8e\xbf";
+        let e = read_npy(fuzzed).unwrap_err().to_string();
+        assert!(e.contains("overflows"), "{e}");
+        // The count's product, and the strides' in either order, where a 0 makes the count 0.
+        for (shape, order) in [
+            ("(4294967296, 4294967296)", "False"),
+            ("(9223372036854775808, 4, 0)", "True"),
+            ("(0, 4294967296, 4294967296)", "False"),
+            ("(0x8000000000000000, 2)", "False"),
+            ("(18446744073709551616,)", "False"),
+        ] {
+            let e = read_npy(&header(shape, order)).unwrap_err().to_string();
+            assert!(e.contains("overflows") || e.contains("not a whole number below 2^64"), "{shape}: {e}");
+        }
+        // Shapes that fit read on, an empty one too.
+        assert_eq!(read_npy(&header("(0, 4294967296)", "False")).unwrap().values.len(), 0);
+        assert_eq!(read_npy(&header("(2, 3)", "True")).unwrap().shape, [2, 3]);
+    }
 }
