@@ -405,7 +405,10 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
     // error names; a handful of rules, so a handful of rounds.
     for _ in 0..MAX_NOTICES {
         match exp.validate() {
-            Ok(()) => return (exp, notices.finish()),
+            Ok(()) => {
+                note_unused(&exp, &keys, &mut notices);
+                return (exp, notices.finish());
+            }
             Err(e) => {
                 let before = keys.len();
                 keys.retain(|k| !concerns(&e.field, &k.path));
@@ -418,11 +421,29 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
         }
     }
     match exp.validate() {
-        Ok(()) => (exp, notices.finish()),
+        Ok(()) => {
+            note_unused(&exp, &keys, &mut notices);
+            (exp, notices.finish())
+        }
         Err(e) => {
             notices.push(format!("The link's experiment is invalid ({e}); the default experiment is shown."));
             (base.clone(), notices.finish())
         }
+    }
+}
+
+/// A notice for each key the description read does not hold: a field of another variant of a
+/// tagged setting (`ptq.granularity.group_size` while the kind is per_tensor), which serde skips.
+fn note_unused(exp: &Experiment, keys: &[Key], notices: &mut Notices) {
+    let json = to_json(exp);
+    for k in keys.iter().filter(|k| get_path(&json, &k.path).is_none()) {
+        let tag = get_path(&json, &k.group)
+            .and_then(Value::as_object)
+            .and_then(|m| ["method", "kind"].into_iter().find_map(|t| m.get(t).and_then(Value::as_str).map(|v| format!("{}.{t}={v}", clip(&k.group)))));
+        notices.push(match tag {
+            Some(tag) => format!("Ignored \"{}\" in the link: it does not apply with {tag}.", clip(&k.path)),
+            None => format!("Ignored \"{}\" in the link: it does not apply to these settings.", clip(&k.path)),
+        });
     }
 }
 

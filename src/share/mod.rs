@@ -87,6 +87,31 @@ pub fn broken_escapes(query: &str) -> Option<String> {
     })
 }
 
+/// The notices for a Benchmark page link (`#/bench?…`), which takes no settings: its keys are
+/// named as ignored (at most 8, then a count), so a hand-edited link is not read in silence.
+pub fn bench_notices(hash: &str) -> Vec<String> {
+    let query = query_of(hash);
+    let mut keys: Vec<String> = Vec::new();
+    let mut more = 0usize;
+    for (k, _) in form_urlencoded::parse(query.as_bytes()) {
+        let k = clip(&k);
+        if keys.contains(&k) {
+            continue;
+        }
+        if keys.len() < 8 {
+            keys.push(k);
+        } else {
+            more += 1;
+        }
+    }
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let named = keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
+    let rest = if more > 0 { format!(" and {more} more") } else { String::new() };
+    vec![format!("Ignored {named}{rest} in the link: the Benchmark page takes no settings.")]
+}
+
 /// Cuts user text to 40 characters for a notice.
 pub fn clip(text: &str) -> String {
     let mut s: String = text.chars().take(40).collect();

@@ -244,7 +244,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
             s.granularity = match s.granularity {
                 Granularity::PerChannel { .. } => Granularity::PerChannel { axis },
                 Granularity::PerGroup { group_size, .. } => Granularity::PerGroup { axis, group_size },
-                g => g,
+                Granularity::PerTensor => return Err("per_tensor has no axis: give gran=per_channel or gran=per_group with it".into()),
             };
             Ok(())
         },
@@ -258,9 +258,10 @@ pub const TENSOR_FIELDS: &[Field] = &[
         },
         read: |s, v| {
             let g: usize = v.parse().ok().filter(|&g| (1..=MAX_GEN_SIDE).contains(&g)).ok_or("use a whole number from 1 to 1024")?;
-            if let Granularity::PerGroup { axis, .. } = s.granularity {
-                s.granularity = Granularity::PerGroup { axis, group_size: g };
-            }
+            let Granularity::PerGroup { axis, .. } = s.granularity else {
+                return Err("a group size needs gran=per_group".into());
+            };
+            s.granularity = Granularity::PerGroup { axis, group_size: g };
             Ok(())
         },
     },
@@ -285,6 +286,9 @@ pub const TENSOR_FIELDS: &[Field] = &[
             // As an f32 first, so that the shortest text of an f32 reads back to that f32.
             let finite = |x: f64| x.is_finite().then_some(x);
             let x = v.parse::<f32>().ok().map(f64::from).and_then(finite).or_else(|| v.parse::<f64>().ok().and_then(finite)).ok_or("use a number")?;
+            if s.calibration.kind() == CalibrationKind::MinMax {
+                return Err("min_max has no setting: give calib=… with it".into());
+            }
             let c = with_calibration_param(s.calibration, x);
             c.validate().map_err(|e| e.to_string())?;
             s.calibration = c;

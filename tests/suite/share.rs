@@ -386,6 +386,41 @@ both! {
         assert_eq!(from_query_on(&long, &base).0, base);
     }
 
+    a_link_setting_that_does_not_apply_to_its_group_is_named_not_dropped_in_silence {
+        // A group size without per-group granularity (the default is per channel).
+        let (exp, notices) = from_query("ptq.granularity.group_size=16&ptq.weight_bits=4");
+        assert_eq!((exp.ptq.granularity, exp.ptq.weight_bits), (WeightGranularity::PerChannel, 4));
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].contains("\"ptq.granularity.group_size\"") && notices[0].contains("ptq.granularity.kind=per_channel"), "{notices:?}");
+        let (exp, notices) = from_query("ptq.granularity.group_size=-4");
+        assert_eq!(exp.ptq.granularity, WeightGranularity::PerChannel);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        // With its kind it applies, in either order.
+        let (exp, notices) = from_query("ptq.granularity.group_size=16&ptq.granularity.kind=per_group");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(exp.ptq.granularity, WeightGranularity::PerGroup { group_size: 16 });
+        // The tensor page: a group size, an axis or a calibration setting with nothing to set.
+        let (s, notices) = TensorSettings::from_hash("#/tensor?group=8&axis=1&cparam=99");
+        assert_eq!((s.granularity, s.calibration), (Granularity::PerTensor, Calibration::MinMax));
+        assert_eq!(notices.len(), 3, "{notices:?}");
+        assert!(notices[0].contains("axis") && notices[0].contains("per_tensor has no axis"), "{notices:?}");
+        assert!(notices[1].contains("group") && notices[1].contains("gran=per_group"), "{notices:?}");
+        assert!(notices[2].contains("cparam") && notices[2].contains("min_max has no setting"), "{notices:?}");
+        let (s, notices) = TensorSettings::from_hash("#/tensor?group=8&axis=1&gran=per_group&cparam=99&calib=percentile");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((s.granularity, s.calibration), (Granularity::PerGroup { axis: 1, group_size: 8 }, Calibration::Percentile { percentile: 99.0 }));
+    }
+
+    a_benchmark_link_names_the_keys_it_ignores {
+        use qplay::share::bench_notices;
+        assert!(bench_notices("#/bench").is_empty());
+        assert!(bench_notices("#/bench?").is_empty());
+        assert_eq!(bench_notices("#/bench?x=1&x=2&y"), ["Ignored \"x\", \"y\" in the link: the Benchmark page takes no settings."]);
+        let many: String = (0..20).map(|i| format!("k{i}=1&")).collect();
+        let n = bench_notices(&format!("#/bench?{many}"));
+        assert!(n.len() == 1 && n[0].contains("\"k7\" and 12 more") && !n[0].contains("k8"), "{n:?}");
+    }
+
     tensor_link_calibration_settings_are_range_checked {
         let (s, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=65536");
         assert_eq!(s.calibration, Calibration::Kl { bins: 2048 });

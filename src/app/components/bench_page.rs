@@ -47,6 +47,15 @@ fn environment() -> Vec<(String, String)> {
 pub fn bench_page() -> Html {
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
     let bench = use_reducer(BenchState::default);
+    // The page takes no settings: keys in its link are named, once, until dismissed.
+    let notices = use_state(|| crate::share::bench_notices(&crate::app::url::read_hash()));
+    let on_dismiss = {
+        let notices = notices.clone();
+        Callback::from(move |_: ()| {
+            notices.set(Vec::new());
+            crate::app::url::replace_hash("#/bench");
+        })
+    };
     let running = bench.job.is_running();
     let run = {
         let (bench, worker) = (bench.clone(), worker.clone());
@@ -82,6 +91,7 @@ pub fn bench_page() -> Html {
     }
     html! {
         <div class="bench-page" ref={outer}>
+            <super::notices::Notices notices={(*notices).clone()} {on_dismiss} />
             <section aria-label="Benchmark">
                 <h2>{"int8 SIMD against FP32, in your browser"}</h2>
                 <p class="hint">{"GOPS = 2·M·K·N / t. Each figure is the median of timed trials, in the worker thread; the page stays responsive. The last case is a full W8A8 PTQ run of the Fashion-MNIST MLP (calibrate on 256 images, quantize, predict 10,000 on the int8 kernels), and the Model page's whole report."}</p>
