@@ -14,8 +14,33 @@ pub fn shortest_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(v.to_string().parse::<f64>().unwrap_or(f64::from(*v)))
 }
 
+/// An f32 as short text for a page or a link: its shortest decimal (`0.65`, `99.9`), or in
+/// exponent form when that would run to many zeros (`1e-40`, not forty-one digits of `0.000…1`);
+/// both read back to the same f32.
+pub fn short_text(v: f32) -> String {
+    let a = v.abs();
+    if a == 0.0 || !a.is_finite() || (1e-4..1e9).contains(&a) {
+        v.to_string()
+    } else {
+        format!("{v:e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn short_text_switches_to_an_exponent_only_for_tiny_and_huge_values_and_reads_back() {
+        assert_eq!(super::short_text(99.9), "99.9");
+        assert_eq!(super::short_text(0.001), "0.001");
+        assert_eq!(super::short_text(1e-40), "1e-40");
+        assert_eq!(super::short_text(-3.5e12), "-3.5e12");
+        assert_eq!(super::short_text(0.0), "0");
+        for x in [1e-40f32, 1e-5, 99.99, 3.4028235e38, f32::MIN_POSITIVE, -0.0, 1.0 / 3.0] {
+            assert_eq!(super::short_text(x).parse::<f32>().unwrap().to_bits(), x.to_bits(), "{x}");
+        }
+    }
+
+
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
     struct S {
         #[serde(serialize_with = "super::shortest_f32")]

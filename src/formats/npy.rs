@@ -109,8 +109,8 @@ fn header_start(bytes: &[u8]) -> Result<usize, FormatError> {
     Ok(if header_len(bytes)? >= 12 && matches!(bytes.get(6), Some(2 | 3)) { 12 } else { 10 })
 }
 
-/// A Python int literal as npyz's parser reads one (decimal, 0x / 0o / 0b, `_` between digits,
-/// Python 2's `L` suffix), when it fits in u64.
+/// A Python int literal (decimal, 0x / 0o / 0b, `_` between digits), when it fits in u64. Python
+/// 2's `L` suffix is stripped so that its digits are checked too; npyz then refuses the suffix.
 fn python_uint(token: &str) -> Option<u64> {
     let t = token.trim_end_matches(['L', 'l']).replace('_', "");
     let (digits, radix) = match t.get(..2) {

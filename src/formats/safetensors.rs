@@ -115,7 +115,7 @@ impl<'a> SafetensorsHeader<'a> {
         self.meta.metadata().clone().unwrap_or_default()
     }
 
-    /// The tensors' names, in file order.
+    /// The tensors' names, in file order (by data offset).
     pub fn names(&self) -> Vec<String> {
         self.meta.offset_keys()
     }
@@ -130,10 +130,9 @@ impl<'a> SafetensorsHeader<'a> {
 
     /// Every tensor, in file order, converted to f32.
     pub fn read_all(&self) -> Result<SafetensorsFile, FormatError> {
-        let mut entries: Vec<(usize, String)> = self.meta.tensors().into_iter().map(|(name, info)| (info.data_offsets.0, name)).collect();
-        entries.sort(); // file order
-        let mut tensors = Vec::with_capacity(entries.len());
-        for (_, name) in entries {
+        let names = self.names();
+        let mut tensors = Vec::with_capacity(names.len());
+        for name in names {
             let view = self.tensor(&name).ok_or_else(|| malformed(format!("tensor \"{}\" does not fit its bytes", clip(&name))))?;
             let values = to_f32(view.dtype(), view.data()).map_err(|dtype| FormatError::UnsupportedDtype {
                 dtype: format!("{dtype} (tensor \"{name}\")"),

@@ -11,6 +11,7 @@
 use crate::examples::LAB_NORMAL;
 use crate::generate::Distribution;
 use crate::parse::{format_numbers, format_rows, parse_at_most, parse_numbers, Parsed};
+use crate::decimal::short_text;
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
 use crate::quant::{Granularity, Method, Rounding, Scheme};
@@ -202,7 +203,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "range",
         help: "α,β: a float range set by hand instead of the data's min and max",
-        write: |s, _| s.range.map(|(a, b)| format!("{a},{b}")),
+        write: |s, _| s.range.map(|(a, b)| format!("{},{}", short_text(a), short_text(b))),
         read: |s, v| {
             let (a, b) = v.split_once(',').ok_or("use two numbers α,β")?;
             let (a, b) = (finite(a)?, finite(b)?);
@@ -379,9 +380,9 @@ pub fn axis_and_group(g: Granularity) -> (usize, usize) {
 pub fn calibration_param(c: &Calibration) -> Option<String> {
     match *c {
         Calibration::MinMax => None,
-        Calibration::MovingAverageMinMax { momentum, .. } => Some(momentum.to_string()),
-        Calibration::Percentile { percentile } => Some(percentile.to_string()),
-        Calibration::RemovalOutlier { ratio } => Some(ratio.to_string()),
+        Calibration::MovingAverageMinMax { momentum, .. } => Some(short_text(momentum)),
+        Calibration::Percentile { percentile } => Some(short_text(percentile)),
+        Calibration::RemovalOutlier { ratio } => Some(short_text(ratio)),
         Calibration::Kl { bins } => Some(bins.to_string()),
         Calibration::Mse { steps } => Some(steps.to_string()),
     }

@@ -137,6 +137,27 @@ test('a misspelt key in hide= or lock= is named in a notice', async () => {
   await assertHealthy(p3, e3);
 });
 
+test('a setting that does not apply, or any key of a Benchmark link, is named in a notice', async () => {
+  // The experiment link's default granularity is per channel: a group size alone has nothing to set.
+  const { page, errors } = await openPage(browser, `${url}#/model?ptq.granularity.group_size=16&ptq.weight_bits=4`);
+  await page.waitForSelector('[data-testid=link-notice]');
+  assert.match(await page.textContent('[data-testid=link-notice]'), /"ptq\.granularity\.group_size".*ptq\.granularity\.kind=per_channel/);
+  assert.equal(await page.$eval('[data-testid=ptq-weight_bits]', (s) => s.value), '4', 'the rest of the link applies');
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/tensor?group=8&bits=4`);
+  await p2.waitForSelector('[data-testid=link-notice]');
+  assert.match(await p2.textContent('[data-testid=link-notice]'), /group "8".*gran=per_group/);
+  const { page: p3, errors: e3 } = await openPage(browser, `${url}#/bench?runs=5&x=1`);
+  await p3.waitForSelector('[data-testid=link-notice]');
+  assert.match(await p3.textContent('[data-testid=link-notice]'), /"runs", "x".*takes no settings/);
+  await p3.click('[data-testid=link-notice] button');
+  await p3.waitForFunction(() => !document.querySelector('[data-testid=link-notice]'));
+  assert.equal(await p3.evaluate(() => location.hash), '#/bench');
+  assert.equal(await p3.$eval('[data-testid=run-bench]', (b) => b.disabled), false, 'the page works');
+  await assertHealthy(page, errors);
+  await assertHealthy(p2, e2);
+  await assertHealthy(p3, e3);
+});
+
 test('a skip link is the first Tab stop and moves focus to the main content, route unchanged', async () => {
   const { page, errors } = await openPage(browser, `${url}#/tensor?bits=6`);
   await page.waitForSelector('[data-testid=zero-point]');
