@@ -149,6 +149,7 @@ test('a setting that does not apply, or any key of a Benchmark link, is named in
   const { page: p3, errors: e3 } = await openPage(browser, `${url}#/bench?runs=5&x=1`);
   await p3.waitForSelector('[data-testid=link-notice]');
   assert.match(await p3.textContent('[data-testid=link-notice]'), /"runs", "x".*takes no settings/);
+  await screenshot(p3, 'bench-link-notice.png');
   await p3.click('[data-testid=link-notice] button');
   await p3.waitForFunction(() => !document.querySelector('[data-testid=link-notice]'));
   assert.equal(await p3.evaluate(() => location.hash), '#/bench');
