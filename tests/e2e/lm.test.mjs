@@ -129,6 +129,13 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   await mkdir(join(root, 'docs', 'screenshots'), { recursive: true });
   await copyFile(shot, join(root, 'docs', 'screenshots', 'lm.png'));
   await page.setViewportSize({ width: 1024, height: 900 });
+  // At 1024 px the comparison table and the Q/DQ graph fit the page without scrolling sideways.
+  const fit = await page.evaluate(() => {
+    const over = (el) => el && Math.round(el.getBoundingClientRect().width) - el.parentElement.clientWidth;
+    return { table: over(document.querySelector('[data-testid=lm-table]')), qdq: over(document.querySelector('svg.qdq-graph')) };
+  });
+  assert.ok(fit.table <= 1, `the table overflows by ${fit.table} px at 1024 px`);
+  assert.ok(fit.qdq === null || fit.qdq <= 1, `the Q/DQ graph overflows by ${fit.qdq} px at 1024 px`);
   await copyFile(await screenshot(page, 'lm-1024.png'), join(root, 'docs', 'screenshots', 'lm-1024.png'));
   await page.setViewportSize({ width: 1280, height: 900 });
 

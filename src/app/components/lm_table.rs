@@ -69,7 +69,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <th title="The model quantized: a built-in one or your file">{"model"}</th>
                     <th title="The quantization settings of the run">{"configuration"}</th>
                     <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (kB)"}</th>
-                    <th class="num" title="Stored bits per parameter, norms excluded">{"bits/weight"}</th>
+                    <th class="num" title="Stored bits per parameter, norms excluded">{"bits/"}<wbr />{"weight"}</th>
                     <th class="num" title="The KV cache over the model's whole context">{"KV cache (kB)"}</th>
                     <th class="num" title="Perplexity of the FP32 model on the same tokens">{"FP32 ppl"}</th>
                     <th class="num" title="Perplexity of the quantized model: exp(mean −ln p(next token))">{"perplexity"}</th>
