@@ -141,7 +141,7 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   await assertHealthy(p3, e3);
 
   // A Hugging Face folder: model.safetensors, config.json, tokenizer.json.
-  await drop(page, [await fixture('hf/model.safetensors'), await fixture('hf/config.json'), await fixture('hf/tokenizer.json')]);
+  await drop(page, [await fixture('hf/config.json'), await fixture('hf/model.safetensors'), await fixture('hf/tokenizer.json')]);
   assert.equal(await error(page), null, 'the files read');
   const hf = await page.textContent('[data-testid=lm-user-model]');
   assert.match(hf, /Hugging Face safetensors: 20,640 parameters/);
@@ -156,6 +156,11 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   }
   assert.match(await page.textContent('[data-testid=invalid]'), /no tokenizer qplay can use/);
   assert.equal((await rows(page)).length, 4, 'the table keeps its rows');
+  // Its export is named by the weights' file, whatever order the files were dropped in (its
+  // tokenizer.json cannot go into a GGUF file, so the packed .safetensors).
+  const [hfExport] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid=lm-safetensors]')]);
+  assert.match(hfExport.suggestedFilename(), /^model-.*\.safetensors$/);
+  await idle(page);
   // A tokenizer.json that is not JSON is a bad file: refused, and the model in use stays.
   await drop(page, [await fixture('hf/model.safetensors'), await fixture('hf/config.json'),
     { name: 'tokenizer.json', mimeType: 'application/json', buffer: Buffer.from('{"model": {"type": "BPE", "vocab": ') }], 'rejected');

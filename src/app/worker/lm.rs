@@ -301,12 +301,15 @@ pub async fn handle(id: u32, request: Request, bytes: Option<Vec<u8>>) -> Result
     }
 }
 
-/// A file name from the model's name ("tied_f32.gguf" → "tied_f32").
+/// A file name from the model's name ("tied_f32.gguf" → "tied_f32"; "config.json, model.safetensors" → "model").
 fn stem(m: &Loaded) -> String {
     if let LmModelRef::Builtin(which) = m.id {
         return which.stem().into();
     }
-    let first = m.name.split(", ").next().unwrap_or("model");
+    // The weights' file names the model (not config.json or a tokenizer given before it).
+    let names = || m.name.split(", ");
+    let weights = names().find(|n| [".gguf", ".safetensors", ".bin"].iter().any(|e| n.ends_with(e)) && !n.starts_with("tokenizer"));
+    let first = weights.or_else(|| names().next()).unwrap_or("model");
     let s = first.rsplit_once('.').map_or(first, |(s, _)| s);
     let s: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     if s.is_empty() { "model".into() } else { s }
