@@ -40,7 +40,6 @@ mod tests {
         }
     }
 
-
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
     struct S {
         #[serde(serialize_with = "super::shortest_f32")]

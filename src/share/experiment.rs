@@ -183,7 +183,7 @@ fn place(defaults: &Value, key: &str) -> Result<String, &'static str> {
             Value::Object(m) if !m.is_empty() => {
                 // A tagged setting (serde's internally tagged enums: a calibration, a granularity)
                 // is an object of a `method` or `kind` tag and at most two fields.
-                let tagged = m.len() <= 3 && ["method", "kind"].iter().any(|t| m.get(*t).is_some_and(Value::is_string));
+                let tagged = m.len() <= 3 && tag_of(m).is_some();
                 let parent = || parts[..i].join(".");
                 match m.get(*part) {
                     Some(child) if last => {
@@ -403,33 +403,26 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
     };
     // What fails only in combination (a size-budget task without a budget): drop the keys the
     // error names; a handful of rules, so a handful of rounds.
-    for _ in 0..MAX_NOTICES {
-        match exp.validate() {
-            Ok(()) => {
-                note_unused(&exp, &keys, &mut notices);
-                return (exp, notices.finish());
-            }
-            Err(e) => {
-                let before = keys.len();
-                keys.retain(|k| !concerns(&e.field, &k.path));
-                if keys.len() == before {
-                    break;
-                }
-                notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
-                exp = build(&defaults, pairs(&keys)).unwrap_or_else(|_| base.clone());
-            }
-        }
-    }
-    match exp.validate() {
-        Ok(()) => {
-            note_unused(&exp, &keys, &mut notices);
-            (exp, notices.finish())
-        }
-        Err(e) => {
+    let mut rounds = 0;
+    while let Err(e) = exp.validate() {
+        let before = keys.len();
+        keys.retain(|k| !concerns(&e.field, &k.path));
+        if keys.len() == before || rounds == MAX_NOTICES {
             notices.push(format!("The link's experiment is invalid ({e}); the default experiment is shown."));
-            (base.clone(), notices.finish())
+            return (base.clone(), notices.finish());
         }
+        rounds += 1;
+        notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
+        exp = build(&defaults, pairs(&keys)).unwrap_or_else(|_| base.clone());
     }
+    note_unused(&exp, &keys, &mut notices);
+    (exp, notices.finish())
+}
+
+/// The tag of a tagged setting (serde's internally tagged enums: a calibration, a granularity):
+/// its `method` or `kind` key and that key's value.
+fn tag_of(m: &Map<String, Value>) -> Option<(&'static str, &str)> {
+    ["method", "kind"].into_iter().find_map(|t| m.get(t).and_then(Value::as_str).map(|v| (t, v)))
 }
 
 /// A notice for each key the description read does not hold: a field of another variant of a
@@ -439,7 +432,8 @@ fn note_unused(exp: &Experiment, keys: &[Key], notices: &mut Notices) {
     for k in keys.iter().filter(|k| get_path(&json, &k.path).is_none()) {
         let tag = get_path(&json, &k.group)
             .and_then(Value::as_object)
-            .and_then(|m| ["method", "kind"].into_iter().find_map(|t| m.get(t).and_then(Value::as_str).map(|v| format!("{}.{t}={v}", clip(&k.group)))));
+            .and_then(tag_of)
+            .map(|(t, v)| format!("{}.{t}={v}", clip(&k.group)));
         notices.push(match tag {
             Some(tag) => format!("Ignored \"{}\" in the link: it does not apply with {tag}.", clip(&k.path)),
             None => format!("Ignored \"{}\" in the link: it does not apply to these settings.", clip(&k.path)),

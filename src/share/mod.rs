@@ -73,43 +73,32 @@ pub fn broken_escapes(query: &str) -> Option<String> {
     if query.contains('\u{FFFD}') || query.to_ascii_uppercase().contains("%EF%BF%BD") {
         return None;
     }
-    let mut keys: Vec<String> = Vec::new();
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        if (k.contains('\u{FFFD}') || v.contains('\u{FFFD}')) && keys.len() < 8 {
-            let k = clip(&k);
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-    }
-    (!keys.is_empty()).then(|| {
-        format!("the link's {} a %-escape that is not UTF-8 (cut short or mistyped?): it reads as \u{FFFD}", keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ") + if keys.len() == 1 { " has" } else { " have" })
-    })
+    let broken = form_urlencoded::parse(query.as_bytes()).filter(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}')).map(|(k, _)| k);
+    let (named, count) = named_keys(broken)?;
+    Some(format!("the link's {named} {} a %-escape that is not UTF-8 (cut short or mistyped?): it reads as \u{FFFD}", if count == 1 { "has" } else { "have" }))
 }
 
 /// The notices for a Benchmark page link (`#/bench?…`), which takes no settings: its keys are
 /// named as ignored (at most 8, then a count), so a hand-edited link is not read in silence.
 pub fn bench_notices(hash: &str) -> Vec<String> {
-    let query = query_of(hash);
-    let mut keys: Vec<String> = Vec::new();
-    let mut more = 0usize;
-    for (k, _) in form_urlencoded::parse(query.as_bytes()) {
-        let k = clip(&k);
-        if keys.contains(&k) {
-            continue;
-        }
-        if keys.len() < 8 {
-            keys.push(k);
-        } else {
-            more += 1;
+    let keys = form_urlencoded::parse(query_of(hash).as_bytes()).map(|(k, _)| k);
+    named_keys(keys).map(|(named, _)| format!("Ignored {named} in the link: the Benchmark page takes no settings.")).into_iter().collect()
+}
+
+/// The distinct keys of a link for a notice, each clipped and quoted: the first 8 joined by
+/// commas, then "and N more"; with how many distinct keys there were. None when there is none.
+/// Linear in the link: keys are compared through a hash set.
+fn named_keys<'a>(keys: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> Option<(String, usize)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut shown: Vec<String> = Vec::new();
+    for k in keys {
+        if seen.insert(k.clone()) && shown.len() < 8 {
+            shown.push(format!("\"{}\"", clip(&k)));
         }
     }
-    if keys.is_empty() {
-        return Vec::new();
-    }
-    let named = keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
+    let more = seen.len() - shown.len();
     let rest = if more > 0 { format!(" and {more} more") } else { String::new() };
-    vec![format!("Ignored {named}{rest} in the link: the Benchmark page takes no settings.")]
+    (!shown.is_empty()).then(|| (shown.join(", ") + &rest, seen.len()))
 }
 
 /// Cuts user text to 40 characters for a notice.
