@@ -147,16 +147,14 @@ impl TensorView {
 
     /// A rough count of the arithmetic [`TensorView::derive`] does for these settings (one unit
     /// is about one value visited once), without generating or quantizing anything: the page
-    /// computes it on every edit to choose between itself and the worker. An input it cannot
-    /// size (text that does not parse) counts as small: `derive` reports its error at once.
-    pub fn work(s: &TensorSettings, loaded: Option<(&str, &Tensor)>) -> f64 {
-        let (n, rows) = match (loaded, s.generator) {
+    /// computes it on every edit to choose between itself and the worker. `values` is the
+    /// tensor the settings apply to, a loaded one or the typed text the caller parsed once;
+    /// None (text that does not parse) counts as small: `derive` reports its error at once.
+    pub fn work(s: &TensorSettings, values: Option<(&str, &Tensor)>) -> f64 {
+        let (n, rows) = match (values, s.generator) {
             (Some((_, t)), None) => (t.values.len(), t.shape.first().copied().unwrap_or(1)),
             (_, Some(g)) => (g.rows.saturating_mul(g.cols), g.rows),
-            (None, None) => match parse_numbers(&s.text) {
-                Ok(p) => (p.values.len(), p.shape.first().copied().unwrap_or(1)),
-                Err(_) => (0, 1),
-            },
+            (None, None) => (0, 1),
         };
         let n = n as f64;
         let slices = match s.granularity {
