@@ -183,8 +183,8 @@ impl GraphBuilder {
             name: "qplay".into(),
             node: std::mem::take(&mut self.nodes),
             initializer: std::mem::take(&mut self.initializers),
-            input: vec![value_info(input.0, input.1)],
-            output: vec![value_info(&out_name, output.1)],
+            input: vec![shape_info(input.0, input.1)],
+            output: vec![shape_info(&out_name, output.1)],
             ..Default::default()
         };
         let model = ModelProto {
@@ -201,15 +201,36 @@ impl GraphBuilder {
 }
 
 /// [N, F] or [N, C, H, W] float, N dynamic.
-fn value_info(name: &str, shape: Shape) -> ValueInfoProto {
+fn shape_info(name: &str, shape: Shape) -> ValueInfoProto {
     let per_sample: Vec<usize> = match shape {
         Shape::Flat(f) => vec![f],
         Shape::Chw(c, h, w) => vec![c, h, w],
     };
-    let mut dim = vec![Dimension { value: Some(dimension::Value::DimParam(BATCH_DIM.into())), ..Default::default() }];
-    dim.extend(per_sample.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d as i64)), ..Default::default() }));
+    let dims: Vec<Dim> = std::iter::once(Dim::Named(BATCH_DIM)).chain(per_sample.into_iter().map(Dim::Fixed)).collect();
+    value_info(name, DataType::FLOAT, &dims)
+}
+
+/// One dimension of a graph's input or output: a symbolic name ("batch") or a number.
+#[derive(Clone, Copy, Debug)]
+pub enum Dim<'a> {
+    Named(&'a str),
+    Fixed(usize),
+}
+
+/// A graph's input or output: `name`, of element type `ty` and shape `dims`.
+pub fn value_info(name: &str, ty: DataType, dims: &[Dim]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match *d {
+                Dim::Named(p) => dimension::Value::DimParam(p.into()),
+                Dim::Fixed(v) => dimension::Value::DimValue(v as i64),
+            }),
+            ..Default::default()
+        })
+        .collect();
     let tensor = type_proto::Tensor {
-        elem_type: DataType::FLOAT as i32,
+        elem_type: ty as i32,
         shape: MessageField::some(TensorShapeProto { dim, ..Default::default() }),
         ..Default::default()
     };

@@ -51,15 +51,10 @@ pub mod linear;
 use std::collections::HashMap;
 
 use onnx_protobuf::tensor_proto::DataType;
-use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
-use onnx_protobuf::type_proto::{self, Value as TypeValue};
-use onnx_protobuf::{
-    GraphProto, Message, ModelProto, OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
-};
+use onnx_protobuf::{GraphProto, Message, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 use protobuf::MessageField;
 
-use super::onnx::graph::GraphBuilder;
+use super::onnx::graph::{value_info, Dim, GraphBuilder};
 use super::FormatError;
 use crate::lm::{Embedding, LmModel};
 use crate::ptq::lm::QuantizedLm;
@@ -125,30 +120,6 @@ impl LmGraph {
     }
 }
 
-/// [dims…] of element type `ty`, each a symbolic name or a number.
-fn value_info(name: &str, ty: DataType, dims: &[Result<&str, usize>]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|d| Dimension {
-            value: Some(match d {
-                Ok(p) => dimension::Value::DimParam((*p).into()),
-                Err(v) => dimension::Value::DimValue(*v as i64),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    let tensor = type_proto::Tensor {
-        elem_type: ty as i32,
-        shape: MessageField::some(TensorShapeProto { dim, ..Default::default() }),
-        ..Default::default()
-    };
-    ValueInfoProto {
-        name: name.into(),
-        type_: MessageField::some(TypeProto { value: Some(TypeValue::TensorType(tensor)), ..Default::default() }),
-        ..Default::default()
-    }
-}
-
 fn write(model: &LmModel, metadata: Vec<(String, String)>) -> Result<Vec<u8>, FormatError> {
     check::check_model(model)?;
     let c = &model.config;
@@ -176,8 +147,8 @@ fn write(model: &LmModel, metadata: Vec<(String, String)>) -> Result<Vec<u8>, Fo
         name: "qplay_lm".into(),
         node: nodes,
         initializer,
-        input: vec![value_info(&ids, DataType::INT64, &[Ok("batch"), Ok("T")])],
-        output: vec![value_info(LOGITS, DataType::FLOAT, &[Ok("batch"), Ok("T"), Err(c.vocab_size)])],
+        input: vec![value_info(&ids, DataType::INT64, &[Dim::Named("batch"), Dim::Named("T")])],
+        output: vec![value_info(LOGITS, DataType::FLOAT, &[Dim::Named("batch"), Dim::Named("T"), Dim::Fixed(c.vocab_size)])],
         ..Default::default()
     };
     let proto = ModelProto {

@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use half::f16;
 
 use super::assemble::Role;
-use super::gguf::{gguf_name, DEFAULT_ALIGNMENT, GGML_F16, GGML_F32, GGUF_MAGIC, GGUF_VERSION};
+use super::gguf::{gguf_name, DEFAULT_ALIGNMENT, GGML_F16, GGML_F32, GGUF_MAGIC, GGUF_VERSION, T_ARRAY, T_BOOL, T_F32, T_I32, T_STRING, T_U32};
 use super::tokenizer::gguf_vocabulary;
 use super::vocab::{RawVocab, Vocabulary};
 use crate::lm::weights::ALPHABET_KEY;
@@ -85,14 +85,6 @@ impl GgufWeightType {
         })
     }
 }
-
-// gguf_metadata_value_type ids written here.
-const T_U32: u32 = 4;
-const T_I32: u32 = 5;
-const T_F32: u32 = 6;
-const T_BOOL: u32 = 7;
-const T_STRING: u32 = 8;
-const T_ARRAY: u32 = 9;
 
 /// GGML_QNT_VERSION.
 const QUANTIZATION_VERSION: u32 = 2;
