@@ -62,7 +62,7 @@ use serde::Serialize;
 use crate::lm::attention::{attend, AttendScratch};
 use crate::lm::exp::swiglu;
 use crate::lm::forward::{rope, rope_tables};
-use crate::lm::{KvCache, KvFormat, LmConfig, LmError, LmLinear, LmModel, LmWeights, Probe};
+use crate::lm::{BlockWeights, KvCache, KvFormat, LmConfig, LmError, LmLinear, LmModel, LmWeights, Probe};
 use crate::ptq::lm::{quantize_linear, LmQuantConfig, LmWeightFormat};
 use crate::ptq::lm_calib::{calibration_windows, capture_block, spread_calibration, BLOCK_INPUTS, MAX_CAPTURE_BYTES};
 use crate::quant::ggml::QK;
@@ -509,6 +509,37 @@ fn quant_loss(gram: &Gram, cfg: &LmQuantConfig, name: &str, w: &[f32], n: usize)
     Ok(gram.error(&delta, n)? / n as f64)
 }
 
+/// The operation of a Llama block a group's scales are folded into (see the module's list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwqFold {
+    /// attention_norm → wq, wk, wv.
+    AttentionNorm,
+    /// wv → wo (only when wv's outputs are wo's inputs).
+    Wv,
+    /// ffn_norm → w1, w3.
+    FfnNorm,
+    /// w3 → w2.
+    W3,
+}
+
+/// Folds s into block b at `at`: P ← P · diag(s)⁻¹ (P's output channel j divided by s_j), and the
+/// Linears P feeds W ← W · diag(s); the FP32 function is unchanged. `d` = the model's dim (wv's and
+/// w3's row length). The caller gives s of P's output length (D for the norms, wv's / w3's rows).
+pub fn fold_group(b: &mut BlockWeights, at: AwqFold, s: &[f32], d: usize) {
+    match at {
+        AwqFold::AttentionNorm => crate::ptq::smoothquant::fold_smoothing(&mut b.attention_norm, &mut [&mut b.wq, &mut b.wk, &mut b.wv], s),
+        AwqFold::Wv => {
+            divide_rows(&mut b.wv, d, s);
+            scale_columns(&mut b.wo, s);
+        }
+        AwqFold::FfnNorm => crate::ptq::smoothquant::fold_smoothing(&mut b.ffn_norm, &mut [&mut b.w1, &mut b.w3], s),
+        AwqFold::W3 => {
+            divide_rows(&mut b.w3, d, s);
+            scale_columns(&mut b.w2, s);
+        }
+    }
+}
+
 fn scale_columns(w: &mut [f32], s: &[f32]) {
     for row in w.chunks_exact_mut(s.len()) {
         for (v, &sj) in row.iter_mut().zip(s) {
@@ -627,14 +658,12 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
 
         // Fold every scale: P ← P · diag(s)⁻¹, W ← W · diag(s).
         let b = &mut w.layers[l];
-        crate::ptq::smoothquant::fold_smoothing(&mut b.attention_norm, &mut [&mut b.wq, &mut b.wk, &mut b.wv], &s_att.s);
+        fold_group(b, AwqFold::AttentionNorm, &s_att.s, d);
         if let Some(s) = &s_vo {
-            divide_rows(&mut b.wv, d, &s.s);
-            scale_columns(&mut b.wo, &s.s);
+            fold_group(b, AwqFold::Wv, &s.s, d);
         }
-        crate::ptq::smoothquant::fold_smoothing(&mut b.ffn_norm, &mut [&mut b.w1, &mut b.w3], &s_ffn.s);
-        divide_rows(&mut b.w3, d, &s_w2.s);
-        scale_columns(&mut b.w2, &s_w2.s);
+        fold_group(b, AwqFold::FfnNorm, &s_ffn.s, d);
+        fold_group(b, AwqFold::W3, &s_w2.s, d);
 
         let mut push = |prev: String, linears: Vec<&String>, g: &GroupSearch, x_mean: Vec<f32>| {
             report.groups.push(AwqGroup {

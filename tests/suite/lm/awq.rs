@@ -325,5 +325,63 @@ mod measure {
             }
         }
     }
+    /// How far any AWQ-form scaling can go on the built-in model: s = awq_scales(x̄, α_g) for each of
+    /// its 18 groups, with the 18 α chosen by coordinate descent (one sweep, each α over {0, 0.05, …,
+    /// 0.95, 1, 1.25, 1.5}) on the end-to-end perplexity of W4 g32 RTN, on `AWQ_ORACLE_ON` text:
+    /// `train` (default; the last 8,193 tokens of the training split, as a calibration set may be) or
+    /// `val` (the evaluation slice's first 4,097 tokens: an oracle that sees the evaluation text).
+    /// Prints the share of RTN's gap recovered on the selection text, on the 8,193-token slice and on
+    /// the whole validation split. 6–9 min natively:
+    /// `cargo test --release --test suite measure_awq_alpha_oracle -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn measure_awq_alpha_oracle() {
+        use qplay::ptq::awq::{awq_scales, awq_statistics, fold_group, AwqFold};
+        use qplay::ptq::lm_calib::spread_calibration;
+        let (w0, train, val) = load();
+        let val_all = {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/").to_string() + qplay::lm::corpus::VAL_FILE;
+            text_tokens(&w0, &qplay::lm::corpus::gunzip_text(&std::fs::read(path).unwrap()).unwrap())
+        };
+        let on_val = std::env::var("AWQ_ORACLE_ON").is_ok_and(|v| v == "val");
+        let select: Vec<u32> = if on_val { val[..4097].to_vec() } else { train[train.len() - 8193..].to_vec() };
+        let cfg = rtn(4, 32);
+        let c = w0.config.clone();
+        let sample = spread_calibration(&train, c.seq_len, cfg.calib_tokens);
+        let windows = calibration_windows(&sample, c.seq_len, cfg.calib_tokens).unwrap();
+        let stats = awq_statistics(&LmModel::from_weights(&w0).unwrap(), &windows).unwrap();
+        let folds = [AwqFold::AttentionNorm, AwqFold::Wv, AwqFold::FfnNorm, AwqFold::W3];
+        let vo = c.kv_dim() == c.dim;
+        let groups: Vec<(usize, usize)> = (0..c.n_layers).flat_map(|l| (0..4).filter(move |&g| folds[g] != AwqFold::Wv || vo).map(move |g| (l, g))).collect();
+        let apply = |alphas: &[f64]| {
+            let mut w = w0.clone();
+            for (&(l, g), &a) in groups.iter().zip(alphas).filter(|(_, &a)| a > 0.0) {
+                fold_group(&mut w.layers[l], folds[g], &awq_scales(&stats[l][g].mean_abs(), a), c.dim);
+            }
+            w
+        };
+        let fp32 = LmQuantConfig::default();
+        let gap = |rtn: f64, fp: f64, q: f64| (rtn - q) / (rtn - fp) * 100.0;
+        let (fp_sel, fp_val, fp_all) = (ppl(&w0, &fp32, &select), ppl(&w0, &fp32, &val), ppl(&w0, &fp32, &val_all));
+        let (rtn_sel, rtn_val, rtn_all) = (ppl(&w0, &cfg, &select), ppl(&w0, &cfg, &val), ppl(&w0, &cfg, &val_all));
+        println!("selection on {}: FP32 {fp_sel:.4}, RTN {rtn_sel:.4}; slice FP32 {fp_val:.4}, RTN {rtn_val:.4}", if on_val { "val" } else { "train" });
+        let grid: Vec<f64> = (0..20).map(|i| i as f64 / 20.0).chain([1.0, 1.25, 1.5]).collect();
+        let (mut alphas, mut best) = (vec![0.0; groups.len()], rtn_sel);
+        for gi in 0..groups.len() {
+            let current = alphas[gi];
+            for &a in grid.iter().filter(|&&a| a != current) {
+                let mut t = alphas.clone();
+                t[gi] = a;
+                let p = ppl(&apply(&t), &cfg, &select);
+                if p < best {
+                    (best, alphas) = (p, t);
+                }
+            }
+            println!("group {:?}: α {:.2}, selection text {best:.4} ({:.1} % of RTN's gap)", groups[gi], alphas[gi], gap(rtn_sel, fp_sel, best));
+        }
+        let w = apply(&alphas);
+        let (q_val, q_all) = (ppl(&w, &cfg, &val), ppl(&w, &cfg, &val_all));
+        println!("slice: {q_val:.4} ({:.1} %); whole split: FP32 {fp_all:.4}, RTN {rtn_all:.4}, chosen {q_all:.4} ({:.1} %); α {alphas:?}", gap(rtn_val, fp_val, q_val), gap(rtn_all, fp_all, q_all));
+        assert!(q_val.is_finite() && q_all.is_finite());
+    }
 }
-
