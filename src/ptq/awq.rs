@@ -523,9 +523,11 @@ pub enum AwqFold {
 }
 
 /// Folds s into block b at `at`: P ← P · diag(s)⁻¹ (P's output channel j divided by s_j), and the
-/// Linears P feeds W ← W · diag(s); the FP32 function is unchanged. `d` = the model's dim (wv's and
-/// w3's row length). The caller gives s of P's output length (D for the norms, wv's / w3's rows).
-pub fn fold_group(b: &mut BlockWeights, at: AwqFold, s: &[f32], d: usize) {
+/// Linears P feeds W ← W · diag(s); the FP32 function is unchanged. The caller gives s of P's
+/// output length (D for the norms, wv's / w3's rows).
+pub fn fold_group(b: &mut BlockWeights, at: AwqFold, s: &[f32]) {
+    // wv's and w3's rows take the block's input, of the model's dim D = the RMSNorm's length.
+    let d = b.attention_norm.len();
     match at {
         AwqFold::AttentionNorm => crate::ptq::smoothquant::fold_smoothing(&mut b.attention_norm, &mut [&mut b.wq, &mut b.wk, &mut b.wv], s),
         AwqFold::Wv => {
@@ -658,12 +660,12 @@ pub fn awq_lm(w: &mut LmWeights, calib: &[u32], cfg: &LmQuantConfig, progress: &
 
         // Fold every scale: P ← P · diag(s)⁻¹, W ← W · diag(s).
         let b = &mut w.layers[l];
-        fold_group(b, AwqFold::AttentionNorm, &s_att.s, d);
+        fold_group(b, AwqFold::AttentionNorm, &s_att.s);
         if let Some(s) = &s_vo {
-            fold_group(b, AwqFold::Wv, &s.s, d);
+            fold_group(b, AwqFold::Wv, &s.s);
         }
-        fold_group(b, AwqFold::FfnNorm, &s_ffn.s, d);
-        fold_group(b, AwqFold::W3, &s_w2.s, d);
+        fold_group(b, AwqFold::FfnNorm, &s_ffn.s);
+        fold_group(b, AwqFold::W3, &s_w2.s);
 
         let mut push = |prev: String, linears: Vec<&String>, g: &GroupSearch, x_mean: Vec<f32>| {
             report.groups.push(AwqGroup {

@@ -289,7 +289,7 @@ fn logits_of(m: &LmModel, tokens: &[u32]) -> Vec<f32> {
 /// `cargo test --release --test suite measure_awq -- --ignored --nocapture`
 #[cfg(not(target_arch = "wasm32"))]
 mod measure {
-    use super::super::smoothquant::measure::{load, ppl};
+    use super::super::smoothquant::measure::{load, ppl, read_tokens};
     use super::*;
     use std::time::Instant;
 
@@ -325,6 +325,7 @@ mod measure {
             }
         }
     }
+
     /// How far any AWQ-form scaling can go on the built-in model: s = awq_scales(x̄, α_g) for each of
     /// its 18 groups, with the 18 α chosen by coordinate descent (one sweep, each α over {0, 0.05, …,
     /// 0.95, 1, 1.25, 1.5}) on the end-to-end perplexity of W4 g32 RTN, on `AWQ_ORACLE_ON` text:
@@ -339,10 +340,7 @@ mod measure {
         use qplay::ptq::awq::{awq_scales, awq_statistics, fold_group, AwqFold};
         use qplay::ptq::lm_calib::spread_calibration;
         let (w0, train, val) = load();
-        let val_all = {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/").to_string() + qplay::lm::corpus::VAL_FILE;
-            text_tokens(&w0, &qplay::lm::corpus::gunzip_text(&std::fs::read(path).unwrap()).unwrap())
-        };
+        let val_all = read_tokens(&w0, qplay::lm::corpus::VAL_FILE);
         let on_val = std::env::var("AWQ_ORACLE_ON").is_ok_and(|v| v == "val");
         let select: Vec<u32> = if on_val { val[..4097].to_vec() } else { train[train.len() - 8193..].to_vec() };
         let cfg = rtn(4, 32);
@@ -350,13 +348,14 @@ mod measure {
         let sample = spread_calibration(&train, c.seq_len, cfg.calib_tokens);
         let windows = calibration_windows(&sample, c.seq_len, cfg.calib_tokens).unwrap();
         let stats = awq_statistics(&LmModel::from_weights(&w0).unwrap(), &windows).unwrap();
+        let x_mean: Vec<Vec<Vec<f32>>> = stats.iter().map(|block| block.iter().map(|x| x.mean_abs()).collect()).collect();
         let folds = [AwqFold::AttentionNorm, AwqFold::Wv, AwqFold::FfnNorm, AwqFold::W3];
         let vo = c.kv_dim() == c.dim;
         let groups: Vec<(usize, usize)> = (0..c.n_layers).flat_map(|l| (0..4).filter(move |&g| folds[g] != AwqFold::Wv || vo).map(move |g| (l, g))).collect();
         let apply = |alphas: &[f64]| {
             let mut w = w0.clone();
             for (&(l, g), &a) in groups.iter().zip(alphas).filter(|(_, &a)| a > 0.0) {
-                fold_group(&mut w.layers[l], folds[g], &awq_scales(&stats[l][g].mean_abs(), a), c.dim);
+                fold_group(&mut w.layers[l], folds[g], &awq_scales(&x_mean[l][g], a));
             }
             w
         };

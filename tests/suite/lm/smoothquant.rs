@@ -223,7 +223,8 @@ pub mod measure {
     use super::*;
     use std::time::Instant;
 
-    fn read_tokens(w: &LmWeights, file: &str) -> Vec<u32> {
+    /// The tokens of a text file of www/data/ (gzip), in the model's alphabet.
+    pub fn read_tokens(w: &LmWeights, file: &str) -> Vec<u32> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/").to_string() + file;
         let text = qplay::lm::corpus::gunzip_text(&std::fs::read(path).unwrap()).unwrap();
         text_tokens(w, &text)
