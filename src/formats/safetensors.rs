@@ -44,6 +44,9 @@ pub const MAX_SAFETENSORS_BYTES: usize = 256 << 20;
 /// Largest header read (JSON bytes): a real model's is a few hundred kB. The header is parsed
 /// whole, so its size bounds that memory and time.
 pub const MAX_HEADER_BYTES: u64 = 16 << 20;
+/// Most dimensions of a tensor (NumPy's limit is 64; models use at most 5). A header of one
+/// 8-million-dimension shape would otherwise cost its parsed form in memory.
+pub const MAX_DIMS: usize = 8;
 
 /// The metadata key that holds a model's [`Architecture`] as JSON.
 pub const ARCHITECTURE_KEY: &str = "qplay.architecture";
@@ -153,8 +156,9 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile, FormatError> {
     SafetensorsHeader::parse(bytes, MAX_SAFETENSORS_BYTES)?.read_all()
 }
 
-/// The header's entries in file order, duplicates kept (a map keeps only the last of a name).
-struct HeaderEntries(Vec<(String, serde_json::Value)>);
+/// The header's entries in file order, duplicates kept (a map keeps only the last of a name),
+/// each read into a [`HeaderEntry`] of bounded size whatever the header holds.
+struct HeaderEntries(Vec<(String, HeaderEntry)>);
 
 impl<'de> serde::Deserialize<'de> for HeaderEntries {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -166,13 +170,58 @@ impl<'de> serde::Deserialize<'de> for HeaderEntries {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<HeaderEntries, A::Error> {
                 let mut out = Vec::new();
-                while let Some(entry) = m.next_entry::<String, serde_json::Value>()? {
-                    out.push(entry);
+                while let Some(name) = m.next_key::<String>()? {
+                    // The metadata's strings may use any key, "shape" too: not a tensor.
+                    let entry = match name.as_str() {
+                        "__metadata__" => m.next_value::<serde::de::IgnoredAny>().map(|_| HeaderEntry::default())?,
+                        _ => m.next_value::<HeaderEntry>()?,
+                    };
+                    out.push((name, entry));
                 }
                 Ok(HeaderEntries(out))
             }
         }
         d.deserialize_map(Entries)
+    }
+}
+
+/// One entry of the header as far as [`check_header`] needs it (other fields are skipped).
+/// A header this does not parse (an entry not an object, a dtype not a string, a shape not
+/// integers) is one the crate refuses too, with its own message.
+#[derive(Deserialize, Default)]
+struct HeaderEntry {
+    dtype: Option<String>,
+    shape: Option<Numbers>,
+    data_offsets: Option<Numbers>,
+}
+
+/// An array of integers: its length and its first [`MAX_DIMS`] + 1 values, so that its memory
+/// is bounded by that whatever the length.
+struct Numbers {
+    len: usize,
+    first: Vec<u128>,
+}
+
+impl<'de> serde::Deserialize<'de> for Numbers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = Numbers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of integers")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Numbers, A::Error> {
+                let (mut len, mut first) = (0usize, Vec::new());
+                while let Some(n) = s.next_element::<u64>()? {
+                    if first.len() <= MAX_DIMS {
+                        first.push(n as u128);
+                    }
+                    len += 1;
+                }
+                Ok(Numbers { len, first })
+            }
+        }
+        d.deserialize_seq(Seq)
     }
 }
 
@@ -187,14 +236,17 @@ fn dtype_size(name: &str) -> Option<u128> {
     })
 }
 
-/// What the safetensors crate reports without a name, or under the wrong name: a tensor name
-/// that appears twice (the crate keeps the last and then says "invalid offset"), and a tensor
-/// whose dtype × shape is not its byte range. A header that does not parse is left to the crate.
+/// What the safetensors crate reports without a name, or under the wrong name, or not at all:
+/// a tensor name that appears twice (the crate keeps the last and then says "invalid offset"),
+/// more than [`MAX_DIMS`] dimensions, a byte range past the end of the file, and a tensor whose
+/// dtype × shape is not its byte range. A header that does not parse is left to the crate.
 fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
     let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes checked by the caller"));
     let Some(text) = usize::try_from(n).ok().and_then(|n| bytes.get(8..8usize.checked_add(n)?)) else {
         return Ok(());
     };
+    // Bytes after the header, which data_offsets index.
+    let data_len = (bytes.len() - 8 - text.len()) as u128;
     let Ok(HeaderEntries(entries)) = serde_json::from_slice::<HeaderEntries>(text) else {
         return Ok(());
     };
@@ -206,11 +258,18 @@ fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
         if name == "__metadata__" {
             continue;
         }
-        let dtype = info.get("dtype").and_then(|d| d.as_str());
-        let shape: Option<Vec<u128>> = info.get("shape").and_then(|s| s.as_array()).and_then(|a| a.iter().map(|d| d.as_u64().map(u128::from)).collect());
-        let offsets: Option<Vec<u128>> = info.get("data_offsets").and_then(|s| s.as_array()).and_then(|a| a.iter().map(|d| d.as_u64().map(u128::from)).collect());
-        if let (Some(dtype), Some(shape), Some(offsets)) = (dtype, shape, offsets) {
-            let (Some(size), [begin, end]) = (dtype_size(dtype), offsets.as_slice()) else { continue };
+        if let Some(shape) = info.shape.as_ref().filter(|s| s.len > MAX_DIMS) {
+            return Err(malformed(format!("tensor \"{}\" has {} dimensions: qplay reads up to {MAX_DIMS}", clip(name), shape.len)));
+        }
+        if let Some(end) = info.data_offsets.as_ref().and_then(|o| o.first.iter().copied().max()).filter(|&end| end > data_len) {
+            return Err(malformed(format!(
+                "tensor \"{}\": data_offsets reach byte {end}, past the {data_len} data bytes after the header",
+                clip(name)
+            )));
+        }
+        if let (Some(dtype), Some(shape), Some(offsets)) = (&info.dtype, &info.shape, &info.data_offsets) {
+            let (Some(size), [begin, end]) = (dtype_size(dtype), offsets.first.as_slice()) else { continue };
+            let shape = &shape.first;
             let need = shape.iter().try_fold(size, |a, &d| a.checked_mul(d));
             let held = end.checked_sub(*begin);
             if need.is_some() && held.is_some() && need != held {

@@ -98,7 +98,7 @@ impl LmConfig {
         }
         let params = self.param_count();
         if params > MAX_PARAMS {
-            return Err(LmError::TooLarge { what: "a model of this shape (f32 weights)".into(), bytes: params * 4, limit: MAX_PARAMS * 4 });
+            return Err(LmError::TooLarge { what: "a model of this shape (f32 weights)".into(), bytes: params.saturating_mul(4), limit: MAX_PARAMS * 4 });
         }
         // Attention widens one head's key into a stack row of 512 values.
         if self.head_dim() > 512 {
@@ -107,13 +107,17 @@ impl LmConfig {
         Ok(())
     }
 
-    /// Parameters, counted in u128 so that absurd configurations cannot overflow.
+    /// Parameters, counted in u128 and saturating: a configuration of 64-bit dimensions
+    /// (d · f up to 2^128) counts as u128::MAX, never wraps below a limit.
     pub fn param_count(&self) -> u128 {
         let (d, f, v) = (self.dim as u128, self.hidden_dim as u128, self.vocab_size as u128);
-        let kv = if self.n_heads == 0 { 0 } else { self.n_kv_heads as u128 * (d / self.n_heads as u128) };
-        let per_layer = 2 * d + 2 * d * d + 2 * kv * d + 3 * d * f;
-        let head = if self.tied { 0 } else { v * d };
-        v * d + self.n_layers as u128 * per_layer + d + head
+        let kv = if self.n_heads == 0 { 0 } else { (self.n_kv_heads as u128).saturating_mul(d / self.n_heads as u128) };
+        let sum = |terms: &[u128]| terms.iter().fold(0u128, |a, &t| a.saturating_add(t));
+        let prod = |factors: &[u128]| factors.iter().fold(1u128, |a, &t| a.saturating_mul(t));
+        // 2d (norms) + 2d² (wq, wo) + 2·kv·d (wk, wv) + 3·d·f (w1, w2, w3) per layer.
+        let per_layer = sum(&[prod(&[2, d]), prod(&[2, d, d]), prod(&[2, kv, d]), prod(&[3, d, f])]);
+        let head = if self.tied { 0 } else { prod(&[v, d]) };
+        sum(&[prod(&[v, d]), prod(&[self.n_layers as u128, per_layer]), d, head])
     }
 
     /// Parameters in the Linear layers of the blocks (what block quantization applies to).

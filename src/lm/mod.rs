@@ -50,6 +50,7 @@ pub mod linear;
 pub mod sample;
 pub mod tokenizer;
 pub mod tokenizer_bpe;
+pub mod tokenizer_json;
 pub mod tokenizer_pieces;
 pub mod tokenizer_spm;
 pub mod tokenizers;

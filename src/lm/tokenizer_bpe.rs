@@ -49,8 +49,10 @@ use std::collections::{BinaryHeap, HashMap};
 use std::ops::Range;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::tokenizer_json::{small_value, MergeJson, MergesJson, VocabJson};
 use super::tokenizer_pieces::{self, byte_token, Metaspace, Normalizer, PieceRules};
 use super::tokenizers::GgufVocab;
 use super::LmError;
@@ -869,8 +871,11 @@ impl BpeTokenizer {
                 return Err(unsupported("tokenizer.model", format!("{field} {v:?} is not implemented")));
             }
         }
-        let normalizer = Normalizer::parse(file.normalizer.as_ref())?;
-        let pre = file.pre_tokenizer.as_ref().filter(|v| !v.is_null());
+        let section = |raw: Option<&RawValue>, field: &str| small_value(raw, field).map_err(|e| malformed(JSON, e));
+        let (normalizer_json, pre_json) = (section(file.normalizer, "normalizer")?, section(file.pre_tokenizer, "pre_tokenizer")?);
+        let (decoder_json, post_json) = (section(file.decoder, "decoder")?, section(file.post_processor, "post_processor")?);
+        let normalizer = Normalizer::parse(normalizer_json.as_ref())?;
+        let pre = pre_json.as_ref().filter(|v| !v.is_null());
         let metaspace = match pre {
             Some(v) if type_of(v) == "Metaspace" => Some(Metaspace::parse(v)?),
             _ => None,
@@ -878,7 +883,7 @@ impl BpeTokenizer {
         // SentencePiece-style ("▁" pieces): a Metaspace pre-tokenizer, or none with a normalizer
         // that spells the spaces (Llama 2's legacy layout). Else byte-level BPE.
         let (steps, pieces) = if metaspace.is_some() || (pre.is_none() && normalizer.replace_space) {
-            let decoder = tokenizer_pieces::parse_decoder(file.decoder.as_ref())?;
+            let decoder = tokenizer_pieces::parse_decoder(decoder_json.as_ref())?;
             (Vec::new(), Some(PieceRules { normalizer, metaspace, byte_fallback: m.byte_fallback, decoder }))
         } else {
             if !normalizer.is_identity() {
@@ -897,32 +902,25 @@ impl BpeTokenizer {
                 }
             };
             check_steps(&steps)?;
-            check_decoder(file.decoder.as_ref())?;
+            check_decoder(decoder_json.as_ref())?;
             (steps, None)
         };
 
         let vocab = match m.vocab {
-            Some(Value::Object(map)) => map
+            Some(VocabJson(map)) => map
                 .into_iter()
-                .map(|(token, id)| match id.as_u64() {
-                    Some(id) if id < MAX_VOCAB as u64 => Ok((token, id as u32)),
+                .map(|(token, id)| match id {
+                    id if id < MAX_VOCAB as u64 => Ok((token, id as u32)),
                     _ => Err(malformed(
                         JSON,
                         format!("model.vocab: token {token:?} has id {id}, not an integer below {MAX_VOCAB}"),
                     )),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
-            Some(_) => return Err(malformed(JSON, "model.vocab is not an object of token → id")),
             None => return Err(malformed(JSON, "missing field `vocab` in model")),
         };
         let merges = match m.merges {
-            Some(Value::Array(list)) => {
-                if list.len() > MAX_MERGES {
-                    return Err(too_large("the merges", list.len(), MAX_MERGES));
-                }
-                list.into_iter().enumerate().map(|(k, v)| parse_merge(k, v)).collect::<Result<Vec<_>, _>>()?
-            }
-            Some(_) => return Err(malformed(JSON, "model.merges is not a list")),
+            Some(MergesJson(list)) => list.into_iter().enumerate().map(|(k, v)| parse_merge(k, v)).collect::<Result<Vec<_>, _>>()?,
             None => return Err(malformed(JSON, "missing field `merges` in model")),
         };
         let added: Vec<AddedToken> = file
@@ -938,7 +936,7 @@ impl BpeTokenizer {
                 normalized: t.normalized,
             })
             .collect();
-        let bos = template_bos(file.post_processor.as_ref(), &added, &vocab);
+        let bos = template_bos(post_json.as_ref(), &added, &vocab);
         BpeTokenizer::build(
             BpeParts {
                 vocab,
@@ -1458,18 +1456,19 @@ fn too_large(what: &str, count: usize, limit: usize) -> LmError {
 // ------------------------------------------------------------------------------------------------
 // tokenizer.json
 
+/// The file's fields; the large ones and the objects read within bounds ([`super::tokenizer_json`]).
 #[derive(Deserialize)]
-struct TokenizerJson {
+struct TokenizerJson<'a> {
     #[serde(default)]
     added_tokens: Vec<AddedTokenJson>,
-    #[serde(default)]
-    normalizer: Option<Value>,
-    #[serde(default)]
-    pre_tokenizer: Option<Value>,
-    #[serde(default)]
-    post_processor: Option<Value>,
-    #[serde(default)]
-    decoder: Option<Value>,
+    #[serde(default, borrow)]
+    normalizer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pre_tokenizer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    post_processor: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    decoder: Option<&'a RawValue>,
     model: ModelJson,
 }
 
@@ -1498,9 +1497,9 @@ struct ModelJson {
     #[serde(rename = "type", default)]
     kind: Option<String>,
     #[serde(default)]
-    vocab: Option<Value>,
+    vocab: Option<VocabJson>,
     #[serde(default)]
-    merges: Option<Value>,
+    merges: Option<MergesJson>,
     #[serde(default)]
     dropout: Option<f64>,
     #[serde(default)]
@@ -1518,14 +1517,11 @@ struct ModelJson {
 }
 
 /// A merge as "a b" (before tokenizers 0.20) or ["a", "b"].
-fn parse_merge(k: usize, v: Value) -> Result<(String, String), LmError> {
+fn parse_merge(k: usize, v: MergeJson) -> Result<(String, String), LmError> {
     match v {
-        Value::String(s) => split_merge(k, &s).map_err(|e| malformed(JSON, format!("model.merges: {e}"))),
-        Value::Array(pair) => match <[Value; 2]>::try_from(pair) {
-            Ok([Value::String(a), Value::String(b)]) => Ok((a, b)),
-            _ => Err(malformed(JSON, format!("model.merges: entry {k} is not a pair of strings"))),
-        },
-        _ => Err(malformed(JSON, format!("model.merges: entry {k} is neither \"a b\" nor [a, b]"))),
+        MergeJson::Text(s) => split_merge(k, &s).map_err(|e| malformed(JSON, format!("model.merges: {e}"))),
+        MergeJson::Pair(Some(pair)) => Ok(pair),
+        MergeJson::Pair(None) => Err(malformed(JSON, format!("model.merges: entry {k} is not a pair of strings"))),
     }
 }
 

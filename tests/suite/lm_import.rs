@@ -953,6 +953,23 @@ fn absurd_counts_and_sizes_are_refused_before_allocating() {
     assert!(largest < (1 << 16), "{largest}");
 }
 
+/// Reading metadata is linear in the file: a 65,535-byte key over an array of 10^6 empty
+/// strings (8 MB) once cost a scan of the key per string (10^11 steps, minutes); a bound of
+/// seconds for milliseconds of work tells linear from that.
+#[test]
+fn a_long_key_over_a_long_string_array_reads_in_linear_time() {
+    let count = 1_000_000u64;
+    let mut value = [&8u32.to_le_bytes()[..], &count.to_le_bytes()].concat();
+    value.resize(value.len() + 8 * count as usize, 0);
+    let key = "k".repeat(65_535);
+    let bytes = Gguf::default().kv(&key, 9, &value).bytes();
+    let start = std::time::Instant::now();
+    let f = GgufFile::parse(&bytes).expect("a valid GGUF header");
+    let took = start.elapsed();
+    assert_eq!(f.metadata.len(), 1);
+    assert!(took.as_secs_f64() < 5.0, "{took:?} to read one array of {count} strings");
+}
+
 /// The offset in `file` of the tensor info of `name` (just after its name).
 fn info_at(file: &[u8], name: &str) -> usize {
     let mut key = (name.len() as u64).to_le_bytes().to_vec();

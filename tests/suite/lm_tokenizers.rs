@@ -465,6 +465,52 @@ fn malformed_tokenizer_json_is_named() {
     );
 }
 
+/// A tokenizer.json is read in memory bounded by its limits, not by its text: 4 MiB of
+/// `[0,0,…]` as merges, as one merge, as a decoder or as a vocabulary once became 2 million
+/// `serde_json::Value`s (32 MiB natively) before any limit was checked.
+#[test]
+fn oversized_tokenizer_json_sections_are_refused_without_being_held() {
+    use crate::alloc_probe::largest_allocation;
+    let base = json(BPE_JSON);
+    let zeros = format!("[{}]", vec!["0"; 2 << 20].join(","));
+    let with = |path: &[&str], value: &str| {
+        let mut j = base.clone();
+        let mut at = &mut j;
+        for p in path {
+            at = &mut at[*p];
+        }
+        *at = Value::from("PLACEHOLDER");
+        j.to_string().replace("\"PLACEHOLDER\"", value)
+    };
+    let one_merge = format!("[{zeros}]");
+    let many_ids = format!("{{{}}}", (0..(1 << 20) + 1).map(|i| format!("\"t{i}\":{i}")).collect::<Vec<_>>().join(","));
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        // Merges that are numbers: the first one is named, whatever follows.
+        (with(&["model", "merges"], &zeros), vec!["a merge: \"a b\" or [a, b]"]),
+        // One merge of 2 million elements: skipped while read, then not a pair.
+        (with(&["model", "merges"], &one_merge), vec!["entry 0 is not a pair of strings"]),
+        // A decoder (real ones: a few hundred bytes) of 4 MiB.
+        (with(&["decoder"], &zeros), vec!["decoder is 4194305 bytes long", "1048576"]),
+        // A vocabulary whose ids are not integers.
+        (with(&["model", "vocab"], "{\"a\": [1, 2]}"), vec!["model.vocab", "\"a\""]),
+    ];
+    for (text, says) in &cases {
+        let (r, largest) = largest_allocation(|| Tokenizer::from_tokenizer_json(text).map(|_| ()));
+        let e = message(r.unwrap_err());
+        for s in says {
+            assert!(e.contains(s), "expected {s:?} in: {e}");
+        }
+        // The text itself is ~4 MiB and is not copied; what is read of it stays small.
+        assert!(largest < (2 << 20), "{says:?}: an allocation of {largest} bytes");
+    }
+    // One token more than the limit stops the parse there.
+    let e = message(Tokenizer::from_tokenizer_json(&with(&["model", "vocab"], &many_ids)).unwrap_err());
+    assert!(e.contains("model.vocab has more than 1048576 tokens"), "{e}");
+    // A merge of three strings is no pair.
+    let three = with(&["model", "merges"], "[[\"a\", \"b\", \"c\"]]");
+    assert!(message(Tokenizer::from_tokenizer_json(&three).unwrap_err()).contains("entry 0 is not a pair of strings"));
+}
+
 fn llama2c_bin(max_len: i32, tokens: &[(f32, i32, &[u8])]) -> Vec<u8> {
     let mut b = max_len.to_le_bytes().to_vec();
     for (score, len, bytes) in tokens {

@@ -245,6 +245,34 @@ both! {
         assert_eq!(read_safetensors(&ok).unwrap().tensors.len(), 1);
     }
 
+    shapes_of_many_dimensions_and_ranges_past_the_file_are_named_before_the_crate_parses {
+        // 9 dimensions of 1 (a product the byte range agrees with): refused by its count, as a
+        // shape of millions of 1s (16 MiB of header) would be, before it is held in memory.
+        let nine = raw_file(r#"{"w":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}"#, 1);
+        let e = read_safetensors(&nine).unwrap_err().to_string();
+        assert!(e.contains("tensor \"w\" has 9 dimensions") && e.contains("up to 8"), "{e}");
+        let eight = raw_file(r#"{"w":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}"#, 1);
+        assert_eq!(read_safetensors(&eight).unwrap().tensors[0].tensor.values.len(), 1);
+        let ones = format!(r#"{{"w":{{"dtype":"U8","shape":[{}],"data_offsets":[0,1]}}}}"#, vec!["1"; 1 << 20].join(","));
+        let file = raw_file(&ones, 1);
+        let (r, largest) = crate::alloc_probe::largest_allocation(|| read_safetensors(&file).map(|_| ()));
+        assert!(r.unwrap_err().to_string().contains("1048576 dimensions"));
+        // Its million dimensions are counted, not held (as 8 bytes each: 8 MiB, before).
+        assert!(largest < (1 << 20), "{largest}");
+        // Metadata may use the key "shape" for a string: the tensors are still checked.
+        let meta = raw_file(r#"{"__metadata__":{"shape":"x","dtype":"y"},"w":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}"#, 1);
+        assert!(read_safetensors(&meta).unwrap_err().to_string().contains("9 dimensions"));
+        // Offsets past the data: each tensor's range agrees with its shape, the file ends first
+        // (the crate adds such offsets unchecked: an overflow near 2^64).
+        let past = raw_file(r#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}"#, 6);
+        let e = read_safetensors(&past).unwrap_err().to_string();
+        assert!(e.contains("tensor \"b\": data_offsets reach byte 8, past the 6 data bytes"), "{e}");
+        let huge = (1u64 << 61) - 1;
+        let far = raw_file(&format!(r#"{{"a":{{"dtype":"U8","shape":[{huge}],"data_offsets":[0,{huge}]}}}}"#), 8);
+        let e = read_safetensors(&far).unwrap_err().to_string();
+        assert!(e.contains("past the 8 data bytes"), "{e}");
+    }
+
     a_weight_with_an_empty_dimension_is_refused_before_its_bias_is_made {
         // [2^31, 0] holds 0 values, so the file is tiny; its 2^31 outputs once sized a zero bias
         // (8 GiB; 4 TiB at 2^40 natively) before any dimension was checked. Dimensions stay within

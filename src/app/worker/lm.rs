@@ -157,6 +157,10 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
     let base = |n: &str| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string();
     let all = files.iter().map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
     let imported = import_model(&parts).map_err(|e| format!("{all}: {e}"))?;
+    // The model owns its weights and vocabulary now: free the files (up to 1 GiB) before the
+    // tokenizer is built from that vocabulary.
+    drop(parts);
+    drop(bytes);
     // The model is named by the files it uses (an ignored file has its note).
     let name = files.iter().filter(|f| !imported.unused.contains(&f.name)).map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
     let mut notes = imported.notes;
@@ -176,8 +180,6 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
             }
         },
     };
-    drop(parts);
-    drop(bytes);
     let vocab = imported.vocab;
     progress(id, "building the FP32 model", 0, 1);
     let fp32 = LmModel::from_weights(&imported.weights).map_err(|e| format!("{name}: {e}"))?;

@@ -270,7 +270,9 @@ fn utf8(bytes: &[u8], what: impl FnOnce() -> String) -> Result<&str, LmError> {
 
 /// Reads one value of type `ty` (no nested arrays).
 fn read_value<'a>(c: &mut Cursor<'a>, ty: u32, key: &str) -> Result<GgufValue<'a>, LmError> {
-    let what = |s: &str| format!("{s} of metadata key {}", clip(key));
+    // The key (up to 64 KiB) is cut once: each message costs O(80), not O(key), per read.
+    let key = &clip(key);
+    let what = |s: &str| format!("{s} of metadata key {key}");
     let v = match ty {
         T_U8 => GgufValue::U8(c.u8(&what("the value"))?),
         T_I8 => GgufValue::I8(c.u8(&what("the value"))? as i8),
@@ -285,7 +287,7 @@ fn read_value<'a>(c: &mut Cursor<'a>, ty: u32, key: &str) -> Result<GgufValue<'a
         T_BOOL => match c.u8(&what("the value"))? {
             0 => GgufValue::Bool(false),
             1 => GgufValue::Bool(true),
-            b => return Err(c.error(format!("metadata key {}: a bool must be 0 or 1, not {b}", clip(key)))),
+            b => return Err(c.error(format!("metadata key {}: a bool must be 0 or 1, not {b}", key))),
         },
         T_STRING => {
             let n = c.u64(&what("the string length"))?;
@@ -297,7 +299,7 @@ fn read_value<'a>(c: &mut Cursor<'a>, ty: u32, key: &str) -> Result<GgufValue<'a
             let start = c.pos();
             if let Some(size) = scalar_size(elem) {
                 let n = count.checked_mul(size).ok_or_else(|| {
-                    c.error(format!("metadata key {}: an array of {count} values cannot fit in a file", clip(key)))
+                    c.error(format!("metadata key {}: an array of {count} values cannot fit in a file", key))
                 })?;
                 let data = c.take(n, &what("the array"))?;
                 return Ok(GgufValue::Array { elem, count, data });
@@ -308,28 +310,29 @@ fn read_value<'a>(c: &mut Cursor<'a>, ty: u32, key: &str) -> Result<GgufValue<'a
                     if count > (c.remaining() / 8) as u64 {
                         return Err(c.error(format!(
                             "the file is truncated: metadata key {} claims {count} strings, only {} bytes are left",
-                            clip(key),
+                            key,
                             c.remaining()
                         )));
                     }
+                    let (length_what, string_what) = (what("a string length in the array"), what("a string in the array"));
                     for _ in 0..count {
-                        let n = c.u64(&what("a string length in the array"))?;
-                        c.take(n, &what("a string in the array"))?;
+                        let n = c.u64(&length_what)?;
+                        c.take(n, &string_what)?;
                     }
                     return Ok(GgufValue::Array { elem, count, data: c.passed(start) });
                 }
                 T_ARRAY => {
                     return Err(c.error(format!(
                         "metadata key {}: arrays of arrays are not supported (llama.cpp refuses them too)",
-                        clip(key)
+                        key
                     )))
                 }
                 other => {
-                    return Err(c.error(format!("metadata key {}: unknown array element type {other}", clip(key))))
+                    return Err(c.error(format!("metadata key {}: unknown array element type {other}", key)))
                 }
             }
         }
-        other => return Err(c.error(format!("metadata key {}: unknown value type {other}", clip(key)))),
+        other => return Err(c.error(format!("metadata key {}: unknown value type {other}", key))),
     };
     Ok(v)
 }
