@@ -334,11 +334,10 @@ impl LmQuantConfig {
         if !(self.outlier_scale.is_finite() && (1.0..=1000.0).contains(&self.outlier_scale)) {
             return bad("outlier_scale", format!("{} is outside 1–1000", self.outlier_scale));
         }
-        if self.method == LmMethod::Gptq && !matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1) {
-            return bad("method", format!("GPTQ needs an integer weight format, not {}", self.weights.name()));
-        }
-        if self.method == LmMethod::Awq && !matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1) {
-            return bad("method", format!("AWQ needs an integer weight format, not {}", self.weights.name()));
+        // Every method but RTN chooses integer weights (SmoothQuant's are W8A8's).
+        let integer = matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1);
+        if self.method != LmMethod::Rtn && !integer {
+            return bad("method", format!("{} needs an integer weight format, not {}", self.method.title(), self.weights.name()));
         }
         if self.int8_acts && matches!(self.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) {
             return bad("int8_acts", format!("int8 activations need integer weights, not {}", self.weights.name()));

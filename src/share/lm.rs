@@ -220,7 +220,14 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo:
                 (f as i64).to_string().parse().map_err(|_| format!("{t} is outside {lo}–{hi}"))?
             }
             Ok(f) if f.is_finite() && f.fract() != 0.0 => return Err(format!("{t} is not a whole number ({lo}–{hi})")),
-            Ok(f) if f.is_finite() => return Err(format!("{t} is outside {lo}–{hi}")),
+            // Past 2^53 an exponent form may not name one integer exactly: in range, ask for digits.
+            Ok(f) if f.is_finite() => {
+                let within = |b: &T| b.to_string().parse::<f64>().ok();
+                return Err(match (within(&lo), within(&hi)) {
+                    (Some(l), Some(h)) if (l..=h).contains(&f) => format!("{t} is too large to read exactly in exponent form: write it in digits"),
+                    _ => format!("{t} is outside {lo}–{hi}"),
+                });
+            }
             _ => return Err(format!("{:?} is not a number", crate::share::clip(v))),
         },
     };
@@ -353,6 +360,8 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     let mut notices = Vec::new();
     let mut skipped = 0usize;
     let mut seen = std::collections::HashSet::new();
+    // The keys whose values were read (for the notice on settings the weight format ignores).
+    let mut accepted = std::collections::HashSet::new();
     let query = if query.len() > MAX_QUERY_LEN {
         notices.push(format!("the link is {} characters; only the first {MAX_QUERY_LEN} are read", query.len()));
         let mut end = MAX_QUERY_LEN;
@@ -373,15 +382,20 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
             continue; // the teacher's view, read by `share::view`
         }
         let twice = !seen.insert(k.to_string());
-        if twice && notices.len() < MAX_NOTICES {
-            notices.push(format!("link key {:?} is given more than once: the last value counts", crate::share::clip(&k)));
+        let applied = apply(&mut e, &k, &v);
+        if applied.is_ok() {
+            accepted.insert(k.to_string());
         }
-        if let Err(why) = apply(&mut e, &k, &v) {
-            if notices.len() < MAX_NOTICES {
-                notices.push(format!("link key {:?} ignored: {why}", crate::share::clip(&k)));
-            } else {
-                skipped += 1;
-            }
+        if notices.len() >= MAX_NOTICES {
+            skipped += usize::from(twice || applied.is_err());
+            continue;
+        }
+        let key = crate::share::clip(&k);
+        match (applied, twice) {
+            (Ok(()), true) => notices.push(format!("link key {key:?} is given more than once: the last value counts")),
+            (Err(why), true) => notices.push(format!("link key {key:?} is given more than once and its later value is ignored ({why}): the earlier one counts")),
+            (Err(why), false) => notices.push(format!("link key {key:?} ignored: {why}")),
+            (Ok(()), false) => {}
         }
     }
     // Static scales are scales of int8 activations: alone they would change nothing, silently.
@@ -394,6 +408,22 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         notices.push(format!("link key {:?} ignored: {}", s.key(), s.needs()));
     }
     e.quant.drop_inert_switches();
+    // Widths, groups and their options shape RTN weights; under another weight format they
+    // would change nothing, silently. Kept (they count again with weights=rtn), and named.
+    if e.quant.weights != LmWeightFormat::Rtn {
+        let mut inert: Vec<&str> = ["bits", "group", "symmetric", "narrow"].into_iter().filter(|k| accepted.contains(*k)).collect();
+        if accepted.iter().any(|k| k.starts_with("layer_bits.")) {
+            inert.push("layer_bits");
+        }
+        if !inert.is_empty() {
+            let keys = inert.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ");
+            notices.push(format!("link {} {keys} {} no effect with weights={}: {} the weights of rtn (weights=rtn)",
+                if inert.len() == 1 { "key" } else { "keys" },
+                if inert.len() == 1 { "has" } else { "have" },
+                e.quant.weights.name(),
+                if inert.len() == 1 { "it sets" } else { "they set" }));
+        }
+    }
     // Settings that are valid one by one but not together fall back to the default quantization.
     if let Err(err) = e.quant.validate() {
         notices.push(format!("the quantization settings do not fit together ({err}); using the defaults"));

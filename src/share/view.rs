@@ -113,24 +113,31 @@ impl View {
     }
 }
 
-/// Splits `hide` and `lock` out of a query: the view, and the rest of the query, re-encoded.
+/// Splits `hide` and `lock` out of a query: the view (at most [`MAX_NAMES`] names in each set,
+/// however many keys bring them), and the rest of the query as it was written, so that a page
+/// still sees its %-escapes (a broken one is named by [`super::broken_escapes`], which the
+/// re-encoded U+FFFD would hide).
 pub fn split_view(query: &str) -> (View, String) {
     let mut view = View::default();
-    let mut rest = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+    let mut rest: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let Some((k, v)) = form_urlencoded::parse(pair.as_bytes()).next() else { continue };
         let set = match k.as_ref() {
             "hide" => &mut view.hidden,
             "lock" => &mut view.locked,
             _ => {
-                rest.append_pair(&k, &v);
+                rest.push(pair);
                 continue;
             }
         };
-        for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()).take(MAX_NAMES) {
+        for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if set.len() == MAX_NAMES {
+                break;
+            }
             set.insert(name.chars().take(64).collect());
         }
     }
-    (view, rest.finish())
+    (view, rest.join("&"))
 }
 
 /// Joins a page's own query and the view's into one.
@@ -196,6 +203,21 @@ mod tests {
         // `all` hides or locks every key, named or not.
         assert!(hide_all.is_hidden("bits") && hide_all.is_hidden("ptq.method") && !hide_all.is_locked("round"));
         assert!(all.is_locked("model") && !all.is_hidden("model") && all.is_hidden("round"));
+    }
+
+    #[test]
+    fn the_rest_of_a_link_keeps_its_escapes_and_the_names_are_capped_per_set() {
+        // The page's own parser must still see a broken escape (it was re-encoded as U+FFFD,
+        // which reads as meant, and no notice named it).
+        let (view, rest) = split_view("prompt=ROMEO%FF&lock=bits&seed=7&&hide=seed");
+        assert_eq!(rest, "prompt=ROMEO%FF&seed=7");
+        assert!(view.is_locked("bits") && view.is_hidden("seed"));
+        let notice = crate::share::broken_escapes(&rest).expect("a notice");
+        assert!(notice.contains("\"prompt\""), "{notice}");
+        // 64 names at most in a set, however many `lock=` keys bring them.
+        let many: Vec<String> = (0..10).map(|k| format!("lock={}", (0..64).map(|i| format!("n{k}_{i}")).collect::<Vec<_>>().join(","))).collect();
+        let (view, rest) = split_view(&many.join("&"));
+        assert_eq!((view.locked.len(), rest.as_str()), (MAX_NAMES, ""));
     }
 
     #[test]

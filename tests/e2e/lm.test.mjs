@@ -238,11 +238,13 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await typeNumber('max_new', '64');
   assert.equal(await page.$('[data-testid=lm-max_new-note]'), null, 'a value in range clears the note');
 
-  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?bits=12&colour=red&prompt=%3Cimg%20src=x%3E&lock=weights&hide=seed`);
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?bits=12&colour=red&prompt=%3Cimg%20src=x%3E&lock=weights&hide=seed&temperature=0.5%FF`);
   await p2.waitForSelector('[data-testid=link-notice]');
   const notice = await p2.textContent('[data-testid=link-notice]');
   assert.match(notice, /bits/);
   assert.match(notice, /colour/);
+  // A broken %-escape is named even with a teacher's hide / lock in the link.
+  assert.match(notice, /"temperature" has a %-escape that is not UTF-8/);
   assert.equal(await p2.$eval('[data-testid=lm-bits]', (s) => s.value), '8');
   assert.equal(await p2.$eval('[data-testid=lm-prompt]', (i) => i.value), '<img src=x>');
   assert.equal(await p2.$('img'), null, 'nothing from the link becomes HTML');

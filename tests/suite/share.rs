@@ -477,7 +477,7 @@ both! {
         let name = |i: usize| format!("{i:02}{}", "é".repeat(31));
         let skip: Vec<String> = (0..64).map(name).collect();
         let bits: Vec<String> = (0..MAX_LAYER_BITS).map(|i| format!("layer_bits.{}=8", name(i))).collect();
-        let raw = format!("prompt={}&model={}&skip={}&{}", grin(MAX_PROMPT_CHARS), grin(MAX_MODEL_CHARS), skip.join(","), bits.join("&"));
+        let raw = format!("weights=rtn&prompt={}&model={}&skip={}&{}", grin(MAX_PROMPT_CHARS), grin(MAX_MODEL_CHARS), skip.join(","), bits.join("&"));
         let (e, notices) = from_query(&raw);
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!((e.prompt.chars().count(), e.model.chars().count(), e.quant.skip.len(), e.quant.layer_bits.len()), (MAX_PROMPT_CHARS, MAX_MODEL_CHARS, 64, MAX_LAYER_BITS));

@@ -136,6 +136,26 @@ both! {
         let (e, n) = from_query("bits=4&weights=rtn&bits=8");
         assert_eq!(e.quant.bits, 8);
         assert!(n.len() == 1 && n[0].contains("\"bits\"") && n[0].contains("more than once"), "{n:?}");
+        // ... unless the later value is refused: then the earlier one counts, and the notice says that.
+        let (e, n) = from_query("bits=4&weights=rtn&bits=9");
+        assert_eq!(e.quant.bits, 4);
+        assert!(n.len() == 1 && n[0].contains("later value is ignored") && n[0].contains("outside 2–8") && n[0].contains("earlier one counts"), "{n:?}");
+        // Widths and groups under a weight format they do not shape: named, kept for weights=rtn.
+        let (e, n) = from_query("bits=4&group=32&layer_bits.feed_forward.w2=8");
+        assert_eq!((e.quant.weights, e.quant.bits, e.quant.group), (LmWeightFormat::F32, 4, 32));
+        assert!(n.len() == 1 && n[0].contains("\"bits\", \"group\", \"layer_bits\" have no effect with weights=f32"), "{n:?}");
+        let (_, n) = from_query("weights=q4_0&symmetric=false");
+        assert!(n.len() == 1 && n[0].contains("\"symmetric\" has no effect with weights=q4_0"), "{n:?}");
+        assert!(from_query("weights=rtn&bits=4&group=32&symmetric=false&layer_bits.feed_forward.w2=8").1.is_empty());
+        // SmoothQuant, as GPTQ and AWQ, needs integer weights: the link falls back to the defaults.
+        let (e, n) = from_query("method=smoothquant");
+        assert_eq!(e.quant, qplay::ptq::lm::LmQuantConfig::default());
+        assert!(n.len() == 1 && n[0].contains("SmoothQuant needs an integer weight format, not f32"), "{n:?}");
+        // A whole number past 2^53 in exponent form is asked for in digits, not called out of range.
+        let (_, n) = from_query("seed=1e19");
+        assert!(n.len() == 1 && n[0].contains("write it in digits"), "{n:?}");
+        let (_, n) = from_query("bits=1e20");
+        assert!(n.len() == 1 && n[0].contains("1e20 is outside 2–8"), "{n:?}");
         // Valid one by one, not together: int8 activations need integer weights.
         let (e, n) = from_query("weights=f16&int8_acts=true");
         assert_eq!(e.quant, qplay::ptq::lm::LmQuantConfig::default());
