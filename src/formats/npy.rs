@@ -41,7 +41,8 @@ pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, Forma
     check_header_nesting(header)?;
     check_shape_product(header)?;
     let npy = NpyFile::new(bytes).map_err(malformed)?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    // try_from, not `as`: on wasm32 a dimension of 2^32 + 1 would read as 1.
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| malformed("a dimension does not fit this platform's sizes"))?;
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;
     if count > max_values {
         return Err(FormatError::TooManyValues { count, limit: max_values });
@@ -98,7 +99,9 @@ fn header_len(bytes: &[u8]) -> Result<usize, FormatError> {
         1 => Ok(10 + u16::from_le_bytes([*bytes.get(8).ok_or_else(short)?, *bytes.get(9).ok_or_else(short)?]) as usize),
         2 | 3 => {
             let b = bytes.get(8..12).ok_or_else(short)?;
-            Ok(12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            // In u64: 12 + a u32 wraps a 32-bit usize (wasm32) to a length that looks short.
+            let len = 12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+            usize::try_from(len).map_err(|_| malformed("the header is longer than the file"))
         }
         v => Err(malformed(format!("unknown format version {v}"))),
     }

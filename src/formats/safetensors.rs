@@ -40,6 +40,8 @@ use crate::model::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Model, Pool2d, S
 
 /// Largest `.safetensors` file accepted: 256 MiB.
 pub const MAX_SAFETENSORS_BYTES: usize = 256 << 20;
+/// Most values a file's tensors may hold together, as f32 as large as the largest file.
+pub const MAX_SAFETENSORS_VALUES: usize = MAX_SAFETENSORS_BYTES / 4;
 
 /// Largest header read (JSON bytes): a real model's is a few hundred kB. The header is parsed
 /// whole, so its size bounds that memory and time.
@@ -74,8 +76,15 @@ pub struct SafetensorsFile {
 }
 
 impl SafetensorsFile {
+    /// One tensor by name: a scan (for a lookup or two; [`SafetensorsFile::by_name`] for many).
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.tensors.iter().find(|t| t.name == name).map(|t| &t.tensor)
+    }
+
+    /// Every tensor by name, made once: lookups per layer stay linear in the file's tensors
+    /// (a 16 MiB header names some 280,000).
+    pub fn by_name(&self) -> HashMap<&str, &Tensor> {
+        self.tensors.iter().map(|t| (t.name.as_str(), &t.tensor)).collect()
     }
 }
 
@@ -131,8 +140,18 @@ impl<'a> SafetensorsHeader<'a> {
         TensorView::new(info.dtype, info.shape.clone(), bytes).ok()
     }
 
-    /// Every tensor, in file order, converted to f32.
+    /// Values in all the tensors (each tensor's count matches its byte range: at most the file's bytes).
+    pub fn value_count(&self) -> usize {
+        self.names().iter().filter_map(|n| self.meta.info(n)).map(|i| i.shape.iter().product::<usize>()).sum()
+    }
+
+    /// Every tensor, in file order, converted to f32: at most [`MAX_SAFETENSORS_VALUES`] values
+    /// (checked before any is converted: 256 MiB of U8 would become 1 GiB of f32).
     pub fn read_all(&self) -> Result<SafetensorsFile, FormatError> {
+        let count = self.value_count();
+        if count > MAX_SAFETENSORS_VALUES {
+            return Err(FormatError::TooManyValues { count, limit: MAX_SAFETENSORS_VALUES });
+        }
         let names = self.names();
         let mut tensors = Vec::with_capacity(names.len());
         for name in names {
@@ -467,9 +486,10 @@ impl Architecture {
     /// Builds the model, taking each parametric layer's tensors from `file`.
     pub fn build(&self, file: &SafetensorsFile, max_params: usize) -> Result<Model, FormatError> {
         let input = self.input_shape()?;
+        let by_name = file.by_name();
         let tensor = |name: &str, suffix: &str| -> Result<&Tensor, FormatError> {
             let key = format!("{name}.{suffix}");
-            file.get(&key).ok_or_else(|| FormatError::Architecture(format!("the file has no tensor \"{key}\"")))
+            by_name.get(key.as_str()).copied().ok_or_else(|| FormatError::Architecture(format!("the file has no tensor \"{key}\"")))
         };
         let dims = |name: &str, t: &Tensor, want: usize| -> Result<(), FormatError> {
             if t.shape.len() != want {
@@ -485,7 +505,17 @@ impl Architecture {
             }
             Ok(())
         };
-        let bias_or_zeros = |name: &str, n: usize| file.get(&format!("{name}.bias")).map_or_else(|| vec![0.0; n], |t| t.values.clone());
+        let bias_or_zeros = |name: &str, n: usize| by_name.get(format!("{name}.bias").as_str()).map_or_else(|| vec![0.0; n], |t| t.values.clone());
+        // Parameters of the layers built so far, counted before each layer's values are copied:
+        // an architecture naming one 4 MiB weight 3,000 times must not copy it 3,000 times.
+        let mut params = 0usize;
+        let mut charge = |n: usize| {
+            params = params.saturating_add(n);
+            match params > max_params {
+                true => Err(FormatError::Model(crate::model::ModelError::TooLarge { params, limit: max_params })),
+                false => Ok(()),
+            }
+        };
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, spec) in self.layers.iter().enumerate() {
             let auto = |n: &Option<String>| n.clone().unwrap_or_else(|| i.to_string());
@@ -493,6 +523,7 @@ impl Architecture {
                 LayerSpec::Linear { name } => {
                     let w = tensor(name, "weight")?;
                     dims(name, w, 2)?;
+                    charge(w.values.len().saturating_add(w.shape[0]))?;
                     let (out_features, in_features) = (w.shape[0], w.shape[1]);
                     let b = bias_or_zeros(name, out_features);
                     Layer { name: name.clone(), kind: LayerKind::Linear(Linear { in_features, out_features, w: w.values.clone(), b }) }
@@ -506,6 +537,7 @@ impl Architecture {
                             w.shape[2], w.shape[3]
                         )));
                     }
+                    charge(w.values.len().saturating_add(w.shape[0]))?;
                     let b = bias_or_zeros(name, w.shape[0]);
                     Layer {
                         name: name.clone(),
@@ -521,6 +553,7 @@ impl Architecture {
                     }
                 }
                 LayerSpec::BatchNorm { name, eps } => {
+                    charge(tensor(name, "running_var")?.values.len().saturating_mul(4))?;
                     let var = tensor(name, "running_var")?.values.clone();
                     // Folding divides by √(var + ε): it must be a positive number for every channel.
                     if let Some(c) = var.iter().position(|v| !(v + eps > 0.0 && (v + eps).is_finite())) {
@@ -558,14 +591,9 @@ impl Architecture {
     /// Infers the architecture of an `nn.Sequential` state_dict from its shapes (see the module header).
     pub fn infer(file: &SafetensorsFile) -> Result<Architecture, FormatError> {
         // Layer prefixes in order: by Sequential index when every prefix ends in one, else in file order.
-        let mut prefixes: Vec<String> = Vec::new();
-        for t in &file.tensors {
-            if let Some(p) = t.name.strip_suffix(".weight") {
-                if !prefixes.iter().any(|q| q == p) {
-                    prefixes.push(p.to_string());
-                }
-            }
-        }
+        // (Names are unique: the header check refuses a name given twice.)
+        let by_name = file.by_name();
+        let mut prefixes: Vec<String> = file.tensors.iter().filter_map(|t| t.name.strip_suffix(".weight")).map(String::from).collect();
         if prefixes.is_empty() {
             return Err(FormatError::Architecture(
                 "no \"<layer>.weight\" tensors: this is not a model's state_dict (load it as tensors, or give an architecture)".into(),
@@ -583,11 +611,11 @@ impl Architecture {
         }
         let mut kinds = Vec::with_capacity(prefixes.len());
         for p in &prefixes {
-            let w = file.get(&format!("{p}.weight")).expect("found above");
+            let w = by_name[format!("{p}.weight").as_str()];
             let kind = match w.shape.len() {
                 2 => Kind::Linear(w.shape[1], w.shape[0]),
                 4 => Kind::Conv(w.shape[1], w.shape[0]),
-                1 if file.get(&format!("{p}.running_mean")).is_some() => Kind::Norm,
+                1 if by_name.contains_key(format!("{p}.running_mean").as_str()) => Kind::Norm,
                 _ => {
                     return Err(FormatError::Architecture(format!(
                         "cannot tell the layer kind of \"{p}.weight\" with shape {:?}: give an architecture (sidecar JSON)",
@@ -643,7 +671,7 @@ impl Architecture {
                 }
                 Kind::Conv(..) => {
                     seen_conv = true;
-                    let k = file.get(&format!("{p}.weight")).expect("found above").shape[2];
+                    let k = by_name[format!("{p}.weight").as_str()].shape[2];
                     layers.push(LayerSpec::Conv2d { name: p.clone(), stride: 1, padding: k / 2 });
                 }
                 Kind::Norm => layers.push(LayerSpec::BatchNorm { name: p.clone(), eps: 1e-5 }),

@@ -86,6 +86,25 @@ both! {
 }
 
 both! {
+    header_lengths_and_dimensions_past_32_bits_are_errors_on_every_platform {
+        // Version 2 stores the header length in 4 bytes: 12 + 0xFFFFFFFF once wrapped a 32-bit
+        // usize (wasm32) to 11, and npyz then allocated 4 GiB (a panic); 0xFFFFFFF4 wrapped to 0
+        // and sliced bytes[10..0] (a panic).
+        for len in [[0xff, 0xff, 0xff, 0xff], [0xf4, 0xff, 0xff, 0xff]] {
+            let mut b = b"\x93NUMPY\x02\x00".to_vec();
+            b.extend(len);
+            let e = read_npy(&b).unwrap_err().to_string();
+            assert!(e.contains("header is longer than the file"), "{e}");
+        }
+        // A dimension of 2^32 + 1 read as 1 on wasm32 (past the value limit unnoticed).
+        let h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967297,), }";
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((h.len() as u16).to_le_bytes());
+        b.extend_from_slice(h);
+        b.extend([0u8; 4]);
+        assert!(read_npy(&b).is_err());
+    }
+
     deeply_nested_headers_are_refused_at_once {
         // Found by cargo-fuzz: npyz's header parser backtracks exponentially on nesting; twelve
         // '{' in a 64-byte file took longer than 30 s before the nesting was checked first.

@@ -184,6 +184,24 @@ both! {
         assert!(matches!(read(&[]), Err(FormatError::Malformed { .. })));
         let no_graph = ModelProto { ir_version: 7, ..Default::default() };
         assert!(error_of(&no_graph.write_to_bytes().unwrap()).contains("no graph"));
+        // An empty weight (0 values, within any budget) whose other dimension is 2^31 − 1: it
+        // once sized the layer's bias first (a capacity-overflow panic on wasm32, 8 GiB natively).
+        let lin = Layer { name: "fc".into(), kind: LayerKind::Linear(Linear { in_features: 3, out_features: 2, w: vec![0.0; 6], b: vec![0.0; 2] }) };
+        let small = Model::new(Shape::Flat(3), vec![lin], 100).unwrap();
+        for (weight, dims) in [("fc.weight", vec![0i64, 2147483647]), ("fc.weight", vec![2147483647, 0])] {
+            let bytes = edited(&small, |p| {
+                let g = p.graph.as_mut().unwrap();
+                let t = g.initializer.iter_mut().find(|t| t.name == weight).unwrap();
+                t.dims = dims.clone();
+                t.raw_data.clear();
+                g.initializer.retain(|t| t.name != "fc.bias");
+                for n in g.node.iter_mut() {
+                    n.input.truncate(2);
+                }
+            });
+            let msg = error_of(&bytes);
+            assert!(msg.contains("empty dimension"), "{dims:?}: {msg}");
+        }
     }
 
     a_matmul_without_bias_and_a_gemm_with_a_scalar_bias_read {
@@ -297,4 +315,43 @@ fn a_thousand_nodes_of_one_name_are_renamed_in_order() {
     assert_eq!(names[n - 1], format!("r_{n}"));
     let unique: std::collections::HashSet<&str> = m.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(unique.len(), m.layers.len());
+}
+
+/// Inference Dropout is an identity, unless its mask output is read: 20,000 Dropouts in a chain
+/// read in linear time (the check for a reader of each mask once scanned the whole graph per
+/// Dropout), and one whose mask the graph's output reads is refused, naming it.
+#[test]
+fn many_dropouts_read_as_identities_and_a_used_mask_is_named() {
+    let n = 20_000;
+    let with_dropouts = |mask_is_output: bool| {
+        edited(&zoo::lab_mlp(1), |p| {
+            let g = p.graph.as_mut().unwrap();
+            let at = g.node.iter().position(|x| x.op_type == "Relu").unwrap();
+            let start = g.node[at].output[0].clone();
+            let mut chain = Vec::new();
+            let mut input = start.clone();
+            for i in 0..n {
+                let out = format!("d_{i}");
+                chain.push(NodeProto { op_type: "Dropout".into(), name: format!("drop{i}"), input: vec![input.clone()], output: vec![out.clone(), format!("mask_{i}")], ..Default::default() });
+                input = out;
+            }
+            let next = g.node.iter_mut().skip(at + 1).find(|x| x.input.contains(&start)).unwrap();
+            for v in next.input.iter_mut().filter(|v| **v == start) {
+                *v = input.clone();
+            }
+            g.node.splice(at + 1..at + 1, chain);
+            if mask_is_output {
+                let mut o = g.output[0].clone();
+                o.name = format!("mask_{}", n / 2);
+                g.output.push(o);
+            }
+        })
+    };
+    let start = std::time::Instant::now();
+    let m = read(&with_dropouts(false)).unwrap();
+    let took = start.elapsed();
+    assert_eq!(m, zoo::lab_mlp(1), "Dropouts add no layer");
+    assert!(took.as_secs_f64() < 10.0, "{took:?}");
+    let msg = error_of(&with_dropouts(true));
+    assert!(msg.contains(&format!("drop{}", n / 2)) && msg.contains("mask output is used"), "{msg}");
 }

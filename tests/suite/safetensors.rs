@@ -288,3 +288,42 @@ both! {
         assert!(e.contains("no empty dimension"), "{e}");
     }
 }
+
+/// An architecture that names one weight many times is refused when its layers pass the
+/// parameter limit, before the next copy: 3,000 × a 4 MiB weight once asked for 12 GiB.
+#[test]
+fn an_architecture_repeating_a_weight_stops_at_the_parameter_limit() {
+    let n = 256usize;
+    let body = n * n * 4;
+    let file = raw_file(&format!(r#"{{"a.weight":{{"dtype":"F32","shape":[{n},{n}],"data_offsets":[0,{body}]}}}}"#), body);
+    let layers = vec![r#"{"kind": "linear", "name": "a"}"#; 400].join(",");
+    let sidecar = format!(r#"{{"input": [{n}], "layers": [{layers}]}}"#);
+    let limit = 1 << 20;
+    let e = read_model(&file, Some(&sidecar), limit).unwrap_err();
+    let FormatError::Model(qplay::model::ModelError::TooLarge { params, limit: l }) = e else { panic!("{e:?}") };
+    // Stopped at the first layer past the limit (16 layers of 65,792), not after all 400.
+    assert_eq!((params, l), (16 * (n * n + n), limit));
+}
+
+/// Conversion to f32 is bounded by the values the header describes, before any is converted.
+#[test]
+fn a_file_of_more_values_than_the_limit_is_refused_before_conversion() {
+    let limit = qplay::formats::safetensors::MAX_SAFETENSORS_VALUES;
+    let file = raw_file(&format!(r#"{{"w":{{"dtype":"U8","shape":[{}],"data_offsets":[0,{}]}}}}"#, limit + 1, limit + 1), limit + 1);
+    let (r, largest) = crate::alloc_probe::largest_allocation(|| read_safetensors(&file).map(|_| ()));
+    assert!(matches!(r, Err(FormatError::TooManyValues { count, .. }) if count == limit + 1), "{r:?}");
+    assert!(largest < (1 << 20), "{largest}");
+}
+
+/// Inferring an architecture is linear in the file's tensors: 200,000 empty `N.weight`
+/// tensors (a 13 MB header) once cost 2·10^10 name comparisons (minutes) before any was looked at.
+#[test]
+fn inferring_the_layers_of_many_tensors_is_linear() {
+    let entries: Vec<String> = (0..200_000).map(|i| format!(r#""{i:06}.weight":{{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}"#)).collect();
+    let file = raw_file(&format!("{{{}}}", entries.join(",")), 0);
+    let start = std::time::Instant::now();
+    let e = read_model(&file, None, DEFAULT_MAX_PARAMS).unwrap_err().to_string();
+    let took = start.elapsed();
+    assert!(e.contains("000000.weight"), "{e}");
+    assert!(took.as_secs_f64() < 20.0, "{took:?}");
+}

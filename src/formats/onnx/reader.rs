@@ -81,6 +81,9 @@ struct Reader<'a> {
     /// The layer whose output is the current value, when it is a Linear / Conv2d whose bias a
     /// following Add may hold.
     bias_slot: Option<usize>,
+    /// Every value a node or the graph's output reads, gathered once (a scan per Dropout was
+    /// quadratic in a graph of many Dropouts).
+    used: std::collections::HashSet<&'a str>,
 }
 
 /// A node's name for messages: its name, else its first output's.
@@ -142,7 +145,8 @@ impl<'a> Reader<'a> {
             return Err(malformed("sparse initializers are not supported"));
         }
         let shape = input_shape(graph, &consts)?;
-        Ok(Reader { graph, opset, max_params, params: 0, consts, layers: Vec::new(), names: Default::default(), next_suffix: HashMap::new(), shape, bias_slot: None })
+        let used = graph.node.iter().flat_map(|n| n.input.iter()).chain(graph.output.iter().map(|o| &o.name)).map(String::as_str).collect();
+        Ok(Reader { graph, opset, max_params, params: 0, consts, layers: Vec::new(), names: Default::default(), next_suffix: HashMap::new(), shape, bias_slot: None, used })
     }
 
     fn run(mut self) -> Result<Model, FormatError> {
@@ -221,6 +225,11 @@ impl<'a> Reader<'a> {
         })?;
         let dims = tensor_dims(t, value)?;
         let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+        // No weight, bias or scale is empty; an empty one's other dimensions (up to 2^31) would
+        // size a bias or a layer before any layer check (Gemm B of [0, 2^31 − 1]: a 8 GiB bias).
+        if count == 0 {
+            return Err(arch(format!("{} node \"{name}\": its {what} (\"{value}\") has an empty dimension: {dims:?}", node.op_type)));
+        }
         let budget = self.max_params.saturating_sub(self.params);
         if count > budget {
             return Err(FormatError::Model(ModelError::TooLarge { params: self.params.saturating_add(count), limit: self.max_params }));
@@ -432,7 +441,7 @@ impl<'a> Reader<'a> {
 
     /// Whether any node or the graph's output reads `value`.
     fn graph_uses(&self, value: &str) -> bool {
-        self.graph.node.iter().any(|n| n.input.iter().any(|i| i == value)) || self.graph.output.iter().any(|o| o.name == value)
+        self.used.contains(value)
     }
 }
 
