@@ -3,8 +3,10 @@
 //! Two forms are taken:
 //!
 //! - a JSON array of numbers, 1-D (`[1, 2.5, -3]`) or 2-D (`[[1, 2], [3, 4]]`), read with
-//!   `serde_json`. A 2-D array must be rectangular: a ragged one is an error naming the first row
-//!   whose length differs (rows counted from 1, like the parser's values);
+//!   `serde_json` as it is parsed, straight into f32 values (memory bounded by the values, not
+//!   by JSON values of the text; the first item of the wrong kind stops it). A 2-D array must be
+//!   rectangular: a ragged one is an error naming the first row whose length differs (rows
+//!   counted from 1, like the parser's values);
 //! - anything else goes to [`crate::parse::parse_numbers`]: values separated by commas, spaces,
 //!   tabs, semicolons or new lines. Nested brackets make the rows, as in JSON, so NumPy's and
 //!   PyTorch's printed arrays (`[[1. 2.]\n [3. 4.]]`, `tensor([[…], […]])`) paste as they are, a
@@ -19,7 +21,9 @@
 //! Writing: [`write_text`] (one row per line, comma separated) and [`write_json`] give the shortest
 //! decimal of each f32 that reads back to the same f32, so a round trip is exact.
 
-use serde_json::Value;
+use std::cell::RefCell;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{FormatError, Tensor};
 use crate::parse::{parse_numbers, ParseError, MAX_VALUES};
@@ -51,77 +55,233 @@ pub fn read_str(text: &str) -> Result<Tensor, FormatError> {
     let trimmed = text.trim();
     if trimmed.starts_with('[') {
         // Valid JSON is read as JSON; anything else that starts with '[' is a printed array.
-        if let Ok(value) = serde_json::from_str::<Value>(trimmed) {
-            return from_json(&value);
+        let state = RefCell::new(JsonState::default());
+        let mut de = serde_json::Deserializer::from_str(trimmed);
+        let read = JsonArray(&state).deserialize(&mut de).and_then(|()| de.end());
+        let state = state.into_inner();
+        if let Some(e) = state.error {
+            return Err(e);
+        }
+        if read.is_ok() {
+            return state.tensor();
         }
     }
     let parsed = parse_numbers(text).map_err(FormatError::Text)?;
     Ok(Tensor { shape: parsed.shape, values: parsed.values })
 }
 
-/// A JSON number as a finite f32; `index` counts values from 1 for messages.
-fn number(v: &Value, index: usize) -> Result<f32, FormatError> {
-    let Some(x) = v.as_f64() else {
-        return Err(json_error(format!("value #{index} is {}, not a number", kind(v))));
-    };
-    let x = x as f32;
-    if !x.is_finite() {
-        return Err(FormatError::Text(ParseError::NonFinite { index, token: v.to_string() }));
-    }
-    Ok(x)
+// ------------------------------------------------------------------------------------------------
+// JSON, read as it is parsed: numbers go straight into f32 values (a Value per number would take
+// 16–32 bytes for every 2 bytes of text, and an object some 300), and the first value that is not
+// what the array's form needs stops the parse with its error.
+
+/// The array read so far: its form (set by its first item), values and rows, and the error that
+/// stopped it.
+#[derive(Default)]
+struct JsonState {
+    /// None until the first item; then whether items are rows.
+    rows_form: Option<bool>,
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    error: Option<FormatError>,
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+impl JsonState {
+    fn tensor(self) -> Result<Tensor, FormatError> {
+        match self.rows_form {
+            None => Err(FormatError::Text(ParseError::Empty)),
+            Some(false) => Ok(Tensor { shape: vec![self.values.len()], values: self.values }),
+            Some(true) => Ok(Tensor { shape: vec![self.rows, self.cols], values: self.values }),
+        }
     }
-}
 
-fn from_json(value: &Value) -> Result<Tensor, FormatError> {
-    let Value::Array(items) = value else { unreachable!("called on a JSON array") };
-    if items.is_empty() {
-        return Err(FormatError::Text(ParseError::Empty));
-    }
-    if !matches!(items[0], Value::Array(_)) {
-        // 1-D: every item a number.
-        if items.len() > MAX_VALUES {
+    /// Appends one JSON number as a finite f32 (value #index counted from 1).
+    fn push(&mut self, x: f64, token: impl FnOnce() -> String) -> Result<(), FormatError> {
+        if self.values.len() == MAX_VALUES {
             return Err(FormatError::Text(ParseError::TooMany { limit: MAX_VALUES }));
         }
-        let values = items.iter().enumerate().map(|(i, v)| number(v, i + 1)).collect::<Result<Vec<_>, _>>()?;
-        return Ok(Tensor { shape: vec![values.len()], values });
-    }
-    // 2-D: every item an array of numbers, all of the first row's length.
-    let cols = items[0].as_array().map_or(0, Vec::len);
-    if cols == 0 {
-        return Err(json_error("row #1 is empty: a 2-D array needs at least one value per row"));
-    }
-    if items.len().saturating_mul(cols) > MAX_VALUES {
-        return Err(FormatError::Text(ParseError::TooMany { limit: MAX_VALUES }));
-    }
-    let mut values = Vec::with_capacity(items.len() * cols);
-    for (r, row) in items.iter().enumerate() {
-        let Value::Array(row) = row else {
-            return Err(json_error(format!("row #{} is {}: a 2-D array holds only arrays of numbers", r + 1, kind(row))));
-        };
-        if row.len() != cols {
-            return Err(FormatError::Text(ParseError::Ragged { row: r + 1, len: row.len(), first: cols }));
+        let v = x as f32;
+        if !v.is_finite() {
+            return Err(FormatError::Text(ParseError::NonFinite { index: self.values.len() + 1, token: token() }));
         }
-        for v in row {
-            if v.is_array() {
-                return Err(json_error(format!(
-                    "row #{} holds an array: only 1-D and 2-D arrays are read (use .npy for more dimensions)",
-                    r + 1
-                )));
+        self.values.push(v);
+        Ok(())
+    }
+}
+
+/// Records `e` as the array's error and stops the parse.
+fn stop<E: serde::de::Error>(state: &RefCell<JsonState>, e: FormatError) -> E {
+    state.borrow_mut().error = Some(e);
+    E::custom("stopped")
+}
+
+/// The outer array.
+struct JsonArray<'a>(&'a RefCell<JsonState>);
+
+impl<'de> DeserializeSeed<'de> for JsonArray<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonArray<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Item(self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// One item of the outer array: a number (1-D) or a row (2-D), as the first item decides.
+struct Item<'a>(&'a RefCell<JsonState>);
+
+impl Item<'_> {
+    /// An item that is not a number or a row: `kind` names it.
+    fn other<E: serde::de::Error>(&self, kind: &str) -> E {
+        let e = {
+            let s = self.0.borrow();
+            match s.rows_form {
+                Some(true) => json_error(format!("row #{} is {kind}: a 2-D array holds only arrays of numbers", s.rows + 1)),
+                _ => json_error(format!("value #{} is {kind}, not a number", s.values.len() + 1)),
             }
-            values.push(number(v, values.len() + 1)?);
+        };
+        stop(self.0, e)
+    }
+
+    fn number<E: serde::de::Error>(&self, x: f64, token: impl FnOnce() -> String) -> Result<(), E> {
+        let mut s = self.0.borrow_mut();
+        if s.rows_form == Some(true) {
+            drop(s);
+            return Err(self.other("a number"));
+        }
+        s.rows_form = Some(false);
+        let pushed = s.push(x, token);
+        drop(s);
+        pushed.map_err(|e| stop(self.0, e))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number or an array of numbers")
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.number(v as f64, || v.to_string())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.number(v as f64, || v.to_string())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.number(v, || v.to_string())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.other("a string"))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.other("a boolean"))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(self.other("null"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.other("an object"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        {
+            let mut s = self.0.borrow_mut();
+            if s.rows_form == Some(false) {
+                drop(s);
+                return Err(self.other("an array"));
+            }
+            s.rows_form = Some(true);
+        }
+        let before = self.0.borrow().values.len();
+        while seq.next_element_seed(RowValue(self.0))?.is_some() {}
+        let mut s = self.0.borrow_mut();
+        let (len, row) = (s.values.len() - before, s.rows + 1);
+        let e = match row {
+            1 if len == 0 => Some(json_error("row #1 is empty: a 2-D array needs at least one value per row")),
+            1 => {
+                s.cols = len;
+                None
+            }
+            _ if len != s.cols => Some(FormatError::Text(ParseError::Ragged { row, len, first: s.cols })),
+            _ => None,
+        };
+        s.rows = row;
+        drop(s);
+        match e {
+            Some(e) => Err(stop(self.0, e)),
+            None => Ok(()),
         }
     }
-    Ok(Tensor { shape: vec![items.len(), cols], values })
+}
+
+/// One value of a row: a number.
+struct RowValue<'a>(&'a RefCell<JsonState>);
+
+impl RowValue<'_> {
+    fn other<E: serde::de::Error>(&self, kind: &str) -> E {
+        let index = self.0.borrow().values.len() + 1;
+        stop(self.0, json_error(format!("value #{index} is {kind}, not a number")))
+    }
+
+    fn number<E: serde::de::Error>(&self, x: f64, token: impl FnOnce() -> String) -> Result<(), E> {
+        let pushed = self.0.borrow_mut().push(x, token);
+        pushed.map_err(|e| stop(self.0, e))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for RowValue<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowValue<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.number(v as f64, || v.to_string())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.number(v as f64, || v.to_string())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.number(v, || v.to_string())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.other("a string"))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.other("a boolean"))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(self.other("null"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.other("an object"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        let row = self.0.borrow().rows + 1;
+        Err(stop(self.0, json_error(format!("row #{row} holds an array: only 1-D and 2-D arrays are read (use .npy for more dimensions)"))))
+    }
 }
 
 /// Text for a 1-D or 2-D tensor: comma separated, one row per line for 2-D (any other rank is

@@ -69,6 +69,24 @@ both! {
         assert!(matches!(read_str(&many_json), Err(FormatError::Text(ParseError::TooMany { .. }))));
     }
 
+    json_is_read_as_it_is_parsed_in_memory_bounded_by_the_values {
+        // 4 MiB of objects (some 300 bytes each as JSON values: 180 MiB) stop at the first one;
+        // 4 MiB of numbers become their f32 values, not 2 million 16–32-byte JSON values first.
+        let objects = format!("[{}{{\"\":0}}]", "{\"\":0},".repeat(600_000));
+        let (r, largest) = crate::alloc_probe::largest_allocation(|| read_str(&objects));
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("value #1 is an object"), "{msg}");
+        assert!(largest < (1 << 16), "{largest}");
+        let numbers = format!("[{}0]", "0,".repeat(1 << 19));
+        let (r, largest) = crate::alloc_probe::largest_allocation(|| read_str(&numbers));
+        assert_eq!(r.unwrap().values.len(), (1 << 19) + 1);
+        assert!(largest <= 4 << 20, "{largest}");
+        // Rows too: [[0,0],[0,0],…].
+        let rows = format!("[{}[0,0]]", "[0,0],".repeat(200_000));
+        let t = read_str(&rows).unwrap();
+        assert_eq!(t.shape, vec![200_001, 2]);
+    }
+
     text_and_json_round_trips_are_exact {
         let values = awkward_values();
         let n = values.len();
