@@ -132,48 +132,86 @@ impl<'de> Visitor<'de> for JsonArray<'_> {
         f.write_str("a JSON array")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Item(self.0))?.is_some() {}
+        while seq.next_element_seed(Element { state: self.0, in_row: false })?.is_some() {}
         Ok(())
     }
 }
 
-/// One item of the outer array: a number (1-D) or a row (2-D), as the first item decides.
-struct Item<'a>(&'a RefCell<JsonState>);
+/// One element: an item of the outer array (`in_row` false: a number for 1-D or a row for 2-D,
+/// as the first item decides) or a value of a row (`in_row`: a number).
+struct Element<'a> {
+    state: &'a RefCell<JsonState>,
+    in_row: bool,
+}
 
-impl Item<'_> {
-    /// An item that is not a number or a row: `kind` names it.
+impl Element<'_> {
+    /// An element that is not what its place needs: `kind` names it.
     fn other<E: serde::de::Error>(&self, kind: &str) -> E {
         let e = {
-            let s = self.0.borrow();
-            match s.rows_form {
-                Some(true) => json_error(format!("row #{} is {kind}: a 2-D array holds only arrays of numbers", s.rows + 1)),
+            let s = self.state.borrow();
+            match (self.in_row, s.rows_form) {
+                (true, _) if kind == "an array" => json_error(format!("row #{} holds an array: only 1-D and 2-D arrays are read (use .npy for more dimensions)", s.rows + 1)),
+                (false, Some(true)) => json_error(format!("row #{} is {kind}: a 2-D array holds only arrays of numbers", s.rows + 1)),
                 _ => json_error(format!("value #{} is {kind}, not a number", s.values.len() + 1)),
             }
         };
-        stop(self.0, e)
+        stop(self.state, e)
     }
 
     fn number<E: serde::de::Error>(&self, x: f64, token: impl FnOnce() -> String) -> Result<(), E> {
-        let mut s = self.0.borrow_mut();
-        if s.rows_form == Some(true) {
-            drop(s);
-            return Err(self.other("a number"));
+        let mut s = self.state.borrow_mut();
+        if !self.in_row {
+            if s.rows_form == Some(true) {
+                drop(s);
+                return Err(self.other("a number"));
+            }
+            s.rows_form = Some(false);
         }
-        s.rows_form = Some(false);
         let pushed = s.push(x, token);
         drop(s);
-        pushed.map_err(|e| stop(self.0, e))
+        pushed.map_err(|e| stop(self.state, e))
+    }
+
+    /// A row of the 2-D form: its values, then its length against the first row's.
+    fn row<'de, A: SeqAccess<'de>>(&self, mut seq: A) -> Result<(), A::Error> {
+        {
+            let mut s = self.state.borrow_mut();
+            if s.rows_form == Some(false) {
+                drop(s);
+                return Err(self.other("an array"));
+            }
+            s.rows_form = Some(true);
+        }
+        let before = self.state.borrow().values.len();
+        while seq.next_element_seed(Element { state: self.state, in_row: true })?.is_some() {}
+        let mut s = self.state.borrow_mut();
+        let (len, row) = (s.values.len() - before, s.rows + 1);
+        let e = match row {
+            1 if len == 0 => Some(json_error("row #1 is empty: a 2-D array needs at least one value per row")),
+            1 => {
+                s.cols = len;
+                None
+            }
+            _ if len != s.cols => Some(FormatError::Text(ParseError::Ragged { row, len, first: s.cols })),
+            _ => None,
+        };
+        s.rows = row;
+        drop(s);
+        match e {
+            Some(e) => Err(stop(self.state, e)),
+            None => Ok(()),
+        }
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Item<'_> {
+impl<'de> DeserializeSeed<'de> for Element<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Item<'_> {
+impl<'de> Visitor<'de> for Element<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a number or an array of numbers")
@@ -199,88 +237,11 @@ impl<'de> Visitor<'de> for Item<'_> {
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
         Err(self.other("an object"))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        {
-            let mut s = self.0.borrow_mut();
-            if s.rows_form == Some(false) {
-                drop(s);
-                return Err(self.other("an array"));
-            }
-            s.rows_form = Some(true);
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        match self.in_row {
+            true => Err(self.other("an array")),
+            false => self.row(seq),
         }
-        let before = self.0.borrow().values.len();
-        while seq.next_element_seed(RowValue(self.0))?.is_some() {}
-        let mut s = self.0.borrow_mut();
-        let (len, row) = (s.values.len() - before, s.rows + 1);
-        let e = match row {
-            1 if len == 0 => Some(json_error("row #1 is empty: a 2-D array needs at least one value per row")),
-            1 => {
-                s.cols = len;
-                None
-            }
-            _ if len != s.cols => Some(FormatError::Text(ParseError::Ragged { row, len, first: s.cols })),
-            _ => None,
-        };
-        s.rows = row;
-        drop(s);
-        match e {
-            Some(e) => Err(stop(self.0, e)),
-            None => Ok(()),
-        }
-    }
-}
-
-/// One value of a row: a number.
-struct RowValue<'a>(&'a RefCell<JsonState>);
-
-impl RowValue<'_> {
-    fn other<E: serde::de::Error>(&self, kind: &str) -> E {
-        let index = self.0.borrow().values.len() + 1;
-        stop(self.0, json_error(format!("value #{index} is {kind}, not a number")))
-    }
-
-    fn number<E: serde::de::Error>(&self, x: f64, token: impl FnOnce() -> String) -> Result<(), E> {
-        let pushed = self.0.borrow_mut().push(x, token);
-        pushed.map_err(|e| stop(self.0, e))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for RowValue<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowValue<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a number")
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        self.number(v as f64, || v.to_string())
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.number(v as f64, || v.to_string())
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        self.number(v, || v.to_string())
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-        Err(self.other("a string"))
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        Err(self.other("a boolean"))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Err(self.other("null"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.other("an object"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        let row = self.0.borrow().rows + 1;
-        Err(stop(self.0, json_error(format!("row #{row} holds an array: only 1-D and 2-D arrays are read (use .npy for more dimensions)"))))
     }
 }
 
