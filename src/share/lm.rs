@@ -409,7 +409,7 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     }
     e.quant.drop_inert_switches();
     // Widths, groups and their options shape RTN weights; under another weight format they
-    // would change nothing, silently. Kept (they count again with weights=rtn), and named.
+    // would change nothing, silently: named and reset, as a method's switches are.
     if e.quant.weights != LmWeightFormat::Rtn {
         let mut inert: Vec<&str> = ["bits", "group", "symmetric", "narrow"].into_iter().filter(|k| accepted.contains(*k)).collect();
         if accepted.iter().any(|k| k.starts_with("layer_bits.")) {
@@ -417,12 +417,12 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         }
         if !inert.is_empty() {
             let keys = inert.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ");
-            notices.push(format!("link {} {keys} {} no effect with weights={}: {} the weights of rtn (weights=rtn)",
-                if inert.len() == 1 { "key" } else { "keys" },
-                if inert.len() == 1 { "has" } else { "have" },
-                e.quant.weights.name(),
-                if inert.len() == 1 { "it sets" } else { "they set" }));
+            let (s, they) = if inert.len() == 1 { ("", "it sets") } else { ("s", "they set") };
+            notices.push(format!("link key{s} {keys} ignored: {they} the weights of rtn (weights=rtn), not {}", e.quant.weights.name()));
         }
+        let d = LmQuantConfig::default();
+        (e.quant.bits, e.quant.group, e.quant.symmetric, e.quant.narrow) = (d.bits, d.group, d.symmetric, d.narrow);
+        e.quant.layer_bits.clear();
     }
     // Settings that are valid one by one but not together fall back to the default quantization.
     if let Err(err) = e.quant.validate() {

@@ -140,12 +140,15 @@ both! {
         let (e, n) = from_query("bits=4&weights=rtn&bits=9");
         assert_eq!(e.quant.bits, 4);
         assert!(n.len() == 1 && n[0].contains("later value is ignored") && n[0].contains("outside 2–8") && n[0].contains("earlier one counts"), "{n:?}");
-        // Widths and groups under a weight format they do not shape: named, kept for weights=rtn.
+        // Widths and groups under a weight format they do not shape: named and reset, so the
+        // link written from what was read opens without a notice.
         let (e, n) = from_query("bits=4&group=32&layer_bits.feed_forward.w2=8");
-        assert_eq!((e.quant.weights, e.quant.bits, e.quant.group), (LmWeightFormat::F32, 4, 32));
-        assert!(n.len() == 1 && n[0].contains("\"bits\", \"group\", \"layer_bits\" have no effect with weights=f32"), "{n:?}");
-        let (_, n) = from_query("weights=q4_0&symmetric=false");
-        assert!(n.len() == 1 && n[0].contains("\"symmetric\" has no effect with weights=q4_0"), "{n:?}");
+        assert_eq!(e, LmExperiment::default());
+        assert!(n.len() == 1 && n[0].contains("link keys \"bits\", \"group\", \"layer_bits\" ignored") && n[0].contains("not f32"), "{n:?}");
+        assert_eq!(to_query(&e), "");
+        let (e, n) = from_query("weights=q4_0&symmetric=false");
+        assert!(n.len() == 1 && n[0].contains("link key \"symmetric\" ignored: it sets the weights of rtn (weights=rtn), not q4_0"), "{n:?}");
+        assert!(from_query(&to_query(&e)).1.is_empty());
         assert!(from_query("weights=rtn&bits=4&group=32&symmetric=false&layer_bits.feed_forward.w2=8").1.is_empty());
         // SmoothQuant, as GPTQ and AWQ, needs integer weights: the link falls back to the defaults.
         let (e, n) = from_query("method=smoothquant");
