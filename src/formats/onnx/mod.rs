@@ -17,6 +17,7 @@
 //! dynamic dimension `"N"`.
 
 pub mod graph;
+pub mod message_counts;
 pub mod qdq;
 pub mod reader;
 pub mod writer;

@@ -52,6 +52,7 @@ pub fn read_onnx(bytes: &[u8], max_params: usize) -> Result<Model, FormatError> 
     if bytes.is_empty() {
         return Err(malformed("the file is empty"));
     }
+    super::message_counts::check_message_counts(bytes).map_err(malformed)?;
     let model = ModelProto::parse_from_bytes(bytes).map_err(|e| malformed(format!("not a readable ONNX protobuf ({e})")))?;
     let graph = model.graph.as_ref().ok_or_else(|| malformed("the file holds no graph (is it an ONNX model?)"))?;
     // The default domain's opset decides Softmax's default axis.
