@@ -87,10 +87,13 @@ both! {
         let mut c = LmConfig::shakespeare();
         c.dim = 1 << 30;
         assert!(matches!(c.validate(), Err(LmError::TooLarge { .. })));
-        // Dimensions of 2^63 (a 64-bit config.json): d · f is 2^126, times 3 and the layers
-        // past u128, which once wrapped (a panic in debug builds, any count in release).
-        let c = LmConfig { dim: 1 << 63, hidden_dim: 1 << 63, n_heads: 1, n_kv_heads: 1, vocab_size: 1, n_layers: 1, ..LmConfig::shakespeare() };
-        assert_eq!(c.param_count(), u128::MAX);
+        // Dimensions of 2^63 (a 64-bit config.json; 2^31 on wasm32): d · f is 2^126, times 3
+        // and the layers past u128, which once wrapped (a panic in debug builds, any count in release).
+        let top = 1usize << (usize::BITS - 1);
+        let c = LmConfig { dim: top, hidden_dim: top, n_heads: 1, n_kv_heads: 1, vocab_size: 1, n_layers: 1, ..LmConfig::shakespeare() };
+        if usize::BITS == 64 {
+            assert_eq!(c.param_count(), u128::MAX);
+        }
         assert!(matches!(c.validate(), Err(LmError::TooLarge { .. })));
         let mut c = LmConfig::shakespeare();
         c.seq_len = 1 << 30;
