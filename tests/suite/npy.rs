@@ -160,8 +160,12 @@ both! {
             let e = read_npy(&header(shape, order)).unwrap_err().to_string();
             assert!(e.contains("overflows") || e.contains("not a whole number below 2^64"), "{shape}: {e}");
         }
-        // Shapes that fit read on, an empty one too.
-        assert_eq!(read_npy(&header("(0, 4294967296)", "False")).unwrap().values.len(), 0);
+        // Shapes that fit read on, an empty one too (where usize holds 2^32: on wasm32 that
+        // dimension is named, as it once read as 0 and gave the shape [0, 0]).
+        match usize::BITS {
+            64 => assert_eq!(read_npy(&header("(0, 4294967296)", "False")).unwrap().values.len(), 0),
+            _ => assert!(read_npy(&header("(0, 4294967296)", "False")).unwrap_err().to_string().contains("does not fit this platform")),
+        }
         assert_eq!(read_npy(&header("(2, 3)", "True")).unwrap().shape, [2, 3]);
     }
 }
