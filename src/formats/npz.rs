@@ -45,6 +45,10 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
     if !bytes.starts_with(b"PK") {
         return Err(FormatError::BadMagic { format: ".npz (zip)" });
     }
+    let declared = zip64_declared_members(bytes);
+    if declared > MAX_NPZ_MEMBERS as u64 {
+        return Err(malformed(format!("its zip64 directory declares {declared} members; at most {MAX_NPZ_MEMBERS} are read")));
+    }
     let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| malformed(format!("not a readable zip archive: {e}")))?;
     if archive.len() > MAX_NPZ_MEMBERS {
         return Err(malformed(format!("{} members; at most {MAX_NPZ_MEMBERS} are read", archive.len())));
@@ -82,6 +86,35 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
 }
 
 /// Names the member in a reader's error.
+/// The most members a zip64 end record of the archive declares (0 without one), read before
+/// the zip crate reads the directory: the crate reserves room for as many members as the record
+/// declares (up to one per 46 bytes of the file, 160 bytes each: ~170 MB for a 49 MB file)
+/// before it reads the first. A record counts as the crate accepts one: it ends exactly at a
+/// zip64 locator that sits just before an end-of-directory record in the file's last 64 KiB
+/// (the comment's limit). One pass over the bytes.
+fn zip64_declared_members(bytes: &[u8]) -> u64 {
+    const END: &[u8] = b"PK\x05\x06";
+    const LOCATOR: &[u8] = b"PK\x06\x07";
+    const RECORD: &[u8] = b"PK\x06\x06";
+    let u64_at = |at: usize| bytes.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    // Locators: 20 bytes before an end record.
+    let tail = bytes.len().saturating_sub(22 + 4 + (1 << 16));
+    let locators: std::collections::HashSet<usize> = memchr::memmem::find_iter(&bytes[tail..], END)
+        .filter_map(|p| (tail + p).checked_sub(20))
+        .filter(|&l| bytes[l..].starts_with(LOCATOR))
+        .collect();
+    if locators.is_empty() {
+        return 0;
+    }
+    // Records: "PK\x06\x06", the record's size r (u64) after it, ending at s + 12 + r; the
+    // member counts (this disk, all disks) at s + 24 and s + 32.
+    memchr::memmem::find_iter(bytes, RECORD)
+        .filter(|&s| usize::try_from(u64_at(s + 4)).ok().and_then(|r| (s + 12).checked_add(r)).is_some_and(|end| locators.contains(&end)))
+        .map(|s| u64_at(s + 24).max(u64_at(s + 32)))
+        .max()
+        .unwrap_or(0)
+}
+
 fn in_member(key: &str, e: FormatError) -> FormatError {
     match e {
         FormatError::Malformed { message, .. } => malformed(format!("array \"{key}\": {message}")),

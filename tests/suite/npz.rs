@@ -4,7 +4,7 @@
 
 use std::io::{Cursor, Write};
 
-use qplay::formats::npz::{read_npz, read_npz_limited, write_npz, MAX_NPZ_DECOMPRESSED};
+use qplay::formats::npz::{read_npz, read_npz_limited, write_npz, MAX_NPZ_DECOMPRESSED, MAX_NPZ_MEMBERS};
 use qplay::formats::{FormatError, Tensor};
 
 
@@ -143,4 +143,106 @@ both! {
         flipped[60] ^= 0x55;
         assert!(read_npz(&flipped).is_err());
     }
+
+    tensors_travel_between_page_and_worker_bit_for_bit_and_bad_shapes_are_named {
+        use qplay::formats::{pack_tensors, unpack_tensors};
+        // NumPy's archive, read, packed as the worker sends it (names and shapes as JSON, the
+        // values as bytes) and unpacked as the page does: every value bit for bit, in order.
+        let read = read_npz(fixture!("arrays_savez.npz")).unwrap();
+        let mut with_nan = read.clone();
+        with_nan.push(("odd".into(), Tensor { shape: vec![3, 0, 2], values: vec![] }));
+        with_nan.push(("nan".into(), Tensor { shape: vec![2], values: vec![f32::NAN, -0.0] }));
+        let (shapes, bytes) = pack_tensors(&with_nan);
+        let shapes = serde_json::from_str(&serde_json::to_string(&shapes).unwrap()).unwrap();
+        let back = unpack_tensors(shapes, &bytes).unwrap();
+        assert_eq!(back.len(), with_nan.len());
+        for ((n, t), (m, u)) in with_nan.iter().zip(&back) {
+            assert_eq!((n, &t.shape), (m, &u.shape));
+            assert_eq!(t.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), u.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{n}");
+        }
+        // Shapes that do not account for exactly the bytes: named, nothing allocated for them.
+        let four = 1f32.to_le_bytes();
+        let half = usize::MAX / 2 + 1;
+        for (shape, bytes) in [
+            (vec![2usize], &four[..]),
+            (vec![1], &four[..3]),
+            (vec![half, 2], &four[..]),
+            (vec![half, 4, 1], &four[..]),
+            (vec![usize::MAX, usize::MAX], &four[..]),
+        ] {
+            let e = unpack_tensors(vec![("t".into(), shape.clone())], bytes).unwrap_err();
+            assert!(matches!(e, FormatError::ShapeMismatch { found, .. } if found == bytes.len() / 4), "{shape:?}: {e}");
+        }
+        // Two tensors whose counts overflow only when added.
+        assert!(unpack_tensors(vec![("a".into(), vec![usize::MAX]), ("b".into(), vec![1])], &four).is_err());
+        // A saturated product times a zero dimension is truly empty.
+        let empty = unpack_tensors(vec![("z".into(), vec![usize::MAX, 2, 0]), ("one".into(), vec![1])], &four).unwrap();
+        assert_eq!((empty[0].1.values.len(), empty[1].1.values.clone()), (0, vec![1.0]));
+    }
+}
+
+/// The zip64 end of an archive whose central directory of `dir` bytes starts at `start`,
+/// declaring `count` members, for bytes that end at `record` (where the zip64 record goes): the
+/// zip64 record, its locator, and an end record that sends readers to them (counts 0xFFFF).
+#[cfg(not(target_arch = "wasm32"))]
+fn zip64_end(count: u64, start: u64, dir: u64, record: u64) -> Vec<u8> {
+    let mut z = Vec::new();
+    z.extend(b"PK\x06\x06");
+    z.extend(44u64.to_le_bytes());
+    z.extend([45, 0, 45, 0]);
+    z.extend([0u8; 8]); // this disk, the directory's disk
+    z.extend(count.to_le_bytes());
+    z.extend(count.to_le_bytes());
+    z.extend(dir.to_le_bytes());
+    z.extend(start.to_le_bytes());
+    z.extend(b"PK\x06\x07");
+    z.extend(0u32.to_le_bytes());
+    z.extend(record.to_le_bytes());
+    z.extend(1u32.to_le_bytes());
+    z.extend(b"PK\x05\x06");
+    z.extend([0u8; 4]);
+    z.extend([0xff; 4]);
+    z.extend([0xff; 8]);
+    z.extend([0u8; 2]);
+    z
+}
+
+/// A zip64 archive whose end records declare `count` members in a central directory of `dir`
+/// bytes at offset `start` (zeros: no real member), as a hostile file would.
+#[cfg(not(target_arch = "wasm32"))]
+fn zip64_declaring(count: u64, start: u64, dir: u64) -> Vec<u8> {
+    let mut z = vec![0u8; (start + dir) as usize];
+    z[..4].copy_from_slice(b"PK\x03\x04");
+    let end = zip64_end(count, start, dir, z.len() as u64);
+    z.extend(end);
+    z
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_zip64_member_count_past_the_limit_is_refused_before_the_directory_is_read() {
+    use crate::alloc_probe::largest_allocation;
+    // The zip crate reserved 160 bytes per declared member before reading any: 10 MiB for
+    // 65,536, 160 MiB for 2^20 members declared in a 49 MB file (~930 MB for 256 MiB).
+    for c in [1u64 << 16, 1 << 20] {
+        let bytes = zip64_declaring(c, c, 46 * c);
+        let (r, largest) = largest_allocation(|| read_npz(&bytes).map(|v| v.len()));
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(&format!("declares {c} members; at most {MAX_NPZ_MEMBERS}")), "{e}");
+        assert!(largest < 1 << 20, "{c} members declared: largest allocation {largest} bytes");
+    }
+    // A declared count within the limit goes on to the crate, which finds no member there.
+    let few = zip64_declaring(100, 100, 4600);
+    assert!(!read_npz(&few).unwrap_err().to_string().contains("declares"));
+    // A real archive given a zip64 end (its one member declared there) still reads.
+    let plain = zip_of(&[("a.npy", &qplay::formats::npy::write_npy_f32(&[1.5, -2.0], &[2]), true)]);
+    let eocd = plain.len() - 22;
+    let u32_at = |at: usize| u32::from_le_bytes(plain[at..at + 4].try_into().unwrap()) as u64;
+    let mut zip64 = plain[..eocd].to_vec();
+    zip64.extend(zip64_end(1, u32_at(eocd + 16), u32_at(eocd + 12), eocd as u64));
+    assert_eq!(read_npz(&zip64).unwrap()[0].1.values, vec![1.5, -2.0]);
+    // ... and declaring 5,000 members refuses it, by the count.
+    let mut many = plain[..eocd].to_vec();
+    many.extend(zip64_end(5000, u32_at(eocd + 16), u32_at(eocd + 12), eocd as u64));
+    assert!(read_npz(&many).unwrap_err().to_string().contains("declares 5000 members"));
 }
