@@ -152,6 +152,8 @@ impl TensorView {
     /// None (text that does not parse) counts as small: `derive` reports its error at once.
     pub fn work(s: &TensorSettings, values: Option<(&str, &Tensor)>) -> f64 {
         let (n, rows) = match (values, s.generator) {
+            // Refused at once by `input` (more than the page takes): nothing to compute or send.
+            (Some((_, t)), None) if t.values.len() > MAX_PAGE_VALUES => return 0.0,
             (Some((_, t)), None) => (t.values.len(), t.shape.first().copied().unwrap_or(1)),
             (_, Some(g)) => (g.rows.saturating_mul(g.cols), g.rows),
             (None, None) => (0, 1),

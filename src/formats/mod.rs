@@ -30,6 +30,41 @@ pub struct Tensor {
     pub values: Vec<f32>,
 }
 
+/// Tensors as they travel between the page and the worker: each one's name and shape, and all
+/// their values, one tensor after the other, as f32 little-endian bytes.
+pub fn pack_tensors(tensors: &[(String, Tensor)]) -> (Vec<(String, Vec<usize>)>, Vec<u8>) {
+    let shapes = tensors.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
+    let total: usize = tensors.iter().map(|(_, t)| t.values.len()).sum();
+    let mut bytes = Vec::with_capacity(total * 4);
+    for (_, t) in tensors {
+        for v in &t.values {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    (shapes, bytes)
+}
+
+/// The tensors [`pack_tensors`] sent: an error, before anything is allocated, when the shapes do
+/// not account for exactly the bytes' values.
+pub fn unpack_tensors(shapes: Vec<(String, Vec<usize>)>, bytes: &[u8]) -> Result<Vec<(String, Tensor)>, FormatError> {
+    // A product that saturates is larger than any buffer, so it can never match; a zero
+    // dimension after it still gives the true product, 0.
+    let count = |shape: &[usize]| shape.iter().fold(1usize, |a, &d| a.saturating_mul(d));
+    let total = shapes.iter().fold(0usize, |a, (_, s)| a.saturating_add(count(s)));
+    if bytes.len() % 4 != 0 || total.checked_mul(4) != Some(bytes.len()) {
+        return Err(FormatError::ShapeMismatch { expected: total, found: bytes.len() / 4 });
+    }
+    let mut rest = bytes;
+    let mut out = Vec::with_capacity(shapes.len());
+    for (name, shape) in shapes {
+        let (mine, after) = rest.split_at(count(&shape) * 4);
+        rest = after;
+        let values = mine.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+        out.push((name, Tensor { shape, values }));
+    }
+    Ok(out)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum FormatError {
     /// The file is larger than the limit for its kind.

@@ -6,14 +6,17 @@
 //! - [`layer`]: the layers and the shapes they take and give.
 //! - [`error`]: what can be wrong with a model, as a typed error.
 //! - [`forward`]: FP32 inference on the GEMM kernels.
+//! - [`outline`]: the architecture without the weights, for the page.
 
 pub mod error;
 pub mod forward;
 pub mod layer;
+pub mod outline;
 pub mod zoo;
 
 pub use error::ModelError;
 pub use layer::{BatchNorm, Conv2d, Layer, LayerKind, Linear, Pool2d, Shape};
+pub use outline::ModelOutline;
 
 /// The predicted class of each row of `classes` scores: the index of the first maximum (ties go
 /// to the lower class, as NumPy's argmax), for f32 logits and int8 outputs alike.

@@ -15,7 +15,8 @@
 use super::config::{field_error, ConfigError, DynamicMode, PtqConfig, QuantMode, WeightGranularity};
 use super::qmodel::{channel_of, quantize_input, ActParams, InputQuant, QuantLayer, QuantModel};
 use crate::model::forward::{layer_forward, Fp32Runner};
-use crate::model::{Layer, LayerKind, Model, ModelError, Shape};
+use crate::model::outline::WeightOutline;
+use crate::model::{Layer, LayerKind, Model, ModelError, ModelOutline, Shape};
 use crate::quant::calibration::calibrate;
 use crate::quant::granularity::{quantize_granular, Granularity};
 use crate::quant::{QParams, QuantError};
@@ -327,15 +328,16 @@ fn bias_delta(model: &Model, i: usize, ql: &QuantLayer, x: &[f32], batch: usize)
 
 /// The size in bytes each layer will have under `cfg`, without quantizing: `Some` for a layer
 /// that will be quantized ([`crate::ptq::qmodel::QuantLayer::bytes`] of the result), `None` for
-/// one that stays FP32 (skipped, or without weights). Used for the layer table before a run.
-pub fn planned_bytes(model: &Model, cfg: &PtqConfig) -> Vec<Option<usize>> {
+/// one that stays FP32 (skipped, or without weights). Used for the layer table before a run; it
+/// needs only the architecture ([`ModelOutline::of`] the model).
+pub fn planned_bytes(model: &ModelOutline, cfg: &PtqConfig) -> Vec<Option<usize>> {
     use super::qmodel::LayerSize;
     model
         .layers
         .iter()
         .enumerate()
         .map(|(i, layer)| {
-            let (w, b, out, fan_in) = weight_of(layer)?;
+            let WeightOutline { weights, biases, out, fan_in } = layer.weight?;
             if cfg.skip.contains(&layer.name) {
                 return None;
             }
@@ -358,11 +360,11 @@ pub fn planned_bytes(model: &Model, cfg: &PtqConfig) -> Vec<Option<usize>> {
             };
             Some(
                 LayerSize {
-                    weights: w.len(),
+                    weights,
                     bits: cfg.bits_of(&layer.name),
                     slices,
                     symmetric: cfg.weight_symmetric,
-                    bias: b.len(),
+                    bias: biases,
                     smooth,
                     static_act_bits: (cfg.mode == QuantMode::Full).then_some(cfg.act_bits),
                 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openPage, screenshot, useServedApp, assertHealthy, root } from './harness.mjs';
+import { npz, npyF32 } from './npz_writer.mjs';
 
 // The lab handout's examples (shared REFERENCE.md).
 const NORMAL = {
@@ -503,6 +504,45 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   assert.match(await page.textContent('[data-testid=file-tensor]'), /b \[1\] \(1 value\)/);
   await page.click('[data-testid=close-file]');
   await page.waitForSelector('[data-testid=tensor-text]');
+  await assertHealthy(page, errors);
+});
+
+test('a large tensor file is read in the worker: the page keeps answering while it reads', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  // An archive of 32 M float32 values (128 MB inflated, 0.75 MB deflated) and a 1,000-value bias.
+  const n = 32_000_000;
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = ((i % 1000) - 500) / 100;
+  const file = npz({ w: npyF32([32_000, 1000], v), b: npyF32([1000], v.subarray(0, 1000)) });
+  // A timer on the page's thread, and whether the page says the worker is reading: while it reads,
+  // the timer must keep firing.
+  await page.evaluate(() => {
+    window.ticks = [];
+    window.longTasks = [];
+    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    window.ticker = setInterval(() => window.ticks.push([performance.now(), !!document.querySelector('[data-testid=file-reading]')]), 10);
+  });
+  const t0 = Date.now();
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'big.npz', mimeType: 'application/octet-stream', buffer: file });
+  await page.waitForSelector('[data-testid=file-reading]');
+  await page.waitForFunction(() => /big\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 60_000 });
+  const took = Date.now() - t0;
+  const { ticks, longTasks } = await page.evaluate(() => { clearInterval(window.ticker); return { ticks: window.ticks, longTasks: window.longTasks }; });
+  const gaps = ticks.slice(1).map(([t, reading], i) => (reading && ticks[i][1] ? t - ticks[i][0] : 0));
+  const during = ticks.filter(([, reading]) => reading).length;
+  const widest = Math.max(...gaps);
+  console.log(`big.npz (${file.length} bytes, 32 M values) read in ${took} ms: the page's timer fired ${during} times while the worker read, at most ${widest.toFixed(0)} ms apart; its longest task in all: ${Math.max(0, ...longTasks).toFixed(0)} ms`);
+  assert.ok(during >= 5, `the worker read for ${during} ticks only`);
+  assert.ok(widest < 150, `the page's thread was blocked for ${widest} ms while the worker read`);
+  // More values than the page takes: said at once (nothing is sent back to the worker), and the
+  // file's other tensor shows.
+  assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^w \[32000, 1000\] \(32000000 values\)/);
+  await page.waitForSelector('[data-testid=input-error]');
+  assert.match(await page.textContent('[data-testid=input-error]'), /32000000 values; the page takes up to 4194304/);
+  await page.selectOption('[data-testid=file-tensor]', '1');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=value-table] tbody tr').length > 0 && !document.querySelector('[data-testid=input-error]'));
+  assert.equal(await page.$('[data-testid=file-error]'), null);
   await assertHealthy(page, errors);
 });
 

@@ -36,7 +36,12 @@ fn fashion_mlp_w8a8_per_channel_and_w4a16() {
 #[test]
 fn planned_sizes_match_the_quantized_models() {
     use qplay::ptq::build::planned_bytes;
+    use qplay::model::ModelOutline;
     let m = model("cnn-fashion");
+    // The page plans from the architecture alone, as the worker sends it.
+    let outline: ModelOutline = serde_json::from_str(&serde_json::to_string(&ModelOutline::of(&m)).unwrap()).unwrap();
+    assert_eq!(outline.quantizable(), qplay::ptq::quantizable_layers(&m).into_iter().map(|(_, n)| n).collect::<Vec<_>>());
+    assert_eq!(outline.params(), m.params());
     let calib = data("fashion-train").images_f32(0, 64);
     let configs = [
         PtqConfig::default(),
@@ -46,7 +51,7 @@ fn planned_sizes_match_the_quantized_models() {
     ];
     for cfg in configs {
         let q = quantize_model(&m, &cfg, &calib, Scope::All).unwrap().model;
-        let planned = planned_bytes(&m, &cfg);
+        let planned = planned_bytes(&outline, &cfg);
         for (i, ql) in q.layers.iter().enumerate() {
             assert_eq!(planned[i], ql.as_ref().map(|l| l.bytes()), "layer {i} under {cfg:?}");
         }

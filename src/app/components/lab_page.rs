@@ -31,7 +31,6 @@ use crate::app::state::job::JobState;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::ModelSource;
 use crate::experiment::shard;
-use crate::ptq::quantizable_layers;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::experiment::layerwise::Mode;
 use crate::experiment::{Experiment, Task};
@@ -47,7 +46,7 @@ pub type LabHandle = UseReducerHandle<LabState>;
 fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
     let exp = state.task_experiment(task);
     let model = ModelSource::Builtin(exp.model.clone());
-    let layers = quantizable_layers(&builtin_architecture(&exp.model)).len();
+    let layers = builtin_architecture(&exp.model).quantizable().len();
     let workers = worker.0.size().min(shard::items(&exp, layers));
     let settings = state.settings;
     experiment_job::run(worker, &exp, &model, None, workers, task, state.dispatcher().to_callback().reform(move |u| LabAction::Job(settings, u)));

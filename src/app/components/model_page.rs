@@ -15,9 +15,8 @@ use super::share_link::ShareLink;
 use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
-use crate::app::files::read_model_file;
 use crate::app::state::job::{self, JobState};
-use crate::app::state::model::{LoadedModel, ModelAction, ModelJob, ModelState};
+use crate::app::state::model::{ModelAction, ModelJob, ModelRead, ModelState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::state::experiment_job;
@@ -27,8 +26,7 @@ use crate::experiment::download_name::download_stem;
 use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::{Experiment, Task};
 use crate::model::zoo::{lab_mlp, small_cnn};
-use crate::model::Model;
-use crate::ptq::quantizable_layers;
+use crate::model::ModelOutline;
 use crate::share::{query_of, Page};
 
 /// A PTQ run that took less than this re-runs by itself when a setting changes (ms): about
@@ -49,11 +47,12 @@ pub fn class_names(dataset: &str) -> Vec<String> {
 }
 
 /// The architecture of a built-in model (its weights are not needed for the layer table).
-pub fn builtin_architecture(name: &str) -> Model {
-    match name {
+pub fn builtin_architecture(name: &str) -> ModelOutline {
+    let model = match name {
         "cnn-fashion" => small_cnn(0).unwrap_or_else(|_| lab_mlp(0)),
         _ => lab_mlp(0),
-    }
+    };
+    ModelOutline::of(&model)
 }
 
 /// Where the worker gets the experiment's model: a built-in name, or the loaded file and its bytes.
@@ -74,8 +73,8 @@ fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
     let updates = state.dispatcher().to_callback().reform(ModelAction::Job);
     let bytes = bytes.as_deref().map(|b| &b[..]);
     let layers = match (&state.file, exp.model == FILE_MODEL) {
-        (Some(f), true) => quantizable_layers(&f.model).len(),
-        _ => quantizable_layers(&builtin_architecture(&exp.model)).len(),
+        (Some(f), true) => f.outline.quantizable().len(),
+        _ => builtin_architecture(&exp.model).quantizable().len(),
     };
     let workers = worker.0.size().min(shard::items(&exp, layers));
     experiment_job::run(worker, &exp, &source, bytes, workers, kind, updates);
@@ -110,13 +109,13 @@ pub fn model_page() -> Html {
         });
     }
 
-    let model: Rc<Model> = match (&state.file, state.exp.model == FILE_MODEL) {
-        (Some(f), true) => Rc::new(f.model.clone()),
-        _ => Rc::new(builtin_architecture(&state.exp.model)),
+    let builtin = use_memo(state.exp.model.clone(), |name| Rc::new(builtin_architecture(name)));
+    let model: Rc<ModelOutline> = match (&state.file, state.exp.model == FILE_MODEL) {
+        (Some(f), true) => f.outline.clone(),
+        _ => (*builtin).clone(),
     };
-    let layers: Rc<Vec<(String, String)>> = Rc::new(
-        quantizable_layers(&model).into_iter().map(|(i, n)| (n, model.layers[i].kind.name().to_string())).collect(),
-    );
+    let layers: Rc<Vec<(String, String)>> =
+        Rc::new(model.layers.iter().filter(|l| l.weight.is_some()).map(|l| (l.name.clone(), l.kind.clone())).collect());
     let on_edit = {
         let d = state.dispatcher();
         Callback::from(move |f: Rc<dyn Fn(&mut Experiment)>| d.dispatch(ModelAction::Edit(f)))
@@ -125,13 +124,17 @@ pub fn model_page() -> Html {
         let d = state.dispatcher();
         Callback::from(move |name: String| d.dispatch(ModelAction::UseBuiltin(name)))
     };
+    // The worker reads the file (and keeps the model for the runs); the page gets its
+    // architecture and keeps the bytes, which travel with every run.
     let on_file = {
-        let d = state.dispatcher();
+        let (d, worker) = (state.dispatcher(), worker.clone());
         Callback::from(move |r: Result<(String, Vec<u8>), String>| match r {
-            Ok((name, bytes)) => match read_model_file(&name, &bytes, None) {
-                Ok(model) => d.dispatch(ModelAction::LoadedFile(Rc::new(LoadedModel { name, bytes: Rc::new(bytes), sidecar: None, model }))),
-                Err(e) => d.dispatch(ModelAction::FileError(e)),
-            },
+            Ok((name, bytes)) => {
+                let bytes = Rc::new(bytes);
+                let request = Request::ReadModel { model: Source::File { name: name.clone(), sidecar: None } };
+                let kind = ModelRead { name, bytes: bytes.clone() };
+                job::run(&worker, request, Some(&bytes), kind, d.to_callback().reform(ModelAction::Read));
+            }
             Err(e) => d.dispatch(ModelAction::FileError(e)),
         })
     };
@@ -223,6 +226,7 @@ pub fn model_page() -> Html {
             <Notices notices={state.notices.clone()} {on_dismiss} />
             <TeacherNote view={state.view.clone()} />
             <ModelSource model_name={state.exp.model.clone()} model={model.clone()} file={state.file.clone()} file_error={state.file_error.clone()}
+                reading={state.reading.running().map(|j| AttrValue::from(j.kind.name.clone()))}
                 ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model")} />
             <section class="experiment" aria-label="Experiment">
                 <h2>{"Experiment"}</h2>

@@ -11,7 +11,7 @@ use yew::prelude::*;
 use super::file_drop::FileDrop;
 use crate::app::state::model::LoadedModel;
 use crate::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
-use crate::model::{LayerKind, Model};
+use crate::model::ModelOutline;
 use crate::ptq::build::planned_bytes;
 use crate::ptq::PtqConfig;
 use crate::units::kilobytes as kb;
@@ -20,10 +20,13 @@ use crate::units::kilobytes as kb;
 pub struct ModelSourceProps {
     /// The experiment's model name (a built-in one, or "file").
     pub model_name: AttrValue,
-    /// The model's architecture (for built-ins, the same layers with initial weights).
-    pub model: Rc<Model>,
+    /// The model's architecture.
+    pub model: Rc<ModelOutline>,
     pub file: Option<Rc<LoadedModel>>,
     pub file_error: Option<String>,
+    /// The name of a dropped file the worker is reading.
+    #[prop_or_default]
+    pub reading: Option<AttrValue>,
     pub ptq: PtqConfig,
     pub on_builtin: Callback<String>,
     pub on_file: Callback<Result<(String, Vec<u8>), String>>,
@@ -51,16 +54,12 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let params = l.kind.params();
+            let params = l.params;
             let fp32 = 4 * params;
             let q = planned[i].unwrap_or(fp32);
             fp32_total += fp32;
             q_total += q;
-            let shape = match &l.kind {
-                LayerKind::Linear(li) => format!("[{}, {}]", li.out_features, li.in_features),
-                LayerKind::Conv2d(c) => format!("[{}, {}, {}, {}]", c.out_channels, c.in_channels, c.kernel, c.kernel),
-                _ => String::new(),
-            };
+            let shape = if l.weight_shape.is_empty() { String::new() } else { format!("{:?}", l.weight_shape) };
             let bits = match planned[i] {
                 Some(_) => format!("{}-bit", props.ptq.bits_of(&l.name)),
                 None if params > 0 => "FP32".into(),
@@ -68,7 +67,7 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
             };
             html! {
                 <tr>
-                    <td>{ l.name.clone() }</td><td>{ l.kind.name() }</td><td>{ shape }</td>
+                    <td>{ l.name.clone() }</td><td>{ l.kind.clone() }</td><td>{ shape }</td>
                     <td>{ model.shapes[i + 1].to_string() }</td>
                     <td class="num">{ params }</td>
                     <td class="num">{ if params > 0 { kb(fp32) } else { String::new() } }</td>
@@ -96,6 +95,9 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
             </div>
             <FileDrop label="a model (.safetensors or .onnx; a PyTorch nn.Sequential state_dict works)" accept=".safetensors,.onnx"
                 on_file={props.on_file.clone()} testid="model-drop" locked={props.locked} />
+            if let Some(name) = &props.reading {
+                <p class="hint" role="status" data-testid="model-reading">{ format!("Reading {name} in the worker…") }</p>
+            }
             if let Some(e) = &props.file_error {
                 <p class="error" role="alert" data-testid="model-error">{ format!("{e}. The model loaded before is still here.") }</p>
             }

@@ -30,7 +30,6 @@ use super::value_table::ValueTable;
 use crate::app::state::job::{self, JobState};
 use crate::app::state::tensor::LoadedTensors;
 use crate::app::state::{TensorAction, TensorState};
-use crate::app::files::read_tensor_file;
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
@@ -128,13 +127,16 @@ pub fn tensor_page() -> Html {
         let d = state.dispatcher();
         Callback::from(move |_| d.dispatch(TensorAction::DismissNotices))
     };
+    // The worker reads the file (a large .npz or text file would freeze the page); the page
+    // keeps showing what it has until the tensors arrive.
     let on_file = {
-        let d = state.dispatcher();
-        Callback::from(move |r: Result<(String, Vec<u8>), String>| {
-            d.dispatch(match r.and_then(|(name, bytes)| read_tensor_file(&name, &bytes).map(|t| (name, t))) {
-                Ok((name, tensors)) => TensorAction::LoadedFile { name, tensors },
-                Err(e) => TensorAction::FileError(e),
-            })
+        let (d, worker) = (state.dispatcher(), worker.clone());
+        Callback::from(move |r: Result<(String, Vec<u8>), String>| match r {
+            Ok((name, bytes)) => {
+                let updates = d.to_callback().reform(TensorAction::Read);
+                job::run(&worker, Request::ReadTensors { name: name.clone() }, Some(&bytes), name, updates);
+            }
+            Err(e) => d.dispatch(TensorAction::FileError(e)),
         })
     };
     let on_choose = {
@@ -199,6 +201,9 @@ pub fn tensor_page() -> Html {
                 <FileDrop label="a tensor (.npy, .npz, .safetensors, .txt, .csv or .json)" accept=".npy,.npz,.safetensors,.txt,.csv,.json"
                     on_file={on_file} testid="tensor-drop" />
                 </Ctl>
+                if let Some(job) = state.reading.running() {
+                    <p class="hint" role="status" data-testid="file-reading">{ format!("Reading {} in the worker…", job.kind) }</p>
+                }
                 if let Some(e) = &state.file_error {
                     <p class="error" role="alert" data-testid="file-error">{ format!("{e}. Nothing else changed.") }</p>
                 }

@@ -15,17 +15,25 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::Experiment;
-use crate::model::Model;
+use crate::model::ModelOutline;
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
 
-/// A model file the user loaded (it stays loaded until another one reads).
-#[derive(Debug, PartialEq)]
+/// A model file the user loaded (it stays loaded until another one reads): its bytes, which
+/// travel with every run, and the architecture the worker read from them.
+#[derive(Debug, PartialEq, Eq)]
 pub struct LoadedModel {
     pub name: String,
     pub bytes: Rc<Vec<u8>>,
     pub sidecar: Option<String>,
-    pub model: Model,
+    pub outline: Rc<ModelOutline>,
+}
+
+/// A dropped model file the worker is reading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRead {
+    pub name: String,
+    pub bytes: Rc<Vec<u8>>,
 }
 
 /// What a Model-page job is for: the experiment it runs (its result is kept with it).
@@ -59,6 +67,8 @@ pub struct ModelState {
     pub file: Option<Rc<LoadedModel>>,
     /// Why the last file could not be read (the previous model stays).
     pub file_error: Option<String>,
+    /// The worker reading a dropped file.
+    pub reading: JobState<ModelRead>,
     pub job: JobState<ModelJob>,
     /// The export of the quantized model, a job of its own (a run and an export can overlap).
     pub export: JobState<ExportFormat>,
@@ -75,6 +85,7 @@ impl Default for ModelState {
             notices: Vec::new(),
             file: None,
             file_error: None,
+            reading: JobState::Idle,
             job: JobState::Idle,
             export: JobState::Idle,
             exported: None,
@@ -88,8 +99,10 @@ pub enum ModelAction {
     Edit(Rc<dyn Fn(&mut Experiment)>),
     /// Settings read from the link's query.
     FromQuery(String),
-    LoadedFile(Rc<LoadedModel>),
+    /// A file the page could not hand to the worker.
     FileError(String),
+    /// The worker's job reading a dropped file: the model's architecture, or why not.
+    Read(JobUpdate<ModelRead>),
     /// Back to the built-in model.
     UseBuiltin(String),
     /// The run's job in the worker.
@@ -150,13 +163,21 @@ impl Reducible for ModelState {
                 }
                 next.view = read.view;
             }
-            ModelAction::LoadedFile(file) => {
-                next.file = Some(file);
-                next.file_error = None;
-                next.exp.model = FILE_MODEL.into();
-                next.exp.ptq.skip.clear();
-                next.exp.ptq.layer_bits.clear();
-            }
+            ModelAction::Read(update) => match next.reading.apply(update) {
+                Applied::Finished(ModelRead { name, bytes }, Outcome::Model(outline)) => {
+                    next.file = Some(Rc::new(LoadedModel { name, bytes, sidecar: None, outline: Rc::new(*outline) }));
+                    next.file_error = None;
+                    next.exp.model = FILE_MODEL.into();
+                    next.exp.ptq.skip.clear();
+                    next.exp.ptq.layer_bits.clear();
+                }
+                Applied::Finished(ModelRead { name, .. }, _) => next.file_error = Some(format!("{name}: the worker answered something other than the model")),
+                _ => match &next.reading {
+                    JobState::Failed { message, .. } => next.file_error = Some(message.clone()),
+                    JobState::Cancelled { kind } => next.file_error = Some(format!("Reading {} was cancelled", kind.name)),
+                    _ => {}
+                },
+            },
             ModelAction::FileError(message) => next.file_error = Some(message),
             ModelAction::UseBuiltin(name) => {
                 next.exp.model = name;

@@ -11,7 +11,7 @@ use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::Outcome;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::experiment::tensor_view::TensorView;
-use crate::formats::Tensor;
+use crate::formats::{unpack_tensors, Tensor};
 use crate::parse::format_numbers;
 use crate::quant::Method;
 use crate::share::view::{join_query, split_view, View};
@@ -34,13 +34,16 @@ pub struct TensorState {
     pub job: JobState<String>,
     /// Counts the loaded file's changes (a new file, another of its tensors, closed).
     pub file_generation: u32,
+    /// The worker reading a dropped file (its kind is the file's name).
+    pub reading: JobState<String>,
 }
 
 /// The tensors of a loaded file, and which one is shown.
 #[derive(Debug, PartialEq)]
 pub struct LoadedTensors {
     pub name: String,
-    pub tensors: Vec<(String, Tensor)>,
+    /// Shared by every choice of tensor (choosing one never copies the file's values).
+    pub tensors: Rc<Vec<(String, Tensor)>>,
     pub chosen: usize,
 }
 
@@ -59,9 +62,10 @@ pub enum TensorAction {
     /// Settings read from a hash (page load, or the user edited the address).
     FromHash(String),
     DismissNotices,
-    /// A file read: its tensors (the first is shown).
-    LoadedFile { name: String, tensors: Vec<(String, Tensor)> },
+    /// A file the page could not hand to the worker (too large, unreadable by the browser).
     FileError(String),
+    /// The worker's job reading a dropped file: its tensors (the largest is shown), or why not.
+    Read(JobUpdate<String>),
     /// Show another tensor of the loaded file.
     ChooseTensor(usize),
     /// Back to the text box.
@@ -119,14 +123,25 @@ impl Reducible for TensorState {
                 next.view = read.view;
             }
             TensorAction::DismissNotices => next.notices.clear(),
-            TensorAction::LoadedFile { name, tensors } => {
-                // The largest tensor first (a weight rather than its bias), the first of equals.
-                let chosen = tensors.iter().enumerate().max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
-                next.file = Some(Rc::new(LoadedTensors { name, tensors, chosen }));
-                next.file_error = None;
-                next.settings.generator = None;
-                next.settings.range = None;
-            }
+            TensorAction::Read(update) => match next.reading.apply(update) {
+                Applied::Finished(name, Outcome::Tensors { tensors, bytes }) => match unpack_tensors(tensors, &bytes) {
+                    Ok(tensors) => {
+                        // The largest tensor first (a weight rather than its bias), the first of equals.
+                        let chosen = tensors.iter().enumerate().max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
+                        next.file = Some(Rc::new(LoadedTensors { name, tensors: Rc::new(tensors), chosen }));
+                        next.file_error = None;
+                        next.settings.generator = None;
+                        next.settings.range = None;
+                    }
+                    Err(e) => next.file_error = Some(format!("{name}: the worker's tensors: {e}")),
+                },
+                Applied::Finished(name, _) => next.file_error = Some(format!("{name}: the worker answered something other than its tensors")),
+                _ => match &next.reading {
+                    JobState::Failed { message, .. } => next.file_error = Some(message.clone()),
+                    JobState::Cancelled { kind } => next.file_error = Some(format!("Reading {kind} was cancelled")),
+                    _ => {}
+                },
+            },
             TensorAction::FileError(message) => next.file_error = Some(message),
             TensorAction::ChooseTensor(i) => {
                 if let Some(f) = &next.file {

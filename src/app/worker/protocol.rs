@@ -14,6 +14,7 @@ use crate::experiment::sweep::SweepReport;
 use crate::experiment::tensor_view::TensorViewParts;
 use crate::experiment::{Experiment, Progress};
 use crate::lm::corpus::BuiltinLm;
+use crate::model::ModelOutline;
 use crate::lm::eval::{merge_windows, Comparison, WindowScore};
 use crate::lm::inspect::WeightView;
 use crate::lm::sample::SampleConfig;
@@ -100,6 +101,12 @@ pub enum Request {
     /// `hash` (the page's link), of the loaded tensor when there is one (its values travel as
     /// the job's bytes, f32 little-endian).
     TensorView { hash: String, loaded: Option<LoadedTensorRef> },
+    /// The Tensor page: read the tensors of the file the user dropped (its bytes travel with
+    /// the job), off the page's thread.
+    ReadTensors { name: String },
+    /// The Model page: read the model the user dropped (its bytes travel with the job) and
+    /// keep it for the runs; the page gets its architecture.
+    ReadModel { model: ModelSource },
     /// The Language-model page: one row of projection `layer` in FP32 and quantized, its
     /// group grids and the histograms of the matrix.
     LmWeights {
@@ -435,6 +442,15 @@ pub enum Outcome {
     LmSearch(Box<SearchReport>),
     /// One worker's part of a stage of a shared search.
     LmSearchPart(Box<SearchPart>),
+    /// The tensors of a file, each one's name and shape; their values travel as the reply's
+    /// bytes (`crate::formats::pack_tensors`), which the page's host puts into `bytes`.
+    Tensors {
+        tensors: Vec<(String, Vec<usize>)>,
+        #[serde(skip)]
+        bytes: Vec<u8>,
+    },
+    /// The architecture of the model file the worker read (and keeps for the runs).
+    Model(Box<ModelOutline>),
     /// The Tensor page's view; its values (x, q, r′) travel as the reply's bytes, which the page's
     /// host puts into `bytes`.
     TensorView {

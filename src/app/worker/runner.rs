@@ -18,7 +18,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
 use super::protocol::{sample_indices, BenchRow, Event, ExportFormat, Job, LoadedTensorRef, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
 use crate::experiment::tensor_view::{TensorView, MAX_PAGE_VALUES};
-use crate::formats::Tensor;
+use crate::formats::{pack_tensors, unpack_tensors};
 use crate::share::TensorSettings;
 use crate::bench::Measured;
 use crate::data::{read_qds, Dataset};
@@ -31,7 +31,7 @@ use crate::experiment::shard::Shard;
 use crate::experiment::sweep::run_sweep;
 use crate::experiment::{Experiment, Progress, Task};
 use crate::formats::safetensors::read_model;
-use crate::model::{Model, DEFAULT_MAX_PARAMS};
+use crate::model::{Model, ModelOutline, DEFAULT_MAX_PARAMS};
 use crate::ptq::{quantize_model, Scope};
 
 /// Least time between two progress messages, in milliseconds.
@@ -218,6 +218,17 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::Export { exp, model, format } => (exp, model, Some(format), Shard::ALL),
         Request::Bench => return bench(id).await.map(|o| (o, None)),
         Request::TensorView { hash, loaded } => return tensor_view(id, &hash, loaded, bytes),
+        Request::ReadTensors { name } => {
+            let b = bytes.ok_or_else(|| format!("{name}: the file's bytes did not arrive"))?;
+            let list = crate::app::files::read_tensor_file(&name, &b)?;
+            drop(b);
+            let (tensors, values) = pack_tensors(&list);
+            return Ok((Outcome::Tensors { tensors, bytes: Vec::new() }, Some(values)));
+        }
+        Request::ReadModel { model: source } => {
+            let (m, _) = model(id, &source, bytes).await?;
+            return Ok((Outcome::Model(Box::new(ModelOutline::of(&m))), None));
+        }
         r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. } | Request::LmWeights { .. } | Request::LmSearch { .. }) => {
             return super::lm::handle(id, r, bytes).await
         }
@@ -296,12 +307,11 @@ fn tensor_view(id: u32, hash: &str, loaded: Option<LoadedTensorRef>, bytes: Opti
     let tensor = match loaded {
         Some(LoadedTensorRef { name, shape }) => {
             let b = bytes.ok_or_else(|| format!("the values of {name} did not arrive"))?;
-            let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_PAGE_VALUES && Some(b.len()) == n.checked_mul(4));
-            if n.is_none() {
-                return Err(format!("{name}: shape {shape:?} does not match its {} bytes of values (the page takes up to {MAX_PAGE_VALUES} values)", b.len()));
+            if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > MAX_PAGE_VALUES) {
+                return Err(format!("{name}: shape {shape:?} holds more than the {MAX_PAGE_VALUES} values the page takes"));
             }
-            let values = b.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
-            Some((name, Tensor { shape, values }))
+            let mut one = unpack_tensors(vec![(name, shape)], &b).map_err(|e| format!("the tensor's values: {e}"))?;
+            one.pop()
         }
         None => None,
     };
