@@ -445,7 +445,7 @@ impl TensorSettings {
             if !TENSOR_FIELDS.iter().any(|f| f.key == key) && key != "hide" && key != "lock" {
                 notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));
             } else if !seen.insert(key.as_str()) && twice.insert(key.as_str()) && key != "hide" && key != "lock" {
-                notices.push(format!("The key \"{}\" is given more than once in the link: the last value counts.", clip(key)));
+                notices.push(format!("The key \"{}\" is given more than once in the link: the last value that reads counts.", clip(key)));
             }
         }
         let mut shapes = Vec::new();

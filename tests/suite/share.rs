@@ -94,7 +94,11 @@ both! {
         }
         let (s, notices) = TensorSettings::from_hash("#/tensor?bits=4&bits=6&bits=5&lock=bits&lock=x");
         assert_eq!((s.bits, notices.len()), (5, 1), "{notices:?}");
-        assert!(notices[0].contains("\"bits\" is given more than once in the link: the last value counts"), "{notices:?}");
+        assert!(notices[0].contains("\"bits\" is given more than once in the link: the last value that reads counts"), "{notices:?}");
+        // A later value that does not read leaves the earlier one, and the notices say both.
+        let (s, notices) = TensorSettings::from_hash("#/tensor?bits=4&bits=99");
+        assert_eq!(s.bits, 4);
+        assert!(notices.iter().any(|n| n.contains("the last value that reads counts")) && notices.iter().any(|n| n.contains("bits \"99\"")), "{notices:?}");
         let (_, notices) = TensorSettings::from_hash("#/tensor?method=CLIP&bits=0&x=1,nan&zz=1&bits=17&method=clip");
         assert!(notices.iter().any(|n| n.contains("unknown key \"zz\"")));
         assert!(notices.iter().any(|n| n.contains("value #2 is nan")));
