@@ -27,6 +27,11 @@ for (const [width, height] of [[1280, 800], [1024, 768]]) {
     await mkdir(dir, { recursive: true });
     for (const [name, hash, ready] of pages) {
       const { page, errors } = await openPage(browser, url + hash, { width, height });
+      // Loading a page warns about nothing either (Chromium once warned on every load about the
+      // integrity hash of the wasm preload).
+      const warnings = [];
+      page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+      await page.reload();
       await page.waitForSelector(ready);
       await page.waitForTimeout(300);
       assert.ok(await page.isVisible('main'), `${name}: the page renders`);
@@ -34,6 +39,7 @@ for (const [width, height] of [[1280, 800], [1024, 768]]) {
       await page.screenshot({ path: join(dir, `first-${name}-${width}.png`) });
       if (name === 'tensor') await assertTensorFirstClicks(page);
       await assertHealthy(page, errors);
+      assert.deepEqual(warnings, [], `${name}: no console warning`);
       await page.close();
     }
   });

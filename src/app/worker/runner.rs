@@ -179,7 +179,13 @@ async fn model(id: u32, source: &ModelSource, bytes: Option<Vec<u8>>) -> Result<
                 return Ok((m, key));
             }
             let m = Rc::new(crate::app::files::read_model_file(name, &b, sidecar.as_deref())?);
-            CACHE.with_borrow_mut(|c| c.models.insert(key.clone(), m.clone()));
+            // One user file at a time (each may be 64 MB of weights): the one read before goes,
+            // with its baselines.
+            CACHE.with_borrow_mut(|c| {
+                c.models.retain(|k, _| !k.starts_with("file:"));
+                c.baselines.retain(|(k, _, _), _| !k.starts_with("file:"));
+                c.models.insert(key.clone(), m.clone());
+            });
             Ok((m, key))
         }
     }
