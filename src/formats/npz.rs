@@ -85,7 +85,6 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
     Ok(arrays)
 }
 
-/// Names the member in a reader's error.
 /// The most members a zip64 end record of the archive declares (0 without one), read before
 /// the zip crate reads the directory: the crate reserves room for as many members as the record
 /// declares (up to one per 46 bytes of the file, 160 bytes each: ~170 MB for a 49 MB file)
@@ -115,6 +114,7 @@ fn zip64_declared_members(bytes: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Names the member in a reader's error.
 fn in_member(key: &str, e: FormatError) -> FormatError {
     match e {
         FormatError::Malformed { message, .. } => malformed(format!("array \"{key}\": {message}")),

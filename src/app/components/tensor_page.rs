@@ -35,7 +35,7 @@ use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK};
 use crate::metrics::QuantErrorMetrics;
-use crate::formats::Tensor;
+use crate::formats::{pack_tensors, Tensor};
 use crate::parse::{parse_numbers, plural, ParseError};
 use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
@@ -56,9 +56,14 @@ fn current<'a>(file: &'a Option<Rc<LoadedTensors>>, typed: &'a Typed) -> Option<
 
 /// Asks the worker for the view of the page's settings and tensor (its values travel as bytes).
 fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>) {
-    let current = state.file.as_deref().and_then(|f| f.current());
-    let loaded = current.map(|(name, t)| LoadedTensorRef { name: name.clone(), shape: t.shape.clone() });
-    let bytes: Option<Vec<u8>> = current.map(|(_, t)| t.values.iter().flat_map(|v| v.to_le_bytes()).collect());
+    // The worker unpacks the values with `unpack_tensors`.
+    let (loaded, bytes) = match state.file.as_deref().and_then(|f| f.current()) {
+        Some(current) => {
+            let (mut shapes, bytes) = pack_tensors(std::slice::from_ref(current));
+            (shapes.pop().map(|(name, shape)| LoadedTensorRef { name, shape }), Some(bytes))
+        }
+        None => (None, None),
+    };
     let request = Request::TensorView { hash: state.settings.to_hash(), loaded };
     job::run(worker, request, bytes.as_deref(), state.view_key(), state.dispatcher().to_callback().reform(TensorAction::Job));
 }
