@@ -45,10 +45,7 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
     if !bytes.starts_with(b"PK") {
         return Err(FormatError::BadMagic { format: ".npz (zip)" });
     }
-    let declared = zip64_declared_members(bytes);
-    if declared > MAX_NPZ_MEMBERS as u64 {
-        return Err(malformed(format!("its zip64 directory declares {declared} members; at most {MAX_NPZ_MEMBERS} are read")));
-    }
+    check_zip64_end(bytes).map_err(malformed)?;
     let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| malformed(format!("not a readable zip archive: {e}")))?;
     if archive.len() > MAX_NPZ_MEMBERS {
         return Err(malformed(format!("{} members; at most {MAX_NPZ_MEMBERS} are read", archive.len())));
@@ -85,33 +82,47 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
     Ok(arrays)
 }
 
-/// The most members a zip64 end record of the archive declares (0 without one), read before
-/// the zip crate reads the directory: the crate reserves room for as many members as the record
-/// declares (up to one per 46 bytes of the file, 160 bytes each: ~170 MB for a 49 MB file)
-/// before it reads the first. A record counts as the crate accepts one: it ends exactly at a
-/// zip64 locator that sits just before an end-of-directory record in the file's last 64 KiB
-/// (the comment's limit). One pass over the bytes.
-fn zip64_declared_members(bytes: &[u8]) -> u64 {
+/// The zip64 end of the archive, checked before the zip crate reads it. The crate trusts the record a zip64 locator points at;
+/// when that record is missing or inconsistent it searches the file for another, every record
+/// signature in it (86 s natively for 256 MiB of them), and it reserves room for as many members
+/// as the record declares before reading any (160 bytes each: 160 MiB for 2^20 declared in a
+/// 49 MB file). So every zip64 locator (20 bytes before an end record in the file's last 64 KiB,
+/// the comment's limit, whose counts or offsets say zip64) must point at a single-disk record
+/// that ends at the locator and declares at most [`MAX_NPZ_MEMBERS`] members, 46 bytes each at
+/// least, in a directory that ends before the record. Record layout (APPNOTE 4.3.14): signature,
+/// size r (u64) of what follows it, versions, disk numbers (u32 at +16, +20), member counts on
+/// this disk and in all (u64 at +24, +32), directory size and offset (u64 at +40, +48).
+fn check_zip64_end(bytes: &[u8]) -> Result<(), String> {
     const END: &[u8] = b"PK\x05\x06";
     const LOCATOR: &[u8] = b"PK\x06\x07";
     const RECORD: &[u8] = b"PK\x06\x06";
+    let u16_at = |at: usize| bytes.get(at..at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| bytes.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let u64_at = |at: usize| bytes.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-    // Locators: 20 bytes before an end record.
     let tail = bytes.len().saturating_sub(22 + 4 + (1 << 16));
-    let locators: std::collections::HashSet<usize> = memchr::memmem::find_iter(&bytes[tail..], END)
-        .filter_map(|p| (tail + p).checked_sub(20))
-        .filter(|&l| bytes[l..].starts_with(LOCATOR))
-        .collect();
-    if locators.is_empty() {
-        return 0;
+    for p in memchr::memmem::find_iter(&bytes[tail..], END).map(|p| tail + p) {
+        // The end record's member count (+10), directory size (+12) and offset (+16) at their
+        // maximum send a reader to the zip64 record.
+        let zip64 = u16_at(p + 10) == u16::MAX || u32_at(p + 12) == u32::MAX || u32_at(p + 16) == u32::MAX;
+        let Some(locator) = p.checked_sub(20).filter(|&l| zip64 && bytes[l..].starts_with(LOCATOR)) else { continue };
+        let record = u64_at(locator + 8);
+        let ends = usize::try_from(record).ok().filter(|&r| bytes[r.min(bytes.len())..].starts_with(RECORD)).and_then(|r| r.checked_add(12)?.checked_add(usize::try_from(u64_at(r + 4)).ok()?));
+        let r = match (usize::try_from(record), ends) {
+            (Ok(r), Some(end)) if end == locator => r,
+            _ => return Err(format!("its zip64 locator at byte {locator} does not point at a zip64 end record that ends there")),
+        };
+        if u32_at(locator + 16) > 1 || u32_at(r + 16) != 0 || u32_at(r + 20) != 0 || u32_at(locator + 4) != 0 || u64_at(r + 24) != u64_at(r + 32) {
+            return Err("its zip64 end record spans several disks".into());
+        }
+        let members = u64_at(r + 32);
+        if members > MAX_NPZ_MEMBERS as u64 {
+            return Err(format!("its zip64 directory declares {members} members; at most {MAX_NPZ_MEMBERS} are read"));
+        }
+        if (members * 46).saturating_add(u64_at(r + 48)) > record {
+            return Err(format!("its zip64 directory declares {members} members, which do not fit before its end record"));
+        }
     }
-    // Records: "PK\x06\x06", the record's size r (u64) after it, ending at s + 12 + r; the
-    // member counts (this disk, all disks) at s + 24 and s + 32.
-    memchr::memmem::find_iter(bytes, RECORD)
-        .filter(|&s| usize::try_from(u64_at(s + 4)).ok().and_then(|r| (s + 12).checked_add(r)).is_some_and(|end| locators.contains(&end)))
-        .map(|s| u64_at(s + 24).max(u64_at(s + 32)))
-        .max()
-        .unwrap_or(0)
+    Ok(())
 }
 
 /// Names the member in a reader's error.
