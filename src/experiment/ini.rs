@@ -24,7 +24,6 @@ use ini::Ini;
 
 use super::spec::{Experiment, Task};
 use crate::model::Model;
-use crate::ptq::build::weight_of;
 use crate::ptq::config::{field_error, ConfigError};
 use crate::ptq::{quantizable_layers, QuantMode, WeightGranularity};
 use crate::quant::calibration::{Calibration, CalibrationKind};
@@ -193,7 +192,7 @@ impl IniConfig {
             return added;
         }
         for (i, name) in quantizable_layers(model) {
-            let (w, _, out, _) = weight_of(&model.layers[i]).expect("quantizable layers have weights");
+            let (w, _, out, _) = model.layers[i].kind.weight().expect("quantizable layers have weights");
             if (w.len() <= self.min_quant_weight_size || out <= self.min_quant_weight_channel) && !self.experiment.ptq.skip.contains(&name) {
                 self.experiment.ptq.skip.push(name.clone());
                 added.push(name);

@@ -50,7 +50,6 @@ use crate::data::Dataset;
 use crate::metrics::cosine_similarity;
 use crate::model::forward::Fp32Runner;
 use crate::model::Model;
-use crate::ptq::build::weight_of;
 use crate::ptq::{quantizable_layers, quantize_model, PtqConfig, Scope};
 
 /// The mean per-channel relative error of rounding w ([out, fan_in]) to the step s.
@@ -131,7 +130,7 @@ pub fn mixed_bit_selection(model: &Model, cfg: &PtqConfig, init_scale: f32, max_
         if cfg.skip.contains(&name) {
             continue;
         }
-        let (w, _, out, _) = weight_of(&model.layers[i]).expect("quantizable layers have weights");
+        let (w, _, out, _) = model.layers[i].kind.weight().expect("quantizable layers have weights");
         let s = step_for_error(w, out, init_scale as f64);
         bits.insert(name, bits_for_step(w, s).min(max_bits));
     }

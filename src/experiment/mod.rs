@@ -23,6 +23,7 @@ pub mod run;
 pub mod shard;
 pub mod spec;
 pub mod sweep;
+pub mod tensor_charts;
 pub mod tensor_view;
 
 pub use progress::{Progress, ProgressFn};

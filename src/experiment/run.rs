@@ -18,7 +18,6 @@ use crate::data::Dataset;
 use crate::metrics::{try_error_metrics, ErrorMetrics};
 use crate::model::forward::Fp32Runner;
 use crate::model::{argmax_rows, LayerKind, Model};
-use crate::ptq::build::weight_of;
 use crate::ptq::engine::{executable, Engine, ExecModel, FallbackReason};
 use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantModel};
 use crate::quant::QParams;
@@ -386,7 +385,7 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
     let mut dominated: Vec<(String, f64)> = Vec::new();
     for ql in qm.quantized() {
         let layer = &model.layers[ql.index];
-        let (w, _, _, _) = weight_of(layer).expect("quantized layers have weights");
+        let (w, _, _, _) = layer.kind.weight().expect("quantized layers have weights");
         let w_eff: Vec<f32> = match &ql.smooth {
             Some(s) => {
                 let fan_in = w.len() / ql.weight_shape[0];

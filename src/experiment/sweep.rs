@@ -21,7 +21,6 @@ use crate::data::Dataset;
 use crate::metrics::try_error_metrics;
 use crate::model::forward::Fp32Runner;
 use crate::model::Model;
-use crate::ptq::build::weight_of;
 use crate::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
 use crate::quant::calibration::{Calibration, CalibrationKind};
 
@@ -93,7 +92,7 @@ pub fn run_sweep(
                 let mut wsum = 0.0;
                 let mut count = 0;
                 for ql in q.quantized() {
-                    let (w, _, _, _) = weight_of(&model.layers[ql.index]).expect("quantized layers have weights");
+                    let (w, _, _, _) = model.layers[ql.index].kind.weight().expect("quantized layers have weights");
                     if ql.smooth.is_none() {
                         wsum += try_error_metrics(w, &ql.weight.dequant).map_err(ExperimentError::Quant)?.sqnr_db;
                         count += 1;

@@ -5,14 +5,17 @@
 //!
 //! Large tensors and slow calibrators go to the worker instead ([`TensorView::work`] above
 //! [`INLINE_WORK`]): it runs [`TensorView::derive_with`], which reports progress and can be
-//! cancelled, and sends the view back as [`TensorViewParts`] (the three value arrays as bytes,
-//! the rest as JSON).
+//! cancelled, and sends the view back as [`TensorViewParts`]: the figures and the charts
+//! ([`TensorCharts`], already binned) as JSON, and of the values only the first [`SHOWN_VALUES`]
+//! the page's table shows, as bytes. Receiving and drawing the view of 4 M values then costs the
+//! page's thread what it costs for a few hundred.
 
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
 use super::progress::Progress;
+use super::tensor_charts::TensorCharts;
 use crate::formats::Tensor;
 use crate::generate::generate;
 use crate::metrics::{quant_error_metrics_by, try_error_metrics, ErrorMetrics, QuantErrorMetrics};
@@ -25,6 +28,9 @@ use crate::share::TensorSettings;
 /// Above this many values the side-by-side calibrator chart is skipped (it runs six searches).
 pub const MAX_COMPARE: usize = 1 << 16;
 
+/// Values the page's table lists (the first ones); a view from the worker carries only these.
+pub const SHOWN_VALUES: usize = 512;
+
 /// Largest loaded tensor the page quantizes (the CLI takes any size).
 pub const MAX_PAGE_VALUES: usize = 1 << 22;
 
@@ -35,6 +41,10 @@ pub const INLINE_WORK: f64 = 2e7;
 /// Everything the page shows, derived from the settings.
 #[derive(Debug, PartialEq)]
 pub struct TensorView {
+    /// How many values the tensor has.
+    pub values: usize,
+    /// The values x, their integers q and their reconstructions r′: all of them when derived
+    /// here, the first [`SHOWN_VALUES`] in a view from the worker ([`TensorView::from_parts`]).
     pub x: Rc<Vec<f32>>,
     pub shape: Vec<usize>,
     pub q: Rc<Vec<i32>>,
@@ -49,6 +59,10 @@ pub struct TensorView {
     pub bf16: ErrorMetrics,
     /// Every calibrator on the whole tensor, or why not.
     pub outcomes: Result<Rc<Vec<CalibrationOutcome>>, String>,
+    /// Values outside the first slice's [α, β] (all of them under one slice).
+    pub outside_range: usize,
+    /// What the charts draw.
+    pub charts: Rc<TensorCharts>,
 }
 
 /// The values and their shape: a generated tensor first, then a loaded one (`(name, tensor)`),
@@ -85,7 +99,7 @@ impl TensorView {
     /// (the result is then `Err("cancelled")`).
     pub fn derive_with(s: &TensorSettings, loaded: Option<(&str, &Tensor)>, on_progress: &mut dyn FnMut(&Progress) -> bool) -> Result<TensorView, String> {
         let compares = 6;
-        let total = 3 + compares;
+        let total = 4 + compares;
         let mut step = |stage: &str, done: usize| -> Result<(), String> {
             if on_progress(&Progress { stage: stage.into(), done, total, value: None }) {
                 Ok(())
@@ -128,8 +142,13 @@ impl TensorView {
         } else {
             Err(format!("The side-by-side chart runs up to {MAX_COMPARE} values."))
         };
+        step("chart data", 3 + compares)?;
+        let first = g.slices.first().map(|s| s.params);
+        let outside_range = first.map_or(0, |p| x.iter().filter(|&&v| v < p.alpha || v > p.beta).count());
+        let charts = TensorCharts::of(&x, &g.dequant, &g.slices, &g.layout, outcomes.as_ref().ok().map(|o| o.as_slice()));
         step("done", total)?;
         Ok(TensorView {
+            values: x.len(),
             x: Rc::new(x),
             shape,
             q: Rc::new(g.q),
@@ -142,6 +161,8 @@ impl TensorView {
             fp16,
             bf16,
             outcomes,
+            outside_range,
+            charts: Rc::new(charts),
         })
     }
 
@@ -183,15 +204,17 @@ impl TensorView {
         10.0 * n + chosen + side_by_side
     }
 
-    /// The view as it travels from the worker: everything but the values as JSON, and the
-    /// values x, q and r′ as little-endian bytes (12 per value).
+    /// The view as it travels from the worker: everything but the values as JSON, and the first
+    /// [`SHOWN_VALUES`] of x, q and r′ as little-endian bytes (12 per value).
     pub fn to_parts(&self) -> (TensorViewParts, Vec<u8>) {
-        let mut bytes = Vec::with_capacity(12 * self.x.len());
-        bytes.extend(self.x.iter().flat_map(|v| v.to_le_bytes()));
-        bytes.extend(self.q.iter().flat_map(|v| v.to_le_bytes()));
-        bytes.extend(self.dequant.iter().flat_map(|v| v.to_le_bytes()));
+        let shown = self.x.len().min(self.q.len()).min(self.dequant.len()).min(SHOWN_VALUES);
+        let mut bytes = Vec::with_capacity(12 * shown);
+        bytes.extend(self.x[..shown].iter().flat_map(|v| v.to_le_bytes()));
+        bytes.extend(self.q[..shown].iter().flat_map(|v| v.to_le_bytes()));
+        bytes.extend(self.dequant[..shown].iter().flat_map(|v| v.to_le_bytes()));
         let parts = TensorViewParts {
-            values: self.x.len(),
+            values: self.values,
+            shown,
             shape: self.shape.clone(),
             slices: (*self.slices).clone(),
             layout: (*self.layout).clone(),
@@ -201,25 +224,28 @@ impl TensorView {
             fp16: self.fp16,
             bf16: self.bf16,
             outcomes: self.outcomes.as_ref().map(|o| (**o).clone()).map_err(Clone::clone),
+            outside_range: self.outside_range,
+            charts: (*self.charts).clone(),
         };
         (parts, bytes)
     }
 
-    /// The view from [`TensorView::to_parts`]; an error when the bytes do not hold the values
-    /// the parts announce.
+    /// The view from [`TensorView::to_parts`] (with the first values only); an error when the
+    /// bytes do not hold the values the parts announce.
     pub fn from_parts(parts: TensorViewParts, bytes: &[u8]) -> Result<TensorView, String> {
-        let n = parts.values;
-        if n > MAX_PAGE_VALUES || Some(bytes.len()) != n.checked_mul(12) {
-            return Err(format!("the worker's tensor view announced {n} values but sent {} bytes", bytes.len()));
+        let (n, shown) = (parts.values, parts.shown);
+        if n > MAX_PAGE_VALUES || shown != n.min(SHOWN_VALUES) || bytes.len() != 12 * shown {
+            return Err(format!("the worker's tensor view announced {shown} of {n} values but sent {} bytes", bytes.len()));
         }
         if parts.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(n) || parts.layout.shape != parts.shape {
             return Err(format!("the worker's tensor view has shape {:?} for {n} values", parts.shape));
         }
         let word = |i: usize| -> [u8; 4] { [bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]] };
-        let x = (0..n).map(|i| f32::from_le_bytes(word(i))).collect();
-        let q = (n..2 * n).map(|i| i32::from_le_bytes(word(i))).collect();
-        let dequant = (2 * n..3 * n).map(|i| f32::from_le_bytes(word(i))).collect();
+        let x = (0..shown).map(|i| f32::from_le_bytes(word(i))).collect();
+        let q = (shown..2 * shown).map(|i| i32::from_le_bytes(word(i))).collect();
+        let dequant = (2 * shown..3 * shown).map(|i| f32::from_le_bytes(word(i))).collect();
         Ok(TensorView {
+            values: n,
             x: Rc::new(x),
             shape: parts.shape,
             q: Rc::new(q),
@@ -232,6 +258,8 @@ impl TensorView {
             fp16: parts.fp16,
             bf16: parts.bf16,
             outcomes: parts.outcomes.map(Rc::new),
+            outside_range: parts.outside_range,
+            charts: Rc::new(parts.charts),
         })
     }
 }
@@ -239,7 +267,10 @@ impl TensorView {
 /// A [`TensorView`] without its values, as JSON from the worker (see [`TensorView::to_parts`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TensorViewParts {
+    /// Values in the tensor.
     pub values: usize,
+    /// Values sent (the first ones): min(values, [`SHOWN_VALUES`]).
+    pub shown: usize,
     pub shape: Vec<usize>,
     pub slices: Vec<SliceParams>,
     pub layout: SliceLayout,
@@ -249,4 +280,6 @@ pub struct TensorViewParts {
     pub fp16: ErrorMetrics,
     pub bf16: ErrorMetrics,
     pub outcomes: Result<Vec<CalibrationOutcome>, String>,
+    pub outside_range: usize,
+    pub charts: TensorCharts,
 }

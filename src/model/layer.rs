@@ -103,6 +103,26 @@ impl LayerKind {
         }
     }
 
+    /// The weight of a Linear or Conv2d as (w, b, out, fan_in): one row of w per output, each of
+    /// fan_in = in_features (Linear) or in_channels · k · k (Conv2d) values; `None` for the
+    /// kinds without one.
+    pub fn weight(&self) -> Option<(&[f32], &[f32], usize, usize)> {
+        match self {
+            LayerKind::Linear(l) => Some((&l.w, &l.b, l.out_features, l.in_features)),
+            LayerKind::Conv2d(c) => Some((&c.w, &c.b, c.out_channels, c.in_channels * c.kernel * c.kernel)),
+            _ => None,
+        }
+    }
+
+    /// The weight's shape: [out, in] (Linear), [out, in, k, k] (Conv2d); empty for the other kinds.
+    pub fn weight_shape(&self) -> Vec<usize> {
+        match self {
+            LayerKind::Linear(l) => vec![l.out_features, l.in_features],
+            LayerKind::Conv2d(c) => vec![c.out_channels, c.in_channels, c.kernel, c.kernel],
+            _ => Vec::new(),
+        }
+    }
+
     /// Number of parameters (weights and biases).
     pub fn params(&self) -> usize {
         match self {

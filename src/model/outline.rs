@@ -5,13 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LayerKind, Model, Shape};
+use super::{Model, Shape};
 
 /// One layer: its name, kind and, for a Linear or Conv2d, the sizes of its weight and bias.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerOutline {
     pub name: String,
-    /// [`LayerKind::name`]: "Linear", "Conv2d", "ReLU", …
+    /// [`super::LayerKind::name`]: "Linear", "Conv2d", "ReLU", …
     pub kind: String,
     /// The weight's shape: [out, in] for a Linear, [OC, IC, K, K] for a Conv2d; empty otherwise.
     pub weight_shape: Vec<usize>,
@@ -47,17 +47,8 @@ impl ModelOutline {
             .layers
             .iter()
             .map(|l| {
-                let (weight_shape, weight) = match &l.kind {
-                    LayerKind::Linear(li) => (
-                        vec![li.out_features, li.in_features],
-                        Some(WeightOutline { weights: li.w.len(), biases: li.b.len(), out: li.out_features, fan_in: li.in_features }),
-                    ),
-                    LayerKind::Conv2d(c) => (
-                        vec![c.out_channels, c.in_channels, c.kernel, c.kernel],
-                        Some(WeightOutline { weights: c.w.len(), biases: c.b.len(), out: c.out_channels, fan_in: c.in_channels * c.kernel * c.kernel }),
-                    ),
-                    _ => (Vec::new(), None),
-                };
+                let weight = l.kind.weight().map(|(w, b, out, fan_in)| WeightOutline { weights: w.len(), biases: b.len(), out, fan_in });
+                let weight_shape = l.kind.weight_shape();
                 LayerOutline { name: l.name.clone(), kind: l.kind.name().to_string(), weight_shape, params: l.kind.params(), weight }
             })
             .collect();

@@ -90,23 +90,6 @@ pub fn quantizable_layers(model: &Model) -> Vec<(usize, String)> {
         .collect()
 }
 
-/// (w, b, out, fan_in) of a Linear or Conv2d.
-pub fn weight_of(layer: &Layer) -> Option<(&[f32], &[f32], usize, usize)> {
-    match &layer.kind {
-        LayerKind::Linear(l) => Some((&l.w, &l.b, l.out_features, l.in_features)),
-        LayerKind::Conv2d(c) => Some((&c.w, &c.b, c.out_channels, c.in_channels * c.kernel * c.kernel)),
-        _ => None,
-    }
-}
-
-fn weight_shape(layer: &Layer) -> Vec<usize> {
-    match &layer.kind {
-        LayerKind::Linear(l) => vec![l.out_features, l.in_features],
-        LayerKind::Conv2d(c) => vec![c.out_channels, c.in_channels, c.kernel, c.kernel],
-        _ => Vec::new(),
-    }
-}
-
 /// Quantizes `model` under `cfg`, calibrating on `calib` ([N, input] floats), all at once.
 pub fn quantize_model(model: &Model, cfg: &PtqConfig, calib: &[f32], scope: Scope) -> Result<Quantization, PtqError> {
     quantize_model_with(model, cfg, calib, scope, Flow::AllAtOnce)
@@ -164,7 +147,7 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
     let mut layers: Vec<Option<QuantLayer>> = vec![None; model.layers.len()];
     for &i in &chosen {
         let layer = &model.layers[i];
-        let (w, b, out, fan_in) = weight_of(layer).expect("chosen layers are Linear or Conv2d");
+        let (w, b, out, fan_in) = layer.kind.weight().expect("chosen layers are Linear or Conv2d");
         let x = match flow {
             Flow::AllAtOnce => inputs[i].take().expect("recorded above"),
             // The input of layer i in the model quantized so far.
@@ -243,7 +226,7 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
             index: i,
             name: layer.name.clone(),
             weight,
-            weight_shape: weight_shape(layer),
+            weight_shape: layer.kind.weight_shape(),
             bias: b.to_vec(),
             bias_delta: vec![0.0; out],
             input,
@@ -306,7 +289,7 @@ fn smooth_factors(x: &[f32], shape: Shape, w: &[f32], out: usize, fan_in: usize,
 fn bias_delta(model: &Model, i: usize, ql: &QuantLayer, x: &[f32], batch: usize) -> Result<Vec<f32>, PtqError> {
     let layer = &model.layers[i];
     let (inp, outp) = (model.shapes[i], model.shapes[i + 1]);
-    let (w, _, out, fan_in) = weight_of(layer).expect("a Linear or Conv2d");
+    let (w, _, out, fan_in) = layer.kind.weight().expect("a Linear or Conv2d");
     let run = |l: &Layer, wv: &[f32], xin: &[f32]| {
         let packed = PackedWf32::pack(wv, out, fan_in);
         let mut y = Vec::new();

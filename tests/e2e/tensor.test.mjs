@@ -546,6 +546,38 @@ test('a large tensor file is read in the worker: the page keeps answering while 
   await assertHealthy(page, errors);
 });
 
+test('a 4 Mi-value tensor\'s view arrives from the worker and is drawn without a long task on the page\'s thread', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  // 2048 × 2048 float32 values (the most the page takes), a smooth bell-shaped spread with a few outliers.
+  const [rows, cols] = [2048, 2048];
+  const v = new Float32Array(rows * cols);
+  for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.7548776662) * Math.cos(i * 0.5698402909) * 3 + (i % 99991 === 0 ? 40 : 0);
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'wide.npz', mimeType: 'application/octet-stream', buffer: npz({ w: npyF32([rows, cols], v) }) });
+  await page.waitForFunction(() => /wide\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 60_000 });
+  await page.waitForFunction(() => /of 4194304$/.test(document.querySelector('[data-testid=glance-clipped]')?.textContent ?? ''), null, { timeout: 60_000 });
+  // A change of bits: the worker quantizes again and the page draws the new view. Every task the page
+  // runs from the change until the new view is drawn is timed.
+  const longest = [];
+  for (const bits of ['4', '6', '3']) {
+    await page.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    });
+    await page.selectOption('[data-testid=bits]', bits);
+    const ints = { 4: '[-8, 7]', 6: '[-32, 31]', 3: '[-4, 3]' }[bits];
+    await page.waitForFunction((ints) => document.querySelector('[data-testid=glance-ints]')?.textContent === ints && !document.querySelector('[data-testid=job-status]'), ints, { timeout: 60_000 });
+    // Two frames for the charts to be drawn and the observer to report.
+    await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(ok, 100)))));
+    longest.push(await page.evaluate(() => Math.max(0, ...window.longTasks)));
+  }
+  console.log(`4 Mi-value tensor, bits changed three times: the page's longest task each time ${longest.map((t) => t.toFixed(0)).join(', ')} ms`);
+  await screenshot(page, 'tensor-4mi.png');
+  const median = [...longest].sort((a, b) => a - b)[1];
+  assert.ok(median < 120, `the page's thread was busy for ${median} ms at a stretch while it showed the worker's view`);
+  await assertHealthy(page, errors);
+});
+
 test('a teacher link hides and locks Tensor page controls, and keeps them in the link', async () => {
   const { page, errors } = await openPage(browser, `${url}#/tensor?method=clip&x=${CLIP.x.join(',')}&hide=bits,gen&lock=method,x`);
   assertGolden(await readTable(page), CLIP);

@@ -21,6 +21,7 @@ use qplay::experiment::mixed_bit::{Candidate, MixedBitReport};
 use qplay::experiment::qat::{CurvePoint, QatReport, TableRow};
 use qplay::experiment::run::LayerReport;
 use qplay::experiment::sweep::{SweepCell, SweepReport};
+use qplay::experiment::tensor_charts::{calibrators_histogram, error_histogram, grid_histogram, scatter_sample};
 use qplay::metrics::ErrorMetrics;
 use qplay::ptq::{QuantMode, WeightGranularity};
 use qplay::quant::calibration::{compare_all, CalibrationKind};
@@ -213,12 +214,12 @@ fn tensor_charts_per_tensor_and_per_channel() {
     for g in [Granularity::PerTensor, Granularity::PerChannel { axis: 0 }, Granularity::PerGroup { axis: 1, group_size: 16 }] {
         let q = quantize_granular(&x, &[8, 64], &scheme, g, &Calibration::MinMax).unwrap();
         let c = canvas(720, 320);
-        assert_drawn(&c, "histogram", charts::draw_histogram(&c, &x, &q.slices[0].params, "values"));
+        assert_drawn(&c, "histogram", charts::draw_histogram(&c, &grid_histogram(&x, &q.slices[0].params), &q.slices[0].params, "values"));
         let c = canvas(560, 420);
-        assert_drawn(&c, "scatter", charts::draw_scatter(&c, &x, &q.dequant));
+        assert_drawn(&c, "scatter", charts::draw_scatter(&c, &scatter_sample(&x, &q.dequant)));
         let c = canvas(560, 420);
         let scale_of = |i: usize| q.params_of(i).scale;
-        assert_drawn(&c, "error histogram", charts::draw_error_histogram(&c, &x, &q.dequant, scale_of));
+        assert_drawn(&c, "error histogram", charts::draw_error_histogram(&c, &error_histogram(&x, &q.dequant, scale_of)));
         if q.slices.len() > 1 {
             let scales: Vec<f32> = q.slices.iter().map(|s| s.params.scale).collect();
             let zeros: Vec<i32> = q.slices.iter().map(|s| s.params.zero_point).collect();
@@ -226,8 +227,9 @@ fn tensor_charts_per_tensor_and_per_channel() {
             assert_drawn(&c, "channel strip", charts::draw_channel_strip(&c, &scales, &zeros, "channel"));
         }
     }
+    let outcomes = compare_all(&x, &scheme).unwrap();
     let c = canvas(720, 320);
-    assert_drawn(&c, "calibrators", charts::draw_calibrators(&c, &x, &compare_all(&x, &scheme).unwrap()));
+    assert_drawn(&c, "calibrators", charts::draw_calibrators(&c, &calibrators_histogram(&x, &outcomes), &outcomes));
 }
 
 #[wasm_bindgen_test]
@@ -235,45 +237,45 @@ fn tensor_charts_on_odd_data() {
     let p = quantize_granular(&[1.0], &[1], &Scheme::lab(Method::Normal, 8), Granularity::PerTensor, &Calibration::MinMax).unwrap().slices[0].params;
     // Empty.
     let c = canvas(560, 420);
-    assert_message(&c, "empty scatter", charts::draw_scatter(&c, &[], &[]));
+    assert_message(&c, "empty scatter", charts::draw_scatter(&c, &scatter_sample(&[], &[])));
     let c = canvas(560, 420);
-    assert_message(&c, "empty error histogram", charts::draw_error_histogram(&c, &[], &[], |_| 0.1));
+    assert_message(&c, "empty error histogram", charts::draw_error_histogram(&c, &error_histogram(&[], &[], |_| 0.1)));
     let c = canvas(720, 320);
-    assert_message(&c, "empty histogram", charts::draw_histogram(&c, &[], &p, "values"));
+    assert_message(&c, "empty histogram", charts::draw_histogram(&c, &grid_histogram(&[], &p), &p, "values"));
     let c = canvas(720, 340);
     assert_message(&c, "empty strip", charts::draw_channel_strip(&c, &[], &[], "channel"));
     let c = canvas(720, 340);
     assert_message(&c, "one-slice strip", charts::draw_channel_strip(&c, &[0.1], &[3], "group"));
     // One point, all equal.
     let c = canvas(560, 420);
-    assert_drawn(&c, "one-point scatter", charts::draw_scatter(&c, &[0.5], &[0.5]));
+    assert_drawn(&c, "one-point scatter", charts::draw_scatter(&c, &scatter_sample(&[0.5], &[0.5])));
     let c = canvas(560, 420);
-    assert_drawn(&c, "all-equal scatter", charts::draw_scatter(&c, &[2.0; 50], &[2.0; 50]));
+    assert_drawn(&c, "all-equal scatter", charts::draw_scatter(&c, &scatter_sample(&[2.0; 50], &[2.0; 50])));
     let c = canvas(560, 420);
-    assert_drawn(&c, "zero errors", charts::draw_error_histogram(&c, &[2.0; 50], &[2.0; 50], |_| 0.0));
+    assert_drawn(&c, "zero errors", charts::draw_error_histogram(&c, &error_histogram(&[2.0; 50], &[2.0; 50], |_| 0.0)));
     let c = canvas(720, 320);
-    assert_drawn(&c, "all-equal histogram", charts::draw_histogram(&c, &[1.0; 20], &p, "constant"));
+    assert_drawn(&c, "all-equal histogram", charts::draw_histogram(&c, &grid_histogram(&[1.0; 20], &p), &p, "constant"));
     let c = canvas(720, 340);
     assert_drawn(&c, "all-equal strip", charts::draw_channel_strip(&c, &[0.1, 0.1, 0.1], &[0, 0, 0], "channel"));
     // NaN and ±∞ (never from the page, which rejects them, but the charts must not care).
     let x = [1.0, f32::NAN, -2.0, f32::INFINITY, 0.5, f32::NEG_INFINITY];
     let d = [1.0, 0.0, -2.0, 3.0, f32::NAN, 0.0];
     let c = canvas(560, 420);
-    assert_drawn(&c, "NaN scatter", charts::draw_scatter(&c, &x, &d));
+    assert_drawn(&c, "NaN scatter", charts::draw_scatter(&c, &scatter_sample(&x, &d)));
     let c = canvas(560, 420);
-    assert_drawn(&c, "NaN errors", charts::draw_error_histogram(&c, &x, &d, |i| if i == 2 { f32::NAN } else { 0.1 }));
+    assert_drawn(&c, "NaN errors", charts::draw_error_histogram(&c, &error_histogram(&x, &d, |i| if i == 2 { f32::NAN } else { 0.1 })));
     let c = canvas(720, 320);
-    assert_drawn(&c, "NaN histogram", charts::draw_histogram(&c, &x, &p, "with NaN"));
+    assert_drawn(&c, "NaN histogram", charts::draw_histogram(&c, &grid_histogram(&x, &p), &p, "with NaN"));
     let c = canvas(720, 340);
     assert_drawn(&c, "NaN strip", charts::draw_channel_strip(&c, &[0.1, f32::NAN, f32::INFINITY, 0.2], &[0, -3, 5, 127], "channel"));
     let c = canvas(560, 420);
-    assert_message(&c, "only NaN", charts::draw_scatter(&c, &[f32::NAN; 4], &[f32::NAN; 4]));
+    assert_message(&c, "only NaN", charts::draw_scatter(&c, &scatter_sample(&[f32::NAN; 4], &[f32::NAN; 4])));
     // Mismatched lengths compare the common prefix.
     let c = canvas(560, 420);
-    assert_drawn(&c, "short dequant", charts::draw_scatter(&c, &[1.0, 2.0, 3.0], &[1.0]));
+    assert_drawn(&c, "short dequant", charts::draw_scatter(&c, &scatter_sample(&[1.0, 2.0, 3.0], &[1.0])));
     // A canvas too small is an error, never a panic.
     let c = canvas(10, 10);
-    assert!(charts::draw_scatter(&c, &[1.0], &[1.0]).is_err());
+    assert!(charts::draw_scatter(&c, &scatter_sample(&[1.0], &[1.0])).is_err());
 }
 
 // ---------------------------------------------------------------- per-layer bars, distributions

@@ -458,7 +458,7 @@ fn calibration_settings_are_range_checked_wherever_they_are_read() {
 /// seen as [d0, d1·…·dn], and bad or oversized input is refused with a message naming it.
 mod tensor_view {
     use qplay::examples::{LAB_NORMAL, LAB_NORMAL_Q};
-    use qplay::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_COMPARE, MAX_PAGE_VALUES};
+    use qplay::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_COMPARE, MAX_PAGE_VALUES, SHOWN_VALUES};
     use qplay::formats::Tensor;
     use qplay::quant::{Calibration, Granularity};
     use qplay::share::TensorSettings;
@@ -527,18 +527,26 @@ mod tensor_view {
             })
             .unwrap();
             assert_eq!(worker, page);
-            assert_eq!(steps.first(), Some(&(0, 9)));
-            assert_eq!(steps.last(), Some(&(9, 9)));
+            assert_eq!(steps.first(), Some(&(0, 10)));
+            assert_eq!(steps.last(), Some(&(10, 10)));
             assert!(steps.windows(2).all(|w| w[0].0 <= w[1].0), "{steps:?}");
+            // Of the values only the first SHOWN_VALUES travel (the page's table shows no more);
+            // everything else arrives whole.
             let (parts, bytes) = page.to_parts();
-            assert_eq!(bytes.len(), 12 * 1024);
+            assert_eq!(bytes.len(), 12 * SHOWN_VALUES);
             let json = serde_json::to_string(&parts).unwrap();
             let back = TensorView::from_parts(serde_json::from_str(&json).unwrap(), &bytes).unwrap();
-            assert_eq!(back, page);
-            assert!(back.dequant.iter().zip(page.dequant.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+            let first = |v: &[f32]| v[..SHOWN_VALUES].iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(first(&back.x), first(&page.x));
+            assert_eq!(first(&back.dequant), first(&page.dequant));
+            assert_eq!(back.q[..], page.q[..SHOWN_VALUES]);
+            assert_eq!((back.values, &back.shape, &back.slices, &back.layout, back.metrics, &back.outcomes, &back.charts), (1024, &page.shape, &page.slices, &page.layout, page.metrics, &page.outcomes, &page.charts));
+            assert_eq!((back.data_min, back.data_max, back.fp16, back.bf16, back.outside_range), (page.data_min, page.data_max, page.fp16, page.bf16, page.outside_range));
             // Bytes that do not hold the announced values are refused with the reason.
             let e = TensorView::from_parts(parts.clone(), &bytes[..bytes.len() - 4]).unwrap_err();
-            assert!(e.contains("1024 values"), "{e}");
+            assert!(e.contains("512 of 1024 values"), "{e}");
+            let e = TensorView::from_parts(qplay::experiment::tensor_view::TensorViewParts { shown: 1024, ..parts.clone() }, &bytes).unwrap_err();
+            assert!(e.contains("1024 of 1024 values"), "{e}");
             let e = TensorView::from_parts(qplay::experiment::tensor_view::TensorViewParts { shape: vec![3, 3], ..parts }, &bytes).unwrap_err();
             assert!(e.contains("shape"), "{e}");
         }

@@ -43,6 +43,7 @@ mod int8_model;
 mod model;
 mod ptq;
 mod runtime_modes;
+mod tensor_charts;
 mod train;
 
 // Language models.

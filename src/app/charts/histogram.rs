@@ -5,38 +5,29 @@ use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
 use super::{err, frame, legend::Legend, no_data, open, with_skipped, Axis, BLUE, Chart, ChartResult, GREY, SERIES, VERMILLION};
+use crate::experiment::tensor_charts::ValueHistogram;
 use crate::quant::calibration::CalibrationOutcome;
 use crate::quant::QParams;
-use crate::stats::histogram;
 
 /// Most grid lines drawn; a finer grid is shown every k-th level.
 const MAX_GRID_LINES: usize = 64;
 
-/// A histogram of the finite values of x over [lo, hi] with padding, on a fresh canvas;
+/// A histogram binned by [`crate::experiment::tensor_charts`] on a fresh canvas;
 /// `extra(chart, legend, top)` draws on top; `legend_rows` counts the legend's entries (the bars' one included).
 fn histogram_chart(
     canvas: &HtmlCanvasElement,
     caption: &str,
-    x: &[f32],
-    lo: f32,
-    hi: f32,
+    values: &ValueHistogram,
     legend_rows: usize,
     extra: impl FnOnce(&mut Chart, &mut Legend, f64) -> ChartResult,
 ) -> ChartResult {
     let root = open(canvas)?;
-    let finite: Vec<f32> = x.iter().copied().filter(|v| v.is_finite()).collect();
-    let caption = with_skipped(caption, x.len() - finite.len());
-    let x = &finite[..];
-    if x.is_empty() || !(lo.is_finite() && hi.is_finite()) {
+    let caption = with_skipped(caption, values.skipped);
+    let Some(h) = values.bins.as_ref().filter(|h| h.lo.is_finite() && h.hi.is_finite() && h.hi > h.lo) else {
         return no_data(&root, &caption, "no data");
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-6).max(lo.abs().max(hi.abs()) * 1e-6);
-    let (lo, hi) = (lo - pad, hi + pad);
-    // Bins: about √n, between 8 and 80.
-    let bins = ((x.len() as f32).sqrt().ceil() as usize).clamp(8, 80);
-    let h = histogram(x, lo as f64, hi as f64, bins);
+    };
     let top = h.counts.iter().copied().fold(1.0, f64::max) * 1.08;
-    let (lo, hi) = (lo as f64, hi as f64);
+    let (lo, hi) = (h.lo, h.hi);
     let mut chart = frame(&root, &caption, &Axis::linear(lo, hi, "value (float)"), &Axis::integer(0.0, top, "count (values)"), 52, legend_rows)?;
     let mut keys = Legend::default();
     let w = h.width();
@@ -57,28 +48,11 @@ fn vline(chart: &mut Chart, x: f32, top: f64, style: ShapeStyle) -> ChartResult 
     Ok(())
 }
 
-/// (min, max) of the finite values (±∞ when there is none).
-fn data_range(x: &[f32]) -> (f32, f32) {
-    x.iter().copied().filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
-}
-
-/// The finite one of a and b, preferring min(a, b) / max(a, b) (`pick`) when both are.
-fn finite_or(a: f32, b: f32, pick: fn(f32, f32) -> f32) -> f32 {
-    match (a.is_finite(), b.is_finite()) {
-        (true, true) => pick(a, b),
-        (true, false) => a,
-        _ => b,
-    }
-}
-
-/// Histogram of the FP32 values with the quantization grid (thin grey lines
-/// at r' = (q − Z)·s) and the clamp limits (vermillion) of `p`.
-pub fn draw_histogram(canvas: &HtmlCanvasElement, x: &[f32], p: &QParams, caption: &str) -> ChartResult {
+/// Histogram of the FP32 values ([`crate::experiment::tensor_charts::grid_histogram`]) with the
+/// quantization grid (thin grey lines at r' = (q − Z)·s) and the clamp limits (vermillion) of `p`.
+pub fn draw_histogram(canvas: &HtmlCanvasElement, values: &ValueHistogram, p: &QParams, caption: &str) -> ChartResult {
     let (clamp_lo, clamp_hi) = p.clamp_limits();
-    let (data_lo, data_hi) = data_range(x);
-    let lo = finite_or(data_lo, finite_or(clamp_lo, p.alpha, f32::min), f32::min);
-    let hi = finite_or(data_hi, finite_or(clamp_hi, p.beta, f32::max), f32::max);
-    histogram_chart(canvas, caption, x, lo, hi, 3, |chart, keys, top| {
+    histogram_chart(canvas, caption, values, 3, |chart, keys, top| {
         for g in p.grid_values(MAX_GRID_LINES) {
             vline(chart, g, top, GREY.mix(0.6).stroke_width(1))?;
         }
@@ -95,13 +69,10 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, x: &[f32], p: &QParams, captio
     })
 }
 
-/// Histogram of the values with every calibrator's clamp limits, each
-/// labelled with the SQNR it gives.
-pub fn draw_calibrators(canvas: &HtmlCanvasElement, x: &[f32], outcomes: &[CalibrationOutcome]) -> ChartResult {
-    let (data_lo, data_hi) = data_range(x);
-    let lo = outcomes.iter().map(|o| o.clamp_lo).fold(data_lo, |a, b| finite_or(a, b, f32::min));
-    let hi = outcomes.iter().map(|o| o.clamp_hi).fold(data_hi, |a, b| finite_or(a, b, f32::max));
-    histogram_chart(canvas, "Every calibrator's clip range on the same values", x, lo, hi, 1 + outcomes.len(), |chart, keys, top| {
+/// Histogram of the values ([`crate::experiment::tensor_charts::calibrators_histogram`]) with
+/// every calibrator's clamp limits, each labelled with the SQNR it gives.
+pub fn draw_calibrators(canvas: &HtmlCanvasElement, values: &ValueHistogram, outcomes: &[CalibrationOutcome]) -> ChartResult {
+    histogram_chart(canvas, "Every calibrator's clip range on the same values", values, 1 + outcomes.len(), |chart, keys, top| {
         for (i, o) in outcomes.iter().enumerate() {
             let color = SERIES[i % SERIES.len()];
             // Stagger heights a little so coinciding lines stay visible.

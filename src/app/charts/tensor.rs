@@ -13,29 +13,20 @@ use super::{finite_range, fmt_value, frame, legend::Legend, no_data, open, padde
     err, Axis, BLUE,
     ORANGE, ChartResult, VERMILLION,
 };
-use crate::stats::histogram;
+use crate::experiment::tensor_charts::{ErrorHistogram, ScatterSample};
 
-/// Most points drawn in the scatter; beyond it every k-th value is shown.
-const MAX_SCATTER_POINTS: usize = 20_000;
-
-/// FP32 values x against their dequantized values r', with the line y = x (no error).
-/// Clamped values show as flat runs at the clamp limits; rounding as steps around the line.
-pub fn draw_scatter(canvas: &HtmlCanvasElement, x: &[f32], dequant: &[f32]) -> ChartResult {
+/// FP32 values x against their dequantized values r' ([`crate::experiment::tensor_charts::scatter_sample`]),
+/// with the line y = x (no error). Clamped values show as flat runs at the clamp limits; rounding
+/// as steps around the line.
+pub fn draw_scatter(canvas: &HtmlCanvasElement, sample: &ScatterSample) -> ChartResult {
     let root = open(canvas)?;
-    let n = x.len().min(dequant.len());
-    let pairs: Vec<(f64, f64)> = x[..n]
-        .iter()
-        .zip(&dequant[..n])
-        .map(|(&a, &b)| (a as f64, b as f64))
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .collect();
-    let mut title = with_skipped("FP32 against dequantized values", n - pairs.len());
-    let Some((lo, hi)) = finite_range(pairs.iter().flat_map(|&(a, b)| [a, b])) else {
+    let mut title = with_skipped("FP32 against dequantized values", sample.skipped);
+    let pairs = || sample.points.iter().map(|&(a, b)| (a as f64, b as f64)).filter(|(a, b)| a.is_finite() && b.is_finite());
+    let Some((lo, hi)) = finite_range(pairs().flat_map(|(a, b)| [a, b])) else {
         return no_data(&root, &title, "no data");
     };
-    let every = pairs.len().div_ceil(MAX_SCATTER_POINTS).max(1);
-    if every > 1 {
-        title = format!("{title}, every {every}th of {} values", pairs.len());
+    if sample.every > 1 {
+        title = format!("{title}, every {}th of {} values", sample.every, sample.finite);
     }
     let (lo, hi) = padded(lo, hi, 0.05);
     let mut chart = frame(
@@ -51,60 +42,33 @@ pub fn draw_scatter(canvas: &HtmlCanvasElement, x: &[f32], dequant: &[f32]) -> C
         .draw_series(DashedLineSeries::new([(lo, lo), (hi, hi)], 6, 4, BLACK.mix(0.6).stroke_width(1)))
         .map_err(err)?;
     keys.add("y = x (no error)", |(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6).stroke_width(1)));
-    let radius = if pairs.len() > 2000 { 2 } else { 3 };
-    chart
-        .draw_series(pairs.iter().step_by(every).map(|&p| Circle::new(p, radius, BLUE.mix(0.55).filled())))
-        .map_err(err)?;
+    let radius = if sample.points.len() > 2000 { 2 } else { 3 };
+    chart.draw_series(pairs().map(|p| Circle::new(p, radius, BLUE.mix(0.55).filled()))).map_err(err)?;
     keys.add("values (x, r')", |(x, y)| Circle::new((x + 8, y), 3, BLUE.mix(0.55).filled()));
     keys.draw(&root, &chart)?;
     root.present().map_err(err)
 }
 
-/// Histogram of the error e = r' − x, with the rounding bound ±s/2 marked.
+/// Histogram of the error e = r' − x ([`crate::experiment::tensor_charts::error_histogram`]),
+/// with the rounding bound ±s/2 marked.
 ///
-/// `scale_of(i)` is the scale of the slice that holds value i. With one slice the bound is
-/// two lines at ±s/2; with several, the band between the smallest and the largest ±s/2 is
-/// shaded, and the title counts the values beyond their *own* slice's s/2 (the clamped ones).
-pub fn draw_error_histogram(canvas: &HtmlCanvasElement, x: &[f32], dequant: &[f32], scale_of: impl Fn(usize) -> f32) -> ChartResult {
+/// With one slice the bound is two lines at ±s/2; with several, the band between the smallest
+/// and the largest ±s/2 is shaded, and the title counts the values beyond their *own* slice's
+/// s/2 (the clamped ones).
+pub fn draw_error_histogram(canvas: &HtmlCanvasElement, errors: &ErrorHistogram) -> ChartResult {
     let root = open(canvas)?;
-    let n = x.len().min(dequant.len());
-    let mut errors = Vec::with_capacity(n);
-    let (mut s_min, mut s_max) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut beyond = 0usize;
-    for i in 0..n {
-        let e = dequant[i] as f64 - x[i] as f64;
-        let s = scale_of(i) as f64;
-        if !e.is_finite() {
-            continue;
-        }
-        errors.push(e as f32);
-        if s.is_finite() && s > 0.0 {
-            s_min = s_min.min(s);
-            s_max = s_max.max(s);
-            // A little slack: r' is computed in f32, so an exact half step can land just past it.
-            if e.abs() > s / 2.0 * (1.0 + 1e-4) + 1e-12 {
-                beyond += 1;
-            }
-        }
-    }
-    let mut title = with_skipped("Error r' − x", n - errors.len());
-    if s_min.is_finite() {
-        title = match beyond {
+    let mut title = with_skipped("Error r' − x", errors.skipped);
+    if errors.half_step.is_some() {
+        title = match errors.beyond {
             0 => format!("{title}: every value within its own ±s/2"),
             1 => format!("{title}: 1 value beyond its own ±s/2 (clamped)"),
             b => format!("{title}: {b} values beyond their own ±s/2 (clamped)"),
         };
     }
-    let Some((e_lo, e_hi)) = finite_range(errors.iter().map(|&e| e as f64)) else {
+    let Some(h) = errors.bins.as_ref().filter(|h| h.lo.is_finite() && h.hi.is_finite() && h.hi > h.lo) else {
         return no_data(&root, &title, "no data");
     };
-    // Symmetric around 0, wide enough for the errors and for the bound.
-    let half = if s_max.is_finite() { s_max / 2.0 } else { 0.0 };
-    let m = e_lo.abs().max(e_hi.abs()).max(half);
-    let m = if m > 0.0 { m * 1.1 } else { 1e-6 };
-    let (lo, hi) = (-m, m);
-    let bins = ((errors.len() as f64).sqrt().ceil() as usize).clamp(8, 80);
-    let h = histogram(&errors, lo, hi, bins);
+    let (lo, hi) = (h.lo, h.hi);
     let top = h.counts.iter().copied().fold(1.0, f64::max) * 1.3; // room for the legend
     let mut chart = frame(&root, &title, &Axis::linear(lo, hi, "error r' − x (float)"), &Axis::integer(0.0, top, "count (values)"), 56, 3)?;
     let mut keys = Legend::default();
@@ -115,9 +79,8 @@ pub fn draw_error_histogram(canvas: &HtmlCanvasElement, x: &[f32], dequant: &[f3
             Rectangle::new([(x0, 0.0), (x0 + w, c)], BLUE.mix(0.45).filled())
         }))
         .map_err(err)?;
-        keys.add(format!("errors of {} values", errors.len()), |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.mix(0.45).filled()));
-    if s_min.is_finite() {
-        let (a, b) = (s_min / 2.0, s_max / 2.0);
+        keys.add(format!("errors of {} values", errors.count), |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.mix(0.45).filled()));
+    if let Some((a, b)) = errors.half_step {
         if b > a * (1.0 + 1e-6) {
             for sign in [-1.0, 1.0] {
                 let (p, q) = (sign * a, sign * b);

@@ -15,21 +15,22 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::run::LayerReport;
 use crate::experiment::sweep::SweepReport;
 use crate::quant::calibration::CalibrationOutcome;
-use crate::quant::granularity::{SliceLayout, SliceParams};
+use crate::experiment::tensor_charts::{ErrorHistogram, ScatterSample, ValueHistogram};
+use crate::quant::granularity::SliceParams;
 use crate::quant::QParams;
 use crate::units::kilobytes;
 
 /// What to draw: one variant per chart, holding its data.
 #[derive(Clone, PartialEq)]
 pub enum Plot {
-    /// The values with one grid and its clamp limits.
-    Grid { values: Rc<Vec<f32>>, params: QParams, caption: String },
-    /// The values with every calibrator's range.
-    Calibrators { values: Rc<Vec<f32>>, outcomes: Rc<Vec<CalibrationOutcome>> },
-    /// FP32 values against their dequantized values, with y = x.
-    Scatter { values: Rc<Vec<f32>>, dequant: Rc<Vec<f32>> },
-    /// The error r' − x with ±s/2 of each value's own slice.
-    ErrorHistogram { values: Rc<Vec<f32>>, dequant: Rc<Vec<f32>>, slices: Rc<Vec<SliceParams>>, layout: Rc<SliceLayout> },
+    /// The values (binned) with one grid and its clamp limits.
+    Grid { values: ValueHistogram, params: QParams, caption: String },
+    /// The values (binned) with every calibrator's range.
+    Calibrators { values: ValueHistogram, outcomes: Rc<Vec<CalibrationOutcome>> },
+    /// FP32 values against their dequantized values (a sample of them), with y = x.
+    Scatter { sample: ScatterSample },
+    /// The error r' − x (binned) with ±s/2 of each value's own slice.
+    ErrorHistogram { errors: ErrorHistogram },
     /// Scale and zero point of each slice; `unit` names a slice ("channel", "group").
     ChannelStrip { slices: Rc<Vec<SliceParams>>, unit: AttrValue },
     /// The lab's comparison: one metric at every point, the calibration modes side by side.
@@ -116,16 +117,8 @@ impl Plot {
         match self {
             Plot::Grid { values, params, caption } => none(charts::draw_histogram(canvas, values, params, caption)),
             Plot::Calibrators { values, outcomes } => none(charts::draw_calibrators(canvas, values, outcomes)),
-            Plot::Scatter { values, dequant } => none(charts::draw_scatter(canvas, values, dequant)),
-            Plot::ErrorHistogram { values, dequant, slices, layout } => {
-                // The layout's own precondition (flat < its element count) is checked once here.
-                let fits = layout.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) == Some(values.len());
-                let scale_of = |i: usize| {
-                    let k = if fits { layout.slice_of(i) } else { 0 };
-                    slices.get(k).map_or(f32::NAN, |s| s.params.scale)
-                };
-                none(charts::draw_error_histogram(canvas, values, dequant, scale_of))
-            }
+            Plot::Scatter { sample } => none(charts::draw_scatter(canvas, sample)),
+            Plot::ErrorHistogram { errors } => none(charts::draw_error_histogram(canvas, errors)),
             Plot::ChannelStrip { slices, unit } => {
                 let scales: Vec<f32> = slices.iter().map(|s| s.params.scale).collect();
                 let zeros: Vec<i32> = slices.iter().map(|s| s.params.zero_point).collect();

@@ -26,7 +26,7 @@ use super::teacher_note::TeacherNote;
 use super::params_panel::{num, ParamsPanel};
 use super::range_sliders::RangeSliders;
 use super::scheme_controls::SchemeControls;
-use super::value_table::ValueTable;
+use super::value_table::{ValueTable, MAX_ROWS};
 use crate::app::state::job::{self, JobState};
 use crate::app::state::tensor::LoadedTensors;
 use crate::app::state::{TensorAction, TensorState};
@@ -52,6 +52,11 @@ fn current<'a>(file: &'a Option<Rc<LoadedTensors>>, typed: &'a Typed) -> Option<
         Some((name, t)) => Some((name.as_str(), t)),
         None => typed.as_ref().ok().map(|(t, _)| ("the typed values", &**t)),
     }
+}
+
+/// The values the value table shows.
+fn first_rows<T: Copy>(v: &[T]) -> Rc<[T]> {
+    Rc::from(&v[..v.len().min(MAX_ROWS)])
 }
 
 /// Asks the worker for the view of the page's settings and tensor (its values travel as bytes).
@@ -249,9 +254,9 @@ pub fn tensor_page() -> Html {
                     html! {
                         <>
                             <section class="first-view" aria-label="The values on the grid" data-testid="first-view">
-                                <PlotCanvas plot={Plot::Grid { values: d.x.clone(), params: first.params, caption }}
+                                <PlotCanvas plot={Plot::Grid { values: d.charts.grid.clone(), params: first.params, caption }}
                                     label="Histogram of the FP32 values with the quantization grid and the clamp limits" testid="histogram" />
-                                { at_a_glance(&first.params, &d.metrics, d.x.len(), glance_unit) }
+                                { at_a_glance(&first.params, &d.metrics, d.values, glance_unit) }
                             </section>
                             if per_tensor {
                                 <section class="range" aria-label="Float range">
@@ -261,29 +266,29 @@ pub fn tensor_page() -> Html {
                                 </section>
                                 <ParamsPanel params={first.params} guard={first.guard} method={settings.method}
                                     symmetric={settings.symmetric} manual={settings.range.is_some()}
-                                    calibration={settings.calibration.name()} clipped={d.metrics.clipped} count={d.x.len()}
-                                    outside_range={d.x.iter().filter(|&&v| v < first.params.alpha || v > first.params.beta).count()} />
+                                    calibration={settings.calibration.name()} clipped={d.metrics.clipped} count={d.values}
+                                    outside_range={d.outside_range} />
                             } else {
                                 <ChannelTable slices={d.slices.clone()} unit={unit} />
                             }
                             <MetricsPanel m={d.metrics} fp16={d.fp16} bf16={d.bf16} bits={settings.bits} />
-                            <PlotCanvas plot={Plot::Scatter { values: d.x.clone(), dequant: d.dequant.clone() }} class="half"
+                            <PlotCanvas plot={Plot::Scatter { sample: d.charts.scatter.clone() }} class="half"
                                 label="Scatter of each FP32 value against its dequantized value, with the line y = x" testid="scatter" />
-                            <PlotCanvas plot={Plot::ErrorHistogram { values: d.x.clone(), dequant: d.dequant.clone(),
-                                    slices: d.slices.clone(), layout: d.layout.clone() }} class="half"
+                            <PlotCanvas plot={Plot::ErrorHistogram { errors: d.charts.errors.clone() }} class="half"
                                 label="Histogram of the error r' − x with the rounding bound ±s/2" testid="error-histogram" />
                             if d.slices.len() > 1 {
                                 <PlotCanvas plot={Plot::ChannelStrip { slices: d.slices.clone(), unit: AttrValue::from(unit) }}
                                     label={format!("Scale and zero point of each {unit}, as bars")} testid="channel-strip" />
                             }
-                            { match &d.outcomes {
-                                Ok(o) => html! {
-                                    <PlotCanvas plot={Plot::Calibrators { values: d.x.clone(), outcomes: o.clone() }}
+                            { match (&d.outcomes, &d.charts.calibrators) {
+                                (Ok(o), Some(values)) => html! {
+                                    <PlotCanvas plot={Plot::Calibrators { values: values.clone(), outcomes: o.clone() }}
                                         label="Histogram with every calibration method's clip range and SQNR" testid="calibrators" />
                                 },
-                                Err(e) => html! { <p class="hint">{ e.clone() }</p> },
+                                (Err(e), _) => html! { <p class="hint">{ e.clone() }</p> },
+                                (Ok(_), None) => html! {},
                             } }
-                            <ValueTable x={d.x.clone()} q={d.q.clone()} dequant={d.dequant.clone()}
+                            <ValueTable x={first_rows(&d.x)} q={first_rows(&d.q)} dequant={first_rows(&d.dequant)} count={d.values}
                                 qmin={first.params.qmin} qmax={first.params.qmax} shape={d.shape.clone()} />
                         </>
                     }

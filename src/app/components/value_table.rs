@@ -5,13 +5,16 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 /// Rows shown at most; the metrics always cover every value.
-pub const MAX_ROWS: usize = 512;
+pub const MAX_ROWS: usize = crate::experiment::tensor_view::SHOWN_VALUES;
 
+/// The first [`MAX_ROWS`] values of x, q and r′ (comparing the props then costs the same
+/// for 4 M values as for 8), and how many values there are in all.
 #[derive(Properties, PartialEq)]
 pub struct ValueTableProps {
-    pub x: Rc<Vec<f32>>,
-    pub q: Rc<Vec<i32>>,
-    pub dequant: Rc<Vec<f32>>,
+    pub x: Rc<[f32]>,
+    pub q: Rc<[i32]>,
+    pub dequant: Rc<[f32]>,
+    pub count: usize,
     pub qmin: i32,
     pub qmax: i32,
     /// The tensor's shape: a 2-D tensor shows (row, column) beside each value.
@@ -20,9 +23,10 @@ pub struct ValueTableProps {
 
 #[function_component(ValueTable)]
 pub fn value_table(props: &ValueTableProps) -> Html {
-    let n = props.x.len();
+    let n = props.count;
     let cols = if props.shape.len() == 2 { props.shape[1] } else { 0 };
-    let rows = (0..n.min(MAX_ROWS)).map(|i| {
+    let shown = props.x.len().min(props.q.len()).min(props.dequant.len()).min(MAX_ROWS);
+    let rows = (0..shown).map(|i| {
         let (r, q, d) = (props.x[i], props.q[i], props.dequant[i]);
         let clamped = q == props.qmin || q == props.qmax; // qmin and qmax are the same in every channel
         html! {
@@ -53,8 +57,8 @@ pub fn value_table(props: &ValueTableProps) -> Html {
                 <tbody>{ for rows }</tbody>
             </table>
             </div>
-            if n > MAX_ROWS {
-                <p class="hint">{ format!("Showing the first {MAX_ROWS} of {n} values; the error figures cover all of them.") }</p>
+            if n > shown {
+                <p class="hint">{ format!("Showing the first {shown} of {n} values; the error figures cover all of them.") }</p>
             }
             <p class="hint">{"Highlighted rows sit on a clamp limit (qmin or qmax) of their own channel."}</p>
         </section>

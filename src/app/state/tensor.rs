@@ -39,12 +39,20 @@ pub struct TensorState {
 }
 
 /// The tensors of a loaded file, and which one is shown.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct LoadedTensors {
     pub name: String,
     /// Shared by every choice of tensor (choosing one never copies the file's values).
     pub tensors: Rc<Vec<(String, Tensor)>>,
     pub chosen: usize,
+}
+
+/// The same file read once (not another read of equal values) with the same tensor chosen: a
+/// pointer comparison, so that the page's memos do not compare millions of values on every render.
+impl PartialEq for LoadedTensors {
+    fn eq(&self, other: &LoadedTensors) -> bool {
+        self.name == other.name && Rc::ptr_eq(&self.tensors, &other.tensors) && self.chosen == other.chosen
+    }
 }
 
 impl LoadedTensors {

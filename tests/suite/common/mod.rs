@@ -4,7 +4,8 @@
 //! as bytes, embedded so that the browser runs need no file system.
 
 macro_rules! both {
-    ($($name:ident $body:block)*) => {$(
+    ($($(#[$meta:meta])* $name:ident $body:block)*) => {$(
+        $(#[$meta])*
         #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
         #[cfg_attr(not(target_arch = "wasm32"), test)]
         fn $name() $body

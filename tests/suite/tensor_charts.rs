@@ -1,0 +1,126 @@
+//! The Tensor page's chart data (experiment::tensor_charts): hand-computed bins, the scatter's
+//! sample against a plain loop, the error bound per slice, and a 4 Mi-value view whose charts
+//! travel from the worker as a few kilobytes of JSON and come back equal.
+
+use qplay::experiment::tensor_charts::{error_histogram, grid_histogram, scatter_sample, value_histogram, TensorCharts, MAX_SCATTER_POINTS};
+use qplay::experiment::tensor_view::TensorView;
+use qplay::formats::Tensor;
+use qplay::quant::{quantize_granular, Calibration, Granularity, Method, Scheme};
+use qplay::share::TensorSettings;
+
+both! {
+    /// 0, 1, …, 10 over their own range: padded by 5 % to [−0.5, 10.5], ⌈√11⌉ = 4 → 8 bins of
+    /// 1.375, edges −0.5, 0.875, 2.25, 3.625, 5, 6.375, 7.75, 9.125, 10.5 (by hand).
+    value_histogram_bins_by_hand_and_skips_nan {
+        let mut x: Vec<f32> = (0..=10).map(|v| v as f32).collect();
+        x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY]);
+        let h = value_histogram(&x, f64::NAN, f64::NAN);
+        assert_eq!(h.skipped, 3);
+        let bins = h.bins.unwrap();
+        assert_eq!((bins.lo, bins.hi), (-0.5, 10.5));
+        assert_eq!(bins.counts, vec![1.0, 2.0, 1.0, 1.0, 2.0, 1.0, 2.0, 1.0]);
+        // A bound beyond the data widens the range; one inside it does not narrow it.
+        // [−9.5, 10] padded by 0.975 on each side.
+        let h = value_histogram(&x, -9.5, 5.0).bins.unwrap();
+        assert_eq!((h.lo, h.hi), (-10.475, 10.975));
+        assert_eq!(h.counts.iter().sum::<f64>(), 11.0);
+        // Nothing finite: no bins, and the count of what was skipped.
+        let h = value_histogram(&[f32::NAN; 3], 0.0, 1.0);
+        assert_eq!((h.bins, h.skipped), (None, 3));
+        assert_eq!(value_histogram(&[], 0.0, 1.0).bins, None);
+        // A constant tensor still has a width; the extremes of f32 stay finite (in f64).
+        let h = value_histogram(&[2.0; 20], f64::NAN, f64::NAN).bins.unwrap();
+        assert!(h.lo < 2.0 && h.hi > 2.0 && h.counts.iter().sum::<f64>() == 20.0, "{h:?}");
+        let h = value_histogram(&[f32::MIN, 0.0, f32::MAX], f64::NAN, f64::NAN).bins.unwrap();
+        assert!(h.lo.is_finite() && h.hi.is_finite() && h.counts.iter().sum::<f64>() == 3.0, "{h:?}");
+    }
+
+    /// The grid's histogram spans the data and the clamp limits of the grid.
+    grid_histogram_holds_the_data_and_the_clamp_limits {
+        // Clip at 4 bits: the clamp limits sit inside the data.
+        let x: Vec<f32> = (0..256).map(|i| (i as f32 - 100.0) / 10.0).collect();
+        let p = quantize_granular(&x, &[256], &Scheme::lab(Method::Clip, 4), Granularity::PerTensor, &Calibration::MinMax).unwrap().slices[0].params;
+        let (lo, hi) = p.clamp_limits();
+        let h = grid_histogram(&x, &p).bins.unwrap();
+        assert!(h.lo <= (lo as f64).min(-10.0) && h.hi >= (hi as f64).max(15.5), "{h:?} against {lo} … {hi}");
+        assert_eq!(h.counts.iter().sum::<f64>(), 256.0);
+        assert_eq!(h.bins(), 16); // ⌈√256⌉
+    }
+
+    /// Every ⌈finite / 20 000⌉-th finite pair, in order, as a plain loop picks them.
+    scatter_sample_keeps_every_kth_finite_pair {
+        let n = 50_003;
+        let x: Vec<f32> = (0..n).map(|i| if i % 1000 == 7 { f32::NAN } else { i as f32 * 0.5 }).collect();
+        let d: Vec<f32> = (0..n).map(|i| if i % 999 == 3 { f32::INFINITY } else { i as f32 * 0.5 + 0.25 }).collect();
+        let s = scatter_sample(&x, &d[..n - 3]);
+        let finite: Vec<(f32, f32)> = x[..n - 3].iter().zip(&d[..n - 3]).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(&a, &b)| (a, b)).collect();
+        assert_eq!(s.finite, finite.len());
+        assert_eq!(s.skipped, n - 3 - finite.len());
+        assert_eq!(s.every, finite.len().div_ceil(MAX_SCATTER_POINTS));
+        assert_eq!(s.every, 3);
+        let expected: Vec<(f32, f32)> = finite.iter().copied().step_by(3).collect();
+        assert_eq!(s.points, expected);
+        assert!(s.points.len() <= MAX_SCATTER_POINTS);
+        // Small: every pair.
+        let s = scatter_sample(&[1.0, 2.0], &[1.5, 2.5]);
+        assert_eq!((s.points, s.every, s.finite, s.skipped), (vec![(1.0, 1.5), (2.0, 2.5)], 1, 2, 0));
+    }
+
+    /// Errors against each value's own slice's bound: 0.3 is past s/2 = 0.05 in slice 0 but not
+    /// past s/2 = 0.5 in slice 1.
+    error_histogram_counts_values_beyond_their_own_bound {
+        let x = [0.0, 1.0, 2.0, 3.0, 4.0, f32::NAN];
+        let d = [0.3, 1.0, 2.3, 3.0, 1.5, 0.0];
+        let scale_of = |i: usize| if i < 2 { 0.1 } else if i < 4 { 1.0 } else { f32::NAN };
+        let e = error_histogram(&x, &d, scale_of);
+        assert_eq!((e.count, e.skipped, e.beyond), (5, 1, 1));
+        assert_eq!(e.half_step, Some((0.1f32 as f64 / 2.0, 0.5)));
+        let h = e.bins.unwrap();
+        // Symmetric around 0, 10 % past the largest |e| = 2.5: [−2.75, 2.75] in 8 bins.
+        assert!((h.hi - 2.75).abs() < 1e-12 && h.lo == -h.hi, "{h:?}");
+        assert_eq!(h.bins(), 8);
+        assert_eq!(h.counts[0], 1.0, "−2.5 in the first bin: {h:?}");
+        assert_eq!(h.counts.iter().sum::<f64>(), 5.0);
+        // No error at all: a small range around 0; no scale: no bound and no count beyond it.
+        let e = error_histogram(&[2.0; 4], &[2.0; 4], |_| 0.0);
+        assert_eq!((e.count, e.beyond, e.half_step), (4, 0, None));
+        assert!(e.bins.unwrap().hi > 0.0);
+        let e = error_histogram(&[], &[], |_| 0.1);
+        assert_eq!((e.bins, e.count), (None, 0));
+    }
+
+    /// The view of a per-channel tensor: its charts are what the functions give on its values,
+    /// and its error histogram finds no value past its own channel's bound (MinMax never clamps).
+    a_views_charts_are_its_values_binned {
+        let values: Vec<f32> = (0..64 * 32).map(|i| ((i * 37 % 101) as f32 - 50.0) * (1.0 + (i / 32) as f32)).collect();
+        let t = Tensor { shape: vec![64, 32], values };
+        let s = TensorSettings { granularity: Granularity::PerChannel { axis: 0 }, ..TensorSettings::default() };
+        let v = TensorView::derive(&s, Some(("t", &t))).unwrap();
+        let c = &v.charts;
+        assert_eq!(*c, std::rc::Rc::new(TensorCharts::of(&v.x, &v.dequant, &v.slices, &v.layout, v.outcomes.as_ref().ok().map(|o| o.as_slice()))));
+        assert_eq!(c.scatter.points.len(), 2048);
+        assert_eq!(c.errors.beyond, 0);
+        let (a, b) = c.errors.half_step.unwrap();
+        assert!(b > 10.0 * a, "64 channels of growing range: {a} … {b}");
+        assert!(c.calibrators.is_some());
+        assert_eq!(c.grid.bins.as_ref().unwrap().counts.iter().sum::<f64>(), 2048.0);
+    }
+}
+
+/// The most the page takes (2048 × 2048): the charts are a few kilobytes of JSON whatever the
+/// size, round-trip equal, and the scatter keeps at most 20 000 points.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_4_mi_value_views_charts_travel_as_a_few_kilobytes() {
+    let values: Vec<f32> = (0..1usize << 22).map(|i| ((i as f32 * 0.754_877_7).sin() * 3.0) + if i % 99_991 == 0 { 40.0 } else { 0.0 }).collect();
+    let t = Tensor { shape: vec![2048, 2048], values };
+    let v = TensorView::derive(&TensorSettings { bits: 3, ..TensorSettings::default() }, Some(("wide", &t))).unwrap();
+    let json = serde_json::to_string(&*v.charts).unwrap();
+    assert!(json.len() < 1_000_000, "{} bytes of chart JSON", json.len());
+    let back: TensorCharts = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, *v.charts);
+    assert_eq!(v.charts.scatter.every, 210); // ⌈4 194 304 / 20 000⌉, as the page's title says
+    assert!(v.charts.scatter.points.len() <= MAX_SCATTER_POINTS);
+    assert_eq!(v.charts.grid.bins.as_ref().unwrap().counts.iter().sum::<f64>(), (1u64 << 22) as f64);
+    assert_eq!(v.outside_range, 0);
+}
