@@ -21,6 +21,9 @@ use crate::stats::{histogram, Histogram};
 /// Most points in the scatter; beyond it every k-th finite pair is kept.
 pub const MAX_SCATTER_POINTS: usize = 20_000;
 
+/// Most bars in the scale / zero-point strip; beyond it each bar spans a run of slices.
+pub const MAX_STRIP_BARS: usize = 1024;
+
 /// The four charts of one view.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TensorCharts {
@@ -30,6 +33,22 @@ pub struct TensorCharts {
     pub calibrators: Option<ValueHistogram>,
     pub scatter: ScatterSample,
     pub errors: ErrorHistogram,
+    pub strip: SliceStrip,
+}
+
+/// The scale and zero point of every slice, as at most [`MAX_STRIP_BARS`] bars: bar k covers
+/// slices [k·per_bar, (k+1)·per_bar) and holds the smallest and largest finite s and Z among them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SliceStrip {
+    /// (smallest s, largest s) of each bar; `None` when no scale in it is finite.
+    pub scales: Vec<Option<(f32, f32)>>,
+    /// (smallest Z, largest Z) of each bar.
+    pub zero_points: Vec<(i32, i32)>,
+    pub per_bar: usize,
+    /// Slices in all.
+    pub slices: usize,
+    /// Slices whose scale is NaN / ±∞.
+    pub skipped: usize,
 }
 
 /// A histogram of the finite values; `bins` is `None` when there is none (or no finite range).
@@ -78,6 +97,7 @@ impl TensorCharts {
             calibrators: outcomes.map(|o| calibrators_histogram(x, o)),
             scatter: scatter_sample(x, dequant),
             errors: error_histogram(x, dequant, scale_of),
+            strip: slice_strip(&slices.iter().map(|s| s.params.scale).collect::<Vec<_>>(), &slices.iter().map(|s| s.params.zero_point).collect::<Vec<_>>()),
         }
     }
 }
@@ -188,4 +208,20 @@ pub fn error_histogram(x: &[f32], dequant: &[f32], scale_of: impl Fn(usize) -> f
         h
     });
     ErrorHistogram { bins, count, skipped: n - count, beyond, half_step }
+}
+
+/// The strip of slices with scales `scales` and zero points `zero_points` (pairs past the shorter
+/// are not seen): one bar per slice up to [`MAX_STRIP_BARS`], then one per run of
+/// ⌈slices / MAX_STRIP_BARS⌉ slices.
+pub fn slice_strip(scales: &[f32], zero_points: &[i32]) -> SliceStrip {
+    let n = scales.len().min(zero_points.len());
+    let per_bar = n.div_ceil(MAX_STRIP_BARS).max(1);
+    let bars = scales[..n].chunks(per_bar).zip(zero_points[..n].chunks(per_bar));
+    let (mut out_s, mut out_z) = (Vec::with_capacity(n.min(MAX_STRIP_BARS)), Vec::with_capacity(n.min(MAX_STRIP_BARS)));
+    for (s, z) in bars {
+        let finite = s.iter().copied().filter(|v| v.is_finite());
+        out_s.push(finite.fold(None, |r: Option<(f32, f32)>, v| Some(r.map_or((v, v), |(a, b)| (a.min(v), b.max(v))))));
+        out_z.push(z.iter().fold((i32::MAX, i32::MIN), |(a, b), &v| (a.min(v), b.max(v))));
+    }
+    SliceStrip { scales: out_s, zero_points: out_z, per_bar, slices: n, skipped: scales[..n].iter().filter(|v| !v.is_finite()).count() }
 }

@@ -6,8 +6,8 @@
 //! Large tensors and slow calibrators go to the worker instead ([`TensorView::work`] above
 //! [`INLINE_WORK`]): it runs [`TensorView::derive_with`], which reports progress and can be
 //! cancelled, and sends the view back as [`TensorViewParts`]: the figures and the charts
-//! ([`TensorCharts`], already binned) as JSON, and of the values only the first [`SHOWN_VALUES`]
-//! the page's table shows, as bytes. Receiving and drawing the view of 4 M values then costs the
+//! ([`TensorCharts`], already binned) and the first [`SHOWN_SLICES`] slices' parameters as JSON,
+//! and of the values only the first [`SHOWN_VALUES`] the page's table shows, as bytes. Receiving and drawing the view of 4 M values then costs the
 //! page's thread what it costs for a few hundred.
 
 use std::rc::Rc;
@@ -31,6 +31,9 @@ pub const MAX_COMPARE: usize = 1 << 16;
 /// Values the page's table lists (the first ones); a view from the worker carries only these.
 pub const SHOWN_VALUES: usize = 512;
 
+/// Slices (channels, groups) the page's table lists; a view from the worker carries only these.
+pub const SHOWN_SLICES: usize = 256;
+
 /// Largest loaded tensor the page quantizes (the CLI takes any size).
 pub const MAX_PAGE_VALUES: usize = 1 << 22;
 
@@ -49,6 +52,10 @@ pub struct TensorView {
     pub shape: Vec<usize>,
     pub q: Rc<Vec<i32>>,
     pub dequant: Rc<Vec<f32>>,
+    /// How many slices quantized the tensor (one per channel or group; one per tensor).
+    pub slice_count: usize,
+    /// Each slice's parameters: all of them when derived here, the first [`SHOWN_SLICES`] in a
+    /// view from the worker; never empty.
     pub slices: Rc<Vec<SliceParams>>,
     /// Which slice holds each value.
     pub layout: Rc<SliceLayout>,
@@ -153,6 +160,7 @@ impl TensorView {
             shape,
             q: Rc::new(g.q),
             dequant: Rc::new(g.dequant),
+            slice_count: g.slices.len(),
             slices: Rc::new(g.slices),
             layout: Rc::new(g.layout),
             data_min,
@@ -216,7 +224,8 @@ impl TensorView {
             values: self.values,
             shown,
             shape: self.shape.clone(),
-            slices: (*self.slices).clone(),
+            slice_count: self.slice_count,
+            slices: self.slices[..self.slices.len().min(SHOWN_SLICES)].to_vec(),
             layout: (*self.layout).clone(),
             data_min: self.data_min,
             data_max: self.data_max,
@@ -240,6 +249,10 @@ impl TensorView {
         if parts.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(n) || parts.layout.shape != parts.shape {
             return Err(format!("the worker's tensor view has shape {:?} for {n} values", parts.shape));
         }
+        let k = parts.slice_count;
+        if k == 0 || parts.layout.group_size == 0 || k != parts.layout.num_slices() || parts.slices.len() != k.min(SHOWN_SLICES) {
+            return Err(format!("the worker's tensor view announced {k} slices and sent {}", parts.slices.len()));
+        }
         let word = |i: usize| -> [u8; 4] { [bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]] };
         let x = (0..shown).map(|i| f32::from_le_bytes(word(i))).collect();
         let q = (shown..2 * shown).map(|i| i32::from_le_bytes(word(i))).collect();
@@ -250,6 +263,7 @@ impl TensorView {
             shape: parts.shape,
             q: Rc::new(q),
             dequant: Rc::new(dequant),
+            slice_count: k,
             slices: Rc::new(parts.slices),
             layout: Rc::new(parts.layout),
             data_min: parts.data_min,
@@ -272,6 +286,8 @@ pub struct TensorViewParts {
     /// Values sent (the first ones): min(values, [`SHOWN_VALUES`]).
     pub shown: usize,
     pub shape: Vec<usize>,
+    /// Slices in all, and the first of them (min(slice_count, [`SHOWN_SLICES`])).
+    pub slice_count: usize,
     pub slices: Vec<SliceParams>,
     pub layout: SliceLayout,
     pub data_min: f32,

@@ -21,7 +21,7 @@ use qplay::experiment::mixed_bit::{Candidate, MixedBitReport};
 use qplay::experiment::qat::{CurvePoint, QatReport, TableRow};
 use qplay::experiment::run::LayerReport;
 use qplay::experiment::sweep::{SweepCell, SweepReport};
-use qplay::experiment::tensor_charts::{calibrators_histogram, error_histogram, grid_histogram, scatter_sample};
+use qplay::experiment::tensor_charts::{calibrators_histogram, error_histogram, grid_histogram, scatter_sample, slice_strip};
 use qplay::metrics::ErrorMetrics;
 use qplay::ptq::{QuantMode, WeightGranularity};
 use qplay::quant::calibration::{compare_all, CalibrationKind};
@@ -224,7 +224,7 @@ fn tensor_charts_per_tensor_and_per_channel() {
             let scales: Vec<f32> = q.slices.iter().map(|s| s.params.scale).collect();
             let zeros: Vec<i32> = q.slices.iter().map(|s| s.params.zero_point).collect();
             let c = canvas(720, 400);
-            assert_drawn(&c, "channel strip", charts::draw_channel_strip(&c, &scales, &zeros, "channel"));
+            assert_drawn(&c, "channel strip", charts::draw_channel_strip(&c, &slice_strip(&scales, &zeros), "channel"));
         }
     }
     let outcomes = compare_all(&x, &scheme).unwrap();
@@ -243,9 +243,9 @@ fn tensor_charts_on_odd_data() {
     let c = canvas(720, 320);
     assert_message(&c, "empty histogram", charts::draw_histogram(&c, &grid_histogram(&[], &p), &p, "values"));
     let c = canvas(720, 340);
-    assert_message(&c, "empty strip", charts::draw_channel_strip(&c, &[], &[], "channel"));
+    assert_message(&c, "empty strip", charts::draw_channel_strip(&c, &slice_strip(&[], &[]), "channel"));
     let c = canvas(720, 340);
-    assert_message(&c, "one-slice strip", charts::draw_channel_strip(&c, &[0.1], &[3], "group"));
+    assert_message(&c, "one-slice strip", charts::draw_channel_strip(&c, &slice_strip(&[0.1], &[3]), "group"));
     // One point, all equal.
     let c = canvas(560, 420);
     assert_drawn(&c, "one-point scatter", charts::draw_scatter(&c, &scatter_sample(&[0.5], &[0.5])));
@@ -256,7 +256,7 @@ fn tensor_charts_on_odd_data() {
     let c = canvas(720, 320);
     assert_drawn(&c, "all-equal histogram", charts::draw_histogram(&c, &grid_histogram(&[1.0; 20], &p), &p, "constant"));
     let c = canvas(720, 340);
-    assert_drawn(&c, "all-equal strip", charts::draw_channel_strip(&c, &[0.1, 0.1, 0.1], &[0, 0, 0], "channel"));
+    assert_drawn(&c, "all-equal strip", charts::draw_channel_strip(&c, &slice_strip(&[0.1, 0.1, 0.1], &[0, 0, 0]), "channel"));
     // NaN and ±∞ (never from the page, which rejects them, but the charts must not care).
     let x = [1.0, f32::NAN, -2.0, f32::INFINITY, 0.5, f32::NEG_INFINITY];
     let d = [1.0, 0.0, -2.0, 3.0, f32::NAN, 0.0];
@@ -267,7 +267,12 @@ fn tensor_charts_on_odd_data() {
     let c = canvas(720, 320);
     assert_drawn(&c, "NaN histogram", charts::draw_histogram(&c, &grid_histogram(&x, &p), &p, "with NaN"));
     let c = canvas(720, 340);
-    assert_drawn(&c, "NaN strip", charts::draw_channel_strip(&c, &[0.1, f32::NAN, f32::INFINITY, 0.2], &[0, -3, 5, 127], "channel"));
+    assert_drawn(&c, "NaN strip", charts::draw_channel_strip(&c, &slice_strip(&[0.1, f32::NAN, f32::INFINITY, 0.2], &[0, -3, 5, 127]), "channel"));
+    // A million slices: 1,024 bars, each the smallest and largest of 1,024 slices.
+    let scales: Vec<f32> = (0..1 << 20).map(|i| 0.01 + (i % 977) as f32 * 1e-4).collect();
+    let zeros: Vec<i32> = (0..1 << 20).map(|i| (i % 9) - 4).collect();
+    let c = canvas(720, 400);
+    assert_drawn(&c, "a million slices", charts::draw_channel_strip(&c, &slice_strip(&scales, &zeros), "group"));
     let c = canvas(560, 420);
     assert_message(&c, "only NaN", charts::draw_scatter(&c, &scatter_sample(&[f32::NAN; 4], &[f32::NAN; 4])));
     // Mismatched lengths compare the common prefix.

@@ -2,7 +2,7 @@
 //! sample against a plain loop, the error bound per slice, and a 4 Mi-value view whose charts
 //! travel from the worker as a few kilobytes of JSON and come back equal.
 
-use qplay::experiment::tensor_charts::{error_histogram, grid_histogram, scatter_sample, value_histogram, TensorCharts, MAX_SCATTER_POINTS};
+use qplay::experiment::tensor_charts::{error_histogram, grid_histogram, scatter_sample, slice_strip, value_histogram, TensorCharts, MAX_SCATTER_POINTS, MAX_STRIP_BARS};
 use qplay::experiment::tensor_view::TensorView;
 use qplay::formats::Tensor;
 use qplay::quant::{quantize_granular, Calibration, Granularity, Method, Scheme};
@@ -89,6 +89,30 @@ both! {
         assert_eq!((e.bins, e.count), (None, 0));
     }
 
+    /// Up to 1,024 slices one bar each; past it, runs of ⌈n / 1024⌉ slices with their smallest and
+    /// largest finite s and Z, as a plain loop finds them.
+    slice_strip_bins_runs_of_slices {
+        let s = slice_strip(&[0.5, f32::NAN, 0.25], &[3, -1, 7, 9]);
+        assert_eq!((s.per_bar, s.slices, s.skipped), (1, 3, 1));
+        assert_eq!(s.scales, vec![Some((0.5, 0.5)), None, Some((0.25, 0.25))]);
+        assert_eq!(s.zero_points, vec![(3, 3), (-1, -1), (7, 7)]);
+        let n = 2050;
+        let scales: Vec<f32> = (0..n).map(|i| if i % 7 == 0 { f32::INFINITY } else { (i * 13 % 31) as f32 / 8.0 }).collect();
+        let zeros: Vec<i32> = (0..n).map(|i| (i * 5 % 17) as i32 - 8).collect();
+        let s = slice_strip(&scales, &zeros);
+        assert_eq!((s.per_bar, s.scales.len(), s.zero_points.len()), (3, 684, 684));
+        assert!(s.scales.len() <= MAX_STRIP_BARS);
+        assert_eq!(s.skipped, scales.iter().filter(|v| !v.is_finite()).count());
+        for b in 0..684 {
+            let run = b * 3..((b + 1) * 3).min(n);
+            let finite: Vec<f32> = scales[run.clone()].iter().copied().filter(|v| v.is_finite()).collect();
+            let expect = (!finite.is_empty()).then(|| (finite.iter().copied().fold(f32::MAX, f32::min), finite.iter().copied().fold(f32::MIN, f32::max)));
+            assert_eq!(s.scales[b], expect, "bar {b}");
+            assert_eq!(s.zero_points[b], (*zeros[run.clone()].iter().min().unwrap(), *zeros[run].iter().max().unwrap()), "bar {b}");
+        }
+        assert_eq!(slice_strip(&[], &[]).scales, Vec::new());
+    }
+
     /// The view of a per-channel tensor: its charts are what the functions give on its values,
     /// and its error histogram finds no value past its own channel's bound (MinMax never clamps).
     a_views_charts_are_its_values_binned {
@@ -112,6 +136,7 @@ both! {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_4_mi_value_views_charts_travel_as_a_few_kilobytes() {
+    use qplay::experiment::tensor_view::SHOWN_SLICES;
     let values: Vec<f32> = (0..1usize << 22).map(|i| ((i as f32 * 0.754_877_7).sin() * 3.0) + if i % 99_991 == 0 { 40.0 } else { 0.0 }).collect();
     let t = Tensor { shape: vec![2048, 2048], values };
     let v = TensorView::derive(&TensorSettings { bits: 3, ..TensorSettings::default() }, Some(("wide", &t))).unwrap();
@@ -123,4 +148,21 @@ fn a_4_mi_value_views_charts_travel_as_a_few_kilobytes() {
     assert!(v.charts.scatter.points.len() <= MAX_SCATTER_POINTS);
     assert_eq!(v.charts.grid.bins.as_ref().unwrap().counts.iter().sum::<f64>(), (1u64 << 22) as f64);
     assert_eq!(v.outside_range, 0);
+    // In groups of 4 along the rows: 1,048,576 slices, of which the first 256 travel, and a strip
+    // of 1,024 bars.
+    let s = TensorSettings { bits: 3, granularity: qplay::quant::Granularity::PerGroup { axis: 1, group_size: 4 }, ..TensorSettings::default() };
+    let v = TensorView::derive(&s, Some(("wide", &t))).unwrap();
+    assert_eq!((v.slice_count, v.charts.strip.scales.len(), v.charts.strip.per_bar), (1 << 20, MAX_STRIP_BARS, 1024));
+    let (parts, bytes) = v.to_parts();
+    let json = serde_json::to_string(&parts).unwrap();
+    assert!(json.len() < 1_000_000, "{} bytes of view JSON", json.len());
+    let back = TensorView::from_parts(serde_json::from_str(&json).unwrap(), &bytes).unwrap();
+    assert_eq!((back.values, back.slice_count, back.slices.len()), (1 << 22, 1 << 20, SHOWN_SLICES));
+    assert_eq!(back.slices[..], v.slices[..SHOWN_SLICES]);
+    assert_eq!(back.charts, v.charts);
+    // Parts that do not hold the slices they announce are refused by name.
+    let e = TensorView::from_parts(qplay::experiment::tensor_view::TensorViewParts { slice_count: 1 << 19, ..parts.clone() }, &bytes).unwrap_err();
+    assert!(e.contains("slices"), "{e}");
+    let e = TensorView::from_parts(qplay::experiment::tensor_view::TensorViewParts { slices: Vec::new(), ..parts }, &bytes).unwrap_err();
+    assert!(e.contains("slices"), "{e}");
 }

@@ -13,7 +13,7 @@ use super::{finite_range, fmt_value, frame, legend::Legend, no_data, open, padde
     err, Axis, BLUE,
     ORANGE, ChartResult, VERMILLION,
 };
-use crate::experiment::tensor_charts::{ErrorHistogram, ScatterSample};
+use crate::experiment::tensor_charts::{ErrorHistogram, ScatterSample, SliceStrip};
 
 /// FP32 values x against their dequantized values r' ([`crate::experiment::tensor_charts::scatter_sample`]),
 /// with the line y = x (no error). Clamped values show as flat runs at the clamp limits; rounding
@@ -105,40 +105,63 @@ pub fn draw_error_histogram(canvas: &HtmlCanvasElement, errors: &ErrorHistogram)
 }
 
 /// The scale s and the zero point Z of each slice (channel or group), as two panels of bars
-/// over the slice index. `unit` names a slice ("channel", "group").
-pub fn draw_channel_strip(canvas: &HtmlCanvasElement, scales: &[f32], zero_points: &[i32], unit: &str) -> ChartResult {
+/// over the slice index ([`crate::experiment::tensor_charts::slice_strip`]). `unit` names a slice
+/// ("channel", "group"). Past [`crate::experiment::tensor_charts::MAX_STRIP_BARS`] slices a bar
+/// spans a run of them: the light part reaches the run's largest s, the dark part its smallest,
+/// and the Z bar spans the run's smallest to largest Z.
+pub fn draw_channel_strip(canvas: &HtmlCanvasElement, strip: &SliceStrip, unit: &str) -> ChartResult {
     let root = open(canvas)?;
-    let n = scales.len().min(zero_points.len());
-    let title = format!("Scale and zero point of each {unit} ({n} {unit}s)");
-    if n == 0 {
+    let n = strip.slices;
+    let mut title = format!("Scale and zero point of each {unit} ({n} {unit}s)");
+    if n == 0 || strip.scales.is_empty() {
         return no_data(&root, &title, "no data");
     }
     if n == 1 {
-        return no_data(&root, &title, &format!("one {unit} only: s = {}, Z = {}", fmt_value(scales[0] as f64), zero_points[0]));
+        let s = strip.scales[0].map_or(f64::NAN, |(s, _)| s as f64);
+        return no_data(&root, &title, &format!("one {unit} only: s = {}, Z = {}", fmt_value(s), strip.zero_points[0].0));
     }
-    let skipped = scales[..n].iter().filter(|s| !s.is_finite()).count();
-    let title = with_skipped(&title, skipped);
+    let k = strip.per_bar.max(1);
+    if k > 1 {
+        title = format!("{title}: each bar {k} {unit}s, smallest and largest");
+    }
+    let title = with_skipped(&title, strip.skipped);
     let (_, h) = root.dim_in_pixel();
     let (top, bottom) = root.split_vertically(h / 2 + 10);
     let x_desc = format!("{unit} index (slice number)");
     let xr = (-0.5, n as f64 - 0.5);
-    let bar = |i: usize| (i as f64 - 0.4, i as f64 + 0.4);
-    let s_max = finite_range(scales[..n].iter().map(|&s| s as f64)).map_or(1.0, |(_, b)| if b > 0.0 { b } else { 1.0 });
+    // Bar b covers slices [b·k, (b+1)·k); one slice takes 80 % of its place.
+    let bar = |b: usize| {
+        let first = (b * k) as f64;
+        let last = (((b + 1) * k).min(n) - 1) as f64;
+        (first - 0.4, last + 0.4)
+    };
+    let s_max = finite_range(strip.scales.iter().flatten().map(|&(_, s)| s as f64)).map_or(1.0, |(_, b)| if b > 0.0 { b } else { 1.0 });
     let mut chart = frame(&top, &title, &Axis::integer(xr.0, xr.1, x_desc.as_str()), &Axis::linear(0.0, s_max * 1.15, "scale s (float)"), 64, 0)?;
+    let bars = || strip.scales.iter().enumerate().filter_map(|(b, s)| s.map(|s| (b, s)));
+    if k > 1 {
+        chart
+            .draw_series(bars().map(|(b, (_, hi))| {
+                let (x0, x1) = bar(b);
+                Rectangle::new([(x0, 0.0), (x1, (hi as f64).max(0.0))], BLUE.mix(0.35).filled())
+            }))
+            .map_err(err)?;
+    }
     chart
-        .draw_series(scales[..n].iter().enumerate().filter(|(_, s)| s.is_finite()).map(|(i, &s)| {
-            let (a, b) = bar(i);
-            Rectangle::new([(a, 0.0), (b, (s as f64).max(0.0))], BLUE.filled())
+        .draw_series(bars().map(|(b, (lo, _))| {
+            let (x0, x1) = bar(b);
+            Rectangle::new([(x0, 0.0), (x1, (lo as f64).max(0.0))], BLUE.filled())
         }))
         .map_err(err)?;
-    let (z_lo, z_hi) = zero_points[..n].iter().fold((0i64, 0i64), |(a, b), &z| (a.min(z as i64), b.max(z as i64)));
+    let (z_lo, z_hi) = strip.zero_points.iter().fold((0i64, 0i64), |(a, b), &(lo, hi)| (a.min(lo as i64), b.max(hi as i64)));
     let (z_lo, z_hi) = if z_lo == z_hi { (z_lo as f64 - 1.0, z_hi as f64 + 1.0) } else { padded(z_lo as f64, z_hi as f64, 0.1) };
     let z_axis = Axis::integer(z_lo, z_hi, "Z (integer)");
     let mut chart = frame(&bottom, "", &Axis::integer(xr.0, xr.1, x_desc.as_str()), &z_axis, 64, 0)?;
     chart
-        .draw_series(zero_points[..n].iter().enumerate().map(|(i, &z)| {
-            let (a, b) = bar(i);
-            Rectangle::new([(a, 0.0), (b, z as f64)], ORANGE.filled())
+        .draw_series(strip.zero_points.iter().enumerate().map(|(b, &(lo, hi))| {
+            let (x0, x1) = bar(b);
+            // One slice: from 0 to Z. A run: from its smallest to its largest Z (at least from 0 when they agree).
+            let (y0, y1) = if lo == hi { (0.0, lo as f64) } else { (lo as f64, hi as f64) };
+            Rectangle::new([(x0, y0), (x1, y1)], ORANGE.filled())
         }))
         .map_err(err)?;
     chart.draw_series(LineSeries::new([(xr.0, 0.0), (xr.1, 0.0)], BLACK.mix(0.5).stroke_width(1))).map_err(err)?;

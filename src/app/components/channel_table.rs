@@ -7,18 +7,22 @@ use yew::prelude::*;
 use crate::quant::granularity::SliceParams;
 
 /// Rows shown at most.
-const MAX_ROWS: usize = 256;
+const MAX_ROWS: usize = crate::experiment::tensor_view::SHOWN_SLICES;
 
+/// The slices' parameters (all of them, or the first [`MAX_ROWS`] of a view from the worker)
+/// and how many slices there are in all.
 #[derive(Properties, PartialEq)]
 pub struct ChannelTableProps {
     pub slices: Rc<Vec<SliceParams>>,
+    pub count: usize,
     /// "channel" or "group".
     pub unit: AttrValue,
 }
 
 #[function_component(ChannelTable)]
 pub fn channel_table(props: &ChannelTableProps) -> Html {
-    let n = props.slices.len();
+    let n = props.count;
+    let shown = props.slices.len().min(MAX_ROWS);
     html! {
         <section class="channels" aria-label="Per-channel parameters">
             <h2>{ format!("{} {}s, each with its own scale and zero point", n, props.unit) }</h2>
@@ -32,7 +36,7 @@ pub fn channel_table(props: &ChannelTableProps) -> Html {
                         <th scope="col" tabindex="0" title="Z: the integer that stands for 0">{"zero point Z"}</th>
                     </tr></thead>
                     <tbody>
-                        { for props.slices.iter().take(MAX_ROWS).enumerate().map(|(i, s)| html! {
+                        { for props.slices.iter().take(shown).enumerate().map(|(i, s)| html! {
                             <tr>
                                 <td>{ i }</td>
                                 <td>{ format!("{:.5}", s.params.alpha) }</td>
@@ -44,7 +48,7 @@ pub fn channel_table(props: &ChannelTableProps) -> Html {
                     </tbody>
                 </table>
             </div>
-            if n > MAX_ROWS { <p class="hint">{ format!("Showing the first {MAX_ROWS} of {n}.") }</p> }
+            if n > shown { <p class="hint">{ format!("Showing the first {shown} of {n}.") }</p> }
         </section>
     }
 }

@@ -15,8 +15,7 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::run::LayerReport;
 use crate::experiment::sweep::SweepReport;
 use crate::quant::calibration::CalibrationOutcome;
-use crate::experiment::tensor_charts::{ErrorHistogram, ScatterSample, ValueHistogram};
-use crate::quant::granularity::SliceParams;
+use crate::experiment::tensor_charts::{ErrorHistogram, ScatterSample, SliceStrip, ValueHistogram};
 use crate::quant::QParams;
 use crate::units::kilobytes;
 
@@ -32,7 +31,7 @@ pub enum Plot {
     /// The error r' − x (binned) with ±s/2 of each value's own slice.
     ErrorHistogram { errors: ErrorHistogram },
     /// Scale and zero point of each slice; `unit` names a slice ("channel", "group").
-    ChannelStrip { slices: Rc<Vec<SliceParams>>, unit: AttrValue },
+    ChannelStrip { strip: SliceStrip, unit: AttrValue },
     /// The lab's comparison: one metric at every point, the calibration modes side by side.
     Layerwise { report: Rc<LayerwiseReport>, metric: LayerMetric },
     /// One PTQ run's per-layer weight and output errors.
@@ -119,11 +118,7 @@ impl Plot {
             Plot::Calibrators { values, outcomes } => none(charts::draw_calibrators(canvas, values, outcomes)),
             Plot::Scatter { sample } => none(charts::draw_scatter(canvas, sample)),
             Plot::ErrorHistogram { errors } => none(charts::draw_error_histogram(canvas, errors)),
-            Plot::ChannelStrip { slices, unit } => {
-                let scales: Vec<f32> = slices.iter().map(|s| s.params.scale).collect();
-                let zeros: Vec<i32> = slices.iter().map(|s| s.params.zero_point).collect();
-                none(charts::draw_channel_strip(canvas, &scales, &zeros, unit))
-            }
+            Plot::ChannelStrip { strip, unit } => none(charts::draw_channel_strip(canvas, strip, unit)),
             Plot::Layerwise { report, metric } => none(charts::draw_layerwise(canvas, report, *metric)),
             Plot::PtqLayers { layers, metric } => none(charts::draw_ptq_layers(canvas, layers, *metric)),
             Plot::Distributions { point, log_counts } => none(charts::draw_distributions(canvas, point, *log_counts)),

@@ -245,12 +245,12 @@ pub fn tensor_page() -> Html {
                 Some(Ok(d)) => {
                     let first = d.slices[0];
                     let unit = if matches!(settings.granularity, Granularity::PerGroup { .. }) { "group" } else { "channel" };
-                    let caption = if d.slices.len() > 1 {
-                        format!("FP32 values; grid and clamp limits of {unit} 0 of {}", d.slices.len())
+                    let caption = if d.slice_count > 1 {
+                        format!("FP32 values; grid and clamp limits of {unit} 0 of {}", d.slice_count)
                     } else {
                         "FP32 values, quantization grid and clamp limits".to_string()
                     };
-                    let glance_unit = (d.slices.len() > 1).then(|| format!("{unit} 0 of {}", d.slices.len()));
+                    let glance_unit = (d.slice_count > 1).then(|| format!("{unit} 0 of {}", d.slice_count));
                     html! {
                         <>
                             <section class="first-view" aria-label="The values on the grid" data-testid="first-view">
@@ -269,15 +269,15 @@ pub fn tensor_page() -> Html {
                                     calibration={settings.calibration.name()} clipped={d.metrics.clipped} count={d.values}
                                     outside_range={d.outside_range} />
                             } else {
-                                <ChannelTable slices={d.slices.clone()} unit={unit} />
+                                <ChannelTable slices={d.slices.clone()} count={d.slice_count} unit={unit} />
                             }
                             <MetricsPanel m={d.metrics} fp16={d.fp16} bf16={d.bf16} bits={settings.bits} />
                             <PlotCanvas plot={Plot::Scatter { sample: d.charts.scatter.clone() }} class="half"
                                 label="Scatter of each FP32 value against its dequantized value, with the line y = x" testid="scatter" />
                             <PlotCanvas plot={Plot::ErrorHistogram { errors: d.charts.errors.clone() }} class="half"
                                 label="Histogram of the error r' − x with the rounding bound ±s/2" testid="error-histogram" />
-                            if d.slices.len() > 1 {
-                                <PlotCanvas plot={Plot::ChannelStrip { slices: d.slices.clone(), unit: AttrValue::from(unit) }}
+                            if d.slice_count > 1 {
+                                <PlotCanvas plot={Plot::ChannelStrip { strip: d.charts.strip.clone(), unit: AttrValue::from(unit) }}
                                     label={format!("Scale and zero point of each {unit}, as bars")} testid="channel-strip" />
                             }
                             { match (&d.outcomes, &d.charts.calibrators) {
