@@ -37,9 +37,14 @@ pub const SHOWN_SLICES: usize = 256;
 /// Largest loaded tensor the page quantizes (the CLI takes any size).
 pub const MAX_PAGE_VALUES: usize = 1 << 22;
 
-/// Above this much [`TensorView::work`] the page hands the tensor to the worker: about 20 ms of
-/// arithmetic on one core, so that typing never waits for it.
-pub const INLINE_WORK: f64 = 2e7;
+/// Above this much [`TensorView::work`] the page hands the tensor to the worker, so that typing
+/// never waits for it. Measured natively (release, 2026-12-04) one unit of work took 2.4–8.4 ns
+/// across per-tensor, per-channel and per-group views and every calibrator, and the page in
+/// Chromium takes about twice the native time (a view of 1 Mi values per tensor: 1.15e7 units,
+/// 67 ms natively, 121–128 ms of the page's thread). 5e6 units is then about 12–42 ms natively:
+/// the page keeps its own example (8 values with the six calibrators side by side, 4.2e6 units,
+/// 10 ms natively) and tensors up to about 450,000 values per tensor (11 units per value).
+pub const INLINE_WORK: f64 = 5e6;
 
 /// Everything the page shows, derived from the settings.
 #[derive(Debug, PartialEq)]
