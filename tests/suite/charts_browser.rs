@@ -548,6 +548,10 @@ fn value_formatting() {
     assert_eq!(charts::fmt_value(-0.0), "0");
     assert_eq!(charts::fmt_value(f64::NAN), "NaN");
     assert_eq!(charts::fmt_value(42.0), "42");
+    assert_eq!(charts::fmt_tick(0.25, 0.05), "0.25");
+    assert_eq!(charts::fmt_tick(20000.0, 10000.0), "20000");
+    assert_eq!(charts::fmt_tick(800000.0, 200000.0), "8e5");
+    assert_eq!(charts::fmt_tick(1.5e6, 5e5), "1.5e6");
 }
 
 // ---------------------------------------------------------------- the component
