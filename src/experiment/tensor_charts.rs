@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::quant::calibration::CalibrationOutcome;
-use crate::quant::granularity::{SliceLayout, SliceParams};
+use crate::quant::granularity::GranularQuantized;
 use crate::quant::QParams;
 use crate::stats::{histogram, Histogram};
 
@@ -86,18 +86,17 @@ pub struct ErrorHistogram {
 }
 
 impl TensorCharts {
-    /// The charts of values `x`, their reconstruction `dequant`, the slices that quantized them
-    /// (`layout` says which slice holds each value) and the calibrators compared on them.
-    pub fn of(x: &[f32], dequant: &[f32], slices: &[SliceParams], layout: &SliceLayout, outcomes: Option<&[CalibrationOutcome]>) -> TensorCharts {
-        // The layout's own precondition (flat < its element count) is checked once here.
-        let fits = layout.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) == Some(x.len());
-        let scale_of = |i: usize| slices.get(if fits { layout.slice_of(i) } else { 0 }).map_or(f32::NAN, |s| s.params.scale);
+    /// The charts of values `x` quantized as `g` says (its reconstruction, its slices and which
+    /// slice holds each value) and of the calibrators compared on them.
+    pub fn of(x: &[f32], g: &GranularQuantized, outcomes: Option<&[CalibrationOutcome]>) -> TensorCharts {
+        let scales: Vec<f32> = g.slices.iter().map(|s| s.params.scale).collect();
+        let zero_points: Vec<i32> = g.slices.iter().map(|s| s.params.zero_point).collect();
         TensorCharts {
-            grid: slices.first().map_or_else(|| value_histogram(x, f64::NAN, f64::NAN), |s| grid_histogram(x, &s.params)),
+            grid: g.slices.first().map_or_else(|| value_histogram(x, f64::NAN, f64::NAN), |s| grid_histogram(x, &s.params)),
             calibrators: outcomes.map(|o| calibrators_histogram(x, o)),
-            scatter: scatter_sample(x, dequant),
-            errors: error_histogram(x, dequant, scale_of),
-            strip: slice_strip(&slices.iter().map(|s| s.params.scale).collect::<Vec<_>>(), &slices.iter().map(|s| s.params.zero_point).collect::<Vec<_>>()),
+            scatter: scatter_sample(x, &g.dequant),
+            errors: error_histogram(x, &g.dequant, |i| g.params_of(i).scale),
+            strip: slice_strip(&scales, &zero_points),
         }
     }
 }

@@ -7,8 +7,8 @@
 //! [`INLINE_WORK`]): it runs [`TensorView::derive_with`], which reports progress and can be
 //! cancelled, and sends the view back as [`TensorViewParts`]: the figures and the charts
 //! ([`TensorCharts`], already binned) and the first [`SHOWN_SLICES`] slices' parameters as JSON,
-//! and of the values only the first [`SHOWN_VALUES`] the page's table shows, as bytes. Receiving and drawing the view of 4 M values then costs the
-//! page's thread what it costs for a few hundred.
+//! and of the values only the first [`SHOWN_VALUES`] the page's table shows, as bytes. Receiving
+//! and drawing the view of 4 M values then costs the page's thread what it costs for a few hundred.
 
 use std::rc::Rc;
 
@@ -157,7 +157,7 @@ impl TensorView {
         step("chart data", 3 + compares)?;
         let first = g.slices.first().map(|s| s.params);
         let outside_range = first.map_or(0, |p| x.iter().filter(|&&v| v < p.alpha || v > p.beta).count());
-        let charts = TensorCharts::of(&x, &g.dequant, &g.slices, &g.layout, outcomes.as_ref().ok().map(|o| o.as_slice()));
+        let charts = TensorCharts::of(&x, &g, outcomes.as_ref().ok().map(|o| o.as_slice()));
         step("done", total)?;
         Ok(TensorView {
             values: x.len(),

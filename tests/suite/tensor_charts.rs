@@ -5,6 +5,7 @@
 use qplay::experiment::tensor_charts::{error_histogram, grid_histogram, scatter_sample, slice_strip, value_histogram, TensorCharts, MAX_SCATTER_POINTS, MAX_STRIP_BARS};
 use qplay::experiment::tensor_view::TensorView;
 use qplay::formats::Tensor;
+use qplay::quant::granularity::GranularQuantized;
 use qplay::quant::{quantize_granular, Calibration, Granularity, Method, Scheme};
 use qplay::share::TensorSettings;
 
@@ -121,7 +122,8 @@ both! {
         let s = TensorSettings { granularity: Granularity::PerChannel { axis: 0 }, ..TensorSettings::default() };
         let v = TensorView::derive(&s, Some(("t", &t))).unwrap();
         let c = &v.charts;
-        assert_eq!(*c, std::rc::Rc::new(TensorCharts::of(&v.x, &v.dequant, &v.slices, &v.layout, v.outcomes.as_ref().ok().map(|o| o.as_slice()))));
+        let g = GranularQuantized { scheme: s.scheme(), calibration: s.calibration, layout: (*v.layout).clone(), slices: (*v.slices).clone(), q: (*v.q).clone(), dequant: (*v.dequant).clone() };
+        assert_eq!(*c, std::rc::Rc::new(TensorCharts::of(&v.x, &g, v.outcomes.as_ref().ok().map(|o| o.as_slice()))));
         assert_eq!(c.scatter.points.len(), 2048);
         assert_eq!(c.errors.beyond, 0);
         let (a, b) = c.errors.half_step.unwrap();
