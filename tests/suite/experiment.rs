@@ -560,6 +560,48 @@ mod tensor_view {
         assert_eq!((e.as_str(), calls), ("cancelled", 3));
     }
 
+    /// How long a unit of [`TensorView::work`] takes natively, per granularity and calibrator
+    /// (the median of 5 derives after a warm-up, random normal values): the inline limit is set from it.
+    /// `cargo test --release --test suite measure_tensor_view_work -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement: prints ns per unit of work"]
+    fn measure_tensor_view_work() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let default = TensorSettings::default();
+        for (rows, cols) in [(128, 1024), (256, 1024), (512, 512)] {
+            let values: Vec<f32> = (0..rows * cols).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+            let t = Tensor { shape: vec![rows, cols], values };
+            let granularities = [
+                ("per tensor", Granularity::PerTensor),
+                ("per channel", Granularity::PerChannel { axis: 0 }),
+                ("groups of 128", Granularity::PerGroup { axis: 1, group_size: 128 }),
+                ("groups of 32", Granularity::PerGroup { axis: 1, group_size: 32 }),
+                ("groups of 4", Granularity::PerGroup { axis: 1, group_size: 4 }),
+            ];
+            for (name, granularity) in granularities {
+                for calibration in Calibration::all_defaults() {
+                    let s = TensorSettings { granularity, calibration, ..default.clone() };
+                    let work = TensorView::work(&s, Some(("t", &t)));
+                    // Far above the inline limit: the worker's, and slow to time.
+                    if work > 4.0 * INLINE_WORK {
+                        continue;
+                    }
+                    TensorView::derive(&s, Some(("t", &t))).unwrap();
+                    let mut ns: Vec<f64> = (0..5)
+                        .map(|_| {
+                            let start = std::time::Instant::now();
+                            std::hint::black_box(TensorView::derive(&s, Some(("t", &t))).unwrap());
+                            start.elapsed().as_nanos() as f64
+                        })
+                        .collect();
+                    ns.sort_by(f64::total_cmp);
+                    println!("{rows} × {cols} {name:>13} {:>22}: {:>7.2} ms, work {:>10.0}, {:.2} ns/unit", format!("{:?}", calibration.kind()), ns[2] / 1e6, work, ns[2] / work);
+                }
+            }
+        }
+    }
+
     /// The page keeps small tensors and fast calibrators, and sends large tensors and slow
     /// calibrators (many KL bins, many MSE steps per channel) to the worker.
     #[test]
