@@ -12,16 +12,19 @@
 //!
 //! ```text
 //! clamp limits  [lo, hi] = [(qmin − Z)·s, (qmax − Z)·s]
-//! clip ratio    = #{x < lo or x > hi} / n
+//! clipped x     ⇔ round(x / s + Z) ∉ [qmin, qmax]     (the clamp moves its integer)
+//! clip ratio    = #{clipped x} / n
 //! MSE           = MSE_clip + MSE_round
 //!                 MSE_clip  = (1/n) Σ over clipped x    (x − x')²
 //!                 MSE_round = (1/n) Σ over the others   (x − x')²
 //! RMSE / s      vs 1/√12 ≈ 0.2887, the RMS of uniform rounding noise on a step of 1
 //! ```
 //!
-//! "Clipped" is exactly "outside [lo, hi]". Because Z is rounded to an integer, the grid
-//! can sit up to s/2 off [α, β], so even MinMax may count the data's extreme values as
-//! clipped; their error is still at most s/2 (round-to-nearest).
+//! "Clipped" is "the clamp of q = clamp(round(x / s + Z), qmin, qmax) changed q": the rounding
+//! is to nearest (ties to even, in f32 as the quantizer computes it), so a value up to half a
+//! step past the clamp limits (Z is rounded to an integer, so the grid can sit up to s/2 off
+//! [α, β]) rounds onto qmin or qmax itself and is not clipped; a clipped value's error is at
+//! least s/2. With floor or stochastic rounding the count is still that of nearest rounding.
 //!
 //! Conventions at the edges (all results are finite, so serde_json never writes `null`):
 //! - SQNR: an exact reconstruction (Σ (x − x')² = 0) reports `+SQNR_CAP_DB`; an all-zero x
@@ -188,7 +191,7 @@ pub struct QuantErrorMetrics {
     /// The clamp limits [(qmin − Z)·s, (qmax − Z)·s].
     pub clamp_lo: f64,
     pub clamp_hi: f64,
-    /// Number of x outside the clamp limits.
+    /// Number of x whose integer the clamp moved ([`is_clipped`]).
     pub clipped: usize,
     /// clipped / n
     pub clip_ratio: f64,
@@ -208,40 +211,41 @@ fn limits(p: &QParams) -> (f64, f64) {
     (lo as f64, hi as f64)
 }
 
-/// Whether x lies outside the clamp limits [(qmin − Z)·s, (qmax − Z)·s].
+/// Whether the clamp moves x's integer: round(x / s + Z), to nearest with ties to even and in f32
+/// as the quantizer computes it, lies outside [qmin, qmax].
 #[inline]
 pub fn is_clipped(x: f32, p: &QParams) -> bool {
-    let (lo, hi) = limits(p);
-    (x as f64) < lo || (x as f64) > hi
+    let q = (x / p.scale + p.zero_point as f32).round_ties_even();
+    q < p.qmin as f32 || q > p.qmax as f32
 }
 
-/// Fraction of x outside the clamp limits of `params` (MindSpore Lite's `Clip`).
+/// Fraction of x whose integer the clamp of `params` moves ([`is_clipped`]; MindSpore Lite's `Clip`).
 pub fn clip_ratio(x: &[f32], params: &QParams) -> f64 {
     if x.is_empty() {
         return 0.0;
     }
-    let (lo, hi) = limits(params);
-    x.iter().filter(|&&v| (v as f64) < lo || (v as f64) > hi).count() as f64 / x.len() as f64
+    x.iter().filter(|&&v| is_clipped(v, params)).count() as f64 / x.len() as f64
 }
 
 /// The clipping of one per-tensor quantization in words, following the measured counts (never a
-/// fixed "nothing is clipped"): `clipped` values of `n` fall outside the clamp limits
+/// fixed "nothing is clipped"): the clamp moved the integers of `clipped` values of `n`
 /// ([`QuantErrorMetrics::clipped`]), `outside_range` of them lie outside [α, β] itself. The rest
-/// of the clipped values lie inside [α, β] but past the grid: with the normal method because Z
-/// is rounded (the grid moves by up to s/2), or in a symmetric scheme because Z is fixed and
-/// [qmin, qmax] has one more level below it than above (β / s + Z = qmax + ½); with the clip
-/// method in the outer part of [α, β] that the halved step cannot reach.
+/// lie inside [α, β]: with the normal method they are the ties exactly half a step past qmin or
+/// qmax, which round to even beyond it (Z is rounded, so the grid sits up to s/2 off [α, β]; in
+/// a symmetric scheme Z is fixed and [qmin, qmax] has one more level below it than above, so
+/// β / s + Z = qmax + ½); with the clip method the outer part of [α, β] that the halved step
+/// cannot reach.
 pub fn clipping_note(method: Method, symmetric: bool, clipped: usize, outside_range: usize, n: usize) -> String {
     if clipped == 0 {
-        return "Here nothing is clipped: every value lands inside [qmin, qmax] (clip ratio 0 %).".into();
+        return "Here nothing is clipped: every value rounds to an integer inside [qmin, qmax] (clip ratio 0 %).".into();
     }
     let pct = 100.0 * clipped as f64 / n.max(1) as f64;
     let outside = outside_range.min(clipped);
     let inside = clipped - outside;
     let why_inside = match (method, symmetric) {
-        (Method::Normal, false) => "rounding Z shifted the grid by up to half a step, so they land just past qmin or qmax",
+        (Method::Normal, false) => "rounding Z shifted the grid by up to half a step, and they land exactly half a step past qmin or qmax, a tie that rounds to the even integer beyond",
         (Method::Normal, true) => {
-            "Z is fixed and [−max|r|, max|r|] is centred on it, while [qmin, qmax] has one more level below Z than above, so the largest values land half a step past qmax (a narrow range has none)"
+            "Z is fixed and [−max|r|, max|r|] is centred on it, while [qmin, qmax] has one more level below Z than above, so the largest values land half a step past qmax, and where the float arithmetic puts one exactly on that tie it rounds to the even integer beyond (a narrow range has none)"
         }
         (Method::Clip, _) => "they lie in the outer part of [α, β] that the halved step cannot reach",
     };
@@ -279,9 +283,8 @@ pub fn quant_error_metrics_by<'a>(
     let (mut clipped, mut sum_clip, mut sum_round, mut sum_sq_over_s2) = (0usize, 0.0f64, 0.0f64, 0.0f64);
     for (i, (&a, &b)) in x.iter().zip(x_hat).enumerate() {
         let p = params_of(i);
-        let (lo, hi) = limits(p);
         let e = a as f64 - b as f64;
-        if (a as f64) < lo || (a as f64) > hi {
+        if is_clipped(a, p) {
             clipped += 1;
             sum_clip += e * e;
         } else {
@@ -314,16 +317,27 @@ mod tests {
     #[test]
     fn the_clipping_note_follows_the_clip_ratio() {
         // The lab's first tensor, 8-bit normal, MinMax: s = 2.3102 / 255, Z = round(−128 + 1.1217 / s)
-        // = round(−4.19) = −4, so 1.1885 / s + Z ≈ 127.19 lands past qmax = 127: 1 of 8 values.
+        // = round(−4.19) = −4, so 1.1885 / s + Z ≈ 127.19 lies past qmax = 127 but rounds to 127
+        // itself: the clamp moves nothing.
         let x = [0.6004f32, -1.0151, 1.1885, 0.9948, -0.3187, -1.1111, 0.7827, -1.1217];
         let (p, _) = QParams::from_range(-1.1217, 1.1885, &Scheme::lab(Method::Normal, 8)).unwrap();
+        assert!(1.1885 > p.clamp_limits().1, "past the last level");
         let clipped = x.iter().filter(|&&v| is_clipped(v, &p)).count();
-        assert_eq!((clipped, clip_ratio(&x, &p)), (1, 0.125));
-        let note = clipping_note(Method::Normal, false, clipped, 0, x.len());
-        assert_eq!(note, "Here 1 of 8 values (12.50 %) are clamped to qmin or qmax: they lie inside [α, β], but rounding Z shifted the grid by up to half a step, so they land just past qmin or qmax.");
-        assert!(!note.contains("nothing is clipped"));
-        // Nothing clamped, and a range narrower than the data.
-        assert!(clipping_note(Method::Normal, false, 0, 0, 8).contains("nothing is clipped"));
+        assert_eq!((clipped, clip_ratio(&x, &p)), (0, 0.0));
+        assert_eq!(
+            clipping_note(Method::Normal, false, clipped, 0, x.len()),
+            "Here nothing is clipped: every value rounds to an integer inside [qmin, qmax] (clip ratio 0 %)."
+        );
+        // 1.1885 + s/2 is 127.69 steps up: it rounds to 128, which the clamp moves to 127.
+        let past = [1.1885 + 0.5 * p.scale, 1.1885];
+        assert_eq!(past.map(|v| is_clipped(v, &p)), [true, false]);
+        // A symmetric 8-bit grid: β / s + Z is 127.5 but for the f32 rounding of s, 127.49999, so
+        // β rounds to 127 (as the quantizer computes it) and is not clipped; past the tie it is.
+        let (p, _) = QParams::from_range(-1.0, 1.0, &Scheme { symmetric: true, ..Scheme::lab(Method::Normal, 8) }).unwrap();
+        assert_eq!((1.0 / p.scale + p.zero_point as f32, is_clipped(1.0, &p), is_clipped(-1.0, &p)), (127.49999, false, false));
+        assert!(is_clipped(1.0 + 0.01 * p.scale, &p) && !is_clipped(-1.0 - 0.49 * p.scale, &p));
+        let note = clipping_note(Method::Normal, true, 1, 0, 2);
+        assert!(note.starts_with("Here 1 of 2 values (50.00 %) are clamped to qmin or qmax: they lie inside [α, β]") && note.contains("tie"), "{note}");
         let narrow = clipping_note(Method::Clip, false, 3, 2, 8);
         assert!(narrow.contains("3 of 8 values (37.50 %)") && narrow.contains("2 lie outside [α, β]") && narrow.contains("the other 1"), "{narrow}");
     }

@@ -47,6 +47,9 @@ test('a share link with the clip example renders the golden numbers, and editing
   assert.equal(await page.textContent('[data-testid=zero-point]'), '-21');
   assert.equal(await page.textContent('[data-testid=grid-range]'), '-256, 255');
   assert.equal(await page.$eval('[data-testid=method]', (s) => s.value), 'clip');
+  // The five values at −128 / 127 are the ones the clamp moved (their error is more than s/2).
+  assert.match(await page.textContent('[data-testid=clip-ratio]'), /^62\.50 % \(5 values\)/);
+  assert.match(await page.textContent('[data-testid=clip-note]'), /5 of 8 values \(62\.50 %\) are clamped to qmin or qmax/);
   await page.waitForFunction(() => {
     const c = document.querySelector('[data-testid=histogram]');
     // The chart has drawn something other than white.
@@ -77,12 +80,11 @@ test('the lab example buttons give the handout numbers; method and bits change t
   await page.click('[data-testid=example-normal]');
   assertGolden(await readTable(page), NORMAL);
   assert.equal(await page.textContent('[data-testid=zero-point]'), '-4');
-  // The clip ratio is 12.5 % (1.1885 / s + Z ≈ 127.19 → 127), and the text says so.
-  assert.match(await page.textContent('[data-testid=clip-ratio]'), /^12\.50 %/);
-  const clipNote = await page.textContent('[data-testid=clip-note]');
-  assert.match(clipNote, /1 of 8 values \(12\.50 %\) are clamped/);
-  assert.doesNotMatch(clipNote, /nothing is clipped/);
-  assert.doesNotMatch(await page.textContent('.params'), /whole range fits|nothing is clipped/);
+  // 1.1885 / s + Z ≈ 127.19 lies past the last level but rounds to 127 itself: the clamp moves
+  // nothing, as the error chart's "every value within its own ±s/2" says too.
+  assert.match(await page.textContent('[data-testid=clip-ratio]'), /^0\.00 %/);
+  assert.equal(await page.textContent('[data-testid=glance-clipped]'), '0 of 8');
+  assert.match(await page.textContent('[data-testid=clip-note]'), /nothing is clipped: every value rounds to an integer inside \[qmin, qmax\]/);
   await screenshot(page, 'tensor-normal.png');
 
   await page.selectOption('[data-testid=bits]', '4');

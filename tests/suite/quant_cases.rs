@@ -423,6 +423,21 @@ case!(metrics_by_hand {
     assert!(!json.contains("null"), "{json}");
 });
 
+case!(clipped_means_the_clamp_moved_the_integer {
+    // 2-bit unsigned, α = 0, β = 3: s = 1, Z = 0, [qmin, qmax] = [0, 3]. As NumPy counts it,
+    // np.round(x) != np.clip(np.round(x), 0, 3) (ties to even): 3.4 → 3 and −0.5 → −0 round onto
+    // the grid; 3.5 → 4, 3.6 → 4 and −0.6 → −1 are clamped.
+    let s = scheme(2, false, false, false, Method::Normal, Rounding::HalfEven);
+    let x = [3.4f32, 3.5, 3.6, -0.5, -0.6];
+    let r = quantize_with_range(&x, 0.0, 3.0, &s).unwrap();
+    assert_eq!(x.map(|v| qplay::metrics::is_clipped(v, &r.params)), [false, true, true, false, true]);
+    let m = quant_error_metrics(&x, &r.dequant, &r.params).unwrap();
+    assert_eq!((m.clipped, m.clip_ratio), (3, 0.6));
+    // The clipped errors: 0.5, 0.6, 0.6; the others 0.4, 0.5.
+    assert!((m.mse_clip - (0.25 + 0.36 + 0.36) / 5.0).abs() < 1e-6, "{}", m.mse_clip);
+    assert!((m.mse_round - (0.16 + 0.25) / 5.0).abs() < 1e-6, "{}", m.mse_round);
+});
+
 case!(clip_ratio_and_the_mse_split {
     // 2-bit unsigned, α = 0, β = 3: s = 1, Z = 0, clamp limits [0, 3].
     let s = scheme(2, false, false, false, Method::Normal, Rounding::HalfEven);
@@ -441,13 +456,13 @@ case!(clip_ratio_and_the_mse_split {
 });
 
 case!(rounding_noise_is_near_one_over_root_twelve {
-    // Uniform data, MinMax at 8 bits: RMSE / s ≈ 1/√12 ≈ 0.2887. The only "clipped" values are
-    // the few within s/2 of an end that the rounded zero point leaves outside the clamp limits.
+    // Uniform data, MinMax at 8 bits: RMSE / s ≈ 1/√12 ≈ 0.2887. The rounded zero point leaves a
+    // few values within s/2 past the clamp limits; they round onto qmin or qmax, so nothing is clipped.
     let x = generate(&Distribution::Uniform { low: -3.0, high: 5.0 }, &[50_000], 9).unwrap();
     let r = quantize_tensor(&x, &Scheme::lab(Method::Normal, 8)).unwrap();
     let m = quant_error_metrics(&x, &r.dequant, &r.params).unwrap();
     let s = r.params.scale as f64;
-    assert!(m.clip_ratio < 0.01 && m.error.max_abs <= 0.5 * s * (1.0 + 1e-5), "{m:?}");
+    assert!(m.clipped == 0 && m.error.max_abs <= 0.5 * s * (1.0 + 1e-5), "{m:?}");
     assert!((m.rmse_over_scale - UNIFORM_NOISE_RMS).abs() < 0.005, "{}", m.rmse_over_scale);
 });
 

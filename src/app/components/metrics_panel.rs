@@ -30,7 +30,7 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
             <h2>{"Error"}</h2>
             <dl>
                 { row("MSE", "Mean squared error: (1/n) Σ (r' − r)²", format!("{:.6e}", e.mse), "mse") }
-                { row("MSE from clipping", "The part of the MSE from values outside the clamp limits", format!("{:.6e}", m.mse_clip), "mse-clip") }
+                { row("MSE from clipping", "The part of the MSE from the clipped values (those the clamp moved to qmin or qmax)", format!("{:.6e}", m.mse_clip), "mse-clip") }
                 { row("MSE from rounding", "The part of the MSE from values inside the clamp limits", format!("{:.6e}", m.mse_round), "mse-round") }
                 { row("RMSE", "√MSE", format!("{:.6}", e.rmse), "rmse") }
                 { row("MAE", "(1/n) Σ |r' − r|", format!("{:.6}", e.mae), "mae") }
@@ -38,7 +38,7 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
                 { row("SQNR", "Signal to quantization noise: 10·log10(Σ r² / Σ (r − r')²)", format!("{:.2} dB", e.sqnr_db), "sqnr") }
                 { row("cosine", "Cosine similarity of r and r'", format!("{:.6}", e.cosine), "cosine") }
                 { row("KL divergence", "KL divergence between the histograms of r and r'", format!("{:.4e}", e.kl_divergence), "kl") }
-                { row("clip ratio", "Fraction of values whose r / s + Z falls outside [qmin, qmax] and is clamped (with the normal method a value inside [α, β] lands at most half a step outside: by the rounding of Z, or in a symmetric grid at β, which has one level fewer above Z than below)", format!("{:.2} % ({})", m.clip_ratio * 100.0, plural(m.clipped, "value")), "clip-ratio") }
+                { row("clip ratio", "Fraction of values whose r / s + Z rounds (to nearest) outside [qmin, qmax], so that the clamp moves them to qmin or qmax: their error is at least s/2. A value up to half a step past the grid's last level (the rounding of Z moves the grid by up to s/2) rounds onto qmin or qmax itself and is not clipped", format!("{:.2} % ({})", m.clip_ratio * 100.0, plural(m.clipped, "value")), "clip-ratio") }
                 { row("RMSE / s", "Rounding noise in steps. Uniform rounding error has RMS 1/√12 ≈ 0.2887 of a step.", format!("{:.4} (ideal {:.4})", m.rmse_over_scale, m.uniform_noise_rms), "rmse-over-scale") }
             </dl>
             <h3>{"16-bit floats, for comparison"}</h3>
