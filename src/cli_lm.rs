@@ -34,7 +34,7 @@ use qplay::lm::train::{train, TrainConfig};
 use qplay::lm::eval::{compare_layers_against, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
 use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, MAX_IMPORT_FILE_BYTES};
-use qplay::lm::tokenizers::Tokenizer;
+use qplay::lm::tokenizers::{TextStream, Tokenizer};
 use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmModel, LmWeights};
 use qplay::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
 use qplay::ptq::lm_method::{quantize_with_method, MethodResult};
@@ -662,13 +662,16 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     use std::io::Write;
     print!("{}", a.prompt);
     let end_of_text = tok.end_of_text();
+    // Each token's text as the whole decodes (a SentencePiece "▁" after the prompt is a space).
+    let (mut ids, mut stream) = (prompt.clone(), TextStream::after(tok, &prompt));
     let out = generate(&q.model, &prompt, a.max_new, cfg.kv, &sc, &end_of_text, |g| {
-        print!("{}", tok.decode(&[g.token]));
+        ids.push(g.token);
+        print!("{}", stream.next(tok, &ids));
         let _ = std::io::stdout().flush();
         true
     })
     .map_err(|e| e.to_string())?;
-    println!();
+    println!("{}", stream.rest(tok, &ids));
     let secs = start.elapsed().as_secs_f64();
     eprintln!("{} tokens in {secs:.3} s ({:.0} tokens/s, {})", out.len(), out.len() as f64 / secs, cfg.label());
     if out.len() < a.max_new {

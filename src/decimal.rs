@@ -26,8 +26,35 @@ pub fn short_text(v: f32) -> String {
     }
 }
 
+/// v with `decimals` places (a table's column), or in exponent form with 4 significant digits
+/// where the places would show fewer than 3 of them (|v| < 10^(2 − decimals)) or it is 1e9 or
+/// more: 1e-30 is `1.000e-30`, not `0.000000`. `sign` writes + before a positive value.
+pub fn fixed(v: f64, decimals: usize, sign: bool) -> String {
+    let a = v.abs();
+    let exponent = a != 0.0 && a.is_finite() && (a < 10f64.powi(2 - decimals as i32) || a >= 1e9);
+    match (exponent, sign) {
+        (true, true) => format!("{v:+.3e}"),
+        (true, false) => format!("{v:.3e}"),
+        (false, true) => format!("{v:+.decimals$}"),
+        (false, false) => format!("{v:.decimals$}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fixed_places_give_way_to_an_exponent_for_tiny_and_huge_values() {
+        assert_eq!(super::fixed(0.0090588, 6, false), "0.009059");
+        assert_eq!(super::fixed(-0.0017, 6, true), "-0.001700");
+        assert_eq!(super::fixed(0.0, 6, true), "+0.000000");
+        assert_eq!(super::fixed(1e-30, 6, false), "1.000e-30");
+        assert_eq!(super::fixed(-2.5e-5, 6, true), "-2.500e-5");
+        assert_eq!(super::fixed(3e-5, 6, true), "+3.000e-5");
+        assert_eq!(super::fixed(1.5e-4, 4, false), "1.500e-4"); // under 10^(2 − 4)
+        assert_eq!(super::fixed(0.5, 4, false), "0.5000");
+        assert_eq!(super::fixed(2e12, 4, false), "2.000e12");
+    }
+
     #[test]
     fn short_text_switches_to_an_exponent_only_for_tiny_and_huge_values_and_reads_back() {
         assert_eq!(super::short_text(99.9), "99.9");

@@ -67,6 +67,10 @@ impl fmt::Display for ParseError {
         match self {
             ParseError::Empty => write!(f, "no numbers yet: type or paste values separated by commas, spaces or new lines"),
             ParseError::NotANumber { index, token } => write!(f, "value #{index} \"{token}\" is not a number"),
+            // "1e40" is a finite number that f32 cannot hold (it reads as ∞); "inf" and "NaN" are not finite.
+            ParseError::NonFinite { index, token } if token.parse::<f64>().is_ok_and(f64::is_finite) => {
+                write!(f, "value #{index} is {token}: beyond the range of f32 (±3.4e38), the type every value is held in")
+            }
             ParseError::NonFinite { index, token } => {
                 write!(f, "value #{index} is {token}: only finite numbers can be quantized")
             }

@@ -135,7 +135,14 @@ pub fn value_histogram(x: &[f32], lo: f64, hi: f64) -> ValueHistogram {
         Some((a, b)) => (finite_pick(lo, a, f64::min), finite_pick(hi, b, f64::max)),
         None => return ValueHistogram { bins: None, skipped },
     };
-    let pad = ((hi - lo) * 0.05).max(1e-6).max(lo.abs().max(hi.abs()) * 1e-6);
+    // 5 % of the width on each side, scaled to the data (values of 1e-30 keep an axis of their own
+    // size); a zero width gets 5 % of the magnitude, and all zeros ±1e-6.
+    let magnitude = lo.abs().max(hi.abs());
+    let pad = match hi - lo {
+        w if w > 0.0 => (w * 0.05).max(magnitude * 1e-6),
+        _ if magnitude > 0.0 => magnitude * 0.05,
+        _ => 1e-6,
+    };
     let (lo, hi) = (lo - pad, hi + pad);
     if !(lo.is_finite() && hi.is_finite()) {
         return ValueHistogram { bins: None, skipped };

@@ -35,7 +35,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::tokenizer_bpe::{malformed, ByteTrie, FxBuild, FxMap, MAX_TOKEN_BYTES, MAX_VOCAB};
+use super::tokenizer_bpe::{malformed, ByteTrie, VocabMap, MAX_TOKEN_BYTES, MAX_VOCAB};
 use super::LmError;
 
 /// The symbol sentencepiece puts for a space: U+2581 LOWER ONE EIGHTH BLOCK.
@@ -90,7 +90,7 @@ pub struct SpmTokenizer {
     scores: Vec<f32>,
     types: Vec<SpmTokenType>,
     /// piece → id for the pieces a symbol may be: normal and user-defined.
-    lookup: FxMap<Vec<u8>, u32>,
+    lookup: VocabMap<Vec<u8>, u32>,
     /// The user-defined pieces, matched whole in the normalized text.
     user_defined: ByteTrie,
     /// The id of "<0xXX>" for every byte.
@@ -170,7 +170,7 @@ impl SpmTokenizer {
     ) -> Result<SpmTokenizer, LmError> {
         let Spelling { space, add_dummy_prefix } = spelling;
         let n = pieces.len();
-        let mut lookup = FxMap::with_capacity_and_hasher(n, FxBuild::default());
+        let mut lookup = VocabMap::with_capacity(n);
         let mut user_defined = ByteTrie::new();
         let mut byte_ids = [None; 256];
         let mut unk = None;

@@ -213,3 +213,60 @@ impl Tokenizer {
         }
     }
 }
+
+/// Text written token by token as the whole decodes (generation): the text a new id adds is
+/// decode(ids[prefix..]) past decode(ids[prefix..read]), `prefix..read` being the ids written
+/// last. Decoding one id alone would lose what depends on its neighbours: a SentencePiece
+/// piece's "▁" is a space except at the start of the text (a lone "▁a" decodes as "a"), and a
+/// character whose UTF-8 bytes span several byte tokens decodes as U+FFFD per part. So an id
+/// whose text ends in U+FFFD (an incomplete character) adds "" and waits: the id that completes
+/// it writes the character whole.
+#[derive(Clone, Copy, Debug)]
+pub struct TextStream {
+    prefix: usize,
+    read: usize,
+}
+
+impl TextStream {
+    /// After the ids already shown (the prompt's, BOS included). The window starts at the last
+    /// of them whose text is the end of the prompt's and begins on a whole character (a
+    /// character spelt in byte tokens has up to 4), or at the start.
+    pub fn after(tok: &Tokenizer, prompt: &[u32]) -> Self {
+        let read = prompt.len();
+        let full = tok.decode(prompt);
+        let whole = |p: &usize| {
+            let w = tok.decode(&prompt[*p..]);
+            !w.is_empty() && !w.starts_with('\u{FFFD}') && full.ends_with(w.as_str())
+        };
+        let prefix = (read.saturating_sub(8)..read).rev().find(whole).unwrap_or(0);
+        TextStream { prefix, read }
+    }
+
+    /// The text that the last of `ids` (all of them so far, the prompt's first) adds.
+    pub fn next(&mut self, tok: &Tokenizer, ids: &[u32]) -> String {
+        let (prefix, read) = (self.prefix.min(ids.len()), self.read.min(ids.len()));
+        let before = tok.decode(&ids[prefix..read]);
+        let now = tok.decode(&ids[prefix..]);
+        if now.ends_with('\u{FFFD}') {
+            return String::new();
+        }
+        (self.prefix, self.read) = (read, ids.len());
+        match now.strip_prefix(before.as_str()) {
+            Some(added) => added.to_string(),
+            // The ids before changed their text (they ended inside a character that this id
+            // completes): what differs from the common start.
+            None => {
+                let common = now.char_indices().zip(before.chars()).take_while(|((_, a), b)| a == b).last().map_or(0, |((i, a), _)| i + a.len_utf8());
+                now[common..].to_string()
+            }
+        }
+    }
+
+    /// What waited and never completed (an incomplete character at the end), as U+FFFD.
+    pub fn rest(&self, tok: &Tokenizer, ids: &[u32]) -> String {
+        let (prefix, read) = (self.prefix.min(ids.len()), self.read.min(ids.len()));
+        let before = tok.decode(&ids[prefix..read]);
+        let now = tok.decode(&ids[prefix..]);
+        now.strip_prefix(before.as_str()).unwrap_or_default().to_string()
+    }
+}

@@ -444,9 +444,8 @@ fn note_unused(exp: &Experiment, keys: &[Key], notices: &mut Notices) {
 /// What a Rust type name in a serde message asks for, in words.
 fn wanted(expected: &str) -> String {
     match expected {
-        "u8" => "a whole number from 0 to 255".into(),
-        "u16" => "a whole number from 0 to 65535".into(),
-        "u32" | "u64" | "usize" => "a whole number, 0 or more".into(),
+        // Each setting checks its own range (bits 1–16) after this: not the type's 0–255.
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".into(),
         "i32" | "i64" => "a whole number".into(),
         "f32" | "f64" => "a number".into(),
         "a boolean" => "true or false".into(),
@@ -467,13 +466,27 @@ fn as_typed(found: &str) -> String {
 }
 
 /// serde's message in the words of a link: "invalid value: integer `-4`, expected usize" →
-/// "-4: a whole number, 0 or more was expected"; "unknown variant `banana`, expected one of `a`,
-/// `b`" → "\"banana\" is not one of a, b". Other messages stay as serde wrote them.
+/// "-4: a whole number, 0 or more was expected"; "invalid type: string \"abc\", expected u8" →
+/// "\"abc\" is not a whole number"; a whole number past the type ("integer `300`, expected u8",
+/// "floating point `1e20`, expected usize") → "300 is too large"; "unknown variant `banana`,
+/// expected one of `a`, `b`" → "\"banana\" is not one of a, b". Other messages stay as serde wrote them.
 fn plain_reason(why: &str) -> String {
     let unquote = |s: &str| s.replace('`', "");
     for head in ["invalid value: ", "invalid type: "] {
         if let Some((found, expected)) = why.strip_prefix(head).and_then(|r| r.split_once(", expected ")) {
-            return format!("{}: {} was expected", as_typed(found), wanted(expected.trim()));
+            let (found, expected) = (found.trim(), expected.trim());
+            let value = as_typed(found);
+            if ["u8", "u16", "u32", "u64", "usize", "i32", "i64"].contains(&expected) {
+                let number = value.parse::<f64>().ok().filter(|_| !found.starts_with("string "));
+                match number {
+                    // A whole number serde could not hold: negative for an unsigned type is said below.
+                    Some(x) if x.fract() == 0.0 && !(x < 0.0 && expected.starts_with('u')) => return format!("{value} is too large"),
+                    Some(x) if x.fract() != 0.0 => return format!("{value} is not a whole number"),
+                    None if found.starts_with("string ") => return format!("{value} is not a whole number"),
+                    _ => {}
+                }
+            }
+            return format!("{value}: {} was expected", wanted(expected));
         }
     }
     for (head, what) in [("unknown variant ", "a choice"), ("unknown field ", "a setting here")] {

@@ -233,7 +233,7 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo:
     };
     // Written so that NaN (which compares false with everything) is refused too.
     if !(x >= lo && x <= hi) {
-        return Err(format!("{x} is outside {lo}–{hi}"));
+        return Err(format!("{t} is outside {lo}–{hi}"));
     }
     Ok(x)
 }

@@ -14,7 +14,7 @@ use crate::parse::{format_numbers, format_rows, parse_at_most, parse_numbers, Pa
 use crate::decimal::short_text;
 use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::scheme::{MAX_BITS, MIN_BITS};
-use crate::quant::{Granularity, Method, Rounding, Scheme};
+use crate::quant::{Granularity, Method, QuantError, Rounding, Scheme};
 
 use super::clip;
 
@@ -284,15 +284,16 @@ pub const TENSOR_FIELDS: &[Field] = &[
             calibration_param(&s.calibration).filter(|v| Some(v) != default.as_ref())
         },
         read: |s, v| {
-            // As an f32 first, so that the shortest text of an f32 reads back to that f32.
+            // As an f32 first, so that the shortest text of an f32 reads back to that f32; the
+            // integer settings (KL bins, MSE steps) as f64, so that a refusal quotes 1e30 as 1e30.
             let finite = |x: f64| x.is_finite().then_some(x);
-            let x = v.parse::<f32>().ok().map(f64::from).and_then(finite).or_else(|| v.parse::<f64>().ok().and_then(finite)).ok_or("use a number")?;
+            let integer = matches!(s.calibration.kind(), CalibrationKind::Kl | CalibrationKind::Mse);
+            let as_f32 = v.parse::<f32>().ok().map(f64::from).and_then(finite).filter(|_| !integer);
+            let x = as_f32.or_else(|| v.parse::<f64>().ok().and_then(finite)).ok_or("use a number")?;
             if s.calibration.kind() == CalibrationKind::MinMax {
                 return Err("min_max has no setting: give calib=… with it".into());
             }
-            let c = with_calibration_param(s.calibration, x);
-            c.validate().map_err(|e| e.to_string())?;
-            s.calibration = c;
+            s.calibration = with_calibration_param(s.calibration, x).map_err(|e| e.to_string())?;
             Ok(())
         },
     },
@@ -388,16 +389,26 @@ pub fn calibration_param(c: &Calibration) -> Option<String> {
     }
 }
 
-/// `c` with its tuning number set to `x` (rounded for the integer settings).
-pub fn with_calibration_param(c: Calibration, x: f64) -> Calibration {
-    match c {
+/// `c` with its tuning number set to `x`, validated: the integer settings (KL bins, MSE steps)
+/// refuse a fraction, and every refusal names `x` itself (1e30, not what a cast made of it).
+pub fn with_calibration_param(c: Calibration, x: f64) -> Result<Calibration, QuantError> {
+    use crate::quant::calibration::{kl, mse};
+    let whole = |setting: &'static str, allowed: &'static str| -> Result<usize, QuantError> {
+        match x.fract() == 0.0 && (0.0..=1e9).contains(&x) {
+            true => Ok(x as usize),
+            false => Err(QuantError::OutOfRange { setting, value: x, allowed }),
+        }
+    };
+    let c = match c {
         Calibration::MinMax => c,
         Calibration::MovingAverageMinMax { batch, .. } => Calibration::MovingAverageMinMax { momentum: x as f32, batch },
         Calibration::Percentile { .. } => Calibration::Percentile { percentile: x as f32 },
         Calibration::RemovalOutlier { .. } => Calibration::RemovalOutlier { ratio: x as f32 },
-        Calibration::Kl { .. } => Calibration::Kl { bins: x.round().clamp(0.0, 1e9) as usize },
-        Calibration::Mse { .. } => Calibration::Mse { steps: x.round().clamp(0.0, 1e9) as usize },
-    }
+        Calibration::Kl { .. } => Calibration::Kl { bins: whole("KL bins", kl::ALLOWED_BINS)? },
+        Calibration::Mse { .. } => Calibration::Mse { steps: whole("MSE steps", mse::ALLOWED_STEPS)? },
+    };
+    c.validate()?;
+    Ok(c)
 }
 
 impl TensorSettings {

@@ -766,3 +766,45 @@ fn mutated_files_never_panic() {
     }
     eprintln!("mutations that still loaded: {ok_bin} tokenizer.bin of 300, {ok_json} tokenizer.json of 900");
 }
+
+// ------------------------------------------------------------------------------------------------
+// Text written token by token (generation)
+
+/// Every tokenizer kind, on every case string, cut after every token as a prompt: the prompt's
+/// text followed by what [`TextStream`] writes token by token is the whole decoding. Decoding
+/// each token alone is not (SentencePiece drops a piece's "▁" at the start of what it decodes;
+/// a character split over byte tokens decodes as U+FFFD per part), so this can fail.
+#[test]
+fn text_written_token_by_token_is_the_whole_decoding() {
+    use qplay::lm::tokenizers::TextStream;
+    let spm_json = |file: &str| Tokenizer::from_tokenizer_json(file).unwrap();
+    let kinds = [
+        ("GGUF llama", spm_gguf(), json(SPM_CASES)),
+        ("llama2.c", Tokenizer::from_llama2c_bin(SPM_BIN).unwrap(), json(SPM_CASES)),
+        ("byte-level BPE", Tokenizer::from_tokenizer_json(BPE_JSON).unwrap(), json(BPE_CASES)),
+        ("legacy tokenizer.json", spm_json(SPM_LEGACY_JSON), json(SPM_JSON_CASES)),
+        ("Metaspace tokenizer.json", spm_json(SPM_METASPACE_JSON), json(SPM_JSON_CASES)),
+    ];
+    for (name, tok, cases) in kinds {
+        let mut one_by_one_differs = false;
+        for s in strings(&cases).iter().filter(|s| !s.is_empty()) {
+            let ids = tok.encode(s).unwrap();
+            let whole = tok.decode(&ids);
+            for cut in 0..ids.len() {
+                // A prompt is text: its tokens never end inside a character.
+                let mut text = tok.decode(&ids[..cut]);
+                if !whole.starts_with(text.as_str()) {
+                    continue;
+                }
+                let mut stream = TextStream::after(&tok, &ids[..cut]);
+                for k in cut..ids.len() {
+                    text += &stream.next(&tok, &ids[..=k]);
+                }
+                text += &stream.rest(&tok, &ids);
+                assert_eq!(text, whole, "{name}: {s:?} with a prompt of {cut} tokens");
+            }
+            one_by_one_differs |= ids.iter().map(|&i| tok.decode(&[i])).collect::<String>() != whole;
+        }
+        assert!(one_by_one_differs, "{name}: no case where decoding token by token differs");
+    }
+}

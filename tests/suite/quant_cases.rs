@@ -486,8 +486,12 @@ case!(distribution_and_quant_param_reports {
     assert_eq!((rows[0].min, rows[0].max, rows[0].clip, rows[0].cosine_similarity), (-4.0, 7.0, 0.0, 1.0));
     assert!(rows[1].cosine_similarity > 0.9999, "{}", rows[1].cosine_similarity);
     // s = 11/255, Z = round(−128 + 4/s) = −35: the clamp limits are [−93·s, 162·s] ≈ [−4.012, 6.988],
-    // so x = 7 (the maximum) lies just outside: the rounded zero point shifts the grid by < s/2.
-    assert_eq!(rows[1].clip, 1.0 / 12.0);
+    // so x = 7 (the maximum) lies just past them, but 7/s + Z ≈ 127.27 rounds to 127 itself: the
+    // clamp moves nothing. With a range cut to [−4, 5], 6 and 7 are clipped (9/255 steps: 6/s + Z
+    // ≈ 142, 7/s + Z ≈ 170, past 127).
+    assert_eq!(rows[1].clip, 0.0);
+    let cut = quantize_with_range(&x, -4.0, 5.0, &s).unwrap();
+    assert_eq!(distribution_report(&label, &x, &cut).unwrap()[1].clip, 2.0 / 12.0);
     let csv = distribution_csv(&rows).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3);

@@ -248,6 +248,8 @@ both! {
         assert_eq!(parse_numbers("1 -inf"), Err(ParseError::NonFinite { index: 2, token: "-inf".into() }));
         assert!(matches!(parse_numbers("1e39"), Err(ParseError::NonFinite { index: 1, .. })), "f32 overflow is Inf");
         assert_eq!(parse_numbers("NaN").unwrap_err().to_string(), "value #1 is NaN: only finite numbers can be quantized");
+        // Finite, but past f32 (where it reads as ∞): said so, not called infinite.
+        assert_eq!(parse_numbers("1, -1e40").unwrap_err().to_string(), "value #2 is -1e40: beyond the range of f32 (±3.4e38), the type every value is held in");
     }
 }
 
@@ -276,10 +278,18 @@ both! {
         // serde's wording becomes the link's: the value as written and what was expected.
         let (_, notices) = from_query("ptq.act_bits=abc&ptq.mode=half&ptq.granularity.kind=per_group&ptq.granularity.group_size=-4");
         let text = notices.join(" | ");
-        assert!(text.contains("\"abc\": a whole number from 0 to 255 was expected"), "{text}");
+        assert!(text.contains("\"abc\" is not a whole number"), "{text}");
         assert!(text.contains("\"half\" is not a choice: use "), "{text}");
         assert!(text.contains("-4: a whole number, 0 or more was expected"), "{text}");
         assert!(!text.contains("usize") && !text.contains("u8") && !text.contains('`'), "{text}");
+        // A whole number past the type is too large, whatever the type's own limit (bits are 1–16,
+        // not 0–255); a fraction is not a whole number.
+        let (_, notices) = from_query("ptq.act_bits=300&eval_size=99999999999999999999&ptq.weight_bits=2.5");
+        let text = notices.join(" | ");
+        assert!(text.contains("\"ptq.act_bits\" in the link: 300 is too large"), "{text}");
+        assert!(text.contains("\"eval_size\" in the link: 1e+20 is too large") || text.contains("\"eval_size\" in the link: 1e20 is too large"), "{text}");
+        assert!(text.contains("\"ptq.weight_bits\" in the link: 2.5 is not a whole number"), "{text}");
+        assert!(!text.contains("255") && !text.contains("was expected"), "{text}");
         // A key given twice: the last value counts, and a notice says so once.
         let (exp, notices) = from_query("ptq.weight_bits=4&ptq.weight_bits=8&ptq.weight_bits=2");
         assert_eq!(exp.ptq.weight_bits, 2);
@@ -432,6 +442,12 @@ both! {
         let (s, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=8192");
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(s.calibration, Calibration::Kl { bins: 8192 });
+        // The value as the link gave it (1e30, not what a cast to usize made of it); a fraction of a bin is refused.
+        let (_, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=1e30");
+        assert_eq!(notices, ["Ignored cparam \"1e30\" in the link: KL bins = 1e30 is not allowed: it must be a whole number in [128, 8192]."]);
+        let (s, notices) = TensorSettings::from_hash("#/tensor?calib=mse&cparam=100.5");
+        assert_eq!((s.calibration, notices.len()), (Calibration::default_for(qplay::quant::calibration::CalibrationKind::Mse), 1));
+        assert!(notices[0].contains("MSE steps = 100.5 is not allowed: it must be a whole number in [1, 10000]"), "{notices:?}");
         let many: String = (0..200).map(|i| format!("&k{i}=1")).collect();
         let (_, notices) = TensorSettings::from_hash(&format!("#/tensor?bits=4{many}"));
         assert!(notices.iter().any(|n| n.contains("more than the limit")), "{notices:?}");

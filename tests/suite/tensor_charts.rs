@@ -34,6 +34,12 @@ both! {
         assert!(h.lo < 2.0 && h.hi > 2.0 && h.counts.iter().sum::<f64>() == 20.0, "{h:?}");
         let h = value_histogram(&[f32::MIN, 0.0, f32::MAX], f64::NAN, f64::NAN).bins.unwrap();
         assert!(h.lo.is_finite() && h.hi.is_finite() && h.counts.iter().sum::<f64>() == 3.0, "{h:?}");
+        // Tiny values keep an axis of their own size (it was ±1e-6 around 1e-30, one bar at 0).
+        let h = value_histogram(&[1e-30, 2e-30, 3e-30], f64::NAN, f64::NAN).bins.unwrap();
+        assert!((h.lo / 0.9e-30 - 1.0).abs() < 1e-6 && (h.hi / 3.1e-30 - 1.0).abs() < 1e-6, "{h:?}");
+        assert_eq!(h.counts.iter().filter(|&&c| c > 0.0).count(), 3, "{h:?}");
+        let h = value_histogram(&[4e-30; 3], f64::NAN, f64::NAN).bins.unwrap();
+        assert!(h.lo > 3e-30 && h.hi < 5e-30, "{h:?}");
     }
 
     /// The grid's histogram spans the data and the clamp limits of the grid.

@@ -189,7 +189,9 @@ pub(crate) fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
     let w = hi - lo;
     // A width lost in the rounding of the values themselves counts as zero.
     if w <= lo.abs().max(hi.abs()) * 1e-9 || w < f64::MIN_POSITIVE * 1e6 {
-        let d = (lo.abs() * 0.1).max(1e-6);
+        // 10 % of the value itself (1e-30 stays on an axis of its size); ±1e-6 about 0.
+        let m = lo.abs().max(hi.abs());
+        let d = if m > 0.0 { m * 0.1 } else { 1e-6 };
         return (lo - d, hi + d);
     }
     (lo - w * frac, hi + w * frac)

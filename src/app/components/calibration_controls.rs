@@ -101,8 +101,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
     let on_param = act.reform(|x: f64| {
         TensorAction::edit(move |s| {
             // The box keeps x inside the method's range; validate() is the last word all the same.
-            let c = with_calibration_param(s.calibration, x);
-            if c.validate().is_ok() {
+            if let Ok(c) = with_calibration_param(s.calibration, x) {
                 s.calibration = c;
             }
         })

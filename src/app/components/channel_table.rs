@@ -39,8 +39,8 @@ pub fn channel_table(props: &ChannelTableProps) -> Html {
                         { for props.slices.iter().take(shown).enumerate().map(|(i, s)| html! {
                             <tr>
                                 <td>{ i }</td>
-                                <td>{ format!("{:.5}", s.params.alpha) }</td>
-                                <td>{ format!("{:.5}", s.params.beta) }</td>
+                                <td>{ crate::decimal::fixed(s.params.alpha as f64, 5, false) }</td>
+                                <td>{ crate::decimal::fixed(s.params.beta as f64, 5, false) }</td>
                                 <td class="scale">{ format!("{:.6e}", s.params.scale) }</td>
                                 <td class="zp">{ s.params.zero_point }</td>
                             </tr>

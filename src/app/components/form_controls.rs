@@ -184,10 +184,20 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
             }
         })
     };
+    // Typing again clears the last note: it was about the text typed before (a value typed to
+    // equal the box's own fires no change event, so the note would stay).
+    let oninput = {
+        let note = note.clone();
+        Callback::from(move |_: InputEvent| {
+            if note.is_some() {
+                note.set(None);
+            }
+        })
+    };
     html! {
         <label title={p.tip.clone()}>{ p.label.clone() }
             <input type="number" class="small" value={p.value.clone()} min={p.min.clone()} max={p.max.clone()} step={p.step.clone()}
-                {onchange} disabled={p.disabled} data-testid={p.testid.clone()} />
+                {onchange} {oninput} disabled={p.disabled} data-testid={p.testid.clone()} />
             if let Some(n) = &*note {
                 <span class="error-inline" data-testid={format!("{}-note", p.testid)}>{ n.clone() }</span>
             }

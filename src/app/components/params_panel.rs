@@ -22,9 +22,10 @@ pub struct ParamsPanelProps {
     pub count: usize,
 }
 
-/// A number as Rust prints an f32 (shortest text that reads back the same).
+/// A number as its shortest text that reads back the same f32, in exponent form when tiny or
+/// huge (a scale of 7.843137e-33, not thirty-two zeros that overflow the card).
 pub fn num(v: f32) -> String {
-    format!("{v}")
+    crate::decimal::short_text(v)
 }
 
 /// A number ready to substitute after a minus sign or a division: negatives in parentheses.

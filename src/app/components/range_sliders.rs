@@ -3,6 +3,7 @@
 use yew::prelude::*;
 
 use super::ctl::Ctl;
+use crate::share::view::View;
 
 use crate::app::state::TensorAction;
 
@@ -36,24 +37,29 @@ pub fn range_sliders(props: &RangeSlidersProps) -> Html {
         })
     };
     let reset = props.on_action.reform(|_: MouseEvent| TensorAction::edit(|s| s.range = None));
+    // A link that hides or locks the sliders leaves nothing to drag.
+    let view = use_context::<View>().unwrap_or_default();
+    let by_hand = !view.is_hidden("range") && !view.is_locked("range");
     html! {
         <div class="sliders" role="group" aria-label="Float range">
             <Ctl name="range"><label title="α: the float that maps to αq. Moving it moves the whole grid.">
                 {"α"}
                 <input type="range" data-testid="alpha-slider" min={lo.to_string()} max={hi.to_string()}
                     step={step.to_string()} value={props.alpha.to_string()} oninput={slider(true)} />
-                <output>{ format!("{:.4}", props.alpha) }</output>
+                <output>{ crate::decimal::fixed(props.alpha as f64, 4, false) }</output>
             </label></Ctl>
             <Ctl name="range"><label title="β: the float that maps to βq.">
                 {"β"}
                 <input type="range" data-testid="beta-slider" min={lo.to_string()} max={hi.to_string()}
                     step={step.to_string()} value={props.beta.to_string()} oninput={slider(false)} />
-                <output>{ format!("{:.4}", props.beta) }</output>
+                <output>{ crate::decimal::fixed(props.beta as f64, 4, false) }</output>
             </label></Ctl>
             if props.manual {
                 <button onclick={reset} data-testid="range-reset" title="Go back to the range the calibration method chooses">{"Use the calibrated range"}</button>
-            } else {
+            } else if by_hand {
                 <span class="hint">{"The range comes from the calibration method; drag a slider to set it by hand."}</span>
+            } else {
+                <span class="hint">{"The range comes from the calibration method."}</span>
             }
         </div>
     }

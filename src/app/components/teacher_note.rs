@@ -17,9 +17,12 @@ pub fn teacher_note(props: &TeacherNoteProps) -> Html {
     let Some(what) = props.view.summary() else {
         return html! {};
     };
+    // Nothing is greyed out where nothing is locked, or where everything is hidden.
+    let greyed = !props.view.locked.is_empty() && !props.view.hidden.contains("all");
+    let greyed = if greyed { " Locked controls are greyed out." } else { "" };
     html! {
         <div class="notice teacher-note" role="note" data-testid="teacher-note">
-            <p>{ format!("Some controls are set by your teacher ({what}): the link you opened fixes them, so everyone works on the same example. Locked controls are greyed out.") }</p>
+            <p>{ format!("Some controls are set by your teacher ({what}): the link you opened fixes them, so everyone works on the same example.{greyed}") }</p>
         </div>
     }
 }

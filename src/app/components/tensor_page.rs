@@ -172,7 +172,11 @@ pub fn tensor_page() -> Html {
             <TeacherNote view={state.view.clone()} />
             <p class="start" data-testid="start-here">
                 {"New to quantization? "}<a href="#/lab" data-testid="start-lab">{"Start with the Lab"}</a>
-                {": the handout's exercise one step at a time, each explained. Or press a lab example below and change Bits or Method: the histogram shows the grid of integers move over the values, with s, Z and the error beside it."}
+                {": the handout's exercise one step at a time, each explained."}
+                // The example buttons are there and enabled (any lock disables them: they reset every setting).
+                if !state.view.is_hidden("x") && state.view.locked.is_empty() {
+                    {" Or press a lab example below and change Bits or Method: the histogram shows the grid of integers move over the values, with s, Z and the error beside it."}
+                }
             </p>
             <section class="inputs" aria-label="Tensor and settings">
                 <h2>{"Tensor"}</h2>

@@ -35,10 +35,10 @@ pub fn value_table(props: &ValueTableProps) -> Html {
                     Some(row) => format!("({row}, {})", i % cols),
                     None => (i + 1).to_string(),
                 } }</td>
-                <td class="fp32">{ format!("{r}") }</td>
+                <td class="fp32">{ crate::decimal::short_text(r) }</td>
                 <td class="int">{ q }</td>
-                <td class="deq">{ format!("{d:.6}") }</td>
-                <td class="err">{ format!("{:+.6}", d - r) }</td>
+                <td class="deq">{ crate::decimal::fixed(d as f64, 6, false) }</td>
+                <td class="err">{ crate::decimal::fixed((d - r) as f64, 6, true) }</td>
             </tr>
         }
     });

@@ -22,7 +22,7 @@ use crate::lm::eval::{score_windows, window_count, Comparison};
 use crate::experiment::download_name::label_tag;
 use crate::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab};
 use crate::lm::sample::{Generated, Generator, SampleConfig, Scorer};
-use crate::lm::tokenizers::Tokenizer;
+use crate::lm::tokenizers::{TextStream, Tokenizer};
 use crate::lm::{CharTokenizer, KvCache, KvFormat, LmError, LmModel, LmWeights};
 use crate::ptq::lm::{LmLayerReport, LmQuantConfig, QuantizedLm};
 use crate::ptq::lm_method::{quantize_with_method, MethodReport};
@@ -513,22 +513,28 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, s
     Ok(Outcome::LmRun(Box::new(view)))
 }
 
-fn token(tok: &Tokenizer, g: &Generated, p_fp32: f64, ends_text: bool) -> LmToken {
-    LmToken { id: g.token, text: tok.decode(&[g.token]), p_fp32, p_own: g.prob, ends_text }
-}
-
-/// One column of the side-by-side text: its generator, the time spent in it and the tokens not
-/// yet posted.
+/// One column of the side-by-side text: its generator, the time spent in it, the tokens not
+/// yet posted, and its ids (the prompt's first) with the text they have written.
 struct Column<'m> {
     gen: Generator<'m>,
     millis: f64,
     out: Vec<LmToken>,
     pending: Vec<LmToken>,
+    ids: Vec<u32>,
+    text: TextStream,
 }
 
 impl<'m> Column<'m> {
-    fn new(gen: Generator<'m>) -> Self {
-        Column { gen, millis: 0.0, out: Vec::new(), pending: Vec::new() }
+    fn new(gen: Generator<'m>, tok: &Tokenizer, prompt: &[u32]) -> Self {
+        Column { gen, millis: 0.0, out: Vec::new(), pending: Vec::new(), ids: prompt.to_vec(), text: TextStream::after(tok, prompt) }
+    }
+
+    /// The token `g` with its probability under FP32: its text is what it adds to the column's
+    /// text (a SentencePiece "▁" is a space after the prompt; a character split over byte tokens
+    /// is written whole by its last one).
+    fn token(&mut self, tok: &Tokenizer, g: &Generated, p_fp32: f64, ends_text: bool) -> LmToken {
+        self.ids.push(g.token);
+        LmToken { id: g.token, text: self.text.next(tok, &self.ids), p_fp32, p_own: g.prob, ends_text }
     }
 
     /// One token, timed; None at the end of the context or after an end-of-text token.
@@ -571,8 +577,8 @@ async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: Sam
     // The two models step in turn, so both columns stream together; a third pass of the FP32
     // model reads the quantized text to give each of its tokens the FP32 probability.
     let end_of_text = tok.end_of_text();
-    let mut fp32 = Column::new(Generator::new(&m.fp32, &ids, KvFormat::F32, &sample).map_err(err)?.stopping_at(&end_of_text));
-    let mut quantized = Column::new(Generator::new(&q.model, &ids, quant.kv, &sample).map_err(err)?.stopping_at(&end_of_text));
+    let mut fp32 = Column::new(Generator::new(&m.fp32, &ids, KvFormat::F32, &sample).map_err(err)?.stopping_at(&end_of_text), tok, &ids);
+    let mut quantized = Column::new(Generator::new(&q.model, &ids, quant.kv, &sample).map_err(err)?.stopping_at(&end_of_text), tok, &ids);
     let mut scorer = Scorer::new(&m.fp32, &ids).map_err(err)?;
     let stage = format!("generating with FP32 and {}", quant.label());
     let mut last = f64::NEG_INFINITY;
@@ -581,12 +587,14 @@ async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: Sam
         let b = quantized.step()?;
         if let Some(g) = &a {
             let ends = fp32.gen.wrote_end_of_text();
-            fp32.push(token(tok, g, g.prob, ends));
+            let t = fp32.token(tok, g, g.prob, ends);
+            fp32.push(t);
         }
         if let Some(g) = &b {
             let p = scorer.score(g.token).map_err(err)?.unwrap_or(0.0);
             let ends = quantized.gen.wrote_end_of_text();
-            quantized.push(token(tok, g, p, ends));
+            let t = quantized.token(tok, g, p, ends);
+            quantized.push(t);
         }
         let end = a.is_none() && b.is_none();
         let t = now_ms();

@@ -101,9 +101,11 @@ pub fn default_bins() -> usize {
 }
 
 /// bins ∈ [128, 8192] ([`MIN_BINS`], [`MAX_BINS`]).
+pub const ALLOWED_BINS: &str = "a whole number in [128, 8192]";
+
 pub fn validate(bins: usize) -> Result<(), QuantError> {
     if !(MIN_BINS..=MAX_BINS).contains(&bins) {
-        return Err(QuantError::OutOfRange { setting: "KL bins", value: bins as f64, allowed: "[128, 8192]" });
+        return Err(QuantError::OutOfRange { setting: "KL bins", value: bins as f64, allowed: ALLOWED_BINS });
     }
     Ok(())
 }

@@ -37,9 +37,11 @@ pub fn default_steps() -> usize {
     DEFAULT_STEPS
 }
 
+pub const ALLOWED_STEPS: &str = "a whole number in [1, 10000]";
+
 pub fn validate(steps: usize) -> Result<(), QuantError> {
     if !(1..=MAX_STEPS).contains(&steps) {
-        return Err(QuantError::OutOfRange { setting: "MSE steps", value: steps as f64, allowed: "[1, 10000]" });
+        return Err(QuantError::OutOfRange { setting: "MSE steps", value: steps as f64, allowed: ALLOWED_STEPS });
     }
     Ok(())
 }

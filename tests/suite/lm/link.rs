@@ -132,6 +132,9 @@ both! {
         let (e, n) = from_query("temperature=NaN&top_p=nan");
         assert_eq!(e.sample, qplay::lm::sample::SampleConfig::default());
         assert!(n.iter().any(|m| m.contains("\"temperature\"")) && n.iter().any(|m| m.contains("\"top_p\"")), "{n:?}");
+        // A number past f32 is quoted as the link wrote it (f32 reads 1e308 as inf).
+        let (_, n) = from_query("temperature=1e308");
+        assert!(n.len() == 1 && n[0].contains("1e308 is outside 0–10") && !n[0].contains("inf"), "{n:?}");
         // A key given twice: the last value counts, and a notice says so.
         let (e, n) = from_query("bits=4&weights=rtn&bits=8");
         assert_eq!(e.quant.bits, 8);
