@@ -396,8 +396,16 @@ impl LmQuantConfig {
     }
 
     /// RTN bits of a layer: the last matching `layer_bits` entry, else `bits`.
+    ///
+    /// The entries that can match `name` are the name itself, its dotted prefixes ("layers.3") and
+    /// suffixes ("attention.wq"), and lm_head for output ([`matches`]): a lookup of each, not a
+    /// scan of every entry (a search's candidates give every Linear an entry, n × n per candidate).
     pub fn bits_of(&self, name: &str) -> u8 {
-        self.layer_bits.iter().filter(|(k, _)| matches(k, name)).map(|(_, &b)| b).next_back().unwrap_or(self.bits)
+        let dots = name.match_indices('.').map(|(i, _)| i);
+        let parts = std::iter::once(name).chain(dots.clone().map(|i| &name[..i])).chain(dots.map(|i| &name[i + 1..]));
+        // matches() reads the entry lm_head as output, and nothing else as lm_head.
+        let entries = parts.flat_map(|p| [(p != "lm_head").then_some(p), (p == "output").then_some("lm_head")]).flatten();
+        entries.filter_map(|k| self.layer_bits.get_key_value(k)).max_by(|a, b| a.0.cmp(b.0)).map_or(self.bits, |(_, &b)| b)
     }
 
     /// A short label: "W4 g32 RTN", "Q8_0", "W8A8 per-channel", "+KV8".

@@ -250,3 +250,34 @@ both! {
 }
 
 const EXPECTED_SAMPLED: [u32; 20] = [7, 63, 35, 57, 57, 6, 41, 37, 46, 15, 46, 34, 61, 62, 55, 9, 62, 26, 52, 45];
+
+both! {
+    /// A layer's bits: the last (in key order) `layer_bits` entry that names it, exactly, as a
+    /// dotted prefix or suffix, or as lm_head for output; against a scan written from that rule.
+    layer_bits_pick_the_last_entry_that_names_the_layer {
+        let names = ["tok_embeddings", "output", "layers.0.attention.wq", "layers.10.attention.wq", "layers.1.feed_forward.w2", "layers.0.attention.wo"];
+        let entries = ["layers.0", "attention.wq", "wq", "lm_head", "output", "layers.1.feed_forward", "feed_forward.w2", "w2", "layers.1", "attention",
+                       "layers.10.attention.wq", "0.attention", "layers", "tok_embeddings", "ayers.0.attention.wq", "layers.0.attention.w"];
+        let names_it = |e: &str, n: &str| {
+            let e = if e == "lm_head" { "output" } else { e };
+            n == e || n.ends_with(&format!(".{e}")) || n.starts_with(&format!("{e}."))
+        };
+        // Every subset of entries up to 4, with bits 2, 3, 4, … in order of insertion.
+        let mut cases = 0;
+        for mask in 0u32..(1 << entries.len()) {
+            if mask.count_ones() > 4 {
+                continue;
+            }
+            let mut cfg = LmQuantConfig { weights: LmWeightFormat::Rtn, bits: 8, ..LmQuantConfig::default() };
+            for (k, e) in entries.iter().enumerate().filter(|(k, _)| mask >> k & 1 == 1) {
+                cfg.layer_bits.insert(e.to_string(), 2 + (k % 6) as u8);
+            }
+            for n in names {
+                let scan = cfg.layer_bits.iter().filter(|(e, _)| names_it(e, n)).map(|(_, &b)| b).next_back().unwrap_or(cfg.bits);
+                assert_eq!(cfg.bits_of(n), scan, "{n} under {:?}", cfg.layer_bits);
+            }
+            cases += 1;
+        }
+        assert!(cases > 2000, "{cases}");
+    }
+}
