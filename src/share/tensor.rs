@@ -452,9 +452,13 @@ impl TensorSettings {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).take(MAX_KEYS).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let mut seen = std::collections::HashSet::new();
         let mut twice = std::collections::HashSet::new();
+        // Each unknown key named once ("&&=&==" has the empty key three times).
+        let mut unknown = std::collections::HashSet::new();
         for (key, _) in &pairs {
             if !TENSOR_FIELDS.iter().any(|f| f.key == key) && key != "hide" && key != "lock" {
-                notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));
+                if unknown.insert(key.as_str()) {
+                    notices.push(format!("Ignored unknown key \"{}\" in the link.", clip(key)));
+                }
             } else if !seen.insert(key.as_str()) && twice.insert(key.as_str()) && key != "hide" && key != "lock" {
                 notices.push(format!("The key \"{}\" is given more than once in the link: the last value that reads counts.", clip(key)));
             }

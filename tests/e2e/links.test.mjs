@@ -171,6 +171,24 @@ test('a skip link is the first Tab stop and moves focus to the main content, rou
   await assertHealthy(page, errors);
 });
 
+test('hide=all on the Tensor page: the texts speak of no control that is gone', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/tensor?hide=all`);
+  await page.waitForSelector('[data-testid=teacher-note]');
+  const note = await page.textContent('[data-testid=teacher-note]');
+  assert.match(note, /every control is hidden/);
+  assert.doesNotMatch(note, /greyed out/, 'nothing is locked');
+  assert.doesNotMatch(await page.textContent('[data-testid=start-here]'), /lab example/);
+  assert.equal(await page.$('[data-testid=example-normal]'), null);
+  assert.doesNotMatch(await page.textContent('.tensor-page'), /drag a slider/);
+  // Locked, not hidden: the note says they are greyed out, and the examples are disabled.
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/tensor?lock=bits`);
+  assert.match(await p2.textContent('[data-testid=teacher-note]'), /greyed out/);
+  assert.doesNotMatch(await p2.textContent('[data-testid=start-here]'), /lab example/);
+  assert.match(await p2.textContent('.tensor-page'), /drag a slider/);
+  await assertHealthy(p2, e2);
+  await assertHealthy(page, errors);
+});
+
 test('hide=all hides every control of the Language-model page and the Lab; an empty prompt stops Generate, not Run', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lm?hide=all`);
   await page.waitForSelector('[data-testid=lm-run]');

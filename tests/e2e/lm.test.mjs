@@ -235,6 +235,12 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await typeNumber('seed', '2.5');
   assert.match(await page.textContent('[data-testid=lm-seed-note]'), /2\.5 is not a whole number: using 3/);
   assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '3');
+  // Typing again clears the note: it was about the text typed before (typing the box's own value
+  // back fires no change, so the note would otherwise stay).
+  await page.focus('[data-testid=lm-seed]');
+  await page.keyboard.press('End');
+  await page.keyboard.type('1');
+  assert.equal(await page.$('[data-testid=lm-seed-note]'), null, 'typing clears the note');
   await typeNumber('max_new', '64');
   assert.equal(await page.$('[data-testid=lm-max_new-note]'), null, 'a value in range clears the note');
 

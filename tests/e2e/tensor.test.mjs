@@ -158,6 +158,14 @@ test('bad input shows a clear message and the page stays usable', async () => {
   await page.evaluate(() => { location.hash = '#/tensor?x=0.1,-0.5,2.3,3.7,-1.2,0,0.75,-2.25&bits=4&sym=true'; });
   await page.waitForFunction(() => /one more level below Z/.test(document.querySelector('[data-testid=clip-note]')?.textContent ?? ''));
   assert.doesNotMatch(await page.textContent('[data-testid=clip-note]'), /rounding Z/);
+  // Values of 1e-30: s, α, β and the tables in exponent form (not thirty zeros past the card's
+  // edge), the histogram on an axis of their own size.
+  await page.evaluate(() => { location.hash = '#/tensor?x=1e-30,2e-30,3e-30'; });
+  await page.waitForFunction(() => /e-3\d$/.test(document.querySelector('[data-testid=glance-scale]')?.textContent ?? ''));
+  assert.match(await page.textContent('[data-testid=glance-range]'), /^\[1e-30, 3e-30\]$/);
+  const cells = await page.$$eval('[data-testid=value-table] td, .sliders output', (c) => c.map((e) => e.textContent));
+  assert.ok(cells.every((t) => t.length <= 12 && !/0\.0000000/.test(t)), JSON.stringify(cells));
+  assert.ok(cells.some((t) => /^[+-]?\d\.\d{3}e-3\d$/.test(t)), JSON.stringify(cells));
   await page.evaluate(() => { location.hash = '#/tensor'; });
   // Back to valid input: everything works again.
   await page.fill('[data-testid=tensor-text]', NORMAL.x.join(', '));

@@ -105,6 +105,8 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
             { note }
             if g.done && g.fp32.len().min(g.quant.len()) < g.asked {
                 <p class="hint" data-testid="gen-stopped">{ stopped(g) }</p>
+            } else if g.done {
+                <p class="hint" data-testid="gen-stopped">{ format!("Both columns wrote the {} asked for.", plural(g.asked, "token")) }</p>
             }
             <p class="hint">{"Shading: the darker a token (a character, for the built-in models), the less probable the FP32 model found it (white: p ≈ 1). The outlined token is the first where the two texts differ."}</p>
         </div>

@@ -136,7 +136,8 @@ pub fn lm_search(props: &LmSearchProps) -> Html {
             <div class="run">
                 <button onclick={props.on_search.clone()} disabled={props.blocked.is_some() || off} data-testid="lm-search-run"
                     title="Run the search in the worker (about two evaluations per Linear)">{"Search"}</button>
-                if let Some(why) = &props.blocked { <span class="error-inline" data-testid="lm-search-blocked">{ why.clone() }</span> }
+                // Why Search waits, as a hint: nothing has gone wrong (a fresh page's Weights are f32).
+                if let Some(why) = &props.blocked { <span class="hint" data-testid="lm-search-blocked">{ format!("Search needs: {why}") }</span> }
             </div>
             if let Some(r) = &props.report {
                 <SearchResult report={r.clone()} on_use={props.on_use.clone()} use_locked={props.use_locked.clone()} />
