@@ -254,7 +254,8 @@ fn short(token: &str) -> String {
 /// Formats values for a text box or a share link: the shortest text that
 /// parses back to the same f32, comma separated.
 pub fn format_numbers(values: &[f32]) -> String {
-    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    // 1e-30, not thirty-one digits of 0.000…1; both read back to the same f32.
+    values.iter().map(|&v| crate::decimal::short_text(v)).collect::<Vec<_>>().join(", ")
 }
 
 /// Formats values of `shape` for the text box so that [`parse_numbers`] reads back the same values

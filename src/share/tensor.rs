@@ -328,7 +328,8 @@ pub const TENSOR_FIELDS: &[Field] = &[
     Field {
         key: "x",
         help: "the tensor, comma separated (at most 256 values)",
-        write: |_, typed| typed.map(|p| p.values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")),
+        // Each value's shortest text that reads back the same f32, in exponent form when tiny or huge (1e-30).
+        write: |_, typed| typed.map(|p| p.values.iter().map(|&v| crate::decimal::short_text(v)).collect::<Vec<_>>().join(",")),
         read: |s, v| match parse_numbers(v) {
             Ok(p) if p.values.len() <= MAX_LINK_VALUES => {
                 s.text = format_numbers(&p.values);

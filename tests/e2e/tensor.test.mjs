@@ -120,6 +120,14 @@ test('tooltips show on keyboard focus as well as on hover', async () => {
   assert.equal(button.shown, JSON.stringify(button.title));
   const th = await page.$eval('[data-testid=value-table] th[title]', (el) => el.tabIndex);
   assert.equal(th, 0, 'headers with a title take focus');
+  // Not while typing in a box: it would cover the controls below.
+  await page.evaluate(() => { location.hash = '#/tensor?gran=per_group&axis=0&group=2&x=1,2,3,4'; });
+  await page.waitForSelector('[data-testid=group-size]');
+  await page.focus('[data-testid=group-size]');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await page.$eval('[data-testid=group-size]', (el) => el === document.activeElement), true);
+  assert.equal((await tipOf('[data-testid=group-size]', 'label')).shown, 'none', 'no tooltip over the controls while typing');
   // Gone again when focus leaves.
   await page.$eval('[data-testid=example-clip]', (el) => el.blur());
   assert.equal((await tipOf('[data-testid=example-clip]', 'self')).shown, 'none');

@@ -137,7 +137,7 @@ pub fn lm_search(props: &LmSearchProps) -> Html {
                 <button onclick={props.on_search.clone()} disabled={props.blocked.is_some() || off} data-testid="lm-search-run"
                     title="Run the search in the worker (about two evaluations per Linear)">{"Search"}</button>
                 // Why Search waits, as a hint: nothing has gone wrong (a fresh page's Weights are f32).
-                if let Some(why) = &props.blocked { <span class="hint" data-testid="lm-search-blocked">{ format!("Search needs: {why}") }</span> }
+                if let Some(why) = &props.blocked { <span class="hint" data-testid="lm-search-blocked">{ waits(why) }</span> }
             </div>
             if let Some(r) = &props.report {
                 <SearchResult report={r.clone()} on_use={props.on_use.clone()} use_locked={props.use_locked.clone()} />
@@ -300,4 +300,11 @@ fn search_result(props: &SearchResultProps) -> Html {
             </details>
         </div>
     }
+}
+
+/// Why Search is off, as a sentence: "setting weights: the search chooses RTN bit widths…" →
+/// "Search waits: the search chooses RTN bit widths…" (the setting's name is in the sentence).
+fn waits(why: &str) -> String {
+    let reason = why.strip_prefix("setting ").and_then(|r| r.split_once(": ")).map_or(why, |(_, m)| m);
+    format!("Search waits: {reason}.")
 }

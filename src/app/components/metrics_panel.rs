@@ -1,5 +1,6 @@
 //! The error figures of the quantized tensor, beside FP16 and BF16.
 
+use crate::decimal::fixed;
 use yew::prelude::*;
 
 use crate::metrics::{ErrorMetrics, QuantErrorMetrics};
@@ -32,9 +33,9 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
                 { row("MSE", "Mean squared error: (1/n) Σ (r' − r)²", format!("{:.6e}", e.mse), "mse") }
                 { row("MSE from clipping", "The part of the MSE from the clipped values (those the clamp moved to qmin or qmax)", format!("{:.6e}", m.mse_clip), "mse-clip") }
                 { row("MSE from rounding", "The part of the MSE from values inside the clamp limits", format!("{:.6e}", m.mse_round), "mse-round") }
-                { row("RMSE", "√MSE", format!("{:.6}", e.rmse), "rmse") }
-                { row("MAE", "(1/n) Σ |r' − r|", format!("{:.6}", e.mae), "mae") }
-                { row("max abs error", "The largest |r' − r|", format!("{:.6}", e.max_abs), "max-abs") }
+                { row("RMSE", "√MSE", fixed(e.rmse, 6, false), "rmse") }
+                { row("MAE", "(1/n) Σ |r' − r|", fixed(e.mae, 6, false), "mae") }
+                { row("max abs error", "The largest |r' − r|", fixed(e.max_abs, 6, false), "max-abs") }
                 { row("SQNR", "Signal to quantization noise: 10·log10(Σ r² / Σ (r − r')²)", format!("{:.2} dB", e.sqnr_db), "sqnr") }
                 { row("cosine", "Cosine similarity of r and r'", format!("{:.6}", e.cosine), "cosine") }
                 { row("KL divergence", "KL divergence between the histograms of r and r'", format!("{:.4e}", e.kl_divergence), "kl") }
