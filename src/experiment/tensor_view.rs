@@ -38,8 +38,10 @@ pub const SHOWN_SLICES: usize = 256;
 pub const MAX_PAGE_VALUES: usize = 1 << 22;
 
 /// Above this much [`TensorView::work`] the page hands the tensor to the worker, so that typing
-/// never waits for it. Measured natively (release, 2026-12-04) one unit of work took 2.4–8.4 ns
-/// across per-tensor, per-channel and per-group views and every calibrator, and the page in
+/// never waits for it. Measured natively (release, 2026-12-04, `measure_tensor_view_work` in
+/// tests/suite/experiment.rs) one unit of work took 3.1–6.7 ns across per-tensor, per-channel and
+/// per-group views and every calibrator at the sizes the page keeps (MSE counted twice: per
+/// tensor and in small groups one m · steps unit took 10–12 ns), and the page in
 /// Chromium takes about twice the native time (a view of 1 Mi values per tensor: 1.15e7 units,
 /// 67 ms natively, 121–128 ms of the page's thread). 5e6 units is then about 12–42 ms natively:
 /// the page keeps its own example (8 values with the six calibrators side by side, 4.2e6 units,
@@ -207,7 +209,8 @@ impl TensorView {
                 Calibration::MinMax | Calibration::MovingAverageMinMax { .. } => m,
                 Calibration::Percentile { .. } | Calibration::RemovalOutlier { .. } => m * m.max(2.0).log2(),
                 Calibration::Kl { bins } => m + (bins as f64).powi(2),
-                Calibration::Mse { steps } => m * steps as f64,
+                // Twice m · steps: per tensor and in small groups one unit of m · steps took 10–12 ns.
+                Calibration::Mse { steps } => 2.0 * m * steps as f64,
             }
         };
         let chosen = slices * calibrate(&s.calibration, n / slices);
