@@ -288,10 +288,10 @@ fn config(a: &ExportArgs) -> Result<PtqConfig, String> {
             let c = Calibration::default_for(kind);
             let c = match a.act_calibration_param {
                 Some(x) if kind == CalibrationKind::MinMax => return Err(format!("--act-calibration-param {x}: min_max has no setting")),
+                // Validated there, with the value as given.
                 Some(x) => qplay::share::with_calibration_param(c, x).map_err(|e| format!("--act-calibration-param: {e}"))?,
                 None => c,
             };
-            c.validate().map_err(|e| format!("--act-calibration-param: {e}"))?;
             c
         },
         ..PtqConfig::default()

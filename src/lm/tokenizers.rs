@@ -242,15 +242,20 @@ impl TextStream {
         TextStream { prefix, read }
     }
 
+    /// The window's text without and with the ids not yet written: decode(ids[prefix..read]) and
+    /// decode(ids[prefix..]).
+    fn window(&self, tok: &Tokenizer, ids: &[u32]) -> (String, String) {
+        let (prefix, read) = (self.prefix.min(ids.len()), self.read.min(ids.len()));
+        (tok.decode(&ids[prefix..read]), tok.decode(&ids[prefix..]))
+    }
+
     /// The text that the last of `ids` (all of them so far, the prompt's first) adds.
     pub fn next(&mut self, tok: &Tokenizer, ids: &[u32]) -> String {
-        let (prefix, read) = (self.prefix.min(ids.len()), self.read.min(ids.len()));
-        let before = tok.decode(&ids[prefix..read]);
-        let now = tok.decode(&ids[prefix..]);
+        let (before, now) = self.window(tok, ids);
         if now.ends_with('\u{FFFD}') {
             return String::new();
         }
-        (self.prefix, self.read) = (read, ids.len());
+        (self.prefix, self.read) = (self.read.min(ids.len()), ids.len());
         match now.strip_prefix(before.as_str()) {
             Some(added) => added.to_string(),
             // The ids before changed their text (they ended inside a character that this id
@@ -264,9 +269,7 @@ impl TextStream {
 
     /// What waited and never completed (an incomplete character at the end), as U+FFFD.
     pub fn rest(&self, tok: &Tokenizer, ids: &[u32]) -> String {
-        let (prefix, read) = (self.prefix.min(ids.len()), self.read.min(ids.len()));
-        let before = tok.decode(&ids[prefix..read]);
-        let now = tok.decode(&ids[prefix..]);
+        let (before, now) = self.window(tok, ids);
         now.strip_prefix(before.as_str()).unwrap_or_default().to_string()
     }
 }

@@ -32,7 +32,7 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
             <dl>
                 { row("MSE", "Mean squared error: (1/n) Σ (r' − r)²", format!("{:.6e}", e.mse), "mse") }
                 { row("MSE from clipping", "The part of the MSE from the clipped values (those the clamp moved to qmin or qmax)", format!("{:.6e}", m.mse_clip), "mse-clip") }
-                { row("MSE from rounding", "The part of the MSE from values inside the clamp limits", format!("{:.6e}", m.mse_round), "mse-round") }
+                { row("MSE from rounding", "The part of the MSE from the values the clamp did not move (rounding alone)", format!("{:.6e}", m.mse_round), "mse-round") }
                 { row("RMSE", "√MSE", fixed(e.rmse, 6, false), "rmse") }
                 { row("MAE", "(1/n) Σ |r' − r|", fixed(e.mae, 6, false), "mae") }
                 { row("max abs error", "The largest |r' − r|", fixed(e.max_abs, 6, false), "max-abs") }

@@ -100,9 +100,10 @@ pub fn default_bins() -> usize {
     DEFAULT_BINS
 }
 
-/// bins ∈ [128, 8192] ([`MIN_BINS`], [`MAX_BINS`]).
+/// [`MIN_BINS`]..=[`MAX_BINS`] in words, for the messages that refuse a number of bins.
 pub const ALLOWED_BINS: &str = "a whole number in [128, 8192]";
 
+/// bins ∈ [128, 8192] ([`MIN_BINS`], [`MAX_BINS`]).
 pub fn validate(bins: usize) -> Result<(), QuantError> {
     if !(MIN_BINS..=MAX_BINS).contains(&bins) {
         return Err(QuantError::OutOfRange { setting: "KL bins", value: bins as f64, allowed: ALLOWED_BINS });

@@ -32,13 +32,15 @@ pub const DEFAULT_STEPS: usize = 100;
 /// An upper bound so that a typo cannot make the search run for minutes.
 pub const MAX_STEPS: usize = 10_000;
 
-/// steps ∈ [1, 10000].
+/// The default of a description that names the method alone (`{ method = "mse" }`).
 pub fn default_steps() -> usize {
     DEFAULT_STEPS
 }
 
+/// 1..=[`MAX_STEPS`] in words, for the messages that refuse a number of steps.
 pub const ALLOWED_STEPS: &str = "a whole number in [1, 10000]";
 
+/// steps ∈ [1, 10000].
 pub fn validate(steps: usize) -> Result<(), QuantError> {
     if !(1..=MAX_STEPS).contains(&steps) {
         return Err(QuantError::OutOfRange { setting: "MSE steps", value: steps as f64, allowed: ALLOWED_STEPS });
