@@ -216,6 +216,11 @@ fn settings_the_search_cannot_use_are_named() {
     assert!(message.contains("set Weights to RTN (it is q4_0)"), "{message}");
     let swapped = SearchSettings { low_bits: 8, high_bits: 4, ..s };
     assert!(matches!(check_settings(&rtn(4, 32), &swapped), Err(LmError::Setting { name: "low_bits", .. })));
+    // The page shows the message alone ("Search waits: …"): it names the setting itself.
+    let budget = check_settings(&rtn(4, 32), &SearchSettings { target: SearchTarget::BitsPerWeight(f64::NAN), ..s });
+    assert!(matches!(&budget, Err(LmError::Setting { name: "budget_bpw", message }) if message.starts_with("the size budget NaN bits per weight")), "{budget:?}");
+    let kl = check_settings(&rtn(4, 32), &SearchSettings { target: SearchTarget::Kl(-1.0), ..s });
+    assert!(matches!(&kl, Err(LmError::Setting { name: "kl_target", message }) if message.starts_with("the KL target -1 ")), "{kl:?}");
 }
 
 /// The search shared among 2 or 3 workers (each stage's items split round robin, the parts put

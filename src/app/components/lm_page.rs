@@ -27,7 +27,7 @@ use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request, SearchPart, SearchStage};
 use crate::experiment::shard::{interleave, Shard};
-use crate::lm::LmConfig;
+use crate::lm::{LmConfig, LmError};
 use crate::ptq::lm::LmQuantConfig;
 use crate::ptq::lm_sensitivity::{check_settings, finish_search};
 use crate::share::lm::{search_problem, LmExperiment};
@@ -215,7 +215,12 @@ fn check_search(state: &LmState) -> Result<(), String> {
         return Err("a job is running".into());
     }
     check(state)?;
-    check_settings(&state.exp.quant, &state.exp.search).map_err(|e| e.to_string())?;
+    // The search's own checks are sentences that name the control in the way; the rest
+    // (the model, the quantization settings) keep their "setting …:" prefix.
+    check_settings(&state.exp.quant, &state.exp.search).map_err(|e| match e {
+        LmError::Setting { message, .. } => message,
+        e => e.to_string(),
+    })?;
     match search_problem(&state.exp) {
         Some(why) => Err(why),
         None => Ok(()),

@@ -302,9 +302,8 @@ fn search_result(props: &SearchResultProps) -> Html {
     }
 }
 
-/// Why Search is off, as a sentence: "setting weights: the search chooses RTN bit widths…" →
-/// "Search waits: the search chooses RTN bit widths…" (the setting's name is in the sentence).
+/// Why Search is off, as a sentence: "Search waits: the mixed-precision search chooses RTN bit
+/// widths: set Weights to RTN (it is f32)."
 fn waits(why: &str) -> String {
-    let reason = why.strip_prefix("setting ").and_then(|r| r.split_once(": ")).map_or(why, |(_, m)| m);
-    format!("Search waits: {reason}.")
+    format!("Search waits: {why}.")
 }

@@ -42,7 +42,8 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
     let p = &props.params;
     let (a, b, aq, bq) = (p.alpha, p.beta, p.grid_min, p.grid_max);
     // What the method does in general; what it did to this tensor follows the measured clip count
-    // (e.g. the lab's 1.1885 / s + Z = 127.18 → 127: 1 of 8 values clamped, 12.5 %).
+    // (the lab's normal example: 0 of 8, since 1.1885 / s + Z = 127.19 rounds to 127 unclamped;
+    // its clip example: 5 of 8).
     let method_note = match props.method {
         Method::Normal => "normal: [αq, βq] = [qmin, qmax], so [α, β] maps onto the integers up to the rounding of Z, which shifts the grid by up to half a step.",
         Method::Clip => "clip: [αq, βq] is twice as wide as [qmin, qmax], so the step s is halved and values in the outer part of [α, β] saturate at qmin or qmax.",

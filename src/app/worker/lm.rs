@@ -550,6 +550,13 @@ impl<'m> Column<'m> {
         self.out.push(t);
     }
 
+    /// The text that waited for a character's last byte and never got it (U+FFFD), written
+    /// by the column's last token.
+    fn finish(&mut self, tok: &Tokenizer) {
+        if let Some(last) = self.out.last_mut() {
+            last.text.push_str(&self.text.rest(tok, &self.ids));
+        }
+    }
 
     fn tokens_per_s(&self) -> f64 {
         if self.millis > 0.0 { self.out.len() as f64 * 1e3 / self.millis } else { 0.0 }
@@ -610,6 +617,8 @@ async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: Sam
             break;
         }
     }
+    fp32.finish(tok);
+    quantized.finish(tok);
     Ok(Outcome::LmGenerate(Box::new(LmGenView {
         label: quant.label(),
         prompt,
