@@ -6,6 +6,8 @@
 //! same f32), so the JSON, TOML and the page show what the user set, and reading it back as f32
 //! gives the same bits.
 
+use std::fmt;
+
 use serde::Serializer;
 
 /// `#[serde(serialize_with = "crate::decimal::shortest_f32")]` for an f32 field.
@@ -14,11 +16,12 @@ pub fn shortest_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(v.to_string().parse::<f64>().unwrap_or(f64::from(*v)))
 }
 
-/// An f32 as short text for a page or a link: its shortest decimal (`0.65`, `99.9`), or in
-/// exponent form when that would run to many zeros (`1e-40`, not forty-one digits of `0.000…1`);
-/// both read back to the same f32.
-pub fn short_text(v: f32) -> String {
-    let a = v.abs();
+/// A number (f32 or f64) as short text for a page, a link or a message: its shortest decimal
+/// (`0.65`, `99.9`), or in exponent form when that would run to many zeros (`1e-40`, not
+/// forty-one digits of `0.000…1`; `1e30`, not thirty-one digits); both read back to the same value.
+pub fn short_text<T: Copy + Into<f64> + fmt::Display + fmt::LowerExp>(v: T) -> String {
+    // The shortest decimal's own size (0.0001f32 widens to 9.99999974e-5 as f64).
+    let a = v.to_string().parse::<f64>().unwrap_or(v.into()).abs();
     if a == 0.0 || !a.is_finite() || (1e-4..1e9).contains(&a) {
         v.to_string()
     } else {

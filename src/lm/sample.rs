@@ -36,10 +36,10 @@ impl Default for SampleConfig {
 impl SampleConfig {
     pub fn validate(&self) -> Result<(), LmError> {
         if !(self.temperature.is_finite() && (0.0..=10.0).contains(&self.temperature)) {
-            return Err(LmError::Setting { name: "temperature", message: format!("{} is outside 0–10", self.temperature) });
+            return Err(LmError::Setting { name: "temperature", message: format!("{} is outside 0–10", crate::decimal::short_text(self.temperature)) });
         }
         if !(self.top_p.is_finite() && self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(LmError::Setting { name: "top_p", message: format!("{} is outside (0, 1]", self.top_p) });
+            return Err(LmError::Setting { name: "top_p", message: format!("{} is outside (0, 1]", crate::decimal::short_text(self.top_p)) });
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use half::{bf16, f16};
 use serde::{Deserialize, Serialize};
 
+use crate::decimal::short_text;
 use crate::lm::{Block, BlockWeights, Embedding, KvFormat, LmConfig, LmError, LmLinear, LmModel, LmWeights};
 use crate::quant::ggml::{self, GgmlType};
 use crate::quant::grouped::{check_shape, put, quantize_rtn, Grid, GroupedWeights, RtnSpec, ScaleFormat};
@@ -323,16 +324,16 @@ impl LmQuantConfig {
             return bad("calib_tokens", format!("{} is outside 1–{}", self.calib_tokens, crate::ptq::lm_calib::MAX_CALIB_TOKENS));
         }
         if !(self.damp.is_finite() && (0.0..=1.0).contains(&self.damp)) {
-            return bad("damp", format!("{} is outside 0–1", self.damp));
+            return bad("damp", format!("{} is outside 0–1", short_text(self.damp)));
         }
         if !(self.alpha.is_finite() && (0.0..=1.0).contains(&self.alpha)) {
-            return bad("alpha", format!("{} is outside 0–1", self.alpha));
+            return bad("alpha", format!("{} is outside 0–1", short_text(self.alpha)));
         }
         if self.outliers > 64 {
             return bad("outliers", format!("{} is more than 64 channels", self.outliers));
         }
         if !(self.outlier_scale.is_finite() && (1.0..=1000.0).contains(&self.outlier_scale)) {
-            return bad("outlier_scale", format!("{} is outside 1–1000", self.outlier_scale));
+            return bad("outlier_scale", format!("{} is outside 1–1000", short_text(self.outlier_scale)));
         }
         // Every method but RTN chooses integer weights (SmoothQuant's are W8A8's).
         let integer = matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1);

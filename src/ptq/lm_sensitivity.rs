@@ -278,8 +278,8 @@ pub fn check_settings(cfg: &LmQuantConfig, s: &SearchSettings) -> Result<(), LmE
         return bad("low_bits", format!("low {} and high {} bits must be 2–8 with low < high", s.low_bits, s.high_bits));
     }
     match s.target {
-        SearchTarget::BitsPerWeight(b) if !(b.is_finite() && b > 0.0) => bad("budget_bpw", format!("the size budget {b} bits per weight is not a positive number")),
-        SearchTarget::Kl(k) if !(k.is_finite() && k >= 0.0) => bad("kl_target", format!("the KL target {k} is not a non-negative number")),
+        SearchTarget::BitsPerWeight(b) if !(b.is_finite() && b > 0.0) => bad("budget_bpw", format!("the size budget {} bits per weight is not a positive number", crate::decimal::short_text(b))),
+        SearchTarget::Kl(k) if !(k.is_finite() && k >= 0.0) => bad("kl_target", format!("the KL target {} is not a non-negative number", crate::decimal::short_text(k))),
         _ => Ok(()),
     }
 }

@@ -61,7 +61,7 @@ impl fmt::Display for QuantError {
             QuantError::Setting { name, message } => write!(f, "{name}: {message}"),
             QuantError::OutOfRange { setting, value, allowed } => {
                 // 1e30 as written, not as thirty-one digits.
-                let value = if value.abs() >= 1e15 { format!("{value:e}") } else { value.to_string() };
+                let value = crate::decimal::short_text(*value);
                 // An interval ("[128, 8192]") or words that name one ("a whole number in [1, 10000]").
                 let is = if allowed.starts_with(['[', '(']) { "in " } else { "" };
                 write!(f, "{setting} = {value} is not allowed: it must be {is}{allowed}")

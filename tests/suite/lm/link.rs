@@ -135,6 +135,9 @@ both! {
         // A number past f32 is quoted as the link wrote it (f32 reads 1e308 as inf).
         let (_, n) = from_query("temperature=1e308");
         assert!(n.len() == 1 && n[0].contains("1e308 is outside 0–10") && !n[0].contains("inf"), "{n:?}");
+        // Within f32 but far out of range: in exponent form, not thirty-one digits or thirty zeros.
+        let (_, n) = from_query("weights=rtn&outliers=2&outlier_scale=1e30&alpha=-1e-30");
+        assert!(n.len() == 2 && n.iter().any(|m| m.contains("1e30 is outside 1–1000")) && n.iter().any(|m| m.contains("-1e-30 is outside 0–1")), "{n:?}");
         // A key given twice: the last value counts, and a notice says so.
         let (e, n) = from_query("bits=4&weights=rtn&bits=8");
         assert_eq!(e.quant.bits, 8);
