@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::decimal::short_text;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum QuantError {
     /// The tensor has no values.
@@ -16,6 +18,8 @@ pub enum QuantError {
     BadRange { alpha: f32, beta: f32 },
     /// The zero point does not fit: the range is too narrow for its distance from 0.
     ZeroPointOverflow { alpha: f32, beta: f32 },
+    /// The scale underflows f32 to 0: the range is too narrow (e.g. ±1e-45, subnormal).
+    ScaleUnderflow { alpha: f32, beta: f32 },
     /// β − α, or the scale, overflows f32: the range is too wide (e.g. ±3e38).
     RangeTooWide { alpha: f32, beta: f32 },
     /// Any other invalid setting, with the setting's name.
@@ -48,20 +52,30 @@ impl fmt::Display for QuantError {
                 write!(f, "{bits}-bit with this scheme leaves fewer than two integer levels")
             }
             QuantError::BadRange { alpha, beta } => {
-                write!(f, "the range [{alpha}, {beta}] is invalid: α must be ≤ β and both finite")
+                write!(f, "the range [{}, {}] is invalid: α must be ≤ β and both finite", short_text(*alpha), short_text(*beta))
             }
             QuantError::ZeroPointOverflow { alpha, beta } => write!(
                 f,
-                "the range [{alpha}, {beta}] is too narrow for its distance from 0: the zero point overflows"
+                "the range [{}, {}] is too narrow for its distance from 0: the zero point overflows",
+                short_text(*alpha),
+                short_text(*beta)
+            ),
+            QuantError::ScaleUnderflow { alpha, beta } => write!(
+                f,
+                "the range [{}, {}] is too narrow: its scale s underflows f32 to 0 (a range of width about 1e-36 or more is needed)",
+                short_text(*alpha),
+                short_text(*beta)
             ),
             QuantError::RangeTooWide { alpha, beta } => write!(
                 f,
-                "the range [{alpha}, {beta}] is too wide: its width β − α overflows f32 (at most about 3.4e38)"
+                "the range [{}, {}] is too wide: its width β − α overflows f32 (at most about 3.4e38)",
+                short_text(*alpha),
+                short_text(*beta)
             ),
             QuantError::Setting { name, message } => write!(f, "{name}: {message}"),
             QuantError::OutOfRange { setting, value, allowed } => {
                 // 1e30 as written, not as thirty-one digits.
-                let value = crate::decimal::short_text(*value);
+                let value = short_text(*value);
                 // An interval ("[128, 8192]") or words that name one ("a whole number in [1, 10000]").
                 let is = if allowed.starts_with(['[', '(']) { "in " } else { "" };
                 write!(f, "{setting} = {value} is not allowed: it must be {is}{allowed}")

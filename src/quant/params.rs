@@ -75,8 +75,11 @@ impl QParams {
             if !s.is_finite() {
                 return Err(QuantError::RangeTooWide { alpha, beta });
             }
+            if s <= 0.0 {
+                return Err(QuantError::ScaleUnderflow { alpha, beta });
+            }
             let z = (grid_min as f32 - a / s).round_ties_even();
-            if !z.is_finite() || z.abs() > MAX_ZERO_POINT || !s.is_finite() || s <= 0.0 {
+            if !z.is_finite() || z.abs() > MAX_ZERO_POINT {
                 return Err(QuantError::ZeroPointOverflow { alpha, beta });
             }
             (s, z as i32)
@@ -85,7 +88,7 @@ impl QParams {
             return Err(QuantError::RangeTooWide { alpha, beta });
         }
         if scale <= 0.0 {
-            return Err(QuantError::ZeroPointOverflow { alpha, beta });
+            return Err(QuantError::ScaleUnderflow { alpha, beta });
         }
         Ok((QParams { alpha: a, beta: b, grid_min, grid_max, scale, zero_point, qmin, qmax }, guard))
     }

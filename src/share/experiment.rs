@@ -478,7 +478,20 @@ fn plain_reason(why: &str) -> String {
             let value = as_typed(found);
             if ["u8", "u16", "u32", "u64", "usize", "i32", "i64"].contains(&expected) {
                 let number = value.parse::<f64>().ok().filter(|_| !found.starts_with("string "));
+                let max = match expected {
+                    "u8" => u8::MAX as f64,
+                    "u16" => u16::MAX as f64,
+                    "u32" => u32::MAX as f64,
+                    "i32" => i32::MAX as f64,
+                    "usize" => usize::MAX as f64,
+                    _ => 9.007_199_254_740_991e15, // 2^53 − 1: past it an f64 is no whole number we can name
+                };
+                let min = if expected.starts_with('u') { 0.0 } else { -max };
                 match number {
+                    // A whole number in range that serde read as a float (8.0, 1e1): the type takes digits only.
+                    Some(x) if found.starts_with("floating point") && x.fract() == 0.0 && (min..=max).contains(&x) => {
+                        return format!("{value}: write the whole number {} in digits, without a decimal point or exponent", x as i64);
+                    }
                     // A whole number serde could not hold: negative for an unsigned type is said below.
                     Some(x) if x.fract() == 0.0 && !(x < 0.0 && expected.starts_with('u')) => return format!("{value} is too large"),
                     Some(x) if x.fract() != 0.0 => return format!("{value} is not a whole number"),

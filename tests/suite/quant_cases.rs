@@ -655,6 +655,13 @@ case!(a_range_too_wide_for_f32_is_called_too_wide {
     // A range that is really too narrow for its distance from 0 keeps its message.
     let e = QParams::from_range(1e30, 1e30 + 1e24, &s).unwrap_err();
     assert!(matches!(e, QuantError::ZeroPointOverflow { .. }), "{e:?}");
+    assert!(QParams::from_range(-3e38, 3e38, &s).unwrap_err().to_string().starts_with("the range [-3e38, 3e38]"));
+    // A subnormal range straddling 0: its scale underflows (nothing overflows), either grid.
+    for s in [s, Scheme { symmetric: true, ..s }] {
+        let e = QParams::from_range(-1e-45, 1e-45, &s).unwrap_err();
+        assert_eq!(e, QuantError::ScaleUnderflow { alpha: -1e-45, beta: 1e-45 });
+        assert!(e.to_string().starts_with("the range [-1e-45, 1e-45] is too narrow: its scale s underflows"), "{e}");
+    }
 });
 
 case!(kl_calibration_on_many_small_slices_is_refused_before_it_starts {

@@ -293,6 +293,12 @@ both! {
         assert!(text.contains("\"eval_size\" in the link: 1e+20 is too large") || text.contains("\"eval_size\" in the link: 1e20 is too large"), "{text}");
         assert!(text.contains("\"ptq.weight_bits\" in the link: 2.5 is not a whole number"), "{text}");
         assert!(!text.contains("255") && !text.contains("was expected"), "{text}");
+        // A whole number written as a float is not "too large": it is asked for in digits.
+        let (_, notices) = from_query("ptq.weight_bits=8.0&seed=1e1");
+        let text = notices.join(" | ");
+        assert!(text.contains("\"ptq.weight_bits\" in the link: 8.0: write the whole number 8 in digits"), "{text}");
+        assert!(text.contains("\"seed\" in the link: 10.0: write the whole number 10 in digits"), "{text}");
+        assert!(!text.contains("too large"), "{text}");
         // A key given twice: the last value counts, and a notice says so once.
         let (exp, notices) = from_query("ptq.weight_bits=4&ptq.weight_bits=8&ptq.weight_bits=2");
         assert_eq!(exp.ptq.weight_bits, 2);

@@ -142,17 +142,27 @@ pub struct NumberBoxProps {
 #[function_component(NumberBox)]
 pub fn number_box(p: &NumberBoxProps) -> Html {
     let note = use_state(|| None::<String>);
+    // The text being typed, over the setting's value it was typed on. Yew writes `value` into
+    // the box on every render where they differ, so a render while typing (the note's clearing
+    // below) must show the typed text, not put the setting back under the caret; a new setting
+    // (a link, a Use button) shows itself.
+    let typing = use_state(|| None::<(String, String)>);
+    let shown = match &*typing {
+        Some((base, text)) if *base == p.value => text.clone(),
+        _ => p.value.clone(),
+    };
     let bound = |b: &str, open: f64| b.trim().parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(open);
     let (min, max) = (bound(&p.min, f64::NEG_INFINITY), bound(&p.max, f64::INFINITY));
     // A whole step (1, 100, 1000) makes a box of whole numbers.
     let whole = p.step.trim().parse::<f64>().is_ok_and(|s| s >= 1.0 && s.fract() == 0.0);
     let onchange = {
-        let (note, value, on_value) = (note.clone(), p.value.clone(), p.on_value.clone());
+        let (note, typing, value, on_value) = (note.clone(), typing.clone(), p.value.clone(), p.on_value.clone());
         let (lo, hi) = (p.min.clone(), p.max.clone());
         let (ex_lo, ex_hi) = (p.exclusive_min && !p.min.is_empty(), p.exclusive_max && !p.max.is_empty());
         Callback::from(move |ev: Event| {
             let input = ev.target_unchecked_into::<web_sys::HtmlInputElement>();
             let typed = input.value();
+            typing.set(None);
             // The box shows the setting: the old value until the form re-renders with the new one.
             input.set_value(&value);
             let range = match (lo.is_empty(), hi.is_empty()) {
@@ -187,16 +197,17 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
     // Typing again clears the last note: it was about the text typed before (a value typed to
     // equal the box's own fires no change event, so the note would stay).
     let oninput = {
-        let note = note.clone();
-        Callback::from(move |_: InputEvent| {
-            if note.is_some() {
+        let (note, typing, value) = (note.clone(), typing.clone(), p.value.clone());
+        Callback::from(move |ev: InputEvent| {
+            if note.is_some() || typing.is_some() {
+                typing.set(Some((value.clone(), ev.target_unchecked_into::<web_sys::HtmlInputElement>().value())));
                 note.set(None);
             }
         })
     };
     html! {
         <label title={p.tip.clone()}>{ p.label.clone() }
-            <input type="number" class="small" value={p.value.clone()} min={p.min.clone()} max={p.max.clone()} step={p.step.clone()}
+            <input type="number" class="small" value={shown} min={p.min.clone()} max={p.max.clone()} step={p.step.clone()}
                 {onchange} {oninput} disabled={p.disabled} data-testid={p.testid.clone()} />
             if let Some(n) = &*note {
                 <span class="error-inline" data-testid={format!("{}-note", p.testid)}>{ n.clone() }</span>

@@ -227,7 +227,7 @@ pub fn model_page() -> Html {
             <TeacherNote view={state.view.clone()} />
             <ModelSource model_name={state.exp.model.clone()} model={model.clone()} file={state.file.clone()} file_error={state.file_error.clone()}
                 reading={state.reading.running().map(|j| AttrValue::from(j.kind.name.clone()))}
-                ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model")} />
+                ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model")} hidden={state.view.is_hidden("model")} />
             <section class="experiment" aria-label="Experiment">
                 <h2>{"Experiment"}</h2>
                 <ExperimentForm exp={state.exp.clone()} layers={layers.clone()} view={state.view.clone()} {on_edit} />

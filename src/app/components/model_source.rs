@@ -32,6 +32,9 @@ pub struct ModelSourceProps {
     pub on_file: Callback<Result<(String, Vec<u8>), String>>,
     #[prop_or_default]
     pub locked: bool,
+    /// Hidden by the teacher's link (`hide=model`): no chooser, only the model's layers.
+    #[prop_or_default]
+    pub hidden: bool,
 }
 
 pub fn builtin_label(name: &str) -> &'static str {
@@ -81,6 +84,7 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
     html! {
         <section class="model-source" aria-label="Model">
             <h2>{"Model"}</h2>
+            if !props.hidden {
             <div class="settings">
                 <label title="The pretrained FP32 baselines, trained by qplay's own trainer (scripts/train_baselines.sh)">{"Built-in"}
                     <select onchange={on_select} disabled={props.locked} data-testid="model-select">
@@ -95,6 +99,7 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
             </div>
             <FileDrop label="a model (.safetensors or .onnx; a PyTorch nn.Sequential state_dict works)" accept=".safetensors,.onnx"
                 on_file={props.on_file.clone()} testid="model-drop" locked={props.locked} />
+            }
             if let Some(name) = &props.reading {
                 <p class="hint" role="status" data-testid="model-reading">{ format!("Reading {name} in the worker…") }</p>
             }

@@ -31,7 +31,7 @@ pub fn num(v: f32) -> String {
 /// A number ready to substitute after a minus sign or a division: negatives in parentheses.
 fn sub(v: f32) -> String {
     if v < 0.0 {
-        format!("({v})")
+        format!("({})", num(v))
     } else {
         num(v)
     }
@@ -68,11 +68,14 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
                     // Min-max gives a zero-width range only for equal values; a range set by
                     // hand or by another calibrator can collapse on any data.
                     if !props.manual && props.calibration == "min_max" {
-                        format!("All values are equal ({from_alpha} … {from_beta}): a range of zero width would give s = 0. \
-                                 The range is widened to include 0, to [{a}, {b}], so the constant is still exact.")
+                        format!("All values are equal ({} … {}): a range of zero width would give s = 0. \
+                                 The range is widened to include 0, to [{a}, {b}], so the constant sits at its end: exact under an \
+                                 asymmetric normal grid with round to nearest; a symmetric grid, the clip method or floor rounding \
+                                 can still move it (the error figures say by how much).", num(from_alpha), num(from_beta))
                     } else {
-                        format!("The range [α, β] has zero width ({from_alpha} … {from_beta}, {}), which would give s = 0. \
+                        format!("The range [α, β] has zero width ({} … {}, {}), which would give s = 0. \
                                  It is widened to include 0, to [{a}, {b}]; values outside it are clamped.",
+                            num(from_alpha), num(from_beta),
                             if props.manual { "as set by hand".to_string() } else { format!("from {} calibration", props.calibration.replace('_', " ")) })
                     }
                 }</p>

@@ -37,25 +37,28 @@ pub fn range_sliders(props: &RangeSlidersProps) -> Html {
         })
     };
     let reset = props.on_action.reform(|_: MouseEvent| TensorAction::edit(|s| s.range = None));
-    // A link that hides or locks the sliders leaves nothing to drag.
+    // A link that hides or locks the sliders leaves nothing to drag; a range by hand replaces
+    // the calibration's, so a locked calibration (or its parameter) locks the range too.
     let view = use_context::<View>().unwrap_or_default();
-    let by_hand = !view.is_hidden("range") && !view.is_locked("range");
+    let by_hand = !view.is_hidden("range") && !["range", "calib", "cparam"].iter().any(|k| view.is_locked(k));
     html! {
         <div class="sliders" role="group" aria-label="Float range">
-            <Ctl name="range"><label title="α: the float that maps to αq. Moving it moves the whole grid.">
+            <Ctl name="range" also="calib,cparam"><label title="α: the float that maps to αq. Moving it moves the whole grid.">
                 {"α"}
                 <input type="range" data-testid="alpha-slider" min={lo.to_string()} max={hi.to_string()}
                     step={step.to_string()} value={props.alpha.to_string()} oninput={slider(true)} />
                 <output>{ crate::decimal::fixed(props.alpha as f64, 4, false) }</output>
             </label></Ctl>
-            <Ctl name="range"><label title="β: the float that maps to βq.">
+            <Ctl name="range" also="calib,cparam"><label title="β: the float that maps to βq.">
                 {"β"}
                 <input type="range" data-testid="beta-slider" min={lo.to_string()} max={hi.to_string()}
                     step={step.to_string()} value={props.beta.to_string()} oninput={slider(false)} />
                 <output>{ crate::decimal::fixed(props.beta as f64, 4, false) }</output>
             </label></Ctl>
             if props.manual {
-                <button onclick={reset} data-testid="range-reset" title="Go back to the range the calibration method chooses">{"Use the calibrated range"}</button>
+                <Ctl name="range" also="calib,cparam">
+                    <button onclick={reset} data-testid="range-reset" title="Go back to the range the calibration method chooses">{"Use the calibrated range"}</button>
+                </Ctl>
             } else if by_hand {
                 <span class="hint">{"The range comes from the calibration method; drag a slider to set it by hand."}</span>
             } else {

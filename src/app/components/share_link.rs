@@ -11,6 +11,9 @@ pub struct ShareLinkProps {
     pub link: String,
     /// What the link reproduces, for the button's tooltip.
     pub what: AttrValue,
+    /// What it leaves out, as a sentence shown beside it.
+    #[prop_or_default]
+    pub leaves_out: Option<AttrValue>,
 }
 
 #[function_component(ShareLink)]
@@ -26,6 +29,7 @@ pub fn share_link(props: &ShareLinkProps) -> Html {
             <button onclick={on_copy} data-testid="copy-link" title={format!("Copy a link that opens this page with {}", props.what)}>{"Copy link"}</button>
             <input class="link" readonly=true value={props.link.clone()} aria-label="Share link" data-testid="share-link" onfocus={on_focus} />
             if let Some(s) = &*status { <span class="copy-status" role="status" data-testid="copy-status">{ s.clone() }</span> }
+            if let Some(n) = &props.leaves_out { <span class="hint" data-testid="link-leaves-out">{ n.clone() }</span> }
         </div>
     }
 }

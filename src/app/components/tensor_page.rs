@@ -224,7 +224,7 @@ pub fn tensor_page() -> Html {
                 <GeneratorControls settings={settings.clone()} on_action={on_action.clone()} />
                 <SchemeControls settings={settings.clone()} on_action={on_action.clone()} />
                 <CalibrationControls settings={settings.clone()} on_action={on_action.clone()} />
-                <ShareLink {link} what="the same tensor and settings" />
+                <ShareLink {link} what="the same tensor and settings" leaves_out={state.link_leaves_out().map(AttrValue::from)} />
             </section>
             { match &state.job {
                 JobState::Running(job) => {

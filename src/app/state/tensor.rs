@@ -15,6 +15,7 @@ use crate::formats::{unpack_tensors, Tensor};
 use crate::parse::format_numbers;
 use crate::quant::Method;
 use crate::share::view::{join_query, split_view, View};
+use crate::share::tensor::{linked_tensor, MAX_LINK_VALUES};
 use crate::share::{page_hash, query_of, Page, TensorSettings, TENSOR_FIELDS};
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -100,6 +101,21 @@ impl TensorState {
     /// What the view depends on: the settings and the loaded file's tensor.
     pub fn view_key(&self) -> String {
         format!("{}#file{}", self.settings.to_hash(), self.file_generation)
+    }
+
+    /// What the link leaves out of the tensor on show, as a sentence (None when it carries it):
+    /// a file's values, or typed text that is not a list of at most [`MAX_LINK_VALUES`] numbers.
+    pub fn link_leaves_out(&self) -> Option<String> {
+        if self.settings.generator.is_some() {
+            return None;
+        }
+        if let Some(f) = &self.file {
+            return Some(format!("The link carries the settings, not the values of {}: it opens with the lab's example tensor.", f.name));
+        }
+        let text = self.settings.text.trim();
+        (!text.is_empty() && linked_tensor(text).is_none()).then(|| {
+            format!("The link carries the settings, not the typed tensor (a link holds a list of at most {MAX_LINK_VALUES} numbers): it opens with the lab's example tensor.")
+        })
     }
 
     /// The link of this state: the settings, and the teacher's view.
