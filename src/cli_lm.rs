@@ -77,6 +77,8 @@ pub struct ExportArgs {
 pub struct SearchArgs {
     #[command(flatten)]
     m: ModelArgs,
+    // Without a target, low / high bits or tokens: a --link's (`search_bpw` / `search_kl`,
+    // `search_low`, `search_high`, `search_tokens`), else the page's defaults.
     /// Size budget: bits per weight of the searched Linears (integers, scales, minimums).
     #[arg(long, conflicts_with_all = ["budget_bytes", "kl_target"])]
     budget_bpw: Option<f64>,
@@ -86,13 +88,15 @@ pub struct SearchArgs {
     /// The fewest bytes whose mean KL against FP32 is at most this.
     #[arg(long)]
     kl_target: Option<f64>,
-    #[arg(long, default_value_t = 4)]
-    low_bits: u8,
-    #[arg(long, default_value_t = 8)]
-    high_bits: u8,
-    /// Validation tokens of the slice (1,025 = 1,024 predictions, 4 windows of 256).
-    #[arg(long, default_value_t = 1025)]
-    tokens: usize,
+    /// [default: a --link's, else 4]
+    #[arg(long)]
+    low_bits: Option<u8>,
+    /// [default: a --link's, else 8]
+    #[arg(long)]
+    high_bits: Option<u8>,
+    /// Validation tokens of the slice [default: a --link's, else 1,025 = 1,024 predictions, 4 windows of 256].
+    #[arg(long)]
+    tokens: Option<usize>,
     /// Write the report here: .csv = the candidates (the front marked), otherwise JSON.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -187,9 +191,10 @@ pub struct ModelArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     m: ModelArgs,
-    /// Validation tokens to score (the default slice: 8,193 tokens = 32 windows of 256 predictions).
-    #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
-    tokens: usize,
+    /// Validation tokens to score; default: a --link's `tokens`, else the default slice (8,193
+    /// tokens = 32 windows of 256 predictions).
+    #[arg(long)]
+    tokens: Option<usize>,
     /// Score the whole validation split.
     #[arg(long)]
     all: bool,
@@ -202,19 +207,26 @@ pub struct EvalArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     m: ModelArgs,
+    // Each of these, when not given, is a --link's (`prompt`, `max_new`, `temperature`, …), else
+    // the page's default.
+    /// The text to continue (required unless a --link gives `prompt`).
     #[arg(long)]
-    prompt: String,
-    #[arg(long, default_value_t = 200)]
-    max_new: usize,
-    /// 0 = greedy.
-    #[arg(long, default_value_t = SampleConfig::default().temperature)]
-    temperature: f32,
-    #[arg(long, default_value_t = SampleConfig::default().top_k)]
-    top_k: usize,
-    #[arg(long, default_value_t = SampleConfig::default().top_p)]
-    top_p: f32,
-    #[arg(long, default_value_t = SampleConfig::default().seed)]
-    seed: u64,
+    prompt: Option<String>,
+    /// Tokens to write [default: a --link's, else 200].
+    #[arg(long)]
+    max_new: Option<usize>,
+    /// 0 = greedy [default: a --link's, else 0.8].
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// [default: a --link's, else 40]
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// [default: a --link's, else 0.95]
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// [default: a --link's, else 42]
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Args)]
@@ -587,7 +599,8 @@ fn check_list_sizes(c: &LmQuantConfig) -> Result<(), String> {
 
 fn val_tokens(m: &ModelArgs, tok: &Tokenizer, n: Option<usize>) -> Result<Vec<u32>, String> {
     let text = read_text(&m.assets.join("data").join(VAL_FILE))?;
-    let mut ids = tok.encode(&text).map_err(|e| e.to_string())?;
+    // BOS first when the tokenizer has one, as the page reads it.
+    let mut ids = tok.encode_document(&text).map_err(|e| e.to_string())?;
     if let Some(n) = n {
         if n < 2 {
             return Err(format!("--tokens {n}: at least 2 tokens are needed"));
@@ -610,7 +623,8 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
     let l = a.m.load()?;
     let (w, tok) = (&l.weights, l.tok()?);
     let cfg = a.m.quant()?;
-    let ids = val_tokens(&a.m, tok, (!a.all).then_some(a.tokens))?;
+    let tokens = a.tokens.or(a.m.link_experiment().map(|(e, _)| e.tokens)).unwrap_or(DEFAULT_EVAL_TOKENS);
+    let ids = val_tokens(&a.m, tok, (!a.all).then_some(tokens))?;
     let fp32 = LmModel::from_weights(w).map_err(|e| e.to_string())?;
     let r = a.m.quantize(&l, &cfg)?;
     let q = &r.quantized;
@@ -656,15 +670,25 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     let tok = l.tok()?;
     let cfg = a.m.quant()?;
     let q = a.m.quantize(&l, &cfg)?.quantized;
-    let prompt = tok.encode(&a.prompt).map_err(|e| e.to_string())?;
-    let sc = SampleConfig { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, seed: a.seed };
+    // What the flags leave out: the link's, else the defaults.
+    let link = a.m.link_experiment().map(|(e, _)| e);
+    let (sample, max_new) = link.as_ref().map_or((SampleConfig::default(), 200), |e| (e.sample.clone(), e.max_new));
+    let text = a.prompt.clone().or(link.map(|e| e.prompt)).ok_or("--prompt: give the text to continue (or a --link with prompt=)")?;
+    let max_new = a.max_new.unwrap_or(max_new);
+    let sc = SampleConfig {
+        temperature: a.temperature.unwrap_or(sample.temperature),
+        top_k: a.top_k.unwrap_or(sample.top_k),
+        top_p: a.top_p.unwrap_or(sample.top_p),
+        seed: a.seed.unwrap_or(sample.seed),
+    };
+    let prompt = tok.encode_document(&text).map_err(|e| e.to_string())?;
     let start = Instant::now();
     use std::io::Write;
-    print!("{}", a.prompt);
+    print!("{text}");
     let end_of_text = tok.end_of_text();
     // Each token's text as the whole decodes (a SentencePiece "▁" after the prompt is a space).
     let (mut ids, mut stream) = (prompt.clone(), TextStream::after(tok, &prompt));
-    let out = generate(&q.model, &prompt, a.max_new, cfg.kv, &sc, &end_of_text, |g| {
+    let out = generate(&q.model, &prompt, max_new, cfg.kv, &sc, &end_of_text, |g| {
         ids.push(g.token);
         print!("{}", stream.next(tok, &ids));
         let _ = std::io::stdout().flush();
@@ -674,13 +698,13 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     println!("{}", stream.rest(tok, &ids));
     let secs = start.elapsed().as_secs_f64();
     eprintln!("{} tokens in {secs:.3} s ({:.0} tokens/s, {})", out.len(), out.len() as f64 / secs, cfg.label());
-    if out.len() < a.max_new {
+    if out.len() < max_new {
         let ctx = q.model.config.seq_len;
         let why = match out.last() {
             Some(g) if end_of_text.contains(&g.token) => format!("the model wrote its end-of-text token ({})", g.token),
             _ => format!("the model's context of {ctx} tokens (prompt included) is full"),
         };
-        eprintln!("stopped after {} of the {} tokens asked for: {why}", out.len(), a.max_new);
+        eprintln!("stopped after {} of the {} tokens asked for: {why}", out.len(), max_new);
     }
     Ok(())
 }
@@ -849,14 +873,17 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
     if a.m.weights.is_none() && a.m.config.is_none() && a.m.link.is_none() {
         cfg.weights = LmWeightFormat::Rtn;
     }
-    let target = match (a.budget_bpw, a.budget_bytes, a.kl_target) {
-        (Some(b), None, None) => SearchTarget::BitsPerWeight(b),
-        (None, Some(b), None) => SearchTarget::Bytes(b),
-        (None, None, Some(k)) => SearchTarget::Kl(k),
-        _ => return Err("give one of --budget-bpw, --budget-bytes or --kl-target".into()),
+    let link = a.m.link_experiment().map(|(e, _)| e);
+    let target = match (a.budget_bpw, a.budget_bytes, a.kl_target, &link) {
+        (Some(b), None, None, _) => SearchTarget::BitsPerWeight(b),
+        (None, Some(b), None, _) => SearchTarget::Bytes(b),
+        (None, None, Some(k), _) => SearchTarget::Kl(k),
+        (None, None, None, Some(e)) => e.search.target,
+        _ => return Err("give one of --budget-bpw, --budget-bytes or --kl-target (or a --link)".into()),
     };
-    let settings = SearchSettings { low_bits: a.low_bits, high_bits: a.high_bits, target };
-    let ids = val_tokens(&a.m, l.tok()?, Some(a.tokens))?;
+    let (low, high, tokens) = link.as_ref().map_or((4, 8, 1025), |e| (e.search.low_bits, e.search.high_bits, e.search_tokens));
+    let settings = SearchSettings { low_bits: a.low_bits.unwrap_or(low), high_bits: a.high_bits.unwrap_or(high), target };
+    let ids = val_tokens(&a.m, l.tok()?, Some(a.tokens.unwrap_or(tokens)))?;
     let start = Instant::now();
     let mut sensitivity_seconds = None;
     let r = search_mixed_precision(&l.weights, &cfg, &settings, &ids, &mut |p| {

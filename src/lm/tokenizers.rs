@@ -150,6 +150,15 @@ impl Tokenizer {
         }
     }
 
+    /// A document's ids as the model reads it: BOS first when the tokenizer has one (as
+    /// llama.cpp starts a text it scores or continues), then [`Tokenizer::encode`]'s. The page
+    /// and the CLI read the validation text and a prompt so, and get the same numbers.
+    pub fn encode_document(&self, text: &str) -> Result<Vec<u32>, LmError> {
+        let mut ids: Vec<u32> = self.bos().into_iter().collect();
+        ids.extend(self.encode(text)?);
+        Ok(ids)
+    }
+
     /// Ids → text; an id no token has decodes as U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
         match self {

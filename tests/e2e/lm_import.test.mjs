@@ -177,8 +177,8 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
 });
 
 test("generation stops at the model's end-of-text token, marked, and the page says which column stopped why", async () => {
-  // tied_f32.gguf writes "n" (id 10) within its first tokens at temperature 0 (the CLI's prompt
-  // has no BOS; the page's does): with its EOS id rewritten to 10, both columns end there.
+  // tied_f32.gguf writes "n" (id 10) within its first tokens at temperature 0: with its EOS id
+  // rewritten to 10, both columns end there.
   const gguf = Buffer.from(await readFile(join(fixtures, 'tied_f32.gguf')));
   const key = Buffer.from('tokenizer.ggml.eos_token_id');
   const at = gguf.indexOf(key) + key.length;

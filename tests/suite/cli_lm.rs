@@ -42,6 +42,10 @@ fn w8_per_channel_meets_its_targets_and_writes_its_report() {
     assert!(err.contains("\"colour\" ignored: not a setting"), "{err}");
     let k: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(k["comparison"], j["comparison"]);
+    // The link's own evaluation tokens when --tokens is not given.
+    let (code, out, err) = qplay(&["eval", "--link", "#/lm?weights=rtn&bits=4&group=32&kv=int8&skip=&tokens=513"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["comparison"], j["comparison"]);
     assert!(j["layers"].as_array().unwrap().iter().any(|l| l["name"] == "output" && l["format"] == "W4 g32"));
     // A page link on the larger built-in model runs on it (4 blocks of 7 projections and the head);
     // --builtin says the same, and a link made with the user's own files asks for them.
@@ -68,6 +72,16 @@ fn generation_is_seeded_and_bad_settings_are_named() {
     assert_eq!(code, 0, "{err}");
     assert!(a.starts_with("ROMEO:") && a.trim_end().len() > 30, "{a}");
     assert_eq!(qplay(&args).1, a, "the same seed gives the same text");
+    // A page's link gives what the flags leave out: its prompt, length and sampling as well as
+    // its quantization (the flags, when given, win).
+    let (code, b, err) = qplay(&["generate", "--link", "#/lm?weights=rtn&bits=8&seed=3&max_new=30&prompt=ROMEO%3A"]);
+    assert_eq!((code, &b), (0, &a), "{err}");
+    let (code, c, err) = qplay(&["generate", "--link", "#/lm?weights=rtn&bits=8&seed=3&max_new=30&prompt=ROMEO%3A&temperature=0", "--max-new", "12"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, greedy, _) = qplay(&["generate", "--prompt", "ROMEO:", "--max-new", "12", "--temperature", "0", "--bits", "8"]);
+    assert_eq!(c, greedy);
+    let (code, _, err) = qplay(&["generate", "--bits", "8"]);
+    assert!(code != 0 && err.contains("--prompt: give the text to continue"), "{err}");
 
     for (args, needle) in [
         (vec!["eval", "--bits", "9"], "bits"),

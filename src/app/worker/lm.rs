@@ -59,10 +59,7 @@ impl Loaded {
 
     /// The prompt's ids, BOS first when the tokenizer has one.
     fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
-        let tok = self.tok()?;
-        let mut ids: Vec<u32> = tok.bos().into_iter().collect();
-        ids.extend(tok.encode(text).map_err(|e| format!("the prompt: {e}"))?);
-        Ok(ids)
+        self.tok()?.encode_document(text).map_err(|e| format!("the prompt: {e}"))
     }
 }
 
@@ -223,9 +220,7 @@ async fn val_tokens(id: u32, m: &Loaded) -> Result<Rc<Vec<u32>>, String> {
         }
     };
     progress(id, &format!("tokenizing the validation text ({})", tok.kind()), 0, 1);
-    let mut ids: Vec<u32> = tok.bos().into_iter().collect();
-    ids.extend(tok.encode(&text).map_err(|e| format!("the validation text: {e}"))?);
-    let ids = Rc::new(ids);
+    let ids = Rc::new(tok.encode_document(&text).map_err(|e| format!("the validation text: {e}"))?);
     *m.val.borrow_mut() = Some(ids.clone());
     Ok(ids)
 }
