@@ -135,6 +135,14 @@ fn llama2c_v0_matches_the_reference() {
     assert_eq!(v.tokens[29], " é".as_bytes());
     assert_eq!((v.scores[0], v.scores[3], v.scores[31]), (0.0, 0.0, -28.0));
     assert_eq!((v.bos_id, v.eos_id, v.max_token_length), (Some(1), Some(2), Some(6)));
+    // A tokenizer under another name (llama2.c's tok512.bin) is known by its content, and the
+    // model under any name is not taken for one.
+    let renamed = import(&[("stories.bin", V0), ("tok512.bin", TOKENIZER_BIN)]).unwrap();
+    assert_eq!(renamed.vocab, m.vocab);
+    assert_eq!(renamed.weights.tensors().len(), m.weights.tensors().len());
+    assert!(qplay::lm::import::llama2c::reads_as_llama2c_tokenizer(TOKENIZER_BIN));
+    assert!(!qplay::lm::import::llama2c::reads_as_llama2c_tokenizer(V0));
+    assert!(!qplay::lm::import::llama2c::reads_as_llama2c_tokenizer(&TOKENIZER_BIN[..TOKENIZER_BIN.len() - 1]));
 }
 
 #[test]

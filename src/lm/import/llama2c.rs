@@ -55,6 +55,29 @@ pub fn has_llama2c_magic(bytes: &[u8]) -> bool {
     bytes.len() >= 4 && u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) == LLAMA2C_MAGIC
 }
 
+/// Whether `bytes` read whole as a llama2.c `tokenizer.bin` ([`read_llama2c_tokenizer`]'s
+/// layout: every length within max_token_length, a score that is not NaN, the last token ending
+/// at the end of the file), without copying a token: so a tokenizer named `tok512.bin` (as
+/// llama2.c ships for stories260K) is not taken for a model, whose floats read as lengths
+/// fail within a few tokens. Linear in the file's length.
+pub fn reads_as_llama2c_tokenizer(bytes: &[u8]) -> bool {
+    let word = |at: usize| bytes.get(at..at.checked_add(4)?).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(i32::from_le_bytes);
+    let Some(max_len) = word(0).filter(|&m| m >= 0) else { return false };
+    let (mut at, mut n) = (4usize, 0usize);
+    while at < bytes.len() {
+        let (Some(score), Some(len)) = (word(at), word(at + 4)) else { return false };
+        if f32::from_bits(score as u32).is_nan() || !(0..=max_len).contains(&len) || n == MAX_VOCAB {
+            return false;
+        }
+        match (at + 8).checked_add(len as usize) {
+            Some(end) if end <= bytes.len() => at = end,
+            _ => return false,
+        }
+        n += 1;
+    }
+    n > 0
+}
+
 /// A llama2.c model: its weights, version and notes.
 #[derive(Clone, Debug)]
 pub struct Llama2cModel {

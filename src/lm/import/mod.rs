@@ -137,7 +137,12 @@ fn classify(name: &str, bytes: &[u8]) -> FileKind {
         FileKind::HfTokenizer
     } else if base.starts_with("tokenizer") && base.ends_with(".bin") {
         FileKind::Llama2cTokenizer
-    } else if llama2c::has_llama2c_magic(bytes) || base.ends_with(".bin") {
+    } else if llama2c::has_llama2c_magic(bytes) {
+        FileKind::Llama2cModel
+    } else if base.ends_with(".bin") && llama2c::reads_as_llama2c_tokenizer(bytes) {
+        // By its content: llama2.c ships stories260K's as tok512.bin.
+        FileKind::Llama2cTokenizer
+    } else if base.ends_with(".bin") {
         FileKind::Llama2cModel
     } else {
         FileKind::Other
