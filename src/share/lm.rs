@@ -287,14 +287,15 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "skip" => e.quant.skip = parse_skip(v)?,
         "method" => e.quant.method = LmMethod::parse(v).ok_or_else(|| format!("{v:?} is not one of rtn, gptq, awq, smoothquant"))?,
         "calib_tokens" => e.quant.calib_tokens = parse_num(v, 1usize, crate::ptq::lm_calib::MAX_CALIB_TOKENS)?,
-        "damp" => e.quant.damp = parse_num(v, 0f32, 1.0)?,
-        "alpha" => e.quant.alpha = parse_num(v, 0f32, 1.0)?,
+        "damp" => e.quant.damp = parse_num(v, 0f32, 1.0)? + 0.0,
+        "alpha" => e.quant.alpha = parse_num(v, 0f32, 1.0)? + 0.0,
         "act_order" => e.quant.act_order = parse_bool(v)?,
         "awq_clip" => e.quant.awq_clip = parse_bool(v)?,
         "awq_gptq" => e.quant.awq_gptq = parse_bool(v)?,
         "outliers" => e.quant.outliers = parse_num(v, 0usize, 64)?,
         "outlier_scale" => e.quant.outlier_scale = parse_num(v, 1f32, 1000.0)?,
-        "temperature" => e.sample.temperature = parse_num(v, 0f32, 10.0)?,
+        // + 0.0: a -0 in the link is 0 (written back as "0", not "-0").
+        "temperature" => e.sample.temperature = parse_num(v, 0f32, 10.0)? + 0.0,
         "top_k" => e.sample.top_k = parse_num(v, 0usize, 1 << 20)?,
         "top_p" => {
             let p = parse_num(v, 0f32, 1.0)?;
@@ -321,7 +322,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "search_low" => e.search.low_bits = parse_num(v, 2u8, 8)?,
         "search_high" => e.search.high_bits = parse_num(v, 2u8, 8)?,
         "search_bpw" => e.search.target = SearchTarget::BitsPerWeight(parse_num(v, 0.5f64, 32.0)?),
-        "search_kl" => e.search.target = SearchTarget::Kl(parse_num(v, 0f64, 10.0)?),
+        "search_kl" => e.search.target = SearchTarget::Kl(parse_num(v, 0f64, 10.0)? + 0.0),
         "search_tokens" => e.search_tokens = parse_num(v, 2usize, MAX_SEARCH_TOKENS)?,
         "builtin" => e.builtin = BuiltinLm::from_key(v).ok_or_else(|| format!("{:?} is not small or large", crate::share::clip(v)))?,
         _ => match key.strip_prefix("layer_bits.") {
@@ -397,6 +398,11 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
             (Err(why), false) => notices.push(format!("link key {key:?} ignored: {why}")),
             (Ok(()), false) => {}
         }
+    }
+    // Two targets for one search: the later key counts, and is named.
+    if accepted.contains("search_bpw") && accepted.contains("search_kl") {
+        let later = if matches!(e.search.target, SearchTarget::Kl(_)) { "search_kl" } else { "search_bpw" };
+        notices.push(format!("link keys \"search_bpw\" and \"search_kl\" both give the search's target: the later one, \"{later}\", counts"));
     }
     // Static scales are scales of int8 activations: alone they would change nothing, silently.
     if e.quant.static_acts && !e.quant.int8_acts {

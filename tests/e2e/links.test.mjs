@@ -189,6 +189,34 @@ test('hide=all on the Tensor page: the texts speak of no control that is gone', 
   await assertHealthy(page, errors);
 });
 
+test("a teacher's locked range or calibration cannot be undone by the sliders or 'Use the calibrated range'; hide=model hides the Model page's chooser", async () => {
+  for (const q of ['range=-0.5,0.5&lock=range', 'range=-0.5,0.5&lock=calib']) {
+    const { page, errors } = await openPage(browser, `${url}#/tensor?${q}`);
+    await page.waitForSelector('[data-testid=range-reset]');
+    assert.ok(await page.isDisabled('[data-testid=range-reset]'), q);
+    assert.ok(await page.isDisabled('[data-testid=alpha-slider]'), q);
+    assert.doesNotMatch(await page.textContent('.tensor-page'), /drag a slider/, q);
+    await assertHealthy(page, errors);
+  }
+  const { page: hidden, errors: hiddenErrors } = await openPage(browser, `${url}#/tensor?range=-0.5,0.5&hide=range`);
+  await hidden.waitForSelector('[data-testid=zero-point]');
+  assert.equal(await hidden.$('[data-testid=range-reset]'), null);
+  assert.match(await hidden.evaluate(() => location.hash), /range=-0\.5(,|%2C)0\.5/);
+  // A typed tensor the link cannot carry (more than 256 values): the link says it leaves it out.
+  assert.equal(await hidden.$('[data-testid=link-leaves-out]'), null);
+  await hidden.fill('[data-testid=tensor-text]', Array.from({ length: 300 }, (_, i) => (i / 100).toFixed(2)).join(', '));
+  await hidden.waitForSelector('[data-testid=link-leaves-out]');
+  assert.match(await hidden.textContent('[data-testid=link-leaves-out]'), /not the typed tensor .*at most 256 numbers/);
+  await assertHealthy(hidden, hiddenErrors);
+  for (const q of ['hide=model', 'hide=all']) {
+    const { page, errors } = await openPage(browser, `${url}#/model?${q}`);
+    await page.waitForSelector('[data-testid=layer-table]');
+    assert.equal(await page.$('[data-testid=model-select]'), null, q);
+    assert.equal(await page.$('[data-testid=model-drop]'), null, q);
+    await assertHealthy(page, errors);
+  }
+});
+
 test('hide=all hides every control of the Language-model page and the Lab; an empty prompt stops Generate, not Run', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lm?hide=all`);
   await page.waitForSelector('[data-testid=lm-run]');

@@ -241,6 +241,21 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await page.keyboard.press('End');
   await page.keyboard.type('1');
   assert.equal(await page.$('[data-testid=lm-seed-note]'), null, 'typing clears the note');
+  // ... and keeps what is typed: the key that cleared the note is not lost, nor is the box reset.
+  assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '31');
+  await page.keyboard.type('07');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '3107');
+  assert.match(await page.evaluate(() => location.hash), /seed=3107(&|$)/);
+  // A whole new value typed over the box after a note is the value used.
+  await typeNumber('max_new', '-3');
+  await page.focus('[data-testid=lm-max_new]');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('25');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.$eval('[data-testid=lm-max_new]', (i) => i.value), '25');
+  assert.match(await page.evaluate(() => location.hash), /max_new=25(&|$)/);
+  assert.equal(await page.$('[data-testid=lm-max_new-note]'), null);
   await typeNumber('max_new', '64');
   assert.equal(await page.$('[data-testid=lm-max_new-note]'), null, 'a value in range clears the note');
 
@@ -446,6 +461,15 @@ test('the larger built-in model is chosen by a radio button and a link, and runs
   assert.notEqual(r[2].fp32, r[0].fp32, 'the two models score the text differently');
   const models = await page.$$eval('[data-testid=lm-model]', (tds) => tds.map((td) => td.textContent));
   assert.deepEqual(models, ['Shakespeare large (built-in)', 'Shakespeare large (built-in)', 'Shakespeare (built-in)']);
+  // Use on a row puts its model back in the form with its settings.
+  const use = async (i) => (await page.$$('[data-testid=apply-row]'))[i].click();
+  await use(1);
+  assert.equal(await page.$eval('[data-testid=lm-use-builtin-large]', (r) => r.checked), true, 'Use on a larger-model row');
+  assert.match(await page.evaluate(() => location.hash), /builtin=large/);
+  assert.equal(await page.$eval('[data-testid=lm-method]', (s) => s.value), 'gptq');
+  await use(2);
+  assert.equal(await page.$eval('[data-testid=lm-use-builtin]', (r) => r.checked), true, 'Use on a small-model row');
+  assert.doesNotMatch(await page.evaluate(() => location.hash), /builtin=/);
   await page.$eval('[data-testid=lm-table]', (t) => t.scrollIntoView());
   await screenshot(page, 'lm-large.png');
   // A link with builtin=large opens with the larger model chosen; a bad value is named.

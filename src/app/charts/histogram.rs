@@ -72,7 +72,7 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, values: &ValueHistogram, p: &Q
 /// Histogram of the values ([`crate::experiment::tensor_charts::calibrators_histogram`]) with
 /// every calibrator's clamp limits, each labelled with the SQNR it gives.
 pub fn draw_calibrators(canvas: &HtmlCanvasElement, values: &ValueHistogram, outcomes: &[CalibrationOutcome]) -> ChartResult {
-    histogram_chart(canvas, "Every calibrator's clip range on the same values", values, 1 + outcomes.len(), |chart, keys, top| {
+    histogram_chart(canvas, "Every calibrator's clip range on the whole tensor (one range per tensor)", values, 1 + outcomes.len(), |chart, keys, top| {
         for (i, o) in outcomes.iter().enumerate() {
             let color = SERIES[i % SERIES.len()];
             // Stagger heights a little so coinciding lines stay visible.

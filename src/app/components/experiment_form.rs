@@ -93,7 +93,7 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                 mode.name().into(),
                 vec![("weight_only".into(), "weight-only".into()), ("full".into(), "full (static)".into()), ("dynamic".into(), "dynamic".into())],
                 Rc::new(|x, v| x.ptq.mode = QuantMode::from_name(v).unwrap_or(QuantMode::Full))) }
-            { select("ptq.weight_bits", "Weight bits", "b: weights become integers in [−2^(b−1), 2^(b−1) − 1] (narrow range when symmetric)",
+            { select("ptq.weight_bits", "Weight bits", "b: weights become integers in [−2^(b−1), 2^(b−1) − 1] (with narrow range, −2^(b−1) + 1 to 2^(b−1) − 1)",
                 e.ptq.weight_bits.to_string(), bits_options(), Rc::new(|x, v| x.ptq.weight_bits = v.parse().unwrap_or(8))) }
             if mode != QuantMode::WeightOnly {
                 { select("ptq.act_bits", "Activation bits", "bits of every activation between layers (the input of each quantized layer, and the logits in full mode)",

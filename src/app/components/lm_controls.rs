@@ -299,7 +299,8 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         e.tokens.to_string(),
         "2",
         "1000000",
-        "256",
+        // Any whole count (a step of 256 from 2 would make the defaults 1,025 and 8,193 invalid).
+        "1",
         Rc::new(|x, v| x.tokens = v.round().clamp(2.0, 1e6) as usize),
     );
     let prompt = if shown("prompt") {

@@ -121,7 +121,7 @@ pub fn lm_search(props: &LmSearchProps) -> Html {
         "Tokens",
         TIP_TOKENS,
         props.exp.search_tokens.to_string(),
-        ["2", &max_tokens, "256"],
+        ["2", &max_tokens, "1"],
         off,
         // The box gives a value in [2, MAX_SEARCH_TOKENS]; a fraction rounds like the other boxes'.
         Rc::new(|x: &mut LmExperiment, v: f64| x.search_tokens = v.round().clamp(2.0, MAX_SEARCH_TOKENS as f64) as usize),

@@ -287,7 +287,7 @@ pub fn tensor_page() -> Html {
                             { match (&d.outcomes, &d.charts.calibrators) {
                                 (Ok(o), Some(values)) => html! {
                                     <PlotCanvas plot={Plot::Calibrators { values: values.clone(), outcomes: o.clone() }}
-                                        label="Histogram with every calibration method's clip range and SQNR" testid="calibrators" />
+                                        label="Histogram with every calibration method's clip range and SQNR on the whole tensor (one range per tensor, whatever the granularity)" testid="calibrators" />
                                 },
                                 (Err(e), _) => html! { <p class="hint">{ e.clone() }</p> },
                                 (Ok(_), None) => html! {},

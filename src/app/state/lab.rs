@@ -15,7 +15,7 @@ use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::experiment::{Experiment, Task};
 use crate::ptq::{PtqConfig, WeightGranularity};
 use crate::share::view::{join_query, split_view, View};
-use crate::share::{page_hash, Page};
+use crate::share::{page_hash, query_of, Page};
 
 /// The lab's steps, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -149,11 +149,13 @@ impl Reducible for LabState {
             }
             LabAction::FromQuery(q) => {
                 let read = LabState::from_query(&q);
-                if read.exp != next.exp || !read.notices.is_empty() {
-                    if read.exp != next.exp {
-                        next.settings_changed();
-                    }
+                if read.exp != next.exp {
+                    next.settings_changed();
                     next.exp = read.exp;
+                }
+                // The page's own link coming back keeps the notices of the link it was opened
+                // with; any other link replaces them (an empty list when it reads cleanly).
+                if q != query_of(&self.to_hash()) {
                     next.notices = read.notices;
                 }
                 next.view = read.view;

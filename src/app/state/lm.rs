@@ -169,10 +169,11 @@ impl LmAction {
 }
 
 impl LmState {
-    /// The experiment with row `key`'s settings applied (what "Use" puts in the form).
+    /// The experiment with row `key`'s settings applied (what "Use" puts in the form): its
+    /// quantization, tokens and model.
     fn applied(&self, key: u32) -> Option<LmExperiment> {
         let r = self.rows.iter().find(|r| r.key == key)?;
-        Some(LmExperiment { quant: r.exp.quant.clone(), tokens: r.exp.tokens, ..self.exp.clone() })
+        Some(LmExperiment { quant: r.exp.quant.clone(), tokens: r.exp.tokens, model: r.exp.model.clone(), builtin: r.exp.builtin, ..self.exp.clone() })
     }
 
     /// The locked settings that changing the experiment to `next` would change.
@@ -332,6 +333,13 @@ impl Reducible for LmState {
             LmAction::ApplyRow(key) => {
                 if let Some(exp) = self.applied(key) {
                     self.put_in_form(&mut next, exp, "that row's settings");
+                    // The row's model: the user's own when it is the one held (else Run asks for
+                    // its files, as a link's does); what was drawn or searched on another goes.
+                    next.use_user = next.user_model.as_ref().is_some_and(|m| m.info.name == next.exp.model);
+                    if (next.use_user, next.exp.builtin) != (self.use_user, self.exp.builtin) {
+                        next.weights = None;
+                        next.search = None;
+                    }
                 }
             }
             LmAction::UseCandidate(i) => match self.with_candidate(i) {

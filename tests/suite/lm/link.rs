@@ -223,6 +223,14 @@ both! {
             assert!(n.len() == 1 && n[0].contains(says), "{query}: {n:?}");
         }
         assert_eq!(from_query("seed=1e3"), (LmExperiment { sample: qplay::lm::sample::SampleConfig { seed: 1000, ..LmExperiment::default().sample }, ..LmExperiment::default() }, vec![]));
+        // Two targets: the later counts, and a notice says so.
+        let (back, n) = from_query("search_kl=0.01&search_bpw=5");
+        assert_eq!(back.search.target, SearchTarget::BitsPerWeight(5.0));
+        assert!(n.len() == 1 && n[0].contains("the later one, \"search_bpw\", counts"), "{n:?}");
+        // -0 is 0, and is written so.
+        let (back, n) = from_query("temperature=-0&alpha=-0");
+        assert!(n.is_empty() && back.sample.temperature.is_sign_positive() && back.quant.alpha.is_sign_positive(), "{n:?}");
+        assert!(!to_query(&back).contains("-0"), "{}", to_query(&back));
         // Valid one by one, not together: low ≥ high falls back to 4 / 8, keeping the target.
         let (back, n) = from_query("search_low=6&search_high=5&search_kl=0.01");
         assert_eq!(back.search, SearchSettings { target: SearchTarget::Kl(0.01), ..DEFAULT_SEARCH });
