@@ -180,6 +180,9 @@ fn the_cli_export_reads_back_bit_for_bit_and_is_described_by_its_metadata() {
     let back = read_lm_safetensors(&bytes).unwrap();
     assert!(back.layers.iter().any(|e| e.name() == "tok_embeddings") && !back.layers.iter().any(|e| e.name() == "output"));
     assert_same_model(&back.model, &q.model, "tied");
+    // Dropped as a model, the packed file is named for what it is (not "config.json is missing").
+    let e = qplay::lm::import::import_model(&[("w4.safetensors".to_string(), bytes.as_slice())]).err().expect("a packed export is not a float model");
+    assert!(e.to_string().contains("w4.safetensors is a packed quantized export written by qplay"), "{e}");
 
     // Bad files are refused with a message, never a panic.
     let good = std::fs::read(out.join("w4_g32.safetensors")).unwrap();

@@ -149,6 +149,14 @@ fn classify(name: &str, bytes: &[u8]) -> FileKind {
     }
 }
 
+/// Whether a .safetensors file is qplay's packed export ([`crate::formats::lm_safetensors`]), by
+/// its header's metadata alone.
+fn is_packed_export(bytes: &[u8]) -> bool {
+    use crate::formats::lm_safetensors::{FORMAT_NAME, MAX_LM_SAFETENSORS_BYTES};
+    crate::formats::safetensors::SafetensorsHeader::parse(bytes, MAX_LM_SAFETENSORS_BYTES)
+        .is_ok_and(|h| h.metadata().get("format").map(String::as_str) == Some(FORMAT_NAME))
+}
+
 /// Reads a model from the files the user gave (name, bytes): one GGUF file; or a Hugging Face
 /// folder (`config.json`, `*.safetensors`, optionally `tokenizer.json`); or a llama2.c
 /// `model.bin` (optionally with `tokenizer.bin`). Other files are ignored with a note.
@@ -211,6 +219,15 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     }
     if !shards.is_empty() {
         let [config] = configs.as_slice() else {
+            // qplay's own packed export is not a Hugging Face shard: say what it is.
+            if let Some((name, _)) = shards.iter().find(|(_, b)| is_packed_export(b)) {
+                return Err(files_error(format!(
+                    "{} is a packed quantized export written by qplay (integers, scales and minimums, described in its metadata): \
+                     models are read in float (GGUF, llama2.c, Hugging Face safetensors with config.json); load the model it was \
+                     quantized from, or its GGUF export",
+                    cursor::clip(name)
+                )));
+            }
             return Err(files_error(
                 if configs.is_empty() {
                     "config.json is missing: a Hugging Face model needs it beside model.safetensors".to_string()
