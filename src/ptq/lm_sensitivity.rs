@@ -457,7 +457,7 @@ pub fn finish_search(cfg: &LmQuantConfig, frame: &SearchFrame, mut sensitivity: 
         // A budget was checked before the search (the last candidate is all at the low width).
         return Err(match settings.target {
             SearchTarget::Kl(k) => {
-                LmError::Setting { name: "target", message: format!("no candidate reaches KL ≤ {k}: all at W{high} gives {:.6}", path[0].score.mean_kl) }
+                LmError::Setting { name: "target", message: format!("no candidate reaches KL ≤ {}: all at W{high} gives {}", crate::decimal::short_text(k), crate::decimal::fixed(path[0].score.mean_kl, 6, false)) }
             }
             _ => unmet_budget(low, path[path.len() - 1].bytes, searched_weights),
         }

@@ -121,8 +121,10 @@ impl Submit {
                         let parts = search_parts(outcomes)?;
                         let n = parts.iter().map(|p| p.candidates.len()).sum();
                         let candidates = interleave(parts.iter().map(|p| p.candidates.clone()).collect(), n)?;
-                        let report = finish_search(&quant, &parts[0].frame, sens.clone(), candidates).map_err(|e| e.to_string())?;
-                        Ok(job::Merged::Done(Outcome::LmSearch(Box::new(report))))
+                        Ok(match finish_search(&quant, &parts[0].frame, sens.clone(), candidates) {
+                            Ok(report) => job::Merged::Done(Outcome::LmSearch(Box::new(report))),
+                            Err(e) => job::Merged::Failed(e.to_string()),
+                        })
                     });
                     Ok(job::Merged::Next(next, merge_candidates))
                 });

@@ -162,6 +162,9 @@ pub fn run<K: 'static>(worker: &SharedWorker, request: Request, bytes: Option<&[
 pub enum Merged {
     Done(Outcome),
     Next(Vec<Request>, MergeFn),
+    /// The parts agree but the job's own answer is an error (a search target no candidate
+    /// meets): the message as the one-worker job gives it.
+    Failed(String),
 }
 
 /// Merges one stage's outcomes (in the order of its parts).
@@ -271,6 +274,10 @@ fn submit_stage<K: 'static>(worker: &SharedWorker, split: &Shared, parts: Vec<Re
                         Ok(Merged::Next(..)) => {
                             s.ended = true;
                             Event::Failed("a stage of a shared job with no parts".into())
+                        }
+                        Ok(Merged::Failed(message)) => {
+                            s.ended = true;
+                            Event::Failed(message)
                         }
                         Err(e) => {
                             s.ended = true;

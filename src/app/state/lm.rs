@@ -272,6 +272,9 @@ impl Reducible for LmState {
                         asked: task.exp.max_new,
                     }));
                 }
+                // A new search replaces the last one's result: a failed or cancelled one must not
+                // leave a result of other settings (and its Use button) above its message.
+                Applied::Started(task) if task.kind == LmJob::Search => next.search = None,
                 Applied::Streamed(Event::LmTokens { fp32, quant }) => {
                     if let Some(g) = next.generation.as_mut() {
                         let g = Rc::make_mut(g);
