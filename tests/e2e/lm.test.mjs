@@ -447,6 +447,7 @@ test('the larger built-in model is chosen by a radio button and a link, and runs
   assert.match(layers, /layers\.3\.feed_forward\.w2/);
   assert.doesNotMatch(layers, /layers\.4\./);
   assert.match(layers, /256 × 768/);
+  assert.doesNotMatch(layers, /\b0 × 0\b/, 'the f32 embedding table has its shape too');
   await page.selectOption('[data-testid=lm-method]', 'gptq');
   await runAndWait(page, 2);
   r = await rows(page);

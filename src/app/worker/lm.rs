@@ -463,12 +463,17 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, s
     .map_err(err)?;
     let c = Comparison::from_windows(&windows, ranges);
     let millis = now_ms() - t0;
+    let dims = &m.weights.config;
     let layers = q
         .layers
         .iter()
         .map(|l| LmLayerRow {
             name: l.name.clone(),
-            shape: linear_named(&q.model, &l.name).map_or([0, 0], |lin| [lin.n(), lin.k()]),
+            // An embedding kept in f32 is a table, not a Linear: [vocabulary, dim].
+            shape: linear_named(&q.model, &l.name)
+                .map(|lin| [lin.n(), lin.k()])
+                .or_else(|| (l.name == "tok_embeddings").then_some([dims.vocab_size, dims.dim]))
+                .unwrap_or([0, 0]),
             format: l.format.clone(),
             engine: l.engine.clone(),
             bytes: l.bytes,
