@@ -584,6 +584,12 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   await runAndWait(page, 1);
   assert.equal((await rows(page))[0].quant.toFixed(4), ppl, 'the run scores the chosen widths as the search did');
 
+  // The result belongs to its model: choosing the other built-in model clears it.
+  assert.ok(await page.$('[data-testid=lm-search-summary]'));
+  await page.check('[data-testid=lm-use-builtin-large]');
+  assert.equal(await page.$('[data-testid=lm-search-summary]'), null);
+  await page.check('[data-testid=lm-use-builtin]');
+
   // The search takes RTN: another method disables it with the reason.
   await page.selectOption('[data-testid=lm-method]', 'gptq');
   assert.equal(await page.$eval('[data-testid=lm-search-run]', (b) => b.disabled), true);
@@ -603,10 +609,7 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   await page.click('[data-testid=lm-search-run]');
   await page.waitForSelector('[data-testid=run-error]', { timeout: 60_000 });
   assert.match(await page.textContent('[data-testid=run-error]'), /budget cannot be met: all at W4 takes \d+ bytes/);
-  // The result belongs to its model: choosing the other built-in model clears it.
-  assert.ok(await page.$('[data-testid=lm-search-summary]'));
-  await page.check('[data-testid=lm-use-builtin-large]');
-  assert.equal(await page.$('[data-testid=lm-search-summary]'), null);
+  assert.equal(await page.$('[data-testid=lm-search-summary]'), null, 'a failed search leaves no result of other settings');
   await assertHealthy(page, errors);
 
   // A link that locks the per-layer widths: the search runs, its Use is disabled and says why.

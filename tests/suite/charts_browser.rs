@@ -576,6 +576,7 @@ async fn plot_canvas_has_a_png_button_and_a_keyboard_pick_list() {
         label: "Pareto front".into(),
         testid: "pareto".into(),
         on_pick,
+        pickable: true,
         class: Default::default(),
     };
     let app = yew::Renderer::<PlotCanvas>::with_root_and_props(root.clone(), props).render();
@@ -599,6 +600,22 @@ async fn plot_canvas_has_a_png_button_and_a_keyboard_pick_list() {
     select.dispatch_event(&web_sys::Event::new("change").unwrap()).unwrap();
     settle().await;
     assert_eq!(*picked.borrow(), vec![5]);
+    app.destroy();
+    // Not pickable (a teacher's lock): the chart is drawn, with no list to apply a point from.
+    let props = PlotCanvasProps {
+        plot: Plot::Pareto { report: Rc::new(mixed(realistic_candidates(), 3, 6)), applied: None },
+        label: "Pareto front".into(),
+        testid: "pareto".into(),
+        on_pick: Default::default(),
+        pickable: false,
+        class: Default::default(),
+    };
+    let app = yew::Renderer::<PlotCanvas>::with_root_and_props(root.clone(), props).render();
+    settle().await;
+    let canvas: HtmlCanvasElement = root.query_selector("canvas[data-testid=pareto]").unwrap().expect("the canvas").dyn_into().unwrap();
+    assert!(ink_middle(&canvas) > 50, "drawn");
+    assert!(root.query_selector("select").unwrap().is_none(), "no pick list");
+    assert!(root.query_selector("figure.pickable").unwrap().is_none());
     app.destroy();
 }
 

@@ -141,6 +141,9 @@ pub struct PlotCanvasProps {
     /// The Pareto chart: fires with a candidate's index when it is clicked or chosen in the list.
     #[prop_or_default]
     pub on_pick: Callback<usize>,
+    /// The Pareto chart: whether a point can be picked (a teacher's lock makes it a picture).
+    #[prop_or(true)]
+    pub pickable: bool,
     /// Extra classes on the `<figure>` (e.g. `half` for a chart beside another).
     #[prop_or_default]
     pub class: Classes,
@@ -186,7 +189,7 @@ pub fn plot_canvas(props: &PlotCanvasProps) -> Html {
         })
     };
     let pareto = match &props.plot {
-        Plot::Pareto { report, applied } => Some((report.clone(), applied.filter(|&i| i < report.candidates.len()))),
+        Plot::Pareto { report, applied } if props.pickable => Some((report.clone(), applied.filter(|&i| i < report.candidates.len()))),
         _ => None,
     };
     let onclick = pareto.is_some().then(|| {

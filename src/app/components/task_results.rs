@@ -176,7 +176,7 @@ pub fn mixed_bit_result(props: &MixedBitResultProps) -> Html {
                 if let Some(why) = &props.apply_locked {
                     <h2>{"Size against accuracy"}</h2>
                     <p class="hint" data-testid="apply-locked">{ format!("Applying a point is locked: {why}.") }</p>
-                    <PlotCanvas plot={Plot::Pareto { report: r.clone(), applied: props.applied }} testid="pareto-chart"
+                    <PlotCanvas plot={Plot::Pareto { report: r.clone(), applied: props.applied }} testid="pareto-chart" pickable={false}
                         label="Every candidate's size against its test accuracy; the Pareto front is connected." />
                 } else {
                     <h2>{"Size against accuracy: pick a point to apply it"}</h2>
