@@ -571,15 +571,15 @@ async fn plot_canvas_has_a_png_button_and_a_keyboard_pick_list() {
         let picked = picked.clone();
         yew::Callback::from(move |i: usize| picked.borrow_mut().push(i))
     };
-    let props = PlotCanvasProps {
+    let pareto = |on_pick, pickable| PlotCanvasProps {
         plot: Plot::Pareto { report: Rc::new(mixed(realistic_candidates(), 3, 6)), applied: None },
         label: "Pareto front".into(),
         testid: "pareto".into(),
         on_pick,
-        pickable: true,
+        pickable,
         class: Default::default(),
     };
-    let app = yew::Renderer::<PlotCanvas>::with_root_and_props(root.clone(), props).render();
+    let app = yew::Renderer::<PlotCanvas>::with_root_and_props(root.clone(), pareto(on_pick, true)).render();
     settle().await;
     let canvas: HtmlCanvasElement = root.query_selector("canvas[data-testid=pareto]").unwrap().expect("the canvas keeps its test id").dyn_into().unwrap();
     assert!(ink_middle(&canvas) > 50, "drawn by the component");
@@ -602,15 +602,7 @@ async fn plot_canvas_has_a_png_button_and_a_keyboard_pick_list() {
     assert_eq!(*picked.borrow(), vec![5]);
     app.destroy();
     // Not pickable (a teacher's lock): the chart is drawn, with no list to apply a point from.
-    let props = PlotCanvasProps {
-        plot: Plot::Pareto { report: Rc::new(mixed(realistic_candidates(), 3, 6)), applied: None },
-        label: "Pareto front".into(),
-        testid: "pareto".into(),
-        on_pick: Default::default(),
-        pickable: false,
-        class: Default::default(),
-    };
-    let app = yew::Renderer::<PlotCanvas>::with_root_and_props(root.clone(), props).render();
+    let app = yew::Renderer::<PlotCanvas>::with_root_and_props(root.clone(), pareto(Default::default(), false)).render();
     settle().await;
     let canvas: HtmlCanvasElement = root.query_selector("canvas[data-testid=pareto]").unwrap().expect("the canvas").dyn_into().unwrap();
     assert!(ink_middle(&canvas) > 50, "drawn");
