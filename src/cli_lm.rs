@@ -131,6 +131,9 @@ pub struct ModelArgs {
     /// The settings as a share link or its query (`weights=rtn&bits=4&group=32`, the same keys).
     #[arg(long)]
     link: Option<String>,
+    /// --link read once ([`ModelArgs::link_experiment`]).
+    #[arg(skip)]
+    link_read: std::cell::OnceCell<Option<(qplay::share::lm::LmExperiment, Vec<String>)>>,
     #[arg(long)]
     weights: Option<String>,
     #[arg(long)]
@@ -459,9 +462,13 @@ impl ModelArgs {
     }
 
     /// The experiment --link describes, and the notices of the keys it skipped.
-    fn link_experiment(&self) -> Option<(qplay::share::lm::LmExperiment, Vec<String>)> {
-        let link = self.link.as_deref()?;
-        Some(qplay::share::lm::from_query(link.split_once('?').map_or(link, |(_, q)| q)))
+    fn link_experiment(&self) -> Option<&(qplay::share::lm::LmExperiment, Vec<String>)> {
+        self.link_read
+            .get_or_init(|| {
+                let link = self.link.as_deref()?;
+                Some(qplay::share::lm::from_query(link.split_once('?').map_or(link, |(_, q)| q)))
+            })
+            .as_ref()
     }
 
     /// Calibration token ids for the calibrated methods: the training split, as the model's
@@ -510,7 +517,7 @@ impl ModelArgs {
             if self.config.is_some() {
                 return Err("--config and --link both give the settings: use one".into());
             }
-            c = e.quant;
+            c = e.quant.clone();
         }
         if let Some(w) = &self.weights {
             c.weights = LmWeightFormat::parse(w).ok_or_else(|| {
@@ -673,7 +680,7 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     // What the flags leave out: the link's, else the defaults.
     let link = a.m.link_experiment().map(|(e, _)| e);
     let (sample, max_new) = link.as_ref().map_or((SampleConfig::default(), 200), |e| (e.sample.clone(), e.max_new));
-    let text = a.prompt.clone().or(link.map(|e| e.prompt)).ok_or("--prompt: give the text to continue (or a --link with prompt=)")?;
+    let text = a.prompt.clone().or(link.map(|e| e.prompt.clone())).ok_or("--prompt: give the text to continue (or a --link with prompt=)")?;
     let max_new = a.max_new.unwrap_or(max_new);
     let sc = SampleConfig {
         temperature: a.temperature.unwrap_or(sample.temperature),

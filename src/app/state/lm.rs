@@ -229,6 +229,20 @@ impl LmState {
         self.job.running_id()
     }
 
+    /// Puts in use the model the experiment names (`exp.model`, else `exp.builtin`): the user's
+    /// own when `exp.model` is the one held, else none until its files are dropped
+    /// ([`Self::model_missing`] says so), as from a link or a results row. What was drawn or
+    /// searched on the model in use `before` goes when the model changes: its Linears may not
+    /// exist on this one.
+    fn use_named_model(&mut self, before: &LmState) {
+        self.use_user = self.user_model.as_ref().is_some_and(|m| m.info.name == self.exp.model);
+        let model = |s: &LmState| (s.use_user, s.exp.builtin, s.exp.model.clone());
+        if model(self) != model(before) {
+            self.weights = None;
+            self.search = None;
+        }
+    }
+
     /// The model the experiment names when it is not the one in use: a link made with the
     /// user's own files, opened where those files are not loaded.
     pub fn model_missing(&self) -> Option<&str> {
@@ -247,15 +261,9 @@ impl Reducible for LmState {
             LmAction::FromQuery(query) => {
                 let read = LmState::from_query(&query);
                 if read.exp != next.exp || !read.notices.is_empty() {
-                    if read.exp.builtin != next.exp.builtin || read.exp.model != next.exp.model {
-                        next.weights = None;
-                        next.search = None;
-                    }
                     next.exp = read.exp;
                     next.notices = read.notices;
-                    // The link's model: the user's own when it is the one held, else none until
-                    // its files are dropped (`model_missing` says so).
-                    next.use_user = next.user_model.as_ref().is_some_and(|m| m.info.name == next.exp.model);
+                    next.use_named_model(&self);
                 }
                 next.view = read.view;
             }
@@ -336,13 +344,7 @@ impl Reducible for LmState {
             LmAction::ApplyRow(key) => {
                 if let Some(exp) = self.applied(key) {
                     self.put_in_form(&mut next, exp, "that row's settings");
-                    // The row's model: the user's own when it is the one held (else Run asks for
-                    // its files, as a link's does); what was drawn or searched on another goes.
-                    next.use_user = next.user_model.as_ref().is_some_and(|m| m.info.name == next.exp.model);
-                    if (next.use_user, next.exp.builtin) != (self.use_user, self.exp.builtin) {
-                        next.weights = None;
-                        next.search = None;
-                    }
+                    next.use_named_model(&self);
                 }
             }
             LmAction::UseCandidate(i) => match self.with_candidate(i) {
@@ -353,22 +355,18 @@ impl Reducible for LmState {
             LmAction::DismissNotices => next.notices.clear(),
             LmAction::ModelRejected(message) => next.model_error = Some(message),
             LmAction::ChooseModel(choice) => {
-                let use_user = choice == ModelChoice::User && next.user_model.is_some();
-                let builtin = match choice {
-                    ModelChoice::Builtin(b) => b,
-                    ModelChoice::User => next.exp.builtin,
-                };
-                // What was drawn or searched on the other model goes (its Linears may not exist here).
-                if use_user != next.use_user || builtin != next.exp.builtin {
-                    next.weights = None;
-                    next.search = None;
+                match choice {
+                    ModelChoice::Builtin(b) => {
+                        next.exp.builtin = b;
+                        next.exp.model = String::new();
+                    }
+                    ModelChoice::User => {
+                        if let Some(m) = &next.user_model {
+                            next.exp.model = m.info.name.clone();
+                        }
+                    }
                 }
-                next.use_user = use_user;
-                next.exp.builtin = builtin;
-                next.exp.model = match (&next.user_model, use_user) {
-                    (Some(m), true) => m.info.name.clone(),
-                    _ => String::new(),
-                };
+                next.use_named_model(&self);
             }
         }
         Rc::new(next)

@@ -55,27 +55,12 @@ pub fn has_llama2c_magic(bytes: &[u8]) -> bool {
     bytes.len() >= 4 && u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) == LLAMA2C_MAGIC
 }
 
-/// Whether `bytes` read whole as a llama2.c `tokenizer.bin` ([`read_llama2c_tokenizer`]'s
-/// layout: every length within max_token_length, a score that is not NaN, the last token ending
-/// at the end of the file), without copying a token: so a tokenizer named `tok512.bin` (as
-/// llama2.c ships for stories260K) is not taken for a model, whose floats read as lengths
-/// fail within a few tokens. Linear in the file's length.
+/// Whether `bytes` read whole as a llama2.c `tokenizer.bin` with at least one token
+/// ([`walk_tokenizer`]), without copying a token: so a tokenizer named `tok512.bin` (as llama2.c
+/// ships for stories260K) is not taken for a model, whose floats read as lengths fail within a
+/// few tokens. Linear in the file's length.
 pub fn reads_as_llama2c_tokenizer(bytes: &[u8]) -> bool {
-    let word = |at: usize| bytes.get(at..at.checked_add(4)?).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(i32::from_le_bytes);
-    let Some(max_len) = word(0).filter(|&m| m >= 0) else { return false };
-    let (mut at, mut n) = (4usize, 0usize);
-    while at < bytes.len() {
-        let (Some(score), Some(len)) = (word(at), word(at + 4)) else { return false };
-        if f32::from_bits(score as u32).is_nan() || !(0..=max_len).contains(&len) || n == MAX_VOCAB {
-            return false;
-        }
-        match (at + 8).checked_add(len as usize) {
-            Some(end) if end <= bytes.len() => at = end,
-            _ => return false,
-        }
-        n += 1;
-    }
-    n > 0
+    walk_tokenizer(bytes, |_, _| ()).is_ok_and(|(_, count)| count > 0)
 }
 
 /// A llama2.c model: its weights, version and notes.
@@ -329,19 +314,41 @@ pub fn read_llama2c(bytes: &[u8]) -> Result<Llama2cModel, LmError> {
     Ok(Llama2cModel { weights, version, notes })
 }
 
-/// Reads a llama2.c `tokenizer.bin`: `max_token_length`, then (score, bytes) per token until
-/// the end of the file. BOS = 1 and EOS = 2, as run.c assumes (when there are that many tokens).
+/// Reads a llama2.c `tokenizer.bin` ([`walk_tokenizer`]'s layout). BOS = 1 and EOS = 2, as run.c assumes (when there are that many tokens).
 pub fn read_llama2c_tokenizer(bytes: &[u8]) -> Result<Vocabulary, LmError> {
     check_file_size(bytes.len(), "the llama2.c tokenizer")?;
+    let mut tokens = Vec::new();
+    let mut scores = Vec::new();
+    let (max_len, _) = walk_tokenizer(bytes, |score, token| {
+        tokens.push(token.to_vec());
+        scores.push(score);
+    })?;
+    let n = tokens.len();
+    let special = |id: u32| if (id as usize) < n { Some(id) } else { None };
+    Ok(Vocabulary {
+        model: Some("llama2.c".into()),
+        tokens,
+        scores,
+        bos_id: special(1),
+        eos_id: special(2),
+        max_token_length: Some(max_len),
+        ..Vocabulary::default()
+    })
+}
+
+/// Walks a llama2.c `tokenizer.bin`: i32 `max_token_length`, then per token until the end of the
+/// file an f32 score (not NaN), an i32 length (0 to max_token_length) and that many bytes, at most
+/// [`MAX_VOCAB`] tokens. `visit` sees each (score, bytes); returns (max_token_length, count).
+/// Every check of the layout is here, for the reader and for [`reads_as_llama2c_tokenizer`].
+fn walk_tokenizer<'a>(bytes: &'a [u8], mut visit: impl FnMut(f32, &'a [u8])) -> Result<(u32, usize), LmError> {
     let mut c = Cursor::new(bytes, TOKENIZER_FORMAT);
     let max_len = c.i32("max_token_length")?;
     if max_len < 0 {
         return Err(c.error(format!("max_token_length is {max_len}: it must not be negative")));
     }
-    let mut tokens = Vec::new();
-    let mut scores = Vec::new();
+    let mut count = 0usize;
     while !c.is_empty() {
-        let i = tokens.len();
+        let i = count;
         if i == MAX_VOCAB {
             return Err(c.error(format!("more than {MAX_VOCAB} tokens")));
         }
@@ -353,18 +360,8 @@ pub fn read_llama2c_tokenizer(bytes: &[u8]) -> Result<Vocabulary, LmError> {
         if len < 0 || len > max_len {
             return Err(c.error(format!("token {i} is {len} bytes long: it must be 0 to max_token_length = {max_len}")));
         }
-        tokens.push(c.take(len as u64, &format!("token {i}"))?.to_vec());
-        scores.push(score);
+        visit(score, c.take(len as u64, &format!("token {i}"))?);
+        count += 1;
     }
-    let n = tokens.len();
-    let special = |id: u32| if (id as usize) < n { Some(id) } else { None };
-    Ok(Vocabulary {
-        model: Some("llama2.c".into()),
-        tokens,
-        scores,
-        bos_id: special(1),
-        eos_id: special(2),
-        max_token_length: Some(max_len as u32),
-        ..Vocabulary::default()
-    })
+    Ok((max_len as u32, count))
 }

@@ -165,8 +165,10 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     if total > MAX_IMPORT_FILE_BYTES as u128 {
         return Err(LmError::TooLarge { what: "the model's files".into(), bytes: total, limit: MAX_IMPORT_FILE_BYTES as u128 });
     }
+    // Each file is classified once (a `.bin` may be read through to tell a tokenizer from a model).
+    let kinds: Vec<FileKind> = files.iter().map(|(n, b)| classify(n, b)).collect();
     let of = |k: FileKind| -> Vec<(&str, &[u8])> {
-        files.iter().filter(|(n, b)| classify(n, b) == k).map(|(n, b)| (n.as_str(), *b)).collect()
+        files.iter().zip(&kinds).filter(|&(_, &kind)| kind == k).map(|((n, b), _)| (n.as_str(), *b)).collect()
     };
     let (ggufs, shards, configs, hf_tok, l2c_tok, l2c) = (
         of(FileKind::Gguf),
@@ -176,17 +178,17 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         of(FileKind::Llama2cTokenizer),
         of(FileKind::Llama2cModel),
     );
-    let mut unused: Vec<String> = files.iter().filter(|(n, b)| classify(n, b) == FileKind::Other).map(|(n, _)| n.clone()).collect();
+    let mut unused: Vec<String> = of(FileKind::Other).iter().map(|(n, _)| n.to_string()).collect();
     let mut notes: Vec<String> =
         unused.iter().map(|n| format!("{} ignored: not a model, config or tokenizer file qplay reads", cursor::clip(n))).collect();
-    let kinds = [!ggufs.is_empty(), !shards.is_empty(), !l2c.is_empty()].iter().filter(|&&k| k).count();
+    let formats = [!ggufs.is_empty(), !shards.is_empty(), !l2c.is_empty()].iter().filter(|&&k| k).count();
     let names = || files.iter().map(|(n, _)| cursor::clip(n)).collect::<Vec<_>>().join(", ");
-    if kinds == 0 {
+    if formats == 0 {
         return Err(files_error(
             format!("no model file among [{}]: give a .gguf file, a llama2.c model.bin, or config.json with model.safetensors", names()),
         ));
     }
-    if kinds > 1 {
+    if formats > 1 {
         return Err(files_error(format!("files of several model formats in [{}]: give one model", names())));
     }
     // Files of a kind the chosen format does not read are named, not dropped in silence.
