@@ -790,7 +790,7 @@ fn run_table(a: TableArgs) -> Result<(), String> {
         };
         let layers = r.layer_reference().map(LmModel::from_weights).transpose().map_err(|e| e.to_string())?;
         let c = compare_layers_against(&reference, layers.as_ref(), &q.model, &ids, cfg.kv, |_, _| {}).map_err(|e| e.to_string())?;
-        let label = if cfg.skip.is_empty() { format!("{} (lm_head and embedding too)", cfg.label()) } else { cfg.label() };
+        let label = cfg.label();
         let engine = q.model.blocks[0].wq.engine();
         let kv = qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len);
         let bpw = q.model.bits_per_weight();

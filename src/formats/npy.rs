@@ -67,7 +67,14 @@ pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, Forma
     let values: Vec<f32> = match (ts.type_char(), item) {
         (TypeChar::Float, 2) => convert(npy.into_vec::<half::f16>(), |v| v.to_f32())?,
         (TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(malformed)?,
-        (TypeChar::Float, 8) => convert(npy.into_vec::<f64>(), |v| v as f32)?,
+        (TypeChar::Float, 8) => {
+            let wide = npy.into_vec::<f64>().map_err(malformed)?;
+            // A finite f64 past f32's range would read as ∞: named with its own value, as typed text's is.
+            if let Some(i) = wide.iter().position(|&v| v.is_finite() && (v as f32).is_infinite()) {
+                return Err(FormatError::Text(crate::parse::ParseError::NonFinite { index: i + 1, token: crate::decimal::short_text(wide[i]) }));
+            }
+            wide.into_iter().map(|v| v as f32).collect()
+        }
         (TypeChar::Int, 1) => convert(npy.into_vec::<i8>(), |v| v as f32)?,
         (TypeChar::Int, 2) => convert(npy.into_vec::<i16>(), |v| v as f32)?,
         (TypeChar::Int, 4) => convert(npy.into_vec::<i32>(), |v| v as f32)?,

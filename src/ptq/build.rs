@@ -202,6 +202,17 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
             }
         };
         let weight = quantize_granular(&w_eff, &[out, fan_in], &scheme, granularity, &cfg.weight_calibration).map_err(err)?;
+        if weight.dequant.iter().all(|&v| v == 0.0) && w_eff.iter().any(|&w| w != 0.0) {
+            // Symmetric 1-bit: the levels {−1, 0} with s = 2·max|w| put every |w/s| ≤ 0.5, which rounds to 0.
+            let why = if scheme.symmetric && bits == 1 {
+                ": a symmetric 1-bit grid has the levels −1 and 0 with a step of 2·max|w|, so every |w| / s ≤ 0.5 rounds to 0 \
+                 (use an asymmetric grid, or 2 bits or more)"
+            } else {
+                ""
+            };
+            let plural = if bits == 1 { "" } else { "s" };
+            notes.push(format!("{}: every weight was quantized to zero at {bits} bit{plural}{why}", layer.name));
+        }
 
         // The input.
         let act_scheme = cfg.act_scheme();

@@ -365,6 +365,32 @@ impl LmQuantConfig {
     }
 
     /// " act-order" when GPTQ takes its columns in order of decreasing H_jj.
+    /// The settings a row would otherwise hide, when they are not the defaults: ", damp 0.05",
+    /// ", 4096 calibration tokens", ", FP32: output", ", every Linear quantized" and the per-layer
+    /// bits (the first four, then how many more).
+    fn non_default_label(&self) -> String {
+        let d = LmQuantConfig::default();
+        let mut parts = Vec::new();
+        if self.gptq_rounds() && self.damp != d.damp {
+            parts.push(format!("damp {}", short_text(self.damp)));
+        }
+        if self.calibrated() && self.calib_tokens != d.calib_tokens {
+            parts.push(format!("{} calibration tokens", self.calib_tokens));
+        }
+        if self.skip != d.skip {
+            parts.push(if self.skip.is_empty() { "every Linear quantized".to_string() } else { format!("FP32: {}", self.skip.join(" ")) });
+        }
+        if !self.layer_bits.is_empty() {
+            const SHOWN: usize = 4;
+            let mut bits: Vec<String> = self.layer_bits.iter().take(SHOWN).map(|(k, b)| format!("{k}={b}")).collect();
+            if self.layer_bits.len() > SHOWN {
+                bits.push(format!("+{} more", self.layer_bits.len() - SHOWN));
+            }
+            parts.push(format!("bits {}", bits.join(" ")));
+        }
+        parts.iter().map(|p| format!(", {p}")).collect()
+    }
+
     fn act_order_label(&self) -> &'static str {
         if self.act_order {
             " act-order"
@@ -432,6 +458,7 @@ impl LmQuantConfig {
         };
         let w = if self.static_scales() { format!("{w}, static activation scales") } else { w };
         let w = if self.outliers > 0 { format!("{w}, {} outlier channels ×{}", self.outliers, self.outlier_scale) } else { w };
+        let w = format!("{w}{}", self.non_default_label());
         match self.kv {
             KvFormat::F32 => w,
             KvFormat::F16 => format!("{w} + KV f16"),

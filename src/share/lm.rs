@@ -430,6 +430,10 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         (e.quant.bits, e.quant.group, e.quant.symmetric, e.quant.narrow) = (d.bits, d.group, d.symmetric, d.narrow);
         e.quant.layer_bits.clear();
     }
+    if e.quant.narrow && !e.quant.symmetric {
+        notices.push("link key \"narrow\" ignored: the narrow range is of a symmetric grid (symmetric=true)".into());
+        e.quant.narrow = false;
+    }
     // Settings that are valid one by one but not together fall back to the default quantization.
     if let Err(err) = e.quant.validate() {
         notices.push(format!("the quantization settings do not fit together ({err}); using the defaults"));

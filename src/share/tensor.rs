@@ -205,7 +205,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
         help: "α,β: a float range set by hand instead of the data's min and max",
         write: |s, _| s.range.map(|(a, b)| format!("{},{}", short_text(a), short_text(b))),
         read: |s, v| {
-            let (a, b) = v.split_once(',').ok_or("use two numbers α,β")?;
+            let (a, b) = v.split_once(',').filter(|(_, b)| !b.contains(',')).ok_or("use two numbers α,β")?;
             let (a, b) = (finite(a)?, finite(b)?);
             if a > b {
                 return Err("α must not exceed β".into());

@@ -33,7 +33,7 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   await page.waitForSelector('[data-testid=lm-table-empty]');
   assert.match(await page.textContent('header nav'), /Language model/);
   // Every control has a tooltip.
-  for (const id of ['weights', 'bits', 'group', 'symmetric', 'int8_acts', 'kv', 'skip', 'tokens', 'prompt', 'max_new', 'temperature', 'seed']) {
+  for (const id of ['weights', 'bits', 'group', 'symmetric', 'narrow', 'int8_acts', 'kv', 'skip', 'tokens', 'prompt', 'max_new', 'temperature', 'top_k', 'top_p', 'seed']) {
     const title = await page.$eval(`[data-testid=lm-${id}]`, (el) => el.closest('label').title);
     assert.ok(title.length > 40, `${id} has a tooltip`);
   }
@@ -301,12 +301,30 @@ test('Cancel stops a long run within a second, and the next run works', async ()
 test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves; Cancel stops GPTQ within a second', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&tokens=1025&calib_tokens=1024`);
   await page.waitForSelector('[data-testid=lm-table-empty]');
-  for (const id of ['method', 'calib_tokens', 'alpha', 'act_order', 'awq_clip', 'awq_gptq', 'outliers']) {
+  for (const id of ['method', 'calib_tokens', 'alpha', 'damp', 'act_order', 'awq_clip', 'awq_gptq', 'outliers', 'outlier_scale']) {
     const title = await page.$eval(`[data-testid=lm-${id}]`, (el) => el.closest('label').title);
     assert.ok(title.length > 40, `${id} has a tooltip`);
   }
+  // A setting that would change nothing is disabled: the dampening without GPTQ, the outlier scale
+  // without outliers, the narrow range without a symmetric grid, top-k / top-p when greedy.
+  const disabled = (id) => page.$eval(`[data-testid=lm-${id}]`, (c) => c.disabled);
+  assert.equal(await disabled('damp'), true, 'the dampening is GPTQ\'s');
+  assert.equal(await disabled('outlier_scale'), true, 'no outliers: no scale');
+  assert.equal(await disabled('narrow'), false);
+  await page.click('[data-testid=lm-symmetric]');
+  assert.equal(await disabled('narrow'), true, 'asymmetric: no narrow range');
+  await page.click('[data-testid=lm-symmetric]');
+  assert.equal(await disabled('top_k'), false);
+  await page.fill('[data-testid=lm-temperature]', '0');
+  await page.dispatchEvent('[data-testid=lm-temperature]', 'change');
+  assert.equal(await disabled('top_k'), true, 'greedy: no top-k');
+  assert.equal(await disabled('top_p'), true, 'greedy: no top-p');
   await page.selectOption('[data-testid=lm-method]', 'gptq');
   assert.match(await page.evaluate(() => location.hash), /method=gptq/);
+  assert.equal(await disabled('damp'), false, 'GPTQ reads the dampening');
+  await page.fill('[data-testid=lm-damp]', '0.02');
+  await page.dispatchEvent('[data-testid=lm-damp]', 'change');
+  assert.match(await page.evaluate(() => location.hash), /damp=0\.02/);
   // Cancel while GPTQ quantizes (its own progress stage), then run it to the end.
   await page.click('[data-testid=lm-run]');
   await page.waitForFunction(() => /GPTQ/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
@@ -316,7 +334,8 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   assert.ok(Date.now() - t0 < 1000, 'cancelled within a second');
   await runAndWait(page, 1);
   let r = await rows(page);
-  assert.match(r[0].label, /W4 g32 GPTQ/);
+  // The row names the settings it differs from the defaults by.
+  assert.match(r[0].label, /W4 g32 GPTQ, damp 0\.02, 1024 calibration tokens/);
   assert.ok(Math.abs(r[0].delta) < 3, `GPTQ W4 g32 Δ ${r[0].delta} %`);
   // SmoothQuant switches int8 activations on (it is for W8A8).
   await page.selectOption('[data-testid=lm-bits]', '8');

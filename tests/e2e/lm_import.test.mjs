@@ -219,8 +219,12 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   await page.check('[data-testid=lm-use-builtin]');
   await page.click('[data-testid=lm-run]');
   await page.waitForFunction(() => /scoring/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  // Files given while a job runs are not read, and the zone says so (until the job ends).
+  await page.setInputFiles('[data-testid=lm-drop-input]', [await fixture('tied_f32.gguf')]);
+  assert.match(await page.textContent('[data-testid=lm-drop-refused]'), /a job is running: give the files again/);
   await page.click('[data-testid=cancel]');
   await page.waitForSelector('[data-testid=cancelled]', { timeout: 1000 });
+  await page.waitForSelector('[data-testid=lm-drop-refused]', { state: 'detached', timeout: 5000 });
   // The worker that held the user's model is gone: the page sends the files to the new one.
   await page.check('[data-testid=lm-use-user]');
   await page.$eval('[data-testid=lm-tokens]', (i) => {
@@ -266,5 +270,16 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   assert.ok(layers.length > 0, 'layers described');
   assert.ok(Object.keys(header).some((k) => k.endsWith('.qweight')), 'packed integers');
   await idle(page);
+  await assertHealthy(page, errors);
+});
+
+test('under lock=model, files given to the page are not read, and the drop zone says why', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?lock=model`);
+  await page.waitForSelector('[data-testid=lm-drop]');
+  await page.setInputFiles('[data-testid=lm-drop-input]', [await fixture('tied_f32.gguf')]);
+  assert.match(await page.textContent('[data-testid=lm-drop-refused]'), /^locked by the link: the files were not read$/);
+  await page.waitForTimeout(500);
+  assert.equal(await page.$('[data-testid=lm-user-model]'), null, 'no model was loaded');
+  assert.equal(await page.$('[data-testid=job-status]'), null, 'nothing runs');
   await assertHealthy(page, errors);
 });

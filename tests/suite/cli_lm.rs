@@ -35,7 +35,7 @@ fn w8_per_channel_meets_its_targets_and_writes_its_report() {
     let (code, out, err) = qplay(&["eval", "--config", toml.to_str().unwrap(), "--tokens", "513"]);
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(j["label"], "W4 g32 RTN + KV int8");
+    assert_eq!(j["label"], "W4 g32 RTN, every Linear quantized + KV int8");
     // The same settings from a share link.
     let (code, out, err) = qplay(&["eval", "--link", "http://127.0.0.1:8080/#/lm?weights=rtn&bits=4&group=32&kv=int8&skip=&colour=red", "--tokens", "513"]);
     assert_eq!(code, 0, "{err}");

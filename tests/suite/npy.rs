@@ -62,6 +62,18 @@ both! {
         let text = String::from_utf8_lossy(&liar).replace("(2,)", "(9999999999,)");
         liar = text.into_bytes();
         assert!(read_npy(&liar).is_err());
+        // A float64 past f32's range (it would read as ∞) is named with its value; ∞ itself is not refused here.
+        let f8 = |values: &[f64]| {
+            let h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({},), }}\n", values.len());
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend((h.len() as u16).to_le_bytes());
+            b.extend(h.as_bytes());
+            values.iter().for_each(|v| b.extend(v.to_le_bytes()));
+            b
+        };
+        let e = read_npy(&f8(&[1.0, -1e300])).unwrap_err().to_string();
+        assert_eq!(e, "value #2 is -1e300: beyond the range of f32 (±3.4e38), the type every value is held in");
+        assert_eq!(read_npy(&f8(&[0.5, f64::from(f32::MAX)])).unwrap().values, vec![0.5, f32::MAX]);
     }
 }
 

@@ -180,6 +180,23 @@ fn a_group_that_does_not_divide_a_fan_in_is_a_visible_note() {
     assert!(q.model.quantized().all(|l| matches!(l.weight.layout.granularity, qplay::quant::Granularity::PerChannel { .. })));
 }
 
+/// Symmetric 1-bit weights have the levels {−1, 0} and s = 2·max|w|: every weight rounds to 0.
+/// The model then answers one class (10 %): each layer says why, and asymmetric 1-bit does not.
+#[test]
+fn weights_that_all_round_to_zero_are_a_visible_note() {
+    let m = model("mlp-mnist");
+    let calib = data("mnist-train").images_f32(0, 16);
+    let cfg = |symmetric| PtqConfig { mode: QuantMode::WeightOnly, weight_bits: 1, weight_symmetric: symmetric, ..PtqConfig::default() };
+    let q = quantize_model(&m, &cfg(true), &calib, Scope::All).unwrap();
+    for l in q.model.quantized() {
+        assert!(l.weight.dequant.iter().all(|&v| v == 0.0), "{}", l.name);
+    }
+    let zeroed: Vec<&String> = q.notes.iter().filter(|n| n.contains("every weight was quantized to zero at 1 bit: a symmetric 1-bit grid")).collect();
+    assert_eq!(zeroed.len(), q.model.quantized().count(), "{:?}", q.notes);
+    let q = quantize_model(&m, &cfg(false), &calib, Scope::All).unwrap();
+    assert!(!q.notes.iter().any(|n| n.contains("quantized to zero")), "{:?}", q.notes);
+}
+
 #[test]
 fn a_metric_fooled_by_one_huge_weight_is_reported_as_suspicious() {
     use qplay::experiment::run::{fp32_baseline, report_quantized};

@@ -105,6 +105,9 @@ both! {
         // An unknown key given several times is named once.
         let (_, notices) = TensorSettings::from_hash("#/tensor?&&&=&==&zz=1&zz=2");
         assert_eq!(notices, ["Ignored unknown key \"\" in the link.", "Ignored unknown key \"zz\" in the link."]);
+        // Three numbers for a range are not a non-finite number.
+        let (s, notices) = TensorSettings::from_hash("#/tensor?range=1,2,3");
+        assert!(s.range.is_none() && notices.iter().any(|n| n.contains("range") && n.contains("use two numbers α,β")), "{notices:?}");
     }
 
     hostile_hashes_never_panic {

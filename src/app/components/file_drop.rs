@@ -75,6 +75,24 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
     // A locked control's zone takes no files, dropped or picked.
     let locked = props.locked || use_context::<Locked>().is_some_and(|l| l.0);
     let disabled = props.disabled || locked;
+    // Files given while the zone takes none are not dropped in silence: the zone says why.
+    let why_not = if locked {
+        Some("locked by the link: the files were not read")
+    } else if props.disabled {
+        Some("a job is running: give the files again when it has finished")
+    } else {
+        None
+    };
+    let refused = use_state(|| None::<&'static str>);
+    {
+        // The job's end clears its reason.
+        let refused = refused.clone();
+        use_effect_with(disabled, move |&off| {
+            if !off {
+                refused.set(None);
+            }
+        });
+    }
     let over = use_state(|| false);
     let input = use_node_ref();
     let ondragover = {
@@ -88,27 +106,33 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
         let over = over.clone();
         Callback::from(move |_: DragEvent| over.set(false))
     };
+    // The files given, unless the zone takes none now (then why, beside it).
+    let take = {
+        let (on, refused) = (props.on_pick.clone(), refused.clone());
+        move |files: Vec<File>| match why_not {
+            Some(why) => refused.set(Some(why)),
+            None => {
+                refused.set(None);
+                on.emit(files);
+            }
+        }
+    };
     let ondrop = {
-        let (over, on) = (over.clone(), props.on_pick.clone());
+        let (over, take) = (over.clone(), take.clone());
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
             over.set(false);
-            if !disabled {
-                on.emit(files_of(e.data_transfer().and_then(|d| d.files())));
-            }
+            take(files_of(e.data_transfer().and_then(|d| d.files())));
         })
     };
-    let onchange = {
-        let on = props.on_pick.clone();
-        Callback::from(move |e: Event| {
-            let el = e.target_unchecked_into::<HtmlInputElement>();
-            let files = files_of(el.files());
-            if !files.is_empty() && !locked {
-                on.emit(files);
-            }
-            el.set_value(""); // the same files can be picked again
-        })
-    };
+    let onchange = Callback::from(move |e: Event| {
+        let el = e.target_unchecked_into::<HtmlInputElement>();
+        let files = files_of(el.files());
+        if !files.is_empty() {
+            take(files);
+        }
+        el.set_value(""); // the same files can be picked again
+    });
     let pick = {
         let input = input.clone();
         Callback::from(move |_: MouseEvent| {
@@ -124,6 +148,9 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
             <button type="button" onclick={pick} {disabled}>{ props.button.clone() }</button>
             <input ref={input} type="file" multiple={props.multiple} accept={props.accept.clone()} {onchange} hidden=true
                 aria-label={props.picker_label.clone()} data-testid={format!("{}-input", props.testid)} />
+            if let Some(why) = *refused {
+                <span class="error-inline" role="status" data-testid={format!("{}-refused", props.testid)}>{ why }</span>
+            }
         </div>
     }
 }

@@ -76,7 +76,19 @@ impl<'a, T: 'static> Controls<'a, T> {
     /// A number box ([min, max, step]) that `off` disables whatever the link says (a setting
     /// the other settings make irrelevant). See [`NumberBox`] for what a typed value does.
     #[allow(clippy::too_many_arguments)]
-    pub fn number_unless(&self, key: &'static str, label: &str, tip: &str, value: String, [min, max, step]: [&str; 3], off: bool, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
+    pub fn number_unless(&self, key: &'static str, label: &str, tip: &str, value: String, bounds: [&str; 3], off: bool, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
+        self.number_box(key, label, tip, value, bounds, false, off, apply)
+    }
+
+    /// [`Controls::number_unless`] over (min, max]: min itself is not a value (a share of
+    /// probability mass, top-p, must keep some).
+    #[allow(clippy::too_many_arguments)]
+    pub fn number_above(&self, key: &'static str, label: &str, tip: &str, value: String, bounds: [&str; 3], off: bool, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
+        self.number_box(key, label, tip, value, bounds, true, off, apply)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn number_box(&self, key: &'static str, label: &str, tip: &str, value: String, [min, max, step]: [&str; 3], exclusive_min: bool, off: bool, apply: Rc<dyn Fn(&mut T, f64)>) -> Html {
         if !self.shown(key) {
             return html! {};
         }
@@ -87,7 +99,7 @@ impl<'a, T: 'static> Controls<'a, T> {
         });
         html! {
             <NumberBox testid={self.testid(key)} label={label.to_string()} tip={tip.to_string()} {value}
-                min={min.to_string()} max={max.to_string()} step={step.to_string()} disabled={self.locked(key) || off} {on_value} />
+                min={min.to_string()} max={max.to_string()} step={step.to_string()} {exclusive_min} disabled={self.locked(key) || off} {on_value} />
         }
     }
 

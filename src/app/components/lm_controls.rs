@@ -51,10 +51,15 @@ const TIP_ACT_ORDER: &str = "GPTQ: round the columns in order of decreasing H_jj
 const TIP_AWQ_CLIP: &str = "AWQ: also shrink each group's range max|w| by the ratio (1, 0.95, … 0.5) that gives the least output error, clipping the rare large weights.";
 const TIP_AWQ_GPTQ: &str = "AWQ + GPTQ: after AWQ's scales, round the scaled weights with GPTQ (the inverse-Hessian error feedback, act_order if ticked) instead of to nearest, as the AWQ paper combines them.";
 const TIP_OUTLIERS: &str = "Inject N outlier channels: multiply N channels of every RMSNorm weight by the scale and divide the matching input columns of the next Linears by it. The FP32 model computes the same function, but those channels now dominate each token's int8 activation scale, as in large language models: what SmoothQuant repairs.";
-const TIP_TOKENS: &str = "How many validation characters are scored (Macbeth, Henry V, …, unseen in training): the text is cut into windows of 256, both models predict every next character, perplexity = exp(mean −ln p(next)), KL and top-1 compare the two distributions at each position.";
-const TIP_PROMPT: &str = "The text both models continue, one character per token (the characters of the model's alphabet).";
-const TIP_MAX_NEW: &str = "How many characters each model writes after the prompt (the 256-character context ends it sooner).";
-const TIP_TEMP: &str = "The logits are divided by T before the softmax: 0 always takes the most probable character (greedy), 1 samples from the model's own distribution, higher flattens it. Top-k 40 and top-p 0.95 cut the unlikely tail.";
+const TIP_TOKENS: &str = "How many validation tokens are scored (Macbeth, Henry V, …, unseen in training; a token is a character for the built-in models, a piece of the tokenizer's vocabulary for your own): the text is cut into windows of the model's context (256 for the built-in models), both models predict every next token, perplexity = exp(mean −ln p(next)), KL and top-1 compare the two distributions at each position.";
+const TIP_PROMPT: &str = "The text both models continue, as the model's tokenizer reads it (one character per token for the built-in models).";
+const TIP_MAX_NEW: &str = "How many tokens each model writes after the prompt (characters for the built-in models; the model's context ends it sooner).";
+const TIP_TEMP: &str = "The logits are divided by T before the softmax: 0 always takes the most probable token (greedy), 1 samples from the model's own distribution, higher flattens it. Top-k and top-p then cut the unlikely tail.";
+const TIP_TOP_K: &str = "Sampling only (temperature above 0): keep the k most probable tokens and draw among them; 0 keeps every token.";
+const TIP_TOP_P: &str = "Sampling only (temperature above 0): keep the most probable tokens until their probabilities add up to p (the nucleus), and draw among them; 1 keeps every token.";
+const TIP_NARROW: &str = "RTN, symmetric only: the levels ±(2^(b−1) − 1) (int8: −127 … 127, as ONNX Runtime's and TensorRT's symmetric int8 weights) and d = max|w| / (2^(b−1) − 1), one level fewer than the full range −2^(b−1) … 2^(b−1) − 1, where the largest |w| lands on −2^(b−1).";
+const TIP_DAMP: &str = "GPTQ's dampening λ: λ · mean(diag H) is added to H's diagonal before its inverse is factored (Cholesky), so that inputs the calibration text never excites do not make H singular. 0.01 (1 %) is the paper's; larger trusts the calibration less.";
+const TIP_OUTLIER_SCALE: &str = "The factor the injected outlier channels are scaled by (1–1000): the larger it is, the more those channels dominate each token's int8 activation scale.";
 const TIP_SEED: &str = "The seed of the ChaCha8 random stream both models draw from: the same seed gives the same draws, so the two texts part only where the quantized probabilities move a draw across a boundary.";
 
 
@@ -137,7 +142,19 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             }
         }),
     );
-    let symmetric = check("symmetric", "symmetric", TIP_SYM, q.symmetric, !rtn, Rc::new(|x, v| x.quant.symmetric = v));
+    let symmetric = check(
+        "symmetric",
+        "symmetric",
+        TIP_SYM,
+        q.symmetric,
+        !rtn,
+        Rc::new(|x, v| {
+            x.quant.symmetric = v;
+            // The narrow range is of a symmetric grid.
+            x.quant.narrow &= v;
+        }),
+    );
+    let narrow = check("narrow", "narrow range", TIP_NARROW, q.narrow, !rtn || !q.symmetric, Rc::new(|x, v| x.quant.narrow = v));
     let float_weights = matches!(q.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16);
     let acts = check(
         "int8_acts",
@@ -264,6 +281,19 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             }
         }),
     );
+    let damp = c.number_unless(
+        "damp",
+        "Dampening",
+        TIP_DAMP,
+        q.damp.to_string(),
+        ["0", "1", "0.005"],
+        !q.gptq_rounds(),
+        Rc::new(|x, v| {
+            if v.is_finite() {
+                x.quant.damp = v.clamp(0.0, 1.0) as f32;
+            }
+        }),
+    );
     // act_order belongs to GPTQ, which also rounds AWQ's scaled weights under "then GPTQ".
     let act_order = check("act_order", "act_order", TIP_ACT_ORDER, q.act_order, !q.gptq_rounds(), Rc::new(|x, v| x.quant.act_order = v));
     let awq_clip = check("awq_clip", "AWQ clipping", TIP_AWQ_CLIP, q.awq_clip, q.method != LmMethod::Awq, Rc::new(|x, v| x.quant.awq_clip = v));
@@ -289,6 +319,19 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         Rc::new(|x, v| {
             if v.is_finite() {
                 x.quant.outliers = v.round().clamp(0.0, 64.0) as usize;
+            }
+        }),
+    );
+    let outlier_scale = c.number_unless(
+        "outlier_scale",
+        "Outlier scale",
+        TIP_OUTLIER_SCALE,
+        q.outlier_scale.to_string(),
+        ["1", "1000", "any"],
+        !rtn_like || q.outliers == 0,
+        Rc::new(|x, v| {
+            if v.is_finite() {
+                x.quant.outlier_scale = v.clamp(1.0, 1000.0) as f32;
             }
         }),
     );
@@ -338,6 +381,29 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         "0.1",
         Rc::new(|x, v| x.sample.temperature = v.clamp(0.0, 10.0) as f32),
     );
+    let greedy = e.sample.temperature == 0.0;
+    let top_k = c.number_unless(
+        "top_k",
+        "Top-k",
+        TIP_TOP_K,
+        e.sample.top_k.to_string(),
+        ["0", "1048576", "1"],
+        greedy,
+        Rc::new(|x, v| x.sample.top_k = v.round().clamp(0.0, 1_048_576.0) as usize),
+    );
+    let top_p = c.number_above(
+        "top_p",
+        "Top-p",
+        TIP_TOP_P,
+        e.sample.top_p.to_string(),
+        ["0", "1", "0.01"],
+        greedy,
+        Rc::new(|x, v| {
+            if v > 0.0 && v <= 1.0 {
+                x.sample.top_p = v as f32;
+            }
+        }),
+    );
     let seed = number(
         "seed",
         "Seed",
@@ -355,16 +421,16 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     html! {
         <div class="lm-controls">
             <div class="settings" role="group" aria-label="Quantization">
-                { weights }{ bits }{ group }{ symmetric }{ acts }{ static_acts }{ kv }{ tokens }
+                { weights }{ bits }{ group }{ symmetric }{ narrow }{ acts }{ static_acts }{ kv }{ tokens }
             </div>
             <div class="settings" role="group" aria-label="Layers">
                 { skip }{ layer_bits }
             </div>
             <div class="settings" role="group" aria-label="Method">
-                { method }{ calib }{ alpha }{ act_order }{ awq_clip }{ awq_gptq }{ outliers }
+                { method }{ calib }{ alpha }{ damp }{ act_order }{ awq_clip }{ awq_gptq }{ outliers }{ outlier_scale }
             </div>
             <div class="settings" role="group" aria-label="Generation">
-                { prompt }{ max_new }{ temperature }{ seed }
+                { prompt }{ max_new }{ temperature }{ top_k }{ top_p }{ seed }
             </div>
         </div>
     }

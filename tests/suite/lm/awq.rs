@@ -233,8 +233,8 @@ fn awq_then_gptq_is_gptq_on_the_scaled_weights_and_beats_awq_alone() {
     use qplay::ptq::lm_method::quantize_with_method;
     let (w0, train, val, awq) = awq_on_builtin(2049);
     let both = LmQuantConfig { awq_gptq: true, ..awq.clone() };
-    assert_eq!(both.label(), "W4 g32 AWQ +GPTQ");
-    assert_eq!(LmQuantConfig { act_order: true, awq_clip: true, ..both.clone() }.label(), "W4 g32 AWQ +clip +GPTQ act-order");
+    assert_eq!(both.label(), "W4 g32 AWQ +GPTQ, 512 calibration tokens");
+    assert_eq!(LmQuantConfig { act_order: true, awq_clip: true, ..both.clone() }.label(), "W4 g32 AWQ +clip +GPTQ act-order, 512 calibration tokens");
     let mut calls = 0;
     let r = quantize_with_method(&w0, &both, &train, &mut |_, _| calls += 1).unwrap();
     assert_eq!(calls, 1 + w0.config.n_layers + 7 * w0.config.n_layers, "AWQ: the statistics, then each block; GPTQ: each Linear");

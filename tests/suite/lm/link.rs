@@ -156,6 +156,10 @@ both! {
         assert!(n.len() == 1 && n[0].contains("link key \"symmetric\" ignored: it sets the weights of rtn (weights=rtn), not q4_0"), "{n:?}");
         assert!(from_query(&to_query(&e)).1.is_empty());
         assert!(from_query("weights=rtn&bits=4&group=32&symmetric=false&layer_bits.feed_forward.w2=8").1.is_empty());
+        // The narrow range of an asymmetric grid would change nothing: named and reset.
+        let (e, n) = from_query("weights=rtn&symmetric=false&narrow=true");
+        assert!(!e.quant.narrow && n.len() == 1 && n[0].contains("link key \"narrow\" ignored: the narrow range is of a symmetric grid"), "{n:?}");
+        assert!(from_query("weights=rtn&narrow=true").1.is_empty());
         // SmoothQuant, as GPTQ and AWQ, needs integer weights: the link falls back to the defaults.
         let (e, n) = from_query("method=smoothquant");
         assert_eq!(e.quant, qplay::ptq::lm::LmQuantConfig::default());

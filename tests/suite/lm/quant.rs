@@ -281,3 +281,20 @@ both! {
         assert!(cases > 2000, "{cases}");
     }
 }
+
+/// A results row is told apart by its label: the settings that differ from the defaults and
+/// change the model are named (the dampening and calibration tokens only where a method reads
+/// them), so two rows never read the same for different models.
+#[test]
+fn a_label_names_the_settings_that_differ_from_the_defaults() {
+    use qplay::ptq::lm::LmMethod;
+    let base = rtn(4, 32);
+    assert_eq!(base.label(), "W4 g32 RTN");
+    // RTN reads neither: not named.
+    assert_eq!(LmQuantConfig { damp: 0.05, calib_tokens: 4096, ..base.clone() }.label(), "W4 g32 RTN");
+    let gptq = LmQuantConfig { method: LmMethod::Gptq, damp: 0.05, calib_tokens: 4096, skip: Vec::new(), ..base.clone() };
+    assert_eq!(gptq.label(), "W4 g32 GPTQ, damp 0.05, 4096 calibration tokens, every Linear quantized");
+    let widths = LmQuantConfig { skip: vec!["output".into()], layer_bits: (1..=6).map(|i| (format!("layers.{i}"), 8)).collect(), ..base };
+    assert_eq!(widths.label(), "W4 g32 RTN, FP32: output, bits layers.1=8 layers.2=8 layers.3=8 layers.4=8 +2 more");
+    assert_eq!(LmQuantConfig { kv: KvFormat::Int8, ..widths }.label().matches("+ KV int8").count(), 1);
+}

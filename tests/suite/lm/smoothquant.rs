@@ -172,7 +172,7 @@ both! {
         assert_eq!(wq.engine, "int8 × int8 (W8A8, static activation scale)");
         // The head and the embedding stay FP32 (the default skip list): no scale, no note.
         assert_eq!(r.quantized.model.output.act_scale(), None);
-        assert!(stat.label().ends_with("static activation scales"), "{}", stat.label());
+        assert!(stat.label().ends_with("static activation scales, 256 calibration tokens"), "{}", stat.label());
         // Without calibration text there is nothing to calibrate on.
         assert!(quantize_with_method(&w0, &stat, &[], &mut |_, _| {}).is_err());
 
