@@ -4,7 +4,7 @@
 //! QAT fake-quantizes the weights (per output channel, symmetric) and the input
 //! of every Linear / Conv2d and the logits (asymmetric, ranges from an
 //! exponential moving average of each batch's min / max), at `weight_bits` /
-//! `act_bits` of the experiment, and trains through them with the
+//! `act_bits` of the experiment, on its grid (the lab's normal or clip method), and trains through them with the
 //! straight-through estimator (`qplay::train::net`). The ranges start from the
 //! calibration images. PTQ is the same model quantized without training, with
 //! the same bits and the experiment's other PTQ settings.
@@ -79,7 +79,8 @@ pub fn run_qat(
     let ptq_acc = accuracy_of(&predict_with(eval, classes, |x| Ok(ptq.forward(x)?))?, &eval.labels);
 
     let mut net = Net::new(model.clone())?;
-    net.qat = Some(QatConfig { weight_bits: wb, act_bits: ab, range_momentum: 0.1 });
+    // Trained on the experiment's grid (normal or clip), as its PTQ and its deployment are.
+    net.qat = Some(QatConfig { weight_bits: wb, act_bits: ab, method: exp.ptq.method, range_momentum: 0.1 });
     net.logits(calib, true); // the ranges start from the calibration images
     let eval_net = |net: &mut Net| -> Result<f64, ExperimentError> { Ok(accuracy_of(&predict_with(eval, classes, |x| Ok(net.logits(x, false)))?, &eval.labels)) };
     let mut accuracy = vec![(0, eval_net(&mut net)?)];

@@ -8,7 +8,7 @@
 
 use super::attention::{attend, AttendScratch};
 use super::exp::swiglu;
-use super::{KvCache, LmConfig, LmError, LmLinear};
+use super::{KvCache, KvFormat, LmConfig, LmError, LmLinear};
 use crate::runtime::qmatmul::QuantizedActs;
 
 /// Largest working memory of one forward call: 512 MiB.
@@ -187,6 +187,14 @@ impl LmModel {
             Embedding::Linear(l) => l.row(token as usize, out)?,
         }
         Ok(())
+    }
+
+    /// Runs token 0 at position 0 and fails as a run would (an overflow of f32 named where it
+    /// happens) when the weights cannot be run at all: a reader can refuse such a model when its
+    /// files are given (the model in use stays) rather than at the first run.
+    pub fn check_runs(&self) -> Result<(), LmError> {
+        let mut cache = KvCache::new(&self.config, KvFormat::F32)?;
+        self.forward(&[0], &mut cache, true, &mut NoProbe).map(|_| ())
     }
 
     /// Runs `tokens` at positions cache.len() .. cache.len() + M, appends their k and v to the

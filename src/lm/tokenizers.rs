@@ -30,6 +30,10 @@ use super::tokenizer_bpe::{unsupported, BpeTokenizer};
 use super::tokenizer_spm::SpmTokenizer;
 use super::{CharTokenizer, LmError};
 
+/// Plain English, in characters the validation text is made of: what every tokenizer of a model
+/// that reads that text must spell ([`Tokenizer::check_reads_text`]).
+pub const PROBE_TEXT: &str = "The king is here, and all is well.";
+
 /// A language model's tokenizer (one per loaded model, so the variants' sizes do not matter).
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]
@@ -147,6 +151,16 @@ impl Tokenizer {
             Tokenizer::Char(t) => t.encode(text),
             Tokenizer::Bpe(t) => t.encode(text),
             Tokenizer::Spm(t) => t.encode(text),
+        }
+    }
+
+    /// Fails, as [`Tokenizer::encode`] does, when the tokenizer cannot spell [`PROBE_TEXT`]: one
+    /// that cannot read plain English cannot read the validation text either, and a reader can
+    /// refuse it when the files are given (the model in use stays) rather than at the first run.
+    pub fn check_reads_text(&self) -> Result<(), LmError> {
+        match self.encode(PROBE_TEXT)? {
+            ids if ids.is_empty() => Err(LmError::Tokens(format!("the tokenizer spells {PROBE_TEXT:?} as no tokens at all"))),
+            _ => Ok(()),
         }
     }
 

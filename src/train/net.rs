@@ -24,17 +24,20 @@ use super::optim::{step, Optimizer, Slot};
 pub struct QatConfig {
     pub weight_bits: u8,
     pub act_bits: u8,
+    /// The lab's grid for weights and activations alike: normal, or clip (half the step, the
+    /// outer half of each range saturating), as the PTQ it is compared with and deployed as.
+    pub method: Method,
     /// EMA factor for activation ranges: r = r + c·(batch − r).
     pub range_momentum: f32,
 }
 
 impl QatConfig {
     pub fn weight_scheme(&self) -> Scheme {
-        Scheme { symmetric: true, narrow_range: self.weight_bits > 1, ..Scheme::lab(Method::Normal, self.weight_bits) }
+        Scheme { symmetric: true, narrow_range: self.weight_bits > 1, ..Scheme::lab(self.method, self.weight_bits) }
     }
 
     pub fn act_scheme(&self) -> Scheme {
-        Scheme::lab(Method::Normal, self.act_bits)
+        Scheme::lab(self.method, self.act_bits)
     }
 }
 

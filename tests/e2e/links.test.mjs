@@ -242,3 +242,30 @@ test('hide=all hides every control of the Language-model page and the Lab; an em
   await assertHealthy(lab, labErrors);
   await assertHealthy(p3, e3);
 });
+
+test('a link that locks or unlocks the model, followed in an open tab, applies without a page error; each link shows only its own notices', async () => {
+  // The drop zone's lock once skipped a hook when it came with a new link: the page died.
+  for (const [page0, drop] of [['lm', 'lm-drop'], ['model', 'model-drop']]) {
+    const { page, errors } = await openPage(browser, `${url}#/${page0}?seed=1`);
+    await page.waitForSelector(`[data-testid=${drop}]`);
+    const locked = () => page.$eval(`[data-testid=${drop}]`, (d) => d.classList.contains('locked'));
+    assert.equal(await locked(), false, page0);
+    await page.evaluate((p) => { location.hash = `#/${p}?lock=model&seed=2`; }, page0);
+    await page.waitForFunction((id) => document.querySelector(`[data-testid=${id}]`)?.classList.contains('locked'), drop);
+    await page.evaluate((p) => { location.hash = `#/${p}?seed=3`; }, page0);
+    await page.waitForFunction((id) => !document.querySelector(`[data-testid=${id}]`)?.classList.contains('locked'), drop);
+    assert.match(await page.evaluate(() => location.hash), /seed=3/);
+    await assertHealthy(page, errors);
+  }
+  // A link's notice goes when another link, read cleanly, is followed (the page's own link coming
+  // back keeps it).
+  for (const [bad, good] of [['#/lm?bits=99', '#/lm?tokens=8193'], ['#/tensor?bits=99', '#/tensor?bits=8'], ['#/model?ptq.weight_bits=99', '#/model?seed=0']]) {
+    const { page, errors } = await openPage(browser, `${url}${bad}`);
+    await page.waitForSelector('[data-testid=link-notice]');
+    await page.waitForTimeout(300);
+    assert.ok(await page.$('[data-testid=link-notice]'), `${bad}: the notice stays while the page's own link comes back`);
+    await page.evaluate((h) => { location.hash = h; }, good);
+    await page.waitForSelector('[data-testid=link-notice]', { state: 'detached', timeout: 5000 });
+    await assertHealthy(page, errors);
+  }
+});

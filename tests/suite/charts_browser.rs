@@ -661,6 +661,16 @@ fn lm_heatmap_sqnr_and_change() {
     }
     let c = canvas(900, 360);
     assert_message(&c, "no Linear", draw_lm_heatmap(&c, &[], HeatValues::Change, "empty"));
+    // The canvas's height follows the rows: 28 px each for up to 20 (6 blocks and the head: 276),
+    // then shrinking to 12 px, so that a 40-block model (once "41 rows do not fit") is drawn.
+    use charts::lm_heatmap::heatmap_height;
+    assert_eq!(heatmap_height(&run), 80 + 7 * 28);
+    let deep: Vec<(String, Option<f64>)> =
+        (0..40).flat_map(|l| ["wq", "w2"].map(|p| (format!("layers.{l}.attention.{p}"), Some(20.0)))).chain([("output".to_string(), None)]).collect();
+    let h = heatmap_height(&deep);
+    assert_eq!(h, 80 + 41 * 13);
+    let c = canvas(900, h);
+    assert_drawn(&c, "40 blocks", draw_lm_heatmap(&c, &deep, HeatValues::Sqnr, "a deep model"));
 }
 
 /// AWQ's α search for one group: drawn, relative to α = 0; a zero or NaN loss at α = 0 is a

@@ -1112,6 +1112,9 @@ fn unsupported_architectures_and_rope_variants_are_refused() {
         ("attention_bias", serde_json::json!(true), "attention_bias: true: biases are not supported"),
         ("head_dim", serde_json::json!(16), "head_dim: 16"),
         ("rope_parameters", serde_json::json!({"rope_type": "yarn"}), "rope_type \"yarn\""),
+        // Numbers f32 cannot hold, named with the value the file gives (not "inf" or "0").
+        ("rope_theta", serde_json::json!(1e39), "rope_theta: 1e39: beyond the range of f32"),
+        ("rms_norm_eps", serde_json::json!(1e-50), "rms_norm_eps: 1e-50: beyond the range of f32"),
     ] {
         let config = hf_config_with(|c| {
             c.insert(key.into(), value);
@@ -1125,6 +1128,19 @@ fn unsupported_architectures_and_rope_variants_are_refused() {
         c.insert("rope_parameters".into(), serde_json::json!({"rope_type": "default", "rope_theta": 500000.0}));
     });
     assert_eq!(read_hf(&config, &[("model.safetensors", HF_MODEL)]).unwrap().weights.config.rope_theta, 500000.0);
+    // A byte-order mark before config.json's JSON (as some Windows editors write) is read past.
+    let bom = [b"\xEF\xBB\xBF".as_slice(), HF_CONFIG].concat();
+    assert_eq!(read_hf(&bom, &[("model.safetensors", HF_MODEL)]).unwrap().weights, read_hf(HF_CONFIG, &[("model.safetensors", HF_MODEL)]).unwrap().weights);
+}
+
+/// A file's name in a message or on the page: control and bidirectional-formatting characters
+/// (a right-to-left override would turn the end of the message around) are shown as U+FFFD.
+#[test]
+fn file_names_cannot_reorder_the_messages_they_stand_in() {
+    assert_eq!(shown_file_name("dir/mo\u{202E}del\0.gguf"), "mo\u{FFFD}del\u{FFFD}.gguf");
+    assert_eq!(shown_file_name("C:\\models\\模型.gguf"), "模型.gguf");
+    let e = err_text(import(&[("x\u{2066}y.txt", b"hello")]));
+    assert!(e.contains("[x\u{FFFD}y.txt]") && !e.contains('\u{2066}'), "{e}");
 }
 
 #[test]
@@ -1182,4 +1198,36 @@ fn tokenizer_bin_errors_are_named() {
     let mut t = TOKENIZER_BIN.to_vec();
     t[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
     assert!(err_text(read_llama2c_tokenizer(&t)).contains("the score of token 0 is NaN"));
+}
+
+/// What the page checks when files are given, so that a model that could never run is refused
+/// then (the model in use stays), not at the first run: weights that overflow f32 at the first
+/// token, and a tokenizer that cannot spell plain English (every token "a").
+#[test]
+fn models_that_cannot_run_and_tokenizers_that_cannot_read_are_found_at_once() {
+    use qplay::lm::import::tokenizer_for;
+    let m = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap();
+    LmModel::from_weights(&m.weights).unwrap().check_runs().unwrap();
+    let mut huge = m.weights.clone();
+    for l in &mut huge.layers {
+        for w in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo, &mut l.w1, &mut l.w2, &mut l.w3] {
+            w.fill(3e38);
+        }
+    }
+    let e = LmModel::from_weights(&huge).unwrap().check_runs().unwrap_err();
+    assert!(matches!(e, LmError::Overflow { .. }) && e.to_string().contains("overflow f32"), "{e}");
+    // The fixtures' tokenizers read plain text (the Hugging Face fixture's tokenizer.json has no
+    // pre-tokenizer qplay runs: the page loads that model without a tokenizer, with a note).
+    for files in [vec![("tied_f32.gguf", TIED_GGUF)], vec![("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN)]] {
+        let m = import(&files).unwrap();
+        tokenizer_for(&m.weights, m.vocab.as_ref()).unwrap().check_reads_text().unwrap();
+    }
+    let Some(RawVocab::Tokens(mut v)) = m.vocab.clone() else { panic!("a GGUF vocabulary") };
+    // Every token a normal "a" (type 1), none a byte token or the unknown token.
+    v.tokens.iter_mut().for_each(|t| *t = b"a".to_vec());
+    v.token_types.iter_mut().for_each(|t| *t = 1);
+    v.unknown_id = None;
+    let e = tokenizer_for(&m.weights, Some(&RawVocab::Tokens(v))).unwrap().check_reads_text().unwrap_err();
+    assert!(!e.to_string().is_empty(), "{e}");
+    eprintln!("every token \"a\": {e}");
 }

@@ -6,7 +6,8 @@ use qplay::data::{read_qds, Dataset};
 use qplay::model::zoo::lab_mlp;
 use qplay::model::LayerKind;
 use qplay::train::fit::{accuracy, fit, FitConfig, FitOutcome};
-use qplay::train::net::{Net, QatConfig};
+use qplay::quant::Method;
+use qplay::train::net::{fake_quant_weights, Net, QatConfig};
 use qplay::train::optim::Optimizer;
 
 fn dataset(name: &str) -> Dataset {
@@ -75,7 +76,7 @@ fn qat_at_4_bits_beats_ptq_at_4_bits() {
     let fp32 = accuracy(&mut net, &test);
 
     // PTQ: 4-bit weights (per channel) and 4-bit activations, ranges calibrated on 256 images, no training.
-    let qat = QatConfig { weight_bits: 4, act_bits: 4, range_momentum: 0.1 };
+    let qat = QatConfig { weight_bits: 4, act_bits: 4, method: Method::Normal, range_momentum: 0.1 };
     net.qat = Some(qat);
     net.logits(&train.images_f32(0, 256), true);
     let ptq = accuracy(&mut net, &test);
@@ -99,7 +100,7 @@ fn fake_quant_inference_runs_at_every_bit_width() {
     let fp32 = net.logits(&x, false);
     let mut errors = Vec::new();
     for bits in 1..=16u8 {
-        net.qat = Some(QatConfig { weight_bits: bits, act_bits: bits, range_momentum: 0.1 });
+        net.qat = Some(QatConfig { weight_bits: bits, act_bits: bits, method: Method::Normal, range_momentum: 0.1 });
         net.act_ranges.iter_mut().for_each(|r| *r = None);
         let y = net.logits(&x, true);
         assert!(y.iter().all(|v| v.is_finite()), "{bits} bits");
@@ -109,4 +110,32 @@ fn fake_quant_inference_runs_at_every_bit_width() {
     net.qat = None;
     assert!(errors[15] < errors[7] && errors[7] < errors[3] && errors[3] < errors[1], "{errors:?}");
     assert!(errors[15] < 1e-2 * errors[1], "16-bit is close to FP32: {errors:?}");
+}
+
+/// QAT trains on the experiment's grid: with the clip method its fake-quant is the clip grid's
+/// (the step halved, the outer half of each weight row saturating), as the PTQ it is compared
+/// with and the deployed model are; it once trained on the normal grid whatever the method was.
+#[test]
+fn qat_fake_quant_follows_the_lab_method() {
+    use qplay::quant::granularity::{quantize_granular, Granularity};
+    use qplay::quant::calibration::Calibration;
+    let cfg = |method| QatConfig { weight_bits: 4, act_bits: 4, method, range_momentum: 0.1 };
+    assert_eq!(cfg(Method::Clip).weight_scheme().method, Method::Clip);
+    assert_eq!(cfg(Method::Clip).act_scheme().method, Method::Clip);
+    // Two rows of weights, per output channel: fake-quant = the PTQ's per-channel dequantized values.
+    let w = [-1.0f32, 0.25, 0.6, 1.0, 0.3, -0.05, 0.9, -0.7];
+    for m in [Method::Normal, Method::Clip] {
+        let scheme = cfg(m).weight_scheme();
+        let ptq = quantize_granular(&w, &[2, 4], &scheme, Granularity::PerChannel { axis: 0 }, &Calibration::MinMax).unwrap();
+        assert_eq!(fake_quant_weights(&w, 2, &scheme), ptq.dequant, "{m:?}");
+    }
+    assert_ne!(fake_quant_weights(&w, 2, &cfg(Method::Clip).weight_scheme()), fake_quant_weights(&w, 2, &cfg(Method::Normal).weight_scheme()));
+    let x = dataset("mnist-test.qds.gz").take(20).images_f32(0, 20);
+    let mut net = Net::new(lab_mlp(4)).unwrap();
+    let mut logits = |m| {
+        net.qat = Some(cfg(m));
+        net.act_ranges.iter_mut().for_each(|r| *r = None);
+        net.logits(&x, true)
+    };
+    assert_ne!(logits(Method::Clip), logits(Method::Normal));
 }

@@ -103,13 +103,26 @@ pub enum HeatValues {
 
 /// `layers`: (name, figure in dB when there is one) of every Linear, its SQNR or its change
 /// against another run ([`sqnr_change`]) as `values` says; `label` names the run (or the pair).
+/// How many blocks the map draws (at most 256).
+fn blocks_of(layers: &[(String, Option<f64>)]) -> usize {
+    layers.iter().filter_map(|(n, _)| cell_of(n)).map(|(l, _)| l + 1).max().unwrap_or(0).min(256)
+}
+
+/// The canvas height for `layers`: 80 px of title and labels, and a row per block and the head,
+/// 28 px each while 20 rows fit in 560 px, then shrinking to 12 px (a 2-block model is not
+/// stretched over the page; a 40-block one still fits).
+pub fn heatmap_height(layers: &[(String, Option<f64>)]) -> u32 {
+    let rows = blocks_of(layers) as u32 + u32::from(layers.iter().any(|(n, _)| n == "output"));
+    80 + rows.max(1) * (560 / rows.max(1)).clamp(12, 28)
+}
+
 pub fn draw_lm_heatmap(canvas: &HtmlCanvasElement, layers: &[(String, Option<f64>)], values: HeatValues, label: &str) -> ChartResult {
     let root = open(canvas)?;
     let title = match values {
         HeatValues::Sqnr => format!("Output SQNR per projection (dB) — {label}"),
         HeatValues::Change => format!("Change in output SQNR per projection (dB) — {label}"),
     };
-    let blocks = layers.iter().filter_map(|(n, _)| cell_of(n)).map(|(l, _)| l + 1).max().unwrap_or(0).min(256);
+    let blocks = blocks_of(layers);
     let head = layers.iter().find(|(n, _)| n == "output").map(|(_, s)| *s);
     if blocks == 0 {
         return no_data(&root, &title, "no per-layer figures");

@@ -204,10 +204,11 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                     format!("{}", e.mixed_bit.init_scale), "0.0001", "0.99", "0.005", Rc::new(|x, v| x.mixed_bit.init_scale = v as f32)) }
                 { check("mixed_bit.auto_tune", "auto_tune", "search init_scale so the output's cosine similarity with FP32 stays at the target",
                     e.mixed_bit.auto_tune, Rc::new(|x, v| x.mixed_bit.auto_tune = v)) }
-                { number("mixed_bit.target_cosine", "target cosine", "the output cosine similarity auto_tune keeps (MindSpore Lite: about 0.995)",
-                    format!("{}", e.mixed_bit.target_cosine), "0.5", "0.99999", "0.001", Rc::new(|x, v| x.mixed_bit.target_cosine = v)) }
-                { number("mixed_bit.size_budget", "size budget (bytes)", "the size-budget search stops at the first configuration this small",
-                    e.mixed_bit.size_budget.to_string(), "0", "100000000", "1000", Rc::new(|x, v| x.mixed_bit.size_budget = v.max(0.0) as usize)) }
+                // Each setting is live only where it is read: the target under auto_tune, the budget in the size-budget task.
+                { c.number_unless("mixed_bit.target_cosine", "target cosine", "auto_tune only: the output cosine similarity auto_tune keeps (MindSpore Lite: about 0.995)",
+                    format!("{}", e.mixed_bit.target_cosine), ["0.5", "0.99999", "0.001"], !e.mixed_bit.auto_tune, Rc::new(|x, v| x.mixed_bit.target_cosine = v)) }
+                { c.number_unless("mixed_bit.size_budget", "size budget (bytes)", "task size_budget only: the size-budget search lowers bits until the model is this small, and proposes that configuration",
+                    e.mixed_bit.size_budget.to_string(), ["0", "100000000", "1000"], e.task != Task::SizeBudget, Rc::new(|x, v| x.mixed_bit.size_budget = v.max(0.0) as usize)) }
                 { number("mixed_bit.max_bits", "max bits", "the most bits the search gives a layer: 8 keeps every layer at or below uniform 8-bit's size; widen to 16 to let a layer that needs more get it",
                     e.mixed_bit.max_bits.to_string(), "2", "16", "1", Rc::new(|x, v| x.mixed_bit.max_bits = v.round().clamp(2.0, 16.0) as u8)) }
             </div>

@@ -73,7 +73,10 @@ pub struct DropZoneProps {
 #[function_component(DropZone)]
 pub fn drop_zone(props: &DropZoneProps) -> Html {
     // A locked control's zone takes no files, dropped or picked.
-    let locked = props.locked || use_context::<Locked>().is_some_and(|l| l.0);
+    // A hook: called on every render, never behind `||` (a lock that came with a new link
+    // skipped it once, and the hooks after it read each other's state: a panic).
+    let in_locked_ctl = use_context::<Locked>().is_some_and(|l| l.0);
+    let locked = props.locked || in_locked_ctl;
     let disabled = props.disabled || locked;
     // Files given while the zone takes none are not dropped in silence: the zone says why.
     let why_not = if locked {

@@ -129,7 +129,7 @@ fn bits_label(e: &Experiment) -> String {
 }
 
 /// The bit widths the Bits select offers (weights and activations alike).
-const LAB_BITS: [u8; 6] = [2, 3, 4, 5, 6, 8];
+const LAB_BITS: [u8; 7] = [2, 3, 4, 5, 6, 7, 8];
 
 /// "Run every step": starts the next missing step whenever nothing runs. The app keeps it
 /// mounted on every page, so the steps go on while the user looks at another page.
@@ -308,7 +308,8 @@ pub fn lab_page() -> Html {
 
             <section class="step" data-testid="step-4">
                 <h2>{"4. Layer by layer against all layers at the same time"}</h2>
-                <p>{ "Layer by layer: quantize one layer at a time, the others left in FP32, and measure the error at the tensor it quantizes. \
+                <p>{ "Layer by layer: quantize one layer at a time, the others left in FP32, and measure the error at the tensor it quantizes \
+                    (its input: at nn1.relu the layer nn2 is quantized, so the error there is the rounding of that one tensor to nn2's input grid). \
                     All at once: quantize every layer together, each range calibrated on the FP32 model's activations; the error at a layer now \
                     includes everything upstream. The MSE at each of the lab's points, and the output distributions:" }</p>
                 <button onclick={run(Task::Layerwise)} disabled={busy} data-testid="lab-run-layerwise">{"Run step 4"}</button>
@@ -329,9 +330,10 @@ pub fn lab_page() -> Html {
                     <p class="hint">{ "Quantized alone, a layer's point carries only its own rounding error; with every layer quantized, the error \
                         from upstream adds to it, so all at once has the larger MSE at every point after the input here. The handout reports the \
                         opposite for its own code. What the table shows: each row is one point of the network (the input x, after each \
-                        ReLU, the output); \"layer by layer\" quantizes only the layer in front of that point and measures its error alone, \
+                        ReLU, the output); \"layer by layer\" quantizes only the layer that reads that point and measures that point's own rounding alone, \
                         \"all at once\" quantizes every layer and measures the error that has piled up by that point. The gap between the \
-                        two columns is the error that earlier layers pass on." }</p>
+                        two columns is the error that earlier layers pass on (their weights' and inputs' rounding). The chart also draws \
+                        \"sequential\": every layer quantized, each calibrated on the activations of the already quantized layers before it." }</p>
                 }
                 { failed(Task::Layerwise) }
             </section>

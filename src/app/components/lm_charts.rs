@@ -12,7 +12,7 @@ use yew::prelude::*;
 
 use super::plot_canvas::{chart_width, use_figure_width};
 use crate::app::charts::{fit, LEGEND_ROW};
-use crate::app::charts::lm_heatmap::{draw_lm_heatmap, sqnr_change, summarize_change, HeatValues};
+use crate::app::charts::lm_heatmap::{draw_lm_heatmap, heatmap_height, sqnr_change, summarize_change, HeatValues};
 use crate::app::charts::lm_pareto::{draw_lm_pareto, LmPoint};
 use crate::app::charts::PICK_RADIUS_PX;
 use crate::app::download::download_url;
@@ -83,7 +83,7 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
         use_effect_with((props.rows.clone(), width, pair.clone()), move |(rows, width, pair)| {
             let mut problem = None;
             if let (Some(c), Some((run, base))) = (heat.cast::<HtmlCanvasElement>(), pair) {
-                fit(&c, *width, 360);
+                fit(&c, *width, heatmap_height(&sqnr_of(run)));
                 // `change` was computed in the same render as `pair`, so it belongs to this pair.
                 let drawn = match (base, &change) {
                     (Some(b), Some(change)) => draw_lm_heatmap(&c, change, HeatValues::Change, &format!("run {} against run {}", run_name(rows, run), run_name(rows, b))),
@@ -188,6 +188,9 @@ pub fn lm_charts(props: &LmChartsProps) -> Html {
                         <canvas ref={heat} data-testid="lm-heatmap" role="img"
                             aria-label="Output SQNR of every projection of the chosen run (or its change against another run), block by block"></canvas>
                     </div>
+                    <figcaption class="hint" data-testid="lm-heatmap-caption">{ "Each cell: the SQNR of that projection's output in the quantized model \
+                        against the FP32 model's on the same text, so it holds the error of every layer before it too; a projection kept in FP32 \
+                        (the output head by default) shows that upstream error alone." }</figcaption>
                 </figure>
             } else {
                 <p class="hint" data-testid="lm-heatmap-none">{"The heat map shows the projections' output SQNR of a run that rounds its weights: an F32 row rounds none."}</p>

@@ -260,10 +260,14 @@ impl Reducible for LmState {
             LmAction::Edit(edit) => edit(&mut next.exp),
             LmAction::FromQuery(query) => {
                 let read = LmState::from_query(&query);
-                if read.exp != next.exp || !read.notices.is_empty() {
+                if read.exp != next.exp {
                     next.exp = read.exp;
-                    next.notices = read.notices;
                     next.use_named_model(&self);
+                }
+                // The page's own link coming back keeps the notices of the link it was opened
+                // with; any other link replaces them (an empty list when it reads cleanly).
+                if query != crate::share::query_of(&self.to_hash()) {
+                    next.notices = read.notices;
                 }
                 next.view = read.view;
             }

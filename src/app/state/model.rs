@@ -157,8 +157,12 @@ impl Reducible for ModelState {
             }
             ModelAction::FromQuery(query) => {
                 let read = ModelState::from_query(&query);
-                if crate::share::experiment::to_query(&read.exp) != crate::share::experiment::to_query(&next.exp) || !read.notices.is_empty() {
+                if crate::share::experiment::to_query(&read.exp) != crate::share::experiment::to_query(&next.exp) {
                     next.exp = read.exp;
+                }
+                // The page's own link coming back keeps the notices of the link it was opened
+                // with; any other link replaces them (an empty list when it reads cleanly).
+                if query != crate::share::query_of(&self.to_hash()) {
                     next.notices = read.notices;
                 }
                 next.view = read.view;

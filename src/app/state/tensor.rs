@@ -140,8 +140,12 @@ impl Reducible for TensorState {
             TensorAction::FromHash(hash) => {
                 // The hash we wrote ourselves reads back to the same settings: keep the text as typed.
                 let read = TensorState::from_hash(&hash);
-                if read.settings.to_hash() != next.settings.to_hash() || !read.notices.is_empty() {
+                if read.settings.to_hash() != next.settings.to_hash() {
                     next.settings = read.settings;
+                }
+                // The page's own link coming back keeps the notices of the link it was opened
+                // with; any other link replaces them (an empty list when it reads cleanly).
+                if query_of(&hash) != query_of(&self.to_hash()) {
                     next.notices = read.notices;
                 }
                 next.view = read.view;

@@ -151,7 +151,7 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
             (f.name.clone(), part)
         })
         .collect();
-    let base = |n: &str| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string();
+    let base = |n: &str| crate::lm::import::shown_file_name(n);
     let all = files.iter().map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
     let imported = import_model(&parts).map_err(|e| format!("{all}: {e}"))?;
     // The model owns its weights and vocabulary now: free the files (up to 1 GiB) before the
@@ -167,7 +167,11 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
             None
         }
         Some(v) => match tokenizer_for(&imported.weights, Some(v)) {
-            Ok(t) => Some(t),
+            // One that cannot spell plain English could never read the validation text: refused.
+            Ok(t) => match t.check_reads_text() {
+                Ok(()) => Some(t),
+                Err(e) => return Err(format!("{name}: the tokenizer cannot read plain text ({:?}): {e}", crate::lm::tokenizers::PROBE_TEXT)),
+            },
             // A tokenizer file that does not parse is a bad file, refused like a bad model file
             // (the model in use stays); one that parses but qplay cannot run is a note.
             Err(e @ LmError::Format(_)) => return Err(format!("{name}: the tokenizer: {e}")),
@@ -180,6 +184,8 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
     let vocab = imported.vocab;
     progress(id, "building the FP32 model", 0, 1);
     let fp32 = LmModel::from_weights(&imported.weights).map_err(|e| format!("{name}: {e}"))?;
+    // Weights that overflow f32 at the first token are refused now, not at the first run.
+    fp32.check_runs().map_err(|e| format!("{name}: {e}"))?;
     let c = &imported.weights.config;
     let info = LmModelInfo {
         key,

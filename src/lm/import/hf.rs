@@ -229,6 +229,8 @@ pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<HfConfig, LmE
             limit: MAX_CONFIG_JSON_BYTES as u128,
         });
     }
+    // A UTF-8 byte-order mark (some Windows editors write one) is not JSON: read past it.
+    let json = json.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(json);
     let value: Value = serde_json::from_slice(json).map_err(|e| malformed(CONFIG_FORMAT, e.to_string()))?;
     let Some(map) = value.as_object() else {
         return Err(malformed(CONFIG_FORMAT, "the top level is not a JSON object"));
@@ -302,12 +304,22 @@ pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<HfConfig, LmE
         hidden_dim: cfg.required("intermediate_size")?,
         vocab_size: cfg.required("vocab_size")?,
         seq_len: clamp_seq_len(seq, "max_position_embeddings", notes),
-        norm_eps: norm_eps as f32,
-        rope_theta: rope_theta.unwrap_or(HF_DEFAULT_ROPE_THETA) as f32,
+        norm_eps: in_f32("rms_norm_eps", norm_eps)?,
+        rope_theta: in_f32("rope_theta", rope_theta.unwrap_or(HF_DEFAULT_ROPE_THETA))?,
         tied: cfg.bool("tie_word_embeddings")?.unwrap_or(false),
     };
     let end_of_text = end_of_text_ids(&cfg, config.vocab_size, notes);
     Ok(HfConfig { config, end_of_text })
+}
+
+/// A config.json number as the f32 the model computes with: one that f32 cannot hold (1e39 would
+/// be ∞, a nonzero 1e-50 would be 0) is named with its own value, under its own key.
+fn in_f32(field: &'static str, v: f64) -> Result<f32, LmError> {
+    let f = v as f32;
+    if v.is_finite() && (f.is_infinite() || (f == 0.0 && v != 0.0)) {
+        return Err(bad(field, format!("{}: beyond the range of f32 (sizes from 1.4e-45 to 3.4e38), in which the model computes", crate::decimal::short_text(v))));
+    }
+    Ok(f)
 }
 
 /// A tensor's values as f32 (F32, F16 or BF16).

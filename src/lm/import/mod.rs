@@ -108,6 +108,12 @@ fn files_error(message: impl Into<String>) -> LmError {
     LmError::Files(message.into())
 }
 
+/// A file's name as a page or message shows it: its last path component, cut to 80 characters,
+/// control and bidirectional-formatting characters shown as U+FFFD.
+pub fn shown_file_name(name: &str) -> String {
+    cursor::clip(base_name(name))
+}
+
 /// The last component of a path-like name.
 fn base_name(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().unwrap_or(name)
@@ -278,6 +284,8 @@ fn tokenizer_json(bytes: &[u8], end_of_text: Vec<u32>) -> Result<RawVocab, LmErr
     if bytes.len() > vocab::MAX_TOKENIZER_JSON_BYTES {
         return Err(LmError::TooLarge { what: "tokenizer.json".into(), bytes: bytes.len() as u128, limit: vocab::MAX_TOKENIZER_JSON_BYTES as u128 });
     }
+    // Past a UTF-8 byte-order mark, which JSON does not allow.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|_| malformed("tokenizer.json", "the file is not valid UTF-8"))?;
     Ok(RawVocab::TokenizerJson { json: text.to_string(), end_of_text })
 }
