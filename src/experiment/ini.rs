@@ -175,9 +175,10 @@ pub fn from_ini(text: &str, base: Experiment) -> Result<IniConfig, ConfigError> 
         QuantMode::WeightOnly => (weight_per_channel, weight_bc),
         _ => (full_per_channel, full_bc),
     };
-    // MindSpore Lite's defaults: per_channel = true; bias_correction = true for full quantization.
+    // MindSpore Lite's defaults: per_channel = true; bias_correction = true in [weight_quant_param]
+    // and in [full_quant_param] (its tables give True for both); dynamic quantization has none.
     e.ptq.granularity = if pc.unwrap_or(true) { WeightGranularity::PerChannel } else { WeightGranularity::PerTensor };
-    e.ptq.bias_correction = bc.unwrap_or(mode == QuantMode::Full);
+    e.ptq.bias_correction = bc.unwrap_or(mode != QuantMode::Dynamic);
     e.validate()?;
     cfg.experiment = e;
     Ok(cfg)

@@ -174,6 +174,10 @@ pub struct MixedBitReport {
     /// Every candidate, with `on_front` marking the Pareto front.
     pub candidates: Vec<Candidate>,
     pub fp32_accuracy: f64,
+    /// What happens to the activations while the weights' widths are searched (the experiment's
+    /// mode: MindSpore Lite's bit_num = 0 is weight quantization, qplay's default mode is full).
+    #[serde(default)]
+    pub activations: String,
 }
 
 /// Evaluates a bit assignment on the calibration set: (bytes, cosine with FP32's output).
@@ -348,6 +352,11 @@ pub fn run_mixed_bit_shard(
         uniform8,
         candidates,
         fp32_accuracy: baseline.accuracy,
+        activations: match exp.ptq.mode {
+            crate::ptq::QuantMode::WeightOnly => "weight-only: the activations stay FP32".into(),
+            crate::ptq::QuantMode::Full => format!("full quantization: the activations are quantized too ({}-bit, static ranges)", exp.ptq.act_bits),
+            crate::ptq::QuantMode::Dynamic => format!("dynamic quantization: the activations are quantized as the model runs ({}-bit)", exp.ptq.act_bits),
+        },
     };
     Ok(if shard == Shard::ALL { report.finish() } else { report })
 }

@@ -406,9 +406,16 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
         };
         if let Some(a) = input_params {
             let xin = fp32_in(ql.index);
-            // The activation as the quantized model would quantize this FP32 input.
+            let shape = model.shapes[ql.index];
+            // The activation as the quantized model would quantize this FP32 input (smoothed first,
+            // x̃ = x / s, when SmoothQuant is on)...
             let mut xq = xin.clone();
-            crate::ptq::qmodel::quantize_input(ql, model.shapes[ql.index], n, &mut xq);
+            crate::ptq::qmodel::quantize_input(ql, shape, n, &mut xq);
+            // ... and compared in the input's own units: Dequant = q̃·s against Origin = x, the
+            // clip ratio of x̃ against the grid it was calibrated for.
+            let mut smoothed = xin.clone();
+            crate::ptq::qmodel::smooth_input(ql, shape, &mut smoothed);
+            crate::ptq::qmodel::unsmooth_input(ql, shape, &mut xq);
             let alabel = TensorLabel {
                 node_name: ql.name.clone(),
                 node_type: kind.clone(),
@@ -416,7 +423,7 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
                 in_out: InOutFlag::Input,
                 tensor_type: TensorTypeFlag::Activation,
             };
-            let clip = crate::metrics::clip_ratio(xin, &a);
+            let clip = crate::metrics::clip_ratio(&smoothed, &a);
             clipped.push((ql.name.clone(), clip));
             statistics.extend(distribution_rows(&alabel, xin, &xq, clip).map_err(ExperimentError::Quant)?);
             if let InputQuant::Static(act) = ql.input {

@@ -287,6 +287,16 @@ pub fn smooth_input(ql: &QuantLayer, shape: Shape, x: &mut [f32]) {
     }
 }
 
+/// The inverse of [`smooth_input`]: x[b, j, p] = x̃[b, j, p] · s[j] (nothing when SmoothQuant is off).
+pub fn unsmooth_input(ql: &QuantLayer, shape: Shape, x: &mut [f32]) {
+    let (channels, plane) = channel_of(shape);
+    if let Some(s) = &ql.smooth {
+        for (i, v) in x.iter_mut().enumerate() {
+            *v *= s[(i / plane) % channels];
+        }
+    }
+}
+
 /// x ← fake_quant(x), through a small buffer (the kernels read and write separate slices).
 fn fake_quant_in_place(x: &mut [f32], p: &QParams, scheme: &Scheme) {
     const CHUNK: usize = 1024;

@@ -399,11 +399,13 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   // AWQ gains SQNR in most of the 42 projections and the head (GPTQ minimises each one's output error).
   const runs = await page.$$eval('[data-testid=lm-heatmap-run] option', (os) => os.map((o) => o.textContent));
   assert.equal(runs.length, 5, runs.join(' | '));
-  assert.deepEqual([runs[0], runs[1], runs[3], runs[4]], ['the latest (4: W4 g32 AWQ +GPTQ)', '1: W4 g32 GPTQ', '3: W4 g32 AWQ', '4: W4 g32 AWQ +GPTQ']);
+  // Each row's label names what it differs from the defaults by: the dampening of the runs GPTQ rounds, the calibration size.
+  const [gptq, awq, both] = ['W4 g32 GPTQ, damp 0.02, 1024 calibration tokens', 'W4 g32 AWQ, 1024 calibration tokens', 'W4 g32 AWQ +GPTQ, damp 0.02, 1024 calibration tokens'];
+  assert.deepEqual([runs[0], runs[1], runs[3], runs[4]], [`the latest (4: ${both})`, `1: ${gptq}`, `3: ${awq}`, `4: ${both}`]);
   assert.match(runs[2], /^2: W8A8 per-channel SmoothQuant/);
   assert.equal(await page.$('[data-testid=lm-heatmap-summary]'), null, 'no baseline: the SQNR itself');
-  await page.selectOption('[data-testid=lm-heatmap-base]', { label: 'run 3: W4 g32 AWQ' });
-  const change = (await page.textContent('[data-testid=lm-heatmap-summary]')).match(/^Run 4: W4 g32 AWQ \+GPTQ has the higher output SQNR in (\d+) of (\d+) projections and the lower in (\d+) \(median change ([-+][\d.]+) dB\) against run 3: W4 g32 AWQ\.$/);
+  await page.selectOption('[data-testid=lm-heatmap-base]', { label: `run 3: ${awq}` });
+  const change = (await page.textContent('[data-testid=lm-heatmap-summary]')).match(/^Run 4: W4 g32 AWQ \+GPTQ, damp 0\.02, 1024 calibration tokens has the higher output SQNR in (\d+) of (\d+) projections and the lower in (\d+) \(median change ([-+][\d.]+) dB\) against run 3: W4 g32 AWQ, 1024 calibration tokens\.$/);
   assert.ok(change, await page.textContent('[data-testid=lm-heatmap-summary]'));
   const [better, compared, worse, median] = change.slice(1).map(Number);
   assert.equal(compared, 43, 'every projection of the 6 blocks, and the head (FP32, but its input carries the error)');
@@ -412,7 +414,7 @@ test('GPTQ, SmoothQuant and AWQ run in the worker, fill rows and time themselves
   // The run itself is not offered as its own baseline; choosing it as the run drops the pair.
   const bases = await page.$$eval('[data-testid=lm-heatmap-base] option', (os) => os.map((o) => o.textContent));
   assert.ok(!bases.some((b) => b.includes('4: W4 g32 AWQ +GPTQ')), bases.join(' | '));
-  await page.selectOption('[data-testid=lm-heatmap-run]', { label: '3: W4 g32 AWQ' });
+  await page.selectOption('[data-testid=lm-heatmap-run]', { label: `3: ${awq}` });
   assert.equal(await page.$('[data-testid=lm-heatmap-summary]'), null, 'run 3 against itself is no pair');
   await page.selectOption('[data-testid=lm-heatmap-run]', { index: 0 });
   // Float weights take RTN's place, and AWQ's switches go with AWQ.

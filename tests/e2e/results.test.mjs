@@ -21,6 +21,8 @@ test('a Pareto pick runs PTQ with its bits and keeps the chart; QAT then refuses
   await page.waitForSelector('[data-testid=pareto-chart-pick]', { timeout: 240_000 });
   // The search proposes a point of the front, at most 8 bits a layer, and says it is not applied.
   assert.match(await page.textContent('[data-testid=selection]'), /^Proposed[\s\S]*Not applied yet/);
+  // The model page's default mode is full quantization: the proposal says the activations are quantized too.
+  assert.match(await page.textContent('[data-testid=selection]'), /full quantization: the activations are quantized too \(8-bit, static ranges\)/);
   const bitsProposed = (await page.textContent('[data-testid=selection]')).match(/(\d+) bits/g).map((b) => parseInt(b));
   assert.ok(bitsProposed.every((b) => b <= 8), `no layer above 8 bits: ${bitsProposed}`);
   const proposedOptions = await page.$$eval('[data-testid=pareto-chart-pick] option', (os) => os.filter((o) => o.textContent.endsWith('(proposed)')).length);

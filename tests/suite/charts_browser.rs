@@ -168,6 +168,7 @@ fn mixed(candidates: Vec<Candidate>, selection: usize, uniform8: usize) -> Mixed
         uniform8: candidates.get(uniform8).cloned().unwrap_or_else(|| candidate("none", 0, None, false)),
         candidates,
         fp32_accuracy: 0.9,
+        activations: "weight-only: the activations stay FP32".into(),
     }
 }
 

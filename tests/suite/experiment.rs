@@ -224,6 +224,17 @@ fn fashion_mlp_w8a8_and_w4a16_stay_close_to_fp32() {
     let ops: Vec<&str> = r8.qdq.iter().map(|n| n.op.as_str()).collect();
     assert_eq!(ops.iter().filter(|o| **o == "QuantizeLinear").count(), 4, "{ops:?}");
     assert_eq!(ops.iter().filter(|o| **o == "Gemm").count(), 3);
+    // With SmoothQuant the statistics of an input compare it with its dequantized values in the
+    // input's own units (q̃·s against x), and the clip ratio is of x̃ = x / s on its own grid: the
+    // pixels lie on the grid either way (they once read cosine 0.979, and 5 % and 10 % clipped).
+    let sq = Experiment { ptq: PtqConfig { smooth_quant: Some(0.5), ..PtqConfig::default() }, ..Experiment::default() };
+    let rs = run_ptq(&sq, &s.model, &s.calib, &s.eval, &base).unwrap();
+    let input_rows = |r: &qplay::experiment::run::PtqReport| -> Vec<(String, f64, f64)> {
+        r.statistics.iter().filter(|d| d.tensor_name.ends_with(".input") && format!("{:?}", d.data_type_flag) == "Dequant").map(|d| (d.tensor_name.clone(), d.cosine_similarity, d.clip)).collect()
+    };
+    for ((name, cos, clip), (_, cos8, _)) in input_rows(&rs).into_iter().zip(input_rows(&r8)) {
+        assert!(cos > 0.999 && (cos - cos8).abs() < 1e-3 && clip < 0.01, "{name}: cosine {cos} (without smoothing {cos8}), clip {clip}");
+    }
 }
 
 #[test]
@@ -427,6 +438,14 @@ fn descriptions_round_trip_through_toml_ini_and_links() {
     let e = c.experiment;
     assert_eq!((e.task, e.ptq.mode, e.ptq.granularity, e.ptq.bias_correction), (Task::MixedBit, QuantMode::WeightOnly, WeightGranularity::PerTensor, true));
     assert_eq!((e.mixed_bit.init_scale, e.mixed_bit.auto_tune, e.ptq.skip.clone()), (0.05, true, vec!["nn3".to_string()]));
+    // MindSpore Lite's default bias_correction is True in [weight_quant_param] as in
+    // [full_quant_param]; dynamic quantization has no such setting.
+    for (quant_type, bc) in [("WEIGHT_QUANT", true), ("FULL_QUANT", true), ("DYNAMIC_QUANT", false)] {
+        let e = from_ini(&format!("[common_quant_param]\nquant_type={quant_type}\nbit_num=8\n"), Experiment::default()).unwrap().experiment;
+        assert_eq!(e.ptq.bias_correction, bc, "{quant_type}");
+    }
+    let e = from_ini("[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n[weight_quant_param]\nbias_correction=false\n", Experiment::default()).unwrap().experiment;
+    assert!(!e.ptq.bias_correction);
 }
 
 #[test]

@@ -64,8 +64,8 @@ fn explanation(step: usize, rows: &[Rc<LmRow>]) -> String {
     match step {
         0 => match get(0, 0) {
             Some(v) => format!(
-                "8-bit weights, one scale per output channel, activations left in float: the model shrinks from {:.2} MB to {:.2} MB ({:.2} bits per weight) and its perplexity moves by {} ({:.4} → {:.4}); the mean KL divergence of the next-token distributions is {:.5} and the top token agrees at {:.1} % of positions. Golden Stick reports the same shape on Llama 2: 13 → 7.1 GB, perplexity 9.46 → 9.37 on wikitext2.",
-                v.fp32_bytes as f64 / 1e6, v.weight_bytes as f64 / 1e6, v.bits_per_weight, pct(v.delta_pct), v.fp32_ppl, v.quant_ppl, v.mean_kl, 100.0 * v.top1_same
+                "8-bit weights, one scale per output channel, activations left in float: the model shrinks from {:.2} MB to {:.2} MB ({:.2} bits per weight) and its perplexity moves by {} ({:.4} → {:.4}); the mean KL divergence of the next-token distributions is {:.5} and the top token agrees at {:.1} % of positions. Golden Stick reports the same table for Llama 2: 13 → 7.1 GB and perplexity 9.46 → 9.37 on wikitext2, a change of −1.0 % where this model's is {}: at 8 bits per channel the perplexity barely moves, in either direction.",
+                v.fp32_bytes as f64 / 1e6, v.weight_bytes as f64 / 1e6, v.bits_per_weight, pct(v.delta_pct), v.fp32_ppl, v.quant_ppl, v.mean_kl, 100.0 * v.top1_same, pct(v.delta_pct)
             ),
             None => "Run the step: 8-bit weights, one scale per output channel, the output head (lm_head) and the embedding kept at FP32 as Golden Stick's opname_blacklist does.".into(),
         },
@@ -79,7 +79,7 @@ fn explanation(step: usize, rows: &[Rc<LmRow>]) -> String {
         },
         2 => match (get(2, 0), get(0, 0)) {
             (Some(v), Some(w8)) => format!(
-                "The keys and values each attention layer keeps for every earlier token, stored as int8 with a scale per head and token: the cache for the whole context takes {} bytes instead of {} (FP32), and the KL divergence goes from {:.5} (W8 alone) to {:.5}, a change of {:+.5}.",
+                "The keys and values each attention layer keeps for every earlier token, stored as int8 with a scale per head and token: the cache for the whole context takes {} bytes instead of {} (FP32), and the KL divergence goes from {:.6} (W8 alone) to {:.6}, a change of {:+.6}.",
                 thousands(v.kv_bytes), thousands(w8.kv_bytes), w8.mean_kl, v.mean_kl, v.mean_kl - w8.mean_kl
             ),
             (Some(v), None) => format!("KV cache in int8: {} bytes for the whole context, KL {:.5}. Run step 1 to see what the cache adds to W8's own error.", thousands(v.kv_bytes), v.mean_kl),
@@ -162,8 +162,8 @@ pub fn lab_lm_track() -> Html {
             <h2>{"Second track: quantize a language model"}</h2>
             <p>{ "The same questions on a Llama-style model qplay trained on Shakespeare (1.2 M parameters, characters as tokens): \
                 how much does 8-bit, then 4-bit quantization of the weights change the text it predicts, what does the KV cache cost, and \
-                how much of the 4-bit loss do GPTQ and AWQ win back? Each run quantizes in the worker and scores both models on 8,192 \
-                validation characters: perplexity (lower is better), its change against FP32, and the KL divergence of the next-character \
+                how much of the 4-bit loss do GPTQ and AWQ win back? Each run quantizes in the worker and scores both models on 8,193 \
+                validation characters (8,192 predictions of the next one): perplexity (lower is better), its change against FP32, and the KL divergence of the next-character \
                 distributions. The runs also appear on the Language-model page, where their text can be compared side by side." }</p>
             <button class="primary" onclick={run_all} disabled={busy} data-testid="lab-lm-run-all">{"Run all four steps"}</button>
             { for (0..4).map(|step| {

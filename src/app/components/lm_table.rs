@@ -77,7 +77,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <th class="num" title="Mean KL divergence of the quantized next-token distribution from FP32's, nats">{"KL"}</th>
                     <th class="num" title="Share of positions where both models rank the same token first">{"same top-1"}</th>
                     <th class="num" title="Root mean square change of the probability of the true next token">{"RMS Δp"}</th>
-                    <th class="num" title="Predictions scored">{"tokens"}</th>
+                    <th class="num" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"predictions"}</th>
                     <th class="num" title="Quantizing and scoring both models, seconds">{"time (s)"}</th>
                     <th class="num" title="The quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then), seconds">{"quantizing (s)"}</th>
                     <th></th>

@@ -158,11 +158,11 @@ pub fn mixed_bit_result(props: &MixedBitResultProps) -> Html {
             <section>
                 <h2>{"Mixed-bit proposal"}</h2>
                 <p data-testid="selection">{ format!(
-                    "Proposed ({}): {} → {} (uniform 8-bit: {}, FP32: {}), output cosine {:.5} on the calibration images (target {}), test accuracy {}. {}",
+                    "Proposed ({}): {} → {} (uniform 8-bit: {}, FP32: {}), output cosine {:.5} on the calibration images (target {}), test accuracy {}; {}. {}",
                     s.label,
                     s.bits.iter().map(|(n, b)| format!("{n}: {b} bits")).collect::<Vec<_>>().join(", "),
                     kilobytes(s.bytes), kilobytes(r.uniform8.bytes), kilobytes(r.fp32_bytes),
-                    s.cosine, r.target_cosine, s.accuracy.map(pct).unwrap_or_default(),
+                    s.cosine, r.target_cosine, s.accuracy.map(pct).unwrap_or_default(), r.activations,
                     if props.applied.is_some() { "A point of the chart is applied: its PTQ run is below." } else { "Not applied yet: pick it (or another point of the front) to run PTQ with its bits." }) }</p>
                 if r.replaced.is_some() {
                     <p class="hint" data-testid="selection-replaced">{ format!(
