@@ -169,13 +169,13 @@ pub struct ModelArgs {
     #[arg(long)]
     calib_tokens: Option<usize>,
     /// GPTQ dampening, a fraction of H's mean diagonal.
-    #[arg(long)]
+    #[arg(long, value_parser = f32_in_range)]
     damp: Option<f32>,
     /// GPTQ: columns in order of decreasing H diagonal.
     #[arg(long)]
     act_order: bool,
     /// SmoothQuant's migration strength α.
-    #[arg(long)]
+    #[arg(long, value_parser = f32_in_range)]
     alpha: Option<f32>,
     /// AWQ: also search a clipping threshold per group.
     #[arg(long)]
@@ -186,7 +186,7 @@ pub struct ModelArgs {
     /// Outlier injection: channels scaled in every RMSNorm (0 = off).
     #[arg(long)]
     outliers: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = f32_in_range)]
     outlier_scale: Option<f32>,
 }
 
@@ -219,13 +219,13 @@ pub struct GenerateArgs {
     #[arg(long)]
     max_new: Option<usize>,
     /// 0 = greedy [default: a --link's, else 0.8].
-    #[arg(long)]
+    #[arg(long, value_parser = f32_in_range)]
     temperature: Option<f32>,
     /// [default: a --link's, else 40]
     #[arg(long)]
     top_k: Option<usize>,
     /// [default: a --link's, else 0.95]
-    #[arg(long)]
+    #[arg(long, value_parser = f32_in_range)]
     top_p: Option<f32>,
     /// [default: a --link's, else 42]
     #[arg(long)]
@@ -265,7 +265,7 @@ pub struct TrainArgs {
     batch: usize,
     #[arg(long, default_value_t = TrainConfig::default().threads)]
     threads: usize,
-    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    #[arg(long, default_value_t = TrainConfig::default().lr, value_parser = f32_in_range)]
     lr: f32,
     #[arg(long, default_value_t = TrainConfig::default().eval_every)]
     eval_every: usize,
@@ -946,4 +946,18 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
     }
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     Ok(())
+}
+
+/// A number flag held in f32: one past f32's range (1e308 would read as ∞, a nonzero 1e-50 as 0)
+/// is named with the value typed, before any setting's own range check sees it.
+fn f32_in_range(text: &str) -> Result<f32, String> {
+    let v: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
+    let f = v as f32;
+    if !v.is_finite() {
+        return Err(format!("{text} is not a finite number"));
+    }
+    if f.is_infinite() || (f == 0.0 && v != 0.0) {
+        return Err(format!("{text} is beyond the range of f32 (sizes from 1.4e-45 to 3.4e38), in which the setting is held"));
+    }
+    Ok(f)
 }

@@ -394,6 +394,8 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         let key = crate::share::clip(&k);
         match (applied, twice) {
             (Ok(()), true) => notices.push(format!("link key {key:?} is given more than once: the last value counts")),
+            // A key never read (unknown, or each value refused) was named when first seen.
+            (Err(_), true) if !accepted.contains(k.as_ref()) => {}
             (Err(why), true) => notices.push(format!("link key {key:?} is given more than once and its later value is ignored ({why}): the earlier one counts")),
             (Err(why), false) => notices.push(format!("link key {key:?} ignored: {why}")),
             (Ok(()), false) => {}

@@ -77,6 +77,18 @@ test('a teacher link hides and locks controls, and bad keys are ignored with a n
   assert.match(await p2.textContent('[data-testid=link-notice]'), /<img/);
   await assertHealthy(page, errors);
   await assertHealthy(p2, e2);
+  // The mixed-bit settings are live only where they are read: the target cosine under auto_tune,
+  // the size budget in the size-budget task.
+  const { page: p4, errors: e4 } = await openPage(browser, `${url}#/model?task=mixed_bit`);
+  const off = (id) => p4.$eval(`[data-testid=${id}]`, (i) => i.disabled);
+  await p4.waitForSelector('[data-testid=mixed_bit-size_budget]');
+  assert.equal(await off('mixed_bit-size_budget'), true, 'no budget in the mixed-bit task');
+  assert.equal(await off('mixed_bit-target_cosine'), true, 'no target without auto_tune');
+  await p4.click('[data-testid=mixed_bit-auto_tune]');
+  await p4.waitForFunction(() => !document.querySelector('[data-testid=mixed_bit-target_cosine]').disabled);
+  await p4.evaluate(() => { location.hash = '#/model?task=size_budget&mixed_bit.size_budget=60000'; });
+  await p4.waitForFunction(() => !document.querySelector('[data-testid=mixed_bit-size_budget]').disabled);
+  await assertHealthy(p4, e4);
 });
 
 test('Cancel stops a long sweep within a second, and the page keeps working', async () => {

@@ -103,6 +103,9 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         (vec!["eval", "--method", "optq"], "--method optq"),
         (vec!["eval", "--method", "gptq", "--bits", "4", "--damp", "2"], "damp"),
         (vec!["eval", "--method", "smoothquant", "--alpha", "1.5"], "alpha"),
+        // A number f32 cannot hold is named as typed (it once said "inf is outside 0–1").
+        (vec!["eval", "--method", "gptq", "--bits", "4", "--damp", "1e308"], "1e308 is beyond the range of f32"),
+        (vec!["generate", "--prompt", "a", "--temperature", "1e-50"], "1e-50 is beyond the range of f32"),
         (vec!["export", "--format", "gguf", "--bits", "4", "--out", "/tmp/qplay-never.gguf"], "no GGUF block type"),
         (vec!["export", "--format", "pt", "--out", "/tmp/qplay-never.pt"], "--format pt"),
     ] {

@@ -49,7 +49,12 @@ pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenize
     if t.vocab_len() > w.config.vocab_size {
         return Err(LmError::Setting {
             name: "tokenizer",
-            message: format!("the tokenizer has {} tokens, more than the model's vocabulary of {}", t.vocab_len(), w.config.vocab_size),
+            message: format!(
+                "the tokenizer's ids (its tokens and added tokens) reach {}, beyond the model's vocabulary of {} (ids 0–{})",
+                t.vocab_len() - 1,
+                w.config.vocab_size,
+                w.config.vocab_size.saturating_sub(1)
+            ),
         });
     }
     Ok(t)

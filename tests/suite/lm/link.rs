@@ -146,6 +146,9 @@ both! {
         let (e, n) = from_query("bits=4&weights=rtn&bits=9");
         assert_eq!(e.quant.bits, 4);
         assert!(n.len() == 1 && n[0].contains("later value is ignored") && n[0].contains("outside 2–8") && n[0].contains("earlier one counts"), "{n:?}");
+        // A key that is no setting, given again (here the empty key), is named once, as not a setting.
+        let (_, n) = from_query("&&&=&=&zz=1&zz=2");
+        assert_eq!(n, ["link key \"\" ignored: not a setting", "link key \"zz\" ignored: not a setting"]);
         // Widths and groups under a weight format they do not shape: named and reset, so the
         // link written from what was read opens without a notice.
         let (e, n) = from_query("bits=4&group=32&layer_bits.feed_forward.w2=8");
