@@ -2,7 +2,7 @@
 // FP32 / PTQ / QAT table with measured numbers. Fails on any console error or panic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, screenshot, useServedApp, pct } from './harness.mjs';
+import { openPage, screenshot, useServedApp, pct, assertHealthy } from './harness.mjs';
 
 let url, browser;
 useServedApp((u, b) => {
@@ -40,7 +40,7 @@ test('every step of the lab completes and the FP32 / PTQ / QAT table is filled',
   assert.ok(sizes[1] < sizes[0] / 3.5, `int8 is about 4× smaller: ${sizes}`);
   await screenshot(page, 'lab.png');
   assert.equal(await page.isVisible('#panic-banner'), false);
-  assert.deepEqual(errors, []);
+  await assertHealthy(page, errors);
 });
 
 test("a Lab link keeps the lab's own settings, a link opened mid-session clears the results, and the steps go on on another page", async () => {
@@ -92,5 +92,14 @@ test("a Lab link keeps the lab's own settings, a link opened mid-session clears 
   assert.ok(deployed > 80 && deployed <= 100, `deployed QAT ${deployed}`);
   assert.match(await page.textContent('[data-testid=qat-table]'), /QAT \(fake-quant, as trained\)/);
   assert.equal(await page.isVisible('#panic-banner'), false);
-  assert.deepEqual(errors, []);
+  await assertHealthy(page, errors);
+});
+
+test('with the clip method, step 3 says why a network with ReLUs falls to chance', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lab`);
+  await page.waitForSelector('[data-testid=lab-ptq-words]');
+  assert.equal(await page.$('[data-testid=lab-clip-why]'), null, 'normal: nothing to explain');
+  await page.selectOption('[data-testid=lab-method]', 'clip');
+  assert.match(await page.textContent('[data-testid=lab-clip-why]'), /zero itself cannot be stored.*0 → 128·β \/ 511/);
+  await assertHealthy(page, errors);
 });

@@ -298,6 +298,13 @@ pub fn lab_page() -> Html {
             <section class="step" data-testid="step-3">
                 <h2>{"3. Post-training quantization of the MLP"}</h2>
                 <p data-testid="lab-ptq-words">{ format!("Weights: {weights_words}; {acts_words}. Then the model runs on the test images.") }</p>
+                if e.ptq.method == Method::Clip {
+                    <p class="hint" data-testid="lab-clip-why">{ "Why clip fails on a network: a tensor whose range starts at 0 (every ReLU output here) \
+                        gets Z = round(αq − α / s) = 2·qmin, outside the clamp range [qmin, qmax], so zero itself cannot be stored: every value \
+                        in the lower half of the range comes back as r′ = (qmin − 2·qmin)·s, about a quarter of the range's top (int8: 0 → 128·β / 511). \
+                        The ReLUs' zeros are lost, and the accuracy falls to about chance (10 % for ten classes). Step 2 shows what the clip method \
+                        is for: what saturating the outer half of a range does to one tensor." }</p>
+                }
                 if let Some(p) = &state.ptq {
                     <p class="result">{ format!("{} PTQ accuracy: ", bits_label(e)) }<b data-testid="lab-ptq">{ pct(p.report.accuracy) }</b>
                         { format!(" (FP32 {}), size {:.6} MB ({:.2}× smaller), agreement with FP32 {}.", pct(p.report.fp32_accuracy), p.report.bytes as f64 / 1e6, p.report.compression, pct(p.report.agreement)) }</p>
