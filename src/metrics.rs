@@ -249,9 +249,11 @@ pub fn clipping_note(method: Method, symmetric: bool, clipped: usize, outside_ra
         }
         (Method::Clip, _) => "they lie in the outer part of [α, β] that the halved step cannot reach",
     };
-    let mut text = format!("Here {clipped} of {n} values ({pct:.2} %) are clamped to qmin or qmax");
+    // Counted as the clip ratio is defined, with r / s + Z rounded to nearest (floor or stochastic
+    // rounding moves a value past qmin or qmax by its own rule).
+    let mut text = format!("Here {clipped} of {n} values ({pct:.2} %) are clamped to qmin or qmax (r / s + Z, rounded to nearest, falls outside them)");
     if outside > 0 {
-        text += &format!(": {outside} lie outside [α, β] (a range narrower than the data)");
+        text += &format!(": {outside} of them lie outside [α, β] (a range narrower than the data)");
         if inside > 0 {
             text += &format!("; the other {inside} lie inside [α, β], but {why_inside}");
         }
@@ -337,9 +339,9 @@ mod tests {
         assert_eq!((1.0 / p.scale + p.zero_point as f32, is_clipped(1.0, &p), is_clipped(-1.0, &p)), (127.49999, false, false));
         assert!(is_clipped(1.0 + 0.01 * p.scale, &p) && !is_clipped(-1.0 - 0.49 * p.scale, &p));
         let note = clipping_note(Method::Normal, true, 1, 0, 2);
-        assert!(note.starts_with("Here 1 of 2 values (50.00 %) are clamped to qmin or qmax: they lie inside [α, β]") && note.contains("tie"), "{note}");
+        assert!(note.starts_with("Here 1 of 2 values (50.00 %) are clamped to qmin or qmax (r / s + Z, rounded to nearest, falls outside them): they lie inside [α, β]") && note.contains("tie"), "{note}");
         let narrow = clipping_note(Method::Clip, false, 3, 2, 8);
-        assert!(narrow.contains("3 of 8 values (37.50 %)") && narrow.contains("2 lie outside [α, β]") && narrow.contains("the other 1"), "{narrow}");
+        assert!(narrow.contains("3 of 8 values (37.50 %)") && narrow.contains("2 of them lie outside [α, β]") && narrow.contains("the other 1"), "{narrow}");
     }
 
     #[test]

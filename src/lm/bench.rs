@@ -281,3 +281,57 @@ pub fn ratios_to_fp32(lines: &[BenchLine]) -> Vec<String> {
     }
     out
 }
+
+/// Tokens per second of two models of one shape side by side, as Neural Compressor's table puts
+/// FP32 against INT8: `decode` one token at a time with the KV cache (a token's latency is
+/// 1 / rate), `prefill` a prompt in one pass (throughput); [FP32, quantized] each, timed
+/// interleaved after a warm-up, medians of `repeats` trials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PairSpeed {
+    pub decode_tokens: usize,
+    pub decode: [f64; 2],
+    pub prefill_tokens: usize,
+    pub prefill: [f64; 2],
+}
+
+/// Tokens decoded, and prefilled, per trial of [`pair_speed`] (fewer when the context is shorter).
+pub const PAIR_DECODE_TOKENS: usize = 16;
+pub const PAIR_PREFILL_TOKENS: usize = 64;
+
+/// [`PairSpeed`] of `fp32` (f32 KV cache) and `quantized` (a `kv` cache). Each call runs once
+/// untimed first, so a model that cannot run is an error here, never inside the timing.
+pub fn pair_speed(clock: &dyn Fn() -> f64, fp32: &LmModel, quantized: &LmModel, kv: KvFormat, repeats: usize) -> Result<PairSpeed, LmError> {
+    if fp32.config != quantized.config {
+        return Err(LmError::Tokens("the two models have different shapes".into()));
+    }
+    let c = &fp32.config;
+    let (nd, np) = (PAIR_DECODE_TOKENS.min(c.seq_len), PAIR_PREFILL_TOKENS.min(c.seq_len));
+    let v = c.vocab_size as u32;
+    let prompt: Vec<u32> = (0..np as u32).map(|i| (i * 7 + 1) % v).collect();
+    let prefill = |m: &LmModel, cache: &mut KvCache| -> Result<(), LmError> {
+        cache.clear();
+        std::hint::black_box(m.forward(&prompt, cache, true, &mut NoProbe)?);
+        Ok(())
+    };
+    let mut caches = [KvCache::new(c, KvFormat::F32)?, KvCache::new(c, kv)?];
+    let models = [fp32, quantized];
+    for (m, cache) in models.iter().zip(caches.iter_mut()) {
+        decode(m, cache, nd)?;
+        prefill(m, cache)?;
+    }
+    let [c32, cq] = &mut caches;
+    let decode_s = time_medians_of(
+        clock,
+        &mut [&mut || drop(decode(fp32, c32, nd)), &mut || drop(decode(quantized, cq, nd))],
+        repeats,
+        0.0,
+    );
+    let prefill_s = time_medians_of(clock, &mut [&mut || drop(prefill(fp32, c32)), &mut || drop(prefill(quantized, cq))], repeats, 0.0);
+    let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+    Ok(PairSpeed {
+        decode_tokens: nd,
+        decode: [rate(nd, decode_s[0]), rate(nd, decode_s[1])],
+        prefill_tokens: np,
+        prefill: [rate(np, prefill_s[0]), rate(np, prefill_s[1])],
+    })
+}

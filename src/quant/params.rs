@@ -59,7 +59,9 @@ impl QParams {
                 (a, b) = (-1.0, 1.0);
             }
         }
-        if !(b - a).is_finite() {
+        // The asymmetric scale divides β − α; the symmetric one only max(|α|, |β|), which a range
+        // as wide as [−3e38, 3e38] still has.
+        if !scheme.symmetric && !(b - a).is_finite() {
             return Err(QuantError::RangeTooWide { alpha, beta });
         }
         let (qmin, qmax) = scheme.clamp_range();

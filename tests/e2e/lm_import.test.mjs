@@ -247,6 +247,9 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   assert.equal(lines.length, 2);
   assert.match(lines[0], /^model,configuration,weight_bytes/);
   assert.match(lines[1], /^tied_f32\.gguf,Q8_0/);
+  // FP32 against the quantized model in tokens/s, decode and prefill, as the GPT-J guide's table has them.
+  assert.match(lines[0], /,fp32_decode_tokens_per_s,quant_decode_tokens_per_s,fp32_prefill_tokens_per_s,quant_prefill_tokens_per_s$/);
+  assert.equal(lines[1].split(',').length, 18, lines[1]);
   const json = JSON.parse((await download('lm-json')).bytes.toString());
   assert.equal(json.length, 1);
   assert.equal(json[0].model, 'tied_f32.gguf');

@@ -49,7 +49,7 @@ test('a share link with the clip example renders the golden numbers, and editing
   assert.equal(await page.$eval('[data-testid=method]', (s) => s.value), 'clip');
   // The five values at −128 / 127 are the ones the clamp moved (their error is more than s/2).
   assert.match(await page.textContent('[data-testid=clip-ratio]'), /^62\.50 % \(5 values\)/);
-  assert.match(await page.textContent('[data-testid=clip-note]'), /5 of 8 values \(62\.50 %\) are clamped to qmin or qmax/);
+  assert.match(await page.textContent('[data-testid=clip-note]'), /5 of 8 values \(62\.50 %\) are clamped to qmin or qmax \(r \/ s \+ Z, rounded to nearest, falls outside them\)/);
   await page.waitForFunction(() => {
     const c = document.querySelector('[data-testid=histogram]');
     // The chart has drawn something other than white.

@@ -656,6 +656,9 @@ case!(a_range_too_wide_for_f32_is_called_too_wide {
     let e = QParams::from_range(1e30, 1e30 + 1e24, &s).unwrap_err();
     assert!(matches!(e, QuantError::ZeroPointOverflow { .. }), "{e:?}");
     assert!(QParams::from_range(-3e38, 3e38, &s).unwrap_err().to_string().starts_with("the range [-3e38, 3e38]"));
+    // The symmetric scale needs only max(|α|, |β|): s = 3e38 / 127.5, Z = 0 (NumPy: 2.3529412e36).
+    let (p, _) = QParams::from_range(-3e38, 3e38, &Scheme { symmetric: true, ..s }).unwrap();
+    assert_eq!((p.scale, p.zero_point), (3e38f32 / 127.5, 0));
     // A subnormal range straddling 0: its scale underflows (nothing overflows), either grid.
     for s in [s, Scheme { symmetric: true, ..s }] {
         let e = QParams::from_range(-1e-45, 1e-45, &s).unwrap_err();

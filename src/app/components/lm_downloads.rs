@@ -30,12 +30,15 @@ fn field(s: &str) -> String {
 /// The table as CSV, one line per run, full precision.
 pub fn table_csv(rows: &[Rc<LmRow>]) -> String {
     let mut out = String::from(
-        "model,configuration,weight_bytes,fp32_bytes,bits_per_weight,kv_bytes,fp32_ppl,quant_ppl,delta_pct,mean_kl,top1_same,rms_delta_p,tokens,millis\n",
+        "model,configuration,weight_bytes,fp32_bytes,bits_per_weight,kv_bytes,fp32_ppl,quant_ppl,delta_pct,mean_kl,top1_same,rms_delta_p,tokens,millis,\
+         fp32_decode_tokens_per_s,quant_decode_tokens_per_s,fp32_prefill_tokens_per_s,quant_prefill_tokens_per_s\n",
     );
     for r in rows {
         let v = &r.view;
+        // Empty where the run has no timing.
+        let speed = v.speed.map_or(",,,".to_string(), |s| format!("{},{},{},{}", s.decode[0], s.decode[1], s.prefill[0], s.prefill[1]));
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speed}\n",
             field(&v.model),
             field(&v.label),
             v.weight_bytes,

@@ -53,6 +53,8 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <td class="num">{ v.tokens.to_string() }</td>
                 <td class="num">{ format!("{:.2}", v.millis / 1e3) }</td>
                 <td class="num" data-testid="quantize-s">{ format!("{:.2}", v.quantize_millis / 1e3) }</td>
+                <td class="num" data-testid="decode-tps">{ v.speed.map_or("—".to_string(), |s| speed_cell(s.decode)) }</td>
+                <td class="num" data-testid="prefill-tps">{ v.speed.map_or("—".to_string(), |s| speed_cell(s.prefill)) }</td>
                 <td class="row-tools">
                     <button onclick={apply} data-testid="apply-row" disabled={locked.is_some()} title={apply_tip}>{"Use"}</button>
                     <button onclick={remove} data-testid="remove-row" title="Remove this row from the table" aria-label={format!("Remove {}", v.label)}>{"✕"}</button>
@@ -80,6 +82,8 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <th class="num" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"predictions"}</th>
                     <th class="num" title="Quantizing and scoring both models, seconds">{"time (s)"}</th>
                     <th class="num" title="The quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then), seconds">{"quantizing (s)"}</th>
+                    <th class="num" title={format!("Tokens per second generating one token at a time with the KV cache ({} tokens from an empty cache), FP32 → quantized, and the speed-up, in this browser's worker after the run (medians of 5 interleaved trials): a token's latency is 1 / rate", crate::lm::bench::PAIR_DECODE_TOKENS)}>{"decode tokens/s"}</th>
+                    <th class="num" title={format!("Tokens per second reading a {}-token prompt in one pass (the throughput of prefill and of scoring), FP32 → quantized, and the speed-up, in this browser's worker after the run", crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"prefill tokens/s"}</th>
                     <th></th>
                 </tr></thead>
                 <tbody>{ for props.rows.iter().map(row) }</tbody>
@@ -115,5 +119,15 @@ pub fn lm_table(props: &LmTableProps) -> Html {
             </details>
         }
         </>
+    }
+}
+
+/// "FP32 → quantized (×speed-up)" of a pair of rates, tokens/s; "—" when the clock could not
+/// tell (a tiny model's trials shorter than the browser's timer resolution).
+fn speed_cell([fp32, quant]: [f64; 2]) -> String {
+    if fp32 > 0.0 && quant > 0.0 {
+        format!("{fp32:.0} → {quant:.0} (×{:.2})", quant / fp32)
+    } else {
+        "—".to_string()
     }
 }

@@ -36,7 +36,7 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
                 { row("RMSE", "√MSE", fixed(e.rmse, 6, false), "rmse") }
                 { row("MAE", "(1/n) Σ |r' − r|", fixed(e.mae, 6, false), "mae") }
                 { row("max abs error", "The largest |r' − r|", fixed(e.max_abs, 6, false), "max-abs") }
-                { row("SQNR", "Signal to quantization noise: 10·log10(Σ r² / Σ (r − r')²)", format!("{:.2} dB", e.sqnr_db), "sqnr") }
+                { row("SQNR", "Signal to quantization noise: 10·log10(Σ r² / Σ (r − r')²), shown within ±400 dB (an exact reconstruction is +∞, an all-zero signal with error −∞)", db(e.sqnr_db), "sqnr") }
                 { row("cosine", "Cosine similarity of r and r'", format!("{:.6}", e.cosine), "cosine") }
                 { row("KL divergence", "KL divergence between the histograms of r and r'", format!("{:.4e}", e.kl_divergence), "kl") }
                 { row("clip ratio", "Fraction of values whose r / s + Z rounds (to nearest) outside [qmin, qmax], so that the clamp moves them to qmin or qmax: their error is at least s/2. A value up to half a step past the grid's last level (the rounding of Z moves the grid by up to s/2) rounds onto qmin or qmax itself and is not clipped", format!("{:.2} % ({})", m.clip_ratio * 100.0, plural(m.clipped, "value")), "clip-ratio") }
@@ -44,10 +44,23 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
             </dl>
             <h3>{"16-bit floats, for comparison"}</h3>
             <dl>
-                { row("FP16 SQNR", "Round-trip through IEEE half precision", format!("{:.2} dB", props.fp16.sqnr_db), "fp16-sqnr") }
-                { row("BF16 SQNR", "Round-trip through bfloat16", format!("{:.2} dB", props.bf16.sqnr_db), "bf16-sqnr") }
-                { row(&format!("int{} SQNR", props.bits), "This quantization", format!("{:.2} dB", e.sqnr_db), "int-sqnr") }
+                { row("FP16 SQNR", "Round-trip through IEEE half precision", db(props.fp16.sqnr_db), "fp16-sqnr") }
+                { row("BF16 SQNR", "Round-trip through bfloat16", db(props.bf16.sqnr_db), "bf16-sqnr") }
+                { row(&format!("int{} SQNR", props.bits), "This quantization", db(e.sqnr_db), "int-sqnr") }
             </dl>
         </section>
+    }
+}
+
+/// An SQNR as the panel shows it: at the ±400 dB cap of [`crate::metrics::SQNR_CAP_DB`] (where the
+/// ratio is beyond it, or infinite) "≥ 400 dB" / "≤ −400 dB", never a figure that looks measured.
+fn db(v: f64) -> String {
+    let cap = crate::metrics::SQNR_CAP_DB;
+    if v >= cap {
+        format!("≥ {cap:.0} dB")
+    } else if v <= -cap {
+        format!("≤ −{cap:.0} dB")
+    } else {
+        format!("{v:.2} dB")
     }
 }

@@ -134,6 +134,9 @@ async fn loaded(id: u32, model: &LmModelRef) -> Result<Rc<Loaded>, String> {
     }
 }
 
+/// Trials (medians) of the speed of FP32 and the quantized model after a run.
+const SPEED_TRIALS: usize = 5;
+
 /// Reads the user's files (`bytes`: their contents one after the other) and, if they read,
 /// keeps the model in place of the previous user model.
 fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, String> {
@@ -469,6 +472,15 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, s
     .map_err(err)?;
     let c = Comparison::from_windows(&windows, ranges);
     let millis = now_ms() - t0;
+    // FP32 against the quantized model, tokens/s, as the GPT-J guide's table has them: timed once
+    // per run, by the worker that scored the first window (the others may still be scoring).
+    let speed = if shard.takes(0) {
+        progress(id, "timing FP32 and the quantized model (decode, prefill)", 0, 1);
+        let clock = || now_ms() / 1e3;
+        crate::lm::bench::pair_speed(&clock, &m.fp32, &q.model, quant.kv, SPEED_TRIALS).ok()
+    } else {
+        None
+    };
     let dims = &m.weights.config;
     let layers = q
         .layers
@@ -509,6 +521,7 @@ async fn run(id: u32, model: &LmModelRef, quant: LmQuantConfig, tokens: usize, s
         quantize_millis: q.millis,
         projections: projection_names(&q.model),
         act_ranges: act_ranges(&q.report),
+        speed,
         quant,
         share: None,
     };

@@ -242,6 +242,10 @@ pub struct LmRunView {
     /// Per-channel activation ranges before and after AWQ's or SmoothQuant's scaling.
     #[serde(default)]
     pub act_ranges: Vec<LmActRange>,
+    /// Decoding and prefill tokens/s of FP32 and the quantized model in this worker, timed after
+    /// the scoring (by the worker that scored the first window).
+    #[serde(default)]
+    pub speed: Option<crate::lm::bench::PairSpeed>,
     /// A shard's view only: its windows' scores, for [`LmRunView::merge`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<LmShare>,

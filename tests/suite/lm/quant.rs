@@ -298,3 +298,27 @@ fn a_label_names_the_settings_that_differ_from_the_defaults() {
     assert_eq!(widths.label(), "W4 g32 RTN, FP32: output, bits layers.1=8 layers.2=8 layers.3=8 layers.4=8 +2 more");
     assert_eq!(LmQuantConfig { kv: KvFormat::Int8, ..widths }.label().matches("+ KV int8").count(), 1);
 }
+
+/// FP32 against a quantized model in tokens/s (the page's table, as Neural Compressor's has
+/// them): both rates measured, at most the context's tokens, and models of two shapes refused.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn pair_speed_times_both_models() {
+    use qplay::lm::bench::{pair_speed, PAIR_DECODE_TOKENS, PAIR_PREFILL_TOKENS};
+    let w = small();
+    let fp32 = LmModel::from_weights(&w).unwrap();
+    let q = quantize_lm(&w, &rtn(8, 0)).unwrap().model;
+    let t0 = std::time::Instant::now();
+    let clock = || t0.elapsed().as_secs_f64();
+    let s = pair_speed(&clock, &fp32, &q, KvFormat::Int8, 3).unwrap();
+    assert_eq!(s.decode_tokens, PAIR_DECODE_TOKENS.min(w.config.seq_len));
+    assert_eq!(s.prefill_tokens, PAIR_PREFILL_TOKENS.min(w.config.seq_len));
+    assert!(s.decode.iter().chain(&s.prefill).all(|&r| r.is_finite() && r > 0.0), "{s:?}");
+    let other = LmModel::from_weights(&LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).map(|mut w| {
+        w.config.seq_len /= 2;
+        w
+    }).unwrap());
+    if let Ok(other) = other {
+        assert!(pair_speed(&clock, &fp32, &other, KvFormat::F32, 1).is_err());
+    }
+}
