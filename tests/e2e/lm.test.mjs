@@ -47,6 +47,11 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   assert.match(r[0].label, /W8 per-channel RTN/);
   assert.ok(r[0].fp32 > 2 && r[0].fp32 < 10, `FP32 perplexity ${r[0].fp32}`);
   assert.ok(Math.abs(r[0].quant - r[0].fp32) / r[0].fp32 <= 0.005, `W8 ${r[0].quant} within 0.5 % of FP32 ${r[0].fp32}`);
+  // FP32 against W8 in tokens/s, as the GPT-J guide's table: the speed-up in the row, the rates under the table.
+  assert.match(await page.textContent('[data-testid=speed-up]'), /^×\d+\.\d\d×\d+\.\d\d$/);
+  const speed = await page.textContent('[data-testid=lm-speed]');
+  assert.match(speed, /^Last run, in this worker: decoding \d+ → \d+ tokens\/s FP32 → quantized \(×\d+\.\d\d; a token's latency [\d.]+ ms → [\d.]+ ms\), prefilling 64 tokens \d+ → \d+ tokens\/s \(×\d+\.\d\d\)\.$/);
+  console.log(speed);
 
   await page.selectOption('[data-testid=lm-bits]', '4');
   await page.selectOption('[data-testid=lm-group]', '32');

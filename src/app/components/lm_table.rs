@@ -53,8 +53,8 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <td class="num">{ v.tokens.to_string() }</td>
                 <td class="num">{ format!("{:.2}", v.millis / 1e3) }</td>
                 <td class="num" data-testid="quantize-s">{ format!("{:.2}", v.quantize_millis / 1e3) }</td>
-                <td class="num" data-testid="decode-tps">{ v.speed.map_or("—".to_string(), |s| speed_cell(s.decode)) }</td>
-                <td class="num" data-testid="prefill-tps">{ v.speed.map_or("—".to_string(), |s| speed_cell(s.prefill)) }</td>
+                <td class="num" data-testid="speed-up" title={v.speed.map_or("not timed".to_string(), speed_words)}>
+                    { v.speed.map_or("—".to_string(), |s| ratio(s.decode)) }<br />{ v.speed.map_or(String::new(), |s| ratio(s.prefill)) }</td>
                 <td class="row-tools">
                     <button onclick={apply} data-testid="apply-row" disabled={locked.is_some()} title={apply_tip}>{"Use"}</button>
                     <button onclick={remove} data-testid="remove-row" title="Remove this row from the table" aria-label={format!("Remove {}", v.label)}>{"✕"}</button>
@@ -82,13 +82,15 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <th class="num" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"predictions"}</th>
                     <th class="num" title="Quantizing and scoring both models, seconds">{"time (s)"}</th>
                     <th class="num" title="The quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then), seconds">{"quantizing (s)"}</th>
-                    <th class="num" title={format!("Tokens per second generating one token at a time with the KV cache ({} tokens from an empty cache), FP32 → quantized, and the speed-up, in this browser's worker after the run (medians of 5 interleaved trials): a token's latency is 1 / rate", crate::lm::bench::PAIR_DECODE_TOKENS)}>{"decode tokens/s"}</th>
-                    <th class="num" title={format!("Tokens per second reading a {}-token prompt in one pass (the throughput of prefill and of scoring), FP32 → quantized, and the speed-up, in this browser's worker after the run", crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"prefill tokens/s"}</th>
+                    <th class="num" title={format!("Tokens per second of the quantized model over FP32's, in this browser's worker after the run (medians of 5 interleaved trials): first decoding one token at a time with the KV cache ({} tokens from an empty cache; a token's latency is 1 / rate), then prefilling a {}-token prompt in one pass. The rates are in the cell's tooltip, under the table for the last run, and in the CSV and JSON.", crate::lm::bench::PAIR_DECODE_TOKENS, crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"speed-up"}<br />{"decode"}<br />{"prefill"}</th>
                     <th></th>
                 </tr></thead>
                 <tbody>{ for props.rows.iter().map(row) }</tbody>
             </table>
         </div>
+        if let Some(s) = last.as_ref().and_then(|v| v.speed) {
+            <p class="hint" data-testid="lm-speed">{ format!("Last run, in this worker: {}.", speed_words(s)) }</p>
+        }
         if let Some(v) = last {
             <details data-testid="lm-layers">
                 <summary>{ format!("Per-layer report of the last run ({})", v.label) }</summary>
@@ -122,12 +124,30 @@ pub fn lm_table(props: &LmTableProps) -> Html {
     }
 }
 
-/// "FP32 → quantized (×speed-up)" of a pair of rates, tokens/s; "—" when the clock could not
-/// tell (a tiny model's trials shorter than the browser's timer resolution).
-fn speed_cell([fp32, quant]: [f64; 2]) -> String {
+/// The quantized model's rate over FP32's, "×1.35"; "—" when the clock could not tell (a tiny
+/// model's trials shorter than the browser's timer resolution).
+fn ratio([fp32, quant]: [f64; 2]) -> String {
     if fp32 > 0.0 && quant > 0.0 {
-        format!("{fp32:.0} → {quant:.0} (×{:.2})", quant / fp32)
+        format!("×{:.2}", quant / fp32)
     } else {
         "—".to_string()
     }
+}
+
+/// Both rates in words, as Neural Compressor's FP32-against-INT8 table gives them.
+fn speed_words(s: crate::lm::bench::PairSpeed) -> String {
+    let rate = |r: f64| if r > 0.0 { format!("{r:.0}") } else { "— (below the timer's resolution)".to_string() };
+    let latency = |r: f64| if r > 0.0 { format!("{:.2} ms", 1e3 / r) } else { "—".to_string() };
+    format!(
+        "decoding {} → {} tokens/s FP32 → quantized ({}; a token's latency {} → {}), prefilling {} tokens {} → {} tokens/s ({})",
+        rate(s.decode[0]),
+        rate(s.decode[1]),
+        ratio(s.decode),
+        latency(s.decode[0]),
+        latency(s.decode[1]),
+        s.prefill_tokens,
+        rate(s.prefill[0]),
+        rate(s.prefill[1]),
+        ratio(s.prefill)
+    )
 }
