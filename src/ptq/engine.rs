@@ -53,6 +53,13 @@ pub enum FallbackReason {
     LayerSkipped { layer: String },
     /// The integer-only network needs the model's output quantized.
     OutputNotQuantized,
+    /// The model ends in Softmax, whose probabilities stay float: the integer-only network would
+    /// need its logits quantized.
+    EndsInSoftmax,
+    /// An average pool between quantized layers: the int8 chain requantizes the values to the
+    /// next layer's input grid (calibrated on the averages) before averaging them, so it would
+    /// clip and round where the model averages first.
+    AveragePool { layer: String },
     /// A ReLU or pooling before the first quantized layer would run on floats.
     OpBeforeFirstQuantizedLayer { layer: String },
     /// The tensor a layer reads would be quantized with two different (s, Z).
@@ -95,6 +102,15 @@ impl std::fmt::Display for FallbackReason {
             ),
             LayerSkipped { layer } => write!(f, "layer {layer} is not quantized (skipped), so the model cannot stay in int8 throughout"),
             OutputNotQuantized => f.write_str("the model's output is not quantized"),
+            EndsInSoftmax => f.write_str(
+                "the model ends in Softmax, whose probabilities stay float, and the integer-only network needs quantized logits \
+                 (the same model without its final Softmax, which changes no prediction, runs on it)",
+            ),
+            AveragePool { layer } => write!(
+                f,
+                "layer {layer} averages: the integer-only network would round and clip the values to the next layer's input grid \
+                 (calibrated on the averages) before averaging them"
+            ),
             OpBeforeFirstQuantizedLayer { layer } => write!(f, "layer {layer} comes before the first quantized layer"),
             InputRequantized { layer } => write!(f, "layer {layer}'s input is quantized twice"),
             UnsupportedLayer { layer, kind } => {

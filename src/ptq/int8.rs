@@ -27,6 +27,14 @@ fn accumulator(layer: &str, o: AccumulatorOverflow) -> EngineError {
 }
 use crate::runtime::qpool::{PoolKind, QPool2d};
 
+/// Why the model's output has no (s, Z): a final Softmax keeps it float, else it is not quantized.
+fn output_reason(qm: &QuantModel) -> FallbackReason {
+    match qm.fp32.layers.last().map(|l| &l.kind) {
+        Some(LayerKind::Softmax) => FallbackReason::EndsInSoftmax,
+        _ => FallbackReason::OutputNotQuantized,
+    }
+}
+
 /// The static (s, Z) of the tensor a weighted layer at `from` or after it reads, or of the
 /// model's output when none follows: what the layers between must produce.
 fn next_static_input(qm: &QuantModel, from: usize) -> Result<ActParams, EngineError> {
@@ -37,7 +45,7 @@ fn next_static_input(qm: &QuantModel, from: usize) -> Result<ActParams, EngineEr
             Some(InputQuant::Static(a)) => a,
             _ => return Err(FallbackReason::LayerSkipped { layer: layers[j].name.clone() }.into()),
         },
-        None => qm.output.ok_or(FallbackReason::OutputNotQuantized)?,
+        None => qm.output.ok_or_else(|| output_reason(qm))?,
     };
     if y.scheme.bits != 8 || !y.scheme.signed {
         let (layer, weight_bits) = match next {
@@ -72,13 +80,15 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, EngineError> {
                 out.push(Int8Op::Relu { zero_point: a.params.zero_point.clamp(-128, 127) as i8 });
                 i += 1;
             }
-            LayerKind::MaxPool2d(p) | LayerKind::AvgPool2d(p) => {
+            // Requantized before the average, an average pool's int8 values would round and clip
+            // on the grid of the averages (a max pool commutes with that rounding; an average does not).
+            LayerKind::AvgPool2d(_) => return Err(FallbackReason::AveragePool { layer: layers[i].name.clone() }.into()),
+            LayerKind::MaxPool2d(p) => {
                 current.ok_or_else(|| FallbackReason::OpBeforeFirstQuantizedLayer { layer: layers[i].name.clone() })?;
                 let Shape::Chw(channels, in_h, in_w) = qm.fp32.shapes[i] else {
                     return Err(FallbackReason::FlatTensor { layer: layers[i].name.clone() }.into());
                 };
-                let kind = if matches!(layers[i].kind, LayerKind::MaxPool2d(_)) { PoolKind::Max } else { PoolKind::Average };
-                out.push(Int8Op::Pool(QPool2d { kind, channels, in_h, in_w, kernel: p.kernel, stride: p.stride }));
+                out.push(Int8Op::Pool(QPool2d { kind: PoolKind::Max, channels, in_h, in_w, kernel: p.kernel, stride: p.stride }));
                 i += 1;
             }
             LayerKind::Linear(_) | LayerKind::Conv2d(_) => {
@@ -168,7 +178,7 @@ pub fn int8_engine(qm: &QuantModel) -> Result<Int8Mlp, EngineError> {
             other => return Err(FallbackReason::UnsupportedLayer { layer: layers[i].name.clone(), kind: other.name().into() }.into()),
         }
     }
-    let output = qm.output.ok_or(FallbackReason::OutputNotQuantized)?;
+    let output = qm.output.ok_or_else(|| output_reason(qm))?;
     let lut = input_lut.ok_or(FallbackReason::NoWeightedLayer)?;
     Int8Mlp::from_parts(out, lut, output.params.scale, output.params.zero_point).map_err(EngineError::Chain)
 }

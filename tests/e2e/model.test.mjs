@@ -132,5 +132,11 @@ test('bad model files show a message and the model loaded before stays', async (
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
   assert.ok(pct(await page.textContent('[data-testid=fp32-accuracy]')) > 85);
   await screenshot(page, 'model-file.png');
+  // Another file: the first file's results are not shown as this one's (both are model=file).
+  const mlp = await readFile(join(root, 'www', 'models', 'mlp-fashion.safetensors'));
+  await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-mlp.safetensors', mimeType: 'application/octet-stream', buffer: mlp });
+  await page.waitForFunction(() => /nn1[\s\S]*Linear/.test(document.querySelector('[data-testid=layer-table]').textContent));
+  const shown = await page.$eval('[data-testid=ptq-result]', (e) => e.textContent).catch(() => '');
+  assert.ok(!/conv1/.test(shown), `the CNN's results went with it: ${shown.slice(0, 200)}`);
   await assertHealthy(page, errors);
 });

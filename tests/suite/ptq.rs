@@ -258,3 +258,40 @@ fn fashion_cnn_w8a8_runs_integer_only_within_a_step_of_the_simulation() {
     assert!((sim - int8_acc).abs() <= 0.001, "the integer engine follows the simulation: {sim} vs {int8_acc}");
     assert!(steps.iter().all(|&d| d <= 1), "{within_one} of the logits within one step");
 }
+
+/// Where the integer-only network cannot compute what the model does, the simulation runs and
+/// the reason names the layer: an average pool (the int8 chain would requantize before the
+/// average: 91 % agreement with ONNX Runtime on a CNN with a global average pool, where the
+/// simulation agrees 99.9 %), and a final Softmax (the probabilities stay float).
+#[test]
+fn average_pools_and_final_softmax_fall_back_with_their_reasons() {
+    use qplay::model::{Layer, LayerKind, Model, DEFAULT_MAX_PARAMS};
+    use qplay::ptq::{EngineError, FallbackReason};
+    let calib = data("fashion-train").images_f32(0, 64);
+    let cnn = model("cnn-fashion");
+    let pools: Vec<usize> = cnn.layers.iter().enumerate().filter(|(_, l)| matches!(l.kind, LayerKind::MaxPool2d(_))).map(|(i, _)| i).collect();
+    assert!(!pools.is_empty(), "the built-in CNN max-pools");
+    let mut avg = cnn.clone();
+    if let LayerKind::MaxPool2d(p) = avg.layers[pools[0]].kind {
+        avg.layers[pools[0]].kind = LayerKind::AvgPool2d(p);
+    }
+    let avg = Model::new(avg.input, avg.layers, DEFAULT_MAX_PARAMS).unwrap();
+    let q = quantize_model(&avg, &PtqConfig::default(), &calib, Scope::All).unwrap();
+    match int8_engine(&q.model) {
+        Err(EngineError::NoKernel(FallbackReason::AveragePool { layer })) => assert_eq!(layer, avg.layers[pools[0]].name),
+        other => panic!("{:?}", other.err()),
+    }
+    // The max-pooling original runs on the integer engine.
+    assert!(int8_engine(&quantize_model(&cnn, &PtqConfig::default(), &calib, Scope::All).unwrap().model).is_ok());
+    // The MLP with a Softmax after its logits: the reason says what to do.
+    let mlp = model("mlp-fashion");
+    let ends_in_softmax = matches!(mlp.layers.last().map(|l| &l.kind), Some(LayerKind::Softmax));
+    let mut layers = mlp.layers.clone();
+    if !ends_in_softmax {
+        layers.push(Layer { name: "softmax".into(), kind: LayerKind::Softmax });
+    }
+    let soft = Model::new(mlp.input, layers, DEFAULT_MAX_PARAMS).unwrap();
+    let e = int8_engine(&quantize_model(&soft, &PtqConfig::default(), &calib, Scope::All).unwrap().model).err().expect("a final Softmax falls back");
+    assert!(matches!(e, EngineError::NoKernel(FallbackReason::EndsInSoftmax)), "{e}");
+    assert!(e.to_string().contains("without its final Softmax"), "{e}");
+}

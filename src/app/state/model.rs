@@ -169,6 +169,11 @@ impl Reducible for ModelState {
             }
             ModelAction::Read(update) => match next.reading.apply(update) {
                 Applied::Finished(ModelRead { name, bytes }, Outcome::Model(outline)) => {
+                    // Results of another file read as those of this one (both are `model = "file"`,
+                    // so they would not even be marked stale): they go.
+                    if next.exp.model == FILE_MODEL {
+                        next.results = Results::default();
+                    }
                     next.file = Some(Rc::new(LoadedModel { name, bytes, sidecar: None, outline: Rc::new(*outline) }));
                     next.file_error = None;
                     next.exp.model = FILE_MODEL.into();
