@@ -334,16 +334,18 @@ pub fn export(a: &ExportArgs) -> Result<(), String> {
     if let Some(pred_path) = &a.predictions {
         let test = dataset(a, default_data, "test")?;
         let classes = model.output().len();
-        let mut pred = Vec::with_capacity(test.len());
-        // Batches of 500 keep the CNN's im2col buffers small.
-        for start in (0..test.len()).step_by(500) {
-            let x = test.images_f32(start, 500);
-            let y = match &qmodel {
-                Some(q) => q.forward(&x),
-                None => Fp32Runner::new(model.clone()).forward(&x),
-            };
-            pred.extend(qplay::model::argmax_rows(&y.map_err(|e| e.to_string())?, classes).into_iter().map(i32::from));
-        }
+        // The runs' own prediction loop, with its check of one output per class of the dataset.
+        let fp32 = Fp32Runner::new(model.clone());
+        let pred: Vec<i32> = qplay::experiment::run::predict_with(&test, classes, |x| {
+            Ok(match &qmodel {
+                Some(q) => q.forward(x)?,
+                None => fp32.forward(x)?,
+            })
+        })
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(i32::from)
+        .collect();
         let correct = pred.iter().zip(&test.labels).filter(|(p, l)| **p == **l as i32).count();
         write_file(pred_path, &write_npy_int(&pred, &[pred.len()], 0, classes as i32 - 1))?;
         summary["test_images"] = json!(test.len());
