@@ -51,8 +51,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <td class="num">{ format!("{:.2} %", v.top1_same * 100.0) }</td>
                 <td class="num">{ format!("{:.4}", v.rms_delta_p) }</td>
                 <td class="num">{ v.tokens.to_string() }</td>
-                <td class="num">{ format!("{:.2}", v.millis / 1e3) }</td>
-                <td class="num" data-testid="quantize-s">{ format!("{:.2}", v.quantize_millis / 1e3) }</td>
+                <td class="num">{ format!("{:.2}", v.millis / 1e3) }<br /><span data-testid="quantize-s">{ format!("{:.2}", v.quantize_millis / 1e3) }</span></td>
                 <td class="num" data-testid="speed-up" title={v.speed.map_or("not timed".to_string(), speed_words)}>
                     { v.speed.map_or("—".to_string(), |s| ratio(s.decode)) }<br />{ v.speed.map_or(String::new(), |s| ratio(s.prefill)) }</td>
                 <td class="row-tools">
@@ -80,8 +79,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <th class="num" title="Share of positions where both models rank the same token first">{"same top-1"}</th>
                     <th class="num" title="Root mean square change of the probability of the true next token">{"RMS Δp"}</th>
                     <th class="num" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"predictions"}</th>
-                    <th class="num" title="Quantizing and scoring both models, seconds">{"time (s)"}</th>
-                    <th class="num" title="The quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then), seconds">{"quantizing (s)"}</th>
+                    <th class="num" title="Seconds: first the whole run (quantizing and scoring both models), then the quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then)">{"seconds"}<br />{"run"}<br />{"quantizing"}</th>
                     <th class="num" title={format!("Tokens per second of the quantized model over FP32's, in this browser's worker after the run (medians of 5 interleaved trials): first decoding one token at a time with the KV cache ({} tokens from an empty cache; a token's latency is 1 / rate), then prefilling a {}-token prompt in one pass. The rates are in the cell's tooltip, under the table for the last run, and in the CSV and JSON.", crate::lm::bench::PAIR_DECODE_TOKENS, crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"speed-up"}<br />{"decode"}<br />{"prefill"}</th>
                     <th></th>
                 </tr></thead>
