@@ -71,16 +71,16 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                     <th title="The quantization settings of the run">{"configuration"}</th>
                     <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (kB)"}</th>
                     <th class="num" title="Stored bits per parameter, norms excluded">{"bits/"}<wbr />{"weight"}</th>
-                    <th class="num" title="The KV cache over the model's whole context">{"KV cache (kB)"}</th>
+                    <th class="num" title="The KV cache over the model's whole context">{"KV cache"}<br />{"(kB)"}</th>
                     <th class="num" title="Perplexity of the FP32 model on the same tokens">{"FP32 ppl"}</th>
                     <th class="num" title="Perplexity of the quantized model: exp(mean −ln p(next token))">{"perplexity"}</th>
                     <th class="num" title="(ppl_q − ppl_32) / ppl_32 · 100">{"Δ %"}</th>
                     <th class="num" title="Mean KL divergence of the quantized next-token distribution from FP32's, nats">{"KL"}</th>
-                    <th class="num" title="Share of positions where both models rank the same token first">{"same top-1"}</th>
+                    <th class="num" title="Share of positions where both models rank the same token first">{"same"}<br />{"top-1"}</th>
                     <th class="num" title="Root mean square change of the probability of the true next token">{"RMS Δp"}</th>
-                    <th class="num" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"predictions"}</th>
-                    <th class="num" title="Seconds: first the whole run (quantizing and scoring both models), then the quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then)">{"seconds"}<br />{"run"}<br />{"quantizing"}</th>
-                    <th class="num" title={format!("Tokens per second of the quantized model over FP32's, in this browser's worker after the run (medians of 5 interleaved trials): first decoding one token at a time with the KV cache ({} tokens from an empty cache; a token's latency is 1 / rate), then prefilling a {}-token prompt in one pass. The rates are in the cell's tooltip, under the table for the last run, and in the CSV and JSON.", crate::lm::bench::PAIR_DECODE_TOKENS, crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"speed-up"}<br />{"decode"}<br />{"prefill"}</th>
+                    <th class="num" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"scored"}</th>
+                    <th class="num" title="Seconds: first the whole run (quantizing and scoring both models), then the quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then)">{"seconds"}<br />{"run"}<br />{"method"}</th>
+                    <th class="num" title={format!("Tokens per second of the quantized model over FP32's, in this browser's worker after the run (medians of 5 interleaved trials): first decoding one token at a time with the KV cache ({} tokens from an empty cache; a token's latency is 1 / rate), then prefilling a {}-token prompt in one pass. The rates are in the cell's tooltip, under the table for the last run, and in the CSV and JSON.", crate::lm::bench::PAIR_DECODE_TOKENS, crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"speed ×"}<br />{"decode"}<br />{"prefill"}</th>
                     <th></th>
                 </tr></thead>
                 <tbody>{ for props.rows.iter().map(row) }</tbody>
