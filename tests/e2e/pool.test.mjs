@@ -22,7 +22,8 @@ async function downloaded(page, testid) {
   const json = JSON.parse(await readFile(await d.path(), 'utf8'));
   const strip = (v) => {
     if (Array.isArray(v)) return v.map(strip);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !/millis/.test(k)).map(([k, x]) => [k, strip(x)]));
+    // The times (millis) and the language model's measured tokens/s (speed).
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !/millis/.test(k) && k !== 'speed').map(([k, x]) => [k, strip(x)]));
     return v;
   };
   return strip(json);
