@@ -194,7 +194,7 @@ fn extension(path: &Path) -> String {
 }
 
 /// An FP32 model from a .onnx or .safetensors file.
-fn load_model_file(path: &Path, sidecar: Option<&str>) -> Result<Model, String> {
+pub(crate) fn load_model_file(path: &Path, sidecar: Option<&str>) -> Result<Model, String> {
     let bytes = read_file(path)?;
     let model = match extension(path).as_str() {
         "onnx" => read_onnx(&bytes, DEFAULT_MAX_PARAMS),

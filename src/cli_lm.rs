@@ -35,7 +35,7 @@ use qplay::lm::eval::{compare_layers_against, perplexity};
 use qplay::lm::sample::{generate, SampleConfig};
 use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, MAX_IMPORT_FILE_BYTES};
 use qplay::lm::tokenizers::{TextStream, Tokenizer};
-use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmModel, LmWeights};
+use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmError, LmModel, LmWeights};
 use qplay::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
 use qplay::ptq::lm_method::{quantize_with_method, MethodResult};
 
@@ -442,10 +442,13 @@ impl ModelArgs {
         for n in &m.notes {
             eprintln!("qplay: {n}");
         }
-        let tokenizer = tokenizer_for(&m.weights, m.vocab.as_ref()).map_err(|e| e.to_string());
-        // Only a missing tokenizer waits for a command that reads text; a given one that does not
-        // read (or fit the model) stops every command.
-        let tokenizer = if m.vocab.is_some() || m.weights.alphabet.is_some() { Ok(tokenizer?) } else { tokenizer };
+        // As on the page: a tokenizer file that does not parse stops every command; a missing
+        // one, or one qplay cannot run (a GGUF's "bert" vocabulary), waits for a command that
+        // reads text, so that the model still exports.
+        let tokenizer = match tokenizer_for(&m.weights, m.vocab.as_ref()) {
+            Err(e @ LmError::Format(_)) => return Err(e.to_string()),
+            t => t.map_err(|e| e.to_string()),
+        };
         Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab })
     }
 
@@ -952,12 +955,8 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
 /// is named with the value typed, before any setting's own range check sees it.
 fn f32_in_range(text: &str) -> Result<f32, String> {
     let v: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
-    let f = v as f32;
     if !v.is_finite() {
         return Err(format!("{text} is not a finite number"));
     }
-    if f.is_infinite() || (f == 0.0 && v != 0.0) {
-        return Err(format!("{text} is beyond the range of f32 (sizes from 1.4e-45 to 3.4e38), in which the setting is held"));
-    }
-    Ok(f)
+    qplay::decimal::narrow_to_f32(v).ok_or_else(|| format!("{text} is {}, in which the setting is held", qplay::decimal::BEYOND_F32))
 }

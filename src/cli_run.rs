@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// A built-in model (mlp-fashion, mlp-mnist, cnn-fashion); overrides the file's.
     #[arg(long)]
     model: Option<String>,
-    /// A model file (.safetensors) instead of a built-in one.
+    /// A model file (.safetensors or .onnx) instead of a built-in one.
     #[arg(long, conflicts_with = "model")]
     model_file: Option<PathBuf>,
     /// The dataset (fashion, mnist); defaults to the built-in model's own.
@@ -76,17 +76,12 @@ pub struct RunArgs {
 }
 
 fn load_model(exp: &Experiment, args: &RunArgs) -> Result<Model, String> {
-    let path = match &args.model_file {
-        Some(p) => p.clone(),
-        None => {
-            let file = BUILTIN_MODELS.iter().find(|(n, _, _)| *n == exp.model).map(|(_, _, f)| *f).ok_or_else(|| format!("model: unknown model \"{}\"", exp.model))?;
-            args.assets.join("models").join(file)
-        }
-    };
-    let path = match &args.model_file {
-        Some(_) => path,
-        None => crate::cli_io::assets_dir("--assets", &args.assets)?.join("models").join(path.file_name().unwrap_or_default()),
-    };
+    if let Some(p) = &args.model_file {
+        // A .safetensors or an .onnx file, as the Model page reads them.
+        return crate::cli_io::load_model_file(p, None);
+    }
+    let file = BUILTIN_MODELS.iter().find(|(n, _, _)| *n == exp.model).map(|(_, _, f)| *f).ok_or_else(|| format!("model: unknown model \"{}\"", exp.model))?;
+    let path = crate::cli_io::assets_dir("--assets", &args.assets)?.join("models").join(file);
     let bytes = crate::cli_io::read_file(&path)?;
     read_model(&bytes, None, DEFAULT_MAX_PARAMS).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -10,6 +10,21 @@ use std::fmt;
 
 use serde::Serializer;
 
+/// The f32 nearest a finite f64, or `None` when f32 cannot hold it: past ±3.4e38 it would be ∞,
+/// a nonzero value under 1.4e-45 would be 0 (what a setting or a file's number becomes if it is
+/// narrowed without a look). NaN and ±∞ pass through as themselves.
+pub fn narrow_to_f32(v: f64) -> Option<f32> {
+    let f = v as f32;
+    if v.is_finite() && (f.is_infinite() || (f == 0.0 && v != 0.0)) {
+        None
+    } else {
+        Some(f)
+    }
+}
+
+/// What [`narrow_to_f32`] refuses, for a message: "beyond the range of f32 (…)".
+pub const BEYOND_F32: &str = "beyond the range of f32 (sizes from 1.4e-45 to 3.4e38)";
+
 /// `#[serde(serialize_with = "crate::decimal::shortest_f32")]` for an f32 field.
 pub fn shortest_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
     // "0.65" → 0.65f64; NaN and ±inf read back as themselves.

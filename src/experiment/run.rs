@@ -409,12 +409,12 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
             let shape = model.shapes[ql.index];
             // The activation as the quantized model would quantize this FP32 input (smoothed first,
             // x̃ = x / s, when SmoothQuant is on)...
-            let mut xq = xin.clone();
-            crate::ptq::qmodel::quantize_input(ql, shape, n, &mut xq);
-            // ... and compared in the input's own units: Dequant = q̃·s against Origin = x, the
-            // clip ratio of x̃ against the grid it was calibrated for.
             let mut smoothed = xin.clone();
             crate::ptq::qmodel::smooth_input(ql, shape, &mut smoothed);
+            let mut xq = smoothed.clone();
+            crate::ptq::qmodel::fake_quant_input(ql, shape, n, &mut xq);
+            // ... and compared in the input's own units: Dequant = q̃·s against Origin = x, the
+            // clip ratio of x̃ against the grid it was calibrated for.
             crate::ptq::qmodel::unsmooth_input(ql, shape, &mut xq);
             let alabel = TensorLabel {
                 node_name: ql.name.clone(),

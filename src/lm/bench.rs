@@ -313,7 +313,8 @@ pub fn pair_speed(clock: &dyn Fn() -> f64, fp32: &LmModel, quantized: &LmModel, 
         std::hint::black_box(m.forward(&prompt, cache, true, &mut NoProbe)?);
         Ok(())
     };
-    let mut caches = [KvCache::new(c, KvFormat::F32)?, KvCache::new(c, kv)?];
+    let positions = nd.max(np);
+    let mut caches = [KvCache::for_positions(c, KvFormat::F32, positions)?, KvCache::for_positions(c, kv, positions)?];
     let models = [fp32, quantized];
     for (m, cache) in models.iter().zip(caches.iter_mut()) {
         decode(m, cache, nd)?;

@@ -193,7 +193,7 @@ impl LmModel {
     /// happens) when the weights cannot be run at all: a reader can refuse such a model when its
     /// files are given (the model in use stays) rather than at the first run.
     pub fn check_runs(&self) -> Result<(), LmError> {
-        let mut cache = KvCache::new(&self.config, KvFormat::F32)?;
+        let mut cache = KvCache::for_positions(&self.config, KvFormat::F32, 1)?;
         self.forward(&[0], &mut cache, true, &mut NoProbe).map(|_| ())
     }
 
@@ -212,14 +212,12 @@ impl LmModel {
         if m == 0 {
             return Err(LmError::Tokens("no tokens to run".into()));
         }
-        if cache.capacity() != c.seq_len || cache.n_layers() != c.n_layers {
+        if cache.capacity() > c.seq_len || cache.n_layers() != c.n_layers {
             return Err(LmError::Tokens("the KV cache was made for another model".into()));
         }
-        if p0 + m > c.seq_len {
-            return Err(LmError::Tokens(format!(
-                "{} tokens after {p0} already in the context do not fit the model's context of {} tokens",
-                m, c.seq_len
-            )));
+        if p0 + m > cache.capacity() {
+            let room = if cache.capacity() == c.seq_len { "the model's context" } else { "the KV cache" };
+            return Err(LmError::Tokens(format!("{m} tokens after {p0} already in the context do not fit {room} of {} tokens", cache.capacity())));
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(LmError::Tokens(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));

@@ -65,6 +65,7 @@ pub(crate) enum LayerRows<'a> {
 pub struct KvCache {
     format: KvFormat,
     n_layers: usize,
+    /// Positions the cache holds: the model's context, or fewer ([`KvCache::for_positions`]).
     seq_len: usize,
     kv_dim: usize,
     head_dim: usize,
@@ -86,13 +87,21 @@ impl KvCache {
 
     /// A cache for the model's whole context, checked against [`MAX_CACHE_BYTES`] first.
     pub fn new(c: &LmConfig, format: KvFormat) -> Result<KvCache, LmError> {
+        Self::for_positions(c, format, c.seq_len)
+    }
+
+    /// A cache for the first `positions` positions of the context (at most the whole context;
+    /// a short job such as a check or a timing does not hold a whole context's memory),
+    /// checked against [`MAX_CACHE_BYTES`] first.
+    pub fn for_positions(c: &LmConfig, format: KvFormat, positions: usize) -> Result<KvCache, LmError> {
         c.validate()?;
-        let bytes = Self::bytes_for(c, format, c.seq_len);
+        let positions = positions.min(c.seq_len);
+        let bytes = Self::bytes_for(c, format, positions);
         if bytes > MAX_CACHE_BYTES {
             return Err(LmError::TooLarge { what: "the KV cache".into(), bytes, limit: MAX_CACHE_BYTES });
         }
-        let n = c.n_layers * c.seq_len * c.kv_dim();
-        let scales = c.n_layers * c.seq_len * c.n_kv_heads;
+        let n = c.n_layers * positions * c.kv_dim();
+        let scales = c.n_layers * positions * c.n_kv_heads;
         let kv = match format {
             KvFormat::F32 => Store::F32([vec![0.0; n], vec![0.0; n]]),
             KvFormat::F16 => Store::F16([vec![f16::ZERO; n], vec![f16::ZERO; n]]),
@@ -101,7 +110,7 @@ impl KvCache {
         Ok(KvCache {
             format,
             n_layers: c.n_layers,
-            seq_len: c.seq_len,
+            seq_len: positions,
             kv_dim: c.kv_dim(),
             head_dim: c.head_dim(),
             len: 0,
@@ -122,6 +131,7 @@ impl KvCache {
         self.len == 0
     }
 
+    /// Positions the cache can hold.
     pub fn capacity(&self) -> usize {
         self.seq_len
     }

@@ -852,7 +852,9 @@ impl BpeTokenizer {
             (steps, None)
         };
 
-        let vocab = match m.vocab {
+        let vocab = m.vocab.map(|r| serde_json::from_str::<VocabJson>(r.get())).transpose().map_err(|e| malformed(JSON, format!("{e}")))?;
+        let merges = m.merges.map(|r| serde_json::from_str::<MergesJson>(r.get())).transpose().map_err(|e| malformed(JSON, format!("{e}")))?;
+        let vocab = match vocab {
             Some(VocabJson(map)) => map
                 .into_iter()
                 .map(|(token, id)| match id {
@@ -865,7 +867,7 @@ impl BpeTokenizer {
                 .collect::<Result<Vec<_>, _>>()?,
             None => return Err(malformed(JSON, "missing field `vocab` in model")),
         };
-        let merges = match m.merges {
+        let merges = match merges {
             Some(MergesJson(list)) => list.into_iter().enumerate().map(|(k, v)| parse_merge(k, v)).collect::<Result<Vec<_>, _>>()?,
             None => return Err(malformed(JSON, "missing field `merges` in model")),
         };
@@ -1415,7 +1417,8 @@ struct TokenizerJson<'a> {
     post_processor: Option<&'a RawValue>,
     #[serde(default, borrow)]
     decoder: Option<&'a RawValue>,
-    model: ModelJson,
+    #[serde(borrow)]
+    model: ModelJson<'a>,
 }
 
 #[derive(Deserialize)]
@@ -1438,14 +1441,17 @@ fn yes() -> bool {
     true
 }
 
+/// `vocab` and `merges` are kept as their text until `type` says they are BPE's (a Unigram
+/// model's vocabulary is a list of [token, score], named as a model type qplay does not run,
+/// not as a malformed BPE vocabulary).
 #[derive(Deserialize)]
-struct ModelJson {
+struct ModelJson<'a> {
     #[serde(rename = "type", default)]
     kind: Option<String>,
-    #[serde(default)]
-    vocab: Option<VocabJson>,
-    #[serde(default)]
-    merges: Option<MergesJson>,
+    #[serde(default, borrow)]
+    vocab: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    merges: Option<&'a RawValue>,
     #[serde(default)]
     dropout: Option<f64>,
     #[serde(default)]

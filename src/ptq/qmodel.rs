@@ -244,8 +244,14 @@ pub fn channel_of(shape: Shape) -> (usize, usize) {
 /// Applies a quantized layer's input transform to `x` ([B, shape]) in place: the SmoothQuant
 /// division, then the fake-quantization of its [`InputQuant`].
 pub fn quantize_input(ql: &QuantLayer, shape: Shape, batch: usize, x: &mut [f32]) {
-    let (channels, plane) = channel_of(shape);
     smooth_input(ql, shape, x);
+    fake_quant_input(ql, shape, batch, x);
+}
+
+/// The fake-quantization of a quantized layer's [`InputQuant`] alone, on an input that is
+/// already smoothed ([`smooth_input`]).
+pub fn fake_quant_input(ql: &QuantLayer, shape: Shape, batch: usize, x: &mut [f32]) {
+    let (channels, plane) = channel_of(shape);
     match ql.input {
         InputQuant::Float => {}
         InputQuant::Static(a) => fake_quant_in_place(x, &a.params, &a.scheme),

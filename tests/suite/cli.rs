@@ -137,6 +137,22 @@ fn run_takes_every_setting_as_a_flag_and_export_chooses_the_activation_calibrati
     assert_eq!(j["experiment"]["ptq"]["act_calibration"]["method"], "kl");
     assert_eq!(j["experiment"]["ptq"]["act_calibration"]["bins"], 1024);
 
+    // --model-file reads .onnx as the Model page does: the same model in either file, the same report.
+    let onnx = std::env::temp_dir().join(format!("qplay-run-{}.onnx", std::process::id()));
+    let st = concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/mlp-fashion.safetensors");
+    let (code, _, err) = qplay(&["convert", st, onnx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let accuracy = |file: &str| {
+        let (code, out, err) = qplay(&["run", "--model-file", file, "--dataset", "fashion"]);
+        assert_eq!(code, 0, "{file}: {err}");
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (j["report"]["fp32_accuracy"].clone(), j["report"]["accuracy"].clone())
+    };
+    let from_onnx = accuracy(onnx.to_str().unwrap());
+    assert!(from_onnx.0.as_f64().is_some_and(|a| a > 0.8), "{from_onnx:?}");
+    assert_eq!(from_onnx, accuracy(st));
+    std::fs::remove_file(&onnx).ok();
+
     let out = std::env::temp_dir().join(format!("qplay-export-{}.onnx", std::process::id()));
     let o = out.to_str().unwrap();
     for (args, needle) in [

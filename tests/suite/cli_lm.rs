@@ -280,6 +280,20 @@ fn a_model_without_a_tokenizer_exports_and_benchmarks_but_does_not_read_text() {
     let (code, _, err) = qplay(&["bench", "--model", &v0, bad.to_str().unwrap(), "--tokens", "2"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("tokenizer.json"), "{err}");
+    // A GGUF whose vocabulary is of a kind qplay does not run ("bert") exports as the page does;
+    // reading text names the kind.
+    use qplay::lm::import::{import_model, write_gguf, GgufWeightType, RawVocab};
+    let tied = std::fs::read(format!("{IMPORT}tied_f32.gguf")).unwrap();
+    let m = import_model(&[("tied.gguf".to_string(), tied.as_slice())]).unwrap();
+    let Some(RawVocab::Tokens(mut v)) = m.vocab else { panic!("the fixture has a vocabulary") };
+    v.model = Some("bert".into());
+    let bert = dir.join("bert.gguf");
+    std::fs::write(&bert, write_gguf(&m.weights, GgufWeightType::F32, Some(&RawVocab::Tokens(v))).unwrap()).unwrap();
+    let (code, _, err) = qplay(&["export", "--model", bert.to_str().unwrap(), "--format", "gguf", "--weights", "q8_0", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = qplay(&["eval", "--model", bert.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("\"bert\" is not implemented"), "{err}");
 }
 
 /// A llama2.c v0 file (vocabulary negative: an untied head) of the given shape, weights from a

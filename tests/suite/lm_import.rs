@@ -1231,3 +1231,37 @@ fn models_that_cannot_run_and_tokenizers_that_cannot_read_are_found_at_once() {
     assert!(!e.to_string().is_empty(), "{e}");
     eprintln!("every token \"a\": {e}");
 }
+
+/// A GGUF without `tokenizer.ggml.*` takes the tokenizer file given with it (one with its own
+/// ignores it, with a note); a llama2.c tokenizer cut short under a name of its own is named as
+/// a broken tokenizer, not as a second model; a Unigram tokenizer.json is a model type qplay does
+/// not run, not a malformed file.
+#[test]
+fn tokenizers_given_with_a_model_are_used_or_named_for_what_they_are() {
+    let m = untied();
+    let bare = write_gguf(&m.weights, GgufWeightType::F32, None).unwrap();
+    let alone = import(&[("bare.gguf", &bare)]).unwrap();
+    assert!(alone.vocab.is_none());
+    let with = import(&[("bare.gguf", &bare), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
+    assert!(with.unused.is_empty(), "{:?}", with.notes);
+    let (got, want) = (tokenizer_for(&with.weights, with.vocab.as_ref()).unwrap(), tokenizer_for(&m.weights, m.vocab.as_ref()).unwrap());
+    for text in LLAMA2C_TEXTS {
+        assert_eq!(got.encode(text).unwrap(), want.encode(text).unwrap(), "{text:?}");
+    }
+    let json = import(&[("bare.gguf", &bare), ("tokenizer.json", HF_TOKENIZER), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
+    assert_eq!(json.unused, ["tokenizer.json"], "{:?}", json.notes);
+    let own = import(&[("tied_f32.gguf", TIED_GGUF), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
+    assert_eq!(own.unused, ["tokenizer.bin"]);
+    assert!(own.notes.iter().any(|n| n.contains("carries its own tokenizer")), "{:?}", own.notes);
+
+    let cut = &TOKENIZER_BIN[..TOKENIZER_BIN.len() - 3];
+    let e = err_text(import(&[("model.bin", V0), ("tok512.bin", cut)]));
+    assert!(e.contains("tok512.bin reads as a llama2.c tokenizer and then breaks") && !e.contains("model files"), "{e}");
+    // Two models stay two models.
+    let e = err_text(import(&[("a.bin", V0), ("b.bin", V0)]));
+    assert!(e.contains("2 llama2.c model files"), "{e}");
+
+    let unigram = r#"{"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0], ["a", -1.5]]}}"#;
+    let e = qplay::lm::tokenizers::Tokenizer::from_tokenizer_json(unigram).unwrap_err().to_string();
+    assert!(e.contains("model type \"Unigram\" is not implemented"), "{e}");
+}

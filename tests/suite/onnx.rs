@@ -77,6 +77,24 @@ both! {
         assert!(msg.contains("Sigmoid") && msg.contains("\"gate\"") && msg.contains("Gemm"), "{msg}");
     }
 
+    an_operator_that_is_not_read_is_named_before_the_chain_is_questioned {
+        // An If reads a condition, not the previous layer: still "operator If is not supported".
+        for (op, first_input) in [("If", "cond"), ("Cast", ""), ("Loop", "trip")] {
+            let bytes = edited(&zoo::lab_mlp(1), |p| {
+                let g = p.graph.as_mut().unwrap();
+                let at = g.node.iter().position(|x| x.op_type == "Relu").unwrap();
+                let relu = &mut g.node[at];
+                relu.op_type = op.into();
+                relu.name = "odd".into();
+                if !first_input.is_empty() {
+                    relu.input = vec![first_input.into()];
+                }
+            });
+            let e = read(&bytes).unwrap_err();
+            assert_eq!(e, FormatError::UnsupportedOp { op: op.into(), node: "odd".into() }, "{op}: {e}");
+        }
+    }
+
     fp32_exports_read_back_as_the_same_model {
         for m in [zoo::lab_mlp(3), zoo::small_cnn(3).unwrap()] {
             let bytes = write_onnx(&m).unwrap();

@@ -97,7 +97,8 @@ fn user_notes(user: &UserModel) -> Html {
                     i.name, i.format, thousands(i.params), i.dim, i.n_layers, i.n_heads, i.n_kv_heads, i.hidden_dim, thousands(i.vocab_size as u64), i.seq_len) }
                 { match &i.tokenizer {
                     Some(t) => format!("Tokenizer: {t}. Perplexity is measured on the built-in Shakespeare validation text, tokenized by this model's tokenizer (so it compares configurations of this model, not this model with the built-in one)."),
-                    None => "No tokenizer: Run and Generate need one (drop it with the model).".to_string(),
+                    None => "No tokenizer qplay can run (the notes say why): Run and Generate need one, Export does not. \
+                             A model file without one takes a tokenizer.json or tokenizer.bin dropped with it.".to_string(),
                 } }
             </p>
             if !i.notes.is_empty() {

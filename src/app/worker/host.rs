@@ -44,6 +44,17 @@ struct Live {
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
+impl Live {
+    /// Terminates the worker. Its handlers are unset first: a message it posted just before
+    /// may still be dispatched on the page, and must not reach a closure that is being dropped
+    /// ("closure invoked recursively or after being dropped").
+    fn stop(self) {
+        self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
+        self.worker.terminate();
+    }
+}
+
 pub struct WorkerHost {
     /// The pool: a worker per slot once a job has gone to it.
     slots: Vec<RefCell<Option<Live>>>,
@@ -77,7 +88,7 @@ impl WorkerHost {
             return Ok((l.worker.clone(), l.queue.clone()));
         }
         if let Some(old) = live.borrow_mut().take() {
-            old.worker.terminate();
+            old.stop();
         }
         let worker = Worker::new(WORKER_URL).map_err(|e| format!("the worker could not start: {e:?}"))?;
         let listeners = self.listeners.clone();
@@ -179,7 +190,7 @@ impl WorkerHost {
     pub fn cancel_all(&self) {
         for live in &self.slots {
             if let Some(l) = live.borrow_mut().take() {
-                l.worker.terminate();
+                l.stop();
             }
         }
         let all: Vec<(u32, Listener)> = self.listeners.borrow_mut().drain().map(|(id, (_, l))| (id, l)).collect();
@@ -195,7 +206,7 @@ impl WorkerHost {
         let slots: Vec<usize> = ids.iter().filter_map(|id| self.listeners.borrow().get(id).map(|(s, _)| *s)).collect();
         for slot in slots {
             if let Some(l) = self.slots[slot].borrow_mut().take() {
-                l.worker.terminate();
+                l.stop();
             }
             for (id, l) in take_jobs_of(&self.listeners, slot) {
                 let event = if ids.contains(&id) { Event::Cancelled } else { Event::Failed("its worker was stopped to end a job that failed on another worker: run it again".into()) };

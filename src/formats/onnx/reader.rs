@@ -64,6 +64,12 @@ pub fn read_onnx(bytes: &[u8], max_params: usize) -> Result<Model, FormatError> 
     Reader::new(graph, opset, max_params)?.run()
 }
 
+/// The operators of the default domain that [`read_onnx`] reads (the table in the module header).
+const READ_OPS: [&str; 15] = [
+    "Constant", "Identity", "Dropout", "Relu", "Gemm", "MatMul", "Add", "Conv", "BatchNormalization", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "Flatten", "Reshape", "Softmax",
+];
+
 struct Reader<'a> {
     graph: &'a GraphProto,
     opset: i64,
@@ -160,6 +166,11 @@ impl<'a> Reader<'a> {
             let op = node.op_type.as_str();
             if !(node.domain.is_empty() || node.domain == "ai.onnx") {
                 return Err(FormatError::UnsupportedOp { op: format!("{}.{op}", node.domain), node: name });
+            }
+            if !READ_OPS.contains(&op) {
+                // Named as an operator qplay does not read before any question of the chain's
+                // shape (an If or a Loop reads a condition, not the previous layer's output).
+                return Err(FormatError::UnsupportedOp { op: op.into(), node: name });
             }
             if op == "Constant" {
                 let out = node.output.first().ok_or_else(|| malformed(format!("Constant node {name} has no output")))?;

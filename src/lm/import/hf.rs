@@ -315,11 +315,8 @@ pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<HfConfig, LmE
 /// A config.json number as the f32 the model computes with: one that f32 cannot hold (1e39 would
 /// be ∞, a nonzero 1e-50 would be 0) is named with its own value, under its own key.
 fn in_f32(field: &'static str, v: f64) -> Result<f32, LmError> {
-    let f = v as f32;
-    if v.is_finite() && (f.is_infinite() || (f == 0.0 && v != 0.0)) {
-        return Err(bad(field, format!("{}: beyond the range of f32 (sizes from 1.4e-45 to 3.4e38), in which the model computes", crate::decimal::short_text(v))));
-    }
-    Ok(f)
+    crate::decimal::narrow_to_f32(v)
+        .ok_or_else(|| bad(field, format!("{}: {}, in which the model computes", crate::decimal::short_text(v), crate::decimal::BEYOND_F32)))
 }
 
 /// A tensor's values as f32 (F32, F16 or BF16).

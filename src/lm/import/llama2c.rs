@@ -63,6 +63,21 @@ pub fn reads_as_llama2c_tokenizer(bytes: &[u8]) -> bool {
     walk_tokenizer(bytes, |_, _| ()).is_ok_and(|(_, count)| count > 0)
 }
 
+/// Tokens a file must read as before it breaks for [`broken_tokenizer`] to call it a damaged
+/// tokenizer: a model's floats read as token lengths fail within a few.
+const TOKENS_BEFORE_BREAKING: usize = 16;
+
+/// The error of a file that reads as a llama2.c `tokenizer.bin` for at least
+/// [`TOKENS_BEFORE_BREAKING`] tokens and then breaks (cut short, a negative length): a damaged
+/// tokenizer rather than a model. `None` for a whole tokenizer and for a file that breaks at once.
+pub fn broken_tokenizer(bytes: &[u8]) -> Option<LmError> {
+    let mut seen = 0usize;
+    match walk_tokenizer(bytes, |_, _| seen += 1) {
+        Err(e) if seen >= TOKENS_BEFORE_BREAKING => Some(e),
+        _ => None,
+    }
+}
+
 /// A llama2.c model: its weights, version and notes.
 #[derive(Clone, Debug)]
 pub struct Llama2cModel {

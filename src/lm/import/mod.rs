@@ -213,17 +213,17 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         one(&ggufs, "GGUF")?;
         let m = read_gguf(ggufs[0].1)?;
         notes.extend(m.notes);
-        let own = "a GGUF file carries its own configuration and tokenizer";
-        for list in [&configs, &hf_tok, &l2c_tok] {
-            ignored(&mut notes, &mut unused, list, own);
-        }
-        return Ok(ImportedModel {
-            weights: m.weights,
-            format: ModelFormat::Gguf { version: m.version },
-            notes,
-            vocab: m.vocab.map(RawVocab::Tokens),
-            unused,
-        });
+        ignored(&mut notes, &mut unused, &configs, "a GGUF file carries its own configuration");
+        let vocab = match m.vocab {
+            Some(v) => {
+                ignored(&mut notes, &mut unused, &hf_tok, "a GGUF file carries its own tokenizer");
+                ignored(&mut notes, &mut unused, &l2c_tok, "a GGUF file carries its own tokenizer");
+                Some(RawVocab::Tokens(v))
+            }
+            // A GGUF without tokenizer.ggml.* metadata: the tokenizer file given with it.
+            None => given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, Vec::new(), &mut notes, &mut unused)?,
+        };
+        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::Gguf { version: m.version }, notes, vocab, unused });
     }
     if !shards.is_empty() {
         let [config] = configs.as_slice() else {
@@ -251,32 +251,61 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         let vocab = hf_tok.first().map(|(_, bytes)| tokenizer_json(bytes, m.end_of_text)).transpose()?;
         return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab, unused });
     }
+    if l2c.len() > 1 {
+        broken_tokenizers_among(&l2c)?;
+    }
     one(&l2c, "llama2.c model")?;
-    one(&l2c_tok, "tokenizer.bin")?;
-    one(&hf_tok, "tokenizer.json")?;
     let m = read_llama2c(l2c[0].1)?;
     notes.extend(m.notes);
     ignored(&mut notes, &mut unused, &configs, "a llama2.c model.bin carries its configuration in its header");
-    if !l2c_tok.is_empty() {
-        ignored(&mut notes, &mut unused, &hf_tok, "the tokenizer.bin given with it is used");
-    }
-    let vocab = match (l2c_tok.first(), hf_tok.first()) {
-        (None, None) => None,
-        // A llama2.c model of a Hugging Face tokenizer (the Llama 2 models' own tokenizer.json).
-        (None, Some((_, bytes))) => Some(tokenizer_json(bytes, Vec::new())?),
-        (Some((_, bytes)), _) => {
-            let v = read_llama2c_tokenizer(bytes)?;
-            if v.tokens.len() != m.weights.config.vocab_size {
-                notes.push(format!(
-                    "tokenizer.bin has {} tokens for a vocabulary of {}",
-                    v.tokens.len(),
-                    m.weights.config.vocab_size
-                ));
-            }
-            Some(RawVocab::Tokens(v))
-        }
-    };
+    let vocab = given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, Vec::new(), &mut notes, &mut unused)?;
     Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab, unused })
+}
+
+/// The tokenizer file given with a model that carries none (a llama2.c model.bin, a GGUF without
+/// `tokenizer.ggml.*`): a llama2.c tokenizer.bin, else a Hugging Face tokenizer.json (the Llama 2
+/// models' own); at most one of each, and a tokenizer.json beside a tokenizer.bin is ignored.
+fn given_tokenizer(
+    l2c_tok: &[(&str, &[u8])],
+    hf_tok: &[(&str, &[u8])],
+    vocab_size: usize,
+    end_of_text: Vec<u32>,
+    notes: &mut Vec<String>,
+    unused: &mut Vec<String>,
+) -> Result<Option<RawVocab>, LmError> {
+    for (list, what) in [(l2c_tok, "tokenizer.bin"), (hf_tok, "tokenizer.json")] {
+        if list.len() > 1 {
+            let n: Vec<String> = list.iter().map(|(n, _)| cursor::clip(n)).collect();
+            return Err(files_error(format!("{} {what} files ({}): give one", list.len(), n.join(", "))));
+        }
+    }
+    match (l2c_tok.first(), hf_tok.first()) {
+        (None, None) => Ok(None),
+        (None, Some((_, bytes))) => Ok(Some(tokenizer_json(bytes, end_of_text)?)),
+        (Some((name, bytes)), json) => {
+            if let Some((j, _)) = json {
+                notes.push(format!("{} ignored: the tokenizer.bin given with it is used", cursor::clip(j)));
+                unused.push(j.to_string());
+            }
+            let v = read_llama2c_tokenizer(bytes)?;
+            if v.tokens.len() != vocab_size {
+                notes.push(format!("{} has {} tokens for a vocabulary of {vocab_size}", cursor::clip(name), v.tokens.len()));
+            }
+            Ok(Some(RawVocab::Tokens(v)))
+        }
+    }
+}
+
+/// Several files taken for llama2.c models, of which all but one read as a llama2.c tokenizer for
+/// a while and then break (a tokenizer.bin cut short, under a name of its own such as tok512.bin):
+/// the tokenizer's own error, not "2 llama2.c model files".
+fn broken_tokenizers_among(l2c: &[(&str, &[u8])]) -> Result<(), LmError> {
+    let broken: Vec<(&str, LmError)> = l2c.iter().filter_map(|(n, b)| Some((*n, llama2c::broken_tokenizer(b)?))).collect();
+    if broken.len() + 1 == l2c.len() {
+        let (name, e) = &broken[0];
+        return Err(files_error(format!("{} reads as a llama2.c tokenizer and then breaks: {e}", cursor::clip(name))));
+    }
+    Ok(())
 }
 
 /// A `tokenizer.json` passed through as text: within its size limit and UTF-8.

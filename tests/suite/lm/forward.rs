@@ -64,6 +64,24 @@ both! {
         }
     }
 
+    a_cache_for_the_first_positions_gives_the_same_logits_and_refuses_more {
+        let w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
+        let model = LmModel::from_weights(&w).unwrap();
+        let tokens: Vec<u32> = (0..9u32).map(|i| (i * 7 + 3) % w.config.vocab_size as u32).collect();
+        for format in [KvFormat::F32, KvFormat::F16, KvFormat::Int8] {
+            let mut short = KvCache::for_positions(&w.config, format, 9).unwrap();
+            assert_eq!(short.capacity(), 9);
+            assert_eq!(KvCache::bytes_for(&w.config, format, 9) * w.config.seq_len as u128, KvCache::bytes_for(&w.config, format, w.config.seq_len) * 9);
+            let got = model.forward(&tokens, &mut short, false, &mut NoProbe).unwrap();
+            let want = model.forward(&tokens, &mut KvCache::new(&w.config, format).unwrap(), false, &mut NoProbe).unwrap();
+            assert_eq!(got, want, "{format:?}");
+            let err = model.forward(&tokens[..1], &mut short, true, &mut NoProbe).unwrap_err().to_string();
+            assert!(err.contains("do not fit the KV cache of 9 tokens"), "{err}");
+        }
+        // Never more than the context.
+        assert_eq!(KvCache::for_positions(&w.config, KvFormat::F32, usize::MAX).unwrap().capacity(), w.config.seq_len);
+    }
+
     kv_cache_formats_stay_close_to_f32 {
         let w = LmWeights::from_safetensors(fixture!("lm/random_small.safetensors")).unwrap();
         let model = LmModel::from_weights(&w).unwrap();
