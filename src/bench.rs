@@ -431,7 +431,7 @@ pub fn qat_epoch(clock: &dyn Fn() -> f64, n: usize) -> Vec<Measured> {
     let cfg = FitConfig { epochs: 1, batch: 64, optimizer: Optimizer::adam(1e-3), seed: 1, report_every: 0 };
     let epoch = || {
         let mut net = Net::new(lab_mlp(1)).expect("the lab MLP trains");
-        net.qat = Some(QatConfig { weight_bits: 8, act_bits: 8, method: crate::quant::Method::Normal, range_momentum: 0.1 });
+        net.qat = Some(QatConfig::symmetric(8, 8, crate::quant::Method::Normal));
         let t0 = clock();
         fit(&mut net, &data, &cfg, &mut |_| true);
         clock() - t0

@@ -93,7 +93,31 @@ pub fn headline(ratios: &[Ratio]) -> Vec<String> {
     if let Some((m, lo, hi)) = spread(&near) {
         out.push(format!("The GEMM kernels run at {:.0} % of their instruction ceilings (median; {:.0} % – {:.0} %).", 100.0 * m, 100.0 * lo, 100.0 * hi));
     }
+    // `ratio suite=lm_decode case=shakespeare w8_per_channel/fp32=0.94`: tokens/s against FP32's.
+    let lm: Vec<String> = ratios
+        .iter()
+        .filter(|r| r.suite == "lm_decode")
+        .filter_map(|r| Some(format!("{} {:.2}×", lm_format_name(r.what.strip_suffix("/fp32")?), r.value)))
+        .collect();
+    if !lm.is_empty() {
+        out.push(format!("The built-in language model decodes at {} FP32's tokens/s (above 1 is faster).", lm.join(", ")));
+    }
     out
+}
+
+/// The page's name of a `lm::bench::bench_formats` label.
+fn lm_format_name(label: &str) -> String {
+    match label {
+        "fp16" => "FP16".into(),
+        "w8_per_channel" => "W8".into(),
+        "w8a8_per_channel" => "W8A8".into(),
+        "fp32_kv8" => "FP32 + int8 KV".into(),
+        "w8a8_kv8" => "W8A8 + int8 KV".into(),
+        "q8_0" => "Q8_0".into(),
+        "q4_0" => "Q4_0".into(),
+        "w4_per_channel" => "W4".into(),
+        other => other.replace('_', " ").replace("w4 g", "W4 g").replace("w4a8 g", "W4A8 g"),
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +152,10 @@ mod tests {
         assert!(h[1].contains("c (3.71×)") && !h[1].contains("b (1.90×)"), "{h:?}");
         assert_eq!(spread(&[3.0, 1.0, 2.0, 4.0]), Some((2.5, 1.0, 4.0)));
         assert!(headline(&[]).is_empty());
+        let lm: Vec<Ratio> = ["ratio suite=lm_decode case=shakespeare w8_per_channel/fp32=0.94", "ratio suite=lm_decode case=shakespeare w4_g32/fp32=1.25"]
+            .iter()
+            .filter_map(|l| parse_ratio(l))
+            .collect();
+        assert_eq!(headline(&lm), ["The built-in language model decodes at W8 0.94×, W4 g32 1.25× FP32's tokens/s (above 1 is faster)."]);
     }
 }

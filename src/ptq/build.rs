@@ -97,6 +97,19 @@ pub fn quantize_model(model: &Model, cfg: &PtqConfig, calib: &[f32], scope: Scop
 
 /// Quantizes `model` with the calibration `flow` of choice.
 pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope: Scope, flow: Flow) -> Result<Quantization, PtqError> {
+    build(model, cfg, calib, scope, flow, &[])
+}
+
+/// [`quantize_model`] with static activation ranges given, as quantization-aware training learns
+/// them (PyTorch's convert keeps its observers' ranges rather than calibrating anew): `ranges[i]`
+/// is the range of layer i's input, `ranges[model.layers.len()]` the output's; a missing one, or
+/// the input of a smoothed layer (whose range is of x / s), is calibrated as usual.
+pub fn quantize_model_with_ranges(model: &Model, cfg: &PtqConfig, calib: &[f32], ranges: &[Option<(f32, f32)>]) -> Result<Quantization, PtqError> {
+    build(model, cfg, calib, Scope::All, Flow::AllAtOnce, ranges)
+}
+
+fn build(model: &Model, cfg: &PtqConfig, calib: &[f32], scope: Scope, flow: Flow, ranges: &[Option<(f32, f32)>]) -> Result<Quantization, PtqError> {
+    let given = |i: usize| ranges.get(i).copied().flatten().filter(|(a, b)| a.is_finite() && b.is_finite() && a <= b);
     let quantizable = quantizable_layers(model);
     let names: Vec<String> = quantizable.iter().map(|(_, n)| n.clone()).collect();
     cfg.validate_for(&names)?;
@@ -227,7 +240,10 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
                         *v /= s[(idx / plane) % channels];
                     }
                 }
-                let (a, bb) = calibrate(&xs, &act_scheme, &cfg.act_calibration).map_err(err)?;
+                let (a, bb) = match given(i).filter(|_| smooth.is_none()) {
+                    Some(r) => r,
+                    None => calibrate(&xs, &act_scheme, &cfg.act_calibration).map_err(err)?,
+                };
                 let (params, _) = QParams::from_range(a, bb, &act_scheme).map_err(err)?;
                 InputQuant::Static(ActParams { params, scheme: act_scheme })
             }
@@ -262,7 +278,10 @@ pub fn quantize_model_with(model: &Model, cfg: &PtqConfig, calib: &[f32], scope:
             }
             let s = cfg.act_scheme();
             let err = |error| PtqError::Layer { layer: format!("{} (output)", model.layers[last].name), error };
-            let (a, b) = calibrate(&logits, &s, &cfg.act_calibration).map_err(err)?;
+            let (a, b) = match given(model.layers.len()) {
+                Some(r) => r,
+                None => calibrate(&logits, &s, &cfg.act_calibration).map_err(err)?,
+            };
             let (params, _) = QParams::from_range(a, b, &s).map_err(err)?;
             Some(ActParams { params, scheme: s })
         }

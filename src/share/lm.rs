@@ -193,7 +193,12 @@ pub fn changed_keys(a: &LmExperiment, b: &LmExperiment) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     for (k, _) in pa.iter().chain(&pb) {
         let same = pa.iter().find(|(ka, _)| ka == k).map(|(_, va)| va) == pb.iter().find(|(kb, _)| kb == k).map(|(_, vb)| vb);
-        let key = if k.starts_with("layer_bits.") { "layer_bits".to_string() } else { k.clone() };
+        // Per-layer widths are one setting; which built-in model is the `model` lock's.
+        let key = match k.as_str() {
+            k if k.starts_with("layer_bits.") => "layer_bits".to_string(),
+            "builtin" => "model".to_string(),
+            _ => k.clone(),
+        };
         if !same && !keys.contains(&key) {
             keys.push(key);
         }

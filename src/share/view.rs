@@ -37,15 +37,17 @@ impl View {
         self.hidden.contains(key) || self.hidden.contains("all")
     }
 
-    /// Whether the control of `key` is locked: named, `all`, or a setting it overrides
-    /// ([`OVERRIDES`]).
+    /// Whether the setting of `key` is fixed by the link: locked (named, `all`, or a setting it
+    /// overrides, [`OVERRIDES`]) or hidden (a hidden setting keeps the link's value: nothing else
+    /// on the page, an example button or a chart's pick, changes it behind the student's back).
     pub fn is_locked(&self, key: &str) -> bool {
-        self.locked.contains(key)
+        self.is_hidden(key)
+            || self.locked.contains(key)
             || self.locked.contains("all")
             || OVERRIDES.iter().any(|&(k, over)| k == key && self.locked.contains(over))
     }
 
-    /// Whether the link hides or locks anything (the page then says so).
+    /// Whether the link fixes any setting (hides or locks anything; the page then says so).
     pub fn is_set(&self) -> bool {
         !self.hidden.is_empty() || !self.locked.is_empty()
     }
@@ -162,11 +164,13 @@ pub const MODEL_VIEW_KEYS: &[&str] = &[
 /// The keys a link may hide or lock on the Lab page.
 pub const LAB_VIEW_KEYS: &[&str] = &["dataset", "ptq.method", "ptq.weight_bits"];
 
-/// The keys a link may hide or lock on the Language-model page: its settings, and `model` (the
-/// drop zone and the choice between the built-in model and the user's).
+/// The keys a link may hide or lock on the Language-model page: its settings, `model` (the drop
+/// zone and the choice of model: the built-in ones, `builtin` in the link, and the user's) and
+/// `search` (the whole mixed-precision search; `search_low` … each of its settings).
 pub const LM_VIEW_KEYS: &[&str] = &[
-    "model", "weights", "bits", "group", "symmetric", "int8_acts", "static_acts", "kv", "skip", "layer_bits", "method", "calib_tokens", "alpha", "act_order",
-    "awq_clip", "awq_gptq", "outliers", "tokens", "prompt", "max_new", "temperature", "seed", "search",
+    "model", "weights", "bits", "group", "symmetric", "narrow", "int8_acts", "static_acts", "kv", "skip", "layer_bits", "method", "calib_tokens", "damp",
+    "alpha", "act_order", "awq_clip", "awq_gptq", "outliers", "outlier_scale", "tokens", "prompt", "max_new", "temperature", "top_k", "top_p", "seed",
+    "search", "search_low", "search_high", "search_target", "search_value", "search_tokens",
 ];
 
 #[cfg(test)]

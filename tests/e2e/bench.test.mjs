@@ -32,9 +32,15 @@ test('the Benchmark page measures int8 and f32 GEMMs in the browser', async () =
   assert.equal(ptq.length, 2, 'the PTQ run: core and full report');
   for (const line of ptq) console.log(`Chromium: ${line}`);
   assert.match(await page.textContent('[data-testid=bench-ratios]'), /int8\/f32=/);
+  // The language model in six formats, each a real rate, and its ratios to FP32.
+  const lm = rows.filter((r) => r.suite === 'lm_decode');
+  assert.equal(lm.length, 6, 'FP32, W8, W8A8, Q8_0, W4 g32, Q4_0');
+  for (const r of lm) assert.ok(parseFloat(r.rate) > 10, `tokens/s: ${r.rate}`);
+  assert.match(await page.textContent('[data-testid=bench-ratios]'), /suite=lm_decode case=shakespeare q4_0\/fp32=\d/);
   // The headline sums the ratios up, and the chart draws them.
   const headline = await page.textContent('[data-testid=bench-headline]');
   assert.match(headline, /The int8 GEMM is \d+\.\d\d× as fast as the f32 GEMM \(median over 4 shapes/);
+  assert.match(headline, /The built-in language model decodes at W8 \d+\.\d\d×, W8A8 \d+\.\d\d×, Q8_0 \d+\.\d\d×, W4 g32 \d+\.\d\d×, Q4_0 \d+\.\d\d× FP32's tokens\/s/);
   assert.ok(await page.$('[data-testid=bench-chart]'));
   console.log(`Chromium headline: ${headline}`);
   await screenshot(page, 'bench.png');

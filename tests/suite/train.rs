@@ -76,7 +76,7 @@ fn qat_at_4_bits_beats_ptq_at_4_bits() {
     let fp32 = accuracy(&mut net, &test);
 
     // PTQ: 4-bit weights (per channel) and 4-bit activations, ranges calibrated on 256 images, no training.
-    let qat = QatConfig { weight_bits: 4, act_bits: 4, method: Method::Normal, range_momentum: 0.1 };
+    let qat = QatConfig::symmetric(4, 4, Method::Normal);
     net.qat = Some(qat);
     net.logits(&train.images_f32(0, 256), true);
     let ptq = accuracy(&mut net, &test);
@@ -100,7 +100,7 @@ fn fake_quant_inference_runs_at_every_bit_width() {
     let fp32 = net.logits(&x, false);
     let mut errors = Vec::new();
     for bits in 1..=16u8 {
-        net.qat = Some(QatConfig { weight_bits: bits, act_bits: bits, method: Method::Normal, range_momentum: 0.1 });
+        net.qat = Some(QatConfig::symmetric(bits, bits, Method::Normal));
         net.act_ranges.iter_mut().for_each(|r| *r = None);
         let y = net.logits(&x, true);
         assert!(y.iter().all(|v| v.is_finite()), "{bits} bits");
@@ -119,7 +119,7 @@ fn fake_quant_inference_runs_at_every_bit_width() {
 fn qat_fake_quant_follows_the_lab_method() {
     use qplay::quant::granularity::{quantize_granular, Granularity};
     use qplay::quant::calibration::Calibration;
-    let cfg = |method| QatConfig { weight_bits: 4, act_bits: 4, method, range_momentum: 0.1 };
+    let cfg = |method| QatConfig::symmetric(4, 4, method);
     assert_eq!(cfg(Method::Clip).weight_scheme().method, Method::Clip);
     assert_eq!(cfg(Method::Clip).act_scheme().method, Method::Clip);
     // Two rows of weights, per output channel: fake-quant = the PTQ's per-channel dequantized values.
@@ -130,6 +130,22 @@ fn qat_fake_quant_follows_the_lab_method() {
         assert_eq!(fake_quant_weights(&w, 2, &scheme), ptq.dequant, "{m:?}");
     }
     assert_ne!(fake_quant_weights(&w, 2, &cfg(Method::Clip).weight_scheme()), fake_quant_weights(&w, 2, &cfg(Method::Normal).weight_scheme()));
+    // The grid of the PTQ it deploys as: symmetric or not, narrow or not, per channel or per tensor.
+    for (symmetric, narrow, per_channel) in [(true, false, true), (false, false, true), (true, true, false), (false, false, false)] {
+        let ptq = qplay::ptq::PtqConfig {
+            method: Method::Clip,
+            weight_bits: 4,
+            weight_symmetric: symmetric,
+            narrow_range: narrow,
+            granularity: if per_channel { qplay::ptq::config::WeightGranularity::PerChannel } else { qplay::ptq::config::WeightGranularity::PerTensor },
+            ..Default::default()
+        };
+        let q = QatConfig::for_ptq(&ptq);
+        let g = if per_channel { Granularity::PerChannel { axis: 0 } } else { Granularity::PerTensor };
+        let want = quantize_granular(&w, &[2, 4], &q.weight_scheme(), g, &Calibration::MinMax).unwrap().dequant;
+        assert_eq!(fake_quant_weights(&w, q.weight_rows(2), &q.weight_scheme()), want, "{symmetric} {narrow} {per_channel}");
+        assert_eq!(q.weight_scheme(), qplay::quant::Scheme { bits: 4, signed: true, symmetric, narrow_range: narrow, method: Method::Clip, rounding: qplay::quant::Rounding::HalfEven });
+    }
     let x = dataset("mnist-test.qds.gz").take(20).images_f32(0, 20);
     let mut net = Net::new(lab_mlp(4)).unwrap();
     let mut logits = |m| {
@@ -139,3 +155,4 @@ fn qat_fake_quant_follows_the_lab_method() {
     };
     assert_ne!(logits(Method::Clip), logits(Method::Normal));
 }
+

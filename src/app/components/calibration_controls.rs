@@ -110,7 +110,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
     let param_error = s.calibration.validate().err().map(|e| e.to_string());
     html! {
         <div class="settings" role="group" aria-label="Granularity and calibration">
-            <Ctl name="gran"><label title="Per-tensor: one scale and zero point for everything. Per-channel: one per row (axis 0) or column (axis 1). Per-group: one per block of `group` values along the axis.">
+            <Ctl name="gran" also="range"><label title="Per-tensor: one scale and zero point for everything. Per-channel: one per row (axis 0) or column (axis 1). Per-group: one per block of `group` values along the axis.">
                 {"Granularity"}
                 <select data-testid="granularity" onchange={on_gran} ~value={match s.granularity { Granularity::PerTensor => "per_tensor", Granularity::PerChannel { .. } => "per_channel", Granularity::PerGroup { .. } => "per_group" }}>
                     { for [("per_tensor", "per-tensor"), ("per_channel", "per-channel"), ("per_group", "per-group")].iter().map(|(v, l)| {
@@ -136,7 +136,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
                 <Ctl name="group"><NumberBox testid="group-size" label="Group" tip="Values per group along the axis; it must divide the axis length."
                     value={group.to_string()} min="1" max={MAX_GEN_SIDE.to_string()} step="1" disabled=false on_value={on_group} /></Ctl>
             }
-            <Ctl name="calib"><label title={help.to_string()}>
+            <Ctl name="calib" also="range,cparam"><label title={help.to_string()}>
                 {"Calibration"}
                 <select data-testid="calibration" onchange={on_calib} ~value={s.calibration.name()}>
                     { for CALIBRATION_HELP.iter().map(|(v, l, _)| html! {

@@ -13,7 +13,7 @@ pub struct CtlProps {
     pub name: AttrValue,
     /// Other keys whose lock also disables this control, comma-separated: the keys of settings it
     /// would change (the Generate button replaces the tensor `x`; the text box replaces `gen`);
-    /// `*` for a control that resets every setting, which any lock disables.
+    /// `*` for a control that resets every setting, which any lock or hide disables.
     #[prop_or_default]
     pub also: AttrValue,
     #[prop_or_default]
@@ -32,7 +32,7 @@ pub fn ctl(props: &CtlProps) -> Html {
         return html! {};
     }
     let locked = view.is_locked(&props.name)
-        || props.also.split(',').any(|k| (k == "*" && !view.locked.is_empty()) || (!k.is_empty() && view.is_locked(k)));
+        || props.also.split(',').any(|k| (k == "*" && view.is_set()) || (!k.is_empty() && view.is_locked(k)));
     html! {
         <fieldset class="ctl" disabled={locked} data-ctl={props.name.clone()}
             title={locked.then_some("Locked by the link you opened")}>

@@ -81,7 +81,8 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
                     value={s.seed.to_string()} min="0" max={MAX_TYPED_SEED.to_string()} step="1" disabled=false on_value={on_seed} /></Ctl>
             }
             if s.generator.is_some() {
-                <button onclick={use_text} data-testid="use-text" title="Go back to the numbers in the text box">{"Use the text box"}</button>
+                // It replaces the generated tensor: fixed as its shape and seed are.
+                <Ctl name="x" also="gen,shape,seed"><button onclick={use_text} data-testid="use-text" title="Go back to the numbers in the text box">{"Use the text box"}</button></Ctl>
             } else {
                 <button onclick={generate} data-testid="generate" title="Replace the text box by a generated rows × cols tensor">{"Generate"}</button>
             }

@@ -48,6 +48,23 @@ fn experiment(cfg: &LmQuantConfig) -> LmExperiment {
     LmExperiment { quant: cfg.clone(), ..LmExperiment::default() }
 }
 
+/// The step's "open" link to the Language-model page. Under a teacher's link that hides or locks
+/// controls there, the link keeps that view and the page's other settings, and where it would
+/// change a locked setting it is no link but the reason.
+fn open_link(state: &LmHandle, cfg: &LmQuantConfig) -> Html {
+    if !state.view.is_set() {
+        return html! { <a href={format!("#/lm?{}", to_query(&experiment(cfg)))}>{"open"}</a> };
+    }
+    let d = LmExperiment::default();
+    let exp = LmExperiment { quant: cfg.clone(), tokens: d.tokens, builtin: d.builtin, model: d.model, ..state.exp.clone() };
+    let locked = state.locked_changes(&exp);
+    if locked.is_empty() {
+        html! { <a href={format!("#/lm?{}", crate::share::view::join_query(&to_query(&exp), &state.view))}>{"open"}</a> }
+    } else {
+        html! { <span class="hint" data-testid="lab-lm-locked">{ format!("locked: {}", locked.join(", ")) }</span> }
+    }
+}
+
 /// The latest run of `cfg` on the (small) built-in model at the default evaluation length.
 fn result<'a>(rows: &'a [Rc<LmRow>], cfg: &LmQuantConfig) -> Option<&'a LmRow> {
     let tokens = LmExperiment::default().tokens;
@@ -177,7 +194,7 @@ pub fn lab_lm_track() -> Html {
                             <thead><tr><th>{"settings"}</th><th class="num">{"perplexity"}</th><th class="num">{"Δ"}</th><th class="num">{"KL"}</th>
                                 <th class="num">{"same top-1"}</th><th class="num">{"bits / weight"}</th><th>{""}</th></tr></thead>
                             <tbody>{ for configs.iter().zip(&done).map(|(c, r)| {
-                                let link = format!("#/lm?{}", to_query(&experiment(c)));
+                                let link = open_link(&state, c);
                                 match r {
                                     Some(r) => html! { <tr data-testid="lab-lm-row">
                                         <td>{ c.label() }</td>
@@ -186,9 +203,9 @@ pub fn lab_lm_track() -> Html {
                                         <td class="num">{ format!("{:.5}", r.view.mean_kl) }</td>
                                         <td class="num">{ format!("{:.1} %", 100.0 * r.view.top1_same) }</td>
                                         <td class="num">{ format!("{:.2}", r.view.bits_per_weight) }</td>
-                                        <td><a href={link}>{"open"}</a></td>
+                                        <td>{ link.clone() }</td>
                                     </tr> },
-                                    None => html! { <tr><td>{ c.label() }</td><td colspan="5" class="hint">{"not run yet"}</td><td><a href={link}>{"open"}</a></td></tr> },
+                                    None => html! { <tr><td>{ c.label() }</td><td colspan="5" class="hint">{"not run yet"}</td><td>{ link.clone() }</td></tr> },
                                 }
                             }) }</tbody>
                         </table>

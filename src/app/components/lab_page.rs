@@ -152,6 +152,7 @@ pub fn lab_runner() -> Html {
 pub fn lab_page() -> Html {
     let state = use_context::<LabHandle>().expect("the app provides the Lab's state");
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+    let tensor = use_context::<yew::UseReducerHandle<crate::app::state::TensorState>>().expect("the app provides the Tensor page's state");
 
     {
         let d = state.dispatcher();
@@ -292,7 +293,12 @@ pub fn lab_page() -> Html {
                     Normal maps the tensor's [min, max] onto [−128, 127]; clip uses [−256, 255], a step half as wide, so values in the outer half \
                     saturate at −128 or 127. The handout's two tensors:" }</p>
                 { normal_vs_clip() }
-                <p class="hint"><a href="#/tensor?method=clip&x=1.4243,-0.7382,-1.0199,0.6312,-0.4644,-1.2151,1.1037,0.2785">{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
+                if tensor.view.is_set() {
+                    // The example would replace what the teacher's link fixes there: the page as it is.
+                    <p class="hint" data-testid="lab-tensor-fixed">{"The Tensor page is set by your teacher's link: "}<a href={tensor.to_hash()}>{"open it as it is"}</a>{" to move the range by hand."}</p>
+                } else {
+                    <p class="hint"><a href="#/tensor?method=clip&x=1.4243,-0.7382,-1.0199,0.6312,-0.4644,-1.2151,1.1037,0.2785">{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
+                }
             </section>
 
             <section class="step" data-testid="step-3">

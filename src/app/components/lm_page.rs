@@ -347,6 +347,10 @@ pub fn lm_page() -> Html {
                 if !view.is_hidden("model") {
                     <LmModelPanel user={state.user_model.clone()} use_user={state.use_user} builtin={state.exp.builtin} on_choose={on_choose.clone()} disabled={busy || model_locked} />
                     <LmModelDrop {on_files} disabled={busy} locked={model_locked} />
+                } else {
+                    // The card still says which model the page runs.
+                    <p data-testid="lm-model-fixed">{ format!("{} — set by the link you opened.",
+                        state.user_model.as_ref().filter(|_| state.use_user).map_or_else(|| state.exp.builtin.name().to_string(), |u| u.info.name.clone())) }</p>
                 }
                 if let Some(name) = state.model_missing() {
                     <p class="notice" role="status" data-testid="lm-model-missing">

@@ -205,8 +205,9 @@ pub fn model_page() -> Html {
             let applied = picked.and_then(|_| results.mixed_bit.as_ref()?.report.candidates.iter().position(|c| c.bits == state.exp.ptq.layer_bits));
             // A point's bits are per-layer widths: refused where the link locks them or the width.
             let apply_locked = state.view.is_locked("ptq.layer_bits").then(|| {
-                let key = if state.view.locked.contains("ptq.layer_bits") { "ptq.layer_bits" } else if state.view.locked.contains("ptq.weight_bits") { "ptq.weight_bits" } else { "all" };
-                AttrValue::from(format!("the link you opened locks {key}"))
+                let fixed = |k: &str| state.view.locked.contains(k) || state.view.hidden.contains(k);
+                let key = if fixed("ptq.layer_bits") { "ptq.layer_bits" } else if fixed("ptq.weight_bits") { "ptq.weight_bits" } else { "all" };
+                AttrValue::from(format!("the link you opened fixes {key}"))
             });
             results.mixed_bit.as_ref().map(|r| html! {
                 <>

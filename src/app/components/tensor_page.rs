@@ -173,8 +173,8 @@ pub fn tensor_page() -> Html {
             <p class="start" data-testid="start-here">
                 {"New to quantization? "}<a href="#/lab" data-testid="start-lab">{"Start with the Lab"}</a>
                 {": the handout's exercise one step at a time, each explained."}
-                // The example buttons are there and enabled (any lock disables them: they reset every setting).
-                if !state.view.is_hidden("x") && state.view.locked.is_empty() {
+                // The example buttons are there and enabled (any lock or hide disables them: they reset every setting).
+                if !state.view.is_set() {
                     {" Or press a lab example below and change Bits or Method: the histogram shows the grid of integers move over the values, with s, Z and the error beside it."}
                 }
             </p>
@@ -202,7 +202,7 @@ pub fn tensor_page() -> Html {
                         <p class="hint">{"An N-D tensor is shown as [d0, d1·…·dn]: each row is a channel along axis 0. A loaded file does not travel in the share link."}</p>
                     </div>
                 } else {
-                    <Ctl name="x" also="gen">
+                    <Ctl name="x" also="gen,shape,seed">
                     <label for="tensor-text" title="Rows of a 2-D tensor: one per line (lines of equal length), or nested brackets, as in JSON [[1, 2], [3, 4]] and NumPy's or PyTorch's printed arrays, which paste as they are. Lines of unequal length (a wrapped 1-D print) stay one row.">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
                     <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false"
                         value={settings.text.clone()} oninput={on_text} />
@@ -211,7 +211,7 @@ pub fn tensor_page() -> Html {
                     }
                     </Ctl>
                 }
-                <Ctl name="x" also="gen">
+                <Ctl name="x" also="gen,shape,seed">
                 <FileDrop label="a tensor (.npy, .npz, .safetensors, .txt, .csv or .json)" accept=".npy,.npz,.safetensors,.txt,.csv,.json"
                     on_file={on_file} testid="tensor-drop" />
                 </Ctl>

@@ -99,6 +99,16 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// Decoding tokens/s of the built-in model in FP32 and in the formats our kernels run
+/// (`lm::bench::decode_speed`, as `scripts/bench_lm.sh` times them), for the Benchmark page.
+pub(super) async fn builtin_decode_speed(id: u32, clock: &dyn Fn() -> f64) -> Result<Vec<crate::bench::Measured>, String> {
+    const FORMATS: [&str; 6] = ["fp32", "w8_per_channel", "w8a8_per_channel", "q8_0", "w4_g32", "q4_0"];
+    let m = builtin(id, BuiltinLm::Small).await?;
+    let formats: Vec<_> = crate::lm::bench::bench_formats().into_iter().filter(|(l, _)| FORMATS.contains(l)).collect();
+    let lines = crate::lm::bench::decode_speed(clock, "shakespeare", &m.weights, &formats, 128, 7);
+    Ok(lines.into_iter().map(|line| crate::bench::Measured { line, spread: 0.0 }).collect())
+}
+
 async fn builtin(id: u32, which: BuiltinLm) -> Result<Rc<Loaded>, String> {
     if let Some(m) = CACHE.with_borrow(|c| c.builtin.iter().find(|m| m.id == LmModelRef::Builtin(which)).cloned()) {
         return Ok(m);

@@ -340,7 +340,8 @@ fn rows(lines: &[Measured]) -> (Vec<BenchRow>, Vec<String>) {
             line: m.to_line(),
         })
         .collect();
-    let ratios = crate::bench::ratios(lines).into_iter().chain(crate::bench::int8_vs_f32(lines)).collect();
+    let lm: Vec<crate::bench::BenchLine> = lines.iter().filter(|m| m.line.suite == "lm_decode").map(|m| m.line.clone()).collect();
+    let ratios = crate::bench::ratios(lines).into_iter().chain(crate::bench::int8_vs_f32(lines)).chain(crate::lm::bench::ratios_to_fp32(&lm)).collect();
     (rows, ratios)
 }
 
@@ -355,18 +356,23 @@ async fn bench(id: u32) -> Result<Outcome, String> {
         ("f32 GEMM", crate::bench::gemm_f32),
         ("the MLP at batches of 1, 64 and 10,000 images", |c| crate::bench::mlp_end_to_end(c, 10_000)),
     ];
-    let total = cases.len() + 1;
+    // The cases, the PTQ run and the language model.
+    let total = cases.len() + 2;
     for (i, (name, case)) in cases.into_iter().enumerate() {
         post(id, Event::Progress(Progress { stage: name.into(), done: i, total, value: None }), None);
         all.extend(case(&clock));
         let (rows, ratios) = rows(&all);
         post(id, Event::BenchLines { rows, ratios }, None);
     }
-    post(id, Event::Progress(Progress { stage: "a W8A8 PTQ run of the Fashion-MNIST MLP".into(), done: total - 1, total, value: None }), None);
+    post(id, Event::Progress(Progress { stage: "a W8A8 PTQ run of the Fashion-MNIST MLP".into(), done: total - 2, total, value: None }), None);
     let (model, _) = model(id, &ModelSource::Builtin("mlp-fashion".into()), None).await?;
     let test = dataset(id, "fashion", "test").await?;
     let train = dataset(id, "fashion", "train").await?;
     all.extend(crate::bench::ptq_run(&clock, &model, &train.images_f32(0, 256), &test));
+    let (rows_so_far, ratios) = rows(&all);
+    post(id, Event::BenchLines { rows: rows_so_far, ratios }, None);
+    post(id, Event::Progress(Progress { stage: "the built-in language model, decoding 128 tokens in each format".into(), done: total - 1, total, value: None }), None);
+    all.extend(super::lm::builtin_decode_speed(id, &clock).await?);
     let (rows, ratios) = rows(&all);
     Ok(Outcome::Bench { rows, ratios })
 }

@@ -101,6 +101,10 @@ both! {
         let mut c = b.clone();
         c.quant.bits = 8;
         assert_eq!(changed_keys(&b, &c), ["bits"]);
+        // Another built-in model is the `model` lock's to forbid (a table row's Use went past it).
+        let mut d = a.clone();
+        d.builtin = qplay::lm::corpus::BuiltinLm::Large;
+        assert_eq!(changed_keys(&a, &d), ["model"]);
     }
 
     typed_skip_lists_and_layer_bits_read_or_say_why {
