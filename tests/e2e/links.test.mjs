@@ -269,3 +269,52 @@ test('a link that locks or unlocks the model, followed in an open tab, applies w
     await assertHealthy(page, errors);
   }
 });
+
+test("what a teacher's link fixes cannot be changed another way: calibration under a locked range, a file or the text box under a locked shape, examples under a hidden width, the Lab's links, a table row's model", async () => {
+  // A locked range: the calibrator and the granularity (either would drop the range) are locked too.
+  const { page: t, errors: te } = await openPage(browser, `${url}#/tensor?range=-0.5,0.5&lock=range`);
+  await t.waitForSelector('[data-testid=calibration]');
+  for (const id of ['calibration', 'granularity']) assert.equal(await t.$eval(`[data-testid=${id}]`, (s) => s.matches(':disabled')), true, `${id} locked with the range`);
+  // A locked calibration setting locks the calibrator.
+  await t.evaluate(() => { location.hash = '#/tensor?calib=percentile&cparam=99&lock=cparam'; });
+  await t.waitForFunction(() => document.querySelector('[data-testid=calibration]')?.value === 'percentile');
+  assert.equal(await t.$eval('[data-testid=calibration]', (s) => s.matches(':disabled')), true, 'the calibrator locked with its setting');
+  // A locked shape: neither a file nor the text box replaces the generated tensor.
+  await t.evaluate(() => { location.hash = '#/tensor?gen=normal&shape=4,8&lock=shape'; });
+  await t.waitForSelector('[data-testid=use-text]');
+  assert.equal(await t.$eval('[data-testid=use-text]', (b) => b.matches(':disabled')), true, 'Use the text box locked');
+  assert.match(await t.$eval('[data-testid=tensor-drop]', (d) => d.className), /locked/);
+  // A hidden width is fixed: the examples, which set it, are disabled.
+  await t.evaluate(() => { location.hash = '#/tensor?bits=3&hide=bits'; });
+  await t.waitForFunction(() => !document.querySelector('[data-testid=bits]'));
+  assert.equal(await t.$eval('[data-testid=example-clip]', (b) => b.matches(':disabled')), true, 'examples disabled under a hidden width');
+  // The Lab's link to the Tensor page under a teacher's lock there opens the page as the teacher set it.
+  await t.evaluate(() => { location.hash = '#/tensor?bits=4&method=normal&lock=bits,method'; });
+  await t.waitForFunction(() => document.querySelector('[data-testid=bits]')?.value === '4');
+  await t.click('nav >> text=Lab');
+  await t.waitForSelector('[data-testid=lab-tensor-fixed]');
+  await t.click('[data-testid=lab-tensor-fixed] a');
+  await t.waitForSelector('[data-testid=teacher-note]');
+  assert.match(await t.evaluate(() => location.hash), /lock=bits%2Cmethod|lock=bits,method/);
+  assert.equal(await t.$eval('[data-testid=bits]', (s) => s.value), '4');
+  await assertHealthy(t, te);
+
+  // The language model: narrow range, dampening, top-k and top-p lock on their own; hide=model still names the model.
+  const { page: l, errors: le } = await openPage(browser, `${url}#/lm?weights=rtn&bits=8&lock=bits,weights,narrow,damp,top_k,top_p&hide=model`);
+  await l.waitForSelector('[data-testid=lm-model-fixed]');
+  assert.match(await l.textContent('[data-testid=lm-model-fixed]'), /Shakespeare|small|built-in/i);
+  for (const id of ['lm-narrow', 'lm-damp', 'lm-top_k', 'lm-top_p']) {
+    const el = await l.$(`[data-testid=${id}] input, input[data-testid=${id}], [data-testid=${id}]`);
+    assert.ok(el, id);
+    assert.equal(await el.evaluate((e) => (e.matches('input, select') ? e : e.querySelector('input, select')).disabled), true, `${id} locked`);
+  }
+  assert.equal(await l.$('[data-testid=link-notice]'), null, 'every lock name is known');
+  // The Lab's second track keeps the locks in its links, and names the lock where a step changes a locked setting.
+  await l.click('nav >> text=Lab');
+  await l.waitForSelector('[data-testid=lab-lm]');
+  const hrefs = await l.$$eval('[data-testid=lab-lm] a', (as) => as.filter((a) => a.textContent === 'open').map((a) => a.getAttribute('href')));
+  assert.ok(hrefs.length > 0, 'some steps change nothing locked');
+  for (const h of hrefs) assert.match(h, /lock=/, h);
+  assert.match(await l.textContent('[data-testid=lab-lm]'), /locked: bits/);
+  await assertHealthy(l, le);
+});
