@@ -856,8 +856,13 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
             if cfg.method != LmMethod::Rtn || cfg.outliers > 0 {
                 return Err("--format gguf writes llama.cpp's own round-to-nearest blocks: use --method rtn".into());
             }
-            if let Err(why) = &l.tokenizer {
-                eprintln!("qplay: the GGUF file has no tokenizer, which llama.cpp needs to load it ({why})");
+            match (&l.tokenizer, &l.vocab) {
+                (Err(why), None) => eprintln!("qplay: the GGUF file has no tokenizer, which llama.cpp needs to load it ({why})"),
+                (Err(why), Some(RawVocab::Tokens(_))) => {
+                    eprintln!("qplay: the model's vocabulary is written as its file carries it, though qplay does not run it ({why})")
+                }
+                // A tokenizer.json qplay cannot read is refused by the writer, with the reason.
+                _ => {}
             }
             qplay::lm::import::write_gguf(&l.weights, ty, l.vocab.as_ref()).map_err(|e| e.to_string())?
         }

@@ -20,6 +20,7 @@ pub mod worker;
 /// Entry point: installs the panic banner, then mounts the app on `#app`.
 pub fn start() {
     panic::install();
+    url::keep_hash_rooted();
     let root = gloo::utils::document().get_element_by_id("app").expect("index.html has a #app element");
     yew::Renderer::<components::app::App>::with_root(root).render();
 }

@@ -23,6 +23,25 @@ pub fn replace_hash(hash: &str) {
     }
 }
 
+/// A hash that does not start with `#/` (`#?bits=4`, `#bits=4`, typed or cut from a link) as
+/// the same hash under `/` (`#/?bits=4`: the Tensor page with bits = 4; `#/bits=4`: an unknown
+/// page, named in a notice). The router's hash history cannot read such a hash ("You cannot use
+/// relative path with this history type", an uncaught error); this runs once before the app
+/// starts and then on every change of the address, before the router's own listeners.
+pub fn keep_hash_rooted() {
+    fn root() {
+        let hash = read_hash();
+        if let Some(rest) = hash.strip_prefix('#').filter(|r| !r.is_empty() && !r.starts_with('/')) {
+            replace_hash(&format!("#/{rest}"));
+        }
+    }
+    root();
+    let window = gloo::utils::window();
+    for event in ["popstate", "hashchange"] {
+        EventListener::new(&window, event, |_| root()).forget();
+    }
+}
+
 /// The full link for `hash`: the page's address without its old hash, plus `hash`.
 pub fn link_for(hash: &str) -> String {
     let href = gloo::utils::window().location().href().unwrap_or_default();

@@ -803,7 +803,7 @@ impl BpeTokenizer {
             Some(other) => {
                 return Err(unsupported(
                     "tokenizer.model.type",
-                    format!("model type {other:?} is not implemented (byte-level BPE only)"),
+                    format!("model type {other:?} is not implemented (qplay runs BPE: byte-level, or SentencePiece-style with byte fallback)"),
                 ))
             }
         }

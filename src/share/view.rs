@@ -44,7 +44,7 @@ impl View {
         self.is_hidden(key)
             || self.locked.contains(key)
             || self.locked.contains("all")
-            || OVERRIDES.iter().any(|&(k, over)| k == key && self.locked.contains(over))
+            || OVERRIDES.iter().any(|&(k, over)| k == key && (self.locked.contains(over) || self.hidden.contains(over)))
     }
 
     /// Whether the link fixes any setting (hides or locks anything; the page then says so).
@@ -204,8 +204,8 @@ mod tests {
         assert_eq!(all.summary().as_deref(), Some("every control is locked, 2 controls hidden"));
         let (hide_all, _) = split_view("hide=all&lock=bits");
         assert_eq!(hide_all.summary().as_deref(), Some("every control is hidden"));
-        // `all` hides or locks every key, named or not.
-        assert!(hide_all.is_hidden("bits") && hide_all.is_hidden("ptq.method") && !hide_all.is_locked("round"));
+        // `all` hides or locks every key, named or not (and what is hidden is fixed too).
+        assert!(hide_all.is_hidden("bits") && hide_all.is_hidden("ptq.method") && hide_all.is_locked("round"));
         assert!(all.is_locked("model") && !all.is_hidden("model") && all.is_hidden("round"));
     }
 
@@ -235,5 +235,8 @@ mod tests {
         assert!(per_layer.is_locked("layer_bits") && !per_layer.is_locked("bits"));
         // The summary counts what the link names.
         assert_eq!(lm.summary().as_deref(), Some("1 control locked"));
+        // A hidden setting is fixed as a locked one is, and so are the settings that override it.
+        let (hidden, _) = split_view("hide=ptq.weight_bits");
+        assert!(hidden.is_locked("ptq.weight_bits") && hidden.is_locked("ptq.layer_bits") && !hidden.is_locked("ptq.act_bits"));
     }
 }

@@ -318,3 +318,17 @@ test("what a teacher's link fixes cannot be changed another way: calibration und
   assert.match(await l.textContent('[data-testid=lab-lm]'), /locked: bits/);
   await assertHealthy(l, le);
 });
+
+test('a hash without its slash (#?bits=4, #bits=4), opened or typed, reads under / without a page error', async () => {
+  const { page, errors } = await openPage(browser, `${url}#?bits=4&lock=bits`);
+  await page.waitForSelector('[data-testid=bits]');
+  assert.equal(await page.$eval('[data-testid=bits]', (s) => s.value), '4');
+  assert.equal(await page.$eval('[data-testid=bits]', (s) => s.matches(':disabled')), true, 'the lock holds');
+  assert.match(await page.evaluate(() => location.hash), /^#\/(tensor)?\?/);
+  await page.evaluate(() => { location.hash = 'bits=5'; });
+  await page.waitForSelector('[data-testid=link-notice]');
+  assert.match(await page.textContent('[data-testid=link-notice]'), /Unknown page "bits=5"/);
+  await page.evaluate(() => { location.hash = '?bits=3'; });
+  await page.waitForFunction(() => document.querySelector('[data-testid=bits]')?.value === '3');
+  await assertHealthy(page, errors);
+});

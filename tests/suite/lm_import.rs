@@ -1250,13 +1250,25 @@ fn tokenizers_given_with_a_model_are_used_or_named_for_what_they_are() {
     }
     let json = import(&[("bare.gguf", &bare), ("tokenizer.json", HF_TOKENIZER), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
     assert_eq!(json.unused, ["tokenizer.json"], "{:?}", json.notes);
+    // A GGUF whose own vocabulary is of a kind qplay does not run takes the given one instead.
+    let mut bert = llama_vocab();
+    bert.model = Some("bert".into());
+    let with_bert = write_gguf(&m.weights, GgufWeightType::F32, Some(&RawVocab::Tokens(bert))).unwrap();
+    let b = import(&[("bert.gguf", &with_bert), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
+    assert!(b.unused.is_empty() && b.notes.iter().any(|n| n.contains("\"bert\" is not") || n.contains("(\"bert\") is not")), "{:?}", b.notes);
+    assert_eq!(tokenizer_for(&b.weights, b.vocab.as_ref()).unwrap().encode("in the end").unwrap(), want.encode("in the end").unwrap());
     let own = import(&[("tied_f32.gguf", TIED_GGUF), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
     assert_eq!(own.unused, ["tokenizer.bin"]);
     assert!(own.notes.iter().any(|n| n.contains("carries its own tokenizer")), "{:?}", own.notes);
 
     let cut = &TOKENIZER_BIN[..TOKENIZER_BIN.len() - 3];
     let e = err_text(import(&[("model.bin", V0), ("tok512.bin", cut)]));
-    assert!(e.contains("tok512.bin reads as a llama2.c tokenizer and then breaks") && !e.contains("model files"), "{e}");
+    assert!(e.contains("tok512.bin is not a llama2.c model") && e.contains("it breaks") && !e.contains("model files"), "{e}");
+    // A negative length on the first token: still the tokenizer that is named, not the model.
+    let mut neg = TOKENIZER_BIN.to_vec();
+    neg[8..12].copy_from_slice(&(-3i32).to_le_bytes());
+    let e = err_text(import(&[("model.bin", V0), ("tok512.bin", &neg)]));
+    assert!(e.contains("tok512.bin is not a llama2.c model") && e.contains("token 0 is -3 bytes long"), "{e}");
     // Two models stay two models.
     let e = err_text(import(&[("a.bin", V0), ("b.bin", V0)]));
     assert!(e.contains("2 llama2.c model files"), "{e}");

@@ -63,21 +63,6 @@ pub fn reads_as_llama2c_tokenizer(bytes: &[u8]) -> bool {
     walk_tokenizer(bytes, |_, _| ()).is_ok_and(|(_, count)| count > 0)
 }
 
-/// Tokens a file must read as before it breaks for [`broken_tokenizer`] to call it a damaged
-/// tokenizer: a model's floats read as token lengths fail within a few.
-const TOKENS_BEFORE_BREAKING: usize = 16;
-
-/// The error of a file that reads as a llama2.c `tokenizer.bin` for at least
-/// [`TOKENS_BEFORE_BREAKING`] tokens and then breaks (cut short, a negative length): a damaged
-/// tokenizer rather than a model. `None` for a whole tokenizer and for a file that breaks at once.
-pub fn broken_tokenizer(bytes: &[u8]) -> Option<LmError> {
-    let mut seen = 0usize;
-    match walk_tokenizer(bytes, |_, _| seen += 1) {
-        Err(e) if seen >= TOKENS_BEFORE_BREAKING => Some(e),
-        _ => None,
-    }
-}
-
 /// A llama2.c model: its weights, version and notes.
 #[derive(Clone, Debug)]
 pub struct Llama2cModel {
@@ -213,8 +198,68 @@ fn segment_bytes(s: Segment, c: &LmConfig) -> u128 {
     }
 }
 
+/// What a llama2.c header describes, checked against the file: every byte accounted for.
+struct Plan {
+    version: u32,
+    config: LmConfig,
+    tied: bool,
+    group: usize,
+    data_start: usize,
+    segments: Vec<Segment>,
+    notes: Vec<String>,
+}
+
+/// Whether `bytes` are a llama2.c model: a header (v0, v1 or v2) whose layout is exactly the
+/// file's length. Reads the header alone.
+pub fn describes_a_model(bytes: &[u8]) -> bool {
+    plan(bytes).is_ok()
+}
+
 /// Reads a llama2.c `model.bin` (v0, v1 or v2).
 pub fn read_llama2c(bytes: &[u8]) -> Result<Llama2cModel, LmError> {
+    let Plan { version, config, tied, group, data_start, segments, mut notes } = plan(bytes)?;
+    let c_ = &config;
+    // The whole file is accounted for: read the segments in order.
+    let mut c = Cursor::at(bytes, data_start, FORMAT);
+    let mut tensors: HashMap<Role, Vec<f32>> = HashMap::with_capacity(segments.len());
+    for s in segments {
+        match s {
+            Segment::Skip(n) => {
+                // 4·n ≤ the file's length: checked above.
+                c.take((4 * n) as u64, "the RoPE tables")?;
+            }
+            Segment::Tensor(r, Storage::F32) => {
+                let name = r.meta_name();
+                let values = f32_values(c.take(4 * numel(r, c_) as u64, &name)?);
+                check_finite(&name, &values)?;
+                tensors.insert(r, values);
+            }
+            Segment::Tensor(r, Storage::Q8 { group }) => {
+                let name = r.meta_name();
+                let n = numel(r, c_);
+                let q = c.take(n as u64, &name)?;
+                let scales = f32_values(c.take(4 * (n / group) as u64, &name)?);
+                check_finite(&format!("{name} (scales)"), &scales)?;
+                // x[i] = q[i] · s[i / G]
+                let values: Vec<f32> = q.iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / group]).collect();
+                tensors.insert(r, values);
+            }
+        }
+    }
+    if tied {
+        notes.push("shared classifier: the output head is the token embedding".into());
+    }
+    if version == 2 {
+        notes.push(format!("Q8_0 weights (groups of {group}) dequantized to f32; the norms are f32"));
+    }
+    let weights = assemble(config, None, |role, _| {
+        tensors.remove(&role).ok_or_else(|| LmError::Tensor { name: role.meta_name(), message: "missing from the file".into() })
+    })?;
+    Ok(Llama2cModel { weights, version, notes })
+}
+
+/// The header of a llama2.c `model.bin` and the layout it describes, checked against the file.
+fn plan(bytes: &[u8]) -> Result<Plan, LmError> {
     check_file_size(bytes.len(), "the llama2.c model")?;
     let mut c = Cursor::new(bytes, FORMAT);
     let mut notes = Vec::new();
@@ -290,43 +335,7 @@ pub fn read_llama2c(bytes: &[u8]) -> Result<Llama2cModel, LmError> {
             }
         }
     }
-    // The whole file is accounted for: read the segments in order.
-    let mut c = Cursor::at(bytes, data_start, FORMAT);
-    let mut tensors: HashMap<Role, Vec<f32>> = HashMap::with_capacity(segments.len());
-    for s in segments {
-        match s {
-            Segment::Skip(n) => {
-                // 4·n ≤ the file's length: checked above.
-                c.take((4 * n) as u64, "the RoPE tables")?;
-            }
-            Segment::Tensor(r, Storage::F32) => {
-                let name = r.meta_name();
-                let values = f32_values(c.take(4 * numel(r, c_) as u64, &name)?);
-                check_finite(&name, &values)?;
-                tensors.insert(r, values);
-            }
-            Segment::Tensor(r, Storage::Q8 { group }) => {
-                let name = r.meta_name();
-                let n = numel(r, c_);
-                let q = c.take(n as u64, &name)?;
-                let scales = f32_values(c.take(4 * (n / group) as u64, &name)?);
-                check_finite(&format!("{name} (scales)"), &scales)?;
-                // x[i] = q[i] · s[i / G]
-                let values: Vec<f32> = q.iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / group]).collect();
-                tensors.insert(r, values);
-            }
-        }
-    }
-    if tied {
-        notes.push("shared classifier: the output head is the token embedding".into());
-    }
-    if version == 2 {
-        notes.push(format!("Q8_0 weights (groups of {group}) dequantized to f32; the norms are f32"));
-    }
-    let weights = assemble(config, None, |role, _| {
-        tensors.remove(&role).ok_or_else(|| LmError::Tensor { name: role.meta_name(), message: "missing from the file".into() })
-    })?;
-    Ok(Llama2cModel { weights, version, notes })
+    Ok(Plan { version, config, tied, group, data_start, segments, notes })
 }
 
 /// Reads a llama2.c `tokenizer.bin` ([`walk_tokenizer`]'s layout). BOS = 1 and EOS = 2, as run.c assumes (when there are that many tokens).

@@ -214,7 +214,16 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         let m = read_gguf(ggufs[0].1)?;
         notes.extend(m.notes);
         ignored(&mut notes, &mut unused, &configs, "a GGUF file carries its own configuration");
+        // Its own vocabulary, unless it is of a kind qplay does not run and a tokenizer file came with it.
+        let given = !(hf_tok.is_empty() && l2c_tok.is_empty());
         let vocab = match m.vocab {
+            Some(v) if given && !matches!(v.model.as_deref(), None | Some("llama") | Some("gpt2")) => {
+                notes.push(format!(
+                    "the GGUF's own tokenizer (\"{}\") is not one qplay runs: the tokenizer file given with it is used",
+                    cursor::clip(v.model.as_deref().unwrap_or(""))
+                ));
+                given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, Vec::new(), &mut notes, &mut unused)?
+            }
             Some(v) => {
                 ignored(&mut notes, &mut unused, &hf_tok, "a GGUF file carries its own tokenizer");
                 ignored(&mut notes, &mut unused, &l2c_tok, "a GGUF file carries its own tokenizer");
@@ -296,14 +305,19 @@ fn given_tokenizer(
     }
 }
 
-/// Several files taken for llama2.c models, of which all but one read as a llama2.c tokenizer for
-/// a while and then break (a tokenizer.bin cut short, under a name of its own such as tok512.bin):
-/// the tokenizer's own error, not "2 llama2.c model files".
+/// Several files taken for llama2.c models, of which exactly one is a model (its header's layout
+/// is the file's length): the others are tokenizers that do not read whole (a tokenizer.bin cut
+/// short, under a name of its own such as tok512.bin), each named with its tokenizer error, not
+/// "2 llama2.c model files".
 fn broken_tokenizers_among(l2c: &[(&str, &[u8])]) -> Result<(), LmError> {
-    let broken: Vec<(&str, LmError)> = l2c.iter().filter_map(|(n, b)| Some((*n, llama2c::broken_tokenizer(b)?))).collect();
-    if broken.len() + 1 == l2c.len() {
-        let (name, e) = &broken[0];
-        return Err(files_error(format!("{} reads as a llama2.c tokenizer and then breaks: {e}", cursor::clip(name))));
+    let (models, others): (Vec<_>, Vec<_>) = l2c.iter().partition(|(_, b)| llama2c::describes_a_model(b));
+    if let ([(model, _)], [(name, bytes), ..]) = (models.as_slice(), others.as_slice()) {
+        let why = read_llama2c_tokenizer(bytes).err().map_or_else(|| "it reads whole".to_string(), |e| e.to_string());
+        return Err(files_error(format!(
+            "{} is not a llama2.c model (its header does not describe the file) and, read as the tokenizer of {}, it breaks: {why}",
+            cursor::clip(name),
+            cursor::clip(model)
+        )));
     }
     Ok(())
 }
