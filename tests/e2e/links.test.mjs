@@ -327,7 +327,7 @@ test('a hash without its slash (#?bits=4, #bits=4), opened or typed, reads under
   assert.match(await page.evaluate(() => location.hash), /^#\/(tensor)?\?/);
   await page.evaluate(() => { location.hash = 'bits=5'; });
   await page.waitForSelector('[data-testid=link-notice]');
-  assert.match(await page.textContent('[data-testid=link-notice]'), /Unknown page "bits=5"/);
+  assert.match(await page.textContent('[data-testid=link-notice]'), /Unknown page "\/?bits=5"/);
   await page.evaluate(() => { location.hash = '?bits=3'; });
   await page.waitForFunction(() => document.querySelector('[data-testid=bits]')?.value === '3');
   await assertHealthy(page, errors);
