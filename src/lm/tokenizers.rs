@@ -34,6 +34,9 @@ use super::{CharTokenizer, LmError};
 /// that reads that text must spell ([`Tokenizer::check_reads_text`]).
 pub const PROBE_TEXT: &str = "The king is here, and all is well.";
 
+/// The `tokenizer.ggml.model` values [`Tokenizer::from_gguf`] runs.
+pub const GGUF_TOKENIZER_MODELS: [&str; 2] = ["llama", "gpt2"];
+
 /// A language model's tokenizer (one per loaded model, so the variants' sizes do not matter).
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]
@@ -113,7 +116,7 @@ impl Tokenizer {
         })
     }
 
-    /// From all of a GGUF file's tokenizer keys.
+    /// From all of a GGUF file's tokenizer keys (`tokenizer.ggml.model` one of [`GGUF_TOKENIZER_MODELS`]).
     pub fn from_gguf(v: GgufVocab) -> Result<Tokenizer, LmError> {
         match v.model.as_str() {
             "llama" => SpmTokenizer::from_gguf(
@@ -129,7 +132,7 @@ impl Tokenizer {
                 .map(Tokenizer::Bpe),
             other => Err(unsupported(
                 "tokenizer.ggml.model",
-                format!("tokenizer model {other:?} is not implemented (\"llama\" and \"gpt2\" are)"),
+                format!("tokenizer model {other:?} is not implemented ({} are)", GGUF_TOKENIZER_MODELS.map(|m| format!("{m:?}")).join(" and ")),
             )),
         }
     }

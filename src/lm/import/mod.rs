@@ -202,27 +202,20 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         notes.extend(list.iter().map(|(n, _)| format!("{} ignored: {why}", cursor::clip(n))));
         unused.extend(list.iter().map(|(n, _)| n.to_string()));
     };
-    let one = |list: &[(&str, &[u8])], what: &str| -> Result<(), LmError> {
-        if list.len() > 1 {
-            let n: Vec<String> = list.iter().map(|(n, _)| cursor::clip(n)).collect();
-            return Err(files_error(format!("{} {what} files ({}): give one", list.len(), n.join(", "))));
-        }
-        Ok(())
-    };
     if !ggufs.is_empty() {
-        one(&ggufs, "GGUF")?;
+        at_most_one(&ggufs, "GGUF")?;
         let m = read_gguf(ggufs[0].1)?;
         notes.extend(m.notes);
         ignored(&mut notes, &mut unused, &configs, "a GGUF file carries its own configuration");
         // Its own vocabulary, unless it is of a kind qplay does not run and a tokenizer file came with it.
         let given = !(hf_tok.is_empty() && l2c_tok.is_empty());
         let vocab = match m.vocab {
-            Some(v) if given && !matches!(v.model.as_deref(), None | Some("llama") | Some("gpt2")) => {
+            Some(v) if given && !tokenizer::runs_gguf_vocabulary(&v) => {
                 notes.push(format!(
                     "the GGUF's own tokenizer (\"{}\") is not one qplay runs: the tokenizer file given with it is used",
                     cursor::clip(v.model.as_deref().unwrap_or(""))
                 ));
-                given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, Vec::new(), &mut notes, &mut unused)?
+                given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, &mut notes, &mut unused)?
             }
             Some(v) => {
                 ignored(&mut notes, &mut unused, &hf_tok, "a GGUF file carries its own tokenizer");
@@ -230,7 +223,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
                 Some(RawVocab::Tokens(v))
             }
             // A GGUF without tokenizer.ggml.* metadata: the tokenizer file given with it.
-            None => given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, Vec::new(), &mut notes, &mut unused)?,
+            None => given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, &mut notes, &mut unused)?,
         };
         return Ok(ImportedModel { weights: m.weights, format: ModelFormat::Gguf { version: m.version }, notes, vocab, unused });
     }
@@ -253,7 +246,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
                 },
             ));
         };
-        one(&hf_tok, "tokenizer.json")?;
+        at_most_one(&hf_tok, "tokenizer.json")?;
         let m = read_hf(config.1, &shards)?;
         notes.extend(m.notes);
         ignored(&mut notes, &mut unused, &l2c_tok, "a llama2.c tokenizer.bin goes with a llama2.c model.bin; a Hugging Face model's tokenizer is tokenizer.json");
@@ -263,12 +256,21 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     if l2c.len() > 1 {
         broken_tokenizers_among(&l2c)?;
     }
-    one(&l2c, "llama2.c model")?;
+    at_most_one(&l2c, "llama2.c model")?;
     let m = read_llama2c(l2c[0].1)?;
     notes.extend(m.notes);
     ignored(&mut notes, &mut unused, &configs, "a llama2.c model.bin carries its configuration in its header");
-    let vocab = given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, Vec::new(), &mut notes, &mut unused)?;
+    let vocab = given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, &mut notes, &mut unused)?;
     Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab, unused })
+}
+
+/// At most one file of a kind: more are an error naming them ("2 GGUF files (a.gguf, b.gguf): give one").
+fn at_most_one(list: &[(&str, &[u8])], what: &str) -> Result<(), LmError> {
+    if list.len() > 1 {
+        let n: Vec<String> = list.iter().map(|(n, _)| cursor::clip(n)).collect();
+        return Err(files_error(format!("{} {what} files ({}): give one", list.len(), n.join(", "))));
+    }
+    Ok(())
 }
 
 /// The tokenizer file given with a model that carries none (a llama2.c model.bin, a GGUF without
@@ -278,19 +280,14 @@ fn given_tokenizer(
     l2c_tok: &[(&str, &[u8])],
     hf_tok: &[(&str, &[u8])],
     vocab_size: usize,
-    end_of_text: Vec<u32>,
     notes: &mut Vec<String>,
     unused: &mut Vec<String>,
 ) -> Result<Option<RawVocab>, LmError> {
-    for (list, what) in [(l2c_tok, "tokenizer.bin"), (hf_tok, "tokenizer.json")] {
-        if list.len() > 1 {
-            let n: Vec<String> = list.iter().map(|(n, _)| cursor::clip(n)).collect();
-            return Err(files_error(format!("{} {what} files ({}): give one", list.len(), n.join(", "))));
-        }
-    }
+    at_most_one(l2c_tok, "tokenizer.bin")?;
+    at_most_one(hf_tok, "tokenizer.json")?;
     match (l2c_tok.first(), hf_tok.first()) {
         (None, None) => Ok(None),
-        (None, Some((_, bytes))) => Ok(Some(tokenizer_json(bytes, end_of_text)?)),
+        (None, Some((_, bytes))) => Ok(Some(tokenizer_json(bytes, Vec::new())?)),
         (Some((name, bytes)), json) => {
             if let Some((j, _)) = json {
                 notes.push(format!("{} ignored: the tokenizer.bin given with it is used", cursor::clip(j)));

@@ -27,6 +27,12 @@ fn from_tokens(v: &Vocabulary) -> Result<Tokenizer, LmError> {
     }
 }
 
+/// Whether a GGUF vocabulary's `tokenizer.ggml.model` is one [`Tokenizer::from_gguf`] runs (none
+/// is read as "llama", as [`tokenizer_for`] reads it).
+pub(crate) fn runs_gguf_vocabulary(v: &Vocabulary) -> bool {
+    crate::lm::tokenizers::GGUF_TOKENIZER_MODELS.contains(&v.model.as_deref().unwrap_or("llama"))
+}
+
 /// The tokenizer for `w`: the model's own alphabet when it has one (`qplay.alphabet`, which
 /// qplay's GGUF export also spells as a `tokenizer.ggml` vocabulary for llama.cpp), else from
 /// `vocab`. Its vocabulary must fit the model's (ids beyond `vocab_size` could not run).
