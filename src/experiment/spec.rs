@@ -222,10 +222,10 @@ impl Experiment {
         self.ptq.validate().map_err(|e| field_error(format!("ptq.{}", e.field), e.message))?;
         let m = &self.mixed_bit;
         if !(m.init_scale > 0.0 && m.init_scale < 1.0) {
-            return Err(field_error("mixed_bit.init_scale", format!("{} is outside (0, 1)", m.init_scale)));
+            return Err(field_error("mixed_bit.init_scale", format!("{} is outside (0, 1)", crate::decimal::short_text(m.init_scale))));
         }
         if !(m.target_cosine > 0.0 && m.target_cosine < 1.0) {
-            return Err(field_error("mixed_bit.target_cosine", format!("{} is outside (0, 1)", m.target_cosine)));
+            return Err(field_error("mixed_bit.target_cosine", format!("{} is outside (0, 1)", crate::decimal::short_text(m.target_cosine))));
         }
         if !(2..=16).contains(&m.max_bits) {
             return Err(field_error("mixed_bit.max_bits", format!("{} is outside 2–16", m.max_bits)));
@@ -238,7 +238,7 @@ impl Experiment {
             return Err(field_error("qat.epochs", format!("{} is outside 1–100", q.epochs)));
         }
         if !(q.lr > 0.0 && q.lr < 1.0) {
-            return Err(field_error("qat.lr", format!("{} is outside (0, 1)", q.lr)));
+            return Err(field_error("qat.lr", format!("{} is outside (0, 1)", crate::decimal::short_text(q.lr))));
         }
         if q.batch == 0 || q.batch > 4096 {
             return Err(field_error("qat.batch", format!("{} is outside 1–4096", q.batch)));

@@ -255,6 +255,18 @@ impl Notices {
     }
 }
 
+/// Why the link's number for `field` fails its check when it is one an f32 setting cannot hold
+/// (1e308 became ∞, 1e-50 became 0): the setting then reads back as no number or as 0 while the
+/// link gave a finite, nonzero one, and the check's own message would name ∞ or 0.
+fn beyond_f32(exp: &Experiment, group: &[Key], field: &str) -> Option<String> {
+    let given = group.iter().find(|k| k.path == field)?.value.as_f64().filter(|v| v.is_finite() && *v != 0.0)?;
+    let built = to_json(exp);
+    let held = get_path(&built, field)?;
+    let lost = held.is_null() || held.as_f64() == Some(0.0);
+    (lost && crate::decimal::narrow_to_f32(given).is_none())
+        .then(|| format!("{} is {}", crate::decimal::short_text(given), crate::decimal::BEYOND_F32))
+}
+
 /// Checks one group of keys on top of the default description: fixes what reads better as text,
 /// drops the keys to blame (each named with the reason its own group gave), and returns the rest.
 /// The cost is bounded by the group's size (≤ [`MAX_GROUP_KEYS`]), not the link's.
@@ -266,8 +278,9 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
         let why = match build(defaults, pairs(&group)) {
             Ok(exp) => match exp.validate() {
                 Err(e) if group.iter().any(|k| concerns(&e.field, &k.path)) => {
+                    let message = beyond_f32(&exp, &group, &e.field).unwrap_or(e.message);
                     group.retain(|k| !concerns(&e.field, &k.path));
-                    notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
+                    notices.push(format!("Ignored {} in the link: {message}.", clip(&e.field)));
                     continue;
                 }
                 // Fine alone (an error about another field is a combination, checked at the end).

@@ -296,6 +296,16 @@ both! {
         assert!(text.contains("\"eval_size\" in the link: 1e+20 is too large") || text.contains("\"eval_size\" in the link: 1e20 is too large"), "{text}");
         assert!(text.contains("\"ptq.weight_bits\" in the link: 2.5 is not a whole number"), "{text}");
         assert!(!text.contains("255") && !text.contains("was expected"), "{text}");
+        // A number an f32 setting cannot hold is named as written, not as the ∞ or 0 it became;
+        // one it holds keeps the check's own message, and the f64 setting is checked as it is.
+        let (exp, notices) = from_query("qat.lr=1e308&mixed_bit.target_cosine=1e308");
+        let text = notices.join(" | ");
+        assert!(text.contains("Ignored qat.lr in the link: 1e308 is beyond the range of f32"), "{text}");
+        assert!(!text.contains("inf"), "{text}");
+        assert!(text.contains("mixed_bit.target_cosine in the link: 1e308 is outside (0, 1)"), "{text}");
+        assert_eq!(exp.qat.lr, qplay::experiment::Experiment::default().qat.lr, "{text}");
+        let (_, notices) = from_query("qat.lr=2");
+        assert!(notices.join(" | ").contains("Ignored qat.lr in the link: 2 is outside (0, 1)"), "{notices:?}");
         // A whole number written as a float is not "too large": it is asked for in digits.
         let (_, notices) = from_query("ptq.weight_bits=8.0&seed=1e1");
         let text = notices.join(" | ");
