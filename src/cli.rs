@@ -118,27 +118,27 @@ struct TensorArgs {
     #[arg(long, default_value_t = 0)]
     axis: usize,
     /// Group size of per-group quantization (must divide the axis).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     group_size: Option<usize>,
     #[arg(long, value_enum, default_value = "min-max")]
     calibration: CalibrationArg,
     /// Percentile calibration: the percentage of values kept, in (0, 100].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     percentile: Option<f32>,
     /// RemovalOutlier calibration: the fraction dropped from each tail, in [0, 0.5).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     ratio: Option<f32>,
     /// KL calibration: histogram bins.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     bins: Option<usize>,
     /// MSE calibration: grid steps.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     steps: Option<usize>,
     /// Moving-average calibration: averaging constant in (0, 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     momentum: Option<f32>,
     /// Moving-average calibration: values per batch.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     batch: Option<usize>,
     /// A float range α,β set by hand (per-tensor only), instead of calibration: `--range -1.5,2`.
     #[arg(long, allow_hyphen_values = true)]

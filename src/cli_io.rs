@@ -106,7 +106,7 @@ pub struct ExportArgs {
     #[arg(long, default_value = "alwc")]
     dynamic_strategy: String,
     /// SmoothQuant's migration strength α in [0, 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     smooth_quant: Option<f32>,
     /// Add each layer's mean output error on the calibration set back to its bias.
     #[arg(long)]
@@ -118,7 +118,7 @@ pub struct ExportArgs {
     #[arg(long, default_value = "min_max")]
     act_calibration: String,
     /// The calibration's setting (percentile, ratio, momentum, KL bins or MSE steps); default: its own.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     act_calibration_param: Option<f64>,
     /// The dataset: fashion or mnist (default: mnist for mlp-mnist, else fashion).
     #[arg(long)]

@@ -80,22 +80,22 @@ pub struct SearchArgs {
     // Without a target, low / high bits or tokens: a --link's (`search_bpw` / `search_kl`,
     // `search_low`, `search_high`, `search_tokens`), else the page's defaults.
     /// Size budget: bits per weight of the searched Linears (integers, scales, minimums).
-    #[arg(long, conflicts_with_all = ["budget_bytes", "kl_target"])]
+    #[arg(long, allow_negative_numbers = true, conflicts_with_all = ["budget_bytes", "kl_target"])]
     budget_bpw: Option<f64>,
     /// Size budget: bytes of the searched Linears.
-    #[arg(long, conflicts_with = "kl_target")]
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "kl_target")]
     budget_bytes: Option<usize>,
     /// The fewest bytes whose mean KL against FP32 is at most this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     kl_target: Option<f64>,
     /// [default: a --link's, else 4]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     low_bits: Option<u8>,
     /// [default: a --link's, else 8]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     high_bits: Option<u8>,
     /// Validation tokens of the slice [default: a --link's, else 1,025 = 1,024 predictions, 4 windows of 256].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     tokens: Option<usize>,
     /// Write the report here: .csv = the candidates (the front marked), otherwise JSON.
     #[arg(long)]
@@ -136,10 +136,10 @@ pub struct ModelArgs {
     link_read: std::cell::OnceCell<Option<(qplay::share::lm::LmExperiment, Vec<String>)>>,
     #[arg(long)]
     weights: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     bits: Option<u8>,
     /// Values per group (0 = per channel).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     group: Option<usize>,
     /// Asymmetric RTN (a minimum per group).
     #[arg(long)]
@@ -166,16 +166,16 @@ pub struct ModelArgs {
     #[arg(long)]
     method: Option<String>,
     /// Calibration tokens (from the training split) for GPTQ / AWQ / SmoothQuant.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     calib_tokens: Option<usize>,
     /// GPTQ dampening, a fraction of H's mean diagonal.
-    #[arg(long, value_parser = f32_in_range)]
+    #[arg(long, allow_negative_numbers = true, value_parser = f32_in_range)]
     damp: Option<f32>,
     /// GPTQ: columns in order of decreasing H diagonal.
     #[arg(long)]
     act_order: bool,
     /// SmoothQuant's migration strength α.
-    #[arg(long, value_parser = f32_in_range)]
+    #[arg(long, allow_negative_numbers = true, value_parser = f32_in_range)]
     alpha: Option<f32>,
     /// AWQ: also search a clipping threshold per group.
     #[arg(long)]
@@ -184,9 +184,9 @@ pub struct ModelArgs {
     #[arg(long)]
     awq_gptq: bool,
     /// Outlier injection: channels scaled in every RMSNorm (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     outliers: Option<usize>,
-    #[arg(long, value_parser = f32_in_range)]
+    #[arg(long, allow_negative_numbers = true, value_parser = f32_in_range)]
     outlier_scale: Option<f32>,
 }
 
@@ -196,7 +196,7 @@ pub struct EvalArgs {
     m: ModelArgs,
     /// Validation tokens to score; default: a --link's `tokens`, else the default slice (8,193
     /// tokens = 32 windows of 256 predictions).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     tokens: Option<usize>,
     /// Score the whole validation split.
     #[arg(long)]
@@ -216,19 +216,19 @@ pub struct GenerateArgs {
     #[arg(long)]
     prompt: Option<String>,
     /// Tokens to write [default: a --link's, else 200].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     max_new: Option<usize>,
     /// 0 = greedy [default: a --link's, else 0.8].
-    #[arg(long, value_parser = f32_in_range)]
+    #[arg(long, allow_negative_numbers = true, value_parser = f32_in_range)]
     temperature: Option<f32>,
     /// [default: a --link's, else 40]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     top_k: Option<usize>,
     /// [default: a --link's, else 0.95]
-    #[arg(long, value_parser = f32_in_range)]
+    #[arg(long, allow_negative_numbers = true, value_parser = f32_in_range)]
     top_p: Option<f32>,
     /// [default: a --link's, else 42]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
 }
 

@@ -374,8 +374,29 @@ impl safetensors::View for &RawTensor {
 pub fn write_raw(tensors: &[RawTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, FormatError> {
     // The crate orders tensors by dtype alignment, then name; a zero-padded index keeps ours.
     let meta = if metadata.is_empty() { None } else { Some(metadata) };
-    safetensors::serialize(tensors.iter().map(|t| (t.name.clone(), t)), meta)
-        .map_err(|e| malformed(format!("cannot write: {e}")))
+    let file = safetensors::serialize(tensors.iter().map(|t| (t.name.clone(), t)), meta).map_err(|e| malformed(format!("cannot write: {e}")))?;
+    with_sorted_header(file)
+}
+
+/// The file with its JSON header written again, every object's keys in order: the crate writes
+/// the metadata in its `HashMap`'s order, which changes from run to run, and the same model must
+/// give the same bytes. The data after the header is untouched (offsets count from its start);
+/// the header stays padded with spaces to a multiple of 8 bytes, as the format asks.
+fn with_sorted_header(file: Vec<u8>) -> Result<Vec<u8>, FormatError> {
+    let cannot = |why: String| malformed(format!("cannot write: {why}"));
+    let n = file.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).ok_or_else(|| cannot("no header".into()))?;
+    let end = usize::try_from(n).ok().and_then(|n| n.checked_add(8)).filter(|&e| e <= file.len()).ok_or_else(|| cannot("a header past the end".into()))?;
+    // serde_json's maps are ordered by key (no `preserve_order`), so this sorts every object.
+    let header: serde_json::Value = serde_json::from_slice(&file[8..end]).map_err(|e| cannot(e.to_string()))?;
+    let mut text = serde_json::to_string(&header).map_err(|e| cannot(e.to_string()))?;
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + file.len() - end);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&file[end..]);
+    Ok(out)
 }
 
 /// Writes f32 tensors as a `.safetensors` file.

@@ -596,6 +596,18 @@ fn with_rank_note(note: Option<String>, tokens: usize, k: usize) -> Option<Strin
     Some(note.map_or(why.clone(), |n| format!("{why}; {n}")))
 }
 
+/// A layer with inputs that are 0 on every calibration token (H_ii = 0): GPTQ sets their weight
+/// columns to 0, as its reference does, which changes nothing on the calibration text but
+/// everything on text where those inputs are not 0; the note says how many.
+fn with_dead_note(note: Option<String>, f: &Result<HessianFactor, GptqError>, k: usize) -> Option<String> {
+    let dead = f.as_ref().map_or(0, |f| f.dead.iter().filter(|&&d| d).count());
+    if dead == 0 {
+        return note;
+    }
+    let why = format!("{dead} of its {k} inputs are 0 on every calibration token: GPTQ sets their weights to 0, as its reference does (text on which they are not 0 will differ)");
+    Some(note.map_or(why.clone(), |n| format!("{why}; {n}")))
+}
+
 /// Which Linears of a block share an input (and so H): [wq, wk, wv], [wo], [w1, w3], [w2],
 /// as indices into [`BlockWeights::matrices`].
 const SHARED_INPUTS: [&[usize]; 4] = [&[0, 1, 2], &[3], &[4, 6], &[5]];
@@ -629,8 +641,9 @@ fn gptq_block(
                         })?;
                         f = Some(factor(h, k, cfg.damp as f64, cfg.act_order));
                     }
-                    let (lin, note) = gptq_linear(cfg, &names[i], &plans[i], m, n, k, f.as_ref().expect("computed above"))?;
-                    (lin, with_rank_note(note, inputs.m, k))
+                    let f = f.as_ref().expect("computed above");
+                    let (lin, note) = gptq_linear(cfg, &names[i], &plans[i], m, n, k, f)?;
+                    (lin, with_dead_note(with_rank_note(note, inputs.m, k), f, k))
                 }
                 _ => quantize_linear(cfg, &names[i], m, n, k)?,
             };

@@ -106,6 +106,10 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         // A number f32 cannot hold is named as typed (it once said "inf is outside 0–1").
         (vec!["eval", "--method", "gptq", "--bits", "4", "--damp", "1e308"], "1e308 is beyond the range of f32"),
         (vec!["generate", "--prompt", "a", "--temperature", "1e-50"], "1e-50 is beyond the range of f32"),
+        // A negative number is a value, checked as one (it was taken for an unknown flag "-0").
+        (vec!["eval", "--method", "gptq", "--bits", "4", "--damp", "-0.5"], "damp: -0.5 is outside 0–1"),
+        (vec!["eval", "--method", "smoothquant", "--alpha", "-1"], "alpha: -1 is outside 0–1"),
+        (vec!["eval", "--bits", "-1"], "invalid value '-1' for '--bits"),
         (vec!["export", "--format", "gguf", "--bits", "4", "--out", "/tmp/qplay-never.gguf"], "no GGUF block type"),
         (vec!["export", "--format", "pt", "--out", "/tmp/qplay-never.pt"], "--format pt"),
     ] {

@@ -278,6 +278,17 @@ both! {
             let note = l.note.as_deref().unwrap_or_default();
             assert!(note.contains("calibrated on 8 tokens, fewer than its") && note.contains("rank at most 8"), "{}: {note}", l.name);
         }
+        // An input that is 0 on every calibration token (a zeroed RMSNorm channel): GPTQ zeroes
+        // its weight column, and the notes of the Linears it feeds say so; the others' do not.
+        let mut w3 = w.clone();
+        w3.layers[0].attention_norm[5] = 0.0;
+        let q = quantize_lm_gptq(&w3, &gptq_cfg(4, 32), &ids, &mut |_, _| {}).unwrap();
+        let dead = format!("1 of its {} inputs are 0 on every calibration token", c.dim);
+        for l in q.layers.iter().filter(|l| l.name.starts_with("layers.0.")) {
+            let note = l.note.as_deref().unwrap_or_default();
+            let fed = ["wq", "wk", "wv"].iter().any(|n| l.name.ends_with(n));
+            assert_eq!(note.contains(&dead), fed, "{}: {note}", l.name);
+        }
     }
 }
 
