@@ -114,6 +114,8 @@ fn apply_sets(exp: Experiment, sets: &[String]) -> Result<Experiment, String> {
     let query = if base.is_empty() { pairs.join("&") } else { format!("{base}&{}", pairs.join("&")) };
     let (out, notices) = qplay::share::experiment::from_query(&query);
     if let Some(n) = notices.first() {
+        // The decoder speaks of a link that drops what it cannot take; here the run stops.
+        let n = n.strip_prefix("Ignored ").unwrap_or(n).replacen(" in the link", "", 1);
         return Err(format!("--set: {n}"));
     }
     Ok(out)
