@@ -399,7 +399,7 @@ pub fn read_quantized(bytes: &[u8], max_params: usize) -> Result<QuantModel, For
         };
         total = total.saturating_add(count);
         if total > max_params {
-            return Err(FormatError::Model(crate::model::ModelError::TooLarge { params: total, limit: max_params }));
+            return Err(FormatError::Model(crate::model::ModelError::TooLarge { params: total as u128, limit: max_params }));
         }
         let layout = SliceLayout::new(&[out, fan_in], ls.granularity, count).map_err(|e| malformed(format!("{what}: {e}")))?;
         let bits = ls.scheme.bits;

@@ -533,7 +533,7 @@ impl Architecture {
         let mut charge = |n: usize| {
             params = params.saturating_add(n);
             match params > max_params {
-                true => Err(FormatError::Model(crate::model::ModelError::TooLarge { params, limit: max_params })),
+                true => Err(FormatError::Model(crate::model::ModelError::TooLarge { params: params as u128, limit: max_params })),
                 false => Ok(()),
             }
         };

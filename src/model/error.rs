@@ -13,7 +13,9 @@ pub enum ModelError {
     /// A layer kind that qplay does not run.
     UnknownLayer { layer: String, kind: String },
     /// The model has more parameters than the configured limit.
-    TooLarge { params: usize, limit: usize },
+    /// `params` is counted in u128: a file's declared dimensions may multiply past a usize
+    /// (wasm32's is 32 bits), and the message gives the real count.
+    TooLarge { params: u128, limit: usize },
     /// A weight or bias that is NaN or infinite.
     NonFinite { layer: String, tensor: &'static str, index: usize },
     /// The model has no layers.

@@ -113,7 +113,7 @@ impl Model {
         }
         let params: usize = layers.iter().map(|l| l.kind.params()).fold(0usize, usize::saturating_add);
         if params > max_params {
-            return Err(ModelError::TooLarge { params, limit: max_params });
+            return Err(ModelError::TooLarge { params: params as u128, limit: max_params });
         }
         if input.is_empty() || input.len() > MAX_INPUT {
             return Err(ModelError::BadDimension { layer: "input".into(), what: "size", value: input.len() });

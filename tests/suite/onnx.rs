@@ -124,6 +124,11 @@ both! {
         assert!(msg.contains("conv1") && msg.contains("group = 2"), "{msg}");
         let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "Conv"), "strides", vec![1, 2])));
         assert!(msg.contains("strides [1, 2]") && msg.contains("equal strides"), "{msg}");
+        // A stride of 0 is named as such, not as unequal (Conv and MaxPool alike).
+        let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "Conv"), "strides", vec![0, 0])));
+        assert!(msg.contains("strides [0, 0]: a stride is at least 1"), "{msg}");
+        let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "MaxPool"), "strides", vec![0, 0])));
+        assert!(msg.contains("strides [0, 0]: a stride is at least 1"), "{msg}");
         let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "Conv"), "pads", vec![1, 0, 1, 0])));
         assert!(msg.contains("pads [1, 0, 1, 0]"), "{msg}");
         let msg = error_of(&edited(&cnn, |p| set_ints(node(p, "Conv"), "dilations", vec![2, 2])));
@@ -182,6 +187,14 @@ both! {
             t.data_location = EnumOrUnknown::new(onnx_protobuf::tensor_proto::DataLocation::EXTERNAL);
         }));
         assert!(msg.contains("separate file"), "{msg}");
+        // Dimensions declared far past the limit in a small file: the message counts them all,
+        // also where a usize is 32 bits (it once said 4294967295).
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let t = g.initializer.iter_mut().find(|t| t.name == "nn1.weight").unwrap();
+            t.dims = vec![100_000_000, 784];
+        }));
+        assert!(msg.contains("78400000000 parameters"), "{msg}");
         // Reshape to anything but a per-sample flattening.
         let msg = error_of(&edited(&mlp, |p| {
             let g = p.graph.as_mut().unwrap();

@@ -302,7 +302,7 @@ fn an_architecture_repeating_a_weight_stops_at_the_parameter_limit() {
     let e = read_model(&file, Some(&sidecar), limit).unwrap_err();
     let FormatError::Model(qplay::model::ModelError::TooLarge { params, limit: l }) = e else { panic!("{e:?}") };
     // Stopped at the first layer past the limit (16 layers of 65,792), not after all 400.
-    assert_eq!((params, l), (16 * (n * n + n), limit));
+    assert_eq!((params, l), (16 * (n * n + n) as u128, limit));
 }
 
 /// Conversion to f32 is bounded by the values the header describes, before any is converted.

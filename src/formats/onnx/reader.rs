@@ -244,7 +244,9 @@ impl<'a> Reader<'a> {
         }
         let budget = self.max_params.saturating_sub(self.params);
         if count > budget {
-            return Err(FormatError::Model(ModelError::TooLarge { params: self.params.saturating_add(count), limit: self.max_params }));
+            // The real count: dims of up to 2^63 each, multiplied in u128 (saturating past it).
+            let declared = dims.iter().try_fold(1u128, |a, &d| a.checked_mul(d as u128)).unwrap_or(u128::MAX);
+            return Err(FormatError::Model(ModelError::TooLarge { params: (self.params as u128).saturating_add(declared), limit: self.max_params }));
         }
         let values = decode_f32(t, value, count)?;
         self.params += count;
@@ -341,7 +343,7 @@ impl<'a> Reader<'a> {
                         return Err(bad(format!("kernel_shape {ks:?} does not match the weight's {kh}×{kw}")));
                     }
                 }
-                let stride = equal_pair(node, "strides", 1).map_err(|v| bad(format!("strides {v:?}: only equal strides on both axes are supported")))?;
+                let stride = equal_pair(node, "strides", 1).map_err(|v| bad(strides_message(&v)))?;
                 if let Some(d) = attr_ints(node, "dilations") {
                     if d.iter().any(|&x| x != 1) {
                         return Err(bad(format!("dilations {d:?}: only dilation 1 is supported")));
@@ -383,7 +385,7 @@ impl<'a> Reader<'a> {
                 if kh != kw {
                     return Err(bad(format!("a {kh}×{kw} window: only square windows are supported")));
                 }
-                let stride = equal_pair(node, "strides", 1).map_err(|v| bad(format!("strides {v:?}: only equal strides on both axes are supported")))?;
+                let stride = equal_pair(node, "strides", 1).map_err(|v| bad(strides_message(&v)))?;
                 if attr_int(node, "ceil_mode", 0) != 0 {
                     return Err(bad("ceil_mode = 1 is not supported".into()));
                 }
@@ -529,6 +531,15 @@ fn broadcast_bias(t: &Floats, out: usize, trailing: usize) -> Option<Vec<f32>> {
 }
 
 /// An attribute of two equal values (strides), defaulting to `default`; Err(the values) otherwise.
+/// Why `strides` are refused: a stride below 1 (which no operator has), or two unequal ones.
+fn strides_message(v: &[i64]) -> String {
+    if v.iter().any(|&s| s < 1) {
+        format!("strides {v:?}: a stride is at least 1")
+    } else {
+        format!("strides {v:?}: only equal strides on both axes are supported")
+    }
+}
+
 fn equal_pair(node: &NodeProto, name: &str, default: i64) -> Result<i64, Vec<i64>> {
     match attr_ints(node, name) {
         None => Ok(default),
