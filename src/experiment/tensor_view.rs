@@ -82,13 +82,24 @@ pub struct TensorView {
     pub charts: Rc<TensorCharts>,
 }
 
+/// Whether the page can show a file's tensor: some values, all finite, at most
+/// [`MAX_PAGE_VALUES`]; else why not, naming the tensor. A file none of whose tensors passes is
+/// refused whole, and the tensor shown before stays.
+pub fn page_can_take(name: &str, t: &Tensor) -> Result<(), String> {
+    if t.values.is_empty() {
+        return Err(format!("{name} is empty (shape {:?}): the page needs at least one value", t.shape));
+    }
+    if t.values.len() > MAX_PAGE_VALUES {
+        return Err(format!("{name} has {} values; the page takes up to {MAX_PAGE_VALUES} (the qplay tensor command takes any size)", t.values.len()));
+    }
+    crate::quant::check_finite(&t.values).map_err(|e| format!("{name}: {e}"))
+}
+
 /// The values and their shape: a generated tensor first, then a loaded one (`(name, tensor)`),
 /// then the text box.
 fn input(s: &TensorSettings, loaded: Option<(&str, &Tensor)>) -> Result<(Vec<f32>, Vec<usize>), String> {
     if let (Some((name, t)), None) = (loaded, s.generator) {
-        if t.values.len() > MAX_PAGE_VALUES {
-            return Err(format!("{name} has {} values; the page takes up to {MAX_PAGE_VALUES} (the qplay tensor command takes any size)", t.values.len()));
-        }
+        page_can_take(name, t)?;
         // An N-D tensor is seen as [d0, d1·…·dn]: rows are channels along axis 0.
         let shape = match t.shape.len() {
             0 => vec![t.values.len()],

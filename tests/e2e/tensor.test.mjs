@@ -510,6 +510,21 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   await page.waitForSelector('[data-testid=file-error]');
   assert.match(await page.textContent('[data-testid=file-error]'), /bad\.npy/);
   assert.equal((await readTable(page)).fp32.length, 6);
+  // Files the page reads but cannot quantize (a NaN, an infinity, no values) are refused whole,
+  // named, and the loaded tensor stays; one with a good tensor beside a bad one opens on the good.
+  for (const [name, file, why] of [
+    ['nan.npy', npyF32([3], new Float32Array([1, NaN, 2])), /nan\.npy.*value #2 is NaN/],
+    ['inf.npy', npyF32([2], new Float32Array([Infinity, 1])), /inf\.npy.*value #1 is inf/],
+    ['empty.npy', npyF32([0], new Float32Array([])), /empty\.npy.*is empty \(shape \[0\]\): the page needs at least one value/],
+  ]) {
+    await page.setInputFiles('[data-testid=tensor-drop-input]', { name, mimeType: 'application/octet-stream', buffer: file });
+    await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('[data-testid=file-error]')?.textContent ?? ''), why.source);
+    assert.match(await page.textContent('[data-testid=loaded-file]'), /w\.npy/, name);
+    assert.equal((await readTable(page)).fp32.length, 6, name);
+  }
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'mixed.npz', mimeType: 'application/octet-stream', buffer: npz({ bad: npyF32([4], new Float32Array([1, 2, NaN, 3])), good: npyF32([2], new Float32Array([0.5, -0.25])) }) });
+  await page.waitForFunction(() => /mixed\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
+  assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^good /);
   // A file whose first tensor is a bias: the largest tensor (the weight) is shown first.
   const header = Buffer.from(JSON.stringify({ b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, w: { dtype: 'F32', shape: [2, 3], data_offsets: [4, 28] } }));
   const len = Buffer.alloc(8);
@@ -621,6 +636,22 @@ test('a teacher link hides and locks Tensor page controls, and keeps them in the
   await page.check('[data-testid=symmetric]');
   await page.waitForFunction(() => /sym=1/.test(location.hash));
   assert.match(await page.evaluate(() => location.hash), /hide=bits%2Cgen&lock=method%2Cx|hide=bits,gen&lock=method,x/);
+  await assertHealthy(page, errors);
+});
+
+test('a typed tensor too long for the link is quantized in the worker as typed, and each edit is computed again', async () => {
+  // 40,000 typed values with a 5,000-step MSE search: the worker computes the view. A link holds
+  // at most 256 typed values, so the worker once got the lab's 8-value example instead.
+  const { page, errors } = await openPage(browser, `${url}#/tensor?calib=mse&cparam=5000`);
+  await readTable(page);
+  const values = Array.from({ length: 40_000 }, (_, i) => ((i % 2000) / 100 - 10).toFixed(2));
+  await page.fill('[data-testid=tensor-text]', values.join(' '));
+  await page.waitForFunction(() => / of 40000$/.test(document.querySelector('[data-testid=glance-clipped]')?.textContent ?? ''), null, { timeout: 120_000 });
+  assert.deepEqual((await readTable(page)).fp32.slice(0, 3), [-10, -9.99, -9.98]);
+  // An edit the link cannot see either (the first value): computed again, for the new text.
+  await page.fill('[data-testid=tensor-text]', ['5', ...values.slice(1)].join(' '));
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=value-table] tbody tr td.fp32')?.textContent) === 5, null, { timeout: 120_000 });
+  assert.match(await page.textContent('[data-testid=glance-clipped]'), / of 40000$/);
   await assertHealthy(page, errors);
 });
 

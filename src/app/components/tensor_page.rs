@@ -59,10 +59,17 @@ fn first_rows<T: Copy>(v: &[T]) -> Rc<[T]> {
     Rc::from(&v[..v.len().min(MAX_ROWS)])
 }
 
-/// Asks the worker for the view of the page's settings and tensor (its values travel as bytes).
-fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>) {
+/// Asks the worker for the view of the page's settings and tensor (its values travel as bytes):
+/// the file's, else the typed one (a link carries at most 256 typed values, so the settings'
+/// hash alone would give the worker the lab's example instead), unless a generator is chosen.
+fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>, typed: &Typed) {
+    let typed = match (state.settings.generator, typed) {
+        (None, Ok((t, _))) => Some(("the typed values".to_string(), (**t).clone())),
+        _ => None,
+    };
+    let file = state.file.as_deref().and_then(|f| f.current());
     // The worker unpacks the values with `unpack_tensors`.
-    let (loaded, bytes) = match state.file.as_deref().and_then(|f| f.current()) {
+    let (loaded, bytes) = match file.or(typed.as_ref()) {
         Some(current) => {
             let (mut shapes, bytes) = pack_tensors(std::slice::from_ref(current));
             (shapes.pop().map(|(name, shape)| LoadedTensorRef { name, shape }), Some(bytes))
@@ -101,7 +108,7 @@ pub fn tensor_page() -> Html {
     });
     let key = state.view_key();
     {
-        let (state, worker) = (state.clone(), worker.clone());
+        let (state, worker, typed) = (state.clone(), worker.clone(), typed.clone());
         let timer = use_mut_ref(|| None::<Timeout>);
         use_effect_with((key.clone(), heavy, state.job.clone()), move |(key, heavy, job)| {
             let have = state.computed.as_ref().is_some_and(|(k, _)| k == key);
@@ -109,7 +116,7 @@ pub fn tensor_page() -> Html {
             let ended = matches!(job, JobState::Failed { kind, .. } | JobState::Cancelled { kind } if kind == key);
             if *heavy && !have && !ended && !job.is_running() {
                 // Waits for the next keystroke or slider step before starting.
-                *timer.borrow_mut() = Some(Timeout::new(250, move || send_view(&worker, &state)));
+                *timer.borrow_mut() = Some(Timeout::new(250, move || send_view(&worker, &state, &typed)));
             } else {
                 *timer.borrow_mut() = None;
             }

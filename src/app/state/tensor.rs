@@ -10,7 +10,7 @@ use yew::Reducible;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::Outcome;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
-use crate::experiment::tensor_view::TensorView;
+use crate::experiment::tensor_view::{page_can_take, TensorView};
 use crate::formats::{unpack_tensors, Tensor};
 use crate::parse::format_numbers;
 use crate::quant::Method;
@@ -37,6 +37,8 @@ pub struct TensorState {
     pub file_generation: u32,
     /// The worker reading a dropped file (its kind is the file's name).
     pub reading: JobState<String>,
+    /// Counts the typed text's changes.
+    pub text_generation: u32,
 }
 
 /// The tensors of a loaded file, and which one is shown.
@@ -98,9 +100,9 @@ impl TensorState {
         TensorState { settings, notices, view, ..TensorState::default() }
     }
 
-    /// What the view depends on: the settings and the loaded file's tensor.
+    /// What the view depends on: the settings, the loaded file's tensor and the typed text.
     pub fn view_key(&self) -> String {
-        format!("{}#file{}", self.settings.to_hash(), self.file_generation)
+        format!("{}#file{}#text{}", self.settings.to_hash(), self.file_generation, self.text_generation)
     }
 
     /// What the link leaves out of the tensor on show, as a sentence (None when it carries it):
@@ -154,12 +156,28 @@ impl Reducible for TensorState {
             TensorAction::Read(update) => match next.reading.apply(update) {
                 Applied::Finished(name, Outcome::Tensors { tensors, bytes }) => match unpack_tensors(tensors, &bytes) {
                     Ok(tensors) => {
-                        // The largest tensor first (a weight rather than its bias), the first of equals.
-                        let chosen = tensors.iter().enumerate().max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
-                        next.file = Some(Rc::new(LoadedTensors { name, tensors: Rc::new(tensors), chosen }));
-                        next.file_error = None;
-                        next.settings.generator = None;
-                        next.settings.range = None;
+                        // The largest tensor the page can show first (a weight rather than its
+                        // bias), the first of equals; a file with none keeps what was shown.
+                        let largest = |ok: bool| {
+                            tensors
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, (n, t))| !ok || page_can_take(n, t).is_ok())
+                                .max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i)))
+                                .map(|(i, _)| i)
+                        };
+                        match largest(true) {
+                            Some(chosen) => {
+                                next.file = Some(Rc::new(LoadedTensors { name, tensors: Rc::new(tensors), chosen }));
+                                next.file_error = None;
+                                next.settings.generator = None;
+                                next.settings.range = None;
+                            }
+                            None => {
+                                let why = largest(false).and_then(|i| page_can_take(&tensors[i].0, &tensors[i].1).err());
+                                next.file_error = Some(format!("{name}: {}", why.unwrap_or_else(|| "the file holds no tensor".into())));
+                            }
+                        }
                     }
                     Err(e) => next.file_error = Some(format!("{name}: the worker's tensors: {e}")),
                 },
@@ -199,6 +217,11 @@ impl Reducible for TensorState {
         };
         if !same_file {
             next.file_generation = next.file_generation.wrapping_add(1);
+        }
+        // A typed tensor the link cannot carry (more than 256 values) is not in the settings'
+        // hash: its edits are counted, so that the worker's view is for this text.
+        if next.settings.text != self.settings.text {
+            next.text_generation = next.text_generation.wrapping_add(1);
         }
         Rc::new(next)
     }
