@@ -95,6 +95,21 @@ test("a Lab link keeps the lab's own settings, a link opened mid-session clears 
   await assertHealthy(page, errors);
 });
 
+test('a Lab link that names another model or task is told so, and the PTQ words say every setting it makes', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lab?model=cnn-fashion&task=sweep&ptq.skip=nn1&ptq.layer_bits.nn2=2&ptq.bias_correction=true`);
+  const notice = await page.textContent('[data-testid=link-notice]');
+  assert.match(notice, /Ignored model in the link: the Lab runs the handout's MLP \(mlp-fashion/);
+  assert.match(notice, /Ignored task in the link: the Lab runs its steps in order/);
+  const words = await page.textContent('[data-testid=lab-ptq-words]');
+  assert.match(words, /with nn2 at 2 bits; left in FP32: nn1; biases corrected/);
+  // The dataset chooses the MLP: no notice for a link that only says mnist.
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lab?dataset=mnist`);
+  assert.equal(await p2.$('[data-testid=link-notice]'), null);
+  assert.deepEqual(e2, []);
+  await p2.close();
+  await assertHealthy(page, errors);
+});
+
 test('with the clip method, step 3 says why a network with ReLUs falls to chance', async () => {
   const { page, errors } = await openPage(browser, `${url}#/lab`);
   await page.waitForSelector('[data-testid=lab-ptq-words]');

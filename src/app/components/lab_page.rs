@@ -103,7 +103,21 @@ fn ptq_words(e: &Experiment) -> (String, String) {
         WeightGranularity::PerGroup { group_size } => format!("one s and Z per group of {group_size} inputs of each weight"),
     };
     let sym = if p.weight_symmetric { "symmetric: Z = 0" } else { "asymmetric" };
-    let weights = format!("{per} ({sym}, the {} method)", p.method.name());
+    let mut weights = format!("{per} ({sym}, the {} method)", p.method.name());
+    // What else a link may set, said where it applies.
+    if !p.layer_bits.is_empty() {
+        let each: Vec<String> = p.layer_bits.iter().map(|(l, b)| format!("{l} at {b} bits")).collect();
+        weights += &format!(", with {}", each.join(", "));
+    }
+    if !p.skip.is_empty() {
+        weights += &format!("; left in FP32: {}", p.skip.join(", "));
+    }
+    if p.bias_correction {
+        weights += "; biases corrected for the mean error on the calibration images";
+    }
+    if let Some(a) = p.smooth_quant {
+        weights += &format!("; SmoothQuant with α = {}", crate::decimal::short_text(a));
+    }
     let acts = match p.mode {
         QuantMode::Full => {
             let range = match p.act_calibration {

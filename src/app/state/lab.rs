@@ -95,7 +95,18 @@ impl LabState {
     pub fn from_query(query: &str) -> LabState {
         let (mut view, rest) = split_view(query);
         // Keys the link leaves out keep the lab's own settings (per tensor, asymmetric).
-        let (exp, mut notices) = crate::share::experiment::from_query_on(&rest, &lab_experiment());
+        let (mut exp, mut notices) = crate::share::experiment::from_query_on(&rest, &lab_experiment());
+        // The Lab runs the handout's MLP on the chosen dataset, step by step: a link's model or
+        // task would be dropped by every step, so it is dropped here, and said.
+        let (mlp, base) = (format!("mlp-{}", exp.dataset), lab_experiment());
+        if exp.model != mlp && exp.model != base.model {
+            notices.push(format!("Ignored model in the link: the Lab runs the handout's MLP ({mlp}; dataset=mnist for mlp-mnist); the Model page runs \"{}\".", exp.model));
+            exp.model = base.model;
+        }
+        if exp.task != Task::Ptq {
+            notices.push(format!("Ignored task in the link: the Lab runs its steps in order (PTQ, layer by layer, QAT); the Model page runs \"{}\" on its own.", exp.task.name()));
+            exp.task = Task::Ptq;
+        }
         notices.extend(view.keep_known(crate::share::view::LAB_VIEW_KEYS));
         LabState { exp, view, notices, ..LabState::default() }
     }
