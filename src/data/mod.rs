@@ -23,6 +23,10 @@ const HEADER: usize = 20;
 /// Images in the test split of MNIST and of Fashion-MNIST.
 pub const TEST_IMAGES: usize = 10_000;
 
+/// Both datasets' images are `IMAGE_SIDE` × `IMAGE_SIDE` pixels of [`CLASSES`] classes.
+pub const IMAGE_SIDE: usize = 28;
+pub const CLASSES: usize = 10;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     pub rows: usize,

@@ -65,6 +65,20 @@ pub fn eval_set(exp: &Experiment, test: &Dataset) -> Dataset {
     }
 }
 
+/// Whether a model can run on the datasets qplay ships (28 × 28 images of 10 classes), said
+/// when it is loaded rather than at its first run.
+pub fn fits_the_datasets(model: &Model) -> Result<(), String> {
+    let (pixels, classes) = (crate::data::IMAGE_SIDE * crate::data::IMAGE_SIDE, crate::data::CLASSES);
+    let (takes, gives) = (model.input.len(), model.output().len());
+    if takes != pixels {
+        return Err(format!("the model takes {takes} values per sample, but MNIST's and Fashion-MNIST's images have {pixels} (28 × 28): choose a model for 28 × 28 images"));
+    }
+    if gives != classes {
+        return Err(format!("the model has {gives} outputs, but MNIST and Fashion-MNIST have {classes} classes: a classifier of these datasets has one output per class"));
+    }
+    Ok(())
+}
+
 /// Predictions of any batch function over a dataset, [`EVAL_BATCH`] images at a time.
 pub fn predict_with(
     data: &Dataset,

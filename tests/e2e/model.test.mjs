@@ -116,7 +116,13 @@ test('bad model files show a message and the model loaded before stays', async (
   await page.waitForFunction(() => /conv1[\s\S]*Conv2d/.test(document.querySelector('[data-testid=layer-table]').textContent));
   const table = await page.textContent('[data-testid=layer-table]');
 
+  // A model that reads but cannot run on these datasets (7 classes): refused when it is loaded.
+  const header = Buffer.from(JSON.stringify({ 'fc.weight': { dtype: 'F32', shape: [7, 784], data_offsets: [0, 21952] }, 'fc.bias': { dtype: 'F32', shape: [7], data_offsets: [21952, 21980] } }));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(header.length));
+  const seven = Buffer.concat([len, header, Buffer.alloc(21980)]);
   const bad = [
+    ['seven.safetensors', seven, /the model has 7 outputs, but MNIST and Fashion-MNIST have 10 classes/],
     ['truncated.safetensors', good.subarray(0, 300), /truncated\.safetensors/],
     ['sigmoid.onnx', await readFile(join(root, 'tests', 'fixtures', 'onnx_unsupported_sigmoid.onnx')), /Sigmoid/],
     ['notes.txt', Buffer.from('hello'), /\.safetensors or \.onnx/],

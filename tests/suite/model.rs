@@ -139,6 +139,17 @@ both! {
 }
 
 both! {
+
+    a_model_that_cannot_run_on_the_datasets_is_named_when_loaded {
+        // The page checks a loaded model against 28 × 28 images of 10 classes at once.
+        use qplay::experiment::run::fits_the_datasets;
+        assert_eq!(fits_the_datasets(&zoo::lab_mlp(1)), Ok(()));
+        assert_eq!(fits_the_datasets(&zoo::small_cnn(1).unwrap()), Ok(()));
+        let seven = Model::new(Shape::Flat(784), vec![layer("fc", linear(784, 7, 1.0))], MAX).unwrap();
+        assert_eq!(fits_the_datasets(&seven).unwrap_err(), "the model has 7 outputs, but MNIST and Fashion-MNIST have 10 classes: a classifier of these datasets has one output per class");
+        let small = Model::new(Shape::Flat(100), vec![layer("fc", linear(100, 10, 1.0))], MAX).unwrap();
+        assert!(fits_the_datasets(&small).unwrap_err().starts_with("the model takes 100 values per sample, but MNIST's and Fashion-MNIST's images have 784 (28 × 28)"));
+    }
     absurd_activations_are_refused_when_the_model_is_built {
         // Padding 30,000 on a 28×28 image: conv1's output is 8 × 60,026² floats per image, which
         // used to load and then abort the process when run ("memory allocation of … failed").

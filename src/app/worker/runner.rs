@@ -233,6 +233,10 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         }
         Request::ReadModel { model: source } => {
             let (m, _) = model(id, &source, bytes).await?;
+            let named = match &source {
+                ModelSource::File { name, .. } | ModelSource::Builtin(name) => name,
+            };
+            crate::experiment::run::fits_the_datasets(&m).map_err(|e| format!("{named}: {e}"))?;
             return Ok((Outcome::Model(Box::new(ModelOutline::of(&m))), None));
         }
         r @ (Request::LmRun { .. } | Request::LmGenerate { .. } | Request::LmLoad { .. } | Request::LmExport { .. } | Request::LmWeights { .. } | Request::LmSearch { .. }) => {
