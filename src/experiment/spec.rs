@@ -216,6 +216,10 @@ impl Experiment {
         if self.calib_size == 0 {
             return Err(field_error("calib_size", "the calibration set is empty: use at least 1 image"));
         }
+        // Both test splits hold TEST_IMAGES; a larger count would read as more than is evaluated.
+        if self.eval_size > crate::data::TEST_IMAGES {
+            return Err(field_error("eval_size", format!("{} images is more than the {} test images (0 = all of them)", self.eval_size, crate::data::TEST_IMAGES)));
+        }
         if self.calib_size > MAX_CALIB {
             return Err(field_error("calib_size", format!("{} images is more than the limit of {MAX_CALIB}", self.calib_size)));
         }

@@ -304,6 +304,10 @@ both! {
         assert!(!text.contains("inf"), "{text}");
         assert!(text.contains("mixed_bit.target_cosine in the link: 1e308 is outside (0, 1)"), "{text}");
         assert_eq!(exp.qat.lr, qplay::experiment::Experiment::default().qat.lr, "{text}");
+        // More test images than the splits hold: named, not run as "all" behind the page's back.
+        let (exp, notices) = from_query("eval_size=99999999");
+        assert!(notices.join(" | ").contains("Ignored eval_size in the link: 99999999 images is more than the 10000 test images (0 = all of them)"), "{notices:?}");
+        assert_eq!(exp.eval_size, 0);
         let (_, notices) = from_query("qat.lr=2");
         assert!(notices.join(" | ").contains("Ignored qat.lr in the link: 2 is outside (0, 1)"), "{notices:?}");
         // A whole number written as a float is not "too large": it is asked for in digits.

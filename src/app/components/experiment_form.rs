@@ -134,7 +134,7 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                     e.calib_size.to_string(), "1", "8192", "1", Rc::new(|x, v| x.calib_size = (v.round().max(1.0)) as usize)) }
             }
             { number("eval_size", "Test images", "how many test images to evaluate (0 = all of them)",
-                e.eval_size.to_string(), "0", "70000", "100", Rc::new(|x, v| x.eval_size = v.round().max(0.0) as usize)) }
+                e.eval_size.to_string(), "0", &crate::data::TEST_IMAGES.to_string(), "100", Rc::new(|x, v| x.eval_size = v.round().max(0.0) as usize)) }
             { check("ptq.bias_correction", "bias correction", "add each layer's mean output error on the calibration images back to its bias (MindSpore Lite)",
                 e.ptq.bias_correction, Rc::new(|x, v| x.ptq.bias_correction = v)) }
             if mode != QuantMode::WeightOnly {
