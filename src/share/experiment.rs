@@ -515,6 +515,11 @@ fn plain_reason(why: &str) -> String {
             return format!("{value}: {} was expected", wanted(expected));
         }
     }
+    // A choice that needs a setting of its own the link does not give (per_group without its
+    // group_size, kl without its bins).
+    if let Some(field) = why.strip_prefix("missing field ") {
+        return format!("this choice needs its {} as well", unquote(field.trim()));
+    }
     for (head, what) in [("unknown variant ", "a choice"), ("unknown field ", "a setting here")] {
         if let Some((name, expected)) = why.strip_prefix(head).and_then(|r| r.split_once(", expected ")) {
             let options = expected.strip_prefix("one of ").unwrap_or(expected);

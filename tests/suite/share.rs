@@ -304,6 +304,11 @@ both! {
         assert!(!text.contains("inf"), "{text}");
         assert!(text.contains("mixed_bit.target_cosine in the link: 1e308 is outside (0, 1)"), "{text}");
         assert_eq!(exp.qat.lr, qplay::experiment::Experiment::default().qat.lr, "{text}");
+        // A choice without the setting it needs: said in words, not serde's "missing field".
+        let (_, notices) = from_query("ptq.granularity.kind=per_group");
+        let text = notices.join(" | ");
+        assert!(text.contains("\"ptq.granularity.kind\" in the link: this choice needs its group_size as well"), "{text}");
+        assert!(!text.contains('`') && !text.contains("missing field"), "{text}");
         // More test images than the splits hold: named, not run as "all" behind the page's back.
         let (exp, notices) = from_query("eval_size=99999999");
         assert!(notices.join(" | ").contains("Ignored eval_size in the link: 99999999 images is more than the 10000 test images (0 = all of them)"), "{notices:?}");
