@@ -84,8 +84,12 @@ enum CalibrationArg {
 
 #[derive(clap::Args)]
 struct TensorArgs {
-    /// A .npy file (any float, integer or bool dtype, any shape) or a text file of numbers; "-" reads stdin.
+    /// A .npy file (any float, integer or bool dtype, any shape), a .npz or .safetensors file (its
+    /// largest tensor, or --tensor), or a text file of numbers; "-" reads stdin (.npy or text).
     input: Option<PathBuf>,
+    /// Which tensor of a .npz or .safetensors INPUT (default: the largest, as the page opens it).
+    #[arg(long)]
+    tensor: Option<String>,
     /// The numbers themselves (commas, spaces or new lines), instead of INPUT; may start with a minus.
     #[arg(long, conflicts_with = "input", allow_hyphen_values = true)]
     values: Option<String>,
@@ -181,6 +185,22 @@ pub fn run_os(args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
+/// The tensor named `wanted` of a .npz or .safetensors file, else its largest (the first of
+/// equals), as the Tensor page opens it; the message lists the names when `wanted` is not there.
+fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>) -> Result<qplay::formats::Tensor, String> {
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut list = qplay::formats::files::read_tensor_file(&name, bytes)?;
+    let i = match wanted {
+        Some(w) => list.iter().position(|(n, _)| n == w).ok_or_else(|| {
+            let names: Vec<&str> = list.iter().take(20).map(|(n, _)| n.as_str()).collect();
+            let more = if list.len() > 20 { format!(" and {} more", list.len() - 20) } else { String::new() };
+            format!("{name}: no tensor \"{w}\"; it holds {}{more}", names.join(", "))
+        })?,
+        None => list.iter().enumerate().max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i))).map_or(0, |(i, _)| i),
+    };
+    Ok(list.swap_remove(i).1)
+}
+
 fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
     let (values, shape) = if let Some(text) = &a.values {
         parse_numbers_lenient(text, a.ignore_nonfinite)?
@@ -191,7 +211,13 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
         } else {
             crate::cli_io::read_file(path)?
         };
-        if bytes.starts_with(b"\x93NUMPY") {
+        let archive = ["npz", "safetensors"].iter().any(|e| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e)));
+        if archive {
+            let t = tensor_of_file(path, &bytes, a.tensor.as_deref())?;
+            (t.values, t.shape)
+        } else if a.tensor.is_some() {
+            return Err(format!("--tensor picks a tensor of a .npz or .safetensors file; {} holds one", path.display()));
+        } else if bytes.starts_with(b"\x93NUMPY") {
             let t = read_npy(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
             (t.values, t.shape)
         } else {

@@ -23,11 +23,11 @@ use serde_json::json;
 
 use qplay::data::{read_qds, Dataset};
 use qplay::formats::npy::write_npy_int;
-use qplay::formats::onnx::{read_onnx, write_onnx, write_qdq_onnx};
+use qplay::formats::onnx::{write_onnx, write_qdq_onnx};
 use qplay::formats::quantized::write_quantized;
-use qplay::formats::safetensors::{read_model, write_model};
+use qplay::formats::safetensors::write_model;
 use qplay::model::forward::Fp32Runner;
-use qplay::model::{zoo, Model, DEFAULT_MAX_PARAMS};
+use qplay::model::{zoo, Model};
 use qplay::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
 use qplay::ptq::config::DynamicMode;
 
@@ -196,12 +196,8 @@ fn extension(path: &Path) -> String {
 /// An FP32 model from a .onnx or .safetensors file.
 pub(crate) fn load_model_file(path: &Path, sidecar: Option<&str>) -> Result<Model, String> {
     let bytes = read_file(path)?;
-    let model = match extension(path).as_str() {
-        "onnx" => read_onnx(&bytes, DEFAULT_MAX_PARAMS),
-        "safetensors" => read_model(&bytes, sidecar, DEFAULT_MAX_PARAMS),
-        other => return Err(format!("{}: unknown model format \".{other}\" (use .onnx or .safetensors)", path.display())),
-    };
-    model.map_err(|e| format!("{}: {e}", path.display()))
+    // The page's reader: the same formats, limits and messages.
+    qplay::formats::files::read_model_file(&path.display().to_string(), &bytes, sidecar)
 }
 
 /// Bytes of an FP32 model in the format of `path`'s extension.

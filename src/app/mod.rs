@@ -11,7 +11,6 @@
 pub mod charts;
 pub mod components;
 pub mod download;
-pub mod files;
 pub mod panic;
 pub mod state;
 pub mod url;

@@ -8,7 +8,9 @@
 //! - [`onnx`]: FP32 models in and out; quantized models out as QDQ (QuantizeLinear / DequantizeLinear).
 //! - [`quantized`]: a quantized model as `.safetensors` (packed integers and their parameters), and back.
 //! - [`lm_safetensors`]: a quantized language model as `.safetensors` (packed integers and scales), and back.
+//! - [`files`]: which reader a named file goes to (the page's drops, the CLI's paths).
 
+pub mod files;
 pub mod lm_safetensors;
 pub mod npy;
 pub mod npz;

@@ -42,8 +42,13 @@ pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, Forma
     check_shape_product(header)?;
     let npy = NpyFile::new(bytes).map_err(malformed)?;
     // try_from, not `as`: on wasm32 a dimension of 2^32 + 1 would read as 1.
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| malformed("a dimension does not fit this platform's sizes"))?;
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed("the shape overflows"))?;
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| malformed(format!("the shape {:?} has a dimension past this platform's sizes", npy.shape())))?;
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed(format!("the shape {shape:?} holds more values than a size can count")))?;
     if count > max_values {
         return Err(FormatError::TooManyValues { count, limit: max_values });
     }

@@ -55,6 +55,33 @@ fn npy_in_npy_out_per_channel_and_byte_stable() {
     assert_eq!(json["slices"].as_array().unwrap().len(), 4, "one scale per channel");
     let csv = std::fs::read_to_string(da.join("quant_params.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "a header and one row per channel:\n{csv}");
+    // The same tensor inside a .npz (as the page reads it): the same report; --tensor picks a
+    // member, the largest is the default, and a name that is not there lists the members.
+    let npz = dir.join("w.npz");
+    std::fs::write(&npz, qplay::formats::npz::write_npz(&[("bias".to_string(), qplay::formats::Tensor { shape: vec![4], values: vec![0.5; 4] }), ("w".to_string(), qplay::formats::Tensor { shape: vec![4, 6], values: x.clone() })], true).unwrap()).unwrap();
+    let flags = ["--bits", "4", "--symmetric", "--granularity", "per-channel", "--axis", "0"];
+    let from = |extra: &[&str]| {
+        let mut args = vec!["tensor", npz.to_str().unwrap()];
+        args.extend(extra);
+        args.extend(flags);
+        qplay(&args)
+    };
+    let (code, largest, err) = from(&[]);
+    assert_eq!((code, &largest), (0, &a), "{err}");
+    let (code, named, err) = from(&["--tensor", "w"]);
+    assert_eq!((code, &named), (0, &a), "{err}");
+    let (code, bias, err) = from(&["--tensor", "bias"]);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(bias, a);
+    let (code, _, err) = from(&["--tensor", "nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("w.npz: no tensor \"nope\"; it holds bias, w"), "{err}");
+    let (code, _, err) = qplay(&["tensor", input.to_str().unwrap(), "--tensor", "w"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--tensor picks a tensor of a .npz or .safetensors file"), "{err}");
+    let (code, out, err) = qplay(&["tensor", "tests/fixtures/st_tensors.safetensors"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"slices\""), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -195,6 +195,13 @@ both! {
             t.dims = vec![100_000_000, 784];
         }));
         assert!(msg.contains("78400000000 parameters"), "{msg}");
+        // Weights of a type qplay does not read: named in ONNX's terms, not NumPy's.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            g.initializer.iter_mut().find(|t| t.name == "nn1.weight").unwrap().data_type = 8;
+        }));
+        assert!(msg.contains("tensor \"nn1.weight\" holds ONNX data type STRING: qplay reads weights of FLOAT"), "{msg}");
+        assert!(!msg.contains("f2, f4"), "{msg}");
         // Reshape to anything but a per-sample flattening.
         let msg = error_of(&edited(&mlp, |p| {
             let g = p.graph.as_mut().unwrap();

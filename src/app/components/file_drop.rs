@@ -1,13 +1,13 @@
 //! A drop zone with a file picker ([`DropZone`]): drop files on it, or press the button
 //! (keyboard users too) and pick them. [`FileDrop`] takes one file and hands over its name and
-//! bytes; reading the format is the caller's job (`crate::app::files`).
+//! bytes; reading the format is the caller's job (`crate::formats::files`).
 
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use super::ctl::Locked;
-use crate::app::files::MAX_FILE_BYTES;
+use crate::formats::files::MAX_FILE_BYTES;
 
 #[derive(Properties, PartialEq)]
 pub struct FileDropProps {

@@ -178,7 +178,7 @@ async fn model(id: u32, source: &ModelSource, bytes: Option<Vec<u8>>) -> Result<
             if let Some(m) = CACHE.with_borrow(|c| c.models.get(&key).cloned()) {
                 return Ok((m, key));
             }
-            let m = Rc::new(crate::app::files::read_model_file(name, &b, sidecar.as_deref())?);
+            let m = Rc::new(crate::formats::files::read_model_file(name, &b, sidecar.as_deref())?);
             // One user file at a time (each may be 64 MB of weights): the one read before goes,
             // with its baselines.
             CACHE.with_borrow_mut(|c| {
@@ -226,7 +226,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::TensorView { hash, loaded } => return tensor_view(id, &hash, loaded, bytes),
         Request::ReadTensors { name } => {
             let b = bytes.ok_or_else(|| format!("{name}: the file's bytes did not arrive"))?;
-            let list = crate::app::files::read_tensor_file(&name, &b)?;
+            let list = crate::formats::files::read_tensor_file(&name, &b)?;
             drop(b);
             let (tensors, values) = pack_tensors(&list);
             return Ok((Outcome::Tensors { tensors, bytes: Vec::new() }, Some(values)));

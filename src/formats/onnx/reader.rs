@@ -616,7 +616,13 @@ fn decode_f32(t: &TensorProto, name: &str, count: usize) -> Result<Vec<f32>, For
         }
         Some(DataType::INT64) if from_raw => each(raw, count, |b| i64::from_le_bytes(b) as f32)?,
         Some(DataType::INT64) => typed(t.int64_data.len()).map(|_| t.int64_data.iter().map(|&v| v as f32).collect())?,
-        _ => return Err(FormatError::UnsupportedDtype { dtype: format!("ONNX data type #{} (tensor \"{name}\")", t.data_type) }),
+        // In the ONNX file's own terms (the dtype message speaks of NumPy arrays).
+        _ => {
+            let kind = dt.map_or_else(|| format!("#{}", t.data_type), |d| format!("{d:?}"));
+            return Err(arch(format!(
+                "tensor \"{name}\" holds ONNX data type {kind}: qplay reads weights of FLOAT, DOUBLE, FLOAT16, BFLOAT16 and INT8 to INT64"
+            )));
+        }
     })
 }
 

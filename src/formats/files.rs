@@ -1,8 +1,8 @@
-//! Files the user drops or picks: which reader a file goes to, by its name and
-//! its first bytes, and the message shown when it cannot be read. Nothing
-//! already loaded is replaced unless the new file reads.
+//! Files the user drops or picks in the page (read in its worker) or names on the command
+//! line: which reader a file goes to, by its name, and the message shown when it cannot be read.
+//! Nothing already loaded is replaced unless the new file reads.
 
-use crate::formats::{npy, npz, onnx, safetensors, text, FormatError, Tensor};
+use super::{npy, npz, onnx, safetensors, text, FormatError, Tensor};
 use crate::model::{Model, DEFAULT_MAX_PARAMS};
 
 /// Largest file the page accepts at all (each reader also has its own limit).
