@@ -102,6 +102,7 @@ test('a Lab link that names another model or task is told so, and the PTQ words 
   assert.match(notice, /Ignored task in the link: the Lab runs its steps in order/);
   const words = await page.textContent('[data-testid=lab-ptq-words]');
   assert.match(words, /with nn2 at 2 bits; left in FP32: nn1; biases corrected/);
+  await screenshot(page, 'lab-link-notice.png');
   // The dataset chooses the MLP: no notice for a link that only says mnist.
   const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lab?dataset=mnist`);
   assert.equal(await p2.$('[data-testid=link-notice]'), null);
