@@ -47,8 +47,8 @@ pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, Forma
         .iter()
         .map(|&d| usize::try_from(d))
         .collect::<Result<_, _>>()
-        .map_err(|_| malformed(format!("the shape {:?} has a dimension past this platform's sizes", npy.shape())))?;
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed(format!("the shape {shape:?} holds more values than a size can count")))?;
+        .map_err(|_| malformed(format!("the shape {:?} has a dimension that does not fit this platform's sizes", npy.shape())))?;
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed(format!("the shape {shape:?} overflows: it holds more values than a size can count")))?;
     if count > max_values {
         return Err(FormatError::TooManyValues { count, limit: max_values });
     }
