@@ -530,7 +530,6 @@ fn broadcast_bias(t: &Floats, out: usize, trailing: usize) -> Option<Vec<f32>> {
     }
 }
 
-/// An attribute of two equal values (strides), defaulting to `default`; Err(the values) otherwise.
 /// Why `strides` are refused: a stride below 1 (which no operator has), or two unequal ones.
 fn strides_message(v: &[i64]) -> String {
     if v.iter().any(|&s| s < 1) {
@@ -540,6 +539,7 @@ fn strides_message(v: &[i64]) -> String {
     }
 }
 
+/// An attribute of two equal values (strides), defaulting to `default`; Err(the values) otherwise.
 fn equal_pair(node: &NodeProto, name: &str, default: i64) -> Result<i64, Vec<i64>> {
     match attr_ints(node, name) {
         None => Ok(default),
