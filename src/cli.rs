@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use qplay::formats::npy::{read_npy, write_npy_f32, write_npy_int};
+use qplay::formats::files::largest_tensor;
 use qplay::metrics::{quant_error_metrics_by, try_error_metrics};
 use qplay::parse::parse_numbers;
 use qplay::quant::calibration::Calibration;
@@ -187,7 +188,9 @@ pub fn run_os(args: Vec<std::ffi::OsString>) -> i32 {
 
 /// The tensor named `wanted` of a .npz or .safetensors file, else its largest (the first of
 /// equals), as the Tensor page opens it; the message lists the names when `wanted` is not there.
-fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>) -> Result<qplay::formats::Tensor, String> {
+/// A tensor of a `.npz` / `.safetensors` file: the one named, or the one the page opens on (the
+/// largest with some values, all finite unless `keep_nonfinite`).
+fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>, keep_nonfinite: bool) -> Result<qplay::formats::Tensor, String> {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut list = qplay::formats::files::read_tensor_file(&name, bytes)?;
     let i = match wanted {
@@ -196,7 +199,13 @@ fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>) ->
             let more = if list.len() > 20 { format!(" and {} more", list.len() - 20) } else { String::new() };
             format!("{name}: no tensor \"{w}\"; it holds {}{more}", names.join(", "))
         })?,
-        None => list.iter().enumerate().max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i))).map_or(0, |(i, _)| i),
+        None => {
+            let fits = |t: &qplay::formats::Tensor| !t.values.is_empty() && (keep_nonfinite || t.values.iter().all(|v| v.is_finite()));
+            largest_tensor(&list, |_, t| fits(t)).ok_or_else(|| {
+                let why = if list.iter().all(|(_, t)| t.values.is_empty()) { "every tensor is empty" } else { "every tensor with values holds NaN or ±∞ (--ignore-nonfinite reads them as 0)" };
+                format!("{name}: {why}")
+            })?
+        }
     };
     Ok(list.swap_remove(i).1)
 }
@@ -213,7 +222,7 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
         };
         let archive = ["npz", "safetensors"].iter().any(|e| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e)));
         if archive {
-            let t = tensor_of_file(path, &bytes, a.tensor.as_deref())?;
+            let t = tensor_of_file(path, &bytes, a.tensor.as_deref(), a.ignore_nonfinite)?;
             (t.values, t.shape)
         } else if a.tensor.is_some() {
             return Err(format!("--tensor picks a tensor of a .npz or .safetensors file; {} holds one", path.display()));

@@ -45,3 +45,13 @@ pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<Vec<(String, Tensor)
     }
     Ok(list)
 }
+
+/// The tensor a file opens on: the largest (most values) that `fits` takes, the first of equals;
+/// `None` when it takes none. The page and `qplay tensor` both open a file this way.
+pub fn largest_tensor(list: &[(String, Tensor)], fits: impl Fn(&str, &Tensor) -> bool) -> Option<usize> {
+    list.iter()
+        .enumerate()
+        .filter(|(_, (n, t))| fits(n, t))
+        .max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
+}

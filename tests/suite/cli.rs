@@ -79,6 +79,25 @@ fn npy_in_npy_out_per_channel_and_byte_stable() {
     let (code, _, err) = qplay(&["tensor", input.to_str().unwrap(), "--tensor", "w"]);
     assert_ne!(code, 0);
     assert!(err.contains("--tensor picks a tensor of a .npz or .safetensors file"), "{err}");
+    // A larger member holding NaN is passed over, as the page passes it over; a file of only
+    // such members is refused with the reason, and --ignore-nonfinite reads them as 0.
+    let t = |shape: Vec<usize>, values: Vec<f32>| qplay::formats::Tensor { shape, values };
+    let mut nan = vec![1.0f32; 40];
+    nan[7] = f32::NAN;
+    let mixed = dir.join("mixed.npz");
+    std::fs::write(&mixed, qplay::formats::npz::write_npz(&[("nan".to_string(), t(vec![40], nan.clone())), ("w".to_string(), t(vec![4, 6], x.clone())), ("empty".to_string(), t(vec![0], vec![]))], true).unwrap()).unwrap();
+    let mut args = vec!["tensor", mixed.to_str().unwrap()];
+    args.extend(flags);
+    let (code, skipped, err) = qplay(&args);
+    assert_eq!((code, &skipped), (0, &a), "{err}");
+    let only_nan = dir.join("only_nan.npz");
+    std::fs::write(&only_nan, qplay::formats::npz::write_npz(&[("nan".to_string(), t(vec![40], nan)), ("empty".to_string(), t(vec![0], vec![]))], true).unwrap()).unwrap();
+    let (code, _, err) = qplay(&["tensor", only_nan.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("only_nan.npz: every tensor with values holds NaN or ±∞ (--ignore-nonfinite reads them as 0)"), "{err}");
+    let (code, out, err) = qplay(&["tensor", only_nan.to_str().unwrap(), "--ignore-nonfinite"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"slices\""), "{out}");
     let (code, out, err) = qplay(&["tensor", "tests/fixtures/st_tensors.safetensors"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"slices\""), "{out}");

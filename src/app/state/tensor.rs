@@ -11,6 +11,7 @@ use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::Outcome;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
 use crate::experiment::tensor_view::{page_can_take, TensorView};
+use crate::formats::files::largest_tensor;
 use crate::formats::{unpack_tensors, Tensor};
 use crate::parse::format_numbers;
 use crate::quant::Method;
@@ -158,15 +159,7 @@ impl Reducible for TensorState {
                     Ok(tensors) => {
                         // The largest tensor the page can show first (a weight rather than its
                         // bias), the first of equals; a file with none keeps what was shown.
-                        let largest = |ok: bool| {
-                            tensors
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, (n, t))| !ok || page_can_take(n, t).is_ok())
-                                .max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i)))
-                                .map(|(i, _)| i)
-                        };
-                        match largest(true) {
+                        match largest_tensor(&tensors, |n, t| page_can_take(n, t).is_ok()) {
                             Some(chosen) => {
                                 next.file = Some(Rc::new(LoadedTensors { name, tensors: Rc::new(tensors), chosen }));
                                 next.file_error = None;
@@ -174,7 +167,7 @@ impl Reducible for TensorState {
                                 next.settings.range = None;
                             }
                             None => {
-                                let why = largest(false).and_then(|i| page_can_take(&tensors[i].0, &tensors[i].1).err());
+                                let why = largest_tensor(&tensors, |_, _| true).and_then(|i| page_can_take(&tensors[i].0, &tensors[i].1).err());
                                 next.file_error = Some(format!("{name}: {}", why.unwrap_or_else(|| "the file holds no tensor".into())));
                             }
                         }
