@@ -30,39 +30,7 @@ pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, Forma
     if bytes.len() > MAX_NPY_BYTES {
         return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_NPY_BYTES });
     }
-    if !bytes.starts_with(MAGIC) {
-        return Err(FormatError::BadMagic { format: ".npy" });
-    }
-    // npyz allocates the header's claimed length before reading it: check it against the file first.
-    if header_len(bytes)? > bytes.len() {
-        return Err(malformed("the header is longer than the file"));
-    }
-    let header = &bytes[header_start(bytes)?..header_len(bytes)?.min(bytes.len())];
-    check_header_nesting(header)?;
-    check_shape_product(header)?;
-    let npy = NpyFile::new(bytes).map_err(malformed)?;
-    // try_from, not `as`: on wasm32 a dimension of 2^32 + 1 would read as 1.
-    let shape: Vec<usize> = npy
-        .shape()
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<_, _>>()
-        .map_err(|_| malformed(format!("the shape {:?} has a dimension that does not fit this platform's sizes", npy.shape())))?;
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed(format!("the shape {shape:?} overflows: it holds more values than a size can count")))?;
-    if count > max_values {
-        return Err(FormatError::TooManyValues { count, limit: max_values });
-    }
-    let DType::Plain(ts) = npy.dtype() else {
-        return Err(FormatError::UnsupportedDtype { dtype: describe(&npy.dtype()) });
-    };
-    let item = ts.num_bytes().unwrap_or(0);
-    let supported = matches!(
-        (ts.type_char(), item),
-        (TypeChar::Float, 2 | 4 | 8) | (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) | (TypeChar::Bool, 1)
-    );
-    if !supported {
-        return Err(FormatError::UnsupportedDtype { dtype: ts.to_string() });
-    }
+    let Header { npy, shape, count, ts, item } = read_header(bytes, max_values)?;
     // The header's shape must match the body before anything is allocated.
     let body = bytes.len().saturating_sub(header_len(bytes)?);
     if count.checked_mul(item).is_none_or(|need| need > body) {
@@ -100,12 +68,67 @@ pub fn read_npy_limited(bytes: &[u8], max_values: usize) -> Result<Tensor, Forma
     Ok(Tensor { shape, values })
 }
 
+/// What a `.npy` header declares, checked: the shape, its count (at most `max_values`) and a dtype
+/// qplay reads, `item` bytes a value.
+struct Header<'a> {
+    npy: NpyFile<&'a [u8]>,
+    shape: Vec<usize>,
+    count: usize,
+    ts: npyz::TypeStr,
+    item: usize,
+}
+
+fn read_header(bytes: &[u8], max_values: usize) -> Result<Header<'_>, FormatError> {
+    if !bytes.starts_with(MAGIC) {
+        return Err(FormatError::BadMagic { format: ".npy" });
+    }
+    // npyz allocates the header's claimed length before reading it: check it against the file first.
+    if header_len(bytes)? > bytes.len() {
+        return Err(malformed("the header is longer than the file"));
+    }
+    let header = &bytes[header_start(bytes)?..header_len(bytes)?.min(bytes.len())];
+    check_header_nesting(header)?;
+    check_shape_product(header)?;
+    let npy = NpyFile::new(bytes).map_err(malformed)?;
+    // try_from, not `as`: on wasm32 a dimension of 2^32 + 1 would read as 1.
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| malformed(format!("the shape {:?} has a dimension that does not fit this platform's sizes", npy.shape())))?;
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed(format!("the shape {shape:?} overflows: it holds more values than a size can count")))?;
+    if count > max_values {
+        return Err(FormatError::TooManyValues { count, limit: max_values });
+    }
+    let DType::Plain(ts) = npy.dtype() else {
+        return Err(FormatError::UnsupportedDtype { dtype: describe(&npy.dtype()) });
+    };
+    let item = ts.num_bytes().unwrap_or(0);
+    let supported = matches!(
+        (ts.type_char(), item),
+        (TypeChar::Float, 2 | 4 | 8) | (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) | (TypeChar::Bool, 1)
+    );
+    if !supported {
+        return Err(FormatError::UnsupportedDtype { dtype: ts.to_string() });
+    }
+    Ok(Header { npy, shape, count, ts, item })
+}
+
+/// The bytes a `.npy` file takes by its header (magic, version, header, then count × item), read
+/// from its first bytes (at least the whole header) with the header's checks: a `.npz` member is
+/// inflated only that far.
+pub(super) fn declared_bytes(head: &[u8], max_values: usize) -> Result<usize, FormatError> {
+    let h = read_header(head, max_values)?;
+    h.count.checked_mul(h.item).and_then(|b| b.checked_add(header_len(head).ok()?)).ok_or_else(|| malformed(format!("the shape {:?} overflows: it holds more bytes than a size can count", h.shape)))
+}
+
 fn convert<T>(v: std::io::Result<Vec<T>>, f: impl Fn(T) -> f32) -> Result<Vec<f32>, FormatError> {
     Ok(v.map_err(malformed)?.into_iter().map(f).collect())
 }
 
 /// Bytes taken by the magic, version and header of a `.npy` file.
-fn header_len(bytes: &[u8]) -> Result<usize, FormatError> {
+pub(super) fn header_len(bytes: &[u8]) -> Result<usize, FormatError> {
     let short = || malformed("the header is truncated");
     match bytes.get(6).ok_or_else(short)? {
         1 => Ok(10 + u16::from_le_bytes([*bytes.get(8).ok_or_else(short)?, *bytes.get(9).ok_or_else(short)?]) as usize),

@@ -10,15 +10,16 @@
 //! Zip parsing and inflating are the `zip` crate's.
 //!
 //! Limits: the archive itself is at most [`MAX_NPZ_BYTES`]; the members' decompressed sizes add up
-//! to at most [`MAX_NPZ_DECOMPRESSED`] (counted while inflating, whatever the headers claim: a zip
-//! bomb stops at the limit); at most [`MAX_NPZ_MEMBERS`] members.
+//! to at most [`MAX_NPZ_DECOMPRESSED`]; at most [`MAX_NPZ_MEMBERS`] members. A member is inflated
+//! only as far as its `.npy` header declares (whatever the zip's headers claim), and not at all
+//! when that passes the limit: a zip bomb stops at its header.
 
 use std::io::{Cursor, Read, Write};
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-use super::npy::{read_npy_limited, write_npy_f32, MAX_NPY_VALUES};
+use super::npy::{declared_bytes, header_len, read_npy_limited, write_npy_f32, MAX_HEADER_BYTES, MAX_NPY_VALUES};
 use super::{FormatError, Tensor};
 
 /// Largest `.npz` archive accepted: 256 MiB.
@@ -65,17 +66,31 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
             return Err(malformed(format!("member \"{name}\" is not a .npy array")));
         };
         let key = key.to_string();
-        // The header's size is only a hint: count what actually comes out.
-        let mut data = Vec::with_capacity((member.size() as usize).min(left).min(1 << 20));
-        (&mut member)
-            .take(left as u64 + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| malformed(format!("member \"{name}\": {e}")))?;
-        if data.len() > left {
+        // The zip's sizes are only hints. The member is inflated as far as its .npy header says
+        // it reaches (NumPy reads no further either) and no further than the limit: first the
+        // version and header length, then the header, then the values it declares.
+        let max_values = values_left.min(MAX_NPY_VALUES);
+        let mut data = Vec::new();
+        let mut inflate_to = |data: &mut Vec<u8>, end: usize| {
+            let more = end.saturating_sub(data.len()) as u64;
+            (&mut member).take(more).read_to_end(data).map(drop).map_err(|e| malformed(format!("member \"{name}\": {e}")))
+        };
+        inflate_to(&mut data, 12)?;
+        let header_end = if data.starts_with(b"\x93NUMPY") { header_len(&data).map_err(|e| in_member(&key, e))? } else { 0 };
+        if header_end > MAX_HEADER_BYTES + 12 {
+            return Err(in_member(&key, malformed(format!("the header is {header_end} bytes; the limit is {MAX_HEADER_BYTES}"))));
+        }
+        inflate_to(&mut data, header_end)?;
+        let end = if header_end > 0 && data.len() == header_end { declared_bytes(&data, MAX_NPY_VALUES).map_err(|e| in_member(&key, e))? } else { data.len() };
+        if end > left {
             return Err(FormatError::DecompressedTooLarge { member: name, bytes: bytes.len(), limit: max_decompressed });
         }
+        // One byte past the end: at the member's end the zip crate checks its CRC-32 (a
+        // corrupt member is an error, not wrong values); a byte of trailing data is dropped.
+        inflate_to(&mut data, end + 1)?;
+        data.truncate(end);
         left -= data.len();
-        let tensor = read_npy_limited(&data, values_left.min(MAX_NPY_VALUES)).map_err(|e| in_member(&key, e))?;
+        let tensor = read_npy_limited(&data, max_values).map_err(|e| in_member(&key, e))?;
         values_left -= tensor.values.len();
         arrays.push((key, tensor));
     }

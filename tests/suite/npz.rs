@@ -65,7 +65,7 @@ both! {
 
     a_zip_bomb_stops_at_the_limit {
         // 16 MiB of zeros behind a valid .npy header deflate to ~16 KB; with a 1 MiB limit the reader
-        // stops inflating at 1 MiB + 1 byte, whatever the zip headers claim.
+        // stops at the header, which declares 16 MiB, whatever the zip headers claim.
         let n = (16usize << 20) / 4;
         let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
@@ -84,6 +84,23 @@ both! {
             }
             other => panic!("expected DecompressedTooLarge, got {other:?}"),
         }
+        // A header declaring 1,000 values followed by 16 MiB of zeros: the member is inflated to
+        // its 1,000 values and no further (NumPy's np.load reads no further either), so the
+        // 1 MiB limit is not reached and the array reads.
+        let mut padded = qplay::formats::npy::write_npy_f32(&[0.5; 1000], &[1000]);
+        padded.resize(padded.len() + (16 << 20), 0);
+        let trailing = zip_of(&[("t.npy", &padded, true)]);
+        assert!(trailing.len() < 64 << 10, "{} bytes", trailing.len());
+        let got = read_npz_limited(&trailing, 1 << 20).unwrap();
+        assert_eq!((got[0].0.as_str(), got[0].1.values.len()), ("t", 1000));
+        assert!(got[0].1.values.iter().all(|&v| v == 0.5));
+        // A member whose bytes no longer match its CRC-32 is an error, not wrong values.
+        let body = qplay::formats::npy::write_npy_f32(&[0.5; 1000], &[1000]);
+        let mut corrupt = zip_of(&[("c.npy", &body, false)]);
+        let at = memchr::memmem::find(&corrupt, &body).unwrap() + body.len() - 1;
+        corrupt[at] ^= 0x40;
+        let e = read_npz_limited(&corrupt, 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("member \"c.npy\"") && e.to_lowercase().contains("checksum"), "{e}");
         // The limit counts every member together.
         let small = qplay::formats::npy::write_npy_f32(&[0.0; 1000], &[1000]);
         let two = zip_of(&[("a.npy", &small, true), ("b.npy", &small, true)]);
