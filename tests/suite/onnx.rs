@@ -434,3 +434,29 @@ fn a_graph_of_too_many_messages_is_refused_before_it_is_parsed() {
         assert_eq!(read(&write_onnx(&m).unwrap()).unwrap(), m);
     }
 }
+
+/// A file cut short at a field boundary parses as a protobuf (the parser stops at the last whole
+/// field and does not say the rest is missing): the declared lengths are checked first, so every
+/// cut of a fixture is an error and one inside the graph says the file is cut short.
+#[test]
+fn a_file_cut_anywhere_is_named_as_cut_short() {
+    let whole = std::fs::read("tests/fixtures/onnx_mlp_gemm.onnx").unwrap();
+    assert!(read(&whole).is_ok());
+    // The graph is field 7 at byte 0 (tag 0x3a, a 2-byte length); the opset import follows it.
+    assert_eq!(whole[0..2], [0x08, 0x0e], "ir_version first");
+    assert_eq!(whole[2], 0x3a, "then the graph");
+    let graph_end = 5 + usize::from(whole[3] & 0x7f) + (usize::from(whole[4]) << 7);
+    assert!(graph_end < whole.len());
+    for n in (1..graph_end).filter(|n| n % 7 == 0 || *n < 300 || graph_end - n < 300) {
+        let msg = error_of(&whole[..n]);
+        if n > 4 {
+            assert!(msg.contains("it is cut short: the field at byte 2 declares"), "cut at {n}: {msg}");
+        }
+    }
+    // A length past the end of an inner message (the graph's node list) is named too.
+    let node = delimited(1, b"x");
+    let mut graph = delimited(1, &node);
+    graph.extend_from_slice(&[0x0a, 0x40]);
+    let msg = error_of(&delimited(7, &graph));
+    assert!(msg.contains("it is cut short: the field at byte") && msg.contains("declares 64 bytes and 0 are left"), "{msg}");
+}

@@ -15,7 +15,9 @@
 //!                5 t · 10 tensors · 4 strings
 //! ```
 //!
-//! Bytes that are not well-formed wire data end the walk: the parser then names the problem.
+//! A message walked into whose field declares more bytes than the message has left is a file cut
+//! short (the protobuf parser reads such a file up to its last whole field and does not say so).
+//! Other bytes that are not well-formed wire data end the walk: the parser then names the problem.
 
 /// Most messages and strings counted in a file (the largest vision models have a few thousand).
 pub const MAX_MESSAGES: usize = 1 << 18;
@@ -62,9 +64,16 @@ pub fn check_message_counts(bytes: &[u8]) -> Result<(), String> {
     let mut stack = vec![(Kind::Model, bytes, 0usize)];
     while let Some((kind, rest, depth)) = stack.last_mut() {
         let (kind, depth) = (*kind, *depth);
-        let Some((number, value)) = next_field(rest) else {
-            stack.pop();
-            continue;
+        let at = rest.as_ptr() as usize - bytes.as_ptr() as usize;
+        let (number, value) = match next_field(rest) {
+            Next::Field(number, value) => (number, value),
+            Next::End => {
+                stack.pop();
+                continue;
+            }
+            Next::CutShort { declared, left } => {
+                return Err(format!("it is cut short: the field at byte {at} declares {declared} bytes and {left} are left (a truncated download?)"));
+            }
         };
         let Some(sub) = value else { continue };
         match field(kind, number) {
@@ -86,37 +95,42 @@ pub fn check_message_counts(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The next field of a message: its number, and its bytes when length-delimited. None at the
-/// end, or at bytes that are not wire data.
-fn next_field<'a>(rest: &mut &'a [u8]) -> Option<(u64, Option<&'a [u8]>)> {
+/// What comes next in a message.
+enum Next<'a> {
+    /// A field: its number, and its bytes when length-delimited.
+    Field(u64, Option<&'a [u8]>),
+    /// The message's end, or bytes that are not wire data.
+    End,
+    /// A length-delimited field longer than what is left of its message.
+    CutShort { declared: u64, left: usize },
+}
+
+/// The next field of `rest`, which it then starts after.
+fn next_field<'a>(rest: &mut &'a [u8]) -> Next<'a> {
     if rest.is_empty() {
-        return None;
+        return Next::End;
     }
-    let tag = varint(rest)?;
+    let Some(tag) = varint(rest) else { return Next::End };
     let (number, wire) = (tag >> 3, tag & 7);
-    let value = match wire {
-        0 => {
-            varint(rest)?;
-            None
-        }
-        1 => {
-            *rest = rest.get(8..)?;
-            None
-        }
+    let skip = |rest: &mut &'a [u8], n: usize| rest.get(n..).map(|after| *rest = after).is_some();
+    match wire {
+        0 if varint(rest).is_some() => Next::Field(number, None),
+        1 if skip(rest, 8) => Next::Field(number, None),
+        5 if skip(rest, 4) => Next::Field(number, None),
         2 => {
-            let len = usize::try_from(varint(rest)?).ok()?;
-            let (sub, after) = (rest.get(..len)?, rest.get(len..)?);
-            *rest = after;
-            Some(sub)
-        }
-        5 => {
-            *rest = rest.get(4..)?;
-            None
+            let Some(declared) = varint(rest) else { return Next::End };
+            match usize::try_from(declared).ok().filter(|&len| len <= rest.len()) {
+                Some(len) => {
+                    let (sub, after) = rest.split_at(len);
+                    *rest = after;
+                    Next::Field(number, Some(sub))
+                }
+                None => Next::CutShort { declared, left: rest.len() },
+            }
         }
         // Groups (3, 4) are not used by ONNX; anything else is not wire data.
-        _ => return None,
-    };
-    Some((number, value))
+        _ => Next::End,
+    }
 }
 
 /// A base-128 varint of at most 10 bytes.
