@@ -140,6 +140,9 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     if let Some(m) = &args.model {
         exp.model = m.clone();
     }
+    if args.model_file.is_some() {
+        exp.model = FILE_MODEL.into();
+    }
     exp = apply_sets(exp, &args.set)?;
     if args.model_file.is_some() {
         exp.model = FILE_MODEL.into();

@@ -20,8 +20,18 @@ pub const MAX_DATASET_BYTES: usize = 128 << 20;
 
 const HEADER: usize = 20;
 
-/// Images in the test split of MNIST and of Fashion-MNIST.
+/// Images in the larger test split (Fashion-MNIST's); MNIST's holds [`split_sizes`]`("mnist").1`.
 pub const TEST_IMAGES: usize = 10_000;
+
+/// Images in a dataset's (training, test) splits, as `scripts/make_datasets.mjs` makes them;
+/// None for a name that is not a dataset.
+pub fn split_sizes(dataset: &str) -> Option<(usize, usize)> {
+    match dataset {
+        "fashion" => Some((60_002, TEST_IMAGES)),
+        "mnist" => Some((8_000, 2_000)),
+        _ => None,
+    }
+}
 
 /// Both datasets' images are `IMAGE_SIDE` × `IMAGE_SIDE` pixels of [`CLASSES`] classes.
 pub const IMAGE_SIDE: usize = 28;

@@ -110,7 +110,8 @@ pub fn interleave<T>(parts: Vec<Vec<T>>, total: usize) -> Result<Vec<T>, String>
 /// mixed-bit search's candidates (known only once searched: at least the eight uniform ones,
 /// 1 to 8 bits). QAT trains one model and does not split.
 pub fn items(exp: &Experiment, layers: usize) -> usize {
-    let images = if exp.eval_size == 0 { crate::data::TEST_IMAGES } else { exp.eval_size };
+    let test = crate::data::split_sizes(&exp.dataset).map_or(crate::data::TEST_IMAGES, |(_, test)| test);
+    let images = if exp.eval_size == 0 { test } else { exp.eval_size.min(test) };
     match exp.task {
         Task::Ptq => images.div_ceil(super::run::EVAL_BATCH),
         Task::Layerwise => layers.saturating_sub(exp.ptq.skip.len()) + 2,

@@ -216,12 +216,16 @@ impl Experiment {
         if self.calib_size == 0 {
             return Err(field_error("calib_size", "the calibration set is empty: use at least 1 image"));
         }
-        // Both test splits hold TEST_IMAGES; a larger count would read as more than is evaluated.
-        if self.eval_size > crate::data::TEST_IMAGES {
-            return Err(field_error("eval_size", format!("{} images is more than the {} test images (0 = all of them)", self.eval_size, crate::data::TEST_IMAGES)));
+        // A count past the split would read as more images than are used.
+        let (train, test) = crate::data::split_sizes(&self.dataset).unwrap_or((MAX_CALIB, crate::data::TEST_IMAGES));
+        if self.eval_size > test {
+            return Err(field_error("eval_size", format!("{} images is more than the {test} test images of {} (0 = all of them)", self.eval_size, self.dataset)));
         }
         if self.calib_size > MAX_CALIB {
             return Err(field_error("calib_size", format!("{} images is more than the limit of {MAX_CALIB}", self.calib_size)));
+        }
+        if self.calib_size > train {
+            return Err(field_error("calib_size", format!("{} images is more than the {train} training images of {}", self.calib_size, self.dataset)));
         }
         self.ptq.validate().map_err(|e| field_error(format!("ptq.{}", e.field), e.message))?;
         let m = &self.mixed_bit;
@@ -277,6 +281,15 @@ impl Experiment {
         })?;
         e.validate()?;
         Ok(e)
+    }
+
+    /// Brings the image counts within the dataset's splits (after the dataset changes, as when
+    /// MNIST, 2,000 test images, replaces Fashion-MNIST, 10,000).
+    pub fn fit_sizes_to_dataset(&mut self) {
+        if let Some((train, test)) = crate::data::split_sizes(&self.dataset) {
+            self.eval_size = self.eval_size.min(test);
+            self.calib_size = self.calib_size.min(train);
+        }
     }
 
     /// The dataset a built-in model was trained on.

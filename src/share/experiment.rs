@@ -217,6 +217,15 @@ fn build<'a>(defaults: &Value, keys: impl IntoIterator<Item = (&'a str, &'a Valu
 }
 
 /// The `(path, value)` pairs of keys, for [`build`].
+/// [`build`]; with `dataset_of_model`, a built-in model on the dataset it was trained on.
+fn build_on(defaults: &Value, keys: &[Key], dataset_of_model: bool) -> Result<Experiment, String> {
+    let mut e = build(defaults, pairs(keys))?;
+    if let Some(d) = Experiment::builtin_dataset(&e.model).filter(|_| dataset_of_model) {
+        e.dataset = d.to_string();
+    }
+    Ok(e)
+}
+
 fn pairs(keys: &[Key]) -> Vec<(&str, &Value)> {
     keys.iter().map(|k| (k.path.as_str(), &k.value)).collect()
 }
@@ -326,13 +335,21 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
 /// each; when every key together deserialises and validates (the usual case) that is all; else
 /// each group is checked on its own on top of the default, so one bad key costs one small
 /// deserialisation, never a search over every combination of keys.
+///
+/// A built-in model runs on the dataset it was trained on, as the Model page's select and the
+/// CLI make it: a link's other `dataset` is named in a notice and left out.
 pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
-    from_query_on(query, &Experiment::default())
+    read(query, &Experiment::default(), true)
 }
 
 /// [`from_query`] starting from `base` instead of the default experiment: a key the link
-/// leaves out keeps `base`'s value, and a link that cannot be read gives `base`.
+/// leaves out keeps `base`'s value, and a link that cannot be read gives `base`. The dataset
+/// is the link's (the Lab picks its model by the dataset).
 pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>) {
+    read(query, base, false)
+}
+
+fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, Vec<String>) {
     let mut notices = Notices::default();
     if query.len() > MAX_QUERY_LEN {
         notices.push(format!("The link is longer than {MAX_QUERY_LEN} characters; the default experiment is shown."));
@@ -407,7 +424,16 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
             keys.extend(check_group(&defaults, group, &mut notices));
         }
     }
-    let mut exp = match build(&defaults, pairs(&keys)) {
+    // A built-in model runs on the dataset it was trained on, as the page's model select and the
+    // CLI make it; a link asking for the other one is told so.
+    if let Some(k) = keys.iter().position(|k| k.path == "dataset").filter(|_| dataset_of_model) {
+        let model = keys.iter().find(|k| k.path == "model").and_then(|k| k.value.as_str().map(String::from)).unwrap_or_else(|| base.model.clone());
+        if let Some(d) = Experiment::builtin_dataset(&model).filter(|d| keys[k].value.as_str() != Some(d)) {
+            notices.push(format!("Ignored dataset in the link: {model} is trained on {d}, and runs on it."));
+            keys.remove(k);
+        }
+    }
+    let mut exp = match build_on(&defaults, &keys, dataset_of_model) {
         Ok(e) => e,
         Err(why) => {
             notices.push(format!("The link's experiment is invalid ({}); the default experiment is shown.", clip_reason(&why)));
@@ -426,7 +452,7 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
         }
         rounds += 1;
         notices.push(format!("Ignored {} in the link: {}.", clip(&e.field), e.message));
-        exp = build(&defaults, pairs(&keys)).unwrap_or_else(|_| base.clone());
+        exp = build_on(&defaults, &keys, dataset_of_model).unwrap_or_else(|_| base.clone());
     }
     note_unused(&exp, &keys, &mut notices);
     (exp, notices.finish())

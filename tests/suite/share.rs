@@ -311,8 +311,33 @@ both! {
         assert!(!text.contains('`') && !text.contains("missing field"), "{text}");
         // More test images than the splits hold: named, not run as "all" behind the page's back.
         let (exp, notices) = from_query("eval_size=99999999");
-        assert!(notices.join(" | ").contains("Ignored eval_size in the link: 99999999 images is more than the 10000 test images (0 = all of them)"), "{notices:?}");
+        assert!(notices.join(" | ").contains("Ignored eval_size in the link: 99999999 images is more than the 10000 test images of fashion (0 = all of them)"), "{notices:?}");
         assert_eq!(exp.eval_size, 0);
+        // MNIST's splits are smaller (8,000 and 2,000): a built-in model runs on its own dataset,
+        // whose sizes the link is held to, whatever order the keys come in.
+        for q in ["model=mlp-mnist&eval_size=5000", "eval_size=5000&model=mlp-mnist", "model=mlp-mnist&dataset=mnist&eval_size=5000"] {
+            let (exp, notices) = from_query(q);
+            assert_eq!(notices, vec!["Ignored eval_size in the link: 5000 images is more than the 2000 test images of mnist (0 = all of them)."], "{q}");
+            assert_eq!((exp.model.as_str(), exp.dataset.as_str(), exp.eval_size), ("mlp-mnist", "mnist", 0), "{q}");
+        }
+        let (exp, notices) = from_query("model=mlp-mnist&calib_size=8100");
+        assert_eq!(notices, vec!["Ignored calib_size in the link: 8100 images is more than the 8000 training images of mnist."]);
+        assert_eq!(exp.calib_size, qplay::experiment::Experiment::default().calib_size);
+        let (exp, notices) = from_query("model=mlp-mnist");
+        assert!(notices.is_empty() && exp.dataset == "mnist", "{notices:?}");
+        let (exp, notices) = from_query("model=mlp-mnist&dataset=fashion&eval_size=2000");
+        assert_eq!(notices, vec!["Ignored dataset in the link: mlp-mnist is trained on mnist, and runs on it."]);
+        assert_eq!((exp.dataset.as_str(), exp.eval_size), ("mnist", 2000));
+        let (exp, notices) = from_query("dataset=mnist");
+        assert_eq!(notices, vec!["Ignored dataset in the link: mlp-fashion is trained on fashion, and runs on it."]);
+        assert_eq!(exp.dataset, "fashion");
+        // The Lab picks its MLP by the dataset: there the link's dataset stands.
+        let (exp, notices) = qplay::share::experiment::from_query_on("dataset=mnist&eval_size=2000", &qplay::experiment::Experiment::default());
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((exp.dataset.as_str(), exp.eval_size), ("mnist", 2000));
+        let mut fit = qplay::experiment::Experiment { dataset: "mnist".into(), eval_size: 9000, calib_size: 8192, ..Default::default() };
+        fit.fit_sizes_to_dataset();
+        assert_eq!((fit.eval_size, fit.calib_size), (2000, 8000));
         let (_, notices) = from_query("qat.lr=2");
         assert!(notices.join(" | ").contains("Ignored qat.lr in the link: 2 is outside (0, 1)"), "{notices:?}");
         // A whole number written as a float is not "too large": it is asked for in digits.

@@ -72,6 +72,7 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
     let check = |key: &'static str, label: &str, tip: &str, value: bool, apply: SetFlag| -> Html { c.check(key, label, tip, value, false, apply) };
     let bits_options = || (1..=16u8).map(|b| (b.to_string(), b.to_string())).collect::<Vec<_>>();
     let mode = e.ptq.mode;
+    let (train, test) = crate::data::split_sizes(&e.dataset).unwrap_or((crate::experiment::spec::MAX_CALIB, crate::data::TEST_IMAGES));
 
     let task = if props.show_task {
         select(
@@ -131,10 +132,10 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                     CALIBRATIONS.iter().map(|(k, n, _)| (k.name().to_string(), n.to_string())).collect(),
                     Rc::new(|x, v| x.ptq.act_calibration = CalibrationKind::from_name(v).map(Calibration::default_for).unwrap_or_default())) }
                 { number("calib_size", "Calibration images", "images of the training split used to calibrate (MindSpore Lite recommends 100–500)",
-                    e.calib_size.to_string(), "1", "8192", "1", Rc::new(|x, v| x.calib_size = (v.round().max(1.0)) as usize)) }
+                    e.calib_size.to_string(), "1", &train.min(crate::experiment::spec::MAX_CALIB).to_string(), "1", Rc::new(|x, v| x.calib_size = (v.round().max(1.0)) as usize)) }
             }
             { number("eval_size", "Test images", "how many test images to evaluate (0 = all of them)",
-                e.eval_size.to_string(), "0", &crate::data::TEST_IMAGES.to_string(), "100", Rc::new(|x, v| x.eval_size = v.round().max(0.0) as usize)) }
+                e.eval_size.to_string(), "0", &test.to_string(), "100", Rc::new(|x, v| x.eval_size = v.round().max(0.0) as usize)) }
             { check("ptq.bias_correction", "bias correction", "add each layer's mean output error on the calibration images back to its bias (MindSpore Lite)",
                 e.ptq.bias_correction, Rc::new(|x, v| x.ptq.bias_correction = v)) }
             if mode != QuantMode::WeightOnly {

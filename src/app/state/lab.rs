@@ -156,6 +156,7 @@ impl Reducible for LabState {
             LabAction::Edit(f) => {
                 f(&mut next.exp);
                 next.exp.model = format!("mlp-{}", next.exp.dataset);
+                next.exp.fit_sizes_to_dataset();
                 next.settings_changed();
             }
             LabAction::FromQuery(q) => {

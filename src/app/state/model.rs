@@ -154,6 +154,7 @@ impl Reducible for ModelState {
                 if let Some(d) = Experiment::builtin_dataset(&next.exp.model) {
                     next.exp.dataset = d.to_string();
                 }
+                next.exp.fit_sizes_to_dataset();
             }
             ModelAction::FromQuery(query) => {
                 let read = ModelState::from_query(&query);
@@ -193,6 +194,7 @@ impl Reducible for ModelState {
                 if let Some(d) = Experiment::builtin_dataset(&next.exp.model) {
                     next.exp.dataset = d.to_string();
                 }
+                next.exp.fit_sizes_to_dataset();
                 next.exp.ptq.skip.clear();
                 next.exp.ptq.layer_bits.clear();
             }
