@@ -26,7 +26,7 @@ Files:
                         checked without the merges in the way). The patches come from
                         `to_str()` of tokenizers built with the Python API: Llama-3's Split regex +
                         ByteLevel(use_regex=False) with ignore_merges and a TemplateProcessing
-                        post-processor, Qwen2's regex (single digits; its NFC normalizer left out),
+                        post-processor, Qwen2's regex (single digits) without and with its NFC normalizer,
                         ByteLevel(add_prefix_space=True), and the legacy "a b" merges form.
   bpe_gguf_vocab.json   the same vocabulary as llama.cpp's convert_hf_to_gguf.py writes it for a
                         "gpt2" tokenizer: tokens by id, token_type (1 normal, 3 control for special
@@ -125,6 +125,7 @@ STRINGS = [
     "a[X]b [X]  c [X]\t[X]",
     "Supercalifragilisticexpialidocious" * 8,
     "a" * 300,
+    "decomposed: cafe\u0301 A\u030a \u212b \u1100\u1161\u11a8 q\u0307\u0323 e\u0301\u0301",
 ]
 
 
@@ -182,6 +183,9 @@ def bpe_variants(base):
         ]
     )
     variants.append(("qwen2", {"pre_tokenizer": json.loads(t.to_str())["pre_tokenizer"]}))
+    t.normalizer = normalizers.NFC()
+    j = json.loads(t.to_str())
+    variants.append(("qwen2_nfc", {"pre_tokenizer": j["pre_tokenizer"], "normalizer": j["normalizer"]}))
 
     t = Tokenizer.from_str(base.to_str())
     t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)

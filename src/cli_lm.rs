@@ -32,7 +32,7 @@ use serde_json::json;
 use qplay::lm::corpus::{gunzip_text, BuiltinLm, LARGE_MODEL_FILE, MODEL_FILE, TRAIN_FILE, VAL_FILE};
 use qplay::lm::train::{train, TrainConfig};
 use qplay::lm::eval::{compare_layers_against, perplexity};
-use qplay::lm::sample::{generate, SampleConfig};
+use qplay::lm::sample::{Generator, SampleConfig};
 use qplay::lm::import::{import_model, tokenizer_for, GgufWeightType, RawVocab, MAX_IMPORT_FILE_BYTES};
 use qplay::lm::tokenizers::{TextStream, Tokenizer};
 use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmError, LmModel, LmWeights};
@@ -506,12 +506,18 @@ impl ModelArgs {
 
     /// The settings: the TOML file if any, then the flags.
     fn quant(&self) -> Result<LmQuantConfig, String> {
+        self.quant_on(LmWeightFormat::F32)
+    }
+
+    /// The settings, with `plain` weights when neither a file, a link nor a flag names them
+    /// (the search quantizes with RTN).
+    fn quant_on(&self, plain: LmWeightFormat) -> Result<LmQuantConfig, String> {
         let mut c = match &self.config {
             Some(p) => {
                 let text = String::from_utf8(read_limited(p, 1 << 20)?).map_err(|_| format!("{}: not UTF-8", p.display()))?;
                 toml::from_str::<LmQuantConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
-            None => LmQuantConfig::default(),
+            None => LmQuantConfig { weights: plain, ..LmQuantConfig::default() },
         };
         if let Some((e, notices)) = self.link_experiment() {
             for n in notices {
@@ -694,17 +700,20 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     let prompt = tok.encode_document(&text).map_err(|e| e.to_string())?;
     let start = Instant::now();
     use std::io::Write;
-    print!("{text}");
     let end_of_text = tok.end_of_text();
+    // The settings and the prompt's length are checked before anything is printed.
+    let mut gen = Generator::new(&q.model, &prompt, cfg.kv, &sc).map_err(|e| e.to_string())?.stopping_at(&end_of_text);
+    print!("{text}");
     // Each token's text as the whole decodes (a SentencePiece "▁" after the prompt is a space).
     let (mut ids, mut stream) = (prompt.clone(), TextStream::after(tok, &prompt));
-    let out = generate(&q.model, &prompt, max_new, cfg.kv, &sc, &end_of_text, |g| {
+    let mut out = Vec::new();
+    while out.len() < max_new {
+        let Some(g) = gen.step().map_err(|e| e.to_string())? else { break };
         ids.push(g.token);
         print!("{}", stream.next(tok, &ids));
         let _ = std::io::stdout().flush();
-        true
-    })
-    .map_err(|e| e.to_string())?;
+        out.push(g);
+    }
     println!("{}", stream.rest(tok, &ids));
     let secs = start.elapsed().as_secs_f64();
     eprintln!("{} tokens in {secs:.3} s ({:.0} tokens/s, {})", out.len(), out.len() as f64 / secs, cfg.label());
@@ -883,10 +892,13 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
 
 fn run_search(a: SearchArgs) -> Result<(), String> {
     use qplay::ptq::lm_sensitivity::{search_mixed_precision, SearchSettings, SearchTarget};
+    if !a.m.layer_bits.is_empty() {
+        return Err("--layer-bits: the search chooses every Linear's width itself; leave --layer-bits out".into());
+    }
     let l = a.m.load()?;
-    let mut cfg = a.m.quant()?;
-    if a.m.weights.is_none() && a.m.config.is_none() && a.m.link.is_none() {
-        cfg.weights = LmWeightFormat::Rtn;
+    let cfg = a.m.quant_on(LmWeightFormat::Rtn)?;
+    if !cfg.layer_bits.is_empty() {
+        eprintln!("qplay: the search chooses every Linear's width itself: the {} per-layer widths of the settings are not used", cfg.layer_bits.len());
     }
     let link = a.m.link_experiment().map(|(e, _)| e);
     let target = match (a.budget_bpw, a.budget_bytes, a.kl_target, &link) {

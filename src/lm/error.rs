@@ -42,6 +42,8 @@ impl fmt::Display for LmError {
                 f,
                 "the model's activations overflow f32: value {index} of {at} is NaN or infinite (its weights or inputs are too large for f32 arithmetic)"
             ),
+            // A count that saturated (sizes are multiplied with saturating_mul) is not a size.
+            LmError::TooLarge { what, bytes: u128::MAX, limit } => write!(f, "{what} needs more bytes than can be counted (2^128); the limit is {limit} bytes"),
             LmError::TooLarge { what, bytes, limit } => {
                 write!(f, "{what} needs {bytes} bytes; the limit is {limit} bytes")
             }

@@ -40,8 +40,9 @@
 //! Not implemented, refused by name: other models (WordPiece, Unigram, WordLevel), a
 //! `continuing_subword_prefix` / `end_of_word_suffix`, dropout, normalizers other than NFC (and
 //! for SentencePiece-style files Prepend("▁") / Replace(" ", "▁")), other pre-tokenizers and
-//! decoders. NFC is accepted and *not applied* (llama.cpp does the same for
-//! its "qwen2" vocabularies): text that is not already in NFC may tokenize differently.
+//! decoders. NFC (Qwen2's tokenizer.json) is applied as `tokenizers` applies it: to the text
+//! between the added tokens that are matched before normalizing. A GGUF vocabulary carries no
+//! normalizer, and is read as llama.cpp reads it, without one.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -647,6 +648,9 @@ pub struct BpeTokenizer {
     /// SentencePiece-style tokens ("▁" for the space, "<0xXX>" byte tokens) instead of
     /// byte-level ones: [`tokenizer_pieces`].
     pieces: Option<Pieces>,
+    /// Byte-level: the text is put in NFC before the pre-tokenizer (SentencePiece-style pieces
+    /// apply their normalizer, NFC included, themselves).
+    nfc: bool,
 }
 
 /// What a SentencePiece-style tokenizer needs beyond the vocabulary and merges.
@@ -671,6 +675,7 @@ struct BpeParts {
     bos: Option<u32>,
     eos: Option<u32>,
     pieces: Option<PieceRules>,
+    nfc: bool,
 }
 
 impl BpeTokenizer {
@@ -788,6 +793,7 @@ impl BpeTokenizer {
             eos: p.eos,
             more_ends: Vec::new(),
             pieces,
+            nfc: p.nfc,
         })
     }
 
@@ -896,6 +902,7 @@ impl BpeTokenizer {
                 fuse_unk: m.fuse_unk,
                 bos,
                 eos: None,
+                nfc: pieces.is_none() && normalizer.nfc,
                 pieces,
             },
             JSON,
@@ -956,7 +963,7 @@ impl BpeTokenizer {
             .map(|(k, m)| split_merge(k, m).map_err(|e| malformed(GGUF, format!("tokenizer.ggml.merges: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         BpeTokenizer::build(
-            BpeParts { vocab, merges, added, steps, ignore_merges, unk_token: None, fuse_unk: false, bos, eos, pieces: None },
+            BpeParts { vocab, merges, added, steps, ignore_merges, unk_token: None, fuse_unk: false, bos, eos, pieces: None, nfc: false },
             GGUF,
         )
     }
@@ -1147,7 +1154,8 @@ impl BpeTokenizer {
                 continue;
             }
             let outer = &text[range];
-            for (id, range) in self.added.split(outer, true) {
+            let outer: Cow<str> = if self.nfc { Cow::Owned(unicode_normalization::UnicodeNormalization::nfc(outer).collect()) } else { Cow::Borrowed(outer) };
+            for (id, range) in self.added.split(&outer, true) {
                 match id {
                     Some(id) => ids.push(id),
                     None => self.encode_segment(&outer[range], &mut ids, &mut scratch)?,

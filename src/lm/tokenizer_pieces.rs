@@ -44,10 +44,11 @@ pub enum PrependScheme {
     Never,
 }
 
-/// The normalizer of a tokenizer.json: NFC (accepted, not applied: see
-/// [`super::tokenizer_bpe`]), Prepend("▁"), Replace(" " → "▁").
+/// The normalizer of a tokenizer.json: NFC (Unicode's canonical composition, the
+/// `unicode-normalization` crate's), Prepend("▁"), Replace(" " → "▁").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Normalizer {
+    pub nfc: bool,
     pub prepend: bool,
     pub replace_space: bool,
 }
@@ -65,7 +66,7 @@ impl Normalizer {
                 return Err(unsupported(FIELD, "more than 64 normalizers".into()));
             }
             match type_of(v) {
-                "NFC" => {}
+                "NFC" => n.nfc = true,
                 "Sequence" => {
                     let list = v.get("normalizers").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
                     // Nested sequences are walked without recursion; the order of Prepend and
@@ -84,12 +85,21 @@ impl Normalizer {
         Ok(n)
     }
 
+    /// Neither Prepend nor Replace (NFC aside).
     pub fn is_identity(&self) -> bool {
         !self.prepend && !self.replace_space
     }
 
-    /// `tokenizers`' Prepend (only a non-empty string) then Replace.
+    /// `tokenizers`' NFC, then Prepend (only a non-empty string), then Replace. (NFC maps no
+    /// character to or from a space or "▁", so its place in a Sequence does not matter.)
     pub fn apply(&self, s: &str) -> String {
+        let composed: String;
+        let s = if self.nfc {
+            composed = unicode_normalization::UnicodeNormalization::nfc(s).collect();
+            composed.as_str()
+        } else {
+            s
+        };
         let mut out = String::with_capacity(s.len() + 3);
         if self.prepend && !s.is_empty() {
             out.push(SPACE);

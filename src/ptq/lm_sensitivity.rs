@@ -11,6 +11,8 @@
 //! greedy order: ascending sensitivity(L) / saved(L)
 //! candidate p (p = 0 … n): the first p Linears of the order at the low bits, the rest at the high bits
 //!   (p = 0 is uniform high, p = n uniform low); every candidate is quantized and evaluated (KL, perplexity)
+//! uniform widths low + 1 … high − 1 are candidates too (a width without a kernel runs simulated,
+//!   its bytes counted as packed)
 //! size budget (bytes, or bits per weight of the searched Linears): of the candidates that fit,
 //!   the one of least measured KL;   KL target: the smallest candidate whose measured KL ≤ target
 //! Pareto front: candidates and the uniform widths low … high that no other beats on both size and
@@ -275,7 +277,9 @@ pub fn check_settings(cfg: &LmQuantConfig, s: &SearchSettings) -> Result<(), LmE
         return bad("static_acts", "the mixed-precision search scores int8 activations with per-token scales: untick static scales".into());
     }
     if !(2..=8).contains(&s.low_bits) || !(2..=8).contains(&s.high_bits) || s.low_bits >= s.high_bits {
-        return bad("low_bits", format!("low {} and high {} bits must be 2–8 with low < high", s.low_bits, s.high_bits));
+        // Named by the width out of 2–8 (the high one when only it is), else by the low one.
+        let name = if (2..=8).contains(&s.low_bits) && !(2..=8).contains(&s.high_bits) { "high_bits" } else { "low_bits" };
+        return bad(name, format!("low {} and high {} bits must be 2–8 with low < high", s.low_bits, s.high_bits));
     }
     match s.target {
         SearchTarget::BitsPerWeight(b) if !(b.is_finite() && b > 0.0) => bad("budget_bpw", format!("the size budget {} bits per weight is not a positive number", crate::decimal::short_text(b))),
@@ -442,7 +446,8 @@ pub fn finish_search(cfg: &LmQuantConfig, frame: &SearchFrame, mut sensitivity: 
         return Err(LmError::Setting { name: "search", message: format!("{} candidates do not match the {} of the greedy order", candidates.len(), expected.len()) }.into());
     }
     mark_front(&mut candidates);
-    // The choice, on the greedy path (p = 0 … n).
+    // The choice, among every candidate evaluated: the greedy path (p = 0 … n) and the uniform
+    // widths between (a uniform width can beat every two-width mix of its size).
     let path = &candidates[..=order.len()];
     let fits = |c: &LmCandidate| match settings.target {
         SearchTarget::BitsPerWeight(b) => c.bytes as f64 * 8.0 <= b * searched_weights as f64,
@@ -450,8 +455,8 @@ pub fn finish_search(cfg: &LmQuantConfig, frame: &SearchFrame, mut sensitivity: 
         SearchTarget::Kl(k) => c.score.mean_kl <= k,
     };
     let chosen = match settings.target {
-        SearchTarget::Kl(_) => path.iter().enumerate().filter(|(_, c)| fits(c)).min_by_key(|(i, c)| (c.bytes, *i)).map(|(i, _)| i),
-        _ => path.iter().enumerate().filter(|(_, c)| fits(c)).min_by(|a, b| a.1.score.mean_kl.total_cmp(&b.1.score.mean_kl)).map(|(i, _)| i),
+        SearchTarget::Kl(_) => candidates.iter().enumerate().filter(|(_, c)| fits(c)).min_by_key(|(i, c)| (c.bytes, *i)).map(|(i, _)| i),
+        _ => candidates.iter().enumerate().filter(|(_, c)| fits(c)).min_by(|a, b| a.1.score.mean_kl.total_cmp(&b.1.score.mean_kl)).map(|(i, _)| i),
     };
     let Some(chosen) = chosen else {
         // A budget was checked before the search (the last candidate is all at the low width).

@@ -112,15 +112,22 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         (vec!["eval", "--bits", "-1"], "invalid value '-1' for '--bits"),
         (vec!["export", "--format", "gguf", "--bits", "4", "--out", "/tmp/qplay-never.gguf"], "no GGUF block type"),
         (vec!["export", "--format", "pt", "--out", "/tmp/qplay-never.pt"], "--format pt"),
+        // The search quantizes with RTN whatever the weights default to, names the setting in
+        // its way, and chooses every width itself.
+        (vec!["search", "--budget-bpw", "6", "--method", "gptq"], "the mixed-precision search quantizes with plain RTN"),
+        (vec!["search", "--budget-bpw", "6", "--layer-bits", "layers.0.attention.wq=2"], "--layer-bits: the search chooses every Linear's width itself"),
+        (vec!["search", "--budget-bpw", "6", "--high-bits", "9"], "setting high_bits: low 4 and high 9 bits must be 2–8"),
     ] {
-        let (code, _, err) = qplay(&args);
+        let (code, out, err) = qplay(&args);
         assert_ne!(code, 0, "{args:?} must fail");
         assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} wrote {out:?} before failing");
     }
     let long = "a".repeat(300);
-    let (code, _, err) = qplay(&["generate", "--prompt", &long]);
+    let (code, out, err) = qplay(&["generate", "--prompt", &long]);
     assert_ne!(code, 0);
     assert!(err.contains("context holds 256"), "{err}");
+    assert!(out.is_empty(), "the prompt is not echoed before the run fails: {out:?}");
     // Asking for more than the context holds: the text stops there, and stderr says why.
     let (code, text, err) = qplay(&["generate", "--prompt", "ROMEO:", "--max-new", "4096"]);
     assert_eq!(code, 0, "{err}");

@@ -959,6 +959,14 @@ fn absurd_counts_and_sizes_are_refused_before_allocating() {
     let e = err_text(r);
     assert!(e.contains("a model of this shape (f32 weights) needs") || e.contains("n_layers: 1000000000 is more than the limit 1024"), "{e}");
     assert!(largest < (1 << 16), "{largest}");
+    // A width of 2^62: the parameter count saturates, and is not shown as a size.
+    let config = hf_config_with(|c| {
+        c.insert("hidden_size".into(), (1u64 << 62).into());
+        c.insert("intermediate_size".into(), (1u64 << 62).into());
+    });
+    let e = err_text(read_hf(&config, &[("model.safetensors", HF_MODEL)]).map(|_| ()));
+    assert!(!e.contains(&u128::MAX.to_string()), "{e}");
+    assert!(e.contains("a model of this shape (f32 weights) needs more bytes than can be counted (2^128)"), "{e}");
 }
 
 /// Reading metadata is linear in the file: a 65,535-byte key over an array of 10^6 empty

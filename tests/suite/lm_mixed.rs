@@ -80,13 +80,14 @@ fn the_search_on_the_built_in_model_meets_its_budget_and_is_re_measured() {
     assert_eq!(bits.keys().collect::<Vec<_>>(), sh.keys().collect::<Vec<_>>(), "the block Linears (output and embedding skipped)");
     let bytes: usize = bits.iter().map(|(n, &b)| rtn_bytes(sh[n].0, sh[n].1, b, 32)).sum();
     let weights: usize = sh.values().map(|(n, k)| n * k).sum();
-    assert!(bits.values().all(|&b| b == 4 || b == 8));
+    assert!(bits.values().all(|&b| (4..=8).contains(&b)));
     assert_eq!(chosen["bytes"].as_u64().unwrap() as usize, bytes);
     assert!(bytes as f64 * 8.0 / weights as f64 <= 6.0, "{bytes} bytes for {weights} weights");
-    // Of the greedy path's candidates that fit, the one of least measured KL.
+    // Of the candidates that fit (the 4/8 greedy path and the uniform widths), the one of least
+    // measured KL.
     let kl = chosen["score"]["mean_kl"].as_f64().unwrap();
-    let path = &cands[..=sh.len()];
-    assert!(path.iter().filter(|c| c["bits_per_weight"].as_f64().unwrap() <= 6.0).all(|c| c["score"]["mean_kl"].as_f64().unwrap() >= kl));
+    assert_eq!(cands.len(), sh.len() + 1 + 3, "p = 0 … 42, then uniform W5, W6, W7");
+    assert!(cands.iter().filter(|c| c["bits_per_weight"].as_f64().unwrap() <= 6.0).all(|c| c["score"]["mean_kl"].as_f64().unwrap() >= kl));
 
     // Its perplexity and KL re-measured with the evaluation `qplay lm eval` uses.
     let ids = val_ids(&w, 1025);
@@ -98,18 +99,20 @@ fn the_search_on_the_built_in_model_meets_its_budget_and_is_re_measured() {
     assert!((c.quantized.perplexity - ppl).abs() < 1e-9 * ppl, "{} vs {ppl}", c.quantized.perplexity);
     assert!((c.mean_kl - chosen["score"]["mean_kl"].as_f64().unwrap()).abs() < 1e-12);
 
-    // Against every uniform width of equal or larger size (W4 … W8 in groups of 32), measured.
+    // Against every uniform width that fits the budget (W4 … W8 in groups of 32), measured here:
+    // none has a lower KL. (On this slice uniform W5, exactly 6 bits per weight, beats every 4/8
+    // mix of its size: the choice is W5.)
     let mut report = Vec::new();
     for b in 4..=8u8 {
         let u = quantize_lm(&w, &rtn(b, 32)).unwrap();
         let ub: usize = sh.values().map(|&(n, k)| rtn_bytes(n, k, b, 32)).sum();
         let uc = compare(&fp32, &u.model, &ids, KvFormat::F32, |_, _| {}).unwrap();
         report.push(format!("W{b}: {ub} bytes, ppl {:.4}, KL {:.6}", uc.quantized.perplexity, uc.mean_kl));
-        if ub >= bytes {
-            assert!(ppl <= uc.quantized.perplexity, "mixed {bytes} bytes ppl {ppl} vs uniform W{b} {ub} bytes ppl {}", uc.quantized.perplexity);
+        if ub as f64 * 8.0 <= 6.0 * weights as f64 {
+            assert!(c.mean_kl <= uc.mean_kl + 1e-12, "chosen {bytes} bytes KL {} vs uniform W{b} {ub} bytes KL {}", c.mean_kl, uc.mean_kl);
         }
     }
-    eprintln!("mixed: {bytes} bytes, ppl {ppl:.4}, KL {:.6}; {}", c.mean_kl, report.join("; "));
+    eprintln!("chosen {}: {bytes} bytes, ppl {ppl:.4}, KL {:.6}; {}", chosen["label"], c.mean_kl, report.join("; "));
 
     // The most sensitive Linear alone raises KL more than the least sensitive alone (compare()).
     let sens = r["sensitivity"].as_array().unwrap();
@@ -137,7 +140,7 @@ fn kl_reference_is_compare_and_targets_and_cancel_work_on_a_small_model() {
     assert!((s.mean_kl - c.mean_kl).abs() < 1e-12 && (s.perplexity - c.quantized.perplexity).abs() < 1e-9, "{s:?} {c:?}");
     assert!(c.mean_kl > 0.0);
 
-    // KL target: the smallest candidate on the greedy path whose measured KL meets it.
+    // KL target: the smallest candidate whose measured KL meets it.
     let settings = |target| SearchSettings { low_bits: 4, high_bits: 8, target };
     let cfg = rtn(8, 32);
     let all = search_mixed_precision(&w, &cfg, &settings(SearchTarget::Kl(1.0)), &tokens, &mut |_| true).unwrap();
@@ -146,12 +149,11 @@ fn kl_reference_is_compare_and_targets_and_cancel_work_on_a_small_model() {
     assert_eq!(all.chosen, n, "a loose target takes every Linear to W4");
     let target = all.candidates[n / 2].score.mean_kl;
     let r = search_mixed_precision(&w, &cfg, &settings(SearchTarget::Kl(target)), &tokens, &mut |_| true).unwrap();
-    let path = &r.candidates[..=n];
-    let ch = &path[r.chosen];
+    let ch = &r.candidates[r.chosen];
     assert!(ch.score.mean_kl <= target);
-    assert!(path.iter().filter(|c| c.score.mean_kl <= target).all(|c| c.bytes >= ch.bytes));
+    assert!(r.candidates.iter().filter(|c| c.score.mean_kl <= target).all(|c| c.bytes >= ch.bytes));
     // Bytes budget: met, with the sizes from the shapes.
-    let budget = (path[0].bytes + path[n].bytes) / 2;
+    let budget = (r.candidates[0].bytes + r.candidates[n].bytes) / 2;
     let r = search_mixed_precision(&w, &cfg, &settings(SearchTarget::Bytes(budget)), &tokens, &mut |_| true).unwrap();
     let sh = shapes(&w);
     let chosen = &r.candidates[r.chosen];
