@@ -914,7 +914,8 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
     let start = Instant::now();
     let mut sensitivity_seconds = None;
     let r = search_mixed_precision(&l.weights, &cfg, &settings, &ids, &mut |p| {
-        if sensitivity_seconds.is_none() && !p.stage.starts_with("sensitivity") {
+        // The first candidate's progress ends the sensitivity pass (its stage "step 1 of 2, …").
+        if sensitivity_seconds.is_none() && p.stage.starts_with("step 2") {
             sensitivity_seconds = Some(start.elapsed().as_secs_f64());
         }
         eprint!("\r  {} {}/{}\x1b[K", p.stage, p.done, p.total);
