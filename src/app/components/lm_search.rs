@@ -218,6 +218,12 @@ fn search_result(props: &SearchResultProps) -> Html {
     };
     let chosen = &r.candidates[r.chosen];
     let low_count = chosen.layer_bits.values().filter(|&&b| b == r.settings.low_bits).count();
+    // A uniform width (one of those between, or either end of the path) is said as one.
+    let first = chosen.layer_bits.values().next().copied();
+    let widths = match first.filter(|&b| chosen.layer_bits.values().all(|&x| x == b)) {
+        Some(b) => format!("all {} Linears at W{b}", chosen.layer_bits.len()),
+        None => format!("{low_count} of {} Linears at W{}, the rest at W{}", chosen.layer_bits.len(), r.settings.low_bits, r.settings.high_bits),
+    };
     let use_button = |i: usize, text: &str| {
         let on_use = props.on_use.clone();
         let locked = props.use_locked.get(i).cloned().flatten();
@@ -233,11 +239,8 @@ fn search_result(props: &SearchResultProps) -> Html {
         <div class="lm-search-result" ref={outer}>
             <p data-testid="lm-search-summary">
                 { format!(
-                    "Target {}: {low_count} of {} Linears at W{}, the rest at W{}: {:.3} bits per weight, perplexity {:.4} (FP32 {:.4}), KL {:.5}, scored on {} predictions. ",
+                    "Target {}: {widths}: {:.3} bits per weight, perplexity {:.4} (FP32 {:.4}), KL {:.5}, scored on {} predictions. ",
                     target_text(&r.settings.target),
-                    chosen.layer_bits.len(),
-                    r.settings.low_bits,
-                    r.settings.high_bits,
                     chosen.bits_per_weight,
                     chosen.score.perplexity,
                     r.fp32.perplexity,
