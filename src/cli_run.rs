@@ -262,6 +262,10 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             for row in &o.report.table {
                 eprintln!("{:>5}  {:>8} bytes  {:.2} %", row.model, row.bytes, 100.0 * row.accuracy);
             }
+            for n in &o.report.notes {
+                eprintln!("note: {n}");
+            }
+            notes.extend(o.report.notes.iter().cloned());
             if let Some(d) = &out_dir {
                 write(d, "qat.csv", &csv_of(&o.report.table)?)?;
             }

@@ -56,6 +56,36 @@ pub struct QatReport {
     /// The fine-tuned weights re-quantized by PTQ (MinMax ranges on the calibration images),
     /// the model one would deploy: its accuracy.
     pub deployed_accuracy: f64,
+    /// What the run noticed (training that made the model worse).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// A note when training made the model worse: test accuracy more than 5 points below where QAT
+/// started, with the largest training loss seen. The usual cause is a learning rate too large
+/// (the loss jumps in the first batches and the model ends up predicting one class).
+pub fn divergence_note(loss: &[CurvePoint], accuracy: &[(usize, f64)], lr: f32) -> Option<String> {
+    let (&(_, before), &(_, after)) = (accuracy.first()?, accuracy.last()?);
+    if after >= before - 0.05 {
+        return None;
+    }
+    // NaN wins the fold: a loss that was not finite is the one to report.
+    let peak = loss.iter().map(|c| c.loss).fold(None, |m: Option<f64>, l| match m {
+        Some(m) if m.is_nan() || l <= m => Some(m),
+        _ => Some(l),
+    });
+    let peak = match peak {
+        Some(l) if !l.is_finite() => "; the training loss was not finite".to_string(),
+        Some(l) if l.abs() >= 1000.0 => format!("; the training loss reached {l:.0}"),
+        Some(l) => format!("; the training loss reached {l:.3}"),
+        None => String::new(),
+    };
+    Some(format!(
+        "Training made the model worse: test accuracy fell from {:.2} % to {:.2} %{peak}. A learning rate too large is the usual cause (qat.lr = {}; 1e-4 to 1e-3 is usual).",
+        100.0 * before,
+        100.0 * after,
+        crate::decimal::short_text(lr)
+    ))
 }
 
 /// The fine-tuned FP32 weights, for export.
@@ -128,6 +158,7 @@ pub fn run_qat(
         act_bits: ab,
         epochs: exp.qat.epochs,
         train_images: data.len(),
+        notes: divergence_note(&loss, &accuracy, exp.qat.lr).into_iter().collect(),
         loss,
         accuracy,
         deployed_accuracy,

@@ -325,3 +325,14 @@ fn clip(text: &str) -> String {
     }
     s
 }
+
+/// The architecture of a built-in model (its weights are not needed for the layer table, nor to
+/// know its layers' names); the MLP's for any other name.
+pub fn builtin_architecture(name: &str) -> crate::model::ModelOutline {
+    use crate::model::zoo::{lab_mlp, small_cnn};
+    let model = match name {
+        "cnn-fashion" => small_cnn(0).unwrap_or_else(|_| lab_mlp(0)),
+        _ => lab_mlp(0),
+    };
+    crate::model::ModelOutline::of(&model)
+}

@@ -342,6 +342,24 @@ pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
     read(query, &Experiment::default(), true)
 }
 
+/// Drops the layers `ptq.skip` and `ptq.layer_bits` name that `layers` (the model's quantizable
+/// layers) does not hold, a notice for each: a link names layers before any model is loaded.
+pub fn drop_unknown_layers(exp: &mut Experiment, layers: &[String]) -> Vec<String> {
+    let mut notices = Vec::new();
+    let known = |n: &String| layers.contains(n);
+    let why = |n: &String| format!("{} has no quantizable layer \"{}\" (its layers are {})", exp.model, clip(n), layers.join(", "));
+    for n in exp.ptq.skip.iter().filter(|n| !known(n)) {
+        notices.push(format!("Ignored ptq.skip's \"{}\" in the link: {}.", clip(n), why(n)));
+    }
+    for n in exp.ptq.layer_bits.keys().filter(|n| !known(n)) {
+        notices.push(format!("Ignored ptq.layer_bits.{} in the link: {}.", clip(n), why(n)));
+    }
+    exp.ptq.skip.retain(|n| layers.contains(n));
+    exp.ptq.layer_bits.retain(|n, _| layers.contains(n));
+    notices.truncate(MAX_NOTICES);
+    notices
+}
+
 /// [`from_query`] starting from `base` instead of the default experiment: a key the link
 /// leaves out keeps `base`'s value, and a link that cannot be read gives `base`. The dataset
 /// is the link's (the Lab picks its model by the dataset).

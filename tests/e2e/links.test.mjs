@@ -154,9 +154,20 @@ test('a setting that does not apply, or any key of a Benchmark link, is named in
   await p3.waitForFunction(() => !document.querySelector('[data-testid=link-notice]'));
   assert.equal(await p3.evaluate(() => location.hash), '#/bench');
   assert.equal(await p3.$eval('[data-testid=run-bench]', (b) => b.disabled), false, 'the page works');
+  // A layer the model does not have is named and dropped (it once left Run disabled, with no
+  // control to clear it); a built-in model runs on its own dataset, within that dataset's splits.
+  const { page: p4, errors: e4 } = await openPage(browser, `${url}#/model?ptq.skip=nn9,nn2&ptq.layer_bits.nn7=4&model=mlp-mnist&eval_size=5000`);
+  await p4.waitForSelector('[data-testid=link-notice]');
+  const n4 = await p4.textContent('[data-testid=link-notice]');
+  assert.match(n4, /ptq\.skip's "nn9" in the link: mlp-mnist has no quantizable layer "nn9" \(its layers are nn1, nn2, nn3\)/);
+  assert.match(n4, /ptq\.layer_bits\.nn7/);
+  assert.match(n4, /eval_size in the link: 5000 images is more than the 2000 test images of mnist/);
+  assert.equal(await p4.$eval('[data-testid=run]', (b) => b.disabled), false, 'Run works');
+  assert.equal(await p4.$eval('[data-testid=eval_size]', (i) => i.max), '2000');
   await assertHealthy(page, errors);
   await assertHealthy(p2, e2);
   await assertHealthy(p3, e3);
+  await assertHealthy(p4, e4);
 });
 
 test('a skip link is the first Tab stop and moves focus to the main content, route unchanged', async () => {

@@ -199,6 +199,7 @@ fn qat(loss: Vec<CurvePoint>, accuracy: Vec<(usize, f64)>) -> QatReport {
         loss,
         accuracy,
         deployed_accuracy: 0.855,
+        notes: vec![],
     }
 }
 

@@ -233,5 +233,31 @@ fn qat_deploys_what_it_trained() {
         let deployed = r["deployed_accuracy"].as_f64().unwrap();
         assert!((trained - deployed).abs() <= 0.01, "{method}: as trained {trained}, deployed {deployed}");
         assert!(trained > 0.3, "{method}: {trained}");
+        assert_eq!(j["notes"].as_array().unwrap().len(), 0, "{method}: training that works gets no note: {}", j["notes"]);
     }
+}
+
+/// Training that makes the model worse is said (a learning rate of 0.99 took a W4 model from 87 %
+/// to 10 % with nothing but the figures to tell).
+#[test]
+fn qat_that_diverges_is_named() {
+    let (code, out, err) = qplay(&["run", "--set", "task=qat", "--set", "qat.lr=0.99", "--set", "qat.train_size=3000", "--set", "ptq.weight_bits=4",
+        "--set", "qat.epochs=1", "--set", "eval_size=1000"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let notes = j["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let n = notes[0].as_str().unwrap();
+    assert!(n.starts_with("Training made the model worse: test accuracy fell from ") && n.contains("A learning rate too large is the usual cause (qat.lr = 0.99;"), "{n}");
+    assert_eq!(j["report"]["notes"], j["notes"]);
+    assert!(err.contains("note: Training made the model worse"), "{err}");
+    assert!(n.contains("; the training loss reached "), "{n}");
+    // The rule itself: accuracy down by more than 5 points, with the largest loss seen.
+    use qplay::experiment::qat::{divergence_note, CurvePoint};
+    let curve = |l: &[f64]| l.iter().enumerate().map(|(i, &loss)| CurvePoint { epoch: i as f64, loss }).collect::<Vec<_>>();
+    let jump = curve(&[550_681.2, 726.1, 2.303]);
+    assert!(divergence_note(&jump, &[(0, 0.875), (1, 0.10)], 0.99).unwrap().contains("from 87.50 % to 10.00 %; the training loss reached 550681. A learning rate too large"));
+    assert!(divergence_note(&jump, &[(0, 0.87), (1, 0.84)], 0.5).is_none(), "3 points down is noise");
+    assert!(divergence_note(&curve(&[0.5, f64::NAN, 0.7]), &[(0, 0.87), (1, 0.10)], 0.5).unwrap().contains("; the training loss was not finite."));
+    assert!(divergence_note(&[], &[(0, 0.87)], 0.5).is_none());
 }

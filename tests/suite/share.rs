@@ -335,6 +335,22 @@ both! {
         let (exp, notices) = qplay::share::experiment::from_query_on("dataset=mnist&eval_size=2000", &qplay::experiment::Experiment::default());
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!((exp.dataset.as_str(), exp.eval_size), ("mnist", 2000));
+        // Layers a built-in model does not have: dropped with a notice once its layers are known
+        // (a link names layers before any model is loaded), the rest kept.
+        let (mut exp, _) = from_query("ptq.skip=nn9,nn2&ptq.layer_bits.nn7=4&ptq.layer_bits.nn1=6");
+        let layers = qplay::experiment::spec::builtin_architecture(&exp.model).quantizable();
+        assert_eq!(layers, ["nn1", "nn2", "nn3"]);
+        let dropped = qplay::share::experiment::drop_unknown_layers(&mut exp, &layers);
+        assert_eq!(
+            dropped,
+            [
+                "Ignored ptq.skip's \"nn9\" in the link: mlp-fashion has no quantizable layer \"nn9\" (its layers are nn1, nn2, nn3).",
+                "Ignored ptq.layer_bits.nn7 in the link: mlp-fashion has no quantizable layer \"nn7\" (its layers are nn1, nn2, nn3)."
+            ]
+        );
+        assert_eq!(exp.ptq.skip, ["nn2"]);
+        assert_eq!(exp.ptq.layer_bits.iter().map(|(n, b)| (n.as_str(), *b)).collect::<Vec<_>>(), [("nn1", 6)]);
+        exp.ptq.validate_for(&layers).unwrap();
         let mut fit = qplay::experiment::Experiment { dataset: "mnist".into(), eval_size: 9000, calib_size: 8192, ..Default::default() };
         fit.fit_sizes_to_dataset();
         assert_eq!((fit.eval_size, fit.calib_size), (2000, 8000));

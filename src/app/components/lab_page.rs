@@ -25,7 +25,7 @@ use super::ptq_result::pct;
 use super::task_results::qat_table;
 use crate::app::state::lab::{LabAction, LabState};
 use crate::app::url;
-use super::model_page::builtin_architecture;
+use crate::experiment::spec::builtin_architecture;
 use crate::app::state::experiment_job;
 use crate::app::state::job::JobState;
 use crate::app::worker::host::SharedWorker;

@@ -23,9 +23,8 @@ use crate::app::state::experiment_job;
 use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Request};
 use crate::experiment::shard;
 use crate::experiment::download_name::download_stem;
-use crate::experiment::spec::FILE_MODEL;
+use crate::experiment::spec::{builtin_architecture, FILE_MODEL};
 use crate::experiment::{Experiment, Task};
-use crate::model::zoo::{lab_mlp, small_cnn};
 use crate::model::ModelOutline;
 use crate::share::{query_of, Page};
 
@@ -44,15 +43,6 @@ pub fn class_names(dataset: &str) -> Vec<String> {
     } else {
         (0..10).map(|d| d.to_string()).collect()
     }
-}
-
-/// The architecture of a built-in model (its weights are not needed for the layer table).
-pub fn builtin_architecture(name: &str) -> ModelOutline {
-    let model = match name {
-        "cnn-fashion" => small_cnn(0).unwrap_or_else(|_| lab_mlp(0)),
-        _ => lab_mlp(0),
-    };
-    ModelOutline::of(&model)
 }
 
 /// Where the worker gets the experiment's model: a built-in name, or the loaded file and its bytes.

@@ -227,6 +227,7 @@ pub fn qat_result(props: &QatResultProps) -> Html {
             <section>
                 <h2>{ format!("QAT at W{}A{}: {} epoch(s) over {} images", r.weight_bits, r.act_bits, r.epochs, r.train_images) }</h2>
                 { qat_table(r) }
+                { for r.notes.iter().map(|n| html! { <p class="note" data-testid="qat-note">{ n.clone() }</p> }) }
                 <PlotCanvas plot={Plot::Qat { report: r.clone() }} testid="qat-chart"
                     label="Training loss and test accuracy during QAT" />
                 { json_button(format!("{}.json", props.stem), &**r, "dl-qat-json") }

@@ -107,6 +107,8 @@ impl LabState {
             notices.push(format!("Ignored task in the link: the Lab runs its steps in order (PTQ, layer by layer, QAT); the Model page runs \"{}\" on its own.", exp.task.name()));
             exp.task = Task::Ptq;
         }
+        let layers = crate::experiment::spec::builtin_architecture(&exp.model).quantizable();
+        notices.extend(crate::share::experiment::drop_unknown_layers(&mut exp, &layers));
         notices.extend(view.keep_known(crate::share::view::LAB_VIEW_KEYS));
         LabState { exp, view, notices, ..LabState::default() }
     }

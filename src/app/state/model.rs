@@ -128,6 +128,8 @@ impl ModelState {
             notices.push("The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it.".into());
             exp.model = Experiment::default().model;
         }
+        let layers = crate::experiment::spec::builtin_architecture(&exp.model).quantizable();
+        notices.extend(crate::share::experiment::drop_unknown_layers(&mut exp, &layers));
         ModelState { exp, view, notices, ..ModelState::default() }
     }
 
