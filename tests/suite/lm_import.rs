@@ -1130,6 +1130,24 @@ fn unsupported_architectures_and_rope_variants_are_refused() {
         let e = err_text(read_hf(&config, &[("model.safetensors", HF_MODEL)]));
         assert!(e.contains(says), "{key}: {e}");
     }
+    // A projection's bias (Qwen2's attention has them; no config field says so) is refused by
+    // name: left out, the model would be another one. Other unused tensors are a note.
+    let mut tensors = hf_tensors();
+    let q = tensors.iter().find(|t| t.0 == "model.layers.0.self_attn.q_proj.weight").unwrap().1[0];
+    tensors.push(("model.layers.0.self_attn.q_proj.bias".into(), vec![q], vec![5.0; q]));
+    let e = err_text(read_hf(HF_CONFIG, &[("model.safetensors", &safetensors_of(&tensors, safetensors::Dtype::F16))]));
+    assert!(e.starts_with("tensor model.layers.0.self_attn.q_proj.bias: a projection with a bias"), "{e}");
+    tensors.pop();
+    tensors.push(("model.rotary_emb.inv_freq".into(), vec![2], vec![1.0, 0.5]));
+    let m = read_hf(HF_CONFIG, &[("model.safetensors", &safetensors_of(&tensors, safetensors::Dtype::F16))]).unwrap();
+    assert!(m.notes.iter().any(|n| n == "ignored tensors: model.rotary_emb.inv_freq"), "{:?}", m.notes);
+    // A config without rope_theta: LlamaConfig's 10000, said.
+    let config = hf_config_with(|c| {
+        c.remove("rope_theta");
+    });
+    let m = read_hf(&config, &[("model.safetensors", HF_MODEL)]).unwrap();
+    assert_eq!(m.weights.config.rope_theta, 10000.0);
+    assert!(m.notes.iter().any(|n| n == "rope_theta is absent: 10000 assumed (LlamaConfig's default)"), "{:?}", m.notes);
     // transformers 5's rope_parameters with the default type is read.
     let config = hf_config_with(|c| {
         c.remove("rope_theta");

@@ -289,6 +289,9 @@ pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<HfConfig, LmE
             HF_DEFAULT_MAX_POSITIONS
         }
     };
+    if rope_theta.is_none() {
+        notes.push(format!("rope_theta is absent: {HF_DEFAULT_ROPE_THETA} assumed (LlamaConfig's default)"));
+    }
     let norm_eps = match cfg.number("rms_norm_eps")? {
         Some(e) => e,
         None => {
@@ -398,6 +401,14 @@ pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, 
     used.insert("lm_head.weight".into());
     let mut ignored: Vec<&String> = index.keys().filter(|n| !used.contains(*n)).collect();
     ignored.sort();
+    // A projection's bias (Qwen2's q/k/v, attention_bias or mlp_bias left out of the config)
+    // changes every output: left out, the model would run, and be another model.
+    if let Some(b) = ignored.iter().find(|n| n.ends_with("_proj.bias")) {
+        return Err(LmError::Tensor {
+            name: clip(b),
+            message: "a projection with a bias (as Qwen2's attention has): qplay runs Llama's Linears, which have none, and would compute another model without it".into(),
+        });
+    }
     if !ignored.is_empty() {
         let list: Vec<String> = ignored.iter().take(5).map(|n| clip(n)).collect();
         let more = if ignored.len() > 5 { format!(" and {} more", ignored.len() - 5) } else { String::new() };
