@@ -295,6 +295,10 @@ test("what a teacher's link fixes cannot be changed another way: calibration und
   await t.waitForSelector('[data-testid=use-text]');
   assert.equal(await t.$eval('[data-testid=use-text]', (b) => b.matches(':disabled')), true, 'Use the text box locked');
   assert.match(await t.$eval('[data-testid=tensor-drop]', (d) => d.className), /locked/);
+  // ... and with the text box's tensor, Generate would replace it and its shape: locked too.
+  await t.evaluate(() => { location.hash = '#/tensor?x=1,2,3,4&lock=shape'; });
+  await t.waitForSelector('[data-testid=generate]');
+  assert.equal(await t.$eval('[data-testid=generate]', (b) => b.matches(':disabled')), true, 'Generate locked with the shape');
   // A hidden width is fixed: the examples, which set it, are disabled.
   await t.evaluate(() => { location.hash = '#/tensor?bits=3&hide=bits'; });
   await t.waitForFunction(() => !document.querySelector('[data-testid=bits]'));

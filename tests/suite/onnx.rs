@@ -155,6 +155,16 @@ both! {
             t.shape.as_mut().unwrap().dim[2].value = Some(dimension::Value::DimParam("H".into()));
         }));
         assert!(msg.contains("input \"input\"") && msg.contains("dimension 2 is dynamic (\"H\")"), "{msg}");
+        // Dimensions each within the limit whose sample is not (on wasm32 their product once
+        // passed usize and read as [4294967295]): named with the real count.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let Some(TypeValue::TensorType(t)) = &mut g.input[0].type_.as_mut().unwrap().value else { unreachable!() };
+            for d in 1..4 {
+                t.shape.as_mut().unwrap().dim[d].value = Some(dimension::Value::DimValue(1 << 24));
+            }
+        }));
+        assert!(msg.contains("input \"input\" of shape [16777216, 16777216, 16777216] holds 4722366482869645213696 values a sample: qplay reads inputs of up to 16777216"), "{msg}");
         // Two inputs.
         let msg = error_of(&edited(&mlp, |p| {
             let g = p.graph.as_mut().unwrap();

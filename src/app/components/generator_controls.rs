@@ -84,7 +84,8 @@ pub fn generator_controls(props: &GeneratorControlsProps) -> Html {
                 // It replaces the generated tensor: fixed as its shape and seed are.
                 <Ctl name="x" also="gen,shape,seed"><button onclick={use_text} data-testid="use-text" title="Go back to the numbers in the text box">{"Use the text box"}</button></Ctl>
             } else {
-                <button onclick={generate} data-testid="generate" title="Replace the text box by a generated rows × cols tensor">{"Generate"}</button>
+                // It replaces the typed tensor and its shape: fixed as they are.
+                <Ctl name="gen" also="x,shape"><button onclick={generate} data-testid="generate" title="Replace the text box by a generated rows × cols tensor">{"Generate"}</button></Ctl>
             }
         </div>
         </Ctl>

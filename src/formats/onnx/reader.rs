@@ -492,6 +492,12 @@ fn input_shape(graph: &GraphProto, consts: &HashMap<&str, &TensorProto>) -> Resu
             }
         }
     }
+    // Each dimension is at most MAX_INPUT; so is a sample, counted in u128 (on wasm32 a product
+    // of three such dimensions would pass usize).
+    let per_sample: u128 = fixed.iter().map(|&d| d as u128).product();
+    if per_sample > MAX_INPUT as u128 {
+        return Err(arch(format!("input \"{name}\" of shape {fixed:?} holds {per_sample} values a sample: qplay reads inputs of up to {MAX_INPUT}")));
+    }
     match (dims.len(), &fixed[..]) {
         (2, &[f]) => Ok(Shape::Flat(f)),
         (4, &[c, h, w]) => Ok(Shape::Chw(c, h, w)),
