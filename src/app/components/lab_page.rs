@@ -372,6 +372,7 @@ pub fn lab_page() -> Html {
                     training images:") }</p>
                 <button onclick={run(Task::Qat)} disabled={busy} data-testid="lab-run-qat">{"Run steps 5 and 6"}</button>
                 if let Some(q) = &state.qat {
+                    { for q.notes.iter().map(|n| html! { <p class="note" data-testid="lab-qat-note">{ n.clone() }</p> }) }
                     <PlotCanvas plot={Plot::Qat { report: q.clone() }} testid="lab-qat-chart" label="QAT loss and test accuracy" />
                 }
                 { failed(Task::Qat) }
