@@ -644,7 +644,12 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   await p2.waitForSelector('[data-testid=lm-search-summary]', { timeout: 300_000 });
   const use = await p2.$('[data-testid=lm-search-summary] button');
   assert.equal(await use.isDisabled(), true);
-  assert.match(await use.getAttribute('title'), /locks .*layer_bits/);
+  // At the default 6 bits per weight the choice here is a uniform width, said as one, whose Use
+  // sets Bits alone; a 4/8 mix would set the per-layer widths as well.
+  const chosen = await p2.textContent('[data-testid=lm-search-summary]');
+  const uniform = chosen.match(/: all 42 Linears at W(\d),/);
+  assert.match(await use.getAttribute('title'), uniform ? /the link locks bits/ : /locks .*layer_bits/, chosen);
+  assert.ok(uniform || /\d+ of 42 Linears at W4, the rest at W8/.test(chosen), chosen);
   await assertHealthy(p2, e2);
 });
 

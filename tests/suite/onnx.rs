@@ -439,6 +439,24 @@ fn a_graph_of_too_many_messages_is_refused_before_it_is_parsed() {
     }
     let msg = error_of(&delimited(7, &graph));
     assert!(msg.contains(&format!("nested more than {MAX_DEPTH} deep")), "{msg}");
+    // Messages outside the graph and its nodes are counted too: 300,000 empty nodes in a
+    // training_info's algorithm, key-value pairs in metadata_props, opset ids; and a protobuf
+    // group, which the parser skips while the walk could not see past it, is refused.
+    let training = delimited(20, &delimited(2, &empty_nodes));
+    let metadata: Vec<u8> = delimited(14, &[]).repeat(300_000);
+    let opsets: Vec<u8> = delimited(8, &[]).repeat(300_000);
+    let annotations = delimited(7, &delimited(14, &[]).repeat(300_000));
+    let dims = delimited(7, &delimited(11, &delimited(2, &delimited(1, &delimited(2, &[0x0a, 0x00].repeat(300_000))))));
+    for (what, file) in [("training_info", &training), ("metadata_props", &metadata), ("opset_import", &opsets), ("quantization_annotation", &annotations), ("an input's dims", &dims)] {
+        let (r, largest) = crate::alloc_probe::largest_allocation(|| read(file).map(|_| ()));
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains(&format!("more than {MAX_MESSAGES} nodes")), "{what}: {msg}");
+        assert!(largest < (1 << 16), "{what}: {largest}");
+    }
+    let mut grouped = vec![0x0b, 0x0c]; // field 1: start group, end group
+    grouped.extend(delimited(7, &empty_nodes));
+    let msg = error_of(&grouped);
+    assert!(msg.contains("the field at byte 0 is a protobuf group, which ONNX does not use"), "{msg}");
     // Every model qplay writes (and the fixtures) is counted and read as before.
     for m in [zoo::lab_mlp(1), zoo::small_cnn(1).unwrap()] {
         assert_eq!(read(&write_onnx(&m).unwrap()).unwrap(), m);

@@ -1,21 +1,37 @@
 //! Counting an ONNX file's messages before the protobuf parser builds them.
 //!
 //! `ModelProto::parse_from_bytes` makes every repeated message it meets: an empty NodeProto is 2
-//! bytes in the file (`0a 00`) and some 120 bytes parsed, so 17 MiB of them ask for ~2 GB. This
-//! walks the wire format (tags and lengths only, allocating nothing) along the fields that hold
-//! repeated messages or strings, and refuses more than [`MAX_MESSAGES`] of them in all:
+//! bytes in the file (`0a 00`) and some 120 bytes parsed, so 17 MiB of them ask for ~2 GB. An
+//! unknown length-delimited field is kept too (a Vec each). This walks the wire format (tags and
+//! lengths only, allocating nothing) into every message of ONNX's schema below, counts every
+//! length-delimited field it meets (message, string, bytes, packed array or unknown field), and
+//! refuses more than [`MAX_MESSAGES`] of them in all:
 //!
 //! ```text
-//! ModelProto     7 graph → GraphProto        25 functions → FunctionProto
-//! GraphProto     1 node → NodeProto          5 initializer · 15 sparse_initializer
-//!                11 input · 12 output · 13 value_info
-//! FunctionProto  7 node → NodeProto
-//! NodeProto      1 input · 2 output (strings) · 5 attribute → AttributeProto
-//! AttributeProto 6 g · 11 graphs → GraphProto (nested at most MAX_DEPTH deep)
-//!                5 t · 10 tensors · 4 strings
+//! ModelProto         7 graph → Graph · 25 functions → Function · 20 training_info → TrainingInfo
+//!                    8 opset_import · 14 metadata_props → Leaf
+//! GraphProto         1 node → Node · 5 initializer → Tensor · 15 sparse_initializer → SparseTensor
+//!                    11 input · 12 output · 13 value_info → ValueInfo
+//!                    14 quantization_annotation → Annotation · 16 metadata_props → Leaf
+//! TrainingInfoProto  1 initialization · 2 algorithm → Graph · 3, 4 bindings → Leaf
+//! FunctionProto      7 node → Node · 11 attribute_proto → Attribute · 12 value_info → ValueInfo
+//!                    9 opset_import · 14 metadata_props → Leaf
+//! NodeProto          5 attribute → Attribute · 9 metadata_props · 10 device_configurations → Leaf
+//! AttributeProto     6 g · 11 graphs → Graph (nested at most MAX_DEPTH deep) · 5 t · 10 tensors → Tensor
+//!                    22 sparse_tensor · 23 sparse_tensors → SparseTensor · 14 tp · 15 type_protos → Type
+//! TensorProto        13 external_data · 16 metadata_props → Leaf
+//! SparseTensorProto  1 values · 2 indices → Tensor
+//! ValueInfoProto     2 type → Type · 4 metadata_props → Leaf
+//! TypeProto          1 tensor_type · 8 sparse_tensor_type → TensorType · 4 sequence_type ·
+//!                    9 optional_type → ElemType · 5 map_type → MapType
+//! TensorType         2 shape → Shape;  Shape 1 dim → Leaf;  ElemType 1 → Type;  MapType 2 → Type
+//! Annotation         2 quant_parameter_tensor_names → Leaf
 //! ```
 //!
-//! A message walked into whose field declares more bytes than the message has left is a file cut
+//! Every other length-delimited field of these messages, and every field of a Leaf (a dimension,
+//! a key-value pair, an opset id), is counted without being walked. Protobuf groups, which ONNX
+//! does not use and the parser skips, are refused: a group would hide what follows it from this
+//! walk. A walked message whose field declares more bytes than the message has left is a file cut
 //! short (the protobuf parser reads such a file up to its last whole field and does not say so).
 //! Other bytes that are not well-formed wire data end the walk: the parser then names the problem.
 
@@ -23,44 +39,60 @@
 pub const MAX_MESSAGES: usize = 1 << 18;
 /// Deepest nesting of graphs inside attributes (If / Loop bodies).
 pub const MAX_DEPTH: usize = 8;
+/// Deepest nesting of messages in all (the protobuf parser's own recursion limit is 100).
+pub const MAX_NESTING: usize = 64;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Model,
     Graph,
+    TrainingInfo,
     Function,
     Node,
     Attribute,
+    Tensor,
+    SparseTensor,
+    ValueInfo,
+    Type,
+    TensorType,
+    Shape,
+    ElemType,
+    MapType,
+    Annotation,
+    Leaf,
 }
 
-/// What a field of `kind` holds: a message to walk into, an item to count, or nothing of note.
-enum Field {
-    Walk(Kind),
-    Count,
-    Skip,
+/// The message a length-delimited field of `kind` holds, when it is one this walk goes into.
+fn message_of(kind: Kind, number: u64) -> Option<Kind> {
+    use Kind::*;
+    Some(match (kind, number) {
+        (Model, 7) | (TrainingInfo, 1 | 2) | (Attribute, 6 | 11) => Graph,
+        (Model, 25) => Function,
+        (Model, 20) => TrainingInfo,
+        (Model, 8 | 14) | (Graph, 16) | (TrainingInfo, 3 | 4) | (Function, 9 | 14) | (Node, 9 | 10) | (Tensor, 13 | 16) | (ValueInfo, 4) | (Shape, 1) | (Annotation, 2) => Leaf,
+        (Graph, 1) | (Function, 7) => Node,
+        (Graph, 5) | (Attribute, 5 | 10) | (SparseTensor, 1 | 2) => Tensor,
+        (Graph, 15) | (Attribute, 22 | 23) => SparseTensor,
+        (Graph, 11 | 12 | 13) | (Function, 12) => ValueInfo,
+        (Graph, 14) => Annotation,
+        (Function, 11) | (Node, 5) => Attribute,
+        (Attribute, 14 | 15) | (ValueInfo, 2) | (ElemType, 1) | (MapType, 2) => Type,
+        (Type, 1 | 8) => TensorType,
+        (Type, 4 | 9) => ElemType,
+        (Type, 5) => MapType,
+        (TensorType, 2) => Shape,
+        _ => return None,
+    })
 }
 
-fn field(kind: Kind, number: u64) -> Field {
-    match (kind, number) {
-        (Kind::Model, 7) => Field::Walk(Kind::Graph),
-        (Kind::Model, 25) => Field::Walk(Kind::Function),
-        (Kind::Graph, 1) | (Kind::Function, 7) => Field::Walk(Kind::Node),
-        (Kind::Graph, 5 | 11 | 12 | 13 | 15) => Field::Count,
-        (Kind::Node, 5) => Field::Walk(Kind::Attribute),
-        (Kind::Node, 1 | 2) => Field::Count,
-        (Kind::Attribute, 6 | 11) => Field::Walk(Kind::Graph),
-        (Kind::Attribute, 4 | 5 | 10) => Field::Count,
-        _ => Field::Skip,
-    }
-}
-
-/// Fails with a message when the file holds more than [`MAX_MESSAGES`] messages and strings in
-/// the fields above, or graphs nested deeper than [`MAX_DEPTH`].
+/// Fails with a message when the file holds more than [`MAX_MESSAGES`] length-delimited fields
+/// in the messages above, graphs nested deeper than [`MAX_DEPTH`] or messages deeper than
+/// [`MAX_NESTING`], a protobuf group, or a length past the end of its message.
 pub fn check_message_counts(bytes: &[u8]) -> Result<(), String> {
     let mut count = 0usize;
     // Depth first with an explicit stack of (kind, the bytes left of it, graph depth): a frame
-    // per open message, so the stack is as deep as the nesting (at most 1 + 3 · MAX_DEPTH + 3
-    // frames), not as long as a graph's node list, and nothing recurses on the file.
+    // per open message, so the stack is as deep as the nesting (at most MAX_NESTING frames), not
+    // as long as a graph's node list, and nothing recurses on the file.
     let mut stack = vec![(Kind::Model, bytes, 0usize)];
     while let Some((kind, rest, depth)) = stack.last_mut() {
         let (kind, depth) = (*kind, *depth);
@@ -71,25 +103,25 @@ pub fn check_message_counts(bytes: &[u8]) -> Result<(), String> {
                 stack.pop();
                 continue;
             }
+            Next::Group => return Err(format!("the field at byte {at} is a protobuf group, which ONNX does not use")),
             Next::CutShort { declared, left } => {
                 return Err(format!("it is cut short: the field at byte {at} declares {declared} bytes and {left} are left (a truncated download?)"));
             }
         };
         let Some(sub) = value else { continue };
-        match field(kind, number) {
-            Field::Skip => {}
-            Field::Count => count += 1,
-            Field::Walk(inner) => {
-                count += 1;
-                let depth = depth + usize::from(matches!(inner, Kind::Graph) && matches!(kind, Kind::Attribute));
-                if depth > MAX_DEPTH {
-                    return Err(format!("graphs are nested more than {MAX_DEPTH} deep inside attributes"));
-                }
-                stack.push((inner, sub, depth));
-            }
-        }
+        count += 1;
         if count > MAX_MESSAGES {
-            return Err(format!("the file holds more than {MAX_MESSAGES} nodes, attributes, tensors and names: qplay reads models with fewer"));
+            return Err(format!("the file holds more than {MAX_MESSAGES} nodes, attributes, tensors, names and other fields: qplay reads models with fewer"));
+        }
+        if let Some(inner) = message_of(kind, number) {
+            let depth = depth + usize::from(inner == Kind::Graph && kind == Kind::Attribute);
+            if depth > MAX_DEPTH {
+                return Err(format!("graphs are nested more than {MAX_DEPTH} deep inside attributes"));
+            }
+            if stack.len() >= MAX_NESTING {
+                return Err(format!("messages are nested more than {MAX_NESTING} deep"));
+            }
+            stack.push((inner, sub, depth));
         }
     }
     Ok(())
@@ -101,6 +133,8 @@ enum Next<'a> {
     Field(u64, Option<&'a [u8]>),
     /// The message's end, or bytes that are not wire data.
     End,
+    /// The start or end of a group (wire types 3 and 4).
+    Group,
     /// A length-delimited field longer than what is left of its message.
     CutShort { declared: u64, left: usize },
 }
@@ -128,7 +162,8 @@ fn next_field<'a>(rest: &mut &'a [u8]) -> Next<'a> {
                 None => Next::CutShort { declared, left: rest.len() },
             }
         }
-        // Groups (3, 4) are not used by ONNX; anything else is not wire data.
+        3 | 4 => Next::Group,
+        // Anything else is not wire data.
         _ => Next::End,
     }
 }
