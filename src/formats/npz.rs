@@ -11,8 +11,10 @@
 //!
 //! Limits: the archive itself is at most [`MAX_NPZ_BYTES`]; the members' decompressed sizes add up
 //! to at most [`MAX_NPZ_DECOMPRESSED`]; at most [`MAX_NPZ_MEMBERS`] members. A member is inflated
-//! only as far as its `.npy` header declares (whatever the zip's headers claim), and not at all
-//! when that passes the limit: a zip bomb stops at its header.
+//! into memory only as far as its `.npy` header declares (whatever the zip's headers claim), and
+//! not at all when that passes the limit: a bomb that declares its size stops at its header. Bytes
+//! after the declared values are inflated into a count only, within the limit, so that the
+//! member's CRC-32 is checked.
 
 use std::io::{Cursor, Read, Write};
 
@@ -85,11 +87,17 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
         if end > left {
             return Err(FormatError::DecompressedTooLarge { member: name, bytes: bytes.len(), limit: max_decompressed });
         }
-        // One byte past the end: at the member's end the zip crate checks its CRC-32 (a
-        // corrupt member is an error, not wrong values); a byte of trailing data is dropped.
-        inflate_to(&mut data, end + 1)?;
-        data.truncate(end);
+        inflate_to(&mut data, end)?;
         left -= data.len();
+        // Whatever follows the declared values is inflated too, into nothing but a count (within
+        // the limit): at the member's end the zip crate checks its CRC-32, so a corrupt member
+        // is an error, not wrong values, and the trailing bytes are then dropped, as np.load
+        // drops them.
+        let trailing = std::io::copy(&mut (&mut member).take(left as u64 + 1), &mut std::io::sink()).map_err(|e| malformed(format!("member \"{name}\": {e}")))?;
+        if trailing > left as u64 {
+            return Err(FormatError::DecompressedTooLarge { member: name, bytes: bytes.len(), limit: max_decompressed });
+        }
+        left -= trailing as usize;
         let tensor = read_npy_limited(&data, max_values).map_err(|e| in_member(&key, e))?;
         values_left -= tensor.values.len();
         arrays.push((key, tensor));

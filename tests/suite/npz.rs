@@ -84,16 +84,26 @@ both! {
             }
             other => panic!("expected DecompressedTooLarge, got {other:?}"),
         }
-        // A header declaring 1,000 values followed by 16 MiB of zeros: the member is inflated to
-        // its 1,000 values and no further (NumPy's np.load reads no further either), so the
-        // 1 MiB limit is not reached and the array reads.
+        // A header declaring 1,000 values followed by zeros: the values are read and the rest is
+        // inflated into a count only (NumPy's np.load drops it too), within the limit.
         let mut padded = qplay::formats::npy::write_npy_f32(&[0.5; 1000], &[1000]);
-        padded.resize(padded.len() + (16 << 20), 0);
+        padded.resize(padded.len() + (512 << 10), 0);
         let trailing = zip_of(&[("t.npy", &padded, true)]);
-        assert!(trailing.len() < 64 << 10, "{} bytes", trailing.len());
-        let got = read_npz_limited(&trailing, 1 << 20).unwrap();
+        let (got, largest) = crate::alloc_probe::largest_allocation(|| read_npz_limited(&trailing, 1 << 20).unwrap());
         assert_eq!((got[0].0.as_str(), got[0].1.values.len()), ("t", 1000));
         assert!(got[0].1.values.iter().all(|&v| v == 0.5));
+        assert!(largest < 256 << 10, "the trailing zeros are not kept: an allocation of {largest} bytes");
+        padded.resize(padded.len() + (16 << 20), 0);
+        let bomb = zip_of(&[("t.npy", &padded, true)]);
+        assert!(matches!(read_npz_limited(&bomb, 1 << 20), Err(FormatError::DecompressedTooLarge { .. })));
+        // A corrupt member with trailing bytes (its values changed): its CRC-32 says so.
+        let mut body = qplay::formats::npy::write_npy_f32(&[0.5; 1000], &[1000]);
+        body.push(0);
+        let mut corrupt = zip_of(&[("c.npy", &body, false)]);
+        let at = memchr::memmem::find(&corrupt, &body).unwrap() + 200;
+        corrupt[at] ^= 0x40;
+        let e = read_npz_limited(&corrupt, 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("member \"c.npy\"") && e.to_lowercase().contains("checksum"), "{e}");
         // A member whose bytes no longer match its CRC-32 is an error, not wrong values.
         let body = qplay::formats::npy::write_npy_f32(&[0.5; 1000], &[1000]);
         let mut corrupt = zip_of(&[("c.npy", &body, false)]);
