@@ -210,11 +210,29 @@ fn model_bytes(model: &Model, path: &Path) -> Result<Vec<u8>, String> {
     bytes.map_err(|e| e.to_string())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Makes `path`'s directory and checks that `path` is not one, before any long work is done for it.
+pub fn prepare_out(path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    if path.is_dir() {
+        return Err(format!("{}: is a directory; give a file name", path.display()));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, renamed over
+/// `path` once written, so a full disk or a quota leaves neither a partial file nor a damaged
+/// old one.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    prepare_out(path)?;
+    let name = path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let part = path.with_file_name(format!(".{}.qplay-part", name.to_string_lossy()));
+    let written = std::fs::write(&part, bytes).and_then(|()| std::fs::rename(&part, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&part);
+        format!("{}: {e}", path.display())
+    })
 }
 
 pub fn convert(a: &ConvertArgs) -> Result<(), String> {

@@ -850,6 +850,7 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
 }
 
 fn run_export(a: ExportArgs) -> Result<(), String> {
+    crate::cli_io::prepare_out(&a.out)?;
     let l = a.m.load()?;
     let cfg = a.m.quant()?;
     let bytes = match a.format.as_str() {
@@ -865,6 +866,18 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
             if cfg.method != LmMethod::Rtn || cfg.outliers > 0 {
                 return Err("--format gguf writes llama.cpp's own round-to-nearest blocks: use --method rtn".into());
             }
+            // A GGUF file holds every matrix at its one type and no run-time setting: a flag it
+            // cannot carry is refused rather than named in a label the file contradicts.
+            for (given, flag, why) in [
+                (a.m.skip.is_some(), "--skip", "every matrix, the output and the embedding included, is written at the one type"),
+                (!cfg.layer_bits.is_empty(), "--layer-bits", "every matrix is written at the one type"),
+                (cfg.int8_acts, "--int8-acts", "activations are llama.cpp's to quantize at run time"),
+                (cfg.kv != KvFormat::F32, "--kv", "the KV cache is llama.cpp's run-time setting (its --cache-type-k / -v)"),
+            ] {
+                if given {
+                    return Err(format!("{flag}: a GGUF export cannot carry it: {why}"));
+                }
+            }
             match (&l.tokenizer, &l.vocab) {
                 (Err(why), None) => eprintln!("qplay: the GGUF file has no tokenizer, which llama.cpp needs to load it ({why})"),
                 (Err(why), Some(RawVocab::Tokens(_))) => {
@@ -876,6 +889,9 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
             qplay::lm::import::write_gguf(&l.weights, ty, l.vocab.as_ref()).map_err(|e| e.to_string())?
         }
         "onnx" => {
+            if cfg.kv != KvFormat::F32 {
+                return Err(format!("--kv {}: the ONNX export has no KV cache (it scores whole windows at once); leave --kv out", cfg.kv.name()));
+            }
             let r = a.m.quantize(&l, &cfg)?;
             qplay::formats::onnx_lm::write_lm_onnx(&r.quantized).map_err(|e| e.to_string())?
         }
@@ -885,8 +901,10 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
         }
         f => return Err(format!("--format {f}: use gguf, onnx or safetensors")),
     };
-    std::fs::write(&a.out, &bytes).map_err(|e| format!("{}: {e}", a.out.display()))?;
-    println!("{}", json!({ "out": a.out.display().to_string(), "bytes": bytes.len(), "label": cfg.label() }));
+    crate::cli_io::write_file(&a.out, &bytes)?;
+    // A GGUF file's matrices are all at its one type, the output and embedding included.
+    let label = if a.format == "gguf" { LmQuantConfig { skip: Vec::new(), ..cfg.clone() }.label() } else { cfg.label() };
+    println!("{}", json!({ "out": a.out.display().to_string(), "bytes": bytes.len(), "label": label }));
     Ok(())
 }
 

@@ -91,7 +91,7 @@ pub fn train(a: &TrainArgs) -> Result<(), String> {
     });
     let acc = accuracy(&mut net, &test);
     let bytes = write_model(&net.model).map_err(|e| e.to_string())?;
-    std::fs::write(&a.out, &bytes).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    crate::cli_io::write_file(&a.out, &bytes)?;
     let summary = json!({
         "out": a.out.display().to_string(),
         "dataset": a.dataset.name(),

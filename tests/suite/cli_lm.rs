@@ -112,6 +112,14 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         (vec!["eval", "--bits", "-1"], "invalid value '-1' for '--bits"),
         (vec!["export", "--format", "gguf", "--bits", "4", "--out", "/tmp/qplay-never.gguf"], "no GGUF block type"),
         (vec!["export", "--format", "pt", "--out", "/tmp/qplay-never.pt"], "--format pt"),
+        // A GGUF file holds every matrix at one type and no run-time setting; the ONNX export has
+        // no KV cache: what they cannot carry is refused, not named in a label the file contradicts.
+        (vec!["export", "--format", "gguf", "--weights", "q4_0", "--skip", "output", "--out", "/tmp/qplay-never.gguf"], "--skip: a GGUF export cannot carry it"),
+        (vec!["export", "--format", "gguf", "--weights", "q4_0", "--layer-bits", "layers.0.feed_forward.w2=8", "--out", "/tmp/qplay-never.gguf"], "--layer-bits: a GGUF export cannot carry it"),
+        (vec!["export", "--format", "gguf", "--weights", "q4_0", "--int8-acts", "--out", "/tmp/qplay-never.gguf"], "--int8-acts: a GGUF export cannot carry it"),
+        (vec!["export", "--format", "gguf", "--weights", "q4_0", "--kv", "int8", "--out", "/tmp/qplay-never.gguf"], "--kv: a GGUF export cannot carry it"),
+        (vec!["export", "--format", "onnx", "--kv", "int8", "--out", "/tmp/qplay-never.onnx"], "--kv int8: the ONNX export has no KV cache"),
+        (vec!["export", "--format", "onnx", "--out", "/tmp"], "/tmp: is a directory"),
         // The search quantizes with RTN whatever the weights default to, names the setting in
         // its way, and chooses every width itself.
         (vec!["search", "--budget-bpw", "6", "--method", "gptq"], "the mixed-precision search quantizes with plain RTN"),
@@ -123,6 +131,28 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?} wrote {out:?} before failing");
     }
+    assert!(!std::path::Path::new("/tmp/qplay-never.gguf").exists() && !std::path::Path::new("/tmp/qplay-never.onnx").exists());
+    // A write that fails part way (a file-size limit standing in for a full disk) leaves the
+    // file that was there before, whole, and no partial one.
+    let dir = std::env::temp_dir().join(format!("qplay-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("m.gguf");
+    std::fs::write(&out, b"the old file").unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -f 100; trap '' XFSZ; exec \"$0\" lm export --format gguf --weights q4_0 --out \"$1\""))
+        .arg(env!("CARGO_BIN_EXE_qplay"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!status.status.success(), "the write past 100 blocks fails");
+    assert!(String::from_utf8_lossy(&status.stderr).contains("m.gguf: File too large"), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), b"the old file");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no partial file is left");
+    let (code, _, err) = qplay(&["export", "--format", "gguf", "--weights", "q4_0", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read(&out).unwrap().starts_with(b"GGUF"));
+    std::fs::remove_dir_all(&dir).ok();
     let long = "a".repeat(300);
     let (code, out, err) = qplay(&["generate", "--prompt", &long]);
     assert_ne!(code, 0);
