@@ -301,7 +301,7 @@ fn a_model_without_a_tokenizer_exports_and_benchmarks_but_does_not_read_text() {
     let out = std::env::temp_dir().join(format!("qplay-bare-{}.gguf", std::process::id()));
     let (code, json, err) = qplay(&["export", "--model", &v0, "--format", "gguf", "--weights", "q8_0", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(json.contains("\"label\":\"Q8_0\"") && std::fs::metadata(&out).unwrap().len() > 1000, "{json}");
+    assert!(json.contains("\"label\":\"Q8_0, every Linear quantized\"") && std::fs::metadata(&out).unwrap().len() > 1000, "{json}");
     assert!(err.contains("the GGUF file has no tokenizer, which llama.cpp needs"), "{err}");
     let (code, json, err) = qplay(&["bench", "--model", &v0, "--tokens", "2"]);
     assert_eq!(code, 0, "{err}");
