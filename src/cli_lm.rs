@@ -434,9 +434,10 @@ impl ModelArgs {
         }
         let named: Vec<(String, &[u8])> = files.iter().map(|(n, b)| (n.clone(), b.as_slice())).collect();
         // A lone .safetensors is qplay's format or a Hugging Face model: when neither reads, both reasons.
+        // (qplay's own packed export is neither, and its one reason says so.)
         let m = import_model(&named).map_err(|e| match &as_qplay {
-            Some(q) => format!("{}: as a qplay model: {q}; as a Hugging Face model: {e}", files[0].0),
-            None => e.to_string(),
+            Some(q) if !qplay::lm::import::is_packed_export(&files[0].1) => format!("{}: as a qplay model: {q}; as a Hugging Face model: {e}", files[0].0),
+            _ => e.to_string(),
         })?;
         eprintln!("qplay: read {} ({} parameters)", m.format.name(), m.weights.config.param_count());
         for n in &m.notes {

@@ -152,6 +152,13 @@ fn generation_is_seeded_and_bad_settings_are_named() {
     let (code, _, err) = qplay(&["export", "--format", "gguf", "--weights", "q4_0", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(std::fs::read(&out).unwrap().starts_with(b"GGUF"));
+    // A packed export given back as a model is named for what it is, with its one reason.
+    let packed = dir.join("w4.safetensors");
+    let (code, _, err) = qplay(&["export", "--format", "safetensors", "--bits", "4", "--group", "32", "--out", packed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = qplay(&["eval", "--model", packed.to_str().unwrap(), "--tokens", "65"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("w4.safetensors is a packed quantized export written by qplay") && !err.contains("as a qplay model"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
     let long = "a".repeat(300);
     let (code, out, err) = qplay(&["generate", "--prompt", &long]);

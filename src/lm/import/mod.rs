@@ -157,7 +157,7 @@ fn classify(name: &str, bytes: &[u8]) -> FileKind {
 
 /// Whether a .safetensors file is qplay's packed export ([`crate::formats::lm_safetensors`]), by
 /// its header's metadata alone.
-fn is_packed_export(bytes: &[u8]) -> bool {
+pub fn is_packed_export(bytes: &[u8]) -> bool {
     use crate::formats::lm_safetensors::{FORMAT_NAME, MAX_LM_SAFETENSORS_BYTES};
     crate::formats::safetensors::SafetensorsHeader::parse(bytes, MAX_LM_SAFETENSORS_BYTES)
         .is_ok_and(|h| h.metadata().get("format").map(String::as_str) == Some(FORMAT_NAME))
