@@ -216,7 +216,6 @@ fn build<'a>(defaults: &Value, keys: impl IntoIterator<Item = (&'a str, &'a Valu
     serde_json::from_value(root).map_err(|e| e.to_string())
 }
 
-/// The `(path, value)` pairs of keys, for [`build`].
 /// [`build`]; with `dataset_of_model`, a built-in model on the dataset it was trained on.
 fn build_on(defaults: &Value, keys: &[Key], dataset_of_model: bool) -> Result<Experiment, String> {
     let mut e = build(defaults, pairs(keys))?;
@@ -226,6 +225,7 @@ fn build_on(defaults: &Value, keys: &[Key], dataset_of_model: bool) -> Result<Ex
     Ok(e)
 }
 
+/// The `(path, value)` pairs of keys, for [`build`].
 fn pairs(keys: &[Key]) -> Vec<(&str, &Value)> {
     keys.iter().map(|k| (k.path.as_str(), &k.value)).collect()
 }
