@@ -186,10 +186,9 @@ pub fn run_os(args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
-/// The tensor named `wanted` of a .npz or .safetensors file, else its largest (the first of
-/// equals), as the Tensor page opens it; the message lists the names when `wanted` is not there.
-/// A tensor of a `.npz` / `.safetensors` file: the one named, or the one the page opens on (the
-/// largest with some values, all finite unless `keep_nonfinite`).
+/// The tensor named `wanted` of a .npz or .safetensors file (the message lists the names when it
+/// is not there), else the one the Tensor page opens on: the largest with some values, all finite
+/// unless `keep_nonfinite`, the first of equals.
 fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>, keep_nonfinite: bool) -> Result<qplay::formats::Tensor, String> {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut list = qplay::formats::files::read_tensor_file(&name, bytes)?;

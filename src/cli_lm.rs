@@ -933,7 +933,7 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
     let start = Instant::now();
     let mut sensitivity_seconds = None;
     let r = search_mixed_precision(&l.weights, &cfg, &settings, &ids, &mut |p| {
-        // The first candidate's progress ends the sensitivity pass (its stage "step 1 of 2, …").
+        // The sensitivity pass ("step 1 of 2, …") ends at the first candidate ("step 2 of 2, …").
         if sensitivity_seconds.is_none() && p.stage.starts_with("step 2") {
             sensitivity_seconds = Some(start.elapsed().as_secs_f64());
         }
