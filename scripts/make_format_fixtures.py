@@ -172,6 +172,15 @@ arrays = {
 }
 np.savez(out / "arrays_savez.npz", **arrays)
 np.savez_compressed(out / "arrays_savez_compressed.npz", **arrays)
+# Members qplay does not read (strings, complex, objects) beside one it does: np.load reads each
+# member on its own, and so does qplay.
+np.savez_compressed(
+    out / "arrays_some_unreadable.npz",
+    labels=np.array(["cat", "dog", "emu"]),
+    w=base.astype(np.float32),
+    z=np.array([1 + 2j, 3 - 1j], dtype=np.complex64),
+    o=np.array([{"a": 1}, None], dtype=object),
+)
 
 
 # ---- ONNX models (onnx.helper) ----

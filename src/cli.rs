@@ -191,22 +191,24 @@ pub fn run_os(args: Vec<std::ffi::OsString>) -> i32 {
 /// unless `keep_nonfinite`, the first of equals.
 fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>, keep_nonfinite: bool) -> Result<qplay::formats::Tensor, String> {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let mut list = qplay::formats::files::read_tensor_file(&name, bytes)?;
+    let mut file = qplay::formats::files::read_tensor_file(&name, bytes)?;
+    let list = &file.tensors;
     let i = match wanted {
-        Some(w) => list.iter().position(|(n, _)| n == w).ok_or_else(|| {
-            let names: Vec<&str> = list.iter().take(20).map(|(n, _)| n.as_str()).collect();
-            let more = if list.len() > 20 { format!(" and {} more", list.len() - 20) } else { String::new() };
-            format!("{name}: no tensor \"{w}\"; it holds {}{more}", names.join(", "))
-        })?,
+        Some(w) => list.iter().position(|(n, _)| n == w).ok_or_else(|| file.missing(&name, w))?,
         None => {
             let fits = |t: &qplay::formats::Tensor| !t.values.is_empty() && (keep_nonfinite || t.values.iter().all(|v| v.is_finite()));
-            largest_tensor(&list, |_, t| fits(t)).ok_or_else(|| {
+            let i = largest_tensor(list, |_, t| fits(t)).ok_or_else(|| {
                 let why = if list.iter().all(|(_, t)| t.values.is_empty()) { "every tensor is empty" } else { "every tensor with values holds NaN or ±∞ (--ignore-nonfinite reads them as 0)" };
-                format!("{name}: {why}")
-            })?
+                let unread = file.unread_note().map(|n| format!("; {n}")).unwrap_or_default();
+                format!("{name}: {why}{unread}")
+            })?;
+            if let Some(note) = file.unread_note() {
+                eprintln!("qplay: {name}: {note}");
+            }
+            i
         }
     };
-    Ok(list.swap_remove(i).1)
+    Ok(file.tensors.swap_remove(i).1)
 }
 
 fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {

@@ -28,22 +28,65 @@ pub fn read_model_file(name: &str, bytes: &[u8], sidecar: Option<&str>) -> Resul
     }
 }
 
+/// The tensors of a file that qplay reads, and the ones it holds in a dtype qplay does not read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TensorFile {
+    pub tensors: Vec<(String, Tensor)>,
+    /// (name, dtype) of each tensor passed over: strings, complex, 8-bit floats…
+    pub unread: Vec<(String, String)>,
+}
+
+impl TensorFile {
+    /// "not read: "labels" (<U5), "z" (<c8)", or `None` when every tensor was read.
+    pub fn unread_note(&self) -> Option<String> {
+        (!self.unread.is_empty()).then(|| format!("not read, of a dtype qplay does not read: {}", unread_list(&self.unread)))
+    }
+
+    /// Why `wanted` is not among the tensors: of a dtype qplay does not read, or not in the file
+    /// (the message lists the names).
+    pub fn missing(&self, file: &str, wanted: &str) -> String {
+        if let Some((_, dtype)) = self.unread.iter().find(|(n, _)| n == wanted) {
+            return format!("{file}: tensor \"{wanted}\" is of dtype {dtype}, which qplay does not read: use a float (f2, f4, f8), integer or bool array");
+        }
+        let names: Vec<&str> = self.tensors.iter().map(|(n, _)| n.as_str()).chain(self.unread.iter().map(|(n, _)| n.as_str())).collect();
+        let more = if names.len() > 20 { format!(" and {} more", names.len() - 20) } else { String::new() };
+        format!("{file}: no tensor \"{wanted}\"; it holds {}{more}", names[..names.len().min(20)].join(", "))
+    }
+}
+
 /// Every tensor in a `.npy`, `.npz`, `.safetensors`, `.txt` / `.csv` or `.json` file, by name.
-pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<Vec<(String, Tensor)>, String> {
+/// An archive's tensors of a dtype qplay does not read are listed in [`TensorFile::unread`];
+/// a file with none that it reads is an error.
+pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<TensorFile, String> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(describe(name, FormatError::TooLarge { bytes: bytes.len(), limit: MAX_FILE_BYTES }));
     }
-    let list = match ext(name).as_str() {
-        "npy" => vec![(name.to_string(), npy::read_npy(bytes).map_err(|e| describe(name, e))?)],
-        "npz" => npz::read_npz(bytes).map_err(|e| describe(name, e))?,
-        "safetensors" => safetensors::read_safetensors(bytes).map_err(|e| describe(name, e))?.tensors.into_iter().map(|t| (t.name, t.tensor)).collect(),
-        "txt" | "csv" | "json" | "tsv" => vec![(name.to_string(), text::read_text(bytes).map_err(|e| describe(name, e))?)],
+    let (tensors, unread) = match ext(name).as_str() {
+        "npy" => (vec![(name.to_string(), npy::read_npy(bytes).map_err(|e| describe(name, e))?)], Vec::new()),
+        "npz" => npz::read_npz_readable(bytes, npz::MAX_NPZ_DECOMPRESSED).map_err(|e| describe(name, e))?,
+        "safetensors" => {
+            let (file, unread) = safetensors::SafetensorsHeader::parse(bytes, safetensors::MAX_SAFETENSORS_BYTES).and_then(|h| h.read_readable()).map_err(|e| describe(name, e))?;
+            (file.tensors.into_iter().map(|t| (t.name, t.tensor)).collect(), unread)
+        }
+        "txt" | "csv" | "json" | "tsv" => (vec![(name.to_string(), text::read_text(bytes).map_err(|e| describe(name, e))?)], Vec::new()),
         other => return Err(format!("{name}: a tensor must be a .npy, .npz, .safetensors, .txt, .csv or .json file, not .{other}")),
     };
-    if list.is_empty() {
-        return Err(format!("{name}: the file holds no tensors"));
+    if tensors.is_empty() {
+        return Err(match unread.is_empty() {
+            false => format!("{name}: no tensor of a dtype qplay reads (a float, integer or bool array): {}", unread_list(&unread)),
+            true => format!("{name}: the file holds no tensors"),
+        });
     }
-    Ok(list)
+    Ok(TensorFile { tensors, unread })
+}
+
+/// "\"labels\" (<U5), \"z\" (<c8)", the first 8, then how many more.
+fn unread_list(unread: &[(String, String)]) -> String {
+    let mut list: Vec<String> = unread.iter().take(8).map(|(n, d)| format!("\"{n}\" ({d})")).collect();
+    if unread.len() > 8 {
+        list.push(format!("and {} more", unread.len() - 8));
+    }
+    list.join(", ")
 }
 
 /// The tensor a file opens on: the largest (most values) that `fits` takes, the first of equals;

@@ -90,17 +90,7 @@ fn read_header(bytes: &[u8], max_values: usize) -> Result<Header<'_>, FormatErro
     check_header_nesting(header)?;
     check_shape_product(header)?;
     let npy = NpyFile::new(bytes).map_err(malformed)?;
-    // try_from, not `as`: on wasm32 a dimension of 2^32 + 1 would read as 1.
-    let shape: Vec<usize> = npy
-        .shape()
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<_, _>>()
-        .map_err(|_| malformed(format!("the shape {:?} has a dimension that does not fit this platform's sizes", npy.shape())))?;
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed(format!("the shape {shape:?} overflows: it holds more values than a size can count")))?;
-    if count > max_values {
-        return Err(FormatError::TooManyValues { count, limit: max_values });
-    }
+    // The dtype first: an array qplay does not read is named as such, whatever its size.
     let DType::Plain(ts) = npy.dtype() else {
         return Err(FormatError::UnsupportedDtype { dtype: describe(&npy.dtype()) });
     };
@@ -111,6 +101,17 @@ fn read_header(bytes: &[u8], max_values: usize) -> Result<Header<'_>, FormatErro
     );
     if !supported {
         return Err(FormatError::UnsupportedDtype { dtype: ts.to_string() });
+    }
+    // try_from, not `as`: on wasm32 a dimension of 2^32 + 1 would read as 1.
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| malformed(format!("the shape {:?} has a dimension that does not fit this platform's sizes", npy.shape())))?;
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| malformed(format!("the shape {shape:?} overflows: it holds more values than a size can count")))?;
+    if count > max_values {
+        return Err(FormatError::TooManyValues { count, limit: max_values });
     }
     Ok(Header { npy, shape, count, ts, item })
 }

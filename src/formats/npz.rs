@@ -35,13 +35,25 @@ fn malformed(message: impl Into<String>) -> FormatError {
     FormatError::Malformed { format: ".npz", message: message.into() }
 }
 
-/// Reads every array of an `.npz` archive: (name, tensor) in archive order.
+/// Reads every array of an `.npz` archive: (name, tensor) in archive order. An array of a dtype
+/// qplay does not read is an error; [`read_npz_readable`] passes over it.
 pub fn read_npz(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, FormatError> {
     read_npz_limited(bytes, MAX_NPZ_DECOMPRESSED)
 }
 
 /// [`read_npz`] with another limit on the total decompressed bytes.
 pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(String, Tensor)>, FormatError> {
+    let (arrays, unread) = read_npz_readable(bytes, max_decompressed)?;
+    match unread.into_iter().next() {
+        Some((key, dtype)) => Err(in_member(&key, FormatError::UnsupportedDtype { dtype })),
+        None => Ok(arrays),
+    }
+}
+
+/// The arrays of an `.npz` archive that qplay reads, and (name, dtype) of those it does not
+/// (strings, complex, objects, records…), which are not inflated past their header: `np.load`
+/// reads each member on its own too. Any other fault of a member fails the whole archive.
+pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<(Vec<(String, Tensor)>, Vec<(String, String)>), FormatError> {
     if bytes.len() > MAX_NPZ_BYTES {
         return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_NPZ_BYTES });
     }
@@ -58,6 +70,7 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
     // byte count alone lets 1-byte members (bool, u8) grow fourfold.
     let mut values_left = max_decompressed / 4;
     let mut arrays = Vec::with_capacity(archive.len());
+    let mut unread = Vec::new();
     for i in 0..archive.len() {
         let mut member = archive.by_index(i).map_err(|e| malformed(format!("member #{}: {e}", i + 1)))?;
         if member.is_dir() {
@@ -83,7 +96,18 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
             return Err(in_member(&key, malformed(format!("the header is {header_end} bytes; the limit is {MAX_HEADER_BYTES}"))));
         }
         inflate_to(&mut data, header_end)?;
-        let end = if header_end > 0 && data.len() == header_end { declared_bytes(&data, MAX_NPY_VALUES).map_err(|e| in_member(&key, e))? } else { data.len() };
+        let end = if header_end > 0 && data.len() == header_end {
+            match declared_bytes(&data, MAX_NPY_VALUES) {
+                Ok(end) => end,
+                Err(FormatError::UnsupportedDtype { dtype }) => {
+                    unread.push((key, dtype));
+                    continue;
+                }
+                Err(e) => return Err(in_member(&key, e)),
+            }
+        } else {
+            data.len()
+        };
         if end > left {
             return Err(FormatError::DecompressedTooLarge { member: name, bytes: bytes.len(), limit: max_decompressed });
         }
@@ -102,7 +126,7 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
         values_left -= tensor.values.len();
         arrays.push((key, tensor));
     }
-    Ok(arrays)
+    Ok((arrays, unread))
 }
 
 /// The zip64 end of the archive, checked before the zip crate reads it. The crate trusts the record a zip64 locator points at;

@@ -148,24 +148,35 @@ impl<'a> SafetensorsHeader<'a> {
     /// Every tensor, in file order, converted to f32: at most [`MAX_SAFETENSORS_VALUES`] values
     /// (checked before any is converted: 256 MiB of U8 would become 1 GiB of f32).
     pub fn read_all(&self) -> Result<SafetensorsFile, FormatError> {
+        let (file, unread) = self.read_readable()?;
+        match unread.into_iter().next() {
+            Some((name, dtype)) => Err(FormatError::UnsupportedDtype { dtype: format!("{dtype} (tensor \"{}\")", clip(&name)) }),
+            None => Ok(file),
+        }
+    }
+
+    /// The tensors of a dtype qplay reads, converted to f32, and (name, dtype) of the others
+    /// (F8_E4M3 and the like).
+    pub fn read_readable(&self) -> Result<(SafetensorsFile, Vec<(String, String)>), FormatError> {
         let count = self.value_count();
         if count > MAX_SAFETENSORS_VALUES {
             return Err(FormatError::TooManyValues { count, limit: MAX_SAFETENSORS_VALUES });
         }
         let names = self.names();
         let mut tensors = Vec::with_capacity(names.len());
+        let mut unread = Vec::new();
         for name in names {
             let view = self.tensor(&name).ok_or_else(|| malformed(format!("tensor \"{}\" does not fit its bytes", clip(&name))))?;
-            let values = to_f32(view.dtype(), view.data()).map_err(|dtype| FormatError::UnsupportedDtype {
-                dtype: format!("{dtype} (tensor \"{name}\")"),
-            })?;
-            tensors.push(NamedTensor {
-                name,
-                dtype: format!("{:?}", view.dtype()),
-                tensor: Tensor { shape: view.shape().to_vec(), values },
-            });
+            match to_f32(view.dtype(), view.data()) {
+                Ok(values) => tensors.push(NamedTensor {
+                    name,
+                    dtype: format!("{:?}", view.dtype()),
+                    tensor: Tensor { shape: view.shape().to_vec(), values },
+                }),
+                Err(dtype) => unread.push((name, dtype)),
+            }
         }
-        Ok(SafetensorsFile { tensors, metadata: self.metadata() })
+        Ok((SafetensorsFile { tensors, metadata: self.metadata() }, unread))
     }
 }
 

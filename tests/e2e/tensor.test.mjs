@@ -525,6 +525,13 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'mixed.npz', mimeType: 'application/octet-stream', buffer: npz({ bad: npyF32([4], new Float32Array([1, 2, NaN, 3])), good: npyF32([2], new Float32Array([0.5, -0.25])) }) });
   await page.waitForFunction(() => /mixed\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
   assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^good /);
+  assert.equal(await page.$('[data-testid=file-unread]'), null, 'every member of mixed.npz was read');
+  // NumPy's archive with strings, complex and objects beside a float array: the float array
+  // opens and the others are named with their dtypes.
+  await page.setInputFiles('[data-testid=tensor-drop-input]', join(root, 'tests/fixtures/arrays_some_unreadable.npz'));
+  await page.waitForFunction(() => /arrays_some_unreadable\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
+  assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^w \[2, 3\]/);
+  assert.match(await page.textContent('[data-testid=file-unread]'), /not read, of a dtype qplay does not read: "labels" \(<U3\), "z" \(<c8\), "o" \(\|O\)/);
   // A file whose first tensor is a bias: the largest tensor (the weight) is shown first.
   const header = Buffer.from(JSON.stringify({ b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, w: { dtype: 'F32', shape: [2, 3], data_offsets: [4, 28] } }));
   const len = Buffer.alloc(8);

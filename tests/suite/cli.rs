@@ -101,6 +101,18 @@ fn npy_in_npy_out_per_channel_and_byte_stable() {
     let (code, out, err) = qplay(&["tensor", "tests/fixtures/st_tensors.safetensors"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"slices\""), "{out}");
+    // NumPy's archive with strings, complex and objects beside a float array: the float array is
+    // read and the others named; asking for one of them names its dtype.
+    let some = "tests/fixtures/arrays_some_unreadable.npz";
+    let (code, out, err) = qplay(&["tensor", some]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"slices\""), "{out}");
+    assert!(err.contains("not read, of a dtype qplay does not read: \"labels\" (<U3), \"z\" (<c8), \"o\" (|O)"), "{err}");
+    let (code, _, err) = qplay(&["tensor", some, "--tensor", "w"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = qplay(&["tensor", some, "--tensor", "labels"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("tensor \"labels\" is of dtype <U3, which qplay does not read"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

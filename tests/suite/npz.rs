@@ -171,6 +171,39 @@ both! {
         assert!(read_npz(&flipped).is_err());
     }
 
+    members_of_a_dtype_qplay_does_not_read_are_named_and_the_others_read {
+        use qplay::formats::files::read_tensor_file;
+        // NumPy's archive: strings, a float array, complex and objects (a pickle, never parsed).
+        let bytes = fixture!("arrays_some_unreadable.npz");
+        let file = read_tensor_file("mixed.npz", bytes).expect("the float member reads");
+        assert_eq!(file.tensors.len(), 1);
+        assert_eq!(file.tensors[0].0, "w");
+        assert_eq!(file.tensors[0].1.shape, vec![2, 3]);
+        assert_eq!(file.tensors[0].1.values[..3], BASE[..3]);
+        let dtypes: Vec<(&str, &str)> = file.unread.iter().map(|(n, d)| (n.as_str(), d.as_str())).collect();
+        assert_eq!(dtypes, vec![("labels", "<U3"), ("z", "<c8"), ("o", "|O")]);
+        let note = file.unread_note().unwrap();
+        assert!(note.contains("\"labels\" (<U3), \"z\" (<c8), \"o\" (|O)"), "{note}");
+        assert!(file.missing("mixed.npz", "z").contains("tensor \"z\" is of dtype <c8"), "{}", file.missing("mixed.npz", "z"));
+        assert!(file.missing("mixed.npz", "q").contains("no tensor \"q\"; it holds w, labels, z, o"), "{}", file.missing("mixed.npz", "q"));
+        // The strict reader (qplay's own fixtures) still refuses the archive, naming the member.
+        let e = read_npz(bytes).unwrap_err();
+        assert!(matches!(e, FormatError::UnsupportedDtype { ref dtype } if dtype.contains("array \"labels\"")), "{e:?}");
+        // A file of nothing qplay reads is refused, every member named.
+        let only = zip_of(&[("s.npy", fixture!("str_unsupported.npy"), true)]);
+        let e = read_tensor_file("s.npz", &only).unwrap_err();
+        assert!(e.contains("s.npz: no tensor of a dtype qplay reads") && e.contains("\"s\" (<U2)"), "{e}");
+        // An unreadable member past the size limit is still only named: it is never inflated.
+        let mut huge = b"\x93NUMPY\x01\x00".to_vec();
+        let header = "{'descr': '<U9', 'fortran_order': False, 'shape': (100000000000,), }";
+        let header = format!("{header:<117}\n");
+        huge.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        huge.extend_from_slice(header.as_bytes());
+        let archive = zip_of(&[("big.npy", &huge, true), ("w.npy", &qplay::formats::npy::write_npy_f32(&[1.0, 2.0], &[2]), false)]);
+        let file = read_tensor_file("big.npz", &archive).unwrap();
+        assert_eq!((file.tensors.len(), file.unread.len()), (1, 1));
+    }
+
     tensors_travel_between_page_and_worker_bit_for_bit_and_bad_shapes_are_named {
         use qplay::formats::{pack_tensors, unpack_tensors};
         // NumPy's archive, read, packed as the worker sends it (names and shapes as JSON, the

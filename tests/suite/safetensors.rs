@@ -211,6 +211,20 @@ both! {
         assert!(matches!(e, qplay::lm::LmError::Config { field: "dim", .. }), "{e}");
     }
 
+    a_tensor_file_reads_the_tensors_of_a_dtype_qplay_reads_and_names_the_others {
+        use qplay::formats::files::read_tensor_file;
+        let file = raw_file(r#"{"f8":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8);
+        let read = read_tensor_file("t.safetensors", &file).unwrap();
+        assert_eq!(read.tensors.iter().map(|(n, t)| (n.as_str(), t.values.clone())).collect::<Vec<_>>(), vec![("w", vec![0.0])]);
+        assert_eq!(read.unread, vec![("f8".to_string(), "F8_E4M3".to_string())]);
+        // A model, though, needs every tensor: the strict reader refuses it, naming the tensor.
+        let e = read_safetensors(&file).unwrap_err().to_string();
+        assert!(e.contains("F8_E4M3 (tensor \"f8\")"), "{e}");
+        let only = raw_file(r#"{"f8":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}"#, 4);
+        let e = read_tensor_file("t.safetensors", &only).unwrap_err();
+        assert!(e.contains("no tensor of a dtype qplay reads") && e.contains("\"f8\" (F8_E4M3)"), "{e}");
+    }
+
     a_header_past_16_mib_is_refused_before_it_is_parsed {
         let limit = qplay::formats::safetensors::MAX_HEADER_BYTES as usize;
         let pad = |n: usize| format!(r#"{{"__metadata__":{{"pad":"{}"}},"w":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}}"#, "x".repeat(n));

@@ -49,6 +49,8 @@ pub struct LoadedTensors {
     /// Shared by every choice of tensor (choosing one never copies the file's values).
     pub tensors: Rc<Vec<(String, Tensor)>>,
     pub chosen: usize,
+    /// The file's tensors that were not read (of a dtype qplay does not read), named.
+    pub unread: Option<String>,
 }
 
 /// The same file read once (not another read of equal values) with the same tensor chosen: a
@@ -155,13 +157,13 @@ impl Reducible for TensorState {
             }
             TensorAction::DismissNotices => next.notices.clear(),
             TensorAction::Read(update) => match next.reading.apply(update) {
-                Applied::Finished(name, Outcome::Tensors { tensors, bytes }) => match unpack_tensors(tensors, &bytes) {
+                Applied::Finished(name, Outcome::Tensors { tensors, unread, bytes }) => match unpack_tensors(tensors, &bytes) {
                     Ok(tensors) => {
                         // The largest tensor the page can show first (a weight rather than its
                         // bias), the first of equals; a file with none keeps what was shown.
                         match largest_tensor(&tensors, |n, t| page_can_take(n, t).is_ok()) {
                             Some(chosen) => {
-                                next.file = Some(Rc::new(LoadedTensors { name, tensors: Rc::new(tensors), chosen }));
+                                next.file = Some(Rc::new(LoadedTensors { name, tensors: Rc::new(tensors), chosen, unread }));
                                 next.file_error = None;
                                 next.settings.generator = None;
                                 next.settings.range = None;
@@ -185,7 +187,7 @@ impl Reducible for TensorState {
             TensorAction::ChooseTensor(i) => {
                 if let Some(f) = &next.file {
                     let chosen = i.min(f.tensors.len().saturating_sub(1));
-                    next.file = Some(Rc::new(LoadedTensors { name: f.name.clone(), tensors: f.tensors.clone(), chosen }));
+                    next.file = Some(Rc::new(LoadedTensors { name: f.name.clone(), tensors: f.tensors.clone(), chosen, unread: f.unread.clone() }));
                     next.settings.range = None;
                 }
             }

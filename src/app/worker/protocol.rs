@@ -450,6 +450,8 @@ pub enum Outcome {
     /// bytes (`crate::formats::pack_tensors`), which the page's host puts into `bytes`.
     Tensors {
         tensors: Vec<(String, Vec<usize>)>,
+        /// What of the file was not read (`TensorFile::unread_note`).
+        unread: Option<String>,
         #[serde(skip)]
         bytes: Vec<u8>,
     },

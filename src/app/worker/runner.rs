@@ -226,10 +226,10 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
         Request::TensorView { hash, loaded } => return tensor_view(id, &hash, loaded, bytes),
         Request::ReadTensors { name } => {
             let b = bytes.ok_or_else(|| format!("{name}: the file's bytes did not arrive"))?;
-            let list = crate::formats::files::read_tensor_file(&name, &b)?;
+            let file = crate::formats::files::read_tensor_file(&name, &b)?;
             drop(b);
-            let (tensors, values) = pack_tensors(&list);
-            return Ok((Outcome::Tensors { tensors, bytes: Vec::new() }, Some(values)));
+            let (tensors, values) = pack_tensors(&file.tensors);
+            return Ok((Outcome::Tensors { tensors, unread: file.unread_note(), bytes: Vec::new() }, Some(values)));
         }
         Request::ReadModel { model: source } => {
             let (m, _) = model(id, &source, bytes).await?;
