@@ -481,6 +481,14 @@ fn a_file_cut_anywhere_is_named_as_cut_short() {
             assert!(msg.contains("it is cut short: the field at byte 2 declares"), "cut at {n}: {msg}");
         }
     }
+    // A cut right after the graph, before the opset import, leaves a whole protobuf without the
+    // opset, which IR version 3 on requires (ONNX Runtime refuses it): it is not guessed.
+    let msg = error_of(&whole[..graph_end]);
+    assert!(msg.contains("it declares no opset for the default ONNX domain (opset_import), which IR version 14 requires"), "{msg}");
+    let mut no_opset = ModelProto::parse_from_bytes(&whole).unwrap();
+    no_opset.opset_import.clear();
+    no_opset.ir_version = 2;
+    assert!(read(&no_opset.write_to_bytes().unwrap()).is_ok(), "IR version 2 had no opset import");
     // A length past the end of an inner message (the graph's node list) is named too.
     let node = delimited(1, b"x");
     let mut graph = delimited(1, &node);

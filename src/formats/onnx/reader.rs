@@ -55,12 +55,15 @@ pub fn read_onnx(bytes: &[u8], max_params: usize) -> Result<Model, FormatError> 
     super::message_counts::check_message_counts(bytes).map_err(malformed)?;
     let model = ModelProto::parse_from_bytes(bytes).map_err(|e| malformed(format!("not a readable ONNX protobuf ({e})")))?;
     let graph = model.graph.as_ref().ok_or_else(|| malformed("the file holds no graph (is it an ONNX model?)"))?;
-    // The default domain's opset decides Softmax's default axis.
-    let opset = model
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(super::FP32_OPSET, |o| o.version);
+    // The default domain's opset decides Softmax's default axis. ONNX requires it from IR
+    // version 3 on (ONNX Runtime refuses a model without it), and a file cut short just before
+    // it would otherwise read with a guessed one.
+    let opset = model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version);
+    let opset = match opset {
+        Some(v) => v,
+        None if model.ir_version < 3 => super::FP32_OPSET,
+        None => return Err(malformed(format!("it declares no opset for the default ONNX domain (opset_import), which IR version {} requires: is the file cut short?", model.ir_version))),
+    };
     Reader::new(graph, opset, max_params)?.run()
 }
 
