@@ -32,6 +32,9 @@
 //!   f32 data cannot come near it in practice (a 16-bit grid gives ~98 dB, f32 round-off ~150 dB).
 //! - cosine: two all-zero tensors are identical (1); one all-zero and one not are orthogonal (0).
 //! - KL: a tensor whose values (of x and x' together) are all equal has KL = 0.
+//! - A reconstruction x' that is ±∞ or NaN (FP16 past ±65504) has an unbounded error: it is
+//!   counted in `overflowed`, the SQNR is −∞ (reported as −SQNR_CAP_DB), and the other figures
+//!   describe the values that did not overflow.
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +69,10 @@ pub struct ErrorMetrics {
     pub cosine: f64,
     /// KL(P_x ‖ Q_x') over [`KL_BINS`] shared bins, smoothed by [`KL_PSEUDO_COUNT`] (nats).
     pub kl_divergence: f64,
+    /// Values whose x' is ±∞ or NaN (x past FP16's ±65504): the SQNR is then −∞ (−cap), and the
+    /// other figures leave them out.
+    #[serde(default)]
+    pub overflowed: usize,
 }
 
 /// Metrics of x against x'. x and x' should have equal lengths (the app always passes a
@@ -85,6 +92,11 @@ pub fn try_error_metrics(x: &[f32], x_hat: &[f32]) -> Result<ErrorMetrics, Quant
 }
 
 fn compute(x: &[f32], x_hat: &[f32]) -> ErrorMetrics {
+    let overflowed = x_hat.iter().filter(|v| !v.is_finite()).count();
+    if overflowed > 0 {
+        let (x, x_hat): (Vec<f32>, Vec<f32>) = x.iter().zip(x_hat).filter(|(_, b)| b.is_finite()).map(|(&a, &b)| (a, b)).unzip();
+        return ErrorMetrics { n: x.len() + overflowed, overflowed, sqnr_db: -SQNR_CAP_DB, ..compute(&x, &x_hat) };
+    }
     let n = x.len();
     let nf = n.max(1) as f64; // an empty tensor has every sum 0, so every mean 0
     let (mut sum_sq, mut sum_abs, mut max_abs) = (0.0f64, 0.0f64, 0.0f64);
@@ -109,6 +121,7 @@ fn compute(x: &[f32], x_hat: &[f32]) -> ErrorMetrics {
         sqnr_db: sqnr_from_sums(signal, sum_sq),
         cosine: cosine_from_sums(dot, signal, norm_hat),
         kl_divergence: kl_of(x, x_hat, KL_BINS),
+        overflowed: 0,
     }
 }
 

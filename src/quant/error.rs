@@ -62,13 +62,13 @@ impl fmt::Display for QuantError {
             ),
             QuantError::ScaleUnderflow { alpha, beta } => write!(
                 f,
-                "the range [{}, {}] is too narrow: its scale s underflows f32 to 0 (a range of width about 1e-36 or more is needed)",
+                "the range [{}, {}] is too narrow: its scale s, its width over the grid's steps, underflows f32 to 0 (below 1.4e-45)",
                 short_text(*alpha),
                 short_text(*beta)
             ),
             QuantError::RangeTooWide { alpha, beta } => write!(
                 f,
-                "the range [{}, {}] is too wide: its width β − α overflows f32 (at most about 3.4e38)",
+                "the range [{}, {}] is too wide for f32: its width β − α, its scale s or the grid's outermost level (q − Z)·s passes f32's largest, 3.4e38",
                 short_text(*alpha),
                 short_text(*beta)
             ),

@@ -92,7 +92,14 @@ impl QParams {
         if scale <= 0.0 {
             return Err(QuantError::ScaleUnderflow { alpha, beta });
         }
-        Ok((QParams { alpha: a, beta: b, grid_min, grid_max, scale, zero_point, qmin, qmax }, guard))
+        let params = QParams { alpha: a, beta: b, grid_min, grid_max, scale, zero_point, qmin, qmax };
+        // The grid's outermost levels (qmin − Z)·s and (qmax − Z)·s must be floats too: with
+        // |β| near f32's largest, −128·s or 65535·s is past it, and r' would be ±∞.
+        let (lo, hi) = params.clamp_limits();
+        if !lo.is_finite() || !hi.is_finite() {
+            return Err(QuantError::RangeTooWide { alpha, beta });
+        }
+        Ok((params, guard))
     }
 
     /// The float values of every clamp-range level, r' = (q − Z) · s for q in [qmin, qmax].

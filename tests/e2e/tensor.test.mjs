@@ -174,6 +174,13 @@ test('bad input shows a clear message and the page stays usable', async () => {
   const cells = await page.$$eval('[data-testid=value-table] td, .sliders output', (c) => c.map((e) => e.textContent));
   assert.ok(cells.every((t) => t.length <= 12 && !/0\.0000000/.test(t)), JSON.stringify(cells));
   assert.ok(cells.some((t) => /^[+-]?\d\.\d{3}e-3\d$/.test(t)), JSON.stringify(cells));
+  // 1e5 is past FP16's ±65504: the FP16 row says so rather than showing a number; near f32's
+  // largest, the symmetric grid itself would pass it, and the message says that.
+  await page.evaluate(() => { location.hash = '#/tensor?x=100000,1,-2'; });
+  await page.waitForFunction(() => /−∞ dB: 1 value past FP16's ±65504 became ±∞/.test(document.querySelector('[data-testid=fp16-sqnr]')?.textContent ?? ''));
+  assert.match(await page.textContent('[data-testid=bf16-sqnr]'), /^\d+\.\d\d dB$/);
+  await page.evaluate(() => { location.hash = '#/tensor?x=-3.4028235e38,1&sym=true'; });
+  await page.waitForFunction(() => /too wide for f32.*outermost level/.test(document.querySelector('[data-testid=input-error]')?.textContent ?? ''));
   await page.evaluate(() => { location.hash = '#/tensor'; });
   // Back to valid input: everything works again.
   await page.fill('[data-testid=tensor-text]', NORMAL.x.join(', '));

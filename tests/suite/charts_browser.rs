@@ -77,7 +77,7 @@ fn assert_message(c: &HtmlCanvasElement, what: &str, result: Result<(), String>)
 }
 
 fn metrics(mse: f64, cosine: f64, sqnr_db: f64) -> ErrorMetrics {
-    ErrorMetrics { n: 1000, mse, rmse: mse.sqrt(), mae: mse.sqrt() * 0.8, max_abs: mse.sqrt() * 4.0, sqnr_db, cosine, kl_divergence: 0.01 }
+    ErrorMetrics { n: 1000, mse, rmse: mse.sqrt(), mae: mse.sqrt() * 0.8, max_abs: mse.sqrt() * 4.0, sqnr_db, cosine, kl_divergence: 0.01, overflowed: 0 }
 }
 
 /// A deterministic bell-ish tensor of n values.

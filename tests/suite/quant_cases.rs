@@ -663,8 +663,36 @@ case!(a_range_too_wide_for_f32_is_called_too_wide {
     for s in [s, Scheme { symmetric: true, ..s }] {
         let e = QParams::from_range(-1e-45, 1e-45, &s).unwrap_err();
         assert_eq!(e, QuantError::ScaleUnderflow { alpha: -1e-45, beta: 1e-45 });
-        assert!(e.to_string().starts_with("the range [-1e-45, 1e-45] is too narrow: its scale s underflows"), "{e}");
+        assert!(e.to_string().starts_with("the range [-1e-45, 1e-45] is too narrow: its scale s, its width over the grid's steps, underflows"), "{e}");
     }
+    // Scales that are finite but put the grid's outermost level past f32's largest: symmetric
+    // 8-bit at |α| = f32::MAX gives s = 2.6689e36 and −128·s = −3.416e38; asymmetric 16-bit
+    // gives s = 5.192e33 and 65535·s = ∞. Both are too wide, not "−inf" values later on.
+    let sym = Scheme { symmetric: true, ..s };
+    let e = QParams::from_range(-f32::MAX, 1.0, &sym).unwrap_err();
+    assert_eq!(e, QuantError::RangeTooWide { alpha: -f32::MAX, beta: 1.0 });
+    assert!(e.to_string().contains("the grid's outermost level (q − Z)·s passes f32's largest"), "{e}");
+    let wide16 = Scheme { bits: 16, ..s };
+    assert!(matches!(QParams::from_range(1.0, f32::MAX, &wide16), Err(QuantError::RangeTooWide { .. })));
+    // Just inside: every level of the grid is a float.
+    for (a, b, scheme) in [(-3.3e38f32, 1.0f32, sym), (1.0, 3.3e38, wide16), (-3.3e38, 3.3e38, sym)] {
+        let (p, _) = QParams::from_range(a, b, &scheme).unwrap();
+        let (lo, hi) = p.clamp_limits();
+        assert!(lo.is_finite() && hi.is_finite(), "[{a}, {b}]: {lo} .. {hi}");
+    }
+});
+
+case!(a_float16_round_trip_past_its_range_is_counted_as_overflowed_not_written_as_null {
+    // 1e5 is past FP16's ±65504: its round trip is +∞. The figures describe the other values and
+    // say how many overflowed; serde_json writes no null.
+    let x = [1e5f32, 1.0, -2.0];
+    let m = qplay::metrics::try_error_metrics(&x, &qplay::quant::fp16_round_trip(&x)).unwrap();
+    assert_eq!((m.n, m.overflowed), (3, 1));
+    assert_eq!((m.mse, m.max_abs, m.sqnr_db), (0.0, 0.0, -qplay::metrics::SQNR_CAP_DB));
+    let text = json(&m);
+    assert!(!text.contains("null") && text.contains("\"overflowed\":1"), "{text}");
+    let clean = qplay::metrics::try_error_metrics(&x[1..], &qplay::quant::fp16_round_trip(&x[1..])).unwrap();
+    assert_eq!(clean.overflowed, 0);
 });
 
 case!(kl_calibration_on_many_small_slices_is_refused_before_it_starts {

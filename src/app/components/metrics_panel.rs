@@ -44,8 +44,8 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
             </dl>
             <h3>{"16-bit floats, for comparison"}</h3>
             <dl>
-                { row("FP16 SQNR", "Round-trip through IEEE half precision", db(props.fp16.sqnr_db), "fp16-sqnr") }
-                { row("BF16 SQNR", "Round-trip through bfloat16", db(props.bf16.sqnr_db), "bf16-sqnr") }
+                { row("FP16 SQNR", "Round-trip through IEEE half precision", float16_db(&props.fp16, "FP16's ±65504"), "fp16-sqnr") }
+                { row("BF16 SQNR", "Round-trip through bfloat16", float16_db(&props.bf16, "BF16's ±3.39e38"), "bf16-sqnr") }
                 { row(&format!("int{} SQNR", props.bits), "This quantization", db(e.sqnr_db), "int-sqnr") }
             </dl>
         </section>
@@ -54,6 +54,14 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
 
 /// An SQNR as the panel shows it: at the ±400 dB cap of [`crate::metrics::SQNR_CAP_DB`] (where the
 /// ratio is beyond it, or infinite) "≥ 400 dB" / "≤ −400 dB", never a figure that looks measured.
+/// A 16-bit float's SQNR, or −∞ when values past its largest (`limit`) became ±∞.
+fn float16_db(e: &ErrorMetrics, limit: &str) -> String {
+    match e.overflowed {
+        0 => db(e.sqnr_db),
+        n => format!("−∞ dB: {} past {limit} became ±∞", plural(n, "value")),
+    }
+}
+
 fn db(v: f64) -> String {
     let cap = crate::metrics::SQNR_CAP_DB;
     if v >= cap {
