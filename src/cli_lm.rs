@@ -703,18 +703,18 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     use std::io::Write;
     let end_of_text = tok.end_of_text();
     // The settings and the prompt's length are checked before anything is printed.
-    let mut gen = Generator::new(&q.model, &prompt, cfg.kv, &sc).map_err(|e| e.to_string())?.stopping_at(&end_of_text);
+    let gen = Generator::new(&q.model, &prompt, cfg.kv, &sc).map_err(|e| e.to_string())?.stopping_at(&end_of_text);
     print!("{text}");
     // Each token's text as the whole decodes (a SentencePiece "▁" after the prompt is a space).
     let (mut ids, mut stream) = (prompt.clone(), TextStream::after(tok, &prompt));
-    let mut out = Vec::new();
-    while out.len() < max_new {
-        let Some(g) = gen.step().map_err(|e| e.to_string())? else { break };
-        ids.push(g.token);
-        print!("{}", stream.next(tok, &ids));
-        let _ = std::io::stdout().flush();
-        out.push(g);
-    }
+    let out = gen
+        .run(max_new, |g| {
+            ids.push(g.token);
+            print!("{}", stream.next(tok, &ids));
+            let _ = std::io::stdout().flush();
+            true
+        })
+        .map_err(|e| e.to_string())?;
     println!("{}", stream.rest(tok, &ids));
     let secs = start.elapsed().as_secs_f64();
     eprintln!("{} tokens in {secs:.3} s ({:.0} tokens/s, {})", out.len(), out.len() as f64 / secs, cfg.label());

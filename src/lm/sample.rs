@@ -162,6 +162,21 @@ impl<'m> Generator<'m> {
         }
         Ok(Some(Generated { token, prob }))
     }
+
+    /// Up to `max_new` tokens, stopping where [`Generator::step`] does; `on_token` sees each one
+    /// as it comes (return false to stop).
+    pub fn run(mut self, max_new: usize, mut on_token: impl FnMut(&Generated) -> bool) -> Result<Vec<Generated>, LmError> {
+        let mut out = Vec::new();
+        while out.len() < max_new {
+            let Some(g) = self.step()? else { break };
+            let go_on = on_token(&g);
+            out.push(g);
+            if !go_on {
+                break;
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The probability a model gives each token of a text that another model writes, one token at a
@@ -202,17 +217,7 @@ pub fn generate(
     kv: KvFormat,
     cfg: &SampleConfig,
     end_of_text: &[u32],
-    mut on_token: impl FnMut(&Generated) -> bool,
+    on_token: impl FnMut(&Generated) -> bool,
 ) -> Result<Vec<Generated>, LmError> {
-    let mut gen = Generator::new(model, prompt, kv, cfg)?.stopping_at(end_of_text);
-    let mut out = Vec::new();
-    while out.len() < max_new {
-        let Some(g) = gen.step()? else { break };
-        let go_on = on_token(&g);
-        out.push(g);
-        if !go_on {
-            break;
-        }
-    }
-    Ok(out)
+    Generator::new(model, prompt, kv, cfg)?.stopping_at(end_of_text).run(max_new, on_token)
 }

@@ -648,9 +648,9 @@ pub struct BpeTokenizer {
     /// SentencePiece-style tokens ("▁" for the space, "<0xXX>" byte tokens) instead of
     /// byte-level ones: [`tokenizer_pieces`].
     pieces: Option<Pieces>,
-    /// Byte-level: the text is put in NFC before the pre-tokenizer (SentencePiece-style pieces
-    /// apply their normalizer, NFC included, themselves).
-    nfc: bool,
+    /// Byte-level: the normalizer applied before the pre-tokenizer, NFC at most (SentencePiece-style
+    /// pieces apply theirs, in [`PieceRules`]).
+    normalizer: Normalizer,
 }
 
 /// What a SentencePiece-style tokenizer needs beyond the vocabulary and merges.
@@ -675,7 +675,7 @@ struct BpeParts {
     bos: Option<u32>,
     eos: Option<u32>,
     pieces: Option<PieceRules>,
-    nfc: bool,
+    normalizer: Normalizer,
 }
 
 impl BpeTokenizer {
@@ -793,7 +793,7 @@ impl BpeTokenizer {
             eos: p.eos,
             more_ends: Vec::new(),
             pieces,
-            nfc: p.nfc,
+            normalizer: p.normalizer,
         })
     }
 
@@ -902,7 +902,7 @@ impl BpeTokenizer {
                 fuse_unk: m.fuse_unk,
                 bos,
                 eos: None,
-                nfc: pieces.is_none() && normalizer.nfc,
+                normalizer: if pieces.is_none() { normalizer } else { Normalizer::default() },
                 pieces,
             },
             JSON,
@@ -963,7 +963,7 @@ impl BpeTokenizer {
             .map(|(k, m)| split_merge(k, m).map_err(|e| malformed(GGUF, format!("tokenizer.ggml.merges: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         BpeTokenizer::build(
-            BpeParts { vocab, merges, added, steps, ignore_merges, unk_token: None, fuse_unk: false, bos, eos, pieces: None, nfc: false },
+            BpeParts { vocab, merges, added, steps, ignore_merges, unk_token: None, fuse_unk: false, bos, eos, pieces: None, normalizer: Normalizer::default() },
             GGUF,
         )
     }
@@ -1154,7 +1154,7 @@ impl BpeTokenizer {
                 continue;
             }
             let outer = &text[range];
-            let outer: Cow<str> = if self.nfc { Cow::Owned(unicode_normalization::UnicodeNormalization::nfc(outer).collect()) } else { Cow::Borrowed(outer) };
+            let outer: Cow<str> = if self.normalizer == Normalizer::default() { Cow::Borrowed(outer) } else { Cow::Owned(self.normalizer.apply(outer)) };
             for (id, range) in self.added.split(&outer, true) {
                 match id {
                     Some(id) => ids.push(id),
