@@ -392,6 +392,8 @@ pub struct Loaded {
     pub tokenizer: Result<Tokenizer, String>,
     /// The vocabulary as the files hold it (for the GGUF export).
     pub vocab: Option<RawVocab>,
+    /// What the reference model is: "FP32", or the FP32 a quantized file dequantizes to.
+    pub reference: String,
 }
 
 impl Loaded {
@@ -426,7 +428,7 @@ impl ModelArgs {
                 match LmWeights::from_safetensors(bytes) {
                     Ok(w) => {
                         let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"));
-                        return Ok(Loaded { weights: w, tokenizer, vocab: None });
+                        return Ok(Loaded { weights: w, tokenizer, vocab: None, reference: "FP32".into() });
                     }
                     Err(e) => as_qplay = Some(e),
                 }
@@ -450,7 +452,11 @@ impl ModelArgs {
             Err(e @ LmError::Format(_)) => return Err(e.to_string()),
             t => t.map_err(|e| e.to_string()),
         };
-        Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab })
+        let reference = match &m.dequantized {
+            Some(types) => format!("FP32, dequantized from the file's {types}"),
+            None => "FP32".to_string(),
+        };
+        Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab, reference })
     }
 
     /// The built-in model meant when no --model is given: --builtin, else the link's.
@@ -648,12 +654,12 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
     let start = Instant::now();
     let out = if cfg == LmQuantConfig::default() && !with_report {
         let p = perplexity(&fp32, &ids, KvFormat::F32, progress).map_err(|e| e.to_string())?;
-        json!({ "model": "FP32", "perplexity": p, "bits_per_char": p.nll / std::f64::consts::LN_2,
+        json!({ "model": l.reference, "perplexity": p, "bits_per_char": p.nll / std::f64::consts::LN_2,
                 "weight_bytes": fp32.weight_bytes(), "seconds": start.elapsed().as_secs_f64() })
     } else {
         let layers = r.layer_reference().map(LmModel::from_weights).transpose().map_err(|e| e.to_string())?;
         let c = compare_layers_against(&fp32, layers.as_ref(), &q.model, &ids, cfg.kv, progress).map_err(|e| e.to_string())?;
-        json!({ "config": cfg, "label": cfg.label(), "comparison": c, "layers": q.layers, "method": r.report,
+        json!({ "config": cfg, "label": cfg.label(), "reference": l.reference, "comparison": c, "layers": q.layers, "method": r.report,
                 "fp32_bytes": fp32.weight_bytes(), "weight_bytes": q.model.weight_bytes(),
                 "bits_per_weight": q.model.bits_per_weight(),
                 "kv_cache_bytes": qplay::lm::KvCache::bytes_for(&w.config, cfg.kv, w.config.seq_len) as u64,

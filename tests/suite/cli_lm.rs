@@ -254,6 +254,7 @@ fn the_users_own_files_load_and_every_method_runs() {
     assert!(err.contains("llama2.c model.bin v0"), "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(j["perplexity"]["perplexity"].as_f64().unwrap().is_finite(), "{j}");
+    assert_eq!(j["model"], "FP32", "a float file's model is FP32");
     let (code, _, err) = qplay(&["eval", "--model", &format!("{IMPORT}tied_f32.gguf"), "--tokens", "300", "--bits", "8"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("GGUF v3"), "{err}");
@@ -289,6 +290,8 @@ fn the_users_own_files_load_and_every_method_runs() {
     let (code, out, err) = qplay(&["eval", "--model", gguf.to_str().unwrap(), "--tokens", "513"]);
     assert_eq!(code, 0, "{err}");
     let from_file: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Its model is the file's Q8_0 dequantized, and is named so, not "FP32".
+    assert_eq!(from_file["model"], "FP32, dequantized from the file's Q8_0 ×44", "{from_file}");
     let (code, out, err) = qplay(&["eval", "--weights", "q8_0", "--skip", "none", "--tokens", "513"]);
     assert_eq!(code, 0, "{err}");
     let in_place: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -127,6 +127,7 @@ fn hf_files() -> Vec<(&'static str, &'static [u8])> {
 fn llama2c_v0_matches_the_reference() {
     let m = import(&[("model.bin", V0), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
     assert_eq!(m.format, ModelFormat::Llama2c { version: 0 });
+    assert_eq!(m.dequantized, None);
     check_shape(&m.weights, false);
     assert_matches(&m.weights, fixture!("ref_untied.f32"), REL_TOLERANCE, "llama2.c v0");
     let Some(RawVocab::Tokens(v)) = &m.vocab else { panic!("tokenizer.bin: {:?}", m.vocab) };
@@ -151,6 +152,7 @@ fn llama2c_v2_matches_its_dequantized_reference() {
     assert_eq!(m.format, ModelFormat::Llama2c { version: 2 });
     check_shape(&m.weights, false);
     assert!(m.notes.iter().any(|n| n.contains("groups of 32")), "{:?}", m.notes);
+    assert_eq!(m.dequantized.as_deref(), Some("Q8_0 (groups of 32)"));
     assert_matches(&m.weights, fixture!("ref_v2.f32"), REL_TOLERANCE, "llama2.c v2 vs its dequantization");
     // Against the float model: Q8_0's error, and not nothing.
     let worst = worst_relative(&m.weights, fixture!("ref_untied.f32"));
@@ -163,6 +165,7 @@ fn gguf_f32_tied_matches_the_reference() {
     assert_eq!(m.format, ModelFormat::Gguf { version: 3 });
     check_shape(&m.weights, true);
     assert!(m.weights.output.is_none());
+    assert_eq!(m.dequantized, None, "every tensor is F32");
     assert!(m.notes.iter().any(|n| n.contains("tied")), "{:?}", m.notes);
     assert_matches(&m.weights, fixture!("ref_tied.f32"), REL_TOLERANCE, "GGUF F32 tied");
     let Some(RawVocab::Tokens(v)) = &m.vocab else { panic!("{:?}", m.vocab) };
@@ -183,6 +186,9 @@ fn gguf_mixed_quantization_matches_the_gguf_package_dequantization() {
     for t in ["F32 ×5", "F16 ×1", "Q8_0 ×7", "Q4_0 ×4", "Q4_1 ×4"] {
         assert!(types.contains(t), "{types}");
     }
+    // The floats are not counted as dequantized; the quantized types are, as the file orders them.
+    let dequantized = m.dequantized.as_deref().expect("quantized tensors");
+    assert!(!dequantized.contains('F') && ["Q8_0 ×7", "Q4_0 ×4", "Q4_1 ×4"].iter().all(|t| dequantized.contains(t)), "{dequantized}");
     assert_matches(&m.weights, fixture!("ref_mixed.f32"), REL_TOLERANCE, "GGUF mixed vs gguf.quants.dequantize");
     let worst = worst_relative(&m.weights, fixture!("ref_untied.f32"));
     assert!(worst < MIXTURE_TOLERANCE && worst > 1e-2, "Q4/Q8 mixture vs float: {worst:e}");

@@ -101,6 +101,11 @@ fn user_notes(user: &UserModel) -> Html {
                              A model file without one takes a tokenizer.json or tokenizer.bin dropped with it.".to_string(),
                 } }
             </p>
+            if let Some(types) = &i.dequantized {
+                <p data-testid="lm-dequantized">{ format!(
+                    "The file stores its weights quantized ({types}); they are dequantized to f32 on load, so \"FP32\" here is \
+                     that dequantized model, not the float model the file was made from.") }</p>
+            }
             if !i.notes.is_empty() {
                 <ul class="import-notes">{ for i.notes.iter().map(|n| html! { <li>{ n.clone() }</li> }) }</ul>
             }

@@ -188,6 +188,9 @@ pub struct LmModelInfo {
     pub tokenizer: Option<String>,
     /// What the reader assumed, clamped or converted (and why a tokenizer is missing).
     pub notes: Vec<String>,
+    /// The quantized formats the file stored ("Q4_0 ×44"), dequantized on load.
+    #[serde(default)]
+    pub dequantized: Option<String>,
 }
 
 /// One Linear of a quantized language model, with its output error against FP32.

@@ -657,6 +657,9 @@ pub struct GgufModel {
     pub vocab: Option<Vocabulary>,
     pub version: u32,
     pub notes: Vec<String>,
+    /// The quantized types the file stored ("Q4_0 ×44"), dequantized on load; None when every
+    /// tensor was a float.
+    pub dequantized: Option<String>,
 }
 
 /// The metadata keys that mean a RoPE or attention variant qplay does not run.
@@ -804,8 +807,10 @@ pub fn read_gguf(bytes: &[u8]) -> Result<GgufModel, LmError> {
     }
     let types: Vec<String> = counts.iter().map(|(n, k)| format!("{n} ×{k}")).collect();
     notes.push(format!("GGUF v{}: {} tensors read ({})", f.version, roles.len(), types.join(", ")));
+    let quantized: Vec<String> = counts.iter().filter(|(n, _)| !matches!(*n, "F32" | "F16" | "BF16")).map(|(n, k)| format!("{n} ×{k}")).collect();
+    let dequantized = (!quantized.is_empty()).then(|| quantized.join(", "));
     let weights = assemble(config.clone(), alphabet, |role, _| f.dequantize(locate(&f, role, &config)?))?;
-    Ok(GgufModel { weights, vocab, version: f.version, notes })
+    Ok(GgufModel { weights, vocab, version: f.version, notes, dequantized })
 }
 
 /// The tensor of `role`: present, of a readable type, with the shape the configuration needs.

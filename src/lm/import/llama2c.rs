@@ -69,6 +69,8 @@ pub struct Llama2cModel {
     pub weights: LmWeights,
     pub version: u32,
     pub notes: Vec<String>,
+    /// Version 2's "Q8_0 (groups of G)", dequantized on load; None for version 0's floats.
+    pub dequantized: Option<String>,
 }
 
 /// How a tensor is stored.
@@ -255,7 +257,8 @@ pub fn read_llama2c(bytes: &[u8]) -> Result<Llama2cModel, LmError> {
     let weights = assemble(config, None, |role, _| {
         tensors.remove(&role).ok_or_else(|| LmError::Tensor { name: role.meta_name(), message: "missing from the file".into() })
     })?;
-    Ok(Llama2cModel { weights, version, notes })
+    let dequantized = (version == 2).then(|| format!("Q8_0 (groups of {group})"));
+    Ok(Llama2cModel { weights, version, notes, dequantized })
 }
 
 /// The header of a llama2.c `model.bin` and the layout it describes, checked against the file.

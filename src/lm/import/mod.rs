@@ -81,6 +81,9 @@ pub struct ImportedModel {
     pub vocab: Option<RawVocab>,
     /// The names of the files given that the model does not use (each has a note).
     pub unused: Vec<String>,
+    /// The quantized formats the file stored its weights in ("Q4_0 ×44"), dequantized to f32 on
+    /// load: the model's FP32 is then that file's, not the float model it was made from.
+    pub dequantized: Option<String>,
 }
 
 /// Fails when a file is larger than [`MAX_IMPORT_FILE_BYTES`].
@@ -225,7 +228,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
             // A GGUF without tokenizer.ggml.* metadata: the tokenizer file given with it.
             None => given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, &mut notes, &mut unused)?,
         };
-        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::Gguf { version: m.version }, notes, vocab, unused });
+        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::Gguf { version: m.version }, notes, vocab, unused, dequantized: m.dequantized });
     }
     if !shards.is_empty() {
         let [config] = configs.as_slice() else {
@@ -251,7 +254,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         notes.extend(m.notes);
         ignored(&mut notes, &mut unused, &l2c_tok, "a llama2.c tokenizer.bin goes with a llama2.c model.bin; a Hugging Face model's tokenizer is tokenizer.json");
         let vocab = hf_tok.first().map(|(_, bytes)| tokenizer_json(bytes, m.end_of_text)).transpose()?;
-        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab, unused });
+        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab, unused, dequantized: None });
     }
     if l2c.len() > 1 {
         broken_tokenizers_among(&l2c)?;
@@ -261,7 +264,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     notes.extend(m.notes);
     ignored(&mut notes, &mut unused, &configs, "a llama2.c model.bin carries its configuration in its header");
     let vocab = given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, &mut notes, &mut unused)?;
-    Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab, unused })
+    Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab, unused, dequantized: m.dequantized })
 }
 
 /// At most one file of a kind: more are an error naming them ("2 GGUF files (a.gguf, b.gguf): give one").
