@@ -72,6 +72,17 @@ pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<(Vec<(
     let mut arrays = Vec::with_capacity(archive.len());
     let mut unread = Vec::new();
     for i in 0..archive.len() {
+        // Stored and deflated members are read (np.savez, np.savez_compressed); another method
+        // is named, not given as the zip crate's number.
+        if let Ok(raw) = archive.by_index_raw(i) {
+            let method = raw.compression();
+            if !matches!(method, CompressionMethod::Stored | CompressionMethod::Deflated) {
+                let name = raw.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("#{}", i + 1));
+                return Err(malformed(format!(
+                    "member \"{name}\" is compressed with {method}: qplay reads stored and deflated members, as np.savez and np.savez_compressed write them"
+                )));
+            }
+        }
         let mut member = archive.by_index(i).map_err(|e| malformed(format!("member #{}: {e}", i + 1)))?;
         if member.is_dir() {
             continue;

@@ -9,7 +9,9 @@ pub enum ModelError {
     /// A dimension that is zero, or absurdly large.
     BadDimension { layer: String, what: &'static str, value: usize },
     /// A tensor whose length does not match the shape it is declared with.
-    TensorLength { layer: String, tensor: &'static str, expected: usize, found: usize },
+    /// `expected` is the shape's product in u128: on wasm32 a usize product of dimensions up to
+    /// 2^16 wraps (65,536 × 65,536 is 0), and an empty tensor would pass.
+    TensorLength { layer: String, tensor: &'static str, expected: u128, found: usize },
     /// A layer kind that qplay does not run.
     UnknownLayer { layer: String, kind: String },
     /// The model has more parameters than the configured limit.

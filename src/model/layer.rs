@@ -147,8 +147,10 @@ fn dim(layer: &str, what: &'static str, value: usize) -> Result<usize, ModelErro
     Ok(value)
 }
 
-fn tensor(layer: &str, name: &'static str, t: &[f32], expected: usize) -> Result<(), ModelError> {
-    if t.len() != expected {
+/// The tensor `t` holds the product of `dims` values (counted in u128), all finite.
+fn tensor(layer: &str, name: &'static str, t: &[f32], dims: &[usize]) -> Result<(), ModelError> {
+    let expected = dims.iter().fold(1u128, |a, &d| a.saturating_mul(d as u128));
+    if t.len() as u128 != expected {
         return Err(ModelError::TensorLength { layer: layer.into(), tensor: name, expected, found: t.len() });
     }
     match t.iter().position(|v| !v.is_finite()) {
@@ -169,8 +171,8 @@ impl Layer {
                 if f != l.in_features {
                     return Err(mismatch(format!("[{}]", l.in_features)));
                 }
-                tensor(n, "weight", &l.w, l.in_features * l.out_features)?;
-                tensor(n, "bias", &l.b, l.out_features)?;
+                tensor(n, "weight", &l.w, &[l.in_features, l.out_features])?;
+                tensor(n, "bias", &l.b, &[l.out_features])?;
                 Ok(Shape::Flat(l.out_features))
             }
             (LayerKind::Linear(l), _) => Err(mismatch(format!("[{}] (add a Flatten first)", l.in_features))),
@@ -185,8 +187,8 @@ impl Layer {
                 if ch != c.in_channels || h + 2 * c.padding < c.kernel || w + 2 * c.padding < c.kernel {
                     return Err(mismatch(format!("[{}, ≥{k}, ≥{k}] with padding {}", c.in_channels, c.padding, k = c.kernel)));
                 }
-                tensor(n, "weight", &c.w, c.out_channels * c.in_channels * c.kernel * c.kernel)?;
-                tensor(n, "bias", &c.b, c.out_channels)?;
+                tensor(n, "weight", &c.w, &[c.out_channels, c.in_channels, c.kernel, c.kernel])?;
+                tensor(n, "bias", &c.b, &[c.out_channels])?;
                 let out = |x: usize| (x + 2 * c.padding - c.kernel) / c.stride + 1;
                 Ok(Shape::Chw(c.out_channels, out(h), out(w)))
             }
@@ -207,7 +209,7 @@ impl Layer {
                     Shape::Chw(c, _, _) => c,
                 };
                 for (name, t) in [("gamma", &b.gamma), ("beta", &b.beta), ("running_mean", &b.mean), ("running_var", &b.var)] {
-                    tensor(n, name, t, c)?;
+                    tensor(n, name, t, &[c])?;
                 }
                 Ok(s)
             }

@@ -148,7 +148,7 @@ impl QuantModel {
                 _ => return Err(bad("weight (not a Linear or Conv2d)")),
             };
             if w.len() != ql.weight.dequant.len() || b.len() != ql.bias.len() {
-                return Err(ModelError::TensorLength { layer: ql.name.clone(), tensor: "weight", expected: w.len(), found: ql.weight.dequant.len() });
+                return Err(ModelError::TensorLength { layer: ql.name.clone(), tensor: "weight", expected: w.len() as u128, found: ql.weight.dequant.len() });
             }
             w.copy_from_slice(&ql.weight.dequant);
             b.copy_from_slice(&ql.bias);

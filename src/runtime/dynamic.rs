@@ -38,7 +38,8 @@ impl DynamicLayer {
     /// w_q: [N, K] symmetric int8 weights; w_scales: one per output or one for all; bias: [N] or
     /// empty; `act`: the activation scheme, signed 8-bit.
     pub fn new(w_q: &[i8], n: usize, k: usize, w_scales: &[f32], bias: &[f32], act: Scheme, conv: Option<ConvGeometry>) -> Result<DynamicLayer, QuantError> {
-        if w_q.len() != n * k {
+        // checked: on wasm32, n · k of 65,536 × 65,537 wraps to 65,536.
+        if n.checked_mul(k) != Some(w_q.len()) {
             return Err(QuantError::ShapeMismatch { shape: vec![n, k], elements: n.checked_mul(k), values: w_q.len() });
         }
         if !(w_scales.len() == 1 || w_scales.len() == n) {
@@ -84,11 +85,12 @@ impl DynamicLayer {
     /// y [B, out] from x [B, in], quantizing x with this batch's range.
     pub fn forward(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
         let (inp, out) = self.lens();
-        if x.len() != batch * inp {
-            return Err(QuantError::LengthMismatch { left: x.len(), right: batch * inp });
+        if batch.checked_mul(inp) != Some(x.len()) {
+            return Err(QuantError::LengthMismatch { left: x.len(), right: batch.saturating_mul(inp) });
         }
         crate::quant::check_finite(x)?;
-        let mut y = vec![0f32; batch * out];
+        let y_len = batch.checked_mul(out).ok_or(QuantError::TooLarge { elements: None, limit: usize::MAX })?;
+        let mut y = vec![0f32; y_len];
         if batch == 0 {
             return Ok(y);
         }

@@ -200,7 +200,8 @@ pub fn conv2d_reference(s: &QConvSpec, x: &[i8], batch: usize) -> Vec<i8> {
     let (oh, ow) = g.out_hw();
     let kk = g.kernel;
     let scale_w = |o: usize| if s.w_scales.len() == 1 { s.w_scales[0] } else { s.w_scales[o] };
-    let act_min = if s.relu { s.y_zero_point.max(-128) } else { -128 };
+    // As QConv2d: a zero point past 127 leaves every output at 127, not act_min > act_max.
+    let act_min = if s.relu { s.y_zero_point.clamp(-128, 127) } else { -128 };
     let mut y = vec![0i8; batch * g.out_len()];
     for b in 0..batch {
         for o in 0..g.out_channels {

@@ -40,7 +40,8 @@ impl PackedIntWeights {
         if !PACKABLE_BITS.contains(&bits) {
             return Err(QuantError::Setting { name: "weight-only bits", message: format!("{bits} bits do not pack whole into a byte: use 1, 2, 4 or 8") });
         }
-        if q.len() != n * k {
+        // checked: on wasm32, n · k of 65,536 × 65,537 wraps to 65,536.
+        if n.checked_mul(k) != Some(q.len()) {
             return Err(QuantError::ShapeMismatch { shape: vec![n, k], elements: n.checked_mul(k), values: q.len() });
         }
         if group == 0 || !k.is_multiple_of(group) {
@@ -145,10 +146,11 @@ impl WeightOnlyLayer {
     /// y [B, out] from x [B, in].
     pub fn forward(&self, x: &[f32], batch: usize) -> Result<Vec<f32>, QuantError> {
         let (inp, out) = self.lens();
-        if x.len() != batch * inp {
-            return Err(QuantError::LengthMismatch { left: x.len(), right: batch * inp });
+        if batch.checked_mul(inp) != Some(x.len()) {
+            return Err(QuantError::LengthMismatch { left: x.len(), right: batch.saturating_mul(inp) });
         }
-        let mut y = vec![0f32; batch * out];
+        let y_len = batch.checked_mul(out).ok_or(QuantError::TooLarge { elements: None, limit: usize::MAX })?;
+        let mut y = vec![0f32; y_len];
         match self.conv {
             None => self.weights.forward(x, batch, &self.bias, &mut y),
             Some(g) => conv_by_rows(x, batch, &g, 0.0, &mut y, |cols, rows, o| self.weights.forward(cols, rows, &self.bias, o)),

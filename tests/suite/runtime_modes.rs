@@ -85,6 +85,23 @@ fn fake_quant_batch(x: &[f32]) -> Vec<f32> {
 }
 
 both! {
+    a_shape_whose_product_wraps_a_32_bit_size_is_a_mismatch_not_a_panic {
+        // 65,536 × 65,537 is 2^32 + 2^16, which a wasm32 usize wraps to 65,536: a 65,536-value
+        // buffer passed the check there and the kernels then read past it.
+        let (n, k) = (65_536usize, 65_537usize);
+        let act = Scheme { bits: 8, signed: true, symmetric: false, narrow_range: false, method: Method::Normal, rounding: Rounding::HalfEven };
+        let e = DynamicLayer::new(&vec![1i8; 65_536], n, k, &[1.0], &[], act, None).err().expect("a mismatch");
+        assert!(matches!(e, qplay::quant::QuantError::ShapeMismatch { .. }), "{e:?}");
+        let e = PackedIntWeights::from_quantized(&vec![0; 65_536], n, k, 8, k, &vec![1.0; n], &vec![0; n]).err().expect("a mismatch");
+        assert!(matches!(e, qplay::quant::QuantError::ShapeMismatch { .. }), "{e:?}");
+        // A model whose 65,536 × 65,536 Linear (0 in a wasm32 usize) has an empty weight.
+        use qplay::model::{Layer, LayerKind, Linear, Model, ModelError, Shape};
+        let d = 65_536usize;
+        let layer = Layer { name: "fc".into(), kind: LayerKind::Linear(Linear { in_features: d, out_features: d, w: vec![], b: vec![0.0; d] }) };
+        let e = Model::new(Shape::Flat(d), vec![layer], usize::MAX).err().expect("an empty weight");
+        assert!(matches!(e, ModelError::TensorLength { tensor: "weight", expected: 4_294_967_296, found: 0, .. }), "{e:?}");
+    }
+
     packed_weights_hold_the_integers_and_dequantize_as_the_simulation_does {
         let (n, k) = (5, 24);
         let w = data(n * k, 0.77);

@@ -26,8 +26,10 @@
 //! outside every container is an [`FormatError::Export`] error.
 //!
 //! Rounding: ONNX's QuantizeLinear computes `saturate(round(x / s) + Z)` rounding half to even,
-//! which is qplay's default (qplay adds Z before rounding; since Z is an integer the result is the
-//! same but for f32 rounding of x / s + Z in rare ties). qplay's other modes (half away from zero,
+//! qplay's default mode; qplay rounds x / s + Z (the lab's formula, REFERENCE.md). The two differ
+//! at ties when Z is odd (x / s = 2.5, Z = 1: round(3.5) = 4 against round(2.5) + 1 = 3) and
+//! where adding Z in f32 moves a near-tie onto a tie (x / s = 35.499996, Z = 50): about 1 to 4 in a
+//! million values of a normal tensor. qplay's other modes (half away from zero,
 //! floor, stochastic) are not representable and an activation that uses one is an
 //! [`FormatError::Export`] error; weights are stored as integers, so their rounding is already done.
 //!

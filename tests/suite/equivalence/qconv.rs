@@ -60,6 +60,15 @@ fn the_integer_conv2d_matches_its_scalar_twin() {
         conv.forward(&x, batch, &mut scratch, &mut got);
         assert_eq!(got, want, "case {case}: {geometry:?}, batch {batch}");
     }
+    // A fused ReLU with an output zero point past 127 (a hand-made scale): every output is 127,
+    // in the kernel and in its twin (which took act_min = 200 > act_max and panicked).
+    let geometry = ConvGeometry { in_channels: 1, out_channels: 1, kernel: 1, stride: 1, padding: 0, in_h: 1, in_w: 1 };
+    for y_zero_point in [127, 128, 200] {
+        let spec = QConvSpec { geometry, w: &[1], w_scales: &[1.0], bias: &[], x_scale: 1.0, x_zero_point: 0, y_scale: 1.0, y_zero_point, relu: true };
+        let mut got = vec![0i8; 1];
+        QConv2d::try_new(&spec).unwrap().forward(&[5], 1, &mut scratch, &mut got);
+        assert_eq!((got[0], conv2d_reference(&spec, &[5], 1)[0]), (127, 127), "zp_y {y_zero_point}");
+    }
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
