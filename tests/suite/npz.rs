@@ -165,6 +165,14 @@ both! {
         assert!(e.to_string().contains("array \"x\""), "{e}");
         let e = read_npz(&zip_of(&[("s.npy", fixture!("str_unsupported.npy"), false)])).unwrap_err();
         assert!(matches!(e, FormatError::UnsupportedDtype { ref dtype } if dtype.contains("array \"s\"")), "{e:?}");
+        // A member compressed with bzip2 (method 12 in its local and central headers) is named
+        // with its method, not the zip crate's "not supported: 12".
+        let mut bz = zip_of(&[("a.npy", &qplay::formats::npy::write_npy_f32(&[1.0], &[1]), false)]);
+        let central = bz.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        bz[8] = 12;
+        bz[central + 10] = 12;
+        let e = read_npz(&bz).unwrap_err().to_string();
+        assert!(e.contains("member \"a.npy\" is compressed with Bzip2: qplay reads stored and deflated members"), "{e}");
         // Flip a byte inside deflated data: the CRC (or inflate) catches it.
         let mut flipped = good.to_vec();
         flipped[60] ^= 0x55;
