@@ -671,6 +671,31 @@ test('a typed tensor too long for the link is quantized in the worker as typed, 
   await assertHealthy(page, errors);
 });
 
+test('a paste of 400,000 values is parsed on the page and quantized in the worker: its long tasks are logged', async () => {
+  // The text is parsed on the page's thread (the README says so and quotes this log); the view
+  // is the worker's. A measurement, not a timing assertion: the view must arrive, for this text.
+  const { page, errors } = await openPage(browser, `${url}#/tensor`);
+  await readTable(page);
+  const values = Array.from({ length: 400_000 }, (_, i) => (Math.sin(i * 0.37) * 3).toFixed(6));
+  await page.evaluate(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => { for (const e of list.getEntries()) window.longTasks.push(e.duration); }).observe({ type: 'longtask' });
+  });
+  const text = values.join(', ');
+  await page.evaluate((t) => {
+    const el = document.querySelector('[data-testid=tensor-text]');
+    el.value = t;
+    el.dispatchEvent(new InputEvent('input', { bubbles: true }));
+  }, text);
+  await page.waitForFunction(() => / of 400000$/.test(document.querySelector('[data-testid=glance-clipped]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await page.waitForTimeout(500);
+  assert.equal((await readTable(page)).fp32[1], Number(values[1]));
+  const tasks = await page.evaluate(() => window.longTasks);
+  const total = tasks.reduce((a, b) => a + b, 0);
+  console.log(`a paste of 400,000 values (${text.length} characters): ${tasks.length} long tasks on the page's thread, ${total.toFixed(0)} ms in all, the longest ${Math.max(0, ...tasks).toFixed(0)} ms`);
+  await assertHealthy(page, errors);
+});
+
 test('a large tensor with a slow calibrator is quantized in the worker, and the page keeps answering', async () => {
   // 65,536 values with a 5,000-step MSE search: far more than the page computes on its own thread.
   const { page, errors } = await openPage(browser, `${url}#/tensor?gen=normal&shape=256,256&calib=mse&cparam=5000`);
