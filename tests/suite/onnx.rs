@@ -224,6 +224,28 @@ both! {
             g.initializer.push(t);
         }));
         assert!(msg.contains("[-1, 28, 28]") && msg.contains("flattening"), "{msg}");
+        // A model traced at a fixed batch of 4 reshapes to [4, -1]: a flattening of each sample
+        // there (the same model as with Flatten), but not where the batch is dynamic.
+        let reshape_to = |batch: Option<i64>, target: Vec<i64>| edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            if let Some(b) = batch {
+                let dims = &mut g.input[0].type_.as_mut().unwrap().mut_tensor_type().shape.as_mut().unwrap().dim;
+                dims[0].value = Some(dimension::Value::DimValue(b));
+            }
+            let n = g.node.iter_mut().find(|n| n.op_type == "Flatten").unwrap();
+            n.op_type = "Reshape".into();
+            n.attribute.clear();
+            n.input.push("shape".into());
+            let mut t = onnx_protobuf::TensorProto { name: "shape".into(), dims: vec![2], data_type: 7, ..Default::default() };
+            t.int64_data = target;
+            g.initializer.push(t);
+        });
+        assert_eq!(read(&reshape_to(Some(4), vec![4, -1])).unwrap(), mlp);
+        assert_eq!(read(&reshape_to(Some(4), vec![4, 784])).unwrap(), mlp);
+        let msg = error_of(&reshape_to(None, vec![4, -1]));
+        assert!(msg.contains("to [4, -1]: only flattening each sample") && !msg.contains("fixed batch"), "{msg}");
+        let msg = error_of(&reshape_to(Some(2), vec![4, -1]));
+        assert!(msg.contains("[2, -1] (the input's fixed batch)"), "{msg}");
         // The parameter limit.
         let e = read_onnx(&write_onnx(&mlp).unwrap(), 1000).unwrap_err();
         assert!(matches!(e, FormatError::Model(qplay::model::ModelError::TooLarge { limit: 1000, .. })), "{e:?}");

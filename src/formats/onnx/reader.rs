@@ -12,7 +12,7 @@
 //! BatchNormalization     inference form (epsilon); folded into the layer before it      → BatchNorm
 //! MaxPool / AveragePool  square kernel, equal strides, no padding, ceil_mode 0          → MaxPool2d / AvgPool2d
 //! GlobalAveragePool      on a square image                                             → AvgPool2d(k = H)
-//! Flatten(axis = 1), Reshape to [N, −1] / [−1, F] / [0, −1] / [1, −1] / [N, F]           → Flatten
+//! Flatten(axis = 1), Reshape to [N, −1] / [N, F], N one of −1, 0, 1 or a fixed input batch → Flatten
 //! Softmax                over the features of [N, F] (or, before opset 13, over C·H·W)  → Softmax
 //! Relu → ReLU            Identity, Dropout → nothing
 //! ```
@@ -88,6 +88,9 @@ struct Reader<'a> {
     next_suffix: HashMap<String, usize>,
     /// The shape of the chain's current value (per sample).
     shape: Shape,
+    /// The input's batch dimension when the file fixes it (an export traced at batch 4 reshapes
+    /// to [4, −1]); None when it is dynamic.
+    batch: Option<i64>,
     /// The layer whose output is the current value, when it is a Linear / Conv2d whose bias a
     /// following Add may hold.
     bias_slot: Option<usize>,
@@ -154,9 +157,9 @@ impl<'a> Reader<'a> {
         if !graph.sparse_initializer.is_empty() {
             return Err(malformed("sparse initializers are not supported"));
         }
-        let shape = input_shape(graph, &consts)?;
+        let (shape, batch) = input_shape(graph, &consts)?;
         let used = graph.node.iter().flat_map(|n| n.input.iter()).chain(graph.output.iter().map(|o| &o.name)).map(String::as_str).collect();
-        Ok(Reader { graph, opset, max_params, params: 0, consts, layers: Vec::new(), names: Default::default(), next_suffix: HashMap::new(), shape, bias_slot: None, used })
+        Ok(Reader { graph, opset, max_params, params: 0, consts, layers: Vec::new(), names: Default::default(), next_suffix: HashMap::new(), shape, batch, bias_slot: None, used })
     }
 
     fn run(mut self) -> Result<Model, FormatError> {
@@ -421,13 +424,15 @@ impl<'a> Reader<'a> {
                 let t = *self.consts.get(value).ok_or_else(|| bad(format!("its shape (\"{value}\") must be a constant")))?;
                 let target = decode_i64(t, value)?;
                 let features = self.shape.len() as i64;
+                // N: −1, 0 (copy), 1, or the batch the input fixes (a model traced at batch 4).
                 let flattening = match target[..] {
-                    [n, f] => (-1..=1).contains(&n) && (f == -1 || f == features),
+                    [n, f] => ((-1..=1).contains(&n) || Some(n) == self.batch) && (f == -1 || f == features),
                     _ => false,
                 };
                 if !flattening {
+                    let fixed = self.batch.map_or(String::new(), |b| format!(", [{b}, -1] (the input's fixed batch)"));
                     return Err(bad(format!(
-                        "to {target:?}: only flattening each sample ([N, -1], [-1, {features}], [0, -1] or [1, -1]) is supported"
+                        "to {target:?}: only flattening each sample ([N, -1], [-1, {features}], [0, -1], [1, -1]{fixed}) is supported"
                     )));
                 }
                 self.push(name, LayerKind::Flatten)
@@ -463,7 +468,8 @@ impl<'a> Reader<'a> {
 }
 
 /// The per-sample input shape from the graph's one non-constant input.
-fn input_shape(graph: &GraphProto, consts: &HashMap<&str, &TensorProto>) -> Result<Shape, FormatError> {
+/// The input's per-sample shape, and its batch dimension when the file fixes one.
+fn input_shape(graph: &GraphProto, consts: &HashMap<&str, &TensorProto>) -> Result<(Shape, Option<i64>), FormatError> {
     let inputs: Vec<_> = graph.input.iter().filter(|i| !consts.contains_key(i.name.as_str())).collect();
     let [input] = inputs[..] else {
         let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
@@ -501,9 +507,13 @@ fn input_shape(graph: &GraphProto, consts: &HashMap<&str, &TensorProto>) -> Resu
     if per_sample > MAX_INPUT as u128 {
         return Err(arch(format!("input \"{name}\" of shape {fixed:?} holds {per_sample} values a sample: qplay reads inputs of up to {MAX_INPUT}")));
     }
+    let batch = match dims.first().and_then(|d| d.value.as_ref()) {
+        Some(dimension::Value::DimValue(v)) if *v > 0 => Some(*v),
+        _ => None,
+    };
     match (dims.len(), &fixed[..]) {
-        (2, &[f]) => Ok(Shape::Flat(f)),
-        (4, &[c, h, w]) => Ok(Shape::Chw(c, h, w)),
+        (2, &[f]) => Ok((Shape::Flat(f), batch)),
+        (4, &[c, h, w]) => Ok((Shape::Chw(c, h, w), batch)),
         (r, _) => Err(arch(format!("input \"{name}\" has rank {r}: [N, features] or [N, C, H, W] is read"))),
     }
 }
