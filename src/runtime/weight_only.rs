@@ -52,6 +52,11 @@ impl PackedIntWeights {
             return Err(QuantError::LengthMismatch { left: scales.len().min(zero_points.len()), right: pairs });
         }
         crate::quant::check_finite(scales)?;
+        // q − Z in i32 (the dequantization) needs |Z| well inside it; qplay's zero points are
+        // at most 2^24 (`QParams::from_range`), and so is any a file may hold.
+        if let Some(z) = zero_points.iter().find(|z| z.unsigned_abs() > 1 << 24) {
+            return Err(QuantError::OutOfRange { setting: "zero point", value: *z as f64, allowed: "[-16777216, 16777216]" });
+        }
         let (qmin, qmax) = (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1);
         if let Some(i) = q.iter().position(|v| !(qmin..=qmax).contains(v)) {
             return Err(QuantError::Setting { name: "weight-only bits", message: format!("q[{i}] = {} is outside the {bits}-bit range [{qmin}, {qmax}]", q[i]) });

@@ -94,6 +94,10 @@ both! {
         assert!(matches!(e, qplay::quant::QuantError::ShapeMismatch { .. }), "{e:?}");
         let e = PackedIntWeights::from_quantized(&vec![0; 65_536], n, k, 8, k, &vec![1.0; n], &vec![0; n]).err().expect("a mismatch");
         assert!(matches!(e, qplay::quant::QuantError::ShapeMismatch { .. }), "{e:?}");
+        // A zero point whose q − Z wraps i32 (1 − i32::MIN) is refused, not dequantized to −2^31.
+        let e = PackedIntWeights::from_quantized(&[1], 1, 1, 8, 1, &[1.0], &[i32::MIN]).err().expect("out of range");
+        assert!(matches!(e, qplay::quant::QuantError::OutOfRange { setting: "zero point", .. }), "{e:?}");
+        assert!(PackedIntWeights::from_quantized(&[1], 1, 1, 8, 1, &[1.0], &[1 << 24]).is_ok());
         // A model whose 65,536 × 65,536 Linear (0 in a wasm32 usize) has an empty weight.
         use qplay::model::{Layer, LayerKind, Linear, Model, ModelError, Shape};
         let d = 65_536usize;
