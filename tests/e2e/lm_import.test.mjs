@@ -273,6 +273,10 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   assert.ok(layers.length > 0, 'layers described');
   assert.ok(Object.keys(header).some((k) => k.endsWith('.qweight')), 'packed integers');
   await idle(page);
+  // The float GGUF's FP32 is its own; the Q8_0 export read back is dequantized, and says so.
+  assert.equal(await page.$('[data-testid=lm-dequantized]'), null, 'tied_f32.gguf stores floats');
+  await drop(page, [{ name: q8.name, mimeType: 'application/octet-stream', buffer: q8.bytes }]);
+  assert.match(await page.textContent('[data-testid=lm-dequantized]'), /stores its weights quantized \(Q8_0 ×\d+\); they are dequantized to f32 on load/);
   await assertHealthy(page, errors);
 });
 
