@@ -251,13 +251,21 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
 }
 
 /// Text input; with `ignore`, NaN / Inf tokens are kept (and replaced later) rather than rejected.
+/// Numbers as text, within the page's limits (`formats::text`: 32 MiB, 2^20 values).
 fn parse_numbers_lenient(text: &str, ignore: bool) -> Result<(Vec<f32>, Vec<usize>), String> {
+    use qplay::formats::text::MAX_TEXT_BYTES;
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(qplay::formats::FormatError::TooLarge { bytes: text.len(), limit: MAX_TEXT_BYTES }.to_string());
+    }
     if !ignore {
         let p = parse_numbers(text).map_err(|e| e.to_string())?;
         return Ok((p.values, p.shape));
     }
     let mut values = Vec::new();
     for (i, tok) in text.split(|c: char| c == ',' || c == ';' || c == '[' || c == ']' || c.is_whitespace()).filter(|t| !t.is_empty()).enumerate() {
+        if i == qplay::parse::MAX_VALUES {
+            return Err(qplay::parse::ParseError::TooMany { limit: qplay::parse::MAX_VALUES }.to_string());
+        }
         values.push(tok.parse::<f32>().map_err(|_| format!("value #{} \"{tok}\" is not a number", i + 1))?);
     }
     let n = values.len();

@@ -123,8 +123,8 @@ impl fmt::Display for FormatError {
                 write!(
                     f,
                     "operator {op} (node \"{node}\") is not supported: qplay reads Gemm, MatMul (+ Add), Conv, \
-                     BatchNormalization, Relu, MaxPool, AveragePool, Flatten, Reshape (flattening), Softmax, \
-                     Identity and Dropout"
+                     BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape \
+                     (flattening), Softmax, Identity and Dropout"
                 )
             }
             FormatError::Text(e) => write!(f, "{e}"),

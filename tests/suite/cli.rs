@@ -173,6 +173,22 @@ fn ranges_negative_values_limits_and_files_from_the_command_line() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (code, _, err) = qplay(&["export", "--model", "mlp-mnist", "--format", "onnx", "--out", "/dev/null", "--assets", "/no/such/dir"]);
     assert!(code != 0 && err.contains("--assets /no/such/dir") && err.contains("models/"), "{err}");
+    // Text files keep the page's limits: 32 MiB (a 33 MB file of spaces and one value), and
+    // 2^20 values with --ignore-nonfinite as without.
+    let big = dir.join("big.txt");
+    let mut text = vec![b' '; 33 << 20];
+    text[0] = b'1';
+    std::fs::write(&big, &text).unwrap();
+    let (code, _, err) = qplay(&["tensor", big.to_str().unwrap()]);
+    assert!(code != 0 && err.contains("33554432") && err.contains(&(32u64 << 20).to_string()), "{err}");
+    let many = dir.join("many.txt");
+    std::fs::write(&many, "1 ".repeat((1 << 20) + 1)).unwrap();
+    for flags in [&[][..], &["--ignore-nonfinite"][..]] {
+        let mut args = vec!["tensor", many.to_str().unwrap()];
+        args.extend(flags);
+        let (code, _, err) = qplay(&args);
+        assert!(code != 0 && err.contains("at most 1048576"), "{flags:?}: {err}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
