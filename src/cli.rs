@@ -250,8 +250,8 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
     Ok((values, shape))
 }
 
-/// Text input; with `ignore`, NaN / Inf tokens are kept (and replaced later) rather than rejected.
-/// Numbers as text, within the page's limits (`formats::text`: 32 MiB, 2^20 values).
+/// Text input, within the page's limits (`formats::text`: 32 MiB, 2^20 values); with `ignore`,
+/// NaN / Inf tokens are kept (and replaced later) rather than rejected.
 fn parse_numbers_lenient(text: &str, ignore: bool) -> Result<(Vec<f32>, Vec<usize>), String> {
     use qplay::formats::text::MAX_TEXT_BYTES;
     if text.len() > MAX_TEXT_BYTES {

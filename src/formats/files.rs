@@ -37,7 +37,8 @@ pub struct TensorFile {
 }
 
 impl TensorFile {
-    /// "not read: "labels" (<U5), "z" (<c8)", or `None` when every tensor was read.
+    /// "not read, of a dtype qplay does not read: "labels" (<U5), "z" (<c8)", or `None` when every
+    /// tensor was read.
     pub fn unread_note(&self) -> Option<String> {
         (!self.unread.is_empty()).then(|| format!("not read, of a dtype qplay does not read: {}", unread_list(&self.unread)))
     }
@@ -80,9 +81,10 @@ pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<TensorFile, String> 
     Ok(TensorFile { tensors, unread })
 }
 
-/// "\"labels\" (<U5), \"z\" (<c8)", the first 8, then how many more.
+/// "\"labels\" (<U5), \"z\" (<c8)", the first 8 (names cut at 60 characters), then how many more.
 fn unread_list(unread: &[(String, String)]) -> String {
-    let mut list: Vec<String> = unread.iter().take(8).map(|(n, d)| format!("\"{n}\" ({d})")).collect();
+    let clip = |n: &str| if n.chars().count() > 60 { format!("{}…", n.chars().take(60).collect::<String>()) } else { n.to_string() };
+    let mut list: Vec<String> = unread.iter().take(8).map(|(n, d)| format!("\"{}\" ({d})", clip(n))).collect();
     if unread.len() > 8 {
         list.push(format!("and {} more", unread.len() - 8));
     }
