@@ -75,6 +75,17 @@ test('focus moves to Cancel when a job starts and to the results when it ends', 
   assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'cancel', 'focus on Cancel while the job runs');
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
   await page.waitForFunction(() => document.activeElement?.closest('.results') != null, null, { timeout: 5_000 });
+  // A page without a results block (the Lab, a step at a time): focus goes back to the step's
+  // Run, where the student was, not to the top of the page.
+  await page.goto(`${url}#/lab`);
+  await page.focus('[data-testid=lab-run-layerwise]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=job-status]');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'cancel');
+  await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 120_000 });
+  await page.waitForFunction(() => document.activeElement?.dataset.testid === 'lab-run-layerwise', null, { timeout: 5_000 });
+  // Each page has its own title.
+  assert.match(await page.title(), /^Lab — qplay/);
   await assertHealthy(page, errors);
 });
 

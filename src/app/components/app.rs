@@ -50,6 +50,15 @@ impl Route {
 }
 
 fn switch(route: Route) -> Html {
+    // Each page its own title, so that a tab, the history and a screen reader name it.
+    let title = match route.page() {
+        Page::Tensor => "Tensor",
+        Page::Model => "Model",
+        Page::Lab => "Lab",
+        Page::Bench => "Benchmark",
+        Page::Lm => "Language model",
+    };
+    gloo::utils::document().set_title(&format!("{title} — qplay, the quantization playground"));
     match route.page() {
         Page::Tensor => html! { <TensorPage /> },
         Page::Model => html! { <ModelPage /> },

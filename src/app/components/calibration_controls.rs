@@ -150,7 +150,7 @@ pub fn calibration_controls(props: &CalibrationControlsProps) -> Html {
                     {value} min={r.min} max={r.max} step={r.step} exclusive_min={r.exclusive_min} exclusive_max={r.exclusive_max}
                     disabled=false on_value={on_param} /></Ctl>
             }
-            if let Some(e) = param_error { <span class="error-inline">{ e }</span> }
+            if let Some(e) = param_error { <span class="error-inline" role="status">{ e }</span> }
         </div>
     }
 }

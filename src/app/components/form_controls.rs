@@ -222,7 +222,7 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
             <input type="number" class="small" value={shown} min={p.min.clone()} max={p.max.clone()} step={p.step.clone()}
                 {onchange} {oninput} disabled={p.disabled} data-testid={p.testid.clone()} />
             if let Some(n) = &*note {
-                <span class="error-inline" data-testid={format!("{}-note", p.testid)}>{ n.clone() }</span>
+                <span class="error-inline" role="status" data-testid={format!("{}-note", p.testid)}>{ n.clone() }</span>
             }
         </label>
     }

@@ -2,8 +2,9 @@
 //!
 //! Focus follows the job for keyboard users: when it starts from a button (Run, a step, a chart
 //! point) focus moves to Cancel, and when it ends with focus still on Cancel, focus moves to the
-//! results (the first `.results` block, else `main`). A job started by editing a field (a live
-//! re-run) leaves focus in the field.
+//! results (the first `.results` block), else back to the button that started the job (a Lab
+//! step's Run, the Language-model page's Run), else `main`. A job started by editing a field (a
+//! live re-run) leaves focus in the field.
 
 use gloo::timers::callback::Timeout;
 use wasm_bindgen::JsCast;
@@ -16,9 +17,15 @@ fn active() -> Option<web_sys::Element> {
     gloo::utils::document().active_element()
 }
 
-fn focus_results() {
+fn focus_results(starter: Option<web_sys::Element>) {
     let doc = gloo::utils::document();
-    let target = doc.query_selector(".results").ok().flatten().or_else(|| doc.query_selector("main").ok().flatten());
+    let usable = |e: &web_sys::Element| e.is_connected() && !e.has_attribute("disabled");
+    let target = doc
+        .query_selector(".results")
+        .ok()
+        .flatten()
+        .or_else(|| starter.filter(usable))
+        .or_else(|| doc.query_selector("main").ok().flatten());
     if let Some(el) = target.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
         if !el.has_attribute("tabindex") {
             let _ = el.set_attribute("tabindex", "-1");
@@ -50,6 +57,7 @@ pub fn job_status(props: &JobStatusProps) -> Html {
         let cancel_ref = cancel_ref.clone();
         use_effect_with((), move |_| {
             let from_button = active().map_or(true, |a| matches!(a.tag_name().as_str(), "BODY" | "BUTTON" | "CANVAS"));
+            let starter = active().filter(|a| a.tag_name() == "BUTTON");
             if let Some(b) = cancel_ref.cast::<web_sys::HtmlElement>().filter(|_| from_button) {
                 let _ = b.focus();
             }
@@ -58,7 +66,7 @@ pub fn job_status(props: &JobStatusProps) -> Html {
                 let had_focus = on_cancel || active().map_or(true, |a| a.tag_name() == "BODY");
                 if had_focus {
                     // After the page has rendered the results that replace this status.
-                    Timeout::new(0, focus_results).forget();
+                    Timeout::new(0, move || focus_results(starter)).forget();
                 }
             }
         });

@@ -189,7 +189,8 @@ pub fn lab_lm_track() -> Html {
                 html! {
                     <div class="step" data-testid={format!("lab-lm-step-{}", step + 1)}>
                         <h3>{ TITLES[step] }</h3>
-                        <button onclick={run(step)} disabled={busy} data-testid={format!("lab-lm-run-{}", step + 1)}>{ format!("Run step {}", step + 1) }</button>
+                        <button onclick={run(step)} disabled={busy} data-testid={format!("lab-lm-run-{}", step + 1)}
+                            aria-label={format!("Run step {} of the language-model track", step + 1)}>{ format!("Run step {}", step + 1) }</button>
                         <table class="lab-lm-table">
                             <thead><tr><th>{"settings"}</th><th class="num">{"perplexity"}</th><th class="num">{"Δ"}</th><th class="num">{"KL"}</th>
                                 <th class="num">{"same top-1"}</th><th class="num">{"bits / weight"}</th><th>{""}</th></tr></thead>

@@ -207,7 +207,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             <label title={tip.to_string()}>{ label.to_string() }
                 <input type="text" value={value} placeholder={placeholder.to_string()} {onchange} disabled={locked(key)} data-testid={format!("lm-{key}")} />
                 if let Some((k, e)) = &*text_error {
-                    if *k == key { <span class="error-inline" data-testid={format!("lm-{key}-error")}>{ e.clone() }</span> }
+                    if *k == key { <span class="error-inline" role="status" data-testid={format!("lm-{key}-error")}>{ e.clone() }</span> }
                 }
             </label>
         }

@@ -92,7 +92,7 @@ pub fn lm_downloads(props: &LmDownloadsProps) -> Html {
                 title="The model quantized with the current settings as ONNX: DequantizeLinear on each quantized weight (and QuantizeLinear / DequantizeLinear on the activations for int8 activations); ONNX Runtime runs it">{"QDQ ONNX"}</button>
             <button onclick={export(LmExportFormat::PackedSafetensors)} disabled={props.disabled} data-testid="lm-safetensors"
                 title="The model quantized with the current settings as .safetensors: int8 weights as I8, int4 packed two per byte (low nibble first), their scales (and minimums), every layer's format described in the metadata">{"packed .safetensors"}</button>
-            if let Some(e) = &*error { <span class="error-inline">{ e.clone() }</span> }
+            if let Some(e) = &*error { <span class="error-inline" role="status">{ e.clone() }</span> }
         </div>
     }
 }

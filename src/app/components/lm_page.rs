@@ -370,7 +370,7 @@ pub fn lm_page() -> Html {
                         title="Quantize in the worker and score both models on the validation text: a new row in the table">{"Run"}</button>
                     <button onclick={start(LmJob::Generate)} disabled={busy || valid_generate.is_err()} data-testid="lm-generate"
                         title="Both models continue the prompt with the same seed, side by side">{"Generate"}</button>
-                    if let Err(e) = valid.as_ref().and(valid_generate.as_ref()) { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
+                    if let Err(e) = valid.as_ref().and(valid_generate.as_ref()) { <span class="error-inline" role="status" data-testid="invalid">{ e.clone() }</span> }
                     <ShareLink {link} what="the same model and settings" />
                 </div>
                 if !search_running { { job_line(&state.job, "job", on_cancel.clone()) } }

@@ -224,14 +224,14 @@ fn search_result(props: &SearchResultProps) -> Html {
         Some(b) => format!("all {} Linears at W{b}", chosen.layer_bits.len()),
         None => format!("{low_count} of {} Linears at W{}, the rest at W{}", chosen.layer_bits.len(), r.settings.low_bits, r.settings.high_bits),
     };
-    let use_button = |i: usize, text: &str| {
+    let use_button = |i: usize, text: &str, what: &str| {
         let on_use = props.on_use.clone();
         let locked = props.use_locked.get(i).cloned().flatten();
         let disabled = locked.is_some();
         let title = locked.unwrap_or_else(|| "Put these widths in the form (Bits and Per-layer bits), then Run".into());
         html! {
             <button onclick={Callback::from(move |_: MouseEvent| on_use.emit(i))} {disabled} {title}
-                data-testid={format!("lm-search-use-{i}")}>{ text.to_string() }</button>
+                aria-label={format!("{text}: the widths of {what}")} data-testid={format!("lm-search-use-{i}")}>{ text.to_string() }</button>
         }
     };
     let max_kl = r.sensitivity.first().map_or(0.0, |s| s.sensitivity).max(f64::MIN_POSITIVE);
@@ -247,7 +247,7 @@ fn search_result(props: &SearchResultProps) -> Html {
                     chosen.score.mean_kl,
                     r.tokens,
                 ) }
-                { use_button(r.chosen, "Use these widths") }
+                { use_button(r.chosen, "Use these widths", &chosen.label) }
             </p>
             <figure class="chart pickable">
                 <div class="chart-tools">
@@ -273,7 +273,7 @@ fn search_result(props: &SearchResultProps) -> Html {
                                 <td class="num">{ format!("{:.4}", c.score.perplexity) }</td>
                                 <td class="num">{ format!("{:.5}", c.score.mean_kl) }</td>
                                 <td>{ if c.on_front { "●" } else { "" } }</td>
-                                <td>{ use_button(i, "Use") }</td>
+                                <td>{ use_button(i, "Use", &c.label) }</td>
                             </tr>
                         }) }
                     </tbody>

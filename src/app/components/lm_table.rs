@@ -55,7 +55,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <td class="num" data-testid="speed-up" title={v.speed.map_or("not timed".to_string(), speed_words)}>
                     { v.speed.map_or("—".to_string(), |s| ratio(s.decode)) }<br />{ v.speed.map_or(String::new(), |s| ratio(s.prefill)) }</td>
                 <td class="row-tools">
-                    <button onclick={apply} data-testid="apply-row" disabled={locked.is_some()} title={apply_tip}>{"Use"}</button>
+                    <button onclick={apply} data-testid="apply-row" disabled={locked.is_some()} title={apply_tip} aria-label={format!("Use the settings of {}", v.label)}>{"Use"}</button>
                     <button onclick={remove} data-testid="remove-row" title="Remove this row from the table" aria-label={format!("Remove {}", v.label)}>{"✕"}</button>
                 </td>
             </tr>

@@ -225,7 +225,7 @@ pub fn model_page() -> Html {
                 <div class="run">
                     <button class="primary" onclick={on_run} disabled={busy || valid.is_err()} data-testid="run"
                         title="Calibrate, quantize and evaluate in the worker">{ format!("Run {}", task_label(state.exp.task)) }</button>
-                    if let Err(e) = &valid { <span class="error-inline" data-testid="invalid">{ e.clone() }</span> }
+                    if let Err(e) = &valid { <span class="error-inline" role="status" data-testid="invalid">{ e.clone() }</span> }
                     <ShareLink {link} what="the same model and experiment" />
                 </div>
                 { job_line(&state.job, "run", on_cancel) }
