@@ -83,7 +83,7 @@ pub fn headline(ratios: &[Ratio]) -> Vec<String> {
     }
     let e2e: Vec<&Ratio> = ratios.iter().filter(|r| r.what == "int8/fp32").collect();
     if let Some((m, lo, hi)) = spread(&values(&e2e)) {
-        out.push(format!("Whole models on the test images, int8 against FP32: {m:.2}× (median over {} batch sizes and models, {lo:.2}× – {hi:.2}×).", e2e.len()));
+        out.push(format!("Whole models (the lab MLP, seeded weights, on synthetic images), int8 against FP32: {m:.2}× (median over {} batch sizes and models, {lo:.2}× – {hi:.2}×).", e2e.len()));
     }
     let simd: Vec<&Ratio> = ratios.iter().filter(|r| r.what == "simd128/scalar").collect();
     if let Some((m, lo, hi)) = spread(&values(&simd)) {

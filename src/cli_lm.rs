@@ -832,6 +832,10 @@ fn run_table(a: TableArgs) -> Result<(), String> {
 }
 
 fn run_bench(a: BenchArgs) -> Result<(), String> {
+    // Every format is timed: quantization settings would be silently unused.
+    if a.m.quant()? != LmQuantConfig::default() {
+        return Err("lm bench times every format (FP32, W8, W8A8, Q8_0, W4 g32, Q4_0, …) itself: leave out the quantization settings (--weights, --bits, --group, …)".into());
+    }
     let w = a.m.load()?.weights;
     if a.tokens == 0 || a.tokens > w.config.seq_len {
         return Err(format!("--tokens {}: use 1 to the context length {}", a.tokens, w.config.seq_len));

@@ -6,7 +6,7 @@
 //! that their ratios hold on a busy machine; each figure is a median over the trials, after
 //! one untimed warm-up call.
 
-use crate::bench::{time_medians_of, BenchLine};
+use crate::bench::{time_medians_of, BenchLine, Measured};
 use crate::lm::eval::{compare, perplexity};
 use crate::lm::{KvCache, KvFormat, LmError, LmLinear, LmModel, LmWeights, NoProbe};
 use crate::runtime::qmatmul::QuantizedActs;
@@ -63,12 +63,17 @@ fn decode(model: &LmModel, cache: &mut KvCache, tokens: usize) -> Result<(), LmE
 }
 
 /// Median seconds of each of `fs`, timed interleaved after one untimed warm-up call each.
-fn medians_after_warmup(clock: &dyn Fn() -> f64, mut fs: Vec<Box<dyn FnMut() + '_>>, repeats: usize) -> Vec<f64> {
+fn medians_after_warmup(clock: &dyn Fn() -> f64, fs: Vec<Box<dyn FnMut() + '_>>, repeats: usize) -> Vec<f64> {
+    timings_after_warmup(clock, fs, repeats).into_iter().map(|t| t.median_s).collect()
+}
+
+/// Each function's median and spread over `repeats` interleaved trials, after one untimed call.
+fn timings_after_warmup(clock: &dyn Fn() -> f64, mut fs: Vec<Box<dyn FnMut() + '_>>, repeats: usize) -> Vec<crate::bench::Timing> {
     for f in fs.iter_mut() {
         f();
     }
     let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
-    time_medians_of(clock, &mut refs, repeats, 0.0)
+    crate::bench::measure(clock, &mut refs, crate::bench::Plan::fixed(repeats, 0.0))
 }
 
 /// Times `fs` (one per format) interleaved, after one untimed warm-up call each, and names the
@@ -82,21 +87,28 @@ fn timed_lines(
     fs: Vec<Box<dyn FnMut() + '_>>,
     n: usize,
     repeats: usize,
-) -> Vec<BenchLine> {
-    let medians = medians_after_warmup(clock, fs, repeats);
+) -> Vec<Measured> {
+    let timings = timings_after_warmup(clock, fs, repeats);
     formats
         .iter()
-        .zip(medians)
-        .map(|((label, _), s)| BenchLine {
-            suite,
-            case: format!("{name}_{label}"),
-            kernel: if cfg!(target_arch = "wasm32") { "simd128" } else { "native" },
-            n,
-            median_s: s,
-            rate: n as f64 / s,
-            unit: "tokens/s",
+        .zip(timings)
+        .map(|((label, _), t)| Measured {
+            line: BenchLine {
+                suite,
+                case: format!("{name}_{label}"),
+                kernel: if cfg!(target_arch = "wasm32") { "simd128" } else { "native" },
+                n,
+                median_s: t.median_s,
+                rate: n as f64 / t.median_s,
+                unit: "tokens/s",
+            },
+            spread: t.spread,
         })
         .collect()
+}
+
+fn lines(measured: Vec<Measured>) -> Vec<BenchLine> {
+    measured.into_iter().map(|m| m.line).collect()
 }
 
 fn models(w: &LmWeights, formats: &[(&'static str, LmQuantConfig)]) -> Vec<LmModel> {
@@ -105,6 +117,11 @@ fn models(w: &LmWeights, formats: &[(&'static str, LmQuantConfig)]) -> Vec<LmMod
 
 /// tokens/s of decoding `tokens` tokens for each format of `w` (`name` prefixes the case).
 pub fn decode_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: usize, repeats: usize) -> Vec<BenchLine> {
+    lines(decode_speed_measured(clock, name, w, formats, tokens, repeats))
+}
+
+/// [`decode_speed`] with each format's spread over its trials (the Benchmark page shows it).
+pub fn decode_speed_measured(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats: &[(&'static str, LmQuantConfig)], tokens: usize, repeats: usize) -> Vec<Measured> {
     let models = models(w, formats);
     let mut caches: Vec<KvCache> =
         models.iter().zip(formats).map(|(m, (_, c))| KvCache::new(&m.config, c.kv).expect("cache fits")).collect();
@@ -143,7 +160,7 @@ pub fn linears_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, formats
             }) as Box<dyn FnMut()>
         })
         .collect();
-    timed_lines(clock, "lm_linears", name, formats, fs, tokens, repeats)
+    lines(timed_lines(clock, "lm_linears", name, formats, fs, tokens, repeats))
 }
 
 /// tokens/s of the perplexity of `tokens` with each format.
@@ -158,7 +175,7 @@ pub fn perplexity_speed(clock: &dyn Fn() -> f64, name: &str, w: &LmWeights, form
             }) as Box<dyn FnMut()>
         })
         .collect();
-    timed_lines(clock, "lm_perplexity", name, formats, fs, tokens.len() - 1, repeats)
+    lines(timed_lines(clock, "lm_perplexity", name, formats, fs, tokens.len() - 1, repeats))
 }
 
 /// Calls per second of quantizing one token's activations to int8 (per token, one group per

@@ -399,6 +399,10 @@ fn bench_times_only_the_formats_a_users_model_runs_and_bad_arguments_are_message
     let (code, _, err) = qplay(&["bench", "--model", huge.to_str().unwrap(), &tok, "--tokens", "2"]);
     assert!(code == 0 || code == 1, "exit {code}: {err}");
     assert!(!err.contains("panicked"), "{err}");
+    // It times every format itself: a quantization setting would go unused, and is refused.
+    let (code, _, err) = qplay(&["bench", "--model", huge.to_str().unwrap(), &tok, "--tokens", "2", "--weights", "rtn", "--bits", "4"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("lm bench times every format") && err.contains("leave out the quantization settings"), "{err}");
     // Evaluated with int8 activations: the overflow is named where it first shows, at a Linear
     // whose int8 input cannot be scaled or in the residual stream after a block.
     let (code, _, err) = qplay(&["eval", "--model", huge.to_str().unwrap(), &tok, "--bits", "8", "--int8-acts", "--skip", "none", "--tokens", "8"]);

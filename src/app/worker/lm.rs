@@ -105,8 +105,7 @@ pub(super) async fn builtin_decode_speed(id: u32, clock: &dyn Fn() -> f64) -> Re
     const FORMATS: [&str; 6] = ["fp32", "w8_per_channel", "w8a8_per_channel", "q8_0", "w4_g32", "q4_0"];
     let m = builtin(id, BuiltinLm::Small).await?;
     let formats: Vec<_> = crate::lm::bench::bench_formats().into_iter().filter(|(l, _)| FORMATS.contains(l)).collect();
-    let lines = crate::lm::bench::decode_speed(clock, "shakespeare", &m.weights, &formats, 128, 7);
-    Ok(lines.into_iter().map(|line| crate::bench::Measured { line, spread: 0.0 }).collect())
+    Ok(crate::lm::bench::decode_speed_measured(clock, "shakespeare", &m.weights, &formats, 128, 7))
 }
 
 async fn builtin(id: u32, which: BuiltinLm) -> Result<Rc<Loaded>, String> {
