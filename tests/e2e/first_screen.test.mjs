@@ -21,6 +21,20 @@ const pages = [
   ['bench', '#/bench', 'main h2'],
 ];
 
+test('at a phone\'s 390 px nothing is wider than the window, and each page has its own title', async () => {
+  const titles = { tensor: 'Tensor', model: 'Model', lab: 'Lab', lm: 'Language model', bench: 'Benchmark' };
+  for (const [name, hash, ready] of pages) {
+    const { page, errors } = await openPage(browser, url + hash, { width: 390, height: 800 });
+    await page.waitForSelector(ready);
+    await page.waitForTimeout(300);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 390, `${name}: the page is ${wide} px wide in a 390 px window`);
+    assert.equal(await page.title(), `${titles[name]} — qplay, the quantization playground`);
+    await assertHealthy(page, errors);
+    await page.close();
+  }
+});
+
 for (const [width, height] of [[1280, 800], [1024, 768]]) {
   test(`the first screen of every page at ${width} × ${height}`, async () => {
     const dir = join(root, 'docs', 'screenshots');

@@ -67,21 +67,21 @@ pub fn lm_table(props: &LmTableProps) -> Html {
         <div class="scroll">
             <table class="lm-table" data-testid="lm-table">
                 <thead><tr>
-                    <th title="The model quantized: a built-in one or your file">{"model"}</th>
-                    <th title="The quantization settings of the run">{"configuration"}</th>
-                    <th class="num" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (kB)"}</th>
-                    <th class="num" title="Stored bits per parameter, norms excluded">{"bits/"}<wbr />{"weight"}</th>
-                    <th class="num" title="The KV cache over the model's whole context">{"KV cache"}<br />{"(kB)"}</th>
-                    <th class="num" title="Perplexity of the FP32 model on the same tokens">{"FP32 ppl"}</th>
-                    <th class="num" title="Perplexity of the quantized model: exp(mean −ln p(next token))">{"perplexity"}</th>
-                    <th class="num" title="(ppl_q − ppl_32) / ppl_32 · 100">{"Δ %"}</th>
-                    <th class="num" title="Mean KL divergence of the quantized next-token distribution from FP32's, nats">{"KL"}</th>
-                    <th class="num" title="Share of positions where both models rank the same token first">{"same"}<br />{"top-1"}</th>
-                    <th class="num" title="Root mean square change of the probability of the true next token">{"RMS Δp"}</th>
-                    <th class="num" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"scored"}</th>
-                    <th class="num" title="Seconds: first the whole run (quantizing and scoring both models), then the quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then)">{"seconds"}<br />{"run"}<br />{"method"}</th>
-                    <th class="num" title={format!("Tokens per second of the quantized model over FP32's, in this browser's worker after the run (medians of 5 interleaved trials): first decoding one token at a time with the KV cache ({} tokens from an empty cache; a token's latency is 1 / rate), then prefilling a {}-token prompt in one pass. The rates are in the cell's tooltip, under the table for the last run, and in the CSV and JSON.", crate::lm::bench::PAIR_DECODE_TOKENS, crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"speed ×"}<br />{"decode"}<br />{"prefill"}</th>
-                    <th></th>
+                    <th tabindex="0" title="The model quantized: a built-in one or your file">{"model"}</th>
+                    <th tabindex="0" title="The quantization settings of the run">{"configuration"}</th>
+                    <th class="num" tabindex="0" title="Every stored byte: weights, scales, norms, the FP32 layers">{"weights (kB)"}</th>
+                    <th class="num" tabindex="0" title="Stored bits per parameter, norms excluded">{"bits/"}<wbr />{"weight"}</th>
+                    <th class="num" tabindex="0" title="The KV cache over the model's whole context">{"KV cache"}<br />{"(kB)"}</th>
+                    <th class="num" tabindex="0" title="Perplexity of the FP32 model on the same tokens">{"FP32 ppl"}</th>
+                    <th class="num" tabindex="0" title="Perplexity of the quantized model: exp(mean −ln p(next token))">{"perplexity"}</th>
+                    <th class="num" tabindex="0" title="(ppl_q − ppl_32) / ppl_32 · 100">{"Δ %"}</th>
+                    <th class="num" tabindex="0" title="Mean KL divergence of the quantized next-token distribution from FP32's, nats">{"KL"}</th>
+                    <th class="num" tabindex="0" title="Share of positions where both models rank the same token first">{"same"}<br />{"top-1"}</th>
+                    <th class="num" tabindex="0" title="Root mean square change of the probability of the true next token">{"RMS Δp"}</th>
+                    <th class="num" tabindex="0" title="Predictions scored: one per token after the first of each window (8,193 evaluation tokens give 8,192)">{"scored"}</th>
+                    <th class="num" tabindex="0" title="Seconds: first the whole run (quantizing and scoring both models), then the quantization method alone in this browser's worker (GPTQ's and AWQ's searches included; when the same settings ran before, the time they took then)">{"seconds"}<br />{"run"}<br />{"method"}</th>
+                    <th class="num" tabindex="0" title={format!("Tokens per second of the quantized model over FP32's, in this browser's worker after the run (medians of 5 interleaved trials): first decoding one token at a time with the KV cache ({} tokens from an empty cache; a token's latency is 1 / rate), then prefilling a {}-token prompt in one pass. The rates are in the cell's tooltip, under the table for the last run, and in the CSV and JSON.", crate::lm::bench::PAIR_DECODE_TOKENS, crate::lm::bench::PAIR_PREFILL_TOKENS)}>{"speed ×"}<br />{"decode"}<br />{"prefill"}</th>
+                    <th><span class="visually-hidden">{"Use or remove the row"}</span></th>
                 </tr></thead>
                 <tbody>{ for props.rows.iter().map(row) }</tbody>
             </table>
@@ -95,11 +95,11 @@ pub fn lm_table(props: &LmTableProps) -> Html {
                 <div class="scroll">
                     <table class="report">
                         <thead><tr>
-                            <th>{"layer"}</th><th title="W [N, K]: output features × input features">{"shape"}</th><th>{"format"}</th><th>{"engine"}</th>
-                            <th class="num">{"weights"}</th><th class="num" title="4 bytes per weight">{"FP32 kB"}</th>
-                            <th class="num" title="Every stored byte of the layer: integers, scales, minimums">{"kB"}</th>
-                            <th class="num" title="Stored bits per weight: 8 × bytes / weights">{"bits/weight"}</th>
-                            <th class="num" title="10·log10(Σ y32² / Σ (yq − y32)²) of the layer's output">{"output SQNR (dB)"}</th>
+                            <th>{"layer"}</th><th tabindex="0" title="W [N, K]: output features × input features">{"shape"}</th><th>{"format"}</th><th>{"engine"}</th>
+                            <th class="num">{"weights"}</th><th class="num" tabindex="0" title="4 bytes per weight">{"FP32 kB"}</th>
+                            <th class="num" tabindex="0" title="Every stored byte of the layer: integers, scales, minimums">{"kB"}</th>
+                            <th class="num" tabindex="0" title="Stored bits per weight: 8 × bytes / weights">{"bits/weight"}</th>
+                            <th class="num" tabindex="0" title="10·log10(Σ y32² / Σ (yq − y32)²) of the layer's output">{"output SQNR (dB)"}</th>
                             <th class="num">{"cosine"}</th><th>{"note"}</th>
                         </tr></thead>
                         <tbody>{ for v.layers.iter().map(|l| html! {
