@@ -8,7 +8,6 @@
 use std::rc::Rc;
 
 use gloo::timers::callback::Timeout;
-use wasm_bindgen::JsCast;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
@@ -166,16 +165,7 @@ pub fn tensor_page() -> Html {
     };
     let on_close = {
         let d = state.dispatcher();
-        Callback::from(move |_: MouseEvent| {
-            d.dispatch(TensorAction::CloseFile);
-            // The button goes with the file: focus the text box that replaces it.
-            Timeout::new(0, || {
-                if let Some(el) = gloo::utils::document().get_element_by_id("tensor-text").and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
-                    let _ = el.focus();
-                }
-            })
-            .forget();
-        })
+        Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::CloseFile))
     };
     // Lines of unequal length were read as one row: say so under the box.
     let text_notice = typed.as_ref().as_ref().ok().and_then(|(_, notice)| notice.clone());
