@@ -86,11 +86,13 @@ pub struct TensorView {
 /// [`MAX_PAGE_VALUES`]; else why not, naming the tensor. A file none of whose tensors passes is
 /// refused whole, and the tensor shown before stays.
 pub fn page_can_take(name: &str, t: &Tensor) -> Result<(), String> {
+    // The count its shape holds: a tensor of more than the page takes reaches the page by its
+    // shape alone (`crate::formats::pack_tensors`).
+    if t.count() > MAX_PAGE_VALUES {
+        return Err(format!("{name} has {} values; the page takes up to {MAX_PAGE_VALUES} (the qplay tensor command takes any size)", t.count()));
+    }
     if t.values.is_empty() {
         return Err(format!("{name} is empty (shape {:?}): the page needs at least one value", t.shape));
-    }
-    if t.values.len() > MAX_PAGE_VALUES {
-        return Err(format!("{name} has {} values; the page takes up to {MAX_PAGE_VALUES} (the qplay tensor command takes any size)", t.values.len()));
     }
     crate::quant::check_finite(&t.values).map_err(|e| format!("{name}: {e}"))
 }
@@ -203,7 +205,7 @@ impl TensorView {
     pub fn work(s: &TensorSettings, values: Option<(&str, &Tensor)>) -> f64 {
         let (n, rows) = match (values, s.generator) {
             // Refused at once by `input` (more than the page takes): nothing to compute or send.
-            (Some((_, t)), None) if t.values.len() > MAX_PAGE_VALUES => return 0.0,
+            (Some((_, t)), None) if t.count() > MAX_PAGE_VALUES => return 0.0,
             (Some((_, t)), None) => (t.values.len(), t.shape.first().copied().unwrap_or(1)),
             (_, Some(g)) => (g.rows.saturating_mul(g.cols), g.rows),
             (None, None) => (0, 1),

@@ -97,6 +97,6 @@ pub fn largest_tensor(list: &[(String, Tensor)], fits: impl Fn(&str, &Tensor) ->
     list.iter()
         .enumerate()
         .filter(|(_, (n, t))| fits(n, t))
-        .max_by_key(|(i, (_, t))| (t.values.len(), std::cmp::Reverse(*i)))
+        .max_by_key(|(i, (_, t))| (t.count(), std::cmp::Reverse(*i)))
         .map(|(i, _)| i)
 }

@@ -32,13 +32,32 @@ pub struct Tensor {
     pub values: Vec<f32>,
 }
 
-/// Tensors as they travel between the page and the worker: each one's name and shape, and all
-/// their values, one tensor after the other, as f32 little-endian bytes.
-pub fn pack_tensors(tensors: &[(String, Tensor)]) -> (Vec<(String, Vec<usize>)>, Vec<u8>) {
+impl Tensor {
+    /// How many values its shape holds (saturating: a product past `usize::MAX` is more than any
+    /// buffer holds). The same as `values.len()`, but for a tensor that travelled by its shape
+    /// alone ([`pack_tensors`]).
+    pub fn count(&self) -> usize {
+        shape_count(&self.shape)
+    }
+}
+
+/// The product of a shape's dimensions, saturating (a zero dimension after a saturated product
+/// still gives the true product, 0).
+fn shape_count(shape: &[usize]) -> usize {
+    shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
+}
+
+/// Tensors as they travel between the page and the worker: each one's name and shape, and the
+/// values of those that hold at most `max_values`, one tensor after the other, as f32
+/// little-endian bytes. A larger tensor travels by its shape alone: the page takes at most
+/// `max_values`, so the 128 MB of a 32 M-value weight would be copied onto the page's thread
+/// only to be refused.
+pub fn pack_tensors(tensors: &[(String, Tensor)], max_values: usize) -> (Vec<(String, Vec<usize>)>, Vec<u8>) {
     let shapes = tensors.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
-    let total: usize = tensors.iter().map(|(_, t)| t.values.len()).sum();
+    let sent = || tensors.iter().filter(|(_, t)| t.values.len() <= max_values);
+    let total: usize = sent().map(|(_, t)| t.values.len()).sum();
     let mut bytes = Vec::with_capacity(total * 4);
-    for (_, t) in tensors {
+    for (_, t) in sent() {
         for v in &t.values {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
@@ -46,20 +65,19 @@ pub fn pack_tensors(tensors: &[(String, Tensor)]) -> (Vec<(String, Vec<usize>)>,
     (shapes, bytes)
 }
 
-/// The tensors [`pack_tensors`] sent: an error, before anything is allocated, when the shapes do
-/// not account for exactly the bytes' values.
-pub fn unpack_tensors(shapes: Vec<(String, Vec<usize>)>, bytes: &[u8]) -> Result<Vec<(String, Tensor)>, FormatError> {
-    // A product that saturates is larger than any buffer, so it can never match; a zero
-    // dimension after it still gives the true product, 0.
-    let count = |shape: &[usize]| shape.iter().fold(1usize, |a, &d| a.saturating_mul(d));
-    let total = shapes.iter().fold(0usize, |a, (_, s)| a.saturating_add(count(s)));
+/// The tensors [`pack_tensors`] sent with the same `max_values`: one that holds more arrives
+/// with its shape and no values. An error, before anything is allocated, when the shapes do not
+/// account for exactly the bytes' values.
+pub fn unpack_tensors(shapes: Vec<(String, Vec<usize>)>, bytes: &[u8], max_values: usize) -> Result<Vec<(String, Tensor)>, FormatError> {
+    let sent = |shape: &[usize]| Some(shape_count(shape)).filter(|&n| n <= max_values).unwrap_or(0);
+    let total = shapes.iter().fold(0usize, |a, (_, s)| a.saturating_add(sent(s)));
     if bytes.len() % 4 != 0 || total.checked_mul(4) != Some(bytes.len()) {
         return Err(FormatError::ShapeMismatch { expected: total, found: bytes.len() / 4 });
     }
     let mut rest = bytes;
     let mut out = Vec::with_capacity(shapes.len());
     for (name, shape) in shapes {
-        let (mine, after) = rest.split_at(count(&shape) * 4);
+        let (mine, after) = rest.split_at(sent(&shape) * 4);
         rest = after;
         let values = mine.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
         out.push((name, Tensor { shape, values }));

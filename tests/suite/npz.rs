@@ -220,9 +220,9 @@ both! {
         let mut with_nan = read.clone();
         with_nan.push(("odd".into(), Tensor { shape: vec![3, 0, 2], values: vec![] }));
         with_nan.push(("nan".into(), Tensor { shape: vec![2], values: vec![f32::NAN, -0.0] }));
-        let (shapes, bytes) = pack_tensors(&with_nan);
+        let (shapes, bytes) = pack_tensors(&with_nan, usize::MAX);
         let shapes = serde_json::from_str(&serde_json::to_string(&shapes).unwrap()).unwrap();
-        let back = unpack_tensors(shapes, &bytes).unwrap();
+        let back = unpack_tensors(shapes, &bytes, usize::MAX).unwrap();
         assert_eq!(back.len(), with_nan.len());
         for ((n, t), (m, u)) in with_nan.iter().zip(&back) {
             assert_eq!((n, &t.shape), (m, &u.shape));
@@ -238,14 +238,28 @@ both! {
             (vec![half, 4, 1], &four[..]),
             (vec![usize::MAX, usize::MAX], &four[..]),
         ] {
-            let e = unpack_tensors(vec![("t".into(), shape.clone())], bytes).unwrap_err();
+            let e = unpack_tensors(vec![("t".into(), shape.clone())], bytes, usize::MAX).unwrap_err();
             assert!(matches!(e, FormatError::ShapeMismatch { found, .. } if found == bytes.len() / 4), "{shape:?}: {e}");
         }
         // Two tensors whose counts overflow only when added.
-        assert!(unpack_tensors(vec![("a".into(), vec![usize::MAX]), ("b".into(), vec![1])], &four).is_err());
+        assert!(unpack_tensors(vec![("a".into(), vec![usize::MAX]), ("b".into(), vec![1])], &four, usize::MAX).is_err());
         // A saturated product times a zero dimension is truly empty.
-        let empty = unpack_tensors(vec![("z".into(), vec![usize::MAX, 2, 0]), ("one".into(), vec![1])], &four).unwrap();
+        let empty = unpack_tensors(vec![("z".into(), vec![usize::MAX, 2, 0]), ("one".into(), vec![1])], &four, usize::MAX).unwrap();
         assert_eq!((empty[0].1.values.len(), empty[1].1.values.clone()), (0, vec![1.0]));
+        // With a limit, as between the page and the worker: a tensor of more values travels by
+        // its shape alone, counted by its shape, and the others keep their values in order.
+        let (shapes, bytes) = pack_tensors(&with_nan, 4);
+        let kept: usize = with_nan.iter().map(|(_, t)| t.values.len()).filter(|&n| n <= 4).sum();
+        assert_eq!(bytes.len(), 4 * kept);
+        assert!(kept < with_nan.iter().map(|(_, t)| t.values.len()).sum::<usize>(), "the fixture has a tensor past the limit");
+        let back = unpack_tensors(shapes, &bytes, 4).unwrap();
+        for ((n, t), (m, u)) in with_nan.iter().zip(&back) {
+            assert_eq!((n, &t.shape, t.count()), (m, &u.shape, u.count()));
+            let expect: Vec<u32> = if t.values.len() <= 4 { t.values.iter().map(|v| v.to_bits()).collect() } else { vec![] };
+            assert_eq!(u.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expect, "{n}");
+        }
+        // A shape past the limit sends nothing, so bytes for it are a mismatch.
+        assert!(unpack_tensors(vec![("t".into(), vec![5])], &[0u8; 20], 4).is_err());
     }
 }
 

@@ -33,7 +33,7 @@ use crate::app::state::{TensorAction, TensorState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
-use crate::experiment::tensor_view::{TensorView, INLINE_WORK};
+use crate::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_PAGE_VALUES};
 use crate::metrics::QuantErrorMetrics;
 use crate::formats::{pack_tensors, Tensor};
 use crate::parse::{parse_numbers, plural, ParseError};
@@ -71,7 +71,7 @@ fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>, typed
     // The worker unpacks the values with `unpack_tensors`.
     let (loaded, bytes) = match file.or(typed.as_ref()) {
         Some(current) => {
-            let (mut shapes, bytes) = pack_tensors(std::slice::from_ref(current));
+            let (mut shapes, bytes) = pack_tensors(std::slice::from_ref(current), MAX_PAGE_VALUES);
             (shapes.pop().map(|(name, shape)| LoadedTensorRef { name, shape }), Some(bytes))
         }
         None => (None, None),
@@ -202,7 +202,7 @@ pub fn tensor_page() -> Html {
                         <span>{ format!("From {}: ", f.name) }</span>
                         <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor">
                             { for f.tensors.iter().enumerate().map(|(i, (n, t))| html! {
-                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {:?} ({})", t.shape, plural(t.values.len(), "value")) }</option>
+                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {:?} ({})", t.shape, plural(t.count(), "value")) }</option>
                             }) }
                         </select>
                         <button onclick={on_close} data-testid="close-file" title="Back to typing numbers">{"Close the file"}</button>

@@ -10,7 +10,7 @@ use yew::Reducible;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::Outcome;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
-use crate::experiment::tensor_view::{page_can_take, TensorView};
+use crate::experiment::tensor_view::{page_can_take, TensorView, MAX_PAGE_VALUES};
 use crate::formats::files::largest_tensor;
 use crate::formats::{unpack_tensors, Tensor};
 use crate::parse::format_numbers;
@@ -157,7 +157,7 @@ impl Reducible for TensorState {
             }
             TensorAction::DismissNotices => next.notices.clear(),
             TensorAction::Read(update) => match next.reading.apply(update) {
-                Applied::Finished(name, Outcome::Tensors { tensors, unread, bytes }) => match unpack_tensors(tensors, &bytes) {
+                Applied::Finished(name, Outcome::Tensors { tensors, unread, bytes }) => match unpack_tensors(tensors, &bytes, MAX_PAGE_VALUES) {
                     Ok(tensors) => {
                         // The largest tensor the page can show first (a weight rather than its
                         // bias), the first of equals; a file with none keeps what was shown.

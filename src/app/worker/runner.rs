@@ -228,7 +228,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
             let b = bytes.ok_or_else(|| format!("{name}: the file's bytes did not arrive"))?;
             let file = crate::formats::files::read_tensor_file(&name, &b)?;
             drop(b);
-            let (tensors, values) = pack_tensors(&file.tensors);
+            let (tensors, values) = pack_tensors(&file.tensors, MAX_PAGE_VALUES);
             return Ok((Outcome::Tensors { tensors, unread: file.unread_note(), bytes: Vec::new() }, Some(values)));
         }
         Request::ReadModel { model: source } => {
@@ -320,7 +320,7 @@ fn tensor_view(id: u32, hash: &str, loaded: Option<LoadedTensorRef>, bytes: Opti
             if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > MAX_PAGE_VALUES) {
                 return Err(format!("{name}: shape {shape:?} holds more than the {MAX_PAGE_VALUES} values the page takes"));
             }
-            let mut one = unpack_tensors(vec![(name, shape)], &b).map_err(|e| format!("the tensor's values: {e}"))?;
+            let mut one = unpack_tensors(vec![(name, shape)], &b, MAX_PAGE_VALUES).map_err(|e| format!("the tensor's values: {e}"))?;
             one.pop()
         }
         None => None,
