@@ -549,8 +549,11 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   await page.waitForFunction(() => /layer\.safetensors/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
   assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^w \[2, 3\] \(6 values\)/);
   assert.match(await page.textContent('[data-testid=file-tensor]'), /b \[1\] \(1 value\)/);
-  await page.click('[data-testid=close-file]');
+  await page.focus('[data-testid=close-file]');
+  await page.keyboard.press('Enter');
   await page.waitForSelector('[data-testid=tensor-text]');
+  // The button went with the file: focus is on the text box that replaced it, not lost.
+  await page.waitForFunction(() => document.activeElement?.id === 'tensor-text');
   await assertHealthy(page, errors);
 });
 

@@ -163,10 +163,28 @@ pub fn tensor_page() -> Html {
             d.dispatch(TensorAction::ChooseTensor(i))
         })
     };
+    // Close the file takes its button away: focus goes to the text box that replaces it, once
+    // that box is drawn (an effect runs after the render).
+    let text_box = use_node_ref();
+    let focus_text = use_mut_ref(|| false);
     let on_close = {
         let d = state.dispatcher();
-        Callback::from(move |_: MouseEvent| d.dispatch(TensorAction::CloseFile))
+        let focus_text = focus_text.clone();
+        Callback::from(move |_: MouseEvent| {
+            *focus_text.borrow_mut() = true;
+            d.dispatch(TensorAction::CloseFile)
+        })
     };
+    {
+        let text_box = text_box.clone();
+        use_effect_with(state.file.is_some(), move |&open| {
+            if !open && focus_text.replace(false) {
+                if let Some(el) = text_box.cast::<web_sys::HtmlElement>() {
+                    let _ = el.focus();
+                }
+            }
+        });
+    }
     // Lines of unequal length were read as one row: say so under the box.
     let text_notice = typed.as_ref().as_ref().ok().and_then(|(_, notice)| notice.clone());
     let link = url::link_for(&state.to_hash());
@@ -214,7 +232,7 @@ pub fn tensor_page() -> Html {
                 } else {
                     <Ctl name="x" also="gen,shape,seed">
                     <label for="tensor-text" title="Rows of a 2-D tensor: one per line (lines of equal length), or nested brackets, as in JSON [[1, 2], [3, 4]] and NumPy's or PyTorch's printed arrays, which paste as they are. Lines of unequal length (a wrapped 1-D print) stay one row.">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
-                    <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false"
+                    <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false" ref={text_box}
                         value={settings.text.clone()} oninput={on_text} />
                     if let Some(n) = &text_notice {
                         <p class="hint" role="status" data-testid="text-notice">{ n.clone() }</p>
