@@ -22,3 +22,17 @@ fn replace_hash_writes_the_url_without_a_history_entry() {
     assert_eq!(gloo::utils::window().history().unwrap().length().unwrap(), before);
     assert!(qplay::app::url::link_for("#/x").ends_with("#/x"));
 }
+
+#[wasm_bindgen_test]
+fn the_workers_downloads_show_as_one_bar() {
+    use qplay::app::state::job::combined_loading;
+    assert_eq!(combined_loading(&[None, None]), None);
+    // One worker downloading: its own bar.
+    assert_eq!(combined_loading(&[None, Some(("the model".into(), 5, 10))]), Some(("the model".into(), 5, 10)));
+    // Two downloading the same file: summed, named once, counted.
+    let two = [Some(("the model".to_string(), 5, 10)), Some(("the model".to_string(), 2, 10))];
+    assert_eq!(combined_loading(&two), Some(("the model, on 2 workers".into(), 7, 20)));
+    // Different files, one of unknown size: the total is unknown.
+    let mixed = [Some(("the model".to_string(), 5, 10)), Some(("the test images".to_string(), 3, 0)), None];
+    assert_eq!(combined_loading(&mixed), Some(("the model, the test images, on 2 workers".into(), 8, 0)));
+}

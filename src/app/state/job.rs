@@ -175,6 +175,8 @@ struct Split {
     /// The job's id for the page: its first part's.
     id: u32,
     progress: Vec<Option<Progress>>,
+    /// Each part's download in flight, if any (a part's progress ends it).
+    loading: Vec<Option<Loading>>,
     outcomes: Vec<Option<Outcome>>,
     /// The job has ended (done, failed or cancelled): later events of its parts are ignored.
     ended: bool,
@@ -187,6 +189,29 @@ struct Split {
 }
 
 type Shared = std::rc::Rc<std::cell::RefCell<Split>>;
+
+/// The parts' downloads in flight as one bar: bytes done and bytes in all summed over the parts
+/// (in all unknown, 0, if any part's is), each download named once, and how many workers
+/// download when more than one does. None when no part downloads.
+pub fn combined_loading(parts: &[Option<Loading>]) -> Option<Loading> {
+    let seen: Vec<&Loading> = parts.iter().flatten().collect();
+    if seen.is_empty() {
+        return None;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (what, _, _) in &seen {
+        if !names.contains(&what.as_str()) {
+            names.push(what);
+        }
+    }
+    let what = match seen.len() {
+        1 => names.join(", "),
+        m => format!("{}, on {m} workers", names.join(", ")),
+    };
+    let done = seen.iter().map(|l| l.1).fold(0u64, u64::saturating_add);
+    let total = if seen.iter().any(|l| l.2 == 0) { 0 } else { seen.iter().map(|l| l.2).fold(0u64, u64::saturating_add) };
+    Some((what, done, total))
+}
 
 /// Runs `parts` (each with the same file bytes, if any) as one job on as many workers of the
 /// pool, part k on worker k (modulo the pool's size), and dispatches
@@ -214,7 +239,7 @@ pub fn run_stages<K: 'static>(worker: &SharedWorker, parts: Vec<Request>, bytes:
         dispatch.emit(JobUpdate { id: 0, change: Change::Event(Event::Failed("a shared job with no parts".into())) });
         return 0;
     }
-    let split = Split { id: 0, progress: vec![], outcomes: vec![], ended: false, parts: vec![], merge: None, bytes: bytes.map(|b| std::rc::Rc::new(b.to_vec())) };
+    let split = Split { id: 0, progress: vec![], loading: vec![], outcomes: vec![], ended: false, parts: vec![], merge: None, bytes: bytes.map(|b| std::rc::Rc::new(b.to_vec())) };
     let split: Shared = std::rc::Rc::new(std::cell::RefCell::new(split));
     submit_stage(worker, &split, parts, merge, &dispatch);
     let id = split.borrow().parts[0];
@@ -229,6 +254,7 @@ fn submit_stage<K: 'static>(worker: &SharedWorker, split: &Shared, parts: Vec<Re
     {
         let mut s = split.borrow_mut();
         s.progress = vec![None; n];
+        s.loading = vec![None; n];
         s.outcomes = (0..n).map(|_| None).collect();
         s.parts.clear();
         s.merge = Some(merge);
@@ -242,9 +268,23 @@ fn submit_stage<K: 'static>(worker: &SharedWorker, split: &Shared, parts: Vec<Re
                 return;
             }
             let id = s.id;
+            // Any other event of a part ends its download.
+            if !matches!(event, Event::Loading { .. }) {
+                s.loading[k] = None;
+            }
             let event = match event {
+                Event::Loading { what, done, total } => {
+                    s.loading[k] = Some((what, done, total));
+                    let Some((what, done, total)) = combined_loading(&s.loading) else { return };
+                    Event::Loading { what, done, total }
+                }
                 Event::Progress(p) => {
                     s.progress[k] = Some(p);
+                    // The bar stays on the downloads while any part still downloads (a progress
+                    // would clear it, and the next download would draw it again).
+                    if s.loading.iter().any(Option::is_some) {
+                        return;
+                    }
                     let seen: Vec<&Progress> = s.progress.iter().flatten().collect();
                     let stage = seen.first().map_or(String::new(), |p| p.stage.clone());
                     Event::Progress(Progress {
