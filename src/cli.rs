@@ -94,7 +94,8 @@ struct TensorArgs {
     /// The numbers themselves (commas, spaces or new lines), instead of INPUT; may start with a minus.
     #[arg(long, conflicts_with = "input", allow_hyphen_values = true)]
     values: Option<String>,
-    /// Shape for text input, e.g. 4,16 (default: as pasted: rows of equal length become 2-D).
+    /// Shape of the input, e.g. 4,16: text as pasted otherwise (rows of equal length become 2-D);
+    /// a file's own shape is replaced (the count of values must match).
     #[arg(long, value_delimiter = ',')]
     shape: Option<Vec<usize>>,
     /// Integer width, 1 to 16.
@@ -151,13 +152,20 @@ struct TensorArgs {
     /// Replace NaN and ±Inf by 0 (and count them) instead of failing.
     #[arg(long)]
     ignore_nonfinite: bool,
-    /// Write q.npy, dequant.npy, report.json, statistics.csv and quant_params.csv here.
+    /// Write q.npy, dequant.npy, report.json, statistics.csv and quant_params.csv here (the JSON
+    /// on stdout lists q and r' only for tensors of up to 1,024 values, and the parameters of the
+    /// first 1,024 slices; quant_params.csv has every slice's).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
-/// Tensors up to this many values also list q and r' in the JSON report.
+/// Tensors up to this many values also list q and r' in the JSON report, which lists the
+/// parameters of this many slices at most (a per-channel million-row tensor's would be 700 MB of
+/// JSON; `quant_params.csv` under `--out` has them all).
 const MAX_INLINE: usize = 1024;
+
+/// The most error evaluations (values × steps) an MSE calibration runs.
+const MAX_MSE_WORK: u64 = 1 << 30;
 
 /// Runs the command line as the OS gives it: an argument that is not UTF-8 (a legal file name
 /// on Linux) is a path where the flag takes one, else clap's message, never a panic.
@@ -189,7 +197,7 @@ pub fn run_os(args: Vec<std::ffi::OsString>) -> i32 {
 /// The tensor named `wanted` of a .npz or .safetensors file (the message lists the names when it
 /// is not there), else the one the Tensor page opens on: the largest with some values, all finite
 /// unless `keep_nonfinite`, the first of equals.
-fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>, keep_nonfinite: bool) -> Result<qplay::formats::Tensor, String> {
+fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>, keep_nonfinite: bool) -> Result<(String, qplay::formats::Tensor), String> {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut file = qplay::formats::files::read_tensor_file(&name, bytes)?;
     let list = &file.tensors;
@@ -208,12 +216,16 @@ fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>, ke
             i
         }
     };
-    Ok(file.tensors.swap_remove(i).1)
+    Ok(file.tensors.swap_remove(i))
 }
 
-fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
-    let (values, shape) = if let Some(text) = &a.values {
-        parse_numbers_lenient(text, a.ignore_nonfinite)?
+/// The values, their shape and the tensor's name for the reports: a file's member, else the
+/// file's stem, else "x" for `--values`.
+fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>, String), String> {
+    let stem = |p: &std::path::Path| p.file_stem().map_or_else(|| "x".to_string(), |s| s.to_string_lossy().into_owned());
+    let (values, shape, name) = if let Some(text) = &a.values {
+        let (v, s) = parse_numbers_lenient(text, a.ignore_nonfinite)?;
+        (v, s, "x".to_string())
     } else {
         let path = a.input.as_ref().ok_or("give an INPUT file or --values")?;
         let bytes = if path.as_os_str() == "-" {
@@ -223,17 +235,19 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
         };
         let archive = ["npz", "safetensors"].iter().any(|e| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e)));
         if archive {
-            let t = tensor_of_file(path, &bytes, a.tensor.as_deref(), a.ignore_nonfinite)?;
-            (t.values, t.shape)
+            let (name, t) = tensor_of_file(path, &bytes, a.tensor.as_deref(), a.ignore_nonfinite)?;
+            (t.values, t.shape, name)
         } else if a.tensor.is_some() {
             return Err(format!("--tensor picks a tensor of a .npz or .safetensors file; {} holds one", path.display()));
+        } else if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("npy")) && !bytes.starts_with(b"\x93NUMPY") {
+            return Err(format!("{}: not a .npy file: it does not start with NumPy's magic bytes \\x93NUMPY", path.display()));
         } else if bytes.starts_with(b"\x93NUMPY") {
             let t = read_npy(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-            (t.values, t.shape)
+            (t.values, t.shape, stem(path))
         } else {
             let text = String::from_utf8(bytes).map_err(|_| format!("{}: neither .npy nor text", path.display()))?;
-            let p = parse_numbers_lenient(&text, a.ignore_nonfinite)?;
-            (p.0, p.1)
+            let p = parse_numbers_lenient(&text, a.ignore_nonfinite).map_err(|e| format!("{}: {e}", path.display()))?;
+            (p.0, p.1, stem(path))
         }
     };
     let shape = match &a.shape {
@@ -247,7 +261,7 @@ fn read_input(a: &TensorArgs) -> Result<(Vec<f32>, Vec<usize>), String> {
         }
         None => shape,
     };
-    Ok((values, shape))
+    Ok((values, shape, name))
 }
 
 /// Text input, within the page's limits (`formats::text`: 32 MiB, 2^20 values); with `ignore`,
@@ -273,7 +287,8 @@ fn parse_numbers_lenient(text: &str, ignore: bool) -> Result<(Vec<f32>, Vec<usiz
 }
 
 fn tensor(a: &TensorArgs) -> Result<(), String> {
-    let (mut x, shape) = read_input(a)?;
+    check_flags_apply(a)?;
+    let (mut x, shape, name) = read_input(a)?;
     let mut replaced = 0usize;
     if a.ignore_nonfinite {
         for v in x.iter_mut().filter(|v| !v.is_finite()) {
@@ -311,6 +326,14 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
         };
         format!("{flag}: {e}")
     })?;
+    // The MSE search computes the error of every value at each step: bound the product, so that
+    // a large tensor with many steps cannot run for minutes (10^9 evaluations take about 20 s).
+    if let (Calibration::Mse { steps }, None) = (&calibration, &a.range) {
+        let work = (*steps as u64).saturating_mul(x.len() as u64);
+        if work > MAX_MSE_WORK {
+            return Err(format!("--steps {steps}: {} values × {steps} steps is {work} error evaluations, more than {MAX_MSE_WORK}: give at most {} steps", x.len(), MAX_MSE_WORK / (x.len() as u64).max(1)));
+        }
+    }
     let range = a.range.as_deref().map(parse_range).transpose()?;
     let granularity = match a.granularity {
         GranularityArg::PerTensor => Granularity::PerTensor,
@@ -320,7 +343,7 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
             group_size: a.group_size.ok_or("--granularity per-group needs --group-size")?,
         },
     };
-    let label = TensorLabel::weight("input", "Tensor", "x");
+    let label = TensorLabel::weight("input", "Tensor", &name);
     let g = match range {
         Some((lo, hi)) if granularity != Granularity::PerTensor => {
             return Err(format!("--range {lo},{hi} sets one range: use it with --granularity per-tensor"));
@@ -336,6 +359,7 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
     let slices: Vec<_> = g
         .slices
         .iter()
+        .take(MAX_INLINE)
         .map(|s| json!({ "params": s.params, "guard": s.guard }))
         .collect();
     let out = json!({
@@ -343,6 +367,7 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
         "scheme": scheme,
         "granularity": granularity,
         "calibration": if a.range.is_some() { json!("manual_range") } else { json!(calibration) },
+        "slices_total": g.slices.len(),
         "slices": slices,
         "metrics": metrics,
         "baselines": { "fp16": fp16, "bf16": bf16 },
@@ -350,7 +375,7 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
         // The integers and dequantized values themselves, for tensors small enough to read (else see --out).
         "q": (x.len() <= MAX_INLINE).then_some(&g.q),
         "dequant": (x.len() <= MAX_INLINE).then_some(&g.dequant),
-        "quant_params": params,
+        "quant_params": &params[..params.len().min(MAX_INLINE)],
     });
     let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
     println!("{text}");
@@ -377,6 +402,38 @@ fn parse_range(text: &str) -> Result<(f32, f32), String> {
         return Err(bad("α must not exceed β"));
     }
     Ok((a, b))
+}
+
+/// A flag the other flags make meaningless is refused, naming both, rather than ignored.
+fn check_flags_apply(a: &TensorArgs) -> Result<(), String> {
+    let c = a.calibration;
+    let calibrator_flags = [
+        ("--percentile", a.percentile.is_some(), matches!(c, CalibrationArg::Percentile), "--calibration percentile"),
+        ("--ratio", a.ratio.is_some(), matches!(c, CalibrationArg::RemovalOutlier), "--calibration removal-outlier"),
+        ("--bins", a.bins.is_some(), matches!(c, CalibrationArg::Kl), "--calibration kl"),
+        ("--steps", a.steps.is_some(), matches!(c, CalibrationArg::Mse), "--calibration mse"),
+        ("--momentum", a.momentum.is_some(), matches!(c, CalibrationArg::MovingAverage), "--calibration moving-average"),
+        ("--batch", a.batch.is_some(), matches!(c, CalibrationArg::MovingAverage), "--calibration moving-average"),
+    ];
+    for (flag, given, applies, needs) in calibrator_flags {
+        if given && !applies {
+            return Err(format!("{flag} is a setting of {needs}, not of the calibration chosen"));
+        }
+    }
+    if a.range.is_some() && !matches!(c, CalibrationArg::MinMax) {
+        return Err("--range sets α and β by hand: no calibration runs, so --calibration does not apply".into());
+    }
+    let per_tensor = matches!(a.granularity, GranularityArg::PerTensor);
+    if a.group_size.is_some() && !matches!(a.granularity, GranularityArg::PerGroup) {
+        return Err("--group-size is a setting of --granularity per-group".into());
+    }
+    if a.axis != 0 && per_tensor {
+        return Err("--axis is a setting of --granularity per-channel or per-group".into());
+    }
+    if a.seed != 0 && !matches!(a.rounding, RoundingArg::Stochastic) {
+        return Err("--seed seeds --rounding stochastic, which is not chosen".into());
+    }
+    Ok(())
 }
 
 fn calibration(a: &TensorArgs) -> Calibration {

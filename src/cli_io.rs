@@ -186,7 +186,8 @@ pub fn assets_dir(flag: &str, given: &Path) -> Result<PathBuf, String> {
         return Ok(found.clone());
     }
     let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-    Err(format!("{flag} {}: no such folder (tried {}): give the folder that holds models/ and data/ (the repository's www/)", given.display(), list.join(", ")))
+    let holds = if flag == "--data-dir" { "the datasets (the repository's www/data)" } else { "models/ and data/ (the repository's www/)" };
+    Err(format!("{flag} {}: no such folder (tried {}): give the folder that holds {holds}", given.display(), list.join(", ")))
 }
 
 fn extension(path: &Path) -> String {

@@ -51,9 +51,10 @@ pub struct TrainArgs {
     dataset: DatasetArg,
     #[arg(long, default_value_t = 8)]
     epochs: usize,
+    /// Images per batch, 1–4096 (QAT's limits).
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Adam's learning rate.
+    /// Adam's learning rate, in (0, 1).
     #[arg(long, default_value_t = 1e-3)]
     lr: f32,
     /// Seeds the initial weights and the batch order.
@@ -62,7 +63,7 @@ pub struct TrainArgs {
     /// Where the embedded datasets are.
     #[arg(long, default_value = "www/data")]
     data_dir: PathBuf,
-    /// The .safetensors file to write.
+    /// The .safetensors file to write (`qplay convert` makes an .onnx of it).
     #[arg(long)]
     out: PathBuf,
 }
@@ -75,6 +76,16 @@ pub fn load_dataset(dir: &std::path::Path, name: &str, split: &str) -> Result<Da
 }
 
 pub fn train(a: &TrainArgs) -> Result<(), String> {
+    // The limits of QAT's settings (`Experiment::validate`), checked before anything is read.
+    if !(a.lr > 0.0 && a.lr < 1.0) {
+        return Err(format!("--lr {}: outside (0, 1)", a.lr));
+    }
+    if a.batch == 0 || a.batch > 4096 {
+        return Err(format!("--batch {}: outside 1–4096", a.batch));
+    }
+    if !a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors")) {
+        return Err(format!("--out {}: train writes a .safetensors file (qplay convert makes an .onnx of it)", a.out.display()));
+    }
     let data_dir = crate::cli_io::assets_dir("--data-dir", &a.data_dir)?;
     let train = load_dataset(&data_dir, a.dataset.name(), "train")?;
     let test = load_dataset(&data_dir, a.dataset.name(), "test")?;

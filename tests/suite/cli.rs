@@ -289,3 +289,70 @@ fn qat_that_diverges_is_named() {
     assert!(divergence_note(&curve(&[0.5, f64::NAN, 0.7]), &[(0, 0.87), (1, 0.10)], 0.5).unwrap().contains("; the training loss was not finite."));
     assert!(divergence_note(&[], &[(0, 0.87)], 0.5).is_none());
 }
+
+#[test]
+fn flags_the_other_flags_make_meaningless_are_refused_by_name() {
+    let cases: [(&[&str], &str); 9] = [
+        (&["tensor", "--values", "1,2,3", "--percentile", "50"], "--percentile is a setting of --calibration percentile"),
+        (&["tensor", "--values", "1,2,3", "--calibration", "kl", "--steps", "10"], "--steps is a setting of --calibration mse"),
+        (&["tensor", "--values", "1,2,3", "--batch", "2"], "--batch is a setting of --calibration moving-average"),
+        (&["tensor", "--values", "1,2,3", "--range=-1,1", "--calibration", "kl"], "--range sets α and β by hand"),
+        (&["tensor", "--values", "1,2,3,4", "--group-size", "2"], "--group-size is a setting of --granularity per-group"),
+        (&["tensor", "--values", "1,2,3,4", "--shape", "2,2", "--axis", "1"], "--axis is a setting"),
+        (&["tensor", "--values", "1,2,3", "--seed", "3"], "--seed seeds --rounding stochastic"),
+        (&["train", "--arch", "mlp", "--dataset", "fashion", "--lr", "nan", "--out", "/tmp/never.safetensors"], "--lr NaN: outside (0, 1)"),
+        (&["train", "--arch", "mlp", "--dataset", "fashion", "--batch", "0", "--out", "/tmp/never.safetensors"], "--batch 0: outside 1–4096"),
+    ];
+    for (args, needle) in cases {
+        let (code, _, err) = qplay(args);
+        assert_ne!(code, 0, "{args:?} should fail");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let (code, _, err) = qplay(&["train", "--arch", "mlp", "--dataset", "fashion", "--epochs", "0", "--out", "/tmp/never.onnx"]);
+    assert!(code != 0 && err.contains("train writes a .safetensors file"), "{err}");
+    assert!(!std::path::Path::new("/tmp/never.onnx").exists());
+    // The same settings where they apply still run.
+    for args in [
+        &["tensor", "--values", "1,2,3", "--calibration", "percentile", "--percentile", "50"][..],
+        &["tensor", "--values", "1,2,3,4", "--shape", "2,2", "--granularity", "per-group", "--axis", "1", "--group-size", "2"],
+        &["tensor", "--values", "1,2,3", "--rounding", "stochastic", "--seed", "3"],
+    ] {
+        let (code, _, err) = qplay(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_tensor_of_many_slices_lists_the_first_1024_and_names_the_tensor_read() {
+    // 2,000 channels of 3 values: the JSON lists 1,024 slices and says how many in all; the CSV
+    // under --out has every one; the reports name the file's tensor.
+    let dir = std::env::temp_dir().join(format!("qplay-cli-slices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let values: Vec<f32> = (0..6000).map(|i| ((i * 37) % 101) as f32 / 10.0 - 5.0).collect();
+    let input = dir.join("conv_w.npy");
+    std::fs::write(&input, qplay::formats::npy::write_npy_f32(&values, &[2000, 3])).unwrap();
+    let out_dir = dir.join("out");
+    let (code, out, err) = qplay(&["tensor", input.to_str().unwrap(), "--granularity", "per-channel", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["slices_total"], 2000);
+    assert_eq!(report["slices"].as_array().unwrap().len(), 1024);
+    let params = report["quant_params"].as_array().unwrap();
+    assert_eq!(params.len(), 1024);
+    assert_eq!(params[0]["TensorName"], "conv_w", "{}", params[0]);
+    let csv = std::fs::read_to_string(out_dir.join("quant_params.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2000);
+    // The MSE search's work is bounded: 120,000 values × 10,000 steps (past 2^30 evaluations) is
+    // refused before any is computed, naming the most steps it takes.
+    let big = dir.join("big.npy");
+    std::fs::write(&big, qplay::formats::npy::write_npy_f32(&vec![0.5; 120_000], &[120_000])).unwrap();
+    let (code, _, err) = qplay(&["tensor", big.to_str().unwrap(), "--calibration", "mse", "--steps", "10000"]);
+    assert!(code != 0 && err.contains("--steps 10000") && err.contains("give at most 8947 steps"), "{err}");
+    let (code, _, err) = qplay(&["tensor", input.to_str().unwrap(), "--calibration", "mse", "--steps", "300"]);
+    assert_eq!(code, 0, "{err}");
+    // A .npy name on something else is named as such.
+    std::fs::write(dir.join("empty.npy"), b"").unwrap();
+    let (code, _, err) = qplay(&["tensor", dir.join("empty.npy").to_str().unwrap()]);
+    assert!(code != 0 && err.contains("not a .npy file"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
