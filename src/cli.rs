@@ -99,7 +99,7 @@ struct TensorArgs {
     #[arg(long, value_delimiter = ',')]
     shape: Option<Vec<usize>>,
     /// Integer width, 1 to 16.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=16))]
     bits: u8,
     /// The lab's method: normal maps [α, β] onto [qmin, qmax]; clip onto twice that range.
     #[arg(long, value_enum, default_value = "normal")]

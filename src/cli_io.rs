@@ -86,10 +86,10 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "full")]
     mode: ModeArg,
     /// Weight bits, 1 to 16.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=16))]
     weight_bits: u8,
     /// Activation bits, 1 to 16 (full and dynamic modes).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=16))]
     act_bits: u8,
     #[arg(long, value_enum, default_value = "per-channel")]
     granularity: GranularityArg,

@@ -88,11 +88,11 @@ pub struct SearchArgs {
     /// The fewest bytes whose mean KL against FP32 is at most this.
     #[arg(long, allow_negative_numbers = true)]
     kl_target: Option<f64>,
-    /// [default: a --link's, else 4]
-    #[arg(long, allow_negative_numbers = true)]
+    /// The width each Linear starts at, 2 to 8 [default: a --link's, else 4]
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u8).range(2..=8))]
     low_bits: Option<u8>,
-    /// [default: a --link's, else 8]
-    #[arg(long, allow_negative_numbers = true)]
+    /// The width a sensitive Linear is raised to, 2 to 8, above --low-bits [default: a --link's, else 8]
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u8).range(2..=8))]
     high_bits: Option<u8>,
     /// Validation tokens of the slice [default: a --link's, else 1,025 = 1,024 predictions, 4 windows of 256].
     #[arg(long, allow_negative_numbers = true)]
@@ -117,8 +117,9 @@ pub struct ModelArgs {
     /// Where the assets are (data/, models/).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/www"))]
     assets: PathBuf,
-    /// A model file (.safetensors with qplay's LM metadata); default: the built-in model.
-    /// The model's file(s): see the module header (default: the built-in model).
+    /// The model's file(s) (default: the built-in model): qplay's .safetensors with LM metadata;
+    /// one .gguf; a llama2.c model.bin (+ tokenizer.bin); a Hugging Face config.json +
+    /// model.safetensors (+ tokenizer.json).
     #[arg(long, num_args = 1..)]
     model: Vec<PathBuf>,
     /// Which built-in model when --model is not given: small (1.2 M parameters) or large
@@ -128,17 +129,22 @@ pub struct ModelArgs {
     /// The settings as TOML (the keys of LmQuantConfig); flags given too override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The settings as a share link or its query (`weights=rtn&bits=4&group=32`, the same keys).
+    /// The settings as a share link or its query (`weights=rtn&bits=4&group=32`, the same keys),
+    /// read as the page reads it: a key it cannot use is skipped with a notice on stderr, and
+    /// flags given too override the link.
     #[arg(long)]
     link: Option<String>,
     /// --link read once ([`ModelArgs::link_experiment`]).
     #[arg(skip)]
     link_read: std::cell::OnceCell<Option<(qplay::share::lm::LmExperiment, Vec<String>)>>,
+    /// Weight format: f32, f16, bf16, rtn (integers of --bits in groups of --group), or
+    /// llama.cpp's blocks q8_0, q4_0, q4_1 [default: f32; rtn when --bits is given].
     #[arg(long)]
     weights: Option<String>,
-    #[arg(long, allow_negative_numbers = true)]
+    /// Integer width of --weights rtn, 2 to 8.
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u8).range(2..=8))]
     bits: Option<u8>,
-    /// Values per group (0 = per channel).
+    /// Values per group of --weights rtn (0 = per channel; else a multiple of 32 up to 4096).
     #[arg(long, allow_negative_numbers = true)]
     group: Option<usize>,
     /// Asymmetric RTN (a minimum per group).
@@ -186,6 +192,7 @@ pub struct ModelArgs {
     /// Outlier injection: channels scaled in every RMSNorm (0 = off).
     #[arg(long, allow_negative_numbers = true)]
     outliers: Option<usize>,
+    /// Outlier injection: the factor of the scaled channels, 1 to 1000.
     #[arg(long, allow_negative_numbers = true, value_parser = f32_in_range)]
     outlier_scale: Option<f32>,
 }
@@ -548,6 +555,12 @@ impl ModelArgs {
         }
         if let Some(g) = self.group {
             c.group = g;
+        }
+        // --bits and --group set RTN's grid: another format has its own (q4_0: 4 bits in blocks of 32).
+        if c.weights != LmWeightFormat::Rtn {
+            if let Some(flag) = [(self.bits.is_some(), "--bits"), (self.group.is_some(), "--group")].into_iter().find_map(|(given, f)| given.then_some(f)) {
+                return Err(format!("{flag} sets the grid of --weights rtn; {} has its own", c.weights.name()));
+            }
         }
         c.symmetric &= !self.asym;
         c.narrow |= self.narrow;
@@ -947,7 +960,12 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
         if sensitivity_seconds.is_none() && p.stage.starts_with("step 2") {
             sensitivity_seconds = Some(start.elapsed().as_secs_f64());
         }
-        eprint!("\r  {} {}/{}\x1b[K", p.stage, p.done, p.total);
+        // On a terminal the line is rewritten in place (\x1b[K clears its end); else one line each.
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprint!("\r  {} {}/{}\x1b[K", p.stage, p.done, p.total);
+        } else {
+            eprintln!("  {} {}/{}", p.stage, p.done, p.total);
+        }
         true
     })
     .map_err(|e| e.to_string())?;

@@ -119,7 +119,7 @@ fn npy_in_npy_out_per_channel_and_byte_stable() {
 #[test]
 fn bad_settings_and_input_give_clear_errors() {
     let cases: [(&[&str], &str); 7] = [
-        (&["tensor", "--values", "1,2,3", "--bits", "17"], "bits"),
+        (&["tensor", "--values", "1,2,3", "--bits", "17"], "17 is not in 1..=16"),
         (&["tensor", "--values", "1,2,3,4", "--shape", "4000000000,4000000000,4000000000"], "holds more values than can be counted, the input has 4"),
         (&["tensor", "--values", "1,2,3,4", "--shape", "2,3"], "holds 6 values, the input has 4"),
         (&["tensor", "--values", "1,2,3", "--calibration", "percentile", "--percentile", "0"], "percentile"),

@@ -84,7 +84,10 @@ fn generation_is_seeded_and_bad_settings_are_named() {
     assert!(code != 0 && err.contains("--prompt: give the text to continue"), "{err}");
 
     for (args, needle) in [
-        (vec!["eval", "--bits", "9"], "bits"),
+        (vec!["eval", "--bits", "9"], "9 is not in 2..=8"),
+        (vec!["eval", "--bits", "99999999999"], "99999999999 is not in 2..=8"),
+        (vec!["eval", "--weights", "q4_0", "--bits", "8"], "--bits sets the grid of --weights rtn; q4_0 has its own"),
+        (vec!["eval", "--weights", "f16", "--group", "32"], "--group sets the grid of --weights rtn; f16 has its own"),
         (vec!["eval", "--bits", "4", "--group", "48"], "group"),
         (vec!["eval", "--weights", "q5_k"], "--weights q5_k"),
         (vec!["eval", "--kv", "int4"], "--kv int4"),
@@ -124,7 +127,7 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         // its way, and chooses every width itself.
         (vec!["search", "--budget-bpw", "6", "--method", "gptq"], "the mixed-precision search quantizes with plain RTN"),
         (vec!["search", "--budget-bpw", "6", "--layer-bits", "layers.0.attention.wq=2"], "--layer-bits: the search chooses every Linear's width itself"),
-        (vec!["search", "--budget-bpw", "6", "--high-bits", "9"], "setting high_bits: low 4 and high 9 bits must be 2–8"),
+        (vec!["search", "--budget-bpw", "6", "--high-bits", "9"], "9 is not in 2..=8"),
     ] {
         let (code, out, err) = qplay(&args);
         assert_ne!(code, 0, "{args:?} must fail");
