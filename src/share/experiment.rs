@@ -473,6 +473,12 @@ fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, 
         exp = build_on(&defaults, &keys, dataset_of_model).unwrap_or_else(|_| base.clone());
     }
     note_unused(&exp, &keys, &mut notices);
+    // The narrow range is of a symmetric grid (`PtqConfig::weight_scheme`): with asymmetric
+    // weights it would change nothing, so the page's check box is off and the link is told.
+    if exp.ptq.narrow_range && !exp.ptq.weight_symmetric {
+        exp.ptq.narrow_range = false;
+        notices.push("Ignored ptq.narrow_range in the link: the narrow range is of symmetric weights (ptq.weight_symmetric=true).".into());
+    }
     (exp, notices.finish())
 }
 

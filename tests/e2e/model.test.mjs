@@ -108,6 +108,38 @@ test('Cancel stops a long sweep within a second, and the page keeps working', as
   await assertHealthy(page, errors);
 });
 
+test('the controls a task sets itself are off, and the narrow range goes with symmetric weights', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  const disabled = (id) => page.$eval(`[data-testid=${id}]`, (e) => e.disabled);
+  assert.equal(await disabled('ptq-weight_bits'), false);
+  assert.equal(await disabled('bits-nn1'), false);
+  // The sweep sets each cell's bits, granularity and activation calibration.
+  await page.selectOption('[data-testid=task]', 'sweep');
+  await page.waitForSelector('[data-testid=task-sets]');
+  for (const id of ['ptq-weight_bits', 'ptq-act_bits', 'ptq-granularity-kind', 'ptq-act_calibration-method', 'bits-nn1']) {
+    assert.equal(await disabled(id), true, `${id} is off in a sweep`);
+  }
+  assert.equal(await disabled('ptq-method'), false, 'the method still applies');
+  // The mixed-bit search chooses every layer's bits; under auto_tune it also searches init_scale.
+  await page.selectOption('[data-testid=task]', 'mixed_bit');
+  await page.waitForSelector('[data-testid=task-sets]');
+  assert.equal(await disabled('ptq-weight_bits'), true);
+  assert.equal(await disabled('bits-nn1'), true);
+  assert.equal(await disabled('ptq-act_bits'), false);
+  const tuned = await page.$eval('[data-testid=mixed_bit-auto_tune]', (e) => e.checked);
+  assert.equal(await disabled('mixed_bit-init_scale'), tuned);
+  // Asymmetric weights: the narrow range is cleared and off, and stays out of the link.
+  await page.selectOption('[data-testid=task]', 'ptq');
+  await page.check('[data-testid=ptq-narrow_range]');
+  await page.waitForFunction(() => /ptq\.narrow_range=true/.test(location.hash));
+  await page.uncheck('[data-testid=ptq-weight_symmetric]');
+  await page.waitForFunction(() => !/narrow_range/.test(location.hash));
+  assert.equal(await disabled('ptq-narrow_range'), true);
+  assert.equal(await page.$eval('[data-testid=ptq-narrow_range]', (e) => e.checked), false);
+  await assertHealthy(page, errors);
+});
+
 test('bad model files show a message and the model loaded before stays', async () => {
   const { page, errors } = await openPage(browser, `${url}#/model`);
   await page.waitForSelector('[data-testid=layer-table]');
@@ -138,6 +170,16 @@ test('bad model files show a message and the model loaded before stays', async (
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
   assert.ok(pct(await page.textContent('[data-testid=fp32-accuracy]')) > 85);
   await screenshot(page, 'model-file.png');
+  // A link to a built-in model in this tab, then Back: the entry of the run on the file opens on
+  // the file again (it is still loaded), with no notice that a file cannot travel in a link.
+  assert.match(page.url(), /model=file/);
+  await page.evaluate(() => { location.hash = '#/model?ptq.weight_bits=4'; });
+  await page.waitForFunction(() => /nn1[\s\S]*Linear/.test(document.querySelector('[data-testid=layer-table]').textContent));
+  await page.goBack();
+  await page.waitForFunction(() => /conv1[\s\S]*Conv2d/.test(document.querySelector('[data-testid=layer-table]').textContent));
+  assert.match(page.url(), /model=file/);
+  assert.equal(await page.$('[data-testid=link-notice]'), null, 'no notice on Back to the file');
+  assert.ok(pct(await page.textContent('[data-testid=fp32-accuracy]')) > 85, 'the run on the file is shown again');
   // Another file: the first file's results are not shown as this one's (both are model=file).
   const mlp = await readFile(join(root, 'www', 'models', 'mlp-fashion.safetensors'));
   await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-mlp.safetensors', mimeType: 'application/octet-stream', buffer: mlp });

@@ -485,6 +485,13 @@ both! {
         let (exp, notices) = from_query("ptq.granularity.group_size=16&ptq.granularity.kind=per_group");
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(exp.ptq.granularity, WeightGranularity::PerGroup { group_size: 16 });
+        // The narrow range with asymmetric weights would change nothing: dropped and named; with
+        // symmetric weights (the default) it applies.
+        let (exp, notices) = from_query("ptq.weight_symmetric=false&ptq.narrow_range=true");
+        assert!(!exp.ptq.narrow_range && !exp.ptq.weight_symmetric);
+        assert!(notices.len() == 1 && notices[0].contains("ptq.narrow_range") && notices[0].contains("symmetric"), "{notices:?}");
+        let (exp, notices) = from_query("ptq.narrow_range=true");
+        assert!(exp.ptq.narrow_range && notices.is_empty(), "{notices:?}");
         // The tensor page: a group size, an axis or a calibration setting with nothing to set.
         let (s, notices) = TensorSettings::from_hash("#/tensor?group=8&axis=1&cparam=99");
         assert_eq!((s.granularity, s.calibration), (Granularity::PerTensor, Calibration::MinMax));

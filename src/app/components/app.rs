@@ -82,7 +82,7 @@ fn shell() -> Html {
     let hash = url::read_hash();
     let first = Page::from_hash(&hash);
     let tensor = use_reducer_eq(|| TensorState::from_hash(if first == Page::Tensor { &hash } else { "" }));
-    let model = use_reducer_eq(|| if first == Page::Model { ModelState::from_query(query_of(&hash)) } else { ModelState::default() });
+    let model = use_reducer_eq(|| if first == Page::Model { ModelState::from_query(query_of(&hash), None) } else { ModelState::default() });
     let lab = use_reducer_eq(|| if first == Page::Lab { LabState::from_query(query_of(&hash)) } else { LabState::default() });
     let lm = use_reducer_eq(|| if first == Page::Lm { LmState::from_query(query_of(&hash)) } else { LmState::default() });
     let worker = use_state(SharedWorker::default);

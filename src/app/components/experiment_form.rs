@@ -72,6 +72,11 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
     let check = |key: &'static str, label: &str, tip: &str, value: bool, apply: SetFlag| -> Html { c.check(key, label, tip, value, false, apply) };
     let bits_options = || (1..=16u8).map(|b| (b.to_string(), b.to_string())).collect::<Vec<_>>();
     let mode = e.ptq.mode;
+    // Tasks that set some settings themselves: those controls are off (they would change nothing).
+    // The sweep sets the bits, the granularity and the activation calibration of each cell; the
+    // mixed-bit searches choose every layer's bits.
+    let sweep = e.task == Task::Sweep;
+    let chooses_bits = matches!(e.task, Task::Sweep | Task::MixedBit | Task::SizeBudget);
     let (train, test) = crate::data::split_sizes(&e.dataset).unwrap_or((crate::experiment::spec::MAX_CALIB, crate::data::TEST_IMAGES));
 
     let task = if props.show_task {
@@ -94,16 +99,17 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                 mode.name().into(),
                 vec![("weight_only".into(), "weight-only".into()), ("full".into(), "full (static)".into()), ("dynamic".into(), "dynamic".into())],
                 Rc::new(|x, v| x.ptq.mode = QuantMode::from_name(v).unwrap_or(QuantMode::Full))) }
-            { select("ptq.weight_bits", "Weight bits", "b: weights become integers in [−2^(b−1), 2^(b−1) − 1] (with narrow range, −2^(b−1) + 1 to 2^(b−1) − 1)",
-                e.ptq.weight_bits.to_string(), bits_options(), Rc::new(|x, v| x.ptq.weight_bits = v.parse().unwrap_or(8))) }
+            { c.select("ptq.weight_bits", "Weight bits", "b: weights become integers in [−2^(b−1), 2^(b−1) − 1] (with narrow range, −2^(b−1) + 1 to 2^(b−1) − 1); the sweep and the mixed-bit searches set it themselves",
+                e.ptq.weight_bits.to_string(), bits_options(), chooses_bits, Rc::new(|x, v| x.ptq.weight_bits = v.parse().unwrap_or(8))) }
             if mode != QuantMode::WeightOnly {
-                { select("ptq.act_bits", "Activation bits", "bits of every activation between layers (the input of each quantized layer, and the logits in full mode)",
-                    e.ptq.act_bits.to_string(), bits_options(), Rc::new(|x, v| x.ptq.act_bits = v.parse().unwrap_or(8))) }
+                { c.select("ptq.act_bits", "Activation bits", "bits of every activation between layers (the input of each quantized layer, and the logits in full mode); the sweep sets it to each cell's bits",
+                    e.ptq.act_bits.to_string(), bits_options(), sweep, Rc::new(|x, v| x.ptq.act_bits = v.parse().unwrap_or(8))) }
             }
             if mode != QuantMode::Dynamic {
-                { select("ptq.granularity.kind", "Weight granularity", "which weights share one scale: the whole tensor, each output channel (row), or each group of inputs in a row",
+                { c.select("ptq.granularity.kind", "Weight granularity", "which weights share one scale: the whole tensor, each output channel (row), or each group of inputs in a row; the sweep sets it to each cell's",
                     e.ptq.granularity.name().into(),
                     vec![("per_tensor".into(), "per tensor".into()), ("per_channel".into(), "per channel".into()), ("per_group".into(), "per group".into())],
+                    sweep,
                     Rc::new(|x, v| x.ptq.granularity = match v {
                         "per_tensor" => WeightGranularity::PerTensor,
                         "per_group" => WeightGranularity::PerGroup { group_size: 16 },
@@ -116,20 +122,25 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                     Rc::new(|x, v| x.ptq.dynamic_strategy = if v == "ACWL" { DynamicMode::Acwl } else { DynamicMode::Alwc })) }
             }
             if let WeightGranularity::PerGroup { group_size } = e.ptq.granularity {
-                { number("ptq.granularity.group_size", "Group size", "inputs per group; a layer whose inputs it does not divide falls back to per channel",
-                    group_size.to_string(), "1", "4096", "1", Rc::new(|x, v| x.ptq.granularity = WeightGranularity::PerGroup { group_size: (v.round() as usize).max(1) })) }
+                { c.number_unless("ptq.granularity.group_size", "Group size", "inputs per group; a layer whose inputs it does not divide falls back to per channel",
+                    group_size.to_string(), ["1", "4096", "1"], sweep, Rc::new(|x, v| x.ptq.granularity = WeightGranularity::PerGroup { group_size: (v.round() as usize).max(1) })) }
             }
             { check("ptq.weight_symmetric", "symmetric weights", "Z = 0 and s = max|w| / ((qmax − qmin) / 2): what integer kernels need; off: s = (max − min) / (2^b − 1) with a zero point",
-                e.ptq.weight_symmetric, Rc::new(|x, v| x.ptq.weight_symmetric = v)) }
-            { check("ptq.narrow_range", "narrow range", "Symmetric weights without the lowest level (int8: [−127, 127], int4: [−7, 7]) as TFLite does; off: the full range [−128, 127] as ONNX Runtime does",
-                e.ptq.narrow_range, Rc::new(|x, v| x.ptq.narrow_range = v)) }
+                e.ptq.weight_symmetric, Rc::new(|x, v| {
+                    x.ptq.weight_symmetric = v;
+                    // The narrow range is of a symmetric grid: it goes with it.
+                    x.ptq.narrow_range &= v;
+                })) }
+            { c.check("ptq.narrow_range", "narrow range", "Symmetric weights without the lowest level (int8: [−127, 127], int4: [−7, 7]) as TFLite does; off: the full range [−128, 127] as ONNX Runtime does (with symmetric weights only)",
+                e.ptq.narrow_range, !e.ptq.weight_symmetric, Rc::new(|x, v| x.ptq.narrow_range = v)) }
             { select("ptq.method", "Method", "the lab's methods: normal maps [α, β] onto [qmin, qmax]; clip onto [2·qmin, 2·qmax + 1], a step half as wide whose outer half saturates",
                 e.ptq.method.name().into(), vec![("normal".into(), "normal".into()), ("clip".into(), "clip".into())],
                 Rc::new(|x, v| x.ptq.method = Method::from_name(v).unwrap_or(Method::Normal))) }
             if mode == QuantMode::Full {
-                { select("ptq.act_calibration.method", "Activation calibration", "how each activation's range [α, β] is chosen from the calibration images",
+                { c.select("ptq.act_calibration.method", "Activation calibration", "how each activation's range [α, β] is chosen from the calibration images; the sweep sets it to each cell's",
                     e.ptq.act_calibration.name().into(),
                     CALIBRATIONS.iter().map(|(k, n, _)| (k.name().to_string(), n.to_string())).collect(),
+                    sweep,
                     Rc::new(|x, v| x.ptq.act_calibration = CalibrationKind::from_name(v).map(Calibration::default_for).unwrap_or_default())) }
                 { number("calib_size", "Calibration images", "images of the training split used to calibrate (MindSpore Lite recommends 100–500)",
                     e.calib_size.to_string(), "1", &train.min(crate::experiment::spec::MAX_CALIB).to_string(), "1", Rc::new(|x, v| x.calib_size = (v.round().max(1.0)) as usize)) }
@@ -184,7 +195,7 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                             <td>{ name.clone() }</td><td>{ kind.clone() }</td>
                             <td><input type="checkbox" checked={skip} onchange={on_skip} disabled={locked("ptq.skip")}
                                 aria-label={format!("skip {name}")} data-testid={format!("skip-{name}")} /></td>
-                            <td><select onchange={on_bits} disabled={locked("ptq.layer_bits") || skip} aria-label={format!("bits of {name}")} data-testid={format!("bits-{name}")}>
+                            <td><select onchange={on_bits} disabled={locked("ptq.layer_bits") || skip || chooses_bits} aria-label={format!("bits of {name}")} data-testid={format!("bits-{name}")}>
                                 <option value="" selected={bits.is_none()}>{ format!("model's ({})", e.ptq.weight_bits) }</option>
                                 { for (1..=16u8).map(|b| html! { <option value={b.to_string()} selected={bits == Some(b)}>{ b }</option> }) }
                             </select></td>
@@ -201,8 +212,9 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
     let task_settings = match e.task {
         Task::MixedBit | Task::SizeBudget => html! {
             <div class="settings">
-                { number("mixed_bit.init_scale", "init_scale", "the target relative weight error of each layer (MindSpore Lite): larger → fewer bits, more error",
-                    format!("{}", e.mixed_bit.init_scale), "0.0001", "0.99", "0.005", Rc::new(|x, v| x.mixed_bit.init_scale = v as f32)) }
+                <p class="hint" data-testid="task-sets">{"The search chooses every layer's bits: the weight bits and the per-layer bits are its to set."}</p>
+                { c.number_unless("mixed_bit.init_scale", "init_scale", "the target relative weight error of each layer (MindSpore Lite): larger → fewer bits, more error; auto_tune searches it",
+                    format!("{}", e.mixed_bit.init_scale), ["0.0001", "0.99", "0.005"], e.mixed_bit.auto_tune, Rc::new(|x, v| x.mixed_bit.init_scale = v as f32)) }
                 { check("mixed_bit.auto_tune", "auto_tune", "search init_scale so the output's cosine similarity with FP32 stays at the target",
                     e.mixed_bit.auto_tune, Rc::new(|x, v| x.mixed_bit.auto_tune = v)) }
                 // Each setting is live only where it is read: the target under auto_tune, the budget in the size-budget task.
@@ -223,6 +235,9 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                 { number("qat.train_size", "training images", "images per epoch (0 = all)",
                     e.qat.train_size.to_string(), "0", "60000", "1000", Rc::new(|x, v| x.qat.train_size = v.max(0.0) as usize)) }
             </div>
+        },
+        Task::Sweep => html! {
+            <p class="hint" data-testid="task-sets">{"The sweep sets each cell's weight bits (and activation bits), weight granularity and activation calibration, and every layer's bits: those controls are its to set."}</p>
         },
         _ => html! {},
     };

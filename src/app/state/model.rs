@@ -119,16 +119,23 @@ impl ModelAction {
 }
 
 impl ModelState {
-    /// The state a link opens: its experiment, hidden / locked controls and notices.
-    pub fn from_query(query: &str) -> ModelState {
+    /// The state a link opens: its experiment, hidden / locked controls and notices. A link that
+    /// names a model file opens on `file`, the one this tab has loaded (Back to a run on it), if
+    /// any; else on the built-in MLP, with a notice.
+    pub fn from_query(query: &str, file: Option<&LoadedModel>) -> ModelState {
         let (mut view, rest) = split_view(query);
         let (mut exp, mut notices) = crate::share::experiment::from_query(&rest);
         notices.extend(view.keep_known(crate::share::view::MODEL_VIEW_KEYS));
-        if exp.model == FILE_MODEL {
-            notices.push("The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it.".into());
-            exp.model = Experiment::default().model;
-        }
-        let layers = crate::experiment::spec::builtin_architecture(&exp.model).quantizable();
+        let layers = match file {
+            Some(f) if exp.model == FILE_MODEL => f.outline.quantizable(),
+            _ => {
+                if exp.model == FILE_MODEL {
+                    notices.push("The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it.".into());
+                    exp.model = Experiment::default().model;
+                }
+                crate::experiment::spec::builtin_architecture(&exp.model).quantizable()
+            }
+        };
         notices.extend(crate::share::experiment::drop_unknown_layers(&mut exp, &layers));
         ModelState { exp, view, notices, ..ModelState::default() }
     }
@@ -159,7 +166,7 @@ impl Reducible for ModelState {
                 next.exp.fit_sizes_to_dataset();
             }
             ModelAction::FromQuery(query) => {
-                let read = ModelState::from_query(&query);
+                let read = ModelState::from_query(&query, self.file.as_deref());
                 if crate::share::experiment::to_query(&read.exp) != crate::share::experiment::to_query(&next.exp) {
                     next.exp = read.exp;
                 }
