@@ -316,8 +316,29 @@ fn config(a: &ExportArgs) -> Result<PtqConfig, String> {
 }
 
 pub fn export(a: &ExportArgs) -> Result<(), String> {
-    let (model, default_data) = load_model(a)?;
     let quantized = matches!(a.format, ExportFormat::QdqOnnx | ExportFormat::SafetensorsQuant);
+    if !quantized {
+        // A quantization setting changed from its default would be ignored by an FP32 export.
+        let set = [
+            ("--mode", !matches!(a.mode, ModeArg::Full)),
+            ("--weight-bits", a.weight_bits != 8),
+            ("--act-bits", a.act_bits != 8),
+            ("--granularity", !matches!(a.granularity, GranularityArg::PerChannel)),
+            ("--group-size", a.group_size != 32),
+            ("--asymmetric", a.asymmetric),
+            ("--narrow-range", a.narrow_range),
+            ("--dynamic-strategy", a.dynamic_strategy != "alwc"),
+            ("--smooth-quant", a.smooth_quant.is_some()),
+            ("--bias-correction", a.bias_correction),
+            ("--calib", a.calib != 256),
+            ("--act-calibration", a.act_calibration != "min_max"),
+            ("--act-calibration-param", a.act_calibration_param.is_some()),
+        ];
+        if let Some((flag, _)) = set.iter().find(|(_, given)| *given) {
+            return Err(format!("{flag} is a setting of the quantized formats (qdq-onnx, safetensors-quant); this format writes the FP32 model"));
+        }
+    }
+    let (model, default_data) = load_model(a)?;
     let mut notes = Vec::new();
     let mut summary = json!({ "model": a.model, "format": a.format.to_possible_value().map(|v| v.get_name().to_string()), "out": a.out });
     let (bytes, qmodel) = if quantized {

@@ -308,6 +308,8 @@ fn flags_the_other_flags_make_meaningless_are_refused_by_name() {
         assert_ne!(code, 0, "{args:?} should fail");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+    let (code, _, err) = qplay(&["export", "--model", "mlp-mnist", "--format", "onnx", "--weight-bits", "4", "--out", "/tmp/never.onnx"]);
+    assert!(code != 0 && err.contains("--weight-bits is a setting of the quantized formats"), "{err}");
     let (code, _, err) = qplay(&["train", "--arch", "mlp", "--dataset", "fashion", "--epochs", "0", "--out", "/tmp/never.onnx"]);
     assert!(code != 0 && err.contains("train writes a .safetensors file"), "{err}");
     assert!(!std::path::Path::new("/tmp/never.onnx").exists());
