@@ -82,6 +82,8 @@ pub fn from_ini(text: &str, base: Experiment) -> Result<IniConfig, ConfigError> 
     let mut bit_num: Option<u8> = None;
     // Settings shared by [weight_quant_param] and [full_quant_param], applied once the type is known.
     let (mut weight_per_channel, mut weight_bc, mut full_per_channel, mut full_bc) = (None, None, None, None);
+    // A key given twice is refused (as Python's configparser does), not read as its last value.
+    let mut seen = std::collections::HashSet::new();
     for (section, props) in ini.iter() {
         let Some(section) = section else {
             if let Some((k, _)) = props.iter().next() {
@@ -90,6 +92,9 @@ pub fn from_ini(text: &str, base: Experiment) -> Result<IniConfig, ConfigError> 
             continue;
         };
         for (key, v) in props.iter() {
+            if !seen.insert((section, key)) {
+                return Err(err(section, key, "given more than once: give each setting once"));
+            }
             match (section, key) {
                 ("common_quant_param", "quant_type") => {
                     quant_type = Some(match v.trim() {

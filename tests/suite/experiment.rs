@@ -412,6 +412,11 @@ fn invalid_descriptions_name_the_field() {
     assert!(ini("[common_quant_param]\nquant_type=FULL_QUANT\nfast=true\n").starts_with("[common_quant_param] fast: unsupported key"));
     assert!(ini("[full_quant_param]\nactivation_quant_method=MEDIAN\n[common_quant_param]\nquant_type=FULL_QUANT\n").contains("activation_quant_method"));
     assert!(ini("[common_quant_param]\nbit_num=8\n").contains("quant_type"));
+    // A key given twice, in one section or in the section given twice, is refused, not read as its last value.
+    let twice = ini("[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\nbit_num=4\n");
+    assert!(twice.starts_with("[common_quant_param] bit_num: given more than once"), "{twice}");
+    let twice = ini("[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n[common_quant_param]\nbit_num=4\n");
+    assert!(twice.contains("bit_num: given more than once"), "{twice}");
 }
 
 #[test]
