@@ -69,6 +69,10 @@ pub enum GranularityArg {
     PerGroup,
 }
 
+/// The defaults of `--group-size` and `--calib` (an FP32 export refuses any other value).
+const DEFAULT_GROUP_SIZE: usize = 32;
+const DEFAULT_CALIB: usize = 256;
+
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// lab-mlp, small-cnn (seeded random weights), mlp-fashion, mlp-mnist, cnn-fashion (pretrained), or a model file.
@@ -94,7 +98,7 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "per-channel")]
     granularity: GranularityArg,
     /// Group size of per-group weights.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = DEFAULT_GROUP_SIZE)]
     group_size: usize,
     /// Asymmetric weights (a zero point per slice) instead of symmetric ones.
     #[arg(long)]
@@ -112,7 +116,7 @@ pub struct ExportArgs {
     #[arg(long)]
     bias_correction: bool,
     /// Calibration images (the first N of the training split).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = DEFAULT_CALIB)]
     calib: usize,
     /// Activation calibration: min_max, moving_average_min_max, percentile, removal_outlier, kl, mse.
     #[arg(long, default_value = "min_max")]
@@ -169,7 +173,10 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 /// The assets folder (models/, data/): `given` when it exists. The default, a relative `www`,
 /// is also looked for beside the executable (and two levels up, from `target/<profile>/`) and
 /// in the source tree the binary was built from, so the CLI works outside the repository.
-pub fn assets_dir(flag: &str, given: &Path) -> Result<PathBuf, String> {
+/// What the assets folder of `--assets` holds, for the message when it is not found.
+pub const ASSETS_HOLD: &str = "models/ and data/ (the repository's www/)";
+
+pub fn assets_dir(flag: &str, given: &Path, holds: &str) -> Result<PathBuf, String> {
     if given.is_dir() {
         return Ok(given.to_path_buf());
     }
@@ -186,7 +193,6 @@ pub fn assets_dir(flag: &str, given: &Path) -> Result<PathBuf, String> {
         return Ok(found.clone());
     }
     let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-    let holds = if flag == "--data-dir" { "the datasets (the repository's www/data)" } else { "models/ and data/ (the repository's www/)" };
     Err(format!("{flag} {}: no such folder (tried {}): give the folder that holds {holds}", given.display(), list.join(", ")))
 }
 
@@ -256,7 +262,7 @@ fn load_model(a: &ExportArgs) -> Result<(Model, &'static str), String> {
         "lab-mlp" => Ok((zoo::lab_mlp(a.seed), "fashion")),
         "small-cnn" => Ok((zoo::small_cnn(a.seed).map_err(|e| e.to_string())?, "fashion")),
         name => match PRETRAINED.iter().find(|(n, _, _)| *n == name) {
-            Some((_, file, data)) => Ok((load_model_file(&assets_dir("--assets", &a.assets)?.join("models").join(file), None)?, data)),
+            Some((_, file, data)) => Ok((load_model_file(&assets_dir("--assets", &a.assets, ASSETS_HOLD)?.join("models").join(file), None)?, data)),
             None if Path::new(name).exists() => Ok((load_model_file(Path::new(name), None)?, "fashion")),
             None => Err(format!("--model {name}: not a built-in model (lab-mlp, small-cnn, mlp-fashion, mlp-mnist, cnn-fashion) nor a file")),
         },
@@ -268,7 +274,7 @@ fn dataset(a: &ExportArgs, default: &str, split: &str) -> Result<Dataset, String
     if name != "fashion" && name != "mnist" {
         return Err(format!("--dataset {name}: use fashion or mnist"));
     }
-    let path = assets_dir("--assets", &a.assets)?.join("data").join(format!("{name}-{split}.qds.gz"));
+    let path = assets_dir("--assets", &a.assets, ASSETS_HOLD)?.join("data").join(format!("{name}-{split}.qds.gz"));
     read_qds(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -324,13 +330,13 @@ pub fn export(a: &ExportArgs) -> Result<(), String> {
             ("--weight-bits", a.weight_bits != 8),
             ("--act-bits", a.act_bits != 8),
             ("--granularity", !matches!(a.granularity, GranularityArg::PerChannel)),
-            ("--group-size", a.group_size != 32),
+            ("--group-size", a.group_size != DEFAULT_GROUP_SIZE),
             ("--asymmetric", a.asymmetric),
             ("--narrow-range", a.narrow_range),
             ("--dynamic-strategy", a.dynamic_strategy != "alwc"),
             ("--smooth-quant", a.smooth_quant.is_some()),
             ("--bias-correction", a.bias_correction),
-            ("--calib", a.calib != 256),
+            ("--calib", a.calib != DEFAULT_CALIB),
             ("--act-calibration", a.act_calibration != "min_max"),
             ("--act-calibration-param", a.act_calibration_param.is_some()),
         ];

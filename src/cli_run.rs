@@ -81,7 +81,7 @@ fn load_model(exp: &Experiment, args: &RunArgs) -> Result<Model, String> {
         return crate::cli_io::load_model_file(p, None);
     }
     let file = BUILTIN_MODELS.iter().find(|(n, _, _)| *n == exp.model).map(|(_, _, f)| *f).ok_or_else(|| format!("model: unknown model \"{}\"", exp.model))?;
-    let path = crate::cli_io::assets_dir("--assets", &args.assets)?.join("models").join(file);
+    let path = crate::cli_io::assets_dir("--assets", &args.assets, crate::cli_io::ASSETS_HOLD)?.join("models").join(file);
     let bytes = crate::cli_io::read_file(&path)?;
     read_model(&bytes, None, DEFAULT_MAX_PARAMS).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -160,7 +160,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         notes.extend(c.notes.clone());
         exp = c.experiment.clone();
     }
-    let data_dir = crate::cli_io::assets_dir("--assets", &args.assets)?.join("data");
+    let data_dir = crate::cli_io::assets_dir("--assets", &args.assets, crate::cli_io::ASSETS_HOLD)?.join("data");
     let train: Dataset = load_dataset(&data_dir, &exp.dataset, "train")?;
     let test = load_dataset(&data_dir, &exp.dataset, "test")?;
     let calib = calibration_images(&exp, &train);

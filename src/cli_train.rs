@@ -86,7 +86,7 @@ pub fn train(a: &TrainArgs) -> Result<(), String> {
     if !a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors")) {
         return Err(format!("--out {}: train writes a .safetensors file (qplay convert makes an .onnx of it)", a.out.display()));
     }
-    let data_dir = crate::cli_io::assets_dir("--data-dir", &a.data_dir)?;
+    let data_dir = crate::cli_io::assets_dir("--data-dir", &a.data_dir, "the datasets (the repository's www/data)")?;
     let train = load_dataset(&data_dir, a.dataset.name(), "train")?;
     let test = load_dataset(&data_dir, a.dataset.name(), "test")?;
     let model = match a.arch {
