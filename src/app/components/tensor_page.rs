@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use gloo::timers::callback::Timeout;
+use wasm_bindgen::JsCast;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
@@ -35,6 +36,7 @@ use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_PAGE_VALUES};
 use crate::metrics::QuantErrorMetrics;
+use crate::formats::text::MAX_TEXT_BYTES;
 use crate::formats::{pack_tensors, Tensor};
 use crate::parse::{parse_numbers, plural, ParseError};
 use crate::quant::{Granularity, Method, QParams};
@@ -53,6 +55,15 @@ fn current<'a>(file: &'a Option<Rc<LoadedTensors>>, typed: &'a Typed) -> Option<
         None => typed.as_ref().ok().map(|(t, _)| ("the typed values", &**t)),
     }
 }
+
+/// The most text a paste puts in the box (256 KiB, some 25,000 values): a longer paste is read
+/// in the worker as a dropped `.txt` file would be, for the page's thread would spend a large
+/// fraction of a second parsing it and the browser as long again laying it out in the box (a paste
+/// of 400,000 values took it 0.6–1.2 s in headless Chromium).
+pub const MAX_PASTE_IN_BOX: usize = 256 << 10;
+
+/// The name a long paste is read under (its extension makes it text, as a `.txt` file is read).
+pub const PASTE_NAME: &str = "pasted.txt";
 
 /// The values the value table shows.
 fn first_rows<T: Copy>(v: &[T]) -> Rc<[T]> {
@@ -156,6 +167,22 @@ pub fn tensor_page() -> Html {
             Err(e) => d.dispatch(TensorAction::FileError(e)),
         })
     };
+    // A paste too long for the box goes to the worker as a text file (the box keeps its text).
+    let focus_file = use_mut_ref(|| false);
+    let on_paste = {
+        let (on_file, focus_file) = (on_file.clone(), focus_file.clone());
+        Callback::from(move |e: Event| {
+            let Some(text) = e.dyn_ref::<web_sys::ClipboardEvent>().and_then(|c| c.clipboard_data()).and_then(|d| d.get_data("text").ok()) else { return };
+            if text.len() > MAX_TEXT_BYTES {
+                e.prevent_default();
+                on_file.emit(Err(format!("{PASTE_NAME}: the paste is {:.1} MB of text; the most read is {} MiB", text.len() as f64 / 1e6, MAX_TEXT_BYTES >> 20)));
+            } else if text.len() > MAX_PASTE_IN_BOX {
+                e.prevent_default();
+                *focus_file.borrow_mut() = true;
+                on_file.emit(Ok((PASTE_NAME.to_string(), text.into_bytes())));
+            }
+        })
+    };
     let on_choose = {
         let d = state.dispatcher();
         Callback::from(move |e: Event| {
@@ -164,8 +191,10 @@ pub fn tensor_page() -> Html {
         })
     };
     // Close the file takes its button away: focus goes to the text box that replaces it, once
-    // that box is drawn (an effect runs after the render).
+    // that box is drawn (an effect runs after the render); a long paste read as a file takes the
+    // box away: focus goes to the file's choice of tensor.
     let text_box = use_node_ref();
+    let file_choice = use_node_ref();
     let focus_text = use_mut_ref(|| false);
     let on_close = {
         let d = state.dispatcher();
@@ -176,10 +205,11 @@ pub fn tensor_page() -> Html {
         })
     };
     {
-        let text_box = text_box.clone();
+        let (text_box, file_choice) = (text_box.clone(), file_choice.clone());
         use_effect_with(state.file.is_some(), move |&open| {
-            if !open && focus_text.replace(false) {
-                if let Some(el) = text_box.cast::<web_sys::HtmlElement>() {
+            let (flag, target) = if open { (focus_file, file_choice) } else { (focus_text, text_box) };
+            if flag.replace(false) {
+                if let Some(el) = target.cast::<web_sys::HtmlElement>() {
                     let _ = el.focus();
                 }
             }
@@ -218,7 +248,7 @@ pub fn tensor_page() -> Html {
                 } else if let Some(f) = &state.file {
                     <div class="loaded-file" data-testid="loaded-file">
                         <span>{ format!("From {}: ", f.name) }</span>
-                        <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor">
+                        <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor" ref={file_choice}>
                             { for f.tensors.iter().enumerate().map(|(i, (n, t))| html! {
                                 <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {:?} ({})", t.shape, plural(t.count(), "value")) }</option>
                             }) }
@@ -232,8 +262,11 @@ pub fn tensor_page() -> Html {
                 } else {
                     <Ctl name="x" also="gen,shape,seed">
                     <label for="tensor-text" title="Rows of a 2-D tensor: one per line (lines of equal length), or nested brackets, as in JSON [[1, 2], [3, 4]] and NumPy's or PyTorch's printed arrays, which paste as they are. Lines of unequal length (a wrapped 1-D print) stay one row.">{"Values (commas, spaces or new lines; one row per line gives a 2-D tensor)"}</label>
-                    <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false" ref={text_box}
-                        value={settings.text.clone()} oninput={on_text} />
+                    // autocomplete="off": the browser does not copy the box's text into the history
+                    // entry each time the page's link is replaced (108 ms for 4 MB of text).
+                    <textarea id="tensor-text" data-testid="tensor-text" rows="3" spellcheck="false" autocomplete="off" ref={text_box}
+                        value={settings.text.clone()} oninput={on_text} onpaste={on_paste}
+                        title="A paste longer than 256 KiB is read in the worker, as a .txt file would be" />
                     if let Some(n) = &text_notice {
                         <p class="hint" role="status" data-testid="text-notice">{ n.clone() }</p>
                     }
