@@ -82,3 +82,38 @@ test("a language model's perplexity gives the same row on one worker and on thre
   assert.ok(JSON.stringify(one).includes('perplexity') || JSON.stringify(one).includes('ppl'), JSON.stringify(one).slice(0, 300));
   assert.deepEqual(three, one);
 });
+
+test("a Cancel on one page stops that page's job only: another page's job on the same workers goes on", async () => {
+  // Each worker runs one job at a time: a job sent while another page's holds its worker waits,
+  // and says so; its Cancel takes it off the queue and leaves the other job running.
+  const { page, errors } = await pageWith(2, '#/model?task=sweep&eval_size=1000');
+  await page.waitForSelector('[data-testid=layer-table]');
+  await page.click('[data-testid=run]');
+  await page.waitForFunction(() => /on 2 workers/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await page.click('nav >> text=Language model');
+  await page.click('[data-testid=lm-run]');
+  await page.waitForFunction(() => /waiting for its worker to finish another job/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 10_000 });
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 2_000 });
+  assert.equal(await page.$('[data-testid=job-status]'), null);
+  // Back on the Model page the sweep still runs, and ends with its table.
+  await page.click('nav >> text=Model');
+  await page.waitForSelector('[data-testid=job-status]', { timeout: 2_000 });
+  assert.equal(await page.$('[data-testid=cancelled]'), null, 'the sweep was not cancelled');
+  await page.waitForSelector('[data-testid=sweep-result]', { timeout: 600_000 });
+  assert.equal(await page.$('[data-testid=cancelled]'), null);
+  // And the other way round: the Model page's Cancel leaves a language-model run going.
+  await page.selectOption('[data-testid=task]', 'sweep');
+  await page.click('[data-testid=run]');
+  await page.waitForFunction(() => /on 2 workers/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await page.click('nav >> text=Language model');
+  const rows = await page.$$eval('[data-testid=lm-table] tbody tr', (r) => r.length).catch(() => 0);
+  await page.click('[data-testid=lm-run]');
+  await page.click('nav >> text=Model');
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 2_000 });
+  await page.click('nav >> text=Language model');
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=lm-table] tbody tr').length > n, rows, { timeout: 300_000 });
+  assert.equal(await page.$('[data-testid=cancelled]'), null);
+  await assertHealthy(page, errors);
+});

@@ -66,8 +66,12 @@ pub fn bench_page() -> Html {
         })
     };
     let on_cancel = {
-        let worker = worker.clone();
-        Callback::from(move |_: ()| worker.0.cancel_all())
+        let (worker, running) = (worker.clone(), bench.job.running_id());
+        Callback::from(move |_: ()| {
+            if let Some(id) = running {
+                worker.0.cancel(id);
+            }
+        })
     };
     let (rows, ratios) = (&bench.rows, &bench.ratios);
     let parsed: Vec<_> = ratios.iter().filter_map(|l| parse_ratio(l)).collect();

@@ -164,10 +164,12 @@ pub fn lab_lm_track() -> Html {
         Callback::from(move |_: MouseEvent| queue.set(step_configs(step)))
     };
     let on_cancel = {
-        let (worker, queue) = (worker.clone(), queue.clone());
+        let (worker, queue, running) = (worker.clone(), queue.clone(), state.running_job());
         Callback::from(move |_: ()| {
             queue.set(Vec::new());
-            worker.0.cancel_all();
+            if let Some(id) = running {
+                worker.0.cancel(id);
+            }
         })
     };
     let run_all = {

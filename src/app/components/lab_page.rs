@@ -185,11 +185,13 @@ pub fn lab_page() -> Html {
         Callback::from(move |_: MouseEvent| d.dispatch(LabAction::RunAll(true)))
     };
     let on_cancel = {
-        let w = worker.clone();
+        let (w, running) = (worker.clone(), state.job.running_id());
         let d = state.dispatcher();
         Callback::from(move |_: ()| {
             d.dispatch(LabAction::RunAll(false));
-            w.0.cancel_all();
+            if let Some(id) = running {
+                w.0.cancel(id);
+            }
         })
     };
     let on_dataset = {

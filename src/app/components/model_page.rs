@@ -90,8 +90,8 @@ pub fn model_page() -> Html {
             if exp.task == Task::Ptq && fast && (state2.running_job().is_none() || ptq_in_flight) && exp.validate().is_ok() {
                 let (s, w, e) = (state2.clone(), worker2.clone(), exp.clone());
                 *timer.borrow_mut() = Some(Timeout::new(200, move || {
-                    if s.running_job().is_some() {
-                        w.0.cancel_all();
+                    if let Some(id) = s.running_job() {
+                        w.0.cancel(id);
                     }
                     submit(&w, &s, e)
                 }));
@@ -137,8 +137,12 @@ pub fn model_page() -> Html {
         })
     };
     let on_cancel = {
-        let worker = worker.clone();
-        Callback::from(move |_: ()| worker.0.cancel_all())
+        let (worker, running) = (worker.clone(), state.running_job());
+        Callback::from(move |_: ()| {
+            if let Some(id) = running {
+                worker.0.cancel(id);
+            }
+        })
     };
     let on_export = {
         let (state, worker) = (state.clone(), worker.clone());
@@ -163,8 +167,8 @@ pub fn model_page() -> Html {
                 run.ptq.layer_bits = bits.clone();
                 run.task = Task::Ptq;
                 d.dispatch(ModelAction::edit(move |e| e.ptq.layer_bits = bits.clone()));
-                if state.running_job().is_some() {
-                    worker.0.cancel_all();
+                if let Some(id) = state.running_job() {
+                    worker.0.cancel(id);
                 }
                 submit(&worker, &state, run);
             }

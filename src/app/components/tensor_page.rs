@@ -290,7 +290,7 @@ pub fn tensor_page() -> Html {
             { match &state.job {
                 JobState::Running(job) => {
                     let (stage, done, total, value) = job.stage();
-                    let on_cancel = { let w = worker.clone(); Callback::from(move |_: ()| w.0.cancel_all()) };
+                    let on_cancel = { let w = worker.clone(); let id = job.id; Callback::from(move |_: ()| w.0.cancel(id)) };
                     html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
                 }
                 JobState::Cancelled { kind } if *kind == key => html! {

@@ -53,8 +53,12 @@ pub fn worker_scaling() -> Html {
         })
     };
     let on_cancel = {
-        let worker = worker.clone();
-        Callback::from(move |_: ()| worker.0.cancel_all())
+        let (worker, running) = (worker.clone(), state.job.running_id());
+        Callback::from(move |_: ()| {
+            if let Some(id) = running {
+                worker.0.cancel(id);
+            }
+        })
     };
     let running = state.running();
     let rows = state.rows();

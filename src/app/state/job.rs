@@ -262,7 +262,12 @@ fn submit_stage<K: 'static>(worker: &SharedWorker, split: &Shared, parts: Vec<Re
     let bytes = split.borrow().bytes.clone();
     for (k, request) in parts.into_iter().enumerate() {
         let (shared, d, host) = (split.clone(), dispatch.clone(), worker.clone());
-        let part_id = worker.0.submit_to(k, request, bytes.as_deref().map(|b| b.as_slice()), move |part, event, _| {
+        // Every part is filed under the job's id (its first part's), which a Cancel names.
+        let root = match (split.borrow().id, split.borrow().parts.first()) {
+            (0, first) => first.copied(),
+            (id, _) => Some(id),
+        };
+        let part_id = worker.0.submit_part(root, k, request, bytes.as_deref().map(|b| b.as_slice()), move |part, event, _| {
             let mut s = shared.borrow_mut();
             if s.ended {
                 return;

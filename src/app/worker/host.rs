@@ -9,6 +9,11 @@
 //! job it held with a message that says so and is replaced by a fresh one at the next job; the
 //! page keeps everything it holds (models, settings, results). A reply that cannot be read fails
 //! its job instead of leaving it waiting forever.
+//!
+//! Each worker is given one job at a time: the others wait here, in the order they came, and
+//! their pages are told so ([`WAITING`]). A page's Cancel ([`WorkerHost::cancel`]) takes its
+//! waiting jobs off the queue and stops only the workers running its own job, so no other page's
+//! job is lost.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -20,6 +25,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::protocol::{Event, Job, Reply, Request};
+use crate::experiment::Progress;
 
 /// The worker's script, made by trunk from `src/bin/qplay-worker.rs` (`data-loader-shim`).
 pub const WORKER_URL: &str = "qplay-worker_loader.js";
@@ -27,8 +33,23 @@ pub const WORKER_URL: &str = "qplay-worker_loader.js";
 type Listener = Rc<dyn Fn(u32, Event, Option<Vec<u8>>)>;
 /// Messages waiting for the worker to be ready (`None` once it is).
 type Queue = Rc<RefCell<Option<Vec<JsValue>>>>;
-/// Every job waiting for its end: the worker it went to, and its callback.
-type Listeners = Rc<RefCell<HashMap<u32, (usize, Listener)>>>;
+
+/// A job waiting for its end.
+struct Pending {
+    /// The worker it goes to.
+    slot: usize,
+    /// The job its page knows: its own id, or a shared job's first part's ([`WorkerHost::submit_part`]).
+    root: u32,
+    on: Listener,
+    /// Its message while it waits for its worker to end the job before it (None once sent).
+    waiting: Option<JsValue>,
+}
+
+/// The stage a job shows while its worker runs another page's job (or another part of a job).
+pub const WAITING: &str = "waiting for its worker to finish another job";
+
+/// Every job waiting for its end, by id.
+type Listeners = Rc<RefCell<HashMap<u32, Pending>>>;
 
 /// The most workers the pool starts, whatever the browser reports.
 pub const MAX_WORKERS: usize = 8;
@@ -109,7 +130,7 @@ impl WorkerHost {
                 Err(e) => {
                     // Fail the job the reply names (if it names one), so that it does not wait forever.
                     let id = serde_json::from_str::<serde_json::Value>(&json).ok().and_then(|v| v.get("id")?.as_u64()).and_then(|i| u32::try_from(i).ok());
-                    let l = id.and_then(|id| Some((id, listeners.borrow_mut().remove(&id)?.1)));
+                    let l = id.and_then(|id| Some((id, listeners.borrow_mut().remove(&id)?.on)));
                     if let Some((id, l)) = l {
                         l(id, Event::Failed(format!("the worker's reply could not be read ({e})")), None);
                     }
@@ -117,9 +138,14 @@ impl WorkerHost {
                 }
             };
             let done = reply.event.ends_job();
-            let listener = listeners.borrow().get(&reply.id).map(|(_, l)| l.clone());
+            let listener = listeners.borrow().get(&reply.id).map(|p| p.on.clone());
             if done {
                 listeners.borrow_mut().remove(&reply.id);
+                // The worker is free: the next job waiting for it goes.
+                if let Some((next, msg, on)) = next_waiting(&listeners, slot) {
+                    let _ = w2.post_message(&msg);
+                    starting(next, on);
+                }
             }
             if let Some(l) = listener {
                 l(reply.id, reply.event, bytes);
@@ -132,8 +158,8 @@ impl WorkerHost {
             e.prevent_default();
             dead_flag.set(true);
             // The jobs of this worker fail; the other workers' jobs go on.
-            for (id, l) in take_jobs_of(&listeners, slot) {
-                l(
+            for (id, p) in take_jobs_of(&listeners, slot) {
+                (p.on)(
                     id,
                     Event::Failed(format!(
                         "the worker stopped ({}); a fresh one starts with the next job, and everything on this page is kept",
@@ -157,61 +183,93 @@ impl WorkerHost {
 
     /// [`WorkerHost::submit`] to worker `slot` of the pool (taken modulo the pool's size).
     pub fn submit_to(&self, slot: usize, request: Request, bytes: Option<&[u8]>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+        self.submit_part(None, slot, request, bytes, on)
+    }
+
+    /// [`WorkerHost::submit_to`] for a part of the job `root` (a shared job's first part's id,
+    /// which its page knows; `None`: the job is its own root), so that cancelling `root` stops it.
+    pub fn submit_part(&self, root: Option<u32>, slot: usize, request: Request, bytes: Option<&[u8]>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
         let slot = slot % self.slots.len();
         let id = self.next_id.get().wrapping_add(1);
         self.next_id.set(id);
-        let (worker, queue) = match self.ensure(slot) {
-            Ok(w) => w,
-            Err(message) => {
-                later(move || on(id, Event::Failed(message), None));
-                return id;
-            }
-        };
-        self.listeners.borrow_mut().insert(id, (slot, Rc::new(on)));
         let msg = Object::new();
         let json = serde_json::to_string(&Job { id, request }).unwrap_or_default();
         let _ = Reflect::set(&msg, &"json".into(), &json.into());
         let _ = Reflect::set(&msg, &"bytes".into(), &bytes.map_or(JsValue::NULL, |b| Uint8Array::from(b).into()));
-        if let Some(waiting) = queue.borrow_mut().as_mut() {
-            waiting.push(msg.into());
-            return id;
-        }
-        if let Err(e) = worker.post_message(&msg) {
-            if let Some((_, l)) = self.listeners.borrow_mut().remove(&id) {
-                let message = format!("the job could not be sent: {e:?}");
-                later(move || l(id, Event::Failed(message), None));
-            }
+        let on: Listener = Rc::new(on);
+        let root = root.unwrap_or(id);
+        let busy = self.listeners.borrow().values().any(|p| p.slot == slot);
+        // Said only when it waits for another job (not for another part of its own).
+        let behind_other = self.listeners.borrow().values().any(|p| p.slot == slot && p.root != root);
+        self.listeners.borrow_mut().insert(id, Pending { slot, root, on: on.clone(), waiting: Some(msg.into()) });
+        if !busy {
+            self.send_next(slot, false);
+        } else if behind_other {
+            later(move || on(id, Event::Progress(Progress { stage: WAITING.into(), done: 0, total: 1, value: None }), None));
         }
         id
     }
 
-    /// Stops every job at once: terminates the worker (the next job starts a fresh one). Each
-    /// job's callback gets [`Event::Cancelled`].
-    pub fn cancel_all(&self) {
-        for live in &self.slots {
-            if let Some(l) = live.borrow_mut().take() {
-                l.stop();
-            }
+    /// Sends worker `slot` the first job waiting for it (starting the worker if need be; queued
+    /// until it is ready), when it runs none; `waited`: the job was told it waits, and is told it
+    /// starts. A worker that cannot start or take it fails the job after this task.
+    fn send_next(&self, slot: usize, waited: bool) {
+        if self.listeners.borrow().values().any(|p| p.slot == slot && p.waiting.is_none()) {
+            return;
         }
-        let all: Vec<(u32, Listener)> = self.listeners.borrow_mut().drain().map(|(id, (_, l))| (id, l)).collect();
-        for (id, l) in all {
-            l(id, Event::Cancelled, None);
+        let Some((id, msg, on)) = next_waiting(&self.listeners, slot) else { return };
+        let sent = self.ensure(slot).and_then(|(worker, queue)| match queue.borrow_mut().as_mut() {
+            Some(ready_later) => {
+                ready_later.push(msg.clone());
+                Ok(())
+            }
+            None => worker.post_message(&msg).map_err(|e| format!("the job could not be sent: {e:?}")),
+        });
+        if sent.is_ok() {
+            if waited {
+                starting(id, on);
+            }
+            return;
+        }
+        if let Err(message) = sent {
+            // Every job for this worker fails: it cannot be started.
+            for (id, p) in take_jobs_of(&self.listeners, slot) {
+                let message = message.clone();
+                later(move || (p.on)(id, Event::Failed(message), None));
+            }
         }
     }
 
-    /// Stops the workers that run these jobs (a shared job's other parts after one failed, so
-    /// that they do not hold their workers for a result nobody reads). Any other job on those
-    /// workers fails with a message that says why; the next job starts fresh workers.
+    /// Stops the job its page knows as `root` (every part of it, on every worker), at once: its
+    /// callbacks get [`Event::Cancelled`]. A part still waiting is taken off the queue; a worker
+    /// running a part is terminated (its next job starts a fresh one). A job that has ended
+    /// already: nothing.
+    pub fn cancel(&self, root: u32) {
+        let ids: Vec<u32> = self.listeners.borrow().iter().filter(|(_, p)| p.root == root).map(|(id, _)| *id).collect();
+        self.stop_jobs(&ids);
+    }
+
+    /// Stops these jobs, as [`WorkerHost::cancel`] does (a page's Cancel; a shared job's other
+    /// parts after one failed, so that they do not hold their workers for a result nobody reads).
+    /// No other job is lost: each worker runs one job at a time.
     pub fn stop_jobs(&self, ids: &[u32]) {
-        let slots: Vec<usize> = ids.iter().filter_map(|id| self.listeners.borrow().get(id).map(|(s, _)| *s)).collect();
+        let mut ended: Vec<(u32, Pending)> = Vec::new();
+        let mut slots: Vec<usize> = Vec::new();
+        for id in ids {
+            let Some(p) = self.listeners.borrow_mut().remove(id) else { continue };
+            if p.waiting.is_none() {
+                if let Some(l) = self.slots[p.slot].borrow_mut().take() {
+                    l.stop();
+                }
+                slots.push(p.slot);
+            }
+            ended.push((*id, p));
+        }
         for slot in slots {
-            if let Some(l) = self.slots[slot].borrow_mut().take() {
-                l.stop();
-            }
-            for (id, l) in take_jobs_of(&self.listeners, slot) {
-                let event = if ids.contains(&id) { Event::Cancelled } else { Event::Failed("its worker was stopped to end a job that failed on another worker: run it again".into()) };
-                l(id, event, None);
-            }
+            self.send_next(slot, true);
+        }
+        for (id, p) in ended {
+            (p.on)(id, Event::Cancelled, None);
         }
     }
 
@@ -221,12 +279,27 @@ impl WorkerHost {
     }
 }
 
+/// Takes the first job (the lowest id) waiting for worker `slot`, marking it sent: its id, message
+/// and callback.
+fn next_waiting(listeners: &Listeners, slot: usize) -> Option<(u32, JsValue, Listener)> {
+    let mut map = listeners.borrow_mut();
+    let id = map.iter().filter(|(_, p)| p.slot == slot && p.waiting.is_some()).map(|(id, _)| *id).min()?;
+    let p = map.get_mut(&id)?;
+    Some((id, p.waiting.take()?, p.on.clone()))
+}
+
+/// Tells job `id`, sent after waiting, that its worker has it (its bar leaves [`WAITING`]), once
+/// the current task has ended (no callback runs inside the host's borrows).
+fn starting(id: u32, on: Listener) {
+    later(move || on(id, Event::Progress(Progress { stage: "starting".into(), done: 0, total: 1, value: None }), None));
+}
+
 /// Removes and returns the waiting jobs of worker `slot` (their callbacks are then called
 /// without the map borrowed).
-fn take_jobs_of(listeners: &Listeners, slot: usize) -> Vec<(u32, Listener)> {
+fn take_jobs_of(listeners: &Listeners, slot: usize) -> Vec<(u32, Pending)> {
     let mut map = listeners.borrow_mut();
-    let mine: Vec<u32> = map.iter().filter(|(_, (s, _))| *s == slot).map(|(id, _)| *id).collect();
-    mine.into_iter().filter_map(|id| Some((id, map.remove(&id)?.1))).collect()
+    let mine: Vec<u32> = map.iter().filter(|(_, p)| p.slot == slot).map(|(id, _)| *id).collect();
+    mine.into_iter().filter_map(|id| Some((id, map.remove(&id)?))).collect()
 }
 
 /// Runs `f` once the current task has ended (a failure found inside `submit` reaches the caller
