@@ -165,7 +165,7 @@ pub struct ModelArgs {
     /// Layers left in FP32 (replaces the default "output tok_embeddings"); "none" for none.
     #[arg(long, num_args = 1..)]
     skip: Option<Vec<String>>,
-    /// Per-layer bits, NAME=B (NAME as in --skip).
+    /// Per-layer bits of RTN weights, NAME=B (NAME as in --skip); without --weights it means rtn.
     #[arg(long, num_args = 1..)]
     layer_bits: Vec<String>,
     /// rtn, gptq, awq or smoothquant.
@@ -549,16 +549,19 @@ impl ModelArgs {
         }
         if let Some(b) = self.bits {
             c.bits = b;
-            if self.weights.is_none() && self.config.is_none() && self.link.is_none() {
-                c.weights = LmWeightFormat::Rtn;
-            }
+        }
+        // Widths alone (no --weights, config or link) mean RTN weights.
+        if (self.bits.is_some() || !self.layer_bits.is_empty()) && self.weights.is_none() && self.config.is_none() && self.link.is_none() {
+            c.weights = LmWeightFormat::Rtn;
         }
         if let Some(g) = self.group {
             c.group = g;
         }
-        // --bits and --group set RTN's grid: another format has its own (q4_0: 4 bits in blocks of 32).
+        // --bits, --group, --asym, --narrow and --layer-bits set RTN's grid: another format has
+        // its own (q4_0: 4 bits in blocks of 32), and would silently ignore them.
         if c.weights != LmWeightFormat::Rtn {
-            if let Some(flag) = [(self.bits.is_some(), "--bits"), (self.group.is_some(), "--group")].into_iter().find_map(|(given, f)| given.then_some(f)) {
+            let given = [(self.bits.is_some(), "--bits"), (self.group.is_some(), "--group"), (self.asym, "--asym"), (self.narrow, "--narrow"), (!self.layer_bits.is_empty(), "--layer-bits")];
+            if let Some(flag) = given.into_iter().find_map(|(given, f)| given.then_some(f)) {
                 return Err(format!("{flag} sets the grid of --weights rtn; {} has its own", c.weights.name()));
             }
         }

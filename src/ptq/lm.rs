@@ -380,7 +380,8 @@ impl LmQuantConfig {
         if self.skip != d.skip {
             parts.push(if self.skip.is_empty() { "every Linear quantized".to_string() } else { format!("FP32: {}", self.skip.join(" ")) });
         }
-        if !self.layer_bits.is_empty() {
+        // Per-layer bits are RTN's (another format has its own grid, and does not read them).
+        if self.weights == LmWeightFormat::Rtn && !self.layer_bits.is_empty() {
             const SHOWN: usize = 4;
             let mut bits: Vec<String> = self.layer_bits.iter().take(SHOWN).map(|(k, b)| format!("{k}={b}")).collect();
             if self.layer_bits.len() > SHOWN {

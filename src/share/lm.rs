@@ -94,13 +94,16 @@ pub fn to_query(e: &LmExperiment) -> String {
     if q.weights != d.quant.weights {
         kv.push(("weights".into(), q.weights.name().into()));
     }
-    if q.bits != d.quant.bits {
+    // RTN's grid (bits, group, symmetric, narrow, per-layer bits) only with RTN weights: another
+    // format has its own, and the link reader names these keys as ignored under it.
+    let rtn = q.weights == LmWeightFormat::Rtn;
+    if rtn && q.bits != d.quant.bits {
         kv.push(("bits".into(), q.bits.to_string()));
     }
-    if q.group != d.quant.group {
+    if rtn && q.group != d.quant.group {
         kv.push(("group".into(), q.group.to_string()));
     }
-    for (k, v, dv) in [("symmetric", q.symmetric, d.quant.symmetric), ("narrow", q.narrow, d.quant.narrow), ("int8_acts", q.int8_acts, d.quant.int8_acts), ("static_acts", q.static_acts, d.quant.static_acts)] {
+    for (k, v, dv) in [("symmetric", q.symmetric && rtn, d.quant.symmetric && rtn), ("narrow", q.narrow && rtn, d.quant.narrow && rtn), ("int8_acts", q.int8_acts, d.quant.int8_acts), ("static_acts", q.static_acts, d.quant.static_acts)] {
         if v != dv {
             kv.push((k.into(), v.to_string()));
         }
@@ -111,7 +114,7 @@ pub fn to_query(e: &LmExperiment) -> String {
     if q.skip != d.quant.skip {
         kv.push(("skip".into(), q.skip.join(",")));
     }
-    for (name, b) in &q.layer_bits {
+    for (name, b) in q.layer_bits.iter().filter(|_| rtn) {
         kv.push((format!("layer_bits.{name}"), b.to_string()));
     }
     if q.method != d.quant.method {

@@ -221,6 +221,15 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   assert.match(edited, /skip=output%2Clayers\.5/);
   assert.match(edited, /layer_bits\.feed_forward\.w2=8/);
   assert.match(edited, /layer_bits\.layers\.0\.attention\.wq=3/);
+  // Per-layer bits are RTN's: under q4_0 the box is off, and the link leaves them (and bits,
+  // group) out; back to RTN they are all there again.
+  await page.selectOption('[data-testid=lm-weights]', 'q4_0');
+  await page.waitForFunction(() => document.querySelector('[data-testid=lm-layer_bits]').disabled);
+  const q4 = await page.$eval('[data-testid=share-link]', (i) => i.value);
+  assert.doesNotMatch(q4, /layer_bits|bits=|group=/);
+  await page.selectOption('[data-testid=lm-weights]', 'rtn');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=lm-layer_bits]').disabled);
+  assert.equal(await page.$eval('[data-testid=share-link]', (i) => i.value), edited);
   // A number outside a box's range is clamped and said; one that is not a number is kept out;
   // either way the box shows the setting, not what was typed.
   const typeNumber = (id, v) => page.$eval(`[data-testid=lm-${id}]`, (e, v) => {

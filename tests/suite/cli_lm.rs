@@ -88,6 +88,9 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         (vec!["eval", "--bits", "99999999999"], "99999999999 is not in 2..=8"),
         (vec!["eval", "--weights", "q4_0", "--bits", "8"], "--bits sets the grid of --weights rtn; q4_0 has its own"),
         (vec!["eval", "--weights", "f16", "--group", "32"], "--group sets the grid of --weights rtn; f16 has its own"),
+        (vec!["eval", "--weights", "q4_0", "--layer-bits", "feed_forward.w2=8"], "--layer-bits sets the grid of --weights rtn; q4_0 has its own"),
+        (vec!["eval", "--weights", "q8_0", "--asym"], "--asym sets the grid of --weights rtn; q8_0 has its own"),
+        (vec!["eval", "--weights", "q4_1", "--narrow"], "--narrow sets the grid of --weights rtn; q4_1 has its own"),
         (vec!["eval", "--bits", "4", "--group", "48"], "group"),
         (vec!["eval", "--weights", "q5_k"], "--weights q5_k"),
         (vec!["eval", "--kv", "int4"], "--kv int4"),
@@ -118,7 +121,7 @@ fn generation_is_seeded_and_bad_settings_are_named() {
         // A GGUF file holds every matrix at one type and no run-time setting; the ONNX export has
         // no KV cache: what they cannot carry is refused, not named in a label the file contradicts.
         (vec!["export", "--format", "gguf", "--weights", "q4_0", "--skip", "output", "--out", "/tmp/qplay-never.gguf"], "--skip: a GGUF export cannot carry it"),
-        (vec!["export", "--format", "gguf", "--weights", "q4_0", "--layer-bits", "layers.0.feed_forward.w2=8", "--out", "/tmp/qplay-never.gguf"], "--layer-bits: a GGUF export cannot carry it"),
+        (vec!["export", "--format", "gguf", "--weights", "q4_0", "--layer-bits", "layers.0.feed_forward.w2=8", "--out", "/tmp/qplay-never.gguf"], "--layer-bits sets the grid of --weights rtn; q4_0 has its own"),
         (vec!["export", "--format", "gguf", "--weights", "q4_0", "--int8-acts", "--out", "/tmp/qplay-never.gguf"], "--int8-acts: a GGUF export cannot carry it"),
         (vec!["export", "--format", "gguf", "--weights", "q4_0", "--kv", "int8", "--out", "/tmp/qplay-never.gguf"], "--kv: a GGUF export cannot carry it"),
         (vec!["export", "--format", "onnx", "--kv", "int8", "--out", "/tmp/qplay-never.onnx"], "--kv int8: the ONNX export has no KV cache"),

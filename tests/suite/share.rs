@@ -546,6 +546,27 @@ both! {
         assert_eq!(qplay::share::lm::to_query(&e), "weights=rtn&bits=4&group=32");
     }
 
+    an_lm_link_leaves_rtn_s_grid_out_under_another_weight_format {
+        // The page keeps bits, group, symmetric, narrow and per-layer bits when the weights turn
+        // to q4_0 (they come back with RTN); the link and the row's label leave them out, for the
+        // link reader would name them as ignored and q4_0 does not read them.
+        use qplay::ptq::lm::LmWeightFormat;
+        use qplay::share::lm::{from_query, to_query};
+        let (mut e, notices) = from_query("weights=rtn&bits=3&group=64&symmetric=false&layer_bits.layers.0.feed_forward.w2=8");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert!(e.quant.label().contains("bits layers.0.feed_forward.w2=8"), "{}", e.quant.label());
+        e.quant.weights = LmWeightFormat::Q4_0;
+        let link = to_query(&e);
+        assert_eq!(link, "weights=q4_0");
+        assert!(!e.quant.label().contains("w2=8"), "{}", e.quant.label());
+        let (back, notices) = from_query(&link);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(back.quant.label(), e.quant.label());
+        // With RTN weights again they are all in the link.
+        e.quant.weights = LmWeightFormat::Rtn;
+        assert_eq!(to_query(&e), "weights=rtn&bits=3&group=64&symmetric=false&layer_bits.layers.0.feed_forward.w2=8");
+    }
+
     a_broken_percent_escape_is_named_on_every_page {
         // %E2%98 is a snowman cut short, %FF is no UTF-8 at all: each decodes to U+FFFD.
         let (e, n) = qplay::share::lm::from_query("prompt=ROMEO%E2%98&seed=7");

@@ -46,7 +46,7 @@ const TIP_SKIP: &str = "The Linears left in FP32, by name or pattern, comma-sepa
 const TIP_LAYER_BITS: &str = "RTN: a different bit width for some Linears, NAME=BITS comma-separated (names and patterns as in the FP32 list; bits 2–8; the last match wins). 8 and 4 run on the integer kernels, the others are simulated. The mixed-precision search below (and qplay lm search) writes its choice here.";
 const TIP_METHOD: &str = "How the integers are chosen. RTN: each weight rounded on its own. GPTQ: column by column, each rounding error pushed onto the columns not yet rounded, weighted by the inverse Hessian H⁻¹ (H = 2·XᵀX of the layer's calibration inputs), block by block. AWQ: inputs with large mean |x| get their weight columns scaled up by s = mean|x|^α before rounding (1/s folded into the previous RMSNorm or projection), α searched per group. SmoothQuant (for W8A8): s_j = max|X_j|^α / max|W_j|^(1−α) moves activation outliers into the weights. The calibrated methods read training text, never the text they are scored on.";
 const TIP_CALIB: &str = "Calibration tokens for GPTQ / AWQ / SmoothQuant, taken from the training split: more tokens give a better H (GPTQ) or better statistics, and take longer.";
-const TIP_ALPHA: &str = "SmoothQuant's migration strength α: s_j = max|X_j|^α / max|W_j|^(1−α). 0 leaves the activations alone, 1 moves all of their range into the weights; 0.5 splits it. (AWQ searches its own α.)";
+const TIP_ALPHA: &str = "SmoothQuant's migration strength α: s_j = max|X_j|^α / max|W_j|^(1−α). 1 moves all of the activations' range into the weights (s_j = max|X_j|), 0 all of the weights' range into the activations (s_j = 1 / max|W_j|); 0.5 splits it. (AWQ searches its own α.)";
 const TIP_ACT_ORDER: &str = "GPTQ: round the columns in order of decreasing H_jj (the inputs with the most energy first), with each group's scale fixed from the original weights so the stored layout stays that of RTN.";
 const TIP_AWQ_CLIP: &str = "AWQ: also shrink each group's range max|w| by the ratio (1, 0.95, … 0.5) that gives the least output error, clipping the rare large weights.";
 const TIP_AWQ_GPTQ: &str = "AWQ + GPTQ: after AWQ's scales, round the scaled weights with GPTQ (the inverse-Hessian error feedback, act_order if ticked) instead of to nearest, as the AWQ paper combines them.";
@@ -184,7 +184,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
     );
     // The skip list and per-layer bits as typed text; a text that does not read leaves the
     // settings as they were and says why.
-    let text_field = |key: &'static str, label: &str, tip: &str, value: String, placeholder: &str, parse: Rc<dyn Fn(&mut LmExperiment, &str) -> Result<(), String>>| -> Html {
+    let text_field = |key: &'static str, label: &str, tip: &str, value: String, placeholder: &str, off: bool, parse: Rc<dyn Fn(&mut LmExperiment, &str) -> Result<(), String>>| -> Html {
         if !shown(key) {
             return html! {};
         }
@@ -205,7 +205,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         });
         html! {
             <label title={tip.to_string()}>{ label.to_string() }
-                <input type="text" value={value} placeholder={placeholder.to_string()} {onchange} disabled={locked(key)} data-testid={format!("lm-{key}")} />
+                <input type="text" value={value} placeholder={placeholder.to_string()} {onchange} disabled={locked(key) || off} data-testid={format!("lm-{key}")} />
                 if let Some((k, e)) = &*text_error {
                     if *k == key { <span class="error-inline" role="status" data-testid={format!("lm-{key}-error")}>{ e.clone() }</span> }
                 }
@@ -218,6 +218,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         TIP_SKIP,
         q.skip.join(", "),
         "none: every Linear quantized",
+        false,
         Rc::new(|x, v| {
             x.quant.skip = parse_skip(v)?;
             Ok(())
@@ -229,6 +230,8 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         TIP_LAYER_BITS,
         q.layer_bits.iter().map(|(k, b)| format!("{k}={b}")).collect::<Vec<_>>().join(", "),
         "e.g. feed_forward.w2=8",
+        // RTN's: another weight format has its own grid.
+        !rtn,
         Rc::new(|x, v| {
             x.quant.layer_bits = parse_layer_bits(v)?;
             Ok(())

@@ -250,8 +250,12 @@ pub fn lm_page() -> Html {
         })
     };
     let on_cancel = {
-        let worker = worker.clone();
-        Callback::from(move |_: ()| worker.0.cancel_all())
+        let (worker, running) = (worker.clone(), state.running_job());
+        Callback::from(move |_: ()| {
+            if let Some(id) = running {
+                worker.0.cancel(id);
+            }
+        })
     };
     let on_remove = {
         let d = state.dispatcher();
