@@ -188,3 +188,22 @@ test('bad model files show a message and the model loaded before stays', async (
   assert.ok(!/conv1/.test(shown), `the CNN's results went with it: ${shown.slice(0, 200)}`);
   await assertHealthy(page, errors);
 });
+
+test('a task\'s result of earlier settings is marked as such, as the PTQ result is', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model?task=layerwise&eval_size=500`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=layerwise-result]', { timeout: 300_000 });
+  assert.equal(await page.$('[data-testid=stale]'), null);
+  // Another method: the analysis shown is of the previous one.
+  const method = await page.$eval('[data-testid=ptq-method]', (s) => s.value);
+  const other = await page.$eval('[data-testid=ptq-method]', (s, m) => [...s.options].map((o) => o.value).find((v) => v !== m), method);
+  await page.selectOption('[data-testid=ptq-method]', other);
+  await page.waitForSelector('[data-testid=stale]');
+  assert.match(await page.textContent('[data-testid=stale]'), /earlier settings/);
+  assert.ok(await page.$('[data-testid=layerwise-result]'), 'the result stays, marked');
+  // Back to the settings it ran with: no mark.
+  await page.selectOption('[data-testid=ptq-method]', method);
+  await page.waitForFunction(() => !document.querySelector('[data-testid=stale]'));
+  await assertHealthy(page, errors);
+});

@@ -26,6 +26,7 @@ use crate::experiment::download_name::download_stem;
 use crate::experiment::spec::{builtin_architecture, FILE_MODEL};
 use crate::experiment::{Experiment, Task};
 use crate::model::ModelOutline;
+use crate::ptq::config::PtqConfig;
 use crate::share::{query_of, Page};
 
 /// A PTQ run that took less than this re-runs by itself when a setting changes (ms): about
@@ -190,8 +191,8 @@ pub fn model_page() -> Html {
             <PtqResult view={Rc::new(r.report.clone())} classes={classes.clone()} stale={r.exp != state.exp}
                 on_export={on_export.clone()} stem={stem(&r.exp)} {busy} />
         }),
-        Task::Layerwise => results.layerwise.as_ref().map(|r| html! { <LayerwiseResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> }),
-        Task::Sweep => results.sweep.as_ref().map(|r| html! { <SweepResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> }),
+        Task::Layerwise => results.layerwise.as_ref().map(|r| marked(r.exp != state.exp, html! { <LayerwiseResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> })),
+        Task::Sweep => results.sweep.as_ref().map(|r| marked(r.exp != state.exp, html! { <SweepResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> })),
         Task::MixedBit | Task::SizeBudget => {
             // The picked point's PTQ run, when it ran with the bits now set.
             let picked = results.ptq.as_ref().filter(|p| p.exp.ptq == state.exp.ptq && p.exp.model == state.exp.model && !state.exp.ptq.layer_bits.is_empty());
@@ -203,10 +204,15 @@ pub fn model_page() -> Html {
                 let key = if fixed("ptq.layer_bits") { "ptq.layer_bits" } else if fixed("ptq.weight_bits") { "ptq.weight_bits" } else { "all" };
                 AttrValue::from(format!("the link you opened fixes {key}"))
             });
+            // The search chooses the per-layer bits (a point applied sets them): any other
+            // setting changed since makes it a result of earlier settings.
+            let searched_other = |e: &Experiment| Experiment { ptq: PtqConfig { layer_bits: state.exp.ptq.layer_bits.clone(), ..e.ptq.clone() }, ..e.clone() } != state.exp;
             results.mixed_bit.as_ref().map(|r| html! {
                 <>
-                    <MixedBitResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} on_apply={on_apply.clone()} {applied}
+                    { marked(searched_other(&r.exp), html! {
+                        <MixedBitResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} on_apply={on_apply.clone()} {applied}
                         apply_locked={apply_locked.clone()} />
+                    }) }
                     if let Some(p) = picked {
                         <PtqResult view={Rc::new(p.report.clone())} classes={classes.clone()} stale=false
                             on_export={on_export.clone()} stem={stem(&p.exp)} {busy} />
@@ -214,7 +220,7 @@ pub fn model_page() -> Html {
                 </>
             })
         }
-        Task::Qat => results.qat.as_ref().map(|r| html! { <QatResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> }),
+        Task::Qat => results.qat.as_ref().map(|r| marked(r.exp != state.exp, html! { <QatResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> })),
     };
     html! {
         <div class="model-page">
@@ -271,4 +277,17 @@ fn model_check(exp: &Experiment, layers: &[(String, String)]) -> Result<(), Stri
     }
     let names: Vec<String> = layers.iter().map(|(n, _)| n.clone()).collect();
     exp.ptq.validate_for(&names).map_err(|e| format!("ptq.{e}"))
+}
+
+/// The note over a result of other settings than the ones shown (the PTQ result has its own).
+fn stale_note() -> Html {
+    html! { <p class="hint" role="status" data-testid="stale">{"These results are of earlier settings: run again to update them."}</p> }
+}
+
+/// A task's result, marked and dimmed when it is of other settings than the ones shown.
+fn marked(stale: bool, result: Html) -> Html {
+    if !stale {
+        return result;
+    }
+    html! { <div class="stale-result">{ stale_note() }{ result }</div> }
 }
