@@ -20,6 +20,15 @@ test('the Benchmark page measures int8 and f32 GEMMs in the browser', async () =
   // The page stays responsive while the worker measures: the progress bar is there and a click works.
   await page.waitForSelector('[data-testid=job-status]');
   assert.equal(await page.evaluate(() => { const t0 = performance.now(); return new Promise((ok) => setTimeout(() => ok(performance.now() - t0), 10)); }) < 1000, true);
+  // Another page and back: the run goes on, with its bar and Cancel, and Run stays off.
+  await page.click('nav >> text=Tensor');
+  await page.waitForSelector('[data-testid=value-table]');
+  await page.click('nav >> text=Benchmark');
+  await page.waitForSelector('[data-testid=run-bench]');
+  if (!(await page.$('[data-testid=bench-status]'))) {
+    assert.ok(await page.$('[data-testid=job-status]'), 'the run still shows after a page switch');
+    assert.equal(await page.$eval('[data-testid=run-bench]', (b) => b.disabled), true);
+  }
   await page.waitForFunction(() => document.querySelector('[data-testid=bench-status]')?.textContent === 'Done.', null, { timeout: 300_000 });
   const rows = await page.$$eval('[data-testid=bench-table] tbody tr', (trs) =>
     trs.map((tr) => ({ suite: tr.dataset.suite, kernel: tr.dataset.kernel, rate: tr.querySelector('td.rate').textContent })));

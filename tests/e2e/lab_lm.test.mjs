@@ -22,6 +22,13 @@ test('the language-model track runs its four steps and explains each with its nu
     assert.match(await page.textContent(`[data-testid=lab-lm-explain-${n}]`), /Run the step|not run yet/);
   }
   await page.click('[data-testid=lab-lm-run-all]');
+  // The runs go on while another page is shown (the first row arrives there).
+  await page.waitForSelector('[data-testid=job-status]');
+  await page.click('nav >> text=Tensor');
+  await page.waitForSelector('[data-testid=value-table]');
+  await page.waitForTimeout(8_000);
+  await page.click('nav >> text=Lab');
+  await page.waitForSelector('[data-testid=lab-lm]');
   // Seven runs: W8, W4 g32, W8 + KV int8, GPTQ, AWQ, W8A8 with outliers, SmoothQuant.
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=lab-lm-row]').length === 7, null, { timeout: 600_000 });
   await page.waitForSelector('[data-testid=job-status]', { state: 'detached', timeout: 10_000 });

@@ -6,11 +6,14 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use super::bench_page::BenchPage;
+use super::lab_lm::LabLmQueue;
 use super::lab_page::LabPage;
 use super::lm_page::LmPage;
 use super::model_page::ModelPage;
 use super::tensor_page::TensorPage;
+use crate::app::state::bench::BenchState;
 use crate::app::state::lab::LabState;
+use crate::app::state::scaling::ScalingState;
 use crate::app::state::lm::LmState;
 use crate::app::state::model::ModelState;
 use crate::app::state::TensorState;
@@ -85,6 +88,10 @@ fn shell() -> Html {
     let model = use_reducer_eq(|| if first == Page::Model { ModelState::from_query(query_of(&hash), None) } else { ModelState::default() });
     let lab = use_reducer_eq(|| if first == Page::Lab { LabState::from_query(query_of(&hash)) } else { LabState::default() });
     let lm = use_reducer_eq(|| if first == Page::Lm { LmState::from_query(query_of(&hash)) } else { LmState::default() });
+    // The Benchmark page's runs live here too: a run goes on, and shows, across page switches.
+    let bench = use_reducer_eq(BenchState::default);
+    let scaling = use_reducer_eq(ScalingState::default);
+    let lab_lm_queue = LabLmQueue(use_state(Vec::new));
     let worker = use_state(SharedWorker::default);
     let route = use_route::<Route>().unwrap_or(Route::Home);
     let page = route.page();
@@ -124,6 +131,9 @@ fn shell() -> Html {
         <ContextProvider<UseReducerHandle<ModelState>> context={model}>
         <ContextProvider<UseReducerHandle<LabState>> context={lab}>
         <ContextProvider<UseReducerHandle<LmState>> context={lm}>
+        <ContextProvider<UseReducerHandle<BenchState>> context={bench}>
+        <ContextProvider<UseReducerHandle<ScalingState>> context={scaling}>
+        <ContextProvider<LabLmQueue> context={lab_lm_queue}>
             <a href="#" class="skip-link" style={skip_style} onclick={on_skip} onfocus={on_skip_focus} onblur={on_skip_blur}
                 data-testid="skip-link">{"Skip to the main content"}</a>
             <header class="top">
@@ -141,6 +151,11 @@ fn shell() -> Html {
                 <Switch<Route> render={switch} />
             </main>
             <super::lab_page::LabRunner />
+            <super::worker_scaling::ScalingRunner />
+            <super::lab_lm::LabLmRunner />
+        </ContextProvider<LabLmQueue>>
+        </ContextProvider<UseReducerHandle<ScalingState>>>
+        </ContextProvider<UseReducerHandle<BenchState>>>
         </ContextProvider<UseReducerHandle<LmState>>>
         </ContextProvider<UseReducerHandle<LabState>>>
         </ContextProvider<UseReducerHandle<ModelState>>>

@@ -46,7 +46,7 @@ fn environment() -> Vec<(String, String)> {
 #[function_component(BenchPage)]
 pub fn bench_page() -> Html {
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
-    let bench = use_reducer(BenchState::default);
+    let bench = use_context::<UseReducerHandle<BenchState>>().expect("the app provides the Benchmark page's state");
     // The page takes no settings: keys in its link are named, once, until dismissed.
     let notices = use_state(|| crate::share::bench_notices(&crate::app::url::read_hash()));
     let on_dismiss = {

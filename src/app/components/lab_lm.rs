@@ -137,27 +137,39 @@ const TITLES: [&str; 4] = [
     "4. GPTQ, AWQ and SmoothQuant",
 ];
 
+/// The language-model track's runs still to start, in order (a step's runs go one after the
+/// other). The app holds it, so that the runs go on while another page is shown.
+#[derive(Clone, PartialEq)]
+pub struct LabLmQueue(pub UseStateHandle<Vec<LmQuantConfig>>);
+
+/// Starts the queue's next run when the Language-model state runs none; a failed or cancelled
+/// run ends the queue. The app keeps it mounted on every page.
+#[function_component(LabLmRunner)]
+pub fn lab_lm_runner() -> Html {
+    let state = use_context::<LmHandle>().expect("the app provides the Language-model state");
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+    let LabLmQueue(queue) = use_context::<LabLmQueue>().expect("the app provides the Lab's language-model queue");
+    let (state2, queue2) = (state.clone(), queue.clone());
+    use_effect_with((state.job.clone(), queue.clone()), move |(job, q)| {
+        match job {
+            JobState::Idle if !q.is_empty() => {
+                let mut rest = (**q).clone();
+                let next = rest.remove(0);
+                queue2.set(rest);
+                Submit::builtin_run(&worker, &state2, experiment(&next)).send();
+            }
+            JobState::Failed { .. } | JobState::Cancelled { .. } if !q.is_empty() => queue2.set(Vec::new()),
+            _ => {}
+        }
+    });
+    html! {}
+}
+
 #[function_component(LabLmTrack)]
 pub fn lab_lm_track() -> Html {
     let state = use_context::<LmHandle>().expect("the app provides the Language-model state");
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
-    // The runs still to start, in order (a step's runs go one after the other).
-    let queue = use_state(Vec::<LmQuantConfig>::new);
-    {
-        let (state, worker, queue) = (state.clone(), worker.clone(), queue.clone());
-        use_effect_with((state.job.clone(), queue.clone()), move |(job, q)| {
-            match job {
-                JobState::Idle if !q.is_empty() => {
-                    let mut rest = (**q).clone();
-                    let next = rest.remove(0);
-                    queue.set(rest);
-                    Submit::builtin_run(&worker, &state, experiment(&next)).send();
-                }
-                JobState::Failed { .. } | JobState::Cancelled { .. } if !q.is_empty() => queue.set(Vec::new()),
-                _ => {}
-            }
-        });
-    }
+    let LabLmQueue(queue) = use_context::<LabLmQueue>().expect("the app provides the Lab's language-model queue");
     let busy = state.running_job().is_some() || !queue.is_empty();
     let run = |step: usize| {
         let queue = queue.clone();

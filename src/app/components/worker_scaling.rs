@@ -25,22 +25,28 @@ fn send(worker: &SharedWorker, state: &UseReducerHandle<ScalingState>, workers: 
     experiment_job::run(worker, &exp, &model, None, workers, Trial { workers, warmup, started_ms: now_ms() }, updates);
 }
 
+/// Starts the plan's next trial when nothing runs (its Started takes it off the plan). The app
+/// keeps it mounted on every page, so that a plan goes on while another page is shown.
+#[function_component(ScalingRunner)]
+pub fn scaling_runner() -> Html {
+    let worker = use_context::<SharedWorker>().expect("the app provides the worker");
+    let state = use_context::<UseReducerHandle<ScalingState>>().expect("the app provides the worker-scaling state");
+    let (s, w) = (state.clone(), worker.clone());
+    use_effect_with((state.job.is_running(), state.plan.clone()), move |(running, plan)| {
+        if !*running {
+            if let Some(&(workers, warmup)) = plan.front() {
+                send(&w, &s, workers, warmup);
+            }
+        }
+    });
+    html! {}
+}
+
 #[function_component(WorkerScaling)]
 pub fn worker_scaling() -> Html {
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
-    let state = use_reducer(ScalingState::default);
+    let state = use_context::<UseReducerHandle<ScalingState>>().expect("the app provides the worker-scaling state");
     let pool = worker.0.size();
-    // The next trial starts when nothing runs (its Started takes it off the plan).
-    {
-        let (s, w) = (state.clone(), worker.clone());
-        use_effect_with((state.job.is_running(), state.plan.clone()), move |(running, plan)| {
-            if !*running {
-                if let Some(&(workers, warmup)) = plan.front() {
-                    send(&w, &s, workers, warmup);
-                }
-            }
-        });
-    }
     let start = {
         let d = state.dispatcher();
         Callback::from(move |_: MouseEvent| d.dispatch(ScalingAction::Start { pool }))
