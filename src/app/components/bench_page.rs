@@ -65,14 +65,7 @@ pub fn bench_page() -> Html {
             }
         })
     };
-    let on_cancel = {
-        let (worker, running) = (worker.clone(), bench.job.running_id());
-        Callback::from(move |_: ()| {
-            if let Some(id) = running {
-                worker.0.cancel(id);
-            }
-        })
-    };
+    let on_cancel = worker.canceller(bench.job.running_id());
     let (rows, ratios) = (&bench.rows, &bench.ratios);
     let parsed: Vec<_> = ratios.iter().filter_map(|l| parse_ratio(l)).collect();
     let summary = headline(&parsed);

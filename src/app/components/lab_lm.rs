@@ -176,12 +176,10 @@ pub fn lab_lm_track() -> Html {
         Callback::from(move |_: MouseEvent| queue.set(step_configs(step)))
     };
     let on_cancel = {
-        let (worker, queue, running) = (worker.clone(), queue.clone(), state.running_job());
+        let (queue, cancel) = (queue.clone(), worker.canceller(state.running_job()));
         Callback::from(move |_: ()| {
             queue.set(Vec::new());
-            if let Some(id) = running {
-                worker.0.cancel(id);
-            }
+            cancel.emit(());
         })
     };
     let run_all = {

@@ -185,13 +185,11 @@ pub fn lab_page() -> Html {
         Callback::from(move |_: MouseEvent| d.dispatch(LabAction::RunAll(true)))
     };
     let on_cancel = {
-        let (w, running) = (worker.clone(), state.job.running_id());
+        let cancel = worker.canceller(state.job.running_id());
         let d = state.dispatcher();
         Callback::from(move |_: ()| {
             d.dispatch(LabAction::RunAll(false));
-            if let Some(id) = running {
-                w.0.cancel(id);
-            }
+            cancel.emit(());
         })
     };
     let on_dataset = {

@@ -249,14 +249,7 @@ pub fn lm_page() -> Html {
             }
         })
     };
-    let on_cancel = {
-        let (worker, running) = (worker.clone(), state.running_job());
-        Callback::from(move |_: ()| {
-            if let Some(id) = running {
-                worker.0.cancel(id);
-            }
-        })
-    };
+    let on_cancel = worker.canceller(state.running_job());
     let on_remove = {
         let d = state.dispatcher();
         Callback::from(move |key: u32| d.dispatch(LmAction::RemoveRow(key)))

@@ -137,14 +137,7 @@ pub fn model_page() -> Html {
             }
         })
     };
-    let on_cancel = {
-        let (worker, running) = (worker.clone(), state.running_job());
-        Callback::from(move |_: ()| {
-            if let Some(id) = running {
-                worker.0.cancel(id);
-            }
-        })
-    };
+    let on_cancel = worker.canceller(state.running_job());
     let on_export = {
         let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |format: ExportFormat| {

@@ -59,7 +59,7 @@ fn current<'a>(file: &'a Option<Rc<LoadedTensors>>, typed: &'a Typed) -> Option<
 /// The most text a paste puts in the box (256 KiB, some 25,000 values): a longer paste is read
 /// in the worker as a dropped `.txt` file would be, for the page's thread would spend a large
 /// fraction of a second parsing it and the browser as long again laying it out in the box (a paste
-/// of 400,000 values took it 0.6–1.2 s in headless Chromium).
+/// of 400,000 values held it 1.2–3.4 s in headless Chromium).
 pub const MAX_PASTE_IN_BOX: usize = 256 << 10;
 
 /// The name a long paste is read under (its extension makes it text, as a `.txt` file is read).
@@ -290,7 +290,7 @@ pub fn tensor_page() -> Html {
             { match &state.job {
                 JobState::Running(job) => {
                     let (stage, done, total, value) = job.stage();
-                    let on_cancel = { let w = worker.clone(); let id = job.id; Callback::from(move |_: ()| w.0.cancel(id)) };
+                    let on_cancel = worker.canceller(Some(job.id));
                     html! { <JobStatus {stage} {done} {total} {value} loading={job.loading.clone()} {on_cancel} /> }
                 }
                 JobState::Cancelled { kind } if *kind == key => html! {

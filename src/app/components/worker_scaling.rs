@@ -58,14 +58,7 @@ pub fn worker_scaling() -> Html {
             d.dispatch(ScalingAction::SetWorkload(Workload::from_name(&v).unwrap_or(Workload::Quick)));
         })
     };
-    let on_cancel = {
-        let (worker, running) = (worker.clone(), state.job.running_id());
-        Callback::from(move |_: ()| {
-            if let Some(id) = running {
-                worker.0.cancel(id);
-            }
-        })
-    };
+    let on_cancel = worker.canceller(state.job.running_id());
     let running = state.running();
     let rows = state.rows();
     html! {

@@ -132,6 +132,7 @@ impl WorkerHost {
                     let id = serde_json::from_str::<serde_json::Value>(&json).ok().and_then(|v| v.get("id")?.as_u64()).and_then(|i| u32::try_from(i).ok());
                     let l = id.and_then(|id| Some((id, listeners.borrow_mut().remove(&id)?.on)));
                     if let Some((id, l)) = l {
+                        send_waiting(&listeners, slot, &w2);
                         l(id, Event::Failed(format!("the worker's reply could not be read ({e})")), None);
                     }
                     return;
@@ -141,11 +142,7 @@ impl WorkerHost {
             let listener = listeners.borrow().get(&reply.id).map(|p| p.on.clone());
             if done {
                 listeners.borrow_mut().remove(&reply.id);
-                // The worker is free: the next job waiting for it goes.
-                if let Some((next, msg, on)) = next_waiting(&listeners, slot) {
-                    let _ = w2.post_message(&msg);
-                    starting(next, on);
-                }
+                send_waiting(&listeners, slot, &w2);
             }
             if let Some(l) = listener {
                 l(reply.id, reply.event, bytes);
@@ -288,6 +285,14 @@ fn next_waiting(listeners: &Listeners, slot: usize) -> Option<(u32, JsValue, Lis
     Some((id, p.waiting.take()?, p.on.clone()))
 }
 
+/// Worker `slot` has ended its job: the next job waiting for it goes (a reply arrived, so it is ready).
+fn send_waiting(listeners: &Listeners, slot: usize, worker: &Worker) {
+    if let Some((next, msg, on)) = next_waiting(listeners, slot) {
+        let _ = worker.post_message(&msg);
+        starting(next, on);
+    }
+}
+
 /// Tells job `id`, sent after waiting, that its worker has it (its bar leaves [`WAITING`]), once
 /// the current task has ended (no callback runs inside the host's borrows).
 fn starting(id: u32, on: Listener) {
@@ -311,6 +316,18 @@ fn later(f: impl FnOnce() + 'static) {
 /// The worker shared by every page, for a Yew context.
 #[derive(Clone, Default)]
 pub struct SharedWorker(pub Rc<WorkerHost>);
+
+impl SharedWorker {
+    /// A page's Cancel button: stops `running` (the page's job, when it has one), no other.
+    pub fn canceller(&self, running: Option<u32>) -> yew::Callback<()> {
+        let host = self.0.clone();
+        yew::Callback::from(move |_: ()| {
+            if let Some(id) = running {
+                host.cancel(id);
+            }
+        })
+    }
+}
 
 impl PartialEq for SharedWorker {
     fn eq(&self, other: &Self) -> bool {
