@@ -51,6 +51,9 @@ pub enum ParseError {
     OutsideRow { index: usize },
     /// A `]` without its `[` (`open` false), or a `[` never closed (`open` true).
     Unbalanced { open: bool },
+    /// Two commas (or semicolons) with nothing but spaces between them: value `index` is missing.
+    /// Reading on would move every later value one place (a CSV's empty field).
+    Missing { index: usize },
 }
 
 /// `n` and `what`, plural unless n is 1: "1 value", "3 values".
@@ -93,6 +96,10 @@ impl fmt::Display for ParseError {
             }
             ParseError::Unbalanced { open: true } => write!(f, "a \"[\" is never closed: every row needs its \"]\""),
             ParseError::Unbalanced { open: false } => write!(f, "a \"]\" has no \"[\" before it"),
+            ParseError::Missing { index } => write!(
+                f,
+                "value #{index} is missing: two commas with nothing between them (write the value, or remove one comma)"
+            ),
         }
     }
 }
@@ -163,6 +170,9 @@ pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
     };
 
     let mut start = None::<usize>;
+    // A comma or semicolon since the last value, bracket or line break: a second one is an
+    // empty field. A trailing comma (`[1, 2,]`, `1,2,` at a line's end) stays allowed.
+    let mut comma = false;
     for (i, c) in body.char_indices() {
         let structural = is_separator(c) || c == '[' || c == ']';
         if !structural {
@@ -171,17 +181,25 @@ pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
         }
         if let Some(s) = start.take() {
             push(&body[s..i], &mut values, &mut open, &mut lines, line)?;
+            comma = false;
         }
         match c {
-            '\n' => line += 1,
+            ',' | ';' if comma => return Err(ParseError::Missing { index: values.len() + 1 }),
+            ',' | ';' => comma = true,
+            '\n' => {
+                line += 1;
+                comma = false;
+            }
             '[' => {
                 if open.len() == 2 {
                     return Err(ParseError::TooDeep);
                 }
                 open.push(0);
                 deepest = deepest.max(open.len());
+                comma = false;
             }
             ']' => {
+                comma = false;
                 let depth = open.len();
                 let n = open.pop().ok_or(ParseError::Unbalanced { open: false })?;
                 groups[depth - 1].push(n);

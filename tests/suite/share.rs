@@ -186,6 +186,18 @@ both! {
         assert_eq!(parse_numbers("[[1, 2], [3, 4]"), Err(ParseError::Unbalanced { open: true }));
         assert_eq!(parse_numbers("1, 2]"), Err(ParseError::Unbalanced { open: false }));
         assert_eq!(parse_numbers("[[]]"), Err(ParseError::Empty));
+        // An empty field would move every later value one place: it is named, not skipped.
+        let e = parse_numbers("1,,2").unwrap_err();
+        assert_eq!(e, ParseError::Missing { index: 2 });
+        assert!(e.to_string().starts_with("value #2 is missing"), "{e}");
+        assert_eq!(parse_numbers("1, 2, ;3"), Err(ParseError::Missing { index: 3 }));
+        assert_eq!(parse_numbers("[[1, 2], [3, , 4]]"), Err(ParseError::Missing { index: 4 }));
+        assert_eq!(parse_numbers("1,2\n3,,4"), Err(ParseError::Missing { index: 4 }));
+        // Trailing commas (Python lists, CSV lines) and commas between rows stay allowed.
+        assert_eq!(parse_numbers("[1, 2,]").unwrap().values, vec![1.0, 2.0]);
+        assert_eq!(parse_numbers("1,2,\n3,4,\n").unwrap().shape, vec![2, 2]);
+        assert_eq!(parse_numbers("[[1, 2], [3, 4]]").unwrap().shape, vec![2, 2]);
+        assert_eq!(parse_numbers("1 , 2 ,\t3").unwrap().values, vec![1.0, 2.0, 3.0]);
         // Value errors still count values from 1 across rows.
         assert_eq!(parse_numbers("[[1, 2], [3, x]]"), Err(ParseError::NotANumber { index: 4, token: "x".into() }));
     }
