@@ -58,3 +58,17 @@ test('the language-model track runs its four steps and explains each with its nu
   await copyFile(await screenshot(page, 'lab-lm.png'), join(root, 'docs', 'screenshots', 'lab-lm.png'));
   await assertHealthy(page, errors);
 });
+
+test('after a cancelled step, the next Run starts its run (the old Cancelled does not end the new queue)', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lab`);
+  await page.waitForSelector('[data-testid=lab-lm]');
+  await page.click('[data-testid=lab-lm-run-1]');
+  await page.waitForSelector('[data-testid=lab-lm] [data-testid=job-status]');
+  await page.click('[data-testid=lab-lm] [data-testid=cancel]');
+  await page.waitForSelector('[data-testid=lab-lm-cancelled]');
+  assert.equal(await page.$$eval('[data-testid=lab-lm-row]', (r) => r.length), 0);
+  await page.click('[data-testid=lab-lm-run-1]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=lab-lm-step-1] [data-testid=lab-lm-row]').length === 1, null, { timeout: 120_000 });
+  assert.match((await stepRows(page, 1))[0][0], /W8 per-channel RTN/);
+  await assertHealthy(page, errors);
+});

@@ -52,6 +52,18 @@ test('a W8A8 run on the Fashion-MNIST MLP stays within 1 point of FP32 and draws
     return bits.length === 3 && bits.every((b) => b === '4');
   }, null, { timeout: 60_000 });
   assert.match(await page.evaluate(() => location.hash), /ptq\.weight_bits=4/);
+
+  // A setting changed just before another task starts (inside the re-run's 200 ms wait): the
+  // re-run reads the page as it is when it fires, so it leaves the sweep alone.
+  await page.selectOption('[data-testid=ptq-weight_bits]', '6');
+  await page.selectOption('[data-testid=task]', 'sweep');
+  await page.click('[data-testid=run]');
+  const sweeping = () => /bits, /.test(document.querySelector('[data-testid=job-status]')?.textContent ?? '');
+  await page.waitForFunction(sweeping, null, { timeout: 120_000 });
+  await page.waitForTimeout(600);
+  assert.ok(await page.evaluate(sweeping), 'the sweep still runs');
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=cancelled]', { timeout: 5000 });
   await assertHealthy(page, errors);
 });
 

@@ -25,6 +25,7 @@ use crate::lm::corpus::BuiltinLm;
 use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
 use crate::share::lm::{to_query, LmExperiment};
+use crate::share::{page_hash, Page};
 
 /// The settings of each step's runs (one or more).
 fn step_configs(step: usize) -> Vec<LmQuantConfig> {
@@ -53,13 +54,13 @@ fn experiment(cfg: &LmQuantConfig) -> LmExperiment {
 /// change a locked setting it is no link but the reason.
 fn open_link(state: &LmHandle, cfg: &LmQuantConfig) -> Html {
     if !state.view.is_set() {
-        return html! { <a href={format!("#/lm?{}", to_query(&experiment(cfg)))}>{"open"}</a> };
+        return html! { <a href={page_hash(Page::Lm, &to_query(&experiment(cfg)))}>{"open"}</a> };
     }
     let d = LmExperiment::default();
     let exp = LmExperiment { quant: cfg.clone(), tokens: d.tokens, builtin: d.builtin, model: d.model, ..state.exp.clone() };
     let locked = state.locked_changes(&exp);
     if locked.is_empty() {
-        html! { <a href={format!("#/lm?{}", crate::share::view::join_query(&to_query(&exp), &state.view))}>{"open"}</a> }
+        html! { <a href={page_hash(Page::Lm, &crate::share::view::join_query(&to_query(&exp), &state.view))}>{"open"}</a> }
     } else {
         html! { <span class="hint" data-testid="lab-lm-locked">{ format!("locked: {}", locked.join(", ")) }</span> }
     }
@@ -150,16 +151,29 @@ pub fn lab_lm_runner() -> Html {
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
     let LabLmQueue(queue) = use_context::<LabLmQueue>().expect("the app provides the Lab's language-model queue");
     let (state2, queue2) = (state.clone(), queue.clone());
+    // Whether the job the state shows is one this runner started: only such a job's failure or
+    // cancellation ends the queue. An earlier one's (a run cancelled before, a failed Generate on
+    // the Language-model page) stays on the state until the next job starts, and must not empty
+    // a queue filled after it.
+    let ours = use_mut_ref(|| false);
     use_effect_with((state.job.clone(), queue.clone()), move |(job, q)| {
+        let ended_ours = matches!(job, JobState::Failed { .. } | JobState::Cancelled { .. }) && *ours.borrow();
         match job {
-            JobState::Idle if !q.is_empty() => {
+            JobState::Running(_) => {}
+            _ if ended_ours => {
+                *ours.borrow_mut() = false;
+                if !q.is_empty() {
+                    queue2.set(Vec::new());
+                }
+            }
+            _ if !q.is_empty() => {
                 let mut rest = (**q).clone();
                 let next = rest.remove(0);
                 queue2.set(rest);
+                *ours.borrow_mut() = true;
                 Submit::builtin_run(&worker, &state2, experiment(&next)).send();
             }
-            JobState::Failed { .. } | JobState::Cancelled { .. } if !q.is_empty() => queue2.set(Vec::new()),
-            _ => {}
+            _ => *ours.borrow_mut() = false,
         }
     });
     html! {}

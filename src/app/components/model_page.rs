@@ -83,14 +83,27 @@ pub fn model_page() -> Html {
     // Live re-run: a PTQ run that computed in under LIVE_RERUN_MS follows the settings. A change
     // waits 200 ms for the next one (debounce); a live run still in flight is cancelled and replaced.
     {
-        let (state2, worker2) = (state.clone(), worker.clone());
+        // The state as of the latest render: the timer fires 200 ms after the render that set it,
+        // when the job in flight (or the loaded file) may have changed.
+        let latest = use_mut_ref(|| state.clone());
+        *latest.borrow_mut() = state.clone();
+        let worker2 = worker.clone();
         let timer = use_mut_ref(|| None::<Timeout>);
         use_effect_with(state.exp.clone(), move |exp| {
-            let fast = state2.results.ptq.as_ref().is_some_and(|r| r.report.millis < LIVE_RERUN_MS && r.exp != *exp);
-            let ptq_in_flight = state2.job.running().is_some_and(|j| j.kind.exp.task == Task::Ptq);
-            if exp.task == Task::Ptq && fast && (state2.running_job().is_none() || ptq_in_flight) && exp.validate().is_ok() {
-                let (s, w, e) = (state2.clone(), worker2.clone(), exp.clone());
+            // Whether `s` should re-run `exp` live: a fast earlier result of other settings, and
+            // nothing in flight but a PTQ run (a sweep, a search or QAT is never replaced).
+            let follows = |s: &ModelState, exp: &Experiment| {
+                let fast = s.results.ptq.as_ref().is_some_and(|r| r.report.millis < LIVE_RERUN_MS && r.exp != *exp);
+                let ptq_in_flight = s.job.running().is_some_and(|j| j.kind.exp.task == Task::Ptq);
+                s.exp == *exp && exp.task == Task::Ptq && fast && (s.running_job().is_none() || ptq_in_flight) && exp.validate().is_ok()
+            };
+            if follows(&latest.borrow(), exp) {
+                let (latest, w, e) = (latest.clone(), worker2.clone(), exp.clone());
                 *timer.borrow_mut() = Some(Timeout::new(200, move || {
+                    let s = latest.borrow().clone();
+                    if !follows(&s, &e) {
+                        return;
+                    }
                     if let Some(id) = s.running_job() {
                         w.0.cancel(id);
                     }
