@@ -18,6 +18,8 @@ fn every_f32_gemm_matches_the_reference() {
         ((s >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0
     };
     let mut shapes = vec![(1usize, 1usize, 1usize), (4, 8, 3), (5, 9, 17), (0, 3, 2), (3, 0, 4), (2, 5, 0), (16, 128, 784)];
+    // One row against four panels at a time, with panels left over and a ragged last one.
+    shapes.extend([(1, 32, 5), (1, 37, 19), (1, 64, 288), (5, 70, 33), (1, 768, 288), (9, 59, 7)]);
     for i in 0..30 {
         shapes.push((1 + i % 11, 1 + (i * 7) % 29, 1 + (i * 13) % 67));
     }
