@@ -61,11 +61,13 @@ pub fn perplexity(model: &LmModel, tokens: &[u32], kv: KvFormat, mut progress: i
     let (mut nll, mut count) = (0f64, 0usize);
     for (i, w) in wins.iter().enumerate() {
         cache.clear();
-        let logits = model.forward(&w[..w.len() - 1], &mut cache, false, &mut NoProbe)?;
-        for (row, &target) in logits.chunks_exact(v).zip(&w[1..]) {
-            nll -= log_prob(row, target as usize);
-            count += 1;
-        }
+        model.forward_in_pieces(&w[..w.len() - 1], &mut cache, &mut NoProbe, |first, logits| {
+            for (row, &target) in logits.chunks_exact(v).zip(&w[1 + first..]) {
+                nll -= log_prob(row, target as usize);
+                count += 1;
+            }
+            Ok(())
+        })?;
         progress(i + 1, wins.len());
     }
     let nll = nll / count as f64;
@@ -302,30 +304,38 @@ pub fn score_windows(
     let mut scores = Vec::with_capacity(mine.len());
     let mut so_far = WindowScore::default();
     let mut ranges: Vec<ChannelRanges> = Vec::new();
+    // A window longer than one call's working memory allows runs in pieces of rows, each
+    // through the three models in turn (see LmModel::forward_in_pieces): the sums below add
+    // the same rows in the same order either way.
+    let rows = fp32.rows_per_call().min(quantized.rows_per_call());
     for (i, w) in mine.iter().enumerate() {
         let inputs = &w[..w.len() - 1];
         c32.clear();
         cq.clear();
-        let mut rec = Record { outputs: Vec::new(), ranges: std::mem::take(&mut ranges) };
-        let l32 = fp32.forward(inputs, &mut c32, false, &mut rec)?;
-        ranges = rec.ranges;
-        if let (Some(l), Some(cl)) = (layers, cl.as_mut()) {
+        if let Some(cl) = cl.as_mut() {
             cl.clear();
-            let mut r = Record { outputs: Vec::new(), ranges: Vec::new() };
-            l.forward(inputs, cl, false, &mut r)?;
-            rec.outputs = r.outputs;
         }
         let mut s = WindowScore::default();
-        let lq = quantized.forward(inputs, &mut cq, false, &mut Compare { reference: &rec.outputs, at: 0, sums: &mut s.layers })?;
-        for ((r32, rq), &target) in l32.chunks_exact(v).zip(lq.chunks_exact(v)).zip(&w[1..]) {
-            let (a, b) = (log_softmax(r32), log_softmax(rq));
-            s.nll32 -= a[target as usize];
-            s.nllq -= b[target as usize];
-            s.kl += a.iter().zip(&b).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
-            s.same += usize::from(argmax(r32) == argmax(rq));
-            let dp = b[target as usize].exp() - a[target as usize].exp();
-            s.dp2 += dp * dp;
-            s.count += 1;
+        for (j, piece) in inputs.chunks(rows).enumerate() {
+            let mut rec = Record { outputs: Vec::new(), ranges: std::mem::take(&mut ranges) };
+            let l32 = fp32.forward(piece, &mut c32, false, &mut rec)?;
+            ranges = rec.ranges;
+            if let (Some(l), Some(cl)) = (layers, cl.as_mut()) {
+                let mut r = Record { outputs: Vec::new(), ranges: Vec::new() };
+                l.forward(piece, cl, false, &mut r)?;
+                rec.outputs = r.outputs;
+            }
+            let lq = quantized.forward(piece, &mut cq, false, &mut Compare { reference: &rec.outputs, at: 0, sums: &mut s.layers })?;
+            for ((r32, rq), &target) in l32.chunks_exact(v).zip(lq.chunks_exact(v)).zip(&w[1 + j * rows..]) {
+                let (a, b) = (log_softmax(r32), log_softmax(rq));
+                s.nll32 -= a[target as usize];
+                s.nllq -= b[target as usize];
+                s.kl += a.iter().zip(&b).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
+                s.same += usize::from(argmax(r32) == argmax(rq));
+                let dp = b[target as usize].exp() - a[target as usize].exp();
+                s.dp2 += dp * dp;
+                s.count += 1;
+            }
         }
         so_far.add(&s);
         scores.push(s);

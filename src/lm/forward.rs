@@ -173,11 +173,52 @@ impl LmModel {
         (self.weight_bytes().saturating_sub(4 * norms) * 8) as f64 / weights
     }
 
-    /// Working memory of a call with M tokens (u128, so absurd sizes cannot overflow).
-    pub fn work_bytes(c: &LmConfig, m: usize) -> u128 {
+    /// Working memory of a call with M tokens (u128, so absurd sizes cannot overflow): the
+    /// activations of every row, and the logits of every row, or of the last with `last_only`.
+    pub fn work_bytes(c: &LmConfig, m: usize, last_only: bool) -> u128 {
         let m = m as u128;
-        let per_token = 4 * c.dim as u128 + 2 * c.kv_dim() as u128 + 2 * c.hidden_dim as u128 + c.vocab_size as u128;
-        4 * (m * per_token + c.seq_len as u128 + c.head_dim() as u128)
+        let per_token = 4 * c.dim as u128 + 2 * c.kv_dim() as u128 + 2 * c.hidden_dim as u128;
+        let logit_rows = if last_only { m.min(1) } else { m };
+        4 * (m * per_token + logit_rows * c.vocab_size as u128 + c.seq_len as u128 + c.head_dim() as u128)
+    }
+
+    /// The most tokens one [`Self::forward`] call with every row's logits takes within
+    /// [`MAX_WORK_BYTES`] (at least 1): a long window of a model with a large vocabulary (a
+    /// Llama 3 tokenizer's 128,256 tokens over 2,048 positions is 1 GiB of logits) runs in
+    /// pieces of this many rows, one after the other through the KV cache.
+    pub fn rows_per_call(&self) -> usize {
+        let c = &self.config;
+        let (mut lo, mut hi) = (1usize, c.seq_len.max(1));
+        // The largest m ≤ seq_len with work_bytes(m) ≤ MAX_WORK_BYTES (monotone in m).
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if Self::work_bytes(c, mid, false) <= MAX_WORK_BYTES {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+
+    /// Every row's logits of `tokens` (as [`Self::forward`] gives them with `last_only` false),
+    /// computed in pieces of at most [`Self::rows_per_call`] rows: `each(first, logits)` gets
+    /// rows first .. first + logits.len() / V. Each row's logits are those of one call: the
+    /// attention reads the same cache, and every Linear treats its rows one by one, except where
+    /// activations share one scale per call (per-tensor dynamic W8A8), which a piece then sets.
+    pub fn forward_in_pieces(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        probe: &mut dyn Probe,
+        mut each: impl FnMut(usize, &[f32]) -> Result<(), LmError>,
+    ) -> Result<(), LmError> {
+        let rows = self.rows_per_call();
+        for (i, piece) in tokens.chunks(rows).enumerate() {
+            let logits = self.forward(piece, cache, false, probe)?;
+            each(i * rows, &logits)?;
+        }
+        Ok(())
     }
 
     fn embed_row(&self, token: u32, out: &mut [f32]) -> Result<(), LmError> {
@@ -222,7 +263,7 @@ impl LmModel {
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(LmError::Tokens(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
         }
-        let work = Self::work_bytes(c, m);
+        let work = Self::work_bytes(c, m, last_only);
         if work > MAX_WORK_BYTES {
             return Err(LmError::TooLarge { what: format!("a forward pass over {m} tokens"), bytes: work, limit: MAX_WORK_BYTES });
         }

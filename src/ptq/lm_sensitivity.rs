@@ -112,14 +112,16 @@ impl KlReference {
             let win = &tokens[w * t..(w * t + t + 1).min(tokens.len())];
             let (inputs, targets) = (&win[..win.len() - 1], &win[1..]);
             cache.clear();
-            let logits = fp32.forward(inputs, &mut cache, false, &mut NoProbe)?;
-            let mut logp = Vec::with_capacity(logits.len());
-            for (row, &target) in logits.chunks_exact(v).zip(targets) {
-                let a = log_softmax(row);
-                nll -= a[target as usize];
-                count += 1;
-                logp.extend(a);
-            }
+            let mut logp = Vec::with_capacity(inputs.len() * v);
+            fp32.forward_in_pieces(inputs, &mut cache, &mut NoProbe, |first, logits| {
+                for (row, &target) in logits.chunks_exact(v).zip(&targets[first..]) {
+                    let a = log_softmax(row);
+                    nll -= a[target as usize];
+                    count += 1;
+                    logp.extend(a);
+                }
+                Ok(())
+            })?;
             windows.push((inputs.to_vec(), targets.to_vec(), logp));
         }
         let nll = nll / count as f64;
@@ -136,13 +138,15 @@ impl KlReference {
         let (mut kl, mut nll, mut count) = (0f64, 0f64, 0usize);
         for (inputs, targets, logp) in &self.windows {
             cache.clear();
-            let logits = model.forward(inputs, &mut cache, false, &mut NoProbe)?;
-            for ((row, a), &target) in logits.chunks_exact(v).zip(logp.chunks_exact(v)).zip(targets) {
-                let b = log_softmax(row);
-                nll -= b[target as usize];
-                kl += a.iter().zip(&b).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
-                count += 1;
-            }
+            model.forward_in_pieces(inputs, &mut cache, &mut NoProbe, |first, logits| {
+                for ((row, a), &target) in logits.chunks_exact(v).zip(logp[first * v..].chunks_exact(v)).zip(&targets[first..]) {
+                    let b = log_softmax(row);
+                    nll -= b[target as usize];
+                    kl += a.iter().zip(&b).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
+                    count += 1;
+                }
+                Ok(())
+            })?;
         }
         let n = count as f64;
         Ok(Score { mean_kl: kl / n, nll: nll / n, perplexity: (nll / n).exp() })

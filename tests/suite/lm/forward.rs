@@ -266,3 +266,37 @@ both! {
         }
     }
 }
+
+/// A model with a large vocabulary: its window's logits (600 × 262,144 f32, 629 MB) exceed one
+/// call's working memory, so scoring runs the window in pieces through the KV cache and gives
+/// what decoding token by token gives, to the bit. Native only: about 1 GB is in flight.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_window_too_large_for_one_call_is_scored_in_pieces() {
+    let c = LmConfig { dim: 8, n_layers: 1, n_heads: 1, n_kv_heads: 1, hidden_dim: 8, vocab_size: 262_144, seq_len: 600, tied: true, ..LmConfig::shakespeare() };
+    let model = LmModel::from_weights(&LmWeights::init(&c, 3).unwrap()).unwrap();
+    let rows = model.rows_per_call();
+    assert!(rows > 1 && rows < c.seq_len, "{rows} rows per call");
+    assert!(LmModel::work_bytes(&c, rows, false) <= forward::MAX_WORK_BYTES && LmModel::work_bytes(&c, rows + 1, false) > forward::MAX_WORK_BYTES);
+    let tokens: Vec<u32> = (0..=c.seq_len as u32).map(|i| (i * 40_503 + 11) % c.vocab_size as u32).collect();
+    // One call over the whole window is refused by its size ...
+    let mut cache = KvCache::new(&c, KvFormat::F32).unwrap();
+    let e = model.forward(&tokens[..c.seq_len], &mut cache, false, &mut NoProbe).unwrap_err();
+    assert!(matches!(e, LmError::TooLarge { .. }), "{e}");
+    // ... and the last position's logits alone are not (a long prompt before generating).
+    cache.clear();
+    assert_eq!(model.forward(&tokens[..c.seq_len], &mut cache, true, &mut NoProbe).unwrap().len(), c.vocab_size);
+    // Decoding token by token, the reference.
+    cache.clear();
+    let mut nll = 0f64;
+    for i in 0..c.seq_len {
+        let row = model.forward(&tokens[i..i + 1], &mut cache, false, &mut NoProbe).unwrap();
+        nll -= eval::log_prob(&row, tokens[i + 1] as usize);
+    }
+    let want = (nll / c.seq_len as f64).exp();
+    let p = eval::perplexity(&model, &tokens, KvFormat::F32, |_, _| {}).unwrap();
+    assert_eq!((p.perplexity, p.tokens), (want, c.seq_len));
+    let cmp = eval::compare(&model, &model, &tokens, KvFormat::F32, |_, _| {}).unwrap();
+    assert_eq!((cmp.fp32.perplexity, cmp.quantized.perplexity, cmp.mean_kl, cmp.top1_same), (want, want, 0.0, 1.0));
+    assert!(cmp.layers.iter().all(|l| l.mse == 0.0) && !cmp.layers.is_empty());
+}
