@@ -19,6 +19,7 @@
 
 pub mod bench;
 pub mod bench_summary;
+pub mod clip;
 pub mod data;
 pub mod decimal;
 pub mod examples;

@@ -260,13 +260,9 @@ fn by_lines(values: Vec<f32>, lines: &[(usize, usize)]) -> Parsed {
     }
 }
 
-/// A token cut to 24 characters for messages.
+/// A token cut to 24 characters for messages ([`crate::clip::clip`]).
 fn short(token: &str) -> String {
-    let mut s: String = token.chars().take(24).collect();
-    if token.chars().count() > 24 {
-        s.push('…');
-    }
-    s
+    crate::clip::clip(token, 24)
 }
 
 /// Formats values for a text box or a share link: the shortest text that

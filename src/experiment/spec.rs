@@ -319,11 +319,7 @@ fn field_at(text: &str, offset: usize) -> String {
 }
 
 fn clip(text: &str) -> String {
-    let mut s: String = text.chars().take(60).collect();
-    if text.chars().count() > 60 {
-        s.push('…');
-    }
-    s
+    crate::clip::clip(text, 60)
 }
 
 /// The architecture of a built-in model (its weights are not needed for the layer table, nor to

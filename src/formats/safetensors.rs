@@ -315,13 +315,9 @@ fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// A name cut to 60 characters for a message.
+/// A name cut to 60 characters for a message ([`crate::clip::clip`]).
 fn clip(name: &str) -> String {
-    let mut s: String = name.chars().take(60).collect();
-    if name.chars().count() > 60 {
-        s.push('…');
-    }
-    s
+    crate::clip::clip(name, 60)
 }
 
 /// Little-endian bytes of one dtype to f32 (64-bit values are rounded to the nearest f32).

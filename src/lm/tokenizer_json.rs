@@ -162,11 +162,7 @@ pub fn small_value(raw: Option<&RawValue>, field: &str) -> Result<Option<Value>,
     serde_json::from_str(text).map(Some).map_err(|e| format!("{field}: {e}"))
 }
 
-/// A token cut to 40 characters for a message.
+/// A token cut to 40 characters for a message ([`crate::clip::clip`]).
 fn clip(token: &str) -> String {
-    let mut s: String = token.chars().take(40).collect();
-    if token.chars().nth(40).is_some() {
-        s.push('…');
-    }
-    s
+    crate::clip::clip(token, 40)
 }

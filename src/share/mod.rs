@@ -101,11 +101,7 @@ fn named_keys<'a>(keys: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> Opti
     (!shown.is_empty()).then(|| (shown.join(", ") + &rest, seen.len()))
 }
 
-/// Cuts user text to 40 characters for a notice.
+/// User text cut to 40 characters for a notice ([`crate::clip::clip`]).
 pub fn clip(text: &str) -> String {
-    let mut s: String = text.chars().take(40).collect();
-    if text.chars().count() > 40 {
-        s.push('…');
-    }
-    s
+    crate::clip::clip(text, 40)
 }

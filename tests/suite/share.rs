@@ -105,6 +105,12 @@ both! {
         // An unknown key given several times is named once.
         let (_, notices) = TensorSettings::from_hash("#/tensor?&&&=&==&zz=1&zz=2");
         assert_eq!(notices, ["Ignored unknown key \"\" in the link.", "Ignored unknown key \"zz\" in the link."]);
+        // A right-to-left override in a key or value does not turn the notice around: shown as U+FFFD.
+        let (_, notices) = TensorSettings::from_hash("#/tensor?%E2%80%AEzz=1&bits=%E2%80%AE4");
+        assert!(notices.iter().all(|n| !n.contains('\u{202E}')), "{notices:?}");
+        assert!(notices.iter().any(|n| n.contains("\u{FFFD}zz")), "{notices:?}");
+        assert_eq!(qplay::clip::clip("ab\u{2066}c\0d", 3), "ab\u{FFFD}…");
+        assert_eq!(qplay::clip::clip(&"x".repeat(5), 5), "xxxxx");
         // Three numbers for a range are not a non-finite number.
         let (s, notices) = TensorSettings::from_hash("#/tensor?range=1,2,3");
         assert!(s.range.is_none() && notices.iter().any(|n| n.contains("range") && n.contains("use two numbers α,β")), "{notices:?}");

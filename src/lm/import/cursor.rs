@@ -110,15 +110,7 @@ pub(crate) fn check_finite(name: &str, values: &[f32]) -> Result<(), LmError> {
     }
 }
 
-/// A name cut to 80 characters for a message (names come from the file), each control or
-/// bidirectional-formatting character (NUL, U+202E "right-to-left override", …) shown as U+FFFD:
-/// a file name must not turn the message it stands in around.
+/// A name from the file cut to 80 characters for a message ([`crate::clip::clip`]).
 pub(crate) fn clip(name: &str) -> String {
-    let hidden = |c: char| c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    let mut s: String = name.chars().take(80).map(|c| if hidden(c) { '\u{FFFD}' } else { c }).collect();
-    // nth, not count: O(80) on a name of any length.
-    if name.chars().nth(80).is_some() {
-        s.push('…');
-    }
-    s
+    crate::clip::clip(name, 80)
 }

@@ -1,0 +1,18 @@
+//! User text quoted in a message — a link's key or value, a tensor's name from a file, a token —
+//! cut to a length and made safe to show.
+//!
+//! Each control or bidirectional-formatting character (NUL, U+202E "right-to-left override",
+//! the isolates U+2066–U+2069, …) is shown as U+FFFD: a name from a file or a link must not turn
+//! the message it stands in around. Cutting reads at most `max` + 1 characters, so a text of any
+//! length costs O(max).
+
+/// `text`'s first `max` characters, each hidden one replaced by U+FFFD, with "…" when it had more.
+pub fn clip(text: &str, max: usize) -> String {
+    let hidden = |c: char| c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let mut s: String = text.chars().take(max).map(|c| if hidden(c) { '\u{FFFD}' } else { c }).collect();
+    // nth, not count: O(max) on a text of any length.
+    if text.chars().nth(max).is_some() {
+        s.push('…');
+    }
+    s
+}
