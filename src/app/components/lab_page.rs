@@ -37,6 +37,8 @@ use crate::experiment::{Experiment, Task};
 use crate::ptq::{QuantMode, WeightGranularity};
 use crate::quant::calibration::Calibration;
 use crate::quant::{quantize_tensor, Method, Scheme};
+use crate::parse::format_numbers;
+use crate::share::tensor::TensorSettings;
 use crate::share::{query_of, Page};
 
 pub type LabHandle = UseReducerHandle<LabState>;
@@ -311,7 +313,7 @@ pub fn lab_page() -> Html {
                     // The example would replace what the teacher's link fixes there: the page as it is.
                     <p class="hint" data-testid="lab-tensor-fixed">{"The Tensor page is set by your teacher's link: "}<a href={tensor.to_hash()}>{"open it as it is"}</a>{" to move the range by hand."}</p>
                 } else {
-                    <p class="hint"><a href="#/tensor?method=clip&x=1.4243,-0.7382,-1.0199,0.6312,-0.4644,-1.2151,1.1037,0.2785">{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
+                    <p class="hint"><a href={TensorSettings { method: Method::Clip, text: format_numbers(&LAB_CLIP), ..TensorSettings::default() }.to_hash()}>{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
                 }
             </section>
 
