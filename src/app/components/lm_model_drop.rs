@@ -12,9 +12,12 @@ use yew::prelude::*;
 
 use crate::app::worker::protocol::LmFile;
 
-/// Largest total of the files dropped together (the reader's limit is 2 GiB; the page keeps a
-/// copy for a fresh worker, and a model has at most 64 Mi parameters, 256 MiB in f32).
-pub const MAX_MODEL_FILES_BYTES: f64 = (1u64 << 30) as f64;
+/// Largest total of the files dropped together: 384 MiB. A model has at most 64 Mi parameters
+/// (`lm::config::MAX_PARAMS`), 256 MiB in f32, the widest type a file stores them in; the rest
+/// leaves room for a tokenizer and metadata. Files past it cannot hold a model qplay loads, and
+/// reading them would copy them into the page's memory (which never shrinks) and again to the
+/// worker before the worker said so (the reader's own limit is 2 GiB).
+pub const MAX_MODEL_FILES_BYTES: f64 = (crate::lm::config::MAX_PARAMS as u64 * 4 + (128 << 20)) as f64;
 
 /// The files (names and lengths) and their contents one after the other.
 pub type DroppedFiles = (Vec<LmFile>, Vec<u8>);
@@ -38,7 +41,11 @@ fn read(files: Vec<File>, on: Callback<Result<DroppedFiles, String>>) {
     }
     let total: f64 = files.iter().map(|f| f.size()).sum();
     if total > MAX_MODEL_FILES_BYTES {
-        on.emit(Err(format!("the files are {:.0} MB together; the limit is {:.0} MB", total / 1e6, MAX_MODEL_FILES_BYTES / 1e6)));
+        on.emit(Err(format!(
+            "the files are {:.0} MB together; the limit is {:.0} MB: qplay's language models have at most 64 Mi parameters (256 MiB in f32), so no larger model can be loaded",
+            total / 1e6,
+            MAX_MODEL_FILES_BYTES / 1e6
+        )));
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {
