@@ -13,11 +13,12 @@ pub use crate::lm::config::MAX_VOCAB;
 
 use crate::lm::tokenizer_spm::byte_piece;
 
-/// Most BPE merges kept (Llama 3 has 280 147; GPT-2 50 000).
-pub const MAX_MERGES: usize = 1 << 20;
+/// Most BPE merges kept (Llama 3 has 280 147; GPT-2 50 000): the same limit as a
+/// `tokenizer.json`'s, so that one tokenizer reads in both formats or in neither.
+pub use crate::lm::tokenizer_bpe::MAX_MERGES;
 
-/// Largest `tokenizer.json` passed through (Llama 3's is 9 MB).
-pub const MAX_TOKENIZER_JSON_BYTES: usize = 64 << 20;
+/// Largest `tokenizer.json` passed through (Llama 3's is 9 MB): the reader's own limit.
+pub use crate::lm::tokenizer_bpe::MAX_TOKENIZER_JSON_BYTES;
 
 /// A vocabulary as the file stores it. Lists that the file does not have are empty;
 /// when present, `scores` and `token_types` have one entry per token.
