@@ -173,6 +173,8 @@ pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
     // A comma or semicolon since the last value, bracket or line break: a second one is an
     // empty field. A trailing comma (`[1, 2,]`, `1,2,` at a line's end) stays allowed.
     let mut comma = false;
+    // The first missing value, reported once the text is known to hold some (",," alone is empty).
+    let mut missing = None::<usize>;
     for (i, c) in body.char_indices() {
         let structural = is_separator(c) || c == '[' || c == ']';
         if !structural {
@@ -184,7 +186,9 @@ pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
             comma = false;
         }
         match c {
-            ',' | ';' if comma => return Err(ParseError::Missing { index: values.len() + 1 }),
+            ',' | ';' if comma => {
+                missing.get_or_insert(values.len() + 1);
+            }
             ',' | ';' => comma = true,
             '\n' => {
                 line += 1;
@@ -215,6 +219,9 @@ pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
     }
     if values.is_empty() {
         return Err(ParseError::Empty);
+    }
+    if let Some(index) = missing {
+        return Err(ParseError::Missing { index });
     }
     // With brackets, every value sits in a row: at the deepest level.
     if let Some(index) = first_at[..deepest].iter().flatten().min() {

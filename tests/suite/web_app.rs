@@ -36,3 +36,22 @@ fn the_workers_downloads_show_as_one_bar() {
     let mixed = [Some(("the model".to_string(), 5, 10)), Some(("the test images".to_string(), 3, 0)), None];
     assert_eq!(combined_loading(&mixed), Some(("the model, the test images, on 2 workers".into(), 8, 0)));
 }
+
+#[wasm_bindgen_test]
+fn every_route_is_the_page_whose_path_it_reads() {
+    use qplay::app::components::app::Route;
+    use qplay::share::Page;
+    use yew_router::Routable;
+    // The router's paths and the links' (`Page::path`) are written twice: they must agree.
+    for page in Page::ALL {
+        let route = Route::recognize(page.path()).expect("the router knows every page's path");
+        assert_eq!(route.page(), page, "{}", page.path());
+        assert_eq!(route.to_path(), page.path());
+        assert_eq!(Page::from_hash(&format!("#{}?x=1", page.path())), page);
+    }
+    // An unknown or empty path is the Tensor page for both.
+    for path in ["/", "/nope"] {
+        assert_eq!(Route::recognize(path).map(Route::page), Some(Page::Tensor), "{path}");
+        assert_eq!(Page::from_hash(&format!("#{path}")), Page::Tensor);
+    }
+}
