@@ -23,11 +23,17 @@ impl Fp32Runner {
         Fp32Runner { model, packed }
     }
 
-    /// Runs a batch: x is [B, input] → [B, output]. Also returns nothing else;
-    /// see [`Fp32Runner::forward_all`] for every layer's output.
+    /// Runs a batch: x is [B, input] → [B, output]; see [`Fp32Runner::run`] for every layer's
+    /// output. Only the last layer's output is copied out (the layers write into two buffers
+    /// used in turn).
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let last = self.model.layers.len().saturating_sub(1);
         let mut out = Vec::new();
-        self.run(x, &mut |_, y| out = y.to_vec())?;
+        self.run(x, &mut |i, y| {
+            if i == last {
+                out = y.to_vec();
+            }
+        })?;
         Ok(out)
     }
 
