@@ -71,7 +71,7 @@ pub fn pack_tensors(tensors: &[(String, Tensor)], max_values: usize) -> (Vec<(St
 pub fn unpack_tensors(shapes: Vec<(String, Vec<usize>)>, bytes: &[u8], max_values: usize) -> Result<Vec<(String, Tensor)>, FormatError> {
     let sent = |shape: &[usize]| Some(shape_count(shape)).filter(|&n| n <= max_values).unwrap_or(0);
     let total = shapes.iter().fold(0usize, |a, (_, s)| a.saturating_add(sent(s)));
-    if bytes.len() % 4 != 0 || total.checked_mul(4) != Some(bytes.len()) {
+    if !bytes.len().is_multiple_of(4) || total.checked_mul(4) != Some(bytes.len()) {
         return Err(FormatError::ShapeMismatch { expected: total, found: bytes.len() / 4 });
     }
     let mut rest = bytes;
