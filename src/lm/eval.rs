@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{KvCache, KvFormat, LmError, LmModel, NoProbe, Probe};
+use super::forward::MAX_WORK_BYTES;
 use crate::experiment::shard::{interleave, Shard};
 
 /// Log-softmax of one row, in f64.
@@ -304,10 +305,11 @@ pub fn score_windows(
     let mut scores = Vec::with_capacity(mine.len());
     let mut so_far = WindowScore::default();
     let mut ranges: Vec<ChannelRanges> = Vec::new();
-    // A window longer than one call's working memory allows runs in pieces of rows, each
-    // through the three models in turn (see LmModel::forward_in_pieces): the sums below add
-    // the same rows in the same order either way.
-    let rows = fp32.rows_per_call().min(quantized.rows_per_call());
+    // A window longer than the working memory allows runs in pieces of rows, each through the
+    // three models in turn (see LmModel::forward_in_pieces): the sums below add the same rows in
+    // the same order either way. Two calls' logits are held at once (FP32's and the quantized
+    // model's), so together they get one call's budget.
+    let rows = fp32.rows_within(MAX_WORK_BYTES / 2).min(quantized.rows_within(MAX_WORK_BYTES / 2));
     for (i, w) in mine.iter().enumerate() {
         let inputs = &w[..w.len() - 1];
         c32.clear();

@@ -187,12 +187,18 @@ impl LmModel {
     /// Llama 3 tokenizer's 128,256 tokens over 2,048 positions is 1 GiB of logits) runs in
     /// pieces of this many rows, one after the other through the KV cache.
     pub fn rows_per_call(&self) -> usize {
+        self.rows_within(MAX_WORK_BYTES)
+    }
+
+    /// The most tokens (at least 1, at most the context) whose call with every row's logits
+    /// takes at most `budget` bytes of working memory ([`Self::work_bytes`]).
+    pub fn rows_within(&self, budget: u128) -> usize {
         let c = &self.config;
         let (mut lo, mut hi) = (1usize, c.seq_len.max(1));
-        // The largest m ≤ seq_len with work_bytes(m) ≤ MAX_WORK_BYTES (monotone in m).
+        // The largest m ≤ seq_len with work_bytes(m) ≤ budget (monotone in m).
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            if Self::work_bytes(c, mid, false) <= MAX_WORK_BYTES {
+            if Self::work_bytes(c, mid, false) <= budget {
                 lo = mid;
             } else {
                 hi = mid - 1;
