@@ -670,7 +670,7 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
     let start = Instant::now();
     let out = if cfg == LmQuantConfig::default() && !with_report {
         let p = perplexity(&fp32, &ids, KvFormat::F32, progress).map_err(|e| e.to_string())?;
-        json!({ "model": l.reference, "perplexity": p, "bits_per_char": p.nll / std::f64::consts::LN_2,
+        json!({ "model": l.reference, "perplexity": p, "bits_per_token": p.nll / std::f64::consts::LN_2,
                 "weight_bytes": fp32.weight_bytes(), "seconds": start.elapsed().as_secs_f64() })
     } else {
         let layers = r.layer_reference().map(LmModel::from_weights).transpose().map_err(|e| e.to_string())?;
