@@ -58,11 +58,16 @@ pub fn sample(logits: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> u32 {
     for p in &mut probs {
         p.1 /= total;
     }
-    // Most probable first; ties by id, so the order is total and portable.
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if cfg.top_k > 0 {
+    // Most probable first; ties by id, so the order is total and portable. With a top-k cut only
+    // the k first are ordered: selecting them is linear in the vocabulary (a 128k-token head
+    // sorted on every token cost more than the draw), and a total order makes them, in order,
+    // exactly the first k of the whole sort.
+    let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if cfg.top_k > 0 && cfg.top_k < probs.len() {
+        probs.select_nth_unstable_by(cfg.top_k - 1, order);
         probs.truncate(cfg.top_k);
     }
+    probs.sort_by(order);
     if cfg.top_p < 1.0 {
         let mut mass = 0.0;
         let keep = probs.iter().position(|p| {

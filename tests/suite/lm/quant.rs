@@ -249,6 +249,53 @@ both! {
     }
 }
 
+both! {
+    /// Top-k selects the k most probable (ties by id) without sorting the vocabulary: every
+    /// draw equals one from a sampler written from the doc comment's rule with a full sort,
+    /// on logits with many ties, k from 1 past the vocabulary, with and without top-p.
+    top_k_draws_what_a_full_sort_draws {
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+        fn by_full_sort(logits: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> u32 {
+            let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let mut p: Vec<(usize, f64)> = logits.iter().enumerate().map(|(i, &z)| (i, ((z as f64 - max) / cfg.temperature as f64).exp())).collect();
+            let total: f64 = p.iter().map(|x| x.1).sum();
+            p.iter_mut().for_each(|x| x.1 /= total);
+            p.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(a.0.cmp(&b.0)));
+            if cfg.top_k > 0 {
+                p.truncate(cfg.top_k);
+            }
+            if cfg.top_p < 1.0 {
+                let mut mass = 0.0;
+                if let Some(i) = p.iter().position(|x| { mass += x.1; mass >= cfg.top_p as f64 }) {
+                    p.truncate(i + 1);
+                }
+            }
+            let kept: f64 = p.iter().map(|x| x.1).sum();
+            let u = rng.random::<f64>() * kept;
+            let mut acc = 0.0;
+            p.iter().find(|x| { acc += x.1; u < acc }).unwrap_or(p.last().unwrap()).0 as u32
+        }
+        let mut gen = ChaCha8Rng::seed_from_u64(3);
+        let mut drawn = std::collections::BTreeSet::new();
+        for trial in 0..200 {
+            let v = 1 + gen.random_range(0..300usize);
+            // Few distinct values: many ties the order must break by id.
+            let logits: Vec<f32> = (0..v).map(|_| gen.random_range(0..6u8) as f32 * 0.7).collect();
+            let top_k = [0, 1, 2, 7, v / 2, v, v + 5][trial % 7];
+            let top_p = [1.0, 0.5, 0.95][trial % 3];
+            let cfg = SampleConfig { temperature: 0.9, top_k, top_p, seed: trial as u64 };
+            let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(trial as u64), ChaCha8Rng::seed_from_u64(trial as u64));
+            for _ in 0..5 {
+                let got = qplay::lm::sample::sample(&logits, &cfg, &mut a);
+                assert_eq!(got, by_full_sort(&logits, &cfg, &mut b), "trial {trial}: v {v}, top_k {top_k}, top_p {top_p}");
+                drawn.insert(got);
+            }
+        }
+        assert!(drawn.len() > 20, "the draws vary: {drawn:?}");
+    }
+}
+
 const EXPECTED_SAMPLED: [u32; 20] = [7, 63, 35, 57, 57, 6, 41, 37, 46, 15, 46, 34, 61, 62, 55, 9, 62, 26, 52, 45];
 
 both! {
