@@ -644,6 +644,9 @@ fn val_tokens(m: &ModelArgs, tok: &Tokenizer, n: Option<usize>) -> Result<Vec<u3
         if n < 2 {
             return Err(format!("--tokens {n}: at least 2 tokens are needed"));
         }
+        if n > ids.len() {
+            eprintln!("--tokens {n}: the validation text is {} tokens long for this tokenizer; scoring all of them", ids.len());
+        }
         ids.truncate(n);
     }
     Ok(ids)

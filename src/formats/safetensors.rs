@@ -116,6 +116,10 @@ impl<'a> SafetensorsHeader<'a> {
         if header > MAX_HEADER_BYTES {
             return Err(malformed(format!("the header is {header} bytes; qplay reads headers up to {MAX_HEADER_BYTES} bytes")));
         }
+        // header ≤ MAX_HEADER_BYTES, so 8 + header does not overflow.
+        if 8 + header > bytes.len() as u64 {
+            return Err(malformed(format!("the file is {} bytes, shorter than its header of {header} bytes (a cut download?)", bytes.len())));
+        }
         check_header(bytes)?;
         let (n, meta) = SafeTensors::read_metadata(bytes).map_err(|e| malformed(e.to_string()))?;
         // read_metadata checked that the offsets tile bytes[8 + n..] exactly.

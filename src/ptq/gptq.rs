@@ -684,14 +684,6 @@ pub fn quantize_lm_gptq(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], progr
         let model = model.ok_or_else(|| LmError::Setting { name: "method", message: "GPTQ needs the model quantized so far".into() })?;
         gptq_block(model, l, b, cfg, &windows, &mut tick)
     })?;
-    for r in &mut q.layers {
-        if (r.name == "tok_embeddings" || r.name == "output") && !cfg.is_skipped(&r.name) && !matches!(cfg.weights, crate::ptq::lm::LmWeightFormat::F32) {
-            let why = "GPTQ covers the blocks' Linears; this one is rounded to nearest (RTN)".to_string();
-            r.note = Some(match r.note.take() {
-                Some(n) => format!("{why}; {n}"),
-                None => why,
-            });
-        }
-    }
+    q.note_outside_the_blocks("GPTQ covers the blocks' Linears; this one is rounded to nearest (RTN)");
     Ok(q)
 }

@@ -377,8 +377,13 @@ impl LmQuantConfig {
         if self.calibrated() && self.calib_tokens != d.calib_tokens {
             parts.push(format!("{} calibration tokens", self.calib_tokens));
         }
-        if self.skip != d.skip {
-            parts.push(if self.skip.is_empty() { "every Linear quantized".to_string() } else { format!("FP32: {}", self.skip.join(" ")) });
+        // F32 weights round nothing, so what stays FP32 changes nothing either.
+        if self.skip != d.skip && self.weights != LmWeightFormat::F32 {
+            parts.push(match (self.skip.is_empty(), self.weights) {
+                (true, f @ (LmWeightFormat::F16 | LmWeightFormat::Bf16)) => format!("every Linear in {}", f.name().to_uppercase()),
+                (true, _) => "every Linear quantized".to_string(),
+                (false, _) => format!("FP32: {}", self.skip.join(" ")),
+            });
         }
         // Per-layer bits are RTN's (another format has its own grid, and does not read them).
         if self.weights == LmWeightFormat::Rtn && !self.layer_bits.is_empty() {
@@ -673,6 +678,25 @@ pub struct QuantizedLm {
 
 fn layer_report(name: &str, l: &LmLinear, note: Option<String>) -> LmLayerReport {
     LmLayerReport { name: name.into(), format: l.format().into(), engine: l.engine().into(), bytes: l.bytes(), weights: l.n() * l.k(), note }
+}
+
+impl QuantizedLm {
+    /// Says, on the embedding table and the head when they are rounded, that `method` (which
+    /// works on the blocks' Linears) did not reach them: "GPTQ covers the blocks' Linears; this
+    /// one is rounded to nearest (RTN)".
+    pub fn note_outside_the_blocks(&mut self, why: &str) {
+        if matches!(self.config.weights, LmWeightFormat::F32) {
+            return;
+        }
+        for r in &mut self.layers {
+            if (r.name == "tok_embeddings" || r.name == "output") && !self.config.is_skipped(&r.name) {
+                r.note = Some(match r.note.take() {
+                    Some(n) => format!("{why}; {n}"),
+                    None => why.to_string(),
+                });
+            }
+        }
+    }
 }
 
 /// A block's seven Linears, each with its report note, in [`crate::lm::weights::BLOCK_MATRICES`] order.

@@ -79,14 +79,22 @@ pub fn quantize_with_method(w: &LmWeights, cfg: &LmQuantConfig, calib: &[u32], p
         LmMethod::Awq => {
             let mut v = w.clone();
             report.awq = Some(awq_lm(&mut v, calib, cfg, progress)?);
-            let q = if cfg.awq_gptq { quantize_lm_gptq(&v, cfg, calib, progress)? } else { quantize_lm(&v, cfg)? };
+            let q = if cfg.awq_gptq {
+                quantize_lm_gptq(&v, cfg, calib, progress)?
+            } else {
+                let mut q = quantize_lm(&v, cfg)?;
+                q.note_outside_the_blocks("AWQ scales the blocks' Linears; this one is rounded to nearest (RTN) without a scale");
+                q
+            };
             (q, Some(v))
         }
         LmMethod::SmoothQuant => {
             let mut v = w.clone();
             report.smooth = Some(smooth_lm(&mut v, calib, cfg)?);
             progress(1, 1);
-            (quantize_lm(&v, cfg)?, Some(v))
+            let mut q = quantize_lm(&v, cfg)?;
+            q.note_outside_the_blocks("SmoothQuant smooths the blocks' Linears; this one is quantized without smoothing");
+            (q, Some(v))
         }
     };
     if cfg.static_scales() {

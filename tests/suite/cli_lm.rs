@@ -261,6 +261,13 @@ fn the_users_own_files_load_and_every_method_runs() {
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(j["perplexity"]["perplexity"].as_f64().unwrap().is_finite(), "{j}");
     assert_eq!(j["model"], "FP32", "a float file's model is FP32");
+    assert!(!err.contains("scoring all"), "{err}");
+    // More tokens than the text has: all of them are scored, and the note says how many.
+    let (code, out, err) = qplay(&["eval", "--model", &v0, &tok, "--tokens", "100000000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("--tokens 100000000: the validation text is 380562 tokens long for this tokenizer; scoring all of them"), "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["perplexity"]["tokens"], 380561, "{}", j["perplexity"]);
     let (code, _, err) = qplay(&["eval", "--model", &format!("{IMPORT}tied_f32.gguf"), "--tokens", "300", "--bits", "8"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("GGUF v3"), "{err}");

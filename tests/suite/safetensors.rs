@@ -154,6 +154,10 @@ both! {
         for cut in [20, 100, good.len() - 1] {
             assert!(matches!(read_safetensors(&good[..cut]), Err(FormatError::Malformed { .. })), "cut {cut}");
         }
+        // Cut inside the header: the message says so, with both sizes.
+        let header = u64::from_le_bytes(good[..8].try_into().unwrap());
+        let e = read_safetensors(&good[..100]).unwrap_err().to_string();
+        assert!(e.contains(&format!("the file is 100 bytes, shorter than its header of {header} bytes")), "{e}");
         // A header length far beyond the file.
         let mut liar = good.to_vec();
         liar[..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());

@@ -296,6 +296,29 @@ both! {
     }
 }
 
+both! {
+    /// The calibrated methods work on the blocks' Linears: a rounded embedding table or head
+    /// says that the method did not reach it (RTN's rows have no such note; a skipped head none).
+    the_head_says_when_the_method_did_not_reach_it {
+        use qplay::ptq::lm::LmMethod;
+        use qplay::ptq::lm_method::quantize_with_method;
+        let w = small();
+        let calib = tokens(600, w.config.vocab_size as u32);
+        let note = |cfg: LmQuantConfig, name: &str| {
+            let r = quantize_with_method(&w, &cfg, &calib, &mut |_, _| {}).unwrap();
+            r.quantized.layers.iter().find(|l| l.name == name).unwrap().note.clone().unwrap_or_default()
+        };
+        let all = |method, int8_acts, awq_gptq| LmQuantConfig { method, int8_acts, awq_gptq, calib_tokens: 256, skip: vec![], ..rtn(8, 0) };
+        assert!(note(all(LmMethod::Awq, false, false), "output").starts_with("AWQ scales the blocks' Linears; this one is rounded to nearest (RTN)"));
+        assert!(note(all(LmMethod::Awq, false, true), "output").starts_with("GPTQ covers the blocks' Linears"));
+        assert!(note(all(LmMethod::Gptq, false, false), "tok_embeddings").starts_with("GPTQ covers the blocks' Linears"));
+        assert!(note(all(LmMethod::SmoothQuant, true, false), "output").starts_with("SmoothQuant smooths the blocks' Linears; this one is quantized without smoothing"));
+        assert!(!note(all(LmMethod::Rtn, false, false), "output").contains("blocks"));
+        assert!(!note(LmQuantConfig { skip: vec!["output".into()], ..all(LmMethod::Awq, false, false) }, "output").contains("AWQ"));
+        assert!(!note(all(LmMethod::Awq, false, false), "layers.0.attention.wq").contains("blocks' Linears"));
+    }
+}
+
 const EXPECTED_SAMPLED: [u32; 20] = [7, 63, 35, 57, 57, 6, 41, 37, 46, 15, 46, 34, 61, 62, 55, 9, 62, 26, 52, 45];
 
 both! {
@@ -344,6 +367,14 @@ fn a_label_names_the_settings_that_differ_from_the_defaults() {
     let widths = LmQuantConfig { skip: vec!["output".into()], layer_bits: (1..=6).map(|i| (format!("layers.{i}"), 8)).collect(), ..base };
     assert_eq!(widths.label(), "W4 g32 RTN, FP32: output, bits layers.1=8 layers.2=8 layers.3=8 layers.4=8 +2 more");
     assert_eq!(LmQuantConfig { kv: KvFormat::Int8, ..widths }.label().matches("+ KV int8").count(), 1);
+    // Float formats: F32 rounds nothing (its skip list changes nothing, so it is not named); F16
+    // rounds what is not skipped.
+    let float = |weights, skip: &[&str]| LmQuantConfig { weights, skip: skip.iter().map(|s| s.to_string()).collect(), ..LmQuantConfig::default() }.label();
+    assert_eq!(float(LmWeightFormat::F32, &[]), "F32");
+    assert_eq!(float(LmWeightFormat::F32, &["layers.0"]), "F32");
+    assert_eq!(float(LmWeightFormat::F16, &[]), "F16, every Linear in F16");
+    assert_eq!(float(LmWeightFormat::Bf16, &["layers.0"]), "BF16, FP32: layers.0");
+    assert_eq!(float(LmWeightFormat::Q4_0, &[]), "Q4_0, every Linear quantized");
 }
 
 /// FP32 against a quantized model in tokens/s (the page's table, as Neural Compressor's has
