@@ -43,7 +43,7 @@ impl Tensor {
 
 /// The product of a shape's dimensions, saturating (a zero dimension after a saturated product
 /// still gives the true product, 0).
-fn shape_count(shape: &[usize]) -> usize {
+pub fn shape_count(shape: &[usize]) -> usize {
     shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
 }
 
@@ -69,20 +69,67 @@ pub fn pack_tensors(tensors: &[(String, Tensor)], max_values: usize) -> (Vec<(St
 /// with its shape and no values. An error, before anything is allocated, when the shapes do not
 /// account for exactly the bytes' values.
 pub fn unpack_tensors(shapes: Vec<(String, Vec<usize>)>, bytes: &[u8], max_values: usize) -> Result<Vec<(String, Tensor)>, FormatError> {
+    let starts = packed_starts(&shapes, bytes.len(), max_values)?;
+    Ok(shapes.into_iter().enumerate().map(|(i, (name, shape))| (name, Tensor { shape, values: f32_values(&bytes[starts[i]..starts[i + 1]]) })).collect())
+}
+
+/// Where each tensor's bytes start in [`pack_tensors`]'s `len` bytes (one more entry: the end);
+/// an error when the shapes do not account for exactly that many values.
+fn packed_starts(shapes: &[(String, Vec<usize>)], len: usize, max_values: usize) -> Result<Vec<usize>, FormatError> {
     let sent = |shape: &[usize]| Some(shape_count(shape)).filter(|&n| n <= max_values).unwrap_or(0);
     let total = shapes.iter().fold(0usize, |a, (_, s)| a.saturating_add(sent(s)));
-    if !bytes.len().is_multiple_of(4) || total.checked_mul(4) != Some(bytes.len()) {
-        return Err(FormatError::ShapeMismatch { expected: total, found: bytes.len() / 4 });
+    if !len.is_multiple_of(4) || total.checked_mul(4) != Some(len) {
+        return Err(FormatError::ShapeMismatch { expected: total, found: len / 4 });
     }
-    let mut rest = bytes;
-    let mut out = Vec::with_capacity(shapes.len());
-    for (name, shape) in shapes {
-        let (mine, after) = rest.split_at(sent(&shape) * 4);
-        rest = after;
-        let values = mine.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
-        out.push((name, Tensor { shape, values }));
+    // total · 4 fits in usize, so every prefix does.
+    let ends = shapes.iter().scan(0, |end, (_, s)| {
+        *end += sent(s) * 4;
+        Some(*end)
+    });
+    Ok(std::iter::once(0).chain(ends).collect())
+}
+
+fn f32_values(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect()
+}
+
+/// [`pack_tensors`]'s bytes kept as they arrived, each tensor unpacked only when asked for: the
+/// page shows one tensor of a file at a time, and converting every other one (up to a reader's
+/// 64 Mi values) on its thread would hold it for nothing.
+#[derive(Debug)]
+pub struct PackedTensors {
+    shapes: Vec<(String, Vec<usize>)>,
+    /// Where each tensor's bytes start (one more entry: the end).
+    starts: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl PackedTensors {
+    /// Checks that the shapes account for exactly the bytes' values (each tensor of at most
+    /// `max_values` sent, the others by their shape alone).
+    pub fn new(shapes: Vec<(String, Vec<usize>)>, bytes: Vec<u8>, max_values: usize) -> Result<PackedTensors, FormatError> {
+        Ok(PackedTensors { starts: packed_starts(&shapes, bytes.len(), max_values)?, shapes, bytes })
     }
-    Ok(out)
+
+    pub fn len(&self) -> usize {
+        self.shapes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shapes.is_empty()
+    }
+
+    /// Each tensor's name and shape.
+    pub fn shapes(&self) -> &[(String, Vec<usize>)] {
+        &self.shapes
+    }
+
+    /// Tensor `i`, its values converted now (none when it travelled by its shape alone).
+    pub fn tensor(&self, i: usize) -> Option<(String, Tensor)> {
+        let (name, shape) = self.shapes.get(i)?;
+        let values = f32_values(&self.bytes[self.starts[i]..self.starts[i + 1]]);
+        Some((name.clone(), Tensor { shape: shape.clone(), values }))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

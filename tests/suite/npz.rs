@@ -260,6 +260,22 @@ both! {
         }
         // A shape past the limit sends nothing, so bytes for it are a mismatch.
         assert!(unpack_tensors(vec![("t".into(), vec![5])], &[0u8; 20], 4).is_err());
+        // Kept packed, as the page keeps a file: each tensor unpacked alone is the one all
+        // unpacked at once gives; past the end, none; a mismatch as above.
+        use qplay::formats::PackedTensors;
+        let (shapes, bytes) = pack_tensors(&with_nan, 4);
+        let packed = PackedTensors::new(shapes.clone(), bytes.clone(), 4).unwrap();
+        let all = unpack_tensors(shapes, &bytes, 4).unwrap();
+        assert_eq!(packed.len(), all.len());
+        for (i, (n, t)) in all.iter().enumerate() {
+            let (m, u) = packed.tensor(i).unwrap();
+            assert_eq!((n, &t.shape), (&m, &u.shape));
+            assert_eq!(packed.shapes()[i], (n.clone(), t.shape.clone()));
+            assert_eq!(t.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), u.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{n}");
+        }
+        assert!(packed.tensor(all.len()).is_none());
+        assert!(PackedTensors::new(vec![("t".into(), vec![5])], vec![0u8; 20], 4).is_err());
+        assert!(PackedTensors::new(vec![("t".into(), vec![2])], vec![0u8; 7], 4).is_err());
     }
 }
 

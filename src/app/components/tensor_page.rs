@@ -37,7 +37,7 @@ use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_PAGE_VALUES};
 use crate::metrics::QuantErrorMetrics;
 use crate::formats::text::MAX_TEXT_BYTES;
-use crate::formats::{pack_tensors, Tensor};
+use crate::formats::{pack_tensors, shape_count, Tensor};
 use crate::parse::{parse_numbers, plural, ParseError};
 use crate::quant::{Granularity, Method, QParams};
 use crate::share::view::View;
@@ -249,8 +249,8 @@ pub fn tensor_page() -> Html {
                     <div class="loaded-file" data-testid="loaded-file">
                         <span>{ format!("From {}: ", f.name) }</span>
                         <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor" ref={file_choice}>
-                            { for f.tensors.iter().enumerate().map(|(i, (n, t))| html! {
-                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {:?} ({})", t.shape, plural(t.count(), "value")) }</option>
+                            { for f.tensors.shapes().iter().enumerate().map(|(i, (n, shape))| html! {
+                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {shape:?} ({})", plural(shape_count(shape), "value")) }</option>
                             }) }
                         </select>
                         <button onclick={on_close} data-testid="close-file" title="Back to typing numbers">{"Close the file"}</button>

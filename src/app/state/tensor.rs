@@ -10,9 +10,8 @@ use yew::Reducible;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::Outcome;
 use crate::examples::{LAB_CLIP, LAB_NORMAL};
-use crate::experiment::tensor_view::{page_can_take, TensorView, MAX_PAGE_VALUES};
-use crate::formats::files::largest_tensor;
-use crate::formats::{unpack_tensors, Tensor};
+use crate::experiment::tensor_view::{TensorView, MAX_PAGE_VALUES};
+use crate::formats::{PackedTensors, Tensor};
 use crate::parse::format_numbers;
 use crate::quant::Method;
 use crate::share::view::{join_query, split_view, View};
@@ -42,13 +41,17 @@ pub struct TensorState {
     pub text_generation: u32,
 }
 
-/// The tensors of a loaded file, and which one is shown.
+/// The tensors of a loaded file, and which one is shown: the file's values stay packed as the
+/// worker sent them, and only the chosen tensor is converted (on the page's thread, at most the
+/// page's 4 Mi values, not the file's up to 64 Mi).
 #[derive(Debug)]
 pub struct LoadedTensors {
     pub name: String,
     /// Shared by every choice of tensor (choosing one never copies the file's values).
-    pub tensors: Rc<Vec<(String, Tensor)>>,
+    pub tensors: Rc<PackedTensors>,
     pub chosen: usize,
+    /// The chosen tensor's name and values.
+    current: Option<(String, Tensor)>,
     /// The file's tensors that were not read (of a dtype qplay does not read), named.
     pub unread: Option<String>,
 }
@@ -62,8 +65,14 @@ impl PartialEq for LoadedTensors {
 }
 
 impl LoadedTensors {
+    /// Tensor `chosen` of the file (the last one past the end).
+    pub fn choosing(name: String, tensors: Rc<PackedTensors>, chosen: usize, unread: Option<String>) -> LoadedTensors {
+        let chosen = chosen.min(tensors.len().saturating_sub(1));
+        LoadedTensors { current: tensors.tensor(chosen), name, tensors, chosen, unread }
+    }
+
     pub fn current(&self) -> Option<&(String, Tensor)> {
-        self.tensors.get(self.chosen)
+        self.current.as_ref()
     }
 }
 
@@ -157,23 +166,16 @@ impl Reducible for TensorState {
             }
             TensorAction::DismissNotices => next.notices.clear(),
             TensorAction::Read(update) => match next.reading.apply(update) {
-                Applied::Finished(name, Outcome::Tensors { tensors, unread, bytes }) => match unpack_tensors(tensors, &bytes, MAX_PAGE_VALUES) {
-                    Ok(tensors) => {
-                        // The largest tensor the page can show first (a weight rather than its
-                        // bias), the first of equals; a file with none keeps what was shown.
-                        match largest_tensor(&tensors, |n, t| page_can_take(n, t).is_ok()) {
-                            Some(chosen) => {
-                                next.file = Some(Rc::new(LoadedTensors { name, tensors: Rc::new(tensors), chosen, unread }));
-                                next.file_error = None;
-                                next.settings.generator = None;
-                                next.settings.range = None;
-                            }
-                            None => {
-                                let why = largest_tensor(&tensors, |_, _| true).and_then(|i| page_can_take(&tensors[i].0, &tensors[i].1).err());
-                                next.file_error = Some(format!("{name}: {}", why.unwrap_or_else(|| "the file holds no tensor".into())));
-                            }
-                        }
+                // The worker chose the tensor shown first; a file with none the page can show
+                // is its error, and keeps what was shown.
+                Applied::Finished(name, Outcome::Tensors { tensors, chosen, unread, bytes }) => match PackedTensors::new(tensors, bytes, MAX_PAGE_VALUES) {
+                    Ok(tensors) if chosen < tensors.len() => {
+                        next.file = Some(Rc::new(LoadedTensors::choosing(name, Rc::new(tensors), chosen, unread)));
+                        next.file_error = None;
+                        next.settings.generator = None;
+                        next.settings.range = None;
                     }
+                    Ok(_) => next.file_error = Some(format!("{name}: the worker chose tensor #{} of fewer", chosen + 1)),
                     Err(e) => next.file_error = Some(format!("{name}: the worker's tensors: {e}")),
                 },
                 Applied::Finished(name, _) => next.file_error = Some(format!("{name}: the worker answered something other than its tensors")),
@@ -186,8 +188,7 @@ impl Reducible for TensorState {
             TensorAction::FileError(message) => next.file_error = Some(message),
             TensorAction::ChooseTensor(i) => {
                 if let Some(f) = &next.file {
-                    let chosen = i.min(f.tensors.len().saturating_sub(1));
-                    next.file = Some(Rc::new(LoadedTensors { name: f.name.clone(), tensors: f.tensors.clone(), chosen, unread: f.unread.clone() }));
+                    next.file = Some(Rc::new(LoadedTensors::choosing(f.name.clone(), f.tensors.clone(), i, f.unread.clone())));
                     next.settings.range = None;
                 }
             }

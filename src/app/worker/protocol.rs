@@ -453,6 +453,9 @@ pub enum Outcome {
     /// bytes (`crate::formats::pack_tensors`), which the page's host puts into `bytes`.
     Tensors {
         tensors: Vec<(String, Vec<usize>)>,
+        /// The tensor the page shows first: the largest it can take (a weight rather than its
+        /// bias), the first of equals.
+        chosen: usize,
         /// What of the file was not read (`TensorFile::unread_note`).
         unread: Option<String>,
         #[serde(skip)]

@@ -17,7 +17,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
 use super::protocol::{sample_indices, BenchRow, Event, ExportFormat, Job, LoadedTensorRef, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
-use crate::experiment::tensor_view::{TensorView, MAX_PAGE_VALUES};
+use crate::experiment::tensor_view::{page_can_take, TensorView, MAX_PAGE_VALUES};
+use crate::formats::files::largest_tensor;
 use crate::formats::{pack_tensors, unpack_tensors};
 use crate::share::TensorSettings;
 use crate::bench::Measured;
@@ -228,8 +229,14 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
             let b = bytes.ok_or_else(|| format!("{name}: the file's bytes did not arrive"))?;
             let file = crate::formats::files::read_tensor_file(&name, &b)?;
             drop(b);
+            // Here, where the values are: the page unpacks only the tensor it shows.
+            let Some(chosen) = largest_tensor(&file.tensors, |n, t| page_can_take(n, t).is_ok()) else {
+                let t = &file.tensors;
+                let why = largest_tensor(t, |_, _| true).and_then(|i| page_can_take(&t[i].0, &t[i].1).err());
+                return Err(format!("{name}: {}", why.unwrap_or_else(|| "the file holds no tensor".into())));
+            };
             let (tensors, values) = pack_tensors(&file.tensors, MAX_PAGE_VALUES);
-            return Ok((Outcome::Tensors { tensors, unread: file.unread_note(), bytes: Vec::new() }, Some(values)));
+            return Ok((Outcome::Tensors { tensors, chosen, unread: file.unread_note(), bytes: Vec::new() }, Some(values)));
         }
         Request::ReadModel { model: source } => {
             let (m, _) = model(id, &source, bytes).await?;
