@@ -124,7 +124,7 @@ impl WorkerHost {
                 return;
             }
             let json = Reflect::get(&data, &"json".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-            let bytes = Reflect::get(&data, &"bytes".into()).ok().filter(|v| !v.is_null() && !v.is_undefined()).map(|v| Uint8Array::new(&v).to_vec());
+            let bytes = super::message_bytes(&data);
             let reply = match serde_json::from_str::<Reply>(&json) {
                 Ok(r) => r,
                 Err(e) => {

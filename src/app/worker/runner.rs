@@ -88,7 +88,7 @@ pub fn start() {
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
         let data = e.data();
         let json = Reflect::get(&data, &"json".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-        let bytes = Reflect::get(&data, &"bytes".into()).ok().filter(|v| !v.is_null() && !v.is_undefined()).map(|v| Uint8Array::new(&v).to_vec());
+        let bytes = super::message_bytes(&data);
         match serde_json::from_str::<Job>(&json) {
             Ok(job) => wasm_bindgen_futures::spawn_local(async move {
                 let id = job.id;
