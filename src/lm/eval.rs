@@ -112,23 +112,27 @@ fn key(layer: Option<usize>, name: &str) -> String {
     }
 }
 
-/// Records every Linear's output and its input channels' max |x| (the FP32 model), per window.
-#[derive(Default)]
+/// Records every block Linear's output (with `outputs`) and its input channels' max |x| (with
+/// `ranges`), per piece of a window. The head's output is the forward pass's logits: it is not
+/// copied (at 128k tokens it is as large as the logits).
 struct Record {
-    outputs: Vec<(String, Vec<f32>)>,
-    ranges: Vec<ChannelRanges>,
+    outputs: Option<Vec<(String, Vec<f32>)>>,
+    ranges: Option<Vec<ChannelRanges>>,
 }
 
 impl Probe for Record {
     fn linear(&mut self, layer: Option<usize>, name: &'static str, m: usize, input: &[f32], output: &[f32]) {
         let k = key(layer, name);
-        self.outputs.push((k.clone(), output.to_vec()));
+        if let Some(outputs) = self.outputs.as_mut().filter(|_| !is_head(layer, name)) {
+            outputs.push((k.clone(), output.to_vec()));
+        }
+        let Some(ranges) = self.ranges.as_mut() else { return };
         let width = input.len() / m.max(1);
-        let r = match self.ranges.iter().position(|r| r.name == k) {
-            Some(i) => &mut self.ranges[i],
+        let r = match ranges.iter().position(|r| r.name == k) {
+            Some(i) => &mut ranges[i],
             None => {
-                self.ranges.push(ChannelRanges { name: k, absmax: vec![0.0; width] });
-                self.ranges.last_mut().expect("just pushed")
+                ranges.push(ChannelRanges { name: k, absmax: vec![0.0; width] });
+                ranges.last_mut().expect("just pushed")
             }
         };
         for row in input.chunks_exact(width.max(1)) {
@@ -137,6 +141,11 @@ impl Probe for Record {
             }
         }
     }
+}
+
+/// The head: its output is the forward pass's logits.
+fn is_head(layer: Option<usize>, name: &str) -> bool {
+    layer.is_none() && name == "output"
 }
 
 /// Sums for one layer's error.
@@ -196,7 +205,10 @@ impl WindowScore {
 }
 
 struct Compare<'a> {
+    /// The block Linears' outputs, in the order the forward pass meets them.
     reference: &'a [(String, Vec<f32>)],
+    /// The head's: the reference model's logits.
+    head: &'a [f32],
     at: usize,
     sums: &'a mut Vec<(String, Sums)>,
 }
@@ -209,9 +221,17 @@ pub fn window_count(tokens: usize, seq_len: usize) -> usize {
 impl Probe for Compare<'_> {
     fn linear(&mut self, layer: Option<usize>, name: &'static str, _m: usize, _input: &[f32], output: &[f32]) {
         let k = key(layer, name);
-        let Some((rk, r)) = self.reference.get(self.at) else { return };
-        self.at += 1;
-        if *rk != k || r.len() != output.len() {
+        let r = if is_head(layer, name) {
+            self.head
+        } else {
+            let Some((rk, r)) = self.reference.get(self.at) else { return };
+            self.at += 1;
+            if *rk != k {
+                return;
+            }
+            r
+        };
+        if r.len() != output.len() {
             return;
         }
         let s = match self.sums.iter_mut().find(|(n, _)| *n == k) {
@@ -307,9 +327,11 @@ pub fn score_windows(
     let mut ranges: Vec<ChannelRanges> = Vec::new();
     // A window longer than the working memory allows runs in pieces of rows, each through the
     // three models in turn (see LmModel::forward_in_pieces): the sums below add the same rows in
-    // the same order either way. Two calls' logits are held at once (FP32's and the quantized
-    // model's), so together they get one call's budget.
-    let rows = fp32.rows_within(MAX_WORK_BYTES / 2).min(quantized.rows_within(MAX_WORK_BYTES / 2));
+    // the same order either way. While the quantized model runs a piece, FP32's logits (and the
+    // layer reference's) and one model's recorded block outputs are held beside its call: all
+    // of it within one call's budget.
+    let held = 4 * v as u128 * (1 + layers.is_some() as u128) + LmModel::block_outputs_bytes(&fp32.config);
+    let rows = fp32.rows_within(MAX_WORK_BYTES, held).min(quantized.rows_within(MAX_WORK_BYTES, held));
     for (i, w) in mine.iter().enumerate() {
         let inputs = &w[..w.len() - 1];
         c32.clear();
@@ -319,15 +341,24 @@ pub fn score_windows(
         }
         let mut s = WindowScore::default();
         for (j, piece) in inputs.chunks(rows).enumerate() {
-            let mut rec = Record { outputs: Vec::new(), ranges: std::mem::take(&mut ranges) };
+            // FP32's activation ranges always; the outputs of the model each projection is held
+            // against (the layer reference's when given).
+            let mut rec = Record { outputs: layers.is_none().then(Vec::new), ranges: Some(std::mem::take(&mut ranges)) };
             let l32 = fp32.forward(piece, &mut c32, false, &mut rec)?;
-            ranges = rec.ranges;
-            if let (Some(l), Some(cl)) = (layers, cl.as_mut()) {
-                let mut r = Record { outputs: Vec::new(), ranges: Vec::new() };
-                l.forward(piece, cl, false, &mut r)?;
-                rec.outputs = r.outputs;
-            }
-            let lq = quantized.forward(piece, &mut cq, false, &mut Compare { reference: &rec.outputs, at: 0, sums: &mut s.layers })?;
+            ranges = rec.ranges.take().unwrap_or_default();
+            let reference = match (layers, cl.as_mut()) {
+                (Some(l), Some(cl)) => {
+                    let mut r = Record { outputs: Some(Vec::new()), ranges: None };
+                    let logits = l.forward(piece, cl, false, &mut r)?;
+                    Some((r.outputs.unwrap_or_default(), logits))
+                }
+                _ => None,
+            };
+            let (outputs, head) = match &reference {
+                Some((outputs, logits)) => (outputs.as_slice(), logits),
+                None => (rec.outputs.as_deref().unwrap_or_default(), &l32),
+            };
+            let lq = quantized.forward(piece, &mut cq, false, &mut Compare { reference: outputs, head, at: 0, sums: &mut s.layers })?;
             for ((r32, rq), &target) in l32.chunks_exact(v).zip(lq.chunks_exact(v)).zip(&w[1 + j * rows..]) {
                 let (a, b) = (log_softmax(r32), log_softmax(rq));
                 s.nll32 -= a[target as usize];

@@ -182,23 +182,31 @@ impl LmModel {
         4 * (m * per_token + logit_rows * c.vocab_size as u128 + c.seq_len as u128 + c.head_dim() as u128)
     }
 
+    /// Bytes per token of every block's Linear outputs (what a probe that keeps them holds):
+    /// per block wq, wo, w2 give dim values, wk, wv kv_dim, w1, w3 hidden_dim.
+    pub fn block_outputs_bytes(c: &LmConfig) -> u128 {
+        4 * c.n_layers as u128 * (3 * c.dim as u128 + 2 * c.kv_dim() as u128 + 2 * c.hidden_dim as u128)
+    }
+
     /// The most tokens one [`Self::forward`] call with every row's logits takes within
     /// [`MAX_WORK_BYTES`] (at least 1): a long window of a model with a large vocabulary (a
     /// Llama 3 tokenizer's 128,256 tokens over 2,048 positions is 1 GiB of logits) runs in
     /// pieces of this many rows, one after the other through the KV cache.
     pub fn rows_per_call(&self) -> usize {
-        self.rows_within(MAX_WORK_BYTES)
+        self.rows_within(MAX_WORK_BYTES, 0)
     }
 
     /// The most tokens (at least 1, at most the context) whose call with every row's logits
-    /// takes at most `budget` bytes of working memory ([`Self::work_bytes`]).
-    pub fn rows_within(&self, budget: u128) -> usize {
+    /// takes at most `budget` bytes of working memory ([`Self::work_bytes`]) together with
+    /// `held_per_row` bytes per row that the caller holds beside the call (another model's
+    /// logits, recorded outputs).
+    pub fn rows_within(&self, budget: u128, held_per_row: u128) -> usize {
         let c = &self.config;
         let (mut lo, mut hi) = (1usize, c.seq_len.max(1));
-        // The largest m ≤ seq_len with work_bytes(m) ≤ budget (monotone in m).
+        // The largest m ≤ seq_len with work_bytes(m) + m · held_per_row ≤ budget (monotone in m).
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            if Self::work_bytes(c, mid, false) <= budget {
+            if Self::work_bytes(c, mid, false) + mid as u128 * held_per_row <= budget {
                 lo = mid;
             } else {
                 hi = mid - 1;
