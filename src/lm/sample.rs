@@ -58,25 +58,40 @@ pub fn sample(logits: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> u32 {
     for p in &mut probs {
         p.1 /= total;
     }
-    // Most probable first; ties by id, so the order is total and portable. With a top-k cut only
-    // the k first are ordered: selecting them is linear in the vocabulary (a 128k-token head
-    // sorted on every token cost more than the draw), and a total order makes them, in order,
-    // exactly the first k of the whole sort.
+    // Most probable first; ties by id, so the order is total and portable. With a top-k or top-p
+    // cut only the first are ordered: selecting them is linear in the vocabulary (a 128k-token
+    // head sorted on every token cost more than the draw), and a total order makes them, in
+    // order, exactly the first of the whole sort.
     let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if cfg.top_k > 0 && cfg.top_k < probs.len() {
         probs.select_nth_unstable_by(cfg.top_k - 1, order);
         probs.truncate(cfg.top_k);
     }
-    probs.sort_by(order);
     if cfg.top_p < 1.0 {
-        let mut mass = 0.0;
-        let keep = probs.iter().position(|p| {
-            mass += p.1;
-            mass >= cfg.top_p as f64
-        });
-        if let Some(i) = keep {
-            probs.truncate(i + 1);
+        // The nucleus is a prefix of the order: order the first `shown` (64, then four times
+        // as many) and look for it there, the same sums in the same order as over the whole.
+        let mut shown = 64.min(probs.len());
+        loop {
+            if shown < probs.len() {
+                probs.select_nth_unstable_by(shown - 1, order);
+            }
+            probs[..shown].sort_by(order);
+            let mut mass = 0.0;
+            let keep = probs[..shown].iter().position(|p| {
+                mass += p.1;
+                mass >= cfg.top_p as f64
+            });
+            match keep {
+                Some(i) => {
+                    probs.truncate(i + 1);
+                    break;
+                }
+                None if shown == probs.len() => break,
+                None => shown = (shown * 4).min(probs.len()),
+            }
         }
+    } else {
+        probs.sort_by(order);
     }
     let kept: f64 = probs.iter().map(|p| p.1).sum();
     let u = rng.random::<f64>() * kept;
