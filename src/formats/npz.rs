@@ -50,10 +50,16 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
     }
 }
 
+/// A member not read: its name and why (its dtype).
+pub type Unread = (String, String);
+
+/// The arrays read, and the members not read.
+pub type NpzContents = (Vec<(String, Tensor)>, Vec<Unread>);
+
 /// The arrays of an `.npz` archive that qplay reads, and (name, dtype) of those it does not
 /// (strings, complex, objects, records…), which are not inflated past their header: `np.load`
 /// reads each member on its own too. Any other fault of a member fails the whole archive.
-pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<(Vec<(String, Tensor)>, Vec<(String, String)>), FormatError> {
+pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzContents, FormatError> {
     if bytes.len() > MAX_NPZ_BYTES {
         return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_NPZ_BYTES });
     }

@@ -73,7 +73,7 @@ fn message_of(kind: Kind, number: u64) -> Option<Kind> {
         (Graph, 1) | (Function, 7) => Node,
         (Graph, 5) | (Attribute, 5 | 10) | (SparseTensor, 1 | 2) => Tensor,
         (Graph, 15) | (Attribute, 22 | 23) => SparseTensor,
-        (Graph, 11 | 12 | 13) | (Function, 12) => ValueInfo,
+        (Graph, 11..=13) | (Function, 12) => ValueInfo,
         (Graph, 14) => Annotation,
         (Function, 11) | (Node, 5) => Attribute,
         (Attribute, 14 | 15) | (ValueInfo, 2) | (ElemType, 1) | (MapType, 2) => Type,

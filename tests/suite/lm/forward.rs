@@ -302,7 +302,7 @@ fn a_window_too_large_for_one_call_is_scored_in_pieces() {
     let (cmp, held) = crate::alloc_probe::peak_held(|| eval::compare(&model, &model, &tokens, KvFormat::F32, |_, _| {}).unwrap());
     assert_eq!((cmp.fp32.perplexity, cmp.quantized.perplexity, cmp.mean_kl, cmp.top1_same), (want, want, 0.0, 1.0));
     assert!(cmp.layers.iter().all(|l| l.mse == 0.0) && cmp.layers.iter().any(|l| l.name == "output") && !cmp.layers.is_empty());
-    let slack = 3 * KvCache::bytes_for(&c, KvFormat::F32, c.seq_len) as u128 + 2 * 8 * c.vocab_size as u128 + (1 << 20);
+    let slack = 3 * KvCache::bytes_for(&c, KvFormat::F32, c.seq_len) + 2 * 8 * c.vocab_size as u128 + (1 << 20);
     assert!((held as u128) <= forward::MAX_WORK_BYTES + slack, "a comparison held {held} bytes at once");
     let (with_layers, held) = crate::alloc_probe::peak_held(|| eval::compare_layers_against(&model, Some(&model), &model, &tokens, KvFormat::F32, |_, _| {}).unwrap());
     assert_eq!(with_layers, cmp, "against a layer reference equal to FP32, the same comparison");
