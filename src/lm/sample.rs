@@ -68,27 +68,35 @@ pub fn sample(logits: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> u32 {
         probs.truncate(cfg.top_k);
     }
     if cfg.top_p < 1.0 {
-        // The nucleus is a prefix of the order: order the first `shown` (64, then four times
-        // as many) and look for it there, the same sums in the same order as over the whole.
-        let mut shown = 64.min(probs.len());
-        loop {
-            if shown < probs.len() {
-                probs.select_nth_unstable_by(shown - 1, order);
+        // The nucleus is a prefix of the order: order the next chunk of the rest and carry the
+        // running mass on through it, the same sums in the same order as over a whole sort. The
+        // first chunk: 64 tokens, or as many as the nucleus has at least (the most probable
+        // token's p is 1 / total, so at least top_p · total tokens make up top_p); then 16 times
+        // as many; the whole rest once a chunk would be half of it.
+        let at_least = (cfg.top_p as f64 * total).ceil().min(probs.len() as f64) as usize;
+        let (mut sorted, mut chunk, mut mass) = (0, at_least.max(64), 0.0);
+        let keep = loop {
+            let rest = &mut probs[sorted..];
+            if rest.is_empty() {
+                break None;
             }
-            probs[..shown].sort_by(order);
-            let mut mass = 0.0;
-            let keep = probs[..shown].iter().position(|p| {
+            let take = if 2 * chunk >= rest.len() { rest.len() } else { chunk };
+            if take < rest.len() {
+                rest.select_nth_unstable_by(take - 1, order);
+            }
+            rest[..take].sort_by(order);
+            let found = rest[..take].iter().position(|p| {
                 mass += p.1;
                 mass >= cfg.top_p as f64
             });
-            match keep {
-                Some(i) => {
-                    probs.truncate(i + 1);
-                    break;
-                }
-                None if shown == probs.len() => break,
-                None => shown = (shown * 4).min(probs.len()),
+            if let Some(i) = found {
+                break Some(sorted + i);
             }
+            sorted += take;
+            chunk *= 16;
+        };
+        if let Some(i) = keep {
+            probs.truncate(i + 1);
         }
     } else {
         probs.sort_by(order);
