@@ -2,6 +2,9 @@
 //! (keyboard users too) and pick them. [`FileDrop`] takes one file and hands over its name and
 //! bytes; reading the format is the caller's job (`crate::formats::files`).
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
@@ -23,14 +26,37 @@ pub struct FileDropProps {
     pub locked: bool,
 }
 
-fn read(file: File, on: Callback<Result<(String, Vec<u8>), String>>) {
+/// The reads a zone started, so that only the latest one's files are handed over: a large file
+/// dropped first finishes reading after a small one dropped just after it, and would replace it.
+#[derive(Clone, Default, PartialEq)]
+pub struct Reads(Rc<Cell<u64>>);
+
+impl Reads {
+    /// A new read, which makes every earlier one stale.
+    pub fn start(&self) -> u64 {
+        self.0.set(self.0.get().wrapping_add(1));
+        self.0.get()
+    }
+
+    /// Whether read `n` is still the latest.
+    pub fn is_latest(&self, n: u64) -> bool {
+        self.0.get() == n
+    }
+}
+
+fn read(file: File, reads: Reads, on: Callback<Result<(String, Vec<u8>), String>>) {
     let name = file.name();
+    let n = reads.start();
     if file.size() > MAX_FILE_BYTES as f64 {
         on.emit(Err(format!("{name}: the file is {:.0} MB; the limit is {} MB", file.size() / 1e6, MAX_FILE_BYTES >> 20)));
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {
-        match JsFuture::from(file.array_buffer()).await {
+        let read = JsFuture::from(file.array_buffer()).await;
+        if !reads.is_latest(n) {
+            return; // another file was given since
+        }
+        match read {
             Ok(buf) => on.emit(Ok((name, js_sys::Uint8Array::new(&buf).to_vec()))),
             Err(e) => on.emit(Err(format!("{name}: the browser could not read the file ({e:?})"))),
         }
@@ -161,11 +187,15 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
 /// One file: its name and bytes.
 #[function_component(FileDrop)]
 pub fn file_drop(props: &FileDropProps) -> Html {
+    let reads = (*use_state(Reads::default)).clone();
     let on_pick = {
         let on = props.on_file.clone();
         Callback::from(move |files: Vec<File>| match files.into_iter().next() {
-            Some(file) => read(file, on.clone()),
-            None => on.emit(Err("nothing was dropped: drop a file".into())),
+            Some(file) => read(file, reads.clone(), on.clone()),
+            None => {
+                reads.start();
+                on.emit(Err("nothing was dropped: drop a file".into()))
+            }
         })
     };
     html! {

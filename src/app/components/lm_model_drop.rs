@@ -7,7 +7,7 @@
 use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
-use super::file_drop::DropZone;
+use super::file_drop::{DropZone, Reads};
 use yew::prelude::*;
 
 use crate::app::worker::protocol::LmFile;
@@ -34,7 +34,8 @@ pub struct LmModelDropProps {
 }
 
 /// Reads every file into one buffer, sized first from the files' sizes.
-fn read(files: Vec<File>, on: Callback<Result<DroppedFiles, String>>) {
+fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String>>) {
+    let n = reads.start();
     if files.is_empty() {
         on.emit(Err("nothing was dropped: drop the model's files".into()));
         return;
@@ -53,7 +54,11 @@ fn read(files: Vec<File>, on: Callback<Result<DroppedFiles, String>>) {
         let mut list = Vec::with_capacity(files.len());
         for file in files {
             let name = file.name();
-            match JsFuture::from(file.array_buffer()).await {
+            let read = JsFuture::from(file.array_buffer()).await;
+            if !reads.is_latest(n) {
+                return; // other files were given since
+            }
+            match read {
                 Ok(buf) => {
                     let arr = js_sys::Uint8Array::new(&buf);
                     let len = arr.length() as usize;
@@ -74,9 +79,10 @@ fn read(files: Vec<File>, on: Callback<Result<DroppedFiles, String>>) {
 
 #[function_component(LmModelDrop)]
 pub fn lm_model_drop(props: &LmModelDropProps) -> Html {
+    let reads = (*use_state(Reads::default)).clone();
     let on_pick = {
         let on = props.on_files.clone();
-        Callback::from(move |files: Vec<File>| read(files, on.clone()))
+        Callback::from(move |files: Vec<File>| read(files, reads.clone(), on.clone()))
     };
     html! {
         <DropZone testid="lm-drop" multiple=true accept=".gguf,.bin,.safetensors,.json" disabled={props.disabled} locked={props.locked} {on_pick}

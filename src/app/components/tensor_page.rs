@@ -215,6 +215,17 @@ pub fn tensor_page() -> Html {
             }
         });
     }
+    // The select shows the tensor shown: an option's `selected` attribute does not move a
+    // selection the user has made, so a new file (or a new choice) sets the select's value.
+    {
+        let file_choice = file_choice.clone();
+        let chosen = state.file.as_ref().map(|f| (f.chosen, state.file_generation));
+        use_effect_with(chosen, move |chosen| {
+            if let (Some((i, _)), Some(el)) = (chosen, file_choice.cast::<web_sys::HtmlSelectElement>()) {
+                el.set_value(&i.to_string());
+            }
+        });
+    }
     // Lines of unequal length were read as one row: say so under the box.
     let text_notice = typed.as_ref().as_ref().ok().and_then(|(_, notice)| notice.clone());
     let link = url::link_for(&state.to_hash());
