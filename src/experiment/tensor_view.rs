@@ -86,6 +86,8 @@ pub struct TensorView {
 /// [`MAX_PAGE_VALUES`]; else why not, naming the tensor. A file none of whose tensors passes is
 /// refused whole, and the tensor shown before stays.
 pub fn page_can_take(name: &str, t: &Tensor) -> Result<(), String> {
+    // A name from a file, shown safe to read (no control or right-to-left characters).
+    let name = crate::clip::clip(name, 120);
     // The count its shape holds: a tensor of more than the page takes reaches the page by its
     // shape alone (`crate::formats::pack_tensors`).
     if t.count() > MAX_PAGE_VALUES {

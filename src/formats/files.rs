@@ -62,6 +62,9 @@ pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<TensorFile, String> 
     if bytes.len() > MAX_FILE_BYTES {
         return Err(describe(name, FormatError::TooLarge { bytes: bytes.len(), limit: MAX_FILE_BYTES }));
     }
+    if bytes.is_empty() && matches!(ext(name).as_str(), "npy" | "npz" | "safetensors") {
+        return Err(format!("{name}: the file is empty (0 bytes)"));
+    }
     let (tensors, unread) = match ext(name).as_str() {
         "npy" => (vec![(name.to_string(), npy::read_npy(bytes).map_err(|e| describe(name, e))?)], Vec::new()),
         "npz" => npz::read_npz_readable(bytes, npz::MAX_NPZ_DECOMPRESSED).map_err(|e| describe(name, e))?,
@@ -83,7 +86,7 @@ pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<TensorFile, String> 
 
 /// "\"labels\" (<U5), \"z\" (<c8)", the first 8 (names cut at 60 characters), then how many more.
 fn unread_list(unread: &[(String, String)]) -> String {
-    let clip = |n: &str| if n.chars().count() > 60 { format!("{}…", n.chars().take(60).collect::<String>()) } else { n.to_string() };
+    let clip = |n: &str| crate::clip::clip(n, 60);
     let mut list: Vec<String> = unread.iter().take(8).map(|(n, d)| format!("\"{}\" ({d})", clip(n))).collect();
     if unread.len() > 8 {
         list.push(format!("and {} more", unread.len() - 8));

@@ -201,6 +201,10 @@ both! {
         let only = zip_of(&[("s.npy", fixture!("str_unsupported.npy"), true)]);
         let e = read_tensor_file("s.npz", &only).unwrap_err();
         assert!(e.contains("s.npz: no tensor of a dtype qplay reads") && e.contains("\"s\" (<U2)"), "{e}");
+        // An empty file says so, whatever its kind.
+        for name in ["e.npy", "e.npz", "e.safetensors"] {
+            assert_eq!(read_tensor_file(name, &[]).unwrap_err(), format!("{name}: the file is empty (0 bytes)"));
+        }
         // An unreadable member past the size limit is still only named: it is never inflated.
         let mut huge = b"\x93NUMPY\x01\x00".to_vec();
         let header = "{'descr': '<U9', 'fortran_order': False, 'shape': (100000000000,), }";

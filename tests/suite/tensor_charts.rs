@@ -142,6 +142,20 @@ both! {
 /// The most the page takes (2048 × 2048): the charts are a few kilobytes of JSON whatever the
 /// size, round-trip equal, and the scatter keeps at most 20 000 points.
 #[cfg(not(target_arch = "wasm32"))]
+both! {
+    /// Why the page cannot show a tensor names it, with its control and right-to-left
+    /// characters shown as U+FFFD and a long name cut (a file's names are anyone's).
+    a_refused_tensor_is_named_safely {
+        use qplay::experiment::tensor_view::page_can_take;
+        let nan = Tensor { shape: vec![2], values: vec![1.0, f32::NAN] };
+        let e = page_can_take("w\u{202E}yp.exe\u{7}", &nan).unwrap_err();
+        assert!(e.starts_with("w\u{FFFD}yp.exe\u{FFFD}: "), "{e}");
+        let e = page_can_take(&"n".repeat(10_000), &Tensor { shape: vec![0], values: vec![] }).unwrap_err();
+        assert!(e.starts_with(&format!("{}… is empty", "n".repeat(120))), "{}", &e[..200]);
+        assert!(page_can_take("ok", &Tensor { shape: vec![1], values: vec![1.0] }).is_ok());
+    }
+}
+
 #[test]
 fn a_4_mi_value_views_charts_travel_as_a_few_kilobytes() {
     use qplay::experiment::tensor_view::SHOWN_SLICES;

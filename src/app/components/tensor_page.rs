@@ -258,10 +258,10 @@ pub fn tensor_page() -> Html {
                         g.distribution.name().replace('_', " "), g.rows, g.cols, settings.seed) }</p>
                 } else if let Some(f) = &state.file {
                     <div class="loaded-file" data-testid="loaded-file">
-                        <span>{ format!("From {}: ", f.name) }</span>
+                        <span>{ format!("From {}: ", crate::clip::clip(&f.name, 120)) }</span>
                         <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor" ref={file_choice}>
                             { for f.tensors.shapes().iter().enumerate().map(|(i, (n, shape))| html! {
-                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{n} {shape:?} ({})", plural(shape_count(shape), "value")) }</option>
+                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{} {shape:?} ({})", crate::clip::clip(n, 120), plural(shape_count(shape), "value")) }</option>
                             }) }
                         </select>
                         <button onclick={on_close} data-testid="close-file" title="Back to typing numbers">{"Close the file"}</button>
