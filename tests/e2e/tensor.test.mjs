@@ -530,9 +530,16 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
     assert.match(await page.textContent('[data-testid=loaded-file]'), /w\.npy/, name);
     assert.equal((await readTable(page)).fp32.length, 6, name);
   }
+  // The refusal's message goes once the user moves on (here: another width).
+  await page.selectOption('[data-testid=bits]', '4');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=file-error]'));
+  await page.selectOption('[data-testid=bits]', '8');
   await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'mixed.npz', mimeType: 'application/octet-stream', buffer: npz({ bad: npyF32([4], new Float32Array([1, 2, NaN, 3])), good: npyF32([2], new Float32Array([0.5, -0.25])) }) });
   await page.waitForFunction(() => /mixed\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
   assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^good /);
+  // The tensor it cannot show is marked so in the list, with why in its tooltip.
+  assert.deepEqual(await page.$$eval('[data-testid=file-tensor] option', (o) => o.map((e) => [e.textContent, e.title])),
+    [['bad [4] (4 values) — cannot be shown', 'bad: value #3 is NaN: only finite numbers can be quantized'], ['good [2] (2 values)', '']]);
   assert.equal(await page.$('[data-testid=file-unread]'), null, 'every member of mixed.npz was read');
   // NumPy's archive with strings, complex and objects beside a float array: the float array
   // opens and the others are named with their dtypes.
@@ -605,7 +612,7 @@ test('a file of many tensors the page can take opens without converting them all
   // Eight tensors of 4 Mi values (the most the page takes each): 128 MB of float32 sent to the page.
   // Converting them all on arrival held the page's thread 309–331 ms; converting the one shown, not
   // copying the bytes within JavaScript first, and transferring a job's bytes to the worker rather
-  // than having the browser copy them, 102–118 ms.
+  // than having the browser copy them, 102–141 ms.
   const n = 1 << 22;
   const arrays = {};
   for (let t = 0; t < 8; t++) {

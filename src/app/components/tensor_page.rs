@@ -261,7 +261,8 @@ pub fn tensor_page() -> Html {
                         <span>{ format!("From {}: ", crate::clip::clip(&f.name, 120)) }</span>
                         <select onchange={on_choose} aria-label="Tensor of the file" data-testid="file-tensor" ref={file_choice}>
                             { for f.tensors.shapes().iter().enumerate().map(|(i, (n, shape))| html! {
-                                <option value={i.to_string()} selected={i == f.chosen}>{ format!("{} {shape:?} ({})", crate::clip::clip(n, 120), plural(shape_count(shape), "value")) }</option>
+                                <option value={i.to_string()} selected={i == f.chosen} title={f.why_not(i).map(str::to_string)}>{ format!("{} {shape:?} ({}){}", crate::clip::clip(n, 120), plural(shape_count(shape), "value"),
+                                    if f.why_not(i).is_some() { " — cannot be shown" } else { "" }) }</option>
                             }) }
                         </select>
                         <button onclick={on_close} data-testid="close-file" title="Back to typing numbers">{"Close the file"}</button>

@@ -146,7 +146,7 @@ pub fn run<K: 'static>(worker: &SharedWorker, request: Request, bytes: Option<&[
             },
             (Event::Done(Outcome::File { name, .. }), None) => Event::Failed(format!("the worker wrote {name}, but its bytes did not arrive")),
             (Event::Done(Outcome::TensorView { parts, .. }), Some(bytes)) => Event::Done(Outcome::TensorView { parts, bytes }),
-            (Event::Done(Outcome::Tensors { tensors, chosen, unread, .. }), Some(bytes)) => Event::Done(Outcome::Tensors { tensors, chosen, unread, bytes }),
+            (Event::Done(Outcome::Tensors { tensors, chosen, cannot_show, unread, .. }), Some(bytes)) => Event::Done(Outcome::Tensors { tensors, chosen, cannot_show, unread, bytes }),
             (event, _) => event,
         };
         d.emit(JobUpdate { id, change: Change::Event(event) });

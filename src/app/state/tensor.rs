@@ -52,6 +52,8 @@ pub struct LoadedTensors {
     pub chosen: usize,
     /// The chosen tensor's name and values.
     current: Option<(String, Tensor)>,
+    /// The tensors the page cannot show, by index, each with why.
+    pub cannot_show: Rc<Vec<(usize, String)>>,
     /// The file's tensors that were not read (of a dtype qplay does not read), named.
     pub unread: Option<String>,
 }
@@ -66,9 +68,14 @@ impl PartialEq for LoadedTensors {
 
 impl LoadedTensors {
     /// Tensor `chosen` of the file (the last one past the end).
-    pub fn choosing(name: String, tensors: Rc<PackedTensors>, chosen: usize, unread: Option<String>) -> LoadedTensors {
+    pub fn choosing(name: String, tensors: Rc<PackedTensors>, cannot_show: Rc<Vec<(usize, String)>>, chosen: usize, unread: Option<String>) -> LoadedTensors {
         let chosen = chosen.min(tensors.len().saturating_sub(1));
-        LoadedTensors { current: tensors.tensor(chosen), name, tensors, chosen, unread }
+        LoadedTensors { current: tensors.tensor(chosen), name, tensors, cannot_show, chosen, unread }
+    }
+
+    /// Why the page cannot show tensor `i` (None: it can).
+    pub fn why_not(&self, i: usize) -> Option<&str> {
+        self.cannot_show.iter().find(|(j, _)| *j == i).map(|(_, why)| why.as_str())
     }
 
     pub fn current(&self) -> Option<&(String, Tensor)> {
@@ -144,8 +151,15 @@ impl Reducible for TensorState {
     fn reduce(self: Rc<Self>, action: TensorAction) -> Rc<Self> {
         let mut next = (*self).clone();
         match action {
-            TensorAction::SetText(text) => next.settings.text = text,
-            TensorAction::Edit(edit) => edit(&mut next.settings),
+            // The user has moved on: a refused file's message ("Nothing else changed") goes.
+            TensorAction::SetText(text) => {
+                next.settings.text = text;
+                next.file_error = None;
+            }
+            TensorAction::Edit(edit) => {
+                edit(&mut next.settings);
+                next.file_error = None;
+            }
             TensorAction::LabExample(m) => {
                 let values = if m == Method::Clip { LAB_CLIP } else { LAB_NORMAL };
                 next.settings = TensorSettings { method: m, text: format_numbers(&values), ..TensorSettings::default() };
@@ -168,9 +182,9 @@ impl Reducible for TensorState {
             TensorAction::Read(update) => match next.reading.apply(update) {
                 // The worker chose the tensor shown first; a file with none the page can show
                 // is its error, and keeps what was shown.
-                Applied::Finished(name, Outcome::Tensors { tensors, chosen, unread, bytes }) => match PackedTensors::new(tensors, bytes, MAX_PAGE_VALUES) {
+                Applied::Finished(name, Outcome::Tensors { tensors, chosen, cannot_show, unread, bytes }) => match PackedTensors::new(tensors, bytes, MAX_PAGE_VALUES) {
                     Ok(tensors) if chosen < tensors.len() => {
-                        next.file = Some(Rc::new(LoadedTensors::choosing(name, Rc::new(tensors), chosen, unread)));
+                        next.file = Some(Rc::new(LoadedTensors::choosing(name, Rc::new(tensors), Rc::new(cannot_show), chosen, unread)));
                         next.file_error = None;
                         next.settings.generator = None;
                         next.settings.range = None;
@@ -188,8 +202,9 @@ impl Reducible for TensorState {
             TensorAction::FileError(message) => next.file_error = Some(message),
             TensorAction::ChooseTensor(i) => {
                 if let Some(f) = &next.file {
-                    next.file = Some(Rc::new(LoadedTensors::choosing(f.name.clone(), f.tensors.clone(), i, f.unread.clone())));
+                    next.file = Some(Rc::new(LoadedTensors::choosing(f.name.clone(), f.tensors.clone(), f.cannot_show.clone(), i, f.unread.clone())));
                     next.settings.range = None;
+                    next.file_error = None;
                 }
             }
             TensorAction::CloseFile => {
