@@ -139,9 +139,6 @@ both! {
     }
 }
 
-/// The most the page takes (2048 × 2048): the charts are a few kilobytes of JSON whatever the
-/// size, round-trip equal, and the scatter keeps at most 20 000 points.
-#[cfg(not(target_arch = "wasm32"))]
 both! {
     /// Why the page cannot show a tensor names it, with its control and right-to-left
     /// characters shown as U+FFFD and a long name cut (a file's names are anyone's).
@@ -156,6 +153,8 @@ both! {
     }
 }
 
+/// The most the page takes (2048 × 2048): the charts are a few kilobytes of JSON whatever the
+/// size, round-trip equal, and the scatter keeps at most 20 000 points.
 #[test]
 fn a_4_mi_value_views_charts_travel_as_a_few_kilobytes() {
     use qplay::experiment::tensor_view::SHOWN_SLICES;

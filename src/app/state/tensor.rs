@@ -52,8 +52,8 @@ pub struct LoadedTensors {
     pub chosen: usize,
     /// The chosen tensor's name and values.
     current: Option<(String, Tensor)>,
-    /// The tensors the page cannot show, by index, each with why.
-    pub cannot_show: Rc<Vec<(usize, String)>>,
+    /// Per tensor, why the page cannot show it (None: it can).
+    pub cannot_show: Rc<Vec<Option<String>>>,
     /// The file's tensors that were not read (of a dtype qplay does not read), named.
     pub unread: Option<String>,
 }
@@ -68,14 +68,14 @@ impl PartialEq for LoadedTensors {
 
 impl LoadedTensors {
     /// Tensor `chosen` of the file (the last one past the end).
-    pub fn choosing(name: String, tensors: Rc<PackedTensors>, cannot_show: Rc<Vec<(usize, String)>>, chosen: usize, unread: Option<String>) -> LoadedTensors {
+    pub fn choosing(name: String, tensors: Rc<PackedTensors>, cannot_show: Rc<Vec<Option<String>>>, chosen: usize, unread: Option<String>) -> LoadedTensors {
         let chosen = chosen.min(tensors.len().saturating_sub(1));
         LoadedTensors { current: tensors.tensor(chosen), name, tensors, cannot_show, chosen, unread }
     }
 
     /// Why the page cannot show tensor `i` (None: it can).
     pub fn why_not(&self, i: usize) -> Option<&str> {
-        self.cannot_show.iter().find(|(j, _)| *j == i).map(|(_, why)| why.as_str())
+        self.cannot_show.get(i)?.as_deref()
     }
 
     pub fn current(&self) -> Option<&(String, Tensor)> {

@@ -456,9 +456,9 @@ pub enum Outcome {
         /// The tensor the page shows first: the largest it can take (a weight rather than its
         /// bias), the first of equals.
         chosen: usize,
-        /// The tensors the page cannot show, by index, each with why (`page_can_take`).
+        /// Per tensor, why the page cannot show it (`page_can_take`); None: it can.
         #[serde(default)]
-        cannot_show: Vec<(usize, String)>,
+        cannot_show: Vec<Option<String>>,
         /// What of the file was not read (`TensorFile::unread_note`).
         unread: Option<String>,
         #[serde(skip)]

@@ -235,7 +235,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
                 let why = largest_tensor(t, |_, _| true).and_then(|i| page_can_take(&t[i].0, &t[i].1).err());
                 return Err(format!("{name}: {}", why.unwrap_or_else(|| "the file holds no tensor".into())));
             };
-            let cannot_show = file.tensors.iter().enumerate().filter_map(|(i, (n, t))| Some((i, page_can_take(n, t).err()?))).collect();
+            let cannot_show = file.tensors.iter().map(|(n, t)| page_can_take(n, t).err()).collect();
             let (tensors, values) = pack_tensors(&file.tensors, MAX_PAGE_VALUES);
             return Ok((Outcome::Tensors { tensors, chosen, cannot_show, unread: file.unread_note(), bytes: Vec::new() }, Some(values)));
         }
