@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::progress::Progress;
 use super::tensor_charts::TensorCharts;
+use crate::formats::files::largest_tensor;
 use crate::formats::Tensor;
 use crate::generate::generate;
 use crate::metrics::{quant_error_metrics_by, try_error_metrics, ErrorMetrics, QuantErrorMetrics};
@@ -97,6 +98,26 @@ pub fn page_can_take(name: &str, t: &Tensor) -> Result<(), String> {
         return Err(format!("{name} is empty (shape {:?}): the page needs at least one value", t.shape));
     }
     crate::quant::check_finite(&t.values).map_err(|e| format!("{name}: {e}"))
+}
+
+/// Which of a file's tensors the page opens on (the largest it can show, as
+/// [`largest_tensor`] picks) and why it cannot show each of the others it cannot; or, when it
+/// can show none, why: the reasons of the three largest, then how many more.
+pub fn page_choice(tensors: &[(String, Tensor)]) -> Result<(usize, Vec<Option<String>>), String> {
+    let cannot_show: Vec<Option<String>> = tensors.iter().map(|(n, t)| page_can_take(n, t).err()).collect();
+    if let Some(chosen) = largest_tensor(tensors, |i| cannot_show[i].is_none()) {
+        return Ok((chosen, cannot_show));
+    }
+    let mut largest_first: Vec<usize> = (0..tensors.len()).collect();
+    largest_first.sort_by_key(|&i| std::cmp::Reverse(tensors[i].1.count()));
+    let mut whys: Vec<String> = largest_first.iter().take(3).filter_map(|&i| cannot_show[i].clone()).collect();
+    if tensors.len() > 3 {
+        whys.push(format!("and {} more tensors the page cannot show", tensors.len() - 3));
+    }
+    Err(match whys.is_empty() {
+        true => "the file holds no tensor".into(),
+        false => whys.join("; "),
+    })
 }
 
 /// The values and their shape: a generated tensor first, then a loaded one (`(name, tensor)`),

@@ -34,13 +34,18 @@ pub struct TensorFile {
     pub tensors: Vec<(String, Tensor)>,
     /// (name, dtype) of each tensor passed over: strings, complex, 8-bit floats…
     pub unread: Vec<(String, String)>,
+    /// The members of an archive that are not arrays (a `README.txt` in an `.npz`).
+    pub not_arrays: Vec<String>,
 }
 
 impl TensorFile {
-    /// "not read, of a dtype qplay does not read: "labels" (<U5), "z" (<c8)", or `None` when every
-    /// tensor was read.
+    /// "not read, of a dtype qplay does not read: "labels" (<U5), "z" (<c8)" and "not arrays,
+    /// passed over: "README.txt"", or `None` when every member was read.
     pub fn unread_note(&self) -> Option<String> {
-        (!self.unread.is_empty()).then(|| format!("not read, of a dtype qplay does not read: {}", unread_list(&self.unread)))
+        let dtypes = (!self.unread.is_empty()).then(|| format!("not read, of a dtype qplay does not read: {}", unread_list(&self.unread)));
+        let others = (!self.not_arrays.is_empty()).then(|| format!("not arrays, passed over: {}", name_list(&self.not_arrays)));
+        let notes: Vec<String> = dtypes.into_iter().chain(others).collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
     }
 
     /// Why `wanted` is not among the tensors: of a dtype qplay does not read, or not in the file
@@ -49,15 +54,19 @@ impl TensorFile {
         if let Some((_, dtype)) = self.unread.iter().find(|(n, _)| n == wanted) {
             return format!("{file}: tensor \"{wanted}\" is of dtype {dtype}, which qplay does not read: use a float (f2, f4, f8), integer or bool array");
         }
-        let names: Vec<&str> = self.tensors.iter().map(|(n, _)| n.as_str()).chain(self.unread.iter().map(|(n, _)| n.as_str())).collect();
+        if self.not_arrays.iter().any(|n| n == wanted) {
+            return format!("{file}: member \"{wanted}\" is not a .npy array");
+        }
+        let names: Vec<&str> = self.tensors.iter().map(|(n, _)| n.as_str()).chain(self.unread.iter().map(|(n, _)| n.as_str())).chain(self.not_arrays.iter().map(String::as_str)).collect();
         let more = if names.len() > 20 { format!(" and {} more", names.len() - 20) } else { String::new() };
         format!("{file}: no tensor \"{wanted}\"; it holds {}{more}", names[..names.len().min(20)].join(", "))
     }
 }
 
 /// Every tensor in a `.npy`, `.npz`, `.safetensors`, `.txt` / `.csv` or `.json` file, by name.
-/// An archive's tensors of a dtype qplay does not read are listed in [`TensorFile::unread`];
-/// a file with none that it reads is an error.
+/// An archive's tensors of a dtype qplay does not read are listed in [`TensorFile::unread`], an
+/// `.npz`'s members that are not arrays in [`TensorFile::not_arrays`]; a file with no tensor
+/// that it reads is an error.
 pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<TensorFile, String> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(describe(name, FormatError::TooLarge { bytes: bytes.len(), limit: MAX_FILE_BYTES }));
@@ -65,41 +74,59 @@ pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<TensorFile, String> 
     if bytes.is_empty() && matches!(ext(name).as_str(), "npy" | "npz" | "safetensors") {
         return Err(format!("{name}: the file is empty (0 bytes)"));
     }
-    let (tensors, unread) = match ext(name).as_str() {
-        "npy" => (vec![(name.to_string(), npy::read_npy(bytes).map_err(|e| describe(name, e))?)], Vec::new()),
-        "npz" => npz::read_npz_readable(bytes, npz::MAX_NPZ_DECOMPRESSED).map_err(|e| describe(name, e))?,
+    let one = |t: Result<Tensor, FormatError>| t.map(|t| TensorFile { tensors: vec![(name.to_string(), t)], ..TensorFile::default() }).map_err(|e| describe(name, e));
+    let file = match ext(name).as_str() {
+        "npy" => one(npy::read_npy(bytes))?,
+        "npz" => {
+            let npz::NpzContents { arrays, unread, not_arrays } = npz::read_npz_readable(bytes, npz::MAX_NPZ_DECOMPRESSED).map_err(|e| describe(name, e))?;
+            TensorFile { tensors: arrays, unread, not_arrays }
+        }
         "safetensors" => {
             let (file, unread) = safetensors::SafetensorsHeader::parse(bytes, safetensors::MAX_SAFETENSORS_BYTES).and_then(|h| h.read_readable()).map_err(|e| describe(name, e))?;
-            (file.tensors.into_iter().map(|t| (t.name, t.tensor)).collect(), unread)
+            TensorFile { tensors: file.tensors.into_iter().map(|t| (t.name, t.tensor)).collect(), unread, not_arrays: Vec::new() }
         }
-        "txt" | "csv" | "json" | "tsv" => (vec![(name.to_string(), text::read_text(bytes).map_err(|e| describe(name, e))?)], Vec::new()),
+        "txt" | "csv" | "json" | "tsv" => one(text::read_text(bytes))?,
         other => return Err(format!("{name}: a tensor must be a .npy, .npz, .safetensors, .txt, .csv or .json file, not .{other}")),
     };
-    if tensors.is_empty() {
-        return Err(match unread.is_empty() {
-            false => format!("{name}: no tensor of a dtype qplay reads (a float, integer or bool array): {}", unread_list(&unread)),
-            true => format!("{name}: the file holds no tensors"),
+    if file.tensors.is_empty() {
+        return Err(match (file.unread.is_empty(), file.not_arrays.is_empty()) {
+            (false, no_others) => {
+                let others = if no_others { String::new() } else { format!("; not arrays: {}", name_list(&file.not_arrays)) };
+                format!("{name}: no tensor of a dtype qplay reads (a float, integer or bool array): {}{others}", unread_list(&file.unread))
+            }
+            (true, false) => format!("{name}: no .npy arrays; its members: {}", name_list(&file.not_arrays)),
+            (true, true) => format!("{name}: the file holds no tensors"),
         });
     }
-    Ok(TensorFile { tensors, unread })
+    Ok(file)
 }
 
 /// "\"labels\" (<U5), \"z\" (<c8)", the first 8 (names cut at 60 characters), then how many more.
 fn unread_list(unread: &[(String, String)]) -> String {
-    let clip = |n: &str| crate::clip::clip(n, 60);
-    let mut list: Vec<String> = unread.iter().take(8).map(|(n, d)| format!("\"{}\" ({d})", clip(n))).collect();
-    if unread.len() > 8 {
-        list.push(format!("and {} more", unread.len() - 8));
+    first_eight(unread.iter().map(|(n, d)| format!("\"{}\" ({d})", crate::clip::clip(n, 60))), unread.len())
+}
+
+/// "\"README.txt\", \"notes\"", the first 8 (names cut at 60 characters), then how many more.
+fn name_list(names: &[String]) -> String {
+    first_eight(names.iter().map(|n| format!("\"{}\"", crate::clip::clip(n, 60))), names.len())
+}
+
+/// The first 8 items of `count`, then "and N more".
+fn first_eight(items: impl Iterator<Item = String>, count: usize) -> String {
+    let mut list: Vec<String> = items.take(8).collect();
+    if count > 8 {
+        list.push(format!("and {} more", count - 8));
     }
     list.join(", ")
 }
 
-/// The tensor a file opens on: the largest (most values) that `fits` takes, the first of equals;
-/// `None` when it takes none. The page and `qplay tensor` both open a file this way.
-pub fn largest_tensor(list: &[(String, Tensor)], fits: impl Fn(&str, &Tensor) -> bool) -> Option<usize> {
+/// The tensor a file opens on: the largest (most values) of those `fits` takes (by index), the
+/// first of equals; `None` when it takes none. The page and `qplay tensor` both open a file this
+/// way.
+pub fn largest_tensor(list: &[(String, Tensor)], fits: impl Fn(usize) -> bool) -> Option<usize> {
     list.iter()
         .enumerate()
-        .filter(|(_, (n, t))| fits(n, t))
+        .filter(|&(i, _)| fits(i))
         .max_by_key(|(i, (_, t))| (t.count(), std::cmp::Reverse(*i)))
         .map(|(i, _)| i)
 }

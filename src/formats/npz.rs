@@ -7,6 +7,8 @@
 //!
 //! Every member is read, in archive order, by its name without the `.npy` suffix (NumPy's key);
 //! each member is a `.npy` read by [`super::npy::read_npy_limited`] (every dtype and order it takes).
+//! A member that is not a `.npy` array (a `README.txt`, or bytes without the `.npy` magic) is
+//! named and passed over, as `np.load` hands such a member back as bytes beside the arrays.
 //! Zip parsing and inflating are the `zip` crate's.
 //!
 //! Limits: the archive itself is at most [`MAX_NPZ_BYTES`]; the members' decompressed sizes add up
@@ -43,7 +45,10 @@ pub fn read_npz(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, FormatError> {
 
 /// [`read_npz`] with another limit on the total decompressed bytes.
 pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(String, Tensor)>, FormatError> {
-    let (arrays, unread) = read_npz_readable(bytes, max_decompressed)?;
+    let NpzContents { arrays, unread, not_arrays } = read_npz_readable(bytes, max_decompressed)?;
+    if let Some(name) = not_arrays.into_iter().next() {
+        return Err(malformed(format!("member \"{name}\" is not a .npy array")));
+    }
     match unread.into_iter().next() {
         Some((key, dtype)) => Err(in_member(&key, FormatError::UnsupportedDtype { dtype })),
         None => Ok(arrays),
@@ -53,12 +58,21 @@ pub fn read_npz_limited(bytes: &[u8], max_decompressed: usize) -> Result<Vec<(St
 /// A member not read: its name and why (its dtype).
 pub type Unread = (String, String);
 
-/// The arrays read, and the members not read.
-pub type NpzContents = (Vec<(String, Tensor)>, Vec<Unread>);
+/// What an archive holds.
+#[derive(Debug, Default)]
+pub struct NpzContents {
+    /// (key, tensor) of each array read, in archive order.
+    pub arrays: Vec<(String, Tensor)>,
+    /// (key, dtype) of each array of a dtype qplay does not read.
+    pub unread: Vec<Unread>,
+    /// The names of the members that are not `.npy` arrays (np.load gives their bytes).
+    pub not_arrays: Vec<String>,
+}
 
-/// The arrays of an `.npz` archive that qplay reads, and (name, dtype) of those it does not
-/// (strings, complex, objects, records…), which are not inflated past their header: `np.load`
-/// reads each member on its own too. Any other fault of a member fails the whole archive.
+/// The arrays of an `.npz` archive that qplay reads, (name, dtype) of those it does not
+/// (strings, complex, objects, records…), which are not inflated past their header, and the
+/// names of members that are not arrays at all: `np.load` reads each member on its own too.
+/// Any other fault of a member (corrupt, cut short, past a limit) fails the whole archive.
 pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzContents, FormatError> {
     if bytes.len() > MAX_NPZ_BYTES {
         return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_NPZ_BYTES });
@@ -66,7 +80,7 @@ pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzCon
     if !bytes.starts_with(b"PK") {
         return Err(FormatError::BadMagic { format: ".npz (zip)" });
     }
-    check_zip64_end(bytes).map_err(malformed)?;
+    check_zip_end(bytes).map_err(malformed)?;
     let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| malformed(format!("not a readable zip archive: {e}")))?;
     if archive.len() > MAX_NPZ_MEMBERS {
         return Err(malformed(format!("{} members; at most {MAX_NPZ_MEMBERS} are read", archive.len())));
@@ -77,6 +91,7 @@ pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzCon
     let mut values_left = max_decompressed / 4;
     let mut arrays = Vec::with_capacity(archive.len());
     let mut unread = Vec::new();
+    let mut not_arrays = Vec::new();
     for i in 0..archive.len() {
         // Stored and deflated members are read (np.savez, np.savez_compressed); another method
         // is named, not given as the zip crate's number.
@@ -95,7 +110,8 @@ pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzCon
         }
         let name = member.name().map_err(|e| malformed(format!("member #{}: {e}", i + 1)))?.into_owned();
         let Some(key) = name.strip_suffix(".npy") else {
-            return Err(malformed(format!("member \"{name}\" is not a .npy array")));
+            not_arrays.push(name);
+            continue;
         };
         let key = key.to_string();
         // The zip's sizes are only hints. The member is inflated as far as its .npy header says
@@ -108,12 +124,17 @@ pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzCon
             (&mut member).take(more).read_to_end(data).map(drop).map_err(|e| malformed(format!("member \"{name}\": {e}")))
         };
         inflate_to(&mut data, 12)?;
-        let header_end = if data.starts_with(b"\x93NUMPY") { header_len(&data).map_err(|e| in_member(&key, e))? } else { 0 };
+        // np.load hands a member without the magic back as bytes; this reader passes it over.
+        if !data.starts_with(b"\x93NUMPY") {
+            not_arrays.push(name);
+            continue;
+        }
+        let header_end = header_len(&data).map_err(|e| in_member(&key, e))?;
         if header_end > MAX_HEADER_BYTES + 12 {
             return Err(in_member(&key, malformed(format!("the header is {header_end} bytes; the limit is {MAX_HEADER_BYTES}"))));
         }
         inflate_to(&mut data, header_end)?;
-        let end = if header_end > 0 && data.len() == header_end {
+        let end = if data.len() == header_end {
             match declared_bytes(&data, MAX_NPY_VALUES) {
                 Ok(end) => end,
                 Err(FormatError::UnsupportedDtype { dtype }) => {
@@ -143,10 +164,14 @@ pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzCon
         values_left -= tensor.values.len();
         arrays.push((key, tensor));
     }
-    Ok((arrays, unread))
+    Ok(NpzContents { arrays, unread, not_arrays })
 }
 
-/// The zip64 end of the archive, checked before the zip crate reads it. The crate trusts the record a zip64 locator points at;
+/// The end of the archive, checked before the zip crate reads it. Without an end record (its
+/// signature in the last 64 KiB + 22 bytes, the comment's limit) the archive is cut short, or
+/// not a zip: said so, not as the crate's "Could not find EOCD".
+///
+/// The zip64 end: the crate trusts the record a zip64 locator points at;
 /// when that record is missing or inconsistent it searches the file for another, every record
 /// signature in it (86 s natively for 256 MiB of them), and it reserves room for as many members
 /// as the record declares before reading any (160 bytes each: 160 MiB for 2^20 declared in a
@@ -156,7 +181,7 @@ pub fn read_npz_readable(bytes: &[u8], max_decompressed: usize) -> Result<NpzCon
 /// least, in a directory that ends before the record. Record layout (APPNOTE 4.3.14): signature,
 /// size r (u64) of what follows it, versions, disk numbers (u32 at +16, +20), member counts on
 /// this disk and in all (u64 at +24, +32), directory size and offset (u64 at +40, +48).
-fn check_zip64_end(bytes: &[u8]) -> Result<(), String> {
+fn check_zip_end(bytes: &[u8]) -> Result<(), String> {
     const END: &[u8] = b"PK\x05\x06";
     const LOCATOR: &[u8] = b"PK\x06\x07";
     const RECORD: &[u8] = b"PK\x06\x06";
@@ -164,6 +189,9 @@ fn check_zip64_end(bytes: &[u8]) -> Result<(), String> {
     let u32_at = |at: usize| bytes.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let u64_at = |at: usize| bytes.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
     let tail = bytes.len().saturating_sub(22 + 4 + (1 << 16));
+    if memchr::memmem::find(&bytes[tail..], END).is_none() {
+        return Err("the zip's end record (after its list of members) is missing: the file is cut short, or not a zip archive".into());
+    }
     for p in memchr::memmem::find_iter(&bytes[tail..], END).map(|p| tail + p) {
         // The end record's member count (+10), directory size (+12) and offset (+16) at their
         // maximum send a reader to the zip64 record.

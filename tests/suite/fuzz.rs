@@ -68,6 +68,8 @@ fn npy(bytes: &[u8]) {
 
 fn npz(bytes: &[u8]) {
     let _ = qplay::formats::npz::read_npz(bytes);
+    // As the Tensor page reads it: members that are not arrays passed over.
+    let _ = qplay::formats::files::read_tensor_file("f.npz", bytes);
 }
 
 fn safetensors(bytes: &[u8]) {

@@ -162,7 +162,13 @@ both! {
         let e = read_npz(&zip_of(&[("notes.txt", b"hello", false)])).unwrap_err();
         assert!(e.to_string().contains("\"notes.txt\" is not a .npy"), "{e}");
         let e = read_npz(&zip_of(&[("x.npy", b"not numpy at all", true)])).unwrap_err();
-        assert!(e.to_string().contains("array \"x\""), "{e}");
+        assert!(e.to_string().contains("member \"x.npy\" is not a .npy array"), "{e}");
+        // Cut before its end record (the zip's list of members): said so, not as the zip
+        // crate's "Could not find EOCD".
+        for cut in [30, good.len() / 2, good.len() - 23] {
+            let e = read_npz(&good[..cut]).unwrap_err().to_string();
+            assert!(e.contains("end record (after its list of members) is missing: the file is cut short"), "cut {cut}: {e}");
+        }
         let e = read_npz(&zip_of(&[("s.npy", fixture!("str_unsupported.npy"), false)])).unwrap_err();
         assert!(matches!(e, FormatError::UnsupportedDtype { ref dtype } if dtype.contains("array \"s\"")), "{e:?}");
         // A member compressed with bzip2 (method 12 in its local and central headers) is named
@@ -201,6 +207,24 @@ both! {
         let only = zip_of(&[("s.npy", fixture!("str_unsupported.npy"), true)]);
         let e = read_tensor_file("s.npz", &only).unwrap_err();
         assert!(e.contains("s.npz: no tensor of a dtype qplay reads") && e.contains("\"s\" (<U2)"), "{e}");
+        // Members that are not arrays (np.load hands them back as bytes: `f["README.txt"]` is
+        // b"hello", `f["x"]` b"not numpy at all", beside `f["w"]`, with NumPy 2) are named and
+        // passed over; a file of nothing else says what it holds.
+        let w = qplay::formats::npy::write_npy_f32(&[1.0, 2.0], &[2]);
+        let archive = zip_of(&[("README.txt", b"hello", false), ("w.npy", &w, true), ("x.npy", b"not numpy at all", true)]);
+        let file = read_tensor_file("notes.npz", &archive).expect("the array beside the notes reads");
+        assert_eq!((file.tensors.len(), &file.tensors[0].0, &file.tensors[0].1.values), (1, &"w".to_string(), &vec![1.0, 2.0]));
+        assert_eq!(file.not_arrays, ["README.txt", "x.npy"]);
+        assert_eq!(file.unread_note().unwrap(), "not arrays, passed over: \"README.txt\", \"x.npy\"");
+        assert_eq!(file.missing("notes.npz", "README.txt"), "notes.npz: member \"README.txt\" is not a .npy array");
+        let e = read_tensor_file("notes.npz", &zip_of(&[("README.txt", b"hello", false)])).unwrap_err();
+        assert_eq!(e, "notes.npz: no .npy arrays; its members: \"README.txt\"");
+        let e = read_tensor_file("mixed.npz", &zip_of(&[("s.npy", fixture!("str_unsupported.npy"), true), ("a.txt", b"", false)])).unwrap_err();
+        assert!(e.contains("\"s\" (<U2); not arrays: \"a.txt\""), "{e}");
+        // Both kinds in one note.
+        let archive = zip_of(&[("s.npy", fixture!("str_unsupported.npy"), true), ("w.npy", &w, false), ("a.txt", b"", false)]);
+        let note = read_tensor_file("both.npz", &archive).unwrap().unread_note().unwrap();
+        assert_eq!(note, "not read, of a dtype qplay does not read: \"s\" (<U2); not arrays, passed over: \"a.txt\"");
         // An empty file says so, whatever its kind.
         for name in ["e.npy", "e.npz", "e.safetensors"] {
             assert_eq!(read_tensor_file(name, &[]).unwrap_err(), format!("{name}: the file is empty (0 bytes)"));

@@ -151,6 +151,28 @@ both! {
         assert!(e.starts_with(&format!("{}… is empty", "n".repeat(120))), "{}", &e[..200]);
         assert!(page_can_take("ok", &Tensor { shape: vec![1], values: vec![1.0] }).is_ok());
     }
+
+    /// A file opens on the largest tensor the page can show (the first of equals), with why it
+    /// cannot show each other; when it can show none, the message gives the reasons of the
+    /// three largest and counts the rest.
+    a_file_opens_on_the_largest_tensor_shown_or_says_why_none_is {
+        use qplay::experiment::tensor_view::page_choice;
+        let t = |values: Vec<f32>| Tensor { shape: vec![values.len()], values };
+        let nan = |n: usize| t([f32::NAN].repeat(n));
+        let file = vec![("a".to_string(), t(vec![1.0; 3])), ("big_nan".into(), nan(9)), ("b".into(), t(vec![2.0; 5])), ("c".into(), t(vec![3.0; 5]))];
+        let (chosen, cannot) = page_choice(&file).unwrap();
+        assert_eq!(chosen, 2, "the largest shown, the first of equals");
+        assert_eq!(cannot.iter().map(Option::is_some).collect::<Vec<_>>(), [false, true, false, false]);
+        assert!(cannot[1].as_deref().unwrap().starts_with("big_nan: "), "{:?}", cannot[1]);
+        // None shown: the three largest named, largest first, then the count of the others.
+        let bad = vec![("e".to_string(), t(vec![])), ("n2".into(), nan(2)), ("n7".into(), nan(7)), ("n5".into(), nan(5)), ("n1".into(), nan(1))];
+        let e = page_choice(&bad).unwrap_err();
+        let names: Vec<&str> = e.split("; ").map(|w| w.split(':').next().unwrap()).collect();
+        assert_eq!(names, ["n7", "n5", "n2", "and 2 more tensors the page cannot show"], "{e}");
+        let one = page_choice(&bad[..1]).unwrap_err();
+        assert!(one.starts_with("e is empty") && !one.contains("more"), "{one}");
+        assert_eq!(page_choice(&[]).unwrap_err(), "the file holds no tensor");
+    }
 }
 
 /// The most the page takes (2048 × 2048): the charts are a few kilobytes of JSON whatever the

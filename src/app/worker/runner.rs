@@ -17,8 +17,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
 use super::protocol::{sample_indices, BenchRow, Event, ExportFormat, Job, LoadedTensorRef, ModelSource, Outcome, PtqView, Reply, Request, Sample, LM_MODEL_MISSING};
-use crate::experiment::tensor_view::{page_can_take, TensorView, MAX_PAGE_VALUES};
-use crate::formats::files::largest_tensor;
+use crate::experiment::tensor_view::{page_choice, TensorView, MAX_PAGE_VALUES};
 use crate::formats::{pack_tensors, unpack_tensors};
 use crate::share::TensorSettings;
 use crate::bench::Measured;
@@ -230,12 +229,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
             let file = crate::formats::files::read_tensor_file(&name, &b)?;
             drop(b);
             // Here, where the values are: the page unpacks only the tensor it shows.
-            let Some(chosen) = largest_tensor(&file.tensors, |n, t| page_can_take(n, t).is_ok()) else {
-                let t = &file.tensors;
-                let why = largest_tensor(t, |_, _| true).and_then(|i| page_can_take(&t[i].0, &t[i].1).err());
-                return Err(format!("{name}: {}", why.unwrap_or_else(|| "the file holds no tensor".into())));
-            };
-            let cannot_show = file.tensors.iter().map(|(n, t)| page_can_take(n, t).err()).collect();
+            let (chosen, cannot_show) = page_choice(&file.tensors).map_err(|why| format!("{name}: {why}"))?;
             let (tensors, values) = pack_tensors(&file.tensors, MAX_PAGE_VALUES);
             return Ok((Outcome::Tensors { tensors, chosen, cannot_show, unread: file.unread_note(), bytes: Vec::new() }, Some(values)));
         }
