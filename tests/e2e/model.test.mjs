@@ -3,7 +3,8 @@
 // Every test fails on any console error, page error or panic banner.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPage, screenshot, root, useServedApp, assertHealthy, pct } from './harness.mjs';
 
@@ -177,7 +178,32 @@ test('bad model files show a message and the model loaded before stays', async (
     assert.match(await page.textContent('[data-testid=model-error]'), message);
     assert.equal(await page.textContent('[data-testid=layer-table]'), table, `${name}: the loaded model is still there`);
   }
-  // The loaded model runs.
+  // Cancel while the worker reads a large model (an MLP 784-20000-10, 15.9 M weights, 64 MB): the
+  // reading stops, the page says so as a note, and the model loaded before stays.
+  const [hidden, inputs, classes] = [20_000, 784, 10];
+  const offsets = [0, hidden * inputs * 4, hidden * inputs * 4 + hidden * 4, (hidden * inputs + hidden + classes * hidden) * 4];
+  const bigHeader = Buffer.from(JSON.stringify({
+    '0.weight': { dtype: 'F32', shape: [hidden, inputs], data_offsets: [offsets[0], offsets[1]] },
+    '0.bias': { dtype: 'F32', shape: [hidden], data_offsets: [offsets[1], offsets[2]] },
+    '2.weight': { dtype: 'F32', shape: [classes, hidden], data_offsets: [offsets[2], offsets[3]] },
+    '2.bias': { dtype: 'F32', shape: [classes], data_offsets: [offsets[3], offsets[3] + classes * 4] },
+  }));
+  const bigLen = Buffer.alloc(8);
+  bigLen.writeBigUInt64LE(BigInt(bigHeader.length));
+  const bigPath = join(tmpdir(), 'qplay-e2e-wide-mlp.safetensors');
+  await writeFile(bigPath, Buffer.concat([bigLen, bigHeader, Buffer.alloc(offsets[3] + classes * 4)]));
+  try {
+    await page.setInputFiles('[data-testid=model-drop-input]', bigPath);
+    const t0 = Date.now();
+    await page.click('[data-testid=model-reading-cancel]');
+    console.log(`Cancel clicked ${Date.now() - t0} ms after the 64 MB model was dropped`);
+  } finally {
+    await rm(bigPath, { force: true });
+  }
+  await page.waitForFunction(() => /Reading qplay-e2e-wide-mlp\.safetensors was cancelled; the model loaded before is still here\./.test(document.querySelector('[data-testid=model-reading-cancelled]')?.textContent ?? ''));
+  assert.equal(await page.$('[data-testid=model-error]'), null, 'a Cancel is a note, not an error');
+  assert.equal(await page.textContent('[data-testid=layer-table]'), table, 'the loaded model is still there');
+  // The loaded model runs (on the restarted worker).
   await page.click('[data-testid=run]');
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
   assert.ok(pct(await page.textContent('[data-testid=fp32-accuracy]')) > 85);

@@ -603,6 +603,21 @@ test('a large tensor file is read in the worker: the page keeps answering while 
   await page.selectOption('[data-testid=file-tensor]', '1');
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=value-table] tbody tr').length > 0 && !document.querySelector('[data-testid=input-error]'));
   assert.equal(await page.$('[data-testid=file-error]'), null);
+  // Cancel while the worker reads a larger file (three such tensors, 384 MB inflated): the read
+  // stops, the page says so, and the file shown before stays, its tensor still picked.
+  const w = npyF32([32_000, 1000], v);
+  const slower = npz({ w1: w, w2: w, w3: w });
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'slower.npz', mimeType: 'application/octet-stream', buffer: slower });
+  await page.click('[data-testid=file-reading-cancel]');
+  await page.waitForFunction(() => /Reading slower\.npz was cancelled; nothing else changed\./.test(document.querySelector('[data-testid=file-reading-cancelled]')?.textContent ?? ''));
+  assert.equal(await page.$('[data-testid=file-error]'), null, 'a Cancel is a note, not an error');
+  assert.equal(await page.$('[data-testid=file-reading]'), null);
+  assert.match(await page.textContent('[data-testid=loaded-file]'), /big\.npz/);
+  assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^b \[1000\]/);
+  // The restarted worker reads the next file.
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'small.npz', mimeType: 'application/octet-stream', buffer: npz({ s: npyF32([3], new Float32Array([1, 2, 3])) }) });
+  await page.waitForFunction(() => /small\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 30_000 });
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=value-table] tbody tr").length > 0 && !document.querySelector("[data-testid=input-error]"));
   await assertHealthy(page, errors);
 });
 

@@ -234,6 +234,8 @@ pub fn model_page() -> Html {
             <TeacherNote view={state.view.clone()} />
             <ModelSource model_name={state.exp.model.clone()} model={model.clone()} file={state.file.clone()} file_error={state.file_error.clone()}
                 reading={state.reading.running().map(|j| AttrValue::from(j.kind.name.clone()))}
+                on_cancel_reading={worker.canceller(state.reading.running().map(|j| j.id))}
+                cancelled={match &state.reading { JobState::Cancelled { kind } => Some(AttrValue::from(kind.name.clone())), _ => None }}
                 ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model")} hidden={state.view.is_hidden("model")} />
             <section class="experiment" aria-label="Experiment">
                 <h2>{"Experiment"}</h2>

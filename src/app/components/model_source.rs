@@ -27,6 +27,12 @@ pub struct ModelSourceProps {
     /// The name of a dropped file the worker is reading.
     #[prop_or_default]
     pub reading: Option<AttrValue>,
+    /// Stops that reading (the worker is restarted).
+    #[prop_or_default]
+    pub on_cancel_reading: Callback<()>,
+    /// The name of a file whose reading the user cancelled.
+    #[prop_or_default]
+    pub cancelled: Option<AttrValue>,
     pub ptq: PtqConfig,
     pub on_builtin: Callback<String>,
     pub on_file: Callback<Result<(String, Vec<u8>), String>>,
@@ -101,7 +107,13 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
                 on_file={props.on_file.clone()} testid="model-drop" locked={props.locked} />
             }
             if let Some(name) = &props.reading {
-                <p class="hint" role="status" data-testid="model-reading">{ format!("Reading {name} in the worker…") }</p>
+                <p class="hint" role="status" data-testid="model-reading">{ format!("Reading {name} in the worker… ") }
+                    <button onclick={props.on_cancel_reading.reform(|_| ())} data-testid="model-reading-cancel"
+                        title="Stop reading the file (the worker is restarted); the model loaded before stays">{"Cancel"}</button>
+                </p>
+            }
+            if let (Some(name), None) = (&props.cancelled, &props.file_error) {
+                <p class="hint" role="status" data-testid="model-reading-cancelled">{ format!("Reading {name} was cancelled; the model loaded before is still here.") }</p>
             }
             if let Some(e) = &props.file_error {
                 <p class="error" role="alert" data-testid="model-error">{ format!("{e}. The model loaded before is still here.") }</p>

@@ -289,7 +289,13 @@ pub fn tensor_page() -> Html {
                     on_file={on_file} testid="tensor-drop" />
                 </Ctl>
                 if let Some(job) = state.reading.running() {
-                    <p class="hint" role="status" data-testid="file-reading">{ format!("Reading {} in the worker…", job.kind) }</p>
+                    <p class="hint" role="status" data-testid="file-reading">{ format!("Reading {} in the worker… ", job.kind) }
+                        <button onclick={worker.canceller(Some(job.id)).reform(|_| ())} data-testid="file-reading-cancel"
+                            title="Stop reading the file (the worker is restarted); the tensor shown stays">{"Cancel"}</button>
+                    </p>
+                }
+                if let (JobState::Cancelled { kind }, None) = (&state.reading, &state.file_error) {
+                    <p class="hint" role="status" data-testid="file-reading-cancelled">{ format!("Reading {kind} was cancelled; nothing else changed.") }</p>
                 }
                 if let Some(e) = &state.file_error {
                     <p class="error" role="alert" data-testid="file-error">{ format!("{e}. Nothing else changed.") }</p>

@@ -191,11 +191,15 @@ impl Reducible for ModelState {
                     next.exp.ptq.layer_bits.clear();
                 }
                 Applied::Finished(ModelRead { name, .. }, _) => next.file_error = Some(format!("{name}: the worker answered something other than the model")),
-                _ => match &next.reading {
-                    JobState::Failed { message, .. } => next.file_error = Some(message.clone()),
-                    JobState::Cancelled { kind } => next.file_error = Some(format!("Reading {} was cancelled", kind.name)),
-                    _ => {}
-                },
+                // A new file's reading: the message about the one before goes.
+                Applied::Started(_) => next.file_error = None,
+                // A Cancel is the user's own choice, not a failure: the page says so from
+                // `reading` itself, as a note.
+                _ => {
+                    if let JobState::Failed { message, .. } = &next.reading {
+                        next.file_error = Some(message.clone());
+                    }
+                }
             },
             ModelAction::FileError(message) => next.file_error = Some(message),
             ModelAction::UseBuiltin(name) => {

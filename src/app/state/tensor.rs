@@ -193,11 +193,15 @@ impl Reducible for TensorState {
                     Err(e) => next.file_error = Some(format!("{name}: the worker's tensors: {e}")),
                 },
                 Applied::Finished(name, _) => next.file_error = Some(format!("{name}: the worker answered something other than its tensors")),
-                _ => match &next.reading {
-                    JobState::Failed { message, .. } => next.file_error = Some(message.clone()),
-                    JobState::Cancelled { kind } => next.file_error = Some(format!("Reading {kind} was cancelled")),
-                    _ => {}
-                },
+                // A new file's reading: the message about the one before goes.
+                Applied::Started(_) => next.file_error = None,
+                // A Cancel is the user's own choice, not a failure: the page says so from
+                // `reading` itself, as a note.
+                _ => {
+                    if let JobState::Failed { message, .. } = &next.reading {
+                        next.file_error = Some(message.clone());
+                    }
+                }
             },
             TensorAction::FileError(message) => next.file_error = Some(message),
             TensorAction::ChooseTensor(i) => {
