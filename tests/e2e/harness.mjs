@@ -64,7 +64,7 @@ export async function openPage(browser, url, { width = 1280, height = 900, scale
 // Screenshots the README shows: the artifact's name → its name under docs/screenshots/.
 const readmeShots = {
   'tensor-clip.png': 'tensor.png', 'model-ptq.png': 'model.png', 'model-pareto-pick.png': 'model-mixed-bit.png',
-  'lab.png': 'lab.png', 'bench.png': 'bench.png',
+  'lab.png': 'lab.png', 'bench.png': 'bench.png', 'lm-import.png': 'lm-import.png',
 };
 
 /** A full-page screenshot under tests/e2e/artifacts/ (and under docs/screenshots/ when the README

@@ -180,6 +180,11 @@ test('bad input shows a clear message and the page stays usable', async () => {
   await page.evaluate(() => { location.hash = '#/tensor?x=100000,1,-2'; });
   await page.waitForFunction(() => /−∞ dB: 1 value past FP16's ±65504 became ±∞/.test(document.querySelector('[data-testid=fp16-sqnr]')?.textContent ?? ''));
   assert.match(await page.textContent('[data-testid=bf16-sqnr]'), /^\d+\.\d\d dB$/);
+  // An exact reconstruction (integers on the grid): SQNR is +∞, shown as the cap, not as a
+  // figure that looks measured, at a glance as in the Error card.
+  await page.evaluate(() => { location.hash = '#/tensor?x=0,1,2,3'; });
+  await page.waitForFunction(() => document.querySelector('[data-testid=glance-sqnr]')?.textContent.includes('≥ 400 dB'));
+  assert.equal(await page.textContent('[data-testid=int-sqnr]'), '≥ 400 dB');
   await page.evaluate(() => { location.hash = '#/tensor?x=-3.4028235e38,1&sym=true'; });
   await page.waitForFunction(() => /too wide for f32.*outermost level/.test(document.querySelector('[data-testid=input-error]')?.textContent ?? ''));
   await page.evaluate(() => { location.hash = '#/tensor'; });

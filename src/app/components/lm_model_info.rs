@@ -43,7 +43,7 @@ fn builtin_notes(b: BuiltinLm) -> Html {
     let params = c.param_count();
     let measured = match b {
         BuiltinLm::Small => "Validation loss 1.527 nats per character (perplexity 4.61 on the whole validation split).",
-        BuiltinLm::Large => "Trained for comparing the methods: on the evaluation slice GPTQ recovers 86–87 % of RTN's perplexity gap at W4 and W3 group 32, and AWQ 19 % and 36 %, more than on the small model. Validation loss 1.524 nats per character (perplexity 4.59 on the whole validation split). With 2.6 times the parameters, its jobs take longer.",
+        BuiltinLm::Large => "Trained for comparing the methods: on the evaluation slice GPTQ recovers 86–87 % of RTN's perplexity gap at W4 and W3 group 32, and AWQ 18 % and 28 %, more than on the small model. Validation loss 1.524 nats per character (perplexity 4.59 on the whole validation split). With 2.6 times the parameters, its jobs take longer.",
     };
     html! {
         <p class="notes" data-testid="lm-builtin-notes">

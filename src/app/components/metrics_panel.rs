@@ -52,8 +52,6 @@ pub fn metrics_panel(props: &MetricsPanelProps) -> Html {
     }
 }
 
-/// An SQNR as the panel shows it: at the ±400 dB cap of [`crate::metrics::SQNR_CAP_DB`] (where the
-/// ratio is beyond it, or infinite) "≥ 400 dB" / "≤ −400 dB", never a figure that looks measured.
 /// A 16-bit float's SQNR, or −∞ when values past its largest (`limit`) became ±∞.
 fn float16_db(e: &ErrorMetrics, limit: &str) -> String {
     match e.overflowed {
@@ -62,7 +60,9 @@ fn float16_db(e: &ErrorMetrics, limit: &str) -> String {
     }
 }
 
-fn db(v: f64) -> String {
+/// An SQNR as the page shows it: at the ±400 dB cap of [`crate::metrics::SQNR_CAP_DB`] (where the
+/// ratio is beyond it, or infinite) "≥ 400 dB" / "≤ −400 dB", never a figure that looks measured.
+pub fn db(v: f64) -> String {
     let cap = crate::metrics::SQNR_CAP_DB;
     if v >= cap {
         format!("≥ {cap:.0} dB")

@@ -396,7 +396,7 @@ fn at_a_glance(p: &QParams, m: &QuantErrorMetrics, count: usize, unit: Option<St
             { item("[α, β]", format!("[{}, {}]", num(p.alpha), num(p.beta)), "glance-range") }
             { item("[qmin, qmax]", format!("[{}, {}]", p.qmin, p.qmax), "glance-ints") }
             { item("MSE", format!("{:.4e}", m.error.mse), "glance-mse") }
-            { item("SQNR", format!("{:.2} dB", m.error.sqnr_db), "glance-sqnr") }
+            { item("SQNR", super::metrics_panel::db(m.error.sqnr_db), "glance-sqnr") }
             { item("clipped", format!("{} of {count}", m.clipped), "glance-clipped") }
             if let Some(u) = unit { <p class="hint">{ format!("s, Z and the ranges of {u}; every slice is in the table below.") }</p> }
         </dl>
