@@ -215,7 +215,7 @@ mod simd {
     pub fn key_scores(q8: &[i8], s_q: f32, keys: HeadRows<'_>, scale: f32, out: &mut [f32]) {
         let hd = q8.len();
         let chunks = hd / 8;
-        if hd % 8 != 0 || chunks > MAX_CHUNKS {
+        if !hd.is_multiple_of(8) || chunks > MAX_CHUNKS {
             return super::scalar::key_scores(q8, s_q, keys, scale, out);
         }
         let mut qw = [i16x8_splat(0); MAX_CHUNKS];

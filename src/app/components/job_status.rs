@@ -56,14 +56,14 @@ pub fn job_status(props: &JobStatusProps) -> Html {
     {
         let cancel_ref = cancel_ref.clone();
         use_effect_with((), move |_| {
-            let from_button = active().map_or(true, |a| matches!(a.tag_name().as_str(), "BODY" | "BUTTON" | "CANVAS"));
+            let from_button = active().is_none_or(|a| matches!(a.tag_name().as_str(), "BODY" | "BUTTON" | "CANVAS"));
             let starter = active().filter(|a| a.tag_name() == "BUTTON");
             if let Some(b) = cancel_ref.cast::<web_sys::HtmlElement>().filter(|_| from_button) {
                 let _ = b.focus();
             }
             move || {
                 let on_cancel = active().zip(cancel_ref.get()).is_some_and(|(a, c)| a.is_same_node(Some(&c)));
-                let had_focus = on_cancel || active().map_or(true, |a| a.tag_name() == "BODY");
+                let had_focus = on_cancel || active().is_none_or(|a| a.tag_name() == "BODY");
                 if had_focus {
                     // After the page has rendered the results that replace this status.
                     Timeout::new(0, move || focus_results(starter)).forget();

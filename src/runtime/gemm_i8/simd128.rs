@@ -81,7 +81,10 @@ pub fn widen_block(a: &[i8], k: usize, row0: usize, rows: usize, r: usize, out: 
 /// A panel's stored integers: i8 (widened to i16 by the load, `i16x8.load8x8_s`, one
 /// `vpmovsxbw` with a memory operand on x64) or i16 (pre-widened, the variants').
 pub trait PanelInt: Copy {
-    /// Eight values from `p` as i16x8. SAFETY: p .. p + 8 is readable.
+    /// Eight values from `p` as i16x8.
+    ///
+    /// # Safety
+    /// p .. p + 8 is readable.
     unsafe fn load8(p: *const Self) -> v128;
 }
 

@@ -379,7 +379,7 @@ unsafe fn tile_i8<const R: usize, const F: u8, const MIN: bool, const DOTS: bool
 /// tables the tiles read. One group per row (per-channel) with N a multiple of 4 is already in
 /// tile order: the weights' own tables, nothing copied (a decoder step makes ~40 such calls).
 fn prepare_tables<'a>(w: &'a GroupedWeights, ts: &'a mut Vec<f32>, tm: &'a mut Vec<f32>) -> (&'a [f32], &'a [f32]) {
-    if w.groups() == 1 && w.n % COLS == 0 {
+    if w.groups() == 1 && w.n.is_multiple_of(COLS) {
         return (&w.scale, w.min.as_deref().unwrap_or(&[]));
     }
     tiles_of(&w.scale, w.n, w.groups(), ts);
