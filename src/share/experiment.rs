@@ -367,13 +367,23 @@ pub fn from_query_on(query: &str, base: &Experiment) -> (Experiment, Vec<String>
     read(query, base, false)
 }
 
+/// The bytes of a query's decoded keys and values.
+fn settings_bytes(query: &str) -> usize {
+    form_urlencoded::parse(query.as_bytes()).map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// Whether a link is too long to be read at all: the default experiment is shown instead.
+pub fn too_long(query: &str) -> bool {
+    query.len() > MAX_QUERY_LEN || settings_bytes(query) > MAX_SETTINGS_BYTES
+}
+
 fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, Vec<String>) {
     let mut notices = Notices::default();
     if query.len() > MAX_QUERY_LEN {
         notices.push(format!("The link is longer than {MAX_QUERY_LEN} characters; the default experiment is shown."));
         return (base.clone(), notices.finish());
     }
-    let settings: usize = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| k.len() + v.len()).sum();
+    let settings = settings_bytes(query);
     if settings > MAX_SETTINGS_BYTES {
         notices.push(format!("The link's settings take {settings} bytes, more than the limit of {MAX_SETTINGS_BYTES}; the default experiment is shown."));
         return (base.clone(), notices.finish());

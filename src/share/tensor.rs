@@ -412,6 +412,11 @@ pub fn with_calibration_param(c: Calibration, x: f64) -> Result<Calibration, Qua
     Ok(c)
 }
 
+/// Whether a link (with or without its `#`) is too long to be read at all: defaults are shown.
+pub fn too_long(hash: &str) -> bool {
+    hash.strip_prefix('#').unwrap_or(hash).len() > MAX_HASH_LEN
+}
+
 impl TensorSettings {
     /// The hash for these settings, starting with `#`.
     pub fn to_hash(&self) -> String {
@@ -435,7 +440,7 @@ impl TensorSettings {
         if hash.is_empty() {
             return (s, notices);
         }
-        if hash.len() > MAX_HASH_LEN {
+        if too_long(hash) {
             notices.push(format!("The link is longer than {MAX_HASH_LEN} characters; defaults are shown."));
             return (s, notices);
         }

@@ -47,6 +47,16 @@ impl View {
             || OVERRIDES.iter().any(|&(k, over)| k == key && (self.locked.contains(over) || self.hidden.contains(over)))
     }
 
+    /// Whether the link fixes every control (`lock=all` or `hide=all`).
+    pub fn fixes_all(&self) -> bool {
+        self.locked.contains("all") || self.hidden.contains("all")
+    }
+
+    /// `lock=all`.
+    pub fn lock_all() -> View {
+        View { locked: BTreeSet::from(["all".to_string()]), ..View::default() }
+    }
+
     /// Whether the link fixes any setting (hides or locks anything; the page then says so).
     pub fn is_set(&self) -> bool {
         !self.hidden.is_empty() || !self.locked.is_empty()
@@ -140,6 +150,14 @@ pub fn split_view(query: &str) -> (View, String) {
         }
     }
     (view, rest.join("&"))
+}
+
+/// A link too long to be read shows the defaults: its hide / lock go too, for they would fix the
+/// defaults, not what the teacher meant. The notice, when it had any.
+pub fn set_aside(view: &mut View) -> Option<String> {
+    let notice = view.is_set().then(|| "Its hide= / lock= were not applied either: they would fix the defaults, not the link's settings.".to_string());
+    *view = View::default();
+    notice
 }
 
 /// Joins a page's own query and the view's into one.

@@ -22,6 +22,19 @@ test("the Lab's link to the clip example lands on the clip example in the same t
   assert.equal(await page.$eval('[data-testid=method]', (s) => s.value), 'clip');
   assert.match(await page.evaluate(() => location.hash), /method=clip/);
   await assertHealthy(page, errors);
+  // Under a Lab of lock=all (or hide=all) the links lead to pages locked alike: the class stays on
+  // the teacher's example.
+  for (const q of ['lock=all', 'hide=all']) {
+    const { page: lab, errors: labErrors } = await openPage(browser, `${url}#/lab?${q}`);
+    await lab.waitForSelector('[data-testid=step-2]');
+    const lmLinks = await lab.$$eval('a[href^="#/lm?"]', (as) => as.map((a) => a.getAttribute('href')));
+    assert.ok(lmLinks.length >= 1 && lmLinks.every((h) => /lock=all/.test(h)), `${q}: ${lmLinks}`);
+    await lab.click('text=Open the clip example on the Tensor page');
+    await lab.waitForSelector('[data-testid=teacher-note]');
+    assert.match(await lab.evaluate(() => location.hash), /method=clip.*lock=all/);
+    assert.ok(await lab.isDisabled('[data-testid=bits]'), `${q}: the Tensor page's bits locked`);
+    await assertHealthy(lab, labErrors);
+  }
 });
 
 test('a cross-page link followed in an open tab keeps its settings and its locks', async () => {
@@ -73,6 +86,18 @@ test('lock=all disables Generate, and hide=gen hides the whole generator', async
   await assertHealthy(page, errors);
   await assertHealthy(p2, e2);
   await assertHealthy(p3, e3);
+  // A link too long to be read shows the defaults, and does not lock them: its hide / lock go too.
+  const pad = 'A'.repeat(60_000);
+  for (const [hash, control] of [[`#/tensor?bits=4&lock=bits&pad=${pad}`, 'bits'], [`#/model?ptq.weight_bits=4&lock=ptq.weight_bits&pad=${pad}`, 'ptq-weight_bits'], [`#/lab?ptq.weight_bits=4&lock=ptq.weight_bits&pad=${pad}`, 'lab-bits']]) {
+    const { page: p, errors: e } = await openPage(browser, `${url}${hash}`);
+    await p.waitForSelector('[data-testid=link-notice]');
+    const text = await p.textContent('[data-testid=link-notice]');
+    assert.match(text, /longer than|more than the limit/, hash.slice(0, 20));
+    assert.match(text, /hide= \/ lock= were not applied either/, hash.slice(0, 20));
+    assert.equal(await p.$('[data-testid=teacher-note]'), null, `${hash.slice(0, 20)}: no teacher's note`);
+    assert.equal(await p.$eval(`[data-testid="${control}"]`, (c) => c.matches(':disabled')), false, `${hash.slice(0, 20)}: ${control} not locked`);
+    await assertHealthy(p, e);
+  }
 });
 
 test('a lock covers every control that would change what it fixes: the examples, the drop zone, per-layer widths', async () => {
@@ -218,6 +243,9 @@ test("a teacher's locked range or calibration cannot be undone by the sliders or
   await hidden.fill('[data-testid=tensor-text]', Array.from({ length: 300 }, (_, i) => (i / 100).toFixed(2)).join(', '));
   await hidden.waitForSelector('[data-testid=link-leaves-out]');
   assert.match(await hidden.textContent('[data-testid=link-leaves-out]'), /not the typed tensor .*at most 256 numbers/);
+  // Text that is not numbers: the link says that, not that it holds too many.
+  await hidden.fill('[data-testid=tensor-text]', '1, NaN, 2');
+  await hidden.waitForFunction(() => /does not read as a list of numbers/.test(document.querySelector('[data-testid=link-leaves-out]')?.textContent ?? ''));
   await assertHealthy(hidden, hiddenErrors);
   for (const q of ['hide=model', 'hide=all']) {
     const { page, errors } = await openPage(browser, `${url}#/model?${q}`);

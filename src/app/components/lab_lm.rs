@@ -25,6 +25,7 @@ use crate::lm::corpus::BuiltinLm;
 use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
 use crate::share::lm::{to_query, LmExperiment};
+use crate::share::view::View;
 use crate::share::{page_hash, Page};
 
 /// The settings of each step's runs (one or more).
@@ -52,18 +53,24 @@ fn experiment(cfg: &LmQuantConfig) -> LmExperiment {
 /// The step's "open" link to the Language-model page. Under a teacher's link that hides or locks
 /// controls there, the link keeps that view and the page's other settings, and where it would
 /// change a locked setting it is no link but the reason.
-fn open_link(state: &LmHandle, cfg: &LmQuantConfig) -> Html {
-    if !state.view.is_set() {
-        return html! { <a href={page_hash(Page::Lm, &to_query(&experiment(cfg)))}>{"open"}</a> };
-    }
-    let d = LmExperiment::default();
-    let exp = LmExperiment { quant: cfg.clone(), tokens: d.tokens, builtin: d.builtin, model: d.model, ..state.exp.clone() };
-    let locked = state.locked_changes(&exp);
-    if locked.is_empty() {
-        html! { <a href={page_hash(Page::Lm, &crate::share::view::join_query(&to_query(&exp), &state.view))}>{"open"}</a> }
+/// A Lab whose teacher fixed every control (`lock=all` / `hide=all`) adds `lock=all`, so that the
+/// page opens locked alike.
+fn open_link(state: &LmHandle, cfg: &LmQuantConfig, lab_locks_all: bool) -> Html {
+    let (exp, mut view) = if state.view.is_set() {
+        let d = LmExperiment::default();
+        let exp = LmExperiment { quant: cfg.clone(), tokens: d.tokens, builtin: d.builtin, model: d.model, ..state.exp.clone() };
+        let locked = state.locked_changes(&exp);
+        if !locked.is_empty() {
+            return html! { <span class="hint" data-testid="lab-lm-locked">{ format!("locked: {}", locked.join(", ")) }</span> };
+        }
+        (exp, state.view.clone())
     } else {
-        html! { <span class="hint" data-testid="lab-lm-locked">{ format!("locked: {}", locked.join(", ")) }</span> }
+        (experiment(cfg), View::default())
+    };
+    if lab_locks_all {
+        view.locked.insert("all".into());
     }
+    html! { <a href={page_hash(Page::Lm, &crate::share::view::join_query(&to_query(&exp), &view))}>{"open"}</a> }
 }
 
 /// The latest run of `cfg` on the (small) built-in model at the default evaluation length.
@@ -179,8 +186,15 @@ pub fn lab_lm_runner() -> Html {
     html! {}
 }
 
+#[derive(Properties, PartialEq)]
+pub struct LabLmTrackProps {
+    /// The Lab's teacher fixed every control: the step links open the page locked alike.
+    #[prop_or_default]
+    pub lock_all: bool,
+}
+
 #[function_component(LabLmTrack)]
-pub fn lab_lm_track() -> Html {
+pub fn lab_lm_track(props: &LabLmTrackProps) -> Html {
     let state = use_context::<LmHandle>().expect("the app provides the Language-model state");
     let worker = use_context::<SharedWorker>().expect("the app provides the worker");
     let LabLmQueue(queue) = use_context::<LabLmQueue>().expect("the app provides the Lab's language-model queue");
@@ -221,7 +235,7 @@ pub fn lab_lm_track() -> Html {
                             <thead><tr><th>{"settings"}</th><th class="num">{"perplexity"}</th><th class="num">{"Δ"}</th><th class="num">{"KL"}</th>
                                 <th class="num">{"same top-1"}</th><th class="num">{"bits / weight"}</th><th>{""}</th></tr></thead>
                             <tbody>{ for configs.iter().zip(&done).map(|(c, r)| {
-                                let link = open_link(&state, c);
+                                let link = open_link(&state, c, props.lock_all);
                                 match r {
                                     Some(r) => html! { <tr data-testid="lab-lm-row">
                                         <td>{ c.label() }</td>

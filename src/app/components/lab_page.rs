@@ -39,12 +39,22 @@ use crate::quant::calibration::Calibration;
 use crate::quant::{quantize_tensor, Method, Scheme};
 use crate::parse::format_numbers;
 use crate::share::tensor::TensorSettings;
-use crate::share::{query_of, Page};
+use crate::share::view::{join_query, View};
+use crate::share::{page_hash, query_of, Page};
 
 pub type LabHandle = UseReducerHandle<LabState>;
 
 /// Runs one step's task in the worker (shared among the pool's workers, as on the Model page);
 /// the Lab's reducer follows the job.
+/// A link to the Tensor page from a Lab whose teacher fixed every control (`lock=all` or
+/// `hide=all`): that page opens locked alike, so the class stays on the teacher's example.
+fn lab_lock_all(view: &View, hash: String) -> String {
+    match view.fixes_all() {
+        true => page_hash(Page::Tensor, &join_query(query_of(&hash), &View::lock_all())),
+        false => hash,
+    }
+}
+
 fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
     let exp = state.task_experiment(task);
     let model = ModelSource::Builtin(exp.model.clone());
@@ -307,13 +317,13 @@ pub fn lab_page() -> Html {
                 <h2>{"2. Normal against clip"}</h2>
                 <p>{ "s = (β − α) / (βq − αq) and Z = round(αq − α / s), then q = clamp(round(r / s + Z), −128, 127) and r′ = (q − Z)·s. \
                     Normal maps the tensor's [min, max] onto [−128, 127]; clip uses [−256, 255], a step half as wide, so values in the outer half \
-                    saturate at −128 or 127. The handout's two tensors:" }</p>
+                    saturate at −128 or 127. The handout's two tensors, in int8 whatever the Bits and Method above (they set the PTQ of step 3):" }</p>
                 { normal_vs_clip() }
                 if tensor.view.is_set() {
                     // The example would replace what the teacher's link fixes there: the page as it is.
                     <p class="hint" data-testid="lab-tensor-fixed">{"The Tensor page is set by your teacher's link: "}<a href={tensor.to_hash()}>{"open it as it is"}</a>{" to move the range by hand."}</p>
                 } else {
-                    <p class="hint"><a href={TensorSettings { method: Method::Clip, text: format_numbers(&LAB_CLIP), ..TensorSettings::default() }.to_hash()}>{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
+                    <p class="hint"><a href={lab_lock_all(&state.view, TensorSettings { method: Method::Clip, text: format_numbers(&LAB_CLIP), ..TensorSettings::default() }.to_hash())}>{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
                 }
             </section>
 
@@ -323,7 +333,8 @@ pub fn lab_page() -> Html {
                 if e.ptq.method == Method::Clip {
                     <p class="hint" data-testid="lab-clip-why">{ "Why clip fails on a network: a tensor whose range starts at 0 (every ReLU output here) \
                         gets Z = round(αq − α / s) = 2·qmin, outside the clamp range [qmin, qmax], so zero itself cannot be stored: every value \
-                        in the lower half of the range comes back as r′ = (qmin − 2·qmin)·s, about a quarter of the range's top (int8: 0 → 128·β / 511). \
+                        in the lowest quarter of the range comes back as r′ = (qmin − 2·qmin)·s, about a quarter of the range's top (int8: 0 → 128·β / 511), \
+                        and every value in the top quarter as (qmax − 2·qmin)·s (int8: 383·β / 511). \
                         The ReLUs' zeros are lost, and the accuracy falls to about chance (10 % for ten classes). Step 2 shows what the clip method \
                         is for: what saturating the outer half of a range does to one tensor." }</p>
                 }
@@ -388,7 +399,7 @@ pub fn lab_page() -> Html {
                     <p class="hint">{"Run step 5 to fill the table."}</p>
                 }
             </section>
-            <LabLmTrack />
+            <LabLmTrack lock_all={state.view.fixes_all()} />
         </div>
     }
 }

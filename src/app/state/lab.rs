@@ -110,6 +110,9 @@ impl LabState {
         let layers = crate::experiment::spec::builtin_architecture(&exp.model).quantizable();
         notices.extend(crate::share::experiment::drop_unknown_layers(&mut exp, &layers));
         notices.extend(view.keep_known(crate::share::view::LAB_VIEW_KEYS));
+        if crate::share::experiment::too_long(&rest) {
+            notices.extend(crate::share::view::set_aside(&mut view));
+        }
         LabState { exp, view, notices, ..LabState::default() }
     }
 

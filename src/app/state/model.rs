@@ -126,6 +126,9 @@ impl ModelState {
         let (mut view, rest) = split_view(query);
         let (mut exp, mut notices) = crate::share::experiment::from_query(&rest);
         notices.extend(view.keep_known(crate::share::view::MODEL_VIEW_KEYS));
+        if crate::share::experiment::too_long(&rest) {
+            notices.extend(crate::share::view::set_aside(&mut view));
+        }
         let layers = match file {
             Some(f) if exp.model == FILE_MODEL => f.outline.quantizable(),
             _ => {

@@ -15,7 +15,7 @@ use crate::formats::{PackedTensors, Tensor};
 use crate::parse::format_numbers;
 use crate::quant::Method;
 use crate::share::view::{join_query, split_view, View};
-use crate::share::tensor::{linked_tensor, MAX_LINK_VALUES};
+use crate::share::tensor::MAX_LINK_VALUES;
 use crate::share::{page_hash, query_of, Page, TensorSettings, TENSOR_FIELDS};
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -116,6 +116,9 @@ impl TensorState {
         let (mut view, _) = split_view(query_of(hash));
         let keys: Vec<&str> = TENSOR_FIELDS.iter().map(|f| f.key).collect();
         notices.extend(view.keep_known(&keys));
+        if crate::share::tensor::too_long(hash) {
+            notices.extend(crate::share::view::set_aside(&mut view));
+        }
         TensorState { settings, notices, view, ..TensorState::default() }
     }
 
@@ -134,9 +137,14 @@ impl TensorState {
             return Some(format!("The link carries the settings, not the values of {}: it opens with the lab's example tensor.", f.name));
         }
         let text = self.settings.text.trim();
-        (!text.is_empty() && linked_tensor(text).is_none()).then(|| {
-            format!("The link carries the settings, not the typed tensor (a link holds a list of at most {MAX_LINK_VALUES} numbers): it opens with the lab's example tensor.")
-        })
+        match crate::parse::parse_at_most(text, MAX_LINK_VALUES) {
+            _ if text.is_empty() => None,
+            Ok(_) => None,
+            Err(crate::parse::ParseError::TooMany { .. }) => Some(format!(
+                "The link carries the settings, not the typed tensor (a link holds a list of at most {MAX_LINK_VALUES} numbers): it opens with the lab's example tensor."
+            )),
+            Err(_) => Some("The link carries the settings, not the typed text, which does not read as a list of numbers: it opens with the lab's example tensor.".into()),
+        }
     }
 
     /// The link of this state: the settings, and the teacher's view.
