@@ -130,6 +130,24 @@ both! {
         }
     }
 
+    /// A link too long to read shows the defaults, and so does not lock them: its hide / lock go,
+    /// with a notice when it had any.
+    a_link_too_long_to_read_takes_its_locks_with_it {
+        use qplay::share::view::{set_aside, split_view};
+        let pad = "A".repeat(20_000);
+        let (short, long) = ("#/tensor?bits=4&lock=bits".to_string(), format!("#/tensor?bits=4&lock=bits&pad={pad}"));
+        assert!(!qplay::share::tensor::too_long(&short) && qplay::share::tensor::too_long(&long));
+        assert_eq!(TensorSettings::from_hash(&long).0.bits, 8, "the defaults are shown");
+        let q = format!("ptq.weight_bits=4&lock=ptq.weight_bits&pad={}", "A".repeat(40_000));
+        let (mut view, rest) = split_view(&q);
+        assert!(qplay::share::experiment::too_long(&rest) && !qplay::share::experiment::too_long("ptq.weight_bits=4"));
+        assert!(view.is_locked("ptq.weight_bits"));
+        let notice = set_aside(&mut view).expect("a lock was set aside");
+        assert!(notice.contains("hide= / lock= were not applied either"), "{notice}");
+        assert!(!view.is_set());
+        assert_eq!(set_aside(&mut view), None, "nothing to say without a lock");
+    }
+
     large_tensors_stay_out_of_the_link {
         let text = vec!["0.5"; MAX_LINK_VALUES + 1].join(" ");
         let s = TensorSettings { text, ..TensorSettings::default() };
