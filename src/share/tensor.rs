@@ -289,7 +289,12 @@ pub const TENSOR_FIELDS: &[Field] = &[
             let finite = |x: f64| x.is_finite().then_some(x);
             let integer = matches!(s.calibration.kind(), CalibrationKind::Kl | CalibrationKind::Mse);
             let as_f32 = v.parse::<f32>().ok().map(f64::from).and_then(finite).filter(|_| !integer);
-            let x = as_f32.or_else(|| v.parse::<f64>().ok().and_then(finite)).ok_or("use a number")?;
+            let x = match as_f32.or_else(|| v.parse::<f64>().ok().and_then(finite)) {
+                Some(x) => x,
+                // "1e400" reads as ±∞: a number, beyond what any setting takes.
+                None if v.parse::<f64>().is_ok_and(f64::is_infinite) && v.contains(|c: char| c.is_ascii_digit()) => return Err(format!("{} is beyond f64's range", clip(v))),
+                None => return Err("use a finite number".into()),
+            };
             if s.calibration.kind() == CalibrationKind::MinMax {
                 return Err("min_max has no setting: give calib=… with it".into());
             }

@@ -128,6 +128,11 @@ both! {
             assert!(!notices.is_empty(), "{h} should give a notice");
             assert_eq!(s.bits, 8);
         }
+        // A number past f64 is named as one; a word as not a number.
+        let (_, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=1e400");
+        assert!(notices.iter().any(|n| n.contains("1e400 is beyond f64's range")), "{notices:?}");
+        let (_, notices) = TensorSettings::from_hash("#/tensor?calib=kl&cparam=inf");
+        assert!(notices.iter().any(|n| n.contains("use a finite number")), "{notices:?}");
     }
 
     /// A link too long to read shows the defaults, and so does not lock them: its hide / lock go,
