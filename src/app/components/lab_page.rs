@@ -44,8 +44,6 @@ use crate::share::{page_hash, query_of, Page};
 
 pub type LabHandle = UseReducerHandle<LabState>;
 
-/// Runs one step's task in the worker (shared among the pool's workers, as on the Model page);
-/// the Lab's reducer follows the job.
 /// A link to the Tensor page from a Lab whose teacher fixed every control (`lock=all` or
 /// `hide=all`): that page opens locked alike, so the class stays on the teacher's example.
 fn lab_lock_all(view: &View, hash: String) -> String {
@@ -55,6 +53,8 @@ fn lab_lock_all(view: &View, hash: String) -> String {
     }
 }
 
+/// Runs one step's task in the worker (shared among the pool's workers, as on the Model page);
+/// the Lab's reducer follows the job.
 fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
     let exp = state.task_experiment(task);
     let model = ModelSource::Builtin(exp.model.clone());
