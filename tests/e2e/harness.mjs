@@ -57,6 +57,8 @@ export async function openPage(browser, url, { width = 1280, height = 900, scale
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   // The pool's size is navigator.hardwareConcurrency (at most 8): a test can set it.
   if (workers) await page.addInitScript((n) => Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => n }), workers);
+  // The page's wasm instance, for its memory's size (`pageMemoryMiB`).
+  await page.addInitScript(() => addEventListener('TrunkApplicationStarted', (e) => { window.qplayWasm = e.detail.wasm; }));
   await page.goto(url);
   return { page, errors };
 }
@@ -97,6 +99,12 @@ export function useServedApp(ready) {
 export async function assertHealthy(page, errors) {
   assert.equal(await page.isVisible('#panic-banner'), false, 'the panic banner is hidden');
   assert.deepEqual(errors, [], 'no console errors');
+}
+
+/** The size of the page's wasm memory in MiB (it grows, never shrinks: what a file put there stays). */
+export async function pageMemoryMiB(page) {
+  await page.waitForFunction(() => window.qplayWasm?.memory);
+  return page.evaluate(() => window.qplayWasm.memory.buffer.byteLength / 2 ** 20);
 }
 
 /** A percentage as shown on a page ("89.04 %") as a number. */

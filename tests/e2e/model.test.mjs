@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPage, screenshot, root, useServedApp, assertHealthy, pct } from './harness.mjs';
+import { openPage, screenshot, root, useServedApp, assertHealthy, pct, pageMemoryMiB } from './harness.mjs';
 
 let url, browser;
 useServedApp((u, b) => {
@@ -192,6 +192,7 @@ test('bad model files show a message and the model loaded before stays', async (
   bigLen.writeBigUInt64LE(BigInt(bigHeader.length));
   const bigPath = join(tmpdir(), 'qplay-e2e-wide-mlp.safetensors');
   await writeFile(bigPath, Buffer.concat([bigLen, bigHeader, Buffer.alloc(offsets[3] + classes * 4)]));
+  const memoryBefore = await pageMemoryMiB(page);
   try {
     await page.setInputFiles('[data-testid=model-drop-input]', bigPath);
     const t0 = Date.now();
@@ -203,6 +204,10 @@ test('bad model files show a message and the model loaded before stays', async (
   await page.waitForFunction(() => /Reading qplay-e2e-wide-mlp\.safetensors was cancelled; the model loaded before is still here\./.test(document.querySelector('[data-testid=model-reading-cancelled]')?.textContent ?? ''));
   assert.equal(await page.$('[data-testid=model-error]'), null, 'a Cancel is a note, not an error');
   assert.equal(await page.textContent('[data-testid=layer-table]'), table, 'the loaded model is still there');
+  // The page keeps a dropped model as a blob the browser holds, not in its own memory (which
+  // never shrinks): copied there, the 64 MB had stayed with the page.
+  const memoryAfter = await pageMemoryMiB(page);
+  assert.ok(memoryAfter - memoryBefore < 16, `the page's memory grew ${memoryBefore} → ${memoryAfter} MiB`);
   // The loaded model runs (on the restarted worker).
   await page.click('[data-testid=run]');
   await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });

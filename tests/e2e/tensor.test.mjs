@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPage, screenshot, useServedApp, assertHealthy, root } from './harness.mjs';
+import { openPage, screenshot, useServedApp, assertHealthy, root, pageMemoryMiB } from './harness.mjs';
 import { npz, npyF32 } from './npz_writer.mjs';
 
 // The lab handout's examples (shared REFERENCE.md).
@@ -623,6 +623,42 @@ test('a large tensor file is read in the worker: the page keeps answering while 
   await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'small.npz', mimeType: 'application/octet-stream', buffer: npz({ s: npyF32([3], new Float32Array([1, 2, 3])) }) });
   await page.waitForFunction(() => /small\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 30_000 });
   await page.waitForFunction(() => document.querySelectorAll("[data-testid=value-table] tbody tr").length > 0 && !document.querySelector("[data-testid=input-error]"));
+  await assertHealthy(page, errors);
+});
+
+test('a dropped file goes to the worker as it is: its bytes never pass through the page\'s memory', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  // A 96 MiB .safetensors: a 6144 × 4096 tensor (more than the page shows) and a 1,000-value bias.
+  const [rows, cols] = [6144, 4096];
+  const header = Buffer.from(JSON.stringify({
+    w: { dtype: 'F32', shape: [rows, cols], data_offsets: [0, rows * cols * 4] },
+    b: { dtype: 'F32', shape: [1000], data_offsets: [rows * cols * 4, rows * cols * 4 + 4000] },
+  }));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(header.length));
+  const bias = Buffer.from(new Float32Array(1000).map((_, i) => (i - 500) / 100).buffer);
+  const path = join(tmpdir(), `qplay-e2e-big-${process.pid}.safetensors`);
+  await writeFile(path, Buffer.concat([len, header, Buffer.alloc(rows * cols * 4), bias]));
+  const before = await pageMemoryMiB(page);
+  await page.evaluate(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+  });
+  try {
+    await page.setInputFiles('[data-testid=tensor-drop-input]', path);
+    await page.waitForFunction(() => /qplay-e2e-big/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 60_000 });
+  } finally {
+    await rm(path, { force: true });
+  }
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=value-table] tbody tr').length > 0 && !document.querySelector('[data-testid=input-error]'));
+  assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^b \[1000\]/);
+  const after = await pageMemoryMiB(page);
+  const longest = await page.evaluate(() => Math.max(0, ...window.longTasks));
+  console.log(`a 96 MiB file read: the page's memory ${before} → ${after} MiB; its longest task ${longest.toFixed(0)} ms`);
+  // Read on the page and sent on, it had grown the page's memory by the file's 96 MiB (and held
+  // its thread about 0.2 s per 100 MB copied, twice).
+  assert.ok(after - before < 32, `the page's memory grew ${after - before} MiB`);
   await assertHealthy(page, errors);
 });
 

@@ -1,6 +1,7 @@
 //! A drop zone with a file picker ([`DropZone`]): drop files on it, or press the button
 //! (keyboard users too) and pick them. [`FileDrop`] takes one file and hands over its name and
-//! bytes; reading the format is the caller's job (`crate::formats::files`).
+//! the file itself ([`FileBlob`]), which goes to the worker without its bytes passing through the
+//! page; reading the format is the worker's job (`crate::formats::files`).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -10,6 +11,7 @@ use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use super::ctl::Locked;
+use crate::app::worker::FileBlob;
 use crate::formats::files::MAX_FILE_BYTES;
 
 #[derive(Properties, PartialEq)]
@@ -18,8 +20,13 @@ pub struct FileDropProps {
     pub label: AttrValue,
     /// The `accept` attribute of the picker, e.g. ".safetensors,.onnx".
     pub accept: AttrValue,
-    /// (name, bytes) of each file, or an error message (too large, unreadable).
-    pub on_file: Callback<Result<(String, Vec<u8>), String>>,
+    /// (name, file) of each file, or an error message (too large, unreadable).
+    pub on_file: Callback<Result<(String, FileBlob), String>>,
+    /// The page keeps the file for later jobs: it is handed over as a snapshot of its bytes
+    /// ([`FileBlob::snapshot`]), which stays readable if the file changes on disk. Otherwise the
+    /// `File` itself, which the worker reads at once.
+    #[prop_or_default]
+    pub keep: bool,
     pub testid: AttrValue,
     /// Locked by the teacher's link: no file is taken, dropped or picked.
     #[prop_or_default]
@@ -44,21 +51,24 @@ impl Reads {
     }
 }
 
-fn read(file: File, reads: Reads, on: Callback<Result<(String, Vec<u8>), String>>) {
+fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileBlob), String>>) {
     let name = file.name();
     let n = reads.start();
     if file.size() > MAX_FILE_BYTES as f64 {
         on.emit(Err(format!("{name}: the file is {:.0} MB; the limit is {} MB", file.size() / 1e6, MAX_FILE_BYTES >> 20)));
         return;
     }
+    if !keep {
+        return on.emit(Ok((name, FileBlob(file.into()))));
+    }
     wasm_bindgen_futures::spawn_local(async move {
         let read = JsFuture::from(file.array_buffer()).await;
         if !reads.is_latest(n) {
             return; // another file was given since
         }
-        match read {
-            Ok(buf) => on.emit(Ok((name, js_sys::Uint8Array::new(&buf).to_vec()))),
-            Err(e) => on.emit(Err(format!("{name}: the browser could not read the file ({e:?})"))),
+        match read.map_err(|e| format!("{e:?}")).and_then(|buf| FileBlob::snapshot(&[buf])) {
+            Ok(blob) => on.emit(Ok((name, blob))),
+            Err(e) => on.emit(Err(format!("{name}: the browser could not read the file ({e})"))),
         }
     });
 }
@@ -184,14 +194,14 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
     }
 }
 
-/// One file: its name and bytes.
+/// One file: its name and the file.
 #[function_component(FileDrop)]
 pub fn file_drop(props: &FileDropProps) -> Html {
     let reads = (*use_state(Reads::default)).clone();
     let on_pick = {
-        let on = props.on_file.clone();
+        let (on, keep) = (props.on_file.clone(), props.keep);
         Callback::from(move |files: Vec<File>| match files.into_iter().next() {
-            Some(file) => read(file, reads.clone(), on.clone()),
+            Some(file) => read(file, keep, reads.clone(), on.clone()),
             None => {
                 reads.start();
                 on.emit(Err("nothing was dropped: drop a file".into()))

@@ -1,9 +1,11 @@
 //! The Language-model page's drop zone for the user's own model: several files at once (a GGUF
 //! file; a llama2.c model.bin with its tokenizer.bin; a Hugging Face folder's model.safetensors,
-//! config.json and tokenizer.json), read into ONE buffer, each file copied once from the
-//! browser into it. Which file is which is the worker's business (`lm::import::import_model`).
-//! The zone itself is `file_drop.rs`'s [`DropZone`].
+//! config.json and tokenizer.json), kept as ONE snapshot of their contents one after the other
+//! ([`FileBlob::snapshot`]: held by the browser, not in the page's memory, and passed to the
+//! worker by reference). Which file is which is the worker's business
+//! (`lm::import::import_model`). The zone itself is `file_drop.rs`'s [`DropZone`].
 
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
@@ -11,16 +13,17 @@ use super::file_drop::{DropZone, Reads};
 use yew::prelude::*;
 
 use crate::app::worker::protocol::LmFile;
+use crate::app::worker::FileBlob;
 
 /// Largest total of the files dropped together: 384 MiB. A model has at most 64 Mi parameters
 /// (`lm::config::MAX_PARAMS`), 256 MiB in f32, the widest type a file stores them in; the rest
 /// leaves room for a tokenizer and metadata. Files past it cannot hold a model qplay loads, and
-/// reading them would copy them into the page's memory (which never shrinks) and again to the
-/// worker before the worker said so (the reader's own limit is 2 GiB).
+/// reading them would only make the browser hold them, and the worker read them, before the
+/// worker said so (the reader's own limit is 2 GiB).
 pub const MAX_MODEL_FILES_BYTES: f64 = (crate::lm::config::MAX_PARAMS as u64 * 4 + (128 << 20)) as f64;
 
 /// The files (names and lengths) and their contents one after the other.
-pub type DroppedFiles = (Vec<LmFile>, Vec<u8>);
+pub type DroppedFiles = (Vec<LmFile>, FileBlob);
 
 #[derive(Properties, PartialEq)]
 pub struct LmModelDropProps {
@@ -33,7 +36,7 @@ pub struct LmModelDropProps {
     pub locked: bool,
 }
 
-/// Reads every file into one buffer, sized first from the files' sizes.
+/// Reads every file and keeps their contents in one snapshot, checked first against the files' sizes.
 fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String>>) {
     let n = reads.start();
     if files.is_empty() {
@@ -50,7 +53,7 @@ fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {
-        let mut bytes: Vec<u8> = Vec::with_capacity(total as usize);
+        let mut buffers = Vec::with_capacity(files.len());
         let mut list = Vec::with_capacity(files.len());
         for file in files {
             let name = file.name();
@@ -60,12 +63,9 @@ fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String
             }
             match read {
                 Ok(buf) => {
-                    let arr = js_sys::Uint8Array::new(&buf);
-                    let len = arr.length() as usize;
-                    let at = bytes.len();
-                    bytes.resize(at + len, 0);
-                    arr.copy_to(&mut bytes[at..]);
+                    let len = buf.unchecked_ref::<js_sys::ArrayBuffer>().byte_length() as usize;
                     list.push(LmFile { name, len });
+                    buffers.push(buf);
                 }
                 Err(e) => {
                     on.emit(Err(format!("{name}: the browser could not read the file ({e:?})")));
@@ -73,7 +73,7 @@ fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String
                 }
             }
         }
-        on.emit(Ok((list, bytes)));
+        on.emit(FileBlob::snapshot(&buffers).map(|blob| (list, blob)));
     });
 }
 

@@ -22,9 +22,10 @@ use super::lm_model_drop::{DroppedFiles, LmModelDrop};
 use super::lm_model_info::LmModelPanel;
 use crate::app::state::experiment_job;
 use crate::app::state::job::{self, Change, JobState, JobUpdate};
-use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelBytes, ModelChoice, UserModel};
+use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelChoice, UserModel};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
+use crate::app::worker::FileBlob;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request, SearchPart, SearchStage};
 use crate::experiment::shard::{interleave, Shard};
 use crate::lm::{LmConfig, LmError};
@@ -147,7 +148,7 @@ impl Submit {
             Change::Event(JobEvent::Done(_)) => next.clone().send(),
             _ => d.dispatch(LmAction::Job(u)),
         });
-        job::run(&self.worker, request, Some(&user.bytes.0), self.task(), updates);
+        job::run(&self.worker, request, Some(&user.bytes), self.task(), updates);
     }
 }
 
@@ -168,11 +169,10 @@ fn search_parts(outcomes: Vec<Outcome>) -> Result<Vec<SearchPart>, String> {
 }
 
 /// Sends the user's files to the worker; the model replaces the previous one only if it reads.
-fn load_files(worker: &SharedWorker, state: &LmHandle, files: Vec<LmFile>, bytes: Vec<u8>) {
-    let bytes = ModelBytes(Rc::new(bytes));
+fn load_files(worker: &SharedWorker, state: &LmHandle, files: Vec<LmFile>, bytes: FileBlob) {
     let request = Request::LmLoad { key: state.next_load_key, files: files.clone() };
     let task = LmTask { kind: LmJob::Load, exp: Rc::new(state.exp.clone()), files: Some((files, bytes.clone())) };
-    job::run(worker, request, Some(&bytes.0), task, state.dispatcher().to_callback().reform(LmAction::Job));
+    job::run(worker, request, Some(&bytes), task, state.dispatcher().to_callback().reform(LmAction::Job));
 }
 
 /// Whether the settings can run; the error names the setting (or the model a link names).

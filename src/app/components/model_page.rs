@@ -19,6 +19,7 @@ use crate::app::state::job::{self, JobState};
 use crate::app::state::model::{ModelAction, ModelJob, ModelRead, ModelState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
+use crate::app::worker::FileBlob;
 use crate::app::state::experiment_job;
 use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Request};
 use crate::experiment::shard;
@@ -46,10 +47,10 @@ pub fn class_names(dataset: &str) -> Vec<String> {
     }
 }
 
-/// Where the worker gets the experiment's model: a built-in name, or the loaded file and its bytes.
-fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<Rc<Vec<u8>>>) {
+/// Where the worker gets the experiment's model: a built-in name, or the loaded file.
+fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<FileBlob>) {
     match (&state.file, exp.model == FILE_MODEL) {
-        (Some(f), true) => (Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() }, Some(f.bytes.clone())),
+        (Some(f), true) => (Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() }, Some(f.file.clone())),
         _ => (Source::Builtin(exp.model.clone()), None),
     }
 }
@@ -59,16 +60,15 @@ fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<Rc<Vec<
 /// layer-by-layer models, a sweep's cells, the mixed-bit candidates: see `experiment::shard`);
 /// the merged report is the one-worker report, figure for figure.
 fn submit(worker: &SharedWorker, state: &ModelHandle, exp: Experiment) {
-    let (source, bytes) = model_source(state, &exp);
+    let (source, file) = model_source(state, &exp);
     let kind = ModelJob { exp: Rc::new(exp.clone()) };
     let updates = state.dispatcher().to_callback().reform(ModelAction::Job);
-    let bytes = bytes.as_deref().map(|b| &b[..]);
     let layers = match (&state.file, exp.model == FILE_MODEL) {
         (Some(f), true) => f.outline.quantizable().len(),
         _ => builtin_architecture(&exp.model).quantizable().len(),
     };
     let workers = worker.0.size().min(shard::items(&exp, layers));
-    experiment_job::run(worker, &exp, &source, bytes, workers, kind, updates);
+    experiment_job::run(worker, &exp, &source, file.as_ref(), workers, kind, updates);
 }
 
 #[function_component(ModelPage)]
@@ -129,15 +129,14 @@ pub fn model_page() -> Html {
         Callback::from(move |name: String| d.dispatch(ModelAction::UseBuiltin(name)))
     };
     // The worker reads the file (and keeps the model for the runs); the page gets its
-    // architecture and keeps the bytes, which travel with every run.
+    // architecture and keeps the file (a snapshot of it), which travels with every run.
     let on_file = {
         let (d, worker) = (state.dispatcher(), worker.clone());
-        Callback::from(move |r: Result<(String, Vec<u8>), String>| match r {
-            Ok((name, bytes)) => {
-                let bytes = Rc::new(bytes);
+        Callback::from(move |r: Result<(String, FileBlob), String>| match r {
+            Ok((name, file)) => {
                 let request = Request::ReadModel { model: Source::File { name: name.clone(), sidecar: None } };
-                let kind = ModelRead { name, bytes: bytes.clone() };
-                job::run(&worker, request, Some(&bytes), kind, d.to_callback().reform(ModelAction::Read));
+                let kind = ModelRead { name, file: file.clone() };
+                job::run(&worker, request, Some(&file), kind, d.to_callback().reform(ModelAction::Read));
             }
             Err(e) => d.dispatch(ModelAction::FileError(e)),
         })
@@ -155,9 +154,9 @@ pub fn model_page() -> Html {
         let (state, worker) = (state.clone(), worker.clone());
         Callback::from(move |format: ExportFormat| {
             let exp = state.exp.clone();
-            let (source, bytes) = model_source(&state, &exp);
+            let (source, file) = model_source(&state, &exp);
             let request = Request::Export { exp, model: source, format };
-            job::run(&worker, request, bytes.as_deref().map(|b| &b[..]), format, state.dispatcher().to_callback().reform(ModelAction::Export));
+            job::run(&worker, request, file.as_ref(), format, state.dispatcher().to_callback().reform(ModelAction::Export));
         })
     };
     // Picking a point of the mixed-bit chart applies its bits and runs PTQ with them at once;

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use super::file_drop::FileDrop;
+use crate::app::worker::FileBlob;
 use crate::app::state::model::LoadedModel;
 use crate::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
 use crate::model::ModelOutline;
@@ -35,7 +36,7 @@ pub struct ModelSourceProps {
     pub cancelled: Option<AttrValue>,
     pub ptq: PtqConfig,
     pub on_builtin: Callback<String>,
-    pub on_file: Callback<Result<(String, Vec<u8>), String>>,
+    pub on_file: Callback<Result<(String, FileBlob), String>>,
     #[prop_or_default]
     pub locked: bool,
     /// Hidden by the teacher's link (`hide=model`): no chooser, only the model's layers.
@@ -104,7 +105,7 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
                 </label>
             </div>
             <FileDrop label="a model (.safetensors or .onnx; a PyTorch nn.Sequential state_dict works)" accept=".safetensors,.onnx"
-                on_file={props.on_file.clone()} testid="model-drop" locked={props.locked} />
+                on_file={props.on_file.clone()} keep=true testid="model-drop" locked={props.locked} />
             }
             if let Some(name) = &props.reading {
                 <p class="hint" role="status" data-testid="model-reading">{ format!("Reading {name} in the worker… ") }

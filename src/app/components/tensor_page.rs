@@ -32,6 +32,7 @@ use crate::app::state::job::{self, JobState};
 use crate::app::state::tensor::LoadedTensors;
 use crate::app::state::{TensorAction, TensorState};
 use crate::app::url;
+use crate::app::worker::FileBlob;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_PAGE_VALUES};
@@ -70,7 +71,8 @@ fn first_rows<T: Copy>(v: &[T]) -> Rc<[T]> {
     Rc::from(&v[..v.len().min(MAX_ROWS)])
 }
 
-/// Asks the worker for the view of the page's settings and tensor (its values travel as bytes):
+/// Asks the worker for the view of the page's settings and tensor (its values travel as bytes, in
+/// a blob):
 /// the file's, else the typed one (a link carries at most 256 typed values, so the settings'
 /// hash alone would give the worker the lab's example instead), unless a generator is chosen.
 fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>, typed: &Typed) {
@@ -80,15 +82,18 @@ fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>, typed
     };
     let file = state.file.as_deref().and_then(|f| f.current());
     // The worker unpacks the values with `unpack_tensors`.
-    let (loaded, bytes) = match file.or(typed.as_ref()) {
+    let (loaded, values) = match file.or(typed.as_ref()) {
         Some(current) => {
             let (mut shapes, bytes) = pack_tensors(std::slice::from_ref(current), MAX_PAGE_VALUES);
-            (shapes.pop().map(|(name, shape)| LoadedTensorRef { name, shape }), Some(bytes))
+            match FileBlob::of_bytes(&bytes) {
+                Ok(blob) => (shapes.pop().map(|(name, shape)| LoadedTensorRef { name, shape }), Some(blob)),
+                Err(e) => return state.dispatch(TensorAction::FileError(e)),
+            }
         }
         None => (None, None),
     };
     let request = Request::TensorView { hash: state.settings.to_hash(), loaded };
-    job::run(worker, request, bytes.as_deref(), state.view_key(), state.dispatcher().to_callback().reform(TensorAction::Job));
+    job::run(worker, request, values.as_ref(), state.view_key(), state.dispatcher().to_callback().reform(TensorAction::Job));
 }
 
 #[function_component(TensorPage)]
@@ -159,10 +164,10 @@ pub fn tensor_page() -> Html {
     // keeps showing what it has until the tensors arrive.
     let on_file = {
         let (d, worker) = (state.dispatcher(), worker.clone());
-        Callback::from(move |r: Result<(String, Vec<u8>), String>| match r {
-            Ok((name, bytes)) => {
+        Callback::from(move |r: Result<(String, FileBlob), String>| match r {
+            Ok((name, file)) => {
                 let updates = d.to_callback().reform(TensorAction::Read);
-                job::run(&worker, Request::ReadTensors { name: name.clone() }, Some(&bytes), name, updates);
+                job::run(&worker, Request::ReadTensors { name: name.clone() }, Some(&file), name, updates);
             }
             Err(e) => d.dispatch(TensorAction::FileError(e)),
         })
@@ -179,7 +184,7 @@ pub fn tensor_page() -> Html {
             } else if text.len() > MAX_PASTE_IN_BOX {
                 e.prevent_default();
                 *focus_file.borrow_mut() = true;
-                on_file.emit(Ok((PASTE_NAME.to_string(), text.into_bytes())));
+                on_file.emit(FileBlob::of_bytes(text.as_bytes()).map(|blob| (PASTE_NAME.to_string(), blob)));
             }
         })
     };

@@ -7,6 +7,7 @@ use yew::Callback;
 
 use super::job::{self, JobUpdate};
 use crate::app::worker::host::SharedWorker;
+use crate::app::worker::FileBlob;
 use crate::app::worker::protocol::{ModelSource, Outcome, PtqView, Request};
 use crate::experiment::layerwise::LayerwiseReport;
 use crate::experiment::mixed_bit::MixedBitReport;
@@ -21,17 +22,17 @@ pub fn run<K: 'static>(
     worker: &SharedWorker,
     exp: &Experiment,
     source: &ModelSource,
-    bytes: Option<&[u8]>,
+    file: Option<&FileBlob>,
     workers: usize,
     kind: K,
     updates: Callback<JobUpdate<K>>,
 ) -> u32 {
     if workers <= 1 || exp.task == Task::Qat {
-        return job::run(worker, Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard::ALL }, bytes, kind, updates);
+        return job::run(worker, Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard::ALL }, file, kind, updates);
     }
     let parts = (0..workers).map(|index| Request::Run { exp: exp.clone(), model: source.clone(), shard: Shard { index, count: workers } }).collect();
     let settings = exp.sweep.clone();
-    job::run_split(worker, parts, bytes, kind, move |parts| merge(parts, &settings), updates)
+    job::run_split(worker, parts, file, kind, move |parts| merge(parts, &settings), updates)
 }
 
 /// The parts' reports of one kind (`pick` returns None for any other outcome).

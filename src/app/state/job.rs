@@ -13,6 +13,7 @@ use yew::Callback;
 
 use crate::app::download::download_bytes;
 use crate::app::worker::host::SharedWorker;
+use crate::app::worker::FileBlob;
 use crate::app::worker::protocol::{Event, Outcome, Request};
 use crate::experiment::Progress;
 
@@ -132,14 +133,14 @@ impl<K: Clone> JobState<K> {
     }
 }
 
-/// Sends `request` (with the bytes of a file, if any) to the worker for `kind`, and dispatches
+/// Sends `request` (with a file, if any) to the worker for `kind`, and dispatches
 /// every update of the job, starting with `Started`. A file the job writes (`Outcome::File`) is
 /// handed to the browser's download before `Done` is dispatched; a download the browser refuses
 /// fails the job with the reason.
-pub fn run<K: 'static>(worker: &SharedWorker, request: Request, bytes: Option<&[u8]>, kind: K, dispatch: Callback<JobUpdate<K>>) -> u32 {
+pub fn run<K: 'static>(worker: &SharedWorker, request: Request, file: Option<&FileBlob>, kind: K, dispatch: Callback<JobUpdate<K>>) -> u32 {
     let d = dispatch.clone();
-    let id = worker.0.submit(request, bytes, move |id, event, file| {
-        let event = match (event, file) {
+    let id = worker.0.submit(request, file, move |id, event, reply_bytes| {
+        let event = match (event, reply_bytes) {
             (Event::Done(Outcome::File { name, mime }), Some(b)) => match download_bytes(&name, &mime, &b) {
                 Ok(()) => Event::Done(Outcome::File { name, mime }),
                 Err(e) => Event::Failed(format!("the browser refused the download of {name}: {e}")),
@@ -184,8 +185,8 @@ struct Split {
     parts: Vec<u32>,
     /// How to merge the current stage.
     merge: Option<MergeFn>,
-    /// The file bytes every part gets, if any.
-    bytes: Option<std::rc::Rc<Vec<u8>>>,
+    /// The file every part gets, if any.
+    file: Option<FileBlob>,
 }
 
 type Shared = std::rc::Rc<std::cell::RefCell<Split>>;
@@ -213,7 +214,7 @@ pub fn combined_loading(parts: &[Option<Loading>]) -> Option<Loading> {
     Some((what, done, total))
 }
 
-/// Runs `parts` (each with the same file bytes, if any) as one job on as many workers of the
+/// Runs `parts` (each with the same file, if any) as one job on as many workers of the
 /// pool, part k on worker k (modulo the pool's size), and dispatches
 /// their updates as one job's: progress summed over the parts, the first failure (or Cancel)
 /// ends it, and when every part is done `merge` gets their outcomes in the order of `parts`.
@@ -221,25 +222,25 @@ pub fn combined_loading(parts: &[Option<Loading>]) -> Option<Loading> {
 pub fn run_split<K: 'static>(
     worker: &SharedWorker,
     parts: Vec<Request>,
-    bytes: Option<&[u8]>,
+    file: Option<&FileBlob>,
     kind: K,
     merge: impl Fn(Vec<Outcome>) -> Result<Outcome, String> + 'static,
     dispatch: Callback<JobUpdate<K>>,
 ) -> u32 {
-    run_stages(worker, parts, bytes, kind, Box::new(move |o| merge(o).map(Merged::Done)), dispatch)
+    run_stages(worker, parts, file, kind, Box::new(move |o| merge(o).map(Merged::Done)), dispatch)
 }
 
 /// [`run_split`] for a job in stages: when a stage's parts are all done, `merge` either ends the
 /// job or gives the next stage's parts, which go to the workers in the same way (the page sees
 /// one job throughout, with the first part's id).
-pub fn run_stages<K: 'static>(worker: &SharedWorker, parts: Vec<Request>, bytes: Option<&[u8]>, kind: K, merge: MergeFn, dispatch: Callback<JobUpdate<K>>) -> u32 {
+pub fn run_stages<K: 'static>(worker: &SharedWorker, parts: Vec<Request>, file: Option<&FileBlob>, kind: K, merge: MergeFn, dispatch: Callback<JobUpdate<K>>) -> u32 {
     if parts.is_empty() {
         // Nothing to send: the job fails at once (as job 0, which no worker ever runs).
         dispatch.emit(JobUpdate { id: 0, change: Change::Started(kind) });
         dispatch.emit(JobUpdate { id: 0, change: Change::Event(Event::Failed("a shared job with no parts".into())) });
         return 0;
     }
-    let split = Split { id: 0, progress: vec![], loading: vec![], outcomes: vec![], ended: false, parts: vec![], merge: None, bytes: bytes.map(|b| std::rc::Rc::new(b.to_vec())) };
+    let split = Split { id: 0, progress: vec![], loading: vec![], outcomes: vec![], ended: false, parts: vec![], merge: None, file: file.cloned() };
     let split: Shared = std::rc::Rc::new(std::cell::RefCell::new(split));
     submit_stage(worker, &split, parts, merge, &dispatch);
     let id = split.borrow().parts[0];
@@ -259,7 +260,7 @@ fn submit_stage<K: 'static>(worker: &SharedWorker, split: &Shared, parts: Vec<Re
         s.parts.clear();
         s.merge = Some(merge);
     }
-    let bytes = split.borrow().bytes.clone();
+    let file = split.borrow().file.clone();
     for (k, request) in parts.into_iter().enumerate() {
         let (shared, d, host) = (split.clone(), dispatch.clone(), worker.clone());
         // Every part is filed under the job's id (its first part's), which a Cancel names.
@@ -267,7 +268,7 @@ fn submit_stage<K: 'static>(worker: &SharedWorker, split: &Shared, parts: Vec<Re
             (0, first) => first.copied(),
             (id, _) => Some(id),
         };
-        let part_id = worker.0.submit_part(root, k, request, bytes.as_deref().map(|b| b.as_slice()), move |part, event, _| {
+        let part_id = worker.0.submit_part(root, k, request, file.as_ref(), move |part, event, _| {
             let mut s = shared.borrow_mut();
             if s.ended {
                 return;

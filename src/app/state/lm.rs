@@ -11,6 +11,7 @@ use crate::lm::corpus::BuiltinLm;
 use crate::lm::inspect::WeightView;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::{Event, LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
+use crate::app::worker::FileBlob;
 use crate::ptq::lm_sensitivity::{compact_bits, SearchReport};
 use crate::share::lm::{changed_keys, LmExperiment, MAX_LAYER_BITS};
 use crate::share::view::{join_query, split_view, View};
@@ -32,23 +33,13 @@ pub enum LmJob {
     Search,
 }
 
-/// The user's model files, one after the other in one buffer (compared by identity: a model
-/// file can be hundreds of megabytes).
-#[derive(Clone, Debug)]
-pub struct ModelBytes(pub Rc<Vec<u8>>);
-
-impl PartialEq for ModelBytes {
-    fn eq(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
-    }
-}
-
 /// The user's model: what the worker read, and the files to send again to a fresh worker.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserModel {
     pub info: LmModelInfo,
     pub files: Vec<LmFile>,
-    pub bytes: ModelBytes,
+    /// The files' contents one after the other (a snapshot, compared by identity).
+    pub bytes: FileBlob,
 }
 
 /// What a Language-model job is for: its kind, the settings it runs (a table row keeps them),
@@ -57,7 +48,7 @@ pub struct UserModel {
 pub struct LmTask {
     pub kind: LmJob,
     pub exp: Rc<LmExperiment>,
-    pub files: Option<(Vec<LmFile>, ModelBytes)>,
+    pub files: Option<(Vec<LmFile>, FileBlob)>,
 }
 
 /// One row of the comparison table.

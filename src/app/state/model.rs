@@ -15,16 +15,17 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::Experiment;
+use crate::app::worker::FileBlob;
 use crate::model::ModelOutline;
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
 
-/// A model file the user loaded (it stays loaded until another one reads): its bytes, which
-/// travel with every run, and the architecture the worker read from them.
+/// A model file the user loaded (it stays loaded until another one reads): a snapshot of its
+/// bytes, which travels with every run, and the architecture the worker read from them.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LoadedModel {
     pub name: String,
-    pub bytes: Rc<Vec<u8>>,
+    pub file: FileBlob,
     pub sidecar: Option<String>,
     pub outline: Rc<ModelOutline>,
 }
@@ -33,7 +34,7 @@ pub struct LoadedModel {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelRead {
     pub name: String,
-    pub bytes: Rc<Vec<u8>>,
+    pub file: FileBlob,
 }
 
 /// What a Model-page job is for: the experiment it runs (its result is kept with it).
@@ -181,13 +182,13 @@ impl Reducible for ModelState {
                 next.view = read.view;
             }
             ModelAction::Read(update) => match next.reading.apply(update) {
-                Applied::Finished(ModelRead { name, bytes }, Outcome::Model(outline)) => {
+                Applied::Finished(ModelRead { name, file }, Outcome::Model(outline)) => {
                     // Results of another file read as those of this one (both are `model = "file"`,
                     // so they would not even be marked stale): they go.
                     if next.exp.model == FILE_MODEL {
                         next.results = Results::default();
                     }
-                    next.file = Some(Rc::new(LoadedModel { name, bytes, sidecar: None, outline: Rc::new(*outline) }));
+                    next.file = Some(Rc::new(LoadedModel { name, file, sidecar: None, outline: Rc::new(*outline) }));
                     next.file_error = None;
                     next.exp.model = FILE_MODEL.into();
                     next.exp.ptq.skip.clear();

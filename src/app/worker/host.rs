@@ -19,12 +19,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect, Uint8Array};
+use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::protocol::{Event, Job, Reply, Request};
+use super::FileBlob;
 use crate::experiment::Progress;
 
 /// The worker's script, made by trunk from `src/bin/qplay-worker.rs` (`data-loader-shim`).
@@ -172,27 +173,27 @@ impl WorkerHost {
         Ok((worker, queue))
     }
 
-    /// Sends a job and returns its id; `on` gets the id and every event of the job, the last one
+    /// Sends a job (with a file, if any) and returns its id; `on` gets the id and every event of the job, the last one
     /// ending it ([`Event::ends_job`]). `on` is only ever called after `submit` has returned.
-    pub fn submit(&self, request: Request, bytes: Option<&[u8]>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
-        self.submit_to(0, request, bytes, on)
+    pub fn submit(&self, request: Request, file: Option<&FileBlob>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+        self.submit_to(0, request, file, on)
     }
 
     /// [`WorkerHost::submit`] to worker `slot` of the pool (taken modulo the pool's size).
-    pub fn submit_to(&self, slot: usize, request: Request, bytes: Option<&[u8]>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
-        self.submit_part(None, slot, request, bytes, on)
+    pub fn submit_to(&self, slot: usize, request: Request, file: Option<&FileBlob>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+        self.submit_part(None, slot, request, file, on)
     }
 
     /// [`WorkerHost::submit_to`] for a part of the job `root` (a shared job's first part's id,
     /// which its page knows; `None`: the job is its own root), so that cancelling `root` stops it.
-    pub fn submit_part(&self, root: Option<u32>, slot: usize, request: Request, bytes: Option<&[u8]>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+    pub fn submit_part(&self, root: Option<u32>, slot: usize, request: Request, file: Option<&FileBlob>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
         let slot = slot % self.slots.len();
         let id = self.next_id.get().wrapping_add(1);
         self.next_id.set(id);
         let msg = Object::new();
         let json = serde_json::to_string(&Job { id, request }).unwrap_or_default();
         let _ = Reflect::set(&msg, &"json".into(), &json.into());
-        let _ = Reflect::set(&msg, &"bytes".into(), &bytes.map_or(JsValue::NULL, |b| Uint8Array::from(b).into()));
+        let _ = Reflect::set(&msg, &"blob".into(), &file.map_or(JsValue::NULL, |f| f.0.clone().into()));
         let on: Listener = Rc::new(on);
         let root = root.unwrap_or(id);
         let busy = self.listeners.borrow().values().any(|p| p.slot == slot);
@@ -285,14 +286,10 @@ fn next_waiting(listeners: &Listeners, slot: usize) -> Option<(u32, JsValue, Lis
     Some((id, p.waiting.take()?, p.on.clone()))
 }
 
-/// Posts a job's message (once: a message is never sent again), its bytes transferred rather than
-/// copied by the browser (structured cloning 134 MB held the page's thread 107 ms in Chromium).
+/// Posts a job's message (once: a message is never sent again). Its file is a `Blob`, which the
+/// browser passes by reference ([`FileBlob`]).
 fn post(worker: &Worker, msg: &JsValue) -> Result<(), JsValue> {
-    let transfer = js_sys::Array::new();
-    if let Some(bytes) = Reflect::get(msg, &"bytes".into()).ok().and_then(|v| v.dyn_into::<Uint8Array>().ok()) {
-        transfer.push(&bytes.buffer());
-    }
-    worker.post_message_with_transfer(msg, &transfer)
+    worker.post_message(msg)
 }
 
 /// Worker `slot` has ended its job: the next job waiting for it goes (a reply arrived, so it is ready).

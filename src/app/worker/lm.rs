@@ -351,7 +351,7 @@ async fn export(id: u32, model: &LmModelRef, quant: LmQuantConfig, format: LmExp
             progress(id, "quantizing", 0, 1);
             let q = quantized(id, &m, &quant).await?;
             progress(id, "writing QDQ ONNX", 0, 1);
-            let b = crate::formats::onnx_lm::write_lm_model_onnx(&q.model, &quant.label()).map_err(err)?;
+            let b = crate::formats::onnx_lm::write_lm_model_onnx(&q.model, &quant).map_err(err)?;
             let tag = label_tag(&quant.label());
             Ok((Outcome::File { name: format!("{}-{tag}-qdq.onnx", stem(&m)), mime: octet }, b))
         }

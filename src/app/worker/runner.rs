@@ -87,10 +87,13 @@ pub fn start() {
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
         let data = e.data();
         let json = Reflect::get(&data, &"json".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-        let bytes = super::message_bytes(&data);
         match serde_json::from_str::<Job>(&json) {
             Ok(job) => wasm_bindgen_futures::spawn_local(async move {
                 let id = job.id;
+                let bytes = match super::message_blob(&data) {
+                    Ok(bytes) => bytes,
+                    Err(message) => return post(id, Event::Failed(message), None),
+                };
                 match handle(job, bytes).await {
                     Ok((outcome, file)) => post(id, Event::Done(outcome), file),
                     // The one error the page acts on rather than shows: it sends the files again.
