@@ -107,6 +107,18 @@ impl LmConfig {
         Ok(())
     }
 
+    /// [`LmConfig::validate`], its error naming the field as a file spells it (`keys`: qplay's
+    /// name → the file's, e.g. `("n_heads", "num_attention_heads")`), with qplay's beside it.
+    pub fn validate_named(&self, keys: &[(&str, &'static str)]) -> Result<(), LmError> {
+        self.validate().map_err(|e| match e {
+            LmError::Config { field, message } => match keys.iter().find(|(ours, _)| *ours == field) {
+                Some((_, theirs)) if *theirs != field => LmError::Config { field: theirs, message: format!("{message} (qplay's {field})") },
+                _ => LmError::Config { field, message },
+            },
+            e => e,
+        })
+    }
+
     /// Parameters, counted in u128 and saturating: a configuration of 64-bit dimensions
     /// (d · f up to 2^128) counts as u128::MAX, never wraps below a limit.
     pub fn param_count(&self) -> u128 {

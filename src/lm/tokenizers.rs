@@ -232,8 +232,8 @@ impl Tokenizer {
                 Ok(())
             }
             _ if ids.is_empty() => Ok(()),
-            _ => Err(LmError::Setting {
-                name: "eos_token_id",
+            _ => Err(LmError::Config {
+                field: "eos_token_id",
                 message: format!("a {} tokenizer takes no end-of-text ids from config.json", self.kind()),
             }),
         }

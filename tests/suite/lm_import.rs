@@ -1309,3 +1309,19 @@ fn tokenizers_given_with_a_model_are_used_or_named_for_what_they_are() {
     let e = qplay::lm::tokenizers::Tokenizer::from_tokenizer_json(unigram).unwrap_err().to_string();
     assert!(e.contains("model type \"Unigram\" is not implemented"), "{e}");
 }
+
+/// A configuration error names the key as the file spells it (config.json's, GGUF's), with
+/// qplay's own field name beside it.
+#[test]
+fn configuration_errors_name_the_files_own_keys() {
+    let config = hf_config_with(|c| {
+        c.insert("num_attention_heads".into(), 3.into());
+    });
+    let e = err_text(read_hf(&config, &[("model.safetensors", HF_MODEL)]).map(|_| ()));
+    assert!(e.starts_with("model configuration: num_attention_heads: 3 heads do not divide dim") && e.ends_with("(qplay's n_heads)"), "{e}");
+    let mut b = TIED_GGUF.to_vec();
+    let at = info_at(&b, "llama.context_length");
+    assert_eq!(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()), 4, "a u32 value");
+    b[at + 4..at + 8].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(err_text(read_gguf(&b).map(|_| ())), "model configuration: llama.context_length: must be at least 1 (qplay's seq_len)");
+}

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::{AttributeProto, ModelProto, NodeProto, TensorProto};
 use protobuf::Message;
-use qplay::formats::onnx_lm::{write_lm_model_onnx, write_lm_onnx, CONFIG_KEY, INPUT_IDS, LM_IR_VERSION, LM_OPSET, LOGITS};
+use qplay::formats::onnx_lm::{write_lm_model_onnx, write_lm_onnx, CONFIG_KEY, INPUT_IDS, LM_IR_VERSION, LM_OPSET, LOGITS, QUANT_CONFIG_KEY};
 use qplay::formats::FormatError;
 use qplay::lm::corpus::gunzip_text;
 use qplay::lm::eval::perplexity;
@@ -164,13 +164,16 @@ impl Graph {
 }
 
 /// The checker's invariants (those that need no shape inference) on the serialised bytes.
-fn check_graph(bytes: &[u8], label: &str) -> Graph {
+fn check_graph(bytes: &[u8], config: &LmQuantConfig) -> Graph {
     let model = ModelProto::parse_from_bytes(bytes).expect("a valid protobuf ModelProto");
     assert_eq!(model.ir_version, LM_IR_VERSION);
     assert_eq!(model.opset_import.len(), 1);
     assert_eq!((model.opset_import[0].domain.as_str(), model.opset_import[0].version), ("", LM_OPSET));
     let meta: HashMap<_, _> = model.metadata_props.iter().map(|p| (p.key.as_str(), p.value.as_str())).collect();
-    assert_eq!(meta.get(CONFIG_KEY), Some(&label), "metadata {CONFIG_KEY}");
+    assert_eq!(meta.get(CONFIG_KEY), Some(&config.label().as_str()), "metadata {CONFIG_KEY}");
+    // The configuration itself, as JSON (the page's export wrote only the label).
+    let written: LmQuantConfig = serde_json::from_str(meta.get(QUANT_CONFIG_KEY).expect("metadata qplay.quant_config")).unwrap();
+    assert_eq!(&written, config, "metadata {QUANT_CONFIG_KEY}");
     let g = &model.graph;
     assert_eq!(g.input.len(), 1);
     assert_eq!(g.input[0].name, INPUT_IDS);
@@ -327,7 +330,7 @@ fn check_linear(gr: &Graph, name: &str, l: &LmLinear) -> (usize, usize) {
 
 /// Every structural check of one export; node and initializer counts from the configuration.
 fn check_export(bytes: &[u8], q: &QuantizedLm) {
-    let gr = check_graph(bytes, &q.config.label());
+    let gr = check_graph(bytes, &q.config);
     let m = &q.model;
     let c = &m.config;
     let (mut dq, mut qn) = (0, 0);
@@ -474,7 +477,7 @@ fn small_q(c: &LmQuantConfig) -> QuantizedLm {
 }
 
 fn export_error(m: &LmModel) -> String {
-    match write_lm_model_onnx(m, "bad") {
+    match write_lm_model_onnx(m, &LmQuantConfig::default()) {
         Err(FormatError::Export(msg)) => msg,
         Err(e) => panic!("not an export error: {e}"),
         Ok(_) => panic!("a broken model was exported"),

@@ -57,7 +57,7 @@ use protobuf::MessageField;
 use super::onnx::graph::{value_info, Dim, GraphBuilder};
 use super::FormatError;
 use crate::lm::{Embedding, LmModel};
-use crate::ptq::lm::QuantizedLm;
+use crate::ptq::lm::{LmQuantConfig, QuantizedLm};
 
 /// Opset of language-model exports: blocked DequantizeLinear, int4, QuantizeLinear `output_dtype`.
 pub const LM_OPSET: i64 = 21;
@@ -77,13 +77,15 @@ pub const QUANT_CONFIG_KEY: &str = "qplay.quant_config";
 
 /// Writes a quantized (or FP32) language model as ONNX, with its configuration in the metadata.
 pub fn write_lm_onnx(q: &QuantizedLm) -> Result<Vec<u8>, FormatError> {
-    let json = serde_json::to_string(&q.config).map_err(|e| FormatError::Export(format!("the configuration as JSON: {e}")))?;
-    write(&q.model, vec![(CONFIG_KEY.into(), q.config.label()), (QUANT_CONFIG_KEY.into(), json)])
+    write_lm_model_onnx(&q.model, &q.config)
 }
 
-/// Writes any [`LmModel`] as ONNX, `label` as its `qplay.config` metadata.
-pub fn write_lm_model_onnx(model: &LmModel, label: &str) -> Result<Vec<u8>, FormatError> {
-    write(model, vec![(CONFIG_KEY.into(), label.into())])
+/// Writes the [`LmModel`] that `config` made as ONNX, with `config` in the metadata: its label
+/// (`qplay.config`) and itself as JSON (`qplay.quant_config`). The CLI's export and the page's
+/// write the same file.
+pub fn write_lm_model_onnx(model: &LmModel, config: &LmQuantConfig) -> Result<Vec<u8>, FormatError> {
+    let json = serde_json::to_string(config).map_err(|e| FormatError::Export(format!("the configuration as JSON: {e}")))?;
+    write(model, vec![(CONFIG_KEY.into(), config.label()), (QUANT_CONFIG_KEY.into(), json)])
 }
 
 /// The graph under construction and its shared constants (one initializer per distinct value).

@@ -73,6 +73,19 @@ use crate::formats::FormatError;
 use crate::lm::config::MAX_PARAMS;
 use crate::lm::{LmConfig, LmError, LmWeights};
 use crate::quant::ggml::{self, GgmlType};
+
+/// The GGUF keys for qplay's configuration fields (the errors name the file's key).
+const GGUF_KEYS: &[(&str, &str)] = &[
+    ("dim", "llama.embedding_length"),
+    ("n_layers", "llama.block_count"),
+    ("n_heads", "llama.attention.head_count"),
+    ("n_kv_heads", "llama.attention.head_count_kv"),
+    ("hidden_dim", "llama.feed_forward_length"),
+    ("vocab_size", "token_embd.weight's rows"),
+    ("seq_len", "llama.context_length"),
+    ("norm_eps", "llama.attention.layer_norm_rms_epsilon"),
+    ("rope_theta", "llama.rope.freq_base"),
+];
 use crate::quant::ggml_read::{self, GgmlReadType};
 
 const FORMAT: &str = "GGUF";
@@ -747,7 +760,10 @@ pub fn read_gguf(bytes: &[u8]) -> Result<GgufModel, LmError> {
         _ => {
             return Err(LmError::Tensor {
                 name: "token_embd.weight".into(),
-                message: format!("shape {:?} (ggml order, ne[0] first), [{dim}, V] expected", embd.dims),
+                message: format!(
+                    "shape {:?} (ggml order, ne[0] first), [{dim}, vocabulary size] expected ({dim}: llama.embedding_length)",
+                    embd.dims
+                ),
             })
         }
     };
@@ -775,7 +791,7 @@ pub fn read_gguf(bytes: &[u8]) -> Result<GgufModel, LmError> {
         rope_theta: rope_theta as f32,
         tied,
     };
-    config.validate()?;
+    config.validate_named(GGUF_KEYS)?;
     let vocab = read_vocab(&f, vocab_size)?;
     let alphabet = match f.str_of("qplay.alphabet") {
         Ok(Some(a)) if a.chars().count() <= vocab_size => Some(a.to_string()),

@@ -58,6 +58,17 @@ use crate::formats::FormatError;
 use crate::lm::{LmConfig, LmError, LmWeights};
 
 const FORMAT: &str = ".safetensors";
+
+/// config.json's keys for qplay's configuration fields (the errors name the file's key).
+const HF_KEYS: &[(&str, &str)] = &[
+    ("dim", "hidden_size"),
+    ("n_layers", "num_hidden_layers"),
+    ("n_heads", "num_attention_heads"),
+    ("n_kv_heads", "num_key_value_heads"),
+    ("hidden_dim", "intermediate_size"),
+    ("seq_len", "max_position_embeddings"),
+    ("norm_eps", "rms_norm_eps"),
+];
 const CONFIG_FORMAT: &str = "config.json";
 
 /// Largest `config.json` read.
@@ -344,7 +355,7 @@ pub use crate::formats::safetensors::MAX_HEADER_BYTES;
 pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, LmError> {
     let mut notes = Vec::new();
     let HfConfig { config, end_of_text } = read_config(config_json, &mut notes)?;
-    config.validate()?;
+    config.validate_named(HF_KEYS)?;
     if shards.is_empty() {
         return Err(LmError::Tensor { name: "model.safetensors".into(), message: "missing: no .safetensors file was given".into() });
     }

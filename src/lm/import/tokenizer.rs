@@ -46,22 +46,16 @@ pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenize
             t
         }
         (None, None) => {
-            return Err(LmError::Setting {
-                name: "tokenizer",
-                message: "the model has no tokenizer: give its tokenizer.json / tokenizer.bin with it".into(),
-            })
+            return Err(LmError::Tokens("the model has no tokenizer: give its tokenizer.json / tokenizer.bin with it".into()))
         }
     };
     if t.vocab_len() > w.config.vocab_size {
-        return Err(LmError::Setting {
-            name: "tokenizer",
-            message: format!(
-                "the tokenizer's ids (its tokens and added tokens) reach {}, beyond the model's vocabulary of {} (ids 0–{})",
-                t.vocab_len() - 1,
-                w.config.vocab_size,
-                w.config.vocab_size.saturating_sub(1)
-            ),
-        });
+        return Err(LmError::Tokens(format!(
+            "the tokenizer's ids (its tokens and added tokens) reach {}, beyond the model's vocabulary of {} (ids 0–{})",
+            t.vocab_len() - 1,
+            w.config.vocab_size,
+            w.config.vocab_size.saturating_sub(1)
+        )));
     }
     Ok(t)
 }
@@ -74,11 +68,8 @@ pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenize
 /// A tokenizer GGUF cannot carry faithfully is an error that names why and points to the
 /// .safetensors export, never a file without a tokenizer.
 pub fn gguf_vocabulary(raw: &RawVocab, vocab_size: usize) -> Result<Cow<'_, Vocabulary>, LmError> {
-    let refuse = |what: &str, why: String| LmError::Setting {
-        name: "tokenizer",
-        message: format!(
-            "a GGUF file cannot carry this {what}: {why}. Export to .safetensors instead and keep the {what} beside it"
-        ),
+    let refuse = |what: &str, why: String| {
+        LmError::Tokens(format!("a GGUF file cannot carry this {what}: {why}. Export to .safetensors instead and keep the {what} beside it"))
     };
     let mut v = match raw {
         RawVocab::Tokens(v) if v.model.as_deref() == Some("llama2.c") => {

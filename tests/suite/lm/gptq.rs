@@ -158,6 +158,17 @@ both! {
         }
     }
 
+    the_calibration_error_is_the_output_error_on_the_calibration_inputs {
+        // Σ (w − q)ᵀ·H·(w − q) from H, against ‖X·Wᵀ − X·Qᵀ‖² from X itself (H = 2·XᵀX / M).
+        for c in &cases() {
+            let g = gptq_layer(&c.w, c.n, c.k, &c.x, c.m, &c.spec).unwrap();
+            let h = hessian(&c.x, c.m, c.k).unwrap();
+            let got = calibration_error(&c.w, &g.values(), c.k, &h);
+            let want = output_error(&c.x, &c.w, &g.values(), c.k) * 2.0 / c.m as f64;
+            assert!((got - want).abs() <= 1e-9 * want, "{}: {got} from H, {want} from X", c.name);
+        }
+    }
+
     nan_inputs_are_errors_and_a_singular_hessian_is_reported {
         let c = &cases()[0];
         let mut x = c.x.clone();
@@ -297,6 +308,34 @@ both! {
 /// lm table`) for FP32, RTN and GPTQ; the share of RTN's gap GPTQ recovers; GPTQ's time.
 ///
 /// ```text
+/// A GPTQ layer further from W on the calibration inputs than RTN is not kept. The built-in
+/// model at damp 0: H + λI of layers.0.feed_forward.w2 factorises, but so badly conditioned that
+/// GPTQ's error feedback left that layer at 0.7 dB and the model's perplexity at +477 % (a
+/// review's run of `#/lm?weights=rtn&bits=4&group=32&method=gptq&damp=0`); only the layers whose
+/// Cholesky failed were named. Now it falls back to RTN with a note that says how much worse.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_gptq_layer_worse_than_rtn_falls_back_with_a_note() {
+    use qplay::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
+    use qplay::lm::eval::perplexity;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/www");
+    let w = LmWeights::from_safetensors(&std::fs::read(format!("{root}/models/{MODEL_FILE}")).unwrap()).unwrap();
+    let tok = CharTokenizer::new(w.alphabet.as_ref().unwrap().chars().collect()).unwrap();
+    let read = |f: &str| gunzip_text(&std::fs::read(format!("{root}/data/{f}")).unwrap()).unwrap();
+    let train = tok.encode(&read(TRAIN_FILE)).unwrap();
+    let val = tok.encode(&read(VAL_FILE)).unwrap()[..1025].to_vec();
+    let ppl = |m: &LmModel| perplexity(m, &val, KvFormat::F32, |_, _| {}).unwrap().perplexity;
+    let cfg = LmQuantConfig { damp: 0.0, calib_tokens: 2048, ..gptq_cfg(4, 32) };
+    let q = quantize_lm_gptq(&w, &cfg, &train, &mut |_, _| {}).unwrap();
+    let note = |name: &str| q.layers.iter().find(|l| l.name == name).and_then(|l| l.note.clone()).unwrap_or_default();
+    let w2 = note("layers.0.feed_forward.w2");
+    assert!(w2.contains("GPTQ fell back to RTN: its error on the calibration inputs") && w2.contains("× RTN's"), "{w2}");
+    // On 1,024 predictions RTN W4 g32 is within 1 % of FP32; the layer kept had made it ×5.8.
+    let (fp32, g) = (ppl(&LmModel::from_weights(&w).unwrap()), ppl(&q.model));
+    println!("FP32 {fp32:.4}, GPTQ W4 g32 at damp 0 {g:.4}");
+    assert!(g < 1.02 * fp32, "GPTQ at damp 0: perplexity {g} against FP32's {fp32}");
+}
+
 /// cargo test --release --test suite gptq_on_the_built_in_model -- --ignored --nocapture
 /// GPTQ_CALIB=2048,4096,8192 GPTQ_DAMP=0.01,0.1 GPTQ_ACT=0,1 (each a list; the defaults are the library's)
 /// GPTQ_WHICH=w4g32,w3g32,w8 (the configurations); GPTQ_EVAL=N: N validation tokens;
