@@ -336,14 +336,19 @@ impl LmQuantConfig {
             return bad("outlier_scale", format!("{} is outside 1–1000", short_text(self.outlier_scale)));
         }
         // Every method but RTN chooses integer weights (SmoothQuant's are W8A8's).
-        let integer = matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1);
-        if self.method != LmMethod::Rtn && !integer {
+        if self.method != LmMethod::Rtn && !self.integer_weights() {
             return bad("method", format!("{} needs an integer weight format, not {}", self.method.title(), self.weights.name()));
         }
         if self.int8_acts && matches!(self.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) {
             return bad("int8_acts", format!("int8 activations need integer weights, not {}", self.weights.name()));
         }
         Ok(())
+    }
+
+    /// Whether the weights are integers (RTN's grids, llama.cpp's blocks), not floats: what the
+    /// methods choose, and all that injected outliers change.
+    pub fn integer_weights(&self) -> bool {
+        matches!(self.weights, LmWeightFormat::Rtn | LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1)
     }
 
     /// Whether GPTQ rounds the weights: the GPTQ method, or AWQ with `awq_gptq`.
@@ -463,7 +468,8 @@ impl LmQuantConfig {
             f => f.name().to_uppercase(),
         };
         let w = if self.static_scales() { format!("{w}, static activation scales") } else { w };
-        let w = if self.outliers > 0 { format!("{w}, {} outlier channels ×{}", self.outliers, self.outlier_scale) } else { w };
+        // Outliers leave the FP32 function as it was: under float weights they change nothing.
+        let w = if self.outliers > 0 && self.integer_weights() { format!("{w}, {} outlier channels ×{}", self.outliers, self.outlier_scale) } else { w };
         let w = format!("{w}{}", self.non_default_label());
         match self.kv {
             KvFormat::F32 => w,

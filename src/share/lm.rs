@@ -45,6 +45,9 @@ pub const MAX_QUERY_LEN: usize = 64 * 1024;
 pub const MAX_KEYS: usize = 256;
 /// Longest prompt in a link (characters).
 pub const MAX_PROMPT_CHARS: usize = 1024;
+/// The largest seed a link or the page's Seed box takes: 2^53 − 1, the largest whole number a
+/// browser's number box holds exactly (a link's larger seed would show rounded in the box).
+pub const MAX_SEED: u64 = (1 << 53) - 1;
 /// Longest model name in a link (characters).
 pub const MAX_MODEL_CHARS: usize = 512;
 /// Most per-layer widths (`layer_bits.NAME` keys) a link holds.
@@ -123,7 +126,9 @@ pub fn to_query(e: &LmExperiment) -> String {
     if q.calib_tokens != d.quant.calib_tokens {
         kv.push(("calib_tokens".into(), q.calib_tokens.to_string()));
     }
-    for (k, v, dv) in [("damp", q.damp, d.quant.damp), ("alpha", q.alpha, d.quant.alpha), ("outlier_scale", q.outlier_scale, d.quant.outlier_scale)] {
+    // Injected outliers change only integer weights; under float weights the page turns them off.
+    let outlier_scale = if q.integer_weights() { q.outlier_scale } else { d.quant.outlier_scale };
+    for (k, v, dv) in [("damp", q.damp, d.quant.damp), ("alpha", q.alpha, d.quant.alpha), ("outlier_scale", outlier_scale, d.quant.outlier_scale)] {
         if v != dv {
             kv.push((k.into(), v.to_string()));
         }
@@ -133,7 +138,7 @@ pub fn to_query(e: &LmExperiment) -> String {
             kv.push((s.key().into(), s.is_on(q).to_string()));
         }
     }
-    if q.outliers != d.quant.outliers {
+    if q.outliers != d.quant.outliers && q.integer_weights() {
         kv.push(("outliers".into(), q.outliers.to_string()));
     }
     let s = &e.sample;
@@ -312,7 +317,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
             }
             e.sample.top_p = p;
         }
-        "seed" => e.sample.seed = parse_num(v, 0u64, u64::MAX)?,
+        "seed" => e.sample.seed = parse_num(v, 0u64, MAX_SEED)?,
         "prompt" => {
             if v.chars().count() > MAX_PROMPT_CHARS {
                 return Err(format!("longer than {MAX_PROMPT_CHARS} characters"));
@@ -424,6 +429,21 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         notices.push(format!("link key {:?} ignored: {}", s.key(), s.needs()));
     }
     e.quant.drop_inert_switches();
+    // Injected outliers leave the FP32 function as it is: under float weights they would change
+    // nothing, silently (the page turns their boxes off).
+    if !e.quant.integer_weights() {
+        let given: Vec<String> = ["outliers", "outlier_scale"].into_iter().filter(|k| accepted.contains(*k)).map(|k| format!("{k:?}")).collect();
+        if !given.is_empty() {
+            notices.push(format!(
+                "link key{} {} ignored: injected outliers change only integer weights (weights=rtn, q8_0, q4_0 or q4_1), not {}",
+                if given.len() > 1 { "s" } else { "" },
+                given.join(", "),
+                e.quant.weights.name()
+            ));
+        }
+        let d = LmQuantConfig::default();
+        (e.quant.outliers, e.quant.outlier_scale) = (d.outliers, d.outlier_scale);
+    }
     // Widths, groups and their options shape RTN weights; under another weight format they
     // would change nothing, silently: named and reset, as a method's switches are.
     if e.quant.weights != LmWeightFormat::Rtn {

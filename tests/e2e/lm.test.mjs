@@ -657,7 +657,7 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   // sets Bits alone; a 4/8 mix would set the per-layer widths as well.
   const chosen = await p2.textContent('[data-testid=lm-search-summary]');
   const uniform = chosen.match(/: all 42 Linears at W(\d): /);
-  assert.match(await use.getAttribute('title'), uniform ? /the link locks bits/ : /locks .*layer_bits/, chosen);
+  assert.match(await use.getAttribute('title'), uniform ? /set by the link \(hidden or locked\): bits/ : /set by the link .*layer_bits/, chosen);
   assert.ok(uniform || /\d+ of 42 Linears at W4, the rest at W8/.test(chosen), chosen);
   await assertHealthy(p2, e2);
 });

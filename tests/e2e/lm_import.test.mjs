@@ -248,11 +248,14 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   assert.match(lines[0], /^model,configuration,weight_bytes/);
   assert.match(lines[1], /^tied_f32\.gguf,Q8_0/);
   // FP32 against the quantized model in tokens/s, decode and prefill, as the GPT-J guide's table has them.
-  assert.match(lines[0], /,fp32_decode_tokens_per_s,quant_decode_tokens_per_s,fp32_prefill_tokens_per_s,quant_prefill_tokens_per_s$/);
-  assert.equal(lines[1].split(',').length, 18, lines[1]);
+  // Then the method's own time and the link of the row's settings.
+  assert.match(lines[0], /,fp32_decode_tokens_per_s,quant_decode_tokens_per_s,fp32_prefill_tokens_per_s,quant_prefill_tokens_per_s,quantize_millis,link$/);
+  assert.equal(lines[1].split(',').length, 20, lines[1]);
+  assert.match(lines[1], /,#\/lm\?weights=q8_0&[^,]*model=tied_f32\.gguf[^,]*$/);
   const json = JSON.parse((await download('lm-json')).bytes.toString());
   assert.equal(json.length, 1);
   assert.equal(json[0].model, 'tied_f32.gguf');
+  assert.equal(json[0].link, lines[1].split(',').pop());
   assert.ok(json[0].layers.length > 0);
   const q8 = await download('lm-gguf-q8_0');
   assert.equal(q8.name, 'tied_f32-q8_0.gguf');
@@ -262,6 +265,8 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   assert.match(onnx.name, /^tied_f32-.*-qdq\.onnx$/);
   assert.doesNotMatch(onnx.name, /--|-\./, 'one hyphen between words');
   assert.ok(onnx.bytes.length > 1000);
+  // Its settings as JSON in the metadata, as the CLI's export writes them.
+  assert.ok(onnx.bytes.includes('qplay.quant_config') && onnx.bytes.includes('"weights":"q8_0"'), 'qplay.quant_config in the metadata');
   await idle(page);
   // The packed .safetensors: its header describes every quantized layer.
   const packed = await download('lm-safetensors');

@@ -1098,7 +1098,9 @@ fn nan_weights_are_named() {
     let mut v2 = V2.to_vec();
     let at = 256 + 4 * 5 * 32 + 32 * 32;
     v2[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-    assert_eq!(err_text(read_llama2c(&v2)), "tensor tok_embeddings.weight (scales): value 0 is NaN or infinite");
+    let e = err_text(read_llama2c(&v2));
+    // With what the scales' NaN most often means: a file laid out otherwise than runq.c reads it.
+    assert!(e.starts_with("tensor tok_embeddings.weight (scales): value 0 is NaN or infinite: a version-2 file stores each tensor's int8 values and then its f32 scales"), "{e}");
     // Hugging Face F16: a NaN in model.layers.1.mlp.up_proj.weight.
     let mut all = hf_tensors();
     let up = all.iter_mut().find(|t| t.0 == "model.layers.1.mlp.up_proj.weight").unwrap();

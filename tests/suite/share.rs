@@ -608,6 +608,33 @@ both! {
         assert_eq!(to_query(&e), "weights=rtn&bits=3&group=64&symmetric=false&layer_bits.layers.0.feed_forward.w2=8");
     }
 
+    injected_outliers_under_float_weights_are_named_and_left_out {
+        use qplay::share::lm::{from_query, to_query};
+        // Outliers leave the FP32 function as it is: with f32 weights they change nothing.
+        let (e, n) = from_query("outliers=4&outlier_scale=20");
+        assert_eq!((e.quant.outliers, e.quant.outlier_scale), (0, 50.0));
+        assert!(n.len() == 1 && n[0].contains("link keys \"outliers\", \"outlier_scale\" ignored: injected outliers change only integer weights"), "{n:?}");
+        let (mut e, n) = from_query("weights=rtn&bits=8&int8_acts=true&outliers=4");
+        assert!(n.is_empty(), "{n:?}");
+        assert_eq!(e.quant.outliers, 4);
+        assert!(e.quant.label().contains("4 outlier channels"), "{}", e.quant.label());
+        // Switched to f32 weights in the form: the link and the label leave them out.
+        e.quant.weights = qplay::ptq::lm::LmWeightFormat::F32;
+        e.quant.int8_acts = false;
+        assert_eq!(to_query(&e), "");
+        assert!(!e.quant.label().contains("outlier"), "{}", e.quant.label());
+    }
+
+    a_seed_past_what_the_seed_box_holds_is_named {
+        // The page's Seed box is a number box: past 2^53 − 1 it would show another number than
+        // the seed in force, so the link takes what the box takes.
+        let (e, n) = qplay::share::lm::from_query("seed=9007199254740991");
+        assert_eq!((e.sample.seed, n.len()), (9_007_199_254_740_991, 0), "{n:?}");
+        let (e, n) = qplay::share::lm::from_query("seed=18446744073709551615");
+        assert_eq!(e.sample.seed, qplay::share::lm::LmExperiment::default().sample.seed);
+        assert!(n.len() == 1 && n[0].contains("18446744073709551615 is outside 0–9007199254740991"), "{n:?}");
+    }
+
     a_broken_percent_escape_is_named_on_every_page {
         // %E2%98 is a snowman cut short, %FF is no UTF-8 at all: each decodes to U+FFFD.
         let (e, n) = qplay::share::lm::from_query("prompt=ROMEO%E2%98&seed=7");

@@ -8,7 +8,7 @@ use yew::prelude::*;
 
 use crate::lm::KvFormat;
 use crate::ptq::lm::{LmMethod, LmWeightFormat, GROUP_SIZES};
-use crate::share::lm::{parse_layer_bits, parse_skip, LmExperiment, MAX_PROMPT_CHARS};
+use crate::share::lm::{parse_layer_bits, parse_skip, LmExperiment, MAX_PROMPT_CHARS, MAX_SEED};
 use super::form_controls::{input_value, Controls};
 use crate::share::view::View;
 
@@ -413,10 +413,10 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         TIP_SEED,
         e.sample.seed.to_string(),
         "0",
-        "9007199254740991",
+        &MAX_SEED.to_string(),
         "1",
         Rc::new(|x, v| {
-            if (0.0..=9.007_199_254_740_991e15).contains(&v) {
+            if (0.0..=MAX_SEED as f64).contains(&v) {
                 x.sample.seed = v.round() as u64;
             }
         }),

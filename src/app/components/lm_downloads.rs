@@ -27,18 +27,24 @@ fn field(s: &str) -> String {
     }
 }
 
-/// The table as CSV, one line per run, full precision.
+/// A row's settings as the page's link (its hash), which opens them again.
+fn row_link(r: &LmRow) -> String {
+    crate::share::page_hash(crate::share::Page::Lm, &crate::share::lm::to_query(&r.exp))
+}
+
+/// The table as CSV, one line per run, full precision: the run's time in all (`millis`), the
+/// method's own (`quantize_millis`) and the link of its settings last.
 pub fn table_csv(rows: &[Rc<LmRow>]) -> String {
     let mut out = String::from(
         "model,configuration,weight_bytes,fp32_bytes,bits_per_weight,kv_bytes,fp32_ppl,quant_ppl,delta_pct,mean_kl,top1_same,rms_delta_p,tokens,millis,\
-         fp32_decode_tokens_per_s,quant_decode_tokens_per_s,fp32_prefill_tokens_per_s,quant_prefill_tokens_per_s\n",
+         fp32_decode_tokens_per_s,quant_decode_tokens_per_s,fp32_prefill_tokens_per_s,quant_prefill_tokens_per_s,quantize_millis,link\n",
     );
     for r in rows {
         let v = &r.view;
         // Empty where the run has no timing.
         let speed = v.speed.map_or(",,,".to_string(), |s| format!("{},{},{},{}", s.decode[0], s.decode[1], s.prefill[0], s.prefill[1]));
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speed}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speed},{},{}\n",
             field(&v.model),
             field(&v.label),
             v.weight_bytes,
@@ -52,15 +58,26 @@ pub fn table_csv(rows: &[Rc<LmRow>]) -> String {
             v.top1_same,
             v.rms_delta_p,
             v.tokens,
-            v.millis
+            v.millis,
+            v.quantize_millis,
+            field(&row_link(r))
         ));
     }
     out
 }
 
-/// The table as JSON: every run with its settings and its per-layer report.
+/// The table as JSON: every run with its settings, its per-layer report and its link.
 pub fn table_json(rows: &[Rc<LmRow>]) -> String {
-    let runs: Vec<_> = rows.iter().map(|r| &r.view).collect();
+    let runs: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r.view).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("link".into(), row_link(r).into());
+            }
+            v
+        })
+        .collect();
     serde_json::to_string_pretty(&runs).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 

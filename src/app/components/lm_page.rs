@@ -309,7 +309,7 @@ pub fn lm_page() -> Html {
             search.as_ref().map_or_else(Vec::new, |r| {
                 (0..r.candidates.len())
                     .map(|i| match state.with_candidate(i) {
-                        Some(Ok(next)) => Some(state.locked_changes(&next)).filter(|l| !l.is_empty()).map(|l| format!("the link locks {}", l.join(", "))),
+                        Some(Ok(next)) => Some(state.locked_changes(&next)).filter(|l| !l.is_empty()).map(|l| format!("set by the link (hidden or locked): {}", l.join(", "))),
                         Some(Err(why)) => Some(why),
                         None => None,
                     })

@@ -34,7 +34,7 @@ pub fn lm_table(props: &LmTableProps) -> Html {
         let apply = props.on_apply.reform(move |_: MouseEvent| key);
         let locked = props.locked_rows.iter().find(|(k, _)| *k == key).map(|(_, l)| l.clone());
         let apply_tip = match &locked {
-            Some(l) => format!("The link locks {l}: this row's settings cannot be put in the form"),
+            Some(l) => format!("Set by the link (hidden or locked): {l}; this row's settings cannot be put in the form"),
             None => "Put this row's quantization settings back in the form".to_string(),
         };
         html! {

@@ -179,7 +179,7 @@ impl LmState {
         if locked.is_empty() {
             next.exp = exp;
         } else {
-            next.notices.push(format!("the link locks {}: {what} were not put in the form", locked.join(", ")));
+            next.notices.push(format!("set by the link (hidden or locked): {}; {what} were not put in the form", locked.join(", ")));
         }
     }
 

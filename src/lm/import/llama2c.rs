@@ -241,7 +241,17 @@ pub fn read_llama2c(bytes: &[u8]) -> Result<Llama2cModel, LmError> {
                 let n = numel(r, c_);
                 let q = c.take(n as u64, &name)?;
                 let scales = f32_values(c.take(4 * (n / group) as u64, &name)?);
-                check_finite(&format!("{name} (scales)"), &scales)?;
+                // A NaN among the scales is most often int8 bytes read as f32: a file whose
+                // tensors are laid out otherwise than runq.c reads them (values, then scales, per tensor).
+                check_finite(&format!("{name} (scales)"), &scales).map_err(|e| match e {
+                    LmError::NonFinite { tensor, index } => LmError::Tensor {
+                        name: tensor,
+                        message: format!(
+                            "value {index} is NaN or infinite: a version-2 file stores each tensor's int8 values and then its f32 scales (runq.c's layout, as llama2.c's export.py writes it now); a file that stores them otherwise reads as garbage here"
+                        ),
+                    },
+                    e => e,
+                })?;
                 // x[i] = q[i] · s[i / G]
                 let values: Vec<f32> = q.iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / group]).collect();
                 tensors.insert(r, values);

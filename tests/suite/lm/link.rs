@@ -171,9 +171,9 @@ both! {
         let (e, n) = from_query("method=smoothquant");
         assert_eq!(e.quant, qplay::ptq::lm::LmQuantConfig::default());
         assert!(n.len() == 1 && n[0].contains("SmoothQuant needs an integer weight format, not f32"), "{n:?}");
-        // A whole number past 2^53 in exponent form is asked for in digits, not called out of range.
+        // A seed past 2^53 − 1 (what the page's Seed box holds exactly) is out of range, in any form.
         let (_, n) = from_query("seed=1e19");
-        assert!(n.len() == 1 && n[0].contains("write it in digits"), "{n:?}");
+        assert!(n.len() == 1 && n[0].contains("1e19 is outside 0–9007199254740991"), "{n:?}");
         let (_, n) = from_query("bits=1e20");
         assert!(n.len() == 1 && n[0].contains("1e20 is outside 2–8"), "{n:?}");
         // Valid one by one, not together: int8 activations need integer weights.
