@@ -176,7 +176,7 @@ test('W8 RTN stays within 0.5 % of FP32, W4 g32 adds a row, and both models writ
   assert.equal((await use(1)).disabled, false, 'W8 per-channel changes no locked setting');
   const locked = await use(2);
   assert.equal(locked.disabled, true);
-  assert.match(locked.title, /locks bits, group/);
+  assert.match(locked.title, /^Set by the link \(hidden or locked\): bits, group;/);
   await page.evaluate(() => { location.hash = '#/lm?weights=rtn&bits=4&group=32&tokens=2049&max_new=120'; });
   await page.waitForFunction(() => !document.querySelector('[data-testid=lm-bits]').disabled);
   assert.equal(await form(), '4 32');
@@ -657,7 +657,7 @@ test('the mixed-precision search runs in the worker, meets its budget, and Use p
   // sets Bits alone; a 4/8 mix would set the per-layer widths as well.
   const chosen = await p2.textContent('[data-testid=lm-search-summary]');
   const uniform = chosen.match(/: all 42 Linears at W(\d): /);
-  assert.match(await use.getAttribute('title'), uniform ? /set by the link \(hidden or locked\): bits/ : /set by the link .*layer_bits/, chosen);
+  assert.match(await use.getAttribute('title'), uniform ? /^set by the link \(hidden or locked\): bits/ : /^set by the link .*layer_bits/, chosen);
   assert.ok(uniform || /\d+ of 42 Linears at W4, the rest at W8/.test(chosen), chosen);
   await assertHealthy(p2, e2);
 });
