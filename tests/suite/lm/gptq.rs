@@ -308,6 +308,18 @@ both! {
 /// lm table`) for FP32, RTN and GPTQ; the share of RTN's gap GPTQ recovers; GPTQ's time.
 ///
 /// ```text
+/// The built-in model, its training split (calibration) and its validation split, as tokens.
+#[cfg(not(target_arch = "wasm32"))]
+fn built_in_model_and_texts() -> (LmWeights, Vec<u32>, Vec<u32>) {
+    use qplay::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/www");
+    let w = LmWeights::from_safetensors(&std::fs::read(format!("{root}/models/{MODEL_FILE}")).unwrap()).unwrap();
+    let tok = CharTokenizer::new(w.alphabet.as_ref().unwrap().chars().collect()).unwrap();
+    let read = |f: &str| gunzip_text(&std::fs::read(format!("{root}/data/{f}")).unwrap()).unwrap();
+    let (train, val) = (tok.encode(&read(TRAIN_FILE)).unwrap(), tok.encode(&read(VAL_FILE)).unwrap());
+    (w, train, val)
+}
+
 /// A GPTQ layer further from W on the calibration inputs than RTN is not kept. The built-in
 /// model at damp 0: H + λI of layers.0.feed_forward.w2 factorises, but so badly conditioned that
 /// GPTQ's error feedback left that layer at 0.7 dB and the model's perplexity at +477 % (a
@@ -316,14 +328,9 @@ both! {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_gptq_layer_worse_than_rtn_falls_back_with_a_note() {
-    use qplay::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
     use qplay::lm::eval::perplexity;
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/www");
-    let w = LmWeights::from_safetensors(&std::fs::read(format!("{root}/models/{MODEL_FILE}")).unwrap()).unwrap();
-    let tok = CharTokenizer::new(w.alphabet.as_ref().unwrap().chars().collect()).unwrap();
-    let read = |f: &str| gunzip_text(&std::fs::read(format!("{root}/data/{f}")).unwrap()).unwrap();
-    let train = tok.encode(&read(TRAIN_FILE)).unwrap();
-    let val = tok.encode(&read(VAL_FILE)).unwrap()[..1025].to_vec();
+    let (w, train, mut val) = built_in_model_and_texts();
+    val.truncate(1025);
     let ppl = |m: &LmModel| perplexity(m, &val, KvFormat::F32, |_, _| {}).unwrap().perplexity;
     let cfg = LmQuantConfig { damp: 0.0, calib_tokens: 2048, ..gptq_cfg(4, 32) };
     let q = quantize_lm_gptq(&w, &cfg, &train, &mut |_, _| {}).unwrap();
@@ -345,7 +352,6 @@ fn a_gptq_layer_worse_than_rtn_falls_back_with_a_note() {
 #[cfg(not(target_arch = "wasm32"))]
 mod measure {
     use super::*;
-    use qplay::lm::corpus::{gunzip_text, MODEL_FILE, TRAIN_FILE, VAL_FILE};
     use qplay::lm::eval::perplexity;
     use std::time::Instant;
 
@@ -362,12 +368,7 @@ mod measure {
     #[test]
     #[ignore]
     fn gptq_on_the_built_in_model() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/www");
-        let w = LmWeights::from_safetensors(&std::fs::read(format!("{root}/models/{MODEL_FILE}")).unwrap()).unwrap();
-        let tok = CharTokenizer::new(w.alphabet.as_ref().unwrap().chars().collect()).unwrap();
-        let read = |f: &str| gunzip_text(&std::fs::read(format!("{root}/data/{f}")).unwrap()).unwrap();
-        let train = tok.encode(&read(TRAIN_FILE)).unwrap();
-        let mut val = tok.encode(&read(VAL_FILE)).unwrap();
+        let (w, train, mut val) = built_in_model_and_texts();
         val.truncate(std::env::var("GPTQ_EVAL").map_or(EVAL_TOKENS, |v| v.parse().expect("a token count")));
         let ppl = |m: &LmModel| perplexity(m, &val, KvFormat::F32, |_, _| {}).unwrap().perplexity;
         let fp32 = ppl(&LmModel::from_weights(&w).unwrap());
