@@ -53,11 +53,6 @@ impl FileBlob {
         let parts: Array = buffers.iter().collect();
         Blob::new_with_buffer_source_sequence(&parts).map(FileBlob).map_err(|e| format!("the browser could not hold the file ({e:?})"))
     }
-
-    /// Its length in bytes.
-    pub fn len(&self) -> f64 {
-        self.0.size()
-    }
 }
 
 /// A message's bytes (`data.bytes`, a Uint8Array as posted), copied once into our memory:
