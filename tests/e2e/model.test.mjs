@@ -108,6 +108,13 @@ test('Cancel stops a long sweep within a second, and the page keeps working', as
   const { page, errors } = await openPage(browser, `${url}#/model?task=sweep`);
   await page.click('[data-testid=run]');
   await page.waitForFunction(() => /bits/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  // A model dropped while the job runs is refused, with why: taken, the sweep of the model before
+  // would have shown under its name.
+  const good = await readFile(join(root, 'tests', 'fixtures', 'st_mlp_state_dict.safetensors'));
+  await page.setInputFiles('[data-testid=model-drop-input]', { name: 'during.safetensors', mimeType: 'application/octet-stream', buffer: good });
+  await page.waitForSelector('[data-testid=model-drop-refused]');
+  assert.match(await page.textContent('[data-testid=model-drop-refused]'), /a job is running: give the files again when it has finished/);
+  assert.equal(await page.$('[data-testid=model-reading]'), null, 'the file is not read');
   const t0 = Date.now();
   await page.click('[data-testid=cancel]');
   await page.waitForSelector('[data-testid=cancelled]', { timeout: 1000 });

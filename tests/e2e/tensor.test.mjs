@@ -662,6 +662,34 @@ test('a dropped file goes to the worker as it is: its bytes never pass through t
   await assertHealthy(page, errors);
 });
 
+test('a file dropped while another page\'s job holds the worker waits, says so, and is read from the bytes given', async () => {
+  // One worker, running a long Model-page sweep.
+  const { page, errors } = await openPage(browser, `${url}#/model?task=sweep&eval_size=10000`, { workers: 1 });
+  await page.click('[data-testid=run]');
+  await page.waitForFunction(() => /bits/.test(document.querySelector('[data-testid=job-status]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await page.evaluate(() => { location.hash = '#/tensor'; });
+  await readTable(page);
+  const path = join(tmpdir(), `qplay-e2e-wait-${process.pid}.npy`);
+  await writeFile(path, npyF32([4], new Float32Array([1, 2, 3, 4])));
+  try {
+    await page.setInputFiles('[data-testid=tensor-drop-input]', path);
+    await page.waitForFunction(() => /Waiting to read qplay-e2e-wait-\d+\.npy: the worker is finishing another page's job/.test(document.querySelector('[data-testid=file-reading]')?.textContent ?? ''));
+    // Changed on disk while it waits: the bytes given are read (a File read only when the worker
+    // got to it could no longer be read).
+    await writeFile(path, npyF32([2], new Float32Array([7, 8])));
+    await page.evaluate(() => { location.hash = '#/model?task=sweep&eval_size=10000'; });
+    await page.click('[data-testid=cancel]');
+    await page.waitForSelector('[data-testid=cancelled]');
+    await page.evaluate(() => { location.hash = '#/tensor'; });
+    await page.waitForFunction(() => /qplay-e2e-wait/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 60_000 });
+  } finally {
+    await rm(path, { force: true });
+  }
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=value-table] tbody tr').length === 4);
+  assert.equal(await page.$('[data-testid=file-error]'), null);
+  await assertHealthy(page, errors);
+});
+
 test('a file of many tensors the page can take opens without converting them all on the page\'s thread', async () => {
   const { page, errors } = await openPage(browser, url);
   await readTable(page);

@@ -1,17 +1,18 @@
 //! A drop zone with a file picker ([`DropZone`]): drop files on it, or press the button
 //! (keyboard users too) and pick them. [`FileDrop`] takes one file and hands over its name and
-//! the file itself ([`FileBlob`]), which goes to the worker without its bytes passing through the
-//! page; reading the format is the worker's job (`crate::formats::files`).
+//! its bytes as the browser holds them ([`FileBytes`]), which go to the worker without passing
+//! through the page's memory; reading the format is the worker's job (`crate::formats::files`).
 
 use std::cell::Cell;
 use std::rc::Rc;
 
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use super::ctl::Locked;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::formats::files::MAX_FILE_BYTES;
 
 #[derive(Properties, PartialEq)]
@@ -21,16 +22,19 @@ pub struct FileDropProps {
     /// The `accept` attribute of the picker, e.g. ".safetensors,.onnx".
     pub accept: AttrValue,
     /// (name, file) of each file, or an error message (too large, unreadable).
-    pub on_file: Callback<Result<(String, FileBlob), String>>,
+    pub on_file: Callback<Result<(String, FileBytes), String>>,
     /// The page keeps the file for later jobs: it is handed over as a snapshot of its bytes
-    /// ([`FileBlob::snapshot`]), which stays readable if the file changes on disk. Otherwise the
-    /// `File` itself, which the worker reads at once.
+    /// ([`FileBytes::snapshot`]), which stays readable if the file changes on disk. Otherwise the
+    /// bytes as the browser read them, for one job ([`FileBytes::Once`]).
     #[prop_or_default]
     pub keep: bool,
     pub testid: AttrValue,
     /// Locked by the teacher's link: no file is taken, dropped or picked.
     #[prop_or_default]
     pub locked: bool,
+    /// Not now (a job runs): the button is off and drops are refused, with why.
+    #[prop_or_default]
+    pub disabled: bool,
 }
 
 /// The reads a zone started, so that only the latest one's files are handed over: a large file
@@ -51,22 +55,24 @@ impl Reads {
     }
 }
 
-fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileBlob), String>>) {
+fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileBytes), String>>) {
     let name = file.name();
     let n = reads.start();
     if file.size() > MAX_FILE_BYTES as f64 {
         on.emit(Err(format!("{name}: the file is {:.0} MB; the limit is {} MB", file.size() / 1e6, MAX_FILE_BYTES >> 20)));
         return;
     }
-    if !keep {
-        return on.emit(Ok((name, FileBlob(file.into()))));
-    }
     wasm_bindgen_futures::spawn_local(async move {
+        // The browser reads the file off the page's thread, into its own memory.
         let read = JsFuture::from(file.array_buffer()).await;
         if !reads.is_latest(n) {
             return; // another file was given since
         }
-        match read.map_err(|e| format!("{e:?}")).and_then(|buf| FileBlob::snapshot(&[buf])) {
+        let bytes = read.map_err(|e| format!("{e:?}")).and_then(|buf| match keep {
+            true => FileBytes::snapshot(&[buf]),
+            false => Ok(FileBytes::Once(buf.unchecked_into())),
+        });
+        match bytes {
             Ok(blob) => on.emit(Ok((name, blob))),
             Err(e) => on.emit(Err(format!("{name}: the browser could not read the file ({e})"))),
         }
@@ -210,6 +216,6 @@ pub fn file_drop(props: &FileDropProps) -> Html {
     };
     html! {
         <DropZone text={format!("Drop {} here, or ", props.label)} button="choose a file…" picker_label={format!("Choose {}", props.label)}
-            accept={props.accept.clone()} testid={props.testid.clone()} locked={props.locked} {on_pick} />
+            accept={props.accept.clone()} testid={props.testid.clone()} locked={props.locked} disabled={props.disabled} {on_pick} />
     }
 }

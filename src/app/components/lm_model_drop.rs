@@ -1,7 +1,7 @@
 //! The Language-model page's drop zone for the user's own model: several files at once (a GGUF
 //! file; a llama2.c model.bin with its tokenizer.bin; a Hugging Face folder's model.safetensors,
 //! config.json and tokenizer.json), kept as ONE snapshot of their contents one after the other
-//! ([`FileBlob::snapshot`]: held by the browser, not in the page's memory, and passed to the
+//! ([`FileBytes::snapshot`]: held by the browser, not in the page's memory, and passed to the
 //! worker by reference). Which file is which is the worker's business
 //! (`lm::import::import_model`). The zone itself is `file_drop.rs`'s [`DropZone`].
 
@@ -13,7 +13,7 @@ use super::file_drop::{DropZone, Reads};
 use yew::prelude::*;
 
 use crate::app::worker::protocol::LmFile;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 
 /// Largest total of the files dropped together: 384 MiB. A model has at most 64 Mi parameters
 /// (`lm::config::MAX_PARAMS`), 256 MiB in f32, the widest type a file stores them in; the rest
@@ -23,7 +23,7 @@ use crate::app::worker::FileBlob;
 pub const MAX_MODEL_FILES_BYTES: f64 = (crate::lm::config::MAX_PARAMS as u64 * 4 + (128 << 20)) as f64;
 
 /// The files (names and lengths) and their contents one after the other.
-pub type DroppedFiles = (Vec<LmFile>, FileBlob);
+pub type DroppedFiles = (Vec<LmFile>, FileBytes);
 
 #[derive(Properties, PartialEq)]
 pub struct LmModelDropProps {
@@ -73,7 +73,7 @@ fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String
                 }
             }
         }
-        on.emit(FileBlob::snapshot(&buffers).map(|blob| (list, blob)));
+        on.emit(FileBytes::snapshot(&buffers).map(|blob| (list, blob)));
     });
 }
 

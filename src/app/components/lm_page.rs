@@ -25,7 +25,7 @@ use crate::app::state::job::{self, Change, JobState, JobUpdate};
 use crate::app::state::lm::{LmAction, LmJob, LmState, LmTask, ModelChoice, UserModel};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request, SearchPart, SearchStage};
 use crate::experiment::shard::{interleave, Shard};
 use crate::lm::{LmConfig, LmError};
@@ -169,7 +169,7 @@ fn search_parts(outcomes: Vec<Outcome>) -> Result<Vec<SearchPart>, String> {
 }
 
 /// Sends the user's files to the worker; the model replaces the previous one only if it reads.
-fn load_files(worker: &SharedWorker, state: &LmHandle, files: Vec<LmFile>, bytes: FileBlob) {
+fn load_files(worker: &SharedWorker, state: &LmHandle, files: Vec<LmFile>, bytes: FileBytes) {
     let request = Request::LmLoad { key: state.next_load_key, files: files.clone() };
     let task = LmTask { kind: LmJob::Load, exp: Rc::new(state.exp.clone()), files: Some((files, bytes.clone())) };
     job::run(worker, request, Some(&bytes), task, state.dispatcher().to_callback().reform(LmAction::Job));

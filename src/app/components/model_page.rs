@@ -19,7 +19,7 @@ use crate::app::state::job::{self, JobState};
 use crate::app::state::model::{ModelAction, ModelJob, ModelRead, ModelState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::app::state::experiment_job;
 use crate::app::worker::protocol::{ExportFormat, ModelSource as Source, Request};
 use crate::experiment::shard;
@@ -48,7 +48,7 @@ pub fn class_names(dataset: &str) -> Vec<String> {
 }
 
 /// Where the worker gets the experiment's model: a built-in name, or the loaded file.
-fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<FileBlob>) {
+fn model_source(state: &ModelState, exp: &Experiment) -> (Source, Option<FileBytes>) {
     match (&state.file, exp.model == FILE_MODEL) {
         (Some(f), true) => (Source::File { name: f.name.clone(), sidecar: f.sidecar.clone() }, Some(f.file.clone())),
         _ => (Source::Builtin(exp.model.clone()), None),
@@ -132,7 +132,7 @@ pub fn model_page() -> Html {
     // architecture and keeps the file (a snapshot of it), which travels with every run.
     let on_file = {
         let (d, worker) = (state.dispatcher(), worker.clone());
-        Callback::from(move |r: Result<(String, FileBlob), String>| match r {
+        Callback::from(move |r: Result<(String, FileBytes), String>| match r {
             Ok((name, file)) => {
                 let request = Request::ReadModel { model: Source::File { name: name.clone(), sidecar: None } };
                 let kind = ModelRead { name, file: file.clone() };
@@ -232,10 +232,10 @@ pub fn model_page() -> Html {
             <Notices notices={state.notices.clone()} {on_dismiss} />
             <TeacherNote view={state.view.clone()} />
             <ModelSource model_name={state.exp.model.clone()} model={model.clone()} file={state.file.clone()} file_error={state.file_error.clone()}
-                reading={state.reading.running().map(|j| AttrValue::from(j.kind.name.clone()))}
+                reading={state.reading.running().map(|j| AttrValue::from(j.reading_file(&j.kind.name)))}
                 on_cancel_reading={worker.canceller(state.reading.running().map(|j| j.id))}
                 cancelled={match &state.reading { JobState::Cancelled { kind } => Some(AttrValue::from(kind.name.clone())), _ => None }}
-                ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model")} hidden={state.view.is_hidden("model")} />
+                ptq={state.exp.ptq.clone()} {on_builtin} {on_file} locked={state.view.is_locked("model")} hidden={state.view.is_hidden("model")} {busy} />
             <section class="experiment" aria-label="Experiment">
                 <h2>{"Experiment"}</h2>
                 <ExperimentForm exp={state.exp.clone()} layers={layers.clone()} view={state.view.clone()} {on_edit} />

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use super::file_drop::FileDrop;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::app::state::model::LoadedModel;
 use crate::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
 use crate::model::ModelOutline;
@@ -25,9 +25,13 @@ pub struct ModelSourceProps {
     pub model: Rc<ModelOutline>,
     pub file: Option<Rc<LoadedModel>>,
     pub file_error: Option<String>,
-    /// The name of a dropped file the worker is reading.
+    /// What the worker is doing with a dropped file ("Reading X in the worker… "), while it does.
     #[prop_or_default]
     pub reading: Option<AttrValue>,
+    /// A job runs on the model: no file is taken until it ends (its result would show under the
+    /// new file's name).
+    #[prop_or_default]
+    pub busy: bool,
     /// Stops that reading (the worker is restarted).
     #[prop_or_default]
     pub on_cancel_reading: Callback<()>,
@@ -36,7 +40,7 @@ pub struct ModelSourceProps {
     pub cancelled: Option<AttrValue>,
     pub ptq: PtqConfig,
     pub on_builtin: Callback<String>,
-    pub on_file: Callback<Result<(String, FileBlob), String>>,
+    pub on_file: Callback<Result<(String, FileBytes), String>>,
     #[prop_or_default]
     pub locked: bool,
     /// Hidden by the teacher's link (`hide=model`): no chooser, only the model's layers.
@@ -105,10 +109,10 @@ pub fn model_source(props: &ModelSourceProps) -> Html {
                 </label>
             </div>
             <FileDrop label="a model (.safetensors or .onnx; a PyTorch nn.Sequential state_dict works)" accept=".safetensors,.onnx"
-                on_file={props.on_file.clone()} keep=true testid="model-drop" locked={props.locked} />
+                on_file={props.on_file.clone()} keep=true testid="model-drop" locked={props.locked} disabled={props.busy} />
             }
-            if let Some(name) = &props.reading {
-                <p class="hint" role="status" data-testid="model-reading">{ format!("Reading {name} in the worker… ") }
+            if let Some(doing) = &props.reading {
+                <p class="hint" role="status" data-testid="model-reading">{ doing.clone() }
                     <button onclick={props.on_cancel_reading.reform(|_| ())} data-testid="model-reading-cancel"
                         title="Stop reading the file (the worker is restarted); the model loaded before stays">{"Cancel"}</button>
                 </p>

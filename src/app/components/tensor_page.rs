@@ -32,7 +32,7 @@ use crate::app::state::job::{self, JobState};
 use crate::app::state::tensor::LoadedTensors;
 use crate::app::state::{TensorAction, TensorState};
 use crate::app::url;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::protocol::{LoadedTensorRef, Request};
 use crate::experiment::tensor_view::{TensorView, INLINE_WORK, MAX_PAGE_VALUES};
@@ -85,10 +85,7 @@ fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>, typed
     let (loaded, values) = match file.or(typed.as_ref()) {
         Some(current) => {
             let (mut shapes, bytes) = pack_tensors(std::slice::from_ref(current), MAX_PAGE_VALUES);
-            match FileBlob::of_bytes(&bytes) {
-                Ok(blob) => (shapes.pop().map(|(name, shape)| LoadedTensorRef { name, shape }), Some(blob)),
-                Err(e) => return state.dispatch(TensorAction::FileError(e)),
-            }
+            (shapes.pop().map(|(name, shape)| LoadedTensorRef { name, shape }), Some(FileBytes::of_bytes(&bytes)))
         }
         None => (None, None),
     };
@@ -164,7 +161,7 @@ pub fn tensor_page() -> Html {
     // keeps showing what it has until the tensors arrive.
     let on_file = {
         let (d, worker) = (state.dispatcher(), worker.clone());
-        Callback::from(move |r: Result<(String, FileBlob), String>| match r {
+        Callback::from(move |r: Result<(String, FileBytes), String>| match r {
             Ok((name, file)) => {
                 let updates = d.to_callback().reform(TensorAction::Read);
                 job::run(&worker, Request::ReadTensors { name: name.clone() }, Some(&file), name, updates);
@@ -184,7 +181,7 @@ pub fn tensor_page() -> Html {
             } else if text.len() > MAX_PASTE_IN_BOX {
                 e.prevent_default();
                 *focus_file.borrow_mut() = true;
-                on_file.emit(FileBlob::of_bytes(text.as_bytes()).map(|blob| (PASTE_NAME.to_string(), blob)));
+                on_file.emit(Ok((PASTE_NAME.to_string(), FileBytes::of_bytes(text.as_bytes()))));
             }
         })
     };
@@ -294,7 +291,7 @@ pub fn tensor_page() -> Html {
                     on_file={on_file} testid="tensor-drop" />
                 </Ctl>
                 if let Some(job) = state.reading.running() {
-                    <p class="hint" role="status" data-testid="file-reading">{ format!("Reading {} in the worker… ", job.kind) }
+                    <p class="hint" role="status" data-testid="file-reading">{ job.reading_file(&job.kind) }
                         <button onclick={worker.canceller(Some(job.id)).reform(|_| ())} data-testid="file-reading-cancel"
                             title="Stop reading the file (the worker is restarted); the tensor shown stays">{"Cancel"}</button>
                     </p>

@@ -7,7 +7,7 @@ use yew::Callback;
 
 use super::job::{self, JobUpdate};
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::app::worker::protocol::{ModelSource, Outcome, PtqView, Request};
 use crate::experiment::layerwise::LayerwiseReport;
 use crate::experiment::mixed_bit::MixedBitReport;
@@ -22,7 +22,7 @@ pub fn run<K: 'static>(
     worker: &SharedWorker,
     exp: &Experiment,
     source: &ModelSource,
-    file: Option<&FileBlob>,
+    file: Option<&FileBytes>,
     workers: usize,
     kind: K,
     updates: Callback<JobUpdate<K>>,

@@ -13,7 +13,7 @@ use yew::Callback;
 
 use crate::app::download::download_bytes;
 use crate::app::worker::host::SharedWorker;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::app::worker::protocol::{Event, Outcome, Request};
 use crate::experiment::Progress;
 
@@ -33,6 +33,15 @@ impl<K> Job<K> {
     /// The stage, steps done, steps in all and latest value, for the progress bar.
     pub fn stage(&self) -> (String, usize, usize, Option<f64>) {
         self.progress.as_ref().map_or(("starting".to_string(), 0, 1, None), |p| (p.stage.clone(), p.done, p.total, p.value))
+    }
+
+    /// What the worker is doing with a dropped file: "Reading X in the worker… ", or, while the
+    /// worker finishes another page's job first, that it waits to ([`crate::app::worker::host::WAITING`]).
+    pub fn reading_file(&self, name: &str) -> String {
+        match &self.progress {
+            Some(p) if p.stage == crate::app::worker::host::WAITING => format!("Waiting to read {name}: the worker is finishing another page's job… "),
+            _ => format!("Reading {name} in the worker… "),
+        }
     }
 }
 
@@ -137,7 +146,7 @@ impl<K: Clone> JobState<K> {
 /// every update of the job, starting with `Started`. A file the job writes (`Outcome::File`) is
 /// handed to the browser's download before `Done` is dispatched; a download the browser refuses
 /// fails the job with the reason.
-pub fn run<K: 'static>(worker: &SharedWorker, request: Request, file: Option<&FileBlob>, kind: K, dispatch: Callback<JobUpdate<K>>) -> u32 {
+pub fn run<K: 'static>(worker: &SharedWorker, request: Request, file: Option<&FileBytes>, kind: K, dispatch: Callback<JobUpdate<K>>) -> u32 {
     let d = dispatch.clone();
     let id = worker.0.submit(request, file, move |id, event, reply_bytes| {
         let event = match (event, reply_bytes) {
@@ -186,7 +195,7 @@ struct Split {
     /// How to merge the current stage.
     merge: Option<MergeFn>,
     /// The file every part gets, if any.
-    file: Option<FileBlob>,
+    file: Option<FileBytes>,
 }
 
 type Shared = std::rc::Rc<std::cell::RefCell<Split>>;
@@ -222,7 +231,7 @@ pub fn combined_loading(parts: &[Option<Loading>]) -> Option<Loading> {
 pub fn run_split<K: 'static>(
     worker: &SharedWorker,
     parts: Vec<Request>,
-    file: Option<&FileBlob>,
+    file: Option<&FileBytes>,
     kind: K,
     merge: impl Fn(Vec<Outcome>) -> Result<Outcome, String> + 'static,
     dispatch: Callback<JobUpdate<K>>,
@@ -233,7 +242,7 @@ pub fn run_split<K: 'static>(
 /// [`run_split`] for a job in stages: when a stage's parts are all done, `merge` either ends the
 /// job or gives the next stage's parts, which go to the workers in the same way (the page sees
 /// one job throughout, with the first part's id).
-pub fn run_stages<K: 'static>(worker: &SharedWorker, parts: Vec<Request>, file: Option<&FileBlob>, kind: K, merge: MergeFn, dispatch: Callback<JobUpdate<K>>) -> u32 {
+pub fn run_stages<K: 'static>(worker: &SharedWorker, parts: Vec<Request>, file: Option<&FileBytes>, kind: K, merge: MergeFn, dispatch: Callback<JobUpdate<K>>) -> u32 {
     if parts.is_empty() {
         // Nothing to send: the job fails at once (as job 0, which no worker ever runs).
         dispatch.emit(JobUpdate { id: 0, change: Change::Started(kind) });

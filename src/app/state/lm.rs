@@ -11,7 +11,7 @@ use crate::lm::corpus::BuiltinLm;
 use crate::lm::inspect::WeightView;
 use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::{Event, LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::ptq::lm_sensitivity::{compact_bits, SearchReport};
 use crate::share::lm::{changed_keys, LmExperiment, MAX_LAYER_BITS};
 use crate::share::view::{join_query, split_view, View};
@@ -39,7 +39,7 @@ pub struct UserModel {
     pub info: LmModelInfo,
     pub files: Vec<LmFile>,
     /// The files' contents one after the other (a snapshot, compared by identity).
-    pub bytes: FileBlob,
+    pub bytes: FileBytes,
 }
 
 /// What a Language-model job is for: its kind, the settings it runs (a table row keeps them),
@@ -48,7 +48,7 @@ pub struct UserModel {
 pub struct LmTask {
     pub kind: LmJob,
     pub exp: Rc<LmExperiment>,
-    pub files: Option<(Vec<LmFile>, FileBlob)>,
+    pub files: Option<(Vec<LmFile>, FileBytes)>,
 }
 
 /// One row of the comparison table.

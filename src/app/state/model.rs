@@ -15,7 +15,7 @@ use crate::experiment::qat::QatReport;
 use crate::experiment::spec::FILE_MODEL;
 use crate::experiment::sweep::SweepReport;
 use crate::experiment::Experiment;
-use crate::app::worker::FileBlob;
+use crate::app::worker::FileBytes;
 use crate::model::ModelOutline;
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
@@ -25,7 +25,7 @@ use crate::share::{page_hash, Page};
 #[derive(Debug, PartialEq, Eq)]
 pub struct LoadedModel {
     pub name: String,
-    pub file: FileBlob,
+    pub file: FileBytes,
     pub sidecar: Option<String>,
     pub outline: Rc<ModelOutline>,
 }
@@ -34,7 +34,7 @@ pub struct LoadedModel {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelRead {
     pub name: String,
-    pub file: FileBlob,
+    pub file: FileBytes,
 }
 
 /// What a Model-page job is for: the experiment it runs (its result is kept with it).

@@ -25,7 +25,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::protocol::{Event, Job, Reply, Request};
-use super::FileBlob;
+use super::FileBytes;
 use crate::experiment::Progress;
 
 /// The worker's script, made by trunk from `src/bin/qplay-worker.rs` (`data-loader-shim`).
@@ -175,25 +175,27 @@ impl WorkerHost {
 
     /// Sends a job (with a file, if any) and returns its id; `on` gets the id and every event of the job, the last one
     /// ending it ([`Event::ends_job`]). `on` is only ever called after `submit` has returned.
-    pub fn submit(&self, request: Request, file: Option<&FileBlob>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+    pub fn submit(&self, request: Request, file: Option<&FileBytes>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
         self.submit_to(0, request, file, on)
     }
 
     /// [`WorkerHost::submit`] to worker `slot` of the pool (taken modulo the pool's size).
-    pub fn submit_to(&self, slot: usize, request: Request, file: Option<&FileBlob>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+    pub fn submit_to(&self, slot: usize, request: Request, file: Option<&FileBytes>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
         self.submit_part(None, slot, request, file, on)
     }
 
     /// [`WorkerHost::submit_to`] for a part of the job `root` (a shared job's first part's id,
     /// which its page knows; `None`: the job is its own root), so that cancelling `root` stops it.
-    pub fn submit_part(&self, root: Option<u32>, slot: usize, request: Request, file: Option<&FileBlob>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
+    pub fn submit_part(&self, root: Option<u32>, slot: usize, request: Request, file: Option<&FileBytes>, on: impl Fn(u32, Event, Option<Vec<u8>>) + 'static) -> u32 {
         let slot = slot % self.slots.len();
         let id = self.next_id.get().wrapping_add(1);
         self.next_id.set(id);
         let msg = Object::new();
         let json = serde_json::to_string(&Job { id, request }).unwrap_or_default();
         let _ = Reflect::set(&msg, &"json".into(), &json.into());
-        let _ = Reflect::set(&msg, &"blob".into(), &file.map_or(JsValue::NULL, |f| f.0.clone().into()));
+        if let Some(f) = file {
+            f.attach(&msg);
+        }
         let on: Listener = Rc::new(on);
         let root = root.unwrap_or(id);
         let busy = self.listeners.borrow().values().any(|p| p.slot == slot);
@@ -286,10 +288,14 @@ fn next_waiting(listeners: &Listeners, slot: usize) -> Option<(u32, JsValue, Lis
     Some((id, p.waiting.take()?, p.on.clone()))
 }
 
-/// Posts a job's message (once: a message is never sent again). Its file is a `Blob`, which the
-/// browser passes by reference ([`FileBlob`]).
+/// Posts a job's message (once: a message is never sent again): a file's buffer is transferred
+/// rather than copied, a kept blob goes by reference ([`FileBytes`]).
 fn post(worker: &Worker, msg: &JsValue) -> Result<(), JsValue> {
-    worker.post_message(msg)
+    let transfer = js_sys::Array::new();
+    if let Some(buffer) = Reflect::get(msg, &"buffer".into()).ok().and_then(|v| v.dyn_into::<js_sys::ArrayBuffer>().ok()) {
+        transfer.push(&buffer);
+    }
+    worker.post_message_with_transfer(msg, &transfer)
 }
 
 /// Worker `slot` has ended its job: the next job waiting for it goes (a reply arrived, so it is ready).

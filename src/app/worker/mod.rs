@@ -12,7 +12,7 @@ pub mod lm;
 pub mod protocol;
 pub mod runner;
 
-use js_sys::{Array, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Blob;
 
@@ -21,37 +21,56 @@ use web_sys::Blob;
 pub const MAX_BLOB_BYTES: f64 = (512u64 << 20) as f64;
 
 /// A file's bytes on their way to the worker, held by the browser, not in the page's wasm
-/// memory: a dropped `File` (read once, at once, by the worker), or a snapshot of one that a page
-/// keeps for later jobs ([`FileBlob::snapshot`]). A message carries a `Blob` by reference, so
-/// neither sending it nor keeping it copies the bytes on the page's thread; the worker reads them
-/// ([`web_sys::FileReaderSync`]) into its own memory. Reading a 256 MiB file into the page's
-/// memory and out to the worker again held the page's thread about 0.6 s in Chromium, and left
-/// that memory with the page (wasm memory never shrinks).
+/// memory (reading a 256 MiB file into the page's memory and out to the worker again held the
+/// page's thread about 0.6 s in Chromium, and left that memory with the page: wasm memory never
+/// shrinks):
+/// - [`FileBytes::Once`]: bytes the browser read (or the page made) for one job, whose message
+///   transfers them to the worker (moved, not copied; so not for a job shared among workers);
+/// - [`FileBytes::Kept`]: a snapshot a page keeps for later jobs ([`FileBytes::snapshot`]), which a
+///   message carries by reference and the worker reads ([`web_sys::FileReaderSync`]). It stays
+///   readable when the file changes on disk: a `File` kept instead could no longer be read then
+///   (Chromium: NotReadableError), nor one waiting for a busy worker.
 #[derive(Clone, Debug)]
-pub struct FileBlob(pub Blob);
+pub enum FileBytes {
+    Once(ArrayBuffer),
+    Kept(Blob),
+}
 
-impl PartialEq for FileBlob {
-    /// The same blob (a snapshot is never changed, so the same bytes).
+impl PartialEq for FileBytes {
+    /// The same buffer or blob (neither is ever changed, so the same bytes).
     fn eq(&self, other: &Self) -> bool {
-        JsValue::from(&self.0) == JsValue::from(&other.0)
+        match (self, other) {
+            (FileBytes::Once(a), FileBytes::Once(b)) => JsValue::from(a) == JsValue::from(b),
+            (FileBytes::Kept(a), FileBytes::Kept(b)) => JsValue::from(a) == JsValue::from(b),
+            _ => false,
+        }
     }
 }
 
-impl Eq for FileBlob {}
+impl Eq for FileBytes {}
 
-impl FileBlob {
-    /// Bytes made on the page (a long paste, a tensor's packed values), copied once into a blob.
-    pub fn of_bytes(bytes: &[u8]) -> Result<FileBlob, String> {
-        let parts = Array::of1(&Uint8Array::from(bytes));
-        Blob::new_with_u8_array_sequence(&parts).map(FileBlob).map_err(|e| format!("the browser could not hold the bytes ({e:?})"))
+impl FileBytes {
+    /// Bytes made on the page (a long paste, a tensor's packed values), copied once out of its
+    /// memory for one job.
+    pub fn of_bytes(bytes: &[u8]) -> FileBytes {
+        FileBytes::Once(Uint8Array::from(bytes).buffer())
     }
 
     /// A copy of `buffers` (the files' contents, read by the browser), one after the other, that
-    /// stays readable when a file changes on disk: a `File` kept instead could no longer be read
-    /// then (Chromium: NotReadableError), and a page that keeps a file for later jobs would lose it.
-    pub fn snapshot(buffers: &[JsValue]) -> Result<FileBlob, String> {
+    /// a page keeps.
+    pub fn snapshot(buffers: &[JsValue]) -> Result<FileBytes, String> {
         let parts: Array = buffers.iter().collect();
-        Blob::new_with_buffer_source_sequence(&parts).map(FileBlob).map_err(|e| format!("the browser could not hold the file ({e:?})"))
+        Blob::new_with_buffer_source_sequence(&parts).map(FileBytes::Kept).map_err(|e| format!("the browser could not hold the file ({e:?})"))
+    }
+
+    /// Puts the bytes into a job's message: `buffer` (which the host transfers when it posts the
+    /// message) or `blob`.
+    fn attach(&self, msg: &JsValue) {
+        let (key, value): (&str, JsValue) = match self {
+            FileBytes::Once(b) => ("buffer", b.into()),
+            FileBytes::Kept(b) => ("blob", b.into()),
+        };
+        let _ = Reflect::set(msg, &key.into(), &value);
     }
 }
 
@@ -66,21 +85,25 @@ fn message_bytes(data: &JsValue) -> Option<Vec<u8>> {
     })
 }
 
-/// The file a job's message carries (`data.blob`), read in the worker (whose thread may wait for
-/// it): none, its bytes, or why they cannot be read (too large, or the file changed or went
-/// away on disk since it was dropped).
-fn message_blob(data: &JsValue) -> Result<Option<Vec<u8>>, String> {
-    let Some(blob) = Reflect::get(data, &"blob".into()).ok().and_then(|v| v.dyn_into::<Blob>().ok()) else { return Ok(None) };
-    let name = blob.dyn_ref::<web_sys::File>().map_or_else(|| "the file".to_string(), |f| f.name());
-    if blob.size() > MAX_BLOB_BYTES {
-        return Err(format!("{name}: {:.0} MB is more than the worker reads ({:.0} MB)", blob.size() / 1e6, MAX_BLOB_BYTES / 1e6));
+/// The file a job's message carries (`data.buffer` or `data.blob`), read in the worker (whose
+/// thread may wait for it): none, its bytes, or why they cannot be read (too large, or the file
+/// changed or went away on disk since it was dropped).
+fn message_file(data: &JsValue) -> Result<Option<Vec<u8>>, String> {
+    if let Some(buffer) = Reflect::get(data, &"buffer".into()).ok().and_then(|v| v.dyn_into::<ArrayBuffer>().ok()) {
+        if buffer.byte_length() as f64 > MAX_BLOB_BYTES {
+            return Err(format!("{:.0} MB is more than the worker reads ({:.0} MB)", buffer.byte_length() as f64 / 1e6, MAX_BLOB_BYTES / 1e6));
+        }
+        return Ok(Some(Uint8Array::new(&buffer).to_vec()));
     }
-    let read = web_sys::FileReaderSync::new().and_then(|r| r.read_as_array_buffer(&blob));
-    match read {
+    let Some(blob) = Reflect::get(data, &"blob".into()).ok().and_then(|v| v.dyn_into::<Blob>().ok()) else { return Ok(None) };
+    if blob.size() > MAX_BLOB_BYTES {
+        return Err(format!("{:.0} MB is more than the worker reads ({:.0} MB)", blob.size() / 1e6, MAX_BLOB_BYTES / 1e6));
+    }
+    match web_sys::FileReaderSync::new().and_then(|r| r.read_as_array_buffer(&blob)) {
         Ok(buf) => Ok(Some(Uint8Array::new(&buf).to_vec())),
         Err(e) => {
             let why = Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{e:?}"));
-            Err(format!("{name}: the browser could not read the file ({why}); was it changed or moved since it was given? Give it again"))
+            Err(format!("the browser could not read the file's copy ({why})"))
         }
     }
 }

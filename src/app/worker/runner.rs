@@ -90,7 +90,7 @@ pub fn start() {
         match serde_json::from_str::<Job>(&json) {
             Ok(job) => wasm_bindgen_futures::spawn_local(async move {
                 let id = job.id;
-                let bytes = match super::message_blob(&data) {
+                let bytes = match super::message_file(&data) {
                     Ok(bytes) => bytes,
                     Err(message) => return post(id, Event::Failed(message), None),
                 };
