@@ -2,7 +2,7 @@
 // Every test fails on any console error, page error or panic banner.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile, rm } from 'node:fs/promises';
+import { readFile, writeFile, rm, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPage, screenshot, useServedApp, assertHealthy, root, pageMemoryMiB } from './harness.mjs';
@@ -659,6 +659,19 @@ test('a dropped file goes to the worker as it is: its bytes never pass through t
   // Read on the page and sent on, it had grown the page's memory by the file's 96 MiB (and held
   // its thread about 0.2 s per 100 MB copied, twice).
   assert.ok(after - before < 32, `the page's memory grew ${after - before} MiB`);
+  // One byte past the limit (a sparse file): refused by its size, in one unit, before any read.
+  const over = join(tmpdir(), `qplay-e2e-over-${process.pid}.npy`);
+  const handle = await open(over, 'w');
+  await handle.truncate(256 * 2 ** 20 + 1);
+  await handle.close();
+  try {
+    await page.setInputFiles('[data-testid=tensor-drop-input]', over);
+    await page.waitForSelector('[data-testid=file-error]');
+  } finally {
+    await rm(over, { force: true });
+  }
+  assert.match(await page.textContent('[data-testid=file-error]'), /the file is 268435457 bytes \(256\.0 MiB\); the limit is 256 MiB \(268435456 bytes\)/);
+  assert.match(await page.textContent('[data-testid=loaded-file]'), /qplay-e2e-big/, 'the file before stays');
   await assertHealthy(page, errors);
 });
 

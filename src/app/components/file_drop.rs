@@ -59,7 +59,13 @@ fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileB
     let name = file.name();
     let n = reads.start();
     if file.size() > MAX_FILE_BYTES as f64 {
-        on.emit(Err(format!("{name}: the file is {:.0} MB; the limit is {} MB", file.size() / 1e6, MAX_FILE_BYTES >> 20)));
+        // Both in MiB: 268 MB against "256 MB" read as if 260 MB were too much too.
+        on.emit(Err(format!(
+            "{name}: the file is {} bytes ({:.1} MiB); the limit is {} MiB ({MAX_FILE_BYTES} bytes)",
+            file.size(),
+            file.size() / (1u64 << 20) as f64,
+            MAX_FILE_BYTES >> 20
+        )));
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {
