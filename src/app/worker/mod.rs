@@ -86,8 +86,8 @@ fn message_bytes(data: &JsValue) -> Option<Vec<u8>> {
 }
 
 /// The file a job's message carries (`data.buffer` or `data.blob`), read in the worker (whose
-/// thread may wait for it): none, its bytes, or why they cannot be read (too large, or the file
-/// changed or went away on disk since it was dropped).
+/// thread may wait for it): none, its bytes, or why they cannot be read (too large, or the
+/// browser could not read its copy).
 fn message_file(data: &JsValue) -> Result<Option<Vec<u8>>, String> {
     if let Some(buffer) = Reflect::get(data, &"buffer".into()).ok().and_then(|v| v.dyn_into::<ArrayBuffer>().ok()) {
         if buffer.byte_length() as f64 > MAX_BLOB_BYTES {

@@ -1,6 +1,7 @@
 //! The messages between the page and the worker. A job is a JS object
-//! `{ json: string, blob: Blob | null }`: the serde JSON of a [`Job`] and the file that travels
-//! with it (a tensor or model the user loaded), passed by reference ([`super::FileBytes`]). A
+//! `{ json: string, buffer?: ArrayBuffer, blob?: Blob }`: the serde JSON of a [`Job`] and the
+//! file that travels with it (a tensor or model the user loaded), transferred or passed by
+//! reference ([`super::FileBytes`]). A
 //! reply is `{ json: string, bytes: Uint8Array | null }`: the serde JSON of a [`Reply`] and the
 //! bytes it carries (an exported file, a view's values), transferred rather than copied.
 
