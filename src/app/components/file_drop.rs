@@ -59,7 +59,8 @@ fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileB
     let name = file.name();
     let n = reads.start();
     if file.size() > MAX_FILE_BYTES as f64 {
-        // Both in MiB: 268 MB against "256 MB" read as if 260 MB were too much too.
+        // The size and the limit in the same units ("268 MB; the limit is 256 MB" mixed decimal
+        // megabytes with binary ones, as if a 260 MB file were too large too).
         on.emit(Err(format!(
             "{name}: the file is {} bytes ({:.1} MiB); the limit is {} MiB ({MAX_FILE_BYTES} bytes)",
             file.size(),
