@@ -71,8 +71,8 @@ fn first_rows<T: Copy>(v: &[T]) -> Rc<[T]> {
     Rc::from(&v[..v.len().min(MAX_ROWS)])
 }
 
-/// Asks the worker for the view of the page's settings and tensor (its values travel as bytes, in
-/// a blob):
+/// Asks the worker for the view of the page's settings and tensor (its values travel as bytes,
+/// transferred to the worker):
 /// the file's, else the typed one (a link carries at most 256 typed values, so the settings'
 /// hash alone would give the worker the lab's example instead), unless a generator is chosen.
 fn send_view(worker: &SharedWorker, state: &UseReducerHandle<TensorState>, typed: &Typed) {
