@@ -30,6 +30,7 @@ use qplay::model::forward::Fp32Runner;
 use qplay::model::{zoo, Model};
 use qplay::ptq::{quantize_model, PtqConfig, QuantMode, Scope, WeightGranularity};
 use qplay::ptq::config::DynamicMode;
+use qplay::units::bytes_exact;
 
 #[derive(clap::Args)]
 pub struct ConvertArgs {
@@ -149,7 +150,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
         return Err(at("not a regular file (a directory, a device or a pipe cannot be read)".into()));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(at(format!("the file is {} bytes, more than the limit of {} MiB", meta.len(), MAX_FILE_BYTES >> 20)));
+        return Err(at(format!("the file is {}, more than the limit of {}", bytes_exact(meta.len().into()), bytes_exact(MAX_FILE_BYTES as u128))));
     }
     let file = std::fs::File::open(path).map_err(|e| at(e.to_string()))?;
     read_limited(file).map_err(at)
@@ -160,7 +161,7 @@ pub fn read_limited(r: impl std::io::Read) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(r, MAX_FILE_BYTES + 1), &mut bytes).map_err(|e| e.to_string())?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("more than the limit of {} MiB", MAX_FILE_BYTES >> 20));
+        return Err(format!("more than the limit of {}", bytes_exact(MAX_FILE_BYTES as u128)));
     }
     Ok(bytes)
 }

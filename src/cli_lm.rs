@@ -38,6 +38,7 @@ use qplay::lm::tokenizers::{TextStream, Tokenizer};
 use qplay::lm::{CharTokenizer, KvFormat, LmConfig, LmError, LmModel, LmWeights};
 use qplay::ptq::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
 use qplay::ptq::lm_method::{quantize_with_method, MethodResult};
+use qplay::units::bytes_exact;
 
 #[derive(Subcommand)]
 pub enum LmCommand {
@@ -307,14 +308,14 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
         return Err(format!("{}: not a regular file", path.display()));
     }
     if meta.len() > limit {
-        return Err(format!("{}: the file is {} bytes; the limit is {limit} bytes", path.display(), meta.len()));
+        return Err(format!("{}: the file is {}; the limit is {}", path.display(), bytes_exact(meta.len().into()), bytes_exact(limit.into())));
     }
     // The size a file reports can be wrong (/proc files report 0): the read stops past the limit.
     let mut bytes = Vec::new();
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.len() as u64 > limit {
-        return Err(format!("{}: the file holds more than the limit of {limit} bytes", path.display()));
+        return Err(format!("{}: the file holds more than the limit of {}", path.display(), bytes_exact(limit.into())));
     }
     Ok(bytes)
 }
@@ -420,7 +421,7 @@ impl ModelArgs {
             total = total.saturating_add(std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?.len());
         }
         if total > MAX_IMPORT_FILE_BYTES {
-            return Err(format!("the model's files hold {total} bytes together; the limit is {MAX_IMPORT_FILE_BYTES} bytes"));
+            return Err(format!("the model's files hold {} together; the limit is {}", bytes_exact(total.into()), bytes_exact(MAX_IMPORT_FILE_BYTES.into())));
         }
         let mut left = MAX_IMPORT_FILE_BYTES;
         let mut files = Vec::with_capacity(paths.len());

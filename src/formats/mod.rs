@@ -24,6 +24,7 @@ use std::fmt;
 
 use crate::model::ModelError;
 use crate::parse::ParseError;
+use crate::units::bytes_exact;
 
 /// A dense tensor of f32 in C (row-major) order.
 #[derive(Clone, Debug, PartialEq)]
@@ -165,14 +166,16 @@ impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FormatError::TooLarge { bytes, limit } => {
-                write!(f, "the file is {bytes} bytes; the limit is {limit} bytes")
+                write!(f, "the file is {}; the limit is {}", bytes_exact(*bytes as u128), bytes_exact(*limit as u128))
             }
             FormatError::TooManyValues { count, limit } => {
                 write!(f, "the array holds {count} values; at most {limit} are read ({} MiB as f32)", limit / (1 << 18))
             }
             FormatError::DecompressedTooLarge { member, bytes, limit } => write!(
                 f,
-                "the archive ({bytes} bytes) decompresses to more than the limit of {limit} bytes (at member \"{member}\")"
+                "the archive ({}) decompresses to more than the limit of {} (at member \"{member}\")",
+                bytes_exact(*bytes as u128),
+                bytes_exact(*limit as u128)
             ),
             FormatError::BadMagic { format } => write!(f, "this is not a {format} file (wrong magic bytes)"),
             FormatError::Malformed { format, message } => write!(f, "the {format} file is malformed: {message}"),

@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::formats::FormatError;
 use crate::quant::QuantError;
+use crate::units::bytes_exact;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum LmError {
@@ -43,9 +44,9 @@ impl fmt::Display for LmError {
                 "the model's activations overflow f32: value {index} of {at} is NaN or infinite (its weights or inputs are too large for f32 arithmetic)"
             ),
             // A count that saturated (sizes are multiplied with saturating_mul) is not a size.
-            LmError::TooLarge { what, bytes: u128::MAX, limit } => write!(f, "{what} needs more bytes than can be counted (2^128); the limit is {limit} bytes"),
+            LmError::TooLarge { what, bytes: u128::MAX, limit } => write!(f, "{what} needs more bytes than can be counted (2^128); the limit is {}", bytes_exact(*limit)),
             LmError::TooLarge { what, bytes, limit } => {
-                write!(f, "{what} needs {bytes} bytes; the limit is {limit} bytes")
+                write!(f, "{what} needs {}; the limit is {}", bytes_exact(*bytes), bytes_exact(*limit))
             }
             LmError::Tokens(m) => write!(f, "{m}"),
             LmError::Setting { name, message } => write!(f, "setting {name}: {message}"),

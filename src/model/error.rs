@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::units::grouped;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelError {
     /// A layer gets an input of the wrong shape.
@@ -46,7 +48,7 @@ impl fmt::Display for ModelError {
             }
             ModelError::UnknownLayer { layer, kind } => write!(f, "layer {layer}: unknown layer kind \"{kind}\""),
             ModelError::TooLarge { params, limit } => {
-                write!(f, "the model has {params} parameters; the limit is {limit}")
+                write!(f, "the model has {} parameters; the limit is {}", grouped(*params as u128), grouped(*limit as u128))
             }
             ModelError::NonFinite { layer, tensor, index } => {
                 write!(f, "layer {layer}: {tensor}[{index}] is NaN or infinite")

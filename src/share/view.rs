@@ -54,7 +54,13 @@ impl View {
 
     /// `lock=all`.
     pub fn lock_all() -> View {
-        View { locked: BTreeSet::from(["all".to_string()]), ..View::default() }
+        View::default().and_lock_all()
+    }
+
+    /// This view with every control locked as well (`lock=all` beside what it hides and locks).
+    pub fn and_lock_all(mut self) -> View {
+        self.locked.insert("all".into());
+        self
     }
 
     /// Whether the link fixes any setting (hides or locks anything; the page then says so).
@@ -179,8 +185,9 @@ pub const MODEL_VIEW_KEYS: &[&str] = &[
     "qat.train_size",
 ];
 
-/// The keys a link may hide or lock on the Lab page.
-pub const LAB_VIEW_KEYS: &[&str] = &["dataset", "ptq.method", "ptq.weight_bits"];
+/// The keys a link may hide or lock on the Lab page (its Bits select sets `ptq.weight_bits` and
+/// `ptq.act_bits` together: either key fixes it).
+pub const LAB_VIEW_KEYS: &[&str] = &["dataset", "ptq.method", "ptq.weight_bits", "ptq.act_bits"];
 
 /// The keys a link may hide or lock on the Language-model page: its settings, `model` (the drop
 /// zone and the choice of model: the built-in ones, `builtin` in the link, and the user's) and

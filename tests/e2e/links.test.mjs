@@ -157,9 +157,21 @@ test('a misspelt key in hide= or lock= is named in a notice', async () => {
   const { page: p3, errors: e3 } = await openPage(browser, `${url}#/lab?lock=metod`);
   await p3.waitForSelector('[data-testid=link-notice]');
   assert.match(await p3.textContent('[data-testid=link-notice]'), /"metod"/);
+  // The Lab's Bits select sets the activations' bits too: a lock on them is one on it (the page
+  // said no control used ptq.act_bits, left the select free, and a choice dropped the lock).
+  const { page: p4, errors: e4 } = await openPage(browser, `${url}#/lab?ptq.weight_bits=4&ptq.act_bits=4&lock=ptq.act_bits`);
+  await p4.waitForSelector('[data-testid=lab-bits]');
+  assert.equal(await p4.$('[data-testid=link-notice]'), null, 'ptq.act_bits is a Lab key');
+  assert.equal(await p4.$eval('[data-testid=lab-bits]', (s) => s.matches(':disabled')), true, 'the Bits select is locked');
+  assert.match(await p4.evaluate(() => location.hash), /lock=ptq\.act_bits/);
+  const { page: p5, errors: e5 } = await openPage(browser, `${url}#/lab?hide=ptq.act_bits`);
+  await p5.waitForSelector('[data-testid=lab-method]');
+  assert.equal(await p5.$('[data-testid=lab-bits]'), null, 'hidden with the activations\' bits');
   await assertHealthy(page, errors);
   await assertHealthy(p2, e2);
   await assertHealthy(p3, e3);
+  await assertHealthy(p4, e4);
+  await assertHealthy(p5, e5);
 });
 
 test('a setting that does not apply, or any key of a Benchmark link, is named in a notice', async () => {

@@ -239,6 +239,26 @@ test('bad model files show a message and the model loaded before stays', async (
   await assertHealthy(page, errors);
 });
 
+test('a file read after another file\'s fast run runs by itself, as one read after a built-in model\'s does', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  const mlp = await readFile(join(root, 'www', 'models', 'mlp-fashion.safetensors'));
+  await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-mlp.safetensors', mimeType: 'application/octet-stream', buffer: mlp });
+  await page.waitForFunction(() => /model=file/.test(location.hash));
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
+  assert.match(await page.textContent('[data-testid=ptq-result]'), /nn1/);
+  // The MLP's run is fast: the CNN read in its place runs by itself (before, its results went and
+  // nothing ran until Run, though a file read after a built-in model's fast run did run).
+  const cnn = await readFile(join(root, 'www', 'models', 'cnn-fashion.safetensors'));
+  await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-cnn.safetensors', mimeType: 'application/octet-stream', buffer: cnn });
+  await page.waitForFunction(() => /conv1[\s\S]*Conv2d/.test(document.querySelector('[data-testid=layer-table]').textContent));
+  await page.waitForFunction(() => /conv1/.test(document.querySelector('[data-testid=ptq-result]')?.textContent ?? ''), null, { timeout: 120_000 });
+  assert.equal(await page.$('[data-testid=stale]'), null, 'the result is of the settings shown');
+  assert.ok(pct(await page.textContent('[data-testid=fp32-accuracy]')) > 85);
+  await assertHealthy(page, errors);
+});
+
 test('a task\'s result of earlier settings is marked as such, as the PTQ result is', async () => {
   const { page, errors } = await openPage(browser, `${url}#/model?task=layerwise&eval_size=500`);
   await page.waitForSelector('[data-testid=layer-table]');

@@ -251,6 +251,10 @@ test('scheme controls and range sliders change the maths as their labels say, an
   await page.uncheck('[data-testid=signed]');
   await page.waitForFunction(() => document.querySelector('[data-testid=clamp-range]').textContent === '[0, 255]');
   assert.equal(await page.textContent('[data-testid=zero-point]'), '128');
+  // The note beside it says so too (it said "Z = 0" whatever the integers).
+  const note = await page.textContent('[data-testid=method-note]');
+  assert.match(note, /Z = ⌊\(qmin \+ qmax \+ 1\) \/ 2⌋, the middle of the grid \(0 for signed integers, 2\^\(b−1\) for unsigned\)/);
+  assert.doesNotMatch(note, /Z = 0 and/);
   // Narrow range drops the lowest level.
   await page.check('[data-testid=signed]');
   await page.check('[data-testid=narrow]');
@@ -670,7 +674,7 @@ test('a dropped file goes to the worker as it is: its bytes never pass through t
   } finally {
     await rm(over, { force: true });
   }
-  assert.match(await page.textContent('[data-testid=file-error]'), /the file is 268435457 bytes \(256\.0 MiB\); the limit is 256 MiB \(268435456 bytes\)/);
+  assert.match(await page.textContent('[data-testid=file-error]'), /the file is 268,435,457 bytes \(256\.0 MiB\); the limit is 268,435,456 bytes \(256 MiB\)/);
   assert.match(await page.textContent('[data-testid=loaded-file]'), /qplay-e2e-big/, 'the file before stays');
   await assertHealthy(page, errors);
 });

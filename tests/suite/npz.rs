@@ -80,7 +80,7 @@ both! {
                 // The message gives the archive's real size and the decompressed limit, not the
                 // limit plus one as the file's size.
                 let text = e.to_string();
-                assert!(text.contains(&format!("({} bytes)", bomb.len())) && text.contains("decompresses to more than the limit of 1048576 bytes"), "{text}");
+                assert!(text.contains(&format!("({})", qplay::units::bytes_exact(bomb.len() as u128))) && text.contains("decompresses to more than the limit of 1,048,576 bytes (1 MiB)"), "{text}");
             }
             other => panic!("expected DecompressedTooLarge, got {other:?}"),
         }

@@ -204,7 +204,7 @@ both! {
             let t = g.initializer.iter_mut().find(|t| t.name == "nn1.weight").unwrap();
             t.dims = vec![100_000_000, 784];
         }));
-        assert!(msg.contains("78400000000 parameters"), "{msg}");
+        assert!(msg.contains("78,400,000,000 parameters"), "{msg}");
         // Weights of a type qplay does not read: named in ONNX's terms, not NumPy's.
         let msg = error_of(&edited(&mlp, |p| {
             let g = p.graph.as_mut().unwrap();

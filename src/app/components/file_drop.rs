@@ -14,6 +14,7 @@ use yew::prelude::*;
 use super::ctl::Locked;
 use crate::app::worker::FileBytes;
 use crate::formats::files::MAX_FILE_BYTES;
+use crate::units::bytes_exact;
 
 #[derive(Properties, PartialEq)]
 pub struct FileDropProps {
@@ -61,12 +62,7 @@ fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileB
     if file.size() > MAX_FILE_BYTES as f64 {
         // The size and the limit in the same units ("268 MB; the limit is 256 MB" mixed decimal
         // megabytes with binary ones, as if a 260 MB file were too large too).
-        on.emit(Err(format!(
-            "{name}: the file is {} bytes ({:.1} MiB); the limit is {} MiB ({MAX_FILE_BYTES} bytes)",
-            file.size(),
-            file.size() / (1u64 << 20) as f64,
-            MAX_FILE_BYTES >> 20
-        )));
+        on.emit(Err(format!("{name}: the file is {}; the limit is {}", bytes_exact(file.size() as u128), bytes_exact(MAX_FILE_BYTES as u128))));
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {

@@ -56,7 +56,7 @@ fn experiment(cfg: &LmQuantConfig) -> LmExperiment {
 /// A Lab whose teacher fixed every control (`lock=all` / `hide=all`) adds `lock=all`, so that the
 /// page opens locked alike.
 fn open_link(state: &LmHandle, cfg: &LmQuantConfig, lab_locks_all: bool) -> Html {
-    let (exp, mut view) = if state.view.is_set() {
+    let (exp, view) = if state.view.is_set() {
         let d = LmExperiment::default();
         let exp = LmExperiment { quant: cfg.clone(), tokens: d.tokens, builtin: d.builtin, model: d.model, ..state.exp.clone() };
         let locked = state.locked_changes(&exp);
@@ -67,9 +67,7 @@ fn open_link(state: &LmHandle, cfg: &LmQuantConfig, lab_locks_all: bool) -> Html
     } else {
         (experiment(cfg), View::default())
     };
-    if lab_locks_all {
-        view.locked.insert("all".into());
-    }
+    let view = if lab_locks_all { view.and_lock_all() } else { view };
     html! { <a href={page_hash(Page::Lm, &crate::share::view::join_query(&to_query(&exp), &view))}>{"open"}</a> }
 }
 

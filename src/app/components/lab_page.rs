@@ -249,6 +249,11 @@ pub fn lab_page() -> Html {
     let e = &state.exp;
     let ds_name = if e.dataset == "mnist" { "MNIST" } else { "Fashion-MNIST" };
     // Bits the select cannot show (a link's 16, or weights and activations apart) get an option of their own.
+    // The Bits select sets the weights' and the activations' bits together: a link that hides or
+    // locks either fixes it.
+    let bits_keys = ["ptq.weight_bits", "ptq.act_bits"];
+    let bits_hidden = bits_keys.iter().any(|k| state.view.is_hidden(k));
+    let bits_locked = bits_keys.iter().any(|k| state.view.is_locked(k));
     let from_link_bits = !LAB_BITS.contains(&e.ptq.weight_bits) || e.ptq.act_bits != e.ptq.weight_bits;
     let (weights_words, acts_words) = ptq_words(e);
     let test_images = match (&state.ptq, e.eval_size) {
@@ -284,9 +289,9 @@ pub fn lab_page() -> Html {
                                 <option value="clip" selected={e.ptq.method == Method::Clip}>{"clip"}</option>
                             </select></label>
                     }
-                    if !state.view.is_hidden("ptq.weight_bits") {
+                    if !bits_hidden {
                         <label title="bits of the weights and the activations">{"Bits"}
-                            <select onchange={on_bits} ~value={if from_link_bits { String::new() } else { e.ptq.weight_bits.to_string() }} disabled={busy || state.view.is_locked("ptq.weight_bits")} data-testid="lab-bits">
+                            <select onchange={on_bits} ~value={if from_link_bits { String::new() } else { e.ptq.weight_bits.to_string() }} disabled={busy || bits_locked} data-testid="lab-bits">
                                 { for LAB_BITS.iter().map(|b| html! { <option value={b.to_string()} selected={!from_link_bits && e.ptq.weight_bits == *b}>{ b }</option> }) }
                                 if from_link_bits {
                                     <option value="" selected=true>{ format!("W{} A{} (from the link)", e.ptq.weight_bits, e.ptq.act_bits) }</option>

@@ -14,6 +14,7 @@ use yew::prelude::*;
 
 use crate::app::worker::protocol::LmFile;
 use crate::app::worker::FileBytes;
+use crate::units::bytes_exact;
 
 /// Largest total of the files dropped together: 384 MiB. A model has at most 64 Mi parameters
 /// (`lm::config::MAX_PARAMS`), 256 MiB in f32, the widest type a file stores them in; the rest
@@ -46,9 +47,9 @@ fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String
     let total: f64 = files.iter().map(|f| f.size()).sum();
     if total > MAX_MODEL_FILES_BYTES {
         on.emit(Err(format!(
-            "the files are {:.0} MB together; the limit is {:.0} MB: qplay's language models have at most 64 Mi parameters (256 MiB in f32), so no larger model can be loaded",
-            total / 1e6,
-            MAX_MODEL_FILES_BYTES / 1e6
+            "the files are {} together; the limit is {}: qplay's language models have at most 64 Mi parameters (256 MiB in f32), so no larger model can be loaded",
+            bytes_exact(total as u128),
+            bytes_exact(MAX_MODEL_FILES_BYTES as u128)
         )));
         return;
     }

@@ -16,7 +16,7 @@ use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
 use crate::app::state::job::{self, JobState};
-use crate::app::state::model::{ModelAction, ModelJob, ModelRead, ModelState};
+use crate::app::state::model::{ModelAction, ModelJob, ModelRead, ModelState, LIVE_RERUN_MS};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::FileBytes;
@@ -30,9 +30,6 @@ use crate::model::ModelOutline;
 use crate::ptq::config::PtqConfig;
 use crate::share::{query_of, Page};
 
-/// A PTQ run that took less than this re-runs by itself when a setting changes (ms): about
-/// 2 s, so that a busy machine still follows the settings live.
-pub const LIVE_RERUN_MS: f64 = 2000.0;
 
 pub type ModelHandle = UseReducerHandle<ModelState>;
 
@@ -89,11 +86,17 @@ pub fn model_page() -> Html {
         *latest.borrow_mut() = state.clone();
         let worker2 = worker.clone();
         let timer = use_mut_ref(|| None::<Timeout>);
-        use_effect_with(state.exp.clone(), move |exp| {
-            // Whether `s` should re-run `exp` live: a fast earlier result of other settings, and
-            // nothing in flight but a PTQ run (a sweep, a search or QAT is never replaced).
+        // The settings and the file they run on: another file with the same settings runs too.
+        let file = state.file.as_ref().map(|f| Rc::as_ptr(f) as usize);
+        use_effect_with((state.exp.clone(), file), move |(exp, _)| {
+            // Whether `s` should re-run `exp` live: a fast earlier result of other settings (or
+            // of the file this one replaced), and nothing in flight but a PTQ run (a sweep, a
+            // search or QAT is never replaced).
             let follows = |s: &ModelState, exp: &Experiment| {
-                let fast = s.results.ptq.as_ref().is_some_and(|r| r.report.millis < LIVE_RERUN_MS && r.exp != *exp);
+                let fast = match &s.results.ptq {
+                    Some(r) => r.report.millis < LIVE_RERUN_MS && r.exp != *exp,
+                    None => s.follow_file && exp.model == FILE_MODEL,
+                };
                 let ptq_in_flight = s.job.running().is_some_and(|j| j.kind.exp.task == Task::Ptq);
                 s.exp == *exp && exp.task == Task::Ptq && fast && (s.running_job().is_none() || ptq_in_flight) && exp.validate().is_ok()
             };

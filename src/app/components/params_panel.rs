@@ -45,8 +45,9 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
     // (the lab's normal example: 0 of 8, since 1.1885 / s + Z = 127.19 rounds to 127 unclamped;
     // its clip example: 5 of 8).
     let method_note = match props.method {
-        // Symmetric: Z = 0 by definition, nothing is rounded in it.
-        Method::Normal if props.symmetric => "normal, symmetric: [αq, βq] = [qmin, qmax], Z = 0 and s = max(|α|, |β|) / ((βq − αq) / 2), so the grid is centred on 0 and reaches ±max(|α|, |β|): the side of [α, β] nearer to 0 leaves some levels unused.",
+        // Symmetric: Z is the grid's middle by definition (0 for signed integers), nothing is
+        // rounded in it.
+        Method::Normal if props.symmetric => "normal, symmetric: [αq, βq] = [qmin, qmax], Z = ⌊(qmin + qmax + 1) / 2⌋, the middle of the grid (0 for signed integers, 2^(b−1) for unsigned), and s = max(|α|, |β|) / ((βq − αq) / 2), so the grid is centred on 0 and reaches ±max(|α|, |β|): the side of [α, β] nearer to 0 leaves some levels unused.",
         Method::Normal => "normal: [αq, βq] = [qmin, qmax], so [α, β] maps onto the integers up to the rounding of Z, which shifts the grid by up to half a step.",
         Method::Clip => "clip: [αq, βq] is twice as wide as [qmin, qmax], so the step s is halved and values in the outer part of [α, β] saturate at qmin or qmax.",
     };
@@ -63,7 +64,7 @@ pub fn params_panel(props: &ParamsPanelProps) -> Html {
     html! {
         <section class="params" aria-label="Quantization parameters">
             <h2>{"Scale and zero point"}</h2>
-            <p class="hint">{ method_note }</p>
+            <p class="hint" data-testid="method-note">{ method_note }</p>
             <p class="hint" data-testid="clip-note">{ clip_note }</p>
             if let RangeGuard::Widened { from_alpha, from_beta } = props.guard {
                 <p class="warning" role="status" data-testid="guard-notice">{

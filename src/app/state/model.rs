@@ -76,6 +76,21 @@ pub struct ModelState {
     /// The name of the last file the export wrote.
     pub exported: Option<String>,
     pub results: Results,
+    /// The file read last replaced a file whose PTQ result was fast ([`LIVE_RERUN_MS`]): its
+    /// model runs by itself, as a file read after a built-in model's fast result does (that
+    /// result stays, of other settings, until the run replaces it; another file's goes at once).
+    pub follow_file: bool,
+}
+
+/// A PTQ run that took less than this re-runs by itself when a setting changes (ms): about
+/// 2 s, so that a busy machine still follows the settings live.
+pub const LIVE_RERUN_MS: f64 = 2000.0;
+
+impl Results {
+    /// Whether the PTQ result (if any) was fast enough to follow the settings live.
+    pub fn ptq_is_fast(&self) -> bool {
+        self.ptq.as_ref().is_some_and(|r| r.report.millis < LIVE_RERUN_MS)
+    }
 }
 
 impl Default for ModelState {
@@ -91,6 +106,7 @@ impl Default for ModelState {
             export: JobState::Idle,
             exported: None,
             results: Results::default(),
+            follow_file: false,
         }
     }
 }
@@ -185,6 +201,7 @@ impl Reducible for ModelState {
                 Applied::Finished(ModelRead { name, file }, Outcome::Model(outline)) => {
                     // Results of another file read as those of this one (both are `model = "file"`,
                     // so they would not even be marked stale): they go.
+                    next.follow_file = next.exp.model == FILE_MODEL && next.results.ptq_is_fast();
                     if next.exp.model == FILE_MODEL {
                         next.results = Results::default();
                     }

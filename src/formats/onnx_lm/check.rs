@@ -12,6 +12,7 @@ use super::MAX_LM_ONNX_BYTES;
 use crate::formats::FormatError;
 use crate::lm::{Embedding, LmLinear, LmModel};
 use crate::runtime::gemm_f32::PANEL;
+use crate::units::bytes_exact;
 
 fn export_err(message: String) -> FormatError {
     FormatError::Export(message)
@@ -91,7 +92,7 @@ pub(super) fn check_model(m: &LmModel) -> Result<(), FormatError> {
     check_linear("output", &m.output, v, d)?;
     bytes += linear_bytes(&m.output);
     if bytes > MAX_LM_ONNX_BYTES {
-        return Err(export_err(format!("the export needs about {bytes} bytes of weights; the limit is {MAX_LM_ONNX_BYTES} bytes")));
+        return Err(export_err(format!("the export needs about {} of weights; the limit is {}", bytes_exact(bytes as u128), bytes_exact(MAX_LM_ONNX_BYTES as u128))));
     }
     Ok(())
 }
