@@ -380,9 +380,9 @@ fn tensor(a: &TensorArgs) -> Result<(), String> {
     let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
     println!("{text}");
     if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::cli_io::prepare_dir(dir)?;
         let (qmin, qmax) = scheme.clamp_range();
-        let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).map_err(|e| format!("{name}: {e}"));
+        let write = |name: &str, bytes: &[u8]| crate::cli_io::write_file(&dir.join(name), bytes);
         write("q.npy", &write_npy_int(&g.q, &shape, qmin, qmax))?;
         write("dequant.npy", &write_npy_f32(&g.dequant, &shape))?;
         write("report.json", text.as_bytes())?;

@@ -218,15 +218,29 @@ fn model_bytes(model: &Model, path: &Path) -> Result<Vec<u8>, String> {
     bytes.map_err(|e| e.to_string())
 }
 
-/// Makes `path`'s directory and checks that `path` is not one, before any long work is done for it.
+/// Makes `path`'s directory and checks that `path` is a regular file or nothing yet, before any
+/// long work is done for it: the file is written beside it and renamed over it, which would
+/// replace a device (`/dev/full` became a 1.3 MB file), a pipe or a symbolic link by a file.
 pub fn prepare_out(path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    if path.is_dir() {
-        return Err(format!("{}: is a directory; give a file name", path.display()));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Err(format!("{}: is a directory; give a file name", path.display())),
+        Ok(m) if !m.file_type().is_file() => Err(format!(
+            "{}: not a regular file (a device, a pipe or a symbolic link), which writing would replace: give the path of a file",
+            path.display()
+        )),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// Makes the folder `dir` for a command's report files, or names what is in its place.
+pub fn prepare_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(format!("{}: not a folder; give a folder for the report files", dir.display())),
+        _ => std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display())),
+    }
 }
 
 /// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, renamed over
@@ -346,6 +360,11 @@ pub fn export(a: &ExportArgs) -> Result<(), String> {
         }
     }
     let (model, default_data) = load_model(a)?;
+    // Calibration and predictions read the datasets' images: a model that cannot take them is
+    // named now, as the Model page names it.
+    if quantized || a.predictions.is_some() {
+        qplay::experiment::run::fits_the_datasets(&model).map_err(|e| format!("--model {}: {e}", a.model))?;
+    }
     let mut notes = Vec::new();
     let mut summary = json!({ "model": a.model, "format": a.format.to_possible_value().map(|v| v.get_name().to_string()), "out": a.out });
     let (bytes, qmodel) = if quantized {

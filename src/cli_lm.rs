@@ -116,7 +116,7 @@ pub struct BenchArgs {
 #[derive(Args, Clone)]
 pub struct ModelArgs {
     /// Where the assets are (data/, models/).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/www"))]
+    #[arg(long, default_value = "www")]
     assets: PathBuf,
     /// The model's file(s) (default: the built-in model): qplay's .safetensors with LM metadata;
     /// one .gguf; a llama2.c model.bin (+ tokenizer.bin); a Hugging Face config.json +
@@ -132,8 +132,8 @@ pub struct ModelArgs {
     config: Option<PathBuf>,
     /// The settings as a share link or its query (`weights=rtn&bits=4&group=32`, the same keys),
     /// read as the page reads it: a key it cannot use is skipped with a notice on stderr, and
-    /// flags given too override the link.
-    #[arg(long)]
+    /// flags given too override the link. A whole address, a hash (`#/lm?…`) or the query alone.
+    #[arg(long, value_parser = lm_link_query)]
     link: Option<String>,
     /// --link read once ([`ModelArgs::link_experiment`]).
     #[arg(skip)]
@@ -257,7 +257,7 @@ pub const DEFAULT_EVAL_TOKENS: usize = 8193;
 #[derive(Args)]
 pub struct TrainArgs {
     /// Where the assets are (data/, models/).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/www"))]
+    #[arg(long, default_value = "www")]
     assets: PathBuf,
     /// Output file (default: ASSETS/models/shakespeare.safetensors, or shakespeare-large.safetensors).
     #[arg(long)]
@@ -320,6 +320,21 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// The query of a `--link`: the page's Copy link gives a whole address
+/// (`http://…/#/lm?weights=rtn`, or `…/#/lm` at the defaults); a hash or the query alone also
+/// do. Another page's link is refused, by its page (it was read as settings, or its path as a
+/// key that is "not a setting").
+fn lm_link_query(link: &str) -> Result<String, String> {
+    let Some((_, hash)) = link.split_once('#') else {
+        return Ok(link.strip_prefix('?').unwrap_or(link).to_string());
+    };
+    let (path, query) = hash.split_once('?').unwrap_or((hash, ""));
+    match path {
+        "/lm" => Ok(query.to_string()),
+        other => Err(format!("\"#{}\" is not the Language-model page's link (#/lm?…)", qplay::clip::clip(other, 40))),
+    }
+}
+
 /// Reads a gzip text file with its size checked first.
 pub fn read_text(path: &Path) -> Result<String, String> {
     let bytes = read_limited(path, 64 << 20)?;
@@ -327,8 +342,22 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 }
 
 fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let train_text = read_text(&a.assets.join("data").join(TRAIN_FILE))?;
-    let val_text = read_text(&a.assets.join("data").join(VAL_FILE))?;
+    // Where the model goes, checked before the training (which takes half an hour), not after.
+    let default_file = if a.size == ModelSize::Large { LARGE_MODEL_FILE } else { MODEL_FILE };
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        // Only into an assets folder given or found here: never into the one the binary was
+        // built from, which holds the repository's built-in model.
+        None if a.assets.join("models").is_dir() => a.assets.join("models").join(default_file),
+        None => return Err(format!("--assets {}: no models/ folder here to write the model into; give --out FILE", a.assets.display()).into()),
+    };
+    crate::cli_io::prepare_out(&out)?;
+    if let Some(log) = &a.log {
+        crate::cli_io::prepare_out(log)?;
+    }
+    let data = crate::cli_io::assets_dir("--assets", &a.assets, crate::cli_io::ASSETS_HOLD)?.join("data");
+    let train_text = read_text(&data.join(TRAIN_FILE))?;
+    let val_text = read_text(&data.join(VAL_FILE))?;
     let tokenizer = CharTokenizer::from_text(&train_text);
     let config = if a.size == ModelSize::Large { LmConfig::shakespeare_large() } else { LmConfig::shakespeare() };
     if tokenizer.vocab_len() > config.vocab_size {
@@ -374,11 +403,9 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     })?;
-    let default_file = if a.size == ModelSize::Large { LARGE_MODEL_FILE } else { MODEL_FILE };
-    let out = a.out.unwrap_or_else(|| a.assets.join("models").join(default_file));
-    std::fs::write(&out, w.to_safetensors()?)?;
-    if let Some(log) = a.log {
-        std::fs::write(log, csv)?;
+    crate::cli_io::write_file(&out, &w.to_safetensors()?)?;
+    if let Some(log) = &a.log {
+        crate::cli_io::write_file(log, csv.as_bytes())?;
     }
     println!(
         "{}",
@@ -412,9 +439,15 @@ impl Loaded {
 }
 
 impl ModelArgs {
+    /// The assets folder: `--assets` as given, else (the default, a relative `www`) beside the
+    /// binary or in the source tree it was built from, as `qplay run` finds it.
+    fn assets(&self) -> Result<PathBuf, String> {
+        crate::cli_io::assets_dir("--assets", &self.assets, crate::cli_io::ASSETS_HOLD)
+    }
+
     /// The built-in model, a qplay .safetensors, or the user's own files (import_model).
     fn load(&self) -> Result<Loaded, String> {
-        let paths = if self.model.is_empty() { vec![self.assets.join("models").join(self.builtin()?.file())] } else { self.model.clone() };
+        let paths = if self.model.is_empty() { vec![self.assets()?.join("models").join(self.builtin()?.file())] } else { self.model.clone() };
         // All the files together within the import's limit, checked before any is read.
         let mut total = 0u64;
         for p in &paths {
@@ -484,7 +517,7 @@ impl ModelArgs {
         self.link_read
             .get_or_init(|| {
                 let link = self.link.as_deref()?;
-                Some(qplay::share::lm::from_query(link.split_once('?').map_or(link, |(_, q)| q)))
+                Some(qplay::share::lm::from_query(link))
             })
             .as_ref()
     }
@@ -496,7 +529,7 @@ impl ModelArgs {
             return Ok(Vec::new());
         }
         let tok = l.tok()?;
-        let text = read_text(&self.assets.join("data").join(TRAIN_FILE))?;
+        let text = read_text(&self.assets()?.join("data").join(TRAIN_FILE))?;
         tok.encode(&text).map_err(|e| e.to_string())
     }
 
@@ -638,7 +671,7 @@ fn check_list_sizes(c: &LmQuantConfig) -> Result<(), String> {
 }
 
 fn val_tokens(m: &ModelArgs, tok: &Tokenizer, n: Option<usize>) -> Result<Vec<u32>, String> {
-    let text = read_text(&m.assets.join("data").join(VAL_FILE))?;
+    let text = read_text(&m.assets()?.join("data").join(VAL_FILE))?;
     // BOS first when the tokenizer has one, as the page reads it.
     let mut ids = tok.encode_document(&text).map_err(|e| e.to_string())?;
     if let Some(n) = n {
@@ -686,9 +719,8 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
                 "seconds": start.elapsed().as_secs_f64() })
     };
     if let Some(dir) = &a.report {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&out).expect("JSON"))
-            .map_err(|e| e.to_string())?;
+        crate::cli_io::prepare_dir(dir)?;
+        crate::cli_io::write_file(&dir.join("report.json"), serde_json::to_string_pretty(&out).expect("JSON").as_bytes())?;
         let mut csv = csv::Writer::from_writer(Vec::new());
         csv.write_record(["layer", "format", "engine", "bytes", "weights", "output_mse", "output_cosine", "output_sqnr_db", "note"])
             .map_err(|e| e.to_string())?;
@@ -702,7 +734,7 @@ fn run_eval(a: EvalArgs, with_report: bool) -> Result<(), String> {
             ])
             .map_err(|e| e.to_string())?;
         }
-        std::fs::write(dir.join("layers.csv"), csv.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        crate::cli_io::write_file(&dir.join("layers.csv"), &csv.into_inner().map_err(|e| e.to_string())?)?;
     }
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     Ok(())
@@ -845,7 +877,7 @@ fn run_table(a: TableArgs) -> Result<(), String> {
         eprintln!("{label}: ppl {:.4} ({:+.2} %)", c.quantized.perplexity, c.delta_pct);
     }
     if let Some(p) = &a.csv {
-        std::fs::write(p, csv).map_err(|e| format!("{}: {e}", p.display()))?;
+        crate::cli_io::write_file(p, csv.as_bytes())?;
     }
     println!("{md}");
     Ok(())
@@ -1017,7 +1049,7 @@ fn run_search(a: SearchArgs) -> Result<(), String> {
         } else {
             serde_json::to_vec_pretty(&out).expect("JSON")
         };
-        std::fs::write(p, body).map_err(|e| format!("{}: {e}", p.display()))?;
+        crate::cli_io::write_file(p, &body)?;
     }
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     Ok(())

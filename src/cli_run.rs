@@ -77,8 +77,11 @@ pub struct RunArgs {
 
 fn load_model(exp: &Experiment, args: &RunArgs) -> Result<Model, String> {
     if let Some(p) = &args.model_file {
-        // A .safetensors or an .onnx file, as the Model page reads them.
-        return crate::cli_io::load_model_file(p, None);
+        // A .safetensors or an .onnx file, as the Model page reads them, and refused as it
+        // refuses one that cannot run on the datasets (not at the first batch, unnamed).
+        let model = crate::cli_io::load_model_file(p, None)?;
+        qplay::experiment::run::fits_the_datasets(&model).map_err(|e| format!("{}: {e}", p.display()))?;
+        return Ok(model);
     }
     let file = BUILTIN_MODELS.iter().find(|(n, _, _)| *n == exp.model).map(|(_, _, f)| *f).ok_or_else(|| format!("model: unknown model \"{}\"", exp.model))?;
     let path = crate::cli_io::assets_dir("--assets", &args.assets, crate::cli_io::ASSETS_HOLD)?.join("models").join(file);
@@ -95,7 +98,7 @@ fn csv_of<T: Serialize>(rows: &[T]) -> Result<String, String> {
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
-    std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    crate::cli_io::write_file(&dir.join(name), text.as_bytes())
 }
 
 /// The description with `KEY=VALUE` settings on top, through the share link's decoder (so every
@@ -121,9 +124,13 @@ fn apply_sets(exp: Experiment, sets: &[String]) -> Result<Experiment, String> {
     Ok(out)
 }
 
+/// The largest experiment description or MindSpore Lite config read (1 MiB, as `lm --config`):
+/// a page of settings, checked before parsing (a 150 MB TOML took 3.7 GB to be refused).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 pub fn run(args: &RunArgs) -> Result<(), String> {
     let text = match &args.config {
-        Some(p) => crate::cli_io::read_text(p)?,
+        Some(p) => String::from_utf8(crate::cli_lm::read_limited(p, MAX_CONFIG_BYTES)?).map_err(|_| format!("{}: not UTF-8 text", p.display()))?,
         None => String::new(),
     };
     let ext = args.config.as_ref().and_then(|c| c.extension()).and_then(|e| e.to_str()).unwrap_or("");
@@ -175,7 +182,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     };
     let out_dir = args.out.clone().or_else(|| ini.as_ref().and_then(|c| c.debug_info_save_path.as_ref().map(PathBuf::from)));
     if let Some(d) = &out_dir {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        crate::cli_io::prepare_dir(d)?;
     }
     let e = |err: qplay::experiment::ExperimentError| err.to_string();
     let report = match exp.task {
@@ -215,7 +222,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
                 // The quantized predictions (the engine's that the report names), one per evaluation image.
                 let pred: Vec<i32> = r.predictions.iter().map(|&p| p as i32).collect();
                 let npy = qplay::formats::npy::write_npy_int(&pred, &[pred.len()], 0, 255);
-                std::fs::write(d.join("predictions.npy"), npy).map_err(|e| format!("{}: {e}", d.join("predictions.npy").display()))?;
+                crate::cli_io::write_file(&d.join("predictions.npy"), &npy)?;
             }
             serde_json::to_value(&r)
         }

@@ -204,6 +204,14 @@ impl Default for Experiment {
 }
 
 impl Experiment {
+    /// Whether the experiment reads the calibration images (`calib_size` of them): a PTQ run
+    /// when its settings do ([`crate::ptq::PtqConfig::reads_calibration`]); the other tasks
+    /// always (the searches score their candidates on them, QAT starts its ranges from them,
+    /// the sweep and the lab's comparison calibrate their cells).
+    pub fn reads_calibration(&self) -> bool {
+        self.task != Task::Ptq || self.ptq.reads_calibration()
+    }
+
     /// Checks every field that can be checked without the model; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.model != FILE_MODEL && !BUILTIN_MODELS.iter().any(|(n, _, _)| *n == self.model) {

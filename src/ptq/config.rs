@@ -196,6 +196,14 @@ impl PtqConfig {
         Ok(())
     }
 
+    /// Whether quantizing reads the calibration images: full (static) quantization calibrates
+    /// the activations' ranges on them, bias correction measures each layer's mean output error
+    /// on them, SmoothQuant their channels' ranges (under full and dynamic quantization).
+    /// Weight-only and dynamic PTQ without these read none.
+    pub fn reads_calibration(&self) -> bool {
+        self.mode == QuantMode::Full || self.bias_correction || (self.smooth_quant.is_some() && self.mode == QuantMode::Dynamic)
+    }
+
     /// Also checks that every layer named in `skip` and `layer_bits` is one of `quantizable`.
     pub fn validate_for(&self, quantizable: &[String]) -> Result<(), ConfigError> {
         self.validate()?;

@@ -347,7 +347,8 @@ pub fn from_query(query: &str) -> (Experiment, Vec<String>) {
 pub fn drop_unknown_layers(exp: &mut Experiment, layers: &[String]) -> Vec<String> {
     let mut notices = Vec::new();
     let known = |n: &String| layers.contains(n);
-    let why = |n: &String| format!("{} has no quantizable layer \"{}\" (its layers are {})", exp.model, clip(n), layers.join(", "));
+    let model = if exp.model == crate::experiment::spec::FILE_MODEL { "the model file" } else { exp.model.as_str() };
+    let why = |n: &String| format!("{model} has no quantizable layer \"{}\" (its layers are {})", clip(n), layers.join(", "));
     for n in exp.ptq.skip.iter().filter(|n| !known(n)) {
         notices.push(format!("Ignored ptq.skip's \"{}\" in the link: {}.", clip(n), why(n)));
     }

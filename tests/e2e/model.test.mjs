@@ -259,6 +259,62 @@ test('a file read after another file\'s fast run runs by itself, as one read aft
   await assertHealthy(page, errors);
 });
 
+test('a link made on a model file keeps its per-layer settings until the file is loaded', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model?model=file&ptq.skip=nn2&ptq.weight_bits=4&ptq.layer_bits.nn3=6&ptq.layer_bits.fc9=3`);
+  await page.waitForSelector('[data-testid=link-notice]');
+  // Before, they were checked against the built-in MLP shown meanwhile and dropped.
+  assert.match(await page.textContent('[data-testid=link-notice]'), /load the file to use it; its per-layer settings \(ptq\.skip, ptq\.layer_bits\) wait for it/);
+  assert.doesNotMatch(await page.textContent('[data-testid=link-notice]'), /Ignored/);
+  const mlp = await readFile(join(root, 'www', 'models', 'mlp-fashion.safetensors'));
+  await page.setInputFiles('[data-testid=model-drop-input]', { name: 'my-mlp.safetensors', mimeType: 'application/octet-stream', buffer: mlp });
+  // (The link already says model=file: wait for the file's settings instead.)
+  await page.waitForFunction(() => !/cannot travel/.test(document.querySelector('[data-testid=link-notice]')?.textContent ?? ''));
+  assert.equal(await page.isChecked('[data-testid=skip-nn2]'), true);
+  assert.equal(await page.$eval('[data-testid=bits-nn3]', (s) => s.value), '6');
+  const hash = await page.evaluate(() => location.hash);
+  assert.match(hash, /ptq\.skip=nn2/);
+  assert.match(hash, /ptq\.layer_bits\.nn3=6/);
+  const notice = await page.textContent('[data-testid=link-notice]');
+  assert.match(notice, /Ignored ptq\.layer_bits\.fc9 in the link: the model file has no quantizable layer "fc9" \(its layers are nn1, nn2, nn3\)/);
+  assert.doesNotMatch(notice, /cannot travel/);
+  await assertHealthy(page, errors);
+});
+
+test('the calibration images are asked for and reported where the settings read them', async () => {
+  // Dynamic PTQ reads none: no box, and the result says so (it reported "10000 / 256").
+  const { page, errors } = await openPage(browser, `${url}#/model?ptq.mode=dynamic&eval_size=1000`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  assert.equal(await page.$('[data-testid=calib_size]'), null);
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
+  assert.equal(await page.textContent('[data-testid=images]'), '1000 / none (these settings read no calibration images)');
+  // Bias correction measures each layer's error on them, under any mode: the box is back, and
+  // the count it sets is the one reported (the box was shown under full quantization only).
+  await page.check('[data-testid=ptq-bias_correction]');
+  await page.waitForSelector('[data-testid=calib_size]');
+  await page.fill('[data-testid=calib_size]', '128');
+  await page.press('[data-testid=calib_size]', 'Enter');
+  await page.waitForFunction(() => /calib_size=128/.test(location.hash));
+  await page.click('[data-testid=run]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=images]')?.textContent === '1000 / 128', null, { timeout: 120_000 });
+  // Each activation calibrator's own setting has a box (it was in the link only).
+  await page.selectOption('[data-testid=ptq-mode]', 'full');
+  await page.selectOption('[data-testid=ptq-act_calibration-method]', 'percentile');
+  await page.fill('[data-testid=ptq-act_calibration-percentile]', '99.9');
+  await page.press('[data-testid=ptq-act_calibration-percentile]', 'Enter');
+  await page.waitForFunction(() => /ptq\.act_calibration\.percentile=99\.9(&|$)/.test(location.hash));
+  await page.selectOption('[data-testid=ptq-act_calibration-method]', 'kl');
+  assert.equal(await page.inputValue('[data-testid=ptq-act_calibration-bins]'), '2048');
+  await page.fill('[data-testid=ptq-act_calibration-bins]', '100');
+  await page.press('[data-testid=ptq-act_calibration-bins]', 'Enter');
+  await page.waitForFunction(() => /ptq\.act_calibration\.bins=128(&|$)/.test(location.hash));
+  await page.selectOption('[data-testid=ptq-act_calibration-method]', 'moving_average_min_max');
+  assert.equal(await page.inputValue('[data-testid=ptq-act_calibration-batch]'), '256');
+  await page.selectOption('[data-testid=ptq-act_calibration-method]', 'min_max');
+  assert.equal(await page.$('[data-testid=ptq-act_calibration-bins]'), null);
+  await assertHealthy(page, errors);
+});
+
 test('a task\'s result of earlier settings is marked as such, as the PTQ result is', async () => {
   const { page, errors } = await openPage(browser, `${url}#/model?task=layerwise&eval_size=500`);
   await page.waitForSelector('[data-testid=layer-table]');

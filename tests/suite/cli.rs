@@ -227,6 +227,33 @@ fn run_takes_every_setting_as_a_flag_and_export_chooses_the_activation_calibrati
     assert!(from_onnx.0.as_f64().is_some_and(|a| a > 0.8), "{from_onnx:?}");
     assert_eq!(from_onnx, accuracy(st));
     std::fs::remove_file(&onnx).ok();
+    // A model that does not take 28 × 28 images is named when it is read, as on the page (it was
+    // "the batch holds 200704 values, not a multiple of the sample size 700" at the first batch).
+    let wrong = std::env::temp_dir().join(format!("qplay-run-700-{}.safetensors", std::process::id()));
+    let header = r#"{"0.weight":{"dtype":"F32","shape":[10,700],"data_offsets":[0,28000]},"0.bias":{"dtype":"F32","shape":[10],"data_offsets":[28000,28040]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.resize(bytes.len() + 28040, 0);
+    std::fs::write(&wrong, &bytes).unwrap();
+    let w = wrong.to_str().unwrap();
+    let export_out = std::env::temp_dir().join(format!("qplay-run-700-{}.onnx", std::process::id()));
+    for args in [vec!["run", "--model-file", w], vec!["export", "--model", w, "--format", "qdq-onnx", "--out", export_out.to_str().unwrap()]] {
+        let (code, _, err) = qplay(&args);
+        assert!(code != 0 && err.contains("the model takes 700 values per sample, but MNIST's and Fashion-MNIST's images have 784"), "{args:?}: {err}");
+        assert!(err.contains(w), "{args:?}: the file is named: {err}");
+    }
+    // Its FP32 conversion reads no images: it still converts.
+    let (code, _, err) = qplay(&["convert", w, export_out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::remove_file(&wrong).ok();
+    std::fs::remove_file(&export_out).ok();
+    // An experiment description past 1 MiB is refused by its size before it is parsed (a 150 MB
+    // TOML took 3.7 GB of memory to be refused for its first key).
+    let huge = std::env::temp_dir().join(format!("qplay-run-huge-{}.toml", std::process::id()));
+    std::fs::write(&huge, "k = 1\n".repeat(200_000)).unwrap();
+    let (code, _, err) = qplay(&["run", huge.to_str().unwrap()]);
+    assert!(code != 0 && err.contains("the file is 1,200,000 bytes (1.1 MiB); the limit is 1,048,576 bytes (1 MiB)"), "{err}");
+    std::fs::remove_file(&huge).ok();
 
     let out = std::env::temp_dir().join(format!("qplay-export-{}.onnx", std::process::id()));
     let o = out.to_str().unwrap();

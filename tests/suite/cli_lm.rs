@@ -446,3 +446,51 @@ fn bench_times_only_the_formats_a_users_model_runs_and_bad_arguments_are_message
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn outputs_that_are_not_regular_files_are_refused_and_left_as_they_were() {
+    // An export is written beside its path and renamed over it: over a device (/dev/full became a
+    // 1.3 MB file), a pipe or a symbolic link that replaced them. Refused, naming the path.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = std::env::temp_dir().join(format!("qplay-out-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo.gguf");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let real = dir.join("real.gguf");
+    std::fs::write(&real, b"").unwrap();
+    let link = dir.join("link.gguf");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for out in [&fifo, &link] {
+        let (code, _, err) = qplay(&["export", "--format", "gguf", "--weights", "q8_0", "--out", out.to_str().unwrap()]);
+        assert!(code != 0 && err.contains("not a regular file (a device, a pipe or a symbolic link)") && err.contains(out.to_str().unwrap()), "{err}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::metadata(&real).unwrap().len(), 0, "nothing written through the link");
+    // A report folder that is a file is named as such (it was "File exists (os error 17)").
+    let (code, _, err) = qplay(&["quantize", "--tokens", "65", "--report", real.to_str().unwrap()]);
+    assert!(code != 0 && err.contains("not a folder; give a folder for the report files"), "{err}");
+    // Training checks where the model goes before it trains (it trained, then said "Is a directory").
+    let (code, _, err) = qplay(&["train", "--steps", "1", "--out", dir.to_str().unwrap()]);
+    assert!(code != 0 && err.contains("is a directory; give a file name") && !err.contains("step "), "{err}");
+    // Without --out, only into a models/ folder given or found here, never the source tree's.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = qplay(&["train", "--steps", "1", "--assets", empty.to_str().unwrap()]);
+    assert!(code != 0 && err.contains("no models/ folder here to write the model into; give --out FILE"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_copied_link_is_read_whole_and_another_pages_link_is_refused() {
+    // The page's Copy link gives a whole address; at the defaults it has no query at all (its path
+    // was read as a key, "not a setting").
+    for link in ["http://127.0.0.1:8080/#/lm", "#/lm", "http://127.0.0.1:8080/#/lm?weights=rtn&bits=8&group=0"] {
+        let (code, out, err) = qplay(&["eval", "--tokens", "65", "--link", link]);
+        assert_eq!(code, 0, "{link}: {err}");
+        assert!(!err.contains("ignored"), "{link}: {err}");
+        assert!(out.contains("\"perplexity\""), "{link}");
+    }
+    let (code, _, err) = qplay(&["eval", "--tokens", "65", "--link", "http://127.0.0.1:8080/#/tensor?bits=4"]);
+    assert!(code != 0 && err.contains("\"#/tensor\" is not the Language-model page's link (#/lm?…)"), "{err}");
+}

@@ -176,6 +176,25 @@ both! {
         // A node that reads something other than the previous output (a branch).
         let msg = error_of(&edited(&mlp, |p| node(p, "Relu").input[0] = "input".into()));
         assert!(msg.contains("single chain"), "{msg}");
+        // A second initializer of a weight's name: named, not blamed on the node that reads the
+        // value it silently replaced ("bias C has shape [48]: [3] was expected").
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let mut again = g.initializer.iter().find(|t| t.name == "nn1.weight").unwrap().clone();
+            again.dims = vec![3, 3];
+            again.raw_data = vec![0; 36];
+            g.initializer.push(again);
+        }));
+        assert!(msg.contains("two initializers are named \"nn1.weight\""), "{msg}");
+        // Two nodes writing one value (ONNX Runtime refuses the file): named.
+        let msg = error_of(&edited(&mlp, |p| {
+            let g = p.graph.as_mut().unwrap();
+            let first = g.node[0].output[0].clone();
+            let last = g.node.len() - 1;
+            g.node[last].output[0] = first.clone();
+            g.output[0].name = first;
+        }));
+        assert!(msg.contains("which the graph already defines"), "{msg}");
         // A weight that is not a constant.
         let msg = error_of(&edited(&mlp, |p| {
             let g = p.graph.as_mut().unwrap();

@@ -55,3 +55,14 @@ fn every_route_is_the_page_whose_path_it_reads() {
         assert_eq!(Page::from_hash(&format!("#{path}")), Page::Tensor);
     }
 }
+
+#[wasm_bindgen_test]
+fn a_change_of_accuracy_that_rounds_to_none_reads_plus_zero_points() {
+    use qplay::app::components::ptq_result::points;
+    // A W16A16 run's sensitivity read "(-0.00 points)": −0 and tiny losses are no change.
+    assert_eq!(points(0.0), "+0.00 points");
+    assert_eq!(points(-0.0), "+0.00 points");
+    assert_eq!(points(-0.000_04), "+0.00 points");
+    assert_eq!(points(-0.0012), "-0.12 points");
+    assert_eq!(points(0.0035), "+0.35 points");
+}

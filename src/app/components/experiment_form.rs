@@ -142,7 +142,12 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                     CALIBRATIONS.iter().map(|(k, n, _)| (k.name().to_string(), n.to_string())).collect(),
                     sweep,
                     Rc::new(|x, v| x.ptq.act_calibration = CalibrationKind::from_name(v).map(Calibration::default_for).unwrap_or_default())) }
-                { number("calib_size", "Calibration images", "images of the training split used to calibrate (MindSpore Lite recommends 100–500)",
+                { calibrator_settings(&c, &e.ptq.act_calibration, sweep) }
+            }
+            // Wherever they are read: bias correction and the searches read them under any mode
+            // (the box was shown only under full quantization).
+            if e.reads_calibration() {
+                { number("calib_size", "Calibration images", "images of the training split used to calibrate, correct biases and score the searches' candidates (MindSpore Lite recommends 100–500)",
                     e.calib_size.to_string(), "1", &train.min(crate::experiment::spec::MAX_CALIB).to_string(), "1", Rc::new(|x, v| x.calib_size = (v.round().max(1.0)) as usize)) }
             }
             { number("eval_size", "Test images", "how many test images to evaluate (0 = all of them)",
@@ -248,5 +253,76 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
             { task_settings }
             { layers }
         </div>
+    }
+}
+
+/// The chosen activation calibrator's own settings, under the link's keys
+/// (`ptq.act_calibration.percentile` …); the sweep sets each cell's calibrator, so they are off
+/// there. (They were only in the link, at their defaults, unless edited by hand.)
+fn calibrator_settings(c: &Controls<'_, Experiment>, cal: &Calibration, sweep: bool) -> Html {
+    // Writes `f` into the calibrator when it is still of the kind the box was drawn for.
+    fn set(f: fn(&mut Calibration, f64)) -> Rc<dyn Fn(&mut Experiment, f64)> {
+        Rc::new(move |x, v| f(&mut x.ptq.act_calibration, v))
+    }
+    match *cal {
+        Calibration::MinMax => html! {},
+        Calibration::Percentile { percentile } => c.number_above(
+            "ptq.act_calibration.percentile",
+            "Percentile",
+            "the share of the values (%) the range holds, in (0, 100]: the rest saturate",
+            percentile.to_string(),
+            ["0", "100", "0.01"],
+            sweep,
+            set(|k, v| if let Calibration::Percentile { percentile } = k { *percentile = v as f32 }),
+        ),
+        Calibration::RemovalOutlier { ratio } => c.number_unless(
+            "ptq.act_calibration.ratio",
+            "Outlier ratio",
+            "the fraction of the values dropped from each end before the min and max, in [0, 0.5) (MindSpore Lite: 0.0001)",
+            ratio.to_string(),
+            ["0", "0.49", "0.0001"],
+            sweep,
+            set(|k, v| if let Calibration::RemovalOutlier { ratio } = k { *ratio = v as f32 }),
+        ),
+        Calibration::Kl { bins } => c.number_unless(
+            "ptq.act_calibration.bins",
+            "Histogram bins",
+            "bins of the histogram the KL divergence is measured on, 128 to 8192 (TensorRT: 2048)",
+            bins.to_string(),
+            ["128", "8192", "1"],
+            sweep,
+            set(|k, v| if let Calibration::Kl { bins } = k { *bins = v as usize }),
+        ),
+        Calibration::Mse { steps } => c.number_unless(
+            "ptq.act_calibration.steps",
+            "Search steps",
+            "how many shrunken ranges the grid search tries, 1 to 10000",
+            steps.to_string(),
+            ["1", "10000", "1"],
+            sweep,
+            set(|k, v| if let Calibration::Mse { steps } = k { *steps = v as usize }),
+        ),
+        Calibration::MovingAverageMinMax { momentum, batch } => html! {
+            <>
+                { c.number_above(
+                    "ptq.act_calibration.momentum",
+                    "Momentum",
+                    "m ← m + momentum·(batch min or max − m), in (0, 1]",
+                    momentum.to_string(),
+                    ["0", "1", "0.001"],
+                    sweep,
+                    set(|k, v| if let Calibration::MovingAverageMinMax { momentum, .. } = k { *momentum = v as f32 }),
+                ) }
+                { c.number_unless(
+                    "ptq.act_calibration.batch",
+                    "Batch (values)",
+                    "values per batch, taken in order from each activation's values on the calibration images (a batch may span images)",
+                    batch.to_string(),
+                    ["1", "1048576", "1"],
+                    sweep,
+                    set(|k, v| if let Calibration::MovingAverageMinMax { batch, .. } = k { *batch = v as usize }),
+                ) }
+            </>
+        },
     }
 }

@@ -110,11 +110,21 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             }
         }),
     );
+    // A llama.cpp format fixes the grid: its greyed boxes show that grid (Q4_1 showed "symmetric"
+    // checked, the RTN settings left behind), not the RTN settings kept for a return to RTN.
+    // Q8_0: d = max|w| / 127 (levels ±127); Q4_0: d = w_max / −8 (levels −8 … 7); Q4_1:
+    // d = (max − min) / 15 with a minimum m; each over blocks of 32.
+    let (shown_bits, shown_group, shown_symmetric, shown_narrow) = match q.weights {
+        LmWeightFormat::Q8_0 => (8, 32, true, true),
+        LmWeightFormat::Q4_0 => (4, 32, true, false),
+        LmWeightFormat::Q4_1 => (4, 32, false, false),
+        _ => (q.bits, q.group, q.symmetric, q.narrow),
+    };
     let bits = select(
         "bits",
         "Bits",
         TIP_BITS,
-        q.bits.to_string(),
+        shown_bits.to_string(),
         (2..=8u8).map(|b| (b.to_string(), b.to_string())).collect(),
         !rtn,
         Rc::new(|x, v| {
@@ -124,14 +134,14 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         }),
     );
     let mut groups: Vec<usize> = GROUP_SIZES.to_vec();
-    if !groups.contains(&q.group) {
-        groups.push(q.group); // a link's other multiple of 32
+    if !groups.contains(&shown_group) {
+        groups.push(shown_group); // a link's other multiple of 32
     }
     let group = select(
         "group",
         "Group",
         TIP_GROUP,
-        q.group.to_string(),
+        shown_group.to_string(),
         groups.into_iter().map(|g| (g.to_string(), if g == 0 { "per channel".to_string() } else { format!("{g}") })).collect(),
         !rtn,
         Rc::new(|x, v| {
@@ -146,7 +156,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
         "symmetric",
         "symmetric",
         TIP_SYM,
-        q.symmetric,
+        shown_symmetric,
         !rtn,
         Rc::new(|x, v| {
             x.quant.symmetric = v;
@@ -154,7 +164,7 @@ pub fn lm_controls(props: &LmControlsProps) -> Html {
             x.quant.narrow &= v;
         }),
     );
-    let narrow = check("narrow", "narrow range", TIP_NARROW, q.narrow, !rtn || !q.symmetric, Rc::new(|x, v| x.quant.narrow = v));
+    let narrow = check("narrow", "narrow range", TIP_NARROW, shown_narrow, !rtn || !q.symmetric, Rc::new(|x, v| x.quant.narrow = v));
     let float_weights = matches!(q.weights, LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16);
     let acts = check(
         "int8_acts",

@@ -197,7 +197,7 @@ pub fn model_page() -> Html {
     let result = match state.exp.task {
         Task::Ptq => results.ptq.as_ref().map(|r| html! {
             <PtqResult view={Rc::new(r.report.clone())} classes={classes.clone()} stale={r.exp != state.exp}
-                on_export={on_export.clone()} stem={stem(&r.exp)} {busy} />
+                reads_calibration={r.exp.ptq.reads_calibration()} on_export={on_export.clone()} stem={stem(&r.exp)} {busy} />
         }),
         Task::Layerwise => results.layerwise.as_ref().map(|r| marked(r.exp != state.exp, html! { <LayerwiseResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> })),
         Task::Sweep => results.sweep.as_ref().map(|r| marked(r.exp != state.exp, html! { <SweepResult report={Rc::new(r.report.clone())} stem={stem(&r.exp)} /> })),
@@ -223,7 +223,7 @@ pub fn model_page() -> Html {
                     }) }
                     if let Some(p) = picked {
                         <PtqResult view={Rc::new(p.report.clone())} classes={classes.clone()} stale=false
-                            on_export={on_export.clone()} stem={stem(&p.exp)} {busy} />
+                            reads_calibration={p.exp.ptq.reads_calibration()} on_export={on_export.clone()} stem={stem(&p.exp)} {busy} />
                     }
                 </>
             })

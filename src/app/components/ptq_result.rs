@@ -14,6 +14,9 @@ use crate::units::kilobytes;
 #[derive(Properties, PartialEq)]
 pub struct PtqResultProps {
     pub view: std::rc::Rc<PtqView>,
+    /// Whether the run's settings read calibration images (dynamic and weight-only PTQ without
+    /// bias correction read none, though the report counts the set it was given).
+    pub reads_calibration: bool,
     /// Class names of the dataset, for the confusion matrix and the samples.
     pub classes: Vec<String>,
     /// The results are of other settings than the ones shown now.
@@ -28,6 +31,13 @@ pub struct PtqResultProps {
 
 pub fn pct(x: f64) -> String {
     format!("{:.2} %", 100.0 * x)
+}
+
+/// A change of accuracy `change` (a fraction) in percentage points, signed: "+0.12 points";
+/// no change, or one that rounds to none, is "+0.00 points", not "-0.00".
+pub fn points(change: f64) -> String {
+    // Rounded first, then + 0.0, which turns −0 into +0 (IEEE 754: −0 + +0 = +0).
+    format!("{:+.2} points", (100.0 * change * 100.0).round() / 100.0 + 0.0)
 }
 
 fn fmt_db(x: f64) -> String {
@@ -80,7 +90,7 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                     </tbody>
                 </table>
                 <dl class="facts">
-                    <dt>{"accuracy change"}</dt><dd data-testid="accuracy-drop">{ format!("{:+.2} points", -100.0 * drop) }</dd>
+                    <dt>{"accuracy change"}</dt><dd data-testid="accuracy-drop">{ points(-drop) }</dd>
                     <dt tabindex="0" title="images where the quantized model predicts what the FP32 model predicts">{"agreement with FP32"}</dt>
                     <dd data-testid="agreement">{ pct(r.agreement) }</dd>
                     <dt>{"inference"}</dt><dd data-testid="engine">{ engine }</dd>
@@ -88,7 +98,12 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                         <dt tabindex="0" title="the same parameters run as float fake-quantization">{"simulated accuracy"}</dt>
                         <dd>{ format!("{} (kernels {})", pct(r.simulated_accuracy), pct(a)) }</dd>
                     }
-                    <dt>{"test / calibration images"}</dt><dd>{ format!("{} / {}", r.eval_images, r.calib_images) }</dd>
+                    <dt>{"test / calibration images"}</dt>
+                    <dd data-testid="images">{ match props.reads_calibration {
+                        true => format!("{} / {}", r.eval_images, r.calib_images),
+                        // Dynamic and weight-only PTQ without bias correction read none.
+                        false => format!("{} / none (these settings read no calibration images)", r.eval_images),
+                    } }</dd>
                     <dt>{"time (calibrate, quantize, evaluate)"}</dt><dd data-testid="millis">{ format!("{:.0} ms", v.millis) }</dd>
                 </dl>
                 if !r.notes.is_empty() {

@@ -8,7 +8,7 @@ use yew::prelude::*;
 
 use super::plot_canvas::{Plot, PlotCanvas};
 use crate::app::charts::{LayerMetric, SweepMetric};
-use super::ptq_result::pct;
+use super::ptq_result::{pct, points};
 use crate::app::download::download_text;
 use crate::experiment::layerwise::{LayerwiseReport, Mode};
 use crate::experiment::mixed_bit::MixedBitReport;
@@ -93,7 +93,7 @@ pub fn layerwise_result(props: &LayerwiseResultProps) -> Html {
             <section>
                 <h2>{"Sensitivity: the accuracy drop when only one layer is quantized"}</h2>
                 <ol data-testid="sensitivity">{ for r.sensitivity.iter().map(|s| html! {
-                    <li>{ format!("{}: {} ({:+.2} points)", s.layer, pct(s.accuracy), -100.0 * s.drop) }</li>
+                    <li>{ format!("{}: {} ({})", s.layer, pct(s.accuracy), points(-s.drop)) }</li>
                 }) }</ol>
                 { json_button(format!("{}.json", props.stem), &**r, "dl-layerwise-json") }
             </section>

@@ -3,6 +3,7 @@
 //! each task. Results are kept with the experiment that made them, so a
 //! changed setting never wipes a long result: the page marks it as stale.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use yew::Reducible;
@@ -29,6 +30,18 @@ pub struct LoadedModel {
     pub sidecar: Option<String>,
     pub outline: Rc<ModelOutline>,
 }
+
+/// The per-layer settings of a link made on a model file (`model=file`), opened before that file
+/// is loaded: they name the file's layers, not the built-in model's shown meanwhile, so they wait
+/// for the file and are checked against its layers then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingLayers {
+    pub skip: Vec<String>,
+    pub layer_bits: BTreeMap<String, u8>,
+}
+
+/// The notice of a link made on a model file, opened before that file is loaded.
+const FILE_LINK_NOTICE: &str = "The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it";
 
 /// A dropped model file the worker is reading.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +93,8 @@ pub struct ModelState {
     /// model runs by itself, as a file read after a built-in model's fast result does (that
     /// result stays, of other settings, until the run replaces it; another file's goes at once).
     pub follow_file: bool,
+    /// A file link's per-layer settings, waiting for its file.
+    pub pending_layers: Option<PendingLayers>,
 }
 
 /// A PTQ run that took less than this re-runs by itself when a setting changes (ms): about
@@ -107,6 +122,7 @@ impl Default for ModelState {
             exported: None,
             results: Results::default(),
             follow_file: false,
+            pending_layers: None,
         }
     }
 }
@@ -146,18 +162,25 @@ impl ModelState {
         if crate::share::experiment::too_long(&rest) {
             notices.extend(crate::share::view::set_aside(&mut view));
         }
+        let mut pending_layers = None;
         let layers = match file {
             Some(f) if exp.model == FILE_MODEL => f.outline.quantizable(),
             _ => {
                 if exp.model == FILE_MODEL {
-                    notices.push("The link names a model file, which cannot travel in a link: showing the built-in MLP; load the file to use it.".into());
+                    let pending = PendingLayers { skip: std::mem::take(&mut exp.ptq.skip), layer_bits: std::mem::take(&mut exp.ptq.layer_bits) };
+                    let waits = !pending.skip.is_empty() || !pending.layer_bits.is_empty();
+                    notices.push(match waits {
+                        true => format!("{FILE_LINK_NOTICE}; its per-layer settings (ptq.skip, ptq.layer_bits) wait for it."),
+                        false => format!("{FILE_LINK_NOTICE}."),
+                    });
+                    pending_layers = Some(pending).filter(|_| waits);
                     exp.model = Experiment::default().model;
                 }
                 crate::experiment::spec::builtin_architecture(&exp.model).quantizable()
             }
         };
         notices.extend(crate::share::experiment::drop_unknown_layers(&mut exp, &layers));
-        ModelState { exp, view, notices, ..ModelState::default() }
+        ModelState { exp, view, notices, pending_layers, ..ModelState::default() }
     }
 
     /// The link of this state: the experiment, and the teacher's view.
@@ -194,6 +217,7 @@ impl Reducible for ModelState {
                 // with; any other link replaces them (an empty list when it reads cleanly).
                 if query != crate::share::query_of(&self.to_hash()) {
                     next.notices = read.notices;
+                    next.pending_layers = read.pending_layers;
                 }
                 next.view = read.view;
             }
@@ -210,6 +234,15 @@ impl Reducible for ModelState {
                     next.exp.model = FILE_MODEL.into();
                     next.exp.ptq.skip.clear();
                     next.exp.ptq.layer_bits.clear();
+                    // A file link's per-layer settings apply to the first file read after it,
+                    // as far as its layers go; the notice that they wait is answered.
+                    if let Some(p) = next.pending_layers.take() {
+                        next.exp.ptq.skip = p.skip;
+                        next.exp.ptq.layer_bits = p.layer_bits;
+                        let layers = next.file.as_ref().map(|f| f.outline.quantizable()).unwrap_or_default();
+                        next.notices.retain(|n| !n.starts_with(FILE_LINK_NOTICE));
+                        next.notices.extend(crate::share::experiment::drop_unknown_layers(&mut next.exp, &layers));
+                    }
                 }
                 Applied::Finished(ModelRead { name, .. }, _) => next.file_error = Some(format!("{name}: the worker answered something other than the model")),
                 // A new file's reading: the message about the one before goes.
@@ -224,6 +257,7 @@ impl Reducible for ModelState {
             },
             ModelAction::FileError(message) => next.file_error = Some(message),
             ModelAction::UseBuiltin(name) => {
+                next.pending_layers = None;
                 next.exp.model = name;
                 if let Some(d) = Experiment::builtin_dataset(&next.exp.model) {
                     next.exp.dataset = d.to_string();

@@ -23,7 +23,7 @@
 //! (`float_data`, `double_data`, `int32_data` for f16 / bf16 bits, `int64_data`); external data is
 //! an error. The values decoded so far are counted against `max_params` before each allocation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_proto::{DataLocation, DataType};
@@ -152,7 +152,11 @@ impl<'a> Reader<'a> {
     fn new(graph: &'a GraphProto, opset: i64, max_params: usize) -> Result<Reader<'a>, FormatError> {
         let mut consts: HashMap<&str, &TensorProto> = HashMap::new();
         for t in &graph.initializer {
-            consts.insert(t.name.as_str(), t);
+            // ONNX names each value once; a second initializer of a name would silently replace
+            // the first (and be blamed on the node that reads it).
+            if consts.insert(t.name.as_str(), t).is_some() {
+                return Err(malformed(format!("two initializers are named \"{}\": each value has one name", crate::clip::clip(&t.name, 120))));
+            }
         }
         if !graph.sparse_initializer.is_empty() {
             return Err(malformed("sparse initializers are not supported"));
@@ -167,8 +171,14 @@ impl<'a> Reader<'a> {
         let input_name = graph.input.iter().find(|i| !self.consts.contains_key(i.name.as_str())).map(|i| i.name.as_str()).unwrap_or("");
         let input_shape = self.shape;
         let mut cur: &str = input_name;
+        // Every value is written once (ONNX's single assignment): by a graph input, an
+        // initializer or one node's output.
+        let mut written: HashSet<&str> = graph.input.iter().map(|i| i.name.as_str()).chain(graph.initializer.iter().map(|t| t.name.as_str())).collect();
         for (n, node) in graph.node.iter().enumerate() {
             let name = label(node, n);
+            if let Some(again) = node.output.iter().filter(|o| !o.is_empty()).find(|o| !written.insert(o.as_str())) {
+                return Err(malformed(format!("node \"{name}\" writes \"{}\", which the graph already defines: each value is written once", crate::clip::clip(again, 120))));
+            }
             let op = node.op_type.as_str();
             if !(node.domain.is_empty() || node.domain == "ai.onnx") {
                 return Err(FormatError::UnsupportedOp { op: format!("{}.{op}", node.domain), node: name });
