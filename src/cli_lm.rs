@@ -206,8 +206,8 @@ pub struct EvalArgs {
     /// tokens = 32 windows of 256 predictions).
     #[arg(long, allow_negative_numbers = true)]
     tokens: Option<usize>,
-    /// Score the whole validation split.
-    #[arg(long)]
+    /// Score the whole validation split (not with --tokens, which it would override).
+    #[arg(long, conflicts_with = "tokens")]
     all: bool,
     /// Write report.json and layers.csv here.
     #[arg(long)]
@@ -761,7 +761,7 @@ fn run_generate(a: GenerateArgs) -> Result<(), String> {
     use std::io::Write;
     let end_of_text = tok.end_of_text();
     // The settings and the prompt's length are checked before anything is printed.
-    let gen = Generator::new(&q.model, &prompt, cfg.kv, &sc).map_err(|e| e.to_string())?.stopping_at(&end_of_text);
+    let gen = Generator::new(&q.model, &prompt, cfg.kv, &sc).map_err(|e| e.to_string())?.stopping_at(&end_of_text).writing_only(tok.vocab_len());
     print!("{text}");
     // Each token's text as the whole decodes (a SentencePiece "▁" after the prompt is a space).
     let (mut ids, mut stream) = (prompt.clone(), TextStream::after(tok, &prompt));

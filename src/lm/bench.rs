@@ -315,6 +315,12 @@ pub struct PairSpeed {
 pub const PAIR_DECODE_TOKENS: usize = 16;
 pub const PAIR_PREFILL_TOKENS: usize = 64;
 
+/// Each trial of [`pair_speed`] repeats its decode or prefill for at least this long (s): a
+/// browser's clock in a worker ticks every 0.1 ms, and one 16-token decode of the built-in model
+/// took 1.2–3 ms, so its rates were 16 tokens over a whole number of ticks (steps of 4–8 %).
+/// 25 ms is 250 ticks or more.
+pub const PAIR_MIN_TRIAL_S: f64 = 0.025;
+
 /// [`PairSpeed`] of `fp32` (f32 KV cache) and `quantized` (a `kv` cache). Each call runs once
 /// untimed first, so a model that cannot run is an error here, never inside the timing.
 pub fn pair_speed(clock: &dyn Fn() -> f64, fp32: &LmModel, quantized: &LmModel, kv: KvFormat, repeats: usize) -> Result<PairSpeed, LmError> {
@@ -342,9 +348,9 @@ pub fn pair_speed(clock: &dyn Fn() -> f64, fp32: &LmModel, quantized: &LmModel, 
         clock,
         &mut [&mut || drop(decode(fp32, c32, nd)), &mut || drop(decode(quantized, cq, nd))],
         repeats,
-        0.0,
+        PAIR_MIN_TRIAL_S,
     );
-    let prefill_s = time_medians_of(clock, &mut [&mut || drop(prefill(fp32, c32)), &mut || drop(prefill(quantized, cq))], repeats, 0.0);
+    let prefill_s = time_medians_of(clock, &mut [&mut || drop(prefill(fp32, c32)), &mut || drop(prefill(quantized, cq))], repeats, PAIR_MIN_TRIAL_S);
     let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
     Ok(PairSpeed {
         decode_tokens: nd,

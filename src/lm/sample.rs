@@ -134,6 +134,8 @@ pub struct Generator<'m> {
     end_of_text: Vec<u32>,
     /// Whether the last token was one of them.
     wrote_end: bool,
+    /// The ids below this are the ones the tokenizer can write ([`Generator::writing_only`]).
+    writable: usize,
 }
 
 impl<'m> Generator<'m> {
@@ -161,6 +163,7 @@ impl<'m> Generator<'m> {
             logits: Some(logits),
             end_of_text: Vec::new(),
             wrote_end: false,
+            writable: usize::MAX,
         })
     }
 
@@ -168,6 +171,16 @@ impl<'m> Generator<'m> {
     /// [`end_of_text`](super::Tokenizer::end_of_text) ids); that token is the last one returned.
     pub fn stopping_at(mut self, ids: &[u32]) -> Self {
         self.end_of_text = ids.to_vec();
+        self
+    }
+
+    /// Writes only the ids below `n`, the ones the tokenizer can write (`vocab_len`): a model's
+    /// head may be wider than its vocabulary (the built-in one has 128 ids for its 83
+    /// characters), and at a high temperature an unused id was drawn and printed as "�". Such a
+    /// draw is drawn again among the writable ids; any other draw, and so every text that never
+    /// drew one, is unchanged.
+    pub fn writing_only(mut self, n: usize) -> Self {
+        self.writable = n.max(1);
         self
     }
 
@@ -181,7 +194,18 @@ impl<'m> Generator<'m> {
     /// ended the text.
     pub fn step(&mut self) -> Result<Option<Generated>, LmError> {
         let Some(logits) = self.logits.take() else { return Ok(None) };
-        let token = sample(&logits, &self.cfg, &mut self.rng);
+        let mut token = sample(&logits, &self.cfg, &mut self.rng);
+        if token as usize >= self.writable {
+            let mut writable = logits.clone();
+            writable[self.writable.min(logits.len())..].fill(f32::NEG_INFINITY);
+            token = sample(&writable, &self.cfg, &mut self.rng);
+            // The draw's last resort (rounding past the kept mass) is the last of its order,
+            // which may be an unwritable id at p = 0: the most probable writable one instead.
+            if token as usize >= self.writable {
+                token = sample(&writable, &SampleConfig { temperature: 0.0, ..self.cfg.clone() }, &mut self.rng);
+            }
+        }
+        // The model's own probability of the token, over its whole head.
         let prob = super::eval::log_prob(&logits, token as usize).exp();
         if self.end_of_text.contains(&token) {
             self.wrote_end = true;

@@ -78,6 +78,24 @@ pub fn broken_escapes(query: &str) -> Option<String> {
     Some(format!("the link's {named} {} a %-escape that is not UTF-8 (cut short or mistyped?): it reads as \u{FFFD}", if count == 1 { "has" } else { "have" }))
 }
 
+/// A notice naming the keys of a link with a `%` that starts no %-escape (`prompt=%ZZ`, a `%` at
+/// the end): the decoder keeps such a `%` as it is, so the value reads as typed, which a page's
+/// own link never holds (it writes a `%` as `%25`). None when every `%` starts an escape. One
+/// pass over the link.
+pub fn stray_percents(query: &str) -> Option<String> {
+    // Whether `raw` has a `%` not followed by two hex digits.
+    let stray = |raw: &str| {
+        let b = raw.as_bytes();
+        b.iter().enumerate().any(|(i, &c)| c == b'%' && !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)))
+    };
+    let keys = query.split('&').filter(|pair| stray(pair)).map(|pair| {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        form_urlencoded::parse(key.as_bytes()).next().map(|(k, _)| k).unwrap_or_default()
+    });
+    let (named, count) = named_keys(keys)?;
+    Some(format!("the link's {named} {} a % that starts no %-escape (mistyped? a % itself is %25): it reads as typed", if count == 1 { "has" } else { "have" }))
+}
+
 /// The notices for a Benchmark page link (`#/bench?…`), which takes no settings: its keys are
 /// named as ignored (at most 8, then a count), so a hand-edited link is not read in silence.
 pub fn bench_notices(hash: &str) -> Vec<String> {

@@ -494,3 +494,10 @@ fn a_copied_link_is_read_whole_and_another_pages_link_is_refused() {
     let (code, _, err) = qplay(&["eval", "--tokens", "65", "--link", "http://127.0.0.1:8080/#/tensor?bits=4"]);
     assert!(code != 0 && err.contains("\"#/tensor\" is not the Language-model page's link (#/lm?…)"), "{err}");
 }
+
+#[test]
+fn all_and_tokens_together_are_refused() {
+    // --all scored the whole split (52 s) though --tokens asked for 257.
+    let (code, _, err) = qplay(&["eval", "--tokens", "257", "--all"]);
+    assert!(code != 0 && err.contains("--all") && err.contains("--tokens"), "{err}");
+}

@@ -652,6 +652,21 @@ both! {
         }
         assert_eq!(qplay::share::broken_escapes("prompt=ROMEO%3A&seed=7"), None);
     }
+
+    a_percent_that_starts_no_escape_is_named_on_every_page {
+        // `%ZZ` and a `%` at the end decode as typed: the page's own link writes a % as %25.
+        let (e, n) = qplay::share::lm::from_query("prompt=%ZZ&seed=7");
+        assert_eq!(e.prompt, "%ZZ");
+        assert!(n.len() == 1 && n[0].contains("\"prompt\" has a % that starts no %-escape (mistyped? a % itself is %25)"), "{n:?}");
+        let (_, n) = TensorSettings::from_hash("#/tensor?x=1,2%");
+        assert!(n.iter().any(|m| m.contains("\"x\" has a % that starts no")), "{n:?}");
+        let (_, n) = qplay::share::experiment::from_query("ptq.skip=fc%2&seed=1%G1");
+        assert!(n.iter().any(|m| m.contains("\"ptq.skip\", \"seed\" have a % that starts no")), "{n:?}");
+        // Escapes in either case, and a % written as %25, are no stray %.
+        for q in ["prompt=50%25%20off", "prompt=%e2%98%83", "prompt=%E2%98%83&seed=7"] {
+            assert_eq!(qplay::share::stray_percents(q), None, "{q}");
+        }
+    }
 }
 
 both! {

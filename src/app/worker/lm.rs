@@ -613,8 +613,10 @@ async fn generate(id: u32, model: &LmModelRef, quant: LmQuantConfig, sample: Sam
     // The two models step in turn, so both columns stream together; a third pass of the FP32
     // model reads the quantized text to give each of its tokens the FP32 probability.
     let end_of_text = tok.end_of_text();
-    let mut fp32 = Column::new(Generator::new(&m.fp32, &ids, KvFormat::F32, &sample).map_err(err)?.stopping_at(&end_of_text), tok, &ids);
-    let mut quantized = Column::new(Generator::new(&q.model, &ids, quant.kv, &sample).map_err(err)?.stopping_at(&end_of_text), tok, &ids);
+    let writable = tok.vocab_len();
+    let mut fp32 = Column::new(Generator::new(&m.fp32, &ids, KvFormat::F32, &sample).map_err(err)?.stopping_at(&end_of_text).writing_only(writable), tok, &ids);
+    let mut quantized =
+        Column::new(Generator::new(&q.model, &ids, quant.kv, &sample).map_err(err)?.stopping_at(&end_of_text).writing_only(writable), tok, &ids);
     let mut scorer = Scorer::new(&m.fp32, &ids).map_err(err)?;
     let stage = format!("generating with FP32 and {}", quant.label());
     let mut last = f64::NEG_INFINITY;

@@ -133,6 +133,28 @@ both! {
         while g.step().unwrap().is_some() {}
         assert!(!g.wrote_end_of_text());
     }
+
+    a_generator_writes_only_the_ids_its_tokenizer_can {
+        // The head is wider than the tokenizer's vocabulary: at a high temperature unused ids were
+        // drawn (and printed as "�"). Writing only the first half, none past it is drawn, and a
+        // text that drew none before is the same.
+        let fp32 = LmModel::from_weights(&small()).unwrap();
+        let prompt: Vec<u32> = vec![1, 5, 9, 2];
+        let hot = SampleConfig { temperature: 5.0, top_k: 0, top_p: 1.0, seed: 3 };
+        let half = fp32.config.vocab_size / 2;
+        let free = generate(&fp32, &prompt, 200, KvFormat::F32, &hot, &[], |_| true).unwrap();
+        assert!(free.iter().any(|g| g.token as usize >= half), "the test draws some id past the half");
+        let g = Generator::new(&fp32, &prompt, KvFormat::F32, &hot).unwrap().writing_only(half);
+        let only = g.run(200, |_| true).unwrap();
+        assert_eq!(only.len(), free.len(), "as long as the free text (the context fills)");
+        assert!(only.iter().all(|g| (g.token as usize) < half), "{:?}", only.iter().map(|g| g.token).collect::<Vec<_>>());
+        // Each token's probability is still the model's over its whole head.
+        assert!(only.iter().all(|g| g.prob > 0.0 && g.prob < 1.0));
+        let cool = SampleConfig { temperature: 0.9, top_k: 0, top_p: 0.9, seed: 7 };
+        let before = generate(&fp32, &prompt, 20, KvFormat::F32, &cool, &[], |_| true).unwrap();
+        let all_ids = Generator::new(&fp32, &prompt, KvFormat::F32, &cool).unwrap().writing_only(fp32.config.vocab_size);
+        assert_eq!(all_ids.run(20, |_| true).unwrap(), before);
+    }
 }
 
 both! {
