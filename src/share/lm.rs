@@ -253,7 +253,9 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo:
 
 /// A skip list as typed: names or patterns separated by commas ("output, layers.5.feed_forward.w2").
 pub fn parse_skip(v: &str) -> Result<Vec<String>, String> {
-    let names: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    // "none" is no name, as `qplay lm --skip none` reads it (a link with skip=none stopped Run:
+    // "none" names no Linear).
+    let names: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty() && *s != "none").map(String::from).collect();
     if names.len() > 64 || names.iter().any(|n| n.len() > 64) {
         return Err("at most 64 names of at most 64 characters".into());
     }

@@ -653,6 +653,12 @@ both! {
         assert_eq!(qplay::share::broken_escapes("prompt=ROMEO%3A&seed=7"), None);
     }
 
+    skip_none_in_a_link_is_an_empty_skip_list_as_on_the_command_line {
+        let (e, n) = qplay::share::lm::from_query("skip=none");
+        assert!(e.quant.skip.is_empty() && n.is_empty(), "{:?} {n:?}", e.quant.skip);
+        assert_eq!(qplay::share::lm::parse_skip("output, none").unwrap(), vec!["output".to_string()]);
+    }
+
     a_percent_that_starts_no_escape_is_named_on_every_page {
         // `%ZZ` and a `%` at the end decode as typed: the page's own link writes a % as %25.
         let (e, n) = qplay::share::lm::from_query("prompt=%ZZ&seed=7");
