@@ -325,14 +325,16 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
 /// do. Another page's link is refused, by its page (it was read as settings, or its path as a
 /// key that is "not a setting").
 fn lm_link_query(link: &str) -> Result<String, String> {
+    use qplay::share::{query_of, Page};
     let Some((_, hash)) = link.split_once('#') else {
         return Ok(link.strip_prefix('?').unwrap_or(link).to_string());
     };
-    let (path, query) = hash.split_once('?').unwrap_or((hash, ""));
-    match path {
-        "/lm" => Ok(query.to_string()),
-        other => Err(format!("\"#{}\" is not the Language-model page's link (#/lm?…)", qplay::clip::clip(other, 40))),
+    // The pages' own reading of a hash: its page, and its query.
+    if Page::from_hash(hash) != Page::Lm {
+        let path = hash.split('?').next().unwrap_or("");
+        return Err(format!("\"#{}\" is not the Language-model page's link (#/lm?…)", qplay::clip::clip(path, 40)));
     }
+    Ok(query_of(hash).to_string())
 }
 
 /// Reads a gzip text file with its size checked first.

@@ -24,7 +24,7 @@ pub fn grouped(n: u128) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(d);
@@ -38,7 +38,7 @@ pub fn bytes_exact(bytes: u128) -> String {
     // A whole number of the unit (a limit) shows as one: "(256 MiB)", beside "(256.0 MiB)" for
     // a byte more.
     let (unit, name) = if bytes < 1 << 30 { (1u128 << 20, "MiB") } else { (1u128 << 30, "GiB") };
-    match bytes % unit == 0 {
+    match bytes.is_multiple_of(unit) {
         true => format!("{} bytes ({} {name})", grouped(bytes), bytes / unit),
         false => format!("{} bytes ({:.1} {name})", grouped(bytes), bytes as f64 / unit as f64),
     }

@@ -48,7 +48,7 @@ impl fmt::Display for ModelError {
             }
             ModelError::UnknownLayer { layer, kind } => write!(f, "layer {layer}: unknown layer kind \"{kind}\""),
             ModelError::TooLarge { params, limit } => {
-                write!(f, "the model has {} parameters; the limit is {}", grouped(*params as u128), grouped(*limit as u128))
+                write!(f, "the model has {} parameters; the limit is {}", grouped(*params), grouped(*limit as u128))
             }
             ModelError::NonFinite { layer, tensor, index } => {
                 write!(f, "layer {layer}: {tensor}[{index}] is NaN or infinite")

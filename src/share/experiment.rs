@@ -389,7 +389,7 @@ fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, 
         notices.push(format!("The link's settings take {settings} bytes, more than the limit of {MAX_SETTINGS_BYTES}; the default experiment is shown."));
         return (base.clone(), notices.finish());
     }
-    for n in crate::share::broken_escapes(query).into_iter().chain(crate::share::stray_percents(query)) {
+    for n in crate::share::escape_notices(query) {
         notices.push(n);
     }
     let defaults = to_json(base);

@@ -388,8 +388,7 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     } else {
         query
     };
-    notices.extend(crate::share::broken_escapes(query));
-    notices.extend(crate::share::stray_percents(query));
+    notices.extend(crate::share::escape_notices(query));
     for (i, (k, v)) in form_urlencoded::parse(query.as_bytes()).enumerate() {
         if i == MAX_KEYS {
             notices.push(format!("the link has more than the limit of {MAX_KEYS} keys; the rest are ignored"));

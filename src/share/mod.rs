@@ -96,6 +96,12 @@ pub fn stray_percents(query: &str) -> Option<String> {
     Some(format!("the link's {named} {} a % that starts no %-escape (mistyped? a % itself is %25): it reads as typed", if count == 1 { "has" } else { "have" }))
 }
 
+/// Every page's notices about a link's %-escapes: those that do not decode to UTF-8
+/// ([`broken_escapes`]) and a `%` that starts none ([`stray_percents`]).
+pub fn escape_notices(query: &str) -> impl Iterator<Item = String> {
+    broken_escapes(query).into_iter().chain(stray_percents(query))
+}
+
 /// The notices for a Benchmark page link (`#/bench?…`), which takes no settings: its keys are
 /// named as ignored (at most 8, then a count), so a hand-edited link is not read in silence.
 pub fn bench_notices(hash: &str) -> Vec<String> {

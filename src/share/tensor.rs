@@ -455,8 +455,7 @@ impl TensorSettings {
         }
         // Keys are applied in the table's order, whatever their order in the link,
         // so `axis` before `gran` (or `shape` before `gen`) reads the same.
-        notices.extend(crate::share::broken_escapes(query));
-        notices.extend(crate::share::stray_percents(query));
+        notices.extend(crate::share::escape_notices(query));
         let total = form_urlencoded::parse(query.as_bytes()).count();
         if total > MAX_KEYS {
             notices.push(format!("The link has {total} keys, more than the limit of {MAX_KEYS}; the keys after the first {MAX_KEYS} were ignored."));

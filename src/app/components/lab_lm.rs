@@ -16,7 +16,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use super::job_status::progress;
-use super::lm_model_info::thousands;
+use crate::units::grouped;
 use super::lm_page::{LmHandle, Submit};
 use crate::app::state::job::JobState;
 use crate::app::state::lm::LmRow;
@@ -103,9 +103,9 @@ fn explanation(step: usize, rows: &[Rc<LmRow>]) -> String {
         2 => match (get(2, 0), get(0, 0)) {
             (Some(v), Some(w8)) => format!(
                 "The keys and values each attention layer keeps for every earlier token, stored as int8 with a scale per head and token: the cache for the whole context takes {} bytes instead of {} (FP32), and the KL divergence goes from {:.6} (W8 alone) to {:.6}, a change of {:+.6}.",
-                thousands(v.kv_bytes), thousands(w8.kv_bytes), w8.mean_kl, v.mean_kl, v.mean_kl - w8.mean_kl
+                grouped(v.kv_bytes.into()), grouped(w8.kv_bytes.into()), w8.mean_kl, v.mean_kl, v.mean_kl - w8.mean_kl
             ),
-            (Some(v), None) => format!("KV cache in int8: {} bytes for the whole context, KL {:.5}. Run step 1 to see what the cache adds to W8's own error.", thousands(v.kv_bytes), v.mean_kl),
+            (Some(v), None) => format!("KV cache in int8: {} bytes for the whole context, KL {:.5}. Run step 1 to see what the cache adds to W8's own error.", grouped(v.kv_bytes.into()), v.mean_kl),
             _ => "Run the step: W8 weights as in step 1, and the attention's key / value cache stored in int8 (a scale per head and token).".into(),
         },
         _ => {

@@ -7,6 +7,7 @@ use yew::prelude::*;
 
 use crate::app::state::lm::{ModelChoice, UserModel};
 use crate::lm::corpus::BuiltinLm;
+use crate::units::grouped;
 
 #[derive(Properties, PartialEq)]
 pub struct LmModelPanelProps {
@@ -17,19 +18,6 @@ pub struct LmModelPanelProps {
     pub on_choose: Callback<ModelChoice>,
     #[prop_or_default]
     pub disabled: bool,
-}
-
-/// n with a comma between groups of three digits (1,214,080).
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Parameters in millions, one decimal ("1.2 M").
@@ -48,7 +36,7 @@ fn builtin_notes(b: BuiltinLm) -> Html {
     html! {
         <p class="notes" data-testid="lm-builtin-notes">
             { format!("{}: a Llama-style decoder trained here on Shakespeare, one token per character — {} parameters, dim {}, {} layers, {} heads ({} key/value heads), SwiGLU {}, context {}. {measured} ",
-                b.name(), thousands(params as u64), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.seq_len) }
+                b.name(), grouped(params), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.seq_len) }
             // f32 weights: 4 bytes a parameter (the file's header adds a few kB).
             { format!("It loads with the worker ({:.1} MB) the first time a job needs it; the validation text is Henry V, Macbeth, The Rape of Lucrece and Twelfth Night, unseen in training.", params as f64 * 4.0 / 1e6) }
         </p>
@@ -94,7 +82,7 @@ fn user_notes(user: &UserModel) -> Html {
         <div class="notes" data-testid="lm-user-model">
             <p>
                 { format!("{} — {}: {} parameters, dim {}, {} layers, {} heads ({} key/value heads), hidden {}, vocabulary {}, context {}. ",
-                    i.name, i.format, thousands(i.params), i.dim, i.n_layers, i.n_heads, i.n_kv_heads, i.hidden_dim, thousands(i.vocab_size as u64), i.seq_len) }
+                    i.name, i.format, grouped(i.params.into()), i.dim, i.n_layers, i.n_heads, i.n_kv_heads, i.hidden_dim, grouped(i.vocab_size as u128), i.seq_len) }
                 { match &i.tokenizer {
                     Some(t) => format!("Tokenizer: {t}. Perplexity is measured on the built-in Shakespeare validation text, tokenized by this model's tokenizer (so it compares configurations of this model, not this model with the built-in one)."),
                     None => "No tokenizer qplay can run (the notes say why): Run and Generate need one, Export does not. \

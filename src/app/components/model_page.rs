@@ -16,7 +16,7 @@ use super::teacher_note::TeacherNote;
 use super::ptq_result::PtqResult;
 use super::task_results::{LayerwiseResult, MixedBitResult, QatResult, SweepResult};
 use crate::app::state::job::{self, JobState};
-use crate::app::state::model::{ModelAction, ModelJob, ModelRead, ModelState, LIVE_RERUN_MS};
+use crate::app::state::model::{ModelAction, ModelJob, ModelRead, ModelState};
 use crate::app::url;
 use crate::app::worker::host::SharedWorker;
 use crate::app::worker::FileBytes;
@@ -77,7 +77,7 @@ pub fn model_page() -> Html {
         let d = state.dispatcher();
         url::use_page_link(Page::Model, state.to_hash(), Callback::from(move |hash: String| d.dispatch(ModelAction::FromQuery(query_of(&hash).to_string()))));
     }
-    // Live re-run: a PTQ run that computed in under LIVE_RERUN_MS follows the settings. A change
+    // Live re-run: a PTQ run that computed in under `LIVE_RERUN_MS` follows the settings. A change
     // waits 200 ms for the next one (debounce); a live run still in flight is cancelled and replaced.
     {
         // The state as of the latest render: the timer fires 200 ms after the render that set it,
@@ -94,7 +94,7 @@ pub fn model_page() -> Html {
             // search or QAT is never replaced).
             let follows = |s: &ModelState, exp: &Experiment| {
                 let fast = match &s.results.ptq {
-                    Some(r) => r.report.millis < LIVE_RERUN_MS && r.exp != *exp,
+                    Some(r) => s.results.ptq_is_fast() && r.exp != *exp,
                     None => s.follow_file && exp.model == FILE_MODEL,
                 };
                 let ptq_in_flight = s.job.running().is_some_and(|j| j.kind.exp.task == Task::Ptq);

@@ -92,7 +92,7 @@ pub(super) fn check_model(m: &LmModel) -> Result<(), FormatError> {
     check_linear("output", &m.output, v, d)?;
     bytes += linear_bytes(&m.output);
     if bytes > MAX_LM_ONNX_BYTES {
-        return Err(export_err(format!("the export needs about {} of weights; the limit is {}", bytes_exact(bytes as u128), bytes_exact(MAX_LM_ONNX_BYTES as u128))));
+        return Err(export_err(format!("the export needs about {} of weights; the limit is {}", bytes_exact(bytes), bytes_exact(MAX_LM_ONNX_BYTES))));
     }
     Ok(())
 }
