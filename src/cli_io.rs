@@ -141,34 +141,55 @@ pub struct ExportArgs {
 /// again while reading (a file that grows, or stdin).
 pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
+/// The largest settings file read (`run`'s TOML / MindSpore Lite INI, `lm --config`): 1 MiB, a
+/// page of settings, checked before parsing (a 150 MB TOML took 3.7 GB to be refused).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// The bytes of a regular file of at most [`MAX_FILE_BYTES`]; a directory, a device such as
 /// /dev/zero, a FIFO or a larger file is refused before anything is read.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    read_file_up_to(path, MAX_FILE_BYTES)
+}
+
+/// The bytes of a regular file of at most `limit` bytes, its size checked from its metadata
+/// before reading and again while reading (the size a file reports can be wrong: /proc files
+/// report 0, and a file may grow).
+pub fn read_file_up_to(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     let at = |e: String| format!("{}: {e}", path.display());
     let meta = std::fs::metadata(path).map_err(|e| at(e.to_string()))?;
     if !meta.is_file() {
         return Err(at("not a regular file (a directory, a device or a pipe cannot be read)".into()));
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(at(format!("the file is {}, more than the limit of {}", bytes_exact(meta.len().into()), bytes_exact(MAX_FILE_BYTES as u128))));
+    if meta.len() > limit {
+        return Err(at(format!("the file is {}; the limit is {}", bytes_exact(meta.len().into()), bytes_exact(limit.into()))));
     }
     let file = std::fs::File::open(path).map_err(|e| at(e.to_string()))?;
-    read_limited(file).map_err(at)
+    read_up_to(file, limit).map_err(at)
 }
 
-/// At most [`MAX_FILE_BYTES`] from a reader (stdin, or a file that grew since its metadata was read).
+/// At most [`MAX_FILE_BYTES`] from a reader (stdin).
 pub fn read_limited(r: impl std::io::Read) -> Result<Vec<u8>, String> {
+    read_up_to(r, MAX_FILE_BYTES)
+}
+
+fn read_up_to(r: impl std::io::Read, limit: u64) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(r, MAX_FILE_BYTES + 1), &mut bytes).map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("more than the limit of {}", bytes_exact(MAX_FILE_BYTES as u128)));
+    std::io::Read::read_to_end(&mut std::io::Read::take(r, limit.saturating_add(1)), &mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("it holds more than the limit of {}", bytes_exact(limit.into())));
     }
     Ok(bytes)
 }
 
 /// A text file of at most [`MAX_FILE_BYTES`], as UTF-8.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    String::from_utf8(read_file(path)?).map_err(|_| format!("{}: not UTF-8 text", path.display()))
+    read_text_up_to(path, MAX_FILE_BYTES)
+}
+
+/// A text file of at most `limit` bytes, as UTF-8 (a settings file).
+pub fn read_text_up_to(path: &Path, limit: u64) -> Result<String, String> {
+    String::from_utf8(read_file_up_to(path, limit)?)
+        .map_err(|e| format!("{}: not UTF-8 text (byte {} is not; is this a binary file?)", path.display(), e.utf8_error().valid_up_to()))
 }
 
 /// The assets folder (models/, data/): `given` when it exists. The default, a relative `www`,

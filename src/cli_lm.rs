@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use crate::cli_io::{read_file_up_to, read_text_up_to, MAX_CONFIG_BYTES};
 use serde_json::json;
 
 use qplay::lm::corpus::{gunzip_text, BuiltinLm, LARGE_MODEL_FILE, MODEL_FILE, TRAIN_FILE, VAL_FILE};
@@ -301,25 +302,6 @@ pub fn run(cmd: LmCommand) -> Result<(), String> {
     }
 }
 
-/// Reads a regular file of at most `limit` bytes, checking its size before reading.
-pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
-    }
-    if meta.len() > limit {
-        return Err(format!("{}: the file is {}; the limit is {}", path.display(), bytes_exact(meta.len().into()), bytes_exact(limit.into())));
-    }
-    // The size a file reports can be wrong (/proc files report 0): the read stops past the limit.
-    let mut bytes = Vec::new();
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        return Err(format!("{}: the file holds more than the limit of {}", path.display(), bytes_exact(limit.into())));
-    }
-    Ok(bytes)
-}
-
 /// The query of a `--link`: the page's Copy link gives a whole address
 /// (`http://…/#/lm?weights=rtn`, or `…/#/lm` at the defaults); a hash or the query alone also
 /// do. Another page's link is refused, by its page (it was read as settings, or its path as a
@@ -339,7 +321,7 @@ fn lm_link_query(link: &str) -> Result<String, String> {
 
 /// Reads a gzip text file with its size checked first.
 pub fn read_text(path: &Path) -> Result<String, String> {
-    let bytes = read_limited(path, 64 << 20)?;
+    let bytes = read_file_up_to(path, 64 << 20)?;
     gunzip_text(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -461,7 +443,7 @@ impl ModelArgs {
         let mut left = MAX_IMPORT_FILE_BYTES;
         let mut files = Vec::with_capacity(paths.len());
         for p in &paths {
-            let bytes = read_limited(p, left)?;
+            let bytes = read_file_up_to(p, left)?;
             left -= bytes.len() as u64;
             files.push((p.display().to_string(), bytes));
         }
@@ -564,8 +546,8 @@ impl ModelArgs {
     fn quant_on(&self, plain: LmWeightFormat) -> Result<LmQuantConfig, String> {
         let mut c = match &self.config {
             Some(p) => {
-                let text = String::from_utf8(read_limited(p, 1 << 20)?).map_err(|_| format!("{}: not UTF-8", p.display()))?;
-                toml::from_str::<LmQuantConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
+                let text = read_text_up_to(p, MAX_CONFIG_BYTES)?;
+                toml::from_str::<LmQuantConfig>(&text).map_err(|e| format!("{}: {}", p.display(), qplay::clip::clip_lines(&e.to_string(), 160)))?
             }
             None => LmQuantConfig { weights: plain, ..LmQuantConfig::default() },
         };

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::cli_io::MAX_CONFIG_BYTES;
 use crate::cli_train::load_dataset;
+use qplay::clip::clip_lines;
 use qplay::data::Dataset;
 use qplay::experiment::ini::from_ini;
 use qplay::experiment::layerwise::run_layerwise;
@@ -124,13 +126,9 @@ fn apply_sets(exp: Experiment, sets: &[String]) -> Result<Experiment, String> {
     Ok(out)
 }
 
-/// The largest experiment description or MindSpore Lite config read (1 MiB, as `lm --config`):
-/// a page of settings, checked before parsing (a 150 MB TOML took 3.7 GB to be refused).
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
 pub fn run(args: &RunArgs) -> Result<(), String> {
     let text = match &args.config {
-        Some(p) => String::from_utf8(crate::cli_lm::read_limited(p, MAX_CONFIG_BYTES)?).map_err(|_| format!("{}: not UTF-8 text", p.display()))?,
+        Some(p) => crate::cli_io::read_text_up_to(p, MAX_CONFIG_BYTES)?,
         None => String::new(),
     };
     let ext = args.config.as_ref().and_then(|c| c.extension()).and_then(|e| e.to_str()).unwrap_or("");
@@ -139,10 +137,10 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
         base.model = m.clone();
     }
     let (mut exp, mut ini) = if ext == "ini" || ext == "cfg" {
-        let c = from_ini(&text, base).map_err(|e| e.to_string())?;
+        let c = from_ini(&text, base).map_err(|e| clip_lines(&e.to_string(), 160))?;
         (c.experiment.clone(), Some(c))
     } else {
-        (Experiment::from_toml(&text).map_err(|e| e.to_string())?, None)
+        (Experiment::from_toml(&text).map_err(|e| clip_lines(&e.to_string(), 160))?, None)
     };
     if let Some(m) = &args.model {
         exp.model = m.clone();

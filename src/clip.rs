@@ -16,3 +16,15 @@ pub fn clip(text: &str, max: usize) -> String {
     }
     s
 }
+
+/// A parser's message about user text (TOML's quotes the line and marks the column): each line
+/// clipped to `max` characters and at most 12 lines, so a line of 100,000 characters in a settings
+/// file makes a message of a few hundred, not 300,000.
+pub fn clip_lines(message: &str, max: usize) -> String {
+    const LINES: usize = 12;
+    let mut out: Vec<String> = message.lines().take(LINES).map(|l| clip(l, max)).collect();
+    if message.lines().nth(LINES).is_some() {
+        out.push("…".into());
+    }
+    out.join("\n")
+}

@@ -254,6 +254,23 @@ fn run_takes_every_setting_as_a_flag_and_export_chooses_the_activation_calibrati
     let (code, _, err) = qplay(&["run", huge.to_str().unwrap()]);
     assert!(code != 0 && err.contains("the file is 1,200,000 bytes (1.1 MiB); the limit is 1,048,576 bytes (1 MiB)"), "{err}");
     std::fs::remove_file(&huge).ok();
+    // A settings file that is not text: the same message from `run` and from `lm --config`, with
+    // the first byte that is not UTF-8.
+    let binary = std::env::temp_dir().join(format!("qplay-run-binary-{}.toml", std::process::id()));
+    std::fs::write(&binary, b"bits = 4\n\xff\xfe").unwrap();
+    for args in [vec!["run", binary.to_str().unwrap()], vec!["lm", "eval", "--config", binary.to_str().unwrap()]] {
+        let (code, _, err) = qplay(&args);
+        assert!(code != 0 && err.contains("not UTF-8 text (byte 9 is not; is this a binary file?)") && err.contains(binary.to_str().unwrap()), "{args:?}: {err}");
+    }
+    std::fs::remove_file(&binary).ok();
+    // A parse error quotes the line it is on: a line of 100,000 characters is quoted clipped.
+    let long = std::env::temp_dir().join(format!("qplay-run-long-{}.toml", std::process::id()));
+    std::fs::write(&long, format!("task = \"{}\"\n", "x".repeat(100_000))).unwrap();
+    for args in [vec!["run", long.to_str().unwrap()], vec!["lm", "eval", "--config", long.to_str().unwrap()]] {
+        let (code, _, err) = qplay(&args);
+        assert!(code != 0 && err.contains("xxx…") && err.len() < 2_000, "{args:?}: {} bytes: {}", err.len(), qplay::clip::clip(&err, 400));
+    }
+    std::fs::remove_file(&long).ok();
 
     let out = std::env::temp_dir().join(format!("qplay-export-{}.onnx", std::process::id()));
     let o = out.to_str().unwrap();
