@@ -555,24 +555,31 @@ pub fn plan_linear(cfg: &LmQuantConfig, name: &str, k: usize) -> Result<LinearPl
         f @ (LmWeightFormat::F32 | LmWeightFormat::F16 | LmWeightFormat::Bf16) => Ok(LinearPlan::Float(f)),
         f @ (LmWeightFormat::Q8_0 | LmWeightFormat::Q4_0 | LmWeightFormat::Q4_1) => {
             let ty = f.ggml().expect("a ggml format");
+            // llama.cpp's quantizer refuses such a tensor too ("Unsupported tensor size"): its
+            // fallbacks exist only for the k-quants.
             if !k.is_multiple_of(ggml::QK) {
                 return Err(LmError::Setting {
                     name: "weights",
-                    message: format!("{name}: {} needs rows that are a multiple of 32 values, not {k}", ty.name()),
+                    message: format!(
+                        "{name}: {} needs rows that are a multiple of 32 values, not {k} (llama.cpp refuses it too); RTN quantizes it per channel",
+                        ty.name()
+                    ),
                 });
             }
             Ok(LinearPlan::Ggml(ty))
         }
         LmWeightFormat::Rtn => {
             let bits = cfg.bits_of(name);
-            let group = if cfg.group == 0 { k } else { cfg.group };
-            if group == 0 || !k.is_multiple_of(group) {
-                return Err(LmError::Setting {
-                    name: "group",
-                    message: format!("{name}: group {group} does not divide its {k} inputs"),
-                });
+            if k == 0 {
+                return Err(LmError::Setting { name: "group", message: format!("{name} has no inputs") });
             }
-            let label = format!("W{bits} {}", if cfg.group == 0 { "per-channel".into() } else { format!("g{group}") });
+            // A group that does not divide K (a hidden size of 172 under g32) quantizes the layer
+            // per channel, as the vision models' layers do, and says so in the layer's label.
+            let (group, label) = match cfg.group {
+                0 => (k, format!("W{bits} per-channel")),
+                g if k.is_multiple_of(g) => (g, format!("W{bits} g{g}")),
+                g => (k, format!("W{bits} per-channel (g{g} does not divide its {k} inputs)")),
+            };
             let spec = RtnSpec { bits, group, symmetric: cfg.symmetric, narrow: cfg.narrow };
             if bits == 8 || (bits == 4 && group.is_multiple_of(32)) {
                 Ok(LinearPlan::Kernel { spec, label })

@@ -196,13 +196,41 @@ both! {
         assert!(mixed.layers.iter().find(|l| l.name == "layers.1.feed_forward.w1").unwrap().note.as_ref().unwrap().contains("no integer kernel"));
     }
 
+    a_group_that_does_not_divide_a_layer_quantizes_it_per_channel {
+        // A model of hidden size 36 (w2 has 36 inputs, the others 32): a group that does not
+        // divide a layer's inputs quantizes it per channel (as group 0 does, the same values), and
+        // its label says why; llama.cpp's block formats refuse rows of 36, as llama.cpp does.
+        let mut w = small();
+        let (d, f) = (w.config.dim, 36);
+        w.config.hidden_dim = f;
+        for l in &mut w.layers {
+            l.w1.truncate(f * d);
+            l.w3.truncate(f * d);
+            l.w2 = (0..d * f).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.02).collect();
+        }
+        let fmt = |q: &qplay::ptq::lm::QuantizedLm, name: &str| q.layers.iter().find(|l| l.name == name).unwrap().format.clone();
+        let g32 = quantize_lm(&w, &rtn(4, 32)).unwrap();
+        assert_eq!(fmt(&g32, "layers.0.feed_forward.w1"), "W4 g32");
+        assert_eq!(fmt(&g32, "layers.0.feed_forward.w2"), "W4 per-channel (g32 does not divide its 36 inputs) (simulated)");
+        let g64 = quantize_lm(&w, &rtn(4, 64)).unwrap();
+        assert_eq!(fmt(&g64, "layers.1.attention.wq"), "W4 per-channel (g64 does not divide its 32 inputs)");
+        let per_channel = quantize_lm(&w, &rtn(4, 0)).unwrap();
+        let ids = tokens(20, w.config.vocab_size as u32);
+        let logits = |q: &qplay::ptq::lm::QuantizedLm| {
+            let mut cache = KvCache::new(&w.config, KvFormat::F32).unwrap();
+            q.model.forward(&ids, &mut cache, true, &mut NoProbe).unwrap()
+        };
+        assert_eq!(logits(&g64), logits(&per_channel), "g64 divides no layer: the model of group 0");
+        let e = quantize_lm(&w, &LmQuantConfig { weights: LmWeightFormat::Q4_0, ..LmQuantConfig::default() }).err().expect("Q4_0 on rows of 36");
+        assert!(e.to_string().contains("not 36 (llama.cpp refuses it too)"), "{e}");
+    }
+
     bad_settings_are_typed_errors {
         let w = small();
         for (cfg, setting) in [
             (rtn(9, 0), "bits"),
             (rtn(1, 0), "bits"),
             (rtn(4, 48), "group"),
-            (rtn(4, 64), "group"), // 64 does not divide the small model's 32 inputs
             (LmQuantConfig { int8_acts: true, ..LmQuantConfig::default() }, "int8_acts"),
         ] {
             let e = quantize_lm(&w, &cfg).err().unwrap_or_else(|| panic!("{} must fail", cfg.label()));
