@@ -470,11 +470,11 @@ impl ModelArgs {
         for n in &m.notes {
             eprintln!("qplay: {n}");
         }
-        // As on the page: a tokenizer file that does not parse stops every command; a missing
+        // As on the page: a tokenizer file that does not parse, or another model's, stops every command; a missing
         // one, or one qplay cannot run (a GGUF's "bert" vocabulary), waits for a command that
         // reads text, so that the model still exports.
         let tokenizer = match tokenizer_for(&m.weights, m.vocab.as_ref()) {
-            Err(e @ LmError::Format(_)) => return Err(e.to_string()),
+            Err(e @ (LmError::Format(_) | LmError::Files(_))) => return Err(e.to_string()),
             t => t.map_err(|e| e.to_string()),
         };
         let reference = match &m.dequantized {

@@ -35,6 +35,21 @@ test('at a phone\'s 390 px nothing is wider than the window, and each page has i
   }
 });
 
+test('at a phone\'s 390 px a run\'s results stay in the window too: wide tables scroll inside their cards', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model`, { width: 390, height: 800 });
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=per-layer-table]', { timeout: 120000 });
+  await page.waitForTimeout(500);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(wide <= 390, `the page is ${wide} px wide in a 390 px window after a run`);
+  // The per-layer table keeps every column, scrolling sideways inside its card.
+  const t = await page.$eval('[data-testid=per-layer-table]', (e) => ({ client: e.clientWidth, scroll: e.scrollWidth, overflow: getComputedStyle(e).overflowX }));
+  assert.ok(t.scroll > t.client && t.overflow === 'auto', JSON.stringify(t));
+  await page.screenshot({ path: join(root, 'tests', 'e2e', 'artifacts', 'phone-model-results.png'), fullPage: true });
+  await assertHealthy(page, errors);
+  await page.close();
+});
+
 for (const [width, height] of [[1280, 800], [1024, 768]]) {
   test(`the first screen of every page at ${width} × ${height}`, async () => {
     const dir = join(root, 'docs', 'screenshots');

@@ -352,6 +352,14 @@ test("what a teacher's link fixes cannot be changed another way: calibration und
   await t.waitForSelector('[data-testid=teacher-note]');
   assert.match(await t.evaluate(() => location.hash), /lock=bits%2Cmethod|lock=bits,method/);
   assert.equal(await t.$eval('[data-testid=bits]', (s) => s.value), '4');
+  // ... and from a Lab of lock=all, with every control locked there too, not only the Tensor link's own.
+  await t.evaluate(() => { location.hash = '#/lab?lock=all'; });
+  await t.waitForSelector('[data-testid=lab-tensor-fixed]');
+  await t.click('[data-testid=lab-tensor-fixed] a');
+  await t.waitForFunction(() => location.hash.startsWith('#/tensor'));
+  assert.match(await t.evaluate(() => decodeURIComponent(location.hash)), /lock=[^&]*all/);
+  await t.waitForSelector('[data-testid=bits]');
+  assert.equal(await t.$eval('[data-testid=rounding]', (s) => s.matches(':disabled')), true, 'a control the Tensor link left free is locked by the Lab\'s lock=all');
   await assertHealthy(t, te);
 
   // The language model: narrow range, dampening, top-k and top-p lock on their own; hide=model still names the model.

@@ -76,6 +76,7 @@ test('a teacher link hides and locks controls, and bad keys are ignored with a n
   assert.equal(await page.$eval('[data-testid=ptq-weight_bits]', (s) => s.disabled), true, 'locked');
   assert.equal(await page.$('[data-testid=ptq-act_bits]'), null, 'hidden');
   assert.match(await page.textContent('[data-testid=teacher-note]'), /\(1 control locked, 1 control hidden\)/);
+  assert.match(await page.textContent('[data-testid=teacher-note]'), /Locked: ptq\.weight_bits\. Hidden: ptq\.act_bits\./, 'the note names them');
   // A misspelt name is named in the notice, not counted as locked, and dropped from the link.
   const { page: p3, errors: e3 } = await openPage(browser, `${url}#/model?lock=ptq.weigth_bits,ptq.act_bits`);
   await p3.waitForSelector('[data-testid=link-notice]');

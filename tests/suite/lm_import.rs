@@ -241,6 +241,12 @@ fn a_hugging_face_models_end_of_text_ids_come_from_its_config_json() {
     let vocab = RawVocab::TokenizerJson { json: BPE_JSON.to_string(), end_of_text: vec![7, 3] };
     let t = tokenizer_for(&w, Some(&vocab)).unwrap();
     assert_eq!((t.eos(), t.end_of_text()), (Some(7), vec![7, 3]));
+    // Another model's tokenizer (ids beyond the vocabulary): the files are not one model, an
+    // error the page and the CLI refuse like a bad file, not a model without a tokenizer.
+    let mut fewer = w.clone();
+    fewer.config.vocab_size = 4;
+    let e = tokenizer_for(&fewer, Some(&vocab)).err().expect("ids beyond the vocabulary");
+    assert!(matches!(&e, qplay::lm::LmError::Files(m) if m.contains("beyond the model's vocabulary of 4 (ids 0–3)")), "{e}");
 
     // This fixture's tokenizer.bin has no "\n<s>\n" / "\n</s>\n": nothing ends a text (the
     // tokenizer test spm_llama2c_bin_matches_sentencepiece has a tokenizer.bin with both).

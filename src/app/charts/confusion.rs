@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 use web_sys::HtmlCanvasElement;
 
-use super::{err, no_data, open, text, ChartResult, BLUE, TITLE_FONT};
+use super::{err, no_data, open, text, title_text, ChartResult, BLUE};
 
 /// Fashion-MNIST's classes, in label order.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -50,7 +50,7 @@ pub fn draw_confusion(canvas: &HtmlCanvasElement, matrix: &[Vec<u32>], classes: 
         return no_data(&root, &title, &format!("{n} classes do not fit on this canvas"));
     }
     let grid = cell * n as i32;
-    text(&root, &title, (w / 2, 8), TITLE_FONT.1, &BLACK, HPos::Center, VPos::Top)?;
+    title_text(&root, &title)?;
     let font = if cell >= 36 { 12 } else if cell >= 24 { 10 } else { 8 };
     for i in 0..n {
         let row: u64 = matrix.get(i).map_or(0, |r| r.iter().map(|&c| c as u64).sum());

@@ -24,7 +24,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 use web_sys::HtmlCanvasElement;
 
-use super::{err, no_data, open, text, ChartResult, BLUE, GREY, TITLE_FONT, VERMILLION};
+use super::{err, no_data, open, text, title_text, ChartResult, BLUE, GREY, VERMILLION};
 
 /// The columns: a block's projections in the order the forward pass uses them.
 pub const PROJECTIONS: [&str; 7] = ["wq", "wk", "wv", "wo", "w1", "w3", "w2"];
@@ -148,7 +148,7 @@ pub fn draw_lm_heatmap(canvas: &HtmlCanvasElement, layers: &[(String, Option<f64
     if cw < 20 || ch < 8 {
         return no_data(&root, &title, &format!("{rows} rows do not fit on this canvas"));
     }
-    text(&root, &title, (w / 2, 8), TITLE_FONT.1, &BLACK, HPos::Center, VPos::Top)?;
+    title_text(&root, &title)?;
     let font = if ch >= 22 { 12 } else { 9 };
     let cell = |x0: i32, y0: i32, v: Option<Option<f64>>, width: i32| -> ChartResult {
         let rect = [(x0, y0), (x0 + width - 1, y0 + ch - 1)];

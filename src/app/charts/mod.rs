@@ -154,10 +154,41 @@ pub(crate) fn text(area: &Area, s: &str, (x, y): (i32, i32), size: u32, color: &
     area.draw(&Text::new(s.to_string(), (x, y), style)).map_err(err)
 }
 
+/// The title as it fits the area's width, and its font size: 15 px, down to 10 px where the title
+/// is wider (a phone's card is about 340 px), cut with "…" only when even 10 px is too wide, so
+/// that a centred title is never clipped at both ends. The canvas's aria-label holds it whole.
+pub(crate) fn fitted_title(area: &Area, title: &str) -> (String, u32) {
+    let room = area.dim_in_pixel().0.saturating_sub(20);
+    let width = |t: &str, size: u32| area.estimate_text_size(t, &(TITLE_FONT.0, size).into_font().into()).map(|(w, _)| w).ok();
+    for size in (10..=TITLE_FONT.1).rev() {
+        match width(title, size) {
+            Some(w) if w > room => continue,
+            // Measured to fit, or not measurable (then drawn as it is).
+            _ => return (title.to_string(), size),
+        }
+    }
+    let chars: Vec<char> = title.chars().collect();
+    let mut keep = chars.len();
+    while keep > 1 {
+        let cut: String = chars[..keep].iter().collect::<String>() + "…";
+        match width(&cut, 10) {
+            Some(w) if w > room => keep = (keep * room as usize / w.max(1) as usize).min(keep - 1),
+            _ => return (cut, 10),
+        }
+    }
+    ("…".into(), 10)
+}
+
+/// A title centred at the top of `area`, fitted to its width ([`fitted_title`]).
+pub(crate) fn title_text(area: &Area, title: &str) -> ChartResult {
+    let (t, size) = fitted_title(area, title);
+    text(area, &t, (area.dim_in_pixel().0 as i32 / 2, 8), size, &BLACK, HPos::Center, VPos::Top)
+}
+
 /// The title and a centred message instead of a chart ("no data", "one slice only", …).
 pub(crate) fn no_data(area: &Area, title: &str, message: &str) -> ChartResult {
     let (w, h) = area.dim_in_pixel();
-    text(area, title, (w as i32 / 2, 8), TITLE_FONT.1, &BLACK, HPos::Center, VPos::Top)?;
+    title_text(area, title)?;
     text(area, message, (w as i32 / 2, h as i32 / 2), 14, &RGBColor(90, 90, 90), HPos::Center, VPos::Center)?;
     area.present().map_err(err)
 }
@@ -416,7 +447,8 @@ pub(crate) fn frame<'a>(area: &'a Area, title: &str, x: &Axis, y: &Axis, y_label
     let legend_band = if legend_rows == 0 { 0 } else { legend_rows as u32 * LEGEND_ROW + LEGEND_PAD };
     builder.margin(10).margin_right(18).margin_bottom(10 + legend_band).x_label_area_size(X_LABEL_AREA).y_label_area_size(y_label_width);
     if !title.is_empty() {
-        builder.caption(title, TITLE_FONT);
+        let (t, size) = fitted_title(area, title);
+        builder.caption(t, (TITLE_FONT.0, size));
     }
     let mut chart = builder.build_cartesian_2d(Ticked { lo: xlo, hi: xhi, ticks: xt }, Ticked { lo: ylo, hi: yhi, ticks: yt }).map_err(err)?;
     let xf = |v: &f64| x.label(*v, xs);

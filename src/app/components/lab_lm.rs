@@ -68,7 +68,9 @@ fn open_link(state: &LmHandle, cfg: &LmQuantConfig, lab_locks_all: bool) -> Html
         (experiment(cfg), View::default())
     };
     let view = if lab_locks_all { view.and_lock_all() } else { view };
-    html! { <a href={page_hash(Page::Lm, &crate::share::view::join_query(&to_query(&exp), &view))}>{"open"}</a> }
+    // Seven links read "open": each is named by its configuration for a screen reader's list of links.
+    let name = format!("Open {} on the Language-model page", cfg.label());
+    html! { <a href={page_hash(Page::Lm, &crate::share::view::join_query(&to_query(&exp), &view))} aria-label={name}>{"open"}</a> }
 }
 
 /// The latest run of `cfg` on the (small) built-in model at the default evaluation length.

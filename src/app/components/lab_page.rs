@@ -53,6 +53,15 @@ fn lab_lock_all(view: &View, hash: String) -> String {
     }
 }
 
+/// The Tensor page as a teacher's link set it; from a Lab of `lock=all` or `hide=all` with every
+/// control locked as well (a Tensor link's own `lock=bits` must not open the rest).
+fn tensor_as_set(lab: &View, tensor: &crate::app::state::TensorState) -> String {
+    match lab.fixes_all() {
+        true => page_hash(Page::Tensor, &join_query(query_of(&tensor.settings.to_hash()), &tensor.view.clone().and_lock_all())),
+        false => tensor.to_hash(),
+    }
+}
+
 /// Runs one step's task in the worker (shared among the pool's workers, as on the Model page);
 /// the Lab's reducer follows the job.
 fn submit(worker: &SharedWorker, state: &LabHandle, task: Task) {
@@ -326,7 +335,7 @@ pub fn lab_page() -> Html {
                 { normal_vs_clip() }
                 if tensor.view.is_set() {
                     // The example would replace what the teacher's link fixes there: the page as it is.
-                    <p class="hint" data-testid="lab-tensor-fixed">{"The Tensor page is set by your teacher's link: "}<a href={tensor.to_hash()}>{"open it as it is"}</a>{" to move the range by hand."}</p>
+                    <p class="hint" data-testid="lab-tensor-fixed">{"The Tensor page is set by your teacher's link: "}<a href={tensor_as_set(&state.view, &tensor)}>{"open it as it is"}</a>{" to move the range by hand."}</p>
                 } else {
                     <p class="hint"><a href={lab_lock_all(&state.view, TensorSettings { method: Method::Clip, text: format_numbers(&LAB_CLIP), ..TensorSettings::default() }.to_hash())}>{"Open the clip example on the Tensor page"}</a>{" to move the range by hand."}</p>
                 }

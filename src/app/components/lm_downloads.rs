@@ -16,6 +16,9 @@ pub struct LmDownloadsProps {
     pub on_export: Callback<LmExportFormat>,
     #[prop_or_default]
     pub disabled: bool,
+    /// Why the model cannot be written in llama.cpp's blocks (its rows are not whole blocks of 32).
+    #[prop_or_default]
+    pub blocks_refused: Option<AttrValue>,
 }
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
@@ -90,6 +93,7 @@ pub fn lm_downloads(props: &LmDownloadsProps) -> Html {
     };
     let export = |f: LmExportFormat| props.on_export.reform(move |_: MouseEvent| f);
     let empty = props.rows.is_empty();
+    let blocks = props.blocks_refused.is_some();
     html! {
         <div class="downloads lm-downloads" data-testid="lm-downloads">
             <span>{"Download: "}</span>
@@ -99,16 +103,17 @@ pub fn lm_downloads(props: &LmDownloadsProps) -> Html {
                 title="Every run as JSON: its settings, its figures and its per-layer report">{"table JSON"}</button>
             <button onclick={export(LmExportFormat::GgufF16)} disabled={props.disabled} data-testid="lm-gguf-f16"
                 title="The model as GGUF with F16 weights (llama.cpp reads it), written in the worker from the FP32 weights">{"GGUF F16"}</button>
-            <button onclick={export(LmExportFormat::GgufQ8_0)} disabled={props.disabled} data-testid="lm-gguf-q8_0"
-                title="GGUF with llama.cpp's Q8_0 blocks: 32 weights, one f16 scale d = max|w| / 127, q = round(w / d) (norms stay F32)">{"GGUF Q8_0"}</button>
-            <button onclick={export(LmExportFormat::GgufQ4_0)} disabled={props.disabled} data-testid="lm-gguf-q4_0"
-                title="GGUF with Q4_0 blocks: 32 weights, d = (weight of largest |w|) / −8, q = round(w / d) + 8 in 0…15">{"GGUF Q4_0"}</button>
-            <button onclick={export(LmExportFormat::GgufQ4_1)} disabled={props.disabled} data-testid="lm-gguf-q4_1"
-                title="GGUF with Q4_1 blocks: 32 weights, d = (max − min) / 15 and the minimum m, w ≈ d·q + m">{"GGUF Q4_1"}</button>
+            <button onclick={export(LmExportFormat::GgufQ8_0)} disabled={props.disabled || blocks} data-testid="lm-gguf-q8_0"
+                title={props.blocks_refused.clone().unwrap_or_else(|| AttrValue::from("GGUF with llama.cpp's Q8_0 blocks: 32 weights, one f16 scale d = max|w| / 127, q = round(w / d) (norms stay F32)"))}>{"GGUF Q8_0"}</button>
+            <button onclick={export(LmExportFormat::GgufQ4_0)} disabled={props.disabled || blocks} data-testid="lm-gguf-q4_0"
+                title={props.blocks_refused.clone().unwrap_or_else(|| AttrValue::from("GGUF with Q4_0 blocks: 32 weights, d = (weight of largest |w|) / −8, q = round(w / d) + 8 in 0…15"))}>{"GGUF Q4_0"}</button>
+            <button onclick={export(LmExportFormat::GgufQ4_1)} disabled={props.disabled || blocks} data-testid="lm-gguf-q4_1"
+                title={props.blocks_refused.clone().unwrap_or_else(|| AttrValue::from("GGUF with Q4_1 blocks: 32 weights, d = (max − min) / 15 and the minimum m, w ≈ d·q + m"))}>{"GGUF Q4_1"}</button>
             <button onclick={export(LmExportFormat::QdqOnnx)} disabled={props.disabled} data-testid="lm-onnx"
                 title="The model quantized with the current settings as ONNX: DequantizeLinear on each quantized weight (and QuantizeLinear / DequantizeLinear on the activations for int8 activations); ONNX Runtime runs it">{"QDQ ONNX"}</button>
             <button onclick={export(LmExportFormat::PackedSafetensors)} disabled={props.disabled} data-testid="lm-safetensors"
                 title="The model quantized with the current settings as .safetensors: int8 weights as I8, int4 packed two per byte (low nibble first), their scales (and minimums), every layer's format described in the metadata">{"packed .safetensors"}</button>
+            if let Some(why) = &props.blocks_refused { <span class="hint" data-testid="lm-gguf-blocks-refused">{ format!("GGUF Q8_0 / Q4_0 / Q4_1: {why}.") }</span> }
             if let Some(e) = &*error { <span class="error-inline" role="status">{ e.clone() }</span> }
         </div>
     }

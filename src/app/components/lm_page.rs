@@ -29,7 +29,7 @@ use crate::app::worker::FileBytes;
 use crate::app::worker::protocol::{Event as JobEvent, LmExportFormat, LmFile, LmModelRef, LmRunView, Outcome, Request, SearchPart, SearchStage};
 use crate::experiment::shard::{interleave, Shard};
 use crate::lm::{LmConfig, LmError};
-use crate::ptq::lm::LmQuantConfig;
+use crate::ptq::lm::{linear_inputs, LmQuantConfig};
 use crate::ptq::lm_sensitivity::{check_settings, finish_search};
 use crate::share::lm::{search_problem, LmExperiment};
 use crate::share::view::View;
@@ -184,18 +184,31 @@ fn check(state: &LmState) -> Result<(), String> {
     exp.quant.validate().map_err(|e| e.to_string())?;
     // The model in use: its shape decides which names and group sizes fit, and it needs a
     // tokenizer to read the validation text and the prompt.
-    let config = match state.user_model.as_ref().filter(|_| state.use_user) {
+    if let Some(i) = state.user_model.as_ref().filter(|_| state.use_user).map(|u| &u.info) {
+        if i.tokenizer.is_none() {
+            return Err(format!("{} has no tokenizer qplay can use (the notes under the model say why): drop its tokenizer.bin / tokenizer.json with the model", i.name));
+        }
+    }
+    exp.quant.check_fits(&model_config(state)).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The shape of the model in use (the user's or the built-in one).
+fn model_config(state: &LmState) -> LmConfig {
+    match state.user_model.as_ref().filter(|_| state.use_user) {
         Some(u) => {
             let i = &u.info;
-            if i.tokenizer.is_none() {
-                return Err(format!("{} has no tokenizer qplay can use (the notes under the model say why): drop its tokenizer.bin / tokenizer.json with the model", i.name));
-            }
-            LmConfig { dim: i.dim, n_layers: i.n_layers, n_heads: i.n_heads, n_kv_heads: i.n_kv_heads, hidden_dim: i.hidden_dim, ..exp.builtin.config() }
+            LmConfig { dim: i.dim, n_layers: i.n_layers, n_heads: i.n_heads, n_kv_heads: i.n_kv_heads, hidden_dim: i.hidden_dim, ..state.exp.builtin.config() }
         }
-        None => exp.builtin.config(),
-    };
-    exp.quant.check_fits(&config).map_err(|e| e.to_string())?;
-    Ok(())
+        None => state.exp.builtin.config(),
+    }
+}
+
+/// Why the model in use cannot be written in llama.cpp's blocks of 32 (a Linear's rows are not
+/// whole blocks), for the GGUF Q8_0 / Q4_0 / Q4_1 buttons.
+fn blocks_refused(state: &LmState) -> Option<AttrValue> {
+    let (name, k) = linear_inputs(&model_config(state)).into_iter().find(|(_, k)| !k.is_multiple_of(crate::quant::ggml::QK))?;
+    Some(format!("{name} has rows of {k} values, not whole blocks of 32: llama.cpp's block formats cannot hold it (llama.cpp's quantizer refuses it too)").into())
 }
 
 /// Whether `kind` can run now: [`check`], and for generation its own settings and a prompt
@@ -375,7 +388,7 @@ pub fn lm_page() -> Html {
             <section aria-label="Comparison">
                 <h2>{"FP32 against quantized"}</h2>
                 <LmTable rows={state.rows.clone()} {on_remove} on_apply={on_apply.clone()} {locked_rows} />
-                <LmDownloads rows={state.rows.clone()} {on_export} disabled={busy || state.exp.quant.validate().is_err()} />
+                <LmDownloads rows={state.rows.clone()} {on_export} disabled={busy || state.exp.quant.validate().is_err()} blocks_refused={blocks_refused(&state)} />
             </section>
             if !state.rows.is_empty() {
                 <section aria-label="Charts">

@@ -184,9 +184,10 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
                 Ok(()) => Some(t),
                 Err(e) => return Err(format!("{name}: the tokenizer cannot read plain text ({:?}): {e}", crate::lm::tokenizers::PROBE_TEXT)),
             },
-            // A tokenizer file that does not parse is a bad file, refused like a bad model file
-            // (the model in use stays); one that parses but qplay cannot run is a note.
-            Err(e @ LmError::Format(_)) => return Err(format!("{name}: the tokenizer: {e}")),
+            // A tokenizer file that does not parse, or that is another model's (ids beyond the
+            // vocabulary), is a bad file, refused like a bad model file (the model in use stays);
+            // one that parses but qplay cannot run is a note.
+            Err(e @ (LmError::Format(_) | LmError::Files(_))) => return Err(format!("{name}: the tokenizer: {e}")),
             Err(e) => {
                 notes.push(format!("no tokenizer: {e}"));
                 None

@@ -49,8 +49,10 @@ pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenize
             return Err(LmError::Tokens("the model has no tokenizer: give its tokenizer.json / tokenizer.bin with it".into()))
         }
     };
+    // A tokenizer of more ids than the model has rows is another model's: the files given are
+    // not one model (refused like a bad file, on the page and in the CLI).
     if t.vocab_len() > w.config.vocab_size {
-        return Err(LmError::Tokens(format!(
+        return Err(LmError::Files(format!(
             "the tokenizer's ids (its tokens and added tokens) reach {}, beyond the model's vocabulary of {} (ids 0–{})",
             t.vocab_len() - 1,
             w.config.vocab_size,
