@@ -204,7 +204,9 @@ pub struct EvalArgs {
     #[command(flatten)]
     m: ModelArgs,
     /// Validation tokens to score; default: a --link's `tokens`, else the default slice (8,193
-    /// tokens = 32 windows of 256 predictions).
+    /// tokens: for the built-in model 32 windows of 256 predictions; a model of another context
+    /// reads them in windows of its own context, at most 2,048, so its perplexities compare only
+    /// at the same context).
     #[arg(long, allow_negative_numbers = true)]
     tokens: Option<usize>,
     /// Score the whole validation split (not with --tokens, which it would override).

@@ -841,6 +841,11 @@ fn wrong_magic_and_versions_are_named() {
     v2[0] = b'X';
     let e = err_text(import(&[("model.bin", &v2)]));
     assert!(e.contains("the header (v0") || e.contains("model configuration"), "{e}");
+    // The magic one bit off ("ak43"): read as a version-0 header of dim 1634415667, which says so.
+    let mut v2 = V2.to_vec();
+    v2[0..4].copy_from_slice(&0x616b_3433u32.to_le_bytes());
+    let e = err_text(read_llama2c(&v2));
+    assert!(e.contains("does not start with llama2.c's magic \"ak42\"") && e.contains("version-0 header"), "{e}");
 }
 
 /// A little GGUF builder for hand-made bad files (independent of gguf_write).

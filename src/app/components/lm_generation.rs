@@ -55,6 +55,16 @@ fn stopped(g: &Generation) -> String {
     format!("Stopped before the {} tokens asked for: {}.", g.asked, why.join("; "))
 }
 
+/// A generated token in the divergence note: its text quoted, or, for a token that holds only
+/// part of a character's bytes (byte-level BPE writes nothing until the character is whole), its id.
+fn shown(t: &LmToken) -> String {
+    match (t.ends_text, t.text.is_empty()) {
+        (true, _) => format!("its end-of-text token ({})", t.id),
+        (false, true) => format!("token {} (part of a character's bytes, written once the character is whole)", t.id),
+        (false, false) => format!("{:?}", t.text),
+    }
+}
+
 #[function_component(LmGeneration)]
 pub fn lm_generation(props: &LmGenerationProps) -> Html {
     let g = &props.generation;
@@ -65,12 +75,12 @@ pub fn lm_generation(props: &LmGenerationProps) -> Html {
             html! {
                 <p class="hint" data-testid="divergence-note">
                     { format!(
-                        "The texts part at generated token {}: FP32 wrote {:?} (p = {:.3}), {} wrote {:?}{}.",
+                        "The texts part at generated token {}: FP32 wrote {} (p = {:.3}), {} wrote {}{}.",
                         i + 1,
-                        a.text,
+                        shown(a),
                         a.p_fp32,
                         g.label,
-                        b.text,
+                        shown(b),
                         format!(", to which FP32 gave p = {:.3}", b.p_fp32)
                     ) }
                 </p>

@@ -301,9 +301,18 @@ fn plan(bytes: &[u8]) -> Result<Plan, LmError> {
         let tied = header.vocab_size > 0;
         (0, header, tied, 0, LEGACY_HEADER_BYTES)
     };
-    let (mut config, header_seq_len) = header.config(tied)?;
+    // A file without the magic is read as a version-0 header: a header that makes no model then
+    // says so (a magic one bit off "ak42" read as dim 1634415667 gave only "heads do not divide dim").
+    let as_v0 = |e: LmError| match (version, e) {
+        (0, LmError::Config { field, message }) => LmError::Config {
+            field,
+            message: format!("{message} (the file does not start with llama2.c's magic \"ak42\" of versions 1 and 2, so its first 28 bytes were read as a version-0 header)"),
+        },
+        (_, e) => e,
+    };
+    let (mut config, header_seq_len) = header.config(tied).map_err(as_v0)?;
     config.seq_len = clamp_seq_len(header_seq_len, "seq_len", &mut notes);
-    config.validate()?;
+    config.validate().map_err(as_v0)?;
     // Every parameter takes at least one byte (a Q8_0 value): refuse a header that describes more
     // than the file holds before laying it out, as the layout has segments per layer (a header of
     // 2^31 layers would otherwise take minutes and gigabytes to refuse).
