@@ -228,6 +228,10 @@ test('hide=all on the Tensor page: the texts speak of no control that is gone', 
   assert.doesNotMatch(await page.textContent('[data-testid=start-here]'), /lab example/);
   assert.equal(await page.$('[data-testid=example-normal]'), null);
   assert.doesNotMatch(await page.textContent('.tensor-page'), /drag a slider/);
+  // The card that held the controls says what the teacher set, and is no taller than that.
+  assert.match(await page.textContent('[data-testid=tensor-fixed]'), /Set by your teacher: 8 bits, signed, asymmetric, the normal method, per tensor/);
+  const card = await page.$eval('.tensor-page > .inputs', (e) => e.getBoundingClientRect().height);
+  assert.ok(card < 240, `the card is ${card} px tall`);
   // Locked, not hidden: the note says they are greyed out, and the examples are disabled.
   const { page: p2, errors: e2 } = await openPage(browser, `${url}#/tensor?lock=bits`);
   assert.match(await p2.textContent('[data-testid=teacher-note]'), /greyed out/);

@@ -238,6 +238,9 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   }, v);
   await typeNumber('max_new', '-3');
   assert.match(await page.textContent('[data-testid=lm-max_new-note]'), /-3 is outside 1–4096: using 1/);
+  // The note describes the box, which is marked invalid while it stands.
+  assert.deepEqual(await page.$eval('[data-testid=lm-max_new]', (i) => [i.getAttribute('aria-invalid'), i.getAttribute('aria-describedby')]),
+    ['true', 'lm-max_new-note']);
   assert.equal(await page.$eval('[data-testid=lm-max_new]', (i) => i.value), '1');
   assert.match(await page.evaluate(() => location.hash), /max_new=1(&|$)/);
   await typeNumber('max_new', '-7');
@@ -255,6 +258,7 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await page.keyboard.press('End');
   await page.keyboard.type('1');
   assert.equal(await page.$('[data-testid=lm-seed-note]'), null, 'typing clears the note');
+  assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.getAttribute('aria-invalid')), null, 'and the mark');
   // ... and keeps what is typed: the key that cleared the note is not lost, nor is the box reset.
   assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '31');
   await page.keyboard.type('07');

@@ -176,6 +176,61 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   await assertHealthy(page, errors);
 });
 
+// A llama2.c v0 model.bin of hidden size 36 (not a whole number of blocks of 32), weights small and
+// varied: export.py's legacy layout, the classifier shared (vocabulary given positive).
+function v0With36Hidden() {
+  const [dim, hidden, layers, heads, kvHeads, vocab, seq] = [32, 36, 1, 4, 2, 32, 32];
+  const kvDim = (dim / heads) * kvHeads;
+  const counts = [vocab * dim, layers * dim, layers * dim * dim, layers * kvDim * dim, layers * kvDim * dim, layers * dim * dim,
+    layers * dim, layers * hidden * dim, layers * dim * hidden, layers * hidden * dim, dim, seq * (dim / heads / 2) * 2];
+  const n = counts.reduce((a, b) => a + b, 0);
+  const buf = Buffer.alloc(28 + 4 * n);
+  [dim, hidden, layers, heads, kvHeads, vocab, seq].forEach((v, i) => buf.writeInt32LE(v, 4 * i));
+  for (let i = 0; i < n; i++) buf.writeFloatLE(Math.sin(i * 0.7) * 0.1 + ((i % 7) - 3) * 0.01, 28 + 4 * i);
+  return buf;
+}
+
+test('a model whose rows are not whole blocks of 32: RTN g32 runs it (per channel there), the GGUF block exports say why they cannot', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&tokens=513`);
+  await page.waitForSelector('[data-testid=lm-drop]');
+  await drop(page, [{ name: 'model.bin', mimeType: 'application/octet-stream', buffer: v0With36Hidden() }, await fixture('tokenizer.bin')]);
+  for (const id of ['lm-gguf-q8_0', 'lm-gguf-q4_0', 'lm-gguf-q4_1']) {
+    assert.equal(await page.$eval(`[data-testid=${id}]`, (b) => b.disabled), true, `${id} disabled`);
+    assert.match(await page.$eval(`[data-testid=${id}]`, (b) => b.title), /layers\.0\.feed_forward\.w2 has rows of 36 values/);
+  }
+  assert.match(await page.textContent('[data-testid=lm-gguf-blocks-refused]'), /rows of 36 values, not whole blocks of 32/);
+  assert.equal(await page.$eval('[data-testid=lm-gguf-f16]', (b) => b.disabled), false, 'F16 is still written');
+  await runAndWait(page, 1);
+  const r = await rows(page);
+  assert.ok(Number.isFinite(r[0].quant) && r[0].quant > 1, `perplexity ${r[0].quant}`);
+  await assertHealthy(page, errors);
+});
+
+test("another model's tokenizer (ids beyond the vocabulary) is refused like a bad file, and the model in use stays", async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&tokens=513`);
+  await page.waitForSelector('[data-testid=lm-drop]');
+  await drop(page, [await fixture('model_v0.bin'), await fixture('tokenizer.bin')]);
+  // The same tokenizer.bin with 1,000 more pieces than the model has rows.
+  const tok = await readFile(join(fixtures, 'tokenizer.bin'));
+  const header = Buffer.from(tok.subarray(0, 4));
+  header.writeInt32LE(Math.max(header.readInt32LE(0), 8));
+  const extra = [];
+  for (let i = 0; i < 1000; i++) {
+    const piece = Buffer.from(`zz${i}`);
+    const head = Buffer.alloc(8);
+    head.writeFloatLE(-1000 - i, 0);
+    head.writeInt32LE(piece.length, 4);
+    extra.push(head, piece);
+  }
+  const bigger = Buffer.concat([header, tok.subarray(4), ...extra]);
+  await drop(page, [await fixture('model_v0.bin'), { name: 'tokenizer.bin', mimeType: 'application/octet-stream', buffer: bigger }], 'rejected');
+  assert.match(await error(page), /tokenizer.*beyond the model's vocabulary/);
+  assert.match(await error(page), /the model in use did not change/);
+  assert.match(await page.textContent('[data-testid=lm-user-model]'), /model_v0\.bin, tokenizer\.bin/);
+  assert.equal(await page.$eval('[data-testid=lm-run]', (b) => b.disabled), false, 'the model in use still runs');
+  await assertHealthy(page, errors);
+});
+
 test("generation stops at the model's end-of-text token, marked, and the page says which column stopped why", async () => {
   // tied_f32.gguf writes "n" (id 10) within its first tokens at temperature 0: with its EOS id
   // rewritten to 10, both columns end there.

@@ -44,7 +44,10 @@ pub fn draw_confusion(canvas: &HtmlCanvasElement, matrix: &[Vec<u32>], classes: 
     // Room for the title, the row names (left), the column names (rotated, below), the axis
     // titles and the colour scale (right).
     let label_px = (longest * 7 + 8).clamp(16, 110);
-    let (left, top, right, bottom) = (label_px + 26, 40, 84, label_px + 34);
+    // A narrow canvas (a phone's card) leaves out the colour scale (the counts and the outlined
+    // diagonal carry the matrix) so that the cells keep room for their counts and names.
+    let narrow = w < 480;
+    let (left, top, right, bottom) = (label_px + 26, 40, if narrow { 12 } else { 84 }, label_px + 34);
     let cell = ((w - left - right) / n as i32).min((h - top - bottom) / n as i32);
     if cell < 4 {
         return no_data(&root, &title, &format!("{n} classes do not fit on this canvas"));
@@ -69,8 +72,10 @@ pub fn draw_confusion(canvas: &HtmlCanvasElement, matrix: &[Vec<u32>], classes: 
         let d = left + i as i32 * cell;
         let y = top + i as i32 * cell;
         root.draw(&Rectangle::new([(d, y), (d + cell, y + cell)], BLACK.mix(0.6).stroke_width(2))).map_err(err)?;
-        text(&root, &name(i), (left - 6, top + i as i32 * cell + cell / 2), 12, &BLACK, HPos::Right, VPos::Center)?;
-        let style = ("sans-serif", 12).into_font().color(&BLACK).transform(FontTransform::Rotate270).pos(plotters::style::text_anchor::Pos::new(HPos::Right, VPos::Center));
+        // Names no taller than a cell, so that neighbours never print over each other.
+        let name_font = (cell - 2).clamp(8, 12) as u32;
+        text(&root, &name(i), (left - 6, top + i as i32 * cell + cell / 2), name_font, &BLACK, HPos::Right, VPos::Center)?;
+        let style = ("sans-serif", name_font).into_font().color(&BLACK).transform(FontTransform::Rotate270).pos(plotters::style::text_anchor::Pos::new(HPos::Right, VPos::Center));
         root.draw(&Text::new(name(i), (left + i as i32 * cell + cell / 2, top + grid + 6), style)).map_err(err)?;
     }
     // Axis titles.
@@ -78,6 +83,9 @@ pub fn draw_confusion(canvas: &HtmlCanvasElement, matrix: &[Vec<u32>], classes: 
     text(&root, &format!("predicted class ({model})"), (left + grid / 2, below), 13, &BLACK, HPos::Center, VPos::Bottom)?;
     let style = ("sans-serif", 13).into_font().color(&BLACK).transform(FontTransform::Rotate270).pos(plotters::style::text_anchor::Pos::new(HPos::Center, VPos::Top));
     root.draw(&Text::new("true class", (4, top + grid / 2), style)).map_err(err)?;
+    if narrow {
+        return root.present().map_err(err);
+    }
     // The colour scale: share of the row.
     let (sx, sy, sh) = (left + grid + 18, top + 32, (grid.min(220) - 32).max(20));
     for k in 0..sh.max(1) {

@@ -23,7 +23,15 @@ const VERMILLION: &str = "rgb(213, 94, 0)";
 /// The canvas height that shows `n` samples at `width` px.
 pub fn samples_height(n: usize, width: u32) -> u32 {
     let cols = (width / TILE_W).max(1) as usize;
-    HEADER + n.div_ceil(cols).max(1) as u32 * TILE_H + 8
+    header(width) + n.div_ceil(cols).max(1) as u32 * TILE_H + 8
+}
+
+/// Below this width the legend's two entries stand on two lines (a phone's card).
+const ONE_LINE_LEGEND: u32 = 560;
+
+/// Room above the tiles: the title and the legend, on one line or two.
+fn header(width: u32) -> u32 {
+    if width < ONE_LINE_LEGEND { HEADER + 20 } else { HEADER }
 }
 
 /// The 2-D context of a canvas, scaled to its logical size and cleared to white, with that size.
@@ -52,7 +60,8 @@ pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[S
     let (ctx, (w, h)) = context(canvas)?;
     let name = |k: u8| classes.get(k as usize).cloned().unwrap_or_else(|| k.to_string());
     let cols = (w / TILE_W).max(1) as usize;
-    let rows_fit = (h.saturating_sub(HEADER) / TILE_H) as usize;
+    let top = header(w);
+    let rows_fit = (h.saturating_sub(top) / TILE_H) as usize;
     let shown = samples.len().min(cols * rows_fit);
     let disagree = samples.iter().filter(|s| s.2 != s.3).count();
     let mut title = format!("Sample images: FP32 and {quant} predictions ({disagree} of {} disagree)", samples.len());
@@ -60,7 +69,13 @@ pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[S
         title = format!("{title}, first {shown} shown");
     }
     let cx = w as f64 / 2.0;
-    write(&ctx, &title, cx, 8.0, "15px sans-serif", "#000", "center")?;
+    // The title at 15 px, smaller where the canvas is narrower (down to 10 px), never cut at both ends.
+    let fits = |px: u32| {
+        ctx.set_font(&format!("{px}px sans-serif"));
+        ctx.measure_text(&title).is_ok_and(|m| m.width() <= w as f64 - 16.0)
+    };
+    let size = (10..=15).rev().find(|&px| fits(px)).unwrap_or(10);
+    write(&ctx, &title, cx, 8.0, &format!("{size}px sans-serif"), "#000", "center")?;
     if samples.is_empty() {
         return write(&ctx, "no samples", cx, h as f64 / 2.0, "14px sans-serif", "#5a5a5a", "center");
     }
@@ -72,11 +87,12 @@ pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[S
     write(&ctx, &format!("FP32 and {quant} agree (grey frame)"), 32.0, ly + 1.0, "12px sans-serif", "#000", "left")?;
     ctx.set_line_width(3.0);
     ctx.set_stroke_style_str(VERMILLION);
-    ctx.stroke_rect(250.0, ly, 14.0, 14.0);
-    write(&ctx, &format!("✗ FP32 and {quant} disagree (vermillion frame)"), 270.0, ly + 1.0, "bold 12px sans-serif", VERMILLION, "left")?;
+    let (x2, y2) = if w < ONE_LINE_LEGEND { (12.0, ly + 20.0) } else { (250.0, ly) };
+    ctx.stroke_rect(x2, y2, 14.0, 14.0);
+    write(&ctx, &format!("✗ FP32 and {quant} disagree (vermillion frame)"), x2 + 20.0, y2 + 1.0, "bold 12px sans-serif", VERMILLION, "left")?;
 
     for (k, (pixels, label, fp32, q)) in samples.iter().take(shown).enumerate() {
-        let (x0, y0) = (((k % cols) as u32 * TILE_W) as f64 + 4.0, (HEADER + (k / cols) as u32 * TILE_H) as f64);
+        let (x0, y0) = (((k % cols) as u32 * TILE_W) as f64 + 4.0, (top + (k / cols) as u32 * TILE_H) as f64);
         let img = (28 * ZOOM) as f64;
         let ix = x0 + (TILE_W as f64 - 8.0 - img) / 2.0;
         let iy = y0 + 6.0;

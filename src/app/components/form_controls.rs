@@ -219,10 +219,12 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
     };
     html! {
         <label title={p.tip.clone()}>{ p.label.clone() }
+            // The note is the box's description while it stands, and marks the typed value invalid.
             <input type="number" class="small" value={shown} min={p.min.clone()} max={p.max.clone()} step={p.step.clone()}
-                {onchange} {oninput} disabled={p.disabled} data-testid={p.testid.clone()} />
+                {onchange} {oninput} disabled={p.disabled} data-testid={p.testid.clone()}
+                aria-invalid={note.is_some().then_some("true")} aria-describedby={note.is_some().then(|| format!("{}-note", p.testid))} />
             if let Some(n) = &*note {
-                <span class="error-inline" role="status" data-testid={format!("{}-note", p.testid)}>{ n.clone() }</span>
+                <span class="error-inline" role="status" id={format!("{}-note", p.testid)} data-testid={format!("{}-note", p.testid)}>{ n.clone() }</span>
             }
         </label>
     }

@@ -104,6 +104,8 @@ impl Plot {
                 let w = if figure > 900 { chart_width(figure - PICK_LIST) } else { w };
                 (w, 400 + legend(6))
             }
+            // On a phone, taller than wide: the names below the grid take their room from its height.
+            Plot::Confusion { .. } if w < 480 => (w, w + 130),
             Plot::Confusion { .. } => (w.min(620), w.min(620) * 9 / 10),
             Plot::Samples { samples, .. } => (w, charts::samples_height(samples.len(), w)),
             Plot::Qat { .. } => (w, 480 + legend(5)),

@@ -246,8 +246,23 @@ pub fn tensor_page() -> Html {
                     {" Or press a lab example below and change Bits or Method: the histogram shows the grid of integers move over the values, with s, Z and the error beside it."}
                 }
             </p>
-            <section class="inputs" aria-label="Tensor and settings">
+            <section class={classes!("inputs", state.view.hidden.contains("all").then_some("all-hidden"))} aria-label="Tensor and settings">
                 <h2>{"Tensor"}</h2>
+                // Every control hidden: the card says what the teacher set, not nothing.
+                if state.view.hidden.contains("all") {
+                    <p class="hint" data-testid="tensor-fixed">{ format!(
+                        "Set by your teacher: {} bits, {}{}, the {} method, {}; the chart and the tables below show the tensor and what becomes of it.",
+                        settings.bits,
+                        if settings.signed { "signed" } else { "unsigned" },
+                        if settings.symmetric { ", symmetric" } else { ", asymmetric" },
+                        settings.method.name(),
+                        match settings.granularity {
+                            crate::quant::granularity::Granularity::PerTensor => "per tensor".to_string(),
+                            crate::quant::granularity::Granularity::PerChannel { axis } => format!("per channel along axis {axis}"),
+                            crate::quant::granularity::Granularity::PerGroup { axis, group_size } => format!("in groups of {group_size} along axis {axis}"),
+                        },
+                    ) }</p>
+                }
                 <Ctl name="x" also="*"><div class="examples">
                     <button onclick={example(Method::Normal)} data-testid="example-normal"
                         title="The handout's first tensor, quantized with the normal method">{"Lab example: normal"}</button>
