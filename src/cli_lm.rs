@@ -454,6 +454,7 @@ impl ModelArgs {
             if name.ends_with(".safetensors") {
                 match LmWeights::from_safetensors(bytes) {
                     Ok(w) => {
+                        self.check_link_files(&files, &[]);
                         let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"));
                         return Ok(Loaded { weights: w, tokenizer, vocab: None, reference: "FP32".into() });
                     }
@@ -468,6 +469,7 @@ impl ModelArgs {
             Some(q) if !qplay::lm::import::is_packed_export(&files[0].1) => format!("{}: as a qplay model: {q}; as a Hugging Face model: {e}", files[0].0),
             _ => e.to_string(),
         })?;
+        self.check_link_files(&files, &m.unused);
         eprintln!("qplay: read {} ({} parameters)", m.format.name(), m.weights.config.param_count());
         for n in &m.notes {
             eprintln!("qplay: {n}");
@@ -484,6 +486,20 @@ impl ModelArgs {
             None => "FP32".to_string(),
         };
         Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab, reference })
+    }
+
+    /// A --link made with the user's own files carries their fingerprint (`files`): files of
+    /// other contents are said on stderr, as the page says it (their figures may differ).
+    fn check_link_files(&self, files: &[(String, Vec<u8>)], unused: &[String]) {
+        let Some((e, _)) = self.link_experiment() else { return };
+        if e.model_files.is_empty() || self.model.is_empty() {
+            return;
+        }
+        let used: Vec<(&str, &[u8])> = files.iter().filter(|(n, _)| !unused.contains(n)).map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+        let given = qplay::lm::import::files_fingerprint(&used);
+        if given != e.model_files {
+            eprintln!("qplay: {}", qplay::lm::import::files_differ(&e.model_files, &given));
+        }
     }
 
     /// The built-in model meant when no --model is given: --builtin, else the link's.

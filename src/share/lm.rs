@@ -25,6 +25,7 @@
 //! | `max_new` | 1–4,096 tokens | 200 |
 //! | `tokens` | validation tokens scored, 2–1,000,000 | 8,193 |
 //! | `model` | the user's own model files, by name (the files themselves never travel in a link) | — (built-in) |
+//! | `files` | with `model`: the files' fingerprint, their bytes and a hash of them (`bytes-hash`, [`crate::lm::import::files_fingerprint`]), so that other files of the same names are told apart | — |
 //! | `builtin` | which built-in model (used when `model` is absent): small (1.2 M parameters), large (3.2 M) | small |
 //! | `search_low`, `search_high` | the mixed-precision search's two widths, 2–8, low < high | 4, 8 |
 //! | `search_bpw` / `search_kl` | its target: at most this many bits per weight (0.5–32), or the smallest model of at most this mean KL (0–10) | bpw 6 |
@@ -69,6 +70,9 @@ pub struct LmExperiment {
     /// empty for the built-in model. A link cannot carry the files: whoever opens it is asked
     /// to drop the same ones.
     pub model: String,
+    /// With `model`: the files' fingerprint ("1234567-0123456789ab", their bytes and a hash), so
+    /// that opening the link with other files of the same names says so. Empty when unknown.
+    pub model_files: String,
     /// The built-in model used when `model` is empty.
     pub builtin: BuiltinLm,
     /// The mixed-precision search's widths and target, and the validation tokens it scores.
@@ -81,7 +85,7 @@ pub const DEFAULT_SEARCH: SearchSettings = SearchSettings { low_bits: 4, high_bi
 
 impl Default for LmExperiment {
     fn default() -> Self {
-        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193, model: String::new(), builtin: BuiltinLm::Small, search: DEFAULT_SEARCH, search_tokens: 1025 }
+        LmExperiment { quant: LmQuantConfig::default(), sample: SampleConfig::default(), prompt: "ROMEO:".into(), max_new: 200, tokens: 8193, model: String::new(), model_files: String::new(), builtin: BuiltinLm::Small, search: DEFAULT_SEARCH, search_tokens: 1025 }
     }
 }
 
@@ -166,6 +170,9 @@ pub fn to_query(e: &LmExperiment) -> String {
     if !e.model.is_empty() {
         // At most what a link reads (the names of many dropped files could be more).
         kv.push(("model".into(), e.model.chars().take(MAX_MODEL_CHARS).collect::<String>().trim().to_string()));
+        if !e.model_files.is_empty() {
+            kv.push(("files".into(), e.model_files.clone()));
+        }
     }
     if e.builtin != d.builtin {
         kv.push(("builtin".into(), e.builtin.key().into()));
@@ -204,7 +211,7 @@ pub fn changed_keys(a: &LmExperiment, b: &LmExperiment) -> Vec<String> {
         // Per-layer widths are one setting; which built-in model is the `model` lock's.
         let key = match k.as_str() {
             k if k.starts_with("layer_bits.") => "layer_bits".to_string(),
-            "builtin" => "model".to_string(),
+            "builtin" | "files" => "model".to_string(),
             _ => k.clone(),
         };
         if !same && !keys.contains(&key) {
@@ -333,6 +340,12 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
                 return Err(format!("longer than {MAX_MODEL_CHARS} characters"));
             }
             e.model = v.trim().to_string();
+        }
+        "files" => {
+            if !crate::lm::import::is_fingerprint(v) {
+                return Err(format!("{:?} is not a files' fingerprint (bytes-hash, as 1234567-0123456789ab)", crate::share::clip(v)));
+            }
+            e.model_files = v.to_string();
         }
         "search_low" => e.search.low_bits = parse_num(v, 2u8, 8)?,
         "search_high" => e.search.high_bits = parse_num(v, 2u8, 8)?,

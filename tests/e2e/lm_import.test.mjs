@@ -131,6 +131,15 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   await p2.waitForSelector('[data-testid=lm-model-missing]', { state: 'detached' });
   await runAndWait(p2, 1);
   assert.deepEqual((await rows(p2))[0], r[3], 'the same row from the link and the same files');
+  assert.equal(await p2.$('[data-testid=link-notice]'), null, 'the same files: nothing to say');
+  // The link carries the files' fingerprint: other contents under the same names are said.
+  assert.match(link, /&files=\d+-[0-9a-f]{12}/);
+  const { page: p4, errors: e4 } = await openPage(browser, link.replace(/files=\d+-[0-9a-f]{12}/, 'files=12345-0123456789ab'));
+  await p4.waitForSelector('[data-testid=lm-model-missing]');
+  await drop(p4, [await fixture('model_v0.bin'), await fixture('tokenizer.bin')]);
+  assert.match(await p4.textContent('[data-testid=link-notice]'), /not its files' contents \(the link's: 12,345 bytes, hash 0123456789ab; these: /);
+  assert.doesNotMatch(await p4.$eval('[data-testid=share-link]', (i) => i.value), /12345-0123456789ab/, 'the link now names these files');
+  await assertHealthy(p4, e4);
   // Or the built-in model instead.
   const { page: p3, errors: e3 } = await openPage(browser, link);
   await p3.click('[data-testid=lm-link-use-builtin]');

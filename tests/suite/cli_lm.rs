@@ -262,6 +262,18 @@ fn the_users_own_files_load_and_every_method_runs() {
     assert!(j["perplexity"]["perplexity"].as_f64().unwrap().is_finite(), "{j}");
     assert_eq!(j["model"], "FP32", "a float file's model is FP32");
     assert!(!err.contains("scoring all"), "{err}");
+    // A link made with these files carries their fingerprint: the same files say nothing, a link
+    // of other contents under the same names is said (the page says the same on its drop).
+    let fingerprint = qplay::lm::import::files_fingerprint(&[
+        ("tokenizer.bin", &std::fs::read(&tok).unwrap()),
+        ("model_v0.bin", &std::fs::read(&v0).unwrap()),
+    ]);
+    for (files, differ) in [(fingerprint.as_str(), false), ("12345-0123456789ab", true)] {
+        let link = format!("#/lm?model=model_v0.bin%2C+tokenizer.bin&files={files}");
+        let (code, _, err) = qplay(&["eval", "--model", &v0, &tok, "--tokens", "300", "--link", &link]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(err.contains("not its files' contents (the link's: 12,345 bytes, hash 0123456789ab; these: "), differ, "{err}");
+    }
     // More tokens than the text has: all of them are scored, and the note says how many.
     let (code, out, err) = qplay(&["eval", "--model", &v0, &tok, "--tokens", "100000000"]);
     assert_eq!(code, 0, "{err}");

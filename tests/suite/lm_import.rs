@@ -1338,3 +1338,27 @@ fn configuration_errors_name_the_files_own_keys() {
     b[at + 4..at + 8].copy_from_slice(&0u32.to_le_bytes());
     assert_eq!(err_text(read_gguf(&b).map(|_| ())), "model configuration: llama.context_length: must be at least 1 (qplay's seq_len)");
 }
+
+#[test]
+fn the_files_fingerprint_tells_contents_apart_whatever_their_order() {
+    use qplay::lm::import::{files_fingerprint, is_fingerprint};
+    let (a, b) = (b"model bytes".as_slice(), b"tokenizer".as_slice());
+    let f = files_fingerprint(&[("m.bin", a), ("tok.bin", b)]);
+    assert!(f.starts_with("20-") && is_fingerprint(&f), "{f}");
+    // The order given and the folders do not count; names and contents do.
+    assert_eq!(files_fingerprint(&[("dir/tok.bin", b), ("C:\\x\\m.bin", a)]), f);
+    assert_ne!(files_fingerprint(&[("m.bin", b"model bytez"), ("tok.bin", b)]), f);
+    assert_ne!(files_fingerprint(&[("n.bin", a), ("tok.bin", b)]), f);
+    // Bytes moved from one file to the next are other files.
+    assert_ne!(files_fingerprint(&[("m.bin", b"model byte"), ("tok.bin", b"stokenizer")]), f);
+    for bad in ["", "20", "20-", "-0123456789ab", "20-0123456789AB", "20-0123456789a", "x-0123456789ab", "20-0123456789abc"] {
+        assert!(!is_fingerprint(bad), "{bad:?}");
+    }
+    // A link carries it with the model's names, and a bad one is named.
+    let (e, notices) = qplay::share::lm::from_query(&format!("model=m.bin%2C+tok.bin&files={f}"));
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(e.model_files, f);
+    assert!(qplay::share::lm::to_query(&e).contains(&format!("files={f}")));
+    let (e, notices) = qplay::share::lm::from_query("model=m.bin&files=abc");
+    assert!(e.model_files.is_empty() && notices.iter().any(|n| n.contains("files") && n.contains("fingerprint")), "{notices:?}");
+}

@@ -58,7 +58,7 @@ fn experiment(cfg: &LmQuantConfig) -> LmExperiment {
 fn open_link(state: &LmHandle, cfg: &LmQuantConfig, lab_locks_all: bool) -> Html {
     let (exp, view) = if state.view.is_set() {
         let d = LmExperiment::default();
-        let exp = LmExperiment { quant: cfg.clone(), tokens: d.tokens, builtin: d.builtin, model: d.model, ..state.exp.clone() };
+        let exp = LmExperiment { quant: cfg.clone(), tokens: d.tokens, builtin: d.builtin, model: d.model, model_files: d.model_files, ..state.exp.clone() };
         let locked = state.locked_changes(&exp);
         if !locked.is_empty() {
             return html! { <span class="hint" data-testid="lab-lm-locked">{ format!("locked: {}", locked.join(", ")) }</span> };

@@ -315,7 +315,13 @@ impl Reducible for LmState {
                     Outcome::LmLoaded(info) => match task.files {
                         Some((files, bytes)) => {
                             next.next_load_key = next.next_load_key.max(info.key).wrapping_add(1);
+                            // A link's fingerprint of other files of the same names: said, then
+                            // the experiment is of these files.
+                            if next.exp.model == info.name && !next.exp.model_files.is_empty() && next.exp.model_files != info.fingerprint {
+                                next.notices.push(format!("The files dropped: {}. The link now names these files.", crate::lm::import::files_differ(&next.exp.model_files, &info.fingerprint)));
+                            }
                             next.exp.model = info.name.clone();
+                            next.exp.model_files = info.fingerprint.clone();
                             next.user_model = Some(Rc::new(UserModel { info: *info, files, bytes }));
                             next.use_user = true;
                             next.weights = None;

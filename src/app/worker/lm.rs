@@ -166,6 +166,10 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
     let base = |n: &str| crate::lm::import::shown_file_name(n);
     let all = files.iter().map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
     let imported = import_model(&parts).map_err(|e| format!("{all}: {e}"))?;
+    // The files the model uses, fingerprinted for its links (an ignored file does not count).
+    let used: Vec<(&str, &[u8])> = parts.iter().filter(|(n, _)| !imported.unused.contains(n)).map(|(n, b)| (n.as_str(), *b)).collect();
+    let fingerprint = crate::lm::import::files_fingerprint(&used);
+    drop(used);
     // The model owns its weights and vocabulary now: free the files (up to 1 GiB) before the
     // tokenizer is built from that vocabulary.
     drop(parts);
@@ -215,6 +219,7 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
         tokenizer: tok.as_ref().map(|t| t.kind().to_string()),
         notes,
         dequantized: imported.dequantized.clone(),
+        fingerprint,
     };
     let m = Rc::new(Loaded { id: LmModelRef::User { key }, name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None), train: RefCell::new(None) });
     CACHE.with_borrow_mut(|c| {

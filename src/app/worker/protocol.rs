@@ -193,6 +193,9 @@ pub struct LmModelInfo {
     /// The quantized formats the file stored ("Q4_0 ×44"), dequantized on load.
     #[serde(default)]
     pub dequantized: Option<String>,
+    /// The files' [`crate::lm::import::files_fingerprint`], which links carry as `files`.
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 /// One Linear of a quantized language model, with its output error against FP32.

@@ -117,6 +117,53 @@ pub fn shown_file_name(name: &str) -> String {
     cursor::clip(base_name(name))
 }
 
+/// The fingerprint of a model's files, for a link to tell the files it was made with from
+/// others of the same names: their bytes together, and a 48-bit FNV-1a hash over each file's
+/// name (its last path component) and content, the files taken in name order (the order they
+/// were given in does not count):
+/// ```text
+/// "<bytes>-<12 hex digits>"      h = FNV-1a-64(name₁ · 0 · len₁ (u64 LE) · bytes₁ · name₂ · …) >> 16
+/// ```
+pub fn files_fingerprint(files: &[(&str, &[u8])]) -> String {
+    let mut sorted: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (base_name(n), *b)).collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let total: u64 = sorted.iter().map(|(_, b)| b.len() as u64).sum();
+    let mut chunks: Vec<Vec<u8>> = Vec::with_capacity(sorted.len());
+    for (name, bytes) in &sorted {
+        let mut head = name.as_bytes().to_vec();
+        head.push(0);
+        head.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        chunks.push(head);
+    }
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * sorted.len());
+    for ((_, bytes), head) in sorted.iter().zip(&chunks) {
+        parts.push(head);
+        parts.push(bytes);
+    }
+    format!("{total}-{:012x}", crate::data::fnv1a64(&parts) >> 16)
+}
+
+/// The message when files given under a link's names are not the files it was made with
+/// (both [`files_fingerprint`]s).
+pub fn files_differ(linked: &str, given: &str) -> String {
+    let shown = |f: &str| match f.split_once('-') {
+        Some((bytes, hash)) => format!("{} bytes, hash {hash}", bytes.parse::<u128>().map_or(bytes.to_string(), crate::units::grouped)),
+        None => f.to_string(),
+    };
+    format!(
+        "these files have the link's names but not its files' contents (the link's: {}; these: {}): its figures may not be reproduced",
+        shown(linked),
+        shown(given)
+    )
+}
+
+/// Whether `v` reads as a [`files_fingerprint`].
+pub fn is_fingerprint(v: &str) -> bool {
+    v.split_once('-').is_some_and(|(bytes, hash)| {
+        !bytes.is_empty() && bytes.len() <= 20 && bytes.bytes().all(|c| c.is_ascii_digit()) && hash.len() == 12 && hash.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// The last component of a path-like name.
 fn base_name(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().unwrap_or(name)
