@@ -84,6 +84,8 @@ pub fn from_ini(text: &str, base: Experiment) -> Result<IniConfig, ConfigError> 
     let (mut weight_per_channel, mut weight_bc, mut full_per_channel, mut full_bc) = (None, None, None, None);
     // A key given twice is refused (as Python's configparser does), not read as its last value.
     let mut seen = std::collections::HashSet::new();
+    let mut seen_sections = std::collections::HashSet::new();
+    let sections: Vec<&str> = ini.sections().flatten().collect();
     for (section, props) in ini.iter() {
         let Some(section) = section else {
             if let Some((k, _)) = props.iter().next() {
@@ -160,6 +162,12 @@ pub fn from_ini(text: &str, base: Experiment) -> Result<IniConfig, ConfigError> 
                     | "data_preprocess_param",
                     _,
                 ) => return Err(err(section, key, "unsupported key")),
+                // The converter's other sections (its Ascend options): not quantization, read by no one here.
+                ("ascend_context" | "acl_option_cfg_param" | "micro_param" | "cpu_option_cfg_param" | "registry", _) => {
+                    if seen_sections.insert(section) {
+                        cfg.notes.push(format!("[{section}]: converter options for a device, not quantization: ignored"));
+                    }
+                }
                 _ => return Err(field_error(format!("[{section}]"), "unsupported section")),
             }
         }
@@ -167,6 +175,33 @@ pub fn from_ini(text: &str, base: Experiment) -> Result<IniConfig, ConfigError> 
     let mode = quant_type.ok_or_else(|| err("common_quant_param", "quant_type", "is required"))?;
     e.ptq.mode = mode;
     let bits = bit_num.unwrap_or(8);
+    // What MindSpore Lite would refuse or never read, said rather than silently run.
+    let type_name = match mode {
+        QuantMode::WeightOnly => "WEIGHT_QUANT",
+        QuantMode::Full => "FULL_QUANT",
+        QuantMode::Dynamic => "DYNAMIC_QUANT",
+    };
+    for (section, read_under) in [
+        ("weight_quant_param", mode == QuantMode::WeightOnly),
+        ("mixed_bit_weight_quant_param", mode == QuantMode::WeightOnly && bits == 0),
+        ("full_quant_param", mode == QuantMode::Full),
+        ("dynamic_quant_param", mode == QuantMode::Dynamic),
+    ] {
+        if sections.contains(&section) && !read_under {
+            let when = if section == "mixed_bit_weight_quant_param" { "only with WEIGHT_QUANT and bit_num=0" } else { "under another quant_type" };
+            cfg.notes.push(format!("[{section}] is not read under quant_type={type_name} (it is read {when}): its keys were ignored"));
+        }
+    }
+    if mode == QuantMode::Full && !sections.contains(&"data_preprocess_param") {
+        cfg.notes.push(
+            "[data_preprocess_param] is missing: MindSpore Lite's full quantization requires it (calibrate_path, calibrate_size, input_type); qplay calibrates on the embedded dataset's training images".into(),
+        );
+    }
+    if mode != QuantMode::WeightOnly && bits != 8 && bits != 0 {
+        cfg.notes.push(format!(
+            "bit_num={bits}: MindSpore Lite's {type_name} supports 8 bits only; qplay runs W{bits}A{bits}, simulated where no integer kernel takes it"
+        ));
+    }
     match (mode, bits) {
         (QuantMode::WeightOnly, 0) => e.task = Task::MixedBit,
         (QuantMode::WeightOnly, b) => e.ptq.weight_bits = b,

@@ -290,7 +290,7 @@ pub fn run_mixed_bit_shard(
     let mut chosen_budget: Option<Candidate> = None;
     let mut steps = 0;
     while steps < 64 {
-        step(on_progress, "size budget: lowering bits", steps, 64)?;
+        step(on_progress, if budget > 0 { "size budget: lowering bits" } else { "front: lowering bits one layer at a time" }, steps, 64)?;
         if budget > 0 && current.bytes <= budget && chosen_budget.is_none() {
             chosen_budget = Some(current.clone());
             break;

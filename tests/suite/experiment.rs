@@ -417,6 +417,19 @@ fn invalid_descriptions_name_the_field() {
     assert!(twice.starts_with("[common_quant_param] bit_num: given more than once"), "{twice}");
     let twice = ini("[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n[common_quant_param]\nbit_num=4\n");
     assert!(twice.contains("bit_num: given more than once"), "{twice}");
+    // What MindSpore Lite would refuse or never read is said in a note, and the run goes on:
+    // its documented [ascend_context], a full quantization without [data_preprocess_param], a
+    // section the quant_type does not read, and full / dynamic widths other than 8.
+    let notes = |t: &str| from_ini(t, Experiment::default()).unwrap().notes;
+    let n = notes("[common_quant_param]\nquant_type=FULL_QUANT\nbit_num=4\n[full_quant_param]\ntarget_device=ASCEND\n[ascend_context]\ninput_shape=input_1:[-1,32,32,4]\ndynamic_dims=[1~4],[8],[16]\n[mixed_bit_weight_quant_param]\ninit_scale=0.02\n");
+    for needle in ["[ascend_context]: converter options", "[data_preprocess_param] is missing", "[mixed_bit_weight_quant_param] is not read under quant_type=FULL_QUANT", "bit_num=4: MindSpore Lite's FULL_QUANT supports 8 bits only"] {
+        assert!(n.iter().filter(|x| x.contains(needle)).count() == 1, "{needle}: {n:?}");
+    }
+    let n = notes("[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\n[dynamic_quant_param]\nquant_strategy=ACWL\n[data_preprocess_param]\ncalibrate_size=100\n");
+    assert!(n.iter().any(|x| x.contains("[dynamic_quant_param] is not read under quant_type=WEIGHT_QUANT")), "{n:?}");
+    assert!(!n.iter().any(|x| x.contains("is missing")), "{n:?}");
+    // A misspelt section is still refused.
+    assert!(ini("[common_quant_param]\nquant_type=FULL_QUANT\n[ascend_contxt]\nx=1\n").starts_with("[ascend_contxt]: unsupported section"));
 }
 
 #[test]
