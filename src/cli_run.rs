@@ -29,8 +29,10 @@ use qplay::experiment::ini::from_ini;
 use qplay::experiment::layerwise::run_layerwise;
 use qplay::experiment::mixed_bit::run_mixed_bit;
 use qplay::experiment::qat::run_qat;
-use qplay::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq};
+use qplay::experiment::run::{calibration_images, eval_set, fp32_baseline, report_quantized, PtqReport};
+use qplay::experiment::speed::{model_speed, ModelSpeed};
 use qplay::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
+use qplay::ptq::executable;
 use qplay::experiment::shard::Shard;
 use qplay::experiment::sweep::run_sweep;
 use qplay::experiment::{Experiment, Progress, Task};
@@ -75,6 +77,12 @@ pub struct RunArgs {
     /// Also write report.json and the CSV tables here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// After a PTQ run, time FP32 against the quantized model (latency at batch 1, throughput
+    /// at batch 100) and print them beside the accuracies, as Neural Compressor's benchmark
+    /// does; with --out, also benchmark.csv. Timings differ from run to run: report.json holds
+    /// none of them.
+    #[arg(long)]
+    benchmark: bool,
 }
 
 fn load_model(exp: &Experiment, args: &RunArgs) -> Result<Model, String> {
@@ -182,10 +190,14 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     if let Some(d) = &out_dir {
         crate::cli_io::prepare_dir(d)?;
     }
+    if args.benchmark && exp.task != Task::Ptq {
+        return Err(format!("--benchmark times a PTQ run's two models; the task is {}", exp.task.name()));
+    }
     let e = |err: qplay::experiment::ExperimentError| err.to_string();
     let report = match exp.task {
         Task::Ptq => {
-            let mut r = run_ptq(&exp, &model, &calib, &eval, &baseline).map_err(e)?;
+            let exec = executable(&model, &exp.ptq, &calib).map_err(|x| e(x.into()))?;
+            let mut r = report_quantized(&exec, &model, calib.len() / model.input.len().max(1), &eval, &baseline).map_err(e)?;
             r.notes.extend(notes.clone());
             eprintln!(
                 "FP32 {:.2} %  quantized {:.2} % ({})  agreement {:.2} %  {} → {} bytes ({:.2}×)",
@@ -204,6 +216,17 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             }
             for n in &r.notes {
                 eprintln!("note: {n}");
+            }
+            if args.benchmark {
+                let t0 = std::time::Instant::now();
+                let s = model_speed(&|| t0.elapsed().as_secs_f64(), &model, &exec, &eval).map_err(e)?;
+                let rows = benchmark_rows(&r, &s);
+                for row in &rows {
+                    eprintln!("{row}");
+                }
+                if let Some(d) = &out_dir {
+                    write(d, "benchmark.csv", &csv_of(&rows)?)?;
+                }
             }
             if let Some(d) = &out_dir {
                 write(d, "statistics.csv", &distribution_csv(&r.statistics).map_err(|x| x.to_string())?)?;
@@ -291,6 +314,43 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     }
     println!("{text}");
     Ok(())
+}
+
+/// One model's results in `qplay run --benchmark`, as Neural Compressor's GPT-J benchmark prints
+/// them for the original and the converted model.
+#[derive(Serialize)]
+struct BenchmarkRow {
+    model: &'static str,
+    engine: String,
+    accuracy: f64,
+    bytes: usize,
+    latency_ms: f64,
+    throughput_batch: usize,
+    throughput_images_per_s: f64,
+}
+
+impl std::fmt::Display for BenchmarkRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): accuracy {:.2} %, latency (batch 1) {:.4} ms, throughput (batch {}) {:.0} images/s",
+            self.model,
+            self.engine,
+            100.0 * self.accuracy,
+            self.latency_ms,
+            self.throughput_batch,
+            self.throughput_images_per_s
+        )
+    }
+}
+
+/// FP32's row and the quantized model's, from the run's report and their timing.
+fn benchmark_rows(r: &PtqReport, s: &ModelSpeed) -> [BenchmarkRow; 2] {
+    let engine = if s.simulated { format!("{}, the simulation's time", r.engine) } else { r.engine.clone() };
+    [
+        BenchmarkRow { model: "FP32", engine: "fp32".into(), accuracy: r.fp32_accuracy, bytes: r.fp32_bytes, latency_ms: s.latency_ms[0], throughput_batch: s.batch, throughput_images_per_s: s.throughput[0] },
+        BenchmarkRow { model: "quantized", engine, accuracy: r.accuracy, bytes: r.bytes, latency_ms: s.latency_ms[1], throughput_batch: s.batch, throughput_images_per_s: s.throughput[1] },
+    ]
 }
 
 /// Rows of flat JSON objects as CSV, columns in the first row's key order.

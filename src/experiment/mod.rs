@@ -10,6 +10,7 @@
 //! - [`qat`]: quantization-aware training and the lab's FP32 / PTQ / QAT table.
 //! - [`ini`]: MindSpore Lite's converter config (INI) as an experiment.
 //! - [`progress`]: progress reports and cancellation.
+//! - [`speed`]: FP32 against the quantized model's latency and throughput, beside their accuracy.
 //! - [`shard`]: a job's independent items shared among workers, merged back in one run's order.
 //! - [`download_name`]: the file names of downloads (model, task, and the bits that ran).
 
@@ -21,6 +22,7 @@ pub mod progress;
 pub mod qat;
 pub mod run;
 pub mod shard;
+pub mod speed;
 pub mod spec;
 pub mod sweep;
 pub mod tensor_charts;

@@ -120,3 +120,32 @@ fn every_mode_of_qplay_run_reports_the_engine_of_every_layer_on_both_models() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `qplay run --benchmark` prints FP32 and the quantized model's accuracy, latency and
+/// throughput (as Neural Compressor's benchmark does) and writes benchmark.csv beside a
+/// report.json that holds no timing; another task is refused by name.
+#[test]
+fn run_benchmark_prints_and_writes_both_models_speed_beside_their_accuracy() {
+    let dir = std::env::temp_dir().join(format!("qplay-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, out, err) = qplay(&["run", "--model", "cnn-fashion", "--set", "eval_size=500", "--benchmark", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let fp32 = format!("FP32 (fp32): accuracy {:.2} %, latency (batch 1) ", 100.0 * report["report"]["fp32_accuracy"].as_f64().unwrap());
+    let quant = format!("quantized (int8): accuracy {:.2} %, latency (batch 1) ", 100.0 * report["report"]["accuracy"].as_f64().unwrap());
+    assert!(err.contains(&fp32) && err.contains(&quant) && err.contains("throughput (batch 100) "), "{err}");
+    assert!(!out.contains("latency"), "report.json holds no timing");
+    let csv = std::fs::read_to_string(dir.join("benchmark.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "model,engine,accuracy,bytes,latency_ms,throughput_batch,throughput_images_per_s");
+    assert_eq!(lines.len(), 3, "{csv}");
+    for line in &lines[1..] {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[5], "100");
+        assert!(f[4].parse::<f64>().unwrap() > 0.0 && f[6].parse::<f64>().unwrap() > 0.0, "{line}");
+    }
+    let (code, _, err) = qplay(&["run", "--set", "task=sweep", "--benchmark"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--benchmark times a PTQ run's two models; the task is sweep"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -709,3 +709,40 @@ fn a_model_with_other_than_one_output_per_class_is_refused() {
     }
     assert!(fp32_baseline(&model("mlp-fashion"), &eval).is_ok());
 }
+
+/// FP32 against the quantized model's speed (Neural Compressor's accuracy / latency / throughput
+/// table): both models run the evaluation images, the quantized one on the engines the run
+/// chose; an all-simulated model is marked as such; no images is a message, not a panic.
+#[test]
+fn model_speed_times_both_models_on_their_engines() {
+    use qplay::experiment::speed::{model_speed, THROUGHPUT_BATCH};
+    let s = setup(Experiment { eval_size: 300, ..Experiment::default() });
+    let t0 = std::time::Instant::now();
+    let clock = || t0.elapsed().as_secs_f64();
+    for (cfg, simulated) in [
+        (PtqConfig::default(), false),
+        (PtqConfig { mode: QuantMode::WeightOnly, weight_bits: 4, ..PtqConfig::default() }, false),
+        // 6-bit activations have no kernel: every layer is simulated.
+        (PtqConfig { act_bits: 6, ..PtqConfig::default() }, true),
+    ] {
+        let exec = qplay::ptq::executable(&s.model, &cfg, &s.calib).unwrap();
+        assert_eq!(exec.on_kernels(), !simulated);
+        let v = model_speed(&clock, &s.model, &exec, &s.eval).unwrap();
+        assert_eq!(v.batch, THROUGHPUT_BATCH);
+        assert_eq!(v.simulated, simulated);
+        for x in v.latency_ms.iter().chain(&v.throughput) {
+            assert!(x.is_finite() && *x > 0.0, "{v:?}");
+        }
+        // A batch of 100 images is not faster per image than one image alone by more than the batch.
+        for i in 0..2 {
+            let per_image_ms = 1e3 / v.throughput[i];
+            assert!(per_image_ms < v.latency_ms[i] * 10.0 && per_image_ms > v.latency_ms[i] / 100.0, "{v:?}");
+        }
+        assert!((v.latency_speedup() - v.latency_ms[0] / v.latency_ms[1]).abs() < 1e-12);
+    }
+    let small = s.eval.select(&[0..7]);
+    let exec = qplay::ptq::executable(&s.model, &PtqConfig::default(), &s.calib).unwrap();
+    assert_eq!(model_speed(&clock, &s.model, &exec, &small).unwrap().batch, 7, "a smaller set times all its images");
+    let err = model_speed(&clock, &s.model, &exec, &s.eval.select(&[])).unwrap_err().to_string();
+    assert!(err.contains("no evaluation images"), "{err}");
+}

@@ -40,6 +40,28 @@ pub fn points(change: f64) -> String {
     format!("{:+.2} points", (100.0 * change * 100.0).round() / 100.0 + 0.0)
 }
 
+/// Milliseconds per image, to three significant figures.
+fn latency(ms: f64) -> String {
+    match ms {
+        m if m >= 10.0 => format!("{m:.1} ms"),
+        m if m >= 1.0 => format!("{m:.2} ms"),
+        m => format!("{m:.3} ms"),
+    }
+}
+
+fn throughput(per_s: f64) -> String {
+    format!("{} images/s", crate::units::grouped(per_s.round() as u128))
+}
+
+/// How many times faster (or slower) the quantized model is.
+fn speedup(x: f64) -> String {
+    match x {
+        x if x <= 0.0 || !x.is_finite() => "—".into(),
+        x if x >= 1.0 => format!("{x:.2}× faster"),
+        x => format!("{:.2}× slower", 1.0 / x),
+    }
+}
+
 fn fmt_db(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.1} dB")
@@ -81,14 +103,32 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
             <section class="summary" aria-label="Summary">
                 <h2>{"FP32 against quantized"}</h2>
                 <table class="summary-table">
-                    <thead><tr><th></th><th class="num">{"accuracy"}</th><th class="num">{"size"}</th></tr></thead>
+                    <thead><tr><th></th><th class="num">{"accuracy"}</th><th class="num">{"size"}</th>
+                        if let Some(s) = &v.speed {
+                            <th class="num" tabindex="0" title="milliseconds per image at batch size 1, the median of interleaved trials in the worker after the run">{"latency (batch 1)"}</th>
+                            <th class="num" tabindex="0" title="images per second at this batch size, the median of interleaved trials in the worker after the run">{ format!("throughput (batch {})", s.batch) }</th>
+                        }
+                    </tr></thead>
                     <tbody>
                         <tr><td>{"FP32"}</td><td class="num" data-testid="fp32-accuracy">{ pct(r.fp32_accuracy) }</td>
-                            <td class="num">{ kilobytes(r.fp32_bytes) }</td></tr>
+                            <td class="num">{ kilobytes(r.fp32_bytes) }</td>
+                            if let Some(s) = &v.speed {
+                                <td class="num" data-testid="fp32-latency">{ latency(s.latency_ms[0]) }</td>
+                                <td class="num" data-testid="fp32-throughput">{ throughput(s.throughput[0]) }</td>
+                            }
+                        </tr>
                         <tr><td>{"quantized"}</td><td class="num" data-testid="quant-accuracy">{ pct(r.accuracy) }</td>
-                            <td class="num" data-testid="quant-size">{ format!("{} ({:.2}× smaller)", kilobytes(r.bytes), r.compression) }</td></tr>
+                            <td class="num" data-testid="quant-size">{ format!("{} ({:.2}× smaller)", kilobytes(r.bytes), r.compression) }</td>
+                            if let Some(s) = &v.speed {
+                                <td class="num" data-testid="quant-latency">{ format!("{} ({})", latency(s.latency_ms[1]), speedup(s.latency_speedup())) }</td>
+                                <td class="num" data-testid="quant-throughput">{ format!("{} ({})", throughput(s.throughput[1]), speedup(s.throughput_speedup())) }</td>
+                            }
+                        </tr>
                     </tbody>
                 </table>
+                if v.speed.is_some_and(|s| s.simulated) {
+                    <p class="hint" data-testid="speed-simulated">{"Every quantized layer ran on the simulation (float arithmetic plus rounding), so its times are the simulation's, not an integer model's."}</p>
+                }
                 <dl class="facts">
                     <dt>{"accuracy change"}</dt><dd data-testid="accuracy-drop">{ points(-drop) }</dd>
                     <dt tabindex="0" title="images where the quantized model predicts what the FP32 model predicts">{"agreement with FP32"}</dt>

@@ -291,6 +291,7 @@ impl LmRunView {
     pub fn merge(parts: Vec<LmRunView>) -> Result<LmRunView, String> {
         let mut first = parts.first().ok_or("no worker reported")?.clone();
         let millis = parts.iter().map(|p| p.millis).fold(0.0, f64::max);
+        let speed = parts.iter().find_map(|p| p.speed);
         let total = first.share.as_ref().map_or(0, |s| s.total);
         let mut shares = Vec::with_capacity(parts.len());
         for p in parts {
@@ -401,6 +402,9 @@ pub struct PtqView {
     /// Calibrating, quantizing and evaluating, in milliseconds (the FP32 baseline is cached);
     /// for a run shared among workers, the slowest worker's.
     pub millis: f64,
+    /// FP32 against the quantized model's latency and throughput, timed after the run by the
+    /// worker that evaluated the first batch (`None` from the others, or if timing failed).
+    pub speed: Option<crate::experiment::speed::ModelSpeed>,
 }
 
 /// The images a PTQ run shows: the first 16 of the `n` evaluation images, then the first 16
@@ -421,6 +425,7 @@ impl PtqView {
     /// ones one run picks.
     pub fn merge(parts: Vec<PtqView>) -> Result<PtqView, String> {
         let millis = parts.iter().map(|p| p.millis).fold(0.0, f64::max);
+        let speed = parts.iter().find_map(|p| p.speed);
         let mut pool: Vec<Sample> = Vec::new();
         let mut reports = Vec::with_capacity(parts.len());
         for p in parts {
@@ -432,7 +437,7 @@ impl PtqView {
             .into_iter()
             .map(|i| pool.iter().find(|s| s.index == i).cloned().ok_or_else(|| format!("no shard sent image {i}")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(PtqView { report, samples, millis })
+        Ok(PtqView { report, samples, millis, speed })
     }
 }
 

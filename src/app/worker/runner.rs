@@ -25,14 +25,15 @@ use crate::data::{read_qds, Dataset};
 use crate::experiment::layerwise::run_layerwise_shard;
 use crate::experiment::mixed_bit::run_mixed_bit_shard;
 use crate::experiment::qat::run_qat;
-use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq_shard, Fp32Baseline, EVAL_BATCH};
+use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, report_quantized_shard, Fp32Baseline, EVAL_BATCH};
+use crate::experiment::speed::model_speed;
 use crate::experiment::spec::BUILTIN_MODELS;
 use crate::experiment::shard::Shard;
 use crate::experiment::sweep::run_sweep;
 use crate::experiment::{Experiment, Progress, Task};
 use crate::formats::safetensors::read_model;
 use crate::model::{Model, ModelOutline, DEFAULT_MAX_PARAMS};
-use crate::ptq::{quantize_model, Scope};
+use crate::ptq::{executable, quantize_model, Scope};
 
 /// Least time between two progress messages, in milliseconds.
 pub(super) const PROGRESS_EVERY_MS: f64 = 50.0;
@@ -296,8 +297,17 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
     let outcome = match exp.task {
         Task::Ptq => {
             let t0 = now_ms();
-            let report = run_ptq_shard(&exp, &model, &calib, &eval, &base, shard).map_err(e)?;
+            let exec = executable(&model, &exp.ptq, &calib).map_err(|x| e(x.into()))?;
+            let report = report_quantized_shard(&exec, &model, calib.len() / model.input.len().max(1), &eval, &base, shard).map_err(e)?;
             let millis = now_ms() - t0;
+            // FP32 against the quantized model, as Neural Compressor's benchmark prints them:
+            // timed once per run, by the worker of the first batch (the others may still run).
+            let speed = if shard.takes(0) {
+                post(id, Event::Progress(Progress { stage: "timing FP32 and the quantized model (latency, throughput)".into(), done: 0, total: 1, value: None }), None);
+                model_speed(&|| now_ms() / 1e3, &model, &exec, &eval).ok()
+            } else {
+                None
+            };
             // The shard's predictions, at their places in the evaluation set.
             let mut predicted = vec![None; eval.len()];
             let own = shard.batches(eval.len(), EVAL_BATCH).into_iter().flatten();
@@ -305,7 +315,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
                 predicted[i] = Some(p);
             }
             let samples = samples(&eval, &base, &predicted, &report.disagreements);
-            Outcome::Ptq(Box::new(PtqView { report, samples, millis }))
+            Outcome::Ptq(Box::new(PtqView { report, samples, millis, speed }))
         }
         Task::Layerwise => Outcome::Layerwise(Box::new(run_layerwise_shard(&exp, &model, &calib, &eval, &base, shard, &mut on).map_err(e)?)),
         Task::Sweep => Outcome::Sweep(Box::new(run_sweep(&exp, &model, &calib, &eval, &base, shard, &mut on).map_err(e)?)),
