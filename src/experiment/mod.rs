@@ -12,8 +12,10 @@
 //! - [`progress`]: progress reports and cancellation.
 //! - [`speed`]: FP32 against the quantized model's latency and throughput, beside their accuracy.
 //! - [`shard`]: a job's independent items shared among workers, merged back in one run's order.
+//! - [`debug_rounds`]: MindSpore Lite's debug mode round by round (`report_<round>.csv`, `output_summary.csv`).
 //! - [`download_name`]: the file names of downloads (model, task, and the bits that ran).
 
+pub mod debug_rounds;
 pub mod download_name;
 pub mod ini;
 pub mod layerwise;

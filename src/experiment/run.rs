@@ -17,9 +17,9 @@ use super::ExperimentError;
 use crate::data::Dataset;
 use crate::metrics::{try_error_metrics, ErrorMetrics};
 use crate::model::forward::Fp32Runner;
-use crate::model::{argmax_rows, LayerKind, Model};
+use crate::model::{argmax_rows, Layer, LayerKind, Model};
 use crate::ptq::engine::{executable, Engine, ExecModel, FallbackReason};
-use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantModel};
+use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantLayer, QuantModel};
 use crate::quant::QParams;
 use crate::report::{distribution_report_granular, distribution_rows, quant_param_report_granular, DistributionRow, InOutFlag, QuantParamRow, TensorLabel, TensorTypeFlag};
 
@@ -335,6 +335,20 @@ pub fn run_ptq_shard(exp: &Experiment, model: &Model, calib: &[f32], eval: &Data
     report_quantized_shard(&exec, model, calib.len() / model.input.len().max(1), eval, baseline, shard)
 }
 
+/// The FP32 weight a quantized layer's integers stand for: w, or w · s under SmoothQuant (s
+/// per input channel, each covering `fan_in / s.len()` weights of a row).
+pub fn effective_weight(ql: &QuantLayer, layer: &Layer) -> Vec<f32> {
+    let (w, _, _, _) = layer.kind.weight().expect("quantized layers have weights");
+    match &ql.smooth {
+        Some(s) => {
+            let fan_in = w.len() / ql.weight_shape[0];
+            let per = fan_in / s.len();
+            w.iter().enumerate().map(|(i, v)| v * s[(i % fan_in) / per]).collect()
+        }
+        None => w.to_vec(),
+    }
+}
+
 /// The engine summary of a model: the one engine of all its quantized layers, or "mixed (…)".
 pub fn engine_summary(exec: &ExecModel) -> String {
     let mut names: Vec<String> = Vec::new();
@@ -399,15 +413,7 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
     let mut dominated: Vec<(String, f64)> = Vec::new();
     for ql in qm.quantized() {
         let layer = &model.layers[ql.index];
-        let (w, _, _, _) = layer.kind.weight().expect("quantized layers have weights");
-        let w_eff: Vec<f32> = match &ql.smooth {
-            Some(s) => {
-                let fan_in = w.len() / ql.weight_shape[0];
-                let per = fan_in / s.len();
-                w.iter().enumerate().map(|(i, v)| v * s[(i % fan_in) / per]).collect()
-            }
-            None => w.to_vec(),
-        };
+        let w_eff = effective_weight(ql, layer);
         dominated.push((ql.name.clone(), dominance(&w_eff)));
         let kind = layer.kind.name().to_string();
         let label = TensorLabel::weight(&ql.name, &kind, &format!("{}.weight", ql.name));

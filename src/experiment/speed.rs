@@ -57,13 +57,13 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// [`ModelSpeed`] of `model` in FP32 against `exec`, on the first images of `eval` (`clock` in
 /// seconds).
+#[allow(clippy::single_range_in_vec_init)] // `select` takes a list of ranges; here one.
 pub fn model_speed(clock: &dyn Fn() -> f64, model: &Model, exec: &ExecModel, eval: &Dataset) -> Result<ModelSpeed, ExperimentError> {
     if eval.is_empty() {
         return Err(crate::ptq::config::field_error("eval_images", "no evaluation images to time the models on").into());
     }
     let batch = THROUGHPUT_BATCH.min(eval.len());
-    let one = eval.select(&[0..1]);
-    let many = eval.select(&[0..batch]);
+    let (one, many) = (eval.select(&[0..1]), eval.select(&[0..batch]));
     let fp32 = Fp32Runner::new(model.clone());
     let classes = model.output().len();
     let run_fp32 = |d: &Dataset| predict_with(d, classes, |x| Ok(fp32.forward(x)?));

@@ -15,24 +15,10 @@
 use half::f16;
 
 use super::attention_int8::{self, attend_int8, Int8Scratch};
+use crate::runtime::gemm_f32::dot;
 use super::exp::softmax_numerators;
 use super::kv_cache::LayerRows;
 use super::LmConfig;
-
-/// Σ a_i · b_i in eight independent lanes (added in a fixed order), so the compiler can use
-/// SIMD registers; the same order for every row, so results do not depend on the batch size.
-#[inline(always)]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
-    for (a8, b8) in ac.zip(bc) {
-        for i in 0..8 {
-            acc[i] += a8[i] * b8[i];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
 
 /// out += p · v, elementwise.
 #[inline(always)]

@@ -12,6 +12,7 @@
 //! Packing: along k, value j of a byte sits in bits [j·b, (j+1)·b), two's complement in b
 //! bits; rows are padded to whole bytes. A Conv2d runs the same product over its im2col patches.
 
+use super::gemm_f32::dot;
 use super::qconv::{conv_by_rows, ConvGeometry};
 use crate::quant::QuantError;
 
@@ -75,13 +76,29 @@ impl PackedIntWeights {
 
     /// Row o's integers, sign-extended from `bits`.
     pub fn unpack_row(&self, o: usize, out: &mut [i32]) {
-        let per_byte = 8 / self.bits as usize;
-        let shift_back = 8 - self.bits as u32;
         let row = &self.data[o * self.row_bytes..(o + 1) * self.row_bytes];
-        for (j, v) in out.iter_mut().enumerate().take(self.k) {
-            let byte = row[j / per_byte] >> ((j % per_byte) * self.bits as usize);
-            // Move the b-bit field to the top of an i8 and shift back: sign extension.
-            *v = (((byte << shift_back) as i8) >> shift_back) as i32;
+        let out = &mut out[..self.k];
+        match self.bits {
+            8 => out.iter_mut().zip(row).for_each(|(v, &b)| *v = b as i8 as i32),
+            // Low nibble first: value 2j in bits 0–3 of byte j, value 2j + 1 in bits 4–7.
+            4 => {
+                for (pair, &b) in out.chunks_mut(2).zip(row) {
+                    pair[0] = ((b << 4) as i8 >> 4) as i32;
+                    if let Some(hi) = pair.get_mut(1) {
+                        *hi = (b as i8 >> 4) as i32;
+                    }
+                }
+            }
+            bits => {
+                let per_byte = 8 / bits as usize;
+                let shift_back = 8 - bits as u32;
+                for (vals, &byte) in out.chunks_mut(per_byte).zip(row) {
+                    for (j, v) in vals.iter_mut().enumerate() {
+                        // Move the b-bit field to the top of an i8 and shift back: sign extension.
+                        *v = (((byte >> (j * bits as usize)) << shift_back) as i8 >> shift_back) as i32;
+                    }
+                }
+            }
         }
     }
 
@@ -89,9 +106,11 @@ impl PackedIntWeights {
     pub fn dequant_row(&self, o: usize, q: &mut [i32], out: &mut [f32]) {
         self.unpack_row(o, q);
         let groups = self.k / self.group;
-        for (j, (w, &v)) in out.iter_mut().zip(q.iter()).enumerate().take(self.k) {
-            let pair = o * groups + j / self.group;
-            *w = (v - self.zero_points[pair]) as f32 * self.scales[pair];
+        let pairs = self.scales[o * groups..(o + 1) * groups].iter().zip(&self.zero_points[o * groups..(o + 1) * groups]);
+        for ((w, q), (&s, &z)) in out[..self.k].chunks_mut(self.group).zip(q.chunks(self.group)).zip(pairs) {
+            for (w, &v) in w.iter_mut().zip(q) {
+                *w = (v - z) as f32 * s;
+            }
         }
     }
 
@@ -104,14 +123,22 @@ impl PackedIntWeights {
     /// y [M, N] = x [M, K] · ŵᵀ + bias, dequantizing one row of ŵ at a time.
     pub fn forward(&self, x: &[f32], m: usize, bias: &[f32], y: &mut [f32]) {
         assert!(x.len() == m * self.k && y.len() == m * self.n && (bias.is_empty() || bias.len() == self.n), "PackedIntWeights::forward: shapes");
+        if self.k == 0 {
+            // No inputs: every output is its bias (`chunks_exact(0)` below would panic).
+            for (i, v) in y.iter_mut().enumerate() {
+                *v = bias.get(i % self.n).copied().unwrap_or(0.0);
+            }
+            return;
+        }
         let mut q = vec![0i32; self.k];
         let mut w = vec![0f32; self.k];
         for o in 0..self.n {
             self.dequant_row(o, &mut q, &mut w);
             let b = bias.get(o).copied().unwrap_or(0.0);
-            for r in 0..m {
-                let dot: f32 = x[r * self.k..(r + 1) * self.k].iter().zip(&w).map(|(a, v)| a * v).sum();
-                y[r * self.n + o] = dot + b;
+            for (r, x) in x.chunks_exact(self.k).enumerate() {
+                // Eight lanes (SIMD): the sum's order differs from the simulation's f32 GEMM,
+                // within f32 rounding (the tests' tolerance).
+                y[r * self.n + o] = dot(x, &w) + b;
             }
         }
     }

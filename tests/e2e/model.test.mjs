@@ -40,6 +40,18 @@ test('a W8A8 run on the Fashion-MNIST MLP stays within 1 point of FP32 and draws
   assert.ok(fp32 > 85, `FP32 accuracy ${fp32}`);
   assert.ok(fp32 - quant <= 1, `W8A8 ${quant} % within 1 point of FP32 ${fp32} %`);
   assert.match(await page.textContent('[data-testid=engine]'), /integer-only int8/);
+  // FP32 against int8 speed beside accuracy, as Neural Compressor's benchmark prints them.
+  const head = await page.textContent('[data-testid=ptq-result] .summary-table thead');
+  assert.match(head, /latency \(batch 1\)[\s\S]*throughput \(batch 100\)/);
+  const ms = (t) => { const [, v, unit] = t.match(/^([\d.]+) (ms|µs)/); return unit === 'ms' ? Number(v) : Number(v) / 1000; };
+  const perS = (t) => Number(t.match(/^([\d,]+) images\/s/)[1].replaceAll(',', ''));
+  const [l32, lq] = [await page.textContent('[data-testid=fp32-latency]'), await page.textContent('[data-testid=quant-latency]')];
+  const [t32, tq] = [await page.textContent('[data-testid=fp32-throughput]'), await page.textContent('[data-testid=quant-throughput]')];
+  assert.ok(ms(l32) > 0 && ms(lq) > 0 && perS(t32) > 0 && perS(tq) > 0, `${l32} ${lq} ${t32} ${tq}`);
+  assert.match(lq, /\(\d+\.\d\d× (faster|slower)\)$/);
+  assert.match(tq, /\(\d+\.\d\d× (faster|slower)\)$/);
+  assert.equal(await page.$('[data-testid=speed-simulated]'), null, 'the int8 engine ran');
+  console.log(`MLP W8A8 in the worker: latency FP32 ${l32}, int8 ${lq}; throughput FP32 ${t32}, int8 ${tq}`);
   await drawn(page, 'per-layer-chart');
   await drawn(page, 'confusion-chart');
   await drawn(page, 'samples-chart');

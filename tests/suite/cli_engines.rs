@@ -149,3 +149,43 @@ fn run_benchmark_prints_and_writes_both_models_speed_beside_their_accuracy() {
     assert!(err.contains("--benchmark times a PTQ run's two models; the task is sweep"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A MindSpore Lite config with `debug_info_save_path` writes MindSpore Lite's debug files under
+/// their own names: `report_<round>.csv` for each calibration round, `output_summary.csv`, and
+/// `quant_param.csv` (qplay's `statistics.csv` and `quant_params.csv` beside them).
+#[test]
+fn an_ini_debug_path_gets_one_report_per_calibration_round() {
+    let dir = std::env::temp_dir().join(format!("qplay-debug-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("debug");
+    let ini = dir.join("full.ini");
+    std::fs::write(&ini, format!("[common_quant_param]\nquant_type=FULL_QUANT\nbit_num=8\ndebug_info_save_path={}\n\n[data_preprocess_param]\ncalibrate_size=4\n\n[full_quant_param]\nactivation_quant_method=MAX_MIN\n", out.display())).unwrap();
+    let (code, _, err) = qplay(&["run", ini.to_str().unwrap(), "--model", "cnn-fashion"]);
+    assert_eq!(code, 0, "{err}");
+    for r in 0..4 {
+        let report = std::fs::read_to_string(out.join(format!("report_{r}.csv"))).unwrap();
+        assert!(report.starts_with("NodeName,NodeType,TensorName,InOutFlag,DataTypeFlag,TensorTypeFlag,Min,Q1,Median,Q3,MAX,Mean,Var,Sparsity,Clip,CosineSimilarity\n"));
+        assert!(report.contains(",Output,Dequant,Activation,"), "{report}");
+    }
+    assert!(!out.join("report_4.csv").exists());
+    let summary = std::fs::read_to_string(out.join("output_summary.csv")).unwrap();
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines[0], "Round,TensorName,CosineSimilarity");
+    assert_eq!(lines.len(), 5, "{summary}");
+    for (r, l) in lines[1..].iter().enumerate() {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f[0], r.to_string());
+        let c: f64 = f[2].parse().unwrap();
+        assert!(c > 0.99 && c <= 1.0 + 1e-12, "{l}");
+    }
+    assert_eq!(std::fs::read(out.join("quant_param.csv")).unwrap(), std::fs::read(out.join("quant_params.csv")).unwrap());
+
+    // Weight quantization: one report, no rounds.
+    let wout = dir.join("weight");
+    std::fs::write(&ini, format!("[common_quant_param]\nquant_type=WEIGHT_QUANT\nbit_num=8\ndebug_info_save_path={}\n", wout.display())).unwrap();
+    let (code, _, err) = qplay(&["run", ini.to_str().unwrap(), "--model", "mlp-fashion"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(wout.join("report_0.csv").exists() && !wout.join("report_1.csv").exists() && !wout.join("output_summary.csv").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -714,6 +714,7 @@ fn a_model_with_other_than_one_output_per_class_is_refused() {
 /// table): both models run the evaluation images, the quantized one on the engines the run
 /// chose; an all-simulated model is marked as such; no images is a message, not a panic.
 #[test]
+#[allow(clippy::single_range_in_vec_init)]
 fn model_speed_times_both_models_on_their_engines() {
     use qplay::experiment::speed::{model_speed, THROUGHPUT_BATCH};
     let s = setup(Experiment { eval_size: 300, ..Experiment::default() });
@@ -745,4 +746,57 @@ fn model_speed_times_both_models_on_their_engines() {
     assert_eq!(model_speed(&clock, &s.model, &exec, &small).unwrap().batch, 7, "a smaller set times all its images");
     let err = model_speed(&clock, &s.model, &exec, &s.eval.select(&[])).unwrap_err().to_string();
     assert!(err.contains("no evaluation images"), "{err}");
+}
+
+/// MindSpore Lite's debug mode round by round: one report per calibration image under full
+/// quantization, each with every quantized layer's weight, input and output (FP32 against the
+/// quantized model's own tensor), and the network output's cosine per round; checked against
+/// the two models run here on each image and statistics computed here. Weight quantization
+/// gives one report of its weights and no rounds.
+#[test]
+fn debug_reports_give_one_report_per_calibration_round() {
+    use qplay::experiment::debug_rounds::debug_reports;
+    use qplay::report::{DataTypeFlag, InOutFlag, TensorTypeFlag};
+    let s = setup(Experiment::default());
+    let p = s.model.input.len();
+    let calib = &s.calib[..3 * p];
+    let exec = qplay::ptq::executable(&s.model, &PtqConfig::default(), calib).unwrap();
+    let d = debug_reports(&exec.quant, calib).unwrap();
+    assert_eq!(d.rounds.len(), 3);
+    assert_eq!(d.summary.len(), 3);
+    let fp32 = Fp32Runner::new(s.model.clone());
+    let cos = |a: &[f32], b: &[f32]| {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        let n = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        dot / (n(a) * n(b))
+    };
+    for (r, rows) in d.rounds.iter().enumerate() {
+        let x = &calib[r * p..(r + 1) * p];
+        // 3 Linears × (weight, input, output) × (Origin, Dequant).
+        assert_eq!(rows.len(), 18, "round {r}");
+        let want = cos(&fp32.forward(x).unwrap(), &exec.quant.forward(x).unwrap());
+        assert_eq!(d.summary[r].round, r);
+        assert_eq!(d.summary[r].tensor_name, "nn3.output");
+        assert!((d.summary[r].cosine_similarity - want).abs() < 1e-9, "round {r}: {} vs {want}", d.summary[r].cosine_similarity);
+        let last = rows.iter().rfind(|row| row.in_out_flag == InOutFlag::Output && row.data_type_flag == DataTypeFlag::Dequant).unwrap();
+        assert_eq!((last.tensor_name.as_str(), last.cosine_similarity), ("nn3.output", d.summary[r].cosine_similarity));
+        // The first layer's input is the image itself: its Origin statistics are the pixels'.
+        let input = rows.iter().find(|row| row.tensor_name == "nn1.input" && row.data_type_flag == DataTypeFlag::Origin).unwrap();
+        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / p as f64;
+        let max = x.iter().fold(0f32, |a, &b| a.max(b)) as f64;
+        let zeros = x.iter().filter(|&&v| v == 0.0).count() as f64 / p as f64;
+        assert!((input.mean - mean).abs() < 1e-9 && input.max == max && (input.sparsity - zeros).abs() < 1e-12, "round {r}: {input:?}");
+        assert!(rows.iter().all(|row| row.tensor_type_flag == TensorTypeFlag::Weight || row.tensor_name.ends_with("put")));
+    }
+    // The rounds see different images; the weights are the run report's.
+    assert_ne!(d.summary[0].cosine_similarity, d.summary[1].cosine_similarity);
+    let report = qplay::experiment::run::report_quantized(&exec, &s.model, 3, &s.eval, &fp32_baseline(&s.model, &s.eval).unwrap()).unwrap();
+    let weights = |rows: &[qplay::report::DistributionRow]| rows.iter().filter(|r| r.tensor_type_flag == TensorTypeFlag::Weight).cloned().collect::<Vec<_>>();
+    assert_eq!(weights(&d.rounds[2]), weights(&report.statistics));
+
+    let wo = qplay::ptq::executable(&s.model, &PtqConfig { mode: QuantMode::WeightOnly, ..PtqConfig::default() }, calib).unwrap();
+    let d = debug_reports(&wo.quant, calib).unwrap();
+    assert_eq!(d.rounds.len(), 1, "weight quantization: one report");
+    assert_eq!(d.rounds[0].len(), 6);
+    assert!(d.summary.is_empty());
 }

@@ -40,12 +40,12 @@ pub fn points(change: f64) -> String {
     format!("{:+.2} points", (100.0 * change * 100.0).round() / 100.0 + 0.0)
 }
 
-/// Milliseconds per image, to three significant figures.
+/// Time per image, in milliseconds from 1 ms up, else in microseconds.
 fn latency(ms: f64) -> String {
     match ms {
         m if m >= 10.0 => format!("{m:.1} ms"),
         m if m >= 1.0 => format!("{m:.2} ms"),
-        m => format!("{m:.3} ms"),
+        m => format!("{:.1} µs", m * 1e3),
     }
 }
 
@@ -105,7 +105,7 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                 <table class="summary-table">
                     <thead><tr><th></th><th class="num">{"accuracy"}</th><th class="num">{"size"}</th>
                         if let Some(s) = &v.speed {
-                            <th class="num" tabindex="0" title="milliseconds per image at batch size 1, the median of interleaved trials in the worker after the run">{"latency (batch 1)"}</th>
+                            <th class="num" tabindex="0" title="time per image at batch size 1, the median of interleaved trials in the worker after the run">{"latency (batch 1)"}</th>
                             <th class="num" tabindex="0" title="images per second at this batch size, the median of interleaved trials in the worker after the run">{ format!("throughput (batch {})", s.batch) }</th>
                         }
                     </tr></thead>

@@ -291,7 +291,6 @@ impl LmRunView {
     pub fn merge(parts: Vec<LmRunView>) -> Result<LmRunView, String> {
         let mut first = parts.first().ok_or("no worker reported")?.clone();
         let millis = parts.iter().map(|p| p.millis).fold(0.0, f64::max);
-        let speed = parts.iter().find_map(|p| p.speed);
         let total = first.share.as_ref().map_or(0, |s| s.total);
         let mut shares = Vec::with_capacity(parts.len());
         for p in parts {
