@@ -208,7 +208,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
                 match l.engine.reason() {
                     // Static layers run in one integer-only network, all or none: a layer
                     // simulated for another layer's reason says so.
-                    Some(why) if !why.to_string().starts_with(&format!("layer {}:", l.name)) => {
+                    Some(why) if why.layer() != Some(l.name.as_str()) => {
                         eprintln!("layer {}: {} (with the whole integer-only network, which runs all static layers or none: {why})", l.name, l.engine.name())
                     }
                     Some(why) => eprintln!("layer {}: {} ({why})", l.name, l.engine.name()),

@@ -75,6 +75,30 @@ pub enum FallbackReason {
     PaddingZeroPoint { layer: String, zero_point: i32 },
 }
 
+impl FallbackReason {
+    /// The layer the reason is about, if it is about one (three are about the whole model).
+    pub fn layer(&self) -> Option<&str> {
+        use FallbackReason::*;
+        match self {
+            BitsWithoutKernel { layer, .. }
+            | PerChannelActivations { layer }
+            | AsymmetricWeights { layer }
+            | PerGroupWeights { layer, .. }
+            | WeightLayout { layer }
+            | SmoothQuantStatic { layer }
+            | Accumulator { layer, .. }
+            | LayerSkipped { layer }
+            | AveragePool { layer }
+            | OpBeforeFirstQuantizedLayer { layer }
+            | InputRequantized { layer }
+            | UnsupportedLayer { layer, .. }
+            | FlatTensor { layer }
+            | PaddingZeroPoint { layer, .. } => Some(layer),
+            OutputNotQuantized | EndsInSoftmax | NoWeightedLayer => None,
+        }
+    }
+}
+
 impl std::fmt::Display for FallbackReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use FallbackReason::*;

@@ -189,3 +189,19 @@ fn an_ini_debug_path_gets_one_report_per_calibration_round() {
     assert!(wout.join("report_0.csv").exists() && !wout.join("report_1.csv").exists() && !wout.join("output_summary.csv").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A static layer simulated because of another layer of the integer-only network says so; the
+/// layer the reason names gets the reason alone.
+#[test]
+fn a_layer_simulated_for_another_layers_reason_says_so() {
+    let (code, _, err) = qplay(&["run", "--set", "ptq.act_bits=6"]);
+    assert_eq!(code, 0, "{err}");
+    let why = "layer nn1: no kernel for W8A6 (the int8 kernels take weights of at most 8 bits and signed 8-bit activations)";
+    assert!(err.contains(&format!("layer nn1: simulated ({why})\n")), "{err}");
+    for other in ["nn2", "nn3"] {
+        assert!(err.contains(&format!("layer {other}: simulated (with the whole integer-only network, which runs all static layers or none: {why})\n")), "{err}");
+    }
+    let (code, _, err) = qplay(&["run", "--set", "ptq.skip=nn2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("layer nn1: simulated (with the whole integer-only network, which runs all static layers or none: layer nn2 is not quantized (skipped)"), "{err}");
+}

@@ -118,3 +118,33 @@ fn the_mlp_runs_each_mode_on_its_engine_and_follows_the_simulation() {
 fn the_cnn_runs_each_mode_on_its_engine_and_follows_the_simulation() {
     check("cnn-fashion");
 }
+
+/// Every reason about a layer names it, and its message starts with that layer; the three about
+/// the whole model name none.
+#[test]
+fn a_fallback_reason_names_its_layer() {
+    use FallbackReason::*;
+    let l = || "conv2".to_string();
+    let about_a_layer = [
+        BitsWithoutKernel { layer: l(), weight_bits: 3, act_bits: None },
+        PerChannelActivations { layer: l() },
+        AsymmetricWeights { layer: l() },
+        PerGroupWeights { layer: l(), group_size: 32 },
+        WeightLayout { layer: l() },
+        SmoothQuantStatic { layer: l() },
+        AveragePool { layer: l() },
+        OpBeforeFirstQuantizedLayer { layer: l() },
+        InputRequantized { layer: l() },
+        UnsupportedLayer { layer: l(), kind: "Softmax".into() },
+        FlatTensor { layer: l() },
+        PaddingZeroPoint { layer: l(), zero_point: 200 },
+    ];
+    for r in &about_a_layer {
+        assert_eq!(r.layer(), Some("conv2"), "{r:?}");
+        assert!(r.to_string().starts_with("layer conv2"), "{r}");
+    }
+    assert_eq!(LayerSkipped { layer: l() }.layer(), Some("conv2"));
+    for r in [OutputNotQuantized, EndsInSoftmax, NoWeightedLayer] {
+        assert_eq!(r.layer(), None, "{r:?}");
+    }
+}
