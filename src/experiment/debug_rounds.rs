@@ -70,6 +70,9 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
         return Ok(DebugReports { rounds: vec![weights], summary: Vec::new() });
     }
     let p = model.input.len();
+    if p == 0 || calib.len() % p != 0 {
+        return Err(crate::ptq::config::field_error("calib_size", format!("{} calibration values are not whole images of {p}", calib.len())).into());
+    }
     let fp32 = Fp32Runner::new(model.clone());
     let layers = model.layers.len();
     let last = layers - 1;

@@ -22,9 +22,10 @@ use crate::ptq::ExecModel;
 /// Images per throughput call (fewer when the evaluation set is smaller).
 pub const THROUGHPUT_BATCH: usize = 100;
 /// Trials per model and case, each at least [`SPEED_TRIAL_S`]: a worker's clock ticks every
-/// 0.1 ms and one image of the MLP takes a few microseconds, so a trial repeats its call.
+/// 0.1 ms (100 ticks a trial) and one image of the MLP takes about 10 µs, so a trial repeats its
+/// call. The four medians take about a quarter of a second after each run.
 pub const SPEED_TRIALS: usize = 5;
-pub const SPEED_TRIAL_S: f64 = 0.02;
+pub const SPEED_TRIAL_S: f64 = 0.01;
 
 /// [FP32, quantized] latency and throughput of one run's two models.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
