@@ -79,7 +79,7 @@ pub struct RunArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// After a PTQ run, time FP32 against the quantized model (latency at batch 1, throughput
-    /// at batch 100) and print them beside the accuracies, as Neural Compressor's benchmark
+    /// at batch 100, fewer for a slow model) and print them beside the accuracies, as Neural Compressor's benchmark
     /// does; with --out, also benchmark.csv. Timings differ from run to run: report.json holds
     /// none of them.
     #[arg(long)]

@@ -19,8 +19,11 @@ use crate::model::forward::Fp32Runner;
 use crate::model::Model;
 use crate::ptq::ExecModel;
 
-/// Images per throughput call (fewer when the evaluation set is smaller).
+/// Images per throughput call (fewer when the evaluation set is smaller, or when FP32 would take
+/// longer than [`THROUGHPUT_CALL_S`] over them: a large model dropped on the page is timed on
+/// fewer images rather than for minutes).
 pub const THROUGHPUT_BATCH: usize = 100;
+pub const THROUGHPUT_CALL_S: f64 = 0.05;
 /// Trials per model and case, each at least [`SPEED_TRIAL_S`]: a worker's clock ticks every
 /// 0.1 ms (100 ticks a trial) and one image of the MLP takes about 10 µs, so a trial repeats its
 /// call. The four medians take about a quarter of a second after each run.
@@ -63,23 +66,28 @@ pub fn model_speed(clock: &dyn Fn() -> f64, model: &Model, exec: &ExecModel, eva
     if eval.is_empty() {
         return Err(crate::ptq::config::field_error("eval_images", "no evaluation images to time the models on").into());
     }
-    let batch = THROUGHPUT_BATCH.min(eval.len());
-    let (one, many) = (eval.select(&[0..1]), eval.select(&[0..batch]));
     let fp32 = Fp32Runner::new(model.clone());
     let classes = model.output().len();
     let run_fp32 = |d: &Dataset| predict_with(d, classes, |x| Ok(fp32.forward(x)?));
     let run_quant = |d: &Dataset| exec.predict(d).map_err(ExperimentError::from);
-    for d in [&one, &many] {
+    let checked = |d: &Dataset| -> Result<(), ExperimentError> {
         run_fp32(d)?;
         run_quant(d)?;
-    }
+        Ok(())
+    };
     let plan = Plan::fixed(SPEED_TRIALS, SPEED_TRIAL_S);
-    // The calls were checked above; a failure inside the timing cannot happen, and is dropped.
+    // Each dataset's calls are checked first; a failure inside the timing cannot happen, and is dropped.
     let timed = |d: &Dataset| {
         let t = measure(clock, &mut [&mut || drop(std::hint::black_box(run_fp32(d))), &mut || drop(std::hint::black_box(run_quant(d)))], plan);
         [t[0].median_s, t[1].median_s]
     };
+    let one = eval.select(&[0..1]);
+    checked(&one)?;
     let [l32, lq] = timed(&one);
+    let affordable = if l32 > 0.0 { (THROUGHPUT_CALL_S / l32) as usize } else { usize::MAX };
+    let batch = affordable.clamp(1, THROUGHPUT_BATCH.min(eval.len()));
+    let many = eval.select(&[0..batch]);
+    checked(&many)?;
     let [b32, bq] = timed(&many);
     let rate = |s: f64| if s > 0.0 { batch as f64 / s } else { 0.0 };
     Ok(ModelSpeed { latency_ms: [l32 * 1e3, lq * 1e3], throughput: [rate(b32), rate(bq)], batch, simulated: !exec.on_kernels() })

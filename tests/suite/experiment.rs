@@ -741,8 +741,17 @@ fn model_speed_times_both_models_on_their_engines() {
         }
         assert!((v.latency_speedup() - v.latency_ms[0] / v.latency_ms[1]).abs() < 1e-12);
     }
-    let small = s.eval.select(&[0..7]);
+    // A clock on which every image takes a second: the throughput is timed one image at a time.
+    let ticks = std::cell::Cell::new(0.0);
+    let slow = || {
+        let t = ticks.get();
+        ticks.set(t + 1.0);
+        t
+    };
     let exec = qplay::ptq::executable(&s.model, &PtqConfig::default(), &s.calib).unwrap();
+    let v = model_speed(&slow, &s.model, &exec, &s.eval).unwrap();
+    assert_eq!((v.batch, v.latency_ms, v.throughput), (1, [1000.0, 1000.0], [1.0, 1.0]), "{v:?}");
+    let small = s.eval.select(&[0..7]);
     assert_eq!(model_speed(&clock, &s.model, &exec, &small).unwrap().batch, 7, "a smaller set times all its images");
     let err = model_speed(&clock, &s.model, &exec, &s.eval.select(&[])).unwrap_err().to_string();
     assert!(err.contains("no evaluation images"), "{err}");
