@@ -70,7 +70,7 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
         return Ok(DebugReports { rounds: vec![weights], summary: Vec::new() });
     }
     let p = model.input.len();
-    if p == 0 || calib.len() % p != 0 {
+    if p == 0 || !calib.len().is_multiple_of(p) {
         return Err(crate::ptq::config::field_error("calib_size", format!("{} calibration values are not whole images of {p}", calib.len())).into());
     }
     let fp32 = Fp32Runner::new(model.clone());
