@@ -23,7 +23,7 @@ use crate::ptq::ExecModel;
 /// longer than [`THROUGHPUT_CALL_S`] over them: a large model dropped on the page is timed on
 /// fewer images rather than for minutes).
 pub const THROUGHPUT_BATCH: usize = 100;
-pub const THROUGHPUT_CALL_S: f64 = 0.05;
+pub const THROUGHPUT_CALL_S: f64 = 0.25;
 /// Trials per model and case, each at least [`SPEED_TRIAL_S`]: a worker's clock ticks every
 /// 0.1 ms (100 ticks a trial) and one image of the MLP takes about 10 µs, so a trial repeats its
 /// call. The four medians take about a quarter of a second after each run.

@@ -42,7 +42,7 @@ test('a W8A8 run on the Fashion-MNIST MLP stays within 1 point of FP32 and draws
   assert.match(await page.textContent('[data-testid=engine]'), /integer-only int8/);
   // FP32 against int8 speed beside accuracy, as Neural Compressor's benchmark prints them.
   const head = await page.textContent('[data-testid=ptq-result] .summary-table thead');
-  assert.match(head, /latency \(batch 1\)[\s\S]*throughput \(batch 100\)/);
+  assert.match(head, /latency \(batch 1\)[\s\S]*throughput \(batch \d+\)/);
   const ms = (t) => { const [, v, unit] = t.match(/^([\d.]+) (ms|µs)/); return unit === 'ms' ? Number(v) : Number(v) / 1000; };
   const perS = (t) => Number(t.match(/^([\d,]+) images\/s/)[1].replaceAll(',', ''));
   const [l32, lq] = [await page.textContent('[data-testid=fp32-latency]'), await page.textContent('[data-testid=quant-latency]')];

@@ -133,7 +133,7 @@ fn run_benchmark_prints_and_writes_both_models_speed_beside_their_accuracy() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let fp32 = format!("FP32 (fp32): accuracy {:.2} %, latency (batch 1) ", 100.0 * report["report"]["fp32_accuracy"].as_f64().unwrap());
     let quant = format!("quantized (int8): accuracy {:.2} %, latency (batch 1) ", 100.0 * report["report"]["accuracy"].as_f64().unwrap());
-    assert!(err.contains(&fp32) && err.contains(&quant) && err.contains("throughput (batch 100) "), "{err}");
+    assert!(err.contains(&fp32) && err.contains(&quant) && err.contains(", throughput (batch "), "{err}");
     assert!(!out.contains("latency"), "report.json holds no timing");
     let csv = std::fs::read_to_string(dir.join("benchmark.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
@@ -141,7 +141,9 @@ fn run_benchmark_prints_and_writes_both_models_speed_beside_their_accuracy() {
     assert_eq!(lines.len(), 3, "{csv}");
     for line in &lines[1..] {
         let f: Vec<&str> = line.split(',').collect();
-        assert_eq!(f[5], "100");
+        // 100 images, fewer when FP32 would take longer than 0.25 s over them (a loaded machine).
+        let batch: usize = f[5].parse().unwrap();
+        assert!((1..=100).contains(&batch) && err.contains(&format!("throughput (batch {batch}) ")), "{line}");
         assert!(f[4].parse::<f64>().unwrap() > 0.0 && f[6].parse::<f64>().unwrap() > 0.0, "{line}");
     }
     let (code, _, err) = qplay(&["run", "--set", "task=sweep", "--benchmark"]);

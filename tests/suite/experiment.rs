@@ -716,7 +716,7 @@ fn a_model_with_other_than_one_output_per_class_is_refused() {
 #[test]
 #[allow(clippy::single_range_in_vec_init)]
 fn model_speed_times_both_models_on_their_engines() {
-    use qplay::experiment::speed::{model_speed, THROUGHPUT_BATCH};
+    use qplay::experiment::speed::{model_speed, THROUGHPUT_BATCH, THROUGHPUT_CALL_S};
     let s = setup(Experiment { eval_size: 300, ..Experiment::default() });
     let t0 = std::time::Instant::now();
     let clock = || t0.elapsed().as_secs_f64();
@@ -729,7 +729,8 @@ fn model_speed_times_both_models_on_their_engines() {
         let exec = qplay::ptq::executable(&s.model, &cfg, &s.calib).unwrap();
         assert_eq!(exec.on_kernels(), !simulated);
         let v = model_speed(&clock, &s.model, &exec, &s.eval).unwrap();
-        assert_eq!(v.batch, THROUGHPUT_BATCH);
+        // 100 images, unless FP32 would take longer than THROUGHPUT_CALL_S over them (a loaded machine).
+        assert!(v.batch == THROUGHPUT_BATCH || (v.batch < THROUGHPUT_BATCH && v.latency_ms[0] * 1e-3 * THROUGHPUT_BATCH as f64 > THROUGHPUT_CALL_S), "{v:?}");
         assert_eq!(v.simulated, simulated);
         for x in v.latency_ms.iter().chain(&v.throughput) {
             assert!(x.is_finite() && *x > 0.0, "{v:?}");
@@ -752,7 +753,8 @@ fn model_speed_times_both_models_on_their_engines() {
     let v = model_speed(&slow, &s.model, &exec, &s.eval).unwrap();
     assert_eq!((v.batch, v.latency_ms, v.throughput), (1, [1000.0, 1000.0], [1.0, 1.0]), "{v:?}");
     let small = s.eval.select(&[0..7]);
-    assert_eq!(model_speed(&clock, &s.model, &exec, &small).unwrap().batch, 7, "a smaller set times all its images");
+    let v = model_speed(&clock, &s.model, &exec, &small).unwrap();
+    assert!(v.batch == 7 || v.latency_ms[0] * 1e-3 * 7.0 > THROUGHPUT_CALL_S, "a smaller set times all its images: {v:?}");
     let err = model_speed(&clock, &s.model, &exec, &s.eval.select(&[])).unwrap_err().to_string();
     assert!(err.contains("no evaluation images"), "{err}");
 }
