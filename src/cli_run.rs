@@ -30,10 +30,9 @@ use qplay::experiment::ini::from_ini;
 use qplay::experiment::layerwise::run_layerwise;
 use qplay::experiment::mixed_bit::run_mixed_bit;
 use qplay::experiment::qat::run_qat;
-use qplay::experiment::run::{calibration_images, eval_set, fp32_baseline, report_quantized, PtqReport};
+use qplay::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq_exec, PtqReport};
 use qplay::experiment::speed::{model_speed, ModelSpeed};
 use qplay::experiment::spec::{BUILTIN_MODELS, FILE_MODEL};
-use qplay::ptq::executable;
 use qplay::experiment::shard::Shard;
 use qplay::experiment::sweep::run_sweep;
 use qplay::experiment::{Experiment, Progress, Task};
@@ -197,8 +196,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
     let e = |err: qplay::experiment::ExperimentError| err.to_string();
     let report = match exp.task {
         Task::Ptq => {
-            let exec = executable(&model, &exp.ptq, &calib).map_err(|x| e(x.into()))?;
-            let mut r = report_quantized(&exec, &model, calib.len() / model.input.len().max(1), &eval, &baseline).map_err(e)?;
+            let (mut r, exec) = run_ptq_exec(&exp, &model, &calib, &eval, &baseline, Shard::ALL).map_err(e)?;
             r.notes.extend(notes.clone());
             eprintln!(
                 "FP32 {:.2} %  quantized {:.2} % ({})  agreement {:.2} %  {} → {} bytes ({:.2}×)",

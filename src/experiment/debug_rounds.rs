@@ -81,7 +81,6 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
         let (mut fp32_out, mut q_out, mut q_in) = (vec![Vec::new(); layers], vec![Vec::new(); layers], vec![Vec::new(); layers]);
         fp32.run(x, &mut |i, y| fp32_out[i] = y.to_vec())?;
         qm.run_with_inputs(x, &mut |i, x_hat| q_in[i] = x_hat.to_vec(), &mut |i, y| q_out[i] = y.to_vec())?;
-        let input_of = |outs: &[Vec<f32>], i: usize| if i == 0 { x.to_vec() } else { outs[i - 1].clone() };
         let mut rows = weights.clone();
         for ql in qm.quantized() {
             let (i, shape, kind) = (ql.index, model.shapes[ql.index], model.layers[ql.index].kind.name());
@@ -90,7 +89,7 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
                 unsmooth_input(ql, shape, &mut dequant);
                 let clip = match ql.input {
                     InputQuant::Static(a) => {
-                        let mut before = input_of(&q_out, i);
+                        let mut before = input_of(x, &q_out, i).to_vec();
                         smooth_input(ql, shape, &mut before);
                         clip_ratio(&before, &a.params)
                     }
@@ -98,7 +97,7 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
                     _ => 0.0,
                 };
                 let label = activation(&ql.name, kind, format!("{}.input", ql.name), InOutFlag::Input);
-                rows.extend(distribution_rows(&label, &input_of(&fp32_out, i), &dequant, clip).map_err(q)?);
+                rows.extend(distribution_rows(&label, input_of(x, &fp32_out, i), &dequant, clip).map_err(q)?);
             }
             let clip = match qm.output {
                 Some(o) if i == last => clip_ratio(&fp32_out[i], &o.params),
@@ -112,4 +111,9 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
         rounds.push(rows);
     }
     Ok(DebugReports { rounds, summary })
+}
+
+/// Layer i's input: the image x, or layer i − 1's output.
+fn input_of<'a>(x: &'a [f32], outputs: &'a [Vec<f32>], i: usize) -> &'a [f32] {
+    if i == 0 { x } else { &outputs[i - 1] }
 }

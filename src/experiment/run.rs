@@ -330,9 +330,15 @@ pub fn run_ptq(exp: &Experiment, model: &Model, calib: &[f32], eval: &Dataset, b
 /// report is the whole run's). A shard's report carries its [`PtqShare`]; [`PtqReport::merge`]
 /// makes the one-run report of all shards'.
 pub fn run_ptq_shard(exp: &Experiment, model: &Model, calib: &[f32], eval: &Dataset, baseline: &Fp32Baseline, shard: Shard) -> Result<PtqReport, ExperimentError> {
+    Ok(run_ptq_exec(exp, model, calib, eval, baseline, shard)?.0)
+}
+
+/// [`run_ptq_shard`], also giving the executable model it ran (to time it afterwards).
+pub fn run_ptq_exec(exp: &Experiment, model: &Model, calib: &[f32], eval: &Dataset, baseline: &Fp32Baseline, shard: Shard) -> Result<(PtqReport, ExecModel), ExperimentError> {
     exp.validate()?;
     let exec = executable(model, &exp.ptq, calib)?;
-    report_quantized_shard(&exec, model, calib.len() / model.input.len().max(1), eval, baseline, shard)
+    let report = report_quantized_shard(&exec, model, calib.len() / model.input.len().max(1), eval, baseline, shard)?;
+    Ok((report, exec))
 }
 
 /// The FP32 weight a quantized layer's integers stand for: w, or w · s under SmoothQuant (s

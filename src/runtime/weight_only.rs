@@ -11,9 +11,27 @@
 //!
 //! Packing: along k, value j of a byte sits in bits [j·b, (j+1)·b), two's complement in b
 //! bits; rows are padded to whole bytes. A Conv2d runs the same product over its im2col patches.
+//!
+//! **Which kernel.** 8- and 4-bit layers run on the engine's one quantized matmul,
+//! [`qmatmul::matmul_f32_grouped`] (the language models' kernels: integers unpacked in simd128
+//! registers for a few rows, blocks of rows dequantized for the f32 GEMM for many), on
+//! [`GroupedWeights`] with each group padded to whole SIMD blocks when it is not already:
+//! ```text
+//! g' = g rounded up to 8 (8-bit) or 32 (4-bit),  K' = (K / g) · g'
+//! u[o, G·g' + j] = q[o, G·g + j] + o_b  (j < g),   o_b  (g ≤ j < g': a zero weight)      o_b = 0 (8-bit), 8 (4-bit)
+//! x'[m, G·g' + j] = x[m, G·g + j]       (j < g),   0
+//! ŵ = scale · (u − o_b) + min,  scale = s,  min = −s·Z   (absent when every Z = 0: ŵ = s·q bit for bit)
+//! ```
+//! Taken only while K' ≤ 2K, and for |Z| ≤ 2^12: −s·Z is rounded once, by at most
+//! 2^12 · 2^-24 = 2^-12 of a step s (qplay's asymmetric zero points may lie outside the b-bit
+//! range, e.g. −172 at 8 bits for an all-positive row). Other layers (1 and 2 bits, tiny
+//! groups, a file's far-off zero points) dequantize one row at a time below. The float sums
+//! differ from the simulation's in order and in that one rounding: within f32 rounding.
 
 use super::gemm_f32::dot;
 use super::qconv::{conv_by_rows, ConvGeometry};
+use super::qmatmul;
+use crate::quant::grouped::{GroupedWeights, ScaleFormat, BLOCK4, MAX_GROUP};
 use crate::quant::QuantError;
 
 /// Bit widths that pack whole into a byte.
@@ -144,10 +162,100 @@ impl PackedIntWeights {
     }
 }
 
+/// The largest |Z| the grouped kernels take (see the module header).
+pub const MAX_ZERO_POINT: u32 = 1 << 12;
+
+/// A weight-only layer's integers padded to whole SIMD blocks for [`qmatmul`] (see the module header).
+#[derive(Clone, Debug)]
+pub struct PaddedGrouped {
+    pub w: GroupedWeights,
+    /// The layer's K and g (the padded ones are `w.k`, `w.group`).
+    pub k: usize,
+    pub group: usize,
+}
+
+impl PaddedGrouped {
+    /// `None` when the layer does not fit the grouped kernels (bits, zero points, padding cost).
+    pub fn of(p: &PackedIntWeights) -> Option<PaddedGrouped> {
+        let (block, offset) = match p.bits {
+            8 => (8, 0u8),
+            4 => (BLOCK4, 8u8),
+            _ => return None,
+        };
+        if p.n == 0 || p.k == 0 || p.zero_points.iter().any(|z| z.unsigned_abs() > MAX_ZERO_POINT) {
+            return None;
+        }
+        let padded = p.group.next_multiple_of(block);
+        let groups = p.k / p.group;
+        let k_pad = groups * padded;
+        if padded > MAX_GROUP || k_pad > 2 * p.k {
+            return None;
+        }
+        let row_bytes = if p.bits == 4 { k_pad / 2 } else { k_pad };
+        let mut q = vec![0u8; p.n.checked_mul(row_bytes)?];
+        let mut ints = vec![0i32; p.k];
+        for (o, row) in q.chunks_exact_mut(row_bytes).enumerate() {
+            p.unpack_row(o, &mut ints);
+            for col in 0..k_pad {
+                let (g, j) = (col / padded, col % padded);
+                // u = q + o_b; a padding value is u = o_b, the weight 0.
+                let u = if j < p.group { ints[g * p.group + j] + offset as i32 } else { offset as i32 } as u8;
+                if p.bits == 8 {
+                    row[col] = u;
+                } else {
+                    // llama.cpp's block layout: byte j of block c holds values 32c + j (low) and 32c + 16 + j (high).
+                    let byte = &mut row[col / BLOCK4 * 16 + col % 16];
+                    *byte |= if col % BLOCK4 < 16 { u & 0x0F } else { u << 4 };
+                }
+            }
+        }
+        // ŵ = s·(q − Z) = s·q + (−s·Z).
+        let min = p.zero_points.iter().any(|&z| z != 0).then(|| p.scales.iter().zip(&p.zero_points).map(|(&s, &z)| -(s * z as f32)).collect());
+        let w = GroupedWeights { n: p.n, k: k_pad, group: padded, bits: p.bits, q, offset, scale: p.scales.clone(), min, scale_format: ScaleFormat::F32 };
+        w.validate().ok()?;
+        Some(PaddedGrouped { w, k: p.k, group: p.group })
+    }
+
+    /// y [M, N] = x [M, K] · ŵᵀ + bias.
+    pub fn forward(&self, x: &[f32], m: usize, bias: &[f32], y: &mut [f32]) -> Result<(), QuantError> {
+        if x.len() != m.saturating_mul(self.k) {
+            return Err(QuantError::LengthMismatch { left: x.len(), right: m.saturating_mul(self.k) });
+        }
+        if self.w.k == self.k {
+            qmatmul::matmul_f32_grouped(x, m, &self.w, y)?;
+        } else {
+            let (g, g_pad) = (self.group, self.w.group);
+            let mut padded = vec![0f32; m * self.w.k];
+            for (dst, src) in padded.chunks_exact_mut(g_pad).zip(x.chunks_exact(g)) {
+                dst[..g].copy_from_slice(src);
+            }
+            qmatmul::matmul_f32_grouped(&padded, m, &self.w, y)?;
+        }
+        if !bias.is_empty() {
+            for row in y.chunks_exact_mut(self.w.n) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a weight-only layer holds its integers.
+#[derive(Clone, Debug)]
+pub enum WeightStore {
+    /// 8- and 4-bit layers that fit: the grouped kernels.
+    Grouped(PaddedGrouped),
+    /// Everything else: packed rows, dequantized one at a time.
+    Packed(PackedIntWeights),
+}
+
 /// A weight-only Linear or Conv2d: packed weights, a float bias, float activations.
 #[derive(Clone, Debug)]
 pub struct WeightOnlyLayer {
-    pub weights: PackedIntWeights,
+    pub weights: WeightStore,
+    /// N and K of the Linear (of the Conv2d's patches).
+    pub n: usize,
+    pub k: usize,
     pub bias: Vec<f32>,
     /// `Some` for a Conv2d: its geometry over one input plane.
     pub conv: Option<ConvGeometry>,
@@ -164,14 +272,30 @@ impl WeightOnlyLayer {
             }
         }
         crate::quant::check_finite(bias)?;
-        Ok(WeightOnlyLayer { weights, bias: bias.to_vec(), conv })
+        let (n, k) = (weights.n, weights.k);
+        let weights = match PaddedGrouped::of(&weights) {
+            Some(g) => WeightStore::Grouped(g),
+            None => WeightStore::Packed(weights),
+        };
+        Ok(WeightOnlyLayer { weights, n, k, bias: bias.to_vec(), conv })
     }
 
     /// Values per sample: (in, out).
     pub fn lens(&self) -> (usize, usize) {
         match self.conv {
             Some(g) => (g.in_len(), g.out_len()),
-            None => (self.weights.k, self.weights.n),
+            None => (self.k, self.n),
+        }
+    }
+
+    /// y [M, N] = x [M, K] · ŵᵀ + bias on this layer's kernel.
+    fn linear(&self, x: &[f32], m: usize, y: &mut [f32]) -> Result<(), QuantError> {
+        match &self.weights {
+            WeightStore::Grouped(g) => g.forward(x, m, &self.bias, y),
+            WeightStore::Packed(p) => {
+                p.forward(x, m, &self.bias, y);
+                Ok(())
+            }
         }
     }
 
@@ -184,8 +308,16 @@ impl WeightOnlyLayer {
         let y_len = batch.checked_mul(out).ok_or(QuantError::TooLarge { elements: None, limit: usize::MAX })?;
         let mut y = vec![0f32; y_len];
         match self.conv {
-            None => self.weights.forward(x, batch, &self.bias, &mut y),
-            Some(g) => conv_by_rows(x, batch, &g, 0.0, &mut y, |cols, rows, o| self.weights.forward(cols, rows, &self.bias, o)),
+            None => self.linear(x, batch, &mut y)?,
+            Some(g) => {
+                let mut failed = Ok(());
+                conv_by_rows(x, batch, &g, 0.0, &mut y, |cols, rows, o| {
+                    if failed.is_ok() {
+                        failed = self.linear(cols, rows, o);
+                    }
+                });
+                failed?;
+            }
         }
         Ok(y)
     }

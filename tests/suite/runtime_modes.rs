@@ -165,6 +165,53 @@ both! {
         assert!(rel_err(&y, &want) < 1e-5, "conv: {}", rel_err(&y, &want));
     }
 
+    weight_only_layers_run_on_the_grouped_kernels_when_they_fit {
+        use qplay::runtime::weight_only::WeightStore;
+        // (bits, K, g, symmetric, on the grouped kernels): 8-bit groups padded to 8 values, 4-bit
+        // to 32, while the padded K is at most 2K and |Z| ≤ 2^12.
+        let cases = [
+            (8u8, 784, 784, true, true),  // the MLP's first layer, per channel
+            (8, 9, 9, false, true),       // a 3×3 Conv2d on one channel: g = 9 → 16
+            (8, 96, 32, false, true),
+            (4, 784, 784, true, true),    // g = 784 → 800
+            (4, 784, 784, false, true),
+            (4, 64, 32, false, true),     // whole blocks, no padding
+            (4, 50, 25, true, true),      // K' = 64 ≤ 100
+            (4, 40, 8, false, false),     // K' = 160 > 80: packed rows
+            (2, 64, 32, true, false),     // 2 bits: packed rows
+        ];
+        let n = 13;
+        for (bits, k, group, sym, grouped) in cases {
+            let gran = if group == k { Granularity::PerChannel { axis: 0 } } else { Granularity::PerGroup { axis: 1, group_size: group } };
+            let w = data(n * k, 0.37);
+            let q = quantized(&w, n, k, bits, sym, gran);
+            let (s, z) = pairs(&q, n, k, group);
+            if !sym && bits > 2 {
+                assert!(z.iter().any(|&z| z != 0), "{bits}-bit K {k}: asymmetric zero points are exercised");
+            }
+            let b = data(n, 1.3);
+            let layer = WeightOnlyLayer::new(PackedIntWeights::from_quantized(&q.q, n, k, bits, group, &s, &z).unwrap(), &b, None).unwrap();
+            assert_eq!(matches!(layer.weights, WeightStore::Grouped(_)), grouped, "{bits}-bit K {k} g {group}: the kernel chosen (zero points {z:?})");
+            // One row (the register kernels), a few, and 40 (blocks dequantized for the f32 GEMM).
+            for m in [1, 3, 40] {
+                let x = data(m * k, 0.53);
+                let y = layer.forward(&x, m).unwrap();
+                let sim = linear_ref(&x, &q.dequant, &b, m, n, k);
+                assert!(rel_err(&y, &sim) < 1e-5, "{bits}-bit K {k} g {group} sym {sym} M {m}: {}", rel_err(&y, &sim));
+            }
+        }
+        // A zero point past 2^12 (a file's): packed rows, ŵ = (q − Z) · s exactly.
+        let (n, k) = (3, 16);
+        let q: Vec<i32> = (0..n * k).map(|i| (i as i32 % 200) - 100).collect();
+        let p = PackedIntWeights::from_quantized(&q, n, k, 8, k, &[0.01, 0.02, 0.03], &[100_000, -5, 0]).unwrap();
+        let layer = WeightOnlyLayer::new(p, &[], None).unwrap();
+        assert!(matches!(layer.weights, WeightStore::Packed(_)));
+        let x = data(k, 0.9);
+        let w_hat: Vec<f32> = q.iter().enumerate().map(|(i, &v)| (v - [100_000, -5, 0][i / k]) as f32 * [0.01f32, 0.02, 0.03][i / k]).collect();
+        let y = layer.forward(&x, 1).unwrap();
+        assert!(rel_err(&y, &linear_ref(&x, &w_hat, &[0.0; 3], 1, n, k)) < 1e-6);
+    }
+
     dynamic_alwc_is_the_integer_form_of_the_simulated_result {
         let (m, n, k) = (6, 10, 33);
         let (x, w, b) = (data(m * k, 0.43), data(n * k, 0.29), data(n, 0.7));

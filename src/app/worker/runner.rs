@@ -25,7 +25,7 @@ use crate::data::{read_qds, Dataset};
 use crate::experiment::layerwise::run_layerwise_shard;
 use crate::experiment::mixed_bit::run_mixed_bit_shard;
 use crate::experiment::qat::run_qat;
-use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, report_quantized_shard, Fp32Baseline, EVAL_BATCH};
+use crate::experiment::run::{calibration_images, eval_set, fp32_baseline, run_ptq_exec, Fp32Baseline, EVAL_BATCH};
 use crate::experiment::speed::model_speed;
 use crate::experiment::spec::BUILTIN_MODELS;
 use crate::experiment::shard::Shard;
@@ -33,7 +33,7 @@ use crate::experiment::sweep::run_sweep;
 use crate::experiment::{Experiment, Progress, Task};
 use crate::formats::safetensors::read_model;
 use crate::model::{Model, ModelOutline, DEFAULT_MAX_PARAMS};
-use crate::ptq::{executable, quantize_model, Scope};
+use crate::ptq::{quantize_model, Scope};
 
 /// Least time between two progress messages, in milliseconds.
 pub(super) const PROGRESS_EVERY_MS: f64 = 50.0;
@@ -297,8 +297,7 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
     let outcome = match exp.task {
         Task::Ptq => {
             let t0 = now_ms();
-            let exec = executable(&model, &exp.ptq, &calib).map_err(|x| e(x.into()))?;
-            let report = report_quantized_shard(&exec, &model, calib.len() / model.input.len().max(1), &eval, &base, shard).map_err(e)?;
+            let (report, exec) = run_ptq_exec(&exp, &model, &calib, &eval, &base, shard).map_err(e)?;
             let millis = now_ms() - t0;
             // FP32 against the quantized model, as Neural Compressor's benchmark prints them:
             // timed once per run, by the worker of the first batch (the others may still run).
