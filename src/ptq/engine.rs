@@ -6,7 +6,7 @@
 //! | full (static)         | the integer-only int8 network ([`crate::runtime::int8_model`]) when the whole model fits it, else the simulation |
 //! | dynamic ALWC          | the int8 GEMM with per-batch activation (s, Z) ([`crate::runtime::dynamic`]) |
 //! | dynamic ACWL          | the simulation: a per-channel activation scale varies along the summed axis |
-//! | weight-only, 1/2/4/8 bits | packed weights dequantized row by row, float activations ([`crate::runtime::weight_only`]) |
+//! | weight-only, 1/2/4/8 bits | 8/4 bits on [`crate::runtime::qmatmul`]'s kernels, 2/1 bits packed and dequantized row by row; float activations ([`crate::runtime::weight_only`]) |
 //! | any other bit width   | the simulation (fake-quant on the f32 GEMM)                    |
 //!
 //! Every fall-back to the simulation carries a typed [`FallbackReason`]. The kernels take the
@@ -158,7 +158,7 @@ pub enum Engine {
     Int8Static,
     /// The int8 GEMM with the activation's (s, Z) from each batch (ALWC).
     Int8Dynamic,
-    /// Packed `bits`-bit weights dequantized row by row; float activations.
+    /// `bits`-bit integer weights, float activations ([`crate::runtime::weight_only`]).
     WeightOnly { bits: u8 },
     /// Fake-quant values on the f32 GEMM.
     Simulated { reason: FallbackReason },

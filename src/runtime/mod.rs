@@ -7,7 +7,7 @@
 //! - [`qconv`]: an integer-only Conv2d (im2col onto the int8 GEMM), and its scalar twin.
 //! - [`qpool`]: max and average pooling on int8 values (TFLite's rounding).
 //! - [`int8_model`]: a whole network in int8, quantized from FP32 by static W8A8 PTQ.
-//! - [`weight_only`]: 1/2/4/8-bit weights packed and dequantized row by row, float activations (Linear, Conv2d).
+//! - [`weight_only`]: 8/4-bit weights on [`qmatmul`], 2/1-bit packed and dequantized row by row; float activations (Linear, Conv2d).
 //! - [`dynamic`]: dynamic quantization on the int8 GEMM, activations quantized per batch (ALWC; Linear, Conv2d).
 //!
 //! Which of them runs a layer is decided in [`crate::ptq::engine`], not here.
