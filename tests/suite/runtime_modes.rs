@@ -199,6 +199,13 @@ both! {
                 let sim = linear_ref(&x, &q.dequant, &b, m, n, k);
                 assert!(rel_err(&y, &sim) < 1e-5, "{bits}-bit K {k} g {group} sym {sym} M {m}: {}", rel_err(&y, &sim));
             }
+            assert!(layer.forward(&[], 0).unwrap().is_empty(), "an empty batch");
+            assert!(layer.forward(&data(k - 1, 0.5), 1).is_err(), "a short row is an error");
+            // NaN and ±Inf in the activations reach the outputs of their rows only, as in FP32.
+            let mut x = data(2 * k, 0.53);
+            x[k + 1] = f32::NAN;
+            let y = layer.forward(&x, 2).unwrap();
+            assert!(y[..n].iter().all(|v| v.is_finite()) && y[n..].iter().all(|v| v.is_nan()), "{bits}-bit K {k}: NaN stays in its row");
         }
         // A zero point past 2^12 (a file's): packed rows, ŵ = (q − Z) · s exactly.
         let (n, k) = (3, 16);
