@@ -346,3 +346,21 @@ test('a task\'s result of earlier settings is marked as such, as the PTQ result 
   await page.waitForFunction(() => !document.querySelector('[data-testid=stale]'));
   await assertHealthy(page, errors);
 });
+
+test('weight-only W4 runs on the integer kernels with the simulation\'s accuracy, timed against FP32', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model?model=cnn-fashion&ptq.mode=weight_only&ptq.weight_bits=4&eval_size=1000`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=quant-latency]', { timeout: 120_000 });
+  assert.equal(await page.textContent('[data-testid=engine]'), 'weight-only W4 kernels');
+  // The kernels' predictions are the simulation's (conv2 and fc on qmatmul, conv1's 9 inputs packed).
+  const sim = await page.textContent('[data-testid=sim-accuracy]');
+  const [, a, b] = sim.match(/^([\d.]+ %) \(kernels ([\d.]+ %)\)$/);
+  assert.equal(a, b, sim);
+  assert.equal(await page.textContent('[data-testid=quant-accuracy]'), b);
+  assert.equal(await page.$('[data-testid=speed-simulated]'), null, 'the weight-only kernels ran');
+  assert.match(await page.textContent('[data-testid=quant-latency]'), /\(\d+\.\d\d× (faster|slower)\)$/);
+  await drawn(page, 'samples-chart');
+  await screenshot(page, 'model-weight-only.png');
+  await assertHealthy(page, errors);
+});

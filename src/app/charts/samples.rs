@@ -53,6 +53,31 @@ fn write(ctx: &CanvasRenderingContext2d, s: &str, x: f64, y: f64, font: &str, co
     ctx.fill_text(s, x, y).map_err(|e| format!("{e:?}"))
 }
 
+fn text_width(ctx: &CanvasRenderingContext2d, s: &str, font: &str) -> f64 {
+    ctx.set_font(font);
+    ctx.measure_text(s).map_or(0.0, |m| m.width())
+}
+
+/// How [`write_fit`] sets a text: `weight` ("" or "bold "), the largest and smallest size in px, `align`.
+struct Fit<'a> {
+    weight: &'a str,
+    px: (u32, u32),
+    align: &'a str,
+}
+
+/// `write` within `max_w` px: at the largest size that fits, down to the smallest, then
+/// condensed to the width (a long model name such as "weight-only W4" under a 124 px tile, or
+/// the legend on a phone's card).
+fn write_fit(ctx: &CanvasRenderingContext2d, s: &str, x: f64, y: f64, max_w: f64, fit: Fit, color: &str) -> ChartResult {
+    let font = |px: u32| format!("{}{px}px sans-serif", fit.weight);
+    let px = (fit.px.1..=fit.px.0).rev().find(|&px| text_width(ctx, s, &font(px)) <= max_w).unwrap_or(fit.px.1);
+    ctx.set_font(&font(px));
+    ctx.set_fill_style_str(color);
+    ctx.set_text_align(fit.align);
+    ctx.set_text_baseline("top");
+    ctx.fill_text_with_max_width(s, x, y, max_w.max(1.0)).map_err(|e| format!("{e:?}"))
+}
+
 /// Draws the samples in rows of as many tiles as the canvas width holds; the tiles that do
 /// not fit its height are left out (the title says how many are shown). `classes` names the
 /// labels (a missing name shows the number); `quant` names the quantized model ("int8").
@@ -70,12 +95,7 @@ pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[S
     }
     let cx = w as f64 / 2.0;
     // The title at 15 px, smaller where the canvas is narrower (down to 10 px), never cut at both ends.
-    let fits = |px: u32| {
-        ctx.set_font(&format!("{px}px sans-serif"));
-        ctx.measure_text(&title).is_ok_and(|m| m.width() <= w as f64 - 16.0)
-    };
-    let size = (10..=15).rev().find(|&px| fits(px)).unwrap_or(10);
-    write(&ctx, &title, cx, 8.0, &format!("{size}px sans-serif"), "#000", "center")?;
+    write_fit(&ctx, &title, cx, 8.0, w as f64 - 16.0, Fit { weight: "", px: (15, 10), align: "center" }, "#000")?;
     if samples.is_empty() {
         return write(&ctx, "no samples", cx, h as f64 / 2.0, "14px sans-serif", "#5a5a5a", "center");
     }
@@ -84,12 +104,15 @@ pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[S
     ctx.set_line_width(1.0);
     ctx.set_stroke_style_str("#999");
     ctx.stroke_rect(12.0, ly, 14.0, 14.0);
-    write(&ctx, &format!("FP32 and {quant} agree (grey frame)"), 32.0, ly + 1.0, "12px sans-serif", "#000", "left")?;
+    let agree = format!("FP32 and {quant} agree (grey frame)");
+    let legend = |weight| Fit { weight, px: (12, 9), align: "left" };
+    write_fit(&ctx, &agree, 32.0, ly + 1.0, w as f64 - 40.0, legend(""), "#000")?;
     ctx.set_line_width(3.0);
     ctx.set_stroke_style_str(VERMILLION);
-    let (x2, y2) = if w < ONE_LINE_LEGEND { (12.0, ly + 20.0) } else { (250.0, ly) };
+    // The second entry after the first one's text (as long as the model's name makes it).
+    let (x2, y2) = if w < ONE_LINE_LEGEND { (12.0, ly + 20.0) } else { ((32.0 + text_width(&ctx, &agree, "12px sans-serif") + 24.0).max(250.0), ly) };
     ctx.stroke_rect(x2, y2, 14.0, 14.0);
-    write(&ctx, &format!("✗ FP32 and {quant} disagree (vermillion frame)"), x2 + 20.0, y2 + 1.0, "bold 12px sans-serif", VERMILLION, "left")?;
+    write_fit(&ctx, &format!("✗ FP32 and {quant} disagree (vermillion frame)"), x2 + 20.0, y2 + 1.0, w as f64 - x2 - 28.0, legend("bold "), VERMILLION)?;
 
     for (k, (pixels, label, fp32, q)) in samples.iter().take(shown).enumerate() {
         let (x0, y0) = (((k % cols) as u32 * TILE_W) as f64 + 4.0, (top + (k / cols) as u32 * TILE_H) as f64);
@@ -99,10 +122,12 @@ pub fn draw_samples(canvas: &HtmlCanvasElement, samples: &[Sample], classes: &[S
         draw_image(&ctx, pixels, ix, iy, img)?;
         let differ = fp32 != q;
         let tx = x0 + (TILE_W as f64 - 8.0) / 2.0;
-        write(&ctx, &format!("label: {}", name(*label)), tx, iy + img + 4.0, "11px sans-serif", "#5b6475", "center")?;
-        write(&ctx, &format!("fp32: {}", name(*fp32)), tx, iy + img + 18.0, "11px sans-serif", "#000", "center")?;
-        let (font, color) = if differ { ("bold 11px sans-serif", VERMILLION) } else { ("11px sans-serif", "#000") };
-        write(&ctx, &format!("{quant}: {}", name(*q)), tx, iy + img + 32.0, font, color, "center")?;
+        let text_w = TILE_W as f64 - 16.0;
+        let caption = |weight| Fit { weight, px: (11, 9), align: "center" };
+        write_fit(&ctx, &format!("label: {}", name(*label)), tx, iy + img + 4.0, text_w, caption(""), "#5b6475")?;
+        write_fit(&ctx, &format!("fp32: {}", name(*fp32)), tx, iy + img + 18.0, text_w, caption(""), "#000")?;
+        let (weight, color) = if differ { ("bold ", VERMILLION) } else { ("", "#000") };
+        write_fit(&ctx, &format!("{quant}: {}", name(*q)), tx, iy + img + 32.0, text_w, caption(weight), color)?;
         if differ {
             ctx.set_line_width(3.0);
             ctx.set_stroke_style_str(VERMILLION);

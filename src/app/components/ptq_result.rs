@@ -136,7 +136,7 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                     <dt>{"inference"}</dt><dd data-testid="engine">{ engine }</dd>
                     if let Some(a) = r.kernel_accuracy {
                         <dt tabindex="0" title="the same parameters run as float fake-quantization">{"simulated accuracy"}</dt>
-                        <dd>{ format!("{} (kernels {})", pct(r.simulated_accuracy), pct(a)) }</dd>
+                        <dd data-testid="sim-accuracy">{ format!("{} (kernels {})", pct(r.simulated_accuracy), pct(a)) }</dd>
                     }
                     <dt>{"test / calibration images"}</dt>
                     <dd data-testid="images">{ match props.reads_calibration {
