@@ -1,7 +1,8 @@
 //! Weight-only quantization (W8A32, W4A32, W2A32, W1A32; the seeds' W8A16 / W4A16 RTN is the
-//! same idea with 16-bit activations): the integer weights that PTQ chose, stored as b-bit
-//! two's-complement fields packed 8/b to a byte, unpacked and dequantized one row at a time
-//! while the activations stay float.
+//! same idea with 16-bit activations): the integer weights that PTQ chose, multiplied with
+//! float activations; 8 and 4 bits on the grouped kernels (see "Which kernel" below), the
+//! others stored as b-bit two's-complement fields packed 8/b to a byte, unpacked and
+//! dequantized one row at a time.
 //!
 //! ```text
 //! g = ⌊k / group⌋                             the (s, Z) pair of w[o, k] is pair [o, g]
