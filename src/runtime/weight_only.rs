@@ -250,13 +250,20 @@ pub enum WeightStore {
     Packed(PackedIntWeights),
 }
 
+impl WeightStore {
+    /// (N, K) of the Linear (of the Conv2d's patches), unpadded.
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            WeightStore::Grouped(g) => (g.w.n, g.k),
+            WeightStore::Packed(p) => (p.n, p.k),
+        }
+    }
+}
+
 /// A weight-only Linear or Conv2d: packed weights, a float bias, float activations.
 #[derive(Clone, Debug)]
 pub struct WeightOnlyLayer {
     pub weights: WeightStore,
-    /// N and K of the Linear (of the Conv2d's patches).
-    pub n: usize,
-    pub k: usize,
     pub bias: Vec<f32>,
     /// `Some` for a Conv2d: its geometry over one input plane.
     pub conv: Option<ConvGeometry>,
@@ -273,19 +280,21 @@ impl WeightOnlyLayer {
             }
         }
         crate::quant::check_finite(bias)?;
-        let (n, k) = (weights.n, weights.k);
         let weights = match PaddedGrouped::of(&weights) {
             Some(g) => WeightStore::Grouped(g),
             None => WeightStore::Packed(weights),
         };
-        Ok(WeightOnlyLayer { weights, n, k, bias: bias.to_vec(), conv })
+        Ok(WeightOnlyLayer { weights, bias: bias.to_vec(), conv })
     }
 
     /// Values per sample: (in, out).
     pub fn lens(&self) -> (usize, usize) {
         match self.conv {
             Some(g) => (g.in_len(), g.out_len()),
-            None => (self.k, self.n),
+            None => {
+                let (n, k) = self.weights.shape();
+                (k, n)
+            }
         }
     }
 
