@@ -21,7 +21,7 @@ cd "$root"
 seconds=${1:-150}
 shift || true
 all=(text json npy npz safetensors safetensors_model onnx qds share_tensor share_experiment share_lm
-     experiment_toml experiment_ini lm_safetensors arch lm_gguf lm_llama2c lm_hf lm_tokenizer)
+     experiment_toml experiment_ini lm_safetensors arch lm_gguf lm_llama2c lm_hf lm_tokenizer ptq_config)
 [ $# -gt 0 ] && targets=("$@") || targets=("${all[@]}")
 
 # Seconds one case may take: 1, except `arch` under FUZZ_ARCH_TIMEOUT (the smoke run gives it 10:

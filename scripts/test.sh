@@ -17,7 +17,7 @@ step() { printf '\n== %s (%ss)\n' "$*" $(( $(date +%s) - start )); }
 step "1/4 native cargo test"
 cargo test --all-targets
 
-step "1b/4 coverage-guided fuzzing smoke run (cargo-fuzz: 19 targets x 10 s, fixed seed)"
+step "1b/4 coverage-guided fuzzing smoke run (cargo-fuzz: 20 targets x 10 s, fixed seed)"
 bash scripts/fuzz_setup.sh
 bash scripts/fuzz_smoke.sh
 

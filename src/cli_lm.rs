@@ -13,7 +13,8 @@
 //!                   [--tokens N] [--out FILE.json|.csv] [QUANT]   mixed precision: per-layer sensitivity,
 //!                                                            the greedy search and its Pareto front
 //! QUANT: --weights f32|f16|bf16|rtn|q8_0|q4_0|q4_1 --bits B --group G --asym --narrow --int8-acts
-//!        --kv f32|f16|int8 --skip NAME… --layer-bits NAME=B… (or --config FILE.toml with the same keys)
+//!        --kv f32|f16|int8 --skip NAME… --layer-bits NAME=B… (or --config FILE.toml with the same keys,
+//!        or --ptq-config "PTQConfig(...)": Golden Stick's call, src/ptq/golden_stick.rs)
 //!        --method rtn|gptq|awq|smoothquant --calib-tokens N --damp F --act-order --alpha A --awq-clip --awq-gptq
 //!        --outliers N --outlier-scale S
 //! --model: the built-in format (.safetensors with qplay metadata), or the user's own files: one
@@ -131,6 +132,12 @@ pub struct ModelArgs {
     /// The settings as TOML (the keys of LmQuantConfig); flags given too override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// The settings as MindSpore Golden Stick's `PTQConfig(...)` call, as its guides write it
+    /// (`PTQConfig(weight_quant_dtype=msdtype.int8, act_quant_dtype=msdtype.int8,
+    /// outliers_suppression=OutliersSuppressionType.SMOOTH)`), or a file holding it; what qplay
+    /// does otherwise is said on stderr, and flags given too override it.
+    #[arg(long)]
+    ptq_config: Option<String>,
     /// The settings as a share link or its query (`weights=rtn&bits=4&group=32`, the same keys),
     /// read as the page reads it: a key it cannot use is skipped with a notice on stderr, and
     /// flags given too override the link. A whole address, a hash (`#/lm?…`) or the query alone.
@@ -569,6 +576,18 @@ impl ModelArgs {
             }
             None => LmQuantConfig { weights: plain, ..LmQuantConfig::default() },
         };
+        if let Some(call) = &self.ptq_config {
+            if self.config.is_some() || self.link.is_some() {
+                return Err("--ptq-config gives the settings, as --config and --link do: use one".into());
+            }
+            // A call has a parenthesis; anything else names a file that holds one.
+            let text = if call.contains('(') { call.clone() } else { read_text_up_to(Path::new(call), MAX_CONFIG_BYTES)? };
+            let read = qplay::ptq::golden_stick::read_ptq_config(&text, &c).map_err(|e| format!("--ptq-config: {e}"))?;
+            for n in &read.notes {
+                eprintln!("qplay: PTQConfig: {n}");
+            }
+            c = read.quant;
+        }
         if let Some((e, notices)) = self.link_experiment() {
             for n in notices {
                 eprintln!("qplay: {n}");
@@ -587,7 +606,7 @@ impl ModelArgs {
             c.bits = b;
         }
         // Widths alone (no --weights, config or link) mean RTN weights.
-        if (self.bits.is_some() || !self.layer_bits.is_empty()) && self.weights.is_none() && self.config.is_none() && self.link.is_none() {
+        if (self.bits.is_some() || !self.layer_bits.is_empty()) && self.weights.is_none() && self.config.is_none() && self.link.is_none() && self.ptq_config.is_none() {
             c.weights = LmWeightFormat::Rtn;
         }
         if let Some(g) = self.group {

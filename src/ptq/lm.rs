@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! layer names: tok_embeddings, layers.{l}.attention.{wq,wk,wv,wo}, layers.{l}.feed_forward.{w1,w2,w3}, output
-//! a skip entry matches a name equal to it, ending in ".entry" (attention.wq: every layer's wq),
-//! or starting with "entry." (layers.0: every Linear of block 0); skipped layers stay FP32
+//! a skip entry matches a name of which it is whole dotted parts (attention.wq: every layer's wq,
+//! attention: every attention Linear, layers.0: every Linear of block 0); skipped layers stay FP32
 //! (the seeds' `opname_blacklist = ["lm_head"]`; lm_head is accepted as a name for `output`)
 //! ```
 //!
@@ -263,8 +263,14 @@ pub const GROUP_SIZES: [usize; 4] = [0, 32, 64, 128];
 
 fn matches(entry: &str, name: &str) -> bool {
     let entry = if entry == "lm_head" { "output" } else { entry };
-    // Without allocating: a skip list can hold thousands of entries, each matched against every Linear.
-    name == entry || name.strip_suffix(entry).is_some_and(|p| p.ends_with('.')) || name.strip_prefix(entry).is_some_and(|r| r.starts_with('.'))
+    // Whole dotted parts of the name ("w2", "attention", "layers.3", "feed_forward.w2" in
+    // "layers.3.feed_forward.w2"), without allocating: a skip list can hold thousands of
+    // entries, each matched against every Linear.
+    !entry.is_empty()
+        && name.match_indices(entry).any(|(at, _)| {
+            let end = at + entry.len();
+            (at == 0 || name.as_bytes()[at - 1] == b'.') && (end == name.len() || name.as_bytes()[end] == b'.')
+        })
 }
 
 /// One Linear's outcome.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod int8;
 pub mod lm;
+pub mod golden_stick;
 pub mod lm_calib;
 pub mod lm_method;
 pub mod lm_sensitivity;

@@ -513,3 +513,40 @@ fn all_and_tokens_together_are_refused() {
     let (code, _, err) = qplay(&["eval", "--tokens", "257", "--all"]);
     assert!(code != 0 && err.contains("--all") && err.contains("--tokens"), "{err}");
 }
+
+#[test]
+fn golden_sticks_ptq_config_call_gives_the_settings_it_describes() {
+    // The seeds' A8W8 call as its guide prints it: SmoothQuant, int8 activations with per-tensor
+    // static scales, the head quantized (no blacklist), the embedding float.
+    let call = "ptq_config = PTQConfig(weight_quant_dtype=msdtype.int8, act_quant_dtype=msdtype.int8, kvcache_quant_dtype=None,\n    outliers_suppression=OutliersSuppressionType.SMOOTH)";
+    let (code, out, err) = qplay(&["eval", "--ptq-config", call, "--tokens", "257", "--calib-tokens", "256"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let flags = ["eval", "--bits", "8", "--int8-acts", "--static-acts", "--method", "smoothquant", "--skip", "tok_embeddings", "--tokens", "257", "--calib-tokens", "256"];
+    let (code, same, err2) = qplay(&flags);
+    assert_eq!(code, 0, "{err2}");
+    let k: serde_json::Value = serde_json::from_str(&same).unwrap();
+    assert_eq!(j["label"], k["label"]);
+    assert_eq!(j["comparison"], k["comparison"], "the call and the flags run the same model");
+    // From a file, with mode / backend noted on stderr; a flag given too wins.
+    let dir = std::env::temp_dir().join(format!("qplay-cli-ptq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rtn.py");
+    std::fs::write(&file, "cfg = PTQConfig(mode=PTQMode.QUANTIZE, backend=BackendTarget.ASCEND, opname_blacklist=[\"lm_head\"])\n").unwrap();
+    let (code, out, err) = qplay(&["eval", "--ptq-config", file.to_str().unwrap(), "--kv", "int8", "--tokens", "257"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("qplay: PTQConfig: mode=PTQMode.QUANTIZE") && err.contains("backend=BackendTarget.ASCEND"), "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["label"], "W8 per-channel RTN + KV int8", "{}", j["label"]);
+    // Refusals name the field; --ptq-config with --config or --link is refused.
+    let (code, _, err) = qplay(&["eval", "--ptq-config", "PTQConfig(weight_quant_dtype=msdtype.int4)", "--tokens", "257"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--ptq-config: weight_quant_dtype=msdtype.int4: use one of INT8, QINT4X2, NONE"), "{err}");
+    let (code, _, err) = qplay(&["eval", "--ptq-config", "PTQConfig()", "--link", "#/lm?bits=4", "--tokens", "257"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("use one"), "{err}");
+    let (code, _, err) = qplay(&["eval", "--ptq-config", dir.join("missing.py").to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("missing.py"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -18,7 +18,8 @@
 //! itself (`cargo test --test suite -- --ignored fuzz::write_corpus_seeds` writes those).
 //!
 //! Targets: text, json, npy, npz, safetensors (tensors, models, quantized models), onnx, qds, and
-//! the share links (`#/tensor?…`, the page, the view keys and the experiment link). A new parser
+//! the share links (`#/tensor?…`, the page, the view keys and the experiment link), the language-model
+//! readers and Golden Stick's `PTQConfig(...)` call. A new parser
 //! gets a line in [`TARGETS`] and a corpus folder.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -96,6 +97,10 @@ fn share(bytes: &[u8]) {
     let _ = qplay::share::experiment::from_query(query);
 }
 
+fn ptq_config(bytes: &[u8]) {
+    let _ = qplay::ptq::golden_stick::read_ptq_config(&String::from_utf8_lossy(bytes), &Default::default());
+}
+
 fn lm_gguf(bytes: &[u8]) {
     let _ = qplay::lm::import::read_gguf(bytes);
 }
@@ -122,6 +127,7 @@ const TARGETS: &[Target] = &[
     Target { name: "lm_gguf", run: lm_gguf },
     Target { name: "lm_llama2c", run: lm_llama2c },
     Target { name: "lm_hf", run: lm_hf },
+    Target { name: "ptq_config", run: ptq_config },
 ];
 
 // ---- inputs: random bytes, or mutated seeds ----
@@ -340,6 +346,11 @@ fn fuzz_lm_llama2c() {
 #[test]
 fn fuzz_lm_hf() {
     fuzz("lm_hf");
+}
+
+#[test]
+fn fuzz_ptq_config() {
+    fuzz("ptq_config");
 }
 
 /// The mutations do what they say (so the fuzzer explores what it claims to).

@@ -8,3 +8,4 @@ mod gptq;
 mod awq;
 mod smoothquant;
 mod inspect;
+mod golden_stick;

@@ -187,6 +187,17 @@ both! {
         assert_eq!(fmt(&lm_head, "output"), "f32");
         assert_eq!(fmt(&lm_head, "layers.1.attention.wq"), "f32");
         assert_eq!(fmt(&lm_head, "tok_embeddings"), "W8 per-channel");
+        // An entry is whole dotted parts of a name, wherever they sit: "attention" is every
+        // attention Linear (Golden Stick's opname_blacklist matches such a part too).
+        let attention = quantize_lm(&w, &LmQuantConfig { skip: vec!["attention".into()], ..rtn(8, 0) }).unwrap();
+        for l in &attention.layers {
+            let kept = l.name.contains(".attention.");
+            assert_eq!(l.format == "f32", kept, "{}: {}", l.name, l.format);
+        }
+        let ffn = quantize_lm(&w, &LmQuantConfig { skip: vec!["feed_forward".into(), "layers.1.attention".into()], ..rtn(8, 0) }).unwrap();
+        assert_eq!(fmt(&ffn, "layers.0.feed_forward.w3"), "f32");
+        assert_eq!(fmt(&ffn, "layers.1.attention.wo"), "f32");
+        assert_eq!(fmt(&ffn, "layers.0.attention.wo"), "W8 per-channel");
         let mut cfg = rtn(8, 0);
         cfg.layer_bits.insert("feed_forward.w2".into(), 4);
         cfg.layer_bits.insert("layers.1.feed_forward.w1".into(), 3);
@@ -240,6 +251,8 @@ both! {
         for (cfg, setting, name) in [
             (LmQuantConfig { skip: vec!["output".into(), "tok_embedings".into()], ..rtn(8, 0) }, "skip", "tok_embedings"),
             (LmQuantConfig { skip: vec!["layers.9".into()], ..rtn(8, 0) }, "skip", "layers.9"),
+            (LmQuantConfig { skip: vec!["ttention".into()], ..rtn(8, 0) }, "skip", "ttention"),
+            (LmQuantConfig { skip: vec!["".into()], ..rtn(8, 0) }, "skip", "\"\""),
             (LmQuantConfig { layer_bits: [("feed_forwad.w2".to_string(), 4u8)].into(), ..rtn(8, 0) }, "layer_bits", "feed_forwad.w2"),
         ] {
             let e = quantize_lm(&w, &cfg).err().unwrap_or_else(|| panic!("{name} must fail"));
