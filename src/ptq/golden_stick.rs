@@ -108,7 +108,7 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                 loop {
                     match chars.next() {
                         Some((_, q)) if q == c => break,
-                        Some((_, '\n')) | None => return Err(format!("the string that starts at character {} is not closed", at + 1)),
+                        Some((_, '\n')) | None => return Err(format!("the string that starts at character {} is not closed", text[..at].chars().count() + 1)),
                         Some((_, ch)) => s.push(ch),
                     }
                 }
@@ -128,7 +128,7 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                 }
                 out.push(Token::Word(s));
             }
-            other => return Err(format!("{other:?} at character {} is not part of a PTQConfig(...) call", at + 1)),
+            other => return Err(format!("{other:?} at character {} is not part of a PTQConfig(...) call", text[..at].chars().count() + 1)),
         }
     }
     Ok(out)

@@ -682,3 +682,63 @@ test('an F32 row rounds nothing: the heat map neither shows it nor offers it as 
   assert.deepEqual(bases, ['FP32 only (its SQNR)']);
   await assertHealthy(page, errors);
 });
+
+test('the settings read as Golden Stick\'s PTQConfig, and a pasted PTQConfig sets the form and runs', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&bits=4&group=32&int8_acts=true&tokens=1025`);
+  await page.waitForSelector('[data-testid=lm-ptq-config]');
+  await page.click('[data-testid=lm-ptq-config] summary');
+  // The form's settings, as the call Golden Stick's guides write.
+  assert.equal(await page.textContent('[data-testid=lm-ptq-config-text]'),
+    'PTQConfig(opname_blacklist=["lm_head"], weight_quant_dtype=msdtype.qint4x2, act_quant_dtype=msdtype.int8, kvcache_quant_dtype=None, '
+    + 'outliers_suppression=OutliersSuppressionType.NONE, weight_quant_granularity=QuantGranularity.PER_GROUP, group_size=32, '
+    + 'act_quant_granularity=QuantGranularity.PER_TOKEN)');
+  assert.equal(await page.$('[data-testid=lm-ptq-config-unsaid]'), null);
+  // What a call cannot say is listed: llama.cpp's blocks.
+  await page.selectOption('[data-testid=lm-weights]', 'q4_1');
+  assert.match(await page.textContent('[data-testid=lm-ptq-config-unsaid]'), /llama\.cpp's Q4_1 blocks/);
+  await page.selectOption('[data-testid=lm-weights]', 'rtn');
+  // A call that does not read is named and changes nothing.
+  const before = await page.$eval('[data-testid=share-link]', (i) => i.value);
+  await page.fill('[data-testid=lm-ptq-config-input]', 'PTQConfig(weight_quant_dtype=msdtype.int4)');
+  await page.click('[data-testid=lm-ptq-config-apply]');
+  assert.match(await page.textContent('[data-testid=lm-ptq-config-error]'), /weight_quant_dtype=msdtype\.int4: use one of INT8, QINT4X2, NONE/);
+  assert.equal(await page.$eval('[data-testid=share-link]', (i) => i.value), before);
+  // The seeds' A8W8 call, pasted as the guide prints it: SmoothQuant W8A8, static scales.
+  await page.fill('[data-testid=lm-ptq-config-input]', 'ptq_config = PTQConfig(weight_quant_dtype=msdtype.int8, act_quant_dtype=msdtype.int8, kvcache_quant_dtype=None,\n'
+    + '                        outliers_suppression=OutliersSuppressionType.SMOOTH)');
+  await page.click('[data-testid=lm-ptq-config-apply]');
+  assert.equal(await page.textContent('[data-testid=lm-ptq-config-notes]'), 'Applied.');
+  assert.equal(await page.$eval('[data-testid=lm-weights]', (s) => s.value), 'rtn');
+  assert.equal(await page.$eval('[data-testid=lm-bits]', (s) => s.value), '8');
+  assert.equal(await page.$eval('[data-testid=lm-group]', (s) => s.value), '0');
+  assert.equal(await page.$eval('[data-testid=lm-int8_acts]', (c) => c.checked), true);
+  assert.equal(await page.$eval('[data-testid=lm-static_acts]', (c) => c.checked), true);
+  assert.equal(await page.$eval('[data-testid=lm-method]', (s) => s.value), 'smoothquant');
+  assert.equal(await page.$eval('[data-testid=lm-skip]', (i) => i.value), 'tok_embeddings');
+  assert.match(await page.$eval('[data-testid=share-link]', (i) => i.value), /#\/lm\?weights=rtn&int8_acts=true&static_acts=true&skip=tok_embeddings&method=smoothquant&tokens=1025$/);
+  // The call said back is the one pasted (the head quantized: no blacklist).
+  assert.equal(await page.textContent('[data-testid=lm-ptq-config-text]'),
+    'PTQConfig(weight_quant_dtype=msdtype.int8, act_quant_dtype=msdtype.int8, kvcache_quant_dtype=None, outliers_suppression=OutliersSuppressionType.SMOOTH)');
+  await screenshot(page, 'lm-ptq-config.png');
+  // And it runs: a row of SmoothQuant W8A8 with static scales.
+  await runAndWait(page, 1);
+  const [row] = await rows(page);
+  assert.match(row.label, /W8A8 per-channel SmoothQuant .*static activation scales/);
+  assert.ok(Number.isFinite(row.quant) && row.quant > 0, `perplexity ${row.quant}`);
+  // Under a teacher's lock, a call that would change the locked setting is refused.
+  const { page: p2, errors: e2 } = await openPage(browser, `${url}#/lm?weights=rtn&lock=method`);
+  await p2.click('[data-testid=lm-ptq-config] summary');
+  await p2.fill('[data-testid=lm-ptq-config-input]', 'PTQConfig(precision_recovery=PrecisionRecovery.GPTQ)');
+  await p2.click('[data-testid=lm-ptq-config-apply]');
+  assert.match(await p2.textContent('[data-testid=lm-ptq-config-error]'), /the link you opened fixes method/);
+  assert.equal(await p2.$eval('[data-testid=lm-method]', (s) => s.value), 'rtn');
+  // The notes say what qplay does otherwise (mode, backend, the KV cache's granularity).
+  await p2.fill('[data-testid=lm-ptq-config-input]', 'PTQConfig(mode=PTQMode.QUANTIZE, backend=BackendTarget.ASCEND, kvcache_quant_dtype=msdtype.int8)');
+  await p2.click('[data-testid=lm-ptq-config-apply]');
+  const notes = await p2.textContent('[data-testid=lm-ptq-config-notes]');
+  assert.match(notes, /mode=PTQMode\.QUANTIZE: qplay quantizes and evaluates in one run/);
+  assert.match(notes, /PER_CHANNEL \(the default\)/);
+  assert.equal(await p2.$eval('[data-testid=lm-kv]', (s) => s.value), 'int8');
+  await assertHealthy(page, errors);
+  await assertHealthy(p2, e2);
+});

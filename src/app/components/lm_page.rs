@@ -11,6 +11,7 @@ use super::lm_charts::LmCharts;
 use super::lm_inspect::LmInspect;
 use super::lm_controls::{LmControls, LmEdit};
 use super::lm_qdq_graph::LmQdqGraph;
+use super::lm_ptq_config::LmPtqConfig;
 use super::lm_generation::LmGeneration;
 use super::lm_search::LmSearch;
 use super::lm_table::LmTable;
@@ -384,6 +385,7 @@ pub fn lm_page() -> Html {
                     <ShareLink {link} what="the same model and settings" />
                 </div>
                 if !search_running { { job_line(&state.job, "job", on_cancel.clone()) } }
+                <LmPtqConfig exp={state.exp.clone()} view={view.clone()} on_edit={on_edit.clone()} disabled={busy || view.fixes_all()} />
             </section>
             <section aria-label="Comparison">
                 <h2>{"FP32 against quantized"}</h2>

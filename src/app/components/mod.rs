@@ -21,6 +21,7 @@ pub mod lm_model_drop;
 pub mod lm_model_info;
 pub mod lm_page;
 pub mod lm_qdq_graph;
+pub mod lm_ptq_config;
 pub mod lm_search;
 pub mod lm_table;
 pub mod metrics_panel;

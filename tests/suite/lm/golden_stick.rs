@@ -139,7 +139,9 @@ both! {
             ("PTQConfig() extra", "text after"),
             ("QuantConfig(bits=8)", "expected PTQConfig"),
             ("", "expected PTQConfig"),
-            ("PTQConfig(weight_quant_dtype=msdtype.int8; x)", "';' at character"),
+            ("PTQConfig(weight_quant_dtype=msdtype.int8; x)", "';' at character 42 "),
+            ("PTQConfig(opname_blacklist=['ü'], x=ä§)", "'§' at character 38 "),
+            ("PTQConfig(group_size=-32)", "group_size=-32: a whole number"),
         ] {
             let e = refused(text);
             assert!(e.contains(says), "{text}: {e}");
