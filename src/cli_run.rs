@@ -25,7 +25,7 @@ use crate::cli_io::MAX_CONFIG_BYTES;
 use crate::cli_train::load_dataset;
 use qplay::clip::clip_lines;
 use qplay::data::Dataset;
-use qplay::experiment::debug_rounds::debug_reports;
+use qplay::experiment::debug_rounds::write_debug_info;
 use qplay::experiment::ini::from_ini;
 use qplay::experiment::layerwise::run_layerwise;
 use qplay::experiment::mixed_bit::run_mixed_bit;
@@ -233,14 +233,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
                 if ini.is_some() {
                     // MindSpore Lite's debug files under its own names: one report per
                     // calibration round, the output summary, quant_param.csv.
-                    let debug = debug_reports(&exec.quant, &calib).map_err(e)?;
-                    for (round, rows) in debug.rounds.iter().enumerate() {
-                        write(d, &format!("report_{round}.csv"), &distribution_csv(rows).map_err(|x| x.to_string())?)?;
-                    }
-                    if !debug.summary.is_empty() {
-                        write(d, "output_summary.csv", &csv_of(&debug.summary)?)?;
-                    }
-                    write(d, "quant_param.csv", &quant_param_csv(&r.quant_params).map_err(|x| x.to_string())?)?;
+                    write_debug_info(&exec.quant, &calib, &mut |name, text| write(d, name, text)).map_err(e)?;
                 }
                 let rows: Vec<_> = r
                     .layers

@@ -303,7 +303,7 @@ fn csv_error(e: impl std::fmt::Display) -> QuantError {
 }
 
 /// Rows as CSV: the header `columns` first (always, even with no rows), then one line per row.
-fn to_csv<T: Serialize>(rows: &[T], columns: &[&str]) -> Result<String, QuantError> {
+pub(crate) fn to_csv<T: Serialize>(rows: &[T], columns: &[&str]) -> Result<String, QuantError> {
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
     w.write_record(columns).map_err(csv_error)?;
     for row in rows {

@@ -23,13 +23,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::run::effective_weight;
+use super::run::{effective_weight, quant_param_rows};
 use super::ExperimentError;
 use crate::metrics::{clip_ratio, cosine_similarity};
 use crate::model::forward::Fp32Runner;
 use crate::ptq::qmodel::{smooth_input, unsmooth_input};
 use crate::ptq::{InputQuant, QuantModel};
-use crate::report::{distribution_report_granular, distribution_rows, DistributionRow, InOutFlag, TensorLabel, TensorTypeFlag};
+use crate::report::{to_csv, distribution_csv, distribution_report_granular, distribution_rows, quant_param_csv, DistributionRow, InOutFlag, TensorLabel, TensorTypeFlag};
 
 /// One row of `output_summary.csv` (MindSpore Lite's columns: Round, TensorName, CosineSimilarity).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,21 @@ fn activation(node: &str, kind: &str, tensor: String, in_out: InOutFlag) -> Tens
 /// [`DebugReports`] of `qm` with one round per image of `calib` ([N, input]) when it quantizes
 /// activations statically (full quantization), else one report of its weights.
 pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, ExperimentError> {
+    let mut rounds = Vec::new();
+    let summary = debug_rounds(qm, calib, &mut |_, rows| {
+        rounds.push(rows.to_vec());
+        Ok(())
+    })?;
+    Ok(DebugReports { rounds, summary })
+}
+
+/// The rounds of [`debug_reports`] one at a time: `each(round, rows)` as each is made (so that
+/// 8,192 calibration rounds are never held at once); returns the output summary.
+pub fn debug_rounds(
+    qm: &QuantModel,
+    calib: &[f32],
+    each: &mut dyn FnMut(usize, &[DistributionRow]) -> Result<(), ExperimentError>,
+) -> Result<Vec<OutputSummaryRow>, ExperimentError> {
     let model = &qm.fp32;
     let q = |e| ExperimentError::Quant(e);
     let mut weights = Vec::new();
@@ -67,7 +82,8 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
     }
     let calibrated = qm.quantized().any(|ql| matches!(ql.input, InputQuant::Static(_)));
     if !calibrated {
-        return Ok(DebugReports { rounds: vec![weights], summary: Vec::new() });
+        each(0, &weights)?;
+        return Ok(Vec::new());
     }
     let p = model.input.len();
     if p == 0 || !calib.len().is_multiple_of(p) {
@@ -76,7 +92,7 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
     let fp32 = Fp32Runner::new(model.clone());
     let layers = model.layers.len();
     let last = layers - 1;
-    let (mut rounds, mut summary) = (Vec::new(), Vec::new());
+    let mut summary = Vec::new();
     for (round, x) in calib.chunks_exact(p).enumerate() {
         let (mut fp32_out, mut q_out, mut q_in) = (vec![Vec::new(); layers], vec![Vec::new(); layers], vec![Vec::new(); layers]);
         fp32.run(x, &mut |i, y| fp32_out[i] = y.to_vec())?;
@@ -108,9 +124,22 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
         }
         let name = format!("{}.output", model.layers[last].name);
         summary.push(OutputSummaryRow { round, tensor_name: name, cosine_similarity: cosine_similarity(&fp32_out[last], &q_out[last]).map_err(q)? });
-        rounds.push(rows);
+        each(round, &rows)?;
     }
-    Ok(DebugReports { rounds, summary })
+    Ok(summary)
+}
+
+/// MindSpore Lite's debug folder (`debug_info_save_path`), each file given to `put(name, CSV
+/// text)` as it is made: one `report_<round>.csv` per calibration image (one report of the
+/// weights when no activation is calibrated), `output_summary.csv` when there are rounds, and
+/// `quant_param.csv`.
+pub fn write_debug_info(qm: &QuantModel, calib: &[f32], put: &mut dyn FnMut(&str, &str) -> Result<(), String>) -> Result<(), ExperimentError> {
+    let csv = |e| ExperimentError::Quant(e);
+    let summary = debug_rounds(qm, calib, &mut |round, rows| put(&format!("report_{round}.csv"), &distribution_csv(rows).map_err(csv)?).map_err(ExperimentError::Write))?;
+    if !summary.is_empty() {
+        put("output_summary.csv", &to_csv(&summary, &["Round", "TensorName", "CosineSimilarity"]).map_err(csv)?).map_err(ExperimentError::Write)?;
+    }
+    put("quant_param.csv", &quant_param_csv(&quant_param_rows(qm)?).map_err(csv)?).map_err(ExperimentError::Write)
 }
 
 /// Layer i's input: the image x, or layer i − 1's output.

@@ -47,6 +47,8 @@ pub enum ExperimentError {
     Engine(crate::ptq::EngineError),
     /// The user stopped it.
     Cancelled,
+    /// A report could not be written (the file or archive says why).
+    Write(String),
 }
 
 impl std::fmt::Display for ExperimentError {
@@ -58,6 +60,7 @@ impl std::fmt::Display for ExperimentError {
             ExperimentError::Quant(e) => write!(f, "{e}"),
             ExperimentError::Engine(e) => write!(f, "{e}"),
             ExperimentError::Cancelled => write!(f, "cancelled"),
+            ExperimentError::Write(e) => write!(f, "{e}"),
         }
     }
 }

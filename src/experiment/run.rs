@@ -19,7 +19,7 @@ use crate::metrics::{try_error_metrics, ErrorMetrics};
 use crate::model::forward::Fp32Runner;
 use crate::model::{argmax_rows, Layer, LayerKind, Model};
 use crate::ptq::engine::{executable, Engine, ExecModel, FallbackReason};
-use crate::ptq::qmodel::{fp32_bytes, InputQuant, QuantLayer, QuantModel};
+use crate::ptq::qmodel::{fp32_bytes, ActParams, InputQuant, QuantLayer, QuantModel};
 use crate::quant::QParams;
 use crate::report::{distribution_report_granular, distribution_rows, quant_param_report_granular, DistributionRow, InOutFlag, QuantParamRow, TensorLabel, TensorTypeFlag};
 
@@ -370,6 +370,44 @@ pub fn engine_summary(exec: &ExecModel) -> String {
     }
 }
 
+/// MindSpore Lite's `quant_param.csv` rows of a quantized model: each quantized layer's weight
+/// (a row per channel or group), its static input's (s, Z), and the model output's when it is
+/// quantized.
+pub fn quant_param_rows(qm: &QuantModel) -> Result<Vec<QuantParamRow>, ExperimentError> {
+    let model = &qm.fp32;
+    let mut rows = Vec::new();
+    let activation = |node: &str, kind: &str, tensor: String, elements_num: usize, dims: String, a: &ActParams| QuantParamRow {
+        node_name: node.to_string(),
+        node_type: kind.to_string(),
+        tensor_name: tensor,
+        channel: None,
+        elements_num,
+        dims,
+        scale: a.params.scale,
+        zero_point: a.params.zero_point,
+        bits: a.scheme.bits,
+        correction_var: 1.0,
+        correction_mean: 0.0,
+    };
+    for ql in qm.quantized() {
+        let layer = &model.layers[ql.index];
+        let kind = layer.kind.name();
+        let label = TensorLabel::weight(&ql.name, kind, &format!("{}.weight", ql.name));
+        rows.extend(quant_param_report_granular(&label, &effective_weight(ql, layer), &ql.weight).map_err(ExperimentError::Quant)?);
+        if let InputQuant::Static(act) = ql.input {
+            let shape = model.shapes[ql.index];
+            let dims = format!("[{}]", shape.to_string().trim_matches(|c| c == '[' || c == ']').replace(", ", " "));
+            rows.push(activation(&ql.name, kind, format!("{}.input", ql.name), shape.len(), dims, &act));
+        }
+    }
+    if let Some(o) = qm.output {
+        let last = &model.layers[model.layers.len() - 1];
+        let n = model.output().len();
+        rows.push(activation(&last.name, last.kind.name(), format!("{}.output", last.name), n, format!("[{n}]"), &o));
+    }
+    Ok(rows)
+}
+
 /// The full report of an already quantized model on its engines.
 pub fn report_quantized(exec: &ExecModel, model: &Model, calib_images: usize, eval: &Dataset, baseline: &Fp32Baseline) -> Result<PtqReport, ExperimentError> {
     report_quantized_shard(exec, model, calib_images, eval, baseline, Shard::ALL)
@@ -414,7 +452,6 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
 
     let mut layers = Vec::new();
     let mut statistics = Vec::new();
-    let mut quant_params = Vec::new();
     let mut clipped: Vec<(String, f64)> = Vec::new();
     let mut dominated: Vec<(String, f64)> = Vec::new();
     for ql in qm.quantized() {
@@ -424,7 +461,6 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
         let kind = layer.kind.name().to_string();
         let label = TensorLabel::weight(&ql.name, &kind, &format!("{}.weight", ql.name));
         statistics.extend(distribution_report_granular(&label, &w_eff, &ql.weight).map_err(ExperimentError::Quant)?);
-        quant_params.extend(quant_param_report_granular(&label, &w_eff, &ql.weight).map_err(ExperimentError::Quant)?);
         let (input, input_params) = match ql.input {
             InputQuant::Float => ("float".to_string(), None),
             InputQuant::Static(a) => ("static".to_string(), Some(a.params)),
@@ -452,21 +488,6 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
             let clip = crate::metrics::clip_ratio(&smoothed, &a);
             clipped.push((ql.name.clone(), clip));
             statistics.extend(distribution_rows(&alabel, xin, &xq, clip).map_err(ExperimentError::Quant)?);
-            if let InputQuant::Static(act) = ql.input {
-                quant_params.push(QuantParamRow {
-                    node_name: ql.name.clone(),
-                    node_type: kind.clone(),
-                    tensor_name: format!("{}.input", ql.name),
-                    channel: None,
-                    elements_num: model.shapes[ql.index].len(),
-                    dims: format!("[{}]", model.shapes[ql.index].to_string().trim_matches(|c| c == '[' || c == ']').replace(", ", " ")),
-                    scale: act.params.scale,
-                    zero_point: act.params.zero_point,
-                    bits: act.scheme.bits,
-                    correction_var: 1.0,
-                    correction_mean: 0.0,
-                });
-            }
         }
         layers.push(LayerReport {
             index: ql.index,
@@ -501,20 +522,8 @@ pub fn report_quantized_shard(exec: &ExecModel, model: &Model, calib_images: usi
             tensor_type: TensorTypeFlag::Activation,
         };
         statistics.extend(distribution_rows(&label, &fp32_out[last], &q_out[last], crate::metrics::clip_ratio(&fp32_out[last], &o.params)).map_err(ExperimentError::Quant)?);
-        quant_params.push(QuantParamRow {
-            node_name: lname.clone(),
-            node_type: model.layers[last].kind.name().into(),
-            tensor_name: format!("{lname}.output"),
-            channel: None,
-            elements_num: model.output().len(),
-            dims: format!("[{}]", model.output().len()),
-            scale: o.params.scale,
-            zero_point: o.params.zero_point,
-            bits: o.scheme.bits,
-            correction_var: 1.0,
-            correction_mean: 0.0,
-        });
     }
+    let quant_params = quant_param_rows(qm)?;
     let bytes = qm.bytes();
     let share = PtqShare { labels: mine.labels, fp32: fp32_mine, simulated: pred.simulated, kernels: pred.kernels, dominated, clipped, notes };
     let mut report = PtqReport {

@@ -19,6 +19,7 @@ pub mod onnx_lm;
 pub mod quantized;
 pub mod safetensors;
 pub mod text;
+pub mod zip_texts;
 
 use std::fmt;
 

@@ -244,20 +244,14 @@ fn member_of(key: &str, v: &Value, allowed: &[&str]) -> Result<String, String> {
 pub fn read_ptq_config(text: &str, base: &LmQuantConfig) -> Result<ReadPtqConfig, String> {
     let mut q = LmQuantConfig {
         weights: LmWeightFormat::Rtn,
-        bits: 8,
-        group: 0,
-        symmetric: true,
-        narrow: false,
-        int8_acts: false,
-        static_acts: false,
-        kv: KvFormat::F32,
         skip: Vec::new(),
-        layer_bits: Default::default(),
-        method: LmMethod::Rtn,
-        act_order: false,
-        awq_clip: false,
-        awq_gptq: false,
-        ..base.clone()
+        // What the call has no field for stays as the base has it.
+        calib_tokens: base.calib_tokens,
+        damp: base.damp,
+        alpha: base.alpha,
+        outliers: base.outliers,
+        outlier_scale: base.outlier_scale,
+        ..LmQuantConfig::default()
     };
     let mut notes = Vec::new();
     let (mut per_group, mut group_size, mut act_per_tensor) = (false, None::<usize>, true);

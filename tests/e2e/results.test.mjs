@@ -5,6 +5,8 @@
 // Every test fails on any console error, page error or panic banner.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { inflateRawSync } from 'node:zlib';
 import { openPage, screenshot, useServedApp, assertHealthy } from './harness.mjs';
 
 let url, browser;
@@ -114,5 +116,56 @@ test("the Lab's Cancel shows a neutral note, not a failure", async () => {
   await page.waitForSelector('[data-testid=lab-cancelled]');
   assert.equal(await page.$('.lab-page .error'), null, 'no red "This step failed"');
   assert.match(await page.textContent('[data-testid=lab-why-differ]'), /handout/);
+  await assertHealthy(page, errors);
+});
+
+/** The files of a .zip as { name: text }: its central directory read from the end record, each
+ *  member inflated with Node's zlib (deflated or stored). */
+function unzipTexts(buf) {
+  const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  assert.ok(eocd >= 0, 'an end of central directory record');
+  const count = buf.readUInt16LE(eocd + 10);
+  let at = buf.readUInt32LE(eocd + 16);
+  const files = {};
+  for (let i = 0; i < count; i++) {
+    assert.equal(buf.readUInt32LE(at), 0x02014b50, 'a central directory entry');
+    const [method, packed, size] = [buf.readUInt16LE(at + 10), buf.readUInt32LE(at + 20), buf.readUInt32LE(at + 24)];
+    const [nameLen, extraLen, commentLen] = [buf.readUInt16LE(at + 28), buf.readUInt16LE(at + 30), buf.readUInt16LE(at + 32)];
+    const local = buf.readUInt32LE(at + 42);
+    const name = buf.toString('utf8', at + 46, at + 46 + nameLen);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const data = buf.subarray(start, start + packed);
+    const bytes = method === 8 ? inflateRawSync(data) : data;
+    assert.equal(bytes.length, size, `${name}: ${size} bytes`);
+    files[name] = bytes.toString('utf8');
+    at += 46 + nameLen + extraLen + commentLen;
+  }
+  return files;
+}
+
+test("MindSpore Lite's debug folder downloads as a .zip: a report per calibration round, the output summary, quant_param.csv", async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model?calib_size=5`);
+  await page.click('[data-testid=run]');
+  await page.waitForSelector('[data-testid=ptq-result]', { timeout: 120_000 });
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid=dl-debug-info]')]);
+  assert.equal(download.suggestedFilename(), 'mlp-fashion-w8a8-debug_info.zip');
+  const files = unzipTexts(await readFile(await download.path()));
+  assert.deepEqual(Object.keys(files), ['report_0.csv', 'report_1.csv', 'report_2.csv', 'report_3.csv', 'report_4.csv', 'output_summary.csv', 'quant_param.csv']);
+  // Each round: 3 Linears × (weight, input, output) × (Origin, Dequant), under MindSpore Lite's header (its MAX in capitals).
+  const round = files['report_3.csv'].trim().split('\n');
+  assert.match(round[0], /^NodeName,NodeType,TensorName,InOutFlag,DataTypeFlag,TensorTypeFlag,Min,Q1,Median,Q3,MAX,Mean,Var,Sparsity,Clip,CosineSimilarity$/);
+  assert.equal(round.length, 1 + 18);
+  const summary = files['output_summary.csv'].trim().split('\n');
+  assert.equal(summary[0], 'Round,TensorName,CosineSimilarity');
+  assert.equal(summary.length, 1 + 5);
+  for (const [i, line] of summary.slice(1).entries()) {
+    const [r, name, cos] = line.split(',');
+    assert.equal(Number(r), i);
+    assert.equal(name, 'nn3.output');
+    assert.ok(Number(cos) > 0.99 && Number(cos) <= 1, `round ${i}: cosine ${cos}`);
+  }
+  // The same parameters as the page's quant_params.csv.
+  const [params] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=dl-params-csv]')]);
+  assert.equal(files['quant_param.csv'], await readFile(await params.path(), 'utf8'));
   await assertHealthy(page, errors);
 });

@@ -811,3 +811,48 @@ fn debug_reports_give_one_report_per_calibration_round() {
     assert_eq!(d.rounds[0].len(), 6);
     assert!(d.summary.is_empty());
 }
+
+/// The page's debug_info .zip holds the files the CLI writes to its debug folder, byte for byte:
+/// a report per round, the output summary, quant_param.csv (the run report's parameters); a
+/// download past its size limit is refused naming the file, before that file is compressed.
+#[test]
+fn the_debug_folder_zipped_holds_what_the_cli_writes() {
+    use qplay::experiment::debug_rounds::{debug_reports, write_debug_info};
+    use qplay::formats::zip_texts::TextZip;
+    use std::io::Read;
+    let s = setup(Experiment::default());
+    let p = s.model.input.len();
+    let calib = &s.calib[..4 * p];
+    let exec = qplay::ptq::executable(&s.model, &PtqConfig::default(), calib).unwrap();
+    let mut files: Vec<(String, String)> = Vec::new();
+    write_debug_info(&exec.quant, calib, &mut |n, t| {
+        files.push((n.to_string(), t.to_string()));
+        Ok(())
+    })
+    .unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["report_0.csv", "report_1.csv", "report_2.csv", "report_3.csv", "output_summary.csv", "quant_param.csv"]);
+    let d = debug_reports(&exec.quant, calib).unwrap();
+    assert_eq!(files[2].1, qplay::report::distribution_csv(&d.rounds[2]).unwrap());
+    let summary: Vec<&str> = files[4].1.lines().collect();
+    assert_eq!(summary[0], "Round,TensorName,CosineSimilarity");
+    assert_eq!(summary.len(), 5);
+    assert!(summary[3].starts_with("2,nn3.output,"), "{}", summary[3]);
+    let report = qplay::experiment::run::report_quantized(&exec, &s.model, 4, &s.eval, &fp32_baseline(&s.model, &s.eval).unwrap()).unwrap();
+    assert_eq!(files[5].1, qplay::report::quant_param_csv(&report.quant_params).unwrap());
+
+    let mut zip = TextZip::default();
+    write_debug_info(&exec.quant, calib, &mut |n, t| zip.add(n, t)).unwrap();
+    let bytes = zip.finish().unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(archive.len(), files.len());
+    for (name, text) in &files {
+        let mut back = String::new();
+        archive.by_name(name).unwrap().read_to_string(&mut back).unwrap();
+        assert_eq!(&back, text, "{name}");
+    }
+    // The limit: refused at the file that passes it, naming it.
+    let mut small = TextZip::with_limit(files[0].1.len() * 2 + 1);
+    let e = write_debug_info(&exec.quant, calib, &mut |n, t| small.add(n, t)).unwrap_err().to_string();
+    assert!(e.starts_with("report_2.csv: the files come to more than"), "{e}");
+}

@@ -200,6 +200,8 @@ pub fn ptq_result(props: &PtqResultProps) -> Html {
                         title="the integer weights (packed below 8 bits), their scales and zero points, and the activation parameters">{"quantized .safetensors"}</button>
                     <button onclick={export(ExportFormat::QdqOnnx)} disabled={props.busy} data-testid="dl-onnx"
                         title="an ONNX model with QuantizeLinear / DequantizeLinear nodes that ONNX Runtime runs">{"QDQ .onnx"}</button>
+                    <button onclick={export(ExportFormat::DebugInfo)} disabled={props.busy} data-testid="dl-debug-info"
+                        title="MindSpore Lite's debug folder (debug_info_save_path) as a .zip: report_<round>.csv for each calibration image (each quantized layer's weight, input and output against FP32: min, Q1, median, Q3, max, mean, var, sparsity, clip, cosine), output_summary.csv (the output's cosine per round) and quant_param.csv">{"debug_info .zip"}</button>
                 </div>
                 if let Some(e) = &*error { <p class="error" role="alert">{ e.clone() }</p> }
                 <details>

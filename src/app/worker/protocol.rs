@@ -39,6 +39,9 @@ pub enum ExportFormat {
     QuantizedSafetensors,
     /// The quantized model as ONNX with QuantizeLinear / DequantizeLinear nodes.
     QdqOnnx,
+    /// MindSpore Lite's debug folder as a `.zip`: `report_<round>.csv` per calibration image,
+    /// `output_summary.csv`, `quant_param.csv`.
+    DebugInfo,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -290,6 +290,12 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
                 let x = crate::formats::onnx::write_qdq_onnx(&q).map_err(|e| e.to_string())?;
                 Ok((Outcome::File { name: format!("{stem}-qdq.onnx"), mime: "application/octet-stream".into() }, Some(x.bytes)))
             }
+            ExportFormat::DebugInfo => {
+                post(id, Event::Progress(Progress { stage: "MindSpore Lite's debug reports, a round per calibration image".into(), done: 0, total: 1, value: None }), None);
+                let mut zip = crate::formats::zip_texts::TextZip::default();
+                crate::experiment::debug_rounds::write_debug_info(&q, &calib, &mut |name, text| zip.add(name, text)).map_err(|e| e.to_string())?;
+                Ok((Outcome::File { name: format!("{stem}-debug_info.zip"), mime: "application/zip".into() }, Some(zip.finish()?)))
+            }
         };
     }
     let mut on = progress(id);
