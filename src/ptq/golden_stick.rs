@@ -59,14 +59,28 @@ enum Value {
     Bool(bool),
 }
 
+/// How much of a name or value from the call a message quotes: a 64 KiB field name is not
+/// repeated whole.
+const SHOWN_CHARS: usize = 64;
+
+/// A key from the call, cut for a message.
+fn named(key: &str) -> String {
+    crate::clip::clip(key, SHOWN_CHARS)
+}
+
 impl Value {
+    /// The value as the call wrote it, cut to [`SHOWN_CHARS`] for a message.
     fn shown(&self) -> String {
+        crate::clip::clip(&self.written(), SHOWN_CHARS)
+    }
+
+    fn written(&self) -> String {
         match self {
             Value::Nothing => "None".into(),
             Value::Name(parts) => parts.join("."),
             Value::Text(s) => format!("{s:?}"),
             Value::Number(n) => n.clone(),
-            Value::List(v) => format!("[{}]", v.iter().map(Value::shown).collect::<Vec<_>>().join(", ")),
+            Value::List(v) => format!("[{}]", v.iter().map(Value::written).collect::<Vec<_>>().join(", ")),
             Value::Bool(b) => if *b { "True" } else { "False" }.into(),
         }
     }
@@ -163,7 +177,7 @@ fn keywords(text: &str) -> Result<Vec<(String, Value)>, String> {
             Some(Token::Word(k)) if t.get(i + 1) == Some(&Token::Punct('=')) => {
                 let (v, next) = value(&t, i + 2, k)?;
                 if out.iter().any(|(seen, _)| seen == k) {
-                    return Err(format!("{k} is given twice (Python refuses a repeated keyword argument)"));
+                    return Err(format!("{} is given twice (Python refuses a repeated keyword argument)", named(k)));
                 }
                 out.push((k.clone(), v));
                 i = next;
@@ -171,10 +185,10 @@ fn keywords(text: &str) -> Result<Vec<(String, Value)>, String> {
                     Some(Token::Punct(',')) => i += 1,
                     Some(Token::Punct(')')) => {}
                     None => return Err("the call is not closed: ) missing".into()),
-                    _ => return Err(format!("expected , or ) after {k}=…")),
+                    _ => return Err(format!("expected , or ) after {}=…", named(k))),
                 }
             }
-            Some(Token::Word(k)) => return Err(format!("{k}: PTQConfig takes keyword arguments (name=value)")),
+            Some(Token::Word(k)) => return Err(format!("{}: PTQConfig takes keyword arguments (name=value)", named(k))),
             None => return Err("the call is not closed: ) missing".into()),
             Some(_) => return Err("PTQConfig takes keyword arguments (name=value)".into()),
         }
@@ -188,6 +202,7 @@ fn keywords(text: &str) -> Result<Vec<(String, Value)>, String> {
 /// One value starting at token `i`; returns it and the index after it. Lists hold plain values
 /// (one level: no list in a list).
 fn value(t: &[Token], i: usize, key: &str) -> Result<(Value, usize), String> {
+    let key = named(key);
     let plain = |tok: Option<&Token>| -> Option<Value> {
         match tok? {
             Token::Word(w) if w == "None" => Some(Value::Nothing),
@@ -268,7 +283,7 @@ pub fn read_ptq_config(text: &str, base: &LmQuantConfig) -> Result<ReadPtqConfig
             "weight_quant_granularity" => per_group = member_of(&key, &v, &["PER_CHANNEL", "PER_GROUP"])? == "PER_GROUP",
             "group_size" => {
                 group_size = Some(match &v {
-                    Value::Number(n) => n.parse::<usize>().map_err(|_| format!("group_size={n}: a whole number of weights"))?,
+                    Value::Number(n) => n.parse::<usize>().map_err(|_| format!("group_size={}: a whole number of weights", v.shown()))?,
                     _ => return Err(format!("group_size={}: a whole number of weights", v.shown())),
                 })
             }
@@ -313,9 +328,10 @@ pub fn read_ptq_config(text: &str, base: &LmQuantConfig) -> Result<ReadPtqConfig
             }
             other => {
                 return Err(format!(
-                    "{other}: not a PTQConfig field (they are mode, backend, opname_blacklist, weight_quant_dtype, act_quant_dtype, \
+                    "{}: not a PTQConfig field (they are mode, backend, opname_blacklist, weight_quant_dtype, act_quant_dtype, \
                      kvcache_quant_dtype, outliers_suppression, precision_recovery, weight_quant_granularity, group_size, \
-                     act_quant_granularity, kvcache_quant_granularity)"
+                     act_quant_granularity, kvcache_quant_granularity)",
+                    named(other)
                 ))
             }
         }

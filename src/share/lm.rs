@@ -221,6 +221,12 @@ pub fn changed_keys(a: &LmExperiment, b: &LmExperiment) -> Vec<String> {
     keys
 }
 
+/// The settings a teacher's link fixes (hidden or locked in `view`) that changing the
+/// experiment from `from` to `to` would change: empty when the change may be made.
+pub fn locked_changes(view: &crate::share::view::View, from: &LmExperiment, to: &LmExperiment) -> Vec<String> {
+    changed_keys(from, to).into_iter().filter(|k| view.is_locked(k)).collect()
+}
+
 fn parse_bool(v: &str) -> Result<bool, String> {
     match v {
         "true" | "1" => Ok(true),

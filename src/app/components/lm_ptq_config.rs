@@ -8,7 +8,7 @@ use yew::prelude::*;
 
 use super::lm_controls::LmEdit;
 use crate::ptq::golden_stick::{read_ptq_config, write_ptq_config, MAX_PTQ_CONFIG_CHARS};
-use crate::share::lm::{changed_keys, LmExperiment};
+use crate::share::lm::{locked_changes, LmExperiment};
 use crate::share::view::View;
 
 #[derive(Properties, PartialEq)]
@@ -46,7 +46,7 @@ pub fn lm_ptq_config(props: &LmPtqConfigProps) -> Html {
                 Err(e) => return outcome.set(Some(Outcome::Refused(e))),
             };
             let next = LmExperiment { quant: read.quant.clone(), ..exp.clone() };
-            let locked: Vec<String> = changed_keys(&exp, &next).into_iter().filter(|k| view.is_locked(k)).collect();
+            let locked = locked_changes(&view, &exp, &next);
             if !locked.is_empty() {
                 return outcome.set(Some(Outcome::Refused(format!("the link you opened fixes {}: the form was left as it was", locked.join(", ")))));
             }

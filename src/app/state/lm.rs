@@ -13,7 +13,7 @@ use crate::app::state::job::{Applied, JobState, JobUpdate};
 use crate::app::worker::protocol::{Event, LmExportFormat, LmFile, LmModelInfo, LmRunView, LmToken, Outcome};
 use crate::app::worker::FileBytes;
 use crate::ptq::lm_sensitivity::{compact_bits, SearchReport};
-use crate::share::lm::{changed_keys, LmExperiment, MAX_LAYER_BITS};
+use crate::share::lm::{LmExperiment, MAX_LAYER_BITS};
 use crate::share::view::{join_query, split_view, View};
 use crate::share::{page_hash, Page};
 
@@ -169,7 +169,7 @@ impl LmState {
 
     /// The locked settings that changing the experiment to `next` would change.
     pub fn locked_changes(&self, next: &LmExperiment) -> Vec<String> {
-        changed_keys(&self.exp, next).into_iter().filter(|k| self.view.is_locked(k)).collect()
+        crate::share::lm::locked_changes(&self.view, &self.exp, next)
     }
 
     /// `exp` into `next`'s form, unless the link locks a setting it changes: then a notice says

@@ -267,16 +267,6 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
     }
     let calib = calibration_images(&exp, &train);
     let eval = eval_set(&exp, &test);
-    let bkey = (key, exp.dataset.clone(), eval.len());
-    let base = match CACHE.with_borrow(|c| c.baselines.get(&bkey).cloned()) {
-        Some(b) => b,
-        None => {
-            post(id, Event::Progress(Progress { stage: "FP32 baseline".into(), done: 0, total: 1, value: None }), None);
-            let b = Rc::new(fp32_baseline(&model, &eval).map_err(|e| e.to_string())?);
-            CACHE.with_borrow_mut(|c| c.baselines.insert(bkey, b.clone()));
-            b
-        }
-    };
     if let Some(format) = export {
         let q = quantize_model(&model, &exp.ptq, &calib, Scope::All).map_err(|e| e.to_string())?.model;
         let names: Vec<String> = crate::ptq::quantizable_layers(&model).into_iter().map(|(_, n)| n).collect();
@@ -298,6 +288,17 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
             }
         };
     }
+    // The exports above need no baseline: it is computed (once per model and dataset) only for a run.
+    let bkey = (key, exp.dataset.clone(), eval.len());
+    let base = match CACHE.with_borrow(|c| c.baselines.get(&bkey).cloned()) {
+        Some(b) => b,
+        None => {
+            post(id, Event::Progress(Progress { stage: "FP32 baseline".into(), done: 0, total: 1, value: None }), None);
+            let b = Rc::new(fp32_baseline(&model, &eval).map_err(|e| e.to_string())?);
+            CACHE.with_borrow_mut(|c| c.baselines.insert(bkey, b.clone()));
+            b
+        }
+    };
     let mut on = progress(id);
     let e = |err: crate::experiment::ExperimentError| err.to_string();
     let outcome = match exp.task {

@@ -151,6 +151,24 @@ both! {
         assert!(refused(&long).contains("longer than"));
         let many = format!("PTQConfig(opname_blacklist=[{}])", "'w2',".repeat(MAX_BLACKLIST + 1));
         assert!(refused(&many).contains("more than 1024 entries"));
+        // What the call wrote is quoted at most 64 characters long: a 30,000-character field name,
+        // value or list does not come back whole in the message.
+        let huge = "x".repeat(30_000);
+        for text in [
+            format!("PTQConfig({huge}=1)"),
+            format!("PTQConfig({huge})"),
+            format!("PTQConfig({huge}={{}})"),
+            format!("PTQConfig({huge}=1, {huge}=1)"),
+            format!("PTQConfig(weight_quant_dtype=msdtype.{huge})"),
+            format!("PTQConfig(weight_quant_dtype='{huge}')"),
+            format!("PTQConfig(group_size=1{})", "0".repeat(30_000)),
+            format!("PTQConfig(act_quant_dtype=[{}])", "'ab',".repeat(1000)),
+        ] {
+            let e = refused(&text);
+            assert!(e.chars().count() < 400 && e.contains('…'), "{} characters: {}", e.chars().count(), &e[..e.len().min(200)]);
+        }
+        let noted = read_ptq_config(&format!("PTQConfig(mode='{huge}')"), &LmQuantConfig::default()).unwrap();
+        assert!(noted.notes[0].chars().count() < 200 && noted.notes[0].contains("mode=\"xxx"), "{:?}", &noted.notes[0][..100]);
         // An empty call is Golden Stick's defaults: int8 weights per channel.
         assert_eq!(read("PTQConfig()"), w8());
     }
