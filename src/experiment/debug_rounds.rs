@@ -64,12 +64,15 @@ pub fn debug_reports(qm: &QuantModel, calib: &[f32]) -> Result<DebugReports, Exp
     Ok(DebugReports { rounds, summary })
 }
 
+/// Where [`debug_rounds`] hands each round's rows: `(round, rows)`.
+pub type RoundSink<'a> = dyn FnMut(usize, &[DistributionRow]) -> Result<(), ExperimentError> + 'a;
+
 /// The rounds of [`debug_reports`] one at a time: `each(round, rows)` as each is made (so that
 /// 8,192 calibration rounds are never held at once); returns the output summary.
 pub fn debug_rounds(
     qm: &QuantModel,
     calib: &[f32],
-    each: &mut dyn FnMut(usize, &[DistributionRow]) -> Result<(), ExperimentError>,
+    each: &mut RoundSink,
 ) -> Result<Vec<OutputSummaryRow>, ExperimentError> {
     let model = &qm.fp32;
     let q = |e| ExperimentError::Quant(e);
