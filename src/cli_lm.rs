@@ -477,7 +477,8 @@ impl ModelArgs {
             _ => e.to_string(),
         })?;
         self.check_link_files(&files, &m.unused);
-        eprintln!("qplay: read {} ({} parameters)", m.format.name(), m.weights.config.param_count());
+        let title = m.title.as_ref().map_or(String::new(), |t| format!(" \"{t}\""));
+        eprintln!("qplay: read {}{title} ({} parameters)", m.format.name(), m.weights.config.param_count());
         for n in &m.notes {
             eprintln!("qplay: {n}");
         }

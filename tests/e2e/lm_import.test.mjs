@@ -81,7 +81,7 @@ test('rejected files leave the previous model; GGUF, llama2.c and Hugging Face m
   await drop(page, [await fixture('tied_f32.gguf')]);
   assert.equal(await error(page), null, 'the message goes');
   const info = await page.textContent('[data-testid=lm-user-model]');
-  assert.match(info, /tied_f32\.gguf — GGUF v3: .* dim 32, 2 layers/);
+  assert.match(info, /tied_f32\.gguf \("qplay import fixture"\) — GGUF v3: .* dim 32, 2 layers/);
   assert.match(info, /Shakespeare validation text, tokenized by this model's tokenizer/);
   await runAndWait(page, 2);
   let r = await rows(page);

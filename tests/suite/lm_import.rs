@@ -255,6 +255,30 @@ fn a_hugging_face_models_end_of_text_ids_come_from_its_config_json() {
     assert_eq!((t.bos(), t.eos(), t.end_of_text()), (None, None, vec![]));
 }
 
+/// The model's own name, shown beside its files' names: GGUF's `general.name` (the fixtures' is
+/// written by the `gguf` package's `add_name`), config.json's `_name_or_path`; cut to 80
+/// characters with hidden characters shown as U+FFFD, and a value of another type is no name.
+#[test]
+fn a_models_own_name_comes_from_its_files() {
+    for (name, bytes) in [("tied_f32.gguf", TIED_GGUF), ("mixed_q.gguf", MIXED_GGUF)] {
+        assert_eq!(import(&[(name, bytes)]).unwrap().title.as_deref(), Some("qplay import fixture"), "{name}");
+    }
+    assert_eq!(import(&[("model.bin", V0)]).unwrap().title, None, "a llama2.c header has no name");
+    assert_eq!(import(&hf_files()).unwrap().title, None, "the fixture's config.json has no _name_or_path");
+    let titled = |v: serde_json::Value| {
+        let config = hf_config_with(|c| {
+            c.insert("_name_or_path".into(), v);
+        });
+        import(&[("config.json", &config), ("model.safetensors", HF_MODEL)]).unwrap().title
+    };
+    assert_eq!(titled("TinyLlama/TinyLlama-1.1B-Chat-v1.0".into()).as_deref(), Some("TinyLlama/TinyLlama-1.1B-Chat-v1.0"));
+    assert_eq!(titled("  ".into()), None);
+    assert_eq!(titled(7.into()), None);
+    let long = titled(format!("a\u{202E}{}", "b".repeat(10_000)).into()).unwrap();
+    assert_eq!(long.chars().count(), 81, "80 characters and …: {long}");
+    assert!(long.starts_with("a\u{FFFD}bbb") && long.ends_with('…'), "{long}");
+}
+
 #[test]
 fn lossless_formats_hold_bit_identical_weights() {
     let v0 = import(&[("model.bin", V0)]).unwrap().weights;

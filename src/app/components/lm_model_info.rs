@@ -81,8 +81,8 @@ fn user_notes(user: &UserModel) -> Html {
     html! {
         <div class="notes" data-testid="lm-user-model">
             <p>
-                { format!("{} — {}: {} parameters, dim {}, {} layers, {} heads ({} key/value heads), hidden {}, vocabulary {}, context {}. ",
-                    i.name, i.format, grouped(i.params.into()), i.dim, i.n_layers, i.n_heads, i.n_kv_heads, i.hidden_dim, grouped(i.vocab_size as u128), i.seq_len) }
+                { format!("{}{} — {}: {} parameters, dim {}, {} layers, {} heads ({} key/value heads), hidden {}, vocabulary {}, context {}. ",
+                    i.name, i.title.as_ref().map_or(String::new(), |t| format!(" (\"{t}\")")), i.format, grouped(i.params.into()), i.dim, i.n_layers, i.n_heads, i.n_kv_heads, i.hidden_dim, grouped(i.vocab_size as u128), i.seq_len) }
                 { match &i.tokenizer {
                     Some(t) => format!("Tokenizer: {t}. Perplexity is measured on the built-in Shakespeare validation text, tokenized by this model's tokenizer (so it compares configurations of this model, not this model with the built-in one)."),
                     None => "No tokenizer qplay can run (the notes say why): Run and Generate need one, Export does not. \

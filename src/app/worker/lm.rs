@@ -219,6 +219,7 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
         tokenizer: tok.as_ref().map(|t| t.kind().to_string()),
         notes,
         dequantized: imported.dequantized.clone(),
+        title: imported.title.clone(),
         fingerprint,
     };
     let m = Rc::new(Loaded { id: LmModelRef::User { key }, name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None), train: RefCell::new(None) });

@@ -196,6 +196,9 @@ pub struct LmModelInfo {
     /// The quantized formats the file stored ("Q4_0 ×44"), dequantized on load.
     #[serde(default)]
     pub dequantized: Option<String>,
+    /// The model's own name in its files ([`crate::lm::import::ImportedModel::title`]).
+    #[serde(default)]
+    pub title: Option<String>,
     /// The files' [`crate::lm::import::files_fingerprint`], which links carry as `files`.
     #[serde(default)]
     pub fingerprint: String,

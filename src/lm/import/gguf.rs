@@ -673,6 +673,8 @@ pub struct GgufModel {
     /// The quantized types the file stored ("Q4_0 ×44"), dequantized on load; None when every
     /// tensor was a float.
     pub dequantized: Option<String>,
+    /// `general.name`, the model's name as its maker wrote it (cut to 80 characters).
+    pub title: Option<String>,
 }
 
 /// The metadata keys that mean a RoPE or attention variant qplay does not run.
@@ -826,7 +828,15 @@ pub fn read_gguf(bytes: &[u8]) -> Result<GgufModel, LmError> {
     let quantized: Vec<String> = counts.iter().filter(|(n, _)| !matches!(*n, "F32" | "F16" | "BF16")).map(|(n, k)| format!("{n} ×{k}")).collect();
     let dequantized = (!quantized.is_empty()).then(|| quantized.join(", "));
     let weights = assemble(config.clone(), alphabet, |role, _| f.dequantize(locate(&f, role, &config)?))?;
-    Ok(GgufModel { weights, vocab, version: f.version, notes, dequantized })
+    // The model's own name: shown beside the file's, never needed, so a malformed one is a note.
+    let title = match f.str_of("general.name") {
+        Ok(name) => name.map(str::trim).filter(|n| !n.is_empty()).map(clip),
+        Err(e) => {
+            notes.push(format!("general.name not shown: {e}"));
+            None
+        }
+    };
+    Ok(GgufModel { weights, vocab, version: f.version, notes, dequantized, title })
 }
 
 /// The tensor of `role`: present, of a readable type, with the shape the configuration needs.

@@ -85,6 +85,8 @@ pub struct HfModel {
     pub notes: Vec<String>,
     /// config.json's `eos_token_id`s: the ids that end a generated text.
     pub end_of_text: Vec<u32>,
+    /// config.json's `_name_or_path`, the model's Hub name (cut to 80 characters).
+    pub title: Option<String>,
 }
 
 /// What config.json gives: the model's configuration and its end-of-text ids.
@@ -92,6 +94,8 @@ pub struct HfModel {
 pub struct HfConfig {
     pub config: LmConfig,
     pub end_of_text: Vec<u32>,
+    /// `_name_or_path` (the Hub name `save_pretrained` writes), when it is a non-empty string.
+    pub title: Option<String>,
 }
 
 /// At most this many `eos_token_id`s are kept (Llama 3 lists 3).
@@ -323,7 +327,8 @@ pub fn read_config(json: &[u8], notes: &mut Vec<String>) -> Result<HfConfig, LmE
         tied: cfg.bool("tie_word_embeddings")?.unwrap_or(false),
     };
     let end_of_text = end_of_text_ids(&cfg, config.vocab_size, notes);
-    Ok(HfConfig { config, end_of_text })
+    let title = cfg.str("_name_or_path").map(str::trim).filter(|n| !n.is_empty()).map(clip);
+    Ok(HfConfig { config, end_of_text, title })
 }
 
 /// A config.json number as the f32 the model computes with: one that f32 cannot hold (1e39 would
@@ -354,7 +359,7 @@ pub use crate::formats::safetensors::MAX_HEADER_BYTES;
 /// Reads a Hugging Face Llama checkpoint: `config.json` and the `.safetensors` files (name, bytes).
 pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, LmError> {
     let mut notes = Vec::new();
-    let HfConfig { config, end_of_text } = read_config(config_json, &mut notes)?;
+    let HfConfig { config, end_of_text, title } = read_config(config_json, &mut notes)?;
     config.validate_named(HF_KEYS)?;
     if shards.is_empty() {
         return Err(LmError::Tensor { name: "model.safetensors".into(), message: "missing: no .safetensors file was given".into() });
@@ -440,5 +445,5 @@ pub fn read_hf(config_json: &[u8], shards: &[(&str, &[u8])]) -> Result<HfModel, 
             _ => values,
         })
     })?;
-    Ok(HfModel { weights, notes, end_of_text })
+    Ok(HfModel { weights, notes, end_of_text, title })
 }

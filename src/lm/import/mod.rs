@@ -84,6 +84,9 @@ pub struct ImportedModel {
     /// The quantized formats the file stored its weights in ("Q4_0 ×44"), dequantized to f32 on
     /// load: the model's FP32 is then that file's, not the float model it was made from.
     pub dequantized: Option<String>,
+    /// The model's own name in its files (GGUF `general.name`, config.json `_name_or_path`;
+    /// a llama2.c file has none), cut to 80 characters.
+    pub title: Option<String>,
 }
 
 /// Fails when a file is larger than [`MAX_IMPORT_FILE_BYTES`].
@@ -275,7 +278,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
             // A GGUF without tokenizer.ggml.* metadata: the tokenizer file given with it.
             None => given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, &mut notes, &mut unused)?,
         };
-        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::Gguf { version: m.version }, notes, vocab, unused, dequantized: m.dequantized });
+        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::Gguf { version: m.version }, notes, vocab, unused, dequantized: m.dequantized, title: m.title });
     }
     if !shards.is_empty() {
         let [config] = configs.as_slice() else {
@@ -301,7 +304,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         notes.extend(m.notes);
         ignored(&mut notes, &mut unused, &l2c_tok, "a llama2.c tokenizer.bin goes with a llama2.c model.bin; a Hugging Face model's tokenizer is tokenizer.json");
         let vocab = hf_tok.first().map(|(_, bytes)| tokenizer_json(bytes, m.end_of_text)).transpose()?;
-        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab, unused, dequantized: None });
+        return Ok(ImportedModel { weights: m.weights, format: ModelFormat::HuggingFace, notes, vocab, unused, dequantized: None, title: m.title });
     }
     if l2c.len() > 1 {
         broken_tokenizers_among(&l2c)?;
@@ -311,7 +314,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     notes.extend(m.notes);
     ignored(&mut notes, &mut unused, &configs, "a llama2.c model.bin carries its configuration in its header");
     let vocab = given_tokenizer(&l2c_tok, &hf_tok, m.weights.config.vocab_size, &mut notes, &mut unused)?;
-    Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab, unused, dequantized: m.dequantized })
+    Ok(ImportedModel { weights: m.weights, format: ModelFormat::Llama2c { version: m.version }, notes, vocab, unused, dequantized: m.dequantized, title: None })
 }
 
 /// At most one file of a kind: more are an error naming them ("2 GGUF files (a.gguf, b.gguf): give one").
