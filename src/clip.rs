@@ -28,3 +28,18 @@ pub fn clip_lines(message: &str, max: usize) -> String {
     }
     out.join("\n")
 }
+
+/// A message that quotes user text somewhere inside it (a JSON parser's "invalid type: string
+/// "qqqq…", expected struct … at line 1 column 200002"): at most `keep` characters from each end
+/// with " … " between, so that what was expected and where stay readable; hidden characters as
+/// in [`clip`]. A message of at most 2·`keep` + 3 characters is kept whole.
+pub fn clip_middle(message: &str, keep: usize) -> String {
+    let hidden = |c: char| if c != '\n' && (c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) { '\u{FFFD}' } else { c };
+    let n = message.chars().count();
+    if n <= 2 * keep + 3 {
+        return message.chars().map(hidden).collect();
+    }
+    let head: String = message.chars().take(keep).map(hidden).collect();
+    let tail: String = message.chars().skip(n - keep).map(hidden).collect();
+    format!("{head} … {tail}")
+}

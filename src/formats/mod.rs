@@ -25,7 +25,12 @@ use std::fmt;
 
 use crate::model::ModelError;
 use crate::parse::ParseError;
+use crate::clip::clip_middle;
 use crate::units::bytes_exact;
+
+/// How many characters of a malformed file's message are kept at each end (the middle, which may
+/// quote 100,000 characters of the file, is cut): a message is at most about 500 characters.
+pub const MESSAGE_KEEP: usize = 240;
 
 /// A dense tensor of f32 in C (row-major) order.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,14 +184,15 @@ impl fmt::Display for FormatError {
                 bytes_exact(*limit as u128)
             ),
             FormatError::BadMagic { format } => write!(f, "this is not a {format} file (wrong magic bytes)"),
-            FormatError::Malformed { format, message } => write!(f, "the {format} file is malformed: {message}"),
+            // The message may quote the file (a parser's "invalid type: string \"…\""): its middle is cut.
+            FormatError::Malformed { format, message } => write!(f, "the {format} file is malformed: {}", clip_middle(message, MESSAGE_KEEP)),
             FormatError::UnsupportedDtype { dtype } => {
                 write!(f, "dtype {dtype} is not supported: use a float (f2, f4, f8), integer or bool array")
             }
             FormatError::ShapeMismatch { expected, found } => {
                 write!(f, "the shape says {expected} values but the data holds {found}")
             }
-            FormatError::Architecture(message) => write!(f, "the model's architecture: {message}"),
+            FormatError::Architecture(message) => write!(f, "the model's architecture: {}", clip_middle(message, MESSAGE_KEEP)),
             FormatError::Model(e) => write!(f, "the model is invalid: {e}"),
             FormatError::UnsupportedOp { op, node } => {
                 write!(

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::formats::FormatError;
+use crate::clip::clip_middle;
+use crate::formats::{FormatError, MESSAGE_KEEP};
 use crate::quant::QuantError;
 use crate::units::bytes_exact;
 
@@ -34,8 +35,9 @@ pub enum LmError {
 impl fmt::Display for LmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LmError::Config { field, message } => write!(f, "model configuration: {field}: {message}"),
-            LmError::Tensor { name, message } => write!(f, "tensor {name}: {message}"),
+            // Messages that may quote the user's files have their middle cut (crate::formats::MESSAGE_KEEP).
+            LmError::Config { field, message } => write!(f, "model configuration: {field}: {}", clip_middle(message, MESSAGE_KEEP)),
+            LmError::Tensor { name, message } => write!(f, "tensor {name}: {}", clip_middle(message, MESSAGE_KEEP)),
             LmError::NonFinite { tensor, index } => {
                 write!(f, "tensor {tensor}: value {index} is NaN or infinite")
             }
@@ -48,10 +50,10 @@ impl fmt::Display for LmError {
             LmError::TooLarge { what, bytes, limit } => {
                 write!(f, "{what} needs {}; the limit is {}", bytes_exact(*bytes), bytes_exact(*limit))
             }
-            LmError::Tokens(m) => write!(f, "{m}"),
+            LmError::Tokens(m) => write!(f, "{}", clip_middle(m, MESSAGE_KEEP)),
             LmError::Setting { name, message } => write!(f, "setting {name}: {message}"),
             LmError::Format(e) => write!(f, "{e}"),
-            LmError::Files(m) => write!(f, "{m}"),
+            LmError::Files(m) => write!(f, "{}", clip_middle(m, MESSAGE_KEEP)),
             LmError::Quant { tensor, error } => write!(f, "quantizing {tensor}: {error}"),
         }
     }

@@ -809,7 +809,7 @@ impl BpeTokenizer {
             Some(other) => {
                 return Err(unsupported(
                     "tokenizer.model.type",
-                    format!("model type {other:?} is not implemented (qplay runs BPE: byte-level, or SentencePiece-style with byte fallback)"),
+                    format!("model type {:?} is not implemented (qplay runs BPE: byte-level, or SentencePiece-style with byte fallback)", crate::clip::clip(other, 40)),
                 ))
             }
         }

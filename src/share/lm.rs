@@ -237,21 +237,23 @@ fn parse_bool(v: &str) -> Result<bool, String> {
 
 fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo: T, hi: T) -> Result<T, String> {
     let t = v.trim();
+    // What the link wrote, quoted at most 40 characters long in a message.
+    let shown = crate::share::clip(t);
     let x: T = match t.parse() {
         Ok(x) => x,
         // Not T's own syntax, but a number: a whole one in exponent form ("1e3") is read as
         // such; otherwise the message says what is wrong with it rather than "not a number".
         Err(_) => match t.parse::<f64>() {
             Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9007199254740992.0 => {
-                (f as i64).to_string().parse().map_err(|_| format!("{t} is outside {lo}–{hi}"))?
+                (f as i64).to_string().parse().map_err(|_| format!("{shown} is outside {lo}–{hi}"))?
             }
-            Ok(f) if f.is_finite() && f.fract() != 0.0 => return Err(format!("{t} is not a whole number ({lo}–{hi})")),
+            Ok(f) if f.is_finite() && f.fract() != 0.0 => return Err(format!("{shown} is not a whole number ({lo}–{hi})")),
             // Past 2^53 an exponent form may not name one integer exactly: in range, ask for digits.
             Ok(f) if f.is_finite() => {
                 let within = |b: &T| b.to_string().parse::<f64>().ok();
                 return Err(match (within(&lo), within(&hi)) {
-                    (Some(l), Some(h)) if (l..=h).contains(&f) => format!("{t} is too large to read exactly in exponent form: write it in digits"),
-                    _ => format!("{t} is outside {lo}–{hi}"),
+                    (Some(l), Some(h)) if (l..=h).contains(&f) => format!("{shown} is too large to read exactly in exponent form: write it in digits"),
+                    _ => format!("{shown} is outside {lo}–{hi}"),
                 });
             }
             _ => return Err(format!("{:?} is not a number", crate::share::clip(v))),
@@ -259,7 +261,7 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo:
     };
     // Written so that NaN (which compares false with everything) is refused too.
     if !(x >= lo && x <= hi) {
-        return Err(format!("{t} is outside {lo}–{hi}"));
+        return Err(format!("{shown} is outside {lo}–{hi}"));
     }
     Ok(x)
 }
@@ -297,7 +299,7 @@ pub fn parse_layer_bits(v: &str) -> Result<std::collections::BTreeMap<String, u8
 fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
     match key {
         "weights" => {
-            e.quant.weights = LmWeightFormat::parse(v).ok_or_else(|| format!("{v:?} is not one of f32, f16, bf16, rtn, q8_0, q4_0, q4_1"))?
+            e.quant.weights = LmWeightFormat::parse(v).ok_or_else(|| format!("{:?} is not one of f32, f16, bf16, rtn, q8_0, q4_0, q4_1", crate::share::clip(v)))?
         }
         "bits" => e.quant.bits = parse_num(v, 2u8, 8)?,
         "group" => {
@@ -311,9 +313,9 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "narrow" => e.quant.narrow = parse_bool(v)?,
         "int8_acts" => e.quant.int8_acts = parse_bool(v)?,
         "static_acts" => e.quant.static_acts = parse_bool(v)?,
-        "kv" => e.quant.kv = KvFormat::parse(v).ok_or_else(|| format!("{v:?} is not f32, f16 or int8"))?,
+        "kv" => e.quant.kv = KvFormat::parse(v).ok_or_else(|| format!("{:?} is not f32, f16 or int8", crate::share::clip(v)))?,
         "skip" => e.quant.skip = parse_skip(v)?,
-        "method" => e.quant.method = LmMethod::parse(v).ok_or_else(|| format!("{v:?} is not one of rtn, gptq, awq, smoothquant"))?,
+        "method" => e.quant.method = LmMethod::parse(v).ok_or_else(|| format!("{:?} is not one of rtn, gptq, awq, smoothquant", crate::share::clip(v)))?,
         "calib_tokens" => e.quant.calib_tokens = parse_num(v, 1usize, crate::ptq::lm_calib::MAX_CALIB_TOKENS)?,
         "damp" => e.quant.damp = parse_num(v, 0f32, 1.0)? + 0.0,
         "alpha" => e.quant.alpha = parse_num(v, 0f32, 1.0)? + 0.0,

@@ -279,6 +279,34 @@ fn a_models_own_name_comes_from_its_files() {
     assert!(long.starts_with("a\u{FFFD}bbb") && long.ends_with('…'), "{long}");
 }
 
+/// Files that quote 100,000 characters of themselves in a parser's message (a tokenizer.json that
+/// is one long string, a long dtype in a safetensors header, a long tokenizer type) give a message
+/// of at most about 500 characters that still says what was expected and where.
+#[test]
+fn a_message_about_a_file_does_not_quote_it_whole() {
+    let short = |e: &str, says: &[&str]| {
+        assert!(e.chars().count() < 600, "{} characters: {}…", e.chars().count(), e.chars().take(200).collect::<String>());
+        for s in says {
+            assert!(e.contains(s), "{s:?} not in {e}");
+        }
+    };
+    let hf = |tokenizer: &[u8]| {
+        let m = import(&[("config.json", HF_CONFIG), ("model.safetensors", HF_MODEL), ("tokenizer.json", tokenizer)]).unwrap();
+        tokenizer_for(&m.weights, m.vocab.as_ref()).err().expect("the tokenizer is refused").to_string()
+    };
+    let long_string = format!("\"{}\"", "q".repeat(200_000));
+    short(&hf(long_string.as_bytes()), &["invalid type: string \"qqq", " … ", "expected", "column 200002"]);
+    let long_type = String::from_utf8(HF_TOKENIZER.to_vec()).unwrap().replacen("\"type\": \"BPE\"", &format!("\"type\": \"{}\"", "T".repeat(100_000)), 1);
+    assert!(long_type.len() > 100_000, "the fixture names its model type BPE");
+    short(&hf(long_type.as_bytes()), &["model type \"TTT", "is not implemented"]);
+    let header = format!("{{\"w\":{{\"dtype\":\"{}\",\"shape\":[1],\"data_offsets\":[0,4]}}}}", "D".repeat(100_000));
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(header.as_bytes());
+    file.extend_from_slice(&[0; 4]);
+    let e = err_text(import(&[("config.json", HF_CONFIG), ("model.safetensors", &file)]));
+    short(&e, &["unknown variant `DDD", " … ", "expected one of"]);
+}
+
 #[test]
 fn lossless_formats_hold_bit_identical_weights() {
     let v0 = import(&[("model.bin", V0)]).unwrap().weights;

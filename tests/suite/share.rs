@@ -727,3 +727,47 @@ both! {
         assert!(notices.len() == 1 && notices[0].contains("more than the limit of 16384"), "{notices:?}");
     }
 }
+
+both! {
+    a_links_notices_quote_a_long_value_short {
+        // A hand-edited value of 30,000 characters (a word, or digits) is named in a notice of a
+        // few hundred characters, not repeated whole: method=xxxx… once made a 60,078-character line.
+        let word = "x".repeat(30_000);
+        let digits = format!("{}9", "0".repeat(30_000));
+        let fraction = format!("0.{}1", "0".repeat(30_000));
+        let exponent = format!("1{}e3", "0".repeat(30_000));
+        let values = [word.as_str(), digits.as_str(), fraction.as_str(), exponent.as_str()];
+        let check = |page: &str, key: &str, notices: &[String]| {
+            for n in notices {
+                assert!(n.chars().count() < 400, "{page} {key}: a notice of {} characters: {}…", n.chars().count(), n.chars().take(120).collect::<String>());
+            }
+        };
+        let lm_keys = [
+            "weights", "bits", "group", "symmetric", "narrow", "int8_acts", "static_acts", "kv", "skip", "layer_bits.output", "method",
+            "calib_tokens", "damp", "alpha", "act_order", "awq_clip", "awq_gptq", "outliers", "outlier_scale", "temperature", "top_k",
+            "top_p", "seed", "max_new", "tokens", "builtin", "files", "search_low", "search_high", "search_bpw", "search_kl", "search_tokens",
+        ];
+        for key in lm_keys {
+            for v in values {
+                let (_, notices) = qplay::share::lm::from_query(&format!("weights=rtn&{key}={v}"));
+                check("lm", key, &notices);
+            }
+        }
+        for key in ["method", "bits", "signed", "sym", "narrow", "round", "seed", "range", "gran", "axis", "group", "calib", "cparam", "gen", "shape", "x"] {
+            for v in values {
+                let (_, notices) = qplay::share::TensorSettings::from_hash(&format!("#/tensor?{key}={v}"));
+                check("tensor", key, &notices);
+            }
+        }
+        let experiment_keys = [
+            "model", "dataset", "task", "ptq.weight_bits", "ptq.act_bits", "ptq.mode", "ptq.granularity.kind", "ptq.granularity.group_size",
+            "ptq.skip", "ptq.symmetric", "ptq.calibration.kind", "ptq.calib_size", "ptq.bias_correction", "eval_size", "seed", "qat.epochs",
+        ];
+        for key in experiment_keys {
+            for v in values {
+                let (_, notices) = qplay::share::experiment::from_query(&format!("{key}={v}"));
+                check("model", key, &notices);
+            }
+        }
+    }
+}
