@@ -399,6 +399,10 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     // The keys whose values were read (for the notice on settings the weight format ignores).
     let mut accepted = std::collections::HashSet::new();
+    // The keys given more than once (after a value that read), in the order first repeated: the
+    // key as shown, whether its last value read, and the last refusal among its values.
+    let mut repeated: Vec<(String, bool, Option<String>)> = Vec::new();
+    let mut repeated_at = std::collections::HashMap::new();
     let query = if query.len() > MAX_QUERY_LEN {
         notices.push(format!("the link is {} characters; only the first {MAX_QUERY_LEN} are read", query.len()));
         let mut end = MAX_QUERY_LEN;
@@ -423,18 +427,45 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
         if applied.is_ok() {
             accepted.insert(k.to_string());
         }
-        if notices.len() >= MAX_NOTICES {
-            skipped += usize::from(twice || applied.is_err());
-            continue;
-        }
         let key = crate::share::clip(&k);
-        match (applied, twice) {
-            (Ok(()), true) => notices.push(format!("link key {key:?} is given more than once: the last value counts")),
+        let notice = match (applied, twice) {
+            // A key given again is said once, after the loop, with what its values came to.
+            (applied, true) if accepted.contains(k.as_ref()) => {
+                let at = *repeated_at.entry(k.to_string()).or_insert_with(|| {
+                    repeated.push((key, true, None));
+                    repeated.len() - 1
+                });
+                match applied {
+                    Ok(()) => repeated[at].1 = true,
+                    Err(why) => repeated[at] = (repeated[at].0.clone(), false, Some(why)),
+                }
+                None
+            }
             // A key never read (unknown, or each value refused) was named when first seen.
-            (Err(_), true) if !accepted.contains(k.as_ref()) => {}
-            (Err(why), true) => notices.push(format!("link key {key:?} is given more than once and its later value is ignored ({why}): the earlier one counts")),
-            (Err(why), false) => notices.push(format!("link key {key:?} ignored: {why}")),
-            (Ok(()), false) => {}
+            (_, true) => None,
+            (Err(why), false) => Some(format!("link key {key:?} ignored: {why}")),
+            (Ok(()), false) => None,
+        };
+        match notice {
+            Some(_) if notices.len() >= MAX_NOTICES => skipped += 1,
+            Some(n) => notices.push(n),
+            None => {}
+        }
+    }
+    // One notice per repeated key (3,000 × bits=4 is one, not 3,000): the last value that reads counts.
+    for (key, last_read, refused) in repeated {
+        let n = match (last_read, refused) {
+            (true, None) => format!("link key {key:?} is given more than once: the last value counts"),
+            (true, Some(why)) => format!("link key {key:?} is given more than once: the last value counts (one before it was refused: {why})"),
+            (false, why) => format!(
+                "link key {key:?} is given more than once and its later value is ignored ({}): the earlier one counts",
+                why.unwrap_or_default()
+            ),
+        };
+        if notices.len() >= MAX_NOTICES {
+            skipped += 1;
+        } else {
+            notices.push(n);
         }
     }
     // Two targets for one search: the later key counts, and is named.

@@ -150,6 +150,12 @@ both! {
         let (e, n) = from_query("bits=4&weights=rtn&bits=9");
         assert_eq!(e.quant.bits, 4);
         assert!(n.len() == 1 && n[0].contains("later value is ignored") && n[0].contains("outside 2–8") && n[0].contains("earlier one counts"), "{n:?}");
+        // A key given 200 times is named once (once one notice per repetition).
+        let (e, n) = from_query(&format!("weights=rtn{}", "&bits=4".repeat(200)));
+        assert_eq!((e.quant.bits, n.len()), (4, 1), "{n:?}");
+        let (e, n) = from_query(&format!("weights=rtn&bits=4{}", "&bits=9&bits=3".repeat(100)));
+        assert_eq!(e.quant.bits, 3);
+        assert!(n.len() == 1 && n[0].contains("\"bits\" is given more than once: the last value counts") && n[0].contains("refused: 9 is outside 2–8"), "{n:?}");
         // A key that is no setting, given again (here the empty key), is named once, as not a setting.
         let (_, n) = from_query("&&&=&=&zz=1&zz=2");
         assert_eq!(n, ["link key \"\" ignored: not a setting", "link key \"zz\" ignored: not a setting"]);
