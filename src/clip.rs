@@ -6,10 +6,14 @@
 //! the message it stands in around. Cutting reads at most `max` + 1 characters, so a text of any
 //! length costs O(max).
 
+/// A control character or a bidirectional mark, embedding, override or isolate: shown as U+FFFD.
+fn is_hidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `text`'s first `max` characters, each hidden one replaced by U+FFFD, with "…" when it had more.
 pub fn clip(text: &str, max: usize) -> String {
-    let hidden = |c: char| c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    let mut s: String = text.chars().take(max).map(|c| if hidden(c) { '\u{FFFD}' } else { c }).collect();
+    let mut s: String = text.chars().take(max).map(|c| if is_hidden(c) { '\u{FFFD}' } else { c }).collect();
     // nth, not count: O(max) on a text of any length.
     if text.chars().nth(max).is_some() {
         s.push('…');
@@ -34,7 +38,8 @@ pub fn clip_lines(message: &str, max: usize) -> String {
 /// with " … " between, so that what was expected and where stay readable; hidden characters as
 /// in [`clip`]. A message of at most 2·`keep` + 3 characters is kept whole.
 pub fn clip_middle(message: &str, keep: usize) -> String {
-    let hidden = |c: char| if c != '\n' && (c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) { '\u{FFFD}' } else { c };
+    // Line breaks stay: a parser's message may span lines.
+    let hidden = |c: char| if c != '\n' && is_hidden(c) { '\u{FFFD}' } else { c };
     let n = message.chars().count();
     if n <= 2 * keep + 3 {
         return message.chars().map(hidden).collect();

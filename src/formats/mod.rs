@@ -183,6 +183,10 @@ impl fmt::Display for FormatError {
                 bytes_exact(*bytes as u128),
                 bytes_exact(*limit as u128)
             ),
+            // safetensors has no magic: a file starts with its header's length, then the header's '{'.
+            FormatError::BadMagic { format: ".safetensors" } => {
+                f.write_str("this is not a .safetensors file (it does not start with a header length and a JSON header)")
+            }
             FormatError::BadMagic { format } => write!(f, "this is not a {format} file (wrong magic bytes)"),
             // The message may quote the file (a parser's "invalid type: string \"…\""): its middle is cut.
             FormatError::Malformed { format, message } => write!(f, "the {format} file is malformed: {}", clip_middle(message, MESSAGE_KEEP)),

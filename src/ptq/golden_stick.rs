@@ -39,7 +39,7 @@
 //! pass over its characters, at most [`MAX_PTQ_CONFIG_CHARS`] of them, lists one level deep.
 
 use super::lm::{LmMethod, LmQuantConfig, LmWeightFormat};
-use crate::lm::KvFormat;
+use crate::lm::{KvFormat, LmConfig, LmError};
 
 /// Longest `PTQConfig(...)` text read.
 pub const MAX_PTQ_CONFIG_CHARS: usize = 64 << 10;
@@ -251,6 +251,18 @@ fn member_of(key: &str, v: &Value, allowed: &[&str]) -> Result<String, String> {
     match v.member() {
         Some(m) if allowed.contains(&m.as_str()) => Ok(m),
         _ => Err(format!("{key}={}: use one of {}", v.shown(), allowed.join(", "))),
+    }
+}
+
+impl ReadPtqConfig {
+    /// Checks the call's settings against the model in use (of configuration `c`): an
+    /// `opname_blacklist` entry that names none of its Linears is refused, naming the entry,
+    /// rather than applied to a form that would then stop Run over it.
+    pub fn check_fits(&self, c: &LmConfig) -> Result<(), String> {
+        self.quant.check_fits(c).map_err(|e| match e {
+            LmError::Setting { name: "skip", message } => format!("opname_blacklist: {message}"),
+            e => format!("the PTQConfig's settings do not fit this model: {e}"),
+        })
     }
 }
 

@@ -295,8 +295,31 @@ pub fn parse_layer_bits(v: &str) -> Result<std::collections::BTreeMap<String, u8
     Ok(out)
 }
 
+/// Why a key of a link was not read.
+enum Refused {
+    /// The key is none of the page's settings.
+    NotASetting,
+    /// The key is a setting and its value is refused: why.
+    Value(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Refused::NotASetting => f.write_str("not a setting"),
+            Refused::Value(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for Refused {
+    fn from(why: String) -> Self {
+        Refused::Value(why)
+    }
+}
+
 /// Applies one key; Err is the reason it was skipped.
-fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
+fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), Refused> {
     match key {
         "weights" => {
             e.quant.weights = LmWeightFormat::parse(v).ok_or_else(|| format!("{:?} is not one of f32, f16, bf16, rtn, q8_0, q4_0, q4_1", crate::share::clip(v)))?
@@ -305,7 +328,7 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "group" => {
             let g = parse_num(v, 0usize, 4096)?;
             if g % 32 != 0 {
-                return Err(format!("{g} is not 0 (per channel) or a multiple of 32"));
+                return Err(format!("{g} is not 0 (per channel) or a multiple of 32").into());
             }
             e.quant.group = g;
         }
@@ -330,14 +353,14 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "top_p" => {
             let p = parse_num(v, 0f32, 1.0)?;
             if p == 0.0 {
-                return Err("0 keeps no token: use a value in (0, 1]".into());
+                return Err(Refused::Value("0 keeps no token: use a value in (0, 1]".into()));
             }
             e.sample.top_p = p;
         }
         "seed" => e.sample.seed = parse_num(v, 0u64, MAX_SEED)?,
         "prompt" => {
             if v.chars().count() > MAX_PROMPT_CHARS {
-                return Err(format!("longer than {MAX_PROMPT_CHARS} characters"));
+                return Err(format!("longer than {MAX_PROMPT_CHARS} characters").into());
             }
             e.prompt = v.to_string();
         }
@@ -345,13 +368,13 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         "tokens" => e.tokens = parse_num(v, 2usize, 1_000_000)?,
         "model" => {
             if v.chars().count() > MAX_MODEL_CHARS {
-                return Err(format!("longer than {MAX_MODEL_CHARS} characters"));
+                return Err(format!("longer than {MAX_MODEL_CHARS} characters").into());
             }
             e.model = v.trim().to_string();
         }
         "files" => {
             if !crate::lm::import::is_fingerprint(v) {
-                return Err(format!("{:?} is not a files' fingerprint (bytes-hash, as 1234567-0123456789ab)", crate::share::clip(v)));
+                return Err(format!("{:?} is not a files' fingerprint (bytes-hash, as 1234567-0123456789ab)", crate::share::clip(v)).into());
             }
             e.model_files = v.to_string();
         }
@@ -364,11 +387,11 @@ fn apply(e: &mut LmExperiment, key: &str, v: &str) -> Result<(), String> {
         _ => match key.strip_prefix("layer_bits.") {
             Some(name) if !name.is_empty() && name.len() <= 64 => {
                 if e.quant.layer_bits.len() >= MAX_LAYER_BITS && !e.quant.layer_bits.contains_key(name) {
-                    return Err(format!("at most {MAX_LAYER_BITS} per-layer bits"));
+                    return Err(format!("at most {MAX_LAYER_BITS} per-layer bits").into());
                 }
                 e.quant.layer_bits.insert(name.to_string(), parse_num(v, 2u8, 8)?);
             }
-            _ => return Err("not a setting".into()),
+            _ => return Err(Refused::NotASetting),
         },
     }
     Ok(())
@@ -391,6 +414,25 @@ pub fn search_problem(e: &LmExperiment) -> Option<String> {
     None
 }
 
+/// What a link key given more than once came to.
+enum Repeat {
+    /// Its last value was read.
+    Read,
+    /// Its last value was read; one before it was refused: why.
+    ReadAfterRefusal(String),
+    /// Its last value was refused (why), so an earlier one counts.
+    Refused(String),
+}
+
+/// Adds a notice, or counts it as one of the "… and N more" once `MAX_NOTICES` are listed.
+fn push_capped(notices: &mut Vec<String>, skipped: &mut usize, notice: String) {
+    if notices.len() >= MAX_NOTICES {
+        *skipped += 1;
+    } else {
+        notices.push(notice);
+    }
+}
+
 /// Reads a link's query (after `?`): the experiment and a notice per key that was skipped.
 pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     let mut e = LmExperiment::default();
@@ -399,10 +441,11 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     // The keys whose values were read (for the notice on settings the weight format ignores).
     let mut accepted = std::collections::HashSet::new();
-    // The keys given more than once (after a value that read), in the order first repeated: the
-    // key as shown, whether its last value read, and the last refusal among its values.
-    let mut repeated: Vec<(String, bool, Option<String>)> = Vec::new();
-    let mut repeated_at = std::collections::HashMap::new();
+    // The keys given more than once after a value that read, in the order first repeated: the
+    // key, the key as shown, and what its values came to.
+    let mut repeated: Vec<(String, String, Repeat)> = Vec::new();
+    // The keys that are no setting, each once.
+    let mut not_settings: Vec<std::borrow::Cow<str>> = Vec::new();
     let query = if query.len() > MAX_QUERY_LEN {
         notices.push(format!("the link is {} characters; only the first {MAX_QUERY_LEN} are read", query.len()));
         let mut end = MAX_QUERY_LEN;
@@ -428,45 +471,43 @@ pub fn from_query(query: &str) -> (LmExperiment, Vec<String>) {
             accepted.insert(k.to_string());
         }
         let key = crate::share::clip(&k);
-        let notice = match (applied, twice) {
+        match (applied, twice) {
             // A key given again is said once, after the loop, with what its values came to.
             (applied, true) if accepted.contains(k.as_ref()) => {
-                let at = *repeated_at.entry(k.to_string()).or_insert_with(|| {
-                    repeated.push((key, true, None));
-                    repeated.len() - 1
-                });
-                match applied {
-                    Ok(()) => repeated[at].1 = true,
-                    Err(why) => repeated[at] = (repeated[at].0.clone(), false, Some(why)),
-                }
-                None
+                let at = match repeated.iter().position(|(raw, ..)| *raw == k) {
+                    Some(at) => at,
+                    None => {
+                        repeated.push((k.to_string(), key, Repeat::Read));
+                        repeated.len() - 1
+                    }
+                };
+                let now = &mut repeated[at].2;
+                *now = match (applied, std::mem::replace(now, Repeat::Read)) {
+                    (Ok(()), Repeat::Read) => Repeat::Read,
+                    (Ok(()), Repeat::ReadAfterRefusal(why) | Repeat::Refused(why)) => Repeat::ReadAfterRefusal(why),
+                    (Err(refused), _) => Repeat::Refused(refused.to_string()),
+                };
             }
-            // A key never read (unknown, or each value refused) was named when first seen.
-            (_, true) => None,
-            (Err(why), false) => Some(format!("link key {key:?} ignored: {why}")),
-            (Ok(()), false) => None,
-        };
-        match notice {
-            Some(_) if notices.len() >= MAX_NOTICES => skipped += 1,
-            Some(n) => notices.push(n),
-            None => {}
+            // A key never read (each value refused, or no setting) was named when first seen.
+            (_, true) => {}
+            (Err(Refused::NotASetting), false) => not_settings.push(k),
+            (Err(Refused::Value(why)), false) => push_capped(&mut notices, &mut skipped, format!("link key {key:?} ignored: {why}")),
+            (Ok(()), false) => {}
         }
     }
+    // The keys that are no setting, in one notice (twenty unknown keys are one line, not twenty).
+    if let Some((named, count)) = crate::share::named_keys(not_settings.into_iter()) {
+        let (s, them) = if count == 1 { ("", "a setting") } else { ("s", "settings") };
+        push_capped(&mut notices, &mut skipped, format!("link key{s} {named} ignored: not {them}"));
+    }
     // One notice per repeated key (3,000 × bits=4 is one, not 3,000): the last value that reads counts.
-    for (key, last_read, refused) in repeated {
-        let n = match (last_read, refused) {
-            (true, None) => format!("link key {key:?} is given more than once: the last value counts"),
-            (true, Some(why)) => format!("link key {key:?} is given more than once: the last value counts (one before it was refused: {why})"),
-            (false, why) => format!(
-                "link key {key:?} is given more than once and its later value is ignored ({}): the earlier one counts",
-                why.unwrap_or_default()
-            ),
+    for (_, key, repeat) in repeated {
+        let n = match repeat {
+            Repeat::Read => format!("link key {key:?} is given more than once: the last value counts"),
+            Repeat::ReadAfterRefusal(why) => format!("link key {key:?} is given more than once: the last value counts (one before it was refused: {why})"),
+            Repeat::Refused(why) => format!("link key {key:?} is given more than once and its later value is ignored ({why}): the earlier one counts"),
         };
-        if notices.len() >= MAX_NOTICES {
-            skipped += 1;
-        } else {
-            notices.push(n);
-        }
+        push_capped(&mut notices, &mut skipped, n);
     }
     // Two targets for one search: the later key counts, and is named.
     if accepted.contains("search_bpw") && accepted.contains("search_kl") {

@@ -112,7 +112,7 @@ pub fn bench_notices(hash: &str) -> Vec<String> {
 /// The distinct keys of a link for a notice, each clipped and quoted: the first 8 joined by
 /// commas, then "and N more"; with how many distinct keys there were. None when there is none.
 /// Linear in the link: keys are compared through a hash set.
-fn named_keys<'a>(keys: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> Option<(String, usize)> {
+pub(crate) fn named_keys<'a>(keys: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> Option<(String, usize)> {
     let mut seen = std::collections::HashSet::new();
     let mut shown: Vec<String> = Vec::new();
     for k in keys {

@@ -1391,6 +1391,30 @@ fn configuration_errors_name_the_files_own_keys() {
     assert_eq!(err_text(read_gguf(&b).map(|_| ())), "model configuration: llama.context_length: must be at least 1 (qplay's seq_len)");
 }
 
+/// A size in config.json written in another number form: a whole one ("3.2e1", "1e12") is that
+/// integer, checked as any size (1e12 was once "a non-negative integer was expected", not too
+/// large); a fraction, a negative number and an integer past 2^64 are each named.
+#[test]
+fn config_json_sizes_in_another_number_form_are_read_or_named() {
+    let with = |text: &str| String::from_utf8(HF_CONFIG.to_vec()).unwrap().replace("\"hidden_size\": 32", &format!("\"hidden_size\": {text}"));
+    let fp32 = import(&[("config.json", HF_CONFIG), ("model.safetensors", HF_MODEL)]).unwrap();
+    for same in ["3.2e1", "32.0", "320e-1"] {
+        let m = read_hf(with(same).as_bytes(), &[("model.safetensors", HF_MODEL)]).unwrap();
+        assert_eq!(m.weights.config, fp32.weights.config, "{same}");
+    }
+    let refused = |text: &str| err_text(read_hf(with(text).as_bytes(), &[("model.safetensors", HF_MODEL)]).map(|_| ()));
+    let e = refused("1e12");
+    assert!(e.contains("a model of this shape (f32 weights) needs") && e.contains("bytes"), "{e}");
+    let e = refused("100000000000000000000000");
+    assert!(e.contains("hidden_size: 1e+23: too large"), "{e}");
+    let e = refused("32.5");
+    assert!(e.contains("hidden_size: 32.5: a whole number was expected"), "{e}");
+    let e = refused("-32");
+    assert!(e.contains("hidden_size: -32: a non-negative integer was expected"), "{e}");
+    let e = refused("\"32\"");
+    assert!(e.contains("a non-negative integer was expected"), "{e}");
+}
+
 #[test]
 fn the_files_fingerprint_tells_contents_apart_whatever_their_order() {
     use qplay::lm::import::{files_fingerprint, is_fingerprint};

@@ -150,6 +150,9 @@ both! {
     bad_files_get_typed_errors {
         let good = fixture!("st_mlp_state_dict.safetensors");
         assert_eq!(read_safetensors(b"PK\x03\x04 not safetensors"), Err(FormatError::BadMagic { format: ".safetensors" }));
+        // safetensors has no magic bytes: the message says what the file's start should be.
+        let e = read_safetensors(b"PK\x03\x04 not safetensors").unwrap_err().to_string();
+        assert_eq!(e, "this is not a .safetensors file (it does not start with a header length and a JSON header)");
         assert!(matches!(read_safetensors(&good[..5]), Err(FormatError::Malformed { .. })));
         for cut in [20, 100, good.len() - 1] {
             assert!(matches!(read_safetensors(&good[..cut]), Err(FormatError::Malformed { .. })), "cut {cut}");

@@ -385,7 +385,7 @@ pub fn lm_page() -> Html {
                     <ShareLink {link} what="the same model and settings" />
                 </div>
                 if !search_running { { job_line(&state.job, "job", on_cancel.clone()) } }
-                <LmPtqConfig exp={state.exp.clone()} view={view.clone()} on_edit={on_edit.clone()} disabled={busy || view.fixes_all()} />
+                <LmPtqConfig exp={state.exp.clone()} model={model_config(&state)} view={view.clone()} on_edit={on_edit.clone()} disabled={busy || view.fixes_all()} />
             </section>
             <section aria-label="Comparison">
                 <h2>{"FP32 against quantized"}</h2>

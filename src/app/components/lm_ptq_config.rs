@@ -7,6 +7,7 @@
 use yew::prelude::*;
 
 use super::lm_controls::LmEdit;
+use crate::lm::LmConfig;
 use crate::ptq::golden_stick::{read_ptq_config, write_ptq_config, MAX_PTQ_CONFIG_CHARS};
 use crate::share::lm::{locked_changes, LmExperiment};
 use crate::share::view::View;
@@ -14,6 +15,8 @@ use crate::share::view::View;
 #[derive(Properties, PartialEq)]
 pub struct LmPtqConfigProps {
     pub exp: LmExperiment,
+    /// The shape of the model in use: a call's blacklist must name its Linears.
+    pub model: LmConfig,
     pub view: View,
     pub on_edit: Callback<LmEdit>,
     /// A job is running: the form keeps its settings.
@@ -40,11 +43,15 @@ pub fn lm_ptq_config(props: &LmPtqConfigProps) -> Html {
     };
     let onapply = {
         let (text, outcome, exp, view, on_edit) = (text.clone(), outcome.clone(), props.exp.clone(), props.view.clone(), props.on_edit.clone());
+        let model = props.model.clone();
         Callback::from(move |_: MouseEvent| {
             let read = match read_ptq_config(&text, &exp.quant) {
                 Ok(read) => read,
                 Err(e) => return outcome.set(Some(Outcome::Refused(e))),
             };
+            if let Err(e) = read.check_fits(&model) {
+                return outcome.set(Some(Outcome::Refused(format!("{e}: the form was left as it was"))));
+            }
             let next = LmExperiment { quant: read.quant.clone(), ..exp.clone() };
             let locked = locked_changes(&view, &exp, &next);
             if !locked.is_empty() {

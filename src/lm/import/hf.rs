@@ -171,11 +171,23 @@ impl Cfg<'_> {
     fn usize(&self, key: &'static str) -> Result<Option<usize>, LmError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|u| usize::try_from(u).ok())
-                .map(Some)
-                .ok_or_else(|| bad(key, format!("{}: a non-negative integer was expected", shown(v)))),
+            Some(v) => {
+                let too_large = || bad(key, format!("{}: too large (the largest size here is {})", shown(v), usize::MAX));
+                match (v.as_u64(), v.as_f64()) {
+                    (Some(u), _) => usize::try_from(u).map(Some).map_err(|_| too_large()),
+                    // A whole number in exponent form ("1e12") or with a zero fraction ("4096.0")
+                    // is read as that integer, so that its size is checked as any other's.
+                    (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 => {
+                        if f < usize::MAX as f64 {
+                            Ok(Some(f as usize))
+                        } else {
+                            Err(too_large())
+                        }
+                    }
+                    (None, Some(f)) if f.fract() != 0.0 => Err(bad(key, format!("{}: a whole number was expected", shown(v)))),
+                    _ => Err(bad(key, format!("{}: a non-negative integer was expected", shown(v)))),
+                }
+            }
         }
     }
 

@@ -54,6 +54,17 @@ both! {
         // wherever it sits.
         let names = read("PTQConfig(opname_blacklist=['model.layers.0.self_attn.q_proj', 'mlp.down_proj', 'attention', 'lm_head', 'embed_tokens'])");
         assert_eq!(names.skip, ["layers.0.attention.wq", "feed_forward.w2", "attention", "output", "tok_embeddings"]);
+        // Against the model in use: a blacklist entry that names none of its Linears is refused,
+        // naming the entry (the box once said "Applied." and the form then stopped Run); names
+        // it has, in either spelling, fit.
+        let model = qplay::lm::corpus::BuiltinLm::Small.config();
+        let fits = |text: &str| read_ptq_config(text, &LmQuantConfig::default()).unwrap().check_fits(&model);
+        let e = fits("PTQConfig(opname_blacklist=['lm_head', 'mlp.gate_projx'])").unwrap_err();
+        assert!(e.starts_with("opname_blacklist: \"feed_forward.gate_projx\" names no Linear of this model"), "{e}");
+        let e = fits("PTQConfig(opname_blacklist=['layers.99'])").unwrap_err();
+        assert!(e.starts_with("opname_blacklist: \"layers.99\" names no Linear"), "{e}");
+        fits("PTQConfig(opname_blacklist=['model.layers.0.self_attn.q_proj', 'mlp.down_proj', 'lm_head'])").unwrap();
+        fits("PTQConfig(weight_quant_dtype=msdtype.int8)").unwrap();
         // The settings the call has no field for come from the base (the page's current ones).
         let base = LmQuantConfig { calib_tokens: 4096, alpha: 0.8, damp: 0.05, outliers: 4, ..LmQuantConfig::default() };
         let smooth = read_ptq_config("PTQConfig(act_quant_dtype=msdtype.int8, outliers_suppression=OutliersSuppressionType.SMOOTH)", &base).unwrap().quant;

@@ -158,7 +158,17 @@ both! {
         assert!(n.len() == 1 && n[0].contains("\"bits\" is given more than once: the last value counts") && n[0].contains("refused: 9 is outside 2–8"), "{n:?}");
         // A key that is no setting, given again (here the empty key), is named once, as not a setting.
         let (_, n) = from_query("&&&=&=&zz=1&zz=2");
-        assert_eq!(n, ["link key \"\" ignored: not a setting", "link key \"zz\" ignored: not a setting"]);
+        assert_eq!(n, ["link keys \"\", \"zz\" ignored: not settings"]);
+        let (_, n) = from_query("weights=rtn&bits=4&zz=1");
+        assert_eq!(n, ["link key \"zz\" ignored: not a setting"]);
+        // Twenty keys that are no setting are one notice naming eight (once twenty lines); a refused
+        // value of a setting keeps its own notice beside it.
+        let q: String = (0..20).map(|i| format!("k{i}=1&")).collect::<String>() + "bits=9&weights=rtn";
+        let (e, n) = from_query(&q);
+        assert_eq!(e.quant.bits, LmExperiment::default().quant.bits);
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert!(n.contains(&"link key \"bits\" ignored: 9 is outside 2–8".to_string()), "{n:?}");
+        assert!(n.contains(&"link keys \"k0\", \"k1\", \"k2\", \"k3\", \"k4\", \"k5\", \"k6\", \"k7\" and 12 more ignored: not settings".to_string()), "{n:?}");
         // Widths and groups under a weight format they do not shape: named and reset, so the
         // link written from what was read opens without a notice.
         let (e, n) = from_query("bits=4&group=32&layer_bits.feed_forward.w2=8");
