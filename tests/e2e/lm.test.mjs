@@ -703,6 +703,12 @@ test('the settings read as Golden Stick\'s PTQConfig, and a pasted PTQConfig set
   await page.click('[data-testid=lm-ptq-config-apply]');
   assert.match(await page.textContent('[data-testid=lm-ptq-config-error]'), /weight_quant_dtype=msdtype\.int4: use one of INT8, QINT4X2, NONE/);
   assert.equal(await page.$eval('[data-testid=share-link]', (i) => i.value), before);
+  // A blacklist entry that names no Linear of the model is refused, named, and changes nothing.
+  await page.fill('[data-testid=lm-ptq-config-input]', "PTQConfig(weight_quant_dtype=msdtype.int8, opname_blacklist=['lm_head', 'mlp.gate_projx'])");
+  await page.click('[data-testid=lm-ptq-config-apply]');
+  assert.match(await page.textContent('[data-testid=lm-ptq-config-error]'),
+    /^opname_blacklist: "feed_forward\.gate_projx" names no Linear of this model .*: the form was left as it was$/);
+  assert.equal(await page.$eval('[data-testid=share-link]', (i) => i.value), before);
   // The seeds' A8W8 call, pasted as the guide prints it: SmoothQuant W8A8, static scales.
   await page.fill('[data-testid=lm-ptq-config-input]', 'ptq_config = PTQConfig(weight_quant_dtype=msdtype.int8, act_quant_dtype=msdtype.int8, kvcache_quant_dtype=None,\n'
     + '                        outliers_suppression=OutliersSuppressionType.SMOOTH)');
