@@ -393,6 +393,7 @@ def cmd_check_export():
         path = EXPORT_DIR / file
         r = gguf.GGUFReader(str(path))
         assert field(r, "general.architecture") == "llama"
+        assert field(r, "general.name") == "qplay test", f"{file}: general.name = {field(r, 'general.name')!r}"
         expect = {"llama.context_length": cc["seq_len"], "llama.embedding_length": cc["dim"],
                   "llama.block_count": cc["n_layers"], "llama.feed_forward_length": cc["hidden_dim"],
                   "llama.attention.head_count": cc["n_heads"], "llama.attention.head_count_kv": cc["n_kv_heads"],

@@ -412,6 +412,11 @@ fn run_train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A path's file name without its extension ("models/tied_f32.gguf" → "tied_f32").
+fn file_stem(path: &str) -> String {
+    Path::new(path).file_stem().map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned())
+}
+
 /// A model and its tokenizer, read from the command line's files.
 pub struct Loaded {
     pub weights: LmWeights,
@@ -422,6 +427,9 @@ pub struct Loaded {
     pub vocab: Option<RawVocab>,
     /// What the reference model is: "FP32", or the FP32 a quantized file dequantizes to.
     pub reference: String,
+    /// The model's name (a GGUF export's `general.name`): the one its files give it, else the
+    /// built-in's, else its weights file's stem.
+    pub name: String,
 }
 
 impl Loaded {
@@ -463,7 +471,11 @@ impl ModelArgs {
                     Ok(w) => {
                         self.check_link_files(&files, &[]);
                         let tokenizer = tokenizer_for(&w, None).map_err(|e| format!("{name}: {e}"));
-                        return Ok(Loaded { weights: w, tokenizer, vocab: None, reference: "FP32".into() });
+                        let name = match self.model.is_empty() {
+                            true => format!("qplay {}", self.builtin()?.name()),
+                            false => file_stem(name),
+                        };
+                        return Ok(Loaded { weights: w, tokenizer, vocab: None, reference: "FP32".into(), name });
                     }
                     Err(e) => as_qplay = Some(e),
                 }
@@ -493,7 +505,10 @@ impl ModelArgs {
             Some(types) => format!("FP32, dequantized from the file's {types}"),
             None => "FP32".to_string(),
         };
-        Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab, reference })
+        // The weights' file names the model when its files give it no name (not config.json or a tokenizer).
+        let weights_file = files.iter().map(|(n, _)| n).find(|n| [".gguf", ".safetensors", ".bin"].iter().any(|e| n.ends_with(e)) && !file_stem(n).starts_with("tokenizer"));
+        let name = m.title.clone().unwrap_or_else(|| file_stem(weights_file.unwrap_or(&files[0].0)));
+        Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab, reference, name })
     }
 
     /// A --link made with the user's own files carries their fingerprint (`files`): files of
@@ -971,7 +986,7 @@ fn run_export(a: ExportArgs) -> Result<(), String> {
                 // A tokenizer.json qplay cannot read is refused by the writer, with the reason.
                 _ => {}
             }
-            qplay::lm::import::write_gguf(&l.weights, ty, l.vocab.as_ref()).map_err(|e| e.to_string())?
+            qplay::lm::import::write_gguf(&l.weights, &l.name, ty, l.vocab.as_ref()).map_err(|e| e.to_string())?
         }
         "onnx" => {
             if cfg.kv != KvFormat::F32 {

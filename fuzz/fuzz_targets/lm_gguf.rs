@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(m) = read_gguf(data) else { return };
         let w = &m.weights;
         let raw = m.vocab.clone().map(RawVocab::Tokens);
-        if let Ok(bytes) = write_gguf(w, GgufWeightType::F32, raw.as_ref()) {
+        if let Ok(bytes) = write_gguf(w, "fuzz", GgufWeightType::F32, raw.as_ref()) {
             let back = read_gguf(&bytes).expect("qplay's own export reads back");
             assert_eq!(&back.weights, w, "the F32 export round-trips");
             // A "llama2.c" vocabulary is written as SentencePiece's ("▁" for ' '); others as they are.

@@ -324,6 +324,12 @@ test('a fresh worker after Cancel gets the files again; downloads', async () => 
   const q8 = await download('lm-gguf-q8_0');
   assert.equal(q8.name, 'tied_f32-q8_0.gguf');
   assert.equal(q8.bytes.subarray(0, 4).toString(), 'GGUF');
+  // general.name is the model's own (the file's general.name), not "qplay": the key, its string's
+  // u64 length, then the string.
+  const key = Buffer.from('general.name');
+  const at = q8.bytes.indexOf(key) + key.length + 4;
+  const len = Number(q8.bytes.readBigUInt64LE(at));
+  assert.equal(q8.bytes.subarray(at + 8, at + 8 + len).toString(), 'qplay import fixture');
   await idle(page);
   const onnx = await download('lm-onnx');
   assert.match(onnx.name, /^tied_f32-.*-qdq\.onnx$/);

@@ -315,6 +315,8 @@ fn the_users_own_files_load_and_every_method_runs() {
     let (code, out, err) = qplay(&["eval", "--model", gguf.to_str().unwrap(), "--tokens", "513"]);
     assert_eq!(code, 0, "{err}");
     let from_file: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // The file names the model it was made from (general.name).
+    assert!(err.contains("qplay: read GGUF v3 \"qplay Shakespeare (built-in)\""), "{err}");
     // Its model is the file's Q8_0 dequantized, and is named so, not "FP32".
     assert_eq!(from_file["model"], "FP32, dequantized from the file's Q8_0 ×44", "{from_file}");
     let (code, out, err) = qplay(&["eval", "--weights", "q8_0", "--skip", "none", "--tokens", "513"]);
@@ -338,6 +340,9 @@ fn a_model_without_a_tokenizer_exports_and_benchmarks_but_does_not_read_text() {
     assert_eq!(code, 0, "{err}");
     assert!(json.contains("\"label\":\"Q8_0, every Linear quantized\"") && std::fs::metadata(&out).unwrap().len() > 1000, "{json}");
     assert!(err.contains("the GGUF file has no tokenizer, which llama.cpp needs"), "{err}");
+    // A llama2.c header has no name: the export is named by the weights file.
+    let back = qplay::lm::import::read_gguf(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(back.title.as_deref(), Some("model_v0"));
     let (code, json, err) = qplay(&["bench", "--model", &v0, "--tokens", "2"]);
     assert_eq!(code, 0, "{err}");
     assert!(json.contains("model_fp32"), "{json}");
@@ -364,7 +369,7 @@ fn a_model_without_a_tokenizer_exports_and_benchmarks_but_does_not_read_text() {
     let Some(RawVocab::Tokens(mut v)) = m.vocab else { panic!("the fixture has a vocabulary") };
     v.model = Some("bert".into());
     let bert = dir.join("bert.gguf");
-    std::fs::write(&bert, write_gguf(&m.weights, GgufWeightType::F32, Some(&RawVocab::Tokens(v))).unwrap()).unwrap();
+    std::fs::write(&bert, write_gguf(&m.weights, "qplay test", GgufWeightType::F32, Some(&RawVocab::Tokens(v))).unwrap()).unwrap();
     let (code, _, err) = qplay(&["export", "--model", bert.to_str().unwrap(), "--format", "gguf", "--weights", "q8_0", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = qplay(&["eval", "--model", bert.to_str().unwrap()]);

@@ -480,7 +480,7 @@ fn gguf_export_round_trips() {
     let w = untied().weights;
     let vocab = llama_vocab();
     for ty in EXPORT_TYPES {
-        let bytes = write_gguf(&w, ty, Some(&RawVocab::Tokens(vocab.clone()))).unwrap();
+        let bytes = write_gguf(&w, "qplay test", ty, Some(&RawVocab::Tokens(vocab.clone()))).unwrap();
         let back = read_gguf(&bytes).unwrap();
         assert_eq!(back.version, 3);
         assert_eq!(back.vocab.as_ref(), Some(&vocab), "{}", ty.name());
@@ -504,8 +504,14 @@ fn gguf_export_round_trips() {
     // A tied model, and the character alphabet as qplay.alphabet.
     let mut tied = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap().weights;
     tied.alphabet = Some("abcdefghijklmnopqrstuvwxyz .,!?\n".into());
-    let back = read_gguf(&write_gguf(&tied, GgufWeightType::F32, None).unwrap()).unwrap();
+    let back = read_gguf(&write_gguf(&tied, "qplay test", GgufWeightType::F32, None).unwrap()).unwrap();
     assert_eq!(back.weights, tied);
+    // The name given is general.name (once always "qplay"): trimmed, hidden characters as U+FFFD,
+    // cut to 80 characters.
+    assert_eq!(back.title.as_deref(), Some("qplay test"));
+    let named = |name: &str| read_gguf(&write_gguf(&tied, name, GgufWeightType::F32, None).unwrap()).unwrap().title;
+    assert_eq!(named(" TinyLlama\u{202E}-1.1B \n").as_deref(), Some("TinyLlama\u{FFFD}-1.1B"));
+    assert_eq!(named(&"x".repeat(1000)).map(|t| t.chars().count()), Some(81), "80 characters and '…'");
     // The alphabet is also written as a "llama" vocabulary (llama.cpp needs tokenizer.ggml.*):
     // its SentencePiece tokenization is the character tokenizer's, id for id; qplay itself
     // keeps using the alphabet.
@@ -540,7 +546,7 @@ fn gguf_export_round_trips() {
     // A hand-edited qplay.alphabet that cannot be a vocabulary is named when the model is exported.
     let mut w = tied.clone();
     w.alphabet = Some("ab▁".into());
-    let e = err_text(write_gguf(&w, GgufWeightType::F32, None));
+    let e = err_text(write_gguf(&w, "qplay test", GgufWeightType::F32, None));
     assert!(e.contains("qplay.alphabet"), "{e}");
 }
 
@@ -548,11 +554,11 @@ fn gguf_export_round_trips() {
 fn gguf_export_refuses_what_the_type_cannot_hold() {
     let mut w = untied().weights;
     w.layers[0].wq[5] = 1e6;
-    let e = err_text(write_gguf(&w, GgufWeightType::F16, None));
+    let e = err_text(write_gguf(&w, "qplay test", GgufWeightType::F16, None));
     assert!(e.contains("blk.0.attn_q.weight") && e.contains("overflows F16"), "{e}");
     let mut v = llama_vocab();
     v.tokens.pop();
-    let e = err_text(write_gguf(&untied().weights, GgufWeightType::F32, Some(&RawVocab::Tokens(v))));
+    let e = err_text(write_gguf(&untied().weights, "qplay test", GgufWeightType::F32, Some(&RawVocab::Tokens(v))));
     assert!(e.contains("31 tokens for a vocabulary of 32"), "{e}");
 }
 
@@ -593,7 +599,7 @@ const LLAMA2C_TEXTS: [&str; 12] = [
 fn gguf_export_writes_a_llama2c_tokenizer_as_sentencepiece() {
     let m = untied();
     let original = tokenizer_for(&m.weights, m.vocab.as_ref()).unwrap();
-    let back = read_gguf(&write_gguf(&m.weights, GgufWeightType::F32, m.vocab.as_ref()).unwrap()).unwrap();
+    let back = read_gguf(&write_gguf(&m.weights, "qplay test", GgufWeightType::F32, m.vocab.as_ref()).unwrap()).unwrap();
     let Some(v) = &back.vocab else { panic!("no vocabulary") };
     let mut reference = llama_vocab();
     // The fixture script's piece list keeps tokenizer.py's ' ' in all but "▁é".
@@ -639,7 +645,7 @@ fn gguf_export_writes_a_llama2c_tokenizer_as_sentencepiece() {
     let m2 = import(&[("model.bin", V0), ("tokenizer.bin", &bin)]).unwrap();
     let original = tokenizer_for(&m2.weights, m2.vocab.as_ref()).unwrap();
     assert_eq!((original.bos(), original.eos()), (Some(1), Some(2)));
-    let back = read_gguf(&write_gguf(&m2.weights, GgufWeightType::Block(GgmlType::Q8_0), m2.vocab.as_ref()).unwrap()).unwrap();
+    let back = read_gguf(&write_gguf(&m2.weights, "qplay test", GgufWeightType::Block(GgmlType::Q8_0), m2.vocab.as_ref()).unwrap()).unwrap();
     let Some(v) = &back.vocab else { panic!("no vocabulary") };
     assert_eq!(v.tokens[..30], reference.tokens[..30]);
     assert_eq!(v.tokens[30..], [b"<unused30>".to_vec(), b"<unused31>".to_vec()]);
@@ -658,7 +664,7 @@ fn gguf_export_writes_a_llama2c_tokenizer_as_sentencepiece() {
     let mut odd = pieces;
     odd[20] = "r▁".as_bytes().to_vec();
     let m3 = import(&[("model.bin", V0), ("tokenizer.bin", &tokenizer_bin(&odd, &scores))]).unwrap();
-    let e = err_text(write_gguf(&m3.weights, GgufWeightType::F32, m3.vocab.as_ref()));
+    let e = err_text(write_gguf(&m3.weights, "qplay test", GgufWeightType::F32, m3.vocab.as_ref()));
     assert!(e.contains("tokenizer.bin") && e.contains("piece 20") && e.contains(".safetensors"), "{e}");
 }
 
@@ -693,7 +699,7 @@ fn gguf_export_writes_a_byte_level_tokenizer_json_as_gpt2() {
     use serde_json::Value;
     let w = model_of_512_ids();
     // "<|endoftext|>" (id 0) as config.json's eos_token_id.
-    let export = |json: String| write_gguf(&w, GgufWeightType::F32, Some(&RawVocab::TokenizerJson { json, end_of_text: vec![0] }));
+    let export = |json: String| write_gguf(&w, "qplay test", GgufWeightType::F32, Some(&RawVocab::TokenizerJson { json, end_of_text: vec![0] }));
     let e = err_text(export(BPE_JSON.to_string()));
     assert!(e.contains("<sep>") && e.contains("lstrip") && e.contains(".safetensors"), "{e}");
 
@@ -788,10 +794,10 @@ fn write_export_files() {
     let vocab = llama_vocab();
     for ty in EXPORT_TYPES {
         let name = format!("untied_{}.gguf", ty.name().to_ascii_lowercase());
-        std::fs::write(dir.join(name), write_gguf(&w, ty, Some(&RawVocab::Tokens(vocab.clone()))).unwrap()).unwrap();
+        std::fs::write(dir.join(name), write_gguf(&w, "qplay test", ty, Some(&RawVocab::Tokens(vocab.clone()))).unwrap()).unwrap();
     }
     let tied = import(&[("tied_f32.gguf", TIED_GGUF)]).unwrap().weights;
-    std::fs::write(dir.join("tied_f32.gguf"), write_gguf(&tied, GgufWeightType::F32, Some(&RawVocab::Tokens(vocab))).unwrap()).unwrap();
+    std::fs::write(dir.join("tied_f32.gguf"), write_gguf(&tied, "qplay test", GgufWeightType::F32, Some(&RawVocab::Tokens(vocab))).unwrap()).unwrap();
 }
 
 // ---------------------------------------------------------------------------- bad files
@@ -1336,7 +1342,7 @@ fn models_that_cannot_run_and_tokenizers_that_cannot_read_are_found_at_once() {
 #[test]
 fn tokenizers_given_with_a_model_are_used_or_named_for_what_they_are() {
     let m = untied();
-    let bare = write_gguf(&m.weights, GgufWeightType::F32, None).unwrap();
+    let bare = write_gguf(&m.weights, "qplay test", GgufWeightType::F32, None).unwrap();
     let alone = import(&[("bare.gguf", &bare)]).unwrap();
     assert!(alone.vocab.is_none());
     let with = import(&[("bare.gguf", &bare), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
@@ -1350,7 +1356,7 @@ fn tokenizers_given_with_a_model_are_used_or_named_for_what_they_are() {
     // A GGUF whose own vocabulary is of a kind qplay does not run takes the given one instead.
     let mut bert = llama_vocab();
     bert.model = Some("bert".into());
-    let with_bert = write_gguf(&m.weights, GgufWeightType::F32, Some(&RawVocab::Tokens(bert))).unwrap();
+    let with_bert = write_gguf(&m.weights, "qplay test", GgufWeightType::F32, Some(&RawVocab::Tokens(bert))).unwrap();
     let b = import(&[("bert.gguf", &with_bert), ("tokenizer.bin", TOKENIZER_BIN)]).unwrap();
     assert!(b.unused.is_empty() && b.notes.iter().any(|n| n.contains("\"bert\" is not") || n.contains("(\"bert\") is not")), "{:?}", b.notes);
     assert_eq!(tokenizer_for(&b.weights, b.vocab.as_ref()).unwrap().encode("in the end").unwrap(), want.encode("in the end").unwrap());

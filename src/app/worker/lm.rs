@@ -38,6 +38,8 @@ struct Loaded {
     /// The built-in model it is, or the user's load key.
     id: LmModelRef,
     name: String,
+    /// The name the user's files give the model (GGUF `general.name`, config.json `_name_or_path`).
+    title: Option<String>,
     weights: LmWeights,
     fp32: LmModel,
     /// None when the user's files carry no vocabulary.
@@ -122,6 +124,7 @@ async fn builtin(id: u32, which: BuiltinLm) -> Result<Rc<Loaded>, String> {
     let m = Rc::new(Loaded {
         id: LmModelRef::Builtin(which),
         name: which.name().into(),
+        title: None,
         weights,
         fp32,
         tok: Some(tok),
@@ -222,7 +225,7 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
         title: imported.title.clone(),
         fingerprint,
     };
-    let m = Rc::new(Loaded { id: LmModelRef::User { key }, name, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None), train: RefCell::new(None) });
+    let m = Rc::new(Loaded { id: LmModelRef::User { key }, name, title: imported.title, weights: imported.weights, fp32, tok, vocab, val: RefCell::new(None), train: RefCell::new(None) });
     CACHE.with_borrow_mut(|c| {
         c.user = Some(m);
         c.quantized = c.quantized.take().filter(|q| matches!(q.source, LmModelRef::Builtin(_)));
@@ -345,7 +348,9 @@ async fn export(id: u32, model: &LmModelRef, quant: LmQuantConfig, format: LmExp
     let octet = "application/octet-stream".to_string();
     let gguf = |ty: GgufWeightType, tag: &str| -> Result<(Outcome, Vec<u8>), String> {
         progress(id, &format!("writing GGUF {tag}"), 0, 1);
-        let b = crate::lm::import::write_gguf(&m.weights, ty, m.vocab.as_ref()).map_err(err)?;
+        // general.name: the files' own name for the model, else the built-in's, else the file's.
+        let name = m.title.clone().unwrap_or_else(|| if let LmModelRef::Builtin(which) = m.id { format!("qplay {}", which.name()) } else { stem(&m) });
+        let b = crate::lm::import::write_gguf(&m.weights, &name, ty, m.vocab.as_ref()).map_err(err)?;
         Ok((Outcome::File { name: format!("{}-{}.gguf", stem(&m), tag.to_ascii_lowercase()), mime: octet.clone() }, b))
     };
     match format {

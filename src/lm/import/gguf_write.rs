@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! "GGUF" · u32 3 · u64 n_tensors · u64 n_kv
-//! metadata: general.architecture "llama" · general.name · general.file_type (u32: 0 F32, 1 F16,
+//! metadata: general.architecture "llama" · general.name (the model's own, else its file's) · general.file_type (u32: 0 F32, 1 F16,
 //!   2 Q4_0, 3 Q4_1, 7 Q8_0) · general.quantization_version 2 (block formats) ·
 //!   llama.vocab_size · context_length · embedding_length · block_count · feed_forward_length ·
 //!   rope.dimension_count · attention.head_count · attention.head_count_kv (u32) ·
@@ -187,10 +187,11 @@ fn encode(name: &str, values: &[f32], cols: usize, ty: GgufWeightType) -> Result
     }
 }
 
-/// Writes `w` as a Llama GGUF v3 file, matrices in `ty`, with `vocab` as `tokenizer.ggml.*` (in
-/// GGUF's form, [`gguf_vocabulary`]: a tokenizer it cannot carry is an error). Without `vocab` or
-/// an alphabet the file has no tokenizer keys.
-pub fn write_gguf(w: &LmWeights, ty: GgufWeightType, vocab: Option<&RawVocab>) -> Result<Vec<u8>, LmError> {
+/// Writes `w` as a Llama GGUF v3 file named `name` (`general.name`, cut to 80 characters),
+/// matrices in `ty`, with `vocab` as `tokenizer.ggml.*` (in GGUF's form, [`gguf_vocabulary`]: a
+/// tokenizer it cannot carry is an error). Without `vocab` or an alphabet the file has no
+/// tokenizer keys.
+pub fn write_gguf(w: &LmWeights, name: &str, ty: GgufWeightType, vocab: Option<&RawVocab>) -> Result<Vec<u8>, LmError> {
     w.validate()?;
     let c = &w.config;
     let mut out = Out::default();
@@ -200,7 +201,7 @@ pub fn write_gguf(w: &LmWeights, ty: GgufWeightType, vocab: Option<&RawVocab>) -
     out.u64(0);
     out.u64(0);
     out.kv_str("general.architecture", "llama");
-    out.kv_str("general.name", "qplay");
+    out.kv_str("general.name", &crate::clip::clip(name.trim(), 80));
     out.kv_u32("general.file_type", ty.file_type());
     if matches!(ty, GgufWeightType::Block(_)) {
         out.kv_u32("general.quantization_version", QUANTIZATION_VERSION);
