@@ -207,10 +207,10 @@ fn tensor_of_file(path: &std::path::Path, bytes: &[u8], wanted: Option<&str>, ke
             let fits = |t: &qplay::formats::Tensor| !t.values.is_empty() && (keep_nonfinite || t.values.iter().all(|v| v.is_finite()));
             let i = largest_tensor(list, |i| fits(&list[i].1)).ok_or_else(|| {
                 let why = if list.iter().all(|(_, t)| t.values.is_empty()) { "every tensor is empty" } else { "every tensor with values holds NaN or ±∞ (--ignore-nonfinite reads them as 0)" };
-                let unread = file.unread_note().map(|n| format!("; {n}")).unwrap_or_default();
+                let unread = file.note().map(|n| format!("; {n}")).unwrap_or_default();
                 format!("{name}: {why}{unread}")
             })?;
-            if let Some(note) = file.unread_note() {
+            if let Some(note) = file.note() {
                 eprintln!("qplay: {name}: {note}");
             }
             i

@@ -135,7 +135,8 @@ pub fn parse_numbers(text: &str) -> Result<Parsed, ParseError> {
 /// text (does it fit in a link?) costs what reading its first values does.
 pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
     let limit = limit.min(MAX_VALUES);
-    let body = unwrap(text);
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8" starts with one) is no value.
+    let body = unwrap(text.strip_prefix('\u{FEFF}').unwrap_or(text));
     let mut values: Vec<f32> = Vec::new();
     // Values per non-empty line, with the line's number (from 1).
     let mut lines: Vec<(usize, usize)> = Vec::new();
@@ -190,7 +191,12 @@ pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
                 missing.get_or_insert(values.len() + 1);
             }
             ',' | ';' => comma = true,
+            // A line ends at "\n", "\r\n" or a lone "\r" (classic Mac OS line ends).
             '\n' => {
+                line += 1;
+                comma = false;
+            }
+            '\r' if body.as_bytes().get(i + 1) != Some(&b'\n') => {
                 line += 1;
                 comma = false;
             }

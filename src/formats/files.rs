@@ -36,15 +36,19 @@ pub struct TensorFile {
     pub unread: Vec<(String, String)>,
     /// The members of an archive that are not arrays (a `README.txt` in an `.npz`).
     pub not_arrays: Vec<String>,
+    /// A text whose lines are of unequal length, read as one row: what happened ([`crate::parse::Parsed::notice`]).
+    pub lines_note: Option<String>,
 }
 
 impl TensorFile {
-    /// "not read, of a dtype qplay does not read: "labels" (<U5), "z" (<c8)" and "not arrays,
-    /// passed over: "README.txt"", or `None` when every member was read.
-    pub fn unread_note(&self) -> Option<String> {
+    /// What reading the file has to say: "not read, of a dtype qplay does not read: "labels"
+    /// (<U5), "z" (<c8)", "not arrays, passed over: "README.txt"", how a text's lines of unequal
+    /// length were read; `None` when every member was read as it stands.
+    pub fn note(&self) -> Option<String> {
         let dtypes = (!self.unread.is_empty()).then(|| format!("not read, of a dtype qplay does not read: {}", unread_list(&self.unread)));
         let others = (!self.not_arrays.is_empty()).then(|| format!("not arrays, passed over: {}", name_list(&self.not_arrays)));
-        let notes: Vec<String> = dtypes.into_iter().chain(others).collect();
+        let lines = self.lines_note.as_ref().map(|n| n.trim_end_matches('.').to_string());
+        let notes: Vec<String> = dtypes.into_iter().chain(others).chain(lines).collect();
         (!notes.is_empty()).then(|| notes.join("; "))
     }
 
@@ -79,13 +83,16 @@ pub fn read_tensor_file(name: &str, bytes: &[u8]) -> Result<TensorFile, String> 
         "npy" => one(npy::read_npy(bytes))?,
         "npz" => {
             let npz::NpzContents { arrays, unread, not_arrays } = npz::read_npz_readable(bytes, npz::MAX_NPZ_DECOMPRESSED).map_err(|e| describe(name, e))?;
-            TensorFile { tensors: arrays, unread, not_arrays }
+            TensorFile { tensors: arrays, unread, not_arrays, lines_note: None }
         }
         "safetensors" => {
             let (file, unread) = safetensors::SafetensorsHeader::parse(bytes, safetensors::MAX_SAFETENSORS_BYTES).and_then(|h| h.read_readable()).map_err(|e| describe(name, e))?;
-            TensorFile { tensors: file.tensors.into_iter().map(|t| (t.name, t.tensor)).collect(), unread, not_arrays: Vec::new() }
+            TensorFile { tensors: file.tensors.into_iter().map(|t| (t.name, t.tensor)).collect(), unread, not_arrays: Vec::new(), lines_note: None }
         }
-        "txt" | "csv" | "json" | "tsv" => one(text::read_text(bytes))?,
+        "txt" | "csv" | "json" | "tsv" => {
+            let (tensor, lines_note) = text::read_text_noted(bytes).map_err(|e| describe(name, e))?;
+            TensorFile { tensors: vec![(name.to_string(), tensor)], lines_note, ..TensorFile::default() }
+        }
         other => return Err(format!("{name}: a tensor must be a .npy, .npz, .safetensors, .txt, .csv or .json file, not .{other}")),
     };
     if file.tensors.is_empty() {

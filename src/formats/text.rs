@@ -37,6 +37,11 @@ fn json_error(message: impl Into<String>) -> FormatError {
 
 /// Reads a tensor from text bytes (UTF-8).
 pub fn read_text(bytes: &[u8]) -> Result<Tensor, FormatError> {
+    read_text_noted(bytes).map(|(t, _)| t)
+}
+
+/// [`read_text`], with the note on lines of unequal length read as one row, if they were.
+pub fn read_text_noted(bytes: &[u8]) -> Result<(Tensor, Option<String>), FormatError> {
     if bytes.len() > MAX_TEXT_BYTES {
         return Err(FormatError::TooLarge { bytes: bytes.len(), limit: MAX_TEXT_BYTES });
     }
@@ -44,11 +49,18 @@ pub fn read_text(bytes: &[u8]) -> Result<Tensor, FormatError> {
         format: "text",
         message: format!("byte {} is not UTF-8 text (is this a binary file?)", e.valid_up_to()),
     })?;
-    read_str(text)
+    read_str_noted(text)
 }
 
 /// Reads a tensor from text (see the module header).
 pub fn read_str(text: &str) -> Result<Tensor, FormatError> {
+    read_str_noted(text).map(|(t, _)| t)
+}
+
+/// [`read_str`], with the note on lines of unequal length read as one row, if they were.
+fn read_str_noted(text: &str) -> Result<(Tensor, Option<String>), FormatError> {
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8" starts with one) is no value.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     if text.len() > MAX_TEXT_BYTES {
         return Err(FormatError::TooLarge { bytes: text.len(), limit: MAX_TEXT_BYTES });
     }
@@ -63,11 +75,11 @@ pub fn read_str(text: &str) -> Result<Tensor, FormatError> {
             return Err(e);
         }
         if read.is_ok() {
-            return state.tensor();
+            return state.tensor().map(|t| (t, None));
         }
     }
     let parsed = parse_numbers(text).map_err(FormatError::Text)?;
-    Ok(Tensor { shape: parsed.shape, values: parsed.values })
+    Ok((Tensor { shape: parsed.shape, values: parsed.values }, parsed.notice))
 }
 
 // ------------------------------------------------------------------------------------------------

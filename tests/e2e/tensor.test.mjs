@@ -482,6 +482,8 @@ test('the number boxes clamp or refuse hostile values with a note, and show the 
   await expectBox(param, '-1', /^-1 is outside \(0, 100\]: kept 100$/, '100');
   await expectBox(param, '0', /^0 is outside \(0, 100\]: kept 100$/, '100');
   await expectBox(param, '99.5', null, '99.5');
+  // A value too close to 0 for the 32-bit setting is kept out, and said (1e-300 once became 0 unseen).
+  await expectBox(param, '1e-300', /^1e-300 is too close to 0 to hold \(nearer than 1\.1754944e-38\): kept 99\.5$/, '99.5');
   assert.match(await page.evaluate(() => location.hash), /cparam=99\.5(&|$)/);
   await page.selectOption('[data-testid=calibration]', 'removal_outlier');
   assert.equal(await box(param), '0.0001');
@@ -530,9 +532,9 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   // Files the page reads but cannot quantize (a NaN, an infinity, no values) are refused whole,
   // named, and the loaded tensor stays; one with a good tensor beside a bad one opens on the good.
   for (const [name, file, why] of [
-    ['nan.npy', npyF32([3], new Float32Array([1, NaN, 2])), /nan\.npy.*value #2 is NaN/],
-    ['inf.npy', npyF32([2], new Float32Array([Infinity, 1])), /inf\.npy.*value #1 is inf/],
-    ['empty.npy', npyF32([0], new Float32Array([])), /empty\.npy.*is empty \(shape \[0\]\): the page needs at least one value/],
+    ['nan.npy', npyF32([3], new Float32Array([1, NaN, 2])), /^nan\.npy: value #2 is NaN/],
+    ['inf.npy', npyF32([2], new Float32Array([Infinity, 1])), /^inf\.npy: value #1 is inf/],
+    ['empty.npy', npyF32([0], new Float32Array([])), /^empty\.npy is empty \(shape \[0\]\): the page needs at least one value/],
   ]) {
     await page.setInputFiles('[data-testid=tensor-drop-input]', { name, mimeType: 'application/octet-stream', buffer: file });
     await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('[data-testid=file-error]')?.textContent ?? ''), why.source);
@@ -549,13 +551,20 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   // The tensor it cannot show is marked so in the list, with why in its tooltip.
   assert.deepEqual(await page.$$eval('[data-testid=file-tensor] option', (o) => o.map((e) => [e.textContent, e.title])),
     [['bad [4] (4 values) — cannot be shown', 'bad: value #3 is NaN: only finite numbers can be quantized'], ['good [2] (2 values)', '']]);
-  assert.equal(await page.$('[data-testid=file-unread]'), null, 'every member of mixed.npz was read');
+  assert.equal(await page.$('[data-testid=file-note]'), null, 'every member of mixed.npz was read');
   // NumPy's archive with strings, complex and objects beside a float array: the float array
   // opens and the others are named with their dtypes.
   await page.setInputFiles('[data-testid=tensor-drop-input]', join(root, 'tests/fixtures/arrays_some_unreadable.npz'));
   await page.waitForFunction(() => /arrays_some_unreadable\.npz/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
   assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /^w \[2, 3\]/);
-  assert.match(await page.textContent('[data-testid=file-unread]'), /not read, of a dtype qplay does not read: "labels" \(<U3\), "z" \(<c8\), "o" \(\|O\)/);
+  assert.match(await page.textContent('[data-testid=file-note]'), /not read, of a dtype qplay does not read: "labels" \(<U3\), "z" \(<c8\), "o" \(\|O\)/);
+  // A CSV (with Excel's byte-order mark) of lines of unequal length opens as one row, and the
+  // file's note says so, as the text box's does.
+  await page.setInputFiles('[data-testid=tensor-drop-input]', { name: 'ragged.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeff1,2,3\n4,5\n') });
+  await page.waitForFunction(() => /ragged\.csv/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''));
+  assert.match(await page.textContent('[data-testid=loaded-file]'), /\[5\] \(5 values\)/);
+  assert.equal(await page.textContent('[data-testid=file-note]'),
+    'Of ragged.csv: Line 2 has 2 values, line 1 has 3: the lines were read as one row of 5 values (lines of equal length give a 2-D tensor).');
   // A file whose first tensor is a bias: the largest tensor (the weight) is shown first.
   const header = Buffer.from(JSON.stringify({ b: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, w: { dtype: 'F32', shape: [2, 3], data_offsets: [4, 28] } }));
   const len = Buffer.alloc(8);

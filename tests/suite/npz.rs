@@ -196,7 +196,7 @@ both! {
         assert_eq!(file.tensors[0].1.values[..3], BASE[..3]);
         let dtypes: Vec<(&str, &str)> = file.unread.iter().map(|(n, d)| (n.as_str(), d.as_str())).collect();
         assert_eq!(dtypes, vec![("labels", "<U3"), ("z", "<c8"), ("o", "|O")]);
-        let note = file.unread_note().unwrap();
+        let note = file.note().unwrap();
         assert!(note.contains("\"labels\" (<U3), \"z\" (<c8), \"o\" (|O)"), "{note}");
         assert!(file.missing("mixed.npz", "z").contains("tensor \"z\" is of dtype <c8"), "{}", file.missing("mixed.npz", "z"));
         assert!(file.missing("mixed.npz", "q").contains("no tensor \"q\"; it holds w, labels, z, o"), "{}", file.missing("mixed.npz", "q"));
@@ -215,7 +215,7 @@ both! {
         let file = read_tensor_file("notes.npz", &archive).expect("the array beside the notes reads");
         assert_eq!((file.tensors.len(), &file.tensors[0].0, &file.tensors[0].1.values), (1, &"w".to_string(), &vec![1.0, 2.0]));
         assert_eq!(file.not_arrays, ["README.txt", "x.npy"]);
-        assert_eq!(file.unread_note().unwrap(), "not arrays, passed over: \"README.txt\", \"x.npy\"");
+        assert_eq!(file.note().unwrap(), "not arrays, passed over: \"README.txt\", \"x.npy\"");
         assert_eq!(file.missing("notes.npz", "README.txt"), "notes.npz: member \"README.txt\" is not a .npy array");
         let e = read_tensor_file("notes.npz", &zip_of(&[("README.txt", b"hello", false)])).unwrap_err();
         assert_eq!(e, "notes.npz: no .npy arrays; its members: \"README.txt\"");
@@ -223,7 +223,7 @@ both! {
         assert!(e.contains("\"s\" (<U2); not arrays: \"a.txt\""), "{e}");
         // Both kinds in one note.
         let archive = zip_of(&[("s.npy", fixture!("str_unsupported.npy"), true), ("w.npy", &w, false), ("a.txt", b"", false)]);
-        let note = read_tensor_file("both.npz", &archive).unwrap().unread_note().unwrap();
+        let note = read_tensor_file("both.npz", &archive).unwrap().note().unwrap();
         assert_eq!(note, "not read, of a dtype qplay does not read: \"s\" (<U2); not arrays, passed over: \"a.txt\"");
         // An empty file says so, whatever its kind.
         for name in ["e.npy", "e.npz", "e.safetensors"] {

@@ -27,6 +27,22 @@ both! {
         assert_eq!(t("[[1. 2.]\n [3. 4.]]"), Tensor { shape: vec![2, 2], values: vec![1.0, 2.0, 3.0, 4.0] });
     }
 
+    a_files_byte_order_mark_and_line_ends_and_ragged_lines {
+        // Excel's "CSV UTF-8" starts with a byte-order mark: no value (it was "value #1 "\u{FEFF}1" is not a number").
+        let bom = t("\u{FEFF}1,2,3\n4,5,6\n");
+        assert_eq!((bom.shape, bom.values), (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        assert_eq!(read_text(b"\xEF\xBB\xBF[[1, 2], [3, 4]]").unwrap().shape, vec![2, 2]);
+        // Lines ended by "\r\n" or by a lone "\r" (classic Mac OS) are rows, as with "\n".
+        assert_eq!(t("1,2,3\r\n4,5,6\r\n").shape, vec![2, 3]);
+        assert_eq!(t("1,2,3\r4,5,6\r").shape, vec![2, 3]);
+        // A file of lines of unequal length is read as one row, and the file's note says so, as
+        // the box's does (the page showed a file's [5] without a word).
+        let file = qplay::formats::files::read_tensor_file("ragged.csv", b"1,2,3\n4,5\n").unwrap();
+        assert_eq!(file.tensors[0].1.shape, vec![5]);
+        assert_eq!(file.note().as_deref(), Some("Line 2 has 2 values, line 1 has 3: the lines were read as one row of 5 values (lines of equal length give a 2-D tensor)"));
+        assert_eq!(qplay::formats::files::read_tensor_file("even.csv", b"1,2,3\n4,5,6\n").unwrap().note(), None);
+    }
+
     json_arrays_read_in_one_and_two_dimensions {
         assert_eq!(t("[1, 2.5, -3e2]"), Tensor { shape: vec![3], values: vec![1.0, 2.5, -300.0] });
         assert_eq!(t(" [[1, 2, 3], [4, 5, 6]] "), Tensor { shape: vec![2, 3], values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0] });

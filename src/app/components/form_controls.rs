@@ -188,6 +188,10 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
                 Ok(v) if v.is_finite() && ((ex_lo && v <= min) || (ex_hi && v >= max)) => {
                     note.set(Some(format!("{} is outside {range}: kept {value}", typed.trim())));
                 }
+                // The settings of fractions are 32-bit floats: 1e-300 would become 0 out of sight.
+                Ok(v) if !whole && v != 0.0 && v.abs() < f32::MIN_POSITIVE as f64 => {
+                    note.set(Some(format!("{} is too close to 0 to hold (nearer than {:e}): kept {value}", typed.trim(), f32::MIN_POSITIVE)));
+                }
                 Ok(v) if v.is_finite() => {
                     let clamped = v.clamp(min, max);
                     // + 0.0 turns a typed −0 into 0 (the link would say "-0").

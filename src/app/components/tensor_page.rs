@@ -283,8 +283,8 @@ pub fn tensor_page() -> Html {
                             }) }
                         </select>
                         <button onclick={on_close} data-testid="close-file" title="Back to typing numbers">{"Close the file"}</button>
-                        if let Some(note) = &f.unread {
-                            <p class="hint" data-testid="file-unread">{ format!("Of {}: {note}.", f.name) }</p>
+                        if let Some(note) = &f.file_note {
+                            <p class="hint" data-testid="file-note">{ format!("Of {}: {note}.", f.name) }</p>
                         }
                         <p class="hint">{"An N-D tensor is shown as [d0, d1·…·dn]: each row is a channel along axis 0. A loaded file does not travel in the share link."}</p>
                     </div>

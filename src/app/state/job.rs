@@ -156,7 +156,7 @@ pub fn run<K: 'static>(worker: &SharedWorker, request: Request, file: Option<&Fi
             },
             (Event::Done(Outcome::File { name, .. }), None) => Event::Failed(format!("the worker wrote {name}, but its bytes did not arrive")),
             (Event::Done(Outcome::TensorView { parts, .. }), Some(bytes)) => Event::Done(Outcome::TensorView { parts, bytes }),
-            (Event::Done(Outcome::Tensors { tensors, chosen, cannot_show, unread, .. }), Some(bytes)) => Event::Done(Outcome::Tensors { tensors, chosen, cannot_show, unread, bytes }),
+            (Event::Done(Outcome::Tensors { tensors, chosen, cannot_show, file_note, .. }), Some(bytes)) => Event::Done(Outcome::Tensors { tensors, chosen, cannot_show, file_note, bytes }),
             (event, _) => event,
         };
         d.emit(JobUpdate { id, change: Change::Event(event) });

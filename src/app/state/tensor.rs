@@ -54,8 +54,8 @@ pub struct LoadedTensors {
     current: Option<(String, Tensor)>,
     /// Per tensor, why the page cannot show it (None: it can).
     pub cannot_show: Rc<Vec<Option<String>>>,
-    /// The file's tensors that were not read (of a dtype qplay does not read), named.
-    pub unread: Option<String>,
+    /// What reading the file has to say (`TensorFile::note`): tensors not read, lines read as one row.
+    pub file_note: Option<String>,
 }
 
 /// The same file read once (not another read of equal values) with the same tensor chosen: a
@@ -68,9 +68,9 @@ impl PartialEq for LoadedTensors {
 
 impl LoadedTensors {
     /// Tensor `chosen` of the file (the last one past the end).
-    pub fn choosing(name: String, tensors: Rc<PackedTensors>, cannot_show: Rc<Vec<Option<String>>>, chosen: usize, unread: Option<String>) -> LoadedTensors {
+    pub fn choosing(name: String, tensors: Rc<PackedTensors>, cannot_show: Rc<Vec<Option<String>>>, chosen: usize, file_note: Option<String>) -> LoadedTensors {
         let chosen = chosen.min(tensors.len().saturating_sub(1));
-        LoadedTensors { current: tensors.tensor(chosen), name, tensors, cannot_show, chosen, unread }
+        LoadedTensors { current: tensors.tensor(chosen), name, tensors, cannot_show, chosen, file_note }
     }
 
     /// Why the page cannot show tensor `i` (None: it can).
@@ -190,9 +190,9 @@ impl Reducible for TensorState {
             TensorAction::Read(update) => match next.reading.apply(update) {
                 // The worker chose the tensor shown first; a file with none the page can show
                 // is its error, and keeps what was shown.
-                Applied::Finished(name, Outcome::Tensors { tensors, chosen, cannot_show, unread, bytes }) => match PackedTensors::new(tensors, bytes, MAX_PAGE_VALUES) {
+                Applied::Finished(name, Outcome::Tensors { tensors, chosen, cannot_show, file_note, bytes }) => match PackedTensors::new(tensors, bytes, MAX_PAGE_VALUES) {
                     Ok(tensors) if chosen < tensors.len() => {
-                        next.file = Some(Rc::new(LoadedTensors::choosing(name, Rc::new(tensors), Rc::new(cannot_show), chosen, unread)));
+                        next.file = Some(Rc::new(LoadedTensors::choosing(name, Rc::new(tensors), Rc::new(cannot_show), chosen, file_note)));
                         next.file_error = None;
                         next.settings.generator = None;
                         next.settings.range = None;
@@ -214,7 +214,7 @@ impl Reducible for TensorState {
             TensorAction::FileError(message) => next.file_error = Some(message),
             TensorAction::ChooseTensor(i) => {
                 if let Some(f) = &next.file {
-                    next.file = Some(Rc::new(LoadedTensors::choosing(f.name.clone(), f.tensors.clone(), f.cannot_show.clone(), i, f.unread.clone())));
+                    next.file = Some(Rc::new(LoadedTensors::choosing(f.name.clone(), f.tensors.clone(), f.cannot_show.clone(), i, f.file_note.clone())));
                     next.settings.range = None;
                     next.file_error = None;
                 }

@@ -474,8 +474,8 @@ pub enum Outcome {
         /// Per tensor, why the page cannot show it (`page_can_take`); None: it can.
         #[serde(default)]
         cannot_show: Vec<Option<String>>,
-        /// What of the file was not read (`TensorFile::unread_note`).
-        unread: Option<String>,
+        /// What reading the file has to say: members not read, lines read as one row (`TensorFile::note`).
+        file_note: Option<String>,
         #[serde(skip)]
         bytes: Vec<u8>,
     },

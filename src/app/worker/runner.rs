@@ -233,9 +233,11 @@ async fn handle(job: Job, bytes: Option<Vec<u8>>) -> Result<(Outcome, Option<Vec
             let file = crate::formats::files::read_tensor_file(&name, &b)?;
             drop(b);
             // Here, where the values are: the page unpacks only the tensor it shows.
-            let (chosen, cannot_show) = page_choice(&file.tensors).map_err(|why| format!("{name}: {why}"))?;
+            // A file of one array (.npy, text) names its tensor after itself: named once.
+            let whole_file = matches!(&file.tensors[..], [(n, _)] if *n == name);
+            let (chosen, cannot_show) = page_choice(&file.tensors).map_err(|why| if whole_file { why } else { format!("{name}: {why}") })?;
             let (tensors, values) = pack_tensors(&file.tensors, MAX_PAGE_VALUES);
-            return Ok((Outcome::Tensors { tensors, chosen, cannot_show, unread: file.unread_note(), bytes: Vec::new() }, Some(values)));
+            return Ok((Outcome::Tensors { tensors, chosen, cannot_show, file_note: file.note(), bytes: Vec::new() }, Some(values)));
         }
         Request::ReadModel { model: source } => {
             let (m, _) = model(id, &source, bytes).await?;
