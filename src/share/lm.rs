@@ -2,8 +2,9 @@
 //! (`qplay lm … --config`): `#/lm?weights=rtn&bits=4&group=32&kv=int8&prompt=ROMEO%3A&seed=7`.
 //!
 //! Keys at their default are left out. Reading never fails and is linear in the link's length:
-//! each `key=value` pair is looked up in one match (no nesting, no recursion); an unknown key
-//! or an invalid value is skipped with a notice that names it and says why.
+//! each `key=value` pair is looked up in one match (no nesting, no recursion); an invalid value
+//! is skipped with a notice that names its key and says why, and the unknown keys are named
+//! together in one notice.
 //!
 //! | key | value | default |
 //! | --- | --- | --- |
