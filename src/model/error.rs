@@ -10,6 +10,9 @@ pub enum ModelError {
     ShapeMismatch { layer: String, expected: String, found: String },
     /// A dimension that is zero, or absurdly large.
     BadDimension { layer: String, what: &'static str, value: usize },
+    /// The model's input holds no value or more than `limit`; `shape` as the file gives it
+    /// ("[1, 99999, 99999]": a count would saturate in wasm32's usize).
+    InputSize { shape: String, limit: usize },
     /// A tensor whose length does not match the shape it is declared with.
     /// `expected` is the shape's product in u128: on wasm32 a usize product of dimensions up to
     /// 2^16 wraps (65,536 × 65,536 is 0), and an empty tensor would pass.
@@ -43,6 +46,9 @@ impl fmt::Display for ModelError {
                 write!(f, "layer {layer}: expects an input of shape {expected}, gets {found}")
             }
             ModelError::BadDimension { layer, what, value } => write!(f, "layer {layer}: {what} = {value} is not allowed"),
+            ModelError::InputSize { shape, limit } => {
+                write!(f, "the model's input {shape} must hold 1 to {} values", grouped(*limit as u128))
+            }
             ModelError::TensorLength { layer, tensor, expected, found } => {
                 write!(f, "layer {layer}: {tensor} has {found} values, its shape needs {expected}")
             }

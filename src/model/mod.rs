@@ -116,7 +116,7 @@ impl Model {
             return Err(ModelError::TooLarge { params: params as u128, limit: max_params });
         }
         if input.is_empty() || input.len() > MAX_INPUT {
-            return Err(ModelError::BadDimension { layer: "input".into(), what: "size", value: input.len() });
+            return Err(ModelError::InputSize { shape: input.to_string(), limit: MAX_INPUT });
         }
         // Validate shapes with BatchNorm in place, then fold.
         let mut shape = input;

@@ -349,8 +349,13 @@ pub fn drop_unknown_layers(exp: &mut Experiment, layers: &[String]) -> Vec<Strin
     let known = |n: &String| layers.contains(n);
     let model = if exp.model == crate::experiment::spec::FILE_MODEL { "the model file" } else { exp.model.as_str() };
     let why = |n: &String| format!("{model} has no quantizable layer \"{}\" (its layers are {})", clip(n), layers.join(", "));
-    for n in exp.ptq.skip.iter().filter(|n| !known(n)) {
-        notices.push(format!("Ignored ptq.skip's \"{}\" in the link: {}.", clip(n), why(n)));
+    // The skip list's unknown names in one notice, each once (x,x,…,x was a line per x).
+    let unknown = exp.ptq.skip.iter().filter(|n| !known(n));
+    if let Some((named, count)) = crate::share::named_keys(unknown.clone().map(|n| std::borrow::Cow::Borrowed(n.as_str()))) {
+        match unknown.clone().next() {
+            Some(n) if count == 1 => notices.push(format!("Ignored ptq.skip's \"{}\" in the link: {}.", clip(n), why(n))),
+            _ => notices.push(format!("Ignored ptq.skip's {named} in the link: {model} has no quantizable layers of these names (its layers are {}).", layers.join(", "))),
+        }
     }
     for n in exp.ptq.layer_bits.keys().filter(|n| !known(n)) {
         notices.push(format!("Ignored ptq.layer_bits.{} in the link: {}.", clip(n), why(n)));

@@ -117,6 +117,11 @@ both! {
         let huge = LayerKind::Linear(Linear { in_features: 1 << 20, out_features: 1 << 20, w: vec![], b: vec![] });
         let e = Model::new(Shape::Flat(1 << 20), vec![layer("fc", huge)], MAX).unwrap_err();
         assert!(matches!(e, ModelError::BadDimension { .. }), "absurd dimension: {e}");
+        // An input too large is named by its shape (its count saturated to "size = 4294967295" on wasm32).
+        let e = Model::new(Shape::Chw(1, 99999, 99999), vec![layer("fc", linear(4, 3, 0.0))], MAX).unwrap_err();
+        assert_eq!(e.to_string(), "the model's input [1, 99999, 99999] must hold 1 to 16,777,216 values");
+        let e = Model::new(Shape::Flat(0), vec![layer("fc", linear(4, 3, 0.0))], MAX).unwrap_err();
+        assert_eq!(e.to_string(), "the model's input [0] must hold 1 to 16,777,216 values");
         let e = Model::new(Shape::Flat(4), vec![layer("fc", linear(4, 3, 0.0))], 10).unwrap_err();
         assert_eq!(e, ModelError::TooLarge { params: 15, limit: 10 });
         let mut bad = linear(4, 3, 0.0);

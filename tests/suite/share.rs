@@ -390,6 +390,14 @@ both! {
             ]
         );
         assert_eq!(exp.ptq.skip, ["nn2"]);
+        // A name given many times is named once; several unknown names share one notice.
+        let (mut many, _) = from_query(&format!("ptq.skip={}nn2", "x,".repeat(50)));
+        assert_eq!(qplay::share::experiment::drop_unknown_layers(&mut many, &layers),
+            ["Ignored ptq.skip's \"x\" in the link: mlp-fashion has no quantizable layer \"x\" (its layers are nn1, nn2, nn3)."]);
+        let (mut many, _) = from_query("ptq.skip=a,b,a,nn1,c");
+        assert_eq!(qplay::share::experiment::drop_unknown_layers(&mut many, &layers),
+            ["Ignored ptq.skip's \"a\", \"b\", \"c\" in the link: mlp-fashion has no quantizable layers of these names (its layers are nn1, nn2, nn3)."]);
+        assert_eq!(many.ptq.skip, ["nn1"]);
         assert_eq!(exp.ptq.layer_bits.iter().map(|(n, b)| (n.as_str(), *b)).collect::<Vec<_>>(), [("nn1", 6)]);
         exp.ptq.validate_for(&layers).unwrap();
         let mut fit = qplay::experiment::Experiment { dataset: "mnist".into(), eval_size: 9000, calib_size: 8192, ..Default::default() };
