@@ -163,7 +163,7 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                 }
             }
             { number("seed", "Seed", "picks the calibration images (0 = the first ones, class-balanced), which activation calibration, SmoothQuant, bias correction and the searches use (weight-only PTQ without bias correction uses none); also seeds stochastic rounding, which a link can set (ptq.rounding)",
-                e.seed.to_string(), "0", "4294967295", "1", Rc::new(|x, v| x.seed = v.max(0.0) as u64)) }
+                e.seed.to_string(), "0", &super::generator_controls::MAX_TYPED_SEED.to_string(), "1", Rc::new(|x, v| x.seed = v.max(0.0) as u64)) }
         </div>
     };
 
