@@ -15,6 +15,21 @@ fn malformed(e: impl std::fmt::Display) -> FormatError {
     FormatError::Malformed { format: ".npy", message: e.to_string() }
 }
 
+/// npyz's error for a header that does not parse is its Python-literal parser's drawing ("could
+/// not parse Python expression: syntax error:  --> 1:54 | … | ^--- | = expected value"): said
+/// as where the header stops being a dict literal and what was expected there.
+fn header_error(e: impl std::fmt::Display) -> FormatError {
+    let m = e.to_string();
+    if !m.contains("could not parse Python expression") {
+        return malformed(m);
+    }
+    let column = m.split_once(" --> ").and_then(|(_, rest)| rest.split_whitespace().next()).and_then(|at| at.split_once(':')).map(|(_, c)| c.to_string());
+    let expected = m.lines().rev().find_map(|l| l.trim().strip_prefix("= ")).map(|x| crate::clip::clip(x, 160));
+    let at = column.map_or(String::new(), |c| format!(" at character {c}"));
+    let what = expected.map_or(String::new(), |x| format!(" ({x})"));
+    malformed(format!("the header is not a Python dict literal as NumPy writes it: it stops reading{at}{what}"))
+}
+
 /// Most values a `.npy` file is converted to: 64 Mi (256 MiB of f32), so a 256 MiB file of
 /// 1-byte values cannot become 1 GiB.
 pub const MAX_NPY_VALUES: usize = MAX_NPY_BYTES / 4;
@@ -89,7 +104,7 @@ fn read_header(bytes: &[u8], max_values: usize) -> Result<Header<'_>, FormatErro
     let header = &bytes[header_start(bytes)?..header_len(bytes)?.min(bytes.len())];
     check_header_nesting(header)?;
     check_shape_product(header)?;
-    let npy = NpyFile::new(bytes).map_err(malformed)?;
+    let npy = NpyFile::new(bytes).map_err(header_error)?;
     // The dtype first: an array qplay does not read is named as such, whatever its size.
     let DType::Plain(ts) = npy.dtype() else {
         return Err(FormatError::UnsupportedDtype { dtype: describe(&npy.dtype()) });

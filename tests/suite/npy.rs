@@ -51,6 +51,17 @@ both! {
 
     bad_files_get_typed_errors {
         assert_eq!(read_npy(b"PK\x03\x04 not npy"), Err(FormatError::BadMagic { format: ".npy" }));
+        // A header that is not a dict literal is said so, with where it stops and what was
+        // expected, not as the literal parser's drawing of carets.
+        let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,".to_string();
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let bytes = [&b"\x93NUMPY\x01\x00"[..], &(header.len() as u16).to_le_bytes(), header.as_bytes(), &[0u8; 8]].concat();
+        let e = read_npy(&bytes).unwrap_err().to_string();
+        assert!(e.contains("the header is not a Python dict literal as NumPy writes it: it stops reading at character ") && !e.contains("-->") && !e.contains('^'), "{e}");
+        assert!(e.contains("(expected "), "{e}");
         assert!(matches!(read_npy(fixture!("str_unsupported.npy")), Err(FormatError::UnsupportedDtype { .. })));
         let good = fixture!("f4_2x3.npy");
         for cut in [6, 9, 40, good.len() - 1] {
