@@ -364,3 +364,21 @@ test('weight-only W4 runs on the integer kernels with the simulation\'s accuracy
   await screenshot(page, 'model-weight-only.png');
   await assertHealthy(page, errors);
 });
+
+test('the Seed box takes the seeds the Tensor page takes, up to 2^53 − 1, and says when it clamps', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model`);
+  await page.waitForSelector('[data-testid=seed]');
+  const type = (v) => page.$eval('[data-testid=seed]', (e, v) => {
+    e.value = v;
+    e.dispatchEvent(new Event('change', { bubbles: true }));
+  }, v);
+  // Once 2^32 − 1 was the limit here while a link carried larger seeds.
+  await type('4294967296');
+  await page.waitForFunction(() => /seed=4294967296(&|$)/.test(location.hash));
+  assert.equal(await page.$('[data-testid=seed-note]'), null);
+  await type('1e30');
+  await page.waitForFunction(() => /seed=9007199254740991(&|$)/.test(location.hash));
+  assert.equal(await page.textContent('[data-testid=seed-note]'), '1e30 is outside 0–9007199254740991: using 9007199254740991');
+  assert.equal(await page.$eval('[data-testid=seed]', (e) => e.value), '9007199254740991');
+  await assertHealthy(page, errors);
+});
