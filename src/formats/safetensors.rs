@@ -285,6 +285,8 @@ fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
         return Ok(());
     };
     let mut seen = std::collections::HashSet::new();
+    // Each tensor's [begin, end), to check below that together they tile the data bytes.
+    let (mut ranges, mut tiled) = (Vec::new(), true);
     for (name, info) in &entries {
         if !seen.insert(name.as_str()) {
             return Err(malformed(format!("the tensor name \"{}\" appears twice in the header", clip(name))));
@@ -301,6 +303,15 @@ fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
                 clip(name)
             )));
         }
+        if let Some([begin, end]) = info.data_offsets.as_ref().map(|o| o.first.as_slice()) {
+            if begin > end {
+                return Err(malformed(format!("tensor \"{}\": data_offsets [{begin}, {end}] end before they begin", clip(name))));
+            }
+            ranges.push((*begin, *end, name.as_str()));
+        } else {
+            // Offsets that are not two integers: the crate names that.
+            tiled = false;
+        }
         if let (Some(dtype), Some(shape), Some(offsets)) = (&info.dtype, &info.shape, &info.data_offsets) {
             let (Some(size), [begin, end]) = (dtype_size(dtype), offsets.first.as_slice()) else { continue };
             let shape = &shape.first;
@@ -315,6 +326,32 @@ fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
                 )));
             }
         }
+    }
+    if tiled { check_tiling(ranges, data_len) } else { Ok(()) }
+}
+
+/// The tensors' byte ranges must cover the data bytes exactly, one after another (the crate
+/// says only "invalid offset" or "not fully covered"): names the two tensors that overlap, or
+/// the bytes that belong to no tensor.
+fn check_tiling(mut ranges: Vec<(u128, u128, &str)>, data_len: u128) -> Result<(), FormatError> {
+    ranges.sort_unstable();
+    // `at`: where the data covered so far ends; `last`: the tensor that ends there.
+    let (mut at, mut last) = (0u128, "");
+    for (begin, end, name) in ranges {
+        if begin < at {
+            return Err(malformed(format!(
+                "tensors \"{}\" and \"{}\" overlap: the second starts at data byte {begin}, before the first ends at {at}",
+                clip(last),
+                clip(name)
+            )));
+        }
+        if begin > at {
+            return Err(malformed(format!("data bytes {at} to {begin} (before tensor \"{}\") belong to no tensor", clip(name))));
+        }
+        (at, last) = (end, name);
+    }
+    if at < data_len {
+        return Err(malformed(format!("the last {} of the {data_len} data bytes belong to no tensor", data_len - at)));
     }
     Ok(())
 }

@@ -261,6 +261,23 @@ both! {
         let short = raw_file(r#"{"layer.weight":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, 8);
         let e = read_safetensors(&short).unwrap_err().to_string();
         assert!(e.contains("tensor \"layer.weight\"") && e.contains("F32") && e.contains("12 bytes"), "{e}");
+        // Offsets that do not tile the data bytes name the tensors, or the bytes, at fault (the
+        // crate said "invalid offset for tensor `a`" for all three).
+        let same = raw_file(r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 8);
+        let e = read_safetensors(&same).unwrap_err().to_string();
+        assert!(e.contains(r#"tensors "a" and "b" overlap: the second starts at data byte 0, before the first ends at 8"#), "{e}");
+        let gap = raw_file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#, 12);
+        let e = read_safetensors(&gap).unwrap_err().to_string();
+        assert!(e.contains(r#"data bytes 4 to 8 (before tensor "b") belong to no tensor"#), "{e}");
+        let reversed = raw_file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#, 8);
+        let e = read_safetensors(&reversed).unwrap_err().to_string();
+        assert!(e.contains(r#"tensor "a": data_offsets [8, 4] end before they begin"#), "{e}");
+        let tail = raw_file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, 12);
+        let e = read_safetensors(&tail).unwrap_err().to_string();
+        assert!(e.contains("the last 8 of the 12 data bytes belong to no tensor"), "{e}");
+        // Empty tensors may share an offset, in any order of the header.
+        let empty = raw_file(r#"{"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"f":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}}"#, 8);
+        assert_eq!(read_safetensors(&empty).unwrap().tensors.len(), 4);
         // A file that is right still reads.
         let ok = raw_file(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 8);
         assert_eq!(read_safetensors(&ok).unwrap().tensors.len(), 1);
