@@ -117,6 +117,20 @@ fn typed(text: &str, like: Option<&Value>) -> Value {
         }
     };
     match like {
+        // An integer setting: a whole number written as a float (8.0, 1e1) is that integer, as
+        // in language-model links. Past 2^53 an exponent form may not name one integer exactly,
+        // so it stays a float and is refused, named as the link wrote it.
+        Some(Value::Number(n)) if !n.is_f64() => match guess(text) {
+            Value::Number(f) if f.is_f64() => {
+                let x = f.as_f64().unwrap_or(f64::NAN);
+                if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+                    Value::from(x as i64)
+                } else {
+                    Value::Number(f)
+                }
+            }
+            other => other,
+        },
         Some(Value::Array(_)) => Value::Array(if text.is_empty() { Vec::new() } else { text.split(',').map(|t| guess(t.trim())).collect() }),
         Some(Value::String(_)) => Value::String(text.to_string()),
         Some(Value::Bool(_)) => match text {
@@ -164,6 +178,8 @@ fn as_strings(v: &Value) -> Option<Value> {
 struct Key {
     path: String,
     value: Value,
+    /// The value as the link wrote it, for notices (serde writes 99999999999999999999 as 1e+20).
+    text: String,
     /// The setting the key belongs to: the key itself, or for a field of a tagged setting
     /// (`ptq.act_calibration.percentile`) the tagged setting (`ptq.act_calibration`), since a
     /// tag and its fields only deserialise together.
@@ -174,7 +190,7 @@ struct Key {
 
 /// Where a key sits in the default description `defaults`: its group, or why it is not a
 /// setting. One walk down at most [`MAX_SEGMENTS`] levels, no recursion.
-fn place(defaults: &Value, key: &str) -> Result<String, &'static str> {
+fn place(defaults: &Value, key: &str) -> Result<String, Unread> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut cur = defaults;
     for (i, part) in parts.iter().enumerate() {
@@ -188,23 +204,45 @@ fn place(defaults: &Value, key: &str) -> Result<String, &'static str> {
                 match m.get(*part) {
                     Some(child) if last => {
                         if child.is_object() {
-                            return Err("it names a group of settings, not one setting");
+                            return Err(Unread::AGroup);
                         }
                         return Ok(if tagged { parent() } else { key.to_string() });
                     }
                     Some(child) => cur = child,
                     // A field of another variant of a tagged setting (`…act_calibration.percentile`).
                     None if tagged && last => return Ok(parent()),
-                    None => return Err("it is not a setting"),
+                    None => return Err(Unread::NotASetting),
                 }
             }
             // An empty map (`ptq.layer_bits`): the one remaining segment is the entry's name.
-            Value::Object(_) => return if last { Ok(key.to_string()) } else { Err("it is not a setting") },
+            Value::Object(_) => return if last { Ok(key.to_string()) } else { Err(Unread::NotASetting) },
             // A leaf whose value becomes an object: a variant with fields (`ptq.rounding.stochastic.seed`).
             _ => return Ok(parts[..i].join(".")),
         }
     }
-    Err("it is not a setting")
+    Err(Unread::NotASetting)
+}
+
+/// Why a link's key is no setting.
+#[derive(Clone, Copy, PartialEq)]
+enum Unread {
+    NotASetting,
+    TooDeep,
+    AGroup,
+}
+
+impl Unread {
+    /// Said of one key, or of `count` keys.
+    fn said(self, count: usize) -> &'static str {
+        match (self, count == 1) {
+            (Unread::NotASetting, true) => "it is not a setting",
+            (Unread::NotASetting, false) => "they are not settings",
+            (Unread::TooDeep, true) => "it has more dotted parts than any setting",
+            (Unread::TooDeep, false) => "they have more dotted parts than any setting",
+            (Unread::AGroup, true) => "it names a group of settings, not one setting",
+            (Unread::AGroup, false) => "they name groups of settings, not one setting each",
+        }
+    }
 }
 
 /// Builds a description from the default JSON and the given keys, or says why it does not deserialise.
@@ -297,6 +335,26 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
             },
             Err(why) => why,
         };
+        // A choice with settings of its own given as a bare name (`ptq.rounding=stochastic`):
+        // serde's "unit variant, expected struct variant". The setting it needs is the one serde
+        // names missing when the choice comes with none.
+        if why.contains("expected struct variant") {
+            if let Some(i) = group.iter().position(|k| k.value.is_string()) {
+                let k = group.remove(i);
+                let choice = k.value.as_str().unwrap_or_default();
+                let empty = Value::Object(Map::new());
+                let needs = build(defaults, [(format!("{}.{choice}", k.path).as_str(), &empty)]).err();
+                let setting = needs.as_deref().and_then(|e| e.strip_prefix("missing field `")?.split('`').next()).unwrap_or("<setting>");
+                notices.push(format!(
+                    "Ignored \"{}\" in the link: \"{}\" has settings of its own: write {}.{}.{setting}=… instead.",
+                    clip(&k.path),
+                    clip(choice),
+                    clip(&k.path),
+                    clip(choice)
+                ));
+                continue;
+            }
+        }
         // A value that reads as a number or a flag but is meant as text (a layer named "0").
         if let Some(i) = (0..group.len()).find(|&i| {
             as_strings(&group[i].value).is_some_and(|v| {
@@ -317,11 +375,12 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
         match blame {
             Some(i) if group.len() > 1 => {
                 let k = group.remove(i);
-                notices.push(format!("Ignored \"{}\" in the link: {}.", clip(&k.path), clip_reason(&why)));
+                notices.push(format!("Ignored \"{}\" in the link: {}.", clip(&k.path), clip_reason(&why, Some(&k))));
             }
             _ => {
                 let names: Vec<String> = group.iter().map(|k| format!("\"{}\"", clip(&k.path))).collect();
-                notices.push(format!("Ignored {} in the link: {}.", names.join(", "), clip_reason(&why)));
+                let one = if let [k] = group.as_slice() { Some(k) } else { None };
+                notices.push(format!("Ignored {} in the link: {}.", names.join(", "), clip_reason(&why, one)));
                 return Vec::new();
             }
         }
@@ -401,6 +460,8 @@ fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, 
     let mut keys: Vec<Key> = Vec::new();
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut total = 0usize;
+    // The keys that are no setting, by reason: a notice per reason, not per key.
+    let mut not_read: Vec<(Unread, Vec<String>)> = Vec::new();
     for (k, text) in form_urlencoded::parse(query.as_bytes()) {
         total += 1;
         if total > MAX_KEYS {
@@ -408,14 +469,17 @@ fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, 
         }
         let segments = k.bytes().filter(|&b| b == b'.').count() + 1;
         let why = if k.is_empty() || k.split('.').any(str::is_empty) {
-            Err("it is not a setting")
+            Err(Unread::NotASetting)
         } else if segments > MAX_SEGMENTS {
-            Err("it has more dotted parts than any setting")
+            Err(Unread::TooDeep)
         } else {
             place(&defaults, &k)
         };
         match why {
-            Err(why) => notices.push(format!("Ignored the key \"{}\" in the link: {why}.", clip(&k))),
+            Err(why) => match not_read.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, keys)) => keys.push(k.into_owned()),
+                None => not_read.push((why, vec![k.into_owned()])),
+            },
             Ok(group) => {
                 let value = typed(&text, get_path(&defaults, &k));
                 match seen.get(k.as_ref()) {
@@ -426,13 +490,20 @@ fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, 
                             notices.push(format!("The key \"{}\" is given more than once in the link: the last value counts.", clip(&k)));
                         }
                         keys[i].value = value;
+                        keys[i].text = text.into_owned();
                     }
                     None => {
                         seen.insert(k.to_string(), keys.len());
-                        keys.push(Key { path: k.into_owned(), value, group, twice: false });
+                        keys.push(Key { path: k.into_owned(), value, text: text.into_owned(), group, twice: false });
                     }
                 }
             }
+        }
+    }
+    for (why, keys) in &not_read {
+        if let Some((named, count)) = crate::share::named_keys(keys.iter().map(|k| std::borrow::Cow::Borrowed(k.as_str()))) {
+            let s = if count == 1 { "" } else { "s" };
+            notices.push(format!("Ignored the key{s} {named} in the link: {}.", why.said(count)));
         }
     }
     if total > MAX_KEYS {
@@ -470,7 +541,7 @@ fn read(query: &str, base: &Experiment, dataset_of_model: bool) -> (Experiment, 
     let mut exp = match build_on(&defaults, &keys, dataset_of_model) {
         Ok(e) => e,
         Err(why) => {
-            notices.push(format!("The link's experiment is invalid ({}); the default experiment is shown.", clip_reason(&why)));
+            notices.push(format!("The link's experiment is invalid ({}); the default experiment is shown.", clip_reason(&why, None)));
             return (base.clone(), notices.finish());
         }
     };
@@ -549,27 +620,45 @@ fn as_typed(found: &str) -> String {
 /// "\"abc\" is not a whole number"; a whole number past the type ("integer `300`, expected u8",
 /// "floating point `1e20`, expected usize") → "300 is too large"; "unknown variant `banana`,
 /// expected one of `a`, `b`" → "\"banana\" is not one of a, b". Other messages stay as serde wrote them.
-fn plain_reason(why: &str) -> String {
+///
+/// `key`: the one key the message is about, when known: a number is then named as the link
+/// wrote it.
+fn plain_reason(why: &str, key: Option<&Key>) -> String {
     let unquote = |s: &str| s.replace('`', "");
+    if why.contains("unit variant") && why.contains("expected struct variant") {
+        return "this choice has settings of its own: write them as <key>.<choice>.<setting>=…".into();
+    }
     for head in ["invalid value: ", "invalid type: "] {
         if let Some((found, expected)) = why.strip_prefix(head).and_then(|r| r.split_once(", expected ")) {
             let (found, expected) = (found.trim(), expected.trim());
-            let value = as_typed(found);
+            let serde_number = ["integer ", "floating point "].iter().any(|p| found.starts_with(p));
+            let value = match key {
+                Some(k) if serde_number && as_typed(found).parse::<f64>().ok() == k.value.as_f64() => k.text.trim().to_string(),
+                _ => as_typed(found),
+            };
             if ["u8", "u16", "u32", "u64", "usize", "i32", "i64"].contains(&expected) {
                 let number = value.parse::<f64>().ok().filter(|_| !found.starts_with("string "));
-                let max = match expected {
-                    "u8" => u8::MAX as f64,
-                    "u16" => u16::MAX as f64,
-                    "u32" => u32::MAX as f64,
-                    "i32" => i32::MAX as f64,
-                    "usize" => usize::MAX as f64,
-                    _ => 9.007_199_254_740_991e15, // 2^53 − 1: past it an f64 is no whole number we can name
+                // The type holds min ≤ x < 2^bits (each bound exact in f64).
+                let (bits, signed) = match expected {
+                    "u8" => (8, false),
+                    "u16" => (16, false),
+                    "u32" => (32, false),
+                    "usize" => (usize::BITS as i32, false),
+                    "i32" => (31, true),
+                    "i64" => (63, true),
+                    _ => (64, false),
                 };
-                let min = if expected.starts_with('u') { 0.0 } else { -max };
+                let end = 2f64.powi(bits);
+                let min = if signed { -end } else { 0.0 };
                 match number {
-                    // A whole number in range that serde read as a float (8.0, 1e1): the type takes digits only.
-                    Some(x) if found.starts_with("floating point") && x.fract() == 0.0 && (min..=max).contains(&x) => {
-                        return format!("{value}: write the whole number {} in digits, without a decimal point or exponent", x as i64);
+                    // A whole number in range that serde read as a float: to 2^53 an integer
+                    // setting reads it as that integer (`typed`), a setting with no default
+                    // does not; past 2^53 an exponent form may not name one integer exactly.
+                    Some(x) if found.starts_with("floating point") && x.fract() == 0.0 && x >= min && x < end => {
+                        if x.abs() < 9_007_199_254_740_992.0 {
+                            return format!("{value}: write the whole number {} in digits, without a decimal point or exponent", x as i64);
+                        }
+                        return format!("{value} is too large to read exactly in exponent form: write it in digits");
                     }
                     // A whole number serde could not hold: negative for an unsigned type is said below.
                     Some(x) if x.fract() == 0.0 && !(x < 0.0 && expected.starts_with('u')) => return format!("{value} is too large"),
@@ -595,10 +684,10 @@ fn plain_reason(why: &str) -> String {
     why.to_string()
 }
 
-fn clip_reason(why: &str) -> String {
+fn clip_reason(why: &str, key: Option<&Key>) -> String {
     // serde's messages end with "at line 1 column N" for JSON; keep the first clause.
     let first = why.split(" at line ").next().unwrap_or(why);
-    let first = &plain_reason(first);
+    let first = &plain_reason(first, key);
     let mut s: String = first.chars().take(120).collect();
     if first.chars().count() > 120 {
         s.push('…');
