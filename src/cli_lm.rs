@@ -505,9 +505,7 @@ impl ModelArgs {
             Some(types) => format!("FP32, dequantized from the file's {types}"),
             None => "FP32".to_string(),
         };
-        // The weights' file names the model when its files give it no name (not config.json or a tokenizer).
-        let weights_file = files.iter().map(|(n, _)| n).find(|n| [".gguf", ".safetensors", ".bin"].iter().any(|e| n.ends_with(e)) && !file_stem(n).starts_with("tokenizer"));
-        let name = m.title.clone().unwrap_or_else(|| file_stem(weights_file.unwrap_or(&files[0].0)));
+        let name = m.title.clone().unwrap_or_else(|| qplay::lm::import::model_stem(files.iter().map(|(n, _)| n.as_str())).unwrap_or("model").to_string());
         Ok(Loaded { weights: m.weights, tokenizer, vocab: m.vocab, reference, name })
     }
 

@@ -1246,6 +1246,20 @@ fn file_names_cannot_reorder_the_messages_they_stand_in() {
     assert!(e.contains("[x\u{FFFD}y.txt]") && !e.contains('\u{2066}'), "{e}");
 }
 
+/// A model with no name of its own is named by its weights file, in the page's exports and the CLI's.
+#[test]
+fn the_weights_file_names_a_model_without_a_name() {
+    fn stem<'a>(names: &[&'a str]) -> Option<&'a str> {
+        qplay::lm::import::model_stem(names.iter().copied())
+    }
+    assert_eq!(stem(&["models/tied_f32.gguf"]), Some("tied_f32"));
+    assert_eq!(stem(&["config.json", "tokenizer.json", "model.safetensors"]), Some("model"));
+    assert_eq!(stem(&["tokenizer.bin", "C:\\llama\\stories15M.bin"]), Some("stories15M"));
+    assert_eq!(stem(&["config.json", "tokenizer.json"]), Some("config"));
+    assert_eq!(stem(&["dir/.gguf"]), None);
+    assert_eq!(stem(&[]), None);
+}
+
 #[test]
 fn the_set_of_files_is_checked() {
     let e = err_text(import(&[("README.md", b"hello")]));

@@ -332,11 +332,7 @@ fn stem(m: &Loaded) -> String {
     if let LmModelRef::Builtin(which) = m.id {
         return which.stem().into();
     }
-    // The weights' file names the model (not config.json or a tokenizer given before it).
-    let names = || m.name.split(", ");
-    let weights = names().find(|n| [".gguf", ".safetensors", ".bin"].iter().any(|e| n.ends_with(e)) && !n.starts_with("tokenizer"));
-    let first = weights.or_else(|| names().next()).unwrap_or("model");
-    let s = first.rsplit_once('.').map_or(first, |(s, _)| s);
+    let s = crate::lm::import::model_stem(m.name.split(", ")).unwrap_or("model");
     let s: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     if s.is_empty() { "model".into() } else { s }
 }

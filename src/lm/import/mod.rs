@@ -120,6 +120,19 @@ pub fn shown_file_name(name: &str) -> String {
     cursor::clip(base_name(name))
 }
 
+/// The file that names a model whose files give it no name (a GGUF export's `general.name`, a
+/// download's file name): the first that holds weights (`.gguf`, `.safetensors`, `.bin`, not a
+/// tokenizer's), else the first file; its last path component without the extension
+/// ("models/tied_f32.gguf" → "tied_f32"; "config.json", "model.safetensors" → "model").
+pub fn model_stem<'a>(mut names: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    let holds_weights = |n: &&str| {
+        let n = base_name(n);
+        [".gguf", ".safetensors", ".bin"].iter().any(|e| n.ends_with(e)) && !n.starts_with("tokenizer")
+    };
+    let file = base_name(names.clone().find(holds_weights).or_else(|| names.next())?);
+    Some(file.rsplit_once('.').map_or(file, |(stem, _)| stem)).filter(|s| !s.is_empty())
+}
+
 /// The fingerprint of a model's files, for a link to tell the files it was made with from
 /// others of the same names: their bytes together, and a 48-bit FNV-1a hash over each file's
 /// name (its last path component) and content, the files taken in name order (the order they
