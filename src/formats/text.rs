@@ -59,7 +59,8 @@ pub fn read_str(text: &str) -> Result<Tensor, FormatError> {
 
 /// [`read_str`], with the note on lines of unequal length read as one row, if they were.
 fn read_str_noted(text: &str) -> Result<(Tensor, Option<String>), FormatError> {
-    // A UTF-8 byte-order mark (Excel's "CSV UTF-8" starts with one) is no value.
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8" starts with one) is no value. `parse_at_most`
+    // skips it too (a pasted text may carry one); the JSON reader below needs it gone first.
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     if text.len() > MAX_TEXT_BYTES {
         return Err(FormatError::TooLarge { bytes: text.len(), limit: MAX_TEXT_BYTES });
