@@ -37,6 +37,9 @@ pub enum ModelError {
     TooMuchMemory { layer: String, what: &'static str, batch: usize, bytes: Option<u128>, limit: usize },
     /// A layer of an integer engine whose int32 accumulator could overflow.
     Int32Overflow { layer: String, detail: String },
+    /// A layer's FP32 output that is not finite although its inputs were: the activations passed
+    /// f32's range (weights scaled far too large). `sample` and `index` count from 0.
+    ActivationOverflow { layer: String, sample: usize, index: usize, value: f32 },
 }
 
 impl fmt::Display for ModelError {
@@ -74,6 +77,13 @@ impl fmt::Display for ModelError {
                 }
             }
             ModelError::Int32Overflow { layer, detail } => write!(f, "layer {layer}: {detail}"),
+            ModelError::ActivationOverflow { layer, sample, index, value } => write!(
+                f,
+                "layer {layer}: its FP32 output is {value} (sample #{}, value #{}): the activations pass f32's range (±3.4e38), \
+                 so the model cannot run on this data (are its weights scaled far too large?)",
+                sample + 1,
+                index + 1
+            ),
         }
     }
 }

@@ -48,7 +48,10 @@ impl Fp32Runner {
     }
 
     /// Runs a batch; `before(i, batch, x)` may rewrite the input of layer i in place
-    /// (fake-quantization does), then `after(i, y)` sees the layer's output.
+    /// (fake-quantization does), then `after(i, y)` sees the layer's output. A layer whose
+    /// output is not finite while its input was (the activations overflowed f32) stops the run
+    /// with [`ModelError::ActivationOverflow`]; one pass over each output, against the layer's
+    /// fan-in multiply-adds per value.
     pub fn run_hooked(
         &self,
         x: &[f32],
@@ -62,11 +65,19 @@ impl Fp32Runner {
         let batch = x.len() / sample;
         let mut cur = x.to_vec();
         let mut next = Vec::new();
+        // Checked only when the input is finite (a caller may pass non-finite inputs on purpose).
+        let finite = x.iter().all(|v| v.is_finite());
         for (i, layer) in self.model.layers.iter().enumerate() {
             before(i, batch, &mut cur);
             let shape = self.model.shapes[i];
             layer_forward(layer, self.packed[i].as_ref(), shape, self.model.shapes[i + 1], batch, &cur, &mut next);
             std::mem::swap(&mut cur, &mut next);
+            if finite {
+                if let Some(k) = cur.iter().position(|v| !v.is_finite()) {
+                    let per_sample = self.model.shapes[i + 1].len().max(1);
+                    return Err(ModelError::ActivationOverflow { layer: layer.name.clone(), sample: k / per_sample, index: k % per_sample, value: cur[k] });
+                }
+            }
             after(i, &cur);
         }
         Ok(())

@@ -141,6 +141,22 @@ both! {
         let m = Model::new(Shape::Flat(4), vec![layer("fc", linear(4, 3, 0.0))], MAX).unwrap();
         assert!(matches!(Fp32Runner::new(m).forward(&[1.0; 6]), Err(ModelError::BatchLength { .. })));
     }
+
+    activations_that_overflow_f32_name_the_layer {
+        // Finite weights of 1e30: fc1 gives 4e30 (finite), fc2 4 · 4e30 · 1e30 = 1.6e61 → inf.
+        let huge = |i: usize, o: usize| LayerKind::Linear(Linear { in_features: i, out_features: o, w: vec![1e30; i * o], b: vec![0.0; o] });
+        let m = Model::new(Shape::Flat(4), vec![layer("fc1", huge(4, 4)), layer("relu", LayerKind::Relu), layer("fc2", huge(4, 2))], MAX).unwrap();
+        let mut x = vec![0.0f32; 8];
+        x[4..].fill(1.0);
+        let e = Fp32Runner::new(m.clone()).forward(&x).unwrap_err();
+        assert_eq!(e, ModelError::ActivationOverflow { layer: "fc2".into(), sample: 1, index: 0, value: f32::INFINITY });
+        assert!(e.to_string().starts_with("layer fc2: its FP32 output is inf (sample #2, value #1): the activations pass f32's range"), "{e}");
+        // PTQ says the same, not "value #1 is inf: only finite numbers can be quantized".
+        let e = qplay::ptq::quantize_model(&m, &qplay::ptq::PtqConfig::default(), &x, qplay::ptq::Scope::All).err().expect("refused");
+        assert!(e.to_string().contains("layer fc2: its FP32 output is inf"), "{e}");
+        // A non-finite input is the caller's to check: the run goes on.
+        assert!(Fp32Runner::new(m).forward(&[f32::NAN, 0.0, 0.0, 0.0]).is_ok());
+    }
 }
 
 both! {
