@@ -205,8 +205,9 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
                     });
                     on_value.emit(used);
                 }
-                // A number box's value is "" for text that is not a number.
-                _ => note.set(Some(format!("not a number ({range}): kept {value}"))),
+                // A number box's value is "" for text that is not a number, and in Chromium for
+                // a number past ±3.4e38 (60 nines), which the box cannot tell us apart.
+                _ => note.set(Some(format!("not a number, or past ±3.4e38 ({range}): kept {value}"))),
             }
         })
     };
