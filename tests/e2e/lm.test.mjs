@@ -246,7 +246,7 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await typeNumber('max_new', '-7');
   assert.equal(await page.$eval('[data-testid=lm-max_new]', (i) => i.value), '1', 'the setting, although it did not change');
   await typeNumber('seed', 'x');
-  assert.match(await page.textContent('[data-testid=lm-seed-note]'), /not a number, or past ±3\.4e38 \(0–\d+\): kept 42/);
+  assert.match(await page.textContent('[data-testid=lm-seed-note]'), /not a number, or too large to read \(0–\d+\): kept 42/);
   assert.equal(await page.$eval('[data-testid=lm-seed]', (i) => i.value), '42');
   // A fraction in a box of whole numbers is rounded, and said.
   await typeNumber('seed', '2.5');

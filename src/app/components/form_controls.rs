@@ -206,8 +206,8 @@ pub fn number_box(p: &NumberBoxProps) -> Html {
                     on_value.emit(used);
                 }
                 // A number box's value is "" for text that is not a number, and in Chromium for
-                // a number past ±3.4e38 (60 nines), which the box cannot tell us apart.
-                _ => note.set(Some(format!("not a number, or past ±3.4e38 ({range}): kept {value}"))),
+                // a number past f64's ±1.8e308 (400 nines): the box does not tell them apart.
+                _ => note.set(Some(format!("not a number, or too large to read ({range}): kept {value}"))),
             }
         })
     };
