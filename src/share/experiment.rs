@@ -97,6 +97,13 @@ pub fn to_query_on(exp: &Experiment, base: &Experiment) -> String {
     q.finish()
 }
 
+/// A float that is a whole number below 2^53 (`1e1`, `10.0`) as that integer; past 2^53 an
+/// exponent form may not name one integer exactly.
+fn as_whole(v: &Value) -> Option<Value> {
+    let x = v.as_f64().filter(|_| v.is_f64())?;
+    (x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0).then(|| Value::from(x as i64))
+}
+
 /// The value a link's text stands for, typed like the default's leaf at that path when there is one.
 fn typed(text: &str, like: Option<&Value>) -> Value {
     let guess = |t: &str| -> Value {
@@ -120,17 +127,10 @@ fn typed(text: &str, like: Option<&Value>) -> Value {
         // An integer setting: a whole number written as a float (8.0, 1e1) is that integer, as
         // in language-model links. Past 2^53 an exponent form may not name one integer exactly,
         // so it stays a float and is refused, named as the link wrote it.
-        Some(Value::Number(n)) if !n.is_f64() => match guess(text) {
-            Value::Number(f) if f.is_f64() => {
-                let x = f.as_f64().unwrap_or(f64::NAN);
-                if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
-                    Value::from(x as i64)
-                } else {
-                    Value::Number(f)
-                }
-            }
-            other => other,
-        },
+        Some(Value::Number(n)) if !n.is_f64() => {
+            let v = guess(text);
+            as_whole(&v).unwrap_or(v)
+        }
         Some(Value::Array(_)) => Value::Array(if text.is_empty() { Vec::new() } else { text.split(',').map(|t| guess(t.trim())).collect() }),
         Some(Value::String(_)) => Value::String(text.to_string()),
         Some(Value::Bool(_)) => match text {
@@ -354,6 +354,19 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
                 ));
                 continue;
             }
+        }
+        // A whole number written as a float (`1e1`, `10.0`) for an integer setting the defaults
+        // do not show (`ptq.rounding.stochastic.seed` under another rounding): that integer,
+        // as `typed` reads it where they do.
+        if let Some(i) = (0..group.len()).find(|&i| {
+            as_whole(&group[i].value).is_some_and(|v| {
+                let mut t = pairs(&group);
+                t[i].1 = &v;
+                build(defaults, t).is_ok()
+            })
+        }) {
+            group[i].value = as_whole(&group[i].value).expect("checked above");
+            continue;
         }
         // A value that reads as a number or a flag but is meant as text (a layer named "0").
         if let Some(i) = (0..group.len()).find(|&i| {

@@ -257,6 +257,8 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo:
                     _ => format!("{shown} is outside {lo}–{hi}"),
                 });
             }
+            // 1e400: a number, but past any a setting holds (f64's ±1.8e308 included).
+            Ok(f) if f.is_infinite() && !t.to_ascii_lowercase().contains("inf") => return Err(format!("{shown} is outside {lo}–{hi}")),
             _ => return Err(format!("{:?} is not a number", crate::share::clip(v))),
         },
     };

@@ -293,6 +293,14 @@ test('hide=all hides every control of the Language-model page and the Lab; an em
   await p3.fill('[data-testid=lm-prompt]', 'ROMEO:');
   await p3.waitForFunction(() => !document.querySelector('[data-testid=lm-generate]').disabled);
   assert.equal(await p3.$('[data-testid=invalid]'), null);
+  // A prompt that fills the built-in model's context (a token per character) is said before Generate.
+  await p3.fill('[data-testid=lm-prompt]', 'a'.repeat(1000));
+  await p3.waitForSelector('[data-testid=invalid]');
+  assert.match(await p3.textContent('[data-testid=invalid]'), /the prompt is 1000 characters: the built-in model reads one token per character and its context is (\d+), so Generate needs a prompt of at most \d+ characters/);
+  assert.equal(await p3.isEnabled('[data-testid=lm-generate]'), false);
+  assert.equal(await p3.isEnabled('[data-testid=lm-run]'), true, 'Run scores the validation text, not the prompt');
+  await p3.fill('[data-testid=lm-prompt]', 'ROMEO:');
+  await p3.waitForFunction(() => !document.querySelector('[data-testid=lm-generate]').disabled);
   await assertHealthy(page, errors);
   await assertHealthy(lab, labErrors);
   await assertHealthy(p3, e3);

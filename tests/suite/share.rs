@@ -433,6 +433,12 @@ both! {
         let (exp, notices) = from_query("ptq.rounding.stochastic.seed=7");
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(exp.ptq.rounding, qplay::quant::Rounding::Stochastic { seed: 7 });
+        // A whole number in another form there too, though the default (half_even) has no seed to type it by.
+        for seed in ["1e1", "10.0"] {
+            let (exp, notices) = from_query(&format!("ptq.rounding.stochastic.seed={seed}"));
+            assert!(notices.is_empty(), "{seed}: {notices:?}");
+            assert_eq!(exp.ptq.rounding, qplay::quant::Rounding::Stochastic { seed: 10 });
+        }
         // A key given twice: the last value counts, and a notice says so once.
         let (exp, notices) = from_query("ptq.weight_bits=4&ptq.weight_bits=8&ptq.weight_bits=2");
         assert_eq!(exp.ptq.weight_bits, 2);

@@ -221,6 +221,17 @@ fn check_job(state: &LmState, kind: LmJob) -> Result<(), String> {
         if state.exp.prompt.is_empty() {
             return Err("the prompt is empty: Generate needs text to continue".into());
         }
+        // The built-in models read a token per character, so a prompt that fills their context is
+        // known here (a user's model's tokens are counted in the worker, which says the same).
+        let builtin = state.user_model.is_none() || !state.use_user;
+        let (chars, context) = (state.exp.prompt.chars().count(), state.exp.builtin.config().seq_len);
+        if builtin && chars >= context {
+            return Err(format!(
+                "the prompt is {chars} characters: the built-in model reads one token per character and its context is {context}, \
+                 so Generate needs a prompt of at most {} characters",
+                context - 1
+            ));
+        }
     }
     Ok(())
 }

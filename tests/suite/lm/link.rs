@@ -244,6 +244,9 @@ both! {
             ("max_new=2.5", "2.5 is not a whole number (1–4096)"),
             ("seed=-1", "-1 is outside 0–"),
             ("seed=abc", "\"abc\" is not a number"),
+            // A number past f64's range is a number out of range, not "not a number".
+            ("tokens=1e400", "1e400 is outside 2–1000000"),
+            ("seed=inf", "\"inf\" is not a number"),
             ("layer_bits.w2=1e9", "1e9 is outside 2–8"),
         ] {
             let (_, n) = from_query(query);
