@@ -358,25 +358,11 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
         // A whole number written as a float (`1e1`, `10.0`) for an integer setting the defaults
         // do not show (`ptq.rounding.stochastic.seed` under another rounding): that integer,
         // as `typed` reads it where they do.
-        if let Some(i) = (0..group.len()).find(|&i| {
-            as_whole(&group[i].value).is_some_and(|v| {
-                let mut t = pairs(&group);
-                t[i].1 = &v;
-                build(defaults, t).is_ok()
-            })
-        }) {
-            group[i].value = as_whole(&group[i].value).expect("checked above");
+        if retype(defaults, &mut group, as_whole) {
             continue;
         }
         // A value that reads as a number or a flag but is meant as text (a layer named "0").
-        if let Some(i) = (0..group.len()).find(|&i| {
-            as_strings(&group[i].value).is_some_and(|v| {
-                let mut t = pairs(&group);
-                t[i].1 = &v;
-                build(defaults, t).is_ok()
-            })
-        }) {
-            group[i].value = as_strings(&group[i].value).expect("checked above");
+        if retype(defaults, &mut group, as_strings) {
             continue;
         }
         // The one key whose removal fixes the group, last first (a later key is the likelier typo).
@@ -398,6 +384,18 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
             }
         }
     }
+}
+
+/// Gives the first key of `group` whose value `as_other` reads otherwise, and for which the
+/// group then builds, that other value; whether there was one.
+fn retype(defaults: &Value, group: &mut [Key], as_other: fn(&Value) -> Option<Value>) -> bool {
+    let fixed = (0..group.len()).find_map(|i| {
+        let v = as_other(&group[i].value)?;
+        let mut t = pairs(group);
+        t[i].1 = &v;
+        build(defaults, t).is_ok().then_some((i, v))
+    });
+    fixed.map(|(i, v)| group[i].value = v).is_some()
 }
 
 /// Reads a description from a link's query. Never fails: returns the description and a notice
