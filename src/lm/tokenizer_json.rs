@@ -166,3 +166,73 @@ pub fn small_value(raw: Option<&RawValue>, field: &str) -> Result<Option<Value>,
 fn clip(token: &str) -> String {
     crate::clip::clip(token, 40)
 }
+
+/// The highest id a `tokenizer.json` names, read without running it and without keeping its
+/// tokens: `model.vocab`'s ids (token → id, as BPE, WordPiece and WordLevel write it; a Unigram
+/// model's list of [token, score] numbers its entries from 0) and `added_tokens`' ids. `None`
+/// for a file that does not parse this far or names no id. It tells another model's tokenizer
+/// from one qplay cannot run ([`crate::lm::import::tokenizer_for`]).
+pub fn top_id(json: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        added_tokens: TopId,
+        #[serde(default)]
+        model: Option<Model>,
+    }
+    #[derive(Deserialize)]
+    struct Model {
+        #[serde(default)]
+        vocab: TopId,
+    }
+    let file: File = serde_json::from_str(json).ok()?;
+    file.added_tokens.0.max(file.model.and_then(|m| m.vocab.0))
+}
+
+/// The highest id of a list of added tokens (`{"id": …}`), of an object of token → id, or of a
+/// list of entries numbered from 0 (a Unigram vocabulary): each entry is read and dropped.
+#[derive(Default)]
+struct TopId(Option<u64>);
+
+impl<'de> Deserialize<'de> for TopId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Added {
+            id: u64,
+        }
+        /// An entry of a list: an added token's id, or any other value (counted only).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Entry {
+            Added(Added),
+            Other(IgnoredAny),
+        }
+        struct Ids;
+        impl<'de> Visitor<'de> for Ids {
+            type Value = TopId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of tokens or an object of token → id")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<TopId, A::Error> {
+                let mut top = None;
+                while let Some((_, id)) = m.next_entry::<IgnoredAny, u64>()? {
+                    top = top.max(Some(id));
+                }
+                Ok(TopId(top))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<TopId, A::Error> {
+                // Entry k of a list without ids is id k.
+                let (mut top, mut k) = (None, 0u64);
+                while let Some(e) = s.next_element::<Entry>()? {
+                    top = top.max(Some(match e {
+                        Entry::Added(a) => a.id,
+                        Entry::Other(_) => k,
+                    }));
+                    k += 1;
+                }
+                Ok(TopId(top))
+            }
+        }
+        d.deserialize_any(Ids)
+    }
+}

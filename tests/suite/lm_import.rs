@@ -247,6 +247,40 @@ fn a_hugging_face_models_end_of_text_ids_come_from_its_config_json() {
     fewer.config.vocab_size = 4;
     let e = tokenizer_for(&fewer, Some(&vocab)).err().expect("ids beyond the vocabulary");
     assert!(matches!(&e, qplay::lm::LmError::Files(m) if m.contains("beyond the model's vocabulary of 4 (ids 0–3)")), "{e}");
+    // So is one qplay cannot run (a model type it does not implement): its ids are read without
+    // running it, from model.vocab (token → id, or a Unigram list numbered from 0) and
+    // added_tokens; within the vocabulary it stays a tokenizer qplay cannot run (a note).
+    let json: serde_json::Value = serde_json::from_str(BPE_JSON).unwrap();
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = json.clone();
+        j["model"]["type"] = "WordPiece".into();
+        f(&mut j);
+        RawVocab::TokenizerJson { json: j.to_string(), end_of_text: vec![] }
+    };
+    let ids = json["model"]["vocab"].as_object().unwrap().values().chain(json["added_tokens"].as_array().unwrap().iter().map(|a| &a["id"]));
+    let top = ids.filter_map(|v| v.as_u64()).max().unwrap();
+    let beyond = |vocab: &RawVocab, w: &LmWeights| match tokenizer_for(w, Some(vocab)) {
+        Err(qplay::lm::LmError::Files(m)) => Some(m),
+        Err(qplay::lm::LmError::Config { .. }) => None,
+        other => panic!("{:?}", other.map(|t| t.vocab_len())),
+    };
+    let m = beyond(&with(&|_| {}), &fewer).expect("its vocab's ids pass 4");
+    assert!(m.contains(&format!("reach {top}, beyond the model's vocabulary of 4 (ids 0–3)")), "{m}");
+    assert_eq!(beyond(&with(&|_| {}), &w), None, "ids up to {top} fit 512");
+    let added = with(&|j| j["added_tokens"] = serde_json::json!([{ "id": 4_000_000_000u32, "content": "<x>" }, { "id": 3, "content": "<y>" }]));
+    assert!(beyond(&added, &w).unwrap().contains("reach 4000000000, beyond the model's vocabulary of 512 (ids 0–511)"));
+    let unigram = |n: usize| {
+        with(&|j| {
+            j["model"] = serde_json::json!({ "type": "Unigram", "vocab": (0..n).map(|i| serde_json::json!([format!("t{i}"), -1.5])).collect::<Vec<_>>() });
+            j["added_tokens"] = serde_json::json!([]);
+        })
+    };
+    assert!(beyond(&unigram(600), &w).unwrap().contains("reach 599, beyond the model's vocabulary of 512"));
+    assert_eq!(beyond(&unigram(512), &w), None);
+    // A GGUF vocabulary qplay does not run ("bert"): its tokens are its ids.
+    let bert = |n: usize| RawVocab::Tokens(Vocabulary { model: Some("bert".into()), tokens: (0..n).map(|i| format!("t{i}").into_bytes()).collect(), ..Vocabulary::default() });
+    assert!(beyond(&bert(513), &w).unwrap().contains("reach 512, beyond the model's vocabulary of 512 (ids 0–511)"));
+    assert_eq!(beyond(&bert(512), &w), None);
 
     // This fixture's tokenizer.bin has no "\n<s>\n" / "\n</s>\n": nothing ends a text (the
     // tokenizer test spm_llama2c_bin_matches_sentencepiece has a tokenizer.bin with both).

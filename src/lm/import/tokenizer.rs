@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use super::vocab::{RawVocab, Vocabulary};
 use crate::lm::tokenizer_bpe::BpeTokenizer;
+use crate::lm::tokenizer_json;
 use crate::lm::tokenizer_spm::SpmTokenizer;
 use crate::lm::tokenizers::{GgufVocab, Tokenizer};
 use crate::lm::{CharTokenizer, LmError, LmWeights};
@@ -39,12 +40,27 @@ pub(crate) fn runs_gguf_vocabulary(v: &Vocabulary) -> bool {
 pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenizer, LmError> {
     let t = match (vocab, &w.alphabet) {
         (_, Some(a)) => Tokenizer::Char(CharTokenizer::new(a.chars().collect())?),
-        (Some(RawVocab::Tokens(v)), None) => from_tokens(v)?,
-        (Some(RawVocab::TokenizerJson { json, end_of_text }), None) => {
-            let mut t = Tokenizer::from_tokenizer_json(json)?;
-            t.set_end_of_text(end_of_text)?;
-            t
-        }
+        // One qplay cannot run (a setting it does not implement) is still another model's when
+        // its ids pass the model's vocabulary: that is said first, as a bad set of files.
+        (Some(RawVocab::Tokens(v)), None) => match from_tokens(v) {
+            Err(LmError::Config { .. }) if v.tokens.len() > w.config.vocab_size => {
+                return Err(ids_beyond(v.tokens.len() as u64 - 1, w.config.vocab_size))
+            }
+            t => t?,
+        },
+        (Some(RawVocab::TokenizerJson { json, end_of_text }), None) => match Tokenizer::from_tokenizer_json(json) {
+            Ok(mut t) => {
+                t.set_end_of_text(end_of_text)?;
+                t
+            }
+            Err(e @ LmError::Config { .. }) => {
+                return Err(match tokenizer_json::top_id(json) {
+                    Some(top) if top >= w.config.vocab_size as u64 => ids_beyond(top, w.config.vocab_size),
+                    _ => e,
+                })
+            }
+            Err(e) => return Err(e),
+        },
         (None, None) => {
             return Err(LmError::Tokens("the model has no tokenizer: give its tokenizer.json / tokenizer.bin with it".into()))
         }
@@ -52,14 +68,17 @@ pub fn tokenizer_for(w: &LmWeights, vocab: Option<&RawVocab>) -> Result<Tokenize
     // A tokenizer of more ids than the model has rows is another model's: the files given are
     // not one model (refused like a bad file, on the page and in the CLI).
     if t.vocab_len() > w.config.vocab_size {
-        return Err(LmError::Files(format!(
-            "the tokenizer's ids (its tokens and added tokens) reach {}, beyond the model's vocabulary of {} (ids 0–{})",
-            t.vocab_len() - 1,
-            w.config.vocab_size,
-            w.config.vocab_size.saturating_sub(1)
-        )));
+        return Err(ids_beyond(t.vocab_len() as u64 - 1, w.config.vocab_size));
     }
     Ok(t)
+}
+
+/// A tokenizer whose highest id is `top` is another model's when `top` ≥ `vocab_size`.
+fn ids_beyond(top: u64, vocab_size: usize) -> LmError {
+    LmError::Files(format!(
+        "the tokenizer's ids (its tokens and added tokens) reach {top}, beyond the model's vocabulary of {vocab_size} (ids 0–{})",
+        vocab_size.saturating_sub(1)
+    ))
 }
 
 /// The vocabulary a GGUF export writes as `tokenizer.ggml.*` for a model of `vocab_size` ids, in
