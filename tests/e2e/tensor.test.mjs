@@ -877,13 +877,24 @@ test('a typed tensor too long for the link is quantized in the worker as typed, 
 
 /** Pastes `text` into the Tensor page's box as the browser does (a paste event with the text). */
 async function paste(page, text) {
-  return page.evaluate((t) => {
+  await page.evaluate((t) => { window.pasteText = t; }, text);
+  return (await pasteHeld(page)).prevented;
+}
+
+/**
+ * Pastes the text held in `window.pasteText` (put there beforehand, so that carrying megabytes
+ * of test data into the page is not timed as the page's work); says whether the page took the
+ * paste from the browser and how long its paste handler ran.
+ */
+async function pasteHeld(page) {
+  return page.evaluate(() => {
     const data = new DataTransfer();
-    data.setData('text/plain', t);
+    data.setData('text/plain', window.pasteText);
     const event = new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true });
+    const start = performance.now();
     document.querySelector('[data-testid=tensor-text]').dispatchEvent(event);
-    return event.defaultPrevented;
-  }, text);
+    return { prevented: event.defaultPrevented, handlerMs: performance.now() - start };
+  });
 }
 
 test('a paste of 400,000 values is read in the worker as a text file: the page\'s thread keeps answering, and the box keeps its text', async () => {
@@ -895,20 +906,24 @@ test('a paste of 400,000 values is read in the worker as a text file: the page\'
   // A short paste is the box's (the browser inserts it; nothing is read in the worker).
   assert.equal(await paste(page, '1, 2, 3'), false);
   assert.equal(await page.$('[data-testid=file-reading]'), null);
+  // The text is carried into the page before the timer starts: that is the test's work.
+  await page.evaluate((t) => { window.pasteText = t; }, text);
   await page.evaluate(() => {
     window.ticks = [];
     window.longTasks = [];
     new PerformanceObserver((list) => { for (const e of list.getEntries()) window.longTasks.push(e.duration); }).observe({ type: 'longtask' });
     window.ticker = setInterval(() => window.ticks.push(performance.now()), 10);
   });
-  assert.equal(await paste(page, text), true, 'a paste past 256 KiB is not put in the box');
+  const { prevented, handlerMs } = await pasteHeld(page);
+  assert.equal(prevented, true, 'a paste past 256 KiB is not put in the box');
   await page.waitForFunction(() => /pasted\.txt/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 60_000 });
   await page.waitForFunction(() => / of 400000$/.test(document.querySelector('[data-testid=glance-clipped]')?.textContent ?? ''), null, { timeout: 120_000 });
   await page.waitForTimeout(300);
   const { ticks, longTasks } = await page.evaluate(() => { clearInterval(window.ticker); return { ticks: window.ticks, longTasks: window.longTasks }; });
   const widest = Math.max(...ticks.slice(1).map((t, i) => t - ticks[i]));
   const total = longTasks.reduce((a, b) => a + b, 0);
-  console.log(`a paste of 400,000 values (${text.length} characters) read in the worker: the page's timer fired at most ${widest.toFixed(0)} ms apart; ${longTasks.length} long tasks on the page's thread, ${total.toFixed(0)} ms in all, the longest ${Math.max(0, ...longTasks).toFixed(0)} ms`);
+  console.log(`a paste of 400,000 values (${text.length} characters) read in the worker: the page's paste handler ran ${handlerMs.toFixed(0)} ms; the page's timer fired at most ${widest.toFixed(0)} ms apart; ${longTasks.length} long tasks on the page's thread, ${total.toFixed(0)} ms in all, the longest ${Math.max(0, ...longTasks).toFixed(0)} ms`);
+  assert.ok(handlerMs < 250, `the page's paste handler ran ${handlerMs} ms`);
   assert.ok(widest < 500, `the page's thread was blocked for ${widest} ms`);
   // The values are the paste's, shown as a 1-D tensor of the file; focus is on its choice of tensor.
   assert.match(await page.$eval('[data-testid=file-tensor]', (s) => s.selectedOptions[0].textContent), /\[400000\] \(400000 values\)/);
