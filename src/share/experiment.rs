@@ -335,22 +335,35 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
             },
             Err(why) => why,
         };
-        // A choice with settings of its own given as a bare name (`ptq.rounding=stochastic`):
-        // serde's "unit variant, expected struct variant". The setting it needs is the one serde
-        // names missing when the choice comes with none.
+        // A choice with settings of its own given as a bare name (`ptq.rounding=stochastic`) or
+        // given a value of its own (`ptq.rounding.stochastic=1`): serde's "…, expected struct
+        // variant". The setting it needs is the one serde names missing when the choice comes
+        // with none.
         if why.contains("expected struct variant") {
-            if let Some(i) = group.iter().position(|k| k.value.is_string()) {
-                let k = group.remove(i);
-                let choice = k.value.as_str().unwrap_or_default();
+            let needs = |base: &str, choice: &str| {
                 let empty = Value::Object(Map::new());
-                let needs = build(defaults, [(format!("{}.{choice}", k.path).as_str(), &empty)]).err();
-                let setting = needs.as_deref().and_then(|e| e.strip_prefix("missing field `")?.split('`').next()).unwrap_or("<setting>");
+                let e = build(defaults, [(format!("{base}.{choice}").as_str(), &empty)]).err()?;
+                e.strip_prefix("missing field `")?.split('`').next().map(str::to_string)
+            };
+            let choices = group.iter().enumerate().flat_map(|(i, k)| {
+                let bare = k.value.as_str().map(|choice| (i, k.path.clone(), choice.to_string()));
+                let valued = k.path.rsplit_once('.').filter(|_| !k.value.is_object()).map(|(base, choice)| (i, base.to_string(), choice.to_string()));
+                // `ptq.rounding.stochastic=x` is the choice "stochastic" given a value, not "x".
+                valued.into_iter().chain(bare)
+            });
+            let named = choices.clone().find_map(|(i, base, choice)| Some((i, needs(&base, &choice)?, base, choice)));
+            let bare = || {
+                let (i, k) = group.iter().enumerate().find(|(_, k)| k.value.is_string())?;
+                Some((i, "<setting>".to_string(), k.path.clone(), k.value.as_str()?.to_string()))
+            };
+            if let Some((i, setting, base, choice)) = named.or_else(bare) {
+                let k = group.remove(i);
                 notices.push(format!(
                     "Ignored \"{}\" in the link: \"{}\" has settings of its own: write {}.{}.{setting}=… instead.",
                     clip(&k.path),
-                    clip(choice),
-                    clip(&k.path),
-                    clip(choice)
+                    clip(&choice),
+                    clip(&base),
+                    clip(&choice)
                 ));
                 continue;
             }

@@ -430,6 +430,12 @@ both! {
         let (exp, notices) = from_query("ptq.rounding=stochastic&ptq.weight_bits=6");
         assert_eq!(exp.ptq.weight_bits, 6);
         assert_eq!(notices, ["Ignored \"ptq.rounding\" in the link: \"stochastic\" has settings of its own: write ptq.rounding.stochastic.seed=… instead."]);
+        // So is a value given to the choice itself, not to its setting.
+        for value in ["1", "true", "x"] {
+            let (exp, notices) = from_query(&format!("ptq.rounding.stochastic={value}&ptq.weight_bits=6"));
+            assert_eq!((exp.ptq.weight_bits, exp.ptq.rounding), (6, qplay::quant::Rounding::HalfEven));
+            assert_eq!(notices, ["Ignored \"ptq.rounding.stochastic\" in the link: \"stochastic\" has settings of its own: write ptq.rounding.stochastic.seed=… instead."], "{value}");
+        }
         let (exp, notices) = from_query("ptq.rounding.stochastic.seed=7");
         assert!(notices.is_empty(), "{notices:?}");
         assert_eq!(exp.ptq.rounding, qplay::quant::Rounding::Stochastic { seed: 7 });
