@@ -8,7 +8,7 @@
 //! task = "ptq"                  # ptq | layerwise | sweep | mixed_bit | size_budget | qat
 //! calib_size = 256              # calibration images (the training split's first ones, class-balanced)
 //! eval_size = 10000             # test images evaluated (0 = all)
-//! seed = 0                      # picks the calibration images (0 = the first ones) and seeds stochastic rounding
+//! seed = 0                      # picks the calibration images (0 = the first ones)
 //!
 //! [ptq]                         # see qplay::ptq::PtqConfig
 //! mode = "full"                 # weight_only | full | dynamic
@@ -17,6 +17,7 @@
 //! granularity = { kind = "per_channel" }
 //! skip = ["nn3"]
 //! bias_correction = false
+//! rounding = "half_even"        # half_away | floor | { stochastic = { seed = 7 } }
 //!
 //! [mixed_bit]                   # task = "mixed_bit" / "size_budget"
 //! init_scale = 0.02

@@ -179,7 +179,8 @@ pub fn join_query(settings: &str, view: &View) -> String {
 /// The keys a link may hide or lock on the Model page: the controls of its form.
 pub const MODEL_VIEW_KEYS: &[&str] = &[
     "model", "task", "ptq.mode", "ptq.weight_bits", "ptq.act_bits", "ptq.granularity.kind", "ptq.dynamic_strategy",
-    "ptq.granularity.group_size", "ptq.weight_symmetric", "ptq.narrow_range", "ptq.method", "ptq.act_calibration.method",
+    "ptq.granularity.group_size", "ptq.weight_symmetric", "ptq.narrow_range", "ptq.method", "ptq.rounding",
+    "ptq.rounding.stochastic.seed", "ptq.act_calibration.method",
     "ptq.act_calibration.percentile", "ptq.act_calibration.ratio", "ptq.act_calibration.bins", "ptq.act_calibration.steps",
     "ptq.act_calibration.momentum", "ptq.act_calibration.batch", "calib_size", "eval_size", "ptq.bias_correction", "ptq.smooth_quant", "seed", "ptq.skip", "ptq.layer_bits",
     "mixed_bit.init_scale", "mixed_bit.auto_tune", "mixed_bit.target_cosine", "mixed_bit.size_budget", "mixed_bit.max_bits", "qat.epochs", "qat.lr",

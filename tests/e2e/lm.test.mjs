@@ -294,6 +294,11 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await p3.click('[data-testid=lm-generate]');
   await p3.waitForSelector('[data-testid=run-error]', { timeout: 120_000 });
   assert.match(await p3.textContent('[data-testid=run-error]'), /prompt.*'☃'.*not in the model's alphabet/);
+  // Once the prompt is edited the failure is of earlier settings, and said so.
+  await p3.fill('[data-testid=lm-prompt]', 'ROMEO: ');
+  await p3.waitForSelector('[data-testid=run-error-earlier]');
+  assert.equal(await p3.$('[data-testid=run-error]'), null);
+  assert.match(await p3.textContent('[data-testid=run-error-earlier]'), /^The last job failed with earlier settings: .*'☃'/);
   await assertHealthy(page, errors);
   await assertHealthy(p2, e2);
   await assertHealthy(p3, e3);

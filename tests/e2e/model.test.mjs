@@ -382,3 +382,41 @@ test('the Seed box takes the seeds the Tensor page takes, up to 2^53 − 1, and 
   assert.equal(await page.$eval('[data-testid=seed]', (e) => e.value), '9007199254740991');
   await assertHealthy(page, errors);
 });
+
+test('the rounding mode is a control: a link\'s stochastic rounding and its seed are shown, and a change re-rounds the weights', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/model?ptq.mode=weight_only&ptq.weight_bits=2&ptq.granularity.kind=per_tensor&eval_size=500&ptq.rounding.stochastic.seed=7`);
+  await page.waitForSelector('[data-testid=layer-table]');
+  // The link's stochastic rounding was applied and shown nowhere; now it is the select's choice, with its seed.
+  assert.equal(await page.$eval('[data-testid=ptq-rounding]', (e) => e.value), 'stochastic');
+  assert.equal(await page.$eval('[data-testid=ptq-rounding-stochastic-seed]', (e) => e.value), '7');
+  // The result of the settings shown (a result of earlier ones is marked stale; after the first
+  // run a change runs again by itself).
+  const accuracy = async () => {
+    await page.waitForFunction(() => document.querySelector('[data-testid=quant-accuracy]') && !document.querySelector('[data-testid=stale]')
+      && !document.querySelector('[data-testid=job-status]'), null, { timeout: 120_000 });
+    return page.textContent('[data-testid=quant-accuracy]');
+  };
+  await page.click('[data-testid=run]');
+  const stochastic = await accuracy();
+  // Round to nearest: the seed box goes, the link drops the setting (the default), and 2-bit
+  // per-tensor weights rounded otherwise give another accuracy.
+  await page.selectOption('[data-testid=ptq-rounding]', 'half_even');
+  await page.waitForFunction(() => !/rounding/.test(location.hash));
+  assert.equal(await page.$('[data-testid=ptq-rounding-stochastic-seed]'), null);
+  const nearest = await accuracy();
+  assert.notEqual(nearest, stochastic, `stochastic rounding (seed 7) and half to even both gave ${nearest}`);
+  await page.selectOption('[data-testid=ptq-rounding]', 'floor');
+  await page.waitForFunction(() => /ptq\.rounding=floor(&|$)/.test(location.hash));
+  // Stochastic again, with a seed typed: the link carries it.
+  await page.selectOption('[data-testid=ptq-rounding]', 'stochastic');
+  await page.fill('[data-testid=ptq-rounding-stochastic-seed]', '9');
+  await page.press('[data-testid=ptq-rounding-stochastic-seed]', 'Enter');
+  await page.waitForFunction(() => /ptq\.rounding\.stochastic\.seed=9(&|$)/.test(location.hash));
+  await assertHealthy(page, errors);
+  // A teacher can lock it like any other control, by its link name.
+  const locked = await openPage(browser, `${url}#/model?lock=ptq.rounding`);
+  await locked.page.waitForSelector('[data-testid=layer-table]');
+  assert.equal(await locked.page.$eval('[data-testid=ptq-rounding]', (e) => e.disabled), true);
+  assert.equal(await locked.page.$('[data-testid=link-notice]'), null, 'ptq.rounding is a name the page knows');
+  await assertHealthy(locked.page, locked.errors);
+});

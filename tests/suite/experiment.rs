@@ -443,7 +443,16 @@ fn descriptions_round_trip_through_toml_ini_and_links() {
     exp.ptq.smooth_quant = Some(0.5);
     exp.ptq.act_calibration = qplay::quant::calibration::Calibration::Percentile { percentile: 99.9 };
     exp.sweep.bits = vec![2, 4, 8];
+    exp.ptq.rounding = qplay::quant::Rounding::Stochastic { seed: 7 };
     assert_eq!(Experiment::from_toml(&exp.to_toml()).unwrap(), exp);
+    // The README's spelling of each rounding.
+    for (text, rounding) in [
+        ("\"half_away\"", qplay::quant::Rounding::HalfAway),
+        ("\"floor\"", qplay::quant::Rounding::Floor),
+        ("{ stochastic = { seed = 7 } }", qplay::quant::Rounding::Stochastic { seed: 7 }),
+    ] {
+        assert_eq!(Experiment::from_toml(&format!("[ptq]\nrounding = {text}\n")).unwrap().ptq.rounding, rounding, "{text}");
+    }
     let q = qplay::share::experiment::to_query(&exp);
     let (back, notices) = qplay::share::experiment::from_query(&q);
     assert!(notices.is_empty(), "{notices:?} from {q}");

@@ -12,6 +12,8 @@ use crate::quant::calibration::{Calibration, CalibrationKind};
 use crate::quant::Method;
 use crate::ptq::config::DynamicMode;
 use super::form_controls::{checked, select_value, Controls};
+use super::scheme_controls::ROUNDINGS;
+use crate::quant::Rounding;
 use crate::share::view::View;
 
 /// An edit of the experiment, as the reducer applies it.
@@ -136,6 +138,21 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
             { select("ptq.method", "Method", "the lab's methods: normal maps [α, β] onto [qmin, qmax]; clip onto [2·qmin, 2·qmax + 1], a step half as wide whose outer half saturates",
                 e.ptq.method.name().into(), vec![("normal".into(), "normal".into()), ("clip".into(), "clip".into())],
                 Rc::new(|x, v| x.ptq.method = Method::from_name(v).unwrap_or(Method::Normal))) }
+            { select("ptq.rounding", "Rounding", "how r / s + Z becomes an integer, for the weights and the activations: half to even is torch.round's and ONNX Runtime's; half away from 0 is TFLite's reference; floor rounds toward −∞; stochastic rounds up with probability equal to the fraction, seeded by its own seed",
+                e.ptq.rounding.name().into(),
+                ROUNDINGS.iter().map(|(v, label)| (v.to_string(), label.to_string())).collect(),
+                Rc::new(|x, v| x.ptq.rounding = match v {
+                    "half_away" => Rounding::HalfAway,
+                    "floor" => Rounding::Floor,
+                    // A stochastic rounding chosen again keeps its seed.
+                    "stochastic" => Rounding::Stochastic { seed: if let Rounding::Stochastic { seed } = x.ptq.rounding { seed } else { 0 } },
+                    _ => Rounding::HalfEven,
+                })) }
+            if let Rounding::Stochastic { seed } = e.ptq.rounding {
+                { number("ptq.rounding.stochastic.seed", "Rounding seed", "the seed of stochastic rounding: the same seed gives the same integers (each value's draw depends on the seed and its position in the tensor)",
+                    seed.to_string(), "0", &super::generator_controls::MAX_TYPED_SEED.to_string(), "1",
+                    Rc::new(|x, v| if let Rounding::Stochastic { seed } = &mut x.ptq.rounding { *seed = v.max(0.0) as u64 })) }
+            }
             if mode == QuantMode::Full {
                 { c.select("ptq.act_calibration.method", "Activation calibration", "how each activation's range [α, β] is chosen from the calibration images; the sweep sets it to each cell's",
                     e.ptq.act_calibration.name().into(),
@@ -162,7 +179,7 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
                         format!("{a}"), "0", "1", "0.05", Rc::new(|x, v| x.ptq.smooth_quant = Some(v.clamp(0.0, 1.0) as f32))) }
                 }
             }
-            { number("seed", "Seed", "picks the calibration images (0 = the first ones, class-balanced), which activation calibration, SmoothQuant, bias correction and the searches use (weight-only PTQ without bias correction uses none); also seeds stochastic rounding, which a link can set (ptq.rounding)",
+            { number("seed", "Seed", "picks the calibration images (0 = the first ones, class-balanced), which activation calibration, SmoothQuant, bias correction and the searches use (weight-only PTQ without bias correction uses none); stochastic rounding has a seed of its own",
                 e.seed.to_string(), "0", &super::generator_controls::MAX_TYPED_SEED.to_string(), "1", Rc::new(|x, v| x.seed = v.max(0.0) as u64)) }
         </div>
     };

@@ -356,6 +356,10 @@ pub fn lm_page() -> Html {
     let n_layers = state.user_model.as_ref().filter(|_| state.use_user).map_or(state.exp.builtin.config().n_layers, |u| u.info.n_layers);
     let valid = check(&state);
     let valid_generate = check_job(&state, LmJob::Generate);
+    let failed_earlier = match &state.job {
+        JobState::Failed { kind, message } if *kind.exp != state.exp => Some(message.clone()),
+        _ => None,
+    };
     let link = url::link_for(&state.to_hash());
     let view: View = state.view.clone();
     let model_locked = view.is_locked("model");
@@ -395,7 +399,15 @@ pub fn lm_page() -> Html {
                     if let Err(e) = valid.as_ref().and(valid_generate.as_ref()) { <span class="error-inline" role="status" data-testid="invalid">{ e.clone() }</span> }
                     <ShareLink {link} what="the same model and settings" />
                 </div>
-                if !search_running { { job_line(&state.job, "job", on_cancel.clone()) } }
+                if !search_running {
+                    // A failure of earlier settings (the prompt or a setting edited since) is said
+                    // as such: it may not hold for the settings shown.
+                    if let Some(message) = failed_earlier {
+                        <p class="hint" role="status" data-testid="run-error-earlier">{ format!("The last job failed with earlier settings: {message}") }</p>
+                    } else {
+                        { job_line(&state.job, "job", on_cancel.clone()) }
+                    }
+                }
                 <LmPtqConfig exp={state.exp.clone()} model={model_config(&state)} view={view.clone()} on_edit={on_edit.clone()} disabled={busy || view.fixes_all()} />
             </section>
             <section aria-label="Comparison">

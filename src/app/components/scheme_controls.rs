@@ -21,7 +21,8 @@ pub struct SchemeControlsProps {
 
 
 
-const ROUNDINGS: [(&str, &str); 4] = [
+/// The rounding modes as the selects show them: (name in links and files, label).
+pub const ROUNDINGS: [(&str, &str); 4] = [
     ("half_even", "half to even"),
     ("half_away", "half away from 0"),
     ("floor", "floor"),
