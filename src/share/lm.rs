@@ -281,7 +281,8 @@ pub fn parse_skip(v: &str) -> Result<Vec<String>, String> {
 }
 
 /// Per-layer bits as typed: `NAME=BITS` pairs separated by commas ("feed_forward.w2=8,
-/// layers.0.attention.wq=4"); each name as the skip list matches it, bits 2–8.
+/// layers.0.attention.wq=4"); each name as the skip list matches it, bits 2–8, a name given
+/// twice with other bits refused.
 pub fn parse_layer_bits(v: &str) -> Result<std::collections::BTreeMap<String, u8>, String> {
     let mut out = std::collections::BTreeMap::new();
     for pair in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -293,7 +294,14 @@ pub fn parse_layer_bits(v: &str) -> Result<std::collections::BTreeMap<String, u8
         if out.len() >= MAX_LAYER_BITS && !out.contains_key(name) {
             return Err(format!("at most {MAX_LAYER_BITS} per-layer bits"));
         }
-        out.insert(name.to_string(), parse_num(bits, 2u8, 8).map_err(|e| format!("{name}: {e}"))?);
+        let b = parse_num(bits, 2u8, 8).map_err(|e| format!("{name}: {e}"))?;
+        // A name given twice with other bits: which was meant is not the box's to guess.
+        match out.insert(name.to_string(), b) {
+            Some(before) if before != b => {
+                return Err(format!("{:?} is given twice, with {before} and {b} bits: give each name once", crate::share::clip(name)))
+            }
+            _ => {}
+        }
     }
     Ok(out)
 }

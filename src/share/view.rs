@@ -116,7 +116,13 @@ impl View {
         if self.hidden.contains("all") {
             return count(&self.hidden, "hidden");
         }
-        Some([count(&self.locked, "locked"), count(&self.hidden, "hidden")].into_iter().flatten().collect::<Vec<_>>().join(", "))
+        Some([count(&self.locked_shown(), "locked"), count(&self.hidden, "hidden")].into_iter().flatten().collect::<Vec<_>>().join(", "))
+    }
+
+    /// The locked names whose controls are shown: a control both hidden and locked is counted
+    /// and named once, as hidden (`all` stays: every control shown is locked).
+    pub fn locked_shown(&self) -> BTreeSet<String> {
+        self.locked.iter().filter(|k| !self.hidden.contains(*k)).cloned().collect()
     }
 
     /// The `hide=…&lock=…` part of a query (empty when nothing is hidden or locked).
@@ -220,6 +226,11 @@ mod tests {
         let notice = view.keep_known(&["bits", "method", "round"]).expect("a notice");
         assert!(notice.contains("\"bitz\", \"methdo\"") && notice.contains("them"), "{notice}");
         assert_eq!(view.summary().as_deref(), Some("1 control locked, 1 control hidden"));
+        // A control hidden and locked is one control, hidden.
+        let (both, _) = split_view("hide=prompt,seed&lock=prompt");
+        assert_eq!(both.summary().as_deref(), Some("2 controls hidden"));
+        let (both, _) = split_view("hide=prompt&lock=prompt,bits");
+        assert_eq!(both.summary().as_deref(), Some("1 control locked, 1 control hidden"));
         assert_eq!(view.to_query(), "hide=round&lock=bits", "the page's link keeps what works");
         // Only misspelt names: nothing is hidden or locked, so no note at all.
         let (mut typo, _) = split_view("lock=bitz");

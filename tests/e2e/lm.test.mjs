@@ -202,6 +202,10 @@ test('a share link opens with its settings; bad keys are skipped with a notice',
   await page.fill('[data-testid=lm-layer_bits]', 'feed_forward.w2=9');
   await page.dispatchEvent('[data-testid=lm-layer_bits]', 'change');
   assert.match(await page.textContent('[data-testid=lm-layer_bits-error]'), /feed_forward\.w2: 9 is outside 2–8/);
+  // A name given twice with other bits is refused, not the last kept.
+  await page.fill('[data-testid=lm-layer_bits]', 'feed_forward.w2=8, feed_forward.w2=4');
+  await page.dispatchEvent('[data-testid=lm-layer_bits]', 'change');
+  assert.equal(await page.textContent('[data-testid=lm-layer_bits-error]'), '"feed_forward.w2" is given twice, with 8 and 4 bits: give each name once');
   assert.doesNotMatch(await page.evaluate(() => location.hash), /layer_bits/);
   await page.fill('[data-testid=lm-layer_bits]', 'feed_forward.w2=8, layers.0.attention.wq=3');
   await page.dispatchEvent('[data-testid=lm-layer_bits]', 'change');

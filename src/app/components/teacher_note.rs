@@ -18,14 +18,15 @@ pub fn teacher_note(props: &TeacherNoteProps) -> Html {
         return html! {};
     };
     // Nothing is greyed out where nothing is locked, or where everything is hidden.
-    let greyed = !props.view.locked.is_empty() && !props.view.hidden.contains("all");
+    let locked = props.view.locked_shown();
+    let greyed = !locked.is_empty() && !props.view.hidden.contains("all");
     let greyed = if greyed { " Locked controls are greyed out." } else { "" };
     // The names the link gives (its keys), so that a student can tell which control is which.
     let named = |set: &std::collections::BTreeSet<String>, word: &str| match set.contains("all") || set.is_empty() {
         true => String::new(),
         false => format!(" {word}: {}.", set.iter().map(|k| crate::clip::clip(k, 48)).collect::<Vec<_>>().join(", ")),
     };
-    let names = if props.view.hidden.contains("all") { String::new() } else { named(&props.view.locked, "Locked") + &named(&props.view.hidden, "Hidden") };
+    let names = if props.view.hidden.contains("all") { String::new() } else { named(&locked, "Locked") + &named(&props.view.hidden, "Hidden") };
     html! {
         <div class="notice teacher-note" role="note" data-testid="teacher-note">
             <p>{ format!("Some controls are set by your teacher ({what}): the link you opened fixes them, so everyone works on the same example.{names}{greyed}") }</p>

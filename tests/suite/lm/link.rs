@@ -115,6 +115,9 @@ both! {
         assert_eq!(b.get("feed_forward.w2"), Some(&8));
         assert_eq!(b.get("layers.0.attention.wq"), Some(&3));
         assert!(parse_layer_bits("").unwrap().is_empty());
+        // A name given twice: the same bits are one setting; other bits are refused, not the last kept.
+        assert_eq!(parse_layer_bits("w2=4, w2=4").unwrap().get("w2"), Some(&4));
+        assert_eq!(parse_layer_bits("w2=8, wq=3, w2=4").unwrap_err(), "\"w2\" is given twice, with 8 and 4 bits: give each name once");
         for (bad, says) in [("feed_forward.w2=9", "outside 2–8"), ("w2", "NAME=BITS"), ("=4", "layer name"), ("w2=x", "not a number"), ("w2=NaN", "not a number")] {
             let e = parse_layer_bits(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
