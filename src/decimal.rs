@@ -22,6 +22,13 @@ pub fn narrow_to_f32(v: f64) -> Option<f32> {
     }
 }
 
+/// A float that is a whole number of magnitude below 2^53, as that integer: there every whole
+/// f64 is one integer exactly, so `1e1` and `10.0` name 10; past 2^53 an exponent form may stand
+/// for a neighbour (1e17 is 100000000000000000 or 99999999999999999?). `None` otherwise.
+pub fn exact_whole(x: f64) -> Option<i64> {
+    (x.is_finite() && x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0).then_some(x as i64)
+}
+
 /// What [`narrow_to_f32`] refuses, for a message: "beyond the range of f32 (…)".
 pub const BEYOND_F32: &str = "beyond the range of f32 (sizes from 1.4e-45 to 3.4e38)";
 

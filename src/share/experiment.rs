@@ -100,8 +100,7 @@ pub fn to_query_on(exp: &Experiment, base: &Experiment) -> String {
 /// A float that is a whole number below 2^53 (`1e1`, `10.0`) as that integer; past 2^53 an
 /// exponent form may not name one integer exactly.
 fn as_whole(v: &Value) -> Option<Value> {
-    let x = v.as_f64().filter(|_| v.is_f64())?;
-    (x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0).then(|| Value::from(x as i64))
+    crate::decimal::exact_whole(v.as_f64().filter(|_| v.is_f64())?).map(Value::from)
 }
 
 /// The value a link's text stands for, typed like the default's leaf at that path when there is one.
@@ -679,8 +678,8 @@ fn plain_reason(why: &str, key: Option<&Key>) -> String {
                     // setting reads it as that integer (`typed`), a setting with no default
                     // does not; past 2^53 an exponent form may not name one integer exactly.
                     Some(x) if found.starts_with("floating point") && x.fract() == 0.0 && x >= min && x < end => {
-                        if x.abs() < 9_007_199_254_740_992.0 {
-                            return format!("{value}: write the whole number {} in digits, without a decimal point or exponent", x as i64);
+                        if let Some(whole) = crate::decimal::exact_whole(x) {
+                            return format!("{value}: write the whole number {whole} in digits, without a decimal point or exponent");
                         }
                         return format!("{value} is too large to read exactly in exponent form: write it in digits");
                     }

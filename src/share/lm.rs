@@ -245,7 +245,7 @@ fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(v: &str, lo:
         // Not T's own syntax, but a number: a whole one in exponent form ("1e3") is read as
         // such; otherwise the message says what is wrong with it rather than "not a number".
         Err(_) => match t.parse::<f64>() {
-            Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9007199254740992.0 => {
+            Ok(f) if crate::decimal::exact_whole(f).is_some() => {
                 (f as i64).to_string().parse().map_err(|_| format!("{shown} is outside {lo}–{hi}"))?
             }
             Ok(f) if f.is_finite() && f.fract() != 0.0 => return Err(format!("{shown} is not a whole number ({lo}–{hi})")),
