@@ -97,12 +97,12 @@ test('a teacher link hides and locks controls, and bad keys are ignored with a n
   assert.doesNotMatch(await p3.inputValue('[data-testid=share-link]'), /weigth/);
   await assertHealthy(p3, e3);
   // A control both hidden and locked is one control, hidden.
-  const { page: p4, errors: e4 } = await openPage(browser, `${url}#/model?hide=ptq.rounding,seed&lock=ptq.rounding`);
-  await p4.waitForSelector('[data-testid=teacher-note]');
-  assert.match(await p4.textContent('[data-testid=teacher-note]'), /\(2 controls hidden\)/);
-  assert.doesNotMatch(await p4.textContent('[data-testid=teacher-note]'), /Locked|greyed/);
-  assert.equal(await p4.$('[data-testid=ptq-rounding]'), null);
-  await assertHealthy(p4, e4);
+  const { page: both, errors: bothErrors } = await openPage(browser, `${url}#/model?hide=ptq.rounding,seed&lock=ptq.rounding`);
+  await both.waitForSelector('[data-testid=teacher-note]');
+  assert.match(await both.textContent('[data-testid=teacher-note]'), /\(2 controls hidden\)/);
+  assert.doesNotMatch(await both.textContent('[data-testid=teacher-note]'), /Locked|greyed/);
+  assert.equal(await both.$('[data-testid=ptq-rounding]'), null);
+  await assertHealthy(both, bothErrors);
   // Nothing from the link becomes HTML.
   const { page: p2, errors: e2 } = await openPage(browser, `${url}#/model?model=%3Cimg%20src=x%20onerror=alert(1)%3E`);
   await p2.waitForSelector('[data-testid=link-notice]');
