@@ -27,6 +27,17 @@ impl Rounding {
         }
     }
 
+    /// The mode [`Rounding::name`] calls `name` (stochastic with `seed`); `None` for another name.
+    pub fn from_name(name: &str, seed: u64) -> Option<Rounding> {
+        match name {
+            "half_even" => Some(Rounding::HalfEven),
+            "half_away" => Some(Rounding::HalfAway),
+            "floor" => Some(Rounding::Floor),
+            "stochastic" => Some(Rounding::Stochastic { seed }),
+            _ => None,
+        }
+    }
+
     /// Rounds `x` (the element at flat index `index`) to an integer-valued float.
     #[inline]
     pub fn round(self, x: f32, index: usize) -> f32 {

@@ -184,13 +184,7 @@ pub const TENSOR_FIELDS: &[Field] = &[
         help: "half_even (default), half_away, floor, stochastic",
         write: |s, _| (s.rounding != Rounding::HalfEven).then(|| s.rounding.name().into()),
         read: |s, v| {
-            s.rounding = match v {
-                "half_even" => Rounding::HalfEven,
-                "half_away" => Rounding::HalfAway,
-                "floor" => Rounding::Floor,
-                "stochastic" => Rounding::Stochastic { seed: 0 },
-                _ => return Err("use half_even, half_away, floor or stochastic".into()),
-            };
+            s.rounding = Rounding::from_name(v, 0).ok_or("use half_even, half_away, floor or stochastic")?;
             Ok(())
         },
     },

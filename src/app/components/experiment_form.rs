@@ -141,12 +141,10 @@ pub fn experiment_form(props: &ExperimentFormProps) -> Html {
             { select("ptq.rounding", "Rounding", "how r / s + Z becomes an integer, for the weights and the activations: half to even is torch.round's and ONNX Runtime's; half away from 0 is TFLite's reference; floor rounds toward −∞; stochastic rounds up with probability equal to the fraction, seeded by its own seed",
                 e.ptq.rounding.name().into(),
                 ROUNDINGS.iter().map(|(v, label)| (v.to_string(), label.to_string())).collect(),
-                Rc::new(|x, v| x.ptq.rounding = match v {
-                    "half_away" => Rounding::HalfAway,
-                    "floor" => Rounding::Floor,
+                Rc::new(|x, v| {
                     // A stochastic rounding chosen again keeps its seed.
-                    "stochastic" => Rounding::Stochastic { seed: if let Rounding::Stochastic { seed } = x.ptq.rounding { seed } else { 0 } },
-                    _ => Rounding::HalfEven,
+                    let seed = if let Rounding::Stochastic { seed } = x.ptq.rounding { seed } else { 0 };
+                    x.ptq.rounding = Rounding::from_name(v, seed).unwrap_or(Rounding::HalfEven)
                 })) }
             if let Rounding::Stochastic { seed } = e.ptq.rounding {
                 { number("ptq.rounding.stochastic.seed", "Rounding seed", "the seed of stochastic rounding: the same seed gives the same integers (each value's draw depends on the seed and its position in the tensor)",

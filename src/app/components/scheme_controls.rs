@@ -54,12 +54,7 @@ pub fn scheme_controls(props: &SchemeControlsProps) -> Html {
         TensorAction::edit(move |s| s.narrow_range = v)
     });
     let on_rounding = act.reform(|e: Event| {
-        let r = match select_value(&e).as_str() {
-            "half_away" => Rounding::HalfAway,
-            "floor" => Rounding::Floor,
-            "stochastic" => Rounding::Stochastic { seed: 0 },
-            _ => Rounding::HalfEven,
-        };
+        let r = Rounding::from_name(&select_value(&e), 0).unwrap_or(Rounding::HalfEven);
         TensorAction::edit(move |s| s.rounding = r)
     });
     let on_seed = act.reform(|v: f64| TensorAction::edit(move |s| s.seed = v as u64));
