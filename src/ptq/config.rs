@@ -181,7 +181,7 @@ impl PtqConfig {
             check_bits(&format!("layer_bits.{name}"), b)?;
         }
         if let WeightGranularity::PerGroup { group_size: 0 } = self.granularity {
-            return Err(field_error("granularity.group_size", "must be at least 1"));
+            return Err(field_error("granularity.group_size", "0 is below 1, the smallest group"));
         }
         self.weight_calibration.validate().map_err(|e| field_error("weight_calibration", e.to_string()))?;
         self.act_calibration.validate().map_err(|e| field_error("act_calibration", e.to_string()))?;

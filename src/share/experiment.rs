@@ -377,25 +377,76 @@ fn check_group(defaults: &Value, mut group: Vec<Key>, notices: &mut Notices) -> 
         if retype(defaults, &mut group, as_strings) {
             continue;
         }
-        // The one key whose removal fixes the group, last first (a later key is the likelier typo).
-        let blame = (0..group.len()).rev().find(|&i| {
-            let mut t = pairs(&group);
-            t.remove(i);
-            build(defaults, t).is_ok()
+        // The key whose value serde names (`…group_size=-4` beside its kind: removing the kind
+        // would build too, as the default kind skips the group size); else the one key whose
+        // removal fixes the group, last first (a later key is the likelier typo).
+        let named = serde_found(&why).and_then(|found| (0..group.len()).rev().find(|&i| as_typed(&group[i].value.to_string()) == found));
+        let blame = named.or_else(|| {
+            (0..group.len()).rev().find(|&i| {
+                let mut t = pairs(&group);
+                t.remove(i);
+                build(defaults, t).is_ok()
+            })
         });
         match blame {
             Some(i) if group.len() > 1 => {
                 let k = group.remove(i);
-                notices.push(format!("Ignored \"{}\" in the link: {}.", clip(&k.path), clip_reason(&why, Some(&k))));
+                let reason = range_reason(defaults, &group, &k, &why).unwrap_or_else(|| clip_reason(&why, Some(&k)));
+                notices.push(format!("Ignored \"{}\" in the link: {reason}.", clip(&k.path)));
             }
             _ => {
                 let names: Vec<String> = group.iter().map(|k| format!("\"{}\"", clip(&k.path))).collect();
-                let one = if let [k] = group.as_slice() { Some(k) } else { None };
-                notices.push(format!("Ignored {} in the link: {}.", names.join(", "), clip_reason(&why, one)));
+                let reason = match group.as_slice() {
+                    [k] => range_reason(defaults, &[], k, &why).unwrap_or_else(|| clip_reason(&why, Some(k))),
+                    _ => clip_reason(&why, None),
+                };
+                notices.push(format!("Ignored {} in the link: {reason}.", names.join(", ")));
                 return Vec::new();
             }
         }
     }
+}
+
+/// Why a whole number beyond its setting's integer type (`ptq.act_bits=300` for a u8,
+/// `seed=1e400`, `qat.epochs=-1` for a usize) is refused, in the setting's own range: the
+/// type's nearest bound is put in its place and the setting's check says what it says of that
+/// bound, of the link's number ("300 bits is outside 1–16", "-1 is outside 1–100"). Where the
+/// check takes the bound, the type's limit is the setting's ("… is too large: at most
+/// 18446744073709551615"). `None` when `why` is not about an integer type, or the number is
+/// not whole: the serde message says it then.
+fn range_reason(defaults: &Value, others: &[Key], k: &Key, why: &str) -> Option<String> {
+    let expected = why.split(" at line ").next()?.rsplit_once(", expected ")?.1.trim();
+    // The type holds lowest ≤ x < 2^bits (each bound exact in f64).
+    let (lowest, highest, bits): (Value, Value, i32) = match expected {
+        "u8" => (0.into(), u8::MAX.into(), 8),
+        "u16" => (0.into(), u16::MAX.into(), 16),
+        "u32" => (0.into(), u32::MAX.into(), 32),
+        "u64" => (0.into(), u64::MAX.into(), 64),
+        "usize" => (0.into(), (usize::MAX as u64).into(), usize::BITS as i32),
+        "i32" => (i32::MIN.into(), i32::MAX.into(), 31),
+        "i64" => (i64::MIN.into(), i64::MAX.into(), 63),
+        _ => return None,
+    };
+    let text = k.text.trim();
+    let x = text.parse::<f64>().ok().filter(|x| x.is_infinite() || x.fract() == 0.0)?;
+    if x < 2f64.powi(bits) && x >= lowest.as_f64()? {
+        return None;
+    }
+    let bound = if x > 0.0 { highest } else { lowest };
+    let mut probe = pairs(others);
+    probe.push((k.path.as_str(), &bound));
+    let bound_text = bound.to_string();
+    let shown = clip(text);
+    let said = match build(defaults, probe).ok()?.validate() {
+        Err(e) if concerns(&e.field, &k.path) => match e.message.strip_prefix(bound_text.as_str()) {
+            Some(rest) if !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.') => format!("{shown}{rest}"),
+            _ => format!("{shown}: {}", e.message),
+        },
+        // The setting takes the bound: the type's limit is its own.
+        _ if x > 0.0 => format!("{shown} is too large: at most {bound_text}"),
+        _ => return None,
+    };
+    Some(crate::clip::clip(&said, 120))
 }
 
 /// Gives the first key of `group` whose value `as_other` reads otherwise, and for which the
@@ -636,6 +687,13 @@ fn as_typed(found: &str) -> String {
         }
     }
     found.to_string()
+}
+
+/// The value serde's message is about ("invalid value: integer `-4`, expected usize" → "-4",
+/// "invalid type: string \"abc\", …" → "\"abc\""), as [`as_typed`] writes it.
+fn serde_found(why: &str) -> Option<String> {
+    let rest = ["invalid value: ", "invalid type: "].iter().find_map(|h| why.strip_prefix(h))?;
+    Some(as_typed(rest.split_once(", expected ")?.0))
 }
 
 /// serde's message in the words of a link: "invalid value: integer `-4`, expected usize" →

@@ -335,17 +335,40 @@ both! {
         let text = notices.join(" | ");
         assert!(text.contains("\"abc\" is not a whole number"), "{text}");
         assert!(text.contains("\"half\" is not a choice: use "), "{text}");
-        assert!(text.contains("-4: a whole number, 0 or more was expected"), "{text}");
+        // A negative number for a count: the setting's own range where 0 is outside it too.
+        assert!(text.contains("\"ptq.granularity.group_size\" in the link: -4 is below 1, the smallest group"), "{text}");
         assert!(!text.contains("usize") && !text.contains("u8") && !text.contains('`'), "{text}");
-        // A whole number past the type is too large, whatever the type's own limit (bits are 1–16,
-        // not 0–255); a fraction is not a whole number.
+        // A whole number past the type is outside the setting's own range, not the type's (bits
+        // are 1–16, not 0–255); a fraction is not a whole number.
         let (_, notices) = from_query("ptq.act_bits=300&eval_size=99999999999999999999&ptq.weight_bits=2.5");
         let text = notices.join(" | ");
-        assert!(text.contains("\"ptq.act_bits\" in the link: 300 is too large"), "{text}");
+        assert!(text.contains("\"ptq.act_bits\" in the link: 300 bits is outside 1–16"), "{text}");
         // Named as the link wrote it, not as serde prints the float it became (1e+20).
-        assert!(text.contains("\"eval_size\" in the link: 99999999999999999999 is too large"), "{text}");
+        assert!(text.contains("\"eval_size\" in the link: 99999999999999999999 images is more than the 10000 test images of fashion"), "{text}");
         assert!(text.contains("\"ptq.weight_bits\" in the link: 2.5 is not a whole number"), "{text}");
         assert!(!text.contains("255") && !text.contains("was expected"), "{text}");
+        // -1 and 0 for a count of 1–100 get the same words; where the type's limit is the
+        // setting's (a seed), that limit; a number beyond f64 is too large, not "not whole".
+        for (query, said) in [
+            ("qat.epochs=-1", "Ignored \"qat.epochs\" in the link: -1 is outside 1–100."),
+            ("qat.epochs=0", "Ignored qat.epochs in the link: 0 is outside 1–100."),
+            ("mixed_bit.max_bits=-3", "Ignored \"mixed_bit.max_bits\" in the link: -3 is outside 2–16."),
+            ("mixed_bit.max_bits=1e400", "Ignored \"mixed_bit.max_bits\" in the link: 1e400 is outside 2–16."),
+            ("seed=1e400", "Ignored \"seed\" in the link: 1e400 is too large: at most 18446744073709551615."),
+            ("seed=18446744073709551616", "Ignored \"seed\" in the link: 18446744073709551616 is too large: at most 18446744073709551615."),
+            ("ptq.rounding.stochastic.seed=1e400", "Ignored \"ptq.rounding.stochastic.seed\" in the link: 1e400 is too large: at most 18446744073709551615."),
+            ("ptq.layer_bits.nn1=-1", "Ignored \"ptq.layer_bits.nn1\" in the link: -1 bits is outside 1–16."),
+        ] {
+            let (exp, notices) = from_query(query);
+            assert_eq!(notices, [said], "{query}");
+            assert_eq!(exp, qplay::experiment::Experiment::default(), "{query}");
+        }
+        // Within the type the serde reading stands (a seed of -1 is no seed at all).
+        let (_, notices) = from_query("seed=-1");
+        assert_eq!(notices, ["Ignored \"seed\" in the link: -1: a whole number, 0 or more was expected."]);
+        // A number of 10,000 digits is named clipped.
+        let (_, notices) = from_query(&format!("ptq.act_bits=1{}", "0".repeat(10_000)));
+        assert!(notices[0].starts_with("Ignored \"ptq.act_bits\" in the link: 1000") && notices[0].contains("… bits is outside 1–16") && notices[0].len() < 200, "{notices:?}");
         // A number an f32 setting cannot hold is named as written, not as the ∞ or 0 it became;
         // one it holds keeps the check's own message, and the f64 setting is checked as it is.
         let (exp, notices) = from_query("qat.lr=1e308&mixed_bit.target_cosine=1e308");
