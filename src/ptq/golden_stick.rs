@@ -123,6 +123,24 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                     match chars.next() {
                         Some((_, q)) if q == c => break,
                         Some((_, '\n')) | None => return Err(format!("the string that starts at character {} is not closed", text[..at].chars().count() + 1)),
+                        // Python's escapes: \' \" \\ stand for the character, \n and \t for a
+                        // line break and a tab, a backslash before a line break continues the
+                        // line. Python reads more (\x68, \u0068, octal, \N{…}): refused by name,
+                        // not read as something else.
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, e @ ('\'' | '"' | '\\'))) => s.push(e),
+                            Some((_, 'n')) => s.push('\n'),
+                            Some((_, 't')) => s.push('\t'),
+                            Some((_, '\n')) => {}
+                            Some((e_at, e)) => {
+                                return Err(format!(
+                                    "the escape \\{} at character {} is not read here: write the character itself",
+                                    crate::clip::clip(&e.to_string(), 1),
+                                    text[..e_at].chars().count()
+                                ))
+                            }
+                            None => return Err(format!("the string that starts at character {} is not closed", text[..at].chars().count() + 1)),
+                        },
                         Some((_, ch)) => s.push(ch),
                     }
                 }

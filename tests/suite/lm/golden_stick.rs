@@ -52,6 +52,10 @@ both! {
         assert_eq!(per_token, LmQuantConfig { int8_acts: true, static_acts: false, kv: KvFormat::Int8, ..w8() });
         // Hugging Face and MindFormers names in the blacklist are qplay's; a part matches
         // wherever it sits.
+        // A backslash before a line break continues the string (an escaped quote is the quote:
+        // refused below as no layer name).
+        let escaped = read("PTQConfig(opname_blacklist=[\"lm_\\\nhead\", 'w\\\n2'])");
+        assert_eq!(escaped.skip, read("PTQConfig(opname_blacklist=['lm_head', 'w2'])").skip);
         let names = read("PTQConfig(opname_blacklist=['model.layers.0.self_attn.q_proj', 'mlp.down_proj', 'attention', 'lm_head', 'embed_tokens'])");
         assert_eq!(names.skip, ["layers.0.attention.wq", "feed_forward.w2", "attention", "output", "tok_embeddings"]);
         // Against the model in use: a blacklist entry that names none of its Linears is refused,
@@ -147,6 +151,13 @@ both! {
             ("PTQConfig(weight_quant_dtype=)", "has no value"),
             ("PTQConfig(msdtype.int8)", "keyword arguments"),
             ("PTQConfig(opname_blacklist=[\"lm_head])", "not closed"),
+            // Python's escapes: an escaped quote does not end the string; a name with a quote is
+            // still no layer name, and a backslash at the end leaves the string open.
+            ("PTQConfig(opname_blacklist=['lm\\'head'])", "\"lm'head\" is not a layer name"),
+            ("PTQConfig(opname_blacklist=['lm_head\\'])", "not closed"),
+            ("PTQConfig(opname_blacklist=['lm_head\\", "not closed"),
+            ("PTQConfig(opname_blacklist=['lm_\\x68ead'])", "the escape \\x at character 33 is not read here"),
+            ("PTQConfig(opname_blacklist=['lm_\\\u{202e}'])", "the escape \\\u{fffd} at character 33"),
             ("PTQConfig() extra", "text after"),
             ("QuantConfig(bits=8)", "expected PTQConfig"),
             ("", "expected PTQConfig"),
