@@ -1,6 +1,7 @@
 //! Reading numbers that a user typed or pasted.
 //!
-//! Values are separated by commas, spaces, tabs, semicolons or newlines. A leading `tensor(` or
+//! Values are separated by commas, spaces, tabs, semicolons or newlines, each bare or in one pair
+//! of quotes (a spreadsheet's CSV may quote every field). A leading `tensor(` or
 //! `array(` and its closing parenthesis (with any `, dtype=…` after the last `]`) are dropped, so
 //! a printed PyTorch or NumPy array pastes as it is. The shape comes from the brackets, or
 //! without brackets from the lines:
@@ -154,7 +155,10 @@ pub fn parse_at_most(text: &str, limit: usize) -> Result<Parsed, ParseError> {
         if values.len() >= limit {
             return Err(ParseError::TooMany { limit });
         }
-        let v: f32 = token.parse().map_err(|_| ParseError::NotANumber { index, token: short(token) })?;
+        // A spreadsheet's CSV may quote every field ("1.5","2.5"): one pair of quotes around a
+        // number is no part of it.
+        let bare = ['"', '\''].iter().find_map(|&q| token.strip_prefix(q)?.strip_suffix(q)).unwrap_or(token);
+        let v: f32 = bare.parse().map_err(|_| ParseError::NotANumber { index, token: short(token) })?;
         if !v.is_finite() {
             return Err(ParseError::NonFinite { index, token: short(token) });
         }

@@ -32,6 +32,19 @@ both! {
         let bom = t("\u{FEFF}1,2,3\n4,5,6\n");
         assert_eq!((bom.shape, bom.values), (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
         assert_eq!(read_text(b"\xEF\xBB\xBF[[1, 2], [3, 4]]").unwrap().shape, vec![2, 2]);
+        // A spreadsheet that quotes every field: the quotes are no part of the number; a header,
+        // a lone quote or a quoted decimal comma is still named.
+        let quoted = t("\"1.5\",\"-2\",'3e1'\r\n\"4\",5,\"6\"\r\n");
+        assert_eq!((quoted.shape, quoted.values), (vec![2, 3], vec![1.5, -2.0, 30.0, 4.0, 5.0, 6.0]));
+        for (text, said) in [
+            ("\"a\",\"b\"\n1,2", "value #1 \"\"a\"\" is not a number"),
+            ("\"1.5,2\"", "value #1 \"\"1.5\" is not a number"),
+            ("1,\"", "value #2 \"\"\" is not a number"),
+            ("1,\"2'", "value #2 \"\"2'\" is not a number"),
+            ("\"\"1\"\"", "value #1 \"\"\"1\"\"\" is not a number"),
+        ] {
+            assert_eq!(read_str(text).unwrap_err().to_string(), said, "{text}");
+        }
         // Lines ended by "\r\n" or by a lone "\r" (classic Mac OS) are rows, as with "\n".
         assert_eq!(t("1,2,3\r\n4,5,6\r\n").shape, vec![2, 3]);
         assert_eq!(t("1,2,3\r4,5,6\r").shape, vec![2, 3]);
