@@ -109,3 +109,32 @@ export async function pageMemoryMiB(page) {
 
 /** A percentage as shown on a page ("89.04 %") as a number. */
 export const pct = (text) => parseFloat(text.replace('%', ''));
+
+// Every status the drop zone showed while the browser read a file ([data-testid=<zone>-reading]),
+// recorded by an observer put in the page before the file is given.
+export async function watchReading(page, zone) {
+  await page.evaluate((zone) => {
+    window.readingSeen = [];
+    const record = () => {
+      const t = document.querySelector(`[data-testid=${zone}-reading]`)?.textContent;
+      if (t && window.readingSeen.at(-1) !== t) window.readingSeen.push(t);
+    };
+    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, zone);
+}
+
+// The statuses seen, checked: "Reading <name> in the browser: p % of <MiB> MiB… ", p rising.
+export async function assertReadingSeen(page, zone, name, mib) {
+  const seen = await page.evaluate(() => window.readingSeen);
+  const percents = seen.map((t) => {
+    const m = /^Reading (.+) in the browser: (\d+) % of ([\d.]+) MiB… $/.exec(t);
+    assert.ok(m, `status ${JSON.stringify(t)}`);
+    assert.equal(m[1], name);
+    assert.equal(m[3], mib);
+    return Number(m[2]);
+  });
+  assert.ok(percents.length >= 2, `the zone said how far the read had got ${percents.length} times: ${seen}`);
+  assert.ok(percents.every((p, i) => p <= 100 && (i === 0 || p > percents[i - 1])), `percents ${percents}`);
+  assert.equal(await page.$(`[data-testid=${zone}-reading]`), null, 'the status goes once the file is read');
+  return percents;
+}

@@ -6,9 +6,10 @@
 // CSV / JSON and the model as GGUF / QDQ ONNX. Any console error, page error or panic fails a test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPage, screenshot, root, useServedApp, assertHealthy } from './harness.mjs';
+import { openPage, screenshot, root, useServedApp, assertHealthy, watchReading, assertReadingSeen } from './harness.mjs';
 
 let url, browser;
 useServedApp((u, b) => {
@@ -212,6 +213,27 @@ test('a model whose rows are not whole blocks of 32: RTN g32 runs it (per channe
   await runAndWait(page, 1);
   const r = await rows(page);
   assert.ok(Number.isFinite(r[0].quant) && r[0].quant > 1, `perplexity ${r[0].quant}`);
+  await assertHealthy(page, errors);
+});
+
+test('a large file: the drop zone says how far the browser has read it, then the worker says what it is', async () => {
+  const { page, errors } = await openPage(browser, `${url}#/lm?weights=rtn&tokens=513`);
+  await page.waitForSelector('[data-testid=lm-drop]');
+  await drop(page, [await fixture('model_v0.bin'), await fixture('tokenizer.bin')]);
+  // 20 MiB that is no model: three slices of the browser's read, then the worker's message.
+  const path = join(tmpdir(), 'qplay-e2e-big.gguf');
+  await writeFile(path, Buffer.alloc(20 << 20, 7));
+  try {
+    await watchReading(page, 'lm-drop');
+    await drop(page, [path], 'rejected');
+  } finally {
+    await rm(path, { force: true });
+  }
+  const percents = await assertReadingSeen(page, 'lm-drop', 'qplay-e2e-big.gguf', '20.0');
+  console.log(`the drop zone said ${percents.join(' → ')} % while the browser read 20 MiB`);
+  assert.match(await error(page), /qplay-e2e-big\.gguf/);
+  assert.match(await error(page), /the model in use did not change/);
+  assert.match(await page.textContent('[data-testid=lm-user-model]'), /model_v0\.bin, tokenizer\.bin/);
   await assertHealthy(page, errors);
 });
 

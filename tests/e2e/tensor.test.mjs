@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, rm, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPage, screenshot, useServedApp, assertHealthy, root, pageMemoryMiB } from './harness.mjs';
+import { openPage, screenshot, useServedApp, assertHealthy, root, pageMemoryMiB, watchReading, assertReadingSeen } from './harness.mjs';
 import { npz, npyF32 } from './npz_writer.mjs';
 
 // The lab handout's examples (shared REFERENCE.md).
@@ -587,6 +587,36 @@ test('a dropped tensor file replaces the text, and a bad one leaves the page as 
   await page.waitForSelector('[data-testid=tensor-text]');
   // The button went with the file: focus is on the text box that replaced it, not lost.
   await page.waitForFunction(() => document.activeElement?.id === 'tensor-text');
+  await assertHealthy(page, errors);
+});
+
+test('a file of several slices: the drop zone says how far the browser has read it, and the slices make the file', async () => {
+  const { page, errors } = await openPage(browser, url);
+  await readTable(page);
+  await page.uncheck('[data-testid=symmetric]');
+  // 16 MiB of float32 (the page takes 4 Mi values): the header in the first 8 MiB slice, the
+  // largest value in the second, the smallest the file's last bytes.
+  const v = new Float32Array(2048 * 2048);
+  for (let i = 0; i < v.length; i++) v[i] = ((i % 1000) - 500) / 1000;
+  v[0] = -3;
+  v[v.length / 2 + 7] = 5;
+  v[v.length - 1] = -9.5;
+  const path = join(tmpdir(), 'qplay-e2e-slices.npy');
+  await writeFile(path, npyF32([2048, 2048], v));
+  try {
+    await watchReading(page, 'tensor-drop');
+    await page.setInputFiles('[data-testid=tensor-drop-input]', path);
+    await page.waitForFunction(() => /qplay-e2e-slices\.npy/.test(document.querySelector('[data-testid=loaded-file]')?.textContent ?? ''), null, { timeout: 60_000 });
+  } finally {
+    await rm(path, { force: true });
+  }
+  const percents = await assertReadingSeen(page, 'tensor-drop', 'qplay-e2e-slices.npy', '16.0');
+  console.log(`the drop zone said ${percents.join(' → ')} % while the browser read 16 MiB`);
+  // The file as written: its first value, and the range from the middle slice's and the last's.
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=value-table] tbody tr').length > 0);
+  assert.equal((await readTable(page)).fp32[0], -3);
+  assert.match(await page.textContent('[data-testid=alpha-beta]'), /^-9\.5(0*)?, 5(\.0*)?$/);
+  assert.equal(await page.$('[data-testid=file-error]'), null);
   await assertHealthy(page, errors);
 });
 

@@ -12,6 +12,7 @@ use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use super::ctl::Locked;
+use super::file_read::read_slices;
 use crate::app::worker::FileBytes;
 use crate::formats::files::MAX_FILE_BYTES;
 use crate::units::bytes_exact;
@@ -56,9 +57,10 @@ impl Reads {
     }
 }
 
-fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileBytes), String>>) {
+fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileBytes), String>>, reading: UseStateHandle<Option<String>>) {
     let name = file.name();
     let n = reads.start();
+    reading.set(None);
     if file.size() > MAX_FILE_BYTES as f64 {
         // The size and the limit in the same units ("268 MB; the limit is 256 MB" mixed decimal
         // megabytes with binary ones, as if a 260 MB file were too large too).
@@ -66,15 +68,32 @@ fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileB
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {
-        // The browser reads the file off the page's thread, into its own memory.
-        let read = JsFuture::from(file.array_buffer()).await;
+        // The browser reads the file off the page's thread, into its own memory, a slice at a
+        // time, and the zone says how far it has got.
+        let show = reading.clone();
+        let read = read_slices(std::slice::from_ref(&file), || !reads.is_latest(n), move |p| show.set(Some(p.text()))).await;
         if !reads.is_latest(n) {
             return; // another file was given since
         }
-        let bytes = read.map_err(|e| format!("{e:?}")).and_then(|buf| match keep {
-            true => FileBytes::snapshot(&[buf]),
-            false => Ok(FileBytes::Once(buf.unchecked_into())),
-        });
+        reading.set(None);
+        let buffers = match read {
+            Ok(Some((_, buffers))) => buffers,
+            Ok(None) => return,
+            Err(e) => return on.emit(Err(e)),
+        };
+        let bytes = match (keep, buffers.as_slice()) {
+            (true, _) => FileBytes::snapshot(&buffers),
+            (false, [one]) => Ok(FileBytes::Once(one.clone().unchecked_into())),
+            // Slices joined by the browser (a blob of them, read back off the page's thread),
+            // not copied together in the page's memory.
+            (false, _) => match FileBytes::snapshot(&buffers) {
+                Ok(FileBytes::Kept(blob)) => JsFuture::from(blob.array_buffer()).await.map(|b| FileBytes::Once(b.unchecked_into())).map_err(|e| format!("{e:?}")),
+                other => other,
+            },
+        };
+        if !reads.is_latest(n) {
+            return;
+        }
         match bytes {
             Ok(blob) => on.emit(Ok((name, blob))),
             Err(e) => on.emit(Err(format!("{name}: the browser could not read the file ({e})"))),
@@ -111,6 +130,9 @@ pub struct DropZoneProps {
     pub locked: bool,
     /// The files dropped or picked (possibly none: a drop of something that is not a file).
     pub on_pick: Callback<Vec<File>>,
+    /// How far the browser has got reading the files given, while it reads them.
+    #[prop_or_default]
+    pub reading: Option<String>,
 }
 
 /// The zone itself: drag and drop, or a button that opens the browser's file picker (keyboard
@@ -196,6 +218,9 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
             <button type="button" onclick={pick} {disabled}>{ props.button.clone() }</button>
             <input ref={input} type="file" multiple={props.multiple} accept={props.accept.clone()} {onchange} hidden=true
                 aria-label={props.picker_label.clone()} data-testid={format!("{}-input", props.testid)} />
+            if let Some(reading) = &props.reading {
+                <span class="hint" role="status" data-testid={format!("{}-reading", props.testid)}>{ reading.clone() }</span>
+            }
             if let Some(why) = *refused {
                 <span class="error-inline" role="status" data-testid={format!("{}-refused", props.testid)}>{ why }</span>
             }
@@ -207,18 +232,21 @@ pub fn drop_zone(props: &DropZoneProps) -> Html {
 #[function_component(FileDrop)]
 pub fn file_drop(props: &FileDropProps) -> Html {
     let reads = (*use_state(Reads::default)).clone();
+    let reading = use_state(|| None::<String>);
     let on_pick = {
-        let (on, keep) = (props.on_file.clone(), props.keep);
+        let (on, keep, reading) = (props.on_file.clone(), props.keep, reading.clone());
         Callback::from(move |files: Vec<File>| match files.into_iter().next() {
-            Some(file) => read(file, keep, reads.clone(), on.clone()),
+            Some(file) => read(file, keep, reads.clone(), on.clone(), reading.clone()),
             None => {
                 reads.start();
+                reading.set(None);
                 on.emit(Err("nothing was dropped: drop a file".into()))
             }
         })
     };
     html! {
         <DropZone text={format!("Drop {} here, or ", props.label)} button="choose a file…" picker_label={format!("Choose {}", props.label)}
-            accept={props.accept.clone()} testid={props.testid.clone()} locked={props.locked} disabled={props.disabled} {on_pick} />
+            accept={props.accept.clone()} testid={props.testid.clone()} locked={props.locked} disabled={props.disabled} {on_pick}
+            reading={(*reading).clone()} />
     }
 }

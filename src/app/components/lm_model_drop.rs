@@ -5,11 +5,10 @@
 //! worker by reference). Which file is which is the worker's business
 //! (`lm::import::import_model`). The zone itself is `file_drop.rs`'s [`DropZone`].
 
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 use super::file_drop::{DropZone, Reads};
+use super::file_read::read_slices;
 use yew::prelude::*;
 
 use crate::app::worker::protocol::LmFile;
@@ -38,8 +37,9 @@ pub struct LmModelDropProps {
 }
 
 /// Reads every file and keeps their contents in one snapshot, checked first against the files' sizes.
-fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String>>) {
+fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String>>, reading: UseStateHandle<Option<String>>) {
     let n = reads.start();
+    reading.set(None);
     if files.is_empty() {
         on.emit(Err("nothing was dropped: drop the model's files".into()));
         return;
@@ -54,41 +54,36 @@ fn read(files: Vec<File>, reads: Reads, on: Callback<Result<DroppedFiles, String
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {
-        let mut buffers = Vec::with_capacity(files.len());
-        let mut list = Vec::with_capacity(files.len());
-        for file in files {
-            let name = file.name();
-            let read = JsFuture::from(file.array_buffer()).await;
-            if !reads.is_latest(n) {
-                return; // other files were given since
-            }
-            match read {
-                Ok(buf) => {
-                    let len = buf.unchecked_ref::<js_sys::ArrayBuffer>().byte_length() as usize;
-                    list.push(LmFile { name, len });
-                    buffers.push(buf);
-                }
-                Err(e) => {
-                    on.emit(Err(format!("{name}: the browser could not read the file ({e:?})")));
-                    return;
-                }
-            }
+        // A slice at a time, off the page's thread, the zone saying how far the browser has got.
+        let show = reading.clone();
+        let read = read_slices(&files, || !reads.is_latest(n), move |p| show.set(Some(p.text()))).await;
+        if !reads.is_latest(n) {
+            return; // other files were given since
         }
-        on.emit(FileBytes::snapshot(&buffers).map(|blob| (list, blob)));
+        reading.set(None);
+        match read {
+            Ok(Some((lengths, buffers))) => {
+                let list = lengths.into_iter().map(|(name, len)| LmFile { name, len }).collect();
+                on.emit(FileBytes::snapshot(&buffers).map(|blob| (list, blob)));
+            }
+            Ok(None) => {}
+            Err(e) => on.emit(Err(e)),
+        }
     });
 }
 
 #[function_component(LmModelDrop)]
 pub fn lm_model_drop(props: &LmModelDropProps) -> Html {
     let reads = (*use_state(Reads::default)).clone();
+    let reading = use_state(|| None::<String>);
     let on_pick = {
-        let on = props.on_files.clone();
-        Callback::from(move |files: Vec<File>| read(files, reads.clone(), on.clone()))
+        let (on, reading) = (props.on_files.clone(), reading.clone());
+        Callback::from(move |files: Vec<File>| read(files, reads.clone(), on.clone(), reading.clone()))
     };
     html! {
         <DropZone testid="lm-drop" multiple=true accept=".gguf,.bin,.safetensors,.json" disabled={props.disabled} locked={props.locked} {on_pick}
             title="Your own Llama-style model: a .gguf file (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q2_K … Q6_K, as in llama.cpp's Q4_K_M files); a llama2.c model.bin with its tokenizer.bin; or a Hugging Face folder's model.safetensors, config.json and tokenizer.json. Select every file at once. Quantized tensors are read back to FP32 first, and the settings quantize that."
             text="Drop your own model here (.gguf; llama2.c model.bin + tokenizer.bin; model.safetensors + config.json + tokenizer.json), or "
-            button="choose files…" picker_label="Choose your model's files" />
+            button="choose files…" picker_label="Choose your model's files" reading={(*reading).clone()} />
     }
 }

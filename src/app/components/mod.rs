@@ -7,6 +7,7 @@ pub mod channel_table;
 pub mod ctl;
 pub mod experiment_form;
 pub mod file_drop;
+pub mod file_read;
 pub mod form_controls;
 pub mod generator_controls;
 pub mod job_status;
