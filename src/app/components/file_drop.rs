@@ -7,7 +7,6 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
@@ -27,7 +26,8 @@ pub struct FileDropProps {
     pub on_file: Callback<Result<(String, FileBytes), String>>,
     /// The page keeps the file for later jobs: it is handed over as a snapshot of its bytes
     /// ([`FileBytes::snapshot`]), which stays readable if the file changes on disk. Otherwise the
-    /// bytes as the browser read them, for one job ([`FileBytes::Once`]).
+    /// bytes as the browser read them, for one job ([`FileBytes::Once`]); a file of several
+    /// slices ([`super::file_read`]) goes as the snapshot of them.
     #[prop_or_default]
     pub keep: bool,
     pub testid: AttrValue,
@@ -81,19 +81,12 @@ fn read(file: File, keep: bool, reads: Reads, on: Callback<Result<(String, FileB
             Ok(None) => return,
             Err(e) => return on.emit(Err(e)),
         };
+        // A file read in several slices goes as the blob of them (the worker reads it off the
+        // page's thread), not joined in the page's memory.
         let bytes = match (keep, buffers.as_slice()) {
-            (true, _) => FileBytes::snapshot(&buffers),
             (false, [one]) => Ok(FileBytes::Once(one.clone().unchecked_into())),
-            // Slices joined by the browser (a blob of them, read back off the page's thread),
-            // not copied together in the page's memory.
-            (false, _) => match FileBytes::snapshot(&buffers) {
-                Ok(FileBytes::Kept(blob)) => JsFuture::from(blob.array_buffer()).await.map(|b| FileBytes::Once(b.unchecked_into())).map_err(|e| format!("{e:?}")),
-                other => other,
-            },
+            _ => FileBytes::snapshot(&buffers),
         };
-        if !reads.is_latest(n) {
-            return;
-        }
         match bytes {
             Ok(blob) => on.emit(Ok((name, blob))),
             Err(e) => on.emit(Err(format!("{name}: the browser could not read the file ({e})"))),
