@@ -1303,7 +1303,24 @@ fn the_set_of_files_is_checked() {
     let e = err_text(import(&[("model.safetensors", HF_MODEL)]));
     assert!(e.contains("config.json is missing"), "{e}");
     let e = err_text(import(&[("a.gguf", TIED_GGUF), ("b.gguf", MIXED_GGUF)]));
-    assert!(e.contains("2 GGUF files"), "{e}");
+    assert!(e.contains("2 GGUF files (a.gguf, b.gguf): give one"), "{e}");
+    // Hundreds of files dropped together: a message naming the first 8 and how many more, and
+    // one note per reason a file is ignored (a message of 300 names, each line a note, before).
+    let names: Vec<String> = (0..300).map(|i| format!("f{i}.txt")).collect();
+    let many: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"{}"[..])).collect();
+    let e = err_text(import(&many));
+    assert!(e.contains("no model file among [f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt, f6.txt, f7.txt and 292 more]"), "{e}");
+    assert!(e.len() < 300, "{e}");
+    let ggufs: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), TIED_GGUF)).collect::<Vec<_>>();
+    let renamed: Vec<String> = (0..20).map(|i| format!("m{i}.gguf")).collect();
+    let twenty: Vec<(&str, &[u8])> = renamed.iter().zip(&ggufs).map(|(n, (_, b))| (n.as_str(), *b)).collect();
+    assert!(err_text(import(&twenty)).contains("20 GGUF files (m0.gguf, m1.gguf, m2.gguf, m3.gguf, m4.gguf, m5.gguf, m6.gguf, m7.gguf and 12 more): give one"));
+    let mut with_model = many.clone();
+    with_model.push(("m.gguf", TIED_GGUF));
+    let m = import(&with_model).unwrap();
+    assert_eq!(m.notes.iter().filter(|n| n.contains("ignored")).collect::<Vec<_>>(),
+        ["f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt, f6.txt, f7.txt and 292 more ignored: not a model, config or tokenizer file qplay reads"]);
+    assert_eq!(m.unused.len(), 300);
     // A tokenizer.bin that does not match the model's vocabulary: a note, not an error.
     let m = import(&[("model.bin", V0), ("tokenizer.bin", &TOKENIZER_BIN[..TOKENIZER_BIN.len() - 10])]).unwrap();
     assert!(m.notes.iter().any(|n| n.contains("31 tokens for a vocabulary of 32")), "{:?}", m.notes);

@@ -167,10 +167,13 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
         })
         .collect();
     let base = |n: &str| crate::lm::import::shown_file_name(n);
-    let all = files.iter().map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
+    let shown: Vec<String> = files.iter().map(|f| base(&f.name)).collect();
+    let all = crate::lm::import::listed(shown.iter().map(String::as_str));
     let imported = import_model(&parts).map_err(|e| format!("{all}: {e}"))?;
     // The files the model uses, fingerprinted for its links (an ignored file does not count).
-    let used: Vec<(&str, &[u8])> = parts.iter().filter(|(n, _)| !imported.unused.contains(n)).map(|(n, b)| (n.as_str(), *b)).collect();
+    // A set: thousands of files dropped together are not compared with each other.
+    let unused: std::collections::HashSet<&str> = imported.unused.iter().map(String::as_str).collect();
+    let used: Vec<(&str, &[u8])> = parts.iter().filter(|(n, _)| !unused.contains(n.as_str())).map(|(n, b)| (n.as_str(), *b)).collect();
     let fingerprint = crate::lm::import::files_fingerprint(&used);
     drop(used);
     // The model owns its weights and vocabulary now: free the files (up to 1 GiB) before the
@@ -178,7 +181,7 @@ fn load(id: u32, key: u64, files: &[LmFile], bytes: Vec<u8>) -> Result<Outcome, 
     drop(parts);
     drop(bytes);
     // The model is named by the files it uses (an ignored file has its note).
-    let name = files.iter().filter(|f| !imported.unused.contains(&f.name)).map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
+    let name = files.iter().filter(|f| !unused.contains(f.name.as_str())).map(|f| base(&f.name)).collect::<Vec<_>>().join(", ");
     let mut notes = imported.notes;
     let tok = match &imported.vocab {
         None => {

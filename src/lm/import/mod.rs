@@ -114,6 +114,24 @@ fn files_error(message: impl Into<String>) -> LmError {
     LmError::Files(message.into())
 }
 
+/// Files named in a message: the first 8, each cut to 80 characters, then how many more
+/// ("a.json, b.json, … and 292 more"), so 300 files dropped together make a short message.
+pub fn listed<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 8;
+    let (mut shown, mut more) = (Vec::with_capacity(SHOWN), 0usize);
+    for n in names {
+        if shown.len() < SHOWN {
+            shown.push(cursor::clip(n));
+        } else {
+            more += 1;
+        }
+    }
+    match more {
+        0 => shown.join(", "),
+        _ => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// A file's name as a page or message shows it: its last path component, cut to 80 characters,
 /// control and bidirectional-formatting characters shown as U+FFFD.
 pub fn shown_file_name(name: &str) -> String {
@@ -250,11 +268,19 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
         of(FileKind::Llama2cTokenizer),
         of(FileKind::Llama2cModel),
     );
-    let mut unused: Vec<String> = of(FileKind::Other).iter().map(|(n, _)| n.to_string()).collect();
-    let mut notes: Vec<String> =
-        unused.iter().map(|n| format!("{} ignored: not a model, config or tokenizer file qplay reads", cursor::clip(n))).collect();
+    let mut unused: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    // Files of a kind the chosen format does not read are named, not dropped in silence: one note
+    // per reason, naming the first few.
+    let ignored = |notes: &mut Vec<String>, unused: &mut Vec<String>, list: &[(&str, &[u8])], why: &str| {
+        if !list.is_empty() {
+            notes.push(format!("{} ignored: {why}", listed(list.iter().map(|(n, _)| *n))));
+        }
+        unused.extend(list.iter().map(|(n, _)| n.to_string()));
+    };
+    ignored(&mut notes, &mut unused, &of(FileKind::Other), "not a model, config or tokenizer file qplay reads");
     let formats = [!ggufs.is_empty(), !shards.is_empty(), !l2c.is_empty()].iter().filter(|&&k| k).count();
-    let names = || files.iter().map(|(n, _)| cursor::clip(n)).collect::<Vec<_>>().join(", ");
+    let names = || listed(files.iter().map(|(n, _)| n.as_str()));
     if formats == 0 {
         return Err(files_error(
             format!("no model file among [{}]: give a .gguf file, a llama2.c model.bin, or config.json with model.safetensors", names()),
@@ -263,11 +289,6 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
     if formats > 1 {
         return Err(files_error(format!("files of several model formats in [{}]: give one model", names())));
     }
-    // Files of a kind the chosen format does not read are named, not dropped in silence.
-    let ignored = |notes: &mut Vec<String>, unused: &mut Vec<String>, list: &[(&str, &[u8])], why: &str| {
-        notes.extend(list.iter().map(|(n, _)| format!("{} ignored: {why}", cursor::clip(n))));
-        unused.extend(list.iter().map(|(n, _)| n.to_string()));
-    };
     if !ggufs.is_empty() {
         at_most_one(&ggufs, "GGUF")?;
         let m = read_gguf(ggufs[0].1)?;
@@ -333,8 +354,7 @@ pub fn import_model(files: &[(String, &[u8])]) -> Result<ImportedModel, LmError>
 /// At most one file of a kind: more are an error naming them ("2 GGUF files (a.gguf, b.gguf): give one").
 fn at_most_one(list: &[(&str, &[u8])], what: &str) -> Result<(), LmError> {
     if list.len() > 1 {
-        let n: Vec<String> = list.iter().map(|(n, _)| cursor::clip(n)).collect();
-        return Err(files_error(format!("{} {what} files ({}): give one", list.len(), n.join(", "))));
+        return Err(files_error(format!("{} {what} files ({}): give one", list.len(), listed(list.iter().map(|(n, _)| *n)))));
     }
     Ok(())
 }
